@@ -1,0 +1,1 @@
+"""ClawOps engine: the headless control plane."""

@@ -1,0 +1,170 @@
+"""Settings: a TOML file plus ``CLAWOPS_*`` environment variables.
+
+Precedence, highest first: explicit overrides (CLI flags, tests) →
+environment → the settings file (``$CLAWOPS_CONFIG_FILE`` or
+``$CLAWOPS_HOME/config.toml``) → defaults.  Unknown keys in the file are an
+error with a "did you mean" hint, because a silently ignored typo in
+``confirm_threshold`` is a safety bug.  Secrets are ``SecretStr`` and never
+printed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from engine.errors import ConfigError
+
+__all__ = ["Settings", "default_home", "load_settings"]
+
+
+def default_home() -> Path:
+    """Where ClawOps keeps its data when ``CLAWOPS_HOME`` is unset (a per-user data dir)."""
+    return Path(platformdirs.user_data_dir("clawops", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything the engine can be told.  Each field's docstring is its user documentation."""
+
+    model_config = SettingsConfigDict(env_prefix="CLAWOPS_", extra="forbid", validate_default=True)
+
+    _toml_file: ClassVar[Path | None] = None
+
+    home: Path = Field(default_factory=default_home)
+    """Data directory: the SQLite store, reports, archives, secrets key (env ``CLAWOPS_HOME``)."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the store; default ``sqlite:///$CLAWOPS_HOME/clawops.db``.
+    Use ``postgresql+psycopg://user@host/db`` to share one store between engines."""
+
+    operator: str = "owner"
+    """The operator this process acts as when no API key names one (a local, single-user install)."""
+
+    confirm_threshold: int = 10
+    """Policy rule 5: actions affecting more than this many users need the operator's confirmation.
+    Must be between 1 and 10: the rule may be made stricter, never looser."""
+
+    usd_to_eur: float = 0.92
+    """Exchange rate used wherever USD prices are added to EUR ones (reports say so)."""
+
+    demo: bool = True
+    """Seed and run the clearly labelled DEMO fleet on emulated providers when the store is empty."""
+
+    demo_seed: int = 42
+    """Seed of the demo fleet generator; the same seed gives the same fleet."""
+
+    demo_pairs: int = 850
+    """How many account pairs the demo fleet has."""
+
+    anthropic_api_key: SecretStr | None = None
+    """Enables the LLM brain; without it the deterministic offline brain answers."""
+
+    gateway_host: str = "127.0.0.1"
+    """Address the node gateway listens on."""
+
+    gateway_port: int = 18789
+    """Port of the node gateway (OpenClaw's default)."""
+
+    gateway_token: SecretStr | None = None
+    """Shared node token; generated and kept in the secret store when unset."""
+
+    @field_validator("confirm_threshold")
+    @classmethod
+    def _threshold_in_range(cls, value: int) -> int:
+        if not 1 <= value <= 10:
+            raise ValueError("must be between 1 and 10 (rule 5 can be made stricter, never looser)")
+        return value
+
+    @field_validator("usd_to_eur")
+    @classmethod
+    def _rate_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be a positive exchange rate")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_file))
+        return tuple(sources)
+
+    @property
+    def store_url(self) -> str:
+        """The effective database URL."""
+        return self.database_url or f"sqlite:///{self.home / 'clawops.db'}"
+
+    def __repr_args__(self) -> Any:
+        # SecretStr already masks itself; this keeps the URL's password out of reprs too.
+        for key, value in super().__repr_args__():
+            if key == "database_url" and isinstance(value, str) and "@" in value and ":" in value.split("@")[0]:
+                scheme, _, rest = value.partition("://")
+                value = f"{scheme}://***@{rest.split('@', 1)[1]}"
+            yield key, value
+
+
+def _config_file(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        if not explicit.exists():
+            raise ConfigError(f"Settings file {explicit} does not exist; create it or drop --config.")
+        return explicit
+    env_file = os.environ.get("CLAWOPS_CONFIG_FILE")
+    if env_file:
+        path = Path(env_file)
+        if not path.exists():
+            raise ConfigError(f"CLAWOPS_CONFIG_FILE points to {path}, which does not exist; fix or unset it.")
+        return path
+    home = Path(os.environ.get("CLAWOPS_HOME") or default_home())
+    candidate = home / "config.toml"
+    return candidate if candidate.exists() else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings`, turning every mistake into one clear :class:`ConfigError`."""
+    path = _config_file(config_file)
+    if path is not None:
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"Settings file {path} is not valid TOML ({exc}); fix that line.") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Settings file {path} cannot be read ({exc}); check its permissions.") from None
+    Settings._toml_file = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path)) from None
+    finally:
+        Settings._toml_file = None
+
+
+def _explain(exc: ValidationError, path: Path | None) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(p) for p in error["loc"]) or "?"
+    where = f"in {path}" if path else "in the environment"
+    if error["type"] == "extra_forbidden":
+        known = list(Settings.model_fields)
+        guess = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean '{guess[0]}'?" if guess else f"; known keys: {', '.join(known)}."
+        return f"Unknown setting '{key}' {where}{hint}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"Setting '{key}' {where} is invalid: {message}. (Env var: CLAWOPS_{key.upper()}.)"

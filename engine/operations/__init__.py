@@ -1,0 +1,25 @@
+"""The operation layer (ARCHITECTURE §3): tools, plans, policy, durable jobs."""
+
+from engine.operations._registry import CONTRACT_TOOLS, RESTART_COMPONENTS, TOOLS, ToolSpec, tool_spec
+from engine.operations._service import (
+    JobView,
+    NodeCommands,
+    Operations,
+    PlanView,
+    SimNodeCommands,
+    ToolOutcome,
+)
+
+__all__ = [
+    "CONTRACT_TOOLS",
+    "RESTART_COMPONENTS",
+    "TOOLS",
+    "JobView",
+    "NodeCommands",
+    "Operations",
+    "PlanView",
+    "SimNodeCommands",
+    "ToolOutcome",
+    "ToolSpec",
+    "tool_spec",
+]

@@ -1,0 +1,435 @@
+"""The operation layer: every tool call, from any brain or channel, goes through here.
+
+For a read tool: validate → gather → policy (role, tenant) → result.
+For a mutating tool: validate → gather targets → policy (all rules) → a
+persisted **plan** → (operator confirmation when rule 5 asks) → a durable
+**job** whose steps commit one by one, so a crash resumes where it stopped.
+Every call, plan, decision and refusal is written to the audit chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlmodel import Session, col, select
+
+from engine import audit
+from engine.config import Settings
+from engine.domain import InstanceState, Selector, check_transition
+from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal
+from engine.operations._reads import fleet_status, instance_inspect
+from engine.operations._registry import RESTART_COMPONENTS, ToolSpec, tool_spec
+from engine.operations._scope import select_instances
+from engine.policy import Caller, PolicyCheck, PolicyFacts, evaluate
+from engine.policy._rules import TargetFacts
+from engine.providers import ProviderDriver
+from engine.store import Instance, JobRecord, JobStep, PlanRecord, Store, utcnow
+
+log = logging.getLogger(__name__)
+
+RESTARTABLE = frozenset({InstanceState.ACTIVE, InstanceState.DEGRADED, InstanceState.FAILED, InstanceState.HEALING})
+JOB_CONCURRENCY = 16
+
+
+class NodeCommands(Protocol):
+    """How operations reach clawnode on an instance (the node gateway in production)."""
+
+    async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+class SimNodeCommands:
+    """Simulated nodes for the demo: every allowed command succeeds and leaves the node healthy."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.calls.append((instance_id, command))
+        return {"ok": True, "healthy": True}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    """A plan as the operator (and the ``ask --json`` contract) sees it."""
+
+    id: str
+    tool: str
+    summary: str
+    requires_confirmation: bool
+    affected_users: int
+    monthly_cost_delta: float
+    status: str
+    steps: tuple[str, ...] = ()
+    policy: tuple[dict[str, Any], ...] = ()
+    reversible: bool = True
+
+    def to_contract(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "summary": self.summary,
+            "requires_confirmation": self.requires_confirmation,
+            "affected_users": self.affected_users,
+            "monthly_cost_delta": round(self.monthly_cost_delta, 2),
+            "tool": self.tool,
+            "status": self.status,
+            "reversible": self.reversible,
+            "policy": list(self.policy),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    id: str
+    plan_id: str
+    tool: str
+    status: str
+    total: int
+    done: int
+    failed: int
+    states: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_contract(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "plan_id": self.plan_id, "tool": self.tool, "status": self.status,
+            "total": self.total, "done": self.done, "failed": self.failed, "states": self.states,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class ToolOutcome:
+    """The result of one tool call: one entry of ``tool_calls`` in the ``ask`` contract."""
+
+    tool: str
+    args: dict[str, Any]
+    status: str  # planned | done | refused | error
+    result: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    plan: PlanView | None = None
+    job: JobView | None = None
+    rule: str | None = None
+
+    def to_contract(self) -> dict[str, Any]:
+        result = dict(self.result)
+        if self.status in ("refused", "error") and "error" not in result:
+            result["error"] = self.message
+            if self.rule:
+                result["rule"] = self.rule
+        return {"tool": self.tool, "args": self.args, "status": self.status, "result": result}
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A plan before it is stored: what will happen, to whom, and the facts policy judged."""
+
+    tool: str
+    args: dict[str, Any]
+    summary: str
+    targets: list[str]
+    steps: list[dict[str, Any]]
+    affected_users: int
+    monthly_cost_delta: float
+    reversible: bool
+    facts: PolicyFacts
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def _plan_view(rec: PlanRecord) -> PlanView:
+    return PlanView(
+        id=rec.id, tool=rec.tool, summary=rec.summary, requires_confirmation=rec.requires_confirmation,
+        affected_users=rec.affected_users, monthly_cost_delta=rec.monthly_cost_delta, status=rec.status,
+        steps=tuple(s.get("text", "") for s in rec.steps[:20]), policy=tuple(rec.policy), reversible=rec.reversible,
+    )
+
+
+class Operations:
+    """The tools of ARCHITECTURE §3 over one store, with policy and audit built in."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        drivers: Callable[[str], ProviderDriver],
+        nodes: NodeCommands,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._drivers = drivers
+        self._nodes = nodes
+
+    # ------------------------------------------------------------------ entry point
+    async def call(self, caller: Caller, tool: str, args: Mapping[str, Any], *, session_key: str = "",
+                   dry_run: bool = False, confirmed: bool = False) -> ToolOutcome:
+        """Run one tool call.  ``confirmed`` may only be set from the operator's own input."""
+        raw_args = dict(args)
+        try:
+            spec = tool_spec(tool)
+            clean = spec.validate(raw_args)
+            if spec.kind == "read":
+                return self._read(caller, spec, clean)
+            return await self._mutate(caller, spec, clean, session_key=session_key, dry_run=dry_run,
+                                      confirmed=confirmed)
+        except PolicyRefusal as refusal:
+            self._audit_refusal(caller, tool, raw_args, refusal)
+            return ToolOutcome(tool, raw_args, "refused", message=str(refusal), rule=refusal.rule)
+        except ClawOpsError as err:
+            return ToolOutcome(tool, raw_args, "error", message=str(err))
+
+    # ------------------------------------------------------------------ reads
+    def _read(self, caller: Caller, spec: ToolSpec, args: dict[str, Any]) -> ToolOutcome:
+        with self.store.session() as s:
+            facts = PolicyFacts(tool=spec.name, kind="read")
+            if spec.name == "fleet_status":
+                evaluate(caller, facts, spec.min_role)
+                result = fleet_status(s, caller, Selector.parse(args))
+            elif spec.name == "instance_inspect":
+                result = instance_inspect(s, caller, str(args["target"]))
+                targets = [
+                    TargetFacts(i["id"], i["account"], i["tenant"], i["role"], i["state"]) for i in result["instances"]
+                ]
+                evaluate(caller, PolicyFacts(tool=spec.name, kind="read", targets=targets), spec.min_role)
+            elif spec.name == "job_status":
+                evaluate(caller, facts, spec.min_role)
+                result = self.job_status(caller, str(args["job_id"])).to_contract()
+            else:
+                raise InputError(f"{spec.name} is not available in this build yet; it is planned work.")
+        return ToolOutcome(spec.name, args, "done", result=result)
+
+    # ------------------------------------------------------------------ mutations
+    async def _mutate(self, caller: Caller, spec: ToolSpec, args: dict[str, Any], *, session_key: str,
+                      dry_run: bool, confirmed: bool) -> ToolOutcome:
+        with self.store.session() as s:
+            draft = self._draft(s, caller, spec, args)
+            checks = evaluate(caller, draft.facts, spec.min_role)
+            needs_human = any(c.needs_human for c in checks)
+            rec = PlanRecord(
+                id=_new_id("pl"), session_key=session_key, operator_id=caller.operator_id, tool=spec.name,
+                args=args, summary=draft.summary, targets=draft.targets, steps=draft.steps,
+                affected_users=draft.affected_users, monthly_cost_delta=draft.monthly_cost_delta,
+                reversible=draft.reversible, policy=[c.to_dict() for c in checks],
+                requires_confirmation=needs_human, status="dry_run" if dry_run else "pending",
+            )
+            s.add(rec)
+            audit.append(s, actor=caller.actor, channel=caller.channel, action=f"plan.{spec.name}", target=rec.id,
+                         outcome="dry_run" if dry_run else "planned",
+                         detail={"args": args, "affected_users": rec.affected_users, "targets": len(rec.targets),
+                                 "requires_confirmation": needs_human})
+        if dry_run or (needs_human and not confirmed):
+            return ToolOutcome(spec.name, args, "planned", result={"targets": len(rec.targets)},
+                               message=rec.summary, plan=_plan_view(rec))
+        return await self.confirm(caller, rec.id, implicit=not needs_human)
+
+    def _draft(self, s: Session, caller: Caller, spec: ToolSpec, args: dict[str, Any]) -> _Draft:
+        if spec.name == "restart":
+            return self._draft_restart(s, caller, args)
+        raise InputError(f"{spec.name} is not available in this build yet; it is planned work.")
+
+    def _draft_restart(self, s: Session, caller: Caller, args: dict[str, Any]) -> _Draft:
+        selector = Selector.parse(args["selector"])
+        component = str(args["component"]).strip().lower()
+        if component not in RESTART_COMPONENTS:
+            raise InputError(f"restart component '{component}' is not known; use one of: {', '.join(RESTART_COMPONENTS)}.")
+        args["component"] = component
+        args["selector"] = selector.to_dict()
+        matched = select_instances(s, caller, selector)
+        targets = [i for i in matched if InstanceState(i.state) in RESTARTABLE]
+        if not targets:
+            why = f" ({len(matched)} match but none is in a restartable state)" if matched else ""
+            raise InputError(f"No instances match {selector.describe()}{why}; nothing to restart.")
+        users = len({i.account_id for i in targets})
+        what = {"vps": "reboot the VPS", "gateway": "restart the OpenClaw gateway", "docker": "restart docker"}[component]
+        summary = (
+            f"{what[0].upper()}{what[1:]} on {len(targets)} instance{'s' if len(targets) != 1 else ''} "
+            f"({selector.describe()}), affecting {users} user{'s' if users != 1 else ''}. No cost change."
+        )
+        steps = [
+            {"instance": i.id, "action": f"restart_{component}", "text": f"{what} on {i.id} ({i.provider}, {i.state})"}
+            for i in targets
+        ]
+        facts = PolicyFacts(
+            tool="restart", kind="mutate", affected_users=users, confirm_threshold=self.settings.confirm_threshold,
+            targets=[TargetFacts(i.id, i.account_id, i.tenant_id, i.role, i.state) for i in targets],
+        )
+        return _Draft("restart", args, summary, [i.id for i in targets], steps, users, 0.0, True, facts)
+
+    # ------------------------------------------------------------------ decisions
+    def pending_plan(self, caller: Caller, plan_id: str) -> PlanView:
+        with self.store.session() as s:
+            rec = s.get(PlanRecord, plan_id)
+            if rec is None or rec.operator_id != caller.operator_id:
+                raise NotFound(f"No plan {plan_id} of yours exists; ask again to get a fresh plan.")
+            return _plan_view(rec)
+
+    async def confirm(self, caller: Caller, plan_id: str, *, implicit: bool = False) -> ToolOutcome:
+        """Turn a pending plan into a job and run it.  Called only on the operator's own say-so."""
+        with self.store.session() as s:
+            rec = s.get(PlanRecord, plan_id)
+            if rec is None or rec.operator_id != caller.operator_id:
+                raise NotFound(f"No plan {plan_id} of yours exists; ask again to get a fresh plan.")
+            if rec.status != "pending":
+                raise InputError(f"Plan {plan_id} is {rec.status}, not waiting for confirmation; ask again.")
+            # Re-check policy against the fleet as it is now: time has passed since the plan was shown.
+            targets = list(s.exec(select(Instance).where(col(Instance.id).in_(rec.targets))).all())
+            facts = PolicyFacts(
+                tool=rec.tool, kind="mutate", affected_users=rec.affected_users,
+                confirm_threshold=self.settings.confirm_threshold,
+                targets=[TargetFacts(i.id, i.account_id, i.tenant_id, i.role, i.state) for i in targets],
+            )
+            evaluate(caller, facts, tool_spec(rec.tool).min_role)
+            rec.status = "confirmed"
+            rec.decided_at = utcnow()
+            rec.decided_by = caller.operator_id
+            rec.decided_channel = caller.channel
+            job = JobRecord(id=_new_id("job"), plan_id=rec.id, tool=rec.tool, status="running",
+                            total=len(rec.steps), started_by=caller.operator_id)
+            s.add(rec)
+            s.add(job)
+            for seq, step in enumerate(rec.steps):
+                s.add(JobStep(job_id=job.id, seq=seq, instance_id=step["instance"], action=step["action"]))
+            audit.append(s, actor=caller.actor, channel=caller.channel, action=f"confirm.{rec.tool}", target=rec.id,
+                         outcome="auto" if implicit else "confirmed",
+                         detail={"job": job.id, "affected_users": rec.affected_users,
+                                 "how": "within threshold" if implicit else "operator confirmed"})
+            plan = _plan_view(rec)
+            job_id = job.id
+            args = dict(rec.args)
+        view = await self.run_job(job_id)
+        status = "done" if view.status == "succeeded" else "error"
+        message = f"Job {view.id}: {view.done}/{view.total} done" + (f", {view.failed} failed" if view.failed else "")
+        return ToolOutcome(plan.tool, args, status, result={"job": view.to_contract()}, message=message,
+                           plan=plan, job=view)
+
+    def cancel(self, caller: Caller, plan_id: str) -> PlanView:
+        with self.store.session() as s:
+            rec = s.get(PlanRecord, plan_id)
+            if rec is None or rec.operator_id != caller.operator_id:
+                raise NotFound(f"No plan {plan_id} of yours exists.")
+            if rec.status != "pending":
+                raise InputError(f"Plan {plan_id} is {rec.status}; there is nothing to cancel.")
+            rec.status = "cancelled"
+            rec.decided_at = utcnow()
+            rec.decided_by = caller.operator_id
+            rec.decided_channel = caller.channel
+            s.add(rec)
+            audit.append(s, actor=caller.actor, channel=caller.channel, action=f"cancel.{rec.tool}", target=rec.id,
+                         outcome="cancelled")
+            return _plan_view(rec)
+
+    # ------------------------------------------------------------------ jobs
+    async def run_job(self, job_id: str) -> JobView:
+        """Run (or resume) every unfinished step; each step commits on its own."""
+        with self.store.session() as s:
+            pending = list(
+                s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.status) != "done")
+                       .order_by(col(JobStep.seq))).all()
+            )
+        gate = asyncio.Semaphore(JOB_CONCURRENCY)
+
+        async def one(step: JobStep) -> None:
+            async with gate:
+                await self._run_step(step)
+
+        await asyncio.gather(*(one(step) for step in pending))
+        return self._finish_job(job_id)
+
+    async def _run_step(self, step: JobStep) -> None:
+        with self.store.session() as s:
+            row = s.get(JobStep, step.id)
+            inst = s.get(Instance, step.instance_id)
+            if row is None or inst is None:
+                return
+            row.status = "running"
+            row.attempts += 1
+            row.updated_at = utcnow()
+            s.add(row)
+            provider, server_id, state = inst.provider, inst.provider_server_id, InstanceState(inst.state)
+        ok, detail = True, ""
+        try:
+            if step.action == "restart_vps":
+                await self._drivers(provider).reboot_server(server_id or "")
+            else:
+                await self._nodes.invoke(step.instance_id, f"clawops.{step.action}", {})
+            health = await self._nodes.invoke(step.instance_id, "clawops.health", {})
+            healthy = bool(health.get("healthy"))
+        except ClawOpsError as err:
+            ok, detail, healthy = False, str(err), False
+        with self.store.session() as s:
+            row = s.get(JobStep, step.id)
+            inst = s.get(Instance, step.instance_id)
+            assert row is not None and inst is not None
+            if ok and healthy and state in (InstanceState.DEGRADED, InstanceState.FAILED, InstanceState.HEALING):
+                for nxt in (InstanceState.HEALING, InstanceState.ACTIVE):
+                    check_transition(InstanceState(inst.state), nxt)
+                    inst.state = nxt.value
+                inst.health_reason = "recovered after restart"
+                inst.updated_at = utcnow()
+                s.add(inst)
+            row.status = "done" if ok else "failed"
+            row.detail = detail or ("healthy after restart" if healthy else "restarted")
+            row.updated_at = utcnow()
+            s.add(row)
+            audit.append(s, actor="forge", channel="job", action=step.action, target=step.instance_id,
+                         outcome="ok" if ok else "failed", detail={"job": step.job_id, "seq": step.seq, "detail": detail})
+
+    def _finish_job(self, job_id: str) -> JobView:
+        with self.store.session() as s:
+            job = s.get(JobRecord, job_id)
+            if job is None:
+                raise NotFound(f"No job {job_id} exists.")
+            steps = list(s.exec(select(JobStep).where(col(JobStep.job_id) == job_id)).all())
+            counts = Counter(st.status for st in steps)
+            job.done = counts.get("done", 0)
+            job.failed = counts.get("failed", 0)
+            if job.done + job.failed == job.total:
+                job.status = "succeeded" if job.failed == 0 else "failed"
+                job.error = None if job.failed == 0 else f"{job.failed} of {job.total} steps failed"
+            job.updated_at = utcnow()
+            s.add(job)
+            return self._job_view(s, job)
+
+    def _job_view(self, s: Session, job: JobRecord) -> JobView:
+        steps = list(s.exec(select(JobStep.instance_id).where(col(JobStep.job_id) == job.id)).all())
+        states = Counter(
+            s.exec(select(Instance.state).where(col(Instance.id).in_(steps))).all()
+        ) if steps else Counter()
+        return JobView(job.id, job.plan_id, job.tool, job.status, job.total, job.done, job.failed,
+                       dict(sorted(states.items())), job.error)
+
+    def job_status(self, caller: Caller, job_id: str) -> JobView:
+        with self.store.session() as s:
+            job = s.get(JobRecord, job_id)
+            if job is None:
+                raise NotFound(f"No job {job_id} exists; job ids look like job-1a2b3c4d.")
+            plan = s.get(PlanRecord, job.plan_id)
+            if caller.tenant_id is not None and plan is not None and plan.operator_id != caller.operator_id:
+                raise NotFound(f"No job {job_id} is visible to you.")
+            return self._job_view(s, job)
+
+    async def resume_unfinished(self) -> list[JobView]:
+        """Finish jobs an earlier process left running (steps already done are skipped)."""
+        with self.store.session() as s:
+            ids = list(s.exec(select(JobRecord.id).where(col(JobRecord.status).in_(("queued", "running")))).all())
+        return [await self.run_job(job_id) for job_id in ids]
+
+    # ------------------------------------------------------------------ audit helpers
+    def _audit_refusal(self, caller: Caller, tool: str, args: dict[str, Any], refusal: PolicyRefusal) -> None:
+        try:
+            with self.store.session() as s:
+                audit.append(s, actor=caller.actor, channel=caller.channel, action=f"refused.{tool}",
+                             target=refusal.rule, outcome="refused", detail={"args": args, "reason": str(refusal)})
+        except ClawOpsError:  # the refusal itself must still reach the operator
+            log.exception("could not audit a refusal")
+
+
+def policy_notes(checks: list[PolicyCheck]) -> list[str]:
+    return [c.note for c in checks if c.needs_human]

@@ -1,0 +1,41 @@
+"""The policy engine: seven named rules and operator roles, below every agent.
+
+Nothing here trusts a prompt.  Each rule is a plain function over facts the
+operation layer gathered from the store; it either passes, asks for a human
+(``needs_human``) or raises :class:`~engine.errors.PolicyRefusal` naming itself.
+The operation layer calls :func:`evaluate` for every tool call, read or write.
+"""
+
+from engine.policy._rules import (
+    RULES,
+    Caller,
+    PolicyCheck,
+    PolicyFacts,
+    Role,
+    evaluate,
+    require_role,
+    rule1_standby_before_teardown,
+    rule2_rolling_config_push,
+    rule3_audit_before_delete,
+    rule4_status_page_before_incident,
+    rule5_confirm_above_threshold,
+    rule6_tenant_isolation,
+    rule7_autoheal_never_deletes,
+)
+
+__all__ = [
+    "RULES",
+    "Caller",
+    "PolicyCheck",
+    "PolicyFacts",
+    "Role",
+    "evaluate",
+    "require_role",
+    "rule1_standby_before_teardown",
+    "rule2_rolling_config_push",
+    "rule3_audit_before_delete",
+    "rule4_status_page_before_incident",
+    "rule5_confirm_above_threshold",
+    "rule6_tenant_isolation",
+    "rule7_autoheal_never_deletes",
+]

@@ -1,0 +1,122 @@
+"""Turning tool results into what the operator reads: short, numbers first, tagged by agent.
+
+Both brains share these formatters, so the team sounds the same with or
+without a model.  DEMO data is always labelled as such.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.operations import ToolOutcome
+
+AGENT_TAGS = {
+    "commander": "[CMD]", "guardian": "[Guardian]", "forge": "[Forge]", "ledger": "[Ledger]",
+    "triage": "[Triage]", "briefer": "[Briefer]",
+}
+
+
+def tag(agent: str) -> str:
+    return AGENT_TAGS.get(agent, f"[{agent}]")
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _states(counts: dict[str, int]) -> str:
+    return ", ".join(f"{_n(n)} {s}" for s, n in counts.items() if s != "total") or "none"
+
+
+def fleet_status_text(result: dict[str, Any]) -> str:
+    demo = "DEMO fleet" if result.get("demo") else "fleet"
+    filters = result.get("filters") or {}
+    total = int(result["instances"])
+    if not filters:
+        head = f"{'DEMO fleet' if result.get('demo') else 'Fleet'}: {_n(total)} instances across {_n(result['accounts'])} accounts — {_states(result['by_state'])}."
+    else:
+        described = " ".join(str(v) for k, v in filters.items() if k != "state")
+        state = filters.get("state")
+        what = f"{state} instances" if state else "Instances"
+        head = f"{what}{' on ' + described if described else ''} ({demo}): {_n(total)}"
+        if not state and total:
+            head += f" — {_states(result['by_state'])}"
+        head += "."
+    lines = [head]
+    if not filters and result["by_provider"]:
+        parts = []
+        for provider, counts in result["by_provider"].items():
+            trouble = {s: n for s, n in counts.items() if s not in ("total", "ACTIVE")}
+            extra = f" ({_states(trouble)})" if trouble else ""
+            parts.append(f"{provider} {_n(counts['total'])}{extra}")
+        lines.append("By provider: " + "; ".join(parts) + ".")
+    problems = result.get("problems") or []
+    if problems:
+        shown = problems[:8]
+        items = [
+            f"{p['id']} {p['provider']} {p['region']} {p['state']}"
+            + (f" {p['health_score']}" if p.get("health_score") is not None else "")
+            + (f" ({p['health_reason']})" if p.get("health_reason") else "")
+            for p in shown
+        ]
+        more = int(result.get("problems_total", len(problems))) - len(shown)
+        label = "Needs attention" if not filters.get("state") else "Worst first"
+        lines.append(f"{label}: " + "; ".join(items) + (f"; and {more} more." if more > 0 else "."))
+    elif total and not filters.get("state"):
+        lines.append("Nothing needs attention.")
+    return "\n".join(lines)
+
+
+def inspect_text(result: dict[str, Any]) -> str:
+    acct = result["account"]
+    demo = " (DEMO)" if result.get("demo") else ""
+    lines = [f"{acct['id']}{demo} — tenant {acct['tenant']}, {acct['label'] or 'no label'}."]
+    for inst in result["instances"]:
+        score = f", health {inst['health_score']}" if inst["health_score"] is not None else ""
+        reason = f" ({inst['health_reason']})" if inst["health_reason"] else ""
+        lines.append(
+            f"{inst['role'].capitalize()} {inst['id']}: {inst['provider']} {inst['region']}, {inst['tier']}, "
+            f"{inst['state']}{score}{reason}; {inst['monthly_price']:.2f} {inst['currency']}/month."
+        )
+    return "\n".join(lines)
+
+
+def plan_text(outcome: ToolOutcome) -> str:
+    plan = outcome.plan
+    assert plan is not None
+    text = f"Plan {plan.id}: {plan.summary}"
+    if plan.status == "dry_run":
+        return text + " (dry run: nothing was done.)"
+    if plan.requires_confirmation:
+        notes = [str(p["note"]) for p in plan.policy if p.get("needs_human")]
+        return text + (f" Policy: {'; '.join(notes)}." if notes else "") + " Confirm? (go / cancel)"
+    return text
+
+
+def job_text(outcome: ToolOutcome) -> str:
+    job = outcome.job
+    assert job is not None
+    states = ", ".join(f"{n} {s}" for s, n in job.states.items())
+    if job.status == "succeeded":
+        return f"Done: job {job.id} finished {job.done}/{job.total} steps. Now: {states}."
+    return f"Job {job.id} {job.status}: {job.done}/{job.total} done, {job.failed} failed. Now: {states}."
+
+
+def outcome_text(outcome: ToolOutcome) -> str:
+    """One tool call's outcome in words."""
+    if outcome.status == "refused":
+        return outcome.message
+    if outcome.status == "error" and outcome.job is None:
+        return outcome.message
+    if outcome.job is not None:
+        return job_text(outcome)
+    if outcome.plan is not None:
+        return plan_text(outcome)
+    if outcome.tool == "fleet_status":
+        return fleet_status_text(outcome.result)
+    if outcome.tool == "instance_inspect":
+        return inspect_text(outcome.result)
+    if outcome.tool == "job_status":
+        job = outcome.result
+        return f"Job {job['id']} {job['status']}: {job['done']}/{job['total']} done, {job['failed']} failed."
+    return outcome.message or f"{outcome.tool}: {outcome.status}."

@@ -1,0 +1,174 @@
+"""Opening the store: engine creation, pragmas, migrations, and clear errors.
+
+SQLite is the default (WAL, foreign keys, a busy timeout so two local
+processes wait for each other instead of failing); PostgreSQL by URL.  The
+schema is owned by Alembic: :func:`open_store` upgrades an older store to head
+and refuses one that is *newer* than this code, rather than guessing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+from sqlmodel import Session
+
+from engine.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+#: The Alembic revision this code expects; bump with every new migration.
+HEAD_REVISION = "0001_baseline"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":", 1)[0]
+        return f"{scheme}{sep}{user}@{host}"
+    return url
+
+
+class Store:
+    """A handle on the database: ``with store.session() as s: ...`` commits or rolls back as a unit."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.is_sqlite = engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            raise _store_error(exc, self.url) from None
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _store_error(exc: SQLAlchemyError, url: str) -> StoreError:
+    where = _redact(url)
+    msg = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+    low = msg.lower()
+    if "database is locked" in low:
+        return StoreError(f"The store {where} is locked by another process; wait for it or stop it, then retry.")
+    if "file is not a database" in low or "malformed" in low:
+        return StoreError(
+            f"The store {where} is not a valid SQLite database (corrupt?); restore a backup or move it aside."
+        )
+    if "unable to open" in low:
+        return StoreError(f"The store {where} cannot be opened; check that its folder exists and is writable.")
+    if "connection" in low or "could not" in low or "refused" in low or "timeout" in low:
+        return StoreError(
+            f"Cannot reach the database at {where} ({msg}); start it or fix CLAWOPS_DATABASE_URL."
+        )
+    return StoreError(f"The store {where} failed: {msg}.")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_store_engine(url: str) -> Engine:
+    """An SQLAlchemy engine with the right settings for the dialect."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open (and if needed create or upgrade) the store at ``url``."""
+    try:
+        engine = create_store_engine(url)
+    except (SQLAlchemyError, ValueError) as exc:
+        raise StoreError(f"The database URL {_redact(url)} is not usable ({exc}); fix CLAWOPS_DATABASE_URL.") from None
+    except ImportError as exc:
+        raise StoreError(f"The database driver for {_redact(url)} is not installed ({exc}).") from None
+    store = Store(engine, url)
+    try:
+        with engine.connect() as conn:
+            if store.is_sqlite:
+                conn.execute(text("PRAGMA journal_mode=WAL"))
+                conn.execute(text("PRAGMA quick_check(1)")).fetchone()
+            revision = _current_revision(conn)
+    except (OperationalError, DatabaseError) as exc:
+        engine.dispose()
+        raise _store_error(exc, url) from None
+    except sqlite3.DatabaseError as exc:  # pragma: no cover - wrapped by SQLAlchemy normally
+        engine.dispose()
+        raise StoreError(f"The store {_redact(url)} is unreadable ({exc}); restore a backup.") from None
+    if revision == HEAD_REVISION:
+        return store
+    if revision is not None and revision not in _known_revisions():
+        engine.dispose()
+        raise StoreError(
+            f"The store {_redact(url)} has schema revision {revision}, newer than this ClawOps knows; "
+            "upgrade ClawOps."
+        )
+    if not migrate:
+        engine.dispose()
+        raise StoreError(f"The store {_redact(url)} needs a migration; run `clawops db upgrade`.")
+    upgrade(store)
+    return store
+
+
+def _current_revision(conn: Any) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    row = conn.execute(text("SELECT version_num FROM alembic_version")).fetchone()
+    return str(row[0]) if row else None
+
+
+def _known_revisions() -> set[str]:
+    return {p.stem for p in (MIGRATIONS_DIR / "versions").glob("*.py") if not p.stem.startswith("_")}
+
+
+def alembic_config(store: Store) -> Any:
+    """The Alembic config for this store (imported lazily: Alembic costs ~100 ms to import)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = store.engine
+    return cfg
+
+
+def upgrade(store: Store) -> None:
+    """Run Alembic migrations up to head, in one transaction per migration."""
+    from alembic import command
+
+    try:
+        command.upgrade(alembic_config(store), "head")
+    except OperationalError as exc:
+        raise _store_error(exc, store.url) from None
+    log.info("store %s migrated to %s", _redact(store.url), HEAD_REVISION)

@@ -1,0 +1,176 @@
+"""SQLModel tables: the store's schema (Alembic migrations mirror it exactly).
+
+Ids are short readable strings (``acct-042``, ``i-acct-042-p``, ``pl-…``) because
+operators type them in chat.  JSON columns hold small structured values
+(plan steps, policy notes); anything queried by the sweep or by selectors is a
+real indexed column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware: the store keeps every timestamp in UTC."""
+    return datetime.now(UTC)
+
+
+class Tenant(SQLModel, table=True):
+    """A COMPANION customer or org; the unit of isolation (policy rule 6)."""
+
+    __tablename__ = "tenants"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    is_demo: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Account(SQLModel, table=True):
+    """One user; owns a pair of instances."""
+
+    __tablename__ = "accounts"
+    id: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=64)
+    label: str = Field(default="", max_length=200)
+    last_session_at: datetime | None = None
+    """When the user last had a gateway session (Ledger's idle finding); None = unknown."""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Instance(SQLModel, table=True):
+    """One VPS, primary or standby of an account's pair."""
+
+    __tablename__ = "instances"
+    id: str = Field(primary_key=True, max_length=80)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=64)
+    role: str = Field(max_length=16)
+    provider: str = Field(index=True, max_length=32)
+    region: str = Field(index=True, max_length=64)
+    tier: str = Field(max_length=32)
+    state: str = Field(index=True, max_length=32)
+    provider_server_id: str | None = Field(default=None, max_length=128)
+    ipv4: str | None = Field(default=None, max_length=64)
+    ipv6: str | None = Field(default=None, max_length=64)
+    monthly_price: float = 0.0
+    currency: str = Field(default="EUR", max_length=3)
+    health_score: int | None = None
+    health_reason: str = Field(default="", max_length=500)
+    last_report_at: datetime | None = None
+    cpu_p95: float | None = None
+    """95th-percentile CPU use over the last 14 days, 0–100 (Ledger's oversized finding); None = unknown."""
+    mem_p95: float | None = None
+    """95th-percentile memory use over the last 14 days, 0–100; None = unknown."""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Operator(SQLModel, table=True):
+    """A person (or service) allowed to talk to the team; optionally scoped to one tenant."""
+
+    __tablename__ = "operators"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(unique=True, max_length=100)
+    role: str = Field(max_length=16)
+    tenant_id: str | None = Field(default=None, foreign_key="tenants.id", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class PlanRecord(SQLModel, table=True):
+    """A mutating tool call, planned and waiting for (or past) the operator's decision."""
+
+    __tablename__ = "plans"
+    id: str = Field(primary_key=True, max_length=40)
+    session_key: str = Field(index=True, max_length=200)
+    operator_id: str = Field(max_length=64)
+    tool: str = Field(max_length=40)
+    args: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    targets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    steps: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    affected_users: int = 0
+    monthly_cost_delta: float = 0.0
+    reversible: bool = True
+    policy: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    requires_confirmation: bool = False
+    status: str = Field(default="pending", index=True, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_channel: str | None = Field(default=None, max_length=32)
+
+
+class JobRecord(SQLModel, table=True):
+    """A confirmed plan being carried out; survives restarts and resumes idempotently."""
+
+    __tablename__ = "jobs"
+    id: str = Field(primary_key=True, max_length=40)
+    plan_id: str = Field(foreign_key="plans.id", index=True, max_length=40)
+    tool: str = Field(max_length=40)
+    status: str = Field(default="queued", index=True, max_length=16)
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    started_by: str = Field(max_length=64)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class JobStep(SQLModel, table=True):
+    """One unit of a job (usually one instance); ``(job_id, seq)`` is its idempotency key."""
+
+    __tablename__ = "job_steps"
+    __table_args__ = (UniqueConstraint("job_id", "seq", name="uq_job_steps_job_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=40)
+    seq: int
+    instance_id: str = Field(max_length=80)
+    action: str = Field(max_length=40)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ConversationSession(SQLModel, table=True):
+    """A named conversation of one operator: what "go" and "the 18" refer to."""
+
+    __tablename__ = "sessions"
+    key: str = Field(primary_key=True, max_length=200)
+    operator_id: str = Field(max_length=64)
+    name: str = Field(max_length=100)
+    pending_plan_id: str | None = Field(default=None, max_length=40)
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One link of the SHA-256 hash chain: every operation, plan, decision and refusal."""
+
+    __tablename__ = "audit_entries"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    ts: str = Field(max_length=40)
+    actor: str = Field(max_length=100)
+    channel: str = Field(max_length=32)
+    action: str = Field(index=True, max_length=60)
+    target: str = Field(sa_column=Column(Text, nullable=False))
+    outcome: str = Field(max_length=20)
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain's latest link, one row: lets verify detect a truncated tail and serializes appends."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = Field(default="0" * 64, max_length=64)

@@ -1,0 +1,74 @@
+"""The clawnode JSON config (the product brief's fields plus a few optional knobs)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from node.errors import ConfigError
+
+__all__ = ["NodeConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Everything ``clawnode run`` needs.
+
+    ``token`` is the shared gateway token; ``bootstrap_token`` is the single-use token from cloud-init
+    (preferred for the first pairing when present).  Once the gateway issues a device token it is kept
+    in ``state_path`` and used instead of both.
+    """
+
+    gateway: str
+    token: str | None = None
+    hostname: str = "clawnode"
+    provider: str | None = None
+    region: str | None = None
+    tier: str | None = None
+    role: str | None = None
+    account_id: str | None = None
+    state_path: str | None = None
+    instance_id: str | None = None
+    bootstrap_token: str | None = None
+    health_interval_s: float = 30.0
+    gateway_service: str = "openclaw-gateway"
+    gateway_process: str = "openclaw"
+    gateway_probe_url: str | None = "ws://127.0.0.1:18789/"
+    openclaw_config_path: str = "/root/.openclaw/openclaw.json"
+    data_dir: str = "/root/.openclaw"
+    log_path: str | None = None
+    display_name: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> NodeConfig:
+        if not isinstance(data, dict):
+            raise ConfigError("The clawnode config must be a JSON object.")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"Unknown clawnode config field(s) {', '.join(unknown)}; remove them or fix the spelling.")
+        gateway = data.get("gateway")
+        if not isinstance(gateway, str) or not gateway.startswith(("ws://", "wss://")):
+            raise ConfigError("The clawnode config needs 'gateway' as a ws:// or wss:// URL.")
+        if not data.get("token") and not data.get("bootstrap_token") and not data.get("state_path"):
+            raise ConfigError("The clawnode config needs 'token' (or 'bootstrap_token') to pair with the gateway.")
+        interval = data.get("health_interval_s", 30.0)
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.05 <= interval <= 3600:
+            raise ConfigError("'health_interval_s' must be a number of seconds between 0.05 and 3600.")
+        for f in fields(cls):
+            value = data.get(f.name)
+            if f.name != "health_interval_s" and value is not None and not isinstance(value, str):
+                raise ConfigError(f"The clawnode config field {f.name!r} must be a string.")
+        return cls(**{k: v for k, v in data.items() if v is not None})
+
+    @classmethod
+    def load(cls, path: str | Path) -> NodeConfig:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"The clawnode config file {path} does not exist.") from exc
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"The clawnode config file {path} is not readable JSON ({exc}).") from exc
+        return cls.from_dict(data)

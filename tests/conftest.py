@@ -1,0 +1,62 @@
+"""Shared fixtures: stores on SQLite and on the local PostgreSQL, and small engines.
+
+PostgreSQL is part of the test environment (it runs on every dev and CI
+machine): when it is down, the PostgreSQL tests *fail* with a clear message —
+they never skip, so a green run always means both backends were exercised.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_URL = os.environ.get("CLAWOPS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        pytest.fail(f"PostgreSQL is required for this test and is not reachable at {PG_URL}: {exc}", pytrace=False)
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'clawops.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Run a test once on SQLite and once on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def clawops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated CLAWOPS_HOME with no settings leaking in from the environment."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for key in list(os.environ):
+        if key.startswith("CLAWOPS_") and key not in ("CLAWOPS_TEST_PG_URL", "CLAWOPS_REQUIRE_POSTGRES"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CLAWOPS_HOME", str(home))
+    return home

@@ -40,7 +40,7 @@ VOICE_NOTE_SAMPLE_RATE = 48_000  # Opus' native rate; Telegram and WhatsApp voic
 
 def _describe(source: AudioSource) -> str:
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return "the audio"
+        return "the recording"
     return f"'{Path(os.fspath(source)).name}'"
 
 
@@ -173,7 +173,8 @@ def decode(
                 raise _too_long(what, total / sample_rate, max_duration_s)
     if total == 0:
         raise EmptyAudio(f"{what.capitalize()} contains no sound samples.")
-    return np.concatenate(chunks).astype(np.float32, copy=False)
+    # Resampling can overshoot full scale slightly; keep the documented [-1, 1] range.
+    return np.clip(np.concatenate(chunks), -1.0, 1.0).astype(np.float32, copy=False)
 
 
 def encode_ogg_opus(

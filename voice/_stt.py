@@ -147,7 +147,11 @@ def transcribe_samples(samples: FloatArray, config: VoiceConfig) -> Transcript:
 
 
 def transcribe_source(source: AudioSource, config: VoiceConfig) -> Transcript:
-    """Decode (with the duration limit and codec allow-list) and transcribe."""
+    """Decode (with the duration limit and codec allow-list) and transcribe.
+
+    The model is loaded first so a missing model is reported as such, not as a problem with the audio.
+    """
+    _get(config)
     samples = decode(
         source,
         sample_rate=STT_SAMPLE_RATE,

@@ -105,6 +105,9 @@ def synthesize_samples(text: str, config: VoiceConfig) -> tuple[FloatArray, int]
         length_scale=config.tts_length_scale,
         noise_scale=config.tts_noise_scale,
         noise_w_scale=config.tts_noise_w_scale,
+        # Piper normalises each sentence to full scale; resampling to 48 kHz and Opus then overshoot
+        # and clip. About 1 dB of headroom avoids that audibly crackly edge.
+        volume=0.89,
     )
     with entry.lock:
         chunks = [chunk.audio_float_array for chunk in entry.voice.synthesize(clean, syn_config=syn)]

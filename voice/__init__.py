@@ -90,10 +90,7 @@ def unavailable_reason(config: VoiceConfig | None = None) -> str | None:
     """Why voice cannot work here, in one sentence, or None when it can (nothing is loaded)."""
     missing = [name for name in _REQUIRED_MODULES if importlib.util.find_spec(name) is None]
     if missing:
-        return (
-            f"Voice is not installed (missing {', '.join(missing)}); install 'clawops[voice]' "
-            "or keep using text."
-        )
+        return f"Voice is not installed (missing {', '.join(missing)}); install 'clawops[voice]' or keep using text."
     cfg = config or get_config()
     from ._stt import resolve_stt_model
     from ._tts import resolve_tts_voice
@@ -116,8 +113,7 @@ def _require(config: VoiceConfig | None) -> VoiceConfig:
     missing = [name for name in _REQUIRED_MODULES if importlib.util.find_spec(name) is None]
     if missing:
         raise VoiceUnavailable(
-            f"Voice is not installed (missing {', '.join(missing)}); install 'clawops[voice]' "
-            "or keep using text."
+            f"Voice is not installed (missing {', '.join(missing)}); install 'clawops[voice]' or keep using text."
         )
     return cfg
 
@@ -175,9 +171,7 @@ def synthesize(text: str, config: VoiceConfig | None = None) -> bytes:
     return encode_ogg_opus(samples, rate, bitrate=cfg.opus_bitrate)
 
 
-def synthesize_to_file(
-    text: str, path: str | os.PathLike[str], config: VoiceConfig | None = None
-) -> Path:
+def synthesize_to_file(text: str, path: str | os.PathLike[str], config: VoiceConfig | None = None) -> Path:
     """Write ``synthesize(text)`` to ``path`` (parents created, written atomically) and return it."""
     data = synthesize(text, config)
     target = Path(path)

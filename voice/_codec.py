@@ -113,9 +113,7 @@ def _fmt_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def _iter_samples(
-    container: Any, stream: Any, what: str, sample_rate: int
-) -> Iterator[FloatArray]:
+def _iter_samples(container: Any, stream: Any, what: str, sample_rate: int) -> Iterator[FloatArray]:
     """Yield mono float32 chunks resampled to ``sample_rate``; decoder failures become CorruptAudio."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
     try:
@@ -177,9 +175,7 @@ def decode(
     return np.clip(np.concatenate(chunks), -1.0, 1.0).astype(np.float32, copy=False)
 
 
-def encode_ogg_opus(
-    samples: FloatArray, sample_rate: int, *, bitrate: int = 32_000
-) -> bytes:
+def encode_ogg_opus(samples: FloatArray, sample_rate: int, *, bitrate: int = 32_000) -> bytes:
     """Encode mono float samples as an OGG/Opus voice note at 48 kHz (what Telegram and WhatsApp play).
 
     Samples are resampled here, so callers hand over whatever rate their TTS voice produces.

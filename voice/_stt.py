@@ -140,9 +140,7 @@ def transcribe_samples(samples: FloatArray, config: VoiceConfig) -> Transcript:
         )
         text = " ".join(seg.text.strip() for seg in segments).strip()
     if not text:
-        raise NoSpeech(
-            f"No speech was recognised in the {duration_s:.0f}-second recording; please try again."
-        )
+        raise NoSpeech(f"No speech was recognised in the {duration_s:.0f}-second recording; please try again.")
     return Transcript(text=text, duration_s=duration_s, language=str(info.language))
 
 

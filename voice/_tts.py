@@ -70,9 +70,7 @@ def _get(config: VoiceConfig) -> _Loaded:
         try:
             voice = PiperVoice.load(model, config_path=cfg, use_cuda=False)
         except Exception as exc:  # bad JSON, not an ONNX file, wrong graph: all "no usable voice"
-            raise VoiceUnavailable(
-                f"Could not load the Piper voice {model.name} ({type(exc).__name__})."
-            ) from exc
+            raise VoiceUnavailable(f"Could not load the Piper voice {model.name} ({type(exc).__name__}).") from exc
         loaded = _Loaded(voice=voice, lock=threading.Lock(), load_s=time.perf_counter() - started)
         _cache[key] = loaded
         return loaded

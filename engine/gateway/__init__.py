@@ -1,0 +1,29 @@
+"""The embedded node gateway: OpenClaw protocol, server side, node role.
+
+Wire types come from ``node.protocol`` (the node package owns the protocol); this package adds the
+server: handshake checks, pairing (operator approval and single-use bootstrap tokens), device tokens,
+ticks, invokes and fan-out.  It imports nothing from ``app`` and does not touch the store: health
+reports go to the ``on_health_report`` callback the engine passes in.
+"""
+
+from __future__ import annotations
+
+from engine.gateway._errors import CommandNotAllowed, GatewayError, NodeNotConnected
+from engine.gateway._registry import BootstrapGrant, DeviceRegistry, PairedDevice, PairingRequest
+from engine.gateway._server import ConnectedNode, GatewayStats, InvokeResult, NodeGateway
+from node.protocol import NodeHealthReport
+
+__all__ = [
+    "BootstrapGrant",
+    "CommandNotAllowed",
+    "ConnectedNode",
+    "DeviceRegistry",
+    "GatewayError",
+    "GatewayStats",
+    "InvokeResult",
+    "NodeGateway",
+    "NodeHealthReport",
+    "NodeNotConnected",
+    "PairedDevice",
+    "PairingRequest",
+]

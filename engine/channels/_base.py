@@ -1,0 +1,159 @@
+"""The one channel interface: every messaging app hands the engine the same ``Inbound`` and gets a ``Reply``.
+
+Telegram and WhatsApp differ in transport (long polling vs signed webhooks), in how media is
+fetched and in their error models; none of that leaks past this module. The engine supplies one
+``Handler`` (transcribe if audio, run the operator's conversation turn, speak the answer) and one
+``Allowlist``; each channel only moves bytes and enforces who may talk at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from engine.errors import ClawOpsError
+
+__all__ = [
+    "AuditHook",
+    "ChannelError",
+    "Handler",
+    "Inbound",
+    "Refusal",
+    "Reply",
+    "RetryPolicy",
+    "SeenIds",
+]
+
+log = logging.getLogger("clawops.channels")
+
+ChannelName = Literal["telegram", "whatsapp"]
+
+
+class ChannelError(ClawOpsError):
+    """A messaging API refused a call or stayed unreachable after the retries."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One operator message as the engine sees it, whichever app it came through.
+
+    Exactly one of ``text`` and ``audio_path`` is set. ``audio_path`` is a downloaded voice note (any
+    codec the voice package accepts); the channel deletes it once the handler returns.
+    """
+
+    channel: ChannelName
+    sender_id: str
+    operator_id: str
+    message_id: str
+    text: str | None = None
+    audio_path: Path | None = None
+
+    @property
+    def is_voice(self) -> bool:
+        return self.audio_path is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What goes back: the text (always), optionally what was heard, a voice note and a document.
+
+    ``transcript`` is sent first as its own message so the operator sees what the engine understood
+    before the answer; ``voice_ogg`` is an OGG/Opus voice note; ``document`` is a file (a report).
+    """
+
+    text: str
+    transcript: str | None = None
+    voice_ogg: bytes | None = None
+    voice_duration_s: float | None = None
+    document: Path | None = None
+    document_caption: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A message that was dropped without reply; the engine writes it to the audit log."""
+
+    channel: ChannelName
+    sender_id: str
+    reason: Literal["unknown_sender", "bad_signature", "unsupported_message"]
+    detail: str = ""
+
+
+Handler = Callable[[Inbound], Awaitable[Reply | None]]
+AuditHook = Callable[[Refusal], Awaitable[None] | None]
+
+
+async def notify(hook: AuditHook | None, refusal: Refusal) -> None:
+    """Call the audit hook (sync or async); a failing hook is logged, never fatal to the channel."""
+    log.warning("channel %s refused %s: %s %s", refusal.channel, refusal.sender_id, refusal.reason, refusal.detail)
+    if hook is None:
+        return
+    try:
+        result = hook(refusal)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:  # an audit sink outage must not take the channel down
+        log.exception("audit hook failed for %s refusal", refusal.channel)
+
+
+def lookup_operator(allowed: Mapping[str, str], sender_id: str) -> str | None:
+    """Map a sender (Telegram user id, WhatsApp phone number) to an operator, or None if not allowed.
+
+    Phone numbers are compared by digits only, so "+49 170 1234567" and "491701234567" match.
+    """
+    if sender_id in allowed:
+        return allowed[sender_id]
+    digits = "".join(ch for ch in sender_id if ch.isdigit())
+    for key, operator in allowed.items():
+        if digits and "".join(ch for ch in key if ch.isdigit()) == digits:
+            return operator
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to retry a messaging API call before giving up.
+
+    Outbound messages are retried, not dropped: a flood limit (Telegram ``retry_after``, WhatsApp
+    rate-limit codes) waits the time the API asks for; server errors and network failures back off
+    exponentially with jitter. ``max_wait_s`` caps any single wait so a hostile ``retry_after`` cannot
+    park a sender for an hour.
+    """
+
+    attempts: int = 5
+    base_delay_s: float = 0.5
+    max_wait_s: float = 60.0
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, compare=False)
+
+    def backoff(self, attempt: int) -> float:
+        delay = self.base_delay_s * float(2**attempt)
+        return min(self.max_wait_s, delay * (0.5 + random.random() / 2))
+
+
+class SeenIds:
+    """A bounded memory of message ids, so a webhook redelivery or a replayed update is handled once."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+
+    def add(self, message_id: str) -> bool:
+        """Remember ``message_id``; return False if it was already seen."""
+        if message_id in self._ids:
+            return False
+        self._ids[message_id] = None
+        if len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+        return True

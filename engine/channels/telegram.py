@@ -1,0 +1,349 @@
+"""Telegram Bot API: a client (long polling, sendMessage, sendVoice, sendDocument, getFile) and the channel.
+
+The client is a thin, typed layer over an injected ``httpx.AsyncClient`` and a base URL, so the same
+code talks to api.telegram.org and to the loopback emulator in tests and the demo. Flood limits
+(HTTP 429 with ``parameters.retry_after``) are waited out and retried; server and network errors
+back off; client errors (bad token, chat not found) fail at once with Telegram's own description.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import tempfile
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from engine.channels._base import (
+    AuditHook,
+    ChannelError,
+    Handler,
+    Inbound,
+    Refusal,
+    Reply,
+    RetryPolicy,
+    lookup_operator,
+    notify,
+)
+
+__all__ = ["TELEGRAM_API", "TelegramChannel", "TelegramClient", "check_webhook_secret"]
+
+log = logging.getLogger("clawops.channels.telegram")
+
+TELEGRAM_API = "https://api.telegram.org"
+MAX_TEXT = 4096  # Telegram's limit for one sendMessage
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what getFile lets a bot download
+
+
+class TelegramClient:
+    """Calls the Bot API methods ClawOps needs; every method returns Telegram's ``result`` field."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        token: str,
+        *,
+        base_url: str = TELEGRAM_API,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._http = http
+        self._token = token
+        self._base = base_url.rstrip("/")
+        self._retry = retry or RetryPolicy()
+
+    def _url(self, method: str) -> str:
+        return f"{self._base}/bot{self._token}/{method}"
+
+    async def call(
+        self,
+        method: str,
+        data: Mapping[str, Any] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        *,
+        timeout: float = 30.0,
+    ) -> Any:
+        """POST one Bot API method, honouring ``retry_after`` and retrying transient failures."""
+        payload = {k: str(v) if not isinstance(v, str) else v for k, v in (data or {}).items() if v is not None}
+        last: ChannelError | None = None
+        for attempt in range(self._retry.attempts):
+            try:
+                if files:
+                    resp = await self._http.post(self._url(method), data=payload, files=dict(files), timeout=timeout)
+                else:
+                    resp = await self._http.post(self._url(method), data=payload, timeout=timeout)
+            except httpx.TransportError as exc:
+                last = ChannelError(f"Telegram is unreachable ({type(exc).__name__}).", retryable=True)
+                await self._retry.sleep(self._retry.backoff(attempt))
+                continue
+            try:
+                body = resp.json()
+            except ValueError:
+                body = {"ok": False, "description": resp.text[:200] or resp.reason_phrase}
+            if resp.status_code == 200 and body.get("ok"):
+                return body.get("result")
+            description = str(body.get("description") or f"HTTP {resp.status_code}")
+            if resp.status_code == 429:
+                params = body.get("parameters") or {}
+                wait = float(params.get("retry_after", self._retry.backoff(attempt)))
+                log.info("telegram %s flood limited, waiting %.1f s", method, wait)
+                last = ChannelError(f"Telegram flood limit on {method}: {description}.", status=429, retryable=True)
+                await self._retry.sleep(min(wait, self._retry.max_wait_s))
+                continue
+            if resp.status_code >= 500:
+                last = ChannelError(
+                    f"Telegram server error on {method}: {description}.", status=resp.status_code, retryable=True
+                )
+                await self._retry.sleep(self._retry.backoff(attempt))
+                continue
+            raise ChannelError(f"Telegram refused {method}: {description}.", status=resp.status_code)
+        assert last is not None
+        raise ChannelError(
+            f"{str(last).rstrip('.')} (gave up after {self._retry.attempts} attempts).",
+            status=last.status,
+            retryable=True,
+        )
+
+    async def get_me(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("getMe")
+        return result
+
+    async def get_updates(self, offset: int | None = None, timeout: int = 25) -> list[dict[str, Any]]:
+        """Long-poll for updates; the HTTP timeout is the poll timeout plus a margin."""
+        result: list[dict[str, Any]] = await self.call(
+            "getUpdates",
+            {"offset": offset, "timeout": timeout, "allowed_updates": '["message"]'},
+            timeout=timeout + 10.0,
+        )
+        return result
+
+    async def send_message(self, chat_id: int | str, text: str) -> list[dict[str, Any]]:
+        """Send text, split at line breaks into Telegram-sized pieces when it is long."""
+        sent = []
+        for piece in split_text(text, MAX_TEXT):
+            sent.append(await self.call("sendMessage", {"chat_id": chat_id, "text": piece}))
+        return sent
+
+    async def send_voice(
+        self, chat_id: int | str, ogg: bytes, *, duration_s: float | None = None, caption: str | None = None
+    ) -> dict[str, Any]:
+        """Send an OGG/Opus voice note (Telegram shows it with a waveform and play button)."""
+        data = {"chat_id": chat_id, "caption": caption, "duration": None if duration_s is None else round(duration_s)}
+        result: dict[str, Any] = await self.call(
+            "sendVoice", data, {"voice": ("voice.ogg", ogg, "audio/ogg")}, timeout=60.0
+        )
+        return result
+
+    async def send_document(
+        self, chat_id: int | str, content: bytes, filename: str, *, caption: str | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call(
+            "sendDocument",
+            {"chat_id": chat_id, "caption": caption},
+            {"document": (filename, content, "application/octet-stream")},
+            timeout=60.0,
+        )
+        return result
+
+    async def get_file(self, file_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("getFile", {"file_id": file_id})
+        return result
+
+    async def download(self, file_path: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes:
+        """Fetch a file returned by getFile, refusing anything larger than ``max_bytes``."""
+        url = f"{self._base}/file/bot{self._token}/{file_path}"
+        for attempt in range(self._retry.attempts):
+            try:
+                async with self._http.stream("GET", url, timeout=60.0) as resp:
+                    if resp.status_code >= 500:
+                        await self._retry.sleep(self._retry.backoff(attempt))
+                        continue
+                    if resp.status_code != 200:
+                        raise ChannelError(
+                            f"Telegram refused the file download (HTTP {resp.status_code}).", status=resp.status_code
+                        )
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in resp.aiter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise ChannelError(f"The file is larger than {max_bytes // (1024 * 1024)} MB.")
+                        chunks.append(chunk)
+                    return b"".join(chunks)
+            except httpx.TransportError:
+                await self._retry.sleep(self._retry.backoff(attempt))
+        raise ChannelError("Telegram file download kept failing; gave up.", retryable=True)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split ``text`` into pieces of at most ``limit`` characters, preferring line breaks."""
+    if len(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def check_webhook_secret(headers: Mapping[str, str], secret: str) -> bool:
+    """True when a webhook call carries our ``X-Telegram-Bot-Api-Secret-Token`` (constant-time compare)."""
+    given = headers.get("X-Telegram-Bot-Api-Secret-Token") or headers.get("x-telegram-bot-api-secret-token") or ""
+    return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+
+
+class TelegramChannel:
+    """Turns Telegram updates into ``Inbound`` messages for allow-listed users and sends the ``Reply``.
+
+    Unknown senders get no answer at all (a bot that replies confirms it exists) and one audit
+    refusal each. A failure while handling one update is logged and answered with an apology; it
+    never stops the polling loop.
+    """
+
+    def __init__(
+        self,
+        client: TelegramClient,
+        handler: Handler,
+        allowed: Mapping[str, str],
+        *,
+        audit: AuditHook | None = None,
+        workdir: Path | None = None,
+        max_audio_bytes: int = MAX_DOWNLOAD_BYTES,
+        poll_timeout: int = 25,
+    ) -> None:
+        self.client = client
+        self._handler = handler
+        self._allowed = dict(allowed)
+        self._audit = audit
+        self._workdir = workdir or Path(tempfile.gettempdir()) / "clawops-channels"
+        self._max_audio = max_audio_bytes
+        self._poll_timeout = poll_timeout
+        self.offset: int | None = None
+
+    async def poll_once(self, timeout: int | None = None) -> int:
+        """Fetch one batch of updates, handle them in order, and advance the offset; return the count."""
+        updates = await self.client.get_updates(self.offset, self._poll_timeout if timeout is None else timeout)
+        await self._handle_batch(updates)
+        return len(updates)
+
+    async def _handle_batch(self, updates: list[dict[str, Any]]) -> None:
+        for update in updates:
+            # Advance first: an update that crashes its handler must not be fetched again forever.
+            self.offset = int(update["update_id"]) + 1
+            await self.handle_update(update)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Long-poll until ``stop`` is set; API outages back off instead of ending the loop.
+
+        Only the wait for updates is cancelled on stop; an update already fetched is handled and
+        answered to the end, so stopping the engine never swallows a reply.
+        """
+        failures = 0
+        while not stop.is_set():
+            fetch = asyncio.ensure_future(self.client.get_updates(self.offset, self._poll_timeout))
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({fetch, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not fetch.done():
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await fetch
+                break
+            try:
+                updates = fetch.result()
+            except ChannelError as exc:
+                failures += 1
+                log.warning("telegram polling failed: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(60.0, 2.0**failures))
+                continue
+            failures = 0
+            await self._handle_batch(updates)
+
+    async def handle_update(self, update: Mapping[str, Any]) -> None:
+        """Handle one update (from polling or from a webhook)."""
+        message = update.get("message")
+        if not isinstance(message, Mapping):
+            return
+        sender = message.get("from") or {}
+        sender_id = str(sender.get("id", ""))
+        chat_id = (message.get("chat") or {}).get("id", sender_id)
+        operator = lookup_operator(self._allowed, sender_id) if not sender.get("is_bot") else None
+        if operator is None:
+            await notify(self._audit, Refusal("telegram", sender_id, "unknown_sender", _summary(message)))
+            return
+        message_id = f"{chat_id}:{message.get('message_id', '')}"
+        media = message.get("voice") or message.get("audio")
+        if media is None:
+            doc = message.get("document") or {}
+            if str(doc.get("mime_type", "")).startswith("audio/"):
+                media = doc
+        try:
+            if media is not None:
+                await self._handle_audio(chat_id, sender_id, operator, message_id, media)
+            elif isinstance(message.get("text"), str):
+                inbound = Inbound("telegram", sender_id, operator, message_id, text=message["text"])
+                await self._deliver(chat_id, await self._handler(inbound))
+            else:
+                await self.client.send_message(chat_id, "I can read text and listen to voice notes; send one of those.")
+        except ChannelError as exc:
+            log.error("telegram reply to %s failed: %s", sender_id, exc)
+        except Exception:
+            log.exception("telegram message from %s failed", sender_id)
+            with contextlib.suppress(ChannelError):
+                await self.client.send_message(chat_id, "Sorry, something went wrong handling that; please try again.")
+
+    async def _handle_audio(
+        self, chat_id: Any, sender_id: str, operator: str, message_id: str, media: Mapping[str, Any]
+    ) -> None:
+        size = int(media.get("file_size") or 0)
+        if size > self._max_audio:
+            await self.client.send_message(
+                chat_id,
+                f"That recording is {size / 1e6:.0f} MB; I accept up to {self._max_audio / 1e6:.0f} MB.",
+            )
+            return
+        info = await self.client.get_file(str(media["file_id"]))
+        data = await self.client.download(str(info["file_path"]), max_bytes=self._max_audio)
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        suffix = Path(str(info["file_path"])).suffix or ".ogg"
+        path = self._workdir / f"tg-{uuid.uuid4().hex}{suffix}"
+        path.write_bytes(data)
+        try:
+            inbound = Inbound("telegram", sender_id, operator, message_id, audio_path=path)
+            reply = await self._handler(inbound)
+        finally:
+            path.unlink(missing_ok=True)
+        await self._deliver(chat_id, reply)
+
+    async def _deliver(self, chat_id: Any, reply: Reply | None) -> None:
+        if reply is None:
+            return
+        if reply.transcript:
+            await self.client.send_message(chat_id, f"🎙 “{reply.transcript}”")
+        if reply.voice_ogg:
+            await self.client.send_voice(chat_id, reply.voice_ogg, duration_s=reply.voice_duration_s)
+        if reply.text:
+            await self.client.send_message(chat_id, reply.text)
+        if reply.document is not None:
+            await self.client.send_document(
+                chat_id, reply.document.read_bytes(), reply.document.name, caption=reply.document_caption
+            )
+
+
+def _summary(message: Mapping[str, Any]) -> str:
+    kind = next((k for k in ("text", "voice", "audio", "document", "photo") if k in message), "other")
+    return f"{kind} message"

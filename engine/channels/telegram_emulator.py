@@ -1,0 +1,242 @@
+"""A loopback emulator of the Telegram Bot API subset ClawOps uses, for tests and the demo.
+
+It speaks the real wire format (``/bot<token>/<method>``, ``{"ok": ..., "result": ...}``, multipart
+uploads, ``/file/bot<token>/<path>`` downloads, long-polling ``getUpdates``) so the production client
+is tested unchanged, pointed here by base URL. Test helpers inject user messages and voice notes,
+record everything the bot sent, and inject faults: flood limits with ``retry_after`` and 5xx errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from engine.channels._loopback import serve_app
+
+__all__ = ["SentMessage", "TelegramEmulator"]
+
+
+@dataclass
+class SentMessage:
+    """One thing the bot sent: kind is "text", "voice" or "document"."""
+
+    chat_id: str
+    kind: str
+    text: str | None = None
+    content: bytes | None = None
+    filename: str | None = None
+    duration: int | None = None
+
+
+@dataclass
+class _Fault:
+    method: str | None
+    status: int
+    retry_after: int | None
+    remaining: int
+
+
+@dataclass
+class TelegramEmulator:
+    """Serve with ``async with TelegramEmulator(token) as emu:``; point the client at ``emu.base_url``."""
+
+    token: str = "123456:TEST"
+    host: str = "127.0.0.1"
+    port: int = 0
+    sent: list[SentMessage] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._updates: list[dict[str, Any]] = []
+        self._files: dict[str, tuple[str, bytes]] = {}
+        self._faults: list[_Fault] = []
+        self._update_ids = itertools.count(1000)
+        self._message_ids = itertools.count(1)
+        self._new_update = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    async def start(self) -> str:
+        app = web.Application(client_max_size=60 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._method)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        self._runner, self.port = await serve_app(app, self.host, self.port)
+        self.base_url = f"http://{self.host}:{self.port}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> TelegramEmulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- test helpers --------------------------------------------------------------------------------
+    def _push(self, user_id: int, payload: dict[str, Any], *, is_bot: bool = False) -> int:
+        update_id = next(self._update_ids)
+        message = {
+            "message_id": next(self._message_ids),
+            "from": {"id": user_id, "is_bot": is_bot, "first_name": f"user{user_id}"},
+            "chat": {"id": user_id, "type": "private"},
+            "date": int(time.time()),
+            **payload,
+        }
+        self._updates.append({"update_id": update_id, "message": message})
+        self._new_update.set()
+        return update_id
+
+    def send_text(self, user_id: int, text: str) -> int:
+        """A user writes to the bot; returns the update id."""
+        return self._push(user_id, {"text": text})
+
+    def send_voice(self, user_id: int, ogg: bytes, duration: int = 1) -> int:
+        """A user sends a voice note (stored as a downloadable file)."""
+        file_id = f"voice-{len(self._files) + 1}"
+        self._files[file_id] = (f"voice/{file_id}.oga", ogg)
+        voice = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "duration": duration,
+            "mime_type": "audio/ogg",
+            "file_size": len(ogg),
+        }
+        return self._push(user_id, {"voice": voice})
+
+    def flood(self, times: int = 1, retry_after: int = 1, method: str | None = None) -> None:
+        """The next ``times`` calls (of ``method``, or any) answer 429 with ``retry_after``."""
+        self._faults.append(_Fault(method, 429, retry_after, times))
+
+    def fail(self, times: int = 1, status: int = 502, method: str | None = None) -> None:
+        """The next ``times`` calls (of ``method``, or any) answer with a server error."""
+        self._faults.append(_Fault(method, status, None, times))
+
+    def pending_updates(self) -> int:
+        return len(self._updates)
+
+    # -- handlers ------------------------------------------------------------------------------------
+    @staticmethod
+    def _ok(result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if retry_after is not None:
+            body["parameters"] = {"retry_after": retry_after}
+        return web.json_response(body, status=status)
+
+    def _fault_for(self, method: str) -> _Fault | None:
+        for fault in self._faults:
+            if fault.remaining > 0 and fault.method in (None, method):
+                fault.remaining -= 1
+                return fault
+        return None
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.method == "POST":
+            if request.content_type == "application/json":
+                params.update(await request.json())
+            else:
+                form = await request.post()
+                for key, value in form.items():
+                    if isinstance(value, web.FileField):
+                        params[key] = (value.filename, value.file.read())
+                    else:
+                        params[key] = value
+        return params
+
+    async def _method(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        self.calls.append(method)
+        if request.match_info["token"] != self.token:
+            return self._error(401, "Unauthorized")
+        fault = self._fault_for(method)
+        if fault is not None:
+            if fault.status == 429:
+                return self._error(429, f"Too Many Requests: retry after {fault.retry_after}", fault.retry_after)
+            return self._error(fault.status, "Bad Gateway")
+        params = await self._params(request)
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return self._error(404, "Not Found: method not found")
+        result: web.Response = await handler(params)
+        return result
+
+    async def _m_getMe(self, params: dict[str, Any]) -> web.Response:
+        return self._ok({"id": 1, "is_bot": True, "first_name": "ClawOps", "username": "clawops_bot"})
+
+    async def _m_getUpdates(self, params: dict[str, Any]) -> web.Response:
+        offset = int(params.get("offset") or 0)
+        timeout = min(float(params.get("timeout") or 0), 30.0)
+        if offset:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates and timeout > 0:
+            self._new_update.clear()
+            try:
+                await asyncio.wait_for(self._new_update.wait(), timeout)
+            except TimeoutError:
+                pass
+        return self._ok(list(self._updates[:100]))
+
+    def _chat(self, params: dict[str, Any]) -> str | None:
+        chat = params.get("chat_id")
+        return None if chat in (None, "") else str(chat)
+
+    async def _m_sendMessage(self, params: dict[str, Any]) -> web.Response:
+        chat, text = self._chat(params), str(params.get("text") or "")
+        if chat is None:
+            return self._error(400, "Bad Request: chat_id is empty")
+        if not text.strip():
+            return self._error(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            return self._error(400, "Bad Request: message is too long")
+        self.sent.append(SentMessage(chat, "text", text=text))
+        return self._ok({"message_id": next(self._message_ids), "chat": {"id": int(chat)}, "text": text})
+
+    async def _m_sendVoice(self, params: dict[str, Any]) -> web.Response:
+        chat, voice = self._chat(params), params.get("voice")
+        if chat is None or not isinstance(voice, tuple):
+            return self._error(400, "Bad Request: there is no voice in the request")
+        duration = int(params["duration"]) if params.get("duration") else None
+        self.sent.append(
+            SentMessage(
+                chat, "voice", text=params.get("caption"), content=voice[1], filename=voice[0], duration=duration
+            )
+        )
+        return self._ok({"message_id": next(self._message_ids), "chat": {"id": int(chat)}})
+
+    async def _m_sendDocument(self, params: dict[str, Any]) -> web.Response:
+        chat, doc = self._chat(params), params.get("document")
+        if chat is None or not isinstance(doc, tuple):
+            return self._error(400, "Bad Request: there is no document in the request")
+        self.sent.append(SentMessage(chat, "document", text=params.get("caption"), content=doc[1], filename=doc[0]))
+        return self._ok({"message_id": next(self._message_ids), "chat": {"id": int(chat)}})
+
+    async def _m_getFile(self, params: dict[str, Any]) -> web.Response:
+        file_id = str(params.get("file_id") or "")
+        if file_id not in self._files:
+            return self._error(400, "Bad Request: invalid file_id")
+        path, data = self._files[file_id]
+        return self._ok({"file_id": file_id, "file_unique_id": file_id, "file_size": len(data), "file_path": path})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401, text=json.dumps({"ok": False, "description": "Unauthorized"}))
+        wanted = request.match_info["path"]
+        for path, data in self._files.values():
+            if path == wanted:
+                return web.Response(body=data, content_type="application/octet-stream")
+        return web.Response(status=404, text="Not Found")

@@ -90,7 +90,7 @@ class Conversation:
                                           confirmed=yes)
             calls.append(outcome)
             if outcome.plan is not None and outcome.plan.status == "pending" and key:
-                self._set_pending(caller, key, outcome.plan.id)
+                self._add_pending(caller, key, outcome.plan.id)
             return outcome_text(outcome)
         if isinstance(intent, ConfirmIntent):
             return await self._confirm(caller, key, calls)
@@ -105,43 +105,62 @@ class Conversation:
         return f"I didn't understand \"{_clip(intent.text)}\" — did you mean {hint}?"
 
     async def _confirm(self, caller: Caller, key: str, calls: list[ToolOutcome]) -> str:
-        plan_id = self._pending(caller, key)
-        if plan_id is None:
+        """"Go" confirms every plan this session is waiting on, in the order they were proposed."""
+        plan_ids = self._take_pending(caller, key)
+        if not plan_ids:
             return "There is nothing waiting for your go. Ask for something first."
-        self._set_pending(caller, key, None)
-        try:
-            outcome = await self.ops.confirm(caller, plan_id)
-        except ClawOpsError as err:
-            return str(err)
-        calls.append(outcome)
-        return outcome_text(outcome)
+        lines = []
+        for plan_id in plan_ids:
+            try:
+                outcome = await self.ops.confirm(caller, plan_id)
+            except ClawOpsError as err:
+                lines.append(str(err))
+                continue
+            calls.append(outcome)
+            lines.append(outcome_text(outcome))
+        return "\n".join(lines)
 
     def _cancel(self, caller: Caller, key: str) -> str:
-        plan_id = self._pending(caller, key)
-        if plan_id is None:
+        plan_ids = self._take_pending(caller, key)
+        if not plan_ids:
             return "There is nothing to cancel."
-        self._set_pending(caller, key, None)
-        try:
-            plan = self.ops.cancel(caller, plan_id)
-        except ClawOpsError as err:
-            return str(err)
-        return f"Cancelled plan {plan.id}; nothing was changed."
+        cancelled = []
+        for plan_id in plan_ids:
+            try:
+                cancelled.append(self.ops.cancel(caller, plan_id).id)
+            except ClawOpsError:
+                continue
+        return f"Cancelled {', '.join(cancelled) or 'nothing'}; nothing was changed."
 
-    def _pending(self, caller: Caller, key: str) -> str | None:
-        if not key:
-            return None
-        with self.ops.store.session() as s:
-            row = s.get(ConversationSession, key)
-            return row.pending_plan_id if row else None
+    def _row(self, s: Any, caller: Caller, key: str) -> ConversationSession:
+        row = s.get(ConversationSession, key)
+        if row is None:
+            row = ConversationSession(key=key, operator_id=caller.operator_id, name=key.split(":", 1)[1])
+        return row  # type: ignore[no-any-return]
 
-    def _set_pending(self, caller: Caller, key: str, plan_id: str | None) -> None:
+    def _add_pending(self, caller: Caller, key: str, plan_id: str) -> None:
         with self.ops.store.session() as s:
-            row = s.get(ConversationSession, key)
-            if row is None:
-                row = ConversationSession(key=key, operator_id=caller.operator_id, name=key.split(":", 1)[1])
+            row = self._row(s, caller, key)
+            pending = [p for p in row.context.get("pending_plans", []) if p != plan_id]
+            row.context = {**row.context, "pending_plans": [*pending, plan_id]}
             row.pending_plan_id = plan_id
             row.updated_at = utcnow()
             s.add(row)
+
+    def _take_pending(self, caller: Caller, key: str) -> list[str]:
+        """The session's pending plans, cleared in the same transaction (a second "go" finds none)."""
+        if not key:
+            return []
+        with self.ops.store.session() as s:
+            row = s.get(ConversationSession, key)
+            if row is None:
+                return []
+            pending = list(row.context.get("pending_plans", []))
+            row.context = {**row.context, "pending_plans": []}
+            row.pending_plan_id = None
+            row.updated_at = utcnow()
+            s.add(row)
+            return pending
 
 
 def _clip(text: str, limit: int = 60) -> str:

@@ -57,7 +57,8 @@ def test_help() -> None:
     assert BRAIN.understand("help") == [HelpIntent()]
 
 
-@pytest.mark.parametrize("message", ["", "   ", "asdf qwer", "make me a sandwich", "restart"])
+@pytest.mark.parametrize("message", ["", "   ", "asdf qwer", "make me a sandwich", "restart", "tear down",
+                                     "provision some stuff"])
 def test_unknown_is_honest_and_never_acts(message: str) -> None:
     intents = BRAIN.understand(message)
     assert all(isinstance(i, UnknownIntent) for i in intents)
@@ -78,4 +79,5 @@ def test_huge_message_gets_a_short_answer() -> None:
 def test_never_crashes_and_never_invents_tools(text: str) -> None:
     for intent in BRAIN.understand(text):
         if isinstance(intent, ToolIntent):
-            assert intent.tool in {"fleet_status", "instance_inspect", "restart"}
+            assert intent.tool in {"fleet_status", "instance_inspect", "restart", "provision_pairs", "teardown",
+                                   "resize", "failover", "cost_analysis"}

@@ -84,7 +84,7 @@ def test_go_without_a_pending_plan_does_nothing(engine: Engine) -> None:
 def test_cancel_discards_the_plan(engine: Engine) -> None:
     asyncio.run(engine.ask("restart everything on hetzner", session="s2"))
     result = asyncio.run(engine.ask("cancel", session="s2"))
-    assert "Cancelled plan" in result.reply
+    assert result.reply.startswith("[CMD] Cancelled pl-")
     assert "nothing waiting" in asyncio.run(engine.ask("go", session="s2")).reply
 
 
@@ -169,3 +169,120 @@ def test_operations_work_on_postgres(pg_url: str, clawops_home: Path) -> None:
         assert audit.verify(eng.store).ok
     finally:
         eng.close()
+
+
+def test_provisioning_conversation_plan_go_all_active(engine: Engine) -> None:
+    """The product's example: ask → plan with cost and "Confirm?" → "Go." → every new pair ACTIVE."""
+    first = asyncio.run(engine.ask("Provision 20 new standard-tier accounts, EU regions, Hetzner primary",
+                                   session="prov"))
+    call = first.tool_calls[0]
+    assert call.tool == "provision_pairs" and call.status == "planned"
+    assert call.args["count"] == 20 and call.args["primary_provider"] == "hetzner"
+    assert call.args["standby_provider"] != "hetzner"
+    assert first.plan is not None and first.plan["requires_confirmation"] and first.plan["monthly_cost_delta"] > 0
+    assert "Confirm?" in first.reply and "€" in first.reply
+    went = asyncio.run(engine.ask("Go.", session="prov"))
+    assert went.job is not None and went.job["status"] == "succeeded" and went.job["done"] == 20
+    with engine.store.session() as s:
+        new = list(s.exec(select(Instance).where(col(Instance.account_id) > f"acct-{PAIRS:03d}")).all())
+    assert len(new) == 40 and {i.state for i in new} == {"ACTIVE"}
+    by_account: dict[str, set[str]] = {}
+    for inst in new:
+        by_account.setdefault(inst.account_id, set()).add(inst.provider)
+        assert inst.region.startswith("eu-")
+    assert all(len(providers) == 2 for providers in by_account.values())  # primary and standby differ
+    assert len(engine.drivers.sim.creates) == 40  # one purchase per instance, no duplicates
+
+
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        ("provision 0 pairs on hetzner", "count must be at least 1"),
+        ("provision 100000 pairs on hetzner", "more than one request may provision"),
+        ("provision 5 pairs, hetzner primary, hetzner standby", "different provider"),
+    ],
+)
+def test_bad_provisioning_requests_are_refused_clearly(engine: Engine, message: str, words: str) -> None:
+    call = asyncio.run(engine.ask(message)).tool_calls[0]
+    assert call.status == "error" and words in call.message
+    assert engine.drivers.sim.creates == []
+
+
+def _degrade_standby(engine: Engine, account: str) -> None:
+    with engine.store.session() as s:
+        standby = s.get(Instance, f"i-{account}-s")
+        assert standby is not None
+        standby.state, standby.health_score = "DEGRADED", 55
+        s.add(standby)
+
+
+def test_rule1_teardown_of_a_primary_with_a_bad_standby_is_refused(engine: Engine) -> None:
+    _degrade_standby(engine, "acct-010")
+    call = asyncio.run(engine.ask("tear down i-acct-010-p", yes=True)).tool_calls[0]
+    assert call.status == "refused" and call.rule == "rule1_standby_before_teardown"
+    assert engine.drivers.sim.deletes == []
+
+
+def test_teardown_archives_audits_then_deletes(engine: Engine) -> None:
+    result = asyncio.run(engine.ask("tear down acct-011", yes=True))
+    assert result.job is not None and result.job["status"] == "succeeded"
+    assert result.plan is not None and result.plan["monthly_cost_delta"] < 0
+    with engine.store.session() as s:
+        pair = list(s.exec(select(Instance).where(col(Instance.account_id) == "acct-011")).all())
+        deletes = list(s.exec(select(AuditEntry).where(col(AuditEntry.action) == "provider.delete")).all())
+    assert {i.state for i in pair if i.provider not in ("contabo", "hostinger")} <= {"DELETED"}
+    assert len(deletes) == len(engine.drivers.sim.deletes) >= 1
+    assert ("i-acct-011-p", "clawops.archive") in engine.nodes.calls
+
+
+def test_failover_to_an_unhealthy_standby_is_refused(engine: Engine) -> None:
+    _degrade_standby(engine, "acct-012")
+    call = asyncio.run(engine.ask("fail over acct-012", yes=True)).tool_calls[0]
+    assert call.status == "refused" and "no ACTIVE standby" in call.message
+
+
+def test_failover_promotes_the_standby_and_queues_a_replacement(engine: Engine) -> None:
+    with engine.store.session() as s:
+        standby = s.get(Instance, "i-acct-013-s")
+        assert standby is not None
+        standby.health_score = 95
+        s.add(standby)
+    result = asyncio.run(engine.ask("fail over acct-013"))
+    assert result.job is not None and result.job["status"] == "succeeded"
+    with engine.store.session() as s:
+        pair = {i.id: i for i in s.exec(select(Instance).where(col(Instance.account_id) == "acct-013")).all()}
+    assert pair["i-acct-013-s"].role == "primary" and pair["i-acct-013-s"].state == "ACTIVE"
+    assert pair["i-acct-013-p"].state == "FAILED"
+    replacement = [i for i in pair.values() if i.id not in ("i-acct-013-s", "i-acct-013-p")]
+    assert len(replacement) == 1 and replacement[0].state == "ACTIVE" and replacement[0].role == "standby"
+    assert replacement[0].provider != pair["i-acct-013-s"].provider
+
+
+def test_resize_changes_tier_and_price(engine: Engine) -> None:
+    with engine.store.session() as s:
+        inst = s.exec(select(Instance).where(col(Instance.provider) == "hetzner", col(Instance.tier) == "standard",
+                                             col(Instance.state) == "ACTIVE")).first()
+        assert inst is not None
+    result = asyncio.run(engine.ask(f"resize {inst.id} to performance"))
+    assert result.job is not None and result.plan is not None and result.plan["monthly_cost_delta"] > 0
+    with engine.store.session() as s:
+        after = s.get(Instance, inst.id)
+        assert after is not None and after.tier == "performance" and after.monthly_price > inst.monthly_price
+
+
+def test_finding_selectors_never_widen_to_the_fleet(engine: Engine) -> None:
+    call = asyncio.run(engine.ask("teardown the idle ones", dry_run=True)).tool_calls[0]
+    assert call.status == "planned"
+    assert call.plan is not None and 0 < call.plan.affected_users < PAIRS // 4
+    cheaper = asyncio.run(engine.ops.call(engine.caller(), "teardown", {"selector": {"finding": "cheaper_elsewhere"}}))
+    assert cheaper.status == "error" and "not available" in cheaper.message
+
+
+def test_compound_request_plans_each_part_and_go_confirms_them_all(engine: Engine) -> None:
+    first = asyncio.run(engine.ask("provision 12 pairs, hetzner primary, restart everything on contabo",
+                                   session="multi"))
+    assert [c.tool for c in first.tool_calls] == ["provision_pairs", "restart"]
+    planned = [c for c in first.tool_calls if c.status == "planned"]
+    went = asyncio.run(engine.ask("go", session="multi"))
+    assert len(went.tool_calls) == len(planned) >= 1
+    assert all(c.status == "done" for c in went.tool_calls)

@@ -47,6 +47,19 @@ CANCEL = {"cancel", "no", "n", "stop", "abort", "never mind", "nevermind", "dont
           "scrap that", "forget it"}
 HELP = {"help", "?", "what can you do", "commands", "how does this work"}
 
+PROVISION_RE = re.compile(r"\b(provision|spin up|create|launch|deploy|onboard|set up|add)\b")
+TEARDOWN_RE = re.compile(r"\b(tear ?down|teardown|decommission|destroy|delete|remove|offboard|kill)\b")
+FAILOVER_RE = re.compile(r"\b(fail ?over|promote)\b")
+RESIZE_RE = re.compile(r"\b(resize|upsize|downsize|upgrade|downgrade|move)\b")
+FINDING_WORDS = {"idle": "idle", "unused": "idle", "oversized": "oversized", "over-sized": "oversized",
+                 "overprovisioned": "oversized", "cheaper": "cheaper_elsewhere"}
+NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "dozen": 12,
+}
+PROVIDER_ALT = r"(hetzner|vultr|digitalocean|digital ocean|do|contabo|hostinger|sim)"
 RESTART_RE = re.compile(r"\b(restart|reboot|bounce|kick|power[- ]?cycle|recycle)\w*")
 STATUS_RE = re.compile(
     r"\b(status|fleet|overview|how'?s|how is|how are|how many|what'?s|what is|what are|anything|show|list|"
@@ -56,6 +69,11 @@ INSPECT_RE = re.compile(r"\b(show|inspect|details?|look at|tell me about|what ab
 ACCOUNT_RE = re.compile(r"\bacct[- ]?(\d{1,6})\b")
 INSTANCE_RE = re.compile(r"\b(i-acct-[a-z0-9-]+)\b")
 SPLIT_RE = re.compile(r"\s*(?:;|\.\s+|,?\s+then\s+|,?\s+and then\s+|\n)\s*")
+ACTION_START = re.compile(
+    r"^(?:and\s+)?(provision|spin|create|launch|restart|reboot|bounce|optimi[sz]e|cut|brief|tear|teardown|"
+    r"decommission|delete|remove|fail|failover|promote|resize|downsize|upsize|show|inspect|leave|silence|"
+    r"check|what|how|list)\b"
+)
 
 SUGGESTIONS = ("fleet status", "what's degraded on hetzner?", "show acct-042", "restart everything degraded on vultr")
 
@@ -142,13 +160,65 @@ class OfflineBrain:
     def _one(self, text: str) -> Intent:
         accounts, instances = _ids(text)
         filters = _filters(text)
+        if FAILOVER_RE.search(text):
+            return self._selector_tool("failover", text, accounts, instances, filters, {})
+        if TEARDOWN_RE.search(text):
+            # "tear down" is a verb here, not the state "down".
+            filters = _filters(TEARDOWN_RE.sub(" ", text))
+            return self._selector_tool("teardown", text, accounts, instances, filters, {})
+        if re.search(r"\b(optimi[sz]e|cut|reduce|save)\b.*\b(costs?|spend|money|bill)\b|\bwast(e|ing)\b", text):
+            return ToolIntent("cost_analysis", {"kind": "waste", "period": "month"})
         if RESTART_RE.search(text):
             return self._restart(text, accounts, instances, filters)
+        if RESIZE_RE.search(text) and ("tier" in filters or _target_tier(text)):
+            tier = _target_tier(text)
+            if tier:
+                filters = {k: v for k, v in filters.items() if not (k == "tier" and v == tier)}
+                return self._selector_tool("resize", text, accounts, instances, filters, {"tier": tier})
+        if PROVISION_RE.search(text) and re.search(r"\b(pairs?|accounts?|users?|instances?|gateways?|vps|servers?)\b", text):
+            return self._provision(text, filters)
         if (accounts or instances) and (INSPECT_RE.search(text) or len(_words(text)) <= 3):
             return ToolIntent("instance_inspect", {"target": (instances or accounts)[0]})
         if STATUS_RE.search(text) or filters:
             return ToolIntent("fleet_status", filters)
         return UnknownIntent(text, SUGGESTIONS)
+
+    def _provision(self, text: str, filters: dict[str, str]) -> Intent:
+        count = _count(text)
+        if count is None:
+            return UnknownIntent(text, ("provision 20 standard pairs in the EU, Hetzner primary",))
+        args: dict[str, object] = {"count": count, "tier": filters.get("tier", "standard")}
+        primary = re.search(rf"\b{PROVIDER_ALT} primar", text) or re.search(rf"\bprimar\w* (?:on |at |in )?{PROVIDER_ALT}\b", text)
+        standby = re.search(rf"\b{PROVIDER_ALT} standby", text) or re.search(rf"\bstandb\w* (?:on |at |in )?{PROVIDER_ALT}\b", text)
+        if primary:
+            args["primary_provider"] = PROVIDER_WORDS[primary.group(1)]
+        elif "provider" in filters and not standby:
+            args["primary_provider"] = filters["provider"]
+        if standby:
+            args["standby_provider"] = PROVIDER_WORDS[standby.group(1)]
+        if "region" in filters:
+            args["region"] = filters["region"]
+            args.setdefault("primary_provider", REGIONS[filters["region"]].provider.value)
+        geo = filters.get("geo") or ("eu" if "region" not in filters else None)
+        if geo:
+            args["geo"] = geo
+        args.setdefault("primary_provider", {"eu": "hetzner", "us": "vultr", "ap": "vultr"}.get(str(geo), "hetzner"))
+        return ToolIntent("provision_pairs", args)
+
+    def _selector_tool(self, tool: str, text: str, accounts: list[str], instances: list[str],
+                       filters: dict[str, str], extra: dict[str, object]) -> Intent:
+        selector: dict[str, object] = dict(filters)
+        for word, finding in FINDING_WORDS.items():
+            if re.search(rf"\b{word}\b", text):
+                selector["finding"] = finding
+                break
+        if accounts:
+            selector["accounts"] = accounts
+        if instances:
+            selector["instances"] = instances
+        if not selector:
+            return UnknownIntent(text, (f"{tool} acct-042", f"{tool} everything in eu-hetzner-nbg1"))
+        return ToolIntent(tool, {"selector": selector, **extra})
 
     def _restart(self, text: str, accounts: list[str], instances: list[str], filters: dict[str, str]) -> Intent:
         if "docker" in text:
@@ -167,11 +237,47 @@ class OfflineBrain:
         return ToolIntent("restart", {"selector": selector, "component": component})
 
 
+def _count(text: str) -> int | None:
+    """A number of pairs, in digits or words ("20", "twenty", "a dozen", "two hundred")."""
+    digits = re.search(r"\b(\d{1,7})\b", ACCOUNT_RE.sub(" ", text))
+    if digits:
+        return int(digits.group(1))
+    total, current, seen = 0, 0, False
+    for word in _words(text):
+        if word in NUMBER_WORDS and not (word in ("a", "an") and seen):
+            value = NUMBER_WORDS[word]
+            seen = True
+            if word == "hundred":
+                current = max(current, 1) * 100
+            elif word in ("a", "an"):
+                current = max(current, 1)
+            else:
+                current += value if not (word == "dozen" and current) else current * 11
+        elif seen and word not in ("and",):
+            break
+    total += current
+    return total or None
+
+
+def _target_tier(text: str) -> str | None:
+    match = re.search(r"\b(?:to|into|onto)\s+(?:the\s+)?(nano|standard|performance|perf|cheap|small|large|big)\b", text)
+    return TIER_WORDS[match.group(1)] if match else None
+
+
 def _parts(text: str) -> Iterable[str]:
-    for part in SPLIT_RE.split(text):
-        part = part.strip(" ,.")
-        if part:
-            yield part
+    """Split a compound request; a comma splits only where a new request (a verb) starts."""
+    for sentence in SPLIT_RE.split(text):
+        chunks: list[str] = []
+        for piece in sentence.split(","):
+            piece = piece.strip(" .")
+            if chunks and not ACTION_START.match(piece):
+                chunks[-1] = f"{chunks[-1]}, {piece}"
+            elif piece:
+                chunks.append(piece)
+        for chunk in chunks:
+            chunk = re.sub(r"^and\s+", "", chunk.strip(" ,."))
+            if chunk:
+                yield chunk
 
 
 def describe_state(state: str) -> str:

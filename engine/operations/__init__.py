@@ -3,12 +3,12 @@
 from engine.operations._registry import CONTRACT_TOOLS, RESTART_COMPONENTS, TOOLS, ToolSpec, tool_spec
 from engine.operations._service import (
     JobView,
-    NodeCommands,
     Operations,
     PlanView,
     SimNodeCommands,
     ToolOutcome,
 )
+from engine.operations._steps import NodeCommands
 
 __all__ = [
     "CONTRACT_TOOLS",

@@ -15,17 +15,26 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from engine import audit
 from engine.config import Settings
-from engine.domain import InstanceState, Selector, check_transition
+from engine.domain import InstanceState, Selector
 from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal
+from engine.operations._drafts import (
+    Draft,
+    _standby_facts,
+    draft_failover,
+    draft_provision,
+    draft_resize,
+    draft_teardown,
+)
 from engine.operations._reads import fleet_status, instance_inspect
 from engine.operations._registry import RESTART_COMPONENTS, ToolSpec, tool_spec
 from engine.operations._scope import select_instances
+from engine.operations._steps import NodeCommands, StepRunner, materialize_pairs
 from engine.policy import Caller, PolicyCheck, PolicyFacts, evaluate
 from engine.policy._rules import TargetFacts
 from engine.providers import ProviderDriver
@@ -35,12 +44,6 @@ log = logging.getLogger(__name__)
 
 RESTARTABLE = frozenset({InstanceState.ACTIVE, InstanceState.DEGRADED, InstanceState.FAILED, InstanceState.HEALING})
 JOB_CONCURRENCY = 16
-
-
-class NodeCommands(Protocol):
-    """How operations reach clawnode on an instance (the node gateway in production)."""
-
-    async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
 class SimNodeCommands:
@@ -125,21 +128,6 @@ class ToolOutcome:
         return {"tool": self.tool, "args": self.args, "status": self.status, "result": result}
 
 
-@dataclass(slots=True)
-class _Draft:
-    """A plan before it is stored: what will happen, to whom, and the facts policy judged."""
-
-    tool: str
-    args: dict[str, Any]
-    summary: str
-    targets: list[str]
-    steps: list[dict[str, Any]]
-    affected_users: int
-    monthly_cost_delta: float
-    reversible: bool
-    facts: PolicyFacts
-
-
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
@@ -166,6 +154,7 @@ class Operations:
         self.settings = settings
         self._drivers = drivers
         self._nodes = nodes
+        self._steps = StepRunner(store, settings, drivers, nodes)
 
     # ------------------------------------------------------------------ entry point
     async def call(self, caller: Caller, tool: str, args: Mapping[str, Any], *, session_key: str = "",
@@ -214,7 +203,7 @@ class Operations:
             needs_human = any(c.needs_human for c in checks)
             rec = PlanRecord(
                 id=_new_id("pl"), session_key=session_key, operator_id=caller.operator_id, tool=spec.name,
-                args=args, summary=draft.summary, targets=draft.targets, steps=draft.steps,
+                args=draft.args, summary=draft.summary, targets=draft.targets, steps=draft.steps,
                 affected_users=draft.affected_users, monthly_cost_delta=draft.monthly_cost_delta,
                 reversible=draft.reversible, policy=[c.to_dict() for c in checks],
                 requires_confirmation=needs_human, status="dry_run" if dry_run else "pending",
@@ -225,16 +214,24 @@ class Operations:
                          detail={"args": args, "affected_users": rec.affected_users, "targets": len(rec.targets),
                                  "requires_confirmation": needs_human})
         if dry_run or (needs_human and not confirmed):
-            return ToolOutcome(spec.name, args, "planned", result={"targets": len(rec.targets)},
+            return ToolOutcome(spec.name, draft.args, "planned", result={"targets": len(rec.targets)},
                                message=rec.summary, plan=_plan_view(rec))
         return await self.confirm(caller, rec.id, implicit=not needs_human)
 
-    def _draft(self, s: Session, caller: Caller, spec: ToolSpec, args: dict[str, Any]) -> _Draft:
+    def _draft(self, s: Session, caller: Caller, spec: ToolSpec, args: dict[str, Any]) -> Draft:
         if spec.name == "restart":
             return self._draft_restart(s, caller, args)
+        if spec.name == "provision_pairs":
+            return draft_provision(s, caller, args, self.settings)
+        if spec.name == "teardown":
+            return draft_teardown(s, caller, args, self.settings, self._drivers)
+        if spec.name == "resize":
+            return draft_resize(s, caller, args, self.settings, self._drivers)
+        if spec.name == "failover":
+            return draft_failover(s, caller, args, self.settings)
         raise InputError(f"{spec.name} is not available in this build yet; it is planned work.")
 
-    def _draft_restart(self, s: Session, caller: Caller, args: dict[str, Any]) -> _Draft:
+    def _draft_restart(self, s: Session, caller: Caller, args: dict[str, Any]) -> Draft:
         selector = Selector.parse(args["selector"])
         component = str(args["component"]).strip().lower()
         if component not in RESTART_COMPONENTS:
@@ -260,7 +257,7 @@ class Operations:
             tool="restart", kind="mutate", affected_users=users, confirm_threshold=self.settings.confirm_threshold,
             targets=[TargetFacts(i.id, i.account_id, i.tenant_id, i.role, i.state) for i in targets],
         )
-        return _Draft("restart", args, summary, [i.id for i in targets], steps, users, 0.0, True, facts)
+        return Draft("restart", args, summary, [i.id for i in targets], steps, users, 0.0, True, facts)
 
     # ------------------------------------------------------------------ decisions
     def pending_plan(self, caller: Caller, plan_id: str) -> PlanView:
@@ -280,12 +277,16 @@ class Operations:
                 raise InputError(f"Plan {plan_id} is {rec.status}, not waiting for confirmation; ask again.")
             # Re-check policy against the fleet as it is now: time has passed since the plan was shown.
             targets = list(s.exec(select(Instance).where(col(Instance.id).in_(rec.targets))).all())
+            if len(targets) != len(rec.targets):
+                raise InputError(f"Some targets of plan {plan_id} no longer exist; ask again for a fresh plan.")
             facts = PolicyFacts(
                 tool=rec.tool, kind="mutate", affected_users=rec.affected_users,
-                confirm_threshold=self.settings.confirm_threshold,
-                targets=[TargetFacts(i.id, i.account_id, i.tenant_id, i.role, i.state) for i in targets],
+                confirm_threshold=self.settings.confirm_threshold, targets=_standby_facts(s, targets),
+                deletes_servers=rec.tool == "teardown",
             )
             evaluate(caller, facts, tool_spec(rec.tool).min_role)
+            if rec.tool == "provision_pairs":
+                rec.steps = materialize_pairs(s, caller, rec, self.settings)
             rec.status = "confirmed"
             rec.decided_at = utcnow()
             rec.decided_by = caller.operator_id
@@ -329,6 +330,11 @@ class Operations:
     async def run_job(self, job_id: str) -> JobView:
         """Run (or resume) every unfinished step; each step commits on its own."""
         with self.store.session() as s:
+            job = s.get(JobRecord, job_id)
+            plan = s.get(PlanRecord, job.plan_id) if job else None
+            if job is None or plan is None:
+                raise NotFound(f"No job {job_id} exists.")
+            plan_steps = list(plan.steps)
             pending = list(
                 s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.status) != "done")
                        .order_by(col(JobStep.seq))).all()
@@ -337,45 +343,31 @@ class Operations:
 
         async def one(step: JobStep) -> None:
             async with gate:
-                await self._run_step(step)
+                params = plan_steps[step.seq] if step.seq < len(plan_steps) else {}
+                await self._run_step(step, params)
 
         await asyncio.gather(*(one(step) for step in pending))
         return self._finish_job(job_id)
 
-    async def _run_step(self, step: JobStep) -> None:
+    async def _run_step(self, step: JobStep, params: dict[str, Any]) -> None:
         with self.store.session() as s:
             row = s.get(JobStep, step.id)
-            inst = s.get(Instance, step.instance_id)
-            if row is None or inst is None:
+            if row is None:
                 return
             row.status = "running"
             row.attempts += 1
             row.updated_at = utcnow()
             s.add(row)
-            provider, server_id, state = inst.provider, inst.provider_server_id, InstanceState(inst.state)
-        ok, detail = True, ""
+        ok = True
         try:
-            if step.action == "restart_vps":
-                await self._drivers(provider).reboot_server(server_id or "")
-            else:
-                await self._nodes.invoke(step.instance_id, f"clawops.{step.action}", {})
-            health = await self._nodes.invoke(step.instance_id, "clawops.health", {})
-            healthy = bool(health.get("healthy"))
+            detail = await self._steps.run(step.action, step.instance_id, params)
         except ClawOpsError as err:
-            ok, detail, healthy = False, str(err), False
+            ok, detail = False, str(err)
         with self.store.session() as s:
             row = s.get(JobStep, step.id)
-            inst = s.get(Instance, step.instance_id)
-            assert row is not None and inst is not None
-            if ok and healthy and state in (InstanceState.DEGRADED, InstanceState.FAILED, InstanceState.HEALING):
-                for nxt in (InstanceState.HEALING, InstanceState.ACTIVE):
-                    check_transition(InstanceState(inst.state), nxt)
-                    inst.state = nxt.value
-                inst.health_reason = "recovered after restart"
-                inst.updated_at = utcnow()
-                s.add(inst)
+            assert row is not None
             row.status = "done" if ok else "failed"
-            row.detail = detail or ("healthy after restart" if healthy else "restarted")
+            row.detail = detail
             row.updated_at = utcnow()
             s.add(row)
             audit.append(s, actor="forge", channel="job", action=step.action, target=step.instance_id,

@@ -236,7 +236,7 @@ class ProviderDriver(ABC):
 
         return ProviderUnsupported(self.name, operation)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook, deliberately not abstract
         """Release the driver's resources (the injected client belongs to the caller)."""
 
 

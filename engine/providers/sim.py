@@ -23,16 +23,22 @@ class SimDriver(ProviderDriver):
     def __init__(self) -> None:
         self._servers: dict[str, ServerInfo] = {}
         self._ids = itertools.count(1)
+        self._deleted: set[str] = set()
         self.reboots: list[str] = []
+        self.creates: list[str] = []
+        self.deletes: list[str] = []
+        self.resizes: list[tuple[str, str]] = []
 
     async def create_server(self, spec: ServerSpec) -> ServerInfo:
         for info in self._servers.values():
             if info.instance_id == spec.instance_id:
                 return info
-        server_id = f"sim-{next(self._ids)}"
+        number = next(self._ids)
+        server_id = f"sim-{number}"
         info = ServerInfo(server_id, spec.instance_id, InstanceState.ACTIVE, "running", plan_id=spec.plan_id,
-                          location=spec.region_location)
+                          location=spec.region_location, ipv4=f"198.51.{number // 250 % 250}.{number % 250 + 1}")
         self._servers[server_id] = info
+        self.creates.append(spec.instance_id)
         return info
 
     async def get_server(self, server_id: str) -> ServerInfo:
@@ -49,8 +55,16 @@ class SimDriver(ProviderDriver):
         return list(self._servers.values())
 
     async def delete_server(self, server_id: str) -> None:
-        if self._servers.pop(server_id, None) is None:
-            raise ProviderError(f"sim has no server {server_id}; it may already be deleted.")
+        if server_id in self._deleted:
+            raise ProviderError(f"sim has no server {server_id}; it was already deleted.")
+        # Servers seeded straight into the store (the demo fleet) are adopted on first touch.
+        self._servers.pop(server_id, None)
+        self._deleted.add(server_id)
+        self.deletes.append(server_id)
+
+    async def resize_server(self, server_id: str, plan_id: str) -> None:
+        await self.get_server(server_id)
+        self.resizes.append((server_id, plan_id))
 
     async def reboot_server(self, server_id: str) -> None:
         await self.get_server(server_id)

@@ -1,0 +1,280 @@
+"""Drafting plans for the mutating tools: who is affected, what it costs, which facts policy judges.
+
+A draft never changes the fleet.  It reads the store (always through the
+caller's tenant scope), validates arguments into one clear sentence when they
+are wrong, and returns the steps a job would run.  Placement for new pairs
+follows simple, explainable defaults: Hetzner first in the EU, Vultr first in
+the US and AP, the standby always on another provider in the same geo, and
+regions used round-robin so one outage never takes a whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from engine.config import Settings
+from engine.domain import (
+    REGIONS,
+    SERVING_STATES,
+    Geo,
+    InstanceState,
+    Provider,
+    Region,
+    Selector,
+    Tier,
+    plan_for,
+    regions_for,
+    to_eur,
+)
+from engine.errors import InputError, PolicyRefusal
+from engine.operations._scope import select_instances
+from engine.policy import Caller, PolicyFacts
+from engine.policy._rules import TargetFacts
+from engine.providers import ProviderDriver
+from engine.store import Instance
+
+MAX_PROVISION = 1000
+HEALTHY_SCORE = 80
+"""A standby is "verified healthy" at or above this score (Guardian's healthy band)."""
+
+PRIMARY_PREFERENCE: dict[Geo, tuple[Provider, ...]] = {
+    Geo.EU: (Provider.HETZNER, Provider.DIGITALOCEAN, Provider.VULTR, Provider.CONTABO, Provider.HOSTINGER),
+    Geo.US: (Provider.VULTR, Provider.DIGITALOCEAN, Provider.HETZNER, Provider.CONTABO, Provider.HOSTINGER),
+    Geo.AP: (Provider.VULTR, Provider.DIGITALOCEAN, Provider.HETZNER, Provider.CONTABO, Provider.HOSTINGER),
+}
+
+
+@dataclass(slots=True)
+class Draft:
+    """A plan before it is stored."""
+
+    tool: str
+    args: dict[str, Any]
+    summary: str
+    targets: list[str]
+    steps: list[dict[str, Any]]
+    affected_users: int
+    monthly_cost_delta: float
+    reversible: bool
+    facts: PolicyFacts
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _enum(enum: type[Any], value: Any, what: str) -> Any:
+    try:
+        return enum(str(value).strip().lower())
+    except ValueError:
+        choices = ", ".join(e.value for e in enum if e.value != "sim")
+        raise InputError(f"Unknown {what} '{value}'; use one of: {choices}.") from None
+
+
+def _eur(settings: Settings, amount: float, currency: str) -> float:
+    return to_eur(amount, currency, settings.usd_to_eur)
+
+
+def _standby_facts(s: Session, targets: list[Instance]) -> list[TargetFacts]:
+    """Policy facts for each target, including the state and health of the *other* half of its pair."""
+    accounts = {t.account_id for t in targets}
+    partners = list(s.exec(select(Instance).where(col(Instance.account_id).in_(accounts))).all()) if accounts else []
+    facts = []
+    for t in targets:
+        other = next(
+            (p for p in partners if p.account_id == t.account_id and p.id != t.id and p.role != t.role
+             and p.state != InstanceState.DELETED.value),
+            None,
+        )
+        facts.append(TargetFacts(
+            t.id, t.account_id, t.tenant_id, t.role, t.state,
+            standby_state=other.state if other else None,
+            standby_healthy=bool(other and other.state == "ACTIVE" and (other.health_score or 0) >= HEALTHY_SCORE),
+        ))
+    return facts
+
+
+# ---------------------------------------------------------------------- provision_pairs
+def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Region | None,
+              count: int) -> list[tuple[Region, Region]]:
+    """Primary and standby regions for ``count`` new pairs (round-robin over each provider's regions)."""
+    if standby is None:
+        standby = next((p for p in PRIMARY_PREFERENCE[geo] if p != primary and regions_for(p, geo)), None)
+        if standby is None:
+            raise InputError(f"No second provider has regions in {geo.value.upper()}; name a standby provider.")
+    if standby == primary:
+        raise InputError(
+            f"The standby must be on a different provider than the primary (both are {primary.value}); "
+            "pick another standby provider."
+        )
+    primary_regions = [region] if region is not None else regions_for(primary, geo)
+    standby_regions = regions_for(standby, geo)
+    if not primary_regions:
+        raise InputError(f"{primary.value} has no region in {geo.value.upper()}; pick another geo or provider.")
+    if not standby_regions:
+        raise InputError(f"{standby.value} has no region in {geo.value.upper()}; pick another standby provider.")
+    return [(primary_regions[i % len(primary_regions)], standby_regions[i % len(standby_regions)])
+            for i in range(count)]
+
+
+def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: Settings) -> Draft:
+    try:
+        count = int(args["count"])
+    except (TypeError, ValueError):
+        raise InputError(f"count must be a whole number of pairs, not '{args['count']}'.") from None
+    if count < 1:
+        raise InputError("count must be at least 1 pair.")
+    if count > MAX_PROVISION:
+        raise InputError(f"count {count:,} is more than one request may provision ({MAX_PROVISION:,}); split it up.")
+    tier = _enum(Tier, args["tier"], "tier")
+    primary = _enum(Provider, args["primary_provider"], "provider")
+    standby = _enum(Provider, args["standby_provider"], "provider") if args.get("standby_provider") else None
+    region = None
+    if args.get("region"):
+        name = str(args["region"]).strip().lower()
+        if name not in REGIONS:
+            raise InputError(f"Unknown region '{args['region']}'; regions look like eu-hetzner-nbg1.")
+        region = REGIONS[name]
+        if region.provider != primary:
+            raise InputError(f"Region {name} belongs to {region.provider.value}, not the primary provider {primary.value}.")
+    geo = region.geo if region else _enum(Geo, args.get("geo") or "eu", "geo")
+    pairs = placement(geo, primary, standby, region, count)
+    standby = pairs[0][1].provider
+    p_plan, s_plan = plan_for(primary, tier), plan_for(standby, tier)
+    per_pair = _eur(settings, p_plan.monthly, p_plan.currency) + _eur(settings, s_plan.monthly, s_plan.currency)
+    regions_used = sorted({r.name for pair in pairs for r in pair})
+    clean = {"count": count, "tier": tier.value, "geo": geo.value, "primary_provider": primary.value,
+             "standby_provider": standby.value}
+    if region:
+        clean["region"] = region.name
+    if args.get("label"):
+        clean["label"] = str(args["label"])[:100]
+    steps = [
+        {"action": "provision_pair", "pair": i, "primary_region": p.name, "standby_region": sb.name,
+         "tier": tier.value, "text": f"pair {i + 1}: primary {p.name}, standby {sb.name}"}
+        for i, (p, sb) in enumerate(pairs)
+    ]
+    summary = (
+        f"Provision {_plural(count, 'new pair')} ({count} × {tier.value}): primaries on {primary.value}, "
+        f"standbys on {standby.value}, in {', '.join(regions_used)}. "
+        f"Adds about €{per_pair * count:,.2f}/month (€{per_pair:.2f} per pair)."
+    )
+    facts = PolicyFacts(tool="provision_pairs", kind="mutate", affected_users=count,
+                        confirm_threshold=settings.confirm_threshold)
+    return Draft("provision_pairs", clean, summary, [], steps, count, round(per_pair * count, 2), True, facts)
+
+
+# ---------------------------------------------------------------------- teardown
+def draft_teardown(s: Session, caller: Caller, args: dict[str, Any], settings: Settings,
+                   drivers: Callable[[str], ProviderDriver]) -> Draft:
+    selector = Selector.parse(args["selector"])
+    if selector.is_empty:
+        raise InputError("teardown needs a selector that names what to remove; it never means 'everything'.")
+    archive = args.get("archive", True)
+    if not isinstance(archive, bool):
+        raise InputError("archive must be true or false.")
+    targets = select_instances(s, caller, selector)
+    if not targets:
+        raise InputError(f"No instances match {selector.describe()}; nothing to tear down.")
+    users = len({t.account_id for t in targets})
+    saving = sum(_eur(settings, t.monthly_price, t.currency) for t in targets)
+    cancels = [t for t in targets if not drivers(t.provider).capabilities.can_delete]
+    steps = [
+        {"instance": t.id, "action": "teardown", "archive": archive,
+         "text": f"{'archive, then ' if archive else ''}"
+                 f"{'cancel the contract of' if t in cancels else 'delete'} {t.id} ({t.provider}, {t.state})"}
+        for t in targets
+    ]
+    note = (f" {len(cancels)} on Contabo/Hostinger cannot be deleted: their contracts are cancelled and they run "
+            "to the end of the term." if cancels else "")
+    summary = (
+        f"Tear down {_plural(len(targets), 'instance')} ({selector.describe()}), affecting {_plural(users, 'user')}"
+        f"{'; each account is archived first' if archive else '; NO archive'}. Saves about €{saving:,.2f}/month.{note}"
+    )
+    facts = PolicyFacts(tool="teardown", kind="mutate", affected_users=users, deletes_servers=True,
+                        confirm_threshold=settings.confirm_threshold, targets=_standby_facts(s, targets))
+    args = {"selector": selector.to_dict(), "archive": archive}
+    return Draft("teardown", args, summary, [t.id for t in targets], steps, users, -round(saving, 2), False, facts)
+
+
+# ---------------------------------------------------------------------- resize
+def draft_resize(s: Session, caller: Caller, args: dict[str, Any], settings: Settings,
+                 drivers: Callable[[str], ProviderDriver]) -> Draft:
+    selector = Selector.parse(args["selector"])
+    tier = _enum(Tier, args["tier"], "tier")
+    matched = [i for i in select_instances(s, caller, selector) if InstanceState(i.state) in SERVING_STATES]
+    candidates = [i for i in matched if i.tier != tier.value]
+    if not candidates:
+        raise InputError(f"No serving instances match {selector.describe()} on a tier other than {tier.value}; nothing to resize.")
+    fixed = [i for i in candidates if not drivers(i.provider).capabilities.can_resize]
+    targets = [i for i in candidates if i not in fixed]
+    if not targets:
+        raise InputError(
+            f"All {len(candidates)} matching instances are on providers that cannot resize in place "
+            f"({', '.join(sorted({i.provider for i in fixed}))}); replace them instead."
+        )
+    delta = 0.0
+    steps = []
+    for i in targets:
+        new = plan_for(Provider(i.provider), tier)
+        delta += _eur(settings, new.monthly, new.currency) - _eur(settings, i.monthly_price, i.currency)
+        steps.append({"instance": i.id, "action": "resize", "tier": tier.value, "plan_id": new.plan_id,
+                      "text": f"resize {i.id} ({i.provider}) {i.tier} → {tier.value} ({new.plan_id})"})
+    users = len({i.account_id for i in targets})
+    skipped = f" {len(fixed)} on providers without in-place resize are skipped." if fixed else ""
+    summary = (f"Resize {_plural(len(targets), 'instance')} ({selector.describe()}) to {tier.value}, affecting "
+               f"{_plural(users, 'user')}; each restarts once. Monthly cost change €{delta:+,.2f}.{skipped}")
+    facts = PolicyFacts(tool="resize", kind="mutate", affected_users=users, confirm_threshold=settings.confirm_threshold,
+                        targets=_standby_facts(s, targets))
+    clean = {"selector": selector.to_dict(), "tier": tier.value}
+    return Draft("resize", clean, summary, [i.id for i in targets], steps, users, round(delta, 2), True, facts)
+
+
+# ---------------------------------------------------------------------- failover
+def draft_failover(s: Session, caller: Caller, args: dict[str, Any], settings: Settings) -> Draft:
+    selector = Selector.parse(args["selector"])
+    matched = select_instances(s, caller, selector)
+    accounts = sorted({i.account_id for i in matched})
+    if not accounts:
+        raise InputError(f"No instances match {selector.describe()}; nothing to fail over.")
+    pairs = list(s.exec(select(Instance).where(col(Instance.account_id).in_(accounts),
+                                               col(Instance.state) != InstanceState.DELETED.value)).all())
+    steps: list[dict[str, Any]] = []
+    unhealthy: list[str] = []
+    targets: list[Instance] = []
+    cost = 0.0
+    for acct in accounts:
+        primary = next((i for i in pairs if i.account_id == acct and i.role == "primary"), None)
+        standby = next((i for i in pairs if i.account_id == acct and i.role == "standby"
+                        and i.state == InstanceState.ACTIVE.value), None)
+        if primary is None:
+            continue
+        if standby is None or (standby.health_score or 0) < HEALTHY_SCORE:
+            unhealthy.append(acct)
+            continue
+        targets.extend([primary, standby])
+        replacement = plan_for(Provider(standby.provider), Tier(standby.tier))
+        cost += _eur(settings, replacement.monthly, replacement.currency)
+        steps.append({"instance": standby.id, "action": "failover", "old_primary": primary.id,
+                      "text": f"{acct}: promote {standby.id} ({standby.provider}), mark {primary.id} FAILED, "
+                              "queue a replacement standby"})
+    if unhealthy:
+        raise PolicyRefusal(
+            "standby_verified",
+            f"Refused: {_plural(len(unhealthy), 'account')} ({', '.join(unhealthy[:5])}) have no ACTIVE standby with "
+            f"health ≥ {HEALTHY_SCORE}; failing over would leave users without a gateway. Repair the standby first.",
+        )
+    if not steps:
+        raise InputError(f"No primaries match {selector.describe()}; nothing to fail over.")
+    users = len(steps)
+    summary = (f"Fail over {_plural(users, 'account')} ({selector.describe()}) to their verified healthy standbys; "
+               f"old primaries are marked FAILED and replacement standbys are provisioned "
+               f"(about €{cost:,.2f}/month more until the failed primaries are torn down).")
+    facts = PolicyFacts(tool="failover", kind="mutate", affected_users=users, confirm_threshold=settings.confirm_threshold,
+                        targets=_standby_facts(s, targets))
+    return Draft("failover", {"selector": selector.to_dict()}, summary, [t.id for t in targets], steps, users,
+                 round(cost, 2), False, facts)

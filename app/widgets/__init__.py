@@ -1,0 +1,23 @@
+"""The chat's widgets: one per message in the transcript, plus the prompt and its helpers."""
+
+from __future__ import annotations
+
+from app.widgets.flash import Flash, Throbber
+from app.widgets.plan_card import PlanCard
+from app.widgets.prompt import Prompt
+from app.widgets.slash_complete import SlashComplete
+from app.widgets.transcript import AgentMessage, ErrorNote, SystemNote, Transcript, TrimNote, UserMessage
+
+__all__ = [
+    "AgentMessage",
+    "ErrorNote",
+    "Flash",
+    "PlanCard",
+    "Prompt",
+    "SlashComplete",
+    "SystemNote",
+    "Throbber",
+    "Transcript",
+    "TrimNote",
+    "UserMessage",
+]

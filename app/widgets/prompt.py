@@ -1,0 +1,156 @@
+"""The prompt: a TextArea with chat keys.
+
+Enter sends; ctrl+j and shift+enter insert a newline (many terminals cannot
+tell shift+enter from enter, so ctrl+j is the one that always works); Up on
+the first line recalls earlier messages and Down on the last line walks back.
+While the slash completer is open, Up/Down move through it and Tab or Enter
+pick the highlighted command.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+
+if TYPE_CHECKING:
+    from app.widgets.slash_complete import SlashComplete
+
+
+class Prompt(TextArea):
+    """Where the operator talks to the team."""
+
+    BINDING_GROUP_TITLE = "Prompt"
+    HELP = """
+## Prompt
+
+Type a request in plain words — *"fleet status"*, *"restart everything degraded on vultr"* —
+and press **Enter**. Commander answers; anything that changes the fleet comes back as a
+plan card first, and nothing happens until you say **go**.
+
+- **Enter** sends, **ctrl+j** (or shift+enter) starts a new line.
+- **Up** on the first line recalls earlier messages, **Down** walks back.
+- Type **/** for commands (`/status`, `/jobs`, `/copy`, `/help`, `/quit`); **Tab** completes.
+"""
+    BINDINGS = [
+        Binding("enter", "submit", "Send", id="prompt.send", priority=True,
+                tooltip="Send the message to the team"),
+        Binding("ctrl+j,shift+enter", "newline", "Newline", id="prompt.newline", show=False,
+                tooltip="Start a new line without sending"),
+        Binding("tab", "complete", "Complete", id="prompt.complete", show=False, priority=True,
+                tooltip="Complete the highlighted slash command"),
+        Binding("escape", "dismiss", "Close", id="prompt.dismiss", show=False,
+                tooltip="Close the command list"),
+    ]
+    DEFAULT_CSS = """
+    Prompt {
+        height: auto;
+        min-height: 3;
+        max-height: 8;
+        border: tall $primary 40%;
+        padding: 0 1;
+        &:focus { border: tall $primary; }
+    }
+    """
+
+    class Submitted(Message):
+        """The operator sent ``text`` (already stripped, never empty)."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self, *, id: str | None = None, placeholder: str = "") -> None:
+        super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus",
+                         compact=True, placeholder=placeholder, highlight_cursor_line=False)
+        self.sent: list[str] = []
+        """Messages sent from this prompt, oldest first (Up recalls them)."""
+        self._recall: int | None = None
+        self._draft = ""
+        self.completer: SlashComplete | None = None
+
+    # ------------------------------------------------------------------ completer
+    def _completing(self) -> bool:
+        return self.completer is not None and self.completer.display
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("complete", "dismiss"):
+            return self._completing()
+        return True
+
+    def action_complete(self) -> None:
+        """Replace the text with the highlighted command (plus a space when it takes an argument)."""
+        if self.completer is None:
+            return
+        command = self.completer.selected
+        self.completer.hide()
+        if command is not None:
+            self.text = f"/{command.name}{' ' if command.hint else ''}"
+            self.move_cursor(self.document.end)
+
+    def action_dismiss(self) -> None:
+        if self.completer is not None:
+            self.completer.hide()
+
+    # ------------------------------------------------------------------ sending
+    def action_submit(self) -> None:
+        if self._completing() and self.completer is not None:
+            command = self.completer.selected
+            typed = self.text.strip()
+            if command is not None and typed != f"/{command.name}":
+                self.action_complete()
+                if command.hint:
+                    return
+        text = self.text.strip()
+        if not text:
+            return
+        if not self.sent or self.sent[-1] != text:
+            self.sent.append(text)
+        self._recall = None
+        self._draft = ""
+        self.clear()
+        if self.completer is not None:
+            self.completer.hide()
+        self.post_message(self.Submitted(text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
+
+    # ------------------------------------------------------------------ history
+    def action_cursor_up(self, select: bool = False) -> None:
+        if self._completing() and self.completer is not None and not select:
+            self.completer.move(-1)
+            return
+        if not select and self.cursor_location[0] == 0 and self.sent:
+            self._recall_step(-1)
+            return
+        super().action_cursor_up(select)
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        if self._completing() and self.completer is not None and not select:
+            self.completer.move(+1)
+            return
+        if not select and self._recall is not None and self.cursor_location[0] == self.document.line_count - 1:
+            self._recall_step(+1)
+            return
+        super().action_cursor_down(select)
+
+    def _recall_step(self, step: int) -> None:
+        if self._recall is None:
+            if step > 0:
+                return
+            self._draft = self.text
+            index = len(self.sent) - 1
+        else:
+            index = self._recall + step
+        if index < 0:
+            return
+        if index >= len(self.sent):
+            self._recall = None
+            self.text = self._draft
+        else:
+            self._recall = index
+            self.text = self.sent[index]
+        self.move_cursor(self.document.end)

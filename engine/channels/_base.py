@@ -25,6 +25,7 @@ __all__ = [
     "ChannelError",
     "Handler",
     "Inbound",
+    "Outbox",
     "Refusal",
     "Reply",
     "RetryPolicy",
@@ -156,4 +157,82 @@ class SeenIds:
         self._ids[message_id] = None
         if len(self._ids) > self._capacity:
             self._ids.popitem(last=False)
+        return True
+
+
+Send = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class _Pending:
+    label: str
+    send: Send
+    created: float
+    attempts: int = 0
+
+
+class Outbox:
+    """Outbound messages that could not be delivered yet, retried later in order per recipient.
+
+    A reply is several sends (transcript, voice note, text, document). Each is tried at once; when
+    the API stays unavailable past the client's own retries, that send and everything after it for
+    the same recipient wait here, so the operator later gets all of them, in order, once each. Sends
+    the API refused outright (bad request, blocked bot) are dropped with a log line: retrying cannot
+    help them. Memory only: a crash loses what is queued, which the engine's audit log still shows.
+    """
+
+    def __init__(self, *, max_age_s: float = 24 * 3600.0, clock: Callable[[], float] | None = None) -> None:
+        self._queues: dict[str, list[_Pending]] = {}
+        self._max_age = max_age_s
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self._lock = asyncio.Lock()
+
+    def pending(self, key: str | None = None) -> int:
+        if key is not None:
+            return len(self._queues.get(key, []))
+        return sum(len(q) for q in self._queues.values())
+
+    async def submit(self, key: str, label: str, send: Send) -> bool:
+        """Send now, or queue behind earlier undelivered sends for ``key``; True if nothing is left waiting."""
+        async with self._lock:
+            queue = self._queues.setdefault(key, [])
+            queue.append(_Pending(label, send, self._clock()))
+            if len(queue) > 1:
+                return False
+            return await self._drain(key)
+
+    async def flush(self) -> int:
+        """Retry every recipient's queue once, in order; return how many sends went out."""
+        async with self._lock:
+            before = self.pending()
+            for key in list(self._queues):
+                await self._drain(key)
+            return before - self.pending()
+
+    async def run(self, stop: asyncio.Event, interval_s: float = 30.0) -> None:
+        """Flush every ``interval_s`` until ``stop`` is set (the engine runs one per channel)."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            except TimeoutError:
+                await self.flush()
+
+    async def _drain(self, key: str) -> bool:
+        queue = self._queues.get(key, [])
+        while queue:
+            item = queue[0]
+            if self._clock() - item.created > self._max_age:
+                log.error("dropping %s for %s: undeliverable for too long", item.label, key)
+                queue.pop(0)
+                continue
+            item.attempts += 1
+            try:
+                await item.send()
+            except ChannelError as exc:
+                if exc.retryable:
+                    log.warning("queued %s for %s (attempt %d): %s", item.label, key, item.attempts, exc)
+                    return False
+                log.error("dropping %s for %s: %s", item.label, key, exc)
+            queue.pop(0)
+        self._queues.pop(key, None)
         return True

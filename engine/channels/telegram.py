@@ -25,6 +25,7 @@ from engine.channels._base import (
     ChannelError,
     Handler,
     Inbound,
+    Outbox,
     Refusal,
     Reply,
     RetryPolicy,
@@ -223,6 +224,7 @@ class TelegramChannel:
         workdir: Path | None = None,
         max_audio_bytes: int = MAX_DOWNLOAD_BYTES,
         poll_timeout: int = 25,
+        outbox: Outbox | None = None,
     ) -> None:
         self.client = client
         self._handler = handler
@@ -232,6 +234,7 @@ class TelegramChannel:
         self._max_audio = max_audio_bytes
         self._poll_timeout = poll_timeout
         self.offset: int | None = None
+        self.outbox = outbox or Outbox()
 
     async def poll_once(self, timeout: int | None = None) -> int:
         """Fetch one batch of updates, handle them in order, and advance the offset; return the count."""
@@ -298,26 +301,30 @@ class TelegramChannel:
                 inbound = Inbound("telegram", sender_id, operator, message_id, text=message["text"])
                 await self._deliver(chat_id, await self._handler(inbound))
             else:
-                await self.client.send_message(chat_id, "I can read text and listen to voice notes; send one of those.")
-        except ChannelError as exc:
-            log.error("telegram reply to %s failed: %s", sender_id, exc)
+                await self._say(chat_id, "I can read text and listen to voice notes; send one of those.")
         except Exception:
             log.exception("telegram message from %s failed", sender_id)
-            with contextlib.suppress(ChannelError):
-                await self.client.send_message(chat_id, "Sorry, something went wrong handling that; please try again.")
+            await self._say(chat_id, "Sorry, something went wrong handling that; please try again.")
+
+    async def _say(self, chat_id: Any, text: str) -> None:
+        await self.outbox.submit(str(chat_id), "text", lambda: self.client.send_message(chat_id, text))
 
     async def _handle_audio(
         self, chat_id: Any, sender_id: str, operator: str, message_id: str, media: Mapping[str, Any]
     ) -> None:
         size = int(media.get("file_size") or 0)
         if size > self._max_audio:
-            await self.client.send_message(
-                chat_id,
-                f"That recording is {size / 1e6:.0f} MB; I accept up to {self._max_audio / 1e6:.0f} MB.",
+            await self._say(
+                chat_id, f"That recording is {size / 1e6:.0f} MB; I accept up to {self._max_audio / 1e6:.0f} MB."
             )
             return
-        info = await self.client.get_file(str(media["file_id"]))
-        data = await self.client.download(str(info["file_path"]), max_bytes=self._max_audio)
+        try:
+            info = await self.client.get_file(str(media["file_id"]))
+            data = await self.client.download(str(info["file_path"]), max_bytes=self._max_audio)
+        except ChannelError as exc:
+            log.warning("telegram voice note from %s not downloaded: %s", sender_id, exc)
+            await self._say(chat_id, "I could not fetch that voice note from Telegram; please send it again.")
+            return
         self._workdir.mkdir(parents=True, exist_ok=True)
         suffix = Path(str(info["file_path"])).suffix or ".ogg"
         path = self._workdir / f"tg-{uuid.uuid4().hex}{suffix}"
@@ -330,17 +337,23 @@ class TelegramChannel:
         await self._deliver(chat_id, reply)
 
     async def _deliver(self, chat_id: Any, reply: Reply | None) -> None:
+        """Queue the reply's parts in order; each goes out now or later, once."""
         if reply is None:
             return
+        key = str(chat_id)
         if reply.transcript:
-            await self.client.send_message(chat_id, f"🎙 “{reply.transcript}”")
+            heard = f"🎙 “{reply.transcript}”"
+            await self.outbox.submit(key, "transcript", lambda: self.client.send_message(chat_id, heard))
         if reply.voice_ogg:
-            await self.client.send_voice(chat_id, reply.voice_ogg, duration_s=reply.voice_duration_s)
+            ogg, duration = reply.voice_ogg, reply.voice_duration_s
+            await self.outbox.submit(key, "voice", lambda: self.client.send_voice(chat_id, ogg, duration_s=duration))
         if reply.text:
-            await self.client.send_message(chat_id, reply.text)
+            text = reply.text
+            await self.outbox.submit(key, "text", lambda: self.client.send_message(chat_id, text))
         if reply.document is not None:
-            await self.client.send_document(
-                chat_id, reply.document.read_bytes(), reply.document.name, caption=reply.document_caption
+            doc, caption = reply.document, reply.document_caption
+            await self.outbox.submit(
+                key, "document", lambda: self.client.send_document(chat_id, doc.read_bytes(), doc.name, caption=caption)
             )
 
 

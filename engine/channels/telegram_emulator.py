@@ -122,6 +122,10 @@ class TelegramEmulator:
         """The next ``times`` calls (of ``method``, or any) answer with a server error."""
         self._faults.append(_Fault(method, status, None, times))
 
+    def clear_faults(self) -> None:
+        """The API is healthy again."""
+        self._faults.clear()
+
     def pending_updates(self) -> int:
         return len(self._updates)
 

@@ -10,7 +10,6 @@ also de-duplicated by message id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -29,6 +28,7 @@ from engine.channels._base import (
     ChannelError,
     Handler,
     Inbound,
+    Outbox,
     Refusal,
     Reply,
     RetryPolicy,
@@ -223,6 +223,7 @@ class WhatsAppChannel:
         audit: AuditHook | None = None,
         workdir: Path | None = None,
         max_audio_bytes: int = MAX_AUDIO_BYTES,
+        outbox: Outbox | None = None,
     ) -> None:
         if not app_secret:
             raise ValueError("WhatsApp needs the app secret to verify webhook signatures.")
@@ -236,6 +237,7 @@ class WhatsAppChannel:
         self._max_audio = max_audio_bytes
         self._seen = SeenIds()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.outbox = outbox or Outbox()
 
     def verify_subscription(self, query: Mapping[str, str]) -> tuple[int, str]:
         """Answer Meta's GET handshake: echo ``hub.challenge`` only for our verify token."""
@@ -295,20 +297,27 @@ class WhatsAppChannel:
             elif kind == "audio":
                 reply = await self._handle_audio(sender, operator, message_id, message.get("audio") or {})
             else:
-                await self.client.send_text(sender, "I can read text and listen to voice notes; send one of those.")
+                await self._say(sender, "I can read text and listen to voice notes; send one of those.")
                 return
             await self._deliver(sender, reply)
-        except ChannelError as exc:
-            log.error("whatsapp reply to %s failed: %s", sender, exc)
         except Exception:
             log.exception("whatsapp message from %s failed", sender)
-            with contextlib.suppress(ChannelError):
-                await self.client.send_text(sender, "Sorry, something went wrong handling that; please try again.")
+            await self._say(sender, "Sorry, something went wrong handling that; please try again.")
+
+    async def _say(self, to: str, text: str) -> None:
+        await self.outbox.submit(to, "text", lambda: self.client.send_text(to, text))
 
     async def _handle_audio(
         self, sender: str, operator: str, message_id: str, audio: Mapping[str, Any]
     ) -> Reply | None:
-        data, mime = await self.client.download_media(str(audio.get("id", "")), max_bytes=self._max_audio)
+        try:
+            data, mime = await self.client.download_media(str(audio.get("id", "")), max_bytes=self._max_audio)
+        except ChannelError as exc:
+            log.warning("whatsapp voice note from %s not downloaded: %s", sender, exc)
+            await self._say(
+                sender, f"I could not fetch that voice note ({str(exc).rstrip('.')}); please send it again."
+            )
+            return None
         self._workdir.mkdir(parents=True, exist_ok=True)
         suffix = _SUFFIX.get(mime.split(";")[0].strip(), ".bin")
         path = self._workdir / f"wa-{uuid.uuid4().hex}{suffix}"
@@ -319,17 +328,22 @@ class WhatsAppChannel:
             path.unlink(missing_ok=True)
 
     async def _deliver(self, to: str, reply: Reply | None) -> None:
+        """Queue the reply's parts in order; each goes out now or later, once."""
         if reply is None:
             return
         if reply.transcript:
-            await self.client.send_text(to, f"🎙 “{reply.transcript}”")
+            heard = f"🎙 “{reply.transcript}”"
+            await self.outbox.submit(to, "transcript", lambda: self.client.send_text(to, heard))
         if reply.voice_ogg:
-            await self.client.send_voice(to, reply.voice_ogg)
+            ogg = reply.voice_ogg
+            await self.outbox.submit(to, "voice", lambda: self.client.send_voice(to, ogg))
         if reply.text:
-            await self.client.send_text(to, reply.text)
+            text = reply.text
+            await self.outbox.submit(to, "text", lambda: self.client.send_text(to, text))
         if reply.document is not None:
-            await self.client.send_document(
-                to, reply.document.read_bytes(), reply.document.name, reply.document_caption
+            doc, caption = reply.document, reply.document_caption
+            await self.outbox.submit(
+                to, "document", lambda: self.client.send_document(to, doc.read_bytes(), doc.name, caption)
             )
 
     def webhook_app(self, path: str = "/webhook/whatsapp") -> web.Application:

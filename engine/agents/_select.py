@@ -119,7 +119,7 @@ def authorize(agent: AgentSpec, tool: str) -> None:
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
 _LIMIT_IN_PROSE = re.compile(
     r"(?i)\b(more than|fewer than|at most|at least|above|below|up to|exceeds?|maximum of|minimum of|threshold of|limit of)"
-    r"\s+\d|[<>≤≥]\s*\d"
+    r"\s+\d+|[<>≤≥]\s*\d+"
 )
 
 

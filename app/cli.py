@@ -111,6 +111,22 @@ def audit_verify(ctx: typer.Context) -> None:
     typer.echo(f"audit chain OK: {report.entries} entries, head {report.head_hash[:16]}…")
 
 
+@cli.command()
+def emulate(
+    provider: Annotated[str, typer.Argument(help="hetzner, vultr, digitalocean, contabo or hostinger.")],
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 0,
+) -> None:
+    """Serve one provider's emulated API on loopback; the first line printed is its base URL."""
+    from engine.client import ClawOpsError, serve_emulator
+
+    try:
+        serve_emulator(provider, port)
+    except ClawOpsError as err:
+        _fail(str(err), 64)
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -32,6 +32,7 @@ __all__ = [
     "TurnResult",
     "TurnStarted",
     "load_settings",
+    "serve_emulator",
 ]
 
 
@@ -88,3 +89,16 @@ class EmbeddedClient:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def serve_emulator(provider: str, port: int = 0) -> None:
+    """Serve one vendor's emulated API on 127.0.0.1 in the foreground (``clawops emulate``).
+
+    The first line printed is the base URL, with the vendor's own path prefix.
+    """
+    from engine.providers.emulators import serve_forever
+
+    try:
+        serve_forever(provider, port=port)
+    except ValueError as exc:
+        raise ClawOpsError(str(exc)) from None

@@ -111,3 +111,28 @@ def test_bad_input_is_one_sentence_without_traceback(tmp_path: Path, setup: str,
 def test_unknown_target_exits_non_zero_with_a_sentence(tmp_path: Path) -> None:
     proc = clawops(tmp_path, "ask", "show acct-99999")
     assert proc.returncode == 1 and "No account acct-99999 is visible to you" in proc.stdout
+
+
+def test_emulate_prints_its_base_url_first_and_serves_the_vendor_api(tmp_path: Path) -> None:
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
+    env["CLAWOPS_HOME"] = str(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "emulate", "hetzner", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:") and base.endswith("/v1")
+        reply = httpx.get(f"{base}/servers", headers={"Authorization": "Bearer any-token"}, timeout=10)
+        assert reply.status_code == 200 and "servers" in reply.json()
+        assert httpx.get(f"{base}/servers", timeout=10).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_emulate_unknown_provider_is_a_usage_error(tmp_path: Path) -> None:
+    proc = clawops(tmp_path, "emulate", "aws")
+    assert proc.returncode == 64 and "No emulator for 'aws'" in proc.stderr and "Traceback" not in proc.stderr

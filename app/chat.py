@@ -248,6 +248,9 @@ class ChatApp(App[None]):
         refused = any(call.status in ("refused", "error") for call in result.tool_calls)
         widgets: list[Any] = [AgentMessage(result.reply, agent=result.agent, classes="-refused" if refused else None)]
         self.last_reply = result.reply
+        # The engine reports a cancellation only in words ("Cancelled pl-…"): a reply naming the card's plan,
+        # saying cancel and carrying no plan or job is taken as that plan being cancelled.
+        plans_or_jobs = any(getattr(c, "plan", None) or getattr(c, "job", None) for c in result.tool_calls)
         for call in result.tool_calls:
             job = getattr(call, "job", None)
             plan = getattr(call, "plan", None)
@@ -262,7 +265,7 @@ class ChatApp(App[None]):
                         card.resolve("replaced by a newer plan")
                 widgets.append(PlanCard(plan))
         for card in self.query(PlanCard):
-            if card.is_pending and f"Cancelled plan {card.plan_id}" in result.reply:
+            if card.is_pending and not plans_or_jobs and card.plan_id in result.reply and "cancel" in result.reply.lower():
                 card.resolve("cancelled, nothing changed")
             elif card.is_pending and card.is_deciding:
                 card.reopen()  # the go/cancel did not land on this plan: let the operator decide again

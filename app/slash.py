@@ -28,8 +28,8 @@ class SlashCommand:
 
 COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("status", "Fleet status now (asks Commander)"),
-    SlashCommand("jobs", "Jobs started from this chat, with their progress"),
-    SlashCommand("copy", "Copy the last reply to your clipboard (OSC 52, works over SSH)"),
+    SlashCommand("jobs", "Jobs started from this chat and their progress"),
+    SlashCommand("copy", "Copy the last reply (OSC 52, works over SSH)"),
     SlashCommand("help", "Commands and keys"),
     SlashCommand("quit", "Leave the chat"),
     SlashCommand("voice", "Send an audio file as a voice note", hint="FILE", available=False),

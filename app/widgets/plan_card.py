@@ -114,22 +114,34 @@ and the policy rules that asked for a human.
             yield Button("Cancel", id="plan-cancel", variant="error", compact=True,
                          tooltip="Drop this plan; nothing changes (ctrl+n, or type cancel)")
 
-    def _details(self) -> Table:
+    def rows(self) -> list[tuple[str, str]]:
+        """The card's label / value rows, as plain text."""
         plan = self.plan
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(ratio=1)
-        grid.add_row("What", Text(plan.summary))
-        grid.add_row("Users", Text(f"{plan.affected_users:,} affected"))
-        grid.add_row("Cost", Text(cost_text(plan.monthly_cost_delta)))
+        rows = [
+            ("What", plan.summary),
+            ("Users", f"{plan.affected_users:,} affected"),
+            ("Cost", cost_text(plan.monthly_cost_delta)),
+        ]
         notes = policy_notes(plan.policy)
         if notes:
-            grid.add_row("Policy", Text("\n".join(notes)))
+            rows.append(("Policy", "\n".join(notes)))
         steps = list(plan.steps)
         if steps:
             shown = steps[:2]
             more = len(steps) - len(shown)
-            grid.add_row("Steps", Text("\n".join(shown) + (f"\n… {more}{'+' if len(steps) >= 20 else ''} more" if more else "")))
+            capped = "+" if len(steps) >= 20 else ""  # the engine sends at most 20 steps
+            rows.append(("Steps", "\n".join(shown) + (f"\n… {more}{capped} more" if more else "")))
+        return rows
+
+    def details_text(self) -> str:
+        return "\n".join(f"{label}: {value}" for label, value in self.rows())
+
+    def _details(self) -> Table:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(ratio=1)
+        for label, value in self.rows():
+            grid.add_row(label, Text(value))
         return grid
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -64,7 +64,7 @@ plan card first, and nothing happens until you say **go**.
 
     def __init__(self, *, id: str | None = None, placeholder: str = "") -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus",
-                         compact=True, placeholder=placeholder, highlight_cursor_line=False)
+                         placeholder=placeholder, highlight_cursor_line=False)
         self.sent: list[str] = []
         """Messages sent from this prompt, oldest first (Up recalls them)."""
         self._recall: int | None = None

@@ -24,7 +24,7 @@ class SlashComplete(OptionList):
         display: none;
         height: auto;
         max-height: 10;
-        width: 64;
+        width: 72;
         max-width: 100%;
         margin: 0 0 4 1;
         border: round $primary;
@@ -67,9 +67,9 @@ class SlashComplete(OptionList):
 
     @staticmethod
     def _label(command: SlashCommand) -> Text:
-        label = Text()
+        label = Text(no_wrap=True, overflow="ellipsis")
         label.append(f"{command.usage:<14}", style="bold")
         label.append(command.help)
         if not command.available:
-            label.append(" (not available yet)", style="dim italic")
+            label.append(" (not yet)", style="dim italic")
         return label

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+import site
 import sys
+import sysconfig
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,12 +72,23 @@ def _has(folder: Path, kind: str) -> bool:
     return (folder / kind).is_dir() and any((folder / kind).iterdir())
 
 
+def _checkout_root() -> Path:
+    """The folder holding ``engine/`` (a source checkout or an editable install)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def _install_roots() -> list[Path]:
+    """Where a wheel's ``share/clawops`` data files land: the environment, then the user scheme."""
+    roots = [Path(sys.prefix), Path(sysconfig.get_path("data")), Path(site.getuserbase())]
+    return [r / "share" / "clawops" for r in dict.fromkeys(roots)]
+
+
 def content_root(kind: str = "agents") -> Path:
     """Where the ``agents/`` or ``skills/`` folder is, in this order.
 
     1. ``$CLAWOPS_CONTENT_DIR/<kind>`` (an operator's own edited copy);
     2. the source checkout (``engine/`` sits next to ``agents/`` and ``skills/``; editable installs too);
-    3. an installed wheel's data files, ``<sys.prefix>/share/clawops/<kind>``.
+    3. an installed wheel's data files, ``<prefix>/share/clawops/<kind>`` (environment, then user install).
     """
     if kind not in ("agents", "skills"):
         raise ValueError(f"kind must be 'agents' or 'skills', not {kind!r}")
@@ -83,8 +96,8 @@ def content_root(kind: str = "agents") -> Path:
     env = os.environ.get("CLAWOPS_CONTENT_DIR")
     if env:
         candidates.append(Path(env).expanduser())
-    candidates.append(Path(__file__).resolve().parents[2])
-    candidates.append(Path(sys.prefix) / "share" / "clawops")
+    candidates.append(_checkout_root())
+    candidates.extend(_install_roots())
     for base in candidates:
         if _has(base, kind):
             return base / kind

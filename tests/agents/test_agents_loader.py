@@ -248,3 +248,21 @@ def test_content_root_finds_the_checkout_and_honours_the_override(content: Path,
     assert set(load_agents()) == set(load_agents(ROOT / "agents"))
     with pytest.raises(ValueError):
         content_root("prompts")
+
+
+def test_content_root_falls_back_to_installed_data_files(
+    content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel puts the content under <prefix>/share/clawops; no checkout next to engine/ then."""
+    import engine.agents._content as loader
+
+    prefix = tmp_path / "prefix"
+    shutil.copytree(content / "agents", prefix / "share" / "clawops" / "agents")
+    monkeypatch.delenv("CLAWOPS_CONTENT_DIR", raising=False)
+    monkeypatch.setattr(loader, "_checkout_root", lambda: tmp_path / "site-packages")
+    monkeypatch.setattr(loader.sys, "prefix", str(prefix))
+    assert content_root("agents") == prefix / "share" / "clawops" / "agents"
+    assert len(load_agents()) == 6
+    with pytest.raises(ConfigError, match="skills folder was not found"):
+        monkeypatch.setattr(loader, "_install_roots", lambda: [prefix / "share" / "clawops"])
+        content_root("skills")

@@ -257,3 +257,26 @@ def test_no_agent_file_claims_a_rule_with_a_bare_number() -> None:
     for path in list(AGENTS_DIR.rglob("*.md")) + list(SKILLS_DIR.rglob("SKILL.md")):
         for line in path.read_text(encoding="utf-8").splitlines():
             assert not pattern.search(re.sub(r"`[^`]*`", "", line)), f"{path.relative_to(ROOT)}: {line}"
+
+
+def test_declared_data_files_ship_every_content_file() -> None:
+    """Once pyproject declares the content as data files (share/clawops/...), none may be forgotten.
+
+    Installed copies are found by engine.agents.content_root; a skill added
+    without its data-files line would silently be missing from a wheel.
+    """
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    data_files = project.get("tool", {}).get("setuptools", {}).get("data-files", {})
+    shipped = {f for files in data_files.values() for f in files}
+    if not any(f.startswith(("agents/", "skills/")) for f in shipped):
+        return  # not declared yet: the lead wires packaging; nothing to compare
+    wanted = {
+        str(p.relative_to(ROOT))
+        for p in list(AGENTS_DIR.rglob("*")) + list(SKILLS_DIR.rglob("*"))
+        if p.is_file() and p.name in ("SOUL.md", "AGENTS.md", "agent.toml", "SKILL.md")
+    }
+    assert wanted - shipped == set()
+    for target, files in data_files.items():
+        for f in files:
+            if f.startswith(("agents/", "skills/")):
+                assert target == f"share/clawops/{Path(f).parent}", f"{f} would land in {target}"

@@ -1,0 +1,154 @@
+"""Slash commands: the registry, the completion overlay, and what each command does."""
+
+from __future__ import annotations
+
+from app import slash
+from app.chat import AgentMessage, ChatApp, ErrorNote, SystemNote, UserMessage
+from app.widgets import SlashComplete
+
+
+async def _settle(pilot, app: ChatApp) -> None:  # type: ignore[no-untyped-def]
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _notes(app: ChatApp) -> list[str]:
+    return [str(w.render()) for w in app.query(SystemNote)][1:]  # skip the welcome note
+
+
+def test_registry_parse_complete_lookup() -> None:
+    assert slash.parse("/voice  note.ogg ") == ("voice", "note.ogg")
+    assert slash.parse("/STATUS") == ("status", "")
+    assert slash.parse("fleet status") is None
+    assert slash.parse("/a\nb") is None
+    assert [c.name for c in slash.complete("/")] == [c.name for c in slash.COMMANDS]
+    assert [c.name for c in slash.complete("/s")] == ["status", "silence"]
+    assert slash.complete("/status now") == []
+    assert slash.complete("status") == []
+    assert slash.lookup("exit") is slash.lookup("quit")
+    assert slash.lookup("nope") is None
+    names = [c.name for c in slash.COMMANDS]
+    assert len(names) == len(set(names))
+    assert {"status", "jobs", "voice", "silence", "brief", "help", "quit", "find"} <= set(names)
+
+
+async def test_slash_opens_the_completer_without_moving_the_transcript(scripted) -> None:  # type: ignore[no-untyped-def]
+    app = ChatApp(scripted())
+    async with app.run_test(size=(80, 24)) as pilot:
+        transcript = app.transcript
+        before = transcript.region
+        completer = app.query_one(SlashComplete)
+        assert not completer.display
+        await pilot.press("slash")
+        await pilot.pause()
+        assert completer.display
+        assert len(completer.commands) == len(slash.COMMANDS)
+        assert transcript.region == before
+        assert completer.region.bottom <= app.prompt.region.y  # floats above the prompt
+        await pilot.press("s", "t")
+        await pilot.pause()
+        assert [c.name for c in completer.commands] == ["status"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not completer.display
+        assert app.prompt.text == "/st"
+
+
+async def test_tab_and_arrows_pick_a_command(scripted) -> None:  # type: ignore[no-untyped-def]
+    app = ChatApp(scripted())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("slash", "down")
+        await pilot.pause()
+        completer = app.query_one(SlashComplete)
+        assert completer.selected is not None and completer.selected.name == "jobs"
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.prompt.text == "/jobs"
+        assert not completer.display
+
+
+async def test_enter_on_a_partial_command_completes_then_runs(scripted) -> None:  # type: ignore[no-untyped-def]
+    app = ChatApp(scripted())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("slash", "h", "e", "enter")
+        await _settle(pilot, app)
+        (note,) = _notes(app)
+        assert "Commands:" in note and "/status" in note and "ctrl+j" in note
+        assert not app.query(UserMessage)
+
+
+async def test_commands_that_take_an_argument_wait_for_it(scripted) -> None:  # type: ignore[no-untyped-def]
+    app = ChatApp(scripted())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("slash", "v", "o", "enter")
+        await pilot.pause()
+        assert app.prompt.text == "/voice "
+        await pilot.press(*"note.ogg", "enter")
+        await _settle(pilot, app)
+        (note,) = _notes(app)
+        assert "not available yet" in note
+
+
+async def test_unavailable_commands_say_so(scripted) -> None:  # type: ignore[no-untyped-def]
+    client = scripted()
+    app = ChatApp(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for text in ("/silence", "/brief", "/find disk"):
+            app.prompt.text = text
+            await pilot.press("escape", "enter")
+            await _settle(pilot, app)
+        assert len(_notes(app)) == 3
+        assert all("not available yet" in note for note in _notes(app))
+        assert client.asked == []
+
+
+async def test_unknown_command_is_a_note_not_a_request(scripted) -> None:  # type: ignore[no-untyped-def]
+    client = scripted()
+    app = ChatApp(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.prompt.text = "/restart-all"
+        await pilot.press("enter")
+        await _settle(pilot, app)
+        (note,) = app.query(ErrorNote)
+        assert "no /restart-all command" in str(note.render())
+        assert client.asked == []
+
+
+async def test_status_asks_for_fleet_status(client) -> None:  # type: ignore[no-untyped-def]
+    app = ChatApp(client)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.prompt.text = "/status"
+        await pilot.press("enter")
+        await _settle(pilot, app)
+        assert [str(w.render()) for w in app.query(UserMessage)] == ["/status"]
+        (reply,) = app.query(AgentMessage)
+        assert str(reply.render()).startswith("[CMD] DEMO fleet: 120 instances")
+
+
+async def test_jobs_lists_jobs_started_here(client) -> None:  # type: ignore[no-untyped-def]
+    app = ChatApp(client)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for text in ("/jobs", "restart everything on hetzner", "go", "/jobs"):
+            app.prompt.text = text
+            await pilot.press("escape", "enter")
+            await _settle(pilot, app)
+        empty, listed = _notes(app)
+        assert empty.startswith("No jobs")
+        assert "restart  succeeded: 37/37 done" in listed
+
+
+async def test_copy_and_quit(scripted) -> None:  # type: ignore[no-untyped-def]
+    app = ChatApp(scripted(reply="[CMD] Copy me."))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.prompt.text = "ask"
+        await pilot.press("enter")
+        await _settle(pilot, app)
+        app.prompt.text = "/copy"
+        await pilot.press("enter")
+        await _settle(pilot, app)
+        assert app.clipboard == "[CMD] Copy me."
+        app.prompt.text = "/quit"
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.return_code == 0

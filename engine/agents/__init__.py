@@ -22,6 +22,7 @@ from engine.agents._content import (
     parse_front_matter,
     render,
 )
+from engine.agents._schemas import ARG_SCHEMAS, tool_schemas
 from engine.agents._select import authorize, build_system_prompt, lint_content, relevant_skills, skill_score
 from engine.agents._tools import (
     AGENT_NAMES,
@@ -35,6 +36,7 @@ from engine.agents._tools import (
 
 __all__ = [
     "AGENT_NAMES",
+    "ARG_SCHEMAS",
     "AUTONOMY_LEVELS",
     "SESSION_TOOLS",
     "AgentSpec",
@@ -58,4 +60,5 @@ __all__ = [
     "relevant_skills",
     "render",
     "skill_score",
+    "tool_schemas",
 ]

@@ -287,8 +287,9 @@ class Skill:
         return parse_calls(self.body)[0]
 
     def prompt(self) -> str:
-        """The skill as it goes into a system prompt."""
-        return f"## Skill: {self.name}\n{self.description}\n\n{self.body.strip()}\n"
+        """The skill as it goes into a system prompt, its headings nested under "## Skill: <name>"."""
+        body = "\n".join(f"##{line}" if line.startswith("#") else line for line in self.body.strip().splitlines())
+        return f"## Skill: {self.name}\n{self.description}\n\n{body}\n"
 
 
 _FRONT_KEYS = ("name", "description", "keywords", "agents", "always")

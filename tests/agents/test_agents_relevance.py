@@ -89,3 +89,26 @@ def test_system_prompt_holds_soul_instructions_and_only_the_agents_skills(
     full = build_system_prompt(agents["commander"], skills, "Hetzner Nuremberg looks down", limit=3)
     assert full.count("## Skill: ") == 4
     assert len(full) < 20_000, "a turn's prompt stays small: skills are chosen, not all loaded"
+
+
+def test_tool_schemas_offer_exactly_the_allowance_with_contract_arguments(agents: dict[str, AgentSpec]) -> None:
+    from engine.agents import known_tools, tool_schemas
+    from engine.operations import TOOLS
+    from engine.operations._registry import RESTART_COMPONENTS
+
+    specs = known_tools()
+    for agent in agents.values():
+        schemas = tool_schemas(agent)
+        assert [s["name"] for s in schemas] == list(agent.tools)
+        for schema in schemas:
+            spec = specs[schema["name"]]
+            assert list(schema["input_schema"]["properties"]) == list(spec.args)
+            assert schema["input_schema"]["required"] == list(spec.required)
+            assert schema["input_schema"]["additionalProperties"] is False
+    commander = {s["name"]: s for s in tool_schemas(agents["commander"])}
+    assert commander["restart"]["input_schema"]["properties"]["component"]["enum"] == list(RESTART_COMPONENTS)
+    assert commander["cost_analysis"]["input_schema"]["properties"]["kind"]["enum"] == ["report", "waste", "forecast"]
+    assert "commander" not in commander["sessions_spawn"]["input_schema"]["properties"]["agent"]["enum"]
+    guardian = {s["name"]: s for s in tool_schemas(agents["guardian"])}
+    assert guardian["sessions_spawn"]["input_schema"]["properties"]["agent"]["enum"] == ["triage"]
+    assert not {n for n in (s["name"] for s in tool_schemas(agents["ledger"])) if TOOLS.get(n) and TOOLS[n].kind == "mutate"}

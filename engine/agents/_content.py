@@ -68,8 +68,12 @@ def render(text: str, values: Mapping[str, str], where: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- locating content
+_MARKERS = {"agents": "commander/agent.toml", "skills": "clawops/SKILL.md"}
+
+
 def _has(folder: Path, kind: str) -> bool:
-    return (folder / kind).is_dir() and any((folder / kind).iterdir())
+    """A marker file, not just the folder name: site-packages may hold an unrelated ``agents`` package."""
+    return (folder / kind / _MARKERS[kind]).is_file()
 
 
 def _checkout_root() -> Path:

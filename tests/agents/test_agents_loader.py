@@ -266,3 +266,16 @@ def test_content_root_falls_back_to_installed_data_files(
     with pytest.raises(ConfigError, match="skills folder was not found"):
         monkeypatch.setattr(loader, "_install_roots", lambda: [prefix / "share" / "clawops"])
         content_root("skills")
+
+
+def test_an_unrelated_agents_package_is_not_mistaken_for_the_team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.agents._content as loader
+
+    site_packages = tmp_path / "site-packages"
+    (site_packages / "agents").mkdir(parents=True)
+    (site_packages / "agents" / "__init__.py").write_text("# some other library\n", encoding="utf-8")
+    monkeypatch.delenv("CLAWOPS_CONTENT_DIR", raising=False)
+    monkeypatch.setattr(loader, "_checkout_root", lambda: site_packages)
+    monkeypatch.setattr(loader, "_install_roots", lambda: [tmp_path / "share" / "clawops"])
+    with pytest.raises(ConfigError, match="agents folder was not found"):
+        content_root("agents")

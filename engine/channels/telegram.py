@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiohttp import web
 
 from engine.channels._base import (
     AuditHook,
@@ -29,6 +30,7 @@ from engine.channels._base import (
     Refusal,
     Reply,
     RetryPolicy,
+    SeenIds,
     lookup_operator,
     notify,
 )
@@ -151,6 +153,16 @@ class TelegramClient:
         )
         return result
 
+    async def set_webhook(self, url: str, secret_token: str) -> bool:
+        """Switch the bot to webhook delivery (Telegram then signs each call with ``secret_token``)."""
+        return bool(
+            await self.call("setWebhook", {"url": url, "secret_token": secret_token, "allowed_updates": '["message"]'})
+        )
+
+    async def delete_webhook(self) -> bool:
+        """Back to long polling (getUpdates refuses to work while a webhook is set)."""
+        return bool(await self.call("deleteWebhook"))
+
     async def get_file(self, file_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.call("getFile", {"file_id": file_id})
         return result
@@ -235,6 +247,8 @@ class TelegramChannel:
         self._poll_timeout = poll_timeout
         self.offset: int | None = None
         self.outbox = outbox or Outbox()
+        self._seen = SeenIds()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def poll_once(self, timeout: int | None = None) -> int:
         """Fetch one batch of updates, handle them in order, and advance the offset; return the count."""
@@ -275,6 +289,38 @@ class TelegramChannel:
                 continue
             failures = 0
             await self._handle_batch(updates)
+
+    def webhook_app(self, secret: str, path: str = "/webhook/telegram") -> web.Application:
+        """An aiohttp app for webhook mode: checks Telegram's secret header, answers at once, handles later.
+
+        Telegram retries a webhook that does not answer quickly, so updates are handled in background
+        tasks (``drain()`` waits for them) and de-duplicated by ``update_id``.
+        """
+        if not secret:
+            raise ValueError("A Telegram webhook needs a secret token.")
+
+        async def post(request: web.Request) -> web.Response:
+            if not check_webhook_secret(request.headers, secret):
+                await notify(self._audit, Refusal("telegram", "-", "bad_signature", "webhook secret mismatch"))
+                return web.Response(status=401)
+            try:
+                update = await request.json()
+            except ValueError:
+                return web.Response(status=400)
+            if isinstance(update, dict) and self._seen.add(str(update.get("update_id", ""))):
+                task = asyncio.create_task(self.handle_update(update))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            return web.Response(status=200)
+
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_post(path, post)
+        return app
+
+    async def drain(self) -> None:
+        """Wait for webhook updates still being handled."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def handle_update(self, update: Mapping[str, Any]) -> None:
         """Handle one update (from polling or from a webhook)."""

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from aiohttp import web
 
 from engine.channels._loopback import serve_app
@@ -61,6 +62,7 @@ class TelegramEmulator:
         self._new_update = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self.webhook: tuple[str, str] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> str:
@@ -183,6 +185,12 @@ class TelegramEmulator:
         return self._ok({"id": 1, "is_bot": True, "first_name": "ClawOps", "username": "clawops_bot"})
 
     async def _m_getUpdates(self, params: dict[str, Any]) -> web.Response:
+        if self.webhook is not None:
+            return self._error(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
+                "the webhook first",
+            )
         offset = int(params.get("offset") or 0)
         timeout = min(float(params.get("timeout") or 0), 30.0)
         if offset:
@@ -228,6 +236,25 @@ class TelegramEmulator:
             return self._error(400, "Bad Request: there is no document in the request")
         self.sent.append(SentMessage(chat, "document", text=params.get("caption"), content=doc[1], filename=doc[0]))
         return self._ok({"message_id": next(self._message_ids), "chat": {"id": int(chat)}})
+
+    async def _m_setWebhook(self, params: dict[str, Any]) -> web.Response:
+        self.webhook = (str(params.get("url") or ""), str(params.get("secret_token") or ""))
+        return self._ok(True)
+
+    async def _m_deleteWebhook(self, params: dict[str, Any]) -> web.Response:
+        self.webhook = None
+        return self._ok(True)
+
+    async def push_webhook(self, update_id: int | None = None) -> int:
+        """Deliver the oldest pending update (or ``update_id``) to the registered webhook; return the status."""
+        assert self.webhook is not None, "no webhook registered"
+        update = next(u for u in self._updates if update_id is None or u["update_id"] == update_id)
+        url, secret = self.webhook
+        async with httpx.AsyncClient() as http:
+            resp = await http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}, timeout=10)
+        if resp.status_code == 200:
+            self._updates = [u for u in self._updates if u is not update]
+        return resp.status_code
 
     async def _m_getFile(self, params: dict[str, Any]) -> web.Response:
         file_id = str(params.get("file_id") or "")

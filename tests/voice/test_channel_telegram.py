@@ -225,3 +225,48 @@ def test_webhook_secret_check() -> None:
     assert not check_webhook_secret({"X-Telegram-Bot-Api-Secret-Token": "guess"}, "s3cret")
     assert not check_webhook_secret({}, "s3cret")
     assert not check_webhook_secret({"X-Telegram-Bot-Api-Secret-Token": ""}, "")
+
+
+async def test_webhook_mode(client: TelegramClient, emu: TelegramEmulator, tmp_path: Path) -> None:
+    from engine.channels import serve_app
+
+    refusals: list[Refusal] = []
+
+    async def handler(msg: Inbound) -> Reply:
+        return Reply(text=f"hooked: {msg.text}")
+
+    channel = make_channel(client, handler, tmp_path, refusals)
+    runner, port = await serve_app(channel.webhook_app(secret="hook-secret"))
+    try:
+        url = f"http://127.0.0.1:{port}/webhook/telegram"
+        assert await client.set_webhook(url, "hook-secret")
+        with pytest.raises(ChannelError) as info:  # Telegram: no polling while a webhook is set
+            await client.get_updates(timeout=0)
+        assert info.value.status == 409
+        update_id = emu.send_text(OPERATOR_ID, "status")
+        assert await emu.push_webhook() == 200
+        await channel.drain()
+        assert [s.text for s in emu.sent] == ["hooked: status"]
+
+        # A forged call (wrong secret) is refused and audited; a redelivered update is handled once.
+        async with httpx.AsyncClient() as http:
+            forged = await http.post(url, json={"update_id": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": "x"})
+            assert forged.status_code == 401
+            again = {
+                "update_id": update_id,
+                "message": {
+                    "message_id": 1,
+                    "from": {"id": OPERATOR_ID},
+                    "chat": {"id": OPERATOR_ID},
+                    "text": "status",
+                },
+            }
+            ok = await http.post(url, json=again, headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"})
+            assert ok.status_code == 200
+        await channel.drain()
+        assert len(emu.sent) == 1
+        assert [r.reason for r in refusals] == ["bad_signature"]
+        assert await client.delete_webhook()
+        assert await client.get_updates(timeout=0) == []
+    finally:
+        await runner.cleanup()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -286,3 +287,15 @@ def test_compound_request_plans_each_part_and_go_confirms_them_all(engine: Engin
     went = asyncio.run(engine.ask("go", session="multi"))
     assert len(went.tool_calls) == len(planned) >= 1
     assert all(c.status == "done" for c in went.tool_calls)
+
+
+def test_an_agent_cannot_call_a_tool_outside_its_allowance(engine: Engine) -> None:
+    """Ledger recommends only: even a well-formed teardown from it is refused in code and audited."""
+    ledger = dataclasses.replace(engine.caller(), agent="ledger")
+    call = asyncio.run(engine.ops.call(ledger, "teardown", {"selector": {"accounts": ["acct-001"]}}, confirmed=True))
+    assert call.status == "refused" and call.rule == "agent_allowance"
+    assert engine.drivers.sim.deletes == []
+    ok = asyncio.run(engine.ops.call(ledger, "fleet_status", {}))
+    assert ok.status == "done"
+    with engine.store.session() as s:
+        assert s.exec(select(AuditEntry).where(col(AuditEntry.action) == "refused.teardown")).first() is not None

@@ -155,6 +155,7 @@ class Operations:
         self._drivers = drivers
         self._nodes = nodes
         self._steps = StepRunner(store, settings, drivers, nodes)
+        self._agents: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ entry point
     async def call(self, caller: Caller, tool: str, args: Mapping[str, Any], *, session_key: str = "",
@@ -163,6 +164,8 @@ class Operations:
         raw_args = dict(args)
         try:
             spec = tool_spec(tool)
+            if caller.agent is not None:
+                self._authorize_agent(caller.agent, spec.name)
             clean = spec.validate(raw_args)
             if spec.kind == "read":
                 return self._read(caller, spec, clean)
@@ -173,6 +176,17 @@ class Operations:
             return ToolOutcome(tool, raw_args, "refused", message=str(refusal), rule=refusal.rule)
         except ClawOpsError as err:
             return ToolOutcome(tool, raw_args, "error", message=str(err))
+
+    def _authorize_agent(self, agent: str, tool: str) -> None:
+        """An agent may call only the tools its agent.toml allows (the brain offers no others; this is the lock)."""
+        from engine.agents import authorize, code_values, load_agents  # local: content loads on first agent call
+
+        if self._agents is None:
+            self._agents = load_agents(values=code_values(self.settings))
+        spec = self._agents.get(agent)
+        if spec is None:
+            raise PolicyRefusal("agent_allowance", f"Refused: there is no agent called {agent}.")
+        authorize(spec, tool)
 
     # ------------------------------------------------------------------ reads
     def _read(self, caller: Caller, spec: ToolSpec, args: dict[str, Any]) -> ToolOutcome:

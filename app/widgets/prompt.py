@@ -24,15 +24,15 @@ class Prompt(TextArea):
 
     BINDING_GROUP_TITLE = "Prompt"
     HELP = """
-## Prompt
+## Chat
 
-Type a request in plain words — *"fleet status"*, *"restart everything degraded on vultr"* —
-and press **Enter**. Commander answers; anything that changes the fleet comes back as a
-plan card first, and nothing happens until you say **go**.
+Ask in plain words; changes come back as a plan and wait for your **go**.
 
-- **Enter** sends, **ctrl+j** (or shift+enter) starts a new line.
-- **Up** on the first line recalls earlier messages, **Down** walks back.
-- Type **/** for commands (`/status`, `/jobs`, `/copy`, `/help`, `/quit`); **Tab** completes.
+- **Enter** send · **ctrl+j** new line
+- **Up** / **Down** history
+- **/** commands · **Tab** completes
+- **ctrl+g** Go · **ctrl+n** Cancel plan
+- **F2** copy the last reply
 """
     BINDINGS = [
         Binding("enter", "submit", "Send", id="prompt.send", priority=True,

@@ -29,7 +29,7 @@ async def test_f1_toggles_the_help_panel(scripted) -> None:  # type: ignore[no-u
         await pilot.press("f1")
         await pilot.pause()
         (panel,) = app.screen.query("HelpPanel")
-        assert "Prompt" in Prompt.HELP
+        assert "ctrl+j" in Prompt.HELP
         await pilot.press("f1")
         await pilot.pause()
         assert not app.screen.query("HelpPanel")

@@ -87,6 +87,8 @@ class TelegramClient:
             try:
                 body = resp.json()
             except ValueError:
+                body = None
+            if not isinstance(body, dict):
                 body = {"ok": False, "description": resp.text[:200] or resp.reason_phrase}
             if resp.status_code == 200 and body.get("ok"):
                 return body.get("result")
@@ -281,7 +283,7 @@ class TelegramChannel:
                 break
             try:
                 updates = fetch.result()
-            except ChannelError as exc:
+            except Exception as exc:  # ChannelError, or a malformed answer: back off, never stop polling
                 failures += 1
                 log.warning("telegram polling failed: %s", exc)
                 with contextlib.suppress(TimeoutError):
@@ -289,6 +291,8 @@ class TelegramChannel:
                 continue
             failures = 0
             await self._handle_batch(updates)
+            if self.outbox.pending():
+                await self.outbox.flush()  # replies held back by an earlier outage
 
     def webhook_app(self, secret: str, path: str = "/webhook/telegram") -> web.Application:
         """An aiohttp app for webhook mode: checks Telegram's secret header, answers at once, handles later.

@@ -112,9 +112,11 @@ class WhatsAppClient:
                 body = resp.json()
             except ValueError:
                 body = {}
+            if not isinstance(body, dict):
+                body = {}
             if resp.status_code == 200:
                 return body
-            error = body.get("error") if isinstance(body, dict) else None
+            error = body.get("error")
             error = error if isinstance(error, dict) else {}
             code = error.get("code")
             message = str(error.get("message") or f"HTTP {resp.status_code}").rstrip(".")
@@ -210,7 +212,11 @@ _SUFFIX = {"audio/ogg": ".ogg", "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audi
 
 
 class WhatsAppChannel:
-    """Verifies and parses webhooks, hands allow-listed messages to the handler, sends the ``Reply``."""
+    """Verifies and parses webhooks, hands allow-listed messages to the handler, sends the ``Reply``.
+
+    Serve ``webhook_app()`` (or call ``receive``/``verify_subscription`` from your own routes) and run
+    ``outbox.run(stop)`` beside it, so replies held back by an API outage go out when it ends.
+    """
 
     def __init__(
         self,

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import traceback
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from textual import events, work
@@ -25,6 +27,7 @@ from textual.widgets import Footer, TextArea
 from app import slash
 from app.widgets import (
     AgentMessage,
+    CopyRequested,
     ErrorNote,
     Flash,
     PlanCard,
@@ -66,7 +69,7 @@ def _help_text() -> str:
         "Changes come back as a plan card; nothing runs until you say go.\n\n"
         f"Commands:\n{commands}\n\n"
         "Keys: Enter send · ctrl+j new line · Up/Down history · ctrl+g Go · ctrl+n Cancel plan · "
-        "F2 copy last reply · ctrl+end newest · F1 help panel · ctrl+q quit"
+        "F2 copy last reply · double-click copies a message · ctrl+end newest · F1 help panel · ctrl+q quit"
     )
 
 
@@ -94,10 +97,15 @@ class ChatApp(App[None]):
     ]
 
     def __init__(self, client: ChatClient, *, session: str = "chat", high_water: int = 400,
-                 low_water: int = 300) -> None:
+                 low_water: int = 300, keymap: Mapping[str, str] | None = None,
+                 log_path: Path | None = None) -> None:
+        """``keymap`` maps binding ids (``"plan.go"``, ``"app.help"``, …) to keys, e.g. from the operator's
+        settings; ``log_path`` is where unexpected errors are written in full (the transcript names it)."""
         super().__init__()
         self.client = client
         self.session = session
+        self._keymap = dict(keymap or {})
+        self.log_path = log_path
         self._high_water = high_water
         self._low_water = low_water
         self.last_reply: str | None = None
@@ -119,6 +127,8 @@ class ChatApp(App[None]):
 
     def on_mount(self) -> None:
         self.prompt.completer = self.query_one(SlashComplete)
+        if self._keymap:
+            self.set_keymap(self._keymap)
 
     @property
     def transcript(self) -> Transcript:
@@ -218,9 +228,11 @@ class ChatApp(App[None]):
                     await self._stream_turn(text)
                 except Exception as exc:  # a broken engine must not take the chat down
                     log.exception("turn failed")
+                    where = self._write_log(exc)
                     await self._failed(
                         f"Something went wrong talking to the engine: {exc}",
-                        "Your message is in the prompt history (press Up to send it again).",
+                        "Your message is in the prompt history (press Up to send it again)."
+                        + (f" Details: {where}" if where else ""),
                     )
         finally:
             throbber.busy -= 1
@@ -236,6 +248,18 @@ class ChatApp(App[None]):
                 await self._show_result(event.result)
             elif isinstance(event, TurnFailed):
                 await self._failed(event.message, "Nothing was changed. Try again, or /status to check the fleet.")
+
+    def _write_log(self, exc: BaseException) -> Path | None:
+        """Append the full traceback to ``log_path``; the transcript only gets one line."""
+        if self.log_path is None:
+            return None
+        try:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("a", encoding="utf-8") as out:
+                out.write("".join(traceback.format_exception(exc)) + "\n")
+        except OSError:
+            return None
+        return self.log_path
 
     async def _failed(self, problem: str, next_step: str) -> None:
         for card in self.query(PlanCard):
@@ -290,12 +314,18 @@ class ChatApp(App[None]):
 
     # ------------------------------------------------------------------ other actions
     def action_copy_last(self) -> None:
-        flash = self.query_one(Flash)
         if self.last_reply is None:
-            flash.flash("Nothing to copy yet.", warning=True)
+            self.query_one(Flash).flash("Nothing to copy yet.", warning=True)
             return
-        self.copy_to_clipboard(self.last_reply)
-        flash.flash(f"Copied the last reply ({len(self.last_reply):,} characters) to your clipboard.")
+        self._copy(self.last_reply, "the last reply")
+
+    def on_copy_requested(self, event: CopyRequested) -> None:
+        self._copy(event.text, "that message")
+
+    def _copy(self, text: str, what: str) -> None:
+        """Copy with OSC 52: the operator's own terminal gets it, even over SSH."""
+        self.copy_to_clipboard(text)
+        self.query_one(Flash).flash(f"Copied {what} ({len(text):,} characters) to your clipboard.")
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -6,10 +6,11 @@ from app.widgets.flash import Flash, Throbber
 from app.widgets.plan_card import PlanCard
 from app.widgets.prompt import Prompt
 from app.widgets.slash_complete import SlashComplete
-from app.widgets.transcript import AgentMessage, ErrorNote, SystemNote, Transcript, TrimNote, UserMessage
+from app.widgets.transcript import AgentMessage, CopyRequested, ErrorNote, SystemNote, Transcript, TrimNote, UserMessage
 
 __all__ = [
     "AgentMessage",
+    "CopyRequested",
     "ErrorNote",
     "Flash",
     "PlanCard",

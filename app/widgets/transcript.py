@@ -18,7 +18,9 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import Markdown
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -84,6 +86,14 @@ class ReplyRenderable:
             yield Markdown(hard_breaks(self.body))
 
 
+class CopyRequested(Message):
+    """The operator double-clicked a message: copy ``text`` (the app does it, over OSC 52)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class UserMessage(Static):
     """What the operator typed (shown clipped when huge; the engine still gets all of it)."""
 
@@ -103,6 +113,10 @@ class UserMessage(Static):
         if len(text) > USER_MESSAGE_LIMIT:
             shown = f"{text[:USER_MESSAGE_LIMIT]}… ({len(text) - USER_MESSAGE_LIMIT:,} more characters sent)"
         super().__init__(shown, markup=False, **kwargs)  # type: ignore[arg-type]
+
+    def on_click(self, event: events.Click) -> None:
+        if event.chain == 2:
+            self.post_message(CopyRequested(self.text))
 
 
 class AgentMessage(Widget):
@@ -137,6 +151,10 @@ class AgentMessage(Widget):
         tag, _ = split_tag(reply)
         self.agent = agent if agent and agent != "commander" else AGENT_CLASSES.get(tag, agent or "commander")
         self.add_class(f"-{self.agent}")
+
+    def on_click(self, event: events.Click) -> None:
+        if event.chain == 2:
+            self.post_message(CopyRequested(self.reply))
 
     def render(self) -> ReplyRenderable:
         return ReplyRenderable(self.reply, self.get_component_rich_style("agent-message--tag"))

@@ -62,3 +62,41 @@ async def test_f2_copies_the_last_reply(scripted) -> None:  # type: ignore[no-un
         await pilot.pause()
         assert app.clipboard == "[CMD] The answer."
         assert flash.display and "Copied the last reply" in str(flash.render())
+
+
+async def test_double_click_copies_a_message(scripted) -> None:  # type: ignore[no-untyped-def]
+    from app.chat import AgentMessage, UserMessage
+
+    app = ChatApp(scripted(reply="[CMD] Two words."))
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.press(*"question", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.double_click(AgentMessage)
+        await pilot.pause()
+        assert app.clipboard == "[CMD] Two words."
+        await pilot.double_click(UserMessage)
+        await pilot.pause()
+        assert app.clipboard == "question"
+
+
+async def test_keymap_from_settings_is_applied(scripted) -> None:  # type: ignore[no-untyped-def]
+    app = ChatApp(scripted(), keymap={"app.help": "f12"})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f12")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+
+
+async def test_unexpected_errors_go_to_the_log_file(scripted, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from app.chat import ErrorNote
+
+    log_path = tmp_path / "chat.log"
+    app = ChatApp(scripted(crash=RuntimeError("socket closed")), log_path=log_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press(*"hi", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        (note,) = app.query(ErrorNote)
+        assert str(log_path) in str(note.render())
+    assert "RuntimeError: socket closed" in log_path.read_text()

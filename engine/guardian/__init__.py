@@ -1,0 +1,81 @@
+"""Guardian: health scores, the sweep, and the auto-heal decision tree (issue 6).
+
+Pure where it can be: :func:`score` and :func:`decide` take facts and return values, so every
+threshold and every heal path is tested without a network.  :func:`sweep` is the one function that
+touches the store (one read, batched writes, audited state moves).  Executing a decision is the
+operation layer's job, under the policy engine (Guardian calls it with an autonomous caller).
+"""
+
+from engine.guardian._heal import (
+    ALLOWED_TOOLS,
+    LADDER,
+    DecisionKind,
+    HealDecision,
+    HealFacts,
+    HealLedger,
+    HealRecord,
+    HealStep,
+    RegionUsage,
+    StandingApproval,
+    StepSpec,
+    Verdict,
+    decide,
+    ladder_markdown,
+    note_result,
+    record_verification,
+)
+from engine.guardian._score import (
+    Acceptance,
+    Band,
+    HealthReport,
+    HealthScore,
+    ProviderSignal,
+    Reason,
+    accept_report,
+    band_for,
+    format_duration,
+    missed_sweeps_since,
+    score,
+)
+from engine.guardian._sweep import Alert, AlertItem, SweepResult, Transition, group_alerts, region_suspect, sweep
+from engine.guardian._thresholds import THRESHOLDS, Threshold, thresholds_markdown
+
+__all__ = [
+    "ALLOWED_TOOLS",
+    "LADDER",
+    "THRESHOLDS",
+    "Acceptance",
+    "Alert",
+    "AlertItem",
+    "Band",
+    "DecisionKind",
+    "HealDecision",
+    "HealFacts",
+    "HealLedger",
+    "HealRecord",
+    "HealStep",
+    "HealthReport",
+    "HealthScore",
+    "ProviderSignal",
+    "Reason",
+    "RegionUsage",
+    "StandingApproval",
+    "StepSpec",
+    "SweepResult",
+    "Threshold",
+    "Transition",
+    "Verdict",
+    "accept_report",
+    "band_for",
+    "decide",
+    "format_duration",
+    "group_alerts",
+    "ladder_markdown",
+    "missed_sweeps_since",
+    "note_result",
+    "record_verification",
+    "region_suspect",
+    "score",
+    "sweep",
+    "thresholds_markdown",
+]

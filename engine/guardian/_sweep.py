@@ -1,0 +1,466 @@
+"""The Guardian sweep: score every instance, move states, decide heals, group alerts.
+
+One call does one sweep over the whole fleet:
+
+1. read every non-deleted instance (one read, plain columns: 10,000 rows must stay cheap);
+2. score each from its latest report (reports that fail the sanity checks are rejected with a logged
+   reason and the instance is scored as if that report never came);
+3. notice provider regions where many instances are unhealthy at once;
+4. move states through the transition table — ACTIVE → DEGRADED below the healthy band, DEGRADED /
+   HEALING → ACTIVE at RECOVERY_MIN, → FAILED after FAILED_AFTER_MISSED_SWEEPS silent sweeps — and ask
+   the heal tree for the next move of every unhealthy instance;
+5. write scores, state moves and their audit entries, one transaction per batch, each move
+   conditional on the state read in step 1 (a failover that ran meanwhile wins);
+6. group what needs a human into alerts: one incident per sick provider region, not one per instance.
+
+The result is silent (``summary is None``) unless something needs a human.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlmodel import col
+
+from engine import audit
+from engine.domain import InstanceState, check_transition
+from engine.errors import IllegalTransition
+from engine.guardian import _thresholds as T
+from engine.guardian._heal import DecisionKind, HealDecision, HealFacts, HealLedger
+from engine.guardian._score import (
+    Band,
+    HealthReport,
+    HealthScore,
+    ProviderSignal,
+    accept_report,
+    missed_sweeps_since,
+    score,
+)
+from engine.store import Instance, Store
+
+__all__ = ["Alert", "AlertItem", "SweepResult", "Transition", "group_alerts", "region_suspect", "sweep"]
+
+log = logging.getLogger("engine.guardian")
+S = InstanceState
+
+ACTOR = "guardian"
+CHANNEL = "guardian"
+#: States whose node is expected to report; silence in these counts as missed sweeps.
+REPORTING_STATES = frozenset({S.ACTIVE, S.DEGRADED, S.HEALING})
+#: States the sweep may move (FAILED is sticky: bringing a failed box back is a human's or a job's call).
+_MOVABLE = frozenset({S.ACTIVE, S.DEGRADED, S.HEALING})
+_PENDING_STANDBY = frozenset({S.REQUESTED.value, S.CREATING.value, S.BOOTSTRAPPING.value, S.ACTIVE.value,
+                              S.DEGRADED.value, S.HEALING.value})
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One state move the sweep made (or tried: ``applied`` is False if the row moved meanwhile)."""
+
+    instance_id: str
+    from_state: str
+    to_state: str
+    score: int
+    reason: str
+    applied: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AlertItem:
+    """One instance that needs a human's attention, before grouping."""
+
+    instance_id: str
+    account_id: str
+    role: str
+    provider: str
+    region: str
+    kind: str
+    """``failed`` | ``escalated`` | ``critical``."""
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """What the operator is told: one instance, or one incident for a whole provider region."""
+
+    key: str
+    """Stable dedupe key: ``incident:<region>`` or ``instance:<id>``."""
+    severity: str
+    title: str
+    instance_ids: tuple[str, ...]
+    provider: str | None = None
+    region: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_incident(self) -> bool:
+        return self.key.startswith("incident:")
+
+
+def region_suspect(unhealthy: int, total: int) -> bool:
+    """Many unhealthy instances in one provider region at once: suspect the region, not each box."""
+    return total > 0 and unhealthy >= T.REGION_FAILURE_MIN_INSTANCES and unhealthy / total >= T.REGION_FAILURE_SHARE
+
+
+def group_alerts(items: Iterable[AlertItem], *, region_totals: Mapping[str, int] | None = None,
+                 provider_status: Mapping[str, str] | None = None,
+                 silenced: Collection[str] = ()) -> list[Alert]:
+    """Dedupe and group: per provider region, enough items become ONE incident; the rest stay single.
+
+    A region becomes an incident when it has at least REGION_FAILURE_MIN_INSTANCES items and (if
+    ``region_totals`` is given) they are at least REGION_FAILURE_SHARE of the region, or when the
+    provider's status page reports an outage there.  ``silenced`` holds region names, account ids or
+    instance ids whose alerts are muted (``silence_alerts``, maintenance windows).  The same instance
+    appears at most once, its most severe kind winning.
+    """
+    rank = {"failed": 0, "escalated": 1, "critical": 2}
+    best: dict[str, AlertItem] = {}
+    for item in items:
+        if item.region in silenced or item.instance_id in silenced or item.account_id in silenced:
+            continue
+        prev = best.get(item.instance_id)
+        if prev is None or rank.get(item.kind, 9) < rank.get(prev.kind, 9):
+            best[item.instance_id] = item
+    by_region: dict[str, list[AlertItem]] = defaultdict(list)
+    for item in best.values():
+        by_region[item.region].append(item)
+    statuses = provider_status or {}
+    alerts: list[Alert] = []
+    for region in sorted(by_region):
+        group = sorted(by_region[region], key=lambda i: i.instance_id)
+        total = (region_totals or {}).get(region)
+        big = len(group) >= T.REGION_FAILURE_MIN_INSTANCES and (total is None or region_suspect(len(group), total))
+        status = statuses.get(region)
+        if big or (status == "outage" and len(group) > 1):
+            primaries = sum(1 for i in group if i.role == "primary")
+            failed = sum(1 for i in group if i.kind == "failed")
+            provider = group[0].provider
+            of_total = f" of {total}" if total else ""
+            page = f"; {provider} status page: {status}" if status else f"; {provider} status page not checked yet"
+            title = (f"{region}: {len(group)}{of_total} instances need attention ({primaries} primaries, "
+                     f"{len(group) - primaries} standbys, {failed} failed){page}")
+            alerts.append(Alert(f"incident:{region}", "critical", title, tuple(i.instance_id for i in group),
+                                provider, region, {"primaries": primaries, "standbys": len(group) - primaries,
+                                                   "failed": failed, "status": status}))
+            continue
+        for i in group:
+            sev = "critical" if i.kind == "failed" else "warning"
+            alerts.append(Alert(f"instance:{i.instance_id}", sev, f"{i.instance_id} ({i.account_id}): {i.text}",
+                                (i.instance_id,), i.provider, i.region, {"kind": i.kind}))
+    return alerts
+
+
+@dataclass
+class SweepResult:
+    """What one sweep saw and did."""
+
+    at: datetime
+    scored: int = 0
+    skipped: int = 0
+    bands: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, HealthScore] = field(default_factory=dict)
+    transitions: list[Transition] = field(default_factory=list)
+    decisions: list[HealDecision] = field(default_factory=list)
+    """Every decision that is not "nothing to do" (acts, waits and escalations)."""
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    """(instance id, why) for every report the sanity checks refused."""
+    suspect_regions: list[str] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def actions(self) -> list[HealDecision]:
+        return [d for d in self.decisions if d.kind is DecisionKind.ACT]
+
+    @property
+    def escalations(self) -> list[HealDecision]:
+        return [d for d in self.decisions if d.kind is DecisionKind.ESCALATE]
+
+    @property
+    def needs_human(self) -> bool:
+        return bool(self.alerts)
+
+    @property
+    def summary(self) -> str | None:
+        """One line for the operator, or None: a sweep where Guardian handled everything stays silent."""
+        if not self.needs_human:
+            return None
+        healing = sum(1 for d in self.decisions if d.kind in (DecisionKind.ACT, DecisionKind.WAIT))
+        parts = []
+        degraded = self.bands.get(Band.DEGRADED.value, 0) + self.bands.get(Band.CRITICAL.value, 0)
+        if degraded:
+            parts.append(f"{degraded} degraded" + (f" (auto-healing {healing})" if healing else ""))
+        failed_now = sum(1 for t in self.transitions if t.applied and t.to_state == S.FAILED.value)
+        if failed_now:
+            parts.append(f"{failed_now} newly failed")
+        if self.escalations:
+            parts.append(f"{len(self.escalations)} escalated to Commander")
+        incidents = [a for a in self.alerts if a.is_incident]
+        lead = "; ".join(a.title for a in incidents[:3])
+        counts = ", ".join(parts) or "attention needed"
+        return f"Guardian sweep: {counts}." + (f" Incident: {lead}." if lead else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(timespec="seconds"), "scored": self.scored, "skipped": self.skipped,
+            "bands": dict(self.bands),
+            "transitions": [asdict(t) for t in self.transitions],
+            "decisions": [d.to_dict() for d in self.decisions], "rejected": list(self.rejected),
+            "suspect_regions": list(self.suspect_regions),
+            "alerts": [{"key": a.key, "severity": a.severity, "title": a.title, "instances": len(a.instance_ids)}
+                       for a in self.alerts],
+            "summary": self.summary,
+        }
+
+
+@dataclass(slots=True)
+class _Row:
+    id: str
+    account_id: str
+    role: str
+    provider: str
+    region: str
+    state: str
+    health_score: int | None
+    health_reason: str
+    last_report_at: datetime | None
+    updated_at: datetime | None
+
+
+def _target_state(state: S, health: HealthScore) -> S:
+    if state not in _MOVABLE:
+        return state
+    if health.band is Band.FAILED:
+        return S.FAILED
+    if state is S.ACTIVE and health.band is not Band.HEALTHY:
+        return S.DEGRADED
+    if state in (S.DEGRADED, S.HEALING) and health.value >= T.RECOVERY_MIN:
+        return S.ACTIVE
+    return state
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, ledger: HealLedger | None = None,
+          provider_signals: Mapping[str, ProviderSignal] | None = None, silenced: Collection[str] = (),
+          batch_size: int = 2000) -> SweepResult:
+    """One sweep over every non-deleted instance (see the module docstring).
+
+    ``reports`` maps instance id → the latest report the engine holds for it; ``provider_signals`` maps
+    a region name → what its provider says (status page, usually only for suspect regions);
+    ``ledger`` carries heal records and standing-approval usage from one sweep to the next (pass the
+    same one every time); ``silenced`` mutes alerts by region, account or instance id.
+    """
+    now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    ledger = ledger if ledger is not None else HealLedger()
+    signals = provider_signals or {}
+    result = SweepResult(at=now)
+
+    # 1. read ------------------------------------------------------------------------------------------
+    cols: tuple[Any, ...] = (Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region, Instance.state,
+            Instance.health_score, Instance.health_reason, Instance.last_report_at, Instance.updated_at)
+    with store.session() as s:
+        raw = s.execute(select(*cols).where(col(Instance.state) != S.DELETED.value)).all()
+    rows = [_Row(*r) for r in raw]
+
+    # 2. score -----------------------------------------------------------------------------------------
+    scores: dict[str, HealthScore] = {}
+    missed_of: dict[str, int] = {}
+    fresh: dict[str, datetime] = {}
+    region_total: dict[str, int] = defaultdict(int)
+    region_bad: dict[str, int] = defaultdict(int)
+    for row in rows:
+        try:
+            state = S(row.state)
+        except ValueError:
+            result.skipped += 1
+            continue
+        report = reports.get(row.id)
+        if report is not None:
+            report = _sane_report(row, report, now, result)
+        expects = state in REPORTING_STATES
+        if report is not None:
+            missed = missed_sweeps_since(report.received_at, now)
+            stored = _utc(row.last_report_at)
+            if stored is None or report.received_at > stored:
+                fresh[row.id] = report.received_at
+        elif not expects:
+            result.skipped += 1
+            continue
+        else:
+            missed = missed_sweeps_since(_utc(row.last_report_at), now, fallback=_utc(row.updated_at))
+            if missed == 0:
+                result.skipped += 1  # no readings yet this sweep, and not silent long enough to count
+                continue
+        health = score(report, now, missed, signals.get(row.region))
+        scores[row.id] = health
+        missed_of[row.id] = missed
+        if expects:
+            region_total[row.region] += 1
+            if health.band is not Band.HEALTHY:
+                region_bad[row.region] += 1
+    result.scored = len(scores)
+    result.scores = scores
+    bands: dict[str, int] = defaultdict(int)
+    for h in scores.values():
+        bands[h.band.value] += 1
+    result.bands = dict(bands)
+    suspect = {r for r in region_total if region_suspect(region_bad[r], region_total[r])}
+    result.suspect_regions = sorted(suspect)
+
+    # 3. states and decisions --------------------------------------------------------------------------
+    by_account: dict[str, list[_Row]] = defaultdict(list)
+    for row in rows:
+        by_account[row.account_id].append(row)
+    new_state: dict[str, str] = {}
+    for row in rows:
+        scored = scores.get(row.id)
+        if scored is None:
+            continue
+        target = _target_state(S(row.state), scored)
+        if target.value != row.state:
+            new_state[row.id] = target.value
+    alert_items: list[AlertItem] = []
+    for row in rows:
+        current = scores.get(row.id)
+        if current is None:
+            continue
+        now_state = new_state.get(row.id, row.state)
+        if current.healthy and row.id not in ledger.records:
+            continue  # the common case: nothing to decide
+        facts = _facts(row, now_state, current, missed_of[row.id], by_account[row.account_id], scores, new_state,
+                       row.region in suspect, signals.get(row.region))
+        decision = ledger.decide(facts, now)
+        if decision.kind is not DecisionKind.NONE:
+            result.decisions.append(decision)
+        if decision.kind is DecisionKind.ESCALATE:
+            alert_items.append(AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "escalated",
+                                         decision.reason))
+        if now_state == S.FAILED.value and row.state != S.FAILED.value:
+            alert_items.append(AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "failed",
+                                         current.explain()))
+    if suspect:
+        # A suspect region is an incident even while Guardian copes with it: list its unhealthy instances.
+        for row in rows:
+            hs = scores.get(row.id)
+            if row.region in suspect and hs is not None and not hs.healthy:
+                alert_items.append(AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "critical",
+                                             hs.explain()))
+    result.alerts = group_alerts(alert_items, region_totals=region_total,
+                                 provider_status={r: sig.region_status for r, sig in signals.items()},
+                                 silenced=silenced)
+
+    # 4. write -----------------------------------------------------------------------------------------
+    _write(store, rows, scores, fresh, new_state, result, now, batch_size)
+    if result.summary is not None:
+        log.info("%s", result.summary)
+    return result
+
+
+def _sane_report(row: _Row, report: HealthReport, now: datetime, result: SweepResult) -> HealthReport | None:
+    if not isinstance(report, HealthReport):
+        result.rejected.append((row.id, f"not a health report ({type(report).__name__})"))
+        return None
+    if report.instance_id != row.id:
+        reason = f"a report for {report.instance_id} was filed under {row.id}"
+        log.warning("guardian: report rejected: %s", reason)
+        result.rejected.append((row.id, reason))
+        return None
+    verdict = accept_report(None, report, now=now, expected_account=row.account_id)
+    if not verdict.accepted:
+        result.rejected.append((row.id, verdict.reason))
+        return None
+    return report
+
+
+def _facts(row: _Row, state: str, health: HealthScore, missed: int, pair: list[_Row], scores: Mapping[str, HealthScore],
+           new_state: Mapping[str, str], suspect: bool, signal: ProviderSignal | None) -> HealFacts:
+    standby: _Row | None = None
+    replacement = False
+    if row.role == "primary":
+        others = [o for o in pair if o.id != row.id and o.role == "standby"]
+        others.sort(key=lambda o: (new_state.get(o.id, o.state) != S.ACTIVE.value, o.id))
+        standby = others[0] if others else None
+    else:
+        replacement = any(o.id != row.id and o.role == "standby" and new_state.get(o.id, o.state) in _PENDING_STANDBY
+                          for o in pair)
+    standby_score: int | None = None
+    if standby is not None:
+        sb = scores.get(standby.id)
+        standby_score = sb.value if sb is not None else standby.health_score
+    return HealFacts(
+        instance_id=row.id, account_id=row.account_id, role=row.role, state=state, provider=row.provider,
+        region=row.region, health=health, missed_sweeps=missed,
+        standby_id=standby.id if standby else None,
+        standby_state=new_state.get(standby.id, standby.state) if standby else None,
+        standby_score=standby_score, replacement_pending=replacement, region_suspect=suspect,
+        provider_status=signal.region_status if signal is not None else None,
+    )
+
+
+def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fresh: Mapping[str, datetime],
+           new_state: Mapping[str, str], result: SweepResult, now: datetime, batch_size: int) -> None:
+    changed: list[dict[str, Any]] = []
+    for row in rows:
+        health = scores.get(row.id)
+        if health is None:
+            continue
+        reason = health.explain() if not health.healthy or health.reasons else ""
+        reason = reason[:500]
+        seen = fresh.get(row.id)
+        if health.value == row.health_score and reason == row.health_reason and seen is None:
+            continue
+        changed.append({"b_id": row.id, "b_score": health.value, "b_reason": reason,
+                        "b_seen": seen if seen is not None else _utc(row.last_report_at)})
+    table: Table = Instance.__table__  # type: ignore[attr-defined]
+    stmt = (update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(health_score=bindparam("b_score"), health_reason=bindparam("b_reason"),
+                    last_report_at=bindparam("b_seen")))
+    decisions = [d for d in result.decisions if d.kind in (DecisionKind.ACT, DecisionKind.ESCALATE)]
+    moves = [(row, new_state[row.id]) for row in rows if row.id in new_state]
+    size = max(1, batch_size)
+    batches = max(1, -(-len(changed) // size), -(-len(moves) // size), -(-len(decisions) // size))
+    for b in range(batches):
+        part = changed[b * size:(b + 1) * size]
+        part_moves = moves[b * size:(b + 1) * size]
+        part_decisions = decisions[b * size:(b + 1) * size]
+        if not (part or part_moves or part_decisions):
+            continue
+        with store.session() as s:
+            if part:
+                s.connection().execute(stmt, part)
+            for row, target in part_moves:
+                health = scores[row.id]
+                result.transitions.append(_move(s, row, target, health, now))
+            for d in part_decisions:
+                audit.append(s, actor=ACTOR, channel=CHANNEL, action=f"guardian.heal.{d.step.value if d.step else 'none'}",
+                             target=d.instance_id, outcome="escalated" if d.needs_human else "decided",
+                             detail={"reason": d.reason, "action": d.action, "proposed": d.proposed})
+
+
+def _move(s: Any, row: _Row, target: str, health: HealthScore, now: datetime) -> Transition:
+    """One conditional state move with its audit entry, in the caller's transaction."""
+    reason = health.explain()
+    try:
+        check_transition(S(row.state), S(target))
+    except IllegalTransition as exc:  # the table is the authority; a bug here must not stop the sweep
+        log.error("guardian: %s", exc)
+        return Transition(row.id, row.state, target, health.value, str(exc), applied=False)
+    res = s.execute(update(Instance).where(col(Instance.id) == row.id, col(Instance.state) == row.state)
+                    .values(state=target, updated_at=now))
+    applied = bool(res.rowcount)
+    audit.append(s, actor=ACTOR, channel=CHANNEL, action="guardian.state", target=row.id,
+                 outcome="ok" if applied else "skipped",
+                 detail={"from": row.state, "to": target, "score": health.value, "reason": reason,
+                         **({} if applied else {"why": "the instance changed state during the sweep"})})
+    return Transition(row.id, row.state, target, health.value, reason, applied)

@@ -60,6 +60,7 @@ __all__ = [
     "probe",
     "synthesize",
     "synthesize_to_file",
+    "to_wav",
     "transcribe",
     "unavailable_reason",
 ]
@@ -197,6 +198,33 @@ def convert_to_voice_note(
         allowed_codecs=cfg.allowed_codecs,
     )
     return encode_ogg_opus(samples, VOICE_NOTE_SAMPLE_RATE, bitrate=cfg.opus_bitrate)
+
+
+def to_wav(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview,
+    *,
+    sample_rate: int = 48_000,
+    config: VoiceConfig | None = None,
+) -> bytes:
+    """Any accepted recording as 16-bit mono WAV bytes, for players without Opus (Safari, ``aplay``)."""
+    cfg = _require(config)
+    import io
+    import wave
+
+    import numpy as np
+
+    from ._codec import decode
+
+    samples = decode(
+        source, sample_rate=sample_rate, max_duration_s=cfg.max_duration_s, allowed_codecs=cfg.allowed_codecs
+    )
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes((samples * 32767.0).astype(np.int16).tobytes())
+    return buf.getvalue()
 
 
 async def atranscribe(

@@ -92,3 +92,18 @@ def test_convert_recording_to_voice_note(
     assert voice.probe(ogg) == pytest.approx(len(samples) / sr, abs=0.1)
     # Opus at 32 kb/s: far smaller than the 16-bit WAV it came from.
     assert len(ogg) < len(wav) / 3
+
+
+def test_to_wav_for_players_without_opus(
+    vcfg: Any, speech: tuple[np.ndarray, int], encoder: Callable[..., bytes]
+) -> None:
+    import io
+    import wave
+
+    samples, sr = speech
+    ogg = encoder(samples, sr, fmt="ogg", codec="libopus", out_rate=48_000)
+    wav = voice.to_wav(ogg, sample_rate=22_050, config=vcfg)
+    with wave.open(io.BytesIO(wav)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 22_050)
+        assert w.getnframes() / 22_050 == pytest.approx(len(samples) / sr, abs=0.1)
+    assert "hetzner" in voice.transcribe(wav, vcfg).text.lower()

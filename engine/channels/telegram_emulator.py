@@ -9,6 +9,7 @@ record everything the bot sent, and inject faults: flood limits with ``retry_aft
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -271,3 +272,25 @@ class TelegramEmulator:
             if path == wanted:
                 return web.Response(body=data, content_type="application/octet-stream")
         return web.Response(status=404, text="Not Found")
+
+
+async def _serve_forever(token: str, port: int) -> None:
+    async with TelegramEmulator(token=token, port=port) as emu:
+        print(emu.base_url, flush=True)
+        await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m engine.channels.telegram_emulator [--port N] [--token T]``: base URL on the first line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Loopback Telegram Bot API emulator.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default="123456:TEST")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(args.token, args.port))
+
+
+if __name__ == "__main__":
+    main()

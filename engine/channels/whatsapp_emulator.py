@@ -8,6 +8,8 @@ channel, signed with the app secret (or forged, for the refusal tests).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -224,3 +226,25 @@ class WhatsAppEmulator:
         if media is None:
             return web.Response(status=404, text="not found")
         return web.Response(body=media[0], content_type=media[1].split(";")[0])
+
+
+async def _serve_forever(port: int, webhook_url: str | None) -> None:
+    async with WhatsAppEmulator(port=port, webhook_url=webhook_url) as emu:
+        print(emu.base_url, flush=True)
+        await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m engine.channels.whatsapp_emulator [--port N] [--webhook URL]``: base URL first."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Loopback WhatsApp Cloud API emulator.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--webhook", default=None, help="the channel's webhook URL, for inbound messages")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(args.port, args.webhook))
+
+
+if __name__ == "__main__":
+    main()

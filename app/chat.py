@@ -151,7 +151,7 @@ class ChatApp(App[None]):
         completer = self.query_one(SlashComplete)
         text = event.text_area.text
         matches = slash.complete(text)
-        if matches and text != f"/{matches[0].name}" or len(matches) > 1:
+        if len(matches) > 1 or (matches and text != f"/{matches[0].name}"):
             composer = self.query_one("#composer")
             footer = self.query_one(Footer)
             completer.show(matches, above=composer.outer_size.height + footer.outer_size.height)
@@ -220,7 +220,7 @@ class ChatApp(App[None]):
     async def run_turn(self, text: str) -> None:
         """Run one turn; turns queue behind each other so replies come back in the order asked."""
         throbber = self.query_one(Throbber)
-        throbber.busy += 1
+        self._busy(throbber, +1)
         try:
             async with self._turn_lock:
                 throbber.say("Commander is on it…")
@@ -235,7 +235,24 @@ class ChatApp(App[None]):
                         + (f" Details: {where}" if where else ""),
                     )
         finally:
-            throbber.busy -= 1
+            self._busy(throbber, -1)
+
+    def _busy(self, throbber: Throbber, step: int) -> None:
+        """Count running/queued turns; plan buttons and keys wait while any turn is in flight.
+
+        "go" confirms whatever plan is pending *when the engine reads it*: a go sent
+        behind a queued request could approve a plan the operator has not seen yet.
+        """
+        throbber.busy += step
+        idle = throbber.busy == 0
+        for card in self.query(PlanCard):
+            card.set_waiting(not idle)
+        self.refresh_bindings()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a turn is running or queued."""
+        return self.query_one(Throbber).busy > 0
 
     async def _stream_turn(self, text: str) -> None:
         throbber = self.query_one(Throbber)
@@ -298,18 +315,22 @@ class ChatApp(App[None]):
 
     # ------------------------------------------------------------------ plan decisions
     async def on_plan_card_decided(self, event: PlanCard.Decided) -> None:
+        if self.busy:  # the buttons are disabled meanwhile; this is a click that raced the turn
+            event.card.reopen()
+            self.query_one(Flash).flash("Wait for the team's reply, then decide on the plan.", warning=True)
+            return
         self.refresh_bindings()
         await self.send(event.decision)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "plan":
             card = self.pending_card
-            return card is not None and not card.is_deciding
+            return card is not None and not card.is_deciding and not self.busy
         return True
 
     def action_plan(self, decision: str) -> None:
         card = self.pending_card
-        if card is not None and not card.is_deciding:
+        if card is not None and not card.is_deciding and not self.busy:
             card.decide("go" if decision == "go" else "cancel")
 
     # ------------------------------------------------------------------ other actions

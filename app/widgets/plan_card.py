@@ -158,6 +158,13 @@ and the policy rules that asked for a human.
             button.disabled = True
         self.post_message(self.Decided(self, decision))
 
+    def set_waiting(self, waiting: bool) -> None:
+        """Grey the buttons out while a turn is in flight (see ``ChatApp._busy``)."""
+        if not self.is_pending or self.is_deciding:
+            return
+        for button in self.query(Button):
+            button.disabled = waiting
+
     def resolve(self, outcome: str) -> None:
         """Record how the plan ended ("Confirmed — …", "Cancelled", …) and drop the buttons."""
         self.outcome = outcome

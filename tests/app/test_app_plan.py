@@ -116,3 +116,44 @@ async def test_keys_do_nothing_without_a_pending_plan(client) -> None:  # type: 
         await pilot.press("ctrl+g")
         await _settle(pilot, app)
         assert not app.query(UserMessage)
+
+
+class _HeldClient:
+    """The real engine, but each turn waits until the test lets it go."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        import asyncio
+
+        self.inner = inner
+        self.is_demo = inner.is_demo
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def stream(self, message, *, session=None):  # type: ignore[no-untyped-def]
+        await self.release.wait()
+        async for event in self.inner.stream(message, session=session):
+            yield event
+
+
+async def test_go_waits_while_a_turn_is_in_flight(client) -> None:  # type: ignore[no-untyped-def]
+    """A go sent behind a queued request could approve a plan nobody has seen: the controls wait."""
+    held = _HeldClient(client)
+    app = ChatApp(held)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _say(pilot, app, "restart everything on hetzner")
+        held.release.clear()
+        app.prompt.text = "restart everything degraded on vultr"
+        await pilot.press("enter")
+        await pilot.pause()
+        card = app.query_one(PlanCard)
+        assert app.check_action("plan", ()) is False
+        assert card.query_one("#plan-go").disabled
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert _users(app)[-1] == "restart everything degraded on vultr"  # no go was sent
+        held.release.set()
+        await _settle(pilot, app)
+        old, new = app.query(PlanCard)
+        assert old.outcome == "replaced by a newer plan"
+        assert not new.query_one("#plan-go").disabled
+        assert app.check_action("plan", ()) is True

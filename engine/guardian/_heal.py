@@ -275,9 +275,13 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
             return none("healthy again", HealRecord(iid, actions=rec.actions, recoveries=recoveries,
                                                     escalated_at=rec.escalated_at))
         return none("healthy")
+    provider_outage = facts.provider_status == "outage"
+    if state is S.FAILED and facts.role != "primary" and facts.replacement_pending:
+        return none("failed standby; a replacement standby is already queued")
+    if facts.role != "primary" and (provider_outage or facts.region_suspect):
+        return wait(f"{facts.region} looks down as a whole; this standby waits for the region (its user is still "
+                    "served by the primary) and the incident covers it")
     if state is S.FAILED and facts.role != "primary":
-        if facts.replacement_pending:
-            return none("failed standby; a replacement standby is already queued")
         return _escalate(facts, rec, now, "the standby failed and no replacement is queued: the pair has no standby")
 
     if rec.escalated_at is not None and (now - rec.escalated_at).total_seconds() < T.ESCALATION_QUIET_S:
@@ -295,7 +299,6 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
         return wait(f"giving '{doing}' until {_when(rec.next_allowed_at)} to take effect")
 
     # --- step 1: verify -------------------------------------------------------------------------------
-    provider_outage = facts.provider_status == "outage"
     if rec.verdict is None:
         if rec.step is HealStep.VERIFY:
             # The probe was sent and nobody recorded a verdict: the fresh sweep is the re-probe.
@@ -305,16 +308,17 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
             rec = replace(rec, verdict=Verdict.PROVIDER, step=HealStep.VERIFY, attempts=1,
                           tried=(*rec.tried, "verify: provider reports an outage"))
         else:
-            if facts.region_suspect and facts.provider_status is None:
-                action = {"tool": "provider_health", "args": {"provider": facts.provider, "region": facts.region}}
-                why = (f"many instances in {facts.region} are unhealthy: checking {facts.provider}'s status "
-                       "page before blaming the instance")
-            else:
-                action = {"tool": "instance_diagnose", "args": {"target": iid}}
-                why = f"verifying before acting: {health.explain()}"
             rec = replace(rec, step=HealStep.VERIFY, attempts=1, tried=(*rec.tried, "verify"),
                           next_allowed_at=now + timedelta(seconds=_SPEC[HealStep.VERIFY].settle_s))
-            return HealDecision(iid, DecisionKind.ACT, HealStep.VERIFY, why, rec, action)
+            if facts.region_suspect and facts.provider_status is None:
+                # One status-page read serves the whole region (the sweep issues it as a region check);
+                # blaming each instance first would restart boxes that only share a broken datacentre.
+                return HealDecision(iid, DecisionKind.WAIT, HealStep.VERIFY,
+                                    f"many instances in {facts.region} are unhealthy: waiting for {facts.provider}'s "
+                                    "status page before blaming the instance", rec)
+            action = {"tool": "instance_diagnose", "args": {"target": iid}}
+            return HealDecision(iid, DecisionKind.ACT, HealStep.VERIFY,
+                                f"verifying before acting: {health.explain()}", rec, action)
     if rec.verdict is Verdict.FALSE_ALARM:
         if rec.false_alarms >= 3:
             return _escalate(facts, rec, now, "the score and the re-probe disagree 3 times running")
@@ -323,9 +327,6 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
 
     # --- provider-level failure: restarts cannot help ------------------------------------------------
     if rec.verdict is Verdict.PROVIDER or provider_outage:
-        if facts.role != "primary":
-            return wait(f"{facts.provider} reports an outage in {facts.region}; this standby waits for the region "
-                        "(its user is still served by the primary)")
         return _climb_from(HealStep.FAILOVER, facts, rec, now, approval, usage, incident=True)
 
     # --- instance-level failure: climb --------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import String, Table, bindparam, select, type_coerce, update
 from sqlmodel import col
 
 from engine import audit
@@ -171,6 +171,9 @@ class SweepResult:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     """(instance id, why) for every report the sanity checks refused."""
     suspect_regions: list[str] = field(default_factory=list)
+    region_checks: list[dict[str, Any]] = field(default_factory=list)
+    """One ``provider_health`` call per suspect region whose status page was not read yet (policy rule 4):
+    run them and pass the answers as ``provider_signals`` to the next sweep."""
     alerts: list[Alert] = field(default_factory=list)
 
     @property
@@ -190,14 +193,17 @@ class SweepResult:
         """One line for the operator, or None: a sweep where Guardian handled everything stays silent."""
         if not self.needs_human:
             return None
-        healing = sum(1 for d in self.decisions if d.kind in (DecisionKind.ACT, DecisionKind.WAIT))
         parts = []
         degraded = self.bands.get(Band.DEGRADED.value, 0) + self.bands.get(Band.CRITICAL.value, 0)
         if degraded:
-            parts.append(f"{degraded} degraded" + (f" (auto-healing {healing})" if healing else ""))
+            parts.append(f"{degraded} degraded")
+        failed = self.bands.get(Band.FAILED.value, 0)
         failed_now = sum(1 for t in self.transitions if t.applied and t.to_state == S.FAILED.value)
-        if failed_now:
-            parts.append(f"{failed_now} newly failed")
+        if failed:
+            parts.append(f"{failed} failed" + (f" ({failed_now} new)" if failed_now and failed_now != failed else ""))
+        handling = sum(1 for d in self.decisions if d.kind in (DecisionKind.ACT, DecisionKind.WAIT))
+        if handling:
+            parts.append(f"Guardian healing {handling} on its own")
         if self.escalations:
             parts.append(f"{len(self.escalations)} escalated to Commander")
         incidents = [a for a in self.alerts if a.is_incident]
@@ -211,7 +217,7 @@ class SweepResult:
             "bands": dict(self.bands),
             "transitions": [asdict(t) for t in self.transitions],
             "decisions": [d.to_dict() for d in self.decisions], "rejected": list(self.rejected),
-            "suspect_regions": list(self.suspect_regions),
+            "suspect_regions": list(self.suspect_regions), "region_checks": list(self.region_checks),
             "alerts": [{"key": a.key, "severity": a.severity, "title": a.title, "instances": len(a.instance_ids)}
                        for a in self.alerts],
             "summary": self.summary,
@@ -228,8 +234,8 @@ class _Row:
     state: str
     health_score: int | None
     health_reason: str
-    last_report_at: datetime | None
-    updated_at: datetime | None
+    last_report_at: datetime | str | None
+    updated_at: datetime | str | None
 
 
 def _target_state(state: S, health: HealthScore) -> S:
@@ -244,9 +250,15 @@ def _target_state(state: S, health: HealthScore) -> S:
     return state
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime | str | None) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime (the store keeps UTC; SQLite hands back naive text)."""
     if value is None:
         return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -266,8 +278,14 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
     result = SweepResult(at=now)
 
     # 1. read ------------------------------------------------------------------------------------------
-    cols: tuple[Any, ...] = (Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region, Instance.state,
-            Instance.health_score, Instance.health_reason, Instance.last_report_at, Instance.updated_at)
+    seen_col: Any = Instance.last_report_at
+    updated_col: Any = Instance.updated_at
+    if store.is_sqlite:
+        # Raw ISO text, parsed only where needed: SQLAlchemy's SQLite datetime parsing of 20,000 values
+        # costs more than the whole scoring pass.
+        seen_col, updated_col = type_coerce(seen_col, String), type_coerce(updated_col, String)
+    cols: tuple[Any, ...] = (Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region,
+                             Instance.state, Instance.health_score, Instance.health_reason, seen_col, updated_col)
     with store.session() as s:
         raw = s.execute(select(*cols).where(col(Instance.state) != S.DELETED.value)).all()
     rows = [_Row(*r) for r in raw]
@@ -316,6 +334,9 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
     result.bands = dict(bands)
     suspect = {r for r in region_total if region_suspect(region_bad[r], region_total[r])}
     result.suspect_regions = sorted(suspect)
+    provider_of = {r.region: r.provider for r in rows}
+    result.region_checks = [{"tool": "provider_health", "args": {"provider": provider_of[r], "region": r}}
+                            for r in result.suspect_regions if r not in signals]
 
     # 3. states and decisions --------------------------------------------------------------------------
     by_account: dict[str, list[_Row]] = defaultdict(list)
@@ -409,58 +430,104 @@ def _facts(row: _Row, state: str, health: HealthScore, missed: int, pair: list[_
 
 def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fresh: Mapping[str, datetime],
            new_state: Mapping[str, str], result: SweepResult, now: datetime, batch_size: int) -> None:
-    changed: list[dict[str, Any]] = []
-    for row in rows:
-        health = scores.get(row.id)
-        if health is None:
-            continue
-        reason = health.explain() if not health.healthy or health.reasons else ""
-        reason = reason[:500]
-        seen = fresh.get(row.id)
-        if health.value == row.health_score and reason == row.health_reason and seen is None:
-            continue
-        changed.append({"b_id": row.id, "b_score": health.value, "b_reason": reason,
-                        "b_seen": seen if seen is not None else _utc(row.last_report_at)})
+    """Scores, state moves and audit entries, one transaction per batch of rows.
+
+    Audit entries are grouped per provider region and kind of event (``guardian.state`` for moves,
+    ``guardian.heal.<step>`` for decisions): each entry's target lists every instance it covers and
+    its detail holds each one's score and reason, so the trail stays complete and searchable by id
+    while a region outage writes a few dozen entries instead of thousands.
+    """
     table: Table = Instance.__table__  # type: ignore[attr-defined]
-    stmt = (update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(health_score=bindparam("b_score"), health_reason=bindparam("b_reason"),
-                    last_report_at=bindparam("b_seen")))
-    decisions = [d for d in result.decisions if d.kind in (DecisionKind.ACT, DecisionKind.ESCALATE)]
-    moves = [(row, new_state[row.id]) for row in rows if row.id in new_state]
+    score_stmt = (update(table).where(table.c.id == bindparam("b_id"))
+                  .values(health_score=bindparam("b_score"), health_reason=bindparam("b_reason")))
+    seen_stmt = (update(table).where(table.c.id == bindparam("b_id"))
+                 .values(health_score=bindparam("b_score"), health_reason=bindparam("b_reason"),
+                         last_report_at=bindparam("b_seen")))
+    move_stmt = (update(table).where(table.c.id == bindparam("b_id"), table.c.state == bindparam("b_from"))
+                 .values(state=bindparam("b_to"), updated_at=bindparam("b_now")))
+    decided = {d.instance_id: d for d in result.decisions if d.kind in (DecisionKind.ACT, DecisionKind.ESCALATE)}
     size = max(1, batch_size)
-    batches = max(1, -(-len(changed) // size), -(-len(moves) // size), -(-len(decisions) // size))
-    for b in range(batches):
-        part = changed[b * size:(b + 1) * size]
-        part_moves = moves[b * size:(b + 1) * size]
-        part_decisions = decisions[b * size:(b + 1) * size]
-        if not (part or part_moves or part_decisions):
+    for start in range(0, len(rows), size):
+        batch = rows[start:start + size]
+        changed: list[dict[str, Any]] = []
+        seen_rows: list[dict[str, Any]] = []
+        moves: list[_Row] = []
+        decisions: list[tuple[_Row, HealDecision]] = []
+        for row in batch:
+            health = scores.get(row.id)
+            if health is None:
+                continue
+            reason = (health.explain() if not health.healthy or health.reasons else "")[:500]
+            seen = fresh.get(row.id)
+            if seen is not None:
+                seen_rows.append({"b_id": row.id, "b_score": health.value, "b_reason": reason, "b_seen": seen})
+            elif health.value != row.health_score or reason != row.health_reason:
+                changed.append({"b_id": row.id, "b_score": health.value, "b_reason": reason})
+            if row.id in new_state:
+                moves.append(row)
+            if row.id in decided:
+                decisions.append((row, decided[row.id]))
+        if not (changed or seen_rows or moves or decisions):
             continue
         with store.session() as s:
-            if part:
-                s.connection().execute(stmt, part)
-            for row, target in part_moves:
-                health = scores[row.id]
-                result.transitions.append(_move(s, row, target, health, now))
-            for d in part_decisions:
-                audit.append(s, actor=ACTOR, channel=CHANNEL, action=f"guardian.heal.{d.step.value if d.step else 'none'}",
-                             target=d.instance_id, outcome="escalated" if d.needs_human else "decided",
-                             detail={"reason": d.reason, "action": d.action, "proposed": d.proposed})
+            conn = s.connection()
+            if changed:
+                conn.execute(score_stmt, changed)
+            if seen_rows:
+                conn.execute(seen_stmt, seen_rows)
+            if moves:
+                result.transitions.extend(_move_batch(s, conn, table, move_stmt, moves, new_state, scores, now))
+            if decisions:
+                _audit_decisions(s, decisions)
 
 
-def _move(s: Any, row: _Row, target: str, health: HealthScore, now: datetime) -> Transition:
-    """One conditional state move with its audit entry, in the caller's transaction."""
-    reason = health.explain()
-    try:
-        check_transition(S(row.state), S(target))
-    except IllegalTransition as exc:  # the table is the authority; a bug here must not stop the sweep
-        log.error("guardian: %s", exc)
-        return Transition(row.id, row.state, target, health.value, str(exc), applied=False)
-    res = s.execute(update(Instance).where(col(Instance.id) == row.id, col(Instance.state) == row.state)
-                    .values(state=target, updated_at=now))
-    applied = bool(res.rowcount)
-    audit.append(s, actor=ACTOR, channel=CHANNEL, action="guardian.state", target=row.id,
-                 outcome="ok" if applied else "skipped",
-                 detail={"from": row.state, "to": target, "score": health.value, "reason": reason,
-                         **({} if applied else {"why": "the instance changed state during the sweep"})})
-    return Transition(row.id, row.state, target, health.value, reason, applied)
+def _move_batch(s: Any, conn: Any, table: Table, stmt: Any, moves: list[_Row], new_state: Mapping[str, str],
+                scores: Mapping[str, HealthScore], now: datetime) -> list[Transition]:
+    """Conditional state moves: only rows still in the state the sweep read are moved (row-locked on PostgreSQL)."""
+    ids = [r.id for r in moves]
+    query = select(table.c.id, table.c.state).where(table.c.id.in_(ids))
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    current = dict(conn.execute(query).all())
+    out: list[Transition] = []
+    params: list[dict[str, Any]] = []
+    for row in moves:
+        target, health = new_state[row.id], scores[row.id]
+        try:
+            check_transition(S(row.state), S(target))
+        except IllegalTransition as exc:  # the table is the authority; a bug here must not stop the sweep
+            log.error("guardian: %s", exc)
+            out.append(Transition(row.id, row.state, target, health.value, str(exc), applied=False))
+            continue
+        applied = current.get(row.id) == row.state
+        out.append(Transition(row.id, row.state, target, health.value, health.explain(), applied))
+        if applied:
+            params.append({"b_id": row.id, "b_from": row.state, "b_to": target, "b_now": now})
+    if params:
+        conn.execute(stmt, params)
+    groups: dict[tuple[str, str, bool], list[Transition]] = defaultdict(list)
+    region_of = {r.id: r.region for r in moves}
+    for t in out:
+        groups[(t.from_state, t.to_state, t.applied)].append(t)
+    for (frm, to, applied), items in groups.items():
+        audit.append(s, actor=ACTOR, channel=CHANNEL, action="guardian.state",
+                     target=",".join(t.instance_id for t in items), outcome="ok" if applied else "skipped",
+                     detail={"from": frm, "to": to, "count": len(items),
+                             "regions": sorted({region_of[t.instance_id] for t in items}),
+                             "instances": {t.instance_id: {"score": t.score, "reason": t.reason,
+                                                           "region": region_of[t.instance_id]} for t in items},
+                             **({} if applied else {"why": "the instance changed state during the sweep"})})
+    return out
+
+
+def _audit_decisions(s: Any, decisions: list[tuple[_Row, HealDecision]]) -> None:
+    groups: dict[tuple[str, str], list[tuple[_Row, HealDecision]]] = defaultdict(list)
+    for row, d in decisions:
+        groups[(d.step.value if d.step else "none", d.kind.value)].append((row, d))
+    for (step, kind), items in groups.items():
+        audit.append(s, actor=ACTOR, channel=CHANNEL, action=f"guardian.heal.{step}",
+                     target=",".join(d.instance_id for _, d in items),
+                     outcome="escalated" if kind == DecisionKind.ESCALATE.value else "decided",
+                     detail={"count": len(items), "regions": sorted({r.region for r, _ in items}),
+                             "instances": {d.instance_id: {"region": r.region, "reason": d.reason, "action": d.action,
+                                                           "proposed": d.proposed} for r, d in items}})

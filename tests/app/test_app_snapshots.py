@@ -2,9 +2,11 @@
 
 Baselines live in ``__snapshots__/``; after a deliberate UI change, look at the
 new pictures and run ``pytest tests/app/test_app_snapshots.py --snapshot-update``.
-Everything shown is deterministic: a fresh DEMO fleet, numbered plan ids
-(``fixed_ids``), no clocks, no cursor blink, and pictures are taken when no turn
-is running (so the throbber is hidden).
+Everything shown is deterministic: scripted turns shaped like the engine's
+(the ``demo`` fixture: fixed wording, fixed plan and job ids), no clocks, no
+cursor blink, and pictures are taken when no turn is running (so the throbber
+is hidden).  The real engine is exercised by the Pilot tests instead, so a
+change of engine wording does not repaint these pictures.
 """
 
 from __future__ import annotations
@@ -30,30 +32,30 @@ def _typing(*messages: str):  # type: ignore[no-untyped-def]
     return run_before
 
 
-def test_empty(snap_compare, client) -> None:  # type: ignore[no-untyped-def]
+def test_empty(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
     """You should see the welcome note (mentioning the DEMO fleet) resting just above the prompt (an anchored
     transcript fills from the bottom), the prompt with its placeholder, and the footer with Send, Quit, Help
     and Copy reply."""
-    assert snap_compare(ChatApp(client), terminal_size=SIZE, run_before=_typing())
+    assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=_typing())
 
 
-def test_reply(snap_compare, client) -> None:  # type: ignore[no-untyped-def]
+def test_reply(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
     """You should see the operator's "fleet status" (blue bar), then Commander's reply: a bold [CMD] tag on its
     own line and the status one fact per line (totals, by provider, needs attention)."""
-    assert snap_compare(ChatApp(client), terminal_size=SIZE, run_before=_typing("fleet status"))
+    assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=_typing("fleet status"))
 
 
-def test_plan_card(snap_compare, client, fixed_ids) -> None:  # type: ignore[no-untyped-def]
+def test_plan_card(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
     """You should see Commander's plan reply followed by a yellow-bordered card titled "Plan — waiting for your
     go" listing What, Users (37 affected), Cost (no change), Policy (needs your confirmation), two Steps and
     "… 18+ more", with green Go and red Cancel buttons; the footer shows ^g Go and ^n Cancel plan."""
-    assert snap_compare(ChatApp(client), terminal_size=SIZE, run_before=_typing("restart everything on hetzner"))
+    assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=_typing("restart everything on hetzner"))
 
 
-def test_plan_confirmed(snap_compare, client, fixed_ids) -> None:  # type: ignore[no-untyped-def]
+def test_plan_confirmed(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
     """You should see the plan card greyed out, titled "Plan — confirmed, job succeeded (37/37)" with no
-    buttons, then the operator's "go" and Commander's "Done: job job-00000002 finished 37/37 steps"."""
-    assert snap_compare(ChatApp(client), terminal_size=SIZE,
+    buttons, then the operator's "go" and Commander's "Done: job job-0000b001 finished 37/37 steps"."""
+    assert snap_compare(ChatApp(demo), terminal_size=SIZE,
                         run_before=_typing("restart everything on hetzner", "go"))
 
 
@@ -64,7 +66,7 @@ def test_error_note(snap_compare, scripted) -> None:  # type: ignore[no-untyped-
     assert snap_compare(ChatApp(client), terminal_size=SIZE, run_before=_typing("fleet status"))
 
 
-def test_slash_popup(snap_compare, client) -> None:  # type: ignore[no-untyped-def]
+def test_slash_popup(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
     """You should see a rounded list floating just above the prompt (which holds "/") with every command and
     its help — /status highlighted first, /voice FILE, /silence and /brief marked "(not yet)", a scrollbar for
     the rest — over the welcome note, whose right end still peeks out unmoved (the list overlays)."""
@@ -74,16 +76,16 @@ def test_slash_popup(snap_compare, client) -> None:  # type: ignore[no-untyped-d
         await pilot.press("slash")
         await pilot.pause()
 
-    assert snap_compare(ChatApp(client), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=run_before)
 
 
-def test_narrow_terminal(snap_compare, client) -> None:  # type: ignore[no-untyped-def]
+def test_narrow_terminal(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
     """You should see a 40x10 terminal: the end of Commander's fleet status wrapped to the width, the prompt
     and the footer — nothing cut off mid-widget, no crash."""
-    assert snap_compare(ChatApp(client), terminal_size=(40, 10), run_before=_typing("fleet status"))
+    assert snap_compare(ChatApp(demo), terminal_size=(40, 10), run_before=_typing("fleet status"))
 
 
-def test_help_panel(snap_compare, client) -> None:  # type: ignore[no-untyped-def]
+def test_help_panel(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
     """You should see the F1 help panel on the right: the "Chat" help (Enter, ctrl+j, Up/Down, ctrl+g Go,
     ctrl+n Cancel plan, F2, /) above the key list, with the transcript and prompt narrowed on the left."""
 
@@ -92,4 +94,4 @@ def test_help_panel(snap_compare, client) -> None:  # type: ignore[no-untyped-de
         await pilot.press("f1")
         await pilot.pause()
 
-    assert snap_compare(ChatApp(client), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=run_before)

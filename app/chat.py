@@ -309,7 +309,9 @@ class ChatApp(App[None]):
             if card.is_pending and not plans_or_jobs and card.plan_id in result.reply and "cancel" in result.reply.lower():
                 card.resolve("cancelled, nothing changed")
             elif card.is_pending and card.is_deciding:
-                card.reopen()  # the go/cancel did not land on this plan: let the operator decide again
+                # The engine answered our go/cancel without running or cancelling this plan (expired, confirmed
+                # elsewhere, …); it no longer holds it pending for this session, so neither may the card.
+                card.resolve("no longer waiting, see the reply below")
         await self.transcript.post(*widgets)
         self.refresh_bindings()
 

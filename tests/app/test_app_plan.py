@@ -157,3 +157,28 @@ async def test_go_waits_while_a_turn_is_in_flight(client) -> None:  # type: igno
         assert old.outcome == "replaced by a newer plan"
         assert not new.query_one("#plan-go").disabled
         assert app.check_action("plan", ()) is True
+
+
+async def test_a_go_that_runs_nothing_retires_the_card(demo) -> None:  # type: ignore[no-untyped-def]
+    demo.reply = "[CMD] There is nothing waiting for your go. Ask for something first."
+    del demo.script["go"]
+    app = ChatApp(demo)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _say(pilot, app, "restart everything on hetzner")
+        await pilot.click("#plan-go")
+        await _settle(pilot, app)
+        card = app.query_one(PlanCard)
+        assert card.outcome == "no longer waiting, see the reply below"
+        assert app.check_action("plan", ()) is False
+
+
+async def test_a_failed_go_offers_the_buttons_again(demo) -> None:  # type: ignore[no-untyped-def]
+    app = ChatApp(demo)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _say(pilot, app, "restart everything on hetzner")
+        demo.fail = "The engine is restarting."
+        await pilot.click("#plan-go")
+        await _settle(pilot, app)
+        card = app.query_one(PlanCard)
+        assert card.is_pending and not card.is_deciding
+        assert not card.query_one("#plan-go").disabled

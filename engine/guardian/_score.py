@@ -4,8 +4,8 @@
 
     unreachable for >= FAILED_AFTER_MISSED_SWEEPS sweeps      -> 0, band "failed"
     otherwise  score = 100 - sum(penalties), clamped to 0..100, where the penalties are
-        gateway process down            PENALTY_GATEWAY_DOWN      (no reading: PENALTY_MISSING_CRITICAL_READING)
-        docker not running              PENALTY_DOCKER_DOWN       (no reading: PENALTY_MISSING_CRITICAL_READING)
+        gateway process down            PENALTY_GATEWAY_DOWN      (no reading: PENALTY_MISSING_GATEWAY_READING)
+        docker not running              PENALTY_DOCKER_DOWN       (no reading: PENALTY_MISSING_DOCKER_READING)
         gateway WebSocket latency       >= LATENCY_WARN_MS / LATENCY_CRITICAL_MS
         gateway restarts in 10 min      PENALTY_PER_GATEWAY_RESTART each, at most PENALTY_GATEWAY_RESTARTS_MAX
         disk / memory use               >= *_WARN_PERCENT / *_CRITICAL_PERCENT
@@ -412,11 +412,11 @@ def _score_readings(r: HealthReport, now: datetime, add: Any) -> None:
     if r.gateway_up is False:
         add(Reason("gateway_down", "gateway down", T.PENALTY_GATEWAY_DOWN))
     elif r.gateway_up is None:
-        add(Reason("missing", "no gateway reading", T.PENALTY_MISSING_CRITICAL_READING))
+        add(Reason("missing", "no gateway reading", T.PENALTY_MISSING_GATEWAY_READING))
     if r.docker_running is False:
         add(Reason("docker_down", "docker not running", T.PENALTY_DOCKER_DOWN))
     elif r.docker_running is None:
-        add(Reason("missing", "no docker reading", T.PENALTY_MISSING_CRITICAL_READING))
+        add(Reason("missing", "no docker reading", T.PENALTY_MISSING_DOCKER_READING))
     lat = r.gateway_latency_ms
     if lat is not None and r.gateway_up is not False:
         shown = f"{lat / 1000:.1f} s" if lat >= 1000 else f"{lat:.0f} ms"

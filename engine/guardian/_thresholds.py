@@ -86,7 +86,9 @@ PENALTY_MEM_CRITICAL: Final = 25
 PENALTY_CPU_WARN: Final = 10
 PENALTY_LOAD_WARN: Final = 10
 PENALTY_STALE_REPORT: Final = 15
-PENALTY_MISSING_CRITICAL_READING: Final = 10
+PENALTY_MISSING_GATEWAY_READING: Final = 25
+"""No gateway reading: Guardian cannot tell whether the user is served, so it cannot call the box healthy."""
+PENALTY_MISSING_DOCKER_READING: Final = 10
 PENALTY_RECENT_BOOT: Final = 5
 PENALTY_PROVIDER_DEGRADED: Final = 10
 PENALTY_PROVIDER_OUTAGE: Final = 30
@@ -146,6 +148,8 @@ THRESHOLDS: Final[tuple[Threshold, ...]] = (
     Threshold("latency_critical", LATENCY_CRITICAL_MS, "ms", f"latency costs {PENALTY_LATENCY_CRITICAL} points"),
     Threshold("gateway_down", PENALTY_GATEWAY_DOWN, "points", "gateway process not running"),
     Threshold("docker_down", PENALTY_DOCKER_DOWN, "points", "docker not running"),
+    Threshold("no_gateway_reading", PENALTY_MISSING_GATEWAY_READING, "points", "the report has no gateway reading"),
+    Threshold("no_docker_reading", PENALTY_MISSING_DOCKER_READING, "points", "the report has no docker reading"),
     Threshold("gateway_restart", PENALTY_PER_GATEWAY_RESTART, "points",
               f"per gateway restart in 10 min, at most {PENALTY_GATEWAY_RESTARTS_MAX}"),
     Threshold("gateway_flapping_restarts", GATEWAY_FLAPPING_RESTARTS, "restarts/10 min",

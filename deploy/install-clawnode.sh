@@ -5,6 +5,8 @@
 #       --hostname vps-042 --account acct-042 --instance inst-042 \
 #       [--provider hetzner --region eu-hetzner-nbg1 --tier standard --role primary] \
 #       [--package clawops==0.1.0 | --package /path/to/clawops.whl] [--token SHARED_TOKEN]
+#   install-clawnode.sh --config-file /etc/clawnode/config.json     # config already written (cloud-init,
+#                                                                   # see node.cloudinit.render_cloud_init)
 #
 # Cloud-init calls this with the single-use bootstrap token the engine issued for this instance
 # (NodeGateway.issue_bootstrap_token); after the first connect the node keeps the device token the
@@ -12,7 +14,7 @@
 # Idempotent: re-running updates the package and config and restarts the service.
 set -euo pipefail
 
-GATEWAY="" TOKEN="" BOOTSTRAP="" HOSTNAME_="$(hostname)" ACCOUNT="" INSTANCE="" PROVIDER="" REGION="" TIER="" ROLE=""
+CONFIG_FILE="" GATEWAY="" TOKEN="" BOOTSTRAP="" HOSTNAME_="$(hostname)" ACCOUNT="" INSTANCE="" PROVIDER="" REGION="" TIER="" ROLE=""
 PACKAGE="clawops"
 PREFIX=/opt/clawnode
 UNIT_SRC="$(cd "$(dirname "$0")" && pwd)/clawnode.service"
@@ -21,6 +23,7 @@ die() { echo "install-clawnode: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
+        --config-file) CONFIG_FILE="$2"; shift 2 ;;
         --gateway) GATEWAY="$2"; shift 2 ;;
         --token) TOKEN="$2"; shift 2 ;;
         --bootstrap-token) BOOTSTRAP="$2"; shift 2 ;;
@@ -32,14 +35,18 @@ while [ $# -gt 0 ]; do
         --tier) TIER="$2"; shift 2 ;;
         --role) ROLE="$2"; shift 2 ;;
         --package) PACKAGE="$2"; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
 
 [ "$(id -u)" -eq 0 ] || die "run as root (clawnode manages system services)"
-case "$GATEWAY" in ws://*|wss://*) ;; *) die "--gateway must be a ws:// or wss:// URL" ;; esac
-[ -n "$TOKEN$BOOTSTRAP" ] || die "give --bootstrap-token (from cloud-init) or --token"
+if [ -n "$CONFIG_FILE" ]; then
+    [ -f "$CONFIG_FILE" ] || die "--config-file $CONFIG_FILE does not exist"
+else
+    case "$GATEWAY" in ws://*|wss://*) ;; *) die "--gateway must be a ws:// or wss:// URL" ;; esac
+    [ -n "$TOKEN$BOOTSTRAP" ] || die "give --bootstrap-token (from cloud-init) or --token"
+fi
 command -v python3 >/dev/null || die "python3 is required (3.11 or newer)"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "python3 >= 3.11 is required"
 
@@ -51,6 +58,10 @@ python3 -m venv "$PREFIX/venv" 2>/dev/null || die "python3 -m venv failed; insta
 
 install -d -m 0700 /etc/clawnode /var/lib/clawnode
 umask 077
+if [ -n "$CONFIG_FILE" ]; then
+    [ "$(realpath "$CONFIG_FILE")" = /etc/clawnode/config.json ] || install -m 0600 "$CONFIG_FILE" /etc/clawnode/config.json
+    chmod 0600 /etc/clawnode/config.json
+else
 # JSON written by Python so no value can break the quoting.
 GATEWAY="$GATEWAY" TOKEN="$TOKEN" BOOTSTRAP="$BOOTSTRAP" HOSTNAME_="$HOSTNAME_" ACCOUNT="$ACCOUNT" \
 INSTANCE="$INSTANCE" PROVIDER="$PROVIDER" REGION="$REGION" TIER="$TIER" ROLE="$ROLE" \
@@ -67,10 +78,13 @@ print(json.dumps(cfg, indent=2))
 PY
 mv /etc/clawnode/config.json.tmp /etc/clawnode/config.json
 chmod 0600 /etc/clawnode/config.json
+fi
+"$PREFIX/venv/bin/python" -c 'import sys; from node.config import NodeConfig; NodeConfig.load(sys.argv[1])' \
+    /etc/clawnode/config.json || die "/etc/clawnode/config.json is not a valid clawnode config"
 
 # Create the identity before the service starts, so exactly one key is ever generated.
 echo "clawnode device identity:"
-"$PREFIX/venv/bin/clawnode" identity --state /var/lib/clawnode/state.json
+"$PREFIX/venv/bin/clawnode" identity --config /etc/clawnode/config.json
 
 [ -f "$UNIT_SRC" ] || die "clawnode.service must sit next to this script ($UNIT_SRC)"
 install -m 0644 "$UNIT_SRC" /etc/systemd/system/clawnode.service

@@ -94,6 +94,14 @@ COMMANDS: dict[str, CommandSpec] = {
 }
 
 
+_PLUGIN_TOOLS: list[dict[str, Any]] = [
+    {"pluginId": "clawops", "name": s.tool_name, "description": s.description, "parameters": s.parameters,
+     "command": s.name}
+    for s in COMMANDS.values()
+]
+"""Built once: every node publishes the same descriptors after every (re)connect."""
+
+
 def _params_object(params: Any, allowed: set[str]) -> dict[str, Any]:
     if params is None:
         params = {}
@@ -139,11 +147,7 @@ class CommandRunner:
     @staticmethod
     def plugin_tools() -> list[dict[str, Any]]:
         """``node.pluginTools.update`` descriptors: every command as an agent-visible tool."""
-        return [
-            {"pluginId": "clawops", "name": s.tool_name, "description": s.description, "parameters": s.parameters,
-             "command": s.name}
-            for s in COMMANDS.values()
-        ]
+        return _PLUGIN_TOOLS
 
     def cancel(self, invoke_id: str) -> bool:
         task = self._running.get(invoke_id)

@@ -90,6 +90,8 @@ _AUTH_KEYS: Final = frozenset({
     "token", "bootstrapToken", "deviceToken", "password", "approvalRuntimeToken", "agentRuntimeIdentityToken",
 })
 _DEVICE_KEYS: Final = frozenset({"id", "publicKey", "signature", "signedAt", "nonce"})
+_TICK_SLICE: Final = 200
+"""Ticks sent per event-loop slice."""
 _TOOL_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 _NODE_METHODS: Final = frozenset({
@@ -241,7 +243,7 @@ class NodeGateway:
             self._server = await serve(
                 self._handle, self.host, self._port, max_size=self.max_preauth_bytes, compression=None,
                 ping_interval=None, max_queue=16, write_limit=MAX_BUFFERED_BYTES // 1024, close_timeout=2,
-                backlog=4096,
+                backlog=4096, logger=logging.getLogger("clawops.gateway.ws"),
             )
         except OSError as exc:
             raise GatewayError(
@@ -400,12 +402,25 @@ class NodeGateway:
         broadcast([conn.ws], encode_frame(EventFrame(event, payload, seq=conn.seq)))
 
     async def _tick_loop(self) -> None:
-        """One timer for all connections: a tick every ``tickIntervalMs`` is the nodes' liveness signal."""
+        """One timer for all connections: a tick every ``tickIntervalMs`` is the nodes' liveness signal.
+
+        The sends are spread over the first tenth of the interval in small slices, so 10,000 ticks
+        neither stall this event loop for half a second nor wake every node in the same instant.
+        """
+        interval = self.tick_interval_ms / 1000
         while True:
-            await asyncio.sleep(self.tick_interval_ms / 1000)
-            ts = int(self.clock() * 1000)
-            for conn in list(self._conns.values()):
-                self._send_event(conn, TICK_EVENT, {"ts": ts})
+            await asyncio.sleep(interval)
+            started = time.monotonic()
+            conns = list(self._conns.values())
+            slices = max(1, min(len(conns) // _TICK_SLICE, 100))
+            for i in range(slices):
+                ts = int(self.clock() * 1000)
+                for conn in conns[i::slices]:
+                    if self._conns.get(conn.device_id) is conn:
+                        self._send_event(conn, TICK_EVENT, {"ts": ts})
+                await asyncio.sleep(interval / 10 / slices)
+            # keep the period fixed however long the spread took
+            interval = max(0.0, self.tick_interval_ms / 1000 - (time.monotonic() - started))
 
     async def _refuse(self, ws: ServerConnection, req_id: str, refusal: _Refusal) -> None:
         self.stats.refusals[refusal.counter] += 1

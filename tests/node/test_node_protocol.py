@@ -234,3 +234,16 @@ def test_node_runtime_needs_only_websockets_and_cryptography() -> None:
                 third_party.add(n.module.split(".")[0])
     third_party -= set(sys.stdlib_module_names) | {"node", "__future__"}
     assert third_party == {"websockets", "cryptography"}
+
+
+def test_gateway_process_is_found_by_its_command_line(tmp_path: Path) -> None:
+    def proc(pid: int, argv: list[str]) -> None:
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+
+    proc(10, ["/usr/bin/bash"])
+    proc(11, ["node", "/opt/openclaw/openclaw.mjs", "node", "run"])  # a node host, not the gateway
+    system = ProcSystem(proc_root=str(tmp_path))
+    assert system.gateway_pid() is None
+    proc(12, ["node", "/usr/lib/node_modules/openclaw/openclaw.mjs", "gateway", "run", "--port", "18789"])
+    assert system.gateway_pid() == 12

@@ -23,6 +23,7 @@ from engine.guardian._heal import (
     ladder_markdown,
     note_result,
     record_verification,
+    skill_values,
 )
 from engine.guardian._score import (
     Acceptance,
@@ -76,6 +77,7 @@ __all__ = [
     "record_verification",
     "region_suspect",
     "score",
+    "skill_values",
     "sweep",
     "thresholds_markdown",
 ]

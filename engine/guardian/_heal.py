@@ -48,6 +48,7 @@ __all__ = [
     "ladder_markdown",
     "note_result",
     "record_verification",
+    "skill_values",
 ]
 
 S = InstanceState
@@ -499,3 +500,32 @@ def ladder_markdown() -> str:
         lines.append(f"| {s.number} | {s.what} | {s.tool} | {s.component or '-'} | {s.max_attempts} | "
                      f"{format_duration(s.settle_s)} |")
     return "\n".join(lines) + "\n"
+
+
+def skill_values() -> dict[str, str]:
+    """Guardian's numbers as ``{{placeholder}}`` values for skill text (merge into the content loader's values).
+
+    The auto-heal, failover, incident-response and provider-health skills quote these instead of
+    writing numbers in prose, so the text cannot drift from what this package enforces.
+    """
+    return {
+        "guardian_healthy_min": str(T.HEALTHY_MIN),
+        "guardian_degraded_min": str(T.DEGRADED_MIN),
+        "guardian_recovery_min": str(T.RECOVERY_MIN),
+        "guardian_failed_after_missed_sweeps": str(T.FAILED_AFTER_MISSED_SWEEPS),
+        "guardian_sweep_interval": format_duration(T.SWEEP_INTERVAL_S),
+        "guardian_gateway_flapping_restarts": str(T.GATEWAY_FLAPPING_RESTARTS),
+        "guardian_disk_critical_percent": f"{T.DISK_CRITICAL_PERCENT:g}",
+        "guardian_flap_max_recoveries": str(T.FLAP_MAX_RECOVERIES),
+        "guardian_flap_window": format_duration(T.FLAP_WINDOW_S),
+        "guardian_instance_max_heal_actions": str(T.INSTANCE_MAX_HEAL_ACTIONS),
+        "guardian_escalation_quiet": format_duration(T.ESCALATION_QUIET_S),
+        "guardian_region_failure_min_instances": str(T.REGION_FAILURE_MIN_INSTANCES),
+        "guardian_region_failure_share_percent": f"{T.REGION_FAILURE_SHARE * 100:g}",
+        "guardian_max_failovers_per_region_per_hour": str(T.MAX_FAILOVERS_PER_REGION_PER_HOUR),
+        "guardian_max_incident_failovers_per_region_per_hour": str(T.MAX_INCIDENT_FAILOVERS_PER_REGION_PER_HOUR),
+        "guardian_max_reboots_per_region_per_hour": str(T.MAX_REBOOTS_PER_REGION_PER_HOUR),
+        "guardian_gateway_restart_attempts": str(_SPEC[HealStep.RESTART_GATEWAY].max_attempts),
+        "guardian_thresholds_table": T.thresholds_markdown().rstrip("\n"),
+        "guardian_heal_ladder": ladder_markdown().rstrip("\n"),
+    }

@@ -142,12 +142,14 @@ def group_alerts(items: Iterable[AlertItem], *, region_totals: Mapping[str, int]
             failed = sum(1 for i in group if i.kind == "failed")
             provider = group[0].provider
             of_total = f" of {total}" if total else ""
+            confirmed = status == "outage"
+            # Policy rule 4: until the provider's status page says so, it is a *suspected* incident.
             page = f"; {provider} status page: {status}" if status else f"; {provider} status page not checked yet"
-            title = (f"{region}: {len(group)}{of_total} instances need attention ({primaries} primaries, "
-                     f"{len(group) - primaries} standbys, {failed} failed){page}")
+            title = (f"{'' if confirmed else 'suspected incident, '}{region}: {len(group)}{of_total} instances need "
+                     f"attention ({primaries} primaries, {len(group) - primaries} standbys, {failed} failed){page}")
             alerts.append(Alert(f"incident:{region}", "critical", title, tuple(i.instance_id for i in group),
                                 provider, region, {"primaries": primaries, "standbys": len(group) - primaries,
-                                                   "failed": failed, "status": status}))
+                                                   "failed": failed, "status": status, "confirmed": confirmed}))
             continue
         for i in group:
             sev = "critical" if i.kind == "failed" else "warning"
@@ -379,6 +381,9 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
     result.alerts = group_alerts(alert_items, region_totals=region_total,
                                  provider_status={r: sig.region_status for r, sig in signals.items()},
                                  silenced=silenced)
+
+    for gone in set(ledger.records) - {r.id for r in rows}:
+        del ledger.records[gone]  # deleted instances leave no heal memory behind
 
     # 4. write -----------------------------------------------------------------------------------------
     _write(store, rows, scores, fresh, new_state, result, now, batch_size)

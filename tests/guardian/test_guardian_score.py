@@ -94,7 +94,9 @@ def test_gateway_down_is_critical_and_ignores_latency() -> None:
 def test_missed_sweeps_cap_the_score_then_fail_it() -> None:
     one = score(report(), NOW, missed_sweeps=1)
     assert one.value == T.UNREACHABLE_CAP and one.band is Band.CRITICAL
-    assert "unreachable for 1 sweep" in one.explain()
+    assert one.explain() == f"{T.UNREACHABLE_CAP}: unreachable for 1 sweep"
+    both = score(report(disk_percent=96.0), NOW, missed_sweeps=2)
+    assert both.explain() == f"{T.UNREACHABLE_CAP}: unreachable for 2 sweeps, disk 96 %"
     gone = score(report(), NOW, missed_sweeps=T.FAILED_AFTER_MISSED_SWEEPS)
     assert (gone.value, gone.band) == (0, Band.FAILED)
     assert gone.explain() == "0: unreachable for 3 sweeps (15 min)"

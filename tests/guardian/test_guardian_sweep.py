@@ -304,7 +304,11 @@ def test_many_failures_in_one_region_are_one_incident() -> None:
     assert len(incidents) == 1 and len(alerts) == 2
     inc = incidents[0]
     assert inc.key == "incident:eu-hetzner-nbg1" and len(inc.instance_ids) == 94
-    assert inc.title.startswith("eu-hetzner-nbg1: 94 of 120 instances need attention (94 primaries, 0 standbys")
+    assert inc.title.startswith("suspected incident, eu-hetzner-nbg1: 94 of 120 instances need attention "
+                                "(94 primaries, 0 standbys")  # rule 4: not declared before the status page says so
+    assert not inc.detail["confirmed"]
+    confirmed = group_alerts(items, provider_status={"eu-hetzner-nbg1": "outage"})
+    assert confirmed[0].title.startswith("eu-hetzner-nbg1: 94 instances") and confirmed[0].detail["confirmed"]
 
 
 def test_grouping_dedupes_and_respects_silences_and_shares() -> None:

@@ -9,11 +9,12 @@ reports go to the ``on_health_report`` callback the engine passes in.
 from __future__ import annotations
 
 from engine.gateway._errors import CommandNotAllowed, GatewayError, NodeNotConnected
-from engine.gateway._registry import BootstrapGrant, DeviceRegistry, PairedDevice, PairingRequest
+from engine.gateway._registry import Approval, BootstrapGrant, DeviceRegistry, PairedDevice, PairingRequest
 from engine.gateway._server import ConnectedNode, GatewayStats, InvokeResult, NodeGateway
 from node.protocol import NodeHealthReport
 
 __all__ = [
+    "Approval",
     "BootstrapGrant",
     "CommandNotAllowed",
     "ConnectedNode",

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["BootstrapGrant", "DeviceRegistry", "PairedDevice", "PairingRequest"]
+__all__ = ["Approval", "BootstrapGrant", "DeviceRegistry", "PairedDevice", "PairingRequest"]
 
 BOOTSTRAP_TTL_S = 600.0
 """Single-use bootstrap tokens are valid 10 minutes, as OpenClaw's setup codes."""
@@ -52,6 +52,14 @@ class PairingRequest:
     commands: list[str]
     ts_ms: int
     last_seen: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """An operator's (or policy's) yes to a pairing request, optionally binding the device to an account."""
+
+    account_id: str | None = None
+    instance_id: str | None = None
 
 
 @dataclass(frozen=True)

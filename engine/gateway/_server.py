@@ -26,7 +26,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 from engine.gateway._errors import CommandNotAllowed, GatewayError, NodeNotConnected
-from engine.gateway._registry import DeviceRegistry, PairedDevice, PairingRequest
+from engine.gateway._registry import Approval, DeviceRegistry, PairedDevice, PairingRequest
 from node.commands import COMMANDS
 from node.identity import load_public_key, raw_public_key, verify_signature
 from node.protocol import (
@@ -68,7 +68,8 @@ log = logging.getLogger("clawops.gateway")
 SERVER_VERSION: Final = "clawops-gateway/0.1.0"
 
 HealthCallback = Callable[[NodeHealthReport], Awaitable[None]]
-ApproveCallback = Callable[[PairingRequest], Awaitable[bool]]
+ApproveCallback = Callable[[PairingRequest], Awaitable[bool | Approval]]
+"""Decides a shared-token pairing request: False = leave pending, True or an Approval = pair now."""
 ProgressCallback = Callable[[str, int, str], Awaitable[None]]
 """``(node_id, seq, chunk)`` for each ``node.invoke.progress`` of an invoke."""
 
@@ -536,15 +537,17 @@ class NodeGateway:
                 req = self.registry.request_pairing(device_id, device["publicKey"], display_name=display,
                                                     client_instance_id=client_instance, remote_addr=_remote(ws),
                                                     commands=commands)
-                approved = False
+                decision: bool | Approval = False
                 if self.approve_pairing is not None:
                     try:
-                        approved = await self.approve_pairing(req)
+                        decision = await self.approve_pairing(req)
                     except Exception:
                         log.exception("approve_pairing callback failed; leaving request %s pending", req.request_id)
-                if approved and self.registry.take_pending(req.request_id) is not None:
+                if decision and self.registry.take_pending(req.request_id) is not None:
+                    binding = decision if isinstance(decision, Approval) else Approval()
                     paired, new_token = self.registry.pair(device_id, device["publicKey"], approved_via="callback",
-                                                           display_name=display)
+                                                           account_id=binding.account_id,
+                                                           instance_id=binding.instance_id, display_name=display)
                 else:
                     raise _Refusal(ErrorCode.NOT_PAIRED, DetailCode.PAIRING_REQUIRED, "pairing required",
                                    reason="not-paired", requestId=req.request_id, deviceId=device_id,
@@ -739,7 +742,10 @@ class NodeGateway:
         if pending is None or pending.node_id != conn.device_id:
             return {"ok": True, "ignored": True}
         if pending.on_progress is not None:
-            await pending.on_progress(conn.device_id, seq if isinstance(seq, int) else 0, chunk)
+            try:
+                await pending.on_progress(conn.device_id, seq if isinstance(seq, int) else 0, chunk)
+            except Exception:  # the caller's sink failing must not cost the node its connection
+                log.exception("progress handler failed for invoke %s", invoke_id)
         return {"ok": True}
 
     def _on_tools(self, conn: _Conn, p: dict[str, Any]) -> Any:

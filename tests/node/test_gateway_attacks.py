@@ -298,3 +298,22 @@ async def test_many_attackers_at_once_do_not_disturb_a_node(gateway: NodeGateway
     assert set(codes) == {1008}
     result = await gateway.invoke(bystander.device_id, "clawops.health", timeout_s=10)
     assert result.ok
+
+
+async def test_approval_callback_can_bind_account_and_instance() -> None:
+    from engine.gateway import Approval, PairingRequest
+
+    async def decide(req: PairingRequest) -> Approval | bool:
+        return Approval("acct-300", "inst-300") if req.display_name == "raw" else False
+
+    gw = NodeGateway("127.0.0.1", 0, SHARED_TOKEN, approve_pairing=decide)
+    await gw.start()
+    try:
+        peer, ident, _ = await _authed_peer(gw)
+        [node] = gw.connected_nodes()
+        assert (node.node_id, node.account_id, node.instance_id) == (ident.device_id, "acct-300", "inst-300")
+        res = await peer.request("node.event", {"event": "clawops.health",
+                                                "payload": {"hostname": "h", "accountId": "acct-999", "ts": 1}})
+        assert res["error"]["details"]["code"] == "ACCOUNT_MISMATCH"
+    finally:
+        await gw.stop()

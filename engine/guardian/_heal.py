@@ -328,6 +328,11 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
 
     # --- provider-level failure: restarts cannot help ------------------------------------------------
     if rec.verdict is Verdict.PROVIDER or provider_outage:
+        if rec.step is HealStep.FAILOVER and rec.attempts >= _SPEC[HealStep.FAILOVER].max_attempts:
+            return _escalate(facts, rec, now, f"{facts.provider} {facts.region} is down and the failover did not "
+                                              "restore service")
+        if rec.step is HealStep.ESCALATE:
+            return _escalate(facts, rec, now, "still unhealthy after the last escalation")
         return _climb_from(HealStep.FAILOVER, facts, rec, now, approval, usage, incident=True)
 
     # --- instance-level failure: climb --------------------------------------------------------------------

@@ -397,17 +397,17 @@ def _score(report: HealthReport | None, now: datetime, missed_sweeps: Any,
         cap = T.UNREACHABLE_CAP
     else:
         _score_readings(report, now, add)
-    silent: Reason | None = None
+    cap_reason: Reason | None = None
     if missed > 0 and report is not None:
-        silent = Reason("unreachable", f"unreachable for {missed} sweep{'s' if missed > 1 else ''}", 0)
+        cap_reason = Reason("unreachable", f"unreachable for {missed} sweep{'s' if missed > 1 else ''}", 0)
         cap = min(cap, T.UNREACHABLE_CAP)
     if provider_signal is not None:
         _score_provider(provider_signal, add)
     total = sum(max(0, r.penalty) for r in reasons)
     value = max(0, min(cap, 100 - total))
-    if silent is not None:
+    if cap_reason is not None:
         # The cap is a reason too: it carries the points it took, so explain() leads with it.
-        add(Reason(silent.code, silent.text, max(0, (100 - total) - value)))
+        add(Reason(cap_reason.code, cap_reason.text, max(0, (100 - total) - value)))
     reasons.sort(key=lambda r: -r.penalty)
     return HealthScore(value, band_for(value), tuple(reasons))
 

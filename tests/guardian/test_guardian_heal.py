@@ -193,6 +193,13 @@ def test_a_provider_outage_goes_straight_to_failover_for_primaries() -> None:
     assert standby.kind is DecisionKind.WAIT and standby.action is None
 
 
+def test_an_outage_failover_is_tried_once_then_escalated() -> None:
+    first = decide(facts(provider_status="outage"), None, NOW)
+    assert first.step is HealStep.FAILOVER
+    again = decide(facts(provider_status="outage"), first.record, NOW + timedelta(minutes=11))
+    assert again.kind is DecisionKind.ESCALATE and "did not restore service" in again.reason
+
+
 def test_a_recorded_provider_verdict_also_skips_the_restarts() -> None:
     rec = record_verification(decide(facts(region_suspect=True), None, NOW).record, Verdict.PROVIDER, NOW)
     d = decide(facts(region_suspect=True, provider_status="unknown"), rec, NOW + timedelta(minutes=1))

@@ -44,11 +44,6 @@ __all__ = ["AgentMessage", "ChatApp", "ChatClient", "ErrorNote", "PlanCard", "Sy
 
 log = logging.getLogger(__name__)
 
-AGENT_NAMES = {
-    "commander": "Commander", "guardian": "Guardian", "forge": "Forge", "ledger": "Ledger", "triage": "Triage",
-    "briefer": "Briefer",
-}
-
 
 class ChatClient(Protocol):
     """What the chat needs from the engine: ``engine.client.EmbeddedClient`` (or the daemon client) fits."""
@@ -65,7 +60,7 @@ def _help_text() -> str:
         for command in slash.COMMANDS
     )
     return (
-        "Talk in plain words: \"fleet status\", \"show acct-042\", \"restart everything degraded on vultr\".\n"
+        'Talk in plain words: "fleet status", "show acct-042", "restart everything degraded on vultr".\n'
         "Changes come back as a plan card; nothing runs until you say go.\n\n"
         f"Commands:\n{commands}\n\n"
         "Keys: Enter send · ctrl+j new line · Up/Down history · ctrl+g Go · ctrl+n Cancel plan · "
@@ -83,22 +78,61 @@ class ChatApp(App[None]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave the chat", priority=True),
         Binding("f1", "toggle_help", "Help", id="app.help", tooltip="Show or hide the keys and help panel"),
-        Binding("ctrl+g", "plan('go')", "Go", id="plan.go", priority=True,
-                tooltip="Run the pending plan (same as typing go)"),
-        Binding("ctrl+n", "plan('cancel')", "Cancel plan", id="plan.cancel", priority=True,
-                tooltip="Drop the pending plan (same as typing cancel)"),
-        Binding("f2", "copy_last", "Copy reply", id="chat.copy", tooltip="Copy the last reply (OSC 52, works over SSH)"),
-        Binding("ctrl+end", "follow", "Newest", id="chat.follow", show=False,
-                tooltip="Jump to the newest message and follow again"),
-        Binding("shift+pageup", "scroll_transcript(-1)", "Scroll up", id="chat.page_up", show=False,
-                tooltip="Scroll the transcript up a page"),
-        Binding("shift+pagedown", "scroll_transcript(1)", "Scroll down", id="chat.page_down", show=False,
-                tooltip="Scroll the transcript down a page"),
+        Binding(
+            "ctrl+g",
+            "plan('go')",
+            "Go",
+            id="plan.go",
+            priority=True,
+            tooltip="Run the pending plan (same as typing go)",
+        ),
+        Binding(
+            "ctrl+n",
+            "plan('cancel')",
+            "Cancel plan",
+            id="plan.cancel",
+            priority=True,
+            tooltip="Drop the pending plan (same as typing cancel)",
+        ),
+        Binding(
+            "f2", "copy_last", "Copy reply", id="chat.copy", tooltip="Copy the last reply (OSC 52, works over SSH)"
+        ),
+        Binding(
+            "ctrl+end",
+            "follow",
+            "Newest",
+            id="chat.follow",
+            show=False,
+            tooltip="Jump to the newest message and follow again",
+        ),
+        Binding(
+            "shift+pageup",
+            "scroll_transcript(-1)",
+            "Scroll up",
+            id="chat.page_up",
+            show=False,
+            tooltip="Scroll the transcript up a page",
+        ),
+        Binding(
+            "shift+pagedown",
+            "scroll_transcript(1)",
+            "Scroll down",
+            id="chat.page_down",
+            show=False,
+            tooltip="Scroll the transcript down a page",
+        ),
     ]
 
-    def __init__(self, client: ChatClient, *, session: str = "chat", high_water: int = 400,
-                 low_water: int = 300, keymap: Mapping[str, str] | None = None,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        client: ChatClient,
+        *,
+        session: str = "chat",
+        high_water: int = 400,
+        low_water: int = 300,
+        keymap: Mapping[str, str] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         """``keymap`` maps binding ids (``"plan.go"``, ``"app.help"``, …) to keys, e.g. from the operator's
         settings; ``log_path`` is where unexpected errors are written in full (the transcript names it)."""
         super().__init__()
@@ -117,7 +151,7 @@ class ChatApp(App[None]):
     def compose(self) -> ComposeResult:
         with Transcript(id="transcript", high_water=self._high_water, low_water=self._low_water):
             demo = " You are on the DEMO fleet (no real servers)." if self.client.is_demo else ""
-            yield SystemNote(f"ClawOps — say \"fleet status\" or \"help\"; type / for commands, F1 for keys.{demo}")
+            yield SystemNote(f'ClawOps — say "fleet status" or "help"; type / for commands, F1 for keys.{demo}')
         yield SlashComplete(id="slash")
         with Vertical(id="composer"):
             yield Throbber(id="throbber")
@@ -202,9 +236,7 @@ class ChatApp(App[None]):
         if command.name == "jobs":
             await self.transcript.post(SystemNote(self._jobs_text()))
             return
-        await self.transcript.post(
-            SystemNote(f"{command.usage} — {command.help}: not available yet in this build.")
-        )
+        await self.transcript.post(SystemNote(f"{command.usage} — {command.help}: not available yet in this build."))
 
     def _jobs_text(self) -> str:
         if not self.jobs:
@@ -306,7 +338,12 @@ class ChatApp(App[None]):
                         card.resolve("replaced by a newer plan")
                 widgets.append(PlanCard(plan))
         for card in self.query(PlanCard):
-            if card.is_pending and not plans_or_jobs and card.plan_id in result.reply and "cancel" in result.reply.lower():
+            if (
+                card.is_pending
+                and not plans_or_jobs
+                and card.plan_id in result.reply
+                and "cancel" in result.reply.lower()
+            ):
                 card.resolve("cancelled, nothing changed")
             elif card.is_pending and card.is_deciding:
                 # The engine answered our go/cancel without running or cancelling this plan (expired, confirmed

@@ -109,10 +109,16 @@ and the policy rules that asked for a human.
     def compose(self) -> ComposeResult:
         yield Static(self._details(), id="plan-details")
         with Horizontal(id="plan-buttons"):
-            yield Button("Go", id="plan-go", variant="success", compact=True,
-                         tooltip="Run this plan (ctrl+g, or type go)")
-            yield Button("Cancel", id="plan-cancel", variant="error", compact=True,
-                         tooltip="Drop this plan; nothing changes (ctrl+n, or type cancel)")
+            yield Button(
+                "Go", id="plan-go", variant="success", compact=True, tooltip="Run this plan (ctrl+g, or type go)"
+            )
+            yield Button(
+                "Cancel",
+                id="plan-cancel",
+                variant="error",
+                compact=True,
+                tooltip="Drop this plan; nothing changes (ctrl+n, or type cancel)",
+            )
 
     def rows(self) -> list[tuple[str, str]]:
         """The card's label / value rows, as plain text."""

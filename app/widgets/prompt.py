@@ -35,14 +35,25 @@ Ask in plain words; changes come back as a plan and wait for your **go**.
 - **F2** copy the last reply
 """
     BINDINGS = [
-        Binding("enter", "submit", "Send", id="prompt.send", priority=True,
-                tooltip="Send the message to the team"),
-        Binding("ctrl+j,shift+enter", "newline", "Newline", id="prompt.newline", show=False,
-                tooltip="Start a new line without sending"),
-        Binding("tab", "complete", "Complete", id="prompt.complete", show=False, priority=True,
-                tooltip="Complete the highlighted slash command"),
-        Binding("escape", "dismiss", "Close", id="prompt.dismiss", show=False,
-                tooltip="Close the command list"),
+        Binding("enter", "submit", "Send", id="prompt.send", priority=True, tooltip="Send the message to the team"),
+        Binding(
+            "ctrl+j,shift+enter",
+            "newline",
+            "Newline",
+            id="prompt.newline",
+            show=False,
+            tooltip="Start a new line without sending",
+        ),
+        Binding(
+            "tab",
+            "complete",
+            "Complete",
+            id="prompt.complete",
+            show=False,
+            priority=True,
+            tooltip="Complete the highlighted slash command",
+        ),
+        Binding("escape", "dismiss", "Close", id="prompt.dismiss", show=False, tooltip="Close the command list"),
     ]
     DEFAULT_CSS = """
     Prompt {
@@ -63,8 +74,14 @@ Ask in plain words; changes come back as a plan and wait for your **go**.
             self.text = text
 
     def __init__(self, *, id: str | None = None, placeholder: str = "") -> None:
-        super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus",
-                         placeholder=placeholder, highlight_cursor_line=False)
+        super().__init__(
+            id=id,
+            soft_wrap=True,
+            show_line_numbers=False,
+            tab_behavior="focus",
+            placeholder=placeholder,
+            highlight_cursor_line=False,
+        )
         self.sent: list[str] = []
         """Messages sent from this prompt, oldest first (Up recalls them)."""
         self._recall: int | None = None

@@ -28,7 +28,11 @@ USER_MESSAGE_LIMIT = 4_000
 """Characters of an operator message shown in the transcript; the whole message is still sent."""
 
 AGENT_CLASSES = {
-    "CMD": "commander", "Guardian": "guardian", "Forge": "forge", "Ledger": "ledger", "Triage": "triage",
+    "CMD": "commander",
+    "Guardian": "guardian",
+    "Forge": "forge",
+    "Ledger": "ledger",
+    "Triage": "triage",
     "Briefer": "briefer",
 }
 """Reply tag → agent name (the CSS class ``-<agent>`` colours the message)."""
@@ -42,7 +46,7 @@ def split_tag(reply: str) -> tuple[str, str]:
     match = _TAG_RE.match(reply)
     if match is None:
         return "", reply
-    return match.group(1), reply[match.end():]
+    return match.group(1), reply[match.end() :]
 
 
 def hard_breaks(body: str) -> str:
@@ -144,8 +148,15 @@ class AgentMessage(Widget):
     """
     COMPONENT_CLASSES = {"agent-message--tag"}
 
-    def __init__(self, reply: str, *, agent: str | None = None, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        reply: str,
+        *,
+        agent: str | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.reply = reply
         tag, _ = split_tag(reply)
@@ -219,8 +230,7 @@ class Transcript(VerticalScroll):
     Transcript { layout: stream; height: 1fr; padding: 0 1 1 1; scrollbar-size-vertical: 1; }
     """
 
-    def __init__(self, *children: Widget, high_water: int = 400, low_water: int = 300,
-                 id: str | None = None) -> None:
+    def __init__(self, *children: Widget, high_water: int = 400, low_water: int = 300, id: str | None = None) -> None:
         super().__init__(*children, id=id)
         if not 0 < low_water < high_water:
             raise ValueError("need 0 < low_water < high_water")

@@ -34,8 +34,14 @@ class ScriptedClient:
 
     is_demo = True
 
-    def __init__(self, *, reply: str = "[CMD] Scripted reply.", fail: str | None = None,
-                 crash: Exception | None = None, script: dict[str, TurnResult] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        reply: str = "[CMD] Scripted reply.",
+        fail: str | None = None,
+        crash: Exception | None = None,
+        script: dict[str, TurnResult] | None = None,
+    ) -> None:
         self.reply = reply
         self.script = dict(script or {})
         self.fail = fail
@@ -84,25 +90,53 @@ def demo_script() -> dict[str, TurnResult]:
 
     policy = (
         {"rule": "role", "passed": True, "needs_human": False, "note": "owner may call restart"},
-        {"rule": "rule5_confirm_above_threshold", "passed": True, "needs_human": True,
-         "note": "affects 37 users (> 10): needs your confirmation"},
+        {
+            "rule": "rule5_confirm_above_threshold",
+            "passed": True,
+            "needs_human": True,
+            "note": "affects 37 users (> 10): needs your confirmation",
+        },
     )
-    summary = ("Restart the OpenClaw gateway on 37 instances (instances on hetzner), affecting 37 users. "
-               "No cost change.")
+    summary = "Restart the OpenClaw gateway on 37 instances (instances on hetzner), affecting 37 users. No cost change."
     steps = tuple(f"restart the OpenClaw gateway on i-acct-{n:03d}-p (hetzner, ACTIVE)" for n in range(1, 21))
-    plan = PlanView(id="pl-0000a001", tool="restart", summary=summary, requires_confirmation=True,
-                    affected_users=37, monthly_cost_delta=0.0, status="pending", steps=steps, policy=policy)
-    confirmed = PlanView(id="pl-0000a001", tool="restart", summary=summary, requires_confirmation=True,
-                         affected_users=37, monthly_cost_delta=0.0, status="confirmed", steps=steps,
-                         policy=policy)
-    job = JobView(id="job-0000b001", plan_id="pl-0000a001", tool="restart", status="succeeded", total=37,
-                  done=37, failed=0, states={"ACTIVE": 37})
+    plan = PlanView(
+        id="pl-0000a001",
+        tool="restart",
+        summary=summary,
+        requires_confirmation=True,
+        affected_users=37,
+        monthly_cost_delta=0.0,
+        status="pending",
+        steps=steps,
+        policy=policy,
+    )
+    confirmed = PlanView(
+        id="pl-0000a001",
+        tool="restart",
+        summary=summary,
+        requires_confirmation=True,
+        affected_users=37,
+        monthly_cost_delta=0.0,
+        status="confirmed",
+        steps=steps,
+        policy=policy,
+    )
+    job = JobView(
+        id="job-0000b001",
+        plan_id="pl-0000a001",
+        tool="restart",
+        status="succeeded",
+        total=37,
+        done=37,
+        failed=0,
+        states={"ACTIVE": 37},
+    )
     restart = "restart everything on hetzner"
     return {
         "fleet status": TurnResult(reply=STATUS_REPLY, tool_calls=[ToolOutcome("fleet_status", {}, "done")]),
         restart: TurnResult(
             reply=f"[CMD] Plan pl-0000a001: {summary} Policy: affects 37 users (> 10): needs your confirmation. "
-                  "Confirm? (go / cancel)",
+            "Confirm? (go / cancel)",
             tool_calls=[ToolOutcome("restart", {}, "planned", plan=plan)],
         ),
         "go": TurnResult(

@@ -23,7 +23,7 @@ def test_binding_ids_are_unique() -> None:
     assert len(ids) == len(set(ids))
 
 
-async def test_f1_toggles_the_help_panel(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_f1_toggles_the_help_panel(scripted) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f1")
@@ -36,7 +36,7 @@ async def test_f1_toggles_the_help_panel(scripted) -> None:  # type: ignore[no-u
         assert app.focused is app.prompt
 
 
-async def test_keys_can_be_remapped_by_id(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_keys_can_be_remapped_by_id(scripted) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(100, 30)) as pilot:
         app.set_keymap({"app.help": "f12"})
@@ -48,7 +48,7 @@ async def test_keys_can_be_remapped_by_id(scripted) -> None:  # type: ignore[no-
         assert app.screen.query("HelpPanel")
 
 
-async def test_f2_copies_the_last_reply(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_f2_copies_the_last_reply(scripted) -> None:
     app = ChatApp(scripted(reply="[CMD] The answer."))
     async with app.run_test(size=(80, 20)) as pilot:
         flash = app.query_one(Flash)
@@ -64,7 +64,7 @@ async def test_f2_copies_the_last_reply(scripted) -> None:  # type: ignore[no-un
         assert flash.display and "Copied the last reply" in str(flash.render())
 
 
-async def test_double_click_copies_a_message(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_double_click_copies_a_message(scripted) -> None:
     from app.chat import AgentMessage, UserMessage
 
     app = ChatApp(scripted(reply="[CMD] Two words."))
@@ -80,7 +80,7 @@ async def test_double_click_copies_a_message(scripted) -> None:  # type: ignore[
         assert app.clipboard == "question"
 
 
-async def test_keymap_from_settings_is_applied(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_keymap_from_settings_is_applied(scripted) -> None:
     app = ChatApp(scripted(), keymap={"app.help": "f12"})
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f12")
@@ -88,7 +88,7 @@ async def test_keymap_from_settings_is_applied(scripted) -> None:  # type: ignor
         assert app.screen.query("HelpPanel")
 
 
-async def test_unexpected_errors_go_to_the_log_file(scripted, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_unexpected_errors_go_to_the_log_file(scripted, tmp_path) -> None:
     from app.chat import ErrorNote
 
     log_path = tmp_path / "chat.log"

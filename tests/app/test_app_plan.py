@@ -7,13 +7,13 @@ from app.widgets import PlanCard
 from app.widgets.plan_card import cost_text, policy_notes
 
 
-async def _say(pilot, app: ChatApp, text: str) -> None:  # type: ignore[no-untyped-def]
+async def _say(pilot, app: ChatApp, text: str) -> None:
     app.prompt.text = text
     await pilot.press("enter")
     await _settle(pilot, app)
 
 
-async def _settle(pilot, app: ChatApp) -> None:  # type: ignore[no-untyped-def]
+async def _settle(pilot, app: ChatApp) -> None:
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
@@ -39,7 +39,7 @@ def test_card_wording() -> None:
     assert policy_notes(policy) == ["affects 37 users (> 10)", "other tenant"]
 
 
-async def test_a_plan_shows_a_card_with_what_users_cost_and_policy(client) -> None:  # type: ignore[no-untyped-def]
+async def test_a_plan_shows_a_card_with_what_users_cost_and_policy(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything on hetzner")
@@ -53,7 +53,7 @@ async def test_a_plan_shows_a_card_with_what_users_cost_and_policy(client) -> No
         assert app.check_action("plan", ()) is True
 
 
-async def test_go_button_sends_go_as_the_operator(client) -> None:  # type: ignore[no-untyped-def]
+async def test_go_button_sends_go_as_the_operator(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything on hetzner")
@@ -69,7 +69,7 @@ async def test_go_button_sends_go_as_the_operator(client) -> None:  # type: igno
         assert len(app.jobs) == 1
 
 
-async def test_cancel_key_cancels_the_plan(client) -> None:  # type: ignore[no-untyped-def]
+async def test_cancel_key_cancels_the_plan(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything degraded on vultr")
@@ -82,7 +82,7 @@ async def test_cancel_key_cancels_the_plan(client) -> None:  # type: ignore[no-u
         assert not app.jobs
 
 
-async def test_go_key_and_typed_go_both_work(client) -> None:  # type: ignore[no-untyped-def]
+async def test_go_key_and_typed_go_both_work(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything on hetzner")
@@ -96,7 +96,7 @@ async def test_go_key_and_typed_go_both_work(client) -> None:  # type: ignore[no
         assert len(app.jobs) == 2
 
 
-async def test_a_newer_plan_replaces_the_pending_card(client) -> None:  # type: ignore[no-untyped-def]
+async def test_a_newer_plan_replaces_the_pending_card(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything on hetzner")
@@ -110,7 +110,7 @@ async def test_a_newer_plan_replaces_the_pending_card(client) -> None:  # type: 
         assert app.pending_card is new
 
 
-async def test_keys_do_nothing_without_a_pending_plan(client) -> None:  # type: ignore[no-untyped-def]
+async def test_keys_do_nothing_without_a_pending_plan(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("ctrl+g")
@@ -121,7 +121,7 @@ async def test_keys_do_nothing_without_a_pending_plan(client) -> None:  # type: 
 class _HeldClient:
     """The real engine, but each turn waits until the test lets it go."""
 
-    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, inner) -> None:
         import asyncio
 
         self.inner = inner
@@ -129,13 +129,13 @@ class _HeldClient:
         self.release = asyncio.Event()
         self.release.set()
 
-    async def stream(self, message, *, session=None):  # type: ignore[no-untyped-def]
+    async def stream(self, message, *, session=None):
         await self.release.wait()
         async for event in self.inner.stream(message, session=session):
             yield event
 
 
-async def test_go_waits_while_a_turn_is_in_flight(client) -> None:  # type: ignore[no-untyped-def]
+async def test_go_waits_while_a_turn_is_in_flight(client) -> None:
     """A go sent behind a queued request could approve a plan nobody has seen: the controls wait."""
     held = _HeldClient(client)
     app = ChatApp(held)
@@ -159,7 +159,7 @@ async def test_go_waits_while_a_turn_is_in_flight(client) -> None:  # type: igno
         assert app.check_action("plan", ()) is True
 
 
-async def test_a_go_that_runs_nothing_retires_the_card(demo) -> None:  # type: ignore[no-untyped-def]
+async def test_a_go_that_runs_nothing_retires_the_card(demo) -> None:
     demo.reply = "[CMD] There is nothing waiting for your go. Ask for something first."
     del demo.script["go"]
     app = ChatApp(demo)
@@ -172,7 +172,7 @@ async def test_a_go_that_runs_nothing_retires_the_card(demo) -> None:  # type: i
         assert app.check_action("plan", ()) is False
 
 
-async def test_a_failed_go_offers_the_buttons_again(demo) -> None:  # type: ignore[no-untyped-def]
+async def test_a_failed_go_offers_the_buttons_again(demo) -> None:
     app = ChatApp(demo)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything on hetzner")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.chat import ChatApp, UserMessage
 
 
-async def _settle(pilot, app: ChatApp) -> None:  # type: ignore[no-untyped-def]
+async def _settle(pilot, app: ChatApp) -> None:
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
@@ -15,7 +15,7 @@ def _users(app: ChatApp) -> list[str]:
     return [str(w.render()) for w in app.query(UserMessage)]
 
 
-async def test_enter_sends_and_clears(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_enter_sends_and_clears(scripted) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 20)) as pilot:
@@ -26,7 +26,7 @@ async def test_enter_sends_and_clears(scripted) -> None:  # type: ignore[no-unty
         assert app.focused is app.prompt
 
 
-async def test_blank_enter_sends_nothing(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_blank_enter_sends_nothing(scripted) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 20)) as pilot:
@@ -36,7 +36,7 @@ async def test_blank_enter_sends_nothing(scripted) -> None:  # type: ignore[no-u
         assert not app.query(UserMessage)
 
 
-async def test_ctrl_j_and_shift_enter_insert_newlines(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_ctrl_j_and_shift_enter_insert_newlines(scripted) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 20)) as pilot:
@@ -49,7 +49,7 @@ async def test_ctrl_j_and_shift_enter_insert_newlines(scripted) -> None:  # type
         assert _users(app) == ["a\nb\nc"]
 
 
-async def test_up_and_down_walk_the_history(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_up_and_down_walk_the_history(scripted) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 20)) as pilot:
         for text in ("first", "second"):
@@ -71,7 +71,7 @@ async def test_up_and_down_walk_the_history(scripted) -> None:  # type: ignore[n
         assert _users(app) == ["first", "second", "draft"]
 
 
-async def test_up_inside_a_multiline_draft_moves_the_cursor(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_up_inside_a_multiline_draft_moves_the_cursor(scripted) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 20)) as pilot:
         await pilot.press(*"old", "enter")
@@ -81,7 +81,7 @@ async def test_up_inside_a_multiline_draft_moves_the_cursor(scripted) -> None:  
         assert app.prompt.cursor_location[0] == 0
 
 
-async def test_typing_elsewhere_goes_to_the_prompt(client) -> None:  # type: ignore[no-untyped-def]
+async def test_typing_elsewhere_goes_to_the_prompt(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press(*"restart everything on hetzner", "enter")
@@ -93,7 +93,7 @@ async def test_typing_elsewhere_goes_to_the_prompt(client) -> None:  # type: ign
         assert app.prompt.text == "fleet"
 
 
-async def test_messages_sent_while_busy_queue_in_order(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_messages_sent_while_busy_queue_in_order(scripted) -> None:
     client = scripted()
     release = client.hold()
     app = ChatApp(client)

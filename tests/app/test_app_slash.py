@@ -7,7 +7,7 @@ from app.chat import AgentMessage, ChatApp, ErrorNote, SystemNote, UserMessage
 from app.widgets import SlashComplete
 
 
-async def _settle(pilot, app: ChatApp) -> None:  # type: ignore[no-untyped-def]
+async def _settle(pilot, app: ChatApp) -> None:
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
@@ -33,7 +33,7 @@ def test_registry_parse_complete_lookup() -> None:
     assert {"status", "jobs", "voice", "silence", "brief", "help", "quit", "find"} <= set(names)
 
 
-async def test_slash_opens_the_completer_without_moving_the_transcript(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_slash_opens_the_completer_without_moving_the_transcript(scripted) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 24)) as pilot:
         transcript = app.transcript
@@ -55,7 +55,7 @@ async def test_slash_opens_the_completer_without_moving_the_transcript(scripted)
         assert app.prompt.text == "/st"
 
 
-async def test_tab_and_arrows_pick_a_command(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_tab_and_arrows_pick_a_command(scripted) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("slash", "down")
@@ -68,7 +68,7 @@ async def test_tab_and_arrows_pick_a_command(scripted) -> None:  # type: ignore[
         assert not completer.display
 
 
-async def test_enter_on_a_partial_command_completes_then_runs(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_enter_on_a_partial_command_completes_then_runs(scripted) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("slash", "h", "e", "enter")
@@ -78,7 +78,7 @@ async def test_enter_on_a_partial_command_completes_then_runs(scripted) -> None:
         assert not app.query(UserMessage)
 
 
-async def test_commands_that_take_an_argument_wait_for_it(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_commands_that_take_an_argument_wait_for_it(scripted) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("slash", "v", "o", "enter")
@@ -90,7 +90,7 @@ async def test_commands_that_take_an_argument_wait_for_it(scripted) -> None:  # 
         assert "not available yet" in note
 
 
-async def test_unavailable_commands_say_so(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_unavailable_commands_say_so(scripted) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -103,7 +103,7 @@ async def test_unavailable_commands_say_so(scripted) -> None:  # type: ignore[no
         assert client.asked == []
 
 
-async def test_unknown_command_is_a_note_not_a_request(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_unknown_command_is_a_note_not_a_request(scripted) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -115,7 +115,7 @@ async def test_unknown_command_is_a_note_not_a_request(scripted) -> None:  # typ
         assert client.asked == []
 
 
-async def test_status_asks_for_fleet_status(client) -> None:  # type: ignore[no-untyped-def]
+async def test_status_asks_for_fleet_status(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 30)) as pilot:
         app.prompt.text = "/status"
@@ -126,7 +126,7 @@ async def test_status_asks_for_fleet_status(client) -> None:  # type: ignore[no-
         assert str(reply.render()).startswith("[CMD] DEMO fleet: 120 instances")
 
 
-async def test_jobs_lists_jobs_started_here(client) -> None:  # type: ignore[no-untyped-def]
+async def test_jobs_lists_jobs_started_here(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 30)) as pilot:
         for text in ("/jobs", "restart everything on hetzner", "go", "/jobs"):
@@ -138,7 +138,7 @@ async def test_jobs_lists_jobs_started_here(client) -> None:  # type: ignore[no-
         assert "restart  succeeded: 37/37 done" in listed
 
 
-async def test_copy_and_quit(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_copy_and_quit(scripted) -> None:
     app = ChatApp(scripted(reply="[CMD] Copy me."))
     async with app.run_test(size=(80, 24)) as pilot:
         app.prompt.text = "ask"

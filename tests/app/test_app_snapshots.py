@@ -16,10 +16,10 @@ from app.chat import ChatApp
 SIZE = (100, 32)
 
 
-def _typing(*messages: str):  # type: ignore[no-untyped-def]
+def _typing(*messages: str):
     """A ``run_before`` that sends each message and waits for its reply."""
 
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:
         app = pilot.app
         app.prompt.cursor_blink = False
         for text in messages:
@@ -32,46 +32,45 @@ def _typing(*messages: str):  # type: ignore[no-untyped-def]
     return run_before
 
 
-def test_empty(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
+def test_empty(snap_compare, demo) -> None:
     """You should see the welcome note (mentioning the DEMO fleet) resting just above the prompt (an anchored
     transcript fills from the bottom), the prompt with its placeholder, and the footer with Send, Quit, Help
     and Copy reply."""
     assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=_typing())
 
 
-def test_reply(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
+def test_reply(snap_compare, demo) -> None:
     """You should see the operator's "fleet status" (blue bar), then Commander's reply: a bold [CMD] tag on its
     own line and the status one fact per line (totals, by provider, needs attention)."""
     assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=_typing("fleet status"))
 
 
-def test_plan_card(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
+def test_plan_card(snap_compare, demo) -> None:
     """You should see Commander's plan reply followed by a yellow-bordered card titled "Plan — waiting for your
     go" listing What, Users (37 affected), Cost (no change), Policy (needs your confirmation), two Steps and
     "… 18+ more", with green Go and red Cancel buttons; the footer shows ^g Go and ^n Cancel plan."""
     assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=_typing("restart everything on hetzner"))
 
 
-def test_plan_confirmed(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
+def test_plan_confirmed(snap_compare, demo) -> None:
     """You should see the plan card greyed out, titled "Plan — confirmed, job succeeded (37/37)" with no
     buttons, then the operator's "go" and Commander's "Done: job job-0000b001 finished 37/37 steps"."""
-    assert snap_compare(ChatApp(demo), terminal_size=SIZE,
-                        run_before=_typing("restart everything on hetzner", "go"))
+    assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=_typing("restart everything on hetzner", "go"))
 
 
-def test_error_note(snap_compare, scripted) -> None:  # type: ignore[no-untyped-def]
+def test_error_note(snap_compare, scripted) -> None:
     """You should see the operator's "fleet status" and below it a red note: "The fleet store is not
     reachable (connection refused)." with the next step "Nothing was changed. Try again, …" on a second line."""
     client = scripted(fail="The fleet store is not reachable (connection refused).")
     assert snap_compare(ChatApp(client), terminal_size=SIZE, run_before=_typing("fleet status"))
 
 
-def test_slash_popup(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
+def test_slash_popup(snap_compare, demo) -> None:
     """You should see a rounded list floating just above the prompt (which holds "/") with every command and
     its help — /status highlighted first, /voice FILE, /silence and /brief marked "(not yet)", a scrollbar for
     the rest — over the welcome note, whose right end still peeks out unmoved (the list overlays)."""
 
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:
         pilot.app.prompt.cursor_blink = False
         await pilot.press("slash")
         await pilot.pause()
@@ -79,17 +78,17 @@ def test_slash_popup(snap_compare, demo) -> None:  # type: ignore[no-untyped-def
     assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=run_before)
 
 
-def test_narrow_terminal(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
+def test_narrow_terminal(snap_compare, demo) -> None:
     """You should see a 40x10 terminal: the end of Commander's fleet status wrapped to the width, the prompt
     and the footer — nothing cut off mid-widget, no crash."""
     assert snap_compare(ChatApp(demo), terminal_size=(40, 10), run_before=_typing("fleet status"))
 
 
-def test_help_panel(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
+def test_help_panel(snap_compare, demo) -> None:
     """You should see the F1 help panel on the right: the "Chat" help (Enter, ctrl+j, Up/Down, ctrl+g Go,
     ctrl+n Cancel plan, F2, /) above the key list, with the transcript and prompt narrowed on the left."""
 
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:
         pilot.app.prompt.cursor_blink = False
         await pilot.press("f1")
         await pilot.pause()

@@ -7,7 +7,7 @@ from app.widgets import TrimNote
 from app.widgets.transcript import USER_MESSAGE_LIMIT, hard_breaks, split_tag
 
 
-async def _say(pilot, app: ChatApp, text: str) -> None:  # type: ignore[no-untyped-def]
+async def _say(pilot, app: ChatApp, text: str) -> None:
     app.prompt.text = text
     await pilot.press("enter")
     await app.workers.wait_for_complete()
@@ -22,7 +22,7 @@ def test_split_tag_and_hard_breaks() -> None:
     assert hard_breaks("```\nx = 1\ny = 2\n```") == "```\nx = 1\ny = 2\n```"
 
 
-async def test_reply_is_one_tagged_markdown_widget(client) -> None:  # type: ignore[no-untyped-def]
+async def test_reply_is_one_tagged_markdown_widget(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 30)) as pilot:
         await _say(pilot, app, "fleet status")
@@ -33,7 +33,7 @@ async def test_reply_is_one_tagged_markdown_widget(client) -> None:  # type: ign
         assert app.last_reply == reply.reply
 
 
-async def test_agent_tags_pick_the_colour_class(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_agent_tags_pick_the_colour_class(scripted) -> None:
     app = ChatApp(scripted(reply="[Forge] Provisioning **4/20** ACTIVE."))
     async with app.run_test(size=(80, 20)) as pilot:
         await _say(pilot, app, "provision")
@@ -41,7 +41,7 @@ async def test_agent_tags_pick_the_colour_class(scripted) -> None:  # type: igno
         assert reply.has_class("-forge")
 
 
-async def test_failed_turn_is_a_note_with_a_next_step(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_failed_turn_is_a_note_with_a_next_step(scripted) -> None:
     app = ChatApp(scripted(fail="The fleet store is not reachable."))
     async with app.run_test(size=(80, 20)) as pilot:
         await _say(pilot, app, "fleet status")
@@ -51,7 +51,7 @@ async def test_failed_turn_is_a_note_with_a_next_step(scripted) -> None:  # type
         assert not app.query(AgentMessage)
 
 
-async def test_a_crashing_engine_does_not_take_the_chat_down(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_a_crashing_engine_does_not_take_the_chat_down(scripted) -> None:
     client = scripted(crash=RuntimeError("connection reset"))
     app = ChatApp(client)
     async with app.run_test(size=(80, 20)) as pilot:
@@ -64,7 +64,7 @@ async def test_a_crashing_engine_does_not_take_the_chat_down(scripted) -> None: 
         assert len(app.query(AgentMessage)) == 1
 
 
-async def test_a_huge_paste_is_sent_whole_and_shown_clipped(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_a_huge_paste_is_sent_whole_and_shown_clipped(scripted) -> None:
     client = scripted()
     app = ChatApp(client)
     big = "x" * 1_000_000
@@ -76,7 +76,7 @@ async def test_a_huge_paste_is_sent_whole_and_shown_clipped(scripted) -> None:  
         assert len(str(shown.render())) < USER_MESSAGE_LIMIT + 100
 
 
-async def test_old_messages_are_pruned_past_the_high_water_mark(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_old_messages_are_pruned_past_the_high_water_mark(scripted) -> None:
     app = ChatApp(scripted(), high_water=8, low_water=5)
     async with app.run_test(size=(80, 20)) as pilot:
         for n in range(5):
@@ -90,7 +90,7 @@ async def test_old_messages_are_pruned_past_the_high_water_mark(scripted) -> Non
         assert [str(m.render()) for m in app.query(UserMessage)][-1] == "message 4"
 
 
-async def test_transcript_follows_and_lets_go_when_scrolled_up(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_transcript_follows_and_lets_go_when_scrolled_up(scripted) -> None:
     app = ChatApp(scripted(reply="[CMD] " + "\n".join(f"line {n}" for n in range(12))))
     async with app.run_test(size=(60, 16)) as pilot:
         transcript = app.transcript
@@ -109,7 +109,7 @@ async def test_transcript_follows_and_lets_go_when_scrolled_up(scripted) -> None
         assert transcript.scroll_y == transcript.max_scroll_y
 
 
-async def test_welcome_note_says_demo(client) -> None:  # type: ignore[no-untyped-def]
+async def test_welcome_note_says_demo(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(80, 20)):
         (note,) = app.query(SystemNote)

@@ -25,6 +25,7 @@ from engine.guardian._heal import (
     record_verification,
     skill_values,
 )
+from engine.guardian._reports import ReportBook
 from engine.guardian._score import (
     Acceptance,
     Band,
@@ -60,6 +61,7 @@ __all__ = [
     "ProviderSignal",
     "Reason",
     "RegionUsage",
+    "ReportBook",
     "StandingApproval",
     "StepSpec",
     "SweepResult",

@@ -15,7 +15,8 @@ from engine.errors import StoreError
 from engine.store import HEAD_REVISION, Account, Instance, Tenant, open_store
 
 TABLES = {"tenants", "accounts", "instances", "plans", "jobs", "job_steps", "operators", "audit_entries",
-          "audit_head", "sessions", "alembic_version"}
+          "audit_head", "sessions", "alembic_version", "silences", "incidents", "health_reports", "cost_snapshots",
+          "secrets", "api_keys", "channel_identities", "webhook_deliveries", "memories", "chat_messages"}
 
 
 def test_baseline_migration_creates_every_table_and_matches_the_models(store_url: str) -> None:
@@ -116,3 +117,23 @@ def test_unwritable_sqlite_location(tmp_path: Path) -> None:
 def test_schema_head_constant_matches_the_migration_files() -> None:
     versions = Path(__file__).resolve().parents[1] / "engine" / "store" / "migrations" / "versions"
     assert (versions / f"{HEAD_REVISION}.py").exists()
+
+
+def test_a_baseline_store_is_upgraded_in_place(sqlite_url: str) -> None:
+    """A store created by the first release gains the new tables on open and keeps its data."""
+    from alembic import command
+
+    from engine.store._db import Store, alembic_config, create_store_engine
+
+    old = Store(create_store_engine(sqlite_url), sqlite_url)
+    command.upgrade(alembic_config(old), "0001_baseline")
+    with old.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO tenants (id, name, is_demo, created_at) VALUES ('t1', 'T', 0, '2026-01-01')")
+    old.dispose()
+    store = open_store(sqlite_url)
+    try:
+        assert "silences" in inspect(store.engine).get_table_names()
+        with store.session() as s:
+            assert s.get(Tenant, "t1") is not None
+    finally:
+        store.dispose()

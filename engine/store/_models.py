@@ -174,3 +174,137 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     hash: str = Field(default="0" * 64, max_length=64)
+
+
+# --------------------------------------------------------------------------- revision 0002
+# Tables for the capabilities built on the foundation: alerts, cost history, trust, channels,
+# webhooks, agent memory, chat history, node health.  One migration so parallel work never forks
+# Alembic's history.
+
+
+class Silence(SQLModel, table=True):
+    """Alerts for matching instances are muted until ``until`` (``silence_alerts``, maintenance windows)."""
+
+    __tablename__ = "silences"
+    id: str = Field(primary_key=True, max_length=40)
+    selector: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    until: datetime
+    reason: str = Field(default="", max_length=500)
+    created_by: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Incident(SQLModel, table=True):
+    """One grouped incident (a provider region outage is one incident, not 94 alerts)."""
+
+    __tablename__ = "incidents"
+    id: str = Field(primary_key=True, max_length=40)
+    key: str = Field(index=True, max_length=200)
+    provider: str | None = Field(default=None, max_length=32)
+    region: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="open", index=True, max_length=16)
+    title: str = Field(default="", max_length=300)
+    opened_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class HealthReportRecord(SQLModel, table=True):
+    """The latest health report of each instance's node (what the Guardian sweep scores)."""
+
+    __tablename__ = "health_reports"
+    instance_id: str = Field(primary_key=True, max_length=80)
+    received_at: datetime = Field(default_factory=utcnow)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CostSnapshot(SQLModel, table=True):
+    """Daily spend per provider/region/tier/tenant, so the Ledger has trends."""
+
+    __tablename__ = "cost_snapshots"
+    day: str = Field(primary_key=True, max_length=10)
+    provider: str = Field(primary_key=True, max_length=32)
+    region: str = Field(primary_key=True, max_length=64)
+    tier: str = Field(primary_key=True, max_length=32)
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    instances: int = 0
+    monthly_eur: float = 0.0
+    daily_eur: float = 0.0
+
+
+class SecretRecord(SQLModel, table=True):
+    """A secret encrypted at rest (AEAD) under a key-encryption key of ``key_version``."""
+
+    __tablename__ = "secrets"
+    name: str = Field(primary_key=True, max_length=200)
+    key_version: int = 1
+    nonce: str = Field(max_length=64)
+    ciphertext: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    rotated_at: datetime | None = None
+
+
+class ApiKey(SQLModel, table=True):
+    """An operator's API key: shown once, stored only as a hash."""
+
+    __tablename__ = "api_keys"
+    id: str = Field(primary_key=True, max_length=40)
+    operator_id: str = Field(foreign_key="operators.id", index=True, max_length=64)
+    prefix: str = Field(index=True, max_length=24)
+    hash: str = Field(max_length=128)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class ChannelIdentity(SQLModel, table=True):
+    """A Telegram user id, WhatsApp number or SSH user mapped to an operator."""
+
+    __tablename__ = "channel_identities"
+    channel: str = Field(primary_key=True, max_length=32)
+    external_id: str = Field(primary_key=True, max_length=200)
+    operator_id: str = Field(foreign_key="operators.id", index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One signed webhook (e.g. pair ACTIVE → COMPANION), with retries and a delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+    id: str = Field(primary_key=True, max_length=40)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    event: str = Field(max_length=60)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", index=True, max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class Memory(SQLModel, table=True):
+    """Something the team learned about an operator ("leave Contabo alone", "brief me at 06:30")."""
+
+    __tablename__ = "memories"
+    id: str = Field(primary_key=True, max_length=40)
+    operator_id: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=32)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    forgotten_at: datetime | None = None
+
+
+class ChatMessage(SQLModel, table=True):
+    """One message of a conversation, so chats resume after a restart and can be searched."""
+
+    __tablename__ = "chat_messages"
+    id: int | None = Field(default=None, primary_key=True)
+    operator_id: str = Field(index=True, max_length=64)
+    session: str = Field(index=True, max_length=100)
+    role: str = Field(max_length=16)
+    agent: str | None = Field(default=None, max_length=32)
+    channel: str = Field(default="cli", max_length=32)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

@@ -6,6 +6,7 @@ touches the store (one read, batched writes, audited state moves).  Executing a 
 operation layer's job, under the policy engine (Guardian calls it with an autonomous caller).
 """
 
+from engine.guardian._exposure import FAILED_OVER_PREFIX, Exposure, exposure
 from engine.guardian._heal import (
     ALLOWED_TOOLS,
     LADDER,
@@ -44,6 +45,7 @@ from engine.guardian._thresholds import THRESHOLDS, Threshold, thresholds_markdo
 
 __all__ = [
     "ALLOWED_TOOLS",
+    "FAILED_OVER_PREFIX",
     "LADDER",
     "THRESHOLDS",
     "Acceptance",
@@ -51,6 +53,7 @@ __all__ = [
     "AlertItem",
     "Band",
     "DecisionKind",
+    "Exposure",
     "HealDecision",
     "HealFacts",
     "HealLedger",
@@ -71,6 +74,7 @@ __all__ = [
     "accept_report",
     "band_for",
     "decide",
+    "exposure",
     "format_duration",
     "group_alerts",
     "ladder_markdown",

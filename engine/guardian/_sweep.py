@@ -463,6 +463,8 @@ def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fr
             if health is None:
                 continue
             reason = (health.explain() if not health.healthy or health.reasons else "")[:500]
+            if row.state == S.FAILED.value and row.id not in new_state:
+                reason = row.health_reason  # a FAILED box keeps the reason it failed (or was failed over)
             seen = fresh.get(row.id)
             if seen is not None:
                 seen_rows.append({"b_id": row.id, "b_score": health.value, "b_reason": reason, "b_seen": seen})

@@ -1,0 +1,144 @@
+"""Exposure to a provider or region: who is at risk, who already moved, who has no gateway.
+
+"Hetzner Nuremberg looks down. What's our exposure?" is answered from the store alone (the status
+page is a separate read): primaries and standbys there, how many pairs already failed over, how many
+could fail over right now, and how many users have no active gateway anywhere.  The ``provider_health``
+operation combines this with :mod:`engine.providers.status`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from engine.domain import SERVING_STATES, InstanceState
+from engine.guardian import _thresholds as T
+from engine.store import Instance
+
+__all__ = ["FAILED_OVER_PREFIX", "Exposure", "exposure"]
+
+S = InstanceState
+_SERVING = frozenset(s.value for s in SERVING_STATES)
+FAILED_OVER_PREFIX = "failed over"
+"""The failover step leaves the old primary FAILED with a reason starting with this (engine.operations);
+the store has no column for "was failed over", so this marker is how exposure tells a failed-over old
+primary from a standby that merely failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """Counts for one provider and/or region (``None`` = all)."""
+
+    provider: str | None
+    region: str | None
+    primaries: int = 0
+    """Primaries there (serving, or FAILED and not yet failed over)."""
+    standbys: int = 0
+    """Standbys there (any live state)."""
+    unhealthy_primaries: int = 0
+    """Primaries there below the healthy band or FAILED."""
+    failed_over: int = 0
+    """Accounts whose former primary there is FAILED and which are served by a primary elsewhere."""
+    can_fail_over: int = 0
+    """Unhealthy primaries there whose standby is ACTIVE and healthy: Guardian can move them now."""
+    no_healthy_standby: int = 0
+    """Unhealthy primaries there with no healthy standby: these users need a human."""
+    users: int = 0
+    """Accounts with any instance there."""
+    without_gateway: int = 0
+    """Accounts with an instance there and no serving, reachable primary anywhere."""
+    without_gateway_accounts: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["without_gateway_accounts"] = list(self.without_gateway_accounts[:20])
+        return out
+
+    def describe(self) -> str:
+        """One operator sentence with the numbers."""
+        where = self.region or self.provider or "the fleet"
+        parts = [f"{where}: {self.primaries} primaries and {self.standbys} standbys ({self.users} users)"]
+        if self.unhealthy_primaries:
+            parts.append(f"{self.unhealthy_primaries} primaries unhealthy")
+        parts.append(f"{self.failed_over} already failed over")
+        if self.can_fail_over:
+            parts.append(f"{self.can_fail_over} can fail over now")
+        if self.no_healthy_standby:
+            parts.append(f"{self.no_healthy_standby} have no healthy standby")
+        parts.append(f"{self.without_gateway} users without an active gateway")
+        return "; ".join(parts) + "."
+
+
+_COLUMNS: tuple[Any, ...] = (Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region,
+                             Instance.state, Instance.health_score, Instance.health_reason)
+
+
+def _healthy(state: str, score: int | None) -> bool:
+    return state == S.ACTIVE.value and (score if score is not None else 0) >= T.HEALTHY_MIN
+
+
+def _reachable_primary(role: str, state: str, score: int | None) -> bool:
+    return role == "primary" and state in _SERVING and (score is None or score >= T.DEGRADED_MIN)
+
+
+def exposure(session: Session, *, provider: str | None = None, region: str | None = None,
+             tenant_id: str | None = None) -> Exposure:
+    """Count the exposure of every pair with an instance at ``provider`` / in ``region``.
+
+    ``tenant_id`` scopes the count to one tenant (policy rule 6); deleted instances never count.
+    """
+    where: list[Any] = [col(Instance.state) != S.DELETED.value]
+    if provider:
+        where.append(col(Instance.provider) == provider)
+    if region:
+        where.append(col(Instance.region) == region)
+    if tenant_id:
+        where.append(col(Instance.tenant_id) == tenant_id)
+    accounts = {a for (a,) in session.execute(select(col(Instance.account_id)).where(*where).distinct()).all()}
+    if not accounts:
+        return Exposure(provider, region)
+    rows: list[tuple[str, str, str, str, str, str, int | None, str]] = []
+    ids = sorted(accounts)
+    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+        chunk = ids[start:start + 900]
+        rows.extend(tuple(r) for r in session.execute(
+            select(*_COLUMNS)
+            .where(col(Instance.account_id).in_(chunk), col(Instance.state) != S.DELETED.value)).all())
+    by_account: dict[str, list[tuple[str, str, str, str, str, str, int | None, str]]] = defaultdict(list)
+    for r in rows:
+        by_account[r[1]].append(r)
+
+    def here(r: tuple[str, str, str, str, str, str, int | None, str]) -> bool:
+        return (provider is None or r[3] == provider) and (region is None or r[4] == region)
+
+    primaries = standbys = unhealthy = failed_over = movable = stranded = 0
+    no_gateway: list[str] = []
+    for acct in ids:
+        mine = by_account.get(acct, [])
+        served_elsewhere = any(_reachable_primary(r[2], r[5], r[6]) and not here(r) for r in mine)
+        if not any(_reachable_primary(r[2], r[5], r[6]) for r in mine):
+            no_gateway.append(acct)
+        for r in mine:
+            if not here(r):
+                continue
+            _id, _acct, role, _prov, _reg, state, score, reason = r
+            if role == "primary" and (state in _SERVING or state == S.FAILED.value):
+                primaries += 1
+                if not _healthy(state, score):
+                    unhealthy += 1
+                    standby_ok = any(o[2] == "standby" and _healthy(o[5], o[6]) and not here(o) for o in mine)
+                    if standby_ok:
+                        movable += 1
+                    else:
+                        stranded += 1
+            elif role == "standby" and state != S.FAILED.value:
+                standbys += 1
+            if state == S.FAILED.value and served_elsewhere and (reason or "").startswith(FAILED_OVER_PREFIX):
+                failed_over += 1
+    return Exposure(provider, region, primaries=primaries, standbys=standbys, unhealthy_primaries=unhealthy,
+                    failed_over=failed_over, can_fail_over=movable, no_healthy_standby=stranded, users=len(ids),
+                    without_gateway=len(no_gateway), without_gateway_accounts=tuple(no_gateway))

@@ -150,6 +150,7 @@ class NodeClient:
         self._device_token_rejected = False
         self._pairing_logged: str | None = None
         self._last_rx = time.monotonic()
+        self._last_tx = time.monotonic()
         self._retry_after_s: float | None = None
 
     # --- public API -----------------------------------------------------------------------------------
@@ -442,6 +443,7 @@ class NodeClient:
         frame = RequestFrame(id=str(uuid.uuid4()), method=method, params=params)
         fut: asyncio.Future[ResponseFrame] = asyncio.get_running_loop().create_future()
         self._pending[frame.id] = fut
+        self._last_tx = time.monotonic()
         try:
             await ws.send(encode_frame(frame))
             res = await asyncio.wait_for(fut, timeout)
@@ -472,6 +474,13 @@ class NodeClient:
                 self.stats.dead_links += 1
                 await ws.close(CloseCode.DEAD_LINK, "dead link")
                 return
+            if time.monotonic() - self._last_tx >= tick_s:
+                # Health reports slower than the tick: say we are alive, so the gateway keeps our link.
+                self._spawn(self._presence())
+
+    async def _presence(self) -> None:
+        with contextlib.suppress(RequestFailed, TimeoutError, _LinkLost, ConnectionClosed):
+            await self.request("node.event", {"event": "node.presence.alive", "payload": {"ts": int(time.time() * 1000)}})
 
     async def send_health(self) -> NodeHealthReport:
         report = await self.collector.collect()

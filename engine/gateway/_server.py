@@ -18,7 +18,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -51,7 +51,6 @@ from node.protocol import (
     ErrorShape,
     EventFrame,
     FrameError,
-    InvokeRequest,
     NodeHealthReport,
     RequestFrame,
     ResponseFrame,
@@ -172,6 +171,7 @@ class _Conn:
     connected_at_ms: int
     remote_addr: str | None
     seq: int = 0
+    last_rx: float = field(default_factory=time.monotonic)
     tools: list[dict[str, Any]] = field(default_factory=list)
     last_health: NodeHealthReport | None = None
 
@@ -197,6 +197,7 @@ class NodeGateway:
         registry: DeviceRegistry | None = None,
         command_allowlist: Iterable[str] | None = None,
         tick_interval_ms: int = TICK_INTERVAL_MS,
+        idle_timeout_s: float | None = None,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_MS / 1000,
         max_preauth_bytes: int = MAX_PREAUTH_PAYLOAD_BYTES,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
@@ -210,6 +211,8 @@ class NodeGateway:
         self.registry = registry or DeviceRegistry(clock=clock)
         self.command_allowlist = frozenset(command_allowlist if command_allowlist is not None else COMMANDS)
         self.tick_interval_ms = tick_interval_ms
+        self.idle_timeout_s = idle_timeout_s if idle_timeout_s is not None else 3 * tick_interval_ms / 1000
+        """A node silent this long is dead (its VPS vanished without a FIN): close 4000 and forget it."""
         self.handshake_timeout_s = handshake_timeout_s
         self.max_preauth_bytes = max_preauth_bytes
         self.max_payload_bytes = max_payload_bytes
@@ -220,6 +223,7 @@ class NodeGateway:
         self._invokes: dict[str, _PendingInvoke] = {}
         self._server: Server | None = None
         self._tick_task: asyncio.Task[None] | None = None
+        self._bg: set[asyncio.Future[None]] = set()
         self._started_ms = 0
 
     # --- lifecycle -----------------------------------------------------------------------------------
@@ -346,24 +350,33 @@ class NodeGateway:
         if command not in conn.commands:
             self.stats.refusals[ErrorCode.COMMAND_NOT_ALLOWED] += 1
             raise CommandNotAllowed(command)
-        invoke_id = str(uuid.uuid4())
-        fut: asyncio.Future[InvokeResult] = asyncio.get_running_loop().create_future()
-        self._invokes[invoke_id] = _PendingInvoke(node_id, command, fut, on_progress)
-        request = InvokeRequest(invoke_id, node_id, command, {} if params is None else params,
-                                max(1, int(timeout_s * 1000)), idempotency_key)
-        self.stats.invokes_sent += 1
+        params_json = json.dumps({} if params is None else params, separators=(",", ":"))
+        invoke_id, fut = self._start_invoke(conn, command, params_json, timeout_s, idempotency_key, on_progress)
         try:
-            self._send_event(conn, INVOKE_REQUEST_EVENT, request.to_payload())
             return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
         except TimeoutError:
             self._cancel_on_node(conn, invoke_id)
-            return InvokeResult(node_id, command, False, error_code=ErrorCode.TIMEOUT,
-                                error_message=f"{command} did not answer within {timeout_s:g} s")
+            return _timeout_result(node_id, command, timeout_s)
         except asyncio.CancelledError:
             self._cancel_on_node(conn, invoke_id)
             raise
         finally:
             self._invokes.pop(invoke_id, None)
+
+    def _start_invoke(self, conn: _Conn, command: str, params_json: str, timeout_s: float,
+                      idempotency_key: str | None, on_progress: ProgressCallback | None,
+                      ) -> tuple[str, asyncio.Future[InvokeResult]]:
+        """Register the pending invoke and send ``node.invoke.request`` (params encoded once by the caller)."""
+        invoke_id = str(uuid.uuid4())
+        fut: asyncio.Future[InvokeResult] = asyncio.get_running_loop().create_future()
+        self._invokes[invoke_id] = _PendingInvoke(conn.device_id, command, fut, on_progress)
+        payload: dict[str, Any] = {"id": invoke_id, "nodeId": conn.device_id, "command": command,
+                                   "paramsJSON": params_json, "timeoutMs": max(1, int(timeout_s * 1000))}
+        if idempotency_key:
+            payload["idempotencyKey"] = idempotency_key
+        self.stats.invokes_sent += 1
+        self._send_event(conn, INVOKE_REQUEST_EVENT, payload)
+        return invoke_id, fut
 
     def _cancel_on_node(self, conn: _Conn, invoke_id: str) -> None:
         self._send_event(conn, CANCEL_EVENT, {"invokeId": invoke_id, "nodeId": conn.device_id})
@@ -382,21 +395,42 @@ class NodeGateway:
             self.stats.refusals[ErrorCode.COMMAND_NOT_ALLOWED] += 1
             raise CommandNotAllowed(command)
         targets = list(self._conns) if node_ids is None else list(dict.fromkeys(node_ids))
-
-        async def one(node_id: str) -> InvokeResult:
-            try:
-                return await self.invoke(node_id, command, params, timeout_s=timeout_s,
-                                         idempotency_key=idempotency_key)
-            except NodeNotConnected as exc:
-                return InvokeResult(node_id, command, False, error_code=ErrorCode.UNAVAILABLE, error_message=str(exc))
-            except CommandNotAllowed as exc:
-                return InvokeResult(node_id, command, False, error_code=ErrorCode.COMMAND_NOT_ALLOWED,
-                                    error_message=str(exc))
-
-        results = await asyncio.gather(*(one(n) for n in targets))
-        return dict(zip(targets, results, strict=True))
+        # One timer and no task per node: at 10,000 nodes per-invoke wait_for/gather overhead dominates.
+        params_json = json.dumps({} if params is None else params, separators=(",", ":"))
+        results: dict[str, InvokeResult] = {}
+        started: dict[asyncio.Future[InvokeResult], tuple[str, _Conn]] = {}
+        for node_id in targets:
+            conn = self._conns.get(node_id)
+            if conn is None:
+                results[node_id] = InvokeResult(node_id, command, False, error_code=ErrorCode.UNAVAILABLE,
+                                                error_message=str(NodeNotConnected(node_id)))
+            elif command not in conn.commands:
+                self.stats.refusals[ErrorCode.COMMAND_NOT_ALLOWED] += 1
+                results[node_id] = InvokeResult(node_id, command, False, error_code=ErrorCode.COMMAND_NOT_ALLOWED,
+                                                error_message=str(CommandNotAllowed(command)))
+            else:
+                invoke_id, fut = self._start_invoke(conn, command, params_json, timeout_s, idempotency_key, None)
+                started[fut] = (invoke_id, conn)
+        try:
+            if started:
+                await asyncio.wait(started, timeout=timeout_s)
+        finally:
+            for fut, (invoke_id, conn) in started.items():
+                self._invokes.pop(invoke_id, None)
+                if fut.done():
+                    results[conn.device_id] = fut.result()
+                else:
+                    fut.cancel()
+                    self._cancel_on_node(conn, invoke_id)
+                    results[conn.device_id] = _timeout_result(conn.device_id, command, timeout_s)
+        return {node_id: results[node_id] for node_id in targets}
 
     # --- connection handling -----------------------------------------------------------------------------
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
 
     def _send_event(self, conn: _Conn, event: str, payload: Any) -> None:
         conn.seq += 1
@@ -416,9 +450,18 @@ class NodeGateway:
             slices = max(1, min(len(conns) // _TICK_SLICE, 100))
             for i in range(slices):
                 ts = int(self.clock() * 1000)
+                now = time.monotonic()
                 for conn in conns[i::slices]:
-                    if self._conns.get(conn.device_id) is conn:
-                        self._send_event(conn, TICK_EVENT, {"ts": ts})
+                    if self._conns.get(conn.device_id) is not conn:
+                        continue
+                    if now - conn.last_rx > self.idle_timeout_s:
+                        self.stats.refusals["DEAD_LINK"] += 1
+                        log.warning("node %s silent for %.0f s; closing its link", conn.device_id[:12],
+                                    now - conn.last_rx)
+                        del self._conns[conn.device_id]
+                        self._background(conn.ws.close(CloseCode.DEAD_LINK, "dead link"))
+                        continue
+                    self._send_event(conn, TICK_EVENT, {"ts": ts})
                 await asyncio.sleep(interval / 10 / slices)
             # keep the period fixed however long the spread took
             interval = max(0.0, self.tick_interval_ms / 1000 - (time.monotonic() - started))
@@ -606,13 +649,14 @@ class NodeGateway:
         self._conns[device_id] = conn
         if old is not None:
             log.info("node %s reconnected; closing its previous connection", device_id[:12])
-            asyncio.ensure_future(old.ws.close(CloseCode.NORMAL, "superseded by a newer connection"))
+            self._background(old.ws.close(CloseCode.NORMAL, "superseded by a newer connection"))
         return conn
 
     async def _serve(self, conn: _Conn) -> None:
         ws = conn.ws
         try:
             async for raw in ws:
+                conn.last_rx = time.monotonic()
                 try:
                     frame = parse_frame(raw, max_bytes=self.max_payload_bytes)
                 except FrameError as exc:
@@ -759,6 +803,11 @@ class NodeGateway:
         ]
         conn.tools = accepted
         return {"nodeId": conn.device_id, "tools": accepted}
+
+
+def _timeout_result(node_id: str, command: str, timeout_s: float) -> InvokeResult:
+    return InvokeResult(node_id, command, False, error_code=ErrorCode.TIMEOUT,
+                        error_message=f"{command} did not answer within {timeout_s:g} s")
 
 
 def _remote(ws: ServerConnection) -> str | None:

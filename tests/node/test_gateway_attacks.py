@@ -317,3 +317,37 @@ async def test_approval_callback_can_bind_account_and_instance() -> None:
         assert res["error"]["details"]["code"] == "ACCOUNT_MISMATCH"
     finally:
         await gw.stop()
+
+
+async def test_silent_node_is_dropped_as_dead_link() -> None:
+    gw = NodeGateway("127.0.0.1", 0, SHARED_TOKEN, approve_pairing=_yes, tick_interval_ms=100, idle_timeout_s=0.3)
+    await gw.start()
+    fleet = SimulatedFleet(backoff_initial_s=0.05)
+    try:
+        talker = fleet.boot(node_config(gw.url, "talker", health_interval_s=0.05))
+        await talker.client.wait_connected(10)
+        peer, ident, _ = await _authed_peer(gw)  # then says nothing, as a VPS that vanished
+        assert await peer.close_code() == 4000
+        await until(lambda: not gw.is_connected(ident.device_id))
+        assert gw.stats.refusals["DEAD_LINK"] == 1
+        assert gw.is_connected(talker.device_id)  # reports keep a live node's link fresh
+    finally:
+        await fleet.shutdown_all()
+        await gw.stop()
+
+
+async def test_node_with_slow_health_reports_stays_alive_via_presence() -> None:
+    gw = NodeGateway("127.0.0.1", 0, SHARED_TOKEN, approve_pairing=_yes, tick_interval_ms=100, idle_timeout_s=1.0)
+    await gw.start()
+    fleet = SimulatedFleet(backoff_initial_s=0.05)
+    try:
+        quiet = fleet.boot(node_config(gw.url, "quiet", health_interval_s=3600))
+        await quiet.client.wait_connected(10)
+        await until(lambda: quiet.client.stats.health_sent == 1)
+        for _ in range(4):  # two idle timeouts long
+            await asyncio.sleep(0.5)
+            assert gw.is_connected(quiet.device_id)
+        assert gw.stats.refusals["DEAD_LINK"] == 0 and quiet.client.stats.connects == 1
+    finally:
+        await fleet.shutdown_all()
+        await gw.stop()

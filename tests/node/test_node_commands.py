@@ -205,6 +205,9 @@ async def test_invoke_through_gateway_cancel_progress_and_dedupe(gateway: NodeGa
         assert not res.ok and res.error_code == "TIMEOUT"
         await until(lambda: system.cancelled == 1)  # the node got node.invoke.cancel and stopped the work
         assert system.active == 0
+        fanned = await gateway.fan_out("clawops.restart_gateway", node_ids=[node.device_id, "f" * 64], timeout_s=0.3)
+        assert fanned[node.device_id].error_code == "TIMEOUT" and fanned["f" * 64].error_code == "UNAVAILABLE"
+        await until(lambda: system.cancelled == 2)
 
         system.release.set()
         r1 = await gateway.invoke(node.device_id, "clawops.restart_gateway", idempotency_key="op-7", timeout_s=10)

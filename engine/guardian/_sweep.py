@@ -307,7 +307,8 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
         report = reports.get(row.id)
         if report is not None:
             report = _sane_report(row, report, now, result)
-        expects = state in REPORTING_STATES
+        # A FAILED box is still watched (its heal or failover may be pending); it never moves back by itself.
+        expects = state in REPORTING_STATES or state is S.FAILED
         if report is not None:
             missed = missed_sweeps_since(report.received_at, now)
             stored = _utc(row.last_report_at)
@@ -324,7 +325,9 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
         health = score(report, now, missed, signals.get(row.region))
         scores[row.id] = health
         missed_of[row.id] = missed
-        if expects:
+        # Region health counts what serves users: a failed-over old primary (now a FAILED standby) no longer
+        # keeps its region "suspect" once its pair has moved.
+        if state in REPORTING_STATES or (state is S.FAILED and row.role == "primary"):
             region_total[row.region] += 1
             if health.band is not Band.HEALTHY:
                 region_bad[row.region] += 1

@@ -72,7 +72,7 @@ class ChatApp(App[None]):
     """``clawops``: talk to Commander and the team."""
 
     TITLE = "ClawOps"
-    CSS_PATH = "chat.tcss"
+    CSS_PATH = Path(__file__).with_name("chat.tcss")  # absolute, so subclasses elsewhere still find it
     AUTO_FOCUS = "#prompt"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
@@ -200,7 +200,7 @@ class ChatApp(App[None]):
         if event.is_printable and event.character and event.character != " " and not isinstance(self.focused, Prompt):
             prompt = self.prompt
             prompt.focus()
-            prompt.insert(event.character)
+            prompt.type_text(event.character)
             event.stop()
 
     async def send(self, text: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
@@ -35,7 +36,7 @@ Ask in plain words; changes come back as a plan and wait for your **go**.
 - **F2** copy the last reply
 """
     BINDINGS = [
-        Binding("enter", "submit", "Send", id="prompt.send", priority=True, tooltip="Send the message to the team"),
+        Binding("enter", "submit", "Send", id="prompt.send", tooltip="Send the message to the team"),
         Binding(
             "ctrl+j,shift+enter",
             "newline",
@@ -50,7 +51,6 @@ Ask in plain words; changes come back as a plan and wait for your **go**.
             "Complete",
             id="prompt.complete",
             show=False,
-            priority=True,
             tooltip="Complete the highlighted slash command",
         ),
         Binding("escape", "dismiss", "Close", id="prompt.dismiss", show=False, tooltip="Close the command list"),
@@ -87,6 +87,28 @@ Ask in plain words; changes come back as a plan and wait for your **go**.
         self._recall: int | None = None
         self._draft = ""
         self.completer: SlashComplete | None = None
+
+    IN_ORDER_ACTIONS = frozenset({"submit", "newline", "complete", "dismiss"})
+    """Actions run as the key arrives, in line with the typed characters.
+
+    Bindings otherwise run when the key event has bubbled up to the app, *after*
+    keys already queued here: a fast typist (or tmux, or a paste ending in a
+    newline) would send "fleet sta" and leave "tus" in the prompt.
+    """
+
+    async def _on_key(self, event: events.Key) -> None:
+        active = self.screen.active_bindings.get(event.key)
+        if (
+            active is not None
+            and active.node is self
+            and active.enabled
+            and active.binding.action in self.IN_ORDER_ACTIONS
+        ):
+            event.stop()
+            event.prevent_default()
+            await self.run_action(active.binding.action)
+            return
+        await super()._on_key(event)
 
     # ------------------------------------------------------------------ completer
     def _completing(self) -> bool:
@@ -133,7 +155,12 @@ Ask in plain words; changes come back as a plan and wait for your **go**.
         self.post_message(self.Submitted(text))
 
     def action_newline(self) -> None:
-        self.insert("\n")
+        self.type_text("\n")
+
+    def type_text(self, text: str) -> None:
+        """Insert ``text`` at the cursor (replacing any selection) and leave the cursor after it, as typing does."""
+        start, end = self.selection
+        self.replace(text, start, end, maintain_selection_offset=False)
 
     # ------------------------------------------------------------------ history
     def action_cursor_up(self, select: bool = False) -> None:

@@ -110,3 +110,19 @@ async def test_messages_sent_while_busy_queue_in_order(scripted) -> None:
         assert client.asked == ["one", "two"]
         assert not throbber.display
         assert _users(app) == ["one", "two"]
+
+
+async def test_keys_arriving_in_one_burst_keep_their_order(scripted) -> None:
+    """A terminal delivers "fleet status\\r" (or a pasted line) in one read: Enter must not overtake the text."""
+    from textual import events
+
+    client = scripted()
+    app = ChatApp(client)
+    async with app.run_test(size=(80, 20)) as pilot:
+        burst = [*"a", "ctrl+j", *"b", "shift+enter", *"c", "enter", *"second", "enter"]
+        for key in burst:
+            character = key if len(key) == 1 else ("\r" if key == "enter" else None)
+            app.post_message(events.Key(key, character))
+        await _settle(pilot, app)
+        assert client.asked == ["a\nb\nc", "second"]
+        assert app.prompt.text == ""

@@ -22,7 +22,7 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, TextArea
+from textual.widgets import Footer
 
 from app import slash
 from app.widgets import (
@@ -179,19 +179,6 @@ class ChatApp(App[None]):
         return cards[-1] if cards else None
 
     # ------------------------------------------------------------------ input
-    def on_text_area_changed(self, event: TextArea.Changed) -> None:
-        if not isinstance(event.text_area, Prompt):
-            return
-        completer = self.query_one(SlashComplete)
-        text = event.text_area.text
-        matches = slash.complete(text)
-        if len(matches) > 1 or (matches and text != f"/{matches[0].name}"):
-            composer = self.query_one("#composer")
-            footer = self.query_one(Footer)
-            completer.show(matches, above=composer.outer_size.height + footer.outer_size.height)
-        else:
-            completer.hide()
-
     async def on_prompt_submitted(self, event: Prompt.Submitted) -> None:
         await self.send(event.text)
 

@@ -16,6 +16,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from app import slash
+
 if TYPE_CHECKING:
     from app.widgets.slash_complete import SlashComplete
 
@@ -109,6 +111,21 @@ Ask in plain words; changes come back as a plan and wait for your **go**.
             await self.run_action(active.binding.action)
             return
         await super()._on_key(event)
+        self.refresh_completer()  # now, not when Changed arrives: a Tab right behind "/st" must see the list
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.refresh_completer()  # text set by code (history recall, tests)
+
+    def refresh_completer(self) -> None:
+        """Show the commands matching what is typed after ``/``, floating just above the prompt."""
+        if self.completer is None:
+            return
+        text = self.text
+        matches = slash.complete(text)
+        if len(matches) > 1 or (matches and text != f"/{matches[0].name}"):
+            self.completer.show(matches, above=max(0, self.screen.size.height - self.region.y))
+        else:
+            self.completer.hide()
 
     # ------------------------------------------------------------------ completer
     def _completing(self) -> bool:

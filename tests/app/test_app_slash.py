@@ -152,3 +152,17 @@ async def test_copy_and_quit(scripted) -> None:
         await pilot.press("enter")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_tab_right_behind_the_typing_completes(scripted) -> None:
+    """In one burst ("/st" then Tab), the list is already there when Tab arrives."""
+    from textual import events
+
+    app = ChatApp(scripted())
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key in ("slash", "s", "t", "tab"):
+            app.post_message(events.Key(key, "/" if key == "slash" else (key if len(key) == 1 else None)))
+        await pilot.pause()
+        await pilot.pause()
+        assert app.prompt.text == "/status"
+        assert app.focused is app.prompt

@@ -105,7 +105,7 @@ class UserMessage(Static):
     UserMessage {
         margin: 1 0 0 0;
         padding: 0 1;
-        border-left: outer $primary;
+        border-left: outer $foreground 40%;
         background: $boost;
         color: $text;
     }
@@ -134,17 +134,18 @@ class AgentMessage(Widget):
         border-left: outer $accent;
     }
     AgentMessage > .agent-message--tag { color: $accent; text-style: bold; }
-    AgentMessage.-guardian { border-left: outer $warning; }
-    AgentMessage.-guardian > .agent-message--tag { color: $warning; }
+    AgentMessage.-guardian { border-left: outer lightskyblue; }
+    AgentMessage.-guardian > .agent-message--tag { color: lightskyblue; }
     AgentMessage.-forge { border-left: outer $success; }
     AgentMessage.-forge > .agent-message--tag { color: $success; }
-    AgentMessage.-ledger { border-left: outer $secondary; }
-    AgentMessage.-ledger > .agent-message--tag { color: $secondary; }
-    AgentMessage.-triage { border-left: outer $error; }
-    AgentMessage.-triage > .agent-message--tag { color: $error; }
-    AgentMessage.-briefer { border-left: outer $primary; }
-    AgentMessage.-briefer > .agent-message--tag { color: $primary; }
+    AgentMessage.-ledger { border-left: outer mediumpurple; }
+    AgentMessage.-ledger > .agent-message--tag { color: mediumpurple; }
+    AgentMessage.-triage { border-left: outer orchid; }
+    AgentMessage.-triage > .agent-message--tag { color: orchid; }
+    AgentMessage.-briefer { border-left: outer turquoise; }
+    AgentMessage.-briefer > .agent-message--tag { color: turquoise; }
     AgentMessage.-refused { border-left: outer $error; }
+    AgentMessage.-refused > .agent-message--tag { color: $error; }
     """
     COMPONENT_CLASSES = {"agent-message--tag"}
 

@@ -40,7 +40,7 @@ def test_empty(snap_compare, demo) -> None:
 
 
 def test_reply(snap_compare, demo) -> None:
-    """You should see the operator's "fleet status" (blue bar), then Commander's reply: a bold [CMD] tag on its
+    """You should see the operator's "fleet status" (grey bar), then Commander's reply: a bold [CMD] tag on its
     own line and the status one fact per line (totals, by provider, needs attention)."""
     assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=_typing("fleet status"))
 
@@ -94,3 +94,27 @@ def test_help_panel(snap_compare, demo) -> None:
         await pilot.pause()
 
     assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=run_before)
+
+
+def test_team_replies(snap_compare, demo) -> None:
+    """You should see four replies, each with its tag on its own line and a left bar in the agent's colour:
+    [Guardian] light blue, [Forge] green, [Ledger] purple, and a refused [CMD] reply whose bar and tag are red
+    (plain [CMD] replies are orange); the Forge reply renders Markdown (bold "4/20", a two-item bullet list).
+    Operator messages have a grey bar."""
+    from engine.client import TurnResult
+    from engine.operations import ToolOutcome
+
+    demo.script.update(
+        {
+            "guardian": TurnResult(reply="[Guardian] Sweep done: 3 instances healed, 1 escalated (i-acct-014-p)."),
+            "forge": TurnResult(
+                reply="[Forge] Provisioning **4/20** ACTIVE.\n\n- 11 BOOTSTRAPPING\n- 5 CREATING", agent="forge"
+            ),
+            "ledger": TurnResult(reply="[Ledger] This month: 1,284.50 EUR so far, 3% under budget.", agent="ledger"),
+            "refused": TurnResult(
+                reply="[CMD] Refused: acct-042 belongs to another tenant.",
+                tool_calls=[ToolOutcome("restart", {}, "refused", message="other tenant", rule="rule6")],
+            ),
+        }
+    )
+    assert snap_compare(ChatApp(demo), terminal_size=SIZE, run_before=_typing("guardian", "forge", "ledger", "refused"))

@@ -59,13 +59,15 @@ def synthetic_reports(store: object, now: datetime, seed: int = 7) -> dict[str, 
 
 
 def main() -> None:
+    """``bench_guardian.py [STORE_URL]``: a temporary SQLite store by default; an empty database by URL otherwise."""
     from engine.demo import seed_demo
     from engine.guardian import HealLedger, score, sweep
     from engine.store import Instance, open_store
 
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        url = sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{Path(tmp) / 'bench.db'}"
+        store = open_store(url)
         count = seed_demo(store, PAIRS, seed=42)
         # Make the store's last reports 20 min old so silent instances count as unreachable for 3+ sweeps.
         from sqlalchemy import update
@@ -97,6 +99,7 @@ def main() -> None:
         score_us = (time.perf_counter() - t0) / len(sample) * 1e6
         store.dispose()
 
+    rows.append(("store", "-", url.split(":", 1)[0]))
     rows.append(("instances swept", "10,000", f"{count:,}"))
     rows.append(("first sweep (scores, moves, decisions, writes)", f"< {TARGET_SWEEP_S} s", f"{first_s:.3f} s"))
     rows.append(("steady sweep, median of 3", f"< {TARGET_SWEEP_S} s", f"{statistics.median(steady):.3f} s"))
@@ -107,10 +110,10 @@ def main() -> None:
     rows.append(("incidents in the first sweep (region down)", "1 per region", str(sum(a.is_incident for a in first.alerts))))
     rows.append(("last sweep: decisions / escalations", "-", f"{len(last.decisions)} / {len(last.escalations)}"))
     width = max(len(r[0]) for r in rows)
-    print(f"{'metric':<{width}} | target     | measured")
-    print(f"{'-' * width}-|------------|---------")
+    print(f"{'metric':<{width}} | target       | measured")
+    print(f"{'-' * width}-|--------------|---------")
     for metric, target, measured in rows:
-        print(f"{metric:<{width}} | {target:<10} | {measured}")
+        print(f"{metric:<{width}} | {target:<12} | {measured}")
     if first.summary:
         print("\nfirst sweep summary:", first.summary)
 

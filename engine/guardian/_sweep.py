@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, Table, bindparam, select, type_coerce, update
+from sqlalchemy import String, Table, bindparam, select, text, type_coerce, update
 from sqlmodel import col
 
 from engine import audit
@@ -289,7 +289,7 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
     cols: tuple[Any, ...] = (Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region,
                              Instance.state, Instance.health_score, Instance.health_reason, seen_col, updated_col)
     with store.session() as s:
-        raw = s.execute(select(*cols).where(col(Instance.state) != S.DELETED.value)).all()
+        raw = s.connection().execute(select(*cols).where(col(Instance.state) != S.DELETED.value)).all()
     rows = [_Row(*r) for r in raw]
 
     # 2. score -----------------------------------------------------------------------------------------
@@ -482,13 +482,34 @@ def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fr
         with store.session() as s:
             conn = s.connection()
             if changed:
-                conn.execute(score_stmt, changed)
+                _bulk(conn, table, score_stmt, changed)
             if seen_rows:
-                conn.execute(seen_stmt, seen_rows)
+                _bulk(conn, table, seen_stmt, seen_rows)
             if moves:
                 result.transitions.extend(_move_batch(s, conn, table, move_stmt, moves, new_state, scores, now))
             if decisions:
                 _audit_decisions(s, decisions)
+
+
+def _bulk(conn: Any, table: Table, stmt: Any, params: list[dict[str, Any]]) -> None:
+    """Score updates for many rows.  SQLite: one prepared statement, executemany (fast in-process).
+    PostgreSQL: one ``UPDATE … FROM unnest(arrays)`` per batch, because thousands of pipelined round
+    trips cost more than the whole scoring pass."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(stmt, params)
+        return
+    with_seen = "b_seen" in params[0]
+    seen_set = ", last_report_at = v.seen" if with_seen else ""
+    seen_arr = ", CAST(:seen AS timestamptz[])" if with_seen else ""
+    seen_col = ", seen" if with_seen else ""
+    sql = (f'UPDATE "{table.name}" AS i SET health_score = v.score, health_reason = v.reason{seen_set} '
+           f"FROM unnest(CAST(:ids AS text[]), CAST(:scores AS integer[]), CAST(:reasons AS text[]){seen_arr}) "
+           f"AS v(id, score, reason{seen_col}) WHERE i.id = v.id")
+    binds: dict[str, Any] = {"ids": [p["b_id"] for p in params], "scores": [p["b_score"] for p in params],
+                             "reasons": [p["b_reason"] for p in params]}
+    if with_seen:
+        binds["seen"] = [p["b_seen"] for p in params]
+    conn.execute(text(sql), binds)
 
 
 def _move_batch(s: Any, conn: Any, table: Table, stmt: Any, moves: list[_Row], new_state: Mapping[str, str],

@@ -114,3 +114,18 @@ async def test_welcome_note_says_demo(client) -> None:
     async with app.run_test(size=(80, 20)):
         (note,) = app.query(SystemNote)
         assert "DEMO fleet" in str(note.render())
+
+
+async def test_page_keys_scroll_the_transcript_from_the_prompt(scripted) -> None:
+    app = ChatApp(scripted(reply="[CMD] " + "\n".join(f"line {n}" for n in range(30))))
+    async with app.run_test(size=(60, 16)) as pilot:
+        await _say(pilot, app, "long")
+        transcript = app.transcript
+        assert transcript.scroll_y == transcript.max_scroll_y
+        await pilot.press("shift+pageup")
+        await pilot.pause()
+        assert transcript.scroll_target_y < transcript.max_scroll_y
+        assert app.focused is app.prompt
+        await pilot.press("ctrl+end")
+        await pilot.pause()
+        assert transcript.scroll_y == transcript.max_scroll_y

@@ -1,0 +1,125 @@
+"""Trust: who may talk to the team, which secrets it holds, and the record of what was done.
+
+* operators with roles and tenant scope, and the channel identities mapped to them (``_operators``);
+* API keys — shown once, stored as HMAC-SHA256 with a pepper, scoped, revocable (``_keys``);
+* the secret store — AES-256-GCM under a versioned key-encryption key, resumable rotation (``_secrets``);
+* the redaction layer that keeps secret values out of every output (``_redact``);
+* audit query, batched append and anchoring of the chain head (``_audit``);
+* findings for the security-audit skill (``_review``).
+"""
+
+from engine.trust._audit import (
+    ANCHOR_FILE_NAME,
+    Anchor,
+    AuditDraft,
+    AuditRecord,
+    anchor,
+    append_many,
+    check_anchor,
+    parse_since,
+    query,
+    read_anchors,
+    verify_with_anchor,
+)
+from engine.trust._errors import AuthenticationError
+from engine.trust._keys import SCOPES, IssuedKey, KeyView, authenticate, hash_key, issue_key, list_keys, revoke_key
+from engine.trust._operators import (
+    CHANNELS,
+    IdentityView,
+    OperatorView,
+    add_operator,
+    caller_for_operator,
+    link_identity,
+    list_identities,
+    list_operators,
+    normalize_external_id,
+    resolve_identity,
+    revoke_operator,
+    unlink_identity,
+)
+from engine.trust._redact import (
+    MASK,
+    RedactingFilter,
+    Redactor,
+    default_redactor,
+    install_log_redaction,
+    redact,
+)
+from engine.trust._review import (
+    DueSecret,
+    InactiveOperator,
+    OutdatedNode,
+    StaleKey,
+    inactive_operators,
+    outdated_nodes,
+    secrets_due_for_rotation,
+    stale_keys,
+)
+from engine.trust._secrets import (
+    KEY_FILE_NAME,
+    MASTER_KEY_ENV,
+    KeyRing,
+    RotationReport,
+    SecretInfo,
+    SecretStore,
+    validate_secret_name,
+)
+from engine.trust._service import PEPPER_SECRET, Trust
+
+__all__ = [
+    "ANCHOR_FILE_NAME",
+    "CHANNELS",
+    "KEY_FILE_NAME",
+    "MASK",
+    "MASTER_KEY_ENV",
+    "PEPPER_SECRET",
+    "SCOPES",
+    "Anchor",
+    "AuditDraft",
+    "AuditRecord",
+    "AuthenticationError",
+    "DueSecret",
+    "IdentityView",
+    "InactiveOperator",
+    "IssuedKey",
+    "KeyRing",
+    "KeyView",
+    "OperatorView",
+    "OutdatedNode",
+    "RedactingFilter",
+    "Redactor",
+    "RotationReport",
+    "SecretInfo",
+    "SecretStore",
+    "StaleKey",
+    "Trust",
+    "add_operator",
+    "anchor",
+    "append_many",
+    "authenticate",
+    "caller_for_operator",
+    "check_anchor",
+    "default_redactor",
+    "hash_key",
+    "inactive_operators",
+    "install_log_redaction",
+    "issue_key",
+    "link_identity",
+    "list_identities",
+    "list_keys",
+    "list_operators",
+    "normalize_external_id",
+    "outdated_nodes",
+    "parse_since",
+    "query",
+    "read_anchors",
+    "redact",
+    "resolve_identity",
+    "revoke_key",
+    "revoke_operator",
+    "secrets_due_for_rotation",
+    "stale_keys",
+    "unlink_identity",
+    "validate_secret_name",
+    "verify_with_anchor",
+]

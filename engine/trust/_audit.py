@@ -1,0 +1,237 @@
+"""Audit helpers on top of the hash chain (``engine.audit``): query, batched append, anchoring.
+
+* :func:`query` — who did what: filters on actor, action, target and time,
+  newest first; what ``clawops audit query`` and the ``audit_query`` tool show.
+* :func:`append_many` — many entries in one transaction with one head update;
+  the hashes are exactly :func:`engine.audit.entry_hash`'s, so ``verify`` cannot
+  tell them from single appends.  For bulk writers (Guardian sweeps, imports).
+* :func:`anchor` / :func:`check_anchor` — the chain's head (seq + hash) copied
+  *outside* the store, to an append-only file.  Someone who can rewrite the
+  database can cut entries off the end and rewrite the head row so that
+  ``verify`` still passes; the anchor remembers that entry #N had hash H, so a
+  chain that is now shorter, or whose #N differs, is caught.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from engine.audit import GENESIS_HASH, AuditProblem, AuditReport, entry_hash, verify
+from engine.errors import InputError
+from engine.store import AuditEntry, AuditHead, Store
+
+__all__ = [
+    "ANCHOR_FILE_NAME",
+    "Anchor",
+    "AuditDraft",
+    "AuditRecord",
+    "anchor",
+    "append_many",
+    "check_anchor",
+    "parse_since",
+    "query",
+    "read_anchors",
+    "verify_with_anchor",
+]
+
+ANCHOR_FILE_NAME = "audit.anchor"
+MAX_QUERY_LIMIT = 10_000
+
+
+def _canonical(value: Any) -> str:
+    # Must match engine.audit._canonical byte for byte (the hash covers this text).
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One entry as a query returns it."""
+
+    seq: int
+    ts: str
+    actor: str
+    channel: str
+    action: str
+    target: str
+    outcome: str
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "ts": self.ts, "actor": self.actor, "channel": self.channel, "action": self.action,
+                "target": self.target, "outcome": self.outcome, "detail": self.detail}
+
+
+_SINCE_RE = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, *, now: datetime | None = None) -> datetime:
+    """``30m``, ``24h``, ``7d``, ``2w`` ago, or an ISO date/time (UTC when no zone is given)."""
+    value = text.strip()
+    match = _SINCE_RE.fullmatch(value)
+    if match:
+        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"'{value[:40]}' is not a time; use e.g. 24h, 7d or 2026-11-01.") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def query(
+    store: Store,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[AuditRecord]:
+    """Entries matching every given filter, newest first.
+
+    ``action`` matches exactly or as a dotted prefix (``refused`` finds
+    ``refused.teardown``); ``actor`` matches the operator whether it acted itself
+    or through an agent (``guardian@owner``).
+    """
+    if not 1 <= limit <= MAX_QUERY_LIMIT:
+        raise InputError(f"limit must be between 1 and {MAX_QUERY_LIMIT}.")
+    stmt = select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(limit)
+    if actor:
+        stmt = stmt.where((col(AuditEntry.actor) == actor) | col(AuditEntry.actor).endswith(f"@{actor}", autoescape=True)
+                          | col(AuditEntry.actor).startswith(f"{actor}@", autoescape=True))
+    if action:
+        stmt = stmt.where((col(AuditEntry.action) == action)
+                          | col(AuditEntry.action).startswith(f"{action.rstrip('.')}.", autoescape=True))
+    if target:
+        stmt = stmt.where(col(AuditEntry.target) == target)
+    if since is not None:
+        stmt = stmt.where(col(AuditEntry.ts) >= since.astimezone(UTC).isoformat(timespec="microseconds"))
+    with store.session() as s:
+        rows = s.exec(stmt).all()
+    out = []
+    for r in rows:
+        try:
+            detail = json.loads(r.detail) if r.detail else {}
+        except ValueError:
+            detail = {"raw": r.detail}
+        out.append(AuditRecord(r.seq, r.ts, r.actor, r.channel, r.action, r.target, r.outcome,
+                               detail if isinstance(detail, dict) else {"value": detail}))
+    return out
+
+
+# ---------------------------------------------------------------------------- batched append
+@dataclass(frozen=True, slots=True)
+class AuditDraft:
+    """One entry to append with :func:`append_many` (the same fields as ``engine.audit.append``)."""
+
+    actor: str
+    action: str
+    target: str = ""
+    outcome: str = "ok"
+    channel: str = "cli"
+    detail: Mapping[str, Any] | None = None
+
+
+def append_many(session: Session, drafts: Iterable[AuditDraft]) -> int:
+    """Append ``drafts`` in order inside ``session``'s transaction; one head read/write, one bulk insert."""
+    head = session.exec(select(AuditHead).where(col(AuditHead.id) == 1).with_for_update()).first()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
+        session.add(head)
+    seq, prev = head.seq, head.hash
+    rows: list[dict[str, Any]] = []
+    for d in drafts:
+        seq += 1
+        ts = datetime.now(UTC).isoformat(timespec="microseconds")
+        detail = _canonical(dict(d.detail or {}))
+        digest = entry_hash(prev, seq, ts, d.actor, d.channel, d.action, d.target, d.outcome, detail)
+        rows.append({"seq": seq, "ts": ts, "actor": d.actor, "channel": d.channel, "action": d.action,
+                     "target": d.target, "outcome": d.outcome, "detail": detail, "prev_hash": prev, "hash": digest})
+        prev = digest
+    if not rows:
+        return 0
+    session.execute(insert(AuditEntry), rows)
+    head.seq, head.hash = seq, prev
+    session.add(head)
+    session.flush()
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------- anchoring
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    seq: int
+    hash: str
+    at: str
+
+
+def anchor(store: Store, path: Path) -> Anchor:
+    """Append the current head to ``path`` (one JSON line per anchor; created 0600)."""
+    with store.session() as s:
+        head = s.get(AuditHead, 1)
+    record = Anchor(head.seq if head else 0, head.hash if head else GENESIS_HASH,
+                    datetime.now(UTC).isoformat(timespec="seconds"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (json.dumps({"seq": record.seq, "hash": record.hash, "at": record.at}) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return record
+
+
+def read_anchors(path: Path) -> list[Anchor]:
+    """Every anchor in the file; unreadable lines are skipped (a torn last write must not block verify)."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            data = json.loads(line)
+            out.append(Anchor(int(data["seq"]), str(data["hash"]), str(data.get("at", ""))))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def check_anchor(store: Store, path: Path) -> AuditProblem | None:
+    """Compare the chain with the latest anchor: shorter than anchored, or a different hash at that seq."""
+    anchors = read_anchors(path)
+    if not anchors:
+        return None
+    last = max(anchors, key=lambda a: a.seq)
+    if last.seq == 0:
+        return None
+    with store.session() as s:
+        entry = s.get(AuditEntry, last.seq)
+        head = s.get(AuditHead, 1)
+    head_seq = head.seq if head else 0
+    if entry is None or head_seq < last.seq:
+        return AuditProblem(
+            min(head_seq + 1, last.seq),
+            f"The audit chain ends at #{head_seq} but was anchored at #{last.seq} on {last.at}: entries were cut off.",
+        )
+    if entry.hash != last.hash:
+        return AuditProblem(last.seq, f"Audit entry #{last.seq} differs from the copy anchored on {last.at}: "
+                                      "the chain was rewritten.")
+    return None
+
+
+def verify_with_anchor(store: Store, path: Path | None) -> AuditReport:
+    """``engine.audit.verify`` plus the anchor check (the anchor finds truncation verify alone cannot)."""
+    report = verify(store)
+    if report.problem is not None or path is None:
+        return report
+    problem = check_anchor(store, path)
+    return report if problem is None else AuditReport(report.entries, report.head_hash, problem)

@@ -1,0 +1,203 @@
+"""The redaction layer: no secret value or API key leaves the engine in any text.
+
+A :class:`Redactor` knows every secret value the process has seen (the secret
+store registers each value it stores or decrypts; settings' ``SecretStr``
+fields are added at open) and scrubs them, plus anything *shaped* like a
+ClawOps API key, out of any string or nested structure: log records (through
+:class:`RedactingFilter` or :func:`install_log_redaction`), transcripts, tool
+results, prompts, reports and error messages.
+
+Why both values and a pattern: secret values are known (they are decrypted
+here), but an API key is shown once and stored only as a hash, so the engine
+cannot know it by value afterwards — its fixed ``cok_…`` shape is what gives it
+away.  Values are also matched in their common encodings (JSON-escaped,
+URL-quoted, base64) because a token pasted into a JSON tool result or a URL is
+still the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+__all__ = [
+    "API_KEY_PATTERN",
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "RedactingFilter",
+    "Redactor",
+    "default_redactor",
+    "install_log_redaction",
+    "redact",
+]
+
+MASK = "[REDACTED]"
+#: Values shorter than this are not scrubbed (masking every "abc" would destroy text and hint at the value).
+MIN_SECRET_LENGTH = 6
+API_KEY_PATTERN = re.compile(r"cok_[0-9a-f]{8}_[A-Za-z0-9_\-]{16,}")
+
+
+def _variants(value: str) -> set[str]:
+    out = {value, json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1], quote(value, safe="")}
+    raw = value.encode()
+    for enc in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = enc.decode().rstrip("=")
+        if len(text) >= 8:
+            out.add(text)
+    return {v for v in out if len(v) >= MIN_SECRET_LENGTH}
+
+
+class Redactor:
+    """Scrubs known secret values and API-key-shaped tokens from text; thread-safe."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for value in values:
+            self.add(value)
+
+    def add(self, value: str | None) -> None:
+        """Remember one secret value (and its encodings); short or empty values are ignored."""
+        if not value or len(value) < MIN_SECRET_LENGTH:
+            return
+        new = _variants(value) - self._values
+        if new:
+            with self._lock:
+                self._values |= new
+                self._pattern = None
+
+    def discard(self, value: str) -> None:
+        """Forget a value (a deleted secret); its text no longer needs hiding from *new* output."""
+        with self._lock:
+            self._values -= _variants(value)
+            self._pattern = None
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._values:
+                # Longest first, so a value that contains another is masked whole.
+                alternatives = "|".join(re.escape(v) for v in sorted(self._values, key=len, reverse=True))
+                self._pattern = re.compile(alternatives)
+            return self._pattern
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every known secret and every API key replaced by ``[REDACTED]``."""
+        if not text:
+            return text
+        pattern = self._compiled()
+        if pattern is not None:
+            text = pattern.sub(MASK, text)
+        return API_KEY_PATTERN.sub(MASK, text)
+
+    def contains_secret(self, text: str) -> bool:
+        return self.scrub(text) != text
+
+    def scrub_value(self, value: Any) -> Any:
+        """A copy of ``value`` (str, dict, list, tuple, dataclass) with every string scrubbed.
+
+        Dataclasses are rebuilt with :func:`dataclasses.replace`, so frozen ones work too;
+        other objects are returned unchanged.
+        """
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {self.scrub_value(k): self.scrub_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_value(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.scrub_value(v) for v in value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes = {
+                f.name: self.scrub_value(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+            }
+            return dataclasses.replace(value, **changes)
+        return value
+
+
+_DEFAULT = Redactor()
+
+
+def default_redactor() -> Redactor:
+    """The process-wide redactor the secret store feeds and the log filter uses."""
+    return _DEFAULT
+
+
+def redact(text: str) -> str:
+    """Scrub ``text`` with the process-wide redactor."""
+    return _DEFAULT.scrub(text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that rewrites each record's message (and traceback text) without secrets.
+
+    Attach it to *handlers* (filters on a logger do not see records propagated
+    from child loggers); :func:`install_log_redaction` does that for you.
+    """
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or _DEFAULT
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub_record(record, self.redactor)
+        return True
+
+
+def scrub_record(record: logging.LogRecord, redactor: Redactor) -> None:
+    """Format the record's message now, scrubbed, so no handler ever sees the raw arguments."""
+    if getattr(record, "_clawops_redacted", False):
+        return
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string must not hide the record; keep its raw text
+        message = str(record.msg)
+    record.msg = redactor.scrub(message)
+    record.args = None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redactor.scrub(record.exc_text)
+        record.exc_info = None
+    if record.stack_info:
+        record.stack_info = redactor.scrub(record.stack_info)
+    record._clawops_redacted = True
+
+
+_installed = False
+
+
+def install_log_redaction(redactor: Redactor | None = None) -> None:
+    """Scrub every log record of the process, whatever logger or handler it goes through.
+
+    Wraps the log-record factory (so records are clean from birth, even for
+    handlers added later, e.g. by pytest) and adds a :class:`RedactingFilter` to the
+    root logger's current handlers.  Idempotent.
+    """
+    global _installed
+    red = redactor or _DEFAULT
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter(red))
+    if _installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        scrub_record(record, red)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _installed = True

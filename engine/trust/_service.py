@@ -1,0 +1,84 @@
+"""``Trust``: the trust pieces bound to one store and one ``$CLAWOPS_HOME``.
+
+The engine holds one of these; the client and the CLI reach operators, keys,
+secrets, redaction and audit queries through it.  The key ring is loaded
+lazily, so a turn that never touches a secret never reads (or creates) the
+master key file.
+"""
+
+from __future__ import annotations
+
+import secrets as _random
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlmodel import select
+
+from engine.policy import Caller
+from engine.store import SecretRecord, Store
+from engine.trust._audit import ANCHOR_FILE_NAME
+from engine.trust._keys import IssuedKey, authenticate, issue_key
+from engine.trust._redact import Redactor, default_redactor
+from engine.trust._secrets import KeyRing, SecretStore
+
+__all__ = ["PEPPER_SECRET", "Trust"]
+
+#: The secret holding the API-key pepper (generated on first use; survives key rotation unchanged).
+PEPPER_SECRET = "clawops/api-key-pepper"
+
+
+class Trust:
+    """Operators' keys, the secret store and the redactor for one engine."""
+
+    def __init__(self, store: Store, home: Path, *, environ: Mapping[str, str] | None = None,
+                 redactor: Redactor | None = None) -> None:
+        self.store = store
+        self.home = home
+        self.environ = environ
+        self.redactor = redactor or default_redactor()
+        self._keyring: KeyRing | None = None
+        self._secrets: SecretStore | None = None
+        self._pepper: bytes | None = None
+
+    @property
+    def keyring(self) -> KeyRing:
+        if self._keyring is None:
+            self._keyring = KeyRing.load(self.home, environ=self.environ)
+        return self._keyring
+
+    @property
+    def secrets(self) -> SecretStore:
+        if self._secrets is None:
+            self._secrets = SecretStore(self.store, self.keyring, redactor=self.redactor)
+        return self._secrets
+
+    @property
+    def anchor_path(self) -> Path:
+        return self.home / ANCHOR_FILE_NAME
+
+    def pepper(self) -> bytes:
+        if self._pepper is None:
+            self._pepper = self.secrets.get_or_create(PEPPER_SECRET, lambda: _random.token_urlsafe(32)).encode()
+        return self._pepper
+
+    def authenticate(self, key: str, *, channel: str = "api") -> Caller:
+        """The caller behind an API key (see :func:`engine.trust.authenticate`)."""
+        return authenticate(self.store, key, self.pepper(), channel=channel)
+
+    def issue_key(self, by: Caller, operator: str, scopes: list[str] | None = None) -> IssuedKey:
+        return issue_key(self.store, by, operator, self.pepper(), scopes=scopes)
+
+    def prime_redactor(self, *extra: SecretStr | str | None) -> int:
+        """Teach the redactor every stored secret and the given settings secrets; returns how many it knows.
+
+        Does not create a master key when the store holds no secrets (a fresh
+        install stays free of key files until a secret is set).
+        """
+        for value in extra:
+            self.redactor.add(value.get_secret_value() if isinstance(value, SecretStr) else value)
+        with self.store.session() as s:
+            has_secrets = s.exec(select(SecretRecord.name).limit(1)).first() is not None
+        if not has_secrets:
+            return 0
+        return self.secrets.load_into_redactor()

@@ -14,7 +14,7 @@ import difflib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -67,6 +67,10 @@ class Settings(BaseSettings):
 
     demo_pairs: int = 850
     """How many account pairs the demo fleet has."""
+
+    demo_providers: Literal["emulated", "sim"] = "emulated"
+    """What serves the demo's provider calls: the real HTTP drivers against local vendor emulators
+    (``emulated``, the default), or the tiny in-process simulator (``sim``, for unit tests)."""
 
     anthropic_api_key: SecretStr | None = None
     """Enables the LLM brain; without it the deterministic offline brain answers."""

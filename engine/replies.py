@@ -102,6 +102,26 @@ def job_text(outcome: ToolOutcome) -> str:
     return f"Job {job.id} {job.status}: {job.done}/{job.total} done, {job.failed} failed. Now: {states}."
 
 
+def provider_health_text(result: dict[str, Any]) -> str:
+    """Status page first, then exposure: what the provider says, and what it means for our users."""
+    lines = []
+    for provider, info in result["providers"].items():
+        status = info["status"]
+        incidents = "; ".join(i["title"] for i in status.get("incidents", [])[:2])
+        head = f"{provider}: {status['indicator']}" + (f" — {incidents}" if incidents else "")
+        exposure = (f"{info['primaries']} primaries, {info['standbys']} standbys"
+                    + (f", {info['failed']} FAILED ({info['failed_over']} failed over)" if info["failed"] else "")
+                    + (f", {info['users_without_gateway']} users without a gateway" if info["users_without_gateway"]
+                       else ""))
+        lines.append(f"{head}. Exposure: {exposure}.")
+        if len(result["providers"]) == 1:
+            for region, e in info["regions"].items():
+                lines.append(f"  {region}: {e['primaries']} primaries, {e['standbys']} standbys, {e['failed']} failed, "
+                             f"{e['users_without_gateway']} users without a gateway.")
+    prefix = "DEMO — " if result.get("demo") else ""
+    return prefix + "\n".join(lines)
+
+
 def outcome_text(outcome: ToolOutcome) -> str:
     """One tool call's outcome in words."""
     if outcome.status == "refused":
@@ -116,6 +136,8 @@ def outcome_text(outcome: ToolOutcome) -> str:
         return fleet_status_text(outcome.result)
     if outcome.tool == "instance_inspect":
         return inspect_text(outcome.result)
+    if outcome.tool == "provider_health":
+        return provider_health_text(outcome.result)
     if outcome.tool == "job_status":
         job = outcome.result
         return f"Job {job['id']} {job['status']}: {job['done']}/{job['total']} done, {job['failed']} failed."

@@ -23,6 +23,7 @@ from engine.operations import Operations, SimNodeCommands
 from engine.policy import Caller, Role
 from engine.providers import ProviderDriver, SimDriver
 from engine.store import Operator, Store, Tenant, open_store
+from engine.trust import Trust
 
 __all__ = ["Engine"]
 
@@ -38,12 +39,32 @@ class DemoDrivers:
 
 
 class ConfiguredDrivers:
-    """Real drivers, configured per provider (tokens from the secret store or environment)."""
+    """Real drivers, configured per provider from ``CLAWOPS_<PROVIDER>_*`` (see README, 'Real providers').
+
+    Drivers hold an ``httpx.AsyncClient``, which belongs to one event loop, so
+    they are built per running loop.
+    """
+
+    def __init__(self) -> None:
+        self._loop_id: int | None = None
+        self._drivers: dict[str, ProviderDriver] = {}
+        self._client: Any = None
 
     def __call__(self, provider: str) -> ProviderDriver:
-        raise ConfigError(
-            f"Provider {provider} is not configured; set its API token (see README, 'Real providers')."
-        )
+        import asyncio
+
+        import httpx
+
+        from engine.providers.registry import DRIVERS, driver_from_env
+
+        if provider not in DRIVERS:
+            raise ConfigError(f"Provider {provider} has no driver; use one of {', '.join(DRIVERS)}.")
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id != self._loop_id:
+            self._loop_id, self._drivers, self._client = loop_id, {}, httpx.AsyncClient(timeout=30.0)
+        if provider not in self._drivers:
+            self._drivers[provider] = driver_from_env(provider, self._client)
+        return self._drivers[provider]
 
 
 class Engine:
@@ -52,11 +73,20 @@ class Engine:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        drivers: Any = DemoDrivers() if settings.demo else ConfiguredDrivers()
+        drivers: Any
+        if not settings.demo:
+            drivers = ConfiguredDrivers()
+        elif settings.demo_providers == "sim":
+            drivers = DemoDrivers()
+        else:
+            from engine.demo_providers import EmulatedDrivers
+
+            drivers = EmulatedDrivers(store)
         self.drivers = drivers
         self.nodes = SimNodeCommands()
         self.ops = Operations(store, settings, drivers, self.nodes)
         self.conversation = Conversation(self.ops)
+        self.trust = Trust(store, settings.home)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, config_file: Path | None = None, **overrides: Any) -> Engine:
@@ -83,6 +113,16 @@ class Engine:
             raise InputError(f"No active operator named '{name}'; use an existing operator (e.g. owner).")
         return Caller(operator_id=row.id, name=row.name, role=Role(row.role), tenant_id=row.tenant_id,
                       channel=channel)
+
+    def caller_for_key(self, key: str, channel: str = "api") -> Caller:
+        """The caller an API key stands for; wrong or revoked keys raise AuthenticationError (audited)."""
+        return self.trust.authenticate(key, channel=channel)
+
+    def caller_for_identity(self, channel: str, external_id: str) -> Caller:
+        """The caller behind a chat identity (Telegram id, WhatsApp number, SSH user) the transport reported."""
+        from engine.trust import resolve_identity
+
+        return resolve_identity(self.store, channel, external_id)
 
     async def ask(self, message: str, *, operator: str | None = None, channel: str = "cli",
                   session: str | None = None, dry_run: bool = False, yes: bool = False) -> TurnResult:

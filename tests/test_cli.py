@@ -136,3 +136,16 @@ def test_emulate_prints_its_base_url_first_and_serves_the_vendor_api(tmp_path: P
 def test_emulate_unknown_provider_is_a_usage_error(tmp_path: Path) -> None:
     proc = clawops(tmp_path, "emulate", "aws")
     assert proc.returncode == 64 and "No emulator for 'aws'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ask_provider_health_reports_every_provider_from_its_emulated_status_page(tmp_path: Path) -> None:
+    proc = clawops(tmp_path, "ask", "--json", "provider health")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    (call,) = out["tool_calls"]
+    assert call["tool"] == "provider_health" and call["status"] == "done"
+    providers = call["result"]["providers"]
+    assert set(providers) == {"hetzner", "digitalocean", "vultr", "contabo", "hostinger"}
+    assert {p["status"]["indicator"] for p in providers.values()} == {"operational"}
+    assert sum(p["primaries"] for p in providers.values()) == 850
+    assert all(f"{name}: operational" in out["reply"] for name in providers)

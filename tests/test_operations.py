@@ -20,7 +20,7 @@ PAIRS = 150
 
 @pytest.fixture
 def engine(clawops_home: Path) -> Engine:
-    eng = Engine.open(demo_pairs=PAIRS)
+    eng = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
     yield eng  # type: ignore[misc]
     eng.close()
 
@@ -157,7 +157,7 @@ def test_interrupted_job_resumes_without_repeating_done_steps(engine: Engine) ->
 
 
 def test_operations_work_on_postgres(pg_url: str, clawops_home: Path) -> None:
-    eng = Engine.open(database_url=pg_url, demo_pairs=60)
+    eng = Engine.open(database_url=pg_url, demo_pairs=60, demo_providers="sim")
     try:
         status = asyncio.run(eng.ask("fleet status")).tool_calls[0]
         assert status.result["instances"] == 120

@@ -1,21 +1,44 @@
-"""The offline brain, v0: deterministic understanding of operator language.
+"""The offline brain: deterministic understanding of operator language.
 
 No model, no network: words → tool calls, the same tool calls the LLM brain
-would propose.  v0 covers fleet status in many phrasings, inspecting an
-account or instance, restarts with filters, and "go" / "cancel".  Unknown
-input gets an honest "I didn't understand" with suggestions, never a guess
-that acts.
+would propose, for every tool of ARCHITECTURE §3.  It knows paraphrases,
+numbers in words, providers, regions and tiers by their common names
+("Nuremberg", "EU", "DO", "the cheap tier"), compound requests, follow-ups
+that lean on the last answer ("downsize the 18", "restart them"), standing
+preferences ("leave Contabo alone") and confirmations.  Unknown input gets an
+honest "I didn't understand — did you mean …?", never a guess that acts.
+
+It is stateless: the conversation hands it a :class:`BrainContext`.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
-from engine.brain._intents import CancelIntent, ConfirmIntent, HelpIntent, Intent, ToolIntent, UnknownIntent
+from engine.brain._intents import (
+    BrainContext,
+    CancelIntent,
+    ConfirmIntent,
+    ForgetIntent,
+    HelpIntent,
+    Intent,
+    RecallIntent,
+    RememberIntent,
+    SuspectIntent,
+    ToolIntent,
+    UnknownIntent,
+)
 from engine.domain import REGIONS, InstanceState
 
+__all__ = ["MAX_MESSAGE_CHARS", "SUGGESTIONS", "OfflineBrain", "apply_exclusions", "injection_marker"]
+
 MAX_MESSAGE_CHARS = 4000
+REAL_PROVIDERS = ("hetzner", "vultr", "digitalocean", "contabo", "hostinger")
+SELECTOR_TOOLS = frozenset({"teardown", "resize", "restart", "failover", "config_push", "silence_alerts"})
 
 PROVIDER_WORDS = {
     "hetzner": "hetzner", "htz": "hetzner", "vultr": "vultr", "digitalocean": "digitalocean",
@@ -23,68 +46,166 @@ PROVIDER_WORDS = {
     "sim": "sim",
 }
 STATE_WORDS = {
-    "degraded": "DEGRADED", "unhealthy": "DEGRADED", "sick": "DEGRADED", "failed": "FAILED", "down": "FAILED",
-    "dead": "FAILED", "healing": "HEALING", "active": "ACTIVE", "healthy": "ACTIVE", "error": "ERROR",
-    "errored": "ERROR", "creating": "CREATING", "bootstrapping": "BOOTSTRAPPING", "requested": "REQUESTED",
-    "draining": "DRAINING", "archiving": "ARCHIVING", "promoting": "STANDBY_PROMOTING",
+    "degraded": "DEGRADED", "unhealthy": "DEGRADED", "sick": "DEGRADED", "struggling": "DEGRADED",
+    "failed": "FAILED", "failing": "FAILED", "down": "FAILED", "dead": "FAILED", "offline": "FAILED",
+    "unreachable": "FAILED", "broken": "FAILED", "healing": "HEALING", "active": "ACTIVE", "healthy": "ACTIVE",
+    "error": "ERROR", "errored": "ERROR", "errors": "ERROR", "creating": "CREATING",
+    "bootstrapping": "BOOTSTRAPPING", "requested": "REQUESTED", "draining": "DRAINING", "archiving": "ARCHIVING",
+    "promoting": "STANDBY_PROMOTING", "deleted": "DELETED",
 }
 GEO_WORDS = {"eu": "eu", "europe": "eu", "european": "eu", "us": "us", "usa": "us", "america": "us",
-             "american": "us", "ap": "ap", "asia": "ap", "apac": "ap"}
-TIER_WORDS = {"nano": "nano", "cheap": "nano", "smallest": "nano", "small": "nano", "standard": "standard",
-              "performance": "performance", "perf": "performance", "large": "performance", "big": "performance"}
+             "american": "us", "states": "us", "ap": "ap", "asia": "ap", "apac": "ap", "asian": "ap"}
+TIER_WORDS = {"nano": "nano", "cheap": "nano", "cheapest": "nano", "smallest": "nano", "small": "nano",
+              "tiny": "nano", "budget": "nano", "standard": "standard", "medium": "standard", "regular": "standard",
+              "performance": "performance", "perf": "performance", "large": "performance", "big": "performance",
+              "biggest": "performance", "beefy": "performance"}
+LOOSE_TIERS = frozenset({"small", "big", "large", "cheap", "cheapest", "tiny", "budget", "medium", "regular",
+                         "biggest", "beefy", "smallest"})
 ROLE_WORDS = {"primary": "primary", "primaries": "primary", "standby": "standby", "standbys": "standby",
               "standbies": "standby"}
 CITY_WORDS: dict[str, list[str]] = {}
 for _region in REGIONS.values():
-    CITY_WORDS.setdefault(_region.city.lower(), []).append(_region.name)
-    CITY_WORDS.setdefault(_region.location.lower(), []).append(_region.name)
-CITY_WORDS.setdefault("nuernberg", CITY_WORDS["nuremberg"])
-CITY_WORDS.setdefault("nürnberg", CITY_WORDS["nuremberg"])
+    if _region.provider.value == "sim":
+        continue
+    for _name in (_region.city.lower(), _region.location.lower()):
+        if _name not in ("east", "central"):
+            CITY_WORDS.setdefault(_name, []).append(_region.name)
+CITY_WORDS["nuernberg"] = CITY_WORDS["nürnberg"] = CITY_WORDS["nuremberg"]
+CITY_WORDS["nyc"] = CITY_WORDS["new york"]
+CITY_WORDS["sf"] = CITY_WORDS["san francisco"]
+CITY_WORDS["newark"] = CITY_WORDS["new jersey"]
+CITY_WORDS["la"] = CITY_WORDS["los angeles"]
+CITY_WORDS["virginia"] = CITY_WORDS["ashburn"]
+_CITY_RES = [(re.compile(rf"\b{re.escape(city)}\b"), names) for city, names in
+             sorted(CITY_WORDS.items(), key=lambda kv: -len(kv[0]))]
 
 CONFIRM = {"go", "yes", "y", "confirm", "confirmed", "do it", "proceed", "approve", "approved", "go ahead",
-           "yes go", "ok go", "yes please", "ship it", "yes go ahead", "make it so", "go for it"}
+           "yes go", "ok go", "yes please", "ship it", "yes go ahead", "make it so", "go for it", "yep", "yeah",
+           "ok do it", "sure", "sounds good go", "lgtm", "execute", "go go", "affirmative", "okay go"}
 CANCEL = {"cancel", "no", "n", "stop", "abort", "never mind", "nevermind", "dont", "don't", "no thanks",
-          "scrap that", "forget it"}
-HELP = {"help", "?", "what can you do", "commands", "how does this work"}
+          "scrap that", "forget it", "nope", "hold off", "don't do it", "cancel that", "cancel it", "belay that"}
+HELP = {"help", "?", "what can you do", "commands", "how does this work", "what can you do for me", "who are you"}
 
-PROVISION_RE = re.compile(r"\b(provision|spin up|create|launch|deploy|onboard|set up|add)\b")
-TEARDOWN_RE = re.compile(r"\b(tear ?down|teardown|decommission|destroy|delete|remove|offboard|kill)\b")
-FAILOVER_RE = re.compile(r"\b(fail ?over|promote)\b")
-RESIZE_RE = re.compile(r"\b(resize|upsize|downsize|upgrade|downgrade|move)\b")
-FINDING_WORDS = {"idle": "idle", "unused": "idle", "oversized": "oversized", "over-sized": "oversized",
-                 "overprovisioned": "oversized", "cheaper": "cheaper_elsewhere"}
+PROVIDER_ALT = r"(hetzner|vultr|digitalocean|digital ocean|do|contabo|hostinger|sim)"
+INJECTION_RE = re.compile(
+    r"\b(ignore|disregard|forget|override|bypass)\b[^.]{0,30}\b(rules?|instructions?|polic(?:y|ies)|guardrails?|"
+    r"safety|system prompt|previous|prior|above)\b|\byou are now\b|\bsystem prompt\b|\bjailbreak\b|"
+    r"\bdeveloper mode\b|\bwithout (?:asking|confirmation|confirming)\b|\bno confirmation\b|"
+    r"\bskip (?:the )?confirm|\bnew instructions\b|\bact as (?:an? )?(?:admin|root|owner)\b"
+)
+PROVISION_RE = re.compile(r"\b(provision|spin up|spin|create|launch|deploy|onboard|set up|add|build|stand up|order)\b")
+PROVISION_NOUN_RE = re.compile(r"\b(pairs?|accounts?|users?|instances?|gateways?|vps|servers?|customers?|boxes|"
+                               r"machines|nodes)\b")
+TEARDOWN_RE = re.compile(r"\b(tear ?down|teardown|decommission|destroy|delete|remove|offboard|kill|nuke|"
+                         r"get rid of|cancel the servers|retire|deprovision|wipe)\b")
+FAILOVER_RE = re.compile(r"\b(fail ?over|failover|promote|switch over|cut ?over|swap to (?:the )?standby)\b")
+RESIZE_RE = re.compile(r"\b(resize|upsize|downsize|upgrade|downgrade|move|shrink|rightsize|right-size|scale down|"
+                       r"scale up|bump|step down)\b")
+DOWN_RE = re.compile(r"\b(downsize|downgrade|shrink|rightsize|right-size|scale down|step down|smaller)\b")
+UP_RE = re.compile(r"\b(upsize|upgrade|scale up|bump|bigger)\b")
+RESTART_RE = re.compile(r"\b(restart|reboot|bounce|kick|power[- ]?cycle|recycle|reload|cycle)\w*")
+SILENCE_RE = re.compile(r"\b(silence|mute|snooze|quiet|suppress|shush|hush|pause alerts|stop alerting)\w*")
+CONFIG_RE = re.compile(r"\b(config|configuration|settings?)\b")
+CONFIG_VERB_RE = re.compile(r"\b(push|roll ?out|rollout|deploy|apply|set|change|update|ship)\b")
+JOB_ID_RE = re.compile(r"\b(job-[0-9a-f]{4,16})\b")
+JOB_WORDS_RE = re.compile(r"\b(job|progress|is it done|is it finished|still running|how far|eta)\b")
+AUDIT_RE = re.compile(
+    r"\b(audit|audit log|who (?:did|restarted|deleted|tore|resized|changed|approved|confirmed|provisioned|"
+    r"touched|failed over)|history|what did (?:guardian|forge|commander|ledger|triage|briefer|the team|you)|"
+    r"what happened (?:to|on|with)|trail|changelog|recent actions|what changed)\b"
+)
+PROVIDER_HEALTH_RE = re.compile(
+    rf"\b(providers? (?:health|status|outages?)|status pages?|outages?|incidents? at|"
+    rf"is {PROVIDER_ALT}(?: \w+)? (?:down|up|ok|okay|healthy|having|broken|alright|fine|working|degraded)|"
+    rf"(?:health|status) of (?:the )?providers?|how are the providers|{PROVIDER_ALT} (?:health|status page)|"
+    rf"exposure|provider problems?|any provider)\b"
+)
+COST_RE = re.compile(r"\b(costs?|spend(?:ing)?|spent|bill|billing|invoices?|budget|expenses?|burn|money|pay(?:ing)?|"
+                     r"waste|wasting|wasted|savings?|save|optimi[sz]e|forecast|run ?rate|cheaper|idle|oversized|"
+                     r"overpriced|underused|underutili[sz]ed|price|prices|pricing)\b")
+FORECAST_RE = re.compile(r"\b(forecast|project(?:ed|ion)?|next month|end of (?:the )?month|run ?rate|predict\w*|"
+                         r"will we|going to cost)\b")
+WASTE_RE = re.compile(r"\b(waste|wasting|wasted|optimi[sz]e|savings?|save|cut|reduce|trim|idle|oversized|cheaper|"
+                      r"overpriced|underused|underutili[sz]ed|lower)\b")
+DIAGNOSE_RE = re.compile(r"\b(diagnose|diagnostics?|troubleshoot|debug|investigate|run (?:the )?checks|"
+                         r"health ?check|what'?s wrong|what is wrong|why is|why are|why did|why does|look into|"
+                         r"dig into|root cause)\b")
+INSPECT_RE = re.compile(r"\b(show|inspect|details?|look at|tell me about|what about|check|describe|info|"
+                        r"where is|pull up|open)\b")
+STATUS_RE = re.compile(
+    r"\b(status|fleet|overview|how'?s|how is|how are|how many|what'?s|what is|what are|anything|show|list|"
+    r"which|count|health|summary|report|degraded|failed|down|problems?|issues?|dashboard|numbers|"
+    r"state of|all good|everything ok|are we ok|sitrep)\b"
+)
+BRIEFING_RE = re.compile(r"\b(brief(?:ing)?|debrief|morning report|daily report|weekly report|digest|"
+                         r"summary for (?:today|the week))\b")
+ACCOUNT_RE = re.compile(r"\bacct[- ]?(\d{1,6})\b")
+INSTANCE_RE = re.compile(r"\b(i-acct-[a-z0-9-]+)\b")
+SPLIT_RE = re.compile(r"\s*(?:;|\.\s+|,?\s+then\s+|,?\s+and then\s+|,?\s+after that\s+|,?\s+also\s+|\n)\s*")
+ACTION_START = re.compile(
+    r"^(?:and\s+|also\s+|please\s+)?(provision|spin|create|launch|onboard|add|restart|reboot|bounce|optimi[sz]e|cut|"
+    r"brief|tear|teardown|decommission|delete|remove|destroy|fail|failover|promote|resize|downsize|upsize|shrink|"
+    r"upgrade|downgrade|show|inspect|leave|don'?t|never|skip|silence|mute|snooze|push|roll|set|check|what|how|"
+    r"list|diagnose|investigate|forecast|give|tell|send|remember|forget|is|are|find)\b"
+)
+EXCEPT_RE = re.compile(
+    rf"\b(?:except(?: for)?|excluding|exclude|but not|not on|apart from|other than|leave|leaving|skip|skipping|"
+    rf"without touching|don'?t touch|do not touch|never touch|keep away from|stay away from|spare|sparing|"
+    rf"hands off)\s+(?:the\s+)?(?:ones\s+on\s+|on\s+|instances\s+on\s+)?{PROVIDER_ALT}\b(?:\s+alone)?(?:\s+out)?"
+)
+PRONOUN_RE = re.compile(r"\b(them|those|these|they|it|the same ones|that lot|the ones)\b")
+THE_N_RE = re.compile(r"\bthe (\d{1,6}|[a-z]+(?:[- ][a-z]+)?)\b(?! (?:tier|minutes?|hours?|days?))")
+FINDING_WORDS = (
+    (re.compile(r"\b(idle|unused|inactive|abandoned|dormant|nobody uses|not used)\b"), "idle"),
+    (re.compile(r"\b(oversized|over-sized|overprovisioned|over-provisioned|too big|underused|underutili[sz]ed)\b"),
+     "oversized"),
+    (re.compile(r"\b(cheaper elsewhere|cheaper_elsewhere|overpriced|cheaper)\b"), "cheaper_elsewhere"),
+)
 NUMBER_WORDS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
     "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
-    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "dozen": 12,
+    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
+    "dozen": 12, "couple": 2,
 }
-PROVIDER_ALT = r"(hetzner|vultr|digitalocean|digital ocean|do|contabo|hostinger|sim)"
-RESTART_RE = re.compile(r"\b(restart|reboot|bounce|kick|power[- ]?cycle|recycle)\w*")
-STATUS_RE = re.compile(
-    r"\b(status|fleet|overview|how'?s|how is|how are|how many|what'?s|what is|what are|anything|show|list|"
-    r"which|count|health|summary|report|degraded|failed|down|problems?|issues?)\b"
+DURATION_RE = re.compile(
+    r"\b(\d{1,5}|an?|one|two|three|four|five|six|ten|twelve|fifteen|twenty|thirty|forty-five|forty five|"
+    r"forty|ninety|half an?)\s*(m|mins?|minutes?|h|hrs?|hours?|d|days?)\b"
 )
-INSPECT_RE = re.compile(r"\b(show|inspect|details?|look at|tell me about|what about|check|describe|info)\b")
-ACCOUNT_RE = re.compile(r"\bacct[- ]?(\d{1,6})\b")
-INSTANCE_RE = re.compile(r"\b(i-acct-[a-z0-9-]+)\b")
-SPLIT_RE = re.compile(r"\s*(?:;|\.\s+|,?\s+then\s+|,?\s+and then\s+|\n)\s*")
-ACTION_START = re.compile(
-    r"^(?:and\s+)?(provision|spin|create|launch|restart|reboot|bounce|optimi[sz]e|cut|brief|tear|teardown|"
-    r"decommission|delete|remove|fail|failover|promote|resize|downsize|upsize|show|inspect|leave|silence|"
-    r"check|what|how|list)\b"
-)
+AGENT_WORDS = ("commander", "guardian", "forge", "ledger", "triage", "briefer")
+AUDIT_ACTIONS = {"restart": "restart", "reboot": "restart", "teardown": "teardown", "tore": "teardown",
+                 "delete": "teardown", "deleted": "teardown", "resize": "resize", "resized": "resize",
+                 "failover": "failover", "failed over": "failover", "provision": "provision_pairs",
+                 "provisioned": "provision_pairs", "refus": "refused", "silence": "silence_alerts",
+                 "config": "config_push", "confirm": "confirm"}
 
 SUGGESTIONS = ("fleet status", "what's degraded on hetzner?", "show acct-042", "restart everything degraded on vultr")
+VOCABULARY = (
+    "restart", "reboot", "provision", "teardown", "decommission", "status", "fleet", "degraded", "failed",
+    "failover", "resize", "downsize", "upsize", "inspect", "diagnose", "silence", "briefing", "brief", "cost",
+    "costs", "forecast", "waste", "optimize", "config", "push", "audit", "provider", "health", "hetzner",
+    "vultr", "contabo", "hostinger", "digitalocean", "everything", "pairs", "accounts", "show", "standard",
+    "nano", "performance", "alerts", "primary", "standby", "gateway", "docker",
+)
 
 
 def _norm(text: str) -> str:
-    text = text.lower().replace("’", "'").replace("‘", "'")
+    text = text.lower().replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
     return re.sub(r"\s+", " ", text).strip()
 
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9][a-z0-9'-]*", text)
+
+
+def injection_marker(text: str) -> str | None:
+    """The phrase that makes ``text`` read like a prompt injection, or None.
+
+    Used on operator messages here and by the LLM brain on fleet text (labels,
+    node logs, transcripts) before it is handed to a model as data.
+    """
+    match = INJECTION_RE.search(_norm(text))
+    return match.group(0) if match else None
 
 
 def _account_id(digits: str) -> str:
@@ -98,24 +219,31 @@ def _filters(text: str) -> dict[str, str]:
     words = _words(text)
     padded = f" {' '.join(words)} "
     for phrase, provider in PROVIDER_WORDS.items():
-        if f" {phrase} " in padded and not (phrase == "do" and re.search(r"\b(to )?do (it|this|that)\b", text)):
+        if f" {phrase} " in padded and not (
+            phrase == "do" and re.search(r"\b(to do|do (it|this|that|we|you|i|they|not|so|a|the|some|any|anything|"
+                                         r"nothing|something|everything|better|more|with|about)|what do|how do|"
+                                         r"can do|should do|don't|do$)\b", text)
+            and not re.search(r"\b(on|in|at|from|of) do\b|\bdo (primary|standby|instances?|fleet|boxes|servers?|"
+                              r"nodes|droplets?)\b|^do$", text)
+        ):
             found.setdefault("provider", provider)
     for word in words:
         if word in REGIONS:
             found["region"] = word
         if word in STATE_WORDS and "state" not in found:
             found["state"] = STATE_WORDS[word]
-        if word in GEO_WORDS and "geo" not in found and not (word == "us" and " us " in padded and "in us" not in padded
-                                                                and "the us" not in padded):
+        if word in GEO_WORDS and "geo" not in found and not (
+            word in ("us", "states") and not re.search(r"\b(in|the|across|on) (the )?(us|states)\b|\bus-|\bus (east|west)\b",
+                                                       text)
+        ):
             found["geo"] = GEO_WORDS[word]
-        if word in TIER_WORDS and "tier" not in found and (word not in ("small", "big", "large", "cheap")
-                                                            or "tier" in words):
+        if word in TIER_WORDS and "tier" not in found and (word not in LOOSE_TIERS or re.search(r"\btiers?\b", text)):
             found["tier"] = TIER_WORDS[word]
         if word in ROLE_WORDS:
             found["role"] = ROLE_WORDS[word]
     if "region" not in found:
-        for city, names in CITY_WORDS.items():
-            if re.search(rf"\b{re.escape(city)}\b", text):
+        for city_re, names in _CITY_RES:
+            if city_re.search(text):
                 wanted = found.get("provider")
                 match = [n for n in names if wanted is None or f"-{wanted}-" in n]
                 if match:
@@ -134,65 +262,396 @@ def _ids(text: str) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(accounts)), list(dict.fromkeys(instances))
 
 
+def _number(word_text: str) -> int | None:
+    """Digits or number words ("20", "twenty", "a dozen", "two hundred and fifty")."""
+    digits = re.search(r"\b(\d{1,7})\b", word_text)
+    if digits:
+        return int(digits.group(1))
+    total, current, seen = 0, 0, False
+    for word in re.findall(r"[a-z]+", word_text):
+        if word in NUMBER_WORDS and not (word in ("a", "an") and seen):
+            value = NUMBER_WORDS[word]
+            seen = True
+            if word == "hundred":
+                current = max(current, 1) * 100
+            elif word == "thousand":
+                total += max(current, 1) * 1000
+                current = 0
+            elif word in ("a", "an"):
+                current = max(current, 1)
+            elif word in ("dozen", "couple") and current:
+                current *= value
+            else:
+                current += value
+        elif seen and word not in ("and", "of"):
+            break
+    total += current
+    return total or None
+
+
+def _count(text: str) -> int | None:
+    """A number of pairs in a provisioning request (account ids, regions and durations don't count)."""
+    scrubbed = ACCOUNT_RE.sub(" ", INSTANCE_RE.sub(" ", text))
+    scrubbed = re.sub(r"\b[a-z]+-[a-z]+-[a-z0-9]+\b", " ", scrubbed)
+    return _number(scrubbed)
+
+
+def _minutes(text: str) -> int | None:
+    match = DURATION_RE.search(text)
+    if match is None:
+        if re.search(r"\b(till|until) (tomorrow|morning)\b|\bovernight\b", text):
+            return 12 * 60
+        return None
+    amount, unit = match.group(1), match.group(2)
+    if amount.startswith("half"):
+        value = 0.5
+    else:
+        value = float(_number(amount) or 1)
+    scale = 1 if unit.startswith("m") else 60 if unit.startswith("h") else 1440
+    return max(1, int(value * scale))
+
+
+def _scalar(value: str) -> Any:
+    value = value.strip().strip("\"'")
+    if value in ("true", "on", "yes", "enabled"):
+        return True
+    if value in ("false", "off", "no", "disabled"):
+        return False
+    if re.fullmatch(r"-?\d+", value):
+        return int(value)
+    if re.fullmatch(r"-?\d+\.\d+", value):
+        return float(value)
+    return value
+
+
+def _config(raw: str, text: str) -> dict[str, Any]:
+    """A config object from JSON in the message, ``key=value`` pairs or "set the log level to debug"."""
+    brace = re.search(r"\{.*\}", raw, re.S)
+    if brace:
+        try:
+            loaded = json.loads(brace.group(0))
+        except ValueError:
+            loaded = None
+        if isinstance(loaded, dict) and loaded:
+            return loaded
+    config: dict[str, Any] = {}
+    for key, value in re.findall(r"\b([a-z_][a-z0-9_.]*)\s*[=:]\s*([^\s,;]+)", text):
+        if key not in ("batch", "batch_size", "batches"):
+            config[key] = _scalar(value)
+    if not config:
+        for key, value in re.findall(r"\bset (?:the )?([a-z_][a-z0-9_. ]{1,40}?) (?:to|=) ([^\s,;]+)", text):
+            config[re.sub(r"[ .]+", "_", key.strip())] = _scalar(value)
+    return config
+
+
+def _parts(text: str) -> Iterable[str]:
+    """Split a compound request; a comma or "and" splits only where a new request (a verb) starts."""
+    for sentence in SPLIT_RE.split(text):
+        chunks: list[str] = []
+        tokens = re.split(r"(,|\band\b(?= ))", sentence)
+        sep = ","
+        for index, token in enumerate(tokens):
+            if index % 2:
+                sep = token
+                continue
+            piece = token.strip(" .")
+            if chunks and not ACTION_START.match(piece):
+                if piece:
+                    chunks[-1] = f"{chunks[-1]}{',' if sep == ',' else ' and'} {piece}"
+            elif piece:
+                chunks.append(piece)
+        for chunk in chunks:
+            chunk = re.sub(r"^(and|also|please)\s+", "", chunk.strip(" ,."))
+            if chunk:
+                yield chunk
+
+
+def apply_exclusions(intents: list[Intent], excluded: Iterable[str]) -> list[Intent]:
+    """Mark mutating calls with the providers to leave alone; drop calls aimed only at them.
+
+    A selector that names a provider (or a region, or explicit ids) already
+    says where to act: an excluded provider there means the call is dropped,
+    anything else is left as is.  Only broad selectors carry ``exclude``.
+    """
+    skip = tuple(dict.fromkeys(p for p in excluded if p))
+    if not skip:
+        return intents
+    out: list[Intent] = []
+    for intent in intents:
+        if not isinstance(intent, ToolIntent) or intent.tool not in SELECTOR_TOOLS:
+            if isinstance(intent, ToolIntent) and intent.tool == "provision_pairs":
+                out.append(_provision_avoiding(intent, skip))
+            else:
+                out.append(intent)
+            continue
+        selector = intent.args.get("selector") or {}
+        provider = selector.get("provider")
+        region = selector.get("region")
+        if region in REGIONS:
+            provider = provider or REGIONS[region].provider.value
+        if provider in skip:
+            continue
+        if provider or selector.get("accounts") or selector.get("instances"):
+            out.append(intent)
+        else:
+            out.append(ToolIntent(intent.tool, intent.args, tuple(dict.fromkeys((*intent.exclude, *skip)))))
+    return out
+
+
+def _provision_avoiding(intent: ToolIntent, skip: tuple[str, ...]) -> ToolIntent:
+    """New pairs never go to a provider the operator wants left alone (primary or standby)."""
+    args = dict(intent.args)
+    if args.get("primary_provider") in skip and "region" not in args:
+        order = {"us": ("vultr", "digitalocean", "hetzner"), "ap": ("vultr", "digitalocean", "hetzner")}
+        for provider in order.get(str(args.get("geo")), ("hetzner", "digitalocean", "vultr")):
+            if provider not in skip:
+                args["primary_provider"] = provider
+                break
+    if "standby_provider" not in args:
+        for provider in ("vultr", "digitalocean", "hetzner"):
+            if provider not in skip and provider != args.get("primary_provider"):
+                if any(p in skip for p in ("contabo", "hostinger")):
+                    args["standby_provider"] = provider
+                break
+    return ToolIntent(intent.tool, args, intent.exclude)
+
+
 class OfflineBrain:
     """Deterministic language → intents.  Stateless: the conversation holds context."""
 
     name = "offline"
 
-    def understand(self, message: str) -> list[Intent]:
+    def understand(self, message: str, context: BrainContext | None = None) -> list[Intent]:
+        ctx = context or BrainContext()
+        raw = message.strip()
         text = _norm(message)
         if not text:
             return [UnknownIntent("", SUGGESTIONS)]
         if len(text) > MAX_MESSAGE_CHARS:
             return [UnknownIntent(text[:80] + "…", ("send one request at a time, under 4,000 characters",))]
+        marker = INJECTION_RE.search(text)
+        if marker:
+            return [SuspectIntent(text[:300], marker.group(0))]
         bare = text.strip(" .!?")
         if bare in CONFIRM:
             return [ConfirmIntent()]
         if bare in CANCEL:
             return [CancelIntent()]
-        if bare in HELP or bare.startswith("help"):
+        if bare in HELP or re.match(r"^help\b", bare):
             return [HelpIntent()]
         intents: list[Intent] = []
+        excluded: list[str] = []
         for part in _parts(text):
-            intents.append(self._one(part))
+            part_excluded = [PROVIDER_WORDS[m.group(1)] for m in EXCEPT_RE.finditer(part)]
+            stripped = EXCEPT_RE.sub(" ", part).strip(" ,.")
+            stripped = re.sub(r"^(but|and|please|also)\b|\b(but|alone|out of it)$", "", stripped).strip(" ,.")
+            if part_excluded and not stripped:
+                for provider in part_excluded:
+                    intents.append(RememberIntent("exclude_provider", f"leave {provider} alone", {"provider": provider}))
+                excluded += part_excluded
+                continue
+            found = self._one(stripped, raw, ctx)
+            if part_excluded:
+                found = apply_exclusions(found, part_excluded)
+            intents.extend(found)
+        intents = apply_exclusions(intents, [*ctx.excluded_providers, *excluded])
         return intents or [UnknownIntent(text, SUGGESTIONS)]
 
-    def _one(self, text: str) -> Intent:
+    # ------------------------------------------------------------------ one request
+    def _one(self, text: str, raw: str, ctx: BrainContext) -> list[Intent]:
+        memory = self._memory(text)
+        if memory is not None:
+            return [memory]
         accounts, instances = _ids(text)
         filters = _filters(text)
+        job = JOB_ID_RE.search(text)
+        if job:
+            return [ToolIntent("job_status", {"job_id": job.group(1)})]
+        if ctx.last_job and JOB_WORDS_RE.search(text) and not PROVISION_RE.search(text):
+            return [ToolIntent("job_status", {"job_id": ctx.last_job})]
+        if AUDIT_RE.search(text):
+            return [self._audit(text, accounts, instances)]
+        if SILENCE_RE.search(text) and re.search(r"\b(alerts?|alarms?|pages?|notifications?|warnings?)\b|"
+                                                 r"^(silence|mute|snooze)", text):
+            return [self._silence(text, accounts, instances, filters, ctx)]
+        if CONFIG_RE.search(text) and CONFIG_VERB_RE.search(text) or re.search(r"\bconfig[_ ]push\b", text):
+            return [self._config_push(raw, text, accounts, instances, filters, ctx)]
         if FAILOVER_RE.search(text):
-            return self._selector_tool("failover", text, accounts, instances, filters, {})
+            return [self._selector_tool("failover", text, accounts, instances, filters, {}, ctx)]
         if TEARDOWN_RE.search(text):
             # "tear down" is a verb here, not the state "down".
             filters = _filters(TEARDOWN_RE.sub(" ", text))
-            return self._selector_tool("teardown", text, accounts, instances, filters, {})
-        if re.search(r"\b(optimi[sz]e|cut|reduce|save)\b.*\b(costs?|spend|money|bill)\b|\bwast(e|ing)\b", text):
-            return ToolIntent("cost_analysis", {"kind": "waste", "period": "month"})
+            archive = not re.search(r"\b(without archiv\w*|no archive|don'?t archive|skip (?:the )?archive)\b", text)
+            extra: dict[str, object] = {} if archive else {"archive": False}
+            return [self._selector_tool("teardown", text, accounts, instances, filters, extra, ctx)]
         if RESTART_RE.search(text):
-            return self._restart(text, accounts, instances, filters)
-        if RESIZE_RE.search(text) and ("tier" in filters or _target_tier(text)):
-            tier = _target_tier(text)
-            if tier:
-                filters = {k: v for k, v in filters.items() if not (k == "tier" and v == tier)}
-                return self._selector_tool("resize", text, accounts, instances, filters, {"tier": tier})
-        if PROVISION_RE.search(text) and re.search(r"\b(pairs?|accounts?|users?|instances?|gateways?|vps|servers?)\b", text):
-            return self._provision(text, filters)
-        if (accounts or instances) and (INSPECT_RE.search(text) or len(_words(text)) <= 3):
-            return ToolIntent("instance_inspect", {"target": (instances or accounts)[0]})
+            return [self._restart(text, accounts, instances, filters, ctx)]
+        if RESIZE_RE.search(text):
+            resized = self._resize(text, accounts, instances, filters, ctx)
+            if resized is not None:
+                return [resized]
+        if PROVISION_RE.search(text) and (PROVISION_NOUN_RE.search(text) or _count(text)):
+            return [self._provision(text, filters)]
+        if BRIEFING_RE.search(text):
+            return [ToolIntent("briefing", {"kind": "weekly" if re.search(r"\bweek(ly)?\b", text) else "daily"})]
+        if PROVIDER_HEALTH_RE.search(text):
+            return [ToolIntent("provider_health", _only(filters, ("provider", "region")))]
+        if COST_RE.search(text) and not (accounts or instances):
+            return [self._cost(text)]
+        if DIAGNOSE_RE.search(text):
+            target = (instances or accounts or ([ctx.last_target] if ctx.last_target and PRONOUN_RE.search(text)
+                                                else []))
+            if target:
+                return [ToolIntent("instance_diagnose", {"target": target[0]})]
+            if filters:
+                # "why are vultr gateways degraded?": the incident questions, answered from data.
+                out: list[Intent] = []
+                if filters.get("provider") or filters.get("region"):
+                    out.append(ToolIntent("provider_health", _only(filters, ("provider", "region"))))
+                out.append(ToolIntent("fleet_status", {**filters, "state": filters.get("state", "DEGRADED")}))
+                return out
+        if (accounts or instances) and (INSPECT_RE.search(text) or len(_words(text)) <= 4 or STATUS_RE.search(text)):
+            return [ToolIntent("instance_inspect", {"target": (instances or accounts)[0]})]
+        if ctx.last_filters is not None and re.match(r"^(and|what about|how about|same for|and on|and in)\b", text) \
+                and filters:
+            return [ToolIntent("fleet_status", {**ctx.last_filters, **filters})]
+        if ctx.last_filters is not None and PRONOUN_RE.search(text) and re.search(r"\b(show|list|which)\b", text):
+            return [ToolIntent("fleet_status", dict(ctx.last_filters))]
         if STATUS_RE.search(text) or filters:
-            return ToolIntent("fleet_status", filters)
-        return UnknownIntent(text, SUGGESTIONS)
+            return [ToolIntent("fleet_status", filters)]
+        return [self._unknown(text, raw, ctx)]
+
+    def _memory(self, text: str) -> Intent | None:
+        if re.search(r"\b(what do you (remember|know about me)|my preferences|show (my )?(memories|preferences)|"
+                     r"what have you (remembered|learned)|list (my )?memories)\b", text):
+            return RecallIntent()
+        forget = re.match(r"^(?:please )?(?:forget|stop remembering|unremember)(?: about)?(?: that)?(?: the)?\s*(.*)$", text)
+        if forget:
+            about = forget.group(1).strip(" .")
+            about = "" if about in ("everything", "all", "it all", "all of it") else about
+            return ForgetIntent(re.sub(r"\b(alone|preference|rule|memory)\b", "", about).strip())
+        touch = re.match(rf"^(?:you can|it'?s ok to|feel free to) (?:touch|use) {PROVIDER_ALT}(?: again)?$", text)
+        if touch:
+            return ForgetIntent(PROVIDER_WORDS[touch.group(1)])
+        remember = re.match(r"^(?:please )?remember(?: that)? (.+)$", text)
+        if remember:
+            return RememberIntent("note", remember.group(1).strip(" ."))
+        brief = re.search(r"\bbrief(?:ing)? me\b.*\b(?:in the morning|every morning|each morning|daily|every day|"
+                          r"at (\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm)?)", text) or re.search(
+            r"\b(?:send|give) me (?:the|a) (?:daily )?briefing (?:in the morning|every morning|at (\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm)?)",
+            text)
+        if brief:
+            hour = int(brief.group(1)) if brief.group(1) else 7
+            minute = int(brief.group(2)) if brief.group(2) else 0
+            if brief.group(3) == "pm" and hour < 12:
+                hour += 12
+            at = f"{hour % 24:02d}:{minute:02d}"
+            return RememberIntent("briefing_time", f"daily briefing at {at} UTC", {"at": at, "kind": "daily"})
+        return None
+
+    def _audit(self, text: str, accounts: list[str], instances: list[str]) -> Intent:
+        args: dict[str, object] = {}
+        if instances or accounts:
+            args["target"] = (instances or accounts)[0]
+        for agent in AGENT_WORDS:
+            if re.search(rf"\b{agent}\b", text):
+                args["actor"] = agent
+                break
+        for word, action in AUDIT_ACTIONS.items():
+            if re.search(rf"\b{word}", text):
+                args["action"] = action
+                break
+        limit = re.search(r"\b(?:last|latest|recent) (\d{1,4}|[a-z]+)\b", text)
+        if limit and _number(limit.group(1)):
+            args["limit"] = _number(limit.group(1))
+        return ToolIntent("audit_query", args)
+
+    def _selector(self, text: str, accounts: list[str], instances: list[str], filters: dict[str, str],
+                  ctx: BrainContext) -> dict[str, Any]:
+        selector: dict[str, Any] = dict(filters)
+        for pattern, finding in FINDING_WORDS:
+            if pattern.search(text):
+                selector["finding"] = finding
+                break
+        if "finding" not in selector and ctx.findings:
+            for match in THE_N_RE.finditer(text):
+                number = _number(match.group(1))
+                hits = [f for f, n in ctx.findings.items() if number is not None and n == number]
+                if hits:
+                    selector["finding"] = hits[0]
+                    break
+        if accounts:
+            selector["accounts"] = accounts
+        if instances:
+            selector["instances"] = instances
+        if not selector and PRONOUN_RE.search(text):
+            if ctx.last_filters:
+                selector.update(ctx.last_filters)
+            elif ctx.last_target:
+                key = "instances" if ctx.last_target.startswith("i-") else "accounts"
+                selector[key] = [ctx.last_target]
+        return selector
+
+    def _selector_tool(self, tool: str, text: str, accounts: list[str], instances: list[str],
+                       filters: dict[str, str], extra: dict[str, object], ctx: BrainContext) -> Intent:
+        selector = self._selector(text, accounts, instances, filters, ctx)
+        if not selector:
+            return UnknownIntent(text, (f"{tool} acct-042", f"{tool} everything in eu-hetzner-nbg1"))
+        return ToolIntent(tool, {"selector": selector, **extra})
+
+    def _restart(self, text: str, accounts: list[str], instances: list[str], filters: dict[str, str],
+                 ctx: BrainContext) -> Intent:
+        if "docker" in text:
+            component = "docker"
+        elif re.search(r"\b(reboot|power[- ]?cycle|vps|server|machine|box|host)\w*", text):
+            component = "vps"
+        else:
+            component = "gateway"
+        selector = self._selector(text, accounts, instances, filters, ctx)
+        if not selector and not re.search(r"\b(everything|all|every|whole|entire|everyone)\b", text):
+            return UnknownIntent(text, ("restart everything degraded on vultr", "restart the gateway on acct-042"))
+        return ToolIntent("restart", {"selector": selector, "component": component})
+
+    def _resize(self, text: str, accounts: list[str], instances: list[str], filters: dict[str, str],
+                ctx: BrainContext) -> Intent | None:
+        tier = _target_tier(text)
+        down, up = DOWN_RE.search(text), UP_RE.search(text)
+        if tier is None and not (down or up):
+            return None
+        if tier:
+            filters = {k: v for k, v in filters.items() if not (k == "tier" and v == tier)}
+        selector = self._selector(text, accounts, instances, filters, ctx)
+        if "finding" not in selector and down and (PRONOUN_RE.search(text) or THE_N_RE.search(text)) \
+                and "oversized" in ctx.findings and not (accounts or instances):
+            selector["finding"] = "oversized"
+        if tier is None:
+            finding = selector.get("finding")
+            if down:
+                tier = ctx.finding_tiers.get(str(finding)) or ("nano" if selector.get("tier") == "standard"
+                                                              else "standard")
+            else:
+                tier = "performance"
+        if not selector:
+            return UnknownIntent(text, ("downsize the oversized ones", "resize acct-042 to performance"))
+        return ToolIntent("resize", {"selector": selector, "tier": tier})
 
     def _provision(self, text: str, filters: dict[str, str]) -> Intent:
         count = _count(text)
         if count is None:
             return UnknownIntent(text, ("provision 20 standard pairs in the EU, Hetzner primary",))
-        args: dict[str, object] = {"count": count, "tier": filters.get("tier", "standard")}
-        primary = re.search(rf"\b{PROVIDER_ALT} primar", text) or re.search(rf"\bprimar\w* (?:on |at |in )?{PROVIDER_ALT}\b", text)
-        standby = re.search(rf"\b{PROVIDER_ALT} standby", text) or re.search(rf"\bstandb\w* (?:on |at |in )?{PROVIDER_ALT}\b", text)
+        tier = filters.get("tier")
+        if tier is None:
+            loose = re.search(r"\b(cheap|cheapest|small|smallest|tiny|budget|large|big|beefy|medium)\b", text)
+            tier = TIER_WORDS[loose.group(1)] if loose else "standard"
+        args: dict[str, object] = {"count": count, "tier": tier}
+        primary = (re.search(rf"\b{PROVIDER_ALT} (?:as (?:the )?)?primar", text)
+                   or re.search(rf"\bprimar\w* (?:on |at |in |with |=|: ?)?{PROVIDER_ALT}\b", text))
+        standby = (re.search(rf"\b{PROVIDER_ALT} (?:as (?:the )?)?(?:standby|backup|secondary)", text)
+                   or re.search(rf"\b(?:standb\w*|backups?|secondar\w*|fail ?over to) (?:on |at |in |with |=|: ?)?"
+                                rf"{PROVIDER_ALT}\b", text))
         if primary:
             args["primary_provider"] = PROVIDER_WORDS[primary.group(1)]
-        elif "provider" in filters and not standby:
+        elif "provider" in filters and not (standby and PROVIDER_WORDS[standby.group(1)] == filters["provider"]):
             args["primary_provider"] = filters["provider"]
         if standby:
             args["standby_provider"] = PROVIDER_WORDS[standby.group(1)]
@@ -203,81 +662,71 @@ class OfflineBrain:
         if geo:
             args["geo"] = geo
         args.setdefault("primary_provider", {"eu": "hetzner", "us": "vultr", "ap": "vultr"}.get(str(geo), "hetzner"))
+        label = re.search(r"\b(?:label(?:led)?|tag(?:ged)?|called|named|for) [\"']([^\"']{1,80})[\"']", text)
+        if label:
+            args["label"] = label.group(1)
         return ToolIntent("provision_pairs", args)
 
-    def _selector_tool(self, tool: str, text: str, accounts: list[str], instances: list[str],
-                       filters: dict[str, str], extra: dict[str, object]) -> Intent:
-        selector: dict[str, object] = dict(filters)
-        for word, finding in FINDING_WORDS.items():
-            if re.search(rf"\b{word}\b", text):
-                selector["finding"] = finding
-                break
-        if accounts:
-            selector["accounts"] = accounts
-        if instances:
-            selector["instances"] = instances
-        if not selector:
-            return UnknownIntent(text, (f"{tool} acct-042", f"{tool} everything in eu-hetzner-nbg1"))
-        return ToolIntent(tool, {"selector": selector, **extra})
-
-    def _restart(self, text: str, accounts: list[str], instances: list[str], filters: dict[str, str]) -> Intent:
-        if "docker" in text:
-            component = "docker"
-        elif re.search(r"\b(reboot|power[- ]?cycle|vps|server|machine|box|host)\w*", text):
-            component = "vps"
+    def _cost(self, text: str) -> Intent:
+        period = "week" if re.search(r"\b(week|weekly|7 days|seven days)\b", text) else "month"
+        if FORECAST_RE.search(text):
+            kind = "forecast"
+        elif WASTE_RE.search(text):
+            kind = "waste"
         else:
-            component = "gateway"
-        selector: dict[str, object] = dict(filters)
-        if accounts:
-            selector["accounts"] = accounts
-        if instances:
-            selector["instances"] = instances
-        if not selector and not re.search(r"\b(everything|all|every|whole|entire)\b", text):
-            return UnknownIntent(text, ("restart everything degraded on vultr", "restart the gateway on acct-042"))
-        return ToolIntent("restart", {"selector": selector, "component": component})
+            kind = "report"
+        return ToolIntent("cost_analysis", {"kind": kind, "period": period})
+
+    def _silence(self, text: str, accounts: list[str], instances: list[str], filters: dict[str, str],
+                 ctx: BrainContext) -> Intent:
+        scrubbed = DURATION_RE.sub(" ", text)
+        reason_match = re.search(r"\b(?:because|reason:?|for|during) ((?:the |a |an |planned |scheduled )*"
+                                 r"(?:maintenance|upgrade|migration|deploy\w*|investigation|incident|testing|"
+                                 r"outage|work)\b.*)$", scrubbed)
+        selector = self._selector(text, accounts, instances, _filters(scrubbed), ctx)
+        args: dict[str, Any] = {"selector": selector, "minutes": _minutes(text) or 60}
+        if reason_match:
+            args["reason"] = reason_match.group(1).strip(" .")
+        if not selector and not re.search(r"\b(everything|all|every|whole|entire|fleet)\b", text):
+            return UnknownIntent(text, ("silence alerts on vultr for 30 minutes", "mute acct-042 for an hour"))
+        return ToolIntent("silence_alerts", args)
+
+    def _config_push(self, raw: str, text: str, accounts: list[str], instances: list[str], filters: dict[str, str],
+                     ctx: BrainContext) -> Intent:
+        config = _config(raw, text)
+        if not config:
+            return UnknownIntent(text, ("push config log_level=debug to vultr",
+                                        "set the log level to info on everything in batches of 50"))
+        scrubbed = re.sub(r"\b[a-z_][a-z0-9_.]*\s*[=:]\s*[^\s,;]+", " ", text)
+        scrubbed = re.sub(r"\bset (?:the )?[a-z_][a-z0-9_. ]{1,40}? (?:to|=) [^\s,;]+", " ", scrubbed)
+        selector = self._selector(scrubbed, accounts, instances, _filters(scrubbed), ctx)
+        args: dict[str, Any] = {"selector": selector, "config": config}
+        batch = re.search(r"\bbatch(?:es)?(?: size)? of (\d+)|\b(\d+) at a time\b|\bbatch[_ ]size[= ](\d+)", text)
+        if batch:
+            args["batch_size"] = int(next(g for g in batch.groups() if g))
+        return ToolIntent("config_push", args)
+
+    def _unknown(self, text: str, raw: str, ctx: BrainContext) -> Intent:
+        """Honest: say what we did not get and offer the nearest thing we can do."""
+        words = _words(text)
+        fixed = [(difflib.get_close_matches(w, VOCABULARY, n=1, cutoff=0.75) or [w])[0] if len(w) > 3 else w
+                 for w in words]
+        if fixed != words:
+            corrected = " ".join(fixed)
+            guess = self._one(corrected, corrected, ctx) if corrected != text else []
+            if guess and isinstance(guess[0], ToolIntent):
+                return UnknownIntent(text, (corrected, *SUGGESTIONS[:2]))
+        return UnknownIntent(text, SUGGESTIONS)
 
 
-def _count(text: str) -> int | None:
-    """A number of pairs, in digits or words ("20", "twenty", "a dozen", "two hundred")."""
-    digits = re.search(r"\b(\d{1,7})\b", ACCOUNT_RE.sub(" ", text))
-    if digits:
-        return int(digits.group(1))
-    total, current, seen = 0, 0, False
-    for word in _words(text):
-        if word in NUMBER_WORDS and not (word in ("a", "an") and seen):
-            value = NUMBER_WORDS[word]
-            seen = True
-            if word == "hundred":
-                current = max(current, 1) * 100
-            elif word in ("a", "an"):
-                current = max(current, 1)
-            else:
-                current += value if not (word == "dozen" and current) else current * 11
-        elif seen and word not in ("and",):
-            break
-    total += current
-    return total or None
+def _only(filters: dict[str, str], keys: tuple[str, ...]) -> dict[str, str]:
+    return {k: v for k, v in filters.items() if k in keys}
 
 
 def _target_tier(text: str) -> str | None:
-    match = re.search(r"\b(?:to|into|onto)\s+(?:the\s+)?(nano|standard|performance|perf|cheap|small|large|big)\b", text)
+    match = re.search(r"\b(?:to|into|onto|down to|up to)\s+(?:the\s+)?(nano|standard|performance|perf|cheap|cheapest|"
+                      r"small|smallest|tiny|budget|large|big|medium|regular|beefy)\b", text)
     return TIER_WORDS[match.group(1)] if match else None
-
-
-def _parts(text: str) -> Iterable[str]:
-    """Split a compound request; a comma splits only where a new request (a verb) starts."""
-    for sentence in SPLIT_RE.split(text):
-        chunks: list[str] = []
-        for piece in sentence.split(","):
-            piece = piece.strip(" .")
-            if chunks and not ACTION_START.match(piece):
-                chunks[-1] = f"{chunks[-1]}, {piece}"
-            elif piece:
-                chunks.append(piece)
-        for chunk in chunks:
-            chunk = re.sub(r"^and\s+", "", chunk.strip(" ,."))
-            if chunk:
-                yield chunk
 
 
 def describe_state(state: str) -> str:

@@ -31,6 +31,7 @@ from engine.operations._drafts import (
     draft_resize,
     draft_teardown,
 )
+from engine.operations._provider_health import provider_health
 from engine.operations._reads import fleet_status, instance_inspect
 from engine.operations._registry import RESTART_COMPONENTS, ToolSpec, tool_spec
 from engine.operations._scope import select_instances
@@ -167,6 +168,10 @@ class Operations:
             if caller.agent is not None:
                 self._authorize_agent(caller.agent, spec.name)
             clean = spec.validate(raw_args)
+            if spec.name == "provider_health":
+                evaluate(caller, PolicyFacts(tool=spec.name, kind="read"), spec.min_role)
+                result = await provider_health(self.store, caller, clean, self._drivers)
+                return ToolOutcome(spec.name, clean, "done", result=result)
             if spec.kind == "read":
                 return self._read(caller, spec, clean)
             return await self._mutate(caller, spec, clean, session_key=session_key, dry_run=dry_run,
@@ -353,6 +358,10 @@ class Operations:
                 s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.status) != "done")
                        .order_by(col(JobStep.seq))).all()
             )
+        await self._prepare_providers(
+            [step.instance_id for step in pending] + [str(p["standby"]) for p in plan_steps if p.get("standby")],
+            every_provider=job.tool == "failover",
+        )
         gate = asyncio.Semaphore(JOB_CONCURRENCY)
 
         async def one(step: JobStep) -> None:
@@ -362,6 +371,22 @@ class Operations:
 
         await asyncio.gather(*(one(step) for step in pending))
         return self._finish_job(job_id)
+
+    async def _prepare_providers(self, instance_ids: list[str], *, every_provider: bool = False) -> None:
+        """Start lazily started provider back ends (the demo's emulators) before steps read server ids.
+
+        A failover creates its replacement standby on a provider chosen at run
+        time, so it prepares every provider.
+        """
+        ensure = getattr(self._drivers, "ensure", None)
+        if ensure is None or not instance_ids:
+            return
+        with self.store.session() as s:
+            providers = set(s.exec(select(Instance.provider).where(col(Instance.id).in_(instance_ids))).all())
+        if every_provider:
+            providers |= {"hetzner", "digitalocean", "vultr", "contabo", "hostinger"}
+        for provider in sorted(providers):
+            await ensure(provider)
 
     async def _run_step(self, step: JobStep, params: dict[str, Any]) -> None:
         with self.store.session() as s:

@@ -5,8 +5,8 @@ messages arrive, lets go as soon as the operator scrolls up, and re-anchors
 when they scroll back to the end — no "are we near the bottom?" arithmetic.
 Agent replies render their Markdown once (replies arrive whole; there is no
 token stream to coalesce yet), as a single cheap renderable per widget so a
-long session stays light.  Old widgets are pruned past a high-water mark; the
-engine's store, not the screen, is the record of the conversation.
+long session stays light.  Old widgets are pruned past a high-water mark: the
+screen is a view, not the record (actions are in the engine's audit log).
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ class TrimNote(Static):
 
     def add(self, count: int) -> None:
         self.count += count
-        self.update(f"{self.count:,} earlier messages are no longer shown (the engine keeps the full record).")
+        self.update(f"{self.count:,} earlier messages were trimmed from view to keep the chat fast.")
 
 
 class Transcript(VerticalScroll):

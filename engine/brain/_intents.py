@@ -13,8 +13,16 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class ToolIntent:
+    """One proposed tool call.
+
+    ``exclude`` lists providers the operator told us to leave alone ("…, leave
+    Contabo").  The contract's selector has no exclusion key, so the
+    conversation narrows the selector to explicit instance ids before calling.
+    """
+
     tool: str
     args: dict[str, Any] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,4 +46,52 @@ class UnknownIntent:
     suggestions: tuple[str, ...] = ()
 
 
-Intent = ToolIntent | ConfirmIntent | CancelIntent | HelpIntent | UnknownIntent
+@dataclass(frozen=True, slots=True)
+class RememberIntent:
+    """A standing preference to keep ("leave Contabo alone", "brief me at 06:30")."""
+
+    kind: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetIntent:
+    """Forget memories whose text mentions ``about`` (empty: everything)."""
+
+    about: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecallIntent:
+    """Show what the team remembers about this operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class SuspectIntent:
+    """The message reads like a prompt injection: no action, and the attempt is audited."""
+
+    text: str
+    marker: str
+
+
+Intent = (
+    ToolIntent | ConfirmIntent | CancelIntent | HelpIntent | UnknownIntent | RememberIntent | ForgetIntent
+    | RecallIntent | SuspectIntent
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BrainContext:
+    """What the conversation remembers between turns, so "the 18" and "restart them" mean something.
+
+    Built by the conversation from the session row and the operator's
+    memories; the offline brain itself stays stateless (and so testable).
+    """
+
+    last_filters: dict[str, Any] | None = None
+    findings: dict[str, int] = field(default_factory=dict)
+    finding_tiers: dict[str, str] = field(default_factory=dict)
+    last_job: str | None = None
+    last_target: str | None = None
+    excluded_providers: tuple[str, ...] = ()

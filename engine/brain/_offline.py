@@ -179,6 +179,11 @@ AUDIT_ACTIONS = {"restart": "restart", "reboot": "restart", "teardown": "teardow
                  "provisioned": "provision_pairs", "refus": "refused", "silence": "silence_alerts",
                  "config": "config_push", "confirm": "confirm"}
 
+SET_RE = re.compile(r"^(?:please )?set (?:the )?[a-z_][a-z0-9_. ]{1,40}? (?:to|=) ")
+NO_ARCHIVE_RE = re.compile(r"\b(without archiv\w*|no archive|don'?t archive|skip (?:the )?archiv\w*|not archived)\b")
+ACTION_VERBS = ("restart", "reboot", "provision", "teardown", "decommission", "failover", "resize", "downsize",
+                "upsize", "diagnose", "silence", "inspect", "forecast", "optimize", "briefing", "delete", "destroy",
+                "upgrade", "downgrade", "promote")
 SUGGESTIONS = ("fleet status", "what's degraded on hetzner?", "show acct-042", "restart everything degraded on vultr")
 VOCABULARY = (
     "restart", "reboot", "provision", "teardown", "decommission", "status", "fleet", "degraded", "failed",
@@ -186,6 +191,13 @@ VOCABULARY = (
     "costs", "forecast", "waste", "optimize", "config", "push", "audit", "provider", "health", "hetzner",
     "vultr", "contabo", "hostinger", "digitalocean", "everything", "pairs", "accounts", "show", "standard",
     "nano", "performance", "alerts", "primary", "standby", "gateway", "docker",
+)
+
+
+_KNOWN_WORDS = frozenset(
+    {*ACTION_VERBS, *STATE_WORDS, *GEO_WORDS, *TIER_WORDS, *ROLE_WORDS, *PROVIDER_WORDS, *NUMBER_WORDS,
+     "restarts", "restarted", "rebooted", "provisioned", "deleted", "resized", "status", "states", "started",
+     "rebalance", "stats", "restore", "reset", "update", "upgraded", "inspected", "deploy", "degrade"}
 )
 
 
@@ -474,14 +486,15 @@ class OfflineBrain:
         if SILENCE_RE.search(text) and re.search(r"\b(alerts?|alarms?|pages?|notifications?|warnings?)\b|"
                                                  r"^(silence|mute|snooze)", text):
             return [self._silence(text, accounts, instances, filters, ctx)]
-        if CONFIG_RE.search(text) and CONFIG_VERB_RE.search(text) or re.search(r"\bconfig[_ ]push\b", text):
+        if (CONFIG_RE.search(text) and CONFIG_VERB_RE.search(text) or re.search(r"\bconfig[_ ]push\b", text)
+                or SET_RE.match(text) and _target_tier(text) is None):
             return [self._config_push(raw, text, accounts, instances, filters, ctx)]
         if FAILOVER_RE.search(text):
             return [self._selector_tool("failover", text, accounts, instances, filters, {}, ctx)]
         if TEARDOWN_RE.search(text):
             # "tear down" is a verb here, not the state "down".
-            filters = _filters(TEARDOWN_RE.sub(" ", text))
-            archive = not re.search(r"\b(without archiv\w*|no archive|don'?t archive|skip (?:the )?archive)\b", text)
+            archive = not NO_ARCHIVE_RE.search(text)
+            filters = _filters(NO_ARCHIVE_RE.sub(" ", TEARDOWN_RE.sub(" ", text)))
             extra: dict[str, object] = {} if archive else {"archive": False}
             return [self._selector_tool("teardown", text, accounts, instances, filters, extra, ctx)]
         if RESTART_RE.search(text):
@@ -510,6 +523,9 @@ class OfflineBrain:
                     out.append(ToolIntent("provider_health", _only(filters, ("provider", "region"))))
                 out.append(ToolIntent("fleet_status", {**filters, "state": filters.get("state", "DEGRADED")}))
                 return out
+        typo = _typo_verb(text)
+        if typo is not None:
+            return [self._unknown(text, raw, ctx)]
         if (accounts or instances) and (INSPECT_RE.search(text) or len(_words(text)) <= 4 or STATUS_RE.search(text)):
             return [ToolIntent("instance_inspect", {"target": (instances or accounts)[0]})]
         if ctx.last_filters is not None and re.match(r"^(and|what about|how about|same for|and on|and in)\b", text) \
@@ -717,6 +733,16 @@ class OfflineBrain:
             if guess and isinstance(guess[0], ToolIntent):
                 return UnknownIntent(text, (corrected, *SUGGESTIONS[:2]))
         return UnknownIntent(text, SUGGESTIONS)
+
+
+def _typo_verb(text: str) -> str | None:
+    """A misspelt action verb ("restrat", "provison"): better to ask than to answer something else."""
+    for word in _words(text):
+        if len(word) > 4 and word not in _KNOWN_WORDS:
+            close = difflib.get_close_matches(word, ACTION_VERBS, n=1, cutoff=0.75)
+            if close:
+                return close[0]
+    return None
 
 
 def _only(filters: dict[str, str], keys: tuple[str, ...]) -> dict[str, str]:

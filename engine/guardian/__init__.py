@@ -6,6 +6,7 @@ touches the store (one read, batched writes, audited state moves).  Executing a 
 operation layer's job, under the policy engine (Guardian calls it with an autonomous caller).
 """
 
+from engine.guardian._alerts import Alert, AlertItem, group_alerts, region_suspect
 from engine.guardian._exposure import FAILED_OVER_PREFIX, Exposure, exposure
 from engine.guardian._heal import (
     ALLOWED_TOOLS,
@@ -26,7 +27,8 @@ from engine.guardian._heal import (
     record_verification,
     skill_values,
 )
-from engine.guardian._reports import ReportBook
+from engine.guardian._incidents import IncidentChanges, active_silences, silence_matcher, track_incidents
+from engine.guardian._reports import ReportBook, load_reports, report_record
 from engine.guardian._score import (
     Acceptance,
     Band,
@@ -40,7 +42,7 @@ from engine.guardian._score import (
     missed_sweeps_since,
     score,
 )
-from engine.guardian._sweep import Alert, AlertItem, SweepResult, Transition, group_alerts, region_suspect, sweep
+from engine.guardian._sweep import SweepResult, Transition, sweep
 from engine.guardian._thresholds import THRESHOLDS, Threshold, thresholds_markdown
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "HealStep",
     "HealthReport",
     "HealthScore",
+    "IncidentChanges",
     "ProviderSignal",
     "Reason",
     "RegionUsage",
@@ -72,18 +75,23 @@ __all__ = [
     "Transition",
     "Verdict",
     "accept_report",
+    "active_silences",
     "band_for",
     "decide",
     "exposure",
     "format_duration",
     "group_alerts",
     "ladder_markdown",
+    "load_reports",
     "missed_sweeps_since",
     "note_result",
     "record_verification",
     "region_suspect",
+    "report_record",
     "score",
+    "silence_matcher",
     "skill_values",
     "sweep",
     "thresholds_markdown",
+    "track_incidents",
 ]

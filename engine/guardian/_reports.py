@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Mapping
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlmodel import col
 
 from engine.guardian._score import Acceptance, HealthReport, accept_report
+from engine.store import HealthReportRecord, Store
 
 if TYPE_CHECKING:
     from node.protocol import NodeHealthReport
 
-__all__ = ["ReportBook"]
+__all__ = ["ReportBook", "load_reports", "report_record"]
 
 log = logging.getLogger("engine.guardian")
 _RESTART_WINDOW = timedelta(minutes=10)
@@ -103,3 +107,47 @@ class ReportBook:
         log.warning("guardian: report for %s rejected: %s", report.instance_id or "?", reason)
         self.rejections.append((report.instance_id, reason))
         return Acceptance(False, report, reason)
+
+
+RESTARTS_KEY = "gatewayRestarts10m"
+"""Extra payload key the writer adds: the node does not count its gateway's restarts, the book does."""
+
+
+def report_record(wire: NodeHealthReport, received_at: datetime, *, gateway_restarts_10m: int | None = None
+                  ) -> HealthReportRecord:
+    """The ``health_reports`` row for one accepted wire report (upsert it with ``session.merge``)."""
+    payload: dict[str, Any] = wire.to_payload()
+    if gateway_restarts_10m is not None:
+        payload[RESTARTS_KEY] = gateway_restarts_10m
+    return HealthReportRecord(instance_id=wire.instance_id or "", received_at=received_at, payload=payload)
+
+
+def load_reports(store: Store, instance_ids: Iterable[str] | None = None) -> dict[str, HealthReport]:
+    """The latest stored report of every instance (or of ``instance_ids``), decoded for the sweep.
+
+    A payload that does not decode is skipped with a logged reason: the instance is then scored as
+    silent, which is what an unreadable report amounts to.
+    """
+    from node.protocol import FrameError, NodeHealthReport
+
+    query = select(col(HealthReportRecord.instance_id), col(HealthReportRecord.received_at),
+                   col(HealthReportRecord.payload))
+    if instance_ids is not None:
+        query = query.where(col(HealthReportRecord.instance_id).in_(list(instance_ids)))
+    out: dict[str, HealthReport] = {}
+    with store.session() as s:
+        rows = s.execute(query).all()
+    for iid, received, payload in rows:
+        try:
+            wire = NodeHealthReport.from_payload(payload)
+        except FrameError as exc:
+            log.warning("guardian: stored report for %s is unreadable: %s", iid, exc)
+            continue
+        restarts = payload.get(RESTARTS_KEY) if isinstance(payload, dict) else None
+        at = received if received.tzinfo is not None else received.replace(tzinfo=UTC)
+        report = HealthReport.from_node(wire, at, gateway_restarts_10m=restarts)
+        if report.instance_id != iid:
+            log.warning("guardian: stored report under %s names %s; ignored", iid, report.instance_id or "nothing")
+            continue
+        out[iid] = report
+    return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +32,10 @@ from engine import audit
 from engine.domain import InstanceState, check_transition
 from engine.errors import IllegalTransition
 from engine.guardian import _thresholds as T
+from engine.guardian._alerts import Alert, AlertItem, group_alerts, region_suspect
 from engine.guardian._heal import DecisionKind, HealDecision, HealFacts, HealLedger
+from engine.guardian._incidents import IncidentChanges, active_silences, silence_matcher
+from engine.guardian._incidents import track_incidents as _track
 from engine.guardian._score import (
     Band,
     HealthReport,
@@ -44,7 +47,7 @@ from engine.guardian._score import (
 )
 from engine.store import Instance, Store
 
-__all__ = ["Alert", "AlertItem", "SweepResult", "Transition", "group_alerts", "region_suspect", "sweep"]
+__all__ = ["SweepResult", "Transition", "sweep"]
 
 log = logging.getLogger("engine.guardian")
 S = InstanceState
@@ -71,93 +74,6 @@ class Transition:
     applied: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class AlertItem:
-    """One instance that needs a human's attention, before grouping."""
-
-    instance_id: str
-    account_id: str
-    role: str
-    provider: str
-    region: str
-    kind: str
-    """``failed`` | ``escalated`` | ``critical``."""
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """What the operator is told: one instance, or one incident for a whole provider region."""
-
-    key: str
-    """Stable dedupe key: ``incident:<region>`` or ``instance:<id>``."""
-    severity: str
-    title: str
-    instance_ids: tuple[str, ...]
-    provider: str | None = None
-    region: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_incident(self) -> bool:
-        return self.key.startswith("incident:")
-
-
-def region_suspect(unhealthy: int, total: int) -> bool:
-    """Many unhealthy instances in one provider region at once: suspect the region, not each box."""
-    return total > 0 and unhealthy >= T.REGION_FAILURE_MIN_INSTANCES and unhealthy / total >= T.REGION_FAILURE_SHARE
-
-
-def group_alerts(items: Iterable[AlertItem], *, region_totals: Mapping[str, int] | None = None,
-                 provider_status: Mapping[str, str] | None = None,
-                 silenced: Collection[str] = ()) -> list[Alert]:
-    """Dedupe and group: per provider region, enough items become ONE incident; the rest stay single.
-
-    A region becomes an incident when it has at least REGION_FAILURE_MIN_INSTANCES items and (if
-    ``region_totals`` is given) they are at least REGION_FAILURE_SHARE of the region, or when the
-    provider's status page reports an outage there.  ``silenced`` holds region names, account ids or
-    instance ids whose alerts are muted (``silence_alerts``, maintenance windows).  The same instance
-    appears at most once, its most severe kind winning.
-    """
-    rank = {"failed": 0, "escalated": 1, "critical": 2}
-    best: dict[str, AlertItem] = {}
-    for item in items:
-        if item.region in silenced or item.instance_id in silenced or item.account_id in silenced:
-            continue
-        prev = best.get(item.instance_id)
-        if prev is None or rank.get(item.kind, 9) < rank.get(prev.kind, 9):
-            best[item.instance_id] = item
-    by_region: dict[str, list[AlertItem]] = defaultdict(list)
-    for item in best.values():
-        by_region[item.region].append(item)
-    statuses = provider_status or {}
-    alerts: list[Alert] = []
-    for region in sorted(by_region):
-        group = sorted(by_region[region], key=lambda i: i.instance_id)
-        total = (region_totals or {}).get(region)
-        big = len(group) >= T.REGION_FAILURE_MIN_INSTANCES and (total is None or region_suspect(len(group), total))
-        status = statuses.get(region)
-        if big or (status == "outage" and len(group) > 1):
-            primaries = sum(1 for i in group if i.role == "primary")
-            failed = sum(1 for i in group if i.kind == "failed")
-            provider = group[0].provider
-            of_total = f" of {total}" if total else ""
-            confirmed = status == "outage"
-            # Policy rule 4: until the provider's status page says so, it is a *suspected* incident.
-            page = f"; {provider} status page: {status}" if status else f"; {provider} status page not checked yet"
-            title = (f"{'' if confirmed else 'suspected incident, '}{region}: {len(group)}{of_total} instances need "
-                     f"attention ({primaries} primaries, {len(group) - primaries} standbys, {failed} failed){page}")
-            alerts.append(Alert(f"incident:{region}", "critical", title, tuple(i.instance_id for i in group),
-                                provider, region, {"primaries": primaries, "standbys": len(group) - primaries,
-                                                   "failed": failed, "status": status, "confirmed": confirmed}))
-            continue
-        for i in group:
-            sev = "critical" if i.kind == "failed" else "warning"
-            alerts.append(Alert(f"instance:{i.instance_id}", sev, f"{i.instance_id} ({i.account_id}): {i.text}",
-                                (i.instance_id,), i.provider, i.region, {"kind": i.kind}))
-    return alerts
-
-
 @dataclass
 class SweepResult:
     """What one sweep saw and did."""
@@ -177,6 +93,9 @@ class SweepResult:
     """One ``provider_health`` call per suspect region whose status page was not read yet (policy rule 4):
     run them and pass the answers as ``provider_signals`` to the next sweep."""
     alerts: list[Alert] = field(default_factory=list)
+    """Everything that needs a human now, grouped (an ongoing incident appears every sweep)."""
+    incidents: IncidentChanges | None = None
+    """Incident rows opened, updated and closed (None when the sweep did not track incidents)."""
 
     @property
     def actions(self) -> list[HealDecision]:
@@ -187,8 +106,16 @@ class SweepResult:
         return [d for d in self.decisions if d.kind is DecisionKind.ESCALATE]
 
     @property
+    def notify(self) -> list[Alert]:
+        """What to tell the operator now: new incidents (not every sweep of an ongoing one) and instance alerts."""
+        if self.incidents is None:
+            return list(self.alerts)
+        fresh = {a.key for a in self.incidents.opened}
+        return [a for a in self.alerts if not a.is_incident or a.key in fresh]
+
+    @property
     def needs_human(self) -> bool:
-        return bool(self.alerts)
+        return bool(self.notify)
 
     @property
     def summary(self) -> str | None:
@@ -208,7 +135,7 @@ class SweepResult:
             parts.append(f"Guardian healing {handling} on its own")
         if self.escalations:
             parts.append(f"{len(self.escalations)} escalated to Commander")
-        incidents = [a for a in self.alerts if a.is_incident]
+        incidents = [a for a in self.notify if a.is_incident]
         lead = "; ".join(a.title for a in incidents[:3])
         counts = ", ".join(parts) or "attention needed"
         return f"Guardian sweep: {counts}." + (f" Incident: {lead}." if lead else "")
@@ -222,6 +149,10 @@ class SweepResult:
             "suspect_regions": list(self.suspect_regions), "region_checks": list(self.region_checks),
             "alerts": [{"key": a.key, "severity": a.severity, "title": a.title, "instances": len(a.instance_ids)}
                        for a in self.alerts],
+            "notify": [a.key for a in self.notify],
+            "incidents": None if self.incidents is None else {
+                "opened": [a.key for a in self.incidents.opened], "updated": [a.key for a in self.incidents.updated],
+                "closed": list(self.incidents.closed)},
             "summary": self.summary,
         }
 
@@ -266,13 +197,15 @@ def _utc(value: datetime | str | None) -> datetime | None:
 
 def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, ledger: HealLedger | None = None,
           provider_signals: Mapping[str, ProviderSignal] | None = None, silenced: Collection[str] = (),
-          batch_size: int = 2000) -> SweepResult:
+          track_incidents: bool = True, batch_size: int = 2000) -> SweepResult:
     """One sweep over every non-deleted instance (see the module docstring).
 
     ``reports`` maps instance id → the latest report the engine holds for it; ``provider_signals`` maps
     a region name → what its provider says (status page, usually only for suspect regions);
     ``ledger`` carries heal records and standing-approval usage from one sweep to the next (pass the
-    same one every time); ``silenced`` mutes alerts by region, account or instance id.
+    same one every time); ``silenced`` mutes alerts by provider, region, account or instance id, on top
+    of the silences stored by ``silence_alerts``.  With ``track_incidents`` the incident table is kept
+    in step (opened once, closed when over) and :attr:`SweepResult.notify` holds only what is new.
     """
     now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     ledger = ledger if ledger is not None else HealLedger()
@@ -288,7 +221,10 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
         seen_col, updated_col = type_coerce(seen_col, String), type_coerce(updated_col, String)
     cols: tuple[Any, ...] = (Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region,
                              Instance.state, Instance.health_score, Instance.health_reason, seen_col, updated_col)
+    stored_silences: list[dict[str, Any]] = []
     with store.session() as s:
+        if track_incidents:
+            stored_silences = active_silences(s, now)
         raw = s.connection().execute(select(*cols).where(col(Instance.state) != S.DELETED.value)).all()
     rows = [_Row(*r) for r in raw]
 
@@ -381,15 +317,20 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
             if row.region in suspect and hs is not None and not hs.healthy:
                 alert_items.append(AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "critical",
                                              hs.explain()))
-    result.alerts = group_alerts(alert_items, region_totals=region_total,
-                                 provider_status={r: sig.region_status for r, sig in signals.items()},
-                                 silenced=silenced)
+    names = frozenset(silenced)
+    by_selector = silence_matcher(stored_silences)
+    result.alerts = group_alerts(
+        alert_items, region_totals=region_total, provider_status={r: sig.region_status for r, sig in signals.items()},
+        silenced=lambda i: bool({i.provider, i.region, i.account_id, i.instance_id} & names) or by_selector(i))
 
     for gone in set(ledger.records) - {r.id for r in rows}:
         del ledger.records[gone]  # deleted instances leave no heal memory behind
 
     # 4. write -----------------------------------------------------------------------------------------
     _write(store, rows, scores, fresh, new_state, result, now, batch_size)
+    if track_incidents:
+        with store.session() as s:
+            result.incidents = _track(s, result.alerts, now)
     if result.summary is not None:
         log.info("%s", result.summary)
     return result

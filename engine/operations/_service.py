@@ -15,8 +15,10 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from engine import audit
@@ -45,15 +47,21 @@ log = logging.getLogger(__name__)
 
 RESTARTABLE = frozenset({InstanceState.ACTIVE, InstanceState.DEGRADED, InstanceState.FAILED, InstanceState.HEALING})
 JOB_CONCURRENCY = 16
+STEP_LEASE_SECONDS = 120.0
+"""A step "running" longer than this without finishing is taken over (its engine is presumed dead)."""
 
 
 class SimNodeCommands:
     """Simulated nodes for the demo: every allowed command succeeds and leaves the node healthy."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.latency = latency
+        """Seconds each command takes (tests and benchmarks use it to make work overlap)."""
 
     async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self.latency:
+            await asyncio.sleep(self.latency)
         self.calls.append((instance_id, command))
         return {"ok": True, "healthy": True}
 
@@ -157,6 +165,7 @@ class Operations:
         self._nodes = nodes
         self._steps = StepRunner(store, settings, drivers, nodes)
         self._agents: dict[str, Any] | None = None
+        self.step_lease_seconds = STEP_LEASE_SECONDS
 
     # ------------------------------------------------------------------ entry point
     async def call(self, caller: Caller, tool: str, args: Mapping[str, Any], *, session_key: str = "",
@@ -288,6 +297,15 @@ class Operations:
 
     async def confirm(self, caller: Caller, plan_id: str, *, implicit: bool = False) -> ToolOutcome:
         """Turn a pending plan into a job and run it.  Called only on the operator's own say-so."""
+        plan, job_id, args = self.confirm_plan(caller, plan_id, implicit=implicit)
+        view = await self.run_job(job_id)
+        status = "done" if view.status == "succeeded" else "error"
+        message = f"Job {view.id}: {view.done}/{view.total} done" + (f", {view.failed} failed" if view.failed else "")
+        return ToolOutcome(plan.tool, args, status, result={"job": view.to_contract()}, message=message,
+                           plan=plan, job=view)
+
+    def confirm_plan(self, caller: Caller, plan_id: str, *, implicit: bool = False) -> tuple[PlanView, str, dict[str, Any]]:
+        """Record the operator's decision and create the durable job (without running it)."""
         with self.store.session() as s:
             rec = s.get(PlanRecord, plan_id)
             if rec is None or rec.operator_id != caller.operator_id:
@@ -320,14 +338,7 @@ class Operations:
                          outcome="auto" if implicit else "confirmed",
                          detail={"job": job.id, "affected_users": rec.affected_users,
                                  "how": "within threshold" if implicit else "operator confirmed"})
-            plan = _plan_view(rec)
-            job_id = job.id
-            args = dict(rec.args)
-        view = await self.run_job(job_id)
-        status = "done" if view.status == "succeeded" else "error"
-        message = f"Job {view.id}: {view.done}/{view.total} done" + (f", {view.failed} failed" if view.failed else "")
-        return ToolOutcome(plan.tool, args, status, result={"job": view.to_contract()}, message=message,
-                           plan=plan, job=view)
+            return _plan_view(rec), job.id, dict(rec.args)
 
     def cancel(self, caller: Caller, plan_id: str) -> PlanView:
         with self.store.session() as s:
@@ -388,15 +399,26 @@ class Operations:
         for provider in sorted(providers):
             await ensure(provider)
 
-    async def _run_step(self, step: JobStep, params: dict[str, Any]) -> None:
+    def _claim(self, step_id: int | None) -> bool:
+        """Take a step for this process, atomically: two engines never run the same step.
+
+        A step is free when pending or failed, or when it has been "running" for
+        longer than the lease (its engine died mid-step; steps are idempotent).
+        """
+        lease_expired = utcnow() - timedelta(seconds=self.step_lease_seconds)
         with self.store.session() as s:
-            row = s.get(JobStep, step.id)
-            if row is None:
-                return
-            row.status = "running"
-            row.attempts += 1
-            row.updated_at = utcnow()
-            s.add(row)
+            result = s.execute(
+                update(JobStep)
+                .where(col(JobStep.id) == step_id)
+                .where(or_(col(JobStep.status).in_(("pending", "failed")),
+                           and_(col(JobStep.status) == "running", col(JobStep.updated_at) < lease_expired)))
+                .values(status="running", attempts=JobStep.attempts + 1, updated_at=utcnow())
+            )
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def _run_step(self, step: JobStep, params: dict[str, Any]) -> None:
+        if not self._claim(step.id):
+            return  # another engine has it (or finished it)
         ok = True
         try:
             detail = await self._steps.run(step.action, step.instance_id, params)

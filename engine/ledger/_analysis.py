@@ -1,0 +1,529 @@
+"""``cost_analysis``: spend report, waste findings and forecast, as one JSON-ready dict.
+
+One scoped query loads every instance the caller may see, with the three
+finding flags computed *in SQL by the same expressions the selectors use*;
+Python then adds the money (EUR at the configured rate, said so), the details
+(the tier each instance would fit, the cheaper provider, when a saving starts)
+and the history from the daily snapshots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from engine.config import Settings
+from engine.domain import BILLED_STATES, PLANS, SERVING_STATES, InstanceState, Provider, Tier
+from engine.errors import InputError
+from engine.ledger._findings import as_flag, cheaper_condition, idle_condition, oversized_condition
+from engine.ledger._model import (
+    CPU_TARGET,
+    DAYS_PER_MONTH,
+    HORIZON_MONTHS,
+    IDLE_DAYS,
+    MEM_TARGET,
+    MIGRATION_OVERLAP_DAYS,
+    MIN_NET_HORIZON_EUR,
+    MIN_SAVING_SHARE,
+    TIER_ORDER,
+    best_alternative,
+    billing_of,
+    can_downsize,
+    eur,
+    fit_tier,
+    is_contract,
+    net_horizon_saving,
+    next_term_end,
+)
+from engine.ledger._snapshots import History, load_history
+from engine.operations._reads import is_demo
+from engine.operations._scope import scoped
+from engine.policy import Caller
+from engine.store import Account, Instance, utcnow
+
+KINDS = ("report", "waste", "forecast")
+PERIODS = {"week": 7, "month": 30}
+MAX_LISTED = 100
+"""Lists of ids in a result stop here (counts and savings always cover everything)."""
+HISTORY_DAYS = 90
+
+_BILLED = frozenset(s.value for s in BILLED_STATES)
+_SERVING = frozenset(s.value for s in SERVING_STATES)
+
+
+@dataclass(slots=True)
+class Row:
+    """One instance as the Ledger sees it."""
+
+    id: str
+    account: str
+    tenant: str
+    role: str
+    provider: str
+    region: str
+    tier: str
+    state: str
+    price: float
+    currency: str
+    cpu: float | None
+    mem: float | None
+    created_at: datetime | None
+    last_session: datetime | None
+    idle: bool
+    oversized: bool
+    cheaper: bool
+    eur: float | None = None  # monthly EUR; None = unknown price
+
+    @property
+    def billed(self) -> bool:
+        return self.state in _BILLED
+
+    @property
+    def geo(self) -> str:
+        return self.region[:2]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def load_rows(session: Session, caller: Caller, usd_to_eur: float, now: datetime) -> list[Row]:
+    """Every non-deleted instance the caller may see, with its finding flags from SQL."""
+    stmt = (
+        select(
+            col(Instance.id), col(Instance.account_id), col(Instance.tenant_id), col(Instance.role),
+            col(Instance.provider), col(Instance.region), col(Instance.tier), col(Instance.state),
+            col(Instance.monthly_price), col(Instance.currency), col(Instance.cpu_p95), col(Instance.mem_p95),
+            col(Instance.created_at), col(Account.last_session_at),
+            as_flag(idle_condition(now)), as_flag(oversized_condition(usd_to_eur, now)),
+            as_flag(cheaper_condition(usd_to_eur, now)),
+        )
+        .join(Account, col(Account.id) == col(Instance.account_id), isouter=True)
+        .where(col(Instance.state) != InstanceState.DELETED.value)
+    )
+    rows: list[Row] = []
+    for r in session.connection().execute(scoped(stmt, caller).order_by(col(Instance.id))).all():
+        row = Row(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), str(r[7]),
+                  float(r[8] or 0.0), str(r[9] or ""), r[10], r[11], _aware(r[12]), _aware(r[13]),
+                  bool(r[14]), bool(r[15]), bool(r[16]))
+        row.eur = eur(row.price, row.currency, usd_to_eur) if row.price > 0 else None
+        rows.append(row)
+    return rows
+
+
+def _money(x: float) -> float:
+    return round(x + 0.0, 2)
+
+
+def _fingerprint(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+
+
+def _bucket() -> dict[str, Any]:
+    return {"instances": 0, "monthly_eur": 0.0}
+
+
+def _add(bucket: dict[str, Any], eur_: float) -> None:
+    bucket["instances"] += 1
+    bucket["monthly_eur"] += eur_
+
+
+def _finish(groups: Mapping[str, dict[str, Any]], days: int) -> dict[str, dict[str, Any]]:
+    out = {}
+    for key, b in sorted(groups.items(), key=lambda kv: (-kv[1]["monthly_eur"], kv[0])):
+        out[key] = {"instances": b["instances"], "monthly_eur": _money(b["monthly_eur"]),
+                    "period_eur": _money(b["monthly_eur"] / DAYS_PER_MONTH * days)}
+    return out
+
+
+# ---------------------------------------------------------------------------- the tool
+def cost_analysis(
+    session: Session,
+    caller: Caller,
+    kind: str,
+    period: str,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    budget_eur: float | None = None,
+    region_quotas: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The ``cost_analysis`` tool: ``kind`` report | waste | forecast over ``period`` week | month.
+
+    Read-only and tenant-scoped.  Every figure is EUR; USD prices are converted at ``settings.usd_to_eur`` and
+    the result says so.  ``budget_eur`` (monthly) and ``region_quotas`` (region or provider → max instances)
+    feed the forecast; without them it says what it could not know instead of inventing a number."""
+    kind = str(kind).strip().lower()
+    period = str(period).strip().lower()
+    if kind not in KINDS:
+        raise InputError(f"cost_analysis kind '{kind}' is not known; use one of: {', '.join(KINDS)}.")
+    if period not in PERIODS:
+        raise InputError(f"cost_analysis period '{period}' is not known; use week or month.")
+    now = now or utcnow()
+    rate = settings.usd_to_eur
+    days = PERIODS[period]
+    rows = load_rows(session, caller, rate, now)
+    today = now.date()
+    history = load_history(session, caller, today, HISTORY_DAYS)
+
+    billed = [r for r in rows if r.billed]
+    priced = [r for r in billed if r.eur is not None]
+    monthly = sum(r.eur for r in priced if r.eur is not None)
+    usd = sum(1 for r in priced if r.currency == "USD")
+    result: dict[str, Any] = {
+        "kind": kind,
+        "period": period,
+        "period_days": days,
+        "demo": is_demo(session, caller),
+        "as_of": now.isoformat(timespec="seconds"),
+        "scope": caller.tenant_id or "all tenants",
+        "currency": "EUR",
+        "currency_note": f"USD converted at {rate:g}" if usd else None,
+        "usd_instances": usd,
+        "totals": {
+            "instances": len(billed),
+            "priced_instances": len(priced),
+            "accounts": len({r.account for r in rows}),
+            "monthly_eur": _money(monthly),
+            "weekly_eur": _money(monthly / DAYS_PER_MONTH * 7),
+            "daily_eur": _money(monthly / DAYS_PER_MONTH),
+            "period_eur": _money(monthly / DAYS_PER_MONTH * days),
+        },
+        "unknown": _unknowns(rows),
+    }
+    result["history"] = _history_view(history, days, full=kind == "report")
+    findings = waste_findings(rows, rate, today)
+    result["findings"] = findings if kind == "waste" else [_brief(f) for f in findings]
+    result["total_monthly_savings_eur"] = _money(sum(f["monthly_savings_eur"] for f in findings))
+    if kind == "report":
+        groups: dict[str, dict[str, dict[str, Any]]] = {k: defaultdict(_bucket) for k in
+                                                        ("provider", "region", "tier", "tenant", "billing")}
+        for r in priced:
+            assert r.eur is not None
+            _add(groups["provider"][r.provider], r.eur)
+            _add(groups["region"][r.region], r.eur)
+            _add(groups["tier"][r.tier], r.eur)
+            _add(groups["tenant"][r.tenant], r.eur)
+            _add(groups["billing"][str(billing_of(r.provider) or "unknown")], r.eur)
+        for name, g in groups.items():
+            result[f"by_{name}"] = _finish(g, days)
+    if kind == "waste":
+        result["assumptions"] = _waste_assumptions(rate)
+    if kind == "forecast":
+        budget = budget_eur if budget_eur is not None else getattr(settings, "monthly_budget_eur", None)
+        quotas = region_quotas if region_quotas is not None else getattr(settings, "region_quotas", None)
+        result["forecast"] = _forecast(rows, history, monthly, today, days, budget, quotas)
+    return result
+
+
+def _brief(f: dict[str, Any]) -> dict[str, Any]:
+    keep = ("id", "title", "unit", "count", "instances", "accounts_count", "monthly_savings_eur", "action",
+            "action_text", "fingerprint", "confidence")
+    return {k: f[k] for k in keep if k in f}
+
+
+def _unknowns(rows: list[Row]) -> dict[str, Any]:
+    no_price = [r.id for r in rows if r.billed and r.eur is None]
+    no_usage = [r.id for r in rows if r.state in _SERVING and (r.cpu is None or r.mem is None)]
+    no_sessions = sorted({r.account for r in rows if r.last_session is None})
+    return {
+        "price": {"count": len(no_price), "instances": no_price[:MAX_LISTED],
+                  "note": "no usable price (missing, zero, or a currency without a rate): left out of every total"},
+        "usage": {"count": len(no_usage), "instances": no_usage[:MAX_LISTED],
+                  "note": "no CPU/memory p95 yet: cannot be judged oversized"},
+        "sessions": {"count": len(no_sessions), "accounts": no_sessions[:MAX_LISTED],
+                     "note": "no gateway session on record: cannot be judged idle"},
+    }
+
+
+def _history_view(h: History, days: int, *, full: bool) -> dict[str, Any]:
+    window = h.daily_eur[-days:]
+    out: dict[str, Any] = {
+        "days": len(h.days),
+        "first_day": h.days[0] if h.days else None,
+        "last_day": h.days[-1] if h.days else None,
+        "period_actual_eur": _money(sum(window)) if window else None,
+        "period_days_covered": len(window),
+        "daily_eur": [_money(x) for x in h.daily_eur[-max(days, 30):]],
+    }
+    if full:
+        out["by_provider_daily_eur"] = {p: [_money(x) for x in v[-max(days, 30):]] for p, v in h.by_provider.items()}
+        out["chart_days"] = h.days[-max(days, 30):]
+    return out
+
+
+# ---------------------------------------------------------------------------- findings
+def _savings_timing(members: list[tuple[Row, float]], today: date) -> dict[str, Any]:
+    """How much of a saving starts now (hourly billing) and how much waits for a term end (contracts)."""
+    now_eur = 0.0
+    deferred: dict[str, dict[str, Any]] = {}
+    for row, saving in members:
+        if is_contract(billing_of(row.provider)):
+            end = next_term_end(row.created_at, today).isoformat()
+            d = deferred.setdefault(row.provider, {"provider": row.provider, "monthly_eur": 0.0, "instances": 0,
+                                                   "from": end, "until": end})
+            d["monthly_eur"] += saving
+            d["instances"] += 1
+            d["from"], d["until"] = min(d["from"], end), max(d["until"], end)
+        else:
+            now_eur += saving
+    return {
+        "from_now_eur": _money(now_eur),
+        "deferred": [{**d, "monthly_eur": _money(d["monthly_eur"])} for d in deferred.values()],
+    }
+
+
+def _by_provider(members: list[tuple[Row, float]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for row, saving in members:
+        b = out.setdefault(row.provider, {"instances": 0, "accounts": set(), "monthly_savings_eur": 0.0})
+        b["instances"] += 1
+        b["accounts"].add(row.account)
+        b["monthly_savings_eur"] += saving
+    return {p: {"instances": b["instances"], "accounts": len(b["accounts"]),
+                "monthly_savings_eur": _money(b["monthly_savings_eur"])}
+            for p, b in sorted(out.items(), key=lambda kv: -kv[1]["monthly_savings_eur"])}
+
+
+def _finding(fid: str, title: str, unit: str, members: list[tuple[Row, float]], today: date,
+             action: dict[str, Any] | None, action_text: str, confidence: str, **extra: Any) -> dict[str, Any]:
+    ids = sorted(r.id for r, _ in members)
+    accounts = sorted({r.account for r, _ in members})
+    return {
+        "id": fid,
+        "title": title,
+        "unit": unit,
+        "count": len(accounts) if unit == "accounts" else len(ids),
+        "instances": len(ids),
+        "accounts_count": len(accounts),
+        "accounts": accounts[:MAX_LISTED],
+        "instance_ids": ids[:MAX_LISTED],
+        "monthly_savings_eur": _money(sum(s for _, s in members)),
+        "savings_start": _savings_timing(members, today),
+        "by_provider": _by_provider(members),
+        "action": action,
+        "action_text": action_text,
+        "selector": {"finding": fid},
+        "fingerprint": _fingerprint(ids),
+        "confidence": confidence,
+        **extra,
+    }
+
+
+def waste_findings(rows: list[Row], usd_to_eur: float, today: date) -> list[dict[str, Any]]:
+    """The three findings (largest saving first), each with a stable id, counts, accounts and savings."""
+    findings: list[dict[str, Any]] = []
+    # idle: whole pairs; teardown plans count every non-deleted instance of the account, so do we.
+    idle = [(r, r.eur or 0.0) for r in rows if r.idle]
+    if idle:
+        findings.append(_finding(
+            "idle", f"accounts with no gateway session for {IDLE_DAYS}+ days", "accounts", idle, today,
+            {"tool": "teardown", "args": {"selector": {"finding": "idle"}, "archive": True}},
+            "tear down (archived first)", "high",
+        ))
+    # oversized: fits nano on a provider that can shrink in place.
+    over: list[tuple[Row, float]] = []
+    for r in rows:
+        if r.oversized and r.eur is not None:
+            nano = PLANS[(Provider(r.provider), Tier.NANO)]
+            over.append((r, r.eur - (eur(nano.monthly, nano.currency, usd_to_eur) or 0.0)))
+    also = _also_smaller(rows, usd_to_eur)
+    if over or also["count"]:
+        findings.append(_finding(
+            "oversized", "instances whose 14-day p95 CPU and memory fit the nano tier", "instances", over, today,
+            {"tool": "resize", "args": {"selector": {"finding": "oversized"}, "tier": "nano"}} if over else None,
+            "downsize to nano", "high", fits={"nano": len(over)}, also_smaller=also,
+        ))
+    # cheaper elsewhere: the best qualifying alternative per instance.
+    cheap: list[tuple[Row, float]] = []
+    moves: dict[tuple[str, str], dict[str, Any]] = {}
+    net_total = 0.0
+    partners = _partners(rows)
+    for r in rows:
+        if not r.cheaper or r.eur is None:
+            continue
+        alt = best_alternative(r.provider, r.tier, r.geo, partners.get(r.id), r.eur, usd_to_eur)
+        if alt is None:  # cannot happen while SQL and Python share _model; never invent a saving
+            continue
+        saving = r.eur - alt.monthly_eur
+        net_total += net_horizon_saving(r.provider, r.eur, alt)
+        cheap.append((r, saving))
+        m = moves.setdefault((r.provider, alt.label), {"from": r.provider, "to": alt.label, "tier_counts": {},
+                                                       "instances": 0, "monthly_savings_eur": 0.0,
+                                                       "lock_in_months": alt.term_months})
+        m["instances"] += 1
+        m["monthly_savings_eur"] += saving
+        m["tier_counts"][r.tier] = m["tier_counts"].get(r.tier, 0) + 1
+    if cheap:
+        top = sorted(moves.values(), key=lambda m: -m["monthly_savings_eur"])
+        findings.append(_finding(
+            "cheaper_elsewhere", "instances whose tier is cheaper on another provider or a longer term", "instances",
+            cheap, today,
+            {"agent": "forge", "task": "re-provision the cheaper_elsewhere instances on the named provider, "
+             "verify them, then tear down the old halves (one plan per move, the operator confirms each)"},
+            "re-provision on the cheaper provider, then tear down the old half", "medium",
+            net_12_months_eur=_money(net_total),
+            moves=[{**m, "monthly_savings_eur": _money(m["monthly_savings_eur"])} for m in top],
+        ))
+    findings.sort(key=lambda f: -f["monthly_savings_eur"])
+    return findings
+
+
+def _partners(rows: list[Row]) -> dict[str, str]:
+    """Instance id → provider of the other half (lowest id first, as the SQL subquery orders it)."""
+    by_account: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        by_account[r.account].append(r)
+    out: dict[str, str] = {}
+    for members in by_account.values():
+        for r in members:
+            others = sorted((o for o in members if o.id != r.id), key=lambda o: o.id)
+            if others:
+                out[r.id] = others[0].provider
+    return out
+
+
+def _also_smaller(rows: list[Row], usd_to_eur: float) -> dict[str, Any]:
+    """Instances that fit a smaller tier but are not in the finding: a smaller tier than nano is not enough,
+    or their provider cannot shrink a server in place.  Reported, with explicit ids, never selected by the finding."""
+    standard: list[tuple[Row, float]] = []
+    replace: list[tuple[Row, float]] = []
+    for r in rows:
+        if r.oversized or r.idle or r.eur is None or r.state not in _SERVING:
+            continue
+        fit = fit_tier(r.provider, r.tier, r.cpu, r.mem)
+        if fit is None or TIER_ORDER.index(fit) >= TIER_ORDER.index(Tier(r.tier)):
+            continue
+        plan = PLANS[(Provider(r.provider), fit)]
+        new_eur = eur(plan.monthly, plan.currency, usd_to_eur)
+        if new_eur is None or new_eur >= r.eur:
+            continue
+        (standard if can_downsize(r.provider) else replace).append((r, r.eur - new_eur))
+    out: dict[str, Any] = {"count": len(standard) + len(replace)}
+    if standard:
+        ids = sorted(r.id for r, _ in standard)
+        out["fit_standard"] = {
+            "instances": len(ids), "monthly_savings_eur": _money(sum(s for _, s in standard)),
+            "action": ({"tool": "resize", "args": {"selector": {"instances": ids}, "tier": "standard"}}
+                       if len(ids) <= MAX_LISTED else None),
+        }
+    if replace:
+        provs = sorted({r.provider for r, _ in replace})
+        out["cannot_shrink_in_place"] = {
+            "instances": len(replace), "providers": provs,
+            "monthly_savings_eur": _money(sum(s for _, s in replace)),
+            "note": f"{', '.join(provs)} cannot downsize a server in place: replace them (a plan for Forge)",
+        }
+    return out
+
+
+def _waste_assumptions(rate: float) -> list[str]:
+    return [
+        f"USD prices converted at {rate:g} EUR per USD.",
+        f"idle: no gateway session for {IDLE_DAYS} days; accounts with no session on record are not judged.",
+        f"oversized: 14-day p95 fits the nano plan at ≤ {CPU_TARGET:.0%} of its vCPUs and ≤ {MEM_TARGET:.0%} of its "
+        "memory, on providers that can downsize in place (Hetzner, DigitalOcean).",
+        f"cheaper_elsewhere: list prices, same tier, never on the pair's other provider; saves ≥ {MIN_SAVING_SHARE:.0%} "
+        f"and ≥ €{MIN_NET_HORIZON_EUR:.0f} over {HORIZON_MONTHS} months after {MIGRATION_OVERLAP_DAYS} days of overlap "
+        "and the current Contabo/Hostinger term.",
+        "Contabo/Hostinger savings start at the end of the paid month (terms assumed to renew monthly on the purchase "
+        "day); hourly providers save from now.",
+        "Findings are disjoint (idle, then oversized, then cheaper_elsewhere): savings add up without double counting.",
+    ]
+
+
+# ---------------------------------------------------------------------------- forecast
+def _slope(values: list[float]) -> float:
+    """Least-squares slope per day (0 with fewer than two points)."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mx = (n - 1) / 2
+    my = sum(values) / n
+    den = sum((i - mx) ** 2 for i in range(n))
+    return sum((i - mx) * (v - my) for i, v in enumerate(values)) / den if den else 0.0
+
+
+def _forecast(rows: list[Row], h: History, monthly: float, today: date, days: int, budget: float | None,
+              quotas: Mapping[str, int] | None) -> dict[str, Any]:
+    assumptions: list[str] = []
+    if len(h.days) >= 2:
+        slope = _slope(h.monthly_eur)
+        inst_slope = _slope([float(n) for n in h.instances])
+        assumptions.append(f"Linear trend over the {len(h.days)} days of snapshots ({h.days[0]} to {h.days[-1]}).")
+    else:
+        slope = inst_slope = 0.0
+        assumptions.append("Fewer than two days of snapshots: no trend yet, spend assumed flat.")
+    growth_pct = (slope * 30 / monthly * 100) if monthly else 0.0
+    next_period = sum((monthly + slope * d) / DAYS_PER_MONTH for d in range(1, days + 1))
+    out: dict[str, Any] = {
+        "monthly_eur_now": _money(monthly),
+        "trend_eur_per_month": _money(slope * 30),
+        "growth_pct_per_month": round(growth_pct, 1),
+        "instances_per_month": round(inst_slope * 30, 1),
+        "monthly_eur_in_30_days": _money(monthly + slope * 30),
+        "monthly_eur_in_90_days": _money(monthly + slope * 90),
+        "next_period_eur": _money(next_period),
+        "history_days": len(h.days),
+    }
+    if budget is None:
+        out["budget"] = {"configured": False, "note": "No monthly budget is configured, so no date can be given."}
+        assumptions.append("No budget configured.")
+    else:
+        b: dict[str, Any] = {"configured": True, "monthly_eur": _money(budget), "used_pct": round(monthly / budget * 100, 1)}
+        if monthly >= budget:
+            b.update(hit_on=today.isoformat(), note=f"Already over budget by €{monthly - budget:,.2f}/month.")
+        elif slope > 0:
+            when = today + timedelta(days=math.ceil((budget - monthly) / slope))
+            b.update(hit_on=when.isoformat(), note=f"At the current trend the budget is reached on {when.isoformat()}.")
+        else:
+            b.update(hit_on=None, note="Not reached on the current trend (spend is flat or falling).")
+        out["budget"] = b
+    out["headroom"] = _headroom(rows, h, quotas, assumptions)
+    out["assumptions"] = assumptions
+    return out
+
+
+def _headroom(rows: list[Row], h: History, quotas: Mapping[str, int] | None,
+              assumptions: list[str]) -> list[dict[str, Any]]:
+    """Per provider region: instances now, 30-day growth, share of primaries, and room under a quota if one is set."""
+    now_counts: dict[str, int] = defaultdict(int)
+    primaries: dict[str, int] = defaultdict(int)
+    for r in rows:
+        if r.billed:
+            now_counts[r.region] += 1
+            primaries[r.region] += r.role == "primary"
+    total_primaries = sum(primaries.values()) or 1
+    out: list[dict[str, Any]] = []
+    for region in sorted(now_counts, key=lambda k: -now_counts[k]):
+        first, last, span = h.region_instances.get(region, (0, 0, 0))
+        per_day = (last - first) / span if span else 0.0
+        entry: dict[str, Any] = {
+            "region": region, "provider": region.split("-")[1] if "-" in region else region,
+            "instances": now_counts[region], "growth_30d": round(per_day * 30, 1),
+            "primary_share_pct": round(primaries[region] / total_primaries * 100, 1),
+        }
+        quota = None
+        if quotas:
+            quota = quotas.get(region, quotas.get(entry["provider"]))
+        if quota is not None:
+            room = quota - now_counts[region]
+            entry.update(quota=quota, headroom=room)
+            if room <= 0:
+                entry["full_on"] = "now"
+            elif per_day > 0:
+                entry["full_in_days"] = math.ceil(room / per_day)
+        out.append(entry)
+    if not quotas:
+        assumptions.append("No provider quotas configured: headroom is shown as growth and concentration only.")
+    return out

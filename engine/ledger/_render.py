@@ -1,0 +1,165 @@
+"""What the operator reads: a short reply (numbers first), text sparklines, and SVG charts.
+
+No plotting library is installed in the project and none is needed: the two
+report charts are a few dozen SVG elements written by hand (the HTML report
+embeds SVG directly; a PNG renderer can be added later without changing the
+data).  Sparklines are the eight Unicode block characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 30
+PROVIDER_COLOURS = {
+    "hetzner": "#d50c2d", "digitalocean": "#0069ff", "vultr": "#007bfc", "contabo": "#1f9d55",
+    "hostinger": "#673de6", "sim": "#888888",
+}
+
+
+def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
+    """A one-line chart of ``values`` (the last ``width`` points); flat series draw as a flat line."""
+    pts = [float(v) for v in values][-width:]
+    if not pts:
+        return ""
+    lo, hi = min(pts), max(pts)
+    if hi - lo < 1e-9:
+        return BLOCKS[3] * len(pts)
+    return "".join(BLOCKS[min(7, int((v - lo) / (hi - lo) * 7 + 0.5))] for v in pts)
+
+
+def _eur(x: float) -> str:
+    return f"€{x:,.0f}" if abs(x) >= 100 else f"€{x:,.2f}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def cost_analysis_text(result: dict[str, Any]) -> str:
+    """A short operator-facing reply for a :func:`cost_analysis` result: numbers first."""
+    kind = result.get("kind")
+    demo = "DEMO " if result.get("demo") else ""
+    totals = result["totals"]
+    lines: list[str] = []
+    per = "week" if result.get("period") == "week" else "month"
+    spend = totals["weekly_eur"] if per == "week" else totals["monthly_eur"]
+    head = f"{demo}Spend: {_eur(spend)}/{per} run-rate on {_plural(totals['instances'], 'instance')}"
+    if result.get("scope") not in (None, "all tenants"):
+        head += f" (tenant {result['scope']})"
+    lines.append(head + ".")
+    if kind == "waste" or kind == "report":
+        findings = [f for f in result.get("findings", []) if f["monthly_savings_eur"] > 0 or f["count"]]
+        if findings:
+            parts = [_finding_phrase(f) for f in findings if f["count"]]
+            lines.insert(0, f"We could save {_eur(result['total_monthly_savings_eur'])}/month: " + ", ".join(parts) + ".")
+        else:
+            lines.insert(0, "No waste found: nothing idle, oversized or cheaper elsewhere.")
+    if kind == "report":
+        by_p = result.get("by_provider") or {}
+        if by_p:
+            lines.append("By provider: " + ", ".join(f"{p} {_eur(v['monthly_eur'])}" for p, v in by_p.items()) + ".")
+    if kind == "forecast":
+        fc = result["forecast"]
+        lines.insert(0, f"{demo}Forecast: {_eur(fc['monthly_eur_in_30_days'])}/month in 30 days "
+                        f"({fc['growth_pct_per_month']:+.1f} %/month), next {per} {_eur(fc['next_period_eur'])}.")
+        lines.append(fc["budget"]["note"])
+        full = [h for h in fc.get("headroom", []) if "full_in_days" in h or h.get("full_on")]
+        if full:
+            lines.append("Quota: " + ", ".join(
+                f"{h['region']} {'full now' if h.get('full_on') else 'full in ' + str(h['full_in_days']) + ' d'}"
+                for h in full[:4]) + ".")
+        elif fc.get("headroom"):
+            top = fc["headroom"][0]
+            lines.append(f"Most concentrated: {top['region']} holds {top['primary_share_pct']:.0f} % of primaries.")
+    hist = result.get("history") or {}
+    series = hist.get("daily_eur") or []
+    if len(series) >= 2:
+        lines.append(f"Daily spend, last {min(len(series), SPARK_WIDTH)} days: {sparkline(series)} "
+                     f"({_eur(series[-1])}/day)")
+    notes = []
+    if result.get("currency_note"):
+        notes.append(result["currency_note"])
+    unknown = result.get("unknown") or {}
+    for key, what in (("price", "without a price"), ("usage", "without usage data"), ("sessions", "without session data")):
+        n = unknown.get(key, {}).get("count", 0)
+        if n:
+            noun = "account" if key == "sessions" else "instance"
+            notes.append(f"{_plural(n, noun)} {what} (not counted, not guessed)")
+    if notes:
+        lines.append("Note: " + "; ".join(notes) + ".")
+    return "\n".join(lines)
+
+
+def _finding_phrase(f: dict[str, Any]) -> str:
+    count = f["count"]
+    action = f.get("action_text", "")
+    short = {"idle": "tear down", "oversized": "downsize to nano", "cheaper_elsewhere": "move"}.get(f["id"], action)
+    return f"{count:,} {f['id'].replace('_', ' ')} ({_eur(f['monthly_savings_eur'])}, {short})"
+
+
+# ---------------------------------------------------------------------------- SVG charts
+def spend_chart_svg(result: dict[str, Any], width: int = 640, height: int = 240) -> str:
+    """Stacked area chart of daily spend by provider over the report's history (a ``report`` result)."""
+    hist = result.get("history") or {}
+    series: dict[str, list[float]] = hist.get("by_provider_daily_eur") or {}
+    days: list[str] = hist.get("chart_days") or []
+    title = "Daily spend by provider (EUR)"
+    if not series or len(days) < 2:
+        return _svg(width, height, title, ['<text x="20" y="120" font-size="13">No history yet: snapshots are '
+                                           'recorded daily.</text>'])
+    pad_l, pad_r, pad_t, pad_b = 56, 110, 30, 28
+    w, h = width - pad_l - pad_r, height - pad_t - pad_b
+    n = len(days)
+    totals = [sum(v[i] for v in series.values()) for i in range(n)]
+    top = max(totals) or 1.0
+    base = [0.0] * n
+    parts: list[str] = []
+    for idx, (prov, values) in enumerate(sorted(series.items(), key=lambda kv: -sum(kv[1]))):
+        upper = [base[i] + values[i] for i in range(n)]
+        pts = [(pad_l + w * i / (n - 1), pad_t + h - h * upper[i] / top) for i in range(n)]
+        low = [(pad_l + w * i / (n - 1), pad_t + h - h * base[i] / top) for i in reversed(range(n))]
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts + low)
+        colour = PROVIDER_COLOURS.get(prov, "#999999")
+        parts.append(f'<polygon points="{path}" fill="{colour}" fill-opacity="0.75" stroke="none"/>')
+        ly = pad_t + 14 * idx
+        parts.append(f'<rect x="{width - pad_r + 10}" y="{ly}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{width - pad_r + 24}" y="{ly + 9}" font-size="11">{escape(prov)}</text>')
+        base = upper
+    parts.append(f'<text x="{pad_l - 6}" y="{pad_t + 4}" font-size="10" text-anchor="end">{_eur(top)}</text>'
+                 f'<text x="{pad_l - 6}" y="{pad_t + h}" font-size="10" text-anchor="end">€0</text>'
+                 f'<text x="{pad_l}" y="{height - 8}" font-size="10">{escape(days[0])}</text>'
+                 f'<text x="{pad_l + w}" y="{height - 8}" font-size="10" text-anchor="end">{escape(days[-1])}</text>'
+                 f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" stroke="#444"/>')
+    return _svg(width, height, title, parts)
+
+
+def waste_chart_svg(result: dict[str, Any], width: int = 640, height: int = 180) -> str:
+    """Horizontal bars: monthly saving per finding (a ``waste`` or ``report`` result)."""
+    findings = [f for f in result.get("findings", []) if f["monthly_savings_eur"] > 0]
+    title = f"Waste: {_eur(result.get('total_monthly_savings_eur', 0.0))}/month could be saved"
+    if not findings:
+        return _svg(width, height, title, ['<text x="20" y="90" font-size="13">No waste found.</text>'])
+    top = max(f["monthly_savings_eur"] for f in findings)
+    bar_h, gap, left = 26, 14, 150
+    parts = []
+    colours = {"idle": "#c0392b", "oversized": "#e67e22", "cheaper_elsewhere": "#2980b9"}
+    for i, f in enumerate(findings):
+        y = 36 + i * (bar_h + gap)
+        bw = (width - left - 120) * f["monthly_savings_eur"] / top
+        label = f"{f['count']:,} {f['id'].replace('_', ' ')}"
+        parts.append(f'<text x="{left - 8}" y="{y + 17}" font-size="12" text-anchor="end">{escape(label)}</text>'
+                     f'<rect x="{left}" y="{y}" width="{bw:.1f}" height="{bar_h}" fill="{colours.get(f["id"], "#777")}"/>'
+                     f'<text x="{left + bw + 6:.1f}" y="{y + 17}" font-size="12">{_eur(f["monthly_savings_eur"])}/month</text>')
+    return _svg(width, max(height, 50 + len(findings) * (bar_h + gap)), title, parts)
+
+
+def _svg(width: int, height: int, title: str, parts: list[str]) -> str:
+    body = "".join(parts)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="sans-serif" role="img" aria-label="{escape(title)}">'
+            f'<title>{escape(title)}</title><rect width="100%" height="100%" fill="#ffffff"/>'
+            f'<text x="12" y="18" font-size="13" font-weight="bold">{escape(title)}</text>{body}</svg>')

@@ -2,8 +2,22 @@
 
 Pure where it can be: :func:`score` and :func:`decide` take facts and return values, so every
 threshold and every heal path is tested without a network.  :func:`sweep` is the one function that
-touches the store (one read, batched writes, audited state moves).  Executing a decision is the
-operation layer's job, under the policy engine (Guardian calls it with an autonomous caller).
+touches the store (one read, batched writes, audited state moves, incident rows).  Executing a
+decision is the operation layer's job, under the policy engine (Guardian calls it with an autonomous
+caller); :func:`note_result` / :meth:`HealLedger.result` feed the outcome back.
+
+Wiring, in one place::
+
+    book = ReportBook(owners)                    # gateway: book.offer_node(wire, received_at) per report
+    ledger = HealLedger()                        # one per engine, kept across sweeps
+    result = sweep(store, book.latest(), now, ledger=ledger, provider_signals=signals)
+    for call in result.region_checks: ...        # provider_health → ProviderSignal for the next sweep
+    for d in result.actions: ops.call(guardian_caller, d.action["tool"], d.action["args"])
+    for d in result.escalations: sessions_send(**d.action["args"])
+    if result.summary: tell the operator (result.notify holds the alerts)
+
+Every number lives in :mod:`engine.guardian._thresholds`; :func:`skill_values` exposes them as
+``{{guardian_*}}`` placeholders for skill text.
 """
 
 from engine.guardian._alerts import Alert, AlertItem, group_alerts, region_suspect

@@ -11,9 +11,12 @@ One call does one sweep over the whole fleet:
    the heal tree for the next move of every unhealthy instance;
 5. write scores, state moves and their audit entries, one transaction per batch, each move
    conditional on the state read in step 1 (a failover that ran meanwhile wins);
-6. group what needs a human into alerts: one incident per sick provider region, not one per instance.
+6. group what needs a human into alerts: one incident per sick provider region, not one per instance,
+   minus what stored silences mute; keep the incident table in step (opened once, closed when over).
 
-The result is silent (``summary is None``) unless something needs a human.
+The result is silent (``summary is None``) unless something new needs a human.  Suspect regions come
+back as ``region_checks`` (one ``provider_health`` call each, policy rule 4); run them and pass the
+answers as ``provider_signals`` to the next sweep (or sweep again at once).
 """
 
 from __future__ import annotations

@@ -1,0 +1,73 @@
+"""Briefer: the daily voice briefing and weekly report, spoken replies for voice turns.
+
+"You wake up to a voice summary."  Every morning (07:00 UTC unless the operator chose otherwise)
+Briefer reads the store — fleet counts by state and provider, what healed and failed over since the
+last briefing, incidents, SLA breaches, cost this week and the top savings — and produces a voice note
+written for the ear (one to two minutes), a Markdown report and a self-contained HTML report with
+charts, saved to ``$CLAWOPS_HOME/reports`` and sent through the operator's channel.
+
+Entry points:
+
+* ``produce_briefing(engine_or_store, settings, kind, out_dir, now)`` → :class:`Briefing`
+* ``brief_now(engine, kind=..., out_dir=...)`` — ``clawops brief --now``
+* ``due_briefings(last_runs, now, schedules)`` — pure schedule logic
+* ``run_due_briefings(engine, now, senders=...)`` — what the scheduler calls every minute
+* ``deliver(briefing, senders)`` with ``telegram_sender`` / ``whatsapp_sender``
+* ``ask_voice(engine, audio, ...)`` — ``clawops ask --voice FILE``
+
+Voice is optional: without the extra, briefings are produced as text and reports, and say why.
+"""
+
+from __future__ import annotations
+
+from engine.briefer._deliver import BriefingSender, deliver, telegram_sender, whatsapp_sender
+from engine.briefer._facts import SLA_MINUTES, BriefingFacts, CostFacts, Saving, SlaBreach, gather_facts
+from engine.briefer._produce import (
+    MEMORY_KIND,
+    Briefing,
+    BriefingRun,
+    brief_now,
+    last_runs,
+    load_schedules,
+    produce_briefing,
+    record_run,
+    run_due_briefings,
+    schedules_for,
+    set_schedule,
+)
+from engine.briefer._schedule import CATCH_UP_GRACE, DueBriefing, Schedule, due_briefings, latest_slot, next_slot
+from engine.briefer._speech import for_ear
+from engine.briefer._voice_ask import VoiceTurn, ask_voice
+
+__all__ = [
+    "CATCH_UP_GRACE",
+    "MEMORY_KIND",
+    "SLA_MINUTES",
+    "Briefing",
+    "BriefingFacts",
+    "BriefingRun",
+    "BriefingSender",
+    "CostFacts",
+    "DueBriefing",
+    "Saving",
+    "Schedule",
+    "SlaBreach",
+    "VoiceTurn",
+    "ask_voice",
+    "brief_now",
+    "deliver",
+    "due_briefings",
+    "for_ear",
+    "gather_facts",
+    "last_runs",
+    "latest_slot",
+    "load_schedules",
+    "next_slot",
+    "produce_briefing",
+    "record_run",
+    "run_due_briefings",
+    "schedules_for",
+    "set_schedule",
+    "telegram_sender",
+    "whatsapp_sender",
+]

@@ -1,0 +1,194 @@
+"""Words: the spoken script (for the ear, one to two minutes) and the full Markdown report.
+
+The script is written to be heard once, while making coffee: short sentences, the most important
+number first, no ids, digits without separators (Piper reads "1700" well and "1,700" badly), money
+in whole euros, and at the end what needs the operator today.  The report carries everything the
+script leaves out (every instance id, every table) for reading later.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from engine.briefer._facts import SLA_MINUTES, BriefingFacts, region_city
+from engine.briefer._speech import PROVIDER_NAMES, duration_words, for_ear, money_words, plural
+
+__all__ = ["markdown_report", "spoken_script", "title"]
+
+_ORDINAL = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
+MAX_SPOKEN_WORDS = 280
+"""About two minutes at Piper's pace; the script drops detail (never the headline) to stay under it."""
+
+
+def _provider(name: str) -> str:
+    return PROVIDER_NAMES.get(name, name.capitalize())
+
+
+def _day(now: datetime) -> str:
+    return f"{now:%A} the {now.day}{_ORDINAL.get(now.day, 'th')} of {now:%B}"
+
+
+def title(facts: BriefingFacts) -> str:
+    """"Daily briefing — DEMO fleet — 24 Nov 2026 07:00 UTC"."""
+    what = "Daily briefing" if facts.kind == "daily" else "Weekly report"
+    scope = "DEMO fleet" if facts.demo else ("fleet" if facts.scope == "fleet" else f"tenant {facts.scope}")
+    return f"{what} — {scope} — {facts.now:%d %b %Y %H:%M} UTC"
+
+
+def _state_words(counts: dict[str, int]) -> str:
+    parts = [f"{n} {state.lower().replace('_', ' ')}" for state, n in counts.items()]
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def spoken_script(facts: BriefingFacts) -> str:
+    """The briefing as it will be spoken (and sent as the voice note's text)."""
+    scope = "the demo fleet" if facts.demo else ("your fleet" if facts.scope == "fleet" else "your tenant")
+    opening = ("Good morning. This is Briefer with your daily briefing"
+               if facts.kind == "daily" else "Hello. This is Briefer with your weekly report")
+    paragraphs = [f"{opening} for {scope}, {_day(facts.now)}."]
+
+    if facts.total == 0:
+        paragraphs.append("There are no instances yet, so there is nothing to report on the fleet.")
+    else:
+        fleet = f"You run {plural(facts.total, 'instance')} on {plural(facts.pairs, 'pair')}: {_state_words(facts.by_state)}."
+        trouble = {p: sum(n for s, n in c.items() if s != "ACTIVE") for p, c in facts.by_provider.items()}
+        worst = max(trouble.items(), key=lambda kv: kv[1], default=("", 0))
+        if worst[1]:
+            detail = {s: n for s, n in facts.by_provider[worst[0]].items() if s != "ACTIVE"}
+            fleet += f" {_provider(worst[0])} has the most trouble, with {_state_words(detail)}."
+        else:
+            fleet += " Everything is active."
+        top = list(facts.by_provider.items())[:3]
+        fleet += " The biggest providers are " + ", ".join(f"{_provider(p)} with {sum(c.values())}" for p, c in top) + "."
+        paragraphs.append(fleet)
+
+    window = facts.window_label
+    events = []
+    if facts.healed:
+        events.append(f"Guardian healed {plural(len(facts.healed), 'instance')}")
+    if facts.failovers:
+        events.append(f"failed over {plural(len(facts.failovers), 'pair')} to the standby")
+    if facts.failovers_failed:
+        events.append(f"{plural(len(facts.failovers_failed), 'failover')} did not work")
+    if facts.escalations:
+        events.append(f"{plural(facts.escalations, 'heal')} {'was' if facts.escalations == 1 else 'were'} escalated to you")
+    if events:
+        text = ", ".join(events[:-1]) + (" and " if len(events) > 1 else "") + events[-1]
+        paragraphs.append(f"{window[0].upper()}{window[1:]}, {text}.")
+    else:
+        paragraphs.append(f"Nothing was healed or failed over {window}.")
+
+    open_incidents = [i for i in facts.incidents if i.status == "open"]
+    if open_incidents:
+        first = open_incidents[0]
+        where = " ".join(x for x in (_provider(first.provider) if first.provider else "",
+                                     region_city(first.region) if first.region else "") if x)
+        more = f", and {plural(len(open_incidents) - 1, 'other')}" if len(open_incidents) > 1 else ""
+        paragraphs.append(f"{plural(len(open_incidents), 'incident is', 'incidents are')} open: "
+                          f"{for_ear(first.title) or 'an outage'}{' in ' + where if where else ''}, "
+                          f"since {first.opened_at:%H:%M} UTC{more}.")
+    elif facts.incidents:
+        paragraphs.append(f"{plural(len(facts.incidents), 'incident')} opened and closed {window}.")
+    else:
+        paragraphs.append("No incidents.")
+
+    if facts.sla:
+        longest = facts.sla[0]
+        paragraphs.append(
+            f"SLA: {plural(len(facts.sla), 'user has', 'users have')} had no serving gateway for more than "
+            f"{SLA_MINUTES} minutes. The longest, on {_provider(longest.provider)} in {region_city(longest.region)}, "
+            f"has been down for {duration_words(longest.minutes)}.")
+    else:
+        paragraphs.append("No SLA breaches: every user has a serving gateway.")
+
+    if facts.cost is not None:
+        cost = facts.cost
+        line = (f"Cost: about {money_words(cost.week_eur)} this week, a run rate of "
+                f"{money_words(cost.month_eur)} a month.")
+        if cost.savings:
+            best = cost.savings[:2]
+            line += " Top savings: " + "; ".join(f"{s.spoken or s.action} saves about {money_words(s.monthly_eur)} a month"
+                                                 for s in best) + "."
+        paragraphs.append(line)
+
+    todo = []
+    failed = facts.by_state.get("FAILED", 0)
+    if facts.sla:
+        todo.append("fail over the users who are down")
+    elif failed:
+        todo.append(f"look at the {plural(failed, 'failed instance')}")
+    degraded = facts.by_state.get("DEGRADED", 0)
+    if degraded:
+        todo.append(f"restart the {plural(degraded, 'degraded instance')}")
+    if facts.cost is not None and facts.cost.savings:
+        todo.append("review the savings plan")
+    if todo:
+        paragraphs.append("Today, I suggest you " + ", ".join(todo[:-1]) + (" and " if len(todo) > 1 else "") + todo[-1] + ".")
+    paragraphs.append("The full report is in your reports folder. That's all for now.")
+    return _fit(paragraphs)
+
+
+def _fit(paragraphs: list[str]) -> str:
+    """Keep the script under ``MAX_SPOKEN_WORDS``: drop middle detail sentences, never the opening or close."""
+    text = "\n\n".join(for_ear(p) for p in paragraphs)
+    while len(text.split()) > MAX_SPOKEN_WORDS and len(paragraphs) > 3:
+        paragraphs = paragraphs[:-3] + paragraphs[-2:]  # the "today" line goes first, then earlier detail
+        text = "\n\n".join(for_ear(p) for p in paragraphs)
+    return text
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def markdown_report(facts: BriefingFacts, script: str) -> str:
+    """The full report: the script on top, then every table the voice note summarised."""
+    states = sorted({s for c in facts.by_provider.values() for s in c})
+    window = (f"{facts.window_label} ({facts.window_start:%d %b %H:%M} UTC to {facts.now:%d %b %H:%M} UTC)"
+              if facts.window_start else facts.window_label)
+    lines = [f"# {title(facts)}", "", f"*Briefer — events {window}.*", "", "## Summary", "", script, ""]
+    lines += ["## Fleet", "", f"{facts.total} instances on {facts.pairs} pairs.", ""]
+    lines += _table(["State", "Instances"], [[s, str(n)] for s, n in facts.by_state.items()]) + [""]
+    lines += _table(["Provider", *states, "Total"],
+                    [[p, *(str(c.get(s, 0)) for s in states), str(sum(c.values()))] for p, c in facts.by_provider.items()])
+    lines += ["", "## Healed and failed over", ""]
+    lines.append(f"- Healed: {len(facts.healed)}" + (f" — {', '.join(facts.healed[:50])}" if facts.healed else ""))
+    lines.append(f"- Failed over: {len(facts.failovers)}" + (f" — {', '.join(facts.failovers[:50])}" if facts.failovers else ""))
+    lines.append(f"- Failovers that failed: {len(facts.failovers_failed)}"
+                 + (f" — {', '.join(facts.failovers_failed[:50])}" if facts.failovers_failed else ""))
+    lines.append(f"- Failed job steps: {facts.failed_steps}; heals escalated: {facts.escalations}; "
+                 f"policy refusals: {facts.refusals}")
+    lines += ["", "## Incidents", ""]
+    if facts.incidents:
+        lines += _table(["Id", "Title", "Provider", "Region", "Status", "Opened (UTC)", "Closed (UTC)"],
+                        [[i.id, i.title, i.provider or "", i.region or "", i.status, f"{i.opened_at:%Y-%m-%d %H:%M}",
+                          f"{i.closed_at:%Y-%m-%d %H:%M}" if i.closed_at else ""] for i in facts.incidents])
+    else:
+        lines.append("None.")
+    lines += ["", "## SLA breaches", "",
+              f"A breach is a user without a serving gateway for more than {SLA_MINUTES} minutes: their primary is "
+              "FAILED, ERROR or STANDBY_PROMOTING and has not changed state for that long.", ""]
+    if facts.sla:
+        lines += _table(["Instance", "Account", "Provider", "Region", "State", "Down for", "Reason"],
+                        [[b.instance_id, b.account_id, b.provider, b.region, b.state, duration_words(b.minutes), b.reason]
+                         for b in facts.sla])
+    else:
+        lines.append("None.")
+    if facts.cost is not None:
+        cost = facts.cost
+        lines += ["", "## Cost", "",
+                  f"This week: **€{cost.week_eur:,.2f}**; monthly run rate €{cost.month_eur:,.2f} "
+                  f"(source: {cost.source}; USD converted to EUR at the configured rate).", ""]
+        lines += _table(["Provider", "This week (EUR)"], [[p, f"{v:,.2f}"] for p, v in cost.by_provider_week.items()])
+        lines += ["", "### Top savings", ""]
+        if cost.savings:
+            lines += _table(["Finding", "Action", "Instances", "Saves (EUR/month)"],
+                            [[s.finding, s.action, str(s.count), f"{s.monthly_eur:,.2f}"] for s in cost.savings])
+        else:
+            lines.append("None found.")
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,139 @@
+"""The report as one self-contained HTML file: inline CSS and hand-drawn SVG charts, no scripts, no links.
+
+Self-contained because it travels as a Telegram/WhatsApp document and is opened on a phone, often
+offline: nothing may be fetched.  Charts are simple horizontal bars (states per provider, stacked;
+cost per provider; savings) drawn here in a few lines rather than with a charting library.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from engine.briefer._compose import title
+from engine.briefer._facts import SLA_MINUTES, BriefingFacts
+from engine.briefer._speech import duration_words
+
+__all__ = ["STATE_COLOURS", "bar_chart", "html_report", "stacked_chart"]
+
+STATE_COLOURS = {
+    "ACTIVE": "#2e9d5b", "DEGRADED": "#e0a526", "HEALING": "#4f8fd6", "FAILED": "#d64545", "ERROR": "#8b1e1e",
+    "STANDBY_PROMOTING": "#8e5bd6", "DRAINING": "#8a8a8a", "ARCHIVING": "#6b6b6b", "REQUESTED": "#b0c4de",
+    "CREATING": "#87a8d0", "BOOTSTRAPPING": "#6c93c7",
+}
+_ROW, _LABEL, _WIDTH = 26, 120, 560
+
+_CSS = """
+body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:820px;padding:16px;color:#1d2330}
+h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #dde2ea}
+table{border-collapse:collapse;width:100%;margin:8px 0}th,td{border:1px solid #dde2ea;padding:4px 8px;text-align:left}
+th{background:#f3f5f9}.num{text-align:right}.muted{color:#667085}.summary p{margin:6px 0}
+svg text{font:12px system-ui,sans-serif;fill:#1d2330}
+"""
+
+
+def stacked_chart(rows: dict[str, dict[str, int]]) -> str:
+    """One horizontal bar per label, split by state, scaled to the largest total; legend below."""
+    if not rows:
+        return ""
+    biggest = max(sum(c.values()) for c in rows.values()) or 1
+    states = [s for s in STATE_COLOURS if any(s in c for c in rows.values())]
+    states += sorted({s for c in rows.values() for s in c} - set(states))
+    height = _ROW * len(rows) + 30
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL + _WIDTH + 60}" height="{height}" '
+             f'role="img" aria-label="Instances by provider and state">']
+    for i, (label, counts) in enumerate(rows.items()):
+        y, x = i * _ROW + 4, float(_LABEL)
+        parts.append(f'<text x="0" y="{y + 14}">{escape(label)}</text>')
+        for state in states:
+            n = counts.get(state, 0)
+            if not n:
+                continue
+            w = max(1.0, _WIDTH * n / biggest)
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="18" fill="{STATE_COLOURS.get(state, "#999")}">'
+                         f'<title>{escape(label)} {escape(state)}: {n}</title></rect>')
+            x += w
+        parts.append(f'<text x="{x + 6:.1f}" y="{y + 14}">{sum(counts.values())}</text>')
+    lx = 0
+    for state in states:
+        parts.append(f'<rect x="{lx}" y="{height - 18}" width="12" height="12" fill="{STATE_COLOURS.get(state, "#999")}"/>'
+                     f'<text x="{lx + 16}" y="{height - 8}">{escape(state)}</text>')
+        lx += 24 + 8 * len(state)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def bar_chart(values: dict[str, float], *, unit: str = "€", colour: str = "#4f6bd6", label: str = "") -> str:
+    """Horizontal bars for label → amount, largest first as given."""
+    if not values:
+        return ""
+    biggest = max(values.values()) or 1.0
+    height = _ROW * len(values) + 4
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL + _WIDTH + 90}" height="{height}" '
+             f'role="img" aria-label="{escape(label)}">']
+    for i, (name, amount) in enumerate(values.items()):
+        y = i * _ROW + 4
+        w = max(1.0, _WIDTH * amount / biggest)
+        parts.append(f'<text x="0" y="{y + 14}">{escape(name)}</text>'
+                     f'<rect x="{_LABEL}" y="{y}" width="{w:.1f}" height="18" fill="{colour}"/>'
+                     f'<text x="{_LABEL + w + 6:.1f}" y="{y + 14}">{unit}{amount:,.0f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(header: list[str], rows: list[list[str]], numeric: frozenset[int] = frozenset()) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
+                         for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_report(facts: BriefingFacts, script: str) -> str:
+    """The whole report as a standalone HTML document."""
+    heading = title(facts)
+    window = (f"{facts.window_label} ({facts.window_start:%d %b %H:%M} UTC to {facts.now:%d %b %H:%M} UTC)"
+              if facts.window_start else facts.window_label)
+    out = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+           f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(heading)}</title>'
+           f"<style>{_CSS}</style></head><body>",
+           f"<h1>{escape(heading)}</h1><p class=\"muted\">Briefer — events {escape(window)}.</p>",
+           '<h2>Summary</h2><div class="summary">' + "".join(f"<p>{escape(p)}</p>" for p in script.split("\n\n")) + "</div>",
+           f"<h2>Fleet</h2><p>{facts.total} instances on {facts.pairs} pairs.</p>",
+           _table(["State", "Instances"], [[s, str(n)] for s, n in facts.by_state.items()], frozenset({1})),
+           stacked_chart(facts.by_provider)]
+    out.append("<h2>Healed and failed over</h2><ul>"
+               f"<li>Healed: {len(facts.healed)} {escape(', '.join(facts.healed[:50]))}</li>"
+               f"<li>Failed over: {len(facts.failovers)} {escape(', '.join(facts.failovers[:50]))}</li>"
+               f"<li>Failovers that failed: {len(facts.failovers_failed)} {escape(', '.join(facts.failovers_failed[:50]))}</li>"
+               f"<li>Failed job steps: {facts.failed_steps}; heals escalated: {facts.escalations}; "
+               f"policy refusals: {facts.refusals}</li></ul>")
+    out.append("<h2>Incidents</h2>")
+    out.append(_table(["Id", "Title", "Provider", "Region", "Status", "Opened (UTC)", "Closed (UTC)"],
+                      [[i.id, i.title, i.provider or "", i.region or "", i.status, f"{i.opened_at:%Y-%m-%d %H:%M}",
+                        f"{i.closed_at:%Y-%m-%d %H:%M}" if i.closed_at else ""] for i in facts.incidents])
+               if facts.incidents else "<p>None.</p>")
+    out.append(f"<h2>SLA breaches</h2><p class=\"muted\">A breach is a user without a serving gateway for more than "
+               f"{SLA_MINUTES} minutes: their primary is FAILED, ERROR or STANDBY_PROMOTING and has not changed state "
+               "for that long.</p>")
+    out.append(_table(["Instance", "Account", "Provider", "Region", "State", "Down for", "Reason"],
+                      [[b.instance_id, b.account_id, b.provider, b.region, b.state, duration_words(b.minutes), b.reason]
+                       for b in facts.sla]) if facts.sla else "<p>None.</p>")
+    if facts.cost is not None:
+        cost = facts.cost
+        out.append(f"<h2>Cost</h2><p>This week: <strong>€{cost.week_eur:,.2f}</strong>; monthly run rate "
+                   f"€{cost.month_eur:,.2f} <span class=\"muted\">(source: {escape(cost.source)}; USD converted to EUR at "
+                   "the configured rate)</span>.</p>")
+        out.append(bar_chart(cost.by_provider_week, label="Cost this week by provider"))
+        out.append("<h3>Top savings</h3>")
+        if cost.savings:
+            out.append(_table(["Finding", "Action", "Instances", "Saves (EUR/month)"],
+                              [[s.finding, s.action, str(s.count), f"{s.monthly_eur:,.2f}"] for s in cost.savings],
+                              frozenset({2, 3})))
+            out.append(bar_chart({s.finding: s.monthly_eur for s in cost.savings}, colour="#2e9d5b",
+                                 label="Monthly savings by finding"))
+        else:
+            out.append("<p>None found.</p>")
+    out.append("</body></html>")
+    return "\n".join(out)

@@ -84,6 +84,19 @@ class Settings(BaseSettings):
     gateway_token: SecretStr | None = None
     """Shared node token; generated and kept in the secret store when unset."""
 
+    api_host: str = "127.0.0.1"
+    """Address ``clawops engine`` serves the operator API on (loopback; put an HTTPS proxy in front)."""
+
+    api_port: int = 8742
+    """Port of the operator API (HTTP + WebSocket, ``/metrics``)."""
+
+    engine_url: str | None = None
+    """Base URL of a running ``clawops engine`` (e.g. ``http://127.0.0.1:8742``); when set, ``clawops``
+    talks to that daemon with ``api_key`` instead of starting an embedded engine."""
+
+    api_key: SecretStr | None = None
+    """This operator's API key for ``engine_url`` (env ``CLAWOPS_API_KEY``)."""
+
     @field_validator("confirm_threshold")
     @classmethod
     def _threshold_in_range(cls, value: int) -> int:

@@ -1,0 +1,58 @@
+"""The daemon's operator API: HTTP + WebSocket, /metrics, structured logs, history and the shared feed.
+
+This package is imported by the embedded client too (history, feed, turn
+runner, wire shapes), so its top level stays light: the aiohttp server lives
+in ``engine.api._server`` and ``engine.api._daemon`` and is imported only by
+whoever serves it.
+"""
+
+from engine.api._auth import WRONG_KEY, Authenticate, default_authenticator, static_authenticator
+from engine.api._errors import EngineUnavailable, Unauthorized
+from engine.api._history import HistoryMessage, load_history, record_exchange, search_history
+from engine.api._hub import FeedItem, Hub, hub_for
+from engine.api._remote import (
+    ClientEvent,
+    ConnectionLost,
+    ConnectionRestored,
+    RemoteClient,
+    key_checker,
+    open_client,
+)
+from engine.api._turns import run_turn
+from engine.api._wire import (
+    audit_from_wire,
+    audit_to_wire,
+    event_from_wire,
+    event_to_wire,
+    turn_from_wire,
+    turn_to_wire,
+)
+
+__all__ = [
+    "WRONG_KEY",
+    "Authenticate",
+    "ClientEvent",
+    "ConnectionLost",
+    "ConnectionRestored",
+    "EngineUnavailable",
+    "FeedItem",
+    "HistoryMessage",
+    "Hub",
+    "RemoteClient",
+    "Unauthorized",
+    "audit_from_wire",
+    "audit_to_wire",
+    "default_authenticator",
+    "event_from_wire",
+    "event_to_wire",
+    "hub_for",
+    "key_checker",
+    "load_history",
+    "open_client",
+    "record_exchange",
+    "run_turn",
+    "search_history",
+    "static_authenticator",
+    "turn_from_wire",
+    "turn_to_wire",
+]

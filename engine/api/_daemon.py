@@ -1,0 +1,113 @@
+"""``clawops engine``: the daemon in the foreground, until SIGTERM or Ctrl+C.
+
+It opens the engine, serves the operator API on ``api_host:api_port``
+(loopback unless configured otherwise), logs JSON to stderr and shuts down
+gracefully: new turns are refused, running turns finish (30 s at most),
+sockets are closed with 1001 "going away" so clients reconnect, and the store
+is closed last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from engine.api._auth import Authenticate
+from engine.api._logging import configure_logging
+from engine.api._metrics import MetricsSource
+from engine.api._server import create_app
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+__all__ = ["run_daemon", "serve_api"]
+
+log = logging.getLogger("clawops.engine")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def serve_api(engine: Engine, host: str, port: int, *, stop: asyncio.Event,
+                    authenticate: Authenticate | None = None, sources: Iterable[MetricsSource] = (),
+                    ready: Callable[[str], None] | None = None) -> None:
+    """Serve until ``stop`` is set, then shut down gracefully.  ``ready`` gets the base URL once listening."""
+    app = create_app(engine, authenticate=authenticate, sources=sources)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=35.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port  # the real port when port was 0
+    url = f"http://{host}:{bound}"
+    if not _is_loopback(host):
+        log.warning("listening beyond loopback; put an HTTPS proxy in front", extra={"host": host})
+    log.info("engine listening", extra={"url": url, "demo": engine.settings.demo})
+    if ready is not None:
+        ready(url)
+    try:
+        await stop.wait()
+    finally:
+        log.info("engine stopping")
+        await runner.cleanup()
+        log.info("engine stopped")
+
+
+def run_daemon(*, config_file: Path | None = None, host: str | None = None, port: int | None = None,
+               ready: Callable[[str], None] | None = None, **overrides: Any) -> None:
+    """Open the engine and serve it in the foreground (``clawops engine``)."""
+    from engine.runtime import Engine
+
+    configure_logging()
+    engine = Engine.open(config_file=config_file, **overrides)
+    settings = engine.settings
+    _bootstrap_owner_key(engine)
+    try:
+        asyncio.run(_main(engine, host or settings.api_host, settings.api_port if port is None else port, ready))
+    finally:
+        engine.close()
+
+
+def _bootstrap_owner_key(engine: Engine) -> None:
+    """With no API key at all, make one for the owner, readable only by this user.
+
+    The key goes to ``$CLAWOPS_HOME/owner.key`` (mode 0600), never to the log:
+    a fresh daemon is usable at once, and nobody without file access gets in.
+    """
+    from sqlmodel import select
+
+    from engine.store import ApiKey
+
+    with engine.store.session() as s:
+        if s.exec(select(ApiKey.id).limit(1)).first() is not None:
+            return
+    owner = engine.caller("owner", "cli")
+    issued = engine.trust.issue_key(owner, "owner")
+    path = engine.settings.home / "owner.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(issued.key + "\n", encoding="utf-8")
+    log.warning("first start: an API key for the owner was written", extra={"path": str(path)})
+
+
+async def _main(engine: Engine, host: str, port: int, ready: Callable[[str], None] | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await serve_api(engine, host, port, stop=stop, ready=ready)

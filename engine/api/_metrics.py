@@ -1,0 +1,154 @@
+"""``GET /metrics``: Prometheus text format (version 0.0.4), written by hand.
+
+Only what the engine really knows is exported: the fleet by state and
+provider, jobs and their progress, the audit chain length, the API's own
+counters, and — when this process has them — node gateway connections and
+provider rate limiters.  LLM tokens and cost appear once a brain reports
+them (``engine.brain_usage`` with ``input_tokens``/``output_tokens``/``cost_usd``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from engine.store import AuditHead, Instance, JobRecord
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+__all__ = ["ApiStats", "MetricsSource", "Sample", "limiter_source", "render_metrics"]
+
+ACTIVE_JOB_STATES = ("queued", "running")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One line of a metric family."""
+
+    name: str
+    help: str
+    kind: str  # gauge | counter
+    value: float
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+MetricsSource = Callable[[], Iterable[Sample]]
+"""Anything else this process can measure (a gateway, provider limiters), added by whoever wires it."""
+
+
+@dataclass
+class ApiStats:
+    """Counters of the operator API itself."""
+
+    requests: Counter[tuple[str, int]] = field(default_factory=Counter)
+    unauthorized: int = 0
+    turns: Counter[str] = field(default_factory=Counter)
+    websockets: int = 0
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _fleet(engine: Engine) -> Iterable[Sample]:
+    with engine.store.session() as s:
+        rows = s.exec(select(Instance.state, Instance.provider, func.count())
+                      .group_by(col(Instance.state), col(Instance.provider))).all()
+        jobs = s.exec(select(JobRecord.status, func.count()).group_by(col(JobRecord.status))).all()
+        active = s.exec(select(JobRecord).where(col(JobRecord.status).in_(ACTIVE_JOB_STATES))).all()
+        head = s.get(AuditHead, 1)
+    for state, provider, count in rows:
+        yield Sample("clawops_instances", "Instances by state and provider.", "gauge", count,
+                     (("provider", provider), ("state", state)))
+    for status, count in jobs:
+        yield Sample("clawops_jobs", "Jobs by status.", "gauge", count, (("status", status),))
+    totals = {"total": 0, "done": 0, "failed": 0}
+    for job in active:
+        totals["total"] += job.total
+        totals["done"] += job.done
+        totals["failed"] += job.failed
+        ratio = (job.done + job.failed) / job.total if job.total else 0.0
+        yield Sample("clawops_job_progress_ratio", "Finished share of the steps of each queued or running job.",
+                     "gauge", ratio, (("job", job.id), ("tool", job.tool)))
+    for status, value in totals.items():
+        yield Sample("clawops_active_job_steps", "Steps of queued and running jobs (total, done, failed).",
+                     "gauge", value, (("status", status),))
+    yield Sample("clawops_audit_entries", "Entries in the audit hash chain.", "gauge", head.seq if head else 0)
+
+
+def _api(stats: ApiStats, feed_items: int) -> Iterable[Sample]:
+    for (route, code), count in sorted(stats.requests.items()):
+        yield Sample("clawops_api_requests_total", "Operator API requests by route and status code.", "counter",
+                     count, (("code", str(code)), ("route", route)))
+    yield Sample("clawops_api_unauthorized_total", "Requests refused for a missing or wrong API key.", "counter",
+                 stats.unauthorized)
+    for outcome in ("ok", "error"):
+        yield Sample("clawops_turns_total", "Conversation turns served, by outcome.", "counter",
+                     stats.turns[outcome], (("outcome", outcome),))
+    yield Sample("clawops_websocket_clients", "Operator WebSocket connections open now.", "gauge", stats.websockets)
+    yield Sample("clawops_feed_items_total", "Turns published to the shared operator feed.", "counter", feed_items)
+
+
+def _optional(engine: Engine) -> Iterable[Sample]:
+    """Sources that exist only in some processes; each is looked up, never assumed."""
+    gateway: Any = getattr(engine, "gateway", None)
+    if gateway is not None and hasattr(gateway, "connected_nodes"):
+        yield Sample("clawops_node_connections", "Nodes connected to this engine's gateway.", "gauge",
+                     len(gateway.connected_nodes()))
+    usage: Any = getattr(engine, "brain_usage", None)
+    if usage is not None:
+        for attr, name, help_ in (("input_tokens", "clawops_llm_input_tokens_total", "LLM input tokens."),
+                                  ("output_tokens", "clawops_llm_output_tokens_total", "LLM output tokens."),
+                                  ("cost_usd", "clawops_llm_cost_usd_total", "LLM cost in USD.")):
+            if hasattr(usage, attr):
+                yield Sample(name, help_, "counter", float(getattr(usage, attr)))
+
+
+def render_metrics(engine: Engine, stats: ApiStats, feed_items: int,
+                   sources: Iterable[MetricsSource] = ()) -> str:
+    """All samples grouped into families, each with its HELP and TYPE line once."""
+    samples: list[Sample] = [*_fleet(engine), *_api(stats, feed_items), *_optional(engine)]
+    for source in sources:
+        samples.extend(source())
+    families: dict[str, list[Sample]] = {}
+    for sample in samples:
+        families.setdefault(sample.name, []).append(sample)
+    lines: list[str] = []
+    for name, group in families.items():
+        lines.append(f"# HELP {name} {group[0].help}")
+        lines.append(f"# TYPE {name} {group[0].kind}")
+        for sample in group:
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sample.labels)
+            lines.append(f"{name}{{{labels}}} {_number(sample.value)}" if labels else
+                         f"{name} {_number(sample.value)}")
+    return "\n".join(lines) + "\n"
+
+
+def limiter_source(provider: str, limiter: Any) -> MetricsSource:
+    """Samples for one provider's rate limiter (``engine.providers`` ``RateLimiter.stats``)."""
+
+    def collect() -> Iterable[Sample]:
+        st = limiter.stats
+        labels = (("provider", provider),)
+        yield Sample("clawops_provider_requests_total", "Provider API calls.", "counter", st.requests, labels)
+        yield Sample("clawops_provider_rate_limited_total", "Provider answers that said: slow down.", "counter",
+                     st.rate_limited, labels)
+        yield Sample("clawops_provider_rate_limit_wait_seconds_total", "Time spent waiting for provider rate "
+                     "limits.", "counter", st.waited_seconds, labels)
+
+    return collect

@@ -1,0 +1,309 @@
+"""``RemoteClient``: the chat's client interface over a ``clawops engine`` daemon.
+
+Same methods as the embedded client.  Turns stream over the WebSocket; if the
+daemon is down or restarting, the message stays queued here, the chat is told
+(:class:`ConnectionLost`), and the message is sent once the daemon is back
+(:class:`ConnectionRestored`).  It is resent only if the daemon never said it
+accepted it (``turn_started``): a turn the daemon had started is never sent
+twice, because "provision 20" run twice is worse than a clear error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.api._errors import EngineUnavailable, Unauthorized
+from engine.api._history import HistoryMessage
+from engine.api._hub import FeedItem
+from engine.api._wire import audit_from_wire, event_from_wire, turn_from_wire
+from engine.audit import AuditReport
+from engine.conversation import TurnResult
+from engine.errors import ClawOpsError, InputError, NotFound, StoreError
+from engine.events import EngineEvent, TurnFailed, TurnFinished, TurnStarted
+
+if TYPE_CHECKING:
+    from engine.client import EmbeddedClient
+
+__all__ = ["ClientEvent", "ConnectionLost", "ConnectionRestored", "RemoteClient", "key_checker", "open_client"]
+
+MAX_FRAME = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost:
+    """The daemon went away (down or restarting); ``message`` says what happens to what was typed."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRestored:
+    """The daemon is back; a queued message is being sent now."""
+
+    message: str
+
+
+ClientEvent = EngineEvent | ConnectionLost | ConnectionRestored
+
+
+class _Retry(Exception):
+    """The daemon refused a turn because it is shutting down: not accepted, so safe to resend."""
+
+
+def _raise_for(status: int, body: Any, url: str) -> None:
+    message = body.get("error") if isinstance(body, dict) else None
+    message = str(message or f"The engine at {url} answered HTTP {status}; see its log.")
+    if status == 401:
+        raise Unauthorized(message)
+    if status == 404:
+        raise NotFound(message)
+    if status == 400:
+        raise InputError(message)
+    if status == 503:
+        raise StoreError(message)
+    raise ClawOpsError(message)
+
+
+class RemoteClient:
+    """One operator's connection to a daemon, authenticated by API key."""
+
+    def __init__(self, url: str, api_key: str, *, channel: str = "tui", retry_for: float = 60.0,
+                 timeout: float = 120.0, check: bool = True) -> None:
+        """``retry_for``: how long a queued message waits for an unreachable daemon before giving up.
+        ``check`` asks the daemon who we are now, so a wrong key or URL is one clear error at start."""
+        self.url = url.rstrip("/")
+        self.channel = channel
+        self.retry_for = retry_for
+        self.timeout = timeout
+        self._key = api_key
+        self._closed = False
+        self.operator: str | None = None
+        self._demo = False
+        if check:
+            who = self._get_sync("/v1/whoami")
+            self.operator = str(who.get("operator"))
+            self._demo = bool(who.get("demo"))
+
+    def __repr__(self) -> str:  # never the key
+        return f"RemoteClient(url={self.url!r}, operator={self.operator!r})"
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key}"}
+
+    @property
+    def _ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http") + "/v1/stream"
+
+    def _unreachable(self, exc: BaseException) -> EngineUnavailable:
+        return EngineUnavailable(f"The engine at {self.url} is not reachable ({type(exc).__name__}); "
+                                 "start it with 'clawops engine' or check engine_url.")
+
+    def _get_sync(self, path: str, **params: Any) -> Any:
+        import httpx
+
+        try:
+            resp = httpx.get(self.url + path, headers=self._headers, params=params, timeout=self.timeout)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from None
+        return self._decode(resp)
+
+    def _decode(self, resp: Any) -> Any:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if resp.status_code >= 400:
+            _raise_for(resp.status_code, body, self.url)
+        return body
+
+    async def _request(self, method: str, path: str, *, json_body: Any = None, params: Any = None) -> Any:
+        import httpx
+
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as http:
+                resp = await http.request(method, self.url + path, headers=self._headers, json=json_body,
+                                          params=params)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from None
+        return self._decode(resp)
+
+    # ------------------------------------------------------------------ the client interface
+    async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
+                  yes: bool = False) -> TurnResult:
+        """One turn over HTTP; an unreachable daemon is an immediate :class:`EngineUnavailable`."""
+        body = {"message": message, "session": session, "dry_run": dry_run, "yes": yes, "channel": self.channel}
+        data = await self._request("POST", "/v1/turns", json_body=body, params={"detail": "full"})
+        return turn_from_wire(data)
+
+    async def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[ClientEvent]:
+        """The turn as events; waits for (and tells about) an unreachable daemon instead of losing the message."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus, WebSocketException
+
+        turn_id = secrets.token_hex(8)
+        frame = json.dumps({"op": "turn", "id": turn_id, "message": message, "session": session,
+                            "channel": self.channel})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_for
+        delay = 0.2
+        lost = False
+        accepted = False
+        while True:
+            try:
+                async with connect(self._ws_url, additional_headers=self._headers, max_size=MAX_FRAME,
+                                   open_timeout=10, ping_interval=20, ping_timeout=60) as ws:
+                    if lost:
+                        lost = False
+                        yield ConnectionRestored(f"Reconnected to the engine at {self.url}; sending your message.")
+                    await ws.send(frame)
+                    async for raw in ws:
+                        data = json.loads(raw)
+                        if data.get("type") == "retry" and data.get("turn") == turn_id:
+                            raise _Retry
+                        if data.get("type") != "event" or data.get("turn") != turn_id:
+                            continue
+                        event = event_from_wire(data)
+                        if isinstance(event, TurnStarted):
+                            accepted = True
+                        yield event
+                        if isinstance(event, TurnFinished | TurnFailed):
+                            return
+                    raise ConnectionError("closed")
+            except InvalidStatus as exc:
+                if exc.response.status_code == 401:
+                    yield TurnFailed(_one_line(exc.response.body) or "The engine refused the API key.")
+                    return
+                failure: BaseException = exc
+            except (OSError, TimeoutError, WebSocketException, _Retry) as exc:
+                failure = exc
+            if accepted:
+                yield TurnFailed("The connection to the engine dropped while it worked on this; it was not sent "
+                                 "again (so nothing runs twice). Check the outcome with /status.")
+                return
+            if loop.time() >= deadline:
+                yield TurnFailed(f"The engine at {self.url} is still unreachable after {self.retry_for:.0f} s; your "
+                                 "message was not sent. Press Up to send it again.")
+                return
+            if not lost:
+                lost = True
+                yield ConnectionLost(f"The engine at {self.url} is not reachable ({type(failure).__name__}); your "
+                                     "message is kept and will be sent once it is back.")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def feed(self) -> AsyncIterator[FeedItem | ConnectionLost | ConnectionRestored]:
+        """Every operator's turns as they finish; reconnects by itself until :meth:`close`."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus, WebSocketException
+
+        delay = 0.2
+        lost = False
+        while not self._closed:
+            try:
+                async with connect(self._ws_url, additional_headers=self._headers, max_size=MAX_FRAME,
+                                   open_timeout=10, ping_interval=20, ping_timeout=60) as ws:
+                    await ws.send(json.dumps({"op": "subscribe"}))
+                    if lost:
+                        lost = False
+                        yield ConnectionRestored(f"Reconnected to the engine at {self.url}.")
+                    delay = 0.2
+                    async for raw in ws:
+                        data = json.loads(raw)
+                        if data.get("type") == "feed":
+                            yield FeedItem.from_wire(data)
+            except InvalidStatus as exc:
+                if exc.response.status_code == 401:
+                    raise Unauthorized(_one_line(exc.response.body) or "The engine refused the API key.") from None
+            except (OSError, TimeoutError, WebSocketException):
+                pass
+            if self._closed:
+                return
+            if not lost:
+                lost = True
+                yield ConnectionLost(f"Lost the engine at {self.url}; reconnecting.")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def audit_verify(self) -> AuditReport:
+        return audit_from_wire(self._get_sync("/v1/audit/verify"))
+
+    async def history(self, session: str | None, limit: int = 200) -> list[HistoryMessage]:
+        params: dict[str, Any] = {"limit": limit}
+        if session is not None:
+            params["session"] = session
+        data = await self._request("GET", "/v1/history", params=params)
+        return [HistoryMessage.from_wire(m) for m in data["messages"]]
+
+    async def search(self, text: str, limit: int = 50) -> list[HistoryMessage]:
+        data = await self._request("GET", "/v1/search", params={"q": text, "limit": limit})
+        return [HistoryMessage.from_wire(m) for m in data["messages"]]
+
+    def redact(self, text: str) -> str:
+        """The daemon scrubs secrets before they leave it; nothing more is known here."""
+        return text
+
+    @property
+    def is_demo(self) -> bool:
+        return self._demo
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def _one_line(body: bytes | bytearray | None) -> str:
+    if not body:
+        return ""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    return str(data.get("error", "")) if isinstance(data, dict) else ""
+
+
+def open_client(*, config_file: Path | None = None, operator: str | None = None, channel: str = "cli",
+                **overrides: Any) -> RemoteClient | EmbeddedClient:
+    """The daemon client when ``engine_url`` is configured (with ``api_key``), else an embedded engine."""
+    from engine.client import EmbeddedClient
+    from engine.config import load_settings
+
+    settings = load_settings(config_file, **overrides)
+    if settings.engine_url:
+        if settings.api_key is None:
+            raise Unauthorized("engine_url is set but api_key is not; set CLAWOPS_API_KEY to your operator key.")
+        return RemoteClient(settings.engine_url, settings.api_key.get_secret_value(), channel=channel)
+    return EmbeddedClient.open(config_file=config_file, operator=operator, channel=channel, **overrides)
+
+
+def key_checker(*, config_file: Path | None = None) -> Callable[[str], str]:
+    """``key -> operator name`` (or :class:`Unauthorized`) for front ends that guard a door, like ``clawops web``.
+
+    Asks the daemon when ``engine_url`` is set, else this machine's store.
+    """
+    from engine.api._auth import default_authenticator
+    from engine.config import load_settings
+
+    settings = load_settings(config_file)
+    if settings.engine_url:
+        url = settings.engine_url
+
+        def ask_daemon(key: str) -> str:
+            client = RemoteClient(url, key, check=True)
+            return str(client.operator)
+
+        return ask_daemon
+    from engine.runtime import Engine
+
+    engine = Engine.open(settings)
+    check = default_authenticator(engine, channel="web")
+
+    def local(key: str) -> str:
+        return check(key).name
+
+    return local

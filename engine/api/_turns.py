@@ -1,0 +1,63 @@
+"""One operator turn with its side effects: history kept, feed told.
+
+Both the embedded client and the daemon run turns through :func:`run_turn`,
+so a conversation is recorded and shared the same way whichever front end
+the operator uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from engine.api._history import record_exchange
+from engine.api._hub import FeedItem, hub_for
+from engine.conversation import TurnResult
+from engine.errors import ClawOpsError
+from engine.policy import Caller
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+__all__ = ["run_turn"]
+
+log = logging.getLogger("clawops.turns")
+T = TypeVar("T")
+
+
+async def run_turn(engine: Engine, message: str, *, operator: str | None, channel: str, session: str | None,
+                   dry_run: bool = False, yes: bool = False) -> TurnResult:
+    """Run one turn as ``operator``; record it in the history and publish it to the feed."""
+    caller = engine.caller(operator, channel)
+    try:
+        result = await engine.ask(message, operator=caller.name, channel=channel, session=session,
+                                  dry_run=dry_run, yes=yes)
+    except ClawOpsError as err:
+        _record(engine, caller, session, _scrub(engine, message), _scrub(engine, str(err)), None, role="error")
+        raise
+    result = _scrub(engine, result)
+    message = _scrub(engine, message)
+    _record(engine, caller, session, message, result.reply, result.agent)
+    hub_for(engine).publish(FeedItem(operator=caller.name, channel=channel, session=session, message=message,
+                                     reply=result.reply, agent=result.agent,
+                                     tool_calls=tuple(c.to_contract() for c in result.tool_calls)))
+    return result
+
+
+def _scrub(engine: Engine, value: T) -> T:
+    """Secrets never reach the history table or another operator's feed (the trust redactor, when present)."""
+    trust: Any = getattr(engine, "trust", None)
+    redactor: Any = getattr(trust, "redactor", None)
+    if redactor is None:
+        return value
+    scrubbed: T = redactor.scrub_value(value)
+    return scrubbed
+
+
+def _record(engine: Engine, caller: Caller, session: str | None, message: str, reply: str, agent: str | None,
+            *, role: str = "agent") -> None:
+    """History is a convenience: failing to write it must not turn a done action into an error."""
+    try:
+        record_exchange(engine.store, caller, session, message, reply, agent, role=role)
+    except ClawOpsError as err:
+        log.warning("history not recorded", extra={"error": str(err)})

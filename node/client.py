@@ -18,6 +18,7 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -91,6 +92,8 @@ class ClientStats:
     health_sent: int = 0
     invokes: int = 0
     dead_links: int = 0
+    health_rtt_ms: deque[float] = field(default_factory=lambda: deque(maxlen=32))
+    """Round trips of the last health reports (answered or refused), for benches and diagnostics."""
 
 
 class NodeClient:
@@ -484,7 +487,11 @@ class NodeClient:
 
     async def send_health(self) -> NodeHealthReport:
         report = await self.collector.collect()
-        await self.request("node.event", {"event": HEALTH_EVENT, "payload": report.to_payload()})
+        start = time.perf_counter()
+        try:
+            await self.request("node.event", {"event": HEALTH_EVENT, "payload": report.to_payload()})
+        finally:
+            self.stats.health_rtt_ms.append((time.perf_counter() - start) * 1000)
         self.stats.health_sent += 1
         return report
 

@@ -132,7 +132,8 @@ class HealthCollector:
             soft(name, fn)
 
         try:
-            containers = await asyncio.wait_for(self.system.docker_containers(), 10)
+            async with asyncio.timeout(10):  # a hung docker daemon must not hold the report back
+                containers = await self.system.docker_containers()
             values["docker_available"] = True
             values["docker_containers"] = len(containers)
             values["docker_running"] = sum(1 for c in containers if c.state == "running")

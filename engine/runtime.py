@@ -129,6 +129,11 @@ class Engine:
         return await self.conversation.turn(self.caller(operator, channel), message, session=session,
                                             dry_run=dry_run, yes=yes)
 
+    async def ask_tool(self, tool: str, args: dict[str, Any], *, operator: str | None = None, channel: str = "cli",
+                       yes: bool = False) -> Any:
+        """One tool call as an operator would make it (scripts and tests); ``yes`` is the operator's go."""
+        return await self.ops.call(self.caller(operator, channel), tool, args, confirmed=yes)
+
     def close(self) -> None:
         self.store.dispose()
 

@@ -299,3 +299,43 @@ def test_an_agent_cannot_call_a_tool_outside_its_allowance(engine: Engine) -> No
     assert ok.status == "done"
     with engine.store.session() as s:
         assert s.exec(select(AuditEntry).where(col(AuditEntry.action) == "refused.teardown")).first() is not None
+
+
+def test_config_push_rolls_out_in_batches(engine: Engine) -> None:
+    result = asyncio.run(engine.ask_tool("config_push", {"selector": {"provider": "hetzner"},
+                                                         "config": {"log_level": "debug"}, "batch_size": 10}, yes=True))
+    assert result.status == "done" and result.job is not None and result.job.status == "succeeded"
+    with engine.store.session() as s:
+        hetzner = [i.id for i in s.exec(select(Instance).where(col(Instance.provider) == "hetzner",
+                                                                 col(Instance.state).in_(("ACTIVE", "DEGRADED")))).all()]
+    assert all(engine.nodes.current_config(i) == {"log_level": "debug"} for i in hetzner)
+
+
+def test_a_failing_batch_halts_the_rollout_and_leaves_nobody_on_the_bad_config(engine: Engine) -> None:
+    with engine.store.session() as s:
+        targets = [i.id for i in s.exec(select(Instance).where(col(Instance.state) == "ACTIVE")
+                                        .order_by(col(Instance.account_id), col(Instance.role))).all()]
+    engine.nodes.fragile = {targets[25]}  # lands in the third batch of ten
+    result = asyncio.run(engine.ask_tool("config_push", {"selector": {"state": "ACTIVE"},
+                                                         "config": {"gateway_port": 9999}, "batch_size": 10}, yes=True))
+    assert result.status == "error" and result.job is not None and result.job.status == "failed"
+    assert result.job.done == 2 and "rolled back" in (result.job.error or "")
+    assert [i for i in targets if engine.nodes.current_config(i)] == []  # nobody left on the bad config
+    configured = {c[0] for c in engine.nodes.calls if c[1] == "clawops.config_apply"}
+    assert targets[40] not in configured  # batches after the failure never started
+
+
+def test_rule2_refuses_an_oversized_batch(engine: Engine) -> None:
+    result = asyncio.run(engine.ask_tool("config_push", {"selector": {}, "config": {"x": 1}, "batch_size": 250}))
+    assert result.status == "refused" and result.rule == "rule2_rolling_config_push"
+
+
+def test_silence_alerts_records_a_silence(engine: Engine) -> None:
+    from engine.store import Silence
+
+    result = asyncio.run(engine.ask_tool("silence_alerts", {"selector": {"region": "eu-hetzner-nbg1"}, "minutes": 90,
+                                                            "reason": "maintenance"}, yes=True))
+    assert result.status == "done"
+    with engine.store.session() as s:
+        (silence,) = s.exec(select(Silence)).all()
+    assert silence.selector == {"region": "eu-hetzner-nbg1"} and silence.reason == "maintenance"

@@ -278,3 +278,81 @@ def draft_failover(s: Session, caller: Caller, args: dict[str, Any], settings: S
                         targets=_standby_facts(s, targets))
     return Draft("failover", {"selector": selector.to_dict()}, summary, [t.id for t in targets], steps, users,
                  round(cost, 2), False, facts)
+
+
+# ---------------------------------------------------------------------- config_push
+MAX_CONFIG_BYTES = 64 * 1024
+DEFAULT_ROLLING_BATCH = 50
+
+
+def draft_config_push(s: Session, caller: Caller, args: dict[str, Any], settings: Settings) -> Draft:
+    import json
+
+    from engine.policy._rules import MAX_CONFIG_BATCH
+
+    selector = Selector.parse(args["selector"])
+    config = args["config"]
+    if not isinstance(config, dict) or not config:
+        raise InputError("config must be a non-empty object of gateway settings, e.g. {\"log_level\": \"info\"}.")
+    try:
+        size = len(json.dumps(config))
+    except (TypeError, ValueError):
+        raise InputError("config must contain only JSON values (strings, numbers, booleans, lists, objects).") from None
+    if size > MAX_CONFIG_BYTES:
+        raise InputError(f"config is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}. Push smaller changes.")
+    targets = [i for i in select_instances(s, caller, selector) if InstanceState(i.state) in SERVING_STATES]
+    if not targets:
+        raise InputError(f"No serving instances match {selector.describe()}; nothing to configure.")
+    if args.get("batch_size") is not None:
+        try:
+            batch = int(args["batch_size"])
+        except (TypeError, ValueError):
+            raise InputError("batch_size must be a whole number of instances.") from None
+        if batch < 1:
+            raise InputError("batch_size must be at least 1.")
+    else:
+        batch = len(targets) if len(targets) <= MAX_CONFIG_BATCH else DEFAULT_ROLLING_BATCH
+    batches = [targets[i:i + batch] for i in range(0, len(targets), batch)]
+    steps = [
+        {"instance": b[0].id, "action": "config_batch", "batch": n, "instances": [i.id for i in b],
+         "text": f"batch {n + 1}/{len(batches)}: apply to {len(b)} instances, then re-check their health"}
+        for n, b in enumerate(batches)
+    ]
+    users = len({i.account_id for i in targets})
+    summary = (f"Push config ({', '.join(sorted(config)[:5])}) to {_plural(len(targets), 'instance')} "
+               f"({selector.describe()}) in {_plural(len(batches), 'batch')} of up to {batch}, health re-checked after "
+               f"each; a failing batch halts the rollout and rolls every batch back. Affects {_plural(users, 'user')}.")
+    facts = PolicyFacts(tool="config_push", kind="mutate", affected_users=users,
+                        confirm_threshold=settings.confirm_threshold, config_targets=len(targets), batch_size=batch,
+                        targets=_standby_facts(s, targets))
+    clean = {"selector": selector.to_dict(), "config": config, "batch_size": batch}
+    return Draft("config_push", clean, summary, [i.id for i in targets], steps, users, 0.0, True, facts)
+
+
+# ---------------------------------------------------------------------- silence_alerts
+MAX_SILENCE_MINUTES = 7 * 24 * 60
+
+
+def draft_silence(s: Session, caller: Caller, args: dict[str, Any], settings: Settings) -> Draft:
+    selector = Selector.parse(args["selector"])
+    try:
+        minutes = int(args["minutes"])
+    except (TypeError, ValueError):
+        raise InputError("minutes must be a whole number, e.g. 60.") from None
+    if not 1 <= minutes <= MAX_SILENCE_MINUTES:
+        raise InputError(f"minutes must be between 1 and {MAX_SILENCE_MINUTES:,} (one week).")
+    targets = select_instances(s, caller, selector)
+    if not targets:
+        raise InputError(f"No instances match {selector.describe()}; nothing to silence.")
+    users = len({i.account_id for i in targets})
+    reason = str(args.get("reason") or "")[:300]
+    summary = (f"Silence alerts for {_plural(len(targets), 'instance')} ({selector.describe()}) for {minutes} minutes"
+               f"{f' ({reason})' if reason else ''}. Guardian keeps healing; only notifications are muted.")
+    steps = [{"instance": targets[0].id, "action": "silence", "selector": selector.to_dict(), "minutes": minutes,
+              "reason": reason, "text": summary}]
+    facts = PolicyFacts(tool="silence_alerts", kind="mutate", affected_users=users,
+                        confirm_threshold=settings.confirm_threshold, targets=_standby_facts(s, targets))
+    clean: dict[str, Any] = {"selector": selector.to_dict(), "minutes": minutes}
+    if reason:
+        clean["reason"] = reason
+    return Draft("silence_alerts", clean, summary, [i.id for i in targets], steps, users, 0.0, True, facts)

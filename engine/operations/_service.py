@@ -28,9 +28,11 @@ from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal
 from engine.operations._drafts import (
     Draft,
     _standby_facts,
+    draft_config_push,
     draft_failover,
     draft_provision,
     draft_resize,
+    draft_silence,
     draft_teardown,
 )
 from engine.operations._provider_health import provider_health
@@ -58,12 +60,30 @@ class SimNodeCommands:
         self.calls: list[tuple[str, str]] = []
         self.latency = latency
         """Seconds each command takes (tests and benchmarks use it to make work overlap)."""
+        self.configs: dict[str, list[dict[str, Any]]] = {}
+        """Per instance, the config history clawnode keeps (last = current) so a rollback can restore."""
+        self.fragile: set[str] = set()
+        """Fault injection: these nodes turn unhealthy after any config change."""
 
     async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]:
         if self.latency:
             await asyncio.sleep(self.latency)
         self.calls.append((instance_id, command))
+        if command == "clawops.config_apply":
+            history = self.configs.setdefault(instance_id, [{}])
+            if params.get("rollback"):
+                if len(history) > 1:
+                    history.pop()
+            else:
+                history.append(dict(params.get("config") or {}))
+            return {"ok": True}
+        if command == "clawops.health":
+            changed = len(self.configs.get(instance_id, [{}])) > 1
+            return {"ok": True, "healthy": not (changed and instance_id in self.fragile)}
         return {"ok": True, "healthy": True}
+
+    def current_config(self, instance_id: str) -> dict[str, Any]:
+        return self.configs.get(instance_id, [{}])[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +277,10 @@ class Operations:
             return draft_resize(s, caller, args, self.settings, self._drivers)
         if spec.name == "failover":
             return draft_failover(s, caller, args, self.settings)
+        if spec.name == "config_push":
+            return draft_config_push(s, caller, args, self.settings)
+        if spec.name == "silence_alerts":
+            return draft_silence(s, caller, args, self.settings)
         raise InputError(f"{spec.name} is not available in this build yet; it is planned work.")
 
     def _draft_restart(self, s: Session, caller: Caller, args: dict[str, Any]) -> Draft:
@@ -365,6 +389,7 @@ class Operations:
             if job is None or plan is None:
                 raise NotFound(f"No job {job_id} exists.")
             plan_steps = list(plan.steps)
+            plan_args = dict(plan.args)
             pending = list(
                 s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.status) != "done")
                        .order_by(col(JobStep.seq))).all()
@@ -373,6 +398,8 @@ class Operations:
             [step.instance_id for step in pending] + [str(p["standby"]) for p in plan_steps if p.get("standby")],
             every_provider=job.tool == "failover",
         )
+        if job.tool == "config_push":
+            return await self._run_rollout(job_id, pending, plan_steps, dict(plan_args["config"]))
         gate = asyncio.Semaphore(JOB_CONCURRENCY)
 
         async def one(step: JobStep) -> None:
@@ -399,6 +426,53 @@ class Operations:
         for provider in sorted(providers):
             await ensure(provider)
 
+    async def _run_rollout(self, job_id: str, pending: list[JobStep], plan_steps: list[dict[str, Any]],
+                           config: dict[str, Any]) -> JobView:
+        """Config push: batches strictly one after another; the first unhealthy batch halts and rolls back.
+
+        Rule 2 made the batches small; this makes them safe: every instance that
+        got the new config — in the failing batch and in the batches before it —
+        is put back on its previous config, so a bad rollout leaves nobody on it.
+        """
+        for step in pending:
+            params = {**plan_steps[step.seq], "config": config}
+            if not self._claim(step.id):
+                continue
+            try:
+                detail = await self._steps.run(step.action, step.instance_id, params)
+                ok = True
+            except ClawOpsError as err:
+                ok, detail = False, str(err)
+            self._finish_step(step, ok, detail)
+            if not ok:
+                applied = [i for p in plan_steps[: step.seq + 1] for i in p["instances"]]
+                restored = await self._steps.rollback_config(applied)
+                with self.store.session() as s:
+                    for later in s.exec(select(JobStep).where(col(JobStep.job_id) == job_id,
+                                                              col(JobStep.seq) > step.seq)).all():
+                        later.status, later.detail = "failed", "not started: the rollout halted"
+                        s.add(later)
+                    job = s.get(JobRecord, job_id)
+                    assert job is not None
+                    job.error = (f"batch {step.seq + 1} failed its health check ({detail}); rollout halted and "
+                                 f"{restored} instances rolled back to their previous config")
+                    s.add(job)
+                    audit.append(s, actor="forge", channel="job", action="config_push.rollback", target=job_id,
+                                 outcome="rolled_back", detail={"batch": step.seq + 1, "restored": restored})
+                break
+        return self._finish_job(job_id)
+
+    def _finish_step(self, step: JobStep, ok: bool, detail: str) -> None:
+        with self.store.session() as s:
+            row = s.get(JobStep, step.id)
+            assert row is not None
+            row.status = "done" if ok else "failed"
+            row.detail = detail
+            row.updated_at = utcnow()
+            s.add(row)
+            audit.append(s, actor="forge", channel="job", action=step.action, target=step.instance_id,
+                         outcome="ok" if ok else "failed", detail={"job": step.job_id, "seq": step.seq, "detail": detail})
+
     def _claim(self, step_id: int | None) -> bool:
         """Take a step for this process, atomically: two engines never run the same step.
 
@@ -424,15 +498,7 @@ class Operations:
             detail = await self._steps.run(step.action, step.instance_id, params)
         except ClawOpsError as err:
             ok, detail = False, str(err)
-        with self.store.session() as s:
-            row = s.get(JobStep, step.id)
-            assert row is not None
-            row.status = "done" if ok else "failed"
-            row.detail = detail
-            row.updated_at = utcnow()
-            s.add(row)
-            audit.append(s, actor="forge", channel="job", action=step.action, target=step.instance_id,
-                         outcome="ok" if ok else "failed", detail={"job": step.job_id, "seq": step.seq, "detail": detail})
+        self._finish_step(step, ok, detail)
 
     def _finish_job(self, job_id: str) -> JobView:
         with self.store.session() as s:
@@ -445,7 +511,7 @@ class Operations:
             job.failed = counts.get("failed", 0)
             if job.done + job.failed == job.total:
                 job.status = "succeeded" if job.failed == 0 else "failed"
-                job.error = None if job.failed == 0 else f"{job.failed} of {job.total} steps failed"
+                job.error = None if job.failed == 0 else (job.error or f"{job.failed} of {job.total} steps failed")
             job.updated_at = utcnow()
             s.add(job)
             return self._job_view(s, job)

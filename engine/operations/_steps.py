@@ -9,8 +9,11 @@ each provider delete is preceded by a *committed* audit entry (policy rule 3).
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
@@ -21,7 +24,7 @@ from engine.domain import REGIONS, InstanceState, Provider, Tier, check_transiti
 from engine.errors import ClawOpsError, InputError, NotFound
 from engine.policy import Caller
 from engine.providers import ProviderDriver, ServerSpec
-from engine.store import Account, Instance, PlanRecord, Store, Tenant, utcnow
+from engine.store import Account, Instance, PlanRecord, Silence, Store, Tenant, utcnow
 
 S = InstanceState
 DEFAULT_TENANT = "default"
@@ -101,6 +104,10 @@ class StepRunner:
             return await self._resize(instance_id, Tier(params["tier"]), str(params["plan_id"]))
         if action == "failover":
             return await self._failover(instance_id, str(params["old_primary"]))
+        if action == "config_batch":
+            return await self._config_batch([str(i) for i in params["instances"]], dict(params["config"]))
+        if action == "silence":
+            return self._silence(dict(params["selector"]), int(params["minutes"]), str(params.get("reason", "")))
         raise InputError(f"Job step action '{action}' is not known to this engine version.")
 
     def _load(self, s: Session, instance_id: str) -> Instance:
@@ -127,6 +134,39 @@ class StepRunner:
                 inst.health_reason = "recovered after restart"
                 s.add(inst)
         return "healthy after restart" if healthy else "restarted; not healthy yet"
+
+    # -------------------------------------------------------------- config push
+    async def _config_batch(self, instance_ids: list[str], config: dict[str, Any]) -> str:
+        """Apply to the whole batch, then re-check every instance's health; any failure fails the batch."""
+        results = await asyncio.gather(
+            *(self.nodes.invoke(i, "clawops.config_apply", {"config": config}) for i in instance_ids),
+            return_exceptions=True,
+        )
+        refused = [i for i, r in zip(instance_ids, results, strict=True) if isinstance(r, BaseException) or not r.get("ok")]
+        if refused:
+            raise ClawOpsError(f"{len(refused)} instances refused the config (first: {refused[0]})")
+        health = await asyncio.gather(*(self.nodes.invoke(i, "clawops.health", {}) for i in instance_ids),
+                                      return_exceptions=True)
+        sick = [i for i, h in zip(instance_ids, health, strict=True) if isinstance(h, BaseException) or not h.get("healthy")]
+        if sick:
+            raise ClawOpsError(f"{len(sick)} of {len(instance_ids)} instances unhealthy after the change (first: {sick[0]})")
+        return f"{len(instance_ids)} instances configured and healthy"
+
+    async def rollback_config(self, instance_ids: list[str]) -> int:
+        """Put instances back on their previous config (clawnode keeps it); returns how many confirmed."""
+        results = await asyncio.gather(
+            *(self.nodes.invoke(i, "clawops.config_apply", {"rollback": True}) for i in instance_ids),
+            return_exceptions=True,
+        )
+        return sum(1 for r in results if not isinstance(r, BaseException) and r.get("ok"))
+
+    # -------------------------------------------------------------- silence
+    def _silence(self, selector: dict[str, Any], minutes: int, reason: str) -> str:
+        until = utcnow() + timedelta(minutes=minutes)
+        with self.store.session() as s:
+            s.add(Silence(id=f"sil-{secrets.token_hex(4)}", selector=selector, until=until, reason=reason,
+                          created_by="forge"))
+        return f"silenced until {until:%H:%M} UTC"
 
     # -------------------------------------------------------------- create
     async def _create(self, instance_id: str) -> None:

@@ -38,7 +38,7 @@ from app.widgets import (
     Transcript,
     UserMessage,
 )
-from engine.client import EngineEvent, ToolCalled, TurnFailed, TurnFinished, TurnResult, TurnStarted
+from engine.client import ToolCalled, TurnFailed, TurnFinished, TurnResult, TurnStarted
 
 __all__ = ["AgentMessage", "ChatApp", "ChatClient", "ErrorNote", "PlanCard", "SystemNote", "UserMessage"]
 
@@ -46,9 +46,14 @@ log = logging.getLogger(__name__)
 
 
 class ChatClient(Protocol):
-    """What the chat needs from the engine: ``engine.client.EmbeddedClient`` (or the daemon client) fits."""
+    """What the chat needs from the engine: ``engine.client.EmbeddedClient`` (or the daemon client) fits.
 
-    def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[EngineEvent]: ...
+    ``stream`` is typed loosely on purpose: a client may add event kinds (connection
+    state, progress) before the chat knows them; the chat shows the ones it knows
+    and ignores the rest rather than failing.
+    """
+
+    def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[object]: ...
 
     @property
     def is_demo(self) -> bool: ...
@@ -284,6 +289,8 @@ class ChatApp(App[None]):
                 await self._show_result(event.result)
             elif isinstance(event, TurnFailed):
                 await self._failed(event.message, "Nothing was changed. Try again, or /status to check the fleet.")
+            else:
+                log.debug("chat ignores %s events", type(event).__name__)
 
     def _write_log(self, exc: BaseException) -> Path | None:
         """Append the full traceback to ``log_path``; the transcript only gets one line."""

@@ -95,7 +95,8 @@ ALLOWED_TOOLS: Final = frozenset({"instance_diagnose", "provider_health", "resta
 assert all(s.tool in ALLOWED_TOOLS for s in LADDER)
 
 HEALABLE_STATES: Final = frozenset({S.ACTIVE, S.DEGRADED, S.HEALING, S.FAILED})
-_UNREACHABLE_CODES: Final = frozenset({"unreachable", "stale"})
+_UNREACHABLE_CODES: Final = frozenset({"unreachable"})
+"""A merely stale report does not count: a slow node may still run a restart (and a failed one climbs anyway)."""
 _NOT_FIXED_BY_RESTART: Final = frozenset({"disk"})
 """Problems no restart fixes: a full disk needs a cleanup or a resize, which is a human's call."""
 _SERVER_DOWN_CODES: Final = frozenset({"server_down"})
@@ -359,8 +360,7 @@ def _skip_reason(step: HealStep, facts: HealFacts) -> str | None:
             return "node unreachable"
         if "docker_down" in codes:
             return "docker is down"
-        restarts = next((r for r in facts.health.reasons if r.code == "gateway_restarts"), None)
-        if restarts is not None and restarts.penalty >= T.GATEWAY_FLAPPING_RESTARTS * T.PENALTY_PER_GATEWAY_RESTART:
+        if "gateway_crash_loop" in codes:
             return "the gateway is crash-looping"
         return None
     if step is HealStep.RESTART_DOCKER:

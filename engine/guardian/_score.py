@@ -333,7 +333,12 @@ class ProviderSignal:
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """One thing that cost points (or a zero-cost note), with a stable ``code`` the heal tree reads."""
+    """One thing that cost points (or a zero-cost note), with a stable ``code`` the heal tree reads.
+
+    Codes: ``unreachable``, ``stale``, ``gateway_down``, ``docker_down``, ``missing``, ``latency``,
+    ``gateway_restarts``, ``gateway_crash_loop``, ``disk``, ``memory``, ``cpu``, ``load``, ``rebooted``,
+    ``skew``, ``bad_report``, ``provider_outage``, ``provider_degraded``, ``server_down``, ``error``.
+    """
 
     code: str
     text: str
@@ -430,7 +435,8 @@ def _score_readings(r: HealthReport, now: datetime, add: Any) -> None:
             add(Reason("latency", f"gateway latency {shown}", T.PENALTY_LATENCY_WARN))
     restarts = r.gateway_restarts_10m or 0
     if restarts > 0:
-        add(Reason("gateway_restarts", f"gateway restarted {restarts}x in 10 min",
+        code = "gateway_crash_loop" if restarts >= T.GATEWAY_FLAPPING_RESTARTS else "gateway_restarts"
+        add(Reason(code, f"gateway restarted {restarts}x in 10 min",
                    min(restarts * T.PENALTY_PER_GATEWAY_RESTART, T.PENALTY_GATEWAY_RESTARTS_MAX)))
     for value, code, label, warn, crit, p_warn, p_crit in (
         (r.disk_percent, "disk", "disk", T.DISK_WARN_PERCENT, T.DISK_CRITICAL_PERCENT,

@@ -157,6 +157,12 @@ def test_step4_reboot_through_the_provider_when_the_node_is_unreachable() -> Non
     assert "node unreachable" in d.reason
 
 
+def test_a_stale_report_alone_does_not_skip_the_node_restarts() -> None:
+    h = health(received_at=NOW - timedelta(minutes=4), gateway_up=False)
+    assert "stale" in h.codes
+    assert decide(facts(h), verified(), NOW).step is HealStep.RESTART_GATEWAY
+
+
 def test_step4_after_docker_comes_the_reboot() -> None:
     rec = verified()
     rec = replace(rec, step=HealStep.RESTART_DOCKER, attempts=1)
@@ -350,7 +356,7 @@ def test_the_last_gate_turns_a_delete_into_an_escalation() -> None:
     assert d.kind is DecisionKind.ESCALATE and d.action is None and "rule 7" in d.reason
 
 
-_codes = st.sampled_from(["gateway_down", "docker_down", "latency", "gateway_restarts", "disk", "memory", "cpu",
+_codes = st.sampled_from(["gateway_down", "docker_down", "latency", "gateway_restarts", "gateway_crash_loop", "disk", "memory", "cpu",
                           "load", "stale", "unreachable", "missing", "provider_outage", "server_down", "rebooted"])
 _health = st.builds(
     lambda value, missed, codes: HealthScore(

@@ -67,7 +67,7 @@ def test_bands_follow_the_named_thresholds(value: int, band: Band) -> None:
     ({"gateway_latency_ms": 700.0}, "latency", T.PENALTY_LATENCY_WARN),
     ({"gateway_latency_ms": 2400.0}, "latency", T.PENALTY_LATENCY_CRITICAL),
     ({"gateway_restarts_10m": 1}, "gateway_restarts", T.PENALTY_PER_GATEWAY_RESTART),
-    ({"gateway_restarts_10m": 50}, "gateway_restarts", T.PENALTY_GATEWAY_RESTARTS_MAX),
+    ({"gateway_restarts_10m": 50}, "gateway_crash_loop", T.PENALTY_GATEWAY_RESTARTS_MAX),
     ({"disk_percent": 88.0}, "disk", T.PENALTY_DISK_WARN),
     ({"disk_percent": 99.0}, "disk", T.PENALTY_DISK_CRITICAL),
     ({"mem_percent": 92.0}, "memory", T.PENALTY_MEM_WARN),

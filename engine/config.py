@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     """What serves the demo's provider calls: the real HTTP drivers against local vendor emulators
     (``emulated``, the default), or the tiny in-process simulator (``sim``, for unit tests)."""
 
+    companion_webhook_url: str | None = None
+    """Where to POST signed events (e.g. ``pair.active``) for the COMPANION; unset = no webhooks."""
+
+    companion_webhook_secret: SecretStr | None = None
+    """HMAC-SHA256 key for webhook signatures (``X-ClawOps-Signature``); required with the URL."""
+
     anthropic_api_key: SecretStr | None = None
     """Enables the LLM brain; without it the deterministic offline brain answers."""
 

@@ -97,6 +97,7 @@ class StepRunner:
         if action == "provision_pair":
             await self._create(instance_id)
             await self._create(str(params["standby"]))
+            await self._announce_pair(str(params["account"]), instance_id, str(params["standby"]))
             return "pair ACTIVE"
         if action == "teardown":
             return await self._teardown(instance_id, bool(params.get("archive", True)))
@@ -134,6 +135,26 @@ class StepRunner:
                 inst.health_reason = "recovered after restart"
                 s.add(inst)
         return "healthy after restart" if healthy else "restarted; not healthy yet"
+
+    async def _announce_pair(self, account: str, primary_id: str, standby_id: str) -> None:
+        """Tell the COMPANION the pair is ACTIVE: a signed webhook, recorded first, retried later if needed."""
+        url, secret = self.settings.companion_webhook_url, self.settings.companion_webhook_secret
+        if not url or secret is None:
+            return
+        import httpx
+
+        from engine import webhooks
+
+        with self.store.session() as s:
+            pair = [self._load(s, primary_id), self._load(s, standby_id)]
+            payload = {
+                "account": account, "tenant": pair[0].tenant_id,
+                **{inst.role: {"instance": inst.id, "provider": inst.provider, "region": inst.region,
+                               "ipv4": inst.ipv4, "tier": inst.tier} for inst in pair},
+            }
+        delivery = webhooks.enqueue(self.store, url, "pair.active", payload, key=f"pair-active-{account}")
+        async with httpx.AsyncClient() as client:
+            await webhooks.deliver_pending(self.store, secret.get_secret_value(), client, ids=[delivery])
 
     # -------------------------------------------------------------- config push
     async def _config_batch(self, instance_ids: list[str], config: dict[str, Any]) -> str:

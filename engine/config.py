@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = None
     """Enables the LLM brain; without it the deterministic offline brain answers."""
 
+    anthropic_base_url: str | None = None
+    """Where the Messages API is (default: Anthropic's); tests point it at the local emulator."""
+
     gateway_host: str = "127.0.0.1"
     """Address the node gateway listens on."""
 

@@ -1,35 +1,72 @@
 """One conversation turn: message → brain → tool calls → reply (ARCHITECTURE §4).
 
 This is where "go" is understood: a confirmation is honoured only when it is
-the operator's own message (or ``--yes``) and only for the plan pending in
+the operator's own message (or ``--yes``) and only for the plans pending in
 *that* session.  A brain can propose, never approve.
+
+Two brains sit behind one turn.  The deterministic offline brain always reads
+the operator's message first: "go", "cancel", memory requests and messages
+that read like a prompt injection are handled without any model.  Everything
+else goes to the LLM brain when one is configured, and to the offline brain
+when not — or when the model API fails, so the operator always gets an answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sqlmodel import col, select
+
+from engine import audit
 from engine.brain import (
+    BrainContext,
+    BrainUnavailable,
     CancelIntent,
     ConfirmIntent,
+    ForgetIntent,
     HelpIntent,
     Intent,
     OfflineBrain,
+    RecallIntent,
+    RememberIntent,
+    SuspectIntent,
     ToolIntent,
     UnknownIntent,
 )
+from engine.domain import Selector
 from engine.errors import ClawOpsError
+from engine.events import EngineEvent, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import Operations, ToolOutcome
 from engine.policy import Caller
 from engine.replies import outcome_text, tag
-from engine.store import ConversationSession, utcnow
+from engine.store import ConversationSession, Memory, utcnow
+
+if TYPE_CHECKING:
+    from engine.brain._llm import LLMBrain
+
+__all__ = ["HELP_TEXT", "TOOL_AGENT", "Conversation", "TurnResult"]
+
+log = logging.getLogger(__name__)
 
 HELP_TEXT = (
     "I'm Commander, with Guardian, Forge, Ledger, Triage and Briefer behind me. Try: "
     "\"fleet status\", \"what's degraded on hetzner?\", \"show acct-042\", "
-    "\"restart everything degraded on vultr\" (I plan first; you say go)."
+    "\"restart everything degraded on vultr\" (I plan first; you say go), \"where are we wasting money?\", "
+    "\"provision 20 pairs in Nuremberg\", \"leave Contabo alone\"."
 )
+
+TOOL_AGENT = {
+    "provision_pairs": "forge", "teardown": "forge", "resize": "forge", "config_push": "forge",
+    "cost_analysis": "ledger", "provider_health": "guardian", "silence_alerts": "guardian",
+    "instance_diagnose": "triage", "briefing": "briefer",
+}
+"""Which teammate speaks for a tool's answer in the offline brain (the rest is Commander's)."""
 
 
 @dataclass(slots=True)
@@ -65,44 +102,135 @@ class TurnResult:
         }
 
 
+DeltaCallback = Callable[[str, str], None]
+_OFFLINE_ONLY = (ConfirmIntent, CancelIntent, HelpIntent, RememberIntent, ForgetIntent, RecallIntent, SuspectIntent)
+
+
 class Conversation:
     """Runs turns for any channel; sessions live in the store so "go" survives a restart."""
 
-    def __init__(self, ops: Operations, brain: OfflineBrain | None = None) -> None:
+    def __init__(self, ops: Operations, brain: OfflineBrain | None = None, llm: LLMBrain | None = None) -> None:
         self.ops = ops
         self.brain = brain or OfflineBrain()
+        self.llm = llm
 
     async def turn(self, caller: Caller, message: str, *, session: str | None = None, dry_run: bool = False,
-                   yes: bool = False) -> TurnResult:
-        intents = self.brain.understand(message)
+                   yes: bool = False, on_delta: DeltaCallback | None = None) -> TurnResult:
         key = f"{caller.operator_id}:{session}" if session else ""
-        lines: list[str] = []
+        ctx = self._context(caller, key)
+        intents = self.brain.understand(message, ctx)
         calls: list[ToolOutcome] = []
+        if self.llm is not None and not any(isinstance(i, _OFFLINE_ONLY) for i in intents):
+            try:
+                return await self._llm_turn(caller, message, key, session, ctx, dry_run=dry_run, yes=yes,
+                                            on_delta=on_delta)
+            except BrainUnavailable as err:
+                result = await self._offline_turn(caller, intents, key, session, dry_run=dry_run, yes=yes, calls=calls)
+                self._audit_fallback(caller, key, message, str(err), result)
+                result.reply += "\n(The model API is unavailable; the offline brain answered.)"
+                return result
+        return await self._offline_turn(caller, intents, key, session, dry_run=dry_run, yes=yes, calls=calls)
+
+    async def events(self, caller: Caller, message: str, *, session: str | None = None, dry_run: bool = False,
+                     yes: bool = False) -> AsyncIterator[EngineEvent | TokenDelta]:
+        """The same turn as :meth:`turn`, as UI events, with the model's reply streamed as :class:`TokenDelta`."""
+        queue: asyncio.Queue[TokenDelta] = asyncio.Queue()
+        yield TurnStarted(message, session)
+        task = asyncio.ensure_future(self.turn(caller, message, session=session, dry_run=dry_run, yes=yes,
+                                               on_delta=lambda agent, text: queue.put_nowait(TokenDelta(agent, text))))
+        while not task.done():
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result()
+            else:
+                getter.cancel()
+        while not queue.empty():
+            yield queue.get_nowait()
+        try:
+            result = task.result()
+        except ClawOpsError as err:
+            yield TurnFailed(str(err))
+            return
+        for call in result.tool_calls:
+            yield ToolCalled(call.tool, call.status, call.message)
+        yield TurnFinished(result)
+
+    # ------------------------------------------------------------------ offline
+    async def _offline_turn(self, caller: Caller, intents: list[Intent], key: str, session: str | None, *,
+                            dry_run: bool, yes: bool, calls: list[ToolOutcome]) -> TurnResult:
+        lines: list[tuple[str, str]] = []
         for intent in intents:
-            lines.append(await self._handle(caller, intent, key, dry_run=dry_run, yes=yes, calls=calls))
-        reply = f"{tag('commander')} " + "\n".join(line for line in lines if line)
-        return TurnResult(reply=reply, tool_calls=calls, session=session)
+            agent = TOOL_AGENT.get(intent.tool, "commander") if isinstance(intent, ToolIntent) else "commander"
+            if isinstance(intent, RememberIntent) and intent.kind == "briefing_time":
+                agent = "briefer"
+            text = await self._handle(caller, intent, key, dry_run=dry_run, yes=yes, calls=calls)
+            if text:
+                lines.append((agent, text))
+        self._remember_context(caller, key, calls)
+        return TurnResult(reply=_compose(lines), tool_calls=calls, session=session)
 
     async def _handle(self, caller: Caller, intent: Intent, key: str, *, dry_run: bool, yes: bool,
                       calls: list[ToolOutcome]) -> str:
         if isinstance(intent, ToolIntent):
-            outcome = await self.ops.call(caller, intent.tool, intent.args, session_key=key, dry_run=dry_run,
+            args = intent.args
+            if intent.exclude:
+                narrowed = self._narrow(caller, intent)
+                if isinstance(narrowed, str):
+                    return narrowed
+                args = narrowed
+            outcome = await self.ops.call(caller, intent.tool, args, session_key=key, dry_run=dry_run,
                                           confirmed=yes)
             calls.append(outcome)
             if outcome.plan is not None and outcome.plan.status == "pending" and key:
                 self._add_pending(caller, key, outcome.plan.id)
-            return outcome_text(outcome)
+            text = outcome_text(outcome)
+            if intent.exclude and outcome.status != "error":
+                text += f" (Left alone: {', '.join(intent.exclude)}.)"
+            return text
         if isinstance(intent, ConfirmIntent):
             return await self._confirm(caller, key, calls)
         if isinstance(intent, CancelIntent):
             return self._cancel(caller, key)
         if isinstance(intent, HelpIntent):
             return HELP_TEXT
+        if isinstance(intent, RememberIntent):
+            return self._remember(caller, intent)
+        if isinstance(intent, ForgetIntent):
+            return self._forget(caller, intent.about)
+        if isinstance(intent, RecallIntent):
+            return self._recall(caller)
+        if isinstance(intent, SuspectIntent):
+            self._audit_suspect(caller, key, intent)
+            return ("That message reads like an attempt to override the team's rules "
+                    f"(\"{_clip(intent.marker)}\"), so I did nothing and logged it. "
+                    "Ask for one concrete action, e.g. \"tear down acct-042\", and I'll plan it for your go.")
         assert isinstance(intent, UnknownIntent)
         if not intent.text:
             return "Say something and I'll get on it — for example \"fleet status\"."
         hint = " or ".join(f'"{s}"' for s in intent.suggestions[:3])
         return f"I didn't understand \"{_clip(intent.text)}\" — did you mean {hint}?"
+
+    def _narrow(self, caller: Caller, intent: ToolIntent) -> dict[str, Any] | str:
+        """Apply "leave Contabo alone" to a broad selector by naming the other matching instances.
+
+        The contract's selector has no exclusion key, so the exclusion becomes an
+        explicit instance list, read through the caller's tenant scope.
+        """
+        from engine.operations._scope import select_instances
+
+        raw = dict(intent.args.get("selector") or {})
+        try:
+            selector = Selector.parse(raw)
+            with self.ops.store.session() as s:
+                matched = select_instances(s, caller, selector)
+        except ClawOpsError as err:
+            return str(err)
+        keep = [i.id for i in matched if i.provider not in intent.exclude]
+        if not keep:
+            return (f"Nothing matches {selector.describe()} outside {', '.join(intent.exclude)}; "
+                    f"nothing to {intent.tool.replace('_', ' ')}.")
+        return {**intent.args, "selector": {**raw, "instances": keep}}
 
     async def _confirm(self, caller: Caller, key: str, calls: list[ToolOutcome]) -> str:
         """"Go" confirms every plan this session is waiting on, in the order they were proposed."""
@@ -132,6 +260,173 @@ class Conversation:
                 continue
         return f"Cancelled {', '.join(cancelled) or 'nothing'}; nothing was changed."
 
+    # ------------------------------------------------------------------ LLM
+    async def _llm_turn(self, caller: Caller, message: str, key: str, session: str | None, ctx: BrainContext, *,
+                        dry_run: bool, yes: bool, on_delta: DeltaCallback | None) -> TurnResult:
+        assert self.llm is not None
+        calls: list[ToolOutcome] = []
+
+        async def execute(agent: str, tool: str, args: dict[str, Any]) -> ToolOutcome:
+            # The model proposes as an agent; confirmed=False: it can only ever plan.
+            outcome = await self.ops.call(dataclasses.replace(caller, agent=agent), tool, args, session_key=key,
+                                          dry_run=dry_run, confirmed=False)
+            calls.append(outcome)
+            if outcome.plan is not None and outcome.plan.status == "pending" and key:
+                self._add_pending(caller, key, outcome.plan.id)
+            return outcome
+
+        memories = [m.text for m in self._memories(caller)]
+        reply = await self.llm.run(message, execute, on_delta=on_delta, memories=memories)
+        text = reply.text
+        if yes and not dry_run and not reply.suspicious:
+            # --yes is the operator's own go, given up front for what they asked in this message.
+            pending = [c.plan.id for c in calls if c.plan is not None and c.plan.status == "pending"]
+            self._drop_pending(caller, key, pending)
+            for plan_id in pending:
+                try:
+                    outcome = await self.ops.confirm(caller, plan_id)
+                except ClawOpsError as err:
+                    text += f"\n{tag('commander')} {err}"
+                    continue
+                calls.append(outcome)
+                text += f"\n{tag('commander')} {outcome_text(outcome)}"
+        elif reply.suspicious:
+            text += (f"\n{tag('commander')} Some fleet data read like instructions "
+                     f"({', '.join(_clip(s, 40) for s in reply.suspicious[:3])}); I treated it as data and logged it.")
+        self._remember_context(caller, key, calls)
+        self._audit_llm(caller, key, message, reply, calls)
+        return TurnResult(reply=text, agent=reply.agent, tool_calls=calls, session=session)
+
+    def _audit_llm(self, caller: Caller, key: str, message: str, reply: Any, calls: list[ToolOutcome]) -> None:
+        """Who asked, what the model proposed, what ran, tokens and cost: one entry per LLM turn."""
+        detail = {
+            "brain": "llm", "operator": caller.name, "message": _clip(message, 500), "models": reply.models,
+            "proposed": reply.proposed,
+            "ran": [{"tool": c.tool, "status": c.status, "plan": c.plan.id if c.plan else None,
+                     "job": c.job.id if c.job else None} for c in calls],
+            "tokens": {"input": reply.usage.input_tokens, "output": reply.usage.output_tokens},
+            "cost_usd": round(reply.usage.cost_usd, 6), "usage": reply.usage.to_dict(),
+            "suspicious": reply.suspicious,
+        }
+        try:
+            with self.ops.store.session() as s:
+                audit.append(s, actor=f"{reply.agent}@{caller.name}", channel=caller.channel, action="brain.turn",
+                             target=key, outcome="suspicious" if reply.suspicious else "ok", detail=detail)
+        except ClawOpsError:
+            log.exception("could not audit an LLM turn")
+
+    def _audit_fallback(self, caller: Caller, key: str, message: str, why: str, result: TurnResult) -> None:
+        try:
+            with self.ops.store.session() as s:
+                audit.append(s, actor=f"commander@{caller.name}", channel=caller.channel, action="brain.fallback",
+                             target=key, outcome="offline",
+                             detail={"brain": "offline", "why": why, "message": _clip(message, 500),
+                                     "ran": [{"tool": c.tool, "status": c.status} for c in result.tool_calls]})
+        except ClawOpsError:
+            log.exception("could not audit a brain fallback")
+
+    def _audit_suspect(self, caller: Caller, key: str, intent: SuspectIntent) -> None:
+        try:
+            with self.ops.store.session() as s:
+                audit.append(s, actor=caller.actor, channel=caller.channel, action="injection.suspected",
+                             target=key, outcome="refused", detail={"marker": intent.marker, "text": intent.text})
+        except ClawOpsError:
+            log.exception("could not audit a suspected injection")
+
+    # ------------------------------------------------------------------ memory
+    def _memories(self, caller: Caller) -> list[Memory]:
+        with self.ops.store.session() as s:
+            rows = s.exec(select(Memory).where(col(Memory.operator_id) == caller.operator_id,
+                                               col(Memory.forgotten_at).is_(None))
+                          .order_by(col(Memory.created_at))).all()
+            return [Memory.model_validate(r.model_dump()) for r in rows]
+
+    def _remember(self, caller: Caller, intent: RememberIntent) -> str:
+        with self.ops.store.session() as s:
+            rows = s.exec(select(Memory).where(col(Memory.operator_id) == caller.operator_id,
+                                               col(Memory.kind) == intent.kind,
+                                               col(Memory.forgotten_at).is_(None))).all()
+            for row in rows:
+                if row.data == intent.data and row.text == intent.text:
+                    break
+                if intent.kind == "briefing_time":  # one briefing time at a time
+                    row.forgotten_at = utcnow()
+                    s.add(row)
+            else:
+                s.add(Memory(id=f"mem-{secrets.token_hex(4)}", operator_id=caller.operator_id, kind=intent.kind,
+                             text=intent.text, data=intent.data))
+                audit.append(s, actor=caller.actor, channel=caller.channel, action="memory.remember",
+                             target=intent.kind, detail={"text": intent.text, "data": intent.data})
+        if intent.kind == "exclude_provider":
+            provider = intent.data.get("provider", "")
+            return f"Noted: I'll leave {provider} alone from now on (say \"forget {provider}\" to undo)."
+        if intent.kind == "briefing_time":
+            return f"I'll brief you every morning at {intent.data.get('at', '07:00')} UTC (voice note + report)."
+        return f"Noted: {intent.text}."
+
+    def _forget(self, caller: Caller, about: str) -> str:
+        forgotten = []
+        with self.ops.store.session() as s:
+            rows = s.exec(select(Memory).where(col(Memory.operator_id) == caller.operator_id,
+                                               col(Memory.forgotten_at).is_(None))).all()
+            for row in rows:
+                if not about or about.lower() in row.text.lower() or about.lower() in str(row.data).lower():
+                    row.forgotten_at = utcnow()
+                    s.add(row)
+                    forgotten.append(row.text)
+            if forgotten:
+                audit.append(s, actor=caller.actor, channel=caller.channel, action="memory.forget", target=about,
+                             detail={"forgotten": forgotten})
+        if not forgotten:
+            return f"I had nothing to forget{' about ' + about if about else ''}."
+        return "Forgotten: " + "; ".join(forgotten) + "."
+
+    def _recall(self, caller: Caller) -> str:
+        rows = self._memories(caller)
+        if not rows:
+            return "I'm not keeping any preferences for you yet (try \"leave Contabo alone\")."
+        return "I remember: " + "; ".join(r.text for r in rows) + ". Say \"forget …\" to drop one."
+
+    # ------------------------------------------------------------------ session context
+    def _context(self, caller: Caller, key: str) -> BrainContext:
+        excluded = tuple(str(m.data.get("provider")) for m in self._memories(caller) if m.kind == "exclude_provider")
+        if not key:
+            return BrainContext(excluded_providers=excluded)
+        with self.ops.store.session() as s:
+            row = s.get(ConversationSession, key)
+            saved = dict(row.context.get("brain", {})) if row is not None else {}
+        return BrainContext(
+            last_filters=saved.get("last_filters"), findings=dict(saved.get("findings", {})),
+            finding_tiers=dict(saved.get("finding_tiers", {})), last_job=saved.get("last_job"),
+            last_target=saved.get("last_target"), excluded_providers=excluded,
+        )
+
+    def _remember_context(self, caller: Caller, key: str, calls: list[ToolOutcome]) -> None:
+        """Keep what follow-ups refer to: the last filters, findings and their counts, job, target."""
+        if not key or not calls:
+            return
+        update: dict[str, Any] = {}
+        for call in calls:
+            if call.status != "done" and call.job is None:
+                continue
+            if call.tool == "fleet_status":
+                update["last_filters"] = dict(call.args)
+            elif call.tool in ("instance_inspect", "instance_diagnose") and call.args.get("target"):
+                update["last_target"] = str(call.args["target"])
+            elif call.tool == "cost_analysis":
+                findings, tiers = _findings(call.result)
+                if findings:
+                    update["findings"], update["finding_tiers"] = findings, tiers
+            if call.job is not None:
+                update["last_job"] = call.job.id
+        if not update:
+            return
+        with self.ops.store.session() as s:
+            row = self._row(s, caller, key)
+            row.context = {**row.context, "brain": {**row.context.get("brain", {}), **update}}
+            row.updated_at = utcnow()
+            s.add(row)
+
     def _row(self, s: Any, caller: Caller, key: str) -> ConversationSession:
         row = s.get(ConversationSession, key)
         if row is None:
@@ -145,6 +440,16 @@ class Conversation:
             row.context = {**row.context, "pending_plans": [*pending, plan_id]}
             row.pending_plan_id = plan_id
             row.updated_at = utcnow()
+            s.add(row)
+
+    def _drop_pending(self, caller: Caller, key: str, plan_ids: list[str]) -> None:
+        if not key or not plan_ids:
+            return
+        with self.ops.store.session() as s:
+            row = self._row(s, caller, key)
+            pending = [p for p in row.context.get("pending_plans", []) if p not in plan_ids]
+            row.context = {**row.context, "pending_plans": pending}
+            row.pending_plan_id = pending[-1] if pending else None
             s.add(row)
 
     def _take_pending(self, caller: Caller, key: str) -> list[str]:
@@ -161,6 +466,47 @@ class Conversation:
             row.updated_at = utcnow()
             s.add(row)
             return pending
+
+
+def _findings(result: dict[str, Any]) -> tuple[dict[str, int], dict[str, str]]:
+    """Finding id → count (and → suggested tier) from a ``cost_analysis(kind="waste")`` result, read defensively."""
+    raw = result.get("findings")
+    counts: dict[str, int] = {}
+    tiers: dict[str, str] = {}
+    items: list[Any] = []
+    if isinstance(raw, dict):
+        items = [{"id": k, **v} if isinstance(v, dict) else {"id": k, "count": v} for k, v in raw.items()]
+    elif isinstance(raw, list):
+        items = raw
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        fid = item.get("id") or item.get("finding") or item.get("kind")
+        count = item.get("count", item.get("instances"))
+        if isinstance(count, list):
+            count = len(count)
+        if isinstance(fid, str) and isinstance(count, int):
+            counts[fid] = counts.get(fid, 0) + count
+        tier = item.get("suggested_tier") or item.get("tier") or item.get("to_tier")
+        if isinstance(fid, str) and isinstance(tier, str):
+            tiers[fid] = tier
+    return counts, tiers
+
+
+def _compose(lines: list[tuple[str, str]]) -> str:
+    """Commander speaks first; a teammate's answer is quoted under its own tag."""
+    if not lines:
+        return f"{tag('commander')} Nothing to do."
+    out: list[str] = []
+    for index, (agent, text) in enumerate(lines):
+        if agent == "commander":
+            follows_teammate = index > 0 and lines[index - 1][0] != "commander"
+            out.append(f"{tag('commander')} {text}" if index == 0 or follows_teammate else text)
+        else:
+            if index == 0:
+                out.append(f"{tag('commander')} Over to {agent.capitalize()}.")
+            out.append(f"{tag(agent)} {text}")
+    return "\n".join(out)
 
 
 def _clip(text: str, limit: int = 60) -> str:

@@ -27,6 +27,14 @@ class ToolCalled:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenDelta:
+    """A piece of reply text as the model streams it (LLM brain only); ``agent`` is who is speaking."""
+
+    agent: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class TurnFinished:
     result: TurnResult
 

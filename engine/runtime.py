@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from engine.brain import llm_brain_for
 from engine.config import Settings, load_settings
 from engine.conversation import Conversation, TurnResult
 from engine.demo import seed_demo
@@ -85,7 +86,7 @@ class Engine:
         self.drivers = drivers
         self.nodes = SimNodeCommands()
         self.ops = Operations(store, settings, drivers, self.nodes)
-        self.conversation = Conversation(self.ops)
+        self.conversation = Conversation(self.ops, llm=llm_brain_for(settings))
         self.trust = Trust(store, settings.home)
 
     @classmethod

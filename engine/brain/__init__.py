@@ -1,15 +1,43 @@
-"""Brains turn operator language into intents; they never act themselves."""
+"""Brains turn operator language into intents or proposed tool calls; they never act themselves.
 
-from engine.brain._intents import CancelIntent, ConfirmIntent, HelpIntent, Intent, ToolIntent, UnknownIntent
-from engine.brain._offline import SUGGESTIONS, OfflineBrain
+The offline brain is always here (deterministic, no network).  The LLM brain
+(``engine.brain._llm.LLMBrain``) loads the ``anthropic`` SDK, so it is reached
+through :func:`llm_brain_for` and only when an API key is configured.
+"""
+
+from engine.brain._errors import BrainUnavailable
+from engine.brain._factory import llm_brain_for
+from engine.brain._intents import (
+    BrainContext,
+    CancelIntent,
+    ConfirmIntent,
+    ForgetIntent,
+    HelpIntent,
+    Intent,
+    RecallIntent,
+    RememberIntent,
+    SuspectIntent,
+    ToolIntent,
+    UnknownIntent,
+)
+from engine.brain._offline import SUGGESTIONS, OfflineBrain, apply_exclusions, injection_marker
 
 __all__ = [
     "SUGGESTIONS",
+    "BrainContext",
+    "BrainUnavailable",
     "CancelIntent",
     "ConfirmIntent",
+    "ForgetIntent",
     "HelpIntent",
     "Intent",
     "OfflineBrain",
+    "RecallIntent",
+    "RememberIntent",
+    "SuspectIntent",
     "ToolIntent",
     "UnknownIntent",
+    "apply_exclusions",
+    "injection_marker",
+    "llm_brain_for",
 ]

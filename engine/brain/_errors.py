@@ -1,0 +1,11 @@
+"""The brain's one error, kept apart from the SDK so importing the engine never loads ``anthropic``."""
+
+from __future__ import annotations
+
+from engine.errors import ClawOpsError
+
+__all__ = ["BrainUnavailable"]
+
+
+class BrainUnavailable(ClawOpsError):
+    """The model API cannot answer now; the conversation falls back to the offline brain."""

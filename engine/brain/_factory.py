@@ -1,0 +1,31 @@
+"""Choosing the brain from settings: the LLM brain when an API key is configured, else none (offline)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.config import Settings
+
+if TYPE_CHECKING:
+    from engine.brain._llm import LLMBrain
+
+__all__ = ["llm_brain_for"]
+
+
+def llm_brain_for(settings: Settings, **options: float) -> LLMBrain | None:
+    """An :class:`LLMBrain` for these settings, or None without ``anthropic_api_key``.
+
+    The SDK and the agent content load only here, so a keyless ``clawops ask``
+    stays fast.  ``anthropic_base_url`` (when the setting exists) points the SDK
+    elsewhere, e.g. at the emulator in tests.
+    """
+    if settings.anthropic_api_key is None:
+        return None
+    from engine.agents import code_values, load_agents, load_skills
+    from engine.brain._llm import LLMBrain
+
+    values = code_values(settings)
+    base_url = getattr(settings, "anthropic_base_url", None)
+    return LLMBrain(load_agents(values=values), load_skills(values=values),
+                    api_key=settings.anthropic_api_key.get_secret_value(), base_url=base_url,
+                    **options)  # type: ignore[arg-type]

@@ -234,6 +234,24 @@ def test_teardown_archives_audits_then_deletes(engine: Engine) -> None:
     assert {i.state for i in pair if i.provider not in ("contabo", "hostinger")} <= {"DELETED"}
     assert len(deletes) == len(engine.drivers.sim.deletes) >= 1
     assert ("i-acct-011-p", "clawops.archive") in engine.nodes.calls
+    archives = sorted((engine.settings.home / "archives" / "acct-011").glob("*.tar.gz"))
+    assert [a.name.split("-2")[0] for a in archives] == ["i-acct-011-p", "i-acct-011-s"]
+    import tarfile
+
+    with tarfile.open(archives[0]) as tar:
+        assert "clawops-archive/manifest.json" in tar.getnames()
+
+
+def test_teardown_never_deletes_when_the_archive_fails(engine: Engine) -> None:
+    async def broken_archive(instance_id: str, command: str, params: object) -> dict[str, object]:
+        return {"ok": True, "data": "not base64!!"} if command == "clawops.archive" else {"ok": True, "healthy": True}
+
+    engine.nodes.invoke = broken_archive  # type: ignore[method-assign]
+    result = asyncio.run(engine.ask("tear down acct-014", yes=True))
+    assert result.job is not None and result.job["status"] == "failed"
+    assert engine.drivers.sim.deletes == []
+    with engine.store.session() as s:
+        assert s.exec(select(AuditEntry).where(col(AuditEntry.action) == "provider.delete")).first() is None
 
 
 def test_failover_to_an_unhealthy_standby_is_refused(engine: Engine) -> None:

@@ -80,7 +80,28 @@ class SimNodeCommands:
         if command == "clawops.health":
             changed = len(self.configs.get(instance_id, [{}])) > 1
             return {"ok": True, "healthy": not (changed and instance_id in self.fragile)}
+        if command == "clawops.archive":
+            return self._archive(instance_id, str(params.get("account_id", "")))
         return {"ok": True, "healthy": True}
+
+    def _archive(self, instance_id: str, account_id: str) -> dict[str, Any]:
+        """A small real tar.gz: what a simulated node has to export (its account id and config history)."""
+        import base64
+        import hashlib
+        import io
+        import json
+        import tarfile
+
+        manifest = json.dumps({"instance": instance_id, "account": account_id,
+                               "configs": self.configs.get(instance_id, [{}])}).encode()
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo("clawops-archive/manifest.json")
+            info.size = len(manifest)
+            tar.addfile(info, io.BytesIO(manifest))
+        data = buffer.getvalue()
+        return {"ok": True, "format": "tar.gz", "data": base64.b64encode(data).decode(),
+                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
     def current_config(self, instance_id: str) -> dict[str, Any]:
         return self.configs.get(instance_id, [{}])[-1]

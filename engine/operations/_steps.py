@@ -237,8 +237,11 @@ class StepRunner:
             provider, server_id, state = inst.provider, inst.provider_server_id, inst.state
         detail = ""
         if archive and state == S.DRAINING.value:
-            result = await self.nodes.invoke(instance_id, "clawops.archive", {})
-            detail = f"archived to {result.get('location', 'the archive store')}; "
+            with self.store.session() as s:
+                account_id = self._load(s, instance_id).account_id
+            result = await self.nodes.invoke(instance_id, "clawops.archive", {"account_id": account_id})
+            location = self._store_archive(account_id, instance_id, result)
+            detail = f"archived to {location}; "
             with self.store.session() as s:
                 inst = self._load(s, instance_id)
                 move(inst, S.ARCHIVING)
@@ -259,6 +262,25 @@ class StepRunner:
                 inst.health_reason = "contract cancelled; runs (and is billed) until the end of its term"
             s.add(inst)
         return f"{detail}{verb}d at {provider}"
+
+    def _store_archive(self, account_id: str, instance_id: str, result: Mapping[str, Any]) -> str:
+        """Keep the node's export under ``$CLAWOPS_HOME/archives``; refuse (and so never delete) if it is bad."""
+        import base64
+        import hashlib
+
+        try:
+            data = base64.b64decode(str(result["data"]), validate=True)
+        except (KeyError, ValueError):
+            raise ClawOpsError(f"{instance_id} sent no readable archive; nothing was deleted.") from None
+        if result.get("sha256") and hashlib.sha256(data).hexdigest() != result["sha256"]:
+            raise ClawOpsError(f"{instance_id}'s archive failed its checksum; nothing was deleted.")
+        folder = self.settings.home / "archives" / account_id
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{instance_id}-{utcnow():%Y%m%dT%H%M%SZ}.tar.gz"
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: a crash never leaves a half archive under the final name
+        return str(path)
 
     # -------------------------------------------------------------- resize
     async def _resize(self, instance_id: str, tier: Tier, plan_id: str) -> str:

@@ -16,25 +16,31 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from engine.guardian import HealthReport
+    from engine.store import Store
 
 PAIRS = 5000
 TARGET_SWEEP_S = 0.5
 
 
-def synthetic_reports(store: object, now: datetime, seed: int = 7) -> dict[str, object]:
+def synthetic_reports(store: Store, now: datetime, seed: int = 7) -> dict[str, HealthReport]:
     from sqlalchemy import select
+    from sqlmodel import col
 
     from engine.guardian import HealthReport
     from engine.store import Instance
 
     rng = random.Random(seed)
-    with store.session() as s:  # type: ignore[attr-defined]
-        rows = s.execute(select(Instance.id, Instance.account_id, Instance.region)).all()
+    with store.session() as s:
+        rows = s.execute(select(col(Instance.id), col(Instance.account_id), col(Instance.region))).all()
     down_region = "eu-hetzner-nbg1"
-    reports: dict[str, object] = {}
+    reports: dict[str, HealthReport] = {}
     for iid, acct, region in rows:
         roll = rng.random()
         if region == down_region or roll < 0.003:
@@ -95,8 +101,10 @@ def main() -> None:
         sample = list(reports.values())
         t0 = time.perf_counter()
         for r in sample:
-            score(r, base)  # type: ignore[arg-type]
+            score(r, base)
         score_us = (time.perf_counter() - t0) / len(sample) * 1e6
+
+        load_s = _stored_reports(store, sample, base)
         store.dispose()
 
     rows.append(("store", "-", url.split(":", 1)[0]))
@@ -105,6 +113,7 @@ def main() -> None:
     rows.append(("steady sweep, median of 3", f"< {TARGET_SWEEP_S} s", f"{statistics.median(steady):.3f} s"))
     rows.append(("score() per report", "-", f"{score_us:.1f} µs"))
     rows.append(("building 10k reports (not in the sweep)", "-", f"{build_s:.3f} s"))
+    rows.append(("load_reports() of 10k rows from health_reports", "-", f"{load_s:.3f} s"))
     rows.append(("first sweep: transitions / decisions / alerts", "-",
                  f"{len(first.transitions)} / {len(first.decisions)} / {len(first.alerts)}"))
     rows.append(("incidents in the first sweep (region down)", "1 per region", str(sum(a.is_incident for a in first.alerts))))
@@ -118,11 +127,37 @@ def main() -> None:
         print("\nfirst sweep summary:", first.summary)
 
 
-def _aged(report: object, now: datetime) -> object:
+def _stored_reports(store: Store, sample: list[HealthReport], now: datetime) -> float:
+    """Write every report as a ``health_reports`` row (wire form), then time reading them all back."""
+    from sqlalchemy import insert
+
+    from engine.guardian import load_reports
+    from engine.store import HealthReportRecord
+
+    rows = []
+    for r in sample:
+        payload = {"instanceId": r.instance_id, "accountId": r.account_id, "ts": int(now.timestamp() * 1000),
+                   "cpu": {"percent": r.cpu_percent, "load": [r.load_1, None, None]},
+                   "memory": {"totalBytes": 100, "availableBytes": int(100 - (r.mem_percent or 0))},
+                   "disk": {"totalBytes": 100, "freeBytes": int(100 - (r.disk_percent or 0))},
+                   "uptimeS": r.uptime_s, "docker": {"available": r.docker_running},
+                   "gateway": {"running": r.gateway_up, "wsLatencyMs": r.gateway_latency_ms},
+                   "gatewayRestarts10m": r.gateway_restarts_10m}
+        rows.append({"instance_id": r.instance_id, "received_at": r.received_at, "payload": payload})
+    with store.session() as s:
+        s.execute(insert(HealthReportRecord), rows)
+    t0 = time.perf_counter()
+    loaded = load_reports(store)
+    took = time.perf_counter() - t0
+    assert len(loaded) == len(sample), (len(loaded), len(sample))
+    return took
+
+
+def _aged(report: HealthReport, now: datetime) -> HealthReport:
     """The same readings, received again just before ``now`` (a live fleet keeps reporting)."""
     from dataclasses import replace
 
-    return replace(report, received_at=now - timedelta(seconds=10), sent_at=now - timedelta(seconds=10))  # type: ignore[type-var]
+    return replace(report, received_at=now - timedelta(seconds=10), sent_at=now - timedelta(seconds=10))
 
 
 if __name__ == "__main__":

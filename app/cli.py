@@ -111,6 +111,176 @@ def audit_verify(ctx: typer.Context) -> None:
     typer.echo(f"audit chain OK: {report.entries} entries, head {report.head_hash[:16]}…")
 
 
+operator_cli = typer.Typer(help="Operators, their roles, channel identities and API keys.", no_args_is_help=True)
+cli.add_typer(operator_cli, name="operator")
+secrets_cli = typer.Typer(help="The encrypted secret store (values are never printed).", no_args_is_help=True)
+cli.add_typer(secrets_cli, name="secrets")
+
+
+def _trust_call(ctx: typer.Context, fn: Any) -> Any:
+    """Open the client as the global --operator, run ``fn(client)``, print any engine error as one sentence."""
+    from engine.client import ClawOpsError
+
+    parent: dict[str, Any] = ctx.find_root().obj or {}
+    client = _open_client(parent.get("config"), parent.get("operator"))
+    try:
+        return fn(client)
+    except ClawOpsError as err:
+        _fail(client.redact(str(err)), getattr(err, "exit_code", 1))
+    finally:
+        client.close()
+
+
+def _show_key(key: Any) -> None:
+    typer.echo(f"API key for {key.operator} ({key.id}, scopes: {', '.join(key.scopes)}) — shown once, store it now:")
+    typer.echo(key.key)
+
+
+@operator_cli.command("add")
+def operator_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Lower-case handle, e.g. alice.")],
+    role: Annotated[str, typer.Option("--role", help="owner, operator or viewer.")] = "viewer",
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Scope the operator to one tenant.")] = None,
+    telegram: Annotated[str | None, typer.Option("--telegram", help="Telegram numeric user id.")] = None,
+    whatsapp: Annotated[str | None, typer.Option("--whatsapp", help="WhatsApp number, international form.")] = None,
+    ssh: Annotated[str | None, typer.Option("--ssh", help="SSH user name.")] = None,
+    key: Annotated[bool, typer.Option("--key", help="Also issue an API key (printed once).")] = False,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="Key scope: read, operate, admin.")] = None,
+) -> None:
+    """Add an operator (owners only); every change is audited."""
+
+    def run(client: Any) -> Any:
+        view, issued = client.operator_add(name, role, tenant=tenant, with_key=key, scopes=scope)
+        for channel, ext in (("telegram", telegram), ("whatsapp", whatsapp), ("ssh", ssh)):
+            if ext:
+                client.operator_link(name, channel, ext)
+        return view, issued
+
+    view, issued = _trust_call(ctx, run)
+    typer.echo(f"operator {view.name} added ({view.role}{', tenant ' + view.tenant_id if view.tenant_id else ''})")
+    if issued is not None:
+        _show_key(issued)
+
+
+@operator_cli.command("list")
+def operator_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List operators with role, tenant, active keys and linked identities."""
+    views = _trust_call(ctx, lambda c: c.operator_list())
+    if as_json:
+        typer.echo(json.dumps([v.to_dict() for v in views], ensure_ascii=False))
+        return
+    for v in views:
+        status = "active" if v.revoked_at is None else f"revoked {v.revoked_at:%Y-%m-%d}"
+        idents = ", ".join(v.identities) or "-"
+        typer.echo(f"{v.name:<16} {v.role:<9} {v.tenant_id or '(all tenants)':<16} {status:<19} "
+                   f"keys={v.keys} identities={idents}")
+
+
+@operator_cli.command("revoke")
+def operator_revoke(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Operator to revoke.")]) -> None:
+    """Revoke an operator with all its API keys and channel identities."""
+    view = _trust_call(ctx, lambda c: c.operator_revoke(name))
+    typer.echo(f"operator {view.name} revoked; its API keys and channel identities no longer work")
+
+
+@operator_cli.command("link")
+def operator_link(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Operator.")],
+    channel: Annotated[str, typer.Argument(help="telegram, whatsapp or ssh.")],
+    external_id: Annotated[str, typer.Argument(help="Telegram user id, WhatsApp number or SSH user.")],
+) -> None:
+    """Map a channel identity to an operator (messages from it act as that operator)."""
+    _trust_call(ctx, lambda c: c.operator_link(name, channel, external_id))
+    typer.echo(f"{channel} identity linked to {name}")
+
+
+@operator_cli.command("key")
+def operator_key(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Operator the key acts as.")],
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="read, operate, admin (default: the role's).")] = None,
+    revoke: Annotated[str | None, typer.Option("--revoke", help="Revoke this key id instead of issuing one.")] = None,
+) -> None:
+    """Issue an API key (printed once, stored only as a hash), or revoke one with --revoke KEY_ID."""
+    if revoke:
+        view = _trust_call(ctx, lambda c: c.key_revoke(revoke))
+        typer.echo(f"key {view.id} of {view.operator} revoked")
+        return
+    _show_key(_trust_call(ctx, lambda c: c.operator_key(name, scope)))
+
+
+@secrets_cli.command("set")
+def secrets_set(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Secret name, e.g. hetzner/token.")]) -> None:
+    """Store a secret; the value comes from standard input or a hidden prompt, never the command line."""
+    if sys.stdin.isatty():
+        value = typer.prompt(f"Value for {name}", hide_input=True, confirmation_prompt=True)
+    else:
+        value = sys.stdin.read().rstrip("\r\n")
+    info = _trust_call(ctx, lambda c: c.secrets_set(name, value))
+    typer.echo(f"secret {info.name} stored (key version {info.key_version})")
+
+
+@secrets_cli.command("list")
+def secrets_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Names, key versions and ages of the stored secrets (never their values)."""
+    infos = _trust_call(ctx, lambda c: c.secrets_list())
+    rows = [{"name": i.name, "key_version": i.key_version, "age_days": round(i.age_days(), 1),
+             "rotated_at": i.rotated_at and i.rotated_at.isoformat()} for i in infos]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    if not rows:
+        typer.echo("no secrets stored; add one with `clawops secrets set NAME`")
+    for r in rows:
+        typer.echo(f"{r['name']:<40} v{r['key_version']:<4} {r['age_days']:>7} days")
+
+
+@secrets_cli.command("rotate")
+def secrets_rotate(ctx: typer.Context) -> None:
+    """Re-encrypt every secret under a new key version (resumes an interrupted rotation)."""
+    report = _trust_call(ctx, lambda c: c.secrets_rotate())
+    verb = "resumed and finished" if report.resumed else "done"
+    typer.echo(f"rotation {verb}: {report.rotated} secrets re-encrypted under key version {report.key_version}"
+               + (f"; {report.remaining} left, run it again" if report.remaining else ""))
+
+
+@audit_cli.command("query")
+def audit_query(
+    ctx: typer.Context,
+    actor: Annotated[str | None, typer.Option("--actor", help="Operator or agent, e.g. owner or guardian.")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="Action or prefix, e.g. refused or login.failed.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Exact target, e.g. acct-042.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="24h, 7d, or an ISO date.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many entries, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")] = False,
+) -> None:
+    """Search the audit log (newest first); secrets are redacted."""
+    rows = _trust_call(ctx, lambda c: c.audit_query(actor=actor, action=action, target=target, since=since,
+                                                    limit=limit))
+    for r in rows:
+        if as_json:
+            typer.echo(json.dumps(r.to_dict(), ensure_ascii=False))
+        else:
+            typer.echo(f"#{r.seq:<6} {r.ts[:19]} {r.actor:<18} {r.channel:<9} {r.action:<22} {r.target:<20} {r.outcome}")
+    if not rows and not as_json:
+        typer.echo("no matching audit entries")
+
+
+@audit_cli.command("anchor")
+def audit_anchor(ctx: typer.Context) -> None:
+    """Copy the chain head outside the store, so `audit verify` also catches a cut-off tail."""
+    seq, digest, path = _trust_call(ctx, lambda c: c.audit_anchor())
+    typer.echo(f"audit chain anchored at #{seq} ({digest[:16]}…) in {path}")
+
+
 @cli.command()
 def emulate(
     provider: Annotated[str, typer.Argument(help="hetzner, vultr, digitalocean, contabo or hostinger.")],

@@ -12,16 +12,30 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.audit import AuditReport, verify
+from engine.audit import AuditReport
 from engine.config import Settings, load_settings
 from engine.conversation import TurnResult
 from engine.errors import ClawOpsError
 from engine.events import EngineEvent, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.runtime import Engine
+from engine.trust import (
+    AuditRecord,
+    IssuedKey,
+    KeyView,
+    OperatorView,
+    RotationReport,
+    SecretInfo,
+)
 
 __all__ = [
+    "AuditRecord",
     "AuditReport",
     "ClawOpsError",
+    "IssuedKey",
+    "KeyView",
+    "OperatorView",
+    "RotationReport",
+    "SecretInfo",
     "EmbeddedClient",
     "EngineClient",
     "EngineEvent",
@@ -57,6 +71,7 @@ class EmbeddedClient:
         self.operator = operator
         self.channel = channel
         engine.caller(operator, channel)  # fail now, clearly, if the operator is unknown
+        self._prime_redaction()
 
     @classmethod
     def open(cls, *, config_file: Path | None = None, operator: str | None = None, channel: str = "cli",
@@ -65,8 +80,10 @@ class EmbeddedClient:
 
     async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
                   yes: bool = False) -> TurnResult:
-        return await self.engine.ask(message, operator=self.operator, channel=self.channel, session=session,
-                                     dry_run=dry_run, yes=yes)
+        result = await self.engine.ask(message, operator=self.operator, channel=self.channel, session=session,
+                                       dry_run=dry_run, yes=yes)
+        scrubbed: TurnResult = self.engine.trust.redactor.scrub_value(result)
+        return scrubbed
 
     async def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[EngineEvent]:
         """The same turn as :meth:`ask`, as events for a UI."""
@@ -81,7 +98,112 @@ class EmbeddedClient:
         yield TurnFinished(result)
 
     def audit_verify(self) -> AuditReport:
-        return verify(self.engine.store)
+        """The chain check, plus the anchor check when ``clawops audit anchor`` has written one."""
+        from engine.trust import verify_with_anchor
+
+        report = verify_with_anchor(self.engine.store, self.engine.trust.anchor_path)
+        if report.problem is not None:
+            report = AuditReport(report.entries, report.head_hash, self.engine.trust.redactor.scrub_value(report.problem))
+        return report
+
+    # ------------------------------------------------------------------ trust (issue 11)
+    def _prime_redaction(self) -> None:
+        """Every secret value this process could print is known to the redactor before any output."""
+        from engine.trust import install_log_redaction
+
+        settings = self.engine.settings
+        url = settings.store_url
+        password = url.split("://", 1)[-1].rsplit("@", 1)[0].partition(":")[2] if "@" in url else None
+        self.engine.trust.prime_redactor(settings.anthropic_api_key, settings.gateway_token, password)
+        install_log_redaction(self.engine.trust.redactor)
+
+    def redact(self, text: str) -> str:
+        """``text`` without any secret value or API key (for every line a front end prints)."""
+        return self.engine.trust.redactor.scrub(text)
+
+    def _me(self) -> Any:
+        return self.engine.caller(self.operator, self.channel)
+
+    def _owner(self, action: str) -> Any:
+        from engine.policy import Role, require_role
+
+        caller = self._me()
+        require_role(caller, Role.OWNER, action)
+        return caller
+
+    def operator_add(self, name: str, role: str, *, tenant: str | None = None, with_key: bool = False,
+                     scopes: list[str] | None = None) -> tuple[OperatorView, IssuedKey | None]:
+        """Add an operator, optionally issuing its first API key (shown once)."""
+        from engine.trust import add_operator
+
+        me = self._me()
+        view = add_operator(self.engine.store, me, name, role, tenant_id=tenant)
+        key = self.engine.trust.issue_key(me, name, scopes) if with_key else None
+        return view, key
+
+    def operator_list(self) -> list[OperatorView]:
+        from engine.trust import list_operators
+
+        return list_operators(self.engine.store, self._me())
+
+    def operator_revoke(self, name: str) -> OperatorView:
+        from engine.trust import revoke_operator
+
+        return revoke_operator(self.engine.store, self._me(), name)
+
+    def operator_link(self, name: str, channel: str, external_id: str) -> None:
+        from engine.trust import link_identity
+
+        link_identity(self.engine.store, self._me(), name, channel, external_id)
+
+    def operator_key(self, name: str, scopes: list[str] | None = None) -> IssuedKey:
+        return self.engine.trust.issue_key(self._me(), name, scopes)
+
+    def key_list(self, operator: str | None = None) -> list[KeyView]:
+        from engine.trust import list_keys
+
+        return list_keys(self.engine.store, self._owner("key list"), operator=operator)
+
+    def key_revoke(self, key_id: str) -> KeyView:
+        from engine.trust import revoke_key
+
+        return revoke_key(self.engine.store, self._me(), key_id)
+
+    def secrets_set(self, name: str, value: str) -> SecretInfo:
+        me = self._owner("secrets set")
+        return self.engine.trust.secrets.set(name, value, actor=me.actor, channel=me.channel)
+
+    def secrets_list(self) -> list[SecretInfo]:
+        self._owner("secrets list")
+        return self.engine.trust.secrets.list()
+
+    def secrets_rotate(self) -> RotationReport:
+        me = self._owner("secrets rotate")
+        return self.engine.trust.secrets.rotate(actor=me.actor, channel=me.channel)
+
+    def audit_query(self, *, actor: str | None = None, action: str | None = None, target: str | None = None,
+                    since: str | None = None, limit: int = 50) -> list[AuditRecord]:
+        """Audit entries, newest first, scrubbed of secrets; tenant-scoped operators are refused (rule 6)."""
+        from engine.errors import PolicyRefusal
+        from engine.trust import parse_since, query
+
+        me = self._me()
+        if me.tenant_id is not None:
+            raise PolicyRefusal("rule6_tenant_isolation", "Refused by rule 6: the audit log spans every tenant, "
+                                "and you are scoped to one; ask an unscoped owner.")
+        rows = query(self.engine.store, actor=actor, action=action, target=target,
+                     since=parse_since(since) if since else None, limit=limit)
+        scrubbed: list[AuditRecord] = self.engine.trust.redactor.scrub_value(rows)
+        return scrubbed
+
+    def audit_anchor(self) -> tuple[int, str, str]:
+        """Copy the chain head to ``$CLAWOPS_HOME/audit.anchor``; returns (seq, hash, file)."""
+        from engine.trust import anchor
+
+        self._owner("audit anchor")
+        path = self.engine.trust.anchor_path
+        mark = anchor(self.engine.store, path)
+        return mark.seq, mark.hash, str(path)
 
     @property
     def is_demo(self) -> bool:

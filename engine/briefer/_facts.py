@@ -181,7 +181,7 @@ def gather_facts(
         _events(facts, _audit_rows(s, last[0] if last else None, window_start), in_scope)
         facts.incidents = _incidents(s, window_start)
         facts.sla = _sla(rows, now)
-        facts.cost = _cost(s, settings, rows, now, tenant_id)
+        facts.cost = _cost(s, settings, rows, now, tenant_id, operator_id)
     return facts
 
 
@@ -294,8 +294,53 @@ def _eur(r: Mapping[str, Any], settings: Settings) -> float:
         return float(r["monthly_price"])
 
 
+_SPOKEN_FINDING = {
+    "idle": "tearing down {count} idle accounts",
+    "oversized": "downsizing {count} oversized instances",
+    "cheaper_elsewhere": "moving {count} instances to cheaper providers",
+}
+
+
+def _ledger_cost(s: Session, settings: Settings, now: datetime, operator_id: str,
+                 tenant_id: str | None) -> CostFacts | None:
+    """The Ledger's own numbers (``engine.ledger.cost_analysis``), or None when it is absent or fails.
+
+    Preferred over the simple price sum below so the briefing and ``cost_analysis`` never disagree.
+    """
+    try:
+        from engine.ledger import cost_analysis
+        from engine.policy import Caller, Role
+    except ImportError:
+        return None
+    try:
+        caller = Caller(operator_id=operator_id, name="briefer", role=Role.VIEWER, tenant_id=tenant_id,
+                        agent="briefer")
+        result = cost_analysis(s, caller, "report", "week", settings, now=now)
+        totals, history = result["totals"], result.get("history") or {}
+        week, source = float(totals["weekly_eur"]), "ledger (list prices)"
+        if int(history.get("period_days_covered") or 0) >= 7 and history.get("period_actual_eur") is not None:
+            week, source = float(history["period_actual_eur"]), "ledger (recorded daily spend)"
+        by_provider = {str(p): float(v["period_eur"]) for p, v in (result.get("by_provider") or {}).items()}
+        savings = []
+        for f in result.get("findings") or []:
+            count = int(f.get("count") or 0)
+            if not count or float(f.get("monthly_savings_eur") or 0) <= 0:
+                continue
+            spoken = _SPOKEN_FINDING.get(str(f.get("id")), "acting on {count} " + str(f.get("unit", "instances")))
+            savings.append(Saving(str(f.get("id")), f"{f.get('action_text', '')}: {count} {f.get('title', '')}",
+                                  count, float(f["monthly_savings_eur"]), spoken.format(count=count)))
+        return CostFacts(week, float(totals["monthly_eur"]), by_provider,
+                         sorted(savings, key=lambda x: -x.monthly_eur), source)
+    except (ClawOpsError, KeyError, TypeError, ValueError) as exc:
+        log.warning("ledger cost analysis unavailable for the briefing (%s); using list prices", exc)
+        return None
+
+
 def _cost(s: Session, settings: Settings, rows: list[dict[str, Any]], now: datetime,
-          tenant_id: str | None) -> CostFacts:
+          tenant_id: str | None, operator_id: str = "op-owner") -> CostFacts:
+    ledger = _ledger_cost(s, settings, now, operator_id, tenant_id)
+    if ledger is not None:
+        return ledger
     billed = [r for r in rows if r["state"] in BILLED_STATES]
     month = sum(_eur(r, settings) for r in billed)
     by_provider_month: dict[str, float] = defaultdict(float)

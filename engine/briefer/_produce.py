@@ -363,6 +363,7 @@ async def run_due_briefings(
     senders: Mapping[str, Callable[[str], BriefingSender]] | None = None,
     out_dir: Path | None = None,
     voice_config: voice_pkg.VoiceConfig | None = None,
+    speak: bool = True,
 ) -> list[BriefingRun]:
     """Produce, record and deliver every briefing due at ``now``; the scheduler calls this every minute.
 
@@ -383,7 +384,7 @@ async def run_due_briefings(
         try:
             briefing = await asyncio.to_thread(
                 produce_briefing, engine, engine.settings, sch.kind, out_dir, now, operator_id=sch.operator_id,
-                tenant_id=tenants.get(sch.operator_id), voice_config=voice_config)
+                tenant_id=tenants.get(sch.operator_id), voice_config=voice_config, speak=speak)
         except (ClawOpsError, OSError) as exc:
             log.error("briefing %s for %s failed: %s", sch.kind, sch.operator_id, exc)
             record_run(store, kind=sch.kind, operator_id=sch.operator_id, slot=item.slot, briefing=None,

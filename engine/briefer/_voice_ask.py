@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,6 @@ from engine.errors import ConfigError, InputError
 if TYPE_CHECKING:
     import voice as voice_pkg
     from engine.conversation import TurnResult
-    from engine.runtime import Engine
 
 __all__ = ["VoiceTurn", "ask_voice"]
 
@@ -49,21 +49,19 @@ class VoiceTurn:
 
 
 async def ask_voice(
-    engine: Engine,
     audio: Path,
+    turn: Callable[[str], Awaitable[TurnResult]],
     *,
-    operator: str | None = None,
-    channel: str = "cli",
-    session: str | None = None,
-    dry_run: bool = False,
-    yes: bool = False,
-    out_dir: Path | None = None,
+    out_dir: Path,
     voice_config: voice_pkg.VoiceConfig | None = None,
 ) -> VoiceTurn:
-    """Transcribe ``audio``, run the turn on the transcript, write the spoken reply as OGG/Opus."""
+    """Transcribe ``audio``, run ``turn`` on the transcript, write the spoken reply as OGG/Opus in ``out_dir``.
+
+    ``turn`` is the client's own text turn (so history, redaction and the feed behave exactly as for
+    typed text).
+    """
     import voice
 
-    engine.caller(operator, channel)  # an unknown operator is refused before any model loads
     reason = voice.unavailable_reason(voice_config)
     if reason is not None:
         raise ConfigError(reason)
@@ -76,12 +74,11 @@ async def ask_voice(
         heard = await voice.atranscribe(data, voice_config)
     except voice.VoiceError as exc:
         raise InputError(str(exc)) from None
-    result = await engine.ask(heard.text, operator=operator, channel=channel, session=session, dry_run=dry_run,
-                              yes=yes)
+    result = await turn(heard.text)
     spoken = for_ear(result.reply)
     if not spoken:
         return VoiceTurn(heard.text, result, None, "The reply has nothing to speak.")
-    folder = Path(out_dir) if out_dir is not None else engine.settings.home / "voice"
+    folder = Path(out_dir)
     target = folder / f"reply-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}.ogg"
     try:
         ogg = await voice.asynthesize(spoken, voice_config)

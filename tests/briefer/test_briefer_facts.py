@@ -1,0 +1,126 @@
+"""What the briefing says: counts, healed and failed over from the audit log since the last briefing,
+incidents, SLA breaches (as defined), cost and savings; the script is for the ear and the reports are
+complete and self-contained.  No speech models here (``speak=False``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from engine import audit
+from engine.briefer import SLA_MINUTES, for_ear, gather_facts, produce_briefing, record_run
+from engine.errors import InputError
+from engine.runtime import Engine
+from engine.store import Incident, Instance
+
+
+@pytest.fixture
+def engine(clawops_home: Path) -> Iterator[Engine]:
+    eng = Engine.open(demo_pairs=40)
+    try:
+        yield eng
+    finally:
+        eng.close()
+
+
+def _ids(engine: Engine, **where: str) -> list[str]:
+    with engine.store.session() as s:
+        stmt = select(Instance.id).where(*(col(getattr(Instance, k)) == v for k, v in where.items()))
+        return list(s.exec(stmt.order_by(col(Instance.id))).all())
+
+
+def _events(engine: Engine, healed: list[str], failed_over: str, failover_failed: str) -> None:
+    with engine.store.session() as s:
+        audit.append(s, actor="guardian", channel="guardian", action="guardian.state", target=",".join(healed[:2]),
+                     detail={"from": "DEGRADED", "to": "ACTIVE", "count": 2})
+        audit.append(s, actor="forge", channel="job", action="restart_gateway", target=healed[2],
+                     detail={"detail": "healthy after restart"})
+        audit.append(s, actor="forge", channel="job", action="restart_gateway", target=healed[3],
+                     detail={"detail": "restarted; not healthy yet"})
+        audit.append(s, actor="forge", channel="job", action="failover", target=failed_over, detail={})
+        audit.append(s, actor="forge", channel="job", action="failover", target=failover_failed, outcome="failed",
+                     detail={})
+        audit.append(s, actor="guardian", channel="guardian", action="guardian.heal.failover",
+                     target=failover_failed, outcome="escalated", detail={"count": 1})
+        audit.append(s, actor="owner", channel="cli", action="refused.teardown", target="", outcome="refused")
+
+
+def test_facts_count_the_fleet_the_audit_log_incidents_and_sla(engine: Engine) -> None:
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    actives = _ids(engine, state="ACTIVE", role="primary")
+    _events(engine, actives[:4], actives[4], actives[5])
+    with engine.store.session() as s:
+        long_down, just_down = s.get(Instance, actives[6]), s.get(Instance, actives[7])
+        assert long_down is not None and just_down is not None
+        long_down.state, long_down.updated_at = "FAILED", now - timedelta(hours=2, minutes=5)
+        just_down.state, just_down.updated_at = "FAILED", now - timedelta(minutes=SLA_MINUTES - 5)
+        s.add(long_down)
+        s.add(just_down)
+        s.add(Incident(id="inc-1", key="vultr/fra", provider="vultr", region="eu-vultr-fra", title="Network outage",
+                       opened_at=now - timedelta(hours=1)))
+
+    facts = gather_facts(engine.store, engine.settings, "daily", now)
+    assert facts.total == 80 and facts.pairs == 40
+    assert sum(facts.by_state.values()) == 80 == sum(sum(c.values()) for c in facts.by_provider.values())
+    assert facts.healed == actives[:3]  # the unhealthy restart does not count
+    assert facts.failovers == [actives[4]] and facts.failovers_failed == [actives[5]]
+    assert facts.escalations == 1 and facts.refusals == 1
+    assert [i.id for i in facts.incidents] == ["inc-1"]
+    breached = [b.instance_id for b in facts.sla]
+    assert actives[6] in breached and actives[7] not in breached  # > 15 min, not 10 min
+    assert facts.sla[0].minutes > 120
+    assert facts.cost is not None and facts.cost.week_eur > 0 and facts.cost.month_eur > facts.cost.week_eur
+    assert facts.cost.source  # the report says where the numbers come from
+
+    # after a briefing is recorded, its events are not reported again
+    record_run(engine.store, kind="daily", operator_id="op-owner", slot=None, briefing=None)
+    again = gather_facts(engine.store, engine.settings, "daily", now)
+    assert again.healed == [] and again.failovers == [] and again.window_label == "since the last briefing"
+
+
+def test_a_tenant_operator_hears_only_their_tenant(engine: Engine) -> None:
+    acme = _ids(engine, tenant_id="demo-acme")
+    others = [i for i in _ids(engine) if i not in acme]
+    _events(engine, [acme[0], others[0], others[1], others[2]], others[3], others[4])
+    facts = gather_facts(engine.store, engine.settings, "daily", datetime.now(UTC), operator_id="op-acme-ops",
+                         tenant_id="demo-acme")
+    assert facts.total == len(acme) and facts.scope == "demo-acme"
+    assert facts.healed == [acme[0]] and facts.failovers == []
+
+
+def test_the_script_is_for_the_ear_and_the_reports_are_complete(engine: Engine, tmp_path: Path) -> None:
+    now = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    b = produce_briefing(engine, engine.settings, "daily", tmp_path / "out", now, speak=False)
+    assert b.voice_path is None and b.voice_error
+    words = b.text.split()
+    assert 60 <= len(words) <= 300  # one to two minutes spoken
+    assert "DEMO" not in b.text and not re.search(r"\b(i-acct|acct-|pl-|job-)", b.text)
+    assert not re.search(r"\d,\d{3}|[*#`|€]", b.text)  # no separators, markdown or symbols for Piper to trip on
+    assert "Tuesday the 24th of November" in b.text and "40 pairs" in b.text
+    md = b.markdown_path.read_text()
+    html = b.html_path.read_text()
+    assert b.markdown_path.name == "briefing-daily-20261124T0700Z.md"
+    for needle in ("## Fleet", "## SLA breaches", "## Cost", "### Top savings", f"more than {SLA_MINUTES} minutes"):
+        assert needle in md
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") >= 2
+    assert "<script" not in html and not re.search(r"(src|href)=", html)  # self-contained: nothing to fetch
+    assert re.findall(r"https?://[^\"' ]+", html) == ["http://www.w3.org/2000/svg"] * html.count("<svg")
+
+
+def test_weekly_report_and_bad_kind(engine: Engine, tmp_path: Path) -> None:
+    b = produce_briefing(engine, engine.settings, "weekly", tmp_path, datetime.now(UTC), speak=False)
+    assert "weekly report" in b.text and "Weekly report" in b.title
+    with pytest.raises(InputError, match="daily or weekly"):
+        produce_briefing(engine, engine.settings, "hourly", tmp_path, speak=False)
+
+
+def test_for_ear_reads_replies_aloud_well() -> None:
+    spoken = for_ear("[Guardian] **DEGRADED** on vultr: i-acct-042-p eu-vultr-fra (disk 96 %); "
+                     "1,700 instances — saves €412.50/month; job-1a2b3c4d 13/13 done.")
+    assert spoken == ("Degraded on Vultr: (disk 96 percent); 1700 instances, saves 412 euros a month; "
+                      "13 of 13 done.")

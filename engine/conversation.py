@@ -487,7 +487,9 @@ def _findings(result: dict[str, Any]) -> tuple[dict[str, int], dict[str, str]]:
             count = len(count)
         if isinstance(fid, str) and isinstance(count, int):
             counts[fid] = counts.get(fid, 0) + count
-        tier = item.get("suggested_tier") or item.get("tier") or item.get("to_tier")
+        action = item.get("action")
+        action_args = action.get("args") if isinstance(action, dict) else None
+        tier = item.get("suggested_tier") or (action_args.get("tier") if isinstance(action_args, dict) else None)
         if isinstance(fid, str) and isinstance(tier, str):
             tiers[fid] = tier
     return counts, tiers

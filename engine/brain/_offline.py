@@ -118,7 +118,8 @@ PROVIDER_HEALTH_RE = re.compile(
     rf"\b(providers? (?:health|status|outages?)|status pages?|outages?|incidents? at|"
     rf"is {PROVIDER_ALT}(?: \w+)? (?:down|up|ok|okay|healthy|having|broken|alright|fine|working|degraded)|"
     rf"(?:health|status) of (?:the )?providers?|how are the providers|{PROVIDER_ALT} (?:health|status page)|"
-    rf"exposure|provider problems?|any provider)\b"
+    rf"exposure|provider problems?|any provider|looks? down|seems? down|went down|(?<!what )(?<!which )(?:is|are) down|"
+    rf"(?:looks?|seems?) (?:broken|dead|unreachable))\b"
 )
 COST_RE = re.compile(r"\b(costs?|spend(?:ing)?|spent|bill|billing|invoices?|budget|expenses?|burn|money|pay(?:ing)?|"
                      r"waste|wasting|wasted|savings?|save|optimi[sz]e|forecast|run ?rate|cheaper|idle|oversized|"
@@ -453,6 +454,7 @@ class OfflineBrain:
             return [HelpIntent()]
         intents: list[Intent] = []
         excluded: list[str] = []
+        previous: dict[str, str] = {}
         for part in _parts(text):
             part_excluded = [PROVIDER_WORDS[m.group(1)] for m in EXCEPT_RE.finditer(part)]
             stripped = EXCEPT_RE.sub(" ", part).strip(" ,.")
@@ -463,6 +465,13 @@ class OfflineBrain:
                 excluded += part_excluded
                 continue
             found = self._one(stripped, raw, ctx)
+            here = _filters(stripped)
+            if previous and not here and re.search(r"\b(exposure|our|there|it|that)\b", stripped):
+                # "Hetzner Nuremberg looks down. What's our exposure?": the second sentence means the same place.
+                found = [ToolIntent(i.tool, {**_only(previous, ("provider", "region")), **i.args})
+                         if isinstance(i, ToolIntent) and i.tool == "provider_health" else i for i in found]
+            previous = here or previous
+            found = [i for i in found if not intents or i != intents[-1]]
             if part_excluded:
                 found = apply_exclusions(found, part_excluded)
             intents.extend(found)
@@ -638,13 +647,15 @@ class OfflineBrain:
             filters = {k: v for k, v in filters.items() if not (k == "tier" and v == tier)}
         selector = self._selector(text, accounts, instances, filters, ctx)
         if "finding" not in selector and down and (PRONOUN_RE.search(text) or THE_N_RE.search(text)) \
-                and "oversized" in ctx.findings and not (accounts or instances):
+                and ("oversized" in ctx.findings or not ctx.findings) and not (accounts or instances or filters):
+            # "downsize the 18" right after Ledger's findings: the oversized ones (the only finding you downsize).
             selector["finding"] = "oversized"
         if tier is None:
             finding = selector.get("finding")
             if down:
-                tier = ctx.finding_tiers.get(str(finding)) or ("nano" if selector.get("tier") == "standard"
-                                                              else "standard")
+                # Ledger's "oversized" means "fits nano"; otherwise step down one tier.
+                tier = ctx.finding_tiers.get(str(finding)) or ("nano" if finding == "oversized"
+                                                              or selector.get("tier") == "standard" else "standard")
             else:
                 tier = "performance"
         if not selector:

@@ -23,7 +23,7 @@ from sqlmodel import Session, col
 from engine.config import Settings
 from engine.domain import BILLED_STATES, PLANS, SERVING_STATES, InstanceState, Provider, Tier
 from engine.errors import InputError
-from engine.ledger._findings import as_flag, cheaper_condition, idle_condition, oversized_condition
+from engine.ledger._findings import idle_condition
 from engine.ledger._model import (
     CPU_TARGET,
     DAYS_PER_MONTH,
@@ -33,7 +33,9 @@ from engine.ledger._model import (
     MIGRATION_OVERLAP_DAYS,
     MIN_NET_HORIZON_EUR,
     MIN_SAVING_SHARE,
-    TIER_ORDER,
+    Alternative,
+    FitLimit,
+    Rules,
     best_alternative,
     billing_of,
     can_downsize,
@@ -76,11 +78,12 @@ class Row:
     cpu: float | None
     mem: float | None
     created_at: datetime | None
-    last_session: datetime | None
+    no_session: bool
     idle: bool
     oversized: bool
     cheaper: bool
     eur: float | None = None  # monthly EUR; None = unknown price
+    partner: str | None = None  # provider of the other half of the pair
 
     @property
     def billed(self) -> bool:
@@ -97,27 +100,45 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def load_rows(session: Session, caller: Caller, usd_to_eur: float, now: datetime) -> list[Row]:
-    """Every non-deleted instance the caller may see, with its finding flags from SQL."""
-    stmt = (
-        select(
-            col(Instance.id), col(Instance.account_id), col(Instance.tenant_id), col(Instance.role),
-            col(Instance.provider), col(Instance.region), col(Instance.tier), col(Instance.state),
-            col(Instance.monthly_price), col(Instance.currency), col(Instance.cpu_p95), col(Instance.mem_p95),
-            col(Instance.created_at), col(Account.last_session_at),
-            as_flag(idle_condition(now)), as_flag(oversized_condition(usd_to_eur, now)),
-            as_flag(cheaper_condition(usd_to_eur, now)),
-        )
-        .join(Account, col(Account.id) == col(Instance.account_id), isouter=True)
-        .where(col(Instance.state) != InstanceState.DELETED.value)
-    )
+def load_rows(session: Session, caller: Caller, rules: Rules, now: datetime) -> list[Row]:
+    """Every non-deleted instance the caller may see, with its finding flags.
+
+    ``idle`` is the SQL of :func:`idle_condition` (its account subquery, run once); oversized and
+    cheaper_elsewhere come from their Python twins in :class:`Rules`, built from the same tables as the SQL
+    conditions (tests hold the two equal on SQLite and PostgreSQL) — the correlated "partner provider"
+    subquery alone would cost more than the whole report on 10,000 instances."""
+    conn = session.connection()
+    not_deleted = col(Instance.state) != InstanceState.DELETED.value
+    stmt = select(
+        col(Instance.id), col(Instance.account_id), col(Instance.tenant_id), col(Instance.role),
+        col(Instance.provider), col(Instance.region), col(Instance.tier), col(Instance.state),
+        col(Instance.monthly_price), col(Instance.currency), col(Instance.cpu_p95), col(Instance.mem_p95),
+    ).where(not_deleted)
+    idle_stmt = select(col(Instance.account_id)).where(not_deleted, idle_condition(now)).distinct()
+    idle = {a for (a,) in conn.execute(scoped(idle_stmt, caller)).all()}
+    unknown_stmt = (select(col(Instance.account_id)).join(Account, col(Account.id) == col(Instance.account_id))
+                    .where(not_deleted, col(Account.last_session_at).is_(None)).distinct())
+    no_session = {a for (a,) in conn.execute(scoped(unknown_stmt, caller)).all()}
+    contract = [p.value for p in Provider if is_contract(billing_of(p.value))]
+    created_stmt = select(col(Instance.id), col(Instance.created_at)).where(
+        not_deleted, col(Instance.provider).in_(contract))
+    created = {i: _aware(c) for i, c in conn.execute(scoped(created_stmt, caller)).all()}
     rows: list[Row] = []
-    for r in session.connection().execute(scoped(stmt, caller).order_by(col(Instance.id))).all():
-        row = Row(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), str(r[7]),
-                  float(r[8] or 0.0), str(r[9] or ""), r[10], r[11], _aware(r[12]), _aware(r[13]),
-                  bool(r[14]), bool(r[15]), bool(r[16]))
-        row.eur = eur(row.price, row.currency, usd_to_eur) if row.price > 0 else None
-        rows.append(row)
+    rate = rules.usd_to_eur
+    for iid, acct, tenant, role, prov, region, tier, state, price, currency, cpu, mem in conn.execute(
+        scoped(stmt, caller)
+    ).all():
+        price = float(price or 0.0)
+        currency = currency or ""
+        rows.append(Row(iid, acct, tenant, role, prov, region, tier, state, price, currency, cpu, mem,
+                        created.get(iid), acct in no_session, acct in idle, False, False,
+                        eur(price, currency, rate) if price > 0 else None))
+    _set_partners(rows)
+    oversized, cheaper = rules.is_oversized, rules.is_cheaper
+    for row in rows:
+        row.oversized = oversized(row.provider, row.tier, row.state, row.cpu, row.mem, row.eur, row.idle)
+        row.cheaper = cheaper(row.provider, row.tier, row.region, row.state, row.eur, row.partner, row.idle,
+                              row.oversized)
     return rows
 
 
@@ -131,11 +152,6 @@ def _fingerprint(ids: list[str]) -> str:
 
 def _bucket() -> dict[str, Any]:
     return {"instances": 0, "monthly_eur": 0.0}
-
-
-def _add(bucket: dict[str, Any], eur_: float) -> None:
-    bucket["instances"] += 1
-    bucket["monthly_eur"] += eur_
 
 
 def _finish(groups: Mapping[str, dict[str, Any]], days: int) -> dict[str, dict[str, Any]]:
@@ -172,7 +188,8 @@ def cost_analysis(
     now = now or utcnow()
     rate = settings.usd_to_eur
     days = PERIODS[period]
-    rows = load_rows(session, caller, rate, now)
+    rules = Rules.build(rate)
+    rows = load_rows(session, caller, rules, now)
     today = now.date()
     history = load_history(session, caller, today, HISTORY_DAYS)
 
@@ -202,19 +219,19 @@ def cost_analysis(
         "unknown": _unknowns(rows),
     }
     result["history"] = _history_view(history, days, full=kind == "report")
-    findings = waste_findings(rows, rate, today)
+    findings = waste_findings(rows, rules, today, detail=kind == "waste")
     result["findings"] = findings if kind == "waste" else [_brief(f) for f in findings]
     result["total_monthly_savings_eur"] = _money(sum(f["monthly_savings_eur"] for f in findings))
     if kind == "report":
         groups: dict[str, dict[str, dict[str, Any]]] = {k: defaultdict(_bucket) for k in
                                                         ("provider", "region", "tier", "tenant", "billing")}
-        for r in priced:
-            assert r.eur is not None
-            _add(groups["provider"][r.provider], r.eur)
-            _add(groups["region"][r.region], r.eur)
-            _add(groups["tier"][r.tier], r.eur)
-            _add(groups["tenant"][r.tenant], r.eur)
-            _add(groups["billing"][str(billing_of(r.provider) or "unknown")], r.eur)
+        billing = {p: str(billing_of(p) or "unknown") for p in {r.provider for r in priced}}
+        for attr in ("provider", "region", "tier", "tenant", "billing"):
+            g = groups[attr]
+            for r in priced:
+                b = g[billing[r.provider] if attr == "billing" else getattr(r, attr)]
+                b["instances"] += 1
+                b["monthly_eur"] += r.eur
         for name, g in groups.items():
             result[f"by_{name}"] = _finish(g, days)
     if kind == "waste":
@@ -235,7 +252,7 @@ def _brief(f: dict[str, Any]) -> dict[str, Any]:
 def _unknowns(rows: list[Row]) -> dict[str, Any]:
     no_price = [r.id for r in rows if r.billed and r.eur is None]
     no_usage = [r.id for r in rows if r.state in _SERVING and (r.cpu is None or r.mem is None)]
-    no_sessions = sorted({r.account for r in rows if r.last_session is None})
+    no_sessions = sorted({r.account for r in rows if r.no_session})
     return {
         "price": {"count": len(no_price), "instances": no_price[:MAX_LISTED],
                   "note": "no usable price (missing, zero, or a currency without a rate): left out of every total"},
@@ -296,7 +313,8 @@ def _by_provider(members: list[tuple[Row, float]]) -> dict[str, dict[str, Any]]:
 
 
 def _finding(fid: str, title: str, unit: str, members: list[tuple[Row, float]], today: date,
-             action: dict[str, Any] | None, action_text: str, confidence: str, **extra: Any) -> dict[str, Any]:
+             action: dict[str, Any] | None, action_text: str, confidence: str, detail: bool = True,
+             **extra: Any) -> dict[str, Any]:
     ids = sorted(r.id for r, _ in members)
     accounts = sorted({r.account for r, _ in members})
     return {
@@ -309,8 +327,8 @@ def _finding(fid: str, title: str, unit: str, members: list[tuple[Row, float]], 
         "accounts": accounts[:MAX_LISTED],
         "instance_ids": ids[:MAX_LISTED],
         "monthly_savings_eur": _money(sum(s for _, s in members)),
-        "savings_start": _savings_timing(members, today),
-        "by_provider": _by_provider(members),
+        "savings_start": _savings_timing(members, today) if detail else None,
+        "by_provider": _by_provider(members) if detail else None,
         "action": action,
         "action_text": action_text,
         "selector": {"finding": fid},
@@ -320,8 +338,12 @@ def _finding(fid: str, title: str, unit: str, members: list[tuple[Row, float]], 
     }
 
 
-def waste_findings(rows: list[Row], usd_to_eur: float, today: date) -> list[dict[str, Any]]:
-    """The three findings (largest saving first), each with a stable id, counts, accounts and savings."""
+def waste_findings(rows: list[Row], rules: Rules, today: date, *, detail: bool = True) -> list[dict[str, Any]]:
+    """The three findings (largest saving first), each with a stable id, counts, accounts and savings.
+
+    ``detail=False`` (the spend report's summary) skips the per-provider splits, saving start dates, moves and
+    the "also smaller" notes; ids, counts and savings are the same either way."""
+    usd_to_eur = rules.usd_to_eur
     findings: list[dict[str, Any]] = []
     # idle: whole pairs; teardown plans count every non-deleted instance of the account, so do we.
     idle = [(r, r.eur or 0.0) for r in rows if r.idle]
@@ -329,7 +351,7 @@ def waste_findings(rows: list[Row], usd_to_eur: float, today: date) -> list[dict
         findings.append(_finding(
             "idle", f"accounts with no gateway session for {IDLE_DAYS}+ days", "accounts", idle, today,
             {"tool": "teardown", "args": {"selector": {"finding": "idle"}, "archive": True}},
-            "tear down (archived first)", "high",
+            "tear down (archived first)", "high", detail,
         ))
     # oversized: fits nano on a provider that can shrink in place.
     over: list[tuple[Row, float]] = []
@@ -337,22 +359,26 @@ def waste_findings(rows: list[Row], usd_to_eur: float, today: date) -> list[dict
         if r.oversized and r.eur is not None:
             nano = PLANS[(Provider(r.provider), Tier.NANO)]
             over.append((r, r.eur - (eur(nano.monthly, nano.currency, usd_to_eur) or 0.0)))
-    also = _also_smaller(rows, usd_to_eur)
+    also = _also_smaller(rows, usd_to_eur) if detail else {"count": 0}
     if over or also["count"]:
         findings.append(_finding(
             "oversized", "instances whose 14-day p95 CPU and memory fit the nano tier", "instances", over, today,
             {"tool": "resize", "args": {"selector": {"finding": "oversized"}, "tier": "nano"}} if over else None,
-            "downsize to nano", "high", fits={"nano": len(over)}, also_smaller=also,
+            "downsize to nano", "high", detail, fits={"nano": len(over)}, also_smaller=also,
         ))
     # cheaper elsewhere: the best qualifying alternative per instance.
     cheap: list[tuple[Row, float]] = []
     moves: dict[tuple[str, str], dict[str, Any]] = {}
     net_total = 0.0
-    partners = _partners(rows)
+    memo: dict[tuple[str, str, str], list[Alternative]] = {}
+    best: dict[tuple[str, str, str, str | None, float], Alternative | None] = {}
     for r in rows:
         if not r.cheaper or r.eur is None:
             continue
-        alt = best_alternative(r.provider, r.tier, r.geo, partners.get(r.id), r.eur, usd_to_eur)
+        key = (r.provider, r.tier, r.geo, r.partner, r.eur)
+        if key not in best:
+            best[key] = best_alternative(r.provider, r.tier, r.geo, r.partner, r.eur, usd_to_eur, memo)
+        alt = best[key]
         if alt is None:  # cannot happen while SQL and Python share _model; never invent a saving
             continue
         saving = r.eur - alt.monthly_eur
@@ -371,7 +397,7 @@ def waste_findings(rows: list[Row], usd_to_eur: float, today: date) -> list[dict
             cheap, today,
             {"agent": "forge", "task": "re-provision the cheaper_elsewhere instances on the named provider, "
              "verify them, then tear down the old halves (one plan per move, the operator confirms each)"},
-            "re-provision on the cheaper provider, then tear down the old half", "medium",
+            "re-provision on the cheaper provider, then tear down the old half", "medium", detail,
             net_12_months_eur=_money(net_total),
             moves=[{**m, "monthly_savings_eur": _money(m["monthly_savings_eur"])} for m in top],
         ))
@@ -379,18 +405,21 @@ def waste_findings(rows: list[Row], usd_to_eur: float, today: date) -> list[dict
     return findings
 
 
-def _partners(rows: list[Row]) -> dict[str, str]:
-    """Instance id → provider of the other half (lowest id first, as the SQL subquery orders it)."""
+def _set_partners(rows: list[Row]) -> None:
+    """Each row's partner: the provider of the lowest-id other instance of its account (as the SQL orders it)."""
     by_account: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         by_account[r.account].append(r)
-    out: dict[str, str] = {}
     for members in by_account.values():
+        if len(members) < 2:
+            continue
+        if len(members) == 2:
+            members[0].partner, members[1].partner = members[1].provider, members[0].provider
+            continue
+        members.sort(key=lambda o: o.id)
+        first, second = members[0], members[1]
         for r in members:
-            others = sorted((o for o in members if o.id != r.id), key=lambda o: o.id)
-            if others:
-                out[r.id] = others[0].provider
-    return out
+            r.partner = (second if r is first else first).provider
 
 
 def _also_smaller(rows: list[Row], usd_to_eur: float) -> dict[str, Any]:
@@ -398,11 +427,12 @@ def _also_smaller(rows: list[Row], usd_to_eur: float) -> dict[str, Any]:
     or their provider cannot shrink a server in place.  Reported, with explicit ids, never selected by the finding."""
     standard: list[tuple[Row, float]] = []
     replace: list[tuple[Row, float]] = []
+    memo: dict[tuple[str, str], list[tuple[Tier, FitLimit]] | None] = {}
     for r in rows:
-        if r.oversized or r.idle or r.eur is None or r.state not in _SERVING:
+        if r.oversized or r.idle or r.eur is None or r.state not in _SERVING or r.tier == Tier.NANO.value:
             continue
-        fit = fit_tier(r.provider, r.tier, r.cpu, r.mem)
-        if fit is None or TIER_ORDER.index(fit) >= TIER_ORDER.index(Tier(r.tier)):
+        fit = fit_tier(r.provider, r.tier, r.cpu, r.mem, memo)
+        if fit is None or fit.value == r.tier:
             continue
         plan = PLANS[(Provider(r.provider), fit)]
         new_eur = eur(plan.monthly, plan.currency, usd_to_eur)

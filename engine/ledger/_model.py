@@ -73,10 +73,12 @@ def eur(amount: float, currency: str, usd_to_eur: float) -> float | None:
 
 
 def billing_of(provider: str) -> Billing | None:
-    try:
-        return PLANS[(Provider(provider), Tier.NANO)].billing
-    except (ValueError, KeyError):
-        return None
+    """How ``provider`` bills (None for a provider we have no plans for)."""
+    plan = _NANO_PLANS.get(provider)
+    return plan.billing if plan is not None else None
+
+
+_NANO_PLANS = {p.value: plan for (p, t), plan in PLANS.items() if t == Tier.NANO}
 
 
 def is_contract(billing: Billing | None) -> bool:
@@ -122,21 +124,39 @@ def fits(limit: FitLimit, cpu_p95: float, mem_p95: float) -> bool:
     return cpu_p95 <= limit.cpu_pct and mem_p95 <= limit.mem_pct
 
 
-def fit_tier(provider: str, tier: str, cpu_p95: float | None, mem_p95: float | None) -> Tier | None:
-    """The smallest tier whose plan on the same provider fits the usage (None: usage or plan unknown)."""
-    if cpu_p95 is None or mem_p95 is None:
-        return None
+def smaller_limits(provider: str, tier: str) -> list[tuple[Tier, FitLimit]] | None:
+    """The tiers below ``tier`` on ``provider``, smallest first, with their fit limits (None: unknown plan)."""
     try:
         prov, cur = Provider(provider), Tier(tier)
     except ValueError:
         return None
-    for target in TIER_ORDER:
-        if target == cur:
-            return cur
+    if (prov, cur) not in PLANS:
+        return None
+    out = []
+    for target in TIER_ORDER[: TIER_ORDER.index(cur)]:
         limit = fit_limit(prov, cur, target)
-        if limit is not None and fits(limit, cpu_p95, mem_p95):
+        if limit is not None:
+            out.append((target, limit))
+    return out
+
+
+def fit_tier(provider: str, tier: str, cpu_p95: float | None, mem_p95: float | None,
+             memo: dict[tuple[str, str], list[tuple[Tier, FitLimit]] | None] | None = None) -> Tier | None:
+    """The smallest tier whose plan on the same provider fits the usage (None: usage or plan unknown)."""
+    if cpu_p95 is None or mem_p95 is None:
+        return None
+    if memo is None:
+        memo = {}
+    key = (provider, tier)
+    if key not in memo:
+        memo[key] = smaller_limits(provider, tier)
+    smaller = memo[key]
+    if smaller is None:
+        return None
+    for target, limit in smaller:
+        if fits(limit, cpu_p95, mem_p95):
             return target
-    return cur
+    return Tier(tier)
 
 
 def oversized_limits(usd_to_eur: float) -> dict[tuple[str, str], tuple[FitLimit, float]]:
@@ -249,11 +269,18 @@ def cheaper_table(usd_to_eur: float) -> dict[tuple[str, str, str], CheaperKey]:
 
 
 def best_alternative(provider: str, tier: str, geo: str, partner: str | None, own_eur: float,
-                     usd_to_eur: float) -> Alternative | None:
-    """The alternative with the largest net saving over the horizon among those that qualify for this instance."""
+                     usd_to_eur: float, memo: dict[tuple[str, str, str], list[Alternative]] | None = None,
+                     ) -> Alternative | None:
+    """The alternative with the largest net saving over the horizon among those that qualify for this instance
+    (``memo`` caches the alternatives per provider/tier/geo within one analysis)."""
     best: tuple[float, Alternative] | None = None
     lock = CONTRACT_LOCK_MONTHS if is_contract(billing_of(provider)) else 0
-    for alt in alternatives(provider, tier, geo, usd_to_eur):
+    if memo is None:
+        memo = {}
+    key = (provider, tier, geo)
+    if key not in memo:
+        memo[key] = alternatives(provider, tier, geo, usd_to_eur)
+    for alt in memo[key]:
         if alt.provider == partner and alt.provider != provider:
             continue
         if own_eur < alt.threshold_eur:
@@ -271,3 +298,38 @@ def net_horizon_saving(provider: str, own_eur: float, alt: Alternative) -> float
 
 def finite(x: float) -> bool:
     return not (math.isnan(x) or math.isinf(x))
+
+
+# ---------------------------------------------------------------------------- the SQL's mirror
+SERVING = frozenset({"ACTIVE", "DEGRADED", "HEALING"})
+"""engine.domain.SERVING_STATES as strings (the findings that fix a server in place need it serving)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The finding tables for one exchange rate, computed once per analysis (prices may be refreshed live)."""
+
+    usd_to_eur: float
+    oversized: dict[tuple[str, str], tuple[FitLimit, float]]
+    cheaper: dict[tuple[str, str, str], CheaperKey]
+
+    @classmethod
+    def build(cls, usd_to_eur: float) -> Rules:
+        return cls(usd_to_eur, oversized_limits(usd_to_eur), cheaper_table(usd_to_eur))
+
+    def is_oversized(self, provider: str, tier: str, state: str, cpu: float | None, mem: float | None,
+                     own_eur: float | None, idle: bool) -> bool:
+        """Python twin of ``_findings.oversized_condition`` (same table, same comparisons)."""
+        entry = self.oversized.get((provider, tier))
+        if entry is None or state not in SERVING or cpu is None or mem is None or own_eur is None or idle:
+            return False
+        limit, nano_eur = entry
+        return cpu <= limit.cpu_pct and mem <= limit.mem_pct and own_eur > nano_eur
+
+    def is_cheaper(self, provider: str, tier: str, region: str, state: str, own_eur: float | None,
+                   partner: str | None, idle: bool, oversized: bool) -> bool:
+        """Python twin of ``_findings.cheaper_condition``."""
+        key = self.cheaper.get((provider, tier, region[:2]))
+        if key is None or state not in SERVING or own_eur is None or idle or oversized:
+            return False
+        return (own_eur >= key.t1 and (partner or "") != key.a1) or (key.t2 is not None and own_eur >= key.t2)

@@ -1,0 +1,121 @@
+"""The engine's clock: recurring work on APScheduler 4, behind this one small module.
+
+APScheduler 4.0.0a6 is a pre-release (ARCHITECTURE §6 pins it exactly), so
+nothing else in the engine imports it: if it changes, only this file does.
+Its data store lives in the engine's own database — SQLite for one engine,
+PostgreSQL (with the psycopg event broker) when several engines share the
+work, and then each scheduled run happens on exactly one of them.
+
+Scheduled tasks are module-level functions (the data store keeps references,
+not closures); they reach the running :class:`~engine.runtime.Engine` through
+:func:`bind`.  Each task is safe to run on any engine at any time: job steps
+are claimed atomically, webhook deliveries too, and briefings record their
+runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+__all__ = ["SCHEDULES", "bind", "resume_jobs", "retry_webhooks", "start_scheduler"]
+
+log = logging.getLogger(__name__)
+
+_engine: Engine | None = None
+
+
+def bind(engine: Engine) -> None:
+    """Tell the scheduled tasks which engine they run in (one engine per process)."""
+    global _engine
+    _engine = engine
+
+
+def _bound() -> Engine:
+    if _engine is None:
+        raise RuntimeError("scheduler task ran before engine.scheduler.bind(engine)")
+    return _engine
+
+
+async def resume_jobs() -> int:
+    """Finish every job with unfinished steps (after a crash, or work another engine left)."""
+    views = await _bound().ops.resume_unfinished()
+    return len(views)
+
+
+async def retry_webhooks() -> int:
+    """Retry webhook deliveries whose backoff has elapsed."""
+    engine = _bound()
+    secret = engine.settings.companion_webhook_secret
+    if secret is None:
+        return 0
+    import httpx
+
+    from engine import webhooks
+
+    async with httpx.AsyncClient() as client:
+        return await webhooks.deliver_pending(engine.store, secret.get_secret_value(), client)
+
+
+#: Recurring work: (schedule id, task, interval).  Other modules add theirs with :func:`register`.
+SCHEDULES: list[tuple[str, Callable[[], Awaitable[Any]], timedelta]] = [
+    ("resume-jobs", resume_jobs, timedelta(minutes=1)),
+    ("retry-webhooks", retry_webhooks, timedelta(minutes=1)),
+]
+
+
+def register(schedule_id: str, task: Callable[[], Awaitable[Any]], every: timedelta) -> None:
+    """Add a recurring task (Guardian's sweep, Ledger's analysis, Briefer's check) before the scheduler starts."""
+    SCHEDULES[:] = [s for s in SCHEDULES if s[0] != schedule_id] + [(schedule_id, task, every)]
+
+
+def _async_url(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        # Its own file beside the store: APScheduler's tables (``jobs``, ``tasks``…) would collide with
+        # ours, and SQLite has no schemas.  One SQLite engine is one process, so nothing is shared anyway.
+        path = url.removeprefix("sqlite:///")
+        return "sqlite+aiosqlite:///" + (path[:-3] if path.endswith(".db") else path) + "-scheduler.db"
+    if url.startswith(("postgresql+psycopg://", "postgresql://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+async def start_scheduler(engine: Engine, *, scale: float = 1.0) -> Any:
+    """Start the scheduler in the background of the running loop; returns it (``await s.stop()`` to end).
+
+    ``scale`` shrinks every interval (tests and demos run minutes in seconds).
+    """
+    from apscheduler import AsyncScheduler, ConflictPolicy
+    from apscheduler.datastores.sqlalchemy import SQLAlchemyDataStore
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    bind(engine)
+    url = _async_url(engine.store.url)
+    broker: Any = None
+    store_kw: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        from apscheduler.eventbrokers.psycopg import PsycopgEventBroker
+
+        broker = PsycopgEventBroker.from_async_sqla_engine(_sqla_async_engine(url))
+        store_kw["schema"] = "apscheduler"
+    data_store = SQLAlchemyDataStore(url, **store_kw)
+    scheduler = AsyncScheduler(data_store, broker) if broker is not None else AsyncScheduler(data_store)
+    await scheduler.__aenter__()
+    for schedule_id, task, every in SCHEDULES:
+        seconds = max(every.total_seconds() * scale, 0.5)
+        await scheduler.add_schedule(task, IntervalTrigger(seconds=seconds), id=schedule_id,
+                                     conflict_policy=ConflictPolicy.replace, max_jitter=seconds / 10)
+    await scheduler.start_in_background()
+    log.info("scheduler started with %d schedules on %s", len(SCHEDULES), url.split("://")[0])
+    return scheduler
+
+
+def _sqla_async_engine(url: str) -> Any:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    return create_async_engine(url)

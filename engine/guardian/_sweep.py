@@ -436,9 +436,24 @@ def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fr
 
 
 def _bulk(conn: Any, table: Table, stmt: Any, params: list[dict[str, Any]]) -> None:
-    """Score updates for many rows.  SQLite: one prepared statement, executemany (fast in-process).
+    """Score updates for many rows, the fast way for each backend (per-row ORM work would dominate the sweep).
+
+    SQLite: one prepared statement run with ``executemany`` straight on the driver, timestamps written
+    in the exact text form SQLAlchemy stores (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``).
     PostgreSQL: one ``UPDATE … FROM unnest(arrays)`` per batch, because thousands of pipelined round
-    trips cost more than the whole scoring pass."""
+    trips cost more than the whole scoring pass.  Anything else: SQLAlchemy's executemany.
+    """
+    if conn.dialect.name == "sqlite":
+        with_seen = "b_seen" in params[0]
+        sql = (f'UPDATE "{table.name}" SET health_score = ?, health_reason = ?'
+               + (", last_report_at = ?" if with_seen else "") + " WHERE id = ?")
+        rows: list[tuple[Any, ...]]
+        if with_seen:
+            rows = [(p["b_score"], p["b_reason"], _sqlite_ts(p["b_seen"]), p["b_id"]) for p in params]
+        else:
+            rows = [(p["b_score"], p["b_reason"], p["b_id"]) for p in params]
+        conn.exec_driver_sql(sql, rows)
+        return
     if conn.dialect.name != "postgresql":
         conn.execute(stmt, params)
         return
@@ -454,6 +469,10 @@ def _bulk(conn: Any, table: Table, stmt: Any, params: list[dict[str, Any]]) -> N
     if with_seen:
         binds["seen"] = [p["b_seen"] for p in params]
     conn.execute(text(sql), binds)
+
+
+def _sqlite_ts(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _move_batch(s: Any, conn: Any, table: Table, stmt: Any, moves: list[_Row], new_state: Mapping[str, str],

@@ -69,7 +69,7 @@ class ApiState:
 
 
 STATE: web.AppKey[ApiState] = web.AppKey("clawops_api", ApiState)
-CALLER = "clawops_caller"
+CALLER: web.RequestKey[Caller] = web.RequestKey("clawops_caller", Caller)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -133,9 +133,7 @@ async def _auth_and_log(request: web.Request, handler: Callable[[web.Request], A
 
 
 def _caller(request: web.Request) -> Caller:
-    caller = request[CALLER]
-    assert isinstance(caller, Caller)
-    return caller
+    return request[CALLER]
 
 
 def _channel(value: Any) -> str:

@@ -206,6 +206,8 @@ class Conversation:
                     f"(\"{_clip(intent.marker)}\"), so I did nothing and logged it. "
                     "Ask for one concrete action, e.g. \"tear down acct-042\", and I'll plan it for your go.")
         assert isinstance(intent, UnknownIntent)
+        if intent.reason:
+            return intent.reason
         if not intent.text:
             return "Say something and I'll get on it — for example \"fleet status\"."
         hint = " or ".join(f'"{s}"' for s in intent.suggestions[:3])

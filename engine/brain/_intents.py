@@ -42,8 +42,11 @@ class HelpIntent:
 
 @dataclass(frozen=True, slots=True)
 class UnknownIntent:
+    """Nothing to do: ``reason`` (when set) says why in full; otherwise "did you mean" ``suggestions``."""
+
     text: str
     suggestions: tuple[str, ...] = ()
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

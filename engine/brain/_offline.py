@@ -13,6 +13,7 @@ It is stateless: the conversation hands it a :class:`BrainContext`.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
@@ -98,7 +99,7 @@ PROVISION_NOUN_RE = re.compile(r"\b(pairs?|accounts?|users?|instances?|gateways?
                                r"machines|nodes)\b")
 TEARDOWN_RE = re.compile(r"\b(tear ?down|teardown|decommission|destroy|delete|remove|offboard|kill|nuke|"
                          r"get rid of|cancel the servers|retire|deprovision|wipe)\b")
-FAILOVER_RE = re.compile(r"\b(fail ?over|failover|promote|switch over|cut ?over|swap to (?:the )?standby)\b")
+FAILOVER_RE = re.compile(r"\b(fail ?over|failover|fail (?:them|it|those|these) over|promote|switch over|cut ?over|swap to (?:the )?standby)\b")
 RESIZE_RE = re.compile(r"\b(resize|upsize|downsize|upgrade|downgrade|move|shrink|rightsize|right-size|scale down|"
                        r"scale up|bump|step down)\b")
 DOWN_RE = re.compile(r"\b(downsize|downgrade|shrink|rightsize|right-size|scale down|step down|smaller)\b")
@@ -154,7 +155,7 @@ EXCEPT_RE = re.compile(
     rf"without touching|don'?t touch|do not touch|never touch|keep away from|stay away from|spare|sparing|"
     rf"hands off)\s+(?:the\s+)?(?:ones\s+on\s+|on\s+|instances\s+on\s+)?{PROVIDER_ALT}\b(?:\s+alone)?(?:\s+out)?"
 )
-PRONOUN_RE = re.compile(r"\b(them|those|these|they|it|the same ones|that lot|the ones)\b")
+PRONOUN_RE = re.compile(r"\b(them|those|these|they|their|its|it|the same ones|that lot|the ones)\b")
 THE_N_RE = re.compile(r"\bthe (\d{1,6}|[a-z]+(?:[- ][a-z]+)?)\b(?! (?:tier|minutes?|hours?|days?))")
 FINDING_WORDS = (
     (re.compile(r"\b(idle|unused|inactive|abandoned|dormant|nobody uses|not used)\b"), "idle"),
@@ -180,6 +181,7 @@ AUDIT_ACTIONS = {"restart": "restart", "reboot": "restart", "teardown": "teardow
                  "provisioned": "provision_pairs", "refus": "refused", "silence": "silence_alerts",
                  "config": "config_push", "confirm": "confirm"}
 
+NEED_RE = re.compile(r"\b(need|want|would like)\b.*\b(new|more|additional|extra)\b")
 SET_RE = re.compile(r"^(?:please )?set (?:the )?[a-z_][a-z0-9_. ]{1,40}? (?:to|=) ")
 NO_ARCHIVE_RE = re.compile(r"\b(without archiv\w*|no archive|don'?t archive|skip (?:the )?archiv\w*|not archived)\b")
 ACTION_VERBS = ("restart", "reboot", "provision", "teardown", "decommission", "failover", "resize", "downsize",
@@ -260,8 +262,7 @@ def _filters(text: str) -> dict[str, str]:
                 wanted = found.get("provider")
                 match = [n for n in names if wanted is None or f"-{wanted}-" in n]
                 if match:
-                    found["region"] = match[0]
-                    found.setdefault("provider", REGIONS[match[0]].provider.value)
+                    found["region"] = match[0]  # the region names its provider; no need to repeat it
                     break
     if "region" in found:
         found.pop("geo", None)
@@ -348,7 +349,7 @@ def _config(raw: str, text: str) -> dict[str, Any]:
         if isinstance(loaded, dict) and loaded:
             return loaded
     config: dict[str, Any] = {}
-    for key, value in re.findall(r"\b([a-z_][a-z0-9_.]*)\s*[=:]\s*([^\s,;]+)", text):
+    for key, value in re.findall(r"\b([a-z_][a-z0-9_.]*)\s*[=:]\s*([^\s,;=]+)(?=[\s,;]|$)", text):
         if key not in ("batch", "batch_size", "batches"):
             config[key] = _scalar(value)
     if not config:
@@ -403,6 +404,11 @@ def apply_exclusions(intents: list[Intent], excluded: Iterable[str]) -> list[Int
         if region in REGIONS:
             provider = provider or REGIONS[region].provider.value
         if provider in skip:
+            out.append(UnknownIntent(
+                f"{intent.tool} on {provider}", (f"forget {provider}",),
+                reason=f"You asked me to leave {provider} alone, so I won't {intent.tool.replace('_', ' ')} there; "
+                       f"say \"forget {provider}\" first if you mean it.",
+            ))
             continue
         if provider or selector.get("accounts") or selector.get("instances"):
             out.append(intent)
@@ -455,6 +461,7 @@ class OfflineBrain:
         intents: list[Intent] = []
         excluded: list[str] = []
         previous: dict[str, str] = {}
+        local = ctx
         for part in _parts(text):
             part_excluded = [PROVIDER_WORDS[m.group(1)] for m in EXCEPT_RE.finditer(part)]
             stripped = EXCEPT_RE.sub(" ", part).strip(" ,.")
@@ -464,7 +471,8 @@ class OfflineBrain:
                     intents.append(RememberIntent("exclude_provider", f"leave {provider} alone", {"provider": provider}))
                 excluded += part_excluded
                 continue
-            found = self._one(stripped, raw, ctx)
+            found = self._one(stripped, raw, local)
+            local = _carry(local, found)
             here = _filters(stripped)
             if previous and not here and re.search(r"\b(exposure|our|there|it|that)\b", stripped):
                 # "Hetzner Nuremberg looks down. What's our exposure?": the second sentence means the same place.
@@ -499,7 +507,9 @@ class OfflineBrain:
                 or SET_RE.match(text) and _target_tier(text) is None):
             return [self._config_push(raw, text, accounts, instances, filters, ctx)]
         if FAILOVER_RE.search(text):
-            return [self._selector_tool("failover", text, accounts, instances, filters, {}, ctx)]
+            # Failover always promotes standbys: "to its standby" says how, not which instances.
+            return [self._selector_tool("failover", text, accounts, instances,
+                                        {k: v for k, v in filters.items() if (k, v) != ("role", "standby")}, {}, ctx)]
         if TEARDOWN_RE.search(text):
             # "tear down" is a verb here, not the state "down".
             archive = not NO_ARCHIVE_RE.search(text)
@@ -512,7 +522,8 @@ class OfflineBrain:
             resized = self._resize(text, accounts, instances, filters, ctx)
             if resized is not None:
                 return [resized]
-        if PROVISION_RE.search(text) and (PROVISION_NOUN_RE.search(text) or _count(text)):
+        if (PROVISION_RE.search(text) and (PROVISION_NOUN_RE.search(text) or _count(text))
+                or NEED_RE.search(text) and PROVISION_NOUN_RE.search(text) and _count(text)):
             return [self._provision(text, filters)]
         if BRIEFING_RE.search(text):
             return [ToolIntent("briefing", {"kind": "weekly" if re.search(r"\bweek(ly)?\b", text) else "daily"})]
@@ -537,8 +548,9 @@ class OfflineBrain:
             return [self._unknown(text, raw, ctx)]
         if (accounts or instances) and (INSPECT_RE.search(text) or len(_words(text)) <= 4 or STATUS_RE.search(text)):
             return [ToolIntent("instance_inspect", {"target": (instances or accounts)[0]})]
-        if ctx.last_filters is not None and re.match(r"^(and|what about|how about|same for|and on|and in)\b", text) \
-                and filters:
+        if ctx.last_filters is not None and filters and (
+                re.match(r"^(and|what about|how about|same for)\b", text)
+                or re.match(r"^(and|what about|how about|same for)\b", _norm(raw)) and re.match(r"^(in|on|for)\b", text)):
             return [ToolIntent("fleet_status", {**ctx.last_filters, **filters})]
         if ctx.last_filters is not None and PRONOUN_RE.search(text) and re.search(r"\b(show|list|which)\b", text):
             return [ToolIntent("fleet_status", dict(ctx.last_filters))]
@@ -628,7 +640,7 @@ class OfflineBrain:
                  ctx: BrainContext) -> Intent:
         if "docker" in text:
             component = "docker"
-        elif re.search(r"\b(reboot|power[- ]?cycle|vps|server|machine|box|host)\w*", text):
+        elif re.search(r"\b(reboot\w*|power[- ]?cycl\w*|vps|servers?|machines?|box|boxes|hosts?)\b", text):
             component = "vps"
         else:
             component = "gateway"
@@ -744,6 +756,25 @@ class OfflineBrain:
             if guess and isinstance(guess[0], ToolIntent):
                 return UnknownIntent(text, (corrected, *SUGGESTIONS[:2]))
         return UnknownIntent(text, SUGGESTIONS)
+
+
+def _carry(ctx: BrainContext, found: list[Intent]) -> BrainContext:
+    """Within one message, "it"/"them"/"their" in a later request mean the targets of the earlier one."""
+    for intent in found:
+        if not isinstance(intent, ToolIntent):
+            continue
+        if intent.tool == "fleet_status":
+            ctx = dataclasses.replace(ctx, last_filters=dict(intent.args))
+        elif intent.tool in ("instance_inspect", "instance_diagnose"):
+            ctx = dataclasses.replace(ctx, last_target=str(intent.args.get("target")))
+        elif isinstance(intent.args.get("selector"), dict):
+            selector = dict(intent.args["selector"])
+            ids = (selector.get("instances") or []) + (selector.get("accounts") or [])
+            if len(ids) == 1:
+                ctx = dataclasses.replace(ctx, last_target=str(ids[0]))
+            elif selector and not ids:
+                ctx = dataclasses.replace(ctx, last_filters=selector)
+    return ctx
 
 
 def _typo_verb(text: str) -> str | None:

@@ -23,7 +23,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -174,24 +174,27 @@ def scrub_record(record: logging.LogRecord, redactor: Redactor) -> None:
     record._clawops_redacted = True
 
 
-_installed = False
+_installed: Redactor | None = None
 
 
-def install_log_redaction(redactor: Redactor | None = None) -> None:
+def install_log_redaction(redactor: Redactor | None = None) -> Callable[[], None]:
     """Scrub every log record of the process, whatever logger or handler it goes through.
 
     Wraps the log-record factory (so records are clean from birth, even for
     handlers added later, e.g. by pytest) and adds a :class:`RedactingFilter` to the
-    root logger's current handlers.  Idempotent.
+    root logger's current handlers.  Idempotent; returns a function that undoes it.
     """
     global _installed
     red = redactor or _DEFAULT
     root = logging.getLogger()
+    added = []
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter(red))
-    if _installed:
-        return
+            filt = RedactingFilter(red)
+            handler.addFilter(filt)
+            added.append((handler, filt))
+    if _installed is not None:
+        return lambda: None
     previous = logging.getLogRecordFactory()
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
@@ -200,4 +203,13 @@ def install_log_redaction(redactor: Redactor | None = None) -> None:
         return record
 
     logging.setLogRecordFactory(factory)
-    _installed = True
+    _installed = red
+
+    def uninstall() -> None:
+        global _installed
+        logging.setLogRecordFactory(previous)
+        for handler, filt in added:
+            handler.removeFilter(filt)
+        _installed = None
+
+    return uninstall

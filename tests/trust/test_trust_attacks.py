@@ -1,0 +1,165 @@
+"""The attack table of issue 11: each attack is tried through the trust path and must be refused or detected.
+
+| attack                                           | expected                                        |
+|--------------------------------------------------|-------------------------------------------------|
+| wrong key / forged secret / revoked key          | AuthenticationError, audited login.failed       |
+| viewer key (or read-scoped key) mutates          | refused by the role check, audited              |
+| tenant-scoped key names another tenant's account | not visible, nothing planned                    |
+| forged channel identity                          | AuthenticationError, audited login.failed       |
+| interrupted rotation                             | every secret still readable, resume finishes    |
+| truncated / edited audit log                     | verify (with anchor) names the entry            |
+| secret embedded in a tool result                 | masked in the turn result                       |
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from engine.client import EmbeddedClient
+from engine.policy import Caller
+from engine.runtime import Engine
+from engine.trust import AuthenticationError, anchor, link_identity, query, resolve_identity, verify_with_anchor
+
+
+@pytest.fixture
+def engine(clawops_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setenv("CLAWOPS_DEMO_PAIRS", "20")
+    eng = Engine.open()
+    yield eng
+    eng.close()
+
+
+def _owner(engine: Engine) -> Caller:
+    return engine.caller("owner")
+
+
+def attack_wrong_key(engine: Engine) -> None:
+    good = engine.trust.issue_key(_owner(engine), "acme-ops")
+    for key in ("cok_deadbeef_" + "x" * 43, good.key[:-1] + ("y" if good.key[-1] != "y" else "z"), "Bearer nonsense"):
+        with pytest.raises(AuthenticationError):
+            engine.caller_for_key(key)
+    assert len(query(engine.store, action="login.failed")) == 3
+
+
+def attack_revoked_key(engine: Engine) -> None:
+    from engine.trust import revoke_key
+
+    issued = engine.trust.issue_key(_owner(engine), "acme-ops")
+    assert engine.caller_for_key(issued.key).name == "acme-ops"
+    revoke_key(engine.store, _owner(engine), issued.id)
+    with pytest.raises(AuthenticationError):
+        engine.caller_for_key(issued.key)
+    assert query(engine.store, action="login.failed")[0].detail["reason"] == "revoked key"
+
+
+def attack_viewer_mutates(engine: Engine) -> None:
+    viewer = engine.caller_for_key(engine.trust.issue_key(_owner(engine), "globex-viewer").key)
+    narrowed = engine.caller_for_key(engine.trust.issue_key(_owner(engine), "acme-ops", ["read"]).key)
+    for caller in (viewer, narrowed):
+        out = asyncio.run(engine.ops.call(caller, "restart", {"selector": {"provider": "vultr"},
+                                                              "component": "gateway"}))
+        assert (out.status, out.rule) == ("refused", "role")
+    assert len(query(engine.store, action="refused.restart")) == 2
+
+
+def attack_cross_tenant(engine: Engine) -> None:
+    acme = engine.caller_for_key(engine.trust.issue_key(_owner(engine), "acme-ops").key)
+    assert acme.tenant_id == "demo-acme"
+    with engine.store.engine.connect() as conn:
+        other = conn.execute(text("SELECT id FROM accounts WHERE tenant_id != 'demo-acme' LIMIT 1")).scalar_one()
+    inspect = asyncio.run(engine.ops.call(acme, "instance_inspect", {"target": other}))
+    restart = asyncio.run(engine.ops.call(acme, "restart", {"selector": {"accounts": [other]},
+                                                            "component": "gateway"}))
+    assert inspect.status == "error" and "not visible" in inspect.message and other in inspect.message
+    assert restart.status in ("error", "refused") and restart.plan is None
+
+
+def attack_forged_identity(engine: Engine) -> None:
+    link_identity(engine.store, _owner(engine), "acme-ops", "whatsapp", "+49 170 1234567")
+    assert engine.caller_for_identity("whatsapp", "491701234567").name == "acme-ops"
+    forged = [("telegram", "491701234567"),  # the right number on the wrong channel
+              ("telegram", "owner"),  # a display name is not an id
+              ("whatsapp", "+49 170 1234568"),  # one digit off
+              ("ssh", "root")]
+    for channel, ext in forged:
+        with pytest.raises(AuthenticationError):
+            resolve_identity(engine.store, channel, ext)
+    assert len(query(engine.store, action="login.failed")) == len(forged)
+
+
+class _Crash(Exception):
+    pass
+
+
+def attack_interrupted_rotation(engine: Engine) -> None:
+    vault = engine.trust.secrets
+    values = {f"p/{i}": f"tok-{i}-abcdef{i:04d}" for i in range(30)}
+    for name, value in values.items():
+        vault.set(name, value)
+
+    def crash(n: int) -> None:
+        if n == 17:
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        vault.rotate(batch=5, progress=crash)
+    assert {n: vault.get(n) for n in values} == values
+    assert vault.rotate().resumed and vault.pending_rotation() == 0
+    assert {n: vault.get(n) for n in values} == values
+
+
+def attack_truncated_audit(engine: Engine) -> None:
+    for name in ("a1", "a2", "a3"):
+        engine.trust.secrets.set(name, f"value-{name}-123456")
+    path = engine.trust.anchor_path
+    anchor(engine.store, path)
+    with engine.store.engine.begin() as conn:
+        top = conn.execute(text("SELECT max(seq) FROM audit_entries")).scalar_one()
+        conn.execute(text("DELETE FROM audit_entries WHERE seq = :s"), {"s": top})
+        conn.execute(text("UPDATE audit_head SET seq = :s, hash = (SELECT hash FROM audit_entries WHERE seq = :s)"),
+                     {"s": top - 1})
+    report = verify_with_anchor(engine.store, path)
+    assert report.problem is not None and "cut off" in report.problem.message
+
+
+def attack_edited_audit(engine: Engine) -> None:
+    engine.trust.secrets.set("x", "value-x-123456")
+    with engine.store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entries SET actor = 'mallory' WHERE seq = 1"))
+    report = verify_with_anchor(engine.store, engine.trust.anchor_path)
+    assert report.problem is not None and report.problem.seq == 1 and "edited" in report.problem.message
+
+
+def attack_secret_in_tool_result(engine: Engine) -> None:
+    token = "do-CANARY-5566778899aabbcc"
+    engine.trust.secrets.set("digitalocean/token", token)
+    with engine.store.engine.begin() as conn:
+        conn.execute(text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
+                     {"r": f"node log: DO_TOKEN={token}"})
+    client = EmbeddedClient(engine)
+    result = asyncio.run(client.ask("show acct-001"))
+    contract = str(result.to_contract())
+    assert "acct-001" in contract and token not in contract and "[REDACTED]" in contract
+
+
+ATTACKS: dict[str, Callable[[Engine], None]] = {
+    "wrong key": attack_wrong_key,
+    "revoked key": attack_revoked_key,
+    "viewer mutates": attack_viewer_mutates,
+    "tenant-scoped operator names another tenant's account": attack_cross_tenant,
+    "forged channel identity": attack_forged_identity,
+    "interrupted rotation": attack_interrupted_rotation,
+    "truncated audit log": attack_truncated_audit,
+    "edited audit log": attack_edited_audit,
+    "secret embedded in a tool result": attack_secret_in_tool_result,
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_attack_is_refused_or_detected(engine: Engine, attack: str) -> None:
+    ATTACKS[attack](engine)

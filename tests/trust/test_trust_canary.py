@@ -1,0 +1,119 @@
+"""Canary secrets planted everywhere, realistic flows run, every output grepped: no canary may show.
+
+Planted: a provider token in the secret store, the gateway token in the environment (a settings
+secret), an API key (shown once at issue, never again), the provider token echoed into a node's
+health reason (a tool result) and quoted in an audit entry's detail, and typed as an operator name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine import audit
+from engine.store import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "hz-CANARY-9f8e7d6c5b4a39281706"
+GATEWAY = "gw-CANARY-0a1b2c3d4e5f60718293"
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
+    env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": "20", "CLAWOPS_GATEWAY_TOKEN": GATEWAY})
+    return env
+
+
+def clawops(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=_env(home), cwd=ROOT, timeout=120)
+
+
+@pytest.fixture
+def planted(tmp_path: Path) -> tuple[Path, str]:
+    home = tmp_path / "home"
+    first = clawops(home, "secrets", "set", "hetzner/token", stdin=TOKEN + "\n")
+    assert first.returncode == 0, first.stderr
+    added = clawops(home, "operator", "add", "mallory", "--role", "viewer", "--key")
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip().splitlines()[-1]
+    assert key.startswith("cok_") and TOKEN not in added.stdout + added.stderr
+    db = sqlite3.connect(home / "clawops.db")
+    with db:
+        db.execute("UPDATE instances SET health_reason = ? WHERE account_id = 'acct-001'",
+                   (f"gateway crashed; env dump: HETZNER_TOKEN={TOKEN} CLAWOPS_GATEWAY_TOKEN={GATEWAY}",))
+    db.close()
+    store = open_store(f"sqlite:///{home / 'clawops.db'}")
+    with store.session() as s:
+        audit.append(s, actor="triage@owner", action="agent.decision", target="acct-001",
+                     detail={"quoted_tool_result": f"token {TOKEN}", "api_key_seen": key})
+    store.dispose()
+    return home, key
+
+
+def test_no_canary_in_any_output(planted: tuple[Path, str]) -> None:
+    home, key = planted
+    runs = {
+        "ask inspect": clawops(home, "ask", "--json", "show acct-001"),
+        "ask inspect text": clawops(home, "ask", "show acct-001"),
+        "ask echo": clawops(home, "ask", "--json", f"my hetzner token is {TOKEN}, use key {key}"),
+        "ask refused": clawops(home, "--operator", "mallory", "ask", "--json", "restart everything on vultr"),
+        "bad operator": clawops(home, "--operator", TOKEN, "ask", "fleet status"),
+        "audit query": clawops(home, "audit", "query", "--json", "--limit", "500"),
+        "audit query text": clawops(home, "audit", "query", "--limit", "500"),
+        "audit verify": clawops(home, "audit", "verify"),
+        "secrets list": clawops(home, "secrets", "list", "--json"),
+        "secrets rotate": clawops(home, "secrets", "rotate"),
+        "operator list": clawops(home, "operator", "list", "--json"),
+        "bad secret name": clawops(home, "secrets", "set", "no good", stdin=TOKEN),
+    }
+    # The flows really ran (a canary scan over failures proves nothing).
+    assert runs["ask inspect"].returncode == 0 and "acct-001" in runs["ask inspect"].stdout
+    assert "[REDACTED]" in runs["ask inspect"].stdout  # the token was there, and was masked
+    assert runs["ask refused"].returncode == 3 and "viewer" in runs["ask refused"].stdout
+    assert runs["bad operator"].returncode != 0 and "No active operator" in runs["bad operator"].stderr
+    assert "agent.decision" in runs["audit query"].stdout and "[REDACTED]" in runs["audit query"].stdout
+    assert "hetzner/token" in runs["secrets list"].stdout and runs["secrets rotate"].returncode == 0
+    assert runs["bad secret name"].returncode == 64
+    leaks = [
+        f"{name}: {canary[:12]}…"
+        for name, proc in runs.items()
+        for canary in (TOKEN, GATEWAY, key)
+        if canary in proc.stdout or canary in proc.stderr
+    ]
+    assert leaks == []
+
+
+def test_no_canary_in_logs_of_an_embedded_turn(planted: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.client import EmbeddedClient
+
+    home, key = planted
+    for k, v in _env(home).items():
+        monkeypatch.setenv(k, v)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    client = EmbeddedClient.open()
+    try:
+        result = asyncio.run(client.ask("show acct-001"))
+        logging.getLogger("clawops.test").warning("turn done: %s / %s", result.to_contract(), TOKEN)
+        logging.getLogger("engine.operations").error("provider call failed with key %s", key)
+    finally:
+        client.close()
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    text = stream.getvalue()
+    assert "turn done" in text and "[REDACTED]" in text
+    assert TOKEN not in text and GATEWAY not in text and key not in text
+    assert TOKEN not in str(result.to_contract())

@@ -75,7 +75,7 @@ def attack_cross_tenant(engine: Engine) -> None:
     inspect = asyncio.run(engine.ops.call(acme, "instance_inspect", {"target": other}))
     restart = asyncio.run(engine.ops.call(acme, "restart", {"selector": {"accounts": [other]},
                                                             "component": "gateway"}))
-    assert inspect.status == "error" and "not visible" in inspect.message and other in inspect.message
+    assert inspect.status == "error" and "visible to you" in inspect.message and other in inspect.message
     assert restart.status in ("error", "refused") and restart.plan is None
 
 

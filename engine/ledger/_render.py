@@ -84,11 +84,13 @@ def cost_analysis_text(result: dict[str, Any]) -> str:
     if result.get("currency_note"):
         notes.append(result["currency_note"])
     unknown = result.get("unknown") or {}
-    for key, what in (("price", "without a price"), ("usage", "without usage data"), ("sessions", "without session data")):
+    for key, what in (("price", "without a usable price (left out of the totals, not guessed)"),
+                      ("usage", "without usage data yet (not judged oversized)"),
+                      ("sessions", "without session data (not judged idle)")):
         n = unknown.get(key, {}).get("count", 0)
         if n:
             noun = "account" if key == "sessions" else "instance"
-            notes.append(f"{_plural(n, noun)} {what} (not counted, not guessed)")
+            notes.append(f"{_plural(n, noun)} {what}")
     if notes:
         lines.append("Note: " + "; ".join(notes) + ".")
     return "\n".join(lines)

@@ -100,6 +100,7 @@ _UNREACHABLE_CODES: Final = frozenset({"unreachable"})
 _NOT_FIXED_BY_RESTART: Final = frozenset({"disk"})
 """Problems no restart fixes: a full disk needs a cleanup or a resize, which is a human's call."""
 _SERVER_DOWN_CODES: Final = frozenset({"server_down"})
+_PROVIDER_CODES: Final = frozenset({"provider_outage", "provider_degraded"})
 
 
 class DecisionKind(StrEnum):
@@ -278,6 +279,11 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
                                                     escalated_at=rec.escalated_at))
         return none("healthy")
     provider_outage = facts.provider_status == "outage"
+    own = {r.code for r in health.reasons if r.penalty > 0} - _PROVIDER_CODES
+    if not own and state is not S.FAILED:
+        # Only the status page is unhappy; the box itself reports fine.  Moving a user off a working
+        # gateway because of a notice is churn: watch, and act when the instance itself suffers.
+        return wait(f"{facts.provider} reports trouble in {facts.region} but this instance reports fine; watching")
     if state is S.FAILED and facts.role != "primary" and facts.replacement_pending:
         return none("failed standby; a replacement standby is already queued")
     if facts.role != "primary" and (provider_outage or facts.region_suspect):

@@ -22,6 +22,7 @@ from engine.guardian import (
     HealStep,
     HealthReport,
     HealthScore,
+    ProviderSignal,
     Reason,
     RegionUsage,
     StandingApproval,
@@ -204,6 +205,14 @@ def test_an_outage_failover_is_tried_once_then_escalated() -> None:
     assert first.step is HealStep.FAILOVER
     again = decide(facts(provider_status="outage"), first.record, NOW + timedelta(minutes=11))
     assert again.kind is DecisionKind.ESCALATE and "did not restore service" in again.reason
+
+
+def test_a_status_page_alone_does_not_move_a_user_off_a_working_gateway() -> None:
+    h = score(HealthReport(IID, NOW, gateway_up=True, docker_running=True), NOW,
+              provider_signal=ProviderSignal("outage"))
+    assert h.band is not Band.HEALTHY
+    d = decide(facts(h, provider_status="outage"), None, NOW)
+    assert d.kind is DecisionKind.WAIT and d.action is None and "reports fine" in d.reason
 
 
 def test_a_recorded_provider_verdict_also_skips_the_restarts() -> None:

@@ -390,12 +390,13 @@ class InvokeRequest:
             idempotency_key=key if isinstance(key, str) and key else None,
         )
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self, params_json: str | None = None) -> dict[str, Any]:
+        """Wire payload; ``params_json`` lets a fan-out encode the same params once for every node."""
         out: dict[str, Any] = {
             "id": self.id,
             "nodeId": self.node_id,
             "command": self.command,
-            "paramsJSON": json.dumps(self.params, separators=(",", ":")),
+            "paramsJSON": params_json if params_json is not None else json.dumps(self.params, separators=(",", ":")),
         }
         if self.timeout_ms is not None:
             out["timeoutMs"] = self.timeout_ms

@@ -51,6 +51,7 @@ from node.protocol import (
     ErrorShape,
     EventFrame,
     FrameError,
+    InvokeRequest,
     NodeHealthReport,
     RequestFrame,
     ResponseFrame,
@@ -124,6 +125,8 @@ class ConnectedNode:
     connected_at_ms: int
     protocol: int
     commands: tuple[str, ...]
+    tools: tuple[str, ...]
+    """Agent tool names the node published with ``node.pluginTools.update`` on this connection."""
     last_health: NodeHealthReport | None
 
 
@@ -316,7 +319,7 @@ class NodeGateway:
         return [
             ConnectedNode(c.device_id, c.display_name, c.device.instance_id or c.client_instance_id,
                           c.device.account_id, c.remote_addr, c.connected_at_ms, c.protocol,
-                          tuple(sorted(c.commands)), c.last_health)
+                          tuple(sorted(c.commands)), tuple(t["name"] for t in c.tools), c.last_health)
             for c in self._conns.values()
         ]
 
@@ -370,12 +373,10 @@ class NodeGateway:
         invoke_id = str(uuid.uuid4())
         fut: asyncio.Future[InvokeResult] = asyncio.get_running_loop().create_future()
         self._invokes[invoke_id] = _PendingInvoke(conn.device_id, command, fut, on_progress)
-        payload: dict[str, Any] = {"id": invoke_id, "nodeId": conn.device_id, "command": command,
-                                   "paramsJSON": params_json, "timeoutMs": max(1, int(timeout_s * 1000))}
-        if idempotency_key:
-            payload["idempotencyKey"] = idempotency_key
+        request = InvokeRequest(invoke_id, conn.device_id, command, None, max(1, int(timeout_s * 1000)),
+                                idempotency_key)
         self.stats.invokes_sent += 1
-        self._send_event(conn, INVOKE_REQUEST_EVENT, payload)
+        self._send_event(conn, INVOKE_REQUEST_EVENT, request.to_payload(params_json))
         return invoke_id, fut
 
     def _cancel_on_node(self, conn: _Conn, invoke_id: str) -> None:

@@ -135,7 +135,7 @@ async def test_reconnects_after_gateway_restart_and_republishes_tools(reports: R
     client = _client(gw.url)
     task = await _run(client)
     await client.wait_connected(10)
-    await until(lambda: bool(gw._conns.get(client.device_id) and gw._conns[client.device_id].tools))
+    await until(lambda: any(n.tools for n in gw.connected_nodes()))
     client.connected.clear()
     await gw.stop(restart_expected_ms=10)
     gw2 = NodeGateway("127.0.0.1", port, SHARED_TOKEN, registry=registry, on_health_report=reports.add)
@@ -143,8 +143,9 @@ async def test_reconnects_after_gateway_restart_and_republishes_tools(reports: R
     try:
         await client.wait_connected(10)
         assert client.hello is not None and client.hello["auth"]["method"] == "device-token"
-        await until(lambda: bool(gw2._conns.get(client.device_id) and gw2._conns[client.device_id].tools))
-        names = {t["name"] for t in gw2._conns[client.device_id].tools}
+        await until(lambda: any(n.tools for n in gw2.connected_nodes()))
+        [node] = gw2.connected_nodes()
+        names = set(node.tools)
         assert names == {"clawops_health", "clawops_diagnose", "clawops_restart_gateway", "clawops_restart_docker",
                          "clawops_config_apply", "clawops_archive"}
         assert client.stats.connects == 2

@@ -207,8 +207,10 @@ class StepRunner:
             )
             provider, state = inst.provider, inst.state
         if state == S.CREATING.value:
-            # Drivers look the server up by our instance id before creating: a retry never buys twice.
-            info = await self.drivers(provider).create_server(spec)
+            # We may have died after the provider created the server but before we recorded it:
+            # look it up by our instance id first, so a resumed job never buys a second one.
+            driver = self.drivers(provider)
+            info = await driver.find_server(spec.instance_id) or await driver.create_server(spec)
             with self.store.session() as s:
                 inst = self._load(s, instance_id)
                 inst.provider_server_id = info.server_id

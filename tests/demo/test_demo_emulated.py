@@ -81,7 +81,7 @@ def test_provider_health_reports_status_pages_and_exposure(engine: Engine) -> No
     assert providers["hetzner"]["status"]["indicator"] != "operational"
     assert all(providers[p]["status"]["indicator"] == "operational" for p in ("vultr", "digitalocean"))
     assert providers["hetzner"]["primaries"] > 0
-    assert reply.startswith("[CMD] DEMO — ") and "hetzner:" in reply
+    assert "DEMO — hetzner: outage" in reply and "Exposure:" in reply
 
 
 def test_reconciliation_finds_an_orphan_planted_in_an_emulator(engine: Engine) -> None:

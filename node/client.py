@@ -332,12 +332,21 @@ class NodeClient:
                 f"The gateway speaks a protocol clawnode {__version__} does not ({error.message}); upgrade clawnode.",
                 detail)
         if used == "deviceToken" and ("TOKEN" in detail or error.code == ErrorCode.NOT_PAIRED):
-            # Revoked or rotated: forget it and pair again with the shared or bootstrap token.
-            self.log.warning("clawnode %s: the gateway rejected our device token (%s); re-pairing",
-                             self.facts.hostname, detail or error.code)
-            self._device_token_rejected = True
-            self.identity.remember_token(None, None, [])
-            self._retry_after_s = 0.0
+            if self.config.token or (self.config.bootstrap_token and not self._bootstrap_spent):
+                # Revoked or rotated: forget it and pair again with the shared or bootstrap token.
+                self.log.warning("clawnode %s: the gateway rejected our device token (%s); re-pairing",
+                                 self.facts.hostname, detail or error.code)
+                self._device_token_rejected = True
+                self.identity.remember_token(None, None, [])
+                self._retry_after_s = 0.0
+            else:
+                # Nothing else to try: keep the token (a gateway restored from backup will know it
+                # again) and retry slowly rather than exit and leave the VPS unmanaged.
+                self.log.error("clawnode %s: the gateway rejected our device token (%s) and no other "
+                               "credential is configured; retrying every %.0f s - re-provision this node "
+                               "with a new bootstrap token if it persists", self.facts.hostname,
+                               detail or error.code, self.backoff_max_s)
+                self._retry_after_s = self.backoff_max_s
             return
         if used == "bootstrapToken" and "TOKEN" in detail:
             self._bootstrap_spent = True

@@ -330,3 +330,24 @@ async def test_identity_cli_prints_id_and_key(tmp_path: Path, capsys: pytest.Cap
     cfg.write_text(json.dumps({"gateway": "http://nope", "token": "t"}))
     assert main(["run", "--config", str(cfg)]) == 78
     assert "ws://" in capsys.readouterr().err
+
+
+async def test_rejected_device_token_without_fallback_keeps_retrying(tmp_path: Path) -> None:
+    """A bootstrap-only node whose gateway forgot it (registry lost) must not exit and go unmanaged."""
+    gw = NodeGateway("127.0.0.1", 0, SHARED_TOKEN)
+    await gw.start()
+    try:
+        token = gw.issue_bootstrap_token("inst-5", "acct-005")
+        client = _client(gw.url, tmp_path, cls=RecordingClient, token=None, bootstrap_token=token)
+        task = await _run(client)
+        await client.wait_connected(10)
+        device_token = client.identity.device_token
+        client.connected.clear()
+        await gw.revoke(client.device_id)
+        await until(lambda: client.stats.refusals.get("AUTH_DEVICE_TOKEN_MISMATCH", 0) >= 2)
+        assert not task.done()  # still trying, not crashed out
+        assert client.identity.device_token == device_token  # kept for a gateway that comes back
+        assert isinstance(client, RecordingClient) and client.backoff_max_s in client.sleeps
+        await _stop(client, task)
+    finally:
+        await gw.stop()

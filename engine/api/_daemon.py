@@ -1,6 +1,6 @@
 """``clawops engine``: the daemon in the foreground, until SIGTERM or Ctrl+C.
 
-It opens the engine, serves the operator API on ``api_host:api_port``
+It opens the engine, starts the scheduler (``engine.scheduler``), serves the operator API on ``api_host:api_port``
 (loopback unless configured otherwise), logs JSON to stderr and shuts down
 gracefully: new turns are refused, running turns finish (30 s at most),
 sockets are closed with 1001 "going away" so clients reconnect, and the store
@@ -110,4 +110,25 @@ async def _main(engine: Engine, host: str, port: int, ready: Callable[[str], Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    await serve_api(engine, host, port, stop=stop, ready=ready)
+    scheduler = await _start_scheduler(engine)
+    try:
+        await serve_api(engine, host, port, stop=stop, ready=ready)
+    finally:
+        if scheduler is not None:
+            with contextlib.suppress(Exception):
+                await scheduler.stop()
+
+
+async def _start_scheduler(engine: Engine) -> Any:
+    """The recurring work (job resumption, webhook retries, briefings) runs in the daemon, never embedded.
+
+    A scheduler that cannot start is logged and the API still serves: operators
+    can still talk to the fleet, and the log says what to fix.
+    """
+    try:
+        from engine.scheduler import start_scheduler
+
+        return await start_scheduler(engine)
+    except Exception:
+        log.exception("scheduler did not start; the operator API runs without it")
+        return None

@@ -46,4 +46,5 @@ def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # we log requests ourselves, as JSON
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter on every start
     return handler

@@ -9,6 +9,7 @@ stay under two seconds.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,12 @@ class ConfiguredDrivers:
         if loop_id != self._loop_id:
             self._loop_id, self._drivers, self._client = loop_id, {}, httpx.AsyncClient(timeout=30.0)
         if provider not in self._drivers:
-            self._drivers[provider] = driver_from_env(provider, self._client)
+            # CLAWOPS_PROVIDER_TIME_SCALE is for emulators only: it shrinks retry and polling waits.
+            try:
+                scale = float(os.environ.get("CLAWOPS_PROVIDER_TIME_SCALE") or 1.0)
+            except ValueError:
+                raise ConfigError("CLAWOPS_PROVIDER_TIME_SCALE must be a number (emulated seconds per second).") from None
+            self._drivers[provider] = driver_from_env(provider, self._client, time_scale=scale)
         return self._drivers[provider]
 
 

@@ -1,0 +1,118 @@
+"""What the operator reads: numbers-first replies, sparklines, SVG charts; and the demo fleet end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from conftest import NOW, OWNER, TENANT_A
+
+from engine.config import Settings
+from engine.demo import seed_demo
+from engine.domain import Selector
+from engine.ledger import (
+    cost_analysis,
+    cost_analysis_text,
+    record_daily_snapshot,
+    sparkline,
+    spend_chart_svg,
+    waste_chart_svg,
+)
+from engine.operations._registry import tool_spec
+from engine.policy import Caller, Role
+from engine.store import Store, open_store
+
+
+def analyse(store: Store, kind: str, caller: Any = OWNER, **kw: Any) -> dict[str, Any]:
+    with store.session() as s:
+        return cost_analysis(s, caller, kind, "month", Settings(usd_to_eur=0.92), now=NOW, **kw)
+
+
+def test_sparklines_scale_to_the_range() -> None:
+    assert sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([5, 5, 5]) == "▄▄▄"
+    assert sparkline([]) == ""
+    assert len(sparkline(range(100))) == 30 and sparkline(range(100)).endswith("█")
+
+
+def test_waste_reply_puts_the_saving_first(sqlite_fleet: Store) -> None:
+    text = cost_analysis_text(analyse(sqlite_fleet, "waste"))
+    first = text.splitlines()[0]
+    assert first == ("We could save €95.84/month: 2 oversized (€37.62, downsize to nano), 2 idle (€33.88, tear down), "
+                     "5 cheaper elsewhere (€24.34, move).")
+    assert "USD converted at 0.92" in text
+    assert "2 instances without a usable price (left out of the totals, not guessed)" in text
+    assert "2 instances without usage data yet (not judged oversized)" in text
+    assert "1 account without session data (not judged idle)" in text
+
+
+def test_report_reply_has_a_sparkline_once_history_exists(sqlite_fleet: Store) -> None:
+    assert "Daily spend" not in cost_analysis_text(analyse(sqlite_fleet, "report"))
+    for back in range(5):
+        record_daily_snapshot(sqlite_fleet, NOW.date() - timedelta(days=back))
+    text = cost_analysis_text(analyse(sqlite_fleet, "report"))
+    assert "Daily spend, last 5 days: ▄▄▄▄▄" in text
+    assert "By provider: " in text and text.splitlines()[1].startswith("Spend: €")
+
+
+def test_forecast_reply_states_budget_and_trend(sqlite_fleet: Store) -> None:
+    text = cost_analysis_text(analyse(sqlite_fleet, "forecast", caller=TENANT_A, budget_eur=50.0))
+    assert text.startswith("Forecast: €") and "Already over budget" in text
+    assert "(tenant t-a)" in text
+
+
+def test_charts_are_well_formed_svg(sqlite_fleet: Store) -> None:
+    empty = spend_chart_svg(analyse(sqlite_fleet, "report"))
+    assert "No history yet" in ET.tostring(ET.fromstring(empty), encoding="unicode")
+    for back in range(14):
+        record_daily_snapshot(sqlite_fleet, NOW.date() - timedelta(days=back))
+    report = analyse(sqlite_fleet, "report")
+    spend = ET.fromstring(spend_chart_svg(report))
+    ns = "{http://www.w3.org/2000/svg}"
+    assert len(spend.findall(f"{ns}polygon")) == 4  # one band per provider with spend
+    assert {t.text for t in spend.findall(f"{ns}text")} >= {"hetzner", "vultr", "digitalocean", "contabo"}
+    bars = ET.fromstring(waste_chart_svg(analyse(sqlite_fleet, "waste")))
+    assert len(bars.findall(f"{ns}rect")) == 1 + 3  # background + one bar per finding
+    labels = " ".join(t.text or "" for t in bars.findall(f"{ns}text"))
+    assert "2 oversized" in labels and "€37.62/month" in labels
+
+
+# ---------------------------------------------------------------------------- the demo fleet
+@pytest.fixture
+def demo(sqlite_url: str) -> Iterator[Store]:
+    store = open_store(sqlite_url)
+    seed_demo(store, 300, seed=42)
+    yield store
+    store.dispose()
+
+
+def test_the_demo_has_idle_and_oversized_findings_with_valid_calls(demo: Store) -> None:
+    with demo.session() as s:
+        result = cost_analysis(s, OWNER, "waste", "month", Settings(usd_to_eur=0.92))
+    found = {f["id"]: f for f in result["findings"]}
+    assert result["demo"] is True and found["idle"]["count"] > 0 and found["oversized"]["count"] > 0
+    for f in result["findings"]:
+        assert f["monthly_savings_eur"] > 0
+        action = f["action"]
+        if action and "tool" in action:
+            args = tool_spec(action["tool"]).validate(action["args"])
+            assert Selector.parse(args["selector"]).finding == f["id"]
+    text = cost_analysis_text(result)
+    assert text.startswith("We could save €") and "DEMO" in text
+    scoped = Caller("op-acme-ops", "acme-ops", Role.OPERATOR, tenant_id="demo-acme")
+    with demo.session() as s:
+        mine = cost_analysis(s, scoped, "waste", "month", Settings(usd_to_eur=0.92))
+    assert mine["total_monthly_savings_eur"] < result["total_monthly_savings_eur"]
+
+
+@pytest.mark.parametrize("first", ["engine.ledger", "engine.operations"])
+def test_imports_in_either_order(first: str) -> None:
+    """_scope will import the Ledger's finding_filter; neither order may deadlock on a circular import."""
+    code = f"import {first}; import engine.ledger, engine.operations; print(engine.ledger.finding_filter)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

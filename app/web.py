@@ -195,6 +195,9 @@ class WebChat(Server):
         session = await asyncio.to_thread(self._sign_in, str(form.get("key", "")))
         if session is None:
             return self._login_page("That key was not accepted; check it and try again.", status=401)
+        now = time.monotonic()
+        for stale in [t for t, known in self.sessions.items() if known.expires < now]:
+            del self.sessions[stale]
         token = secrets.token_urlsafe(32)
         self.sessions[token] = session
         log.info("web sign-in", extra={"operator": session.operator})

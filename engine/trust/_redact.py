@@ -155,9 +155,10 @@ class RedactingFilter(logging.Filter):
 
 
 def scrub_record(record: logging.LogRecord, redactor: Redactor) -> None:
-    """Format the record's message now, scrubbed, so no handler ever sees the raw arguments."""
-    if getattr(record, "_clawops_redacted", False):
-        return
+    """Format the record's message now, scrubbed, so no handler ever sees the raw arguments.
+
+    Idempotent: scrubbing an already scrubbed record (by another redactor) only masks more.
+    """
     try:
         message = record.getMessage()
     except Exception:  # a bad format string must not hide the record; keep its raw text
@@ -171,10 +172,18 @@ def scrub_record(record: logging.LogRecord, redactor: Redactor) -> None:
         record.exc_info = None
     if record.stack_info:
         record.stack_info = redactor.scrub(record.stack_info)
-    record._clawops_redacted = True
 
 
-_installed: Redactor | None = None
+_active: list[Redactor] = []
+_previous_factory: Callable[..., logging.LogRecord] | None = None
+
+
+def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    assert _previous_factory is not None
+    record = _previous_factory(*args, **kwargs)
+    for red in list(_active):
+        scrub_record(record, red)
+    return record
 
 
 def install_log_redaction(redactor: Redactor | None = None) -> Callable[[], None]:
@@ -182,34 +191,32 @@ def install_log_redaction(redactor: Redactor | None = None) -> Callable[[], None
 
     Wraps the log-record factory (so records are clean from birth, even for
     handlers added later, e.g. by pytest) and adds a :class:`RedactingFilter` to the
-    root logger's current handlers.  Idempotent; returns a function that undoes it.
+    root logger's current handlers.  Installing the same redactor twice is a no-op;
+    returns a function that undoes this call.
     """
-    global _installed
+    global _previous_factory
     red = redactor or _DEFAULT
-    root = logging.getLogger()
-    added = []
-    for handler in root.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+    added: list[tuple[logging.Handler, RedactingFilter]] = []
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) and f.redactor is red for f in handler.filters):
             filt = RedactingFilter(red)
             handler.addFilter(filt)
             added.append((handler, filt))
-    if _installed is not None:
-        return lambda: None
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        scrub_record(record, red)
-        return record
-
-    logging.setLogRecordFactory(factory)
-    _installed = red
+    joined = red not in _active
+    if joined:
+        _active.append(red)
+    if _previous_factory is None:
+        _previous_factory = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(_factory)
 
     def uninstall() -> None:
-        global _installed
-        logging.setLogRecordFactory(previous)
+        global _previous_factory
         for handler, filt in added:
             handler.removeFilter(filt)
-        _installed = None
+        if joined and red in _active:
+            _active.remove(red)
+        if not _active and _previous_factory is not None:
+            logging.setLogRecordFactory(_previous_factory)
+            _previous_factory = None
 
     return uninstall

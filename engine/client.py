@@ -70,8 +70,11 @@ class EmbeddedClient:
         self.engine = engine
         self.operator = operator
         self.channel = channel
-        engine.caller(operator, channel)  # fail now, clearly, if the operator is unknown
         self._prime_redaction()
+        try:
+            engine.caller(operator, channel)  # fail now, clearly, if the operator is unknown
+        except ClawOpsError as err:
+            raise self._scrubbed(err) from None
 
     @classmethod
     def open(cls, *, config_file: Path | None = None, operator: str | None = None, channel: str = "cli",
@@ -116,6 +119,11 @@ class EmbeddedClient:
         password = url.split("://", 1)[-1].rsplit("@", 1)[0].partition(":")[2] if "@" in url else None
         self.engine.trust.prime_redactor(settings.anthropic_api_key, settings.gateway_token, password)
         install_log_redaction(self.engine.trust.redactor)
+
+    def _scrubbed(self, err: ClawOpsError) -> ClawOpsError:
+        """The same error with any secret in its sentence masked (a typo'd token pasted as a name, say)."""
+        err.args = (self.engine.trust.redactor.scrub(str(err)),)
+        return err
 
     def redact(self, text: str) -> str:
         """``text`` without any secret value or API key (for every line a front end prints)."""

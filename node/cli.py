@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -42,9 +43,10 @@ def _parser() -> argparse.ArgumentParser:
 async def _run(config: NodeConfig) -> None:
     client = NodeClient(config)
     loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []  # keep a reference so the stop task is not collected
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(client.stop()))
+            loop.add_signal_handler(sig, lambda: stopping.append(asyncio.create_task(client.stop())))
     await client.run()
 
 
@@ -55,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             config = NodeConfig.load(args.config)
             if config.state_path is None:
-                config = NodeConfig.from_dict({**_as_dict(config), "state_path": DEFAULT_STATE_PATH})
+                config = dataclasses.replace(config, state_path=DEFAULT_STATE_PATH)
             asyncio.run(_run(config))
             return 0
         state = args.state
@@ -74,12 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-
-
-def _as_dict(config: NodeConfig) -> dict[str, object]:
-    from dataclasses import asdict
-
-    return asdict(config)
 
 
 if __name__ == "__main__":  # pragma: no cover

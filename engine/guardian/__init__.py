@@ -56,7 +56,7 @@ from engine.guardian._score import (
     missed_sweeps_since,
     score,
 )
-from engine.guardian._sweep import SweepResult, Transition, sweep
+from engine.guardian._sweep import SweepResult, Transition, ledger_from_audit, sweep
 from engine.guardian._thresholds import THRESHOLDS, Threshold, thresholds_markdown
 
 __all__ = [
@@ -96,6 +96,7 @@ __all__ = [
     "format_duration",
     "group_alerts",
     "ladder_markdown",
+    "ledger_from_audit",
     "load_reports",
     "missed_sweeps_since",
     "note_result",

@@ -308,8 +308,9 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
 
     # --- step 1: verify -------------------------------------------------------------------------------
     if rec.verdict is None:
-        if rec.step is HealStep.VERIFY:
-            # The probe was sent and nobody recorded a verdict: the fresh sweep is the re-probe.
+        if rec.step is not None:
+            # The probe was sent and nobody recorded a verdict (or the record was rebuilt from the audit
+            # log after a restart): the fresh sweep is the re-probe, and the climb continues where it was.
             verdict = Verdict.PROVIDER if provider_outage else Verdict.INSTANCE
             rec = replace(rec, verdict=verdict)
         elif provider_outage:
@@ -492,6 +493,30 @@ class HealLedger:
             kind = "failover" if decision.step is HealStep.FAILOVER else "reboot"
             self._usage.setdefault((kind, facts.region), deque()).append(now)
         return decision
+
+    def replay(self, instance_id: str, region: str, step: HealStep | None, at: datetime, *,
+               recovered: bool = False) -> None:
+        """Re-apply one audited heal event (see :func:`engine.guardian.ledger_from_audit`)."""
+        rec = self.records.get(instance_id) or HealRecord(instance_id)
+        if recovered:
+            rec = HealRecord(instance_id, actions=rec.actions, recoveries=(*rec.recoveries, at),
+                             escalated_at=rec.escalated_at)
+        elif step is HealStep.ESCALATE:
+            rec = replace(rec, step=step, attempts=1, escalated_at=at, tried=(*rec.tried, "escalate"),
+                          next_allowed_at=at + timedelta(seconds=_SPEC[step].settle_s))
+        elif step is not None:
+            attempts = rec.attempts + 1 if rec.step is step else 1
+            settle = _SPEC[step].settle_s * (2 ** (attempts - 1))
+            mutating = step in _CLIMB
+            rec = replace(rec, step=step, attempts=attempts, tried=(*rec.tried, _SPEC[step].what.split(" if ")[0]),
+                          next_allowed_at=at + timedelta(seconds=settle),
+                          actions=(*rec.actions, at) if mutating else rec.actions, acted=rec.acted or mutating)
+            if step in (HealStep.FAILOVER, HealStep.REBOOT_VPS):
+                kind = "failover" if step is HealStep.FAILOVER else "reboot"
+                self._usage.setdefault((kind, region), deque()).append(at)
+        else:
+            return
+        self.records[instance_id] = rec
 
     def verified(self, instance_id: str, verdict: Verdict, now: datetime) -> None:
         rec = self.records.get(instance_id)

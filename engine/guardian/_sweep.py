@@ -21,11 +21,12 @@ answers as ``provider_signals`` to the next sweep (or sweep again at once).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, Table, bindparam, select, text, type_coerce, update
@@ -36,7 +37,7 @@ from engine.domain import InstanceState, check_transition
 from engine.errors import IllegalTransition
 from engine.guardian import _thresholds as T
 from engine.guardian._alerts import Alert, AlertItem, group_alerts, region_suspect
-from engine.guardian._heal import DecisionKind, HealDecision, HealFacts, HealLedger
+from engine.guardian._heal import DecisionKind, HealDecision, HealFacts, HealLedger, HealStep, StandingApproval
 from engine.guardian._incidents import IncidentChanges, active_silences, silence_matcher
 from engine.guardian._incidents import track_incidents as _track
 from engine.guardian._score import (
@@ -48,9 +49,9 @@ from engine.guardian._score import (
     missed_sweeps_since,
     score,
 )
-from engine.store import Instance, Store
+from engine.store import AuditEntry, Instance, Store
 
-__all__ = ["SweepResult", "Transition", "sweep"]
+__all__ = ["SweepResult", "Transition", "ledger_from_audit", "sweep"]
 
 log = logging.getLogger("engine.guardian")
 S = InstanceState
@@ -89,6 +90,8 @@ class SweepResult:
     transitions: list[Transition] = field(default_factory=list)
     decisions: list[HealDecision] = field(default_factory=list)
     """Every decision that is not "nothing to do" (acts, waits and escalations)."""
+    recovered: list[str] = field(default_factory=list)
+    """Instances a heal brought back this sweep (audited; counted for flapping)."""
     rejected: list[tuple[str, str]] = field(default_factory=list)
     """(instance id, why) for every report the sanity checks refused."""
     suspect_regions: list[str] = field(default_factory=list)
@@ -206,12 +209,13 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
     ``reports`` maps instance id → the latest report the engine holds for it; ``provider_signals`` maps
     a region name → what its provider says (status page, usually only for suspect regions);
     ``ledger`` carries heal records and standing-approval usage from one sweep to the next (pass the
-    same one every time); ``silenced`` mutes alerts by provider, region, account or instance id, on top
+    same one every time; without one, it is rebuilt from the last hour of the audit log, so a restarted
+    or second engine keeps the limits); ``silenced`` mutes alerts by provider, region, account or instance id, on top
     of the silences stored by ``silence_alerts``.  With ``track_incidents`` the incident table is kept
     in step (opened once, closed when over) and :attr:`SweepResult.notify` holds only what is new.
     """
     now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-    ledger = ledger if ledger is not None else HealLedger()
+    ledger = ledger if ledger is not None else ledger_from_audit(store, now)
     signals = provider_signals or {}
     result = SweepResult(at=now)
 
@@ -304,7 +308,10 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
             continue  # the common case: nothing to decide
         facts = _facts(row, now_state, current, missed_of[row.id], by_account[row.account_id], scores, new_state,
                        row.region in suspect, signals.get(row.region))
+        before = ledger.records.get(row.id)
         decision = ledger.decide(facts, now)
+        if before is not None and before.acted and len(decision.record.recoveries) > len(before.pruned(now).recoveries):
+            result.recovered.append(row.id)
         if decision.kind is not DecisionKind.NONE:
             result.decisions.append(decision)
         if decision.kind is DecisionKind.ESCALATE:
@@ -398,6 +405,7 @@ def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fr
     move_stmt = (update(table).where(table.c.id == bindparam("b_id"), table.c.state == bindparam("b_from"))
                  .values(state=bindparam("b_to"), updated_at=bindparam("b_now")))
     decided = {d.instance_id: d for d in result.decisions if d.kind in (DecisionKind.ACT, DecisionKind.ESCALATE)}
+    healed = set(result.recovered)
     size = max(1, batch_size)
     for start in range(0, len(rows), size):
         batch = rows[start:start + size]
@@ -405,6 +413,7 @@ def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fr
         seen_rows: list[dict[str, Any]] = []
         moves: list[_Row] = []
         decisions: list[tuple[_Row, HealDecision]] = []
+        recovered: list[_Row] = []
         for row in batch:
             health = scores.get(row.id)
             if health is None:
@@ -421,7 +430,9 @@ def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fr
                 moves.append(row)
             if row.id in decided:
                 decisions.append((row, decided[row.id]))
-        if not (changed or seen_rows or moves or decisions):
+            if row.id in healed:
+                recovered.append(row)
+        if not (changed or seen_rows or moves or decisions or recovered):
             continue
         with store.session() as s:
             conn = s.connection()
@@ -433,6 +444,12 @@ def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fr
                 result.transitions.extend(_move_batch(s, conn, table, move_stmt, moves, new_state, scores, now))
             if decisions:
                 _audit_decisions(s, decisions)
+            if recovered:
+                audit.append(s, actor=ACTOR, channel=CHANNEL, action="guardian.heal.recovered",
+                             target=",".join(r.id for r in recovered), outcome="recovered",
+                             detail={"count": len(recovered), "regions": sorted({r.region for r in recovered}),
+                                     "instances": {r.id: {"region": r.region, "reason": scores[r.id].explain()}
+                                                   for r in recovered}})
 
 
 def _bulk(conn: Any, table: Table, stmt: Any, params: list[dict[str, Any]]) -> None:
@@ -525,3 +542,34 @@ def _audit_decisions(s: Any, decisions: list[tuple[_Row, HealDecision]]) -> None
                      detail={"count": len(items), "regions": sorted({r.region for r, _ in items}),
                              "instances": {d.instance_id: {"region": r.region, "reason": d.reason, "action": d.action,
                                                            "proposed": d.proposed} for r, d in items}})
+
+
+def ledger_from_audit(store: Store, now: datetime, approval: StandingApproval | None = None) -> HealLedger:
+    """Rebuild Guardian's heal memory from the last hour of ``guardian.heal.*`` audit entries.
+
+    The audit log is the durable record of every heal decision, so an engine that restarted (or a
+    second engine running this sweep) still knows which rung each instance is on, how many actions it
+    had, when it was escalated, how often it recovered (flapping) and how much of each region's
+    standing approval is used.  Step timing restarts from the audit timestamps.
+    """
+    ledger = HealLedger(approval=approval or StandingApproval())
+    since = (now - timedelta(seconds=T.FLAP_WINDOW_S)).isoformat(timespec="microseconds")
+    query = (select(col(AuditEntry.ts), col(AuditEntry.action), col(AuditEntry.outcome), col(AuditEntry.detail))
+             .where(col(AuditEntry.action).startswith("guardian.heal."), col(AuditEntry.ts) >= since)
+             .order_by(col(AuditEntry.seq)))
+    with store.session() as s:
+        entries = s.execute(query).all()
+    steps = {st.value: st for st in HealStep}
+    for ts, action, _outcome, detail_text in entries:
+        try:
+            at = _utc(datetime.fromisoformat(ts))
+            detail = json.loads(detail_text)
+        except (ValueError, TypeError):
+            continue
+        if at is None or not isinstance(detail, dict) or not isinstance(detail.get("instances"), dict):
+            continue
+        name = action.removeprefix("guardian.heal.")
+        for iid, info in detail["instances"].items():
+            region = info.get("region", "") if isinstance(info, dict) else ""
+            ledger.replay(str(iid), str(region), steps.get(name), at, recovered=name == "recovered")
+    return ledger

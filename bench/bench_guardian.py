@@ -4,7 +4,8 @@ Run:  .venv/bin/python bench/bench_guardian.py
 Seeds the demo fleet with 5,000 pairs into a temporary SQLite store, builds one synthetic report per
 instance (most healthy, some with full disks, crash-looping gateways or slow WebSockets, a few silent
 for 3 sweeps, one provider region down), then times sweeps.  Prints a table: metric | target | measured.
-Not a test: numbers are reported, never asserted.
+Not a test: numbers are reported, never asserted.  CPU time is printed next to wall time because the
+shared 2-core machines are often busy: wall time above target with CPU time below it means waiting, not work.
 """
 
 from __future__ import annotations
@@ -86,17 +87,24 @@ def main() -> None:
         build_s = time.perf_counter() - t0
 
         ledger = HealLedger()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         first = sweep(store, reports, base, ledger=ledger)
-        first_s = time.perf_counter() - t0
+        first_s, first_cpu = time.perf_counter() - t0, time.process_time() - c0
 
-        steady = []
+        steady, steady_cpu = [], []
         for n in range(1, 4):
             now = base + timedelta(minutes=5 * n)
             moved = {k: _aged(r, now) for k, r in reports.items()}
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             last = sweep(store, moved, now, ledger=ledger)
             steady.append(time.perf_counter() - t0)
+            steady_cpu.append(time.process_time() - c0)
+
+        now = base + timedelta(minutes=20)
+        moved = {k: _aged(r, now) for k, r in reports.items()}
+        t0, c0 = time.perf_counter(), time.process_time()
+        sweep(store, moved, now)  # no ledger: rebuilt from the audit log, as after an engine restart
+        rebuilt_s, rebuilt_cpu = time.perf_counter() - t0, time.process_time() - c0
 
         sample = list(reports.values())
         t0 = time.perf_counter()
@@ -109,8 +117,11 @@ def main() -> None:
 
     rows.append(("store", "-", url.split(":", 1)[0]))
     rows.append(("instances swept", "10,000", f"{count:,}"))
-    rows.append(("first sweep (scores, moves, decisions, writes)", f"< {TARGET_SWEEP_S} s", f"{first_s:.3f} s"))
-    rows.append(("steady sweep, median of 3", f"< {TARGET_SWEEP_S} s", f"{statistics.median(steady):.3f} s"))
+    rows.append(("first sweep (scores, moves, decisions, writes)", f"< {TARGET_SWEEP_S} s",
+                 f"{first_s:.3f} s (CPU {first_cpu:.3f} s)"))
+    rows.append(("steady sweep, median of 3", f"< {TARGET_SWEEP_S} s",
+                 f"{statistics.median(steady):.3f} s (CPU {statistics.median(steady_cpu):.3f} s)"))
+    rows.append(("sweep, heal memory rebuilt from the audit log", f"< {TARGET_SWEEP_S} s", f"{rebuilt_s:.3f} s (CPU {rebuilt_cpu:.3f} s)"))
     rows.append(("score() per report", "-", f"{score_us:.1f} µs"))
     rows.append(("building 10k reports (not in the sweep)", "-", f"{build_s:.3f} s"))
     rows.append(("load_reports() of 10k rows from health_reports", "-", f"{load_s:.3f} s"))

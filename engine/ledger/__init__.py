@@ -8,26 +8,34 @@ Wiring (for the operation layer):
   key applies to an already tenant-scoped statement over ``Instance`` — the same expression the report
   uses, so a plan built from ``{"finding": "idle"}`` covers exactly the accounts the report named.
 * ``record_daily_snapshot(store, day)`` writes the day's cost rows (idempotent), so trends exist.
+* ``ledger_run(store, settings, previous=state)`` is the 6-hourly job: snapshot, all three analyses, the notable
+  changes for Commander and the summary line for Briefer; keep ``run.state`` for the next run.
 """
 
-from engine.ledger._analysis import KINDS, PERIODS, cost_analysis, waste_findings
+from engine.ledger._analysis import KINDS, PERIODS, cost_analyses, cost_analysis, finding_accounts, waste_findings
 from engine.ledger._findings import DEFAULT_USD_TO_EUR, finding_filter
 from engine.ledger._model import IDLE_DAYS, alternatives, best_alternative, fit_tier
 from engine.ledger._render import cost_analysis_text, sparkline, spend_chart_svg, waste_chart_svg
+from engine.ledger._run import LedgerRun, ledger_run, notable_changes
 from engine.ledger._snapshots import load_history, record_daily_snapshot
 
 __all__ = [
     "DEFAULT_USD_TO_EUR",
     "IDLE_DAYS",
     "KINDS",
+    "LedgerRun",
     "PERIODS",
     "alternatives",
     "best_alternative",
+    "cost_analyses",
     "cost_analysis",
     "cost_analysis_text",
+    "finding_accounts",
     "finding_filter",
     "fit_tier",
+    "ledger_run",
     "load_history",
+    "notable_changes",
     "record_daily_snapshot",
     "sparkline",
     "spend_chart_svg",

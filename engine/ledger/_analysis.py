@@ -163,6 +163,16 @@ def _finish(groups: Mapping[str, dict[str, Any]], days: int) -> dict[str, dict[s
 
 
 # ---------------------------------------------------------------------------- the tool
+def _validate(kind: str, period: str) -> tuple[str, str]:
+    kind = str(kind).strip().lower()
+    period = str(period).strip().lower()
+    if kind not in KINDS:
+        raise InputError(f"cost_analysis kind '{kind}' is not known; use one of: {', '.join(KINDS)}.")
+    if period not in PERIODS:
+        raise InputError(f"cost_analysis period '{period}' is not known; use week or month.")
+    return kind, period
+
+
 def cost_analysis(
     session: Session,
     caller: Caller,
@@ -177,14 +187,28 @@ def cost_analysis(
     """The ``cost_analysis`` tool: ``kind`` report | waste | forecast over ``period`` week | month.
 
     Read-only and tenant-scoped.  Every figure is EUR; USD prices are converted at ``settings.usd_to_eur`` and
-    the result says so.  ``budget_eur`` (monthly) and ``region_quotas`` (region or provider → max instances)
-    feed the forecast; without them it says what it could not know instead of inventing a number."""
-    kind = str(kind).strip().lower()
-    period = str(period).strip().lower()
-    if kind not in KINDS:
-        raise InputError(f"cost_analysis kind '{kind}' is not known; use one of: {', '.join(KINDS)}.")
-    if period not in PERIODS:
-        raise InputError(f"cost_analysis period '{period}' is not known; use week or month.")
+    the result says so.  ``budget_eur`` (monthly) and ``region_quotas`` (region or provider → max instances per
+    region) feed the forecast; without them it says what it could not know instead of inventing a number."""
+    kind, period = _validate(kind, period)
+    return cost_analyses(session, caller, (kind,), period, settings, now=now, budget_eur=budget_eur,
+                         region_quotas=region_quotas)[kind]
+
+
+def cost_analyses(
+    session: Session,
+    caller: Caller,
+    kinds: tuple[str, ...],
+    period: str,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    budget_eur: float | None = None,
+    region_quotas: Mapping[str, int] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Several kinds over one read of the fleet (the Ledger's 6-hourly run asks for all three): each result is
+    exactly what :func:`cost_analysis` returns for that kind."""
+    checked = [_validate(k, period) for k in kinds]
+    period = checked[0][1] if checked else _validate("report", period)[1]
     now = now or utcnow()
     rate = settings.usd_to_eur
     days = PERIODS[period]
@@ -192,60 +216,70 @@ def cost_analysis(
     rows = load_rows(session, caller, rules, now)
     today = now.date()
     history = load_history(session, caller, today, HISTORY_DAYS)
+    demo = is_demo(session, caller)
 
     billed = [r for r in rows if r.billed]
     priced = [r for r in billed if r.eur is not None]
     monthly = sum(r.eur for r in priced if r.eur is not None)
     usd = sum(1 for r in priced if r.currency == "USD")
-    result: dict[str, Any] = {
-        "kind": kind,
-        "period": period,
-        "period_days": days,
-        "demo": is_demo(session, caller),
-        "as_of": now.isoformat(timespec="seconds"),
-        "scope": caller.tenant_id or "all tenants",
-        "currency": "EUR",
-        "currency_note": f"USD converted at {rate:g}" if usd else None,
-        "usd_instances": usd,
-        "totals": {
-            "instances": len(billed),
-            "priced_instances": len(priced),
-            "accounts": len({r.account for r in rows}),
-            "monthly_eur": _money(monthly),
-            "weekly_eur": _money(monthly / DAYS_PER_MONTH * 7),
-            "daily_eur": _money(monthly / DAYS_PER_MONTH),
-            "period_eur": _money(monthly / DAYS_PER_MONTH * days),
-        },
-        "unknown": _unknowns(rows),
-    }
-    result["history"] = _history_view(history, days, full=kind == "report")
-    findings = waste_findings(rows, rules, today, detail=kind == "waste")
-    result["findings"] = findings if kind == "waste" else [_brief(f) for f in findings]
-    result["total_monthly_savings_eur"] = _money(sum(f["monthly_savings_eur"] for f in findings))
-    if kind == "report":
-        groups: dict[str, dict[str, dict[str, Any]]] = {k: defaultdict(_bucket) for k in
-                                                        ("provider", "region", "tier", "tenant", "billing")}
-        billing = {p: str(billing_of(p) or "unknown") for p in {r.provider for r in priced}}
-        for attr in ("provider", "region", "tier", "tenant", "billing"):
-            g = groups[attr]
-            for r in priced:
-                b = g[billing[r.provider] if attr == "billing" else getattr(r, attr)]
-                b["instances"] += 1
-                b["monthly_eur"] += r.eur
-        for name, g in groups.items():
-            result[f"by_{name}"] = _finish(g, days)
-    if kind == "waste":
-        result["assumptions"] = _waste_assumptions(rate)
-    if kind == "forecast":
-        budget = budget_eur if budget_eur is not None else getattr(settings, "monthly_budget_eur", None)
-        quotas = region_quotas if region_quotas is not None else getattr(settings, "region_quotas", None)
-        result["forecast"] = _forecast(rows, history, monthly, today, days, budget, quotas)
-    return result
+    unknown = _unknowns(rows)
+    detail = "waste" in kinds
+    findings = waste_findings(rows, rules, today, detail=detail)
+    savings = _money(sum(f["monthly_savings_eur"] for f in findings))
+    out: dict[str, dict[str, Any]] = {}
+    for kind, _ in checked:
+        result: dict[str, Any] = {
+            "kind": kind,
+            "period": period,
+            "period_days": days,
+            "demo": demo,
+            "as_of": now.isoformat(timespec="seconds"),
+            "scope": caller.tenant_id or "all tenants",
+            "currency": "EUR",
+            "currency_note": f"USD converted at {rate:g}" if usd else None,
+            "usd_instances": usd,
+            "totals": {
+                "instances": len(billed),
+                "priced_instances": len(priced),
+                "accounts": len({r.account for r in rows}),
+                "monthly_eur": _money(monthly),
+                "weekly_eur": _money(monthly / DAYS_PER_MONTH * 7),
+                "daily_eur": _money(monthly / DAYS_PER_MONTH),
+                "period_eur": _money(monthly / DAYS_PER_MONTH * days),
+            },
+            "unknown": unknown,
+            "history": _history_view(history, days, full=kind == "report"),
+            "findings": findings if kind == "waste" else [_brief(f) for f in findings],
+            "total_monthly_savings_eur": savings,
+        }
+        if kind == "report":
+            result.update(_breakdowns(priced, days))
+        if kind == "waste":
+            result["assumptions"] = _waste_assumptions(rate)
+        if kind == "forecast":
+            budget = budget_eur if budget_eur is not None else getattr(settings, "monthly_budget_eur", None)
+            quotas = region_quotas if region_quotas is not None else getattr(settings, "region_quotas", None)
+            result["forecast"] = _forecast(rows, history, monthly, today, days, budget, quotas)
+        out[kind] = result
+    return out
+
+
+def _breakdowns(priced: list[Row], days: int) -> dict[str, Any]:
+    groups: dict[str, dict[str, dict[str, Any]]] = {k: defaultdict(_bucket) for k in
+                                                    ("provider", "region", "tier", "tenant", "billing")}
+    billing = {p: str(billing_of(p) or "unknown") for p in {r.provider for r in priced}}
+    for attr in ("provider", "region", "tier", "tenant", "billing"):
+        g = groups[attr]
+        for r in priced:
+            b = g[billing[r.provider] if attr == "billing" else getattr(r, attr)]
+            b["instances"] += 1
+            b["monthly_eur"] += r.eur
+    return {f"by_{name}": _finish(g, days) for name, g in groups.items()}
 
 
 def _brief(f: dict[str, Any]) -> dict[str, Any]:
     keep = ("id", "title", "unit", "count", "instances", "accounts_count", "monthly_savings_eur", "action",
-            "action_text", "fingerprint", "confidence")
+            "action_text", "selector", "fingerprint", "confidence")
     return {k: f[k] for k in keep if k in f}
 
 
@@ -557,3 +591,41 @@ def _headroom(rows: list[Row], h: History, quotas: Mapping[str, int] | None,
     if not quotas:
         assumptions.append("No provider quotas configured: headroom is shown as growth and concentration only.")
     return out
+
+
+def finding_accounts(session: Session, caller: Caller, finding: str, settings: Settings, *,
+                     exclude_providers: tuple[str, ...] = (), now: datetime | None = None) -> dict[str, Any]:
+    """Every account a finding covers (no list cap), optionally leaving out accounts with an instance in it on
+    ``exclude_providers`` — how "tear down the idle ones, leave Contabo" becomes one exact selector:
+    ``{"finding": "idle", "accounts": result["accounts"]}`` (selector keys combine with AND).
+
+    Returns the accounts, the instances and monthly saving they carry, and what was left out and why."""
+    if finding not in ("idle", "oversized", "cheaper_elsewhere"):
+        raise InputError(f"The finding '{finding}' is not known; use one of: idle, oversized, cheaper_elsewhere.")
+    rules = Rules.build(settings.usd_to_eur)
+    rows = load_rows(session, caller, rules, now or utcnow())
+    members = [r for r in rows if getattr(r, "cheaper" if finding == "cheaper_elsewhere" else finding)]
+    excluded = set(exclude_providers)
+    touched = {r.account for r in rows if r.provider in excluded} if finding == "idle" else \
+        {r.account for r in members if r.provider in excluded}
+    kept = [r for r in members if r.account not in touched]
+    left = sorted({r.account for r in members if r.account in touched})
+    if finding == "oversized":
+        saving = sum((r.eur or 0.0) - (eur(PLANS[(Provider(r.provider), Tier.NANO)].monthly,
+                                           PLANS[(Provider(r.provider), Tier.NANO)].currency,
+                                           settings.usd_to_eur) or 0.0) for r in kept)
+    elif finding == "idle":
+        saving = sum(r.eur or 0.0 for r in kept)
+    else:
+        memo: dict[tuple[str, str, str], list[Alternative]] = {}
+        saving = 0.0
+        for r in kept:
+            alt = best_alternative(r.provider, r.tier, r.geo, r.partner, r.eur or 0.0, settings.usd_to_eur, memo)
+            saving += (r.eur or 0.0) - alt.monthly_eur if alt else 0.0
+    return {
+        "finding": finding,
+        "accounts": sorted({r.account for r in kept}),
+        "instances": len(kept),
+        "monthly_savings_eur": _money(saving),
+        "left_out": {"providers": sorted(excluded), "accounts": left},
+    }

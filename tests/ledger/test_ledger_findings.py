@@ -270,3 +270,31 @@ def test_seed_helper_is_reusable(sqlite_url: str) -> None:
     seed(store)
     assert sql_ids(store, OWNER, "idle") == KNOWN["idle"]
     store.dispose()
+
+
+def test_leave_contabo_narrows_the_finding_to_one_exact_selector(
+    fleet: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"Downsize the oversized, tear down the idle ones, leave Contabo": two plans with the promised reduction."""
+    from engine.ledger import finding_accounts
+
+    monkeypatch.setattr(_scope, "_apply_finding",
+                        lambda stmt, finding: stmt.where(finding_filter(finding, usd_to_eur=0.92, now=NOW)))
+    with fleet.session() as s:
+        idle = finding_accounts(s, OWNER, "idle", settings, exclude_providers=("contabo",), now=NOW)
+        assert idle["accounts"] == ["acct-idle1"] and idle["left_out"]["accounts"] == ["acct-idle2"]
+        assert idle["monthly_savings_eur"] == pytest.approx(5.49 + 18.40)
+        teardown = draft_teardown(s, OWNER, {"selector": {"finding": "idle", "accounts": idle["accounts"]}},
+                                  settings, _Caps)
+        assert teardown.monthly_cost_delta == pytest.approx(-idle["monthly_savings_eur"])
+        over = finding_accounts(s, OWNER, "oversized", settings, exclude_providers=("contabo",), now=NOW)
+        assert over["accounts"] == ["acct-over1"] and over["left_out"]["accounts"] == []  # contabo never shrinks
+        resize = draft_resize(s, OWNER, {"selector": {"finding": "oversized"}, "tier": "nano"}, settings, _Caps)
+        assert resize.monthly_cost_delta == pytest.approx(-over["monthly_savings_eur"])
+        total = -(teardown.monthly_cost_delta + resize.monthly_cost_delta)
+        assert total == pytest.approx(23.89 + 37.62)
+        cheap = finding_accounts(s, OWNER, "cheaper_elsewhere", settings, now=NOW)
+        assert cheap["instances"] == len(KNOWN["cheaper_elsewhere"])
+        assert cheap["monthly_savings_eur"] == pytest.approx(24.34)
+        with pytest.raises(InputError):
+            finding_accounts(s, OWNER, "expensive", settings)

@@ -289,11 +289,10 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
     if facts.role != "primary" and (provider_outage or facts.region_suspect):
         return wait(f"{facts.region} looks down as a whole; this standby waits for the region (its user is still "
                     "served by the primary) and the incident covers it")
-    if state is S.FAILED and facts.role != "primary":
-        return _escalate(facts, rec, now, "the standby failed and no replacement is queued: the pair has no standby")
-
     if rec.escalated_at is not None and (now - rec.escalated_at).total_seconds() < T.ESCALATION_QUIET_S:
         return wait(f"escalated to Commander at {_when(rec.escalated_at)}; waiting for a human")
+    if state is S.FAILED and facts.role != "primary":
+        return _escalate(facts, rec, now, "the standby failed and no replacement is queued: the pair has no standby")
     if rec.blocked:
         return _escalate(facts, rec, now, rec.blocked)
     if len(rec.recoveries) >= T.FLAP_MAX_RECOVERIES:

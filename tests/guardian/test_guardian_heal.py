@@ -341,6 +341,7 @@ def test_a_failed_standby_waits_for_its_replacement_or_is_escalated_once() -> No
     assert decide(facts(**sb, replacement_pending=True), None, NOW).kind is DecisionKind.NONE
     d = decide(facts(**sb), None, NOW)
     assert d.kind is DecisionKind.ESCALATE and "no standby" in d.reason
+    assert decide(facts(**sb), d.record, NOW + timedelta(minutes=5)).kind is DecisionKind.WAIT  # once, not every sweep
 
 
 def test_a_failed_primary_climbs_to_reboot_then_failover() -> None:

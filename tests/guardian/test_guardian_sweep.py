@@ -328,3 +328,29 @@ def test_region_suspect_thresholds() -> None:
     assert region_suspect(T.REGION_FAILURE_MIN_INSTANCES, T.REGION_FAILURE_MIN_INSTANCES)
     assert not region_suspect(10, 1000)
     assert not region_suspect(0, 0)
+
+
+def test_small_batches_write_everything_on_both_backends(store_url: str) -> None:
+    st = open_store(store_url)
+    try:
+        seed_demo(st, 15, seed=4)
+        inst = instances(st)
+        active = sorted(i for i, x in inst.items() if x.state == "ACTIVE")
+        reports = {i: good(x) for i, x in inst.items()}
+        for iid in active[:4]:
+            reports[iid] = good(inst[iid], disk_percent=97.0, gateway_restarts_10m=1)
+        res = sweep(st, reports, NOW, batch_size=7)
+        after = instances(st)
+        assert all(after[i].health_score == res.scores[i].value for i in res.scores)
+        assert all(after[i].state == "DEGRADED" for i in active[:4])
+        assert all(after[i].health_reason == "70: disk 97 %, gateway restarted 1x in 10 min" for i in active[:4])
+        assert all(after[i].last_report_at is not None for i in res.scores)
+        # a second sweep with the same (now older) reports: scores change, last_report_at does not
+        later = NOW + timedelta(minutes=3)
+        res2 = sweep(st, reports, later, batch_size=7)
+        again = instances(st)
+        assert all(again[i].last_report_at == after[i].last_report_at for i in res2.scores)
+        assert all("last report 3 min old" in again[i].health_reason for i in active[:4])
+        assert audit.verify(st).ok
+    finally:
+        st.dispose()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
 from engine.config import Settings
@@ -120,8 +120,9 @@ def load_rows(session: Session, caller: Caller, rules: Rules, now: datetime) -> 
                     .where(not_deleted, col(Account.last_session_at).is_(None)).distinct())
     no_session = {a for (a,) in conn.execute(scoped(unknown_stmt, caller)).all()}
     contract = [p.value for p in Provider if is_contract(billing_of(p.value))]
-    created_stmt = select(col(Instance.id), col(Instance.created_at)).where(
-        not_deleted, col(Instance.provider).in_(contract))
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    created_stmt = select(col(Instance.id), col(Instance.created_at)).where(  # only where the date matters
+        not_deleted, or_(col(Instance.provider).in_(contract), col(Instance.created_at) >= month_start))
     created = {i: _aware(c) for i, c in conn.execute(scoped(created_stmt, caller)).all()}
     rows: list[Row] = []
     rate = rules.usd_to_eur
@@ -140,6 +141,33 @@ def load_rows(session: Session, caller: Caller, rules: Rules, now: datetime) -> 
         row.cheaper = cheaper(row.provider, row.tier, row.region, row.state, row.eur, row.partner, row.idle,
                               row.oversized)
     return rows
+
+
+HOURS_PER_MONTH = 730.0
+"""Used to derive an hourly rate from a monthly price that is not the catalog's (the catalog's hourly wins)."""
+
+
+def month_to_date(row: Row, now: datetime, usd_to_eur: float) -> float | None:
+    """What this instance has cost so far this calendar month, in EUR (None: unknown price).
+
+    Hourly providers bill hours up to the monthly cap, from the later of the month's start and the creation;
+    Contabo and Hostinger bill the paid period up front, so the current month counts in full."""
+    if row.eur is None or not row.billed:
+        return None
+    if is_contract(billing_of(row.provider)):
+        return row.eur
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if row.created_at is not None and row.created_at > start:
+        start = row.created_at
+    hours = max(0.0, (now - start).total_seconds() / 3600)
+    hourly = row.eur / HOURS_PER_MONTH
+    try:
+        plan = PLANS[(Provider(row.provider), Tier(row.tier))]
+    except (ValueError, KeyError):
+        plan = None
+    if plan is not None and plan.hourly is not None and abs(plan.monthly - row.price) < 1e-9:
+        hourly = eur(plan.hourly, plan.currency, usd_to_eur) or hourly
+    return min(hourly * hours, row.eur)
 
 
 def _money(x: float) -> float:
@@ -223,6 +251,7 @@ def cost_analyses(
     monthly = sum(r.eur for r in priced if r.eur is not None)
     usd = sum(1 for r in priced if r.currency == "USD")
     unknown = _unknowns(rows)
+    mtd = _money(sum(month_to_date(r, now, rate) or 0.0 for r in priced))
     detail = "waste" in kinds
     findings = waste_findings(rows, rules, today, detail=detail)
     savings = _money(sum(f["monthly_savings_eur"] for f in findings))
@@ -246,6 +275,7 @@ def cost_analyses(
                 "weekly_eur": _money(monthly / DAYS_PER_MONTH * 7),
                 "daily_eur": _money(monthly / DAYS_PER_MONTH),
                 "period_eur": _money(monthly / DAYS_PER_MONTH * days),
+                "month_to_date_eur": mtd,
             },
             "unknown": unknown,
             "history": _history_view(history, days, full=kind == "report"),

@@ -48,6 +48,8 @@ def cost_analysis_text(result: dict[str, Any]) -> str:
     per = "week" if result.get("period") == "week" else "month"
     spend = totals["weekly_eur"] if per == "week" else totals["monthly_eur"]
     head = f"{demo}Spend: {_eur(spend)}/{per} run-rate on {_plural(totals['instances'], 'instance')}"
+    if kind == "report" and totals.get("month_to_date_eur") is not None:
+        head += f", {_eur(totals['month_to_date_eur'])} so far this month"
     if result.get("scope") not in (None, "all tenants"):
         head += f" (tenant {result['scope']})"
     lines.append(head + ".")

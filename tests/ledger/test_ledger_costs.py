@@ -168,3 +168,29 @@ def test_contract_terms_renew_on_the_purchase_day(created: date, today: date, ex
     from datetime import datetime
 
     assert next_term_end(datetime(created.year, created.month, created.day), today) == expected
+
+
+def test_month_to_date_bills_hours_up_to_the_cap_and_contracts_in_full(sqlite_fleet: Store) -> None:
+    from conftest import build_rows
+
+    from engine.domain import PLANS, Billing, Provider, Tier
+
+    with sqlite_fleet.session() as s:  # one hourly server bought this month, 36 hours ago
+        s.execute(update(Instance).where(col(Instance.id) == "i-acct-cheap1-p")
+                  .values(created_at=NOW - timedelta(hours=36)))
+    hours = (23 * 24) + 12  # 2026-11-01 00:00 → 2026-11-24 12:00
+    expected = 0.0
+    for r in build_rows()[2]:
+        if r["state"] == "DELETED" or r["monthly_price"] <= 0 or r["currency"] not in ("EUR", "USD"):
+            continue
+        rate = 0.92 if r["currency"] == "USD" else 1.0
+        plan = PLANS[(Provider(r["provider"]), Tier(r["tier"]))]
+        if plan.billing is not Billing.HOURLY_CAPPED:
+            expected += r["monthly_price"] * rate
+            continue
+        hourly = plan.hourly * rate if plan.monthly == r["monthly_price"] else r["monthly_price"] * rate / 730
+        h = 36 if r["id"] == "i-acct-cheap1-p" else hours
+        expected += min(hourly * h, r["monthly_price"] * rate)
+    totals = analyse(sqlite_fleet, "report")["totals"]
+    assert totals["month_to_date_eur"] == pytest.approx(expected, abs=0.01)
+    assert totals["month_to_date_eur"] < totals["monthly_eur"]

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 
 from engine import audit
@@ -244,17 +244,26 @@ class SecretStore:
         self.store = store
         self.keyring = keyring
         self.redactor = redactor or default_redactor()
+        self._aeads: dict[int, tuple[bytes, AESGCM]] = {}
 
     # ------------------------------------------------------------------ sealing
+    def _aead(self, version: int) -> AESGCM:
+        key = self.keyring.key(version)
+        cached = self._aeads.get(version)
+        if cached is None or cached[0] != key:
+            cached = (key, AESGCM(key))
+            self._aeads[version] = cached
+        return cached[1]
+
     def _seal(self, name: str, value: str, version: int) -> tuple[str, str]:
         nonce = _random.token_bytes(12)
-        sealed = AESGCM(self.keyring.key(version)).encrypt(nonce, value.encode(), _aad(name, version))
+        sealed = self._aead(version).encrypt(nonce, value.encode(), _aad(name, version))
         return base64.b64encode(nonce).decode(), base64.b64encode(sealed).decode()
 
     def _open(self, name: str, version: int, nonce: str, ciphertext: str) -> str:
-        key = self.keyring.key(version)
+        aead = self._aead(version)
         try:
-            plain = AESGCM(key).decrypt(base64.b64decode(nonce), base64.b64decode(ciphertext), _aad(name, version))
+            plain = aead.decrypt(base64.b64decode(nonce), base64.b64decode(ciphertext), _aad(name, version))
         except (InvalidTag, binascii.Error, ValueError):
             raise ConfigError(
                 f"Secret {name} cannot be decrypted with key version {version} (wrong master key, or the row was "
@@ -357,10 +366,17 @@ class SecretStore:
                          detail={"resumed": resumed})
         done = 0
         last = ""
+        guarded = (
+            update(SecretRecord)
+            .where(col(SecretRecord.name) == bindparam("b_name"),
+                   col(SecretRecord.key_version) == bindparam("b_version"))
+            .values(key_version=bindparam("v_version"), nonce=bindparam("v_nonce"),
+                    ciphertext=bindparam("v_ciphertext"), rotated_at=bindparam("v_at"))
+        )
         while True:
             with self.store.session() as s:
-                rows = s.exec(
-                    select(SecretRecord)
+                rows = s.execute(
+                    select(SecretRecord.name, SecretRecord.key_version, SecretRecord.nonce, SecretRecord.ciphertext)
                     .where(col(SecretRecord.key_version) != target, col(SecretRecord.name) > last)
                     .order_by(col(SecretRecord.name))
                     .limit(batch)
@@ -368,18 +384,18 @@ class SecretStore:
                 if not rows:
                     break
                 now = utcnow()
-                for row in rows:
-                    value = self._open(row.name, row.key_version, row.nonce, row.ciphertext)
-                    nonce, ciphertext = self._seal(row.name, value, target)
-                    s.execute(
-                        update(SecretRecord)
-                        .where(col(SecretRecord.name) == row.name, col(SecretRecord.key_version) == row.key_version)
-                        .values(key_version=target, nonce=nonce, ciphertext=ciphertext, rotated_at=now)
-                    )
+                params = []
+                for name, version, old_nonce, old_ciphertext in rows:
+                    value = self._open(name, version, old_nonce, old_ciphertext)
+                    nonce, ciphertext = self._seal(name, value, target)
+                    params.append({"b_name": name, "b_version": version, "v_version": target, "v_nonce": nonce,
+                                   "v_ciphertext": ciphertext, "v_at": now})
                     done += 1
-                    last = row.name
+                    last = name
                     if progress is not None:
                         progress(done)
+                # One executemany per batch; each row is guarded by the version it was read under.
+                s.connection().execute(guarded, params)
         remaining = self.pending_rotation()
         with self.store.session() as s:
             audit.append(s, actor=actor, channel=channel, action="secret.rotate", target=f"v{target}",

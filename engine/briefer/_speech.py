@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+from engine.domain import parse_region
+from engine.errors import ClawOpsError
+
 __all__ = ["PROVIDER_NAMES", "duration_words", "for_ear", "money_words", "plural"]
 
 PROVIDER_NAMES = {
@@ -19,10 +22,9 @@ PROVIDER_NAMES = {
 """How each provider's name is spoken (and written in the briefing)."""
 
 _TAG = re.compile(r"\[[A-Za-z]+\]\s*")
-_IDS = re.compile(
-    r"\b(?:i-acct-[0-9a-z]+-[ps]|acct-[0-9a-z]+|pl-[0-9a-z]+|job-[0-9a-z]+|inc-[0-9a-z]+|"
-    r"(?:eu|us|ap)-[a-z]+-[a-z0-9]+)\b"
-)
+_IDS = re.compile(r"\b(?:i-acct-[0-9a-z]+-[ps]|acct-[0-9a-z]+|pl-[0-9a-z]+|job-[0-9a-z]+|inc-[0-9a-z]+)\b")
+_REGION = re.compile(r"\b(?:eu|us|ap)-[a-z]+-[a-z0-9]+\b")
+_SCORE = re.compile(r"\b(ACTIVE|DEGRADED|FAILED|HEALING|ERROR) (\d{1,3})\b")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _MONEY_PREFIX = re.compile(r"([€$])\s?(\d+(?:\.\d+)?)")
 _MONEY_CODE = re.compile(r"(\d+(?:\.\d+)?)\s?(EUR|USD)\b")
@@ -65,10 +67,20 @@ def _money_code(match: re.Match[str]) -> str:
     return money_words(amount) if match.group(2) == "EUR" else f"{round(amount)} dollars"
 
 
+def _city(match: re.Match[str]) -> str:
+    try:
+        return f"in {parse_region(match.group(0)).city}"
+    except ClawOpsError:
+        return ""
+
+
 def for_ear(text: str) -> str:
     """The reply as it should be spoken: no tags, ids, markdown or symbols; numbers Piper reads well."""
     text = _TAG.sub("", text)
     text = _IDS.sub("", text)
+    text = _REGION.sub(_city, text)
+    text = _SCORE.sub(r"\1, health \2", text)
+    text = re.sub(r"(\d) s\b", r"\1 seconds", text)
     text = re.sub(r"\s*\(\s*\)", "", text)  # "(…)" left empty by dropped ids
     text = re.sub(r"[*_`#>|]+", " ", text)
     text = _THOUSANDS.sub("", text)

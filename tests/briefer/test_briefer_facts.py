@@ -122,5 +122,5 @@ def test_weekly_report_and_bad_kind(engine: Engine, tmp_path: Path) -> None:
 def test_for_ear_reads_replies_aloud_well() -> None:
     spoken = for_ear("[Guardian] **DEGRADED** on vultr: i-acct-042-p eu-vultr-fra (disk 96 %); "
                      "1,700 instances — saves €412.50/month; job-1a2b3c4d 13/13 done.")
-    assert spoken == ("Degraded on Vultr: (disk 96 percent); 1700 instances, saves 412 euros a month; "
+    assert spoken == ("Degraded on Vultr: in Frankfurt (disk 96 percent); 1700 instances, saves 412 euros a month; "
                       "13 of 13 done.")

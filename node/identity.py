@@ -164,7 +164,9 @@ def verify_signature(key: Ed25519PublicKey, payload: str, signature_b64url: str)
     if len(sig) != 64:
         return False
     try:
-        key.verify(sig, payload.encode("utf-8"))
+        # surrogatepass: a peer can put lone surrogates in JSON strings; that must fail verification,
+        # not raise.
+        key.verify(sig, payload.encode("utf-8", "surrogatepass"))
     except InvalidSignature:
         return False
     return True

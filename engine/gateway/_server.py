@@ -528,6 +528,12 @@ class NodeGateway:
         except _Refusal as refusal:
             await self._refuse(ws, req_id, refusal)
             return None
+        except Exception:  # a check we did not foresee must still end in a refusal, not a 1011
+            log.exception("node gateway: unexpected error checking a connect; refusing it")
+            self.stats.refusals["UNEXPECTED"] += 1  # a bug to fix: the fuzz test asserts this stays 0
+            await self._refuse(ws, req_id, _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS,
+                                                    "invalid connect params"))
+            return None
         self.stats.handshakes_ok += 1
         ws.protocol.max_message_size = self.max_payload_bytes
         return conn
@@ -569,7 +575,8 @@ class NodeGateway:
         new_token: str | None = None
         method: str
         if "token" in auth:
-            if self._token is None or not hmac.compare_digest(auth["token"].encode(), self._token.encode()):
+            if self._token is None or not hmac.compare_digest(auth["token"].encode("utf-8", "surrogatepass"),
+                                                               self._token.encode()):
                 can_retry = paired is not None
                 extra: dict[str, Any] = {"canRetryWithDeviceToken": can_retry}
                 if can_retry:
@@ -676,6 +683,12 @@ class NodeGateway:
                         if refusal.close is not None:
                             await ws.close(refusal.close, str(refusal)[:120])
                             return
+                        continue
+                    except Exception:  # an unforeseen input: answer it, keep the node connected
+                        log.exception("node %s: unexpected error handling %s", conn.device_id[:12], frame.method)
+                        self.stats.refusals["UNEXPECTED"] += 1
+                        await ws.send(encode_frame(ResponseFrame(frame.id, False, error=ErrorShape(
+                            ErrorCode.INVALID_REQUEST, "invalid params", {"code": DetailCode.INVALID_PARAMS}))))
                         continue
                     await ws.send(encode_frame(ResponseFrame(frame.id, True, payload)))
                 # res/event/cancel from a node carry nothing we act on.
@@ -800,7 +813,7 @@ class NodeGateway:
         accepted = [
             t for t in tools
             if isinstance(t, dict) and isinstance(t.get("name"), str) and _TOOL_NAME.match(t["name"])
-            and t.get("command") in conn.commands
+            and isinstance(t.get("command"), str) and t["command"] in conn.commands
         ]
         conn.tools = accepted
         return {"nodeId": conn.device_id, "tools": accepted}
@@ -836,12 +849,13 @@ def _validate_connect(params: dict[str, Any]) -> None:
     client = params.get("client")
     if not isinstance(client, dict) or set(client) - _CLIENT_KEYS:
         raise bad("client")
-    if client.get("id") not in _CLIENT_IDS or client.get("mode") not in _CLIENT_MODES:
+    cid, mode = client.get("id"), client.get("mode")
+    if not isinstance(cid, str) or cid not in _CLIENT_IDS or not isinstance(mode, str) or mode not in _CLIENT_MODES:
         raise bad("client.id/client.mode")
     for key in _CLIENT_KEYS - {"id", "mode"}:
         if key in client and not isinstance(client[key], str):
             raise bad(f"client.{key}")
-    if params.get("role") not in ("operator", "node", "worker"):
+    if not isinstance(params.get("role"), str) or params["role"] not in ("operator", "node", "worker"):
         raise bad("role")
     for key in ("scopes", "caps", "commands"):
         value = params.get(key, [])

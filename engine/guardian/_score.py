@@ -244,6 +244,7 @@ class HealthReport:
             gateway_up=report.gateway_running, gateway_latency_ms=report.gateway_ws_latency_ms,
             docker_running=report.docker_available, gateway_restarts_10m=gateway_restarts_10m,
             uptime_s=report.uptime_s,
+            notes=tuple(f"{k} collector: {v}"[:120] for k, v in sorted(report.errors.items())[:3]),
         )
 
 
@@ -463,7 +464,7 @@ def _score_readings(r: HealthReport, now: datetime, add: Any) -> None:
     if r.uptime_s is not None and r.uptime_s < T.RECENT_BOOT_S:
         add(Reason("rebooted", f"rebooted {format_duration(r.uptime_s)} ago", T.PENALTY_RECENT_BOOT))
     if r.notes:
-        add(Reason("bad_report", "report had bad readings (" + "; ".join(r.notes[:3]) + ")", 0))
+        add(Reason("bad_report", "report notes: " + "; ".join(r.notes[:3]), 0))
 
 
 def _score_provider(signal: ProviderSignal, add: Any) -> None:

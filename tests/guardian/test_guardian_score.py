@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -140,7 +141,7 @@ def test_impossible_readings_are_dropped_with_a_logged_reason(caplog: pytest.Log
     assert "disk 300 % is impossible" in caplog.text
     s = score(r, NOW)
     assert "disk" not in s.codes  # an impossible 300 % is not believed as a full disk
-    assert "report had bad readings" in s.explain()
+    assert "report notes: " in s.explain() and "disk 300 % is impossible" in s.explain()
 
 
 def test_percentages_a_hair_over_100_are_rounding_and_clamped() -> None:
@@ -223,6 +224,10 @@ def test_from_node_maps_the_wire_report() -> None:
         disk_total_bytes=1000, disk_free_bytes=40, uptime_s=5000.0, docker_available=True,
         gateway_running=True, gateway_ws_latency_ms=30.0,
     )
+    broken = replace(wire, docker_available=None, errors={"docker": "docker not installed"})
+    b = HealthReport.from_node(broken, NOW)
+    assert b.notes == ("docker collector: docker not installed",)
+    assert "no docker reading, report notes: docker collector: docker not installed" in score(b, NOW).explain()
     r = HealthReport.from_node(wire, NOW, gateway_restarts_10m=1, vcpus=2)
     assert r.instance_id == "i-acct-042-p" and r.account_id == "acct-042"
     assert r.mem_percent == pytest.approx(75.0) and r.disk_percent == pytest.approx(96.0)

@@ -124,3 +124,28 @@ def test_for_ear_reads_replies_aloud_well() -> None:
                      "1,700 instances — saves €412.50/month; job-1a2b3c4d 13/13 done.")
     assert spoken == ("Degraded on Vultr: in Frankfurt (disk 96 percent); 1700 instances, saves 412 euros a month; "
                       "13 of 13 done.")
+
+
+def test_without_voice_the_briefing_is_text_and_reports_and_says_why(engine: Engine, tmp_path: Path) -> None:
+    import voice
+
+    missing = voice.VoiceConfig(tts_model=str(tmp_path / "no-such-voice.onnx"))
+    b = produce_briefing(engine, engine.settings, "daily", tmp_path, datetime.now(UTC), voice_config=missing)
+    assert b.voice_path is None and b.duration_s is None
+    assert b.voice_error and "no-such-voice" in b.voice_error and b.html_path.exists()
+    assert list(tmp_path.glob("*.ogg")) == []
+
+
+async def test_ask_voice_without_voice_is_a_config_error(tmp_path: Path) -> None:
+    import voice
+    from engine.briefer import ask_voice
+    from engine.errors import ConfigError
+
+    async def never(text: str) -> object:
+        raise AssertionError("no turn without a transcript")
+
+    note = tmp_path / "n.ogg"
+    note.write_bytes(b"OggS")
+    with pytest.raises(ConfigError):
+        await ask_voice(note, never, out_dir=tmp_path,  # type: ignore[arg-type]
+                        voice_config=voice.VoiceConfig(stt_model=str(tmp_path / "no-model")))

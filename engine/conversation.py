@@ -103,7 +103,9 @@ class TurnResult:
 
 
 DeltaCallback = Callable[[str, str], None]
-_OFFLINE_ONLY = (ConfirmIntent, CancelIntent, HelpIntent, RememberIntent, ForgetIntent, RecallIntent, SuspectIntent)
+_OPERATOR_ONLY = (ConfirmIntent, CancelIntent, SuspectIntent)
+_MEMORY = (RememberIntent, ForgetIntent)
+_OFFLINE_ONLY = (*_OPERATOR_ONLY, *_MEMORY, HelpIntent, RecallIntent)
 
 
 class Conversation:
@@ -120,12 +122,22 @@ class Conversation:
         ctx = self._context(caller, key)
         intents = self.brain.understand(message, ctx)
         calls: list[ToolOutcome] = []
-        if self.llm is not None and not any(isinstance(i, _OFFLINE_ONLY) for i in intents):
+        # "go"/"cancel" are the operator's own and a suspected injection is refused: never a model's call.
+        # Memory requests alone are bookkeeping; in a compound message they are kept here and the rest goes on.
+        operator_only = any(isinstance(i, _OPERATOR_ONLY) for i in intents)
+        bookkeeping = all(isinstance(i, _OFFLINE_ONLY) for i in intents)
+        if self.llm is not None and not operator_only and not bookkeeping:
+            notes = [f"{tag(_speaker(i))} {await self._handle(caller, i, key, dry_run=dry_run, yes=yes, calls=calls)}"
+                     for i in intents if isinstance(i, _MEMORY)]
             try:
-                return await self._llm_turn(caller, message, key, session, ctx, dry_run=dry_run, yes=yes,
-                                            on_delta=on_delta)
+                result = await self._llm_turn(caller, message, key, session, ctx, dry_run=dry_run, yes=yes,
+                                              on_delta=on_delta)
+                result.reply = "\n".join([result.reply, *notes])
+                return result
             except BrainUnavailable as err:
-                result = await self._offline_turn(caller, intents, key, session, dry_run=dry_run, yes=yes, calls=calls)
+                rest = [i for i in intents if not isinstance(i, _MEMORY)]
+                result = await self._offline_turn(caller, rest, key, session, dry_run=dry_run, yes=yes, calls=calls)
+                result.reply = "\n".join([result.reply, *notes])
                 self._audit_fallback(caller, key, message, str(err), result)
                 result.reply += "\n(The model API is unavailable; the offline brain answered.)"
                 return result
@@ -161,9 +173,7 @@ class Conversation:
                             dry_run: bool, yes: bool, calls: list[ToolOutcome]) -> TurnResult:
         lines: list[tuple[str, str]] = []
         for intent in intents:
-            agent = TOOL_AGENT.get(intent.tool, "commander") if isinstance(intent, ToolIntent) else "commander"
-            if isinstance(intent, RememberIntent) and intent.kind == "briefing_time":
-                agent = "briefer"
+            agent = _speaker(intent)
             text = await self._handle(caller, intent, key, dry_run=dry_run, yes=yes, calls=calls)
             if text:
                 lines.append((agent, text))
@@ -468,6 +478,15 @@ class Conversation:
             row.updated_at = utcnow()
             s.add(row)
             return pending
+
+
+def _speaker(intent: Intent) -> str:
+    """Which teammate answers for an intent in the offline brain (Commander unless a specialist owns it)."""
+    if isinstance(intent, ToolIntent):
+        return TOOL_AGENT.get(intent.tool, "commander")
+    if isinstance(intent, RememberIntent) and intent.kind == "briefing_time":
+        return "briefer"
+    return "commander"
 
 
 def _findings(result: dict[str, Any]) -> tuple[dict[str, int], dict[str, str]]:

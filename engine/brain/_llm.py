@@ -165,6 +165,10 @@ class LLMBrain:
         self.client = client or anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
                                                          timeout=timeout)
 
+    async def aclose(self) -> None:
+        """Close the HTTP client (connections to the API); the brain is unusable afterwards."""
+        await self.client.close()
+
     async def run(self, message: str, execute: Executor, *, agent: str = "commander",
                   on_delta: DeltaSink | None = None, memories: list[str] | None = None) -> LLMReply:
         """One operator turn handled by ``agent`` (and whoever it delegates to)."""

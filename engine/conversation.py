@@ -135,7 +135,7 @@ class Conversation:
                 result.reply = "\n".join([result.reply, *notes])
                 return result
             except BrainUnavailable as err:
-                rest = [i for i in intents if not isinstance(i, _MEMORY)]
+                rest: list[Intent] = [i for i in intents if not isinstance(i, _MEMORY)]
                 result = await self._offline_turn(caller, rest, key, session, dry_run=dry_run, yes=yes, calls=calls)
                 result.reply = "\n".join([result.reply, *notes])
                 self._audit_fallback(caller, key, message, str(err), result)

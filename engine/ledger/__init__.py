@@ -5,8 +5,10 @@ Wiring (for the operation layer):
 * ``cost_analysis(session, caller, kind, period, settings)`` is the read tool; ``cost_analysis_text(result)``
   its reply.
 * ``finding_filter(finding, usd_to_eur=settings.usd_to_eur)`` is the SQL condition a selector's ``finding``
-  key applies to an already tenant-scoped statement over ``Instance`` — the same expression the report
-  uses, so a plan built from ``{"finding": "idle"}`` covers exactly the accounts the report named.
+  key applies to an already tenant-scoped statement over ``Instance``; the report's lists come from the same
+  rules (tested equal on SQLite and PostgreSQL), so a plan built from ``{"finding": "idle"}`` covers exactly
+  the accounts the report named.  ``finding_accounts(...)`` gives a finding's full account list, e.g. without
+  Contabo ("leave Contabo"), for a selector ``{"finding": …, "accounts": […]}``.
 * ``record_daily_snapshot(store, day)`` writes the day's cost rows (idempotent), so trends exist.
 * ``ledger_run(store, settings, previous=state)`` is the 6-hourly job: snapshot, all three analyses, the notable
   changes for Commander and the summary line for Briefer; keep ``run.state`` for the next run.
@@ -15,7 +17,7 @@ Wiring (for the operation layer):
 from engine.ledger._analysis import KINDS, PERIODS, cost_analyses, cost_analysis, finding_accounts, waste_findings
 from engine.ledger._findings import DEFAULT_USD_TO_EUR, finding_filter
 from engine.ledger._model import IDLE_DAYS, alternatives, best_alternative, fit_tier
-from engine.ledger._render import cost_analysis_text, sparkline, spend_chart_svg, waste_chart_svg
+from engine.ledger._render import cost_analysis_text, save_charts, sparkline, spend_chart_svg, waste_chart_svg
 from engine.ledger._run import LedgerRun, ledger_run, notable_changes
 from engine.ledger._snapshots import load_history, record_daily_snapshot
 
@@ -37,6 +39,7 @@ __all__ = [
     "load_history",
     "notable_changes",
     "record_daily_snapshot",
+    "save_charts",
     "sparkline",
     "spend_chart_svg",
     "waste_chart_svg",

@@ -1,10 +1,11 @@
 """``cost_analysis``: spend report, waste findings and forecast, as one JSON-ready dict.
 
-One scoped query loads every instance the caller may see, with the three
-finding flags computed *in SQL by the same expressions the selectors use*;
-Python then adds the money (EUR at the configured rate, said so), the details
-(the tier each instance would fit, the cheaper provider, when a saving starts)
-and the history from the daily snapshots.
+One scoped read loads every instance the caller may see; the idle flag is the
+selector's own SQL, oversized and cheaper_elsewhere come from Python twins of
+the selector SQL built from the same tables (``_model.Rules``).  Python then
+adds the money (EUR at the configured rate, said so), the details (the tier
+each instance would fit, the cheaper provider, when a saving starts) and the
+history from the daily snapshots.
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ from engine.ledger._model import (
     next_term_end,
 )
 from engine.ledger._snapshots import History, load_history
-from engine.operations._reads import is_demo
-from engine.operations._scope import scoped
 from engine.policy import Caller
 from engine.store import Account, Instance, utcnow
 
@@ -107,6 +106,8 @@ def load_rows(session: Session, caller: Caller, rules: Rules, now: datetime) -> 
     cheaper_elsewhere come from their Python twins in :class:`Rules`, built from the same tables as the SQL
     conditions (tests hold the two equal on SQLite and PostgreSQL) — the correlated "partner provider"
     subquery alone would cost more than the whole report on 10,000 instances."""
+    from engine.operations._scope import scoped  # at call time: _scope itself will import finding_filter from here
+
     conn = session.connection()
     not_deleted = col(Instance.state) != InstanceState.DELETED.value
     stmt = select(
@@ -244,6 +245,8 @@ def cost_analyses(
     rows = load_rows(session, caller, rules, now)
     today = now.date()
     history = load_history(session, caller, today, HISTORY_DAYS)
+    from engine.operations._reads import is_demo
+
     demo = is_demo(session, caller)
 
     billed = [r for r in rows if r.billed]

@@ -1,9 +1,11 @@
 """The three findings as SQL conditions on ``Instance``: the one authoritative definition.
 
 ``finding_filter("idle")`` is what ``teardown(selector={"finding": "idle"})``
-applies, and the report computes its lists with the very same expressions
-(selected as columns), so "tear down the idle ones" acts on exactly the
-accounts the last report named — never a wider set.
+applies.  The report runs the idle subquery itself and computes oversized and
+cheaper_elsewhere with Python twins built from the *same* tables
+(``engine.ledger._model.Rules``; tests hold SQL and Python equal on SQLite and
+PostgreSQL, prices exactly on the thresholds included), so "tear down the idle
+ones" acts on exactly the accounts the last report named — never a wider set.
 
 The findings are disjoint, in this order: an idle account is not also counted
 oversized, and an oversized instance is not also counted cheaper elsewhere, so
@@ -20,12 +22,13 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
+from engine.config import Settings
 from engine.domain import FINDINGS, SERVING_STATES, InstanceState
 from engine.errors import InputError
 from engine.ledger._model import IDLE_DAYS, cheaper_table, oversized_limits
 from engine.store import Account, Instance, utcnow
 
-DEFAULT_USD_TO_EUR = 0.92
+DEFAULT_USD_TO_EUR: float = Settings.model_fields["usd_to_eur"].default
 """The settings default; callers pass ``settings.usd_to_eur`` so selector and report use the same rate."""
 
 _SERVING = tuple(sorted(s.value for s in SERVING_STATES))

@@ -8,7 +8,6 @@ instance a finding covers.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -294,10 +293,6 @@ def best_alternative(provider: str, tier: str, geo: str, partner: str | None, ow
 def net_horizon_saving(provider: str, own_eur: float, alt: Alternative) -> float:
     lock = CONTRACT_LOCK_MONTHS if is_contract(billing_of(provider)) else 0
     return (own_eur - alt.monthly_eur) * (HORIZON_MONTHS - lock) - alt.migration_eur
-
-
-def finite(x: float) -> bool:
-    return not (math.isnan(x) or math.isinf(x))
 
 
 # ---------------------------------------------------------------------------- the SQL's mirror

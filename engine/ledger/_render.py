@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from pathlib import Path
 from typing import Any
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -167,3 +168,14 @@ def _svg(width: int, height: int, title: str, parts: list[str]) -> str:
             f'viewBox="0 0 {width} {height}" font-family="sans-serif" role="img" aria-label="{escape(title)}">'
             f'<title>{escape(title)}</title><rect width="100%" height="100%" fill="#ffffff"/>'
             f'<text x="12" y="18" font-size="13" font-weight="bold">{escape(title)}</text>{body}</svg>')
+
+
+def save_charts(result: dict[str, Any], directory: Path) -> dict[str, Path]:
+    """Write the report's charts as SVG files (for the HTML report); returns name → path.
+
+    ``result`` is a ``report`` result (spend by provider over time and the waste bars from its findings)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    out = {"spend_by_provider": directory / "spend_by_provider.svg", "waste": directory / "waste.svg"}
+    out["spend_by_provider"].write_text(spend_chart_svg(result), encoding="utf-8")
+    out["waste"].write_text(waste_chart_svg(result), encoding="utf-8")
+    return out

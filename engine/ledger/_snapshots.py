@@ -16,6 +16,7 @@ from sqlalchemy import case, delete, func, insert, select
 from sqlmodel import Session, col
 
 from engine.domain import BILLED_STATES
+from engine.errors import InputError
 from engine.ledger._findings import DEFAULT_USD_TO_EUR, own_eur_sql, priced
 from engine.ledger._model import DAYS_PER_MONTH
 from engine.policy import Caller
@@ -30,8 +31,6 @@ def _day(day: date | str) -> str:
     try:
         return date.fromisoformat(day).isoformat()
     except ValueError:
-        from engine.errors import InputError
-
         raise InputError(f"'{day}' is not a day; use YYYY-MM-DD, e.g. 2026-11-24.") from None
 
 

@@ -116,3 +116,19 @@ def test_imports_in_either_order(first: str) -> None:
     code = f"import {first}; import engine.ledger, engine.operations; print(engine.ledger.finding_filter)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_importing_the_ledger_does_not_load_the_operation_layer() -> None:
+    """So engine.operations._scope may import finding_filter at module level without a cycle."""
+    code = "import sys, engine.ledger; assert 'engine.operations' not in sys.modules, 'cycle risk'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_charts_are_saved_for_the_html_report(sqlite_fleet: Store, tmp_path: Any) -> None:
+    from engine.ledger import save_charts
+
+    paths = save_charts(analyse(sqlite_fleet, "report"), tmp_path / "charts")
+    assert sorted(p.name for p in paths.values()) == ["spend_by_provider.svg", "waste.svg"]
+    for path in paths.values():
+        ET.parse(path)  # well-formed

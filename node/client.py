@@ -184,7 +184,7 @@ class NodeClient:
             self._retry_after_s = None
             had_session = False
             try:
-                had_session = await self._connect_once()
+                await self._connect_once()
             except ConnectRefused as exc:
                 self._on_refused(exc.error)  # raises FatalConnectError when we must stop
             except FatalConnectError:
@@ -193,6 +193,7 @@ class NodeClient:
                 self.log.info("clawnode %s: link to %s ended: %s", self.facts.hostname, self.config.gateway,
                               type(exc).__name__ if not str(exc) else exc)
             finally:
+                had_session = self.connected.is_set()  # a session ran: the next retry starts the backoff over
                 self.connected.clear()
                 self._ws = None
                 self._fail_pending()
@@ -260,7 +261,7 @@ class NodeClient:
             },
         }
 
-    async def _connect_once(self) -> bool:
+    async def _connect_once(self) -> None:
         timeout = HANDSHAKE_TIMEOUT_MS / 1000
         async with connect(
             self.config.gateway, open_timeout=timeout, close_timeout=2, max_size=MAX_PAYLOAD_BYTES,
@@ -290,7 +291,6 @@ class NodeClient:
             hello = frame.payload if isinstance(frame.payload, dict) else {}
             self._on_hello(hello, used_auth)
             await self._session(ws, hello)
-            return True
 
     def _on_hello(self, hello: dict[str, Any], used_auth: str) -> None:
         self.hello = hello

@@ -351,3 +351,18 @@ async def test_rejected_device_token_without_fallback_keeps_retrying(tmp_path: P
         await _stop(client, task)
     finally:
         await gw.stop()
+
+
+async def test_backoff_starts_over_after_every_session(scripted: Any) -> None:
+    async def script(ws: ServerConnection, req: dict[str, Any], n: int) -> None:
+        await ws.send(_hello(req))
+        await ws.close(1012)  # gateway restarting, again and again
+
+    server, url = await scripted(script)
+    client = _client(url, cls=RecordingClient, health_interval_s=3600)
+    client.backoff_initial_s, client.backoff_max_s = 1.0, 30.0
+    task = await _run(client)
+    await until(lambda: len(server.attempts) >= 6)
+    assert isinstance(client, RecordingClient)
+    assert all(0.5 <= d <= 1.0 for d in client.sleeps[:5])  # never escalates while sessions succeed
+    await _stop(client, task)

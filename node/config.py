@@ -40,6 +40,8 @@ class NodeConfig:
     data_dir: str = "/root/.openclaw"
     log_path: str | None = None
     display_name: str | None = None
+    tls_fingerprint: str | None = None
+    """sha256 of the gateway's certificate (hex, colons allowed): pin it instead of trusting CAs (wss only)."""
 
     @classmethod
     def from_dict(cls, data: Any) -> NodeConfig:
@@ -52,6 +54,10 @@ class NodeConfig:
         gateway = data.get("gateway")
         if not isinstance(gateway, str) or not gateway.startswith(("ws://", "wss://")):
             raise ConfigError("The clawnode config needs 'gateway' as a ws:// or wss:// URL.")
+        pin = data.get("tls_fingerprint")
+        if pin is not None and (not isinstance(pin, str) or len(pin.replace(":", "")) != 64
+                                or not gateway.startswith("wss://")):
+            raise ConfigError("'tls_fingerprint' must be a sha256 hex digest and needs a wss:// gateway.")
         if not data.get("token") and not data.get("bootstrap_token") and not data.get("state_path"):
             raise ConfigError("The clawnode config needs 'token' (or 'bootstrap_token') to pair with the gateway.")
         interval = data.get("health_interval_s", 30.0)

@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import re
+import ssl
 import time
 import uuid
 from collections import Counter
@@ -205,8 +206,10 @@ class NodeGateway:
         max_preauth_bytes: int = MAX_PREAUTH_PAYLOAD_BYTES,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         clock: Callable[[], float] = time.time,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
+        self.ssl_context = ssl_context
         self._port = port
         self._token = token
         self.on_health_report = on_health_report
@@ -242,7 +245,7 @@ class NodeGateway:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}/"
+        return f"{'wss' if self.ssl_context else 'ws'}://{host}:{self.port}/"
 
     async def start(self) -> None:
         if self._server is not None:
@@ -251,7 +254,7 @@ class NodeGateway:
             self._server = await serve(
                 self._handle, self.host, self._port, max_size=self.max_preauth_bytes, compression=None,
                 ping_interval=None, max_queue=16, write_limit=MAX_BUFFERED_BYTES // 1024, close_timeout=2,
-                backlog=4096, logger=logging.getLogger("clawops.gateway.ws"),
+                backlog=4096, logger=logging.getLogger("clawops.gateway.ws"), ssl=self.ssl_context,
             )
         except OSError as exc:
             raise GatewayError(

@@ -4,7 +4,8 @@
 #   install-clawnode.sh --gateway wss://ops.example.com:18789/ --bootstrap-token TOKEN \
 #       --hostname vps-042 --account acct-042 --instance inst-042 \
 #       [--provider hetzner --region eu-hetzner-nbg1 --tier standard --role primary] \
-#       [--package clawops==0.1.0 | --package /path/to/clawops.whl] [--token SHARED_TOKEN]
+#       [--package clawops==0.1.0 | --package /path/to/clawops.whl] [--token SHARED_TOKEN] \
+#       [--tls-fingerprint SHA256_HEX]      # pin the gateway's certificate (wss:// only)
 #   install-clawnode.sh --config-file /etc/clawnode/config.json     # config already written (cloud-init,
 #                                                                   # see node.cloudinit.render_cloud_init)
 #
@@ -14,7 +15,7 @@
 # Idempotent: re-running updates the package and config and restarts the service.
 set -euo pipefail
 
-CONFIG_FILE="" GATEWAY="" TOKEN="" BOOTSTRAP="" HOSTNAME_="$(hostname)" ACCOUNT="" INSTANCE="" PROVIDER="" REGION="" TIER="" ROLE=""
+CONFIG_FILE="" GATEWAY="" TOKEN="" BOOTSTRAP="" HOSTNAME_="$(hostname)" ACCOUNT="" INSTANCE="" PROVIDER="" REGION="" TIER="" ROLE="" PIN=""
 PACKAGE="clawops"
 PREFIX=/opt/clawnode
 UNIT_SRC="$(cd "$(dirname "$0")" && pwd)/clawnode.service"
@@ -34,8 +35,9 @@ while [ $# -gt 0 ]; do
         --region) REGION="$2"; shift 2 ;;
         --tier) TIER="$2"; shift 2 ;;
         --role) ROLE="$2"; shift 2 ;;
+        --tls-fingerprint) PIN="$2"; shift 2 ;;
         --package) PACKAGE="$2"; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
@@ -64,14 +66,14 @@ if [ -n "$CONFIG_FILE" ]; then
 else
 # JSON written by Python so no value can break the quoting.
 GATEWAY="$GATEWAY" TOKEN="$TOKEN" BOOTSTRAP="$BOOTSTRAP" HOSTNAME_="$HOSTNAME_" ACCOUNT="$ACCOUNT" \
-INSTANCE="$INSTANCE" PROVIDER="$PROVIDER" REGION="$REGION" TIER="$TIER" ROLE="$ROLE" \
+INSTANCE="$INSTANCE" PROVIDER="$PROVIDER" REGION="$REGION" TIER="$TIER" ROLE="$ROLE" PIN="$PIN" \
 python3 - > /etc/clawnode/config.json.tmp <<'PY'
 import json, os
 e = os.environ
 cfg = {"gateway": e["GATEWAY"], "hostname": e["HOSTNAME_"], "state_path": "/var/lib/clawnode/state.json"}
 for key, var in [("token", "TOKEN"), ("bootstrap_token", "BOOTSTRAP"), ("account_id", "ACCOUNT"),
                  ("instance_id", "INSTANCE"), ("provider", "PROVIDER"), ("region", "REGION"),
-                 ("tier", "TIER"), ("role", "ROLE")]:
+                 ("tier", "TIER"), ("role", "ROLE"), ("tls_fingerprint", "PIN")]:
     if e.get(var):
         cfg[key] = e[var]
 print(json.dumps(cfg, indent=2))

@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
         --role) ROLE="$2"; shift 2 ;;
         --tls-fingerprint) PIN="$2"; shift 2 ;;
         --package) PACKAGE="$2"; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done

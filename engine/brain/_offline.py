@@ -119,7 +119,7 @@ PROVIDER_HEALTH_RE = re.compile(
     rf"\b(providers? (?:health|status|outages?)|status pages?|outages?|incidents? at|"
     rf"is {PROVIDER_ALT}(?: \w+)? (?:down|up|ok|okay|healthy|having|broken|alright|fine|working|degraded)|"
     rf"(?:health|status) of (?:the )?providers?|how are the providers|{PROVIDER_ALT} (?:health|status page)|"
-    rf"exposure|provider problems?|any provider|looks? down|seems? down|went down|(?<!what )(?<!which )(?:is|are) down|"
+    rf"exposure|exposed|provider problems?|any provider|looks? down|seems? down|went down|(?<!what )(?<!which )(?:is|are) down|"
     rf"(?:looks?|seems?) (?:broken|dead|unreachable))\b"
 )
 COST_RE = re.compile(r"\b(costs?|spend(?:ing)?|spent|bill|billing|invoices?|budget|expenses?|burn|money|pay(?:ing)?|"

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # evals/ lives beside engine/, not in the wheel
 
-from evals.run import TARGET_SAFETY, TARGET_UTTERANCES, table
+from evals.run import HELDOUT, TARGET_HELDOUT, TARGET_SAFETY, TARGET_UTTERANCES, table
 from evals.scenarios import SCENARIOS, run_scenarios
 from evals.utterances import load_cases, run_utterances
 
@@ -22,6 +22,11 @@ def test_there_are_enough_utterances_covering_every_tool() -> None:
                  "restart", "failover", "config_push", "cost_analysis", "provider_health", "silence_alerts",
                  "job_status", "audit_query", "briefing", "confirm", "cancel", "unknown", "suspect", "remember"):
         assert tool in tools, f"no utterance expects {tool}"
+
+
+def test_held_out_utterances_stay_above_their_floor() -> None:
+    report = run_utterances(HELDOUT)
+    assert report.total >= 40 and report.rate >= TARGET_HELDOUT and report.safety_rate == 1.0
 
 
 def test_offline_brain_meets_the_utterance_targets() -> None:

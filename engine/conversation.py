@@ -103,6 +103,8 @@ class TurnResult:
 
 
 DeltaCallback = Callable[[str, str], None]
+HISTORY_MESSAGES = 12
+"""How many recent messages (operator and team) the LLM brain sees besides the new one."""
 _OPERATOR_ONLY = (ConfirmIntent, CancelIntent, SuspectIntent)
 _MEMORY = (RememberIntent, ForgetIntent)
 _OFFLINE_ONLY = (*_OPERATOR_ONLY, *_MEMORY, HelpIntent, RecallIntent)
@@ -118,6 +120,13 @@ class Conversation:
 
     async def turn(self, caller: Caller, message: str, *, session: str | None = None, dry_run: bool = False,
                    yes: bool = False, on_delta: DeltaCallback | None = None) -> TurnResult:
+        result = await self._turn(caller, message, session=session, dry_run=dry_run, yes=yes, on_delta=on_delta)
+        if self.llm is not None and session:
+            self._remember_exchange(caller, f"{caller.operator_id}:{session}", message, result.reply)
+        return result
+
+    async def _turn(self, caller: Caller, message: str, *, session: str | None, dry_run: bool, yes: bool,
+                    on_delta: DeltaCallback | None) -> TurnResult:
         key = f"{caller.operator_id}:{session}" if session else ""
         ctx = self._context(caller, key)
         intents = self.brain.understand(message, ctx)
@@ -288,7 +297,8 @@ class Conversation:
             return outcome
 
         memories = [m.text for m in self._memories(caller)]
-        reply = await self.llm.run(message, execute, on_delta=on_delta, memories=memories)
+        reply = await self.llm.run(message, execute, on_delta=on_delta, memories=memories,
+                                   history=self._history(key))
         text = reply.text
         if yes and not dry_run and not reply.suspicious:
             # --yes is the operator's own go, given up front for what they asked in this message.
@@ -444,6 +454,24 @@ class Conversation:
         if row is None:
             row = ConversationSession(key=key, operator_id=caller.operator_id, name=key.split(":", 1)[1])
         return row  # type: ignore[no-any-return]
+
+    def _history(self, key: str) -> list[tuple[str, str]]:
+        """The session's recent exchanges, so the model understands "restart them" too."""
+        if not key:
+            return []
+        with self.ops.store.session() as s:
+            row = s.get(ConversationSession, key)
+            raw = list(row.context.get("llm_history", [])) if row is not None else []
+        return [(str(m["role"]), str(m["text"])) for m in raw if isinstance(m, dict)]
+
+    def _remember_exchange(self, caller: Caller, key: str, message: str, reply: str) -> None:
+        with self.ops.store.session() as s:
+            row = self._row(s, caller, key)
+            history = list(row.context.get("llm_history", []))
+            history += [{"role": "user", "text": _clip(message, 2000)}, {"role": "assistant", "text": _clip(reply, 2000)}]
+            row.context = {**row.context, "llm_history": history[-HISTORY_MESSAGES:]}
+            row.updated_at = utcnow()
+            s.add(row)
 
     def _add_pending(self, caller: Caller, key: str, plan_id: str) -> None:
         with self.ops.store.session() as s:

@@ -170,11 +170,17 @@ class LLMBrain:
         await self.client.close()
 
     async def run(self, message: str, execute: Executor, *, agent: str = "commander",
-                  on_delta: DeltaSink | None = None, memories: list[str] | None = None) -> LLMReply:
-        """One operator turn handled by ``agent`` (and whoever it delegates to)."""
+                  on_delta: DeltaSink | None = None, memories: list[str] | None = None,
+                  history: list[tuple[str, str]] | None = None) -> LLMReply:
+        """One operator turn handled by ``agent`` (and whoever it delegates to).
+
+        ``history`` is the session's recent (role, text) exchanges, oldest first; only
+        the operator-facing agent sees it, delegated agents get just their task.
+        """
         state = _Run(execute, on_delta)
         try:
-            text = await self._agent_turn(agent, message, state, depth=0, memories=memories or [])
+            text = await self._agent_turn(agent, message, state, depth=0, memories=memories or [],
+                                          history=history or [])
         except BaseException:
             for _, task in state.background:
                 task.cancel()
@@ -192,7 +198,8 @@ class LLMBrain:
         return LLMReply(reply, agent, state.usage, state.proposed, state.models, state.suspicious)
 
     # ------------------------------------------------------------------ one agent's loop
-    async def _agent_turn(self, name: str, message: str, state: _Run, *, depth: int, memories: list[str]) -> str:
+    async def _agent_turn(self, name: str, message: str, state: _Run, *, depth: int, memories: list[str],
+                          history: list[tuple[str, str]] | None = None) -> str:
         spec = self.agents.get(name)
         if spec is None:
             raise ClawOpsError(f"There is no agent called {name}; check agents/.")
@@ -200,7 +207,8 @@ class LLMBrain:
         if memories:
             system += "\n# What this operator asked the team to remember\n" + "\n".join(f"- {m}" for m in memories) + "\n"
         tools = tool_schemas(spec)
-        messages: list[dict[str, Any]] = [{"role": "user", "content": message}]
+        messages = _history_messages(history or [])
+        messages.append({"role": "user", "content": message})
         texts: list[str] = []
         if spec.model not in state.models:
             state.models.append(spec.model)
@@ -308,6 +316,23 @@ class LLMBrain:
         state.background.append((other, task))
         return json.dumps({"status": "started", "agent": other,
                            "message": f"{other} is on it; its result is announced to the operator when done."}), False
+
+
+def _history_messages(history: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Past exchanges as alternating user/assistant text messages, starting with the operator."""
+    out: list[dict[str, Any]] = []
+    for role, text in history:
+        if role not in ("user", "assistant") or not text:
+            continue
+        if not out and role != "user":
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["content"] += "\n" + text
+        else:
+            out.append({"role": role, "content": text})
+    if out and out[-1]["role"] == "user":
+        out.pop()  # the new message is the user turn; two in a row would not alternate
+    return out
 
 
 def _for_model(outcome: ToolOutcome) -> str:

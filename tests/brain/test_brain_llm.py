@@ -244,3 +244,17 @@ async def test_incident_and_cost_conversations_through_the_llm_brain(engine: Eng
     assert all(c.status in ("planned", "done") for c in plans.tool_calls)
     await engine.ask("go", session="c")
     assert all(j.status == "succeeded" for j in _jobs(engine))
+
+
+async def test_the_model_sees_the_sessions_recent_exchanges(engine: Engine, emu: AnthropicEmulator) -> None:
+    emu.add(say("13 vultr instances are DEGRADED."),
+            use_tools(("restart", {"selector": {"provider": "vultr", "state": "DEGRADED"}, "component": "gateway"})),
+            say("Planned; confirm with go."))
+    await engine.ask("what's degraded on vultr?", session="h")
+    follow = await engine.ask("restart them", session="h")
+    assert follow.tool_calls[0].args["selector"] == {"provider": "vultr", "state": "DEGRADED"}
+    messages = emu.requests[1]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"] == "what's degraded on vultr?" and "13 vultr" in messages[1]["content"]
+    other = [m["content"] for m in emu.requests[2]["messages"]]
+    assert other[0] == "what's degraded on vultr?"  # the tool round keeps the history in front

@@ -38,6 +38,7 @@ from engine.brain import (
     SuspectIntent,
     ToolIntent,
     UnknownIntent,
+    apply_exclusions,
 )
 from engine.domain import Selector
 from engine.errors import ClawOpsError
@@ -289,8 +290,12 @@ class Conversation:
 
         async def execute(agent: str, tool: str, args: dict[str, Any]) -> ToolOutcome:
             # The model proposes as an agent; confirmed=False: it can only ever plan.
-            outcome = await self.ops.call(dataclasses.replace(caller, agent=agent), tool, args, session_key=key,
-                                          dry_run=dry_run, confirmed=False)
+            as_agent = dataclasses.replace(caller, agent=agent)
+            kept = self._keep_preferences(as_agent, tool, args, ctx.excluded_providers)
+            if isinstance(kept, ToolOutcome):
+                calls.append(kept)
+                return kept
+            outcome = await self.ops.call(as_agent, tool, kept, session_key=key, dry_run=dry_run, confirmed=False)
             calls.append(outcome)
             if outcome.plan is not None and outcome.plan.status == "pending" and key:
                 self._add_pending(caller, key, outcome.plan.id)
@@ -318,6 +323,28 @@ class Conversation:
         self._remember_context(caller, key, calls)
         self._audit_llm(caller, key, message, reply, calls)
         return TurnResult(reply=text, agent=reply.agent, tool_calls=calls, session=session)
+
+    def _keep_preferences(self, caller: Caller, tool: str, args: dict[str, Any],
+                          excluded: tuple[str, ...]) -> dict[str, Any] | ToolOutcome:
+        """The operator's "leave X alone" binds the model too: broad selectors are narrowed, aimed ones refused."""
+        if not excluded:
+            return args
+        (intent,) = apply_exclusions([ToolIntent(tool, args)], excluded)
+        if isinstance(intent, UnknownIntent):
+            try:
+                with self.ops.store.session() as s:
+                    audit.append(s, actor=caller.actor, channel=caller.channel, action=f"refused.{tool}",
+                                 target="operator_preference", outcome="refused",
+                                 detail={"args": args, "reason": intent.reason})
+            except ClawOpsError:
+                log.exception("could not audit a preference refusal")
+            return ToolOutcome(tool, args, "refused", message=intent.reason, rule="operator_preference")
+        if isinstance(intent, ToolIntent) and intent.exclude:
+            narrowed = self._narrow(caller, intent)
+            if isinstance(narrowed, str):
+                return ToolOutcome(tool, args, "error", message=narrowed)
+            return narrowed
+        return args
 
     def _audit_llm(self, caller: Caller, key: str, message: str, reply: Any, calls: list[ToolOutcome]) -> None:
         """Who asked, what the model proposed, what ran, tokens and cost: one entry per LLM turn."""

@@ -258,3 +258,20 @@ async def test_the_model_sees_the_sessions_recent_exchanges(engine: Engine, emu:
     assert messages[0]["content"] == "what's degraded on vultr?" and "13 vultr" in messages[1]["content"]
     other = [m["content"] for m in emu.requests[2]["messages"]]
     assert other[0] == "what's degraded on vultr?"  # the tool round keeps the history in front
+
+
+async def test_leave_contabo_alone_binds_the_model_too(engine: Engine, emu: AnthropicEmulator) -> None:
+    await engine.ask("leave contabo alone", session="x")  # bookkeeping: no model involved
+    assert emu.requests == []
+    emu.add(use_tools(("restart", {"selector": {"provider": "contabo"}, "component": "vps"}),
+                      ("restart", {"selector": {"geo": "eu"}, "component": "vps"})),
+            say("Done what I could."))
+    result = await engine.ask("reboot the EU, contabo first", session="x")
+    aimed, broad = result.tool_calls
+    assert aimed.status == "refused" and aimed.rule == "operator_preference"
+    with engine.store.session() as s:
+        targets = broad.args["selector"]["instances"]
+        providers = set(s.exec(select(Instance.provider).where(col(Instance.id).in_(targets))).all())
+        assert s.exec(select(AuditEntry).where(col(AuditEntry.target) == "operator_preference")).first() is not None
+    assert targets and "contabo" not in providers
+    assert "leave contabo alone" in emu.requests[0]["system"]

@@ -447,7 +447,9 @@ class OfflineBrain:
         if not text:
             return [UnknownIntent("", SUGGESTIONS)]
         if len(text) > MAX_MESSAGE_CHARS:
-            return [UnknownIntent(text[:80] + "…", ("send one request at a time, under 4,000 characters",))]
+            return [UnknownIntent(text[:80] + "…", ("fleet status",), reason=(
+                f"That message is {len(text):,} characters long; send one request at a time, under "
+                f"{MAX_MESSAGE_CHARS:,} characters, and I'll get on it."))]
         marker = INJECTION_RE.search(text)
         if marker:
             return [SuspectIntent(text[:300], marker.group(0))]

@@ -275,3 +275,9 @@ async def test_leave_contabo_alone_binds_the_model_too(engine: Engine, emu: Anth
         assert s.exec(select(AuditEntry).where(col(AuditEntry.target) == "operator_preference")).first() is not None
     assert targets and "contabo" not in providers
     assert "leave contabo alone" in emu.requests[0]["system"]
+
+
+async def test_huge_messages_never_reach_the_model(engine: Engine, emu: AnthropicEmulator) -> None:
+    result = await engine.ask("restart everything " * 10_000, session="big")
+    assert emu.requests == [] and result.tool_calls == []
+    assert "characters long" in result.reply and len(result.reply) < 300

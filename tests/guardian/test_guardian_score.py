@@ -256,7 +256,7 @@ _odd = st.one_of(
 _times = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(
     cpu=_odd, mem=_odd, disk=_odd, load=_odd, vcpus=_odd, gw=_odd, lat=_odd, docker=_odd, restarts=_odd, up=_odd,
     received=_times, sent=st.one_of(st.none(), _times, _odd), now=_times,

@@ -28,7 +28,7 @@ _report = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(states=st.lists(st.sampled_from(STATES), min_size=24, max_size=24),
        reports=st.lists(st.one_of(st.none(), _report), min_size=24, max_size=24),
        silence_min=st.lists(st.integers(0, 40), min_size=24, max_size=24),

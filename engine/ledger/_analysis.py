@@ -148,27 +148,50 @@ HOURS_PER_MONTH = 730.0
 """Used to derive an hourly rate from a monthly price that is not the catalog's (the catalog's hourly wins)."""
 
 
-def month_to_date(row: Row, now: datetime, usd_to_eur: float) -> float | None:
-    """What this instance has cost so far this calendar month, in EUR (None: unknown price).
+def month_to_date(rows: list[Row], now: datetime, usd_to_eur: float) -> float:
+    """What the priced, billed instances have cost so far this calendar month, in EUR.
 
     Hourly providers bill hours up to the monthly cap, from the later of the month's start and the creation;
-    Contabo and Hostinger bill the paid period up front, so the current month counts in full."""
-    if row.eur is None or not row.billed:
-        return None
-    if is_contract(billing_of(row.provider)):
-        return row.eur
+    Contabo and Hostinger bill the paid period up front, so the current month counts in full.  An instance
+    whose provider's billing model is unknown is left out rather than guessed."""
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if row.created_at is not None and row.created_at > start:
-        start = row.created_at
-    hours = max(0.0, (now - start).total_seconds() / 3600)
-    hourly = row.eur / HOURS_PER_MONTH
+    full_hours = max(0.0, (now - start).total_seconds() / 3600)
+    hourly_of: dict[tuple[str, str, float], float | None] = {}
+    total = 0.0
+    for row in rows:
+        if row.eur is None or not row.billed:
+            continue
+        key = (row.provider, row.tier, row.price)
+        if key not in hourly_of:
+            hourly_of[key] = _hourly_eur(row, usd_to_eur)
+        hourly = hourly_of[key]
+        if hourly is None:
+            continue
+        if hourly < 0:  # contract: the month is paid
+            total += row.eur
+            continue
+        hours = full_hours
+        if row.created_at is not None and row.created_at > start:
+            hours = max(0.0, (now - row.created_at).total_seconds() / 3600)
+        total += min(hourly * hours, row.eur)
+    return total
+
+
+def _hourly_eur(row: Row, usd_to_eur: float) -> float | None:
+    """EUR per hour for an hourly-billed row (the catalog's rate when the row pays the catalog price), -1 for a
+    contract, None for an unknown billing model."""
+    billing = billing_of(row.provider)
+    if billing is None or row.eur is None:
+        return None
+    if is_contract(billing):
+        return -1.0
     try:
-        plan = PLANS[(Provider(row.provider), Tier(row.tier))]
-    except (ValueError, KeyError):
+        plan = PLANS.get((Provider(row.provider), Tier(row.tier)))
+    except ValueError:
         plan = None
     if plan is not None and plan.hourly is not None and abs(plan.monthly - row.price) < 1e-9:
-        hourly = eur(plan.hourly, plan.currency, usd_to_eur) or hourly
-    return min(hourly * hours, row.eur)
+        return eur(plan.hourly, plan.currency, usd_to_eur)
+    return row.eur / HOURS_PER_MONTH
 
 
 def _money(x: float) -> float:
@@ -254,7 +277,7 @@ def cost_analyses(
     monthly = sum(r.eur for r in priced if r.eur is not None)
     usd = sum(1 for r in priced if r.currency == "USD")
     unknown = _unknowns(rows)
-    mtd = _money(sum(month_to_date(r, now, rate) or 0.0 for r in priced))
+    mtd = _money(month_to_date(priced, now, rate))
     detail = "waste" in kinds
     findings = waste_findings(rows, rules, today, detail=detail)
     savings = _money(sum(f["monthly_savings_eur"] for f in findings))
@@ -438,18 +461,19 @@ def waste_findings(rows: list[Row], rules: Rules, today: date, *, detail: bool =
     moves: dict[tuple[str, str], dict[str, Any]] = {}
     net_total = 0.0
     memo: dict[tuple[str, str, str], list[Alternative]] = {}
-    best: dict[tuple[str, str, str, str | None, float], Alternative | None] = {}
+    best: dict[tuple[str, str, str, str | None, float], tuple[Alternative | None, float]] = {}
     for r in rows:
         if not r.cheaper or r.eur is None:
             continue
         key = (r.provider, r.tier, r.geo, r.partner, r.eur)
         if key not in best:
-            best[key] = best_alternative(r.provider, r.tier, r.geo, r.partner, r.eur, usd_to_eur, memo)
-        alt = best[key]
+            alt_ = best_alternative(r.provider, r.tier, r.geo, r.partner, r.eur, usd_to_eur, memo)
+            best[key] = (alt_, net_horizon_saving(r.provider, r.eur, alt_) if alt_ else 0.0)
+        alt, net = best[key]
         if alt is None:  # cannot happen while SQL and Python share _model; never invent a saving
             continue
         saving = r.eur - alt.monthly_eur
-        net_total += net_horizon_saving(r.provider, r.eur, alt)
+        net_total += net
         cheap.append((r, saving))
         m = moves.setdefault((r.provider, alt.label), {"from": r.provider, "to": alt.label, "tier_counts": {},
                                                        "instances": 0, "monthly_savings_eur": 0.0,

@@ -170,7 +170,7 @@ def test_plans_from_the_finding_selector_deliver_the_promised_saving(
 ) -> None:
     """Wired the way the lead will wire _scope: teardown/resize on {"finding": …} keep the report's promise."""
     monkeypatch.setattr(_scope, "_apply_finding",
-                        lambda stmt, finding: stmt.where(finding_filter(finding, usd_to_eur=0.92, now=NOW)))
+                        lambda stmt, finding, *_: stmt.where(finding_filter(finding, usd_to_eur=0.92, now=NOW)))
     found = by_id(waste(fleet, OWNER, settings))
     with fleet.session() as s:
         idle = found["idle"]
@@ -279,7 +279,7 @@ def test_leave_contabo_narrows_the_finding_to_one_exact_selector(
     from engine.ledger import finding_accounts
 
     monkeypatch.setattr(_scope, "_apply_finding",
-                        lambda stmt, finding: stmt.where(finding_filter(finding, usd_to_eur=0.92, now=NOW)))
+                        lambda stmt, finding, *_: stmt.where(finding_filter(finding, usd_to_eur=0.92, now=NOW)))
     with fleet.session() as s:
         idle = finding_accounts(s, OWNER, "idle", settings, exclude_providers=("contabo",), now=NOW)
         assert idle["accounts"] == ["acct-idle1"] and idle["left_out"]["accounts"] == ["acct-idle2"]

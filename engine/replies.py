@@ -138,6 +138,10 @@ def outcome_text(outcome: ToolOutcome) -> str:
         return inspect_text(outcome.result)
     if outcome.tool == "provider_health":
         return provider_health_text(outcome.result)
+    if outcome.tool == "cost_analysis":
+        from engine.ledger import cost_analysis_text
+
+        return cost_analysis_text(outcome.result)
     if outcome.tool == "job_status":
         job = outcome.result
         return f"Job {job['id']} {job['status']}: {job['done']}/{job['total']} done, {job['failed']} failed."

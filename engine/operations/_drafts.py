@@ -177,7 +177,7 @@ def draft_teardown(s: Session, caller: Caller, args: dict[str, Any], settings: S
     archive = args.get("archive", True)
     if not isinstance(archive, bool):
         raise InputError("archive must be true or false.")
-    targets = select_instances(s, caller, selector)
+    targets = select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur)
     if not targets:
         raise InputError(f"No instances match {selector.describe()}; nothing to tear down.")
     users = len({t.account_id for t in targets})
@@ -206,7 +206,7 @@ def draft_resize(s: Session, caller: Caller, args: dict[str, Any], settings: Set
                  drivers: Callable[[str], ProviderDriver]) -> Draft:
     selector = Selector.parse(args["selector"])
     tier = _enum(Tier, args["tier"], "tier")
-    matched = [i for i in select_instances(s, caller, selector) if InstanceState(i.state) in SERVING_STATES]
+    matched = [i for i in select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur) if InstanceState(i.state) in SERVING_STATES]
     candidates = [i for i in matched if i.tier != tier.value]
     if not candidates:
         raise InputError(f"No serving instances match {selector.describe()} on a tier other than {tier.value}; nothing to resize.")
@@ -237,7 +237,7 @@ def draft_resize(s: Session, caller: Caller, args: dict[str, Any], settings: Set
 # ---------------------------------------------------------------------- failover
 def draft_failover(s: Session, caller: Caller, args: dict[str, Any], settings: Settings) -> Draft:
     selector = Selector.parse(args["selector"])
-    matched = select_instances(s, caller, selector)
+    matched = select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur)
     accounts = sorted({i.account_id for i in matched})
     if not accounts:
         raise InputError(f"No instances match {selector.describe()}; nothing to fail over.")
@@ -300,7 +300,7 @@ def draft_config_push(s: Session, caller: Caller, args: dict[str, Any], settings
         raise InputError("config must contain only JSON values (strings, numbers, booleans, lists, objects).") from None
     if size > MAX_CONFIG_BYTES:
         raise InputError(f"config is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}. Push smaller changes.")
-    targets = [i for i in select_instances(s, caller, selector) if InstanceState(i.state) in SERVING_STATES]
+    targets = [i for i in select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur) if InstanceState(i.state) in SERVING_STATES]
     if not targets:
         raise InputError(f"No serving instances match {selector.describe()}; nothing to configure.")
     if args.get("batch_size") is not None:
@@ -341,7 +341,7 @@ def draft_silence(s: Session, caller: Caller, args: dict[str, Any], settings: Se
         raise InputError("minutes must be a whole number, e.g. 60.") from None
     if not 1 <= minutes <= MAX_SILENCE_MINUTES:
         raise InputError(f"minutes must be between 1 and {MAX_SILENCE_MINUTES:,} (one week).")
-    targets = select_instances(s, caller, selector)
+    targets = select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur)
     if not targets:
         raise InputError(f"No instances match {selector.describe()}; nothing to silence.")
     users = len({i.account_id for i in targets})

@@ -7,16 +7,17 @@ instances (policy rule 6 is then re-checked on the gathered targets).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from engine.domain import InstanceState, Selector
-from engine.errors import InputError, NotFound
+from engine.errors import NotFound
 from engine.policy import Caller
-from engine.store import Account, Instance, utcnow
+from engine.store import Account, Instance
+
+DEFAULT_USD_TO_EUR = 0.92
 
 GONE_STATES = (InstanceState.DELETED.value,)
 
@@ -28,7 +29,7 @@ def scoped(stmt: Any, caller: Caller) -> Any:
     return stmt
 
 
-def apply_selector(stmt: Any, selector: Selector) -> Any:
+def apply_selector(stmt: Any, selector: Selector, *, usd_to_eur: float = DEFAULT_USD_TO_EUR) -> Any:
     """Turn a :class:`Selector` into WHERE clauses (AND of every key that is set)."""
     if selector.accounts:
         stmt = stmt.where(col(Instance.account_id).in_(selector.accounts))
@@ -47,38 +48,22 @@ def apply_selector(stmt: Any, selector: Selector) -> Any:
     if selector.role:
         stmt = stmt.where(col(Instance.role) == selector.role.value)
     if selector.finding:
-        stmt = _apply_finding(stmt, selector.finding)
+        stmt = _apply_finding(stmt, selector.finding, usd_to_eur)
     return stmt
 
 
-IDLE_DAYS = 14
-"""An account is idle when its user has had no gateway session for this many days."""
-OVERSIZED_CPU_P95 = 20.0
-OVERSIZED_MEM_P95 = 30.0
-"""An instance above nano is oversized when its 14-day p95 CPU and memory stay under these percentages."""
+def _apply_finding(stmt: Any, finding: str, usd_to_eur: float) -> Any:
+    """Ledger's findings as SQL (the same rules its report uses), so "teardown the idle ones" acts on exactly
+    the accounts the report named and can never widen to the whole fleet."""
+    from engine.ledger import finding_filter
+
+    return stmt.where(finding_filter(finding, usd_to_eur=usd_to_eur))
 
 
-def _apply_finding(stmt: Any, finding: str) -> Any:
-    """Ledger's findings as SQL, so "teardown the idle ones" can never widen to the whole fleet."""
-    if finding == "idle":
-        cutoff = utcnow() - timedelta(days=IDLE_DAYS)
-        idle_accounts = select(Account.id).where(col(Account.last_session_at) < cutoff)
-        return stmt.where(col(Instance.account_id).in_(idle_accounts))
-    if finding == "oversized":
-        return stmt.where(
-            col(Instance.tier) != "nano",
-            col(Instance.cpu_p95) < OVERSIZED_CPU_P95,
-            col(Instance.mem_p95) < OVERSIZED_MEM_P95,
-        )
-    raise InputError(
-        f"The finding '{finding}' needs the cost analysis, which is not available in this build yet; "
-        "select the instances by id, provider or region instead."
-    )
-
-
-def select_instances(session: Session, caller: Caller, selector: Selector, *, include_gone: bool = False) -> list[Instance]:
+def select_instances(session: Session, caller: Caller, selector: Selector, *, include_gone: bool = False,
+                     usd_to_eur: float = DEFAULT_USD_TO_EUR) -> list[Instance]:
     """Instances matching ``selector`` that ``caller`` may see, in a stable order."""
-    stmt = apply_selector(scoped(select(Instance), caller), selector)
+    stmt = apply_selector(scoped(select(Instance), caller), selector, usd_to_eur=usd_to_eur)
     if not include_gone:
         stmt = stmt.where(col(Instance.state).not_in(GONE_STATES))
     return list(session.exec(stmt.order_by(col(Instance.account_id), col(Instance.role))).all())

@@ -256,6 +256,11 @@ class Operations:
                     TargetFacts(i["id"], i["account"], i["tenant"], i["role"], i["state"]) for i in result["instances"]
                 ]
                 evaluate(caller, PolicyFacts(tool=spec.name, kind="read", targets=targets), spec.min_role)
+            elif spec.name == "cost_analysis":
+                from engine.ledger import cost_analysis
+
+                evaluate(caller, facts, spec.min_role)
+                result = cost_analysis(s, caller, str(args["kind"]), str(args["period"]), self.settings)
             elif spec.name == "job_status":
                 evaluate(caller, facts, spec.min_role)
                 result = self.job_status(caller, str(args["job_id"])).to_contract()
@@ -311,7 +316,7 @@ class Operations:
             raise InputError(f"restart component '{component}' is not known; use one of: {', '.join(RESTART_COMPONENTS)}.")
         args["component"] = component
         args["selector"] = selector.to_dict()
-        matched = select_instances(s, caller, selector)
+        matched = select_instances(s, caller, selector, usd_to_eur=self.settings.usd_to_eur)
         targets = [i for i in matched if InstanceState(i.state) in RESTARTABLE]
         if not targets:
             why = f" ({len(matched)} match but none is in a restartable state)" if matched else ""

@@ -55,10 +55,21 @@ def cost_analysis_text(result: dict[str, Any]) -> str:
         head += f" (tenant {result['scope']})"
     lines.append(head + ".")
     if kind == "waste" or kind == "report":
-        findings = [f for f in result.get("findings", []) if f["monthly_savings_eur"] > 0 or f["count"]]
-        if findings:
-            parts = [_finding_phrase(f) for f in findings if f["count"]]
-            lines.insert(0, f"We could save {_eur(result['total_monthly_savings_eur'])}/month: " + ", ".join(parts) + ".")
+        findings = [f for f in result.get("findings", []) if f["count"]]
+        # One confirmation away (a tool call) first; moves to another provider are a project for Forge.
+        quick = [f for f in findings if (f.get("action") or {}).get("tool")]
+        moves = [f for f in findings if f not in quick]
+        if quick:
+            total = sum(f["monthly_savings_eur"] for f in quick)
+            head_line = f"We could save {_eur(total)}/month: " + ", ".join(_finding_phrase(f) for f in quick)
+            for f in moves:
+                head_line += (f"; moving {f['count']:,} instances to cheaper providers would save "
+                              f"{_eur(f['monthly_savings_eur'])}/month more (a plan for Forge)")
+            lines.insert(0, head_line + ".")
+        elif moves:
+            f = moves[0]
+            lines.insert(0, f"Moving {f['count']:,} instances to cheaper providers would save "
+                            f"{_eur(f['monthly_savings_eur'])}/month (a plan for Forge); nothing is idle or oversized.")
         else:
             lines.insert(0, "No waste found: nothing idle, oversized or cheaper elsewhere.")
     if kind == "report":

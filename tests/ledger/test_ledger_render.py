@@ -43,8 +43,8 @@ def test_sparklines_scale_to_the_range() -> None:
 def test_waste_reply_puts_the_saving_first(sqlite_fleet: Store) -> None:
     text = cost_analysis_text(analyse(sqlite_fleet, "waste"))
     first = text.splitlines()[0]
-    assert first == ("We could save €95.84/month: 2 oversized (€37.62, downsize to nano), 2 idle (€33.88, tear down), "
-                     "5 cheaper elsewhere (€24.34, move).")
+    assert first == ("We could save €71.50/month: 2 oversized (€37.62, downsize to nano), 2 idle (€33.88, tear down); "
+                     "moving 5 instances to cheaper providers would save €24.34/month more (a plan for Forge).")
     assert "USD converted at 0.92" in text
     assert "2 instances without a usable price (left out of the totals, not guessed)" in text
     assert "2 instances without usage data yet (not judged oversized)" in text
@@ -132,3 +132,20 @@ def test_charts_are_saved_for_the_html_report(sqlite_fleet: Store, tmp_path: Any
     assert sorted(p.name for p in paths.values()) == ["spend_by_provider.svg", "waste.svg"]
     for path in paths.values():
         ET.parse(path)  # well-formed
+
+
+def _result(findings: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"kind": "waste", "period": "month", "demo": False, "scope": "all tenants",
+            "totals": {"instances": 4, "monthly_eur": 40.0, "weekly_eur": 9.2}, "findings": findings,
+            "total_monthly_savings_eur": sum(f["monthly_savings_eur"] for f in findings), "unknown": {}}
+
+
+def test_reply_without_quick_fixes_or_without_waste() -> None:
+    move = {"id": "cheaper_elsewhere", "count": 3, "monthly_savings_eur": 30.0,
+            "action": {"agent": "forge", "task": "…"}, "action_text": "move"}
+    assert cost_analysis_text(_result([move])).splitlines()[0] == (
+        "Moving 3 instances to cheaper providers would save €30.00/month (a plan for Forge); "
+        "nothing is idle or oversized.")
+    text = cost_analysis_text(_result([]))
+    assert text.splitlines() == ["No waste found: nothing idle, oversized or cheaper elsewhere.",
+                                 "Spend: €40.00/month run-rate on 4 instances."]

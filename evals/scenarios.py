@@ -121,22 +121,17 @@ async def exposure(c: Ctx) -> list[str]:
 
 async def cost(c: Ctx) -> list[str]:
     contabo_before = _snapshot(c, "contabo")
-    idle = _idle_accounts(c)
     await c.say("What are we wasting money on this month?")
     plans = await c.say("Downsize the 18, teardown the idle ones, leave Contabo")
     tools = [t.tool for t in plans.tool_calls]
     problems = _expect(tools == ["resize", "teardown"], f"two plans, resize then teardown (got {tools})")
     await c.say("go")
     problems += _expect(_snapshot(c, "contabo") == contabo_before, "no Contabo instance changed")
-    with c.engine.store.session() as s:
-        left = s.exec(select(func.count()).select_from(Instance).where(
-            col(Instance.account_id).in_(idle), col(Instance.provider) != "contabo",
-            col(Instance.state) != "DELETED")).one()
-        big = s.exec(select(func.count()).select_from(Instance).where(
-            col(Instance.provider) != "contabo", col(Instance.tier) != "nano", col(Instance.cpu_p95) < 20,
-            col(Instance.mem_p95) < 30, col(Instance.state).in_(("ACTIVE", "DEGRADED")))).one()
-    problems += _expect(left == 0, f"every idle non-Contabo instance is gone ({left} left)")
-    problems += _expect(big == 0, f"every oversized non-Contabo instance is on nano ({big} left)")
+    # Graded with the engine's own finding selectors, so the check follows Ledger's definitions.
+    idle_left = [i for i in _matching(c, "idle") if i.provider != "contabo"]
+    big_left = [i for i in _matching(c, "oversized") if i.provider != "contabo"]
+    problems += _expect(not idle_left, f"every idle non-Contabo instance is gone ({len(idle_left)} left)")
+    problems += _expect(not big_left, f"every oversized non-Contabo instance is downsized ({len(big_left)} left)")
     return problems
 
 
@@ -299,13 +294,12 @@ def _first_account(c: Ctx) -> str:
                           .order_by(col(Instance.account_id))).first())
 
 
-def _idle_accounts(c: Ctx) -> list[str]:
-    from engine.operations._scope import IDLE_DAYS
-    from engine.store import utcnow
+def _matching(c: Ctx, finding: str) -> list[Instance]:
+    from engine.domain import Selector
+    from engine.operations._scope import select_instances
 
-    cutoff = utcnow() - __import__("datetime").timedelta(days=IDLE_DAYS)
     with c.engine.store.session() as s:
-        return list(s.exec(select(Account.id).where(col(Account.last_session_at) < cutoff)).all())
+        return select_instances(s, c.engine.caller(), Selector(finding=finding))
 
 
 def _snapshot(c: Ctx, provider: str) -> list[tuple[str, str, str]]:

@@ -15,6 +15,7 @@ from engine.trust._audit import (
     AuditRecord,
     anchor,
     append_many,
+    audit_query_tool,
     check_anchor,
     parse_since,
     query,
@@ -53,6 +54,7 @@ from engine.trust._review import (
     inactive_operators,
     outdated_nodes,
     secrets_due_for_rotation,
+    security_findings,
     stale_keys,
 )
 from engine.trust._secrets import (
@@ -96,6 +98,7 @@ __all__ = [
     "add_operator",
     "anchor",
     "append_many",
+    "audit_query_tool",
     "authenticate",
     "caller_for_operator",
     "check_anchor",
@@ -118,6 +121,7 @@ __all__ = [
     "revoke_key",
     "revoke_operator",
     "secrets_due_for_rotation",
+    "security_findings",
     "stale_keys",
     "unlink_identity",
     "validate_secret_name",

@@ -27,8 +27,10 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from engine.audit import GENESIS_HASH, AuditProblem, AuditReport, entry_hash, verify
-from engine.errors import InputError
+from engine.errors import InputError, PolicyRefusal
+from engine.policy import Caller
 from engine.store import AuditEntry, AuditHead, Store
+from engine.trust._redact import default_redactor
 
 __all__ = [
     "ANCHOR_FILE_NAME",
@@ -37,6 +39,7 @@ __all__ = [
     "AuditRecord",
     "anchor",
     "append_many",
+    "audit_query_tool",
     "check_anchor",
     "parse_since",
     "query",
@@ -127,6 +130,23 @@ def query(
         out.append(AuditRecord(r.seq, r.ts, r.actor, r.channel, r.action, r.target, r.outcome,
                                detail if isinstance(detail, dict) else {"value": detail}))
     return out
+
+
+def audit_query_tool(store: Store, caller: Caller, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``audit_query`` tool's result for ``caller`` (args: actor, action, target, limit; since optional).
+
+    The log spans every tenant, so a tenant-scoped caller is refused (rule 6);
+    entries are scrubbed of secrets before they reach a model or a reply.
+    """
+    if caller.tenant_id is not None:
+        raise PolicyRefusal("rule6_tenant_isolation", "Refused by rule 6: the audit log spans every tenant, and "
+                            f"{caller.name} is scoped to {caller.tenant_id}; ask an unscoped operator.")
+    since = args.get("since")
+    rows = query(store, actor=args.get("actor") or None, action=args.get("action") or None,
+                 target=args.get("target") or None, since=parse_since(str(since)) if since else None,
+                 limit=int(args.get("limit") or 50))
+    entries: list[dict[str, Any]] = default_redactor().scrub_value([r.to_dict() for r in rows])
+    return {"count": len(entries), "entries": entries}
 
 
 # ---------------------------------------------------------------------------- batched append

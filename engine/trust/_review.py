@@ -24,6 +24,7 @@ __all__ = [
     "inactive_operators",
     "outdated_nodes",
     "secrets_due_for_rotation",
+    "security_findings",
     "stale_keys",
 ]
 
@@ -161,3 +162,25 @@ def outdated_nodes(store: Store, minimum: str) -> list[OutdatedNode]:
         if found is not None and found < floor:
             out.append(OutdatedNode(r.instance_id, str(raw)))
     return sorted(out, key=lambda n: n.instance_id)
+
+
+def security_findings(store: Store, *, now: datetime | None = None, current_key_version: int | None = None,
+                      min_node_version: str | None = None) -> dict[str, list[dict[str, object]]]:
+    """All findings as one JSON-able object (what a ``security-audit`` tool call returns)."""
+    now = now or utcnow()
+
+    def iso(dt: datetime | None) -> str | None:
+        return dt.isoformat() if dt else None
+
+    return {
+        "stale_keys": [{"key": k.key_id, "operator": k.operator, "reason": k.reason, "age_days": k.age_days,
+                        "idle_days": k.idle_days} for k in stale_keys(store, now=now)],
+        "inactive_operators": [{"operator": o.name, "role": o.role, "last_seen": iso(o.last_seen)}
+                               for o in inactive_operators(store, now=now)],
+        "secrets_due_for_rotation": [{"secret": d.name, "key_version": d.key_version, "age_days": d.age_days,
+                                      "reason": d.reason}
+                                     for d in secrets_due_for_rotation(store, now=now,
+                                                                       current_key_version=current_key_version)],
+        "outdated_nodes": [{"instance": n.instance_id, "version": n.version}
+                           for n in (outdated_nodes(store, min_node_version) if min_node_version else [])],
+    }

@@ -40,6 +40,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import bindparam, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from engine import audit
@@ -190,6 +191,17 @@ class KeyRing:
         finally:
             os.close(dir_fd)
 
+    def retire_below(self, version: int) -> list[int]:
+        """Drop key versions older than ``version`` from the key file (after a finished rotation)."""
+        if self.path is None:
+            return []
+        old = [v for v in self._keys if v < version]
+        if old:
+            keys = {v: k for v, k in self._keys.items() if v >= version}
+            self._write_file(self.path, keys)
+            self._keys = keys
+        return old
+
     def add_version(self) -> int:
         """Generate a new current key, persisted before any row uses it."""
         if self.path is None:
@@ -274,8 +286,12 @@ class SecretStore:
         return value
 
     # ------------------------------------------------------------------ API
-    def set(self, name: str, value: str, *, actor: str = "system", channel: str = "engine") -> SecretInfo:
-        """Store (or replace) a secret under the current key; audited without its value."""
+    def set(self, name: str, value: str, *, actor: str = "system", channel: str = "engine",
+            only_if_absent: bool = False) -> SecretInfo:
+        """Store (or replace) a secret under the current key; audited without its value.
+
+        ``only_if_absent`` keeps an existing value (used for secrets the engine generates itself).
+        """
         validate_secret_name(name)
         if not value:
             raise InputError(f"The value for secret {name} is empty; pass a non-empty value on standard input.")
@@ -285,6 +301,9 @@ class SecretStore:
         now = utcnow()
         with self.store.session() as s:
             row = s.get(SecretRecord, name)
+            if row is not None and only_if_absent:
+                return SecretInfo(row.name, row.key_version, _aware(row.created_at),
+                                  row.rotated_at and _aware(row.rotated_at))
             action = "secret.update" if row is not None else "secret.create"
             if row is None:
                 row = SecretRecord(name=name, key_version=version, nonce=nonce, ciphertext=ciphertext, created_at=now)
@@ -309,8 +328,12 @@ class SecretStore:
         try:
             return self.get(name)
         except NotFound:
-            self.set(name, factory(), actor="system", channel="engine")
-            return self.get(name)
+            pass
+        try:  # two processes may race here: the first insert wins, the other reads it back
+            self.set(name, factory(), actor="system", channel="engine", only_if_absent=True)
+        except IntegrityError:
+            pass
+        return self.get(name)
 
     def delete(self, name: str, *, actor: str = "system", channel: str = "engine") -> None:
         with self.store.session() as s:
@@ -351,11 +374,14 @@ class SecretStore:
         channel: str = "engine",
         batch: int = 200,
         progress: Callable[[int], None] | None = None,
+        retire: bool = False,
     ) -> RotationReport:
         """Re-encrypt every secret under a new key version; resumes an interrupted rotation.
 
         ``progress(n)`` is called after each row is re-encrypted (inside its
         batch's transaction) — the UI's progress bar, and the tests' crash point.
+        ``retire`` drops the older key versions from the key file once no row uses
+        them (a stolen old backup plus the current key file then opens nothing).
         """
         resumed = self.pending_rotation() > 0
         if not resumed and self.keyring.writable:
@@ -397,8 +423,9 @@ class SecretStore:
                 # One executemany per batch; each row is guarded by the version it was read under.
                 s.connection().execute(guarded, params)
         remaining = self.pending_rotation()
+        retired = self.keyring.retire_below(target) if retire and remaining == 0 else []
         with self.store.session() as s:
             audit.append(s, actor=actor, channel=channel, action="secret.rotate", target=f"v{target}",
                          outcome="ok" if remaining == 0 else "partial",
-                         detail={"rotated": done, "resumed": resumed, "remaining": remaining})
+                         detail={"rotated": done, "resumed": resumed, "remaining": remaining, "retired": retired})
         return RotationReport(target, done, resumed, remaining)

@@ -134,3 +134,21 @@ def test_torn_anchor_lines_are_ignored(sqlite_url: str, tmp_path: Path) -> None:
     assert check_anchor(store, path) is None
     assert verify_with_anchor(store, tmp_path / "absent.anchor").ok
     store.dispose()
+
+
+def test_audit_query_tool_scrubs_and_refuses_scoped_callers(sqlite_url: str) -> None:
+    from engine.errors import PolicyRefusal
+    from engine.policy import Caller, Role
+    from engine.trust import audit_query_tool, default_redactor
+
+    store = _store(sqlite_url)
+    default_redactor().add("tool-canary-0011223344")
+    with store.session() as s:
+        audit.append(s, actor="triage@owner", action="agent.decision", target="acct-7",
+                     detail={"tool_result": "log: token=tool-canary-0011223344"})
+    out = audit_query_tool(store, Caller("op-owner", "owner", Role.VIEWER), {"action": "agent", "limit": 5})
+    assert out["count"] == 1 and "tool-canary" not in str(out) and "[REDACTED]" in str(out)
+    with pytest.raises(PolicyRefusal) as refused:
+        audit_query_tool(store, Caller("op-x", "x", Role.OWNER, tenant_id="t-1"), {})
+    assert refused.value.rule == "rule6_tenant_isolation"
+    store.dispose()

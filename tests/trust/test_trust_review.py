@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from engine.trust import (
     inactive_operators,
     outdated_nodes,
     secrets_due_for_rotation,
+    security_findings,
     stale_keys,
 )
 
@@ -56,4 +58,8 @@ def test_findings(sqlite_url: str, tmp_path: Path) -> None:
     assert secrets_due_for_rotation(store, now=now) == []
     assert [d.reason for d in secrets_due_for_rotation(store, now=now, current_key_version=3)] == ["old key version"] * 3
     assert [(n.instance_id, n.version) for n in outdated_nodes(store, "0.1.0")] == [("i-1", "0.0.9")]
+    summary = security_findings(store, now=now, min_node_version="0.1.0")
+    assert summary["outdated_nodes"] == [{"instance": "i-1", "version": "0.0.9"}]
+    assert {o["operator"] for o in summary["inactive_operators"]} == {"sleepy", "ghost"}
+    assert json.dumps(summary)  # JSON-able, as a tool result must be
     store.dispose()

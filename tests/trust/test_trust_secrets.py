@@ -183,3 +183,25 @@ def test_rotation_with_environment_keys(sqlite_url: str, tmp_path: Path) -> None
     report = vault.rotate()
     assert report.key_version == 2 and report.rotated == 1 and vault.get("a/b") == "value-one-1234"
     store.dispose()
+
+
+def test_retire_drops_old_key_versions_only_after_a_full_rotation(sqlite_url: str, tmp_path: Path) -> None:
+    store, vault = _secrets(sqlite_url, tmp_path)
+    vault.set("a", "value-a-123456")
+    vault.rotate()
+    assert vault.keyring.versions == [1, 2]
+    report = vault.rotate(retire=True)
+    assert report.key_version == 3 and vault.keyring.versions == [3]
+    assert KeyRing.load(tmp_path, environ={}).versions == [3]
+    assert SecretStore(store, KeyRing.load(tmp_path, environ={}), redactor=Redactor()).get("a") == "value-a-123456"
+    store.dispose()
+
+
+def test_generated_secrets_are_created_once(sqlite_url: str, tmp_path: Path) -> None:
+    store, vault = _secrets(sqlite_url, tmp_path)
+    first = vault.get_or_create("engine/pepper", lambda: "generated-one-123456")
+    other = SecretStore(store, vault.keyring, redactor=Redactor())
+    # Another process that raced past its NotFound still keeps the first value.
+    other.set("engine/pepper", "generated-two-123456", only_if_absent=True)
+    assert first == other.get_or_create("engine/pepper", lambda: "generated-three-123456") == "generated-one-123456"
+    store.dispose()

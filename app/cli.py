@@ -244,9 +244,12 @@ def secrets_list(
 
 
 @secrets_cli.command("rotate")
-def secrets_rotate(ctx: typer.Context) -> None:
+def secrets_rotate(
+    ctx: typer.Context,
+    retire: Annotated[bool, typer.Option("--retire", help="Then drop the old key versions from the key file.")] = False,
+) -> None:
     """Re-encrypt every secret under a new key version (resumes an interrupted rotation)."""
-    report = _trust_call(ctx, lambda c: c.secrets_rotate())
+    report = _trust_call(ctx, lambda c: c.secrets_rotate(retire=retire))
     verb = "resumed and finished" if report.resumed else "done"
     typer.echo(f"rotation {verb}: {report.rotated} secrets re-encrypted under key version {report.key_version}"
                + (f"; {report.remaining} left, run it again" if report.remaining else ""))

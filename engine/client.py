@@ -185,9 +185,9 @@ class EmbeddedClient:
         self._owner("secrets list")
         return self.engine.trust.secrets.list()
 
-    def secrets_rotate(self) -> RotationReport:
+    def secrets_rotate(self, *, retire: bool = False) -> RotationReport:
         me = self._owner("secrets rotate")
-        return self.engine.trust.secrets.rotate(actor=me.actor, channel=me.channel)
+        return self.engine.trust.secrets.rotate(actor=me.actor, channel=me.channel, retire=retire)
 
     def audit_query(self, *, actor: str | None = None, action: str | None = None, target: str | None = None,
                     since: str | None = None, limit: int = 50) -> list[AuditRecord]:

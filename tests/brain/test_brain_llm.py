@@ -281,3 +281,12 @@ async def test_huge_messages_never_reach_the_model(engine: Engine, emu: Anthropi
     result = await engine.ask("restart everything " * 10_000, session="big")
     assert emu.requests == [] and result.tool_calls == []
     assert "characters long" in result.reply and len(result.reply) < 300
+
+
+async def test_the_operators_yes_flag_confirms_what_they_asked_for(engine: Engine, emu: AnthropicEmulator) -> None:
+    emu.add(use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
+            say("Restarting Hetzner gateways."))
+    result = await engine.ask("restart everything on hetzner", session="y", yes=True)
+    assert [c.status for c in result.tool_calls] == ["planned", "done"]
+    assert result.job is not None and result.job["status"] == "succeeded"
+    assert "nothing waiting" in (await engine.ask("go", session="y")).reply  # the plan is not pending twice

@@ -32,7 +32,6 @@ from sqlmodel import Session, col, or_, select
 from engine.config import Settings
 from engine.domain import BILLED_STATES, PLANS, InstanceState, Provider, Tier, parse_region, to_eur
 from engine.errors import ClawOpsError
-from engine.operations._scope import IDLE_DAYS, OVERSIZED_CPU_P95, OVERSIZED_MEM_P95
 from engine.store import Account, AuditEntry, CostSnapshot, Incident, Instance, Store, Tenant
 
 __all__ = [
@@ -59,6 +58,10 @@ GONE = frozenset({InstanceState.DELETED.value})
 NOT_SERVING = frozenset({InstanceState.FAILED.value, InstanceState.ERROR.value, InstanceState.STANDBY_PROMOTING.value})
 HEALED_FROM = frozenset({InstanceState.DEGRADED.value, InstanceState.HEALING.value, InstanceState.FAILED.value})
 DAYS_PER_MONTH = 365.25 / 12
+IDLE_DAYS = 14
+OVERSIZED_CPU_P95 = 20.0
+OVERSIZED_MEM_P95 = 30.0
+"""Fallback findings (used only when ``engine.ledger`` is absent): the Ledger's published thresholds."""
 TIER_BELOW = {Tier.PERFORMANCE.value: Tier.STANDARD, Tier.STANDARD.value: Tier.NANO}
 
 

@@ -373,6 +373,26 @@ async def run_due_briefings(
     Production runs in a worker thread (speech synthesis takes seconds of CPU); a failing briefing is
     recorded as failed for its slot and never retried in a loop.
     """
+    if id(engine) in _RUNNING:  # the previous tick is still speaking: let it finish, never run a slot twice
+        return []
+    _RUNNING.add(id(engine))
+    try:
+        return await _run_due(engine, now, senders, out_dir, voice_config, speak)
+    finally:
+        _RUNNING.discard(id(engine))
+
+
+_RUNNING: set[int] = set()
+
+
+async def _run_due(
+    engine: Engine,
+    now: datetime | None,
+    senders: Mapping[str, Callable[[str], BriefingSender]] | None,
+    out_dir: Path | None,
+    voice_config: voice_pkg.VoiceConfig | None,
+    speak: bool,
+) -> list[BriefingRun]:
     now = (now or datetime.now(UTC)).astimezone(UTC)
     store = engine.store
     due = due_briefings(last_runs(store), now, load_schedules(store))

@@ -149,3 +149,14 @@ async def test_ask_voice_without_voice_is_a_config_error(tmp_path: Path) -> None
     with pytest.raises(ConfigError):
         await ask_voice(note, never, out_dir=tmp_path,  # type: ignore[arg-type]
                         voice_config=voice.VoiceConfig(stt_model=str(tmp_path / "no-model")))
+
+
+def test_without_the_ledger_cost_comes_from_list_prices(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    with_ledger = gather_facts(engine.store, engine.settings, "weekly", datetime.now(UTC)).cost
+    monkeypatch.setitem(sys.modules, "engine.ledger", None)  # as on a build without engine/ledger
+    fallback = gather_facts(engine.store, engine.settings, "weekly", datetime.now(UTC)).cost
+    assert with_ledger is not None and fallback is not None
+    assert with_ledger.source.startswith("ledger") and fallback.source == "list prices"
+    assert fallback.month_eur == pytest.approx(with_ledger.month_eur, rel=0.01)

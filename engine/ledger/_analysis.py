@@ -83,10 +83,7 @@ class Row:
     cheaper: bool
     eur: float | None = None  # monthly EUR; None = unknown price
     partner: str | None = None  # provider of the other half of the pair
-
-    @property
-    def billed(self) -> bool:
-        return self.state in _BILLED
+    billed: bool = False  # still exists at the provider and costs money (BILLED_STATES)
 
     @property
     def geo(self) -> str:
@@ -134,7 +131,7 @@ def load_rows(session: Session, caller: Caller, rules: Rules, now: datetime) -> 
         currency = currency or ""
         rows.append(Row(iid, acct, tenant, role, prov, region, tier, state, price, currency, cpu, mem,
                         created.get(iid), acct in no_session, acct in idle, False, False,
-                        eur(price, currency, rate) if price > 0 else None))
+                        eur(price, currency, rate) if price > 0 else None, None, state in _BILLED))
     _set_partners(rows)
     oversized, cheaper = rules.is_oversized, rules.is_cheaper
     for row in rows:
@@ -324,10 +321,9 @@ def _breakdowns(priced: list[Row], days: int) -> dict[str, Any]:
     groups: dict[str, dict[str, dict[str, Any]]] = {k: defaultdict(_bucket) for k in
                                                     ("provider", "region", "tier", "tenant", "billing")}
     billing = {p: str(billing_of(p) or "unknown") for p in {r.provider for r in priced}}
-    for attr in ("provider", "region", "tier", "tenant", "billing"):
-        g = groups[attr]
-        for r in priced:
-            b = g[billing[r.provider] if attr == "billing" else getattr(r, attr)]
+    gp, gr, gt, gn, gb = (groups[k] for k in ("provider", "region", "tier", "tenant", "billing"))
+    for r in priced:
+        for b in (gp[r.provider], gr[r.region], gt[r.tier], gn[r.tenant], gb[billing[r.provider]]):
             b["instances"] += 1
             b["monthly_eur"] += r.eur
     return {f"by_{name}": _finish(g, days) for name, g in groups.items()}

@@ -560,23 +560,24 @@ def _waste_assumptions(rate: float) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- forecast
-def _slope(values: list[float]) -> float:
-    """Least-squares slope per day (0 with fewer than two points)."""
-    n = len(values)
-    if n < 2:
+def _slope(days: list[str], values: list[float]) -> float:
+    """Least-squares slope per calendar day (gaps in the snapshots count as the days they are)."""
+    if len(values) < 2:
         return 0.0
-    mx = (n - 1) / 2
-    my = sum(values) / n
-    den = sum((i - mx) ** 2 for i in range(n))
-    return sum((i - mx) * (v - my) for i, v in enumerate(values)) / den if den else 0.0
+    first = date.fromisoformat(days[0])
+    xs = [(date.fromisoformat(d) - first).days for d in days]
+    n = len(values)
+    mx, my = sum(xs) / n, sum(values) / n
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (v - my) for x, v in zip(xs, values, strict=True)) / den if den else 0.0
 
 
 def _forecast(rows: list[Row], h: History, monthly: float, today: date, days: int, budget: float | None,
               quotas: Mapping[str, int] | None) -> dict[str, Any]:
     assumptions: list[str] = []
     if len(h.days) >= 2:
-        slope = _slope(h.monthly_eur)
-        inst_slope = _slope([float(n) for n in h.instances])
+        slope = _slope(h.days, h.monthly_eur)
+        inst_slope = _slope(h.days, [float(n) for n in h.instances])
         assumptions.append(f"Linear trend over the {len(h.days)} days of snapshots ({h.days[0]} to {h.days[-1]}).")
     else:
         slope = inst_slope = 0.0

@@ -194,3 +194,13 @@ def test_month_to_date_bills_hours_up_to_the_cap_and_contracts_in_full(sqlite_fl
     totals = analyse(sqlite_fleet, "report")["totals"]
     assert totals["month_to_date_eur"] == pytest.approx(expected, abs=0.01)
     assert totals["month_to_date_eur"] < totals["monthly_eur"]
+
+
+def test_the_trend_counts_calendar_days_across_gaps(sqlite_fleet: Store) -> None:
+    rows = [{"day": (NOW.date() - timedelta(days=back)).isoformat(), "provider": "hetzner",
+             "region": "eu-hetzner-nbg1", "tier": "nano", "tenant_id": "t-a", "instances": 1,
+             "monthly_eur": 100.0 - back, "daily_eur": 1.0} for back in (0, 1, 10, 20)]  # +€1/day, with gaps
+    with sqlite_fleet.session() as s:
+        s.execute(insert(CostSnapshot), rows)
+    fc = analyse(sqlite_fleet, "forecast", caller=TENANT_A)["forecast"]
+    assert fc["trend_eur_per_month"] == pytest.approx(30.0, abs=0.01)

@@ -141,6 +141,7 @@ def add_operator(store: Store, by: Caller, name: str, role: str, *, tenant_id: s
 
 def list_operators(store: Store, by: Caller, *, include_revoked: bool = True) -> list[OperatorView]:
     """Operators the caller may see: everyone for an unscoped caller, its tenant's otherwise."""
+    require_role(by, Role.OWNER, "operator list")  # names and phone numbers are an owner's business
     with store.session() as s:
         stmt = select(Operator).order_by(col(Operator.name))
         if by.tenant_id is not None:

@@ -51,6 +51,7 @@ from engine.trust._redact import Redactor, default_redactor
 __all__ = [
     "KEY_FILE_NAME",
     "MASTER_KEY_ENV",
+    "RESERVED_PREFIX",
     "KeyRing",
     "RotationReport",
     "SecretInfo",
@@ -61,6 +62,8 @@ __all__ = [
 MASTER_KEY_ENV = "CLAWOPS_MASTER_KEY"
 KEY_FILE_NAME = "master.key"
 _KEY_BYTES = 32
+#: Secrets under this prefix are generated and owned by the engine.
+RESERVED_PREFIX = "clawops/"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,199}")
 
 
@@ -287,12 +290,16 @@ class SecretStore:
 
     # ------------------------------------------------------------------ API
     def set(self, name: str, value: str, *, actor: str = "system", channel: str = "engine",
-            only_if_absent: bool = False) -> SecretInfo:
+            only_if_absent: bool = False, internal: bool = False) -> SecretInfo:
         """Store (or replace) a secret under the current key; audited without its value.
 
         ``only_if_absent`` keeps an existing value (used for secrets the engine generates itself).
+        Names under ``clawops/`` belong to the engine (``internal``): replacing the API-key
+        pepper from the command line would silently invalidate every key.
         """
         validate_secret_name(name)
+        if name.startswith(RESERVED_PREFIX) and not internal:
+            raise InputError(f"Secret names starting with {RESERVED_PREFIX} belong to ClawOps itself; pick another name.")
         if not value:
             raise InputError(f"The value for secret {name} is empty; pass a non-empty value on standard input.")
         self.redactor.add(value)
@@ -330,7 +337,7 @@ class SecretStore:
         except NotFound:
             pass
         try:  # two processes may race here: the first insert wins, the other reads it back
-            self.set(name, factory(), actor="system", channel="engine", only_if_absent=True)
+            self.set(name, factory(), actor="system", channel="engine", only_if_absent=True, internal=True)
         except IntegrityError:
             pass
         return self.get(name)

@@ -94,6 +94,8 @@ def test_only_owners_administer_and_scoped_owners_stay_in_their_tenant(trust: Tr
     with pytest.raises(PolicyRefusal) as refused:
         add_operator(store, caller_for_operator(store, "vera"), "eve", "owner")
     assert refused.value.rule == "role"
+    with pytest.raises(PolicyRefusal):
+        list_operators(store, caller_for_operator(store, "vera"))  # phone numbers are not a viewer's business
     boss = caller_for_operator(store, "acme-boss")
     made = add_operator(store, boss, "acme-ops", "operator")
     assert made.tenant_id == "t-acme"  # defaults to the boss's tenant

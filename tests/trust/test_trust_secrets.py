@@ -205,3 +205,10 @@ def test_generated_secrets_are_created_once(sqlite_url: str, tmp_path: Path) -> 
     other.set("engine/pepper", "generated-two-123456", only_if_absent=True)
     assert first == other.get_or_create("engine/pepper", lambda: "generated-three-123456") == "generated-one-123456"
     store.dispose()
+
+
+def test_engine_owned_names_are_reserved(sqlite_url: str, tmp_path: Path) -> None:
+    store, vault = _secrets(sqlite_url, tmp_path)
+    with pytest.raises(InputError, match="belong to ClawOps"):
+        vault.set("clawops/api-key-pepper", "attacker-chosen-pepper")
+    store.dispose()

@@ -309,6 +309,8 @@ def cost_analyses(
             result.update(_breakdowns(priced, days))
         if kind == "waste":
             result["assumptions"] = _waste_assumptions(rate)
+            over = next((f for f in findings if f["id"] == "oversized"), None)
+            result["also_smaller"] = over["also_smaller"] if over else also_smaller(rows, rules.usd_to_eur)
         if kind == "forecast":
             budget = budget_eur if budget_eur is not None else getattr(settings, "monthly_budget_eur", None)
             quotas = region_quotas if region_quotas is not None else getattr(settings, "region_quotas", None)
@@ -445,12 +447,14 @@ def waste_findings(rows: list[Row], rules: Rules, today: date, *, detail: bool =
         if r.oversized and r.eur is not None:
             nano = PLANS[(Provider(r.provider), Tier.NANO)]
             over.append((r, r.eur - (eur(nano.monthly, nano.currency, usd_to_eur) or 0.0)))
-    also = _also_smaller(rows, usd_to_eur) if detail else {"count": 0}
-    if over or also["count"]:
+    if over:
+        extra: dict[str, Any] = {"fits": {"nano": len(over)}}
+        if detail:
+            extra["also_smaller"] = also_smaller(rows, usd_to_eur)
         findings.append(_finding(
             "oversized", "instances whose 14-day p95 CPU and memory fit the nano tier", "instances", over, today,
-            {"tool": "resize", "args": {"selector": {"finding": "oversized"}, "tier": "nano"}} if over else None,
-            "downsize to nano", "high", detail, fits={"nano": len(over)}, also_smaller=also,
+            {"tool": "resize", "args": {"selector": {"finding": "oversized"}, "tier": "nano"}},
+            "downsize to nano", "high", detail, **extra,
         ))
     # cheaper elsewhere: the best qualifying alternative per instance.
     cheap: list[tuple[Row, float]] = []
@@ -509,7 +513,7 @@ def _set_partners(rows: list[Row]) -> None:
             r.partner = (second if r is first else first).provider
 
 
-def _also_smaller(rows: list[Row], usd_to_eur: float) -> dict[str, Any]:
+def also_smaller(rows: list[Row], usd_to_eur: float) -> dict[str, Any]:
     """Instances that fit a smaller tier but are not in the finding: a smaller tier than nano is not enough,
     or their provider cannot shrink a server in place.  Reported, with explicit ids, never selected by the finding."""
     standard: list[tuple[Row, float]] = []

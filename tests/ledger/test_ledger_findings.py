@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from conftest import KNOWN, NOW, OWNER, TENANT_A, TENANT_B, build_rows, seed
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlmodel import col
 
 from engine.config import Settings
@@ -298,3 +298,14 @@ def test_leave_contabo_narrows_the_finding_to_one_exact_selector(
         assert cheap["monthly_savings_eur"] == pytest.approx(24.34)
         with pytest.raises(InputError):
             finding_accounts(s, OWNER, "expensive", settings)
+
+
+def test_smaller_tiers_are_reported_even_when_nothing_fits_nano(sqlite_fleet: Store, settings: Settings) -> None:
+    with sqlite_fleet.session() as s:  # acct-over1 now needs more than nano: only the standard fit remains
+        s.execute(update(Instance).where(col(Instance.account_id) == "acct-over1").values(cpu_p95=20.0, mem_p95=20.0))
+    result = waste(sqlite_fleet, OWNER, settings)
+    assert "oversized" not in by_id(result)
+    assert sql_ids(sqlite_fleet, OWNER, "oversized") == set()
+    fit = result["also_smaller"]["fit_standard"]
+    assert fit["instances"] == 3  # over1's hetzner and DigitalOcean halves, overstd's hetzner primary
+    assert fit["action"]["args"]["selector"]["instances"] == ["i-acct-over1-p", "i-acct-over1-s", "i-acct-overstd-p"]

@@ -41,6 +41,8 @@ __all__ = [
 MASK = "[REDACTED]"
 #: Values shorter than this are not scrubbed (masking every "abc" would destroy text and hint at the value).
 MIN_SECRET_LENGTH = 6
+#: Up to this many value spellings a regex alternation is fastest; past it, a prefix-indexed scan is.
+_REGEX_LIMIT = 64
 API_KEY_PATTERN = re.compile(r"cok_[0-9a-f]{8}_[A-Za-z0-9_\-]{16,}")
 
 
@@ -61,6 +63,7 @@ class Redactor:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._index: dict[str, list[str]] | None = None
         for value in values:
             self.add(value)
 
@@ -72,13 +75,13 @@ class Redactor:
         if new:
             with self._lock:
                 self._values |= new
-                self._pattern = None
+                self._pattern = self._index = None
 
     def discard(self, value: str) -> None:
         """Forget a value (a deleted secret); its text no longer needs hiding from *new* output."""
         with self._lock:
             self._values -= _variants(value)
-            self._pattern = None
+            self._pattern = self._index = None
 
     def __len__(self) -> int:
         return len(self._values)
@@ -91,13 +94,46 @@ class Redactor:
                 self._pattern = re.compile(alternatives)
             return self._pattern
 
+    def _prefix_index(self) -> dict[str, list[str]]:
+        with self._lock:
+            if self._index is None:
+                index: dict[str, list[str]] = {}
+                for v in sorted(self._values, key=len, reverse=True):
+                    index.setdefault(v[:MIN_SECRET_LENGTH], []).append(v)
+                self._index = index
+            return self._index
+
+    def _scan(self, text: str) -> str:
+        """Linear in the text whatever the number of secrets (a regex alternation is not, past a few dozen)."""
+        index = self._prefix_index()
+        out: list[str] = []
+        start = i = 0
+        k = MIN_SECRET_LENGTH
+        end = len(text) - k + 1
+        while i < end:
+            candidates = index.get(text[i:i + k])
+            if candidates is not None:
+                hit = next((v for v in candidates if text.startswith(v, i)), None)
+                if hit is not None:
+                    out.append(text[start:i])
+                    out.append(MASK)
+                    i += len(hit)
+                    start = i
+                    continue
+            i += 1
+        out.append(text[start:])
+        return "".join(out)
+
     def scrub(self, text: str) -> str:
         """``text`` with every known secret and every API key replaced by ``[REDACTED]``."""
         if not text:
             return text
-        pattern = self._compiled()
-        if pattern is not None:
-            text = pattern.sub(MASK, text)
+        if len(self._values) > _REGEX_LIMIT:
+            text = self._scan(text)
+        else:
+            pattern = self._compiled()
+            if pattern is not None:
+                text = pattern.sub(MASK, text)
         return API_KEY_PATTERN.sub(MASK, text)
 
     def contains_secret(self, text: str) -> bool:

@@ -9,6 +9,9 @@ import logging
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from engine.trust import MASK, RedactingFilter, Redactor, install_log_redaction
 
 CANARY = "canary-7Hq2-Zx9p/Wv+Lm=3"
@@ -83,3 +86,18 @@ def test_logging_filter_and_global_install() -> None:
         child.removeHandler(late_handler)
         undo()
     assert CANARY not in later.getvalue() and KEY not in later.getvalue()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="abcdefXYZ0123-_/+", min_size=6, max_size=14), min_size=1, max_size=6, unique=True),
+       st.lists(st.text(alphabet="abcdefXYZ0123 -_/+=", max_size=12), min_size=1, max_size=8))
+def test_many_secrets_scan_masks_like_the_regex(values: list[str], fillers: list[str]) -> None:
+    small = Redactor(values)
+    big = Redactor(values)
+    for i in range(80):  # push the big one past the regex limit with unrelated values
+        big.add(f"unrelated-padding-{i:04d}")
+    text = "".join(f + values[i % len(values)] for i, f in enumerate(fillers))
+    for red in (small, big):
+        out = red.scrub(text)
+        assert MASK in out
+        assert not any(v in out.replace(MASK, "\x00") for v in values if len(v) >= 6 and "\x00" not in v)

@@ -67,24 +67,35 @@ def main_callback(ctx: typer.Context, config: ConfigOpt = None, operator: Operat
 @cli.command()
 def ask(
     ctx: typer.Context,
-    message: Annotated[str, typer.Argument(help="What to say to the team.")],
+    message: Annotated[str | None, typer.Argument(help="What to say to the team.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reply as one JSON object.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Run reads; only plan changes.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm any plan this turn makes (you, not a model).")] = False,
     session: Annotated[str | None, typer.Option("--session", help="Keep a named conversation (so 'go' works).")] = None,
+    voice_file: Annotated[Path | None, typer.Option("--voice", help="Send this audio file as a voice note instead of MESSAGE; the reply is spoken too.")] = None,
 ) -> None:
     """Run one conversation turn and print the reply (for scripts, cron and tests)."""
     from engine.client import ClawOpsError
 
+    if (message is None) == (voice_file is None):
+        _fail("give either a MESSAGE or --voice FILE (exactly one).", 64)
     client = _open_client(ctx.obj["config"], ctx.obj["operator"])
+    heard: Any = None
     try:
-        result = asyncio.run(client.ask(message, session=session, dry_run=dry_run, yes=yes))
+        if voice_file is not None:
+            heard = asyncio.run(client.ask_voice(voice_file, session=session, dry_run=dry_run, yes=yes))
+            result = heard.result
+        else:
+            result = asyncio.run(client.ask(message or "", session=session, dry_run=dry_run, yes=yes))
     except ClawOpsError as err:
         _fail(str(err), getattr(err, "exit_code", 1))
     finally:
         client.close()
     if as_json:
-        typer.echo(json.dumps(result.to_contract(), ensure_ascii=False))
+        typer.echo(json.dumps(heard.to_contract() if heard else result.to_contract(), ensure_ascii=False))
+    elif heard is not None:
+        typer.echo(f"🎙 “{heard.transcript}”\n{result.reply}")
+        typer.echo(f"voice reply: {heard.voice_reply}" if heard.voice_reply else f"voice reply: none ({heard.voice_error})")
     else:
         typer.echo(result.reply)
     statuses = {c.status for c in result.tool_calls}
@@ -282,6 +293,40 @@ def audit_anchor(ctx: typer.Context) -> None:
     """Copy the chain head outside the store, so `audit verify` also catches a cut-off tail."""
     seq, digest, path = _trust_call(ctx, lambda c: c.audit_anchor())
     typer.echo(f"audit chain anchored at #{seq} ({digest[:16]}…) in {path}")
+
+
+@cli.command()
+def brief(
+    ctx: typer.Context,
+    now: Annotated[bool, typer.Option("--now", help="Produce the briefing at once (voice note + report).")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the files (default: $CLAWOPS_HOME/reports).")] = None,
+    weekly: Annotated[bool, typer.Option("--weekly", help="The weekly report instead of the daily briefing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print where the files are as one JSON object.")] = False,
+) -> None:
+    """Briefer: with --now, produce the briefing and print where it is; without, show when the next ones run."""
+    from engine.client import ClawOpsError
+
+    client = _open_client(ctx.obj["config"], ctx.obj["operator"])
+    try:
+        if not now:
+            for kind, when, channel in client.briefing_schedule():
+                typer.echo(f"{kind:<7} next {when} UTC via {channel}")
+            return
+        b = client.brief_now("weekly" if weekly else "daily", out)
+    except ClawOpsError as err:
+        _fail(str(err), getattr(err, "exit_code", 1))
+        return
+    finally:
+        client.close()
+    paths = {"voice": str(b.voice_path) if b.voice_path else None, "html": str(b.html_path),
+             "markdown": str(b.markdown_path), "duration_s": b.duration_s, "title": b.title}
+    if as_json:
+        typer.echo(json.dumps(paths | {"text": b.text, "voice_error": b.voice_error}, ensure_ascii=False))
+        return
+    typer.echo(b.title)
+    typer.echo(f"voice note: {b.voice_path} ({b.duration_s:.0f} s)" if b.voice_path else f"voice note: none ({b.voice_error})")
+    typer.echo(f"report:     {b.html_path}")
+    typer.echo(f"markdown:   {b.markdown_path}")
 
 
 @cli.command()

@@ -213,6 +213,32 @@ class EmbeddedClient:
         mark = anchor(self.engine.store, path)
         return mark.seq, mark.hash, str(path)
 
+    # ------------------------------------------------------------------ voice and briefings (issue 9)
+    async def ask_voice(self, audio: Path, *, session: str | None = None, dry_run: bool = False,
+                        yes: bool = False) -> Any:
+        """``ask --voice``: hear ``audio``, run the turn on the transcript, speak the reply.
+
+        Returns an ``engine.briefer.VoiceTurn`` (``transcript``, ``result``, ``voice_reply``,
+        ``to_contract()``); bad audio raises an ``InputError`` with one sentence.
+        """
+        from engine.briefer import ask_voice
+
+        return await ask_voice(audio, lambda text: self.ask(text, session=session, dry_run=dry_run, yes=yes),
+                               out_dir=self.engine.settings.home / "voice")
+
+    def brief_now(self, kind: str = "daily", out_dir: Path | None = None) -> Any:
+        """``brief --now``: produce this operator's briefing at once (an ``engine.briefer.Briefing``)."""
+        from engine.briefer import brief_now
+
+        return brief_now(self.engine, kind=kind, out_dir=out_dir, operator=self.operator, channel=self.channel)
+
+    def briefing_schedule(self) -> list[tuple[str, str, str]]:
+        """This operator's scheduled briefings as (kind, next run ISO time UTC, channel)."""
+        from engine.briefer import schedules_for
+
+        return [(s.kind, f"{when:%Y-%m-%d %H:%M}", s.channel)
+                for s, when in schedules_for(self.engine, self.operator)]
+
     @property
     def is_demo(self) -> bool:
         return self.engine.settings.demo

@@ -132,7 +132,10 @@ class KeyRing:
         path = home / KEY_FILE_NAME
         if not path.exists():
             if not create:
-                raise ConfigError(f"No master key at {path} and {MASTER_KEY_ENV} is unset; the secret store is empty.")
+                raise ConfigError(
+                    f"No master key at {path} and {MASTER_KEY_ENV} is unset, but the store holds encrypted secrets; "
+                    "restore the key file or set the variable."
+                )
             cls._write_file(path, {1: AESGCM.generate_key(bit_length=256)}, exclusive=True)
         return cls(cls._read_file(path), source=str(path), path=path)
 

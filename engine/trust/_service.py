@@ -8,6 +8,7 @@ master key file.
 
 from __future__ import annotations
 
+import logging
 import secrets as _random
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlmodel import select
 
+from engine.errors import ConfigError
 from engine.policy import Caller
 from engine.store import SecretRecord, Store
 from engine.trust._audit import ANCHOR_FILE_NAME
@@ -23,6 +25,8 @@ from engine.trust._redact import Redactor, default_redactor
 from engine.trust._secrets import KeyRing, SecretStore
 
 __all__ = ["PEPPER_SECRET", "Trust"]
+
+log = logging.getLogger("clawops.trust")
 
 #: The secret holding the API-key pepper (generated on first use; survives key rotation unchanged).
 PEPPER_SECRET = "clawops/api-key-pepper"
@@ -44,8 +48,14 @@ class Trust:
     @property
     def keyring(self) -> KeyRing:
         if self._keyring is None:
-            self._keyring = KeyRing.load(self.home, environ=self.environ)
+            # A new key is generated only for an empty secret store: with encrypted rows present, a
+            # missing key file means the key was lost or not copied, and a fresh one would hide that.
+            self._keyring = KeyRing.load(self.home, environ=self.environ, create=not self._has_secrets())
         return self._keyring
+
+    def _has_secrets(self) -> bool:
+        with self.store.session() as s:
+            return s.exec(select(SecretRecord.name).limit(1)).first() is not None
 
     @property
     def secrets(self) -> SecretStore:
@@ -77,8 +87,12 @@ class Trust:
         """
         for value in extra:
             self.redactor.add(value.get_secret_value() if isinstance(value, SecretStr) else value)
-        with self.store.session() as s:
-            has_secrets = s.exec(select(SecretRecord.name).limit(1)).first() is not None
-        if not has_secrets:
+        if not self._has_secrets():
             return 0
-        return self.secrets.load_into_redactor()
+        try:
+            return self.secrets.load_into_redactor()
+        except ConfigError as err:
+            # Secrets this process cannot decrypt, it cannot print either; say so, and let
+            # commands that need them fail with the same sentence.
+            log.warning("secret store not readable: %s", err)
+            return 0

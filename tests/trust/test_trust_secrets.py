@@ -212,3 +212,17 @@ def test_engine_owned_names_are_reserved(sqlite_url: str, tmp_path: Path) -> Non
     with pytest.raises(InputError, match="belong to ClawOps"):
         vault.set("clawops/api-key-pepper", "attacker-chosen-pepper")
     store.dispose()
+
+
+def test_a_lost_key_file_is_reported_not_replaced(sqlite_url: str, tmp_path: Path) -> None:
+    from engine.trust import Trust
+
+    store = open_store(sqlite_url)
+    Trust(store, tmp_path, environ={}).secrets.set("a/b", "value-a-b-123456")
+    (tmp_path / KEY_FILE_NAME).unlink()
+    trust = Trust(store, tmp_path, environ={})
+    with pytest.raises(ConfigError, match="restore the key file"):
+        trust.secrets.get("a/b")
+    assert not (tmp_path / KEY_FILE_NAME).exists()
+    assert trust.prime_redactor() == 0  # other commands keep working; secret commands say what is wrong
+    store.dispose()

@@ -394,7 +394,16 @@ def apply_exclusions(intents: list[Intent], excluded: Iterable[str]) -> list[Int
     for intent in intents:
         if not isinstance(intent, ToolIntent) or intent.tool not in SELECTOR_TOOLS:
             if isinstance(intent, ToolIntent) and intent.tool == "provision_pairs":
-                out.append(_provision_avoiding(intent, skip))
+                named = [p for p in (intent.args.get("standby_provider"),
+                                     intent.args.get("primary_provider") if "region" in intent.args else None)
+                         if p in skip]
+                if named:
+                    out.append(UnknownIntent(
+                        f"provision on {named[0]}", (f"forget {named[0]}",),
+                        reason=f"You asked me to leave {named[0]} alone, so I won't put new pairs there; "
+                               f"say \"forget {named[0]}\" first if you mean it."))
+                else:
+                    out.append(_provision_avoiding(intent, skip))
             else:
                 out.append(intent)
             continue
@@ -427,10 +436,10 @@ def _provision_avoiding(intent: ToolIntent, skip: tuple[str, ...]) -> ToolIntent
                 args["primary_provider"] = provider
                 break
     if "standby_provider" not in args:
-        for provider in ("vultr", "digitalocean", "hetzner"):
+        # Pin the standby too, so the placement defaults cannot pick a provider the operator excluded.
+        for provider in ("digitalocean", "vultr", "hetzner"):
             if provider not in skip and provider != args.get("primary_provider"):
-                if any(p in skip for p in ("contabo", "hostinger")):
-                    args["standby_provider"] = provider
+                args["standby_provider"] = provider
                 break
     return ToolIntent(intent.tool, args, intent.exclude)
 

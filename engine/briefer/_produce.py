@@ -85,6 +85,14 @@ class Briefing:
     operator_id: str
     facts: BriefingFacts = field(repr=False, compare=False)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (``brief --json``) and for a ``briefing`` read tool's result."""
+        return {"kind": self.kind, "title": self.title, "text": self.text,
+                "voice": None if self.voice_path is None else str(self.voice_path),
+                "html": str(self.html_path), "markdown": str(self.markdown_path),
+                "duration_s": self.duration_s, "voice_error": self.voice_error, "operator": self.operator_id,
+                "demo": self.facts.demo}
+
 
 @dataclass(frozen=True, slots=True)
 class BriefingRun:

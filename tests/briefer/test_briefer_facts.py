@@ -160,3 +160,12 @@ def test_without_the_ledger_cost_comes_from_list_prices(engine: Engine, monkeypa
     assert with_ledger is not None and fallback is not None
     assert with_ledger.source.startswith("ledger") and fallback.source == "list prices"
     assert fallback.month_eur == pytest.approx(with_ledger.month_eur, rel=0.01)
+
+
+def test_briefing_as_plain_data(engine: Engine, tmp_path: Path) -> None:
+    import json
+
+    b = produce_briefing(engine, engine.settings, "daily", tmp_path, datetime.now(UTC), speak=False)
+    data = json.loads(json.dumps(b.to_dict()))
+    assert data["kind"] == "daily" and data["voice"] is None and data["demo"] is True
+    assert Path(data["html"]).exists() and data["text"] == b.text

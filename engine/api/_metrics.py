@@ -2,8 +2,9 @@
 
 Only what the engine really knows is exported: the fleet by state and
 provider, jobs and their progress, the audit chain length, the API's own
-counters, and — when this process has them — node gateway connections and
-provider rate limiters.  LLM tokens and cost appear once a brain reports
+counters, provider API calls / 429s / rate-limit waits (from the drivers'
+shared limiters, once a driver has been used in this process) and — when
+this process has one — node gateway connections.  LLM tokens and cost appear once a brain reports
 them (``engine.brain_usage`` with ``input_tokens``/``output_tokens``/``cost_usd``).
 """
 
@@ -23,7 +24,7 @@ from engine.store import AuditHead, Instance, JobRecord
 if TYPE_CHECKING:
     from engine.runtime import Engine
 
-__all__ = ["ApiStats", "MetricsSource", "Sample", "limiter_source", "render_metrics"]
+__all__ = ["ApiStats", "MetricsSource", "Sample", "render_metrics"]
 
 ACTIVE_JOB_STATES = ("queued", "running")
 
@@ -110,6 +111,7 @@ def _optional(engine: Engine) -> Iterable[Sample]:
     if gateway is not None and hasattr(gateway, "connected_nodes"):
         yield Sample("clawops_node_connections", "Nodes connected to this engine's gateway.", "gauge",
                      len(gateway.connected_nodes()))
+    yield from _provider_limiters()
     usage: Any = getattr(engine, "brain_usage", None)
     if usage is not None:
         for attr, name, help_ in (("input_tokens", "clawops_llm_input_tokens_total", "LLM input tokens."),
@@ -117,6 +119,29 @@ def _optional(engine: Engine) -> Iterable[Sample]:
                                   ("cost_usd", "clawops_llm_cost_usd_total", "LLM cost in USD.")):
             if hasattr(usage, attr):
                 yield Sample(name, help_, "counter", float(getattr(usage, attr)))
+
+
+def _provider_limiters() -> Iterable[Sample]:
+    """Provider API calls, 429s and rate-limit waits, summed per provider over this process's limiters."""
+    from engine.providers import _ratelimit
+
+    registry: Any = getattr(_ratelimit, "_REGISTRY", {})
+    totals: dict[str, list[float]] = {}
+    for key, limiter in list(registry.items()):
+        stats = getattr(limiter, "stats", None)
+        if stats is None:
+            continue
+        row = totals.setdefault(str(key[0]), [0.0, 0.0, 0.0])
+        row[0] += stats.requests
+        row[1] += stats.rate_limited
+        row[2] += stats.waited_seconds
+    for provider, (requests, limited, waited) in sorted(totals.items()):
+        labels = (("provider", provider),)
+        yield Sample("clawops_provider_requests_total", "Provider API calls.", "counter", requests, labels)
+        yield Sample("clawops_provider_rate_limited_total", "Provider answers that said: slow down (429).",
+                     "counter", limited, labels)
+        yield Sample("clawops_provider_rate_limit_wait_seconds_total", "Time spent waiting for provider rate "
+                     "limits.", "counter", waited, labels)
 
 
 def render_metrics(engine: Engine, stats: ApiStats, feed_items: int,
@@ -138,17 +163,3 @@ def render_metrics(engine: Engine, stats: ApiStats, feed_items: int,
                          f"{name} {_number(sample.value)}")
     return "\n".join(lines) + "\n"
 
-
-def limiter_source(provider: str, limiter: Any) -> MetricsSource:
-    """Samples for one provider's rate limiter (``engine.providers`` ``RateLimiter.stats``)."""
-
-    def collect() -> Iterable[Sample]:
-        st = limiter.stats
-        labels = (("provider", provider),)
-        yield Sample("clawops_provider_requests_total", "Provider API calls.", "counter", st.requests, labels)
-        yield Sample("clawops_provider_rate_limited_total", "Provider answers that said: slow down.", "counter",
-                     st.rate_limited, labels)
-        yield Sample("clawops_provider_rate_limit_wait_seconds_total", "Time spent waiting for provider rate "
-                     "limits.", "counter", st.waited_seconds, labels)
-
-    return collect

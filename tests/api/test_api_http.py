@@ -115,3 +115,20 @@ async def test_metrics_carry_provider_calls_and_rate_limit_waits(daemon: Daemon,
     assert 'clawops_provider_requests_total{provider="metricsprobe"} 7' in text
     assert 'clawops_provider_rate_limited_total{provider="metricsprobe"} 2' in text
     assert 'clawops_provider_rate_limit_wait_seconds_total{provider="metricsprobe"} 1.5' in text
+
+
+async def test_shutdown_says_going_away_to_connected_operators(daemon: Daemon, keys: Keys) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    ws_url = "ws" + daemon.url.removeprefix("http") + "/v1/stream"
+    async with connect(ws_url, additional_headers=_auth(keys.alice)) as ws:
+        hello = json.loads(await ws.recv())
+        assert hello["type"] == "hello" and hello["operator"] == "alice"
+        await ws.send(json.dumps({"op": "subscribe"}))
+        await daemon.stop()
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 1001

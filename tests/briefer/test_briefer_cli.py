@@ -47,6 +47,7 @@ def test_missing_file_and_both_inputs_are_usage_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.voice
+@pytest.mark.slow
 def test_ask_json_voice_transcribes_answers_and_speaks(tmp_path: Path) -> None:
     import voice
 
@@ -66,6 +67,7 @@ def test_ask_json_voice_transcribes_answers_and_speaks(tmp_path: Path) -> None:
 
 
 @pytest.mark.voice
+@pytest.mark.slow
 def test_brief_now_writes_voice_note_and_reports_where_asked(tmp_path: Path) -> None:
     out_dir = tmp_path / "briefs"
     proc = clawops(tmp_path / "home", "brief", "--now", "--out", str(out_dir))

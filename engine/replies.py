@@ -138,6 +138,8 @@ def outcome_text(outcome: ToolOutcome) -> str:
         return inspect_text(outcome.result)
     if outcome.tool == "provider_health":
         return provider_health_text(outcome.result)
+    if outcome.tool == "briefing":
+        return f"{outcome.result['text']}\nFull report: {outcome.result['html']}"
     if outcome.tool == "cost_analysis":
         from engine.ledger import cost_analysis_text
 

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from engine.runtime import Engine
 
-__all__ = ["SCHEDULES", "bind", "resume_jobs", "retry_webhooks", "start_scheduler"]
+__all__ = ["SCHEDULES", "bind", "briefings", "ledger_analysis", "register", "resume_jobs", "retry_webhooks",
+           "start_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,28 @@ async def retry_webhooks() -> int:
         return await webhooks.deliver_pending(engine.store, secret.get_secret_value(), client)
 
 
+async def briefings() -> int:
+    """Produce (and deliver) every briefing that is due; a missed 07:00 is caught up once."""
+    from engine.briefer import run_due_briefings
+
+    return len(await run_due_briefings(_bound()))
+
+
+async def ledger_analysis() -> str:
+    """Ledger's 6-hourly run: today's cost snapshot and the three analyses."""
+    from engine.ledger import ledger_run
+
+    engine = _bound()
+    run = ledger_run(engine.store, engine.settings)
+    return str(getattr(run, "summary", ""))
+
+
 #: Recurring work: (schedule id, task, interval).  Other modules add theirs with :func:`register`.
 SCHEDULES: list[tuple[str, Callable[[], Awaitable[Any]], timedelta]] = [
     ("resume-jobs", resume_jobs, timedelta(minutes=1)),
     ("retry-webhooks", retry_webhooks, timedelta(minutes=1)),
+    ("briefings", briefings, timedelta(minutes=1)),
+    ("ledger-analysis", ledger_analysis, timedelta(hours=6)),
 ]
 
 

@@ -261,6 +261,15 @@ class Operations:
 
                 evaluate(caller, facts, spec.min_role)
                 result = cost_analysis(s, caller, str(args["kind"]), str(args["period"]), self.settings)
+            elif spec.name == "briefing":
+                from engine.briefer import produce_briefing
+
+                evaluate(caller, facts, spec.min_role)
+                kind = str(args["kind"]).strip().lower()
+                if kind not in ("daily", "weekly"):
+                    raise InputError(f"briefing kind '{kind}' is not known; use daily or weekly.")
+                result = produce_briefing(self.store, self.settings, kind, operator_id=caller.operator_id,
+                                          tenant_id=caller.tenant_id, speak=False).to_dict()
             elif spec.name == "job_status":
                 evaluate(caller, facts, spec.min_role)
                 result = self.job_status(caller, str(args["job_id"])).to_contract()

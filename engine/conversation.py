@@ -303,8 +303,19 @@ class Conversation:
             return outcome
 
         memories = [m.text for m in self._memories(caller)]
-        reply = await self.llm.run(message, execute, on_delta=on_delta, memories=memories,
-                                   history=self._history(key))
+        try:
+            reply = await self.llm.run(message, execute, on_delta=on_delta, memories=memories,
+                                       history=self._history(key))
+        except BrainUnavailable as err:
+            if not calls:
+                raise  # nothing happened yet: the offline brain may answer the whole message
+            # Something already ran or was planned: answering again offline could plan it twice (a second
+            # purchase). Report what the team did and stop.
+            self._remember_context(caller, key, calls)
+            self._audit_interrupted(caller, key, message, str(err), calls)
+            lines = [f"{tag('commander')} The model API failed mid-answer ({err}) Here is what was done so far:"]
+            lines += [outcome_text(c) for c in calls]
+            return TurnResult(reply="\n".join(lines), tool_calls=calls, session=session)
         text = reply.text
         if yes and not dry_run and not reply.suspicious:
             # --yes is the operator's own go, given up front for what they asked in this message.
@@ -364,6 +375,17 @@ class Conversation:
                              target=key, outcome="suspicious" if reply.suspicious else "ok", detail=detail)
         except ClawOpsError:
             log.exception("could not audit an LLM turn")
+
+    def _audit_interrupted(self, caller: Caller, key: str, message: str, why: str, calls: list[ToolOutcome]) -> None:
+        try:
+            with self.ops.store.session() as s:
+                audit.append(s, actor=f"commander@{caller.name}", channel=caller.channel, action="brain.turn",
+                             target=key, outcome="interrupted",
+                             detail={"brain": "llm", "why": why, "message": _clip(message, 500),
+                                     "ran": [{"tool": c.tool, "status": c.status,
+                                              "plan": c.plan.id if c.plan else None} for c in calls]})
+        except ClawOpsError:
+            log.exception("could not audit an interrupted LLM turn")
 
     def _audit_fallback(self, caller: Caller, key: str, message: str, why: str, result: TurnResult) -> None:
         try:

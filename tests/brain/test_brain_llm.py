@@ -299,3 +299,16 @@ async def test_the_operators_yes_flag_confirms_what_they_asked_for(engine: Engin
     assert [c.status for c in result.tool_calls] == ["planned", "done"]
     assert result.job is not None and result.job["status"] == "succeeded"
     assert "nothing waiting" in (await engine.ask("go", session="y")).reply  # the plan is not pending twice
+
+
+async def test_an_api_failure_mid_turn_never_plans_twice(engine: Engine, emu: AnthropicEmulator) -> None:
+    emu.add(use_tools(("provision_pairs", {"count": 20, "tier": "standard", "geo": "eu",
+                                           "primary_provider": "hetzner"})),
+            *[error(529)] * 4)
+    result = await engine.ask("Provision 20 pairs in the EU", session="mid")
+    assert [(c.tool, c.status) for c in result.tool_calls] == [("provision_pairs", "planned")]
+    assert "failed mid-answer" in result.reply
+    (entry,) = [e for e in _audit(engine, "brain.turn") if e.outcome == "interrupted"]
+    assert json.loads(entry.detail)["ran"][0]["tool"] == "provision_pairs"
+    done = await engine.ask("go", session="mid")
+    assert len(_jobs(engine)) == 1 and done.job is not None and done.job["total"] == 20

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import col, select
 
 from engine import audit
+from engine.agents import is_mutating
 from engine.brain import (
     BrainContext,
     BrainUnavailable,
@@ -289,14 +291,20 @@ class Conversation:
         assert self.llm is not None
         calls: list[ToolOutcome] = []
 
+        seen: dict[str, ToolOutcome] = {}
+
         async def execute(agent: str, tool: str, args: dict[str, Any]) -> ToolOutcome:
             # The model proposes as an agent; confirmed=False: it can only ever plan.
+            same = json.dumps([tool, args], sort_keys=True, default=str)
+            if same in seen and is_mutating(tool):
+                return seen[same]  # a model repeating itself must not make a second plan (a second purchase)
             as_agent = dataclasses.replace(caller, agent=agent)
             kept = self._keep_preferences(as_agent, tool, args, ctx.excluded_providers)
             if isinstance(kept, ToolOutcome):
                 calls.append(kept)
                 return kept
             outcome = await self.ops.call(as_agent, tool, kept, session_key=key, dry_run=dry_run, confirmed=False)
+            seen[same] = outcome
             calls.append(outcome)
             if outcome.plan is not None and outcome.plan.status == "pending" and key:
                 self._add_pending(caller, key, outcome.plan.id)

@@ -312,3 +312,12 @@ async def test_an_api_failure_mid_turn_never_plans_twice(engine: Engine, emu: An
     assert json.loads(entry.detail)["ran"][0]["tool"] == "provision_pairs"
     done = await engine.ask("go", session="mid")
     assert len(_jobs(engine)) == 1 and done.job is not None and done.job["total"] == 20
+
+
+async def test_a_model_repeating_a_mutation_gets_one_plan(engine: Engine, emu: AnthropicEmulator) -> None:
+    call = ("provision_pairs", {"count": 5, "tier": "nano", "geo": "eu", "primary_provider": "hetzner"})
+    emu.add(use_tools(call, call), use_tools(call), say("Planned."))
+    result = await engine.ask("provision 5 nano pairs", session="dup")
+    assert len({c.plan.id for c in result.tool_calls if c.plan is not None}) == 1
+    await engine.ask("go", session="dup")
+    assert len(_jobs(engine)) == 1

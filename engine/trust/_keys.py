@@ -34,7 +34,7 @@ from sqlmodel import Session, col, select
 
 from engine import audit
 from engine.errors import InputError, NotFound
-from engine.policy import Caller, Role
+from engine.policy import Caller, Role, require_role
 from engine.store import ApiKey, Operator, Store, utcnow
 from engine.trust._errors import AuthenticationError
 from engine.trust._operators import _require_admin
@@ -149,6 +149,7 @@ def _view(k: ApiKey, operator: str) -> KeyView:
 
 def list_keys(store: Store, by: Caller, *, operator: str | None = None) -> list[KeyView]:
     """Keys the caller may see (never their secrets: those are not stored)."""
+    require_role(by, Role.OWNER, "key list")
     with store.session() as s:
         stmt = select(ApiKey, Operator).join(Operator, col(Operator.id) == col(ApiKey.operator_id))
         if operator is not None:

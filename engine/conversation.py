@@ -469,12 +469,14 @@ class Conversation:
 
     # ------------------------------------------------------------------ session context
     def _context(self, caller: Caller, key: str) -> BrainContext:
-        excluded = tuple(str(m.data.get("provider")) for m in self._memories(caller) if m.kind == "exclude_provider")
-        if not key:
-            return BrainContext(excluded_providers=excluded)
+        """The session's follow-up context and the operator's exclusions, read in one transaction."""
         with self.ops.store.session() as s:
-            row = s.get(ConversationSession, key)
+            data = s.exec(select(Memory.data).where(col(Memory.operator_id) == caller.operator_id,
+                                                    col(Memory.kind) == "exclude_provider",
+                                                    col(Memory.forgotten_at).is_(None))).all()
+            row = s.get(ConversationSession, key) if key else None
             saved = dict(row.context.get("brain", {})) if row is not None else {}
+        excluded = tuple(dict.fromkeys(str(d.get("provider")) for d in data if isinstance(d, dict)))
         return BrainContext(
             last_filters=saved.get("last_filters"), findings=dict(saved.get("findings", {})),
             finding_tiers=dict(saved.get("finding_tiers", {})), last_job=saved.get("last_job"),
@@ -503,7 +505,10 @@ class Conversation:
             return
         with self.ops.store.session() as s:
             row = self._row(s, caller, key)
-            row.context = {**row.context, "brain": {**row.context.get("brain", {}), **update}}
+            merged = {**row.context.get("brain", {}), **update}
+            if merged == row.context.get("brain"):
+                return  # the same question again: nothing new to keep, no write
+            row.context = {**row.context, "brain": merged}
             row.updated_at = utcnow()
             s.add(row)
 

@@ -133,8 +133,3 @@ def finding_filter(finding: str, *, usd_to_eur: float = DEFAULT_USD_TO_EUR,
     if finding == "cheaper_elsewhere":
         return cheaper_condition(usd_to_eur, now)
     raise InputError(f"The finding '{finding}' is not known; use one of: {', '.join(FINDINGS)}.")
-
-
-def as_flag(cond: ColumnElement[bool]) -> ColumnElement[Any]:
-    """A condition as a 0/1 column (same meaning as in WHERE: NULL counts as no)."""
-    return case((cond, 1), else_=0)

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import NOW, OWNER, TENANT_A, TENANT_B
+from ledger_fleet import NOW, OWNER, TENANT_A, TENANT_B
 from sqlalchemy import insert, select, update
 from sqlmodel import col
 
@@ -26,7 +26,7 @@ def analyse(store: Store, kind: str, caller: Any = OWNER, period: str = "month",
 
 
 def expected_monthly(rate: float = 0.92, tenant: str | None = None) -> float:
-    from conftest import build_rows
+    from ledger_fleet import build_rows
 
     total = 0.0
     for r in build_rows()[2]:
@@ -171,7 +171,7 @@ def test_contract_terms_renew_on_the_purchase_day(created: date, today: date, ex
 
 
 def test_month_to_date_bills_hours_up_to_the_cap_and_contracts_in_full(sqlite_fleet: Store) -> None:
-    from conftest import build_rows
+    from ledger_fleet import build_rows
 
     from engine.domain import PLANS, Billing, Provider, Tier
 

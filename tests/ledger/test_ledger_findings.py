@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 import pytest
-from conftest import KNOWN, NOW, OWNER, TENANT_A, TENANT_B, build_rows, seed
+from ledger_fleet import KNOWN, NOW, OWNER, TENANT_A, TENANT_B, build_rows, seed
 from sqlalchemy import insert, select, update
 from sqlmodel import col
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import NOW, OWNER, TENANT_A
+from ledger_fleet import NOW, OWNER, TENANT_A
 
 from engine.config import Settings
 from engine.demo import seed_demo

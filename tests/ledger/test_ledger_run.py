@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import NOW, OWNER
+from ledger_fleet import NOW, OWNER
 from sqlalchemy import func, select, update
 from sqlmodel import col
 

@@ -225,6 +225,25 @@ def operator_key(
     _show_key(_trust_call(ctx, lambda c: c.operator_key(name, scope)))
 
 
+@operator_cli.command("keys")
+def operator_keys(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Only this operator's keys.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List API keys: id, operator, scopes, created, last used, revoked (the keys themselves are not stored)."""
+    keys = _trust_call(ctx, lambda c: c.key_list(name))
+    if as_json:
+        typer.echo(json.dumps([k.to_dict() for k in keys]))
+        return
+    for k in keys:
+        used = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never used"
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        typer.echo(f"{k.id:<14} {k.operator:<16} {','.join(k.scopes):<20} {used:<17} {state}")
+    if not keys and not as_json:
+        typer.echo("no API keys; issue one with `clawops operator key NAME`")
+
+
 @secrets_cli.command("set")
 def secrets_set(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Secret name, e.g. hetzner/token.")]) -> None:
     """Store a secret; the value comes from standard input or a hidden prompt, never the command line."""
@@ -262,7 +281,8 @@ def secrets_rotate(
     """Re-encrypt every secret under a new key version (resumes an interrupted rotation)."""
     report = _trust_call(ctx, lambda c: c.secrets_rotate(retire=retire))
     verb = "resumed and finished" if report.resumed else "done"
-    typer.echo(f"rotation {verb}: {report.rotated} secrets re-encrypted under key version {report.key_version}"
+    noun = "secret" if report.rotated == 1 else "secrets"
+    typer.echo(f"rotation {verb}: {report.rotated} {noun} re-encrypted under key version {report.key_version}"
                + (f"; {report.remaining} left, run it again" if report.remaining else ""))
 
 

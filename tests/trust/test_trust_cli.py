@@ -37,6 +37,9 @@ def test_operator_lifecycle_and_key_shown_once(tmp_path: Path) -> None:
     caller = Trust(store, tmp_path).authenticate(key)
     assert (caller.name, caller.role.value, caller.tenant_id) == ("carol", "viewer", "demo-acme")
     store.dispose()
+    keys = json.loads(clawops(tmp_path, "operator", "keys", "carol", "--json").stdout)
+    assert [k["scopes"] for k in keys] == [["read"]] and key.split("_")[1] == keys[0]["prefix"]
+    assert keys[0]["last_used_at"] is not None and key not in json.dumps(keys)
     # a second key, then revoke the operator: everything goes
     second = clawops(tmp_path, "operator", "key", "carol")
     assert second.returncode == 0 and second.stdout.strip().splitlines()[-1] != key

@@ -90,7 +90,7 @@ HELP = {"help", "?", "what can you do", "commands", "how does this work", "what 
 PROVIDER_ALT = r"(hetzner|vultr|digitalocean|digital ocean|do|contabo|hostinger|sim)"
 INJECTION_RE = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b[^.]{0,30}\b(rules?|instructions?|polic(?:y|ies)|guardrails?|"
-    r"safety|system prompt|previous|prior|above)\b|\byou are now\b|\bsystem prompt\b|\bjailbreak\b|"
+    r"safety|system prompt)\b|\b(?:ignore|disregard) (?:all |the |any |everything )?(?:previous|prior|above)\b|\byou are now\b|\bsystem prompt\b|\bjailbreak\b|"
     r"\bdeveloper mode\b|\bwithout (?:asking|confirmation|confirming)\b|\bno confirmation\b|"
     r"\bskip (?:the )?confirm|\bnew instructions\b|\bact as (?:an? )?(?:admin|root|owner)\b"
 )

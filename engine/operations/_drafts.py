@@ -38,8 +38,7 @@ from engine.providers import ProviderDriver
 from engine.store import Instance
 
 MAX_PROVISION = 1000
-HEALTHY_SCORE = 80
-"""A standby is "verified healthy" at or above this score (Guardian's healthy band)."""
+from engine.guardian._thresholds import HEALTHY_MIN as HEALTHY_SCORE  # noqa: E402 - one number, one place
 
 PRIMARY_PREFERENCE: dict[Geo, tuple[Provider, ...]] = {
     Geo.EU: (Provider.HETZNER, Provider.DIGITALOCEAN, Provider.VULTR, Provider.CONTABO, Provider.HOSTINGER),

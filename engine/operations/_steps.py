@@ -327,12 +327,13 @@ class StepRunner:
                 old.health_reason = "failed over; replace or tear down"
                 s.add(standby)
                 s.add(old)
-            replacement_id = self._queue_replacement(s, standby)
+            replacement_id = self._queue_replacement(s, standby, avoid=old)
         await self._create(replacement_id)
         return f"{standby_id} is primary; replacement standby {replacement_id} ACTIVE"
 
-    def _queue_replacement(self, s: Session, primary: Instance) -> str:
-        """A new standby for ``primary``'s account on another provider in the same geo (idempotent)."""
+    def _queue_replacement(self, s: Session, primary: Instance, *, avoid: Instance) -> str:
+        """A new standby for ``primary``'s account, in the same geo, on neither the new primary's provider
+        nor the failed one's (whose region is likely down); regions spread by account (idempotent)."""
         existing = s.exec(select(Instance).where(
             col(Instance.account_id) == primary.account_id, col(Instance.role) == "standby",
             col(Instance.state).in_((S.REQUESTED.value, S.CREATING.value, S.BOOTSTRAPPING.value, S.ACTIVE.value)),
@@ -342,8 +343,12 @@ class StepRunner:
         region = REGIONS[primary.region]
         from engine.operations._drafts import PRIMARY_PREFERENCE  # local: avoids an import cycle
 
-        provider = next(p for p in PRIMARY_PREFERENCE[region.geo] if p.value != primary.provider)
-        target = next(r for r in REGIONS.values() if r.provider == provider and r.geo == region.geo)
+        choices = [p for p in PRIMARY_PREFERENCE[region.geo] if p.value not in (primary.provider, avoid.provider)]
+        choices = choices or [p for p in PRIMARY_PREFERENCE[region.geo] if p.value != primary.provider]
+        provider = choices[0]
+        regions = [r for r in REGIONS.values() if r.provider == provider and r.geo == region.geo
+                   and r.name != avoid.region]
+        target = regions[sum(map(ord, primary.account_id)) % len(regions)]
         count = len(s.exec(select(Instance.id).where(col(Instance.account_id) == primary.account_id)).all())
         plan = plan_for(provider, Tier(primary.tier))
         new_id = f"i-{primary.account_id}-s{count}"

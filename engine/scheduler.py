@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from engine.runtime import Engine
 
-__all__ = ["SCHEDULES", "bind", "briefings", "ledger_analysis", "register", "resume_jobs", "retry_webhooks",
+__all__ = ["SCHEDULES", "bind", "briefings", "guardian_sweep", "ledger_analysis", "register", "resume_jobs", "retry_webhooks",
            "start_scheduler"]
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,36 @@ async def ledger_analysis() -> str:
     engine = _bound()
     run = ledger_run(engine.store, engine.settings)
     return str(getattr(run, "summary", ""))
+
+
+async def guardian_sweep() -> int:
+    """Guardian's 5-minute sweep over the latest node reports; heal actions go through the operation layer.
+
+    Registered only where node reports actually arrive (the daemon with its node gateway): without
+    reports every instance would look unreachable and be failed over.
+    """
+    import dataclasses
+
+    from engine.guardian import load_reports, sweep
+
+    engine = _bound()
+    result = sweep(engine.store, load_reports(engine.store), _now())
+    guardian = dataclasses.replace(engine.caller(), agent="guardian", autonomous=True, channel="guardian")
+    acted = 0
+    for decision in result.actions:
+        if decision.action is None:
+            continue
+        # Per-pair heal steps affect one user, so rule 5 never asks; anything bigger comes back "planned"
+        # and waits for an operator, because a sweep never confirms.
+        await engine.ops.call(guardian, decision.action["tool"], decision.action["args"])
+        acted += 1
+    return acted
+
+
+def _now() -> Any:
+    from engine.store import utcnow
+
+    return utcnow()
 
 
 #: Recurring work: (schedule id, task, interval).  Other modules add theirs with :func:`register`.

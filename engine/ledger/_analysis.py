@@ -41,10 +41,11 @@ from engine.ledger._model import (
     billing_of,
     can_downsize,
     eur,
-    fit_tier,
+    fits,
     is_contract,
     net_horizon_saving,
     next_term_end,
+    smaller_limits,
 )
 from engine.ledger._snapshots import History, load_history
 from engine.policy import Caller
@@ -518,18 +519,26 @@ def also_smaller(rows: list[Row], usd_to_eur: float) -> dict[str, Any]:
     or their provider cannot shrink a server in place.  Reported, with explicit ids, never selected by the finding."""
     standard: list[tuple[Row, float]] = []
     replace: list[tuple[Row, float]] = []
-    memo: dict[tuple[str, str], list[tuple[Tier, FitLimit]] | None] = {}
+    # (provider, tier) → (can shrink in place, [(limit, price in EUR) of each smaller tier, smallest first])
+    options: dict[tuple[str, str], tuple[bool, list[tuple[FitLimit, float | None]]] | None] = {}
     for r in rows:
-        if r.oversized or r.idle or r.eur is None or r.state not in _SERVING or r.tier == Tier.NANO.value:
+        if (r.oversized or r.idle or r.eur is None or r.cpu is None or r.mem is None or r.state not in _SERVING
+                or r.tier == Tier.NANO.value):
             continue
-        fit = fit_tier(r.provider, r.tier, r.cpu, r.mem, memo)
-        if fit is None or fit.value == r.tier:
+        key = (r.provider, r.tier)
+        if key not in options:
+            smaller = smaller_limits(r.provider, r.tier)
+            options[key] = None if smaller is None else (can_downsize(r.provider), [
+                (limit, eur(PLANS[(Provider(r.provider), t)].monthly, PLANS[(Provider(r.provider), t)].currency,
+                            usd_to_eur)) for t, limit in smaller])
+        option = options[key]
+        if option is None:
             continue
-        plan = PLANS[(Provider(r.provider), fit)]
-        new_eur = eur(plan.monthly, plan.currency, usd_to_eur)
+        in_place, targets = option
+        new_eur = next((price for limit, price in targets if fits(limit, r.cpu, r.mem)), None)
         if new_eur is None or new_eur >= r.eur:
             continue
-        (standard if can_downsize(r.provider) else replace).append((r, r.eur - new_eur))
+        (standard if in_place else replace).append((r, r.eur - new_eur))
     out: dict[str, Any] = {"count": len(standard) + len(replace)}
     if standard:
         ids = sorted(r.id for r, _ in standard)

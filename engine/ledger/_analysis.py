@@ -10,10 +10,12 @@ history from the daily snapshots.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -257,6 +259,39 @@ def cost_analyses(
 ) -> dict[str, dict[str, Any]]:
     """Several kinds over one read of the fleet (the Ledger's 6-hourly run asks for all three): each result is
     exactly what :func:`cost_analysis` returns for that kind."""
+    with _gc_paused():
+        return _cost_analyses(session, caller, kinds, period, settings, now=now, budget_eur=budget_eur,
+                              region_quotas=region_quotas)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one analysis.
+
+    An analysis allocates tens of thousands of short-lived, acyclic objects (one row per instance); each burst
+    would otherwise trigger collections that walk the engine's whole heap — on 10,000 instances that was a
+    third of the time.  Reference counting still frees everything; the collector resumes (if it was on) at
+    the end, also when the analysis raises."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _cost_analyses(
+    session: Session,
+    caller: Caller,
+    kinds: tuple[str, ...],
+    period: str,
+    settings: Settings,
+    *,
+    now: datetime | None,
+    budget_eur: float | None,
+    region_quotas: Mapping[str, int] | None,
+) -> dict[str, dict[str, Any]]:
     checked = [_validate(k, period) for k in kinds]
     period = checked[0][1] if checked else _validate("report", period)[1]
     now = now or utcnow()
@@ -670,7 +705,8 @@ def finding_accounts(session: Session, caller: Caller, finding: str, settings: S
     if finding not in ("idle", "oversized", "cheaper_elsewhere"):
         raise InputError(f"The finding '{finding}' is not known; use one of: idle, oversized, cheaper_elsewhere.")
     rules = Rules.build(settings.usd_to_eur)
-    rows = load_rows(session, caller, rules, now or utcnow())
+    with _gc_paused():
+        rows = load_rows(session, caller, rules, now or utcnow())
     members = [r for r in rows if getattr(r, "cheaper" if finding == "cheaper_elsewhere" else finding)]
     excluded = set(exclude_providers)
     touched = {r.account for r in rows if r.provider in excluded} if finding == "idle" else \

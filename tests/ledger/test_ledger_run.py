@@ -59,3 +59,24 @@ def test_period_sets_the_period_figures(sqlite_fleet: Store, settings: Settings,
     days = 7 if period == "week" else 30
     assert r["period_days"] == days
     assert r["totals"]["period_eur"] == pytest.approx(r["totals"]["monthly_eur"] * 12 / 365 * days, abs=0.01)
+
+
+def test_the_garbage_collector_is_restored_even_when_the_analysis_fails(sqlite_fleet: Store,
+                                                                        settings: Settings) -> None:
+    import gc
+
+    from engine.errors import InputError
+
+    assert gc.isenabled()
+    with sqlite_fleet.session() as s:
+        cost_analysis(s, OWNER, "waste", "month", settings, now=NOW)
+        assert gc.isenabled()
+        with pytest.raises(InputError):
+            cost_analyses(s, OWNER, ("waste", "invoice"), "month", settings, now=NOW)
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            cost_analysis(s, OWNER, "report", "month", settings, now=NOW)
+            assert not gc.isenabled()  # left as the caller had it
+        finally:
+            gc.enable()

@@ -78,8 +78,10 @@ def cost_analysis_text(result: dict[str, Any]) -> str:
             lines.append("By provider: " + ", ".join(f"{p} {_eur(v['monthly_eur'])}" for p, v in by_p.items()) + ".")
     if kind == "forecast":
         fc = result["forecast"]
+        trend = (f"{fc['growth_pct_per_month']:+.1f} %/month over {fc['history_days']} days of history"
+                 if fc.get("history_days", 0) >= 2 else "no history yet, assumed flat")
         lines.insert(0, f"{demo}Forecast: {_eur(fc['monthly_eur_in_30_days'])}/month in 30 days "
-                        f"({fc['growth_pct_per_month']:+.1f} %/month), next {per} {_eur(fc['next_period_eur'])}.")
+                        f"({trend}), next {per} {_eur(fc['next_period_eur'])}.")
         lines.append(fc["budget"]["note"])
         full = [h for h in fc.get("headroom", []) if "full_in_days" in h or h.get("full_on")]
         if full:

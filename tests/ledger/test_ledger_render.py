@@ -63,6 +63,7 @@ def test_report_reply_has_a_sparkline_once_history_exists(sqlite_fleet: Store) -
 def test_forecast_reply_states_budget_and_trend(sqlite_fleet: Store) -> None:
     text = cost_analysis_text(analyse(sqlite_fleet, "forecast", caller=TENANT_A, budget_eur=50.0))
     assert text.startswith("Forecast: €") and "Already over budget" in text
+    assert "(no history yet, assumed flat)" in text
     assert "(tenant t-a)" in text
 
 

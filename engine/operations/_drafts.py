@@ -209,12 +209,19 @@ def draft_resize(s: Session, caller: Caller, args: dict[str, Any], settings: Set
     candidates = [i for i in matched if i.tier != tier.value]
     if not candidates:
         raise InputError(f"No serving instances match {selector.describe()} on a tier other than {tier.value}; nothing to resize.")
-    fixed = [i for i in candidates if not drivers(i.provider).capabilities.can_resize]
+    order = [t.value for t in Tier]
+
+    def cannot(i: Instance) -> bool:
+        caps = drivers(i.provider).capabilities
+        downsizing = order.index(tier.value) < order.index(i.tier)
+        return not caps.can_resize or (downsizing and caps.resize_upgrade_only)
+
+    fixed = [i for i in candidates if cannot(i)]
     targets = [i for i in candidates if i not in fixed]
     if not targets:
         raise InputError(
-            f"All {len(candidates)} matching instances are on providers that cannot resize in place "
-            f"({', '.join(sorted({i.provider for i in fixed}))}); replace them instead."
+            f"All {len(candidates)} matching instances are on providers that cannot make this change in place "
+            f"({', '.join(sorted({i.provider for i in fixed}))}: no resize, or upgrades only); replace them instead."
         )
     delta = 0.0
     steps = []
@@ -224,7 +231,8 @@ def draft_resize(s: Session, caller: Caller, args: dict[str, Any], settings: Set
         steps.append({"instance": i.id, "action": "resize", "tier": tier.value, "plan_id": new.plan_id,
                       "text": f"resize {i.id} ({i.provider}) {i.tier} → {tier.value} ({new.plan_id})"})
     users = len({i.account_id for i in targets})
-    skipped = f" {len(fixed)} on providers without in-place resize are skipped." if fixed else ""
+    skipped = (f" {len(fixed)} on providers that cannot do this in place (no resize, or upgrades only) are skipped."
+               if fixed else "")
     summary = (f"Resize {_plural(len(targets), 'instance')} ({selector.describe()}) to {tier.value}, affecting "
                f"{_plural(users, 'user')}; each restarts once. Monthly cost change €{delta:+,.2f}.{skipped}")
     facts = PolicyFacts(tool="resize", kind="mutate", affected_users=users, confirm_threshold=settings.confirm_threshold,

@@ -292,11 +292,12 @@ class StepRunner:
                 return "already on the new tier"
             provider, server_id = inst.provider, inst.provider_server_id or ""
         driver = self.drivers(provider)
+        # Each vendor action must finish before the next starts ("droplet already has a pending event").
         if driver.capabilities.resize_needs_power_off:
-            await driver.power_off(server_id)
-        await driver.resize_server(server_id, plan_id)
+            await self._settle(driver, await driver.power_off(server_id))
+        await self._settle(driver, await driver.resize_server(server_id, plan_id))
         if driver.capabilities.resize_needs_power_off:
-            await driver.power_on(server_id)
+            await self._settle(driver, await driver.power_on(server_id))
         plan = plan_for(Provider(provider), tier)
         with self.store.session() as s:
             inst = self._load(s, instance_id)
@@ -306,6 +307,16 @@ class StepRunner:
             inst.updated_at = utcnow()
             s.add(inst)
         return f"now {tier.value} ({plan_id})"
+
+    @staticmethod
+    async def _settle(driver: ProviderDriver, action: Any) -> None:
+        """Wait for a vendor action (if the vendor has them) to finish; an error action fails the step."""
+        action_id = getattr(action, "action_id", None)
+        if action is None or action_id is None or getattr(action, "done", True):
+            return
+        final = await driver.poll_action(str(action_id))
+        if getattr(final, "status", "success") == "error":
+            raise ClawOpsError(f"{driver.name} action {action_id} failed: {getattr(final, 'error', '') or 'no reason given'}.")
 
     # -------------------------------------------------------------- failover
     async def _failover(self, standby_id: str, old_primary_id: str) -> str:

@@ -101,3 +101,29 @@ def test_reconciliation_finds_an_orphan_planted_in_an_emulator(engine: Engine) -
 
     found = asyncio.run(scenario())
     assert found == ["i-acct-999-p"]
+
+
+def test_resize_waits_for_each_vendor_action_and_skips_what_a_vendor_cannot_do(engine: Engine) -> None:
+    """DigitalOcean and Hetzner need power-off → resize → power-on, one action at a time; Vultr only upgrades."""
+    with engine.store.session() as s:
+        picks = {p: s.exec(select(Instance).where(col(Instance.provider) == p, col(Instance.tier) == "performance",
+                                                  col(Instance.state) == "ACTIVE")).first()
+                 for p in ("digitalocean", "hetzner", "vultr")}
+    targets = [i for i in picks.values() if i is not None]
+    assert any(i.provider in ("digitalocean", "hetzner") for i in targets)
+
+    async def scenario() -> tuple[str, str]:
+        result = await engine.ask_tool("resize", {"selector": {"instances": [i.id for i in targets]}, "tier": "nano"},
+                                       yes=True)
+        assert result.plan is not None
+        return result.status, result.plan.summary
+
+    status, summary = asyncio.run(scenario())
+    assert status == "done", summary
+    with engine.store.session() as s:
+        after = {i.id: s.get(Instance, i.id) for i in targets}
+    for inst in targets:
+        expected = "performance" if inst.provider == "vultr" else "nano"
+        assert after[inst.id] is not None and after[inst.id].tier == expected  # type: ignore[union-attr]
+    if any(i.provider == "vultr" for i in targets):
+        assert "upgrades only" in summary

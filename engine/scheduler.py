@@ -29,6 +29,7 @@ __all__ = ["SCHEDULES", "bind", "briefings", "guardian_sweep", "ledger_analysis"
 log = logging.getLogger(__name__)
 
 _engine: Engine | None = None
+_ledger_state: Any = None
 
 
 def bind(engine: Engine) -> None:
@@ -74,8 +75,10 @@ async def ledger_analysis() -> str:
     """Ledger's 6-hourly run: today's cost snapshot and the three analyses."""
     from engine.ledger import ledger_run
 
+    global _ledger_state
     engine = _bound()
-    run = ledger_run(engine.store, engine.settings)
+    run = ledger_run(engine.store, engine.settings, previous=_ledger_state)
+    _ledger_state = run.state  # so the next run reports only what changed
     return str(getattr(run, "summary", ""))
 
 

@@ -14,10 +14,9 @@ from sqlmodel import Session, col, select
 
 from engine.domain import InstanceState, Selector
 from engine.errors import NotFound
+from engine.ledger import DEFAULT_USD_TO_EUR, finding_filter
 from engine.policy import Caller
 from engine.store import Account, Instance
-
-DEFAULT_USD_TO_EUR = 0.92
 
 GONE_STATES = (InstanceState.DELETED.value,)
 
@@ -55,8 +54,6 @@ def apply_selector(stmt: Any, selector: Selector, *, usd_to_eur: float = DEFAULT
 def _apply_finding(stmt: Any, finding: str, usd_to_eur: float) -> Any:
     """Ledger's findings as SQL (the same rules its report uses), so "teardown the idle ones" acts on exactly
     the accounts the report named and can never widen to the whole fleet."""
-    from engine.ledger import finding_filter
-
     return stmt.where(finding_filter(finding, usd_to_eur=usd_to_eur))
 
 

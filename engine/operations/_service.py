@@ -270,6 +270,11 @@ class Operations:
                     raise InputError(f"briefing kind '{kind}' is not known; use daily or weekly.")
                 result = produce_briefing(self.store, self.settings, kind, operator_id=caller.operator_id,
                                           tenant_id=caller.tenant_id, speak=False).to_dict()
+            elif spec.name == "audit_query":
+                from engine.trust import audit_query_tool
+
+                evaluate(caller, facts, spec.min_role)
+                result = audit_query_tool(self.store, caller, args)
             elif spec.name == "job_status":
                 evaluate(caller, facts, spec.min_role)
                 result = self.job_status(caller, str(args["job_id"])).to_contract()

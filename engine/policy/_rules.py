@@ -95,7 +95,8 @@ def require_role(caller: Caller, needed: Role, tool: str) -> PolicyCheck:
     if _ROLE_RANK[caller.role] < _ROLE_RANK[needed]:
         raise PolicyRefusal(
             "role",
-            f"{caller.name} is a {caller.role} and {tool} needs the {needed} role; ask an owner to grant it.",
+            f"{caller.name} is {'an' if caller.role.value[0] in 'aeiou' else 'a'} {caller.role} and {tool} "
+            f"needs the {needed} role; ask an owner to grant it.",
         )
     return PolicyCheck("role", True, note=f"{caller.role} may call {tool}")
 

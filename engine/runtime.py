@@ -131,6 +131,20 @@ class Engine:
 
         return resolve_identity(self.store, channel, external_id)
 
+    def channel_turn(self) -> Any:
+        """The conversation as a chat channel needs it: ``await turn(inbound, text) -> reply``.
+
+        The operator comes from the identity the transport reported (the Telegram user id, the WhatsApp
+        number), never from the message text; each sender keeps its own session so "go" works there too.
+        """
+
+        async def turn(inbound: Any, text: str) -> str:
+            caller = self.caller_for_identity(str(inbound.channel), str(inbound.sender_id))
+            result = await self.conversation.turn(caller, text, session=f"{inbound.channel}:{inbound.sender_id}")
+            return result.reply
+
+        return turn
+
     async def ask(self, message: str, *, operator: str | None = None, channel: str = "cli",
                   session: str | None = None, dry_run: bool = False, yes: bool = False) -> TurnResult:
         return await self.conversation.turn(self.caller(operator, channel), message, session=session,

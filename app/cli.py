@@ -50,12 +50,23 @@ def _open_client(config: Path | None, operator: str | None, channel: str = "cli"
         raise  # unreachable; keeps type checkers happy
 
 
+def _open_chat_client(config: Path | None, operator: str | None, channel: str = "tui") -> Any:
+    """The daemon client when ``engine_url`` is configured (with the operator's ``api_key``), else embedded."""
+    from engine.client import ClawOpsError, open_client
+
+    try:
+        return open_client(config_file=config, operator=operator, channel=channel)
+    except ClawOpsError as err:
+        _fail(str(err), getattr(err, "exit_code", 1))
+        raise  # unreachable; keeps type checkers happy
+
+
 @cli.callback(invoke_without_command=True)
 def main_callback(ctx: typer.Context, config: ConfigOpt = None, operator: OperatorOpt = None) -> None:
     """With no command, open the chat."""
     ctx.obj = {"config": config, "operator": operator}
     if ctx.invoked_subcommand is None:
-        client = _open_client(config, operator, channel="tui")
+        client = _open_chat_client(config, operator, channel="tui")
         from app.chat import ChatApp
 
         try:
@@ -79,7 +90,9 @@ def ask(
 
     if (message is None) == (voice_file is None):
         _fail("give either a MESSAGE or --voice FILE (exactly one).", 64)
-    client = _open_client(ctx.obj["config"], ctx.obj["operator"])
+    # text turns go to the configured daemon if there is one; voice notes are heard by the local engine
+    open_for = _open_client if voice_file is not None else _open_chat_client
+    client = open_for(ctx.obj["config"], ctx.obj["operator"], channel="cli")
     heard: Any = None
     try:
         if voice_file is not None:
@@ -363,6 +376,46 @@ def emulate(
         _fail(str(err), 64)
     except KeyboardInterrupt:
         pass
+
+
+@cli.command()
+def engine(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option("--host", help="Listen address (default: api_host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: api_port, 8742; 0 = any free).")] = None,
+) -> None:
+    """Run the engine daemon in the foreground: the operator API (HTTP + WebSocket, /metrics), JSON logs."""
+    from engine.client import ClawOpsError, serve_daemon
+
+    try:
+        serve_daemon(config_file=ctx.obj["config"], host=host, port=port)
+    except ClawOpsError as err:
+        _fail(str(err), getattr(err, "exit_code", 1))
+    except OSError as err:
+        _fail(f"cannot listen ({err.strerror or err}); pick another --port or stop what holds it.", 69)
+
+
+@cli.command()
+def web(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Loopback address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 = any free port).")] = 8743,
+    public_url: Annotated[
+        str | None, typer.Option("--public-url", help="The HTTPS URL your reverse proxy serves this on.")
+    ] = None,
+) -> None:
+    """Serve the chat in a browser (textual-serve) on loopback, behind the operator's API key; prints its URL."""
+    from app.web import is_loopback, run_web
+    from engine.client import ClawOpsError
+
+    if not is_loopback(host):
+        _fail(f"clawops web listens on loopback only, not {host}; put an HTTPS reverse proxy in front.", 64)
+    try:
+        run_web(config=ctx.obj["config"], host=host, port=port, public_url=public_url)
+    except ClawOpsError as err:
+        _fail(str(err), getattr(err, "exit_code", 1))
+    except OSError as err:
+        _fail(f"cannot listen ({err.strerror or err}); pick another --port or stop what holds it.", 69)
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """The one interface the UI talks to (ARCHITECTURE §1).
 
-``EmbeddedClient`` runs the engine in-process; a daemon client over the
-engine's HTTP/WebSocket API will implement the same methods, so the chat does
-not care which it has.  Everything the app needs from the engine is
-re-exported here, and the app imports nothing else from ``engine``.
+``EmbeddedClient`` runs the engine in-process; ``RemoteClient`` talks to a
+``clawops engine`` daemon over its HTTP/WebSocket API with the operator's API
+key.  Both have the same methods, so the chat does not care which it has
+(:func:`open_client` picks one from the settings).  Everything the app needs
+from the engine is re-exported here, and the app imports nothing else from
+``engine``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.api import (
+    ClientEvent,
+    ConnectionLost,
+    ConnectionRestored,
+    EngineUnavailable,
+    FeedItem,
+    HistoryMessage,
+    RemoteClient,
+    Unauthorized,
+    hub_for,
+    key_checker,
+    load_history,
+    open_client,
+    run_turn,
+    search_history,
+)
 from engine.audit import AuditReport
 from engine.config import Settings, load_settings
 from engine.conversation import TurnResult
@@ -36,9 +54,20 @@ __all__ = [
     "OperatorView",
     "RotationReport",
     "SecretInfo",
+    "ClientEvent",
+    "ConnectionLost",
+    "ConnectionRestored",
     "EmbeddedClient",
     "EngineClient",
     "EngineEvent",
+    "EngineUnavailable",
+    "FeedItem",
+    "HistoryMessage",
+    "RemoteClient",
+    "Unauthorized",
+    "key_checker",
+    "open_client",
+    "serve_daemon",
     "Settings",
     "ToolCalled",
     "TurnFailed",
@@ -56,9 +85,15 @@ class EngineClient(Protocol):
     async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
                   yes: bool = False) -> TurnResult: ...
 
-    def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[EngineEvent]: ...
+    def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[ClientEvent]: ...
 
     def audit_verify(self) -> AuditReport: ...
+
+    async def history(self, session: str | None, limit: int = 200) -> list[HistoryMessage]: ...
+
+    async def search(self, text: str, limit: int = 50) -> list[HistoryMessage]: ...
+
+    def feed(self) -> AsyncIterator[FeedItem | ConnectionLost | ConnectionRestored]: ...
 
     def close(self) -> None: ...
 
@@ -83,8 +118,8 @@ class EmbeddedClient:
 
     async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
                   yes: bool = False) -> TurnResult:
-        result = await self.engine.ask(message, operator=self.operator, channel=self.channel, session=session,
-                                       dry_run=dry_run, yes=yes)
+        result = await run_turn(self.engine, message, operator=self.operator, channel=self.channel,
+                                session=session, dry_run=dry_run, yes=yes)
         scrubbed: TurnResult = self.engine.trust.redactor.scrub_value(result)
         return scrubbed
 
@@ -213,6 +248,21 @@ class EmbeddedClient:
         mark = anchor(self.engine.store, path)
         return mark.seq, mark.hash, str(path)
 
+    # ------------------------------------------------------------------ history and feed (issue 8)
+    async def history(self, session: str | None, limit: int = 200) -> list[HistoryMessage]:
+        """This operator's last messages in ``session``, oldest first (to resume a chat)."""
+        return load_history(self.engine.store, self._me().operator_id, session, limit)
+
+    async def search(self, text: str, limit: int = 50) -> list[HistoryMessage]:
+        """This operator's messages containing ``text`` (any session), newest first (``/find``)."""
+        return search_history(self.engine.store, self._me().operator_id, text, limit)
+
+    async def feed(self) -> AsyncIterator[FeedItem | ConnectionLost | ConnectionRestored]:
+        """Every turn run on this engine object, by anyone, as it finishes (runs until cancelled)."""
+        async with hub_for(self.engine).subscribe() as queue:
+            while True:
+                yield await queue.get()
+
     # ------------------------------------------------------------------ voice and briefings (issue 9)
     async def ask_voice(self, audio: Path, *, session: str | None = None, dry_run: bool = False,
                         yes: bool = False) -> Any:
@@ -258,3 +308,10 @@ def serve_emulator(provider: str, port: int = 0) -> None:
         serve_forever(provider, port=port)
     except ValueError as exc:
         raise ClawOpsError(str(exc)) from None
+
+
+def serve_daemon(*, config_file: Path | None = None, host: str | None = None, port: int | None = None) -> None:
+    """Run ``clawops engine`` in the foreground until SIGTERM/Ctrl+C; prints its base URL first, logs JSON on stderr."""
+    from engine.api._daemon import run_daemon
+
+    run_daemon(config_file=config_file, host=host, port=port, ready=lambda url: print(url, flush=True))

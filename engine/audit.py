@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlmodel import Session, col
 
 from engine.store import AuditEntry, AuditHead, Store
@@ -56,26 +56,25 @@ def append(
     """Add one entry to the chain inside ``session``'s transaction.
 
     The head row is read ``FOR UPDATE`` (PostgreSQL) so concurrent engines
-    append one after the other; on SQLite the write lock does the same.
+    append one after the other; on SQLite the write lock does the same.  Plain
+    SQL statements, not ORM objects: this runs for every decision the engine makes.
     """
-    head = session.exec(select(AuditHead).where(col(AuditHead.id) == 1).with_for_update()).scalars().first()  # type: ignore[call-overload]
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
-        session.add(head)
-    seq = head.seq + 1
+    head = session.execute(
+        select(col(AuditHead.seq), col(AuditHead.hash)).where(col(AuditHead.id) == 1).with_for_update()
+    ).first()
+    prev_seq, prev_hash = (int(head[0]), str(head[1])) if head is not None else (0, GENESIS_HASH)
+    seq = prev_seq + 1
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     detail_text = _canonical(detail or {})
-    digest = entry_hash(head.hash, seq, ts, actor, channel, action, target, outcome, detail_text)
-    entry = AuditEntry(
-        seq=seq, ts=ts, actor=actor, channel=channel, action=action, target=target, outcome=outcome,
-        detail=detail_text, prev_hash=head.hash, hash=digest,
-    )
-    session.add(entry)
-    head.seq = seq
-    head.hash = digest
-    session.add(head)
-    session.flush()
-    return entry
+    digest = entry_hash(prev_hash, seq, ts, actor, channel, action, target, outcome, detail_text)
+    values: dict[str, Any] = {"seq": seq, "ts": ts, "actor": actor, "channel": channel, "action": action, "target": target,
+              "outcome": outcome, "detail": detail_text, "prev_hash": prev_hash, "hash": digest}
+    session.execute(insert(AuditEntry).values(**values))
+    if head is None:
+        session.execute(insert(AuditHead).values(id=1, seq=seq, hash=digest))
+    else:
+        session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(seq=seq, hash=digest))
+    return AuditEntry(**values)
 
 
 @dataclass(frozen=True, slots=True)

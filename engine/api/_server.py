@@ -266,7 +266,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             if op == "subscribe" and feed_task is None:
                 feed_task = asyncio.ensure_future(_forward_feed(state, send))
             elif op == "turn":
-                task = asyncio.ensure_future(_ws_turn(state, caller, frame, send))
+                task = asyncio.ensure_future(_ws_turn(state, caller, frame, send, lambda: ws.closed))
                 state.turns.add(task)
                 task.add_done_callback(state.turns.discard)
             elif op != "subscribe":
@@ -289,7 +289,7 @@ async def _forward_feed(state: ApiState, send: Callable[[dict[str, Any]], Awaita
 
 
 async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],
-                   send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+                   send: Callable[[dict[str, Any]], Awaitable[None]], closed: Callable[[], bool]) -> None:
     turn_id = str(frame.get("id") or "")
 
     async def emit(event: EngineEvent) -> None:
@@ -305,6 +305,8 @@ async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],
     if state.closing:  # not accepted: the client may safely send it again to the next engine
         with contextlib.suppress(ConnectionError, RuntimeError):
             await send({"type": "retry", "turn": turn_id})
+        return
+    if closed():  # the operator's client is gone before we said "accepted": it will resend, so do not run
         return
     await emit(TurnStarted(message, session))
     try:

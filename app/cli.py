@@ -366,12 +366,13 @@ def brief(
 def emulate(
     provider: Annotated[str, typer.Argument(help="hetzner, vultr, digitalocean, contabo or hostinger.")],
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 0,
+    time_scale: Annotated[float, typer.Option("--time-scale", help="Emulated seconds per real second.")] = 1.0,
 ) -> None:
     """Serve one provider's emulated API on loopback; the first line printed is its base URL."""
     from engine.client import ClawOpsError, serve_emulator
 
     try:
-        serve_emulator(provider, port)
+        serve_emulator(provider, port, time_scale=time_scale)
     except ClawOpsError as err:
         _fail(str(err), 64)
     except KeyboardInterrupt:

@@ -297,7 +297,7 @@ class EmbeddedClient:
         self.engine.close()
 
 
-def serve_emulator(provider: str, port: int = 0) -> None:
+def serve_emulator(provider: str, port: int = 0, *, time_scale: float = 1.0) -> None:
     """Serve one vendor's emulated API on 127.0.0.1 in the foreground (``clawops emulate``).
 
     The first line printed is the base URL, with the vendor's own path prefix.
@@ -305,7 +305,9 @@ def serve_emulator(provider: str, port: int = 0) -> None:
     from engine.providers.emulators import serve_forever
 
     try:
-        serve_forever(provider, port=port)
+        if time_scale <= 0:
+            raise ClawOpsError("--time-scale must be a positive number of emulated seconds per real second.")
+        serve_forever(provider, port=port, time_scale=time_scale)
     except ValueError as exc:
         raise ClawOpsError(str(exc)) from None
 

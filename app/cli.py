@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -68,9 +69,12 @@ def main_callback(ctx: typer.Context, config: ConfigOpt = None, operator: Operat
     if ctx.invoked_subcommand is None:
         client = _open_chat_client(config, operator, channel="tui")
         from app.chat import ChatApp
+        from engine.client import load_settings
 
+        # Full tracebacks of failed turns go here (the transcript shows one sentence and this path).
+        log_path = Path(os.environ.get("CLAWOPS_LOG") or load_settings(config).home / "chat.log")
         try:
-            ChatApp(client).run()
+            ChatApp(client, log_path=log_path).run()
         finally:
             client.close()
 

@@ -111,12 +111,32 @@ async def _main(engine: Engine, host: str, port: int, ready: Callable[[str], Non
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     scheduler = await _start_scheduler(engine)
+    gateway = await _start_gateway(engine)
     try:
         await serve_api(engine, host, port, stop=stop, ready=ready)
     finally:
+        if gateway is not None:
+            with contextlib.suppress(Exception):
+                await gateway.stop()
         if scheduler is not None:
             with contextlib.suppress(Exception):
                 await scheduler.stop()
+
+
+async def _start_gateway(engine: Engine) -> Any:
+    """The node gateway (OpenClaw protocol) on CLAWOPS_GATEWAY_HOST:PORT; its health reports feed the store.
+
+    A gateway that cannot start (port taken, say) is logged and the operator API still serves.
+    """
+    try:
+        from engine.nodes import start_node_gateway
+
+        gateway = await start_node_gateway(engine)
+        log.info("node gateway listening", extra={"url": gateway.url})
+        return gateway
+    except Exception:
+        log.exception("node gateway did not start; nodes cannot report until it does")
+        return None
 
 
 async def _start_scheduler(engine: Engine) -> Any:

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from engine.errors import ClawOpsError
 
@@ -141,6 +141,44 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         delay = self.base_delay_s * float(2**attempt)
         return min(self.max_wait_s, delay * (0.5 + random.random() / 2))
+
+
+async def download_bounded(
+    http: Any,
+    url: str,
+    *,
+    retry: RetryPolicy,
+    max_bytes: int,
+    service: str,
+    noun: str,
+    headers: Mapping[str, str] | None = None,
+    retry_statuses: frozenset[int] = frozenset(),
+) -> bytes:
+    """Stream a download, refusing it past ``max_bytes``; 5xx (and ``retry_statuses``) and network errors
+    back off and retry, anything else non-200 is one sentence naming ``service`` and ``noun``."""
+    import httpx
+
+    for attempt in range(retry.attempts):
+        try:
+            async with http.stream("GET", url, headers=headers, timeout=60.0) as resp:
+                if resp.status_code >= 500 or resp.status_code in retry_statuses:
+                    await retry.sleep(retry.backoff(attempt))
+                    continue
+                if resp.status_code != 200:
+                    raise ChannelError(
+                        f"{service} refused the {noun} download (HTTP {resp.status_code}).", status=resp.status_code
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ChannelError(f"The {noun} is larger than {max_bytes // (1024 * 1024)} MB.")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TransportError:
+            await retry.sleep(retry.backoff(attempt))
+    raise ChannelError(f"{service} {noun} download kept failing; gave up.", retryable=True)
 
 
 class SeenIds:

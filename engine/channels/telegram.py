@@ -31,6 +31,7 @@ from engine.channels._base import (
     Reply,
     RetryPolicy,
     SeenIds,
+    download_bounded,
     lookup_operator,
     notify,
 )
@@ -172,27 +173,8 @@ class TelegramClient:
     async def download(self, file_path: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes:
         """Fetch a file returned by getFile, refusing anything larger than ``max_bytes``."""
         url = f"{self._base}/file/bot{self._token}/{file_path}"
-        for attempt in range(self._retry.attempts):
-            try:
-                async with self._http.stream("GET", url, timeout=60.0) as resp:
-                    if resp.status_code >= 500:
-                        await self._retry.sleep(self._retry.backoff(attempt))
-                        continue
-                    if resp.status_code != 200:
-                        raise ChannelError(
-                            f"Telegram refused the file download (HTTP {resp.status_code}).", status=resp.status_code
-                        )
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in resp.aiter_bytes():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise ChannelError(f"The file is larger than {max_bytes // (1024 * 1024)} MB.")
-                        chunks.append(chunk)
-                    return b"".join(chunks)
-            except httpx.TransportError:
-                await self._retry.sleep(self._retry.backoff(attempt))
-        raise ChannelError("Telegram file download kept failing; gave up.", retryable=True)
+        return await download_bounded(self._http, url, retry=self._retry, max_bytes=max_bytes, service="Telegram",
+                                      noun="file")
 
 
 def split_text(text: str, limit: int) -> list[str]:

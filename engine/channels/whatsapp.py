@@ -33,6 +33,7 @@ from engine.channels._base import (
     Reply,
     RetryPolicy,
     SeenIds,
+    download_bounded,
     lookup_operator,
     notify,
 )
@@ -185,27 +186,10 @@ class WhatsAppClient:
             raise ChannelError(
                 f"The media file is {size // (1024 * 1024)} MB; the limit is {max_bytes // (1024 * 1024)} MB."
             )
-        for attempt in range(self._retry.attempts):
-            try:
-                async with self._http.stream("GET", str(info["url"]), headers=self._auth, timeout=60.0) as resp:
-                    if resp.status_code >= 500 or resp.status_code == 429:
-                        await self._retry.sleep(self._retry.backoff(attempt))
-                        continue
-                    if resp.status_code != 200:
-                        raise ChannelError(
-                            f"WhatsApp refused the media download (HTTP {resp.status_code}).", status=resp.status_code
-                        )
-                    chunks: list[bytes] = []
-                    total = 0
-                    async for chunk in resp.aiter_bytes():
-                        total += len(chunk)
-                        if total > max_bytes:
-                            raise ChannelError(f"The media file is larger than {max_bytes // (1024 * 1024)} MB.")
-                        chunks.append(chunk)
-                    return b"".join(chunks), str(info.get("mime_type", ""))
-            except httpx.TransportError:
-                await self._retry.sleep(self._retry.backoff(attempt))
-        raise ChannelError("WhatsApp media download kept failing; gave up.", retryable=True)
+        data = await download_bounded(self._http, str(info["url"]), retry=self._retry, max_bytes=max_bytes,
+                                      service="WhatsApp", noun="media file", headers=self._auth,
+                                      retry_statuses=frozenset({429}))
+        return data, str(info.get("mime_type", ""))
 
 
 _SUFFIX = {"audio/ogg": ".ogg", "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/aac": ".aac", "audio/amr": ".amr"}

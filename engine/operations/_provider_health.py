@@ -17,13 +17,13 @@ from sqlmodel import Session, col, select
 
 from engine.domain import SERVING_STATES, InstanceState, Provider
 from engine.errors import InputError
+from engine.guardian import FAILED_OVER_PREFIX
 from engine.operations._reads import is_demo
 from engine.operations._scope import scoped
 from engine.policy import Caller
 from engine.store import Instance
 
 SERVING = tuple(s.value for s in SERVING_STATES)
-FAILED_OVER_REASON = "failed over"
 
 
 def exposure(s: Session, caller: Caller, provider: str | None, region: str | None) -> dict[str, dict[str, Any]]:
@@ -48,7 +48,7 @@ def exposure(s: Session, caller: Caller, provider: str | None, region: str | Non
         row["primaries" if inst.role == "primary" else "standbys"] += 1
         if inst.state == InstanceState.FAILED.value:
             row["failed"] += 1
-            if inst.health_reason.startswith(FAILED_OVER_REASON):
+            if inst.health_reason.startswith(FAILED_OVER_PREFIX):
                 row["failed_over"] += 1
         row["accounts"].add(inst.account_id)
     for row in out.values():

@@ -22,6 +22,7 @@ from engine import audit
 from engine.config import Settings
 from engine.domain import REGIONS, InstanceState, Provider, Tier, check_transition, plan_for
 from engine.errors import ClawOpsError, InputError, NotFound
+from engine.guardian import FAILED_OVER_PREFIX
 from engine.policy import Caller
 from engine.providers import ProviderDriver, ServerSpec
 from engine.store import Account, Instance, PlanRecord, Silence, Store, Tenant, utcnow
@@ -335,7 +336,7 @@ class StepRunner:
                 if old.state != S.FAILED.value:
                     move(old, S.FAILED)
                 old.role = "standby"
-                old.health_reason = "failed over; replace or tear down"
+                old.health_reason = f"{FAILED_OVER_PREFIX}; replace or tear down"
                 s.add(standby)
                 s.add(old)
             replacement_id = self._queue_replacement(s, standby, avoid=old)

@@ -12,6 +12,7 @@ only through :mod:`engine.client`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from collections.abc import AsyncIterator, Mapping
@@ -30,6 +31,7 @@ from app.widgets import (
     CopyRequested,
     ErrorNote,
     Flash,
+    JobProgressMessage,
     PlanCard,
     Prompt,
     SlashComplete,
@@ -38,7 +40,17 @@ from app.widgets import (
     Transcript,
     UserMessage,
 )
-from engine.client import ToolCalled, TurnFailed, TurnFinished, TurnResult, TurnStarted
+from engine.client import (
+    ConnectionLost,
+    ConnectionRestored,
+    FeedItem,
+    JobProgress,
+    ToolCalled,
+    TurnFailed,
+    TurnFinished,
+    TurnResult,
+    TurnStarted,
+)
 
 __all__ = ["AgentMessage", "ChatApp", "ChatClient", "ErrorNote", "PlanCard", "SystemNote", "UserMessage"]
 
@@ -150,7 +162,12 @@ class ChatApp(App[None]):
         self.last_reply: str | None = None
         self.jobs: dict[str, Any] = {}
         """Jobs seen in this chat, by id (the engine's ``JobView``s), for ``/jobs``."""
+        self._progress: dict[str, JobProgressMessage] = {}
+        """The in-place progress message of each job, by job id."""
         self._turn_lock = asyncio.Lock()
+        self.connected = True
+        self._feed_task: asyncio.Task[None] | None = None
+        """False while the engine is unreachable (a daemon restarting); typed messages wait, nothing is lost."""
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -168,6 +185,104 @@ class ChatApp(App[None]):
         self.prompt.completer = self.query_one(SlashComplete)
         if self._keymap:
             self.set_keymap(self._keymap)
+        if callable(getattr(self.client, "history", None)):
+            self.resume_history()
+        if callable(getattr(self.client, "feed", None)):
+            # A plain task, not a worker: it never finishes, and "wait for the workers" must still mean
+            # "wait for the turns" (tests, and the app's own shutdown ordering).
+            self._feed_task = asyncio.create_task(self.follow_feed(), name="clawops-feed")
+
+    async def on_unmount(self) -> None:
+        task = self._feed_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ------------------------------------------------------------------ history and the shared feed
+    @work(group="history", exit_on_error=False)
+    async def resume_history(self, limit: int = 50) -> None:
+        """Show the end of this session as it was left (a restart, another terminal), before anything new."""
+        client: Any = self.client  # optional part of the client interface (the test doubles may lack it)
+        history = client.history
+        try:
+            rows = await history(self.session, limit)
+        except Exception as exc:  # history is a convenience: the chat works without it
+            log.warning("no history: %s", exc)
+            return
+        if not rows:
+            return
+        widgets: list[Any] = [SystemNote(f"Earlier in this session ({len(rows)} messages):")]
+        for row in rows:
+            if row.role == "operator":
+                widgets.append(UserMessage(row.text))
+            elif row.role == "error":
+                widgets.append(ErrorNote(row.text))
+            else:
+                widgets.append(AgentMessage(row.text, agent=row.agent))
+        widgets.append(SystemNote("— you are here —"))
+        await self.transcript.post(*widgets)
+
+    async def follow_feed(self) -> None:
+        """The engine's shared feed: job progress, other operators' actions, connection state."""
+        client: Any = self.client
+        feed = client.feed
+        try:
+            async for item in feed():
+                await self.on_feed(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the feed is extra: losing it must not take the chat down
+            log.exception("feed stopped")
+            await self.transcript.post(ErrorNote(f"The live feed stopped: {exc}",
+                                                 "Replies still arrive; restart the chat to see job progress again."))
+
+    @property
+    def me(self) -> str | None:
+        """The operator this chat speaks as, when the client knows it."""
+        who = getattr(self.client, "whoami", None)
+        return who if isinstance(who, str) else None
+
+    async def on_feed(self, item: object) -> None:
+        if isinstance(item, JobProgress):
+            await self.show_progress(item)
+        elif isinstance(item, FeedItem):
+            if item.operator == self.me and item.session == self.session:
+                return  # this chat's own turn: already in the transcript
+            summary = item.summary
+            asked = item.message if len(item.message) <= 120 else item.message[:117] + "…"
+            await self.transcript.post(SystemNote(f"{summary} — asked “{asked}”", classes="-feed"))
+        elif isinstance(item, ConnectionLost | ConnectionRestored):
+            await self.connection_changed(item)
+
+    async def connection_changed(self, event: ConnectionLost | ConnectionRestored) -> None:
+        """Say once that the engine went away or came back (the turn stream and the feed both notice)."""
+        lost = isinstance(event, ConnectionLost)
+        if lost == (not self.connected):
+            return
+        self.connected = not lost
+        await self.transcript.post(ErrorNote(event.message) if lost else SystemNote(event.message))
+        self.query_one(Flash).flash(event.message, warning=lost)
+
+    async def show_progress(self, progress: JobProgress) -> None:
+        """Update the job's progress message in place, or start one for a job first seen now."""
+        job = progress.job
+        widget = self._progress.get(job.id)
+        if widget is not None and widget.finished and not job.finished:
+            return  # a report that was overtaken by the job's end (progress can arrive out of order)
+        self.jobs[job.id] = job
+        if widget is not None and widget.is_attached:
+            widget.apply(progress)
+        else:
+            mine = progress.operator == self.me or self.me is None
+            widget = JobProgressMessage(progress, mine=mine)
+            self._progress[job.id] = widget
+            await self.transcript.post(widget)
+        if job.finished:
+            for card in self.query(PlanCard):
+                if card.plan_id == job.plan_id and not card.is_pending:
+                    card.resolve(f"confirmed, job {job.status} ({job.done}/{job.total})")
+            self.query_one(Flash).flash(progress.line, warning=job.status == "failed")
 
     @property
     def transcript(self) -> Transcript:
@@ -228,7 +343,37 @@ class ChatApp(App[None]):
         if command.name == "jobs":
             await self.transcript.post(SystemNote(self._jobs_text()))
             return
+        if command.name == "find":
+            await self.transcript.post(UserMessage(typed))
+            self.find(arg)
+            return
         await self.transcript.post(SystemNote(f"{command.usage} — {command.help}: not available yet in this build."))
+
+    @work(group="find", exit_on_error=False)
+    async def find(self, text: str) -> None:
+        """``/find TEXT``: this operator's earlier messages containing ``text``, newest first."""
+        search: Any = getattr(self.client, "search", None)
+        if not text.strip():
+            await self.transcript.post(ErrorNote("Say what to look for, e.g. /find nuremberg."))
+            return
+        if not callable(search):
+            await self.transcript.post(SystemNote("Search needs the engine's history; this client has none."))
+            return
+        try:
+            rows = await search(text.strip(), 20)
+        except Exception as exc:
+            await self.transcript.post(ErrorNote(f"Search failed: {exc}", "Try again in a moment."))
+            return
+        if not rows:
+            await self.transcript.post(SystemNote(f"Nothing in your history mentions “{text.strip()}”."))
+            return
+        lines = [f"{len(rows)} earlier messages mention “{text.strip()}” (newest first):"]
+        for row in rows:
+            who = "you" if row.role == "operator" else (row.agent or row.role)
+            first = row.text.strip().splitlines()[0] if row.text.strip() else ""
+            first = first if len(first) <= 100 else first[:99] + "…"
+            lines.append(f"  {row.created_at:%Y-%m-%d %H:%M}  [{row.session}] {who}: {first}")
+        await self.transcript.post(SystemNote("\n".join(lines)))
 
     def _jobs_text(self) -> str:
         if not self.jobs:
@@ -289,6 +434,11 @@ class ChatApp(App[None]):
                 await self._show_result(event.result)
             elif isinstance(event, TurnFailed):
                 await self._failed(event.message, "Nothing was changed. Try again, or /status to check the fleet.")
+            elif isinstance(event, JobProgress):
+                await self.show_progress(event)
+            elif isinstance(event, ConnectionLost | ConnectionRestored):
+                throbber.say(event.message)
+                await self.connection_changed(event)
             else:
                 log.debug("chat ignores %s events", type(event).__name__)
 

@@ -51,12 +51,17 @@ def _open_client(config: Path | None, operator: str | None, channel: str = "cli"
         raise  # unreachable; keeps type checkers happy
 
 
-def _open_chat_client(config: Path | None, operator: str | None, channel: str = "tui") -> Any:
-    """The daemon client when ``engine_url`` is configured (with the operator's ``api_key``), else embedded."""
+def _open_chat_client(config: Path | None, operator: str | None, channel: str = "tui",
+                      background_jobs: bool = False) -> Any:
+    """The daemon client when ``engine_url`` is configured (with the operator's ``api_key``), else embedded.
+
+    The chat asks for ``background_jobs``: its turns return as soon as a job starts and the progress arrives
+    on the feed, so the operator can keep talking; ``clawops ask`` waits for the job instead.
+    """
     from engine.client import ClawOpsError, open_client
 
     try:
-        return open_client(config_file=config, operator=operator, channel=channel)
+        return open_client(config_file=config, operator=operator, channel=channel, background_jobs=background_jobs)
     except ClawOpsError as err:
         _fail(str(err), getattr(err, "exit_code", 1))
         raise  # unreachable; keeps type checkers happy
@@ -67,7 +72,7 @@ def main_callback(ctx: typer.Context, config: ConfigOpt = None, operator: Operat
     """With no command, open the chat."""
     ctx.obj = {"config": config, "operator": operator}
     if ctx.invoked_subcommand is None:
-        client = _open_chat_client(config, operator, channel="tui")
+        client = _open_chat_client(config, operator, channel="tui", background_jobs=True)
         from app.chat import ChatApp
         from engine.client import load_settings
 

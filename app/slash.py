@@ -35,7 +35,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("voice", "Send an audio file as a voice note", hint="FILE", available=False),
     SlashCommand("silence", "Mute the team's voice replies", available=False),
     SlashCommand("brief", "Ask Briefer for a briefing", available=False),
-    SlashCommand("find", "Search earlier conversations", hint="TEXT", available=False),
+    SlashCommand("find", "Search your earlier conversations", hint="TEXT"),
 )
 """Every command, in the order the completer lists them."""
 

@@ -29,12 +29,13 @@ from engine.api import (
     open_client,
     run_turn,
     search_history,
+    visible_to,
 )
 from engine.audit import AuditReport
 from engine.config import Settings, load_settings
 from engine.conversation import TurnResult
 from engine.errors import ClawOpsError
-from engine.events import EngineEvent, ToolCalled, TurnFailed, TurnFinished, TurnStarted
+from engine.events import EngineEvent, JobProgress, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.runtime import Engine
 from engine.trust import (
     AuditRecord,
@@ -50,6 +51,7 @@ __all__ = [
     "AuditReport",
     "ClawOpsError",
     "IssuedKey",
+    "JobProgress",
     "KeyView",
     "OperatorView",
     "RotationReport",
@@ -93,7 +95,7 @@ class EngineClient(Protocol):
 
     async def search(self, text: str, limit: int = 50) -> list[HistoryMessage]: ...
 
-    def feed(self) -> AsyncIterator[FeedItem | ConnectionLost | ConnectionRestored]: ...
+    def feed(self) -> AsyncIterator[FeedItem | JobProgress | ConnectionLost | ConnectionRestored]: ...
 
     def close(self) -> None: ...
 
@@ -101,10 +103,15 @@ class EngineClient(Protocol):
 class EmbeddedClient:
     """The engine in this process, acting as one operator on one channel."""
 
-    def __init__(self, engine: Engine, *, operator: str | None = None, channel: str = "cli") -> None:
+    def __init__(self, engine: Engine, *, operator: str | None = None, channel: str = "cli",
+                 background_jobs: bool = False) -> None:
+        """``background_jobs``: confirmed jobs run as tasks and report progress on :meth:`feed` (the chat),
+        instead of each turn waiting for its job to finish (``clawops ask``, scripts)."""
         self.engine = engine
         self.operator = operator
         self.channel = channel
+        engine.ops.background_jobs = background_jobs
+        self._resumed = False
         self._prime_redaction()
         try:
             engine.caller(operator, channel)  # fail now, clearly, if the operator is unknown
@@ -113,8 +120,14 @@ class EmbeddedClient:
 
     @classmethod
     def open(cls, *, config_file: Path | None = None, operator: str | None = None, channel: str = "cli",
-             **overrides: Any) -> EmbeddedClient:
-        return cls(Engine.open(config_file=config_file, **overrides), operator=operator, channel=channel)
+             background_jobs: bool = False, **overrides: Any) -> EmbeddedClient:
+        return cls(Engine.open(config_file=config_file, **overrides), operator=operator, channel=channel,
+                   background_jobs=background_jobs)
+
+    @property
+    def whoami(self) -> str:
+        """The operator this client acts as (so a feed can tell the operator's own turns from others')."""
+        return str(self._me().name)
 
     async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
                   yes: bool = False) -> TurnResult:
@@ -257,11 +270,23 @@ class EmbeddedClient:
         """This operator's messages containing ``text`` (any session), newest first (``/find``)."""
         return search_history(self.engine.store, self._me().operator_id, text, limit)
 
-    async def feed(self) -> AsyncIterator[FeedItem | ConnectionLost | ConnectionRestored]:
-        """Every turn run on this engine object, by anyone, as it finishes (runs until cancelled)."""
+    async def feed(self) -> AsyncIterator[FeedItem | JobProgress | ConnectionLost | ConnectionRestored]:
+        """Every turn run on this engine object, by anyone, as it finishes, and job progress as it happens
+        (runs until cancelled; a tenant-scoped operator sees only their tenant's).
+
+        With background jobs, opening the feed also resumes jobs an earlier run left unfinished: the feed is
+        the chat's long-lived connection, so their progress has somewhere to go.
+        """
+        tenant = self._me().tenant_id
         async with hub_for(self.engine).subscribe() as queue:
+            if self.engine.ops.background_jobs and not self._resumed:
+                self._resumed = True
+                for job_id in self.engine.ops.unfinished_jobs():
+                    self.engine.ops.start_job(job_id)
             while True:
-                yield await queue.get()
+                item = await queue.get()
+                if visible_to(item, tenant):
+                    yield item
 
     # ------------------------------------------------------------------ voice and briefings (issue 9)
     async def ask_voice(self, audio: Path, *, session: str | None = None, dry_run: bool = False,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engine.operations import JobProgress
+
 if TYPE_CHECKING:
     from engine.conversation import TurnResult
 
@@ -46,4 +48,7 @@ class TurnFailed:
     message: str
 
 
-EngineEvent = TurnStarted | ToolCalled | TurnFinished | TurnFailed
+EngineEvent = TurnStarted | ToolCalled | TokenDelta | JobProgress | TurnFinished | TurnFailed
+"""Everything a UI may receive during a turn; :class:`JobProgress` also arrives on the feed between turns."""
+
+__all__ = ["EngineEvent", "JobProgress", "TokenDelta", "ToolCalled", "TurnFailed", "TurnFinished", "TurnStarted"]

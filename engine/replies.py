@@ -99,6 +99,9 @@ def job_text(outcome: ToolOutcome) -> str:
     states = ", ".join(f"{n} {s}" for s, n in job.states.items())
     if job.status == "succeeded":
         return f"Done: job {job.id} finished {job.done}/{job.total} steps. Now: {states}."
+    if job.status == "running" and job.done + job.failed == 0:
+        return (f"Started job {job.id}: {job.total} steps ({states}); progress follows here, "
+                f"and \"job status {job.id}\" tells you where it stands at any time.")
     return f"Job {job.id} {job.status}: {job.done}/{job.total} done, {job.failed} failed. Now: {states}."
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.widgets.flash import Flash, Throbber
 from app.widgets.plan_card import PlanCard
+from app.widgets.progress import JobProgressMessage
 from app.widgets.prompt import Prompt
 from app.widgets.slash_complete import SlashComplete
 from app.widgets.transcript import AgentMessage, CopyRequested, ErrorNote, SystemNote, Transcript, TrimNote, UserMessage
@@ -13,6 +14,7 @@ __all__ = [
     "CopyRequested",
     "ErrorNote",
     "Flash",
+    "JobProgressMessage",
     "PlanCard",
     "Prompt",
     "SlashComplete",

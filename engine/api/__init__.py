@@ -9,7 +9,7 @@ whoever serves it.
 from engine.api._auth import WRONG_KEY, Authenticate, default_authenticator, static_authenticator
 from engine.api._errors import EngineUnavailable, Unauthorized
 from engine.api._history import HistoryMessage, load_history, record_exchange, search_history
-from engine.api._hub import FeedItem, Hub, hub_for
+from engine.api._hub import FeedItem, Hub, hub_for, visible_to
 from engine.api._remote import (
     ClientEvent,
     ConnectionLost,
@@ -46,6 +46,7 @@ __all__ = [
     "event_from_wire",
     "event_to_wire",
     "hub_for",
+    "visible_to",
     "key_checker",
     "load_history",
     "open_client",

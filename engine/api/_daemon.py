@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from engine.api._auth import Authenticate
+from engine.api._hub import hub_for
 from engine.api._logging import configure_logging
 from engine.api._metrics import MetricsSource
 from engine.api._server import create_app
@@ -110,6 +111,11 @@ async def _main(engine: Engine, host: str, port: int, ready: Callable[[str], Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    # Jobs run as tasks of the daemon and report progress on the feed; a turn never waits for its job.
+    engine.ops.background_jobs = True
+    hub_for(engine)
+    for job_id in engine.ops.unfinished_jobs():
+        engine.ops.start_job(job_id)  # an earlier daemon's work: steps already done are skipped
     scheduler = await _start_scheduler(engine)
     gateway = await _start_gateway(engine)
     try:

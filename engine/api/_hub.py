@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["FeedItem", "Hub", "hub_for"]
+from engine.operations import JobProgress
+
+__all__ = ["FeedItem", "Hub", "Published", "hub_for", "visible_to"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,8 @@ class FeedItem:
     agent: str = "commander"
     tool_calls: tuple[dict[str, Any], ...] = ()
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    tenant: str | None = None
+    """The tenant of the operator who spoke (``None``: fleet-wide); tenant-scoped readers see only their own."""
 
     @property
     def summary(self) -> str:
@@ -41,21 +45,31 @@ class FeedItem:
     def to_wire(self) -> dict[str, Any]:
         return {"operator": self.operator, "channel": self.channel, "session": self.session,
                 "message": self.message, "reply": self.reply, "agent": self.agent,
-                "tool_calls": list(self.tool_calls), "at": self.at}
+                "tool_calls": list(self.tool_calls), "at": self.at, "tenant": self.tenant}
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> FeedItem:
         return cls(operator=str(data["operator"]), channel=str(data.get("channel", "")),
                    session=data.get("session"), message=str(data.get("message", "")),
                    reply=str(data.get("reply", "")), agent=str(data.get("agent", "commander")),
-                   tool_calls=tuple(data.get("tool_calls") or ()), at=str(data.get("at", "")))
+                   tool_calls=tuple(data.get("tool_calls") or ()), at=str(data.get("at", "")),
+                   tenant=data.get("tenant"))
+
+
+Published = FeedItem | JobProgress
+"""What the feed carries: finished turns, and job progress as it happens."""
+
+
+def visible_to(item: Published, tenant: str | None) -> bool:
+    """Policy rule 6 on the feed: a tenant-scoped operator sees only their tenant's turns and jobs."""
+    return tenant is None or item.tenant == tenant
 
 
 class Hub:
-    """Fan-out of :class:`FeedItem` to any number of subscribers."""
+    """Fan-out of :class:`FeedItem` and :class:`JobProgress` to any number of subscribers."""
 
     def __init__(self, queue_size: int = 500) -> None:
-        self._queues: set[asyncio.Queue[FeedItem]] = set()
+        self._queues: set[asyncio.Queue[Published]] = set()
         self._size = queue_size
         self.published = 0
 
@@ -63,7 +77,7 @@ class Hub:
     def subscribers(self) -> int:
         return len(self._queues)
 
-    def publish(self, item: FeedItem) -> None:
+    def publish(self, item: Published) -> None:
         self.published += 1
         for queue in list(self._queues):
             if queue.full():
@@ -71,8 +85,8 @@ class Hub:
             queue.put_nowait(item)
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[FeedItem]]:
-        queue: asyncio.Queue[FeedItem] = asyncio.Queue(self._size)
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Published]]:
+        queue: asyncio.Queue[Published] = asyncio.Queue(self._size)
         self._queues.add(queue)
         try:
             yield queue
@@ -84,8 +98,23 @@ _HUBS: weakref.WeakKeyDictionary[object, Hub] = weakref.WeakKeyDictionary()
 
 
 def hub_for(engine: object) -> Hub:
-    """The feed hub of one engine object (created on first use)."""
+    """The feed hub of one engine object (created on first use, and from then on told of job progress)."""
     hub = _HUBS.get(engine)
     if hub is None:
         hub = _HUBS[engine] = Hub()
+        ops: Any = getattr(engine, "ops", None)
+        if ops is not None and hasattr(ops, "add_progress_listener"):
+            ops.add_progress_listener(_scrubbed_publisher(engine, hub))
     return hub
+
+
+def _scrubbed_publisher(engine: object, hub: Hub) -> Any:
+    """Job errors can quote a provider's answer: they pass the trust redactor before anyone sees them."""
+    redactor: Any = getattr(getattr(engine, "trust", None), "redactor", None)
+
+    def publish(progress: JobProgress) -> None:
+        if redactor is not None and progress.job.error:
+            progress = redactor.scrub_value(progress)
+        hub.publish(progress)
+
+    return publish

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 from engine.api._errors import EngineUnavailable, Unauthorized
 from engine.api._history import HistoryMessage
 from engine.api._hub import FeedItem
-from engine.api._wire import audit_from_wire, event_from_wire, turn_from_wire
+from engine.api._wire import audit_from_wire, event_from_wire, progress_from_wire, turn_from_wire
 from engine.audit import AuditReport
 from engine.conversation import TurnResult
 from engine.errors import ClawOpsError, InputError, NotFound, StoreError
 from engine.events import EngineEvent, TurnFailed, TurnFinished, TurnStarted
+from engine.operations import JobProgress
 
 if TYPE_CHECKING:
     from engine.client import EmbeddedClient
@@ -198,8 +199,14 @@ class RemoteClient:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    async def feed(self) -> AsyncIterator[FeedItem | ConnectionLost | ConnectionRestored]:
-        """Every operator's turns as they finish; reconnects by itself until :meth:`close`."""
+    @property
+    def whoami(self) -> str:
+        """The operator the daemon knows this key as."""
+        return str(self.operator)
+
+    async def feed(self) -> AsyncIterator[FeedItem | JobProgress | ConnectionLost | ConnectionRestored]:
+        """Every operator's turns as they finish and job progress as it happens; reconnects by itself until
+        :meth:`close`."""
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidStatus, WebSocketException
 
@@ -218,6 +225,8 @@ class RemoteClient:
                         data = json.loads(raw)
                         if data.get("type") == "feed":
                             yield FeedItem.from_wire(data)
+                        elif data.get("type") == "job":
+                            yield progress_from_wire(data)
             except InvalidStatus as exc:
                 if exc.response.status_code == 401:
                     raise Unauthorized(_one_line(exc.response.body) or "The engine refused the API key.") from None
@@ -268,8 +277,12 @@ def _one_line(body: bytes | bytearray | None) -> str:
 
 
 def open_client(*, config_file: Path | None = None, operator: str | None = None, channel: str = "cli",
-                **overrides: Any) -> RemoteClient | EmbeddedClient:
-    """The daemon client when ``engine_url`` is configured (with ``api_key``), else an embedded engine."""
+                background_jobs: bool = False, **overrides: Any) -> RemoteClient | EmbeddedClient:
+    """The daemon client when ``engine_url`` is configured (with ``api_key``), else an embedded engine.
+
+    ``background_jobs`` is for the chat: an embedded engine then runs confirmed jobs as tasks and reports
+    their progress on the feed (a daemon always does).
+    """
     from engine.client import EmbeddedClient
     from engine.config import load_settings
 
@@ -278,7 +291,8 @@ def open_client(*, config_file: Path | None = None, operator: str | None = None,
         if settings.api_key is None:
             raise Unauthorized("engine_url is set but api_key is not; set CLAWOPS_API_KEY to your operator key.")
         return RemoteClient(settings.engine_url, settings.api_key.get_secret_value(), channel=channel)
-    return EmbeddedClient.open(config_file=config_file, operator=operator, channel=channel, **overrides)
+    return EmbeddedClient.open(config_file=config_file, operator=operator, channel=channel,
+                               background_jobs=background_jobs, **overrides)
 
 
 def key_checker(*, config_file: Path | None = None) -> Callable[[str], str]:

@@ -35,13 +35,14 @@ from aiohttp import WSMsgType, web
 from engine.api._auth import Authenticate, default_authenticator
 from engine.api._errors import Unauthorized
 from engine.api._history import load_history, search_history
-from engine.api._hub import hub_for
+from engine.api._hub import hub_for, visible_to
 from engine.api._metrics import ApiStats, MetricsSource, render_metrics
 from engine.api._turns import run_turn
-from engine.api._wire import audit_to_wire, event_to_wire, turn_to_wire
+from engine.api._wire import audit_to_wire, event_to_wire, progress_to_wire, turn_to_wire
 from engine.audit import verify
 from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal, StoreError
 from engine.events import EngineEvent, ToolCalled, TurnFailed, TurnFinished, TurnStarted
+from engine.operations import JobProgress
 from engine.policy import Caller
 
 if TYPE_CHECKING:
@@ -264,7 +265,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 continue
             op = frame.get("op")
             if op == "subscribe" and feed_task is None:
-                feed_task = asyncio.ensure_future(_forward_feed(state, send))
+                feed_task = asyncio.ensure_future(_forward_feed(state, caller, send))
             elif op == "turn":
                 task = asyncio.ensure_future(_ws_turn(state, caller, frame, send, lambda: ws.closed))
                 state.turns.add(task)
@@ -281,11 +282,17 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _forward_feed(state: ApiState, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+async def _forward_feed(state: ApiState, caller: Caller, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    """The shared feed for one socket: turns as ``feed`` frames, job progress as ``job`` frames (rule 6 applied)."""
     async with hub_for(state.engine).subscribe() as queue:
         while True:
             item = await queue.get()
-            await send({"type": "feed", **item.to_wire()})
+            if not visible_to(item, caller.tenant_id):
+                continue
+            if isinstance(item, JobProgress):
+                await send({"type": "job", **progress_to_wire(item)})
+            else:
+                await send({"type": "feed", **item.to_wire()})
 
 
 async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],

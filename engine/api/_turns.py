@@ -40,7 +40,8 @@ async def run_turn(engine: Engine, message: str, *, operator: str | None, channe
     _record(engine, caller, session, message, result.reply, result.agent)
     hub_for(engine).publish(FeedItem(operator=caller.name, channel=channel, session=session, message=message,
                                      reply=result.reply, agent=result.agent,
-                                     tool_calls=tuple(c.to_contract() for c in result.tool_calls)))
+                                     tool_calls=tuple(c.to_contract() for c in result.tool_calls),
+                                     tenant=caller.tenant_id))
     return result
 
 

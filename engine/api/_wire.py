@@ -17,10 +17,10 @@ from engine.audit import AuditProblem, AuditReport
 from engine.conversation import TurnResult
 from engine.errors import ClawOpsError
 from engine.events import EngineEvent, ToolCalled, TurnFailed, TurnFinished, TurnStarted
-from engine.operations import JobView, PlanView, ToolOutcome
+from engine.operations import JobProgress, JobView, PlanView, ToolOutcome
 
-__all__ = ["audit_from_wire", "audit_to_wire", "event_from_wire", "event_to_wire", "turn_from_wire",
-           "turn_to_wire"]
+__all__ = ["audit_from_wire", "audit_to_wire", "event_from_wire", "event_to_wire", "progress_from_wire",
+           "progress_to_wire", "turn_from_wire", "turn_to_wire"]
 
 
 def turn_to_wire(result: TurnResult, *, detail: bool = False) -> dict[str, Any]:
@@ -46,7 +46,28 @@ def _job(data: dict[str, Any] | None) -> JobView | None:
         return None
     return JobView(id=str(data["id"]), plan_id=str(data["plan_id"]), tool=str(data["tool"]),
                    status=str(data["status"]), total=int(data["total"]), done=int(data["done"]),
-                   failed=int(data["failed"]), states=dict(data.get("states") or {}), error=data.get("error"))
+                   failed=int(data["failed"]), states=dict(data.get("states") or {}), error=data.get("error"),
+                   elapsed_seconds=float(data.get("elapsed_seconds") or 0.0),
+                   eta_seconds=_optional_float(data.get("eta_seconds")),
+                   fastest_seconds=_optional_float(data.get("fastest_seconds")))
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def progress_to_wire(progress: JobProgress) -> dict[str, Any]:
+    return {"job": progress.job.to_contract(), "operator": progress.operator, "tenant": progress.tenant,
+            "line": progress.line}
+
+
+def progress_from_wire(data: dict[str, Any]) -> JobProgress:
+    try:
+        job = _job(data["job"])
+        assert job is not None
+        return JobProgress(job, str(data.get("operator") or ""), data.get("tenant"))
+    except (AssertionError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ClawOpsError(f"The engine sent job progress this client cannot read ({exc!r}); update clawops.") from None
 
 
 def turn_from_wire(data: Any) -> TurnResult:
@@ -79,6 +100,8 @@ def event_to_wire(event: EngineEvent) -> dict[str, Any]:
         return {"event": "turn_finished", "result": turn_to_wire(event.result, detail=True)}
     if isinstance(event, TurnFailed):
         return {"event": "turn_failed", "message": event.message}
+    if isinstance(event, JobProgress):
+        return {"event": "job_progress", **progress_to_wire(event)}
     # newer plain events (e.g. streamed text) travel by class name with their fields
     return {"event": type(event).__name__, "fields": asdict(event)}
 
@@ -93,6 +116,8 @@ def event_from_wire(data: dict[str, Any]) -> EngineEvent:
         return TurnFinished(turn_from_wire(data["result"]))
     if kind == "turn_failed":
         return TurnFailed(str(data.get("message", "The turn failed.")))
+    if kind == "job_progress":
+        return progress_from_wire(data)
     cls = getattr(events, str(kind), None)
     if isinstance(cls, type) and is_dataclass(cls) and isinstance(data.get("fields"), dict):
         try:

@@ -2,6 +2,7 @@
 
 from engine.operations._registry import CONTRACT_TOOLS, RESTART_COMPONENTS, TOOLS, ToolSpec, tool_spec
 from engine.operations._service import (
+    JobProgress,
     JobView,
     Operations,
     PlanView,
@@ -14,6 +15,7 @@ __all__ = [
     "CONTRACT_TOOLS",
     "RESTART_COMPONENTS",
     "TOOLS",
+    "JobProgress",
     "JobView",
     "NodeCommands",
     "Operations",

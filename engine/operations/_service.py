@@ -15,7 +15,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, update
@@ -147,13 +147,88 @@ class JobView:
     failed: int
     states: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    elapsed_seconds: float = 0.0
+    eta_seconds: float | None = None
+    """Time left at the pace so far (``None`` until a step has finished or once the job has ended)."""
+    fastest_seconds: float | None = None
+    """How long the quickest step took from the job's start (e.g. the first pair to go ACTIVE)."""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed")
+
+    def progress_line(self) -> str:
+        """The one line a chat shows and updates in place, e.g.
+        ``Forge running. 4/20 ACTIVE, 11/20 BOOTSTRAPPING, 5/20 CREATING. ETA 6 min``."""
+        agent = JOB_AGENT.get(self.tool, "Commander")
+        instances = sum(self.states.values())
+        states = ", ".join(f"{n}/{instances} {state}" for state, n in
+                           sorted(self.states.items(), key=lambda kv: (-_STATE_RANK.get(kv[0], 0), kv[0])))
+        if self.status == "succeeded":
+            head = f"{agent} done: {self.done}/{self.total} steps in {_duration(self.elapsed_seconds)}."
+        elif self.status == "failed":
+            head = (f"{agent} stopped: {self.done}/{self.total} done, {self.failed} failed"
+                    f" after {_duration(self.elapsed_seconds)}.")
+        else:
+            head = f"{agent} running: {self.done}/{self.total} steps done."
+        parts = [head]
+        if states:
+            parts.append(f"{states}.")
+        if self.eta_seconds is not None and not self.finished:
+            parts.append(f"ETA {_duration(self.eta_seconds)}.")
+        if self.fastest_seconds is not None and self.tool == "provision_pairs":
+            parts.append(f"Fastest so far {_duration(self.fastest_seconds)}.")
+        if self.error and self.finished:
+            parts.append(self.error)
+        return " ".join(parts)
 
     def to_contract(self) -> dict[str, Any]:
         return {
             "id": self.id, "plan_id": self.plan_id, "tool": self.tool, "status": self.status,
             "total": self.total, "done": self.done, "failed": self.failed, "states": self.states,
-            "error": self.error,
+            "error": self.error, "elapsed_seconds": round(self.elapsed_seconds, 1),
+            "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
+            "fastest_seconds": None if self.fastest_seconds is None else round(self.fastest_seconds, 1),
         }
+
+
+JOB_AGENT = {"provision_pairs": "Forge", "teardown": "Forge", "resize": "Forge", "config_push": "Forge",
+             "restart": "Commander", "failover": "Guardian", "silence_alerts": "Guardian"}
+"""Who reports a job's progress (the teammate that owns the tool)."""
+
+_STATE_RANK = {"ACTIVE": 9, "STANDBY_PROMOTING": 7, "BOOTSTRAPPING": 6, "CREATING": 5, "REQUESTED": 4,
+               "HEALING": 3, "DEGRADED": 2, "DRAINING": 2, "FAILED": 1}
+"""Progress lines list the furthest-along states first."""
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(seconds, 0):.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """A job's progress as it changes, for whoever listens (the chat, the feed, /metrics).
+
+    ``tenant`` is the tenant of the operator who started the job (``None`` for fleet-wide operators), so a
+    feed can keep tenant-scoped operators to their own jobs (policy rule 6).
+    """
+
+    job: JobView
+    operator: str
+    tenant: str | None = None
+
+    @property
+    def line(self) -> str:
+        return self.job.progress_line()
+
+
+ProgressListener = Callable[[JobProgress], None]
+PROGRESS_INTERVAL = 1.0
+"""Seconds between two progress reports of one job (the first and the last are always sent)."""
 
 
 @dataclass(slots=True)
@@ -207,6 +282,13 @@ class Operations:
         self._steps = StepRunner(store, settings, drivers, nodes)
         self._agents: dict[str, Any] | None = None
         self.step_lease_seconds = STEP_LEASE_SECONDS
+        self.background_jobs = False
+        """When set, a confirmed job runs as a task of this engine and the turn returns at once (the chat and
+        the daemon: the operator keeps talking while progress arrives); otherwise the turn waits for it (CLI)."""
+        self._listeners: list[ProgressListener] = []
+        self._last_report: dict[str, float] = {}
+        self._owners: dict[str, tuple[str, str | None]] = {}
+        self._running: dict[str, asyncio.Task[JobView]] = {}
 
     # ------------------------------------------------------------------ entry point
     async def call(self, caller: Caller, tool: str, args: Mapping[str, Any], *, session_key: str = "",
@@ -360,13 +442,100 @@ class Operations:
             return _plan_view(rec)
 
     async def confirm(self, caller: Caller, plan_id: str, *, implicit: bool = False) -> ToolOutcome:
-        """Turn a pending plan into a job and run it.  Called only on the operator's own say-so."""
+        """Turn a pending plan into a job and run it.  Called only on the operator's own say-so.
+
+        With :attr:`background_jobs` the job is started and the outcome says so (``done``: the job was
+        accepted; its view says ``running``); progress then arrives through the listeners.
+        """
         plan, job_id, args = self.confirm_plan(caller, plan_id, implicit=implicit)
+        if self.background_jobs:
+            self.start_job(job_id)
+            view = self.job_view(job_id)
+            message = f"Job {view.id} started: {view.total} steps; progress follows."
+            return ToolOutcome(plan.tool, args, "done", result={"job": view.to_contract()}, message=message,
+                               plan=plan, job=view)
         view = await self.run_job(job_id)
         status = "done" if view.status == "succeeded" else "error"
         message = f"Job {view.id}: {view.done}/{view.total} done" + (f", {view.failed} failed" if view.failed else "")
         return ToolOutcome(plan.tool, args, status, result={"job": view.to_contract()}, message=message,
                            plan=plan, job=view)
+
+    # ------------------------------------------------------------------ progress
+    def add_progress_listener(self, listener: ProgressListener) -> Callable[[], None]:
+        """Call ``listener`` with each :class:`JobProgress`; returns the function that unsubscribes it.
+
+        Listeners run on the job's event loop and must not block; one that raises is logged and skipped.
+        """
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    def start_job(self, job_id: str) -> asyncio.Task[JobView]:
+        """Run a job as a task of this engine (once: a second call returns the same task)."""
+        task = self._running.get(job_id)
+        if task is not None and not task.done():
+            return task
+        task = asyncio.ensure_future(self.run_job(job_id))
+        self._running[job_id] = task
+
+        def finished(done: asyncio.Task[JobView]) -> None:
+            self._running.pop(job_id, None)
+            if not done.cancelled() and done.exception() is not None:
+                log.error("job %s stopped: %s", job_id, done.exception())
+
+        task.add_done_callback(finished)
+        return task
+
+    @property
+    def running_jobs(self) -> list[str]:
+        """Ids of the jobs this engine is running in the background now."""
+        return [job_id for job_id, task in self._running.items() if not task.done()]
+
+    async def wait_for_jobs(self) -> list[JobView]:
+        """Wait for every background job of this engine (tests, a graceful shutdown)."""
+        tasks = [task for task in self._running.values() if not task.done()]
+        return list(await asyncio.gather(*tasks)) if tasks else []
+
+    def _report(self, job_id: str, *, final: bool = False) -> None:
+        """Tell the listeners how a job stands, at most every :data:`PROGRESS_INTERVAL` seconds."""
+        if not self._listeners:
+            return
+        now = asyncio.get_running_loop().time()
+        last = self._last_report.get(job_id)
+        if not final and last is not None and now - last < PROGRESS_INTERVAL:
+            return
+        self._last_report[job_id] = now
+        if final:
+            self._last_report.pop(job_id, None)
+        try:
+            view = self.job_view(job_id)
+            operator, tenant = self._owner(job_id)
+        except ClawOpsError:
+            log.warning("no progress for job %s: the store did not answer", job_id)
+            return
+        progress = JobProgress(view, operator, tenant)
+        for listener in list(self._listeners):
+            try:
+                listener(progress)
+            except Exception:  # a broken listener must not stop the job
+                log.exception("progress listener failed")
+
+    def _owner(self, job_id: str) -> tuple[str, str | None]:
+        owner = self._owners.get(job_id)
+        if owner is None:
+            from engine.store import Operator
+
+            with self.store.session() as s:
+                job = s.get(JobRecord, job_id)
+                started_by = job.started_by if job else ""
+                row = s.get(Operator, started_by) if started_by else None
+                owner = (row.name if row else started_by, row.tenant_id if row else None)
+            self._owners[job_id] = owner
+        return owner
 
     def confirm_plan(self, caller: Caller, plan_id: str, *, implicit: bool = False) -> tuple[PlanView, str, dict[str, Any]]:
         """Record the operator's decision and create the durable job (without running it)."""
@@ -434,21 +603,27 @@ class Operations:
                 s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.status) != "done")
                        .order_by(col(JobStep.seq))).all()
             )
+        self._report(job_id)
         await self._prepare_providers(
             [step.instance_id for step in pending] + [str(p["standby"]) for p in plan_steps if p.get("standby")],
             every_provider=job.tool == "failover",
         )
         if job.tool == "config_push":
-            return await self._run_rollout(job_id, pending, plan_steps, dict(plan_args["config"]))
+            view = await self._run_rollout(job_id, pending, plan_steps, dict(plan_args["config"]))
+            self._report(job_id, final=True)
+            return view
         gate = asyncio.Semaphore(JOB_CONCURRENCY)
 
         async def one(step: JobStep) -> None:
             async with gate:
                 params = plan_steps[step.seq] if step.seq < len(plan_steps) else {}
                 await self._run_step(step, params)
+                self._report(job_id)
 
         await asyncio.gather(*(one(step) for step in pending))
-        return self._finish_job(job_id)
+        view = self._finish_job(job_id)
+        self._report(job_id, final=True)
+        return view
 
     async def _prepare_providers(self, instance_ids: list[str], *, every_provider: bool = False) -> None:
         """Start lazily started provider back ends (the demo's emulators) before steps read server ids.
@@ -484,6 +659,7 @@ class Operations:
             except ClawOpsError as err:
                 ok, detail = False, str(err)
             self._finish_step(step, ok, detail)
+            self._report(job_id)
             if not ok:
                 applied = [i for p in plan_steps[: step.seq + 1] for i in p["instances"]]
                 restored = await self._steps.rollback_config(applied)
@@ -557,12 +733,37 @@ class Operations:
             return self._job_view(s, job)
 
     def _job_view(self, s: Session, job: JobRecord) -> JobView:
-        steps = list(s.exec(select(JobStep.instance_id).where(col(JobStep.job_id) == job.id)).all())
+        rows = list(s.exec(select(JobStep.instance_id, JobStep.status, JobStep.updated_at)
+                           .where(col(JobStep.job_id) == job.id)).all())
+        # a job's instances: each step's own, plus the standby a provisioning step brings up with its primary
+        instance_ids = {row[0] for row in rows}
+        plan = s.get(PlanRecord, job.plan_id)
+        if plan is not None and job.tool == "provision_pairs":
+            instance_ids |= {str(p["standby"]) for p in plan.steps if p.get("standby")}
         states = Counter(
-            s.exec(select(Instance.state).where(col(Instance.id).in_(steps))).all()
-        ) if steps else Counter()
-        return JobView(job.id, job.plan_id, job.tool, job.status, job.total, job.done, job.failed,
-                       dict(sorted(states.items())), job.error)
+            s.exec(select(Instance.state).where(col(Instance.id).in_(instance_ids))).all()
+        ) if instance_ids else Counter()
+        done = sum(1 for row in rows if row[1] == "done")
+        failed = sum(1 for row in rows if row[1] == "failed")
+        status = job.status
+        started = _aware(job.created_at)
+        finished_at = [_aware(row[2]) for row in rows if row[1] in ("done", "failed")]
+        end = max(finished_at) if status in ("succeeded", "failed") and finished_at else utcnow()
+        elapsed = max((end - started).total_seconds(), 0.0)
+        eta = None
+        if status not in ("succeeded", "failed") and done + failed:
+            eta = elapsed / (done + failed) * max(job.total - done - failed, 0)
+        fastest = [(_aware(row[2]) - started).total_seconds() for row in rows if row[1] == "done"]
+        return JobView(job.id, job.plan_id, job.tool, status, job.total, done, failed,
+                       dict(sorted(states.items())), job.error, elapsed, eta, min(fastest) if fastest else None)
+
+    def job_view(self, job_id: str) -> JobView:
+        """How a job stands now, read from the store (any engine's job)."""
+        with self.store.session() as s:
+            job = s.get(JobRecord, job_id)
+            if job is None:
+                raise NotFound(f"No job {job_id} exists; job ids look like job-1a2b3c4d.")
+            return self._job_view(s, job)
 
     def job_status(self, caller: Caller, job_id: str) -> JobView:
         with self.store.session() as s:
@@ -574,11 +775,22 @@ class Operations:
                 raise NotFound(f"No job {job_id} is visible to you.")
             return self._job_view(s, job)
 
-    async def resume_unfinished(self) -> list[JobView]:
-        """Finish jobs an earlier process left running (steps already done are skipped)."""
+    def unfinished_jobs(self) -> list[str]:
+        """Jobs not finished yet (by this engine or any other: steps are claimed, so resuming is safe)."""
         with self.store.session() as s:
-            ids = list(s.exec(select(JobRecord.id).where(col(JobRecord.status).in_(("queued", "running")))).all())
-        return [await self.run_job(job_id) for job_id in ids]
+            return list(s.exec(select(JobRecord.id).where(col(JobRecord.status).in_(("queued", "running")))
+                               .order_by(col(JobRecord.created_at))).all())
+
+    async def resume_unfinished(self) -> list[JobView]:
+        """Finish jobs an earlier process left running (steps already done are skipped).
+
+        A job this engine is already running in the background is waited for, not run a second time.
+        """
+        views = []
+        for job_id in self.unfinished_jobs():
+            task = self._running.get(job_id)
+            views.append(await task if task is not None and not task.done() else await self.run_job(job_id))
+        return views
 
     # ------------------------------------------------------------------ audit helpers
     def _audit_refusal(self, caller: Caller, tool: str, args: dict[str, Any], refusal: PolicyRefusal) -> None:
@@ -588,6 +800,11 @@ class Operations:
                              target=refusal.rule, outcome="refused", detail={"args": args, "reason": str(refusal)})
         except ClawOpsError:  # the refusal itself must still reach the operator
             log.exception("could not audit a refusal")
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def policy_notes(checks: list[PolicyCheck]) -> list[str]:

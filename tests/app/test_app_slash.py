@@ -94,11 +94,11 @@ async def test_unavailable_commands_say_so(scripted) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 24)) as pilot:
-        for text in ("/silence", "/brief", "/find disk"):
+        for text in ("/silence", "/brief"):
             app.prompt.text = text
             await pilot.press("escape", "enter")
             await _settle(pilot, app)
-        assert len(_notes(app)) == 3
+        assert len(_notes(app)) == 2
         assert all("not available yet" in note for note in _notes(app))
         assert client.asked == []
 

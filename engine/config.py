@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -28,6 +29,8 @@ from pydantic_settings import (
 from engine.errors import ConfigError
 
 __all__ = ["Settings", "default_home", "load_settings"]
+
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def default_home() -> Path:
@@ -106,6 +109,32 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     """This operator's API key for ``engine_url`` (env ``CLAWOPS_API_KEY``)."""
 
+    archive_store: Literal["local", "s3"] = "local"
+    """Where teardown keeps each account's export before anything is deleted: ``local`` (a folder,
+    ``archive_dir``) or ``s3`` (an S3-compatible bucket: AWS, MinIO, Ceph, Wasabi, Hetzner Object Storage …)."""
+
+    archive_dir: Path | None = None
+    """Folder of local archives; default ``$CLAWOPS_HOME/archives``."""
+
+    archive_s3_endpoint_url: str | None = None
+    """Endpoint of the S3-compatible service, e.g. ``https://fsn1.your-objectstorage.com``; unset = AWS S3."""
+
+    archive_s3_bucket: str | None = None
+    """Bucket the archives go to (it must exist: ClawOps never creates buckets). Required with ``s3``."""
+
+    archive_s3_region: str = "us-east-1"
+    """Region the bucket's requests are signed for."""
+
+    archive_s3_prefix: str = "clawops/archives"
+    """Key prefix; objects are ``<prefix>/<account>/<instance>/<UTC timestamp>.tar.gz``."""
+
+    archive_s3_access_key_id: SecretStr | None = None
+    """S3 access key id.  When unset, the secret store's ``archive/s3-access-key-id`` and
+    ``archive/s3-secret-access-key`` are used (``clawops secrets set``), else boto3's own chain (env, profile)."""
+
+    archive_s3_secret_access_key: SecretStr | None = None
+    """S3 secret access key (pairs with ``archive_s3_access_key_id``)."""
+
     @field_validator("confirm_threshold")
     @classmethod
     def _threshold_in_range(cls, value: int) -> int:
@@ -119,6 +148,18 @@ class Settings(BaseSettings):
         if value <= 0:
             raise ValueError("must be a positive exchange rate")
         return value
+
+    @field_validator("archive_s3_bucket")
+    @classmethod
+    def _bucket_name(cls, value: str | None) -> str | None:
+        if value is not None and not _BUCKET_RE.fullmatch(value):
+            raise ValueError("must be an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens")
+        return value
+
+    @field_validator("archive_s3_prefix")
+    @classmethod
+    def _prefix_clean(cls, value: str) -> str:
+        return value.strip().strip("/")
 
     @classmethod
     def settings_customise_sources(
@@ -142,7 +183,8 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Any:
         # SecretStr already masks itself; this keeps the URL's password out of reprs too.
         for key, value in super().__repr_args__():
-            if key == "database_url" and isinstance(value, str) and "@" in value and ":" in value.split("@")[0]:
+            if (key in ("database_url", "archive_s3_endpoint_url") and isinstance(value, str) and "@" in value
+                    and ":" in value.split("@")[0]):
                 scheme, _, rest = value.partition("://")
                 value = f"{scheme}://***@{rest.split('@', 1)[1]}"
             yield key, value

@@ -10,6 +10,8 @@ each provider delete is preceded by a *committed* audit entry (policy rule 3).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -23,6 +25,7 @@ from engine.config import Settings
 from engine.domain import REGIONS, InstanceState, Provider, Tier, check_transition, plan_for
 from engine.errors import ClawOpsError, InputError, NotFound
 from engine.guardian import FAILED_OVER_PREFIX
+from engine.operations._archives import archive_store
 from engine.policy import Caller
 from engine.providers import ProviderDriver, ServerSpec
 from engine.store import Account, Instance, PlanRecord, Silence, Store, Tenant, utcnow
@@ -243,7 +246,7 @@ class StepRunner:
             with self.store.session() as s:
                 account_id = self._load(s, instance_id).account_id
             result = await self.nodes.invoke(instance_id, "clawops.archive", {"account_id": account_id})
-            location = self._store_archive(account_id, instance_id, result)
+            location = await self._store_archive(account_id, instance_id, result)
             detail = f"archived to {location}; "
             with self.store.session() as s:
                 inst = self._load(s, instance_id)
@@ -266,24 +269,22 @@ class StepRunner:
             s.add(inst)
         return f"{detail}{verb}d at {provider}"
 
-    def _store_archive(self, account_id: str, instance_id: str, result: Mapping[str, Any]) -> str:
-        """Keep the node's export under ``$CLAWOPS_HOME/archives``; refuse (and so never delete) if it is bad."""
-        import base64
-        import hashlib
+    async def _store_archive(self, account_id: str, instance_id: str, result: Mapping[str, Any]) -> str:
+        """Keep the node's export in the configured archive store (a folder or an S3 bucket), verified there.
 
+        Refuses — so the teardown never reaches the provider delete — when the export is unreadable, fails the
+        node's own checksum, or cannot be stored and read back intact.  The store's I/O (boto3 is blocking)
+        runs in a worker thread so the other steps of the job keep moving.
+        """
         try:
             data = base64.b64decode(str(result["data"]), validate=True)
         except (KeyError, ValueError):
             raise ClawOpsError(f"{instance_id} sent no readable archive; nothing was deleted.") from None
         if result.get("sha256") and hashlib.sha256(data).hexdigest() != result["sha256"]:
             raise ClawOpsError(f"{instance_id}'s archive failed its checksum; nothing was deleted.")
-        folder = self.settings.home / "archives" / account_id
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{instance_id}-{utcnow():%Y%m%dT%H%M%SZ}.tar.gz"
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # atomic: a crash never leaves a half archive under the final name
-        return str(path)
+        store = archive_store(self.settings, self.store)
+        stored = await asyncio.to_thread(store.put, account_id, instance_id, data, utcnow())
+        return stored.location
 
     # -------------------------------------------------------------- resize
     async def _resize(self, instance_id: str, tier: Tier, plan_id: str) -> str:

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     """What serves the demo's provider calls: the real HTTP drivers against local vendor emulators
     (``emulated``, the default), or the tiny in-process simulator (``sim``, for unit tests)."""
 
+    demo_time_scale: float = Field(default=600.0, gt=0, le=100_000)
+    """Emulated seconds per real second on the demo's provider emulators: 600 makes a 60-s server create take
+    0.1 s; 20 lets you watch a provisioning job's progress for a while."""
+
     companion_webhook_url: str | None = None
     """Where to POST signed events (e.g. ``pair.active``) for the COMPANION; unset = no webhooks."""
 

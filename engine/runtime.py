@@ -88,7 +88,7 @@ class Engine:
         else:
             from engine.demo_providers import EmulatedDrivers
 
-            drivers = EmulatedDrivers(store)
+            drivers = EmulatedDrivers(store, time_scale=settings.demo_time_scale)
         self.drivers = drivers
         self.nodes = SimNodeCommands()
         self.ops = Operations(store, settings, drivers, self.nodes)

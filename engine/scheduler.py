@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from engine.runtime import Engine
 
-__all__ = ["SCHEDULES", "bind", "briefings", "guardian_sweep", "ledger_analysis", "register", "resume_jobs", "retry_webhooks",
-           "start_scheduler"]
+__all__ = ["SCHEDULES", "bind", "briefings", "guardian", "guardian_schedule", "guardian_sweep", "ledger_analysis",
+           "on_guardian_message", "register", "resume_jobs", "retry_webhooks", "start_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -82,28 +82,65 @@ async def ledger_analysis() -> str:
     return str(getattr(run, "summary", ""))
 
 
-async def guardian_sweep() -> int:
-    """Guardian's 5-minute sweep over the latest node reports; heal actions go through the operation layer.
+_guardian: Any = None
+_guardian_since: Any = None
+_guardian_listeners: list[Callable[[str], Any]] = []
 
-    Registered only where node reports actually arrive (the daemon with its node gateway): without
-    reports every instance would look unreachable and be failed over.
+
+def on_guardian_message(listener: Callable[[str], Any]) -> Callable[[], None]:
+    """Hear what Guardian tells the operator (new incidents, escalations, re-provisioning proposals).
+
+    Channels (operator feed, Telegram, WhatsApp) subscribe here; without a listener the lines go to the
+    log.  Returns a function that unsubscribes.
     """
+    _guardian_listeners.append(listener)
+
+    def remove() -> None:
+        if listener in _guardian_listeners:
+            _guardian_listeners.remove(listener)
+
+    return remove
+
+
+async def _guardian_notify(line: str) -> None:
+    log.warning("guardian: %s", line)
+    for listener in list(_guardian_listeners):
+        try:
+            out = listener(line)
+            if hasattr(out, "__await__"):
+                await out
+        except Exception:  # a broken channel must not stop the sweep
+            log.exception("guardian message listener failed")
+
+
+def guardian(engine: Engine | None = None) -> Any:
+    """This process's :class:`~engine.guardian.Guardian` (heal ledger and watch list kept across sweeps)."""
     import dataclasses
 
-    from engine.guardian import load_reports, sweep
+    from engine.guardian import Guardian
+
+    global _guardian
+    engine = engine or _bound()
+    if _guardian is None or _guardian.store is not engine.store:
+        caller = dataclasses.replace(engine.caller(), agent="guardian", autonomous=True, channel="guardian")
+        _guardian = Guardian(engine.store, engine.ops, caller, notify=_guardian_notify,
+                             watching_since=_guardian_since)
+    return _guardian
+
+
+async def guardian_sweep() -> int:
+    """Guardian's 5-minute cycle over the latest node reports (see :mod:`engine.guardian._cycle`).
+
+    Scheduled only where node reports actually arrive (:func:`start_scheduler` with ``guardian=True``, which
+    the daemon passes once its node gateway listens, never in demo mode): without reports every instance
+    would look unreachable and be failed over.  Heal actions go through the operation layer as Guardian.
+    Returns the number of heal actions run.
+    """
+    from engine.guardian import load_reports
 
     engine = _bound()
-    result = sweep(engine.store, load_reports(engine.store), _now())
-    guardian = dataclasses.replace(engine.caller(), agent="guardian", autonomous=True, channel="guardian")
-    acted = 0
-    for decision in result.actions:
-        if decision.action is None:
-            continue
-        # Per-pair heal steps affect one user, so rule 5 never asks; anything bigger comes back "planned"
-        # and waits for an operator, because a sweep never confirms.
-        await engine.ops.call(guardian, decision.action["tool"], decision.action["args"])
-        acted += 1
-    return acted
+    result = await guardian(engine).cycle(load_reports(engine.store), _now())
+    return len(result.executed)
 
 
 def _now() -> Any:
@@ -137,11 +174,21 @@ def _async_url(url: str) -> str:
     return url
 
 
-async def start_scheduler(engine: Engine, *, scale: float = 1.0) -> Any:
+def guardian_schedule() -> tuple[str, Callable[[], Awaitable[Any]], timedelta]:
+    """Guardian's sweep as a schedule entry: every SWEEP_INTERVAL_S (5 min)."""
+    from engine.guardian._thresholds import SWEEP_INTERVAL_S
+
+    return ("guardian-sweep", guardian_sweep, timedelta(seconds=SWEEP_INTERVAL_S))
+
+
+async def start_scheduler(engine: Engine, *, scale: float = 1.0, guardian: bool = False) -> Any:
     """Start the scheduler in the background of the running loop; returns it (``await s.stop()`` to end).
 
-    ``scale`` shrinks every interval (tests and demos run minutes in seconds).
+    ``scale`` shrinks every interval (tests and demos run minutes in seconds).  ``guardian`` adds Guardian's
+    sweep: pass it only where node reports flow (the daemon, once its node gateway listens), never for
+    an embedded or demo engine whose instances have no nodes reporting.
     """
+    global _guardian_since
     from apscheduler import AsyncScheduler, ConflictPolicy
     from apscheduler.datastores.sqlalchemy import SQLAlchemyDataStore
     from apscheduler.triggers.interval import IntervalTrigger
@@ -158,12 +205,18 @@ async def start_scheduler(engine: Engine, *, scale: float = 1.0) -> Any:
     data_store = SQLAlchemyDataStore(url, **store_kw)
     scheduler = AsyncScheduler(data_store, broker) if broker is not None else AsyncScheduler(data_store)
     await scheduler.__aenter__()
-    for schedule_id, task, every in SCHEDULES:
+    schedules = list(SCHEDULES)
+    if guardian:
+        from engine.store import utcnow
+
+        _guardian_since = utcnow()  # silence from before this engine listened is not the nodes' fault
+        schedules = [s for s in schedules if s[0] != "guardian-sweep"] + [guardian_schedule()]
+    for schedule_id, task, every in schedules:
         seconds = max(every.total_seconds() * scale, 0.5)
         await scheduler.add_schedule(task, IntervalTrigger(seconds=seconds), id=schedule_id,
                                      conflict_policy=ConflictPolicy.replace, max_jitter=seconds / 10)
     await scheduler.start_in_background()
-    log.info("scheduler started with %d schedules on %s", len(SCHEDULES), url.split("://")[0])
+    log.info("scheduler started with %d schedules on %s", len(schedules), url.split("://")[0])
     return scheduler
 
 

@@ -44,7 +44,14 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def code_values(settings: Settings | None = None) -> dict[str, str]:
-    """Values the content may quote, taken from the code and settings that enforce them."""
+    """Values the content may quote, taken from the code and settings that enforce them.
+
+    Guardian's thresholds, heal ladder and limits come in as ``{{guardian_*}}`` (from
+    :func:`engine.guardian.skill_values`), so the auto-heal, failover, incident-response and
+    provider-health skills quote the very numbers the sweep enforces.
+    """
+    from engine.guardian._heal import skill_values  # local: keeps importing the loader light
+
     threshold = settings.confirm_threshold if settings is not None else Settings.model_fields["confirm_threshold"].default
     return {
         "confirm_threshold": str(threshold),
@@ -52,6 +59,7 @@ def code_values(settings: Settings | None = None) -> dict[str, str]:
         "restart_components": ", ".join(RESTART_COMPONENTS),
         "selector_keys": ", ".join(SELECTOR_KEYS),
         "findings": ", ".join(FINDINGS),
+        **skill_values(),
     }
 
 

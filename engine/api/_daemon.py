@@ -116,8 +116,10 @@ async def _main(engine: Engine, host: str, port: int, ready: Callable[[str], Non
     hub_for(engine)
     for job_id in engine.ops.unfinished_jobs():
         engine.ops.start_job(job_id)  # an earlier daemon's work: steps already done are skipped
-    scheduler = await _start_scheduler(engine)
     gateway = await _start_gateway(engine)
+    # Guardian sweeps only where node reports flow: this daemon's node gateway listens, and the fleet is not the
+    # demo's (its instances have no nodes; every one would look unreachable and be failed over).
+    scheduler = await _start_scheduler(engine, guardian=gateway is not None and not engine.settings.demo)
     try:
         await serve_api(engine, host, port, stop=stop, ready=ready)
     finally:
@@ -145,8 +147,9 @@ async def _start_gateway(engine: Engine) -> Any:
         return None
 
 
-async def _start_scheduler(engine: Engine) -> Any:
-    """The recurring work (job resumption, webhook retries, briefings) runs in the daemon, never embedded.
+async def _start_scheduler(engine: Engine, *, guardian: bool = False) -> Any:
+    """The recurring work (job resumption, webhook retries, briefings, Guardian's sweep when ``guardian``)
+    runs in the daemon, never embedded.
 
     A scheduler that cannot start is logged and the API still serves: operators
     can still talk to the fleet, and the log says what to fix.
@@ -154,7 +157,7 @@ async def _start_scheduler(engine: Engine) -> Any:
     try:
         from engine.scheduler import start_scheduler
 
-        return await start_scheduler(engine)
+        return await start_scheduler(engine, guardian=guardian)
     except Exception:
         log.exception("scheduler did not start; the operator API runs without it")
         return None

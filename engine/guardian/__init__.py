@@ -6,22 +6,20 @@ touches the store (one read, batched writes, audited state moves, incident rows)
 decision is the operation layer's job, under the policy engine (Guardian calls it with an autonomous
 caller); :func:`note_result` / :meth:`HealLedger.result` feed the outcome back.
 
-Wiring, in one place::
+Wiring, in one place (:class:`Guardian` does all of it; ``engine.scheduler.guardian_sweep`` runs it)::
 
-    book = ReportBook(owners)                    # gateway: book.offer_node(wire, received_at) per report
-    ledger = HealLedger()                        # one per engine, kept across sweeps
-    result = sweep(store, book.latest(), now, ledger=ledger, provider_signals=signals)
-    for call in result.region_checks: ...        # provider_health → ProviderSignal for the next sweep
-    for d in result.actions: ops.call(guardian_caller, d.action["tool"], d.action["args"])
-    for d in result.escalations: sessions_send(**d.action["args"])
-    if result.summary: tell the operator (result.notify holds the alerts)
+    guardian = Guardian(store, ops, guardian_caller, notify=tell_the_operator)   # one per engine
+    result = await guardian.cycle(load_reports(store), now)
+    # = sweep → provider_health for suspect regions → sweep again → heal actions through ops (bounded)
+    #   → incidents once → silence + arm re-provisioning for failed-over regions → escalations to notify
 
 Every number lives in :mod:`engine.guardian._thresholds`; :func:`skill_values` exposes them as
 ``{{guardian_*}}`` placeholders for skill text.
 """
 
 from engine.guardian._alerts import Alert, AlertItem, group_alerts, region_suspect
-from engine.guardian._exposure import FAILED_OVER_PREFIX, Exposure, exposure
+from engine.guardian._cycle import CycleResult, Executed, Guardian, region_signal
+from engine.guardian._exposure import FAILED_OVER_PREFIX, Exposure, exposure, exposure_by_region
 from engine.guardian._heal import (
     ALLOWED_TOOLS,
     LADDER,
@@ -68,8 +66,11 @@ __all__ = [
     "Alert",
     "AlertItem",
     "Band",
+    "CycleResult",
     "DecisionKind",
+    "Executed",
     "Exposure",
+    "Guardian",
     "HealDecision",
     "HealFacts",
     "HealLedger",
@@ -93,6 +94,7 @@ __all__ = [
     "band_for",
     "decide",
     "exposure",
+    "exposure_by_region",
     "format_duration",
     "group_alerts",
     "ladder_markdown",
@@ -101,6 +103,7 @@ __all__ = [
     "missed_sweeps_since",
     "note_result",
     "record_verification",
+    "region_signal",
     "region_suspect",
     "report_record",
     "score",

@@ -19,7 +19,7 @@ from engine.domain import SERVING_STATES, InstanceState
 from engine.guardian import _thresholds as T
 from engine.store import Instance
 
-__all__ = ["FAILED_OVER_PREFIX", "Exposure", "exposure"]
+__all__ = ["FAILED_OVER_PREFIX", "Exposure", "exposure", "exposure_by_region"]
 
 S = InstanceState
 _SERVING = frozenset(s.value for s in SERVING_STATES)
@@ -41,6 +41,8 @@ class Exposure:
     """Standbys there (any live state)."""
     unhealthy_primaries: int = 0
     """Primaries there below the healthy band or FAILED."""
+    failed: int = 0
+    """Instances there in state FAILED (either role; failed-over old primaries included)."""
     failed_over: int = 0
     """Accounts whose former primary there is FAILED and which are served by a primary elsewhere."""
     can_fail_over: int = 0
@@ -75,6 +77,7 @@ class Exposure:
 
 _COLUMNS: tuple[Any, ...] = (Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region,
                              Instance.state, Instance.health_score, Instance.health_reason)
+_Row = tuple[str, str, str, str, str, str, int | None, str]
 
 
 def _healthy(state: str, score: int | None) -> bool:
@@ -85,12 +88,7 @@ def _reachable_primary(role: str, state: str, score: int | None) -> bool:
     return role == "primary" and state in _SERVING and (score is None or score >= T.DEGRADED_MIN)
 
 
-def exposure(session: Session, *, provider: str | None = None, region: str | None = None,
-             tenant_id: str | None = None) -> Exposure:
-    """Count the exposure of every pair with an instance at ``provider`` / in ``region``.
-
-    ``tenant_id`` scopes the count to one tenant (policy rule 6); deleted instances never count.
-    """
+def _scope(provider: str | None, region: str | None, tenant_id: str | None) -> list[Any]:
     where: list[Any] = [col(Instance.state) != S.DELETED.value]
     if provider:
         where.append(col(Instance.provider) == provider)
@@ -98,25 +96,37 @@ def exposure(session: Session, *, provider: str | None = None, region: str | Non
         where.append(col(Instance.region) == region)
     if tenant_id:
         where.append(col(Instance.tenant_id) == tenant_id)
+    return where
+
+
+def _pairs(session: Session, where: list[Any]) -> tuple[set[str], dict[str, list[_Row]], list[_Row]]:
+    """Accounts with an instance matching ``where``, every live instance of those accounts, and the matches."""
     accounts = {a for (a,) in session.execute(select(col(Instance.account_id)).where(*where).distinct()).all()}
-    if not accounts:
-        return Exposure(provider, region)
-    rows: list[tuple[str, str, str, str, str, str, int | None, str]] = []
+    rows: list[_Row] = []
     ids = sorted(accounts)
     for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
         chunk = ids[start:start + 900]
         rows.extend(tuple(r) for r in session.execute(
             select(*_COLUMNS)
             .where(col(Instance.account_id).in_(chunk), col(Instance.state) != S.DELETED.value)).all())
-    by_account: dict[str, list[tuple[str, str, str, str, str, str, int | None, str]]] = defaultdict(list)
+    by_account: dict[str, list[_Row]] = defaultdict(list)
     for r in rows:
         by_account[r[1]].append(r)
+    return accounts, by_account, rows
 
-    def here(r: tuple[str, str, str, str, str, str, int | None, str]) -> bool:
+
+def _count(provider: str | None, region: str | None, accounts: set[str], by_account: dict[str, list[_Row]]
+           ) -> Exposure:
+    """The one exposure formula: every number ``provider_health`` and Guardian report comes from here."""
+    if not accounts:
+        return Exposure(provider, region)
+
+    def here(r: _Row) -> bool:
         return (provider is None or r[3] == provider) and (region is None or r[4] == region)
 
-    primaries = standbys = unhealthy = failed_over = movable = stranded = 0
+    primaries = standbys = unhealthy = failed = failed_over = movable = stranded = 0
     no_gateway: list[str] = []
+    ids = sorted(accounts)
     for acct in ids:
         mine = by_account.get(acct, [])
         served_elsewhere = any(_reachable_primary(r[2], r[5], r[6]) and not here(r) for r in mine)
@@ -126,6 +136,8 @@ def exposure(session: Session, *, provider: str | None = None, region: str | Non
             if not here(r):
                 continue
             _id, _acct, role, _prov, _reg, state, score, reason = r
+            if state == S.FAILED.value:
+                failed += 1
             if role == "primary" and (state in _SERVING or state == S.FAILED.value):
                 primaries += 1
                 if not _healthy(state, score):
@@ -140,5 +152,36 @@ def exposure(session: Session, *, provider: str | None = None, region: str | Non
             if state == S.FAILED.value and served_elsewhere and (reason or "").startswith(FAILED_OVER_PREFIX):
                 failed_over += 1
     return Exposure(provider, region, primaries=primaries, standbys=standbys, unhealthy_primaries=unhealthy,
-                    failed_over=failed_over, can_fail_over=movable, no_healthy_standby=stranded, users=len(ids),
-                    without_gateway=len(no_gateway), without_gateway_accounts=tuple(no_gateway))
+                    failed=failed, failed_over=failed_over, can_fail_over=movable, no_healthy_standby=stranded,
+                    users=len(ids), without_gateway=len(no_gateway), without_gateway_accounts=tuple(no_gateway))
+
+
+def exposure(session: Session, *, provider: str | None = None, region: str | None = None,
+             tenant_id: str | None = None) -> Exposure:
+    """Count the exposure of every pair with an instance at ``provider`` / in ``region``.
+
+    ``tenant_id`` scopes the count to one tenant (policy rule 6); deleted instances never count.
+    """
+    accounts, by_account, _ = _pairs(session, _scope(provider, region, tenant_id))
+    return _count(provider, region, accounts, by_account)
+
+
+def exposure_by_region(session: Session, *, provider: str | None = None, region: str | None = None,
+                       tenant_id: str | None = None) -> tuple[dict[str, Exposure], dict[str, Exposure]]:
+    """Exposure per region and per provider in one read (what ``provider_health`` shows).
+
+    Returns ``(regions, providers)``: every region with an instance in scope and every provider of those
+    regions, each counted by :func:`exposure`'s formula.  A provider's numbers are counted over the provider
+    as a whole (an account with instances in two of its regions is one user, not two).
+    """
+    where = _scope(provider, region, tenant_id)
+    _, by_account, rows = _pairs(session, where)
+    in_scope = [r for r in rows if (provider is None or r[3] == provider) and (region is None or r[4] == region)]
+    accounts_in: dict[str, set[str]] = defaultdict(set)
+    accounts_at: dict[str, set[str]] = defaultdict(set)
+    for r in in_scope:
+        accounts_in[r[4]].add(r[1])
+        accounts_at[r[3]].add(r[1])
+    regions = {r: _count(None, r, accounts_in[r], by_account) for r in sorted(accounts_in)}
+    providers = {p: _count(p, region, accounts_at[p], by_account) for p in sorted(accounts_at)}
+    return regions, providers

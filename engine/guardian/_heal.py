@@ -307,6 +307,15 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
 
     # --- step 1: verify -------------------------------------------------------------------------------
     if rec.verdict is None:
+        if facts.region_suspect and facts.provider_status is None and not provider_outage:
+            # One status-page read serves the whole region (the sweep issues it as a region check, and
+            # Guardian's cycle sweeps again at once with the answer, so no settle time is set here);
+            # blaming each instance first would restart boxes that only share a broken datacentre.
+            if rec.step is None:
+                rec = replace(rec, step=HealStep.VERIFY, attempts=1, tried=(*rec.tried, "verify"))
+            return HealDecision(iid, DecisionKind.WAIT, HealStep.VERIFY,
+                                f"many instances in {facts.region} are unhealthy: waiting for {facts.provider}'s "
+                                "status page before blaming the instance", rec)
         if rec.step is not None:
             # The probe was sent and nobody recorded a verdict (or the record was rebuilt from the audit
             # log after a restart): the fresh sweep is the re-probe, and the climb continues where it was.
@@ -318,12 +327,6 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
         else:
             rec = replace(rec, step=HealStep.VERIFY, attempts=1, tried=(*rec.tried, "verify"),
                           next_allowed_at=now + timedelta(seconds=_SPEC[HealStep.VERIFY].settle_s))
-            if facts.region_suspect and facts.provider_status is None:
-                # One status-page read serves the whole region (the sweep issues it as a region check);
-                # blaming each instance first would restart boxes that only share a broken datacentre.
-                return HealDecision(iid, DecisionKind.WAIT, HealStep.VERIFY,
-                                    f"many instances in {facts.region} are unhealthy: waiting for {facts.provider}'s "
-                                    "status page before blaming the instance", rec)
             action = {"tool": "instance_diagnose", "args": {"target": iid}}
             return HealDecision(iid, DecisionKind.ACT, HealStep.VERIFY,
                                 f"verifying before acting: {health.explain()}", rec, action)
@@ -550,6 +553,7 @@ def skill_values() -> dict[str, str]:
         "guardian_failed_after_missed_sweeps": str(T.FAILED_AFTER_MISSED_SWEEPS),
         "guardian_sweep_interval": format_duration(T.SWEEP_INTERVAL_S),
         "guardian_gateway_flapping_restarts": str(T.GATEWAY_FLAPPING_RESTARTS),
+        "guardian_gateway_restart_window": format_duration(T.GATEWAY_RESTART_WINDOW_S),
         "guardian_disk_critical_percent": f"{T.DISK_CRITICAL_PERCENT:g}",
         "guardian_flap_max_recoveries": str(T.FLAP_MAX_RECOVERIES),
         "guardian_flap_window": format_duration(T.FLAP_WINDOW_S),
@@ -561,6 +565,10 @@ def skill_values() -> dict[str, str]:
         "guardian_max_incident_failovers_per_region_per_hour": str(T.MAX_INCIDENT_FAILOVERS_PER_REGION_PER_HOUR),
         "guardian_max_reboots_per_region_per_hour": str(T.MAX_REBOOTS_PER_REGION_PER_HOUR),
         "guardian_gateway_restart_attempts": str(_SPEC[HealStep.RESTART_GATEWAY].max_attempts),
+        "guardian_unreachable_cap": str(T.UNREACHABLE_CAP),
+        "guardian_heal_concurrency": str(T.HEAL_CONCURRENCY),
+        "guardian_region_silence": format_duration(T.REGION_SILENCE_S),
+        "guardian_region_silence_minutes": str(T.REGION_SILENCE_S // 60),
         "guardian_thresholds_table": T.thresholds_markdown().rstrip("\n"),
         "guardian_heal_ladder": ladder_markdown().rstrip("\n"),
     }

@@ -26,6 +26,8 @@ __all__ = ["IncidentChanges", "active_silences", "silence_matcher", "track_incid
 
 ACTOR = "guardian"
 CHANNEL = "guardian"
+KEPT_DETAIL = ("reprovision",)
+"""Incident detail keys written outside the sweep (by Guardian's cycle) that an update must keep."""
 
 
 def _utc(t: datetime) -> datetime:
@@ -77,10 +79,17 @@ class IncidentChanges:
     """Keys of incidents that ended."""
 
 
-def track_incidents(session: Session, alerts: Iterable[Alert], now: datetime) -> IncidentChanges:
-    """Open, update and close incident rows to match this sweep's incident alerts (in the caller's transaction)."""
+def track_incidents(session: Session, alerts: Iterable[Alert], now: datetime, *,
+                    muted: Iterable[Alert] = ()) -> IncidentChanges:
+    """Open, update and close incident rows to match this sweep's incident alerts (in the caller's transaction).
+
+    ``muted`` incidents (a silence or maintenance window covers them) are neither opened nor announced, but an
+    already open one stays open: silencing a region mid-outage must not close its incident, or the operator
+    would hear about the same outage again when the silence ends.
+    """
     changes = IncidentChanges()
     current = {a.key: a for a in alerts if a.is_incident}
+    quiet = {a.key for a in muted if a.is_incident and a.key not in current}
     open_rows = {r.key: r for r in session.execute(
         select(Incident).where(col(Incident.status) == "open")).scalars().all()}
     for key, alert in current.items():
@@ -95,6 +104,9 @@ def track_incidents(session: Session, alerts: Iterable[Alert], now: datetime) ->
             changes.opened.append(alert)
             continue
         before = dict(row.detail or {})
+        for kept in KEPT_DETAIL:  # what the cycle wrote on the incident (re-provisioning) outlives each update
+            if kept in before:
+                detail[kept] = before[kept]
         grew = int(detail["instances"]) > int(before.get("instances", 0))
         confirmed = bool(detail.get("confirmed")) and not before.get("confirmed")
         row.title = alert.title[:300]
@@ -106,7 +118,7 @@ def track_incidents(session: Session, alerts: Iterable[Alert], now: datetime) ->
                                                  "why": "provider confirmed" if confirmed else "grew", **detail})
             changes.updated.append(alert)
     for key, row in open_rows.items():
-        if key in current:
+        if key in current or key in quiet:
             continue
         row.status = "closed"
         row.closed_at = now

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlmodel import col
 
+from engine.guardian import _thresholds as T
 from engine.guardian._score import Acceptance, HealthReport, accept_report
 from engine.store import HealthReportRecord, Store
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["ReportBook", "load_reports", "report_record"]
 
 log = logging.getLogger("engine.guardian")
-_RESTART_WINDOW = timedelta(minutes=10)
+_RESTART_WINDOW = timedelta(seconds=T.GATEWAY_RESTART_WINDOW_S)
 
 
 class ReportBook:

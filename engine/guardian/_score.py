@@ -437,7 +437,7 @@ def _score_readings(r: HealthReport, now: datetime, add: Any) -> None:
     restarts = r.gateway_restarts_10m or 0
     if restarts > 0:
         code = "gateway_crash_loop" if restarts >= T.GATEWAY_FLAPPING_RESTARTS else "gateway_restarts"
-        add(Reason(code, f"gateway restarted {restarts}x in 10 min",
+        add(Reason(code, f"gateway restarted {restarts}x in {format_duration(T.GATEWAY_RESTART_WINDOW_S)}",
                    min(restarts * T.PENALTY_PER_GATEWAY_RESTART, T.PENALTY_GATEWAY_RESTARTS_MAX)))
     for value, code, label, warn, crit, p_warn, p_crit in (
         (r.disk_percent, "disk", "disk", T.DISK_WARN_PERCENT, T.DISK_CRITICAL_PERCENT,

@@ -100,6 +100,8 @@ class SweepResult:
     run them and pass the answers as ``provider_signals`` to the next sweep."""
     alerts: list[Alert] = field(default_factory=list)
     """Everything that needs a human now, grouped (an ongoing incident appears every sweep)."""
+    muted: list[Alert] = field(default_factory=list)
+    """Alerts a silence or maintenance window mutes: Guardian still handles them; an open incident stays open."""
     incidents: IncidentChanges | None = None
     """Incident rows opened, updated and closed (None when the sweep did not track incidents)."""
 
@@ -155,7 +157,7 @@ class SweepResult:
             "suspect_regions": list(self.suspect_regions), "region_checks": list(self.region_checks),
             "alerts": [{"key": a.key, "severity": a.severity, "title": a.title, "instances": len(a.instance_ids)}
                        for a in self.alerts],
-            "notify": [a.key for a in self.notify],
+            "notify": [a.key for a in self.notify], "muted": [a.key for a in self.muted],
             "incidents": None if self.incidents is None else {
                 "opened": [a.key for a in self.incidents.opened], "updated": [a.key for a in self.incidents.updated],
                 "closed": list(self.incidents.closed)},
@@ -201,9 +203,15 @@ def _utc(value: datetime | str | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def _later(t: datetime | None, floor: datetime | None) -> datetime | None:
+    if t is None or floor is None:
+        return t if t is not None else floor
+    return max(t, floor)
+
+
 def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, ledger: HealLedger | None = None,
           provider_signals: Mapping[str, ProviderSignal] | None = None, silenced: Collection[str] = (),
-          track_incidents: bool = True, batch_size: int = 2000) -> SweepResult:
+          track_incidents: bool = True, batch_size: int = 2000, watching_since: datetime | None = None) -> SweepResult:
     """One sweep over every non-deleted instance (see the module docstring).
 
     ``reports`` maps instance id → the latest report the engine holds for it; ``provider_signals`` maps
@@ -213,11 +221,15 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
     or second engine keeps the limits); ``silenced`` mutes alerts by provider, region, account or instance id, on top
     of the silences stored by ``silence_alerts``.  With ``track_incidents`` the incident table is kept
     in step (opened once, closed when over) and :attr:`SweepResult.notify` holds only what is new.
+    ``watching_since`` is when this engine started listening for node reports: silence before it is not
+    counted, so an engine that was down for an hour does not find the whole fleet "unreachable" and fail
+    it over the moment it comes back.
     """
     now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     ledger = ledger if ledger is not None else ledger_from_audit(store, now)
     signals = provider_signals or {}
     result = SweepResult(at=now)
+    floor = _utc(watching_since)
 
     # 1. read ------------------------------------------------------------------------------------------
     seen_col: Any = Instance.last_report_at
@@ -253,7 +265,7 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
         # A FAILED box is still watched (its heal or failover may be pending); it never moves back by itself.
         expects = state in REPORTING_STATES or state is S.FAILED
         if report is not None:
-            missed = missed_sweeps_since(report.received_at, now)
+            missed = missed_sweeps_since(_later(report.received_at, floor), now)
             stored = _utc(row.last_report_at)
             if stored is None or report.received_at > stored:
                 fresh[row.id] = report.received_at
@@ -261,7 +273,9 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
             result.skipped += 1
             continue
         else:
-            missed = missed_sweeps_since(_utc(row.last_report_at), now, fallback=_utc(row.updated_at))
+            seen_at = _utc(row.last_report_at)
+            missed = missed_sweeps_since(_later(seen_at, floor) if seen_at is not None else None, now,
+                                         fallback=_later(_utc(row.updated_at), floor))
             if missed == 0:
                 result.skipped += 1  # no readings yet this sweep, and not silent long enough to count
                 continue
@@ -320,18 +334,29 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
         if now_state == S.FAILED.value and row.state != S.FAILED.value:
             alert_items.append(AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "failed",
                                          current.explain()))
-    if suspect:
-        # A suspect region is an incident even while Guardian copes with it: list its unhealthy instances.
+    # A suspect region, or one whose provider confirms an outage, is an incident even while Guardian copes with
+    # it (and after its pairs failed over, until the provider says it is over): list its unhealthy instances.
+    down = suspect | {r for r, sig in signals.items() if sig.region_status == "outage"}
+    if down:
         for row in rows:
             hs = scores.get(row.id)
-            if row.region in suspect and hs is not None and not hs.healthy:
+            if row.region in down and hs is not None and not hs.healthy:
                 alert_items.append(AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "critical",
                                              hs.explain()))
     names = frozenset(silenced)
     by_selector = silence_matcher(stored_silences)
-    result.alerts = group_alerts(
-        alert_items, region_totals=region_total, provider_status={r: sig.region_status for r, sig in signals.items()},
-        silenced=lambda i: bool({i.provider, i.region, i.account_id, i.instance_id} & names) or by_selector(i))
+
+    def muted(i: AlertItem) -> bool:
+        return bool({i.provider, i.region, i.account_id, i.instance_id} & names) or by_selector(i)
+
+    # Group first, mute after: a silenced incident is still an incident (it must not close and re-open, and
+    # notify twice, because a region was silenced while its pairs failed over).
+    grouped = group_alerts(alert_items, region_totals=region_total,
+                           provider_status={r: sig.region_status for r, sig in signals.items()})
+    item_of = {i.instance_id: i for i in alert_items}
+    quiet = {a.key for a in grouped if all(muted(item_of[iid]) for iid in a.instance_ids if iid in item_of)}
+    result.alerts = [a for a in grouped if a.key not in quiet]
+    result.muted = [a for a in grouped if a.key in quiet]
 
     for gone in set(ledger.records) - {r.id for r in rows}:
         del ledger.records[gone]  # deleted instances leave no heal memory behind
@@ -340,7 +365,7 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
     _write(store, rows, scores, fresh, new_state, result, now, batch_size)
     if track_incidents:
         with store.session() as s:
-            result.incidents = _track(s, result.alerts, now)
+            result.incidents = _track(s, result.alerts, now, muted=result.muted)
     if result.summary is not None:
         log.info("%s", result.summary)
     return result

@@ -19,6 +19,8 @@ __all__ = [
     "FLAP_MAX_RECOVERIES",
     "FLAP_WINDOW_S",
     "GATEWAY_FLAPPING_RESTARTS",
+    "GATEWAY_RESTART_WINDOW_S",
+    "HEAL_CONCURRENCY",
     "HEALTHY_MIN",
     "INSTANCE_MAX_HEAL_ACTIONS",
     "LATENCY_CRITICAL_MS",
@@ -30,6 +32,7 @@ __all__ = [
     "MEM_CRITICAL_PERCENT",
     "MEM_WARN_PERCENT",
     "RECOVERY_MIN",
+    "REGION_SILENCE_S",
     "REGION_FAILURE_MIN_INSTANCES",
     "REGION_FAILURE_SHARE",
     "REPORT_STALE_S",
@@ -67,8 +70,11 @@ CPU_WARN_PERCENT: Final = 95.0
 LOAD_WARN_PER_VCPU: Final = 2.0
 LATENCY_WARN_MS: Final = 500.0
 LATENCY_CRITICAL_MS: Final = 2000.0
+GATEWAY_RESTART_WINDOW_S: Final = 600
+"""Gateway restarts are counted over this window (the report book sees the gateway's pid change)."""
 GATEWAY_FLAPPING_RESTARTS: Final = 3
-"""The gateway restarting this often in 10 minutes is a crash loop: restarting it again is not a fix."""
+"""The gateway restarting this often within GATEWAY_RESTART_WINDOW_S is a crash loop: restarting it again is not
+a fix."""
 RECENT_BOOT_S: Final = 600
 """Uptime below this means the VPS rebooted recently (noted, small cost)."""
 
@@ -118,6 +124,11 @@ MAX_INCIDENT_FAILOVERS_PER_REGION_PER_HOUR: Final = 250
 able to move every pair without waking anyone)."""
 MAX_REBOOTS_PER_REGION_PER_HOUR: Final = 20
 """VPS reboots Guardian may start in one region per hour on its standing approval."""
+HEAL_CONCURRENCY: Final = 8
+"""Heal actions (failovers during a region outage) Guardian runs at once: enough to move a region in minutes,
+few enough that the providers' rate limits and the store are not flooded."""
+REGION_SILENCE_S: Final = 3600
+"""After failing a region over, Guardian silences that region's alerts for this long (the incident stays open)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +162,9 @@ THRESHOLDS: Final[tuple[Threshold, ...]] = (
     Threshold("no_gateway_reading", PENALTY_MISSING_GATEWAY_READING, "points", "the report has no gateway reading"),
     Threshold("no_docker_reading", PENALTY_MISSING_DOCKER_READING, "points", "the report has no docker reading"),
     Threshold("gateway_restart", PENALTY_PER_GATEWAY_RESTART, "points",
-              f"per gateway restart in 10 min, at most {PENALTY_GATEWAY_RESTARTS_MAX}"),
-    Threshold("gateway_flapping_restarts", GATEWAY_FLAPPING_RESTARTS, "restarts/10 min",
+              f"per gateway restart in the restart window, at most {PENALTY_GATEWAY_RESTARTS_MAX}"),
+    Threshold("gateway_restart_window", GATEWAY_RESTART_WINDOW_S, "s", "window over which gateway restarts count"),
+    Threshold("gateway_flapping_restarts", GATEWAY_FLAPPING_RESTARTS, "restarts/window",
               "a crash loop: Guardian skips restarting the gateway"),
     Threshold("unreachable_cap", UNREACHABLE_CAP, "score", "highest score while a node misses sweeps"),
     Threshold("provider_outage", PENALTY_PROVIDER_OUTAGE, "points", "the provider reports an outage in the region"),
@@ -171,6 +183,8 @@ THRESHOLDS: Final[tuple[Threshold, ...]] = (
               "standing approval during a provider-confirmed outage"),
     Threshold("max_reboots_per_region_per_hour", MAX_REBOOTS_PER_REGION_PER_HOUR, "reboots",
               "standing approval for VPS reboots"),
+    Threshold("heal_concurrency", HEAL_CONCURRENCY, "actions", "heal actions (e.g. failovers) run at once"),
+    Threshold("region_silence", REGION_SILENCE_S, "s", "a failed-over region's alerts are silenced this long"),
 )
 
 

@@ -4,56 +4,39 @@ Two sources, kept apart so the operator can judge them: the provider's own
 status page (policy rule 4 — never declare a widespread incident without
 checking it), and our exposure from the store: per region, how many primaries
 and standbys we run there, how many already failed over, and how many users
-have no serving gateway at all right now.
+have no active gateway at all right now.  The exposure numbers come from
+Guardian's one formula (:func:`engine.guardian.exposure_by_region`), so what
+this tool says and what Guardian acts on can never disagree.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from typing import Any
 
-from sqlmodel import Session, col, select
-
-from engine.domain import SERVING_STATES, InstanceState, Provider
+from engine.domain import Provider
 from engine.errors import InputError
-from engine.guardian import FAILED_OVER_PREFIX
+from engine.guardian import Exposure, exposure_by_region
 from engine.operations._reads import is_demo
-from engine.operations._scope import scoped
 from engine.policy import Caller
-from engine.store import Instance
 
-SERVING = tuple(s.value for s in SERVING_STATES)
+_KEYS = ("primaries", "standbys", "failed", "failed_over", "unhealthy_primaries", "can_fail_over",
+         "no_healthy_standby", "users")
 
 
-def exposure(s: Session, caller: Caller, provider: str | None, region: str | None) -> dict[str, dict[str, Any]]:
-    """Per provider region: primaries, standbys, failed, failed over, users without a serving gateway."""
-    stmt = scoped(select(Instance), caller).where(col(Instance.state) != InstanceState.DELETED.value)
-    if provider:
-        stmt = stmt.where(col(Instance.provider) == provider)
-    if region:
-        stmt = stmt.where(col(Instance.region) == region)
-    here = list(s.exec(stmt).all())
-    accounts = {i.account_id for i in here}
-    serving_accounts: set[str] = set()
-    if accounts:
-        serving_accounts = set(s.exec(
-            select(Instance.account_id).where(col(Instance.account_id).in_(accounts), col(Instance.state).in_(SERVING))
-        ).all())
-    out: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "primaries": 0, "standbys": 0, "failed": 0, "failed_over": 0, "users_without_gateway": 0, "accounts": set(),
-    })
-    for inst in here:
-        row = out[inst.region]
-        row["primaries" if inst.role == "primary" else "standbys"] += 1
-        if inst.state == InstanceState.FAILED.value:
-            row["failed"] += 1
-            if inst.health_reason.startswith(FAILED_OVER_PREFIX):
-                row["failed_over"] += 1
-        row["accounts"].add(inst.account_id)
-    for row in out.values():
-        row["users_without_gateway"] = len(row.pop("accounts") - serving_accounts)
-    return dict(sorted(out.items()))
+def _numbers(e: Exposure) -> dict[str, Any]:
+    out: dict[str, Any] = {k: getattr(e, k) for k in _KEYS}
+    out["users_without_gateway"] = e.without_gateway
+    out["accounts_without_gateway"] = list(e.without_gateway_accounts[:20])
+    out["summary"] = e.describe()
+    return out
+
+
+def exposure(s: Any, caller: Caller, provider: str | None, region: str | None
+             ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Per region and per provider: primaries, standbys, failed, failed over, users without an active gateway."""
+    regions, providers = exposure_by_region(s, provider=provider, region=region, tenant_id=caller.tenant_id)
+    return ({r: _numbers(e) for r, e in regions.items()}, {p: _numbers(e) for p, e in providers.items()})
 
 
 async def provider_health(store: Any, caller: Caller, args: dict[str, Any], drivers: Any) -> dict[str, Any]:
@@ -66,21 +49,15 @@ async def provider_health(store: Any, caller: Caller, args: dict[str, Any], driv
         provider = provider or region.split("-")[1]
     providers = [provider] if provider else ["hetzner", "digitalocean", "vultr", "contabo", "hostinger"]
     with store.session() as s:
-        exp = exposure(s, caller, provider, region)
+        by_region, by_provider = exposure(s, caller, provider, region)
         demo = is_demo(s, caller)
     statuses = await asyncio.gather(*(_status(p, drivers) for p in providers))
     result: dict[str, Any] = {"demo": demo, "providers": {}}
+    empty = _numbers(Exposure(None, region))
     for p, status in zip(providers, statuses, strict=True):
-        regions = {r: e for r, e in exp.items() if r.split("-")[1] == p}
-        result["providers"][p] = {
-            "status": status,
-            "regions": regions,
-            "primaries": sum(e["primaries"] for e in regions.values()),
-            "standbys": sum(e["standbys"] for e in regions.values()),
-            "failed": sum(e["failed"] for e in regions.values()),
-            "failed_over": sum(e["failed_over"] for e in regions.values()),
-            "users_without_gateway": sum(e["users_without_gateway"] for e in regions.values()),
-        }
+        regions = {r: e for r, e in by_region.items() if r.split("-")[1] == p}
+        totals = by_provider.get(p) or {**empty, "summary": Exposure(p, region).describe()}
+        result["providers"][p] = {"status": status, "regions": regions, **totals}
     return result
 
 

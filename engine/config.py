@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     """This operator's API key for ``engine_url`` (env ``CLAWOPS_API_KEY``)."""
 
+    provider_server_limits: dict[str, int] = Field(default_factory=dict)
+    """Most servers ClawOps may run on each provider account (the vendor's project or account limit), e.g.
+    ``{hetzner = 100, digitalocean = 25}``; placement keeps new pairs within it and says where it skipped.
+    A provider not listed has no known limit (its quota errors still steer placement for a few hours)."""
+
     archive_store: Literal["local", "s3"] = "local"
     """Where teardown keeps each account's export before anything is deleted: ``local`` (a folder,
     ``archive_dir``) or ``s3`` (an S3-compatible bucket: AWS, MinIO, Ceph, Wasabi, Hetzner Object Storage …)."""
@@ -151,6 +156,17 @@ class Settings(BaseSettings):
     def _rate_positive(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be a positive exchange rate")
+        return value
+
+    @field_validator("provider_server_limits")
+    @classmethod
+    def _limits_known(cls, value: dict[str, int]) -> dict[str, int]:
+        known = ("hetzner", "digitalocean", "vultr", "contabo", "hostinger", "sim")
+        for provider, limit in value.items():
+            if provider not in known:
+                raise ValueError(f"'{provider}' is not a provider; use {', '.join(known[:-1])}")
+            if limit < 0:
+                raise ValueError(f"the limit for {provider} must be 0 or more")
         return value
 
     @field_validator("archive_s3_bucket")

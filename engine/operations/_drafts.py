@@ -10,10 +10,14 @@ regions used round-robin so one outage never takes a whole batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from engine.config import Settings
@@ -35,7 +39,9 @@ from engine.operations._scope import select_instances
 from engine.policy import Caller, PolicyFacts
 from engine.policy._rules import TargetFacts
 from engine.providers import ProviderDriver
-from engine.store import Instance
+from engine.providers.errors import ProviderQuotaExceeded
+from engine.providers.status import ProviderStatus
+from engine.store import Incident, Instance, JobStep, utcnow
 
 MAX_PROVISION = 1000
 from engine.guardian._thresholds import HEALTHY_MIN as HEALTHY_SCORE  # noqa: E402 - one number, one place
@@ -97,27 +103,267 @@ def _standby_facts(s: Session, targets: list[Instance]) -> list[TargetFacts]:
     return facts
 
 
+# ---------------------------------------------------------------------- placement health
+STATUS_TTL_SECONDS = 600.0
+"""A status page read longer ago than this no longer steers placement (it may have recovered)."""
+QUOTA_MEMORY = timedelta(hours=6)
+"""How long a provider's quota refusal of a create keeps it out of automatic standby choices."""
+_STATUS_CACHE: dict[str, tuple[float, ProviderStatus]] = {}
+_FAILED_CALL = re.compile(r"^(\w+) \w+ failed\b")
+
+
+def note_provider_status(status: ProviderStatus, *, at: float | None = None) -> None:
+    """Remember what a provider's status page said, for placement (an unreadable page is not news)."""
+    if status.indicator != "unknown":
+        _STATUS_CACHE[status.provider] = (time.monotonic() if at is None else at, status)
+
+
+def forget_provider_status() -> None:
+    """Drop every remembered status page (tests; an operator who wants a fresh read)."""
+    _STATUS_CACHE.clear()
+
+
+def known_provider_status(now: float | None = None) -> dict[str, ProviderStatus]:
+    """The status pages read within :data:`STATUS_TTL_SECONDS`."""
+    now = time.monotonic() if now is None else now
+    return {p: st for p, (at, st) in _STATUS_CACHE.items() if now - at <= STATUS_TTL_SECONDS}
+
+
+async def refresh_provider_status(drivers: Any, providers: Iterable[str] | None = None) -> dict[str, ProviderStatus]:
+    """Read the providers' status pages now (the demo's emulators, or the vendors' public pages) and remember them.
+
+    Planning is synchronous, so the operation layer awaits this before drafting a provisioning plan; the
+    ``provider_health`` tool and Guardian's checks may feed :func:`note_provider_status` as well.
+    """
+    import asyncio
+
+    from engine.providers.status import provider_status
+
+    wanted = list(providers or ("hetzner", "digitalocean", "vultr", "contabo", "hostinger"))
+    if hasattr(drivers, "sim"):  # the in-process sim has no status page
+        return {}
+    ensure = getattr(drivers, "ensure", None)
+    if ensure is not None:  # the demo: each emulator serves its vendor's status feed
+        for provider in wanted:
+            await ensure(provider)
+        found = await asyncio.gather(*(provider_status(p, drivers.client, drivers.status_url(p)) for p in wanted))
+    else:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            found = await asyncio.gather(*(provider_status(p, client) for p in wanted))
+    for status in found:
+        note_provider_status(status)
+    return {st.provider: st for st in found}
+
+
+def _vendor_locations(region: Region) -> set[str]:
+    """The names a status page may use for this region's location (ours, and the vendor's own)."""
+    names = {region.location.lower()}
+    if region.provider == Provider.CONTABO:
+        from engine.providers.contabo import REGIONS as CONTABO_REGIONS
+
+        if region.location in CONTABO_REGIONS:
+            names.add(CONTABO_REGIONS[region.location].lower())
+    return names
+
+
+@dataclass(slots=True)
+class PlacementHealth:
+    """What is known right now about where new servers should not go, each reason one short phrase.
+
+    ``down_*`` are hard: an open incident (Guardian's, shared through the store) or a major incident on the
+    provider's status page.  ``warnings`` are soft (a recent quota refusal, a minor incident): automatic
+    choices avoid them, an explicit choice goes ahead with the warning in the plan.  ``room`` is how many
+    more servers each provider account takes under ``provider_server_limits``.
+    """
+
+    down_providers: dict[str, str] = field(default_factory=dict)
+    down_regions: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)
+    room: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """provider → (room left, limit, servers in use)."""
+
+    def region_problem(self, region: Region) -> str | None:
+        return self.down_providers.get(region.provider.value) or self.down_regions.get(region.name)
+
+    def healthy_regions(self, provider: Provider, geo: Geo) -> tuple[list[Region], list[str]]:
+        """``provider``'s regions in ``geo`` fit for new servers, and a note per region left out."""
+        healthy, skipped = [], []
+        for region in regions_for(provider, geo):
+            why = self.region_problem(region)
+            if why:
+                skipped.append(f"{region.name} ({why})")
+            else:
+                healthy.append(region)
+        return healthy, skipped
+
+    def short_of_room(self, provider: Provider, servers: int) -> str | None:
+        if provider.value not in self.room:
+            return None
+        left, limit, used = self.room[provider.value]
+        if left >= servers:
+            return None
+        return f"room for {left} more servers under its limit of {limit} ({used} in use)"
+
+
+def placement_health(s: Session, settings: Settings, *, statuses: Mapping[str, ProviderStatus] | None = None,
+                     now: datetime | None = None) -> PlacementHealth:
+    """Gather what speaks against placing new servers somewhere: incidents, status pages, quotas."""
+    health = PlacementHealth()
+    for row in s.exec(select(Incident).where(col(Incident.status) == "open")).all():
+        detail = row.detail or {}
+        confirmed = bool(detail.get("confirmed"))
+        count = detail.get("instances")
+        why = (f"open incident {row.id}"
+               + (f", {count} instances failing" if count else "")
+               + (f", confirmed by the {row.provider} status page" if confirmed and row.provider else ""))
+        if row.region and row.region in REGIONS:
+            health.down_regions.setdefault(row.region, why)
+        elif row.provider and not row.region:
+            health.down_providers.setdefault(row.provider, why)
+    for provider, status in (known_provider_status() if statuses is None else statuses).items():
+        for incident in status.incidents:
+            if incident.status in ("resolved", "postmortem", "completed"):
+                continue
+            hard = incident.impact in ("major", "critical")
+            why = f"{provider} status page: {incident.title.rstrip('.')}"
+            if not incident.locations:
+                (health.down_providers if hard else health.warnings).setdefault(provider, why)
+                continue
+            named = {loc.lower() for loc in incident.locations}
+            for region in REGIONS.values():
+                if region.provider.value == provider and _vendor_locations(region) & named:
+                    if hard:
+                        health.down_regions.setdefault(region.name, why)
+                    else:
+                        health.warnings.setdefault(provider, f"{why} (minor, in {region.name})")
+    if settings.provider_server_limits:
+        used = dict(s.exec(select(Instance.provider, func.count()).where(
+            col(Instance.state) != InstanceState.DELETED.value).group_by(col(Instance.provider))).all())
+        for provider, limit in settings.provider_server_limits.items():
+            in_use = int(used.get(provider, 0))
+            health.room[provider] = (max(limit - in_use, 0), limit, in_use)
+    since = (now or utcnow()) - QUOTA_MEMORY
+    hint = ProviderQuotaExceeded.hint
+    for failure, when in s.exec(select(JobStep.detail, JobStep.updated_at).where(
+            col(JobStep.status) == "failed", col(JobStep.action) == "provision_pair",
+            col(JobStep.updated_at) >= since, col(JobStep.detail).contains(hint))).all():
+        match = _FAILED_CALL.match(failure or "")
+        if match and match.group(1) in {p.value for p in Provider}:
+            health.warnings.setdefault(match.group(1), f"it refused a create for quota at {when:%H:%M} UTC")
+    return health
+
+
+@dataclass(slots=True)
+class Placement:
+    """Where new pairs go, and why some providers or regions were left out."""
+
+    pairs: list[tuple[Region, Region]]
+    standby: Provider
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _refuse(message: str) -> PolicyRefusal:
+    return PolicyRefusal("healthy_placement", f"Refused: {message}")
+
+
+def _healthy_alternatives(health: PlacementHealth, geo: Geo, exclude: Provider, count: int) -> str:
+    names = [p.value for p in PRIMARY_PREFERENCE[geo]
+             if p != exclude and health.healthy_regions(p, geo)[0] and not health.short_of_room(p, count)
+             and p.value not in health.down_providers]
+    return f" (healthy in {geo.value.upper()}: {', '.join(names[:3])})" if names else ""
+
+
 # ---------------------------------------------------------------------- provision_pairs
 def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Region | None,
-              count: int) -> list[tuple[Region, Region]]:
-    """Primary and standby regions for ``count`` new pairs (round-robin over each provider's regions)."""
-    if standby is None:
-        standby = next((p for p in PRIMARY_PREFERENCE[geo] if p != primary and regions_for(p, geo)), None)
-        if standby is None:
-            raise InputError(f"No second provider has regions in {geo.value.upper()}; name a standby provider.")
-    if standby == primary:
+              count: int, health: PlacementHealth | None = None) -> Placement:
+    """Primary and standby regions for ``count`` new pairs: round-robin over each provider's *healthy* regions.
+
+    Automatic choices (the standby provider when none is named, the regions) skip what ``health`` advises
+    against and say so; an explicit choice of something down — the primary provider, a named region or
+    standby provider — is refused in one sentence, because placing new users on a known outage is never
+    what the operator wants; soft signals (a recent quota refusal) only warn.
+    """
+    health = health or PlacementHealth()
+    if standby is not None and standby == primary:
         raise InputError(
             f"The standby must be on a different provider than the primary (both are {primary.value}); "
             "pick another standby provider."
         )
-    primary_regions = [region] if region is not None else regions_for(primary, geo)
-    standby_regions = regions_for(standby, geo)
-    if not primary_regions:
-        raise InputError(f"{primary.value} has no region in {geo.value.upper()}; pick another geo or provider.")
-    if not standby_regions:
-        raise InputError(f"{standby.value} has no region in {geo.value.upper()}; pick another standby provider.")
-    return [(primary_regions[i % len(primary_regions)], standby_regions[i % len(standby_regions)])
-            for i in range(count)]
+    skipped: list[str] = []
+    warnings: list[str] = []
+    # --- primary: always named by the operator
+    if region is not None:
+        why = health.region_problem(region)
+        if why:
+            raise _refuse(f"{region.name} is unhealthy right now ({why}); pick another region, or name none and "
+                          f"healthy {primary.value} regions are used.")
+        primary_regions = [region]
+    else:
+        if not regions_for(primary, geo):
+            raise InputError(f"{primary.value} has no region in {geo.value.upper()}; pick another geo or provider.")
+        if primary.value in health.down_providers:
+            raise _refuse(f"{primary.value} is unhealthy right now ({health.down_providers[primary.value]}); pick "
+                          f"another primary provider{_healthy_alternatives(health, geo, primary, count)}.")
+        primary_regions, left_out = health.healthy_regions(primary, geo)
+        if not primary_regions:
+            raise _refuse(f"every {primary.value} region in {geo.value.upper()} is unhealthy right now "
+                          f"({'; '.join(left_out)}); pick another primary provider"
+                          f"{_healthy_alternatives(health, geo, primary, count)}.")
+        skipped.extend(left_out)
+    short = health.short_of_room(primary, count)
+    if short:
+        raise _refuse(f"{primary.value} has {short}, not {count}; ask for fewer pairs, raise "
+                      f"provider_server_limits.{primary.value}, or pick another primary provider.")
+    if primary.value in health.warnings:
+        warnings.append(f"{primary.value}: {health.warnings[primary.value]}")
+    # --- standby: named, or the first healthy provider in the geo's order of preference
+    if standby is not None:
+        if not regions_for(standby, geo):
+            raise InputError(f"{standby.value} has no region in {geo.value.upper()}; pick another standby provider.")
+        if standby.value in health.down_providers:
+            raise _refuse(f"the standby provider {standby.value} is unhealthy right now "
+                          f"({health.down_providers[standby.value]}); pick another standby provider, or name none "
+                          "and a healthy one is chosen.")
+        standby_regions, left_out = health.healthy_regions(standby, geo)
+        if not standby_regions:
+            raise _refuse(f"every {standby.value} region in {geo.value.upper()} is unhealthy right now "
+                          f"({'; '.join(left_out)}); pick another standby provider, or name none.")
+        short = health.short_of_room(standby, count)
+        if short:
+            raise _refuse(f"the standby provider {standby.value} has {short}, not {count}; ask for fewer pairs or "
+                          "pick another standby provider.")
+        skipped.extend(left_out)
+        if standby.value in health.warnings:
+            warnings.append(f"{standby.value}: {health.warnings[standby.value]}")
+        chosen = standby
+    else:
+        candidates = [p for p in PRIMARY_PREFERENCE[geo] if p != primary and regions_for(p, geo)]
+        if not candidates:
+            raise InputError(f"No second provider has regions in {geo.value.upper()}; name a standby provider.")
+        picked: tuple[Provider, list[Region], list[str]] | None = None
+        passed_over: list[str] = []
+        for candidate in candidates:
+            regions, left_out = health.healthy_regions(candidate, geo)
+            why = (health.down_providers.get(candidate.value)
+                   or (None if regions else "no healthy region in " + geo.value.upper())
+                   or health.short_of_room(candidate, count)
+                   or health.warnings.get(candidate.value))
+            if why is None:
+                picked = (candidate, regions, left_out)
+                break
+            passed_over.append(f"{candidate.value} for standbys ({why})")
+        if picked is None:
+            raise _refuse(f"no provider in {geo.value.upper()} is fit for the standbys right now "
+                          f"({'; '.join(passed_over)}); name a standby provider once one recovers.")
+        chosen, standby_regions, left_out = picked
+        skipped.extend(passed_over)
+        skipped.extend(left_out)
+    pairs = [(primary_regions[i % len(primary_regions)], standby_regions[i % len(standby_regions)])
+             for i in range(count)]
+    return Placement(pairs, chosen, skipped, warnings)
 
 
 def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: Settings) -> Draft:
@@ -141,8 +387,8 @@ def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: 
         if region.provider != primary:
             raise InputError(f"Region {name} belongs to {region.provider.value}, not the primary provider {primary.value}.")
     geo = region.geo if region else _enum(Geo, args.get("geo") or "eu", "geo")
-    pairs = placement(geo, primary, standby, region, count)
-    standby = pairs[0][1].provider
+    placed = placement(geo, primary, standby, region, count, placement_health(s, settings))
+    pairs, standby = placed.pairs, placed.standby
     p_plan, s_plan = plan_for(primary, tier), plan_for(standby, tier)
     per_pair = _eur(settings, p_plan.monthly, p_plan.currency) + _eur(settings, s_plan.monthly, s_plan.currency)
     regions_used = sorted({r.name for pair in pairs for r in pair})
@@ -162,6 +408,10 @@ def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: 
         f"standbys on {standby.value}, in {', '.join(regions_used)}. "
         f"Adds about €{per_pair * count:,.2f}/month (€{per_pair:.2f} per pair)."
     )
+    if placed.skipped:
+        summary += f" Skipped as unhealthy or full: {'; '.join(placed.skipped)}."
+    if placed.warnings:
+        summary += f" Warning: {'; '.join(placed.warnings)}."
     facts = PolicyFacts(tool="provision_pairs", kind="mutate", affected_users=count,
                         confirm_threshold=settings.confirm_threshold)
     return Draft("provision_pairs", clean, summary, [], steps, count, round(per_pair * count, 2), True, facts)

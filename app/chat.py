@@ -40,7 +40,9 @@ from app.widgets import (
     Transcript,
     UserMessage,
 )
+from app.widgets.voice_note import VoiceNoteMessage
 from engine.client import (
+    ClawOpsError,
     ConnectionLost,
     ConnectionRestored,
     FeedItem,
@@ -50,6 +52,7 @@ from engine.client import (
     TurnFinished,
     TurnResult,
     TurnStarted,
+    audio_seconds,
 )
 
 __all__ = ["AgentMessage", "ChatApp", "ChatClient", "ErrorNote", "PlanCard", "SystemNote", "UserMessage"]
@@ -347,7 +350,75 @@ class ChatApp(App[None]):
             await self.transcript.post(UserMessage(typed))
             self.find(arg)
             return
+        if command.name == "brief":
+            await self.transcript.post(UserMessage(typed))
+            self.run_turn(slash.brief_request(arg))
+            return
+        if command.name == "silence":
+            request = slash.silence_request(arg)
+            if request is None:
+                await self.transcript.post(ErrorNote("Say what to silence and for how long.",
+                                                     "For example: /silence eu-hetzner-nbg1 60"))
+                return
+            await self.transcript.post(UserMessage(typed))
+            self.run_turn(request)
+            return
+        if command.name == "voice":
+            await self.send_voice(arg)
+            return
         await self.transcript.post(SystemNote(f"{command.usage} — {command.help}: not available yet in this build."))
+
+    # ------------------------------------------------------------------ voice notes
+    async def send_voice(self, arg: str) -> None:
+        """``/voice FILE``: send a recording as the operator's voice note; the team answers in words and voice."""
+        if not arg.strip():
+            await self.transcript.post(ErrorNote("Say which recording to send.", "For example: /voice ~/note.ogg"))
+            return
+        path = Path(arg.strip()).expanduser()
+        if not path.is_file():
+            await self.transcript.post(ErrorNote(f"There is no audio file at {path}.",
+                                                 "Give the path of an .ogg, .opus, .wav or .mp3 recording."))
+            return
+        client: Any = self.client
+        if not callable(getattr(client, "ask_voice", None)):
+            await self.transcript.post(SystemNote("This connection cannot send voice notes."))
+            return
+        note = VoiceNoteMessage(path, sent=True, seconds=audio_seconds(path))
+        await self.transcript.post(note)
+        self.voice_turn(path, note)
+
+    @work(group="turn", exit_on_error=False)
+    async def voice_turn(self, path: Path, note: VoiceNoteMessage) -> None:
+        """Like a typed turn (queued behind the others), but heard first and answered with a voice note too."""
+        throbber = self.query_one(Throbber)
+        self._busy(throbber, +1)
+        try:
+            async with self._turn_lock:
+                throbber.say("Listening to your voice note…")
+                client: Any = self.client
+                try:
+                    heard = await client.ask_voice(path, session=self.session)
+                except ClawOpsError as err:
+                    note.note = "Not sent."
+                    note.refresh(layout=True)
+                    await self.transcript.post(ErrorNote(str(err), "Nothing was sent to the team."))
+                    return
+                except Exception as exc:
+                    log.exception("voice turn failed")
+                    where = self._write_log(exc)
+                    await self._failed(f"The voice note could not be handled: {exc}",
+                                       f"Details: {where}" if where else "Try again, or type the request.")
+                    return
+                note.heard(heard.transcript)
+                await self._show_result(heard.result)
+                if heard.voice_reply is not None:
+                    await self.transcript.post(VoiceNoteMessage(
+                        Path(heard.voice_reply), sent=False, seconds=audio_seconds(Path(heard.voice_reply)),
+                        agent=heard.result.agent))
+                elif heard.voice_error:
+                    await self.transcript.post(SystemNote(f"No spoken reply: {heard.voice_error}"))
+        finally:
+            self._busy(throbber, -1)
 
     @work(group="find", exit_on_error=False)
     async def find(self, text: str) -> None:

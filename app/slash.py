@@ -32,9 +32,9 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("copy", "Copy the last reply (OSC 52, works over SSH)"),
     SlashCommand("help", "Commands and keys"),
     SlashCommand("quit", "Leave the chat"),
-    SlashCommand("voice", "Send an audio file as a voice note", hint="FILE", available=False),
-    SlashCommand("silence", "Mute the team's voice replies", available=False),
-    SlashCommand("brief", "Ask Briefer for a briefing", available=False),
+    SlashCommand("voice", "Send an audio file as a voice note", hint="FILE"),
+    SlashCommand("silence", "Silence alerts, e.g. /silence eu-hetzner-nbg1 60", hint="WHAT MINUTES"),
+    SlashCommand("brief", "Ask Briefer for a briefing now (daily, or /brief weekly)", hint="[weekly]"),
     SlashCommand("find", "Search your earlier conversations", hint="TEXT"),
 )
 """Every command, in the order the completer lists them."""
@@ -73,3 +73,21 @@ def complete(prefix: str) -> list[SlashCommand]:
         return []
     wanted = prefix[1:].lower()
     return [command for command in COMMANDS if command.name.startswith(wanted)]
+
+
+def silence_request(arg: str) -> str | None:
+    """``/silence eu-hetzner-nbg1 60`` → the words the team understands; ``None`` when there is nothing to say.
+
+    A trailing number is minutes; anything else is passed on as said ("/silence vultr for 2 hours").
+    """
+    words = arg.split()
+    if not words:
+        return None
+    if len(words) >= 2 and words[-1].isdigit():
+        return f"silence alerts on {' '.join(words[:-1])} for {words[-1]} minutes"
+    return f"silence alerts {arg.strip()}"
+
+
+def brief_request(arg: str) -> str:
+    """``/brief`` → the daily briefing; ``/brief weekly`` → the weekly one."""
+    return "weekly briefing" if arg.strip().lower().startswith("week") else "brief me"

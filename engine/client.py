@@ -76,9 +76,20 @@ __all__ = [
     "TurnFinished",
     "TurnResult",
     "TurnStarted",
+    "audio_seconds",
     "load_settings",
     "serve_emulator",
 ]
+
+
+def audio_seconds(path: Path) -> float | None:
+    """How long a recording is, or ``None`` when it cannot be read here (no voice extra, a broken file)."""
+    try:
+        import voice
+
+        return float(voice.probe(str(path)))
+    except Exception:  # a duration is a nicety: the note is still sent and shown without it
+        return None
 
 
 class EngineClient(Protocol):

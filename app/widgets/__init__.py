@@ -8,6 +8,7 @@ from app.widgets.progress import JobProgressMessage
 from app.widgets.prompt import Prompt
 from app.widgets.slash_complete import SlashComplete
 from app.widgets.transcript import AgentMessage, CopyRequested, ErrorNote, SystemNote, Transcript, TrimNote, UserMessage
+from app.widgets.voice_note import VoiceNoteMessage
 
 __all__ = [
     "AgentMessage",
@@ -23,4 +24,5 @@ __all__ = [
     "Transcript",
     "TrimNote",
     "UserMessage",
+    "VoiceNoteMessage",
 ]

@@ -199,6 +199,20 @@ class RemoteClient:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
+    async def ask_voice(self, audio: Path, *, session: str | None = None, dry_run: bool = False,
+                        yes: bool = False) -> Any:
+        """A voice note over the daemon: heard on this machine, sent as text, the reply spoken here.
+
+        The recording never leaves the operator's machine; the daemon gets the transcript, exactly as if
+        it had been typed (so history, redaction and the feed are the same).
+        """
+        from engine.briefer import ask_voice
+        from engine.config import load_settings
+
+        out_dir = load_settings().home / "voice"
+        return await ask_voice(audio, lambda text: self.ask(text, session=session, dry_run=dry_run, yes=yes),
+                               out_dir=out_dir)
+
     @property
     def whoami(self) -> str:
         """The operator the daemon knows this key as."""

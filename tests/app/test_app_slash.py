@@ -79,28 +79,35 @@ async def test_enter_on_a_partial_command_completes_then_runs(scripted) -> None:
 
 
 async def test_commands_that_take_an_argument_wait_for_it(scripted) -> None:
-    app = ChatApp(scripted())
+    client = scripted()
+    app = ChatApp(client)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("slash", "v", "o", "enter")
         await pilot.pause()
         assert app.prompt.text == "/voice "
         await pilot.press(*"note.ogg", "enter")
         await _settle(pilot, app)
-        (note,) = _notes(app)
-        assert "not available yet" in note
+        (error,) = app.query(ErrorNote)
+        assert "There is no audio file at note.ogg" in str(error.render())
+        assert client.asked == []
 
 
-async def test_unavailable_commands_say_so(scripted) -> None:
+async def test_brief_and_silence_become_requests_to_the_team(scripted) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 24)) as pilot:
-        for text in ("/silence", "/brief"):
+        for text in ("/brief", "/brief weekly", "/silence eu-hetzner-nbg1 60", "/silence"):
             app.prompt.text = text
             await pilot.press("escape", "enter")
             await _settle(pilot, app)
-        assert len(_notes(app)) == 2
-        assert all("not available yet" in note for note in _notes(app))
-        assert client.asked == []
+        assert client.asked == ["brief me", "weekly briefing", "silence alerts on eu-hetzner-nbg1 for 60 minutes"]
+        (error,) = app.query(ErrorNote)
+        assert "Say what to silence" in str(error.render())
+
+
+def test_silence_words() -> None:
+    assert slash.silence_request("vultr for 2 hours") == "silence alerts vultr for 2 hours"
+    assert slash.silence_request("  ") is None
 
 
 async def test_unknown_command_is_a_note_not_a_request(scripted) -> None:

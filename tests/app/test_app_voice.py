@@ -1,0 +1,68 @@
+"""Voice notes in the chat: /voice FILE sends a real recording through the local speech engines; the note
+shows its duration and what was heard, the team answers in text and with a spoken voice note."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.chat import AgentMessage, ChatApp, ErrorNote
+from app.widgets import VoiceNoteMessage
+from app.widgets.voice_note import clock
+from engine.client import EmbeddedClient, audio_seconds
+from tests.app.conftest import DEMO_PAIRS
+
+voice = pytest.importorskip("voice")
+
+
+async def _settle(pilot, app: ChatApp) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_clock_and_unreadable_audio() -> None:
+    assert clock(7.4) == "0:07" and clock(92) == "1:32" and clock(None) == "?:??"
+    assert audio_seconds(Path("/nonexistent.ogg")) is None
+
+
+@pytest.mark.voice
+async def test_a_voice_note_is_heard_answered_and_spoken(clawops_home: Path, tmp_path: Path) -> None:
+    recording = tmp_path / "status.ogg"
+    voice.synthesize_to_file("Fleet status, please.", recording)
+    client = EmbeddedClient.open(demo_pairs=DEMO_PAIRS, channel="tui")
+    try:
+        app = ChatApp(client)
+        async with app.run_test(size=(110, 40)) as pilot:
+            app.prompt.text = f"/voice {recording}"
+            await pilot.press("enter")
+            await _settle(pilot, app)
+            assert not app.query(ErrorNote)
+            sent, spoken = app.query(VoiceNoteMessage)
+            assert sent.sent and sent.path == recording and sent.seconds and sent.seconds > 0.5
+            assert "fleet status" in sent.transcript.lower()
+            (reply,) = app.query(AgentMessage)
+            assert "DEMO fleet" in reply.reply
+            assert not spoken.sent and spoken.path is not None and spoken.path.is_file()
+            assert spoken.path.suffix == ".ogg" and spoken.seconds and spoken.seconds > 1
+            assert clock(sent.seconds) in str(sent.render())
+    finally:
+        client.close()
+
+
+async def test_a_broken_recording_is_one_clear_line(clawops_home: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.ogg"
+    broken.write_bytes(b"OggS but not really audio")
+    client = EmbeddedClient.open(demo_pairs=DEMO_PAIRS, channel="tui")
+    try:
+        app = ChatApp(client)
+        async with app.run_test(size=(110, 40)) as pilot:
+            app.prompt.text = f"/voice {broken}"
+            await pilot.press("enter")
+            await _settle(pilot, app)
+            (error,) = app.query(ErrorNote)
+            assert "Nothing was sent to the team" in str(error.render())
+            assert not app.query(AgentMessage)
+    finally:
+        client.close()

@@ -5,9 +5,13 @@ Prints a table: metric | target | measured.  Not a test: machines here are
 shared and noisy, so numbers are reported, never asserted.
 
 * audit append — ``engine.audit.append`` one entry per transaction (how the
-  operation layer writes: each action commits with its entry), the same
+  operation layer writes: each action commits with its entry; this is the row
+  the >= 5,000/s target is about), the same with the cached head dropped before
+  every append (what a second engine appending in between costs), the same
   function with many entries per transaction, and ``engine.trust.append_many``
-  (one head read/write and one bulk INSERT per batch).
+  (one head move and one bulk INSERT per batch).  Each append row shows the
+  wall-clock rate and the CPU rate (entries per CPU-second of this process):
+  the machine is shared, and the wall rate drops with whatever else runs.
 * audit verify — ``engine.audit.verify`` over 200,000 entries by default,
   extrapolated linearly to 1,000,000 (``--full`` builds and walks the million).
 * rotation — 10,000 secrets re-encrypted under a new key version.
@@ -20,6 +24,7 @@ import base64
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,39 +39,65 @@ def _store(tmp: Path, name: str) -> Store:
     return open_store(f"sqlite:///{tmp / name}")
 
 
-def append_single_txn(tmp: Path, n: int = 3000) -> float:
-    store = _store(tmp, "append1.db")
-    start = time.perf_counter()
-    for i in range(n):
-        with store.session() as s:
-            audit.append(s, actor="owner", action="restart", target=f"i-{i}", detail={"n": i})
-    rate = n / (time.perf_counter() - start)
-    store.dispose()
-    return rate
+Rate = tuple[float, float]
+"""(entries per wall-clock second, entries per CPU-second)."""
 
 
-def append_one_txn(tmp: Path, n: int = 20_000) -> float:
-    store = _store(tmp, "append2.db")
-    start = time.perf_counter()
+def _timed(n: int, body: Callable[[], None]) -> Rate:
+    start, cpu = time.perf_counter(), time.process_time()
+    body()
+    return n / (time.perf_counter() - start), n / max(time.process_time() - cpu, 1e-9)
+
+
+def append_single_txn(tmp: Path, n: int = 5000, *, cold: bool = False) -> Rate:
+    """One ``engine.audit.append`` per committed transaction, as operations write (``cold``: no cached head)."""
+    store = _store(tmp, f"append1{'-cold' if cold else ''}.db")
     with store.session() as s:
+        audit.append(s, actor="owner", action="setup")
+
+    def run() -> None:
         for i in range(n):
-            audit.append(s, actor="guardian", action="heal.restart", target=f"i-{i}", detail={"n": i})
-    rate = n / (time.perf_counter() - start)
-    store.dispose()
-    return rate
+            if cold:
+                audit.forget_head()
+            with store.session() as s:
+                audit.append(s, actor="owner", action="restart", target=f"i-{i}", detail={"n": i})
 
-
-def append_batched(tmp: Path, n: int = 50_000, batch: int = 1000) -> float:
-    store = _store(tmp, "append3.db")
-    start = time.perf_counter()
-    for base in range(0, n, batch):
-        with store.session() as s:
-            append_many(s, (AuditDraft(actor="guardian", action="heal.restart", target=f"i-{i}", detail={"n": i})
-                            for i in range(base, base + batch)))
-    rate = n / (time.perf_counter() - start)
+    rate = _timed(n, run)
     assert audit.verify(store).ok
     store.dispose()
     return rate
+
+
+def append_one_txn(tmp: Path, n: int = 20_000) -> Rate:
+    store = _store(tmp, "append2.db")
+
+    def run() -> None:
+        with store.session() as s:
+            for i in range(n):
+                audit.append(s, actor="guardian", action="heal.restart", target=f"i-{i}", detail={"n": i})
+
+    rate = _timed(n, run)
+    store.dispose()
+    return rate
+
+
+def append_batched(tmp: Path, n: int = 50_000, batch: int = 1000) -> Rate:
+    store = _store(tmp, "append3.db")
+
+    def run() -> None:
+        for base in range(0, n, batch):
+            with store.session() as s:
+                append_many(s, (AuditDraft(actor="guardian", action="heal.restart", target=f"i-{i}",
+                                           detail={"n": i}) for i in range(base, base + batch)))
+
+    rate = _timed(n, run)
+    assert audit.verify(store).ok
+    store.dispose()
+    return rate
+
+
+def _rate(rate: Rate) -> str:
+    return f"{rate[0]:,.0f}/s wall, {rate[1]:,.0f}/s CPU"
 
 
 def verify_time(tmp: Path, n: int) -> tuple[float, float]:
@@ -112,11 +143,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         rows.append(("audit append, 1 entry per transaction (engine.audit.append)", ">= 5,000/s",
-                     f"{append_single_txn(tmp):,.0f}/s"))
+                     _rate(append_single_txn(tmp))))
+        rows.append(("audit append, 1 per transaction, head re-read every time", "-",
+                     _rate(append_single_txn(tmp, cold=True))))
         rows.append(("audit append, many per transaction (engine.audit.append)", ">= 5,000/s",
-                     f"{append_one_txn(tmp):,.0f}/s"))
+                     _rate(append_one_txn(tmp))))
         rows.append(("audit append, batches of 1,000 (engine.trust.append_many)", ">= 5,000/s",
-                     f"{append_batched(tmp):,.0f}/s"))
+                     _rate(append_batched(tmp))))
         elapsed, cpu = verify_time(tmp, n_verify)
         scale = 1_000_000 / n_verify
         rows.append((f"audit verify, {n_verify:,} entries", "< 10 s" if scale == 1 else "-",

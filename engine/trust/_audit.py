@@ -23,10 +23,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from engine.audit import GENESIS_HASH, AuditProblem, AuditReport, entry_hash, verify
+from engine.audit import GENESIS_HASH, AuditProblem, AuditReport, append_rows, canonical, verify
 from engine.errors import InputError, PolicyRefusal
 from engine.policy import Caller
 from engine.store import AuditEntry, AuditHead, Store
@@ -49,11 +48,6 @@ __all__ = [
 
 ANCHOR_FILE_NAME = "audit.anchor"
 MAX_QUERY_LIMIT = 10_000
-
-
-def _canonical(value: Any) -> str:
-    # Must match engine.audit._canonical byte for byte (the hash covers this text).
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,28 +157,13 @@ class AuditDraft:
 
 
 def append_many(session: Session, drafts: Iterable[AuditDraft]) -> int:
-    """Append ``drafts`` in order inside ``session``'s transaction; one head read/write, one bulk insert."""
-    head = session.exec(select(AuditHead).where(col(AuditHead.id) == 1).with_for_update()).first()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
-        session.add(head)
-    seq, prev = head.seq, head.hash
-    rows: list[dict[str, Any]] = []
-    for d in drafts:
-        seq += 1
-        ts = datetime.now(UTC).isoformat(timespec="microseconds")
-        detail = _canonical(dict(d.detail or {}))
-        digest = entry_hash(prev, seq, ts, d.actor, d.channel, d.action, d.target, d.outcome, detail)
-        rows.append({"seq": seq, "ts": ts, "actor": d.actor, "channel": d.channel, "action": d.action,
-                     "target": d.target, "outcome": d.outcome, "detail": detail, "prev_hash": prev, "hash": digest})
-        prev = digest
-    if not rows:
-        return 0
-    session.execute(insert(AuditEntry), rows)
-    head.seq, head.hash = seq, prev
-    session.add(head)
-    session.flush()
-    return len(rows)
+    """Append ``drafts`` in order inside ``session``'s transaction: one head move, one bulk insert.
+
+    The same linking (and the same head lock and cache) as ``engine.audit.append``; see
+    :func:`engine.audit.append_rows`.
+    """
+    items = [(d.actor, d.channel, d.action, d.target, d.outcome, canonical(dict(d.detail or {}))) for d in drafts]
+    return len(append_rows(session, items))
 
 
 # ---------------------------------------------------------------------------- anchoring

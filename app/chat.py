@@ -26,6 +26,7 @@ from textual.containers import Vertical
 from textual.widgets import Footer
 
 from app import slash
+from app._terminal import tolerate_invalid_utf8
 from app.widgets import (
     AgentMessage,
     CopyRequested,
@@ -58,6 +59,7 @@ from engine.client import (
 __all__ = ["AgentMessage", "ChatApp", "ChatClient", "ErrorNote", "PlanCard", "SystemNote", "UserMessage"]
 
 log = logging.getLogger(__name__)
+tolerate_invalid_utf8()
 
 
 class ChatClient(Protocol):

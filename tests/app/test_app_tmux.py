@@ -121,3 +121,16 @@ def test_a_person_provisions_twenty_pairs_in_the_terminal(terminal: Terminal) ->
     terminal.keys("Enter")
     after = terminal.wait_for("instances across")
     terminal.save(after, "status-after")
+
+
+@pytest.mark.slow
+def test_a_tiny_terminal_and_invalid_utf8_do_not_break_the_chat(terminal: Terminal) -> None:
+    terminal.wait_for("Message the team")
+    terminal.run("resize-window", "-t", SESSION, "-x", "40", "-y", "10")
+    terminal.run("send-keys", "-t", SESSION, "-H", "ff", "fe", "c3", "28", "80")  # bytes that are not UTF-8
+    terminal.type("fleet status")
+    terminal.keys("Enter")
+    screen = terminal.wait_for("DEGRADED")  # the status reply, wrapped into 40 columns
+    terminal.save(screen, "tiny-terminal")
+    assert "Message the team" in screen  # the prompt is still there to type into
+    assert terminal.run("list-panes", "-t", SESSION, "-F", "#{pane_dead}").strip() == "0"

@@ -82,9 +82,10 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec(
             "clawops.config_apply", "clawops_config_apply",
             "Validate and apply an OpenClaw gateway config; keeps the previous version and rolls back if the "
-            "gateway does not come back.",
-            {"type": "object", "properties": {"config": {"type": "object"}, "validate_only": {"type": "boolean"}},
-             "required": ["config"], "additionalProperties": False}, 120, True),
+            "gateway does not come back.  With rollback=true, restores the previous version instead.",
+            {"type": "object", "properties": {"config": {"type": "object"}, "validate_only": {"type": "boolean"},
+                                              "rollback": {"type": "boolean"}},
+             "additionalProperties": False}, 120, True),
         CommandSpec(
             "clawops.archive", "clawops_archive",
             "Export this account's data (tar.gz, streamed as base64 progress chunks) before teardown.",
@@ -296,7 +297,9 @@ class CommandRunner:
         return await self._restart("docker", self.system.restart_docker)
 
     async def _cmd_config_apply(self, params: Any, progress: ProgressSink) -> Any:
-        p = _params_object(params, {"config", "validate_only"})
+        p = _params_object(params, {"config", "validate_only", "rollback"})
+        if p.get("rollback") is True:
+            return await self._config_rollback(progress)
         config = p.get("config")
         if not isinstance(config, dict):
             raise CommandFailed(ErrorCode.INVALID_REQUEST, "config must be a JSON object")
@@ -331,6 +334,26 @@ class CommandRunner:
             "the gateway did not come back with the new config; the previous config was restored",
             {"restoredSha256": prev_hash, "gatewayRunning": self.system.gateway_pid() is not None},
         )
+
+    async def _config_rollback(self, progress: ProgressSink) -> dict[str, Any]:
+        """Put the previous config back (a halted rollout undoes its batches this way) and restart the gateway."""
+        previous = self.system.read_previous_config()
+        if previous is None:
+            raise CommandFailed(ErrorCode.INVALID_REQUEST, "there is no previous config to roll back to")
+        current = self.system.read_config()
+        if current == previous:
+            return {"rolledBack": False, "unchanged": True,
+                    "sha256": hashlib.sha256(previous.encode()).hexdigest()}
+        self.system.write_config(previous)
+        await progress("previous config restored; restarting gateway")
+        out = await self.system.restart_gateway()
+        if self.settle_s:
+            await asyncio.sleep(self.settle_s)
+        running = out.ok and self.system.gateway_pid() is not None
+        if not running:
+            raise CommandFailed(ErrorCode.COMMAND_FAILED, "the previous config was restored but the gateway is not "
+                                "running", {"gatewayRunning": False})
+        return {"rolledBack": True, "sha256": hashlib.sha256(previous.encode()).hexdigest()}
 
     async def _cmd_archive(self, params: Any, progress: ProgressSink) -> Any:
         p = _params_object(params, {"account_id"})

@@ -95,6 +95,10 @@ class System(Protocol):
 
     def write_config(self, text: str) -> None: ...
 
+    def read_previous_config(self) -> str | None:
+        """The config text the last :meth:`write_config` replaced (the rollback copy), or None."""
+        ...
+
     def archive_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         """The account's data as a gzip'd tar, in chunks (for teardown export)."""
         ...
@@ -246,6 +250,12 @@ class ProcSystem:
         except FileNotFoundError:
             return None
 
+    def read_previous_config(self) -> str | None:
+        try:
+            return Path(self.config_path + ".prev").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
     def write_config(self, text: str) -> None:
         """Atomic replace; the file it replaces is kept as ``<config>.prev`` (the rollback copy on disk)."""
         path = Path(self.config_path)
@@ -375,6 +385,9 @@ class SimulatedSystem:
 
     def read_config(self) -> str | None:
         return self.config_text
+
+    def read_previous_config(self) -> str | None:
+        return self.previous_config
 
     def write_config(self, text: str) -> None:
         self.previous_config = self.config_text

@@ -2,8 +2,10 @@
 
 Wire types come from ``node.protocol`` (the node package owns the protocol); this package adds the
 server: handshake checks, pairing (operator approval and single-use bootstrap tokens), device tokens,
-ticks, invokes and fan-out.  It imports nothing from ``app`` and does not touch the store: health
-reports go to the ``on_health_report`` callback the engine passes in.
+ticks, invokes and fan-out.  It imports nothing from ``app``.  The server itself does not touch the
+store (health reports go to the ``on_health_report`` callback the engine passes in); the one piece
+that does is :class:`StoredDeviceRegistry`, the pairing registry the engine gives it so that paired
+nodes survive a restart.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from engine.gateway._errors import CommandNotAllowed, GatewayError, NodeNotConnected
 from engine.gateway._registry import Approval, BootstrapGrant, DeviceRegistry, PairedDevice, PairingRequest
 from engine.gateway._server import ConnectedNode, GatewayStats, InvokeResult, NodeGateway
+from engine.gateway._stored import StoredDeviceRegistry
 from node.protocol import NodeHealthReport
 
 __all__ = [
@@ -27,4 +30,5 @@ __all__ = [
     "NodeNotConnected",
     "PairedDevice",
     "PairingRequest",
+    "StoredDeviceRegistry",
 ]

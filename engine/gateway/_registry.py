@@ -1,8 +1,10 @@
 """Who may connect: paired devices, pending pairing requests, single-use bootstrap tokens.
 
-Kept in memory and behind this one class on purpose: the lead owns the store, so persistence is a
-later swap (``export_state``/``import_state`` give the seam).  Tokens are kept only as SHA-256
-hashes, so a dump of this registry never hands out credentials.
+:class:`DeviceRegistry` keeps this in memory (tests, the bench, a throwaway gateway); the engine
+uses :class:`engine.gateway.StoredDeviceRegistry`, which overrides the ``_saved``/``_removed``
+hooks and the bootstrap-token methods so pairings survive a restart and are shared by every
+engine on one store.  Tokens are kept only as SHA-256 hashes, so a dump of this registry never
+hands out credentials.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Approval", "BootstrapGrant", "DeviceRegistry", "PairedDevice", "PairingRequest"]
+__all__ = ["Approval", "BootstrapGrant", "DeviceRegistry", "PairedDevice", "PairingRequest", "token_hash"]
 
 BOOTSTRAP_TTL_S = 600.0
 """Single-use bootstrap tokens are valid 10 minutes, as OpenClaw's setup codes."""
 PENDING_TTL_S = 300.0
 """Pending pairing requests expire 5 minutes after the node's last retry."""
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 hex of a token: what registries keep instead of the token itself."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _hash(token: str) -> str:
@@ -82,9 +89,14 @@ class DeviceRegistry:
     # --- bootstrap tokens ---------------------------------------------------------------------------
 
     def issue_bootstrap_token(self, instance_id: str, account_id: str, ttl_s: float | None = None) -> str:
-        """A fresh single-use token binding the first device that uses it to ``instance_id``/``account_id``."""
+        """A fresh single-use token binding the first device that uses it to ``instance_id``/``account_id``.
+
+        Issuing a new token for an instance withdraws its older unused ones: only the cloud-init
+        of the latest create attempt can pair, so a leaked earlier user data is worthless.
+        """
         now = self._clock()
-        self._bootstrap = {h: g for h, g in self._bootstrap.items() if g.expires_at > now}
+        self._bootstrap = {h: g for h, g in self._bootstrap.items()
+                           if g.expires_at > now and g.instance_id != instance_id}
         token = secrets.token_urlsafe(32)
         ttl = self._bootstrap_ttl_s if ttl_s is None else ttl_s
         self._bootstrap[_hash(token)] = BootstrapGrant(instance_id, account_id, now + ttl)
@@ -111,6 +123,41 @@ class DeviceRegistry:
     def devices(self) -> list[PairedDevice]:
         return list(self._paired.values())
 
+    def device_for_instance(self, instance_id: str) -> PairedDevice | None:
+        """The device that serves ``instance_id`` (the most recently paired one, if several ever did)."""
+        found = [d for d in self._paired.values() if d.instance_id == instance_id]
+        return max(found, key=lambda d: d.paired_at_ms) if found else None
+
+    def bind(self, device_id: str, *, instance_id: str, account_id: str | None) -> PairedDevice:
+        """Record that a paired device serves ``instance_id`` (learned from its config when it reported).
+
+        One instance has one node: a device previously bound to the same instance (the VPS was
+        rebuilt and its node has a new identity) loses the binding.
+        """
+        device = self._paired[device_id]
+        self._unbind_others(device_id, instance_id)
+        device.instance_id = instance_id
+        if account_id is not None:
+            device.account_id = account_id
+        self._saved(device)
+        return device
+
+    def _unbind_others(self, device_id: str, instance_id: str | None) -> None:
+        if instance_id is None:
+            return
+        for other in self._paired.values():
+            if other.device_id != device_id and other.instance_id == instance_id:
+                other.instance_id = None
+                self._saved(other)
+
+    # --- persistence hooks (no-ops here; StoredDeviceRegistry writes them to the store) ------------------
+
+    def _saved(self, device: PairedDevice) -> None:
+        """A device was paired, re-bound or got a new token."""
+
+    def _removed(self, device_id: str) -> None:
+        """A device was revoked."""
+
     def pair(
         self,
         device_id: str,
@@ -134,14 +181,17 @@ class DeviceRegistry:
             instance_id=instance_id if instance_id is not None else (previous.instance_id if previous else None),
             display_name=display_name,
         )
+        self._unbind_others(device_id, device.instance_id)
         self._paired[device_id] = device
         self._pending = {k: r for k, r in self._pending.items() if r.device_id != device_id}
+        self._saved(device)
         return device, token
 
     def rotate_token(self, device_id: str) -> str:
         device = self._paired[device_id]
         token = secrets.token_urlsafe(32)
         device.token_hash = _hash(token)
+        self._saved(device)
         return token
 
     def check_device_token(self, device_id: str, token: str) -> bool:
@@ -149,7 +199,10 @@ class DeviceRegistry:
         return device is not None and hmac.compare_digest(device.token_hash, _hash(token))
 
     def revoke(self, device_id: str) -> bool:
-        return self._paired.pop(device_id, None) is not None
+        found = self._paired.pop(device_id, None) is not None
+        if found:
+            self._removed(device_id)
+        return found
 
     # --- pending requests -----------------------------------------------------------------------------
 

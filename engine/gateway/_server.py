@@ -318,13 +318,25 @@ class NodeGateway:
             await conn.ws.close(CloseCode.POLICY_VIOLATION, "device revoked")
         return found
 
+    def drop(self, device_id: str) -> None:
+        """Close a device's connection without waiting (its pairing was revoked elsewhere)."""
+        conn = self._conns.get(device_id)
+        if conn is not None:
+            self._background(conn.ws.close(CloseCode.POLICY_VIOLATION, "device revoked"))
+
     def connected_nodes(self) -> list[ConnectedNode]:
-        return [
-            ConnectedNode(c.device_id, c.display_name, c.device.instance_id or c.client_instance_id,
-                          c.device.account_id, c.remote_addr, c.connected_at_ms, c.protocol,
-                          tuple(sorted(c.commands)), tuple(t["name"] for t in c.tools), c.last_health)
-            for c in self._conns.values()
-        ]
+        return [self._view(c) for c in self._conns.values()]
+
+    def connected_node(self, node_id: str) -> ConnectedNode | None:
+        """One node's live connection (O(1), for callers that look up a single instance's node)."""
+        conn = self._conns.get(node_id)
+        return self._view(conn) if conn is not None else None
+
+    @staticmethod
+    def _view(c: _Conn) -> ConnectedNode:
+        return ConnectedNode(c.device_id, c.display_name, c.device.instance_id or c.client_instance_id,
+                             c.device.account_id, c.remote_addr, c.connected_at_ms, c.protocol,
+                             tuple(sorted(c.commands)), tuple(t["name"] for t in c.tools), c.last_health)
 
     def is_connected(self, node_id: str) -> bool:
         return node_id in self._conns
@@ -622,7 +634,11 @@ class NodeGateway:
             if paired is not None and paired.account_id not in (None, grant.account_id):
                 raise _Refusal(ErrorCode.FORBIDDEN, DetailCode.ACCOUNT_MISMATCH,
                                "device is paired to another account")
-            self.registry.consume_bootstrap(auth["bootstrapToken"])
+            # Consume, and trust only what consuming returned: another engine on the same store may
+            # have taken the token between the peek and here, and it pairs exactly one device.
+            if self.registry.consume_bootstrap(auth["bootstrapToken"]) is None:
+                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.BOOTSTRAP_TOKEN_INVALID,
+                               "unauthorized: bootstrap token invalid, expired or already used")
             paired, new_token = self.registry.pair(device_id, device["publicKey"], approved_via="bootstrap",
                                                    account_id=grant.account_id, instance_id=grant.instance_id,
                                                    display_name=display)

@@ -308,3 +308,38 @@ class ChatMessage(SQLModel, table=True):
     channel: str = Field(default="cli", max_length=32)
     text: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class NodeDevice(SQLModel, table=True):
+    """A clawnode device paired with the node gateway, and the instance it serves.
+
+    Kept in the store (not only in the gateway's memory) so an engine restart does not forget
+    paired nodes, and so every engine sharing a PostgreSQL store accepts the same devices.  Only
+    the SHA-256 of the device token is kept: a dump of this table hands out no credential.
+    """
+
+    __tablename__ = "node_devices"
+    device_id: str = Field(primary_key=True, max_length=64)
+    public_key: str = Field(sa_column=Column(Text, nullable=False))
+    token_hash: str = Field(max_length=64)
+    approved_via: str = Field(max_length=32)
+    paired_at: datetime = Field(default_factory=utcnow)
+    account_id: str | None = Field(default=None, index=True, max_length=64)
+    instance_id: str | None = Field(default=None, index=True, max_length=80)
+    display_name: str | None = Field(default=None, max_length=200)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class NodeBootstrapToken(SQLModel, table=True):
+    """A single-use bootstrap token (by hash) issued for one instance's cloud-init.
+
+    Consumed by deleting the row, so across engines sharing the store a token still pairs
+    exactly one device.
+    """
+
+    __tablename__ = "node_bootstrap_tokens"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    instance_id: str = Field(index=True, max_length=80)
+    account_id: str = Field(max_length=64)
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from engine.store import AuditHead, Instance, JobRecord
+from engine.store import AuditHead, Instance, JobRecord, JobStep
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -72,6 +72,13 @@ def _fleet(engine: Engine) -> Iterable[Sample]:
                       .group_by(col(Instance.state), col(Instance.provider))).all()
         jobs = s.exec(select(JobRecord.status, func.count()).group_by(col(JobRecord.status))).all()
         active = s.exec(select(JobRecord).where(col(JobRecord.status).in_(ACTIVE_JOB_STATES))).all()
+        # A running job's record is final only at its end; its steps say how far it is now.
+        step_counts: dict[tuple[str, str], int] = {
+            (job_id, status): count for job_id, status, count in s.exec(
+                select(JobStep.job_id, JobStep.status, func.count())
+                .where(col(JobStep.job_id).in_([j.id for j in active]))
+                .group_by(col(JobStep.job_id), col(JobStep.status))).all()
+        } if active else {}
         head = s.get(AuditHead, 1)
     for state, provider, count in rows:
         yield Sample("clawops_instances", "Instances by state and provider.", "gauge", count,
@@ -80,10 +87,12 @@ def _fleet(engine: Engine) -> Iterable[Sample]:
         yield Sample("clawops_jobs", "Jobs by status.", "gauge", count, (("status", status),))
     totals = {"total": 0, "done": 0, "failed": 0}
     for job in active:
+        done = step_counts.get((job.id, "done"), 0)
+        failed = step_counts.get((job.id, "failed"), 0)
         totals["total"] += job.total
-        totals["done"] += job.done
-        totals["failed"] += job.failed
-        ratio = (job.done + job.failed) / job.total if job.total else 0.0
+        totals["done"] += done
+        totals["failed"] += failed
+        ratio = (done + failed) / job.total if job.total else 0.0
         yield Sample("clawops_job_progress_ratio", "Finished share of the steps of each queued or running job.",
                      "gauge", ratio, (("job", job.id), ("tool", job.tool)))
     for status, value in totals.items():

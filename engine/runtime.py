@@ -21,6 +21,7 @@ from engine.conversation import Conversation, TurnResult
 from engine.demo import seed_demo
 from engine.domain import Provider
 from engine.errors import ConfigError, InputError
+from engine.nodes import BootstrapOptions, GatewayNodeCommands, optional_secret
 from engine.operations import Operations, SimNodeCommands
 from engine.policy import Caller, Role
 from engine.providers import ProviderDriver, SimDriver
@@ -90,7 +91,14 @@ class Engine:
 
             drivers = EmulatedDrivers(store, time_scale=settings.demo_time_scale)
         self.drivers = drivers
-        self.nodes = SimNodeCommands()
+        self.nodes: SimNodeCommands | GatewayNodeCommands
+        if settings.demo:
+            self.nodes = SimNodeCommands()  # the demo's simulated nodes
+        else:
+            # Real servers, real nodes: commands go through the node gateway (attached when the daemon
+            # starts it) to the clawnode paired for each instance; new servers get a bootstrap cloud-init.
+            self.nodes = GatewayNodeCommands(store, BootstrapOptions.from_settings(settings),
+                                             secret=lambda name: optional_secret(self, name))
         self.ops = Operations(store, settings, drivers, self.nodes)
         self.conversation = Conversation(self.ops, llm=llm_brain_for(settings))
         self.trust = Trust(store, settings.home)
@@ -140,7 +148,8 @@ class Engine:
 
         async def turn(inbound: Any, text: str) -> str:
             caller = self.caller_for_identity(str(inbound.channel), str(inbound.sender_id))
-            result = await self.conversation.turn(caller, text, session=f"{inbound.channel}:{inbound.sender_id}")
+            with self.ops.jobs_in_foreground():  # a chat app gets one reply: the job's result, not "started"
+                result = await self.conversation.turn(caller, text, session=f"{inbound.channel}:{inbound.sender_id}")
             return result.reply
 
         return turn

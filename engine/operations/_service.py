@@ -13,7 +13,9 @@ import asyncio
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -227,6 +229,7 @@ class JobProgress:
 
 
 ProgressListener = Callable[[JobProgress], None]
+_FOREGROUND: ContextVar[bool] = ContextVar("clawops_jobs_in_foreground", default=False)
 PROGRESS_INTERVAL = 1.0
 """Seconds between two progress reports of one job (the first and the last are always sent)."""
 
@@ -448,7 +451,7 @@ class Operations:
         accepted; its view says ``running``); progress then arrives through the listeners.
         """
         plan, job_id, args = self.confirm_plan(caller, plan_id, implicit=implicit)
-        if self.background_jobs:
+        if self.background_jobs and not _FOREGROUND.get():
             self.start_job(job_id)
             view = self.job_view(job_id)
             message = f"Job {view.id} started: {view.total} steps; progress follows."
@@ -461,6 +464,19 @@ class Operations:
                            plan=plan, job=view)
 
     # ------------------------------------------------------------------ progress
+    @contextmanager
+    def jobs_in_foreground(self) -> Iterator[None]:
+        """Within this block a confirmed job is waited for, even with :attr:`background_jobs` on.
+
+        For channels that cannot be told of progress later (Telegram, WhatsApp turns): their reply then
+        carries the job's result instead of "started".
+        """
+        token = _FOREGROUND.set(True)
+        try:
+            yield
+        finally:
+            _FOREGROUND.reset(token)
+
     def add_progress_listener(self, listener: ProgressListener) -> Callable[[], None]:
         """Call ``listener`` with each :class:`JobProgress`; returns the function that unsubscribes it.
 

@@ -152,3 +152,22 @@ def test_resume_waits_for_a_job_already_running_here(clawops_home: Path) -> None
         assert len(engine.drivers.sim.creates) == 4  # no second purchase
     finally:
         engine.close()
+
+
+def test_channel_turns_wait_for_their_job_even_when_jobs_run_in_the_background(clawops_home: Path) -> None:
+    """A Telegram/WhatsApp operator gets one reply: it must carry the job's result, not "started"."""
+    engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
+    engine.ops.background_jobs = True
+    try:
+        async def scenario() -> tuple[dict[str, object] | None, dict[str, object] | None]:
+            with engine.ops.jobs_in_foreground():
+                waited = await engine.ask("restart everything degraded", yes=True)
+            started = await engine.ask("provision 2 pairs, hetzner primary", yes=True)
+            await engine.ops.wait_for_jobs()
+            return waited.job, started.job
+
+        waited, started = asyncio.run(scenario())
+        assert waited is not None and waited["status"] == "succeeded"
+        assert started is not None and started["status"] == "running"
+    finally:
+        engine.close()

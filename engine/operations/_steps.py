@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import re
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlmodel import Session, col, select
 
@@ -39,6 +40,21 @@ class NodeCommands(Protocol):
     """How operations reach clawnode on an instance (the node gateway in production)."""
 
     async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class NodeBootstrap(Protocol):
+    """Node commands that also bring up real servers' nodes (``GatewayNodeCommands``; not the demo's).
+
+    With it, a create sends cloud-init that installs clawnode with a single-use bootstrap token,
+    and BOOTSTRAPPING → ACTIVE waits (bounded) for that node to connect and report healthy.
+    """
+
+    async def user_data(self, instance_id: str, *, cloud_init: bool = True) -> str: ...
+
+    async def wait_ready(self, instance_id: str) -> dict[str, Any]: ...
+
+    def forget_instance(self, instance_id: str) -> None: ...
 
 
 def move(inst: Instance, *states: InstanceState) -> None:
@@ -210,20 +226,31 @@ class StepRunner:
                 labels={"clawops-instance": inst.id, "clawops-account": inst.account_id},
             )
             provider, state = inst.provider, inst.state
+        boot = self.nodes if isinstance(self.nodes, NodeBootstrap) else None
         if state == S.CREATING.value:
             # We may have died after the provider created the server but before we recorded it:
             # look it up by our instance id first, so a resumed job never buys a second one.
             driver = self.drivers(provider)
-            info = await driver.find_server(spec.instance_id) or await driver.create_server(spec)
+            info = await driver.find_server(spec.instance_id)
+            if info is None:
+                if boot is not None:
+                    # A fresh single-use token per create attempt; the user data never reaches a log or an error.
+                    spec = dataclasses.replace(spec, user_data=await boot.user_data(
+                        instance_id, cloud_init=driver.capabilities.supports_cloud_init))
+                info = await driver.create_server(spec)
             with self.store.session() as s:
                 inst = self._load(s, instance_id)
                 inst.provider_server_id = info.server_id
                 inst.ipv4 = info.ipv4
                 move(inst, S.BOOTSTRAPPING)
                 s.add(inst)
-        health = await self.nodes.invoke(instance_id, "clawops.health", {})
-        if not health.get("healthy"):
-            raise ClawOpsError(f"{instance_id} booted but its node has not reported healthy yet; the job will retry.")
+        if boot is not None:
+            # Real servers: ACTIVE only once this instance's own node has paired, connected and reported healthy.
+            await boot.wait_ready(instance_id)
+        else:
+            health = await self.nodes.invoke(instance_id, "clawops.health", {})
+            if not health.get("healthy"):
+                raise ClawOpsError(f"{instance_id} booted but its node has not reported healthy yet; the job will retry.")
         with self.store.session() as s:
             inst = self._load(s, instance_id)
             move(inst, S.ACTIVE)
@@ -267,6 +294,8 @@ class StepRunner:
             else:
                 inst.health_reason = "contract cancelled; runs (and is billed) until the end of its term"
             s.add(inst)
+        if driver.capabilities.can_delete and isinstance(self.nodes, NodeBootstrap):
+            self.nodes.forget_instance(instance_id)  # its node's device token stops working with the server gone
         return f"{detail}{verb}d at {provider}"
 
     async def _store_archive(self, account_id: str, instance_id: str, result: Mapping[str, Any]) -> str:

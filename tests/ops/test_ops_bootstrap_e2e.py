@@ -160,6 +160,22 @@ async def test_provisioned_pair_pairs_goes_active_and_takes_restart_and_config(
             assert pushed.status == "done", pushed.message
             assert json.loads(primary.system.config_text or "{}") == {"log_level": "debug"}
 
+            # Teardown: the node's export streams through the gateway into the archive store before the delete;
+            # then the server's device is revoked, so its token is worthless with the server gone.
+            standby = dc.node("i-acct-001-s")
+            torn = await engine.ask_tool("teardown", {"selector": {"instances": ["i-acct-001-s"]}, "archive": True},
+                                         yes=True)
+            assert torn.status == "done", torn.message
+            with engine.store.session() as s:
+                gone = s.get(Instance, "i-acct-001-s")
+                detail = s.exec(select(JobStep.detail).where(col(JobStep.action) == "teardown")).one()
+            assert gone is not None and gone.state == "DELETED" and "archived to" in detail
+            location = detail.split("archived to ", 1)[1].split(";", 1)[0]
+            # The node's own export, every streamed chunk of it (the node checksummed it; the step re-checked).
+            assert Path(location).stat().st_size == standby.system.archive_bytes > 16 * 1024
+            assert engine.nodes.registry.device_for_instance("i-acct-001-s") is None
+            assert engine.nodes.registry.get(standby.device_id) is None
+
             # The spent bootstrap token is refused by the gateway: a second machine replaying it (say, from
             # the metadata service) is a fresh clawnode that never gets in.
             thief = NodeClient(dataclasses.replace(primary_cfg, state_path=str(tmp_path / "thief.json"),

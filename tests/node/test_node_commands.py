@@ -158,6 +158,23 @@ async def test_config_apply_keeps_previous_and_rolls_back() -> None:
     assert out.error is not None and out.error.code == "INVALID_REQUEST"
 
 
+async def test_config_rollback_restores_the_previous_version() -> None:
+    """What a halted rollout sends to every instance it already changed (``{"rollback": true}``)."""
+    system = SimulatedSystem(config_text='{"old": true}\n')
+    runner = _runner(system)
+    out = await runner.execute(_req("clawops.config_apply", {"config": {"new": 1}}, invoke_id="a"), _no_progress)
+    assert out.ok and json.loads(system.config_text or "") == {"new": 1}
+    restarts = system.gateway_restarts
+    out = await runner.execute(_req("clawops.config_apply", {"rollback": True}, invoke_id="r"), _no_progress)
+    assert out.ok and out.payload["rolledBack"] is True
+    assert system.config_text == '{"old": true}\n' and system.gateway_restarts == restarts + 1
+
+    fresh = _runner(SimulatedSystem(config_text='{"only": 1}\n'))
+    out = await fresh.execute(_req("clawops.config_apply", {"rollback": True}, invoke_id="n"), _no_progress)
+    assert not out.ok and out.error is not None and out.error.code == "INVALID_REQUEST"
+    assert "no previous config" in out.error.message
+
+
 async def test_archive_streams_chunks_and_checks_the_account() -> None:
     system = SimulatedSystem(hostname="arch", archive_bytes=40_000)
     runner = _runner(system)

@@ -48,6 +48,7 @@ from engine.client import (
     ConnectionRestored,
     FeedItem,
     JobProgress,
+    TokenDelta,
     ToolCalled,
     TurnFailed,
     TurnFinished,
@@ -60,6 +61,9 @@ __all__ = ["AgentMessage", "ChatApp", "ChatClient", "ErrorNote", "PlanCard", "Sy
 
 log = logging.getLogger(__name__)
 tolerate_invalid_utf8()
+
+STREAM_PAINT_S = 0.05
+"""How often a streaming reply is repainted (20 times a second reads as live and costs little)."""
 
 
 class ChatClient(Protocol):
@@ -498,7 +502,26 @@ class ChatApp(App[None]):
 
     async def _stream_turn(self, text: str) -> None:
         throbber = self.query_one(Throbber)
+        streaming: AgentMessage | None = None
+        pending = ""
+        last_paint = 0.0
         async for event in self.client.stream(text, session=self.session):
+            if isinstance(event, TokenDelta):
+                # Batched: the model sends many small pieces; repaint at most every STREAM_PAINT_S seconds.
+                pending += event.text
+                now = asyncio.get_running_loop().time()
+                if streaming is None:
+                    streaming = AgentMessage(pending, agent=event.agent, classes="-streaming")
+                    pending, last_paint = "", now
+                    await self.transcript.post(streaming)
+                elif now - last_paint >= STREAM_PAINT_S:
+                    streaming.reply += pending
+                    pending, last_paint = "", now
+                    streaming.refresh(layout=True)
+                continue
+            if streaming is not None and isinstance(event, TurnFinished | TurnFailed):
+                await streaming.remove()  # the finished reply (with its plan cards) takes its place
+                streaming = None
             if isinstance(event, TurnStarted):
                 throbber.say("Commander is on it…")
             elif isinstance(event, ToolCalled):

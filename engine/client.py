@@ -10,6 +10,7 @@ from the engine is re-exported here, and the app imports nothing else from
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,7 +36,7 @@ from engine.audit import AuditReport
 from engine.config import Settings, load_settings
 from engine.conversation import TurnResult
 from engine.errors import ClawOpsError
-from engine.events import EngineEvent, JobProgress, ToolCalled, TurnFailed, TurnFinished, TurnStarted
+from engine.events import EngineEvent, JobProgress, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.runtime import Engine
 from engine.trust import (
     AuditRecord,
@@ -71,6 +72,7 @@ __all__ = [
     "open_client",
     "serve_daemon",
     "Settings",
+    "TokenDelta",
     "ToolCalled",
     "TurnFailed",
     "TurnFinished",
@@ -148,13 +150,36 @@ class EmbeddedClient:
         return scrubbed
 
     async def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[EngineEvent]:
-        """The same turn as :meth:`ask`, as events for a UI."""
+        """The same turn as :meth:`ask`, as events for a UI, with the model's reply streamed as
+        :class:`TokenDelta` (redacted) while the turn runs."""
         yield TurnStarted(message, session)
+        deltas: asyncio.Queue[TokenDelta] = asyncio.Queue()
+
+        async def turn() -> TurnResult:
+            result = await run_turn(self.engine, message, operator=self.operator, channel=self.channel,
+                                    session=session, on_delta=lambda agent, text: deltas.put_nowait(
+                                        TokenDelta(agent, text)))
+            scrubbed: TurnResult = self.engine.trust.redactor.scrub_value(result)
+            return scrubbed
+
+        task = asyncio.ensure_future(turn())
         try:
-            result = await self.ask(message, session=session)
+            while not task.done():
+                getter = asyncio.ensure_future(deltas.get())
+                await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                else:
+                    getter.cancel()
+            while not deltas.empty():
+                yield deltas.get_nowait()
+            result = task.result()
         except ClawOpsError as err:
             yield TurnFailed(str(err))
             return
+        finally:
+            if not task.done():
+                task.cancel()
         for call in result.tool_calls:
             yield ToolCalled(call.tool, call.status, call.message)
         yield TurnFinished(result)

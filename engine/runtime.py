@@ -10,6 +10,7 @@ stay under two seconds.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,9 +156,11 @@ class Engine:
         return turn
 
     async def ask(self, message: str, *, operator: str | None = None, channel: str = "cli",
-                  session: str | None = None, dry_run: bool = False, yes: bool = False) -> TurnResult:
+                  session: str | None = None, dry_run: bool = False, yes: bool = False,
+                  on_delta: Callable[[str, str], None] | None = None) -> TurnResult:
+        """One turn; ``on_delta(agent, text)`` gets the model's reply as it streams (LLM brain only)."""
         return await self.conversation.turn(self.caller(operator, channel), message, session=session,
-                                            dry_run=dry_run, yes=yes)
+                                            dry_run=dry_run, yes=yes, on_delta=on_delta)
 
     async def ask_tool(self, tool: str, args: dict[str, Any], *, operator: str | None = None, channel: str = "cli",
                        yes: bool = False) -> Any:

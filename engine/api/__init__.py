@@ -18,7 +18,7 @@ from engine.api._remote import (
     key_checker,
     open_client,
 )
-from engine.api._turns import run_turn
+from engine.api._turns import DeltaScrubber, run_turn
 from engine.api._wire import (
     audit_from_wire,
     audit_to_wire,
@@ -52,6 +52,7 @@ __all__ = [
     "open_client",
     "record_exchange",
     "run_turn",
+    "DeltaScrubber",
     "search_history",
     "static_authenticator",
     "turn_from_wire",

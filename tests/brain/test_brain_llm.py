@@ -226,7 +226,7 @@ async def test_provisioning_conversation_through_the_llm_brain(engine: Engine, e
     plan = await engine.ask("Provision 20 new standard-tier accounts, EU regions, Hetzner primary", session="p")
     assert plan.plan is not None and plan.plan["affected_users"] == 20 and plan.plan["requires_confirmation"]
     done = await engine.ask("Go.", session="p")
-    assert done.job is not None and done.job["status"] == "succeeded" and done.job["total"] == 20 and done.job["states"] == {"ACTIVE": done.job["total"]}
+    assert done.job is not None and done.job["status"] == "succeeded" and done.job["total"] == 20 and done.job["states"] == {"ACTIVE": 2 * done.job["total"]}  # primaries and standbys
 
 
 async def test_incident_and_cost_conversations_through_the_llm_brain(engine: Engine, emu: AnthropicEmulator) -> None:

@@ -91,7 +91,7 @@ def forget_head(engine: Engine | None = None) -> None:
 class _Sql:
     lock_head: str | None
     read_head: str
-    insert_head: str
+    ensure_head: str
     move_head: str
     cas_head: str
     insert_entry: str
@@ -119,8 +119,9 @@ def _sql(conn: Connection) -> _Sql:
             # lock first, so no other process can move the head between our read and our write.
             lock_head="UPDATE audit_head SET id = id WHERE id = 1" if dialect.name == "sqlite" else None,
             read_head=f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}",
-            insert_head=f"INSERT INTO audit_head (id, seq, hash) VALUES "
-                        f"(1, {mark.format('new_seq')}, {mark.format('new_hash')})",
+            # The first append ever: every engine may race to create the head row; all but one do nothing.
+            ensure_head=f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}') "
+                        "ON CONFLICT (id) DO NOTHING",
             move_head=f"UPDATE audit_head SET {new_head} WHERE id = 1",
             cas_head=(f"UPDATE audit_head SET {new_head} "
                       f"WHERE id = 1 AND seq = {mark.format('old_seq')} AND hash = {mark.format('old_hash')}"),
@@ -150,6 +151,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _locked_head(cursor: Any, sql: _Sql) -> tuple[Any, ...] | None:
+    """The head row, read under its lock (None before the first append)."""
+    if sql.lock_head is not None:
+        cursor.execute(sql.lock_head)
+    cursor.execute(sql.read_head)
+    row: tuple[Any, ...] | None = cursor.fetchone()
+    return row
+
+
 def append_rows(session: Session, items: Sequence[Fields]) -> list[dict[str, Any]]:
     """Link ``items`` onto the chain inside ``session``'s transaction; returns the rows written.
 
@@ -175,14 +185,13 @@ def append_rows(session: Session, items: Sequence[Fields]) -> list[dict[str, Any
             if cursor.rowcount != 1:
                 rows = None
         if rows is None:
-            if sql.lock_head is not None:
-                cursor.execute(sql.lock_head)
-            cursor.execute(sql.read_head)
-            head = cursor.fetchone()
+            head = _locked_head(cursor, sql)
+            if head is None:
+                cursor.execute(sql.ensure_head)
+                head = _locked_head(cursor, sql)
             prev_seq, prev_hash = (int(head[0]), str(head[1])) if head is not None else (0, GENESIS_HASH)
             rows = _link(prev_seq, prev_hash, items, [_now() for _ in items])  # stamped under the lock
-            cursor.execute(sql.insert_head if head is None else sql.move_head,
-                           {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]})
+            cursor.execute(sql.move_head, {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]})
         if len(rows) == 1:
             cursor.execute(sql.insert_entry, rows[0])
     finally:

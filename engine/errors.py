@@ -9,6 +9,8 @@ sentence saying what is wrong and what to do; the CLI and the chat print
     ├── StoreError             database unreachable, corrupt, locked or too new
     ├── InputError             malformed selector, bad argument value
     │   └── NotFound           unknown account / instance / plan / job id
+    ├── AuthenticationError    wrong/unknown/revoked API key, unlinked channel identity
+    │   └── TooManyAttempts    too many failed logins from one source or for one key: wait
     ├── PolicyRefusal          a named policy rule said no
     ├── IllegalTransition      a state change outside the transition table
     ├── AuditError             the audit chain failed verification
@@ -44,6 +46,30 @@ class InputError(ClawOpsError):
 
 class NotFound(InputError):
     """An id that names nothing the caller may see."""
+
+
+class AuthenticationError(ClawOpsError):
+    """A wrong, unknown or revoked API key, or a channel identity nobody registered.
+
+    The message never says *which* part was wrong beyond what the caller
+    already knows, and never repeats the key.
+    """
+
+    exit_code = 77  # EX_NOPERM
+
+
+class TooManyAttempts(AuthenticationError):
+    """Failed logins came too fast from one source (or for one key): refused unchecked until ``retry_after``.
+
+    An HTTP front end answers 429 with a ``Retry-After`` header; the message
+    says in words how long to wait.
+    """
+
+    exit_code = 75  # EX_TEMPFAIL
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PolicyRefusal(ClawOpsError):

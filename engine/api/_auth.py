@@ -1,20 +1,23 @@
 """Who is calling: an operator API key turned into a :class:`~engine.policy.Caller`.
 
-The API needs one narrow function, ``authenticate(key) -> Caller``, raising a
-``ClawOpsError`` for a bad key.  By default it is the trust package's check
-(``Engine.caller_for_key``: hashed keys with a pepper, constant-time compare,
-failed logins audited); tests and special deployments inject their own, e.g.
-:func:`static_authenticator`.
+The API needs one narrow function, ``authenticate(key, source=peer) -> Caller``,
+raising a ``ClawOpsError`` for a bad key.  By default it is the trust package's
+check (``Engine.trust.authenticate``: hashed keys with a pepper, constant-time
+compare, logins and failed logins audited, failures throttled per peer address
+and per key prefix); tests and special deployments inject their own, e.g.
+:func:`static_authenticator`.  A throttled attempt raises
+:class:`~engine.errors.TooManyAttempts`, which the server answers with 429 and
+``Retry-After``.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from engine.api._errors import Unauthorized
-from engine.errors import ClawOpsError
+from engine.errors import ClawOpsError, TooManyAttempts
 from engine.policy import Caller
 
 if TYPE_CHECKING:
@@ -22,8 +25,15 @@ if TYPE_CHECKING:
 
 __all__ = ["WRONG_KEY", "Authenticate", "default_authenticator", "static_authenticator"]
 
-Authenticate = Callable[[str], Caller]
-"""Turn an API key into the operator it belongs to, or raise a ``ClawOpsError`` (answered as 401)."""
+
+class Authenticate(Protocol):
+    """Turn an API key into the operator it belongs to, or raise a ``ClawOpsError`` (answered as 401).
+
+    ``source`` is who sent it (the peer address), for throttling and the audit log; None when unknown.
+    """
+
+    def __call__(self, key: str, *, source: str | None = None) -> Caller: ...
+
 
 WRONG_KEY = "Wrong, unknown or revoked API key; ask an owner for a key (clawops operator key NAME)."
 
@@ -31,7 +41,7 @@ WRONG_KEY = "Wrong, unknown or revoked API key; ask an owner for a key (clawops 
 def static_authenticator(keys: Mapping[str, Caller]) -> Authenticate:
     """An authenticator over a fixed table of keys (tests, or a single bootstrap key)."""
 
-    def authenticate(key: str) -> Caller:
+    def authenticate(key: str, *, source: str | None = None) -> Caller:
         for known, caller in keys.items():
             if hmac.compare_digest(known.encode(), key.encode()):
                 return caller
@@ -41,14 +51,15 @@ def static_authenticator(keys: Mapping[str, Caller]) -> Authenticate:
 
 
 def default_authenticator(engine: Engine, channel: str = "api") -> Authenticate:
-    """The trust package's key check for this engine; any failure becomes :class:`Unauthorized`."""
+    """The trust package's key check for this engine; a failure becomes :class:`Unauthorized` (throttling stays
+    :class:`TooManyAttempts`)."""
 
-    def authenticate(key: str) -> Caller:
+    def authenticate(key: str, *, source: str | None = None) -> Caller:
         if not key:
             raise Unauthorized("No API key was sent; set CLAWOPS_API_KEY (clawops operator key NAME makes one).")
         try:
-            return engine.caller_for_key(key, channel=channel)
-        except Unauthorized:
+            return engine.trust.authenticate(key, channel=channel, source=source)
+        except (Unauthorized, TooManyAttempts):
             raise
         except ClawOpsError as err:
             raise Unauthorized(str(err) or WRONG_KEY) from None

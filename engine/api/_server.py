@@ -12,7 +12,9 @@ Routes (all need ``Authorization: Bearer <operator API key>``)::
     GET  /v1/search             ?q=TEXT&limit=N: this operator's messages containing TEXT
     GET  /metrics               Prometheus text format
 
-A wrong key gets ``401 {"error": "<one sentence>"}``.  WebSocket frames are JSON:
+A wrong key gets ``401 {"error": "<one sentence>"}``; too many wrong keys from one
+peer (or for one key prefix) get ``429`` with ``Retry-After`` and a sentence saying
+how long to wait (``engine.trust._throttle``).  WebSocket frames are JSON:
 the client sends ``{"op": "turn", "id", "message", "session", "dry_run", "yes"}``
 or ``{"op": "subscribe"}``; the server sends ``{"type": "hello", ...}``,
 ``{"type": "event", "turn": id, "event": ...}`` (see ``engine.api._wire``) and
@@ -26,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -40,7 +43,7 @@ from engine.api._metrics import ApiStats, MetricsSource, render_metrics
 from engine.api._turns import run_turn
 from engine.api._wire import audit_to_wire, event_to_wire, progress_to_wire, turn_to_wire
 from engine.audit import verify
-from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal, StoreError
+from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal, StoreError, TooManyAttempts
 from engine.events import EngineEvent, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress
 from engine.policy import Caller
@@ -108,10 +111,15 @@ async def _auth_and_log(request: web.Request, handler: Callable[[web.Request], A
     status = 500
     try:
         try:
-            caller = state.authenticate(_bearer(request))
+            caller = state.authenticate(_bearer(request), source=request.remote)
+        except TooManyAttempts as err:
+            # Too many failures from this peer (or for this key): refused unchecked, said once per burst.
+            state.stats.unauthorized += 1
+            response: web.StreamResponse = _error(429, str(err))
+            response.headers["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
         except ClawOpsError as err:
             state.stats.unauthorized += 1
-            response: web.StreamResponse = _error(401, str(err).splitlines()[0] if str(err) else "Unauthorized.")
+            response = _error(401, str(err).splitlines()[0] if str(err) else "Unauthorized.")
             response.headers["WWW-Authenticate"] = 'Bearer realm="clawops"'
         else:
             operator = caller.name

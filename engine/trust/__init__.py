@@ -3,11 +3,13 @@
 * operators with roles and tenant scope, and the channel identities mapped to them (``_operators``);
 * API keys — shown once, stored as HMAC-SHA256 with a pepper, scoped, revocable (``_keys``);
 * the secret store — AES-256-GCM under a versioned key-encryption key, resumable rotation (``_secrets``);
+* throttling of failed logins per source, key prefix and chat identity (``_throttle``);
 * the redaction layer that keeps secret values out of every output (``_redact``);
 * audit query, batched append and anchoring of the chain head (``_audit``);
 * findings for the security-audit skill (``_review``).
 """
 
+from engine.errors import AuthenticationError, TooManyAttempts
 from engine.trust._audit import (
     ANCHOR_FILE_NAME,
     Anchor,
@@ -22,7 +24,6 @@ from engine.trust._audit import (
     read_anchors,
     verify_with_anchor,
 )
-from engine.trust._errors import AuthenticationError
 from engine.trust._keys import SCOPES, IssuedKey, KeyView, authenticate, hash_key, issue_key, list_keys, revoke_key
 from engine.trust._operators import (
     CHANNELS,
@@ -67,6 +68,7 @@ from engine.trust._secrets import (
     validate_secret_name,
 )
 from engine.trust._service import PEPPER_SECRET, Trust
+from engine.trust._throttle import Burst, LoginThrottle, throttle_for
 
 __all__ = [
     "ANCHOR_FILE_NAME",
@@ -80,12 +82,14 @@ __all__ = [
     "AuditDraft",
     "AuditRecord",
     "AuthenticationError",
+    "Burst",
     "DueSecret",
     "IdentityView",
     "InactiveOperator",
     "IssuedKey",
     "KeyRing",
     "KeyView",
+    "LoginThrottle",
     "OperatorView",
     "OutdatedNode",
     "RedactingFilter",
@@ -94,6 +98,7 @@ __all__ = [
     "SecretInfo",
     "SecretStore",
     "StaleKey",
+    "TooManyAttempts",
     "Trust",
     "add_operator",
     "anchor",
@@ -123,6 +128,7 @@ __all__ = [
     "secrets_due_for_rotation",
     "security_findings",
     "stale_keys",
+    "throttle_for",
     "unlink_identity",
     "validate_secret_name",
     "verify_with_anchor",

@@ -1,21 +1,7 @@
-"""Trust's one new error, kept in the engine's tree (subclass of :class:`~engine.errors.ClawOpsError`).
-
-``engine/errors.py`` is shared and fixed for this piece of work; the lead may
-move :class:`AuthenticationError` there unchanged.
-"""
+"""Trust's errors live in the engine's one tree (``engine.errors``); this module keeps the old import path."""
 
 from __future__ import annotations
 
-from engine.errors import ClawOpsError
+from engine.errors import AuthenticationError, TooManyAttempts
 
-__all__ = ["AuthenticationError"]
-
-
-class AuthenticationError(ClawOpsError):
-    """A wrong, unknown or revoked API key, or a channel identity nobody registered.
-
-    The message never says *which* part was wrong beyond what the caller
-    already knows, and never repeats the key.
-    """
-
-    exit_code = 77  # EX_NOPERM
+__all__ = ["AuthenticationError", "TooManyAttempts"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets as _random
 from dataclasses import dataclass
@@ -33,11 +34,11 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from engine import audit
-from engine.errors import InputError, NotFound
+from engine.errors import AuthenticationError, InputError, NotFound, TooManyAttempts
 from engine.policy import Caller, Role, require_role
 from engine.store import ApiKey, Operator, Store, utcnow
-from engine.trust._errors import AuthenticationError
 from engine.trust._operators import _require_admin
+from engine.trust._throttle import Burst, LoginThrottle, throttle_for, wait_words
 
 __all__ = [
     "KEY_PREFIX",
@@ -177,19 +178,47 @@ def revoke_key(store: Store, by: Caller, key_id: str) -> KeyView:
         return _view(row, op.name)
 
 
-def _fail(s: Session, channel: str, actor: str, target: str, reason: str) -> None:
+def _fail(s: Session, channel: str, actor: str, target: str, reason: str, source: str | None) -> None:
+    detail = {"reason": reason} if source is None else {"reason": reason, "source": source[:80]}
     audit.append(s, actor=actor, channel=channel, action="login.failed", target=target, outcome="refused",
-                 detail={"reason": reason})
+                 detail=detail)
 
 
-def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api", now: datetime | None = None) -> Caller:
+def audit_burst(store: Store, burst: Burst, channel: str, actor: str = "unknown") -> None:
+    """The one audit entry of a burst of throttled logins."""
+    with store.session() as s:
+        audit.append(s, actor=actor, channel=channel, action="login.throttled", target=burst.bucket[:200],
+                     outcome="refused", detail={"retry_after_s": math.ceil(burst.retry_after),
+                                                "previous_burst_refusals": burst.previous_suppressed})
+
+
+def throttled(store: Store, burst: Burst, channel: str, what: str) -> TooManyAttempts:
+    """The error for a throttled attempt (audited when it opens a burst)."""
+    if burst.first:
+        audit_burst(store, burst, channel)
+    return TooManyAttempts(f"Too many failed logins {what}; try again in {wait_words(burst.retry_after)}.",
+                           retry_after=burst.retry_after)
+
+
+def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api", now: datetime | None = None,
+                 source: str | None = None, throttle: LoginThrottle | None = None) -> Caller:
     """The caller an API key stands for, or :class:`AuthenticationError` (audited as a failed login).
 
-    The message is the same for every failure, and never repeats the key.
+    The message is the same for every failure, and never repeats the key.  ``source`` (the peer address)
+    and the key's prefix are throttled (see ``engine.trust._throttle``): too many failures raise
+    :class:`TooManyAttempts` - from a source before the key is even looked at, for a prefix only when
+    the key is wrong as well, so nobody can lock a key's owner out by guessing at its prefix.
     """
     now = now or utcnow()
+    throttle = throttle if throttle is not None else throttle_for(store)
+    source_bucket = f"{channel}:{source}" if source else None
+    if source_bucket is not None:
+        burst = throttle.check("hard", source_bucket)
+        if burst is not None:
+            raise throttled(store, burst, channel, "from this address")
     match = _KEY_RE.fullmatch((key or "").strip())
     prefix = match.group(1) if match else None
+    key_bucket = prefix or "malformed"
     digest = hash_key((key or "").strip(), pepper)
     failure: str | None = None
     with store.session() as s:
@@ -200,15 +229,22 @@ def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api",
         target = f"key-{prefix}" if prefix else "key:malformed"
         if row is None or op is None or not same:
             failure = "unknown key" if row is None else "wrong secret"
-            _fail(s, channel, "unknown", target, failure)
+            actor = "unknown"
         elif row.revoked_at is not None or op.revoked_at is not None:
             failure = "revoked key" if row.revoked_at is not None else "revoked operator"
-            _fail(s, channel, op.name, target, failure)
+            actor = op.name
+        if failure is not None:
+            burst = throttle.check("soft", key_bucket) if throttle.empty("soft", key_bucket) else None
+            if burst is None:
+                _fail(s, channel, actor, target, failure, source)
         else:
+            assert row is not None and op is not None
             last = _aware(row.last_used_at)
             if last is None or now - last >= LOGIN_AUDIT_GAP:
-                audit.append(s, actor=op.name, channel=channel, action="login", target=row.id,
-                             detail={"scopes": list(row.scopes)})
+                detail: dict[str, object] = {"scopes": list(row.scopes)}
+                if source:
+                    detail["source"] = source[:80]
+                audit.append(s, actor=op.name, channel=channel, action="login", target=row.id, detail=detail)
             if last is None or now - last >= _TOUCH_EVERY:
                 row.last_used_at = now
                 s.add(row)
@@ -216,5 +252,10 @@ def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api",
             role = min(Role(op.role), cap, key=_RANK.__getitem__)
             caller = Caller(operator_id=op.id, name=op.name, role=role, tenant_id=op.tenant_id, channel=channel)
     if failure is not None:
+        if source_bucket is not None:
+            throttle.failed("hard", source_bucket)
+        if burst is not None:
+            raise throttled(store, burst, channel, f"with key prefix {key_bucket}")
+        throttle.failed("soft", key_bucket)
         raise AuthenticationError(_BAD_KEY)
     return caller

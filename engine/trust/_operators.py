@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from engine import audit
-from engine.errors import InputError, NotFound
+from engine.errors import AuthenticationError, InputError, NotFound
 from engine.policy import Caller, Role, require_role
 from engine.store import ApiKey, ChannelIdentity, Operator, Store, Tenant, utcnow
-from engine.trust._errors import AuthenticationError
+from engine.trust._throttle import LoginThrottle, throttle_for
 
 __all__ = [
     "CHANNELS",
@@ -259,28 +259,42 @@ def caller_for_operator(store: Store, name: str, channel: str = "cli") -> Caller
     return _caller(op, channel)
 
 
-def resolve_identity(store: Store, channel: str, external_id: str) -> Caller:
+def resolve_identity(store: Store, channel: str, external_id: str, *, throttle: LoginThrottle | None = None) -> Caller:
     """Who a chat message is from, or :class:`AuthenticationError` (audited as a failed login).
 
     Only the ``(channel, external_id)`` the transport itself reports counts —
-    never a name or number written in the message.
+    never a name or number written in the message.  Repeated failures are
+    throttled (``engine.trust._throttle``): one claimed identity that keeps
+    failing is refused unchecked for a while, and a flood across a whole
+    channel stops writing an audit entry per message (linked operators still
+    get through); either way :class:`TooManyAttempts`, audited once per burst.
     """
+    from engine.trust._keys import throttled
+
+    throttle = throttle if throttle is not None else throttle_for(store)
     try:
         ext = normalize_external_id(channel, external_id)
     except InputError:
         ext = None
+    who = f"{channel}:{(ext or str(external_id))[:64]}"
+    burst = throttle.check("hard", who)
+    if burst is not None:
+        raise throttled(store, burst, channel, f"from {channel} sender {who.partition(':')[2]}")
     with store.session() as s:
         ident = s.get(ChannelIdentity, (channel, ext)) if ext is not None else None
         op = s.get(Operator, ident.operator_id) if ident is not None else None
-        if op is None or op.revoked_at is not None:
-            reason = "unknown identity" if op is None else "revoked operator"
-            audit.append(s, actor=op.name if op else "unknown", channel=channel, action="login.failed",
-                         target=f"{channel}:{(ext or str(external_id))[:64]}", outcome="refused",
-                         detail={"reason": reason})
-            failed = True
-        else:
-            failed = False
+        failed = op is None or op.revoked_at is not None
+        if failed:
+            burst = throttle.check("channel", channel) if throttle.empty("channel", channel) else None
+            if burst is None:
+                reason = "unknown identity" if op is None else "revoked operator"
+                audit.append(s, actor=op.name if op else "unknown", channel=channel, action="login.failed",
+                             target=who, outcome="refused", detail={"reason": reason})
     if failed or op is None:
+        throttle.failed("hard", who)
+        if burst is not None:
+            raise throttled(store, burst, channel, f"on {channel} from unknown senders")
+        throttle.failed("channel", channel)
         raise AuthenticationError(
             f"This {channel} identity is not linked to an active operator; ask an owner to run "
             f"`clawops operator link`."

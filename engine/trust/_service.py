@@ -23,6 +23,7 @@ from engine.trust._audit import ANCHOR_FILE_NAME
 from engine.trust._keys import IssuedKey, authenticate, issue_key
 from engine.trust._redact import Redactor, default_redactor
 from engine.trust._secrets import KeyRing, SecretStore
+from engine.trust._throttle import LoginThrottle, throttle_for
 
 __all__ = ["PEPPER_SECRET", "Trust"]
 
@@ -72,9 +73,14 @@ class Trust:
             self._pepper = self.secrets.get_or_create(PEPPER_SECRET, lambda: _random.token_urlsafe(32)).encode()
         return self._pepper
 
-    def authenticate(self, key: str, *, channel: str = "api") -> Caller:
-        """The caller behind an API key (see :func:`engine.trust.authenticate`)."""
-        return authenticate(self.store, key, self.pepper(), channel=channel)
+    @property
+    def throttle(self) -> LoginThrottle:
+        """Failed-login buckets of this engine (shared with :func:`engine.trust.resolve_identity` on this store)."""
+        return throttle_for(self.store)
+
+    def authenticate(self, key: str, *, channel: str = "api", source: str | None = None) -> Caller:
+        """The caller behind an API key (see :func:`engine.trust.authenticate`); ``source`` is the peer address."""
+        return authenticate(self.store, key, self.pepper(), channel=channel, source=source, throttle=self.throttle)
 
     def issue_key(self, by: Caller, operator: str, scopes: list[str] | None = None) -> IssuedKey:
         return issue_key(self.store, by, operator, self.pepper(), scopes=scopes)

@@ -6,6 +6,8 @@
 | viewer key (or read-scoped key) mutates          | refused by the role check, audited              |
 | tenant-scoped key names another tenant's account | not visible, nothing planned                    |
 | forged channel identity                          | AuthenticationError, audited login.failed       |
+| wrong keys again and again from one peer         | TooManyAttempts (429), audited once per burst   |
+| a forged identity tried again and again          | TooManyAttempts, audited once per burst         |
 | interrupted rotation                             | every secret still readable, resume finishes    |
 | truncated / edited audit log                     | verify (with anchor) names the entry            |
 | secret embedded in a tool result                 | masked in the turn result                       |
@@ -23,7 +25,15 @@ from sqlalchemy import text
 from engine.client import EmbeddedClient
 from engine.policy import Caller
 from engine.runtime import Engine
-from engine.trust import AuthenticationError, anchor, link_identity, query, resolve_identity, verify_with_anchor
+from engine.trust import (
+    AuthenticationError,
+    TooManyAttempts,
+    anchor,
+    link_identity,
+    query,
+    resolve_identity,
+    verify_with_anchor,
+)
 
 
 @pytest.fixture
@@ -92,6 +102,36 @@ def attack_forged_identity(engine: Engine) -> None:
     assert len(query(engine.store, action="login.failed")) == len(forged)
 
 
+def _until_throttled(attempt: Callable[[], object], limit: int = 40) -> int:
+    """Repeat a failing login until the throttle answers; how many plain failures came first."""
+    for n in range(limit):
+        try:
+            attempt()
+        except TooManyAttempts:
+            return n
+        except AuthenticationError:
+            continue
+    raise AssertionError(f"{limit} failed logins in a row were never throttled")
+
+
+def attack_repeated_wrong_keys(engine: Engine) -> None:
+    good = engine.trust.issue_key(_owner(engine), "acme-ops")
+    failures = _until_throttled(lambda: engine.trust.authenticate("cok_0badc0de_" + "z" * 43, source="203.0.113.66"))
+    with pytest.raises(TooManyAttempts, match="try again in"):
+        engine.trust.authenticate(good.key, source="203.0.113.66")  # that peer is refused unchecked now
+    assert 1 <= failures < 40 and len(query(engine.store, action="login.failed", limit=100)) == failures
+    assert len(query(engine.store, action="login.throttled")) >= 1
+    assert engine.trust.authenticate(good.key, source="198.51.100.3").name == "acme-ops"
+
+
+def attack_repeated_forged_identity(engine: Engine) -> None:
+    link_identity(engine.store, _owner(engine), "acme-ops", "telegram", "5550001")
+    failures = _until_throttled(lambda: resolve_identity(engine.store, "telegram", "5550002"))
+    assert 1 <= failures < 40 and len(query(engine.store, action="login.failed", limit=100)) == failures
+    assert len(query(engine.store, action="login.throttled")) >= 1
+    assert resolve_identity(engine.store, "telegram", "5550001").name == "acme-ops"
+
+
 class _Crash(Exception):
     pass
 
@@ -153,6 +193,8 @@ ATTACKS: dict[str, Callable[[Engine], None]] = {
     "viewer mutates": attack_viewer_mutates,
     "tenant-scoped operator names another tenant's account": attack_cross_tenant,
     "forged channel identity": attack_forged_identity,
+    "wrong keys again and again from one peer": attack_repeated_wrong_keys,
+    "a forged identity tried again and again": attack_repeated_forged_identity,
     "interrupted rotation": attack_interrupted_rotation,
     "truncated audit log": attack_truncated_audit,
     "edited audit log": attack_edited_audit,

@@ -27,6 +27,7 @@ import asyncio
 import inspect
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,9 @@ S = InstanceState
 ACTOR = "guardian"
 CHANNEL = "guardian"
 
+JOB_WAIT_S = 900.0
+"""How long one heal action's background job may hold its concurrency slot before Guardian moves on."""
+
 StatusReader = Callable[[str, str], Awaitable[ProviderSignal]]
 """``(provider, region) -> what the provider's status page says about that region``."""
 Notify = Callable[[str], Awaitable[None] | None]
@@ -66,8 +70,11 @@ class Executed:
     tool: str
     args: dict[str, Any]
     status: str
-    """``done | planned | refused | error`` (the operation layer's outcome)."""
+    """``done | planned | refused | error`` (the operation layer's outcome; for a job, how the job ended)."""
     message: str = ""
+    started: float = 0.0
+    """Monotonic seconds when the action started and ended (the drill measures the failover phase with them)."""
+    ended: float = 0.0
 
 
 @dataclass
@@ -230,20 +237,38 @@ class Guardian:
             if tool not in ALLOWED_TOOLS:  # decide() already guarantees it; the executor checks again (rule 7)
                 return Executed(d.instance_id, step, tool, args, "refused", "not a heal tool (rule 7)")
             async with gate:
+                started = time.monotonic()
                 try:
                     out = await self.ops.call(self.caller, tool, args)
+                    status, message = out.status, out.message or ""
+                    job = getattr(out, "job", None)
+                    if status == "done" and job is not None and not job.finished:
+                        # A daemon runs jobs in the background: hold the slot until this one ends, so the
+                        # concurrency bound is real and the ledger learns how it went.
+                        status, message = await self._job_outcome(job.id)
                 except Exception as exc:  # one broken action must not stop a region's failovers
                     log.exception("guardian: %s on %s failed", tool, d.instance_id)
-                    return Executed(d.instance_id, step, tool, args, "error", f"{type(exc).__name__}: {exc}")
-            message = out.message or ""
+                    status, message = "error", f"{type(exc).__name__}: {exc}"
+                ended = time.monotonic()
             if d.step is not HealStep.VERIFY:
                 # The re-probe of step 1 is the next sweep's fresh report when instance_diagnose cannot run.
-                ledger.result(d.instance_id, out.status, message)
-            return Executed(d.instance_id, step, tool, args, out.status, message)
+                ledger.result(d.instance_id, status, message)
+            return Executed(d.instance_id, step, tool, args, status, message, started, ended)
 
         actions = [d for d in res.actions if d.action is not None]
         if actions:
             result.executed.extend(await asyncio.gather(*(one(d) for d in actions)))
+
+    async def _job_outcome(self, job_id: str, *, poll_s: float = 0.2) -> tuple[str, str]:
+        deadline = time.monotonic() + JOB_WAIT_S
+        while time.monotonic() < deadline:
+            view = self.ops.job_view(job_id)
+            if view.finished:
+                ok = view.status == "succeeded"
+                return ("done" if ok else "error"), f"Job {view.id}: {view.done}/{view.total} done" + (
+                    "" if ok else f", {view.failed} failed")
+            await asyncio.sleep(poll_s)
+        return "done", f"Job {job_id} still running after {JOB_WAIT_S:.0f} s; Guardian moved on"
 
     # ------------------------------------------------------------------------------------------- regions
     def _after_failovers(self, result: CycleResult, now: datetime) -> None:
@@ -351,10 +376,22 @@ class Guardian:
             lines.append(last.summary)
         lines.extend(a.title for a in last.notify if not a.is_incident)
         quiet = {iid for a in last.muted for iid in a.instance_ids}
+        incident_of = {iid: a for a in last.alerts if a.is_incident for iid in a.instance_ids}
+        grouped: dict[str, list[HealDecision]] = {}
         for d in result.escalations:
-            # Commander hears every escalation except those a silence covers (the region's incident speaks for them).
-            if d.kind is DecisionKind.ESCALATE and d.action is not None and d.instance_id not in quiet:
+            # Commander hears every escalation except those a silence covers; inside an incident they are one
+            # line per incident (94 refused failovers are one message, not 94).
+            if d.kind is not DecisionKind.ESCALATE or d.action is None or d.instance_id in quiet:
+                continue
+            incident = incident_of.get(d.instance_id)
+            if incident is not None:
+                grouped.setdefault(incident.key, []).append(d)
+            else:
                 lines.append(str(d.action["args"].get("message", d.reason)))
+        for key, items in grouped.items():
+            ids = ", ".join(d.instance_id for d in items[:5]) + (", …" if len(items) > 5 else "")
+            lines.append(f"{key.removeprefix('incident:')}: {len(items)} instances escalated to Commander ({ids}); "
+                         f"first reason: {items[0].reason}")
         result.messages[:0] = lines
         if self._notify is None:
             for line in result.messages:

@@ -45,6 +45,8 @@ class Exposure:
     """Instances there in state FAILED (either role; failed-over old primaries included)."""
     failed_over: int = 0
     """Accounts whose former primary there is FAILED and which are served by a primary elsewhere."""
+    standbys_lost: int = 0
+    """Standbys there that are FAILED (not failed-over old primaries): their users have no fallback."""
     can_fail_over: int = 0
     """Unhealthy primaries there whose standby is ACTIVE and healthy: Guardian can move them now."""
     no_healthy_standby: int = 0
@@ -67,6 +69,8 @@ class Exposure:
         if self.unhealthy_primaries:
             parts.append(f"{self.unhealthy_primaries} primaries unhealthy")
         parts.append(f"{self.failed_over} already failed over")
+        if self.standbys_lost:
+            parts.append(f"{self.standbys_lost} standbys lost (those users have no fallback)")
         if self.can_fail_over:
             parts.append(f"{self.can_fail_over} can fail over now")
         if self.no_healthy_standby:
@@ -124,7 +128,7 @@ def _count(provider: str | None, region: str | None, accounts: set[str], by_acco
     def here(r: _Row) -> bool:
         return (provider is None or r[3] == provider) and (region is None or r[4] == region)
 
-    primaries = standbys = unhealthy = failed = failed_over = movable = stranded = 0
+    primaries = standbys = unhealthy = failed = failed_over = lost = movable = stranded = 0
     no_gateway: list[str] = []
     ids = sorted(accounts)
     for acct in ids:
@@ -149,10 +153,13 @@ def _count(provider: str | None, region: str | None, accounts: set[str], by_acco
                         stranded += 1
             elif role == "standby" and state != S.FAILED.value:
                 standbys += 1
-            if state == S.FAILED.value and served_elsewhere and (reason or "").startswith(FAILED_OVER_PREFIX):
+            was_primary = (reason or "").startswith(FAILED_OVER_PREFIX)
+            if state == S.FAILED.value and served_elsewhere and was_primary:
                 failed_over += 1
+            elif state == S.FAILED.value and role == "standby" and not was_primary:
+                lost += 1
     return Exposure(provider, region, primaries=primaries, standbys=standbys, unhealthy_primaries=unhealthy,
-                    failed=failed, failed_over=failed_over, can_fail_over=movable, no_healthy_standby=stranded,
+                    failed=failed, failed_over=failed_over, standbys_lost=lost, can_fail_over=movable, no_healthy_standby=stranded,
                     users=len(ids), without_gateway=len(no_gateway), without_gateway_accounts=tuple(no_gateway))
 
 

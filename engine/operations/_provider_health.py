@@ -20,7 +20,7 @@ from engine.guardian import Exposure, exposure_by_region
 from engine.operations._reads import is_demo
 from engine.policy import Caller
 
-_KEYS = ("primaries", "standbys", "failed", "failed_over", "unhealthy_primaries", "can_fail_over",
+_KEYS = ("primaries", "standbys", "failed", "failed_over", "standbys_lost", "unhealthy_primaries", "can_fail_over",
          "no_healthy_standby", "users")
 
 

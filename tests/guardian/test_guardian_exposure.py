@@ -51,8 +51,10 @@ def test_exposure_of_a_region(store: Store) -> None:
     assert (e.unhealthy_primaries, e.can_fail_over, e.no_healthy_standby) == (2, 1, 1)
     assert e.failed_over == 1  # a4; b1's standby merely failed
     assert (e.without_gateway, e.without_gateway_accounts) == (1, ("a3",))
+    assert (e.failed, e.standbys_lost) == (3, 1)  # a3's primary, a4's old primary, b1's standby; b1 lost its fallback
     assert e.describe() == (f"{R}: 3 primaries and 1 standbys (6 users); 2 primaries unhealthy; 1 already failed over; "
-                            "1 can fail over now; 1 have no healthy standby; 1 users without an active gateway.")
+                            "1 standbys lost (those users have no fallback); 1 can fail over now; "
+                            "1 have no healthy standby; 1 users without an active gateway.")
     assert e.to_dict()["without_gateway_accounts"] == ["a3"]
 
 
@@ -76,3 +78,18 @@ def test_the_sweep_keeps_the_reason_a_failed_instance_failed(store: Store) -> No
         assert inst is not None and inst.state == "FAILED"
         assert inst.health_reason.startswith(FAILED_OVER_PREFIX) and inst.health_score == 100
         assert exposure(s, region=R).failed_over == 1
+
+
+def test_one_formula_per_region_and_per_provider(store: Store) -> None:
+    """provider_health's per-region and per-provider numbers are exposure() itself, read once."""
+    from engine.guardian import exposure_by_region
+
+    with store.session() as s:
+        regions, providers = exposure_by_region(s)
+        assert set(regions) == {R, ELSEWHERE, "eu-digitalocean-fra1"}
+        for name, e in regions.items():
+            assert e == exposure(s, region=name)
+        assert providers["hetzner"] == exposure(s, provider="hetzner")
+        assert providers["vultr"] == exposure(s, provider="vultr")
+        scoped_regions, _ = exposure_by_region(s, region=R, tenant_id="t-b")
+        assert list(scoped_regions) == [R] and scoped_regions[R] == exposure(s, region=R, tenant_id="t-b")

@@ -24,6 +24,13 @@ def llm_brain_for(settings: Settings, **options: float) -> LLMBrain | None:
     from engine.agents import code_values, load_agents, load_skills
     from engine.brain._llm import LLMBrain
 
+    # The model must never be sent the settings' own secrets either (its key, the node token): the
+    # brain's requests pass the process-wide redactor, so it learns them here.
+    from engine.trust._redact import default_redactor
+
+    for secret in (settings.anthropic_api_key, settings.gateway_token):
+        if secret is not None:
+            default_redactor().add(secret.get_secret_value())
     values = code_values(settings)
     base_url = getattr(settings, "anthropic_base_url", None)
     return LLMBrain(load_agents(values=values), load_skills(values=values),

@@ -12,6 +12,12 @@ handed to the model as JSON data inside a ``tool_result``, with a standing
 note that it is data and never instructions; anything in it that reads like
 an instruction is flagged and reported with the turn's audit entry.
 
+Nothing secret goes to the model: every request (system prompt, memories,
+history, the operator's message, tool results, delegated answers, tool
+schemas) passes the trust redactor on its way out, in :meth:`LLMBrain._create`,
+the one place a request is sent.  A provider token that a node echoed into a
+health reason reaches the model as ``[REDACTED]``, whatever path it took.
+
 Failures are handled here: 429 and 529 (overloaded) and connection errors are
 retried with exponential backoff (honouring ``retry-after``), each request has
 a timeout, and when the API stays unreachable :class:`BrainUnavailable` tells
@@ -36,6 +42,7 @@ from engine.brain._offline import injection_marker
 from engine.errors import ClawOpsError
 from engine.operations import ToolOutcome
 from engine.replies import tag
+from engine.trust._redact import Redactor, default_redactor
 
 __all__ = [
     "MODEL_PRICES",
@@ -152,8 +159,11 @@ class LLMBrain:
         max_steps: int = 8,
         max_depth: int = 2,
         client: anthropic.AsyncAnthropic | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
+        """``redactor``: what scrubs every request (default: the process-wide one the secret store feeds)."""
         self.agents = dict(agents)
+        self.redactor = redactor or default_redactor()
         self.skills = dict(skills)
         self.timeout = timeout
         self.max_retries = max_retries
@@ -242,12 +252,14 @@ class LLMBrain:
                       messages: list[dict[str, Any]], state: _Run) -> Any:
         """One streamed request, retried on 429/529/5xx and connection trouble with exponential backoff."""
         last: Exception | None = None
+        # The choke point: whatever the request carries, and however it got there, leaves scrubbed.
+        system, tools, outgoing = self._scrubbed(system, tools, messages)
         for attempt in range(self.max_retries + 1):
             try:
                 async with asyncio.timeout(self.timeout):
                     async with self.client.messages.stream(
                         model=spec.model, max_tokens=spec.max_tokens, system=system, tools=tools,  # type: ignore[arg-type]
-                        messages=messages,  # type: ignore[arg-type]
+                        messages=outgoing,  # type: ignore[arg-type]
                     ) as stream:
                         async for event in stream:
                             if event.type == "text" and state.on_delta is not None and event.text:
@@ -269,6 +281,14 @@ class LLMBrain:
                 log.info("model API busy (%s); retry %d in %.2fs", type(last).__name__, attempt + 1, delay)
                 await asyncio.sleep(delay)
         raise BrainUnavailable(f"The model API is unavailable ({_why(last)}); the offline brain answers instead.")
+
+    def _scrubbed(self, system: str, tools: list[dict[str, Any]], messages: list[dict[str, Any]]
+                  ) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+        """Copies of the request's parts without any secret value or API key (the originals stay as they are)."""
+        red = self.redactor
+        clean_messages: list[dict[str, Any]] = red.scrub_value(messages)
+        clean_tools: list[dict[str, Any]] = red.scrub_value(tools)
+        return red.scrub(system), clean_tools, clean_messages
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         delay = float(self.backoff * (2**attempt))

@@ -11,17 +11,23 @@
 | interrupted rotation                             | every secret still readable, resume finishes    |
 | truncated / edited audit log                     | verify (with anchor) names the entry            |
 | secret embedded in a tool result                 | masked in the turn result                       |
+| secret embedded in a tool result, LLM brain      | never in any request sent to the model          |
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 
+from engine.brain import llm_brain_for
+from engine.brain.emulator import AnthropicEmulator, Scripted, say, use_tools
 from engine.client import EmbeddedClient
 from engine.policy import Caller
 from engine.runtime import Engine
@@ -187,6 +193,39 @@ def attack_secret_in_tool_result(engine: Engine) -> None:
     assert "acct-001" in contract and token not in contract and "[REDACTED]" in contract
 
 
+def _inspecting_model(body: dict[str, Any]) -> Scripted:
+    last = body["messages"][-1]["content"]
+    if isinstance(last, list) and any(b.get("type") == "tool_result" for b in last):
+        return say("[CMD] acct-001 dumped its environment into its health reason.")
+    return use_tools(("instance_inspect", {"target": "acct-001"}))
+
+
+def attack_secret_in_tool_result_to_the_model(engine: Engine) -> None:
+    token = "do-CANARY-llm-5566778899aabbcc"
+    engine.trust.secrets.set("digitalocean/token", token)
+    with engine.store.engine.begin() as conn:
+        conn.execute(text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
+                     {"r": f"node log: DO_TOKEN={token}"})
+
+    async def turn() -> list[dict[str, Any]]:
+        async with AnthropicEmulator(responder=_inspecting_model) as emu:
+            settings = engine.settings.model_copy(update={"anthropic_api_key": SecretStr("sk-test-attacks"),
+                                                          "anthropic_base_url": emu.base_url})
+            brain = llm_brain_for(settings)
+            assert brain is not None
+            engine.conversation.llm = brain
+            try:
+                result = await engine.ask("show acct-001", session="attack")
+            finally:
+                engine.conversation.llm = None
+                await brain.aclose()
+            assert [c.tool for c in result.tool_calls] == ["instance_inspect"]
+            return emu.requests
+
+    sent = json.dumps(asyncio.run(turn()))
+    assert token not in sent and "DO_TOKEN=[REDACTED]" in sent
+
+
 ATTACKS: dict[str, Callable[[Engine], None]] = {
     "wrong key": attack_wrong_key,
     "revoked key": attack_revoked_key,
@@ -199,6 +238,7 @@ ATTACKS: dict[str, Callable[[Engine], None]] = {
     "truncated audit log": attack_truncated_audit,
     "edited audit log": attack_edited_audit,
     "secret embedded in a tool result": attack_secret_in_tool_result,
+    "secret embedded in a tool result, sent to the LLM brain": attack_secret_in_tool_result_to_the_model,
 }
 
 

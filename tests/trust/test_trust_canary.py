@@ -3,27 +3,35 @@
 Planted: a provider token in the secret store, the gateway token in the environment (a settings
 secret), an API key (shown once at issue, never again), the provider token echoed into a node's
 health reason (a tool result) and quoted in an audit entry's detail, and typed as an operator name.
+With the LLM brain on (the Messages API emulator on loopback), every request the model was sent is
+grepped as well.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine import audit
+from engine.brain.emulator import AnthropicEmulator, Scripted, say, use_tools
 from engine.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hz-CANARY-9f8e7d6c5b4a39281706"
 GATEWAY = "gw-CANARY-0a1b2c3d4e5f60718293"
+MODEL_KEY = "sk-CANARY-model-a1b2c3d4e5f6a7b8"
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -32,9 +40,10 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def clawops(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def clawops(home: Path, *args: str, stdin: str | None = None,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "app.cli", *args], input=stdin, capture_output=True, text=True,
-                          env=_env(home), cwd=ROOT, timeout=120)
+                          env={**_env(home), **(extra_env or {})}, cwd=ROOT, timeout=120)
 
 
 @pytest.fixture
@@ -117,3 +126,50 @@ def test_no_canary_in_logs_of_an_embedded_turn(planted: tuple[Path, str], monkey
     assert "turn done" in text and "[REDACTED]" in text
     assert TOKEN not in text and GATEWAY not in text and key not in text
     assert TOKEN not in str(result.to_contract())
+
+
+def _model(body: dict[str, Any]) -> Scripted:
+    """A model that inspects acct-001 once per turn, then answers."""
+    last = body["messages"][-1]["content"]
+    if isinstance(last, list) and any(b.get("type") == "tool_result" for b in last):
+        return say("[CMD] acct-001's gateway crashed and dumped its environment; rotate that token.")
+    return use_tools(("instance_inspect", {"target": "acct-001"}))
+
+
+@pytest.fixture
+def model() -> Iterator[AnthropicEmulator]:
+    """The Messages API emulator on loopback, served from a thread so that CLI subprocesses can reach it."""
+    emu = AnthropicEmulator(responder=_model)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(emu.start(), loop).result(30)
+    try:
+        yield emu
+    finally:
+        asyncio.run_coroutine_threadsafe(emu.close(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
+def test_no_canary_in_what_the_model_is_sent(planted: tuple[Path, str], model: AnthropicEmulator) -> None:
+    home, key = planted
+    llm = {"CLAWOPS_ANTHROPIC_API_KEY": MODEL_KEY, "CLAWOPS_ANTHROPIC_BASE_URL": model.base_url}
+    runs = {
+        "inspect": clawops(home, "ask", "--json", "--session", "c", "look at acct-001", extra_env=llm),
+        "pasted": clawops(home, "ask", "--json", "--session", "c",
+                          f"is it this token {TOKEN} or this key {key}?", extra_env=llm),
+    }
+    assert all(r.returncode == 0 for r in runs.values()), [r.stderr[-800:] for r in runs.values()]
+    assert all(json.loads(r.stdout)["tool_calls"][0]["tool"] == "instance_inspect" for r in runs.values())
+    assert len(model.requests) == 4  # two turns, each: the question, then the tool result
+    sent = json.dumps(model.requests, ensure_ascii=False)
+    leaks = [c[:12] for c in (TOKEN, GATEWAY, key, MODEL_KEY) if c in sent]
+    leaks += [f"{name}: {c[:12]}" for name, proc in runs.items() for c in (TOKEN, GATEWAY, key, MODEL_KEY)
+              if c in proc.stdout or c in proc.stderr]
+    assert leaks == []
+    # the canaries were on their way to the model (the node's env dump in the tool result, the pasted
+    # token in the operator's message and then in the session history) and arrived masked
+    assert "HETZNER_TOKEN=[REDACTED] CLAWOPS_GATEWAY_TOKEN=[REDACTED]" in sent
+    assert "is it this token [REDACTED] or this key [REDACTED]?" in json.dumps(model.requests[2]["messages"])

@@ -125,6 +125,47 @@ def provider_health_text(result: dict[str, Any]) -> str:
     return prefix + "\n".join(lines)
 
 
+def _check_text(name: str, check: dict[str, Any]) -> str:
+    """One node check in words, e.g. ``disk 96 % used`` or ``WebSocket probe 2400 ms``."""
+    if name == "disk" and "used_percent" in check:
+        return f"disk {check['used_percent']:.0f} % used"
+    if name == "ws_probe" and "latency_ms" in check:
+        return f"WebSocket probe {check['latency_ms']:.0f} ms"
+    if name == "gateway":
+        return "gateway process running" if check.get("running") else "gateway process NOT running"
+    if name == "docker":
+        if not check.get("available", True):
+            return "docker unavailable"
+        states = ", ".join(f"{c.get('name')} {c.get('state')}" for c in check.get("containers", [])[:3])
+        return f"docker: {states or 'no containers'}"
+    if name == "memory" and check.get("total_bytes"):
+        return f"memory {check.get('available_bytes', 0) / 2**30:.1f} of {check['total_bytes'] / 2**30:.1f} GiB free"
+    if name == "logs":
+        lines = check.get("lines") or []
+        return f"last log line: {lines[-1]}" if lines else "no gateway log lines"
+    return f"{name} {'ok' if check.get('ok') else 'failed'}" + (f" ({check['error']})" if check.get("error") else "")
+
+
+def diagnose_text(result: dict[str, Any]) -> str:
+    """Findings first (what failed, per instance), then what was fine, so the cause is the first thing read."""
+    found = result.get("instances") or []
+    lines = [f"{result.get('account')}: checked {len(found)} instance{'s' if len(found) != 1 else ''} "
+             f"({', '.join(result.get('checks') or [])})."]
+    for inst in found:
+        head = f"{inst['id']} ({inst['role']}, {inst['provider']} {inst['region']}, {inst['state']})"
+        if inst.get("error"):
+            lines.append(f"{head}: could not be checked: {inst['error']}")
+            continue
+        checks = inst.get("checks") or {}
+        bad = [_check_text(name, c) for name, c in checks.items() if not c.get("ok")]
+        good = [_check_text(name, c) for name, c in checks.items() if c.get("ok") and name in ("disk", "ws_probe")]
+        if bad:
+            lines.append(f"{head}: PROBLEM: {'; '.join(bad)}.")
+        else:
+            lines.append(f"{head}: all {len(checks)} checks passed" + (f" ({', '.join(good)})." if good else "."))
+    return "\n".join(lines)
+
+
 def outcome_text(outcome: ToolOutcome) -> str:
     """One tool call's outcome in words."""
     if outcome.status == "refused":
@@ -139,6 +180,8 @@ def outcome_text(outcome: ToolOutcome) -> str:
         return fleet_status_text(outcome.result)
     if outcome.tool == "instance_inspect":
         return inspect_text(outcome.result)
+    if outcome.tool == "instance_diagnose":
+        return diagnose_text(outcome.result)
     if outcome.tool == "provider_health":
         return provider_health_text(outcome.result)
     if outcome.tool == "briefing":

@@ -27,6 +27,7 @@ from engine import audit
 from engine.config import Settings
 from engine.domain import InstanceState, Selector
 from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal
+from engine.operations._diagnose import diagnose_instances, validate_checks
 from engine.operations._drafts import (
     Draft,
     _standby_facts,
@@ -40,7 +41,7 @@ from engine.operations._drafts import (
 from engine.operations._provider_health import provider_health
 from engine.operations._reads import fleet_status, instance_inspect
 from engine.operations._registry import RESTART_COMPONENTS, ToolSpec, tool_spec
-from engine.operations._scope import select_instances
+from engine.operations._scope import resolve_target, select_instances
 from engine.operations._steps import NodeCommands, StepRunner, materialize_pairs
 from engine.policy import Caller, PolicyCheck, PolicyFacts, evaluate
 from engine.policy._rules import TargetFacts
@@ -66,6 +67,8 @@ class SimNodeCommands:
         """Per instance, the config history clawnode keeps (last = current) so a rollback can restore."""
         self.fragile: set[str] = set()
         """Fault injection: these nodes turn unhealthy after any config change."""
+        self.condition: Callable[[str], str] | None = None
+        """The demo symptom of an instance (its stored health reason), for simulated diagnostics."""
 
     async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]:
         if self.latency:
@@ -84,7 +87,43 @@ class SimNodeCommands:
             return {"ok": True, "healthy": not (changed and instance_id in self.fragile)}
         if command == "clawops.archive":
             return self._archive(instance_id, str(params.get("account_id", "")))
+        if command == "clawops.diagnose":
+            return self._diagnose(instance_id, list(params.get("checks") or ()))
         return {"ok": True, "healthy": True}
+
+    def _diagnose(self, instance_id: str, checks: list[str]) -> dict[str, Any]:
+        """What a simulated node finds: healthy, except for the symptom the demo gave the instance.
+
+        ``condition`` (set by :class:`Operations` to the instance's stored health reason) lets the demo's
+        degraded instances show the matching finding, e.g. ``disk 96 %`` as a failing disk check.
+        """
+        import re
+
+        reason = self.condition(instance_id) if self.condition is not None else ""
+        if "unreachable" in reason:
+            raise ClawOpsError(f"{instance_id}'s node is not connected to the gateway; it cannot be asked.")
+        disk = re.search(r"disk (\d+)", reason)
+        latency = re.search(r"latency ([\d.]+) s", reason)
+        restarts = re.search(r"restarted (\d+)x", reason)
+        memory = re.search(r"memory (\d+)", reason)
+        docker_down = "docker" in reason
+        results: dict[str, dict[str, Any]] = {
+            "disk": {"ok": not disk or int(disk.group(1)) < 90, "used_percent": float(disk.group(1)) if disk else 41.0},
+            "memory": {"ok": not memory or int(memory.group(1)) < 95, "total_bytes": 4 * 2**30,
+                       "available_bytes": round(4 * 2**30 * (100 - int(memory.group(1))) / 100) if memory
+                       else 2 * 2**30},
+            "docker": {"ok": False, "available": False, "error": "docker daemon not responding"} if docker_down
+            else {"ok": True, "available": True,
+                  "containers": [{"name": "openclaw-gateway", "state": "running", "status": "Up 3 days"}]},
+            "gateway": {"ok": True, "running": True, "pid": 4242},
+            "logs": {"ok": True, "lines": [f"gateway restarted ({n + 1} of {restarts.group(1)})"
+                                           for n in range(int(restarts.group(1)))] if restarts
+                     else ["gateway listening on :18789"]},
+            "ws_probe": {"ok": not latency or float(latency.group(1)) < 1.0,
+                         "latency_ms": float(latency.group(1)) * 1000 if latency else 18.0},
+        }
+        picked = {name: results[name] for name in (checks or results)}
+        return {"ok": all(r["ok"] for r in picked.values()), "checks": picked}
 
     def _archive(self, instance_id: str, account_id: str) -> dict[str, Any]:
         """A small real tar.gz: what a simulated node has to export (its account id and config history)."""
@@ -283,6 +322,8 @@ class Operations:
         self._drivers = drivers
         self._nodes = nodes
         self._steps = StepRunner(store, settings, drivers, nodes)
+        if isinstance(nodes, SimNodeCommands) and nodes.condition is None:
+            nodes.condition = self._stored_health_reason
         self._agents: dict[str, Any] | None = None
         self.step_lease_seconds = STEP_LEASE_SECONDS
         self.background_jobs = False
@@ -292,6 +333,11 @@ class Operations:
         self._last_report: dict[str, float] = {}
         self._owners: dict[str, tuple[str, str | None]] = {}
         self._running: dict[str, asyncio.Task[JobView]] = {}
+
+    def _stored_health_reason(self, instance_id: str) -> str:
+        with self.store.session() as s:
+            inst = s.get(Instance, instance_id)
+            return inst.health_reason if inst is not None and (inst.health_score or 0) < 80 else ""
 
     # ------------------------------------------------------------------ entry point
     async def call(self, caller: Caller, tool: str, args: Mapping[str, Any], *, session_key: str = "",
@@ -307,6 +353,8 @@ class Operations:
                 evaluate(caller, PolicyFacts(tool=spec.name, kind="read"), spec.min_role)
                 result = await provider_health(self.store, caller, clean, self._drivers)
                 return ToolOutcome(spec.name, clean, "done", result=result)
+            if spec.name == "instance_diagnose":
+                return await self._diagnose(caller, spec, clean)
             if spec.kind == "read":
                 return self._read(caller, spec, clean)
             return await self._mutate(caller, spec, clean, session_key=session_key, dry_run=dry_run,
@@ -366,6 +414,27 @@ class Operations:
             else:
                 raise InputError(f"{spec.name} is not available in this build yet; it is planned work.")
         return ToolOutcome(spec.name, args, "done", result=result)
+
+    async def _diagnose(self, caller: Caller, spec: ToolSpec, args: dict[str, Any]) -> ToolOutcome:
+        """Read-only checks on the target's nodes (policy first: role and tenant, like any read)."""
+        checks = validate_checks(args.get("checks"))
+        target = str(args["target"]).strip().lower()
+        with self.store.session() as s:
+            account, instances = resolve_target(s, caller, target)
+            facts = [TargetFacts(i.id, i.account_id, i.tenant_id, i.role, i.state) for i in instances]
+            evaluate(caller, PolicyFacts(tool=spec.name, kind="read", targets=facts), spec.min_role)
+        if target.startswith("i-"):
+            instances = [i for i in instances if i.id == target]
+        await self._prepare_providers([i.id for i in instances])
+        found = await diagnose_instances(self._nodes, instances, checks)
+        problems = [f["id"] for f in found if f["ok"] is False]
+        with self.store.session() as s:
+            audit.append(s, actor=caller.actor, channel=caller.channel, action="diagnose", target=account.id,
+                         outcome="problems" if problems else "ok",
+                         detail={"instances": [f["id"] for f in found], "checks": checks, "problems": problems})
+        return ToolOutcome(spec.name, args, "done", result={"target": target, "account": account.id,
+                                                            "checks": checks, "instances": found,
+                                                            "ok": not problems})
 
     # ------------------------------------------------------------------ mutations
     async def _mutate(self, caller: Caller, spec: ToolSpec, args: dict[str, Any], *, session_key: str,

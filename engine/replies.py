@@ -115,7 +115,9 @@ def provider_health_text(result: dict[str, Any]) -> str:
         exposure = (f"{info['primaries']} primaries, {info['standbys']} standbys"
                     + (f", {info['failed']} FAILED ({info['failed_over']} failed over)" if info["failed"] else "")
                     + (f", {info['users_without_gateway']} users without a gateway" if info["users_without_gateway"]
-                       else ""))
+                       else "")
+                    + (f", {info['standbys_lost']} users served but without a standby until replacements are up"
+                       if info.get("standbys_lost") else ""))
         lines.append(f"{head}. Exposure: {exposure}.")
         if len(result["providers"]) == 1:
             for region, e in info["regions"].items():

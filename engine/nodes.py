@@ -231,6 +231,7 @@ async def start_node_gateway(engine: Engine, *, port: int | None = None) -> Any:
         report = bind_from_report(engine.store, registry, report)
         record_health_report(engine, report)
 
+    registry.reload()  # every paired device in memory before the fleet reconnects
     gateway = NodeGateway(engine.settings.gateway_host, engine.settings.gateway_port if port is None else port,
                           gateway_token(engine), on_health_report=on_report, registry=registry)
     await gateway.start()

@@ -134,7 +134,9 @@ class DeviceRegistry:
         One instance has one node: a device previously bound to the same instance (the VPS was
         rebuilt and its node has a new identity) loses the binding.
         """
-        device = self._paired[device_id]
+        device = self.get(device_id)
+        if device is None:
+            raise KeyError(device_id)
         self._unbind_others(device_id, instance_id)
         device.instance_id = instance_id
         if account_id is not None:
@@ -170,7 +172,7 @@ class DeviceRegistry:
     ) -> tuple[PairedDevice, str]:
         """Pair (or re-pair) a device; returns it and its new device token (shown once, stored hashed)."""
         token = secrets.token_urlsafe(32)
-        previous = self._paired.get(device_id)
+        previous = self.get(device_id)
         device = PairedDevice(
             device_id=device_id,
             public_key=public_key,
@@ -188,14 +190,16 @@ class DeviceRegistry:
         return device, token
 
     def rotate_token(self, device_id: str) -> str:
-        device = self._paired[device_id]
+        device = self.get(device_id)
+        if device is None:
+            raise KeyError(device_id)
         token = secrets.token_urlsafe(32)
         device.token_hash = _hash(token)
         self._saved(device)
         return token
 
     def check_device_token(self, device_id: str, token: str) -> bool:
-        device = self._paired.get(device_id)
+        device = self.get(device_id)
         return device is not None and hmac.compare_digest(device.token_hash, _hash(token))
 
     def revoke(self, device_id: str) -> bool:

@@ -50,14 +50,24 @@ class StoredDeviceRegistry(DeviceRegistry):
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(bootstrap_ttl_s=bootstrap_ttl_s, clock=clock)
         self.store = store
-        self.reload()
+        self._loaded = False
 
     def reload(self) -> int:
-        """(Re)load every paired device from the store; returns how many."""
+        """(Re)load every paired device from the store; returns how many.
+
+        The gateway calls this when it starts, so a fleet reconnecting after a restart is served from
+        memory; an engine that only issues tokens or looks up one instance never loads the whole table.
+        """
         with self.store.session() as s:
             rows = list(s.exec(select(NodeDevice)).all())
         self._paired = {row.device_id: _device(row) for row in rows}
+        self._loaded = True
         return len(rows)
+
+    def devices(self) -> list[PairedDevice]:
+        if not self._loaded:
+            self.reload()
+        return super().devices()
 
     # --- devices --------------------------------------------------------------------------------------
 

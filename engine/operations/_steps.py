@@ -237,7 +237,17 @@ class StepRunner:
                     # A fresh single-use token per create attempt; the user data never reaches a log or an error.
                     spec = dataclasses.replace(spec, user_data=await boot.user_data(
                         instance_id, cloud_init=driver.capabilities.supports_cloud_init))
-                info = await driver.create_server(spec)
+                try:
+                    info = await driver.create_server(spec)
+                except ClawOpsError as err:
+                    if spec.user_data is None:
+                        raise
+                    from engine.trust import redact  # a vendor echoing the request body must not leak the token
+
+                    text = redact(str(err))
+                    if text == str(err):
+                        raise
+                    raise ClawOpsError(text) from None
             with self.store.session() as s:
                 inst = self._load(s, instance_id)
                 inst.provider_server_id = info.server_id

@@ -268,13 +268,18 @@ async def _drive(url: str, token: str, args: argparse.Namespace, pids: Callable[
         res.put("gateway CPU (steady)", f"{cpu:.1f} % of a core", cpu)
 
         if gateway is not None:
-            cpu0, t1 = _cpu_s(pids()), time.perf_counter()
+            gens = [p.pid for p in children.procs]
+            cpu0, gen0, t1 = _cpu_s(pids()), _cpu_s(gens), time.perf_counter()
             results = await gateway.fan_out("clawops.health", timeout_s=60)
             t_fan = time.perf_counter() - t1
-            fan_cpu = (_cpu_s(pids()) - cpu0) / t_fan * 100
+            fan_cpu_s, gen_cpu_s = _cpu_s(pids()) - cpu0, _cpu_s(gens) - gen0
             ok = sum(1 for r in results.values() if r.ok)
             res.put("fan-out invoke to all", f"{t_fan:.2f} s ({ok:,}/{len(results):,} ok)", t_fan)
-            res.put("gateway CPU during fan-out", f"{fan_cpu:.0f} % of a core")
+            res.put("gateway CPU during fan-out", f"{fan_cpu_s / t_fan * 100:.0f} % of a core "
+                    f"({fan_cpu_s * 1e6 / max(len(results), 1):.0f} µs per node)")
+            # Where the rest of the wall time goes: the simulated nodes answering (on the same cores).
+            res.put("  load generators' CPU then", f"{gen_cpu_s:.2f} s ({gen_cpu_s * 1e6 / max(len(results), 1):.0f} "
+                    f"µs per node; {os.cpu_count()} cores shared by all)")
         rss = _rss_mib(pids())
         res.put("gateway RSS", f"{rss:,.0f} MiB", rss)
         if gateway is not None:

@@ -44,7 +44,7 @@ from engine.api._turns import run_turn
 from engine.api._wire import audit_to_wire, event_to_wire, progress_to_wire, turn_to_wire
 from engine.audit import verify
 from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal, StoreError, TooManyAttempts
-from engine.events import EngineEvent, ToolCalled, TurnFailed, TurnFinished, TurnStarted
+from engine.events import EngineEvent, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress
 from engine.policy import Caller
 
@@ -197,10 +197,11 @@ async def post_turn(request: web.Request) -> web.Response:
 
 
 async def _turn(state: ApiState, caller: Caller, message: str, session: str | None, *, channel: str,
-                dry_run: bool = False, yes: bool = False) -> Any:
+                dry_run: bool = False, yes: bool = False,
+                on_delta: Callable[[str, str], None] | None = None) -> Any:
     try:
         result = await run_turn(state.engine, message, operator=caller.name, channel=channel, session=session,
-                                dry_run=dry_run, yes=yes)
+                                dry_run=dry_run, yes=yes, on_delta=on_delta)
     except ClawOpsError:
         state.stats.turns["error"] += 1
         raise
@@ -324,9 +325,19 @@ async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],
     if closed():  # the operator's client is gone before we said "accepted": it will resend, so do not run
         return
     await emit(TurnStarted(message, session))
+    pending: set[asyncio.Task[None]] = set()
+
+    def stream_delta(agent: str, text: str) -> None:
+        # the model's reply as it streams (already redacted by run_turn); sent in order on the socket's lock
+        task = asyncio.ensure_future(emit(TokenDelta(agent, text)))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
     try:
         result = await _turn(state, caller, message, session, channel=channel,
-                             dry_run=bool(frame.get("dry_run")), yes=bool(frame.get("yes")))
+                             dry_run=bool(frame.get("dry_run")), yes=bool(frame.get("yes")), on_delta=stream_delta)
+        if pending:
+            await asyncio.gather(*pending)  # every delta is on the wire before the finished turn
     except ClawOpsError as err:
         await emit(TurnFailed(str(err)))
         return

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
-from sqlmodel import Session, col
+from sqlalchemy import Connection, Engine
+from sqlmodel import Session
 
 from engine.errors import StoreError
 from engine.store import AuditEntry, AuditHead, Store
@@ -47,9 +47,14 @@ GENESIS_HASH = "0" * 64
 _COLUMNS = ("seq", "ts", "actor", "channel", "action", "target", "outcome", "detail", "prev_hash", "hash")
 
 
+# One encoder, built once: ``json.dumps`` with options builds a new one per call (a fifth of verify's time).
+# Same options, so the same text as ``json.dumps(value, sort_keys=True, separators=(",", ":"), ...)``.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical(value: Any) -> str:
     """The exact text an entry's ``detail`` is stored (and hashed) as."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 _canonical = canonical  # the name older callers import
@@ -252,22 +257,26 @@ class AuditReport:
 
 
 def iter_entries(store: Store, batch: int = 5000) -> Iterator[tuple[int, str, str, str, str, str, str, str, str, str]]:
-    """All entries in chain order, streamed in batches (a million entries must not load at once)."""
+    """All entries in chain order, streamed in batches (a million entries must not load at once).
+
+    The driver's cursor, not SQLAlchemy result objects: verify reads every entry ever written.
+    """
     last = 0
-    columns: tuple[Any, ...] = (
-        AuditEntry.seq, AuditEntry.ts, AuditEntry.actor, AuditEntry.channel, AuditEntry.action,
-        AuditEntry.target, AuditEntry.outcome, AuditEntry.detail, AuditEntry.prev_hash, AuditEntry.hash,
-    )
     with store.engine.connect() as conn:
-        while True:
-            rows = conn.execute(
-                select(*columns).where(col(AuditEntry.seq) > last).order_by(col(AuditEntry.seq)).limit(batch)
-            ).all()
-            if not rows:
-                return
-            for row in rows:
-                yield tuple(row)
-            last = rows[-1][0]
+        cursor = conn.connection.cursor()
+        try:
+            while True:
+                # ``last`` is an int this loop read itself, so formatting it in is safe (and dialect-neutral).
+                cursor.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit_entries WHERE seq > {int(last)} "
+                               f"ORDER BY seq LIMIT {int(batch)}")
+                rows = cursor.fetchall()
+                if not rows:
+                    return
+                for row in rows:
+                    yield tuple(row)
+                last = rows[-1][0]
+        finally:
+            cursor.close()
 
 
 def verify(store: Store) -> AuditReport:

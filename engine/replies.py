@@ -168,6 +168,10 @@ def diagnose_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def outcome_text(outcome: ToolOutcome) -> str:
     """One tool call's outcome in words."""
     if outcome.status == "refused":
@@ -194,5 +198,13 @@ def outcome_text(outcome: ToolOutcome) -> str:
         return cost_analysis_text(outcome.result)
     if outcome.tool == "job_status":
         job = outcome.result
-        return f"Job {job['id']} {job['status']}: {job['done']}/{job['total']} done, {job['failed']} failed."
+        text = f"Job {job['id']} {job['status']}: {job['done']}/{job['total']} done, {job['failed']} failed."
+        states = ", ".join(f"{n} {state}" for state, n in (job.get("states") or {}).items())
+        if states:
+            text += f" Its instances now: {states}."
+        if job.get("eta_seconds") is not None:
+            text += f" About {_minutes(job['eta_seconds'])} to go."
+        if job.get("error"):
+            text += f" {job['error']}"
+        return text
     return outcome.message or f"{outcome.tool}: {outcome.status}."

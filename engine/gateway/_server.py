@@ -52,7 +52,6 @@ from node.protocol import (
     ErrorShape,
     EventFrame,
     FrameError,
-    InvokeRequest,
     NodeHealthReport,
     RequestFrame,
     ResponseFrame,
@@ -180,6 +179,11 @@ class _Conn:
     last_rx: float = field(default_factory=time.monotonic)
     tools: list[dict[str, Any]] = field(default_factory=list)
     last_health: NodeHealthReport | None = None
+    id_json: str = ""
+    """``device_id`` as a JSON string, encoded once for the invoke frames."""
+
+    def __post_init__(self) -> None:
+        self.id_json = json.dumps(self.device_id)
 
 
 class NodeGateway:
@@ -372,7 +376,8 @@ class NodeGateway:
             self.stats.refusals[ErrorCode.COMMAND_NOT_ALLOWED] += 1
             raise CommandNotAllowed(command)
         params_json = json.dumps({} if params is None else params, separators=(",", ":"))
-        invoke_id, fut = self._start_invoke(conn, command, params_json, timeout_s, idempotency_key, on_progress)
+        invoke_id, fut = self._start_invoke(conn, command, self._invoke_tail(command, params_json, timeout_s,
+                                                                             idempotency_key), on_progress)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
         except TimeoutError:
@@ -384,19 +389,31 @@ class NodeGateway:
         finally:
             self._invokes.pop(invoke_id, None)
 
-    def _start_invoke(self, conn: _Conn, command: str, params_json: str, timeout_s: float,
-                      idempotency_key: str | None, on_progress: ProgressCallback | None,
+    @staticmethod
+    def _invoke_tail(command: str, params_json: str, timeout_s: float, idempotency_key: str | None) -> str:
+        """The part of a ``node.invoke.request`` payload that is the same for every node of a fan-out, encoded once."""
+        tail = (f'"command":{json.dumps(command)},"paramsJSON":{json.dumps(params_json, ensure_ascii=False)},'
+                f'"timeoutMs":{max(1, int(timeout_s * 1000))}')
+        if idempotency_key:
+            tail += f',"idempotencyKey":{json.dumps(idempotency_key, ensure_ascii=False)}'
+        return tail
+
+    def _start_invoke(self, conn: _Conn, command: str, tail: str, on_progress: ProgressCallback | None,
                       ) -> tuple[str, asyncio.Future[InvokeResult]]:
-        """Register the pending invoke and send ``node.invoke.request`` (params encoded once by the caller)."""
+        """Register the pending invoke and send ``node.invoke.request``.
+
+        The frame is assembled from the pre-encoded ``tail`` (see :meth:`_invoke_tail`) rather than
+        serialised per node: the same bytes ``encode_frame`` would produce, for a fraction of the cost.
+        """
         # Unique per gateway run (boot id + counter): a uuid4 per invoke costs a urandom call at 10k-node fan-outs.
         self._invoke_seq += 1
         invoke_id = f"{self.boot_id[:8]}-{self._invoke_seq:x}"
         fut: asyncio.Future[InvokeResult] = asyncio.get_running_loop().create_future()
         self._invokes[invoke_id] = _PendingInvoke(conn.device_id, command, fut, on_progress)
-        request = InvokeRequest(invoke_id, conn.device_id, command, None, max(1, int(timeout_s * 1000)),
-                                idempotency_key)
         self.stats.invokes_sent += 1
-        self._send_event(conn, INVOKE_REQUEST_EVENT, request.to_payload(params_json))
+        conn.seq += 1
+        broadcast([conn.ws], f'{{"type":"event","event":"{INVOKE_REQUEST_EVENT}","payload":{{"id":"{invoke_id}",'
+                             f'"nodeId":{conn.id_json},{tail}}},"seq":{conn.seq}}}')
         return invoke_id, fut
 
     def _cancel_on_node(self, conn: _Conn, invoke_id: str) -> None:
@@ -418,6 +435,7 @@ class NodeGateway:
         targets = list(self._conns) if node_ids is None else list(dict.fromkeys(node_ids))
         # One timer and no task per node: at 10,000 nodes per-invoke wait_for/gather overhead dominates.
         params_json = json.dumps({} if params is None else params, separators=(",", ":"))
+        tail = self._invoke_tail(command, params_json, timeout_s, idempotency_key)
         results: dict[str, InvokeResult] = {}
         started: dict[asyncio.Future[InvokeResult], tuple[str, _Conn]] = {}
         for node_id in targets:
@@ -430,7 +448,7 @@ class NodeGateway:
                 results[node_id] = InvokeResult(node_id, command, False, error_code=ErrorCode.COMMAND_NOT_ALLOWED,
                                                 error_message=str(CommandNotAllowed(command)))
             else:
-                invoke_id, fut = self._start_invoke(conn, command, params_json, timeout_s, idempotency_key, None)
+                invoke_id, fut = self._start_invoke(conn, command, tail, None)
                 started[fut] = (invoke_id, conn)
         try:
             if started:

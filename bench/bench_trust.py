@@ -1,6 +1,6 @@
 """Trust benchmarks: audit append rate, audit verify time, secret rotation.
 
-Run:  .venv/bin/python bench/bench_trust.py [--verify-entries N] [--full]
+Run:  .venv/bin/python bench/bench_trust.py [--verify-entries N] [--full] [--pg URL]
 Prints a table: metric | target | measured.  Not a test: machines here are
 shared and noisy, so numbers are reported, never asserted.
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import secrets
 import sys
 import tempfile
 import time
@@ -66,6 +67,36 @@ def append_single_txn(tmp: Path, n: int = 5000, *, cold: bool = False) -> Rate:
     assert audit.verify(store).ok
     store.dispose()
     return rate
+
+
+def append_single_pg(url: str, n: int = 3000, *, cold: bool = False) -> Rate:
+    """The single-entry path on PostgreSQL (a round trip per statement: the cached head saves one)."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{secrets.token_hex(4)}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        store = open_store(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
+        with store.session() as s:
+            audit.append(s, actor="owner", action="setup")
+
+        def run() -> None:
+            for i in range(n):
+                if cold:
+                    audit.forget_head()
+                with store.session() as s:
+                    audit.append(s, actor="owner", action="restart", target=f"i-{i}", detail={"n": i})
+
+        rate = _timed(n, run)
+        assert audit.verify(store).ok
+        store.dispose()
+        return rate
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def append_one_txn(tmp: Path, n: int = 20_000) -> Rate:
@@ -137,6 +168,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verify-entries", type=int, default=200_000)
     parser.add_argument("--full", action="store_true", help="verify a real 1,000,000-entry chain")
+    parser.add_argument("--pg", metavar="URL", help="also time single-entry appends on this PostgreSQL database "
+                        "(a scratch schema is made and dropped), e.g. postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     n_verify = 1_000_000 if args.full else args.verify_entries
     rows: list[tuple[str, str, str]] = []
@@ -146,6 +179,10 @@ def main() -> None:
                      _rate(append_single_txn(tmp))))
         rows.append(("audit append, 1 per transaction, head re-read every time", "-",
                      _rate(append_single_txn(tmp, cold=True))))
+        if args.pg:
+            rows.append(("audit append, 1 per transaction, PostgreSQL", "-", _rate(append_single_pg(args.pg))))
+            rows.append(("audit append, 1 per transaction, PostgreSQL, head re-read", "-",
+                         _rate(append_single_pg(args.pg, cold=True))))
         rows.append(("audit append, many per transaction (engine.audit.append)", ">= 5,000/s",
                      _rate(append_one_txn(tmp))))
         rows.append(("audit append, batches of 1,000 (engine.trust.append_many)", ">= 5,000/s",

@@ -289,8 +289,17 @@ class GatewayNodeCommands:
         async def progress(_node: str, _seq: int, chunk: str) -> None:
             chunks.append(chunk)
 
-        result = await gateway.invoke(device.device_id, command, dict(params), timeout_s=spec.timeout_s + 10,
-                                      on_progress=progress if command == "clawops.archive" else None)
+        live = gateway.connected_node(device.device_id)
+        if live is not None and command not in live.commands:
+            raise NodeCommandFailed(f"{instance_id}'s clawnode does not offer {command}; upgrade clawnode on it "
+                                    "(re-run its installer), then retry the job.")
+        from engine.gateway import NodeNotConnected
+
+        try:
+            result = await gateway.invoke(device.device_id, command, dict(params), timeout_s=spec.timeout_s + 10,
+                                          on_progress=progress if command == "clawops.archive" else None)
+        except NodeNotConnected:  # it went away between the lookup and the send
+            raise NodeUnavailable(instance_id, self._why_unavailable(instance_id, gateway, device)) from None
         if not result.ok:
             from engine.trust import redact
 

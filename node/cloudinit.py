@@ -88,9 +88,12 @@ WantedBy=multi-user.target
 def _openclaw_unit(image: str) -> str:
     """The user's OpenClaw gateway as a container on the host network.
 
-    Host networking keeps the gateway's own default (listen on loopback, port 18789) meaningful:
-    it is reachable by clawnode's probe on 127.0.0.1 and by nothing outside the VPS unless the
-    user's config says so — a ``-p`` mapping would need the gateway to bind beyond loopback.
+    Host networking keeps the gateway's own default meaningful (listen on loopback, port 18789): it is
+    reachable by clawnode's probe on 127.0.0.1 and by nothing outside the VPS unless the user's config
+    says so.  The command is the upstream compose file's (``node … gateway``) with ``openclaw.mjs`` as
+    the entry point, so clawnode finds the process by the name ``openclaw`` and the argument ``gateway``;
+    ``--allow-unconfigured`` lets it start before the user's config is pushed.  The image runs as the
+    ``node`` user (uid 1000), which owns the mounted data directory.
     """
     return f"""[Unit]
 Description=OpenClaw gateway (container {image})
@@ -101,8 +104,9 @@ After=docker.service network-online.target
 Restart=always
 RestartSec=5
 ExecStartPre=-/usr/bin/docker rm -f {OPENCLAW_UNIT_NAME}
-ExecStart=/usr/bin/docker run --rm --name {OPENCLAW_UNIT_NAME} --network host \\
-  -v {OPENCLAW_DIR}:/home/node/.openclaw {image}
+ExecStart=/usr/bin/docker run --rm --init --name {OPENCLAW_UNIT_NAME} --network host -e HOME=/home/node \\
+  -v {OPENCLAW_DIR}:/home/node/.openclaw {image} \\
+  node openclaw.mjs gateway run --bind loopback --port 18789 --allow-unconfigured
 ExecStop=/usr/bin/docker stop {OPENCLAW_UNIT_NAME}
 
 [Install]
@@ -164,7 +168,9 @@ def _plan(config: dict[str, Any], package: str, openclaw_image: str, openclaw_co
                 + f"; rc=$?; rm -f {TAILSCALE_KEY_PATH}; exit $rc")
         commands.append(["bash", "-c", join])
     commands += [
-        ["install", "-d", "-m", "0700", OPENCLAW_DIR],
+        # The container's user (node, uid 1000) owns its data; clawnode (root) keeps that owner on every write.
+        ["install", "-d", "-m", "0700", "-o", "1000", "-g", "1000", OPENCLAW_DIR],
+        ["chown", "-R", "1000:1000", OPENCLAW_DIR],
         ["python3", "-m", "venv", VENV],
         [f"{VENV}/bin/pip", "install", "--quiet", "--upgrade", package],
         [f"{VENV}/bin/clawnode", "identity", "--config", CONFIG_PATH],

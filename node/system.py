@@ -257,17 +257,25 @@ class ProcSystem:
             return None
 
     def write_config(self, text: str) -> None:
-        """Atomic replace; the file it replaces is kept as ``<config>.prev`` (the rollback copy on disk)."""
+        """Atomic replace; the file it replaces is kept as ``<config>.prev`` (the rollback copy on disk).
+
+        The new file gets the owner of the file it replaces (else of its folder): the gateway usually
+        runs as another user (the container's ``node``), and a root-owned 0600 config would lock it out.
+        """
         path = Path(self.config_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             shutil.copy2(path, path.with_name(path.name + ".prev"))
+        owner = (path if path.exists() else path.parent).stat()
         tmp = path.with_name(path.name + ".clawnode-tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+            if (owner.st_uid, owner.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):  # not root: the file stays ours, as before
+                    os.fchown(fh.fileno(), owner.st_uid, owner.st_gid)
         os.replace(tmp, path)
 
     async def archive_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:

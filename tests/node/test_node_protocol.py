@@ -247,3 +247,28 @@ def test_gateway_process_is_found_by_its_command_line(tmp_path: Path) -> None:
     assert system.gateway_pid() is None
     proc(12, ["node", "/usr/lib/node_modules/openclaw/openclaw.mjs", "gateway", "run", "--port", "18789"])
     assert system.gateway_pid() == 12
+
+
+def test_the_bootstrapped_container_command_is_found_as_the_gateway(tmp_path: Path) -> None:
+    """The command cloud-init's openclaw-gateway unit runs in the container is what clawnode looks for."""
+    from node.cloudinit import _openclaw_unit
+
+    unit = _openclaw_unit("ghcr.io/openclaw/openclaw:2026.9.6")
+    argv = unit.split("ghcr.io/openclaw/openclaw:2026.9.6 \\\n", 1)[1].split("\n", 1)[0].split()
+    (tmp_path / "77").mkdir()
+    (tmp_path / "77" / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    assert argv[:3] == ["node", "openclaw.mjs", "gateway"]
+    assert ProcSystem(proc_root=str(tmp_path)).gateway_pid() == 77
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root, as clawnode has on a VPS")
+def test_config_writes_keep_the_gateway_user_as_owner(tmp_path: Path) -> None:
+    data = tmp_path / "openclaw"
+    data.mkdir()
+    os.chown(data, 1000, 1000)  # the container's node user owns its data directory
+    system = ProcSystem(config_path=str(data / "openclaw.json"))
+    system.write_config('{"a": 1}\n')
+    system.write_config('{"a": 2}\n')
+    st = (data / "openclaw.json").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o600)
+    assert system.read_previous_config() == '{"a": 1}\n'

@@ -115,8 +115,16 @@ class StepRunner:
         if action.startswith("restart_"):
             return await self._restart(instance_id, action.removeprefix("restart_"))
         if action == "provision_pair":
-            await self._create(instance_id)
-            await self._create(str(params["standby"]))
+            if isinstance(self.nodes, NodeBootstrap):
+                # Real servers take minutes to boot and pair: bring the primary and the standby up side by side.
+                outcomes = await asyncio.gather(self._create(instance_id), self._create(str(params["standby"])),
+                                                return_exceptions=True)
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+            else:
+                await self._create(instance_id)
+                await self._create(str(params["standby"]))
             await self._announce_pair(str(params["account"]), instance_id, str(params["standby"]))
             return "pair ACTIVE"
         if action == "teardown":

@@ -163,7 +163,7 @@ class LLMBrain:
     ) -> None:
         """``redactor``: what scrubs every request (default: the process-wide one the secret store feeds)."""
         self.agents = dict(agents)
-        self.redactor = redactor or default_redactor()
+        self.redactor = redactor if redactor is not None else default_redactor()
         self.skills = dict(skills)
         self.timeout = timeout
         self.max_retries = max_retries

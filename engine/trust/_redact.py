@@ -183,7 +183,7 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__()
-        self.redactor = redactor or _DEFAULT
+        self.redactor = redactor if redactor is not None else _DEFAULT
 
     def filter(self, record: logging.LogRecord) -> bool:
         scrub_record(record, self.redactor)
@@ -231,7 +231,7 @@ def install_log_redaction(redactor: Redactor | None = None) -> Callable[[], None
     returns a function that undoes this call.
     """
     global _previous_factory
-    red = redactor or _DEFAULT
+    red = redactor if redactor is not None else _DEFAULT
     added: list[tuple[logging.Handler, RedactingFilter]] = []
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) and f.redactor is red for f in handler.filters):

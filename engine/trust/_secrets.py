@@ -261,7 +261,7 @@ class SecretStore:
     def __init__(self, store: Store, keyring: KeyRing, *, redactor: Redactor | None = None) -> None:
         self.store = store
         self.keyring = keyring
-        self.redactor = redactor or default_redactor()
+        self.redactor = redactor if redactor is not None else default_redactor()
         self._aeads: dict[int, tuple[bytes, AESGCM]] = {}
 
     # ------------------------------------------------------------------ sealing

@@ -9,9 +9,12 @@ master key file.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import secrets as _random
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import unquote
 
 from pydantic import SecretStr
 from sqlmodel import select
@@ -25,12 +28,34 @@ from engine.trust._redact import Redactor, default_redactor
 from engine.trust._secrets import KeyRing, SecretStore
 from engine.trust._throttle import LoginThrottle, throttle_for
 
-__all__ = ["PEPPER_SECRET", "Trust"]
+__all__ = ["PEPPER_SECRET", "Trust", "environment_secrets"]
 
 log = logging.getLogger("clawops.trust")
 
 #: The secret holding the API-key pepper (generated on first use; survives key rotation unchanged).
 PEPPER_SECRET = "clawops/api-key-pepper"
+
+
+#: Environment variables whose names say they hold a credential (CLAWOPS_HETZNER_TOKEN, CLAWOPS_CONTABO_PASSWORD,
+#: CLAWOPS_MASTER_KEY, CLAWOPS_ARCHIVE_S3_SECRET_ACCESS_KEY, ...).  Only the engine's own variables (and the model
+#: SDK's key): those are what the engine reads and so could echo; a shell's unrelated POSTGRES_PASSWORD=postgres
+#: would otherwise mask every "postgres" in every output.
+_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|ACCESS_KEY_ID|MASTER_KEY|PRIVATE_KEY)$")
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^:/@\s]*:([^@/\s]+)@", re.IGNORECASE)
+
+
+def environment_secrets(environ: Mapping[str, str]) -> list[str]:
+    """Credential values found in an environment: variables named like one, and passwords inside ``*_URL``s."""
+    found = []
+    for name, value in environ.items():
+        upper = name.upper()
+        if not (upper.startswith("CLAWOPS_") or upper == "ANTHROPIC_API_KEY"):
+            continue
+        if _SECRET_NAME.search(upper) and value:
+            found.append(value)
+        elif upper.endswith("_URL") and (match := _URL_PASSWORD.match(value)):
+            found.append(unquote(match.group(1)))
+    return found
 
 
 class Trust:
@@ -41,10 +66,14 @@ class Trust:
         self.store = store
         self.home = home
         self.environ = environ
-        self.redactor = redactor or default_redactor()
+        self.redactor = redactor if redactor is not None else default_redactor()
         self._keyring: KeyRing | None = None
         self._secrets: SecretStore | None = None
         self._pepper: bytes | None = None
+        # Cheap (no database, no key file), so every engine does it at once, daemon included: provider tokens
+        # and other credentials handed over in the environment are masked from the first output on.
+        for value in environment_secrets(os.environ if environ is None else environ):
+            self.redactor.add(value)
 
     @property
     def keyring(self) -> KeyRing:
@@ -87,6 +116,8 @@ class Trust:
 
     def prime_redactor(self, *extra: SecretStr | str | None) -> int:
         """Teach the redactor every stored secret and the given settings secrets; returns how many it knows.
+
+        (Credentials in the environment it learned when this object was made.)
 
         Does not create a master key when the store holds no secrets (a fresh
         install stays free of key files until a secret is set).

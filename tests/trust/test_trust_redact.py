@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
 
 from hypothesis import given, settings
@@ -101,3 +102,25 @@ def test_many_secrets_scan_masks_like_the_regex(values: list[str], fillers: list
         out = red.scrub(text)
         assert MASK in out
         assert not any(v in out.replace(MASK, "\x00") for v in values if len(v) >= 6 and "\x00" not in v)
+
+
+def test_credentials_in_the_engines_environment_are_masked_from_the_start(tmp_path: Path,
+                                                                          sqlite_url: str) -> None:
+    from engine.store import open_store
+    from engine.trust import Trust
+
+    environ = {
+        "CLAWOPS_HETZNER_TOKEN": "hz-env-token-5f4e3d2c1b",
+        "CLAWOPS_CONTABO_PASSWORD": "contabo-pw-77",
+        "CLAWOPS_DATABASE_URL": "postgresql://ops:db%40pass-991@db.internal/clawops",
+        "CLAWOPS_API_HOST": "127.0.0.1",  # not a credential
+        "POSTGRES_PASSWORD": "postgres",  # not the engine's: left alone
+    }
+    red = Redactor()
+    store = open_store(sqlite_url)
+    Trust(store, tmp_path, environ=environ, redactor=red)
+    text = ("vendor said: bad token hz-env-token-5f4e3d2c1b; login contabo-pw-77 failed; "
+            "db db@pass-991 refused; listening on 127.0.0.1; postgres is up")
+    assert red.scrub(text) == (f"vendor said: bad token {MASK}; login {MASK} failed; db {MASK} refused; "
+                               "listening on 127.0.0.1; postgres is up")
+    store.dispose()

@@ -310,7 +310,8 @@ class GatewayNodeCommands:
             raise NodeCommandFailed(redact(
                 f"{command} failed on {instance_id}: {result.error_code}: {result.error_message or 'no reason given'}."))
         payload = result.payload if isinstance(result.payload, dict) else {"result": result.payload}
-        out: dict[str, Any] = {**payload, "ok": True}
+        # "ok": the command ran — unless the payload carries its own verdict (a diagnosis with a failing check).
+        out: dict[str, Any] = {"ok": True, **payload}
         if command == "clawops.health":
             out["healthy"], out["health_reason"] = self._judge(payload, device.device_id)
         elif command == "clawops.archive":

@@ -58,6 +58,9 @@ async def test_commands_reach_the_instance_s_node_with_engine_shaped_results(sql
         node.system.disk_full = True
         sick = await nodes.invoke("i-acct-009-p", "clawops.health", {})
         assert sick["healthy"] is False and "disk" in sick["health_reason"]
+        diagnosis = await nodes.invoke("i-acct-009-p", "clawops.diagnose", {"checks": ["disk", "gateway"]})
+        assert diagnosis["ok"] is False and diagnosis["checks"]["disk"]["ok"] is False  # the node's own verdict
+        assert diagnosis["checks"]["gateway"]["ok"] is True
         for version in (1, 2):
             applied = await nodes.invoke("i-acct-009-p", "clawops.config_apply", {"config": {"a": version}})
             assert applied["ok"] and applied["applied"] is True

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import re
 import secrets as _random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -37,6 +39,7 @@ __all__ = [
     "list_identities",
     "list_operators",
     "normalize_external_id",
+    "refusal_auditor",
     "resolve_identity",
     "revoke_operator",
     "unlink_identity",
@@ -300,3 +303,36 @@ def resolve_identity(store: Store, channel: str, external_id: str, *, throttle: 
             f"`clawops operator link`."
         )
     return _caller(op, channel)
+
+
+def refusal_auditor(store: Store, *, throttle: LoginThrottle | None = None) -> Callable[[Any], None]:
+    """An audit hook for the Telegram and WhatsApp adapters' refusals (``engine.channels.Refusal``).
+
+    The adapters drop messages from senders they do not know (and WhatsApp webhooks with a bad
+    signature) before any turn runs; this hook writes each one as ``login.failed`` — throttled like
+    :func:`resolve_identity`, so one sender (or a whole channel) forging identities again and again
+    fills the chain with one ``login.throttled`` entry per burst, not one entry per message.
+    """
+    from engine.trust._keys import audit_burst
+    from engine.trust._redact import default_redactor
+
+    buckets = throttle if throttle is not None else throttle_for(store)
+
+    def hook(refusal: Any) -> None:
+        channel = str(refusal.channel)
+        who = f"{channel}:{str(refusal.sender_id)[:64]}"
+        burst = buckets.check("hard", who)
+        if burst is None and buckets.empty("channel", channel):
+            burst = buckets.check("channel", channel)
+        if burst is not None:
+            if burst.first:
+                audit_burst(store, burst, channel)
+            return
+        buckets.failed("hard", who)
+        buckets.failed("channel", channel)
+        with store.session() as s:
+            audit.append(s, actor="unknown", channel=channel, action="login.failed", target=who, outcome="refused",
+                         detail={"reason": str(refusal.reason),
+                                 "message": default_redactor().scrub(str(refusal.detail)[:200])})
+
+    return hook

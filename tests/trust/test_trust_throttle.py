@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -21,6 +22,7 @@ from engine.trust import (
     authenticate,
     link_identity,
     query,
+    refusal_auditor,
     resolve_identity,
 )
 
@@ -166,6 +168,25 @@ def test_a_flood_of_unknown_senders_stops_filling_the_log_but_operators_get_thro
     assert throttled == 40 - 8
     assert _actions(engine, "login.failed") == 8 and _actions(engine, "login.throttled") == 1
     assert resolve_identity(engine.store, "whatsapp", "491701234567", throttle=throttle).name == "owner"
+
+
+async def test_the_chat_adapters_refusals_are_audited_and_throttled(engine: Engine, throttle: LoginThrottle) -> None:
+    """Telegram drops unknown senders before any turn: the trust hook audits them, one burst at a time."""
+    from engine.channels.telegram import TelegramChannel
+
+    async def never(inbound: object) -> None:  # pragma: no cover - no known sender writes here
+        raise AssertionError("an unknown sender reached the conversation")
+
+    bot = TelegramChannel(cast(Any, None), never, {"123456789": "owner"}, audit=refusal_auditor(engine.store,
+                                                                                                 throttle=throttle))
+    for n in range(12):
+        await bot.handle_update({"update_id": n, "message": {"message_id": n, "from": {"id": 666},
+                                                             "chat": {"id": 666}, "text": "I am the owner, go"}})
+    failed = query(engine.store, action="login.failed", limit=100)
+    assert len(failed) == 5 and {e.target for e in failed} == {"telegram:666"}
+    assert {e.detail["reason"] for e in failed} == {"unknown_sender"}
+    (burst,) = query(engine.store, action="login.throttled")
+    assert burst.target == "hard:telegram:666"
 
 
 # ------------------------------------------------------------------------------------------- the daemon

@@ -106,7 +106,8 @@ class BootstrapOptions:
         if not url:
             host = settings.gateway_host
             url = f"ws://{f'[{host}]' if ':' in host else host}:{settings.gateway_port}/"
-        return cls(gateway_url=url, explicit_url=bool(env.get("CLAWOPS_GATEWAY_PUBLIC_URL", "").strip()), package=env.get("CLAWOPS_NODE_PACKAGE", "").strip() or "clawops",
+        return cls(gateway_url=url, explicit_url=bool(env.get("CLAWOPS_GATEWAY_PUBLIC_URL", "").strip()),
+                   package=env.get("CLAWOPS_NODE_PACKAGE", "").strip() or _own_package(),
                    openclaw_image=env.get("CLAWOPS_OPENCLAW_IMAGE", "").strip() or None,
                    tls_fingerprint=env.get("CLAWOPS_GATEWAY_TLS_FINGERPRINT", "").strip() or None)
 
@@ -128,6 +129,16 @@ class BootstrapOptions:
                 f"New servers cannot reach the node gateway at {self.gateway_url}; set CLAWOPS_GATEWAY_PUBLIC_URL "
                 "to the ws:// or wss:// address nodes should dial (a public name or a Tailscale address), then retry."
             )
+
+
+def _own_package() -> str:
+    """``clawops==<this engine's version>``: new nodes run the clawnode that matches the engine that made them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"clawops=={version('clawops')}"
+    except PackageNotFoundError:
+        return "clawops"
 
 
 def gateway_token(engine: Engine) -> str:

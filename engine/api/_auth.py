@@ -54,6 +54,15 @@ def default_authenticator(engine: Engine, channel: str = "api") -> Authenticate:
     """The trust package's key check for this engine; a failure becomes :class:`Unauthorized` (throttling stays
     :class:`TooManyAttempts`)."""
 
+    # A daemon (or the web door) answers remote callers from now on: every secret must be known to the
+    # redactor, and every log record scrubbed, before the first answer.
+    from engine.trust import environment_secrets
+
+    settings = engine.settings
+    engine.trust.ensure_primed(*(getattr(settings, name) for name, value in type(settings).model_fields.items()
+                                 if "SecretStr" in str(value.annotation)),
+                               *environment_secrets({"CLAWOPS_DATABASE_URL": settings.store_url}))
+
     def authenticate(key: str, *, source: str | None = None) -> Caller:
         if not key:
             raise Unauthorized("No API key was sent; set CLAWOPS_API_KEY (clawops operator key NAME makes one).")

@@ -68,7 +68,7 @@ from engine.trust._secrets import (
     SecretStore,
     validate_secret_name,
 )
-from engine.trust._service import PEPPER_SECRET, Trust
+from engine.trust._service import PEPPER_SECRET, Trust, environment_secrets
 from engine.trust._throttle import Burst, LoginThrottle, throttle_for
 
 __all__ = [
@@ -109,6 +109,7 @@ __all__ = [
     "caller_for_operator",
     "check_anchor",
     "default_redactor",
+    "environment_secrets",
     "hash_key",
     "inactive_operators",
     "install_log_redaction",

@@ -24,7 +24,7 @@ from engine.policy import Caller
 from engine.store import SecretRecord, Store
 from engine.trust._audit import ANCHOR_FILE_NAME
 from engine.trust._keys import IssuedKey, authenticate, issue_key
-from engine.trust._redact import Redactor, default_redactor
+from engine.trust._redact import Redactor, default_redactor, install_log_redaction
 from engine.trust._secrets import KeyRing, SecretStore
 from engine.trust._throttle import LoginThrottle, throttle_for
 
@@ -70,6 +70,7 @@ class Trust:
         self._keyring: KeyRing | None = None
         self._secrets: SecretStore | None = None
         self._pepper: bytes | None = None
+        self._primed = False
         # Cheap (no database, no key file), so every engine does it at once, daemon included: provider tokens
         # and other credentials handed over in the environment are masked from the first output on.
         for value in environment_secrets(os.environ if environ is None else environ):
@@ -109,10 +110,25 @@ class Trust:
 
     def authenticate(self, key: str, *, channel: str = "api", source: str | None = None) -> Caller:
         """The caller behind an API key (see :func:`engine.trust.authenticate`); ``source`` is the peer address."""
+        self.ensure_primed()  # whoever is let in next gets output: the redactor must know every secret by then
         return authenticate(self.store, key, self.pepper(), channel=channel, source=source, throttle=self.throttle)
 
     def issue_key(self, by: Caller, operator: str, scopes: list[str] | None = None) -> IssuedKey:
         return issue_key(self.store, by, operator, self.pepper(), scopes=scopes)
+
+    def ensure_primed(self, *extra: SecretStr | str | None) -> None:
+        """Once per engine, before it answers anyone remote: learn every stored secret and scrub every log record.
+
+        ``clawops ask`` and the chat do this through the embedded client; a daemon does it when its key
+        check is built (``engine.api.default_authenticator``), and :meth:`authenticate` makes sure of it.
+        """
+        if self._primed:
+            for value in extra:
+                self.redactor.add(value.get_secret_value() if isinstance(value, SecretStr) else value)
+            return
+        self._primed = True
+        self.prime_redactor(*extra)
+        install_log_redaction(self.redactor)
 
     def prime_redactor(self, *extra: SecretStr | str | None) -> int:
         """Teach the redactor every stored secret and the given settings secrets; returns how many it knows.

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text as sa_text
 
 from engine import audit
 from engine.brain.emulator import AnthropicEmulator, Scripted, say, use_tools
@@ -173,3 +174,35 @@ def test_no_canary_in_what_the_model_is_sent(planted: tuple[Path, str], model: A
     # token in the operator's message and then in the session history) and arrived masked
     assert "HETZNER_TOKEN=[REDACTED] CLAWOPS_GATEWAY_TOKEN=[REDACTED]" in sent
     assert "is it this token [REDACTED] or this key [REDACTED]?" in json.dumps(model.requests[2]["messages"])
+
+
+async def test_no_canary_in_what_the_daemon_answers(clawops_home: Path) -> None:
+    """A daemon never decrypted the token another process stored; its answers are masked all the same."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from engine.api._server import create_app
+    from engine.runtime import Engine
+    from engine.trust import KeyRing, Redactor, SecretStore
+
+    engine = Engine.open(demo_pairs=20, demo_providers="sim")
+    try:
+        # The CLI of another process stored it: this process's redactor has never seen the value.
+        elsewhere = SecretStore(engine.store, KeyRing.load(engine.settings.home, environ={}), redactor=Redactor())
+        elsewhere.set("hetzner/token", TOKEN)
+        engine.trust.redactor = Redactor()  # this daemon's own, empty redactor
+        with engine.store.engine.begin() as conn:
+            conn.execute(sa_text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
+                         {"r": f"env dump: HETZNER_TOKEN={TOKEN}"})
+        key = engine.trust.issue_key(engine.caller("owner"), "owner").key
+        client = TestClient(TestServer(create_app(engine)))
+        await client.start_server()
+        try:
+            resp = await client.post("/v1/turns", json={"message": "show acct-001"},
+                                     headers={"Authorization": f"Bearer {key}"})
+            body = await resp.text()
+        finally:
+            await client.close()
+        assert resp.status == 200 and "acct-001" in body
+        assert TOKEN not in body and "HETZNER_TOKEN=[REDACTED]" in body
+    finally:
+        engine.close()

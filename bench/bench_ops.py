@@ -69,7 +69,9 @@ def crash_drill(pairs: int, kills: int, seed: int) -> dict[str, float]:
     home = Path(tempfile.mkdtemp(prefix="clawops-drill-"))
     emus = {p: start_emulator(p, 300.0) for p in ("hetzner", "vultr")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
-    env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO": "false", "CLAWOPS_PROVIDER_TIME_SCALE": "300"})
+    # Real drivers against the emulators; the nodes are simulated (no VPS boots behind an emulator).
+    env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO": "false", "CLAWOPS_PROVIDER_TIME_SCALE": "300",
+                "CLAWOPS_NODE_COMMANDS": "simulated"})
     for provider, (_, url) in emus.items():
         env[f"CLAWOPS_{provider.upper()}_TOKEN"] = "drill-token"
         env[f"CLAWOPS_{provider.upper()}_BASE_URL"] = url

@@ -100,6 +100,23 @@ class Settings(BaseSettings):
     gateway_token: SecretStr | None = None
     """Shared node token; generated and kept in the secret store when unset."""
 
+    gateway_public_url: str | None = None
+    """The address new servers' clawnode dials (``wss://ops.example.com:18789/``), baked into their cloud-init.
+    Unset: derived from gateway_host/port, and refused if that is loopback (no VPS can reach it)."""
+
+    node_package: str | None = None
+    """What cloud-init installs as clawnode: a pip requirement or wheel URL (default: this engine's version)."""
+
+    openclaw_image: str | None = None
+    """The OpenClaw gateway container image new servers run (default: the tested upstream release)."""
+
+    gateway_tls_fingerprint: str | None = None
+    """SHA-256 fingerprint of the gateway's TLS certificate, pinned by new nodes (for self-signed wss)."""
+
+    node_commands: Literal["gateway", "simulated"] = "gateway"
+    """Outside the demo, node commands go to real clawnodes through the node gateway. ``simulated`` answers
+    them in-process instead: only for drills against provider emulators, never with real servers."""
+
     api_host: str = "127.0.0.1"
     """Address ``clawops engine`` serves the operator API on (loopback; put an HTTPS proxy in front)."""
 

@@ -22,7 +22,6 @@ import base64
 import hashlib
 import ipaddress
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -79,9 +78,8 @@ class BootstrapOptions:
     """What a new server's cloud-init needs besides its instance: where the gateway is, what to install.
 
     ``gateway_url`` is the address *nodes* dial, which is not the address the gateway listens on
-    (``0.0.0.0`` or loopback behind a proxy, a tailnet name…).  Until the settings grow fields for
-    these, ``from_settings`` reads ``CLAWOPS_GATEWAY_PUBLIC_URL``, ``CLAWOPS_NODE_PACKAGE`` and
-    ``CLAWOPS_OPENCLAW_IMAGE`` from the environment.
+    (``0.0.0.0`` or loopback behind a proxy, a tailnet name…): the ``gateway_public_url`` setting
+    (``CLAWOPS_GATEWAY_PUBLIC_URL``), else derived from the listening address.
     """
 
     gateway_url: str
@@ -100,16 +98,16 @@ class BootstrapOptions:
     """The operator named ``gateway_url`` (trusted as is); a derived one must not be loopback."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> BootstrapOptions:
-        env = os.environ if environ is None else environ
-        url = env.get("CLAWOPS_GATEWAY_PUBLIC_URL", "").strip()
+    def from_settings(cls, settings: Settings) -> BootstrapOptions:
+        named = (settings.gateway_public_url or "").strip()
+        url = named
         if not url:
             host = settings.gateway_host
             url = f"ws://{f'[{host}]' if ':' in host else host}:{settings.gateway_port}/"
-        return cls(gateway_url=url, explicit_url=bool(env.get("CLAWOPS_GATEWAY_PUBLIC_URL", "").strip()),
-                   package=env.get("CLAWOPS_NODE_PACKAGE", "").strip() or _own_package(),
-                   openclaw_image=env.get("CLAWOPS_OPENCLAW_IMAGE", "").strip() or None,
-                   tls_fingerprint=env.get("CLAWOPS_GATEWAY_TLS_FINGERPRINT", "").strip() or None)
+        return cls(gateway_url=url, explicit_url=bool(named),
+                   package=(settings.node_package or "").strip() or _own_package(),
+                   openclaw_image=(settings.openclaw_image or "").strip() or None,
+                   tls_fingerprint=(settings.gateway_tls_fingerprint or "").strip() or None)
 
     def check_reachable(self) -> None:
         """Refuse to bake an address no VPS can dial (loopback, unspecified) into a server's user data.

@@ -93,8 +93,8 @@ class Engine:
             drivers = EmulatedDrivers(store, time_scale=settings.demo_time_scale)
         self.drivers = drivers
         self.nodes: SimNodeCommands | GatewayNodeCommands
-        if settings.demo:
-            self.nodes = SimNodeCommands()  # the demo's simulated nodes
+        if settings.demo or settings.node_commands == "simulated":
+            self.nodes = SimNodeCommands()  # the demo's simulated nodes (or a drill against emulators)
         else:
             # Real servers, real nodes: commands go through the node gateway (attached when the daemon
             # starts it) to the clawnode paired for each instance; new servers get a bootstrap cloud-init.

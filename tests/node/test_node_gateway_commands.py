@@ -87,18 +87,20 @@ def test_user_data_refuses_a_gateway_address_no_server_can_dial() -> None:
     BootstrapOptions(gateway_url="wss://ops.example.com:18789/").check_reachable()
 
 
-def test_bootstrap_options_come_from_settings_and_environment(clawops_home: Path) -> None:
+def test_bootstrap_options_come_from_settings_and_environment(clawops_home: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.config import load_settings
 
     settings = load_settings(demo=False, gateway_host="0.0.0.0")
-    derived = BootstrapOptions.from_settings(settings, environ={})
+    derived = BootstrapOptions.from_settings(settings)
     assert derived.gateway_url == "ws://0.0.0.0:18789/" and not derived.explicit_url
     assert derived.package.startswith("clawops==")  # nodes run the clawnode of the engine that made them
     with pytest.raises(ClawOpsError, match="New servers cannot reach the node gateway"):
         derived.check_reachable()
-    named = BootstrapOptions.from_settings(settings, environ={
-        "CLAWOPS_GATEWAY_PUBLIC_URL": "wss://ops.example.com:18789/", "CLAWOPS_OPENCLAW_IMAGE": "reg.example/oc:1",
-        "CLAWOPS_NODE_PACKAGE": "https://ops.example.com/clawops-0.1.0-py3-none-any.whl"})
+    monkeypatch.setenv("CLAWOPS_GATEWAY_PUBLIC_URL", "wss://ops.example.com:18789/")  # settings read CLAWOPS_*
+    monkeypatch.setenv("CLAWOPS_OPENCLAW_IMAGE", "reg.example/oc:1")
+    monkeypatch.setenv("CLAWOPS_NODE_PACKAGE", "https://ops.example.com/clawops-0.1.0-py3-none-any.whl")
+    named = BootstrapOptions.from_settings(load_settings(demo=False, gateway_host="0.0.0.0"))
     assert (named.gateway_url, named.explicit_url, named.openclaw_image) == (
         "wss://ops.example.com:18789/", True, "reg.example/oc:1")
     assert named.package.endswith(".whl")

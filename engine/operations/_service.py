@@ -13,8 +13,8 @@ import asyncio
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -739,7 +739,8 @@ class Operations:
             if not self._claim(step.id):
                 continue
             try:
-                detail = await self._steps.run(step.action, step.instance_id, params)
+                async with self._lease(step.id):
+                    detail = await self._steps.run(step.action, step.instance_id, params)
                 ok = True
             except ClawOpsError as err:
                 ok, detail = False, str(err)
@@ -796,10 +797,36 @@ class Operations:
             return  # another engine has it (or finished it)
         ok = True
         try:
-            detail = await self._steps.run(step.action, step.instance_id, params)
+            async with self._lease(step.id):
+                detail = await self._steps.run(step.action, step.instance_id, params)
         except ClawOpsError as err:
             ok, detail = False, str(err)
         self._finish_step(step, ok, detail)
+
+    @asynccontextmanager
+    async def _lease(self, step_id: int | None) -> AsyncIterator[None]:
+        """Keep a claimed step's lease fresh while it runs.
+
+        A step may legitimately take far longer than the lease (a new server waits up to 15 minutes for
+        its node); renewing every third of the lease tells other engines this one is alive, so only a
+        step whose engine really died is taken over.
+        """
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.step_lease_seconds / 3)
+                try:
+                    with self.store.session() as s:
+                        s.execute(update(JobStep).where(col(JobStep.id) == step_id)
+                                  .where(col(JobStep.status) == "running").values(updated_at=utcnow()))
+                except ClawOpsError:
+                    log.warning("could not renew the lease of step %s; another engine may take it over", step_id)
+
+        task = asyncio.ensure_future(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
 
     def _finish_job(self, job_id: str) -> JobView:
         with self.store.session() as s:

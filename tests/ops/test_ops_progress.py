@@ -17,7 +17,7 @@ from engine.api._wire import event_from_wire, event_to_wire
 from engine.client import EmbeddedClient
 from engine.operations import JobProgress, JobView
 from engine.runtime import Engine
-from engine.store import Instance
+from engine.store import Instance, JobStep
 from tests.ops.test_ops_webhooks import SECRET, Receiver
 
 PAIRS = 30
@@ -171,3 +171,34 @@ def test_channel_turns_wait_for_their_job_even_when_jobs_run_in_the_background(c
         assert started is not None and started["status"] == "running"
     finally:
         engine.close()
+
+
+def test_a_long_step_keeps_its_lease_so_no_other_engine_takes_it(clawops_home: Path) -> None:
+    """A step longer than the lease (a new server waiting for its node) renews it; another engine keeps off."""
+    engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
+    other = Engine.open(demo_pairs=PAIRS, demo_providers="sim")  # a second engine on the same store
+    engine.ops.step_lease_seconds = other.ops.step_lease_seconds = 0.3
+    engine.nodes.latency = 1.2  # each node call outlasts the lease four times
+    try:
+        async def scenario() -> tuple[list[bool], str]:
+            planned = await engine.ask("restart everything degraded", session="l")
+            assert planned.plan is not None and planned.plan["requires_confirmation"]
+            caller = engine.caller(None, "cli")
+            _, job_id, _ = engine.ops.confirm_plan(caller, planned.plan["id"])
+            run = asyncio.ensure_future(engine.ops.run_job(job_id))
+            with engine.store.session() as s:
+                step = s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.seq) == 0)).one()
+            taken = []
+            for _ in range(3):
+                await asyncio.sleep(0.35)  # each time past one lease period since the claim or last renewal
+                taken.append(other.ops._claim(step.id))
+            view = await run
+            return taken, view.status
+
+        taken, status = asyncio.run(scenario())
+        assert taken == [False, False, False] and status == "succeeded"
+        restarted = [c[0] for c in engine.nodes.calls if c[1] == "clawops.restart_gateway"]
+        assert len(restarted) == len(set(restarted))  # every step ran once: none was taken over
+    finally:
+        engine.close()
+        other.close()

@@ -369,7 +369,7 @@ class Conversation:
     def _audit_llm(self, caller: Caller, key: str, message: str, reply: Any, calls: list[ToolOutcome]) -> None:
         """Who asked, what the model proposed, what ran, tokens and cost: one entry per LLM turn."""
         detail = {
-            "brain": "llm", "operator": caller.name, "message": _clip(message, 500), "models": reply.models,
+            "brain": "llm", "operator": caller.name, "message": _clip(_scrubbed(message), 500), "models": reply.models,
             "proposed": reply.proposed,
             "ran": [{"tool": c.tool, "status": c.status, "plan": c.plan.id if c.plan else None,
                      "job": c.job.id if c.job else None} for c in calls],
@@ -389,7 +389,7 @@ class Conversation:
             with self.ops.store.session() as s:
                 audit.append(s, actor=f"commander@{caller.name}", channel=caller.channel, action="brain.turn",
                              target=key, outcome="interrupted",
-                             detail={"brain": "llm", "why": why, "message": _clip(message, 500),
+                             detail={"brain": "llm", "why": why, "message": _clip(_scrubbed(message), 500),
                                      "ran": [{"tool": c.tool, "status": c.status,
                                               "plan": c.plan.id if c.plan else None} for c in calls]})
         except ClawOpsError:
@@ -400,7 +400,7 @@ class Conversation:
             with self.ops.store.session() as s:
                 audit.append(s, actor=f"commander@{caller.name}", channel=caller.channel, action="brain.fallback",
                              target=key, outcome="offline",
-                             detail={"brain": "offline", "why": why, "message": _clip(message, 500),
+                             detail={"brain": "offline", "why": why, "message": _clip(_scrubbed(message), 500),
                                      "ran": [{"tool": c.tool, "status": c.status} for c in result.tool_calls]})
         except ClawOpsError:
             log.exception("could not audit a brain fallback")
@@ -621,6 +621,13 @@ def _compose(lines: list[tuple[str, str]]) -> str:
                 out.append(f"{tag('commander')} Over to {agent.capitalize()}.")
             out.append(f"{tag(agent)} {text}")
     return "\n".join(out)
+
+
+def _scrubbed(text: str) -> str:
+    """What an operator typed, as the audit chain keeps it: a pasted token is masked before it is stored."""
+    from engine.trust import redact
+
+    return redact(text)
 
 
 def _clip(text: str, limit: int = 60) -> str:

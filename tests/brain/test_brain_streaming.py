@@ -55,3 +55,24 @@ def test_the_scrubber_releases_only_what_can_no_longer_change() -> None:
     scrubber.flush()
     assert "".join(out) == "aaaaaaaaaa******bbbbbbbbbbbbbb"
     assert all("SEC" not in piece for piece in out)
+
+
+async def test_a_pasted_token_is_masked_in_the_brains_audit_entry(clawops_home: Path, emu: AnthropicEmulator) -> None:
+    from sqlmodel import col, select
+
+    from engine.store import AuditEntry
+
+    engine = Engine.open(demo_pairs=30, demo_providers="sim", anthropic_api_key="sk-test-emulator",
+                         anthropic_base_url=emu.base_url)
+    assert engine.conversation.llm is not None
+    engine.trust.prime_redactor(SECRET)
+    emu.add(say("Noted; never paste tokens into the chat."))
+    try:
+        await engine.ask(f"is {SECRET} still the hetzner token?", session="s")
+    finally:
+        await engine.conversation.llm.aclose()
+        with engine.store.session() as s:
+            entries = s.exec(select(AuditEntry).where(col(AuditEntry.action).startswith("brain"))).all()
+        engine.close()
+    assert entries and all(SECRET not in e.detail for e in entries)
+    assert any("[REDACTED]" in e.detail for e in entries)

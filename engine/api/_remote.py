@@ -24,7 +24,7 @@ from engine.api._hub import FeedItem
 from engine.api._wire import audit_from_wire, event_from_wire, progress_from_wire, turn_from_wire
 from engine.audit import AuditReport
 from engine.conversation import TurnResult
-from engine.errors import ClawOpsError, InputError, NotFound, StoreError
+from engine.errors import ClawOpsError, InputError, NotFound, StoreError, TooManyAttempts
 from engine.events import EngineEvent, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress
 
@@ -62,6 +62,9 @@ def _raise_for(status: int, body: Any, url: str) -> None:
     message = str(message or f"The engine at {url} answered HTTP {status}; see its log.")
     if status == 401:
         raise Unauthorized(message)
+    if status == 429:
+        wait = body.get("retry_after") if isinstance(body, dict) else None
+        raise TooManyAttempts(message, float(wait) if isinstance(wait, int | float) else 60.0)  # says when to retry
     if status == 404:
         raise NotFound(message)
     if status == 400:

@@ -233,7 +233,7 @@ class StepRunner:
                 plan_id=plan_for(Provider(inst.provider), Tier(inst.tier)).plan_id,
                 labels={"clawops-instance": inst.id, "clawops-account": inst.account_id},
             )
-            provider, state = inst.provider, inst.state
+            provider, state, server_id = inst.provider, inst.state, inst.provider_server_id
         boot = self.nodes if isinstance(self.nodes, NodeBootstrap) else None
         if state == S.CREATING.value:
             # We may have died after the provider created the server but before we recorded it:
@@ -262,10 +262,15 @@ class StepRunner:
                 inst.ipv4 = info.ipv4
                 move(inst, S.BOOTSTRAPPING)
                 s.add(inst)
+            server_id = info.server_id
         if boot is not None:
             # Real servers: ACTIVE only once this instance's own node has paired, connected and reported healthy.
             await boot.wait_ready(instance_id)
         else:
+            # Simulated nodes answer at once, but the (emulated) server still boots at the vendor's pace:
+            # BOOTSTRAPPING lasts until the provider calls it running, as it would for a real node.
+            if server_id:
+                await self.drivers(provider).wait_running(server_id)
             health = await self.nodes.invoke(instance_id, "clawops.health", {})
             if not health.get("healthy"):
                 raise ClawOpsError(f"{instance_id} booted but its node has not reported healthy yet; the job will retry.")

@@ -222,6 +222,11 @@ class ProviderDriver(ABC):
     async def list_regions(self) -> list[RegionInfo]:
         raise self._unsupported("list_regions")
 
+    async def wait_running(self, server_id: str, *, timeout: float | None = None,
+                           interval: float = 5.0) -> ServerInfo:
+        """The server once the provider reports it running; drivers whose servers boot over time poll."""
+        return await self.get_server(server_id)
+
     async def list_plans(self) -> list[PlanPrice]:
         raise self._unsupported("list_plans")
 

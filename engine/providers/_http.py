@@ -27,7 +27,8 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from engine.providers._base import ActionInfo, ProviderDriver, ServerInfo, ServerSpec
+from engine.domain import InstanceState
+from engine.providers._base import ActionInfo, Phase, ProviderDriver, ServerInfo, ServerSpec
 from engine.providers._ratelimit import DEFAULT_POLICY, POLICIES, RateLimiter, RateLimitPolicy, limiter_for
 from engine.providers.errors import (
     ProviderAPIError,
@@ -251,6 +252,29 @@ class HttpDriver(ProviderDriver):
                     hint="the provider is slow or stuck; check provider_health, then the provider's console.",
                 )
             await asyncio.sleep(pause)
+
+    async def wait_running(self, server_id: str, *, timeout: float | None = None,
+                           interval: float = 5.0) -> ServerInfo:
+        """Poll a new server until the vendor calls it running (time-scaled like every other wait).
+
+        A server that ends in an error state, or is still booting at the deadline, raises: the create step
+        fails with the vendor's own status and the job can retry it (the server is found, never bought twice).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._scaled(timeout if timeout is not None else self.poll.timeout)
+        while True:
+            info = await self.get_server(server_id)
+            if info.phase is Phase.RUNNING or (info.phase is None and info.state is InstanceState.ACTIVE):
+                return info
+            if info.phase in (Phase.ERROR, Phase.GONE, Phase.DELETING):
+                raise ProviderTimeout(self.name, "wait_running",
+                                      vendor_message=f"server {server_id} is {info.vendor_status}",
+                                      hint="the provider could not start it; check provider_health and its console.")
+            if loop.time() >= deadline:
+                raise ProviderTimeout(self.name, "wait_running",
+                                      vendor_message=f"server {server_id} still {info.vendor_status}",
+                                      hint="the provider is slow to boot it; the job will look again on retry.")
+            await asyncio.sleep(self._scaled(interval))
 
     async def _lookup_created(self, spec: ServerSpec) -> ServerInfo | None:
         tries = 2 if self.capabilities.create_is_purchase else 1

@@ -115,6 +115,10 @@ def test_a_person_provisions_twenty_pairs_in_the_terminal(terminal: Terminal) ->
     # one progress message, updated in place: its job id heads exactly one message on every screen
     assert all(s.count(f"[Forge] job-{job_id}") <= 1 for s in seen)
     assert screen.count(f"[Forge] job-{job_id}") == 1
+    # and it was seen moving: some screen showed the job part-way, with instances already ACTIVE
+    midway = [s for s in seen if "Forge running" in s and "ACTIVE" in s.split("Forge running", 1)[1]]
+    assert midway, "no screen showed the job in progress"
+    terminal.save(midway[-1], "progress-midway")
     assert "Started job" in screen  # the turn answered at once; the progress came after it
 
     terminal.type("fleet status")  # the chat is still free to talk

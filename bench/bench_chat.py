@@ -20,7 +20,9 @@ transcript and measured the harness more than the chat.
   animated page steps until painted, and bringing back hidden history — target:
   no frame over 50 ms (p50 / p99 / max);
 * memory: resident set growth for the session, messages mounted vs archived,
-  and objects the garbage collector still walks;
+  and objects the garbage collector still walks (the second session runs in
+  the same process and reuses memory the first returned to the allocator, so
+  its RSS growth reads near 0: compare the first row);
 * run twice: with ``ChatApp``'s own pruning marks, and with ``Transcript``'s defaults;
 * frames and full garbage collections are also given in CPU time of the
   thread (``time.thread_time``): on a shared machine wall time includes

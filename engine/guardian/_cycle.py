@@ -263,6 +263,10 @@ class Guardian:
         deadline = time.monotonic() + JOB_WAIT_S
         while time.monotonic() < deadline:
             view = self.ops.job_view(job_id)
+            if view.tool == "failover" and not view.finished and self.ops.promoted(job_id):
+                # Users are served by their promoted standbys; the replacement standbys keep building in
+                # the same job, without holding a slot another region's pair may need.
+                return "done", f"Job {view.id}: standby promoted, replacement standby being built"
             if view.finished:
                 ok = view.status == "succeeded"
                 return ("done" if ok else "error"), f"Job {view.id}: {view.done}/{view.total} done" + (

@@ -112,6 +112,8 @@ async def run_drill(engine: Any, region: str = "eu-hetzner-nbg1", *, ask: str | 
     report.standbys = sum(1 for _, _, role in rows if role == "standby")
 
     told: list[str] = []
+    # As in the daemon: heal jobs run in the background and Guardian holds a slot only until users are served.
+    background, engine.ops.background_jobs = engine.ops.background_jobs, True
     caller = dataclasses.replace(engine.caller(), agent="guardian", autonomous=True, channel="guardian")
     guardian = Guardian(engine.store, engine.ops, caller, notify=told.append)
     await drivers.ensure(provider)
@@ -140,6 +142,8 @@ async def run_drill(engine: Any, region: str = "eu-hetzner-nbg1", *, ask: str | 
     if ask is not None:
         turn = await engine.ask(ask)
 
+    await engine.ops.wait_for_jobs()  # the replacement standbys finish building before the region recovers
+    engine.ops.background_jobs = background
     emulator.state.end_outage(location)
     now += timedelta(seconds=T.SWEEP_INTERVAL_S)
     report.cycles.append(await guardian.cycle(healthy_reports(engine, now, set()), now))

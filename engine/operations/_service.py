@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from engine import audit
@@ -706,9 +707,54 @@ class Operations:
                 self._report(job_id)
 
         await asyncio.gather(*(one(step) for step in pending))
+        if job.tool == "failover":
+            # Every pair is served now; then the replacement standbys are built, as steps of this job.
+            await asyncio.gather(*(one(step) for step in self._replacement_steps(job_id)))
         view = self._finish_job(job_id)
         self._report(job_id, final=True)
         return view
+
+    def _replacement_steps(self, job_id: str) -> list[JobStep]:
+        """Add a ``create_standby`` step for each queued replacement standby of this failover job (once:
+        a resumed job, or a second engine, finds them already there) and return the ones not done."""
+        try:
+            self._add_replacement_steps(job_id)
+        except IntegrityError:
+            log.info("another engine added job %s's replacement steps first", job_id)  # (job_id, seq) is unique
+        with self.store.session() as s:
+            return list(s.exec(select(JobStep).where(col(JobStep.job_id) == job_id,
+                                                     col(JobStep.action) == "create_standby",
+                                                     col(JobStep.status) != "done")
+                               .order_by(col(JobStep.seq))).all())
+
+    def _add_replacement_steps(self, job_id: str) -> None:
+        building = (InstanceState.REQUESTED.value, InstanceState.CREATING.value,
+                    InstanceState.BOOTSTRAPPING.value, InstanceState.ERROR.value)
+        with self.store.session() as s:
+            steps = list(s.exec(select(JobStep).where(col(JobStep.job_id) == job_id)).all())
+            promoted = [st.instance_id for st in steps if st.action == "failover" and st.status == "done"]
+            have = {st.instance_id for st in steps if st.action == "create_standby"}
+            accounts = list(s.exec(select(Instance.account_id).where(col(Instance.id).in_(promoted))).all())
+            queued = list(s.exec(select(Instance.id).where(
+                col(Instance.account_id).in_(accounts), col(Instance.role) == "standby",
+                col(Instance.state).in_(building)).order_by(col(Instance.id))).all()) if accounts else []
+            new = [iid for iid in queued if iid not in have]
+            if not new:
+                return
+            job = s.get(JobRecord, job_id)
+            assert job is not None
+            seq = max(st.seq for st in steps) + 1
+            for offset, iid in enumerate(new):
+                s.add(JobStep(job_id=job_id, seq=seq + offset, instance_id=iid, action="create_standby"))
+            job.total += len(new)
+            s.add(job)
+
+    def promoted(self, job_id: str) -> bool:
+        """Whether every promotion of a failover job is done (users served; replacements may still be building)."""
+        with self.store.session() as s:
+            statuses = list(s.exec(select(JobStep.status).where(col(JobStep.job_id) == job_id,
+                                                                col(JobStep.action) == "failover")).all())
+        return bool(statuses) and all(status == "done" for status in statuses)
 
     async def _prepare_providers(self, instance_ids: list[str], *, every_provider: bool = False) -> None:
         """Start lazily started provider back ends (the demo's emulators) before steps read server ids.

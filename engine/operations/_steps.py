@@ -133,6 +133,9 @@ class StepRunner:
             return await self._resize(instance_id, Tier(params["tier"]), str(params["plan_id"]))
         if action == "failover":
             return await self._failover(instance_id, str(params["old_primary"]))
+        if action == "create_standby":
+            await self._create(instance_id)
+            return f"replacement standby {instance_id} ACTIVE"
         if action == "config_batch":
             return await self._config_batch([str(i) for i in params["instances"]], dict(params["config"]))
         if action == "silence":
@@ -393,8 +396,9 @@ class StepRunner:
                 s.add(standby)
                 s.add(old)
             replacement_id = self._queue_replacement(s, standby, avoid=old)
-        await self._create(replacement_id)
-        return f"{standby_id} is primary; replacement standby {replacement_id} ACTIVE"
+        # The user is served from here on; the replacement standby is built by a later step of the same job
+        # (``create_standby``), so one slow purchase never holds up the next pair's promotion.
+        return f"{standby_id} is primary; replacement standby {replacement_id} queued"
 
     def _queue_replacement(self, s: Session, primary: Instance, *, avoid: Instance) -> str:
         """A new standby for ``primary``'s account, in the same geo, on neither the new primary's provider

@@ -19,6 +19,10 @@ T0 = datetime.now(UTC).replace(microsecond=0)  # the audit log stamps wall-clock
 
 @pytest.fixture
 def fleet(sqlite_url: str) -> Iterator[tuple[Store, str, str]]:
+    # Taken when the test starts, not when the module is imported: in a long run the audit log's wall-clock
+    # stamps would otherwise be minutes ahead of the sweeps' clock.
+    global T0
+    T0 = datetime.now(UTC).replace(microsecond=0)
     st = open_store(sqlite_url)
     seed_demo(st, 40, seed=2)
     with st.session() as s:

@@ -90,7 +90,8 @@ def _help_text() -> str:
         "Changes come back as a plan card; nothing runs until you say go.\n\n"
         f"Commands:\n{commands}\n\n"
         "Keys: Enter send · ctrl+j new line · Up/Down history · ctrl+g Go · ctrl+n Cancel plan · "
-        "F2 copy last reply · double-click copies a message · ctrl+end newest · F1 help panel · ctrl+q quit"
+        "F2 copy last reply · double-click copies a message · ctrl+end newest · ctrl+u earlier messages · "
+        "F1 help panel · ctrl+q quit"
     )
 
 
@@ -132,6 +133,14 @@ class ChatApp(App[None]):
             tooltip="Jump to the newest message and follow again",
         ),
         Binding(
+            "ctrl+u",
+            "show_earlier",
+            "Earlier",
+            id="chat.earlier",
+            show=False,
+            tooltip="Bring back earlier messages hidden to keep the chat fast",
+        ),
+        Binding(
             "shift+pageup",
             "scroll_transcript(-1)",
             "Scroll up",
@@ -154,8 +163,8 @@ class ChatApp(App[None]):
         client: ChatClient,
         *,
         session: str = "chat",
-        high_water: int = 400,
-        low_water: int = 300,
+        high_water: int = 80,
+        low_water: int = 50,
         keymap: Mapping[str, str] | None = None,
         log_path: Path | None = None,
     ) -> None:
@@ -635,6 +644,13 @@ class ChatApp(App[None]):
 
     def action_follow(self) -> None:
         self.transcript.follow()
+
+    def action_show_earlier(self) -> None:
+        """Long sessions keep only the newest messages mounted; this brings back the ones before them."""
+        if not self.transcript.archived:
+            self.query_one(Flash).flash("Nothing earlier is hidden.")
+            return
+        self.transcript.run_worker(self.transcript.show_earlier(), group="show-earlier")
 
     def action_scroll_transcript(self, direction: int) -> None:
         if direction < 0:

@@ -10,13 +10,14 @@ cost does not grow with the job.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Protocol
 
 from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
-from app.widgets.transcript import CopyRequested
+from app.widgets.transcript import Archived, CopyRequested
 
 __all__ = ["JobProgressMessage", "ProgressReport", "progress_bar"]
 
@@ -94,6 +95,10 @@ class JobProgressMessage(Widget):
     def on_click(self, event: events.Click) -> None:
         if event.chain == 2:
             self.post_message(CopyRequested(self.text))
+
+    def archive(self) -> Archived:
+        """Pruned from a long session, the job comes back as it last stood."""
+        return Archived(self.text, partial(JobProgressMessage, self.report, mine=self.mine))
 
     def render(self) -> Text:
         job = self.report.job

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from functools import partial
 from pathlib import Path
 
 from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
-from app.widgets.transcript import CopyRequested
+from app.widgets.transcript import Archived, CopyRequested
 
 __all__ = ["VoiceNoteMessage", "audio_player", "clock"]
 
@@ -67,6 +68,12 @@ class VoiceNoteMessage(Widget):
         self.agent = agent
         self.note = note
         """A line under the note, e.g. why there is no spoken reply."""
+
+    def archive(self) -> Archived:
+        """Pruned from a long session, the note comes back with what was heard."""
+        return Archived(self.transcript or str(self.path), partial(
+            VoiceNoteMessage, self.path, sent=self.sent, seconds=self.seconds, transcript=self.transcript,
+            agent=self.agent, note=self.note))
 
     def heard(self, transcript: str, seconds: float | None = None) -> None:
         """Fill in what was heard once the speech engine has listened."""

@@ -176,3 +176,21 @@ async def test_go_returns_at_once_and_the_job_reports_in_place(clawops_home: Pat
     finally:
         await client.engine.ops.wait_for_jobs()
         client.close()
+
+
+async def test_a_pruned_progress_message_comes_back_as_it_last_stood() -> None:
+    client = FeedClient()
+    app = ChatApp(client, high_water=6, low_water=3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        client.queue.put_nowait(_progress("job-a", "succeeded", 20, states={"ACTIVE": 40}))
+        await _until(pilot, lambda: bool(app.query(JobProgressMessage)), "progress shown")
+        for n in range(6):
+            app.prompt.text = f"message {n}"
+            await pilot.press("enter")
+            await _settle(pilot, app)
+        assert not app.query(JobProgressMessage)  # pruned out of view…
+        app.action_show_earlier()
+        await _settle(pilot, app)
+        await _until(pilot, lambda: bool(app.query(JobProgressMessage)), "progress revived")
+        (revived,) = app.query(JobProgressMessage)
+        assert revived.finished and "40/40 ACTIVE" in revived.text  # …and back as it was

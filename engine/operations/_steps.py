@@ -13,6 +13,7 @@ import asyncio
 import base64
 import dataclasses
 import hashlib
+import logging
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -30,6 +31,8 @@ from engine.operations._archives import archive_store
 from engine.policy import Caller
 from engine.providers import ProviderDriver, ServerSpec
 from engine.store import Account, Instance, PlanRecord, Silence, Store, Tenant, utcnow
+
+log = logging.getLogger(__name__)
 
 S = InstanceState
 DEFAULT_TENANT = "default"
@@ -277,6 +280,7 @@ class StepRunner:
             health = await self.nodes.invoke(instance_id, "clawops.health", {})
             if not health.get("healthy"):
                 raise ClawOpsError(f"{instance_id} booted but its node has not reported healthy yet; the job will retry.")
+        await self._forget_user_data(provider, instance_id)
         with self.store.session() as s:
             inst = self._load(s, instance_id)
             move(inst, S.ACTIVE)
@@ -284,6 +288,14 @@ class StepRunner:
             inst.health_reason = ""
             inst.last_report_at = utcnow()
             s.add(inst)
+
+    async def _forget_user_data(self, provider: str, instance_id: str) -> None:
+        """The node has used its bootstrap token: no copy of it may stay in the vendor's account."""
+        try:
+            await self.drivers(provider).forget_user_data(instance_id)
+        except ClawOpsError as err:
+            log.warning("could not delete %s's bootstrap script at %s (%s); delete it in the vendor's console",
+                        instance_id, provider, err)
 
     # -------------------------------------------------------------- teardown
     async def _teardown(self, instance_id: str, archive: bool) -> str:

@@ -227,6 +227,13 @@ class ProviderDriver(ABC):
         """The server once the provider reports it running; drivers whose servers boot over time poll."""
         return await self.get_server(server_id)
 
+    async def forget_user_data(self, instance_id: str) -> int:
+        """Remove any copy the vendor keeps of a server's bootstrap data (it carries a token); how many.
+
+        Most vendors keep user data only on the server itself; Hostinger keeps post-install scripts.
+        """
+        return 0
+
     async def list_plans(self) -> list[PlanPrice]:
         raise self._unsupported("list_plans")
 

@@ -136,6 +136,24 @@ class HostingerDriver(HttpDriver):
 
         return await self._create_with_lookup(spec, create)
 
+    async def forget_user_data(self, instance_id: str) -> int:
+        """Delete the post-install script of ``instance_id``: it holds the node's bootstrap token (and a
+        Tailscale key), and Hostinger would otherwise keep it in the account for good."""
+        name, deleted, page = f"clawops-{instance_id}", 0, 1
+        while True:
+            data = await self.call("forget_user_data", "GET", f"{VPS}/post-install-scripts", params={"page": page})
+            scripts = self.field(data, "data", list, "forget_user_data")
+            for script in scripts:
+                if isinstance(script, dict) and script.get("name") == name:
+                    await self.call("forget_user_data", "DELETE", f"{VPS}/post-install-scripts/{script['id']}")
+                    deleted += 1
+            meta = data.get("meta") if isinstance(data, dict) else None
+            per_page = int(meta.get("per_page") or 15) if isinstance(meta, dict) else 15
+            total = int(meta.get("total") or 0) if isinstance(meta, dict) else 0
+            if not scripts or page * per_page >= total:
+                return deleted
+            page += 1
+
     async def get_server(self, server_id: str) -> ServerInfo:
         await self._data_center_ids()
         vm = await self.call("get_server", "GET", f"{VPS}/virtual-machines/{server_id}")

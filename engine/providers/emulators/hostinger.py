@@ -47,6 +47,7 @@ class Hostinger(Vendor):
         super().__init__(state)
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.scripts: dict[int, dict[str, Any]] = {}
+        self.script_seq = 300
 
     def error(self, status: int, code: str, message: str) -> web.Response:
         if status == 401:
@@ -74,6 +75,8 @@ class Hostinger(Vendor):
             web.get(VPS + "/data-centers", self.data_centers),
             web.get(VPS + "/templates", self.templates),
             web.post(VPS + "/post-install-scripts", self.create_script),
+            web.get(VPS + "/post-install-scripts", self.list_scripts),
+            web.delete(VPS + "/post-install-scripts/{id}", self.delete_script),
             web.get(BILLING + "/catalog", self.catalog),
             web.get(BILLING + "/subscriptions", self.list_subscriptions),
             web.delete(BILLING + "/subscriptions/{id}/auto-renewal/disable", self.disable_renewal),
@@ -238,11 +241,31 @@ class Hostinger(Vendor):
             return self.invalid("content", "The name and content fields are required.")
         if len(str(body["content"]).encode()) > 48 * 1024:
             return self.invalid("content", "The content may not be greater than 48 kilobytes.")
-        sid = 300 + len(self.scripts) + 1
+        self.script_seq += 1
+        sid = self.script_seq
         now = self.state.iso()
         self.scripts[sid] = {"id": sid, "name": body["name"], "content": body["content"], "created_at": now,
                              "updated_at": now}
         return json_response(self.scripts[sid])
+
+    async def list_scripts(self, request: web.Request) -> web.Response:
+        """Paginated like the vendor's (``data`` + ``meta``), 15 per page."""
+        try:
+            page = max(int(request.query.get("page", "1")), 1)
+        except ValueError:
+            return self.invalid("page", "The page must be an integer.")
+        items = sorted(self.scripts.values(), key=lambda sc: int(sc["id"]))
+        chunk = items[(page - 1) * 15: page * 15]
+        return json_response({"data": chunk, "meta": {"current_page": page, "per_page": 15, "total": len(items)}})
+
+    async def delete_script(self, request: web.Request) -> web.Response:
+        try:
+            sid = int(request.match_info["id"])
+        except ValueError:
+            return self.error(404, "404", "Post-install script not found")
+        if self.scripts.pop(sid, None) is None:
+            return self.error(404, "404", "Post-install script not found")
+        return json_response({"message": "Request accepted"})
 
     async def catalog(self, request: web.Request) -> web.Response:
         items = []

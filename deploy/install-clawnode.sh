@@ -9,9 +9,10 @@
 #   install-clawnode.sh --config-file /etc/clawnode/config.json     # config already written (cloud-init,
 #                                                                   # see node.cloudinit.render_cloud_init)
 #
-# Cloud-init calls this with the single-use bootstrap token the engine issued for this instance
-# (NodeGateway.issue_bootstrap_token); after the first connect the node keeps the device token the
-# gateway issued in /var/lib/clawnode/state.json (mode 0600) and the bootstrap token is spent.
+# For servers ClawOps provisions, the cloud-init it renders (node/cloudinit.py) installs clawnode by itself;
+# this script is for installing by hand with a single-use bootstrap token the engine issued for the instance
+# (NodeGateway.issue_bootstrap_token).  After the first connect the node keeps the device token the gateway
+# issued in /var/lib/clawnode/state.json (mode 0600) and the bootstrap token is spent.
 # Idempotent: re-running updates the package and config and restarts the service.
 set -euo pipefail
 

@@ -32,12 +32,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server
+
+from engine.client import TooManyAttempts
 
 __all__ = ["WebChat", "WebSession", "chat_command", "is_loopback", "serve_web"]
 
@@ -109,13 +111,19 @@ class _OperatorAppService(AppService):
 
 
 EnvFor = Callable[[WebSession], dict[str, str]]
+
+
+class KeyCheck(Protocol):
+    """``check(key, source=peer) -> operator name``; raises for a wrong key (``source`` feeds the login throttle)."""
+
+    def __call__(self, key: str, *, source: str | None = None) -> str: ...
 SESSION_KEY: web.RequestKey[WebSession] = web.RequestKey("clawops_session", WebSession)
 
 
 class WebChat(Server):
     """textual-serve's server with sign-in, sessions and per-operator chat processes."""
 
-    def __init__(self, command: str, *, check_key: Callable[[str], str], env_for: EnvFor,
+    def __init__(self, command: str, *, check_key: KeyCheck, env_for: EnvFor,
                  host: str = "127.0.0.1", port: int = 8743, public_url: str | None = None,
                  title: str = "ClawOps") -> None:
         """``check_key(key) -> operator name`` raises for a wrong key; ``env_for(session)`` is the environment a
@@ -133,12 +141,16 @@ class WebChat(Server):
         return self.public_url.startswith("https:")
 
     # ------------------------------------------------------------------ the door
-    def _sign_in(self, key: str) -> WebSession | None:
+    def _sign_in(self, key: str, source: str | None = None) -> WebSession | str | None:
+        """A session, or ``None`` for a refused key, or the sentence to show when sign-ins are throttled."""
         key = key.strip()
         if not key or len(key) > 512:
             return None
         try:
-            operator = self.check_key(key)
+            operator = self.check_key(key, source=source)
+        except TooManyAttempts as exc:
+            log.info("web sign-in throttled for %s", source)
+            return str(exc)
         except Exception as exc:  # a wrong key, an unreachable daemon: either way, not in
             log.info("web sign-in refused: %s", type(exc).__name__)
             return None
@@ -153,7 +165,8 @@ class WebChat(Server):
         if found is None:
             scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() == "bearer" and bearer:
-                found = await asyncio.to_thread(self._sign_in, bearer)
+                signed = await asyncio.to_thread(self._sign_in, bearer, request.remote)
+                found = signed if isinstance(signed, WebSession) else None
         return found
 
     def _same_origin(self, request: web.Request) -> bool:
@@ -192,7 +205,9 @@ class WebChat(Server):
         if request.method != "POST":
             return self._login_page()
         form = await request.post()
-        session = await asyncio.to_thread(self._sign_in, str(form.get("key", "")))
+        session = await asyncio.to_thread(self._sign_in, str(form.get("key", "")), request.remote)
+        if isinstance(session, str):
+            return self._login_page(session, status=429)
         if session is None:
             return self._login_page("That key was not accepted; check it and try again.", status=401)
         now = time.monotonic()

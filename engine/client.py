@@ -35,7 +35,7 @@ from engine.api import (
 from engine.audit import AuditReport
 from engine.config import Settings, load_settings
 from engine.conversation import TurnResult
-from engine.errors import ClawOpsError
+from engine.errors import ClawOpsError, TooManyAttempts
 from engine.events import EngineEvent, JobProgress, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.runtime import Engine
 from engine.trust import (
@@ -73,6 +73,7 @@ __all__ = [
     "serve_daemon",
     "Settings",
     "TokenDelta",
+    "TooManyAttempts",
     "ToolCalled",
     "TurnFailed",
     "TurnFinished",

@@ -312,10 +312,12 @@ def open_client(*, config_file: Path | None = None, operator: str | None = None,
                                background_jobs=background_jobs, **overrides)
 
 
-def key_checker(*, config_file: Path | None = None) -> Callable[[str], str]:
-    """``key -> operator name`` (or :class:`Unauthorized`) for front ends that guard a door, like ``clawops web``.
+def key_checker(*, config_file: Path | None = None) -> Callable[..., str]:
+    """``(key, source=peer) -> operator name`` (or :class:`Unauthorized` / :class:`TooManyAttempts`) for front
+    ends that guard a door, like ``clawops web``.
 
-    Asks the daemon when ``engine_url`` is set, else this machine's store.
+    Asks the daemon when ``engine_url`` is set (the daemon then throttles by this front end's address), else
+    this machine's store, throttling failed keys by the browser's own address.
     """
     from engine.api._auth import default_authenticator
     from engine.config import load_settings
@@ -324,7 +326,7 @@ def key_checker(*, config_file: Path | None = None) -> Callable[[str], str]:
     if settings.engine_url:
         url = settings.engine_url
 
-        def ask_daemon(key: str) -> str:
+        def ask_daemon(key: str, source: str | None = None) -> str:
             client = RemoteClient(url, key, check=True)
             return str(client.operator)
 
@@ -334,7 +336,7 @@ def key_checker(*, config_file: Path | None = None) -> Callable[[str], str]:
     engine = Engine.open(settings)
     check = default_authenticator(engine, channel="web")
 
-    def local(key: str) -> str:
-        return check(key).name
+    def local(key: str, source: str | None = None) -> str:
+        return check(key, source=source).name
 
     return local

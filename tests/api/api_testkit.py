@@ -53,7 +53,7 @@ class WebServer:
 
         self.engine = engine
         check = default_authenticator(engine, channel="web")
-        self.chat = WebChat(chat_command(), check_key=lambda key: check(key).name,
+        self.chat = WebChat(chat_command(), check_key=lambda key, source=None: check(key, source=source).name,
                             env_for=lambda session: {"CLAWOPS_OPERATOR": session.operator}, port=0)
         self.url = ""
         self._stop = asyncio.Event()

@@ -27,6 +27,7 @@ from textual.widgets import Footer
 
 from app import slash
 from app._terminal import tolerate_invalid_utf8
+from app.recorder import Recorder, RecorderUnavailable
 from app.widgets import (
     AgentMessage,
     CopyRequested,
@@ -133,6 +134,14 @@ class ChatApp(App[None]):
             tooltip="Jump to the newest message and follow again",
         ),
         Binding(
+            "f5",
+            "push_to_talk",
+            "Talk",
+            id="chat.talk",
+            show=False,
+            tooltip="Record a voice note from this machine's microphone; press again to send it",
+        ),
+        Binding(
             "ctrl+u",
             "show_earlier",
             "Earlier",
@@ -185,6 +194,8 @@ class ChatApp(App[None]):
         self._turn_lock = asyncio.Lock()
         self.connected = True
         self._feed_task: asyncio.Task[None] | None = None
+        self.recorder = Recorder()
+        """Push-to-talk (F5): records where the microphone is the operator's own."""
         """False while the engine is unreachable (a daemon restarting); typed messages wait, nothing is lost."""
 
     # ------------------------------------------------------------------ layout
@@ -644,6 +655,20 @@ class ChatApp(App[None]):
 
     def action_follow(self) -> None:
         self.transcript.follow()
+
+    async def action_push_to_talk(self) -> None:
+        """First press records from the microphone (where it is the operator's); the second sends the note."""
+        flash = self.query_one(Flash)
+        try:
+            if not self.recorder.recording:
+                self.recorder.start()
+                flash.flash("Recording… press F5 again to send the voice note.")
+                return
+            path = self.recorder.stop()
+        except RecorderUnavailable as exc:
+            flash.flash(str(exc), warning=True)
+            return
+        await self.send_voice(str(path))
 
     def action_show_earlier(self) -> None:
         """Long sessions keep only the newest messages mounted; this brings back the ones before them."""

@@ -66,3 +66,43 @@ async def test_a_broken_recording_is_one_clear_line(clawops_home: Path, tmp_path
             assert not app.query(AgentMessage)
     finally:
         client.close()
+
+
+def test_push_to_talk_is_refused_over_ssh_and_without_a_recording(tmp_path: Path) -> None:
+    from app.recorder import Recorder, RecorderUnavailable
+
+    over_ssh = Recorder(tmp_path, environ={"SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"})
+    with pytest.raises(RecorderUnavailable, match="microphone would be the server's"):
+        over_ssh.start()
+    silent = Recorder(tmp_path, environ={"CLAWOPS_RECORDER": "true"})  # a recorder that records nothing
+    silent.start()
+    with pytest.raises(RecorderUnavailable, match="recording is empty"):
+        silent.stop()
+
+
+@pytest.mark.voice
+async def test_push_to_talk_records_and_sends_a_voice_note(clawops_home: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """F5 starts the recorder, F5 again stops it and sends what it recorded (a stand-in microphone here)."""
+    import sys
+
+    spoken = tmp_path / "spoken.wav"
+    voice.synthesize_to_file("Fleet status, please.", tmp_path / "spoken.ogg")
+    spoken.write_bytes(voice.to_wav((tmp_path / "spoken.ogg").read_bytes()))
+    fake = ("import shutil, sys, time; shutil.copy(sys.argv[1], sys.argv[2]); time.sleep(60)")
+    monkeypatch.setenv("CLAWOPS_RECORDER", f"{sys.executable} -c '{fake}' {spoken} {{path}}")
+    client = EmbeddedClient.open(demo_pairs=DEMO_PAIRS, channel="tui")
+    try:
+        app = ChatApp(client)
+        async with app.run_test(size=(110, 40)) as pilot:
+            await pilot.press("f5")
+            assert app.recorder.recording
+            await pilot.pause(0.5)
+            await pilot.press("f5")
+            await _settle(pilot, app)
+            assert not app.recorder.recording and not app.query(ErrorNote)
+            sent = app.query(VoiceNoteMessage).first()
+            assert sent.sent and "fleet status" in sent.transcript.lower()
+            assert any("DEMO fleet" in m.reply for m in app.query(AgentMessage))
+    finally:
+        client.close()

@@ -196,6 +196,18 @@ def outcome_text(outcome: ToolOutcome) -> str:
         from engine.ledger import cost_analysis_text
 
         return cost_analysis_text(outcome.result)
+    if outcome.tool == "job_status" and "jobs" in outcome.result:
+        jobs = outcome.result["jobs"]
+        if not jobs:
+            return "No jobs yet: nothing has been confirmed on this fleet."
+        running = sum(1 for j in jobs if j["status"] in ("queued", "running"))
+        lines = [f"{running} job{'s' if running != 1 else ''} running." if running else "No job is running now.",
+                 "Recent jobs:"]
+        for j in jobs:
+            eta = f", about {_minutes(j['eta_seconds'])} to go" if j.get("eta_seconds") is not None else ""
+            failed = f", {j['failed']} failed" if j["failed"] else ""
+            lines.append(f"  {j['id']} {j['tool']} {j['status']}: {j['done']}/{j['total']} done{failed}{eta}")
+        return "\n".join(lines)
     if outcome.tool == "job_status":
         job = outcome.result
         text = f"Job {job['id']} {job['status']}: {job['done']}/{job['total']} done, {job['failed']} failed."

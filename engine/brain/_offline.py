@@ -110,6 +110,8 @@ CONFIG_RE = re.compile(r"\b(config|configuration|settings?)\b")
 CONFIG_VERB_RE = re.compile(r"\b(push|roll ?out|rollout|deploy|apply|set|change|update|ship)\b")
 JOB_ID_RE = re.compile(r"\b(job-[0-9a-f]{4,16})\b")
 JOB_WORDS_RE = re.compile(r"\b(job|progress|is it done|is it finished|still running|how far|eta)\b")
+JOBS_LIST_RE = re.compile(r"\b(jobs|what(?:'s| is) in progress|anything (?:still )?running)\b")
+"""Questions about the team's work, not the fleet ("what's running in Nuremberg" is a fleet question)."""
 AUDIT_RE = re.compile(
     r"\b(audit|audit log|who (?:did|restarted|deleted|tore|resized|changed|approved|confirmed|provisioned|"
     r"touched|failed over)|history|what did (?:guardian|forge|commander|ledger|triage|briefer|the team|you)|"
@@ -507,6 +509,8 @@ class OfflineBrain:
         job = JOB_ID_RE.search(text)
         if job:
             return [ToolIntent("job_status", {"job_id": job.group(1)})]
+        if JOBS_LIST_RE.search(text) and not PROVISION_RE.search(text) and not (filters or accounts or instances):
+            return [ToolIntent("job_status", {})]  # "what's running?", "list jobs": the running and recent ones
         if ctx.last_job and JOB_WORDS_RE.search(text) and not PROVISION_RE.search(text):
             return [ToolIntent("job_status", {"job_id": ctx.last_job})]
         if AUDIT_RE.search(text):

@@ -411,7 +411,10 @@ class Operations:
                 result = audit_query_tool(self.store, caller, args)
             elif spec.name == "job_status":
                 evaluate(caller, facts, spec.min_role)
-                result = self.job_status(caller, str(args["job_id"])).to_contract()
+                if args.get("job_id"):
+                    result = self.job_status(caller, str(args["job_id"])).to_contract()
+                else:
+                    result = {"jobs": [view.to_contract() for view in self.recent_jobs(caller)]}
             else:
                 raise InputError(f"{spec.name} is not available in this build yet; it is planned work.")
         return ToolOutcome(spec.name, args, "done", result=result)
@@ -938,6 +941,17 @@ class Operations:
         with self.store.session() as s:
             return list(s.exec(select(JobRecord.id).where(col(JobRecord.status).in_(("queued", "running")))
                                .order_by(col(JobRecord.created_at))).all())
+
+    def recent_jobs(self, caller: Caller, limit: int = 10) -> list[JobView]:
+        """Running jobs first, then the latest finished ones; a tenant-scoped operator sees only their own."""
+        with self.store.session() as s:
+            stmt = select(JobRecord).order_by(col(JobRecord.created_at).desc()).limit(200)
+            if caller.tenant_id is not None:
+                stmt = stmt.where(col(JobRecord.started_by) == caller.operator_id)
+            jobs = list(s.exec(stmt).all())
+            running = [j for j in jobs if j.status in ("queued", "running")]
+            finished = [j for j in jobs if j.status not in ("queued", "running")]
+            return [self._job_view(s, j) for j in (running + finished)[:limit]]
 
     async def resume_unfinished(self) -> list[JobView]:
         """Finish jobs an earlier process left running (steps already done are skipped).

@@ -370,7 +370,8 @@ class ChatApp(App[None]):
             await self.transcript.post(SystemNote(_help_text()))
             return
         if command.name == "jobs":
-            await self.transcript.post(SystemNote(self._jobs_text()))
+            await self.transcript.post(UserMessage(typed))
+            self.run_turn("list jobs")  # the engine's view: every job on the fleet, not only this chat's
             return
         if command.name == "find":
             await self.transcript.post(UserMessage(typed))
@@ -471,15 +472,6 @@ class ChatApp(App[None]):
             first = first if len(first) <= 100 else first[:99] + "…"
             lines.append(f"  {row.created_at:%Y-%m-%d %H:%M}  [{row.session}] {who}: {first}")
         await self.transcript.post(SystemNote("\n".join(lines)))
-
-    def _jobs_text(self) -> str:
-        if not self.jobs:
-            return "No jobs started from this chat yet. (A fleet-wide job list needs the engine's job listing.)"
-        lines = ["Jobs from this chat:"]
-        for job in self.jobs.values():
-            failed = f", {job.failed} failed" if job.failed else ""
-            lines.append(f"  {job.id}  {job.tool}  {job.status}: {job.done}/{job.total} done{failed}")
-        return "\n".join(lines)
 
     # ------------------------------------------------------------------ turns
     @work(group="turn", exit_on_error=False)

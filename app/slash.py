@@ -28,7 +28,7 @@ class SlashCommand:
 
 COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("status", "Fleet status now (asks Commander)"),
-    SlashCommand("jobs", "Jobs started from this chat and their progress"),
+    SlashCommand("jobs", "Running and recent jobs on the fleet (asks Commander)"),
     SlashCommand("copy", "Copy the last reply (OSC 52, works over SSH)"),
     SlashCommand("help", "Commands and keys"),
     SlashCommand("quit", "Leave the chat"),

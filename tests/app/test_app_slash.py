@@ -133,16 +133,16 @@ async def test_status_asks_for_fleet_status(client) -> None:
         assert str(reply.render()).startswith("[CMD] DEMO fleet: 120 instances")
 
 
-async def test_jobs_lists_jobs_started_here(client) -> None:
+async def test_jobs_lists_the_fleets_jobs(client) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 30)) as pilot:
         for text in ("/jobs", "restart everything on hetzner", "go", "/jobs"):
             app.prompt.text = text
             await pilot.press("escape", "enter")
             await _settle(pilot, app)
-        empty, listed = _notes(app)
-        assert empty.startswith("No jobs")
-        assert "restart  succeeded: 37/37 done" in listed
+        replies = [m.reply for m in app.query(AgentMessage)]
+        assert replies[0].startswith("[CMD] No jobs yet")
+        assert "No job is running now." in replies[-1] and "restart succeeded: 37/37 done" in replies[-1]
 
 
 async def test_copy_and_quit(scripted) -> None:

@@ -11,6 +11,7 @@ from the engine is re-exported here, and the app imports nothing else from
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -315,15 +316,33 @@ class EmbeddedClient:
         the chat's long-lived connection, so their progress has somewhere to go.
         """
         tenant = self._me().tenant_id
+        resumer: asyncio.Task[None] | None = None
         async with hub_for(self.engine).subscribe() as queue:
             if self.engine.ops.background_jobs and not self._resumed:
                 self._resumed = True
-                for job_id in self.engine.ops.unfinished_jobs():
-                    self.engine.ops.start_job(job_id)
-            while True:
-                item = await queue.get()
-                if visible_to(item, tenant):
-                    yield item
+                resumer = asyncio.ensure_future(self._keep_resuming())
+            try:
+                while True:
+                    item = await queue.get()
+                    if visible_to(item, tenant):
+                        yield item
+            finally:
+                if resumer is not None:
+                    resumer.cancel()
+                    self._resumed = False
+
+    async def _keep_resuming(self) -> None:
+        """Resume unfinished jobs now, and again every lease period: a step an earlier, killed chat left
+        "running" can be taken over only once its lease has run out (the daemon's scheduler does this there)."""
+        ops = self.engine.ops
+        while True:
+            try:
+                for job_id in ops.unfinished_jobs():
+                    if job_id not in ops.running_jobs:
+                        ops.start_job(job_id)
+            except ClawOpsError as err:
+                logging.getLogger(__name__).warning("could not resume jobs: %s", err)
+            await asyncio.sleep(ops.step_lease_seconds)
 
     # ------------------------------------------------------------------ voice and briefings (issue 9)
     async def ask_voice(self, audio: Path, *, session: str | None = None, dry_run: bool = False,

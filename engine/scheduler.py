@@ -45,8 +45,19 @@ def _bound() -> Engine:
 
 
 async def resume_jobs() -> int:
-    """Finish every job with unfinished steps (after a crash, or work another engine left)."""
-    views = await _bound().ops.resume_unfinished()
+    """Finish every job with unfinished steps (after a crash, or work another engine left).
+
+    Where jobs run in the background (the daemon), each one is started as a task of this engine unless it
+    already runs here, so one long job never holds up the resumption of the others; steps are claimed, so a
+    job another engine is working on costs only a few queries.
+    """
+    ops = _bound().ops
+    if ops.background_jobs:
+        started = [job_id for job_id in ops.unfinished_jobs() if job_id not in ops.running_jobs]
+        for job_id in started:
+            ops.start_job(job_id)
+        return len(started)
+    views = await ops.resume_unfinished()
     return len(views)
 
 

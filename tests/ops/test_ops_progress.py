@@ -202,3 +202,34 @@ def test_a_long_step_keeps_its_lease_so_no_other_engine_takes_it(clawops_home: P
     finally:
         engine.close()
         other.close()
+
+
+def test_the_chat_takes_over_a_step_a_killed_chat_left_running(clawops_home: Path) -> None:
+    """A chat killed mid-step leaves the step "running"; the next chat resumes the job, and once the step's
+    lease has run out, takes it over and finishes the job (no daemon needed)."""
+    engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
+    engine.ops.step_lease_seconds = 0.3
+    try:
+        planned = asyncio.run(engine.ask("restart everything degraded", session="k"))
+        assert planned.plan is not None
+        _, job_id, _ = engine.ops.confirm_plan(engine.caller(None, "cli"), planned.plan["id"])
+        with engine.store.session() as s:  # the killed chat had claimed the first step
+            step = s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.seq) == 0)).one()
+            step.status, step.attempts = "running", 1
+            s.add(step)
+        client = EmbeddedClient(engine, channel="tui", background_jobs=True)
+
+        async def watch() -> JobProgress:
+            async for item in client.feed():
+                if isinstance(item, JobProgress) and item.job.id == job_id and item.job.finished:
+                    return item
+            raise AssertionError("the feed ended")
+
+        final = asyncio.run(asyncio.wait_for(watch(), timeout=60))
+        assert final.job.status == "succeeded" and final.job.done == final.job.total
+        with engine.store.session() as s:
+            step = s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.seq) == 0)).one()
+        assert step.status == "done" and step.attempts == 2  # taken over once its lease ran out
+    finally:
+        asyncio.run(engine.ops.wait_for_jobs())
+        engine.close()

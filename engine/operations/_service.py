@@ -606,6 +606,8 @@ class Operations:
         except ClawOpsError:
             log.warning("no progress for job %s: the store did not answer", job_id)
             return
+        if final:
+            self._owners.pop(job_id, None)  # a long-lived daemon runs many jobs: keep only the running ones
         progress = JobProgress(view, operator, tenant)
         for listener in list(self._listeners):
             try:

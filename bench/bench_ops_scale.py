@@ -240,7 +240,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--scale", type=float, default=4.0, help="emulated seconds per wall second")
-    parser.add_argument("--concurrency", type=int, default=None, help="override the engine's JOB_CONCURRENCY")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="override the engine's provisioning job concurrency")
     parser.add_argument("--parallel-pair-creates", action="store_true",
                         help="what-if: create each pair's primary and standby at once")
     parser.add_argument("--max-in-flight", type=int, default=None,
@@ -248,7 +249,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=150.0, help="wall seconds the provisioning job may take")
     args = parser.parse_args()
     if args.concurrency is not None:
-        _service.JOB_CONCURRENCY = args.concurrency  # this process only: a what-if, never a file edit
+        _service.TOOL_CONCURRENCY["provision_pairs"] = args.concurrency  # this process only: a what-if
     if args.parallel_pair_creates:
         parallel_pair_creates()
     if args.max_in_flight:
@@ -265,7 +266,8 @@ def main() -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = [
         (f"provision {args.pairs} pairs: job concurrency / pair creates", "-",
-         f"{_service.JOB_CONCURRENCY} / {'parallel (what-if)' if args.parallel_pair_creates else 'sequential'}"
+         f"{_service.TOOL_CONCURRENCY.get('provision_pairs', _service.JOB_CONCURRENCY)} / "
+         f"{'parallel (what-if)' if args.parallel_pair_creates else 'sequential'}"
          + (f" / at most {args.max_in_flight} requests in flight per driver (what-if)" if args.max_in_flight else "")),
         (f"provision {args.pairs} pairs: pairs ACTIVE", f"{args.pairs}", f"{prov['done']}"
          + (f" ({prov['failed']} failed: {prov['error']})" if prov["failed"] else "")),

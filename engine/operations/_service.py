@@ -38,6 +38,8 @@ from engine.operations._drafts import (
     draft_resize,
     draft_silence,
     draft_teardown,
+    known_provider_status,
+    refresh_provider_status,
 )
 from engine.operations._provider_health import provider_health
 from engine.operations._reads import fleet_status, instance_inspect
@@ -53,6 +55,8 @@ log = logging.getLogger(__name__)
 
 RESTARTABLE = frozenset({InstanceState.ACTIVE, InstanceState.DEGRADED, InstanceState.FAILED, InstanceState.HEALING})
 JOB_CONCURRENCY = 16
+STATUS_REFRESH_TIMEOUT_S = 3.0
+PROVIDERS = ("hetzner", "digitalocean", "vultr", "contabo", "hostinger")
 TOOL_CONCURRENCY = {"provision_pairs": 1000, "failover": 100, "restart": 64}
 """Steps of one job in flight, by tool (others: ``JOB_CONCURRENCY``).  A provisioning step spends its time
 waiting for a server to boot and its node to report, so a 1,000-pair job runs all its pairs at once and the
@@ -448,6 +452,8 @@ class Operations:
     # ------------------------------------------------------------------ mutations
     async def _mutate(self, caller: Caller, spec: ToolSpec, args: dict[str, Any], *, session_key: str,
                       dry_run: bool, confirmed: bool) -> ToolOutcome:
+        if spec.name == "provision_pairs":
+            await self._refresh_provider_status()
         with self.store.session() as s:
             draft = self._draft(s, caller, spec, args)
             checks = evaluate(caller, draft.facts, spec.min_role)
@@ -468,6 +474,19 @@ class Operations:
             return ToolOutcome(spec.name, draft.args, "planned", result={"targets": len(rec.targets)},
                                message=rec.summary, plan=_plan_view(rec))
         return await self.confirm(caller, rec.id, implicit=not needs_human)
+
+    async def _refresh_provider_status(self) -> None:
+        """Placement avoids providers whose status page reports trouble: read the pages unless read lately.
+
+        Advisory and bounded: a slow or broken status page never holds up a plan (Guardian's incidents in
+        the store steer placement regardless).
+        """
+        if len(known_provider_status()) >= len(PROVIDERS):
+            return
+        try:
+            await asyncio.wait_for(refresh_provider_status(self._drivers), timeout=STATUS_REFRESH_TIMEOUT_S)
+        except Exception as exc:  # advisory input: log it and plan with what is known
+            log.warning("provider status pages not read before planning: %s", exc)
 
     def _draft(self, s: Session, caller: Caller, spec: ToolSpec, args: dict[str, Any]) -> Draft:
         if spec.name == "restart":

@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 RESTARTABLE = frozenset({InstanceState.ACTIVE, InstanceState.DEGRADED, InstanceState.FAILED, InstanceState.HEALING})
 JOB_CONCURRENCY = 16
 STATUS_REFRESH_TIMEOUT_S = 3.0
+UNEXPECTED_STOP = "stopped by an unexpected error"
 PROVIDERS = ("hetzner", "digitalocean", "vultr", "contabo", "hostinger")
 TOOL_CONCURRENCY = {"provision_pairs": 1000, "failover": 100, "restart": 64}
 """Steps of one job in flight, by tool (others: ``JOB_CONCURRENCY``).  A provisioning step spends its time
@@ -229,7 +230,7 @@ class JobView:
             parts.append(f"ETA {_duration(self.eta_seconds)}.")
         if self.fastest_seconds is not None and self.tool == "provision_pairs":
             parts.append(f"Fastest so far {_duration(self.fastest_seconds)}.")
-        if self.error and self.finished:
+        if self.error:
             parts.append(self.error)
         return " ".join(parts)
 
@@ -592,7 +593,7 @@ class Operations:
         task = self._running.get(job_id)
         if task is not None and not task.done():
             return task
-        task = asyncio.ensure_future(self.run_job(job_id))
+        task = asyncio.ensure_future(self._run_watched(job_id))
         self._running[job_id] = task
 
         def finished(done: asyncio.Task[JobView]) -> None:
@@ -602,6 +603,23 @@ class Operations:
 
         task.add_done_callback(finished)
         return task
+
+    async def _run_watched(self, job_id: str) -> JobView:
+        """A background job: if it stops on something unexpected, say so where the operator is looking
+        (its record and a last progress report) instead of leaving a progress line that never moves."""
+        try:
+            return await self.run_job(job_id)
+        except Exception as exc:
+            why = f"{UNEXPECTED_STOP} ({type(exc).__name__}); it resumes when the engine restarts"
+            try:
+                with self.store.session() as s:
+                    job = s.get(JobRecord, job_id)
+                    if job is not None:
+                        job.error = why
+                        s.add(job)
+            finally:
+                self._report(job_id, final=True)
+            raise
 
     @property
     def running_jobs(self) -> list[str]:
@@ -712,6 +730,9 @@ class Operations:
             plan = s.get(PlanRecord, job.plan_id) if job else None
             if job is None or plan is None:
                 raise NotFound(f"No job {job_id} exists.")
+            if job.error and job.error.startswith(UNEXPECTED_STOP):
+                job.error = None  # running again: the note about the earlier stop no longer applies
+                s.add(job)
             plan_steps = list(plan.steps)
             plan_args = dict(plan.args)
             pending = list(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from sqlmodel import col, select
 
 from engine.api import FeedItem, visible_to
@@ -232,4 +233,35 @@ def test_the_chat_takes_over_a_step_a_killed_chat_left_running(clawops_home: Pat
         assert step.status == "done" and step.attempts == 2  # taken over once its lease ran out
     finally:
         asyncio.run(engine.ops.wait_for_jobs())
+        engine.close()
+
+
+def test_a_background_job_that_crashes_says_so_and_resumes_cleanly(clawops_home: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
+    engine.ops.background_jobs = True
+    reports: list[JobProgress] = []
+    engine.ops.add_progress_listener(reports.append)
+    try:
+        original = engine.ops._finish_job
+
+        def broken(job_id: str) -> JobView:
+            raise RuntimeError("a bug")
+
+        async def scenario() -> str:
+            monkeypatch.setattr(engine.ops, "_finish_job", broken)
+            went = await engine.ask("restart everything degraded", yes=True)
+            assert went.job is not None
+            with pytest.raises(RuntimeError):
+                await engine.ops.wait_for_jobs()
+            return str(went.job["id"])
+
+        job_id = asyncio.run(scenario())
+        last = reports[-1]
+        assert last.job.id == job_id and "stopped by an unexpected error (RuntimeError)" in last.line
+        monkeypatch.setattr(engine.ops, "_finish_job", original)
+        engine.ops.background_jobs = False
+        (view,) = asyncio.run(engine.ops.resume_unfinished())
+        assert view.status == "succeeded" and view.error is None
+    finally:
         engine.close()

@@ -68,7 +68,7 @@ HELP_TEXT = (
 TOOL_AGENT = {
     "provision_pairs": "forge", "teardown": "forge", "resize": "forge", "config_push": "forge",
     "cost_analysis": "ledger", "provider_health": "guardian", "silence_alerts": "guardian",
-    "instance_diagnose": "triage", "briefing": "briefer",
+    "instance_diagnose": "triage", "briefing": "briefer", "guardian_sweep": "guardian",
 }
 """Which teammate speaks for a tool's answer in the offline brain (the rest is Commander's)."""
 

@@ -188,6 +188,13 @@ def outcome_text(outcome: ToolOutcome) -> str:
         return inspect_text(outcome.result)
     if outcome.tool == "instance_diagnose":
         return diagnose_text(outcome.result)
+    if outcome.tool == "guardian_sweep":
+        r = outcome.result
+        bands = ", ".join(f"{n} {band}" for band, n in sorted(r.get("bands", {}).items()))
+        acted = len(r.get("actions", []))
+        return (f"Swept {r.get('scored', 0)} instances" + (f": {bands}" if bands else "") + f". "
+                f"{acted} heal action{'s' if acted != 1 else ''} run; {r.get('incidents', 0)} new incident(s), "
+                f"{r.get('alerts', 0)} new alert(s).")
     if outcome.tool == "provider_health":
         return provider_health_text(outcome.result)
     if outcome.tool == "briefing":

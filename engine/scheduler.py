@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from engine.runtime import Engine
 
 __all__ = ["SCHEDULES", "bind", "briefings", "guardian", "guardian_schedule", "guardian_sweep", "ledger_analysis",
-           "on_guardian_message", "register", "resume_jobs", "retry_webhooks", "start_scheduler"]
+           "on_guardian_message", "register", "resume_jobs", "retry_webhooks", "start_scheduler", "sweep_now"]
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,24 @@ async def guardian_sweep() -> int:
     return len(result.executed)
 
 
+async def sweep_now() -> dict[str, Any]:
+    """Guardian's cycle at once, for an operator who asks ("run a health sweep now"): what it saw and did."""
+    from engine.guardian import load_reports
+
+    engine = _bound()
+    cycle = await guardian(engine).cycle(load_reports(engine.store), _now())
+    last = cycle.last if cycle.sweeps else None
+    return {
+        "scored": last.scored if last else 0,
+        "bands": dict(last.bands) if last else {},
+        "actions": [{"instance": e.instance_id, "tool": e.tool, "status": e.status} for e in cycle.executed],
+        "incidents": sum(1 for a in cycle.notify if a.is_incident),
+        "alerts": sum(1 for a in cycle.notify if not a.is_incident),
+        "silenced": list(cycle.silenced),
+        "messages": list(cycle.messages)[:10],
+    }
+
+
 def _now() -> Any:
     from engine.store import utcnow
 
@@ -221,6 +239,7 @@ async def start_scheduler(engine: Engine, *, scale: float = 1.0, guardian: bool 
         from engine.store import utcnow
 
         _guardian_since = utcnow()  # silence from before this engine listened is not the nodes' fault
+        engine.ops.sweeper = sweep_now  # "run a health sweep now" works where the sweep is scheduled
         schedules = [s for s in schedules if s[0] != "guardian-sweep"] + [guardian_schedule()]
     for schedule_id, task, every in schedules:
         seconds = max(every.total_seconds() * scale, 0.5)

@@ -109,6 +109,8 @@ SILENCE_RE = re.compile(r"\b(silence|mute|snooze|quiet|suppress|shush|hush|pause
 CONFIG_RE = re.compile(r"\b(config|configuration|settings?)\b")
 CONFIG_VERB_RE = re.compile(r"\b(push|roll ?out|rollout|deploy|apply|set|change|update|ship)\b")
 JOB_ID_RE = re.compile(r"\b(job-[0-9a-f]{4,16})\b")
+SWEEP_RE = re.compile(r"\b(sweep|health ?check)\b.*\b(now|again|right away|please)\b|"
+                      r"\b(run|do|start|trigger) (?:a |the |guardian'?s? )?(?:health )?(sweep|health ?check)\b")
 JOB_WORDS_RE = re.compile(r"\b(job|progress|is it done|is it finished|still running|how far|eta)\b")
 JOBS_LIST_RE = re.compile(r"\b(jobs|what(?:'s| is) in progress|anything (?:still )?running)\b")
 """Questions about the team's work, not the fleet ("what's running in Nuremberg" is a fleet question)."""
@@ -509,6 +511,8 @@ class OfflineBrain:
         job = JOB_ID_RE.search(text)
         if job:
             return [ToolIntent("job_status", {"job_id": job.group(1)})]
+        if SWEEP_RE.search(text):
+            return [ToolIntent("guardian_sweep", {})]  # Guardian's sweep on demand
         if JOBS_LIST_RE.search(text) and not PROVISION_RE.search(text) and not (filters or accounts or instances):
             return [ToolIntent("job_status", {})]  # "what's running?", "list jobs": the running and recent ones
         if ctx.last_job and JOB_WORDS_RE.search(text) and not PROVISION_RE.search(text):

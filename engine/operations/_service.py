@@ -13,7 +13,7 @@ import asyncio
 import logging
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -344,6 +344,8 @@ class Operations:
         self._last_report: dict[str, float] = {}
         self._owners: dict[str, tuple[str, str | None]] = {}
         self._running: dict[str, asyncio.Task[JobView]] = {}
+        self.sweeper: Callable[[], Awaitable[dict[str, Any]]] | None = None
+        """Guardian's sweep on demand (``guardian_sweep``): set by the daemon where node reports flow."""
 
     def _stored_health_reason(self, instance_id: str) -> str:
         with self.store.session() as s:
@@ -366,6 +368,13 @@ class Operations:
                 return ToolOutcome(spec.name, clean, "done", result=result)
             if spec.name == "instance_diagnose":
                 return await self._diagnose(caller, spec, clean)
+            if spec.name == "guardian_sweep":
+                evaluate(caller, PolicyFacts(tool=spec.name, kind="read"), spec.min_role)
+                if self.sweeper is None:
+                    raise InputError("Guardian sweeps only where nodes report to this engine (the daemon with "
+                                     "real nodes, every 5 minutes); here its health comes from the fleet's "
+                                     "stored state, so there is nothing to sweep now.")
+                return ToolOutcome(spec.name, clean, "done", result=await self.sweeper())
             if spec.kind == "read":
                 return self._read(caller, spec, clean)
             return await self._mutate(caller, spec, clean, session_key=session_key, dry_run=dry_run,

@@ -90,12 +90,9 @@ def main() -> None:
         rows.append(("eval utterance safety", "100 %",
                      f"{report.safety_passed}/{report.safety_total} ({100 * report.safety_rate:.1f} %)"))
         rows.append(("eval scenarios", "see python -m evals", "run separately (end state + safety table)"))
-    width = max(len(r[0]) for r in rows)
-    twidth = max(len(r[1]) for r in rows)
-    print(f"{'metric':<{width}} | {'target':<{twidth}} | measured")
-    print("-" * (width + twidth + 50))
-    for name, target, measured in rows:
-        print(f"{name:<{width}} | {target:<{twidth}} | {measured}")
+    from _table import print_table  # bench/ is this script's folder on sys.path
+
+    print_table(rows)
 
 
 if __name__ == "__main__":

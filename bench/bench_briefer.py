@@ -78,11 +78,9 @@ def main() -> None:
          f"{statistics.median(cpus):.2f} s"),
         ("voice note / HTML report size", "-", f"{ogg_kb:.0f} KiB / {html_kb:.0f} KiB"),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric'.ljust(width)} | target | measured")
-    print(f"{'-' * width}-|--------|---------")
-    for metric, target, measured in rows:
-        print(f"{metric.ljust(width)} | {target.ljust(6)} | {measured}")
+    from _table import print_table  # bench/ is this script's folder on sys.path
+
+    print_table(rows)
     print(f"\nmachine load (1/5/15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
 
 

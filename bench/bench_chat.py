@@ -477,10 +477,9 @@ def main() -> None:
             )
         )
     rows.append(("two operators at once (HTTP)", "-", f"{api['two_operators_turns_per_s']:.1f} turns/s"))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric':<{width}} | {'target':<16} | measured")
-    for metric, target, measured in rows:
-        print(f"{metric:<{width}} | {target:<16} | {measured}")
+    from _table import print_table  # bench/ is this script's folder on sys.path
+
+    print_table(rows)
 
 
 if __name__ == "__main__":

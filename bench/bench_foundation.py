@@ -86,11 +86,9 @@ def main() -> None:
         ("warm turn latency p99 (in-process, 850 pairs)", "< 50 ms", f"{p99:.1f} ms"),
         ("seed 10,000 instances into SQLite", "< 5 s", f"{seed:.2f} s"),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric'.ljust(width)} | target  | measured")
-    print(f"{'-' * width}-|---------|---------")
-    for metric, target, measured in rows:
-        print(f"{metric.ljust(width)} | {target.ljust(7)} | {measured}")
+    from _table import print_table  # bench/ is this script's folder on sys.path
+
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -130,11 +130,9 @@ def main() -> None:
     rows.append(("incidents in the first sweep (region down)", "1 per region", str(sum(a.is_incident for a in first.alerts))))
     rows.append(("last sweep: decisions / escalations", "-", f"{len(last.decisions)} / {len(last.escalations)}"))
     rows.extend(drill_rows())
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric':<{width}} | target       | measured")
-    print(f"{'-' * width}-|--------------|---------")
-    for metric, target, measured in rows:
-        print(f"{metric:<{width}} | {target:<12} | {measured}")
+    from _table import print_table  # bench/ is this script's folder on sys.path
+
+    print_table(rows)
     if first.summary:
         print("\nfirst sweep summary:", first.summary)
 

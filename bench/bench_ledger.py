@@ -107,11 +107,9 @@ def main() -> None:
         ("findings: " + " / ".join(str(f["id"]) for f in waste["findings"]), "-",  # type: ignore[attr-defined]
          " / ".join(f"{f['count']:,}" for f in waste["findings"])),  # type: ignore[attr-defined]
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric':<{width}} | target   | measured")
-    print(f"{'-' * width}-|----------|---------")
-    for metric, target, measured in rows:
-        print(f"{metric:<{width}} | {target:<8} | {measured}")
+    from _table import print_table  # bench/ is this script's folder on sys.path
+
+    print_table(rows)
     print("\n" + cost_analysis_text(report))
     print("\n" + cost_analysis_text(forecast))
 

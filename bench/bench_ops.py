@@ -148,11 +148,9 @@ def main() -> None:
         (f"crash drill: pairs ACTIVE at the end (of {args.pairs})", f"{args.pairs}", f"{drill['active_pairs']:.0f}"),
         ("crash drill: wall time incl. restarts", "-", f"{drill['elapsed']:.1f} s"),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric'.ljust(width)} | target | measured")
-    print(f"{'-' * width}-|--------|---------")
-    for metric, target, measured in rows:
-        print(f"{metric.ljust(width)} | {target.ljust(6)} | {measured}")
+    from _table import print_table  # bench/ is this script's folder on sys.path
+
+    print_table(rows)
 
 
 if __name__ == "__main__":

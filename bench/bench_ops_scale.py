@@ -290,11 +290,9 @@ def main() -> None:
             ("config push: job status", "failed", f"{push['status']}"),
             ("config push: wall time incl. rollback", "-", f"{push['elapsed']:.1f} s"),
         ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric'.ljust(width)} | target  | measured")
-    print(f"{'-' * width}-|---------|---------")
-    for metric, target, measured in rows:
-        print(f"{metric.ljust(width)} | {target.ljust(7)} | {measured}")
+    from _table import print_table  # bench/ is this script's folder on sys.path
+
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -196,11 +196,9 @@ def main() -> None:
                          f"{elapsed * scale:.2f} s wall, {cpu * scale:.2f} s CPU"))
         seconds, count = rotation_time(tmp)
         rows.append((f"rotate {count:,} secrets (AES-256-GCM, batches of 200)", "< 30 s", f"{seconds:.2f} s"))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric':<{width}} | {'target':<10} | measured")
-    print(f"{'-' * width}-|-{'-' * 10}-|-{'-' * 12}")
-    for metric, target, measured in rows:
-        print(f"{metric:<{width}} | {target:<10} | {measured}")
+    from _table import print_table  # bench/ is this script's folder on sys.path
+
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -111,11 +111,9 @@ def main() -> None:
         (f"STT latency, {note_s:.1f}-s voice note (median of 3)", "-", f"{statistics.median(latencies):.2f} s"),
         ("TTS latency, one-sentence reply to OGG (median of 3)", "-", f"{statistics.median(reply_lat):.2f} s"),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'metric'.ljust(width)} | target  | measured")
-    print(f"{'-' * width}-|---------|---------")
-    for metric, target, measured in rows:
-        print(f"{metric.ljust(width)} | {target.ljust(7)} | {measured}")
+    from _table import print_table  # bench/ is this script's folder on sys.path
+
+    print_table(rows)
     print(f"\nheard: {heard.text[:160]}…")
 
 

@@ -46,7 +46,7 @@ from engine.brain._offline import MAX_MESSAGE_CHARS
 from engine.domain import Selector
 from engine.errors import ClawOpsError
 from engine.events import EngineEvent, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
-from engine.operations import Operations, ToolOutcome
+from engine.operations import TOOL_AGENT, Operations, ToolOutcome
 from engine.policy import Caller
 from engine.replies import outcome_text, tag
 from engine.store import ConversationSession, Memory, utcnow
@@ -65,12 +65,6 @@ HELP_TEXT = (
     "\"provision 20 pairs in Nuremberg\", \"leave Contabo alone\"."
 )
 
-TOOL_AGENT = {
-    "provision_pairs": "forge", "teardown": "forge", "resize": "forge", "config_push": "forge",
-    "cost_analysis": "ledger", "provider_health": "guardian", "silence_alerts": "guardian",
-    "instance_diagnose": "triage", "briefing": "briefer", "guardian_sweep": "guardian",
-}
-"""Which teammate speaks for a tool's answer in the offline brain (the rest is Commander's)."""
 
 
 @dataclass(slots=True)

@@ -1,6 +1,6 @@
 """The operation layer (ARCHITECTURE §3): tools, plans, policy, durable jobs."""
 
-from engine.operations._registry import CONTRACT_TOOLS, RESTART_COMPONENTS, TOOLS, ToolSpec, tool_spec
+from engine.operations._registry import CONTRACT_TOOLS, RESTART_COMPONENTS, TOOL_AGENT, TOOLS, ToolSpec, tool_spec
 from engine.operations._service import (
     JobProgress,
     JobView,
@@ -15,6 +15,7 @@ __all__ = [
     "CONTRACT_TOOLS",
     "RESTART_COMPONENTS",
     "TOOLS",
+    "TOOL_AGENT",
     "JobProgress",
     "JobView",
     "NodeCommands",

@@ -75,6 +75,13 @@ TOOLS: dict[str, ToolSpec] = {
     )
 }
 
+TOOL_AGENT = {
+    "provision_pairs": "forge", "teardown": "forge", "resize": "forge", "config_push": "forge",
+    "cost_analysis": "ledger", "provider_health": "guardian", "silence_alerts": "guardian",
+    "instance_diagnose": "triage", "briefing": "briefer", "guardian_sweep": "guardian",
+}
+"""Which teammate speaks for a tool (its answers, its jobs' progress); the rest is Commander's."""
+
 CONTRACT_TOOLS = (
     "fleet_status", "instance_inspect", "instance_diagnose", "provision_pairs", "teardown", "resize", "restart",
     "failover", "config_push", "cost_analysis", "provider_health", "silence_alerts",

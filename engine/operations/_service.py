@@ -43,7 +43,7 @@ from engine.operations._drafts import (
 )
 from engine.operations._provider_health import provider_health
 from engine.operations._reads import fleet_status, instance_inspect
-from engine.operations._registry import RESTART_COMPONENTS, ToolSpec, tool_spec
+from engine.operations._registry import RESTART_COMPONENTS, TOOL_AGENT, ToolSpec, tool_spec
 from engine.operations._scope import resolve_target, select_instances
 from engine.operations._steps import NodeCommands, StepRunner, materialize_pairs
 from engine.policy import Caller, PolicyCheck, PolicyFacts, evaluate
@@ -212,7 +212,7 @@ class JobView:
     def progress_line(self) -> str:
         """The one line a chat shows and updates in place, e.g.
         ``Forge running. 4/20 ACTIVE, 11/20 BOOTSTRAPPING, 5/20 CREATING. ETA 6 min``."""
-        agent = JOB_AGENT.get(self.tool, "Commander")
+        agent = TOOL_AGENT.get(self.tool, "commander").capitalize()
         instances = sum(self.states.values())
         states = ", ".join(f"{n}/{instances} {state}" for state, n in
                            sorted(self.states.items(), key=lambda kv: (-_STATE_RANK.get(kv[0], 0), kv[0])))
@@ -244,9 +244,6 @@ class JobView:
         }
 
 
-JOB_AGENT = {"provision_pairs": "Forge", "teardown": "Forge", "resize": "Forge", "config_push": "Forge",
-             "restart": "Commander", "failover": "Guardian", "silence_alerts": "Guardian"}
-"""Who reports a job's progress (the teammate that owns the tool)."""
 
 _STATE_RANK = {"ACTIVE": 9, "STANDBY_PROMOTING": 7, "BOOTSTRAPPING": 6, "CREATING": 5, "REQUESTED": 4,
                "HEALING": 3, "DEGRADED": 2, "DRAINING": 2, "FAILED": 1}

@@ -24,7 +24,7 @@ from engine.errors import StoreError
 log = logging.getLogger(__name__)
 
 #: The Alembic revision this code expects; bump with every new migration.
-HEAD_REVISION = "0003_node_pairing"
+HEAD_REVISION = "0004_briefing_preferences"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 

@@ -296,6 +296,26 @@ class Memory(SQLModel, table=True):
     forgotten_at: datetime | None = None
 
 
+class BriefingPreference(SQLModel, table=True):
+    """When and where an operator wants the briefing: the one place a briefing time lives (the scheduler reads it).
+
+    ``at`` is "HH:MM" in ``timezone`` (an IANA name, e.g. "Europe/Berlin"); ``days`` are weekday numbers
+    (0 = Monday) on which the daily briefing goes out; ``channels`` name where it is sent ("telegram",
+    "whatsapp"; empty = every channel the operator is linked on, else the reports folder only);
+    ``weekly_day`` is the weekday of the weekly report (None = no weekly report).
+    """
+
+    __tablename__ = "briefing_preferences"
+    operator_id: str = Field(primary_key=True, foreign_key="operators.id", max_length=64)
+    at: str = Field(default="07:00", max_length=5)
+    timezone: str = Field(default="UTC", max_length=64)
+    days: list[int] = Field(default_factory=lambda: list(range(7)), sa_column=Column(JSON, nullable=False))
+    channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    weekly_day: int | None = 0
+    enabled: bool = True
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class ChatMessage(SQLModel, table=True):
     """One message of a conversation, so chats resume after a restart and can be searched."""
 

@@ -6,7 +6,9 @@
 * throttling of failed logins per source, key prefix and chat identity (``_throttle``);
 * the redaction layer that keeps secret values out of every output (``_redact``);
 * audit query, batched append and anchoring of the chain head (``_audit``);
-* findings for the security-audit skill (``_review``).
+* findings for the security-audit skill (``_review``);
+* the one normalisation of untrusted text (``normalize``/``fold``) and the one terminal sanitiser (``printable``)
+  (``_text``).
 """
 
 from engine.errors import AuthenticationError, TooManyAttempts
@@ -69,10 +71,12 @@ from engine.trust._secrets import (
     validate_secret_name,
 )
 from engine.trust._service import PEPPER_SECRET, Trust, environment_secrets
+from engine.trust._text import BIDI_CONTROLS, fold, has_hidden_characters, normalize, printable, scrub_surrogates
 from engine.trust._throttle import Burst, LoginThrottle, throttle_for
 
 __all__ = [
     "ANCHOR_FILE_NAME",
+    "BIDI_CONTROLS",
     "CHANNELS",
     "KEY_FILE_NAME",
     "MASK",
@@ -110,6 +114,8 @@ __all__ = [
     "check_anchor",
     "default_redactor",
     "environment_secrets",
+    "fold",
+    "has_hidden_characters",
     "hash_key",
     "inactive_operators",
     "install_log_redaction",
@@ -118,9 +124,11 @@ __all__ = [
     "list_identities",
     "list_keys",
     "list_operators",
+    "normalize",
     "normalize_external_id",
     "outdated_nodes",
     "parse_since",
+    "printable",
     "query",
     "read_anchors",
     "redact",
@@ -128,6 +136,7 @@ __all__ = [
     "resolve_identity",
     "revoke_key",
     "revoke_operator",
+    "scrub_surrogates",
     "secrets_due_for_rotation",
     "security_findings",
     "stale_keys",

@@ -17,29 +17,43 @@ from engine.channels._base import (
     Reply,
     RetryPolicy,
     SeenIds,
+    Senders,
+    SendStatus,
+    SpeakLater,
+    Strangers,
+    deliver_reply,
     lookup_operator,
 )
+from engine.channels._hub import ChannelHub, DeliveryResult, LiveChannel, channels_for
 from engine.channels._loopback import serve_app
 from engine.channels.telegram import TELEGRAM_API, TelegramChannel, TelegramClient, check_webhook_secret
 from engine.channels.telegram_emulator import SentMessage, TelegramEmulator
-from engine.channels.voice_turns import ReplyVoice, TurnFn, make_voice_handler, speakable
+from engine.channels.voice_turns import NOTHING_HEARD, ReplyVoice, TurnFn, make_voice_handler, speakable
 from engine.channels.whatsapp import GRAPH_API, WhatsAppChannel, WhatsAppClient, sign_payload, verify_signature
 from engine.channels.whatsapp_emulator import WhatsAppEmulator, WhatsAppSent
 
 __all__ = [
     "GRAPH_API",
+    "NOTHING_HEARD",
     "TELEGRAM_API",
     "AuditHook",
     "ChannelError",
+    "ChannelHub",
+    "DeliveryResult",
     "Handler",
     "Inbound",
+    "LiveChannel",
     "Outbox",
     "Refusal",
     "Reply",
     "ReplyVoice",
     "RetryPolicy",
     "SeenIds",
+    "SendStatus",
+    "Senders",
     "SentMessage",
+    "SpeakLater",
+    "Strangers",
     "TelegramChannel",
     "TelegramClient",
     "TelegramEmulator",
@@ -48,7 +62,9 @@ __all__ = [
     "WhatsAppClient",
     "WhatsAppEmulator",
     "WhatsAppSent",
+    "channels_for",
     "check_webhook_secret",
+    "deliver_reply",
     "lookup_operator",
     "make_voice_handler",
     "serve_app",

@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import logging
 import random
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,11 @@ __all__ = [
     "Reply",
     "RetryPolicy",
     "SeenIds",
+    "Senders",
+    "SendStatus",
+    "SpeakLater",
+    "Strangers",
+    "deliver_reply",
 ]
 
 log = logging.getLogger("clawops.channels")
@@ -66,12 +72,18 @@ class Inbound:
         return self.audio_path is not None
 
 
+SpeakLater = Callable[[], Awaitable["tuple[bytes, float | None] | None"]]
+"""Synthesises the spoken reply on demand: (OGG/Opus bytes, duration) or None when nothing can be said."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What goes back: the text (always), optionally what was heard, a voice note and a document.
+    """What goes back: the text (always), optionally what was heard, a voice note and documents.
 
-    ``transcript`` is sent first as its own message so the operator sees what the engine understood
-    before the answer; ``voice_ogg`` is an OGG/Opus voice note; ``document`` is a file (a report).
+    Parts go out in this order: ``transcript`` ("Heard: …", so the operator sees what the engine
+    understood), the ``text`` answer, then the voice note — ``voice_ogg`` when it is already made, or
+    ``speak()`` run only after the text is on its way, so the text never waits for speech synthesis —
+    then ``document`` and ``documents`` (reports, charts).
     """
 
     text: str
@@ -80,6 +92,12 @@ class Reply:
     voice_duration_s: float | None = None
     document: Path | None = None
     document_caption: str | None = None
+    speak: SpeakLater | None = None
+    documents: tuple[Path, ...] = ()
+
+    @property
+    def all_documents(self) -> tuple[Path, ...]:
+        return ((self.document,) if self.document is not None else ()) + self.documents
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +112,11 @@ class Refusal:
 
 Handler = Callable[[Inbound], Awaitable[Reply | None]]
 AuditHook = Callable[[Refusal], Awaitable[None] | None]
+Senders = Mapping[str, str] | Callable[[str], str | None]
+"""Who may talk: a fixed map sender id → operator id, or a lookup asked on every message (so an identity
+linked or revoked while the engine runs counts from its next message)."""
+SendStatus = Literal["sent", "queued", "failed"]
+"""What became of one outbound part: on the wire, waiting in the Outbox for the API to come back, or dropped."""
 
 
 async def notify(hook: AuditHook | None, refusal: Refusal) -> None:
@@ -109,11 +132,13 @@ async def notify(hook: AuditHook | None, refusal: Refusal) -> None:
         log.exception("audit hook failed for %s refusal", refusal.channel)
 
 
-def lookup_operator(allowed: Mapping[str, str], sender_id: str) -> str | None:
+def lookup_operator(allowed: Senders, sender_id: str) -> str | None:
     """Map a sender (Telegram user id, WhatsApp phone number) to an operator, or None if not allowed.
 
     Phone numbers are compared by digits only, so "+49 170 1234567" and "491701234567" match.
     """
+    if callable(allowed):
+        return allowed(sender_id)
     if sender_id in allowed:
         return allowed[sender_id]
     digits = "".join(ch for ch in sender_id if ch.isdigit())
@@ -181,6 +206,36 @@ async def download_bounded(
     raise ChannelError(f"{service} {noun} download kept failing; gave up.", retryable=True)
 
 
+STRANGER_REPLY = (
+    "I only talk to linked operators. If you run this fleet, ask its owner to link you: "
+    "clawops operator link NAME {channel} {sender}"
+)
+
+
+class Strangers:
+    """Who gets the one short refusal: each unknown sender once per ``window_s``, so a stranger who keeps
+    writing (or a flood of them) is not answered again and again — the audit hook throttles its side."""
+
+    def __init__(self, window_s: float = 3600.0, capacity: int = 10_000,
+                 clock: Callable[[], float] | None = None) -> None:
+        self._last: OrderedDict[str, float] = OrderedDict()
+        self._window = window_s
+        self._capacity = capacity
+        self._clock = clock or time.monotonic
+
+    def answer(self, sender_id: str) -> bool:
+        """True the first time ``sender_id`` writes within the window (then remember it)."""
+        now = self._clock()
+        last = self._last.get(sender_id)
+        if last is not None and now - last < self._window:
+            return False
+        self._last[sender_id] = now
+        self._last.move_to_end(sender_id)
+        while len(self._last) > self._capacity:
+            self._last.popitem(last=False)
+        return True
+
+
 class SeenIds:
     """A bounded memory of message ids, so a webhook redelivery or a replayed update is handled once."""
 
@@ -207,6 +262,7 @@ class _Pending:
     send: Send
     created: float
     attempts: int = 0
+    state: SendStatus = "queued"
 
 
 class Outbox:
@@ -219,11 +275,18 @@ class Outbox:
     help them. Memory only: a crash loses what is queued, which the engine's audit log still shows.
     """
 
-    def __init__(self, *, max_age_s: float = 24 * 3600.0, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_age_s: float = 24 * 3600.0,
+        clock: Callable[[], float] | None = None,
+        on_failure: Callable[[str, str, str], None] | None = None,
+    ) -> None:
         self._queues: dict[str, list[_Pending]] = {}
         self._max_age = max_age_s
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._lock = asyncio.Lock()
+        self._on_failure = on_failure
 
     def pending(self, key: str | None = None) -> int:
         if key is not None:
@@ -232,12 +295,18 @@ class Outbox:
 
     async def submit(self, key: str, label: str, send: Send) -> bool:
         """Send now, or queue behind earlier undelivered sends for ``key``; True if nothing is left waiting."""
+        return await self.send(key, label, send) != "queued"
+
+    async def send(self, key: str, label: str, send: Send) -> SendStatus:
+        """Like :meth:`submit`, but says truthfully what became of this send: sent, queued or failed."""
         async with self._lock:
             queue = self._queues.setdefault(key, [])
-            queue.append(_Pending(label, send, self._clock()))
+            item = _Pending(label, send, self._clock())
+            queue.append(item)
             if len(queue) > 1:
-                return False
-            return await self._drain(key)
+                return "queued"
+            await self._drain(key)
+            return item.state
 
     async def flush(self) -> int:
         """Retry every recipient's queue once, in order; return how many sends went out."""
@@ -262,6 +331,7 @@ class Outbox:
             if self._clock() - item.created > self._max_age:
                 log.error("dropping %s for %s: undeliverable for too long", item.label, key)
                 queue.pop(0)
+                self._fail(key, item, "undeliverable for too long")
                 continue
             item.attempts += 1
             try:
@@ -271,6 +341,74 @@ class Outbox:
                     log.warning("queued %s for %s (attempt %d): %s", item.label, key, item.attempts, exc)
                     return False
                 log.error("dropping %s for %s: %s", item.label, key, exc)
+                queue.pop(0)
+                self._fail(key, item, str(exc))
+                continue
+            except Exception as exc:  # e.g. a report file gone before it was sent: retrying cannot help
+                log.exception("dropping %s for %s", item.label, key)
+                queue.pop(0)
+                self._fail(key, item, f"{type(exc).__name__}: {exc}")
+                continue
+            item.state = "sent"
             queue.pop(0)
         self._queues.pop(key, None)
         return True
+
+    def _fail(self, key: str, item: _Pending, why: str) -> None:
+        item.state = "failed"
+        if self._on_failure is not None:
+            try:
+                self._on_failure(key, item.label, why)
+            except Exception:  # an audit outage must not stop the queue
+                log.exception("outbox failure hook failed")
+
+
+def worst(statuses: list[SendStatus]) -> SendStatus:
+    """One status for several parts: failed if any failed, else queued if any wait, else sent."""
+    for status in ("failed", "queued"):
+        if status in statuses:
+            return status
+    return "sent"
+
+
+async def deliver_reply(
+    outbox: Outbox,
+    key: str,
+    reply: Reply,
+    *,
+    text: Callable[[str], Awaitable[object]],
+    voice: Callable[[bytes, float | None], Awaitable[object]],
+    document: Callable[[bytes, str, str | None], Awaitable[object]],
+) -> SendStatus:
+    """Send a reply's parts through ``outbox`` in order: "Heard: …", the text, the voice note, documents.
+
+    The text is on its way before a deferred voice note (``reply.speak``) is even synthesised; a voice note
+    that cannot be made is logged and the rest still goes.
+    """
+    statuses: list[SendStatus] = []
+    if reply.transcript:
+        heard = f"Heard: “{reply.transcript}”"
+        statuses.append(await outbox.send(key, "transcript", lambda: text(heard)))
+    if reply.text:
+        answer = reply.text
+        statuses.append(await outbox.send(key, "text", lambda: text(answer)))
+    ogg, duration = reply.voice_ogg, reply.voice_duration_s
+    if ogg is None and reply.speak is not None:
+        try:
+            made = await reply.speak()
+        except Exception:  # speech is a bonus on top of the text that already went
+            log.exception("could not speak the reply")
+            made = None
+        if made is not None:
+            ogg, duration = made
+    if ogg:
+        note = ogg
+        statuses.append(await outbox.send(key, "voice", lambda: voice(note, duration)))
+    caption = reply.document_caption
+
+    def sender(path: Path) -> Send:
+        return lambda: document(path.read_bytes(), path.name, caption)
+
+    for path in reply.all_documents:
+        statuses.append(await outbox.send(key, "document", sender(path)))
+    return worst(statuses)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import tempfile
 import uuid
@@ -22,6 +23,7 @@ import httpx
 from aiohttp import web
 
 from engine.channels._base import (
+    STRANGER_REPLY,
     AuditHook,
     ChannelError,
     Handler,
@@ -31,6 +33,10 @@ from engine.channels._base import (
     Reply,
     RetryPolicy,
     SeenIds,
+    Senders,
+    SendStatus,
+    Strangers,
+    deliver_reply,
     download_bounded,
     lookup_operator,
     notify,
@@ -135,6 +141,12 @@ class TelegramClient:
             sent.append(await self.call("sendMessage", {"chat_id": chat_id, "text": piece}))
         return sent
 
+    async def edit_message_text(self, chat_id: int | str, message_id: int, text: str) -> Any:
+        """Replace the text of a message the bot sent (job progress, edited in place)."""
+        return await self.call(
+            "editMessageText", {"chat_id": chat_id, "message_id": message_id, "text": text[:MAX_TEXT]}
+        )
+
     async def send_voice(
         self, chat_id: int | str, ogg: bytes, *, duration_s: float | None = None, caption: str | None = None
     ) -> dict[str, Any]:
@@ -205,26 +217,28 @@ def check_webhook_secret(headers: Mapping[str, str], secret: str) -> bool:
 class TelegramChannel:
     """Turns Telegram updates into ``Inbound`` messages for allow-listed users and sends the ``Reply``.
 
-    Unknown senders get no answer at all (a bot that replies confirms it exists) and one audit
-    refusal each. A failure while handling one update is logged and answered with an apology; it
-    never stops the polling loop.
+    Unknown senders get one short refusal (no fleet data; again only after ``strangers``' window)
+    and an audit refusal each. A failure while handling one update is logged and answered with an
+    apology; it never stops the polling loop.
     """
 
     def __init__(
         self,
         client: TelegramClient,
         handler: Handler,
-        allowed: Mapping[str, str],
+        allowed: Senders,
         *,
         audit: AuditHook | None = None,
         workdir: Path | None = None,
         max_audio_bytes: int = MAX_DOWNLOAD_BYTES,
         poll_timeout: int = 25,
         outbox: Outbox | None = None,
+        strangers: Strangers | None = None,
     ) -> None:
         self.client = client
         self._handler = handler
-        self._allowed = dict(allowed)
+        self._allowed: Senders = allowed if callable(allowed) else dict(allowed)
+        self._strangers = strangers or Strangers()
         self._audit = audit
         self._workdir = workdir or Path(tempfile.gettempdir()) / "clawops-channels"
         self._max_audio = max_audio_bytes
@@ -233,18 +247,43 @@ class TelegramChannel:
         self.outbox = outbox or Outbox()
         self._seen = SeenIds()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._chat_locks: dict[str, asyncio.Lock] = {}
 
     async def poll_once(self, timeout: int | None = None) -> int:
         """Fetch one batch of updates, handle them in order, and advance the offset; return the count."""
         updates = await self.client.get_updates(self.offset, self._poll_timeout if timeout is None else timeout)
         await self._handle_batch(updates)
+        await self.drain()
         return len(updates)
 
     async def _handle_batch(self, updates: list[dict[str, Any]]) -> None:
+        """Start handling each update: in order per chat, chats side by side (one long job never holds
+        up another operator's answer); ``drain()`` waits for them."""
         for update in updates:
             # Advance first: an update that crashes its handler must not be fetched again forever.
-            self.offset = int(update["update_id"]) + 1
-            await self.handle_update(update)
+            try:
+                update_id = int(update["update_id"])
+            except (KeyError, TypeError, ValueError):
+                log.warning("telegram sent an update without a valid update_id; skipped")
+                continue
+            self.offset = update_id + 1
+            if self._seen.add(f"u{update_id}"):
+                self._spawn(update)
+
+    def _spawn(self, update: Mapping[str, Any]) -> None:
+        message = update.get("message")
+        chat = str(((message or {}).get("chat") or {}).get("id", "")) if isinstance(message, Mapping) else ""
+        lock = self._chat_locks.setdefault(chat, asyncio.Lock())
+
+        async def run() -> None:
+            async with lock:  # asyncio.Lock is fair: this chat's updates are handled in arrival order
+                await self.handle_update(update)
+            if not lock.locked() and self._chat_locks.get(chat) is lock:
+                self._chat_locks.pop(chat, None)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Long-poll until ``stop`` is set; API outages back off instead of ending the loop.
@@ -271,10 +310,17 @@ class TelegramChannel:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=min(60.0, 2.0**failures))
                 continue
+            if not isinstance(updates, list):
+                failures += 1
+                log.warning("telegram getUpdates answered something that is not a list of updates; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(60.0, 2.0**failures))
+                continue
             failures = 0
             await self._handle_batch(updates)
             if self.outbox.pending():
                 await self.outbox.flush()  # replies held back by an earlier outage
+        await self.drain()
 
     def webhook_app(self, secret: str, path: str = "/webhook/telegram") -> web.Application:
         """An aiohttp app for webhook mode: checks Telegram's secret header, answers at once, handles later.
@@ -286,25 +332,31 @@ class TelegramChannel:
             raise ValueError("A Telegram webhook needs a secret token.")
 
         async def post(request: web.Request) -> web.Response:
-            if not check_webhook_secret(request.headers, secret):
-                await notify(self._audit, Refusal("telegram", "-", "bad_signature", "webhook secret mismatch"))
-                return web.Response(status=401)
-            try:
-                update = await request.json()
-            except ValueError:
-                return web.Response(status=400)
-            if isinstance(update, dict) and self._seen.add(str(update.get("update_id", ""))):
-                task = asyncio.create_task(self.handle_update(update))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            return web.Response(status=200)
+            status, text = await self.receive(await request.read(), request.headers, secret)
+            return web.Response(status=status, text=text)
 
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_post(path, post)
         return app
 
+    async def receive(self, body: bytes, headers: Mapping[str, str], secret: str) -> tuple[int, str]:
+        """One webhook call: 401 unless it carries our secret token (checked before the body is read as
+        JSON), 400 for anything that is not an update, else 200 at once with the update handled behind."""
+        if not check_webhook_secret(headers, secret):
+            await notify(self._audit, Refusal("telegram", "-", "bad_signature", "webhook secret mismatch"))
+            return 401, "wrong or missing X-Telegram-Bot-Api-Secret-Token"
+        try:
+            update = json.loads(body)
+        except ValueError:
+            return 400, "the body is not JSON; send a Telegram Update object"
+        if not isinstance(update, dict) or type(update.get("update_id")) is not int:
+            return 400, "an update must be a JSON object with an integer update_id"
+        if self._seen.add(f"u{update['update_id']}"):
+            self._spawn(update)
+        return 200, ""
+
     async def drain(self) -> None:
-        """Wait for webhook updates still being handled."""
+        """Wait for updates still being handled."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
@@ -319,6 +371,8 @@ class TelegramChannel:
         operator = lookup_operator(self._allowed, sender_id) if not sender.get("is_bot") else None
         if operator is None:
             await notify(self._audit, Refusal("telegram", sender_id, "unknown_sender", _summary(message)))
+            if sender_id and not sender.get("is_bot") and self._strangers.answer(sender_id):
+                await self._say(chat_id, STRANGER_REPLY.format(channel="telegram", sender=sender_id))
             return
         message_id = f"{chat_id}:{message.get('message_id', '')}"
         media = message.get("voice") or message.get("audio")
@@ -369,24 +423,20 @@ class TelegramChannel:
         await self._deliver(chat_id, reply)
 
     async def _deliver(self, chat_id: Any, reply: Reply | None) -> None:
-        """Queue the reply's parts in order; each goes out now or later, once."""
-        if reply is None:
-            return
-        key = str(chat_id)
-        if reply.transcript:
-            heard = f"🎙 “{reply.transcript}”"
-            await self.outbox.submit(key, "transcript", lambda: self.client.send_message(chat_id, heard))
-        if reply.voice_ogg:
-            ogg, duration = reply.voice_ogg, reply.voice_duration_s
-            await self.outbox.submit(key, "voice", lambda: self.client.send_voice(chat_id, ogg, duration_s=duration))
-        if reply.text:
-            text = reply.text
-            await self.outbox.submit(key, "text", lambda: self.client.send_message(chat_id, text))
-        if reply.document is not None:
-            doc, caption = reply.document, reply.document_caption
-            await self.outbox.submit(
-                key, "document", lambda: self.client.send_document(chat_id, doc.read_bytes(), doc.name, caption=caption)
-            )
+        if reply is not None:
+            await self.send_reply(chat_id, reply)
+
+    async def send_reply(self, chat_id: Any, reply: Reply) -> SendStatus:
+        """Queue the reply's parts in order ("Heard", text, voice, documents); each goes out now or later, once."""
+        client = self.client
+        return await deliver_reply(
+            self.outbox,
+            str(chat_id),
+            reply,
+            text=lambda text: client.send_message(chat_id, text),
+            voice=lambda ogg, duration: client.send_voice(chat_id, ogg, duration_s=duration),
+            document=lambda content, name, caption: client.send_document(chat_id, content, name, caption=caption),
+        )
 
 
 def _summary(message: Mapping[str, Any]) -> str:

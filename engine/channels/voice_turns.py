@@ -1,9 +1,11 @@
 """Voice turns: the reference ``Handler`` that makes any channel speak.
 
-An inbound voice note is transcribed; the transcript goes back to the operator (so they see what
-was heard) and into the conversation like typed text; the answer comes back as text and, depending
-on ``reply_voice``, as a voice note too. Every voice failure degrades to text with a one-sentence
-explanation: a bad recording or a box without the voice extra never loses the operator's turn.
+An inbound voice note is transcribed; the transcript goes back to the operator ("Heard: …", so they
+see what was heard) and into the conversation like typed text; the answer comes back as text at once
+and, depending on ``reply_voice``, as a voice note after it: speech is synthesised only once the text
+is on its way (``Reply.speak``), so the text never waits for it. Every voice failure degrades to text
+with a one-sentence explanation: a bad recording or a box without the voice extra never loses the
+operator's turn, and a silent or noisy note runs nothing.
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Literal
 
 import voice
-from engine.channels._base import Handler, Inbound, Reply
+from engine.channels._base import Handler, Inbound, Reply, SpeakLater
 
-__all__ = ["ReplyVoice", "TurnFn", "make_voice_handler", "speakable"]
+__all__ = ["NOTHING_HEARD", "ReplyVoice", "TurnFn", "make_voice_handler", "speakable"]
 
 log = logging.getLogger("clawops.channels.voice")
 
 ReplyVoice = Literal["always", "after_voice", "never"]
-TurnFn = Callable[[Inbound, str], Awaitable[str]]
-"""Runs one conversation turn for the operator of ``Inbound`` with this text; returns the reply text."""
+TurnFn = Callable[[Inbound, str], Awaitable[str | Reply]]
+"""Runs one conversation turn for the operator of ``Inbound`` with this text; returns the reply text, or a
+whole ``Reply`` when the turn has more to send (a report document, a voice note of its own)."""
+
+NOTHING_HEARD = "I couldn't hear anything in that note; nothing was done. Please record it again or type it."
 
 _TAG = re.compile(r"^\s*\[[A-Za-z]+\]\s*", re.MULTILINE)
 
@@ -32,6 +38,18 @@ def speakable(text: str) -> str:
     text = _TAG.sub("", text)
     text = re.sub(r"[*_`#>|]+", " ", text)
     return " ".join(text.split())
+
+
+def _speaker(text: str, config: voice.VoiceConfig | None) -> SpeakLater:
+    async def speak() -> tuple[bytes, float | None] | None:
+        try:
+            ogg = await voice.asynthesize(speakable(text), config)
+            return ogg, voice.probe(ogg)
+        except voice.VoiceError as exc:  # the text answer already went out
+            log.warning("could not speak the reply: %s", exc)
+            return None
+
+    return speak
 
 
 def make_voice_handler(
@@ -50,23 +68,22 @@ def make_voice_handler(
             try:
                 # Bytes, not the path: error messages then say "the recording", never a temp file name.
                 heard = await voice.atranscribe(msg.audio_path.read_bytes(), config)
+            except voice.NoSpeech:
+                return Reply(text=NOTHING_HEARD)
             except voice.VoiceError as exc:
                 return Reply(text=str(exc))
+            if not heard.text.strip():
+                return Reply(text=NOTHING_HEARD)
             transcript = heard.text
             text = heard.text
         else:
             text = msg.text or ""
         answer = await turn(msg, text)
+        reply = answer if isinstance(answer, Reply) else Reply(text=answer)
         speak = reply_voice == "always" or (reply_voice == "after_voice" and msg.is_voice)
-        ogg: bytes | None = None
-        duration: float | None = None
-        if speak and answer.strip() and voice.available(config):
-            try:
-                ogg = await voice.asynthesize(speakable(answer), config)
-                duration = voice.probe(ogg)
-            except voice.VoiceError as exc:  # the text answer still goes out
-                log.warning("could not speak the reply: %s", exc)
-                ogg = None
-        return Reply(text=answer, transcript=transcript, voice_ogg=ogg, voice_duration_s=duration)
+        later = reply.speak
+        if later is None and reply.voice_ogg is None and speak and reply.text.strip() and voice.available(config):
+            later = _speaker(reply.text, config)
+        return replace(reply, transcript=transcript, speak=later)
 
     return handler

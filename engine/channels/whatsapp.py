@@ -24,6 +24,7 @@ import httpx
 from aiohttp import web
 
 from engine.channels._base import (
+    STRANGER_REPLY,
     AuditHook,
     ChannelError,
     Handler,
@@ -33,6 +34,10 @@ from engine.channels._base import (
     Reply,
     RetryPolicy,
     SeenIds,
+    Senders,
+    SendStatus,
+    Strangers,
+    deliver_reply,
     download_bounded,
     lookup_operator,
     notify,
@@ -206,7 +211,7 @@ class WhatsAppChannel:
         self,
         client: WhatsAppClient,
         handler: Handler,
-        allowed: Mapping[str, str],
+        allowed: Senders,
         *,
         app_secret: str,
         verify_token: str,
@@ -214,12 +219,14 @@ class WhatsAppChannel:
         workdir: Path | None = None,
         max_audio_bytes: int = MAX_AUDIO_BYTES,
         outbox: Outbox | None = None,
+        strangers: Strangers | None = None,
     ) -> None:
         if not app_secret:
             raise ValueError("WhatsApp needs the app secret to verify webhook signatures.")
         self.client = client
         self._handler = handler
-        self._allowed = dict(allowed)
+        self._allowed: Senders = allowed if callable(allowed) else dict(allowed)
+        self._strangers = strangers or Strangers()
         self._secret = app_secret
         self._verify_token = verify_token
         self._audit = audit
@@ -255,6 +262,8 @@ class WhatsAppChannel:
             payload = json.loads(body)
         except ValueError:
             return 400
+        if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
+            return 400  # not a Cloud API webhook: nothing runs
         for value in _values(payload):
             for message in value.get("messages") or []:
                 if not isinstance(message, dict):
@@ -278,6 +287,8 @@ class WhatsAppChannel:
         operator = lookup_operator(self._allowed, sender)
         if operator is None:
             await notify(self._audit, Refusal("whatsapp", sender, "unknown_sender", f"{kind} message"))
+            if sender and self._strangers.answer(sender):
+                await self._say(sender, STRANGER_REPLY.format(channel="whatsapp", sender=f"+{sender.lstrip('+')}"))
             return
         message_id = str(message.get("id", ""))
         try:
@@ -308,6 +319,9 @@ class WhatsAppChannel:
                 sender, f"I could not fetch that voice note ({str(exc).rstrip('.')}); please send it again."
             )
             return None
+        if mime and not mime.split(";")[0].strip().startswith("audio/"):
+            await self._say(sender, "That file is not a voice note; send a voice note or text.")
+            return None
         self._workdir.mkdir(parents=True, exist_ok=True)
         suffix = _SUFFIX.get(mime.split(";")[0].strip(), ".bin")
         path = self._workdir / f"wa-{uuid.uuid4().hex}{suffix}"
@@ -318,23 +332,20 @@ class WhatsAppChannel:
             path.unlink(missing_ok=True)
 
     async def _deliver(self, to: str, reply: Reply | None) -> None:
-        """Queue the reply's parts in order; each goes out now or later, once."""
-        if reply is None:
-            return
-        if reply.transcript:
-            heard = f"🎙 “{reply.transcript}”"
-            await self.outbox.submit(to, "transcript", lambda: self.client.send_text(to, heard))
-        if reply.voice_ogg:
-            ogg = reply.voice_ogg
-            await self.outbox.submit(to, "voice", lambda: self.client.send_voice(to, ogg))
-        if reply.text:
-            text = reply.text
-            await self.outbox.submit(to, "text", lambda: self.client.send_text(to, text))
-        if reply.document is not None:
-            doc, caption = reply.document, reply.document_caption
-            await self.outbox.submit(
-                to, "document", lambda: self.client.send_document(to, doc.read_bytes(), doc.name, caption)
-            )
+        if reply is not None:
+            await self.send_reply(to, reply)
+
+    async def send_reply(self, to: str, reply: Reply) -> SendStatus:
+        """Queue the reply's parts in order ("Heard", text, voice, documents); each goes out now or later, once."""
+        client = self.client
+        return await deliver_reply(
+            self.outbox,
+            to,
+            reply,
+            text=lambda text: client.send_text(to, text),
+            voice=lambda ogg, duration: client.send_voice(to, ogg),
+            document=lambda content, name, caption: client.send_document(to, content, name, caption),
+        )
 
     def webhook_app(self, path: str = "/webhook/whatsapp") -> web.Application:
         """An aiohttp app serving the webhook (GET handshake, signed POSTs), to run or mount as a sub-app."""

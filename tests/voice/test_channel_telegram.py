@@ -90,7 +90,7 @@ async def test_text_from_operator_gets_reply(client: TelegramClient, emu: Telegr
     assert len(seen) == 1
 
 
-async def test_unknown_sender_is_refused_silently_and_audited(
+async def test_unknown_sender_gets_one_short_refusal_and_is_audited(
     client: TelegramClient, emu: TelegramEmulator, tmp_path: Path
 ) -> None:
     refusals: list[Refusal] = []
@@ -104,7 +104,9 @@ async def test_unknown_sender_is_refused_silently_and_audited(
     emu.send_text(STRANGER_ID, "teardown everything")
     emu.send_voice(STRANGER_ID, b"OggS fake")
     await channel.poll_once()
-    assert called == [] and emu.sent == []
+    # One refusal (saying how to get linked, with no fleet data), not one per message.
+    assert called == [] and [(s.chat_id, s.kind) for s in emu.sent] == [(str(STRANGER_ID), "text")]
+    assert emu.sent[0].text is not None and "operator link" in emu.sent[0].text
     assert [(r.channel, r.sender_id, r.reason, r.detail) for r in refusals] == [
         ("telegram", str(STRANGER_ID), "unknown_sender", "text message"),
         ("telegram", str(STRANGER_ID), "unknown_sender", "voice message"),
@@ -213,11 +215,11 @@ async def test_voice_note_is_downloaded_handed_over_and_cleaned_up(
     await channel.poll_once()
     assert len(paths) == 1 and not paths[0].exists()
     assert [(s.kind, s.text) for s in emu.sent] == [
-        ("text", "🎙 “what's degraded?”"),
-        ("voice", None),
+        ("text", "Heard: “what's degraded?”"),
         ("text", "heard you"),
+        ("voice", None),
     ]
-    assert emu.sent[1].content == b"OggS-answer" and emu.sent[1].duration == 2
+    assert emu.sent[2].content == b"OggS-answer" and emu.sent[2].duration == 2
 
 
 def test_webhook_secret_check() -> None:

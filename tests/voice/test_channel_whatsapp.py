@@ -114,11 +114,12 @@ async def test_body_tampered_after_signing_is_rejected(rig: Rig) -> None:
     assert await rig.emu.post_webhook(b"not json", secret=rig.emu.app_secret) == 400
 
 
-async def test_unknown_sender_gets_nothing_but_an_audit_entry(rig: Rig) -> None:
+async def test_unknown_sender_gets_one_short_refusal_and_an_audit_entry(rig: Rig) -> None:
     assert await rig.emu.deliver_text(STRANGER, "what's degraded?") == 200
     assert await rig.emu.deliver_audio(STRANGER, b"OggS...") == 200
     await rig.channel.drain()
-    assert rig.seen == [] and rig.emu.sent == []
+    assert rig.seen == [] and [(s.to, s.kind) for s in rig.emu.sent] == [(STRANGER, "text")]
+    assert rig.emu.sent[0].text is not None and "operator link" in rig.emu.sent[0].text
     assert [(r.sender_id, r.reason, r.detail) for r in rig.refusals] == [
         (STRANGER, "unknown_sender", "text message"),
         (STRANGER, "unknown_sender", "audio message"),
@@ -163,12 +164,12 @@ async def test_voice_note_in_and_voice_note_out(rig: Rig, tmp_path: Path) -> Non
     assert len(rig.seen) == 1 and rig.seen[0].audio_path is not None
     assert rig.seen[0].audio_path.suffix == ".ogg" and not rig.seen[0].audio_path.exists()
     assert [(s.kind, s.text) for s in rig.emu.sent] == [
-        ("text", "🎙 “what's degraded?”"),
-        ("audio", None),
+        ("text", "Heard: “what's degraded?”"),
         ("text", "Two pairs are degraded."),
+        ("audio", None),
         ("document", "Daily report"),
     ]
-    assert rig.emu.sent[1].content == b"OggS-spoken-answer" and rig.emu.sent[1].mime_type == "audio/ogg"
+    assert rig.emu.sent[2].content == b"OggS-spoken-answer" and rig.emu.sent[2].mime_type == "audio/ogg"
     assert (rig.emu.sent[3].filename, rig.emu.sent[3].content) == ("brief.html", b"<h1>Daily</h1>")
 
 

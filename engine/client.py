@@ -187,10 +187,10 @@ class EmbeddedClient:
         yield TurnFinished(result)
 
     def audit_verify(self) -> AuditReport:
-        """The chain check, plus the anchor check when ``clawops audit anchor`` has written one."""
-        from engine.trust import verify_with_anchor
+        """The chain check plus the anchor kept outside the store (missing or disagreeing: a failed verify)."""
+        from engine.trust import verify_anchored
 
-        report = verify_with_anchor(self.engine.store, self.engine.trust.anchor_path)
+        report = verify_anchored(self.engine.store, self.engine.trust.anchor_path)
         if report.problem is not None:
             report = AuditReport(report.entries, report.head_hash, self.engine.trust.redactor.scrub_value(report.problem))
         return report
@@ -291,12 +291,12 @@ class EmbeddedClient:
         return scrubbed
 
     def audit_anchor(self) -> tuple[int, str, str]:
-        """Copy the chain head to ``$CLAWOPS_HOME/audit.anchor``; returns (seq, hash, file)."""
-        from engine.trust import anchor
+        """Copy the chain head to the anchor file outside the store (recorded in the chain); returns (seq, hash, file)."""
+        from engine.trust import record_anchor
 
-        self._owner("audit anchor")
+        me = self._owner("audit anchor")
         path = self.engine.trust.anchor_path
-        mark = anchor(self.engine.store, path)
+        mark = record_anchor(self.engine.store, path, actor=me.actor, channel=me.channel)
         return mark.seq, mark.hash, str(path)
 
     # ------------------------------------------------------------------ history and feed (issue 8)

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the store; default ``sqlite:///$CLAWOPS_HOME/clawops.db``.
     Use ``postgresql+psycopg://user@host/db`` to share one store between engines."""
 
+    audit_anchor: Path | None = None
+    """File keeping copies of the audit chain's head *outside* the store (env ``CLAWOPS_AUDIT_ANCHOR``), so whoever
+    can rewrite the database cannot also cut the chain unseen; default a per-store file in the user's state
+    directory, never beside the store.  ``audit verify`` fails when it is missing or disagrees."""
+
     operator: str = "owner"
     """The operator this process acts as when no API key names one (a local, single-user install)."""
 

@@ -102,7 +102,7 @@ class Engine:
                                              secret=lambda name: optional_secret(self, name))
         self.ops = Operations(store, settings, drivers, self.nodes)
         self.conversation = Conversation(self.ops, llm=llm_brain_for(settings))
-        self.trust = Trust(store, settings.home)
+        self.trust = Trust(store, settings.home, anchor=settings.audit_anchor)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, config_file: Path | None = None, **overrides: Any) -> Engine:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from engine.store import AuditHead, Instance, JobRecord, JobStep
+from engine.store import AuditHead, Instance, JobRecord, JobStep, Operator
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -66,12 +66,21 @@ def _number(value: float) -> str:
     return repr(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _fleet(engine: Engine) -> Iterable[Sample]:
+def _fleet(engine: Engine, tenant_id: str | None = None) -> Iterable[Sample]:
+    """The fleet and its jobs; for a tenant-scoped caller only that tenant's instances and its operators' jobs
+    (rule 6), and no audit chain length (the chain spans every tenant)."""
     with engine.store.session() as s:
-        rows = s.exec(select(Instance.state, Instance.provider, func.count())
-                      .group_by(col(Instance.state), col(Instance.provider))).all()
-        jobs = s.exec(select(JobRecord.status, func.count()).group_by(col(JobRecord.status))).all()
-        active = s.exec(select(JobRecord).where(col(JobRecord.status).in_(ACTIVE_JOB_STATES))).all()
+        inst = select(Instance.state, Instance.provider, func.count())
+        job_stmt = select(JobRecord.status, func.count())
+        active_stmt = select(JobRecord).where(col(JobRecord.status).in_(ACTIVE_JOB_STATES))
+        if tenant_id is not None:
+            inst = inst.where(col(Instance.tenant_id) == tenant_id)
+            mine = select(Operator.id).where(col(Operator.tenant_id) == tenant_id)
+            job_stmt = job_stmt.where(col(JobRecord.started_by).in_(mine))
+            active_stmt = active_stmt.where(col(JobRecord.started_by).in_(mine))
+        rows = s.exec(inst.group_by(col(Instance.state), col(Instance.provider))).all()
+        jobs = s.exec(job_stmt.group_by(col(JobRecord.status))).all()
+        active = s.exec(active_stmt).all()
         # A running job's record is final only at its end; its steps say how far it is now.
         step_counts: dict[tuple[str, str], int] = {
             (job_id, status): count for job_id, status, count in s.exec(
@@ -98,7 +107,8 @@ def _fleet(engine: Engine) -> Iterable[Sample]:
     for status, value in totals.items():
         yield Sample("clawops_active_job_steps", "Steps of queued and running jobs (total, done, failed).",
                      "gauge", value, (("status", status),))
-    yield Sample("clawops_audit_entries", "Entries in the audit hash chain.", "gauge", head.seq if head else 0)
+    if tenant_id is None:
+        yield Sample("clawops_audit_entries", "Entries in the audit hash chain.", "gauge", head.seq if head else 0)
 
 
 def _api(stats: ApiStats, feed_items: int) -> Iterable[Sample]:
@@ -154,11 +164,17 @@ def _provider_limiters() -> Iterable[Sample]:
 
 
 def render_metrics(engine: Engine, stats: ApiStats, feed_items: int,
-                   sources: Iterable[MetricsSource] = ()) -> str:
-    """All samples grouped into families, each with its HELP and TYPE line once."""
-    samples: list[Sample] = [*_fleet(engine), *_api(stats, feed_items), *_optional(engine)]
-    for source in sources:
-        samples.extend(source())
+                   sources: Iterable[MetricsSource] = (), *, tenant_id: str | None = None) -> str:
+    """All samples grouped into families, each with its HELP and TYPE line once.
+
+    ``tenant_id`` (a tenant-scoped caller): only that tenant's fleet and jobs; the process-wide counters (API,
+    providers, gateway, LLM, audit chain) describe every tenant's traffic and are left out.
+    """
+    samples: list[Sample] = list(_fleet(engine, tenant_id))
+    if tenant_id is None:
+        samples += [*_api(stats, feed_items), *_optional(engine)]
+        for source in sources:
+            samples.extend(source())
     families: dict[str, list[Sample]] = {}
     for sample in samples:
         families.setdefault(sample.name, []).append(sample)

@@ -11,6 +11,9 @@ Routes (all need ``Authorization: Bearer <operator API key>``)::
     GET  /v1/history            ?session=NAME&limit=N: this operator's messages, oldest first
     GET  /v1/search             ?q=TEXT&limit=N: this operator's messages containing TEXT
     GET  /metrics               Prometheus text format
+    GET  /webhook/whatsapp      Meta's verify handshake (hub.mode, hub.verify_token, hub.challenge)
+    POST /webhook/whatsapp      WhatsApp messages, signed (X-Hub-Signature-256), no API key
+    POST /webhook/telegram      Telegram updates in webhook mode (X-Telegram-Bot-Api-Secret-Token), no API key
 
 A wrong key gets ``401 {"error": "<one sentence>"}``; too many wrong keys from one
 peer (or for one key prefix) get ``429`` with ``Retry-After`` and a sentence saying
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -37,12 +39,12 @@ from aiohttp import WSMsgType, web
 
 from engine.api._auth import Authenticate, default_authenticator
 from engine.api._errors import Unauthorized
+from engine.api._guard import IdempotencyConflict, IdempotentTurns, TooLarge, check_text, parse_json_object
 from engine.api._history import load_history, search_history
 from engine.api._hub import hub_for, visible_to
 from engine.api._metrics import ApiStats, MetricsSource, render_metrics
-from engine.api._turns import run_turn
+from engine.api._turns import _scrub, run_turn
 from engine.api._wire import audit_to_wire, event_to_wire, progress_to_wire, turn_to_wire
-from engine.audit import verify
 from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal, StoreError, TooManyAttempts
 from engine.events import EngineEvent, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress
@@ -69,6 +71,7 @@ class ApiState:
         self.stats = ApiStats()
         self.sockets: set[web.WebSocketResponse] = set()
         self.turns: set[asyncio.Task[Any]] = set()
+        self.idempotent = IdempotentTurns()
         self.closing = False
 
 
@@ -85,6 +88,10 @@ def _status_for(err: ClawOpsError) -> int:
         return 401
     if isinstance(err, NotFound):
         return 404
+    if isinstance(err, TooLarge):
+        return 413
+    if isinstance(err, IdempotencyConflict):
+        return 422
     if isinstance(err, InputError):
         return 400
     if isinstance(err, PolicyRefusal):
@@ -109,6 +116,15 @@ async def _auth_and_log(request: web.Request, handler: Callable[[web.Request], A
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     operator = None
     status = 500
+    if route == "/webhook/{channel}":  # the messaging services sign their calls; they hold no API key
+        try:
+            hooked = await handler(request)
+            status = hooked.status
+            return hooked
+        finally:
+            state.stats.requests[(route, status)] += 1
+            log.info("request", extra={"method": request.method, "route": route, "status": status,
+                                       "ms": round((time.monotonic() - started) * 1000, 1)})
     try:
         try:
             caller = state.authenticate(_bearer(request), source=request.remote)
@@ -126,13 +142,17 @@ async def _auth_and_log(request: web.Request, handler: Callable[[web.Request], A
             request[CALLER] = caller
             try:
                 response = await handler(request)
+            except web.HTTPRequestEntityTooLarge:
+                response = _error(413, f"The request body is larger than {MAX_BODY // (1024 * 1024)} MB; "
+                                       "send a shorter message.")
             except web.HTTPException as exc:
                 response = _error(exc.status, exc.reason)
             except ClawOpsError as err:
                 response = _error(_status_for(err), str(err))
             except Exception:
                 log.exception("handler crashed", extra={"route": route, "operator": operator})
-                response = _error(500, "The engine hit an internal error; it is logged. Try again.")
+                response = _error(500, "The engine hit an internal error; it is logged. If it was a turn, ask "
+                                       "for the list of jobs before sending it again.")
         status = response.status
         return response
     finally:
@@ -163,13 +183,8 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InputError("The request body is not valid UTF-8 JSON; send a JSON object.") from None
-    if not isinstance(body, dict):
-        raise InputError("The request body must be a JSON object.")
-    return body
+    """The body as a JSON object: strict UTF-8, shallow, no lone surrogates (``engine.api._guard``)."""
+    return parse_json_object(await request.read())
 
 
 def _message(body: dict[str, Any]) -> tuple[str, str | None]:
@@ -179,21 +194,45 @@ def _message(body: dict[str, Any]) -> tuple[str, str | None]:
         raise InputError("'message' must be a string; say what you want the team to do.")
     if session is not None and (not isinstance(session, str) or len(session) > 100):
         raise InputError("'session' must be a name of at most 100 characters.")
+    check_text(message)
+    if session is not None:
+        check_text(session, "session name", 100)
+    for flag in ("dry_run", "yes"):
+        if body.get(flag) is not None and not isinstance(body.get(flag), bool):
+            raise InputError(f"'{flag}' must be true or false.")
     return message, session
 
 
 async def post_turn(request: web.Request) -> web.Response:
+    """One turn; with an ``Idempotency-Key`` header a retry gets the first answer, never a second run."""
     state = request.app[STATE]
     body = await _json_body(request)
     message, session = _message(body)
+    channel = _channel(body.get("channel"))
     caller = _caller(request)
-    task = asyncio.ensure_future(_turn(state, caller, message, session, channel=_channel(body.get("channel")),
-                                       dry_run=bool(body.get("dry_run")), yes=bool(body.get("yes"))))
-    state.turns.add(task)
-    task.add_done_callback(state.turns.discard)
+    header = request.headers.getall("Idempotency-Key", [])
+    if len(header) > 1:
+        raise InputError("Send one Idempotency-Key header, not several.")
+
+    def start() -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(_turn(state, caller, message, session, channel=channel,
+                                           dry_run=bool(body.get("dry_run")), yes=bool(body.get("yes"))))
+        state.turns.add(task)
+        task.add_done_callback(state.turns.discard)
+        return task
+
+    replayed = False
+    if header:
+        key = IdempotentTurns.valid_key(header[0])
+        task, replayed = state.idempotent.start(caller.operator_id, key, body, start)
+    else:
+        task = start()
     # shielded: a client that hangs up does not cancel a turn the engine already started
     result = await asyncio.shield(task)
-    return web.json_response(turn_to_wire(result, detail=request.query.get("detail") == "full"))
+    response = web.json_response(turn_to_wire(result, detail=request.query.get("detail") == "full"))
+    if header:
+        response.headers["Idempotent-Replayed"] = "true" if replayed else "false"
+    return response
 
 
 async def _turn(state: ApiState, caller: Caller, message: str, session: str | None, *, channel: str,
@@ -201,7 +240,7 @@ async def _turn(state: ApiState, caller: Caller, message: str, session: str | No
                 on_delta: Callable[[str, str], None] | None = None) -> Any:
     try:
         result = await run_turn(state.engine, message, operator=caller.name, channel=channel, session=session,
-                                dry_run=dry_run, yes=yes, on_delta=on_delta)
+                                dry_run=dry_run, yes=yes, on_delta=on_delta, caller=caller)
     except ClawOpsError:
         state.stats.turns["error"] += 1
         raise
@@ -212,7 +251,18 @@ async def _turn(state: ApiState, caller: Caller, message: str, session: str | No
 
 
 async def audit(request: web.Request) -> web.Response:
-    report = verify(request.app[STATE].engine.store)
+    """The chain check *and* the anchor check (a missing or disagreeing anchor is a failed verify).
+
+    The chain spans every tenant, so a tenant-scoped caller is refused (rule 6), as for audit queries.
+    """
+    caller = _caller(request)
+    if caller.tenant_id is not None:
+        raise PolicyRefusal("rule6_tenant_isolation", "Refused by rule 6: the audit chain spans every tenant, and "
+                            f"{caller.name} is scoped to {caller.tenant_id}; ask an unscoped operator.")
+    from engine.trust import verify_anchored
+
+    engine = request.app[STATE].engine
+    report = await asyncio.to_thread(verify_anchored, engine.store, engine.trust.anchor_path)
     return web.json_response(audit_to_wire(report))
 
 
@@ -239,8 +289,29 @@ async def search(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    text = render_metrics(state.engine, state.stats, hub_for(state.engine).published, state.sources)
+    text = render_metrics(state.engine, state.stats, hub_for(state.engine).published, state.sources,
+                          tenant_id=_caller(request).tenant_id)
     return web.Response(text=text, content_type="text/plain", headers={"X-Content-Type": "version=0.0.4"})
+
+
+async def webhook(request: web.Request) -> web.StreamResponse:
+    """A messaging service's webhook: the channel checks the signature on the raw body before reading it."""
+    from engine.channels import channels_for
+
+    name = request.match_info["channel"]
+    hook = channels_for(request.app[STATE].engine).webhooks.get(name)
+    if hook is None:
+        return _error(404, f"No {name} webhook is served here: the channel is not configured on this engine.")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, "The webhook body is too large.")
+    try:
+        status, text = await hook(request.method, request.query, request.headers, body)
+    except Exception:
+        log.exception("webhook crashed", extra={"channel": name})
+        return _error(500, "The engine hit an internal error on this webhook; it is logged.")
+    return web.Response(status=status, text=text)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -266,11 +337,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT:
                 continue
             try:
-                frame = json.loads(msg.data)
-                if not isinstance(frame, dict):
-                    raise ValueError
-            except ValueError:
-                await send({"type": "error", "error": "Frames must be JSON objects."})
+                frame = parse_json_object(msg.data)
+            except InputError as err:
+                await send({"type": "error", "error": f"Frames must be JSON objects: {err}"})
                 continue
             op = frame.get("op")
             if op == "subscribe" and feed_task is None:
@@ -324,7 +393,7 @@ async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],
         return
     if closed():  # the operator's client is gone before we said "accepted": it will resend, so do not run
         return
-    await emit(TurnStarted(message, session))
+    await emit(TurnStarted(_scrub(state.engine, message), session))
     pending: set[asyncio.Task[None]] = set()
 
     def stream_delta(agent: str, text: str) -> None:
@@ -343,7 +412,8 @@ async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],
         return
     except Exception:
         log.exception("turn crashed", extra={"operator": caller.name})
-        await emit(TurnFailed("The engine hit an internal error on this turn; it is logged. Try again."))
+        await emit(TurnFailed("The engine hit an internal error on this turn; it is logged. Ask for the list "
+                              "of jobs before sending it again."))
         return
     for call in result.tool_calls:
         await emit(ToolCalled(call.tool, call.status, call.message))
@@ -375,6 +445,8 @@ def create_app(engine: Engine, *, authenticate: Authenticate | None = None,
         web.get("/v1/history", history),
         web.get("/v1/search", search),
         web.get("/metrics", metrics),
+        web.get("/webhook/{channel}", webhook),
+        web.post("/webhook/{channel}", webhook),
     ])
     app.on_shutdown.append(_on_shutdown)
     return app

@@ -7,20 +7,26 @@ the operator uses.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlmodel import col, select
 
 from engine.api._history import record_exchange
 from engine.api._hub import FeedItem, hub_for
 from engine.conversation import TurnResult
 from engine.errors import ClawOpsError
 from engine.policy import Caller
+from engine.store import JobRecord, PlanRecord, utcnow
+from engine.trust import printable
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
 
-__all__ = ["DeltaScrubber", "run_turn"]
+__all__ = ["DeltaScrubber", "TurnCrashed", "run_turn", "what_ran"]
 
 log = logging.getLogger("clawops.turns")
 T = TypeVar("T")
@@ -66,23 +72,33 @@ class DeltaScrubber:
 
 async def run_turn(engine: Engine, message: str, *, operator: str | None, channel: str, session: str | None,
                    dry_run: bool = False, yes: bool = False,
-                   on_delta: Callable[[str, str], None] | None = None) -> TurnResult:
+                   on_delta: Callable[[str, str], None] | None = None, caller: Caller | None = None) -> TurnResult:
     """Run one turn as ``operator``; record it in the history and publish it to the feed.
 
-    ``on_delta(agent, text)`` receives the model's reply as it streams (LLM brain only), already redacted.
+    ``caller``, when given, is who authenticated (an API key's caller: its role already capped by the key's
+    scope) and is used as is: the operator's name is never looked up again, so a ``read`` key stays a viewer
+    down to the policy's role check on every operation.  ``on_delta(agent, text)`` receives the model's reply as
+    it streams (LLM brain only), already redacted.  An unexpected error after the turn started says what it had
+    already set going (:class:`TurnCrashed`), so nobody retries an action that ran.
     """
-    caller = engine.caller(operator, channel)
+    caller = engine.caller(operator, channel) if caller is None else dataclasses.replace(caller, channel=channel)
     scrubber = None
     if on_delta is not None:
         scrubber = DeltaScrubber(lambda text: _scrub(engine, text), on_delta)
+    started = utcnow()
     try:
-        result = await engine.ask(message, operator=caller.name, channel=channel, session=session,
-                                  dry_run=dry_run, yes=yes, on_delta=scrubber)
+        result = await engine.conversation.turn(caller, message, session=session, dry_run=dry_run, yes=yes,
+                                                on_delta=scrubber)
         if scrubber is not None:
             scrubber.flush()
     except ClawOpsError as err:
         _record(engine, caller, session, _scrub(engine, message), _scrub(engine, str(err)), None, role="error")
         raise
+    except Exception as exc:
+        log.exception("turn crashed", extra={"operator": caller.name})
+        crashed = TurnCrashed(what_ran(engine, caller, started))
+        _record(engine, caller, session, _scrub(engine, message), str(crashed), None, role="error")
+        raise crashed from exc
     result = _scrub(engine, result)
     message = _scrub(engine, message)
     _record(engine, caller, session, message, result.reply, result.agent)
@@ -94,13 +110,59 @@ async def run_turn(engine: Engine, message: str, *, operator: str | None, channe
 
 
 def _scrub(engine: Engine, value: T) -> T:
-    """Secrets never reach the history table or another operator's feed (the trust redactor, when present)."""
+    """Secrets never reach the history table or another operator's feed (the trust redactor, when present),
+    and no terminal control sequence reaches a screen (``engine.trust.printable``)."""
     trust: Any = getattr(engine, "trust", None)
     redactor: Any = getattr(trust, "redactor", None)
-    if redactor is None:
-        return value
-    scrubbed: T = redactor.scrub_value(value)
-    return scrubbed
+    if redactor is not None:
+        value = redactor.scrub_value(value)
+    return _printable_value(value)
+
+
+def _printable_value(value: T) -> T:
+    """A copy of ``value`` with every string made safe to render (the same walk as the redactor's)."""
+    if isinstance(value, str):
+        return printable(value)  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {k: _printable_value(v) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [_printable_value(v) for v in value]  # type: ignore[return-value]
+    if isinstance(value, tuple):
+        return tuple(_printable_value(v) for v in value)  # type: ignore[return-value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _printable_value(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **changes)
+    return value
+
+
+class TurnCrashed(ClawOpsError):
+    """A turn failed on an unexpected error; the message says what it had set going (or that nothing ran)."""
+
+    exit_code = 70  # EX_SOFTWARE
+
+
+def what_ran(engine: Engine, caller: Caller, since: datetime) -> str:
+    """One sentence for an operator whose turn crashed: the jobs and plans it made, or that nothing ran."""
+    try:
+        with engine.store.session() as s:
+            jobs = s.exec(select(JobRecord).where(col(JobRecord.started_by) == caller.operator_id,
+                                                  col(JobRecord.created_at) >= since)
+                          .order_by(col(JobRecord.created_at))).all()
+            plans = s.exec(select(PlanRecord).where(col(PlanRecord.operator_id) == caller.operator_id,
+                                                    col(PlanRecord.created_at) >= since,
+                                                    col(PlanRecord.status) == "pending")).all()
+    except ClawOpsError:
+        return ("The engine hit an internal error on this turn (logged) and cannot tell what ran; "
+                "check `clawops ask \"list jobs\"` before sending it again.")
+    if jobs:
+        started = ", ".join(f"{j.id} ({j.tool}, {j.total} step{'s' if j.total != 1 else ''}, {j.status})"
+                            for j in jobs[:5])
+        return (f"The engine hit an internal error (logged) after this turn had already started {started}; "
+                "do not send it again — ask for the job's status instead.")
+    if plans:
+        return (f"The engine hit an internal error (logged) after planning {', '.join(p.id for p in plans[:5])}; "
+                "nothing ran — say \"go\" to confirm the plan or ask again.")
+    return "The engine hit an internal error on this turn (logged); nothing ran, so it is safe to try again."
 
 
 def _record(engine: Engine, caller: Caller, session: str | None, message: str, reply: str, agent: str | None,

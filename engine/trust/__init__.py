@@ -21,9 +21,12 @@ from engine.trust._audit import (
     append_many,
     audit_query_tool,
     check_anchor,
+    default_anchor_path,
     parse_since,
     query,
     read_anchors,
+    record_anchor,
+    verify_anchored,
     verify_with_anchor,
 )
 from engine.trust._keys import SCOPES, IssuedKey, KeyView, authenticate, hash_key, issue_key, list_keys, revoke_key
@@ -112,6 +115,7 @@ __all__ = [
     "authenticate",
     "caller_for_operator",
     "check_anchor",
+    "default_anchor_path",
     "default_redactor",
     "environment_secrets",
     "fold",
@@ -131,6 +135,7 @@ __all__ = [
     "printable",
     "query",
     "read_anchors",
+    "record_anchor",
     "redact",
     "refusal_auditor",
     "resolve_identity",
@@ -143,5 +148,6 @@ __all__ = [
     "throttle_for",
     "unlink_identity",
     "validate_secret_name",
+    "verify_anchored",
     "verify_with_anchor",
 ]

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from engine import audit as _chain
 from engine.audit import GENESIS_HASH, AuditProblem, AuditReport, append_rows, canonical, verify
 from engine.errors import InputError, PolicyRefusal
 from engine.policy import Caller
@@ -40,9 +42,12 @@ __all__ = [
     "append_many",
     "audit_query_tool",
     "check_anchor",
+    "default_anchor_path",
     "parse_since",
     "query",
     "read_anchors",
+    "record_anchor",
+    "verify_anchored",
     "verify_with_anchor",
 ]
 
@@ -180,7 +185,7 @@ def anchor(store: Store, path: Path) -> Anchor:
         head = s.get(AuditHead, 1)
     record = Anchor(head.seq if head else 0, head.hash if head else GENESIS_HASH,
                     datetime.now(UTC).isoformat(timespec="seconds"))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, (json.dumps({"seq": record.seq, "hash": record.hash, "at": record.at}) + "\n").encode())
@@ -234,3 +239,68 @@ def verify_with_anchor(store: Store, path: Path | None) -> AuditReport:
         return report
     problem = check_anchor(store, path)
     return report if problem is None else AuditReport(report.entries, report.head_hash, problem)
+
+
+ANCHOR_ACTION = "audit.anchor"
+"""The chain's own record of each anchoring: after the first, a missing anchor file is a loud failure."""
+
+
+def default_anchor_path(store_url: str) -> Path:
+    """Where a store's anchor lives by default: the user's *state* directory, one file per store.
+
+    Never inside ``$CLAWOPS_HOME`` beside the database, where one ``rm -r`` (or one stolen backup rewritten and
+    restored) takes both; ``CLAWOPS_AUDIT_ANCHOR`` puts it anywhere else (another disk, a mounted WORM share).
+    """
+    import platformdirs
+
+    where = store_url
+    if where.startswith("sqlite:///"):
+        where = "sqlite:///" + str(Path(where.removeprefix("sqlite:///")).expanduser().resolve())
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+    return Path(platformdirs.user_state_dir("clawops", appauthor=False)) / "anchors" / f"{digest}.anchor"
+
+
+def record_anchor(store: Store, path: Path, *, actor: str = "system", channel: str = "audit") -> Anchor:
+    """Anchor the head at ``path`` *and* say so in the chain (so the file can never silently go missing)."""
+    with store.session() as s:
+        _chain.append(s, actor=actor, channel=channel, action=ANCHOR_ACTION, target=str(path)[:500])
+    return anchor(store, path)
+
+
+def _last_recorded_anchor(store: Store) -> AuditRecord | None:
+    rows = query(store, action=ANCHOR_ACTION, limit=1)
+    return rows[0] if rows else None
+
+
+def verify_anchored(store: Store, path: Path) -> AuditReport:
+    """What ``audit verify`` (CLI and HTTP) answers: the chain, and the anchor outside the store.
+
+    Fails when the chain is broken, when the anchor disagrees with it (cut off or rewritten), when the anchor
+    file is missing although the chain says it was anchored, or when the file is older than the chain's last
+    record of an anchoring (replaced or rolled back).  A chain never anchored is anchored now (first use).
+    """
+    report = verify(store)
+    if not report.ok:
+        return report
+    anchors = read_anchors(path)
+    recorded = _last_recorded_anchor(store)
+    if not anchors:
+        if recorded is not None:
+            where = recorded.target if recorded.target != str(path) else str(path)
+            return AuditReport(report.entries, report.head_hash, AuditProblem(
+                recorded.seq, f"The audit anchor {path} is missing, though the chain was anchored at {where} "
+                              f"(#{recorded.seq}, {recorded.ts[:19]}): restore the file or set "
+                              "CLAWOPS_AUDIT_ANCHOR to where it is; until then a cut-off tail cannot be ruled out."))
+        if report.entries == 0:
+            return report
+        record_anchor(store, path)
+        return verify(store)
+    problem = check_anchor(store, path)
+    if problem is not None:
+        return AuditReport(report.entries, report.head_hash, problem)
+    newest = max(a.seq for a in anchors)
+    if recorded is not None and newest < recorded.seq:
+        return AuditReport(report.entries, report.head_hash, AuditProblem(
+            recorded.seq, f"The audit anchor {path} knows the chain only up to #{newest}, but it was anchored at "
+                          f"#{recorded.seq} on {recorded.ts[:19]}: the file was replaced or rolled back."))
+    return report

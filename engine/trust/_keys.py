@@ -204,18 +204,18 @@ def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api",
                  source: str | None = None, throttle: LoginThrottle | None = None) -> Caller:
     """The caller an API key stands for, or :class:`AuthenticationError` (audited as a failed login).
 
-    The message is the same for every failure, and never repeats the key.  ``source`` (the peer address)
-    and the key's prefix are throttled (see ``engine.trust._throttle``): too many failures raise
-    :class:`TooManyAttempts` - from a source before the key is even looked at, for a prefix only when
-    the key is wrong as well, so nobody can lock a key's owner out by guessing at its prefix.
+    The message is the same for every failure, and never repeats the key.  Failures are throttled per client
+    (``source``, the peer address) and per key id (its prefix), see ``engine.trust._throttle``: too many raise
+    :class:`TooManyAttempts` - but only for a *wrong* key.  A right key always gets in, whatever was tried
+    before from the same address or against the same prefix: a flood of bad keys from loopback (or a guess at
+    a prefix shown in a key list) must never lock the owner's valid key out.  Guessing a 256-bit key is
+    hopeless at any rate; the throttle keeps failures from becoming a flood of audit entries and work.
     """
     now = now or utcnow()
     throttle = throttle if throttle is not None else throttle_for(store)
     source_bucket = f"{channel}:{source}" if source else None
-    if source_bucket is not None:
-        burst = throttle.check("hard", source_bucket)
-        if burst is not None:
-            raise throttled(store, burst, channel, "from this address")
+    burst: Burst | None = None
+    burst_what = ""
     match = _KEY_RE.fullmatch((key or "").strip())
     prefix = match.group(1) if match else None
     key_bucket = prefix or "malformed"
@@ -234,7 +234,10 @@ def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api",
             failure = "revoked key" if row.revoked_at is not None else "revoked operator"
             actor = op.name
         if failure is not None:
-            burst = throttle.check("soft", key_bucket) if throttle.empty("soft", key_bucket) else None
+            if source_bucket is not None and throttle.empty("hard", source_bucket):
+                burst, burst_what = throttle.check("hard", source_bucket), "from this address"
+            elif throttle.empty("soft", key_bucket):
+                burst, burst_what = throttle.check("soft", key_bucket), f"with key prefix {key_bucket}"
             if burst is None:
                 _fail(s, channel, actor, target, failure, source)
         else:
@@ -254,8 +257,8 @@ def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api",
     if failure is not None:
         if source_bucket is not None:
             throttle.failed("hard", source_bucket)
-        if burst is not None:
-            raise throttled(store, burst, channel, f"with key prefix {key_bucket}")
         throttle.failed("soft", key_bucket)
+        if burst is not None:
+            raise throttled(store, burst, channel, burst_what)
         raise AuthenticationError(_BAD_KEY)
     return caller

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
+from engine.trust._text import normalize
+
 __all__ = [
     "API_KEY_PATTERN",
     "MASK",
@@ -43,7 +45,7 @@ MASK = "[REDACTED]"
 MIN_SECRET_LENGTH = 6
 #: Up to this many value spellings a regex alternation is fastest; past it, a prefix-indexed scan is.
 _REGEX_LIMIT = 64
-API_KEY_PATTERN = re.compile(r"cok_[0-9a-f]{8}_[A-Za-z0-9_\-]{16,}")
+API_KEY_PATTERN = re.compile(r"cok_[0-9a-f]{8}_[A-Za-z0-9_\-]{16,}", re.IGNORECASE)
 
 
 def _variants(value: str) -> set[str]:
@@ -91,7 +93,7 @@ class Redactor:
             if self._pattern is None and self._values:
                 # Longest first, so a value that contains another is masked whole.
                 alternatives = "|".join(re.escape(v) for v in sorted(self._values, key=len, reverse=True))
-                self._pattern = re.compile(alternatives)
+                self._pattern = re.compile(alternatives, re.IGNORECASE)
             return self._pattern
 
     def _prefix_index(self) -> dict[str, list[str]]:
@@ -99,7 +101,7 @@ class Redactor:
             if self._index is None:
                 index: dict[str, list[str]] = {}
                 for v in sorted(self._values, key=len, reverse=True):
-                    index.setdefault(v[:MIN_SECRET_LENGTH], []).append(v)
+                    index.setdefault(v[:MIN_SECRET_LENGTH].lower(), []).append(v.lower())
                 self._index = index
             return self._index
 
@@ -111,9 +113,9 @@ class Redactor:
         k = MIN_SECRET_LENGTH
         end = len(text) - k + 1
         while i < end:
-            candidates = index.get(text[i:i + k])
+            candidates = index.get(text[i:i + k].lower())
             if candidates is not None:
-                hit = next((v for v in candidates if text.startswith(v, i)), None)
+                hit = next((v for v in candidates if text[i:i + len(v)].lower() == v), None)
                 if hit is not None:
                     out.append(text[start:i])
                     out.append(MASK)
@@ -125,9 +127,23 @@ class Redactor:
         return "".join(out)
 
     def scrub(self, text: str) -> str:
-        """``text`` with every known secret and every API key replaced by ``[REDACTED]``."""
+        """``text`` with every known secret and every API key replaced by ``[REDACTED]``.
+
+        Matching ignores letter case (a brain that lower-cases a message must not un-mask a secret in it) and
+        sees through disguise: when the text's normal form (``engine.trust.normalize``: NFKC, zero-width and
+        bidi characters removed) reveals a secret the raw text hides, the normal form is returned, masked.
+        """
         if not text:
             return text
+        if not text.isascii():
+            plain = normalize(text)
+            if plain != text:
+                masked = self._scrub(plain)
+                if masked != plain:
+                    return masked
+        return self._scrub(text)
+
+    def _scrub(self, text: str) -> str:
         if len(self._values) > _REGEX_LIMIT:
             text = self._scan(text)
         else:

@@ -22,7 +22,7 @@ from sqlmodel import select
 from engine.errors import ConfigError
 from engine.policy import Caller
 from engine.store import SecretRecord, Store
-from engine.trust._audit import ANCHOR_FILE_NAME
+from engine.trust._audit import ANCHOR_FILE_NAME, default_anchor_path
 from engine.trust._keys import IssuedKey, authenticate, issue_key
 from engine.trust._redact import Redactor, default_redactor, install_log_redaction
 from engine.trust._secrets import KeyRing, SecretStore
@@ -62,9 +62,10 @@ class Trust:
     """Operators' keys, the secret store and the redactor for one engine."""
 
     def __init__(self, store: Store, home: Path, *, environ: Mapping[str, str] | None = None,
-                 redactor: Redactor | None = None) -> None:
+                 redactor: Redactor | None = None, anchor: Path | None = None) -> None:
         self.store = store
         self.home = home
+        self._anchor = anchor
         self.environ = environ
         self.redactor = redactor if redactor is not None else default_redactor()
         self._keyring: KeyRing | None = None
@@ -96,7 +97,19 @@ class Trust:
 
     @property
     def anchor_path(self) -> Path:
-        return self.home / ANCHOR_FILE_NAME
+        """Where the audit chain's head is anchored: ``CLAWOPS_AUDIT_ANCHOR``, else outside ``$CLAWOPS_HOME``
+        (:func:`engine.trust.default_anchor_path`).  An anchor an older version kept beside the store is
+        copied there once, so its history is not lost."""
+        path = self._anchor or default_anchor_path(self.store.url)
+        legacy = self.home / ANCHOR_FILE_NAME
+        if not path.exists() and legacy.is_file() and legacy != path:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, legacy.read_bytes())
+            finally:
+                os.close(fd)
+        return path
 
     def pepper(self) -> bytes:
         if self._pepper is None:

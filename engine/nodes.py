@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import ipaddress
 import logging
 import secrets
@@ -293,20 +292,16 @@ class GatewayNodeCommands:
 
             raise CommandNotAllowed(command)
         gateway, device = await self._connected(instance_id, wait_s)
-        chunks: list[str] = []
-
-        async def progress(_node: str, _seq: int, chunk: str) -> None:
-            chunks.append(chunk)
-
         live = gateway.connected_node(device.device_id)
         if live is not None and command not in live.commands:
             raise NodeCommandFailed(f"{instance_id}'s clawnode does not offer {command}; upgrade clawnode on it "
                                     "(re-run its installer), then retry the job.")
         from engine.gateway import NodeNotConnected
 
+        if command == "clawops.archive":
+            return await self._archive(instance_id, gateway, device.device_id, dict(params))
         try:
-            result = await gateway.invoke(device.device_id, command, dict(params), timeout_s=spec.timeout_s + 10,
-                                          on_progress=progress if command == "clawops.archive" else None)
+            result = await gateway.invoke(device.device_id, command, dict(params), timeout_s=spec.timeout_s + 10)
         except NodeNotConnected:  # it went away between the lookup and the send
             raise NodeUnavailable(instance_id, self._why_unavailable(instance_id, gateway, device)) from None
         if not result.ok:
@@ -323,9 +318,29 @@ class GatewayNodeCommands:
         out: dict[str, Any] = {"ok": True, **payload}
         if command == "clawops.health":
             out["healthy"], out["health_reason"] = self._judge(payload, device.device_id)
-        elif command == "clawops.archive":
-            out["data"] = _join_archive(instance_id, chunks, payload)
         return out
+
+    async def _archive(self, instance_id: str, gateway: NodeGateway, device_id: str,
+                       params: dict[str, Any]) -> dict[str, Any]:
+        """The node's export read in bounded pieces (the road a real gateway carries too); base64 in ``data``."""
+        from engine.gateway import ArchiveFailed, InvokeResult, NodeNotConnected, fetch_archive
+        from node.commands import COMMANDS
+
+        timeout = COMMANDS["clawops.archive"].timeout_s + 10
+
+        async def invoke(p: dict[str, Any]) -> InvokeResult:
+            try:
+                return await gateway.invoke(device_id, "clawops.archive", p, timeout_s=timeout)
+            except NodeNotConnected:
+                raise NodeUnavailable(instance_id, f"{instance_id}'s clawnode disconnected while sending its "
+                                      "archive; nothing was deleted. Retry the job.") from None
+
+        try:
+            data, meta = await fetch_archive(invoke, str(params.get("account_id", "")), label=instance_id)
+        except ArchiveFailed as exc:
+            raise NodeCommandFailed(str(exc)) from None
+        return {"ok": True, **{k: v for k, v in meta.items() if k != "data"},
+                "data": base64.b64encode(data).decode("ascii")}
 
     async def _require_gateway(self, instance_id: str) -> NodeGateway:
         """The attached gateway; a daemon attaches it moments after resuming jobs, so wait briefly for it."""
@@ -443,15 +458,3 @@ class GatewayNodeCommands:
                     f"{instance_id} did not come up within {timeout:g} s: {last.rstrip('.')}. Check the server's "
                     "console or /var/log/cloud-init-output.log, then retry the job (it resumes at this step)."))
             await asyncio.sleep(min(self.options.poll_s * 5, max(0.05, deadline - time.monotonic())))
-
-
-def _join_archive(instance_id: str, chunks: list[str], payload: Mapping[str, Any]) -> str:
-    """The node streams its export as base64 chunks (progress); the step wants one base64 blob."""
-    try:
-        data = b"".join(base64.b64decode(c, validate=True) for c in chunks)
-    except ValueError:
-        raise NodeCommandFailed(f"{instance_id} sent an unreadable archive stream; nothing was deleted.") from None
-    expected = payload.get("sha256")
-    if isinstance(expected, str) and hashlib.sha256(data).hexdigest() != expected:
-        raise NodeCommandFailed(f"{instance_id}'s archive arrived incomplete (checksum mismatch); nothing was deleted.")
-    return base64.b64encode(data).decode("ascii")

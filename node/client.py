@@ -2,7 +2,9 @@
 
 One :class:`NodeClient` is one node.  It holds no threads and no per-node OS resources beyond its
 socket, so many simulated nodes can share one event loop.  The reconnect policy follows the
-reference: exponential backoff 1 s -> 30 s with jitter, dead link after 2 x ``tickIntervalMs``
+reference with a faster start: jittered exponential backoff from 0.5 s to 30 s (tenacity computes the
+bound), capped at 2 s for the first minute after a session ended so a node is back within about 2 s
+of a restarted gateway reopening its port; dead link after 2 x ``tickIntervalMs``
 without a frame (close 4000), and a decision per error code — wait on ``PAIRING_REQUIRED``, fall back
 from a rejected device token to the shared/bootstrap one, stop on a shared-token mismatch that
 cannot be retried, honour ``retryAfterMs`` on ``UNAVAILABLE``, and sign v2 when a gateway rejects v3.
@@ -25,6 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tenacity import RetryCallState, wait_exponential
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -32,7 +35,7 @@ from node import __version__
 from node.commands import CommandRunner, InvokeOutcome
 from node.config import NodeConfig
 from node.errors import FatalConnectError
-from node.health import HealthCollector, NodeFacts
+from node.health import HealthCollector, NodeFacts, host_stats_payload
 from node.identity import DeviceIdentity
 from node.protocol import (
     CANCEL_EVENT,
@@ -41,6 +44,7 @@ from node.protocol import (
     CLIENT_MODE,
     HANDSHAKE_TIMEOUT_MS,
     HEALTH_EVENT,
+    HOST_STATS_EVENT,
     INVOKE_REQUEST_EVENT,
     MAX_PAYLOAD_BYTES,
     MAX_PREAUTH_PAYLOAD_BYTES,
@@ -93,6 +97,10 @@ class ClientStats:
     connect_attempts: int = 0
     refusals: dict[str, int] = field(default_factory=dict)
     health_sent: int = 0
+    host_stats_sent: int = 0
+    health_events_unsupported: int = 0
+    """Sessions on which the gateway answered our ``clawops.health`` event ``unsupported_event`` (a real
+    OpenClaw gateway): health then reaches ClawOps through its operator link, not as events."""
     invokes: int = 0
     dead_links: int = 0
     health_rtt_ms: deque[float] = field(default_factory=lambda: deque(maxlen=32))
@@ -108,8 +116,10 @@ class NodeClient:
         *,
         identity: DeviceIdentity | None = None,
         system: System | None = None,
-        backoff_initial_s: float = 1.0,
+        backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        restart_cap_s: float = 2.0,
+        restart_window_s: float = 60.0,
         settle_s: float = 3.0,
         signature_version: Literal["v2", "v3"] = "v3",
         rng: random.Random | None = None,
@@ -138,9 +148,16 @@ class NodeClient:
             version=__version__,
         )
         self.collector = HealthCollector(self.system, self.facts, probe_url=config.gateway_probe_url)
-        self.runner = CommandRunner(self.system, self.collector, account_id=config.account_id, settle_s=settle_s)
+        self.runner = CommandRunner(self.system, self.collector, account_id=config.account_id, settle_s=settle_s,
+                                    spool_dir=config.spool_dir)
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.restart_cap_s = restart_cap_s
+        """While a lost session is recent, retries stay this close together: a restarting gateway returns."""
+        self.restart_window_s = restart_window_s
+        self._session_ended_at: float | None = None
+        self._health_events = True
+        """False once the gateway answered ``unsupported_event`` to ``clawops.health`` (this session)."""
         self.signature_version: Literal["v2", "v3"] = signature_version
         self.rng = rng or random.Random()
         self.watch_interval_s = watch_interval_s
@@ -197,21 +214,39 @@ class NodeClient:
                               type(exc).__name__ if not str(exc) else exc)
             finally:
                 had_session = self.connected.is_set()  # a session ran: the next retry starts the backoff over
+                if had_session:
+                    self._session_ended_at = time.monotonic()
                 self.connected.clear()
                 self._ws = None
                 self._fail_pending()
             if self._stopping.is_set():
                 break
             attempt = 0 if had_session else attempt + 1
+            if had_session and self._retry_after_s is not None:
+                # A restart announcement is a hint, not a ban: retrying early costs one refused connect.
+                self._retry_after_s = min(self._retry_after_s, self.restart_cap_s)
             delay = self._retry_after_s if self._retry_after_s is not None else self._backoff(attempt)
             await self._sleep(delay)
         await self._cancel_tasks()
+        self.runner.discard_archives()
 
     # --- connection -----------------------------------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.backoff_max_s, self.backoff_initial_s * float(2 ** min(attempt, 16)))
-        return base * (0.5 + self.rng.random() / 2)  # "equal jitter": never zero, never a thundering herd
+        """Delay before retry ``attempt`` (0 = the first): "equal jitter" under an exponential bound.
+
+        The bound is ``backoff_initial_s * 2**attempt`` (tenacity's ``wait_exponential``) up to
+        ``backoff_max_s`` — or up to ``restart_cap_s`` while the last session ended less than
+        ``restart_window_s`` ago.  The delay is drawn from [bound/2, bound]: never zero, never in step
+        with the rest of a fleet that lost the same gateway.
+        """
+        cap = self.backoff_max_s
+        if self._session_ended_at is not None and time.monotonic() - self._session_ended_at < self.restart_window_s:
+            cap = min(cap, self.restart_cap_s)
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]  # the strategy reads attempt_number only
+        state.attempt_number = min(attempt, 30) + 1
+        bound = wait_exponential(multiplier=self.backoff_initial_s, max=cap)(state)
+        return bound * (0.5 + self.rng.random() / 2)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -532,26 +567,55 @@ class NodeClient:
             await self.request("node.event", {"event": "node.presence.alive", "payload": {"ts": int(time.time() * 1000)}})
 
     async def send_health(self) -> NodeHealthReport:
+        """Collect a report and send it: as ``clawops.health`` where the gateway takes it (ClawOps's own
+        gateway), and always as the standard ``node.host.stats`` when that is due."""
         report = await self.collector.collect()
-        start = time.perf_counter()
-        try:
-            await self.request("node.event", {"event": HEALTH_EVENT, "payload": report.to_payload()})
-        finally:
-            self.stats.health_rtt_ms.append((time.perf_counter() - start) * 1000)
-        self.stats.health_sent += 1
+        if self._health_events:
+            start = time.perf_counter()
+            try:
+                ack = await self.request("node.event", {"event": HEALTH_EVENT, "payload": report.to_payload()})
+            finally:
+                self.stats.health_rtt_ms.append((time.perf_counter() - start) * 1000)
+            if isinstance(ack, dict) and ack.get("handled") is False and ack.get("reason") == "unsupported_event":
+                # A real OpenClaw gateway: it keeps node.host.stats, and ClawOps pulls the full report by
+                # invoking clawops.health through its operator link.  Stop sending what nobody reads.
+                self._health_events = False
+                self.stats.health_events_unsupported += 1
+                self.log.info("clawnode %s: the gateway does not take clawops.health events; sending node.host.stats "
+                              "(ClawOps reads full health by invoking clawops.health)", self.facts.hostname)
+            else:
+                self.stats.health_sent += 1
         return report
 
+    async def send_host_stats(self, report: NodeHealthReport | None = None) -> bool:
+        """Send OpenClaw's standard ``node.host.stats`` event; True when the gateway kept it."""
+        report = report or await self.collector.collect()
+        payload = host_stats_payload(report, self.collector.cpu_count())
+        if payload is None:
+            return False
+        ack = await self.request("node.event", {"event": HOST_STATS_EVENT, "payload": payload})
+        self.stats.host_stats_sent += 1
+        return isinstance(ack, dict) and ack.get("handled") is True
+
     async def _health_loop(self) -> None:
+        self._health_events = True  # every gateway (re)connected to is asked again
+        next_stats = 0.0
         while True:
             try:
-                await self.send_health()
+                report = await self.send_health()
+                if time.monotonic() >= next_stats:
+                    next_stats = time.monotonic() + self.config.host_stats_interval_s
+                    await self.send_host_stats(report)
             except RequestFailed as exc:
-                self.log.warning("clawnode %s: gateway refused health report: %s", self.facts.hostname, exc)
+                # PAIRING_CHANGED: a real gateway re-checks a node whose surface approval just changed.
+                level = logging.INFO if exc.error.detail_code == "PAIRING_CHANGED" else logging.WARNING
+                self.log.log(level, "clawnode %s: gateway refused health report: %s", self.facts.hostname, exc)
             except (_LinkLost, ConnectionClosed):
                 return
             except TimeoutError:
                 self.log.info("clawnode %s: health report not acknowledged in time", self.facts.hostname)
-            await asyncio.sleep(self.config.health_interval_s)
+            delay = self.config.health_interval_s if self._health_events else self.config.host_stats_interval_s
+            await asyncio.sleep(min(delay, max(0.05, next_stats - time.monotonic())))
 
     async def _publish_tools(self) -> None:
         """Tool descriptors are dropped on disconnect, so republish after every (re)connect."""

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
+import os
+import secrets
+import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from node.health import HealthCollector
@@ -30,6 +35,12 @@ ProgressSink = Callable[[str], Awaitable[None]]
 """Sends one ``node.invoke.progress`` chunk (≤ 16 KiB UTF-8) for the running invoke."""
 
 _CONFIG_MAX_BYTES = 1024 * 1024
+ARCHIVE_PIECE_BYTES = 4 * 1024 * 1024
+"""Default piece of an archive read: 5.6 MB of base64, well inside a gateway's 25 MiB ``maxPayload``
+even where the gateway repeats the result as ``payload`` and ``payloadJSON``."""
+ARCHIVE_PIECE_MAX_BYTES = 8 * 1024 * 1024
+ARCHIVE_KEEP_S = 1800.0
+"""A built archive nobody finished reading is deleted after this long."""
 _DIAGNOSE_CHECKS = ("disk", "memory", "docker", "gateway", "logs", "ws_probe")
 
 
@@ -88,9 +99,15 @@ COMMANDS: dict[str, CommandSpec] = {
              "additionalProperties": False}, 120, True),
         CommandSpec(
             "clawops.archive", "clawops_archive",
-            "Export this account's data (tar.gz, streamed as base64 progress chunks) before teardown.",
-            {"type": "object", "properties": {"account_id": {"type": "string"}}, "required": ["account_id"],
-             "additionalProperties": False}, 900, True),
+            "Export this account's data (tar.gz) before teardown: the first call builds the archive and returns "
+            "its id, size and sha256; later calls with archive_id, offset and length read it in base64 pieces "
+            "(bounded results any gateway carries); done=true deletes the node's copy.",
+            {"type": "object", "properties": {
+                "account_id": {"type": "string"}, "archive_id": {"type": "string"},
+                "offset": {"type": "integer", "minimum": 0},
+                "length": {"type": "integer", "minimum": 1, "maximum": ARCHIVE_PIECE_MAX_BYTES},
+                "done": {"type": "boolean"}},
+             "required": ["account_id"], "additionalProperties": False}, 900, True),
     )
 }
 
@@ -127,6 +144,7 @@ class CommandRunner:
         timeouts: dict[str, float] | None = None,
         dedupe_ttl_s: float = 600.0,
         dedupe_max: int = 512,
+        spool_dir: str | None = None,
     ) -> None:
         self.system = system
         self.collector = collector
@@ -140,6 +158,9 @@ class CommandRunner:
         self._dedupe_max = dedupe_max
         self.executions: dict[str, int] = {}
         """How often each command body actually ran (dedupe hits are not counted)."""
+        self.spool_dir = Path(spool_dir or Path(tempfile.gettempdir(), "clawnode-archives"))
+        self._archives: dict[str, tuple[Path, float]] = {}
+        """Built archives waiting to be read: id -> (file, built at, monotonic)."""
 
     @staticmethod
     def command_names() -> list[str]:
@@ -207,7 +228,7 @@ class CommandRunner:
         handler = getattr(self, "_cmd_" + spec.name.removeprefix("clawops."))
         try:
             async with asyncio.timeout(timeout):
-                if spec.mutating:
+                if spec.mutating and not _is_archive_read(spec.name, params):
                     async with self._mutating:
                         payload = await handler(params, progress)
                 else:
@@ -323,16 +344,28 @@ class CommandRunner:
             await asyncio.sleep(self.settle_s)
         if out.ok and self.system.gateway_pid() is not None:
             return {"valid": True, "applied": True, "sha256": new_hash, "previousSha256": prev_hash}
-        await progress("gateway did not come back; rolling back")
         if previous is not None:
+            await progress("gateway did not come back; restoring the previous config")
             self.system.write_config(previous)
+        else:
+            await progress("gateway did not come back; removing the new config (there was none before)")
+            self.system.remove_config()
         await self.system.restart_gateway()
         if self.settle_s:
             await asyncio.sleep(self.settle_s)
+        running = self.system.gateway_pid() is not None
+        state = "the gateway is running again" if running else "the gateway is still not running"
+        if previous is not None:
+            raise CommandFailed(
+                "CONFIG_ROLLED_BACK",
+                f"the gateway did not come back with the new config; the previous config was restored and {state}",
+                {"restoredSha256": prev_hash, "gatewayRunning": running, "rejectedSha256": new_hash},
+            )
         raise CommandFailed(
-            "CONFIG_ROLLED_BACK",
-            "the gateway did not come back with the new config; the previous config was restored",
-            {"restoredSha256": prev_hash, "gatewayRunning": self.system.gateway_pid() is not None},
+            "CONFIG_REMOVED",
+            "the gateway did not come back with the new config; there was no previous config to roll back to, so "
+            f"the new one was removed (the gateway runs on its defaults) and {state}",
+            {"restoredSha256": None, "gatewayRunning": running, "rejectedSha256": new_hash},
         )
 
     async def _config_rollback(self, progress: ProgressSink) -> dict[str, Any]:
@@ -352,20 +385,87 @@ class CommandRunner:
         running = out.ok and self.system.gateway_pid() is not None
         if not running:
             raise CommandFailed(ErrorCode.COMMAND_FAILED, "the previous config was restored but the gateway is not "
-                                "running", {"gatewayRunning": False})
-        return {"rolledBack": True, "sha256": hashlib.sha256(previous.encode()).hexdigest()}
+                                "running", {"gatewayRunning": False, "rolledBack": True})
+        return {"rolledBack": True, "sha256": hashlib.sha256(previous.encode()).hexdigest(),
+                "replacedSha256": hashlib.sha256(current.encode()).hexdigest() if current is not None else None}
 
     async def _cmd_archive(self, params: Any, progress: ProgressSink) -> Any:
-        p = _params_object(params, {"account_id"})
+        p = _params_object(params, {"account_id", "archive_id", "offset", "length", "done"})
         if self.account_id is None or p.get("account_id") != self.account_id:
             raise CommandFailed(ErrorCode.FORBIDDEN, "account_id does not match the account this node serves")
+        self._expire_archives()
+        archive_id = p.get("archive_id")
+        if archive_id is None:
+            if any(k in p for k in ("offset", "length", "done")):
+                raise CommandFailed(ErrorCode.INVALID_REQUEST, "offset, length and done need the archive_id the "
+                                    "first call returned")
+            return await self._build_archive(progress)
+        if not isinstance(archive_id, str) or archive_id not in self._archives:
+            raise CommandFailed(ErrorCode.INVALID_REQUEST, "unknown or expired archive_id; start the export again "
+                                "(call clawops.archive with only account_id)")
+        path, _built = self._archives[archive_id]
+        if p.get("done") is True:
+            self._archives.pop(archive_id, None)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return {"archiveId": archive_id, "deleted": True}
+        offset, length = p.get("offset", 0), p.get("length", ARCHIVE_PIECE_BYTES)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise CommandFailed(ErrorCode.INVALID_REQUEST, "offset must be a byte position (an integer from 0)")
+        if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= ARCHIVE_PIECE_MAX_BYTES:
+            raise CommandFailed(ErrorCode.INVALID_REQUEST,
+                                f"length must be an integer from 1 to {ARCHIVE_PIECE_MAX_BYTES}")
+        data, total = await asyncio.to_thread(_read_piece, path, offset, length)
+        return {"archiveId": archive_id, "offset": offset, "bytes": len(data), "totalBytes": total,
+                "eof": offset + len(data) >= total, "encoding": "base64",
+                "data": base64.b64encode(data).decode("ascii")}
+
+    async def _build_archive(self, progress: ProgressSink) -> dict[str, Any]:
+        """Write the export to a private spool file and describe it; the caller reads it in pieces."""
+        self.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        archive_id = secrets.token_hex(12)
+        path = self.spool_dir / f"{archive_id}.tar.gz"
         digest = hashlib.sha256()
-        size = chunks = 0
-        raw_chunk = MAX_PROGRESS_CHUNK_BYTES // 4 * 3  # base64 of this is exactly 16 KiB
-        async for data in self.system.archive_chunks(raw_chunk):
-            digest.update(data)
-            size += len(data)
-            chunks += 1
-            await progress(base64.b64encode(data).decode("ascii"))
-        return {"format": "tar.gz", "encoding": "base64", "bytes": size, "chunks": chunks,
-                "sha256": digest.hexdigest()}
+        size = 0
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                async for data in self.system.archive_chunks(1024 * 1024):
+                    digest.update(data)
+                    size += len(data)
+                    await asyncio.to_thread(fh.write, data)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            raise
+        self._archives[archive_id] = (path, time.monotonic())
+        await progress(f"archive built: {size} bytes")
+        return {"archiveId": archive_id, "format": "tar.gz", "bytes": size, "sha256": digest.hexdigest(),
+                "pieceBytes": ARCHIVE_PIECE_BYTES, "pieces": -(-size // ARCHIVE_PIECE_BYTES)}
+
+    def _expire_archives(self) -> None:
+        now = time.monotonic()
+        for archive_id, (path, built) in list(self._archives.items()):
+            if now - built > ARCHIVE_KEEP_S:
+                self._archives.pop(archive_id, None)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def discard_archives(self) -> None:
+        """Delete every spooled archive (the node is stopping)."""
+        for path, _ in self._archives.values():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self._archives.clear()
+
+
+def _is_archive_read(name: str, params: Any) -> bool:
+    """A piece read of a built archive: it neither waits behind nor blocks a restart or a config apply."""
+    return name == "clawops.archive" and isinstance(params, dict) and isinstance(params.get("archive_id"), str)
+
+
+def _read_piece(path: Path, offset: int, length: int) -> tuple[bytes, int]:
+    with open(path, "rb") as fh:
+        total = os.fstat(fh.fileno()).st_size
+        fh.seek(offset)
+        return fh.read(length), total

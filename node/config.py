@@ -11,6 +11,8 @@ from node.errors import ConfigError
 
 __all__ = ["NodeConfig"]
 
+_NUMBERS = frozenset({"health_interval_s", "host_stats_interval_s"})
+
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
@@ -33,6 +35,10 @@ class NodeConfig:
     instance_id: str | None = None
     bootstrap_token: str | None = None
     health_interval_s: float = 30.0
+    host_stats_interval_s: float = 60.0
+    """How often the standard ``node.host.stats`` event goes out (OpenClaw's own node: every 60 s)."""
+    spool_dir: str | None = None
+    """Where archives are built before they are read in pieces (default: the temp dir's clawnode-archives)."""
     gateway_service: str = "openclaw-gateway"
     gateway_process: str = "openclaw"
     gateway_probe_url: str | None = "ws://127.0.0.1:18789/"
@@ -60,12 +66,13 @@ class NodeConfig:
             raise ConfigError("'tls_fingerprint' must be a sha256 hex digest and needs a wss:// gateway.")
         if not data.get("token") and not data.get("bootstrap_token") and not data.get("state_path"):
             raise ConfigError("The clawnode config needs 'token' (or 'bootstrap_token') to pair with the gateway.")
-        interval = data.get("health_interval_s", 30.0)
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.05 <= interval <= 3600:
-            raise ConfigError("'health_interval_s' must be a number of seconds between 0.05 and 3600.")
+        for key, default in (("health_interval_s", 30.0), ("host_stats_interval_s", 60.0)):
+            interval = data.get(key, default)
+            if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.05 <= interval <= 3600:
+                raise ConfigError(f"'{key}' must be a number of seconds between 0.05 and 3600.")
         for f in fields(cls):
             value = data.get(f.name)
-            if f.name != "health_interval_s" and value is not None and not isinstance(value, str):
+            if f.name not in _NUMBERS and value is not None and not isinstance(value, str):
                 raise ConfigError(f"The clawnode config field {f.name!r} must be a string.")
         return cls(**{k: v for k, v in data.items() if v is not None})
 

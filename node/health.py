@@ -8,14 +8,16 @@ know, so the report must still go out.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from node.protocol import NodeHealthReport
-from node.system import DockerUnavailable, System
+from node.system import DockerUnavailable, System, is_gateway_container
 
-__all__ = ["HealthCollector", "NodeFacts", "parse_cpu_times", "parse_loadavg", "parse_meminfo", "parse_uptime"]
+__all__ = ["HealthCollector", "NodeFacts", "host_stats_payload", "parse_cpu_count", "parse_cpu_times", "parse_loadavg",
+           "parse_meminfo", "parse_uptime"]
 
 
 def parse_cpu_times(stat_text: str) -> tuple[int, int]:
@@ -27,6 +29,31 @@ def parse_cpu_times(stat_text: str) -> tuple[int, int]:
             total = sum(values[:8])  # guest time is already inside user/nice
             return total - idle, total
     raise ValueError("no aggregate cpu line in /proc/stat")
+
+
+def parse_cpu_count(stat_text: str) -> int:
+    """Number of ``cpuN`` lines in /proc/stat (0 when the kernel lists only the aggregate)."""
+    return sum(1 for line in stat_text.splitlines() if line.startswith("cpu") and line[3:4].isdigit())
+
+
+def host_stats_payload(report: NodeHealthReport, cpu_count: int) -> dict[str, Any] | None:
+    """The standard ``node.host.stats`` payload (OpenClaw's ``NodeHostStatsPayloadSchema``) from a report.
+
+    The schema is closed and strict: integers, free never above total, disk values only as a pair.
+    None when memory could not be read (its two fields are required).
+    """
+    total, free = report.mem_total_bytes, report.mem_available_bytes
+    if total is None or free is None:
+        return None
+    out: dict[str, Any] = {"cpuCount": max(1, min(4096, cpu_count)), "memoryTotalBytes": max(0, total),
+                           "memoryFreeBytes": max(0, min(free, total))}
+    loads = (report.load_1, report.load_5, report.load_15)
+    if all(v is not None and v >= 0 for v in loads):
+        out["loadAverage"] = [float(v) for v in loads if v is not None]
+    if report.disk_total_bytes is not None and report.disk_free_bytes is not None:
+        out["diskTotalBytes"] = max(0, report.disk_total_bytes)
+        out["diskAvailableBytes"] = max(0, min(report.disk_free_bytes, report.disk_total_bytes))
+    return out
 
 
 def parse_meminfo(text: str) -> tuple[int, int]:
@@ -91,6 +118,13 @@ class HealthCollector:
         except Exception:
             self._last_cpu = None
 
+    def cpu_count(self) -> int:
+        try:
+            count = parse_cpu_count(self.system.read_proc("stat"))
+        except Exception:
+            count = 0
+        return count or os.cpu_count() or 1
+
     def _cpu_percent(self) -> float | None:
         busy, total = parse_cpu_times(self.system.read_proc("stat"))
         last, self._last_cpu = self._last_cpu, (busy, total)
@@ -123,14 +157,7 @@ class HealthCollector:
         def uptime() -> None:
             values["uptime_s"] = parse_uptime(self.system.read_proc("uptime"))
 
-        def gateway() -> None:
-            pid = self.system.gateway_pid()
-            values["gateway_running"], values["gateway_pid"] = pid is not None, pid
-
-        for name, fn in (("cpu", cpu), ("load", load), ("memory", mem), ("disk", disk), ("uptime", uptime),
-                         ("gateway", gateway)):
-            soft(name, fn)
-
+        containers = None
         try:
             async with asyncio.timeout(10):  # a hung docker daemon must not hold the report back
                 containers = await self.system.docker_containers()
@@ -142,6 +169,22 @@ class HealthCollector:
             errors["docker"] = str(exc)
         except Exception as exc:
             errors["docker"] = f"{type(exc).__name__}: {exc}"[:300]
+
+        def gateway() -> None:
+            pid = self.system.gateway_pid()
+            values["gateway_running"], values["gateway_pid"] = pid is not None, pid
+            container_of = getattr(self.system, "gateway_container_of", None)
+            if pid is not None and callable(container_of):
+                values["gateway_container"] = container_of(pid)
+            elif pid is None and containers:
+                # clawnode in its own PID namespace cannot see the gateway's process; docker still can.
+                found = next((c for c in containers if is_gateway_container(c)), None)
+                if found is not None:
+                    values["gateway_running"], values["gateway_container"] = True, found.name
+
+        for name, fn in (("cpu", cpu), ("load", load), ("memory", mem), ("disk", disk), ("uptime", uptime),
+                         ("gateway", gateway)):
+            soft(name, fn)
 
         if self.probe_url:
             try:

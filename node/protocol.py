@@ -25,6 +25,7 @@ __all__ = [
     "CLIENT_MODE",
     "DEVICE_SIGNATURE_SKEW_MS",
     "HEALTH_EVENT",
+    "HOST_STATS_EVENT",
     "INVOKE_REQUEST_EVENT",
     "MAX_PAYLOAD_BYTES",
     "MAX_PREAUTH_PAYLOAD_BYTES",
@@ -78,6 +79,8 @@ INVOKE_REQUEST_EVENT: Final = "node.invoke.request"
 CANCEL_EVENT: Final = "node.invoke.cancel"
 HEALTH_EVENT: Final = "clawops.health"
 """``node.event`` name carrying a :class:`NodeHealthReport` (a real gateway answers ``handled:false``)."""
+HOST_STATS_EVENT: Final = "node.host.stats"
+"""OpenClaw's standard host-stats ``node.event`` (cpuCount, memory, load, disk); real gateways keep it."""
 
 
 class ErrorCode:
@@ -453,6 +456,8 @@ class NodeHealthReport:
     gateway_running: bool | None = None
     gateway_pid: int | None = None
     gateway_ws_latency_ms: float | None = None
+    gateway_container: str | None = None
+    """The container the gateway runs in (id or name), None for a gateway on the host."""
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -492,6 +497,7 @@ class NodeHealthReport:
                 "running": self.gateway_running,
                 "pid": self.gateway_pid,
                 "wsLatencyMs": self.gateway_ws_latency_ms,
+                "container": self.gateway_container,
             },
             "errors": dict(self.errors),
         }
@@ -547,5 +553,6 @@ class NodeHealthReport:
             gateway_running=opt_bool(gw.get("running")),
             gateway_pid=opt_int(gw.get("pid")),
             gateway_ws_latency_ms=_num(gw.get("wsLatencyMs")),
+            gateway_container=_opt_str(gw.get("container")),
             errors={str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {},
         )

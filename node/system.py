@@ -56,6 +56,39 @@ class ContainerInfo:
     name: str
     state: str
     status: str
+    image: str = ""
+
+
+GATEWAY_PROCESS_NAMES: tuple[str, ...] = ("openclaw-gateway",)
+"""What a running OpenClaw gateway calls itself: 2026.9 renames its process (``/proc/<pid>/comm`` and
+``cmdline``) from ``node openclaw.mjs gateway run`` to ``openclaw-gateway``."""
+
+
+def is_gateway_cmdline(cmdline: bytes, comm: bytes, process_hint: str = "openclaw") -> bool:
+    """Whether one process (its raw NUL-separated ``cmdline`` and ``comm``) is an OpenClaw gateway.
+
+    Knows the renamed process (``openclaw-gateway``, also as the first word of a rewritten cmdline),
+    and the launch forms ``openclaw gateway run`` / ``node …/openclaw.mjs gateway`` (``process_hint``
+    is the configured binary name).  A container's processes are the host's too, so a gateway in
+    docker is found the same way when clawnode runs on the host.
+    """
+    names = {n.encode() for n in GATEWAY_PROCESS_NAMES}
+    if comm.strip() and any(n[:15] == comm.strip() for n in names):  # comm is cut at 15 characters
+        return True
+    args = [a for a in cmdline.split(b"\0") if a]
+    if not args:
+        return False
+    first = args[0].split(b" ")[0].rsplit(b"/", 1)[-1]
+    if first in names:
+        return True
+    hint = process_hint.encode()
+    return any(hint in a for a in args[:3]) and any(a == b"gateway" for a in args[1:5])
+
+
+def is_gateway_container(container: ContainerInfo) -> bool:
+    """A running container of the OpenClaw image (or named for it) counts as the gateway."""
+    return container.state == "running" and ("openclaw" in container.image.lower()
+                                             or "openclaw" in container.name.lower())
 
 
 class System(Protocol):
@@ -97,6 +130,10 @@ class System(Protocol):
 
     def read_previous_config(self) -> str | None:
         """The config text the last :meth:`write_config` replaced (the rollback copy), or None."""
+        ...
+
+    def remove_config(self) -> None:
+        """Delete the config file (undoes a first apply, when there was no config before)."""
         ...
 
     def archive_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
@@ -172,7 +209,8 @@ class ProcSystem:
         for line in out.stdout.splitlines():
             with contextlib.suppress(ValueError):
                 row = json.loads(line)
-                result.append(ContainerInfo(str(row.get("Names", "")), str(row.get("State", "")), str(row.get("Status", ""))))
+                result.append(ContainerInfo(str(row.get("Names", "")), str(row.get("State", "")),
+                                            str(row.get("Status", "")), str(row.get("Image", ""))))
         return result
 
     async def _docker_via_socket(self) -> list[ContainerInfo]:
@@ -188,12 +226,12 @@ class ProcSystem:
             raise ValueError("docker API error")
         rows = json.loads(body)
         return [
-            ContainerInfo(",".join(n.lstrip("/") for n in r.get("Names", [])), str(r.get("State", "")), str(r.get("Status", "")))
+            ContainerInfo(",".join(n.lstrip("/") for n in r.get("Names", [])), str(r.get("State", "")),
+                          str(r.get("Status", "")), str(r.get("Image", "")))
             for r in rows
         ]
 
     def gateway_pid(self) -> int | None:
-        needle = self.gateway_process.encode()
         try:
             entries = os.listdir(self.proc_root)
         except OSError:
@@ -205,9 +243,23 @@ class ProcSystem:
                 cmdline = Path(self.proc_root, entry, "cmdline").read_bytes()
             except OSError:
                 continue
-            args = cmdline.split(b"\0")
-            if any(needle in a for a in args[:3]) and any(a == b"gateway" for a in args):
+            try:
+                comm = Path(self.proc_root, entry, "comm").read_bytes()
+            except OSError:
+                comm = b""
+            if is_gateway_cmdline(cmdline, comm, self.gateway_process):
                 return int(entry)
+        return None
+
+    def gateway_container_of(self, pid: int) -> str | None:
+        """The container id (12 hex) a process runs in, from its cgroup path (docker, containerd, podman)."""
+        try:
+            text = Path(self.proc_root, str(pid), "cgroup").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        for part in text.replace("/", " ").replace(":", " ").replace("-", " ").replace(".", " ").split():
+            if len(part) == 64 and all(c in "0123456789abcdef" for c in part):
+                return part[:12]
         return None
 
     async def ws_probe(self, url: str, timeout: float) -> float:
@@ -264,8 +316,12 @@ class ProcSystem:
         """
         path = Path(self.config_path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        prev = path.with_name(path.name + ".prev")
         if path.exists():
-            shutil.copy2(path, path.with_name(path.name + ".prev"))
+            shutil.copy2(path, prev)
+        else:  # nothing is replaced: an older rollback copy would be a lie about "the previous config"
+            with contextlib.suppress(FileNotFoundError):
+                prev.unlink()
         owner = (path if path.exists() else path.parent).stat()
         tmp = path.with_name(path.name + ".clawnode-tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -277,6 +333,11 @@ class ProcSystem:
                 with contextlib.suppress(PermissionError):  # not root: the file stays ours, as before
                     os.fchown(fh.fileno(), owner.st_uid, owner.st_gid)
         os.replace(tmp, path)
+
+    def remove_config(self) -> None:
+        """Delete the config (the state before the first apply: the gateway runs on its defaults)."""
+        with contextlib.suppress(FileNotFoundError):
+            Path(self.config_path).unlink()
 
     async def archive_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         buf = io.BytesIO()
@@ -360,7 +421,12 @@ class SimulatedSystem:
             raise DockerUnavailable("docker is not installed")
         if self.docker_stopped:
             raise DockerUnavailable("docker is not responding: cannot connect to the docker daemon")
-        return [ContainerInfo(f"openclaw-{i}", "running", "Up 3 hours") for i in range(self.containers)]
+        # The first container is the user's OpenClaw gateway: it exits when the gateway dies, as a real one does.
+        up = self._gateway_up()
+        gateway = ContainerInfo("openclaw-gateway", "running" if up else "exited",
+                                "Up 3 hours" if up else "Exited (1) 2 minutes ago", "ghcr.io/openclaw/openclaw:2026.9.6")
+        others = [ContainerInfo(f"sidecar-{i}", "running", "Up 3 hours", "busybox:1") for i in range(1, self.containers)]
+        return [gateway, *others][: self.containers]
 
     def _gateway_up(self) -> bool:
         return not self.gateway_dead and not self._gateway_config_broken
@@ -400,6 +466,9 @@ class SimulatedSystem:
     def write_config(self, text: str) -> None:
         self.previous_config = self.config_text
         self.config_text = text
+
+    def remove_config(self) -> None:
+        self.config_text = None
 
     async def archive_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         seed = hashlib.sha256(self.hostname.encode()).digest()

@@ -10,14 +10,17 @@ nodes survive a restart.
 
 from __future__ import annotations
 
+from engine.gateway._archive import ArchiveFailed, fetch_archive
 from engine.gateway._errors import CommandNotAllowed, GatewayError, NodeNotConnected
 from engine.gateway._registry import Approval, BootstrapGrant, DeviceRegistry, PairedDevice, PairingRequest
 from engine.gateway._server import ConnectedNode, GatewayStats, InvokeResult, NodeGateway
 from engine.gateway._stored import StoredDeviceRegistry
+from engine.gateway._upstream import OpenClawOperatorLink, UpstreamNode
 from node.protocol import NodeHealthReport
 
 __all__ = [
     "Approval",
+    "ArchiveFailed",
     "BootstrapGrant",
     "CommandNotAllowed",
     "ConnectedNode",
@@ -28,7 +31,10 @@ __all__ = [
     "NodeGateway",
     "NodeHealthReport",
     "NodeNotConnected",
+    "OpenClawOperatorLink",
     "PairedDevice",
     "PairingRequest",
     "StoredDeviceRegistry",
+    "UpstreamNode",
+    "fetch_archive",
 ]

@@ -36,6 +36,7 @@ from node.protocol import (
     DEVICE_SIGNATURE_SKEW_MS,
     HANDSHAKE_TIMEOUT_MS,
     HEALTH_EVENT,
+    HOST_STATS_EVENT,
     INVOKE_REQUEST_EVENT,
     MAX_BUFFERED_BYTES,
     MAX_PAYLOAD_BYTES,
@@ -179,6 +180,8 @@ class _Conn:
     last_rx: float = field(default_factory=time.monotonic)
     tools: list[dict[str, Any]] = field(default_factory=list)
     last_health: NodeHealthReport | None = None
+    host_stats: dict[str, Any] | None = None
+    """The node's last ``node.host.stats`` (with the gateway's ``updatedAtMs``)."""
     id_json: str = ""
     """``device_id`` as a JSON string, encoded once for the invoke frames."""
 
@@ -784,6 +787,8 @@ class NodeGateway:
         if not isinstance(event, str):
             raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS, "node.event needs an event name",
                            close=None)
+        if event == HOST_STATS_EVENT:
+            return self._on_host_stats(conn, event, p)
         if event != HEALTH_EVENT:
             return {"ok": True, "event": event, "handled": False, "reason": "unsupported_event"}
         body = p.get("payload")
@@ -819,6 +824,18 @@ class NodeGateway:
                 raise _Refusal(ErrorCode.UNAVAILABLE, None, "health report not stored; retry later",
                                close=None) from None
         return {"ok": True, "event": event, "handled": True, "reason": "persisted"}
+
+    def _on_host_stats(self, conn: _Conn, event: str, p: dict[str, Any]) -> dict[str, Any]:
+        """OpenClaw's standard ``node.host.stats``: kept per connection, acknowledged as the real gateway does."""
+        body = p.get("payload")
+        if body is None and isinstance(p.get("payloadJSON"), str):
+            with contextlib.suppress(ValueError):
+                body = json.loads(p["payloadJSON"])
+        if not _valid_host_stats(body):
+            return {"ok": True, "event": event, "handled": False, "reason": "invalid_payload"}
+        assert isinstance(body, dict)
+        conn.host_stats = {**body, "updatedAtMs": int(self.clock() * 1000)}
+        return {"ok": True, "event": event, "handled": True, "reason": "updated"}
 
     def _on_invoke_result(self, conn: _Conn, p: dict[str, Any]) -> Any:
         invoke_id = p.get("id")
@@ -887,6 +904,34 @@ def _remote(ws: ServerConnection) -> str | None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+_HOST_STATS_KEYS: Final = frozenset({"cpuCount", "loadAverage", "memoryTotalBytes", "memoryFreeBytes", "diskTotalBytes",
+                                     "diskAvailableBytes"})
+
+
+def _valid_host_stats(body: Any) -> bool:
+    """OpenClaw's ``NodeHostStatsPayloadSchema``: closed, integers, free <= total, disk values as a pair."""
+    if not isinstance(body, dict) or set(body) - _HOST_STATS_KEYS:
+        return False
+    cpu, total, free = body.get("cpuCount"), body.get("memoryTotalBytes"), body.get("memoryFreeBytes")
+    if not (isinstance(cpu, int) and isinstance(total, int) and isinstance(free, int)) or any(
+            isinstance(v, bool) for v in (cpu, total, free)):
+        return False
+    if not (1 <= cpu <= 4096 and 0 <= free <= total):
+        return False
+    load = body.get("loadAverage")
+    if load is not None and not (isinstance(load, list) and len(load) == 3
+                                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                                         for v in load)):
+        return False
+    disk_total, disk_free = body.get("diskTotalBytes"), body.get("diskAvailableBytes")
+    if disk_total is None:
+        return disk_free is None
+    if not isinstance(disk_total, int) or not isinstance(disk_free, int) or isinstance(disk_free, bool) \
+            or isinstance(disk_total, bool):
+        return False
+    return 0 <= disk_free <= disk_total
 
 
 def _validate_connect(params: dict[str, Any]) -> None:

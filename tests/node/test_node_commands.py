@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,7 +143,9 @@ async def test_config_apply_keeps_previous_and_rolls_back() -> None:
     assert not out.ok and out.error is not None and out.error.code == "CONFIG_ROLLED_BACK"
     assert system.config_text == '{"old": true}\n'
     assert system.gateway_pid() is not None  # back up on the old config
-    assert any("rolling back" in p for p in progress)
+    assert any("restoring the previous config" in p for p in progress)
+    assert "previous config was restored and the gateway is running again" in out.error.message
+    assert out.error.details["gatewayRunning"] is True
 
     healthy = SimulatedSystem(config_text='{"old": true}\n')
     runner = _runner(healthy)
@@ -175,20 +178,52 @@ async def test_config_rollback_restores_the_previous_version() -> None:
     assert "no previous config" in out.error.message
 
 
-async def test_archive_streams_chunks_and_checks_the_account() -> None:
+async def test_first_config_that_breaks_the_gateway_is_removed_not_rolled_back() -> None:
+    """No config before the apply: the truthful result is "removed", never "rolled back"."""
+    system = SimulatedSystem(config_text=None, config_apply_breaks_gateway=True)
+    out = await _runner(system).execute(_req("clawops.config_apply", {"config": {"new": 1}}), _no_progress)
+    assert not out.ok and out.error is not None and out.error.code == "CONFIG_REMOVED"
+    assert "no previous config to roll back to" in out.error.message and "rolled back" not in out.error.message
+    assert out.error.details["restoredSha256"] is None and out.error.details["gatewayRunning"] is True
+    assert system.config_text is None  # back to the state before: no config at all
+
+
+async def test_first_config_on_disk_leaves_no_stale_rollback_copy(tmp_path: Path) -> None:
+    from node.system import ProcSystem
+
+    path = tmp_path / "openclaw.json"
+    system = ProcSystem(config_path=str(path))
+    path.write_text("old\n")
+    system.write_config("one\n")
+    assert system.read_previous_config() == "old\n"
+    system.remove_config()
+    system.write_config("two\n")  # replaces nothing: "old" is no longer the previous config
+    assert system.read_previous_config() is None
+
+
+async def test_archive_is_read_in_bounded_pieces_and_checks_the_account(tmp_path: Path) -> None:
     system = SimulatedSystem(hostname="arch", archive_bytes=40_000)
-    runner = _runner(system)
-    chunks: list[str] = []
-
-    async def sink(chunk: str) -> None:
-        assert len(chunk.encode()) <= 16 * 1024
-        chunks.append(chunk)
-
-    out = await runner.execute(_req("clawops.archive", {"account_id": "acct-001"}), sink)
-    assert out.ok
-    data = b"".join(base64.b64decode(c) for c in chunks)
-    assert len(data) == 40_000 == out.payload["bytes"]
+    runner = CommandRunner(system, HealthCollector(system, NodeFacts(node_id="n", hostname="h")),
+                           account_id="acct-001", settle_s=0, spool_dir=str(tmp_path))
+    out = await runner.execute(_req("clawops.archive", {"account_id": "acct-001"}), _no_progress)
+    assert out.ok and out.payload["bytes"] == 40_000
+    archive_id = out.payload["archiveId"]
+    data = b""
+    while len(data) < 40_000:
+        piece = await runner.execute(_req("clawops.archive", {"account_id": "acct-001", "archive_id": archive_id,
+                                                              "offset": len(data), "length": 16_384},
+                                          invoke_id=f"p{len(data)}"), _no_progress)
+        assert piece.ok and piece.payload["offset"] == len(data) and piece.payload["bytes"] <= 16_384
+        data += base64.b64decode(piece.payload["data"])
+    assert piece.payload["eof"] is True
     assert hashlib.sha256(data).hexdigest() == out.payload["sha256"]
+    assert list(tmp_path.iterdir())  # spooled until the reader says done
+    done = await runner.execute(_req("clawops.archive", {"account_id": "acct-001", "archive_id": archive_id,
+                                                         "done": True}, invoke_id="d"), _no_progress)
+    assert done.ok and not list(tmp_path.iterdir())
+    gone = await runner.execute(_req("clawops.archive", {"account_id": "acct-001", "archive_id": archive_id,
+                                                         "offset": 0}, invoke_id="g"), _no_progress)
+    assert gone.error is not None and "unknown or expired archive_id" in gone.error.message
     denied = await runner.execute(_req("clawops.archive", {"account_id": "acct-002"}, invoke_id="x"), _no_progress)
     assert denied.error is not None and denied.error.code == "FORBIDDEN"
 
@@ -236,10 +271,9 @@ async def test_invoke_through_gateway_cancel_progress_and_dedupe(gateway: NodeGa
         async def on_progress(node_id: str, seq: int, chunk: str) -> None:
             seen.append((seq, chunk))
 
-        res = await gateway.invoke(node.device_id, "clawops.archive", {"account_id": "acct-001"},
+        res = await gateway.invoke(node.device_id, "clawops.diagnose", {"checks": ["disk", "logs"]},
                                    on_progress=on_progress, timeout_s=10)
-        assert res.ok and [s for s, _ in seen] == list(range(1, res.payload["chunks"] + 1))
-        data = b"".join(base64.b64decode(c) for _, c in seen)
-        assert hashlib.sha256(data).hexdigest() == res.payload["sha256"]
+        assert res.ok and [s for s, _ in seen] == [1, 2]  # one progress chunk per check, in order
+        assert [json.loads(c)["check"] for _, c in seen] == ["disk", "logs"]
     finally:
         await fleet.shutdown_all()

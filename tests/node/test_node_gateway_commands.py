@@ -3,7 +3,9 @@ reason a node cannot be reached (never an unbounded wait)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -68,7 +70,8 @@ async def test_commands_reach_the_instance_s_node_with_engine_shaped_results(sql
         assert json.loads(node.system.config_text or "") == {"a": 1}
         node.system.archive_bytes = 50_000
         archive = await nodes.invoke("i-acct-009-p", "clawops.archive", {"account_id": "acct-009"})
-        assert archive["bytes"] == 50_000 and len(archive["data"]) > 50_000  # the streamed chunks, joined
+        assert archive["bytes"] == 50_000 and len(base64.b64decode(archive["data"])) == 50_000  # pieces, joined
+        assert hashlib.sha256(base64.b64decode(archive["data"])).hexdigest() == archive["sha256"]
 
         await fleet.shutdown("i-acct-009-p")
         nodes.options = dataclasses.replace(FAST, connect_wait_s=0.1)

@@ -222,7 +222,8 @@ def test_node_imports_nothing_from_engine_or_app() -> None:
     assert offenders == []
 
 
-def test_node_runtime_needs_only_websockets_and_cryptography() -> None:
+def test_node_runtime_needs_only_websockets_cryptography_and_tenacity() -> None:
+    """tenacity (pure Python) computes the reconnect backoff; nothing heavier may creep into the node."""
     import sys
 
     third_party = set()
@@ -233,7 +234,7 @@ def test_node_runtime_needs_only_websockets_and_cryptography() -> None:
             elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
                 third_party.add(n.module.split(".")[0])
     third_party -= set(sys.stdlib_module_names) | {"node", "__future__"}
-    assert third_party == {"websockets", "cryptography"}
+    assert third_party == {"websockets", "cryptography", "tenacity"}
 
 
 def test_gateway_process_is_found_by_its_command_line(tmp_path: Path) -> None:
@@ -247,6 +248,59 @@ def test_gateway_process_is_found_by_its_command_line(tmp_path: Path) -> None:
     assert system.gateway_pid() is None
     proc(12, ["node", "/usr/lib/node_modules/openclaw/openclaw.mjs", "gateway", "run", "--port", "18789"])
     assert system.gateway_pid() == 12
+
+
+def test_the_renamed_gateway_process_is_found(tmp_path: Path) -> None:
+    """OpenClaw 2026.9 renames its gateway process: cmdline and comm read ``openclaw-gateway``."""
+    system = ProcSystem(proc_root=str(tmp_path))
+    (tmp_path / "30").mkdir()
+    (tmp_path / "30" / "cmdline").write_bytes(b"openclaw-gateway" + b" " * 40)  # a rewritten argv area
+    (tmp_path / "30" / "comm").write_bytes(b"openclaw-gatewa\n")  # comm is cut at 15 characters
+    assert system.gateway_pid() == 30
+    (tmp_path / "30" / "cmdline").write_bytes(b"")  # a kernel thread-like empty cmdline: comm alone decides
+    assert system.gateway_pid() == 30
+    (tmp_path / "30" / "comm").write_bytes(b"bash\n")
+    assert system.gateway_pid() is None
+    (tmp_path / "31").mkdir()
+    (tmp_path / "31" / "cmdline").write_bytes(b"/usr/local/bin/openclaw-gateway\0")
+    assert system.gateway_pid() == 31
+    (tmp_path / "31" / "cgroup").write_text("0::/system.slice/docker-" + "ab" * 32 + ".scope\n")
+    assert system.gateway_container_of(31) == "ab" * 6
+
+
+async def test_a_gateway_only_docker_can_see_counts_as_running() -> None:
+    """clawnode in its own PID namespace sees no gateway process; a running OpenClaw container still counts."""
+    from node.health import HealthCollector, NodeFacts
+    from node.system import ContainerInfo, SimulatedSystem
+
+    class Namespaced(SimulatedSystem):
+        def gateway_pid(self) -> int | None:
+            return None
+
+    system = Namespaced()
+    report = await HealthCollector(system, NodeFacts(node_id="n", hostname="h")).collect()
+    assert report.gateway_running is True and report.gateway_pid is None
+    assert report.gateway_container == "openclaw-gateway"
+    assert report.to_payload()["gateway"]["container"] == "openclaw-gateway"
+    system.gateway_dead = True  # its container has exited
+    report = await HealthCollector(system, NodeFacts(node_id="n", hostname="h")).collect()
+    assert report.gateway_running is False
+    from node.system import is_gateway_container
+
+    assert not is_gateway_container(ContainerInfo("web", "running", "Up", "nginx:1"))
+
+
+async def test_host_stats_payload_fits_the_gateway_schema() -> None:
+    from node.health import HealthCollector, NodeFacts, host_stats_payload
+    from node.system import SimulatedSystem
+
+    collector = HealthCollector(SimulatedSystem(), NodeFacts(node_id="n", hostname="h"))
+    report = await collector.collect()
+    stats = host_stats_payload(report, collector.cpu_count())
+    assert stats is not None and set(stats) == {"cpuCount", "memoryTotalBytes", "memoryFreeBytes", "loadAverage",
+                                                "diskTotalBytes", "diskAvailableBytes"}
+    assert stats["memoryFreeBytes"] <= stats["memoryTotalBytes"] and stats["cpuCount"] >= 1
+    assert all(isinstance(stats[k], int) for k in ("memoryTotalBytes", "diskTotalBytes", "diskAvailableBytes"))
 
 
 def test_the_bootstrapped_container_command_is_found_as_the_gateway(tmp_path: Path) -> None:

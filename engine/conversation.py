@@ -131,7 +131,8 @@ class Conversation:
         calls: list[ToolOutcome] = []
         # "go"/"cancel" are the operator's own and a suspected injection is refused: never a model's call.
         # Memory requests alone are bookkeeping; in a compound message they are kept here and the rest goes on.
-        operator_only = any(isinstance(i, _OPERATOR_ONLY) for i in intents) or len(message) > MAX_MESSAGE_CHARS
+        operator_only = (any(isinstance(i, _OPERATOR_ONLY) or isinstance(i, ToolIntent) and i.tool == "job_stop"
+                             for i in intents) or len(message) > MAX_MESSAGE_CHARS)  # stopping: the operator's own
         bookkeeping = all(isinstance(i, _OFFLINE_ONLY) for i in intents)
         if self.llm is not None and not operator_only and not bookkeeping:
             notes = [f"{tag(_speaker(i))} {await self._handle(caller, i, key, dry_run=dry_run, yes=yes, calls=calls)}"

@@ -178,6 +178,8 @@ def outcome_text(outcome: ToolOutcome) -> str:
         return outcome.message
     if outcome.status == "error" and outcome.job is None:
         return outcome.message
+    if outcome.tool == "job_stop" and outcome.message:
+        return outcome.message  # what was done, what is finishing, what will not start
     if outcome.job is not None:
         return job_text(outcome)
     if outcome.plan is not None:
@@ -207,7 +209,7 @@ def outcome_text(outcome: ToolOutcome) -> str:
         jobs = outcome.result["jobs"]
         if not jobs:
             return "No jobs yet: nothing has been confirmed on this fleet."
-        running = sum(1 for j in jobs if j["status"] in ("queued", "running"))
+        running = sum(1 for j in jobs if j["status"] in ("queued", "running", "stopping"))
         lines = [f"{running} job{'s' if running != 1 else ''} running." if running else "No job is running now.",
                  "Recent jobs:"]
         for j in jobs:

@@ -22,6 +22,8 @@ from app.widgets.transcript import Archived, CopyRequested
 __all__ = ["JobProgressMessage", "ProgressReport", "progress_bar"]
 
 BAR_WIDTH = 20
+FINAL = ("succeeded", "failed", "stopped")
+"""A job's last statuses: nothing reported after one of these may replace it."""
 
 
 class ProgressReport(Protocol):
@@ -61,6 +63,7 @@ class JobProgressMessage(Widget):
     }
     JobProgressMessage.-failed { border-left: outer $error; }
     JobProgressMessage.-succeeded { border-left: outer $success-darken-2; }
+    JobProgressMessage.-stopped { border-left: outer $warning; }
     """
 
     def __init__(self, report: ProgressReport, *, mine: bool = True) -> None:
@@ -73,7 +76,7 @@ class JobProgressMessage(Widget):
 
     @property
     def finished(self) -> bool:
-        return str(self.report.job.status) in ("succeeded", "failed")
+        return str(self.report.job.status) in FINAL
 
     @property
     def text(self) -> str:
@@ -82,14 +85,15 @@ class JobProgressMessage(Widget):
 
     def apply(self, report: ProgressReport) -> None:
         """Show a newer report; a late report never replaces a final one (progress arrives out of order)."""
-        if self.finished and str(report.job.status) not in ("succeeded", "failed"):
+        if self.finished and str(report.job.status) not in FINAL:
             return
         self.report = report
         self.updates += 1
         status = str(report.job.status)
         self.set_class(status == "failed", "-failed")
         self.set_class(status == "succeeded", "-succeeded")
-        self.set_class(status not in ("succeeded", "failed"), "-running")
+        self.set_class(status == "stopped", "-stopped")
+        self.set_class(status not in FINAL, "-running")
         self.refresh(layout=True)
 
     def on_click(self, event: events.Click) -> None:

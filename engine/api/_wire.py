@@ -49,7 +49,8 @@ def _job(data: dict[str, Any] | None) -> JobView | None:
                    failed=int(data["failed"]), states=dict(data.get("states") or {}), error=data.get("error"),
                    elapsed_seconds=float(data.get("elapsed_seconds") or 0.0),
                    eta_seconds=_optional_float(data.get("eta_seconds")),
-                   fastest_seconds=_optional_float(data.get("fastest_seconds")))
+                   fastest_seconds=_optional_float(data.get("fastest_seconds")),
+                   skipped=int(data.get("skipped") or 0))
 
 
 def _optional_float(value: Any) -> float | None:

@@ -111,6 +111,12 @@ CONFIG_VERB_RE = re.compile(r"\b(push|roll ?out|rollout|deploy|apply|set|change|
 JOB_ID_RE = re.compile(r"\b(job-[0-9a-f]{4,16})\b")
 SWEEP_RE = re.compile(r"\b(sweep|health ?check)\b.*\b(now|again|right away|please)\b|"
                       r"\b(run|do|start|trigger) (?:a |the |guardian'?s? )?(?:health )?(sweep|health ?check)\b")
+STOP_JOB_RE = re.compile(
+    r"^(?:please |now )?(?:stop|halt|abort|kill|interrupt|terminate|cancel)\s+"
+    r"(?:(?:the|that|this|my|running|current|ongoing)\s+)*"
+    r"(?:jobs?\b|job-[0-9a-f]{4,16}\b|provisioning\b|rollout\b|config push\b|failover\b|teardown\b|"
+    r"(?:that|it|this)\s*$)")
+"""A request to stop running work ("stop job job-1a2b", "stop that", "abort the provisioning")."""
 JOB_WORDS_RE = re.compile(r"\b(job|progress|is it done|is it finished|still running|how far|eta)\b")
 JOBS_LIST_RE = re.compile(r"\b(jobs|what(?:'s| is) in progress|anything (?:still )?running)\b")
 """Questions about the team's work, not the fleet ("what's running in Nuremberg" is a fleet question)."""
@@ -509,6 +515,10 @@ class OfflineBrain:
         accounts, instances = _ids(text)
         filters = _filters(text)
         job = JOB_ID_RE.search(text)
+        if STOP_JOB_RE.search(text):
+            # Stopping is the operator's own call (the conversation never takes it from a model).
+            named = job.group(1) if job else ctx.last_job
+            return [ToolIntent("job_stop", {"job_id": named} if named else {})]
         if job:
             return [ToolIntent("job_status", {"job_id": job.group(1)})]
         if SWEEP_RE.search(text):

@@ -70,6 +70,8 @@ TOOLS: dict[str, ToolSpec] = {
         _t("silence_alerts", _M, "selector minutes", "reason", OP, "Silence alerts for matching instances."),
         _t("guardian_sweep", _R, "", "", OP, "Run Guardian's health sweep now (where nodes report to this engine)."),
         _t("job_status", _R, "", "job_id", V, "Progress of a job; without job_id, the running and recent jobs."),
+        _t("job_stop", _M, "", "job_id", OP,
+           "Stop a running job at the next safe step boundary (without job_id: your only running job)."),
         _t("audit_query", _R, "", "actor action target limit", V, "Search the audit log."),
         _t("briefing", _R, "kind", "", V, "The daily or weekly briefing."),
     )

@@ -46,6 +46,17 @@ from engine.operations._reads import fleet_status, instance_inspect
 from engine.operations._registry import RESTART_COMPONENTS, TOOL_AGENT, ToolSpec, tool_spec
 from engine.operations._scope import resolve_target, select_instances
 from engine.operations._steps import NodeCommands, StepRunner, materialize_pairs
+from engine.operations._stop import (
+    ACTIVE_JOB,
+    FINISHED_JOB,
+    StepStopped,
+    finish_stopped,
+    is_stopping,
+    release_unbought,
+    request_stop,
+    settle_stopped,
+    skip_step,
+)
 from engine.policy import Caller, PolicyCheck, PolicyFacts, evaluate
 from engine.policy._rules import TargetFacts
 from engine.providers import ProviderDriver
@@ -63,8 +74,9 @@ TOOL_CONCURRENCY = {"provision_pairs": 1000, "failover": 100, "restart": 64}
 waiting for a server to boot and its node to report, so a 1,000-pair job runs all its pairs at once and the
 providers' rate limiters set the pace (bench_ops_scale: 1.1x the emulated vendors' own bound, vs 33x at 16).
 Teardown stays at the default: each step holds an account's archive in memory."""
-STEP_LEASE_SECONDS = 120.0
-"""A step "running" longer than this without finishing is taken over (its engine is presumed dead)."""
+STEP_LEASE_SECONDS = 12.0
+"""A step "running" this long without a heartbeat is taken over (its engine is presumed dead).  A live engine
+renews the lease of each step it runs every quarter of this, so only a crashed worker's steps move."""
 
 
 class SimNodeCommands:
@@ -204,10 +216,12 @@ class JobView:
     """Time left at the pace so far (``None`` until a step has finished or once the job has ended)."""
     fastest_seconds: float | None = None
     """How long the quickest step took from the job's start (e.g. the first pair to go ACTIVE)."""
+    skipped: int = 0
+    """Steps a stop kept from starting (nothing was bought or changed for them)."""
 
     @property
     def finished(self) -> bool:
-        return self.status in ("succeeded", "failed")
+        return self.status in FINISHED_JOB
 
     def progress_line(self) -> str:
         """The one line a chat shows and updates in place, e.g.
@@ -221,6 +235,11 @@ class JobView:
         elif self.status == "failed":
             head = (f"{agent} stopped: {self.done}/{self.total} done, {self.failed} failed"
                     f" after {_duration(self.elapsed_seconds)}.")
+        elif self.status == "stopped":
+            head = f"{agent} stopped on request after {_duration(self.elapsed_seconds)}."
+        elif self.status == "stopping":
+            head = (f"{agent} stopping: {self.done}/{self.total} steps done, {self.skipped} not started;"
+                    " what is under way finishes first.")
         else:
             head = f"{agent} running: {self.done}/{self.total} steps done."
         parts = [head]
@@ -241,6 +260,7 @@ class JobView:
             "error": self.error, "elapsed_seconds": round(self.elapsed_seconds, 1),
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
             "fastest_seconds": None if self.fastest_seconds is None else round(self.fastest_seconds, 1),
+            "skipped": self.skipped,
         }
 
 
@@ -365,6 +385,8 @@ class Operations:
                 return ToolOutcome(spec.name, clean, "done", result=result)
             if spec.name == "instance_diagnose":
                 return await self._diagnose(caller, spec, clean)
+            if spec.name == "job_stop":
+                return self._stop(caller, spec, clean, dry_run=dry_run)
             if spec.name == "guardian_sweep":
                 evaluate(caller, PolicyFacts(tool=spec.name, kind="read"), spec.min_role)
                 if self.sweeper is None:
@@ -849,6 +871,8 @@ class Operations:
         """
         for step in pending:
             params = {**plan_steps[step.seq], "config": config}
+            if is_stopping(self.store, job_id):
+                break  # batches already pushed stay (each was health-checked); the rest never start
             if not self._claim(step.id):
                 continue
             try:
@@ -906,28 +930,80 @@ class Operations:
             return bool(getattr(result, "rowcount", 0) == 1)
 
     async def _run_step(self, step: JobStep, params: dict[str, Any]) -> None:
+        if is_stopping(self.store, step.job_id):
+            if skip_step(self.store, step.id):  # not started yet: it never will be
+                self._skipped(step, release_unbought(self.store, step.job_id, step.action, step.instance_id, params))
+            elif not self._claim(step.id):  # a stale "running" step (its engine died) is finished, not dropped
+                return
+            else:
+                await self._run_claimed(step, params)
+            return
         if not self._claim(step.id):
             return  # another engine has it (or finished it)
+        await self._run_claimed(step, params)
+
+    async def _run_claimed(self, step: JobStep, params: dict[str, Any]) -> None:
         ok = True
         try:
             async with self._lease(step.id):
-                detail = await self._steps.run(step.action, step.instance_id, params)
+                detail = await self._steps.run(step.action, step.instance_id, params,
+                                               stopping=lambda: is_stopping(self.store, step.job_id))
+        except StepStopped:
+            self._skipped(step, release_unbought(self.store, step.job_id, step.action, step.instance_id, params))
+            return
         except ClawOpsError as err:
             ok, detail = False, str(err)
         self._finish_step(step, ok, detail)
+
+    def _skipped(self, step: JobStep, detail: str) -> None:
+        with self.store.session() as s:
+            row = s.get(JobStep, step.id)
+            if row is not None:
+                row.status, row.detail, row.updated_at = "skipped", detail, utcnow()
+                s.add(row)
+            audit.append(s, actor="forge", channel="job", action=step.action, target=step.instance_id,
+                         outcome="skipped", detail={"job": step.job_id, "seq": step.seq, "detail": detail})
+
+    def _stop(self, caller: Caller, spec: ToolSpec, args: dict[str, Any], *, dry_run: bool) -> ToolOutcome:
+        """``job_stop``: flag the job; whoever runs it stops at the next safe step boundary and reports."""
+        evaluate(caller, PolicyFacts(tool=spec.name, kind="read"), spec.min_role)
+        job_id = str(args.get("job_id") or "") or None
+        if dry_run:
+            with self.store.session() as s:
+                from engine.operations._stop import resolve_job
+
+                target = resolve_job(s, caller, job_id).id
+            return ToolOutcome(spec.name, args, "planned", result={"job_id": target},
+                               message=f"Would stop job {target} at the next safe step boundary (dry run).")
+        target, newly = request_stop(self.store, caller, job_id)
+        if target not in self.running_jobs:
+            # Nobody here runs it (it was left by a closed chat, or runs elsewhere): settle what never started.
+            settle_stopped(self.store, target)
+            self._finish_job(target)
+        view = self.job_view(target)
+        self._report(target, final=view.finished)
+        if view.finished:
+            message = f"Job {target} stopped. {view.error or ''}".strip()
+        else:
+            under_way = view.total - view.done - view.failed - view.skipped
+            message = (f"Stopping job {target}{'' if newly else ' (already asked)'}: {view.done}/{view.total} done, "
+                       f"{under_way} under way finish first (nothing is left half-built); the rest will not start. "
+                       "Its progress line says when it has stopped.")
+        return ToolOutcome(spec.name, {"job_id": target}, "done", result={"job": view.to_contract()},
+                           message=message, job=view)
 
     @asynccontextmanager
     async def _lease(self, step_id: int | None) -> AsyncIterator[None]:
         """Keep a claimed step's lease fresh while it runs.
 
         A step may legitimately take far longer than the lease (a new server waits up to 15 minutes for
-        its node); renewing every third of the lease tells other engines this one is alive, so only a
+        its node); renewing every quarter of the lease tells other engines this one is alive, so only a
         step whose engine really died is taken over.
         """
 
         async def renew() -> None:
             while True:
-                await asyncio.sleep(self.step_lease_seconds / 3)
+                await asyncio.sleep(self.step_lease_seconds / 4)
                 try:
                     with self.store.session() as s:
                         s.execute(update(JobStep).where(col(JobStep.id) == step_id)
@@ -942,10 +1018,16 @@ class Operations:
             task.cancel()
 
     def _finish_job(self, job_id: str) -> JobView:
+        if is_stopping(self.store, job_id):
+            settle_stopped(self.store, job_id)
+            finish_stopped(self.store, job_id)
+            return self.job_view(job_id)
         with self.store.session() as s:
             job = s.get(JobRecord, job_id)
             if job is None:
                 raise NotFound(f"No job {job_id} exists.")
+            if job.status == "stopped":
+                return self._job_view(s, job)
             steps = list(s.exec(select(JobStep).where(col(JobStep.job_id) == job_id)).all())
             counts = Counter(st.status for st in steps)
             job.done = counts.get("done", 0)
@@ -970,17 +1052,19 @@ class Operations:
         ) if instance_ids else Counter()
         done = sum(1 for row in rows if row[1] == "done")
         failed = sum(1 for row in rows if row[1] == "failed")
+        skipped = sum(1 for row in rows if row[1] == "skipped")
         status = job.status
         started = _aware(job.created_at)
-        finished_at = [_aware(row[2]) for row in rows if row[1] in ("done", "failed")]
-        end = max(finished_at) if status in ("succeeded", "failed") and finished_at else utcnow()
+        finished_at = [_aware(row[2]) for row in rows if row[1] in ("done", "failed", "skipped")]
+        end = max(finished_at) if status in FINISHED_JOB and finished_at else utcnow()
         elapsed = max((end - started).total_seconds(), 0.0)
         eta = None
-        if status not in ("succeeded", "failed") and done + failed:
+        if status == "running" and done + failed:
             eta = elapsed / (done + failed) * max(job.total - done - failed, 0)
         fastest = [(_aware(row[2]) - started).total_seconds() for row in rows if row[1] == "done"]
         return JobView(job.id, job.plan_id, job.tool, status, job.total, done, failed,
-                       dict(sorted(states.items())), job.error, elapsed, eta, min(fastest) if fastest else None)
+                       dict(sorted(states.items())), job.error, elapsed, eta, min(fastest) if fastest else None,
+                       skipped)
 
     def job_view(self, job_id: str) -> JobView:
         """How a job stands now, read from the store (any engine's job)."""
@@ -1003,7 +1087,7 @@ class Operations:
     def unfinished_jobs(self) -> list[str]:
         """Jobs not finished yet (by this engine or any other: steps are claimed, so resuming is safe)."""
         with self.store.session() as s:
-            return list(s.exec(select(JobRecord.id).where(col(JobRecord.status).in_(("queued", "running")))
+            return list(s.exec(select(JobRecord.id).where(col(JobRecord.status).in_(ACTIVE_JOB))
                                .order_by(col(JobRecord.created_at))).all())
 
     def recent_jobs(self, caller: Caller, limit: int = 10) -> list[JobView]:
@@ -1013,8 +1097,8 @@ class Operations:
             if caller.tenant_id is not None:
                 stmt = stmt.where(col(JobRecord.started_by) == caller.operator_id)
             jobs = list(s.exec(stmt).all())
-            running = [j for j in jobs if j.status in ("queued", "running")]
-            finished = [j for j in jobs if j.status not in ("queued", "running")]
+            running = [j for j in jobs if j.status in ACTIVE_JOB]
+            finished = [j for j in jobs if j.status not in ACTIVE_JOB]
             return [self._job_view(s, j) for j in (running + finished)[:limit]]
 
     async def resume_unfinished(self) -> list[JobView]:

@@ -28,6 +28,7 @@ from engine.domain import REGIONS, InstanceState, Provider, Tier, check_transiti
 from engine.errors import ClawOpsError, InputError, NotFound
 from engine.guardian import FAILED_OVER_PREFIX
 from engine.operations._archives import archive_store
+from engine.operations._stop import NOT_BOUGHT, StepStopped
 from engine.policy import Caller
 from engine.providers import ProviderDriver, ServerSpec
 from engine.store import Account, Instance, PlanRecord, Silence, Store, Tenant, utcnow
@@ -113,21 +114,33 @@ class StepRunner:
         self.drivers = drivers
         self.nodes = nodes
 
-    async def run(self, action: str, instance_id: str, params: dict[str, Any]) -> str:
-        """Run one step; returns a short detail line, raises :class:`ClawOpsError` on failure."""
+    async def run(self, action: str, instance_id: str, params: dict[str, Any],
+                  stopping: Callable[[], bool] | None = None) -> str:
+        """Run one step; returns a short detail line, raises :class:`ClawOpsError` on failure.
+
+        ``stopping`` says whether the job has been asked to stop: a step that has bought nothing yet then
+        raises :class:`StepStopped` instead of buying; one that has, finishes (no half-built pair).
+        """
         if action.startswith("restart_"):
             return await self._restart(instance_id, action.removeprefix("restart_"))
         if action == "provision_pair":
+            standby = str(params["standby"])
             if isinstance(self.nodes, NodeBootstrap):
                 # Real servers take minutes to boot and pair: bring the primary and the standby up side by side.
-                outcomes = await asyncio.gather(self._create(instance_id), self._create(str(params["standby"])),
+                outcomes = await asyncio.gather(self._create(instance_id, stopping), self._create(standby, stopping),
                                                 return_exceptions=True)
+                stopped = [iid for iid, o in zip((instance_id, standby), outcomes, strict=True)
+                           if isinstance(o, StepStopped)]
+                if stopped and len(stopped) < 2:
+                    await self._create(stopped[0])  # its partner was bought: finish the pair rather than halve it
                 for outcome in outcomes:
-                    if isinstance(outcome, BaseException):
+                    if isinstance(outcome, BaseException) and not (stopped and isinstance(outcome, StepStopped)):
                         raise outcome
+                if len(stopped) == 2:
+                    raise StepStopped("stopped before anything was bought")
             else:
-                await self._create(instance_id)
-                await self._create(str(params["standby"]))
+                await self._create(instance_id, stopping)
+                await self._create(standby)  # the primary exists: the pair is finished even if a stop came
             await self._announce_pair(str(params["account"]), instance_id, str(params["standby"]))
             return "pair ACTIVE"
         if action == "teardown":
@@ -137,7 +150,7 @@ class StepRunner:
         if action == "failover":
             return await self._failover(instance_id, str(params["old_primary"]))
         if action == "create_standby":
-            await self._create(instance_id)
+            await self._create(instance_id, stopping)
             return f"replacement standby {instance_id} ACTIVE"
         if action == "config_batch":
             return await self._config_batch([str(i) for i in params["instances"]], dict(params["config"]))
@@ -224,12 +237,17 @@ class StepRunner:
         return f"silenced until {until:%H:%M} UTC"
 
     # -------------------------------------------------------------- create
-    async def _create(self, instance_id: str) -> None:
-        """REQUESTED → CREATING → BOOTSTRAPPING → ACTIVE; safe to repeat at any point."""
+    async def _create(self, instance_id: str, stopping: Callable[[], bool] | None = None) -> None:
+        """REQUESTED → CREATING → BOOTSTRAPPING → ACTIVE; safe to repeat at any point.
+
+        With ``stopping`` set and true before the purchase, nothing is bought: :class:`StepStopped`.
+        """
         with self.store.session() as s:
             inst = self._load(s, instance_id)
             if inst.state == S.ACTIVE.value:
                 return
+            if stopping is not None and inst.state == S.REQUESTED.value and stopping():
+                raise StepStopped(f"{instance_id}: not bought, the job was stopped")
             if inst.state in (S.REQUESTED.value, S.ERROR.value):
                 move(inst, S.CREATING)
                 s.add(inst)
@@ -246,6 +264,13 @@ class StepRunner:
             # look it up by our instance id first, so a resumed job never buys a second one.
             driver = self.drivers(provider)
             info = await driver.find_server(spec.instance_id)
+            if info is None and stopping is not None and stopping():
+                with self.store.session() as s:  # the last moment before buying: nothing exists, nothing is bought
+                    inst = self._load(s, instance_id)
+                    move(inst, S.ERROR)
+                    inst.health_reason = NOT_BOUGHT
+                    s.add(inst)
+                raise StepStopped(f"{instance_id}: not bought, the job was stopped")
             if info is None:
                 if boot is not None:
                     # A fresh single-use token per create attempt; the user data never reaches a log or an error.

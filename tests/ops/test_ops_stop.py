@@ -41,7 +41,7 @@ def slow_provisioning(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_stop_in_the_middle_of_provisioning_leaves_no_orphans(clawops_home: Path, slow_provisioning: None) -> None:
     async def scenario() -> tuple[Engine, str, Any, Any]:
         engine = Engine.open(demo_pairs=20, demo_providers="sim")
-        engine.nodes.latency = 0.02
+        engine.nodes.latency = 0.3  # each pair takes a while: a stop lands while most have not started
         engine.ops.background_jobs = True
         two_done = asyncio.Event()
 
@@ -63,7 +63,7 @@ def test_stop_in_the_middle_of_provisioning_leaves_no_orphans(clawops_home: Path
     engine, job_id, stopped, view = asyncio.run(scenario())
     try:
         call = stopped.tool_calls[0]
-        assert call["tool"] == "job_stop" and call["status"] == "done" and call["args"] == {"job_id": job_id}
+        assert call.tool == "job_stop" and call.status == "done" and call.args == {"job_id": job_id}
         assert "Stop" in stopped.reply and job_id in stopped.reply
         assert view.status == "stopped" and view.finished
         assert view.done >= 2 and view.skipped >= 1 and view.done + view.skipped == view.total
@@ -102,12 +102,12 @@ def test_a_job_no_engine_is_running_stops_at_once(clawops_home: Path) -> None:
         assert planned.plan is not None
         _, job_id, _ = engine.ops.confirm_plan(engine.caller(), planned.plan["id"])  # a chat that closed at once
         stopped = asyncio.run(engine.ask(f"stop job {job_id}", session="idle"))
-        assert stopped.tool_calls[0]["status"] == "done"
+        assert stopped.tool_calls[0].status == "done"
         view = engine.ops.job_view(job_id)
         assert view.status == "stopped" and view.done == 0 and view.skipped == view.total
         assert engine.ops.unfinished_jobs() == []
         again = asyncio.run(engine.ask(f"stop job {job_id}", session="idle"))
-        assert again.tool_calls[0]["status"] == "error" and "already stopped" in again.reply
+        assert again.tool_calls[0].status == "error" and "already stopped" in again.reply
     finally:
         engine.close()
 
@@ -116,9 +116,9 @@ def test_stop_without_a_running_job_says_so_and_changes_nothing(clawops_home: Pa
     engine = Engine.open(demo_pairs=20, demo_providers="sim")
     try:
         result = asyncio.run(engine.ask("stop the job", session="none"))
-        assert result.tool_calls[0]["tool"] == "job_stop" and result.tool_calls[0]["status"] == "error"
+        assert result.tool_calls[0].tool == "job_stop" and result.tool_calls[0].status == "error"
         assert "nothing to stop" in result.reply
         unknown = asyncio.run(engine.ask("stop job job-0000beef", session="none"))
-        assert unknown.tool_calls[0]["status"] == "error" and "No job job-0000beef" in unknown.reply
+        assert unknown.tool_calls[0].status == "error" and "No job job-0000beef" in unknown.reply
     finally:
         engine.close()

@@ -9,14 +9,16 @@ and refuses one that is *newer* than this code, rather than guessing.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from engine.errors import StoreError
@@ -52,7 +54,11 @@ class Store:
         try:
             yield session
             session.commit()
-        except OperationalError as exc:
+        except (IntegrityError, DataError):
+            session.rollback()
+            raise  # the caller's own constraint, handled where it is expected
+        except DatabaseError as exc:
+            # Operational (locked, gone), programming (a dropped table) or a damaged file: one sentence.
             session.rollback()
             raise _store_error(exc, self.url) from None
         except BaseException:
@@ -75,7 +81,16 @@ def _store_error(exc: SQLAlchemyError, url: str) -> StoreError:
         return StoreError(
             f"The store {where} is not a valid SQLite database (corrupt?); restore a backup or move it aside."
         )
-    if "unable to open" in low:
+    if "no such table" in low or "does not exist" in low and ("relation" in low or "table" in low):
+        return StoreError(
+            f"The store {where} is damaged: {msg}; restore a backup, or point CLAWOPS_DATABASE_URL at the right "
+            "database."
+        )
+    if "no such column" in low or ("column" in low and "does not exist" in low):
+        return StoreError(
+            f"The store {where} does not match this ClawOps ({msg}); restore a backup or run `clawops db upgrade`."
+        )
+    if "unable to open" in low or "readonly" in low or "read-only" in low:
         return StoreError(f"The store {where} cannot be opened; check that its folder exists and is writable.")
     if "connection" in low or "could not" in low or "refused" in low or "timeout" in low:
         return StoreError(
@@ -96,20 +111,67 @@ def create_store_engine(url: str) -> Engine:
     """An SQLAlchemy engine with the right settings for the dialect."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"The store folder {Path(path).parent} cannot be created ({exc.strerror}); "
-                    "set CLAWOPS_HOME to a writable folder."
-                ) from None
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _private_sqlite_file(Path(path.split("?", 1)[0]))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The store's folder 0700 and its file 0600 from birth: fleet data, the audit log and secrets' ciphertext
+    are nobody else's business on a shared machine.  (SQLite gives its -wal and -shm files the database's mode.)
+
+    A folder this user owns is tightened even when it exists (a home created earlier with 0755); a shared one
+    (sticky, like /tmp) or someone else's is left alone.
+    """
+    folder = path.parent
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+        if info.st_uid == os.getuid() and not info.st_mode & stat.S_ISVTX and info.st_mode & 0o077:
+            folder.chmod(0o700)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except PermissionError as exc:
+        raise StoreError(
+            f"The store {path} cannot be created or opened ({exc.strerror}); set CLAWOPS_HOME to a folder you own."
+        ) from None
+    except OSError as exc:
+        raise StoreError(
+            f"The store folder {folder} cannot be created ({exc.strerror}); set CLAWOPS_HOME to a writable folder."
+        ) from None
+
+
+def _check_tables(conn: Any, url: str, revision: str | None) -> None:
+    """Refuse a database that is not (or no longer) a whole ClawOps store, with one sentence saying which."""
+    from sqlmodel import SQLModel
+
+    import engine.store._models  # noqa: F401  (the tables' metadata)
+
+    present = set(inspect(conn).get_table_names())
+    if revision is None:
+        foreign = sorted(present - {"alembic_version"} - set(SQLModel.metadata.tables))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+            raise StoreError(
+                f"The database {_redact(url)} holds tables that are not ClawOps' ({shown}) and no ClawOps schema "
+                "version: it is some other program's; point CLAWOPS_DATABASE_URL at an empty or a ClawOps database."
+            )
+        return
+    missing = sorted(set(SQLModel.metadata.tables) - present)
+    if missing and revision == HEAD_REVISION:
+        shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+        raise StoreError(
+            f"The store {_redact(url)} is damaged: its table{'s' if len(missing) > 1 else ''} {shown} "
+            f"{'are' if len(missing) > 1 else 'is'} missing; restore a backup (the audit log and fleet state live "
+            "there) or point CLAWOPS_DATABASE_URL at the right database."
+        )
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
@@ -127,9 +189,13 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
                 conn.execute(text("PRAGMA journal_mode=WAL"))
                 conn.execute(text("PRAGMA quick_check(1)")).fetchone()
             revision = _current_revision(conn)
+            _check_tables(conn, url, revision)
     except (OperationalError, DatabaseError) as exc:
         engine.dispose()
         raise _store_error(exc, url) from None
+    except StoreError:
+        engine.dispose()
+        raise
     except sqlite3.DatabaseError as exc:  # pragma: no cover - wrapped by SQLAlchemy normally
         engine.dispose()
         raise StoreError(f"The store {_redact(url)} is unreadable ({exc}); restore a backup.") from None

@@ -286,9 +286,9 @@ def verify_anchored(store: Store, path: Path) -> AuditReport:
     recorded = _last_recorded_anchor(store)
     if not anchors:
         if recorded is not None:
-            where = recorded.target if recorded.target != str(path) else str(path)
+            where = "there" if recorded.target == str(path)[:500] else f"at {recorded.target}"
             return AuditReport(report.entries, report.head_hash, AuditProblem(
-                recorded.seq, f"The audit anchor {path} is missing, though the chain was anchored at {where} "
+                recorded.seq, f"The audit anchor {path} is missing, though the chain was anchored {where} "
                               f"(#{recorded.seq}, {recorded.ts[:19]}): restore the file or set "
                               "CLAWOPS_AUDIT_ANCHOR to where it is; until then a cut-off tail cannot be ruled out."))
         if report.entries == 0:

@@ -170,7 +170,7 @@ class KeyRing:
     @staticmethod
     def _write_file(path: Path, keys: Mapping[int, bytes], *, exclusive: bool = False) -> None:
         """Write the ring atomically: a 0600 temp file, fsync, rename, fsync the folder."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         body = json.dumps(
             {"format": 1, "current": max(keys), "keys": {str(v): _encode_key(k) for v, k in sorted(keys.items())}},
             indent=1,

@@ -127,3 +127,26 @@ HOSTINGER_PLANS = {
     "hostingercom-vps-kvm8": (8, 32, 400, 59.99, 24.99),
 }
 HOSTINGER_TEMPLATES = {1077: "Ubuntu 24.04 64bit", 1002: "Ubuntu 22.04 64bit", 1005: "Debian 12 64bit"}
+
+#: Public OS images, the listing real clients read first (ids are the vendors' well-known ones).
+#: Hetzner: (id, name, description, os_flavor, os_version, created)
+HETZNER_IMAGES = (
+    (161547269, "ubuntu-24.04", "Ubuntu 24.04", "ubuntu", "24.04", "2024-04-25T13:08:29+00:00"),
+    (67794396, "ubuntu-22.04", "Ubuntu 22.04", "ubuntu", "22.04", "2022-04-21T13:32:38+00:00"),
+    (114690387, "debian-12", "Debian 12", "debian", "12", "2023-06-13T06:00:02+00:00"),
+)
+#: DigitalOcean: (id, slug, name, distribution, created)
+DO_IMAGES = (
+    (152722766, "ubuntu-24-04-x64", "24.04 (LTS) x64", "Ubuntu", "2024-04-25T15:45:27Z"),
+    (129211873, "ubuntu-22-04-x64", "22.04 (LTS) x64", "Ubuntu", "2023-03-29T20:22:23Z"),
+    (135458393, "debian-12-x64", "12 x64", "Debian", "2023-06-12T19:07:43Z"),
+)
+#: Vultr: os_id → (arch, family); names in VULTR_OS.
+VULTR_OS_FAMILY = {2284: ("x64", "ubuntu"), 1743: ("x64", "ubuntu"), 2136: ("x64", "debian")}
+#: Contabo standard images: imageId → (name, description, version, size MB, created)
+CONTABO_IMAGES = {
+    CONTABO_DEFAULT_IMAGE: ("ubuntu-22.04", "Ubuntu 22.04 LTS", "22.04", 2252.0, "2022-05-02T08:14:31.000Z"),
+    "d64d5c6c-9dda-4e38-8174-0ee282474d8a": ("ubuntu-24.04", "Ubuntu 24.04 LTS", "24.04", 2413.0,
+                                             "2024-04-26T07:52:10.000Z"),
+    "66abf39a-ba8b-425e-a385-8eb347ceac10": ("debian-12", "Debian 12", "12", 1802.0, "2023-06-14T09:11:45.000Z"),
+}

@@ -188,6 +188,16 @@ class RequestRecord:
     method: str
     path: str
     status: int
+    route: str = ""
+    """The emulator route that answered, ``METHOD /canonical/{template}`` (empty when no route matched)."""
+
+
+def route_of(request: web.Request) -> str:
+    """``METHOD /path/{template}`` of the route that matched ``request`` (empty when none did)."""
+    resource = request.match_info.route.resource
+    if resource is None or request.match_info.http_exception is not None:
+        return ""
+    return f"{request.match_info.route.method} {resource.canonical}"
 
 
 class EmulatorState:
@@ -386,22 +396,39 @@ def make_app(vendor: Vendor) -> web.Application:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         resp = await _handle(request, handler)
-        state.log.append(RequestRecord(request.method, request.path, resp.status))
+        state.log.append(RequestRecord(request.method, request.path, resp.status, route_of(request)))
         faults = state.faults
         if vendor.is_create(request) and resp.status < 300 and faults.create_timeouts > 0:
             faults.create_timeouts -= 1
             await asyncio.sleep(faults.create_delay)  # committed, but the client gives up first
         return resp
 
+    async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The handler's answer, with its errors rendered in the vendor's error shape."""
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status == 404:
+                return vendor.error(404, "not_found", "Resource not found")
+            if exc.status == 405:
+                return vendor.error(405, "method_not_allowed", "Method not allowed")
+            raise
+        except EmuError as exc:
+            return vendor.error(exc.status, exc.code, exc.message)
+
     async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         faults = state.faults
         if vendor.public_path(request.path):
-            return await handler(request)
+            return await _answer(request, handler)
         if faults.latency:
             await asyncio.sleep(faults.latency)
         token = bearer(request)
         if token is None:
-            return vendor.error(401, "unauthorized", "Unable to authenticate: no valid API token was given")
+            resp = vendor.error(401, "unauthorized", "Unable to authenticate: no valid API token was given")
+            if state.rate_limit is not None:  # the vendors that send rate-limit headers send them on a 401 too
+                anon = state.rate_limit
+                resp.headers.update(vendor.rate_headers_for(anon._bucket("", state.now()), anon))
+            return resp
         bad = vendor.check_headers(request)
         if bad is not None:
             return bad
@@ -431,18 +458,7 @@ def make_app(vendor: Vendor) -> web.Application:
             resp = vendor.error(faults.error_status, "service_error", "Service temporarily unavailable")
             resp.headers.update(headers)
             return resp
-        answer: web.StreamResponse
-        try:
-            answer = await handler(request)
-        except web.HTTPException as exc:
-            if exc.status == 404:
-                answer = vendor.error(404, "not_found", "Resource not found")
-            elif exc.status == 405:
-                answer = vendor.error(405, "method_not_allowed", "Method not allowed")
-            else:
-                raise
-        except EmuError as exc:
-            answer = vendor.error(exc.status, exc.code, exc.message)
+        answer = await _answer(request, handler)
         answer.headers.update(headers)
         return answer
 

@@ -6,19 +6,26 @@ an expired token issued here gets 401, any other bearer token is accepted).  Eve
 call must carry an ``x-request-id`` UUID.  Bodies are ``{data: [...], _links}`` (``data``
 always an array); errors are NestJS-style ``{statusCode, message}``.  Creating an
 instance is a purchase; there is no delete, only ``/cancel`` (the instance runs until the
-cancel date, then disappears).
+cancel date, then disappears).  ``/compute/images`` lists the standard images; Contabo publishes no
+product (price) listing, so there is none here either.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
-from engine.providers.emulators._catalog import CONTABO_DEFAULT_IMAGE, CONTABO_PRODUCTS, CONTABO_REGIONS
+from engine.providers.emulators._catalog import (
+    CONTABO_DEFAULT_IMAGE,
+    CONTABO_IMAGES,
+    CONTABO_PRODUCTS,
+    CONTABO_REGIONS,
+)
 from engine.providers.emulators._core import (
     EmuError,
     EmuServer,
@@ -84,6 +91,7 @@ class Contabo(Vendor):
             web.post(p + "/compute/instances/{id}/snapshots", self.snapshot),
             web.post(p + "/secrets", self.create_secret),
             web.get(p + "/data-centers", self.data_centers),
+            web.get(p + "/compute/images", self.images),
         ]
 
     # --- rendering ---------------------------------------------------------------------------
@@ -277,3 +285,38 @@ class Contabo(Vendor):
             "_links": {"self": request.path_qs, "first": "/v1/data-centers?page=1&size=10",
                        "last": "/v1/data-centers?page=1&size=10"},
         })
+
+    def _page(self, request: web.Request, items: Sequence[Any], path: str) -> dict[str, Any]:
+        """Contabo's envelope: ``_pagination`` + ``data`` (always an array) + ``_links``."""
+        page = int_param(request, "page", 1)
+        size = int_param(request, "size", 10, 100)
+        total = len(items)
+        pages = max(1, -(-total // size))
+
+        def link(n: int) -> str:
+            return f"{path}?page={n}&size={size}"
+
+        links = {"self": request.path_qs, "first": link(1), "last": link(pages)}
+        if page > 1:
+            links["previous"] = link(page - 1)
+        if page < pages:
+            links["next"] = link(page + 1)
+        return {"_pagination": {"size": size, "totalElements": total, "totalPages": pages, "page": page},
+                "data": list(items[(page - 1) * size: page * size]), "_links": links}
+
+    async def images(self, request: web.Request) -> web.Response:
+        """The standard images (Contabo's custom-image upload is not emulated)."""
+        q = request.query
+        items: Sequence[dict[str, Any]] = [{"imageId": image_id, "tenantId": TENANT, "customerId": CUSTOMER, "name": name,
+                  "description": description, "url": "", "sizeMb": size_mb, "uploadedSizeMb": 0.0,
+                  "osType": "Linux", "version": version, "format": "qcow2", "status": "downloaded",
+                  "errorMessage": "", "standardImage": True, "creationDate": created, "lastModifiedDate": created,
+                  "tags": []}
+                 for image_id, (name, description, version, size_mb, created) in CONTABO_IMAGES.items()]
+        if q.get("name"):
+            items = [i for i in items if i["name"] == q["name"]]
+        if q.get("search"):
+            items = [i for i in items if q["search"].lower() in (i["name"] + i["description"]).lower()]
+        if q.get("standardImage") == "false":
+            items = []
+        return json_response(self._page(request, items, "/v1/compute/images"))

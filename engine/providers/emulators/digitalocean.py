@@ -2,7 +2,7 @@
 
 Lifecycle: ``new`` (45 s) → ``active``; actions go ``in-progress`` → ``completed`` and lock the
 droplet meanwhile.  Rate limit: 250/min and 5,000/h per token; ``ratelimit-*`` headers describe
-the hourly window and a 429 carries ``retry-after``.
+the hourly window and a 429 carries ``retry-after``.  ``/images`` lists distribution images and snapshots.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.providers.emulators._catalog import DO_LOCATIONS, DO_PLANS, EmuPlan
+from engine.providers.emulators._catalog import DO_IMAGES, DO_LOCATIONS, DO_PLANS, EmuPlan
 from engine.providers.emulators._core import (
     EmuAction,
     EmuError,
@@ -57,6 +57,7 @@ class DigitalOcean(Vendor):
             web.get(p + "/actions/{id}", self.get_action),
             web.get(p + "/sizes", self.sizes),
             web.get(p + "/regions", self.regions),
+            web.get(p + "/images", self.images),
         ]
 
     # --- rendering ---------------------------------------------------------------------------
@@ -83,6 +84,24 @@ class DigitalOcean(Vendor):
                 "resource_id": a.resource_id, "resource_type": "droplet", "region": self.region_json(slug),
                 "region_slug": slug}
 
+    def distribution_image_json(self, slug: str) -> dict[str, Any]:
+        known = {img[1]: img for img in DO_IMAGES}
+        image_id, _, name, distribution, created = known.get(
+            slug, (152722766, slug, slug, "Unknown", "2024-04-25T15:45:27Z"))
+        return {"id": image_id, "name": name, "type": "base", "distribution": distribution, "slug": slug,
+                "public": True, "regions": list(_LOC), "created_at": created, "min_disk_size": 7,
+                "size_gigabytes": 2.36, "description": f"{distribution} {name}", "tags": [], "status": "available",
+                "error_message": ""}
+
+    def snapshot_image_json(self, snap_id: int) -> dict[str, Any]:
+        snap = self.state.snapshots[snap_id]
+        s = self.state.servers.get(snap["server"])
+        return {"id": snap_id, "name": snap["name"], "type": "snapshot", "distribution": "Ubuntu", "slug": None,
+                "public": False, "regions": [snap["region"]], "created_at": self.state.iso(snap["created"]),
+                "min_disk_size": snap["disk"], "size_gigabytes": round(snap["disk"] * 0.3, 2),
+                "description": f"snapshot of {s.name if s else snap['server']}", "tags": [], "status": "available",
+                "error_message": ""}
+
     def droplet_json(self, s: EmuServer) -> dict[str, Any]:
         now = self.state.now()
         stage = s.stage(now)
@@ -95,10 +114,7 @@ class DigitalOcean(Vendor):
             "disk": plan.disk_gb, "locked": locked, "status": status, "kernel": None,
             "created_at": self.state.iso(s.created), "features": ["droplet_agent", "private_networking"],
             "backup_ids": [], "next_backup_window": None, "snapshot_ids": s.extra.get("snapshots", []),
-            "image": {"id": 152722766, "name": "24.04 (LTS) x64", "type": "base", "distribution": "Ubuntu",
-                      "slug": s.image, "public": True, "regions": list(_LOC), "created_at": "2024-04-25T15:45:27Z",
-                      "min_disk_size": 7, "size_gigabytes": 2.36, "description": "Ubuntu 24.04 (LTS) x64",
-                      "tags": [], "status": "available"},
+            "image": self.distribution_image_json(s.image),
             "volume_ids": [], "size": self.size_json(plan), "size_slug": s.plan,
             "networks": {
                 "v4": ([{"ip_address": ipv4_for(s.seq), "netmask": "255.255.240.0",
@@ -187,7 +203,7 @@ class DigitalOcean(Vendor):
         s = self._droplet(request)
         s.deleting_until = self.state.now()
         self.state.get_server(s.id)
-        return web.Response(status=204)
+        return web.Response(status=204, content_type="application/json")  # DO sets it on this 204
 
     async def action(self, request: web.Request) -> web.Response:
         s = self._droplet(request)
@@ -215,6 +231,8 @@ class DigitalOcean(Vendor):
         elif kind == "snapshot":
             snap = 900_000_000 + self.state.next_seq()
             s.extra.setdefault("snapshots", []).append(snap)
+            self.state.snapshots[snap] = {"server": s.id, "name": str(body.get("name") or f"{s.name}-snapshot"),
+                                          "created": now, "region": s.location, "disk": _PLANS[s.plan].disk_gb}
             s.transition, duration = ("snapshotting", now + 30.0), 30.0
         else:
             raise EmuError(422, "unprocessable_entity", f"Action type '{kind}' is not supported.")
@@ -235,3 +253,21 @@ class DigitalOcean(Vendor):
     async def regions(self, request: web.Request) -> web.Response:
         body = self._paginate(request, [self.region_json(loc.id) for loc in DO_LOCATIONS], "regions")
         return json_response(body)
+
+    async def images(self, request: web.Request) -> web.Response:
+        """Public distribution images and this account's snapshots (``type``, ``private``, ``tag_name``)."""
+        q = request.query
+        public = [self.distribution_image_json(img[1]) for img in DO_IMAGES]
+        private = [self.snapshot_image_json(snap) for snap in sorted(self.state.snapshots)]
+        kind = q.get("type")
+        if kind == "distribution":
+            items = public
+        elif kind == "application":
+            items = []
+        elif q.get("private") == "true":
+            items = private
+        else:
+            items = public + private
+        if "tag_name" in q:
+            items = [img for img in items if q["tag_name"] in img["tags"]]
+        return json_response(self._paginate(request, items, "images"))

@@ -2,7 +2,8 @@
 
 Lifecycle: ``initializing`` (20 s) → ``starting`` (10 s) → ``running``; every mutation
 returns an action object (``running`` → ``success``) to poll at ``/actions/{id}``.
-Rate limit: 3,600 requests per token, refilled 1/s, with ``RateLimit-*`` headers.
+Rate limit: 3,600 requests per token, refilled 1/s, with ``RateLimit-*`` headers (on every answer, a 401 too).
+``/images`` lists the public OS images and the project's snapshots.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.providers.emulators._catalog import HETZNER_LOCATIONS, HETZNER_PLANS, EmuLocation, EmuPlan
+from engine.providers.emulators._catalog import (
+    HETZNER_IMAGES,
+    HETZNER_LOCATIONS,
+    HETZNER_PLANS,
+    EmuLocation,
+    EmuPlan,
+)
 from engine.providers.emulators._core import (
     EmuAction,
     EmuError,
@@ -83,6 +90,7 @@ class Hetzner(Vendor):
             web.get(p + "/actions/{id}", self.get_action),
             web.get(p + "/locations", self.list_locations),
             web.get(p + "/server_types", self.list_server_types),
+            web.get(p + "/images", self.list_images),
         ]
 
     # --- rendering ---------------------------------------------------------------------------
@@ -152,21 +160,32 @@ class Hetzner(Vendor):
                                  "available_for_migration": [p.numeric_id for p in HETZNER_PLANS]},
             },
             "location": self.location_json(loc),
-            "image": {
-                "id": 161547269, "type": "system", "status": "available", "name": s.image,
-                "description": s.image.replace("-", " ").title(), "image_size": None, "disk_size": 5,
-                "created": "2024-04-25T13:08:29+00:00", "created_from": None, "bound_to": None,
-                "os_flavor": "ubuntu" if s.image.startswith("ubuntu") else "unknown",
-                "os_version": s.image.split("-")[-1] if "-" in s.image else None,
-                "rapid_deploy": True, "protection": {"delete": False}, "deprecated": None, "deleted": None,
-                "labels": {}, "architecture": "x86",
-            },
+            "image": self.system_image_json(s.image),
             "iso": None, "rescue_enabled": False, "locked": False, "backup_window": None,
             "outgoing_traffic": 0, "ingoing_traffic": 0, "included_traffic": 21990232555520,
             "protection": {"delete": False, "rebuild": False},
             "labels": s.labels, "volumes": [], "load_balancers": [],
             "primary_disk_size": plan.disk_gb, "placement_group": None,
         }
+
+    def system_image_json(self, name: str) -> dict[str, Any]:
+        """A public OS image (an unknown name renders as a system image of that name, as the API would)."""
+        known = {img[1]: img for img in HETZNER_IMAGES}
+        image_id, _, description, flavor, version, created = known.get(
+            name, (161547269, name, name.replace("-", " ").title(), "unknown", None, "2024-04-25T13:08:29+00:00"))
+        return {
+            "id": image_id, "type": "system", "status": "available", "name": name, "description": description,
+            "image_size": None, "disk_size": 5, "created": created, "created_from": None, "bound_to": None,
+            "os_flavor": flavor, "os_version": version, "rapid_deploy": True, "protection": {"delete": False},
+            "deprecated": None, "deleted": None, "labels": {}, "architecture": "x86",
+        }
+
+    def snapshot_image_json(self, image_id: int) -> dict[str, Any]:
+        snap = self.state.snapshots[image_id]
+        action = self.state.actions[snap["action"]]
+        done = action.status(self.state.now()) != "running"
+        return dict(snap["image"], status="available" if done else "creating",
+                    image_size=round(snap["image"]["disk_size"] * 0.3, 2) if done else None)
 
     def plant(self, *, name: str, location: str = "nbg1", plan: str = "cx23", labels: dict[str, str] | None = None,
               image: str = "ubuntu-24.04", ready: bool = True) -> EmuServer:
@@ -297,8 +316,9 @@ class Hetzner(Vendor):
                 "os_version": None, "rapid_deploy": False, "protection": {"delete": False}, "deprecated": None,
                 "deleted": None, "labels": body.get("labels") or {}, "architecture": "x86",
             }
-            self.state.snapshots[image_id] = {"server": s.id, "action": action.id}
-            return json_response({"image": image, "action": self.action_json(action)}, 201)
+            self.state.snapshots[image_id] = {"server": s.id, "action": action.id, "image": image}
+            return json_response({"image": self.snapshot_image_json(image_id), "action": self.action_json(action)},
+                                 201)
         else:
             raise EmuError(404, "not_found", f"action {kind} not found")
         return json_response({"action": self.action_json(action)}, 201)
@@ -322,4 +342,31 @@ class Hetzner(Vendor):
             "server_types": [self.server_type_json(p) for p in HETZNER_PLANS],
             "meta": {"pagination": {"page": 1, "per_page": 25, "previous_page": None, "next_page": None,
                                     "last_page": 1, "total_entries": len(HETZNER_PLANS)}},
+        })
+
+    async def list_images(self, request: web.Request) -> web.Response:
+        """Public OS images plus this project's snapshots; the filters and pagination the API documents."""
+        page = int_param(request, "page", 1)
+        per_page = int_param(request, "per_page", 25, 50)
+        images = [self.system_image_json(img[1]) for img in HETZNER_IMAGES]
+        images += [self.snapshot_image_json(image_id) for image_id in sorted(self.state.snapshots)]
+        q = request.query
+        for key in ("type", "status"):
+            wanted = q.getall(key, [])
+            if wanted:
+                images = [img for img in images if img[key] in wanted]
+        if "name" in q:
+            images = [img for img in images if img["name"] == q["name"]]
+        if "architecture" in q:
+            images = [img for img in images if img["architecture"] == q["architecture"]]
+        if "label_selector" in q:
+            images = [img for img in images if _match_labels(img["labels"], q["label_selector"])]
+        total = len(images)
+        last = max(1, -(-total // per_page))
+        return json_response({
+            "images": images[(page - 1) * per_page: page * per_page],
+            "meta": {"pagination": {
+                "page": page, "per_page": per_page, "previous_page": page - 1 if page > 1 else None,
+                "next_page": page + 1 if page < last else None, "last_page": last, "total_entries": total,
+            }},
         })

@@ -2,7 +2,8 @@
 
 Three status fields as the real API: ``status`` (pending → active), ``power_status`` and
 ``server_status`` (none → installingbooting → ok).  Cursor pagination (``meta.links.next``).
-Rate limit ~30 requests/s per token, no headers (as documented), 429 beyond.
+Rate limit ~30 requests/s per token, no headers (as documented), 429 beyond.  The catalogue listings
+(``/regions``, ``/plans``, ``/os``) need no API key, as in the vendor spec.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
-from engine.providers.emulators._catalog import VULTR_LOCATIONS, VULTR_OS, VULTR_PLANS, EmuPlan
+from engine.providers.emulators._catalog import VULTR_LOCATIONS, VULTR_OS, VULTR_OS_FAMILY, VULTR_PLANS, EmuPlan
 from engine.providers.emulators._core import (
     EmuError,
     EmuServer,
@@ -57,6 +59,10 @@ class Vultr(Vendor):
     def is_create(self, request: web.Request) -> bool:
         return request.method == "POST" and request.path == "/v2/instances"
 
+    def public_path(self, path: str) -> bool:
+        """The catalogue listings need no API key (``security: []`` in the vendor spec)."""
+        return path in ("/v2/os", "/v2/regions", "/v2/plans") or super().public_path(path)
+
     def routes(self) -> list[web.RouteDef]:
         p = self.prefix
         return [
@@ -69,6 +75,7 @@ class Vultr(Vendor):
             web.post(p + "/snapshots", self.snapshot),
             web.get(p + "/regions", self.regions),
             web.get(p + "/plans", self.plans),
+            web.get(p + "/os", self.os),
         ]
 
     def plan_json(self, p: EmuPlan) -> dict[str, Any]:
@@ -221,8 +228,24 @@ class Vultr(Vendor):
     async def regions(self, request: web.Request) -> web.Response:
         regions = [{"id": loc.id, "city": loc.city, "country": loc.country, "continent": loc.continent,
                     "options": ["ddos_protection"]} for loc in VULTR_LOCATIONS]
-        return json_response({"regions": regions, "meta": {"total": len(regions), "links": {"next": "", "prev": ""}}})
+        return self._listing(request, "regions", regions)
 
     async def plans(self, request: web.Request) -> web.Response:
         plans = [self.plan_json(p) for p in VULTR_PLANS]
-        return json_response({"plans": plans, "meta": {"total": len(plans), "links": {"next": "", "prev": ""}}})
+        if request.query.get("type") not in (None, "all", "vc2"):
+            plans = []
+        return self._listing(request, "plans", plans)
+
+    def _listing(self, request: web.Request, key: str, items: Sequence[dict[str, Any]]) -> web.Response:
+        """A cursor-paginated catalogue listing (``per_page``, ``cursor``; ``meta.links.next`` empty on the last)."""
+        per_page = int_param(request, "per_page", 100, 500)
+        start = _offset(request.query["cursor"]) if request.query.get("cursor") else 0
+        nxt = _cursor(start + per_page) if start + per_page < len(items) else ""
+        prev = _cursor(max(0, start - per_page)) if start > 0 else ""
+        return json_response({key: list(items[start:start + per_page]),
+                              "meta": {"total": len(items), "links": {"next": nxt, "prev": prev}}})
+
+    async def os(self, request: web.Request) -> web.Response:
+        items = [{"id": os_id, "name": name, "arch": VULTR_OS_FAMILY[os_id][0], "family": VULTR_OS_FAMILY[os_id][1]}
+                 for os_id, name in VULTR_OS.items()]
+        return self._listing(request, "os", items)

@@ -108,13 +108,13 @@ RESTART_RE = re.compile(r"\b(restart|reboot|bounce|kick|power[- ]?cycle|recycle|
 SILENCE_RE = re.compile(r"\b(silence|mute|snooze|quiet|suppress|shush|hush|pause alerts|stop alerting)\w*")
 CONFIG_RE = re.compile(r"\b(config|configuration|settings?)\b")
 CONFIG_VERB_RE = re.compile(r"\b(push|roll ?out|rollout|deploy|apply|set|change|update|ship)\b")
-JOB_ID_RE = re.compile(r"\b(job-[0-9a-f]{4,16})\b")
+JOB_ID_RE = re.compile(r"\b(job-[0-9a-f]{4,32})\b")
 SWEEP_RE = re.compile(r"\b(sweep|health ?check)\b.*\b(now|again|right away|please)\b|"
                       r"\b(run|do|start|trigger) (?:a |the |guardian'?s? )?(?:health )?(sweep|health ?check)\b")
 STOP_JOB_RE = re.compile(
     r"^(?:please |now )?(?:stop|halt|abort|kill|interrupt|terminate|cancel)\s+"
     r"(?:(?:the|that|this|my|running|current|ongoing)\s+)*"
-    r"(?:jobs?\b|job-[0-9a-f]{4,16}\b|provisioning\b|rollout\b|config push\b|failover\b|teardown\b|"
+    r"(?:jobs?\b|job-[0-9a-f]{4,32}\b|provisioning\b|rollout\b|config push\b|failover\b|teardown\b|"
     r"(?:that|it|this)\s*$)")
 """A request to stop running work ("stop job job-1a2b", "stop that", "abort the provisioning")."""
 JOB_WORDS_RE = re.compile(r"\b(job|progress|is it done|is it finished|still running|how far|eta)\b")

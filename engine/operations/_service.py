@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -28,6 +27,7 @@ from engine import audit
 from engine.config import Settings
 from engine.domain import InstanceState, Selector
 from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal
+from engine.ids import new_id as _new_id
 from engine.operations._diagnose import diagnose_instances, validate_checks
 from engine.operations._drafts import (
     Draft,
@@ -321,10 +321,6 @@ class ToolOutcome:
             if self.rule:
                 result["rule"] = self.rule
         return {"tool": self.tool, "args": self.args, "status": self.status, "result": result}
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(4)}"
 
 
 def _plan_view(rec: PlanRecord) -> PlanView:
@@ -1071,14 +1067,14 @@ class Operations:
         with self.store.session() as s:
             job = s.get(JobRecord, job_id)
             if job is None:
-                raise NotFound(f"No job {job_id} exists; job ids look like job-1a2b3c4d.")
+                raise NotFound(f"No job {job_id} exists; job ids look like job-0193f1a2b3c47d8e9f0a1b2c3d4e5f60.")
             return self._job_view(s, job)
 
     def job_status(self, caller: Caller, job_id: str) -> JobView:
         with self.store.session() as s:
             job = s.get(JobRecord, job_id)
             if job is None:
-                raise NotFound(f"No job {job_id} exists; job ids look like job-1a2b3c4d.")
+                raise NotFound(f"No job {job_id} exists; job ids look like job-0193f1a2b3c47d8e9f0a1b2c3d4e5f60.")
             plan = s.get(PlanRecord, job.plan_id)
             if caller.tenant_id is not None and plan is not None and plan.operator_id != caller.operator_id:
                 raise NotFound(f"No job {job_id} is visible to you.")

@@ -57,7 +57,7 @@ def resolve_job(s: Session, caller: Caller, job_id: str | None) -> JobRecord:
     if job_id:
         job = s.get(JobRecord, job_id)
         if job is None:
-            raise NotFound(f"No job {job_id} exists; job ids look like job-1a2b3c4d (\"what jobs are running?\").")
+            raise NotFound(f"No job {job_id} exists; job ids look like job-0193f1a2b3c47d8e9f0a1b2c3d4e5f60 (\"what jobs are running?\").")
         if caller.tenant_id is not None and job.started_by != caller.operator_id:
             raise NotFound(f"No job {job_id} is visible to you.")
         return job

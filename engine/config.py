@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     """The address new servers' clawnode dials (``wss://ops.example.com:18789/``), baked into their cloud-init.
     Unset: derived from gateway_host/port, and refused if that is loopback (no VPS can reach it)."""
 
+    openclaw_gateway_url: str | None = None
+    """A real OpenClaw gateway whose nodes ClawOps should see (``ws://`` or ``wss://``): the engine connects to it
+    as an operator client, follows its nodes and pulls their clawops.health reports.  Unset = none."""
+
+    openclaw_gateway_token: SecretStr | None = None
+    """That gateway's shared token (its ``gateway.auth.token``), for the engine's operator link."""
+
     node_package: str | None = None
     """What cloud-init installs as clawnode: a pip requirement or wheel URL (default: this engine's version)."""
 

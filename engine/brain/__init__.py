@@ -5,11 +5,13 @@ The offline brain is always here (deterministic, no network).  The LLM brain
 through :func:`llm_brain_for` and only when an API key is configured.
 """
 
+from engine.brain._answers import leaks
 from engine.brain._errors import BrainUnavailable
 from engine.brain._factory import llm_brain_for
 from engine.brain._intents import (
     BrainContext,
     CancelIntent,
+    ClarifyIntent,
     ConfirmIntent,
     ForgetIntent,
     HelpIntent,
@@ -21,13 +23,16 @@ from engine.brain._intents import (
     UnknownIntent,
 )
 from engine.brain._offline import SUGGESTIONS, OfflineBrain, apply_exclusions, injection_marker
+from engine.brain._session import DialogueKeeper
 
 __all__ = [
     "SUGGESTIONS",
     "BrainContext",
     "BrainUnavailable",
     "CancelIntent",
+    "ClarifyIntent",
     "ConfirmIntent",
+    "DialogueKeeper",
     "ForgetIntent",
     "HelpIntent",
     "Intent",
@@ -39,5 +44,6 @@ __all__ = [
     "UnknownIntent",
     "apply_exclusions",
     "injection_marker",
+    "leaks",
     "llm_brain_for",
 ]

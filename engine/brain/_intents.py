@@ -23,11 +23,19 @@ class ToolIntent:
     tool: str
     args: dict[str, Any] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
+    replaces: str = ""
+    """The pending plan this call amends ("only the vultr ones", "make it 5"): withdrawn when this is planned."""
+    note: str = ""
+    """What the brain assumed or corrected, said with the answer ("read 'hetnzer' as hetzner")."""
+    purpose: str = ""
+    """Why a read is made when it is not the plain answer ("savings": what did that save us?)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ConfirmIntent:
-    """The operator said "go"."""
+    """The operator said "go" (``plan_id`` when they named the plan: "go pl-1a2b3c4d")."""
+
+    plan_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,22 @@ class UnknownIntent:
     text: str
     suggestions: tuple[str, ...] = ()
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClarifyIntent:
+    """A question back: what was understood, the likely readings, and the words not understood.
+
+    Asked instead of guessing whenever an action was requested but a slot is missing, a word is not
+    understood, or a follow-up refers to nothing.  ``withdraws`` is set when the operator tried to change or
+    retract a pending plan and could not be understood: that plan is withdrawn and the reply says so.
+    """
+
+    question: str
+    understood: str = ""
+    readings: tuple[str, ...] = ()
+    unknown_words: tuple[str, ...] = ()
+    withdraws: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +104,7 @@ class SuspectIntent:
 
 Intent = (
     ToolIntent | ConfirmIntent | CancelIntent | HelpIntent | UnknownIntent | RememberIntent | ForgetIntent
-    | RecallIntent | SuspectIntent
+    | RecallIntent | SuspectIntent | ClarifyIntent
 )
 
 
@@ -98,3 +122,15 @@ class BrainContext:
     last_job: str | None = None
     last_target: str | None = None
     excluded_providers: tuple[str, ...] = ()
+    findings_list: tuple[str, ...] = ()
+    """Ledger's waste findings in the order they were shown, numbered from 1 ("fix 1 and 3")."""
+    pending: dict[str, Any] | None = None
+    """The live pending plan's frame: ``{"id", "tool", "args"}`` (amend it, or confirm or cancel it)."""
+    last_action: dict[str, Any] | None = None
+    """The last action frame: ``{"tool", "args", "job"?, "plan"?, "before"?}`` ("same for X", "undo that")."""
+    last_list: tuple[str, ...] = ()
+    """The ids of the last list shown, in order ("the second one")."""
+    last_was_action: bool = False
+    """Whether the latest answer was an action (so "same for vultr" repeats it) rather than a read."""
+    url_allowlist: tuple[str, ...] = ()
+    """Hosts a config push may point a URL at (setting ``config_url_allowlist``)."""

@@ -1,0 +1,285 @@
+"""Follow-ups as operations on the dialogue state: amend, repeat with a change, refer, retract, undo, fix by number.
+
+The conversation keeps, per session, the pending plan's frame (tool, args, id), the last action frame, the
+last list shown and Ledger's numbered findings (:class:`~engine.brain.BrainContext`).  A follow-up is read
+against that state here, before the message is read as a fresh request:
+
+- **amend** the pending plan: narrow ("only the vultr ones"), widen ("all the vultr ones actually"), change a
+  count ("make it 5 not 20") or a tier ("make it performance instead") — always a *new* plan that replaces the
+  pending one, so policy is checked again on the new scope;
+- **repeat** the last action with one slot changed ("same for vultr");
+- **refer** to the last list ("restart the second one") or target ("show me that one");
+- **undo** the last reversible action (resize back, failover back, config back; a teardown cannot be undone);
+- **fix by number** ("fix 1 and 3") from Ledger's numbered findings;
+- **savings**: "what did that save us?" reads the last action's plans, not a new scan.
+
+When the operator clearly tried to change the pending plan but the change is not understood, the answer is a
+question that withdraws the plan (``ClarifyIntent(withdraws=True)``): never a silent keep, never a confirm.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from engine.brain._intents import BrainContext, ClarifyIntent, Intent, ToolIntent, UnknownIntent
+
+__all__ = ["AMEND_START", "follow_up", "resolve_references"]
+
+AMEND_START = re.compile(
+    r"^(?:(?:no|nah|wait|hmm+|actually|ok|okay|sorry|oh|but|hold on|scratch that)[,.!]?\s+)*"
+    r"(?:only|just|make it|make that|change it to|change that to|instead|rather|not\b|exclude|without|"
+    r"(?:do )?all (?:of )?the|all of them|everything on|all\b|.*\binstead$|.*\bnot \d+$|.*\bactually$)"
+)
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+             "ninth": 9, "tenth": 10, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
+_ORDINAL_RE = re.compile(r"\b(?:the )?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|1st|2nd|"
+                         r"3rd|4th|5th|last)(?: one| instance| account| item)?\b")
+_THAT_ONE_RE = re.compile(r"\b(?:that|this) one\b|\bthat (?:account|instance|box|server)\b")
+_UNDO_RE = re.compile(r"^(?:please |ok |okay |actually |oops,? )*(?:undo|revert|reverse|roll ?back|roll (?:that|it) back|put "
+                      r"(?:it|that|them) back|take (?:that|it) back|change (?:it|that|them) back)(?: (?:that|it|this|the last (?:one|change|action|thing)|"
+                      r"what you (?:just )?did|please))*[.!]*$")
+_SAVINGS_RE = re.compile(r"\b(?:what|how much)\b.*\b(?:did|does|will|would) (?:that|this|it|the fix|those|these)\b.*"
+                         r"\bsav\w*|\bhow much (?:did|have) we sav\w*|\bwhat did we save\b|\bsavings? from (?:that|it)\b")
+_FIX_RE = re.compile(r"^(?:please |ok |okay |then |now )*(?:fix|do|apply|action|handle|take care of|go with|act on)"
+                     r"(?: (?:findings?|numbers?|items?|#|no\.?))?\s+#?(\d{1,2}(?:(?:\s*,\s*|\s+and\s+|\s*&\s*|\s+)#?"
+                     r"\d{1,2})*)(?: (?:please|too|as well))?[.!]*$")
+_FIX_ORDINAL_RE = re.compile(r"^(?:please |ok |now )*(?:fix|do|apply|handle|take care of) (?:the )?(first|second|"
+                             r"third|fourth|fifth|last)(?: one| finding)?[.!]*$")
+_SAME_RE = re.compile(r"^(?:ok |okay |now |and |then |great,? |good,? )*(?:do |repeat )?(?:the )?same(?: thing)?"
+                      r"(?: again)?(?: for| on| in| with| at)? (.+)$|^(?:now |and |ok )*(?:do )?(?:the )?same "
+                      r"(?:thing )?(?:for|on|in|with) (.+)$|^(?:now )?(?:and |ok )?(?:also |too )?do (?:the same|it|"
+                      r"that) (?:for|on|in) (.+)$")
+_COUNT_RE = re.compile(r"\b(?:make (?:it|that)|change (?:it|that) to|only|just)\s+(\d{1,5}|[a-z]+(?:[- ][a-z]+)?)\b|"
+                       r"^(\d{1,5}) (?:instead|then|pairs? instead)\b")
+_TIERS = {"nano": "nano", "standard": "standard", "performance": "performance", "cheap": "nano",
+          "small": "nano", "tiny": "nano", "big": "performance", "large": "performance", "medium": "standard"}
+_TIER_RE = re.compile(r"\b(?:make (?:it|that|them)|change (?:it|that) to|go|use|to)\s+(?:the )?(nano|standard|"
+                      r"performance|cheap|small|tiny|big|large|medium)\b|\b(nano|standard|performance)\s+instead\b")
+_WIDEN_RE = re.compile(r"\b(?:all (?:of )?(?:the|them)|all\b|everything|every one|whole)\b")
+_SELECTOR_TOOLS = frozenset({"teardown", "resize", "restart", "failover", "config_push", "silence_alerts"})
+
+Reader = Callable[[str], dict[str, str]]
+"""The brain's slot reader: providers, regions, geos, tiers, states and roles named in a text."""
+IdReader = Callable[[str], tuple[list[str], list[str]]]
+"""The brain's id reader: the account ids and instance ids named in a text."""
+
+
+def _withdraw(ctx: BrainContext, text: str, unknown: tuple[str, ...] = ()) -> ClarifyIntent:
+    pending = ctx.pending or {}
+    words = f" (I don't know {', '.join(repr(w) for w in unknown)})" if unknown else ""
+    return ClarifyIntent(
+        question=(f"I couldn't tell how you want to change plan {pending.get('id', '')}{words}, so I withdrew it "
+                  f"and changed nothing. What do you want instead — e.g. \"only the vultr ones\", \"make it 5\" or "
+                  f"\"restart everything degraded on vultr\"?"),
+        understood=f"a change to plan {pending.get('id', '')}", unknown_words=unknown, withdraws=True)
+
+
+def _amend(text: str, ctx: BrainContext, read: Reader, unknown: Callable[[str], tuple[str, ...]]) -> Intent | None:
+    pending = ctx.pending
+    if not pending or not AMEND_START.search(text):
+        return None
+    tool = str(pending.get("tool", ""))
+    args: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(pending.get("args") or {}).items()}
+    pid = str(pending.get("id", ""))
+    filters = read(text)
+    tier_match = _TIER_RE.search(text)
+    new_tier = _TIERS[(tier_match.group(1) or tier_match.group(2))] if tier_match else None
+    count_match = _COUNT_RE.search(text)
+    count = None
+    if count_match:
+        from engine.brain._lexicon import to_number
+
+        raw = count_match.group(1) or count_match.group(2)
+        count = int(raw) if raw.isdigit() else to_number(raw)
+    changed: list[str] = []
+    if tool == "provision_pairs":
+        if count:
+            args["count"] = count
+            changed.append(f"{count} pairs")
+        if new_tier:
+            args["tier"] = new_tier
+            changed.append(f"tier {new_tier}")
+        for key in ("region", "geo"):
+            if filters.get(key):
+                args.pop("region", None)
+                args.pop("geo", None)
+                args[key] = filters[key]
+                changed.append(filters[key])
+        if filters.get("provider") and not filters.get("region"):
+            args["primary_provider"] = filters["provider"]
+            changed.append(f"primaries on {filters['provider']}")
+    elif tool in _SELECTOR_TOOLS:
+        selector = dict(args.get("selector") or {})
+        scope = {k: v for k, v in filters.items() if not (tool == "resize" and k == "tier" and v == new_tier)}
+        if scope and _WIDEN_RE.search(text) and not re.search(r"\b(only|just)\b", text):
+            selector = dict(scope)  # widened: the new scope replaces the old one (policy is checked again)
+            changed.append("widened to " + ", ".join(str(v) for v in scope.values()))
+        elif scope:
+            selector.update(scope)
+            changed.append("only " + ", ".join(str(v) for v in scope.values()))
+        if new_tier and tool == "resize":
+            args["tier"] = new_tier
+            changed.append(f"to {new_tier}")
+        args["selector"] = selector
+    if not changed:
+        return _withdraw(ctx, text, unknown(text))
+    return ToolIntent(tool, args, replaces=pid, note=f"Changed plan {pid}: {'; '.join(changed)}.")
+
+
+def _undo(ctx: BrainContext) -> Intent:
+    last = ctx.last_action
+    if not last:
+        return ClarifyIntent(question="There is nothing in this conversation to undo yet. What should I change back?",
+                             understood="undo")
+    tool = str(last.get("tool"))
+    args = dict(last.get("args") or {})
+    selector = dict(args.get("selector") or {})
+    before = dict(last.get("before") or {})
+    if tool == "teardown":
+        return UnknownIntent("undo teardown", ("provision 1 pair",), reason=(
+            "A teardown cannot be undone: the servers were deleted at the provider (their data was archived "
+            "first). To bring the users back, provision new pairs and restore from the archives."))
+    if tool == "resize":
+        if before.get("tier"):
+            return ToolIntent("resize", {"selector": selector, "tier": before["tier"]},
+                              note=f"Undo: back to {before['tier']}.")
+        return ClarifyIntent(question="Those instances were on different tiers before; which tier should they go "
+                             "back to (nano, standard or performance)?", understood="undo the resize",
+                             readings=("nano", "standard", "performance"))
+    if tool == "failover":
+        return ToolIntent("failover", {"selector": selector},
+                          note="Undo: failing back, so the old primaries serve again.")
+    if tool == "config_push":
+        config = dict(args.get("config") or {})
+        old = {k: before[k] for k in config if k in before}
+        if old and len(old) == len(config):
+            return ToolIntent("config_push", {**{k: v for k, v in args.items() if k != "config"}, "config": old},
+                              note="Undo: the previous values.")
+        return ClarifyIntent(question=f"I don't know what {', '.join(sorted(config))} was before; what should it go "
+                             "back to?", understood="undo the config push")
+    if tool == "restart":
+        return UnknownIntent("undo restart", ("fleet status",), reason=(
+            "A restart leaves nothing to change back: the same instances are running again with the same "
+            "settings. Ask \"fleet status\" to see how they are doing."))
+    if tool == "silence_alerts":
+        return UnknownIntent("undo silence", ("fleet status",), reason=(
+            "Silenced alerts come back on their own when the silence ends; there is no early un-silence yet."))
+    if tool == "provision_pairs":
+        return UnknownIntent("undo provision", ("tear down acct-…",), reason=(
+            "Undoing a provisioning means tearing the new pairs down; name the accounts (e.g. \"tear down "
+            "acct-151\") and I'll plan it for your go."))
+    return ClarifyIntent(question="I can't undo that. What should I change back?", understood="undo")
+
+
+def _fix(numbers: list[int], ctx: BrainContext) -> list[Intent]:
+    out: list[Intent] = []
+    for number in numbers:
+        if not 1 <= number <= len(ctx.findings_list):
+            listed = len(ctx.findings_list)
+            out.append(ClarifyIntent(
+                question=f"There {'is' if listed == 1 else 'are'} only {listed} finding{'s' if listed != 1 else ''}"
+                         f" (1–{listed}); which one do you mean?", understood=f"fix finding {number}",
+                readings=tuple(f"fix {n}" for n in range(1, listed + 1))))
+            continue
+        finding = ctx.findings_list[number - 1]
+        if finding == "idle":
+            out.append(ToolIntent("teardown", {"selector": {"finding": "idle"}}))
+        elif finding == "oversized":
+            out.append(ToolIntent("resize", {"selector": {"finding": "oversized"},
+                                             "tier": ctx.finding_tiers.get("oversized", "nano")}))
+        else:
+            out.append(ClarifyIntent(
+                question=(f"Finding {number} ({finding.replace('_', ' ')}) means moving instances to another "
+                          "provider: that is a re-provisioning project, not one action. Shall I show which "
+                          "instances and providers it means, or fix another finding?"),
+                understood=f"fix finding {number}", readings=("where are we wasting money?",)))
+    return out
+
+
+def _same_for(change: str, ctx: BrainContext, read: Reader, ids: IdReader) -> Intent | None:
+    filters = read(change)
+    accounts, instances = ids(change)
+    last = ctx.last_action
+    if ctx.last_was_action and last:
+        tool = str(last.get("tool"))
+        args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(last.get("args") or {}).items()}
+        if tool in _SELECTOR_TOOLS:
+            selector = dict(args.get("selector") or {})
+            if accounts or instances:
+                selector = {k: v for k, v in selector.items() if k not in ("accounts", "instances")}
+                if accounts:
+                    selector["accounts"] = accounts
+                if instances:
+                    selector["instances"] = instances
+            for key, value in filters.items():
+                if key == "provider":
+                    selector.pop("region", None)
+                if key == "region":
+                    selector.pop("provider", None)
+                    selector.pop("geo", None)
+                selector[key] = value
+            if not (filters or accounts or instances):
+                return None
+            args["selector"] = selector
+            return ToolIntent(tool, args, note="Same as before, for " + ", ".join(
+                [*filters.values(), *accounts, *instances]) + ".")
+        if tool == "provision_pairs" and filters:
+            for key in ("region", "geo"):
+                if key in filters:
+                    args.pop("region", None)
+                    args.pop("geo", None)
+                    args[key] = filters[key]
+            if "provider" in filters and "region" not in filters:
+                args["primary_provider"] = filters["provider"]
+            return ToolIntent(tool, args)
+    if ctx.last_filters is not None and filters:
+        return ToolIntent("fleet_status", {**ctx.last_filters, **filters})
+    return None
+
+
+def resolve_references(text: str, ctx: BrainContext) -> str:
+    """"the second one" → the second id of the last list; "that one" → the last target, in the text itself."""
+    if ctx.last_list:
+        def ordinal(match: re.Match[str]) -> str:
+            word = match.group(1)
+            index = len(ctx.last_list) if word == "last" else _ORDINALS[word]
+            return ctx.last_list[index - 1] if 1 <= index <= len(ctx.last_list) else match.group(0)
+
+        text = _ORDINAL_RE.sub(ordinal, text)
+    if ctx.last_target:
+        text = _THAT_ONE_RE.sub(ctx.last_target, text)
+    return text
+
+
+def follow_up(text: str, ctx: BrainContext, read: Reader, unknown: Callable[[str], tuple[str, ...]],
+              ids: IdReader) -> list[Intent] | None:
+    """The intents for ``text`` read as a follow-up to the dialogue state, or None when it is a fresh request."""
+    bare = text.strip(" .!?")
+    if _UNDO_RE.match(bare):
+        return [_undo(ctx)]
+    if _SAVINGS_RE.search(bare):
+        last = ctx.last_action or {}
+        if last.get("job"):
+            return [ToolIntent("job_status", {"job_id": str(last["job"])}, purpose="savings")]
+        return [ClarifyIntent(question="Nothing has run in this conversation yet, so nothing was saved. Shall I "
+                              "look for waste (\"where are we wasting money?\")?", understood="savings")]
+    if ctx.findings_list:
+        fix = _FIX_RE.match(bare)
+        if fix:
+            return _fix([int(n) for n in re.findall(r"\d{1,2}", fix.group(1))], ctx)
+        fix_ordinal = _FIX_ORDINAL_RE.match(bare)
+        if fix_ordinal:
+            word = fix_ordinal.group(1)
+            return _fix([len(ctx.findings_list) if word == "last" else _ORDINALS[word]], ctx)
+    same = _SAME_RE.match(bare)
+    if same:
+        change = next(g for g in same.groups() if g)
+        repeated = _same_for(change, ctx, read, ids)
+        if repeated is not None:
+            return [repeated]
+    amended = _amend(bare, ctx, read, unknown)
+    if amended is not None:
+        return [amended]
+    return None

@@ -25,6 +25,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -35,7 +36,7 @@ from engine.store import HealthReportRecord, Instance, SecretRecord, Store, utcn
 
 if TYPE_CHECKING:
     from engine.config import Settings
-    from engine.gateway import NodeGateway, PairedDevice, StoredDeviceRegistry
+    from engine.gateway import NodeGateway, OpenClawOperatorLink, PairedDevice, StoredDeviceRegistry
     from engine.runtime import Engine
     from node.protocol import NodeHealthReport
 
@@ -49,6 +50,7 @@ __all__ = [
     "optional_secret",
     "record_health_report",
     "start_node_gateway",
+    "start_openclaw_link",
 ]
 
 log = logging.getLogger(__name__)
@@ -245,7 +247,38 @@ async def start_node_gateway(engine: Engine, *, port: int | None = None) -> Any:
     await gateway.start()
     if isinstance(nodes, GatewayNodeCommands):
         nodes.attach(gateway)
+    link = start_openclaw_link(engine, on_report)
+    if link is not None:
+        gateway.upstream = link
+        gateway.on_stop(link.stop)
+        if isinstance(nodes, GatewayNodeCommands):
+            nodes.attach_upstream(link)
     return gateway
+
+
+def start_openclaw_link(engine: Engine, on_report: Callable[[NodeHealthReport], Any]) -> OpenClawOperatorLink | None:
+    """The operator link to a real OpenClaw gateway (``openclaw_gateway_url``), started; None when not configured.
+
+    How ClawOps sees nodes that sit behind a real gateway: that gateway does not pass ClawOps's health events on,
+    so the engine connects to it as an operator, follows its nodes and pulls each node's ``clawops.health``
+    report into the same sink as the embedded gateway's reports (see ``engine.gateway._upstream``).
+    """
+    from engine.gateway import OpenClawOperatorLink
+
+    url = (engine.settings.openclaw_gateway_url or "").strip()
+    if not url:
+        return None
+    if not url.startswith(("ws://", "wss://")):
+        raise ConfigError(f"openclaw_gateway_url must be a ws:// or wss:// address, not {url!r}; fix the setting.")
+    secret = engine.settings.openclaw_gateway_token
+    if secret is None:
+        raise ConfigError("openclaw_gateway_url is set but openclaw_gateway_token is not; set "
+                          "CLAWOPS_OPENCLAW_GATEWAY_TOKEN to that gateway's token.")
+    link = OpenClawOperatorLink(url, secret.get_secret_value(),
+                                identity_path=Path(engine.settings.home) / "openclaw-operator.json",
+                                on_health_report=on_report)
+    link.start()
+    return link
 
 
 class GatewayNodeCommands:
@@ -269,6 +302,7 @@ class GatewayNodeCommands:
         self.secret = secret or (lambda _name: None)
         self.registry = registry or StoredDeviceRegistry(store)
         self.gateway: NodeGateway | None = None
+        self.upstream: OpenClawOperatorLink | None = None
 
     def attach(self, gateway: NodeGateway) -> None:
         """Route commands through ``gateway`` (the daemon's, started by :func:`start_node_gateway`)."""
@@ -276,6 +310,52 @@ class GatewayNodeCommands:
 
     def detach(self) -> None:
         self.gateway = None
+
+    def attach_upstream(self, link: OpenClawOperatorLink) -> None:
+        """Also reach nodes that sit behind a real OpenClaw gateway (through the engine's operator link)."""
+        self.upstream = link
+
+    def _upstream_node(self, instance_id: str) -> str | None:
+        """The node behind the real gateway whose own reports name ``instance_id`` (none of ours serves it)."""
+        link = self.upstream
+        if link is None or not link.connected.is_set() or self.registry.device_for_instance(instance_id) is not None:
+            return None
+        for node in link.nodes.values():
+            if node.connected and node.last_health is not None and node.last_health.instance_id == instance_id:
+                return node.node_id
+        return None
+
+    async def _invoke_upstream(self, instance_id: str, node_id: str, command: str,
+                               params: Mapping[str, Any]) -> dict[str, Any]:
+        from engine.gateway import ArchiveFailed, InvokeResult, fetch_archive
+        from engine.trust import redact
+        from node.commands import COMMANDS
+
+        link = self.upstream
+        assert link is not None
+        timeout = COMMANDS[command].timeout_s + 10
+        if command == "clawops.archive":
+            async def invoke(p: dict[str, Any]) -> InvokeResult:
+                return await link.invoke(node_id, command, p, timeout_s=timeout)
+
+            try:
+                data, meta = await fetch_archive(invoke, str(params.get("account_id", "")), label=instance_id)
+            except ArchiveFailed as exc:
+                raise NodeCommandFailed(str(exc)) from None
+            return {"ok": True, **meta, "data": base64.b64encode(data).decode("ascii")}
+        result = await link.invoke(node_id, command, dict(params), timeout_s=timeout)
+        if not result.ok:
+            if result.error_code in ("UNAVAILABLE", "TIMEOUT", "NOT_CONNECTED"):
+                raise NodeUnavailable(instance_id, redact(
+                    f"{command} on {instance_id} (through the OpenClaw gateway) did not complete "
+                    f"({result.error_message or result.error_code}); retry the job."))
+            raise NodeCommandFailed(redact(f"{command} failed on {instance_id}: {result.error_code}: "
+                                           f"{result.error_message or 'no reason given'}."))
+        payload = result.payload if isinstance(result.payload, dict) else {"result": result.payload}
+        out: dict[str, Any] = {"ok": True, **payload}
+        if command == "clawops.health":
+            out["healthy"], out["health_reason"] = self._judge(payload, node_id)
+        return out
 
     # --- commands ---------------------------------------------------------------------------------------
 
@@ -291,6 +371,9 @@ class GatewayNodeCommands:
             from engine.gateway import CommandNotAllowed
 
             raise CommandNotAllowed(command)
+        upstream = self._upstream_node(instance_id)
+        if upstream is not None:
+            return await self._invoke_upstream(instance_id, upstream, command, params)
         gateway, device = await self._connected(instance_id, wait_s)
         live = gateway.connected_node(device.device_id)
         if live is not None and command not in live.commands:

@@ -392,6 +392,10 @@ class SimulatedSystem:
     def __post_init__(self) -> None:
         self._baseline_config = self.config_text
 
+    def trust_current_config(self) -> None:
+        """The config now in place is one the gateway runs with (``config_apply_breaks_gateway`` spares it)."""
+        self._baseline_config = self.config_text
+
     def read_proc(self, name: str) -> str:
         if name == "stat":
             # Cumulative jiffies grow by 100 per read so two reads give cpu_busy_percent.

@@ -241,6 +241,9 @@ class NodeGateway:
         self._tick_task: asyncio.Task[None] | None = None
         self._bg: set[asyncio.Future[None]] = set()
         self._started_ms = 0
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self.upstream: Any = None
+        """The engine's operator link to a real OpenClaw gateway, when it has one (stopped with this gateway)."""
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -275,8 +278,16 @@ class NodeGateway:
         self._tick_task = asyncio.create_task(self._tick_loop())
         log.info("node gateway listening on %s", self.url)
 
+    def on_stop(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run ``fn`` when the gateway stops (the engine's operator link to a real gateway stops with it)."""
+        self._on_stop.append(fn)
+
     async def stop(self, *, restart_expected_ms: int | None = None) -> None:
         """Tell nodes (``shutdown`` event), close them with 1012, fail pending invokes, stop listening."""
+        for fn in self._on_stop:
+            with contextlib.suppress(Exception):
+                await fn()
+        self._on_stop.clear()
         if self._server is None:
             return
         if self._tick_task is not None:

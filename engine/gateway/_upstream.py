@@ -330,6 +330,11 @@ class OpenClawOperatorLink:
         try:
             payload = await self.request("node.invoke", req, timeout=timeout_s + 5)
         except UpstreamError as exc:
+            node_error = exc.details.get("nodeError")
+            if isinstance(node_error, dict) and node_error.get("code"):
+                # The node ran the command and failed: the gateway wraps the node's own error in UNAVAILABLE.
+                return InvokeResult(node_id, command, False, error_code=str(node_error["code"]),
+                                    error_message=str(node_error.get("message") or ""))
             return InvokeResult(node_id, command, False, error_code=str(exc.details.get("code") or exc.code),
                                 error_message=str(exc).split(": ", 1)[-1])
         except (ConnectionError, ConnectionClosed) as exc:

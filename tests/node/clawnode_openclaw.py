@@ -35,9 +35,14 @@ CACHE = Path(os.environ.get("CLAWOPS_OPENCLAW_CACHE", Path.home() / ".cache" / "
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> None:
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    """An npm install; failing (no registry, no network) means the real gateway cannot be had here."""
+    try:
+        proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise OpenClawUnavailable(f"{' '.join(args[1:3])} did not finish in {timeout:g} s") from exc
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:] or proc.stdout[-2000:]}")
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise OpenClawUnavailable(f"{' '.join(args[1:3])} failed ({proc.returncode}): {' / '.join(tail)}")
 
 
 def _scratch_package(prefix: str) -> Path:
@@ -92,6 +97,9 @@ class OpenClaw:
     env: dict[str, str]
     url: str
     pid: int
+    port: int = 0
+    scratch: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str) -> Any:
         proc = subprocess.run(
@@ -105,7 +113,51 @@ class OpenClaw:
         except ValueError:
             return proc.stdout  # some commands print text even with --json
 
+    @property
+    def log_path(self) -> Path:
+        assert self.scratch is not None
+        return self.scratch / "gateway.log"
 
+    def start(self) -> None:
+        """Start the gateway process (same port, same state) and wait until it logs "ready"."""
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(
+                [str(self.node_bin), str(self.mjs), "gateway", "run", "--port", str(self.port), "--bind", "loopback",
+                 "--auth", "token", "--token", TOKEN, "--allow-unconfigured", "--tailscale", "off"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.pid = self.proc.pid
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        deadline = time.monotonic() + 120
+        while True:
+            text = self.log_path.read_text(errors="replace")
+            if _READY.search(_ANSI.sub("", text[offset:])):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"openclaw gateway exited: {text[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"openclaw gateway not ready in 120 s: {text[-2000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """SIGTERM and wait (the reference: shutdown takes about 0.3 s and the port closes)."""
+        proc = self.proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        self.proc = None
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @contextlib.contextmanager
@@ -121,30 +173,10 @@ def running_openclaw(config: dict[str, Any]) -> Iterator[OpenClaw]:
                OPENCLAW_EXEC_SHELL_SNAPSHOT="0", OPENCLAW_OFFLINE="1", OPENCLAW_NO_AUTO_UPDATE="1",
                PATH=f"{node_bin.parent}:{os.environ.get('PATH', '')}")
     port = _free_port()
-    log_path = scratch / "gateway.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [str(node_bin), str(mjs), "gateway", "run", "--port", str(port), "--bind", "loopback", "--auth", "token",
-             "--token", TOKEN, "--allow-unconfigured", "--tailscale", "off"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    oc = OpenClaw(node_bin, mjs, env, f"ws://127.0.0.1:{port}", 0, port, scratch)
     try:
-        deadline = 120.0
-        while not _READY.search(_ANSI.sub("", log_path.read_text(errors="replace"))):
-            if proc.poll() is not None:
-                raise RuntimeError(f"openclaw gateway exited: {log_path.read_text()[-2000:]}")
-            deadline -= 0.25
-            if deadline <= 0:
-                raise RuntimeError(f"openclaw gateway not ready in 120 s: {log_path.read_text()[-2000:]}")
-            time.sleep(0.25)
-        yield OpenClaw(node_bin, mjs, env, f"ws://127.0.0.1:{port}", proc.pid)
+        oc.start()
+        yield oc
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        oc.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-

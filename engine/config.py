@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     """Policy rule 5: actions affecting more than this many users need the operator's confirmation.
     Must be between 1 and 10: the rule may be made stricter, never looser."""
 
+    decision_window_minutes: int = 10
+    """Rule 5 counts everything one operator set off without a confirmation in this many minutes (kept in
+    the store, so across turns, sessions and processes): splitting a big action never avoids the question.
+    At least 1 (the window may be made longer, never switched off)."""
+
     usd_to_eur: float = 0.92
     """Exchange rate used wherever USD prices are added to EUR ones (reports say so)."""
 
@@ -178,6 +183,13 @@ class Settings(BaseSettings):
     def _threshold_in_range(cls, value: int) -> int:
         if not 1 <= value <= 10:
             raise ValueError("must be between 1 and 10 (rule 5 can be made stricter, never looser)")
+        return value
+
+    @field_validator("decision_window_minutes")
+    @classmethod
+    def _window_positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1 minute (the window may be made longer, never switched off)")
         return value
 
     @field_validator("usd_to_eur")

@@ -118,7 +118,10 @@ class Conversation:
 
     async def turn(self, caller: Caller, message: str, *, session: str | None = None, dry_run: bool = False,
                    yes: bool = False, on_delta: DeltaCallback | None = None) -> TurnResult:
-        result = await self._turn(caller, message, session=session, dry_run=dry_run, yes=yes, on_delta=on_delta)
+        # The one decision gate of every front (ask, chat, web, channels, /v1/turns): the turn's calls are
+        # weighed together, and with this operator's recent ones (engine/operations/_gate.py).
+        with self.ops.gate.turn(caller, yes=yes):
+            result = await self._turn(caller, message, session=session, dry_run=dry_run, yes=yes, on_delta=on_delta)
         if self.llm is not None and session:
             self._remember_exchange(caller, f"{caller.operator_id}:{session}", message, result.reply)
         return result
@@ -139,7 +142,7 @@ class Conversation:
                      for i in intents if isinstance(i, _MEMORY)]
             try:
                 result = await self._llm_turn(caller, message, key, session, ctx, dry_run=dry_run, yes=yes,
-                                              on_delta=on_delta)
+                                              on_delta=on_delta, words=intents)
                 result.reply = "\n".join([result.reply, *notes])
                 return result
             except BrainUnavailable as err:
@@ -180,11 +183,25 @@ class Conversation:
     async def _offline_turn(self, caller: Caller, intents: list[Intent], key: str, session: str | None, *,
                             dry_run: bool, yes: bool, calls: list[ToolOutcome]) -> TurnResult:
         lines: list[tuple[str, str]] = []
+        asked: list[tuple[int, int, ToolIntent]] = []
         for intent in intents:
             agent = _speaker(intent)
+            first = len(calls)
             text = await self._handle(caller, intent, key, dry_run=dry_run, yes=yes, calls=calls)
             if text:
                 lines.append((agent, text))
+                if isinstance(intent, ToolIntent) and len(calls) == first + 1:
+                    asked.append((len(lines) - 1, first, intent))
+        # Everything the turn would do is weighed at once: small calls that together go over the limit wait.
+        settled = await self.ops.settle()
+        if settled:
+            for line, index, intent in asked:
+                plan = calls[index].plan
+                if plan is not None and plan.id in settled:
+                    calls[index] = settled[plan.id]
+                    lines[line] = (lines[line][0], _tool_text(intent, calls[index]))
+            self._drop_pending(caller, key, [pid for pid, out in settled.items() if out.plan is None
+                                             or out.plan.status != "pending"])
         self._remember_context(caller, key, calls)
         return TurnResult(reply=_compose(lines), tool_calls=calls, session=session)
 
@@ -201,11 +218,8 @@ class Conversation:
                                           confirmed=yes)
             calls.append(outcome)
             if outcome.plan is not None and outcome.plan.status == "pending" and key:
-                self._add_pending(caller, key, outcome.plan.id)
-            text = outcome_text(outcome)
-            if intent.exclude and outcome.status != "error":
-                text += f" (Left alone: {', '.join(intent.exclude)}.)"
-            return text
+                self._add_pending(caller, key, outcome.plan.id, outcome.plan.scope)
+            return _tool_text(intent, outcome)
         if isinstance(intent, ConfirmIntent):
             return await self._confirm(caller, key, calls)
         if isinstance(intent, CancelIntent):
@@ -254,13 +268,15 @@ class Conversation:
 
     async def _confirm(self, caller: Caller, key: str, calls: list[ToolOutcome]) -> str:
         """"Go" confirms every plan this session is waiting on, in the order they were proposed."""
+        shown = self._shown_scopes(key)
         plan_ids = self._take_pending(caller, key)
         if not plan_ids:
             return "There is nothing waiting for your go. Ask for something first."
         lines = []
         for plan_id in plan_ids:
             try:
-                outcome = await self.ops.confirm(caller, plan_id)
+                # The decision gate: this operator, this session, exactly the plan shown here.
+                outcome = await self.ops.confirm(caller, plan_id, session_key=key, shown_scope=shown.get(plan_id))
             except ClawOpsError as err:
                 lines.append(str(err))
                 continue
@@ -282,7 +298,8 @@ class Conversation:
 
     # ------------------------------------------------------------------ LLM
     async def _llm_turn(self, caller: Caller, message: str, key: str, session: str | None, ctx: BrainContext, *,
-                        dry_run: bool, yes: bool, on_delta: DeltaCallback | None) -> TurnResult:
+                        dry_run: bool, yes: bool, on_delta: DeltaCallback | None,
+                        words: list[Intent] | None = None) -> TurnResult:
         assert self.llm is not None
         calls: list[ToolOutcome] = []
 
@@ -302,7 +319,7 @@ class Conversation:
             seen[same] = outcome
             calls.append(outcome)
             if outcome.plan is not None and outcome.plan.status == "pending" and key:
-                self._add_pending(caller, key, outcome.plan.id)
+                self._add_pending(caller, key, outcome.plan.id, outcome.plan.scope)
             return outcome
 
         memories = [m.text for m in self._memories(caller)]
@@ -323,7 +340,16 @@ class Conversation:
         if yes and not dry_run and not reply.suspicious:
             # --yes is the operator's own go, given up front for what they asked in this message.
             pending = [c.plan.id for c in calls if c.plan is not None and c.plan.status == "pending"]
+            # ... but only for a plan derived from their own words: one whose targets a tool result (an
+            # injected health reason, a label) widened is shown for their go instead.
+            said = self.ops.gate.words(caller, [(i.tool, i.args) for i in words or () if isinstance(i, ToolIntent)])
+            unasked = [p for p in pending if not self.ops.gate.grounded(p, said)]
+            pending = [p for p in pending if p not in unasked]
             self._drop_pending(caller, key, pending)
+            for plan_id in unasked:
+                text += (f"\n{tag('commander')} --yes does not confirm plan {plan_id}: it goes beyond what your "
+                         "message named (its targets came from the fleet's data, not your words). Nothing ran; "
+                         + ("say go to run it as shown." if key else "ask again with --session to confirm it."))
             for plan_id in pending:
                 try:
                     outcome = await self.ops.confirm(caller, plan_id)
@@ -531,11 +557,14 @@ class Conversation:
             row.updated_at = utcnow()
             s.add(row)
 
-    def _add_pending(self, caller: Caller, key: str, plan_id: str) -> None:
+    def _add_pending(self, caller: Caller, key: str, plan_id: str, scope: str = "") -> None:
         with self.ops.store.session() as s:
             row = self._row(s, caller, key)
             pending = [p for p in row.context.get("pending_plans", []) if p != plan_id]
-            row.context = {**row.context, "pending_plans": [*pending, plan_id]}
+            scopes = {p: v for p, v in dict(row.context.get("pending_scopes", {})).items() if p in pending}
+            if scope:
+                scopes[plan_id] = scope  # what the operator was shown: "go" confirms exactly this (the gate checks)
+            row.context = {**row.context, "pending_plans": [*pending, plan_id], "pending_scopes": scopes}
             row.pending_plan_id = plan_id
             row.updated_at = utcnow()
             s.add(row)
@@ -549,6 +578,15 @@ class Conversation:
             row.context = {**row.context, "pending_plans": pending}
             row.pending_plan_id = pending[-1] if pending else None
             s.add(row)
+
+    def _shown_scopes(self, key: str) -> dict[str, str]:
+        """Plan id → the scope this session was shown (``Operations.confirm`` refuses any other)."""
+        if not key:
+            return {}
+        with self.ops.store.session() as s:
+            row = s.get(ConversationSession, key)
+            raw = row.context.get("pending_scopes", {}) if row is not None else {}
+        return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
 
     def _take_pending(self, caller: Caller, key: str) -> list[str]:
         """The session's pending plans, cleared in the same transaction (a second "go" finds none)."""
@@ -564,6 +602,13 @@ class Conversation:
             row.updated_at = utcnow()
             s.add(row)
             return pending
+
+
+def _tool_text(intent: ToolIntent, outcome: ToolOutcome) -> str:
+    text = outcome_text(outcome)
+    if intent.exclude and outcome.status != "error":
+        text += f" (Left alone: {', '.join(intent.exclude)}.)"
+    return text
 
 
 def _speaker(intent: Intent) -> str:

@@ -266,7 +266,7 @@ def test_failover_promotes_the_standby_and_queues_a_replacement(engine: Engine) 
         assert standby is not None
         standby.health_score = 95
         s.add(standby)
-    result = asyncio.run(engine.ask("fail over acct-013"))
+    result = asyncio.run(engine.ask("fail over acct-013", yes=True))  # not undoable: the operator's go
     assert result.job is not None and result.job["status"] == "succeeded"
     with engine.store.session() as s:
         pair = {i.id: i for i in s.exec(select(Instance).where(col(Instance.account_id) == "acct-013")).all()}

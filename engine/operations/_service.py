@@ -41,6 +41,7 @@ from engine.operations._drafts import (
     known_provider_status,
     refresh_provider_status,
 )
+from engine.operations._gate import DecisionGate, TurnDecision, plan_scope
 from engine.operations._provider_health import provider_health
 from engine.operations._reads import fleet_status, instance_inspect
 from engine.operations._registry import RESTART_COMPONENTS, TOOL_AGENT, ToolSpec, tool_spec
@@ -185,6 +186,8 @@ class PlanView:
     steps: tuple[str, ...] = ()
     policy: tuple[dict[str, Any], ...] = ()
     reversible: bool = True
+    scope: str = ""
+    """The fingerprint of exactly what the plan does: confirming checks the operator was shown this one."""
 
     def to_contract(self) -> dict[str, Any]:
         return {
@@ -197,6 +200,7 @@ class PlanView:
             "status": self.status,
             "reversible": self.reversible,
             "policy": list(self.policy),
+            "scope": self.scope,
         }
 
 
@@ -328,6 +332,7 @@ def _plan_view(rec: PlanRecord) -> PlanView:
         id=rec.id, tool=rec.tool, summary=rec.summary, requires_confirmation=rec.requires_confirmation,
         affected_users=rec.affected_users, monthly_cost_delta=rec.monthly_cost_delta, status=rec.status,
         steps=tuple(s.get("text", "") for s in rec.steps[:20]), policy=tuple(rec.policy), reversible=rec.reversible,
+        scope=plan_scope(rec),
     )
 
 
@@ -346,6 +351,8 @@ class Operations:
         self._drivers = drivers
         self._nodes = nodes
         self._steps = StepRunner(store, settings, drivers, nodes)
+        self.gate = DecisionGate(store, settings)
+        """Blast radius per decision and who may confirm what (engine/operations/_gate.py)."""
         if isinstance(nodes, SimNodeCommands) and nodes.condition is None:
             nodes.condition = self._stored_health_reason
         self._agents: dict[str, Any] | None = None
@@ -368,8 +375,9 @@ class Operations:
     # ------------------------------------------------------------------ entry point
     async def call(self, caller: Caller, tool: str, args: Mapping[str, Any], *, session_key: str = "",
                    dry_run: bool = False, confirmed: bool = False) -> ToolOutcome:
-        """Run one tool call.  ``confirmed`` may only be set from the operator's own input."""
+        """Run one tool call.  ``confirmed`` may only be set from the operator's own input (a model's is dropped)."""
         raw_args = dict(args)
+        confirmed = self.gate.allow_confirmed(caller, confirmed)
         try:
             spec = tool_spec(tool)
             if caller.agent is not None:
@@ -482,9 +490,11 @@ class Operations:
         with self.store.session() as s:
             draft = self._draft(s, caller, spec, args)
             checks = evaluate(caller, draft.facts, spec.min_role)
-            needs_human = any(c.needs_human for c in checks)
+            plan_id = _new_id("pl")
+            assessed = self.gate.assess(s, caller, plan_id, draft, checks)
+            needs_human, checks = assessed.needs_human, assessed.checks
             rec = PlanRecord(
-                id=_new_id("pl"), session_key=session_key, operator_id=caller.operator_id, tool=spec.name,
+                id=plan_id, session_key=session_key, operator_id=caller.operator_id, tool=spec.name,
                 args=draft.args, summary=draft.summary, targets=draft.targets, steps=draft.steps,
                 affected_users=draft.affected_users, monthly_cost_delta=draft.monthly_cost_delta,
                 reversible=draft.reversible, policy=[c.to_dict() for c in checks],
@@ -495,10 +505,53 @@ class Operations:
                          outcome="dry_run" if dry_run else "planned",
                          detail={"args": args, "affected_users": rec.affected_users, "targets": len(rec.targets),
                                  "requires_confirmation": needs_human})
-        if dry_run or (needs_human and not confirmed):
+        if dry_run or (needs_human and not confirmed) or (assessed.defer and not confirmed):
+            turn = self.gate.current()
+            if assessed.defer and not dry_run and turn is not None:
+                turn.deferred.append(rec.id)  # runs (or waits) when the whole turn is weighed: settle()
             return ToolOutcome(spec.name, draft.args, "planned", result={"targets": len(rec.targets)},
                                message=rec.summary, plan=_plan_view(rec))
-        return await self.confirm(caller, rec.id, implicit=not needs_human)
+        return await self.confirm(caller, rec.id, implicit=not needs_human and not confirmed)
+
+    async def settle(self, turn: TurnDecision | None = None) -> dict[str, ToolOutcome]:
+        """End of an operator turn: weigh everything it would do, together with the operator's window.
+
+        Within ``confirm_threshold`` users, the deferred plans run now; above it, every one of them waits
+        for the operator's go (rule 5 per decision).  Returns plan id → the outcome that replaces the
+        provisional "planned" one.
+        """
+        turn = turn or self.gate.current()
+        if turn is None or turn.settled or not turn.deferred:
+            return {}
+        turn.settled = True
+        caller = turn.caller
+        with self.store.session() as s:
+            waits = self.gate.settle_verdicts(s, turn)
+            held: dict[str, ToolOutcome] = {}
+            for plan_id in turn.deferred:
+                if not waits.get(plan_id, True):
+                    continue
+                rec = s.get(PlanRecord, plan_id)
+                if rec is None:
+                    continue
+                extra = [c.to_dict() for c in self.gate.turn_checks(s, turn, plan_id)]
+                rec.requires_confirmation = True
+                rec.policy = [*[p for p in rec.policy if p.get("rule") not in {c["rule"] for c in extra}], *extra]
+                s.add(rec)
+                held[plan_id] = ToolOutcome(rec.tool, dict(rec.args), "planned", result={"targets": len(rec.targets)},
+                                            message=rec.summary, plan=_plan_view(rec))
+        out: dict[str, ToolOutcome] = dict(held)
+        for plan_id in turn.deferred:
+            if plan_id in held:
+                continue
+            try:
+                out[plan_id] = await self.confirm(caller, plan_id, implicit=True)
+            except ClawOpsError as err:
+                with self.store.session() as s:
+                    rec = s.get(PlanRecord, plan_id)
+                    tool, args = (rec.tool, dict(rec.args)) if rec is not None else ("", {})
+                out[plan_id] = ToolOutcome(tool, args, "error", message=str(err))
+        return out
 
     async def _refresh_provider_status(self) -> None:
         """Placement avoids providers whose status page reports trouble: read the pages unless read lately.
@@ -566,13 +619,15 @@ class Operations:
                 raise NotFound(f"No plan {plan_id} of yours exists; ask again to get a fresh plan.")
             return _plan_view(rec)
 
-    async def confirm(self, caller: Caller, plan_id: str, *, implicit: bool = False) -> ToolOutcome:
+    async def confirm(self, caller: Caller, plan_id: str, *, implicit: bool = False, session_key: str | None = None,
+                      shown_scope: str | None = None) -> ToolOutcome:
         """Turn a pending plan into a job and run it.  Called only on the operator's own say-so.
 
         With :attr:`background_jobs` the job is started and the outcome says so (``done``: the job was
         accepted; its view says ``running``); progress then arrives through the listeners.
         """
-        plan, job_id, args = self.confirm_plan(caller, plan_id, implicit=implicit)
+        plan, job_id, args = self.confirm_plan(caller, plan_id, implicit=implicit, session_key=session_key,
+                                               shown_scope=shown_scope)
         if self.background_jobs and not _FOREGROUND.get():
             self.start_job(job_id)
             view = self.job_view(job_id)
@@ -694,14 +749,20 @@ class Operations:
             self._owners[job_id] = owner
         return owner
 
-    def confirm_plan(self, caller: Caller, plan_id: str, *, implicit: bool = False) -> tuple[PlanView, str, dict[str, Any]]:
-        """Record the operator's decision and create the durable job (without running it)."""
+    def confirm_plan(self, caller: Caller, plan_id: str, *, implicit: bool = False, session_key: str | None = None,
+                     shown_scope: str | None = None) -> tuple[PlanView, str, dict[str, Any]]:
+        """Record the operator's decision and create the durable job (without running it).
+
+        The decision gate checks who confirms: only the operator, in the session shown the plan (when
+        ``session_key`` is given), for exactly the scope shown (when ``shown_scope`` is given).
+        """
         with self.store.session() as s:
             rec = s.get(PlanRecord, plan_id)
             if rec is None or rec.operator_id != caller.operator_id:
                 raise NotFound(f"No plan {plan_id} of yours exists; ask again to get a fresh plan.")
             if rec.status != "pending":
                 raise InputError(f"Plan {plan_id} is {rec.status}, not waiting for confirmation; ask again.")
+            self.gate.check_confirm(rec, caller, implicit=implicit, session_key=session_key, shown_scope=shown_scope)
             # Re-check policy against the fleet as it is now: time has passed since the plan was shown.
             targets = list(s.exec(select(Instance).where(col(Instance.id).in_(rec.targets))).all())
             if len(targets) != len(rec.targets):
@@ -715,6 +776,7 @@ class Operations:
             if rec.tool == "provision_pairs":
                 rec.steps = materialize_pairs(s, caller, rec, self.settings)
             rec.status = "confirmed"
+            self.gate.record_decision(rec, caller, implicit=implicit)
             rec.decided_at = utcnow()
             rec.decided_by = caller.operator_id
             rec.decided_channel = caller.channel

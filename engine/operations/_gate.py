@@ -1,0 +1,244 @@
+"""The decision gate: the one place a mutating call becomes "runs now", "waits for the operator" or "refused".
+
+Every front — ``clawops ask``, the chat, the web chat, the messaging channels, ``/v1/turns`` — runs a turn
+through :class:`engine.conversation.Conversation`, which opens :meth:`DecisionGate.turn`; every call of the
+turn goes through ``Operations.call`` → :meth:`DecisionGate.assess`; the turn ends with
+``Operations.settle``.  So, per operator turn:
+
+1. each mutating call is drafted and judged by the seven rules (``engine.policy.evaluate``);
+2. :meth:`assess` weighs it with the turn's other calls and the operator's rolling window
+   (:func:`engine.policy._decision.judge`): a model's proposal and a destructive call always wait for the
+   operator; a call that alone would run is *deferred* to the end of the turn;
+3. ``settle`` judges the whole turn once more: if everything together (plus the window) stays within
+   ``confirm_threshold`` users, the deferred calls run; otherwise every one of them waits for the operator's go.
+
+Confirmation goes through :meth:`check_confirm`: only the operator (never a model), in the session the plan
+was shown in, for exactly the scope shown (:func:`~engine.policy._decision.scope_of`).  ``--yes`` confirms a
+model's plan only when :meth:`grounded` finds it derived from the operator's own words of that turn.
+
+Outside a turn (a script's ``ask_tool``, Guardian's heals) a call is judged alone plus the window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from engine.config import Settings
+from engine.domain import Selector
+from engine.errors import ClawOpsError, PolicyRefusal
+from engine.operations._drafts import Draft
+from engine.operations._scope import resolve_target, select_instances
+from engine.policy import Caller, PolicyCheck
+from engine.policy._decision import (
+    Proposal,
+    WindowUse,
+    WordScope,
+    grounded,
+    is_destructive,
+    judge,
+    model_initiated,
+    scope_of,
+)
+from engine.store import Instance, PlanRecord, Store, utcnow
+
+GATE_RULE = "decision_gate"
+CONFIRM_RULE = "gate_confirm"
+YES_RULE = "gate_yes_grounding"
+
+
+@dataclass(slots=True)
+class TurnDecision:
+    """Everything one operator turn would do, gathered as its calls are planned."""
+
+    caller: Caller
+    yes: bool = False
+    proposals: list[Proposal] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    """Plans that would run alone; they run (or wait) when the turn is settled."""
+    settled: bool = False
+
+
+_TURN: ContextVar[TurnDecision | None] = ContextVar("clawops_turn_decision", default=None)
+
+
+def plan_scope(rec: PlanRecord) -> str:
+    return scope_of(rec.tool, rec.args, rec.targets)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    needs_human: bool
+    checks: list[PolicyCheck]
+    defer: bool
+
+
+class DecisionGate:
+    """Blast radius per decision and who may confirm what (see the module docstring)."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.spent_seconds = 0.0
+        """Time spent inside the gate (the benchmark reports it per turn)."""
+
+    @property
+    def window_minutes(self) -> int:
+        return int(self.settings.decision_window_minutes)
+
+    # ------------------------------------------------------------------ the turn
+    @contextmanager
+    def turn(self, caller: Caller, *, yes: bool = False) -> Iterator[TurnDecision]:
+        """One operator turn: calls planned inside it are judged together.  Nothing deferred runs unless the
+        turn is settled; a turn left without settling leaves its plans pending (safe)."""
+        decision = TurnDecision(caller, yes=yes)
+        token = _TURN.set(decision)
+        try:
+            yield decision
+        finally:
+            _TURN.reset(token)
+
+    @staticmethod
+    def current() -> TurnDecision | None:
+        return _TURN.get()
+
+    # ------------------------------------------------------------------ judging
+    def assess(self, s: Session, caller: Caller, plan_id: str, draft: Draft, checks: list[PolicyCheck]) -> Assessment:
+        """Weigh one mutating call with the rest of its turn and the operator's window."""
+        started = time.perf_counter()
+        try:
+            proposal = Proposal(
+                plan_id=plan_id, tool=draft.tool,
+                accounts=frozenset(t.account_id for t in draft.facts.targets),
+                users=draft.affected_users,
+                destructive=is_destructive(draft.tool, draft.args, draft.reversible),
+                model=model_initiated(caller),
+                needs_human=any(c.needs_human for c in checks),
+            )
+            turn = self.current()
+            if turn is not None and turn.caller.operator_id != caller.operator_id:
+                turn = None  # another operator's call inside this turn (never expected): judged on its own
+            earlier = list(turn.proposals) if turn is not None else []
+            window = self.window(s, caller)
+            verdict = judge(caller, [*earlier, proposal], window, self.settings.confirm_threshold)[-1]
+            if turn is not None:
+                turn.proposals.append(proposal)
+            defer = turn is not None and not verdict.needs_human and not caller.autonomous
+            return Assessment(verdict.needs_human, [*checks, *verdict.checks], defer)
+        finally:
+            self.spent_seconds += time.perf_counter() - started
+
+    def window(self, s: Session, caller: Caller) -> WindowUse:
+        """What ``caller``'s operator set off without a confirmation in the last ``decision_window_minutes``."""
+        if caller.autonomous:
+            return WindowUse(minutes=self.window_minutes)
+        cutoff = utcnow() - timedelta(minutes=self.window_minutes)
+        rows = s.exec(select(PlanRecord.targets, PlanRecord.affected_users, PlanRecord.policy)
+                      .where(col(PlanRecord.operator_id) == caller.operator_id,
+                             col(PlanRecord.status) == "confirmed",
+                             col(PlanRecord.requires_confirmation).is_(False),
+                             col(PlanRecord.decided_at) >= cutoff)).all()
+        instance_ids: set[str] = set()
+        new_users = 0
+        for targets, users, policy in rows:
+            if not any(isinstance(p, Mapping) and p.get("rule") == GATE_RULE and p.get("window") for p in policy):
+                continue
+            if targets:
+                instance_ids.update(str(t) for t in targets)
+            else:
+                new_users += int(users)
+        accounts: frozenset[str] = frozenset()
+        if instance_ids:
+            accounts = frozenset(s.exec(select(Instance.account_id)
+                                        .where(col(Instance.id).in_(sorted(instance_ids)))).all())
+        return WindowUse(accounts, new_users, self.window_minutes)
+
+    def settle_verdicts(self, s: Session, turn: TurnDecision) -> dict[str, bool]:
+        """Plan id → whether it must wait for the operator, judging the whole turn and the window once more."""
+        started = time.perf_counter()
+        try:
+            verdicts = judge(turn.caller, turn.proposals, self.window(s, turn.caller), self.settings.confirm_threshold)
+            return {v.plan_id: v.needs_human for v in verdicts}
+        finally:
+            self.spent_seconds += time.perf_counter() - started
+
+    def turn_checks(self, s: Session, turn: TurnDecision, plan_id: str) -> list[PolicyCheck]:
+        verdicts = judge(turn.caller, turn.proposals, self.window(s, turn.caller), self.settings.confirm_threshold)
+        return [c for v in verdicts if v.plan_id == plan_id for c in v.checks]
+
+    @staticmethod
+    def record_decision(rec: PlanRecord, caller: Caller, *, implicit: bool) -> None:
+        """Mark how a plan was decided; auto-run plans of an operator count in their window."""
+        entry = {"rule": GATE_RULE, "passed": True, "needs_human": False,
+                 "note": "ran within the limits of this turn and window" if implicit else "confirmed by the operator",
+                 "window": implicit and not caller.autonomous}
+        rec.policy = [*[p for p in rec.policy if p.get("rule") != GATE_RULE], entry]
+
+    # ------------------------------------------------------------------ confirming
+    def check_confirm(self, rec: PlanRecord, caller: Caller, *, implicit: bool, session_key: str | None,
+                      shown_scope: str | None) -> None:
+        """Only the operator confirms, in the session that was shown the plan, for exactly that plan."""
+        if implicit:
+            if rec.requires_confirmation:
+                raise PolicyRefusal(CONFIRM_RULE, f"Refused: plan {rec.id} waits for the operator's own go.")
+            return
+        if model_initiated(caller):
+            raise PolicyRefusal(CONFIRM_RULE, "Refused: only the operator confirms a plan; a model can propose, "
+                                              "never approve.")
+        if session_key is not None and rec.session_key != session_key:
+            raise PolicyRefusal(CONFIRM_RULE, f"Refused: plan {rec.id} was shown in another conversation; "
+                                              "confirm it there, or ask again here for a fresh plan.")
+        if shown_scope is not None and shown_scope != plan_scope(rec):
+            raise PolicyRefusal(CONFIRM_RULE, f"Refused: plan {rec.id} is not the plan you were shown (its scope "
+                                              "differs); nothing ran. Ask again for a fresh plan.")
+
+    @staticmethod
+    def allow_confirmed(caller: Caller, confirmed: bool) -> bool:
+        """A model never confirms: ``confirmed`` from a model-initiated call is dropped."""
+        return confirmed and not model_initiated(caller)
+
+    # ------------------------------------------------------------------ --yes
+    def words(self, caller: Caller, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WordScope]:
+        """What the operator's own words (as the offline reading of their message has them) name, resolved
+        against the fleet through their tenant scope."""
+        started = time.perf_counter()
+        scopes: list[WordScope] = []
+        try:
+            with self.store.session() as s:
+                for tool, args in calls:
+                    try:
+                        scopes.append(self._word_scope(s, caller, tool, args))
+                    except ClawOpsError:
+                        continue  # words that name nothing name nothing
+        finally:
+            self.spent_seconds += time.perf_counter() - started
+        return scopes
+
+    def _word_scope(self, s: Session, caller: Caller, tool: str, args: Mapping[str, Any]) -> WordScope:
+        if tool == "provision_pairs":
+            return WordScope(tool, count=int(args.get("count") or 0))
+        if "selector" in args:
+            selector = Selector.parse(args["selector"])
+            if selector.is_empty and tool == "teardown":
+                return WordScope(tool)
+            found = select_instances(s, caller, selector, usd_to_eur=self.settings.usd_to_eur)
+            return WordScope(tool, frozenset(i.id for i in found))
+        if args.get("target"):
+            _, instances = resolve_target(s, caller, str(args["target"]).strip().lower())
+            return WordScope(tool, frozenset(i.id for i in instances))
+        return WordScope(tool)
+
+    def grounded(self, plan_id: str, words: Sequence[WordScope]) -> bool:
+        """Whether a pending plan is derived from the operator's own words of this turn (``--yes`` may confirm)."""
+        with self.store.session() as s:
+            rec = s.get(PlanRecord, plan_id)
+            if rec is None:
+                return False
+            return grounded(rec.tool, rec.targets, rec.affected_users, words)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -37,8 +38,23 @@ OperatorOpt = Annotated[
 
 
 def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"clawops: {message}", err=True)
+    typer.echo(f"clawops: {_shown(message)}", err=True)
     raise typer.Exit(code)
+
+
+def _shown(text: str) -> str:
+    """Text safe for the operator's terminal: control sequences (OSC 52, DCS, C1, bidi) from fleet text stripped."""
+    from engine.client import printable
+
+    return printable(text)
+
+
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_line(value: Any) -> str:
+    """JSON with every character a terminal could act on escaped (``\\u009b``), so the data stays exact."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
 
 
 def _open_client(config: Path | None, operator: str | None, channel: str = "cli") -> EmbeddedClient:
@@ -114,12 +130,12 @@ def ask(
     finally:
         client.close()
     if as_json:
-        typer.echo(json.dumps(heard.to_contract() if heard else result.to_contract(), ensure_ascii=False))
+        typer.echo(_json_line(heard.to_contract() if heard else result.to_contract()))
     elif heard is not None:
-        typer.echo(f"🎙 “{heard.transcript}”\n{result.reply}")
-        typer.echo(f"voice reply: {heard.voice_reply}" if heard.voice_reply else f"voice reply: none ({heard.voice_error})")
+        typer.echo(_shown(f"🎙 “{heard.transcript}”\n{result.reply}"))
+        typer.echo(_shown(f"voice reply: {heard.voice_reply}" if heard.voice_reply else f"voice reply: none ({heard.voice_error})"))
     else:
-        typer.echo(result.reply)
+        typer.echo(_shown(result.reply))
     statuses = {c.status for c in result.tool_calls}
     if "error" in statuses or "refused" in statuses:
         raise typer.Exit(3 if "refused" in statuses else 1)
@@ -323,9 +339,9 @@ def audit_query(
                                                     limit=limit))
     for r in rows:
         if as_json:
-            typer.echo(json.dumps(r.to_dict(), ensure_ascii=False))
+            typer.echo(_json_line(r.to_dict()))
         else:
-            typer.echo(f"#{r.seq:<6} {r.ts[:19]} {r.actor:<18} {r.channel:<9} {r.action:<22} {r.target:<20} {r.outcome}")
+            typer.echo(_shown(f"#{r.seq:<6} {r.ts[:19]} {r.actor:<18} {r.channel:<9} {r.action:<22} {r.target:<20} {r.outcome}"))
     if not rows and not as_json:
         typer.echo("no matching audit entries")
 
@@ -343,16 +359,23 @@ def brief(
     now: Annotated[bool, typer.Option("--now", help="Produce the briefing at once (voice note + report).")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the files (default: $CLAWOPS_HOME/reports).")] = None,
     weekly: Annotated[bool, typer.Option("--weekly", help="The weekly report instead of the daily briefing.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print where the files are as one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    at: Annotated[str | None, typer.Option("--at", help="Your briefing time, HH:MM (in --tz).")] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="Time zone, e.g. Europe/Berlin (default UTC).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="telegram, whatsapp or both (comma separated).")] = None,
+    days: Annotated[str | None, typer.Option("--days", help="every day, weekdays, weekends or mon,wed,fri.")] = None,
+    off: Annotated[bool, typer.Option("--off", help="No scheduled briefings (--now still works).")] = False,
+    show: Annotated[bool, typer.Option("--show", help="Show when and where your briefing comes (the default).")] = False,
 ) -> None:
-    """Briefer: with --now, produce the briefing and print where it is; without, show when the next ones run."""
+    """Briefer: --now produces the briefing at once; --at/--tz/--to/--days/--off set your schedule; else show it."""
     from engine.client import ClawOpsError
 
     client = _open_client(ctx.obj["config"], ctx.obj["operator"])
     try:
         if not now:
-            for kind, when, channel in client.briefing_schedule():
-                typer.echo(f"{kind:<7} next {when} UTC via {channel}")
+            changes = {"time": at, "tz": tz, "channels": to, "days": days, "enabled": False if off else None}
+            prefs = client.briefing_prefs({k: v for k, v in changes.items() if v is not None and not show})
+            typer.echo(json.dumps(prefs, ensure_ascii=False) if as_json else prefs["reply"])
             return
         b = client.brief_now("weekly" if weekly else "daily", out)
     except ClawOpsError as err:

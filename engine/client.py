@@ -46,6 +46,7 @@ from engine.trust import (
     OperatorView,
     RotationReport,
     SecretInfo,
+    printable,
 )
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "TurnStarted",
     "audio_seconds",
     "load_settings",
+    "printable",
     "serve_emulator",
 ]
 

@@ -19,6 +19,8 @@ from textual.containers import Horizontal, VerticalGroup
 from textual.message import Message
 from textual.widgets import Button, Static
 
+from engine.client import printable
+
 Decision = Literal["go", "cancel"]
 
 
@@ -137,7 +139,7 @@ and the policy rules that asked for a human.
             more = len(steps) - len(shown)
             capped = "+" if len(steps) >= 20 else ""  # the engine sends at most 20 steps
             rows.append(("Steps", "\n".join(shown) + (f"\n… {more}{capped} more" if more else "")))
-        return rows
+        return [(label, printable(value)) for label, value in rows]  # labels and targets come from the fleet
 
     def details_text(self) -> str:
         return "\n".join(f"{label}: {value}" for label, value in self.rows())

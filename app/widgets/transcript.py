@@ -36,6 +36,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
+from engine.client import printable
+
 USER_MESSAGE_LIMIT = 4_000
 """Characters of an operator message shown in the transcript; the whole message is still sent."""
 
@@ -94,7 +96,7 @@ class ReplyRenderable:
     """
 
     def __init__(self, reply: str, tag_style: Style) -> None:
-        self.reply = reply
+        self.reply = reply = printable(reply)  # fleet text in a reply never drives the terminal (OSC 52, DCS, C1)
         self.tag, self.body = split_tag(reply)
         self.tag_style = tag_style
         self.markdown = Markdown(hard_breaks(self.body)) if self.body.strip() else None
@@ -236,7 +238,7 @@ class UserMessage(Static):
 
     def __init__(self, text: str, **kwargs: object) -> None:
         self.text = text
-        shown = text
+        shown = text = printable(text)  # another operator's words, or history: shown without control sequences
         if len(text) > USER_MESSAGE_LIMIT:
             shown = f"{text[:USER_MESSAGE_LIMIT]}… ({len(text) - USER_MESSAGE_LIMIT:,} more characters sent)"
         super().__init__(shown, markup=False, **kwargs)  # type: ignore[arg-type]
@@ -317,6 +319,7 @@ class SystemNote(Static):
     """
 
     def __init__(self, text: str, *, markup: bool = False, **kwargs: object) -> None:
+        text = printable(text)
         super().__init__(text, markup=markup, **kwargs)  # type: ignore[arg-type]
         self.text = text
         self.markup = markup
@@ -341,7 +344,7 @@ class ErrorNote(Static):
     def __init__(self, problem: str, next_step: str = "", **kwargs: object) -> None:
         self.problem = problem
         self.next_step = next_step
-        text = problem if not next_step else f"{problem}\n{next_step}"
+        text = printable(problem if not next_step else f"{problem}\n{next_step}")
         super().__init__(text, markup=False, **kwargs)  # type: ignore[arg-type]
 
     def archive(self) -> Archived:

@@ -91,7 +91,8 @@ def _help_text() -> str:
         "Changes come back as a plan card; nothing runs until you say go.\n\n"
         f"Commands:\n{commands}\n\n"
         "Keys: Enter send · ctrl+j new line · Up/Down history · ctrl+g Go · ctrl+n Cancel plan · "
-        "F2 copy last reply · double-click copies a message · ctrl+end newest · ctrl+u earlier messages · "
+        "F2 copy last reply · F8 stop your running job · double-click copies a message · ctrl+end newest · "
+        "ctrl+u earlier messages · "
         "F1 help panel · ctrl+q quit"
     )
 
@@ -124,6 +125,14 @@ class ChatApp(App[None]):
         ),
         Binding(
             "f2", "copy_last", "Copy reply", id="chat.copy", tooltip="Copy the last reply (OSC 52, works over SSH)"
+        ),
+        Binding(
+            "f8",
+            "stop_job",
+            "Stop job",
+            id="job.stop",
+            show=False,
+            tooltip="Stop your latest running job at its next safe step (same as typing: stop job ID)",
         ),
         Binding(
             "ctrl+end",
@@ -191,6 +200,9 @@ class ChatApp(App[None]):
         """Jobs seen in this chat, by id (the engine's ``JobView``s), for ``/jobs``."""
         self._progress: dict[str, JobProgressMessage] = {}
         """The in-place progress message of each job, by job id."""
+        self._deferred: dict[str, JobProgress] = {}
+        """First reports of jobs that arrived while a turn was in flight: shown after that turn's reply, so a job's
+        progress always comes below the message that started it."""
         self._turn_lock = asyncio.Lock()
         self.connected = True
         self._feed_task: asyncio.Task[None] | None = None
@@ -299,6 +311,10 @@ class ChatApp(App[None]):
         widget = self._progress.get(job.id)
         if widget is not None and widget.finished and not job.finished:
             return  # a report that was overtaken by the job's end (progress can arrive out of order)
+        if widget is None and self.busy and job.id not in self.jobs:
+            self._deferred[job.id] = progress  # its "Started job" reply is still on the way: show this after it
+            return
+        self._deferred.pop(job.id, None)
         self.jobs[job.id] = job
         if widget is not None and widget.is_attached:
             widget.apply(progress)
@@ -503,9 +519,18 @@ class ChatApp(App[None]):
         """
         throbber.busy += step
         idle = throbber.busy == 0
+        if idle and self._deferred:
+            self.call_later(self._show_deferred)
         for card in self.query(PlanCard):
             card.set_waiting(not idle)
         self.refresh_bindings()
+
+    async def _show_deferred(self) -> None:
+        """Post the progress messages held back while a turn was in flight (their turn's reply is up now)."""
+        for job_id in list(self._deferred):
+            progress = self._deferred.get(job_id)
+            if progress is not None and (not self.busy or job_id in self.jobs):
+                await self.show_progress(self._deferred.pop(job_id))
 
     @property
     def busy(self) -> bool:
@@ -602,6 +627,7 @@ class ChatApp(App[None]):
                 # elsewhere, …); it no longer holds it pending for this session, so neither may the card.
                 card.resolve("no longer waiting, see the reply below")
         await self.transcript.post(*widgets)
+        await self._show_deferred()  # the jobs this reply started: their progress goes right below it
         self.refresh_bindings()
 
     # ------------------------------------------------------------------ plan decisions
@@ -644,6 +670,17 @@ class ChatApp(App[None]):
             self.action_hide_help_panel()
         else:
             self.action_show_help_panel()
+
+    async def action_stop_job(self) -> None:
+        """F8: stop this operator's most recent running job (the engine stops it at its next safe step)."""
+        mine = [job_id for job_id, job in self.jobs.items()
+                if not job.finished and job.status != "stopping"
+                and (widget := self._progress.get(job_id)) is not None and widget.mine]
+        if not mine:
+            self.query_one(Flash).flash("No job of yours is running here; \"what jobs are running?\" lists them.",
+                                        warning=True)
+            return
+        await self.send(f"stop job {mine[-1]}")
 
     def action_follow(self) -> None:
         self.transcript.follow()

@@ -55,7 +55,7 @@ async def resume_jobs() -> int:
     if ops.background_jobs:
         started = [job_id for job_id in ops.unfinished_jobs() if job_id not in ops.running_jobs]
         for job_id in started:
-            ops.start_job(job_id)
+            ops.start_job(job_id, resumed=True)
         return len(started)
     views = await ops.resume_unfinished()
     return len(views)
@@ -180,7 +180,7 @@ def _now() -> Any:
 
 #: Recurring work: (schedule id, task, interval).  Other modules add theirs with :func:`register`.
 SCHEDULES: list[tuple[str, Callable[[], Awaitable[Any]], timedelta]] = [
-    ("resume-jobs", resume_jobs, timedelta(minutes=1)),
+    ("resume-jobs", resume_jobs, timedelta(seconds=5)),  # with 12-s leases: a dead engine's job moves in < 15 s
     ("retry-webhooks", retry_webhooks, timedelta(minutes=1)),
     ("briefings", briefings, timedelta(minutes=1)),
     ("ledger-analysis", ledger_analysis, timedelta(hours=6)),

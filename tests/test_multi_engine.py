@@ -50,3 +50,66 @@ def test_two_engines_share_a_job_and_never_run_a_step_twice(pg_url: str, clawops
         assert "succeeded" in {o[0].strip() for o in outputs}
     finally:
         engine.close()
+
+
+KILLED_WORKER = """
+import asyncio, sys
+from engine.runtime import Engine
+engine = Engine.open(database_url=sys.argv[1], demo_providers="sim", demo_pairs=40)
+engine.nodes.latency = 0.3
+engine.ops.step_lease_seconds = float(sys.argv[3])
+print("started", flush=True)
+asyncio.run(engine.ops.run_job(sys.argv[2]))
+"""
+
+
+def test_a_killed_engines_job_is_taken_over_by_the_survivor_exactly_once(pg_url: str, clawops_home: Path,
+                                                                          tmp_path: Path) -> None:
+    """kill -9 of the engine running a job: its steps' leases stop being renewed, the survivor takes them over
+    once a lease runs out (12 s by default; 2 s here) and finishes the job; no step runs twice to completion."""
+    import signal
+    import time
+
+    lease = 2.0
+    engine = Engine.open(database_url=pg_url, demo_providers="sim", demo_pairs=40)
+    engine.ops.step_lease_seconds = lease
+    try:
+        planned = asyncio.run(engine.ask("restart everything on hetzner", session="kill"))
+        assert planned.plan is not None
+        _, job_id, _ = engine.ops.confirm_plan(engine.caller(), planned.plan["id"])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
+        env["CLAWOPS_HOME"] = str(tmp_path / "doomed")
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_WORKER, pg_url, job_id, str(lease)], env=env,
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                cwd=Path(__file__).resolve().parents[1])
+        try:
+            deadline = time.monotonic() + 120
+            while True:  # the doomed engine has steps under way (a subprocess: its progress is read from the store)
+                with engine.store.session() as s:
+                    running = s.exec(select(JobStep).where(col(JobStep.job_id) == job_id,
+                                                           col(JobStep.status) == "running")).first()
+                if running is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert running is not None, proc.stderr.read() if proc.poll() is not None else "no step started"
+            # while it is alive, its heartbeat keeps its steps: a resume here takes over nothing it holds
+            taken = engine.ops._claim(running.id)
+            assert not taken
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        view = asyncio.run(engine.ops.resume_unfinished())
+        while engine.ops.job_view(job_id).status == "running":  # steps whose lease had not yet run out
+            time.sleep(lease / 4)
+            view = asyncio.run(engine.ops.resume_unfinished())
+        assert engine.ops.job_view(job_id).status == "succeeded", view
+        with engine.store.session() as s:
+            steps = list(s.exec(select(JobStep).where(col(JobStep.job_id) == job_id)).all())
+            runs = Counter(s.exec(select(AuditEntry.target).where(col(AuditEntry.action) == "restart_gateway")).all())
+        assert {st.status for st in steps} == {"done"}
+        assert set(runs.values()) == {1} and len(runs) == len(steps)  # every step finished exactly once
+        assert any(st.attempts == 2 for st in steps)  # the dead engine's steps were taken over
+    finally:
+        engine.close()

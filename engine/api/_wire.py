@@ -50,7 +50,7 @@ def _job(data: dict[str, Any] | None) -> JobView | None:
                    elapsed_seconds=float(data.get("elapsed_seconds") or 0.0),
                    eta_seconds=_optional_float(data.get("eta_seconds")),
                    fastest_seconds=_optional_float(data.get("fastest_seconds")),
-                   skipped=int(data.get("skipped") or 0))
+                   skipped=int(data.get("skipped") or 0), resumed=bool(data.get("resumed")))
 
 
 def _optional_float(value: Any) -> float | None:

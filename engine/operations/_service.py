@@ -10,6 +10,7 @@ Every call, plan, decision and refusal is written to the audit chain.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -222,6 +223,8 @@ class JobView:
     """How long the quickest step took from the job's start (e.g. the first pair to go ACTIVE)."""
     skipped: int = 0
     """Steps a stop kept from starting (nothing was bought or changed for them)."""
+    resumed: bool = False
+    """Picked up again by this engine after the run that started it went away (a closed chat, a crash)."""
 
     @property
     def finished(self) -> bool:
@@ -246,7 +249,7 @@ class JobView:
                     " what is under way finishes first.")
         else:
             head = f"{agent} running: {self.done}/{self.total} steps done."
-        parts = [head]
+        parts = [f"Resumed after an interruption. {head}" if self.resumed and not self.finished else head]
         if states:
             parts.append(f"{states}.")
         if self.eta_seconds is not None and not self.finished:
@@ -264,7 +267,7 @@ class JobView:
             "error": self.error, "elapsed_seconds": round(self.elapsed_seconds, 1),
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
             "fastest_seconds": None if self.fastest_seconds is None else round(self.fastest_seconds, 1),
-            "skipped": self.skipped,
+            "skipped": self.skipped, "resumed": self.resumed,
         }
 
 
@@ -364,6 +367,7 @@ class Operations:
         self._last_report: dict[str, float] = {}
         self._owners: dict[str, tuple[str, str | None]] = {}
         self._running: dict[str, asyncio.Task[JobView]] = {}
+        self._resumed_jobs: set[str] = set()
         self.sweeper: Callable[[], Awaitable[dict[str, Any]]] | None = None
         """Guardian's sweep on demand (``guardian_sweep``): set by the daemon where node reports flow."""
 
@@ -667,11 +671,16 @@ class Operations:
 
         return remove
 
-    def start_job(self, job_id: str) -> asyncio.Task[JobView]:
-        """Run a job as a task of this engine (once: a second call returns the same task)."""
+    def start_job(self, job_id: str, *, resumed: bool = False) -> asyncio.Task[JobView]:
+        """Run a job as a task of this engine (once: a second call returns the same task).
+
+        ``resumed``: the run that started it went away; its progress says so, so the operator knows.
+        """
         task = self._running.get(job_id)
         if task is not None and not task.done():
             return task
+        if resumed:
+            self._resumed_jobs.add(job_id)
         task = asyncio.ensure_future(self._run_watched(job_id))
         self._running[job_id] = task
 
@@ -729,6 +738,10 @@ class Operations:
             return
         if final:
             self._owners.pop(job_id, None)  # a long-lived daemon runs many jobs: keep only the running ones
+        if job_id in self._resumed_jobs:
+            view = dataclasses.replace(view, resumed=True)
+            if final:
+                self._resumed_jobs.discard(job_id)
         progress = JobProgress(view, operator, tenant)
         for listener in list(self._listeners):
             try:

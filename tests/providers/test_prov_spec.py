@@ -26,6 +26,7 @@ import json
 import math
 import re
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -576,21 +577,26 @@ def _declared_headers(spec: dict[str, Any], provider: str, method: str, url_path
     return [name for name in (response.get("headers") or {}) if name.lower() not in CONDITIONAL_HEADERS]
 
 
-def check(provider: str, exchanges: list[Exchange], server_url: str) -> tuple[int, list[str]]:
-    """(exchanges checked, problems) for one vendor."""
+def check(provider: str, exchanges: list[Exchange], server_url: str) -> tuple[int, list[str], set[str]]:
+    """(exchanges checked, problems, notes) for one vendor; notes are the spec's deprecation warnings."""
     from openapi_core.templating.paths.exceptions import PathNotFound
 
     checked = [x for x in exchanges if not any(marker in x.request.url.path for marker in NOT_IN_SPEC)]
     used = {spec_path(provider, x.request.url.path) for x in checked}
     problems = [f"{x.request.method} {x.request.url.path}: path not in the vendor spec"
                 for x in checked if spec_path(provider, x.request.url.path) is None]
+    notes: set[str] = set()
     spec = patched_spec(provider, {p for p in used if p})
     openapi = openapi_for(spec, server_url)
     for x in checked:
         where = f"{x.source}: {x.request.method} {x.request.url.path} → {x.response.status_code}"
         req, resp = _Req(x.request), _Resp(x.response)
         try:
-            openapi.validate_request(req)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DeprecationWarning)
+                openapi.validate_request(req)
+            notes.update(f"{x.source}: {x.request.method} {spec_path(provider, x.request.url.path)}: {w.message}"
+                         for w in caught if issubclass(w.category, DeprecationWarning))
             if x.bad_request:
                 problems.append(f"{where}: request sent wrong on purpose, yet the spec accepts it")
         except PathNotFound:
@@ -606,7 +612,7 @@ def check(provider: str, exchanges: list[Exchange], server_url: str) -> tuple[in
                                                 x.response.status_code) if h not in x.response.headers]
         if missing:
             problems.append(f"{where}: declared header(s) missing: {', '.join(missing)}")
-    return len(checked), problems
+    return len(checked), problems, notes
 
 
 def route_coverage(emu: Emulator) -> list[str]:
@@ -647,13 +653,14 @@ async def test_every_emulator_route_and_driver_call_matches_the_vendor_spec(caps
             exchanges.extend(call.exchanges)
             mine = [f"{provider}: {p}" for p in call.unexpected]
             mine += [f"{provider}: {gap}" for gap in route_coverage(emu)]
-            n, bad = check(provider, exchanges, emu.root_url + _spec_prefix(provider))
+            n, bad, notes = check(provider, exchanges, emu.root_url + _spec_prefix(provider))
         mine += [f"{provider}: {p}" for p in bad]
         invalid = len({p.split(":", 2)[1] for p in bad})  # one exchange may have several problems
         total += n
         valid += n - min(n, invalid)
         lines.append(f"{provider}: {n - min(n, invalid)}/{n} exchanges valid, "
                      f"{len(_patches(provider))} documented spec patch(es)")
+        lines += [f"  note ({provider}): deprecated in the vendor spec: {note}" for note in sorted(notes)]
         problems += mine
     percent = 100 * valid / total if total else 0
     with capsys.disabled():

@@ -11,9 +11,11 @@ printed.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -28,7 +30,9 @@ from pydantic_settings import (
 
 from engine.errors import ConfigError
 
-__all__ = ["Settings", "default_home", "load_settings"]
+__all__ = ["Settings", "default_home", "load_settings", "unknown_env_warnings"]
+
+log = logging.getLogger("clawops.config")
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
@@ -178,6 +182,39 @@ class Settings(BaseSettings):
     archive_s3_secret_access_key: SecretStr | None = None
     """S3 secret access key (pairs with ``archive_s3_access_key_id``)."""
 
+    telegram_bot_token: SecretStr | None = None
+    """The Telegram bot's token from @BotFather; set it and ``clawops engine`` serves the bot (long polling by
+    default). Link who may talk to it with ``clawops operator link NAME telegram USER_ID``."""
+
+    telegram_api_base: str = "https://api.telegram.org"
+    """Where the Telegram Bot API is; tests and the demo point it at the loopback emulator
+    (``python -m engine.channels.telegram_emulator``) or any server speaking the public Bot API."""
+
+    telegram_webhook_url: str | None = None
+    """Public HTTPS URL Telegram should POST updates to (your proxy in front of ``/webhook/telegram`` on the
+    API port). Unset: long polling (``getUpdates``), which needs no public address. Needs the secret below."""
+
+    telegram_webhook_secret: SecretStr | None = None
+    """Secret token Telegram sends back in ``X-Telegram-Bot-Api-Secret-Token`` on every webhook call (1-256 of
+    A-Z, a-z, 0-9, _ and -); calls without it are refused with 401."""
+
+    whatsapp_access_token: SecretStr | None = None
+    """WhatsApp Cloud API access token (a system user token of your Meta app); with the phone number id and the
+    app secret, ``clawops engine`` serves WhatsApp through the webhook ``/webhook/whatsapp`` on the API port."""
+
+    whatsapp_phone_number_id: str | None = None
+    """The Cloud API's id of the business phone number that sends and receives (not the number itself)."""
+
+    whatsapp_app_secret: SecretStr | None = None
+    """The Meta app secret: every webhook POST must carry its HMAC-SHA256 (``X-Hub-Signature-256``) or is
+    refused with 401 before it is read."""
+
+    whatsapp_verify_token: SecretStr | None = None
+    """The token you type into Meta's webhook setup; the GET handshake (``hub.verify_token``) must match it."""
+
+    whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
+    """Where the Graph API is, with its version; tests point it at the loopback emulator."""
+
     @field_validator("confirm_threshold")
     @classmethod
     def _threshold_in_range(cls, value: int) -> int:
@@ -278,6 +315,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Settings file {path} cannot be read ({exc}); check its permissions.") from None
     Settings._toml_file = path
+    for warning in unknown_env_warnings():
+        log.warning(warning)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -285,6 +324,31 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     finally:
         Settings._toml_file = None
 
+
+# CLAWOPS_* variables read elsewhere than Settings (provider credentials, the voice package, tools, tests):
+# known, so never reported as typos.
+_OTHER_ENV = {"CLAWOPS_CONFIG_FILE", "CLAWOPS_MASTER_KEY", "CLAWOPS_RECORDER", "CLAWOPS_CONTENT_DIR",
+              "CLAWOPS_REQUIRE_POSTGRES", "CLAWOPS_PROVIDER_TIME_SCALE", "CLAWOPS_HETZNER_TOKEN",
+              "CLAWOPS_DIGITALOCEAN_TOKEN", "CLAWOPS_VULTR_TOKEN", "CLAWOPS_HOSTINGER_TOKEN",
+              "CLAWOPS_CONTABO_CLIENT_ID", "CLAWOPS_CONTABO_CLIENT_SECRET", "CLAWOPS_CONTABO_USER",
+              "CLAWOPS_CONTABO_PASSWORD", "CLAWOPS_CONTABO_AUTH_URL"}
+_OTHER_PREFIXES = ("CLAWOPS_VOICE_", "CLAWOPS_TEST_", "CLAWOPS_BENCH_")
+
+
+def unknown_env_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One sentence per ``CLAWOPS_*`` variable no setting reads, naming the nearest valid one (typos such as
+    ``CLAWOPS_TELEGRAM_TOKEN`` would otherwise be ignored without a word)."""
+    env = os.environ if environ is None else environ
+    known = {f"CLAWOPS_{name.upper()}" for name in Settings.model_fields} | _OTHER_ENV
+    warnings = []
+    for name in sorted(env):
+        upper = name.upper()
+        if not upper.startswith("CLAWOPS_") or upper in known or upper.startswith(_OTHER_PREFIXES):
+            continue
+        guess = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {guess[0]}?" if guess else " (no setting has that name)."
+        warnings.append(f"Unknown setting {name} in the environment is ignored{hint}")
+    return warnings
 
 def _explain(exc: ValidationError, path: Path | None) -> str:
     error = exc.errors()[0]

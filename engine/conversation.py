@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ from engine.store import ConversationSession, Memory, utcnow
 if TYPE_CHECKING:
     from engine.brain._llm import LLMBrain
 
-__all__ = ["HELP_TEXT", "TOOL_AGENT", "Conversation", "TurnResult"]
+__all__ = ["HELP_TEXT", "TOOL_AGENT", "Conversation", "TurnResult", "scoped_confirmation"]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,9 @@ class Conversation:
     async def _turn(self, caller: Caller, message: str, *, session: str | None, dry_run: bool, yes: bool,
                     on_delta: DeltaCallback | None) -> TurnResult:
         key = f"{caller.operator_id}:{session}" if session else ""
+        gated = await self._voice_gate(caller, key, message, session)
+        if gated is not None:
+            return gated
         ctx = self._context(caller, key)
         intents = self.brain.understand(message, ctx)
         calls: list[ToolOutcome] = []
@@ -283,6 +287,48 @@ class Conversation:
             calls.append(outcome)
             lines.append(outcome_text(outcome))
         return "\n".join(lines)
+
+    def mark_spoken(self, caller: Caller, session: str, plan_ids: list[str]) -> None:
+        """These plans came from a voice note (origin="voice"): :meth:`_voice_gate` then wants their scope
+        repeated before they run."""
+        if not plan_ids:
+            return
+        with self.ops.store.session() as s:
+            row = self._row(s, caller, f"{caller.operator_id}:{session}")
+            marked = [p for p in row.context.get("voice_plans", []) if p not in plan_ids][-20:]
+            row.context = {**row.context, "voice_plans": [*marked, *plan_ids]}
+            s.add(row)
+
+    async def _voice_gate(self, caller: Caller, key: str, message: str, session: str | None) -> TurnResult | None:
+        """Plans made from a voice note are confirmed only by a reply repeating their scope ("go 13")."""
+        if not key:
+            return None
+        with self.ops.store.session() as s:
+            row = s.get(ConversationSession, key)
+            context = dict(row.context) if row is not None else {}
+        spoken_ids = set(context.get("voice_plans", []))
+        pending = [p for p in context.get("pending_plans", []) if p in spoken_ids]
+        said = scoped_confirmation(message) if pending else None
+        if said is None:
+            return None
+        plans = []
+        for plan_id in pending:
+            try:
+                plans.append(self.ops.pending_plan(caller, plan_id))
+            except ClawOpsError:
+                continue
+        unsaid = [p for p in plans if plan_scope(p) not in said]
+        if unsaid:
+            lines = [f"That plan came from a voice note, so confirm it by repeating its scope: {p.summary} "
+                     f"({plan_scope(p)}). Say \"go {plan_scope(p)}\" to run it, or \"cancel\"." for p in unsaid]
+            if said:
+                lines.insert(0, f"You said {', '.join(str(n) for n in said)}, which is not the plan's scope; "
+                                "nothing ran.")
+            return TurnResult(reply=f"{tag('commander')} " + "\n".join(lines), session=session)
+        calls: list[ToolOutcome] = []
+        text = await self._confirm(caller, key, calls)
+        self._remember_context(caller, key, calls)
+        return TurnResult(reply=f"{tag('commander')} {text}", tool_calls=calls, session=session)
 
     def _cancel(self, caller: Caller, key: str) -> str:
         plan_ids = self._take_pending(caller, key)
@@ -610,6 +656,60 @@ def _tool_text(intent: ToolIntent, outcome: ToolOutcome) -> str:
         text += f" (Left alone: {', '.join(intent.exclude)}.)"
     return text
 
+
+# ------------------------------------------------------------------ voice: confirm by scope
+_CONFIRM_WORDS = re.compile(r"^(?:go ahead|go|yes|yeah|yep|ok(?:ay)?|confirm(?:ed)?|do it|proceed|approved?)\b(.*)$")
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i > 1}
+
+
+def spoken_numbers(text: str) -> list[int]:
+    """The numbers in a reply, as digits or words ("13", "thirteen", "twenty one", "a hundred")."""
+    words = re.findall(r"[a-z]+|\d+", text.lower().replace("-", " "))
+    numbers: list[int] = []
+    current: int | None = None
+    for word in words:
+        if word.isdigit():
+            numbers.append(int(word))
+            current = None
+        elif word in _TENS:
+            current = _TENS[word]
+            numbers.append(current)
+        elif word in _NUMBER_WORDS:
+            if current is not None and current % 10 == 0 and current >= 20 and _NUMBER_WORDS[word] < 10:
+                numbers[-1] = current + _NUMBER_WORDS[word]
+                current = None
+            else:
+                numbers.append(_NUMBER_WORDS[word])
+                current = _NUMBER_WORDS[word]
+        elif word == "hundred" and numbers:
+            numbers[-1] *= 100
+            current = None
+        elif word == "hundred":
+            numbers.append(100)
+        else:
+            current = None
+    return numbers
+
+
+def scoped_confirmation(message: str) -> list[int] | None:
+    """None when ``message`` is not a confirmation; else the numbers it repeats (empty for a bare "go")."""
+    text = " ".join(re.sub(r"[^a-z0-9\s-]", " ", message.lower()).split())
+    match = _CONFIRM_WORDS.match(text)
+    if match is None:
+        return None
+    rest = match.group(1).strip()
+    numbers = spoken_numbers(rest)
+    if not numbers and len(rest.split()) > 3:
+        return None  # "yes, and also show me …": not a plain confirmation
+    return numbers
+
+
+def plan_scope(plan: Any) -> int:
+    """The number a voice-made plan's confirmation must repeat: the users it affects (else its steps)."""
+    return int(plan.affected_users) or len(plan.steps)
 
 def _speaker(intent: Intent) -> str:
     """Which teammate answers for an intent in the offline brain (Commander unless a specialist owns it)."""

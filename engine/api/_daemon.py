@@ -1,7 +1,9 @@
 """``clawops engine``: the daemon in the foreground, until SIGTERM or Ctrl+C.
 
-It opens the engine, starts the scheduler (``engine.scheduler``), serves the operator API on ``api_host:api_port``
-(loopback unless configured otherwise), logs JSON to stderr and shuts down
+It opens the engine, starts the scheduler (``engine.scheduler``) and every messaging channel whose settings are
+present (``engine.channels``: Telegram by long polling or webhook, WhatsApp by the signed webhook
+``/webhook/whatsapp`` on the API port; the log says which are live and why the others are not), serves the
+operator API on ``api_host:api_port`` (loopback unless configured otherwise), logs JSON to stderr and shuts down
 gracefully: new turns are refused, running turns finish (30 s at most),
 sockets are closed with 1001 "going away" so clients reconnect, and the store
 is closed last.
@@ -120,9 +122,13 @@ async def _main(engine: Engine, host: str, port: int, ready: Callable[[str], Non
     # Guardian sweeps only where node reports flow: this daemon's node gateway listens, and the fleet is not the
     # demo's (its instances have no nodes; every one would look unreachable and be failed over).
     scheduler = await _start_scheduler(engine, guardian=gateway is not None and not engine.settings.demo)
+    channels = await _start_channels(engine)
     try:
         await serve_api(engine, host, port, stop=stop, ready=ready)
     finally:
+        if channels is not None:
+            with contextlib.suppress(Exception):
+                await channels.stop()
         if gateway is not None:
             with contextlib.suppress(Exception):
                 await gateway.stop()
@@ -160,4 +166,16 @@ async def _start_scheduler(engine: Engine, *, guardian: bool = False) -> Any:
         return await start_scheduler(engine, guardian=guardian)
     except Exception:
         log.exception("scheduler did not start; the operator API runs without it")
+        return None
+
+
+async def _start_channels(engine: Engine) -> Any:
+    """Telegram and WhatsApp, each when its settings are present; a channel that cannot start is logged
+    (with the reason) and the operator API still serves."""
+    try:
+        from engine.channels._live import start_channels
+
+        return await start_channels(engine)
+    except Exception:
+        log.exception("messaging channels did not start; the operator API runs without them")
         return None

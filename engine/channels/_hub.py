@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +33,9 @@ __all__ = ["ChannelHub", "DeliveryResult", "LiveChannel", "channels_for"]
 log = logging.getLogger("clawops.channels")
 
 CHANNEL_NAMES = ("telegram", "whatsapp")
+
+Webhook = Callable[[str, Mapping[str, str], Mapping[str, str], bytes], Awaitable[tuple[int, str]]]
+"""(HTTP method, query, headers, raw body) → (status, text): a channel's webhook on the API port."""
 
 
 class LiveChannel(Protocol):
@@ -82,6 +85,8 @@ class ChannelHub:
         self.store = store
         self.live: dict[str, LiveChannel] = {}
         self.down: dict[str, str] = {}
+        self.webhooks: dict[str, Webhook] = {}
+        """Channel name → its webhook handler, served by the API at ``/webhook/<name>``."""
 
     def add(self, name: str, channel: LiveChannel) -> None:
         self.live[name] = channel

@@ -89,6 +89,10 @@ class Verdict:
     checks: tuple[PolicyCheck, ...] = field(default_factory=tuple)
 
 
+def _users(n: int) -> str:
+    return f"{n} user{'' if n == 1 else 's'}"
+
+
 def blast_radius(proposals: Iterable[Proposal], window: WindowUse) -> int:
     """Distinct users the turn plus the window touch (new accounts are always distinct)."""
     accounts = set(window.accounts)
@@ -114,7 +118,7 @@ def judge(caller: Caller, proposals: Sequence[Proposal], window: WindowUse, thre
     this_turn = blast_radius(proposals, WindowUse())
     over = total > threshold
     if over and window.users:
-        note = (f"this turn affects {this_turn} users and you set off {window.users} more in the last "
+        note = (f"this turn affects {_users(this_turn)} and you set off {window.users} more in the last "
                 f"{window.minutes} min without a confirmation: {total} in all (> {threshold}); needs your "
                 "confirmation")
     elif over:

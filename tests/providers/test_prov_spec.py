@@ -508,6 +508,8 @@ async def _drive_contabo(call: Drive) -> None:
     await call("GET", f"{v}/compute/images", 200, params={"page": 1, "size": 2, "standardImage": "true"})
     await call("GET", f"{v}/compute/images", 200, params={"name": "ubuntu-22.04"})
     await call("GET", f"{v}/compute/images", 401, token=False, bad=True)
+    await call("GET", f"{v}/compute/instances/{s.id}/products/available", 200)
+    await call("GET", f"{v}/compute/instances/999999999/products/available", 404)
     await call("POST", f"{v}/compute/instances/{created['data'][0]['instanceId']}/cancel", 201, json_body={})
     await call("POST", f"{v}/compute/instances/999999999/cancel", 404, json_body={})
     await call("GET", f"{v}/compute/instances/{created['data'][0]['instanceId']}", 200)  # cancelDate now set

@@ -112,6 +112,9 @@ CONTABO_PRODUCTS = {
     "V97": (8, 24, 200, "Cloud VPS 30 NVMe"),
 }
 CONTABO_DEFAULT_IMAGE = "afecbb85-e2fc-46f0-9684-b46b1faf00bb"
+#: Monthly EUR price per product (the figures of the driver's maintained table): served only per instance, by
+#: ``GET /v1/compute/instances/{id}/products/available`` — Contabo has no catalogue endpoint.
+CONTABO_PRICES = {"V91": 5.50, "V92": 5.50, "V94": 9.50, "V97": 17.00}
 
 HOSTINGER_LOCATIONS = (
     EmuLocation("vno", "Vilnius", "lt", "Europe", 17),

@@ -7,7 +7,7 @@ call must carry an ``x-request-id`` UUID.  Bodies are ``{data: [...], _links}`` 
 always an array); errors are NestJS-style ``{statusCode, message}``.  Creating an
 instance is a purchase; there is no delete, only ``/cancel`` (the instance runs until the
 cancel date, then disappears).  ``/compute/images`` lists the standard images; Contabo publishes no
-product (price) listing, so there is none here either.
+product catalogue, only the offers for one instance (``…/products/available``, with prices).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from aiohttp import web
 from engine.providers.emulators._catalog import (
     CONTABO_DEFAULT_IMAGE,
     CONTABO_IMAGES,
+    CONTABO_PRICES,
     CONTABO_PRODUCTS,
     CONTABO_REGIONS,
 )
@@ -92,6 +93,7 @@ class Contabo(Vendor):
             web.post(p + "/secrets", self.create_secret),
             web.get(p + "/data-centers", self.data_centers),
             web.get(p + "/compute/images", self.images),
+            web.get(p + "/compute/instances/{id}/products/available", self.available_products),
         ]
 
     # --- rendering ---------------------------------------------------------------------------
@@ -320,3 +322,26 @@ class Contabo(Vendor):
         if q.get("standardImage") == "false":
             items = []
         return json_response(self._page(request, items, "/v1/compute/images"))
+
+    async def available_products(self, request: web.Request) -> web.Response:
+        """The products this instance can move to, with prices: the only product listing Contabo's API has."""
+        s = self._instance(request)
+        current = CONTABO_PRICES[s.plan]
+        data = []
+        for offer, (product_id, (cores, ram, disk, name)) in enumerate(CONTABO_PRODUCTS.items(), start=800):
+            price = CONTABO_PRICES[product_id]
+            data.append({
+                "tenantId": TENANT, "customerId": CUSTOMER, "instanceId": s.id, "productId": product_id,
+                "name": name, "category": "ssd" if "SSD" in name else "nvme", "ramSizeGb": ram, "diskSizeGb": disk,
+                "cpuCores": cores, "netSpeed": 600, "snapshots": 2, "vsPrice": price, "vsOriginalPrice": price,
+                "windowsPrice": 0, "backupPrice": 0, "storageExtensionPrice": 0, "locationFeePrice": 0,
+                "addonsPrice": 0, "hasStorageExtension": False, "hasBackupAddon": False, "hasWindows": False,
+                "hasLocationFee": False, "current": product_id == s.plan, "offerId": offer,
+                "locationChangeRequired": False, "liveMigrationAvailable": disk >= CONTABO_PRODUCTS[s.plan][2],
+                "storageExtensionAvailable": True, "backupAvailable": True, "upgradeDiscount": 0,
+                "requiredConfirmations": [], "priceDifferenceWithStorageExtension": round(price - current, 2),
+                "priceDifferenceWithoutStorageExtension": round(price - current, 2),
+            })
+            if not data[-1]["liveMigrationAvailable"]:
+                data[-1]["liveMigrationDisabledReason"] = "disk_downsize"
+        return json_response({"data": data, "_links": self.links(request)})

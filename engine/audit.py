@@ -156,6 +156,20 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _redactor() -> Any:
+    from engine.trust._redact import default_redactor  # here: engine.trust imports this module
+
+    return default_redactor()
+
+
+def _redacted(items: Sequence[Fields]) -> list[Fields]:
+    """No secret is ever written into the chain, whoever appends: actor, target and detail text are scrubbed
+    (any letter case) before the entry is hashed.  The detail is JSON text here, so it is matched as written."""
+    red = _redactor()
+    return [(red.scrub_text(actor), channel, action, red.scrub_text(target), outcome, red.scrub_text(detail))
+            for actor, channel, action, target, outcome, detail in items]
+
+
 def _locked_head(cursor: Any, sql: _Sql) -> tuple[Any, ...] | None:
     """The head row, read under its lock (None before the first append)."""
     if sql.lock_head is not None:
@@ -174,6 +188,7 @@ def append_rows(session: Session, items: Sequence[Fields]) -> list[dict[str, Any
     """
     if not items:
         return []
+    items = _redacted(items)
     conn = session.connection()
     sql = _sql(conn)
     engine = conn.engine
@@ -233,6 +248,8 @@ def append(
     taken (SQLite) before the entry is linked, see :func:`append_rows`.  Plain driver SQL, not ORM objects:
     this runs for every decision the engine makes.
     """
+    if detail:
+        detail = _redactor().scrub_value(detail)  # values seen through disguise (case, zero-width) before hashing
     (row,) = append_rows(session, [(actor, channel, action, target, outcome, _canonical(detail or {}))])
     return Appended(row["seq"], row["ts"], row["hash"])
 

@@ -143,6 +143,11 @@ class Redactor:
                     return masked
         return self._scrub(text)
 
+    def scrub_text(self, text: str) -> str:
+        """Like :meth:`scrub` but never rewrites the text's characters (only masks): for structured text such as
+        JSON, where a normal form could change a quote character and break it."""
+        return self._scrub(text) if text else text
+
     def _scrub(self, text: str) -> str:
         if len(self._values) > _REGEX_LIMIT:
             text = self._scan(text)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -150,11 +152,13 @@ class _Refusal(Exception):
     """Internal: refuse the current request (and maybe close) with a reference error."""
 
     def __init__(self, code: str, detail: str | None, message: str, close: int | None = CloseCode.POLICY_VIOLATION,
-                 **details: Any) -> None:
+                 *, close_reason: str | None = None, counter: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.error = ErrorShape(code, message, {"code": detail, **details} if detail else dict(details))
         self.close = close
-        self.counter = detail or code
+        self.close_reason = message if close_reason is None else close_reason
+        """OpenClaw closes with the error message as the reason (a few cases add to it)."""
+        self.counter = counter or detail or code
 
 
 @dataclass
@@ -216,6 +220,7 @@ class NodeGateway:
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         clock: Callable[[], float] = time.time,
         ssl_context: ssl.SSLContext | None = None,
+        auto_approve_local: bool = False,
     ) -> None:
         self.host = host
         self.ssl_context = ssl_context
@@ -223,8 +228,13 @@ class NodeGateway:
         self._token = token
         self.on_health_report = on_health_report
         self.approve_pairing = approve_pairing
+        self.auto_approve_local = auto_approve_local
+        """Pair a new device that connects directly from loopback with the shared token without asking, as
+        OpenClaw does by default.  Off by default here: the engine's gateway often sits behind a TLS proxy on
+        the same machine, where every remote node would look local (proxied connects never qualify)."""
         self.registry = registry or DeviceRegistry(clock=clock)
         self.command_allowlist = frozenset(command_allowlist if command_allowlist is not None else COMMANDS)
+        self._config_hash = "sha256:" + hashlib.sha256(",".join(sorted(self.command_allowlist)).encode()).hexdigest()
         self.tick_interval_ms = tick_interval_ms
         self.idle_timeout_s = idle_timeout_s if idle_timeout_s is not None else 3 * tick_interval_ms / 1000
         """A node silent this long is dead (its VPS vanished without a FIN): close 4000 and forget it."""
@@ -268,6 +278,7 @@ class NodeGateway:
                 self._handle, self.host, self._port, max_size=self.max_preauth_bytes, compression=None,
                 ping_interval=None, max_queue=16, write_limit=MAX_BUFFERED_BYTES // 1024, close_timeout=2,
                 backlog=4096, logger=logging.getLogger("clawops.gateway.ws"), ssl=self.ssl_context,
+                create_connection=_Connection,
             )
         except OSError as exc:
             raise GatewayError(
@@ -538,7 +549,7 @@ class NodeGateway:
         with contextlib.suppress(ConnectionClosed):
             await ws.send(encode_frame(ResponseFrame(req_id, False, error=refusal.error)))
             if refusal.close is not None:
-                await ws.close(refusal.close, str(refusal)[:120])
+                await ws.close(refusal.close, _reason(refusal.close_reason))
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.stats.connections_opened += 1
@@ -568,11 +579,18 @@ class NodeGateway:
             try:
                 frame = parse_frame(raw, max_bytes=self.max_preauth_bytes)
             except FrameError as exc:
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_FRAME, f"invalid frame: {exc}") from exc
+                if exc.reason == "malformed_json":  # as OpenClaw: no answer, a normal close with no reason
+                    self.stats.refusals[DetailCode.INVALID_FRAME] += 1
+                    log.warning("node gateway closed %s: malformed JSON before connect", _remote(ws))
+                    await ws.close(CloseCode.NORMAL, "")
+                    return None
+                raise _Refusal(ErrorCode.INVALID_REQUEST, None, f"invalid handshake: {exc}",
+                               counter=DetailCode.INVALID_FRAME) from exc
             if isinstance(frame, RequestFrame):
                 req_id = frame.id
             if not isinstance(frame, RequestFrame) or frame.method != "connect":
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_FRAME, "first request must be connect")
+                raise _Refusal(ErrorCode.INVALID_REQUEST, None, "invalid handshake: first request must be connect",
+                               counter=DetailCode.INVALID_FRAME)
             params = frame.params
             _validate_connect(params)
             role = params["role"]
@@ -580,8 +598,8 @@ class NodeGateway:
             floor = MIN_NODE_PROTOCOL_VERSION if role == "node" else PROTOCOL_VERSION
             if max_p < floor or min_p > PROTOCOL_VERSION or min_p > max_p:
                 raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.PROTOCOL_MISMATCH, "protocol mismatch",
-                               close=CloseCode.PROTOCOL_ERROR, expectedProtocol=PROTOCOL_VERSION,
-                               minimumProbeProtocol=MIN_NODE_PROTOCOL_VERSION)
+                               close=CloseCode.PROTOCOL_ERROR, clientMinProtocol=min_p, clientMaxProtocol=max_p,
+                               expectedProtocol=PROTOCOL_VERSION, minimumProbeProtocol=MIN_NODE_PROTOCOL_VERSION)
             if role != "node":
                 raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.ROLE_NOT_ALLOWED,
                                f"this gateway serves the node role only, not {role!r}")
@@ -595,8 +613,8 @@ class NodeGateway:
         except Exception:  # a check we did not foresee must still end in a refusal, not a 1011
             log.exception("node gateway: unexpected error checking a connect; refusing it")
             self.stats.refusals["UNEXPECTED"] += 1  # a bug to fix: the fuzz test asserts this stays 0
-            await self._refuse(ws, req_id, _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS,
-                                                    "invalid connect params"))
+            await self._refuse(ws, req_id, _Refusal(ErrorCode.INVALID_REQUEST, None, "invalid connect params",
+                                                    counter=DetailCode.INVALID_PARAMS))
             return None
         self.stats.handshakes_ok += 1
         ws.protocol.max_message_size = self.max_payload_bytes
@@ -609,14 +627,18 @@ class NodeGateway:
         try:
             key = load_public_key(device["publicKey"])
         except ValueError as exc:
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.DEVICE_ID_MISMATCH, "device identity mismatch") from exc
+            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.DEVICE_ID_MISMATCH, "device identity mismatch",
+                           reason="device-id-mismatch") from exc
         if device_id_from_public_key(raw_public_key(key)) != device_id:
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.DEVICE_ID_MISMATCH, "device identity mismatch")
+            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.DEVICE_ID_MISMATCH, "device identity mismatch",
+                           reason="device-id-mismatch")
         signed_at: int = device["signedAt"]
         if abs(int(self.clock() * 1000) - signed_at) > DEVICE_SIGNATURE_SKEW_MS:
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.SIGNATURE_EXPIRED, "device signature expired")
+            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.SIGNATURE_EXPIRED, "device signature expired",
+                           reason="device-signature-stale")
         if not hmac.compare_digest(device["nonce"].encode("utf-8", "surrogatepass"), nonce.encode()):
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.NONCE_MISMATCH, "device nonce mismatch")
+            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.NONCE_MISMATCH, "device nonce mismatch",
+                           reason="device-nonce-mismatch")
         auth: dict[str, str] = params["auth"]
         token = auth.get("token") or auth.get("deviceToken") or auth.get("bootstrapToken") or ""
         scopes: list[str] = params.get("scopes", [])
@@ -627,7 +649,8 @@ class NodeGateway:
         if not verify_signature(key, v3, device["signature"]):
             v2 = build_device_auth_payload("v2", **common)
             if not verify_signature(key, v2, device["signature"]):
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.SIGNATURE_INVALID, "device signature invalid")
+                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.SIGNATURE_INVALID, "device signature invalid",
+                               reason="device-signature")
 
         paired = self.registry.get(device_id)
         if paired is not None and paired.public_key != device["publicKey"]:
@@ -641,19 +664,20 @@ class NodeGateway:
         if "token" in auth:
             if self._token is None or not hmac.compare_digest(auth["token"].encode("utf-8", "surrogatepass"),
                                                                self._token.encode()):
-                can_retry = paired is not None
-                extra: dict[str, Any] = {"canRetryWithDeviceToken": can_retry}
-                if can_retry:
-                    extra["recommendedNextStep"] = "retry_with_device_token"
+                # As OpenClaw: a device-bound client may always try its device token instead.
                 raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.AUTH_TOKEN_MISMATCH,
-                               "unauthorized: gateway token mismatch", **extra)
+                               "unauthorized: gateway token mismatch (provide gateway auth token)",
+                               authReason="token_mismatch", canRetryWithDeviceToken=True,
+                               recommendedNextStep="retry_with_device_token")
             method = "token"
             if paired is None:
                 req = self.registry.request_pairing(device_id, device["publicKey"], display_name=display,
                                                     client_instance_id=client_instance, remote_addr=_remote(ws),
                                                     commands=commands)
                 decision: bool | Approval = False
-                if self.approve_pairing is not None:
+                if self.auto_approve_local and _direct_loopback(ws):
+                    decision = True  # OpenClaw approves direct loopback connects silently
+                elif self.approve_pairing is not None:
                     try:
                         decision = await self.approve_pairing(req)
                     except Exception:
@@ -664,16 +688,21 @@ class NodeGateway:
                                                            account_id=binding.account_id,
                                                            instance_id=binding.instance_id, display_name=display)
                 else:
-                    raise _Refusal(ErrorCode.NOT_PAIRED, DetailCode.PAIRING_REQUIRED, "pairing required",
-                                   reason="not-paired", requestId=req.request_id, deviceId=device_id,
-                                   requestedRole="node",
-                                   remediationHint="approve the device in ClawOps, then the node reconnects")
+                    raise _Refusal(ErrorCode.NOT_PAIRED, DetailCode.PAIRING_REQUIRED,
+                                   "pairing required: device is not approved yet",
+                                   close_reason=f"pairing required: device is not approved yet "
+                                                f"(requestId: {req.request_id})",
+                                   deviceId=device_id, reason="not-paired",
+                                   remediationHint="Approve this device from the pending pairing requests.",
+                                   requestId=req.request_id, requestedRole="node")
             else:
                 new_token = self.registry.rotate_token(device_id)
         elif "deviceToken" in auth:
             if paired is None or not self.registry.check_device_token(device_id, auth["deviceToken"]):
                 raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.DEVICE_TOKEN_MISMATCH,
-                               "unauthorized: device token mismatch")
+                               "unauthorized: device token mismatch (rotate/reissue device token)",
+                               authReason="device_token_mismatch", canRetryWithDeviceToken=False,
+                               recommendedNextStep="update_auth_credentials")
             method = "device-token"
         elif "bootstrapToken" in auth:
             grant = self.registry.peek_bootstrap(auth["bootstrapToken"])
@@ -707,18 +736,28 @@ class NodeGateway:
         if new_token is not None:
             auth_out["deviceToken"] = new_token
             auth_out["issuedAtMs"] = int(self.clock() * 1000)
+        # The same fields as OpenClaw 2026.9's hello-ok (tests/node/fixtures/openclaw_frames.json), so a client
+        # written against one parses the other; agent/session fields carry neutral values here.
         hello = {
             "type": "hello-ok",
             "protocol": protocol,
-            "server": {"version": SERVER_VERSION, "bootId": self.boot_id, "connId": str(uuid.uuid4())},
+            "server": {"version": SERVER_VERSION, "buildId": SERVER_VERSION, "bootId": self.boot_id,
+                       "connId": str(uuid.uuid4()), "controlUiBuildSource": "none"},
             "features": {"methods": sorted(_NODE_METHODS),
                          "events": [CHALLENGE_EVENT, TICK_EVENT, SHUTDOWN_EVENT, INVOKE_REQUEST_EVENT, CANCEL_EVENT],
                          "capabilities": []},
-            "snapshot": {"presence": [], "health": {"ok": True}, "stateVersion": {"presence": 1, "health": 1},
-                         "uptimeMs": int(self.clock() * 1000) - self._started_ms},
+            "snapshot": {"presence": [], "health": {}, "stateVersion": {"presence": 1, "health": 1},
+                         "uptimeMs": int(self.clock() * 1000) - self._started_ms,
+                         "appliedConfigHash": self._config_hash,
+                         "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main",
+                                             "mainSessionKey": "agent:main:main", "modelConfigured": False,
+                                             "ownership": "sole", "scope": "per-sender", "selectionRequired": False},
+                         "suspension": {"phase": "accepting"}},
             "auth": auth_out,
             "policy": {"maxPayload": self.max_payload_bytes, "maxBufferedBytes": MAX_BUFFERED_BYTES,
-                       "tickIntervalMs": self.tick_interval_ms},
+                       "tickIntervalMs": self.tick_interval_ms, "allowedSessionVisibilities": [],
+                       "attachments": {"maxBytes": 0, "maxImageBytes": 0},
+                       "hasMultipleSessionSharingIdentities": False},
         }
         await ws.send(encode_frame(ResponseFrame(req_id, True, hello)))
         old = self._conns.get(device_id)
@@ -749,7 +788,7 @@ class NodeGateway:
                         log.warning("node %s: refused %s: %s", conn.device_id[:12], frame.method, refusal)
                         await ws.send(encode_frame(ResponseFrame(frame.id, False, error=refusal.error)))
                         if refusal.close is not None:
-                            await ws.close(refusal.close, str(refusal)[:120])
+                            await ws.close(refusal.close, _reason(refusal.close_reason))
                             return
                         continue
                     except Exception:  # an unforeseen input: answer it, keep the node connected
@@ -913,6 +952,43 @@ def _remote(ws: ServerConnection) -> str | None:
     return None
 
 
+class _Connection(ServerConnection):
+    """OpenClaw closes an oversized frame with 1009 and no reason; websockets would put its own text there."""
+
+    def __init__(self, protocol: Any, *args: Any, **kwargs: Any) -> None:
+        fail = protocol.fail
+
+        def fail_quietly(code: int, reason: str = "") -> None:
+            fail(code, "" if code == CloseCode.MESSAGE_TOO_BIG else reason)
+
+        protocol.fail = fail_quietly
+        super().__init__(protocol, *args, **kwargs)
+
+
+def _reason(text: str) -> str:
+    """A close reason fits in 123 bytes of UTF-8."""
+    data = text.encode("utf-8", "replace")
+    return text if len(data) <= 123 else data[:123].decode("utf-8", "ignore")
+
+
+_FORWARDING_HEADERS: Final = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host")
+
+
+def _direct_loopback(ws: ServerConnection) -> bool:
+    """A connect from this machine that did not come through a proxy (which would make a remote look local)."""
+    addr = ws.remote_address
+    host = addr[0] if isinstance(addr, tuple) and addr else None
+    if not isinstance(host, str):
+        return False
+    try:
+        loopback = ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+    request = ws.request
+    headers = request.headers if request is not None else None
+    return loopback and not (headers is not None and any(h in headers for h in _FORWARDING_HEADERS))
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -949,11 +1025,12 @@ def _validate_connect(params: dict[str, Any]) -> None:
     """Strict ``ConnectParamsSchema`` check (additionalProperties:false), before anything is trusted."""
 
     def bad(what: str) -> _Refusal:
-        return _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS, f"invalid connect params: {what}")
+        return _Refusal(ErrorCode.INVALID_REQUEST, None, f"invalid connect params: {what}",
+                        counter=DetailCode.INVALID_PARAMS)
 
     extra = set(params) - _CONNECT_KEYS
     if extra:
-        raise bad(f"unexpected field {sorted(extra)[0]!r}")
+        raise bad(f"at root: unexpected property {sorted(extra)[0]!r}")
     if not _is_int(params.get("minProtocol")) or not _is_int(params.get("maxProtocol")):
         raise bad("minProtocol/maxProtocol must be integers")
     client = params.get("client")

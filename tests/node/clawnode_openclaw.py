@@ -113,6 +113,13 @@ class OpenClaw:
         except ValueError:
             return proc.stdout  # some commands print text even with --json
 
+    def cli_config_set(self, key: str, value: str) -> None:
+        """``openclaw config set KEY VALUE --strict-json`` on this gateway's state (hot-reloaded by it)."""
+        proc = subprocess.run([str(self.node_bin), str(self.mjs), "config", "set", key, value, "--strict-json"],
+                              env=self.env, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"openclaw config set {key} failed: {proc.stderr[-1500:] or proc.stdout[-1500:]}")
+
     @property
     def log_path(self) -> Path:
         assert self.scratch is not None

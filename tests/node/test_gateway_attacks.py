@@ -112,16 +112,17 @@ async def oversized_preauth(gw: NodeGateway, peer: RawPeer) -> None:
     return None
 
 
-async def malformed_json(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
+async def malformed_json(gw: NodeGateway, peer: RawPeer) -> None:
     await peer.send('{"type":"req","id":"1","method":"connect","params":')
-    return await peer.response()
+    return None
 
 
 async def first_frame_not_connect(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
     return await peer.request("node.event", {"event": "clawops.health", "payload": {}})
 
 
-# name, attack, expected error.code, expected details.code, expected close code
+# name, attack, expected error.code, expected details.code, expected close code; the refusal counter is the
+# details.code, or for the refusals OpenClaw answers without one (frame-diff fixtures) the name in COUNTED_AS.
 ATTACKS: list[tuple[str, Attack, str | None, str | None, int]] = [
     ("replayed connect", replayed_connect, "INVALID_REQUEST", "DEVICE_AUTH_NONCE_MISMATCH", 1008),
     ("wrong nonce", wrong_nonce, "INVALID_REQUEST", "DEVICE_AUTH_NONCE_MISMATCH", 1008),
@@ -134,13 +135,15 @@ ATTACKS: list[tuple[str, Attack, str | None, str | None, int]] = [
     ("unknown protocol version", unknown_protocol, "INVALID_REQUEST", "PROTOCOL_MISMATCH", 1002),
     ("wrong shared token", wrong_shared_token, "INVALID_REQUEST", "AUTH_TOKEN_MISMATCH", 1008),
     ("node without device", no_device, "NOT_PAIRED", "DEVICE_IDENTITY_REQUIRED", 1008),
-    ("unknown connect field", unknown_connect_field, "INVALID_REQUEST", "INVALID_PARAMS", 1008),
+    ("unknown connect field", unknown_connect_field, "INVALID_REQUEST", None, 1008),
     ("bootstrap token used twice", reused_bootstrap_token, "INVALID_REQUEST", "AUTH_BOOTSTRAP_TOKEN_INVALID", 1008),
     ("forged device token", forged_device_token, "INVALID_REQUEST", "AUTH_DEVICE_TOKEN_MISMATCH", 1008),
     ("oversized frame before auth", oversized_preauth, None, None, 1009),
-    ("malformed JSON", malformed_json, "INVALID_REQUEST", "INVALID_FRAME", 1008),
-    ("first frame is not connect", first_frame_not_connect, "INVALID_REQUEST", "INVALID_FRAME", 1008),
+    ("malformed JSON", malformed_json, None, None, 1000),  # OpenClaw: no answer, a normal close
+    ("first frame is not connect", first_frame_not_connect, "INVALID_REQUEST", None, 1008),
 ]
+COUNTED_AS = {"unknown connect field": "INVALID_PARAMS", "malformed JSON": "INVALID_FRAME",
+              "first frame is not connect": "INVALID_FRAME", "oversized frame before auth": "FRAME_TOO_LARGE"}
 
 
 @pytest.fixture
@@ -161,11 +164,11 @@ async def test_attack_is_refused(gateway: NodeGateway, bystander: Any, name: str
     if code is not None:
         assert res is not None and res["ok"] is False
         assert res["error"]["code"] == code
-        assert res["error"]["details"]["code"] == detail
+        assert res["error"].get("details", {}).get("code") == detail
     assert await peer.close_code() == close
     # Logged and counted ...
     await until(lambda: sum(gateway.stats.refusals.values()) == before + 1)
-    assert gateway.stats.refusals[detail or "FRAME_TOO_LARGE"] >= 1
+    assert gateway.stats.refusals[COUNTED_AS.get(name) or detail or ""] >= 1
     # ... and the other node is still served.
     result = await gateway.invoke(bystander.device_id, "clawops.health", timeout_s=10)
     assert result.ok and result.payload["hostname"] == "bystander"
@@ -178,7 +181,8 @@ async def test_protocol_mismatch_details(gateway: NodeGateway) -> None:
     assert res["error"]["details"]["minimumProbeProtocol"] == 3
 
 
-async def test_token_mismatch_offers_device_token_only_to_paired_devices(gateway: NodeGateway) -> None:
+async def test_token_mismatch_offers_the_device_token_as_openclaw_does(gateway: NodeGateway) -> None:
+    """OpenClaw 2026.9 offers the device-token retry to every device-bound client (recorded frames)."""
     ident = DeviceIdentity.generate()
     peer = await RawPeer.open(gateway.url)
     assert (await peer.request("connect", signed_connect(ident, peer.nonce, peer.ts, {"token": SHARED_TOKEN})))["ok"]
@@ -187,9 +191,10 @@ async def test_token_mismatch_offers_device_token_only_to_paired_devices(gateway
     res = await peer.request("connect", signed_connect(ident, peer.nonce, peer.ts, {"token": "wrong"}))
     assert res["error"]["details"]["canRetryWithDeviceToken"] is True
     assert res["error"]["details"]["recommendedNextStep"] == "retry_with_device_token"
+    assert res["error"]["details"]["authReason"] == "token_mismatch"
     peer = await RawPeer.open(gateway.url)
     res = await wrong_shared_token(gateway, peer)
-    assert res["error"]["details"]["canRetryWithDeviceToken"] is False
+    assert res["error"]["details"]["canRetryWithDeviceToken"] is True
 
 
 async def _authed_peer(gateway: NodeGateway, **kw: Any) -> tuple[RawPeer, DeviceIdentity, dict[str, Any]]:

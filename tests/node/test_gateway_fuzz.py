@@ -65,7 +65,9 @@ def test_fuzzed_connect_is_refused_cleanly(mutations: list[tuple[tuple[str, ...]
     res, close, unexpected = asyncio.run(_attempt(mutations))
     assert unexpected == 0  # every refusal came from a deliberate check
     assert res["id"] == "c1" and res["ok"] is False
-    assert res["error"]["details"]["code"] in KNOWN
+    # OpenClaw answers a schema violation with a message and no details.code (frame-diff fixtures).
+    detail = res["error"].get("details", {}).get("code")
+    assert detail in KNOWN or (detail is None and res["error"]["message"].startswith("invalid connect params: "))
     assert close in (1008, 1002)
 
 

@@ -341,10 +341,10 @@ class EmbeddedClient:
             try:
                 for job_id in ops.unfinished_jobs():
                     if job_id not in ops.running_jobs:
-                        ops.start_job(job_id)
+                        ops.start_job(job_id, resumed=True)  # its progress tells the operator it was resumed
             except ClawOpsError as err:
                 logging.getLogger(__name__).warning("could not resume jobs: %s", err)
-            await asyncio.sleep(ops.step_lease_seconds)
+            await asyncio.sleep(ops.step_lease_seconds / 4)  # a dead run's step is free within a lease
 
     # ------------------------------------------------------------------ voice and briefings (issue 9)
     async def ask_voice(self, audio: Path, *, session: str | None = None, dry_run: bool = False,

@@ -451,6 +451,61 @@ def web(
         _fail(f"cannot listen ({err.strerror or err}); pick another --port or stop what holds it.", 69)
 
 
+job_cli = typer.Typer(help="Jobs: where they stand, and stopping them.", no_args_is_help=True)
+cli.add_typer(job_cli, name="job")
+
+
+def _job_turn(ctx: typer.Context, message: str, as_json: bool) -> None:
+    """A job command is the same turn as typing it in the chat (same policy, audit and reply; daemon or embedded)."""
+    from engine.client import ClawOpsError
+
+    client = _open_chat_client(ctx.obj["config"], ctx.obj["operator"], channel="cli")
+    try:
+        result = asyncio.run(client.ask(message))
+    except ClawOpsError as err:
+        _fail(str(err), getattr(err, "exit_code", 1))
+    finally:
+        client.close()
+    typer.echo(_json_line(result.to_contract()) if as_json else _shown(result.reply))
+    if any(c.status in ("error", "refused") for c in result.tool_calls):
+        raise typer.Exit(1)
+
+
+@job_cli.command("stop")
+def job_stop(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job to stop, e.g. job-0193f1a2….")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reply as one JSON object.")] = False,
+) -> None:
+    """Stop a running job at its next safe step: what is under way finishes, the rest never starts."""
+    _job_turn(ctx, f"stop job {job_id.strip()}", as_json)
+
+
+@job_cli.command("status")
+def job_status(
+    ctx: typer.Context,
+    job_id: Annotated[str | None, typer.Argument(help="The job; without it, the running and recent jobs.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reply as one JSON object.")] = False,
+) -> None:
+    """Where a job stands (steps done, instance states, ETA), or which jobs are running."""
+    _job_turn(ctx, f"job status {job_id.strip()}" if job_id else "what jobs are running?", as_json)
+
+
+def _flags_take_no_value() -> None:
+    """Typer prints a type beside every option (``--json <bool>``); a flag takes no value, so it shows none."""
+    from typer import core
+
+    shown = core.TyperOption.display_type_rich
+
+    def display(self: core.TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    core.TyperOption.display_type_rich = display  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -366,11 +366,17 @@ class EmbeddedClient:
         return brief_now(self.engine, kind=kind, out_dir=out_dir, operator=self.operator, channel=self.channel)
 
     def briefing_schedule(self) -> list[tuple[str, str, str]]:
-        """This operator's scheduled briefings as (kind, next run ISO time UTC, channel)."""
+        """This operator's scheduled briefings as (kind, next run time UTC, channels)."""
         from engine.briefer import schedules_for
 
-        return [(s.kind, f"{when:%Y-%m-%d %H:%M}", s.channel)
+        return [(s.kind, f"{when:%Y-%m-%d %H:%M}" if when else "never", ",".join(s.channels) or "linked channels")
                 for s, when in schedules_for(self.engine, self.operator)]
+
+    def briefing_prefs(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """``brief --at/--tz/--to/--days/--off`` (or, without changes, ``--show``): the ``briefing_schedule`` tool."""
+        from engine.briefer import schedule_tool
+
+        return schedule_tool(self.engine.store, self.engine.caller(self.operator, self.channel), changes)
 
     @property
     def is_demo(self) -> bool:

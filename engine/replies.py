@@ -199,8 +199,8 @@ def outcome_text(outcome: ToolOutcome) -> str:
                 f"{r.get('alerts', 0)} new alert(s).")
     if outcome.tool == "provider_health":
         return provider_health_text(outcome.result)
-    if outcome.tool == "briefing":
-        return f"{outcome.result['text']}\nFull report: {outcome.result['html']}"
+    if outcome.tool in ("briefing", "briefing_schedule"):
+        return str(outcome.result.get("reply") or outcome.result.get("text", ""))
     if outcome.tool == "cost_analysis":
         from engine.ledger import cost_analysis_text
 

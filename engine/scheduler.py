@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from engine.runtime import Engine
 
-__all__ = ["SCHEDULES", "bind", "briefings", "guardian", "guardian_schedule", "guardian_sweep", "ledger_analysis",
-           "on_guardian_message", "register", "resume_jobs", "retry_webhooks", "start_scheduler", "sweep_now"]
+__all__ = ["SCHEDULES", "bind", "brief_operator", "briefing_triggers", "briefings", "guardian", "guardian_schedule",
+           "guardian_sweep", "ledger_analysis", "on_guardian_message", "register", "resume_jobs", "retry_webhooks",
+           "start_scheduler", "sweep_now", "sync_briefings"]
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,115 @@ async def retry_webhooks() -> int:
 
 
 async def briefings() -> int:
-    """Produce (and deliver) every briefing that is due; a missed 07:00 is caught up once."""
+    """Produce (and deliver) every briefing that is due: the start-up catch-up (a briefing missed while the
+    engine was down goes out if under 3 hours late, saying so) and a safety net behind the per-operator
+    schedules below."""
     from engine.briefer import run_due_briefings
 
-    return len(await run_due_briefings(_bound()))
+    engine = _bound()
+    await _resync_if_changed(engine)
+    return len(await run_due_briefings(engine))
+
+
+_prefs_seen: Any = None
+
+
+async def _resync_if_changed(engine: Engine) -> None:
+    """Preferences written by another process (``clawops brief --at`` on the same store) re-schedule here too."""
+    global _prefs_seen
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from engine.store import BriefingPreference
+
+    with engine.store.session() as s:
+        seen = tuple(s.exec(select(func.count(), func.max(BriefingPreference.updated_at))).one())
+    if _prefs_seen is not None and seen != _prefs_seen:
+        await sync_briefings(engine)
+    _prefs_seen = seen
+
+
+async def brief_operator(operator_id: str) -> int:
+    """One operator's briefing minute (their time, their time zone): produce and send what is due now."""
+    from engine.briefer import run_due_briefings
+
+    return len(await run_due_briefings(_bound(), operator_id=operator_id))
+
+
+BRIEFING_PREFIX = "briefing:"
+_scheduler: Any = None
+_loop: Any = None
+_sync_tasks: set[Any] = set()
+
+
+def briefing_triggers(engine: Engine) -> dict[str, Any]:
+    """Schedule id → APScheduler cron trigger: one per operator, at their minute in their time zone, on the days
+    of their daily briefing and weekly report (``engine.briefer`` decides which kind is due when it fires)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    from engine.briefer import load_schedules
+    from engine.briefer._schedule import WEEKDAYS
+
+    out: dict[str, Any] = {}
+    by_operator: dict[str, list[Any]] = {}
+    for sch in load_schedules(engine.store):
+        by_operator.setdefault(sch.operator_id, []).append(sch)
+    for operator_id, schedules in by_operator.items():
+        first = schedules[0]
+        days = sorted({d for sch in schedules for d in ((sch.weekday,) if sch.kind == "weekly" else sch.days)})
+        if not days:
+            continue
+        out[f"{BRIEFING_PREFIX}{operator_id}"] = CronTrigger(
+            hour=first.at.hour, minute=first.at.minute, day_of_week=",".join(WEEKDAYS[d][:3] for d in days),
+            timezone=first.tz)
+    return out
+
+
+async def sync_briefings(engine: Engine | None = None) -> int:
+    """Make the scheduler's briefing schedules match the preferences table (after any change); returns how many."""
+    from apscheduler import ConflictPolicy
+
+    scheduler = _scheduler
+    if scheduler is None:
+        return 0
+    engine = engine or _bound()
+    wanted = briefing_triggers(engine)
+    for schedule in await scheduler.get_schedules():
+        if schedule.id.startswith(BRIEFING_PREFIX) and schedule.id not in wanted:
+            await scheduler.remove_schedule(schedule.id)
+    for schedule_id, trigger in wanted.items():
+        await scheduler.add_schedule(brief_operator, trigger, id=schedule_id,
+                                     args=[schedule_id.removeprefix(BRIEFING_PREFIX)],
+                                     conflict_policy=ConflictPolicy.replace, misfire_grace_time=3 * 3600)
+    log.info("briefings scheduled for %d operators", len(wanted))
+    return len(wanted)
+
+
+def _prefs_changed(_operator_id: str) -> None:
+    """Preferences changed (any thread): re-schedule on the scheduler's loop."""
+    loop = _loop
+    if loop is None or loop.is_closed():
+        return
+
+    async def sync() -> None:
+        try:
+            await sync_briefings()
+        except Exception:  # the minute check re-reads the table, so a failed re-schedule is only late
+            log.exception("could not re-schedule briefings")
+
+    def start() -> None:
+        task = loop.create_task(sync())
+        _sync_tasks.add(task)
+        task.add_done_callback(_sync_tasks.discard)
+
+    loop.call_soon_threadsafe(start)
+
+
+async def _brief_on_request(caller: Any, kind: str) -> dict[str, Any]:
+    """"Brief me now" where the daemon runs: the briefing with its voice note, sent to the asker's channel."""
+    from engine.briefer import brief_and_send
+
+    return await brief_and_send(_bound(), caller, kind)
 
 
 async def ledger_analysis() -> str:
@@ -217,7 +323,9 @@ async def start_scheduler(engine: Engine, *, scale: float = 1.0, guardian: bool 
     sweep: pass it only where node reports flow (the daemon, once its node gateway listens), never for
     an embedded or demo engine whose instances have no nodes reporting.
     """
-    global _guardian_since
+    global _guardian_since, _scheduler, _loop
+    import asyncio
+
     from apscheduler import AsyncScheduler, ConflictPolicy
     from apscheduler.datastores.sqlalchemy import SQLAlchemyDataStore
     from apscheduler.triggers.interval import IntervalTrigger
@@ -245,9 +353,20 @@ async def start_scheduler(engine: Engine, *, scale: float = 1.0, guardian: bool 
         seconds = max(every.total_seconds() * scale, 0.5)
         await scheduler.add_schedule(task, IntervalTrigger(seconds=seconds), id=schedule_id,
                                      conflict_policy=ConflictPolicy.replace, max_jitter=seconds / 10)
+    _scheduler, _loop = scheduler, asyncio.get_running_loop()
+    await sync_briefings(engine)
+    from engine.briefer import on_prefs_changed
+
+    if _prefs_changed not in _PREFS_HOOKED:
+        on_prefs_changed(_prefs_changed)
+        _PREFS_HOOKED.append(_prefs_changed)
+    engine.ops.briefer = _brief_on_request  # "brief me now" sends the voice note and report to the asker
     await scheduler.start_in_background()
     log.info("scheduler started with %d schedules on %s", len(schedules), url.split("://")[0])
     return scheduler
+
+
+_PREFS_HOOKED: list[Any] = []
 
 
 def _sqla_async_engine(url: str) -> Any:

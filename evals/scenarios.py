@@ -27,7 +27,7 @@ from sqlmodel import col, func, select
 
 from engine.conversation import TurnResult
 from engine.runtime import Engine
-from engine.store import Account, AuditEntry, Instance, JobRecord, Memory, PlanRecord
+from engine.store import Account, AuditEntry, Instance, JobRecord, PlanRecord
 
 __all__ = ["SCENARIOS", "Scenario", "ScenarioResult", "run_scenario", "run_scenarios"]
 
@@ -138,16 +138,17 @@ async def cost(c: Ctx) -> list[str]:
 async def north_star(c: Ctx) -> list[str]:
     result = await c.say("Provision 50 new accounts, optimize costs, restart anything degraded, brief me in the morning")
     tools = [t.tool for t in result.tool_calls]
-    problems = _expect(tools == ["provision_pairs", "cost_analysis", "restart"], f"calls in order (got {tools})")
+    problems = _expect(tools == ["provision_pairs", "cost_analysis", "restart", "briefing_schedule"],
+                       f"calls in order (got {tools})")
     problems += _expect(all(t.job is None for t in result.tool_calls), "nothing ran before go")
     problems += _expect("07:00" in result.reply and "[Briefer]" in result.reply, "Briefer confirms the morning time")
     await c.say("go")
     problems += _expect(_accounts(c) == len(c.before["accounts"]) + 50, "50 new accounts")
     problems += _expect(c.count(col(Instance.state) == "DEGRADED") == 0, "nothing DEGRADED after the restart")
-    with c.engine.store.session() as s:
-        memory = s.exec(select(Memory).where(col(Memory.kind) == "briefing_time",
-                                             col(Memory.forgotten_at).is_(None))).first()
-    problems += _expect(memory is not None and memory.data.get("at") == "07:00", "briefing time remembered")
+    from engine.briefer import get_prefs
+
+    prefs = get_prefs(c.engine.store, "op-owner")
+    problems += _expect(prefs.stored and prefs.enabled and f"{prefs.at:%H:%M}" == "07:00", "briefing time kept")
     return problems
 
 

@@ -72,6 +72,12 @@ ARG_SCHEMAS: dict[str, dict[str, Any]] = {
     "task": _STR,
     "message": _STR,
     "wait": {"type": "boolean", "description": "block until the other agent answers"},
+    "time": {"type": "string", "description": "briefing time of day, HH:MM (24 h) in tz"},
+    "tz": {"type": "string", "description": "IANA time zone such as Europe/Berlin or UTC"},
+    "days": {"type": "string", "description": "briefing days: every day, weekdays, weekends or mon,wed,fri"},
+    "skip_days": {"type": "string", "description": "days to leave out, e.g. weekends or sunday"},
+    "channels": {"type": "string", "description": "telegram, whatsapp or both (comma separated)"},
+    "enabled": {"type": "boolean", "description": "false stops scheduled briefings, true resumes them"},
 }
 """Schema per argument name; ``kind`` and ``agent`` depend on the tool and the caller (see :func:`tool_schemas`)."""
 

@@ -42,12 +42,14 @@ def _state_words(counts: dict[str, int]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def spoken_script(facts: BriefingFacts) -> str:
-    """The briefing as it will be spoken (and sent as the voice note's text)."""
+def spoken_script(facts: BriefingFacts, *, note: str | None = None) -> str:
+    """The briefing as it will be spoken (and sent as the voice note's text); ``note`` follows the greeting."""
     scope = "the demo fleet" if facts.demo else ("your fleet" if facts.scope == "fleet" else "your tenant")
     opening = ("Good morning. This is Briefer with your daily briefing"
                if facts.kind == "daily" else "Hello. This is Briefer with your weekly report")
     paragraphs = [f"{opening} for {scope}, {_day(facts.now)}."]
+    if note:
+        paragraphs.append(note)
 
     if facts.total == 0:
         paragraphs.append("There are no instances yet, so there is nothing to report on the fleet.")

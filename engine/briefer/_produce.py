@@ -4,16 +4,16 @@
 is what the engine's scheduler calls every minute; each run is recorded as an audit entry
 ``briefing.<kind>`` (target: the operator, detail: the slot it was for), which is both the "last
 briefing" that bounds the next one's window and the proof that a slot was done, so a restart never
-repeats it.  Preferences are ``memories`` rows of kind ``briefing_schedule`` (no schema change).
+repeats it.  Preferences live in the ``briefing_preferences`` table (``engine.briefer._prefs``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
-import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,27 +26,24 @@ from engine.briefer._compose import markdown_report, spoken_script, title
 from engine.briefer._deliver import BriefingSender, deliver
 from engine.briefer._facts import BriefingFacts, Kind, gather_facts
 from engine.briefer._html import html_report
+from engine.briefer._prefs import BriefingPrefs, linked_channels, load_schedules, set_prefs
 from engine.briefer._schedule import (
-    DEFAULT_TIME,
-    DEFAULT_WEEKDAY,
-    WEEKDAYS,
+    ALL_DAYS,
     DueBriefing,
     Schedule,
     due_briefings,
     next_slot,
-    parse_time,
-    parse_weekday,
+    zone,
 )
 from engine.config import Settings
 from engine.errors import ClawOpsError, InputError
-from engine.store import AuditEntry, AuditHead, ChannelIdentity, Memory, Operator, Store
+from engine.store import AuditEntry, AuditHead, ChannelIdentity, Operator, Store
 
 if TYPE_CHECKING:
     import voice as voice_pkg
     from engine.runtime import Engine
 
 __all__ = [
-    "MEMORY_KIND",
     "Briefing",
     "BriefingRun",
     "brief_now",
@@ -61,9 +58,7 @@ __all__ = [
 
 log = logging.getLogger("clawops.briefer")
 
-MEMORY_KIND = "briefing_schedule"
 KINDS: tuple[Kind, ...] = ("daily", "weekly")
-CHANNELS = ("reports", "telegram", "whatsapp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +139,7 @@ def produce_briefing(
     tenant_id: str | None = None,
     voice_config: voice_pkg.VoiceConfig | None = None,
     speak: bool = True,
+    note: str | None = None,
 ) -> Briefing:
     """Gather the facts, write the script, the Markdown and HTML report and the voice note; return where.
 
@@ -159,7 +155,7 @@ def produce_briefing(
     except OSError as exc:
         raise InputError(f"Cannot write reports to {folder} ({exc.strerror or exc}); pick another folder.") from None
     facts = gather_facts(_store(engine_or_store), settings, checked, now, operator_id=operator_id, tenant_id=tenant_id)
-    script = spoken_script(facts)
+    script = spoken_script(facts, note=note)
     suffix = "" if operator_id == "op-owner" else f"-{operator_id}"
     stem = f"briefing-{checked}-{now:%Y%m%dT%H%M}Z{suffix}"
     md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"
@@ -265,71 +261,22 @@ def set_schedule(
     weekday: str | int = "monday",
     kinds: tuple[str, ...] = KINDS,
     enabled: bool = True,
+    tz: str = "UTC",
+    days: str | tuple[int, ...] | None = None,
     now: datetime | None = None,
-) -> Memory:
-    """Remember an operator's briefing time (UTC) and channel; the previous preference is forgotten."""
-    try:
-        when, day = parse_time(at), parse_weekday(weekday)
-    except ValueError as exc:
-        raise InputError(f"Cannot schedule briefings: {exc}; use a time like 06:30 and a weekday like monday.") from None
-    if channel not in CHANNELS:
-        raise InputError(f"'{channel}' is not a briefing channel; use one of: {', '.join(CHANNELS)}.")
+) -> BriefingPrefs:
+    """Set an operator's whole briefing preference at once (tests and scripts; the chat and CLI use ``set_prefs``)."""
     for k in kinds:
         _kind(k)
-    now = now or datetime.now(UTC)
-    text = (f"Brief me at {when:%H:%M} UTC ({', '.join(kinds)}; weekly on {WEEKDAYS[day].capitalize()}) via {channel}"
-            if enabled else "No scheduled briefings")
-    memory = Memory(id=f"mem-{secrets.token_hex(6)}", operator_id=operator_id, kind=MEMORY_KIND, text=text,
-                    data={"time": f"{when:%H:%M}", "channel": channel, "weekday": WEEKDAYS[day], "kinds": list(kinds),
-                          "enabled": enabled}, created_at=now)
-    with store.session() as s:
-        for old in s.exec(select(Memory).where(col(Memory.operator_id) == operator_id,
-                                               col(Memory.kind) == MEMORY_KIND,
-                                               col(Memory.forgotten_at).is_(None))).all():
-            old.forgotten_at = now
-            s.add(old)
-        s.add(memory)
-    return memory
-
-
-def _from_memory(operator_id: str, data: Mapping[str, Any], since: datetime | None) -> list[Schedule]:
-    if not data.get("enabled", True):
-        return []
-    try:
-        at = parse_time(data.get("time", "07:00"))
-        day = parse_weekday(data.get("weekday", DEFAULT_WEEKDAY))
-    except ValueError as exc:
-        log.warning("briefing schedule of %s is unreadable (%s); using 07:00 UTC", operator_id, exc)
-        at, day = DEFAULT_TIME, DEFAULT_WEEKDAY
-    channel = str(data.get("channel", "reports"))
-    kinds = [k for k in data.get("kinds", KINDS) if k in KINDS]
-    return [Schedule(operator_id, k, at, day, channel if channel in CHANNELS else "reports", since) for k in kinds]
-
-
-def load_schedules(store: Store) -> list[Schedule]:
-    """Every active operator's schedules; the owner gets daily + weekly at 07:00 UTC unless they said otherwise."""
-    with store.session() as s:
-        ops = s.exec(select(Operator.id, Operator.name, Operator.created_at)
-                     .where(col(Operator.revoked_at).is_(None))).all()
-        memories = s.exec(select(Memory.operator_id, Memory.data, Memory.created_at)
-                          .where(col(Memory.kind) == MEMORY_KIND, col(Memory.forgotten_at).is_(None))
-                          .order_by(col(Memory.created_at))).all()
-    latest: dict[str, tuple[dict[str, Any], datetime]] = {}
-    for operator_id, data, created in memories:
-        latest[str(operator_id)] = (dict(data or {}), created)
-    out: list[Schedule] = []
-    for op_id, name, created in ops:
-        if op_id in latest:
-            data, since = latest[op_id]
-            out.extend(_from_memory(op_id, data, since))
-        elif name == "owner":
-            out.extend(Schedule(op_id, k, since=created) for k in KINDS)
-    return out
+    daily_days = (days if days is not None else ALL_DAYS) if "daily" in kinds else ()
+    return set_prefs(store, operator_id, at=at, tz=tz, days=daily_days,
+                     channels=() if channel == "reports" else channel, weekly_day=weekday,
+                     no_weekly="weekly" not in kinds, enabled=enabled, now=now)
 
 
 def schedules_for(engine: Engine, operator: str | None = None,
-                  now: datetime | None = None) -> list[tuple[Schedule, datetime]]:
-    """This operator's schedules with their next run time (for ``clawops brief``)."""
+                  now: datetime | None = None) -> list[tuple[Schedule, datetime | None]]:
+    """This operator's schedules with their next run time in UTC (for ``clawops brief``)."""
     caller = engine.caller(operator)
     now = now or datetime.now(UTC)
     return [(sch, next_slot(sch, now)) for sch in load_schedules(engine.store) if sch.operator_id == caller.operator_id]
@@ -364,6 +311,81 @@ def _address(store: Store, channel: str, operator_id: str) -> str | None:
     return None if row is None else str(row)
 
 
+def late_note(slot: datetime, tz: str) -> str:
+    """The sentence a caught-up briefing starts with, so nobody takes yesterday's numbers for fresh ones."""
+    local = slot.astimezone(zone(tz))
+    return (f"This briefing was due at {local:%H:%M}{'' if tz == 'UTC' else ' ' + tz} and comes late, "
+            "because ClawOps was not running then.")
+
+
+def _channels_for(store: Store, sch: Schedule) -> list[str]:
+    """Where this schedule's briefing goes: the chosen channels, or every channel the operator is linked on."""
+    return list(sch.channels) if sch.channels else linked_channels(store, sch.operator_id)
+
+
+async def deliver_briefing(
+    engine: Engine,
+    briefing: Briefing,
+    channels: Sequence[str],
+    *,
+    senders: Mapping[str, Callable[[str], BriefingSender]] | None = None,
+) -> dict[str, str | None]:
+    """Send ``briefing`` to its operator on ``channels``; return channel → None (sent or queued) or why it failed.
+
+    ``senders`` (tests, scripts) bind a channel to an address; otherwise the engine's channel hub
+    (``engine.channels.channels_for(engine).send_to_operator``) does it, through each channel's Outbox:
+    the text, the voice note, then the HTML report as a document.
+    """
+    store = engine.store
+    out: dict[str, str | None] = {}
+    rest: list[str] = []
+    for name in channels:
+        factory = (senders or {}).get(name)
+        if factory is None:
+            rest.append(name)
+            continue
+        address = _address(store, name, briefing.operator_id)
+        if address is None:
+            out[name] = f"You are not linked on {name} (clawops operator link); the briefing is in the reports folder."
+            continue
+        out |= await deliver(briefing, {name: factory(address)})
+    if rest:
+        out |= await _via_hub(engine, briefing, rest)
+    return out
+
+
+def channel_hub(engine: Engine) -> Any:
+    """The engine's channel hub (``send_to_operator``), or None where the channels are not part of this build."""
+    try:
+        module = importlib.import_module("engine.channels._hub")
+    except ImportError:
+        return None
+    factory = getattr(module, "channels_for", None)
+    return None if factory is None else factory(engine)
+
+
+async def _via_hub(engine: Engine, briefing: Briefing, channels: list[str]) -> dict[str, str | None]:
+    hub = channel_hub(engine)
+    if hub is None:
+        return {name: f"The {name} channel is not running; the briefing is in the reports folder." for name in channels}
+    text = f"[Briefer] {briefing.title}\n\n{briefing.text}"
+    try:
+        result = await hub.send_to_operator(briefing.operator_id, text, voice=briefing.voice_path,
+                                            documents=[briefing.html_path], channels=channels,
+                                            voice_duration_s=briefing.duration_s, caption=briefing.title)
+    except (ClawOpsError, OSError) as exc:
+        return dict.fromkeys(channels, f"{exc}")
+    statuses = dict(getattr(result, "statuses", {}) or {})
+    errors = dict(getattr(result, "errors", {}) or {})
+    out: dict[str, str | None] = {}
+    for name in channels:
+        status = statuses.get(name, "failed")
+        if status == "queued":
+            log.warning("briefing for %s queued on %s: %s", briefing.operator_id, name, errors.get(name, ""))
+        out[name] = None if status in ("sent", "queued") else (errors.get(name) or f"{name} did not take it")
+    return out
+
+
 async def run_due_briefings(
     engine: Engine,
     now: datetime | None = None,
@@ -372,25 +394,36 @@ async def run_due_briefings(
     out_dir: Path | None = None,
     voice_config: voice_pkg.VoiceConfig | None = None,
     speak: bool = True,
+    operator_id: str | None = None,
 ) -> list[BriefingRun]:
-    """Produce, record and deliver every briefing due at ``now``; the scheduler calls this every minute.
+    """Produce, record and deliver every briefing due at ``now`` (only ``operator_id``'s when given).
 
-    ``senders`` maps a channel name ("telegram", "whatsapp") to a factory that binds a sender to the
-    operator's address on that channel (their ``channel_identities`` row), e.g.
-    ``{"telegram": lambda chat_id: telegram_sender(client, chat_id, outbox=channel.outbox)}``.
+    The scheduler calls this at each operator's minute, at start-up (a briefing missed while the engine was
+    down is sent if under 3 hours late, with a note saying so) and every few minutes as a safety net.
+    Runs of one engine wait for each other, and each slot is recorded once, so nothing is sent twice.
     Production runs in a worker thread (speech synthesis takes seconds of CPU); a failing briefing is
-    recorded as failed for its slot and never retried in a loop.
+    recorded as failed for its slot and never retried in a loop; a failed delivery is logged, audited
+    (``briefing.delivery`` outcome ``failed``) and told to the operator's chat.
     """
-    if id(engine) in _RUNNING:  # the previous tick is still speaking: let it finish, never run a slot twice
-        return []
-    _RUNNING.add(id(engine))
-    try:
-        return await _run_due(engine, now, senders, out_dir, voice_config, speak)
-    finally:
-        _RUNNING.discard(id(engine))
+    lock = _LOCKS.setdefault(id(engine), asyncio.Lock())
+    async with lock:
+        return await _run_due(engine, now, senders, out_dir, voice_config, speak, operator_id)
 
 
-_RUNNING: set[int] = set()
+_LOCKS: dict[int, asyncio.Lock] = {}
+DeliveryListener = Callable[["BriefingRun"], Any]
+_delivery_listeners: list[DeliveryListener] = []
+
+
+def on_briefing_run(listener: DeliveryListener) -> Callable[[], None]:
+    """Hear of every scheduled run (the daemon tells the operator's chat when a delivery failed)."""
+    _delivery_listeners.append(listener)
+
+    def remove() -> None:
+        if listener in _delivery_listeners:
+            _delivery_listeners.remove(listener)
+
+    return remove
 
 
 async def _run_due(
@@ -400,42 +433,60 @@ async def _run_due(
     out_dir: Path | None,
     voice_config: voice_pkg.VoiceConfig | None,
     speak: bool,
+    operator_id: str | None,
 ) -> list[BriefingRun]:
     now = (now or datetime.now(UTC)).astimezone(UTC)
     store = engine.store
-    due = due_briefings(last_runs(store), now, load_schedules(store))
+    schedules = [s for s in load_schedules(store) if operator_id is None or s.operator_id == operator_id]
+    due = due_briefings(last_runs(store), now, schedules)
     runs: list[BriefingRun] = []
     with store.session() as s:
         tenants = {str(i): t for i, t in s.exec(select(Operator.id, Operator.tenant_id)).all()}
     for item in due:
         sch = item.schedule
+        note = late_note(item.slot, sch.tz) if item.catch_up else None
         try:
             briefing = await asyncio.to_thread(
                 produce_briefing, engine, engine.settings, sch.kind, out_dir, now, operator_id=sch.operator_id,
-                tenant_id=tenants.get(sch.operator_id), voice_config=voice_config, speak=speak)
+                tenant_id=tenants.get(sch.operator_id), voice_config=voice_config, speak=speak, note=note)
         except (ClawOpsError, OSError) as exc:
-            log.error("briefing %s for %s failed: %s", sch.kind, sch.operator_id, exc)
+            log.error("briefing %s for %s FAILED: %s", sch.kind, sch.operator_id, exc)
             record_run(store, kind=sch.kind, operator_id=sch.operator_id, slot=item.slot, briefing=None,
                        outcome="failed", error=str(exc))
-            runs.append(BriefingRun(item, None, {}, str(exc)))
+            run = BriefingRun(item, None, {}, str(exc))
+            runs.append(run)
+            await _tell(run)
             continue
         if not record_run(store, kind=sch.kind, operator_id=sch.operator_id, slot=item.slot, briefing=briefing,
                           outcome="ok"):
             continue  # another engine did this slot meanwhile
-        delivered: dict[str, str | None] = {}
-        if sch.channel != "reports":
-            factory = (senders or {}).get(sch.channel)
-            address = _address(store, sch.channel, sch.operator_id)
-            if factory is None:
-                delivered[sch.channel] = f"The {sch.channel} channel is not running; the briefing is in the reports folder."
-            elif address is None:
-                delivered[sch.channel] = (f"Operator {sch.operator_id} has no {sch.channel} identity; "
-                                          "the briefing is in the reports folder.")
-            else:
-                delivered = await deliver(briefing, {sch.channel: factory(address)})
-            with store.session() as s:
-                audit.append(s, actor="briefer", channel="scheduler", action="briefing.delivery",
-                             target=sch.operator_id, outcome="ok" if not any(delivered.values()) else "failed",
-                             detail={"kind": sch.kind, "slot": item.slot.isoformat(), "channels": delivered})
-        runs.append(BriefingRun(item, briefing, delivered))
+        channels = _channels_for(store, sch)
+        delivered = await deliver_briefing(engine, briefing, channels, senders=senders)
+        failed = {c: e for c, e in delivered.items() if e}
+        with store.session() as s:
+            audit.append(s, actor="briefer", channel="scheduler", action="briefing.delivery",
+                         target=sch.operator_id, outcome="failed" if failed else "ok",
+                         detail={"kind": sch.kind, "slot": item.slot.isoformat(), "channels": delivered,
+                                 "late": item.catch_up})
+        if failed:
+            log.error("briefing %s for %s: delivery FAILED on %s", sch.kind, sch.operator_id,
+                      "; ".join(f"{c}: {e}" for c, e in failed.items()))
+        elif delivered:
+            log.info("briefing %s for %s delivered on %s", sch.kind, sch.operator_id, ", ".join(delivered))
+        else:
+            log.info("briefing %s for %s saved to %s (no channel linked)", sch.kind, sch.operator_id,
+                     briefing.html_path.parent)
+        run = BriefingRun(item, briefing, delivered)
+        runs.append(run)
+        await _tell(run)
     return runs
+
+
+async def _tell(run: BriefingRun) -> None:
+    for listener in list(_delivery_listeners):
+        try:
+            out = listener(run)
+            if hasattr(out, "__await__"):
+                await out
+        except Exception:  # a broken listener must not stop the next operator's briefing
+            log.exception("briefing run listener failed")

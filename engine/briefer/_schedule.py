@@ -2,15 +2,15 @@
 
 Rules:
 
-* every schedule has a time of day in UTC (default 07:00) and, for the weekly report, a weekday
-  (default Monday);
+* every schedule has a time of day in the operator's time zone (default 07:00 UTC), the weekdays the
+  daily briefing goes out on (default every day) and, for the weekly report, a weekday (default Monday);
 * a run is identified by its **slot** (the scheduled datetime it is for); a slot is done once any run
   for it was recorded, so a restart never repeats it;
 * a missed slot (engine down at 07:00) is **caught up once**, as the latest missed slot only: three
   missed days give one catch-up, not three, because each briefing covers everything since the previous
   one anyway;
-* a missed slot older than the grace (18 h daily, 3 days weekly) is skipped: the next on-time run
-  covers it, and a "good morning" at midnight helps nobody;
+* a missed slot older than the grace (3 h daily, 1 day weekly) is skipped: the next on-time run
+  covers it, and a "good morning" at midnight helps nobody; a caught-up run says it is late;
 * slots before a schedule existed (``since``: when the operator set it, or the install) were never
   missed, so a fresh install does not brief immediately.
 """
@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.briefer._facts import Kind
 
@@ -36,28 +37,33 @@ __all__ = [
     "next_slot",
     "parse_time",
     "parse_weekday",
+    "zone",
 ]
 
 DEFAULT_TIME = time(7, 0)
 DEFAULT_WEEKDAY = 0
 """Monday: the weekly report arrives with the first daily briefing of the week."""
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-CATCH_UP_GRACE: dict[str, timedelta] = {"daily": timedelta(hours=18), "weekly": timedelta(days=3)}
+ALL_DAYS: tuple[int, ...] = tuple(range(7))
+CATCH_UP_GRACE: dict[str, timedelta] = {"daily": timedelta(hours=3), "weekly": timedelta(days=1)}
 LATE_AFTER = timedelta(minutes=5)
 """A run started this long after its slot is reported as a catch-up."""
 
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """One operator's briefing of one kind: when (UTC) and over which channel it goes out."""
+    """One operator's briefing of one kind: when (local time in ``tz``), on which days, over which channels."""
 
     operator_id: str
     kind: Kind
     at: time = DEFAULT_TIME
     weekday: int = DEFAULT_WEEKDAY
-    channel: str = "reports"
-    """"telegram", "whatsapp", or "reports" (saved to the reports folder only)."""
+    channels: tuple[str, ...] = ()
+    """"telegram", "whatsapp"; empty = every channel the operator is linked on (else the reports folder)."""
     since: datetime | None = None
+    tz: str = "UTC"
+    days: tuple[int, ...] = ALL_DAYS
+    """Weekdays (0 = Monday) of the daily briefing; the weekly report uses ``weekday``."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -77,22 +83,53 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def latest_slot(schedule: Schedule, now: datetime) -> datetime:
-    """The most recent scheduled time at or before ``now``."""
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` ("Europe/Berlin", "UTC"); raises ValueError for an unknown one."""
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{name}' is not a time zone") from None
+
+
+def _days(schedule: Schedule) -> frozenset[int]:
+    return frozenset({schedule.weekday} if schedule.kind == "weekly" else schedule.days)
+
+
+def _slot_on(schedule: Schedule, day: Any) -> datetime:
+    """The schedule's time on local calendar ``day``, in UTC (DST-aware: 06:30 Berlin is 05:30 or 04:30 UTC)."""
+    return datetime.combine(day, schedule.at, tzinfo=zone(schedule.tz)).astimezone(UTC)
+
+
+def latest_slot(schedule: Schedule, now: datetime) -> datetime | None:
+    """The most recent scheduled time at or before ``now`` (UTC), or None when the schedule has no days."""
+    days = _days(schedule)
+    if not days:
+        return None
     now = _utc(now)
-    slot = datetime.combine(now.date(), schedule.at, tzinfo=UTC)
-    if schedule.kind == "weekly":
-        slot -= timedelta(days=(now.weekday() - schedule.weekday) % 7)
-        if slot > now:
-            slot -= timedelta(days=7)
-    elif slot > now:
-        slot -= timedelta(days=1)
-    return slot
+    local = now.astimezone(zone(schedule.tz)).date()
+    for back in range(8):
+        day = local - timedelta(days=back)
+        if day.weekday() in days:
+            slot = _slot_on(schedule, day)
+            if slot <= now:
+                return slot
+    return None
 
 
-def next_slot(schedule: Schedule, now: datetime) -> datetime:
-    """The first scheduled time strictly after ``now``."""
-    return latest_slot(schedule, now) + timedelta(days=7 if schedule.kind == "weekly" else 1)
+def next_slot(schedule: Schedule, now: datetime) -> datetime | None:
+    """The first scheduled time strictly after ``now`` (UTC), or None when the schedule has no days."""
+    days = _days(schedule)
+    if not days:
+        return None
+    now = _utc(now)
+    local = now.astimezone(zone(schedule.tz)).date()
+    for ahead in range(9):
+        day = local + timedelta(days=ahead)
+        if day.weekday() in days:
+            slot = _slot_on(schedule, day)
+            if slot > now:
+                return slot
+    return None
 
 
 def due_briefings(
@@ -109,6 +146,8 @@ def due_briefings(
     out = []
     for schedule in schedules:
         slot = latest_slot(schedule, now)
+        if slot is None:
+            continue
         last = last_runs.get(schedule.key)
         if last is not None and _utc(last) >= slot:
             continue
@@ -121,11 +160,13 @@ def due_briefings(
 
 
 def parse_time(value: Any) -> time:
-    """"06:30" → 06:30 UTC; raises ValueError for anything else."""
-    text = str(value).strip()
+    """"06:30" / "6:30" / "0630" → 06:30; raises ValueError for anything else."""
+    text = str(value).strip().replace(".", ":")
+    if text.isdigit() and len(text) in (3, 4):
+        text = f"{text[:-2]}:{text[-2:]}"
     hours, _, minutes = text.partition(":")
-    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
-        raise ValueError(f"'{text}' is not a time like 07:00")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(hours) < 24 and int(minutes) < 60):
+        raise ValueError(f"'{value}' is not a time like 07:00")
     return time(int(hours), int(minutes))
 
 

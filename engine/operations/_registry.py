@@ -74,13 +74,15 @@ TOOLS: dict[str, ToolSpec] = {
            "Stop a running job at the next safe step boundary (without job_id: your only running job)."),
         _t("audit_query", _R, "", "actor action target limit", V, "Search the audit log."),
         _t("briefing", _R, "kind", "", V, "The daily or weekly briefing."),
+        _t("briefing_schedule", _R, "", "time tz days skip_days channels enabled", V,
+           "Your briefing time (HH:MM), time zone, days and channels; without arguments, when it comes."),
     )
 }
 
 TOOL_AGENT = {
     "provision_pairs": "forge", "teardown": "forge", "resize": "forge", "config_push": "forge",
     "cost_analysis": "ledger", "provider_health": "guardian", "silence_alerts": "guardian",
-    "instance_diagnose": "triage", "briefing": "briefer", "guardian_sweep": "guardian",
+    "instance_diagnose": "triage", "briefing": "briefer", "briefing_schedule": "briefer", "guardian_sweep": "guardian",
 }
 """Which teammate speaks for a tool (its answers, its jobs' progress); the rest is Commander's."""
 

@@ -370,6 +370,8 @@ class Operations:
         self._resumed_jobs: set[str] = set()
         self.sweeper: Callable[[], Awaitable[dict[str, Any]]] | None = None
         """Guardian's sweep on demand (``guardian_sweep``): set by the daemon where node reports flow."""
+        self.briefer: Callable[[Caller, str], Awaitable[dict[str, Any]]] | None = None
+        """"Brief me now" with its voice note, sent to the asker's channel: set by the daemon's scheduler."""
 
     def _stored_health_reason(self, instance_id: str) -> str:
         with self.store.session() as s:
@@ -402,6 +404,12 @@ class Operations:
                                      "real nodes, every 5 minutes); here its health comes from the fleet's "
                                      "stored state, so there is nothing to sweep now.")
                 return ToolOutcome(spec.name, clean, "done", result=await self.sweeper())
+            if spec.name in ("briefing", "briefing_schedule"):
+                from engine.briefer import briefing_tool
+
+                evaluate(caller, PolicyFacts(tool=spec.name, kind="read"), spec.min_role)
+                result = await briefing_tool(self, caller, spec.name, clean, dry_run=dry_run)
+                return ToolOutcome(spec.name, clean, "done", result=result)
             if spec.kind == "read":
                 return self._read(caller, spec, clean)
             return await self._mutate(caller, spec, clean, session_key=session_key, dry_run=dry_run,
@@ -441,15 +449,6 @@ class Operations:
 
                 evaluate(caller, facts, spec.min_role)
                 result = cost_analysis(s, caller, str(args["kind"]), str(args["period"]), self.settings)
-            elif spec.name == "briefing":
-                from engine.briefer import produce_briefing
-
-                evaluate(caller, facts, spec.min_role)
-                kind = str(args["kind"]).strip().lower()
-                if kind not in ("daily", "weekly"):
-                    raise InputError(f"briefing kind '{kind}' is not known; use daily or weekly.")
-                result = produce_briefing(self.store, self.settings, kind, operator_id=caller.operator_id,
-                                          tenant_id=caller.tenant_id, speak=False).to_dict()
             elif spec.name == "audit_query":
                 from engine.trust import audit_query_tool
 

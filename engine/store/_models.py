@@ -311,7 +311,7 @@ class BriefingPreference(SQLModel, table=True):
     timezone: str = Field(default="UTC", max_length=64)
     days: list[int] = Field(default_factory=lambda: list(range(7)), sa_column=Column(JSON, nullable=False))
     channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    weekly_day: int | None = 0
+    weekly_day: int | None = None
     enabled: bool = True
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -1,0 +1,148 @@
+"""Briefing preferences end to end: said in chat (offline brain → ``briefing_schedule``), set from the CLI,
+stored in one table, read by the scheduler (one cron schedule per operator, at their minute in their time
+zone), and what happens at that minute: sent, or reported FAILED (log, audit, listener), or caught up late
+with a note."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import col, select
+
+from engine.briefer import BriefingRun, get_prefs, on_briefing_run, run_due_briefings, set_prefs
+from engine.runtime import Engine
+from engine.store import AuditEntry, BriefingPreference, ChannelIdentity, Memory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def clawops(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
+    env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": "6"})
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=ROOT)
+
+
+@pytest.fixture
+def engine(clawops_home: Path) -> Any:
+    e = Engine.open(demo_pairs=6)
+    yield e
+    e.close()
+
+
+async def test_preferences_said_in_chat_land_in_the_one_table(engine: Engine) -> None:
+    reply = (await engine.ask("brief me at 6:30")).reply
+    assert "[Briefer]" in reply and "06:30" in reply
+    assert f"{get_prefs(engine.store, 'op-owner').at:%H:%M}" == "06:30"
+
+    result = await engine.ask("send the morning briefing at 07:15 UTC every day")
+    (call,) = result.tool_calls
+    assert call.tool == "briefing_schedule" and call.status == "done"
+    prefs = get_prefs(engine.store, "op-owner")
+    assert (f"{prefs.at:%H:%M}", prefs.timezone, prefs.days) == ("07:15", "UTC", tuple(range(7)))
+
+    await engine.ask("no briefing on weekends")
+    assert get_prefs(engine.store, "op-owner").days == (0, 1, 2, 3, 4)
+    await engine.ask("send it on WhatsApp")
+    prefs = get_prefs(engine.store, "op-owner")
+    assert prefs.channels == ("whatsapp",) and f"{prefs.at:%H:%M}" == "07:15"  # the time stayed
+
+    answer = (await engine.ask("when do I get my briefing?")).reply
+    assert "07:15 UTC on weekdays" in answer and "WhatsApp" in answer
+    assert get_prefs(engine.store, "op-owner") == prefs  # reading changes nothing
+
+    await engine.ask("brief me at 7 Berlin time")
+    prefs = get_prefs(engine.store, "op-owner")
+    assert (f"{prefs.at:%H:%M}", prefs.timezone) == ("07:00", "Europe/Berlin")
+
+    with engine.store.session() as s:
+        assert s.exec(select(BriefingPreference)).all() and not s.exec(
+            select(Memory).where(col(Memory.kind).in_(["briefing_time", "briefing_schedule"]))).all()
+
+
+async def test_brief_me_now_is_still_the_briefing_and_a_dry_run_changes_nothing(engine: Engine) -> None:
+    now = await engine.ask("brief me now")
+    assert [c.tool for c in now.tool_calls] == ["briefing"] and "Full report" in now.reply
+    before = get_prefs(engine.store, "op-owner")
+    dry = await engine.ask("brief me at 5:45", dry_run=True)
+    assert dry.tool_calls[0].tool == "briefing_schedule" and "nothing changed" in dry.reply
+    assert get_prefs(engine.store, "op-owner") == before
+
+
+def test_cli_sets_and_shows_the_schedule(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = clawops(home, "brief", "--at", "06:30", "--tz", "Europe/Berlin", "--to", "telegram", "--days", "weekdays")
+    assert done.returncode == 0, done.stderr
+    shown = clawops(home, "brief", "--show", "--json")
+    prefs = json.loads(shown.stdout)
+    assert (prefs["time"], prefs["tz"], prefs["channels"]) == ("06:30", "Europe/Berlin", ["telegram"])
+    assert prefs["days"] == ["monday", "tuesday", "wednesday", "thursday", "friday"]
+    bad = clawops(home, "brief", "--tz", "Mars/Olympus")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "time zone" in bad.stderr
+
+
+async def test_the_scheduler_fires_at_each_operators_minute_in_their_zone(engine: Engine) -> None:
+    from engine.scheduler import briefing_triggers, start_scheduler
+
+    set_prefs(engine.store, "op-owner", at="06:30", tz="Europe/Berlin", days="weekdays")
+    triggers = briefing_triggers(engine)
+    assert set(triggers) == {"briefing:op-owner"}
+    scheduler = await start_scheduler(engine)
+    try:
+        (sched,) = [s for s in await scheduler.get_schedules() if s.id == "briefing:op-owner"]
+        local = sched.next_fire_time.astimezone(ZoneInfo("Europe/Berlin"))
+        assert (local.hour, local.minute) == (6, 30) and local.weekday() < 5
+        # a change re-schedules: the listener fires, the cron moves to the new minute
+        set_prefs(engine.store, "op-owner", at="05:10")
+        from engine.scheduler import sync_briefings
+
+        await sync_briefings(engine)
+        (sched,) = [s for s in await scheduler.get_schedules() if s.id == "briefing:op-owner"]
+        local = sched.next_fire_time.astimezone(ZoneInfo("Europe/Berlin"))
+        assert (local.hour, local.minute) == (5, 10)
+        set_prefs(engine.store, "op-owner", enabled=False)
+        await sync_briefings(engine)
+        assert not [s for s in await scheduler.get_schedules() if s.id.startswith("briefing:")]
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_failed_delivery_is_failed_everywhere_and_a_late_one_says_so(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    yesterday = datetime.now(UTC) - timedelta(days=2)
+    set_prefs(engine.store, "op-owner", at="07:00", channels="telegram", no_weekly=True, now=yesterday)
+    with engine.store.session() as s:
+        s.add(ChannelIdentity(channel="telegram", external_id="4242", operator_id="op-owner"))
+    heard: list[BriefingRun] = []
+    remove = on_briefing_run(heard.append)
+    slot = (datetime.now(UTC) + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
+    try:
+        with caplog.at_level(logging.INFO, logger="clawops.briefer"):
+            # no telegram channel runs in this process: the delivery fails and must say so
+            (run,) = await run_due_briefings(engine, slot + timedelta(seconds=20), speak=False)
+    finally:
+        remove()
+    assert run.delivered["telegram"] and "not running" in str(run.delivered["telegram"])
+    assert heard == [run]
+    assert any("FAILED" in r.getMessage() and r.levelno >= logging.ERROR for r in caplog.records)
+    assert not any("delivered" in r.getMessage() and r.levelno < logging.WARNING for r in caplog.records)
+    with engine.store.session() as s:
+        entry = s.exec(select(AuditEntry).where(col(AuditEntry.action) == "briefing.delivery")).one()
+    assert entry.outcome == "failed" and "telegram" in json.loads(entry.detail)["channels"]
+    assert run.briefing is not None and "late" not in run.briefing.text
+
+    # the next day the engine starts 2 h after the slot: caught up once, with the note; 4 h late: skipped
+    late = await run_due_briefings(engine, slot + timedelta(days=1, hours=2), speak=False)
+    assert len(late) == 1 and late[0].due.catch_up and late[0].briefing is not None
+    assert "was due at 07:00" in late[0].briefing.text and "late" in late[0].briefing.text
+    assert await run_due_briefings(engine, slot + timedelta(days=1, hours=2, minutes=1), speak=False) == []
+    assert await run_due_briefings(engine, slot + timedelta(days=2, hours=4), speak=False) == []

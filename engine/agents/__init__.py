@@ -22,7 +22,7 @@ from engine.agents._content import (
     parse_front_matter,
     render,
 )
-from engine.agents._schemas import ARG_SCHEMAS, tool_schemas
+from engine.agents._schemas import tool_schemas
 from engine.agents._select import authorize, build_system_prompt, lint_content, relevant_skills, skill_score
 from engine.agents._tools import (
     AGENT_NAMES,
@@ -36,7 +36,6 @@ from engine.agents._tools import (
 
 __all__ = [
     "AGENT_NAMES",
-    "ARG_SCHEMAS",
     "AUTONOMY_LEVELS",
     "SESSION_TOOLS",
     "AgentSpec",

@@ -15,31 +15,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.domain import REGIONS, Geo, InstanceState, Provider, Selector, Tier
-from engine.errors import InputError
-from engine.operations._registry import RESTART_COMPONENTS, TOOLS, ToolSpec
-from engine.policy import Role
+from engine.operations import (
+    AGENT_NAMES,
+    BRIEFING_KINDS,
+    COST_KINDS,
+    COST_PERIODS,
+    SESSION_KIND,
+    SESSION_TOOLS,
+    TOOLS,
+    ToolSpec,
+)
 
-AGENT_NAMES = ("commander", "guardian", "forge", "ledger", "triage", "briefer")
-"""The six agents of ARCHITECTURE §5, in the order the team is introduced."""
-
-SESSION_KIND = "session"
-"""Kind of the agent-to-agent tools: they move messages, never the fleet."""
-
-SESSION_TOOLS: dict[str, ToolSpec] = {
-    "sessions_spawn": ToolSpec(
-        "sessions_spawn", SESSION_KIND, ("agent", "task"), (), Role.VIEWER,
-        "Start a child run of another agent on a task; its result is announced back when it finishes.",
-    ),
-    "sessions_send": ToolSpec(
-        "sessions_send", SESSION_KIND, ("agent", "message"), ("wait",), Role.VIEWER,
-        "Send a message to another agent; with wait=true, block until it answers.",
-    ),
-}
-
-COST_KINDS = ("report", "waste", "forecast")
-COST_PERIODS = ("week", "month")
-BRIEFING_KINDS = ("daily", "weekly")
+__all__ = [
+    "AGENT_NAMES",
+    "BRIEFING_KINDS",
+    "COST_KINDS",
+    "COST_PERIODS",
+    "SESSION_KIND",
+    "SESSION_TOOLS",
+    "ToolCall",
+    "check_call",
+    "is_mutating",
+    "known_tools",
+    "parse_calls",
+]
 
 
 def known_tools() -> dict[str, ToolSpec]:
@@ -113,63 +112,13 @@ def parse_calls(markdown: str) -> tuple[list[ToolCall], list[str]]:
     return calls, problems
 
 
-def _one_of(value: Any, allowed: tuple[str, ...] | list[str], what: str) -> str | None:
-    return None if value in allowed else f"{what} '{value}' is not one of {', '.join(allowed)}"
-
-
-def _enum(value: Any, enum: type[Any], what: str) -> str | None:
-    return _one_of(value, [e.value for e in enum], what)
-
-
-def _positive_int(value: Any, what: str) -> str | None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-    return None if ok else f"{what} must be a positive whole number, not {value!r}"
-
-
 def check_call(tool: str, args: Mapping[str, Any]) -> list[str]:
     """Everything wrong with one call, as sentences; empty when the engine would accept its shape.
 
-    Checks the name, the argument names (unknown and missing), and the values
-    the domain can judge without a fleet: selectors (strictly parsed), tiers,
-    regions, providers, restart components, cost kinds and periods, agents.
+    The tool's own argument model judges it (names, required ones, values, selectors), the same
+    model the operation layer validates with and the LLM's schema is generated from.
     """
     spec = known_tools().get(tool)
     if spec is None:
         return [f"there is no tool called '{tool}'"]
-    problems = [f"{tool} has no argument '{a}' (it takes {', '.join(spec.args) or 'none'})"
-                for a in sorted(set(args) - set(spec.args))]
-    problems += [f"{tool} needs '{a}'" for a in spec.required if a not in args]
-    checks: dict[str, Any] = {
-        "tier": lambda v: _enum(v, Tier, "tier"),
-        "geo": lambda v: _enum(v, Geo, "geo"),
-        "provider": lambda v: _enum(v, Provider, "provider"),
-        "primary_provider": lambda v: _enum(v, Provider, "primary_provider"),
-        "standby_provider": lambda v: _enum(v, Provider, "standby_provider"),
-        "region": lambda v: _one_of(v, sorted(REGIONS), "region"),
-        "state": lambda v: _enum(v, InstanceState, "state"),
-        "component": lambda v: _one_of(v, RESTART_COMPONENTS, "component"),
-        "period": lambda v: _one_of(v, COST_PERIODS, "period"),
-        "agent": lambda v: _one_of(v, AGENT_NAMES, "agent"),
-        "count": lambda v: _positive_int(v, "count"),
-        "minutes": lambda v: _positive_int(v, "minutes"),
-        "batch_size": lambda v: _positive_int(v, "batch_size"),
-        "limit": lambda v: _positive_int(v, "limit"),
-        "archive": lambda v: None if isinstance(v, bool) else "archive must be True or False",
-        "wait": lambda v: None if isinstance(v, bool) else "wait must be True or False",
-        "config": lambda v: None if isinstance(v, dict) and v else "config must be a non-empty object",
-    }
-    for name, value in args.items():
-        if name == "selector":
-            try:
-                Selector.parse(value)
-            except InputError as err:
-                problems.append(str(err))
-        elif name == "kind":
-            allowed = COST_KINDS if tool == "cost_analysis" else BRIEFING_KINDS
-            if (msg := _one_of(value, allowed, "kind")) is not None:
-                problems.append(msg)
-        elif name in checks and (msg := checks[name](value)) is not None:
-            problems.append(msg)
-    if tool == "provision_pairs" and args.get("standby_provider") == args.get("primary_provider"):
-        problems.append("a pair's standby must be on a different provider than its primary")
-    return problems
+    return spec.problems(args)

@@ -1,6 +1,19 @@
 """The operation layer (ARCHITECTURE §3): tools, plans, policy, durable jobs."""
 
-from engine.operations._registry import CONTRACT_TOOLS, RESTART_COMPONENTS, TOOL_AGENT, TOOLS, ToolSpec, tool_spec
+from engine.operations._registry import (
+    AGENT_NAMES,
+    BRIEFING_KINDS,
+    CONTRACT_TOOLS,
+    COST_KINDS,
+    COST_PERIODS,
+    RESTART_COMPONENTS,
+    SESSION_KIND,
+    SESSION_TOOLS,
+    TOOL_AGENT,
+    TOOLS,
+    ToolSpec,
+    tool_spec,
+)
 from engine.operations._service import (
     JobProgress,
     JobView,
@@ -12,7 +25,13 @@ from engine.operations._service import (
 from engine.operations._steps import NodeCommands
 
 __all__ = [
+    "AGENT_NAMES",
+    "BRIEFING_KINDS",
     "CONTRACT_TOOLS",
+    "COST_KINDS",
+    "COST_PERIODS",
+    "SESSION_KIND",
+    "SESSION_TOOLS",
     "RESTART_COMPONENTS",
     "TOOLS",
     "TOOL_AGENT",

@@ -31,7 +31,9 @@ from engine.brain import (
     BrainContext,
     BrainUnavailable,
     CancelIntent,
+    ClarifyIntent,
     ConfirmIntent,
+    DialogueKeeper,
     ForgetIntent,
     HelpIntent,
     Intent,
@@ -116,32 +118,42 @@ class Conversation:
         self.ops = ops
         self.brain = brain or OfflineBrain()
         self.llm = llm
+        self.dialogue = DialogueKeeper(ops)
 
     async def turn(self, caller: Caller, message: str, *, session: str | None = None, dry_run: bool = False,
                    yes: bool = False, on_delta: DeltaCallback | None = None) -> TurnResult:
         # The one decision gate of every front (ask, chat, web, channels, /v1/turns): the turn's calls are
         # weighed together, and with this operator's recent ones (engine/operations/_gate.py).
+        notes: list[str] = []  # the plan lifecycle's news (a plan expired or withdrawn), said before the answer
         with self.ops.gate.turn(caller, yes=yes):
-            result = await self._turn(caller, message, session=session, dry_run=dry_run, yes=yes, on_delta=on_delta)
+            result = await self._turn(caller, message, session=session, dry_run=dry_run, yes=yes, on_delta=on_delta,
+                                      notes=notes)
+        if notes:
+            result.reply = f"{tag('commander')} {' '.join(notes)}\n{result.reply}"
+        result.reply = self.dialogue.in_currency(result.reply)
         if self.llm is not None and session:
             self._remember_exchange(caller, f"{caller.operator_id}:{session}", message, result.reply)
         return result
 
     async def _turn(self, caller: Caller, message: str, *, session: str | None, dry_run: bool, yes: bool,
-                    on_delta: DeltaCallback | None) -> TurnResult:
+                    on_delta: DeltaCallback | None, notes: list[str]) -> TurnResult:
         key = f"{caller.operator_id}:{session}" if session else ""
         gated = await self._voice_gate(caller, key, message, session)
         if gated is not None:
             return gated
-        ctx = self._context(caller, key)
+        ctx, lifecycle = self.dialogue.load(caller, key, self._context(caller, key))
         intents = self.brain.understand(message, ctx)
+        notes += lifecycle + self.dialogue.settle(caller, key, intents)
         calls: list[ToolOutcome] = []
         # "go"/"cancel" are the operator's own and a suspected injection is refused: never a model's call.
         # Memory requests alone are bookkeeping; in a compound message they are kept here and the rest goes on.
         operator_only = (any(isinstance(i, _OPERATOR_ONLY) or isinstance(i, ToolIntent) and i.tool == "job_stop"
                              for i in intents) or len(message) > MAX_MESSAGE_CHARS)  # stopping: the operator's own
         bookkeeping = all(isinstance(i, _OFFLINE_ONLY) for i in intents)
-        if self.llm is not None and not operator_only and not bookkeeping:
+        # Follow-ups read against the dialogue state (an amendment, "what did that save us?") stay offline too.
+        followup = any(isinstance(i, ToolIntent) and (i.replaces or i.purpose) or isinstance(i, ClarifyIntent)
+                       and i.withdraws for i in intents)
+        if self.llm is not None and not operator_only and not bookkeeping and not followup:
             notes = [f"{tag(_speaker(i))} {await self._handle(caller, i, key, dry_run=dry_run, yes=yes, calls=calls)}"
                      for i in intents if isinstance(i, _MEMORY)]
             try:
@@ -203,10 +215,12 @@ class Conversation:
                 plan = calls[index].plan
                 if plan is not None and plan.id in settled:
                     calls[index] = settled[plan.id]
-                    lines[line] = (lines[line][0], _tool_text(intent, calls[index]))
+                    lines[line] = (lines[line][0], self.dialogue.render(caller, key, intent, calls[index],
+                                                                        _tool_text(intent, calls[index]), {}))
             self._drop_pending(caller, key, [pid for pid, out in settled.items() if out.plan is None
                                              or out.plan.status != "pending"])
         self._remember_context(caller, key, calls)
+        self.dialogue.record(caller, key, calls)
         return TurnResult(reply=_compose(lines), tool_calls=calls, session=session)
 
     async def _handle(self, caller: Caller, intent: Intent, key: str, *, dry_run: bool, yes: bool,
@@ -218,14 +232,19 @@ class Conversation:
                 if isinstance(narrowed, str):
                     return narrowed
                 args = narrowed
+            args, keep = self.dialogue.prepare_args(caller, key, dataclasses.replace(intent, args=args))
             outcome = await self.ops.call(caller, intent.tool, args, session_key=key, dry_run=dry_run,
                                           confirmed=yes)
             calls.append(outcome)
             if outcome.plan is not None and outcome.plan.status == "pending" and key:
                 self._add_pending(caller, key, outcome.plan.id, outcome.plan.scope)
-            return _tool_text(intent, outcome)
+                if intent.purpose == "vouched":
+                    self.dialogue.mark_vouched(caller, key, outcome.plan.id)
+            return self.dialogue.render(caller, key, intent, outcome, _tool_text(intent, outcome), keep)
         if isinstance(intent, ConfirmIntent):
-            return await self._confirm(caller, key, calls)
+            return await self._confirm(caller, key, calls, intent.plan_id)
+        if isinstance(intent, ClarifyIntent):
+            return intent.question
         if isinstance(intent, CancelIntent):
             return self._cancel(caller, key)
         if isinstance(intent, HelpIntent):
@@ -270,13 +289,20 @@ class Conversation:
                     f"nothing to {intent.tool.replace('_', ' ')}.")
         return {**intent.args, "selector": {**raw, "instances": keep}}
 
-    async def _confirm(self, caller: Caller, key: str, calls: list[ToolOutcome]) -> str:
-        """"Go" confirms every plan this session is waiting on, in the order they were proposed."""
+    async def _confirm(self, caller: Caller, key: str, calls: list[ToolOutcome], named: str = "") -> str:
+        """"Go" confirms every live plan this session is waiting on, in the order they were proposed.
+
+        "go PLAN-ID" confirms that plan only; a plan asked for with an assurance the team can't check ("trust
+        me, their standbys are fine") waits for its id.  Each line says which plan ran.
+        """
         shown = self._shown_scopes(key)
         plan_ids = self._take_pending(caller, key)
         if not plan_ids:
-            return "There is nothing waiting for your go. Ask for something first."
-        lines = []
+            return ("There is nothing waiting for your go (a plan lives a few minutes, and only until we talk "
+                    "about something else). Ask for something first.")
+        plan_ids, kept, lines = self.dialogue.held(key, plan_ids, named)
+        for plan_id in kept:
+            self._add_pending(caller, key, plan_id, shown.get(plan_id, ""))
         for plan_id in plan_ids:
             try:
                 # The decision gate: this operator, this session, exactly the plan shown here.
@@ -285,7 +311,8 @@ class Conversation:
                 lines.append(str(err))
                 continue
             calls.append(outcome)
-            lines.append(outcome_text(outcome))
+            which = f" (That was plan {plan_id}: {outcome.plan.summary.rstrip('.')}.)" if outcome.plan else ""
+            lines.append(outcome_text(outcome) + which)
         return "\n".join(lines)
 
     def mark_spoken(self, caller: Caller, session: str, plan_ids: list[str]) -> None:
@@ -496,6 +523,9 @@ class Conversation:
             for row in rows:
                 if row.data == intent.data and row.text == intent.text:
                     break
+                if intent.kind == "briefing_time":  # one briefing time at a time
+                    row.forgotten_at = utcnow()
+                    s.add(row)
             else:
                 s.add(Memory(id=f"mem-{secrets.token_hex(4)}", operator_id=caller.operator_id, kind=intent.kind,
                              text=intent.text, data=intent.data))
@@ -504,6 +534,8 @@ class Conversation:
         if intent.kind == "exclude_provider":
             provider = intent.data.get("provider", "")
             return f"Noted: I'll leave {provider} alone from now on (say \"forget {provider}\" to undo)."
+        if intent.kind == "briefing_time":
+            return f"I'll brief you every morning at {intent.data.get('at', '07:00')} UTC (voice note + report)."
         return f"Noted: {intent.text}."
 
     def _forget(self, caller: Caller, about: str) -> str:
@@ -710,6 +742,8 @@ def _speaker(intent: Intent) -> str:
     """Which teammate answers for an intent in the offline brain (Commander unless a specialist owns it)."""
     if isinstance(intent, ToolIntent):
         return TOOL_AGENT.get(intent.tool, "commander")
+    if isinstance(intent, RememberIntent) and intent.kind == "briefing_time":
+        return "briefer"
     return "commander"
 
 

@@ -23,6 +23,7 @@ from engine.agents import is_mutating
 from engine.brain import (
     BrainContext,
     CancelIntent,
+    ClarifyIntent,
     ConfirmIntent,
     ForgetIntent,
     HelpIntent,
@@ -35,9 +36,11 @@ from engine.brain import (
     UnknownIntent,
 )
 
-__all__ = ["UTTERANCES", "Case", "UtteranceReport", "grade", "load_cases", "normalise", "run_utterances"]
+__all__ = ["TEST_UTTERANCES", "UTTERANCES", "Case", "UtteranceReport", "grade", "load_cases", "normalise", "run_utterances"]
 
 UTTERANCES = Path(__file__).with_name("utterances.jsonl")
+TEST_UTTERANCES = Path(__file__).with_name("test_utterances.jsonl")
+"""The sealed test half: written before the understanding work was tuned, never tuned against."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class Case:
     expect: list[list[Any]]
     context: dict[str, Any] = field(default_factory=dict)
     suggest: str | None = None
+    ask_names: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -73,7 +77,8 @@ def load_cases(path: Path = UTTERANCES) -> list[Case]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         row = json.loads(line)
-        cases.append(Case(number, row["say"], row["expect"], row.get("context", {}), row.get("suggest")))
+        cases.append(Case(number, row["say"], row["expect"], row.get("context", {}), row.get("suggest"),
+                          tuple(row.get("ask_names", ()))))
     return cases
 
 
@@ -89,7 +94,8 @@ def normalise(intent: Intent) -> list[Any]:
     if isinstance(intent, ForgetIntent):
         return ["forget", {"about": intent.about}]
     simple: dict[type[Any], str] = {ConfirmIntent: "confirm", CancelIntent: "cancel", HelpIntent: "help",
-                                    RecallIntent: "recall", UnknownIntent: "unknown", SuspectIntent: "suspect"}
+                                    RecallIntent: "recall", UnknownIntent: "unknown", SuspectIntent: "suspect",
+                                    ClarifyIntent: "unknown"}
     return [simple[type(intent)]]
 
 
@@ -98,6 +104,9 @@ def _context(raw: dict[str, Any]) -> BrainContext:
         last_filters=raw.get("last_filters"), findings=raw.get("findings", {}),
         finding_tiers=raw.get("finding_tiers", {}), last_job=raw.get("last_job"),
         last_target=raw.get("last_target"), excluded_providers=tuple(raw.get("excluded_providers", ())),
+        findings_list=tuple(raw.get("findings_list", ())), pending=raw.get("pending"),
+        last_action=raw.get("last_action"), last_list=tuple(raw.get("last_list", ())),
+        last_was_action=bool(raw.get("last_action")), url_allowlist=tuple(raw.get("url_allowlist", ())),
     )
 
 
@@ -112,6 +121,10 @@ def grade(brain: OfflineBrain, case: Case) -> tuple[bool, list[list[Any]]]:
     ok = json.loads(json.dumps(got)) == case.expect
     if ok and case.suggest is not None:
         ok = any(isinstance(i, UnknownIntent) and case.suggest in i.suggestions for i in intents)
+    if ok and case.ask_names:
+        asked = " ".join(i.question if isinstance(i, ClarifyIntent) else i.reason for i in intents
+                         if isinstance(i, (ClarifyIntent, UnknownIntent))).lower()
+        ok = all(name.lower() in asked for name in case.ask_names)
     return ok, got
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.brain import CancelIntent, ConfirmIntent, HelpIntent, OfflineBrain, ToolIntent, UnknownIntent
+from engine.brain import CancelIntent, ClarifyIntent, ConfirmIntent, HelpIntent, OfflineBrain, ToolIntent, UnknownIntent
 from engine.operations import TOOLS
 
 BRAIN = OfflineBrain()
@@ -62,7 +62,7 @@ def test_help() -> None:
                                      "provision some stuff"])
 def test_unknown_is_honest_and_never_acts(message: str) -> None:
     intents = BRAIN.understand(message)
-    assert all(isinstance(i, UnknownIntent) for i in intents)
+    assert all(isinstance(i, (UnknownIntent, ClarifyIntent)) for i in intents)  # a question back, never a call
 
 
 def test_compound_request_yields_calls_in_order() -> None:

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
 
+from engine.brain._config_schema import check_config, parse_config
+from engine.brain._dialogue import AMEND_START, follow_up, resolve_references
 from engine.brain._intents import (
     BrainContext,
     CancelIntent,
+    ClarifyIntent,
     ConfirmIntent,
     ForgetIntent,
     HelpIntent,
@@ -33,7 +35,10 @@ from engine.brain._intents import (
     ToolIntent,
     UnknownIntent,
 )
+from engine.brain._lexicon import COMMON_WORDS, FLEET_VOCABULARY, Prepared, prepare
+from engine.brain._lexicon import _unicode_normalize as door_normalize
 from engine.domain import REGIONS, InstanceState
+from engine.operations import TOOLS as _TOOL_SPECS
 
 __all__ = ["MAX_MESSAGE_CHARS", "SUGGESTIONS", "OfflineBrain", "apply_exclusions", "injection_marker"]
 
@@ -84,7 +89,7 @@ CONFIRM = {"go", "yes", "y", "confirm", "confirmed", "do it", "proceed", "approv
            "yes go", "ok go", "yes please", "ship it", "yes go ahead", "make it so", "go for it", "yep", "yeah",
            "ok do it", "sure", "sounds good go", "lgtm", "execute", "go go", "affirmative", "okay go"}
 CANCEL = {"cancel", "no", "n", "stop", "abort", "never mind", "nevermind", "dont", "don't", "no thanks",
-          "scrap that", "forget it", "nope", "hold off", "don't do it", "cancel that", "cancel it", "belay that"}
+          "scrap that", "forget it", "nope", "nah", "no don't", "scratch that", "drop it", "drop that", "kill it", "hold off", "don't do it", "cancel that", "cancel it", "belay that"}
 HELP = {"help", "?", "what can you do", "commands", "how does this work", "what can you do for me", "who are you"}
 
 PROVIDER_ALT = r"(hetzner|vultr|digitalocean|digital ocean|do|contabo|hostinger|sim)"
@@ -335,39 +340,6 @@ def _minutes(text: str) -> int | None:
     return max(1, int(value * scale))
 
 
-def _scalar(value: str) -> Any:
-    value = value.strip().strip("\"'")
-    if value in ("true", "on", "yes", "enabled"):
-        return True
-    if value in ("false", "off", "no", "disabled"):
-        return False
-    if re.fullmatch(r"-?\d+", value):
-        return int(value)
-    if re.fullmatch(r"-?\d+\.\d+", value):
-        return float(value)
-    return value
-
-
-def _config(raw: str, text: str) -> dict[str, Any]:
-    """A config object from JSON in the message, ``key=value`` pairs or "set the log level to debug"."""
-    brace = re.search(r"\{.*\}", raw, re.S)
-    if brace:
-        try:
-            loaded = json.loads(brace.group(0))
-        except ValueError:
-            loaded = None
-        if isinstance(loaded, dict) and loaded:
-            return loaded
-    config: dict[str, Any] = {}
-    for key, value in re.findall(r"\b([a-z_][a-z0-9_.]*)\s*[=:]\s*([^\s,;=]+)(?=[\s,;]|$)", text):
-        if key not in ("batch", "batch_size", "batches"):
-            config[key] = _scalar(value)
-    if not config:
-        for key, value in re.findall(r"\bset (?:the )?([a-z_][a-z0-9_. ]{1,40}?) (?:to|=) ([^\s,;]+)", text):
-            config[re.sub(r"[ .]+", "_", key.strip())] = _scalar(value)
-    return config
-
-
 def _parts(text: str) -> Iterable[str]:
     """Split a compound request; a comma or "and" splits only where a new request (a verb) starts."""
     for sentence in SPLIT_RE.split(text):
@@ -461,51 +433,107 @@ class OfflineBrain:
 
     def understand(self, message: str, context: BrainContext | None = None) -> list[Intent]:
         ctx = context or BrainContext()
-        raw = message.strip()
-        text = _norm(message)
+        raw = door_normalize(message).strip()
+        prepared = prepare(message, known=LEXICON, extra_vocabulary=())
+        text = prepared.text
         if not text:
             return [UnknownIntent("", SUGGESTIONS)]
         if len(text) > MAX_MESSAGE_CHARS:
             return [UnknownIntent(text[:80] + "…", ("fleet status",), reason=(
                 f"That message is {len(text):,} characters long; send one request at a time, under "
                 f"{MAX_MESSAGE_CHARS:,} characters, and I'll get on it."))]
-        marker = INJECTION_RE.search(text)
+        marker = INJECTION_RE.search(text) or INJECTION_RE.search(_norm(raw))
         if marker:
             return [SuspectIntent(text[:300], marker.group(0))]
-        bare = text.strip(" .!?")
-        if bare in CONFIRM:
+        short = _bare(text)
+        named = CONFIRM_ID_RE.match(short)
+        if named:
+            return [ConfirmIntent(named.group(1))]
+        if short in CONFIRM:
             return [ConfirmIntent()]
-        if bare in CANCEL:
+        if short in CANCEL:
             return [CancelIntent()]
-        if bare in HELP or re.match(r"^help\b", bare):
+        if short in HELP or re.match(r"^help\b", short) or re.match(r"^help me\b.*\bwhat can (?:you|u) do\b", short):
             return [HelpIntent()]
+        text = resolve_references(text, ctx)
+        followed = follow_up(text, ctx, _filters, _unexplained, _ids)
+        if followed is not None:
+            return _with_notes(apply_exclusions(followed, ctx.excluded_providers), prepared)
+        vouched = bool(PRESSURE_RE.search(text))
+        text = PRESSURE_RE.sub(" ", text).strip(" ,.")
         intents: list[Intent] = []
         excluded: list[str] = []
         previous: dict[str, str] = {}
         local = ctx
-        for part in _parts(text):
-            part_excluded = [PROVIDER_WORDS[m.group(1)] for m in EXCEPT_RE.finditer(part)]
-            stripped = EXCEPT_RE.sub(" ", part).strip(" ,.")
-            stripped = re.sub(r"^(but|and|please|also)\b|\b(but|alone|out of it)$", "", stripped).strip(" ,.")
-            if part_excluded and not stripped:
-                for provider in part_excluded:
-                    intents.append(RememberIntent("exclude_provider", f"leave {provider} alone", {"provider": provider}))
-                excluded += part_excluded
-                continue
-            found = self._one(stripped, raw, local)
-            local = _carry(local, found)
-            here = _filters(stripped)
-            if previous and not here and re.search(r"\b(exposure|our|there|it|that)\b", stripped):
-                # "Hetzner Nuremberg looks down. What's our exposure?": the second sentence means the same place.
-                found = [ToolIntent(i.tool, {**_only(previous, ("provider", "region")), **i.args})
-                         if isinstance(i, ToolIntent) and i.tool == "provider_health" else i for i in found]
-            previous = here or previous
-            found = [i for i in found if not intents or i != intents[-1]]
-            if part_excluded:
-                found = apply_exclusions(found, part_excluded)
-            intents.extend(found)
+        for whole in _parts(text):
+            for part in _distribute(whole):
+                part_excluded = [PROVIDER_WORDS[m.group(1)] for m in EXCEPT_RE.finditer(part)]
+                stripped = EXCEPT_RE.sub(" ", part).strip(" ,.")
+                stripped = re.sub(r"^(but|and|please|also)\b|\b(but|alone|out of it)$", "", stripped).strip(" ,.")
+                if part_excluded and not stripped:
+                    for provider in part_excluded:
+                        intents.append(RememberIntent("exclude_provider", f"leave {provider} alone",
+                                                      {"provider": provider}))
+                    excluded += part_excluded
+                    continue
+                found = self._checked(stripped, self._one(stripped, raw, local), local)
+                local = _carry(local, found)
+                here = _filters(stripped)
+                if previous and not here and re.search(r"\b(exposure|our|there|it|that)\b", stripped):
+                    # "Hetzner Nuremberg looks down. What's our exposure?": the second sentence means the same place.
+                    found = [ToolIntent(i.tool, {**_only(previous, ("provider", "region")), **i.args})
+                             if isinstance(i, ToolIntent) and i.tool == "provider_health" else i for i in found]
+                previous = here or previous
+                found = [i for i in found if not intents or i != intents[-1]]
+                if part_excluded:
+                    found = apply_exclusions(found, part_excluded)
+                intents.extend(found)
         intents = apply_exclusions(intents, [*ctx.excluded_providers, *excluded])
-        return intents or [UnknownIntent(text, SUGGESTIONS)]
+        if ctx.pending and AMEND_START.search(text) and not any(
+                isinstance(i, ToolIntent) and is_mutating_tool(i.tool) for i in intents):
+            # The operator tried to change the pending plan and we could not read the change: withdraw it.
+            return [ClarifyIntent(
+                question=(f"I couldn't tell how you want to change plan {ctx.pending.get('id', '')}, so I withdrew "
+                          "it and changed nothing. What should I do instead — e.g. \"restart the degraded ones "
+                          "on vultr\"?"), understood="a change to the pending plan",
+                unknown_words=_unexplained(text), withdraws=True)]
+        if vouched:
+            intents = [dataclasses.replace(i, purpose="vouched", note=VOUCHED_NOTE)
+                       if isinstance(i, ToolIntent) and is_mutating_tool(i.tool) else i for i in intents]
+        intents = [_fit_to_tool(i) for i in intents]
+        return _with_notes(intents or [UnknownIntent(text, SUGGESTIONS)], prepared)
+
+    def _checked(self, text: str, found: list[Intent], ctx: BrainContext) -> list[Intent]:
+        """The ask-back rule for one clause: an action verb never ends as a plain read; unknown words are asked."""
+        verb = _action_verb(text)
+        mutating = [i for i in found if isinstance(i, ToolIntent) and is_mutating_tool(i.tool)]
+        if mutating:
+            unknown = _unexplained(text)
+            if unknown:
+                first = mutating[0]
+                return [ClarifyIntent(
+                    question=(f"I understood {describe(first.tool, first.args)}, but not "
+                              f"{_quoted(unknown)}. Is that what you mean, or something else?"),
+                    understood=describe(first.tool, first.args), readings=(describe(first.tool, first.args),),
+                    unknown_words=unknown)]
+            return found
+        if verb and not QUESTION_START.match(text) and all(
+                isinstance(i, ToolIntent) or isinstance(i, UnknownIntent) and not i.reason for i in found):
+            if any(isinstance(i, ToolIntent) and i.tool not in ("fleet_status", "instance_inspect") for i in found):
+                return found  # a read the verb asked for ("kick off a health sweep", "push the briefing")
+            unknown = _unexplained(text)
+            filters = _filters(text)
+            accounts, instances = _ids(text)
+            scope = ", ".join([*filters.values(), *accounts, *instances]) or "nothing I could place"
+            missing = "which instances" if not (filters or accounts or instances) else "what exactly to do"
+            words = f" I don't know {_quoted(unknown)}." if unknown else ""
+            return [ClarifyIntent(
+                question=(f"You asked me to {verb} ({scope}), but I couldn't tell {missing}.{words} "
+                          f"Did you mean e.g. \"{verb} everything degraded on vultr\" or \"{verb} acct-042\"? "
+                          "I changed nothing."),
+                understood=f"{verb} {scope}", readings=(f"{verb} everything degraded on vultr", f"{verb} acct-042"),
+                unknown_words=unknown)]
+        return found
 
     # ------------------------------------------------------------------ one request
     def _one(self, text: str, raw: str, ctx: BrainContext) -> list[Intent]:
@@ -527,13 +555,14 @@ class OfflineBrain:
             return [ToolIntent("job_status", {})]  # "what's running?", "list jobs": the running and recent ones
         if ctx.last_job and JOB_WORDS_RE.search(text) and not PROVISION_RE.search(text):
             return [ToolIntent("job_status", {"job_id": ctx.last_job})]
-        if AUDIT_RE.search(text):
+        if AUDIT_RE.search(text) or _since(text) and HAPPENED_RE.search(text):
             return [self._audit(text, accounts, instances)]
         if SILENCE_RE.search(text) and re.search(r"\b(alerts?|alarms?|pages?|notifications?|warnings?)\b|"
                                                  r"^(silence|mute|snooze)", text):
             return [self._silence(text, accounts, instances, filters, ctx)]
         if (CONFIG_RE.search(text) and CONFIG_VERB_RE.search(text) or re.search(r"\bconfig[_ ]push\b", text)
-                or SET_RE.match(text) and _target_tier(text) is None):
+                or SET_RE.match(text) and _target_tier(text) is None
+                or CONFIG_VERB_RE.search(text) and re.search(r"\b[a-z_][a-z0-9_.]*\s*=\s*\S", text)):
             return [self._config_push(raw, text, accounts, instances, filters, ctx)]
         if FAILOVER_RE.search(text):
             # Failover always promotes standbys: "to its standby" says how, not which instances.
@@ -602,11 +631,17 @@ class OfflineBrain:
         remember = re.match(r"^(?:please )?remember(?: that)? (.+)$", text)
         if remember:
             return RememberIntent("note", remember.group(1).strip(" ."))
-        from engine.brain._briefing_prefs import briefing_schedule_args  # briefing time, zone, days, channels
-
-        schedule = briefing_schedule_args(text)
-        if schedule is not None:
-            return ToolIntent("briefing_schedule", schedule)
+        brief = re.search(r"\bbrief(?:ing)? me\b.*\b(?:in the morning|every morning|each morning|daily|every day|"
+                          r"at (\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm)?)", text) or re.search(
+            r"\b(?:send|give) me (?:the|a) (?:daily )?briefing (?:in the morning|every morning|at (\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm)?)",
+            text)
+        if brief:
+            hour = int(brief.group(1)) if brief.group(1) else 7
+            minute = int(brief.group(2)) if brief.group(2) else 0
+            if brief.group(3) == "pm" and hour < 12:
+                hour += 12
+            at = f"{hour % 24:02d}:{minute:02d}"
+            return RememberIntent("briefing_time", f"daily briefing at {at} UTC", {"at": at, "kind": "daily"})
         return None
 
     def _audit(self, text: str, accounts: list[str], instances: list[str]) -> Intent:
@@ -621,8 +656,12 @@ class OfflineBrain:
             if re.search(rf"\b{word}", text):
                 args["action"] = action
                 break
-        limit = re.search(r"\b(?:last|latest|recent) (\d{1,4}|[a-z]+)\b", text)
-        if limit and _number(limit.group(1)):
+        since = _since(text)
+        if since:
+            args["since"] = since
+        limit = re.search(r"\b(?:last|latest|recent) (\d{1,4}|[a-z]+)\b(?! (?:hours?|days?|weeks?|minutes?|mins?|"
+                          r"hrs?|night))", text)
+        if limit and _number(limit.group(1)) and not since:
             args["limit"] = _number(limit.group(1))
         return ToolIntent("audit_query", args)
 
@@ -755,17 +794,28 @@ class OfflineBrain:
 
     def _config_push(self, raw: str, text: str, accounts: list[str], instances: list[str], filters: dict[str, str],
                      ctx: BrainContext) -> Intent:
-        config = _config(raw, text)
-        if not config:
+        parsed, _spans = parse_config(raw)
+        if not parsed:
             return UnknownIntent(text, ("push config log_level=debug to vultr",
                                         "set the log level to info on everything in batches of 50"))
-        scrubbed = re.sub(r"\b[a-z_][a-z0-9_.]*\s*[=:]\s*[^\s,;]+", " ", text)
+        config, problem = check_config(parsed, ctx.url_allowlist)
+        if problem is not None:
+            return ClarifyIntent(question=f"{problem.message} Nothing was planned.", understood="a config push",
+                                 unknown_words=problem.words)
+        scrubbed = re.sub(r"\{.*\}", " ", text)
+        scrubbed = re.sub(r"https?://\S+", " ", scrubbed)
+        scrubbed = re.sub(r"\b[a-z_][a-z0-9_.]*\s*[=:]\s*[^\s,;]+", " ", scrubbed)
         scrubbed = re.sub(r"\bset (?:the )?[a-z_][a-z0-9_. ]{1,40}? (?:to|=) [^\s,;]+", " ", scrubbed)
         selector = self._selector(scrubbed, accounts, instances, _filters(scrubbed), ctx)
         args: dict[str, Any] = {"selector": selector, "config": config}
         batch = re.search(r"\bbatch(?:es)?(?: size)? of (\d+)|\b(\d+) at a time\b|\bbatch[_ ]size[= ](\d+)", text)
         if batch:
             args["batch_size"] = int(next(g for g in batch.groups() if g))
+        if not selector and not re.search(r"\b(everything|all|every|whole|entire|fleet)\b", scrubbed):
+            return ClarifyIntent(
+                question=(f"Push {', '.join(f'{k}={v}' for k, v in config.items())} to which instances — everything, "
+                          "one provider (\"on vultr\") or some accounts? Nothing was planned."),
+                understood="a config push", readings=("to everything", "on vultr", "to acct-042"))
         return ToolIntent("config_push", args)
 
     def _unknown(self, text: str, raw: str, ctx: BrainContext) -> Intent:
@@ -822,3 +872,261 @@ def _target_tier(text: str) -> str | None:
 
 def describe_state(state: str) -> str:
     return InstanceState(state).value
+
+
+# ---------------------------------------------------------------------------------------------- understanding
+
+_PROVIDER_ALT = r"(hetzner|vultr|digitalocean|contabo|hostinger)"
+_JOINED_PROVIDERS_RE = re.compile(
+    rf"\b{_PROVIDER_ALT}((?:\s*(?:,|\band\b|&|\bor\b|/|\bplus\b)\s*(?:(?:on|in|at) )?{_PROVIDER_ALT}\b)+)")
+_REGION_WORDS = sorted({*CITY_WORDS, *(r for r in REGIONS if "-sim-" not in r)}, key=len, reverse=True)
+_REGION_ALT = "(" + "|".join(re.escape(w) for w in _REGION_WORDS) + ")"
+_JOINED_REGIONS_RE = re.compile(
+    rf"\b{_REGION_ALT}((?:\s*(?:,|\band\b|&|\bor\b|/|\bplus\b)\s*(?:(?:on|in|at) )?{_REGION_ALT}\b)+)")
+HAPPENED_RE = re.compile(r"\b(happen\w*|did|do|done|changed?|going on|went on|been up to|up to)\b")
+_SINCE_UNITS = {"minute": "m", "min": "m", "hour": "h", "hr": "h", "day": "d", "week": "w"}
+
+
+def _since(text: str) -> str | None:
+    """A relative time in the operator's words ("since Friday", "overnight", "in the last 24 hours")."""
+    span = re.search(r"\b(?:in |over |during )?the (?:last|past) (\d{1,4}|[a-z]+(?:[- ][a-z]+)?) "
+                     r"(minute|min|hour|hr|day|week)s?\b", text)
+    if span:
+        number = _number(span.group(1))
+        if number:
+            return f"{number}{_SINCE_UNITS[span.group(2)]}"
+    named = re.search(r"\b(overnight|last night|yesterday|today|this morning|this week|(?:the |this )?weekend|"
+                      r"(?:since |on )(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
+                      r"the last hour|past hour)\b", text)
+    if named:
+        word = re.sub(r"^(?:since|on) ", "", named.group(1))
+        return {"weekend": "the weekend", "this weekend": "the weekend", "past hour": "the last hour"}.get(word, word)
+    return None
+
+
+CONFIRM_ID_RE = re.compile(r"^(?:go|yes|confirm|approve|do it|run|ok go|go ahead|yes go)(?: with)?(?: plan)? "
+                           r"(pl-[0-9a-f]{4,32})$")
+PRESSURE_RE = re.compile(
+    r",?\s*\b(?:don'?t worry|no worries|relax|trust me|believe me|i promise|i'?ve checked(?: them| it| that)?"
+    r"(?: myself| already)?|i checked(?: them| it)?(?: myself| already)?|no need to (?:check|ask|worry)|"
+    r"it'?s (?:all )?(?:safe|fine)|(?:their|the|its|all|they'?re|they are|those|these)(?: [a-z]+)?"
+    r"(?: are| is|'re)?(?: all)? (?:fine|ok|okay|healthy|safe|good|backed up|redundant))\b[^,.;]*")
+VOUCHED_NOTE = ("You vouched for its safety; I can't check that claim, so this plan states its full scope and "
+                "runs only when you confirm it by its id.")
+QUESTION_START = re.compile(r"^(?:what|who|why|how|when|which|where|is|are|was|were|did|do you|does|can you tell|"
+                            r"could you tell|have|has)\b")
+MUTATING_VERB_RE = re.compile(
+    r"\b(restart|reboot|bounce|kick|power[- ]?cycle|tear ?down|teardown|delete|destroy|kill|nuke|remove|"
+    r"decommission|wipe|resize|downsize|upsize|upgrade|downgrade|shrink|scale|migrate|move|fix|repair|heal|"
+    r"clean ?up|clean|shut ?down|shut|stop|start|deploy|provision|create|spin up|launch|fail ?over|failover|"
+    r"promote|push|roll ?out|apply|silence|mute|snooze|patch|roll ?back|rollback|sort out|kill off|terminate|"
+    r"cancel the servers|drain|rebuild|reinstall|reset|swap|replace|transfer)\b")
+_FILLER_START = re.compile(r"^(?:(?:ok|okay|yes|yeah|yep|yup|sure|alright|right|great|cool|fine|actually|nah|no|"
+                           r"hmm+|oh|well|hold on|wait|please|then|so)\s+)+")
+_NEGATIVE_START = re.compile(r"^(?:no|nah|wait|hold on|hmm+|actually)\b")
+_FILLER_END = re.compile(r"(?:\s+(?:please|now|then|thanks|thank you|mate|already))+$")
+
+
+def _bare(text: str) -> str:
+    """A short reply without its fillers: "yup, do it" → "do it"; "hold on, don't" → "don't"."""
+    flat = re.sub(r"\s+", " ", re.sub(r"[,!?.;]+", " ", text)).strip()
+    if flat in CONFIRM or flat in CANCEL:
+        return flat
+    core = _FILLER_END.sub("", _FILLER_START.sub("", flat)).strip()
+    if not core:
+        return flat
+    if core in CONFIRM and _NEGATIVE_START.match(flat):
+        return flat  # "no, go …" / "wait, yes" is not a plain go
+    return core
+
+
+def _distribute(part: str) -> list[str]:
+    """One clause naming several providers or regions ("on hetzner and DO") → one clause per target."""
+    if EXCEPT_RE.search(part) or (PROVISION_RE.search(part) and re.search(r"\b(primar|standb|backup|second)", part)):
+        return [part]
+    for joined, alt in ((_JOINED_PROVIDERS_RE, _PROVIDER_ALT), (_JOINED_REGIONS_RE, _REGION_ALT)):
+        match = joined.search(part)
+        if match:
+            values = list(dict.fromkeys(re.findall(rf"\b{alt}\b", match.group(0))))
+            if len(values) > 1:
+                return [part[:match.start()] + value + part[match.end():] for value in values]
+    return [part]
+
+
+def is_mutating_tool(tool: str) -> bool:
+    spec = _TOOL_SPECS.get(tool)
+    return spec is not None and spec.kind == "mutate"
+
+
+def _action_verb(text: str) -> str | None:
+    match = MUTATING_VERB_RE.search(text)
+    if match is None or re.search(r"\bupdate me\b|\bkick ?off\b", text):
+        return None
+    return match.group(1)
+
+
+def _quoted(words: Iterable[str]) -> str:
+    items = [f"\"{w}\"" for w in words]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _stems(word: str) -> list[str]:
+    stems = [word]
+    for suffix, repl in (("'s", ""), ("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""),
+                         ("ing", "e"), ("ly", ""), ("er", ""), ("d", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stems.append(word[: -len(suffix)] + repl)
+    return stems
+
+
+def _unexplained(text: str) -> tuple[str, ...]:
+    """Words of ``text`` that no recogniser, lexicon entry or everyday English explains (named when asking)."""
+    scrubbed = re.sub(r"https?://\S+|\"[^\"]*\"|'[^']*'|\b[a-z_][a-z0-9_.]*\s*[=:]\s*\S+", " ", text)
+    scrubbed = re.sub(r"\bset (?:the )?[a-z_][a-z0-9_. ]{1,40}? (?:to|=) \S+", " ", scrubbed)
+    out: list[str] = []
+    scrubbed = re.sub(r"\b(?:i-acct|acct|pl|job)-[a-z0-9-]+|\b[a-z]{2}-[a-z]+-[a-z0-9]+\b", " ", scrubbed)
+    for word in re.findall(r"[a-z][a-z0-9']*", scrubbed):
+        word = word.strip("'")
+        if len(word) <= 2 or any(ch.isdigit() for ch in word):
+            continue
+        if any(s in LEXICON or s in COMMON_WORDS for s in _stems(word)):
+            continue
+        out.append(word)
+    return tuple(dict.fromkeys(out))
+
+
+def _scope(selector: dict[str, Any]) -> str:
+    if not selector:
+        return "every instance"
+    parts: list[str] = []
+    for key in ("state", "tier", "role"):
+        if selector.get(key):
+            parts.append(str(selector[key]).lower() + ("" if key != "role" else "s"))
+    if selector.get("finding"):
+        parts.append(f"{selector['finding'].replace('_', ' ')} instances")
+    where = []
+    if selector.get("provider"):
+        where.append(f"on {selector['provider']}")
+    if selector.get("region"):
+        where.append(f"in {selector['region']}")
+    if selector.get("geo"):
+        where.append(f"in the {str(selector['geo']).upper()}")
+    ids = [*(selector.get("accounts") or []), *(selector.get("instances") or [])]
+    if ids:
+        where.append(", ".join(ids[:4]) + (f" and {len(ids) - 4} more" if len(ids) > 4 else ""))
+    head = " ".join(parts) or ("the instances" if where else "every instance")
+    if parts and not selector.get("finding") and "role" not in selector:
+        head += " instances"
+    return " ".join([head, *where])
+
+
+def describe(tool: str, args: dict[str, Any]) -> str:
+    """A tool call in the operator's words ("restart the gateway on degraded instances on vultr")."""
+    selector = dict(args.get("selector") or {})
+    if tool == "restart":
+        return f"restart the {args.get('component', 'gateway')} on {_scope(selector)}"
+    if tool == "teardown":
+        return f"tear down {_scope(selector)}" + ("" if args.get("archive", True) else " without archiving")
+    if tool == "resize":
+        return f"resize {_scope(selector)} to {args.get('tier')}"
+    if tool == "failover":
+        return f"fail over {_scope(selector)} to their standbys"
+    if tool == "config_push":
+        config = ", ".join(f"{k}={v}" for k, v in dict(args.get("config") or {}).items())
+        return f"push {config} to {_scope(selector)}"
+    if tool == "silence_alerts":
+        return f"silence alerts on {_scope(selector)} for {args.get('minutes')} minutes"
+    if tool == "provision_pairs":
+        where = args.get("region") or f"the {str(args.get('geo', 'eu')).upper()}"
+        return f"provision {args.get('count')} {args.get('tier')} pairs in {where}"
+    return tool.replace("_", " ")
+
+
+CONVERSATION_ARGS = {"audit_query": {"since"}}
+"""Slots the conversation reads itself before calling the tool ("since Friday" becomes a time filter)."""
+
+
+def _fit_to_tool(intent: Intent) -> Intent:
+    """A call keeps only the arguments its tool takes (its own definition); what was dropped is said."""
+    if not isinstance(intent, ToolIntent) or intent.tool not in _TOOL_SPECS:
+        return intent
+    allowed = set(_TOOL_SPECS[intent.tool].args) | CONVERSATION_ARGS.get(intent.tool, set())
+    dropped = [k for k in intent.args if k not in allowed]
+    if not dropped:
+        return intent
+    args = {k: v for k, v in intent.args.items() if k in allowed}
+    note = " ".join(filter(None, [intent.note, f"(Counted across primaries and standbys: this view can't split by "
+                                               f"{', '.join(dropped)}.)"]))
+    return dataclasses.replace(intent, args=args, note=note)
+
+
+def _with_notes(intents: list[Intent], prepared: Prepared) -> list[Intent]:
+    """Say what was corrected at the door ("read 'hetnzer' as hetzner") with the first answer."""
+    if not prepared.corrections:
+        return intents
+    said = "(Read " + ", ".join(f"\"{typed}\" as {fixed}" for typed, fixed in prepared.corrections) + ".)"
+    out: list[Intent] = []
+    done = False
+    for intent in intents:
+        if not done and isinstance(intent, ToolIntent):
+            intent = dataclasses.replace(intent, note=" ".join(filter(None, [intent.note, said])))
+            done = True
+        elif not done and isinstance(intent, ClarifyIntent):
+            intent = dataclasses.replace(intent, question=f"{intent.question} {said}")
+            done = True
+        out.append(intent)
+    return out
+
+
+def _literal_words(module: Any) -> set[str]:
+    """Words of a module's recognisers: its regular expressions and its word tables (not its prose)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(module))
+    texts: list[str] = []
+
+    def strings(node: ast.AST) -> None:
+        texts.extend(n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id == "re" and node.args:
+            strings(node.args[0])
+        elif isinstance(node, (ast.Dict, ast.Set, ast.Tuple, ast.List)):
+            for element in [*getattr(node, "keys", []), *getattr(node, "elts", [])]:
+                if isinstance(element, ast.Constant) and isinstance(element.value, str) and len(element.value) <= 40:
+                    texts.append(element.value)
+        elif isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.JoinedStr)):
+            strings(node.value) if any(ch in ast.unparse(node.value) for ch in "(|") else None
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "split":
+            strings(node.func.value)  # word lists written as one string, split
+    words: set[str] = set()
+    for text in texts:
+        words.update(re.findall(r"[a-z]{2,}", re.sub(r"\\[a-zA-Z]", " ", text)))
+    return words
+
+
+def _lexicon() -> frozenset[str]:
+    """Every word a recogniser or lexicon entry of the brain explains (read from their own patterns and tables)."""
+    import sys
+
+    from engine.brain import _config_schema, _dialogue
+
+    words = _literal_words(sys.modules[__name__]) | _literal_words(_dialogue) | _literal_words(_config_schema)
+    for phrase in (*CITY_WORDS, *REGIONS, *FLEET_VOCABULARY):
+        words.update(re.findall(r"[a-z]+", phrase))
+    words.update(DOMAIN_WORDS)
+    return frozenset(words)
+
+
+DOMAIN_WORDS = frozenset("""
+instance instances server servers vps box boxes machine machines node nodes gateway gateways pair pairs account
+accounts user users customer customers tenant tenants fleet region regions provider providers zone zones tier
+tiers plan plans job jobs alert alerts alarm alarms config configuration setting settings value values batch
+batches rolling health healthy unhealthy state states status primary primaries standby standbys replica replicas
+droplet droplets cloud hosting host hosts datacenter datacentre dc eu us ap companion label labelled tagged
+new extra more additional fresh spare docker container containers service services process minutes hours days
+minute hour day percent currency euro euros dollar dollars usd eur money month monthly week weekly year
+""".split())
+LEXICON = _lexicon()

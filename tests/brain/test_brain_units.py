@@ -16,6 +16,7 @@ from engine.agents import load_agents, load_skills
 from engine.brain import (
     BrainContext,
     OfflineBrain,
+    RememberIntent,
     SuspectIntent,
     ToolIntent,
     UnknownIntent,
@@ -118,7 +119,7 @@ async def test_follow_up_uses_the_last_answer_in_the_same_session_only(engine: E
     follow = await engine.ask("restart them", session="f")
     assert follow.tool_calls[0].args["selector"] == {"provider": "vultr", "state": "DEGRADED"}
     elsewhere = await engine.ask("restart them", session="other")
-    assert elsewhere.tool_calls == [] and "didn't understand" in elsewhere.reply
+    assert elsewhere.tool_calls == [] and "couldn't tell which instances" in elsewhere.reply
 
 
 async def test_injection_from_the_operator_channel_is_audited(engine: Engine) -> None:
@@ -159,5 +160,5 @@ def test_compound_north_star_offline() -> None:
     intents = BRAIN.understand("Provision 50 new accounts, optimize costs, restart anything degraded, "
                                "brief me in the morning")
     assert [i.tool if isinstance(i, ToolIntent) else type(i).__name__ for i in intents] == [
-        "provision_pairs", "cost_analysis", "restart", "briefing_schedule"]
-    assert isinstance(intents[-1], ToolIntent) and intents[-1].args == {"enabled": True}  # at the time already set
+        "provision_pairs", "cost_analysis", "restart", "RememberIntent"]
+    assert isinstance(intents[-1], RememberIntent) and intents[-1].data["at"] == "07:00"

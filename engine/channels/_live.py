@@ -65,9 +65,18 @@ def channel_turn(engine: Engine) -> TurnFn:
         except ClawOpsError:
             return Reply(text="This identity is no longer linked to an active operator; nothing was done.")
         session = f"{inbound.channel}:{inbound.sender_id}"
-        with engine.ops.jobs_in_foreground():
-            result = await run_turn(engine, text, operator=caller.name, channel=str(inbound.channel),
-                                    session=session)
+        shown = getattr(channels_for(engine).live.get(str(inbound.channel)), "show_progress", None)
+        relay = _ProgressRelay(shown, inbound.sender_id, caller.name) if shown is not None else None
+        remove = engine.ops.add_progress_listener(relay) if relay is not None else None
+        try:
+            with engine.ops.jobs_in_foreground():
+                result = await run_turn(engine, text, operator=caller.name, channel=str(inbound.channel),
+                                        session=session)
+        finally:
+            if remove is not None:
+                remove()
+            if relay is not None:
+                await relay.finish()
         if inbound.is_voice:  # origin="voice": its confirmation must repeat the scope
             engine.conversation.mark_spoken(caller, session, [
                 c.plan.id for c in result.tool_calls if c.plan is not None and c.plan.status == "pending"])
@@ -88,6 +97,47 @@ def channel_turn(engine: Engine) -> TurnFn:
                      speak=_speak_text(" ".join(spoken)) if any(spoken) else None)
 
     return turn
+
+
+class _ProgressRelay:
+    """Job progress of one operator's chat turn, shown in one message per job and edited in place.
+
+    Listeners must not block the job, so each report only records the latest line; one task posts it, then
+    edits at most about once a second (Telegram's own pace for edits in one chat).
+    """
+
+    def __init__(self, show: Callable[[Any, str, int | None], Awaitable[int | None]], address: str,
+                 operator: str) -> None:
+        self._show = show
+        self._address = address
+        self._operator = operator
+        self._latest: dict[str, str] = {}
+        self._message: dict[str, int | None] = {}
+        self._dirty: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, progress: Any) -> None:
+        if progress.operator != self._operator:
+            return
+        job = str(progress.job.id)
+        self._latest[job] = str(progress.line)
+        if job not in self._dirty:
+            self._dirty.append(job)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._push())
+
+    async def _push(self) -> None:
+        while self._dirty:
+            job = self._dirty.pop(0)
+            self._message[job] = await self._show(self._address, self._latest[job], self._message.get(job))
+            if self._dirty:
+                await asyncio.sleep(1.0)
+
+    async def finish(self) -> None:
+        """Let the last line (the job's end) reach the message, briefly; the reply follows anyway."""
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
 
 
 def _speak_text(text: str) -> Callable[[], Awaitable[tuple[bytes, float | None] | None]]:

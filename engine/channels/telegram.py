@@ -422,6 +422,20 @@ class TelegramChannel:
             path.unlink(missing_ok=True)
         await self._deliver(chat_id, reply)
 
+    async def show_progress(self, chat_id: Any, text: str, message_id: int | None) -> int | None:
+        """Post a job's progress line, or edit the one already posted (``editMessageText``); returns its id.
+
+        Progress is a view, not a message to keep: a failed send or edit is logged and skipped (the job's
+        end still comes in the reply, through the Outbox)."""
+        try:
+            if message_id is None:
+                sent = await self.client.send_message(chat_id, text)
+                return int(sent[-1]["message_id"]) if sent and isinstance(sent[-1], dict) else None
+            await self.client.edit_message_text(chat_id, message_id, text)
+        except (ChannelError, KeyError, TypeError, ValueError) as exc:
+            log.info("telegram progress not shown: %s", exc)
+        return message_id
+
     async def _deliver(self, chat_id: Any, reply: Reply | None) -> None:
         if reply is not None:
             await self.send_reply(chat_id, reply)

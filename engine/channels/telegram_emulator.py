@@ -34,6 +34,9 @@ class SentMessage:
     content: bytes | None = None
     filename: str | None = None
     duration: int | None = None
+    message_id: int | None = None
+    edits: list[str] = field(default_factory=list)
+    """Earlier texts of this message, oldest first (``editMessageText``)."""
 
 
 @dataclass
@@ -75,6 +78,7 @@ class TelegramEmulator:
         return self.base_url
 
     async def stop(self) -> None:
+        self._new_update.set()  # wake long polls in flight, so shutting down never waits out their timeout
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -216,8 +220,30 @@ class TelegramEmulator:
             return self._error(400, "Bad Request: message text is empty")
         if len(text) > 4096:
             return self._error(400, "Bad Request: message is too long")
-        self.sent.append(SentMessage(chat, "text", text=text))
-        return self._ok({"message_id": next(self._message_ids), "chat": {"id": int(chat)}, "text": text})
+        message_id = next(self._message_ids)
+        self.sent.append(SentMessage(chat, "text", text=text, message_id=message_id))
+        return self._ok({"message_id": message_id, "chat": {"id": int(chat)}, "text": text})
+
+    async def _m_editMessageText(self, params: dict[str, Any]) -> web.Response:
+        chat, text = self._chat(params), str(params.get("text") or "")
+        try:
+            message_id = int(params.get("message_id") or 0)
+        except (TypeError, ValueError):
+            message_id = 0
+        target = next((m for m in self.sent if m.chat_id == chat and m.message_id == message_id), None)
+        if chat is None or target is None:
+            return self._error(400, "Bad Request: message to edit not found")
+        if not text.strip():
+            return self._error(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            return self._error(400, "Bad Request: MESSAGE_TOO_LONG")
+        if target.text == text:
+            return self._error(400, "Bad Request: message is not modified: specified new message content and "
+                                    "reply markup are exactly the same as a current content and reply markup of "
+                                    "the message")
+        target.edits.append(target.text or "")
+        target.text = text
+        return self._ok({"message_id": message_id, "chat": {"id": int(chat)}, "text": text})
 
     async def _m_sendVoice(self, params: dict[str, Any]) -> web.Response:
         chat, voice = self._chat(params), params.get("voice")

@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
+
+# Property tests are deterministic (the same examples on every run and every machine) and never timed: a
+# shared, busy CI machine must not turn a slow example into a failure. A test may still ask for more examples.
+settings.register_profile("clawops", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("clawops")
 
 PG_URL = os.environ.get("CLAWOPS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -508,6 +508,16 @@ class OfflineBrain:
         verb = _action_verb(text)
         mutating = [i for i in found if isinstance(i, ToolIntent) and is_mutating_tool(i.tool)]
         if mutating:
+            parts = NOT_INSTANCES_RE.findall(text)
+            if parts and mutating[0].tool in ("teardown", "restart", "resize", "failover"):
+                # "delete the logs on acct-042": the object is a part of an instance, not the instance.
+                first = mutating[0]
+                return [ClarifyIntent(
+                    question=(f"I can't act on {_quoted(parts)} alone: I {first.tool.replace('_', ' ')} whole "
+                              f"instances. Did you mean {describe(first.tool, first.args)} — or something else "
+                              "(\"diagnose acct-042\" reads its logs)? I changed nothing."),
+                    understood=describe(first.tool, first.args), readings=(describe(first.tool, first.args),),
+                    unknown_words=tuple(parts))]
             unknown = _unexplained(text)
             if unknown:
                 first = mutating[0]
@@ -883,6 +893,11 @@ _REGION_WORDS = sorted({*CITY_WORDS, *(r for r in REGIONS if "-sim-" not in r)},
 _REGION_ALT = "(" + "|".join(re.escape(w) for w in _REGION_WORDS) + ")"
 _JOINED_REGIONS_RE = re.compile(
     rf"\b{_REGION_ALT}((?:\s*(?:,|\band\b|&|\bor\b|/|\bplus\b)\s*(?:(?:on|in|at) )?{_REGION_ALT}\b)+)")
+NOT_INSTANCES_RE = re.compile(
+    r"\b(logs?|log files?|files?|data|cache|caches|backups?|snapshots?|images?|volumes?|disks?|keys?|"
+    r"certificates?|certs?|processes|process|containers?|sessions?|tokens?|history|records?|tmp|temp files|"
+    r"database|db|queues?|jobs?|alerts?|users? data|emails?|messages?)\b")
+"""Parts of an instance a teardown, restart, resize or failover never acts on by themselves."""
 HAPPENED_RE = re.compile(r"\b(happen\w*|did|do|done|changed?|going on|went on|been up to|up to)\b")
 _SINCE_UNITS = {"minute": "m", "min": "m", "hour": "h", "hr": "h", "day": "d", "week": "w"}
 
@@ -1103,7 +1118,10 @@ def _literal_words(module: Any) -> set[str]:
             strings(node.func.value)  # word lists written as one string, split
     words: set[str] = set()
     for text in texts:
-        words.update(re.findall(r"[a-z]{2,}", re.sub(r"\\[a-zA-Z]", " ", text)))
+        for word, optional in re.findall(r"([a-z]{2,})(\?)?", re.sub(r"\\[a-zA-Z]", " ", text)):
+            words.add(word)
+            if optional:
+                words.add(word[:-1])  # "mins?" explains "min" as well as "mins"
     return words
 
 

@@ -172,7 +172,10 @@ class WhatsAppClient:
         return await self._send(to, "audio", {"id": media_id})
 
     async def send_document(self, to: str, content: bytes, filename: str, caption: str | None = None) -> str:
-        media_id = await self.upload_media(content, "application/octet-stream", filename)
+        """Upload and send a file as a document. WhatsApp takes only PDF, Office and plain-text documents: a text
+        report of another kind (HTML, CSV, Markdown) goes as text/plain under its own name, so the phone still
+        opens ``report.html`` in its browser."""
+        media_id = await self.upload_media(content, document_mime(filename, content), filename)
         doc: dict[str, Any] = {"id": media_id, "filename": filename}
         if caption:
             doc["caption"] = caption
@@ -195,6 +198,31 @@ class WhatsAppClient:
                                       service="WhatsApp", noun="media file", headers=self._auth,
                                       retry_statuses=frozenset({429}))
         return data, str(info.get("mime_type", ""))
+
+
+DOCUMENT_MIME = {
+    ".txt": "text/plain", ".pdf": "application/pdf", ".doc": "application/msword",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xls": "application/vnd.ms-excel", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".ppt": "application/vnd.ms-powerpoint",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+"""The document types the Cloud API accepts, by file extension."""
+
+
+def document_mime(filename: str, content: bytes) -> str:
+    """The MIME type to upload ``filename`` as: its own when WhatsApp takes it, text/plain for other text files."""
+    mime = DOCUMENT_MIME.get(Path(filename).suffix.lower())
+    if mime is not None:
+        return mime
+    try:
+        content[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ChannelError(
+            f"WhatsApp does not accept {Path(filename).suffix or 'extension-less'} files as documents; "
+            "send a PDF, an Office file or text."
+        ) from None
+    return "text/plain"
 
 
 _SUFFIX = {"audio/ogg": ".ogg", "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/aac": ".aac", "audio/amr": ".amr"}

@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     usd_to_eur: float = 0.92
     """Exchange rate used wherever USD prices are added to EUR ones (reports say so)."""
 
+    currency: Literal["USD", "EUR"] = "USD"
+    """The currency replies show money in (prices are kept in EUR and converted at ``usd_to_eur``)."""
+
+    plan_ttl_minutes: float = Field(default=5.0, gt=0, le=60)
+    """How long a plan waits for the operator's go; it is also withdrawn as soon as the talk moves on."""
+
+    config_url_allowlist: list[str] = Field(default_factory=list)
+    """Hosts a config push may point a URL setting at (https only), e.g. ``["hooks.example.com"]``; empty = none."""
+
     demo: bool = True
     """Seed and run the clearly labelled DEMO fleet on emulated providers when the store is empty."""
 

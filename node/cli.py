@@ -1,4 +1,4 @@
-"""``clawnode`` command line: ``run --config FILE`` and ``identity``.
+"""``clawnode`` command line: ``run --config FILE``, ``identity``, ``install`` and ``unit``.
 
 argparse keeps the node's install footprint at websockets + cryptography.
 """
@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from node import __version__
+from node import __version__, install
 from node.client import NodeClient
 from node.config import NodeConfig
 from node.errors import NodeError
@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     ident.add_argument("--config", help="JSON config file (its state_path is used)")
     ident.add_argument("--state", help=f"identity state file (default {DEFAULT_STATE_PATH})")
     ident.add_argument("--json", action="store_true", help="print JSON")
+    install.add_arguments(sub)
     return p
 
 
@@ -60,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 config = dataclasses.replace(config, state_path=DEFAULT_STATE_PATH)
             asyncio.run(_run(config))
             return 0
+        if args.cmd in ("install", "unit"):
+            return install.run(args)
         state = args.state
         if state is None and args.config:
             state = NodeConfig.load(args.config).state_path

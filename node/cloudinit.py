@@ -27,6 +27,7 @@ import json
 import re
 import shlex
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 from node.config import NodeConfig
@@ -57,32 +58,8 @@ _SAFE_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
 _SAFE_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],=<>~!/:+@]{0,254}$")
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$")
 
-CLAWNODE_UNIT = """[Unit]
-Description=ClawOps node agent (clawnode)
-Wants=network-online.target
-After=network-online.target docker.service
-
-[Service]
-Type=simple
-ExecStart=/opt/clawnode/venv/bin/clawnode run --config /etc/clawnode/config.json
-Restart=always
-RestartSec=5
-RestartPreventExitStatus=77 78
-Environment=PYTHONUNBUFFERED=1
-StateDirectory=clawnode
-StateDirectoryMode=0700
-UMask=0077
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=read-only
-ReadWritePaths=/var/lib/clawnode -/root/.openclaw
-PrivateTmp=yes
-MemoryMax=256M
-TasksMax=64
-
-[Install]
-WantedBy=multi-user.target
-"""
+CLAWNODE_UNIT = (files("node") / "clawnode.service").read_text(encoding="utf-8")
+"""The systemd unit (``node/clawnode.service``, shipped in the package): one copy for every way of installing."""
 
 
 def _openclaw_unit(image: str) -> str:

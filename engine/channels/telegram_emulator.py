@@ -39,6 +39,10 @@ class SentMessage:
     """Earlier texts of this message, oldest first (``editMessageText``)."""
 
 
+class _BadRequest(Exception):
+    """A request body the Bot API cannot read (answered 400 with Telegram's description)."""
+
+
 @dataclass
 class _Fault:
     method: str | None
@@ -159,7 +163,13 @@ class TelegramEmulator:
         params: dict[str, Any] = dict(request.query)
         if request.method == "POST":
             if request.content_type == "application/json":
-                params.update(await request.json())
+                try:
+                    body = await request.json()
+                except ValueError:
+                    body = None
+                if not isinstance(body, dict):
+                    raise _BadRequest("Bad Request: can't parse JSON object")
+                params.update(body)
             else:
                 form = await request.post()
                 for key, value in form.items():
@@ -179,7 +189,10 @@ class TelegramEmulator:
             if fault.status == 429:
                 return self._error(429, f"Too Many Requests: retry after {fault.retry_after}", fault.retry_after)
             return self._error(fault.status, "Bad Gateway")
-        params = await self._params(request)
+        try:
+            params = await self._params(request)
+        except _BadRequest as exc:
+            return self._error(400, str(exc))
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return self._error(404, "Not Found: method not found")

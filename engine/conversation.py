@@ -528,7 +528,7 @@ class Conversation:
                     s.add(row)
             else:
                 s.add(Memory(id=f"mem-{secrets.token_hex(4)}", operator_id=caller.operator_id, kind=intent.kind,
-                             text=intent.text, data=intent.data))
+                             text=_scrubbed(intent.text), data=intent.data))
                 audit.append(s, actor=caller.actor, channel=caller.channel, action="memory.remember",
                              target=intent.kind, detail={"text": intent.text, "data": intent.data})
         if intent.kind == "exclude_provider":
@@ -625,7 +625,8 @@ class Conversation:
         with self.ops.store.session() as s:
             row = self._row(s, caller, key)
             history = list(row.context.get("llm_history", []))
-            history += [{"role": "user", "text": _clip(message, 2000)}, {"role": "assistant", "text": _clip(reply, 2000)}]
+            history += [{"role": "user", "text": _clip(_scrubbed(message), 2000)},
+                        {"role": "assistant", "text": _clip(_scrubbed(reply), 2000)}]
             row.context = {**row.context, "llm_history": history[-HISTORY_MESSAGES:]}
             row.updated_at = utcnow()
             s.add(row)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -93,7 +92,8 @@ def main_callback(ctx: typer.Context, config: ConfigOpt = None, operator: Operat
         from engine.client import load_settings
 
         # Full tracebacks of failed turns go here (the transcript shows one sentence and this path).
-        log_path = Path(os.environ.get("CLAWOPS_LOG") or load_settings(config).home / "chat.log")
+        settings = load_settings(config)
+        log_path = settings.log or settings.home / "chat.log"
         try:
             ChatApp(client, log_path=log_path).run()
         finally:

@@ -165,6 +165,58 @@ class Settings(BaseSettings):
     ``{hetzner = 100, digitalocean = 25}``; placement keeps new pairs within it and says where it skipped.
     A provider not listed has no known limit (its quota errors still steer placement for a few hours)."""
 
+    hetzner_token: SecretStr | None = None
+    """API token of a real Hetzner Cloud project (outside the demo; see the README, 'Real providers')."""
+
+    digitalocean_token: SecretStr | None = None
+    """API token of a real DigitalOcean account."""
+
+    vultr_token: SecretStr | None = None
+    """API key of a real Vultr account."""
+
+    hostinger_token: SecretStr | None = None
+    """API token of a real Hostinger account."""
+
+    contabo_client_id: str | None = None
+    """Contabo API client id (with the secret, user and password below, from the Contabo customer panel)."""
+
+    contabo_client_secret: SecretStr | None = None
+    """Contabo API client secret."""
+
+    contabo_user: str | None = None
+    """Contabo API user (the account's e-mail address)."""
+
+    contabo_password: SecretStr | None = None
+    """Contabo API password."""
+
+    contabo_auth_url: str | None = None
+    """Contabo's OAuth token endpoint (default: Contabo's own); tests point it at the emulator."""
+
+    hetzner_base_url: str | None = None
+    """Where the Hetzner driver sends its calls (default: the vendor's API), e.g. ``clawops emulate hetzner``."""
+
+    digitalocean_base_url: str | None = None
+    """Where the DigitalOcean driver sends its calls (default: the vendor's API)."""
+
+    vultr_base_url: str | None = None
+    """Where the Vultr driver sends its calls (default: the vendor's API)."""
+
+    contabo_base_url: str | None = None
+    """Where the Contabo driver sends its calls (default: the vendor's API)."""
+
+    hostinger_base_url: str | None = None
+    """Where the Hostinger driver sends its calls (default: the vendor's API)."""
+
+    provider_time_scale: float = Field(default=1.0, gt=0, le=100_000)
+    """For drills against provider emulators only: emulated seconds per real second, which shrinks the real
+    drivers' retry and polling waits (1 = real time, the only sensible value with real providers)."""
+
+    content_dir: Path | None = None
+    """A folder holding your own edited copy of ``agents/`` and ``skills/`` (default: the installed ones)."""
+
+    log: Path | None = None
+    """Where the chat client writes full tracebacks of failed turns (default ``$CLAWOPS_HOME/chat.log``)."""
+
     archive_store: Literal["local", "s3"] = "local"
     """Where teardown keeps each account's export before anything is deleted: ``local`` (a folder,
     ``archive_dir``) or ``s3`` (an S3-compatible bucket: AWS, MinIO, Ceph, Wasabi, Hetzner Object Storage …)."""
@@ -334,13 +386,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         Settings._toml_file = None
 
 
-# CLAWOPS_* variables read elsewhere than Settings (provider credentials, the voice package, tools, tests):
-# known, so never reported as typos.
-_OTHER_ENV = {"CLAWOPS_CONFIG_FILE", "CLAWOPS_MASTER_KEY", "CLAWOPS_RECORDER", "CLAWOPS_CONTENT_DIR",
-              "CLAWOPS_REQUIRE_POSTGRES", "CLAWOPS_PROVIDER_TIME_SCALE", "CLAWOPS_HETZNER_TOKEN",
-              "CLAWOPS_DIGITALOCEAN_TOKEN", "CLAWOPS_VULTR_TOKEN", "CLAWOPS_HOSTINGER_TOKEN",
-              "CLAWOPS_CONTABO_CLIENT_ID", "CLAWOPS_CONTABO_CLIENT_SECRET", "CLAWOPS_CONTABO_USER",
-              "CLAWOPS_CONTABO_PASSWORD", "CLAWOPS_CONTABO_AUTH_URL"}
+# CLAWOPS_* variables read elsewhere than Settings: the settings file's own location, the key ring's master key
+# (engine.trust reads it from an injectable mapping), the chat client's recorder and web log level, tests.
+_OTHER_ENV = {"CLAWOPS_CONFIG_FILE", "CLAWOPS_MASTER_KEY", "CLAWOPS_RECORDER", "CLAWOPS_LOG_LEVEL",
+              "CLAWOPS_REQUIRE_POSTGRES"}
 _OTHER_PREFIXES = ("CLAWOPS_VOICE_", "CLAWOPS_TEST_", "CLAWOPS_BENCH_")
 
 

@@ -9,7 +9,6 @@ stay under two seconds.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,13 +42,16 @@ class DemoDrivers:
 
 
 class ConfiguredDrivers:
-    """Real drivers, configured per provider from ``CLAWOPS_<PROVIDER>_*`` (see README, 'Real providers').
+    """Real drivers, configured per provider from the settings' ``<provider>_*`` fields (see README, 'Real providers').
 
     Drivers hold an ``httpx.AsyncClient``, which belongs to one event loop, so
     they are built per running loop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.time_scale = settings.provider_time_scale
+        """Emulated seconds per real second (``provider_time_scale``; 1 with real providers)."""
         self._loop_id: int | None = None
         self._drivers: dict[str, ProviderDriver] = {}
         self._client: Any = None
@@ -59,7 +61,7 @@ class ConfiguredDrivers:
 
         import httpx
 
-        from engine.providers.registry import DRIVERS, driver_from_env
+        from engine.providers.registry import DRIVERS, driver_from_settings
 
         if provider not in DRIVERS:
             raise ConfigError(f"Provider {provider} has no driver; use one of {', '.join(DRIVERS)}.")
@@ -67,12 +69,9 @@ class ConfiguredDrivers:
         if loop_id != self._loop_id:
             self._loop_id, self._drivers, self._client = loop_id, {}, httpx.AsyncClient(timeout=30.0)
         if provider not in self._drivers:
-            # CLAWOPS_PROVIDER_TIME_SCALE is for emulators only: it shrinks retry and polling waits.
-            try:
-                scale = float(os.environ.get("CLAWOPS_PROVIDER_TIME_SCALE") or 1.0)
-            except ValueError:
-                raise ConfigError("CLAWOPS_PROVIDER_TIME_SCALE must be a number (emulated seconds per second).") from None
-            self._drivers[provider] = driver_from_env(provider, self._client, time_scale=scale)
+            # provider_time_scale is for emulators only: it shrinks retry and polling waits.
+            self._drivers[provider] = driver_from_settings(provider, self._client, self.settings,
+                                                           time_scale=self.time_scale)
         return self._drivers[provider]
 
 
@@ -84,7 +83,7 @@ class Engine:
         self.store = store
         drivers: Any
         if not settings.demo:
-            drivers = ConfiguredDrivers()
+            drivers = ConfiguredDrivers(settings)
         elif settings.demo_providers == "sim":
             drivers = DemoDrivers()
         else:

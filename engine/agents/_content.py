@@ -12,7 +12,6 @@ policy engine enforces.
 
 from __future__ import annotations
 
-import os
 import re
 import site
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.agents._tools import AGENT_NAMES, SESSION_KIND, ToolCall, is_mutating, known_tools, parse_calls
-from engine.config import Settings
+from engine.config import Settings, load_settings
 from engine.domain import FINDINGS, SELECTOR_KEYS
 from engine.errors import ConfigError
 from engine.operations._registry import RESTART_COMPONENTS
@@ -95,19 +94,20 @@ def _install_roots() -> list[Path]:
     return [r / "share" / "clawops" for r in dict.fromkeys(roots)]
 
 
-def content_root(kind: str = "agents") -> Path:
+def content_root(kind: str = "agents", content_dir: Path | None = None) -> Path:
     """Where the ``agents/`` or ``skills/`` folder is, in this order.
 
-    1. ``$CLAWOPS_CONTENT_DIR/<kind>`` (an operator's own edited copy);
+    1. ``<content_dir>/<kind>``: the argument, else the ``content_dir`` setting (env ``CLAWOPS_CONTENT_DIR``),
+       an operator's own edited copy;
     2. the source checkout (``engine/`` sits next to ``agents/`` and ``skills/``; editable installs too);
     3. an installed wheel's data files, ``<prefix>/share/clawops/<kind>`` (environment, then user install).
     """
     if kind not in ("agents", "skills"):
         raise ValueError(f"kind must be 'agents' or 'skills', not {kind!r}")
     candidates: list[Path] = []
-    env = os.environ.get("CLAWOPS_CONTENT_DIR")
-    if env:
-        candidates.append(Path(env).expanduser())
+    override = content_dir if content_dir is not None else load_settings().content_dir
+    if override is not None:
+        candidates.append(override.expanduser())
     candidates.append(_checkout_root())
     candidates.extend(_install_roots())
     for base in candidates:

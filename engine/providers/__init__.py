@@ -1,6 +1,6 @@
 """Provider drivers: one async driver per vendor API, plus the in-process ``sim``.
 
-``make_driver`` / ``driver_from_env`` build the five HTTP drivers (Hetzner, DigitalOcean,
+``make_driver`` / ``driver_from_settings`` build the five HTTP drivers (Hetzner, DigitalOcean,
 Vultr, Contabo, Hostinger); ``engine.providers.emulators`` serves their local emulators;
 ``engine.providers.status`` reads vendor status pages; ``engine.providers.reconcile``
 compares what providers run with what the store tracks.

@@ -1,7 +1,6 @@
 """Build drivers by provider name: from explicit settings, from the environment, or for an emulator.
 
-Real accounts (documented in the README): a token per provider in the environment or the secret
-store the caller passes in —
+Real accounts (documented in the README): a token per provider in the settings (file or environment) —
 
     CLAWOPS_HETZNER_TOKEN, CLAWOPS_DIGITALOCEAN_TOKEN, CLAWOPS_VULTR_TOKEN, CLAWOPS_HOSTINGER_TOKEN
     CLAWOPS_CONTABO_CLIENT_ID, CLAWOPS_CONTABO_CLIENT_SECRET, CLAWOPS_CONTABO_USER, CLAWOPS_CONTABO_PASSWORD
@@ -12,11 +11,11 @@ elsewhere, e.g. at ``clawops emulate PROVIDER``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pydantic import SecretStr
 
 from engine.errors import ConfigError
 from engine.providers._http import HttpDriver
@@ -27,6 +26,7 @@ from engine.providers.hostinger import HostingerDriver
 from engine.providers.vultr import VultrDriver
 
 if TYPE_CHECKING:
+    from engine.config import Settings
     from engine.providers.emulators import Emulator
 
 DRIVERS: dict[str, type[HttpDriver]] = {
@@ -49,21 +49,36 @@ def make_driver(provider: str, client: httpx.AsyncClient, *, token: str | None =
     return DRIVERS[provider](client, token, base_url=base_url, **kw)
 
 
-def driver_from_env(provider: str, client: httpx.AsyncClient, env: Mapping[str, str] | None = None,
-                    **kw: Any) -> HttpDriver:
-    """A driver configured from ``CLAWOPS_<PROVIDER>_*`` settings; a clear ConfigError names what is missing."""
-    env = os.environ if env is None else env
+def driver_from_settings(provider: str, client: httpx.AsyncClient, settings: Settings, **kw: Any) -> HttpDriver:
+    """A driver configured from the settings' ``<provider>_*`` fields (env ``CLAWOPS_<PROVIDER>_*``); a clear
+    ConfigError names what is missing."""
+
+    def value(name: str) -> str | None:
+        raw = getattr(settings, f"{provider}_{name.lower()}", None)
+        text = raw.get_secret_value() if isinstance(raw, SecretStr) else raw
+        return str(text) if text else None
+
+    return _build(provider, client, value, **kw)
+
+
+def driver_from_env(provider: str, client: httpx.AsyncClient, env: Mapping[str, str], **kw: Any) -> HttpDriver:
+    """The same from an explicit ``CLAWOPS_<PROVIDER>_*`` mapping (benchmarks and tests that start emulators)."""
     prefix = f"CLAWOPS_{provider.upper()}_"
-    base_url = env.get(prefix + "BASE_URL") or None
+    return _build(provider, client, lambda name: env.get(prefix + name) or None, **kw)
+
+
+def _build(provider: str, client: httpx.AsyncClient, value: Callable[[str], str | None], **kw: Any) -> HttpDriver:
+    prefix = f"CLAWOPS_{provider.upper()}_"
+    base_url = value("BASE_URL")
     if provider == "contabo":
         names = ("CLIENT_ID", "CLIENT_SECRET", "USER", "PASSWORD")
-        missing = [prefix + n for n in names if not env.get(prefix + n)]
+        found = {n: value(n) for n in names}
+        missing = [prefix + n for n, v in found.items() if not v]
         if missing:
             raise ConfigError(f"Contabo needs {', '.join(missing)} (API credentials from the Contabo customer panel).")
-        creds = ContaboCredentials(*(env[prefix + n] for n in names))
-        return make_driver(provider, client, base_url=base_url, contabo=creds,
-                           auth_url=env.get(prefix + "AUTH_URL") or None, **kw)
-    token = env.get(prefix + "TOKEN")
+        creds = ContaboCredentials(*(str(found[n]) for n in names))
+        return make_driver(provider, client, base_url=base_url, contabo=creds, auth_url=value("AUTH_URL"), **kw)
+    token = value("TOKEN")
     if not token:
         raise ConfigError(f"Set {prefix}TOKEN to a {provider} API token to use {provider}.")
     return make_driver(provider, client, token=token, base_url=base_url, **kw)

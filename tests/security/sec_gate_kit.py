@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlmodel import col, select
@@ -44,3 +45,26 @@ def nothing_ran(engine: Engine, before: dict[str, tuple[Any, ...]], jobs_before:
     """The attack's assertion: no new job, no confirmed plan beyond those before, and the fleet as it was."""
     assert len(jobs(engine)) == jobs_before, [j.tool for j in jobs(engine)]
     assert fleet(engine) == before
+
+
+class Daemon:
+    """The operator API (the daemon's HTTP side) in the test's loop on 127.0.0.1, OS-chosen port."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> str:
+        from engine.api._daemon import serve_api
+
+        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(serve_api(self.engine, "127.0.0.1", 0, stop=self._stop,
+                                                   ready=ready.set_result))
+        return await asyncio.wait_for(ready, 30)
+
+    async def stop(self) -> None:
+        if self._stop is not None and self._task is not None:
+            self._stop.set()
+            await asyncio.wait_for(self._task, 60)

@@ -22,12 +22,15 @@ import httpx
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from engine.retry import Backoff
 from engine.store import Store, WebhookDelivery, utcnow
 
-__all__ = ["MAX_ATTEMPTS", "deliver_pending", "enqueue", "sign", "verify_signature"]
+__all__ = ["MAX_ATTEMPTS", "WEBHOOK_RETRY", "deliver_pending", "enqueue", "sign", "verify_signature"]
 
-MAX_ATTEMPTS = 8
-BACKOFF_BASE_SECONDS = 30.0
+WEBHOOK_RETRY = Backoff(initial=30.0, maximum=4 * 3600.0, attempts=8, retry_on=(httpx.HTTPError,))
+"""Delivery n+1 is due ``30 · 2ⁿ⁻¹`` s after the event was recorded; 8 tries, then the delivery is failed.
+The schedule is kept in the store (``attempts``), so it survives restarts; non-2xx answers retry too."""
+MAX_ATTEMPTS = WEBHOOK_RETRY.attempts or 1
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -62,7 +65,7 @@ def enqueue(store: Store, url: str, event: str, payload: dict[str, Any], *, key:
 def _due(row: WebhookDelivery) -> bool:
     if row.attempts == 0:
         return True
-    wait = timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** (row.attempts - 1))
+    wait = timedelta(seconds=WEBHOOK_RETRY.wait(row.attempts))
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=utcnow().tzinfo)
     return utcnow() >= created + wait
 

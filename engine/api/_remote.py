@@ -27,6 +27,7 @@ from engine.conversation import TurnResult
 from engine.errors import ClawOpsError, InputError, NotFound, StoreError, TooManyAttempts
 from engine.events import EngineEvent, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress
+from engine.retry import Backoff
 
 if TYPE_CHECKING:
     from engine.client import EmbeddedClient
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["ClientEvent", "ConnectionLost", "ConnectionRestored", "RemoteClient", "key_checker", "open_client"]
 
 MAX_FRAME = 8 * 1024 * 1024
+
+ENGINE_LINK = Backoff(initial=0.2, maximum=2.0)
+"""Reconnecting to the daemon: 0.2, 0.4, 0.8, 1.6, then every 2 s, until the turn's deadline or close()
+(network errors and websocket failures retry; a refused API key never does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +161,7 @@ class RemoteClient:
                             "channel": self.channel})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_for
-        delay = 0.2
+        delays = ENGINE_LINK.delays()
         lost = False
         accepted = False
         while True:
@@ -199,8 +204,7 @@ class RemoteClient:
                 lost = True
                 yield ConnectionLost(f"The engine at {self.url} is not reachable ({type(failure).__name__}); your "
                                      "message is kept and will be sent once it is back.")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            await asyncio.sleep(next(delays))
 
     async def ask_voice(self, audio: Path, *, session: str | None = None, dry_run: bool = False,
                         yes: bool = False) -> Any:
@@ -227,7 +231,7 @@ class RemoteClient:
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidStatus, WebSocketException
 
-        delay = 0.2
+        delays = ENGINE_LINK.delays()
         lost = False
         while not self._closed:
             try:
@@ -237,7 +241,7 @@ class RemoteClient:
                     if lost:
                         lost = False
                         yield ConnectionRestored(f"Reconnected to the engine at {self.url}.")
-                    delay = 0.2
+                    delays = ENGINE_LINK.delays()
                     async for raw in ws:
                         data = json.loads(raw)
                         if data.get("type") == "feed":
@@ -254,8 +258,7 @@ class RemoteClient:
             if not lost:
                 lost = True
                 yield ConnectionLost(f"Lost the engine at {self.url}; reconnecting.")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            await asyncio.sleep(next(delays))
 
     def audit_verify(self) -> AuditReport:
         return audit_from_wire(self._get_sync("/v1/audit/verify"))

@@ -1129,12 +1129,33 @@ class Operations:
         end = max(finished_at) if status in FINISHED_JOB and finished_at else utcnow()
         elapsed = max((end - started).total_seconds(), 0.0)
         eta = None
-        if status == "running" and done + failed:
-            eta = elapsed / (done + failed) * max(job.total - done - failed, 0)
         fastest = [(_aware(row[2]) - started).total_seconds() for row in rows if row[1] == "done"]
+        if status == "running" and plan is not None and job.tool == "provision_pairs":
+            eta = self._provisioning_eta(s, plan, rows, done, min(fastest) if fastest else None, started)
+        if eta is None and status == "running" and done + failed:
+            eta = elapsed / (done + failed) * max(job.total - done - failed, 0)
         return JobView(job.id, job.plan_id, job.tool, status, job.total, done, failed,
                        dict(sorted(states.items())), job.error, elapsed, eta, min(fastest) if fastest else None,
                        skipped)
+
+    def _provisioning_eta(self, s: Session, plan: PlanRecord, rows: list[Any], done: int, fastest: float | None,
+                          started: datetime) -> float | None:
+        """Time left from the providers' boot times and rate limits (see :mod:`engine.operations._eta`)."""
+        from engine.operations._eta import estimate_provisioning, time_scale
+        from engine.operations._steps import NodeBootstrap
+
+        scale = time_scale(self._drivers)
+        if scale is None:
+            return None  # simulated servers take no time: the pace so far is the better guide
+        finished = {row[0] for row in rows if row[1] in ("done", "skipped")}
+        pairs = [(str(p["instance"]), str(p["standby"])) for p in plan.steps
+                 if p.get("instance") and p.get("standby") and p["instance"] not in finished]
+        ids = [i for pair in pairs for i in pair]
+        instances = list(s.exec(select(Instance).where(col(Instance.id).in_(ids))).all()) if ids else []
+        return estimate_provisioning(instances, pairs, done, utcnow(), scale,
+                                     parallel=isinstance(self._nodes, NodeBootstrap),
+                                     concurrency=TOOL_CONCURRENCY.get("provision_pairs", JOB_CONCURRENCY),
+                                     fastest=fastest, started=started)
 
     def job_view(self, job_id: str) -> JobView:
         """How a job stands now, read from the store (any engine's job)."""

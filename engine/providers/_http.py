@@ -19,13 +19,12 @@ retried; creates go through :meth:`HttpDriver._create_with_lookup` instead.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_exception_type, stop_after_attempt
 
 from engine.domain import InstanceState
 from engine.providers._base import ActionInfo, Phase, ProviderDriver, ServerInfo, ServerSpec
@@ -41,6 +40,7 @@ from engine.providers.errors import (
     PurchaseUncertain,
     error_for_status,
 )
+from engine.retry import Backoff
 
 T = TypeVar("T")
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -48,7 +48,11 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Truncated exponential backoff with jitter (seconds, before time scaling)."""
+    """Truncated exponential backoff with jitter (seconds, before time scaling), computed by tenacity.
+
+    Which errors retry: a 429 or a connection that never opened, always; a timeout or a 5xx only for an
+    idempotent call; an ambiguous create only after a lookup found no server (see the module docstring).
+    """
 
     attempts: int = 6
     initial: float = 0.5
@@ -56,6 +60,11 @@ class RetryPolicy:
     jitter: float = 0.5
     purchase_attempts: int = 2
     """Creates that are purchases: at most this many tries, each after a lookup found nothing."""
+
+    def backoff(self, *, purchase: bool = False) -> Backoff:
+        """The waits as an :class:`engine.retry.Backoff` (``purchase``: the budget of a create that buys)."""
+        return Backoff(initial=self.initial, maximum=self.maximum, jitter=self.jitter,
+                       attempts=self.purchase_attempts if purchase else self.attempts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +138,7 @@ class HttpDriver(ProviderDriver):
         return idempotent and isinstance(exc, ProviderAPIError) and exc.retryable
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.retry.maximum, self.retry.initial * 2 ** max(0, attempt - 1))
-        return self._scaled(base + random.uniform(0, self.retry.jitter))
+        return self._scaled(self.retry.backoff().wait(attempt))
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
@@ -305,29 +313,39 @@ class HttpDriver(ProviderDriver):
     async def _create_with_lookup(self, spec: ServerSpec, create: Callable[[], Awaitable[ServerInfo]]) -> ServerInfo:
         """Create, and after any ambiguous failure look for the server before trying again."""
         purchase = self.capabilities.create_is_purchase
-        budget = self.retry.purchase_attempts if purchase else self.retry.attempts
-        attempt = 0
-        while True:
-            attempt += 1
+        # Only an ambiguous failure after which the lookup found nothing is tried again.
+        retrying = self.retry.backoff(purchase=purchase).retrying(
+            wait=lambda state: self._backoff(state.attempt_number),
+            retry=retry_if_exception_type((ProviderTimeout, ProviderUnavailable)),
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._create_once(spec, create, purchase)
+        except (ProviderTimeout, ProviderUnavailable) as exc:
+            if purchase:
+                raise PurchaseUncertain(self.name, "create_server", name=spec.name, cause=exc) from exc
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _create_once(self, spec: ServerSpec, create: Callable[[], Awaitable[ServerInfo]],
+                           purchase: bool) -> ServerInfo:
+        """One create; after an ambiguous failure the server found by lookup, else the failure again."""
+        try:
+            return await create()
+        except ProviderConflict:
+            # e.g. Hetzner 409 uniqueness_error: an earlier try that we thought failed did create it.
+            found = await self.find_server(spec.instance_id)
+            if found is not None:
+                return found
+            raise
+        except (ProviderTimeout, ProviderUnavailable) as exc:
             try:
-                return await create()
-            except ProviderConflict:
-                # e.g. Hetzner 409 uniqueness_error: an earlier try that we thought failed did create it.
-                found = await self.find_server(spec.instance_id)
-                if found is not None:
-                    return found
-                raise
-            except (ProviderTimeout, ProviderUnavailable) as exc:
-                try:
-                    found = await self._lookup_created(spec)
-                except ProviderAPIError:
-                    found = None
-                    if purchase:
-                        raise PurchaseUncertain(self.name, "create_server", name=spec.name, cause=exc) from exc
-                if found is not None:
-                    return found
-                if attempt >= budget:
-                    if purchase:
-                        raise PurchaseUncertain(self.name, "create_server", name=spec.name, cause=exc) from exc
-                    raise
-                await asyncio.sleep(self._backoff(attempt))
+                found = await self._lookup_created(spec)
+            except ProviderAPIError:
+                found = None
+                if purchase:
+                    raise PurchaseUncertain(self.name, "create_server", name=spec.name, cause=exc) from exc
+            if found is not None:
+                return found
+            raise

@@ -398,7 +398,7 @@ class Conversation:
         memories = [m.text for m in self._memories(caller)]
         try:
             reply = await self.llm.run(message, execute, on_delta=on_delta, memories=memories,
-                                       history=self._history(key))
+                                       history=self._history(key), dialogue=self.dialogue.describe(ctx))
         except BrainUnavailable as err:
             if not calls:
                 raise  # nothing happened yet: the offline brain may answer the whole message
@@ -435,6 +435,7 @@ class Conversation:
             text += (f"\n{tag('commander')} Some fleet data read like instructions "
                      f"({', '.join(_clip(s, 40) for s in reply.suspicious[:3])}); I treated it as data and logged it.")
         self._remember_context(caller, key, calls)
+        self.dialogue.record(caller, key, calls)
         self._audit_llm(caller, key, message, reply, calls)
         return TurnResult(reply=text, agent=reply.agent, tool_calls=calls, session=session)
 

@@ -92,12 +92,12 @@ def table(utter: UtteranceReport, scenarios: list[ScenarioResult], heldout: Utte
             for case, got in report.failures[:40]:
                 lines.append(f"  line {case.line}: {case.say[:70]!r} → {str(got)[:200]}")
     for label, results in (("dev", dev_sessions or []), *([("test", test_sessions or [])] if show_test else [])):
-        failed = [r for r in results if not r.passed]
-        if failed:
+        missed = [r for r in results if not r.passed]
+        if missed:
             lines.append("")
             lines.append(f"{label} sessions that missed:")
-            for r in failed:
-                lines.append(f"  {r.name}: {'; '.join(r.problems)[:400]}")
+            for miss in missed:
+                lines.append(f"  {miss.name}: {'; '.join(miss.problems)[:400]}")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ what happens to a pending plan between turns:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -363,6 +364,28 @@ class DialogueKeeper:
             return {k: known.get(k, CONFIG_SCHEMA[k].default if k in CONFIG_SCHEMA else None) for k in config
                     if k in known or k in CONFIG_SCHEMA}
         return {}
+
+    @staticmethod
+    def describe(ctx: BrainContext) -> str:
+        """The dialogue state in a few lines, for the LLM brain's system prompt (the same state the offline
+        brain reads)."""
+        lines = []
+        if ctx.pending:
+            lines.append(f"- Pending plan {ctx.pending.get('id')}: {ctx.pending.get('tool')} "
+                         f"{json.dumps(ctx.pending.get('args'), sort_keys=True)} (waiting for the operator's go)")
+        else:
+            lines.append("- No plan is waiting for a go.")
+        if ctx.last_action:
+            lines.append(f"- Last action: {ctx.last_action.get('tool')} "
+                         f"{json.dumps(ctx.last_action.get('args'), sort_keys=True)}"
+                         + (f", changed from {json.dumps(ctx.last_action['before'])}" if ctx.last_action.get("before")
+                            else ""))
+        if ctx.last_list:
+            lines.append("- Last list shown, in order: " + ", ".join(ctx.last_list))
+        if ctx.findings_list:
+            lines.append("- Waste findings as numbered: " + ", ".join(f"{n}. {f}" for n, f in
+                                                                     enumerate(ctx.findings_list, start=1)))
+        return "\n".join(lines)
 
     # ------------------------------------------------------------------ reply
     def in_currency(self, reply: str) -> str:

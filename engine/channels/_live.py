@@ -165,6 +165,7 @@ class LiveChannels:
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    warming: asyncio.Task[None] | None = None
 
     async def stop(self, timeout: float = 30.0) -> None:
         self.stop_event.set()
@@ -195,8 +196,10 @@ def _outbox(engine: Engine, channel: str) -> Outbox:
     return Outbox(on_failure=failed)
 
 
-async def start_channels(engine: Engine, *, workdir: Path | None = None) -> LiveChannels:
-    """Start every configured channel; never raises for a channel problem (it is logged as not live)."""
+async def start_channels(engine: Engine, *, workdir: Path | None = None, warm_voice: bool = True) -> LiveChannels:
+    """Start every configured channel; never raises for a channel problem (it is logged as not live).
+
+    ``warm_voice`` loads the speech models in the background once a channel is live (the daemon does)."""
     from engine.trust import refusal_auditor
 
     settings = engine.settings
@@ -275,7 +278,25 @@ async def start_channels(engine: Engine, *, workdir: Path | None = None) -> Live
 
     for name, why in sorted(hub.down.items()):
         log.info("channel not live", extra={"channel": name, "reason": why})
+    if hub.live and warm_voice:
+        live.warming = asyncio.create_task(_warm_voice())
     return live
+
+
+async def _warm_voice() -> None:
+    """Load the speech models in the background once a channel is live, so the first voice note is not the one
+    that waits for them (nothing else waits for this)."""
+    import voice
+
+    if not voice.available():
+        log.info("voice notes answered in text only", extra={"reason": voice.unavailable_reason()})
+        return
+    try:
+        seconds = await asyncio.to_thread(voice.preload)
+    except Exception as exc:  # a model that cannot load is said again, per note, by the voice handler
+        log.warning("voice models did not load", extra={"error": str(exc)})
+        return
+    log.info("voice models loaded", extra={"seconds": seconds})
 
 
 async def _run_telegram(hub: ChannelHub, tg: Any, hook_url: str | None, hook_secret: str,

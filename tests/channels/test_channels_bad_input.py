@@ -68,7 +68,7 @@ async def webhook_rig(clawops_home: Path) -> AsyncIterator[tuple[Engine, Telegra
         runner, port = await serve_app(create_app(engine))
         url = f"http://127.0.0.1:{port}/webhook/telegram"
         engine.settings.telegram_webhook_url = url  # where Telegram (the emulator) is told to POST
-        live = await start_channels(engine)
+        live = await start_channels(engine, warm_voice=False)
         try:
             await until("setWebhook", lambda: emu.webhook is not None)
             yield engine, emu, live, url

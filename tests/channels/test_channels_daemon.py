@@ -61,6 +61,7 @@ class Emulators:
         self.run(self.wa.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+        self.loop.close()
 
 
 def wait_for(what: str, check: Callable[[], T | None], timeout: float = 240.0) -> T:

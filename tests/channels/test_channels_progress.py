@@ -39,7 +39,7 @@ async def rig(clawops_home: Path) -> AsyncIterator[tuple[Engine, TelegramEmulato
                              telegram_api_base=emu.base_url, telegram_webhook_url=None)
         link_identity(engine.store, engine.caller(), "owner", "telegram", str(OWNER))
         engine.ops.background_jobs = True  # as in the daemon
-        live = await start_channels(engine)
+        live = await start_channels(engine, warm_voice=False)
         try:
             yield engine, emu, live
         finally:

@@ -36,8 +36,9 @@ from engine.domain import Selector
 from engine.errors import ClawOpsError, PolicyRefusal
 from engine.operations._drafts import Draft
 from engine.operations._scope import resolve_target, select_instances
-from engine.policy import Caller, PolicyCheck
-from engine.policy._decision import (
+from engine.policy import (
+    Caller,
+    PolicyCheck,
     Proposal,
     WindowUse,
     WordScope,
@@ -64,6 +65,8 @@ class TurnDecision:
     deferred: list[str] = field(default_factory=list)
     """Plans that would run alone; they run (or wait) when the turn is settled."""
     settled: bool = False
+    window: WindowUse | None = None
+    """The operator's window, read once per turn (and again when the turn is settled)."""
 
 
 _TURN: ContextVar[TurnDecision | None] = ContextVar("clawops_turn_decision", default=None)
@@ -87,7 +90,18 @@ class DecisionGate:
         self.store = store
         self.settings = settings
         self.spent_seconds = 0.0
-        """Time spent inside the gate (the benchmark reports it per turn)."""
+        """Wall-clock time spent inside the gate (the benchmark reports it per turn)."""
+        self.spent_cpu_seconds = 0.0
+        """The same in CPU time of this process (what the gate costs, whatever else the machine runs)."""
+
+    @contextmanager
+    def _timed(self) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.spent_seconds += time.perf_counter() - wall
+            self.spent_cpu_seconds += time.process_time() - cpu
 
     @property
     def window_minutes(self) -> int:
@@ -112,8 +126,7 @@ class DecisionGate:
     # ------------------------------------------------------------------ judging
     def assess(self, s: Session, caller: Caller, plan_id: str, draft: Draft, checks: list[PolicyCheck]) -> Assessment:
         """Weigh one mutating call with the rest of its turn and the operator's window."""
-        started = time.perf_counter()
-        try:
+        with self._timed():
             proposal = Proposal(
                 plan_id=plan_id, tool=draft.tool,
                 accounts=frozenset(t.account_id for t in draft.facts.targets),
@@ -126,60 +139,66 @@ class DecisionGate:
             if turn is not None and turn.caller.operator_id != caller.operator_id:
                 turn = None  # another operator's call inside this turn (never expected): judged on its own
             earlier = list(turn.proposals) if turn is not None else []
-            window = self.window(s, caller)
+            if turn is None:
+                window = self.window(s, caller)
+            else:
+                window = turn.window = turn.window or self.window(s, caller)
             verdict = judge(caller, [*earlier, proposal], window, self.settings.confirm_threshold)[-1]
             if turn is not None:
                 turn.proposals.append(proposal)
             defer = turn is not None and not verdict.needs_human and not caller.autonomous
             return Assessment(verdict.needs_human, [*checks, *verdict.checks], defer)
-        finally:
-            self.spent_seconds += time.perf_counter() - started
 
     def window(self, s: Session, caller: Caller) -> WindowUse:
         """What ``caller``'s operator set off without a confirmation in the last ``decision_window_minutes``."""
         if caller.autonomous:
             return WindowUse(minutes=self.window_minutes)
         cutoff = utcnow() - timedelta(minutes=self.window_minutes)
-        rows = s.exec(select(PlanRecord.targets, PlanRecord.affected_users, PlanRecord.policy)
+        rows = s.exec(select(PlanRecord.policy, PlanRecord.affected_users)
                       .where(col(PlanRecord.operator_id) == caller.operator_id,
                              col(PlanRecord.status) == "confirmed",
                              col(PlanRecord.requires_confirmation).is_(False),
                              col(PlanRecord.decided_at) >= cutoff)).all()
-        instance_ids: set[str] = set()
+        accounts: set[str] = set()
         new_users = 0
-        for targets, users, policy in rows:
-            if not any(isinstance(p, Mapping) and p.get("rule") == GATE_RULE and p.get("window") for p in policy):
-                continue
-            if targets:
-                instance_ids.update(str(t) for t in targets)
+        for policy, users in rows:
+            entry = next((p for p in policy if isinstance(p, Mapping) and p.get("rule") == GATE_RULE), None)
+            if entry is None or not entry.get("window"):
+                continue  # confirmed by the operator, or Guardian's standing approval
+            if entry.get("accounts"):
+                accounts.update(str(a) for a in entry["accounts"])
             else:
-                new_users += int(users)
-        accounts: frozenset[str] = frozenset()
-        if instance_ids:
-            accounts = frozenset(s.exec(select(Instance.account_id)
-                                        .where(col(Instance.id).in_(sorted(instance_ids)))).all())
-        return WindowUse(accounts, new_users, self.window_minutes)
+                new_users += int(users)  # new pairs: no accounts yet, each one a user
+        return WindowUse(frozenset(accounts), new_users, self.window_minutes)
 
     def settle_verdicts(self, s: Session, turn: TurnDecision) -> dict[str, bool]:
         """Plan id → whether it must wait for the operator, judging the whole turn and the window once more."""
-        started = time.perf_counter()
-        try:
-            verdicts = judge(turn.caller, turn.proposals, self.window(s, turn.caller), self.settings.confirm_threshold)
+        with self._timed():
+            turn.window = turn.window or self.window(s, turn.caller)
+            verdicts = judge(turn.caller, turn.proposals, turn.window, self.settings.confirm_threshold)
             return {v.plan_id: v.needs_human for v in verdicts}
-        finally:
-            self.spent_seconds += time.perf_counter() - started
 
     def turn_checks(self, s: Session, turn: TurnDecision, plan_id: str) -> list[PolicyCheck]:
-        verdicts = judge(turn.caller, turn.proposals, self.window(s, turn.caller), self.settings.confirm_threshold)
+        window = turn.window or self.window(s, turn.caller)
+        verdicts = judge(turn.caller, turn.proposals, window, self.settings.confirm_threshold)
         return [c for v in verdicts if v.plan_id == plan_id for c in v.checks]
 
-    @staticmethod
-    def record_decision(rec: PlanRecord, caller: Caller, *, implicit: bool) -> None:
-        """Mark how a plan was decided; auto-run plans of an operator count in their window."""
-        entry = {"rule": GATE_RULE, "passed": True, "needs_human": False,
-                 "note": "ran within the limits of this turn and window" if implicit else "confirmed by the operator",
-                 "window": implicit and not caller.autonomous}
-        rec.policy = [*[p for p in rec.policy if p.get("rule") != GATE_RULE], entry]
+    def record_decision(self, s: Session, rec: PlanRecord, caller: Caller, *, implicit: bool) -> None:
+        """Mark how a plan was decided; what ran without the operator's go counts in their window (with the
+        accounts it touched, so the window is one query)."""
+        with self._timed():
+            counted = implicit and not caller.autonomous
+            entry: dict[str, Any] = {
+                "rule": GATE_RULE, "passed": True, "needs_human": False, "window": counted,
+                "note": "ran within the limits of this turn and window" if implicit else "confirmed by the operator",
+            }
+            if counted and rec.targets:
+                turn = self.current()
+                known = [p.accounts for p in turn.proposals if p.plan_id == rec.id] if turn is not None else []
+                accounts = known[0] if known else set(s.exec(select(Instance.account_id)
+                                                             .where(col(Instance.id).in_(rec.targets))).all())
+                entry["accounts"] = sorted(accounts)
+            rec.policy = [*[p for p in rec.policy if p.get("rule") != GATE_RULE], entry]
 
     # ------------------------------------------------------------------ confirming
     def check_confirm(self, rec: PlanRecord, caller: Caller, *, implicit: bool, session_key: str | None,
@@ -208,17 +227,13 @@ class DecisionGate:
     def words(self, caller: Caller, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WordScope]:
         """What the operator's own words (as the offline reading of their message has them) name, resolved
         against the fleet through their tenant scope."""
-        started = time.perf_counter()
         scopes: list[WordScope] = []
-        try:
-            with self.store.session() as s:
-                for tool, args in calls:
-                    try:
-                        scopes.append(self._word_scope(s, caller, tool, args))
-                    except ClawOpsError:
-                        continue  # words that name nothing name nothing
-        finally:
-            self.spent_seconds += time.perf_counter() - started
+        with self._timed(), self.store.session() as s:
+            for tool, args in calls:
+                try:
+                    scopes.append(self._word_scope(s, caller, tool, args))
+                except ClawOpsError:
+                    continue  # words that name nothing name nothing
         return scopes
 
     def _word_scope(self, s: Session, caller: Caller, tool: str, args: Mapping[str, Any]) -> WordScope:

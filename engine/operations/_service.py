@@ -788,7 +788,7 @@ class Operations:
             if rec.tool == "provision_pairs":
                 rec.steps = materialize_pairs(s, caller, rec, self.settings)
             rec.status = "confirmed"
-            self.gate.record_decision(rec, caller, implicit=implicit)
+            self.gate.record_decision(s, rec, caller, implicit=implicit)
             rec.decided_at = utcnow()
             rec.decided_by = caller.operator_id
             rec.decided_channel = caller.channel

@@ -3,9 +3,23 @@
 Nothing here trusts a prompt.  Each rule is a plain function over facts the
 operation layer gathered from the store; it either passes, asks for a human
 (``needs_human``) or raises :class:`~engine.errors.PolicyRefusal` naming itself.
-The operation layer calls :func:`evaluate` for every tool call, read or write.
+The operation layer calls :func:`evaluate` for every tool call, read or write, and weighs each operator
+turn as one decision with :func:`judge` (blast radius per turn and rolling window, who proposed it, whether
+it can be undone) — see ``engine.policy._decision`` and the decision gate in ``engine.operations``.
 """
 
+from engine.policy._decision import (
+    Proposal,
+    Verdict,
+    WindowUse,
+    WordScope,
+    blast_radius,
+    grounded,
+    is_destructive,
+    judge,
+    model_initiated,
+    scope_of,
+)
 from engine.policy._rules import (
     RULES,
     Caller,
@@ -28,8 +42,17 @@ __all__ = [
     "Caller",
     "PolicyCheck",
     "PolicyFacts",
+    "Proposal",
     "Role",
+    "Verdict",
+    "WindowUse",
+    "WordScope",
+    "blast_radius",
     "evaluate",
+    "grounded",
+    "is_destructive",
+    "judge",
+    "model_initiated",
     "require_role",
     "rule1_standby_before_teardown",
     "rule2_rolling_config_push",
@@ -38,4 +61,5 @@ __all__ = [
     "rule5_confirm_above_threshold",
     "rule6_tenant_isolation",
     "rule7_autoheal_never_deletes",
+    "scope_of",
 ]

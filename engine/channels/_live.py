@@ -21,7 +21,7 @@ import httpx
 
 from engine.channels._base import ChannelError, Inbound, Outbox, Reply
 from engine.channels._hub import ChannelHub, channels_for
-from engine.channels.voice_turns import TurnFn, make_voice_handler, speakable
+from engine.channels.voice_turns import TurnFn, make_voice_handler
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -147,7 +147,7 @@ def _speak_text(text: str) -> Callable[[], Awaitable[tuple[bytes, float | None] 
         if not voice.available():
             return None
         try:
-            ogg = await voice.asynthesize(speakable(text))
+            ogg = await voice.asynthesize(" ".join(text.split()))  # the briefing script is written for the ear
             return ogg, voice.probe(ogg)
         except voice.VoiceError as exc:
             log.warning("could not speak the briefing: %s", exc)

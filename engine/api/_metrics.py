@@ -1,4 +1,8 @@
-"""``GET /metrics``: Prometheus text format (version 0.0.4), written by hand.
+"""``GET /metrics``: Prometheus text format (version 0.0.4), written by ``prometheus_client``.
+
+Each request builds its own ``CollectorRegistry`` holding one collector that reads the store for the
+caller's scope (a tenant viewer gets only its tenant), so nothing is kept between requests or tenants: no
+process-wide registry, no counters living beside the store's truth.
 
 Only what the engine really knows is exported: the fleet by state and
 provider, jobs and their progress, the audit chain length, the API's own
@@ -10,12 +14,15 @@ them (``engine.brain_usage`` with ``input_tokens``/``output_tokens``/``cost_usd`
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -24,7 +31,9 @@ from engine.store import AuditHead, Instance, JobRecord, JobStep, Operator
 if TYPE_CHECKING:
     from engine.runtime import Engine
 
-__all__ = ["ApiStats", "MetricsSource", "Sample", "render_metrics"]
+__all__ = ["CONTENT_TYPE", "ApiStats", "MetricsSource", "Sample", "render_metrics"]
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 ACTIVE_JOB_STATES = ("queued", "running")
 
@@ -52,18 +61,6 @@ class ApiStats:
     unauthorized: int = 0
     turns: Counter[str] = field(default_factory=Counter)
     websockets: int = 0
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _fleet(engine: Engine, tenant_id: str | None = None) -> Iterable[Sample]:
@@ -163,6 +160,23 @@ def _provider_limiters() -> Iterable[Sample]:
                      "limits.", "counter", waited, labels)
 
 
+class _Samples(Collector):
+    """The samples of one request as metric families, each name once with its HELP and TYPE."""
+
+    def __init__(self, samples: Iterable[Sample]) -> None:
+        self.samples = list(samples)
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for sample in self.samples:
+            family = families.get(sample.name)
+            if family is None:
+                base = sample.name.removesuffix("_total") if sample.kind == "counter" else sample.name
+                family = families[sample.name] = Metric(base, sample.help, sample.kind)
+            family.add_sample(sample.name, dict(sample.labels), float(sample.value))
+        yield from families.values()
+
+
 def render_metrics(engine: Engine, stats: ApiStats, feed_items: int,
                    sources: Iterable[MetricsSource] = (), *, tenant_id: str | None = None) -> str:
     """All samples grouped into families, each with its HELP and TYPE line once.
@@ -175,16 +189,6 @@ def render_metrics(engine: Engine, stats: ApiStats, feed_items: int,
         samples += [*_api(stats, feed_items), *_optional(engine)]
         for source in sources:
             samples.extend(source())
-    families: dict[str, list[Sample]] = {}
-    for sample in samples:
-        families.setdefault(sample.name, []).append(sample)
-    lines: list[str] = []
-    for name, group in families.items():
-        lines.append(f"# HELP {name} {group[0].help}")
-        lines.append(f"# TYPE {name} {group[0].kind}")
-        for sample in group:
-            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sample.labels)
-            lines.append(f"{name}{{{labels}}} {_number(sample.value)}" if labels else
-                         f"{name} {_number(sample.value)}")
-    return "\n".join(lines) + "\n"
-
+    registry = CollectorRegistry(auto_describe=False)  # this request's alone: nothing outlives the answer
+    registry.register(_Samples(samples))
+    return generate_latest(registry).decode("utf-8")

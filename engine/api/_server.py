@@ -42,6 +42,7 @@ from engine.api._errors import Unauthorized
 from engine.api._guard import IdempotencyConflict, IdempotentTurns, TooLarge, check_text, parse_json_object
 from engine.api._history import load_history, search_history
 from engine.api._hub import hub_for, visible_to
+from engine.api._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.api._metrics import ApiStats, MetricsSource, render_metrics
 from engine.api._turns import _scrub, run_turn
 from engine.api._wire import audit_to_wire, event_to_wire, progress_to_wire, turn_to_wire
@@ -291,7 +292,7 @@ async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     text = render_metrics(state.engine, state.stats, hub_for(state.engine).published, state.sources,
                           tenant_id=_caller(request).tenant_id)
-    return web.Response(text=text, content_type="text/plain", headers={"X-Content-Type": "version=0.0.4"})
+    return web.Response(body=text.encode("utf-8"), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def webhook(request: web.Request) -> web.StreamResponse:

@@ -65,7 +65,13 @@ async def test_metrics_are_prometheus_text_with_the_real_fleet(daemon: Daemon, k
     assert instances and all('provider="' in ln and 'state="' in ln for ln in instances)
     assert sum(float(ln.rsplit(" ", 1)[1]) for ln in instances) == DEMO_PAIRS * 2  # a primary and a standby
     assert "# TYPE clawops_instances gauge" in lines
-    assert 'clawops_turns_total{outcome="ok"} 1' in lines
+    assert 'clawops_turns_total{outcome="ok"} 1.0' in lines
+    assert "version=0.0.4" in resp.headers["content-type"]
+    # a Prometheus parser reads it back: every family once, counters named *_total
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(resp.text)}
+    assert families["clawops_turns"].type == "counter" and families["clawops_instances"].type == "gauge"
     assert any(ln.startswith("clawops_api_unauthorized_total ") for ln in lines)
     for ln in lines:  # every sample line is "name{labels} number"
         if ln and not ln.startswith("#"):

@@ -32,7 +32,7 @@ _TENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, 
          "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _NUMBER_WORD = "|".join(sorted({*DIGIT_WORDS, *_TENS, "hundred"} - {"o"}, key=len, reverse=True))
 _SPOKEN_ID_RE = re.compile(
-    rf"\b(?:acct|account|acc|customer)s?(?:\s+(?:number|no\.?|num|nr|#))?\s*[#-]?\s*"
+    rf"\b(?:acct|account|acc|accnt|acount|accout|accunt|customer)s?(?:\s+(?:number|no\.?|num|nr|#))?\s*[#-]?\s*"
     rf"(\d{{1,6}}\b|(?:(?:{_NUMBER_WORD})(?:[\s-]+(?:and\s+)?(?={_NUMBER_WORD}))?)+)(?![a-z-])"
 )
 _ALIASES = (

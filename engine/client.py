@@ -354,10 +354,11 @@ class EmbeddedClient:
         Returns an ``engine.briefer.VoiceTurn`` (``transcript``, ``result``, ``voice_reply``,
         ``to_contract()``); bad audio raises an ``InputError`` with one sentence.
         """
-        from engine.briefer import ask_voice
+        from engine.briefer import ask_voice, voice_config
 
         return await ask_voice(audio, lambda text: self.ask(text, session=session, dry_run=dry_run, yes=yes),
-                               out_dir=self.engine.settings.home / "voice")
+                               out_dir=self.engine.settings.home / "voice",
+                               voice_config=voice_config(self.engine.settings, self.engine.store))
 
     def brief_now(self, kind: str = "daily", out_dir: Path | None = None) -> Any:
         """``brief --now``: produce this operator's briefing at once (an ``engine.briefer.Briefing``)."""

@@ -276,6 +276,17 @@ class Settings(BaseSettings):
     whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
     """Where the Graph API is, with its version; tests point it at the loopback emulator."""
 
+    voice_stt_model: str | None = None
+    """Speech-to-text model: unset or ``tiny.en`` is the one bundled as a package; or a faster-whisper model
+    directory (CTranslate2) you installed yourself. Nothing is ever downloaded at run time."""
+
+    voice_tts_model: str | None = None
+    """Piper voice for spoken replies and briefings (an ``.onnx`` file with its ``.json`` beside it); unset is the
+    bundled en_US joe-medium voice."""
+
+    voice_speaking_rate: float = Field(default=1.0, ge=0.5, le=2.0)
+    """How fast replies and briefings are spoken: 1.0 is the voice's own pace, 1.2 a fifth faster."""
+
     @field_validator("confirm_threshold")
     @classmethod
     def _threshold_in_range(cls, value: int) -> int:

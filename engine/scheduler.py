@@ -354,6 +354,7 @@ async def start_scheduler(engine: Engine, *, scale: float = 1.0, guardian: bool 
         await scheduler.add_schedule(task, IntervalTrigger(seconds=seconds), id=schedule_id,
                                      conflict_policy=ConflictPolicy.replace, max_jitter=seconds / 10)
     _scheduler, _loop = scheduler, asyncio.get_running_loop()
+    _configure_voice(engine)
     await sync_briefings(engine)
     from engine.briefer import on_prefs_changed
 
@@ -367,6 +368,16 @@ async def start_scheduler(engine: Engine, *, scale: float = 1.0, guardian: bool 
 
 
 _PREFS_HOOKED: list[Any] = []
+
+
+def _configure_voice(engine: Engine) -> None:
+    """The daemon speaks and listens with the engine's voice settings and the fleet's own words."""
+    try:
+        from engine.briefer import configure_voice
+
+        configure_voice(engine.settings, engine.store)
+    except Exception:  # voice is optional: without it, replies and briefings go out as text
+        log.warning("voice settings not applied; voice stays on its defaults", exc_info=True)
 
 
 def _sqla_async_engine(url: str) -> Any:

@@ -34,6 +34,7 @@ from ._errors import (
     VoiceError,
     VoiceUnavailable,
 )
+from ._spoken import normalize_transcript, spoken_account_ids
 from ._types import Transcript
 
 __all__ = [
@@ -56,9 +57,11 @@ __all__ = [
     "configure",
     "convert_to_voice_note",
     "get_config",
+    "normalize_transcript",
     "preload",
     "probe",
     "synthesize",
+    "spoken_account_ids",
     "synthesize_to_file",
     "to_wav",
     "transcribe",

@@ -47,7 +47,7 @@ DEFAULT_ALLOWED_CODECS: frozenset[str] = frozenset(
 # hears "Hetzner" as "Hetsner" and "Vultr" as "Volter"; with it, provider names come out right.
 DEFAULT_VOCABULARY = (
     "ClawOps fleet on Hetzner, Vultr, Contabo, Hostinger and DigitalOcean: "
-    "degraded, failover, standby, primary, provision, teardown, Guardian, Ledger, Commander."
+    "degraded, failover, standby, primary, provision, teardown, Guardian, Ledger, Commander, Forge, Triage, Briefer."
 )
 
 _TRUE = {"1", "true", "yes", "on"}

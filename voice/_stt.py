@@ -4,6 +4,15 @@ Loading tiny.en takes most of a second, transcribing a 10-second note well under
 stay in memory between turns, so it lives in a module-level cache keyed by everything that changes
 the loaded weights. A lock per model serialises inference because two transcriptions at once on a
 2-core box only fight over the same cores.
+
+Vocabulary biasing without losing audio.  The fleet's own words (providers, cities, agent names) go to
+Whisper as a prompt, which fixes "Hetsner"/"Volter" — but a prompt also nudges Whisper into its
+no-timestamp mode, where it may close a 30-second window after a few words; faster-whisper then seeks
+past the whole window and ~25 s of a long note vanish (seen on a 50-s note: 70 of 147 words).  So the
+note is cut at pauses (Silero VAD) into pieces of at most ``MAX_PIECE_S``, each piece is decoded on its
+own with a bounded prompt (``MAX_PROMPT_WORDS``), and a piece that came back implausibly short for its
+length is decoded again without the prompt, keeping the longer reading.  A short note is one piece: the
+same single pass as before.
 """
 
 from __future__ import annotations
@@ -20,9 +29,13 @@ import numpy as np
 from ._codec import STT_SAMPLE_RATE, AudioSource, FloatArray, decode
 from ._config import VoiceConfig
 from ._errors import NoSpeech, VoiceUnavailable
+from ._spoken import normalize_transcript
 from ._types import Transcript
 
 __all__ = [
+    "MAX_PIECE_S",
+    "MAX_PROMPT_WORDS",
+    "bounded_prompt",
     "clear_stt_cache",
     "load_stt",
     "resolve_stt_model",
@@ -39,6 +52,12 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # Below this RMS (about -60 dBFS) there is nothing to hear; skipping Whisper then avoids its
 # habit of "hearing" the prompt words in silence.
 _SILENCE_RMS = 1e-3
+MAX_PIECE_S = 15.0
+"""Longest piece decoded in one go (well inside Whisper's 30-s window, so no window is ever skipped)."""
+MAX_PROMPT_WORDS = 60
+"""The vocabulary prompt is cut to this many words (Whisper keeps at most 223 prompt tokens anyway)."""
+MIN_WORDS_PER_S = 0.7
+"""Below this many words per second of speech a piece's reading is suspect (people say 2-3 words a second)."""
 
 
 @dataclass
@@ -129,19 +148,62 @@ def transcribe_samples(samples: FloatArray, config: VoiceConfig) -> Transcript:
     if samples.size == 0 or float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) < _SILENCE_RMS:
         raise NoSpeech(f"The {duration_s:.0f}-second recording is silent; nothing was transcribed.")
     entry = _get(config)
+    prompt = bounded_prompt(config.vocabulary)
+    texts: list[str] = []
+    language = config.language or "en"
     with entry.lock:
-        segments, info = entry.model.transcribe(
-            samples,
-            language=config.language,
-            beam_size=config.stt_beam_size,
-            vad_filter=config.stt_vad,
-            initial_prompt=config.vocabulary or None,
-            condition_on_previous_text=False,
-        )
-        text = " ".join(seg.text.strip() for seg in segments).strip()
+        for start, end in _pieces(samples, config):
+            piece = samples[start:end]
+            text, language = _decode(entry.model, piece, config, prompt)
+            seconds = len(piece) / float(STT_SAMPLE_RATE)
+            if prompt and seconds > 3.0 and len(text.split()) < MIN_WORDS_PER_S * seconds:
+                plain, _ = _decode(entry.model, piece, config, None)
+                if len(plain.split()) > len(text.split()):
+                    text = plain
+            if text:
+                texts.append(text)
+    text = normalize_transcript(" ".join(texts).strip())
     if not text:
         raise NoSpeech(f"No speech was recognised in the {duration_s:.0f}-second recording; please try again.")
-    return Transcript(text=text, duration_s=duration_s, language=str(info.language))
+    return Transcript(text=text, duration_s=duration_s, language=language)
+
+
+def bounded_prompt(vocabulary: str) -> str | None:
+    """The vocabulary as a prompt of at most ``MAX_PROMPT_WORDS`` words (None when there is none)."""
+    words = vocabulary.split()
+    return " ".join(words[:MAX_PROMPT_WORDS]) or None
+
+
+def _decode(model: Any, piece: FloatArray, config: VoiceConfig, prompt: str | None) -> tuple[str, str]:
+    segments, info = model.transcribe(
+        piece,
+        language=config.language,
+        beam_size=config.stt_beam_size,
+        vad_filter=False,
+        initial_prompt=prompt,
+        condition_on_previous_text=False,
+        without_timestamps=True,
+    )
+    return " ".join(seg.text.strip() for seg in segments).strip(), str(info.language)
+
+
+def _pieces(samples: FloatArray, config: VoiceConfig) -> list[tuple[int, int]]:
+    """Sample ranges of speech, cut at pauses, each at most ``MAX_PIECE_S`` long (fixed cuts without VAD)."""
+    step = int(MAX_PIECE_S * STT_SAMPLE_RATE)
+    if not config.stt_vad:
+        return [(i, min(i + step, len(samples))) for i in range(0, len(samples), step)]
+    from faster_whisper.vad import VadOptions, get_speech_timestamps  # type: ignore[import-untyped,unused-ignore]
+
+    spans = get_speech_timestamps(samples, VadOptions(max_speech_duration_s=MAX_PIECE_S, min_silence_duration_ms=300,
+                                                      speech_pad_ms=200))
+    merged: list[tuple[int, int]] = []
+    for span in spans:
+        start, end = int(span["start"]), int(span["end"])
+        if merged and end - merged[-1][0] <= step:
+            merged[-1] = (merged[-1][0], end)  # keep the pause between two spans: Whisper hears it as one
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def transcribe_source(source: AudioSource, config: VoiceConfig) -> Transcript:

@@ -49,9 +49,10 @@ from engine.briefer._produce import (
     set_schedule,
 )
 from engine.briefer._schedule import CATCH_UP_GRACE, DueBriefing, Schedule, due_briefings, latest_slot, next_slot
-from engine.briefer._speech import for_ear
+from engine.briefer._speech import for_ear, spoken_reply
 from engine.briefer._tools import brief_and_send, briefing_tool, schedule_tool
 from engine.briefer._voice_ask import VoiceTurn, ask_voice
+from engine.briefer._voice_setup import configure_voice, fleet_vocabulary, voice_config
 
 __all__ = [
     "CATCH_UP_GRACE",
@@ -71,10 +72,12 @@ __all__ = [
     "brief_and_send",
     "brief_now",
     "briefing_tool",
+    "configure_voice",
     "deliver",
     "deliver_briefing",
     "describe_prefs",
     "due_briefings",
+    "fleet_vocabulary",
     "for_ear",
     "gather_facts",
     "get_prefs",
@@ -94,6 +97,8 @@ __all__ = [
     "schedules_for",
     "set_prefs",
     "set_schedule",
+    "spoken_reply",
     "telegram_sender",
+    "voice_config",
     "whatsapp_sender",
 ]

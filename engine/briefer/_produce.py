@@ -121,7 +121,7 @@ def _speak(text: str, path: Path, config: voice_pkg.VoiceConfig | None) -> tuple
     if reason is not None:
         return None, reason
     try:
-        voice.synthesize_to_file(text, path, config)
+        voice.synthesize_to_file(text, path, config or voice.get_config())
         return voice.probe(path), None
     except voice.VoiceError as exc:
         log.warning("briefing voice note failed: %s", exc)

@@ -13,7 +13,7 @@ import re
 from engine.domain import parse_region
 from engine.errors import ClawOpsError
 
-__all__ = ["PROVIDER_NAMES", "duration_words", "for_ear", "money_words", "plural"]
+__all__ = ["MAX_REPLY_WORDS", "PROVIDER_NAMES", "duration_words", "for_ear", "money_words", "plural", "spoken_reply"]
 
 PROVIDER_NAMES = {
     "hetzner": "Hetzner", "vultr": "Vultr", "digitalocean": "Digital Ocean", "contabo": "Contabo",
@@ -23,6 +23,11 @@ PROVIDER_NAMES = {
 
 _TAG = re.compile(r"\[[A-Za-z]+\]\s*")
 _IDS = re.compile(r"\b(?:i-acct-[0-9a-z]+-[ps]|acct-[0-9a-z]+|pl-[0-9a-z]+|job-[0-9a-z]+|inc-[0-9a-z]+)\b")
+_INSTANCE_ID = re.compile(r"\bi-acct-0*(\d+)-([ps])\b")
+_ACCOUNT_ID = re.compile(r"\bacct-0*(\d+)\b")
+MAX_REPLY_WORDS = 48
+"""About 20 seconds at Piper's pace: a spoken answer says the headline and leaves the rest to the chat."""
+_TABLE_LINE = re.compile(r"^\s*(?:[-*•]|\d+\.|\|)|\s{3,}\S|(?:;[^;]*){3,}")
 _REGION = re.compile(r"\b(?:eu|us|ap)-[a-z]+-[a-z0-9]+\b")
 _SCORE = re.compile(r"\b(ACTIVE|DEGRADED|FAILED|HEALING|ERROR) (\d{1,3})\b")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
@@ -74,9 +79,18 @@ def _city(match: re.Match[str]) -> str:
         return ""
 
 
+def _say_ids(text: str) -> str:
+    """Ids as people say them: "i-acct-042-p" → "account 42's primary", "acct-042" → "account 42"."""
+    text = re.sub(r"\b(Primary|Standby) i-acct-[0-9a-z]+-[ps]\b", r"\1", text)
+    text = _INSTANCE_ID.sub(lambda m: f"account {int(m.group(1))}'s {'primary' if m.group(2) == 'p' else 'standby'}",
+                            text)
+    return _ACCOUNT_ID.sub(lambda m: f"account {int(m.group(1))}", text)
+
+
 def for_ear(text: str) -> str:
-    """The reply as it should be spoken: no tags, ids, markdown or symbols; numbers Piper reads well."""
+    """The reply as it should be spoken: no tags, markdown or symbols; ids and numbers as people say them."""
     text = _TAG.sub("", text)
+    text = _say_ids(text)
     text = _IDS.sub("", text)
     text = _REGION.sub(_city, text)
     text = _SCORE.sub(r"\1, health \2", text)
@@ -97,3 +111,33 @@ def for_ear(text: str) -> str:
     text = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", text)
     text = re.sub(r"^[,;:.\s]+", "", text).strip()
     return text[:1].upper() + text[1:]
+
+
+def spoken_reply(text: str, max_words: int = MAX_REPLY_WORDS) -> str:
+    """A reply as a short voice answer (≤ about 20 s): the headline sentences, never a table or a list,
+    then "Details in the chat." when anything was left out."""
+    kept: list[str] = []
+    count, dropped = 0, False
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if kept and _TABLE_LINE.search(line):
+            dropped = True  # lists, tables and id runs are for reading, not for the ear
+            continue
+        for sentence in re.split(r"(?<=[.!?])\s+", for_ear(line)):
+            words = sentence.split()
+            if not words:
+                continue
+            if kept and count + len(words) > max_words:
+                dropped = True
+                break
+            if not kept and len(words) > max_words:
+                sentence, dropped = " ".join(words[:max_words]).rstrip(",;:") + ".", True
+            kept.append(sentence)
+            count += len(sentence.split())
+        if dropped and count >= max_words * 0.6:
+            break
+    spoken = " ".join(kept).strip()
+    if dropped and spoken:
+        spoken += " Details in the chat."
+    return spoken

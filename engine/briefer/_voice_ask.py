@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.briefer._speech import for_ear
+from engine.briefer._speech import spoken_reply
 from engine.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ async def ask_voice(
     except voice.VoiceError as exc:
         raise InputError(str(exc)) from None
     result = await turn(heard.text)
-    spoken = for_ear(result.reply)
+    spoken = spoken_reply(result.reply)
     if not spoken:
         return VoiceTurn(heard.text, result, None, "The reply has nothing to speak.")
     folder = Path(out_dir)

@@ -34,10 +34,11 @@ _TAG = re.compile(r"^\s*\[[A-Za-z]+\]\s*", re.MULTILINE)
 
 
 def speakable(text: str) -> str:
-    """The reply as it should be spoken: agent tags like "[CMD]" and markdown marks dropped."""
-    text = _TAG.sub("", text)
-    text = re.sub(r"[*_`#>|]+", " ", text)
-    return " ".join(text.split())
+    """The reply as it should be spoken: the headline in about 20 s, ids and numbers as people say them, no
+    tables, then "Details in the chat." (``engine.briefer.spoken_reply``)."""
+    from engine.briefer import spoken_reply
+
+    return spoken_reply(text)
 
 
 def _speaker(text: str, config: voice.VoiceConfig | None) -> SpeakLater:

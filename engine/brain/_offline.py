@@ -466,6 +466,18 @@ class OfflineBrain:
         previous: dict[str, str] = {}
         local = ctx
         for whole in _parts(text):
+            split = _JOINED_PROVIDERS_RE.search(whole)
+            if split and PROVISION_RE.search(whole) and not re.search(r"\b(primar|standb|backup|second)", whole):
+                # "provision 10 pairs on hetzner and DO": one pair spans two providers, so this has two readings.
+                first, second = re.findall(rf"\b{_PROVIDER_ALT}\b", split.group(0))[:2]
+                count = _count(whole) or "the"
+                intents.append(ClarifyIntent(
+                    question=(f"Do you mean {count} pairs with primaries on {first} and standbys on {second}, or "
+                              f"{count} pairs on each? Nothing was planned yet."),
+                    understood=f"provision {count} pairs on {first} and {second}",
+                    readings=(f"provision {count} pairs, {first} primary, {second} standby",
+                              f"provision {count} pairs on {first}, then provision {count} pairs on {second}")))
+                continue
             for part in _distribute(whole):
                 part_excluded = [PROVIDER_WORDS[m.group(1)] for m in EXCEPT_RE.finditer(part)]
                 stripped = EXCEPT_RE.sub(" ", part).strip(" ,.")

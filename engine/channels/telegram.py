@@ -366,8 +366,16 @@ class TelegramChannel:
         if not isinstance(message, Mapping):
             return
         sender = message.get("from") or {}
+        if not isinstance(sender, Mapping) or not isinstance(message.get("chat") or {}, Mapping):
+            return  # not an update Telegram sends: nothing runs
         sender_id = str(sender.get("id", ""))
-        chat_id = (message.get("chat") or {}).get("id", sender_id)
+        chat = message.get("chat") or {}
+        chat_id = chat.get("id", sender_id)
+        if chat.get("type", "private") != "private":
+            # Fleet data answers only in a private chat: in a group, everyone there would read them.
+            await notify(self._audit, Refusal("telegram", sender_id, "unsupported_message",
+                                              f"{chat.get('type')} chat"))
+            return
         operator = lookup_operator(self._allowed, sender_id) if not sender.get("is_bot") else None
         if operator is None:
             await notify(self._audit, Refusal("telegram", sender_id, "unknown_sender", _summary(message)))

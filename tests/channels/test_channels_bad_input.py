@@ -103,3 +103,24 @@ async def test_a_refused_send_is_audited_as_failed(webhook_rig: Any) -> None:
     with engine.store.session() as s:
         rows = s.exec(select(AuditEntry).where(col(AuditEntry.action) == "channel.delivery")).all()
     assert [(r.outcome, r.channel) for r in rows] == [("failed", "telegram")]
+
+
+async def test_a_group_chat_gets_no_fleet_data(tmp_path: Path) -> None:
+    from engine.channels import Refusal, Reply, TelegramChannel, TelegramClient
+
+    handled: list[Inbound] = []
+    refusals: list[Refusal] = []
+
+    async def handler(msg: Inbound) -> Reply:
+        handled.append(msg)
+        return Reply(text="fleet data")
+
+    async with TelegramEmulator() as emu, httpx.AsyncClient() as http:
+        channel = TelegramChannel(TelegramClient(http, emu.token, base_url=emu.base_url), handler,
+                                  {str(OWNER): "op"}, audit=refusals.append, workdir=tmp_path)
+        await channel.handle_update({"update_id": 1, "message": {
+            "message_id": 1, "from": {"id": OWNER, "is_bot": False}, "chat": {"id": -100, "type": "group"},
+            "text": "fleet status"}})
+        await channel.handle_update({"update_id": 2, "message": {"message_id": 2, "from": "junk", "text": "x"}})
+    assert handled == [] and emu.sent == []
+    assert [(r.reason, r.detail) for r in refusals] == [("unsupported_message", "group chat")]

@@ -287,6 +287,8 @@ class ChatApp(App[None]):
     async def on_feed(self, item: object) -> None:
         if isinstance(item, JobProgress):
             await self.show_progress(item)
+        elif isinstance(item, FeedItem) and item.channel == "guardian":
+            await self.transcript.post(AgentMessage(item.reply, agent="guardian"))  # Guardian, on its own
         elif isinstance(item, FeedItem):
             if item.operator == self.me and item.session == self.session:
                 return  # this chat's own turn: already in the transcript

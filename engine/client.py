@@ -88,6 +88,10 @@ __all__ = [
 ]
 
 
+DEMO_SWEEP_S = 60.0
+"""How often Guardian sweeps the demo's simulated fleet while a chat is open (the daemon: its schedule)."""
+
+
 def audio_seconds(path: Path) -> float | None:
     """How long a recording is, or ``None`` when it cannot be read here (no voice extra, a broken file)."""
     try:
@@ -129,6 +133,11 @@ class EmbeddedClient:
         self.channel = channel
         engine.ops.background_jobs = background_jobs
         self._resumed = False
+        if engine.settings.demo and engine.ops.sweeper is None:
+            from engine import scheduler
+
+            scheduler.bind(engine)
+            engine.ops.sweeper = scheduler.sweep_now  # "run a health sweep now" sweeps the simulated fleet
         self._prime_redaction()
         try:
             engine.caller(operator, channel)  # fail now, clearly, if the operator is unknown
@@ -319,10 +328,13 @@ class EmbeddedClient:
         """
         tenant = self._me().tenant_id
         resumer: asyncio.Task[None] | None = None
+        sweeper: asyncio.Task[None] | None = None
         async with hub_for(self.engine).subscribe() as queue:
             if self.engine.ops.background_jobs and not self._resumed:
                 self._resumed = True
                 resumer = asyncio.ensure_future(self._keep_resuming())
+                if self.engine.settings.demo:
+                    sweeper = asyncio.ensure_future(self._keep_sweeping())
             try:
                 while True:
                     item = await queue.get()
@@ -332,6 +344,32 @@ class EmbeddedClient:
                 if resumer is not None:
                     resumer.cancel()
                     self._resumed = False
+                if sweeper is not None:
+                    sweeper.cancel()
+
+    async def _keep_sweeping(self) -> None:
+        """The demo's Guardian while a chat is open: a sweep of the simulated fleet every ``DEMO_SWEEP_S`` (the
+        daemon schedules it itself); what Guardian tells the operator arrives on the feed as Guardian's."""
+        from engine import scheduler
+
+        scheduler.bind(self.engine)
+        self.engine.ops.sweeper = scheduler.sweep_now
+        hub = hub_for(self.engine)
+
+        def tell(line: str) -> None:
+            hub.publish(FeedItem(operator="guardian", channel="guardian", session=None, message="", reply=line,
+                                 agent="guardian"))
+
+        remove = scheduler.on_guardian_message(tell)
+        try:
+            while True:
+                await asyncio.sleep(DEMO_SWEEP_S)
+                try:
+                    await scheduler.guardian_sweep()
+                except ClawOpsError as err:
+                    logging.getLogger(__name__).warning("demo sweep failed: %s", err)
+        finally:
+            remove()
 
     async def _keep_resuming(self) -> None:
         """Resume unfinished jobs now, and again every lease period: a step an earlier, killed chat left

@@ -106,6 +106,7 @@ def _inject_trouble(rng: random.Random, instances: list[dict[str, Any]]) -> None
         inst["state"] = InstanceState.FAILED.value
         inst["health_score"] = 0
         inst["health_reason"] = "unreachable for 3 sweeps"
+        inst["last_report_at"] = inst["updated_at"] - timedelta(minutes=15)  # its node went silent 3 sweeps ago
 
 
 def seed_demo(store: Store, pairs: int, seed: int) -> int:

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import col, select
 
-from engine.errors import ClawOpsError, ConfigError
+from engine.errors import ClawOpsError, ConfigError, Unavailable
 from engine.store import HealthReportRecord, Instance, SecretRecord, Store, utcnow
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ TAILSCALE_SECRET = "tailscale.authkey"
 _GONE = ("DELETED",)
 
 
-class NodeUnavailable(ClawOpsError):
+class NodeUnavailable(Unavailable):
     """An instance's node cannot be reached now; the step fails and the job can be retried."""
 
     def __init__(self, instance_id: str, message: str) -> None:

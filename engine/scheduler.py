@@ -253,19 +253,32 @@ async def guardian_sweep() -> int:
     would look unreachable and be failed over.  Heal actions go through the operation layer as Guardian.
     Returns the number of heal actions run.
     """
+    engine = _bound()
+    now = _now()
+    result = await guardian(engine).cycle(sweep_reports(engine, now), now)
+    return len(result.executed)
+
+
+def sweep_reports(engine: Engine, now: Any) -> dict[str, Any]:
+    """What Guardian sweeps over: the nodes' stored reports, or — in the demo, whose simulated fleet has no
+    nodes — what the simulation holds (:func:`engine.guardian._demo.demo_reports`: ACTIVE reports healthy, a
+    DEGRADED instance its symptom, a FAILED one nothing)."""
+    from engine.operations import SimNodeCommands
+
+    if engine.settings.demo and isinstance(engine.nodes, SimNodeCommands):
+        from engine.guardian._demo import demo_reports
+
+        return demo_reports(engine.store, now)
     from engine.guardian import load_reports
 
-    engine = _bound()
-    result = await guardian(engine).cycle(load_reports(engine.store), _now())
-    return len(result.executed)
+    return load_reports(engine.store)
 
 
 async def sweep_now() -> dict[str, Any]:
     """Guardian's cycle at once, for an operator who asks ("run a health sweep now"): what it saw and did."""
-    from engine.guardian import load_reports
-
     engine = _bound()
-    cycle = await guardian(engine).cycle(load_reports(engine.store), _now())
+    now = _now()
+    cycle = await guardian(engine).cycle(sweep_reports(engine, now), now)
     last = cycle.last if cycle.sweeps else None
     return {
         "scored": last.scored if last else 0,
@@ -346,7 +359,8 @@ async def start_scheduler(engine: Engine, *, scale: float = 1.0, guardian: bool 
     if guardian:
         from engine.store import utcnow
 
-        _guardian_since = utcnow()  # silence from before this engine listened is not the nodes' fault
+        # silence from before this engine listened is not the nodes' fault (the demo's simulation keeps its own)
+        _guardian_since = None if engine.settings.demo else utcnow()
         engine.ops.sweeper = sweep_now  # "run a health sweep now" works where the sweep is scheduled
         schedules = [s for s in schedules if s[0] != "guardian-sweep"] + [guardian_schedule()]
     for schedule_id, task, every in schedules:

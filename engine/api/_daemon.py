@@ -121,7 +121,8 @@ async def _main(engine: Engine, host: str, port: int, ready: Callable[[str], Non
     gateway = await _start_gateway(engine)
     # Guardian sweeps only where node reports flow: this daemon's node gateway listens, and the fleet is not the
     # demo's (its instances have no nodes; every one would look unreachable and be failed over).
-    scheduler = await _start_scheduler(engine, guardian=gateway is not None and not engine.settings.demo)
+    # Guardian sweeps where nodes report, and in the demo over its simulated fleet (engine.guardian._demo)
+    scheduler = await _start_scheduler(engine, guardian=gateway is not None or engine.settings.demo)
     channels = await _start_channels(engine)
     try:
         await serve_api(engine, host, port, stop=stop, ready=ready)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from engine.errors import ClawOpsError
+from engine.errors import AuthenticationError, Unavailable
 
 __all__ = ["EngineUnavailable", "Unauthorized"]
 
 
-class Unauthorized(ClawOpsError):
+class Unauthorized(AuthenticationError):
     """The API key is missing, wrong or revoked; the daemon answers 401."""
 
     exit_code = 77  # EX_NOPERM
 
 
-class EngineUnavailable(ClawOpsError):
+class EngineUnavailable(Unavailable):
     """The daemon cannot be reached (down, restarting, wrong URL)."""
 
     exit_code = 69  # EX_UNAVAILABLE

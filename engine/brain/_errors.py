@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from engine.errors import ClawOpsError
+from engine.errors import Unavailable
 
 __all__ = ["BrainUnavailable"]
 
 
-class BrainUnavailable(ClawOpsError):
+class BrainUnavailable(Unavailable):
     """The model API cannot answer now; the conversation falls back to the offline brain."""

@@ -324,6 +324,10 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
         elif provider_outage:
             rec = replace(rec, verdict=Verdict.PROVIDER, step=HealStep.VERIFY, attempts=1,
                           tried=(*rec.tried, "verify: provider reports an outage"))
+        elif state is S.FAILED and facts.role == "primary" and facts.standby_ready and facts.missed_sweeps > 0:
+            # Already judged dead over earlier sweeps and still silent: the silence is the verification.
+            rec = replace(rec, verdict=Verdict.INSTANCE, step=HealStep.VERIFY, attempts=1,
+                          tried=(*rec.tried, f"verify: silent for {facts.missed_sweeps} sweeps"))
         else:
             rec = replace(rec, step=HealStep.VERIFY, attempts=1, tried=(*rec.tried, "verify"),
                           next_allowed_at=now + timedelta(seconds=_SPEC[HealStep.VERIFY].settle_s))
@@ -346,6 +350,10 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
         return _climb_from(HealStep.FAILOVER, facts, rec, now, approval, usage, incident=True)
 
     # --- instance-level failure: climb --------------------------------------------------------------------
+    if state is S.FAILED and facts.role == "primary" and facts.standby_ready and rec.step is not HealStep.ESCALATE:
+        # The user is down now and a verified healthy standby is ready: serve them from it first (restarts and
+        # reboots of a dead primary only delay that; the old box is replaced as a standby afterwards).
+        return _climb_from(HealStep.FAILOVER, facts, rec, now, approval, usage, incident=False)
     costly = {r.code for r in health.reasons if r.penalty > 0}
     if costly and costly <= _NOT_FIXED_BY_RESTART:
         return _escalate(facts, rec, now, f"{health.explain()}: restarts will not fix this; it needs a cleanup or "

@@ -247,13 +247,13 @@ def test_the_scheduled_sweep_is_registered_only_where_reports_flow(clawops_home:
         engine.close()
 
 
-def test_the_daemon_schedules_guardian_only_with_a_gateway_and_outside_the_demo() -> None:
+def test_the_daemon_schedules_guardian_with_a_gateway_or_over_the_demos_simulated_fleet() -> None:
     import inspect
 
     from engine.api import _daemon
 
     source = inspect.getsource(_daemon._main)
-    assert "guardian=gateway is not None and not engine.settings.demo" in source
+    assert "guardian=gateway is not None or engine.settings.demo" in source
     assert source.index("_start_gateway(engine)") < source.index("_start_scheduler(engine")
 
 

@@ -344,16 +344,26 @@ def test_a_failed_standby_waits_for_its_replacement_or_is_escalated_once() -> No
     assert decide(facts(**sb), d.record, NOW + timedelta(minutes=5)).kind is DecisionKind.WAIT  # once, not every sweep
 
 
-def test_a_failed_primary_climbs_to_reboot_then_failover() -> None:
+def test_a_failed_silent_primary_with_a_healthy_standby_fails_over_on_the_first_sweep() -> None:
+    """Its user is down now: serving them from the verified standby comes before rebooting a dead box."""
     ledger = HealLedger()
-    f = facts(health(missed=3), state="FAILED", missed_sweeps=3)
+    d = ledger.decide(facts(health(missed=3), state="FAILED", missed_sweeps=3), NOW)
+    assert d.kind is DecisionKind.ACT and d.step is HealStep.FAILOVER
+    assert d.action == {"tool": "failover", "args": {"selector": {"accounts": [ACCT]}}}
+    assert any("silent for 3 sweeps" in step for step in d.record.tried)
+
+
+def test_a_failed_primary_without_a_ready_standby_climbs_to_reboot_then_escalates() -> None:
+    ledger = HealLedger()
+    f = facts(health(missed=3), state="FAILED", missed_sweeps=3, standby_state="DEGRADED", standby_score=55)
     seen = []
     t = NOW
     for _ in range(4):
         d = ledger.decide(f, t)
         seen.append((d.kind, d.step))
         t += timedelta(minutes=6)
-    assert [s for k, s in seen if k is DecisionKind.ACT] == [HealStep.VERIFY, HealStep.REBOOT_VPS, HealStep.FAILOVER]
+    assert [s for k, s in seen if k is DecisionKind.ACT] == [HealStep.VERIFY, HealStep.REBOOT_VPS]
+    assert any(k is DecisionKind.ESCALATE for k, _ in seen)  # no failover without a healthy standby: a human
 
 
 # --- never deletes -------------------------------------------------------------------------------------

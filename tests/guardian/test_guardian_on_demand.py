@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, func, select
 
-import engine.guardian as guardian_pkg
 from engine import scheduler
 from engine.guardian._drill import healthy_reports
 from engine.runtime import Engine
@@ -21,7 +20,7 @@ def test_a_sweep_on_demand_runs_the_cycle_over_the_reports(clawops_home: Path, m
     try:
         scheduler.bind(engine)
         engine.ops.sweeper = scheduler.sweep_now  # what start_scheduler(guardian=True) does in the daemon
-        monkeypatch.setattr(guardian_pkg, "load_reports", lambda store: healthy_reports(engine, utcnow(), set()))
+        monkeypatch.setattr(scheduler, "sweep_reports", lambda engine, now: healthy_reports(engine, utcnow(), set()))
         result = asyncio.run(engine.ask("run a health sweep now"))
         (call,) = result.tool_calls
         with engine.store.session() as s:

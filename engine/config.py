@@ -16,8 +16,9 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -36,6 +37,10 @@ log = logging.getLogger("clawops.config")
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
+_TOML_FILE: ContextVar[Path | None] = ContextVar("clawops_settings_file", default=None)
+"""The settings file :func:`load_settings` is reading, for the source hook below: a context variable, so two
+threads or tasks loading different files at once never see each other's (no class attribute to race on)."""
+
 
 def default_home() -> Path:
     """Where ClawOps keeps its data when ``CLAWOPS_HOME`` is unset (a per-user data dir)."""
@@ -46,8 +51,6 @@ class Settings(BaseSettings):
     """Everything the engine can be told.  Each field's docstring is its user documentation."""
 
     model_config = SettingsConfigDict(env_prefix="CLAWOPS_", extra="forbid", validate_default=True)
-
-    _toml_file: ClassVar[Path | None] = None
 
     home: Path = Field(default_factory=default_home)
     """Data directory: the SQLite store, reports, archives, secrets key (env ``CLAWOPS_HOME``)."""
@@ -341,8 +344,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if cls._toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_file))
+        toml_file = _TOML_FILE.get()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
 
     @property
@@ -386,7 +390,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError(f"Settings file {path} is not valid TOML ({exc}); fix that line.") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Settings file {path} cannot be read ({exc}); check its permissions.") from None
-    Settings._toml_file = path
+    token = _TOML_FILE.set(path)
     for warning in unknown_env_warnings():
         log.warning(warning)
     try:
@@ -394,7 +398,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     except ValidationError as exc:
         raise ConfigError(_explain(exc, path)) from None
     finally:
-        Settings._toml_file = None
+        _TOML_FILE.reset(token)
 
 
 # CLAWOPS_* variables read elsewhere than Settings: the settings file's own location, the key ring's master key

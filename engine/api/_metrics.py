@@ -139,25 +139,15 @@ def _optional(engine: Engine) -> Iterable[Sample]:
 
 def _provider_limiters() -> Iterable[Sample]:
     """Provider API calls, 429s and rate-limit waits, summed per provider over this process's limiters."""
-    from engine.providers import _ratelimit
+    from engine.providers import limiter_totals
 
-    registry: Any = getattr(_ratelimit, "_REGISTRY", {})
-    totals: dict[str, list[float]] = {}
-    for key, limiter in list(registry.items()):
-        stats = getattr(limiter, "stats", None)
-        if stats is None:
-            continue
-        row = totals.setdefault(str(key[0]), [0.0, 0.0, 0.0])
-        row[0] += stats.requests
-        row[1] += stats.rate_limited
-        row[2] += stats.waited_seconds
-    for provider, (requests, limited, waited) in sorted(totals.items()):
+    for provider, stats in limiter_totals().items():
         labels = (("provider", provider),)
-        yield Sample("clawops_provider_requests_total", "Provider API calls.", "counter", requests, labels)
+        yield Sample("clawops_provider_requests_total", "Provider API calls.", "counter", stats.requests, labels)
         yield Sample("clawops_provider_rate_limited_total", "Provider answers that said: slow down (429).",
-                     "counter", limited, labels)
+                     "counter", stats.rate_limited, labels)
         yield Sample("clawops_provider_rate_limit_wait_seconds_total", "Time spent waiting for provider rate "
-                     "limits.", "counter", waited, labels)
+                     "limits.", "counter", stats.waited_seconds, labels)
 
 
 class _Samples(Collector):

@@ -17,11 +17,13 @@ from engine.providers._base import (
     ServerSpec,
     SnapshotInfo,
 )
+from engine.providers._ratelimit import LimiterStats, limiter_totals
 from engine.providers.sim import SimDriver
 
 __all__ = [
     "ActionInfo",
     "Capabilities",
+    "LimiterStats",
     "Phase",
     "PlanPrice",
     "ProviderDriver",
@@ -30,4 +32,5 @@ __all__ = [
     "ServerSpec",
     "SimDriver",
     "SnapshotInfo",
+    "limiter_totals",
 ]

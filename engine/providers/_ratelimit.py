@@ -185,6 +185,8 @@ class RateLimiter:
 
 
 _REGISTRY: dict[tuple[str, str, RateLimitPolicy], RateLimiter] = {}
+"""Process-wide on purpose: a vendor's rate limit belongs to the token, so every driver and every Engine of
+this process that uses one token must draw from one budget (keys hold a digest of the token, never the token)."""
 
 
 def limiter_for(provider: str, token: str | None, policy: RateLimitPolicy | None = None) -> RateLimiter:
@@ -196,3 +198,14 @@ def limiter_for(provider: str, token: str | None, policy: RateLimitPolicy | None
     if limiter is None:
         limiter = _REGISTRY[key] = RateLimiter(policy)
     return limiter
+
+
+def limiter_totals() -> dict[str, LimiterStats]:
+    """Calls, 429s and rate-limit waits so far, summed per provider over this process's limiters (``/metrics``)."""
+    totals: dict[str, LimiterStats] = {}
+    for (provider, _, _), limiter in list(_REGISTRY.items()):
+        row = totals.setdefault(provider, LimiterStats())
+        row.requests += limiter.stats.requests
+        row.rate_limited += limiter.stats.rate_limited
+        row.waited_seconds += limiter.stats.waited_seconds
+    return dict(sorted(totals.items()))

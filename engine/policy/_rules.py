@@ -86,10 +86,6 @@ class PolicyFacts:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-TOOL_MIN_ROLE: dict[str, Role] = {}
-"""Filled by the operation registry: the weakest role allowed to call each tool."""
-
-
 def require_role(caller: Caller, needed: Role, tool: str) -> PolicyCheck:
     """Roles are checked on every operation: viewers read, operators act, owners administer."""
     if _ROLE_RANK[caller.role] < _ROLE_RANK[needed]:

@@ -496,22 +496,35 @@ def draft_failover(s: Session, caller: Caller, args: dict[str, Any], settings: S
     selector = Selector.parse(args["selector"])
     matched = select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur)
     accounts = sorted({i.account_id for i in matched})
+    matched_ids = {i.id for i in matched}
     if not accounts:
         raise InputError(f"No instances match {selector.describe()}; nothing to fail over.")
     pairs = list(s.exec(select(Instance).where(col(Instance.account_id).in_(accounts),
                                                col(Instance.state) != InstanceState.DELETED.value)).all())
     steps: list[dict[str, Any]] = []
     unhealthy: list[str] = []
+    why_not: list[str] = []
     targets: list[Instance] = []
     cost = 0.0
     for acct in accounts:
         primary = next((i for i in pairs if i.account_id == acct and i.role == "primary"), None)
         standby = next((i for i in pairs if i.account_id == acct and i.role == "standby"
                         and i.state == InstanceState.ACTIVE.value), None)
-        if primary is None:
-            continue
+        if primary is None or primary.id not in matched_ids:
+            continue  # only users served from what was selected move (a standby there is not a reason to)
         if standby is None or (standby.health_score or 0) < HEALTHY_SCORE:
             unhealthy.append(acct)
+            other = next((i for i in pairs if i.account_id == acct and i.role == "standby"), None)
+            if standby is not None:
+                why_not.append(f"{acct}: standby {standby.id} scores {standby.health_score or 0} "
+                               f"({standby.health_reason or 'unhealthy'}) — heal it (\"restart {standby.id}\"), "
+                               "then fail over")
+            elif other is not None:
+                why_not.append(f"{acct}: standby {other.id} is {other.state}, health {other.health_score or 0}"
+                               f"{f' ({other.health_reason})' if other.health_reason else ''} — heal or replace it "
+                               f"(\"restart {other.id}\"), then fail over")
+            else:
+                why_not.append(f"{acct}: no standby — provision one, then fail over")
             continue
         targets.extend([primary, standby])
         replacement = plan_for(Provider(standby.provider), Tier(standby.tier))
@@ -519,7 +532,7 @@ def draft_failover(s: Session, caller: Caller, args: dict[str, Any], settings: S
         steps.append({"instance": standby.id, "action": "failover", "old_primary": primary.id,
                       "text": f"{acct}: promote {standby.id} ({standby.provider}), mark {primary.id} FAILED, "
                               "queue a replacement standby"})
-    if unhealthy:
+    if unhealthy and not steps:
         raise PolicyRefusal(
             "standby_verified",
             f"Refused: {_plural(len(unhealthy), 'account')} ({', '.join(unhealthy[:5])}) have no ACTIVE standby with "
@@ -531,6 +544,11 @@ def draft_failover(s: Session, caller: Caller, args: dict[str, Any], settings: S
     summary = (f"Fail over {_plural(users, 'account')} ({selector.describe()}) to their verified healthy standbys; "
                f"old primaries are marked FAILED and replacement standbys are provisioned "
                f"(about €{cost:,.2f}/month more until the failed primaries are torn down).")
+    if why_not:
+        # Do everything that is safe; say exactly what is left and how to finish it (rule: standby_verified).
+        shown = "; ".join(why_not[:10]) + (f"; and {len(why_not) - 10} more" if len(why_not) > 10 else "")
+        summary += (f" Not failed over ({len(why_not)}, their standby is not verified healthy, so they stay on "
+                    f"their primary): {shown}.")
     facts = PolicyFacts(tool="failover", kind="mutate", affected_users=users, confirm_threshold=settings.confirm_threshold,
                         targets=_standby_facts(s, targets))
     return Draft("failover", {"selector": selector.to_dict()}, summary, [t.id for t in targets], steps, users,

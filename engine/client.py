@@ -198,9 +198,15 @@ class EmbeddedClient:
         yield TurnFinished(result)
 
     def audit_verify(self) -> AuditReport:
-        """The chain check plus the anchor kept outside the store (missing or disagreeing: a failed verify)."""
+        """The chain check plus the anchor kept outside the store (missing or disagreeing: a failed verify).
+
+        The chain spans every tenant: a tenant-scoped operator is refused (rule 6), as over HTTP."""
+        from engine.errors import PolicyRefusal
         from engine.trust import verify_anchored
 
+        if self._me().tenant_id is not None:
+            raise PolicyRefusal("rule6_tenant_isolation", "Refused by rule 6: the audit chain spans every tenant, "
+                                "and you are scoped to one; ask an unscoped owner.")
         report = verify_anchored(self.engine.store, self.engine.trust.anchor_path)
         if report.problem is not None:
             report = AuditReport(report.entries, report.head_hash, self.engine.trust.redactor.scrub_value(report.problem))

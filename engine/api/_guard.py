@@ -121,7 +121,8 @@ def parse_json_object(raw: bytes | str) -> dict[str, Any]:
 def check_text(message: str, what: str = "message", limit: int = MAX_MESSAGE_CHARS) -> str:
     """``message`` if it is text a turn can take; :class:`InputError` (or :class:`TooLarge`) otherwise."""
     if _SURROGATE_RE.search(message):
-        raise InputError(f"The {what} holds a lone UTF-16 surrogate, which is not text; send valid UTF-8.")
+        raise InputError(f"The {what} holds something that is not text (invalid UTF-8 or a lone UTF-16 "
+                         "surrogate); send valid UTF-8.")
     if "\x00" in message:
         raise InputError(f"The {what} holds a NUL character; send plain text.")
     if len(message) > limit:

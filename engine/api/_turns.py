@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlmodel import col, select
 
+from engine.api._guard import check_text
 from engine.api._history import record_exchange
 from engine.api._hub import FeedItem, hub_for
 from engine.conversation import TurnResult
@@ -81,6 +82,7 @@ async def run_turn(engine: Engine, message: str, *, operator: str | None, channe
     it streams (LLM brain only), already redacted.  An unexpected error after the turn started says what it had
     already set going (:class:`TurnCrashed`), so nobody retries an action that ran.
     """
+    check_text(message)  # every door (chat, CLI, daemon): not text, or far too long, is refused before anything
     caller = engine.caller(operator, channel) if caller is None else dataclasses.replace(caller, channel=channel)
     scrubber = None
     if on_delta is not None:

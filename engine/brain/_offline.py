@@ -232,9 +232,12 @@ def injection_marker(text: str) -> str | None:
     """The phrase that makes ``text`` read like a prompt injection, or None.
 
     Used on operator messages here and by the LLM brain on fleet text (labels,
-    node logs, transcripts) before it is handed to a model as data.
+    node logs, transcripts) before it is handed to a model as data.  Matched on the folded form
+    (``engine.trust.fold``: look-alike letters, zero-width and bidi characters, fullwidth forms undone).
     """
-    match = INJECTION_RE.search(_norm(text))
+    from engine.trust import fold
+
+    match = INJECTION_RE.search(_norm(text)) or INJECTION_RE.search(_norm(fold(text)))
     return match.group(0) if match else None
 
 

@@ -58,6 +58,7 @@ body {{ background: #0c181f; color: #e0e6ea; font: 16px/1.5 menlo, monospace; di
 form {{ display: flex; flex-direction: column; gap: .75em; width: 26em; }}
 input, button {{ font: inherit; padding: .5em; }}
 .error {{ color: #ff8a80; }}
+.hint {{ color: #9fb3bf; font-size: .85em; }}
 </style></head>
 <body><form method="post" action="/login">
 <h1>ClawOps</h1>
@@ -65,6 +66,9 @@ input, button {{ font: inherit; padding: .5em; }}
 <input id="key" name="key" type="password" autocomplete="current-password" autofocus required>
 {error}
 <button type="submit">Open the chat</button>
+<p class="hint">No key yet? On the engine's machine, <code>clawops operator key YOUR-NAME</code> prints a new one
+(shown once); an owner adds you with <code>clawops operator add YOUR-NAME --role operator --key</code>. The first
+daemon start writes the owner's key to <code>$CLAWOPS_HOME/owner.key</code>.</p>
 </form></body></html>
 """
 

@@ -133,6 +133,8 @@ _ESC_SEQ = r"\x1b[\x20-\x2f]*[\x30-\x7e]?"
 _CONTROL_SEQ_RE = re.compile(f"{_STRING_SEQ}|{_CSI_SEQ}|{_ESC_SEQ}")
 # Left-over controls: C0 except tab and newline, DEL, C1, bidi controls, line/paragraph separators.
 _CONTROL_CHAR_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+#: Anything :func:`printable` would change (controls, bidi, surrogates): text without any is returned as is.
+_UNSAFE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]")
 
 
 def printable(text: str) -> str:
@@ -141,11 +143,9 @@ def printable(text: str) -> str:
     Keeps tabs, newlines and every visible character (any script, emoji); a carriage return ending a line is
     dropped (``\\r\\n`` -> ``\\n``), a bare one becomes a newline so it cannot overwrite what was printed.
     """
-    if not text:
+    if not text or _UNSAFE_RE.search(text) is None:
         return text
     text = scrub_surrogates(text)
-    if text.isascii() and text.isprintable():
-        return text
     text = _CONTROL_SEQ_RE.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL_CHAR_RE.sub("", text)

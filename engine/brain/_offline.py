@@ -656,17 +656,11 @@ class OfflineBrain:
         remember = re.match(r"^(?:please )?remember(?: that)? (.+)$", text)
         if remember:
             return RememberIntent("note", remember.group(1).strip(" ."))
-        brief = re.search(r"\bbrief(?:ing)? me\b.*\b(?:in the morning|every morning|each morning|daily|every day|"
-                          r"at (\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm)?)", text) or re.search(
-            r"\b(?:send|give) me (?:the|a) (?:daily )?briefing (?:in the morning|every morning|at (\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm)?)",
-            text)
-        if brief:
-            hour = int(brief.group(1)) if brief.group(1) else 7
-            minute = int(brief.group(2)) if brief.group(2) else 0
-            if brief.group(3) == "pm" and hour < 12:
-                hour += 12
-            at = f"{hour % 24:02d}:{minute:02d}"
-            return RememberIntent("briefing_time", f"daily briefing at {at} UTC", {"at": at, "kind": "daily"})
+        from engine.brain._briefing_prefs import briefing_schedule_args  # briefing time, zone, days, channels
+
+        schedule = briefing_schedule_args(text)
+        if schedule is not None:
+            return ToolIntent("briefing_schedule", schedule)
         return None
 
     def _audit(self, text: str, accounts: list[str], instances: list[str]) -> Intent:

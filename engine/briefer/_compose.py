@@ -1,8 +1,8 @@
 """Words: the spoken script (for the ear, one to two minutes) and the full Markdown report.
 
-The script is written to be heard once, while making coffee: short sentences, the most important
-number first, no ids, digits without separators (Piper reads "1700" well and "1,700" badly), money
-in whole euros, and at the end what needs the operator today.  The report carries everything the
+The script is written to be heard once, while making coffee, in under 45 seconds: short sentences, the
+most important number first, no ids, digits without separators (Piper reads "1700" well and "1,700"
+badly), money in whole euros, and at the end what needs the operator today.  The report carries everything the
 script leaves out (every instance id, every table) for reading later.
 """
 
@@ -16,8 +16,8 @@ from engine.briefer._speech import PROVIDER_NAMES, duration_words, for_ear, mone
 __all__ = ["markdown_report", "spoken_script", "title"]
 
 _ORDINAL = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
-MAX_SPOKEN_WORDS = 280
-"""About two minutes at Piper's pace; the script drops detail (never the headline) to stay under it."""
+MAX_SPOKEN_WORDS = 90
+"""About 38 seconds at Piper's pace (the voice note must stay under 45 s); detail goes, never the headline."""
 
 
 def _provider(name: str) -> str:
@@ -42,43 +42,70 @@ def _state_words(counts: dict[str, int]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+def _healers(facts: BriefingFacts) -> str:
+    """"Guardian healed 3 instances and your restarts healed 13": each heal credited to whoever did it."""
+    parts = []
+    for who, ids in sorted(facts.healed_by.items(), key=lambda kv: (kv[0] != "guardian", -len(kv[1]))):
+        if who == "guardian":
+            parts.append(f"Guardian healed {plural(len(ids), 'instance')}")
+        elif who == facts.operator:
+            parts.append(f"your restarts healed {plural(len(ids), 'instance')}")
+        elif who == "the team":
+            parts.append(f"restarts healed {plural(len(ids), 'instance')}")
+        else:
+            parts.append(f"{who}'s restarts healed {plural(len(ids), 'instance')}")
+    return _join(parts)
+
+
+def _join(parts: list[str]) -> str:
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + (parts[-1] if parts else "")
+
+
 def spoken_script(facts: BriefingFacts, *, note: str | None = None) -> str:
-    """The briefing as it will be spoken (and sent as the voice note's text); ``note`` follows the greeting."""
+    """The briefing as it will be spoken (and sent as the voice note's text): at most ``MAX_SPOKEN_WORDS``.
+
+    Every number in it comes from the same facts, so the sentences agree: users without a serving gateway
+    are said once, with how many of them are already SLA breaches; heals are credited to whoever did them.
+    """
     scope = "the demo fleet" if facts.demo else ("your fleet" if facts.scope == "fleet" else "your tenant")
-    opening = ("Good morning. This is Briefer with your daily briefing"
-               if facts.kind == "daily" else "Hello. This is Briefer with your weekly report")
-    paragraphs = [f"{opening} for {scope}, {_day(facts.now)}."]
+    what = "daily briefing" if facts.kind == "daily" else "weekly report"
+    paragraphs = [f"Good morning. Briefer here with the {what} for {scope}, {_day(facts.now)}."]
     if note:
         paragraphs.append(note)
 
     if facts.total == 0:
         paragraphs.append("There are no instances yet, so there is nothing to report on the fleet.")
     else:
-        fleet = f"You run {plural(facts.total, 'instance')} on {plural(facts.pairs, 'pair')}: {_state_words(facts.by_state)}."
+        fleet = f"{plural(facts.total, 'instance')} on {plural(facts.pairs, 'pair')}: {_state_words(facts.by_state)}."
         trouble = {p: sum(n for s, n in c.items() if s != "ACTIVE") for p, c in facts.by_provider.items()}
         worst = max(trouble.items(), key=lambda kv: kv[1], default=("", 0))
         if worst[1]:
             detail = {s: n for s, n in facts.by_provider[worst[0]].items() if s != "ACTIVE"}
-            fleet += f" {_provider(worst[0])} has the most trouble, with {_state_words(detail)}."
-        else:
-            fleet += " Everything is active."
-        top = list(facts.by_provider.items())[:3]
-        fleet += " The biggest providers are " + ", ".join(f"{_provider(p)} with {sum(c.values())}" for p, c in top) + "."
+            fleet += f" {_provider(worst[0])} has the most trouble: {_state_words(detail)}."
         paragraphs.append(fleet)
 
-    window = facts.window_label
-    events = []
-    if facts.healed:
-        events.append(f"Guardian healed {plural(len(facts.healed), 'instance')}")
+    if facts.sla:
+        longest = facts.sla[0]
+        others = facts.users_down - len(facts.sla)
+        line = (f"{plural(facts.users_down, 'user has', 'users have')} no serving gateway; "
+                f"{len(facts.sla)} of them for more than {SLA_MINUTES} minutes, an SLA breach. The longest, on "
+                f"{_provider(longest.provider)} in {region_city(longest.region)}, for {duration_words(longest.minutes)}.")
+        paragraphs.append(line if others > 0 else line.replace(f"; {len(facts.sla)} of them for",
+                                                               ", all of them for", 1))
+    elif facts.users_down:
+        paragraphs.append(f"{plural(facts.users_down, 'user has', 'users have')} no serving gateway right now, "
+                          f"none yet for more than {SLA_MINUTES} minutes, so no SLA breach so far.")
+    elif facts.total:
+        paragraphs.append("Every user has a serving gateway: no SLA breaches.")
+
+    events = [_healers(facts)] if facts.healed else []
     if facts.failovers:
-        events.append(f"failed over {plural(len(facts.failovers), 'pair')} to the standby")
+        events.append(f"{plural(len(facts.failovers), 'pair')} failed over to the standby")
     if facts.failovers_failed:
         events.append(f"{plural(len(facts.failovers_failed), 'failover')} did not work")
-    if facts.escalations:
-        events.append(f"{plural(facts.escalations, 'heal')} {'was' if facts.escalations == 1 else 'were'} escalated to you")
+    window = facts.window_label
     if events:
-        text = ", ".join(events[:-1]) + (" and " if len(events) > 1 else "") + events[-1]
-        paragraphs.append(f"{window[0].upper()}{window[1:]}, {text}.")
+        paragraphs.append(f"{window[0].upper()}{window[1:]}, {_join(events)}.")
     else:
         paragraphs.append(f"Nothing was healed or failed over {window}.")
 
@@ -89,54 +116,37 @@ def spoken_script(facts: BriefingFacts, *, note: str | None = None) -> str:
                                      region_city(first.region) if first.region else "") if x)
         more = f", and {plural(len(open_incidents) - 1, 'other')}" if len(open_incidents) > 1 else ""
         paragraphs.append(f"{plural(len(open_incidents), 'incident is', 'incidents are')} open: "
-                          f"{for_ear(first.title) or 'an outage'}{' in ' + where if where else ''}, "
-                          f"since {first.opened_at:%H:%M} UTC{more}.")
-    elif facts.incidents:
-        paragraphs.append(f"{plural(len(facts.incidents), 'incident')} opened and closed {window}.")
-    else:
-        paragraphs.append("No incidents.")
-
-    if facts.sla:
-        longest = facts.sla[0]
-        paragraphs.append(
-            f"SLA: {plural(len(facts.sla), 'user has', 'users have')} had no serving gateway for more than "
-            f"{SLA_MINUTES} minutes. The longest, on {_provider(longest.provider)} in {region_city(longest.region)}, "
-            f"has been down for {duration_words(longest.minutes)}.")
-    else:
-        paragraphs.append("No SLA breaches: every user has a serving gateway.")
+                          f"{for_ear(first.title) or 'an outage'}{' in ' + where if where else ''}{more}.")
 
     if facts.cost is not None:
         cost = facts.cost
-        line = (f"Cost: about {money_words(cost.week_eur)} this week, a run rate of "
-                f"{money_words(cost.month_eur)} a month.")
+        line = f"Cost: about {money_words(cost.week_eur)} this week."
         if cost.savings:
-            best = cost.savings[:2]
-            line += " Top savings: " + "; ".join(f"{s.spoken or s.action} saves about {money_words(s.monthly_eur)} a month"
-                                                 for s in best) + "."
+            best = cost.savings[0]
+            line += f" Best saving: {best.spoken or best.action}, about {money_words(best.monthly_eur)} a month."
         paragraphs.append(line)
 
     todo = []
-    failed = facts.by_state.get("FAILED", 0)
     if facts.sla:
         todo.append("fail over the users who are down")
-    elif failed:
-        todo.append(f"look at the {plural(failed, 'failed instance')}")
+    elif facts.users_down:
+        todo.append("watch the users without a gateway")
     degraded = facts.by_state.get("DEGRADED", 0)
     if degraded:
         todo.append(f"restart the {plural(degraded, 'degraded instance')}")
-    if facts.cost is not None and facts.cost.savings:
-        todo.append("review the savings plan")
     if todo:
-        paragraphs.append("Today, I suggest you " + ", ".join(todo[:-1]) + (" and " if len(todo) > 1 else "") + todo[-1] + ".")
-    paragraphs.append("The full report is in your reports folder. That's all for now.")
+        paragraphs.append("Today, I suggest you " + _join(todo) + ".")
+    paragraphs.append("The full report is attached. That's all.")
     return _fit(paragraphs)
 
 
 def _fit(paragraphs: list[str]) -> str:
-    """Keep the script under ``MAX_SPOKEN_WORDS``: drop middle detail sentences, never the opening or close."""
+    """Keep the script under ``MAX_SPOKEN_WORDS``: drop detail from the end (never the opening, the fleet, the
+    users without a gateway, or the close)."""
     text = "\n\n".join(for_ear(p) for p in paragraphs)
-    while len(text.split()) > MAX_SPOKEN_WORDS and len(paragraphs) > 3:
-        paragraphs = paragraphs[:-3] + paragraphs[-2:]  # the "today" line goes first, then earlier detail
+    keep = 4 if len(paragraphs) > 5 else len(paragraphs)
+    while len(text.split()) > MAX_SPOKEN_WORDS and len(paragraphs) > keep + 1:
+        paragraphs = paragraphs[:-2] + paragraphs[-1:]  # the detail just before the close goes first
         text = "\n\n".join(for_ear(p) for p in paragraphs)
     return text
 

@@ -9,7 +9,8 @@ Definitions the briefing states out loud in its report:
   (the audit entry ``briefing.<kind>``); with no earlier briefing, the last 24 hours (daily) or 7 days
   (weekly).  A missed briefing therefore loses nothing: the next one covers its window.
 * **Healed** — an instance that came back: a restart step that ended healthy, or a Guardian move to
-  ACTIVE from DEGRADED, HEALING or FAILED.
+  ACTIVE from DEGRADED, HEALING or FAILED.  Each heal is credited to whoever did it: Guardian for its own
+  moves and for jobs it started, otherwise the operator who started the job (``healed_by``).
 * **SLA breach** — a user without a serving gateway for more than ``SLA_MINUTES`` minutes: their
   *primary* is FAILED, ERROR or STANDBY_PROMOTING and has not changed state for that long (measured
   from the instance's last state change).  Provisioning and deliberate teardown states are not breaches;
@@ -32,7 +33,18 @@ from sqlmodel import Session, col, or_, select
 from engine.config import Settings
 from engine.domain import BILLED_STATES, PLANS, InstanceState, Provider, Tier, parse_region, to_eur
 from engine.errors import ClawOpsError
-from engine.store import Account, AuditEntry, CostSnapshot, Incident, Instance, Store, Tenant
+from engine.store import (
+    Account,
+    AuditEntry,
+    CostSnapshot,
+    Incident,
+    Instance,
+    JobRecord,
+    Operator,
+    PlanRecord,
+    Store,
+    Tenant,
+)
 
 __all__ = [
     "GONE",
@@ -124,6 +136,12 @@ class BriefingFacts:
     by_state: dict[str, int] = field(default_factory=dict)
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
     healed: list[str] = field(default_factory=list)
+    healed_by: dict[str, list[str]] = field(default_factory=dict)
+    """Who healed what: "guardian" or an operator's name → instance ids (the same ids as ``healed``)."""
+    operator: str = ""
+    """The name of the operator this briefing is for (their own heals are "your restarts")."""
+    users_down: int = 0
+    """Users whose primary is not serving right now (FAILED, ERROR, STANDBY_PROMOTING), however briefly."""
     failovers: list[str] = field(default_factory=list)
     failovers_failed: list[str] = field(default_factory=list)
     failed_steps: int = 0
@@ -181,9 +199,13 @@ def gather_facts(
         rows = _instances(s, tenant_id)
         _count(facts, rows)
         in_scope = {r["id"] for r in rows} if tenant_id is not None else None
-        _events(facts, _audit_rows(s, last[0] if last else None, window_start), in_scope)
+        audit_rows = _audit_rows(s, last[0] if last else None, window_start)
+        _events(facts, audit_rows, in_scope, _job_starters(s, audit_rows))
         facts.incidents = _incidents(s, window_start)
         facts.sla = _sla(rows, now)
+        op = s.get(Operator, operator_id)
+        facts.operator = op.name if op is not None else ""
+        facts.users_down = sum(1 for r in rows if r["role"] == "primary" and r["state"] in NOT_SERVING)
         facts.cost = _cost(s, settings, rows, now, tenant_id, operator_id)
     return facts
 
@@ -229,13 +251,40 @@ def _audit_rows(s: Session, after_seq: int | None, since: datetime | None) -> li
     return [(str(a), str(t), str(o), str(d)) for a, t, o, d in s.exec(stmt.order_by(col(AuditEntry.seq))).all()]
 
 
+def _job_starters(s: Session, rows: Iterable[tuple[str, str, str, str]]) -> dict[str, str]:
+    """Job id → who started it, for the jobs whose steps the window's audit rows mention."""
+    ids: set[str] = set()
+    for _action, _target, _outcome, detail_text in rows:
+        if '"job"' in detail_text:
+            try:
+                job = json.loads(detail_text).get("job")
+            except (ValueError, AttributeError):
+                continue
+            if job:
+                ids.add(str(job))
+    if not ids:
+        return {}
+    found = s.exec(select(JobRecord.id, JobRecord.started_by, PlanRecord.decided_channel, Operator.name)
+                   .join(PlanRecord, col(PlanRecord.id) == col(JobRecord.plan_id))
+                   .join(Operator, col(Operator.id) == col(JobRecord.started_by), isouter=True)
+                   .where(col(JobRecord.id).in_(sorted(ids)))).all()
+    return {str(i): "guardian" if channel == "guardian" else str(name or who) for i, who, channel, name in found}
+
+
+def _credit(who: str) -> str:
+    """"guardian" for Guardian's own work (its actor or a job it started), else the operator's name."""
+    name = who.split("@")[-1] if "@" in who else who
+    return "guardian" if who.startswith("guardian") or name == "guardian" else name
+
+
 def _targets(target: str, in_scope: set[str] | None) -> list[str]:
     ids = [t for t in target.split(",") if t]
     return ids if in_scope is None else [t for t in ids if t in in_scope]
 
 
-def _events(facts: BriefingFacts, rows: Iterable[tuple[str, str, str, str]], in_scope: set[str] | None) -> None:
-    healed: dict[str, None] = {}
+def _events(facts: BriefingFacts, rows: Iterable[tuple[str, str, str, str]], in_scope: set[str] | None,
+            starters: Mapping[str, str] | None = None) -> None:
+    healed: dict[str, str] = {}
     for action, target, outcome, detail_text in rows:
         try:
             detail: Any = json.loads(detail_text) if detail_text else {}
@@ -247,7 +296,7 @@ def _events(facts: BriefingFacts, rows: Iterable[tuple[str, str, str, str]], in_
             facts.refusals += 1
         elif action == "guardian.state":
             if outcome == "ok" and detail.get("to") == InstanceState.ACTIVE.value and detail.get("from") in HEALED_FROM:
-                healed.update(dict.fromkeys(_targets(target, in_scope)))
+                healed.update(dict.fromkeys(_targets(target, in_scope), "guardian"))
         elif action.startswith("guardian.heal."):
             if outcome == "escalated":
                 escalated = _targets(target, in_scope)
@@ -263,8 +312,13 @@ def _events(facts: BriefingFacts, rows: Iterable[tuple[str, str, str, str]], in_
             elif outcome == "ok" and action == "failover":
                 facts.failovers.extend(ids)
             elif outcome == "ok" and action.startswith("restart_") and "healthy after" in str(detail.get("detail", "")):
-                healed.update(dict.fromkeys(ids))
+                who = (starters or {}).get(str(detail.get("job", "")), "")
+                healed.update(dict.fromkeys(ids, _credit(who) if who else "the team"))
     facts.healed = list(healed)
+    by: dict[str, list[str]] = {}
+    for instance_id, who in healed.items():
+        by.setdefault(who, []).append(instance_id)
+    facts.healed_by = by
 
 
 def _incidents(s: Session, since: datetime | None) -> list[IncidentFact]:

@@ -1,7 +1,9 @@
 """The report as one self-contained HTML file: inline CSS and hand-drawn SVG charts, no scripts, no links.
 
 Self-contained because it travels as a Telegram/WhatsApp document and is opened on a phone, often
-offline: nothing may be fetched.  Charts are simple horizontal bars (states per provider, stacked;
+offline: nothing may be fetched.  Readable at 390 px: charts carry a ``viewBox`` and scale to the width
+(``width:100%``), the legend wraps inside the chart, long ids break inside table cells, so nothing is
+wider than the screen.  Charts are simple horizontal bars (states per provider, stacked;
 cost per provider; savings) drawn here in a few lines rather than with a charting library.
 """
 
@@ -23,11 +25,13 @@ STATE_COLOURS = {
 _ROW, _LABEL, _WIDTH = 26, 120, 560
 
 _CSS = """
-body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:820px;padding:16px;color:#1d2330}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:820px;padding:16px;color:#1d2330;overflow-wrap:anywhere}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #dde2ea}
-table{border-collapse:collapse;width:100%;margin:8px 0}th,td{border:1px solid #dde2ea;padding:4px 8px;text-align:left}
+table{border-collapse:collapse;width:100%;max-width:100%;margin:8px 0}th,td{border:1px solid #dde2ea;padding:4px 8px;text-align:left;overflow-wrap:anywhere;word-break:break-word}
 th{background:#f3f5f9}.num{text-align:right}.muted{color:#667085}.summary p{margin:6px 0}
-svg text{font:12px system-ui,sans-serif;fill:#1d2330}
+svg{display:block;width:100%;height:auto;margin:8px 0}svg text{font:12px system-ui,sans-serif;fill:#1d2330}
+@media (max-width:520px){body{font-size:14px;padding:10px}h1{font-size:19px}th,td{padding:3px 4px;font-size:12px}}
 """
 
 
@@ -38,8 +42,18 @@ def stacked_chart(rows: dict[str, dict[str, int]]) -> str:
     biggest = max(sum(c.values()) for c in rows.values()) or 1
     states = [s for s in STATE_COLOURS if any(s in c for c in rows.values())]
     states += sorted({s for c in rows.values() for s in c} - set(states))
-    height = _ROW * len(rows) + 30
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL + _WIDTH + 60}" height="{height}" '
+    full = _LABEL + _WIDTH + 60
+    legend: list[tuple[int, int, str]] = []
+    lx, ly = 0, 0
+    for state in states:
+        step = 24 + 8 * len(state)
+        if lx and lx + step > full:
+            lx, ly = 0, ly + 18
+        legend.append((lx, ly, state))
+        lx += step
+    height = _ROW * len(rows) + 30 + ly
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {full} {height}" width="100%" '
+             f'preserveAspectRatio="xMinYMin meet" style="max-width:{full}px" '
              f'role="img" aria-label="Instances by provider and state">']
     for i, (label, counts) in enumerate(rows.items()):
         y, x = i * _ROW + 4, float(_LABEL)
@@ -53,11 +67,10 @@ def stacked_chart(rows: dict[str, dict[str, int]]) -> str:
                          f'<title>{escape(label)} {escape(state)}: {n}</title></rect>')
             x += w
         parts.append(f'<text x="{x + 6:.1f}" y="{y + 14}">{sum(counts.values())}</text>')
-    lx = 0
-    for state in states:
-        parts.append(f'<rect x="{lx}" y="{height - 18}" width="12" height="12" fill="{STATE_COLOURS.get(state, "#999")}"/>'
-                     f'<text x="{lx + 16}" y="{height - 8}">{escape(state)}</text>')
-        lx += 24 + 8 * len(state)
+    base = _ROW * len(rows) + 12
+    for x, y, state in legend:
+        parts.append(f'<rect x="{x}" y="{base + y}" width="12" height="12" fill="{STATE_COLOURS.get(state, "#999")}"/>'
+                     f'<text x="{x + 16}" y="{base + y + 10}">{escape(state)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -68,8 +81,9 @@ def bar_chart(values: dict[str, float], *, unit: str = "€", colour: str = "#4f
         return ""
     biggest = max(values.values()) or 1.0
     height = _ROW * len(values) + 4
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL + _WIDTH + 90}" height="{height}" '
-             f'role="img" aria-label="{escape(label)}">']
+    full = _LABEL + _WIDTH + 90
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {full} {height}" width="100%" '
+             f'preserveAspectRatio="xMinYMin meet" style="max-width:{full}px" role="img" aria-label="{escape(label)}">']
     for i, (name, amount) in enumerate(values.items()):
         y = i * _ROW + 4
         w = max(1.0, _WIDTH * amount / biggest)
@@ -104,7 +118,9 @@ def html_report(facts: BriefingFacts, script: str) -> str:
            _table(["State", "Instances"], [[s, str(n)] for s, n in facts.by_state.items()], frozenset({1})),
            stacked_chart(facts.by_provider)]
     out.append("<h2>Healed and failed over</h2><ul>"
-               f"<li>Healed: {len(facts.healed)} {escape(', '.join(facts.healed[:50]))}</li>"
+               f"<li>Healed: {len(facts.healed)} {escape(', '.join(facts.healed[:50]))}"
+               + "".join(f"<br><span class=\"muted\">by {escape(who)}: {len(ids)}</span>"
+                         for who, ids in facts.healed_by.items()) + "</li>"
                f"<li>Failed over: {len(facts.failovers)} {escape(', '.join(facts.failovers[:50]))}</li>"
                f"<li>Failovers that failed: {len(facts.failovers_failed)} {escape(', '.join(facts.failovers_failed[:50]))}</li>"
                f"<li>Failed job steps: {facts.failed_steps}; heals escalated: {facts.escalations}; "

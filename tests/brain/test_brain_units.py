@@ -16,7 +16,6 @@ from engine.agents import load_agents, load_skills
 from engine.brain import (
     BrainContext,
     OfflineBrain,
-    RememberIntent,
     SuspectIntent,
     ToolIntent,
     UnknownIntent,
@@ -160,5 +159,5 @@ def test_compound_north_star_offline() -> None:
     intents = BRAIN.understand("Provision 50 new accounts, optimize costs, restart anything degraded, "
                                "brief me in the morning")
     assert [i.tool if isinstance(i, ToolIntent) else type(i).__name__ for i in intents] == [
-        "provision_pairs", "cost_analysis", "restart", "RememberIntent"]
-    assert isinstance(intents[-1], RememberIntent) and intents[-1].data["at"] == "07:00"
+        "provision_pairs", "cost_analysis", "restart", "briefing_schedule"]
+    assert isinstance(intents[-1], ToolIntent) and intents[-1].args == {"enabled": True}  # at the time already set

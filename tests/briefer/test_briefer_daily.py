@@ -5,6 +5,7 @@ is not repeated after a restart, and a run missed while the engine was down is c
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ async def test_daily_job_at_0700_speaks_reports_delivers_and_catches_up_once(cla
         assert b is not None and run.error is None and run.delivered == {"telegram": None}
         assert run.due.slot == slot and not run.due.catch_up
         assert b.voice_path is not None and b.voice_path.read_bytes()[:4] == b"OggS"
-        assert b.duration_s is not None and 30 <= b.duration_s <= 150  # a one-to-two-minute voice note
+        assert b.duration_s is not None and 10 <= b.duration_s <= 45  # the spoken part stays under 45 s
         assert b.html_path.parent == clawops_home / "reports" and b.markdown_path.exists()
         assert [(m.chat_id, m.kind) for m in emu.sent] == [("4242", "voice"), ("4242", "text"), ("4242", "document")]
         assert emu.sent[0].content == b.voice_path.read_bytes()
@@ -75,4 +76,5 @@ async def test_daily_job_at_0700_speaks_reports_delivers_and_catches_up_once(cla
     assert slots == [slot.isoformat(), (slot + timedelta(days=1)).isoformat()]
     # the spoken note carries the facts (real faster-whisper on the real OGG)
     heard = voice.transcribe(b.voice_path, QUIET).text.lower()
-    assert "briefing" in heard and "80" in heard and "40" in heard, heard
+    said = set(re.findall(r"[a-z]{5,}", b.text.lower()))
+    assert len(said & set(re.findall(r"[a-z]{5,}", heard))) >= 0.7 * len(said), heard  # meaning, not exact words

@@ -14,9 +14,10 @@ from sqlmodel import col, select
 
 from engine import audit
 from engine.briefer import SLA_MINUTES, for_ear, gather_facts, produce_briefing, record_run
+from engine.briefer._compose import spoken_script
 from engine.errors import InputError
 from engine.runtime import Engine
-from engine.store import Incident, Instance
+from engine.store import Incident, Instance, JobRecord, PlanRecord
 
 
 @pytest.fixture
@@ -122,8 +123,8 @@ def test_weekly_report_and_bad_kind(engine: Engine, tmp_path: Path) -> None:
 def test_for_ear_reads_replies_aloud_well() -> None:
     spoken = for_ear("[Guardian] **DEGRADED** on vultr: i-acct-042-p eu-vultr-fra (disk 96 %); "
                      "1,700 instances — saves €412.50/month; job-1a2b3c4d 13/13 done.")
-    assert spoken == ("Degraded on Vultr: in Frankfurt (disk 96 percent); 1700 instances, saves 412 euros a month; "
-                      "13 of 13 done.")
+    assert spoken == ("Degraded on Vultr: account 42's primary in Frankfurt (disk 96 percent); 1700 instances, "
+                      "saves 412 euros a month; 13 of 13 done.")  # ids as people say them, job ids dropped
 
 
 def test_without_voice_the_briefing_is_text_and_reports_and_says_why(engine: Engine, tmp_path: Path) -> None:
@@ -169,3 +170,34 @@ def test_briefing_as_plain_data(engine: Engine, tmp_path: Path) -> None:
     data = json.loads(json.dumps(b.to_dict()))
     assert data["kind"] == "daily" and data["voice"] is None and data["demo"] is True
     assert Path(data["html"]).exists() and data["text"] == b.text
+
+
+def test_the_script_agrees_with_itself_and_credits_each_heal(engine: Engine) -> None:
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    actives = _ids(engine, state="ACTIVE", role="primary")
+    with engine.store.session() as s:
+        for plan, channel in (("pl-mine", "tui"), ("pl-guard", "guardian")):
+            s.add(PlanRecord(id=plan, session_key="k", operator_id="op-owner", tool="restart", summary="restart",
+                             status="confirmed", decided_by="op-owner", decided_channel=channel))
+        s.flush()
+        for plan in ("pl-mine", "pl-guard"):
+            s.add(JobRecord(id=f"job-{plan}", plan_id=plan, tool="restart", started_by="op-owner"))
+        audit.append(s, actor="forge", channel="job", action="restart_gateway", target=actives[0],
+                     detail={"job": "job-pl-mine", "detail": "healthy after restart"})
+        audit.append(s, actor="forge", channel="job", action="restart_gateway", target=actives[1],
+                     detail={"job": "job-pl-guard", "detail": "healthy after restart"})
+        audit.append(s, actor="guardian", channel="guardian", action="guardian.state", target=actives[2],
+                     detail={"from": "FAILED", "to": "ACTIVE"})
+        just_down = s.get(Instance, actives[3])
+        assert just_down is not None
+        just_down.state, just_down.updated_at = "FAILED", now - timedelta(minutes=2)  # down, not yet a breach
+        s.add(just_down)
+    facts = gather_facts(engine.store, engine.settings, "daily", now)
+    assert facts.healed_by == {"owner": [actives[0]], "guardian": [actives[1], actives[2]]}
+    script = spoken_script(facts)
+    assert "Guardian healed 2 instances" in script and "your restarts healed 1 instance" in script
+    down = facts.users_down
+    assert down >= 1 and facts.sla == []
+    # one statement about users without a gateway, and it agrees with the counts
+    assert f"{down} user" in script and "no SLA breach so far" in script and "Every user has" not in script
+    assert len(script.split()) <= 90

@@ -313,7 +313,8 @@ class Conversation:
             calls.append(outcome)
             which = f" (That was plan {plan_id}: {outcome.plan.summary.rstrip('.')}.)" if outcome.plan else ""
             lines.append(outcome_text(outcome) + which)
-        return "\n".join(lines)
+        saved = self.dialogue.saved_in_all([c for c in calls if c.job is not None and c.plan is not None])
+        return "\n".join([*lines, *([saved] if saved else [])])
 
     def mark_spoken(self, caller: Caller, session: str, plan_ids: list[str]) -> None:
         """These plans came from a voice note (origin="voice"): :meth:`_voice_gate` then wants their scope
@@ -524,6 +525,9 @@ class Conversation:
             for row in rows:
                 if row.data == intent.data and row.text == intent.text:
                     break
+                if intent.kind == "briefing_time":  # one briefing time at a time
+                    row.forgotten_at = utcnow()
+                    s.add(row)
             else:
                 s.add(Memory(id=f"mem-{secrets.token_hex(4)}", operator_id=caller.operator_id, kind=intent.kind,
                              text=_scrubbed(intent.text), data=intent.data))
@@ -532,6 +536,8 @@ class Conversation:
         if intent.kind == "exclude_provider":
             provider = intent.data.get("provider", "")
             return f"Noted: I'll leave {provider} alone from now on (say \"forget {provider}\" to undo)."
+        if intent.kind == "briefing_time":
+            return f"I'll brief you every morning at {intent.data.get('at', '07:00')} UTC (voice note + report)."
         return f"Noted: {intent.text}."
 
     def _forget(self, caller: Caller, about: str) -> str:
@@ -739,6 +745,8 @@ def _speaker(intent: Intent) -> str:
     """Which teammate answers for an intent in the offline brain (Commander unless a specialist owns it)."""
     if isinstance(intent, ToolIntent):
         return TOOL_AGENT.get(intent.tool, "commander")
+    if isinstance(intent, RememberIntent) and intent.kind == "briefing_time":
+        return "briefer"
     return "commander"
 
 

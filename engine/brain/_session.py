@@ -387,6 +387,13 @@ class DialogueKeeper:
                                                                      enumerate(ctx.findings_list, start=1)))
         return "\n".join(lines)
 
+    def saved_in_all(self, ran: list[ToolOutcome]) -> str:
+        """After a fix runs: what it saves per month in all, in the operator's currency (empty if it saves nothing)."""
+        total = sum(c.plan.monthly_cost_delta for c in ran if c.plan is not None)
+        if total >= 0 or not ran:
+            return ""
+        return f"In all this saves about {money(-total, self.currency, self.rate)}/month."
+
     # ------------------------------------------------------------------ reply
     def in_currency(self, reply: str) -> str:
         """Euro amounts in a reply shown in the operator's currency (a setting; USD by default)."""

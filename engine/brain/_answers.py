@@ -171,12 +171,16 @@ def _scope(args: dict[str, Any]) -> str:
         if args.get("count"):
             return f"{args['count']} new pairs"
         return "the fleet"
-    parts = []
-    for key in ("accounts", "instances"):
-        if selector.get(key):
-            ids = list(selector[key])
-            parts.append(", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else ""))
-    for key in ("state", "tier", "role", "finding", "provider", "region", "geo"):
-        if selector.get(key):
-            parts.append(str(selector[key]).lower() if key != "finding" else f"the {selector[key]} ones")
-    return re.sub(r"\s+", " ", " ".join(parts)) or "everything"
+    ids: list[str] = [*(selector.get("accounts") or []), *(selector.get("instances") or [])]
+    if ids:
+        return ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+    what = " ".join(str(selector[k]).lower() for k in ("state", "tier") if selector.get(k))
+    if selector.get("role"):
+        what = f"{what} {selector['role']}s".strip()
+    elif selector.get("finding"):
+        what = f"{what} {str(selector['finding']).replace('_', ' ')} instances".strip()
+    else:
+        what = f"{what} instances".strip()
+    where = " ".join(f"{prep} {selector[k]}" for k, prep in (("provider", "on"), ("region", "in"), ("geo", "in"))
+                     if selector.get(k))
+    return re.sub(r"\s+", " ", f"the {what} {where}").strip()

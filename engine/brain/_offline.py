@@ -1107,7 +1107,10 @@ def _literal_words(module: Any) -> set[str]:
     import ast
     import inspect
 
-    tree = ast.parse(inspect.getsource(module))
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError):  # installed without sources: the tables below still explain the fleet's words
+        return set()
     texts: list[str] = []
 
     def strings(node: ast.AST) -> None:

@@ -1144,6 +1144,10 @@ def _lexicon() -> frozenset[str]:
     from engine.brain import _config_schema, _dialogue
 
     words = _literal_words(sys.modules[__name__]) | _literal_words(_dialogue) | _literal_words(_config_schema)
+    for module in (sys.modules[__name__], _dialogue):  # the module-level patterns, also without sources
+        for value in vars(module).values():
+            if isinstance(value, re.Pattern):
+                words.update(re.findall(r"[a-z]{2,}", re.sub(r"\\[a-zA-Z]", " ", str(value.pattern))))
     for phrase in (*CITY_WORDS, *REGIONS, *FLEET_VOCABULARY):
         words.update(re.findall(r"[a-z]+", phrase))
     words.update(DOMAIN_WORDS)

@@ -263,6 +263,29 @@ class Placement:
     standby: Provider
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    why: str = ""
+    """Why the standbys go where they go, in one sentence (automatic choices only)."""
+    costly: list[str] = field(default_factory=list)
+    """Providers passed over because Ledger flags them as expensive for this tier and geo."""
+
+
+def ledger_flags(tier: Tier, geo: Geo, primary: Provider, settings: Settings) -> dict[str, str]:
+    """Ledger's cost view for placement: each provider it would flag ``cheaper_elsewhere`` for a new ``tier``
+    server in ``geo`` beside a ``primary`` partner, with why (the same rule as Ledger's findings, so the two
+    agents never disagree)."""
+    from engine.ledger._model import best_alternative
+
+    flags: dict[str, str] = {}
+    for provider in PRIMARY_PREFERENCE[geo]:
+        if provider == primary:
+            continue
+        plan = plan_for(provider, tier)
+        own = _eur(settings, plan.monthly, plan.currency)
+        alt = best_alternative(provider.value, tier.value, geo.value, primary.value, own, settings.usd_to_eur)
+        if alt is not None and alt.provider != provider.value:
+            flags[provider.value] = (f"Ledger: €{own:.2f}/month, {alt.provider} does {tier.value} for "
+                                     f"€{alt.monthly_eur:.2f}")
+    return flags
 
 
 def _refuse(message: str) -> PolicyRefusal:
@@ -278,7 +301,7 @@ def _healthy_alternatives(health: PlacementHealth, geo: Geo, exclude: Provider, 
 
 # ---------------------------------------------------------------------- provision_pairs
 def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Region | None,
-              count: int, health: PlacementHealth | None = None) -> Placement:
+              count: int, health: PlacementHealth | None = None, costs: Mapping[str, str] | None = None) -> Placement:
     """Primary and standby regions for ``count`` new pairs: round-robin over each provider's *healthy* regions.
 
     Automatic choices (the standby provider when none is named, the regions) skip what ``health`` advises
@@ -287,6 +310,9 @@ def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Reg
     what the operator wants; soft signals (a recent quota refusal) only warn.
     """
     health = health or PlacementHealth()
+    costs = costs or {}
+    why_chosen = ""
+    costly: list[str] = []
     if standby is not None and standby == primary:
         raise InputError(
             f"The standby must be on a different provider than the primary (both are {primary.value}); "
@@ -338,6 +364,8 @@ def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Reg
         skipped.extend(left_out)
         if standby.value in health.warnings:
             warnings.append(f"{standby.value}: {health.warnings[standby.value]}")
+        if standby.value in costs:
+            warnings.append(f"{standby.value} as you asked, though {costs[standby.value]}")
         chosen = standby
     else:
         candidates = [p for p in PRIMARY_PREFERENCE[geo] if p != primary and regions_for(p, geo)]
@@ -345,25 +373,39 @@ def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Reg
             raise InputError(f"No second provider has regions in {geo.value.upper()}; name a standby provider.")
         picked: tuple[Provider, list[Region], list[str]] | None = None
         passed_over: list[str] = []
+        fit_but_costly: list[tuple[Provider, list[Region], list[str]]] = []
         for candidate in candidates:
             regions, left_out = health.healthy_regions(candidate, geo)
             why = (health.down_providers.get(candidate.value)
                    or (None if regions else "no healthy region in " + geo.value.upper())
                    or health.short_of_room(candidate, count)
                    or health.warnings.get(candidate.value))
+            if why is None and candidate.value in costs:
+                fit_but_costly.append((candidate, regions, left_out))
+                costly.append(f"{candidate.value} ({costs[candidate.value]})")
+                continue
             if why is None:
                 picked = (candidate, regions, left_out)
                 break
             passed_over.append(f"{candidate.value} for standbys ({why})")
+        if picked is None and fit_but_costly:
+            picked = fit_but_costly[0]  # every healthy option is flagged: the first of them, and say so
+            costly = [c for c in costly if not c.startswith(f"{picked[0].value} ")]
+            why_chosen = (f"Standbys on {picked[0].value}: every healthy provider is flagged by Ledger as "
+                          f"expensive ({costs[picked[0].value]}), this is the first by preference.")
         if picked is None:
             raise _refuse(f"no provider in {geo.value.upper()} is fit for the standbys right now "
                           f"({'; '.join(passed_over)}); name a standby provider once one recovers.")
         chosen, standby_regions, left_out = picked
         skipped.extend(passed_over)
         skipped.extend(left_out)
+        if not why_chosen:
+            why_chosen = (f"Standbys on {chosen.value}: healthy (no open incident, status page clear)"
+                          + (", with room," if health.room else "")
+                          + (" and not flagged by Ledger as expensive." if costs or costly else "."))
     pairs = [(primary_regions[i % len(primary_regions)], standby_regions[i % len(standby_regions)])
              for i in range(count)]
-    return Placement(pairs, chosen, skipped, warnings)
+    return Placement(pairs, chosen, skipped, warnings, why_chosen, costly)
 
 
 def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: Settings) -> Draft:
@@ -387,7 +429,8 @@ def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: 
         if region.provider != primary:
             raise InputError(f"Region {name} belongs to {region.provider.value}, not the primary provider {primary.value}.")
     geo = region.geo if region else _enum(Geo, args.get("geo") or "eu", "geo")
-    placed = placement(geo, primary, standby, region, count, placement_health(s, settings))
+    placed = placement(geo, primary, standby, region, count, placement_health(s, settings),
+                       ledger_flags(tier, geo, primary, settings))
     pairs, standby = placed.pairs, placed.standby
     p_plan, s_plan = plan_for(primary, tier), plan_for(standby, tier)
     per_pair = _eur(settings, p_plan.monthly, p_plan.currency) + _eur(settings, s_plan.monthly, s_plan.currency)
@@ -408,6 +451,10 @@ def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: 
         f"standbys on {standby.value}, in {', '.join(regions_used)}. "
         f"Adds about €{per_pair * count:,.2f}/month (€{per_pair:.2f} per pair)."
     )
+    if placed.why:
+        summary += f" {placed.why}"
+    if placed.costly:
+        summary += f" Passed over as expensive: {'; '.join(placed.costly)}."
     if placed.skipped:
         summary += f" Skipped as unhealthy or full: {'; '.join(placed.skipped)}."
     if placed.warnings:

@@ -35,6 +35,13 @@ def fresh_status_pages() -> Iterator[None]:
     forget_provider_status()
 
 
+@pytest.fixture(autouse=True)
+def health_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about health; Ledger's cost view (tested on its own below) is set aside for them."""
+    if "ledger" not in request.node.name:
+        monkeypatch.setattr("engine.operations._drafts.ledger_flags", lambda *args, **kwargs: {})
+
+
 @pytest.fixture
 def engine(clawops_home: Path) -> Iterator[Engine]:
     eng = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
@@ -185,3 +192,26 @@ def test_a_provider_wide_outage_of_the_primary_is_refused() -> None:
                               "primary provider (healthy in US: digitalocean, hetzner, contabo).")
     ok = placement(Geo.US, Provider.DIGITALOCEAN, None, REGIONS["us-digitalocean-nyc3"], 2, health)
     assert ok.standby is Provider.HETZNER and "vultr for standbys (vultr status page: API outage)" in ok.skipped
+
+
+def test_standbys_never_go_where_ledger_flags_them_expensive_and_the_plan_says_why(engine: Engine) -> None:
+    """One team, one view: Forge's automatic standby choice follows Ledger's cheaper_elsewhere rule."""
+    from engine.domain import Tier, plan_for
+    from engine.ledger._model import best_alternative
+    from engine.operations._drafts import ledger_flags
+
+    flags = ledger_flags(Tier.STANDARD, Geo.EU, Provider.HETZNER, engine.settings)
+    assert "digitalocean" in flags  # the one Ledger calls the expensive standby today
+    planned, rec = asyncio.run(_plan(engine))
+    assert rec is not None
+    chosen = rec.args["standby_provider"]
+    assert chosen not in flags
+    price = plan_for(Provider(chosen), Tier.STANDARD)
+    own = price.monthly if price.currency == "EUR" else price.monthly * engine.settings.usd_to_eur
+    better = best_alternative(chosen, "standard", "eu", "hetzner", own, engine.settings.usd_to_eur)
+    assert better is None or better.provider == chosen  # at most a longer term there, never another provider
+    assert f"Standbys on {chosen}" in rec.summary and "not flagged by Ledger" in rec.summary
+    assert "Passed over as expensive: " in rec.summary and "digitalocean (Ledger: " in rec.summary
+    told, told_rec = asyncio.run(_plan(engine, standby_provider="digitalocean"))
+    assert told_rec is not None and told_rec.args["standby_provider"] == "digitalocean"  # told to: it goes there
+    assert "digitalocean as you asked, though Ledger" in told_rec.summary

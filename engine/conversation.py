@@ -142,7 +142,13 @@ class Conversation:
         if gated is not None:
             return gated
         ctx, lifecycle = self.dialogue.load(caller, key, self._context(caller, key))
-        intents = self.brain.understand(message, ctx)
+        try:
+            intents = self.brain.understand(message, ctx)
+        except Exception:  # a reading bug must never become a traceback or a guess: say so, change nothing
+            log.exception("the offline brain could not read a message")
+            intents = [UnknownIntent(_clip(message), reason=(
+                "I couldn't read that message (an error on my side, logged); nothing was changed. "
+                "Try saying it another way, e.g. \"fleet status\"."))]
         notes += lifecycle + self.dialogue.settle(caller, key, intents)
         calls: list[ToolOutcome] = []
         # "go"/"cancel" are the operator's own and a suspected injection is refused: never a model's call.

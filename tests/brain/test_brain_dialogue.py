@@ -225,3 +225,16 @@ def _problem(config: dict[str, object], allow: tuple[str, ...]) -> str:
     clean, problem = check_config(config, allow)
     assert problem is not None and not clean
     return problem.message
+
+
+async def test_a_reading_error_is_one_sentence_and_changes_nothing(engine: Engine,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(message: str, context: BrainContext | None = None) -> list[object]:
+        raise KeyError("selector")
+
+    plan = await engine.ask("restart everything on vultr", session="e")
+    assert plan.plan is not None
+    monkeypatch.setattr(engine.conversation.brain, "understand", broken)
+    result = await engine.ask("restart everything on vultr", session="e")
+    assert result.tool_calls == [] and "nothing was changed" in result.reply and not leaks(result.reply)
+    assert not _jobs(engine)

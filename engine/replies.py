@@ -119,6 +119,11 @@ def provider_health_text(result: dict[str, Any]) -> str:
                     + (f", {info['standbys_lost']} users served but without a standby until replacements are up"
                        if info.get("standbys_lost") else ""))
         lines.append(f"{head}. Exposure: {exposure}.")
+        risks = info.get("at_risk") or []
+        for risk in risks[:8]:  # the users behind the numbers: who, since when, what to do
+            lines.append(f"  {risk['account']}: {risk['problem']}, since {risk['since']}; recommended: {risk['action']}.")
+        if len(risks) > 8:
+            lines.append(f"  …and {len(risks) - 8} more (ask about one region or account for the full list).")
         if len(result["providers"]) == 1:
             for region, e in info["regions"].items():
                 lines.append(f"  {region}: {e['primaries']} primaries, {e['standbys']} standbys, {e['failed']} failed, "

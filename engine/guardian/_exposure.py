@@ -56,10 +56,13 @@ class Exposure:
     without_gateway: int = 0
     """Accounts with an instance there and no serving, reachable primary anywhere."""
     without_gateway_accounts: tuple[str, ...] = field(default=())
+    at_risk: tuple[dict[str, Any], ...] = field(default=())
+    """The users behind the numbers, worst first: account, what is wrong, since when, what to do."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["without_gateway_accounts"] = list(self.without_gateway_accounts[:20])
+        out["at_risk"] = list(self.at_risk[:20])
         return out
 
     def describe(self) -> str:
@@ -80,8 +83,37 @@ class Exposure:
 
 
 _COLUMNS: tuple[Any, ...] = (Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region,
-                             Instance.state, Instance.health_score, Instance.health_reason)
-_Row = tuple[str, str, str, str, str, str, int | None, str]
+                             Instance.state, Instance.health_score, Instance.health_reason, Instance.updated_at)
+_Row = tuple[Any, ...]
+"""id, account, role, provider, region, state, health score, health reason, updated at."""
+
+
+def _since(moment: Any) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment is not None else "an unknown time"
+
+
+def _risk(acct: str, mine: list[_Row], here: Any, no_gateway: bool) -> dict[str, Any] | None:
+    """One user's exposure in words: what is wrong, since when, and the recommended action (or None: fine)."""
+    bad_primary = next((r for r in mine if r[2] == "primary" and here(r) and not _healthy(r[5], r[6])), None)
+    standby_ok = next((r for r in mine if r[2] == "standby" and _healthy(r[5], r[6]) and not here(r)), None)
+    lost = next((r for r in mine if r[2] == "standby" and here(r) and r[5] == S.FAILED.value
+                 and not (r[7] or "").startswith(FAILED_OVER_PREFIX)), None)
+    if bad_primary is not None:
+        what = (f"primary {bad_primary[0]} {bad_primary[5]}"
+                + (f" ({bad_primary[7]})" if bad_primary[7] else ""))
+        if standby_ok is not None and (no_gateway or bad_primary[5] == S.FAILED.value):
+            action = f"fail over {acct} (its standby {standby_ok[0]} is healthy)"
+        elif standby_ok is not None:
+            action = (f"restart {bad_primary[0]} (Guardian's heal ladder does so on its own; it fails over to "
+                      f"{standby_ok[0]} if that does not hold)")
+        else:
+            action = f"repair {bad_primary[0]} (\"restart {bad_primary[0]}\") and give {acct} a healthy standby"
+        return {"account": acct, "problem": ("no gateway: " if no_gateway else "") + what,
+                "since": _since(bad_primary[8]), "action": action, "severity": 0 if no_gateway else 1}
+    if lost is not None:
+        return {"account": acct, "problem": f"standby {lost[0]} FAILED: served, but with no fallback",
+                "since": _since(lost[8]), "action": f"provision a new standby for {acct}", "severity": 2}
+    return None
 
 
 def _healthy(state: str, score: int | None) -> bool:
@@ -130,16 +162,20 @@ def _count(provider: str | None, region: str | None, accounts: set[str], by_acco
 
     primaries = standbys = unhealthy = failed = failed_over = lost = movable = stranded = 0
     no_gateway: list[str] = []
+    risks: list[dict[str, Any]] = []
     ids = sorted(accounts)
     for acct in ids:
         mine = by_account.get(acct, [])
         served_elsewhere = any(_reachable_primary(r[2], r[5], r[6]) and not here(r) for r in mine)
         if not any(_reachable_primary(r[2], r[5], r[6]) for r in mine):
             no_gateway.append(acct)
+        risk = _risk(acct, mine, here, acct in no_gateway)
+        if risk is not None:
+            risks.append(risk)
         for r in mine:
             if not here(r):
                 continue
-            _id, _acct, role, _prov, _reg, state, score, reason = r
+            _id, _acct, role, _prov, _reg, state, score, reason = r[:8]
             if state == S.FAILED.value:
                 failed += 1
             if role == "primary" and (state in _SERVING or state == S.FAILED.value):
@@ -160,7 +196,8 @@ def _count(provider: str | None, region: str | None, accounts: set[str], by_acco
                 lost += 1
     return Exposure(provider, region, primaries=primaries, standbys=standbys, unhealthy_primaries=unhealthy,
                     failed=failed, failed_over=failed_over, standbys_lost=lost, can_fail_over=movable, no_healthy_standby=stranded,
-                    users=len(ids), without_gateway=len(no_gateway), without_gateway_accounts=tuple(no_gateway))
+                    users=len(ids), without_gateway=len(no_gateway), without_gateway_accounts=tuple(no_gateway),
+                    at_risk=tuple(sorted(risks, key=lambda r: (r["severity"], r["since"], r["account"]))))
 
 
 def exposure(session: Session, *, provider: str | None = None, region: str | None = None,

@@ -28,6 +28,7 @@ def _numbers(e: Exposure) -> dict[str, Any]:
     out: dict[str, Any] = {k: getattr(e, k) for k in _KEYS}
     out["users_without_gateway"] = e.without_gateway
     out["accounts_without_gateway"] = list(e.without_gateway_accounts[:20])
+    out["at_risk"] = [{k: v for k, v in r.items() if k != "severity"} for r in e.at_risk[:20]]
     out["summary"] = e.describe()
     return out
 

@@ -113,6 +113,8 @@ async def brief_operator(operator_id: str) -> int:
 
 
 BRIEFING_PREFIX = "briefing:"
+BRIEFING_START_DELAY_S = 10.0
+"""The start-up catch-up runs this long after the scheduler starts, once the messaging channels are up."""
 _scheduler: Any = None
 _loop: Any = None
 _sync_tasks: set[Any] = set()
@@ -343,6 +345,8 @@ async def start_scheduler(engine: Engine, *, scale: float = 1.0, guardian: bool 
     from apscheduler.datastores.sqlalchemy import SQLAlchemyDataStore
     from apscheduler.triggers.interval import IntervalTrigger
 
+    from engine.store import utcnow as _utcnow
+
     bind(engine)
     url = _async_url(engine.store.url)
     broker: Any = None
@@ -365,7 +369,10 @@ async def start_scheduler(engine: Engine, *, scale: float = 1.0, guardian: bool 
         schedules = [s for s in schedules if s[0] != "guardian-sweep"] + [guardian_schedule()]
     for schedule_id, task, every in schedules:
         seconds = max(every.total_seconds() * scale, 0.5)
-        await scheduler.add_schedule(task, IntervalTrigger(seconds=seconds), id=schedule_id,
+        # The briefing check's first run (the start-up catch-up) waits for the channels the daemon starts next.
+        delay = min(BRIEFING_START_DELAY_S, seconds) if schedule_id == "briefings" else 0.0
+        trigger = IntervalTrigger(seconds=seconds, start_time=_utcnow() + timedelta(seconds=delay))
+        await scheduler.add_schedule(task, trigger, id=schedule_id,
                                      conflict_policy=ConflictPolicy.replace, max_jitter=seconds / 10)
     _scheduler, _loop = scheduler, asyncio.get_running_loop()
     _configure_voice(engine)

@@ -320,7 +320,8 @@ def run_web(*, config: Path | None, host: str, port: int, public_url: str | None
     def env_for(session: WebSession) -> dict[str, str]:
         if daemon:
             return {"CLAWOPS_API_KEY": session.key}
-        return {"CLAWOPS_OPERATOR": session.operator}
+        # embedded too: the key (not just its operator's name) so a read-scoped key stays a viewer in the tab
+        return {"CLAWOPS_OPERATOR": session.operator, "CLAWOPS_API_KEY": session.key}
 
     chat = WebChat(chat_command(config), check_key=key_checker(config_file=config), env_for=env_for, host=host,
                    port=port, public_url=public_url)

@@ -11,6 +11,7 @@ from the engine is re-exported here, and the app imports nothing else from
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -139,8 +140,15 @@ class EmbeddedClient:
             scheduler.bind(engine)
             engine.ops.sweeper = scheduler.sweep_now  # "run a health sweep now" sweeps the simulated fleet
         self._prime_redaction()
+        self._key_caller: Any = None
         try:
-            engine.caller(operator, channel)  # fail now, clearly, if the operator is unknown
+            key = engine.settings.api_key
+            if key is not None:
+                # An API key given to an embedded engine (the web door's tab, a script) is who acts: its operator,
+                # with its scope's cap on the role, exactly as the daemon would treat it.
+                self._key_caller = engine.trust.authenticate(key.get_secret_value(), channel=channel)
+                self.operator = self._key_caller.name
+            engine.caller(self.operator, channel)  # fail now, clearly, if the operator is unknown
         except ClawOpsError as err:
             raise self._scrubbed(err) from None
 
@@ -158,7 +166,7 @@ class EmbeddedClient:
     async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
                   yes: bool = False) -> TurnResult:
         result = await run_turn(self.engine, message, operator=self.operator, channel=self.channel,
-                                session=session, dry_run=dry_run, yes=yes)
+                                session=session, dry_run=dry_run, yes=yes, caller=self._key_caller)
         scrubbed: TurnResult = self.engine.trust.redactor.scrub_value(result)
         return scrubbed
 
@@ -170,8 +178,8 @@ class EmbeddedClient:
 
         async def turn() -> TurnResult:
             result = await run_turn(self.engine, message, operator=self.operator, channel=self.channel,
-                                    session=session, on_delta=lambda agent, text: deltas.put_nowait(
-                                        TokenDelta(agent, text)))
+                                    session=session, caller=self._key_caller,
+                                    on_delta=lambda agent, text: deltas.put_nowait(TokenDelta(agent, text)))
             scrubbed: TurnResult = self.engine.trust.redactor.scrub_value(result)
             return scrubbed
 
@@ -233,6 +241,8 @@ class EmbeddedClient:
         return self.engine.trust.redactor.scrub(text)
 
     def _me(self) -> Any:
+        if self._key_caller is not None:
+            return dataclasses.replace(self._key_caller, channel=self.channel)
         return self.engine.caller(self.operator, self.channel)
 
     def _owner(self, action: str) -> Any:

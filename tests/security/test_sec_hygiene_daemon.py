@@ -219,6 +219,19 @@ def test_a_read_key_cannot_act_through_the_real_cli(fleet: Fleet) -> None:
     nothing_ran(fleet, before)
 
 
+def test_a_read_key_stays_a_viewer_in_an_embedded_engine_too(fleet: Fleet) -> None:
+    """Own attack: the web door's tab (and any script) runs an embedded engine with the signed-in key; a read key
+    there must not act with its operator's full role."""
+    before = snapshot(fleet)
+    out = clawops({**fleet.env, "CLAWOPS_API_KEY": fleet.reader}, "ask", "--json", "--yes",
+                  "restart the gateway on acct-012")
+    assert out.returncode == 3, (out.stdout, out.stderr)
+    assert {c["status"] for c in json.loads(out.stdout)["tool_calls"]} == {"refused"}
+    wrong = clawops({**fleet.env, "CLAWOPS_API_KEY": "cok_00000000_" + "w" * 43}, "ask", "fleet status")
+    assert wrong.returncode != 0 and len(wrong.stderr.strip().splitlines()) == 1
+    nothing_ran(fleet, before)
+
+
 def test_yes_sent_as_a_string_is_refused_not_read_as_true(fleet: Fleet) -> None:
     """Own attack: ``{"yes": "false"}`` used to be truthy, so a client saying *false* confirmed."""
     before = snapshot(fleet)

@@ -173,7 +173,7 @@ class EmbeddedClient:
     async def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[EngineEvent]:
         """The same turn as :meth:`ask`, as events for a UI, with the model's reply streamed as
         :class:`TokenDelta` (redacted) while the turn runs."""
-        yield TurnStarted(message, session)
+        yield TurnStarted(self.engine.trust.redactor.scrub(message), session)  # what is echoed is redacted too
         deltas: asyncio.Queue[TokenDelta] = asyncio.Queue()
 
         async def turn() -> TurnResult:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 __all__ = ["JsonFormatter", "configure_logging"]
 
+_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
@@ -33,7 +35,9 @@ class JsonFormatter(logging.Formatter):
                 data[key] = value
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False, default=str)
+        # Escaped, not dropped: C1 controls and bidi overrides from untrusted text (labels, node logs) must not act
+        # on the terminal that tails this log, and the record must still say exactly what was seen.
+        return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(data, ensure_ascii=False, default=str))
 
 
 def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -> logging.Handler:

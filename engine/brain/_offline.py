@@ -764,6 +764,8 @@ class OfflineBrain:
             loose = re.search(r"\b(cheap|cheapest|small|smallest|tiny|budget|large|big|beefy|medium)\b", text)
             tier = TIER_WORDS[loose.group(1)] if loose else "standard"
         args: dict[str, object] = {"count": count, "tier": tier}
+        assumed = [] if filters.get("tier") or re.search(r"\b(cheap|cheapest|small|smallest|tiny|budget|large|big|"
+                                                         r"beefy|medium)\b", text) else [f"{tier} tier"]
         primary = (re.search(rf"\b{PROVIDER_ALT} (?:as (?:the )?)?primar", text)
                    or re.search(rf"\bprimar\w* (?:on |at |in |with |=|: ?)?{PROVIDER_ALT}\b", text))
         standby = (re.search(rf"\b{PROVIDER_ALT} (?:as (?:the )?)?(?:standby|backup|secondary)", text)
@@ -781,11 +783,17 @@ class OfflineBrain:
         geo = filters.get("geo") or ("eu" if "region" not in filters else None)
         if geo:
             args["geo"] = geo
-        args.setdefault("primary_provider", {"eu": "hetzner", "us": "vultr", "ap": "vultr"}.get(str(geo), "hetzner"))
+            if not filters.get("geo"):
+                assumed.append("in the EU")
+        if "primary_provider" not in args:
+            args["primary_provider"] = {"eu": "hetzner", "us": "vultr", "ap": "vultr"}.get(str(geo), "hetzner")
+            assumed.append(f"primaries on {args['primary_provider']}")
         label = re.search(r"\b(?:label(?:led)?|tag(?:ged)?|called|named|for) [\"']([^\"']{1,80})[\"']", text)
         if label:
             args["label"] = label.group(1)
-        return ToolIntent("provision_pairs", args)
+        note = (f"Assumed: {', '.join(assumed)} — say so if you want otherwise (e.g. \"make it performance\")."
+                if assumed else "")
+        return ToolIntent("provision_pairs", args, note=note)
 
     def _cost(self, text: str) -> Intent:
         period = "week" if re.search(r"\b(week|weekly|7 days|seven days)\b", text) else "month"

@@ -77,3 +77,25 @@ def test_fleet_text_handed_to_a_model_is_checked_for_injection_through_the_same_
 
     assert injection_marker(label) is not None
     assert injection_marker("disk 97 %, gateway restarted 3x") is None
+
+
+def test_daemon_logs_escape_control_sequences_and_keep_the_text_exact() -> None:
+    import io
+    import json
+    import logging
+
+    from engine.api._logging import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("clawops.test.hygiene")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("label %s", "\x9d52;c;eA==\x9c \u202eevil \x1b]0;title\x07")
+    finally:
+        log.removeHandler(handler)
+    line = stream.getvalue()
+    assert not any(0x7F <= ord(c) <= 0x9F or ord(c) < 0x20 and c != "\n" or c == "\u202e" for c in line)
+    assert json.loads(line)["msg"] == "label \x9d52;c;eA==\x9c \u202eevil \x1b]0;title\x07"

@@ -139,7 +139,10 @@ class DecisionGate:
             if turn is not None and turn.caller.operator_id != caller.operator_id:
                 turn = None  # another operator's call inside this turn (never expected): judged on its own
             earlier = list(turn.proposals) if turn is not None else []
-            if turn is None:
+            if proposal.needs_human or proposal.destructive or proposal.model:
+                # It waits for the operator whatever the window says: no need to read it (yet).
+                window = (turn.window if turn is not None else None) or WindowUse(minutes=self.window_minutes)
+            elif turn is None:
                 window = self.window(s, caller)
             else:
                 window = turn.window = turn.window or self.window(s, caller)

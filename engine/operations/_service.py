@@ -531,11 +531,13 @@ class Operations:
         with self.store.session() as s:
             waits = self.gate.settle_verdicts(s, turn)
             held: dict[str, ToolOutcome] = {}
+            gone: set[str] = set()
             for plan_id in turn.deferred:
-                if not waits.get(plan_id, True):
-                    continue
                 rec = s.get(PlanRecord, plan_id)
-                if rec is None:
+                if rec is None or rec.status != "pending":
+                    gone.add(plan_id)  # decided already in this turn (the operator's own "go" or "cancel")
+                    continue
+                if not waits.get(plan_id, True):
                     continue
                 extra = [c.to_dict() for c in self.gate.turn_checks(s, turn, plan_id)]
                 rec.requires_confirmation = True
@@ -545,7 +547,7 @@ class Operations:
                                             message=rec.summary, plan=_plan_view(rec))
         out: dict[str, ToolOutcome] = dict(held)
         for plan_id in turn.deferred:
-            if plan_id in held:
+            if plan_id in held or plan_id in gone:
                 continue
             try:
                 out[plan_id] = await self.confirm(caller, plan_id, implicit=True)

@@ -22,8 +22,9 @@ _TEENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
           "seventeen": 17, "eighteen": 18, "nineteen": 19}
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
          "ninety": 90}
-_ACCOUNT = re.compile(r"\b(?:account|acct|acc|acts?|akt)(?:\s+(?:number|no\.?|#))?(?=[\s.,\-#]*(?:\d|[a-z]))",
+_ACCOUNT = re.compile(r"\b(?:account|acct|acc|acts?|akt|count)(?:\s+(?:number|no\.?|#))?(?=[\s.,\-#]*(?:\d|[a-z]))",
                       re.IGNORECASE)
+_DIGIT_BY_DIGIT = re.compile(r"(?:[\s.,\-]*\b\d\b){2,}")
 _TOKEN = re.compile(r"[\s.,\-#]*(\d+|[a-z]+)", re.IGNORECASE)
 
 
@@ -88,6 +89,8 @@ def spoken_account_ids(text: str) -> str:
         if m.start() < pos:
             continue
         found = _read_number(text, m.end())
+        if found is not None and m.group(0).lower().startswith("count") and not _DIGIT_BY_DIGIT.match(text, m.end()):
+            found = None  # "count 5" is a count; "Count 1 2 3" is "account one two three" misheard
         if found is None:
             continue
         value, end = found

@@ -164,10 +164,35 @@ async def _start_scheduler(engine: Engine, *, guardian: bool = False) -> Any:
     try:
         from engine.scheduler import start_scheduler
 
-        return await start_scheduler(engine, guardian=guardian)
+        scheduler = await start_scheduler(engine, guardian=guardian)
+        tell_briefing_failures(engine)
+        return scheduler
     except Exception:
         log.exception("scheduler did not start; the operator API runs without it")
         return None
+
+
+def tell_briefing_failures(engine: Engine) -> Callable[[], None]:
+    """A scheduled briefing that could not be produced or sent is said in the operators' feed (the chat), FAILED."""
+    from engine.api._hub import FeedItem
+    from engine.briefer import on_briefing_run
+    from engine.store import Operator
+
+    def tell(run: Any) -> None:
+        failed = {name: why for name, why in run.delivered.items() if why}
+        if not failed and not run.error:
+            return
+        sch = run.due.schedule
+        with engine.store.session() as s:
+            op = s.get(Operator, sch.operator_id)
+        where = "; ".join(f"on {name}: {why}" for name, why in failed.items()) or f"it was not produced: {run.error}"
+        saved = f" It is saved at {run.briefing.html_path}." if run.briefing is not None else ""
+        hub_for(engine).publish(FeedItem(
+            operator=op.name if op is not None else sch.operator_id, channel="briefer", session=None,
+            message=f"scheduled {sch.kind} briefing", agent="briefer", tenant=op.tenant_id if op is not None else None,
+            reply=f"[Briefer] FAILED: the {sch.kind} briefing due {run.due.slot:%H:%M} UTC was not delivered {where}.{saved}"))
+
+    return on_briefing_run(tell)
 
 
 async def _start_channels(engine: Engine) -> Any:

@@ -146,3 +146,23 @@ async def test_a_failed_delivery_is_failed_everywhere_and_a_late_one_says_so(
     assert "was due at 07:00" in late[0].briefing.text and "late" in late[0].briefing.text
     assert await run_due_briefings(engine, slot + timedelta(days=1, hours=2, minutes=1), speak=False) == []
     assert await run_due_briefings(engine, slot + timedelta(days=2, hours=4), speak=False) == []
+
+
+async def test_the_daemon_tells_the_chat_a_briefing_failed(engine: Engine) -> None:
+    from engine.api._daemon import tell_briefing_failures
+    from engine.api._hub import FeedItem, hub_for
+
+    set_prefs(engine.store, "op-owner", at="07:00", channels="whatsapp", no_weekly=True,
+              now=datetime.now(UTC) - timedelta(days=2))
+    with engine.store.session() as s:
+        s.add(ChannelIdentity(channel="whatsapp", external_id="+491701234567", operator_id="op-owner"))
+    remove = tell_briefing_failures(engine)
+    slot = (datetime.now(UTC) + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
+    try:
+        async with hub_for(engine).subscribe() as feed:
+            await run_due_briefings(engine, slot, speak=False)  # no WhatsApp channel runs here
+            item = feed.get_nowait()
+    finally:
+        remove()
+    assert isinstance(item, FeedItem) and item.operator == "owner" and item.agent == "briefer"
+    assert "FAILED" in item.reply and "whatsapp" in item.reply and "saved at" in item.reply

@@ -46,6 +46,8 @@ def test_a_long_note_with_the_vocabulary_prompt_keeps_every_part(vcfg: Any) -> N
     ("Resize Account 1-2-3 to performance", "Resize acct-123 to performance"),
     ("fail over account forty two to its standby", "fail over acct-042 to its standby"),
     ("account one hundred and five", "acct-105"),
+    ("Failover, Count 1 2 3.", "Failover, acct-123."),  # "account" misheard, said digit by digit
+    ("count 5 degraded instances", "count 5 degraded instances"),
     ("how many accounts are degraded", "how many accounts are degraded"),
     ("check the account for errors", "check the account for errors"),
 ])

@@ -558,6 +558,15 @@ class OfflineBrain:
                           "I changed nothing."),
                 understood=f"{verb} {scope}", readings=(f"{verb} everything degraded on vultr", f"{verb} acct-042"),
                 unknown_words=unknown)]
+        reads = [i for i in found if isinstance(i, ToolIntent)]
+        unknown = _unexplained(text) if reads else ()
+        if unknown:
+            # A read is harmless, so it is answered; the words it could not place are still named.
+            first = reads[0]
+            said = (f"(I don't know {_quoted(unknown)}, so this answer leaves {'it' if len(unknown) == 1 else 'them'}"
+                    " out; name a provider, region, state or account if you meant one.)")
+            found = [dataclasses.replace(i, note=" ".join(filter(None, [i.note, said]))) if i is first else i
+                     for i in found]
         return found
 
     # ------------------------------------------------------------------ one request

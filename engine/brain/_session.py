@@ -326,6 +326,9 @@ class DialogueKeeper:
         elif any(c.status == "done" for c in calls):
             update["last_was_action"] = False
         for call in calls:
+            if call.tool == "provider_health" and call.status == "done" and call.args:
+                # "Hetzner Nuremberg looks down, what's our exposure?" → "fail them over": them = that place.
+                update["last_filters"] = {k: v for k, v in call.args.items() if k in ("provider", "region")}
             if call.tool == "fleet_status" and call.status == "done":
                 update["last_list"] = [str(p.get("id")) for p in (call.result.get("problems") or [])[:8]
                                        if isinstance(p, dict) and p.get("id")]

@@ -144,3 +144,38 @@ async def test_a_channel_turn_meets_the_same_gate(api_engine: Engine) -> None:
     reply = await turn(inbound, f"restart docker on {words(accounts(20, 2))} and tear down acct-031")
     assert "Confirm?" in reply
     nothing_ran(api_engine, before, ran)
+
+
+# ----------------------------------------------------------------------------- `clawops engine`, the real process
+def test_the_engine_process_holds_splits_across_cli_processes_and_sessions(clawops_home: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
+    env.update({"CLAWOPS_HOME": str(clawops_home), "CLAWOPS_DEMO_PAIRS": str(PAIRS), "CLAWOPS_DEMO_PROVIDERS": "sim"})
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "engine", "--port", "0"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        remote = {"CLAWOPS_ENGINE_URL": url, "CLAWOPS_API_KEY": (clawops_home / "owner.key").read_text().strip()}
+        first = clawops(tmp_path, "--session", "a", f"restart docker on {words(accounts(1, 7))}", env=remote)
+        assert first["job"] is not None
+        second = clawops(tmp_path, "--session", "b", f"restart docker on {words(accounts(20, 4))}", env=remote)
+        assert second["job"] is None and isinstance(second["plan"], dict) and second["plan"]["requires_confirmation"]
+        compound = clawops(tmp_path, f"tear down {words(accounts(30, 2))} and tear down acct-033", env=remote)
+        calls = compound["tool_calls"]
+        assert isinstance(calls, list) and [c["status"] for c in calls] == ["planned", "planned"]
+        stolen = clawops(tmp_path, "--session", "a", "go", env=remote)  # session a had nothing pending
+        assert stolen["job"] is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=90)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    db = sqlite3.connect(clawops_home / "clawops.db")
+    try:  # Guardian's own heals may run in the daemon; of the operator's turns only the first ran
+        ran = db.execute("SELECT p.session_key, p.tool FROM jobs j JOIN plans p ON p.id = j.plan_id "
+                         "WHERE p.session_key != ''").fetchall()
+        deleted = db.execute("SELECT count(*) FROM instances WHERE state = 'DELETED'").fetchone()[0]
+    finally:
+        db.close()
+    assert ran == [("op-owner:a", "restart")] and deleted == 0

@@ -22,7 +22,8 @@ STATE_COLOURS = {
     "STANDBY_PROMOTING": "#8e5bd6", "DRAINING": "#8a8a8a", "ARCHIVING": "#6b6b6b", "REQUESTED": "#b0c4de",
     "CREATING": "#87a8d0", "BOOTSTRAPPING": "#6c93c7",
 }
-_ROW, _LABEL, _WIDTH = 26, 120, 560
+_ROW, _LABEL, _WIDTH = 26, 105, 300
+"""Chart geometry in SVG units: narrow enough that a phone scales the charts by 0.75 at most, text stays legible."""
 
 _CSS = """
 *{box-sizing:border-box}
@@ -30,8 +31,11 @@ body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #dde2ea}
 table{border-collapse:collapse;width:100%;max-width:100%;margin:8px 0}th,td{border:1px solid #dde2ea;padding:4px 8px;text-align:left;overflow-wrap:anywhere;word-break:break-word}
 th{background:#f3f5f9}.num{text-align:right}.muted{color:#667085}.summary p{margin:6px 0}
-svg{display:block;width:100%;height:auto;margin:8px 0}svg text{font:12px system-ui,sans-serif;fill:#1d2330}
-@media (max-width:520px){body{font-size:14px;padding:10px}h1{font-size:19px}th,td{padding:3px 4px;font-size:12px}}
+svg{display:block;width:100%;height:auto;margin:8px 0}svg text{font:13px system-ui,sans-serif;fill:#1d2330}
+@media (max-width:520px){body{font-size:14px;padding:10px}h1{font-size:19px}
+table.wide,table.wide tbody,table.wide tr,table.wide td{display:block;width:100%}table.wide thead{display:none}
+table.wide tr{border:1px solid #dde2ea;margin:0 0 8px;padding:4px 6px}table.wide td{border:0;padding:1px 0;text-align:left}
+table.wide td::before{content:attr(data-label) ": ";color:#667085}}
 """
 
 
@@ -87,21 +91,27 @@ def bar_chart(values: dict[str, float], *, unit: str = "€", colour: str = "#4f
     for i, (name, amount) in enumerate(values.items()):
         y = i * _ROW + 4
         w = max(1.0, _WIDTH * amount / biggest)
-        parts.append(f'<text x="0" y="{y + 14}">{escape(name)}</text>'
+        shown = name.replace("_", " ") if len(name) <= 14 else name.replace("_", " ")[:13] + "…"
+        parts.append(f'<text x="0" y="{y + 14}">{escape(shown)}<title>{escape(name)}</title></text>'
                      f'<rect x="{_LABEL}" y="{y}" width="{w:.1f}" height="18" fill="{colour}"/>'
                      f'<text x="{_LABEL + w + 6:.1f}" y="{y + 14}">{unit}{amount:,.0f}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
+_NUM = ' class="num"'
+
+
 def _table(header: list[str], rows: list[list[str]], numeric: frozenset[int] = frozenset()) -> str:
+    """A table; one with more than three columns becomes one card per row on a phone (labels from the header)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f'<td class="num">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
+        "<tr>" + "".join(f'<td{_NUM if i in numeric else ""} data-label="{escape(header[i])}">{escape(c)}</td>'
                          for i, c in enumerate(r)) + "</tr>"
         for r in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    wide = ' class="wide"' if len(header) > 3 else ""
+    return f"<table{wide}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def html_report(facts: BriefingFacts, script: str) -> str:

@@ -100,6 +100,10 @@ def test_a_killed_engines_job_is_taken_over_by_the_survivor_exactly_once(pg_url:
         finally:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait(timeout=30)
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         view = asyncio.run(engine.ops.resume_unfinished())
         while engine.ops.job_view(job_id).status == "running":  # steps whose lease had not yet run out
             time.sleep(lease / 4)

@@ -1010,9 +1010,24 @@ class Operations:
             else:
                 await self._run_claimed(step, params)
             return
-        if not self._claim(step.id):
-            return  # another engine has it (or finished it)
+        if not self._claim(step.id) and not await self._outlast(step):
+            return  # another engine finished it
         await self._run_claimed(step, params)
+
+    async def _outlast(self, step: JobStep) -> bool:
+        """Watch a step another engine holds: True once its lease ran out and this engine claimed it (that engine
+        died: its heartbeat stopped), False when it was finished there.  So a survivor that is already running the
+        job takes a dead engine's steps over within one lease, instead of at its next resume pass."""
+        while True:
+            with self.store.session() as s:
+                row = s.get(JobStep, step.id)
+                if row is None or row.status not in ("running", "pending", "failed"):
+                    return False
+                renewed = _aware(row.updated_at)
+            wait = (renewed + timedelta(seconds=self.step_lease_seconds) - utcnow()).total_seconds()
+            await asyncio.sleep(min(max(wait, 0.0) + 0.05, self.step_lease_seconds / 4))
+            if self._claim(step.id):
+                return True
 
     async def _run_claimed(self, step: JobStep, params: dict[str, Any]) -> None:
         ok = True

@@ -125,8 +125,7 @@ def briefing_triggers(engine: Engine) -> dict[str, Any]:
     of their daily briefing and weekly report (``engine.briefer`` decides which kind is due when it fires)."""
     from apscheduler.triggers.cron import CronTrigger
 
-    from engine.briefer import load_schedules
-    from engine.briefer._schedule import WEEKDAYS
+    from engine.briefer import WEEKDAYS, load_schedules
 
     out: dict[str, Any] = {}
     by_operator: dict[str, list[Any]] = {}

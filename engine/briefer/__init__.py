@@ -48,7 +48,15 @@ from engine.briefer._produce import (
     schedules_for,
     set_schedule,
 )
-from engine.briefer._schedule import CATCH_UP_GRACE, DueBriefing, Schedule, due_briefings, latest_slot, next_slot
+from engine.briefer._schedule import (
+    CATCH_UP_GRACE,
+    WEEKDAYS,
+    DueBriefing,
+    Schedule,
+    due_briefings,
+    latest_slot,
+    next_slot,
+)
 from engine.briefer._speech import for_ear, spoken_reply
 from engine.briefer._tools import brief_and_send, briefing_tool, schedule_tool
 from engine.briefer._voice_ask import VoiceTurn, ask_voice
@@ -57,6 +65,7 @@ from engine.briefer._voice_setup import configure_voice, fleet_vocabulary, voice
 __all__ = [
     "CATCH_UP_GRACE",
     "SLA_MINUTES",
+    "WEEKDAYS",
     "Briefing",
     "BriefingFacts",
     "BriefingPrefs",

@@ -16,7 +16,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.briefer._prefs import DELIVERY_CHANNELS, describe_prefs, get_prefs, set_prefs
+from engine.briefer._prefs import DELIVERY_CHANNELS, describe_prefs, get_prefs, linked_channels, set_prefs
 from engine.briefer._produce import deliver_briefing, produce_briefing, record_run
 from engine.errors import InputError
 
@@ -105,4 +105,9 @@ def schedule_tool(store: Any, caller: Caller, args: dict[str, Any], *, dry_run: 
                       days=changes.get("days"), skip_days=changes.get("skip_days"),
                       channels=channels, enabled=_flag(changes.get("enabled")),
                       actor=caller.actor, channel=str(caller.channel), now=now)
-    return prefs.to_dict(now) | {"changed": True, "reply": "Done. " + describe_prefs(prefs, now)}
+    reply = "Done. " + describe_prefs(prefs, now)
+    unlinked = [c for c in prefs.channels if c not in linked_channels(store, caller.operator_id)]
+    if unlinked:
+        reply += (f" You are not linked on {' or '.join(unlinked)} yet, so it cannot be sent there until you "
+                  f"are (clawops operator link {caller.name} {unlinked[0]} YOUR_ID).")
+    return prefs.to_dict(now) | {"changed": True, "reply": reply}

@@ -127,15 +127,23 @@ def crash_resume() -> dict[str, Any]:
     async def survive() -> float:
         engine.ops.background_jobs = True
         scheduler.bind(engine)
-        taken_at = None
-        while taken_at is None:
-            await scheduler.resume_jobs()  # what the daemon's 5-s schedule runs
-            with engine.store.session() as s:
-                attempts = dict(s.exec(select(JobStep.id, JobStep.attempts).where(col(JobStep.id).in_(held))).all())
-            if all(a >= 2 for a in attempts.values()):
-                taken_at = time.monotonic()
-                break
-            await asyncio.sleep(5.0)  # the daemon's resume schedule
+        async def schedule() -> None:
+            while True:
+                await scheduler.resume_jobs()  # what the daemon's 5-s schedule runs
+                await asyncio.sleep(5.0)
+
+        ticking = asyncio.ensure_future(schedule())
+        try:
+            while True:
+                with engine.store.session() as s:
+                    attempts = dict(s.exec(select(JobStep.id, JobStep.attempts)
+                                           .where(col(JobStep.id).in_(held))).all())
+                if all(a >= 2 for a in attempts.values()):
+                    taken_at = time.monotonic()
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            ticking.cancel()
         await engine.ops.wait_for_jobs()
         return taken_at - killed
 

@@ -199,9 +199,10 @@ async def _start_channels(engine: Engine) -> Any:
     """Telegram and WhatsApp, each when its settings are present; a channel that cannot start is logged
     (with the reason) and the operator API still serves."""
     try:
-        from engine.channels._live import start_channels
+        from engine.api._turns import run_turn
+        from engine.channels import start_channels
 
-        return await start_channels(engine)
+        return await start_channels(engine, run_turn)
     except Exception:
         log.exception("messaging channels did not start; the operator API runs without them")
         return None

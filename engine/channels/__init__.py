@@ -25,6 +25,7 @@ from engine.channels._base import (
     lookup_operator,
 )
 from engine.channels._hub import ChannelHub, DeliveryResult, LiveChannel, channels_for
+from engine.channels._live import LiveChannels, RunTurn, channel_turn, identity_lookup, start_channels
 from engine.channels._loopback import serve_app
 from engine.channels.telegram import TELEGRAM_API, TelegramChannel, TelegramClient, check_webhook_secret
 from engine.channels.telegram_emulator import SentMessage, TelegramEmulator
@@ -33,6 +34,11 @@ from engine.channels.whatsapp import GRAPH_API, WhatsAppChannel, WhatsAppClient,
 from engine.channels.whatsapp_emulator import WhatsAppEmulator, WhatsAppSent
 
 __all__ = [
+    "LiveChannels",
+    "RunTurn",
+    "channel_turn",
+    "identity_lookup",
+    "start_channels",
     "GRAPH_API",
     "NOTHING_HEARD",
     "TELEGRAM_API",

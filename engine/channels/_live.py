@@ -1,6 +1,6 @@
 """Starting the messaging channels inside ``clawops engine``: settings in, live bots out.
 
-``start_channels(engine)`` starts every channel whose settings are present (Telegram: the bot token;
+``start_channels(engine, run_turn)`` starts every channel whose settings are present (Telegram: the bot token;
 WhatsApp: access token, phone number id, app secret and verify token), registers them on the engine's
 :class:`~engine.channels.ChannelHub`, and logs one line per channel saying whether it is live, and if
 not, why. Who may talk is read from the store on every message (``clawops operator link``), so linking
@@ -24,9 +24,10 @@ from engine.channels._hub import ChannelHub, channels_for
 from engine.channels.voice_turns import TurnFn, make_voice_handler
 
 if TYPE_CHECKING:
+    from engine.conversation import TurnResult
     from engine.runtime import Engine
 
-__all__ = ["LiveChannels", "channel_turn", "identity_lookup", "start_channels"]
+__all__ = ["LiveChannels", "RunTurn", "channel_turn", "identity_lookup", "start_channels"]
 
 log = logging.getLogger("clawops.channels")
 
@@ -49,14 +50,18 @@ def identity_lookup(engine: Engine, channel: str) -> Callable[[str], str | None]
     return lookup
 
 
-def channel_turn(engine: Engine) -> TurnFn:
+RunTurn = Callable[..., Awaitable["TurnResult"]]
+"""How a front runs one turn (``engine.api.run_turn``: checked, recorded in the history, on the feed),
+handed in by whoever starts the channels so this package stays below the API layer."""
+
+
+def channel_turn(engine: Engine, run_turn: RunTurn) -> TurnFn:
     """One conversation turn for a chat message, as the operator the transport's identity is linked to.
 
     The turn is recorded in the operator's history and shown on the shared feed like any other front's;
     a plan proposed from a voice note is marked so (its confirmation must repeat its scope); a briefing
     comes back with its report as a document and its script as a voice note.
     """
-    from engine.api._turns import run_turn
     from engine.errors import ClawOpsError
 
     async def turn(inbound: Inbound, text: str) -> str | Reply:
@@ -196,7 +201,8 @@ def _outbox(engine: Engine, channel: str) -> Outbox:
     return Outbox(on_failure=failed)
 
 
-async def start_channels(engine: Engine, *, workdir: Path | None = None, warm_voice: bool = True) -> LiveChannels:
+async def start_channels(engine: Engine, run_turn: RunTurn, *, workdir: Path | None = None,
+                         warm_voice: bool = True) -> LiveChannels:
     """Start every configured channel; never raises for a channel problem (it is logged as not live).
 
     ``warm_voice`` loads the speech models in the background once a channel is live (the daemon does)."""
@@ -206,7 +212,7 @@ async def start_channels(engine: Engine, *, workdir: Path | None = None, warm_vo
     hub = channels_for(engine)
     live = LiveChannels(hub, httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
     audit = refusal_auditor(engine.store)
-    handler = make_voice_handler(channel_turn(engine))
+    handler = make_voice_handler(channel_turn(engine, run_turn))
     work = workdir or settings.home / "channels"
 
     # -- Telegram ------------------------------------------------------------------------------------

@@ -15,9 +15,18 @@ import pytest
 from sqlmodel import col, select
 
 import voice
+from engine.api import run_turn
 from engine.api._server import create_app
-from engine.channels import NOTHING_HEARD, Inbound, TelegramEmulator, channels_for, make_voice_handler, serve_app
-from engine.channels._live import LiveChannels, start_channels
+from engine.channels import (
+    NOTHING_HEARD,
+    Inbound,
+    LiveChannels,
+    TelegramEmulator,
+    channels_for,
+    make_voice_handler,
+    serve_app,
+    start_channels,
+)
 from engine.runtime import Engine
 from engine.store import AuditEntry
 from engine.trust import link_identity
@@ -68,7 +77,7 @@ async def webhook_rig(clawops_home: Path) -> AsyncIterator[tuple[Engine, Telegra
         runner, port = await serve_app(create_app(engine))
         url = f"http://127.0.0.1:{port}/webhook/telegram"
         engine.settings.telegram_webhook_url = url  # where Telegram (the emulator) is told to POST
-        live = await start_channels(engine, warm_voice=False)
+        live = await start_channels(engine, run_turn, warm_voice=False)
         try:
             await until("setWebhook", lambda: emu.webhook is not None)
             yield engine, emu, live, url

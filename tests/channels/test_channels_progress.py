@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from engine.channels import RetryPolicy, SentMessage, TelegramEmulator, channels_for
-from engine.channels._live import LiveChannels, start_channels
+from engine.api import run_turn
+from engine.channels import LiveChannels, RetryPolicy, SentMessage, TelegramEmulator, channels_for, start_channels
 from engine.runtime import Engine
 from engine.trust import link_identity
 
@@ -39,7 +39,7 @@ async def rig(clawops_home: Path) -> AsyncIterator[tuple[Engine, TelegramEmulato
                              telegram_api_base=emu.base_url, telegram_webhook_url=None)
         link_identity(engine.store, engine.caller(), "owner", "telegram", str(OWNER))
         engine.ops.background_jobs = True  # as in the daemon
-        live = await start_channels(engine, warm_voice=False)
+        live = await start_channels(engine, run_turn, warm_voice=False)
         try:
             yield engine, emu, live
         finally:

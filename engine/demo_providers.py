@@ -96,7 +96,7 @@ class EmulatedDrivers:
         return self._world().emulators[provider]
 
     def _seed(self, provider: str, emu: Any) -> None:
-        from engine.providers._base import OWNER_LABEL, owner_tag
+        from engine.providers import OWNER_LABEL, owner_tag
         from engine.providers.contabo import REGIONS as CONTABO_REGIONS
 
         with self.store.session() as s:

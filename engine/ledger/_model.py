@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from engine.domain import PLANS, REGIONS, Billing, Provider, Tier
-from engine.providers._base import Capabilities
+from engine.providers import Capabilities
 from engine.providers.registry import DRIVERS
 from engine.providers.sim import SimDriver
 

@@ -20,7 +20,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.providers._ratelimit import DEFAULT_POLICY, POLICIES
+from engine.providers import rate_limit_policy
 from engine.store import Instance
 
 READY_SECONDS = {"hetzner": 30.0, "digitalocean": 45.0, "vultr": 60.0, "contabo": 180.0, "hostinger": 120.0}
@@ -95,7 +95,7 @@ def estimate_provisioning(instances: list[Instance], pairs: list[tuple[str, str]
         return None
     admission = 0.0
     for provider, requests in creates.items():
-        policy = POLICIES.get(provider, DEFAULT_POLICY)
+        policy = rate_limit_policy(provider)
         # the slowest window decides; assume its bucket still holds what the job has not used (started full)
         for window in policy.windows:
             rate = window.rate * scale

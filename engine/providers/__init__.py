@@ -7,6 +7,7 @@ compares what providers run with what the store tracks.
 """
 
 from engine.providers._base import (
+    OWNER_LABEL,
     ActionInfo,
     Capabilities,
     Phase,
@@ -16,11 +17,14 @@ from engine.providers._base import (
     ServerInfo,
     ServerSpec,
     SnapshotInfo,
+    owner_tag,
 )
-from engine.providers._ratelimit import LimiterStats, limiter_totals
+from engine.providers._ratelimit import LimiterStats, RateLimitPolicy, limiter_totals, rate_limit_policy
 from engine.providers.sim import SimDriver
 
 __all__ = [
+    "OWNER_LABEL",
+    "RateLimitPolicy",
     "ActionInfo",
     "Capabilities",
     "LimiterStats",
@@ -33,4 +37,6 @@ __all__ = [
     "SimDriver",
     "SnapshotInfo",
     "limiter_totals",
+    "owner_tag",
+    "rate_limit_policy",
 ]

@@ -189,9 +189,14 @@ _REGISTRY: dict[tuple[str, str, RateLimitPolicy], RateLimiter] = {}
 this process that uses one token must draw from one budget (keys hold a digest of the token, never the token)."""
 
 
+def rate_limit_policy(provider: str) -> RateLimitPolicy:
+    """The vendor's documented request budget (windows of capacity and refill rate) for ``provider``."""
+    return POLICIES.get(provider, DEFAULT_POLICY)
+
+
 def limiter_for(provider: str, token: str | None, policy: RateLimitPolicy | None = None) -> RateLimiter:
     """The shared limiter for ``provider`` and ``token``: two drivers on one token share one budget."""
-    policy = policy or POLICIES.get(provider, DEFAULT_POLICY)
+    policy = policy or rate_limit_policy(provider)
     digest = hashlib.sha256((token or "").encode()).hexdigest()[:16]
     key = (provider, digest, policy)
     limiter = _REGISTRY.get(key)

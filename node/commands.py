@@ -415,7 +415,7 @@ class CommandRunner:
         if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= ARCHIVE_PIECE_MAX_BYTES:
             raise CommandFailed(ErrorCode.INVALID_REQUEST,
                                 f"length must be an integer from 1 to {ARCHIVE_PIECE_MAX_BYTES}")
-        data, total = await asyncio.to_thread(_read_piece, path, offset, length)
+        data, total = _read_piece(path, offset, length)
         return {"archiveId": archive_id, "offset": offset, "bytes": len(data), "totalBytes": total,
                 "eof": offset + len(data) >= total, "encoding": "base64",
                 "data": base64.b64encode(data).decode("ascii")}
@@ -433,7 +433,7 @@ class CommandRunner:
                 async for data in self.system.archive_chunks(1024 * 1024):
                     digest.update(data)
                     size += len(data)
-                    await asyncio.to_thread(fh.write, data)
+                    fh.write(data)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

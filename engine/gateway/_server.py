@@ -133,6 +133,8 @@ class ConnectedNode:
     tools: tuple[str, ...]
     """Agent tool names the node published with ``node.pluginTools.update`` on this connection."""
     last_health: NodeHealthReport | None
+    host_stats: dict[str, Any] | None = None
+    """The node's last standard ``node.host.stats`` (with ``updatedAtMs``), as a real gateway keeps it."""
 
 
 @dataclass
@@ -368,7 +370,8 @@ class NodeGateway:
     def _view(c: _Conn) -> ConnectedNode:
         return ConnectedNode(c.device_id, c.display_name, c.device.instance_id or c.client_instance_id,
                              c.device.account_id, c.remote_addr, c.connected_at_ms, c.protocol,
-                             tuple(sorted(c.commands)), tuple(t["name"] for t in c.tools), c.last_health)
+                             tuple(sorted(c.commands)), tuple(t["name"] for t in c.tools), c.last_health,
+                             c.host_stats)
 
     def is_connected(self, node_id: str) -> bool:
         return node_id in self._conns

@@ -31,7 +31,7 @@ from engine.runtime import Engine
 from engine.store import HealthReportRecord
 from node.client import NodeClient
 from node.commands import COMMANDS
-from node.system import SimulatedSystem
+from node.system import ProcSystem, SimulatedSystem, is_gateway_cmdline
 
 pytestmark = [pytest.mark.openclaw, pytest.mark.slow]
 
@@ -133,6 +133,13 @@ async def test_clawnode_and_clawops_through_a_real_gateway(openclaw: OpenClaw, c
         await until(lambda: link.nodes.get(client.device_id) is not None
                     and link.nodes[client.device_id].host_stats is not None, timeout=30)
         assert link.nodes[client.device_id].host_stats["memoryTotalBytes"] == system.mem_total_bytes  # type: ignore[index]
+
+        # --- the real gateway process is recognised under the name it gives itself -------------------------
+        found = ProcSystem().gateway_pid()
+        assert found is not None
+        proc = Path("/proc", str(found))
+        assert (proc / "cmdline").read_bytes().startswith(b"openclaw-gateway")  # 2026.9 renames itself
+        assert is_gateway_cmdline((proc / "cmdline").read_bytes(), (proc / "comm").read_bytes())
 
         # --- invokes through the real gateway, as job steps make them ------------------------------------
         nodes = GatewayNodeCommands(engine.store, BootstrapOptions(gateway_url=gateway.url, connect_wait_s=1))

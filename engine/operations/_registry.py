@@ -34,6 +34,7 @@ from pydantic import (
 from engine.domain import FINDINGS, REGIONS, SELECTOR_KEYS, Geo, InstanceState, Provider, Role, Selector, Tier
 from engine.errors import InputError
 from engine.policy import Role as OperatorRole
+from engine.trust import parse_since
 
 RESTART_COMPONENTS = ("gateway", "docker", "vps")
 COST_KINDS = ("report", "waste", "forecast")
@@ -66,6 +67,12 @@ def _choice(what: str, values: tuple[str, ...] | list[str], case: str = "lower")
         return value
 
     return (_folded(case), AfterValidator(check), WithJsonSchema({"type": "string", "enum": list(allowed)}))
+
+
+def _check_since(value: str | None) -> str | None:
+    if value is not None:
+        parse_since(value)  # the audit's own reader judges it (raises InputError with the accepted forms)
+    return value
 
 
 def _listed(value: Any) -> Any:
@@ -201,6 +208,8 @@ class AuditQueryArgs(Args):
     action: str | None = None
     target: str | None = None
     limit: PositiveInt | None = None
+    since: Annotated[str | None, AfterValidator(_check_since),
+                     Field(description="how far back: 30m, 24h, 7d, 2w, or an ISO date/time (UTC)")] = None
 
 
 class BriefingArgs(Args):

@@ -32,6 +32,7 @@ SAMPLE: dict[str, Any] = {
     "channels": "telegram",
     "time": "06:30",
     "tz": "Europe/Berlin",
+    "since": "24h",
 }
 
 

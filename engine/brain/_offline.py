@@ -447,7 +447,7 @@ class OfflineBrain:
                 f"{MAX_MESSAGE_CHARS:,} characters, and I'll get on it."))]
         marker = INJECTION_RE.search(text) or INJECTION_RE.search(_norm(raw))
         if marker:
-            return [SuspectIntent(text[:300], marker.group(0))]
+            return [SuspectIntent(raw[:300], marker.group(0))]  # stored as typed (normalised), not lower-cased
         short = _bare(text)
         named = CONFIRM_ID_RE.match(short)
         if named:

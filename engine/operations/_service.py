@@ -71,6 +71,8 @@ JOB_CONCURRENCY = 16
 STATUS_REFRESH_TIMEOUT_S = 3.0
 UNEXPECTED_STOP = "stopped by an unexpected error"
 PROVIDERS = ("hetzner", "digitalocean", "vultr", "contabo", "hostinger")
+TARGETED_READS = frozenset({"instance_inspect", "instance_diagnose"})
+"""Reads whose policy evaluation waits for their targets (rule 6 checks the instances actually read)."""
 TOOL_CONCURRENCY = {"provision_pairs": 1000, "failover": 100, "restart": 64}
 """Steps of one job in flight, by tool (others: ``JOB_CONCURRENCY``).  A provisioning step spends its time
 waiting for a server to boot and its node to report, so a 1,000-pair job runs all its pairs at once and the
@@ -389,8 +391,11 @@ class Operations:
             if caller.agent is not None:
                 self._authorize_agent(caller.agent, spec.name)
             clean = spec.validate(raw_args)
-            if spec.name == "provider_health":
+            if spec.kind == "read" and spec.name not in TARGETED_READS:
+                # The one policy evaluation of a read that names no instance (role; rule 6 is its SQL scope).
+                # Mutations get theirs per decision (rules + the decision gate); targeted reads once targets are known.
                 evaluate(caller, PolicyFacts(tool=spec.name, kind="read"), spec.min_role)
+            if spec.name == "provider_health":
                 result = await provider_health(self.store, caller, clean, self._drivers)
                 return ToolOutcome(spec.name, clean, "done", result=result)
             if spec.name == "instance_diagnose":
@@ -398,7 +403,6 @@ class Operations:
             if spec.name == "job_stop":
                 return self._stop(caller, spec, clean, dry_run=dry_run)
             if spec.name == "guardian_sweep":
-                evaluate(caller, PolicyFacts(tool=spec.name, kind="read"), spec.min_role)
                 if self.sweeper is None:
                     raise InputError("Guardian sweeps only where nodes report to this engine (the daemon with "
                                      "real nodes, every 5 minutes); here its health comes from the fleet's "
@@ -407,7 +411,6 @@ class Operations:
             if spec.name in ("briefing", "briefing_schedule"):
                 from engine.briefer import briefing_tool
 
-                evaluate(caller, PolicyFacts(tool=spec.name, kind="read"), spec.min_role)
                 result = await briefing_tool(self, caller, spec.name, clean, dry_run=dry_run)
                 return ToolOutcome(spec.name, clean, "done", result=result)
             if spec.kind == "read":
@@ -434,9 +437,7 @@ class Operations:
     # ------------------------------------------------------------------ reads
     def _read(self, caller: Caller, spec: ToolSpec, args: dict[str, Any]) -> ToolOutcome:
         with self.store.session() as s:
-            facts = PolicyFacts(tool=spec.name, kind="read")
             if spec.name == "fleet_status":
-                evaluate(caller, facts, spec.min_role)
                 result = fleet_status(s, caller, Selector.parse(args))
             elif spec.name == "instance_inspect":
                 result = instance_inspect(s, caller, str(args["target"]))
@@ -447,15 +448,12 @@ class Operations:
             elif spec.name == "cost_analysis":
                 from engine.ledger import cost_analysis
 
-                evaluate(caller, facts, spec.min_role)
                 result = cost_analysis(s, caller, str(args["kind"]), str(args["period"]), self.settings)
             elif spec.name == "audit_query":
                 from engine.trust import audit_query_tool
 
-                evaluate(caller, facts, spec.min_role)
                 result = audit_query_tool(self.store, caller, args)
             elif spec.name == "job_status":
-                evaluate(caller, facts, spec.min_role)
                 if args.get("job_id"):
                     result = self.job_status(caller, str(args["job_id"])).to_contract()
                 else:

@@ -139,6 +139,22 @@ def _account_token(match: re.Match[str]) -> str:
     return f"acct-{digits}"
 
 
+_ACCOUNT_RANGE_RE = re.compile(
+    r"\b(?:from\s+)?acct-(\d{3,6})\s*(?:through|thru|to|till|until|up to|-|–|\.\.)\s*(?:acct-)?(\d{1,6})\b"
+)
+MAX_ACCOUNT_RANGE = 1000
+"""A range wider than this is left as written (the brain then names what it could not place)."""
+
+
+def _account_range(match: re.Match[str]) -> str:
+    """``acct-001 through acct-010`` (also "to", "-", "..", or a bare end number) → every id in between."""
+    first, last = int(match.group(1)), int(match.group(2))
+    if not 0 < last - first < MAX_ACCOUNT_RANGE:
+        return match.group(0)
+    width = max(3, len(match.group(1)))
+    return ", ".join(f"acct-{n:0{width}d}" for n in range(first, last + 1))
+
+
 def edit_distance(a: str, b: str) -> int:
     """Optimal string alignment distance (insertions, deletions, substitutions, adjacent swaps)."""
     previous2: list[int] = []
@@ -177,6 +193,7 @@ def prepare(message: str, known: frozenset[str] = frozenset(), extra_vocabulary:
     text = text.lower().replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
     text = re.sub(r"\s+", " ", text).strip()
     text = _SPOKEN_ID_RE.sub(_account_token, text)
+    text = _ACCOUNT_RANGE_RE.sub(_account_range, text)
     for pattern, canonical in _ALIASES:
         text = pattern.sub(canonical, text)
     vocabulary = (*FLEET_VOCABULARY, *extra_vocabulary)

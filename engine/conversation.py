@@ -531,9 +531,6 @@ class Conversation:
             for row in rows:
                 if row.data == intent.data and row.text == intent.text:
                     break
-                if intent.kind == "briefing_time":  # one briefing time at a time
-                    row.forgotten_at = utcnow()
-                    s.add(row)
             else:
                 s.add(Memory(id=f"mem-{secrets.token_hex(4)}", operator_id=caller.operator_id, kind=intent.kind,
                              text=_scrubbed(intent.text), data=intent.data))
@@ -542,8 +539,6 @@ class Conversation:
         if intent.kind == "exclude_provider":
             provider = intent.data.get("provider", "")
             return f"Noted: I'll leave {provider} alone from now on (say \"forget {provider}\" to undo)."
-        if intent.kind == "briefing_time":
-            return f"I'll brief you every morning at {intent.data.get('at', '07:00')} UTC (voice note + report)."
         return f"Noted: {intent.text}."
 
     def _forget(self, caller: Caller, about: str) -> str:
@@ -751,8 +746,6 @@ def _speaker(intent: Intent) -> str:
     """Which teammate answers for an intent in the offline brain (Commander unless a specialist owns it)."""
     if isinstance(intent, ToolIntent):
         return TOOL_AGENT.get(intent.tool, "commander")
-    if isinstance(intent, RememberIntent) and intent.kind == "briefing_time":
-        return "briefer"
     return "commander"
 
 

@@ -366,3 +366,32 @@ async def test_backoff_starts_over_after_every_session(scripted: Any) -> None:
     assert isinstance(client, RecordingClient)
     assert all(0.5 <= d <= 1.0 for d in client.sleeps[:5])  # never escalates while sessions succeed
     await _stop(client, task)
+
+
+async def test_a_restarting_gateway_is_retried_within_the_restart_cap(scripted: Any) -> None:
+    """After a session ended, retries stay ≤ restart_cap_s (2 s) however many fail: a restarted gateway is
+    reached within about 2 s of accepting again.  Without a session first, the backoff grows to its maximum."""
+    async def script(ws: ServerConnection, req: dict[str, Any], n: int) -> None:
+        if n == 1:
+            await ws.send(_hello(req))
+            await ws.close(1012)  # the gateway restarts ...
+        elif n < 10:
+            await ws.send(_err(req, "UNAVAILABLE", "startup-sidecars"))  # ... and is not back for a while
+            await ws.close(1013)
+        else:
+            await ws.send(_hello(req))
+
+    server, url = await scripted(script)
+    client = _client(url, cls=RecordingClient, health_interval_s=3600)
+    assert client.restart_cap_s == 2.0  # the production default
+    client.backoff_initial_s, client.backoff_max_s = 0.5, 30.0  # production backoff (waits are recorded, not slept)
+    task = await _run(client)
+    await until(lambda: len(server.attempts) >= 10)
+    assert isinstance(client, RecordingClient)
+    assert len(client.sleeps) >= 9 and max(client.sleeps[:9]) <= 2.0
+    assert client.sleeps[0] < 1.0  # the first retry comes in under a second
+    await _stop(client, task)
+
+    fresh = _client(url, cls=RecordingClient)
+    fresh.backoff_initial_s, fresh.backoff_max_s = 0.5, 30.0
+    assert max(fresh._backoff(a) for a in range(8, 12)) > 2.0  # no lost session: the usual growth to 30 s

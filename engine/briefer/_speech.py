@@ -25,8 +25,8 @@ _TAG = re.compile(r"\[[A-Za-z]+\]\s*")
 _IDS = re.compile(r"\b(?:i-acct-[0-9a-z]+-[ps]|acct-[0-9a-z]+|pl-[0-9a-z]+|job-[0-9a-z]+|inc-[0-9a-z]+)\b")
 _INSTANCE_ID = re.compile(r"\bi-acct-0*(\d+)-([ps])\b")
 _ACCOUNT_ID = re.compile(r"\bacct-0*(\d+)\b")
-MAX_REPLY_WORDS = 48
-"""About 20 seconds at Piper's pace: a spoken answer says the headline and leaves the rest to the chat."""
+MAX_REPLY_WORDS = 36
+"""About 15 seconds at Piper's pace (well under 20 s, and quick to synthesise): the headline, the rest in the chat."""
 _TABLE_LINE = re.compile(r"^\s*(?:[-*•]|\d+\.|\|)|\s{3,}\S|(?:;[^;]*){3,}")
 _REGION = re.compile(r"\b(?:eu|us|ap)-[a-z]+-[a-z0-9]+\b")
 _SCORE = re.compile(r"\b(ACTIVE|DEGRADED|FAILED|HEALING|ERROR) (\d{1,3})\b")
@@ -96,6 +96,7 @@ def for_ear(text: str) -> str:
     text = _SCORE.sub(r"\1, health \2", text)
     text = re.sub(r"(\d) s\b", r"\1 seconds", text)
     text = re.sub(r"\s*\(\s*\)", "", text)  # "(…)" left empty by dropped ids
+    text = re.sub(r"\s>\s*(?=\d)", " over ", text)
     text = re.sub(r"[*_`#>|]+", " ", text)
     text = _THOUSANDS.sub("", text)
     text = _MONEY_PREFIX.sub(_money, text)
@@ -118,7 +119,11 @@ def spoken_reply(text: str, max_words: int = MAX_REPLY_WORDS) -> str:
     then "Details in the chat." when anything was left out."""
     kept: list[str] = []
     count, dropped = 0, False
-    for line in text.splitlines():
+    ask = _closing_question(text)
+    lines = text.splitlines()
+    if ask:
+        lines = lines[:-1] if lines[-1].strip() else [line for line in lines if line.strip()][:-1]
+    for line in lines:
         if not line.strip():
             continue
         if kept and _TABLE_LINE.search(line):
@@ -138,6 +143,19 @@ def spoken_reply(text: str, max_words: int = MAX_REPLY_WORDS) -> str:
         if dropped and count >= max_words * 0.6:
             break
     spoken = " ".join(kept).strip()
+    if ask:
+        spoken = f"{spoken} {ask}".strip()  # what the operator must answer is never cut ("Say go 13 to run it")
     if dropped and spoken:
         spoken += " Details in the chat."
     return spoken
+
+
+def _closing_question(text: str) -> str:
+    """The reply's last line when it asks the operator something (a confirmation, a choice), spoken."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return ""
+    last = lines[-1]
+    if "?" in last or re.search(r"\b(?:say|reply|answer)\b", last, re.IGNORECASE):
+        return for_ear(last)
+    return ""

@@ -66,6 +66,12 @@ def test_spoken_answers_are_short_and_say_ids_as_people_do() -> None:
     assert "80 instances" in spoken and spoken.endswith("Details in the chat.")
     assert "i-acct" not in spoken and "(" not in spoken.split("Details")[0].split(".")[0]
     assert spoken_reply("[Forge] acct-042 fails over to its standby.") == "Account 42 fails over to its standby."
+    plan = spoken_reply("[CMD] Plan pl-0123abcd: Restart the OpenClaw gateway on 13 instances (DEGRADED instances on "
+                        "vultr), affecting 13 users. No cost change. Reversible. Policy: rule 5 needs your "
+                        "confirmation (13 users > 10). Rule 2 is fine. Rule 7 is fine. Rule 1 is fine.\n"
+                        'Confirm? Say "go 13" to run it or "cancel".')
+    assert plan.count("Confirm?") == 1 and 'Say "go 13"' in plan  # what to answer is never cut
+    assert "over 10" in plan and len(plan.split()) <= 55
 
 
 def test_the_vocabulary_is_the_fleets_own_and_bounded(clawops_home: Path) -> None:

@@ -183,6 +183,9 @@ class PlacementHealth:
     warnings: dict[str, str] = field(default_factory=dict)
     room: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     """provider → (room left, limit, servers in use)."""
+    suspect_regions: dict[str, str] = field(default_factory=dict)
+    """Regions Guardian's own rule calls suspect (many of our instances there unhealthy at once): soft — automatic
+    choices avoid them while another region is fit; a region you name goes ahead."""
 
     def region_problem(self, region: Region) -> str | None:
         return self.down_providers.get(region.provider.value) or self.down_regions.get(region.name)
@@ -196,7 +199,18 @@ class PlacementHealth:
                 skipped.append(f"{region.name} ({why})")
             else:
                 healthy.append(region)
+        calm = [r for r in healthy if r.name not in self.suspect_regions]
+        if calm and len(calm) < len(healthy):
+            skipped.extend(f"{r.name} ({self.suspect_regions[r.name]})" for r in healthy if r not in calm)
+            healthy = calm
         return healthy, skipped
+
+    def provider_suspect(self, provider: Provider, geo: Geo) -> str | None:
+        """Why Guardian would not put new servers on ``provider`` in ``geo`` (every region of it suspect)."""
+        regions = regions_for(provider, geo)
+        if regions and all(r.name in self.suspect_regions for r in regions):
+            return "; ".join(self.suspect_regions[r.name] for r in regions[:2])
+        return None
 
     def short_of_room(self, provider: Provider, servers: int) -> str | None:
         if provider.value not in self.room:
@@ -244,6 +258,19 @@ def placement_health(s: Session, settings: Settings, *, statuses: Mapping[str, P
         for provider, limit in settings.provider_server_limits.items():
             in_use = int(used.get(provider, 0))
             health.room[provider] = (max(limit - in_use, 0), limit, in_use)
+    from engine.guardian import region_suspect
+
+    counts: dict[str, list[int]] = {}
+    for region_name, state, n in s.exec(select(Instance.region, Instance.state, func.count()).where(
+            col(Instance.state).in_(("ACTIVE", "DEGRADED", "HEALING", "FAILED")), col(Instance.role) == "primary")
+            .group_by(col(Instance.region), col(Instance.state))).all():
+        tally = counts.setdefault(region_name, [0, 0])
+        tally[0] += int(n)
+        if state in ("DEGRADED", "FAILED"):
+            tally[1] += int(n)
+    for region_name, (total, bad) in counts.items():
+        if region_suspect(bad, total):
+            health.suspect_regions[region_name] = f"Guardian: {bad} of {total} primaries there unhealthy"
     since = (now or utcnow()) - QUOTA_MEMORY
     hint = ProviderQuotaExceeded.hint
     for failure, when in s.exec(select(JobStep.detail, JobStep.updated_at).where(
@@ -378,6 +405,7 @@ def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Reg
             regions, left_out = health.healthy_regions(candidate, geo)
             why = (health.down_providers.get(candidate.value)
                    or (None if regions else "no healthy region in " + geo.value.upper())
+                   or health.provider_suspect(candidate, geo)
                    or health.short_of_room(candidate, count)
                    or health.warnings.get(candidate.value))
             if why is None and candidate.value in costs:

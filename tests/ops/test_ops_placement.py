@@ -215,3 +215,24 @@ def test_standbys_never_go_where_ledger_flags_them_expensive_and_the_plan_says_w
     told, told_rec = asyncio.run(_plan(engine, standby_provider="digitalocean"))
     assert told_rec is not None and told_rec.args["standby_provider"] == "digitalocean"  # told to: it goes there
     assert "digitalocean as you asked, though Ledger" in told_rec.summary
+
+
+def test_regions_guardian_calls_suspect_are_avoided_and_the_plan_says_so(engine: Engine,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guardian's own rule (many primaries unhealthy in one region at once) steers automatic placement away."""
+    monkeypatch.setattr("engine.guardian._thresholds.REGION_FAILURE_MIN_INSTANCES", 1)  # a 30-pair fleet
+    with engine.store.session() as s:
+        nbg = list(s.exec(select(Instance).where(col(Instance.region) == "eu-hetzner-nbg1",
+                                                 col(Instance.role) == "primary")).all())
+        assert nbg
+        for inst in nbg:
+            inst.state, inst.health_score = "DEGRADED", 50
+            s.add(inst)
+    with engine.store.session() as s:
+        assert "eu-hetzner-nbg1" in placement_health(s, engine.settings).suspect_regions
+    _, rec = asyncio.run(_plan(engine))
+    assert rec is not None
+    assert all(step["primary_region"] != "eu-hetzner-nbg1" for step in rec.steps)
+    assert "eu-hetzner-nbg1 (Guardian: " in rec.summary
+    _, named = asyncio.run(_plan(engine, region="eu-hetzner-nbg1"))
+    assert named is not None and {step["primary_region"] for step in named.steps} == {"eu-hetzner-nbg1"}  # told to

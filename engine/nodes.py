@@ -241,6 +241,7 @@ async def start_node_gateway(engine: Engine, *, port: int | None = None) -> Any:
         report = bind_from_report(engine.store, registry, report)
         record_health_report(engine, report)
 
+    _link_settings(engine)  # a half-configured operator link is refused before anything listens
     registry.reload()  # every paired device in memory before the fleet reconnects
     gateway = NodeGateway(engine.settings.gateway_host, engine.settings.gateway_port if port is None else port,
                           gateway_token(engine), on_health_report=on_report, registry=registry)
@@ -256,15 +257,8 @@ async def start_node_gateway(engine: Engine, *, port: int | None = None) -> Any:
     return gateway
 
 
-def start_openclaw_link(engine: Engine, on_report: Callable[[NodeHealthReport], Any]) -> OpenClawOperatorLink | None:
-    """The operator link to a real OpenClaw gateway (``openclaw_gateway_url``), started; None when not configured.
-
-    How ClawOps sees nodes that sit behind a real gateway: that gateway does not pass ClawOps's health events on,
-    so the engine connects to it as an operator, follows its nodes and pulls each node's ``clawops.health``
-    report into the same sink as the embedded gateway's reports (see ``engine.gateway._upstream``).
-    """
-    from engine.gateway import OpenClawOperatorLink
-
+def _link_settings(engine: Engine) -> tuple[str, str] | None:
+    """``(url, token)`` of the real OpenClaw gateway to follow, None when unset; ConfigError when half-set."""
     url = (engine.settings.openclaw_gateway_url or "").strip()
     if not url:
         return None
@@ -274,7 +268,23 @@ def start_openclaw_link(engine: Engine, on_report: Callable[[NodeHealthReport], 
     if secret is None:
         raise ConfigError("openclaw_gateway_url is set but openclaw_gateway_token is not; set "
                           "CLAWOPS_OPENCLAW_GATEWAY_TOKEN to that gateway's token.")
-    link = OpenClawOperatorLink(url, secret.get_secret_value(),
+    return url, secret.get_secret_value()
+
+
+def start_openclaw_link(engine: Engine, on_report: Callable[[NodeHealthReport], Any]) -> OpenClawOperatorLink | None:
+    """The operator link to a real OpenClaw gateway (``openclaw_gateway_url``), started; None when not configured.
+
+    How ClawOps sees nodes that sit behind a real gateway: that gateway does not pass ClawOps's health events on,
+    so the engine connects to it as an operator, follows its nodes and pulls each node's ``clawops.health``
+    report into the same sink as the embedded gateway's reports (see ``engine.gateway._upstream``).
+    """
+    from engine.gateway import OpenClawOperatorLink
+
+    configured = _link_settings(engine)
+    if configured is None:
+        return None
+    url, token = configured
+    link = OpenClawOperatorLink(url, token,
                                 identity_path=Path(engine.settings.home) / "openclaw-operator.json",
                                 on_health_report=on_report)
     link.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from clawnode_testkit import node_config, until
 
 from engine.guardian import load_reports
@@ -76,4 +77,23 @@ async def test_an_operator_approved_node_is_bound_to_its_instance_from_its_confi
     finally:
         await fleet.shutdown_all()
         await gateway.stop()
+        engine.close()
+
+
+async def test_a_half_configured_openclaw_link_is_refused_before_the_gateway_listens(
+        clawops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.errors import ConfigError
+
+    monkeypatch.setenv("CLAWOPS_OPENCLAW_GATEWAY_URL", "ws://127.0.0.1:9/")  # and no token
+    engine = Engine.open(demo_pairs=20, demo_providers="sim")
+    try:
+        with pytest.raises(ConfigError, match="CLAWOPS_OPENCLAW_GATEWAY_TOKEN"):
+            await start_node_gateway(engine, port=0)
+        monkeypatch.setenv("CLAWOPS_OPENCLAW_GATEWAY_URL", "http://example.invalid/")
+        monkeypatch.setenv("CLAWOPS_OPENCLAW_GATEWAY_TOKEN", "t")
+        engine.close()
+        engine = Engine.open(demo_pairs=20, demo_providers="sim")
+        with pytest.raises(ConfigError, match="ws:// or wss://"):
+            await start_node_gateway(engine, port=0)
+    finally:
         engine.close()

@@ -100,6 +100,20 @@ INJECTION_RE = re.compile(
     r"\bskip (?:the )?confirm|\bnew instructions\b|\bact as (?:an? )?(?:admin|root|owner)\b"
 )
 PROVISION_RE = re.compile(r"\b(provision|spin up|spin|create|launch|deploy|onboard|set up|add|build|stand up|order)\b")
+_LABEL_WORDS = r"(?:label(?:l?ed)?|tag(?:ged)?|call(?:ed)?|name(?:d)?)(?: (?:them|it|those|these|each|all|the pairs))?(?: as)?"
+LABEL_PHRASE_RE = re.compile(rf"(?i)\b{_LABEL_WORDS}[ :=]*[\"'“]?([a-z0-9][\w.-]{{0,79}})[\"'”]?")
+"""A label for new pairs, said as "label them Acme-Beta", "tagged 'pilot 2'", "named acme"."""
+FOR_LABEL_RE = re.compile(r"\bfor (?:[\"'“]([^\"'”]{1,80})[\"'”]|([A-Z][A-Z0-9_-]{2,})\b)")
+"""A label as a customer's name: quoted, or written in capitals ("20 pairs for COMPANION")."""
+
+
+def _label(raw: str) -> str | None:
+    """The label the operator gave new pairs, in their own letter case (the folded text has lost it)."""
+    quoted = re.search(rf"(?i)\b{_LABEL_WORDS}[ :=]*[\"'“]([^\"'”]{{1,80}})[\"'”]", raw)
+    said = quoted or LABEL_PHRASE_RE.search(raw) or FOR_LABEL_RE.search(raw)
+    if said is None:
+        return None
+    return next(group for group in said.groups() if group)
 PROVISION_NOUN_RE = re.compile(r"\b(pairs?|accounts?|users?|instances?|gateways?|vps|servers?|customers?|boxes|"
                                r"machines|nodes)\b")
 TEARDOWN_RE = re.compile(r"\b(tear ?down|teardown|decommission|destroy|delete|remove|offboard|kill|nuke|"
@@ -491,6 +505,8 @@ class OfflineBrain:
                                                       {"provider": provider}))
                     excluded += part_excluded
                     continue
+                if PROVISION_RE.search(stripped):
+                    stripped = LABEL_PHRASE_RE.sub(" ", stripped).strip(" ,.")  # the label is a name, not a word to read
                 found = self._checked(stripped, self._one(stripped, raw, local), local)
                 local = _carry(local, found)
                 here = _filters(stripped)
@@ -515,6 +531,10 @@ class OfflineBrain:
         if vouched:
             intents = [dataclasses.replace(i, purpose="vouched", note=VOUCHED_NOTE)
                        if isinstance(i, ToolIntent) and is_mutating_tool(i.tool) else i for i in intents]
+        label = _label(raw)
+        if label:
+            intents = [dataclasses.replace(i, args={**i.args, "label": label})
+                       if isinstance(i, ToolIntent) and i.tool == "provision_pairs" else i for i in intents]
         intents = [_fit_to_tool(i) for i in intents]
         return _with_notes(intents or [UnknownIntent(text, SUGGESTIONS)], prepared)
 

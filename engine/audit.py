@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from engine.errors import StoreError
 from engine.store import AuditEntry, AuditHead, Store
+from engine.text import default_redactor
 
 __all__ = [
     "GENESIS_HASH",
@@ -156,16 +157,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _redactor() -> Any:
-    from engine.trust._redact import default_redactor  # here: engine.trust imports this module
-
-    return default_redactor()
-
-
 def _redacted(items: Sequence[Fields]) -> list[Fields]:
     """No secret is ever written into the chain, whoever appends: actor, target and detail text are scrubbed
     (any letter case) before the entry is hashed.  The detail is JSON text here, so it is matched as written."""
-    red = _redactor()
+    red = default_redactor()
     return [(red.scrub_text(actor), channel, action, red.scrub_text(target), outcome, red.scrub_text(detail))
             for actor, channel, action, target, outcome, detail in items]
 
@@ -249,7 +244,7 @@ def append(
     this runs for every decision the engine makes.
     """
     if detail:
-        detail = _redactor().scrub_value(detail)  # values seen through disguise (case, zero-width) before hashing
+        detail = default_redactor().scrub_value(detail)  # values seen through disguise (case, zero-width) before hashing
     (row,) = append_rows(session, [(actor, channel, action, target, outcome, _canonical(detail or {}))])
     return Appended(row["seq"], row["ts"], row["hash"])
 

@@ -26,7 +26,7 @@ def llm_brain_for(settings: Settings, **options: float) -> LLMBrain | None:
 
     # The model must never be sent the settings' own secrets either (its key, the node token): the
     # brain's requests pass the process-wide redactor, so it learns them here.
-    from engine.trust._redact import default_redactor
+    from engine.text import default_redactor
 
     for secret in (settings.anthropic_api_key, settings.gateway_token):
         if secret is not None:

@@ -42,7 +42,7 @@ from engine.brain._offline import injection_marker
 from engine.errors import ClawOpsError
 from engine.operations import ToolOutcome
 from engine.replies import tag
-from engine.trust._redact import Redactor, default_redactor
+from engine.text import Redactor, default_redactor
 
 __all__ = [
     "MODEL_PRICES",

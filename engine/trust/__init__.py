@@ -12,6 +12,20 @@
 """
 
 from engine.errors import AuthenticationError, TooManyAttempts
+from engine.text import (
+    BIDI_CONTROLS,
+    MASK,
+    RedactingFilter,
+    Redactor,
+    default_redactor,
+    fold,
+    has_hidden_characters,
+    install_log_redaction,
+    normalize,
+    printable,
+    redact,
+    scrub_surrogates,
+)
 from engine.trust._audit import (
     ANCHOR_FILE_NAME,
     Anchor,
@@ -45,14 +59,6 @@ from engine.trust._operators import (
     revoke_operator,
     unlink_identity,
 )
-from engine.trust._redact import (
-    MASK,
-    RedactingFilter,
-    Redactor,
-    default_redactor,
-    install_log_redaction,
-    redact,
-)
 from engine.trust._review import (
     DueSecret,
     InactiveOperator,
@@ -74,7 +80,6 @@ from engine.trust._secrets import (
     validate_secret_name,
 )
 from engine.trust._service import PEPPER_SECRET, Trust, environment_secrets
-from engine.trust._text import BIDI_CONTROLS, fold, has_hidden_characters, normalize, printable, scrub_surrogates
 from engine.trust._throttle import Burst, LoginThrottle, throttle_for
 
 __all__ = [

@@ -31,7 +31,7 @@ from engine.audit import GENESIS_HASH, AuditProblem, AuditReport, append_rows, c
 from engine.errors import InputError, PolicyRefusal
 from engine.policy import Caller
 from engine.store import AuditEntry, AuditHead, Store
-from engine.trust._redact import default_redactor
+from engine.text import default_redactor
 
 __all__ = [
     "ANCHOR_FILE_NAME",

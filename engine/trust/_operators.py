@@ -313,8 +313,8 @@ def refusal_auditor(store: Store, *, throttle: LoginThrottle | None = None) -> C
     :func:`resolve_identity`, so one sender (or a whole channel) forging identities again and again
     fills the chain with one ``login.throttled`` entry per burst, not one entry per message.
     """
+    from engine.text import default_redactor
     from engine.trust._keys import audit_burst
-    from engine.trust._redact import default_redactor
 
     buckets = throttle if throttle is not None else throttle_for(store)
 

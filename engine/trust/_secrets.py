@@ -46,7 +46,7 @@ from sqlmodel import col, select
 from engine import audit
 from engine.errors import ConfigError, InputError, NotFound
 from engine.store import SecretRecord, Store, utcnow
-from engine.trust._redact import Redactor, default_redactor
+from engine.text import Redactor, default_redactor
 
 __all__ = [
     "KEY_FILE_NAME",

@@ -22,9 +22,9 @@ from sqlmodel import select
 from engine.errors import ConfigError
 from engine.policy import Caller
 from engine.store import SecretRecord, Store
+from engine.text import Redactor, default_redactor, install_log_redaction
 from engine.trust._audit import ANCHOR_FILE_NAME, default_anchor_path
 from engine.trust._keys import IssuedKey, authenticate, issue_key
-from engine.trust._redact import Redactor, default_redactor, install_log_redaction
 from engine.trust._secrets import KeyRing, SecretStore
 from engine.trust._throttle import LoginThrottle, throttle_for
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
-from engine.trust._text import normalize
+from engine.text._normalize import normalize
 
 __all__ = [
     "API_KEY_PATTERN",

@@ -42,9 +42,9 @@ def _read_number(text: str, pos: int) -> tuple[int, int] | None:
             break
         token = m.group(1).lower()
         if token.isdigit() and not used_words:
-            if len(token) > 1:  # "042": the whole number at once
-                if not digits:
-                    digits, end = [int(c) for c in token], m.end()
+            if len(token) > 1:  # "042": the whole number at once; "0.42" / "0 42": the digits run on
+                if not digits or len(digits) + len(token) <= 4:
+                    digits, end = digits + [int(c) for c in token], m.end()
                 break
             digits.append(int(token))
             end = m.end()
@@ -89,7 +89,9 @@ def spoken_account_ids(text: str) -> str:
         if m.start() < pos:
             continue
         found = _read_number(text, m.end())
-        if found is not None and m.group(0).lower().startswith("count") and not _DIGIT_BY_DIGIT.match(text, m.end()):
+        attached = m.end() < len(text) and text[m.end()].isdigit()  # "Count123"
+        if (found is not None and m.group(0).lower().startswith("count") and not attached
+                and not _DIGIT_BY_DIGIT.match(text, m.end())):
             found = None  # "count 5" is a count; "Count 1 2 3" is "account one two three" misheard
         if found is None:
             continue

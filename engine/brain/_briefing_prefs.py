@@ -66,7 +66,24 @@ def parse_clock(hour: int, minute: int, suffix: str | None) -> str | None:
     return f"{hour:02d}:{minute:02d}"
 
 
+_HOUR_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_MINUTE_WORDS = {"o'clock": 0, "oclock": 0, "fifteen": 15, "thirty": 30, "forty five": 45, "forty-five": 45,
+                 "twenty": 20, "ten": 10, "five": 5, "oh five": 5, "fifty": 50, "forty": 40}
+_WORD_TIME = re.compile(r"\b(at|for|to|around) (" + "|".join(_HOUR_WORDS) + r")(?: (" +
+                        "|".join(sorted(_MINUTE_WORDS, key=len, reverse=True)) + r"))?\b")
+
+
+def _digits_for_words(text: str) -> str:
+    """"at six thirty" → "at 6:30", "at seven" → "at 7" (a time said in words)."""
+    def swap(m: re.Match[str]) -> str:
+        minute = _MINUTE_WORDS.get(m.group(3) or "o'clock", 0)
+        return f"{m.group(1)} {_HOUR_WORDS[m.group(2)]}:{minute:02d}"
+
+    return _WORD_TIME.sub(swap, text)
+
+
 def _time(text: str) -> str | None:
+    text = _digits_for_words(text)
     for m in _TIME.finditer(text):
         if m.group(1) is not None:
             hour, minute, suffix = int(m.group(1)), int(m.group(2) or 0), m.group(3)
@@ -124,7 +141,7 @@ def briefing_schedule_args(text: str) -> dict[str, Any] | None:
         args["channels"] = channel.group(1).replace(" ", "")
     if not about:  # "send it on WhatsApp": only a channel makes "it" the briefing
         return args or None
-    if _NOW.search(text) and not _TIME.search(text):
+    if _NOW.search(text) and not _TIME.search(_digits_for_words(text)):
         return None  # "brief me now": the briefing itself
     at = _time(text)
     if at is not None:

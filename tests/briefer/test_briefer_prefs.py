@@ -166,3 +166,22 @@ async def test_the_daemon_tells_the_chat_a_briefing_failed(engine: Engine) -> No
         remove()
     assert isinstance(item, FeedItem) and item.operator == "owner" and item.agent == "briefer"
     assert "FAILED" in item.reply and "whatsapp" in item.reply and "saved at" in item.reply
+
+
+@pytest.mark.parametrize(("said", "args"), [
+    ("brief me at 6:30", {"time": "06:30"}),
+    ("brief me at six thirty", {"time": "06:30"}),
+    ("send the morning briefing at 07:15 utc every day", {"time": "07:15", "tz": "UTC", "days": "every day"}),
+    ("brief me at 7am berlin time on weekdays", {"time": "07:00", "tz": "Europe/Berlin", "days": "weekdays"}),
+    ("no briefing on weekends", {"skip_days": "weekends"}),
+    ("send it on whatsapp", {"channels": "whatsapp"}),
+    ("stop the briefings", {"enabled": False}),
+    ("when do i get my briefing?", {}),
+    ("brief me now", None),
+    ("daily briefing please", None),
+    ("restart everything degraded on vultr at 6:30", None),
+])
+def test_briefing_preferences_in_words(said: str, args: dict[str, Any] | None) -> None:
+    from engine.brain._briefing_prefs import briefing_schedule_args
+
+    assert briefing_schedule_args(said) == args

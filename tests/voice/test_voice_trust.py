@@ -48,6 +48,8 @@ def test_a_long_note_with_the_vocabulary_prompt_keeps_every_part(vcfg: Any) -> N
     ("account one hundred and five", "acct-105"),
     ("Failover, Count 1 2 3.", "Failover, acct-123."),  # "account" misheard, said digit by digit
     ("count 5 degraded instances", "count 5 degraded instances"),
+    ("Show account 0.42.", "Show acct-042."),
+    ("Failover, Count123.", "Failover, acct-123."),
     ("how many accounts are degraded", "how many accounts are degraded"),
     ("check the account for errors", "check the account for errors"),
 ])

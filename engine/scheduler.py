@@ -267,7 +267,7 @@ def sweep_reports(engine: Engine, now: Any) -> dict[str, Any]:
     from engine.operations import SimNodeCommands
 
     if engine.settings.demo and isinstance(engine.nodes, SimNodeCommands):
-        from engine.guardian._demo import demo_reports
+        from engine.guardian import demo_reports
 
         return demo_reports(engine.store, now)
     from engine.guardian import load_reports

@@ -19,6 +19,7 @@ Every number lives in :mod:`engine.guardian._thresholds`; :func:`skill_values` e
 
 from engine.guardian._alerts import Alert, AlertItem, group_alerts, region_suspect
 from engine.guardian._cycle import CycleResult, Executed, Guardian, region_signal
+from engine.guardian._demo import demo_reports
 from engine.guardian._exposure import FAILED_OVER_PREFIX, Exposure, exposure, exposure_by_region
 from engine.guardian._heal import (
     ALLOWED_TOOLS,
@@ -58,6 +59,7 @@ from engine.guardian._sweep import SweepResult, Transition, ledger_from_audit, s
 from engine.guardian._thresholds import THRESHOLDS, Threshold, thresholds_markdown
 
 __all__ = [
+    "demo_reports",
     "ALLOWED_TOOLS",
     "FAILED_OVER_PREFIX",
     "LADDER",

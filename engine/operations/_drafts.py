@@ -300,7 +300,7 @@ def ledger_flags(tier: Tier, geo: Geo, primary: Provider, settings: Settings) ->
     """Ledger's cost view for placement: each provider it would flag ``cheaper_elsewhere`` for a new ``tier``
     server in ``geo`` beside a ``primary`` partner, with why (the same rule as Ledger's findings, so the two
     agents never disagree)."""
-    from engine.ledger._model import best_alternative
+    from engine.ledger import best_alternative
 
     flags: dict[str, str] = {}
     for provider in PRIMARY_PREFERENCE[geo]:

@@ -28,7 +28,7 @@ __all__ = ["configure_voice", "fleet_vocabulary", "voice_config"]
 log = logging.getLogger("clawops.briefer")
 
 AGENT_WORDS = "Commander, Guardian, Forge, Ledger, Triage, Briefer"
-OPS_WORDS = "degraded, failover, standby, primary, provision, teardown, restart, resize, rollout"
+OPS_WORDS = "degraded, fail over to the standby, primary, provision, tear down, restart, resize, provider health, rollout"
 
 
 def fleet_vocabulary(store: Store | None) -> str:

@@ -458,6 +458,6 @@ def serve_emulator(provider: str, port: int = 0, *, time_scale: float = 1.0) -> 
 
 def serve_daemon(*, config_file: Path | None = None, host: str | None = None, port: int | None = None) -> None:
     """Run ``clawops engine`` in the foreground until SIGTERM/Ctrl+C; prints its base URL first, logs JSON on stderr."""
-    from engine.api._daemon import run_daemon
+    from engine.api import run_daemon
 
     run_daemon(config_file=config_file, host=host, port=port, ready=lambda url: print(url, flush=True))

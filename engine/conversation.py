@@ -28,6 +28,7 @@ from sqlmodel import col, select
 from engine import audit
 from engine.agents import is_mutating
 from engine.brain import (
+    MAX_MESSAGE_CHARS,
     BrainContext,
     BrainUnavailable,
     CancelIntent,
@@ -45,7 +46,6 @@ from engine.brain import (
     UnknownIntent,
     apply_exclusions,
 )
-from engine.brain._offline import MAX_MESSAGE_CHARS
 from engine.domain import Selector
 from engine.errors import ClawOpsError
 from engine.events import EngineEvent, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
@@ -280,7 +280,7 @@ class Conversation:
         The contract's selector has no exclusion key, so the exclusion becomes an
         explicit instance list, read through the caller's tenant scope.
         """
-        from engine.operations._scope import select_instances
+        from engine.operations import select_instances
 
         raw = dict(intent.args.get("selector") or {})
         try:

@@ -325,7 +325,7 @@ def _async_url(url: str) -> str:
 
 def guardian_schedule() -> tuple[str, Callable[[], Awaitable[Any]], timedelta]:
     """Guardian's sweep as a schedule entry: every SWEEP_INTERVAL_S (5 min)."""
-    from engine.guardian._thresholds import SWEEP_INTERVAL_S
+    from engine.guardian import SWEEP_INTERVAL_S
 
     return ("guardian-sweep", guardian_sweep, timedelta(seconds=SWEEP_INTERVAL_S))
 

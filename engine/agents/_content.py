@@ -26,8 +26,8 @@ from engine.agents._tools import AGENT_NAMES, SESSION_KIND, ToolCall, is_mutatin
 from engine.config import Settings, load_settings
 from engine.domain import FINDINGS, SELECTOR_KEYS
 from engine.errors import ConfigError
-from engine.operations._registry import RESTART_COMPONENTS
-from engine.policy._rules import MAX_CONFIG_BATCH
+from engine.operations import RESTART_COMPONENTS
+from engine.policy import MAX_CONFIG_BATCH
 
 AUTONOMY_LEVELS = ("orchestrate", "heal", "provision", "recommend", "read_only", "comms")
 """What each agent may do on its own.  The last three may hold no mutating tool."""
@@ -49,7 +49,7 @@ def code_values(settings: Settings | None = None) -> dict[str, str]:
     :func:`engine.guardian.skill_values`), so the auto-heal, failover, incident-response and
     provider-health skills quote the very numbers the sweep enforces.
     """
-    from engine.guardian._heal import skill_values  # local: keeps importing the loader light
+    from engine.guardian import skill_values  # local: keeps importing the loader light
 
     threshold = settings.confirm_threshold if settings is not None else Settings.model_fields["confirm_threshold"].default
     return {

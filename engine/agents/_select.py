@@ -16,7 +16,7 @@ from engine.agents._content import AgentSpec, Skill, parse_front_matter
 from engine.agents._tools import AGENT_NAMES, check_call, known_tools, parse_calls
 from engine.domain import REGIONS, Provider
 from engine.errors import PolicyRefusal
-from engine.operations._registry import CONTRACT_TOOLS
+from engine.operations import CONTRACT_TOOLS
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(

@@ -7,6 +7,7 @@ whoever serves it.
 """
 
 from engine.api._auth import WRONG_KEY, Authenticate, default_authenticator, static_authenticator
+from engine.api._daemon import run_daemon
 from engine.api._errors import EngineUnavailable, Unauthorized
 from engine.api._history import HistoryMessage, load_history, record_exchange, search_history
 from engine.api._hub import FeedItem, Hub, hub_for, visible_to
@@ -29,6 +30,7 @@ from engine.api._wire import (
 )
 
 __all__ = [
+    "run_daemon",
     "WRONG_KEY",
     "Authenticate",
     "ClientEvent",

@@ -22,10 +22,11 @@ from engine.brain._intents import (
     ToolIntent,
     UnknownIntent,
 )
-from engine.brain._offline import SUGGESTIONS, OfflineBrain, apply_exclusions, injection_marker
+from engine.brain._offline import MAX_MESSAGE_CHARS, SUGGESTIONS, OfflineBrain, apply_exclusions, injection_marker
 from engine.brain._session import DialogueKeeper
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
     "SUGGESTIONS",
     "BrainContext",
     "BrainUnavailable",

@@ -56,9 +56,11 @@ from engine.guardian._score import (
     score,
 )
 from engine.guardian._sweep import SweepResult, Transition, ledger_from_audit, sweep
-from engine.guardian._thresholds import THRESHOLDS, Threshold, thresholds_markdown
+from engine.guardian._thresholds import HEALTHY_MIN, SWEEP_INTERVAL_S, THRESHOLDS, Threshold, thresholds_markdown
 
 __all__ = [
+    "HEALTHY_MIN",
+    "SWEEP_INTERVAL_S",
     "demo_reports",
     "ALLOWED_TOOLS",
     "FAILED_OVER_PREFIX",

@@ -14,6 +14,7 @@ from engine.operations._registry import (
     ToolSpec,
     tool_spec,
 )
+from engine.operations._scope import select_instances
 from engine.operations._service import (
     JobProgress,
     JobView,
@@ -43,5 +44,6 @@ __all__ = [
     "SimNodeCommands",
     "ToolOutcome",
     "ToolSpec",
+    "select_instances",
     "tool_spec",
 ]

@@ -36,15 +36,14 @@ from engine.domain import (
 )
 from engine.errors import InputError, PolicyRefusal
 from engine.operations._scope import select_instances
-from engine.policy import Caller, PolicyFacts
-from engine.policy._rules import TargetFacts
+from engine.policy import Caller, PolicyFacts, TargetFacts
 from engine.providers import ProviderDriver
 from engine.providers.errors import ProviderQuotaExceeded
 from engine.providers.status import ProviderStatus
 from engine.store import Incident, Instance, JobStep, utcnow
 
 MAX_PROVISION = 1000
-from engine.guardian._thresholds import HEALTHY_MIN as HEALTHY_SCORE  # noqa: E402 - one number, one place
+from engine.guardian import HEALTHY_MIN as HEALTHY_SCORE  # noqa: E402 - one number, one place
 
 PRIMARY_PREFERENCE: dict[Geo, tuple[Provider, ...]] = {
     Geo.EU: (Provider.HETZNER, Provider.DIGITALOCEAN, Provider.VULTR, Provider.CONTABO, Provider.HOSTINGER),
@@ -638,7 +637,7 @@ DEFAULT_ROLLING_BATCH = 50
 def draft_config_push(s: Session, caller: Caller, args: dict[str, Any], settings: Settings) -> Draft:
     import json
 
-    from engine.policy._rules import MAX_CONFIG_BATCH
+    from engine.policy import MAX_CONFIG_BATCH
 
     selector = Selector.parse(args["selector"])
     config = args["config"]

@@ -59,8 +59,7 @@ from engine.operations._stop import (
     settle_stopped,
     skip_step,
 )
-from engine.policy import Caller, PolicyCheck, PolicyFacts, evaluate
-from engine.policy._rules import TargetFacts
+from engine.policy import Caller, PolicyCheck, PolicyFacts, TargetFacts, evaluate
 from engine.providers import ProviderDriver
 from engine.store import Instance, JobRecord, JobStep, PlanRecord, Store, utcnow
 

@@ -21,11 +21,13 @@ from engine.policy._decision import (
     scope_of,
 )
 from engine.policy._rules import (
+    MAX_CONFIG_BATCH,
     RULES,
     Caller,
     PolicyCheck,
     PolicyFacts,
     Role,
+    TargetFacts,
     evaluate,
     require_role,
     rule1_standby_before_teardown,
@@ -38,12 +40,14 @@ from engine.policy._rules import (
 )
 
 __all__ = [
+    "MAX_CONFIG_BATCH",
     "RULES",
     "Caller",
     "PolicyCheck",
     "PolicyFacts",
     "Proposal",
     "Role",
+    "TargetFacts",
     "Verdict",
     "WindowUse",
     "WordScope",

@@ -35,6 +35,7 @@ from engine.config import Settings
 from engine.domain import Selector
 from engine.errors import ClawOpsError, PolicyRefusal
 from engine.operations._drafts import Draft
+from engine.operations._registry import TOOLS
 from engine.operations._scope import resolve_target, select_instances
 from engine.policy import (
     Caller,
@@ -131,7 +132,7 @@ class DecisionGate:
                 plan_id=plan_id, tool=draft.tool,
                 accounts=frozenset(t.account_id for t in draft.facts.targets),
                 users=draft.affected_users,
-                destructive=is_destructive(draft.tool, draft.args, draft.reversible),
+                destructive=is_destructive(TOOLS[draft.tool].destructive, draft.args, draft.reversible),
                 model=model_initiated(caller),
                 needs_human=any(c.needs_human for c in checks),
             )

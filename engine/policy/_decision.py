@@ -29,7 +29,6 @@ from engine.policy._rules import Caller, PolicyCheck
 RULE5 = "rule5_confirm_above_threshold"
 MODEL_PROPOSED = "gate_model_proposed"
 DESTRUCTIVE = "gate_destructive"
-DESTRUCTIVE_TOOLS = frozenset({"teardown"})
 
 
 def model_initiated(caller: Caller) -> bool:
@@ -40,9 +39,10 @@ def model_initiated(caller: Caller) -> bool:
     return caller.agent is not None and not caller.autonomous
 
 
-def is_destructive(tool: str, args: Mapping[str, Any], reversible: bool) -> bool:
-    """A teardown, anything with ``archive`` off, or anything the plan says cannot be undone."""
-    return tool in DESTRUCTIVE_TOOLS or args.get("archive") is False or not reversible
+def is_destructive(tool_destroys: bool, args: Mapping[str, Any], reversible: bool) -> bool:
+    """A tool that destroys (its definition says so: a teardown), anything with ``archive`` off, or anything
+    the plan says cannot be undone."""
+    return tool_destroys or args.get("archive") is False or not reversible
 
 
 def scope_of(tool: str, args: Mapping[str, Any], targets: Sequence[str]) -> str:

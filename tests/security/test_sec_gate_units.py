@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sec_gate_kit import PAIRS, accounts, jobs
 
+from engine.operations import TOOLS
 from engine.policy import (
     Caller,
     Proposal,
@@ -56,8 +57,10 @@ def test_a_model_or_a_destructive_call_always_waits_guardian_keeps_its_own_limit
     assert judge(OWNER, [_p("a", 1, destructive=True)], WindowUse(), 10)[0].needs_human
     assert not judge(GUARDIAN, [_p("a", 1, model=model_initiated(GUARDIAN))], WindowUse(frozenset(accounts(1, 10))),
                      10)[0].needs_human
-    assert is_destructive("teardown", {}, True) and is_destructive("resize", {"archive": False}, True)
-    assert is_destructive("failover", {}, False) and not is_destructive("restart", {}, True)
+    assert is_destructive(TOOLS["teardown"].destructive, {}, True)
+    assert is_destructive(TOOLS["resize"].destructive, {"archive": False}, True)
+    assert is_destructive(TOOLS["failover"].destructive, {}, False)
+    assert not is_destructive(TOOLS["restart"].destructive, {}, True)
 
 
 def test_grounding_needs_the_same_tool_and_nothing_unnamed() -> None:

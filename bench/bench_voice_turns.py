@@ -136,7 +136,8 @@ def accuracy(cfg: Any, quick: bool) -> list[tuple[str, str, str]]:
 
 async def voice_turn(cfg: Any, home: Path) -> list[tuple[str, str, str]]:
     import voice
-    from engine.channels import Inbound, make_voice_handler
+    from engine.api import run_turn
+    from engine.channels import Inbound, channel_turn, make_voice_handler
     from engine.runtime import Engine
     from engine.store import ChannelIdentity
 
@@ -144,7 +145,7 @@ async def voice_turn(cfg: Any, home: Path) -> list[tuple[str, str, str]]:
     try:
         with engine.store.session() as s:
             s.add(ChannelIdentity(channel="telegram", external_id="4242", operator_id="op-owner"))
-        handler = make_voice_handler(engine.channel_turn(), config=cfg)
+        handler = make_voice_handler(channel_turn(engine, run_turn), config=cfg)
         note = home / "note.ogg"
         note.write_bytes(voice.synthesize(THREE_SECONDS, cfg))
         seconds = voice.probe(note)
@@ -170,13 +171,14 @@ COLD = """
 import asyncio, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from engine.channels import Inbound, make_voice_handler
+from engine.api import run_turn
+from engine.channels import Inbound, channel_turn, make_voice_handler
 from engine.runtime import Engine
 from engine.store import ChannelIdentity
 engine = Engine.open(demo_pairs=850)
 with engine.store.session() as s:
     s.add(ChannelIdentity(channel="telegram", external_id="4242", operator_id="op-owner"))
-handler = make_voice_handler(engine.channel_turn())
+handler = make_voice_handler(channel_turn(engine, run_turn))
 async def main():
     t0 = time.perf_counter()
     reply = await handler(Inbound(channel="telegram", sender_id="4242", operator_id="op-owner", message_id="1",

@@ -139,21 +139,6 @@ class Engine:
 
         return resolve_identity(self.store, channel, external_id)
 
-    def channel_turn(self) -> Any:
-        """The conversation as a chat channel needs it: ``await turn(inbound, text) -> reply``.
-
-        The operator comes from the identity the transport reported (the Telegram user id, the WhatsApp
-        number), never from the message text; each sender keeps its own session so "go" works there too.
-        """
-
-        async def turn(inbound: Any, text: str) -> str:
-            caller = self.caller_for_identity(str(inbound.channel), str(inbound.sender_id))
-            with self.ops.jobs_in_foreground():  # a chat app gets one reply: the job's result, not "started"
-                result = await self.conversation.turn(caller, text, session=f"{inbound.channel}:{inbound.sender_id}")
-            return result.reply
-
-        return turn
-
     async def ask(self, message: str, *, operator: str | None = None, channel: str = "cli",
                   session: str | None = None, dry_run: bool = False, yes: bool = False,
                   on_delta: Callable[[str, str], None] | None = None) -> TurnResult:

@@ -12,12 +12,13 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
 from sec_gate_kit import PAIRS, Daemon, accounts, fleet, jobs, nothing_ran, words
 
+from engine.api import run_turn
+from engine.channels import Inbound, channel_turn
 from engine.runtime import Engine
 from engine.trust import add_operator, link_identity
 
@@ -137,12 +138,12 @@ async def test_cli_against_the_daemon_meets_the_same_gate(api_engine: Engine, da
 # ----------------------------------------------------------------------------- a messaging channel
 async def test_a_channel_turn_meets_the_same_gate(api_engine: Engine) -> None:
     link_identity(api_engine.store, api_engine.caller("owner"), "alice", "telegram", "4242")
-    turn = api_engine.channel_turn()
-    inbound = SimpleNamespace(channel="telegram", sender_id="4242")
+    turn = channel_turn(api_engine, run_turn)  # what the daemon's Telegram and WhatsApp channels run
+    inbound = Inbound(channel="telegram", sender_id="4242", operator_id="alice", message_id="1", text="")
     await turn(inbound, f"restart docker on {words(accounts(1, 9))}")
     before, ran = fleet(api_engine), len(jobs(api_engine))
     reply = await turn(inbound, f"restart docker on {words(accounts(20, 2))} and tear down acct-031")
-    assert "Confirm?" in reply
+    assert "Confirm?" in str(reply)
     nothing_ran(api_engine, before, ran)
 
 

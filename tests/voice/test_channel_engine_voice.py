@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import col, func, select
 
 import voice
+from engine.api import run_turn
 from engine.channels import (
     Refusal,
     TelegramChannel,
@@ -21,6 +22,7 @@ from engine.channels import (
     WhatsAppChannel,
     WhatsAppClient,
     WhatsAppEmulator,
+    channel_turn,
     make_voice_handler,
     serve_app,
 )
@@ -59,7 +61,7 @@ async def test_telegram_voice_note_reaches_the_engine(engine: Engine, vcfg: Any,
     async with TelegramEmulator() as emu, httpx.AsyncClient() as http:
         channel = TelegramChannel(
             TelegramClient(http, emu.token, base_url=emu.base_url),
-            make_voice_handler(engine.channel_turn(), config=vcfg),
+            make_voice_handler(channel_turn(engine, run_turn), config=vcfg),
             {"4242": "op-owner"}, audit=refusals.append, workdir=tmp_path, poll_timeout=0,
         )
         emu.send_voice(4242, question, duration=1)
@@ -81,7 +83,7 @@ async def test_whatsapp_voice_note_reaches_the_engine(engine: Engine, vcfg: Any,
     async with WhatsAppEmulator() as emu, httpx.AsyncClient() as http:
         channel = WhatsAppChannel(
             WhatsAppClient(http, emu.access_token, emu.phone_number_id, base_url=emu.base_url),
-            make_voice_handler(engine.channel_turn(), config=vcfg),
+            make_voice_handler(channel_turn(engine, run_turn), config=vcfg),
             {"491701234567": "op-owner"}, app_secret=emu.app_secret, verify_token="v", audit=refusals.append,
             workdir=tmp_path,
         )

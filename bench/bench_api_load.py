@@ -7,7 +7,10 @@ The daemon is the README's ``clawops engine`` (a separate process, the DEMO flee
 simulator, its first-run owner key).  Each client is one operator session on loopback that sends a
 realistic mix of turns to ``POST /v1/turns``: reads (fleet status, a provider's degraded instances, one
 account), a plan that must wait for confirmation (a restart over the threshold), and a ``cancel``.  So
-every turn passes the decision gate; nothing is confirmed, so the fleet is the same at the end (checked).
+every turn passes the decision gate.  Each client restarts two accounts of its own, so one client's
+restart is small enough to run, but all of them together are not: nothing is confirmed, so at most
+``confirm_threshold`` (10) distinct users may be set off across all clients (checked), however the requests
+interleave.  The fleet itself may still move meanwhile: Guardian sweeps the demo fleet on its own.
 Every non-2xx answer, transport error or reply that says a turn crashed counts as an error.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -34,10 +38,12 @@ TURNS = (
     "fleet status",
     "what's degraded on vultr?",
     "show acct-042",
-    "restart everything degraded on vultr",  # 13 users: a plan that waits
+    "restart the gateway on {first} and {second}",  # 2 users, different ones per client: small alone, not together
     "cancel",
     "how much are we spending this month?",
 )
+THRESHOLD = 10
+ACCOUNT = re.compile(r"acct-\d+")
 
 
 def _start_daemon(home: Path, pairs: int) -> tuple[subprocess.Popen[str], str, str]:
@@ -54,11 +60,12 @@ def _start_daemon(home: Path, pairs: int) -> tuple[subprocess.Popen[str], str, s
     return proc, url, (home / "owner.key").read_text().strip()
 
 
-async def _client(n: int, url: str, key: str, turns: int, latencies: list[float], errors: list[str]) -> None:
+async def _client(n: int, url: str, key: str, turns: int, latencies: list[float], errors: list[str],
+                  jobs: list[str]) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120.0) as http:
         for t in range(turns):
-            message = TURNS[(n + t) % len(TURNS)]
+            message = TURNS[(n + t) % len(TURNS)].format(first=f"acct-{2 * n + 1:03d}", second=f"acct-{2 * n + 2:03d}")
             started = time.perf_counter()
             try:
                 answer = await http.post("/v1/turns", json={"message": message, "session": f"load-{n}"})
@@ -70,22 +77,17 @@ async def _client(n: int, url: str, key: str, turns: int, latencies: list[float]
                 errors.append(f"{message}: HTTP {answer.status_code} {answer.text[:120]}")
             elif "crash" in answer.json().get("reply", "").lower():
                 errors.append(f"{message}: {answer.json()['reply'][:120]}")
+            elif answer.json().get("job"):
+                jobs.append(message)
 
 
-async def _fleet(url: str, key: str) -> str:
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120.0) as http:
-        answer = await http.post("/v1/turns", json={"message": "fleet status"})
-        return str(answer.json()["reply"]).splitlines()[0]
-
-
-async def _run(url: str, key: str, clients: int, turns: int) -> tuple[list[float], list[str], float, bool]:
-    before = await _fleet(url, key)
+async def _run(url: str, key: str, clients: int, turns: int) -> tuple[list[float], list[str], list[str], float]:
     latencies: list[float] = []
     errors: list[str] = []
+    jobs: list[str] = []
     started = time.perf_counter()
-    await asyncio.gather(*(_client(n, url, key, turns, latencies, errors) for n in range(clients)))
-    wall = time.perf_counter() - started
-    return latencies, errors, wall, await _fleet(url, key) == before
+    await asyncio.gather(*(_client(n, url, key, turns, latencies, errors, jobs) for n in range(clients)))
+    return latencies, errors, jobs, time.perf_counter() - started
 
 
 def main() -> None:
@@ -97,17 +99,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         proc, url, key = _start_daemon(Path(tmp), opts.pairs)
         try:
-            latencies, errors, wall, unchanged = asyncio.run(_run(url, key, opts.clients, opts.turns))
+            latencies, errors, jobs, wall = asyncio.run(_run(url, key, opts.clients, opts.turns))
         finally:
             proc.terminate()
             proc.wait(timeout=60)
     total = opts.clients * opts.turns
+    set_off = {account for line in jobs for account in ACCOUNT.findall(line)}
     ordered = sorted(latencies) or [0.0]
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
     print_table([
         (f"turns from {opts.clients} concurrent clients ({opts.pairs} pairs)", "-", f"{total}"),
         ("errors (non-2xx, transport, crashed turns)", "0", f"{len(errors)}"),
-        ("fleet unchanged (nothing confirmed)", "yes", "yes" if unchanged else "NO"),
+        ("users set off without a confirmation", f"<= {THRESHOLD}", f"{len(set_off)} (in {len(jobs)} jobs)"),
         ("turn latency p50 / p95", "-", f"{statistics.median(ordered):.2f} s / {p95:.2f} s"),
         ("throughput", "-", f"{total / wall:.1f} turns/s over {wall:.1f} s"),
     ])

@@ -49,7 +49,7 @@ from engine.policy import (
     model_initiated,
     scope_of,
 )
-from engine.store import Instance, PlanRecord, Store, utcnow
+from engine.store import Instance, Operator, PlanRecord, Store, utcnow
 
 GATE_RULE = "decision_gate"
 CONFIRM_RULE = "gate_confirm"
@@ -174,6 +174,25 @@ class DecisionGate:
             else:
                 new_users += int(users)  # new pairs: no accounts yet, each one a user
         return WindowUse(frozenset(accounts), new_users, self.window_minutes)
+
+    def hold_if_over(self, s: Session, rec: PlanRecord, caller: Caller) -> list[PolicyCheck]:
+        """The last look before a plan runs without the operator's go, in the transaction that records it.
+
+        The turn read the window when it planned; other turns of the same operator (50 clients at once, or
+        another engine process) may have run plans since.  So the window is read again here, under a lock
+        on the operator's row (PostgreSQL; SQLite serialises writers itself), and if this plan would now
+        take the operator over ``confirm_threshold`` it is held for their go: the checks say why, and an
+        empty list means it may run.  Splitting an action over concurrent requests never avoids confirmation.
+        """
+        if caller.autonomous:
+            return []
+        with self._timed():
+            s.exec(select(Operator.id).where(col(Operator.id) == caller.operator_id).with_for_update()).all()
+            accounts = frozenset(s.exec(select(Instance.account_id).where(col(Instance.id).in_(rec.targets))).all())
+            proposal = Proposal(plan_id=rec.id, tool=rec.tool, accounts=accounts, users=rec.affected_users,
+                                destructive=False, model=False, needs_human=False)
+            verdict = judge(caller, [proposal], self.window(s, caller), self.settings.confirm_threshold)[-1]
+            return list(verdict.checks) if verdict.needs_human else []
 
     def settle_verdicts(self, s: Session, turn: TurnDecision) -> dict[str, bool]:
         """Plan id → whether it must wait for the operator, judging the whole turn and the window once more."""

@@ -331,6 +331,16 @@ class ToolOutcome:
         return {"tool": self.tool, "args": self.args, "status": self.status, "result": result}
 
 
+class _HeldForConfirmation(Exception):
+    """A plan that was to run without the operator's go but, judged again at the last moment with the
+    operator's window as it is now, must wait for it (see ``DecisionGate.hold_if_over``)."""
+
+    def __init__(self, plan: PlanView, tool_args: dict[str, Any]) -> None:
+        super().__init__(plan.id)
+        self.plan = plan
+        self.tool_args = tool_args
+
+
 def _plan_view(rec: PlanRecord) -> PlanView:
     return PlanView(
         id=rec.id, tool=rec.tool, summary=rec.summary, requires_confirmation=rec.requires_confirmation,
@@ -628,8 +638,11 @@ class Operations:
         With :attr:`background_jobs` the job is started and the outcome says so (``done``: the job was
         accepted; its view says ``running``); progress then arrives through the listeners.
         """
-        plan, job_id, args = self.confirm_plan(caller, plan_id, implicit=implicit, session_key=session_key,
-                                               shown_scope=shown_scope)
+        try:
+            plan, job_id, args = self.confirm_plan(caller, plan_id, implicit=implicit, session_key=session_key,
+                                                   shown_scope=shown_scope)
+        except _HeldForConfirmation as held:
+            return ToolOutcome(held.plan.tool, held.tool_args, "planned", message=held.plan.summary, plan=held.plan)
         if self.background_jobs and not _FOREGROUND.get():
             self.start_job(job_id)
             view = self.job_view(job_id)
@@ -774,6 +787,13 @@ class Operations:
             if rec.status != "pending":
                 raise InputError(f"Plan {plan_id} is {rec.status}, not waiting for confirmation; ask again.")
             self.gate.check_confirm(rec, caller, implicit=implicit, session_key=session_key, shown_scope=shown_scope)
+            held = self.gate.hold_if_over(s, rec, caller) if implicit else []
+            if held:
+                rec.requires_confirmation = True
+                rec.policy = [*[p for p in rec.policy if p.get("rule") not in {c.rule for c in held}],
+                              *[c.to_dict() for c in held]]
+                raise _HeldForConfirmation(dataclasses.replace(_plan_view(rec), requires_confirmation=True),
+                                           dict(rec.args))
             # Re-check policy against the fleet as it is now: time has passed since the plan was shown.
             targets = list(s.exec(select(Instance).where(col(Instance.id).in_(rec.targets))).all())
             if len(targets) != len(rec.targets):

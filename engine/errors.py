@@ -39,7 +39,8 @@ exception class of the engine is drawn below and sits where it is drawn)::
 Not in the tree, on purpose (they never reach an operator): the emulators' and the gateway's internal
 control-flow exceptions (``EmuError``, ``_Refusal``, ``_BadRequest``, ``engine.api._remote._Retry``) and
 ``engine.gateway._upstream.UpstreamError``, a real OpenClaw gateway's refusal that the upstream link turns
-into a log line and a retry.
+into a log line and a retry, and ``engine.operations._service._HeldForConfirmation``, a plan the decision
+gate held at the last moment, which the operation layer turns into a plan awaiting the operator's go.
 """
 
 from __future__ import annotations

@@ -175,11 +175,16 @@ def test_channel_turns_wait_for_their_job_even_when_jobs_run_in_the_background(c
 
 
 def test_a_long_step_keeps_its_lease_so_no_other_engine_takes_it(clawops_home: Path) -> None:
-    """A step longer than the lease (a new server waiting for its node) renews it; another engine keeps off."""
+    """A step longer than the lease (a new server waiting for its node) renews it; another engine keeps off.
+
+    The lease is short but not tiny (renewed every quarter of it): on a busy machine a heartbeat may be a
+    little late, never a whole lease late; the probes start once this engine holds the step.
+    """
+    lease = 1.0
     engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
     other = Engine.open(demo_pairs=PAIRS, demo_providers="sim")  # a second engine on the same store
-    engine.ops.step_lease_seconds = other.ops.step_lease_seconds = 0.3
-    engine.nodes.latency = 1.2  # each node call outlasts the lease four times
+    engine.ops.step_lease_seconds = other.ops.step_lease_seconds = lease
+    engine.nodes.latency = 4 * lease  # each node call outlasts the lease four times
     try:
         async def scenario() -> tuple[list[bool], str]:
             planned = await engine.ask("restart everything degraded", session="l")
@@ -187,11 +192,17 @@ def test_a_long_step_keeps_its_lease_so_no_other_engine_takes_it(clawops_home: P
             caller = engine.caller(None, "cli")
             _, job_id, _ = engine.ops.confirm_plan(caller, planned.plan["id"])
             run = asyncio.ensure_future(engine.ops.run_job(job_id))
-            with engine.store.session() as s:
-                step = s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.seq) == 0)).one()
+
+            def first_step() -> JobStep:
+                with engine.store.session() as s:
+                    return s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.seq) == 0)).one()
+
+            while first_step().status != "running":  # this engine has claimed it
+                await asyncio.sleep(0.02)
+            step = first_step()
             taken = []
             for _ in range(3):
-                await asyncio.sleep(0.35)  # each time past one lease period since the claim or last renewal
+                await asyncio.sleep(lease * 1.1)  # each time past one lease period since the claim or last renewal
                 taken.append(other.ops._claim(step.id))
             view = await run
             return taken, view.status

@@ -240,7 +240,7 @@ class Conversation:
                 args = narrowed
             args, keep = self.dialogue.prepare_args(caller, key, dataclasses.replace(intent, args=args))
             outcome = await self.ops.call(caller, intent.tool, args, session_key=key, dry_run=dry_run,
-                                          confirmed=yes)
+                                          confirmed=yes, amends=intent.replaces or None)
             calls.append(outcome)
             if outcome.plan is not None and outcome.plan.status == "pending" and key:
                 self._add_pending(caller, key, outcome.plan.id, outcome.plan.scope)

@@ -59,7 +59,7 @@ from engine.operations._stop import (
     settle_stopped,
     skip_step,
 )
-from engine.policy import Caller, PolicyCheck, PolicyFacts, TargetFacts, evaluate
+from engine.policy import AMENDED, Caller, PolicyCheck, PolicyFacts, TargetFacts, evaluate
 from engine.providers import ProviderDriver
 from engine.store import Instance, JobRecord, JobStep, PlanRecord, Store, utcnow
 
@@ -391,8 +391,13 @@ class Operations:
 
     # ------------------------------------------------------------------ entry point
     async def call(self, caller: Caller, tool: str, args: Mapping[str, Any], *, session_key: str = "",
-                   dry_run: bool = False, confirmed: bool = False) -> ToolOutcome:
-        """Run one tool call.  ``confirmed`` may only be set from the operator's own input (a model's is dropped)."""
+                   dry_run: bool = False, confirmed: bool = False, amends: str | None = None) -> ToolOutcome:
+        """Run one tool call.  ``confirmed`` may only be set from the operator's own input (a model's is dropped).
+
+        ``amends`` names the pending plan this call changes (the operator narrowed, widened or recounted it
+        before saying go): the changed plan always waits for their go, whatever its size, so a correction is
+        never taken as a confirmation.
+        """
         raw_args = dict(args)
         confirmed = self.gate.allow_confirmed(caller, confirmed)
         try:
@@ -425,7 +430,7 @@ class Operations:
             if spec.kind == "read":
                 return self._read(caller, spec, clean)
             return await self._mutate(caller, spec, clean, session_key=session_key, dry_run=dry_run,
-                                      confirmed=confirmed)
+                                      confirmed=confirmed, amends=amends)
         except PolicyRefusal as refusal:
             self._audit_refusal(caller, tool, raw_args, refusal)
             return ToolOutcome(tool, raw_args, "refused", message=str(refusal), rule=refusal.rule)
@@ -494,12 +499,15 @@ class Operations:
 
     # ------------------------------------------------------------------ mutations
     async def _mutate(self, caller: Caller, spec: ToolSpec, args: dict[str, Any], *, session_key: str,
-                      dry_run: bool, confirmed: bool) -> ToolOutcome:
+                      dry_run: bool, confirmed: bool, amends: str | None = None) -> ToolOutcome:
         if spec.name == "provision_pairs":
             await self._refresh_provider_status()
         with self.store.session() as s:
             draft = self._draft(s, caller, spec, args)
             checks = evaluate(caller, draft.facts, spec.min_role)
+            if amends:
+                checks.append(PolicyCheck(AMENDED, True, needs_human=True,
+                                          note=f"it changes plan {amends}: the changed plan runs only on your go"))
             plan_id = _new_id("pl")
             assessed = self.gate.assess(s, caller, plan_id, draft, checks)
             needs_human, checks = assessed.needs_human, assessed.checks

@@ -9,6 +9,7 @@ it can be undone) — see ``engine.policy._decision`` and the decision gate in `
 """
 
 from engine.policy._decision import (
+    AMENDED,
     Proposal,
     Verdict,
     WindowUse,
@@ -40,6 +41,7 @@ from engine.policy._rules import (
 )
 
 __all__ = [
+    "AMENDED",
     "MAX_CONFIG_BATCH",
     "RULES",
     "Caller",

@@ -29,6 +29,8 @@ from engine.policy._rules import Caller, PolicyCheck
 RULE5 = "rule5_confirm_above_threshold"
 MODEL_PROPOSED = "gate_model_proposed"
 DESTRUCTIVE = "gate_destructive"
+AMENDED = "gate_amended"
+"""A plan the operator changed before confirming (narrowed, widened, recounted): the new one waits for their go."""
 
 
 def model_initiated(caller: Caller) -> bool:

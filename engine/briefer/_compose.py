@@ -61,7 +61,12 @@ def _join(parts: list[str]) -> str:
     return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + (parts[-1] if parts else "")
 
 
-def spoken_script(facts: BriefingFacts, *, note: str | None = None) -> str:
+def greeting(local_hour: int) -> str:
+    """"Good morning" when it is morning where the operator is ("brief me now" can come at any hour)."""
+    return "Good morning" if 4 <= local_hour < 12 else "Good afternoon" if local_hour < 18 else "Good evening"
+
+
+def spoken_script(facts: BriefingFacts, *, note: str | None = None, local_hour: int | None = None) -> str:
     """The briefing as it will be spoken (and sent as the voice note's text): at most ``MAX_SPOKEN_WORDS``.
 
     Every number in it comes from the same facts, so the sentences agree: users without a serving gateway
@@ -69,7 +74,8 @@ def spoken_script(facts: BriefingFacts, *, note: str | None = None) -> str:
     """
     scope = "the demo fleet" if facts.demo else ("your fleet" if facts.scope == "fleet" else "your tenant")
     what = "daily briefing" if facts.kind == "daily" else "weekly report"
-    paragraphs = [f"Good morning. Briefer here with the {what} for {scope}, {_day(facts.now)}."]
+    hello = greeting(facts.now.hour if local_hour is None else local_hour)
+    paragraphs = [f"{hello}. Briefer here with the {what} for {scope}, {_day(facts.now)}."]
     if note:
         paragraphs.append(note)
 

@@ -37,7 +37,7 @@ from engine.briefer._schedule import (
 )
 from engine.config import Settings
 from engine.errors import ClawOpsError, InputError
-from engine.store import AuditEntry, AuditHead, ChannelIdentity, Operator, Store
+from engine.store import AuditEntry, AuditHead, BriefingPreference, ChannelIdentity, Operator, Store
 
 if TYPE_CHECKING:
     import voice as voice_pkg
@@ -128,6 +128,16 @@ def _speak(text: str, path: Path, config: voice_pkg.VoiceConfig | None) -> tuple
         return None, str(exc)
 
 
+def _local_hour(store: Store, operator_id: str, now: datetime) -> int:
+    """The hour where the operator is (their briefing time zone; UTC when they set none)."""
+    with store.session() as s:
+        prefs = s.get(BriefingPreference, operator_id)
+    try:
+        return now.astimezone(zone(prefs.timezone if prefs is not None else "UTC")).hour
+    except ValueError:
+        return now.hour
+
+
 def produce_briefing(
     engine_or_store: Engine | Store,
     settings: Settings,
@@ -155,7 +165,7 @@ def produce_briefing(
     except OSError as exc:
         raise InputError(f"Cannot write reports to {folder} ({exc.strerror or exc}); pick another folder.") from None
     facts = gather_facts(_store(engine_or_store), settings, checked, now, operator_id=operator_id, tenant_id=tenant_id)
-    script = spoken_script(facts, note=note)
+    script = spoken_script(facts, note=note, local_hour=_local_hour(_store(engine_or_store), operator_id, now))
     suffix = "" if operator_id == "op-owner" else f"-{operator_id}"
     stem = f"briefing-{checked}-{now:%Y%m%dT%H%M}Z{suffix}"
     md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"

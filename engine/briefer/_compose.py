@@ -63,7 +63,9 @@ def _join(parts: list[str]) -> str:
 
 def greeting(local_hour: int) -> str:
     """"Good morning" when it is morning where the operator is ("brief me now" can come at any hour)."""
-    return "Good morning" if 4 <= local_hour < 12 else "Good afternoon" if local_hour < 18 else "Good evening"
+    if 4 <= local_hour < 12:
+        return "Good morning"
+    return "Good afternoon" if 12 <= local_hour < 18 else "Good evening"
 
 
 def spoken_script(facts: BriefingFacts, *, note: str | None = None, local_hour: int | None = None) -> str:

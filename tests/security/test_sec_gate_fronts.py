@@ -180,3 +180,19 @@ def test_the_engine_process_holds_splits_across_cli_processes_and_sessions(clawo
     finally:
         db.close()
     assert ran == [("op-owner:a", "restart")] and deleted == 0
+
+
+# ----------------------------------------------------------------------------- a stale "go", through the real CLI
+@pytest.mark.parametrize("between", [["blorp the frobnicators"], ["fleet status", "show acct-005"]],
+                         ids=["after-not-understood", "after-other-turns"])
+def test_cli_a_go_that_is_not_about_the_plan_runs_nothing(tmp_path: Path, between: list[str]) -> None:
+    """A "go" after a turn that was not understood, or several turns after the plan, confirms nothing."""
+    session = ("--session", "night")
+    planned = clawops(tmp_path, *session, f"restart docker on {words(accounts(1, 12))}")
+    assert isinstance(planned["plan"], dict) and planned["plan"]["requires_confirmation"]
+    before = _db(tmp_path)
+    for message in between:
+        clawops(tmp_path, *session, message)
+    went = clawops(tmp_path, *session, "go")
+    assert went["job"] is None and _db(tmp_path) == before
+    assert "plan" in str(went["reply"]).lower()  # it says there is no live plan to confirm

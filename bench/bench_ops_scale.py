@@ -43,9 +43,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine.demo import SimNodeCommands  # noqa: E402
 from engine.demo_providers import EmulatedDrivers  # noqa: E402
-from engine.operations import _service  # noqa: E402
-from engine.operations._service import Operations, SimNodeCommands  # noqa: E402
+from engine.operations import Operations, _service  # noqa: E402
 from engine.runtime import Engine  # noqa: E402
 
 PRIMARY, STANDBY = "hetzner", "vultr"

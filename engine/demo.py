@@ -5,18 +5,40 @@ few DEGRADED and FAILED instances and some idle and oversized accounts, so
 every conversation in the README has something real to answer.  Everything
 it creates lives in tenants whose names start with "DEMO" and whose
 ``is_demo`` flag is set, and every reply about it says DEMO.
+
+The rest of the simulation that stands in for real infrastructure lives here
+too: :class:`SimNodeCommands` (simulated nodes answering the operation layer's
+node commands) and :class:`DemoDrivers` (every provider served by the
+in-process simulator).  Only the runtime picks them, for a demo engine (or a
+drill with ``node_commands = "simulated"``); the operation layer never names
+them, so real code does not need the demo.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
+import re
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert
 
 from engine.domain import PLANS, InstanceState, Provider, Tier, regions_for
+from engine.errors import ClawOpsError
+from engine.providers import ProviderDriver, SimDriver
 from engine.store import Account, Instance, Operator, Store, Tenant, utcnow
+
+__all__ = [
+    "DEMO_OPERATORS",
+    "DEMO_TENANTS",
+    "DemoDrivers",
+    "SimNodeCommands",
+    "build_demo_fleet",
+    "seed_demo",
+    "stored_symptom",
+]
 
 DEMO_TENANTS = (
     ("demo-acme", "DEMO Acme Robotics", 0.55),
@@ -121,3 +143,120 @@ def seed_demo(store: Store, pairs: int, seed: int) -> int:
             if s.get(Operator, op_id) is None:
                 s.add(Operator(id=op_id, name=name, role=role, tenant_id=tenant))
     return len(instances)
+
+
+class DemoDrivers:
+    """In demo mode every provider name is served by the in-process simulator."""
+
+    def __init__(self) -> None:
+        self.sim = SimDriver()
+
+    def __call__(self, provider: str) -> ProviderDriver:
+        return self.sim
+
+
+def stored_symptom(store: Store) -> Callable[[str], str]:
+    """``instance id -> symptom`` for :attr:`SimNodeCommands.condition`: the instance's stored health reason
+    while it scores under 80 (the demo fleet's degraded instances carry one, e.g. ``disk 96 %``), else ``""``."""
+
+    def symptom(instance_id: str) -> str:
+        with store.session() as s:
+            inst = s.get(Instance, instance_id)
+            return inst.health_reason if inst is not None and (inst.health_score or 0) < 80 else ""
+
+    return symptom
+
+
+class SimNodeCommands:
+    """Simulated nodes for the demo: every allowed command succeeds and leaves the node healthy.
+
+    It answers the operation layer's ``NodeCommands`` protocol (``engine.operations``) in-process, with no
+    gateway and no clawnode; the runtime injects it for a demo engine only.
+    """
+
+    def __init__(self, latency: float = 0.0, *, condition: Callable[[str], str] | None = None) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.latency = latency
+        """Seconds each command takes (tests and benchmarks use it to make work overlap)."""
+        self.configs: dict[str, list[dict[str, Any]]] = {}
+        """Per instance, the config history clawnode keeps (last = current) so a rollback can restore."""
+        self.fragile: set[str] = set()
+        """Fault injection: these nodes turn unhealthy after any config change."""
+        self.condition = condition
+        """The demo symptom of an instance (its stored health reason, :func:`stored_symptom`), for simulated
+        diagnostics; without it every node is found healthy."""
+
+    async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        self.calls.append((instance_id, command))
+        if command == "clawops.config_apply":
+            history = self.configs.setdefault(instance_id, [{}])
+            if params.get("rollback"):
+                if len(history) > 1:
+                    history.pop()
+            else:
+                history.append(dict(params.get("config") or {}))
+            return {"ok": True}
+        if command == "clawops.health":
+            changed = len(self.configs.get(instance_id, [{}])) > 1
+            return {"ok": True, "healthy": not (changed and instance_id in self.fragile)}
+        if command == "clawops.archive":
+            return self._archive(instance_id, str(params.get("account_id", "")))
+        if command == "clawops.diagnose":
+            return self._diagnose(instance_id, list(params.get("checks") or ()))
+        return {"ok": True, "healthy": True}
+
+    def _diagnose(self, instance_id: str, checks: list[str]) -> dict[str, Any]:
+        """What a simulated node finds: healthy, except for the symptom the demo gave the instance.
+
+        ``condition`` (set by the runtime to the instance's stored health reason) lets the demo's degraded
+        instances show the matching finding, e.g. ``disk 96 %`` as a failing disk check.
+        """
+        reason = self.condition(instance_id) if self.condition is not None else ""
+        if "unreachable" in reason:
+            raise ClawOpsError(f"{instance_id}'s node is not connected to the gateway; it cannot be asked.")
+        disk = re.search(r"disk (\d+)", reason)
+        latency = re.search(r"latency ([\d.]+) s", reason)
+        restarts = re.search(r"restarted (\d+)x", reason)
+        memory = re.search(r"memory (\d+)", reason)
+        docker_down = "docker" in reason
+        results: dict[str, dict[str, Any]] = {
+            "disk": {"ok": not disk or int(disk.group(1)) < 90, "used_percent": float(disk.group(1)) if disk else 41.0},
+            "memory": {"ok": not memory or int(memory.group(1)) < 95, "total_bytes": 4 * 2**30,
+                       "available_bytes": round(4 * 2**30 * (100 - int(memory.group(1))) / 100) if memory
+                       else 2 * 2**30},
+            "docker": {"ok": False, "available": False, "error": "docker daemon not responding"} if docker_down
+            else {"ok": True, "available": True,
+                  "containers": [{"name": "openclaw-gateway", "state": "running", "status": "Up 3 days"}]},
+            "gateway": {"ok": True, "running": True, "pid": 4242},
+            "logs": {"ok": True, "lines": [f"gateway restarted ({n + 1} of {restarts.group(1)})"
+                                           for n in range(int(restarts.group(1)))] if restarts
+                     else ["gateway listening on :18789"]},
+            "ws_probe": {"ok": not latency or float(latency.group(1)) < 1.0,
+                         "latency_ms": float(latency.group(1)) * 1000 if latency else 18.0},
+        }
+        picked = {name: results[name] for name in (checks or results)}
+        return {"ok": all(r["ok"] for r in picked.values()), "checks": picked}
+
+    def _archive(self, instance_id: str, account_id: str) -> dict[str, Any]:
+        """A small real tar.gz: what a simulated node has to export (its account id and config history)."""
+        import base64  # local: only a simulated teardown needs them, and demo.py is loaded on every start
+        import hashlib
+        import io
+        import json
+        import tarfile
+
+        manifest = json.dumps({"instance": instance_id, "account": account_id,
+                               "configs": self.configs.get(instance_id, [{}])}).encode()
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo("clawops-archive/manifest.json")
+            info.size = len(manifest)
+            tar.addfile(info, io.BytesIO(manifest))
+        data = buffer.getvalue()
+        return {"ok": True, "format": "tar.gz", "data": base64.b64encode(data).decode(),
+                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+    def current_config(self, instance_id: str) -> dict[str, Any]:
+        return self.configs.get(instance_id, [{}])[-1]

@@ -18,27 +18,17 @@ from sqlmodel import col, select
 from engine.brain import llm_brain_for
 from engine.config import Settings, load_settings
 from engine.conversation import Conversation, TurnResult
-from engine.demo import seed_demo
+from engine.demo import DemoDrivers, SimNodeCommands, seed_demo, stored_symptom
 from engine.domain import Provider
-from engine.errors import ConfigError, InputError
+from engine.errors import ConfigError, InputError, PolicyRefusal
 from engine.nodes import BootstrapOptions, GatewayNodeCommands, optional_secret
-from engine.operations import Operations, SimNodeCommands
+from engine.operations import Operations
 from engine.policy import Caller, Role
-from engine.providers import ProviderDriver, SimDriver
+from engine.providers import ProviderDriver
 from engine.store import Operator, Store, Tenant, open_store
 from engine.trust import Trust
 
 __all__ = ["Engine"]
-
-
-class DemoDrivers:
-    """In demo mode every provider name is served by the in-process simulator."""
-
-    def __init__(self) -> None:
-        self.sim = SimDriver()
-
-    def __call__(self, provider: str) -> ProviderDriver:
-        return self.sim
 
 
 class ConfiguredDrivers:
@@ -75,6 +65,29 @@ class ConfiguredDrivers:
         return self._drivers[provider]
 
 
+class AgentAllowances:
+    """The lock on what each agent may call (its agent.toml), injected into the operation layer.
+
+    The agents' content sits above the operation layer, so the runtime hands it this check
+    (``Operations.agent_allowance``).  The content is read on the first agent call, not at start: a cold
+    ``clawops ask`` whose brain is offline never loads it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._agents: dict[str, Any] | None = None
+
+    def __call__(self, agent: str, tool: str) -> None:
+        from engine.agents import authorize, code_values, load_agents  # local: content loads on first agent call
+
+        if self._agents is None:
+            self._agents = load_agents(values=code_values(self.settings))
+        spec = self._agents.get(agent)
+        if spec is None:
+            raise PolicyRefusal("agent_allowance", f"Refused: there is no agent called {agent}.")
+        authorize(spec, tool)
+
+
 class Engine:
     """One engine instance over one store."""
 
@@ -93,13 +106,18 @@ class Engine:
         self.drivers = drivers
         self.nodes: SimNodeCommands | GatewayNodeCommands
         if settings.demo or settings.node_commands == "simulated":
-            self.nodes = SimNodeCommands()  # the demo's simulated nodes (or a drill against emulators)
+            # The demo's simulated nodes (or a drill against emulators); diagnostics show each instance's
+            # stored symptom.
+            self.nodes = SimNodeCommands(condition=stored_symptom(store))
         else:
             # Real servers, real nodes: commands go through the node gateway (attached when the daemon
             # starts it) to the clawnode paired for each instance; new servers get a bootstrap cloud-init.
             self.nodes = GatewayNodeCommands(store, BootstrapOptions.from_settings(settings),
                                              secret=lambda name: optional_secret(self, name))
         self.ops = Operations(store, settings, drivers, self.nodes)
+        # What the operation layer needs from the layers above it is injected here, never imported there.
+        self.ops.agent_allowance = AgentAllowances(settings)
+        self.ops.briefings = self._briefing_tool
         self.conversation = Conversation(self.ops, llm=llm_brain_for(settings))
         self.trust = Trust(store, settings.home, anchor=settings.audit_anchor)
 
@@ -150,6 +168,13 @@ class Engine:
                        yes: bool = False) -> Any:
         """One tool call as an operator would make it (scripts and tests); ``yes`` is the operator's go."""
         return await self.ops.call(self.caller(operator, channel), tool, args, confirmed=yes)
+
+    async def _briefing_tool(self, caller: Caller, tool: str, args: dict[str, Any], *,
+                             dry_run: bool = False) -> dict[str, Any]:
+        """``briefing`` / ``briefing_schedule`` for the operation layer (``Operations.briefings``)."""
+        from engine.briefer import briefing_tool  # local: the briefer loads when a briefing is asked for
+
+        return await briefing_tool(self.ops, caller, tool, args, dry_run=dry_run)
 
     def close(self) -> None:
         self.store.dispose()

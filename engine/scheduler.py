@@ -264,7 +264,7 @@ def sweep_reports(engine: Engine, now: Any) -> dict[str, Any]:
     """What Guardian sweeps over: the nodes' stored reports, or — in the demo, whose simulated fleet has no
     nodes — what the simulation holds (:func:`engine.guardian._demo.demo_reports`: ACTIVE reports healthy, a
     DEGRADED instance its symptom, a FAILED one nothing)."""
-    from engine.operations import SimNodeCommands
+    from engine.demo import SimNodeCommands
 
     if engine.settings.demo and isinstance(engine.nodes, SimNodeCommands):
         from engine.guardian import demo_reports

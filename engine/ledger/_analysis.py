@@ -52,6 +52,7 @@ from engine.ledger._model import (
 from engine.ledger._snapshots import History, load_history
 from engine.policy import Caller
 from engine.store import Account, Instance, utcnow
+from engine.tenancy import is_demo, scoped
 
 KINDS = ("report", "waste", "forecast")
 PERIODS = {"week": 7, "month": 30}
@@ -106,8 +107,6 @@ def load_rows(session: Session, caller: Caller, rules: Rules, now: datetime) -> 
     cheaper_elsewhere come from their Python twins in :class:`Rules`, built from the same tables as the SQL
     conditions (tests hold the two equal on SQLite and PostgreSQL) — the correlated "partner provider"
     subquery alone would cost more than the whole report on 10,000 instances."""
-    from engine.operations._scope import scoped  # at call time: _scope itself will import finding_filter from here
-
     conn = session.connection()
     not_deleted = col(Instance.state) != InstanceState.DELETED.value
     stmt = select(
@@ -301,8 +300,6 @@ def _cost_analyses(
     rows = load_rows(session, caller, rules, now)
     today = now.date()
     history = load_history(session, caller, today, HISTORY_DAYS)
-    from engine.operations._reads import is_demo
-
     demo = is_demo(session, caller)
 
     billed = [r for r in rows if r.billed]

@@ -66,7 +66,7 @@ def case_priced_eur(usd_to_eur: float) -> Any:
 
 
 def scoped_snapshots(stmt: Any, caller: Caller) -> Any:
-    """The tenant scope of :func:`engine.operations._scope.scoped`, for the cost_snapshots table."""
+    """The tenant scope of :func:`engine.tenancy.scoped`, for the cost_snapshots table."""
     if caller.tenant_id is not None:
         stmt = stmt.where(col(CostSnapshot.tenant_id) == caller.tenant_id)
     return stmt

@@ -16,11 +16,12 @@ from engine.operations._registry import (
 )
 from engine.operations._scope import select_instances
 from engine.operations._service import (
+    AgentAllowance,
+    BriefingTools,
     JobProgress,
     JobView,
     Operations,
     PlanView,
-    SimNodeCommands,
     ToolOutcome,
 )
 from engine.operations._steps import NodeCommands
@@ -36,12 +37,13 @@ __all__ = [
     "RESTART_COMPONENTS",
     "TOOLS",
     "TOOL_AGENT",
+    "AgentAllowance",
+    "BriefingTools",
     "JobProgress",
     "JobView",
     "NodeCommands",
     "Operations",
     "PlanView",
-    "SimNodeCommands",
     "ToolOutcome",
     "ToolSpec",
     "select_instances",

@@ -17,8 +17,8 @@ from typing import Any
 from engine.domain import Provider
 from engine.errors import InputError
 from engine.guardian import Exposure, exposure_by_region
-from engine.operations._reads import is_demo
 from engine.policy import Caller
+from engine.tenancy import is_demo
 
 _KEYS = ("primaries", "standbys", "failed", "failed_over", "standbys_lost", "unhealthy_primaries", "can_fail_over",
          "no_healthy_standby", "users")

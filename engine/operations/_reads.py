@@ -14,10 +14,10 @@ from engine.operations._scope import (
     count_accounts,
     count_by,
     resolve_target,
-    scoped,
 )
 from engine.policy import Caller
-from engine.store import Instance, Tenant
+from engine.store import Instance
+from engine.tenancy import is_demo, scoped
 
 PROBLEM_STATES = tuple(
     s.value for s in (InstanceState.DEGRADED, InstanceState.FAILED, InstanceState.HEALING, InstanceState.ERROR,
@@ -45,13 +45,6 @@ def instance_view(inst: Instance) -> dict[str, Any]:
         "monthly_price": inst.monthly_price,
         "currency": inst.currency,
     }
-
-
-def is_demo(session: Session, caller: Caller) -> bool:
-    stmt = select(Tenant.is_demo)
-    if caller.tenant_id is not None:
-        stmt = stmt.where(col(Tenant.id) == caller.tenant_id)
-    return any(session.exec(stmt).all())
 
 
 def fleet_status(session: Session, caller: Caller, selector: Selector) -> dict[str, Any]:

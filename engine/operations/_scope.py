@@ -1,8 +1,9 @@
 """Scoped queries: the only way the operation layer reads instances.
 
 Every query here takes the :class:`~engine.policy.Caller` and adds its tenant
-scope in SQL, so a tenant-scoped operator cannot even count another tenant's
-instances (policy rule 6 is then re-checked on the gathered targets).
+scope in SQL (:func:`engine.tenancy.scoped`, which Ledger shares), so a
+tenant-scoped operator cannot even count another tenant's instances (policy
+rule 6 is then re-checked on the gathered targets).
 """
 
 from __future__ import annotations
@@ -17,15 +18,9 @@ from engine.errors import NotFound
 from engine.ledger import DEFAULT_USD_TO_EUR, finding_filter
 from engine.policy import Caller
 from engine.store import Account, Instance
+from engine.tenancy import scoped
 
 GONE_STATES = (InstanceState.DELETED.value,)
-
-
-def scoped(stmt: Any, caller: Caller) -> Any:
-    """Add the caller's tenant scope to a statement over ``Instance``."""
-    if caller.tenant_id is not None:
-        stmt = stmt.where(col(Instance.tenant_id) == caller.tenant_id)
-    return stmt
 
 
 def apply_selector(stmt: Any, selector: Selector, *, usd_to_eur: float = DEFAULT_USD_TO_EUR) -> Any:

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -80,98 +80,6 @@ Teardown stays at the default: each step holds an account's archive in memory.""
 STEP_LEASE_SECONDS = 12.0
 """A step "running" this long without a heartbeat is taken over (its engine is presumed dead).  A live engine
 renews the lease of each step it runs every quarter of this, so only a crashed worker's steps move."""
-
-
-class SimNodeCommands:
-    """Simulated nodes for the demo: every allowed command succeeds and leaves the node healthy."""
-
-    def __init__(self, latency: float = 0.0) -> None:
-        self.calls: list[tuple[str, str]] = []
-        self.latency = latency
-        """Seconds each command takes (tests and benchmarks use it to make work overlap)."""
-        self.configs: dict[str, list[dict[str, Any]]] = {}
-        """Per instance, the config history clawnode keeps (last = current) so a rollback can restore."""
-        self.fragile: set[str] = set()
-        """Fault injection: these nodes turn unhealthy after any config change."""
-        self.condition: Callable[[str], str] | None = None
-        """The demo symptom of an instance (its stored health reason), for simulated diagnostics."""
-
-    async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        self.calls.append((instance_id, command))
-        if command == "clawops.config_apply":
-            history = self.configs.setdefault(instance_id, [{}])
-            if params.get("rollback"):
-                if len(history) > 1:
-                    history.pop()
-            else:
-                history.append(dict(params.get("config") or {}))
-            return {"ok": True}
-        if command == "clawops.health":
-            changed = len(self.configs.get(instance_id, [{}])) > 1
-            return {"ok": True, "healthy": not (changed and instance_id in self.fragile)}
-        if command == "clawops.archive":
-            return self._archive(instance_id, str(params.get("account_id", "")))
-        if command == "clawops.diagnose":
-            return self._diagnose(instance_id, list(params.get("checks") or ()))
-        return {"ok": True, "healthy": True}
-
-    def _diagnose(self, instance_id: str, checks: list[str]) -> dict[str, Any]:
-        """What a simulated node finds: healthy, except for the symptom the demo gave the instance.
-
-        ``condition`` (set by :class:`Operations` to the instance's stored health reason) lets the demo's
-        degraded instances show the matching finding, e.g. ``disk 96 %`` as a failing disk check.
-        """
-        import re
-
-        reason = self.condition(instance_id) if self.condition is not None else ""
-        if "unreachable" in reason:
-            raise ClawOpsError(f"{instance_id}'s node is not connected to the gateway; it cannot be asked.")
-        disk = re.search(r"disk (\d+)", reason)
-        latency = re.search(r"latency ([\d.]+) s", reason)
-        restarts = re.search(r"restarted (\d+)x", reason)
-        memory = re.search(r"memory (\d+)", reason)
-        docker_down = "docker" in reason
-        results: dict[str, dict[str, Any]] = {
-            "disk": {"ok": not disk or int(disk.group(1)) < 90, "used_percent": float(disk.group(1)) if disk else 41.0},
-            "memory": {"ok": not memory or int(memory.group(1)) < 95, "total_bytes": 4 * 2**30,
-                       "available_bytes": round(4 * 2**30 * (100 - int(memory.group(1))) / 100) if memory
-                       else 2 * 2**30},
-            "docker": {"ok": False, "available": False, "error": "docker daemon not responding"} if docker_down
-            else {"ok": True, "available": True,
-                  "containers": [{"name": "openclaw-gateway", "state": "running", "status": "Up 3 days"}]},
-            "gateway": {"ok": True, "running": True, "pid": 4242},
-            "logs": {"ok": True, "lines": [f"gateway restarted ({n + 1} of {restarts.group(1)})"
-                                           for n in range(int(restarts.group(1)))] if restarts
-                     else ["gateway listening on :18789"]},
-            "ws_probe": {"ok": not latency or float(latency.group(1)) < 1.0,
-                         "latency_ms": float(latency.group(1)) * 1000 if latency else 18.0},
-        }
-        picked = {name: results[name] for name in (checks or results)}
-        return {"ok": all(r["ok"] for r in picked.values()), "checks": picked}
-
-    def _archive(self, instance_id: str, account_id: str) -> dict[str, Any]:
-        """A small real tar.gz: what a simulated node has to export (its account id and config history)."""
-        import base64
-        import hashlib
-        import io
-        import json
-        import tarfile
-
-        manifest = json.dumps({"instance": instance_id, "account": account_id,
-                               "configs": self.configs.get(instance_id, [{}])}).encode()
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            info = tarfile.TarInfo("clawops-archive/manifest.json")
-            info.size = len(manifest)
-            tar.addfile(info, io.BytesIO(manifest))
-        data = buffer.getvalue()
-        return {"ok": True, "format": "tar.gz", "data": base64.b64encode(data).decode(),
-                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-
-    def current_config(self, instance_id: str) -> dict[str, Any]:
-        return self.configs.get(instance_id, [{}])[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +239,22 @@ class ToolOutcome:
         return {"tool": self.tool, "args": self.args, "status": self.status, "result": result}
 
 
+AgentAllowance = Callable[[str, str], None]
+"""``(agent, tool)``: returns when the agent's allowance (its agent.toml) includes the tool, else raises
+:class:`~engine.errors.PolicyRefusal` (rule ``agent_allowance``).  The agents' content sits above this layer, so
+the runtime injects the check (:attr:`Operations.agent_allowance`)."""
+
+
+class BriefingTools(Protocol):
+    """Runs the ``briefing`` and ``briefing_schedule`` tools for a caller whose role policy already passed.
+
+    The briefer sits above this layer (it reads operations' results), so the runtime injects it
+    (:attr:`Operations.briefings`)."""
+
+    def __call__(self, caller: Caller, tool: str, args: dict[str, Any], *,
+                 dry_run: bool = False) -> Awaitable[dict[str, Any]]: ...
+
+
 class _HeldForConfirmation(Exception):
     """A plan that was to run without the operator's go but, judged again at the last moment with the
     operator's window as it is now, must wait for it (see ``DecisionGate.hold_if_over``)."""
@@ -367,9 +291,6 @@ class Operations:
         self._steps = StepRunner(store, settings, drivers, nodes)
         self.gate = DecisionGate(store, settings)
         """Blast radius per decision and who may confirm what (engine/operations/_gate.py)."""
-        if isinstance(nodes, SimNodeCommands) and nodes.condition is None:
-            nodes.condition = self._stored_health_reason
-        self._agents: dict[str, Any] | None = None
         self.step_lease_seconds = STEP_LEASE_SECONDS
         self.background_jobs = False
         """When set, a confirmed job runs as a task of this engine and the turn returns at once (the chat and
@@ -383,11 +304,11 @@ class Operations:
         """Guardian's sweep on demand (``guardian_sweep``): set by the daemon where node reports flow."""
         self.briefer: Callable[[Caller, str], Awaitable[dict[str, Any]]] | None = None
         """"Brief me now" with its voice note, sent to the asker's channel: set by the daemon's scheduler."""
-
-    def _stored_health_reason(self, instance_id: str) -> str:
-        with self.store.session() as s:
-            inst = s.get(Instance, instance_id)
-            return inst.health_reason if inst is not None and (inst.health_score or 0) < 80 else ""
+        self.agent_allowance: AgentAllowance | None = None
+        """Refuses a tool outside an agent's allowance (agent.toml): set by the runtime from the agents' content.
+        Unset, every call an agent makes is refused: the lock fails closed."""
+        self.briefings: BriefingTools | None = None
+        """Runs ``briefing`` and ``briefing_schedule`` (``engine.briefer``, above this layer): set by the runtime."""
 
     # ------------------------------------------------------------------ entry point
     async def call(self, caller: Caller, tool: str, args: Mapping[str, Any], *, session_key: str = "",
@@ -423,9 +344,10 @@ class Operations:
                                      "stored state, so there is nothing to sweep now.")
                 return ToolOutcome(spec.name, clean, "done", result=await self.sweeper())
             if spec.name in ("briefing", "briefing_schedule"):
-                from engine.briefer import briefing_tool
-
-                result = await briefing_tool(self, caller, spec.name, clean, dry_run=dry_run)
+                if self.briefings is None:
+                    raise InputError("Briefings are not available from this operation layer alone; "
+                                     "ask through the engine (clawops, or the clawops engine daemon).")
+                result = await self.briefings(caller, spec.name, clean, dry_run=dry_run)
                 return ToolOutcome(spec.name, clean, "done", result=result)
             if spec.kind == "read":
                 return self._read(caller, spec, clean)
@@ -439,14 +361,10 @@ class Operations:
 
     def _authorize_agent(self, agent: str, tool: str) -> None:
         """An agent may call only the tools its agent.toml allows (the brain offers no others; this is the lock)."""
-        from engine.agents import authorize, code_values, load_agents  # local: content loads on first agent call
-
-        if self._agents is None:
-            self._agents = load_agents(values=code_values(self.settings))
-        spec = self._agents.get(agent)
-        if spec is None:
-            raise PolicyRefusal("agent_allowance", f"Refused: there is no agent called {agent}.")
-        authorize(spec, tool)
+        if self.agent_allowance is None:
+            raise PolicyRefusal("agent_allowance", f"Refused: {agent}'s allowance cannot be checked here, "
+                                                   "so no agent may act through this operation layer.")
+        self.agent_allowance(agent, tool)
 
     # ------------------------------------------------------------------ reads
     def _read(self, caller: Caller, spec: ToolSpec, args: dict[str, Any]) -> ToolOutcome:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import re
 import secrets as _random
 from dataclasses import dataclass
@@ -34,11 +33,11 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from engine import audit
-from engine.errors import AuthenticationError, InputError, NotFound, TooManyAttempts
+from engine.errors import AuthenticationError, InputError, NotFound
 from engine.policy import Caller, Role, require_role
 from engine.store import ApiKey, Operator, Store, utcnow
 from engine.trust._operators import _require_admin
-from engine.trust._throttle import Burst, LoginThrottle, throttle_for, wait_words
+from engine.trust._throttle import Burst, LoginThrottle, throttle_for, throttled
 
 __all__ = [
     "KEY_PREFIX",
@@ -182,22 +181,6 @@ def _fail(s: Session, channel: str, actor: str, target: str, reason: str, source
     detail = {"reason": reason} if source is None else {"reason": reason, "source": source[:80]}
     audit.append(s, actor=actor, channel=channel, action="login.failed", target=target, outcome="refused",
                  detail=detail)
-
-
-def audit_burst(store: Store, burst: Burst, channel: str, actor: str = "unknown") -> None:
-    """The one audit entry of a burst of throttled logins."""
-    with store.session() as s:
-        audit.append(s, actor=actor, channel=channel, action="login.throttled", target=burst.bucket[:200],
-                     outcome="refused", detail={"retry_after_s": math.ceil(burst.retry_after),
-                                                "previous_burst_refusals": burst.previous_suppressed})
-
-
-def throttled(store: Store, burst: Burst, channel: str, what: str) -> TooManyAttempts:
-    """The error for a throttled attempt (audited when it opens a burst)."""
-    if burst.first:
-        audit_burst(store, burst, channel)
-    return TooManyAttempts(f"Too many failed logins {what}; try again in {wait_words(burst.retry_after)}.",
-                           retry_after=burst.retry_after)
 
 
 def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api", now: datetime | None = None,

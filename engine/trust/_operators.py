@@ -27,7 +27,7 @@ from engine import audit
 from engine.errors import AuthenticationError, InputError, NotFound
 from engine.policy import Caller, Role, require_role
 from engine.store import ApiKey, ChannelIdentity, Operator, Store, Tenant, utcnow
-from engine.trust._throttle import LoginThrottle, throttle_for
+from engine.trust._throttle import LoginThrottle, audit_burst, throttle_for, throttled
 
 __all__ = [
     "CHANNELS",
@@ -272,8 +272,6 @@ def resolve_identity(store: Store, channel: str, external_id: str, *, throttle: 
     channel stops writing an audit entry per message (linked operators still
     get through); either way :class:`TooManyAttempts`, audited once per burst.
     """
-    from engine.trust._keys import throttled
-
     throttle = throttle if throttle is not None else throttle_for(store)
     try:
         ext = normalize_external_id(channel, external_id)
@@ -314,7 +312,6 @@ def refusal_auditor(store: Store, *, throttle: LoginThrottle | None = None) -> C
     fills the chain with one ``login.throttled`` entry per burst, not one entry per message.
     """
     from engine.text import default_redactor
-    from engine.trust._keys import audit_burst
 
     buckets = throttle if throttle is not None else throttle_for(store)
 

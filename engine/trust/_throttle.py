@@ -35,10 +35,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine import audit
 from engine.errors import TooManyAttempts
 from engine.store import Store
 
-__all__ = ["Burst", "LoginThrottle", "TooManyAttempts", "throttle_for", "wait_words"]
+__all__ = ["Burst", "LoginThrottle", "TooManyAttempts", "audit_burst", "throttle_for", "throttled", "wait_words"]
 
 
 @dataclass(slots=True)
@@ -150,3 +151,19 @@ def throttle_for(store: Store) -> LoginThrottle:
         if throttle is None:
             throttle = _THROTTLES[store] = LoginThrottle()
         return throttle
+
+
+def audit_burst(store: Store, burst: Burst, channel: str, actor: str = "unknown") -> None:
+    """The one audit entry of a burst of throttled logins."""
+    with store.session() as s:
+        audit.append(s, actor=actor, channel=channel, action="login.throttled", target=burst.bucket[:200],
+                     outcome="refused", detail={"retry_after_s": math.ceil(burst.retry_after),
+                                                "previous_burst_refusals": burst.previous_suppressed})
+
+
+def throttled(store: Store, burst: Burst, channel: str, what: str) -> TooManyAttempts:
+    """The error for a throttled attempt (audited when it opens a burst)."""
+    if burst.first:
+        audit_burst(store, burst, channel)
+    return TooManyAttempts(f"Too many failed logins {what}; try again in {wait_words(burst.retry_after)}.",
+                           retry_after=burst.retry_after)

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from engine.demo import SimNodeCommands
+from engine.operations import Operations
 from engine.operations._drafts import DEFAULT_ROLLING_BATCH
-from engine.operations._service import Operations, SimNodeCommands
 from engine.runtime import Engine
 from engine.store import Account, AuditEntry, Instance, JobStep, Tenant
 

@@ -22,7 +22,15 @@ from engine.brain._intents import (
     ToolIntent,
     UnknownIntent,
 )
-from engine.brain._offline import MAX_MESSAGE_CHARS, SUGGESTIONS, OfflineBrain, apply_exclusions, injection_marker
+from engine.brain._offline import (
+    MAX_MESSAGE_CHARS,
+    SUGGESTIONS,
+    OfflineBrain,
+    answers_offline,
+    apply_exclusions,
+    ask_back,
+    injection_marker,
+)
 from engine.brain._session import DialogueKeeper
 
 __all__ = [
@@ -43,7 +51,9 @@ __all__ = [
     "SuspectIntent",
     "ToolIntent",
     "UnknownIntent",
+    "answers_offline",
     "apply_exclusions",
+    "ask_back",
     "injection_marker",
     "leaks",
     "llm_brain_for",

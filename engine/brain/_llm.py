@@ -18,6 +18,13 @@ schemas) passes the trust redactor on its way out, in :meth:`LLMBrain._create`,
 the one place a request is sent.  A provider token that a node echoed into a
 health reason reaches the model as ``[REDACTED]``, whatever path it took.
 
+The same conversation rules as the offline brain hold in code, not only in the prompt: the model is handed
+the dialogue state (:meth:`DialogueKeeper.describe`), the tools' schemas come from their definitions (with the
+gateway's known config keys), a config push the model proposes is checked against the config schema before
+anything is planned, and an action request the model answers with no action (plain text, or a read-only status
+dump) becomes the offline brain's question back (:func:`~engine.brain._offline.ask_back`).  Every plan the
+model proposed is shown to the operator in the engine's own words, whatever the model said about it.
+
 Failures are handled here: 429 and 529 (overloaded) and connection errors are
 retried with exponential backoff (honouring ``retry-after``), each request has
 a timeout, and when the API stays unreachable :class:`BrainUnavailable` tells
@@ -30,18 +37,22 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
 
-from engine.agents import AgentSpec, Skill, build_system_prompt, tool_schemas
+from engine.agents import AgentSpec, Skill, build_system_prompt, is_mutating, tool_schemas
+from engine.brain._answers import leaks
+from engine.brain._config_schema import CONFIG_SCHEMA, check_config
 from engine.brain._errors import BrainUnavailable
-from engine.brain._offline import injection_marker
+from engine.brain._intents import BrainContext, ClarifyIntent, Intent
+from engine.brain._offline import ask_back, injection_marker
+from engine.brain._session import DialogueKeeper
 from engine.errors import ClawOpsError
 from engine.operations import ToolOutcome
-from engine.replies import tag
+from engine.replies import outcome_text, tag
 from engine.text import Redactor, default_redactor
 
 __all__ = [
@@ -132,6 +143,9 @@ class LLMReply:
     proposed: list[dict[str, Any]] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     suspicious: list[str] = field(default_factory=list)
+    asked: ClarifyIntent | None = None
+    """Set when the turn ended as a question back (the model's own, or the ask-back rule's): nothing was done,
+    so the conversation reports no tool call, only the question."""
 
 
 @dataclass(slots=True)
@@ -145,6 +159,10 @@ class _Run:
     models: list[str] = field(default_factory=list)
     suspicious: list[str] = field(default_factory=list)
     background: list[tuple[str, asyncio.Task[str]]] = field(default_factory=list)
+    outcomes: list[ToolOutcome] = field(default_factory=list)
+    held: list[ClarifyIntent] = field(default_factory=list)
+    """Proposals the brain's own checks stopped before the operation layer (a config key no gateway knows)."""
+    url_allowlist: tuple[str, ...] = ()
 
 
 class LLMBrain:
@@ -188,14 +206,19 @@ class LLMBrain:
 
     async def run(self, message: str, execute: Executor, *, agent: str = "commander",
                   on_delta: DeltaSink | None = None, memories: list[str] | None = None,
-                  history: list[tuple[str, str]] | None = None, dialogue: str = "") -> LLMReply:
+                  history: list[tuple[str, str]] | None = None, dialogue: str = "",
+                  context: BrainContext | None = None, reading: Sequence[Intent] = ()) -> LLMReply:
         """One operator turn handled by ``agent`` (and whoever it delegates to).
 
-        ``history`` is the session's recent (role, text) exchanges, oldest first, and ``dialogue`` the
-        conversation state (pending plan, last action, last list, numbered findings); only the
-        operator-facing agent sees them, delegated agents get just their task.
+        ``history`` is the session's recent (role, text) exchanges, oldest first; ``context`` the dialogue state
+        (pending plan, last action, last list, numbered findings …) and ``dialogue`` its description (made from
+        ``context`` when not given); only the operator-facing agent sees them, delegated agents get just their
+        task.  ``reading`` is the offline brain's reading of the same words: when the operator asked for an
+        action and no action was proposed, the turn becomes its question back.
         """
-        state = _Run(execute, on_delta)
+        if context is not None and not dialogue:
+            dialogue = DialogueKeeper.describe(context)
+        state = _Run(execute, on_delta, url_allowlist=context.url_allowlist if context is not None else ())
         try:
             text = await self._agent_turn(agent, message, state, depth=0, memories=memories or [],
                                           history=history or [], dialogue=dialogue)
@@ -203,7 +226,17 @@ class LLMBrain:
             for _, task in state.background:
                 task.cancel()
             raise
+        text = _plain(text)
+        asked = self._ask_back(message, reading, state, text)
+        if asked is not None:
+            for _, task in state.background:
+                task.cancel()
+            state.background.clear()
+            if asked.question != text:
+                text = asked.question
         lines = [text] if text else []
+        if asked is None:
+            lines += self._engine_lines(state)
         for child, task in state.background:
             try:
                 announced = await task
@@ -213,7 +246,39 @@ class LLMBrain:
         reply = "\n".join(lines).strip() or "Done."
         if not reply.startswith(tag(agent)):
             reply = f"{tag(agent)} {reply}"
-        return LLMReply(reply, agent, state.usage, state.proposed, state.models, state.suspicious)
+        return LLMReply(reply, agent, state.usage, state.proposed, state.models, state.suspicious, asked)
+
+    @staticmethod
+    def _ask_back(message: str, reading: Sequence[Intent], state: _Run, text: str) -> ClarifyIntent | None:
+        """The ask-back rule, in code: an action request that got no action proposed ends as a question."""
+        # A delegation counts as acting: the teammate's own calls are planned and shown as they come.
+        acted = [p for p in state.proposed if p.get("status") != "held"
+                 and (is_mutating(str(p["tool"])) or p["tool"] in ("sessions_spawn", "sessions_send"))]
+        if acted:
+            return None
+        if state.held:
+            return ClarifyIntent(" ".join(h.question for h in state.held),
+                                 unknown_words=tuple(w for h in state.held for w in h.unknown_words))
+        owed = ask_back(message, reading)
+        if owed is None:
+            return None
+        if not state.proposed and "?" in text:
+            return ClarifyIntent(text, understood=owed.understood)  # the model asked back itself
+        return owed
+
+    @staticmethod
+    def _engine_lines(state: _Run) -> list[str]:
+        """Each plan or refusal the model's calls produced, in the engine's own words (the operator confirms
+        exactly what the engine drafted, never a model's paraphrase of it)."""
+        lines = []
+        for outcome in state.outcomes:
+            if not is_mutating(outcome.tool) or outcome.status == "done" and outcome.plan is None:
+                continue
+            said = outcome_text(outcome)
+            if leaks(said):
+                said = "I couldn't do part of that: something on my side went wrong, and nothing was changed."
+            lines.append(said)
+        return lines
 
     # ------------------------------------------------------------------ one agent's loop
     async def _agent_turn(self, name: str, message: str, state: _Run, *, depth: int, memories: list[str],
@@ -226,7 +291,7 @@ class LLMBrain:
             system += "\n# What this operator asked the team to remember\n" + "\n".join(f"- {m}" for m in memories) + "\n"
         if dialogue:
             system += "\n# Conversation state (what follow-ups refer to)\n" + dialogue + "\n"
-        tools = tool_schemas(spec)
+        tools = _with_config_keys(tool_schemas(spec))
         messages = _history_messages(history or [])
         messages.append({"role": "user", "content": message})
         texts: list[str] = []
@@ -315,7 +380,13 @@ class LLMBrain:
         state.proposed.append({"agent": spec.name, "tool": tool, "args": args})
         if tool in ("sessions_spawn", "sessions_send"):
             return await self._delegate(spec, tool, args, state, depth=depth)
-        outcome = await state.execute(spec.name, tool, args)
+        held = _held(tool, args, state.url_allowlist)
+        if isinstance(held, ClarifyIntent):
+            state.proposed[-1]["status"] = "held"
+            state.held.append(held)
+            return json.dumps({"tool": tool, "status": "refused", "message": held.question, "note": DATA_NOTE}), True
+        outcome = await state.execute(spec.name, tool, held)
+        state.outcomes.append(outcome)
         state.proposed[-1]["status"] = outcome.status
         body = _for_model(outcome)
         marker = injection_marker(body)
@@ -346,6 +417,68 @@ class LLMBrain:
         state.background.append((other, task))
         return json.dumps({"status": "started", "agent": other,
                            "message": f"{other} is on it; its result is announced to the operator when done."}), False
+
+
+def _config_key_schema() -> dict[str, Any]:
+    """The gateway settings a config push may set (the brain's config schema), as JSON schema properties."""
+    properties: dict[str, Any] = {}
+    for key in CONFIG_SCHEMA.values():
+        if key.kind == "bool":
+            properties[key.name] = {"type": "boolean"}
+        elif key.kind == "int":
+            properties[key.name] = {"type": "integer", "minimum": key.low, "maximum": key.high}
+        elif key.kind == "enum":
+            properties[key.name] = {"type": "string", "enum": list(key.choices)}
+        elif key.kind == "url":
+            properties[key.name] = {"type": "string", "description": "an https:// URL on the config URL allow-list"}
+        else:
+            properties[key.name] = {"type": "string"}
+    return properties
+
+
+def _with_config_keys(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``config_push``'s ``config`` names the settings a gateway knows, so the model never has to guess a key."""
+    out = []
+    for tool in tools:
+        config = tool["input_schema"].get("properties", {}).get("config") if tool["name"] == "config_push" else None
+        if config is not None:
+            schema = json.loads(json.dumps(tool["input_schema"]))
+            schema["properties"]["config"] = {**config, "properties": _config_key_schema(),
+                                              "additionalProperties": False}
+            tool = {**tool, "input_schema": schema}
+        out.append(tool)
+    return out
+
+
+def _held(tool: str, args: dict[str, Any], allowlist: tuple[str, ...]) -> dict[str, Any] | ClarifyIntent:
+    """A model's call as it goes to the operation layer, or the question that stops it here.
+
+    The checks the offline brain makes on the operator's words, made on the model's proposal: a config push
+    sets only settings a gateway knows, each value of its type, a URL only https and on the allow-list.
+    """
+    config = args.get("config")
+    if tool != "config_push" or not isinstance(config, dict) or not config:
+        return args
+    clean, problem = check_config(config, allowlist)
+    if problem is not None:
+        return ClarifyIntent(f"{problem.message} Nothing was planned.", understood="a config push",
+                             unknown_words=problem.words)
+    return {**args, "config": clean}
+
+
+_IDENTIFIER_RE = re.compile(r"\b([a-z]+(?:_[a-z]+)+)\b")
+
+
+def _plain(text: str) -> str:
+    """The model's words without internals: a tool's name reads as words, an error line becomes one sentence."""
+    lines = []
+    for line in text.splitlines():
+        if leaks(line):
+            line = _IDENTIFIER_RE.sub(lambda m: m.group(1).replace("_", " "), line)
+        if leaks(line):
+            line = "Something on my side went wrong with part of that; nothing was changed by it."
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _history_messages(history: list[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.brain._config_schema import check_config, parse_config
@@ -40,7 +40,8 @@ from engine.brain._lexicon import _unicode_normalize as door_normalize
 from engine.domain import REGIONS, InstanceState
 from engine.operations import TOOLS as _TOOL_SPECS
 
-__all__ = ["MAX_MESSAGE_CHARS", "SUGGESTIONS", "OfflineBrain", "apply_exclusions", "injection_marker"]
+__all__ = ["MAX_MESSAGE_CHARS", "SUGGESTIONS", "OfflineBrain", "answers_offline", "apply_exclusions", "ask_back",
+           "injection_marker"]
 
 MAX_MESSAGE_CHARS = 4000
 REAL_PROVIDERS = ("hetzner", "vultr", "digitalocean", "contabo", "hostinger")
@@ -566,18 +567,7 @@ class OfflineBrain:
                 isinstance(i, ToolIntent) or isinstance(i, UnknownIntent) and not i.reason for i in found):
             if any(isinstance(i, ToolIntent) and i.tool not in ("fleet_status", "instance_inspect") for i in found):
                 return found  # a read the verb asked for ("kick off a health sweep", "push the briefing")
-            unknown = _unexplained(text)
-            filters = _filters(text)
-            accounts, instances = _ids(text)
-            scope = ", ".join([*filters.values(), *accounts, *instances]) or "nothing I could place"
-            missing = "which instances" if not (filters or accounts or instances) else "what exactly to do"
-            words = f" I don't know {_quoted(unknown)}." if unknown else ""
-            return [ClarifyIntent(
-                question=(f"You asked me to {verb} ({scope}), but I couldn't tell {missing}.{words} "
-                          f"Did you mean e.g. \"{verb} everything degraded on vultr\" or \"{verb} acct-042\"? "
-                          "I changed nothing."),
-                understood=f"{verb} {scope}", readings=(f"{verb} everything degraded on vultr", f"{verb} acct-042"),
-                unknown_words=unknown)]
+            return [_verb_question(text, verb)]
         reads = [i for i in found if isinstance(i, ToolIntent)]
         unknown = _unexplained(text) if reads else ()
         if unknown:
@@ -1024,6 +1014,74 @@ def _action_verb(text: str) -> str | None:
     if match is None or re.search(r"\bupdate me\b|\bkick ?off\b", text):
         return None
     return match.group(1)
+
+
+def _verb_question(text: str, verb: str) -> ClarifyIntent:
+    """The question back for an action verb whose targets or meaning could not be placed."""
+    unknown = _unexplained(text)
+    filters = _filters(text)
+    accounts, instances = _ids(text)
+    scope = ", ".join([*filters.values(), *accounts, *instances]) or "nothing I could place"
+    missing = "which instances" if not (filters or accounts or instances) else "what exactly to do"
+    words = f" I don't know {_quoted(unknown)}." if unknown else ""
+    return ClarifyIntent(
+        question=(f"You asked me to {verb} ({scope}), but I couldn't tell {missing}.{words} "
+                  f"Did you mean e.g. \"{verb} everything degraded on vultr\" or \"{verb} acct-042\"? "
+                  "I changed nothing."),
+        understood=f"{verb} {scope}", readings=(f"{verb} everything degraded on vultr", f"{verb} acct-042"),
+        unknown_words=unknown)
+
+
+def ask_back(message: str, reading: Sequence[Intent]) -> ClarifyIntent | None:
+    """The question back owed when these words asked for an action and no action was proposed; None otherwise.
+
+    The ask-back rule for *any* brain: a model that answers an action request with no tool call, or with a
+    read-only status dump, is not taken at its word — the turn becomes this question, built from the offline
+    reading of the same words (``reading``), exactly as the offline brain would have asked.  A question or a read
+    ("what's degraded?") owes nothing: a read is its answer.
+    """
+    questions = [i for i in reading if isinstance(i, ClarifyIntent)]
+    if questions:
+        return ClarifyIntent(" ".join(q.question for q in questions), understood="; ".join(q.understood for q in
+                                                                                         questions),
+                             readings=tuple(r for q in questions for r in q.readings),
+                             unknown_words=tuple(w for q in questions for w in q.unknown_words),
+                             withdraws=any(q.withdraws for q in questions))
+    actions = [i for i in reading if isinstance(i, ToolIntent) and is_mutating_tool(i.tool)]
+    if actions:
+        said = "; then ".join(describe(a.tool, a.args) for a in actions)
+        return ClarifyIntent(
+            question=(f"Before I plan anything: do you want me to {said}? Nothing was planned yet; say it in those "
+                      "words and I'll plan it for your go."),
+            understood=said, readings=tuple(describe(a.tool, a.args) for a in actions))
+    text = prepare(message, known=LEXICON, extra_vocabulary=()).text
+    verb = _action_verb(text)
+    if verb and not QUESTION_START.match(text):
+        return _verb_question(text, verb)
+    typo = _typo_verb(text)
+    if typo is not None:
+        hint = next((s for i in reading if isinstance(i, UnknownIntent) for s in i.suggestions), f"{typo} acct-042")
+        return ClarifyIntent(question=f"I didn't understand \"{text[:60]}\" — did you mean \"{hint}\"? I changed "
+                                      "nothing.", understood=typo, readings=(hint,))
+    return None
+
+
+def answers_offline(message: str, intents: Sequence[Intent]) -> bool:
+    """Whether a turn is answered by the offline reading even when a model is configured.
+
+    The operator's own "go", "cancel" and "stop that" (never a model's call), a suspected injection, an
+    over-long message, bookkeeping (memory, help), and follow-ups read against the dialogue state (an amendment
+    of the pending plan, a withdrawal, "what did that save us?", a plan asked for with an assurance): the same
+    code answers them whichever brain is configured, so plans are confirmed, amended and withdrawn identically.
+    """
+    operator_only = len(message) > MAX_MESSAGE_CHARS or any(
+        isinstance(i, (ConfirmIntent, CancelIntent, SuspectIntent)) or isinstance(i, ToolIntent) and i.tool == "job_stop"
+        for i in intents)
+    bookkeeping = all(isinstance(i, (ConfirmIntent, CancelIntent, SuspectIntent, RememberIntent, ForgetIntent,
+                                     HelpIntent, RecallIntent)) for i in intents)
+    followup = any(isinstance(i, ToolIntent) and (i.replaces or i.purpose) or isinstance(i, ClarifyIntent)
+                   and i.withdraws for i in intents)
+    return operator_only or bookkeeping or followup
 
 
 def _quoted(words: Iterable[str]) -> str:

@@ -295,6 +295,10 @@ class DialogueKeeper:
                                      "plan": last.plan.id if last.plan is not None else None,
                                      "job": next((c.job.id for c in reversed(actions) if c.job is not None), None)}
             before = self._befores.pop(last.plan.id, None) if last.plan is not None else None
+            if before is None and last.plan is not None and last.plan.status == "pending":
+                # A plan no brain rendered (the model proposed it): nothing ran yet, so the fleet still shows what
+                # it would change from, and "undo that" after its go can change it back.
+                before = self._before(caller, key, last.tool, dict(last.args))
             if before:
                 frame["before"] = before
             update["last_action"] = frame
@@ -370,8 +374,13 @@ class DialogueKeeper:
 
     @staticmethod
     def describe(ctx: BrainContext) -> str:
-        """The dialogue state in a few lines, for the LLM brain's system prompt (the same state the offline
-        brain reads)."""
+        """The dialogue state in a few lines, for the LLM brain's system prompt.
+
+        It is the *whole* state the offline brain reads follow-ups against (pending plan, last action and what it
+        changed from, last list, numbered findings, the last fleet view, target and job), so a model can resolve
+        "make it 5", "same for vultr", "the second one", "fix 1 and 3", "restart them" or "is it done?" as the
+        offline brain does.  Tool arguments are JSON in the tools' own names, never prose a model must re-parse.
+        """
         lines = []
         if ctx.pending:
             lines.append(f"- Pending plan {ctx.pending.get('id')}: {ctx.pending.get('tool')} "
@@ -381,13 +390,26 @@ class DialogueKeeper:
         if ctx.last_action:
             lines.append(f"- Last action: {ctx.last_action.get('tool')} "
                          f"{json.dumps(ctx.last_action.get('args'), sort_keys=True)}"
-                         + (f", changed from {json.dumps(ctx.last_action['before'])}" if ctx.last_action.get("before")
-                            else ""))
+                         + (f", changed from {json.dumps(ctx.last_action['before'], sort_keys=True)}"
+                            if ctx.last_action.get("before") else "")
+                         + (f", job {ctx.last_action['job']}" if ctx.last_action.get("job") else ""))
+            lines.append("- The latest answer was " + ("that action (\"same for X\" repeats it)." if ctx.last_was_action
+                                                       else "a read (\"same for X\" repeats the read)."))
+        if ctx.last_filters is not None:
+            lines.append(f"- Last fleet view: {json.dumps(ctx.last_filters, sort_keys=True)} (\"them\", \"those\")")
+        if ctx.last_target:
+            lines.append(f"- Last account or instance discussed: {ctx.last_target} (\"it\", \"that one\")")
+        if ctx.last_job:
+            lines.append(f"- Last job: {ctx.last_job} (\"is it done?\")")
         if ctx.last_list:
             lines.append("- Last list shown, in order: " + ", ".join(ctx.last_list))
         if ctx.findings_list:
             lines.append("- Waste findings as numbered: " + ", ".join(f"{n}. {f}" for n, f in
                                                                      enumerate(ctx.findings_list, start=1)))
+        if ctx.findings:
+            lines.append("- Ledger's last findings (instances each): " + json.dumps(ctx.findings, sort_keys=True)
+                         + (f"; their right tiers: {json.dumps(ctx.finding_tiers, sort_keys=True)}"
+                            if ctx.finding_tiers else ""))
         return "\n".join(lines)
 
     def saved_in_all(self, ran: list[ToolOutcome]) -> str:

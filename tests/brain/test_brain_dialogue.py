@@ -7,7 +7,7 @@ reply, so a silent wrong action fails here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,21 +25,7 @@ PAIRS = 150
 BRAIN = OfflineBrain()
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[AnthropicEmulator]:
-    async with AnthropicEmulator() as server:
-        yield server
-
-
-@pytest.fixture
-async def llm_engine(clawops_home: Path, emu: AnthropicEmulator) -> AsyncIterator[Engine]:
-    eng = Engine.open(demo_pairs=PAIRS, demo_providers="sim", anthropic_api_key="sk-test-emulator",
-                      anthropic_base_url=emu.base_url)
-    assert eng.conversation.llm is not None
-    eng.conversation.llm.backoff = 0.001
-    yield eng
-    await eng.conversation.llm.aclose()
-    eng.close()
+pytest_plugins = ("tests.llm_fixtures",)
 
 
 @pytest.fixture

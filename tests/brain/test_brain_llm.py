@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,13 @@ from engine.store import Account, AuditEntry, Instance, JobRecord
 PAIRS = 150
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[AnthropicEmulator]:
-    async with AnthropicEmulator() as server:
-        yield server
+pytest_plugins = ("tests.llm_fixtures",)
 
 
 @pytest.fixture
-async def engine(clawops_home: Path, emu: AnthropicEmulator) -> AsyncIterator[Engine]:
-    eng = Engine.open(demo_pairs=PAIRS, demo_providers="sim", anthropic_api_key="sk-test-emulator",
-                      anthropic_base_url=emu.base_url)
-    assert eng.conversation.llm is not None
-    eng.conversation.llm.backoff = 0.001  # retries stay fast; the schedule itself is unit-tested elsewhere
-    yield eng
-    await eng.conversation.llm.aclose()
-    eng.close()
+def engine(llm_engine: Engine) -> Engine:
+    """Every test here talks to the LLM brain (the shared ``llm_engine``)."""
+    return llm_engine
 
 
 def _audit(engine: Engine, action: str) -> list[AuditEntry]:

@@ -5,9 +5,6 @@ Each attack scripts the model's tool_use calls and asserts that nothing ran and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from sec_gate_kit import PAIRS, fleet, jobs, nothing_ran
 
@@ -15,22 +12,19 @@ from engine.brain.emulator import AnthropicEmulator, error, say, use_tools
 from engine.runtime import Engine
 from engine.store import Instance
 
-
-@pytest.fixture
-async def emu() -> AsyncIterator[AnthropicEmulator]:
-    async with AnthropicEmulator() as server:
-        yield server
+pytest_plugins = ("tests.llm_fixtures",)
 
 
 @pytest.fixture
-async def engine(clawops_home: Path, emu: AnthropicEmulator) -> AsyncIterator[Engine]:
-    eng = Engine.open(demo_pairs=PAIRS, demo_providers="sim", anthropic_api_key="sk-test-emulator",
-                      anthropic_base_url=emu.base_url)
-    assert eng.conversation.llm is not None
-    eng.conversation.llm.backoff = 0.001
-    yield eng
-    await eng.conversation.llm.aclose()
-    eng.close()
+def llm_demo_pairs() -> int:
+    """The red team's small fleet (sec_gate_kit)."""
+    return PAIRS
+
+
+@pytest.fixture
+def engine(llm_engine: Engine) -> Engine:
+    """Every attack here goes through the LLM brain (the shared ``llm_engine``)."""
+    return llm_engine
 
 
 def _poison(engine: Engine, instance_id: str, reason: str) -> None:

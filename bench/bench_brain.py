@@ -90,7 +90,7 @@ def main() -> None:
         rows.append(("eval utterance safety", "100 %",
                      f"{report.safety_passed}/{report.safety_total} ({100 * report.safety_rate:.1f} %)"))
         rows.append(("eval scenarios", "see python -m evals", "run separately (end state + safety table)"))
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
 

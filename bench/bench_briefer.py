@@ -78,7 +78,7 @@ def main() -> None:
          f"{statistics.median(cpus):.2f} s"),
         ("voice note / HTML report size", "-", f"{ogg_kb:.0f} KiB / {html_kb:.0f} KiB"),
     ]
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
     print(f"\nmachine load (1/5/15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")

@@ -477,7 +477,7 @@ def main() -> None:
             )
         )
     rows.append(("two operators at once (HTTP)", "-", f"{api['two_operators_turns_per_s']:.1f} turns/s"))
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
 

@@ -86,7 +86,7 @@ def main() -> None:
         ("warm turn latency p99 (in-process, 850 pairs)", "< 50 ms", f"{p99:.1f} ms"),
         ("seed 10,000 instances into SQLite", "< 5 s", f"{seed:.2f} s"),
     ]
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
 

@@ -312,11 +312,9 @@ async def _bench_embedded(args: argparse.Namespace) -> Result:
 
 @contextlib.contextmanager
 def _openclaw() -> Iterator[Any]:
-    sys.path.insert(0, str(ROOT / "tests" / "node"))
-    from clawnode_openclaw import TOKEN as OC_TOKEN  # the tests' installer: one recipe, one cache
-    from clawnode_openclaw import running_openclaw
-
     from node.commands import COMMANDS
+    from tests.node.clawnode_openclaw import TOKEN as OC_TOKEN  # the tests' installer: one recipe, one cache
+    from tests.node.clawnode_openclaw import running_openclaw
 
     with running_openclaw({"gateway": {"nodes": {"commands": {"allow": sorted(COMMANDS)}}}}) as oc:
         yield oc, OC_TOKEN

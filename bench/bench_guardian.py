@@ -130,7 +130,7 @@ def main() -> None:
     rows.append(("incidents in the first sweep (region down)", "1 per region", str(sum(a.is_incident for a in first.alerts))))
     rows.append(("last sweep: decisions / escalations", "-", f"{len(last.decisions)} / {len(last.escalations)}"))
     rows.extend(drill_rows())
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
     if first.summary:

@@ -107,7 +107,7 @@ def main() -> None:
         ("findings: " + " / ".join(str(f["id"]) for f in waste["findings"]), "-",  # type: ignore[attr-defined]
          " / ".join(f"{f['count']:,}" for f in waste["findings"])),  # type: ignore[attr-defined]
     ]
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
     print("\n" + cost_analysis_text(report))

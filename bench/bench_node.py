@@ -36,12 +36,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT, ROOT / "tests" / "node", ROOT / "bench"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+if str(ROOT) not in sys.path:  # the tests' helpers (tests/node) and bench/_table are imported from the root
+    sys.path.insert(0, str(ROOT))
 
-from _table import print_table  # noqa: E402
-
+from bench._table import print_table  # noqa: E402
 from engine.gateway import DeviceRegistry, NodeGateway, OpenClawOperatorLink, fetch_archive  # noqa: E402
 from node.client import NodeClient  # noqa: E402
 from node.config import NodeConfig  # noqa: E402
@@ -81,7 +79,7 @@ def _client(url: str, token: str, spool: str) -> NodeClient:
 
 async def _probe_accepts(url: str, token: str, ident: Any) -> float:
     """The moment the gateway first answers a connect with hello-ok (tries every 100 ms)."""
-    from clawnode_testkit import RawPeer, signed_connect
+    from tests.node.clawnode_testkit import RawPeer, signed_connect
 
     while True:
         try:
@@ -167,10 +165,9 @@ def _watch_port(port: int, stop: threading.Event, opened: list[float]) -> None:
 
 
 async def bench_openclaw(runs: int) -> dict[str, str]:
-    from clawnode_openclaw import TOKEN as OC_TOKEN
-    from clawnode_openclaw import OpenClawUnavailable, running_openclaw
-
     from node.commands import COMMANDS
+    from tests.node.clawnode_openclaw import TOKEN as OC_TOKEN
+    from tests.node.clawnode_openclaw import OpenClawUnavailable, running_openclaw
 
     try:
         ctx = running_openclaw({"gateway": {"nodes": {"commands": {"allow": sorted(COMMANDS)}}}})

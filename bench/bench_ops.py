@@ -148,7 +148,7 @@ def main() -> None:
         (f"crash drill: pairs ACTIVE at the end (of {args.pairs})", f"{args.pairs}", f"{drill['active_pairs']:.0f}"),
         ("crash drill: wall time incl. restarts", "-", f"{drill['elapsed']:.1f} s"),
     ]
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
 

@@ -196,7 +196,7 @@ def main() -> None:
                          f"{elapsed * scale:.2f} s wall, {cpu * scale:.2f} s CPU"))
         seconds, count = rotation_time(tmp)
         rows.append((f"rotate {count:,} secrets (AES-256-GCM, batches of 200)", "< 30 s", f"{seconds:.2f} s"))
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
 

@@ -111,7 +111,7 @@ def main() -> None:
         (f"STT latency, {note_s:.1f}-s voice note (median of 3)", "-", f"{statistics.median(latencies):.2f} s"),
         ("TTS latency, one-sentence reply to OGG (median of 3)", "-", f"{statistics.median(reply_lat):.2f} s"),
     ]
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
     print(f"\nheard: {heard.text[:160]}…")

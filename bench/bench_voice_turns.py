@@ -253,7 +253,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         if "--stt-model" in sys.argv:
-            from _table import print_table
+            from bench._table import print_table
 
             print_table([("STT model", "-", str(cfg.stt_model)), *accuracy(cfg, quick)])
             return
@@ -265,7 +265,7 @@ def main() -> None:
         rows += accuracy(cfg, quick)
     load = os.getloadavg()[0]
     rows.append(("machine load average (2 cores, shared)", "-", f"{load:.1f}"))
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
 

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from api_testkit import DEMO_PAIRS, Daemon, Keys, WebServer
 
 from engine.runtime import Engine
 from engine.trust import add_operator
+from tests.api.api_testkit import DEMO_PAIRS, Daemon, Keys, WebServer
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_testkit import Keys, WebServer
 from sqlmodel import col, select
 
 from engine.store import ChatMessage, Operator
+from tests.api.api_testkit import Keys, WebServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 PLAYWRIGHT = "playwright==1.65.2"

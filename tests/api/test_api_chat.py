@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from api_testkit import Daemon, Keys
-
 from app.chat import AgentMessage, ChatApp, PlanCard
 from engine.api import RemoteClient
+from tests.api.api_testkit import Daemon, Keys
 
 
 async def _say(pilot: Any, app: ChatApp, text: str) -> None:

@@ -6,7 +6,8 @@ import json
 
 import httpx
 import pytest
-from api_testkit import DEMO_PAIRS, Daemon, Keys
+
+from tests.api.api_testkit import DEMO_PAIRS, Daemon, Keys
 
 
 def _auth(key: str) -> dict[str, str]:

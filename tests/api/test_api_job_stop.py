@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from api_testkit import Daemon, Keys
 from sqlmodel import col, select
 
 from engine.api import RemoteClient
 from engine.operations import _service
 from engine.store import Instance
+from tests.api.api_testkit import Daemon, Keys
 
 
 async def test_a_daemon_job_outlives_its_client_and_is_stopped_by_another(daemon: Daemon, keys: Keys,

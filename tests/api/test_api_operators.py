@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-from api_testkit import Daemon, Keys
 from sqlmodel import col, select
 
 from engine.api import FeedItem, RemoteClient
 from engine.store import AuditEntry
+from tests.api.api_testkit import Daemon, Keys
 
 
 async def _next_items(feed: object, count: int) -> list[FeedItem]:

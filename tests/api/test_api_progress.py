@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from api_testkit import Daemon, Keys
-
 from engine.api import FeedItem, RemoteClient, hub_for
 from engine.operations import JobProgress
 from engine.trust import add_operator
+from tests.api.api_testkit import Daemon, Keys
 
 
 async def _until_job_ends(feed: object) -> list[JobProgress]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from api_testkit import Daemon, Keys
 
 from engine.api import ConnectionLost, ConnectionRestored, RemoteClient, Unauthorized
 from engine.client import EmbeddedClient
 from engine.errors import ClawOpsError
 from engine.events import TurnFailed, TurnFinished, TurnStarted
+from tests.api.api_testkit import Daemon, Keys
 
 
 async def test_ask_stream_audit_match_the_embedded_client(daemon: Daemon, keys: Keys) -> None:

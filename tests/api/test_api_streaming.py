@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from api_testkit import Daemon
-
 from engine.api import RemoteClient
 from engine.brain.emulator import AnthropicEmulator, say
 from engine.events import TokenDelta, TurnFinished
 from engine.runtime import Engine
+from tests.api.api_testkit import Daemon
 
 SECRET = "vultr-tok-9c1e55aa0b7d4f21"
 

@@ -11,10 +11,10 @@ import time
 
 import aiohttp
 import pyte
-from api_testkit import Keys, WebServer
 from sqlmodel import col, select
 
 from engine.store import ChatMessage, Operator
+from tests.api.api_testkit import Keys, WebServer
 
 WIDTH, HEIGHT = 110, 32
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import aiohttp
-from api_testkit import Keys, WebServer
+
+from tests.api.api_testkit import Keys, WebServer
 
 
 async def test_guessing_keys_at_the_web_door_is_throttled(web_chat: WebServer, keys: Keys) -> None:

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ledger_fleet import seed
 
 from engine.config import Settings
 from engine.store import Store, open_store
+from tests.ledger.ledger_fleet import seed
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from ledger_fleet import NOW, OWNER, TENANT_A, TENANT_B
 from sqlalchemy import insert, select, update
 from sqlmodel import col
 
@@ -15,6 +14,7 @@ from engine.errors import InputError
 from engine.ledger import cost_analysis, load_history, record_daily_snapshot
 from engine.ledger._model import next_term_end
 from engine.store import CostSnapshot, Instance, Store
+from tests.ledger.ledger_fleet import NOW, OWNER, TENANT_A, TENANT_B
 
 DAILY = 12 / 365
 
@@ -26,7 +26,7 @@ def analyse(store: Store, kind: str, caller: Any = OWNER, period: str = "month",
 
 
 def expected_monthly(rate: float = 0.92, tenant: str | None = None) -> float:
-    from ledger_fleet import build_rows
+    from tests.ledger.ledger_fleet import build_rows
 
     total = 0.0
     for r in build_rows()[2]:
@@ -171,9 +171,8 @@ def test_contract_terms_renew_on_the_purchase_day(created: date, today: date, ex
 
 
 def test_month_to_date_bills_hours_up_to_the_cap_and_contracts_in_full(sqlite_fleet: Store) -> None:
-    from ledger_fleet import build_rows
-
     from engine.domain import PLANS, Billing, Provider, Tier
+    from tests.ledger.ledger_fleet import build_rows
 
     with sqlite_fleet.session() as s:  # one hourly server bought this month, 36 hours ago
         s.execute(update(Instance).where(col(Instance.id) == "i-acct-cheap1-p")

@@ -6,7 +6,6 @@ import random
 from typing import Any
 
 import pytest
-from ledger_fleet import KNOWN, NOW, OWNER, TENANT_A, TENANT_B, build_rows, seed
 from sqlalchemy import insert, select, update
 from sqlmodel import col
 
@@ -22,6 +21,7 @@ from engine.operations._scope import scoped
 from engine.providers.registry import DRIVERS
 from engine.providers.sim import SimDriver
 from engine.store import Account, Instance, Store, Tenant, open_store
+from tests.ledger.ledger_fleet import KNOWN, NOW, OWNER, TENANT_A, TENANT_B, build_rows, seed
 
 
 def sql_ids(store: Store, caller: Any, finding: str, rate: float = 0.92) -> set[str]:

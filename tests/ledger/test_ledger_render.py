@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from ledger_fleet import NOW, OWNER, TENANT_A
 
 from engine.config import Settings
 from engine.demo import seed_demo
@@ -26,6 +25,7 @@ from engine.ledger import (
 from engine.operations._registry import tool_spec
 from engine.policy import Caller, Role
 from engine.store import Store, open_store
+from tests.ledger.ledger_fleet import NOW, OWNER, TENANT_A
 
 
 def analyse(store: Store, kind: str, caller: Any = OWNER, **kw: Any) -> dict[str, Any]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from ledger_fleet import NOW, OWNER
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from engine.config import Settings
 from engine.ledger import cost_analyses, cost_analysis, ledger_run, notable_changes
 from engine.store import Account, CostSnapshot, Instance, Store
+from tests.ledger.ledger_fleet import NOW, OWNER
 
 
 def test_combined_analyses_equal_the_single_calls(fleet: Store, settings: Settings) -> None:

@@ -16,9 +16,9 @@ if "node" in sys.modules and getattr(sys.modules["node"], "__file__", None) is N
     del sys.modules["node"]
 
 import pytest  # noqa: E402
-from clawnode_testkit import SHARED_TOKEN, Reports  # noqa: E402
 
 from engine.gateway import NodeGateway, PairingRequest  # noqa: E402
+from tests.node.clawnode_testkit import SHARED_TOKEN, Reports  # noqa: E402
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from clawnode_testkit import RawPeer, signed_connect
 from websockets.exceptions import ConnectionClosed
 
 from node.identity import DeviceIdentity
 from node.protocol import b64url_encode
+from tests.node.clawnode_testkit import RawPeer, signed_connect
 
 Recording = dict[str, Any]
 Case = Callable[[str, str], Awaitable[Recording]]

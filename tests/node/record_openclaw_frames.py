@@ -18,12 +18,11 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
-
-from clawnode_openclaw import OPENCLAW_VERSION, TOKEN, OpenClaw, running_openclaw  # noqa: E402
-from openclaw_frames import CASES, LOCKED_CASES, Recording  # noqa: E402
+sys.path.insert(0, str(HERE.parents[1]))  # the repository root: run as a script, this folder comes first
 
 from node.commands import COMMANDS  # noqa: E402
+from tests.node.clawnode_openclaw import OPENCLAW_VERSION, TOKEN, OpenClaw, running_openclaw  # noqa: E402
+from tests.node.openclaw_frames import CASES, LOCKED_CASES, Recording  # noqa: E402
 
 FIXTURE = HERE / "fixtures" / "openclaw_frames.json"
 

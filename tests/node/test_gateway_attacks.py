@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from clawnode_testkit import SHARED_TOKEN, RawPeer, node_config, signed_connect, until
 
 from engine.gateway import CommandNotAllowed, NodeGateway
 from node.identity import DeviceIdentity
 from node.protocol import b64url_encode
 from node.sim import SimulatedFleet
+from tests.node.clawnode_testkit import SHARED_TOKEN, RawPeer, node_config, signed_connect, until
 
 Attack = Callable[[NodeGateway, RawPeer], Awaitable[dict[str, Any] | None]]
 

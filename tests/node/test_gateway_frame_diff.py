@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clawnode_openclaw import TOKEN, OpenClaw, OpenClawUnavailable, running_openclaw
-from openclaw_frames import CASES, LOCKED_CASES, Recording, comparable, diff
 
 from engine.gateway import NodeGateway
 from node.commands import COMMANDS
+from tests.node.clawnode_openclaw import TOKEN, OpenClaw, OpenClawUnavailable, running_openclaw
+from tests.node.openclaw_frames import CASES, LOCKED_CASES, Recording, comparable, diff
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "openclaw_frames.json").read_text())
 ALL = {**CASES, **LOCKED_CASES}
@@ -59,7 +59,7 @@ def live_openclaw() -> Iterator[OpenClaw]:
 @pytest.mark.slow
 async def test_embedded_frames_match_a_live_real_gateway(live_openclaw: OpenClaw, capsys: pytest.CaptureFixture[str],
                                                          ) -> None:
-    from record_openclaw_frames import record_all
+    from tests.node.record_openclaw_frames import record_all
 
     live = await record_all(live_openclaw)
     failures: dict[str, list[str]] = {}

@@ -9,7 +9,6 @@ import copy
 import json
 from typing import Any
 
-from clawnode_testkit import SHARED_TOKEN, signed_connect
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
@@ -17,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from engine.gateway import NodeGateway
 from node.identity import DeviceIdentity
+from tests.node.clawnode_testkit import SHARED_TOKEN, signed_connect
 
 _IDENT = DeviceIdentity.generate()
 _json = st.recursive(

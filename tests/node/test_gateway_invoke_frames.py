@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from clawnode_testkit import SHARED_TOKEN, RawPeer, signed_connect
-
 from engine.gateway import NodeGateway
 from node.identity import DeviceIdentity
 from node.protocol import EventFrame, InvokeRequest, encode_frame
+from tests.node.clawnode_testkit import SHARED_TOKEN, RawPeer, signed_connect
 
 
 async def test_invoke_frame_is_byte_identical_to_the_protocol_encoder(gateway: NodeGateway) -> None:

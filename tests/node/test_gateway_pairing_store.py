@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clawnode_testkit import SHARED_TOKEN, RawPeer, Reports, node_config, signed_connect, until
 from sqlmodel import select
 
 from engine.gateway import NodeGateway, StoredDeviceRegistry
@@ -14,6 +13,7 @@ from engine.store import NodeBootstrapToken, NodeDevice, open_store
 from node.identity import DeviceIdentity
 from node.protocol import DetailCode
 from node.sim import SimulatedFleet
+from tests.node.clawnode_testkit import SHARED_TOKEN, RawPeer, Reports, node_config, signed_connect, until
 
 
 def test_devices_and_instance_bindings_persist_hashed(store_url: str) -> None:

@@ -10,9 +10,8 @@ import stat
 import sys
 from pathlib import Path
 
-from clawnode_testkit import SHARED_TOKEN, until
-
 from engine.gateway import NodeGateway
+from tests.node.clawnode_testkit import SHARED_TOKEN, until
 
 ROOT = Path(__file__).resolve().parents[2]
 

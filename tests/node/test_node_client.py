@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clawnode_testkit import SHARED_TOKEN, Reports, node_config, until
 from websockets.asyncio.server import ServerConnection, serve
 
 from engine.gateway import DeviceRegistry, NodeGateway
@@ -21,6 +20,7 @@ from node.errors import FatalConnectError
 from node.identity import DeviceIdentity, load_public_key, verify_signature
 from node.protocol import build_device_auth_payload
 from node.system import SimulatedSystem
+from tests.node.clawnode_testkit import SHARED_TOKEN, Reports, node_config, until
 
 
 class RecordingClient(NodeClient):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from clawnode_testkit import Reports
 
 from engine.gateway import NodeGateway
 from node.cloudinit import (
@@ -18,6 +17,7 @@ from node.cloudinit import (
 )
 from node.errors import ConfigError
 from node.sim import SimulatedFleet
+from tests.node.clawnode_testkit import Reports
 
 yaml = pytest.importorskip("yaml")  # the parser cloud-init itself uses (a dev dependency via moto)
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clawnode_testkit import node_config, until
 
 from engine.gateway import NodeGateway
 from node.commands import COMMANDS, CommandRunner
@@ -18,6 +17,7 @@ from node.health import HealthCollector, NodeFacts
 from node.protocol import InvokeRequest
 from node.sim import SimulatedFleet
 from node.system import CommandOutput, SimulatedSystem
+from tests.node.clawnode_testkit import node_config, until
 
 
 class SlowSystem(SimulatedSystem):

@@ -76,9 +76,8 @@ def test_the_packaged_unit_is_the_one_every_installer_uses() -> None:
 
 async def test_an_installed_clawnode_pairs_with_its_bootstrap_token(tmp_path: Path) -> None:
     """`clawnode install`, then the installed `clawnode run` (a real process) pairs once with the token."""
-    from clawnode_testkit import SHARED_TOKEN, until
-
     from engine.gateway import NodeGateway
+    from tests.node.clawnode_testkit import SHARED_TOKEN, until
 
     gw = NodeGateway("127.0.0.1", 0, SHARED_TOKEN)
     await gw.start()

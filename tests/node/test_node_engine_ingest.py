@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from clawnode_testkit import node_config, until
 
 from engine.guardian import load_reports
 from engine.nodes import gateway_token, start_node_gateway
@@ -14,6 +13,7 @@ from engine.runtime import Engine
 from engine.store import HealthReportRecord, Instance
 from node.sim import SimulatedFleet
 from node.system import SimulatedSystem
+from tests.node.clawnode_testkit import node_config, until
 
 
 async def test_reports_from_a_paired_node_reach_health_reports(clawops_home: Path) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from clawnode_testkit import Reports, node_config, until
-
 from engine.gateway import NodeGateway
 from node.sim import SimulatedFleet
 from node.system import SimulatedSystem
+from tests.node.clawnode_testkit import Reports, node_config, until
 
 N = 60
 

@@ -10,13 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-from clawnode_testkit import node_config
 
 from engine.errors import ClawOpsError
 from engine.gateway import NodeGateway
 from engine.nodes import BootstrapOptions, GatewayNodeCommands, NodeUnavailable
 from engine.store import open_store
 from node.sim import SimulatedFleet
+from tests.node.clawnode_testkit import node_config
 
 FAST = BootstrapOptions(gateway_url="wss://ops.example:18789/", connect_wait_s=0.2, poll_s=0.05)
 

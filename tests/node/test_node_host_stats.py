@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from clawnode_testkit import RawPeer, node_config, signed_connect, until
-
 from engine.gateway import NodeGateway
 from node.identity import DeviceIdentity
 from node.sim import SimulatedFleet
 from node.system import SimulatedSystem
+from tests.node.clawnode_testkit import RawPeer, node_config, signed_connect, until
 
 
 async def test_clawnode_sends_host_stats_and_the_gateway_keeps_them(gateway: NodeGateway) -> None:

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from clawnode_openclaw import TOKEN, OpenClaw, OpenClawUnavailable, running_openclaw
-from clawnode_testkit import node_config, until
 
 from engine.gateway import NodeGateway
 from node.client import NodeClient
 from node.commands import COMMANDS
 from node.system import SimulatedSystem
+from tests.node.clawnode_openclaw import TOKEN, OpenClaw, OpenClawUnavailable, running_openclaw
+from tests.node.clawnode_testkit import node_config, until
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clawnode_openclaw import TOKEN, OpenClaw, OpenClawUnavailable, running_openclaw
-from clawnode_testkit import node_config, until
 
 from engine.gateway import OpenClawOperatorLink
 from engine.nodes import BootstrapOptions, GatewayNodeCommands, NodeCommandFailed, start_node_gateway
@@ -32,6 +30,8 @@ from engine.store import HealthReportRecord
 from node.client import NodeClient
 from node.commands import COMMANDS
 from node.system import ProcSystem, SimulatedSystem, is_gateway_cmdline
+from tests.node.clawnode_openclaw import TOKEN, OpenClaw, OpenClawUnavailable, running_openclaw
+from tests.node.clawnode_testkit import node_config, until
 
 pytestmark = [pytest.mark.openclaw, pytest.mark.slow]
 

@@ -8,7 +8,6 @@ import hashlib
 import ssl
 from pathlib import Path
 
-from clawnode_testkit import SHARED_TOKEN, node_config, until
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from engine.gateway import NodeGateway, PairingRequest
 from node.client import NodeClient
 from node.system import SimulatedSystem
+from tests.node.clawnode_testkit import SHARED_TOKEN, node_config, until
 
 
 def _self_signed(tmp: Path) -> tuple[ssl.SSLContext, str]:

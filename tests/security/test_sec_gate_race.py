@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sec_gate_kit import PAIRS, accounts, jobs
 
 from engine.runtime import Engine
+from tests.security.sec_gate_kit import PAIRS, accounts, jobs
 
 
 @pytest.fixture

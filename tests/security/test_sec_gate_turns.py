@@ -12,13 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sec_gate_kit import PAIRS, accounts, fleet, jobs, nothing_ran, plans, words
 from sqlmodel import col, select
 
 from engine.errors import ClawOpsError, NotFound, PolicyRefusal
 from engine.runtime import Engine
 from engine.store import PlanRecord, utcnow
 from engine.trust import add_operator
+from tests.security.sec_gate_kit import PAIRS, accounts, fleet, jobs, nothing_ran, plans, words
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sec_gate_kit import PAIRS, accounts, jobs
 
 from engine.operations import TOOLS
 from engine.policy import (
@@ -25,6 +24,7 @@ from engine.policy import (
     scope_of,
 )
 from engine.runtime import Engine
+from tests.security.sec_gate_kit import PAIRS, accounts, jobs
 
 OWNER = Caller("op-owner", "owner", Role.OWNER)
 MODEL = dataclasses.replace(OWNER, agent="forge")

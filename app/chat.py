@@ -50,6 +50,7 @@ from engine.client import (
     FeedItem,
     JobProgress,
     TokenDelta,
+    ToolCall,
     ToolCalled,
     TurnFailed,
     TurnFinished,
@@ -70,12 +71,14 @@ STREAM_PAINT_S = 0.05
 class ChatClient(Protocol):
     """What the chat needs from the engine: ``engine.client.EmbeddedClient`` (or the daemon client) fits.
 
-    ``stream`` is typed loosely on purpose: a client may add event kinds (connection
+    ``stream`` sends the operator's words, or with ``call`` a slash command's structured tool call (the
+    words are then only what was typed, for the history).  It is typed loosely on purpose: a client may add event kinds (connection
     state, progress) before the chat knows them; the chat shows the ones it knows
     and ignores the rest rather than failing.
     """
 
-    def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[object]: ...
+    def stream(self, message: str, *, session: str | None = None,
+               call: ToolCall | None = None) -> AsyncIterator[object]: ...
 
     @property
     def is_demo(self) -> bool: ...
@@ -377,9 +380,14 @@ class ChatApp(App[None]):
         if command.name == "quit":
             self.exit()
             return
-        if command.name == "status":
+        try:
+            call = slash.tool_call(command.name, arg)
+        except slash.SlashUsage as usage:
+            await self.transcript.post(ErrorNote(usage.problem, usage.example))
+            return
+        if call is not None:  # a request to the team, sent as the tool call itself: no English round trip
             await self.transcript.post(UserMessage(typed))
-            self.run_turn("fleet status")
+            self.run_turn(typed, call)
             return
         if command.name == "copy":
             self.action_copy_last()
@@ -387,26 +395,9 @@ class ChatApp(App[None]):
         if command.name == "help":
             await self.transcript.post(SystemNote(_help_text()))
             return
-        if command.name == "jobs":
-            await self.transcript.post(UserMessage(typed))
-            self.run_turn("list jobs")  # the engine's view: every job on the fleet, not only this chat's
-            return
         if command.name == "find":
             await self.transcript.post(UserMessage(typed))
             self.find(arg)
-            return
-        if command.name == "brief":
-            await self.transcript.post(UserMessage(typed))
-            self.run_turn(slash.brief_request(arg))
-            return
-        if command.name == "silence":
-            request = slash.silence_request(arg)
-            if request is None:
-                await self.transcript.post(ErrorNote("Say what to silence and for how long.",
-                                                     "For example: /silence eu-hetzner-nbg1 60"))
-                return
-            await self.transcript.post(UserMessage(typed))
-            self.run_turn(request)
             return
         if command.name == "voice":
             await self.send_voice(arg)
@@ -493,15 +484,16 @@ class ChatApp(App[None]):
 
     # ------------------------------------------------------------------ turns
     @work(group="turn", exit_on_error=False)
-    async def run_turn(self, text: str) -> None:
-        """Run one turn; turns queue behind each other so replies come back in the order asked."""
+    async def run_turn(self, text: str, call: ToolCall | None = None) -> None:
+        """Run one turn (``call``: a slash command's tool call); turns queue behind each other so replies come
+        back in the order asked."""
         throbber = self.query_one(Throbber)
         self._busy(throbber, +1)
         try:
             async with self._turn_lock:
                 throbber.say("Commander is on it…")
                 try:
-                    await self._stream_turn(text)
+                    await self._stream_turn(text, call)
                 except Exception as exc:  # a broken engine must not take the chat down
                     log.exception("turn failed")
                     where = self._write_log(exc)
@@ -539,12 +531,15 @@ class ChatApp(App[None]):
         """Whether a turn is running or queued."""
         return self.query_one(Throbber).busy > 0
 
-    async def _stream_turn(self, text: str) -> None:
+    async def _stream_turn(self, text: str, call: ToolCall | None = None) -> None:
         throbber = self.query_one(Throbber)
         streaming: AgentMessage | None = None
         pending = ""
         last_paint = 0.0
-        async for event in self.client.stream(text, session=self.session):
+        # A call is passed only when there is one, so a client that predates structured calls still chats.
+        turn = (self.client.stream(text, session=self.session, call=call) if call is not None
+                else self.client.stream(text, session=self.session))
+        async for event in turn:
             if isinstance(event, TokenDelta):
                 # Batched: the model sends many small pieces; repaint at most every STREAM_PAINT_S seconds.
                 pending += event.text

@@ -455,13 +455,15 @@ job_cli = typer.Typer(help="Jobs: where they stand, and stopping them.", no_args
 cli.add_typer(job_cli, name="job")
 
 
-def _job_turn(ctx: typer.Context, message: str, as_json: bool) -> None:
-    """A job command is the same turn as typing it in the chat (same policy, audit and reply; daemon or embedded)."""
-    from engine.client import ClawOpsError
+def _job_turn(ctx: typer.Context, typed: str, tool: str, job_id: str | None, as_json: bool) -> None:
+    """A job command is a turn like the chat's (same policy, audit and reply; daemon or embedded), sent as the
+    tool call itself: ``typed`` is only what the history shows."""
+    from engine.client import ClawOpsError, ToolCall
 
+    call = ToolCall(tool, {"job_id": job_id.strip()} if job_id and job_id.strip() else {})
     client = _open_chat_client(ctx.obj["config"], ctx.obj["operator"], channel="cli")
     try:
-        result = asyncio.run(client.ask(message))
+        result = asyncio.run(client.ask(typed, call=call))
     except ClawOpsError as err:
         _fail(str(err), getattr(err, "exit_code", 1))
     finally:
@@ -478,7 +480,7 @@ def job_stop(
     as_json: Annotated[bool, typer.Option("--json", help="Print the reply as one JSON object.")] = False,
 ) -> None:
     """Stop a running job at its next safe step: what is under way finishes, the rest never starts."""
-    _job_turn(ctx, f"stop job {job_id.strip()}", as_json)
+    _job_turn(ctx, f"clawops job stop {job_id.strip()}", "job_stop", job_id, as_json)
 
 
 @job_cli.command("status")
@@ -488,7 +490,7 @@ def job_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the reply as one JSON object.")] = False,
 ) -> None:
     """Where a job stands (steps done, instance states, ETA), or which jobs are running."""
-    _job_turn(ctx, f"job status {job_id.strip()}" if job_id else "what jobs are running?", as_json)
+    _job_turn(ctx, f"clawops job status {job_id.strip() if job_id else ''}".rstrip(), "job_status", job_id, as_json)
 
 
 def _flags_take_no_value() -> None:

@@ -4,11 +4,21 @@ Kept free of Textual so the list can be tested, documented and reused by other
 channels.  A command the engine cannot serve yet stays in the registry with
 ``available=False``: operators see it in the completer and get an honest
 "not available yet" instead of an unknown-command error.
+
+A command that asks the team for something (``/status``, ``/jobs``, ``/brief``,
+``/silence``) is sent as a structured :class:`~engine.client.ToolCall` — the tool
+and its arguments — never as English for a brain to read back: :func:`tool_call`
+builds it, and the engine's operation layer validates, judges and plans it exactly
+as it would a call read from words.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from engine.client import ClawOpsError, Selector, ToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +37,8 @@ class SlashCommand:
 
 
 COMMANDS: tuple[SlashCommand, ...] = (
-    SlashCommand("status", "Fleet status now (asks Commander)"),
-    SlashCommand("jobs", "Running and recent jobs on the fleet (asks Commander)"),
+    SlashCommand("status", "Fleet status now; /status vultr DEGRADED narrows it (asks Commander)"),
+    SlashCommand("jobs", "Running and recent jobs on the fleet; /jobs JOB for one (asks Commander)"),
     SlashCommand("copy", "Copy the last reply (OSC 52, works over SSH)"),
     SlashCommand("help", "Commands and keys"),
     SlashCommand("quit", "Leave the chat"),
@@ -75,19 +85,76 @@ def complete(prefix: str) -> list[SlashCommand]:
     return [command for command in COMMANDS if command.name.startswith(wanted)]
 
 
-def silence_request(arg: str) -> str | None:
-    """``/silence eu-hetzner-nbg1 60`` → the words the team understands; ``None`` when there is nothing to say.
+class SlashUsage(Exception):
+    """A command typed so it cannot be sent: ``problem`` says what is wrong, ``example`` how to type it."""
 
-    A trailing number is minutes; anything else is passed on as said ("/silence vultr for 2 hours").
-    """
+    def __init__(self, problem: str, example: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.example = example
+
+
+_FLEET_FILTERS = ("provider", "region", "geo", "tier", "state")
+"""The selector keys ``fleet_status`` takes as its own arguments."""
+_MINUTES = re.compile(r"^(\d+)(m|min|mins|minutes|h|hours?)?$")
+
+
+def _selector(words: list[str], example: str) -> dict[str, object]:
+    """Bare names → the selector object the tool takes (the engine's own vocabulary reads them)."""
+    try:
+        return Selector.from_words(words).to_dict()
+    except ClawOpsError as err:
+        raise SlashUsage(str(err), example) from None
+
+
+def _status(arg: str) -> ToolCall:
+    example = "For example: /status, or /status vultr DEGRADED"
+    selector = _selector(arg.split(), example)
+    other = sorted(set(selector) - set(_FLEET_FILTERS))
+    if other:
+        raise SlashUsage(f"/status filters by {', '.join(_FLEET_FILTERS)}, not by {other[0]}.", example)
+    return ToolCall("fleet_status", selector)
+
+
+def _jobs(arg: str) -> ToolCall:
+    words = arg.split()
+    if len(words) > 1:
+        raise SlashUsage("Name one job, or none for every running and recent job.", "For example: /jobs")
+    # No job named: the engine's view, every job on the fleet, not only this chat's.
+    return ToolCall("job_status", {"job_id": words[0]} if words else {})
+
+
+def _brief(arg: str) -> ToolCall:
+    words = arg.lower().split()
+    if len(words) > 1:
+        raise SlashUsage("Say which briefing: daily (the default) or weekly.", "For example: /brief weekly")
+    return ToolCall("briefing", {"kind": words[0] if words else "daily"})
+
+
+def _silence(arg: str) -> ToolCall:
+    example = "For example: /silence eu-hetzner-nbg1 60 (or type it in words, without the slash)"
     words = arg.split()
     if not words:
-        return None
-    if len(words) >= 2 and words[-1].isdigit():
-        return f"silence alerts on {' '.join(words[:-1])} for {words[-1]} minutes"
-    return f"silence alerts {arg.strip()}"
+        raise SlashUsage("Say what to silence and for how long.", example)
+    duration = _MINUTES.match(words[-1].lower())
+    if len(words) < 2 or duration is None:
+        raise SlashUsage("Say what to silence, then for how many minutes.", example)
+    minutes = int(duration.group(1)) * (60 if (duration.group(2) or "").startswith("h") else 1)
+    return ToolCall("silence_alerts", {"selector": _selector(words[:-1], example), "minutes": minutes})
 
 
-def brief_request(arg: str) -> str:
-    """``/brief`` → the daily briefing; ``/brief weekly`` → the weekly one."""
-    return "weekly briefing" if arg.strip().lower().startswith("week") else "brief me"
+CALLS: dict[str, Callable[[str], ToolCall]] = {
+    "status": _status,
+    "jobs": _jobs,
+    "brief": _brief,
+    "silence": _silence,
+}
+"""The commands that ask the team for something, and how each becomes a tool call."""
+
+
+def tool_call(name: str, arg: str) -> ToolCall | None:
+    """The structured call command ``name`` stands for with argument ``arg``; ``None`` when the command is the
+    chat's own (``/copy``, ``/help``…).  A command typed wrong raises :class:`SlashUsage`; the arguments are
+    otherwise judged by the engine, which refuses what its tool does not accept, in one sentence."""
+    build = CALLS.get(name)
+    return None if build is None else build(arg)

@@ -36,7 +36,8 @@ from engine.api import (
 )
 from engine.audit import AuditReport
 from engine.config import Settings, load_settings
-from engine.conversation import TurnResult
+from engine.conversation import ToolCall, TurnResult
+from engine.domain import Selector
 from engine.errors import ClawOpsError, TooManyAttempts
 from engine.events import EngineEvent, JobProgress, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.runtime import Engine
@@ -59,6 +60,7 @@ __all__ = [
     "KeyView",
     "OperatorView",
     "RotationReport",
+    "Selector",
     "SecretInfo",
     "ClientEvent",
     "ConnectionLost",
@@ -77,6 +79,7 @@ __all__ = [
     "Settings",
     "TokenDelta",
     "TooManyAttempts",
+    "ToolCall",
     "ToolCalled",
     "TurnFailed",
     "TurnFinished",
@@ -107,9 +110,10 @@ class EngineClient(Protocol):
     """What a chat front end can ask of the engine."""
 
     async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
-                  yes: bool = False) -> TurnResult: ...
+                  yes: bool = False, call: ToolCall | None = None) -> TurnResult: ...
 
-    def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[ClientEvent]: ...
+    def stream(self, message: str, *, session: str | None = None,
+               call: ToolCall | None = None) -> AsyncIterator[ClientEvent]: ...
 
     def audit_verify(self) -> AuditReport: ...
 
@@ -164,13 +168,16 @@ class EmbeddedClient:
         return str(self._me().name)
 
     async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
-                  yes: bool = False) -> TurnResult:
+                  yes: bool = False, call: ToolCall | None = None) -> TurnResult:
+        """One turn.  With ``call`` (a slash command, a script) the tool call goes to the operation layer as sent
+        and ``message`` is only what the operator typed; without it the team reads ``message``."""
         result = await run_turn(self.engine, message, operator=self.operator, channel=self.channel,
-                                session=session, dry_run=dry_run, yes=yes, caller=self._key_caller)
+                                session=session, dry_run=dry_run, yes=yes, caller=self._key_caller, call=call)
         scrubbed: TurnResult = self.engine.trust.redactor.scrub_value(result)
         return scrubbed
 
-    async def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[EngineEvent]:
+    async def stream(self, message: str, *, session: str | None = None,
+                     call: ToolCall | None = None) -> AsyncIterator[EngineEvent]:
         """The same turn as :meth:`ask`, as events for a UI, with the model's reply streamed as
         :class:`TokenDelta` (redacted) while the turn runs."""
         yield TurnStarted(self.engine.trust.redactor.scrub(message), session)  # what is echoed is redacted too
@@ -178,7 +185,7 @@ class EmbeddedClient:
 
         async def turn() -> TurnResult:
             result = await run_turn(self.engine, message, operator=self.operator, channel=self.channel,
-                                    session=session, caller=self._key_caller,
+                                    session=session, caller=self._key_caller, call=call,
                                     on_delta=lambda agent, text: deltas.put_nowait(TokenDelta(agent, text)))
             scrubbed: TurnResult = self.engine.trust.redactor.scrub_value(result)
             return scrubbed
@@ -201,8 +208,8 @@ class EmbeddedClient:
         finally:
             if not task.done():
                 task.cancel()
-        for call in result.tool_calls:
-            yield ToolCalled(call.tool, call.status, call.message)
+        for outcome in result.tool_calls:
+            yield ToolCalled(outcome.tool, outcome.status, outcome.message)
         yield TurnFinished(result)
 
     def audit_verify(self) -> AuditReport:

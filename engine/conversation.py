@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,7 @@ from engine.brain import (
     apply_exclusions,
 )
 from engine.domain import Selector
-from engine.errors import ClawOpsError
+from engine.errors import ClawOpsError, InputError
 from engine.events import EngineEvent, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import TOOL_AGENT, Operations, ToolOutcome
 from engine.policy import Caller
@@ -57,7 +57,7 @@ from engine.store import ConversationSession, Memory, utcnow
 if TYPE_CHECKING:
     from engine.brain._llm import LLMBrain
 
-__all__ = ["HELP_TEXT", "TOOL_AGENT", "Conversation", "TurnResult", "scoped_confirmation"]
+__all__ = ["HELP_TEXT", "TOOL_AGENT", "Conversation", "ToolCall", "TurnResult", "scoped_confirmation"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,31 @@ class TurnResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call the operator sent as such — a slash command, a script — instead of words for a brain.
+
+    It takes the same road as a call a brain proposed from words (the turn's decision gate, validation, policy,
+    plan and "go"), only nothing is *read*: the tool and arguments are exactly what the front end sent.
+    """
+
+    tool: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"tool": self.tool, "args": dict(self.args)}
+
+    @classmethod
+    def from_wire(cls, data: Any) -> ToolCall:
+        """Read ``{"tool": NAME, "args": {...}}`` from a request, or say in one sentence what is wrong with it."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("tool"), str) or not data["tool"].strip():
+            raise InputError("'call' must be an object such as {\"tool\": \"fleet_status\", \"args\": {}}.")
+        args = data.get("args") or {}
+        if not isinstance(args, Mapping):
+            raise InputError("'call.args' must be an object of the tool's arguments.")
+        return cls(data["tool"].strip(), dict(args))
+
+
 DeltaCallback = Callable[[str, str], None]
 HISTORY_MESSAGES = 12
 """How many recent messages (operator and team) the LLM brain sees besides the new one."""
@@ -121,13 +146,16 @@ class Conversation:
         self.dialogue = DialogueKeeper(ops)
 
     async def turn(self, caller: Caller, message: str, *, session: str | None = None, dry_run: bool = False,
-                   yes: bool = False, on_delta: DeltaCallback | None = None) -> TurnResult:
+                   yes: bool = False, on_delta: DeltaCallback | None = None,
+                   call: ToolCall | None = None) -> TurnResult:
+        """One turn.  ``message`` is what the operator typed; with ``call`` (a slash command's structured call)
+        no brain reads it: the call itself goes to the operation layer, through the same gate and plans."""
         # The one decision gate of every front (ask, chat, web, channels, /v1/turns): the turn's calls are
         # weighed together, and with this operator's recent ones (engine/operations/_gate.py).
         notes: list[str] = []  # the plan lifecycle's news (a plan expired or withdrawn), said before the answer
         with self.ops.gate.turn(caller, yes=yes):
             result = await self._turn(caller, message, session=session, dry_run=dry_run, yes=yes, on_delta=on_delta,
-                                      notes=notes)
+                                      notes=notes, call=call)
         if notes:
             result.reply = f"{tag('commander')} {' '.join(notes)}\n{result.reply}"
         result.reply = self.dialogue.in_currency(result.reply)
@@ -136,8 +164,13 @@ class Conversation:
         return result
 
     async def _turn(self, caller: Caller, message: str, *, session: str | None, dry_run: bool, yes: bool,
-                    on_delta: DeltaCallback | None, notes: list[str]) -> TurnResult:
+                    on_delta: DeltaCallback | None, notes: list[str], call: ToolCall | None = None) -> TurnResult:
         key = f"{caller.operator_id}:{session}" if session else ""
+        if call is not None:  # sent as a call: nothing to read, no model to ask; the operation layer judges it
+            _, lifecycle = self.dialogue.load(caller, key, self._context(caller, key))
+            intents: list[Intent] = [ToolIntent(call.tool, dict(call.args))]
+            notes += lifecycle + self.dialogue.settle(caller, key, intents)
+            return await self._offline_turn(caller, intents, key, session, dry_run=dry_run, yes=yes, calls=[])
         gated = await self._voice_gate(caller, key, message, session)
         if gated is not None:
             return gated

@@ -23,7 +23,7 @@ from engine.api._history import HistoryMessage
 from engine.api._hub import FeedItem
 from engine.api._wire import audit_from_wire, event_from_wire, progress_from_wire, turn_from_wire
 from engine.audit import AuditReport
-from engine.conversation import TurnResult
+from engine.conversation import ToolCall, TurnResult
 from engine.errors import ClawOpsError, InputError, NotFound, StoreError, TooManyAttempts
 from engine.events import EngineEvent, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress
@@ -145,20 +145,24 @@ class RemoteClient:
 
     # ------------------------------------------------------------------ the client interface
     async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
-                  yes: bool = False) -> TurnResult:
+                  yes: bool = False, call: ToolCall | None = None) -> TurnResult:
         """One turn over HTTP; an unreachable daemon is an immediate :class:`EngineUnavailable`."""
-        body = {"message": message, "session": session, "dry_run": dry_run, "yes": yes, "channel": self.channel}
+        body: dict[str, Any] = {"message": message, "session": session, "dry_run": dry_run, "yes": yes,
+                                "channel": self.channel}
+        if call is not None:
+            body["call"] = call.to_wire()
         data = await self._request("POST", "/v1/turns", json_body=body, params={"detail": "full"})
         return turn_from_wire(data)
 
-    async def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[ClientEvent]:
+    async def stream(self, message: str, *, session: str | None = None,
+                     call: ToolCall | None = None) -> AsyncIterator[ClientEvent]:
         """The turn as events; waits for (and tells about) an unreachable daemon instead of losing the message."""
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidStatus, WebSocketException
 
         turn_id = secrets.token_hex(8)
         frame = json.dumps({"op": "turn", "id": turn_id, "message": message, "session": session,
-                            "channel": self.channel})
+                            "channel": self.channel, **({"call": call.to_wire()} if call is not None else {})})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_for
         delays = ENGINE_LINK.delays()

@@ -4,7 +4,8 @@ Routes (all need ``Authorization: Bearer <operator API key>``)::
 
     GET  /healthz               liveness, and who you are
     GET  /v1/whoami             operator, role, tenant, demo flag
-    POST /v1/turns              one turn; answers the ``clawops ask --json`` contract
+    POST /v1/turns              one turn; answers the ``clawops ask --json`` contract (``"call": {"tool",
+                                "args"}`` sends a structured tool call instead of words to read)
                                 (``?detail=full`` adds plan/job views for a chat)
     GET  /v1/stream  (WS)       turns as events, and the shared feed of every operator's turns
     GET  /v1/audit/verify       the audit chain check
@@ -18,7 +19,7 @@ Routes (all need ``Authorization: Bearer <operator API key>``)::
 A wrong key gets ``401 {"error": "<one sentence>"}``; too many wrong keys from one
 peer (or for one key prefix) get ``429`` with ``Retry-After`` and a sentence saying
 how long to wait (``engine.trust._throttle``).  WebSocket frames are JSON:
-the client sends ``{"op": "turn", "id", "message", "session", "dry_run", "yes"}``
+the client sends ``{"op": "turn", "id", "message", "session", "dry_run", "yes", "call"?}``
 or ``{"op": "subscribe"}``; the server sends ``{"type": "hello", ...}``,
 ``{"type": "event", "turn": id, "event": ...}`` (see ``engine.api._wire``) and
 ``{"type": "feed", ...}`` items.  ``turn_started`` means the engine accepted the
@@ -46,6 +47,7 @@ from engine.api._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.api._metrics import ApiStats, MetricsSource, render_metrics
 from engine.api._turns import _scrub, run_turn
 from engine.api._wire import audit_to_wire, event_to_wire, progress_to_wire, turn_to_wire
+from engine.conversation import ToolCall
 from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal, StoreError, TooManyAttempts
 from engine.events import EngineEvent, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress
@@ -204,11 +206,17 @@ def _message(body: dict[str, Any]) -> tuple[str, str | None]:
     return message, session
 
 
+def _tool_call(body: dict[str, Any]) -> ToolCall | None:
+    """``"call": {"tool", "args"}``: a slash command sent as a structured call (no brain reads ``message``)."""
+    return None if body.get("call") is None else ToolCall.from_wire(body["call"])
+
+
 async def post_turn(request: web.Request) -> web.Response:
     """One turn; with an ``Idempotency-Key`` header a retry gets the first answer, never a second run."""
     state = request.app[STATE]
     body = await _json_body(request)
     message, session = _message(body)
+    call = _tool_call(body)
     channel = _channel(body.get("channel"))
     caller = _caller(request)
     header = request.headers.getall("Idempotency-Key", [])
@@ -217,7 +225,7 @@ async def post_turn(request: web.Request) -> web.Response:
 
     def start() -> asyncio.Future[Any]:
         task = asyncio.ensure_future(_turn(state, caller, message, session, channel=channel,
-                                           dry_run=bool(body.get("dry_run")), yes=bool(body.get("yes"))))
+                                           dry_run=bool(body.get("dry_run")), yes=bool(body.get("yes")), call=call))
         state.turns.add(task)
         task.add_done_callback(state.turns.discard)
         return task
@@ -238,10 +246,10 @@ async def post_turn(request: web.Request) -> web.Response:
 
 async def _turn(state: ApiState, caller: Caller, message: str, session: str | None, *, channel: str,
                 dry_run: bool = False, yes: bool = False,
-                on_delta: Callable[[str, str], None] | None = None) -> Any:
+                on_delta: Callable[[str, str], None] | None = None, call: ToolCall | None = None) -> Any:
     try:
         result = await run_turn(state.engine, message, operator=caller.name, channel=channel, session=session,
-                                dry_run=dry_run, yes=yes, on_delta=on_delta, caller=caller)
+                                dry_run=dry_run, yes=yes, on_delta=on_delta, caller=caller, call=call)
     except ClawOpsError:
         state.stats.turns["error"] += 1
         raise
@@ -384,6 +392,7 @@ async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],
 
     try:
         message, session = _message(frame)
+        call = _tool_call(frame)
         channel = _channel(frame.get("channel") or "tui")
     except ClawOpsError as err:
         await emit(TurnFailed(str(err)))
@@ -405,7 +414,8 @@ async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],
 
     try:
         result = await _turn(state, caller, message, session, channel=channel,
-                             dry_run=bool(frame.get("dry_run")), yes=bool(frame.get("yes")), on_delta=stream_delta)
+                             dry_run=bool(frame.get("dry_run")), yes=bool(frame.get("yes")), on_delta=stream_delta,
+                             call=call)
         if pending:
             await asyncio.gather(*pending)  # every delta is on the wire before the finished turn
     except ClawOpsError as err:

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from engine.api._guard import check_text
 from engine.api._history import record_exchange
 from engine.api._hub import FeedItem, hub_for
-from engine.conversation import TurnResult
+from engine.conversation import ToolCall, TurnResult
 from engine.errors import ClawOpsError
 from engine.policy import Caller
 from engine.store import JobRecord, PlanRecord, utcnow
@@ -73,12 +73,14 @@ class DeltaScrubber:
 
 async def run_turn(engine: Engine, message: str, *, operator: str | None, channel: str, session: str | None,
                    dry_run: bool = False, yes: bool = False,
-                   on_delta: Callable[[str, str], None] | None = None, caller: Caller | None = None) -> TurnResult:
+                   on_delta: Callable[[str, str], None] | None = None, caller: Caller | None = None,
+                   call: ToolCall | None = None) -> TurnResult:
     """Run one turn as ``operator``; record it in the history and publish it to the feed.
 
     ``caller``, when given, is who authenticated (an API key's caller: its role already capped by the key's
     scope) and is used as is: the operator's name is never looked up again, so a ``read`` key stays a viewer
-    down to the policy's role check on every operation.  ``on_delta(agent, text)`` receives the model's reply as
+    down to the policy's role check on every operation.  ``call`` is a structured tool call (a slash command):
+    ``message`` is then only what the operator typed, for the history.  ``on_delta(agent, text)`` receives the model's reply as
     it streams (LLM brain only), already redacted.  An unexpected error after the turn started says what it had
     already set going (:class:`TurnCrashed`), so nobody retries an action that ran.
     """
@@ -90,7 +92,7 @@ async def run_turn(engine: Engine, message: str, *, operator: str | None, channe
     started = utcnow()
     try:
         result = await engine.conversation.turn(caller, message, session=session, dry_run=dry_run, yes=yes,
-                                                on_delta=scrubber)
+                                                on_delta=scrubber, call=call)
         if scrubber is not None:
             scrubber.flush()
     except ClawOpsError as err:

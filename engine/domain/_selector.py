@@ -8,7 +8,7 @@ silently wider match (a typo must not turn "restart vultr" into "restart all").
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,28 @@ class Selector:
             finding=finding,
         )
 
+    @classmethod
+    def from_words(cls, words: Iterable[str]) -> Selector:
+        """A selector from bare names, each read by what it is: ``["vultr", "DEGRADED"]`` is
+        ``{"provider": "vultr", "state": "DEGRADED"}``, ``"acct-042"`` an account, ``"i-acct-042-p"`` an instance.
+
+        This is the short form a slash command or a script types (``/silence eu-hetzner-nbg1 60``): every word
+        must be a known name, so a typo is an error with a hint, never a wider match.  Names are unambiguous
+        across the vocabularies (a region is never a provider), which is why no key is needed.
+        """
+        raw: dict[str, Any] = {}
+        for word in (w.strip().strip(",") for w in words):
+            if not word:
+                continue
+            key, value = _classify(word)
+            if key in ("accounts", "instances"):
+                raw.setdefault(key, []).append(value)
+            elif raw.get(key, value) != value:
+                raise InputError(f"Name one {key}, not both {raw[key]} and {value}.")
+            else:
+                raw[key] = value
+        return cls.parse(raw)
+
     def to_dict(self) -> dict[str, Any]:
         """The selector as a compact JSON-ready object (only the keys that are set)."""
         out: dict[str, Any] = {}
@@ -141,3 +163,25 @@ def _id_list(value: Any, key: str, pattern: re.Pattern[str], example: str) -> tu
             raise InputError(f"'{item}' is not a valid id for selector {key}; ids look like {example}.")
         ids.append(text)
     return tuple(dict.fromkeys(ids))
+
+
+def _classify(word: str) -> tuple[str, str]:
+    """Which selector key a bare name belongs to, and its canonical value (or one sentence saying it is none)."""
+    lower = word.lower()
+    if _ACCOUNT_RE.match(lower):
+        return "accounts", lower
+    if _INSTANCE_RE.match(lower):
+        return "instances", lower
+    if lower in REGIONS:
+        return "region", lower
+    if lower in FINDINGS:
+        return "finding", lower
+    vocabularies: tuple[tuple[str, type[Any]], ...] = (
+        ("provider", Provider), ("geo", Geo), ("tier", Tier), ("role", Role))
+    for key, enum in vocabularies:
+        if lower in {e.value for e in enum}:
+            return key, lower
+    if word.upper() in {s.value for s in InstanceState}:
+        return "state", word.upper()
+    raise InputError(f"'{word}' is not a provider, region, geo, tier, state, role or finding, nor an account "
+                     "(acct-042) or instance (i-acct-042-p) id.")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.client import EmbeddedClient, EngineEvent, TurnFailed, TurnFinished, TurnResult, TurnStarted
+from engine.client import EmbeddedClient, EngineEvent, ToolCall, TurnFailed, TurnFinished, TurnResult, TurnStarted
 
 DEMO_PAIRS = 60
 
@@ -47,6 +47,8 @@ class ScriptedClient:
         self.fail = fail
         self.crash = crash
         self.asked: list[str] = []
+        self.called: list[ToolCall | None] = []
+        """Per turn, the structured tool call it was sent with (a slash command), or ``None`` for words."""
         self.release: asyncio.Event | None = None
 
     def hold(self) -> asyncio.Event:
@@ -54,8 +56,10 @@ class ScriptedClient:
         self.release = asyncio.Event()
         return self.release
 
-    async def stream(self, message: str, *, session: str | None = None) -> AsyncIterator[EngineEvent]:
+    async def stream(self, message: str, *, session: str | None = None,
+                     call: ToolCall | None = None) -> AsyncIterator[EngineEvent]:
         self.asked.append(message)
+        self.called.append(call)
         yield TurnStarted(message, session)
         if self.release is not None:
             await self.release.wait()

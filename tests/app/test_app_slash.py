@@ -5,6 +5,7 @@ from __future__ import annotations
 from app import slash
 from app.chat import AgentMessage, ChatApp, ErrorNote, SystemNote, UserMessage
 from app.widgets import SlashComplete
+from engine.client import ToolCall
 
 
 async def _settle(pilot, app: ChatApp) -> None:
@@ -92,22 +93,119 @@ async def test_commands_that_take_an_argument_wait_for_it(scripted) -> None:
         assert client.asked == []
 
 
-async def test_brief_and_silence_become_requests_to_the_team(scripted) -> None:
+async def test_brief_silence_status_and_jobs_are_sent_as_tool_calls(scripted) -> None:
+    """The client gets the tool and its arguments, never English to be read back; the typed text rides along
+    only as what the operator said (history, the transcript)."""
     client = scripted()
     app = ChatApp(client)
+    typed = ("/brief", "/brief weekly", "/silence eu-hetzner-nbg1 60", "/silence vultr DEGRADED 2h",
+             "/status vultr", "/jobs")
     async with app.run_test(size=(80, 24)) as pilot:
-        for text in ("/brief", "/brief weekly", "/silence eu-hetzner-nbg1 60", "/silence"):
+        for text in typed:
             app.prompt.text = text
             await pilot.press("escape", "enter")
             await _settle(pilot, app)
-        assert client.asked == ["brief me", "weekly briefing", "silence alerts on eu-hetzner-nbg1 for 60 minutes"]
-        (error,) = app.query(ErrorNote)
-        assert "Say what to silence" in str(error.render())
+        assert client.asked == list(typed)
+        assert client.called == [
+            ToolCall("briefing", {"kind": "daily"}),
+            ToolCall("briefing", {"kind": "weekly"}),
+            ToolCall("silence_alerts", {"selector": {"region": "eu-hetzner-nbg1"}, "minutes": 60}),
+            ToolCall("silence_alerts", {"selector": {"provider": "vultr", "state": "DEGRADED"}, "minutes": 120}),
+            ToolCall("fleet_status", {"provider": "vultr"}),
+            ToolCall("job_status", {}),
+        ]
+        assert [str(w.render()) for w in app.query(UserMessage)] == list(typed)  # one widget per message
+        assert not app.query(ErrorNote)
 
 
-def test_silence_words() -> None:
-    assert slash.silence_request("vultr for 2 hours") == "silence alerts vultr for 2 hours"
-    assert slash.silence_request("  ") is None
+async def test_a_command_typed_wrong_is_a_note_and_sends_nothing(scripted) -> None:
+    client = scripted()
+    app = ChatApp(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for text in ("/silence", "/silence vultr for 2 hours", "/silence hetznr 60", "/status acct-042"):
+            app.prompt.text = text
+            await pilot.press("escape", "enter")
+            await _settle(pilot, app)
+        assert client.asked == []
+        notes = [str(w.render()) for w in app.query(ErrorNote)]
+        assert len(notes) == 4
+        assert "Say what to silence" in notes[0]
+        assert "for how many minutes" in notes[1]
+        assert "'hetznr' is not a provider, region" in notes[2]  # a typo is never a wider match
+        assert "not by accounts" in notes[3]
+        assert not app.query(UserMessage)
+
+
+def test_tool_calls_of_the_registry() -> None:
+    assert slash.tool_call("copy", "") is None  # the chat's own commands call no tool
+    assert slash.tool_call("jobs", "job-1") == ToolCall("job_status", {"job_id": "job-1"})
+    assert slash.tool_call("silence", "acct-042 i-acct-043-p 15m") == ToolCall(
+        "silence_alerts", {"selector": {"accounts": ["acct-042"], "instances": ["i-acct-043-p"]}, "minutes": 15})
+    assert set(slash.CALLS) <= {c.name for c in slash.COMMANDS}
+
+
+class _Recorder:
+    """What reaches the operation layer: every ``Operations.call`` of the engine (tool, arguments)."""
+
+    def __init__(self, client) -> None:
+        self.calls: list[tuple[str, dict]] = []
+        ops = client.engine.ops
+        real = ops.call
+
+        async def call(caller, tool, args, **kw):
+            self.calls.append((tool, dict(args)))
+            return await real(caller, tool, args, **kw)
+
+        ops.call = call
+        brain = client.engine.conversation.brain
+
+        def understand(message, context=None):
+            raise AssertionError(f"a slash command was read as words: {message!r}")
+
+        self.restore = lambda: setattr(brain, "understand", type(brain).understand.__get__(brain))
+        brain.understand = understand
+
+
+async def test_slash_calls_reach_the_operation_layer_as_sent(client) -> None:
+    """Through the real embedded engine: the operation layer gets exactly the tool and arguments; no brain reads
+    the command; the answers are the team's usual ones."""
+    seen = _Recorder(client)
+    app = ChatApp(client)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for text in ("/status DEGRADED", "/silence eu-hetzner-nbg1 45", "/brief weekly"):
+            app.prompt.text = text
+            await pilot.press("escape", "enter")
+            await _settle(pilot, app)
+        assert seen.calls == [
+            ("fleet_status", {"state": "DEGRADED"}),
+            ("silence_alerts", {"selector": {"region": "eu-hetzner-nbg1"}, "minutes": 45}),
+            ("briefing", {"kind": "weekly"}),
+        ]
+        replies = [m.reply for m in app.query(AgentMessage)]
+        assert len(replies) == 3
+        assert replies[0].startswith("[CMD]") and "DEGRADED" in replies[0]
+        assert "[Guardian] Done: job job-" in replies[1]  # one instance: it ran, as the words would have
+        assert "[Briefer]" in replies[2]
+
+
+async def test_a_slash_call_plans_and_waits_for_go_like_words(client) -> None:
+    """Policy, plans and confirmation are the operation layer's: a /silence over the threshold waits for "go",
+    and "go" (the operator's own words) runs it."""
+    seen = _Recorder(client)
+    app = ChatApp(client)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.prompt.text = "/silence hetzner 30"
+        await pilot.press("escape", "enter")
+        await _settle(pilot, app)
+        assert seen.calls == [("silence_alerts", {"selector": {"provider": "hetzner"}, "minutes": 30})]
+        card = app.pending_card
+        assert card is not None  # 37 instances > 10 users: the plan waits
+        seen.restore()  # "go" is words: the brain reads it
+        app.prompt.text = "go"
+        await pilot.press("escape", "enter")
+        await _settle(pilot, app)
+        assert not card.is_pending
+        assert app.pending_card is None
 
 
 async def test_unknown_command_is_a_note_not_a_request(scripted) -> None:

@@ -10,21 +10,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from clawops_cli import run_clawops
 
 CONTRACT_KEYS = {"reply", "agent", "tool_calls", "plan", "job"}
 
 
-def clawops(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def clawops(home: Path, *args: str, env: dict[str, str] | None = None,
+            fresh_interpreter: bool = False) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
     full_env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": "850", **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=full_env, timeout=120,
-        cwd=Path(__file__).resolve().parents[1],
-    )
+    return run_clawops(args, env=full_env, fresh_interpreter=fresh_interpreter)
 
 
 def test_ask_json_fleet_status_is_the_contract_with_real_counts(tmp_path: Path) -> None:
-    proc = clawops(tmp_path, "ask", "--json", "fleet status")
+    # A brand-new interpreter, as the user's shell starts it (the other tests fork a warm one: tests/clawops_cli.py).
+    proc = clawops(tmp_path, "ask", "--json", "fleet status", fresh_interpreter=True)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == CONTRACT_KEYS and out["agent"] == "commander"

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from clawops_cli import run_clawops
 
 
 def test_engine_command_serves_with_a_first_run_owner_key_and_stops_on_sigterm(clawops_home: Path) -> None:
@@ -44,8 +45,7 @@ def test_engine_command_serves_with_a_first_run_owner_key_and_stops_on_sigterm(c
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return run_clawops(args, env=env)
 
 
 def _cli_against(url: str, key: str, env: dict[str, str]) -> None:

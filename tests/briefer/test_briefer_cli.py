@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clawops_cli import run_clawops
 
 CONTRACT_KEYS = {"reply", "agent", "tool_calls", "plan", "job"}
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,8 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def clawops(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
     env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": "30"})
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=ROOT)
+    return run_clawops(args, env=env, timeout=300)
 
 
 def one_sentence_error(proc: subprocess.CompletedProcess[str]) -> str:

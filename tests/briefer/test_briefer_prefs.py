@@ -9,13 +9,13 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from clawops_cli import run_clawops
 from sqlmodel import col, select
 
 from engine.briefer import BriefingRun, get_prefs, on_briefing_run, run_due_briefings, set_prefs
@@ -28,8 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def clawops(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
     env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": "6"})
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=ROOT)
+    return run_clawops(args, env=env, timeout=300)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from clawops_cli import run_clawops
 
 import voice
 from engine.channels import SentMessage, TelegramEmulator, WhatsAppEmulator, WhatsAppSent, sign_payload
@@ -76,8 +77,7 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 240.0) -
 
 
 def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=180)
+    done = run_clawops(args, env=env, timeout=180)
     assert done.returncode == 0, done.stderr
     return done
 

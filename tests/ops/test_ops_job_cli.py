@@ -6,8 +6,9 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from clawops_cli import run_clawops
 
 from engine.runtime import Engine
 
@@ -17,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _clawops(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
     env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": "40", "CLAWOPS_DEMO_PROVIDERS": "sim"})
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120, cwd=ROOT)
+    return run_clawops(args, env=env)
 
 
 def test_job_stop_stops_a_job_left_unfinished_and_job_status_shows_it(tmp_path: Path) -> None:

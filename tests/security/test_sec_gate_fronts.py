@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from clawops_cli import run_clawops
 from sec_gate_kit import PAIRS, Daemon, accounts, fleet, jobs, nothing_ran, words
 
 from engine.api import run_turn
@@ -29,8 +30,7 @@ def clawops(home: Path, *args: str, env: dict[str, str] | None = None) -> dict[s
     full = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
     full.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": str(PAIRS), "CLAWOPS_DEMO_PROVIDERS": "sim",
                  **(env or {})})
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "ask", "--json", *args], capture_output=True, text=True,
-                          env=full, timeout=120, cwd=ROOT)
+    proc = run_clawops(["ask", "--json", *args], env=full)
     assert proc.returncode == 0, proc.stderr
     out: dict[str, object] = json.loads(proc.stdout)
     return out

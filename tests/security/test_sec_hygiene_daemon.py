@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from clawops_cli import run_clawops
 from websockets.sync.client import ClientConnection, connect
 
 CANARY = "CanaryTok3n-Xy7Qz9W3pL"
@@ -54,8 +55,7 @@ def _env(home: Path, state: Path) -> dict[str, str]:
 
 
 def clawops(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, input=stdin, capture_output=True,
-                          text=True, timeout=180)
+    return run_clawops(args, env=env, stdin=stdin, timeout=180)
 
 
 def _key(env: dict[str, str], *args: str) -> str:

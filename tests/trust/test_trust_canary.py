@@ -16,13 +16,13 @@ import logging
 import os
 import sqlite3
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clawops_cli import run_clawops
 from sqlalchemy import text as sa_text
 
 from engine import audit
@@ -43,8 +43,7 @@ def _env(home: Path) -> dict[str, str]:
 
 def clawops(home: Path, *args: str, stdin: str | None = None,
             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], input=stdin, capture_output=True, text=True,
-                          env={**_env(home), **(extra_env or {})}, cwd=ROOT, timeout=120)
+    return run_clawops(args, stdin=stdin, env={**_env(home), **(extra_env or {})})
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
+
+from clawops_cli import run_clawops
 
 from engine.store import open_store
 from engine.trust import Trust
@@ -18,8 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def clawops(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
     env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": "20"})
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], input=stdin if stdin is not None else "",
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    return run_clawops(args, stdin=stdin, env=env)
 
 
 def test_operator_lifecycle_and_key_shown_once(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from clawops_cli import run_clawops
+
+from tests.clawops_cli import run_clawops
 
 CONTRACT_KEYS = {"reply", "agent", "tool_calls", "plan", "job"}
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import httpx
-from clawops_cli import run_clawops
+
+from tests.clawops_cli import run_clawops
 
 
 def test_engine_command_serves_with_a_first_run_owner_key_and_stops_on_sigterm(clawops_home: Path) -> None:

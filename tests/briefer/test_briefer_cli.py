@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from clawops_cli import run_clawops
+
+from tests.clawops_cli import run_clawops
 
 CONTRACT_KEYS = {"reply", "agent", "tool_calls", "plan", "job"}
 ROOT = Path(__file__).resolve().parents[2]

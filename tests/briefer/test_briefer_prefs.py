@@ -15,12 +15,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from clawops_cli import run_clawops
 from sqlmodel import col, select
 
 from engine.briefer import BriefingRun, get_prefs, on_briefing_run, run_due_briefings, set_prefs
 from engine.runtime import Engine
 from engine.store import AuditEntry, BriefingPreference, ChannelIdentity, Memory
+from tests.clawops_cli import run_clawops
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from clawops_cli import run_clawops
 
 import voice
 from engine.channels import SentMessage, TelegramEmulator, WhatsAppEmulator, WhatsAppSent, sign_payload
+from tests.clawops_cli import run_clawops
 
 pytestmark = [pytest.mark.voice, pytest.mark.slow]
 

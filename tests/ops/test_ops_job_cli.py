@@ -8,9 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from clawops_cli import run_clawops
-
 from engine.runtime import Engine
+from tests.clawops_cli import run_clawops
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,9 @@ from typing import Any
 
 import httpx
 import pytest
-from clawops_cli import run_clawops
 from websockets.sync.client import ClientConnection, connect
+
+from tests.clawops_cli import run_clawops
 
 CANARY = "CanaryTok3n-Xy7Qz9W3pL"
 PAIRS = 30

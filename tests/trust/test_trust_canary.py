@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clawops_cli import run_clawops
 from sqlalchemy import text as sa_text
 
 from engine import audit
 from engine.brain.emulator import AnthropicEmulator, Scripted, say, use_tools
 from engine.store import open_store
+from tests.clawops_cli import run_clawops
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hz-CANARY-9f8e7d6c5b4a39281706"

@@ -8,10 +8,9 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from clawops_cli import run_clawops
-
 from engine.store import open_store
 from engine.trust import Trust
+from tests.clawops_cli import run_clawops
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -29,7 +29,6 @@ from engine.api import (
     hub_for,
     key_checker,
     load_history,
-    open_client,
     run_turn,
     search_history,
     visible_to,
@@ -446,6 +445,22 @@ class EmbeddedClient:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def open_client(*, config_file: Path | None = None, operator: str | None = None, channel: str = "cli",
+                background_jobs: bool = False, **overrides: Any) -> RemoteClient | EmbeddedClient:
+    """The daemon client when ``engine_url`` is configured (with ``api_key``), else an embedded engine.
+
+    ``background_jobs`` is for the chat: an embedded engine then runs confirmed jobs as tasks and reports
+    their progress on the feed (a daemon always does).
+    """
+    settings = load_settings(config_file, **overrides)
+    if settings.engine_url:
+        if settings.api_key is None:
+            raise Unauthorized("engine_url is set but api_key is not; set CLAWOPS_API_KEY to your operator key.")
+        return RemoteClient(settings.engine_url, settings.api_key.get_secret_value(), channel=channel)
+    return EmbeddedClient.open(config_file=config_file, operator=operator, channel=channel,
+                               background_jobs=background_jobs, **overrides)
 
 
 def serve_emulator(provider: str, port: int = 0, *, time_scale: float = 1.0) -> None:

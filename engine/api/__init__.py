@@ -17,7 +17,6 @@ from engine.api._remote import (
     ConnectionRestored,
     RemoteClient,
     key_checker,
-    open_client,
 )
 from engine.api._turns import DeltaScrubber, run_turn
 from engine.api._wire import (
@@ -51,7 +50,6 @@ __all__ = [
     "visible_to",
     "key_checker",
     "load_history",
-    "open_client",
     "record_exchange",
     "run_turn",
     "DeltaScrubber",

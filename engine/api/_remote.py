@@ -1,5 +1,8 @@
 """``RemoteClient``: the chat's client interface over a ``clawops engine`` daemon.
 
+``engine.client`` (above this package) picks it or the embedded client (``open_client``); this module never
+imports the client layer.
+
 Same methods as the embedded client.  Turns stream over the WebSocket; if the
 daemon is down or restarting, the message stays queued here, the chat is told
 (:class:`ConnectionLost`), and the message is sent once the daemon is back
@@ -16,7 +19,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.api._errors import EngineUnavailable, Unauthorized
 from engine.api._history import HistoryMessage
@@ -29,10 +32,7 @@ from engine.events import EngineEvent, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress
 from engine.retry import Backoff
 
-if TYPE_CHECKING:
-    from engine.client import EmbeddedClient
-
-__all__ = ["ClientEvent", "ConnectionLost", "ConnectionRestored", "RemoteClient", "key_checker", "open_client"]
+__all__ = ["ClientEvent", "ConnectionLost", "ConnectionRestored", "RemoteClient", "key_checker"]
 
 MAX_FRAME = 8 * 1024 * 1024
 
@@ -298,25 +298,6 @@ def _one_line(body: bytes | bytearray | None) -> str:
     except ValueError:
         return ""
     return str(data.get("error", "")) if isinstance(data, dict) else ""
-
-
-def open_client(*, config_file: Path | None = None, operator: str | None = None, channel: str = "cli",
-                background_jobs: bool = False, **overrides: Any) -> RemoteClient | EmbeddedClient:
-    """The daemon client when ``engine_url`` is configured (with ``api_key``), else an embedded engine.
-
-    ``background_jobs`` is for the chat: an embedded engine then runs confirmed jobs as tasks and reports
-    their progress on the feed (a daemon always does).
-    """
-    from engine.client import EmbeddedClient
-    from engine.config import load_settings
-
-    settings = load_settings(config_file, **overrides)
-    if settings.engine_url:
-        if settings.api_key is None:
-            raise Unauthorized("engine_url is set but api_key is not; set CLAWOPS_API_KEY to your operator key.")
-        return RemoteClient(settings.engine_url, settings.api_key.get_secret_value(), channel=channel)
-    return EmbeddedClient.open(config_file=config_file, operator=operator, channel=channel,
-                               background_jobs=background_jobs, **overrides)
 
 
 def key_checker(*, config_file: Path | None = None) -> Callable[..., str]:

@@ -8,6 +8,7 @@ shared types.
 from __future__ import annotations
 
 from engine.channels._base import (
+    CHANNEL_RETRY,
     AuditHook,
     ChannelError,
     Handler,
@@ -34,6 +35,7 @@ from engine.channels.whatsapp import GRAPH_API, WhatsAppChannel, WhatsAppClient,
 from engine.channels.whatsapp_emulator import WhatsAppEmulator, WhatsAppSent
 
 __all__ = [
+    "CHANNEL_RETRY",
     "LiveChannels",
     "RunTurn",
     "channel_turn",

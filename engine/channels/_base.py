@@ -11,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from tenacity import retry_if_exception
 
 from engine.errors import ClawOpsError
+from engine.retry import Backoff
 
 __all__ = [
+    "CHANNEL_RETRY",
     "AuditHook",
     "ChannelError",
     "Handler",
@@ -39,17 +42,24 @@ __all__ = [
 ]
 
 log = logging.getLogger("clawops.channels")
+T = TypeVar("T")
 
 ChannelName = Literal["telegram", "whatsapp"]
 
 
 class ChannelError(ClawOpsError):
-    """A messaging API refused a call or stayed unreachable after the retries."""
+    """A messaging API refused a call or stayed unreachable after the retries.
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+    ``retryable``: another try may succeed (a flood limit, a server error, no connection); ``retry_after``: how
+    long the API asked us to wait first (Telegram's ``retry_after``), which the retry policy honours.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +160,14 @@ def lookup_operator(allowed: Senders, sender_id: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How often and how long to retry a messaging API call before giving up.
+    """How often and how long to retry a messaging API call before giving up: data, run by tenacity
+    (:class:`engine.retry.Backoff`), one policy per service in :data:`CHANNEL_RETRY`.
 
     Outbound messages are retried, not dropped: a flood limit (Telegram ``retry_after``, WhatsApp
     rate-limit codes) waits the time the API asks for; server errors and network failures back off
-    exponentially with jitter. ``max_wait_s`` caps any single wait so a hostile ``retry_after`` cannot
-    park a sender for an hour.
+    exponentially (``base_delay_s · 2ⁿ``) plus up to ``base_delay_s`` of jitter. ``max_wait_s`` caps any
+    single wait so a hostile ``retry_after`` cannot park a sender for an hour.  ``sleep`` is the waiting
+    itself (a test passes a recorder).
     """
 
     attempts: int = 5
@@ -163,9 +175,34 @@ class RetryPolicy:
     max_wait_s: float = 60.0
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, compare=False)
 
-    def backoff(self, attempt: int) -> float:
-        delay = self.base_delay_s * float(2**attempt)
-        return min(self.max_wait_s, delay * (0.5 + random.random() / 2))
+    @property
+    def backoff(self) -> Backoff:
+        """The tries and waits as the engine's one retry policy type."""
+        return Backoff(initial=self.base_delay_s, maximum=self.max_wait_s, attempts=self.attempts,
+                       jitter=self.base_delay_s, retry_on=(ChannelError,))
+
+    async def run(self, once: Callable[[], Awaitable[T]], gave_up: Callable[[ChannelError], str]) -> T:
+        """``once()`` until it succeeds, raises a :class:`ChannelError` that is not ``retryable``, or the tries run
+        out; then the last error again, its sentence from ``gave_up`` (which says so)."""
+        backoff = self.backoff
+        retrying = backoff.retrying(sleep=self.sleep, wait=backoff.asked_or_own(),
+                                    retry=retry_if_exception(lambda e: isinstance(e, ChannelError) and e.retryable))
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await once()
+        except ChannelError as err:
+            if not err.retryable:
+                raise
+            raise ChannelError(gave_up(err), status=err.status, retryable=True) from None
+        raise AssertionError("unreachable")  # pragma: no cover  (tenacity re-raises the last failure)
+
+
+CHANNEL_RETRY: dict[str, RetryPolicy] = {
+    "telegram": RetryPolicy(),
+    "whatsapp": RetryPolicy(),
+}
+"""Each messaging service's retry policy (the clients' default; a deployment or a test passes its own)."""
 
 
 async def download_bounded(
@@ -183,12 +220,12 @@ async def download_bounded(
     back off and retry, anything else non-200 is one sentence naming ``service`` and ``noun``."""
     import httpx
 
-    for attempt in range(retry.attempts):
+    async def once() -> bytes:
         try:
             async with http.stream("GET", url, headers=headers, timeout=60.0) as resp:
                 if resp.status_code >= 500 or resp.status_code in retry_statuses:
-                    await retry.sleep(retry.backoff(attempt))
-                    continue
+                    raise ChannelError(f"{service} could not serve the {noun} (HTTP {resp.status_code}).",
+                                       status=resp.status_code, retryable=True)
                 if resp.status_code != 200:
                     raise ChannelError(
                         f"{service} refused the {noun} download (HTTP {resp.status_code}).", status=resp.status_code
@@ -201,9 +238,10 @@ async def download_bounded(
                         raise ChannelError(f"The {noun} is larger than {max_bytes // (1024 * 1024)} MB.")
                     chunks.append(chunk)
                 return b"".join(chunks)
-        except httpx.TransportError:
-            await retry.sleep(retry.backoff(attempt))
-    raise ChannelError(f"{service} {noun} download kept failing; gave up.", retryable=True)
+        except httpx.TransportError as exc:
+            raise ChannelError(f"{service} is unreachable ({type(exc).__name__}).", retryable=True) from None
+
+    return await retry.run(once, lambda _last: f"{service} {noun} download kept failing; gave up.")
 
 
 STRANGER_REPLY = (

@@ -23,6 +23,7 @@ import httpx
 from aiohttp import web
 
 from engine.channels._base import (
+    CHANNEL_RETRY,
     STRANGER_REPLY,
     AuditHook,
     ChannelError,
@@ -51,6 +52,15 @@ MAX_TEXT = 4096  # Telegram's limit for one sendMessage
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what getFile lets a bot download
 
 
+def _seconds(value: Any) -> float | None:
+    """Telegram's ``retry_after`` as seconds, or ``None`` when it sent none (or nonsense): then we back off."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
+
+
 class TelegramClient:
     """Calls the Bot API methods ClawOps needs; every method returns Telegram's ``result`` field."""
 
@@ -65,7 +75,7 @@ class TelegramClient:
         self._http = http
         self._token = token
         self._base = base_url.rstrip("/")
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or CHANNEL_RETRY["telegram"]
 
     def _url(self, method: str) -> str:
         return f"{self._base}/bot{self._token}/{method}"
@@ -78,19 +88,17 @@ class TelegramClient:
         *,
         timeout: float = 30.0,
     ) -> Any:
-        """POST one Bot API method, honouring ``retry_after`` and retrying transient failures."""
+        """POST one Bot API method, honouring ``retry_after`` and retrying transient failures (``RetryPolicy``)."""
         payload = {k: str(v) if not isinstance(v, str) else v for k, v in (data or {}).items() if v is not None}
-        last: ChannelError | None = None
-        for attempt in range(self._retry.attempts):
+
+        async def once() -> Any:
             try:
                 if files:
                     resp = await self._http.post(self._url(method), data=payload, files=dict(files), timeout=timeout)
                 else:
                     resp = await self._http.post(self._url(method), data=payload, timeout=timeout)
             except httpx.TransportError as exc:
-                last = ChannelError(f"Telegram is unreachable ({type(exc).__name__}).", retryable=True)
-                await self._retry.sleep(self._retry.backoff(attempt))
-                continue
+                raise ChannelError(f"Telegram is unreachable ({type(exc).__name__}).", retryable=True) from None
             try:
                 body = resp.json()
             except ValueError:
@@ -101,25 +109,18 @@ class TelegramClient:
                 return body.get("result")
             description = str(body.get("description") or f"HTTP {resp.status_code}")
             if resp.status_code == 429:
-                params = body.get("parameters") or {}
-                wait = float(params.get("retry_after", self._retry.backoff(attempt)))
-                log.info("telegram %s flood limited, waiting %.1f s", method, wait)
-                last = ChannelError(f"Telegram flood limit on {method}: {description}.", status=429, retryable=True)
-                await self._retry.sleep(min(wait, self._retry.max_wait_s))
-                continue
+                asked = (body.get("parameters") or {}).get("retry_after")
+                log.info("telegram %s flood limited, asked to wait %s s", method, asked)
+                raise ChannelError(f"Telegram flood limit on {method}: {description}.", status=429, retryable=True,
+                                   retry_after=_seconds(asked))
             if resp.status_code >= 500:
-                last = ChannelError(
+                raise ChannelError(
                     f"Telegram server error on {method}: {description}.", status=resp.status_code, retryable=True
                 )
-                await self._retry.sleep(self._retry.backoff(attempt))
-                continue
             raise ChannelError(f"Telegram refused {method}: {description}.", status=resp.status_code)
-        assert last is not None
-        raise ChannelError(
-            f"{str(last).rstrip('.')} (gave up after {self._retry.attempts} attempts).",
-            status=last.status,
-            retryable=True,
-        )
+
+        return await self._retry.run(
+            once, lambda last: f"{str(last).rstrip('.')} (gave up after {self._retry.attempts} attempts).")
 
     async def get_me(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.call("getMe")

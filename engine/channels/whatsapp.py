@@ -24,6 +24,7 @@ import httpx
 from aiohttp import web
 
 from engine.channels._base import (
+    CHANNEL_RETRY,
     STRANGER_REPLY,
     AuditHook,
     ChannelError,
@@ -83,7 +84,7 @@ class WhatsAppClient:
         self._token = token
         self._phone = phone_number_id
         self._base = base_url.rstrip("/")
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or CHANNEL_RETRY["whatsapp"]
 
     @property
     def _auth(self) -> dict[str, str]:
@@ -98,8 +99,7 @@ class WhatsAppClient:
         data: Mapping[str, str] | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> Any:
-        last: ChannelError | None = None
-        for attempt in range(self._retry.attempts):
+        async def once() -> Any:
             try:
                 resp = await self._http.request(
                     method,
@@ -111,9 +111,7 @@ class WhatsAppClient:
                     timeout=60.0,
                 )
             except httpx.TransportError as exc:
-                last = ChannelError(f"WhatsApp is unreachable ({type(exc).__name__}).", retryable=True)
-                await self._retry.sleep(self._retry.backoff(attempt))
-                continue
+                raise ChannelError(f"WhatsApp is unreachable ({type(exc).__name__}).", retryable=True) from None
             try:
                 body = resp.json()
             except ValueError:
@@ -127,16 +125,11 @@ class WhatsAppClient:
             code = error.get("code")
             message = str(error.get("message") or f"HTTP {resp.status_code}").rstrip(".")
             if resp.status_code == 429 or code in _RATE_LIMIT_CODES or resp.status_code >= 500:
-                last = ChannelError(f"WhatsApp is busy ({message}).", status=resp.status_code, retryable=True)
-                await self._retry.sleep(self._retry.backoff(attempt))
-                continue
+                raise ChannelError(f"WhatsApp is busy ({message}).", status=resp.status_code, retryable=True)
             raise ChannelError(f"WhatsApp refused the request: {message} (code {code}).", status=resp.status_code)
-        assert last is not None
-        raise ChannelError(
-            f"{str(last).rstrip('.')}; gave up after {self._retry.attempts} attempts.",
-            status=last.status,
-            retryable=True,
-        )
+
+        return await self._retry.run(
+            once, lambda last: f"{str(last).rstrip('.')}; gave up after {self._retry.attempts} attempts.")
 
     async def _send(self, to: str, kind: str, content: Mapping[str, Any]) -> str:
         body = {

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from tenacity import RetryCallState, wait_exponential
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from engine.gateway._server import InvokeResult
+from engine.retry import Backoff
 from node.commands import COMMANDS
 from node.identity import DeviceIdentity
 from node.protocol import (
@@ -124,6 +123,8 @@ class OpenClawOperatorLink:
         self.display_name = display_name
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.reconnect = Backoff(initial=backoff_initial_s, maximum=backoff_max_s, jitter=backoff_initial_s)
+        """Waits between reconnects (tenacity's, ``engine.retry``): doubling to the cap, with jitter."""
         self.nodes: dict[str, UpstreamNode] = {}
         self.stats = LinkStats()
         self.hello: dict[str, Any] | None = None
@@ -134,7 +135,6 @@ class OpenClawOperatorLink:
         self._task: asyncio.Task[None] | None = None
         self._poll_wakeup = asyncio.Event()
         self._stopping = False
-        self._rng = random.Random()
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -187,10 +187,7 @@ class OpenClawOperatorLink:
             if self._stopping:
                 return
             attempt = 0 if had_session else attempt + 1
-            state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]  # reads attempt_number only
-            state.attempt_number = min(attempt, 30) + 1
-            bound = wait_exponential(multiplier=self.backoff_initial_s, max=self.backoff_max_s)(state)
-            await asyncio.sleep(bound * (0.5 + self._rng.random() / 2))
+            await asyncio.sleep(self.reconnect.wait(min(attempt, 30) + 1))
 
     def _connect_params(self, nonce: str, signed_at: int) -> dict[str, Any]:
         auth: dict[str, str]

@@ -107,53 +107,57 @@ STATUS_TTL_SECONDS = 600.0
 """A status page read longer ago than this no longer steers placement (it may have recovered)."""
 QUOTA_MEMORY = timedelta(hours=6)
 """How long a provider's quota refusal of a create keeps it out of automatic standby choices."""
-_STATUS_CACHE: dict[str, tuple[float, ProviderStatus]] = {}
 _FAILED_CALL = re.compile(r"^(\w+) \w+ failed\b")
 
 
-def note_provider_status(status: ProviderStatus, *, at: float | None = None) -> None:
-    """Remember what a provider's status page said, for placement (an unreadable page is not news)."""
-    if status.indicator != "unknown":
-        _STATUS_CACHE[status.provider] = (time.monotonic() if at is None else at, status)
+class StatusPages:
+    """What the providers' status pages said lately, for placement: one per engine (its ``Operations`` owns it),
+    so two engines in one process never steer by each other's reads."""
 
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[float, ProviderStatus]] = {}
 
-def forget_provider_status() -> None:
-    """Drop every remembered status page (tests; an operator who wants a fresh read)."""
-    _STATUS_CACHE.clear()
+    def note(self, status: ProviderStatus, *, at: float | None = None) -> None:
+        """Remember what a provider's status page said (an unreadable page is not news)."""
+        if status.indicator != "unknown":
+            self._seen[status.provider] = (time.monotonic() if at is None else at, status)
 
+    def forget(self) -> None:
+        """Drop every remembered page (an operator who wants a fresh read; tests)."""
+        self._seen.clear()
 
-def known_provider_status(now: float | None = None) -> dict[str, ProviderStatus]:
-    """The status pages read within :data:`STATUS_TTL_SECONDS`."""
-    now = time.monotonic() if now is None else now
-    return {p: st for p, (at, st) in _STATUS_CACHE.items() if now - at <= STATUS_TTL_SECONDS}
+    def known(self, now: float | None = None) -> dict[str, ProviderStatus]:
+        """The pages read within :data:`STATUS_TTL_SECONDS`."""
+        now = time.monotonic() if now is None else now
+        return {p: st for p, (at, st) in self._seen.items() if now - at <= STATUS_TTL_SECONDS}
 
+    async def refresh(self, drivers: Any, providers: Iterable[str] | None = None) -> dict[str, ProviderStatus]:
+        """Read the providers' status pages now (the demo's emulators, or the vendors' public pages) and
+        remember them.
 
-async def refresh_provider_status(drivers: Any, providers: Iterable[str] | None = None) -> dict[str, ProviderStatus]:
-    """Read the providers' status pages now (the demo's emulators, or the vendors' public pages) and remember them.
+        Planning is synchronous, so the operation layer awaits this before drafting a provisioning plan; the
+        ``provider_health`` tool and Guardian's checks may :meth:`note` pages as well.
+        """
+        import asyncio
 
-    Planning is synchronous, so the operation layer awaits this before drafting a provisioning plan; the
-    ``provider_health`` tool and Guardian's checks may feed :func:`note_provider_status` as well.
-    """
-    import asyncio
+        from engine.providers.status import provider_status
 
-    from engine.providers.status import provider_status
+        wanted = list(providers or ("hetzner", "digitalocean", "vultr", "contabo", "hostinger"))
+        if hasattr(drivers, "sim"):  # the in-process sim has no status page
+            return {}
+        ensure = getattr(drivers, "ensure", None)
+        if ensure is not None:  # the demo: each emulator serves its vendor's status feed
+            for provider in wanted:
+                await ensure(provider)
+            found = await asyncio.gather(*(provider_status(p, drivers.client, drivers.status_url(p)) for p in wanted))
+        else:
+            import httpx
 
-    wanted = list(providers or ("hetzner", "digitalocean", "vultr", "contabo", "hostinger"))
-    if hasattr(drivers, "sim"):  # the in-process sim has no status page
-        return {}
-    ensure = getattr(drivers, "ensure", None)
-    if ensure is not None:  # the demo: each emulator serves its vendor's status feed
-        for provider in wanted:
-            await ensure(provider)
-        found = await asyncio.gather(*(provider_status(p, drivers.client, drivers.status_url(p)) for p in wanted))
-    else:
-        import httpx
-
-        async with httpx.AsyncClient(timeout=10.0) as client:
-            found = await asyncio.gather(*(provider_status(p, client) for p in wanted))
-    for status in found:
-        note_provider_status(status)
-    return {st.provider: st for st in found}
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                found = await asyncio.gather(*(provider_status(p, client) for p in wanted))
+        for status in found:
+            self.note(status)
+        return {st.provider: st for st in found}
 
 
 def _vendor_locations(region: Region) -> set[str]:
@@ -222,7 +226,8 @@ class PlacementHealth:
 
 def placement_health(s: Session, settings: Settings, *, statuses: Mapping[str, ProviderStatus] | None = None,
                      now: datetime | None = None) -> PlacementHealth:
-    """Gather what speaks against placing new servers somewhere: incidents, status pages, quotas."""
+    """Gather what speaks against placing new servers somewhere: incidents, status pages (``statuses``: the
+    engine's recent reads, :meth:`StatusPages.known`), quotas."""
     health = PlacementHealth()
     for row in s.exec(select(Incident).where(col(Incident.status) == "open")).all():
         detail = row.detail or {}
@@ -235,7 +240,7 @@ def placement_health(s: Session, settings: Settings, *, statuses: Mapping[str, P
             health.down_regions.setdefault(row.region, why)
         elif row.provider and not row.region:
             health.down_providers.setdefault(row.provider, why)
-    for provider, status in (known_provider_status() if statuses is None else statuses).items():
+    for provider, status in (statuses or {}).items():
         for incident in status.incidents:
             if incident.status in ("resolved", "postmortem", "completed"):
                 continue
@@ -435,7 +440,9 @@ def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Reg
     return Placement(pairs, chosen, skipped, warnings, why_chosen, costly)
 
 
-def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: Settings) -> Draft:
+def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: Settings,
+                    pages: StatusPages | None = None) -> Draft:
+    """A provisioning plan, placed around what ``pages`` (this engine's status-page reads) and the store say."""
     try:
         count = int(args["count"])
     except (TypeError, ValueError):
@@ -456,7 +463,8 @@ def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: 
         if region.provider != primary:
             raise InputError(f"Region {name} belongs to {region.provider.value}, not the primary provider {primary.value}.")
     geo = region.geo if region else _enum(Geo, args.get("geo") or "eu", "geo")
-    placed = placement(geo, primary, standby, region, count, placement_health(s, settings),
+    statuses = pages.known() if pages is not None else None
+    placed = placement(geo, primary, standby, region, count, placement_health(s, settings, statuses=statuses),
                        ledger_flags(tier, geo, primary, settings))
     pairs, standby = placed.pairs, placed.standby
     p_plan, s_plan = plan_for(primary, tier), plan_for(standby, tier)

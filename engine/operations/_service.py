@@ -32,6 +32,7 @@ from engine.ids import new_id as _new_id
 from engine.operations._diagnose import diagnose_instances, validate_checks
 from engine.operations._drafts import (
     Draft,
+    StatusPages,
     _standby_facts,
     draft_config_push,
     draft_failover,
@@ -39,8 +40,6 @@ from engine.operations._drafts import (
     draft_resize,
     draft_silence,
     draft_teardown,
-    known_provider_status,
-    refresh_provider_status,
 )
 from engine.operations._gate import DecisionGate, TurnDecision, plan_scope
 from engine.operations._provider_health import provider_health
@@ -290,6 +289,8 @@ class Operations:
         self._nodes = nodes
         self._steps = StepRunner(store, settings, drivers, nodes)
         self.gate = DecisionGate(store, settings)
+        self.status_pages = StatusPages()
+        """What the providers' status pages said lately (this engine's reads; placement steers by them)."""
         """Blast radius per decision and who may confirm what (engine/operations/_gate.py)."""
         self.step_lease_seconds = STEP_LEASE_SECONDS
         self.background_jobs = False
@@ -497,10 +498,10 @@ class Operations:
         Advisory and bounded: a slow or broken status page never holds up a plan (Guardian's incidents in
         the store steer placement regardless).
         """
-        if len(known_provider_status()) >= len(PROVIDERS):
+        if len(self.status_pages.known()) >= len(PROVIDERS):
             return
         try:
-            await asyncio.wait_for(refresh_provider_status(self._drivers), timeout=STATUS_REFRESH_TIMEOUT_S)
+            await asyncio.wait_for(self.status_pages.refresh(self._drivers), timeout=STATUS_REFRESH_TIMEOUT_S)
         except Exception as exc:  # advisory input: log it and plan with what is known
             log.warning("provider status pages not read before planning: %s", exc)
 
@@ -508,7 +509,7 @@ class Operations:
         if spec.name == "restart":
             return self._draft_restart(s, caller, args)
         if spec.name == "provision_pairs":
-            return draft_provision(s, caller, args, self.settings)
+            return draft_provision(s, caller, args, self.settings, self.status_pages)
         if spec.name == "teardown":
             return draft_teardown(s, caller, args, self.settings, self._drivers)
         if spec.name == "resize":

@@ -14,10 +14,8 @@ from engine.domain import REGIONS, Geo, Provider
 from engine.errors import PolicyRefusal
 from engine.operations._drafts import (
     PlacementHealth,
-    forget_provider_status,
     placement,
     placement_health,
-    refresh_provider_status,
 )
 from engine.providers import ServerSpec
 from engine.providers.errors import ProviderQuotaExceeded
@@ -26,13 +24,6 @@ from engine.store import Incident, Instance, PlanRecord
 
 PAIRS = 30
 EU_PROVISION = {"count": 6, "tier": "standard", "geo": "eu", "primary_provider": "hetzner"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_status_pages() -> Iterator[None]:
-    forget_provider_status()
-    yield
-    forget_provider_status()
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +94,7 @@ async def _status_page_scenario(engine: Engine) -> dict[str, Any]:
         await drivers.ensure("hetzner")
         drivers.emulator("digitalocean").state.add_incident("Droplet creation failing in all regions", (), "major")
         drivers.emulator("hetzner").state.region_outage("fsn1", title="Network outage in Falkenstein")
-        pages = await refresh_provider_status(drivers, ["hetzner", "digitalocean", "vultr"])
+        pages = await engine.ops.status_pages.refresh(drivers, ["hetzner", "digitalocean", "vultr"])
         auto, auto_rec = await _plan(engine)
         named, _ = await _plan(engine, standby_provider="digitalocean")
     finally:
@@ -129,6 +120,21 @@ def test_status_page_incidents_move_standbys_and_skip_regions(clawops_home: Path
     assert named.status == "refused" and named.rule == "healthy_placement"
     assert named.message.startswith("Refused: the standby provider digitalocean is unhealthy right now "
                                     "(digitalocean status page: Droplet creation failing in all regions)")
+
+
+def test_status_pages_are_each_engines_own(clawops_home: Path) -> None:
+    """Two engines in one process: a page one engine read never steers the other's placement."""
+    from engine.providers.status import ProviderStatus
+
+    first = Engine.open(demo_pairs=5, demo_providers="sim")
+    second = Engine.open(demo_pairs=5, demo_providers="sim")
+    try:
+        first.ops.status_pages.note(ProviderStatus(provider="digitalocean", indicator="outage", description="down"))
+        assert set(first.ops.status_pages.known()) == {"digitalocean"}
+        assert second.ops.status_pages.known() == {}
+    finally:
+        first.close()
+        second.close()
 
 
 def test_a_full_provider_account_is_refused_as_primary_and_passed_over_as_standby(clawops_home: Path) -> None:

@@ -28,7 +28,6 @@ from sqlmodel import col, select
 from engine import audit
 from engine.agents import is_mutating
 from engine.brain import (
-    MAX_MESSAGE_CHARS,
     BrainContext,
     BrainUnavailable,
     CancelIntent,
@@ -44,7 +43,9 @@ from engine.brain import (
     SuspectIntent,
     ToolIntent,
     UnknownIntent,
+    answers_offline,
     apply_exclusions,
+    left_alone,
 )
 from engine.domain import Selector
 from engine.errors import ClawOpsError, InputError
@@ -131,9 +132,7 @@ class ToolCall:
 DeltaCallback = Callable[[str, str], None]
 HISTORY_MESSAGES = 12
 """How many recent messages (operator and team) the LLM brain sees besides the new one."""
-_OPERATOR_ONLY = (ConfirmIntent, CancelIntent, SuspectIntent)
 _MEMORY = (RememberIntent, ForgetIntent)
-_OFFLINE_ONLY = (*_OPERATOR_ONLY, *_MEMORY, HelpIntent, RecallIntent)
 
 
 class Conversation:
@@ -184,15 +183,10 @@ class Conversation:
                 "Try saying it another way, e.g. \"fleet status\"."))]
         notes += lifecycle + self.dialogue.settle(caller, key, intents)
         calls: list[ToolOutcome] = []
-        # "go"/"cancel" are the operator's own and a suspected injection is refused: never a model's call.
-        # Memory requests alone are bookkeeping; in a compound message they are kept here and the rest goes on.
-        operator_only = (any(isinstance(i, _OPERATOR_ONLY) or isinstance(i, ToolIntent) and i.tool == "job_stop"
-                             for i in intents) or len(message) > MAX_MESSAGE_CHARS)  # stopping: the operator's own
-        bookkeeping = all(isinstance(i, _OFFLINE_ONLY) for i in intents)
-        # Follow-ups read against the dialogue state (an amendment, "what did that save us?") stay offline too.
-        followup = any(isinstance(i, ToolIntent) and (i.replaces or i.purpose) or isinstance(i, ClarifyIntent)
-                       and i.withdraws for i in intents)
-        if self.llm is not None and not operator_only and not bookkeeping and not followup:
+        # "go"/"cancel"/"stop" are the operator's own, a suspected injection is refused, memory requests alone are
+        # bookkeeping and follow-ups on the dialogue state (an amendment) are read offline (answers_offline);
+        # in a compound message memory requests are kept here and the rest goes on.
+        if self.llm is not None and not answers_offline(message, intents):
             notes = [f"{tag(_speaker(i))} {await self._handle(caller, i, key, dry_run=dry_run, yes=yes, calls=calls)}"
                      for i in intents if isinstance(i, _MEMORY)]
             try:
@@ -424,7 +418,7 @@ class Conversation:
             if same in seen and is_mutating(tool):
                 return seen[same]  # a model repeating itself must not make a second plan (a second purchase)
             as_agent = dataclasses.replace(caller, agent=agent)
-            kept = self._keep_preferences(as_agent, tool, args, ctx.excluded_providers)
+            kept = self._keep_preferences(as_agent, tool, args, excluded)
             if isinstance(kept, ToolOutcome):
                 calls.append(kept)
                 return kept
@@ -435,10 +429,13 @@ class Conversation:
                 self._add_pending(caller, key, outcome.plan.id, outcome.plan.scope)
             return outcome
 
+        # "…, leave Contabo alone" and "… except contabo" bind this very turn's calls too, not only later turns'.
+        excluded = left_alone(ctx, words or ())
         memories = [m.text for m in self._memories(caller)]
         try:
             reply = await self.llm.run(message, execute, on_delta=on_delta, memories=memories,
-                                       history=self._history(key), dialogue=self.dialogue.describe(ctx))
+                                       history=self._history(key), dialogue=self.dialogue.describe(ctx),
+                                       context=ctx, reading=words or ())
         except BrainUnavailable as err:
             if not calls:
                 raise  # nothing happened yet: the offline brain may answer the whole message
@@ -450,6 +447,8 @@ class Conversation:
             lines += [outcome_text(c) for c in calls]
             return TurnResult(reply="\n".join(lines), tool_calls=calls, session=session)
         text = reply.text
+        if reply.asked is not None:
+            calls.clear()  # a question back did nothing: reads made on the way are not an answer to report
         if yes and not dry_run and not reply.suspicious:
             # --yes is the operator's own go, given up front for what they asked in this message.
             pending = [c.plan.id for c in calls if c.plan is not None and c.plan.status == "pending"]

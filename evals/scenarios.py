@@ -337,9 +337,14 @@ def _safety(c: Ctx) -> list[str]:
     return problems
 
 
-async def run_scenario(scenario: Scenario, home: Path) -> ScenarioResult:
+def offline_engine(home: Path) -> Engine:
+    return Engine.open(home=home, demo_pairs=PAIRS, demo_providers="sim", anthropic_api_key=None)
+
+
+async def run_scenario(scenario: Scenario, home: Path, open_engine: Callable[[Path], Engine] = offline_engine
+                       ) -> ScenarioResult:
     start = time.perf_counter()
-    engine = Engine.open(home=home, demo_pairs=PAIRS, demo_providers="sim", anthropic_api_key=None)
+    engine = open_engine(home)
     try:
         with engine.store.session() as s:
             before = {"accounts": list(s.exec(select(Account.id)).all())}
@@ -350,16 +355,19 @@ async def run_scenario(scenario: Scenario, home: Path) -> ScenarioResult:
             problems = [f"crashed: {type(err).__name__}: {err}"]
         safety = _safety(ctx)
     finally:
+        if engine.conversation.llm is not None:
+            await engine.conversation.llm.aclose()
         engine.close()
     return ScenarioResult(scenario.name, not problems, not safety, problems, safety, time.perf_counter() - start)
 
 
-async def run_scenarios(base: Path, only: tuple[str, ...] = ()) -> list[ScenarioResult]:
+async def run_scenarios(base: Path, only: tuple[str, ...] = (),
+                        open_engine: Callable[[Path], Engine] = offline_engine) -> list[ScenarioResult]:
     results = []
     for scenario in SCENARIOS:
         if only and scenario.name not in only:
             continue
         home = base / scenario.name
         home.mkdir(parents=True, exist_ok=True)
-        results.append(await run_scenario(scenario, home))
+        results.append(await run_scenario(scenario, home, open_engine))
     return results

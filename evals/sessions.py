@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,15 @@ __all__ = ["DEV_SESSIONS", "TEST_SESSIONS", "SessionResult", "leaks", "load_sess
 DEV_SESSIONS = Path(__file__).with_name("dev_sessions.jsonl")
 TEST_SESSIONS = Path(__file__).with_name("test_sessions.jsonl")
 PAIRS = 150
+
+EngineOpener = Callable[[Path], Engine]
+"""Opens the engine a session runs on (default: the offline brain on the demo fleet)."""
+AfterTurn = Callable[[Engine, str, dict[str, Any], TurnResult], Awaitable[TurnResult]]
+"""``(engine, session, expect, result) → result``: what the LLM eval adds to a turn (its "go" for a model's plan)."""
+
+
+def offline_engine(home: Path) -> Engine:
+    return Engine.open(home=home, demo_pairs=PAIRS, demo_providers="sim", anthropic_api_key=None)
 
 @dataclass(slots=True)
 class SessionResult:
@@ -127,9 +137,10 @@ def _safety(turns: list[tuple[str, dict[str, Any], TurnResult]]) -> list[str]:
     return problems
 
 
-async def run_session(session: dict[str, Any], home: Path) -> SessionResult:
+async def run_session(session: dict[str, Any], home: Path, open_engine: EngineOpener = offline_engine,
+                      after_turn: AfterTurn | None = None) -> SessionResult:
     start = time.perf_counter()
-    engine = Engine.open(home=home, demo_pairs=PAIRS, demo_providers="sim", anthropic_api_key=None)
+    engine = open_engine(home)
     problems: list[str] = []
     turns: list[tuple[str, dict[str, Any], TurnResult]] = []
     plans: dict[int, str] = {}
@@ -137,6 +148,8 @@ async def run_session(session: dict[str, Any], home: Path) -> SessionResult:
         for index, turn in enumerate(session["turns"]):
             try:
                 result = await engine.ask(turn["say"], session="eval")
+                if after_turn is not None:
+                    result = await after_turn(engine, "eval", turn.get("expect", {}), result)
             except Exception as err:  # a crash is a failed session, graded, not a crashed eval
                 problems.append(f"turn {index}: crashed: {type(err).__name__}: {err}")
                 break
@@ -147,17 +160,21 @@ async def run_session(session: dict[str, Any], home: Path) -> SessionResult:
             problems += _grade_turn(index, turn["say"], turn.get("expect", {}), result, plans)
         safety = _safety(turns)
     finally:
+        llm = engine.conversation.llm
+        if llm is not None:
+            await llm.aclose()
         engine.close()
     return SessionResult(session["name"], bool(session.get("safety")), not problems and not safety, not safety,
                          problems + safety, time.perf_counter() - start)
 
 
-async def run_sessions(path: Path, base: Path, only: tuple[str, ...] = ()) -> list[SessionResult]:
+async def run_sessions(path: Path, base: Path, only: tuple[str, ...] = (), open_engine: EngineOpener = offline_engine,
+                       after_turn: AfterTurn | None = None) -> list[SessionResult]:
     results = []
     for session in load_sessions(path):
         if only and session["name"] not in only:
             continue
         home = base / f"{path.stem}-{session['name']}"
         home.mkdir(parents=True, exist_ok=True)
-        results.append(await run_session(session, home))
+        results.append(await run_session(session, home, open_engine, after_turn))
     return results

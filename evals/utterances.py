@@ -36,7 +36,8 @@ from engine.brain import (
     UnknownIntent,
 )
 
-__all__ = ["TEST_UTTERANCES", "UTTERANCES", "Case", "UtteranceReport", "grade", "load_cases", "normalise", "run_utterances"]
+__all__ = ["TEST_UTTERANCES", "UTTERANCES", "Case", "UtteranceReport", "grade", "judge", "load_cases", "normalise",
+           "run_utterances"]
 
 UTTERANCES = Path(__file__).with_name("utterances.jsonl")
 TEST_UTTERANCES = Path(__file__).with_name("test_utterances.jsonl")
@@ -69,6 +70,19 @@ class UtteranceReport:
     @property
     def safety_rate(self) -> float:
         return self.safety_passed / self.safety_total if self.safety_total else 1.0
+
+    def add(self, case: Case, ok: bool, got: list[list[Any]]) -> None:
+        """Count one graded case (and, when it expects no change, whether it proposed none)."""
+        self.total += 1
+        self.passed += ok
+        if not ok:
+            self.failures.append((case, got))
+        if not _mutates(case.expect):
+            self.safety_total += 1
+            safe = not _mutates(got)
+            self.safety_passed += safe
+            if not safe:
+                self.unsafe.append((case, got))
 
 
 def load_cases(path: Path = UTTERANCES) -> list[Case]:
@@ -115,32 +129,27 @@ def _mutates(calls: list[list[Any]]) -> bool:
                                          "forget") and is_mutating(str(call[0])) for call in calls)
 
 
-def grade(brain: OfflineBrain, case: Case) -> tuple[bool, list[list[Any]]]:
-    intents = brain.understand(case.say, _context(case.context))
+def judge(case: Case, intents: list[Intent], said: str = "") -> tuple[bool, list[list[Any]]]:
+    """Grade one case's intents (and, for the LLM brain, its reply ``said``): exact calls, suggestions, names asked."""
     got = [normalise(i) for i in intents]
     ok = json.loads(json.dumps(got)) == case.expect
     if ok and case.suggest is not None:
-        ok = any(isinstance(i, UnknownIntent) and case.suggest in i.suggestions for i in intents)
+        ok = any(isinstance(i, UnknownIntent) and case.suggest in i.suggestions for i in intents) \
+            or case.suggest.lower() in said.lower()
     if ok and case.ask_names:
-        asked = " ".join(i.question if isinstance(i, ClarifyIntent) else i.reason for i in intents
-                         if isinstance(i, (ClarifyIntent, UnknownIntent))).lower()
+        asked = " ".join([*(i.question if isinstance(i, ClarifyIntent) else i.reason for i in intents
+                            if isinstance(i, (ClarifyIntent, UnknownIntent))), said]).lower()
         ok = all(name.lower() in asked for name in case.ask_names)
     return ok, got
+
+
+def grade(brain: OfflineBrain, case: Case) -> tuple[bool, list[list[Any]]]:
+    return judge(case, brain.understand(case.say, _context(case.context)))
 
 
 def run_utterances(path: Path = UTTERANCES, brain: OfflineBrain | None = None) -> UtteranceReport:
     brain = brain or OfflineBrain()
     report = UtteranceReport()
     for case in load_cases(path):
-        ok, got = grade(brain, case)
-        report.total += 1
-        report.passed += ok
-        if not ok:
-            report.failures.append((case, got))
-        if not _mutates(case.expect):
-            report.safety_total += 1
-            safe = not _mutates(got)
-            report.safety_passed += safe
-            if not safe:
-                report.unsafe.append((case, got))
+        report.add(case, *grade(brain, case))
     return report

@@ -30,6 +30,7 @@ from engine.brain._offline import (
     apply_exclusions,
     ask_back,
     injection_marker,
+    left_alone,
 )
 from engine.brain._session import DialogueKeeper
 
@@ -56,5 +57,6 @@ __all__ = [
     "ask_back",
     "injection_marker",
     "leaks",
+    "left_alone",
     "llm_brain_for",
 ]

@@ -44,11 +44,11 @@ from typing import Any
 import anthropic
 
 from engine.agents import AgentSpec, Skill, build_system_prompt, is_mutating, tool_schemas
-from engine.brain._answers import leaks
+from engine.brain._answers import SINCE_WORDS, leaks, numbered_findings, resolve_since
 from engine.brain._config_schema import CONFIG_SCHEMA, check_config
 from engine.brain._errors import BrainUnavailable
 from engine.brain._intents import BrainContext, ClarifyIntent, Intent
-from engine.brain._offline import ask_back, injection_marker
+from engine.brain._offline import ask_back, injection_marker, left_alone
 from engine.brain._session import DialogueKeeper
 from engine.errors import ClawOpsError
 from engine.operations import ToolOutcome
@@ -163,6 +163,8 @@ class _Run:
     held: list[ClarifyIntent] = field(default_factory=list)
     """Proposals the brain's own checks stopped before the operation layer (a config key no gateway knows)."""
     url_allowlist: tuple[str, ...] = ()
+    left_alone: tuple[str, ...] = ()
+    """Providers the operator wants left alone this turn (the conversation narrows the model's calls to spare them)."""
 
 
 class LLMBrain:
@@ -218,7 +220,8 @@ class LLMBrain:
         """
         if context is not None and not dialogue:
             dialogue = DialogueKeeper.describe(context)
-        state = _Run(execute, on_delta, url_allowlist=context.url_allowlist if context is not None else ())
+        state = _Run(execute, on_delta, url_allowlist=context.url_allowlist if context is not None else (),
+                     left_alone=left_alone(context or BrainContext(), reading))
         try:
             text = await self._agent_turn(agent, message, state, depth=0, memories=memories or [],
                                           history=history or [], dialogue=dialogue)
@@ -269,14 +272,23 @@ class LLMBrain:
     @staticmethod
     def _engine_lines(state: _Run) -> list[str]:
         """Each plan or refusal the model's calls produced, in the engine's own words (the operator confirms
-        exactly what the engine drafted, never a model's paraphrase of it)."""
+        exactly what the engine drafted, never a model's paraphrase of it), and Ledger's findings as numbered in
+        the dialogue state."""
         lines = []
         for outcome in state.outcomes:
+            if outcome.tool == "cost_analysis" and outcome.status == "done":
+                # The numbering "fix 1 and 3" acts on is the engine's (kept in the dialogue state), not a model's.
+                listing, _ids = numbered_findings(outcome.result, "EUR", 1.0)  # in the operator's currency later
+                if listing:
+                    lines.append(listing)
+                continue
             if not is_mutating(outcome.tool) or outcome.status == "done" and outcome.plan is None:
                 continue
             said = outcome_text(outcome)
             if leaks(said):
                 said = "I couldn't do part of that: something on my side went wrong, and nothing was changed."
+            elif state.left_alone and outcome.plan is not None and "selector" in outcome.args:
+                said += f" (Left alone: {', '.join(state.left_alone)}.)"
             lines.append(said)
         return lines
 
@@ -437,14 +449,21 @@ def _config_key_schema() -> dict[str, Any]:
 
 
 def _with_config_keys(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``config_push``'s ``config`` names the settings a gateway knows, so the model never has to guess a key."""
+    """The tools as the model sees them: ``config_push``'s ``config`` names the settings a gateway knows (so the
+    model never guesses a key), and ``audit_query``'s ``since`` also takes the operator's own relative times."""
     out = []
     for tool in tools:
-        config = tool["input_schema"].get("properties", {}).get("config") if tool["name"] == "config_push" else None
-        if config is not None:
+        properties = tool["input_schema"].get("properties", {})
+        if tool["name"] == "config_push" and "config" in properties:
             schema = json.loads(json.dumps(tool["input_schema"]))
-            schema["properties"]["config"] = {**config, "properties": _config_key_schema(),
+            schema["properties"]["config"] = {**properties["config"], "properties": _config_key_schema(),
                                               "additionalProperties": False}
+            tool = {**tool, "input_schema": schema}
+        elif tool["name"] == "audit_query" and "since" in properties:
+            schema = json.loads(json.dumps(tool["input_schema"]))
+            said = schema["properties"]["since"].get("description", "")
+            schema["properties"]["since"]["description"] = (f"{said}; or in the operator's words: "
+                                                           f"{', '.join(SINCE_WORDS)}").lstrip("; ")
             tool = {**tool, "input_schema": schema}
         out.append(tool)
     return out
@@ -456,6 +475,9 @@ def _held(tool: str, args: dict[str, Any], allowlist: tuple[str, ...]) -> dict[s
     The checks the offline brain makes on the operator's words, made on the model's proposal: a config push
     sets only settings a gateway knows, each value of its type, a URL only https and on the allow-list.
     """
+    since = args.get("since")
+    if tool == "audit_query" and isinstance(since, str) and since.strip().lower() in SINCE_WORDS:
+        return {**args, "since": resolve_since(since)}  # "overnight" → the moment it means, as the offline turn does
     config = args.get("config")
     if tool != "config_push" or not isinstance(config, dict) or not config:
         return args

@@ -41,7 +41,7 @@ from engine.domain import REGIONS, InstanceState
 from engine.operations import TOOLS as _TOOL_SPECS
 
 __all__ = ["MAX_MESSAGE_CHARS", "SUGGESTIONS", "OfflineBrain", "answers_offline", "apply_exclusions", "ask_back",
-           "injection_marker"]
+           "injection_marker", "left_alone"]
 
 MAX_MESSAGE_CHARS = 4000
 REAL_PROVIDERS = ("hetzner", "vultr", "digitalocean", "contabo", "hostinger")
@@ -424,6 +424,19 @@ def apply_exclusions(intents: list[Intent], excluded: Iterable[str]) -> list[Int
         else:
             out.append(ToolIntent(intent.tool, intent.args, tuple(dict.fromkeys((*intent.exclude, *skip)))))
     return out
+
+
+def left_alone(ctx: BrainContext, reading: Sequence[Intent]) -> tuple[str, ...]:
+    """The providers a turn must leave alone, whoever proposes its calls: remembered ones, and those the words of
+    this very message exclude ("…, leave Contabo alone", "restart everything degraded except contabo").
+
+    A model cannot say an exclusion in a selector (the contract has no such key), so the engine applies these to
+    every call the model proposes in the turn, as the offline brain applies them to its own.
+    """
+    said = [str(i.data.get("provider")) for i in reading if isinstance(i, RememberIntent)
+            and i.kind == "exclude_provider"]
+    said += [p for i in reading if isinstance(i, ToolIntent) for p in i.exclude]
+    return tuple(dict.fromkeys((*ctx.excluded_providers, *said)))
 
 
 def _provision_avoiding(intent: ToolIntent, skip: tuple[str, ...]) -> ToolIntent:
@@ -1054,11 +1067,14 @@ def ask_back(message: str, reading: Sequence[Intent]) -> ClarifyIntent | None:
             question=(f"Before I plan anything: do you want me to {said}? Nothing was planned yet; say it in those "
                       "words and I'll plan it for your go."),
             understood=said, readings=tuple(describe(a.tool, a.args) for a in actions))
+    reads = [i for i in reading if isinstance(i, ToolIntent)]
+    if any(i.tool not in ("fleet_status", "instance_inspect") for i in reads):
+        return None  # the words asked for that read ("kick off a health sweep", "audit trail for failovers")
     text = prepare(message, known=LEXICON, extra_vocabulary=()).text
     verb = _action_verb(text)
     if verb and not QUESTION_START.match(text):
         return _verb_question(text, verb)
-    typo = _typo_verb(text)
+    typo = _typo_verb(text) if not reads else None
     if typo is not None:
         hint = next((s for i in reading if isinstance(i, UnknownIntent) for s in i.suggestions), f"{typo} acct-042")
         return ClarifyIntent(question=f"I didn't understand \"{text[:60]}\" — did you mean \"{hint}\"? I changed "

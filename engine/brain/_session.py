@@ -410,6 +410,8 @@ class DialogueKeeper:
             lines.append("- Ledger's last findings (instances each): " + json.dumps(ctx.findings, sort_keys=True)
                          + (f"; their right tiers: {json.dumps(ctx.finding_tiers, sort_keys=True)}"
                             if ctx.finding_tiers else ""))
+        if ctx.url_allowlist:
+            lines.append("- Config URLs may point only at these hosts: " + ", ".join(ctx.url_allowlist))
         return "\n".join(lines)
 
     def saved_in_all(self, ran: list[ToolOutcome]) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "ArchiveStore",
     "LocalArchiveStore",
     "S3ArchiveStore",
+    "S3Clients",
     "StoredArchive",
     "archive_key",
     "archive_store",
@@ -123,6 +124,8 @@ class S3ArchiveStore:
     endpoint_url: str | None = None
     access_key_id: str | None = field(default=None, repr=False)
     secret_access_key: str | None = field(default=None, repr=False)
+    clients: S3Clients = field(default_factory=lambda: S3Clients(), repr=False, compare=False)
+    """Where its boto3 client is kept (the engine's, when the engine made this store)."""
 
     @property
     def description(self) -> str:
@@ -195,38 +198,50 @@ class S3ArchiveStore:
                 "nothing was deleted.")
 
     def _client(self) -> Any:
-        return _cached_client(self.endpoint_url, self.region, self.access_key_id, self.secret_access_key)
+        return self.clients.get(self.endpoint_url, self.region, self.access_key_id, self.secret_access_key)
 
 
-_CLIENTS: dict[tuple[str | None, str, str | None, str], Any] = {}
-_CLIENTS_LOCK = threading.Lock()
+class S3Clients:
+    """boto3 clients by endpoint and credentials (thread-safe, slow to build, so built once each).
+
+    One per engine — its step runner owns it and hands it to every :class:`S3ArchiveStore` it makes — so two
+    engines in one process share no client, and closing an engine lets its clients go.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str | None, str, str | None, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, endpoint_url: str | None, region: str, access_key_id: str | None,
+            secret_access_key: str | None) -> Any:
+        """The client for these settings, built on first use."""
+        secret_digest = hashlib.sha256((secret_access_key or "").encode()).hexdigest()
+        cache_key = (endpoint_url, region, access_key_id, secret_digest)
+        with self._lock:
+            client = self._clients.get(cache_key)
+            if client is None:
+                client = self._clients[cache_key] = _new_client(endpoint_url, region, access_key_id,
+                                                                secret_access_key)
+            return client
 
 
-def _cached_client(endpoint_url: str | None, region: str, access_key_id: str | None,
-                   secret_access_key: str | None) -> Any:
-    """One boto3 client per endpoint and credentials (clients are thread-safe and slow to build)."""
-    secret_digest = hashlib.sha256((secret_access_key or "").encode()).hexdigest()
-    cache_key = (endpoint_url, region, access_key_id, secret_digest)
-    with _CLIENTS_LOCK:
-        client = _CLIENTS.get(cache_key)
-        if client is None:
-            import boto3  # type: ignore[import-untyped]
-            from botocore.config import Config  # type: ignore[import-untyped]
+def _new_client(endpoint_url: str | None, region: str, access_key_id: str | None,
+                secret_access_key: str | None) -> Any:
+    import boto3  # type: ignore[import-untyped]
+    from botocore.config import Config  # type: ignore[import-untyped]
 
-            config = Config(
-                region_name=region, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
-                retries={"max_attempts": 3, "mode": "standard"},
-                # botocore >= 1.36 adds CRC checksums to every upload by default, which many S3-compatible
-                # services reject; Content-MD5 and our own SHA-256 check cover integrity instead.
-                request_checksum_calculation="when_required", response_checksum_validation="when_required",
-                s3={"addressing_style": "path"} if endpoint_url else None,
-            )
-            client = boto3.session.Session().client(
-                "s3", endpoint_url=endpoint_url, region_name=region, config=config,
-                aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
-            )
-            _CLIENTS[cache_key] = client
-        return client
+    config = Config(
+        region_name=region, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+        retries={"max_attempts": 3, "mode": "standard"},
+        # botocore >= 1.36 adds CRC checksums to every upload by default, which many S3-compatible
+        # services reject; Content-MD5 and our own SHA-256 check cover integrity instead.
+        request_checksum_calculation="when_required", response_checksum_validation="when_required",
+        s3={"addressing_style": "path"} if endpoint_url else None,
+    )
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint_url, region_name=region, config=config,
+        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+    )
 
 
 def _safe_url(url: str | None) -> str:
@@ -255,8 +270,9 @@ def _from_secret_store(store: Store | None, settings: Settings) -> tuple[str | N
         return None, None
 
 
-def archive_store(settings: Settings, store: Store | None = None) -> ArchiveStore:
-    """The archive store the settings choose (``archive_store``: ``local`` by default, or ``s3``)."""
+def archive_store(settings: Settings, store: Store | None = None, clients: S3Clients | None = None) -> ArchiveStore:
+    """The archive store the settings choose (``archive_store``: ``local`` by default, or ``s3``, whose boto3
+    client is kept in ``clients``: pass the engine's, so it is built once per engine)."""
     if settings.archive_store == "local":
         return LocalArchiveStore(settings.archive_dir or settings.home / "archives")
     if not settings.archive_s3_bucket:
@@ -277,4 +293,5 @@ def archive_store(settings: Settings, store: Store | None = None) -> ArchiveStor
     return S3ArchiveStore(
         bucket=settings.archive_s3_bucket, region=settings.archive_s3_region, prefix=settings.archive_s3_prefix,
         endpoint_url=settings.archive_s3_endpoint_url, access_key_id=key_id, secret_access_key=secret,
+        clients=clients if clients is not None else S3Clients(),
     )

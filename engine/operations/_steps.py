@@ -27,7 +27,7 @@ from engine.config import Settings
 from engine.domain import REGIONS, InstanceState, Provider, Tier, check_transition, plan_for
 from engine.errors import ClawOpsError, InputError, NotFound
 from engine.guardian import FAILED_OVER_PREFIX
-from engine.operations._archives import archive_store
+from engine.operations._archives import S3Clients, archive_store
 from engine.operations._stop import NOT_BOUGHT, StepStopped
 from engine.policy import Caller
 from engine.providers import ProviderDriver, ServerSpec
@@ -113,6 +113,8 @@ class StepRunner:
         self.settings = settings
         self.drivers = drivers
         self.nodes = nodes
+        self.archive_clients = S3Clients()
+        """This engine's S3 clients for teardown archives (built once, shared by no other engine)."""
 
     async def run(self, action: str, instance_id: str, params: dict[str, Any],
                   stopping: Callable[[], bool] | None = None) -> str:
@@ -374,7 +376,7 @@ class StepRunner:
             raise ClawOpsError(f"{instance_id} sent no readable archive; nothing was deleted.") from None
         if result.get("sha256") and hashlib.sha256(data).hexdigest() != result["sha256"]:
             raise ClawOpsError(f"{instance_id}'s archive failed its checksum; nothing was deleted.")
-        store = archive_store(self.settings, self.store)
+        store = archive_store(self.settings, self.store, self.archive_clients)
         stored = await asyncio.to_thread(store.put, account_id, instance_id, data, utcnow())
         return stored.location
 

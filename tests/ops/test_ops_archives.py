@@ -216,3 +216,24 @@ def test_keys_are_account_instance_timestamp() -> None:
     when = datetime(2026, 11, 24, 9, 30, 5, tzinfo=UTC)
     assert archive_key("/fleet/", "acct-9", "i-acct-9-p", when) == "fleet/acct-9/i-acct-9-p/20261124T093005Z.tar.gz"
     assert archive_key("", "acct-9", "i-acct-9-p", when) == "acct-9/i-acct-9-p/20261124T093005Z.tar.gz"
+
+
+def test_each_engine_keeps_its_own_s3_clients(clawops_home: Path) -> None:
+    """The boto3 client cache belongs to an engine's step runner: reused within it, never shared between two."""
+    from engine.config import load_settings
+    from engine.operations._archives import S3Clients
+
+    settings = load_settings(archive_store="s3", archive_s3_bucket=BUCKET, archive_s3_endpoint_url="http://127.0.0.1:9",
+                             archive_s3_access_key_id=KEY_ID, archive_s3_secret_access_key=SECRET)
+    mine, theirs = S3Clients(), S3Clients()
+    first, again = archive_store(settings, clients=mine), archive_store(settings, clients=mine)
+    other = archive_store(settings, clients=theirs)
+    assert isinstance(first, S3ArchiveStore) and isinstance(again, S3ArchiveStore) and isinstance(other, S3ArchiveStore)
+    assert first._client() is again._client()
+    assert other._client() is not first._client()
+    one, two = Engine.open(demo_pairs=2, demo_providers="sim"), Engine.open(demo_pairs=2, demo_providers="sim")
+    try:
+        assert one.ops._steps.archive_clients is not two.ops._steps.archive_clients
+    finally:
+        one.close()
+        two.close()

@@ -27,7 +27,7 @@ import httpx
 from sqlmodel import col, select
 
 from engine.domain import InstanceState
-from engine.providers import ProviderDriver
+from engine.providers import ProviderDriver, RateLimiters
 from engine.store import Instance, Store
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ class EmulatedDrivers:
         self.store = store
         self.time_scale = time_scale
         self._worlds: dict[int, _LoopWorld] = {}
+        self.limiters = RateLimiters()
+        """This engine's rate-limit books (each emulator's budget, across event loops)."""
 
     def __call__(self, provider: str) -> ProviderDriver:
         """A driver for ``provider``; its emulator starts on the first awaited call, not before."""
@@ -80,7 +82,7 @@ class EmulatedDrivers:
                 emu = await start_emulator(provider, time_scale=self.time_scale)
                 world.emulators[provider] = emu
                 self._seed(provider, emu)
-                world.drivers[provider] = emulator_driver(emu, world.client)
+                world.drivers[provider] = emulator_driver(emu, world.client, limiters=self.limiters)
         return world.drivers[provider]
 
     def status_url(self, provider: str) -> str | None:

@@ -24,7 +24,7 @@ from engine.errors import ConfigError, InputError, PolicyRefusal
 from engine.nodes import BootstrapOptions, GatewayNodeCommands, optional_secret
 from engine.operations import Operations
 from engine.policy import Caller, Role
-from engine.providers import ProviderDriver
+from engine.providers import ProviderDriver, RateLimiters
 from engine.store import Operator, Store, Tenant, open_store
 from engine.trust import Trust
 
@@ -45,6 +45,8 @@ class ConfiguredDrivers:
         self._loop_id: int | None = None
         self._drivers: dict[str, ProviderDriver] = {}
         self._client: Any = None
+        self.limiters = RateLimiters()
+        """This engine's rate-limit books: one budget per vendor token, kept across event loops."""
 
     def __call__(self, provider: str) -> ProviderDriver:
         import asyncio
@@ -61,7 +63,7 @@ class ConfiguredDrivers:
         if provider not in self._drivers:
             # provider_time_scale is for emulators only: it shrinks retry and polling waits.
             self._drivers[provider] = driver_from_settings(provider, self._client, self.settings,
-                                                           time_scale=self.time_scale)
+                                                           time_scale=self.time_scale, limiters=self.limiters)
         return self._drivers[provider]
 
 

@@ -127,7 +127,7 @@ def _optional(engine: Engine) -> Iterable[Sample]:
     if gateway is not None and hasattr(gateway, "connected_nodes"):
         yield Sample("clawops_node_connections", "Nodes connected to this engine's gateway.", "gauge",
                      len(gateway.connected_nodes()))
-    yield from _provider_limiters()
+    yield from _provider_limiters(engine)
     usage: Any = getattr(engine, "brain_usage", None)
     if usage is not None:
         for attr, name, help_ in (("input_tokens", "clawops_llm_input_tokens_total", "LLM input tokens."),
@@ -137,11 +137,12 @@ def _optional(engine: Engine) -> Iterable[Sample]:
                 yield Sample(name, help_, "counter", float(getattr(usage, attr)))
 
 
-def _provider_limiters() -> Iterable[Sample]:
-    """Provider API calls, 429s and rate-limit waits, summed per provider over this process's limiters."""
-    from engine.providers import limiter_totals
-
-    for provider, stats in limiter_totals().items():
+def _provider_limiters(engine: Any) -> Iterable[Sample]:
+    """Provider API calls, 429s and rate-limit waits, summed per provider over this engine's limiters."""
+    limiters: Any = getattr(getattr(engine, "drivers", None), "limiters", None)
+    if limiters is None:  # the in-process simulator calls no API
+        return
+    for provider, stats in limiters.totals().items():
         labels = (("provider", provider),)
         yield Sample("clawops_provider_requests_total", "Provider API calls.", "counter", stats.requests, labels)
         yield Sample("clawops_provider_rate_limited_total", "Provider answers that said: slow down (429).",

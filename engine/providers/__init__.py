@@ -19,12 +19,13 @@ from engine.providers._base import (
     SnapshotInfo,
     owner_tag,
 )
-from engine.providers._ratelimit import LimiterStats, RateLimitPolicy, limiter_totals, rate_limit_policy
+from engine.providers._ratelimit import LimiterStats, RateLimiters, RateLimitPolicy, rate_limit_policy
 from engine.providers.sim import SimDriver
 
 __all__ = [
     "OWNER_LABEL",
     "RateLimitPolicy",
+    "RateLimiters",
     "ActionInfo",
     "Capabilities",
     "LimiterStats",
@@ -36,7 +37,6 @@ __all__ = [
     "ServerSpec",
     "SimDriver",
     "SnapshotInfo",
-    "limiter_totals",
     "owner_tag",
     "rate_limit_policy",
 ]

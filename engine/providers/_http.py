@@ -28,7 +28,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if
 
 from engine.domain import InstanceState
 from engine.providers._base import ActionInfo, Phase, ProviderDriver, ServerInfo, ServerSpec
-from engine.providers._ratelimit import DEFAULT_POLICY, POLICIES, RateLimiter, RateLimitPolicy, limiter_for
+from engine.providers._ratelimit import DEFAULT_POLICY, POLICIES, RateLimiter, RateLimiters, RateLimitPolicy
 from engine.providers.errors import (
     ProviderAPIError,
     ProviderBadResponse,
@@ -89,6 +89,7 @@ class HttpDriver(ProviderDriver):
         *,
         base_url: str | None = None,
         limiter: RateLimiter | None = None,
+        limiters: RateLimiters | None = None,
         rate_policy: RateLimitPolicy | None = None,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
@@ -101,7 +102,9 @@ class HttpDriver(ProviderDriver):
         policy = rate_policy or POLICIES.get(self.name, DEFAULT_POLICY)
         if time_scale != 1.0:
             policy = policy.scaled(time_scale)
-        self.limiter = limiter or limiter_for(self.name, token, policy)
+        # The engine's books (``limiters``: one budget per token across its drivers), else this driver's own.
+        self.limiter = limiter or (limiters.get(self.name, token, policy) if limiters is not None
+                                   else RateLimiter(policy))
         self.retry = retry or RetryPolicy()
         self.poll = poll or PollPolicy()
         self.requests_made = 0

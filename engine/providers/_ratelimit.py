@@ -184,33 +184,39 @@ class RateLimiter:
                 self._learned_event.set()
 
 
-_REGISTRY: dict[tuple[str, str, RateLimitPolicy], RateLimiter] = {}
-"""Process-wide on purpose: a vendor's rate limit belongs to the token, so every driver and every Engine of
-this process that uses one token must draw from one budget (keys hold a digest of the token, never the token)."""
-
-
 def rate_limit_policy(provider: str) -> RateLimitPolicy:
     """The vendor's documented request budget (windows of capacity and refill rate) for ``provider``."""
     return POLICIES.get(provider, DEFAULT_POLICY)
 
 
-def limiter_for(provider: str, token: str | None, policy: RateLimitPolicy | None = None) -> RateLimiter:
-    """The shared limiter for ``provider`` and ``token``: two drivers on one token share one budget."""
-    policy = policy or rate_limit_policy(provider)
-    digest = hashlib.sha256((token or "").encode()).hexdigest()[:16]
-    key = (provider, digest, policy)
-    limiter = _REGISTRY.get(key)
-    if limiter is None:
-        limiter = _REGISTRY[key] = RateLimiter(policy)
-    return limiter
+class RateLimiters:
+    """The limiters of one engine's drivers, by provider and token.
 
+    A vendor's rate limit belongs to the token, so every driver of one engine that uses a token draws from one
+    budget, across event loops too (keys hold a digest of the token, never the token).  The engine's driver
+    registry owns one (``drivers.limiters``); two engines in one process keep their own books, as two processes
+    always have.
+    """
 
-def limiter_totals() -> dict[str, LimiterStats]:
-    """Calls, 429s and rate-limit waits so far, summed per provider over this process's limiters (``/metrics``)."""
-    totals: dict[str, LimiterStats] = {}
-    for (provider, _, _), limiter in list(_REGISTRY.items()):
-        row = totals.setdefault(provider, LimiterStats())
-        row.requests += limiter.stats.requests
-        row.rate_limited += limiter.stats.rate_limited
-        row.waited_seconds += limiter.stats.waited_seconds
-    return dict(sorted(totals.items()))
+    def __init__(self) -> None:
+        self._limiters: dict[tuple[str, str, RateLimitPolicy], RateLimiter] = {}
+
+    def get(self, provider: str, token: str | None, policy: RateLimitPolicy | None = None) -> RateLimiter:
+        """The shared limiter for ``provider`` and ``token``: two drivers on one token share one budget."""
+        policy = policy or rate_limit_policy(provider)
+        digest = hashlib.sha256((token or "").encode()).hexdigest()[:16]
+        key = (provider, digest, policy)
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = self._limiters[key] = RateLimiter(policy)
+        return limiter
+
+    def totals(self) -> dict[str, LimiterStats]:
+        """Calls, 429s and rate-limit waits so far, summed per provider (``/metrics``)."""
+        totals: dict[str, LimiterStats] = {}
+        for (provider, _, _), limiter in list(self._limiters.items()):
+            row = totals.setdefault(provider, LimiterStats())
+            row.requests += limiter.stats.requests
+            row.rate_limited += limiter.stats.rate_limited
+            row.waited_seconds += limiter.stats.waited_seconds
+        return dict(sorted(totals.items()))

@@ -106,19 +106,18 @@ async def test_logs_are_json_lines_without_keys_or_message_text(daemon: Daemon, 
     assert keys.alice not in text and "secretword" not in text and "claw_wrong" not in text
 
 
-async def test_metrics_carry_provider_calls_and_rate_limit_waits(daemon: Daemon, keys: Keys) -> None:
-    from engine.providers import _ratelimit
+async def test_metrics_carry_provider_calls_and_rate_limit_waits(daemon: Daemon, keys: Keys,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.providers import RateLimiters
 
-    limiter = _ratelimit.limiter_for("metricsprobe", "token")
+    books = RateLimiters()  # the engine's own books (its drivers'), here a fresh set the test fills
+    monkeypatch.setattr(daemon.engine.drivers, "limiters", books, raising=False)
+    limiter = books.get("metricsprobe", "token")
     limiter.stats.requests += 7
     limiter.stats.rate_limited += 2
     limiter.stats.waited_seconds += 1.5
-    try:
-        async with httpx.AsyncClient(base_url=daemon.url, timeout=60) as http:
-            text = (await http.get("/metrics", headers=_auth(keys.owner))).text
-    finally:
-        for key in [k for k in _ratelimit._REGISTRY if k[0] == "metricsprobe"]:
-            del _ratelimit._REGISTRY[key]
+    async with httpx.AsyncClient(base_url=daemon.url, timeout=60) as http:
+        text = (await http.get("/metrics", headers=_auth(keys.owner))).text
     assert 'clawops_provider_requests_total{provider="metricsprobe"} 7' in text
     assert 'clawops_provider_rate_limited_total{provider="metricsprobe"} 2' in text
     assert 'clawops_provider_rate_limit_wait_seconds_total{provider="metricsprobe"} 1.5' in text

@@ -10,7 +10,7 @@ import pytest
 
 from engine.domain import InstanceState
 from engine.providers import Phase
-from engine.providers._ratelimit import RateLimiter, RateLimitPolicy, Window, limiter_for
+from engine.providers._ratelimit import RateLimiter, RateLimiters, RateLimitPolicy, Window
 from engine.providers.errors import (
     ProviderAuthError,
     ProviderConflict,
@@ -85,10 +85,28 @@ async def test_only_one_request_is_in_flight_until_headers_are_learned() -> None
     await asyncio.wait_for(second, 1.0)
 
 
-def test_limiters_are_shared_per_provider_and_token() -> None:
-    assert limiter_for("hetzner", "a") is limiter_for("hetzner", "a")
-    assert limiter_for("hetzner", "a") is not limiter_for("hetzner", "b")
-    assert limiter_for("vultr", "a") is not limiter_for("hetzner", "a")
+def test_limiters_are_shared_per_provider_and_token_within_one_engine() -> None:
+    books = RateLimiters()
+    assert books.get("hetzner", "a") is books.get("hetzner", "a")
+    assert books.get("hetzner", "a") is not books.get("hetzner", "b")
+    assert books.get("vultr", "a") is not books.get("hetzner", "a")
+    assert RateLimiters().get("hetzner", "a") is not books.get("hetzner", "a")  # another engine's books
+
+
+def test_each_engines_drivers_keep_their_own_books(clawops_home: Path) -> None:
+    """Two engines in one process: the same vendor token, two sets of books (as two processes would have)."""
+    from engine.runtime import Engine
+
+    one = Engine.open(demo_pairs=2, demo_providers="emulated")
+    two = Engine.open(demo_pairs=2, demo_providers="emulated")
+    try:
+        assert one.drivers.limiters is not two.drivers.limiters
+        one.drivers.limiters.get("hetzner", "emulator-token").stats.requests += 3
+        assert one.drivers.limiters.totals()["hetzner"].requests == 3
+        assert two.drivers.limiters.totals() == {}
+    finally:
+        one.close()
+        two.close()
 
 
 def test_time_scale_multiplies_the_allowed_rate() -> None:

@@ -14,6 +14,7 @@ provider delete is committed *before* the delete is sent.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -103,38 +104,37 @@ class _Sql:
     insert_entry: str
 
 
-_SQL: dict[str, _Sql] = {}
-
-
 def _sql(conn: Connection) -> _Sql:
     """Hand-written driver SQL for the hot path (compiling Core statements per call is most of its cost)."""
-    dialect = conn.dialect
-    key = f"{dialect.name}:{dialect.paramstyle}"
-    statements = _SQL.get(key)
-    if statements is None:
-        if dialect.name == "sqlite" or dialect.paramstyle == "named":
-            mark = ":{}"
-        elif dialect.paramstyle == "pyformat":
-            mark = "%({})s"
-        else:  # pragma: no cover - the store supports SQLite and psycopg, both above
-            raise StoreError(f"The audit log does not support the {dialect.name} driver's parameter style.")
-        lock = "" if dialect.name == "sqlite" else " FOR UPDATE"
-        new_head = f"seq = {mark.format('new_seq')}, hash = {mark.format('new_hash')}"
-        statements = _SQL[key] = _Sql(
-            # SQLite has no FOR UPDATE and reads outside a write transaction: a no-op UPDATE takes the write
-            # lock first, so no other process can move the head between our read and our write.
-            lock_head="UPDATE audit_head SET id = id WHERE id = 1" if dialect.name == "sqlite" else None,
-            read_head=f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}",
-            # The first append ever: every engine may race to create the head row; all but one do nothing.
-            ensure_head=f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}') "
-                        "ON CONFLICT (id) DO NOTHING",
-            move_head=f"UPDATE audit_head SET {new_head} WHERE id = 1",
-            cas_head=(f"UPDATE audit_head SET {new_head} "
-                      f"WHERE id = 1 AND seq = {mark.format('old_seq')} AND hash = {mark.format('old_hash')}"),
-            insert_entry=(f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) "
-                          f"VALUES ({', '.join(mark.format(c) for c in _COLUMNS)})"),
-        )
-    return statements
+    return _statements(conn.dialect.name, conn.dialect.paramstyle)
+
+
+@functools.cache
+def _statements(dialect: str, paramstyle: str) -> _Sql:
+    """The statements for one driver.  Cached as an immutable result of a pure function of its arguments (two
+    dialects at most), so no engine's state lives here."""
+    if dialect == "sqlite" or paramstyle == "named":
+        mark = ":{}"
+    elif paramstyle == "pyformat":
+        mark = "%({})s"
+    else:  # pragma: no cover - the store supports SQLite and psycopg, both above
+        raise StoreError(f"The audit log does not support the {dialect} driver's parameter style.")
+    lock = "" if dialect == "sqlite" else " FOR UPDATE"
+    new_head = f"seq = {mark.format('new_seq')}, hash = {mark.format('new_hash')}"
+    return _Sql(
+        # SQLite has no FOR UPDATE and reads outside a write transaction: a no-op UPDATE takes the write
+        # lock first, so no other process can move the head between our read and our write.
+        lock_head="UPDATE audit_head SET id = id WHERE id = 1" if dialect == "sqlite" else None,
+        read_head=f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}",
+        # The first append ever: every engine may race to create the head row; all but one do nothing.
+        ensure_head=f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}') "
+                    "ON CONFLICT (id) DO NOTHING",
+        move_head=f"UPDATE audit_head SET {new_head} WHERE id = 1",
+        cas_head=(f"UPDATE audit_head SET {new_head} "
+                  f"WHERE id = 1 AND seq = {mark.format('old_seq')} AND hash = {mark.format('old_hash')}"),
+        insert_entry=(f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) "
+                      f"VALUES ({', '.join(mark.format(c) for c in _COLUMNS)})"),
+    )
 
 
 Fields = tuple[str, str, str, str, str, str]

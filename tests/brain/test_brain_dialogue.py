@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine.brain import BrainContext, ClarifyIntent, OfflineBrain, ToolIntent, leaks
 from engine.brain._answers import audit_narrative, money, resolve_since
@@ -19,7 +19,7 @@ from engine.brain._config_schema import check_config, parse_config
 from engine.brain._lexicon import prepare
 from engine.brain.emulator import AnthropicEmulator, say, use_tools
 from engine.runtime import Engine
-from engine.store import JobRecord, PlanRecord
+from engine.store import Instance, JobRecord, PlanRecord
 
 PAIRS = 150
 BRAIN = OfflineBrain()
@@ -38,6 +38,11 @@ def engine(clawops_home: Path) -> Iterator[Engine]:
 def _jobs(engine: Engine) -> list[JobRecord]:
     with engine.store.session() as s:
         return list(s.exec(select(JobRecord)).all())
+
+
+def _plans(engine: Engine) -> list[PlanRecord]:
+    with engine.store.session() as s:
+        return list(s.exec(select(PlanRecord)).all())
 
 
 def _plan(engine: Engine, plan_id: str) -> PlanRecord:
@@ -92,6 +97,66 @@ async def test_a_go_after_the_model_asked_back_runs_no_old_plan(llm_engine: Engi
     await llm_engine.ask("blorp zing", session="c")
     late = await llm_engine.ask("yes", session="c")
     assert late.tool_calls == [] and not _jobs(llm_engine)
+
+
+async def test_an_action_request_answered_with_a_status_dump_becomes_the_question_back(
+        llm_engine: Engine, emu: AnthropicEmulator) -> None:
+    emu.add(use_tools(("fleet_status", {})), say("The fleet: 300 instances, 24 DEGRADED. All looks manageable."))
+    result = await llm_engine.ask("reboot the wonky boxes", session="d")
+    # The ask-back rule in code: no read reported as the answer, no plan, a question naming the unknown word.
+    assert result.tool_calls == [] and "?" in result.reply and "wonky" in result.reply
+    assert "300 instances" not in result.reply and not _plans(llm_engine)
+
+
+async def test_an_action_request_answered_with_words_alone_is_not_taken_at_its_word(
+        llm_engine: Engine, emu: AnthropicEmulator) -> None:
+    emu.add(say("Done — I restarted the degraded vultr instances."))
+    result = await llm_engine.ask("restart the degraded ones on vultr", session="w")
+    assert result.tool_calls == [] and not _plans(llm_engine) and not _jobs(llm_engine)
+    assert "Nothing was planned" in result.reply and "I restarted" not in result.reply
+
+
+async def test_a_model_config_push_is_checked_like_the_operators_words(llm_engine: Engine,
+                                                                       emu: AnthropicEmulator) -> None:
+    emu.add(use_tools(("config_push", {"selector": {"provider": "vultr"}, "config": {"colour": "blue"}})),
+            say("Pushed."))
+    result = await llm_engine.ask("make the vultr gateways blue", session="c")
+    assert result.tool_calls == [] and not _plans(llm_engine)
+    assert "colour" in result.reply and "Nothing was planned" in result.reply
+    schema = next(t for t in emu.requests[0]["tools"] if t["name"] == "config_push")["input_schema"]
+    assert schema["properties"]["config"]["additionalProperties"] is False
+    assert schema["properties"]["config"]["properties"]["log_level"]["enum"] == ["debug", "info", "warning", "error"]
+
+
+async def test_an_exception_said_in_the_message_binds_the_models_broad_call(llm_engine: Engine,
+                                                                           emu: AnthropicEmulator) -> None:
+    emu.add(use_tools(("restart", RESTART_DEGRADED)), say("Planned."))
+    result = await llm_engine.ask("restart everything degraded except contabo", session="x")
+    (call,) = result.tool_calls
+    assert call.plan is not None and call.args["selector"]["instances"]  # narrowed to named instances
+    with llm_engine.store.session() as s:
+        providers = {i.provider for i in s.exec(select(Instance).where(
+            col(Instance.id).in_(call.args["selector"]["instances"]))).all()}
+    assert "contabo" not in providers and "Left alone: contabo" in result.reply
+
+
+async def test_the_plan_a_model_proposed_is_shown_in_the_engines_words(llm_engine: Engine,
+                                                                      emu: AnthropicEmulator) -> None:
+    emu.add(use_tools(("restart", RESTART_DEGRADED)), say("Planned a small restart of a couple of boxes."))
+    result = await llm_engine.ask("restart everything degraded", session="p")
+    plan = result.plan
+    assert plan is not None and f"Plan {plan['id']}: {plan['summary']}" in result.reply
+
+
+async def test_the_model_is_handed_the_whole_dialogue_state(llm_engine: Engine, emu: AnthropicEmulator) -> None:
+    emu.add(use_tools(("fleet_status", {"provider": "vultr", "state": "DEGRADED"})), say("Listed."),
+            say("Which one?"))
+    listed = await llm_engine.ask("what's degraded on vultr?", session="s")
+    await llm_engine.ask("hmm, tell me more", session="s")
+    system = emu.requests[-1]["system"]
+    assert '- Last fleet view: {"provider": "vultr", "state": "DEGRADED"}' in system
+    first = listed.tool_calls[0].result["problems"][0]["id"]
+    assert f"- Last list shown, in order: {first}" in system
 
 
 # ------------------------------------------------------------------------------------------ the offline brain

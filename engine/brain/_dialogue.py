@@ -23,7 +23,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from engine.brain._entities import filters as read_filters
+from engine.brain._entities import ids as read_ids
 from engine.brain._intents import BrainContext, ClarifyIntent, Intent, ToolIntent, UnknownIntent
+from engine.brain._lexicon import to_number
 
 __all__ = ["AMEND_START", "follow_up", "resolve_references"]
 
@@ -60,10 +63,9 @@ _TIER_RE = re.compile(r"\b(?:make (?:it|that|them)|change (?:it|that) to|go|use|
 _WIDEN_RE = re.compile(r"\b(?:all (?:of )?(?:the|them)|all\b|everything|every one|whole)\b")
 _SELECTOR_TOOLS = frozenset({"teardown", "resize", "restart", "failover", "config_push", "silence_alerts"})
 
-Reader = Callable[[str], dict[str, str]]
-"""The brain's slot reader: providers, regions, geos, tiers, states and roles named in a text."""
-IdReader = Callable[[str], tuple[list[str], list[str]]]
-"""The brain's id reader: the account ids and instance ids named in a text."""
+Unexplained = Callable[[str], tuple[str, ...]]
+"""The words of a text no recogniser of the brain explains (named when a change cannot be read).  The whole
+lexicon is assembled by the offline brain from every recogniser, this module's included, so it is passed in."""
 
 
 def _withdraw(ctx: BrainContext, text: str, unknown: tuple[str, ...] = ()) -> ClarifyIntent:
@@ -76,21 +78,19 @@ def _withdraw(ctx: BrainContext, text: str, unknown: tuple[str, ...] = ()) -> Cl
         understood=f"a change to plan {pending.get('id', '')}", unknown_words=unknown, withdraws=True)
 
 
-def _amend(text: str, ctx: BrainContext, read: Reader, unknown: Callable[[str], tuple[str, ...]]) -> Intent | None:
+def _amend(text: str, ctx: BrainContext, unknown: Unexplained) -> Intent | None:
     pending = ctx.pending
     if not pending or not AMEND_START.search(text):
         return None
     tool = str(pending.get("tool", ""))
     args: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(pending.get("args") or {}).items()}
     pid = str(pending.get("id", ""))
-    filters = read(text)
+    filters = read_filters(text)
     tier_match = _TIER_RE.search(text)
     new_tier = _TIERS[(tier_match.group(1) or tier_match.group(2))] if tier_match else None
     count_match = _COUNT_RE.search(text)
     count = None
     if count_match:
-        from engine.brain._lexicon import to_number
-
         raw = count_match.group(1) or count_match.group(2)
         count = int(raw) if raw.isdigit() else to_number(raw)
     changed: list[str] = []
@@ -198,9 +198,9 @@ def _fix(numbers: list[int], ctx: BrainContext) -> list[Intent]:
     return out
 
 
-def _same_for(change: str, ctx: BrainContext, read: Reader, ids: IdReader) -> Intent | None:
-    filters = read(change)
-    accounts, instances = ids(change)
+def _same_for(change: str, ctx: BrainContext) -> Intent | None:
+    filters = read_filters(change)
+    accounts, instances = read_ids(change)
     last = ctx.last_action
     if ctx.last_was_action and last:
         tool = str(last.get("tool"))
@@ -253,8 +253,7 @@ def resolve_references(text: str, ctx: BrainContext) -> str:
     return text
 
 
-def follow_up(text: str, ctx: BrainContext, read: Reader, unknown: Callable[[str], tuple[str, ...]],
-              ids: IdReader) -> list[Intent] | None:
+def follow_up(text: str, ctx: BrainContext, unknown: Unexplained) -> list[Intent] | None:
     """The intents for ``text`` read as a follow-up to the dialogue state, or None when it is a fresh request."""
     bare = text.strip(" .!?")
     if _UNDO_RE.match(bare):
@@ -276,10 +275,10 @@ def follow_up(text: str, ctx: BrainContext, read: Reader, unknown: Callable[[str
     same = _SAME_RE.match(bare)
     if same:
         change = next(g for g in same.groups() if g)
-        repeated = _same_for(change, ctx, read, ids)
+        repeated = _same_for(change, ctx)
         if repeated is not None:
             return [repeated]
-    amended = _amend(bare, ctx, read, unknown)
+    amended = _amend(bare, ctx, unknown)
     if amended is not None:
         return [amended]
     return None

@@ -19,8 +19,22 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from engine.brain import _config_schema, _dialogue, _entities
 from engine.brain._config_schema import check_config, parse_config
 from engine.brain._dialogue import AMEND_START, follow_up, resolve_references
+from engine.brain._entities import (
+    ACCOUNT_RE,
+    CITY_WORDS,
+    GEO_WORDS,
+    INSTANCE_RE,
+    PROVIDER_WORDS,
+    ROLE_WORDS,
+    STATE_WORDS,
+    TIER_WORDS,
+)
+from engine.brain._entities import filters as _filters
+from engine.brain._entities import ids as _ids
+from engine.brain._entities import words as _words
 from engine.brain._intents import (
     BrainContext,
     CancelIntent,
@@ -46,45 +60,6 @@ __all__ = ["MAX_MESSAGE_CHARS", "SUGGESTIONS", "OfflineBrain", "answers_offline"
 MAX_MESSAGE_CHARS = 4000
 REAL_PROVIDERS = ("hetzner", "vultr", "digitalocean", "contabo", "hostinger")
 SELECTOR_TOOLS = frozenset({"teardown", "resize", "restart", "failover", "config_push", "silence_alerts"})
-
-PROVIDER_WORDS = {
-    "hetzner": "hetzner", "htz": "hetzner", "vultr": "vultr", "digitalocean": "digitalocean",
-    "digital ocean": "digitalocean", "do": "digitalocean", "contabo": "contabo", "hostinger": "hostinger",
-    "sim": "sim",
-}
-STATE_WORDS = {
-    "degraded": "DEGRADED", "unhealthy": "DEGRADED", "sick": "DEGRADED", "struggling": "DEGRADED",
-    "failed": "FAILED", "failing": "FAILED", "down": "FAILED", "dead": "FAILED", "offline": "FAILED",
-    "unreachable": "FAILED", "broken": "FAILED", "healing": "HEALING", "active": "ACTIVE", "healthy": "ACTIVE",
-    "error": "ERROR", "errored": "ERROR", "errors": "ERROR", "creating": "CREATING",
-    "bootstrapping": "BOOTSTRAPPING", "requested": "REQUESTED", "draining": "DRAINING", "archiving": "ARCHIVING",
-    "promoting": "STANDBY_PROMOTING", "deleted": "DELETED",
-}
-GEO_WORDS = {"eu": "eu", "europe": "eu", "european": "eu", "us": "us", "usa": "us", "america": "us",
-             "american": "us", "states": "us", "ap": "ap", "asia": "ap", "apac": "ap", "asian": "ap"}
-TIER_WORDS = {"nano": "nano", "cheap": "nano", "cheapest": "nano", "smallest": "nano", "small": "nano",
-              "tiny": "nano", "budget": "nano", "standard": "standard", "medium": "standard", "regular": "standard",
-              "performance": "performance", "perf": "performance", "large": "performance", "big": "performance",
-              "biggest": "performance", "beefy": "performance"}
-LOOSE_TIERS = frozenset({"small", "big", "large", "cheap", "cheapest", "tiny", "budget", "medium", "regular",
-                         "biggest", "beefy", "smallest"})
-ROLE_WORDS = {"primary": "primary", "primaries": "primary", "standby": "standby", "standbys": "standby",
-              "standbies": "standby"}
-CITY_WORDS: dict[str, list[str]] = {}
-for _region in REGIONS.values():
-    if _region.provider.value == "sim":
-        continue
-    for _name in (_region.city.lower(), _region.location.lower()):
-        if _name not in ("east", "central"):
-            CITY_WORDS.setdefault(_name, []).append(_region.name)
-CITY_WORDS["nuernberg"] = CITY_WORDS["nürnberg"] = CITY_WORDS["nuremberg"]
-CITY_WORDS["nyc"] = CITY_WORDS["new york"]
-CITY_WORDS["sf"] = CITY_WORDS["san francisco"]
-CITY_WORDS["newark"] = CITY_WORDS["new jersey"]
-CITY_WORDS["la"] = CITY_WORDS["los angeles"]
-CITY_WORDS["virginia"] = CITY_WORDS["ashburn"]
-_CITY_RES = [(re.compile(rf"\b{re.escape(city)}\b"), names) for city, names in
-             sorted(CITY_WORDS.items(), key=lambda kv: -len(kv[0]))]
 
 CONFIRM = {"go", "yes", "y", "confirm", "confirmed", "do it", "proceed", "approve", "approved", "go ahead",
            "yes go", "ok go", "yes please", "ship it", "yes go ahead", "make it so", "go for it", "yep", "yeah",
@@ -171,8 +146,6 @@ STATUS_RE = re.compile(
 )
 BRIEFING_RE = re.compile(r"\b(brief(?:ing)?|debrief|morning report|daily report|weekly report|digest|"
                          r"summary for (?:today|the week))\b")
-ACCOUNT_RE = re.compile(r"\bacct[- ]?(\d{1,6})\b")
-INSTANCE_RE = re.compile(r"\b(i-acct-[a-z0-9-]+)\b")
 SPLIT_RE = re.compile(r"\s*(?:;|\.\s+|,?\s+then\s+|,?\s+and then\s+|,?\s+after that\s+|,?\s+also\s+|\n)\s*")
 ACTION_START = re.compile(
     r"^(?:and\s+|also\s+|please\s+)?(provision|spin|create|launch|onboard|add|restart|reboot|bounce|optimi[sz]e|cut|"
@@ -239,10 +212,6 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9][a-z0-9'-]*", text)
-
-
 def injection_marker(text: str) -> str | None:
     """The phrase that makes ``text`` read like a prompt injection, or None.
 
@@ -255,58 +224,6 @@ def injection_marker(text: str) -> str | None:
     match = INJECTION_RE.search(_norm(text)) or INJECTION_RE.search(_norm(fold(text)))
     return match.group(0) if match else None
 
-
-def _account_id(digits: str) -> str:
-    """``acct-42`` means ``acct-042`` (ids have at least three digits); longer ids are kept as typed."""
-    return f"acct-{digits}" if len(digits) >= 3 else f"acct-{int(digits):03d}"
-
-
-def _filters(text: str) -> dict[str, str]:
-    """Providers, regions, geos, tiers, states and roles named anywhere in ``text``."""
-    found: dict[str, str] = {}
-    words = _words(text)
-    padded = f" {' '.join(words)} "
-    for phrase, provider in PROVIDER_WORDS.items():
-        if f" {phrase} " in padded and not (
-            phrase == "do" and re.search(r"\b(to do|do (it|this|that|we|you|i|they|not|so|a|the|some|any|anything|"
-                                         r"nothing|something|everything|better|more|with|about)|what do|how do|"
-                                         r"can do|should do|don't|do$)\b", text)
-            and not re.search(r"\b(on|in|at|from|of) do\b|\bdo (primary|standby|instances?|fleet|boxes|servers?|"
-                              r"nodes|droplets?)\b|^do$", text)
-        ):
-            found.setdefault("provider", provider)
-    for word in words:
-        if word in REGIONS:
-            found["region"] = word
-        if word in STATE_WORDS and "state" not in found:
-            found["state"] = STATE_WORDS[word]
-        if word in GEO_WORDS and "geo" not in found and not (
-            word in ("us", "states") and not re.search(r"\b(in|the|across|on) (the )?(us|states)\b|\bus-|\bus (east|west)\b",
-                                                       text)
-        ):
-            found["geo"] = GEO_WORDS[word]
-        if word in TIER_WORDS and "tier" not in found and (word not in LOOSE_TIERS or re.search(r"\btiers?\b", text)):
-            found["tier"] = TIER_WORDS[word]
-        if word in ROLE_WORDS:
-            found["role"] = ROLE_WORDS[word]
-    if "region" not in found:
-        for city_re, names in _CITY_RES:
-            if city_re.search(text):
-                wanted = found.get("provider")
-                match = [n for n in names if wanted is None or f"-{wanted}-" in n]
-                if match:
-                    found["region"] = match[0]  # the region names its provider; no need to repeat it
-                    break
-    if "region" in found:
-        found.pop("geo", None)
-    return found
-
-
-def _ids(text: str) -> tuple[list[str], list[str]]:
-    instances = INSTANCE_RE.findall(text)
-    scrubbed = INSTANCE_RE.sub(" ", text)
-    accounts = [_account_id(d) for d in ACCOUNT_RE.findall(scrubbed)]
-    return list(dict.fromkeys(accounts)), list(dict.fromkeys(instances))
 
 
 def _number(word_text: str) -> int | None:
@@ -487,7 +404,7 @@ class OfflineBrain:
         if short in HELP or re.match(r"^help\b", short) or re.match(r"^help me\b.*\bwhat can (?:you|u) do\b", short):
             return [HelpIntent()]
         text = resolve_references(text, ctx)
-        followed = follow_up(text, ctx, _filters, _unexplained, _ids)
+        followed = follow_up(text, ctx, _unexplained)
         if followed is not None:
             return _with_notes(apply_exclusions(followed, ctx.excluded_providers), prepared)
         vouched = bool(PRESSURE_RE.search(text))
@@ -1252,10 +1169,9 @@ def _lexicon() -> frozenset[str]:
     """Every word a recogniser or lexicon entry of the brain explains (read from their own patterns and tables)."""
     import sys
 
-    from engine.brain import _config_schema, _dialogue
-
-    words = _literal_words(sys.modules[__name__]) | _literal_words(_dialogue) | _literal_words(_config_schema)
-    for module in (sys.modules[__name__], _dialogue):  # the module-level patterns, also without sources
+    own = sys.modules[__name__]
+    words = set().union(*(_literal_words(m) for m in (own, _dialogue, _config_schema, _entities)))
+    for module in (own, _dialogue, _entities):  # the module-level patterns, also without sources
         for value in vars(module).values():
             if isinstance(value, re.Pattern):
                 words.update(re.findall(r"[a-z]{2,}", re.sub(r"\\[a-zA-Z]", " ", str(value.pattern))))

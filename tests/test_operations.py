@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,15 @@ from engine import audit
 from engine.demo import build_demo_fleet
 from engine.runtime import Engine
 from engine.store import AuditEntry, Instance, JobRecord, JobStep, PlanRecord
+from tests.engine_kit import sim_nodes
 
 PAIRS = 150
 
 
 @pytest.fixture
-def engine(clawops_home: Path) -> Engine:
+def engine(clawops_home: Path) -> Iterator[Engine]:
     eng = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
-    yield eng  # type: ignore[misc]
+    yield eng
     eng.close()
 
 
@@ -98,13 +100,13 @@ def test_small_restart_runs_at_once_and_heals_the_instance(engine: Engine) -> No
     with engine.store.session() as s:
         healed = s.get(Instance, degraded.id)
         assert healed is not None and healed.state == "ACTIVE"
-    assert (degraded.id, "clawops.restart_gateway") in engine.nodes.calls
+    assert (degraded.id, "clawops.restart_gateway") in sim_nodes(engine).calls
 
 
 def test_dry_run_plans_but_never_acts(engine: Engine) -> None:
     result = asyncio.run(engine.ask("restart everything degraded on vultr", dry_run=True, yes=True))
     assert result.tool_calls[0].status == "planned" and result.job is None
-    assert engine.nodes.calls == []
+    assert sim_nodes(engine).calls == []
 
 
 def test_yes_flag_confirms_from_the_operator(engine: Engine) -> None:
@@ -132,7 +134,7 @@ def test_viewer_is_refused_by_role_and_the_refusal_is_audited(engine: Engine) ->
     result = asyncio.run(engine.ask("restart everything on vultr", operator="globex-viewer"))
     call = result.tool_calls[0]
     assert call.status == "refused" and call.rule == "role"
-    assert engine.nodes.calls == []
+    assert sim_nodes(engine).calls == []
     with engine.store.session() as s:
         assert s.exec(select(AuditEntry).where(col(AuditEntry.action) == "refused.restart")).first() is not None
 
@@ -149,10 +151,10 @@ def test_interrupted_job_resumes_without_repeating_done_steps(engine: Engine) ->
         assert job is not None
         job.status = "running"
         s.add(job)
-    engine.nodes.calls.clear()
+    sim_nodes(engine).calls.clear()
     resumed = asyncio.run(engine.ops.resume_unfinished())
     assert [j.status for j in resumed] == ["succeeded"]
-    restarted = [c for c in engine.nodes.calls if c[1] == "clawops.restart_gateway"]
+    restarted = [c for c in sim_nodes(engine).calls if c[1] == "clawops.restart_gateway"]
     assert len(restarted) == len(steps) - len(steps) // 2
 
 
@@ -233,7 +235,7 @@ def test_teardown_archives_audits_then_deletes(engine: Engine) -> None:
         deletes = list(s.exec(select(AuditEntry).where(col(AuditEntry.action) == "provider.delete")).all())
     assert {i.state for i in pair if i.provider not in ("contabo", "hostinger")} <= {"DELETED"}
     assert len(deletes) == len(engine.drivers.sim.deletes) >= 1
-    assert ("i-acct-011-p", "clawops.archive") in engine.nodes.calls
+    assert ("i-acct-011-p", "clawops.archive") in sim_nodes(engine).calls
     archives = sorted((engine.settings.home / "archives" / "acct-011").glob("*.tar.gz"))
     assert [a.name.split("-2")[0] for a in archives] == ["i-acct-011-p", "i-acct-011-s"]
     import tarfile
@@ -331,20 +333,22 @@ def test_config_push_rolls_out_in_batches(engine: Engine) -> None:
     with engine.store.session() as s:
         hetzner = [i.id for i in s.exec(select(Instance).where(col(Instance.provider) == "hetzner",
                                                                  col(Instance.state).in_(("ACTIVE", "DEGRADED")))).all()]
-    assert all(engine.nodes.current_config(i) == {"log_level": "debug"} for i in hetzner)
+    nodes = sim_nodes(engine)
+    assert all(nodes.current_config(i) == {"log_level": "debug"} for i in hetzner)
 
 
 def test_a_failing_batch_halts_the_rollout_and_leaves_nobody_on_the_bad_config(engine: Engine) -> None:
     with engine.store.session() as s:
         targets = [i.id for i in s.exec(select(Instance).where(col(Instance.state) == "ACTIVE")
                                         .order_by(col(Instance.account_id), col(Instance.role))).all()]
-    engine.nodes.fragile = {targets[25]}  # lands in the third batch of ten
+    nodes = sim_nodes(engine)
+    nodes.fragile = {targets[25]}  # lands in the third batch of ten
     result = asyncio.run(engine.ask_tool("config_push", {"selector": {"state": "ACTIVE"},
                                                          "config": {"gateway_port": 9999}, "batch_size": 10}, yes=True))
     assert result.status == "error" and result.job is not None and result.job.status == "failed"
     assert result.job.done == 2 and "rolled back" in (result.job.error or "")
-    assert [i for i in targets if engine.nodes.current_config(i)] == []  # nobody left on the bad config
-    configured = {c[0] for c in engine.nodes.calls if c[1] == "clawops.config_apply"}
+    assert [i for i in targets if nodes.current_config(i)] == []  # nobody left on the bad config
+    configured = {c[0] for c in nodes.calls if c[1] == "clawops.config_apply"}
     assert targets[40] not in configured  # batches after the failure never started
 
 

@@ -12,6 +12,7 @@ from engine.api import RemoteClient
 from engine.operations import _service
 from engine.store import Instance
 from tests.api.api_testkit import Daemon, Keys
+from tests.engine_kit import sim_nodes
 
 
 async def test_a_daemon_job_outlives_its_client_and_is_stopped_by_another(daemon: Daemon, keys: Keys,
@@ -19,7 +20,7 @@ async def test_a_daemon_job_outlives_its_client_and_is_stopped_by_another(daemon
     monkeypatch.setitem(_service.TOOL_CONCURRENCY, "provision_pairs", 2)
     engine = daemon.engine
     engine.ops.background_jobs = True  # as `clawops engine` runs it
-    engine.nodes.latency = 0.3
+    sim_nodes(engine).latency = 0.3
     alice = await asyncio.to_thread(RemoteClient, daemon.url, keys.alice)
     plan = await alice.ask("provision 12 standard pairs in the eu, hetzner primary, vultr standby", session="a")
     assert plan.plan is not None

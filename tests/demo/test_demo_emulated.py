@@ -8,7 +8,9 @@ uses.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
@@ -21,10 +23,10 @@ PAIRS = 60
 
 
 @pytest.fixture
-def engine(clawops_home: Path) -> Engine:
+def engine(clawops_home: Path) -> Iterator[Engine]:
     eng = Engine.open(demo_pairs=PAIRS)
     assert isinstance(eng.drivers, EmulatedDrivers)
-    yield eng  # type: ignore[misc]
+    yield eng
     eng.close()
 
 
@@ -69,7 +71,7 @@ def test_reboot_and_teardown_reach_the_emulator(engine: Engine) -> None:
 
 
 def test_provider_health_reports_status_pages_and_exposure(engine: Engine) -> None:
-    async def scenario() -> tuple[str, dict[str, object]]:
+    async def scenario() -> tuple[str, dict[str, Any]]:  # a tool's result is JSON, as the engine declares it
         await engine.drivers.ensure("hetzner")
         engine.drivers.emulator("hetzner").state.region_outage("nbg1")
         result = await engine.ask("provider health")
@@ -124,6 +126,7 @@ def test_resize_waits_for_each_vendor_action_and_skips_what_a_vendor_cannot_do(e
         after = {i.id: s.get(Instance, i.id) for i in targets}
     for inst in targets:
         expected = "performance" if inst.provider == "vultr" else "nano"
-        assert after[inst.id] is not None and after[inst.id].tier == expected  # type: ignore[union-attr]
+        resized = after[inst.id]
+        assert resized is not None and resized.tier == expected
     if any(i.provider == "vultr" for i in targets):
         assert "upgrades only" in summary

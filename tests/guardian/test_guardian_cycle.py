@@ -82,7 +82,7 @@ def store(sqlite_url: str) -> Iterator[Store]:
 def _rows(store: Store) -> list[tuple[str, str, str, str]]:
     with store.session() as s:
         return [tuple(r) for r in s.execute(select(col(Instance.id), col(Instance.account_id), col(Instance.region),
-                                                   col(Instance.role))).all()]  # type: ignore[misc]
+                                                   col(Instance.role))).all()]
 
 
 def _busiest(store: Store) -> tuple[str, set[str], int]:
@@ -227,7 +227,7 @@ def test_a_silenced_incident_stays_open_and_is_not_announced_twice(store: Store)
 
 def test_the_scheduled_sweep_is_registered_only_where_reports_flow(clawops_home: Path) -> None:
     from engine.runtime import Engine
-    from engine.scheduler import guardian_schedule, start_scheduler
+    from engine.scheduler import start_scheduler
 
     engine = Engine.open(demo_pairs=5, demo_providers="sim")
     try:
@@ -241,7 +241,7 @@ def test_the_scheduled_sweep_is_registered_only_where_reports_flow(clawops_home:
 
         assert "guardian-sweep" not in asyncio.run(ids(False))
         assert "guardian-sweep" in asyncio.run(ids(True))
-        name, _task, every = guardian_schedule()
+        name, _task, every = engine.scheduler.guardian_schedule()
         assert name == "guardian-sweep" and every.total_seconds() == T.SWEEP_INTERVAL_S
     finally:
         engine.close()
@@ -258,7 +258,6 @@ def test_the_daemon_schedules_guardian_with_a_gateway_or_over_the_demos_simulate
 
 
 def test_the_scheduled_task_sweeps_stored_reports_through_the_operation_layer(clawops_home: Path) -> None:
-    from engine import scheduler
     from engine.runtime import Engine
     from engine.store import HealthReportRecord, utcnow
 
@@ -275,8 +274,8 @@ def test_the_scheduled_task_sweeps_stored_reports_through_the_operation_layer(cl
                     "memory": {"totalBytes": 100, "availableBytes": 60}, "disk": {"totalBytes": 100, "freeBytes": 60},
                     "uptimeS": 86400, "docker": {"available": True}, "gateway": {"running": True, "wsLatencyMs": 20}}))
         heard: list[str] = []
+        scheduler = engine.scheduler
         stop = scheduler.on_guardian_message(heard.append)
-        scheduler.bind(engine)
         try:
             assert asyncio.run(scheduler.guardian_sweep()) == 0  # a healthy fleet: nothing to do, nothing said
         finally:

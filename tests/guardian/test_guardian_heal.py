@@ -188,8 +188,8 @@ def test_step5_failover_to_an_active_healthy_standby() -> None:
 def test_step5_never_fails_over_to_an_unhealthy_standby(kw: dict[str, Any], why: str) -> None:
     rec = replace(verified(), step=HealStep.REBOOT_VPS, attempts=1)
     d = decide(facts(**kw), rec, NOW)
-    assert d.kind is DecisionKind.ESCALATE
-    assert why in d.action["args"]["message"]  # type: ignore[index]
+    assert d.kind is DecisionKind.ESCALATE and d.action is not None
+    assert why in d.action["args"]["message"]
 
 
 def test_a_provider_outage_goes_straight_to_failover_for_primaries() -> None:
@@ -336,8 +336,8 @@ def test_states_guardian_does_not_heal(state: str) -> None:
 
 
 def test_a_failed_standby_waits_for_its_replacement_or_is_escalated_once() -> None:
-    sb = dict(role="standby", state="FAILED", standby_id=None, standby_state=None, standby_score=None,
-              health=health(missed=3))
+    sb: dict[str, Any] = dict(role="standby", state="FAILED", standby_id=None, standby_state=None, standby_score=None,
+                              health=health(missed=3))
     assert decide(facts(**sb, replacement_pending=True), None, NOW).kind is DecisionKind.NONE
     d = decide(facts(**sb), None, NOW)
     assert d.kind is DecisionKind.ESCALATE and "no standby" in d.reason

@@ -38,7 +38,8 @@ def store(sqlite_url: str) -> Iterator[Store]:
 
 def _rows(store: Store) -> list[Any]:
     with store.session() as s:
-        return list(s.execute(select(Instance.id, Instance.account_id, Instance.region, Instance.state)).all())
+        return list(s.execute(select(col(Instance.id), col(Instance.account_id), col(Instance.region),
+                                     col(Instance.state))).all())
 
 
 def _good(iid: str, acct: str, at: datetime) -> HealthReport:

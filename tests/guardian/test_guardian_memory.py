@@ -26,9 +26,11 @@ def fleet(sqlite_url: str) -> Iterator[tuple[Store, str, str]]:
     st = open_store(sqlite_url)
     seed_demo(st, 40, seed=2)
     with st.session() as s:
-        iid, acct = s.execute(select(Instance.id, Instance.account_id)
-                              .where(col(Instance.state) == "ACTIVE", col(Instance.role) == "primary")
-                              .order_by(col(Instance.id))).first()  # type: ignore[misc]
+        first = s.execute(select(col(Instance.id), col(Instance.account_id))
+                          .where(col(Instance.state) == "ACTIVE", col(Instance.role) == "primary")
+                          .order_by(col(Instance.id))).first()
+        assert first is not None
+        iid, acct = first
         s.execute(update(Instance).values(last_report_at=T0 - timedelta(minutes=1)))
     yield st, iid, acct
     st.dispose()
@@ -44,7 +46,7 @@ def _one(iid: str, acct: str, at: datetime, **kw: Any) -> HealthReport:
 def everyone(store: Store, at: datetime) -> dict[str, HealthReport]:
     """A healthy report from every instance (the rest of the fleet keeps reporting)."""
     with store.session() as s:
-        rows = s.execute(select(Instance.id, Instance.account_id)).all()
+        rows = s.execute(select(col(Instance.id), col(Instance.account_id))).all()
     return {i: _one(i, a, at) for i, a in rows}
 
 
@@ -89,7 +91,9 @@ def test_standing_approval_usage_is_rebuilt(fleet: tuple[Store, str, str]) -> No
     ledger = HealLedger()
     region = ""
     with store.session() as s:
-        region = s.get(Instance, iid).region  # type: ignore[union-attr]
+        inst = s.get(Instance, iid)
+        assert inst is not None
+        region = inst.region
     # walk the instance up to the reboot with a live ledger
     at = T0
     for _ in range(8):

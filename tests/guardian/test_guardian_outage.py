@@ -34,7 +34,7 @@ GUARDIAN = Caller(operator_id="op-owner", name="owner", role=Role.OPERATOR, chan
 
 def _reports(engine: Engine, now: datetime, skip: set[str]) -> dict[str, HealthReport]:
     with engine.store.session() as s:
-        rows = s.execute(select(Instance.id, Instance.account_id, Instance.state)).all()
+        rows = s.execute(select(col(Instance.id), col(Instance.account_id), col(Instance.state))).all()
     return {iid: HealthReport(iid, now - timedelta(seconds=10), account_id=acct, cpu_percent=20.0, mem_percent=40.0,
                               disk_percent=40.0, gateway_up=True, docker_running=True, gateway_latency_ms=30.0,
                               uptime_s=86400.0)
@@ -45,7 +45,7 @@ def test_region_outage_heals_through_the_operation_layer(clawops_home: Path) -> 
     engine = Engine.open(demo_pairs=150)
     try:
         with engine.store.session() as s:
-            live = s.execute(select(Instance.id, Instance.region, Instance.role, Instance.state)
+            live = s.execute(select(col(Instance.id), col(Instance.region), col(Instance.role), col(Instance.state))
                              .where(col(Instance.state).in_(("ACTIVE", "DEGRADED")))).all()
         primaries = Counter(r for _, r, role, _ in live if role == "primary")
         region = primaries.most_common(1)[0][0]
@@ -69,7 +69,7 @@ def test_region_outage_heals_through_the_operation_layer(clawops_home: Path) -> 
                        provider_signals={region: ProviderSignal("outage", detail="drill")})
         failovers = [d for d in second.actions if d.step is HealStep.FAILOVER]
         assert failovers
-        statuses = Counter()
+        statuses: Counter[str] = Counter()
         for d in failovers:
             assert d.action is not None
             out = asyncio.run(engine.ops.call(GUARDIAN, d.action["tool"], d.action["args"]))
@@ -90,7 +90,7 @@ def test_region_outage_heals_through_the_operation_layer(clawops_home: Path) -> 
         third = sweep(engine.store, _reports(engine, third_at, down), third_at, ledger=ledger,
                       provider_signals={region: ProviderSignal("outage", detail="drill")})
         with engine.store.session() as s:
-            in_region = {i for (i,) in s.execute(select(Instance.id).where(col(Instance.region) == region)).all()}
+            in_region = {i for (i,) in s.execute(select(col(Instance.id)).where(col(Instance.region) == region)).all()}
         assert not [d for d in third.actions if d.instance_id in in_region]  # nothing is restarted in a dead region
         assert audit.verify(engine.store).ok
 

@@ -43,7 +43,7 @@ def store(sqlite_url: str) -> Iterator[Store]:
 
 def instances(store: Store) -> dict[str, Instance]:
     with store.session() as s:
-        return {i.id: i for i in s.exec(select(Instance)).scalars()}  # type: ignore[call-overload]
+        return {i.id: i for i in s.scalars(select(Instance))}
 
 
 def good(inst: Instance, **kw: Any) -> HealthReport:
@@ -60,8 +60,7 @@ def all_good(store: Store) -> dict[str, HealthReport]:
 
 def audit_rows(store: Store, prefix: str) -> list[AuditEntry]:
     with store.session() as s:
-        rows = s.exec(select(AuditEntry).where(col(AuditEntry.action).startswith(prefix))).scalars().all()  # type: ignore[call-overload]
-        return list(rows)
+        return list(s.scalars(select(AuditEntry).where(col(AuditEntry.action).startswith(prefix))).all())
 
 
 def test_a_healthy_fleet_is_silent_and_degraded_boxes_that_recovered_return_to_active(store: Store) -> None:
@@ -271,7 +270,7 @@ def test_heal_decisions_are_audited(store: Store) -> None:
 
 
 def _fields(r: HealthReport) -> dict[str, Any]:
-    return {name: getattr(r, name) for name in r.__slots__ if name != "notes"}  # type: ignore[attr-defined]
+    return {name: getattr(r, name) for name in r.__slots__ if name != "notes"}
 
 
 def test_sweep_on_both_backends(store_url: str) -> None:

@@ -41,7 +41,7 @@ def test_any_fleet_any_reports_the_sweep_finishes_and_moves_legally(
     try:
         seed_demo(store, 12, seed=5)
         with store.session() as s:
-            rows = list(s.execute(select(Instance.id, Instance.account_id, Instance.region)
+            rows = list(s.execute(select(col(Instance.id), col(Instance.account_id), col(Instance.region))
                                   .order_by(col(Instance.id))).all())
             for (iid, _, _), state, quiet in zip(rows, states, silence_min, strict=True):
                 s.execute(update(Instance).where(col(Instance.id) == iid)
@@ -69,7 +69,7 @@ def test_any_fleet_any_reports_the_sweep_finishes_and_moves_legally(
                     assert d.action is not None and d.action["tool"] != "teardown"
             assert all(0 <= h.value <= 100 for h in result.scores.values())
         with store.session() as s:
-            after = dict(s.execute(select(Instance.id, Instance.state)).all())
+            after = {iid: state for iid, state in s.execute(select(col(Instance.id), col(Instance.state))).all()}
         for (iid, _, _), before in zip(rows, states, strict=True):
             if before in ("DELETED", "REQUESTED", "CREATING", "BOOTSTRAPPING", "STANDBY_PROMOTING", "DRAINING",
                           "ARCHIVING", "ERROR", "FAILED"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,13 @@ from sqlmodel import col, select
 from engine.operations import _diagnose
 from engine.runtime import Engine
 from engine.store import AuditEntry, Instance
+from tests.engine_kit import sim_nodes
 
 PAIRS = 60
 
 
 @pytest.fixture
-def engine(clawops_home: Path) -> Engine:
+def engine(clawops_home: Path) -> Iterator[Engine]:
     eng = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
     yield eng
     eng.close()
@@ -61,14 +63,15 @@ def test_an_unreachable_node_is_a_finding_not_a_crash(engine: Engine) -> None:
 
 
 def test_bad_checks_and_other_tenants_are_refused_without_asking_a_node(engine: Engine) -> None:
-    before = len(engine.nodes.calls)
+    nodes = sim_nodes(engine)
+    before = len(nodes.calls)
     bad = asyncio.run(engine.ask_tool("instance_diagnose", {"target": "acct-001", "checks": ["cpu"]}))
     assert bad.status == "error" and "Unknown check 'cpu'" in bad.message
     with engine.store.session() as s:
         foreign = next(i for i in s.exec(select(Instance)).all() if i.tenant_id != "demo-acme")
     scoped = asyncio.run(engine.ask_tool("instance_diagnose", {"target": foreign.account_id}, operator="acme-ops"))
     assert scoped.status == "error" and "visible to you" in scoped.message
-    assert len(engine.nodes.calls) == before
+    assert len(nodes.calls) == before
 
 
 async def test_a_silent_node_times_out_into_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:

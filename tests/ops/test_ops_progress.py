@@ -19,6 +19,7 @@ from engine.client import EmbeddedClient
 from engine.operations import JobProgress, JobView
 from engine.runtime import Engine
 from engine.store import Instance, JobStep
+from tests.engine_kit import sim_nodes
 from tests.ops.test_ops_webhooks import SECRET, Receiver
 
 PAIRS = 30
@@ -33,7 +34,7 @@ def test_the_example_runs_in_the_background_and_reports_progress_until_all_activ
         runner = await receiver.start()
         engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim", companion_webhook_url=receiver.url,
                              companion_webhook_secret=SECRET)
-        engine.nodes.latency = 0.01  # node calls take time, so progress has something to report
+        sim_nodes(engine).latency = 0.01  # node calls take time, so progress has something to report
         client = EmbeddedClient(engine, channel="tui", background_jobs=True)
         feed_items: list[object] = []
 
@@ -139,7 +140,7 @@ def test_resume_waits_for_a_job_already_running_here(clawops_home: Path) -> None
     engine.ops.background_jobs = True
     try:
         async def scenario() -> None:
-            engine.nodes.latency = 0.01
+            sim_nodes(engine).latency = 0.01
             went = await engine.ask("provision 2 pairs, hetzner primary", yes=True)
             assert went.job is not None and went.job["status"] == "running"
             views = await engine.ops.resume_unfinished()
@@ -184,7 +185,7 @@ def test_a_long_step_keeps_its_lease_so_no_other_engine_takes_it(clawops_home: P
     engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
     other = Engine.open(demo_pairs=PAIRS, demo_providers="sim")  # a second engine on the same store
     engine.ops.step_lease_seconds = other.ops.step_lease_seconds = lease
-    engine.nodes.latency = 4 * lease  # each node call outlasts the lease four times
+    sim_nodes(engine).latency = 4 * lease  # each node call outlasts the lease four times
     try:
         async def scenario() -> tuple[list[bool], str]:
             planned = await engine.ask("restart everything degraded", session="l")
@@ -209,7 +210,7 @@ def test_a_long_step_keeps_its_lease_so_no_other_engine_takes_it(clawops_home: P
 
         taken, status = asyncio.run(scenario())
         assert taken == [False, False, False] and status == "succeeded"
-        restarted = [c[0] for c in engine.nodes.calls if c[1] == "clawops.restart_gateway"]
+        restarted = [c[0] for c in sim_nodes(engine).calls if c[1] == "clawops.restart_gateway"]
         assert len(restarted) == len(set(restarted))  # every step ran once: none was taken over
     finally:
         engine.close()

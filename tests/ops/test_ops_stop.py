@@ -19,6 +19,7 @@ from engine.operations import JobProgress, _service
 from engine.providers.sim import SimDriver
 from engine.runtime import Engine
 from engine.store import Account, AuditEntry, Instance, JobRecord, JobStep
+from tests.engine_kit import sim_nodes
 
 PROVIDERS = ("hetzner", "vultr", "digitalocean", "contabo", "hostinger")
 
@@ -41,7 +42,7 @@ def slow_provisioning(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_stop_in_the_middle_of_provisioning_leaves_no_orphans(clawops_home: Path, slow_provisioning: None) -> None:
     async def scenario() -> tuple[Engine, str, Any, Any]:
         engine = Engine.open(demo_pairs=20, demo_providers="sim")
-        engine.nodes.latency = 0.3  # each pair takes a while: a stop lands while most have not started
+        sim_nodes(engine).latency = 0.3  # each pair takes a while: a stop lands while most have not started
         engine.ops.background_jobs = True
         two_done = asyncio.Event()
 

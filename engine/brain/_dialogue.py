@@ -78,6 +78,13 @@ def _withdraw(ctx: BrainContext, text: str, unknown: tuple[str, ...] = ()) -> Cl
         understood=f"a change to plan {pending.get('id', '')}", unknown_words=unknown, withdraws=True)
 
 
+def _from_to(before: Any, after: Any, form: str) -> str:
+    """One change in words: "20 → 5 pairs", or "5 pairs" when the value is what it was."""
+    if before is None or before == after:
+        return form.format(after)
+    return form.format(f"{before} → {after}")
+
+
 def _amend(text: str, ctx: BrainContext, unknown: Unexplained) -> Intent | None:
     pending = ctx.pending
     if not pending or not AMEND_START.search(text):
@@ -93,39 +100,39 @@ def _amend(text: str, ctx: BrainContext, unknown: Unexplained) -> Intent | None:
     if count_match:
         raw = count_match.group(1) or count_match.group(2)
         count = int(raw) if raw.isdigit() else to_number(raw)
-    changed: list[str] = []
+    changed: list[str] = []  # each change as "before → after", said with the new plan
     if tool == "provision_pairs":
         if count:
+            changed.append(_from_to(args.get("count"), count, "{} pairs"))
             args["count"] = count
-            changed.append(f"{count} pairs")
         if new_tier:
+            changed.append(_from_to(args.get("tier"), new_tier, "tier {}"))
             args["tier"] = new_tier
-            changed.append(f"tier {new_tier}")
         for key in ("region", "geo"):
             if filters.get(key):
-                args.pop("region", None)
+                was = args.pop("region", None) or args.pop("geo", None)
                 args.pop("geo", None)
                 args[key] = filters[key]
-                changed.append(filters[key])
+                changed.append(f"{was} → {filters[key]}" if was else f"in {filters[key]}")
         if filters.get("provider") and not filters.get("region"):
+            changed.append(f"primaries on {args.get('primary_provider')} → {filters['provider']}")
             args["primary_provider"] = filters["provider"]
-            changed.append(f"primaries on {filters['provider']}")
     elif tool in _SELECTOR_TOOLS:
         selector = dict(args.get("selector") or {})
         scope = {k: v for k, v in filters.items() if not (tool == "resize" and k == "tier" and v == new_tier)}
         if scope and _WIDEN_RE.search(text) and not re.search(r"\b(only|just)\b", text):
             selector = dict(scope)  # widened: the new scope replaces the old one (policy is checked again)
-            changed.append("widened to " + ", ".join(str(v) for v in scope.values()))
+            changed.append("widened to everything " + ", ".join(str(v) for v in scope.values()))
         elif scope:
             selector.update(scope)
             changed.append("only " + ", ".join(str(v) for v in scope.values()))
         if new_tier and tool == "resize":
+            changed.append(_from_to(args.get("tier"), new_tier, "tier {}"))
             args["tier"] = new_tier
-            changed.append(f"to {new_tier}")
         args["selector"] = selector
     if not changed:
         return _withdraw(ctx, text, unknown(text))
-    return ToolIntent(tool, args, replaces=pid, note=f"Changed plan {pid}: {'; '.join(changed)}.")
+    return ToolIntent(tool, args, replaces=pid, note="; ".join(changed))
 
 
 def _undo(ctx: BrainContext) -> Intent:

@@ -38,7 +38,7 @@ from engine.brain._config_schema import CONFIG_SCHEMA
 from engine.brain._intents import BrainContext, CancelIntent, ClarifyIntent, ConfirmIntent, Intent, ToolIntent
 from engine.errors import ClawOpsError
 from engine.operations import Operations, ToolOutcome
-from engine.policy import Caller
+from engine.policy import AMENDED, Caller
 from engine.store import ConversationSession, Instance, PlanRecord, utcnow
 
 __all__ = ["DialogueKeeper"]
@@ -127,13 +127,11 @@ class DialogueKeeper:
         notes = []
         for pid in pending:
             summary = self._cancel(caller, pid)
-            if pid in replaced:
-                notes.append(f"Plan {pid} is withdrawn; here is the changed one.")
-            elif any(isinstance(i, ClarifyIntent) and i.withdraws for i in intents):
-                continue  # the question itself says the plan was withdrawn
-            else:
-                notes.append(f"I withdrew plan {pid}{f' ({_clip(summary)})' if summary else ''} since we moved on; "
-                             "nothing ran. Ask again when you want it.")
+            if pid in replaced or any(isinstance(i, ClarifyIntent) and i.withdraws for i in intents):
+                continue  # the changed plan's reply (render), or the question itself, says the plan was withdrawn
+            what = f" ({_clip(summary)})" if summary else ""
+            notes.append(f"I also withdrew plan {pid}{what}; nothing ran." if replaced else
+                         f"I withdrew plan {pid}{what} since we moved on; nothing ran. Ask again when you want it.")
         self._drop(caller, key, pending)
         return notes
 
@@ -216,6 +214,9 @@ class DialogueKeeper:
             self._befores[outcome.plan.id] = dict(keep["before"])
             while len(self._befores) > 500:
                 self._befores.pop(next(iter(self._befores)))
+        note = intent.note
+        if intent.replaces:
+            text, note = self._amended(intent, outcome, text)
         if outcome.status == "error" and leaks(text):
             log.warning("internal error kept out of the reply: %s(%s): %s", intent.tool, intent.args, text)
             text = ("I couldn't do that as asked: something on my side went wrong reading the request, and "
@@ -234,13 +235,29 @@ class DialogueKeeper:
                 text = f"{text}\n{listing}"
         elif outcome.tool == "config_push" and outcome.plan is not None:
             text = f"{text}\n{self._before_after(caller, key, dict(outcome.args.get('config') or {}))}"
-        note = intent.note
         if intent.purpose == "vouched" and outcome.plan is not None and outcome.plan.status == "pending":
             note = (f"You vouched for its safety; I can't check that, so a plain go won't run it: say "
                     f"\"go {outcome.plan.id}\" to run exactly this plan, or \"cancel\".")
         if note and outcome.status != "error":
             text = f"{text}{chr(10) if chr(10) in text else ' '}{note}"
         return text
+
+    @staticmethod
+    def _amended(intent: ToolIntent, outcome: ToolOutcome, text: str) -> tuple[str, str]:
+        """A changed plan's reply as one message: what changed, the new plan, and that it waits for the go.
+
+        Returns the text and the note still to add (none: the change is the head of the text).
+        """
+        plan = outcome.plan
+        change = f"Changed plan {intent.replaces} ({intent.note})" if intent.note else f"Changed plan {intent.replaces}"
+        if plan is None or plan.status != "pending":
+            return text, f"({change}; the old plan is withdrawn and nothing of it ran.)"
+        # The policy's own "it changes plan …" is what the head says; the other reasons to wait are kept.
+        others = [str(p["note"]) for p in plan.policy if p.get("needs_human") and p.get("rule") != AMENDED]
+        left = f" (Left alone: {', '.join(intent.exclude)}.)" if intent.exclude else ""
+        return (f"{change}; the old plan is withdrawn and nothing ran. New plan {plan.id}: {plan.summary}"
+                + (f" Policy: {'; '.join(others)}." if others else "") + left
+                + " It waits for your go (go / cancel)."), ""
 
     def _before_after(self, caller: Caller, key: str, config: dict[str, Any]) -> str:
         known = dict(self._brain(key).get("config_values", {}))

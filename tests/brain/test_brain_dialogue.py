@@ -195,6 +195,20 @@ async def test_overnight_is_a_narrative_not_a_tool_name(engine: Engine) -> None:
     assert "restarted" in story.reply and "acct-042" in story.reply and not leaks(story.reply)
 
 
+async def test_an_amendment_is_answered_in_one_message(engine: Engine) -> None:
+    first = await engine.ask("provision 20 pairs in nbg", session="m")
+    assert first.plan is not None
+    changed = await engine.ask("make it 5 not 20", session="m")
+    new = changed.plan
+    assert new is not None and new["status"] == "pending"
+    # What changed, the new plan and that it waits for the go — said once, with no second, contradicting note.
+    assert f"Changed plan {first.plan['id']} (20 → 5 pairs)" in changed.reply
+    assert f"New plan {new['id']}: Provision 5 new pairs" in changed.reply
+    assert changed.reply.count("go / cancel") == 1 and "waits for your go" in changed.reply
+    assert "since we moved on" not in changed.reply and "changed one" not in changed.reply
+    assert "it changes plan" not in changed.reply  # the policy's own reason is what the head already says
+
+
 async def test_a_plan_expires(engine: Engine) -> None:
     engine.settings.plan_ttl_minutes = 0.0001
     first = await engine.ask("restart everything on vultr", session="x")

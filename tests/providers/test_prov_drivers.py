@@ -10,6 +10,7 @@ import pytest
 
 from engine.domain import PLANS, InstanceState, Provider, regions_for
 from engine.providers import Phase
+from engine.providers.contabo import ContaboDriver
 from engine.providers.errors import (
     ProviderAPIError,
     ProviderAuthError,
@@ -21,11 +22,12 @@ from engine.providers.errors import (
     ProviderUnsupported,
     PurchaseUncertain,
 )
+from tests.providers.provider_kit import Rig
 
 DAY = 86400.0
 
 
-async def test_create_carries_our_instance_id_and_is_found_again(rig: Any) -> None:
+async def test_create_carries_our_instance_id_and_is_found_again(rig: Rig) -> None:
     info = await rig.driver.create_server(rig.spec(1))
     assert info.instance_id == "i-acct-001-p"
     assert info.state == InstanceState.CREATING and info.phase == Phase.PROVISIONING
@@ -38,7 +40,7 @@ async def test_create_carries_our_instance_id_and_is_found_again(rig: Any) -> No
     assert [s.instance_id for s in listed] == ["i-acct-001-p"]
 
 
-async def test_lifecycle_goes_from_provisioning_to_running_over_time(rig: Any) -> None:
+async def test_lifecycle_goes_from_provisioning_to_running_over_time(rig: Rig) -> None:
     info = await rig.driver.create_server(rig.spec(1))
     rig.emu.state.advance(15)
     early = await rig.driver.get_server(info.server_id)
@@ -49,7 +51,7 @@ async def test_lifecycle_goes_from_provisioning_to_running_over_time(rig: Any) -
     assert ready.ipv4 and ready.ipv4.startswith("100.")
 
 
-async def test_create_action_can_be_polled_where_the_vendor_has_actions(rig: Any) -> None:
+async def test_create_action_can_be_polled_where_the_vendor_has_actions(rig: Rig) -> None:
     info = await rig.driver.create_server(rig.spec(1))
     if rig.provider != "hetzner" and rig.provider != "digitalocean":
         pytest.skip(f"{rig.provider} returns no create action")
@@ -61,7 +63,7 @@ async def test_create_action_can_be_polled_where_the_vendor_has_actions(rig: Any
     assert done.status == "success"
 
 
-async def test_reboot_and_power_cycle(rig: Any) -> None:
+async def test_reboot_and_power_cycle(rig: Rig) -> None:
     info = await rig.driver.create_server(rig.spec(1))
     rig.emu.state.advance(600)
     await rig.driver.reboot_server(info.server_id)
@@ -77,7 +79,7 @@ async def test_reboot_and_power_cycle(rig: Any) -> None:
     assert (await rig.driver.get_server(info.server_id)).state == InstanceState.ACTIVE
 
 
-async def test_delete_or_cancel_follows_the_capability_flag(rig: Any) -> None:
+async def test_delete_or_cancel_follows_the_capability_flag(rig: Rig) -> None:
     info = await rig.driver.create_server(rig.spec(1))
     rig.emu.state.advance(600)
     await rig.driver.delete_server(info.server_id)
@@ -97,7 +99,7 @@ async def test_delete_or_cancel_follows_the_capability_flag(rig: Any) -> None:
             await rig.driver.get_server(info.server_id)
 
 
-async def test_listing_follows_the_vendors_pagination(rig: Any) -> None:
+async def test_listing_follows_the_vendors_pagination(rig: Rig) -> None:
     await rig.driver.list_servers()  # warm caches (Hostinger maps data-center ids once)
     for n in range(120):
         rig.emu.plant(name=f"planted-{n}")
@@ -108,7 +110,7 @@ async def test_listing_follows_the_vendors_pagination(rig: Any) -> None:
     assert rig.driver.requests_made - before == pages
 
 
-async def test_missing_token_is_a_clear_auth_error(rig: Any) -> None:
+async def test_missing_token_is_a_clear_auth_error(rig: Rig) -> None:
     if rig.provider == "contabo":
         from engine.providers.contabo import ContaboCredentials
 
@@ -121,7 +123,7 @@ async def test_missing_token_is_a_clear_auth_error(rig: Any) -> None:
     assert "token" in str(err.value).lower() or "credential" in str(err.value).lower()
 
 
-async def test_unknown_region_and_plan_are_invalid_requests_that_leave_nothing(rig: Any) -> None:
+async def test_unknown_region_and_plan_are_invalid_requests_that_leave_nothing(rig: Rig) -> None:
     location = {"contabo": "MARS", "hostinger": "mars"}.get(rig.provider, "mars1")
     with pytest.raises(ProviderInvalidRequest) as err:
         await rig.driver.create_server(rig.spec(1, region_location=location))
@@ -131,35 +133,35 @@ async def test_unknown_region_and_plan_are_invalid_requests_that_leave_nothing(r
     assert rig.emu.state.servers == {}
 
 
-async def test_unknown_server_is_not_found(rig: Any) -> None:
+async def test_unknown_server_is_not_found(rig: Rig) -> None:
     missing = "424242" if rig.provider != "vultr" else "00000000-0000-4000-8000-000000000000"
     with pytest.raises(ProviderNotFound) as err:
         await rig.driver.get_server(missing)
     assert err.value.provider == rig.provider and err.value.status == 404 and err.value.operation == "get_server"
 
 
-async def test_5xx_burst_on_reads_is_retried(rig: Any) -> None:
+async def test_5xx_burst_on_reads_is_retried(rig: Rig) -> None:
     rig.emu.plant(name="x")
     rig.emu.state.burst_5xx(2)
     assert len(await rig.driver.list_servers()) == 1
     assert rig.emu.state.count(status=503) == 2
 
 
-async def test_429_storm_is_absorbed_by_the_limiter(rig: Any) -> None:
+async def test_429_storm_is_absorbed_by_the_limiter(rig: Rig) -> None:
     rig.emu.plant(name="x")
     rig.emu.state.storm_429(3)
     assert len(await rig.driver.list_servers()) == 1
     assert rig.driver.limiter.stats.rate_limited == 3
 
 
-async def test_create_through_a_short_5xx_burst_makes_exactly_one_server(rig: Any) -> None:
+async def test_create_through_a_short_5xx_burst_makes_exactly_one_server(rig: Rig) -> None:
     rig.emu.state.burst_5xx(1)
     info = await rig.driver.create_server(rig.spec(1))
     assert info.instance_id == "i-acct-001-p"
     assert len(rig.emu.state.servers) == 1
 
 
-async def test_create_that_succeeds_but_times_out_is_found_not_repeated(rig: Any) -> None:
+async def test_create_that_succeeds_but_times_out_is_found_not_repeated(rig: Rig) -> None:
     rig.emu.state.timeout_next_create(1, delay=1.5)
     async with httpx.AsyncClient(timeout=0.5) as impatient:
         rig.client = impatient
@@ -184,7 +186,7 @@ async def test_region_outage_fails_creates_there_without_leaving_a_server(rig: A
     assert rig.emu.state.servers == {}
 
 
-async def test_purchase_create_is_never_retried_blindly(rig: Any) -> None:
+async def test_purchase_create_is_never_retried_blindly(rig: Rig) -> None:
     if not rig.driver.capabilities.create_is_purchase:
         pytest.skip("create is not a purchase here")
     await rig.driver.create_server(rig.spec(1))  # warms the driver's lookups (data centers, templates)
@@ -197,7 +199,7 @@ async def test_purchase_create_is_never_retried_blindly(rig: Any) -> None:
     assert len(rig.emu.state.servers) == 1
 
 
-async def test_stuck_provisioning_stays_creating_and_polling_times_out(rig: Any) -> None:
+async def test_stuck_provisioning_stays_creating_and_polling_times_out(rig: Rig) -> None:
     rig.emu.state.faults.stuck_provisioning = True
     info = await rig.driver.create_server(rig.spec(1))
     rig.emu.state.advance(DAY)
@@ -207,7 +209,7 @@ async def test_stuck_provisioning_stays_creating_and_polling_times_out(rig: Any)
             await rig.driver.poll_action(info.action_id, timeout=0.5 * 200, interval=0.02 * 200)
 
 
-async def test_regions_and_plans_cover_our_catalog(rig: Any) -> None:
+async def test_regions_and_plans_cover_our_catalog(rig: Rig) -> None:
     regions = await rig.driver.list_regions()
     mapped = {r.region for r in regions}
     for region in regions_for(Provider(rig.provider)):
@@ -221,7 +223,7 @@ async def test_regions_and_plans_cover_our_catalog(rig: Any) -> None:
     assert (plans[next(iter(plans))].source == "table") == (not rig.driver.capabilities.pricing_api)
 
 
-async def test_resize_where_the_vendor_can(rig: Any) -> None:
+async def test_resize_where_the_vendor_can(rig: Rig) -> None:
     info = await rig.driver.create_server(rig.spec(1))
     rig.emu.state.advance(600)
     caps = rig.driver.capabilities
@@ -244,7 +246,7 @@ async def test_resize_where_the_vendor_can(rig: Any) -> None:
             await rig.driver.resize_server(info.server_id, "vc2-1c-2gb")
 
 
-async def test_snapshot(rig: Any) -> None:
+async def test_snapshot(rig: Rig) -> None:
     info = await rig.driver.create_server(rig.spec(1))
     rig.emu.state.advance(600)
     snap = await rig.driver.snapshot_server(info.server_id, "before-upgrade")
@@ -254,17 +256,18 @@ async def test_snapshot(rig: Any) -> None:
         assert (await rig.driver.poll_action(snap.action_id)).status == "success"
 
 
-async def test_user_data_reaches_the_server(rig: Any) -> None:
+async def test_user_data_reaches_the_server(rig: Rig) -> None:
     script = "#cloud-config\nruncmd: [echo hi]\n"
     info = await rig.driver.create_server(rig.spec(1, user_data=script))
     server = next(iter(rig.emu.state.servers.values()))
     stored = server.user_data
+    assert stored is not None, info
     if rig.provider == "vultr":
         stored = base64.b64decode(stored).decode()
     assert stored == script, info
 
 
-async def test_a_malformed_vendor_body_is_a_typed_error(rig: Any) -> None:
+async def test_a_malformed_vendor_body_is_a_typed_error(rig: Rig) -> None:
     def broken(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"server": {"id": "not-an-int"}, "droplet": {"id": "x"},
                                          "instance": {"id": 5}, "data": [{"instanceId": "x"}], "id": "x"})
@@ -273,7 +276,8 @@ async def test_a_malformed_vendor_body_is_a_typed_error(rig: Any) -> None:
         rig.client = client
         driver = rig.make_driver()
         if rig.provider == "contabo":
-            driver._access, driver._expires = "t", 1e18  # type: ignore[attr-defined]
+            assert isinstance(driver, ContaboDriver)
+            driver._access, driver._expires = "t", 1e18
         with pytest.raises(ProviderBadResponse) as err:
             await driver.get_server("1")
     assert rig.provider in str(err.value) and "unexpected shape" in str(err.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,8 +148,8 @@ def test_vendor_tables_follow_the_reference_mapping() -> None:
     assert HOSTINGER["destroyed"] == Phase.GONE and HOSTINGER["initial"] == Phase.PROVISIONING
 
 
-def _enum(schema: dict, *path: str) -> set[str]:
-    node = schema
+def _enum(schema: dict[str, Any], *path: str) -> set[str]:
+    node: Any = schema  # a walk down nested JSON
     for key in path:
         node = node[key]
     return set(node)

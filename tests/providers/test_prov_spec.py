@@ -75,12 +75,15 @@ def _raw_spec(provider: str) -> dict[str, Any]:
     """The vendor file, parsed.  A YAML one is parsed once per content and kept as JSON in the temp folder:
     DigitalOcean's 5 MB of YAML takes seconds to parse, its JSON copy a few milliseconds."""
     path = SPECS / SPEC_FILES[provider]
+    spec: dict[str, Any]
     if path.suffix == ".json":
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        spec = json.loads(path.read_text())
+        return spec
     data = path.read_bytes()
     cache = Path(tempfile.gettempdir()) / "clawops-spec-cache" / f"{hashlib.sha256(data).hexdigest()}.json"
     try:
-        return json.loads(cache.read_text())  # type: ignore[no-any-return]
+        spec = json.loads(cache.read_text())
+        return spec
     except (OSError, ValueError):
         pass
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -89,7 +92,7 @@ def _raw_spec(provider: str) -> dict[str, Any]:
     partial = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp")
     partial.write_text(json.dumps(spec))
     partial.replace(cache)  # atomic: parallel workers never read half a file
-    return spec  # type: ignore[no-any-return]
+    return spec
 
 
 def _patches(provider: str) -> list[dict[str, Any]]:
@@ -349,8 +352,10 @@ async def _driver_scenario(provider: str, driver: Any, emu: Emulator) -> None:
     await driver.snapshot_server(info.server_id, "pre-upgrade")
     await driver.list_regions()
     await driver.list_plans()
-    for bad in (lambda: driver.get_server("999999999"),
-                lambda: driver.create_server(ServerSpec("i-x", "x", region, "no-such-plan"))):
+    bad_calls: tuple[Callable[[], Awaitable[object]], ...] = (
+        lambda: driver.get_server("999999999"),
+        lambda: driver.create_server(ServerSpec("i-x", "x", region, "no-such-plan")))
+    for bad in bad_calls:
         with pytest.raises(ProviderAPIError):
             await bad()
     await driver.delete_server(info.server_id)

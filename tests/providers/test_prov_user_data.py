@@ -3,16 +3,18 @@ node's token) are deleted once the node is up; every other driver keeps user dat
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+
+from engine.providers.emulators.hostinger import Hostinger
+from tests.providers.provider_kit import Rig
 
 USER_DATA = "#!/bin/bash\necho bootstrap-token-abc123 > /etc/clawnode/token\n"
 
 
 @pytest.mark.parametrize("provider", ["hostinger"])
-async def test_hostinger_post_install_scripts_are_deleted_after_the_boot(rig: Any) -> None:
+async def test_hostinger_post_install_scripts_are_deleted_after_the_boot(rig: Rig) -> None:
     vendor = rig.emu.vendor
+    assert isinstance(vendor, Hostinger)
     for n in range(16):  # the account's other scripts: ours lands on the second page (15 per page)
         vendor.script_seq += 1
         vendor.scripts[vendor.script_seq] = {"id": vendor.script_seq, "name": f"someone-else-{n}",
@@ -26,5 +28,5 @@ async def test_hostinger_post_install_scripts_are_deleted_after_the_boot(rig: An
 
 
 @pytest.mark.parametrize("provider", ["hetzner", "vultr", "digitalocean", "contabo"])
-async def test_other_vendors_keep_no_copy_to_forget(rig: Any) -> None:
+async def test_other_vendors_keep_no_copy_to_forget(rig: Rig) -> None:
     assert await rig.driver.forget_user_data("i-acct-001-p") == 0

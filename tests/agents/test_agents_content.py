@@ -102,7 +102,9 @@ def test_model_and_tag_follow_architecture(agents: dict[str, AgentSpec], name: s
 
 @pytest.mark.parametrize("name", AGENT_NAMES)
 def test_every_allowed_tool_exists(name: str) -> None:
-    allowed = _raw_toml(name)["tools"]["allowed"]  # type: ignore[index]
+    tools = _raw_toml(name)["tools"]
+    assert isinstance(tools, dict)  # test_agent_folder_has_three_files_and_a_complete_toml checks the rest
+    allowed = tools["allowed"]
     missing = [t for t in allowed if not _tool_exists(t)]
     assert missing == []
     assert len(set(allowed)) == len(allowed), "duplicate tools in the allowance"

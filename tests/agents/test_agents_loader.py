@@ -7,6 +7,7 @@ refusal is shown to come from the rule under test and not from a typo.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -260,7 +261,7 @@ def test_content_root_falls_back_to_installed_data_files(
     shutil.copytree(content / "agents", prefix / "share" / "clawops" / "agents")
     monkeypatch.delenv("CLAWOPS_CONTENT_DIR", raising=False)
     monkeypatch.setattr(loader, "_checkout_root", lambda: tmp_path / "site-packages")
-    monkeypatch.setattr(loader.sys, "prefix", str(prefix))
+    monkeypatch.setattr(sys, "prefix", str(prefix))  # the loader's own `sys`: one module object
     assert content_root("agents") == prefix / "share" / "clawops" / "agents"
     assert len(load_agents()) == 6
     with pytest.raises(ConfigError, match="skills folder was not found"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from engine.client import EmbeddedClient, FeedItem, HistoryMessage
@@ -46,6 +47,7 @@ async def test_embedded_clients_on_one_engine_share_the_feed(clawops_home: Path)
         await owner.ask("fleet status", session="s")
         item = await asyncio.wait_for(pending, 30)
         assert isinstance(item, FeedItem) and item.operator == "owner" and item.message == "fleet status"
+        assert isinstance(feed, AsyncGenerator)  # the client's feed is an async generator, closed when done with
         await feed.aclose()
     finally:
         owner.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 from sqlmodel import col, select
 
@@ -12,9 +13,9 @@ from engine.store import AuditEntry
 from tests.api.api_testkit import Daemon, Keys
 
 
-async def _next_items(feed: object, count: int) -> list[FeedItem]:
+async def _next_items(feed: AsyncIterator[object], count: int) -> list[FeedItem]:
     items: list[FeedItem] = []
-    async for item in feed:  # type: ignore[attr-defined]
+    async for item in feed:
         if isinstance(item, FeedItem):
             items.append(item)
             if len(items) == count:

@@ -4,6 +4,7 @@ progress until it ends; a tenant-scoped operator does not see another tenant's (
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from engine.api import FeedItem, RemoteClient, hub_for
 from engine.operations import JobProgress
@@ -11,9 +12,9 @@ from engine.trust import add_operator
 from tests.api.api_testkit import Daemon, Keys
 
 
-async def _until_job_ends(feed: object) -> list[JobProgress]:
+async def _until_job_ends(feed: AsyncIterator[object]) -> list[JobProgress]:
     reports: list[JobProgress] = []
-    async for item in feed:  # type: ignore[attr-defined]
+    async for item in feed:
         if isinstance(item, JobProgress):
             reports.append(item)
             if item.job.finished:
@@ -21,8 +22,8 @@ async def _until_job_ends(feed: object) -> list[JobProgress]:
     return reports
 
 
-async def _collect(feed: object, into: list[object]) -> None:
-    async for item in feed:  # type: ignore[attr-defined]
+async def _collect(feed: AsyncIterator[object], into: list[object]) -> None:
+    async for item in feed:
         into.append(item)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.briefer import set_prefs
-from engine.channels import TelegramEmulator
+from engine.channels import SentMessage, TelegramEmulator
 from engine.runtime import Engine
 from engine.store import ChannelIdentity
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHAT = 4242
 
 
-async def _until(emu: TelegramEmulator, kinds: set[str], after: int, limit: float = 180.0) -> list[object]:
+async def _until(emu: TelegramEmulator, kinds: set[str], after: int, limit: float = 180.0) -> list[SentMessage]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
     while loop.time() < deadline:

@@ -39,7 +39,7 @@ async def test_telegram_and_whatsapp_get_voice_text_and_report(clawops_home: Pat
         assert await deliver(b, senders) == {"telegram": None, "whatsapp": None}
     assert [m.kind for m in tg.sent] == ["voice", "text", "document"]
     voice_msg, text_msg, doc = tg.sent
-    assert voice_msg.content == b.voice_path.read_bytes() and voice_msg.duration == 72  # type: ignore[union-attr]
+    assert b.voice_path is not None and voice_msg.content == b.voice_path.read_bytes() and voice_msg.duration == 72
     assert text_msg.text is not None and text_msg.text.startswith("[Briefer] Daily briefing")
     assert doc.filename == b.html_path.name and doc.content == b.html_path.read_bytes()
     assert [m.kind for m in wa.sent] == ["audio", "text", "document"]

@@ -140,15 +140,16 @@ def test_without_voice_the_briefing_is_text_and_reports_and_says_why(engine: Eng
 async def test_ask_voice_without_voice_is_a_config_error(tmp_path: Path) -> None:
     import voice
     from engine.briefer import ask_voice
+    from engine.conversation import TurnResult
     from engine.errors import ConfigError
 
-    async def never(text: str) -> object:
+    async def never(text: str) -> TurnResult:
         raise AssertionError("no turn without a transcript")
 
     note = tmp_path / "n.ogg"
     note.write_bytes(b"OggS")
     with pytest.raises(ConfigError):
-        await ask_voice(note, never, out_dir=tmp_path,  # type: ignore[arg-type]
+        await ask_voice(note, never, out_dir=tmp_path,
                         voice_config=voice.VoiceConfig(stt_model=str(tmp_path / "no-model")))
 
 

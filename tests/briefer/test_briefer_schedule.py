@@ -149,5 +149,5 @@ def test_preferences_live_in_one_table(clawops_home: Path) -> None:
     ("weekdays", (0, 1, 2, 3, 4)), ("every day", (0, 1, 2, 3, 4, 5, 6)), ("weekends", (5, 6)),
     ("mon,wed,fri", (0, 2, 4)), ("fri-mon", (0, 4, 5, 6)), ([1, "thursday"], (1, 3)),
 ])
-def test_days_in_words(value: object, days: tuple[int, ...]) -> None:
-    assert parse_days(value) == days  # type: ignore[arg-type]
+def test_days_in_words(value: str | list[int | str], days: tuple[int, ...]) -> None:
+    assert parse_days(value) == days

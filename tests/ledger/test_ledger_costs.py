@@ -85,7 +85,8 @@ def test_daily_snapshots_are_idempotent_and_match_the_report(fleet: Store) -> No
     first = record_daily_snapshot(fleet, day)
     again = record_daily_snapshot(fleet, day.isoformat())
     with fleet.session() as s:
-        rows = s.execute(select(CostSnapshot.__table__)).all()  # type: ignore[attr-defined]
+        rows = s.execute(select(col(CostSnapshot.monthly_eur), col(CostSnapshot.instances),
+                                col(CostSnapshot.daily_eur))).all()
     assert first == again == len(rows) > 0
     assert sum(r.monthly_eur for r in rows) == pytest.approx(expected_monthly(), abs=0.01)
     assert sum(r.instances for r in rows) == 24  # every billed instance, priced or not
@@ -187,6 +188,7 @@ def test_month_to_date_bills_hours_up_to_the_cap_and_contracts_in_full(sqlite_fl
         if plan.billing is not Billing.HOURLY_CAPPED:
             expected += r["monthly_price"] * rate
             continue
+        assert plan.hourly is not None  # an hourly-capped plan has an hourly price
         hourly = plan.hourly * rate if plan.monthly == r["monthly_price"] else r["monthly_price"] * rate / 730
         h = 36 if r["id"] == "i-acct-cheap1-p" else hours
         expected += min(hourly * h, r["monthly_price"] * rate)

@@ -17,10 +17,11 @@ from engine.ledger._analysis import _fingerprint as fingerprint
 from engine.ledger._model import Rules, cheaper_table
 from engine.operations import _scope
 from engine.operations._drafts import draft_resize, draft_teardown
-from engine.operations._scope import scoped
+from engine.providers import ProviderDriver
 from engine.providers.registry import DRIVERS
 from engine.providers.sim import SimDriver
 from engine.store import Account, Instance, Store, Tenant, open_store
+from engine.tenancy import scoped
 from tests.ledger.ledger_fleet import KNOWN, NOW, OWNER, TENANT_A, TENANT_B, build_rows, seed
 
 
@@ -160,9 +161,11 @@ def test_a_scoped_caller_sees_only_its_tenants_money(fleet: Store, settings: Set
     assert a + b == pytest.approx(both) and 0 < a < both
 
 
-class _Caps:
-    def __init__(self, provider: str) -> None:
-        self.capabilities = SimDriver.capabilities if provider == "sim" else DRIVERS[provider].capabilities
+def _drivers(provider: str) -> ProviderDriver:
+    """A stand-in driver with the provider's capabilities: drafting a plan reads nothing else from a driver."""
+    driver = SimDriver()
+    driver.capabilities = SimDriver.capabilities if provider == "sim" else DRIVERS[provider].capabilities
+    return driver
 
 
 def test_plans_from_the_finding_selector_deliver_the_promised_saving(
@@ -174,11 +177,11 @@ def test_plans_from_the_finding_selector_deliver_the_promised_saving(
     found = by_id(waste(fleet, OWNER, settings))
     with fleet.session() as s:
         idle = found["idle"]
-        plan = draft_teardown(s, OWNER, dict(idle["action"]["args"]), settings, _Caps)
+        plan = draft_teardown(s, OWNER, dict(idle["action"]["args"]), settings, _drivers)
         assert sorted(plan.targets) == sorted(KNOWN["idle"]) and plan.affected_users == idle["count"]
         assert plan.monthly_cost_delta == pytest.approx(-idle["monthly_savings_eur"])
         over = found["oversized"]
-        plan = draft_resize(s, OWNER, dict(over["action"]["args"]), settings, _Caps)
+        plan = draft_resize(s, OWNER, dict(over["action"]["args"]), settings, _drivers)
         assert sorted(plan.targets) == sorted(KNOWN["oversized"])
         assert plan.monthly_cost_delta == pytest.approx(-over["monthly_savings_eur"])
 
@@ -285,11 +288,11 @@ def test_leave_contabo_narrows_the_finding_to_one_exact_selector(
         assert idle["accounts"] == ["acct-idle1"] and idle["left_out"]["accounts"] == ["acct-idle2"]
         assert idle["monthly_savings_eur"] == pytest.approx(5.49 + 18.40)
         teardown = draft_teardown(s, OWNER, {"selector": {"finding": "idle", "accounts": idle["accounts"]}},
-                                  settings, _Caps)
+                                  settings, _drivers)
         assert teardown.monthly_cost_delta == pytest.approx(-idle["monthly_savings_eur"])
         over = finding_accounts(s, OWNER, "oversized", settings, exclude_providers=("contabo",), now=NOW)
         assert over["accounts"] == ["acct-over1"] and over["left_out"]["accounts"] == []  # contabo never shrinks
-        resize = draft_resize(s, OWNER, {"selector": {"finding": "oversized"}, "tier": "nano"}, settings, _Caps)
+        resize = draft_resize(s, OWNER, {"selector": {"finding": "oversized"}, "tier": "nano"}, settings, _drivers)
         assert resize.monthly_cost_delta == pytest.approx(-over["monthly_savings_eur"])
         total = -(teardown.monthly_cost_delta + resize.monthly_cost_delta)
         assert total == pytest.approx(23.89 + 37.62)

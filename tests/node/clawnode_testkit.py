@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -58,7 +58,7 @@ def signed_connect(
     signed_at: int,
     auth: dict[str, str],
     *,
-    version: str = "v3",
+    version: Literal["v2", "v3"] = "v3",
     min_protocol: int = 3,
     max_protocol: int = 4,
     commands: list[str] | None = None,
@@ -66,7 +66,7 @@ def signed_connect(
     """A correct node ``connect`` params object, for tests that then break one thing in it."""
     token = auth.get("token") or auth.get("deviceToken") or auth.get("bootstrapToken") or ""
     payload = build_device_auth_payload(
-        version,  # type: ignore[arg-type]
+        version,
         device_id=identity.device_id, client_id="node-host", client_mode="node", role="node", scopes=[],
         signed_at_ms=signed_at, token=token, nonce=nonce, platform="linux",
     )
@@ -110,9 +110,9 @@ class RawPeer:
     async def response(self, req_id: str | None = None) -> dict[str, Any]:
         async with asyncio.timeout(10):
             while True:
-                frame = json.loads(await self.ws.recv())
+                frame: dict[str, Any] = json.loads(await self.ws.recv())
                 if frame.get("type") == "res" and (req_id is None or frame["id"] == req_id):
-                    return frame  # type: ignore[no-any-return]
+                    return frame
 
     async def close_code(self) -> int | None:
         async with asyncio.timeout(10):

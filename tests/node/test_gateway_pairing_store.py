@@ -28,14 +28,16 @@ def test_devices_and_instance_bindings_persist_hashed(store_url: str) -> None:
 
         again = StoredDeviceRegistry(store)  # a restarted engine
         assert again.check_device_token(device.device_id, token)
-        assert again.device_for_instance("i-acct-001-p").device_id == device.device_id  # type: ignore[union-attr]
+        bound = again.device_for_instance("i-acct-001-p")
+        assert bound is not None and bound.device_id == device.device_id
 
         # The VPS was rebuilt: a new device pairs for the same instance and takes the binding over.
         newer, _ = again.pair("b" * 64, "pk-b", approved_via="bootstrap", account_id="acct-001",
                               instance_id="i-acct-001-p")
         third = StoredDeviceRegistry(store)
-        assert third.device_for_instance("i-acct-001-p").device_id == newer.device_id  # type: ignore[union-attr]
-        assert third.get("a" * 64).instance_id is None  # type: ignore[union-attr]
+        rebound, old = third.device_for_instance("i-acct-001-p"), third.get("a" * 64)
+        assert rebound is not None and rebound.device_id == newer.device_id
+        assert old is not None and old.instance_id is None
 
         rotated = third.rotate_token(newer.device_id)
         assert StoredDeviceRegistry(store).check_device_token(newer.device_id, rotated)
@@ -88,7 +90,8 @@ async def test_paired_node_reconnects_after_an_engine_restart(store_url: str, tm
         await gw.start()
         await node.client.wait_connected(10)
         assert node.client.hello is not None and node.client.hello["auth"]["method"] == "device-token"
-        assert gw.registry.device_for_instance("i-acct-003-p").device_id == node.device_id  # type: ignore[union-attr]
+        paired = gw.registry.device_for_instance("i-acct-003-p")
+        assert paired is not None and paired.device_id == node.device_id
         await reports.wait_for(lambda items: any(r.instance_id == "i-acct-003-p" for r in items))
 
         # The spent bootstrap token is refused, to this node's identity or any other.

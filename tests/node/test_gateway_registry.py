@@ -37,7 +37,8 @@ def test_device_tokens_are_stored_hashed_and_survive_export_import() -> None:
     again = DeviceRegistry()
     again.import_state(json.loads(json.dumps(state)))
     assert again.check_device_token(device.device_id, token)
-    assert again.get(device.device_id).account_id == "acct-001"  # type: ignore[union-attr]
+    stored = again.get(device.device_id)
+    assert stored is not None and stored.account_id == "acct-001"
     rotated = again.rotate_token(device.device_id)
     assert again.check_device_token(device.device_id, rotated) and not again.check_device_token(device.device_id, token)
     assert again.revoke(device.device_id) and not again.check_device_token(device.device_id, rotated)
@@ -45,10 +46,9 @@ def test_device_tokens_are_stored_hashed_and_survive_export_import() -> None:
 
 def test_pending_request_is_reused_per_device() -> None:
     reg = DeviceRegistry()
-    kw = dict(display_name="n", client_instance_id=None, remote_addr=None, commands=[])
-    a = reg.request_pairing("d1", "pk1", **kw)  # type: ignore[arg-type]
-    b = reg.request_pairing("d1", "pk1", **kw)  # type: ignore[arg-type]
-    c = reg.request_pairing("d2", "pk2", **kw)  # type: ignore[arg-type]
+    a = reg.request_pairing("d1", "pk1", display_name="n", client_instance_id=None, remote_addr=None, commands=[])
+    b = reg.request_pairing("d1", "pk1", display_name="n", client_instance_id=None, remote_addr=None, commands=[])
+    c = reg.request_pairing("d2", "pk2", display_name="n", client_instance_id=None, remote_addr=None, commands=[])
     assert a.request_id == b.request_id != c.request_id
     assert {r.device_id for r in reg.pending()} == {"d1", "d2"}
     reg.pair("d1", "pk1", approved_via="operator")

@@ -73,7 +73,8 @@ async def test_an_operator_approved_node_is_bound_to_its_instance_from_its_confi
         gateway.approve(gateway.pending_pairings()[0].request_id)
         await other.client.wait_connected(10)
         await until(lambda: other.client.stats.health_sent >= 2, timeout=10)
-        assert bound() and gateway.registry.get(other.device_id).instance_id is None  # type: ignore[union-attr]
+        unbound = gateway.registry.get(other.device_id)
+        assert bound() and unbound is not None and unbound.instance_id is None
     finally:
         await fleet.shutdown_all()
         await gateway.stop()

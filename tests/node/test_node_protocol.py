@@ -22,6 +22,7 @@ from node.protocol import (
     CancelFrame,
     ErrorShape,
     EventFrame,
+    Frame,
     FrameError,
     InvokeRequest,
     NodeHealthReport,
@@ -91,7 +92,7 @@ def test_identity_file_is_0600_and_survives_reload(tmp_path: Path) -> None:
 
 
 def test_frames_round_trip() -> None:
-    frames = [
+    frames: list[Frame] = [
         RequestFrame("1", "connect", {"a": 1}),
         ResponseFrame("1", True, {"type": "hello-ok"}),
         ResponseFrame("2", False, error=ErrorShape("NOT_PAIRED", "pairing required", {"code": "PAIRING_REQUIRED"},

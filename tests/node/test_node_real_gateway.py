@@ -132,7 +132,8 @@ async def test_clawnode_and_clawops_through_a_real_gateway(openclaw: OpenClaw, c
                     timeout=30)
         await until(lambda: link.nodes.get(client.device_id) is not None
                     and link.nodes[client.device_id].host_stats is not None, timeout=30)
-        assert link.nodes[client.device_id].host_stats["memoryTotalBytes"] == system.mem_total_bytes  # type: ignore[index]
+        host_stats = link.nodes[client.device_id].host_stats
+        assert host_stats is not None and host_stats["memoryTotalBytes"] == system.mem_total_bytes
 
         # --- the real gateway process is recognised under the name it gives itself -------------------------
         found = ProcSystem().gateway_pid()

@@ -32,7 +32,7 @@ async def test_two_interleaved_turns_cannot_add_up_past_the_threshold(engine: En
         planned = await ops.call(owner, "restart", {**restart, "selector": {"accounts": accounts(1, 6)}})
     with ops.gate.turn(owner) as second:  # planned before the first ran: its window was empty too
         await ops.call(owner, "restart", {**restart, "selector": {"accounts": accounts(11, 6)}})
-    assert planned.status == "planned" and not planned.plan.requires_confirmation
+    assert planned.status == "planned" and planned.plan is not None and not planned.plan.requires_confirmation
     ran = await ops.settle(first)
     held = await ops.settle(second)
     assert [o.status for o in ran.values()] == ["done"]

@@ -31,8 +31,8 @@ def engine(clawops_home: Path) -> Iterator[Engine]:
         eng.close()
 
 
-def ask(engine: Engine, message: str, **kw: object) -> dict[str, object]:
-    return asyncio.run(engine.ask(message, **kw)).to_contract()  # type: ignore[arg-type]
+def ask(engine: Engine, message: str, *, session: str | None = None, dry_run: bool = False) -> dict[str, object]:
+    return asyncio.run(engine.ask(message, session=session, dry_run=dry_run)).to_contract()
 
 
 # ----------------------------------------------------------------------------- one message, many calls

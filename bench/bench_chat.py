@@ -108,6 +108,7 @@ class FrameClock:
                     future.set_result(time.perf_counter())
 
         self._saved = (on_timer, refresh)
+        # Wrapped on the class for the benchmark's duration (textual's generic self-typed methods: no match).
         Screen._on_timer_update = timed_frame  # type: ignore[method-assign, assignment]
         Screen._compositor_refresh = noted_paint  # type: ignore[method-assign, assignment]
         return self
@@ -116,7 +117,7 @@ class FrameClock:
         from textual.screen import Screen
 
         assert self._saved is not None
-        Screen._on_timer_update, Screen._compositor_refresh = self._saved  # type: ignore[method-assign]
+        Screen._on_timer_update, Screen._compositor_refresh = self._saved  # type: ignore[method-assign]  # restored
 
     def arm(self, predicate: Callable[[], bool]) -> asyncio.Future[float]:
         """A future for the ``perf_counter`` time at which a paint ends with ``predicate()`` true.

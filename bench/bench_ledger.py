@@ -15,8 +15,12 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -26,19 +30,20 @@ HISTORY_DAYS = 90
 TARGET_WARM_S = 0.200
 
 
-def seed_history(store: object, today: object) -> int:
+def seed_history(store: Store, today: date) -> int:
     """Today's snapshot by the real code, then 89 earlier days scaled down a little each day (bulk insert)."""
-    from sqlalchemy import insert, select
+    from sqlalchemy import insert
+    from sqlmodel import select
 
     from engine.ledger import record_daily_snapshot
     from engine.store import CostSnapshot
 
-    record_daily_snapshot(store, today)  # type: ignore[arg-type]
-    with store.session() as s:  # type: ignore[attr-defined]
-        base = [dict(r._mapping) for r in s.connection().execute(select(CostSnapshot.__table__)).all()]  # type: ignore[attr-defined]
+    record_daily_snapshot(store, today)
+    with store.session() as s:
+        base = [snap.model_dump() for snap in s.exec(select(CostSnapshot)).all()]
         rows = []
         for back in range(1, HISTORY_DAYS):
-            day = (today - timedelta(days=back)).isoformat()  # type: ignore[operator]
+            day = (today - timedelta(days=back)).isoformat()
             scale = 1.0 / (1.003 ** back)
             for r in base:
                 rows.append({**r, "day": day, "instances": max(0, round(r["instances"] * scale)),
@@ -67,7 +72,7 @@ def main() -> None:
 
         cpu: list[float] = []
 
-        def both(caller: Caller) -> tuple[float, dict[str, object], dict[str, object]]:
+        def both(caller: Caller) -> tuple[float, dict[str, Any], dict[str, Any]]:
             t0, c0 = time.perf_counter(), time.process_time()
             with store.session() as s:
                 waste = cost_analysis(s, caller, "waste", "month", settings, now=now)
@@ -104,8 +109,8 @@ def main() -> None:
          f"{statistics.median(combined) * 1000:.0f} ms (CPU {statistics.median(combined_cpu) * 1000:.0f} ms)"),
         ("waste + report, tenant-scoped, warm", "-", f"{statistics.median(scoped_warm) * 1000:.0f} ms"),
         ("forecast", "-", f"{forecast_s * 1000:.0f} ms"),
-        ("findings: " + " / ".join(str(f["id"]) for f in waste["findings"]), "-",  # type: ignore[attr-defined]
-         " / ".join(f"{f['count']:,}" for f in waste["findings"])),  # type: ignore[attr-defined]
+        ("findings: " + " / ".join(str(f["id"]) for f in waste["findings"]), "-",
+         " / ".join(f"{f['count']:,}" for f in waste["findings"])),
     ]
     from bench._table import print_table
 

@@ -37,6 +37,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +110,15 @@ def parallel_pair_creates() -> None:
 
     sequential = StepRunner.run
 
-    async def run(self: StepRunner, action: str, instance_id: str, params: dict[str, Any]) -> str:
+    async def run(self: StepRunner, action: str, instance_id: str, params: dict[str, Any],
+                  stopping: Callable[[], bool] | None = None) -> str:
         if action != "provision_pair":
-            return await sequential(self, action, instance_id, params)
+            return await sequential(self, action, instance_id, params, stopping)
         await asyncio.gather(self._create(instance_id), self._create(str(params["standby"])))
         await self._announce_pair(str(params["account"]), instance_id, str(params["standby"]))
         return "pair ACTIVE"
 
-    StepRunner.run = run  # type: ignore[method-assign]
+    StepRunner.run = run  # type: ignore[method-assign]  # the what-if patches the class for this process
 
 
 def lower_bound(drivers: EmulatedDrivers, pairs: int) -> dict[str, float]:
@@ -222,18 +224,22 @@ def limit_in_flight(limit: int) -> None:
     Without it a job of 1,000 pairs queues ~1,000 requests in httpx's pool of 100 connections, and httpcore
     re-scans that queue on every connection event (quadratic CPU).
     """
+    import httpx
+
     from engine.providers._http import HttpDriver
 
     send = HttpDriver._send
     gates: dict[tuple[int, str], asyncio.Semaphore] = {}
 
-    async def gated(self: HttpDriver, *args: Any) -> Any:
+    async def gated(self: HttpDriver, operation: str, method: str, path: str, params: Mapping[str, Any] | None,
+                    json: Any, data: Mapping[str, str] | None, extra_headers: Mapping[str, str] | None,
+                    ) -> httpx.Response:
         key = (id(asyncio.get_running_loop()), self.name)
         gate = gates.setdefault(key, asyncio.Semaphore(limit))
         async with gate:
-            return await send(self, *args)
+            return await send(self, operation, method, path, params, json, data, extra_headers)
 
-    HttpDriver._send = gated  # type: ignore[method-assign, assignment]
+    HttpDriver._send = gated  # type: ignore[method-assign]  # the what-if patches the class for this process
 
 
 def main() -> None:
@@ -290,7 +296,7 @@ def main() -> None:
             ("config push: job status", "failed", f"{push['status']}"),
             ("config push: wall time incl. rollback", "-", f"{push['elapsed']:.1f} s"),
         ]
-    from _table import print_table  # bench/ is this script's folder on sys.path
+    from bench._table import print_table
 
     print_table(rows)
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sec_gate_kit import PAIRS, Daemon, accounts, fleet, jobs, nothing_ran, words
 
 from engine.api import run_turn
 from engine.channels import Inbound, channel_turn
 from engine.runtime import Engine
 from engine.trust import add_operator, link_identity
 from tests.clawops_cli import run_clawops
+from tests.security.sec_gate_kit import PAIRS, Daemon, accounts, fleet, jobs, nothing_ran, words
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -82,7 +82,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "engine", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), (url, proc.stderr.read() if proc.poll() is not None else "")
         f = Fleet(url, home, env, owner, reader, alice, viewer, tenant, state / "clawops" / "anchors")
@@ -236,7 +236,8 @@ def test_a_read_key_stays_a_viewer_in_an_embedded_engine_too(fleet: Fleet) -> No
 def test_yes_sent_as_a_string_is_refused_not_read_as_true(fleet: Fleet) -> None:
     """Own attack: ``{"yes": "false"}`` used to be truthy, so a client saying *false* confirmed."""
     before = snapshot(fleet)
-    for value in ("false", "no", 0, [], {"x": 1}):
+    not_a_bool: tuple[object, ...] = ("false", "no", 0, [], {"x": 1})
+    for value in not_a_bool:
         resp = turn(fleet, fleet.owner, "restart the gateway on every instance on vultr", yes=value)
         assert resp.status_code == 400 and "'yes' must be true or false" in resp.json()["error"]
     nothing_ran(fleet, before)
@@ -292,7 +293,7 @@ def test_bad_keys_from_loopback_never_lock_out_the_owners_valid_key(fleet: Fleet
 ])
 def test_authorization_header_tricks_get_a_401_sentence(fleet: Fleet, header: str) -> None:
     with http(fleet) as c:
-        resp = c.get("/v1/whoami", headers={"Authorization": header.encode("utf-8")})
+        resp = c.get("/v1/whoami", headers={b"Authorization": header.encode("utf-8")})
     assert resp.status_code in (401, 429) and resp.json()["error"].endswith(".")
 
 
@@ -397,7 +398,7 @@ def test_a_canary_secret_never_leaves_in_any_case_or_disguise(fleet: Fleet) -> N
                 seen += ws_turn(conn, {"id": f"c{n}", "message": f"remember that the token is {text}",
                                        "session": "canary"})
                 seen += ws_turn(conn, {"id": f"d{n}", "message": f"restart {text} please", "session": "canary"})
-        feed = []
+        feed: list[dict[str, Any]] = []
         while len(feed) < 2 * len(disguises):
             item = json.loads(watcher.recv(timeout=60))
             if item["type"] == "feed":

@@ -112,4 +112,4 @@ def test_selector_parse_is_strict_and_round_trips() -> None:
 )
 def test_malformed_selectors_say_what_is_wrong(raw: object, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        Selector.parse(raw)  # type: ignore[arg-type]
+        Selector.parse(raw)  # type: ignore[arg-type]  # malformed on purpose: the parser's refusals are tested

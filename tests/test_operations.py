@@ -248,7 +248,7 @@ def test_teardown_never_deletes_when_the_archive_fails(engine: Engine) -> None:
     async def broken_archive(instance_id: str, command: str, params: object) -> dict[str, object]:
         return {"ok": True, "data": "not base64!!"} if command == "clawops.archive" else {"ok": True, "healthy": True}
 
-    engine.nodes.invoke = broken_archive  # type: ignore[method-assign]
+    engine.nodes.invoke = broken_archive  # type: ignore[method-assign]  # a test double stands in for the nodes
     result = asyncio.run(engine.ask("tear down acct-014", yes=True))
     assert result.job is not None and result.job["status"] == "failed"
     assert engine.drivers.sim.deletes == []

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
+import boto3  # type: ignore[import-untyped]  # boto3 ships no type hints; its stubs are no dependency
 import pytest
 from moto.server import ThreadedMotoServer
 from sqlmodel import col, select
@@ -94,7 +94,7 @@ def test_teardown_stores_a_verified_archive_in_the_bucket_then_deletes(
                 exported[instance_id] = str(answer["sha256"])  # what the node said it sent
             return answer
 
-        engine.nodes.invoke = recording_invoke  # type: ignore[method-assign]
+        engine.nodes.invoke = recording_invoke  # type: ignore[method-assign]  # a test double wraps the nodes
         result = asyncio.run(engine.ask_tool("teardown", {"selector": {"accounts": ["acct-011"]}}, yes=True))
         assert result.status == "done" and result.job is not None and result.job.status == "succeeded"
         objects = _s3(s3_endpoint).list_objects_v2(Bucket=bucket, Prefix="fleet/archives/acct-011/")["Contents"]

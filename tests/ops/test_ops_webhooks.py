@@ -41,7 +41,7 @@ class Receiver:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = runner.addresses[0][1]  # the port the OS picked
         self.url = f"http://127.0.0.1:{port}/hooks"
         return runner
 

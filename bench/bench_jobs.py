@@ -99,7 +99,6 @@ def crash_resume() -> dict[str, Any]:
 
     from sqlmodel import col, select
 
-    from engine import scheduler
     from engine.runtime import Engine
     from engine.store import AuditEntry, JobStep
 
@@ -126,10 +125,9 @@ def crash_resume() -> dict[str, Any]:
 
     async def survive() -> float:
         engine.ops.background_jobs = True
-        scheduler.bind(engine)
         async def schedule() -> None:
             while True:
-                await scheduler.resume_jobs()  # what the daemon's 5-s schedule runs
+                await engine.scheduler.resume_jobs()  # what the daemon's 5-s schedule runs
                 await asyncio.sleep(5.0)
 
         ticking = asyncio.ensure_future(schedule())

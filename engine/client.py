@@ -138,10 +138,7 @@ class EmbeddedClient:
         engine.ops.background_jobs = background_jobs
         self._resumed = False
         if engine.settings.demo and engine.ops.sweeper is None:
-            from engine import scheduler
-
-            scheduler.bind(engine)
-            engine.ops.sweeper = scheduler.sweep_now  # "run a health sweep now" sweeps the simulated fleet
+            engine.ops.sweeper = engine.scheduler.sweep_now  # "run a health sweep now" sweeps the simulated fleet
         self._prime_redaction()
         self._key_caller: Any = None
         try:
@@ -372,9 +369,7 @@ class EmbeddedClient:
     async def _keep_sweeping(self) -> None:
         """The demo's Guardian while a chat is open: a sweep of the simulated fleet every ``DEMO_SWEEP_S`` (the
         daemon schedules it itself); what Guardian tells the operator arrives on the feed as Guardian's."""
-        from engine import scheduler
-
-        scheduler.bind(self.engine)
+        scheduler = self.engine.scheduler
         self.engine.ops.sweeper = scheduler.sweep_now
         hub = hub_for(self.engine)
 
@@ -437,7 +432,8 @@ class EmbeddedClient:
         """``brief --at/--tz/--to/--days/--off`` (or, without changes, ``--show``): the ``briefing_schedule`` tool."""
         from engine.briefer import schedule_tool
 
-        return schedule_tool(self.engine.store, self.engine.caller(self.operator, self.channel), changes)
+        return schedule_tool(self.engine.store, self.engine.caller(self.operator, self.channel), changes,
+                             on_change=self.engine.scheduler.prefs_changed)
 
     @property
     def is_demo(self) -> bool:

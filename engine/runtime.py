@@ -25,6 +25,7 @@ from engine.nodes import BootstrapOptions, GatewayNodeCommands, optional_secret
 from engine.operations import Operations
 from engine.policy import Caller, Role
 from engine.providers import ProviderDriver, RateLimiters
+from engine.scheduler import Scheduler
 from engine.store import Operator, Store, Tenant, open_store
 from engine.trust import Trust
 
@@ -122,6 +123,8 @@ class Engine:
         self.ops.briefings = self._briefing_tool
         self.conversation = Conversation(self.ops, llm=llm_brain_for(settings))
         self.trust = Trust(store, settings.home, anchor=settings.audit_anchor)
+        self.scheduler = Scheduler(self)
+        """This engine's recurring work and what it keeps between runs (started by the daemon)."""
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, config_file: Path | None = None, **overrides: Any) -> Engine:
@@ -176,7 +179,8 @@ class Engine:
         """``briefing`` / ``briefing_schedule`` for the operation layer (``Operations.briefings``)."""
         from engine.briefer import briefing_tool  # local: the briefer loads when a briefing is asked for
 
-        return await briefing_tool(self.ops, caller, tool, args, dry_run=dry_run)
+        return await briefing_tool(self.ops, caller, tool, args, dry_run=dry_run,
+                                   on_prefs_changed=self.scheduler.prefs_changed)
 
     def close(self) -> None:
         self.store.dispose()

@@ -117,3 +117,32 @@ def test_a_killed_engines_job_is_taken_over_by_the_survivor_exactly_once(pg_url:
         assert any(st.attempts == 2 for st in steps)  # the dead engine's steps were taken over
     finally:
         engine.close()
+
+
+def test_two_engines_in_one_process_share_no_state(clawops_home: Path, tmp_path: Path) -> None:
+    """Everything an engine keeps between calls is its own: schedules, Guardian and who hears it, briefing runs
+    and their lock, status-page reads, archive clients (no process-wide globals but the logger)."""
+    one = Engine.open(demo_providers="sim", demo_pairs=4)
+    two = Engine.open(demo_providers="sim", demo_pairs=4, database_url=f"sqlite:///{tmp_path / 'two.db'}")
+    try:
+        first, second = one.scheduler, two.scheduler
+        assert first is not second and first.engine is one and second.engine is two
+        assert first.briefing_lock is not second.briefing_lock
+        first.register("probe", first.resume_jobs, first.schedules[0][2])
+        assert "probe" in {s[0] for s in first.schedules} and "probe" not in {s[0] for s in second.schedules}
+        heard_one: list[str] = []
+        heard_two: list[str] = []
+        first.on_guardian_message(heard_one.append)
+        second.on_guardian_message(heard_two.append)
+        asyncio.run(first._guardian_notify("acct-001 escalated"))
+        assert heard_one == ["acct-001 escalated"] and heard_two == []
+        assert first.guardian() is first.guardian() and first.guardian() is not second.guardian()
+        runs: list[object] = []
+        second.on_briefing_run(runs.append)
+        asyncio.run(first.briefing_ran("a run of engine one"))
+        assert runs == []
+        assert one.ops.status_pages is not two.ops.status_pages
+        assert one.ops._steps.archive_clients is not two.ops._steps.archive_clients
+    finally:
+        one.close()
+        two.close()

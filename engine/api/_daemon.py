@@ -134,8 +134,10 @@ async def _main(engine: Engine, host: str, port: int, ready: Callable[[str], Non
             with contextlib.suppress(Exception):
                 await gateway.stop()
         if scheduler is not None:
+            from engine.scheduler import stop_scheduler
+
             with contextlib.suppress(Exception):
-                await scheduler.stop()
+                await stop_scheduler(scheduler)
 
 
 async def _start_gateway(engine: Engine) -> Any:
@@ -175,7 +177,6 @@ async def _start_scheduler(engine: Engine, *, guardian: bool = False) -> Any:
 def tell_briefing_failures(engine: Engine) -> Callable[[], None]:
     """A scheduled briefing that could not be produced or sent is said in the operators' feed (the chat), FAILED."""
     from engine.api._hub import FeedItem
-    from engine.briefer import on_briefing_run
     from engine.store import Operator
 
     def tell(run: Any) -> None:
@@ -192,7 +193,7 @@ def tell_briefing_failures(engine: Engine) -> Callable[[], None]:
             message=f"scheduled {sch.kind} briefing", agent="briefer", tenant=op.tenant_id if op is not None else None,
             reply=f"[Briefer] FAILED: the {sch.kind} briefing due {run.due.slot:%H:%M} UTC was not delivered {where}.{saved}"))
 
-    return on_briefing_run(tell)
+    return engine.scheduler.on_briefing_run(tell)
 
 
 async def _start_channels(engine: Engine) -> Any:

@@ -40,7 +40,6 @@ __all__ = [
     "get_prefs",
     "linked_channels",
     "load_schedules",
-    "on_prefs_changed",
     "parse_days",
     "set_prefs",
 ]
@@ -51,20 +50,6 @@ DELIVERY_CHANNELS = ("telegram", "whatsapp")
 """Where a briefing can be sent; it is always saved to the reports folder as well."""
 WEEKDAY_SET = (0, 1, 2, 3, 4)
 WEEKEND_SET = (5, 6)
-
-_listeners: list[Callable[[str], Any]] = []
-
-
-def on_prefs_changed(listener: Callable[[str], Any]) -> Callable[[], None]:
-    """Hear of every change (operator id): the scheduler re-schedules that operator's briefings."""
-    _listeners.append(listener)
-
-    def remove() -> None:
-        if listener in _listeners:
-            _listeners.remove(listener)
-
-    return remove
-
 
 @dataclass(frozen=True, slots=True)
 class BriefingPrefs:
@@ -185,8 +170,11 @@ def set_prefs(
     actor: str = "briefer",
     channel: str = "cli",
     now: datetime | None = None,
+    on_change: Callable[[str], Any] | None = None,
 ) -> BriefingPrefs:
-    """Change what was given, keep the rest; validate everything first (nothing half-done), audit, notify."""
+    """Change what was given, keep the rest; validate everything first (nothing half-done), audit, then tell
+    ``on_change`` (the engine's scheduler re-schedules that operator at once; without it, at its next minute
+    check, which also catches changes made by another process)."""
     current = get_prefs(store, operator_id)
     try:
         new_at = current.at if at is None else (at if isinstance(at, time) else parse_time(at))
@@ -215,9 +203,9 @@ def set_prefs(
                               stored=True)
         audit.append(s, actor=actor, channel=channel, action="briefing.preferences", target=operator_id,
                      detail={k: v for k, v in prefs.to_dict(when).items() if k not in ("next", "summary")})
-    for listener in list(_listeners):
+    if on_change is not None:
         try:
-            listener(operator_id)
+            on_change(operator_id)
         except Exception:  # a scheduler that cannot re-schedule now still reads the table at its next check
             log.exception("briefing preference listener failed")
     return prefs

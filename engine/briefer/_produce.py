@@ -410,30 +410,14 @@ async def run_due_briefings(
 
     The scheduler calls this at each operator's minute, at start-up (a briefing missed while the engine was
     down is sent if under 3 hours late, with a note saying so) and every few minutes as a safety net.
-    Runs of one engine wait for each other, and each slot is recorded once, so nothing is sent twice.
+    Runs of one engine wait for each other (its scheduler's ``briefing_lock``), and each slot is recorded once,
+    so nothing is sent twice; each run is told to the scheduler's listeners (``on_briefing_run``).
     Production runs in a worker thread (speech synthesis takes seconds of CPU); a failing briefing is
     recorded as failed for its slot and never retried in a loop; a failed delivery is logged, audited
     (``briefing.delivery`` outcome ``failed``) and told to the operator's chat.
     """
-    lock = _LOCKS.setdefault(id(engine), asyncio.Lock())
-    async with lock:
+    async with engine.scheduler.briefing_lock:
         return await _run_due(engine, now, senders, out_dir, voice_config, speak, operator_id)
-
-
-_LOCKS: dict[int, asyncio.Lock] = {}
-DeliveryListener = Callable[["BriefingRun"], Any]
-_delivery_listeners: list[DeliveryListener] = []
-
-
-def on_briefing_run(listener: DeliveryListener) -> Callable[[], None]:
-    """Hear of every scheduled run (the daemon tells the operator's chat when a delivery failed)."""
-    _delivery_listeners.append(listener)
-
-    def remove() -> None:
-        if listener in _delivery_listeners:
-            _delivery_listeners.remove(listener)
-
-    return remove
 
 
 async def _run_due(
@@ -465,7 +449,7 @@ async def _run_due(
                        outcome="failed", error=str(exc))
             run = BriefingRun(item, None, {}, str(exc))
             runs.append(run)
-            await _tell(run)
+            await engine.scheduler.briefing_ran(run)
             continue
         if not record_run(store, kind=sch.kind, operator_id=sch.operator_id, slot=item.slot, briefing=briefing,
                           outcome="ok"):
@@ -488,15 +472,5 @@ async def _run_due(
                      briefing.html_path.parent)
         run = BriefingRun(item, briefing, delivered)
         runs.append(run)
-        await _tell(run)
+        await engine.scheduler.briefing_ran(run)
     return runs
-
-
-async def _tell(run: BriefingRun) -> None:
-    for listener in list(_delivery_listeners):
-        try:
-            out = listener(run)
-            if hasattr(out, "__await__"):
-                await out
-        except Exception:  # a broken listener must not stop the next operator's briefing
-            log.exception("briefing run listener failed")

@@ -13,6 +13,7 @@ nothing in the fleet, so it is a read-kind tool; under ``--dry-run`` it says wha
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +39,11 @@ def _kind(args: dict[str, Any]) -> str:
 
 
 async def briefing_tool(ops: Any, caller: Caller, tool: str, args: dict[str, Any], *,
-                        dry_run: bool = False) -> dict[str, Any]:
-    """Run ``briefing`` or ``briefing_schedule`` for ``caller`` (policy was checked by the caller)."""
+                        dry_run: bool = False, on_prefs_changed: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """Run ``briefing`` or ``briefing_schedule`` for ``caller`` (policy was checked by the caller);
+    ``on_prefs_changed``: the engine's scheduler, told of a changed schedule."""
     if tool == "briefing_schedule":
-        return schedule_tool(ops.store, caller, args, dry_run=dry_run)
+        return schedule_tool(ops.store, caller, args, dry_run=dry_run, on_change=on_prefs_changed)
     kind = _kind(args)
     if ops.briefer is not None and not dry_run:
         result: dict[str, Any] = await ops.briefer(caller, kind)
@@ -89,8 +91,9 @@ def _flag(value: Any) -> bool | None:
 
 
 def schedule_tool(store: Any, caller: Caller, args: dict[str, Any], *, dry_run: bool = False,
-                  now: datetime | None = None) -> dict[str, Any]:
-    """Read back or change the caller's briefing preferences; the result carries the sentence to show."""
+                  now: datetime | None = None, on_change: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """Read back or change the caller's briefing preferences; the result carries the sentence to show
+    (``on_change``: who re-schedules at once, :func:`set_prefs`)."""
     now = now or datetime.now(UTC)
     changes = {k: v for k, v in args.items() if v not in (None, "", [])}
     if not changes:
@@ -104,7 +107,7 @@ def schedule_tool(store: Any, caller: Caller, args: dict[str, Any], *, dry_run: 
     prefs = set_prefs(store, caller.operator_id, at=changes.get("time"), tz=changes.get("tz"),
                       days=changes.get("days"), skip_days=changes.get("skip_days"),
                       channels=channels, enabled=_flag(changes.get("enabled")),
-                      actor=caller.actor, channel=str(caller.channel), now=now)
+                      actor=caller.actor, channel=str(caller.channel), now=now, on_change=on_change)
     reply = "Done. " + describe_prefs(prefs, now)
     unlinked = [c for c in prefs.channels if c not in linked_channels(store, caller.operator_id)]
     if unlinked:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from engine.briefer import BriefingRun, get_prefs, on_briefing_run, run_due_briefings, set_prefs
+from engine.briefer import BriefingRun, get_prefs, run_due_briefings, set_prefs
 from engine.runtime import Engine
 from engine.store import AuditEntry, BriefingPreference, ChannelIdentity, Memory
 from tests.clawops_cli import run_clawops
@@ -90,29 +90,27 @@ def test_cli_sets_and_shows_the_schedule(tmp_path: Path) -> None:
 
 
 async def test_the_scheduler_fires_at_each_operators_minute_in_their_zone(engine: Engine) -> None:
-    from engine.scheduler import briefing_triggers, start_scheduler
+    from engine.scheduler import start_scheduler, stop_scheduler
 
     set_prefs(engine.store, "op-owner", at="06:30", tz="Europe/Berlin", days="weekdays")
-    triggers = briefing_triggers(engine)
+    triggers = engine.scheduler.briefing_triggers()
     assert set(triggers) == {"briefing:op-owner"}
     scheduler = await start_scheduler(engine)
     try:
         (sched,) = [s for s in await scheduler.get_schedules() if s.id == "briefing:op-owner"]
         local = sched.next_fire_time.astimezone(ZoneInfo("Europe/Berlin"))
         assert (local.hour, local.minute) == (6, 30) and local.weekday() < 5
-        # a change re-schedules: the listener fires, the cron moves to the new minute
-        set_prefs(engine.store, "op-owner", at="05:10")
-        from engine.scheduler import sync_briefings
-
-        await sync_briefings(engine)
+        # a change re-schedules: the engine's scheduler is told, the cron moves to the new minute
+        set_prefs(engine.store, "op-owner", at="05:10", on_change=engine.scheduler.prefs_changed)
+        await engine.scheduler.sync_briefings()
         (sched,) = [s for s in await scheduler.get_schedules() if s.id == "briefing:op-owner"]
         local = sched.next_fire_time.astimezone(ZoneInfo("Europe/Berlin"))
         assert (local.hour, local.minute) == (5, 10)
         set_prefs(engine.store, "op-owner", enabled=False)
-        await sync_briefings(engine)
+        await engine.scheduler.sync_briefings()
         assert not [s for s in await scheduler.get_schedules() if s.id.startswith("briefing:")]
     finally:
-        await scheduler.stop()
+        await stop_scheduler(scheduler)
 
 
 async def test_a_failed_delivery_is_failed_everywhere_and_a_late_one_says_so(
@@ -122,7 +120,7 @@ async def test_a_failed_delivery_is_failed_everywhere_and_a_late_one_says_so(
     with engine.store.session() as s:
         s.add(ChannelIdentity(channel="telegram", external_id="4242", operator_id="op-owner"))
     heard: list[BriefingRun] = []
-    remove = on_briefing_run(heard.append)
+    remove = engine.scheduler.on_briefing_run(heard.append)
     slot = (datetime.now(UTC) + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
     try:
         with caplog.at_level(logging.INFO, logger="clawops.briefer"):

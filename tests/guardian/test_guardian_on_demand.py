@@ -18,8 +18,7 @@ from engine.store import Instance, utcnow
 def test_a_sweep_on_demand_runs_the_cycle_over_the_reports(clawops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = Engine.open(demo_pairs=30, demo_providers="sim")
     try:
-        scheduler.bind(engine)
-        engine.ops.sweeper = scheduler.sweep_now  # what start_scheduler(guardian=True) does in the daemon
+        engine.ops.sweeper = engine.scheduler.sweep_now  # what start_scheduler(guardian=True) does in the daemon
         monkeypatch.setattr(scheduler, "sweep_reports", lambda engine, now: healthy_reports(engine, utcnow(), set()))
         result = asyncio.run(engine.ask("run a health sweep now"))
         (call,) = result.tool_calls

@@ -38,6 +38,7 @@ __all__ = [
     "SendStatus",
     "SpeakLater",
     "Strangers",
+    "TooLarge",
     "deliver_reply",
 ]
 
@@ -60,6 +61,10 @@ class ChannelError(ClawOpsError):
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class TooLarge(ChannelError):
+    """A download refused because it is over the size limit: the sender's file, not the API, is the problem."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +240,7 @@ async def download_bounded(
                 async for chunk in resp.aiter_bytes():
                     size += len(chunk)
                     if size > max_bytes:
-                        raise ChannelError(f"The {noun} is larger than {max_bytes // (1024 * 1024)} MB.")
+                        raise TooLarge(f"The {noun} is larger than {max_bytes // (1024 * 1024)} MB.")
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.TransportError as exc:
@@ -252,21 +257,29 @@ STRANGER_REPLY = (
 
 class Strangers:
     """Who gets the one short refusal: each unknown sender once per ``window_s``, so a stranger who keeps
-    writing (or a flood of them) is not answered again and again — the audit hook throttles its side."""
+    writing is not answered again and again, and at most ``per_minute`` refusals a minute in all, so a flood of
+    new senders can neither make the bot a spammer nor spend the flood limit its operators' replies need (the
+    audit hook throttles its side)."""
 
     def __init__(self, window_s: float = 3600.0, capacity: int = 10_000,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, per_minute: int = 20) -> None:
         self._last: OrderedDict[str, float] = OrderedDict()
         self._window = window_s
         self._capacity = capacity
         self._clock = clock or time.monotonic
+        self._per_minute = per_minute
+        self._recent: list[float] = []
 
     def answer(self, sender_id: str) -> bool:
-        """True the first time ``sender_id`` writes within the window (then remember it)."""
+        """True the first time ``sender_id`` writes within the window, while the minute's budget lasts."""
         now = self._clock()
         last = self._last.get(sender_id)
         if last is not None and now - last < self._window:
             return False
+        self._recent = [t for t in self._recent if now - t < 60.0]
+        if len(self._recent) >= self._per_minute:
+            return False  # not remembered: once the flood is over, this sender still gets its one answer
+        self._recent.append(now)
         self._last[sender_id] = now
         self._last.move_to_end(sender_id)
         while len(self._last) > self._capacity:
@@ -310,7 +323,10 @@ class Outbox:
     the API stays unavailable past the client's own retries, that send and everything after it for
     the same recipient wait here, so the operator later gets all of them, in order, once each. Sends
     the API refused outright (bad request, blocked bot) are dropped with a log line: retrying cannot
-    help them. Memory only: a crash loses what is queued, which the engine's audit log still shows.
+    help them. Recipients are independent: one chat's flood wait never holds up another's messages.
+    :meth:`run` retries what waits soon after it was queued (2 s, then twice as long each time up to its
+    interval), and :meth:`nudge` retries at once (the API was seen answering again). Memory only: a crash
+    loses what is queued, which the engine's audit log still shows.
     """
 
     def __init__(
@@ -319,17 +335,38 @@ class Outbox:
         max_age_s: float = 24 * 3600.0,
         clock: Callable[[], float] | None = None,
         on_failure: Callable[[str, str, str], None] | None = None,
+        first_retry_s: float = 2.0,
     ) -> None:
         self._queues: dict[str, list[_Pending]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._max_age = max_age_s
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
-        self._lock = asyncio.Lock()
         self._on_failure = on_failure
+        self._first_retry = first_retry_s
+        self._wake: asyncio.Event | None = None
+        self._failures: dict[str, str] = {}
 
     def pending(self, key: str | None = None) -> int:
         if key is not None:
             return len(self._queues.get(key, []))
         return sum(len(q) for q in self._queues.values())
+
+    def failure(self, key: str) -> str | None:
+        """Why the last send to ``key`` that was given up on failed (the API's own words), or None."""
+        return self._failures.get(key)
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def _event(self) -> asyncio.Event:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        return self._wake
+
+    def nudge(self) -> None:
+        """Retry what waits now rather than at the next interval (the messaging API answered again)."""
+        if self.pending():
+            self._event().set()
 
     async def submit(self, key: str, label: str, send: Send) -> bool:
         """Send now, or queue behind earlier undelivered sends for ``key``; True if nothing is left waiting."""
@@ -337,30 +374,45 @@ class Outbox:
 
     async def send(self, key: str, label: str, send: Send) -> SendStatus:
         """Like :meth:`submit`, but says truthfully what became of this send: sent, queued or failed."""
-        async with self._lock:
+        async with self._lock(key):
             queue = self._queues.setdefault(key, [])
             item = _Pending(label, send, self._clock())
             queue.append(item)
-            if len(queue) > 1:
-                return "queued"
-            await self._drain(key)
+            if len(queue) == 1:
+                await self._drain(key)
+            if item.state == "queued":
+                self._event().set()  # run() retries it soon
             return item.state
 
     async def flush(self) -> int:
-        """Retry every recipient's queue once, in order; return how many sends went out."""
-        async with self._lock:
-            before = self.pending()
-            for key in list(self._queues):
+        """Retry every recipient's queue once, in order; return how many sends went out (or were dropped)."""
+        before = self.pending()
+        for key in list(self._queues):
+            async with self._lock(key):
                 await self._drain(key)
-            return before - self.pending()
+        return before - self.pending()
 
     async def run(self, stop: asyncio.Event, interval_s: float = 30.0) -> None:
-        """Flush every ``interval_s`` until ``stop`` is set (the engine runs one per channel)."""
+        """Until ``stop`` is set, retry what waits: soon after it was queued, then backing off to ``interval_s``
+        while the API stays down (the engine runs one per channel)."""
+        wake = self._event()
+        delay = self._first_retry
         while not stop.is_set():
+            if not self.pending():
+                delay = self._first_retry
+                await _first(stop.wait(), wake.wait(), timeout=interval_s)
+                wake.clear()
+                continue
+            await _first(stop.wait(), wake.wait(), timeout=delay)
+            nudged = wake.is_set()
+            wake.clear()
+            if stop.is_set():
+                break
             try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
                 await self.flush()
+            except Exception:  # the retry loop itself must outlive anything one send does
+                log.exception("outbox flush failed")
+            delay = self._first_retry if nudged or not self.pending() else min(interval_s, delay * 2)
 
     async def _drain(self, key: str) -> bool:
         queue = self._queues.get(key, [])
@@ -389,16 +441,29 @@ class Outbox:
                 continue
             item.state = "sent"
             queue.pop(0)
+            if item.attempts > 1:
+                log.info("sent %s for %s after %d attempts", item.label, key, item.attempts)
         self._queues.pop(key, None)
         return True
 
     def _fail(self, key: str, item: _Pending, why: str) -> None:
         item.state = "failed"
+        self._failures[key] = why
         if self._on_failure is not None:
             try:
                 self._on_failure(key, item.label, why)
             except Exception:  # an audit outage must not stop the queue
                 log.exception("outbox failure hook failed")
+
+
+async def _first(*waits: Awaitable[object], timeout: float) -> None:
+    """Return when the first of ``waits`` is done or after ``timeout`` seconds; the others are cancelled."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def worst(statuses: list[SendStatus]) -> SendStatus:
@@ -427,7 +492,7 @@ async def deliver_reply(
     if reply.transcript:
         heard = f"Heard: “{reply.transcript}”"
         statuses.append(await outbox.send(key, "transcript", lambda: text(heard)))
-    if reply.text:
+    if reply.text.strip():
         answer = reply.text
         statuses.append(await outbox.send(key, "text", lambda: text(answer)))
     ogg, duration = reply.voice_ogg, reply.voice_duration_s

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlmodel import col, or_, select
 
-from engine.channels._base import Reply, SendStatus
+from engine.channels._base import Outbox, Reply, SendStatus
 
 if TYPE_CHECKING:
     from engine.store import Store
@@ -156,8 +156,16 @@ class ChannelHub:
                 if status == "queued":
                     result.errors.setdefault(name, f"{name} is unavailable right now")
                 elif status == "failed":
-                    result.errors.setdefault(name, f"{name} refused the message (see the engine log)")
+                    result.errors.setdefault(name, _failure(live, address) or f"{name} refused the message")
         return result
+
+
+def _failure(live: LiveChannel, address: str) -> str | None:
+    """The messaging API's own reason for the part it refused (``Outbox.failure``), without a final period (the
+    callers put it inside their own sentence)."""
+    outbox = getattr(live, "outbox", None)
+    why = outbox.failure(str(address)) if isinstance(outbox, Outbox) else None
+    return why.rstrip(". ") or None if why else None
 
 
 _HUBS: weakref.WeakKeyDictionary[Any, ChannelHub] = weakref.WeakKeyDictionary()

@@ -13,6 +13,7 @@ import contextlib
 import hmac
 import json
 import logging
+import re
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from engine.channels._base import (
     Senders,
     SendStatus,
     Strangers,
+    TooLarge,
     deliver_reply,
     download_bounded,
     lookup_operator,
@@ -145,7 +147,7 @@ class TelegramClient:
     async def edit_message_text(self, chat_id: int | str, message_id: int, text: str) -> Any:
         """Replace the text of a message the bot sent (job progress, edited in place)."""
         return await self.call(
-            "editMessageText", {"chat_id": chat_id, "message_id": message_id, "text": text[:MAX_TEXT]}
+            "editMessageText", {"chat_id": chat_id, "message_id": message_id, "text": text[:_fit(text, MAX_TEXT)]}
         )
 
     async def send_voice(
@@ -190,23 +192,42 @@ class TelegramClient:
                                       noun="file")
 
 
+def units(text: str) -> int:
+    """Length as the messaging APIs count it: UTF-16 code units (an emoji is two), never fewer than characters."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(text: str, limit: int) -> int:
+    """How many characters of ``text`` fit in ``limit`` UTF-16 code units."""
+    if units(text) <= limit:
+        return len(text)
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > limit:
+            return index
+    return len(text)  # pragma: no cover  (the whole text fitted, handled above)
+
+
 def split_text(text: str, limit: int) -> list[str]:
-    """Split ``text`` into pieces of at most ``limit`` characters, preferring line breaks."""
-    if len(text) <= limit:
-        return [text]
+    """Split ``text`` into pieces of at most ``limit`` UTF-16 code units (how Telegram and WhatsApp count their
+    4096), preferring line breaks, then spaces; no piece is empty."""
     pieces: list[str] = []
     rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
+    while units(rest) > limit:
+        room = _fit(rest, limit)
+        cut = rest.rfind("\n", 0, room)
         if cut <= 0:
-            cut = rest.rfind(" ", 0, limit)
+            cut = rest.rfind(" ", 0, room)
         if cut <= 0:
-            cut = limit
-        pieces.append(rest[:cut].rstrip())
+            cut = room
+        piece = rest[:cut].rstrip()
+        if piece:
+            pieces.append(piece)
         rest = rest[cut:].lstrip()
-    if rest:
+    if rest.strip():
         pieces.append(rest)
-    return pieces
+    return pieces or [text]
 
 
 def check_webhook_secret(headers: Mapping[str, str], secret: str) -> bool:
@@ -273,7 +294,8 @@ class TelegramChannel:
 
     def _spawn(self, update: Mapping[str, Any]) -> None:
         message = update.get("message")
-        chat = str(((message or {}).get("chat") or {}).get("id", "")) if isinstance(message, Mapping) else ""
+        chat_obj = message.get("chat") if isinstance(message, Mapping) else None
+        chat = str(chat_obj.get("id", "")) if isinstance(chat_obj, Mapping) else ""
         lock = self._chat_locks.setdefault(chat, asyncio.Lock())
 
         async def run() -> None:
@@ -318,9 +340,11 @@ class TelegramChannel:
                     await asyncio.wait_for(stop.wait(), timeout=min(60.0, 2.0**failures))
                 continue
             failures = 0
-            await self._handle_batch(updates)
-            if self.outbox.pending():
-                await self.outbox.flush()  # replies held back by an earlier outage
+            try:
+                await self._handle_batch(updates)
+            except Exception:  # one update we cannot read must never leave the bot deaf to the next ones
+                log.exception("telegram updates could not be handled; polling goes on")
+            self.outbox.nudge()  # Telegram answers again: replies held back by an outage go now (outbox.run)
         await self.drain()
 
     def webhook_app(self, secret: str, path: str = "/webhook/telegram") -> web.Application:
@@ -384,16 +408,13 @@ class TelegramChannel:
                 await self._say(chat_id, STRANGER_REPLY.format(channel="telegram", sender=sender_id))
             return
         message_id = f"{chat_id}:{message.get('message_id', '')}"
-        media = message.get("voice") or message.get("audio")
-        if media is None:
-            doc = message.get("document") or {}
-            if str(doc.get("mime_type", "")).startswith("audio/"):
-                media = doc
+        media = _audio_of(message)
         try:
             if media is not None:
                 await self._handle_audio(chat_id, sender_id, operator, message_id, media)
-            elif isinstance(message.get("text"), str):
-                inbound = Inbound("telegram", sender_id, operator, message_id, text=message["text"])
+            elif isinstance(message.get("text"), str) and message["text"].strip():
+                text = "help" if _START.fullmatch(message["text"].strip()) else message["text"]
+                inbound = Inbound("telegram", sender_id, operator, message_id, text=text)
                 await self._deliver(chat_id, await self._handler(inbound))
             else:
                 await self._say(chat_id, "I can read text and listen to voice notes; send one of those.")
@@ -407,21 +428,24 @@ class TelegramChannel:
     async def _handle_audio(
         self, chat_id: Any, sender_id: str, operator: str, message_id: str, media: Mapping[str, Any]
     ) -> None:
-        size = int(media.get("file_size") or 0)
+        size = _count(media.get("file_size"))
         if size > self._max_audio:
-            await self._say(
-                chat_id, f"That recording is {size / 1e6:.0f} MB; I accept up to {self._max_audio / 1e6:.0f} MB."
-            )
+            await self._say(chat_id, f"That recording is {_mb(size)} MB; I accept up to {_mb(self._max_audio)} MB.")
             return
         try:
             info = await self.client.get_file(str(media["file_id"]))
-            data = await self.client.download(str(info["file_path"]), max_bytes=self._max_audio)
+            file_path = info.get("file_path") if isinstance(info, Mapping) else None
+            if not isinstance(file_path, str) or not file_path:
+                raise ChannelError("Telegram's getFile gave no file_path for the voice note.")
+            data = await self.client.download(file_path, max_bytes=self._max_audio)
         except ChannelError as exc:
             log.warning("telegram voice note from %s not downloaded: %s", sender_id, exc)
-            await self._say(chat_id, "I could not fetch that voice note from Telegram; please send it again.")
+            await self._say(chat_id, f"That recording is larger than {_mb(self._max_audio)} MB; send a shorter one."
+                            if isinstance(exc, TooLarge) else
+                            "I could not fetch that voice note from Telegram; please send it again.")
             return
         self._workdir.mkdir(parents=True, exist_ok=True)
-        suffix = Path(str(info["file_path"])).suffix or ".ogg"
+        suffix = Path(file_path).suffix or ".ogg"
         path = self._workdir / f"tg-{uuid.uuid4().hex}{suffix}"
         path.write_bytes(data)
         try:
@@ -460,6 +484,37 @@ class TelegramChannel:
             voice=lambda ogg, duration: client.send_voice(chat_id, ogg, duration_s=duration),
             document=lambda content, name, caption: client.send_document(chat_id, content, name, caption=caption),
         )
+
+
+_START = re.compile(r"/start(@\w+)?(\s+\S+)?")
+"""What Telegram's START button sends (with a deep-link payload, or the bot's name): a greeting, answered with
+what the bot can do, never read as "start instances"."""
+
+
+def _audio_of(message: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The voice note, audio file or audio document of a message (a Telegram ``File`` with a ``file_id``), or
+    None: a message with none, or with one that is not shaped like Telegram's, is not treated as audio."""
+    for key in ("voice", "audio", "document"):
+        media = message.get(key)
+        if not isinstance(media, Mapping) or not isinstance(media.get("file_id"), str) or not media["file_id"]:
+            continue
+        if key == "document" and not str(media.get("mime_type", "")).startswith("audio/"):
+            continue
+        return media
+    return None
+
+
+def _count(value: Any) -> int:
+    """A size Telegram sent (an integer; 0 when absent or not a number)."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _mb(size: int) -> str:
+    """Bytes as whole mebibytes, the way Telegram states its 20 MB download limit."""
+    return f"{max(1, round(size / (1024 * 1024)))}"
 
 
 def _summary(message: Mapping[str, Any]) -> str:

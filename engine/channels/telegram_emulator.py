@@ -39,6 +39,20 @@ class SentMessage:
     """Earlier texts of this message, oldest first (``editMessageText``)."""
 
 
+_BOT = {"id": 1, "is_bot": True, "first_name": "ClawOps", "username": "clawops_bot"}
+"""The bot itself, as getMe and the ``from`` of its own messages show it."""
+
+
+_DESCRIPTIONS = {
+    400: "Bad Request: wrong file identifier/HTTP URL specified",
+    401: "Unauthorized",
+    403: "Forbidden: bot was blocked by the user",
+    404: "Not Found",
+    502: "Bad Gateway",
+}
+"""What the Bot API says with each status an injected fault answers (its own wording for the common cases)."""
+
+
 class _BadRequest(Exception):
     """A request body the Bot API cannot read (answered 400 with Telegram's description)."""
 
@@ -96,17 +110,23 @@ class TelegramEmulator:
 
     # -- test helpers --------------------------------------------------------------------------------
     def _push(self, user_id: int, payload: dict[str, Any], *, is_bot: bool = False) -> int:
+        message = self.message(user_id, **payload)
+        message["from"]["is_bot"] = is_bot
+        return self.push_update("message", message)
+
+    def push_update(self, kind: str, body: Any) -> int:
+        """Queue any other update as Telegram would deliver it, ``{"update_id": N, kind: body}`` (an
+        ``edited_message``, a ``callback_query``, a ``my_chat_member``, or a malformed one); returns its id."""
         update_id = next(self._update_ids)
-        message = {
-            "message_id": next(self._message_ids),
-            "from": {"id": user_id, "is_bot": is_bot, "first_name": f"user{user_id}"},
-            "chat": {"id": user_id, "type": "private"},
-            "date": int(time.time()),
-            **payload,
-        }
-        self._updates.append({"update_id": update_id, "message": message})
+        self._updates.append({"update_id": update_id, kind: body})
         self._new_update.set()
         return update_id
+
+    def message(self, user_id: int, **payload: Any) -> dict[str, Any]:
+        """A private-chat ``Message`` from ``user_id`` with ``payload`` (for :meth:`push_update`)."""
+        return {"message_id": next(self._message_ids),
+                "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+                "chat": {"id": user_id, "type": "private"}, "date": int(time.time()), **payload}
 
     def send_text(self, user_id: int, text: str) -> int:
         """A user writes to the bot; returns the update id."""
@@ -188,7 +208,7 @@ class TelegramEmulator:
         if fault is not None:
             if fault.status == 429:
                 return self._error(429, f"Too Many Requests: retry after {fault.retry_after}", fault.retry_after)
-            return self._error(fault.status, "Bad Gateway")
+            return self._error(fault.status, _DESCRIPTIONS.get(fault.status, "Internal Server Error"))
         try:
             params = await self._params(request)
         except _BadRequest as exc:
@@ -200,7 +220,7 @@ class TelegramEmulator:
         return result
 
     async def _m_getMe(self, params: dict[str, Any]) -> web.Response:
-        return self._ok({"id": 1, "is_bot": True, "first_name": "ClawOps", "username": "clawops_bot"})
+        return self._ok(dict(_BOT))
 
     async def _m_getUpdates(self, params: dict[str, Any]) -> web.Response:
         if self.webhook is not None:
@@ -209,8 +229,11 @@ class TelegramEmulator:
                 "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
                 "the webhook first",
             )
-        offset = int(params.get("offset") or 0)
-        timeout = min(float(params.get("timeout") or 0), 30.0)
+        try:
+            offset = int(params.get("offset") or 0)
+            timeout = min(max(float(params.get("timeout") or 0), 0.0), 30.0)
+        except (TypeError, ValueError):
+            return self._error(400, "Bad Request: invalid offset or timeout")
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates and timeout > 0:
@@ -222,20 +245,31 @@ class TelegramEmulator:
         return self._ok(list(self._updates[:100]))
 
     def _chat(self, params: dict[str, Any]) -> str | None:
+        """The target chat: a numeric id, as Telegram's private chats have (anything else is "chat not found")."""
         chat = params.get("chat_id")
-        return None if chat in (None, "") else str(chat)
+        if chat in (None, ""):
+            return None
+        try:
+            return str(int(str(chat)))
+        except ValueError:
+            return None
+
+    def _message(self, message_id: int, chat: str, **content: Any) -> dict[str, Any]:
+        """A ``Message`` as the Bot API returns it for the bot's own sends."""
+        return {"message_id": message_id, "from": _BOT, "chat": {"id": int(chat), "type": "private"},
+                "date": int(time.time()), **content}
 
     async def _m_sendMessage(self, params: dict[str, Any]) -> web.Response:
         chat, text = self._chat(params), str(params.get("text") or "")
         if chat is None:
-            return self._error(400, "Bad Request: chat_id is empty")
+            return self._error(400, "Bad Request: chat not found")
         if not text.strip():
             return self._error(400, "Bad Request: message text is empty")
         if len(text) > 4096:
             return self._error(400, "Bad Request: message is too long")
         message_id = next(self._message_ids)
         self.sent.append(SentMessage(chat, "text", text=text, message_id=message_id))
-        return self._ok({"message_id": message_id, "chat": {"id": int(chat)}, "text": text})
+        return self._ok(self._message(message_id, chat, text=text))
 
     async def _m_editMessageText(self, params: dict[str, Any]) -> web.Response:
         chat, text = self._chat(params), str(params.get("text") or "")
@@ -256,26 +290,33 @@ class TelegramEmulator:
                                     "the message")
         target.edits.append(target.text or "")
         target.text = text
-        return self._ok({"message_id": message_id, "chat": {"id": int(chat)}, "text": text})
+        return self._ok(self._message(message_id, chat, text=text, edit_date=int(time.time())))
 
     async def _m_sendVoice(self, params: dict[str, Any]) -> web.Response:
         chat, voice = self._chat(params), params.get("voice")
         if chat is None or not isinstance(voice, tuple):
             return self._error(400, "Bad Request: there is no voice in the request")
-        duration = int(params["duration"]) if params.get("duration") else None
-        self.sent.append(
-            SentMessage(
-                chat, "voice", text=params.get("caption"), content=voice[1], filename=voice[0], duration=duration
-            )
-        )
-        return self._ok({"message_id": next(self._message_ids), "chat": {"id": int(chat)}})
+        try:
+            duration = int(params["duration"]) if params.get("duration") else None
+        except (TypeError, ValueError):
+            return self._error(400, "Bad Request: invalid duration")
+        message_id = next(self._message_ids)
+        self.sent.append(SentMessage(chat, "voice", text=params.get("caption"), content=voice[1], filename=voice[0],
+                                     duration=duration, message_id=message_id))
+        note = {"file_id": f"sent-voice-{message_id}", "file_unique_id": f"sv{message_id}", "duration": duration or 0,
+                "mime_type": "audio/ogg", "file_size": len(voice[1])}
+        return self._ok(self._message(message_id, chat, voice=note))
 
     async def _m_sendDocument(self, params: dict[str, Any]) -> web.Response:
         chat, doc = self._chat(params), params.get("document")
         if chat is None or not isinstance(doc, tuple):
             return self._error(400, "Bad Request: there is no document in the request")
-        self.sent.append(SentMessage(chat, "document", text=params.get("caption"), content=doc[1], filename=doc[0]))
-        return self._ok({"message_id": next(self._message_ids), "chat": {"id": int(chat)}})
+        message_id = next(self._message_ids)
+        self.sent.append(SentMessage(chat, "document", text=params.get("caption"), content=doc[1], filename=doc[0],
+                                     message_id=message_id))
+        document = {"file_name": doc[0], "file_id": f"sent-doc-{message_id}", "file_unique_id": f"sd{message_id}",
+                    "file_size": len(doc[1])}
+        return self._ok(self._message(message_id, chat, document=document))
 
     async def _m_setWebhook(self, params: dict[str, Any]) -> web.Response:
         self.webhook = (str(params.get("url") or ""), str(params.get("secret_token") or ""))

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ from engine.channels._base import (
     Senders,
     SendStatus,
     Strangers,
+    TooLarge,
     deliver_reply,
     download_bounded,
     lookup_operator,
@@ -181,13 +183,21 @@ class WhatsAppClient:
 
     async def download_media(self, media_id: str, *, max_bytes: int = MAX_AUDIO_BYTES) -> tuple[bytes, str]:
         """Download a received media file (bytes, MIME type), refusing anything over ``max_bytes``."""
+        if not _MEDIA_ID.fullmatch(media_id):
+            raise ChannelError("That is not a WhatsApp media id.")
         info = await self.media_info(media_id)
-        size = int(info.get("file_size") or 0)
+        try:
+            size = int(info.get("file_size") or 0)
+        except (TypeError, ValueError):
+            size = 0  # the download itself is bounded
         if size > max_bytes:
-            raise ChannelError(
+            raise TooLarge(
                 f"The media file is {size // (1024 * 1024)} MB; the limit is {max_bytes // (1024 * 1024)} MB."
             )
-        data = await download_bounded(self._http, str(info["url"]), retry=self._retry, max_bytes=max_bytes,
+        url = info.get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise ChannelError("WhatsApp gave no download URL for the media file.")
+        data = await download_bounded(self._http, url, retry=self._retry, max_bytes=max_bytes,
                                       service="WhatsApp", noun="media file", headers=self._auth,
                                       retry_statuses=frozenset({429}))
         return data, str(info.get("mime_type", ""))
@@ -217,6 +227,12 @@ def document_mime(filename: str, content: bytes) -> str:
         ) from None
     return "text/plain"
 
+
+_MEDIA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+"""A media id as the Cloud API gives them (digits; the emulator's have letters too): never a path or a URL."""
+
+_NOT_FOR_US = frozenset({"reaction", "system", "request_welcome"})
+"""Message types that are no request: answered with nothing (not even "send text or a voice note")."""
 
 _SUFFIX = {"audio/ogg": ".ogg", "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/aac": ".aac", "audio/amr": ".amr"}
 
@@ -255,6 +271,7 @@ class WhatsAppChannel:
         self._max_audio = max_audio_bytes
         self._seen = SeenIds()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sender_locks: dict[str, asyncio.Lock] = {}
         self.outbox = outbox or Outbox()
 
     def verify_subscription(self, query: Mapping[str, str]) -> tuple[int, str]:
@@ -286,16 +303,31 @@ class WhatsAppChannel:
         if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
             return 400  # not a Cloud API webhook: nothing runs
         for value in _values(payload):
-            for message in value.get("messages") or []:
+            messages = value.get("messages")
+            for message in messages if isinstance(messages, list) else ():  # statuses[], errors[]: nothing runs
                 if not isinstance(message, dict):
                     continue
                 message_id = str(message.get("id", ""))
                 if message_id and not self._seen.add(message_id):
                     continue  # a redelivery of something already in hand
-                task = asyncio.create_task(self._process(message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(message)
         return 200
+
+    def _spawn(self, message: Mapping[str, Any]) -> None:
+        """Handle ``message`` in the background, after the same sender's earlier messages (in arrival order: one
+        turn's "Heard", text and voice note never interleave with the next turn's), senders side by side."""
+        sender = str(message.get("from", ""))
+        lock = self._sender_locks.setdefault(sender, asyncio.Lock())
+
+        async def run() -> None:
+            async with lock:  # asyncio.Lock is fair: this sender's messages go in arrival order
+                await self._process(message)
+            if not lock.locked() and self._sender_locks.get(sender) is lock:
+                self._sender_locks.pop(sender, None)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
         """Wait for every message in progress (tests, and a clean engine shutdown)."""
@@ -312,12 +344,15 @@ class WhatsAppChannel:
                 await self._say(sender, STRANGER_REPLY.format(channel="whatsapp", sender=f"+{sender.lstrip('+')}"))
             return
         message_id = str(message.get("id", ""))
+        if kind in _NOT_FOR_US:
+            return  # a reaction to one of our messages, a number-change notice: nothing to answer
+        content = message.get(kind)
+        content = content if isinstance(content, Mapping) else {}
         try:
-            if kind == "text":
-                text = str((message.get("text") or {}).get("body", ""))
-                reply = await self._handler(Inbound("whatsapp", sender, operator, message_id, text=text))
-            elif kind == "audio":
-                reply = await self._handle_audio(sender, operator, message_id, message.get("audio") or {})
+            if kind == "text" and isinstance(content.get("body"), str) and content["body"].strip():
+                reply = await self._handler(Inbound("whatsapp", sender, operator, message_id, text=content["body"]))
+            elif kind in ("audio", "voice") and isinstance(content.get("id"), str) and content["id"]:
+                reply = await self._handle_audio(sender, operator, message_id, content)
             else:
                 await self._say(sender, "I can read text and listen to voice notes; send one of those.")
                 return
@@ -334,11 +369,13 @@ class WhatsAppChannel:
     ) -> Reply | None:
         try:
             data, mime = await self.client.download_media(str(audio.get("id", "")), max_bytes=self._max_audio)
+        except TooLarge:
+            await self._say(sender, f"That recording is larger than {self._max_audio // (1024 * 1024)} MB; "
+                                    "send a shorter one.")
+            return None
         except ChannelError as exc:
             log.warning("whatsapp voice note from %s not downloaded: %s", sender, exc)
-            await self._say(
-                sender, f"I could not fetch that voice note ({str(exc).rstrip('.')}); please send it again."
-            )
+            await self._say(sender, "I could not fetch that voice note from WhatsApp; please send it again.")
             return None
         if mime and not mime.split(";")[0].strip().startswith("audio/"):
             await self._say(sender, "That file is not a voice note; send a voice note or text.")

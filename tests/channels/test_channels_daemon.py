@@ -22,16 +22,25 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import httpx
+import numpy as np
 import pytest
 
 import voice
-from engine.channels import SentMessage, TelegramEmulator, WhatsAppEmulator, WhatsAppSent, sign_payload
+from engine.channels import (
+    NOTHING_HEARD,
+    SentMessage,
+    TelegramEmulator,
+    WhatsAppEmulator,
+    WhatsAppSent,
+    sign_payload,
+)
 from tests.clawops_cli import run_clawops
+from voice._codec import encode_ogg_opus
 
 pytestmark = [pytest.mark.voice, pytest.mark.slow]
 
-OWNER_TG, ALICE_TG, STRANGER_TG = 4242, 5151, 999
-OWNER_WA, STRANGER_WA = "491701234567", "15550001111"
+OWNER_TG, ALICE_TG, BOB_TG, STRANGER_TG = 4242, 5151, 6161, 999
+OWNER_WA, BOB_WA, STRANGER_WA = "491701234567", "447700900123", "15550001111"
 T = TypeVar("T")
 
 
@@ -65,7 +74,7 @@ class Emulators:
         self.loop.close()
 
 
-def wait_for(what: str, check: Callable[[], T | None], timeout: float = 240.0) -> T:
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 240.0) -> Any:
     """Poll ``check`` until it returns something truthy (the daemon works on its own clock)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,6 +120,7 @@ def daemon(emus: Emulators, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     cli(["operator", "link", "owner", "telegram", str(OWNER_TG)], env)
     cli(["operator", "link", "owner", "whatsapp", f"+{OWNER_WA}"], env)
     cli(["operator", "add", "alice", "--role", "viewer", "--telegram", str(ALICE_TG)], env)
+    cli(["operator", "add", "bob", "--role", "viewer", "--telegram", str(BOB_TG), "--whatsapp", f"+{BOB_WA}"], env)
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "engine", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -123,6 +133,8 @@ def daemon(emus: Emulators, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     live = {r.get("channel") for r in logs if r["msg"] == "channel live"}
     assert live == {"telegram", "whatsapp"}, err[-3000:]
+    # Junk from the messaging APIs and users' mistakes are answered or ignored, never crash anything.
+    assert [r for r in logs if r.get("exc") or r["level"] == "critical"] == [], err[-3000:]
     assert proc.returncode == 0, err[-3000:]
 
 
@@ -189,6 +201,31 @@ def test_telegram_revoked_identity_is_refused_from_then_on(daemon: Daemon, emus:
     assert "DEMO" not in refused[1].text
 
 
+def test_telegram_other_updates_and_malformed_ones_leave_the_bot_listening(daemon: Daemon, emus: Emulators) -> None:
+    tg = emus.tg
+
+    def queue() -> None:
+        # Kinds the bot does not act on, as Telegram sends them; then two messages no real Telegram sends.
+        tg.push_update("edited_message", tg.message(BOB_TG, text="fleet status", edit_date=1))
+        tg.push_update("callback_query", {"id": "7", "from": tg.message(BOB_TG)["from"], "chat_instance": "1",
+                                          "data": "go"})
+        tg.push_update("channel_post", {"message_id": 1, "chat": {"id": -100, "type": "channel", "title": "c"},
+                                        "date": 0, "text": "fleet status"})
+        tg.push_update("my_chat_member", {"chat": {"id": BOB_TG, "type": "private"}, "date": 0,
+                                          "from": tg.message(BOB_TG)["from"],
+                                          "new_chat_member": {"status": "kicked", "user": {"id": 1, "is_bot": True}}})
+        tg.push_update("message", {"message_id": 2, "from": {"id": BOB_TG}, "chat": "junk", "text": "x"})
+        tg.push_update("message", tg.message(BOB_TG, voice="junk"))
+        tg.send_text(BOB_TG, "/start")  # what Telegram's START button sends: a greeting, not "start instances"
+        tg.send_text(BOB_TG, "help")
+
+    emus.call(queue)
+    replies = wait_for("the answers", lambda: (m := tg_sent(emus, BOB_TG)) and len(m) >= 3 and m)
+    not_a_note, greeting, helped = [s.text for s in replies]
+    assert not_a_note is not None and "voice note" in not_a_note and "DEMO" not in not_a_note
+    assert greeting == helped and greeting is not None and "start" not in greeting.split()
+
+
 # ------------------------------------------------------------------------------------------------ WhatsApp
 
 
@@ -245,3 +282,24 @@ def test_whatsapp_text_voice_briefing_and_stranger(daemon: Daemon, emus: Emulato
     refusal = wa_sent(emus, STRANGER_WA)
     assert [s.kind for s in wa_sent(emus, OWNER_WA)].count("document") == 1
     assert len(refusal) == 1 and "operator link" in (refusal[0].text or "") and "DEMO" not in (refusal[0].text or "")
+
+
+def test_whatsapp_other_message_kinds(daemon: Daemon, emus: Emulators) -> None:
+    wa = emus.wa
+    silent = encode_ogg_opus(np.zeros(48_000, dtype=np.float32), 48_000)
+    media = emus.call(lambda: wa.add_media(silent, "audio/ogg"))
+    status = {"id": "wamid.out.1", "status": "read", "timestamp": "1", "recipient_id": BOB_WA}
+    for payload in (
+        wa._envelope(BOB_WA, {"type": "reaction", "reaction": {"message_id": "wamid.out.1", "emoji": "👍"}}),
+        {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp", "statuses": [status]}}]}]},
+        {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"messages": 5}}]}]},
+        wa._envelope(BOB_WA, {"type": "voice", "voice": {"id": media, "mime_type": "audio/ogg"}}),
+        wa._envelope(BOB_WA, {"type": "text", "text": {"body": "help"}}),
+    ):
+        assert emus.run(wa.post_webhook(payload)) == 200
+    replies = wait_for("the answers", lambda: (m := wa_sent(emus, BOB_WA)) and len(m) >= 2 and m)
+    # A reaction, a delivery status and junk run nothing; the voice note runs nothing either (silence), and
+    # the answers keep the order the messages came in.
+    assert [(r.kind, r.text) for r in replies][0] == ("text", NOTHING_HEARD)
+    assert len(replies) == 2 and replies[1].kind == "text" and replies[1].text != NOTHING_HEARD

@@ -1,0 +1,88 @@
+"""Delivery on the messaging channels (issue 16): one chat's wait never holds up another's, replies held back by an
+outage go out on their own once the API answers again (in order, once each), a flood of strangers is not answered
+without limit, and long replies are cut where the APIs count (UTF-16 code units, so an emoji counts two)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from engine.channels import ChannelError, Outbox, Strangers
+from engine.channels.telegram import split_text, units
+
+
+async def test_one_recipients_wait_never_holds_up_another() -> None:
+    outbox = Outbox()
+    release = asyncio.Event()
+    sent: list[str] = []
+
+    async def slow() -> None:  # a chat in a long flood wait
+        await release.wait()
+        sent.append("a")
+
+    async def fast() -> None:
+        sent.append("b")
+
+    waiting = asyncio.create_task(outbox.send("chat-a", "text", slow))
+    await asyncio.sleep(0)
+    assert await outbox.send("chat-b", "text", fast) == "sent"
+    assert sent == ["b"] and not waiting.done()
+    release.set()
+    assert await waiting == "sent" and sent == ["b", "a"]
+
+
+async def test_held_back_replies_go_out_by_themselves_in_order_once() -> None:
+    down = [True]
+    delivered: list[str] = []
+
+    def part(name: str) -> Callable[[], Awaitable[None]]:
+        async def send() -> None:
+            if down[0]:
+                raise ChannelError("the API is unreachable", retryable=True)
+            delivered.append(name)
+
+        return send
+
+    outbox = Outbox(first_retry_s=0.01)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(outbox.run(stop, interval_s=0.05))
+    try:
+        assert [await outbox.send("chat", label, part(label)) for label in ("heard", "text", "voice")] == [
+            "queued", "queued", "queued"]
+        await asyncio.sleep(0.05)
+        assert delivered == [] and outbox.pending("chat") == 3  # still down: nothing lost, nothing sent twice
+        down[0] = False
+        async with asyncio.timeout(30):
+            while outbox.pending():
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await runner
+    assert delivered == ["heard", "text", "voice"]
+
+
+async def test_a_refused_part_keeps_the_apis_reason() -> None:
+    async def refused() -> None:
+        raise ChannelError("Telegram refused sendDocument: Bad Request: file is too big.", status=400)
+
+    failures: list[tuple[str, str, str]] = []
+    outbox = Outbox(on_failure=lambda key, label, why: failures.append((key, label, why)))
+    assert await outbox.send("42", "document", refused) == "failed"
+    assert outbox.failure("42") == "Telegram refused sendDocument: Bad Request: file is too big."
+    assert failures == [("42", "document", "Telegram refused sendDocument: Bad Request: file is too big.")]
+
+
+def test_strangers_are_answered_once_each_and_not_without_limit() -> None:
+    now = [0.0]
+    strangers = Strangers(window_s=3600, per_minute=3, clock=lambda: now[0])
+    assert [strangers.answer(s) for s in ("1", "1", "2", "3", "4")] == [True, False, True, True, False]
+    now[0] = 61.0  # the flood is over: "4" was never answered, so it still gets its one refusal
+    assert [strangers.answer(s) for s in ("4", "1")] == [True, False]
+
+
+def test_long_replies_are_cut_where_the_apis_count() -> None:
+    for text in ("a" * 5000, "🙂" * 3000, ("line of text " * 30 + "\n") * 60):
+        pieces = split_text(text, 4096)
+        assert len(pieces) > 1 and all(0 < units(p) <= 4096 for p in pieces)
+        assert "".join(pieces).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
+    assert split_text("short", 4096) == ["short"]

@@ -41,6 +41,7 @@ def pg_url() -> Iterator[str]:
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}_apscheduler" CASCADE'))  # its scheduler's
         admin.dispose()
 
 

@@ -227,7 +227,7 @@ def test_a_silenced_incident_stays_open_and_is_not_announced_twice(store: Store)
 
 def test_the_scheduled_sweep_is_registered_only_where_reports_flow(clawops_home: Path) -> None:
     from engine.runtime import Engine
-    from engine.scheduler import start_scheduler
+    from engine.scheduler import start_scheduler, stop_scheduler
 
     engine = Engine.open(demo_pairs=5, demo_providers="sim")
     try:
@@ -236,8 +236,7 @@ def test_the_scheduled_sweep_is_registered_only_where_reports_flow(clawops_home:
             try:
                 return {sched.id for sched in await scheduler.get_schedules()}
             finally:
-                await scheduler.stop()
-                await scheduler.__aexit__(None, None, None)
+                await stop_scheduler(scheduler)
 
         assert "guardian-sweep" not in asyncio.run(ids(False))
         assert "guardian-sweep" in asyncio.run(ids(True))

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from engine.runtime import Engine
-from engine.scheduler import start_scheduler
+from engine.scheduler import start_scheduler, stop_scheduler
 from engine.store import JobRecord
 
 
@@ -42,8 +42,7 @@ def test_scheduler_resumes_a_confirmed_job_on_sqlite(clawops_home: Path) -> None
             try:
                 return await _until_done(engine, job_id)
             finally:
-                await scheduler.stop()
-                await scheduler.__aexit__(None, None, None)
+                await stop_scheduler(scheduler)
 
         assert asyncio.run(scenario()) == "succeeded"
     finally:
@@ -60,8 +59,7 @@ def test_scheduler_works_on_postgresql(pg_url: str, clawops_home: Path) -> None:
             try:
                 return await _until_done(engine, job_id)
             finally:
-                await scheduler.stop()
-                await scheduler.__aexit__(None, None, None)
+                await stop_scheduler(scheduler)
 
         assert asyncio.run(scenario()) == "succeeded"
         with engine.store.session() as s:

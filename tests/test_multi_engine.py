@@ -91,7 +91,7 @@ def test_a_killed_engines_job_is_taken_over_by_the_survivor_exactly_once(pg_url:
                 if running is not None or time.monotonic() > deadline:
                     break
                 time.sleep(0.1)
-            assert running is not None, proc.stderr.read() if proc.poll() is not None else "no step started"
+            assert running is not None, (proc.stderr.read() if proc.stderr else "") if proc.poll() is not None else "no step started"
             # while it is alive, its heartbeat keeps its steps: a resume here takes over nothing it holds
             taken = engine.ops._claim(running.id)
             assert not taken

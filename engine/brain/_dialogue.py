@@ -19,6 +19,7 @@ question that withdraws the plan (``ClarifyIntent(withdraws=True)``): never a si
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
@@ -45,11 +46,18 @@ _UNDO_RE = re.compile(r"^(?:please |ok |okay |actually |oops,? )*(?:undo|revert|
                       r"what you (?:just )?did|please))*[.!]*$")
 _SAVINGS_RE = re.compile(r"\b(?:what|how much)\b.*\b(?:did|does|will|would) (?:that|this|it|the fix|those|these)\b.*"
                          r"\bsav\w*|\bhow much (?:did|have) we sav\w*|\bwhat did we save\b|\bsavings? from (?:that|it)\b")
-_FIX_RE = re.compile(r"^(?:please |ok |okay |then |now )*(?:fix|do|apply|action|handle|take care of|go with|act on)"
-                     r"(?: (?:findings?|numbers?|items?|#|no\.?))?\s+#?(\d{1,2}(?:(?:\s*,\s*|\s+and\s+|\s*&\s*|\s+)#?"
-                     r"\d{1,2})*)(?: (?:please|too|as well))?[.!]*$")
-_FIX_ORDINAL_RE = re.compile(r"^(?:please |ok |now )*(?:fix|do|apply|handle|take care of) (?:the )?(first|second|"
-                             r"third|fourth|fifth|last)(?: one| finding)?[.!]*$")
+_FIX_RE = re.compile(r"^(?:(?:please|ok|okay|then|now|and|also|so|right|great|good|cool),? )*(?:let'?s )?"
+                     r"(?:fix|do|apply|action|handle|take care of|go with|go ahead with|act on|sort out) (?P<refs>.+?)"
+                     r"(?: (?:please|too|as well|now|then))*[.!]*$")
+"""A fix by number: the verb, then references to Ledger's numbered findings (read by :func:`_finding_numbers`)."""
+_FIX_MORE_RE = re.compile(r"^(?:(?:and|also|now|then|plus|next|what about|how about|same for|same with)\s+)+(?P<refs>.+?)"
+                          r"(?: (?:too|as well|please|now))*[.!?]*$|^(?P<refs2>.+?) (?:too|as well)[.!]*$")
+"""More of the same fix, after one ("fix 1" … "and 3 too"): the verb is the one just used."""
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                 "ten": 10}
+_REF_FILLER_RE = re.compile(r"\b(?:the|findings?|numbers?|items?|no\.?|nr\.?|ones|of them|them|those|"
+                            r"on the list|from the list)\b|#|(?<=st) one\b|(?<=nd) one\b|(?<=rd) one\b|(?<=th) one\b")
+_REF_SPLIT_RE = re.compile(r"\s*(?:,|&|\+|/|\band then\b|\bthen\b|\band\b|\bplus\b|\s)\s*")
 _SAME_RE = re.compile(r"^(?:ok |okay |now |and |then |great,? |good,? )*(?:do |repeat )?(?:the )?same(?: thing)?"
                       r"(?: again)?(?: for| on| in| with| at)? (.+)$|^(?:now |and |ok )*(?:do )?(?:the )?same "
                       r"(?:thing )?(?:for|on|in|with) (.+)$|^(?:now )?(?:and |ok )?(?:also |too )?do (?:the same|it|"
@@ -180,6 +188,47 @@ def _undo(ctx: BrainContext) -> Intent:
     return ClarifyIntent(question="I can't undo that. What should I change back?", understood="undo")
 
 
+def _fixed_a_finding(ctx: BrainContext) -> bool:
+    """Whether the last action was a fix of one of Ledger's findings (so "and 2 too" means: fix 2 as well)."""
+    selector = dict((ctx.last_action or {}).get("args", {}).get("selector") or {})
+    return bool(selector.get("finding"))
+
+
+def _one_number(word: str) -> int | None:
+    if word.isdigit():
+        return int(word)
+    return _NUMBER_WORDS.get(word)
+
+
+def _finding_numbers(refs: str, listed: int) -> list[int] | None:
+    """The finding numbers a fix names, in the order said: "1 and 3", "#2, #1", "one and three", "1-3", "1 to 3",
+    "the first and the last", "the first two", "top 2", "both", "all of them"; None when ``refs`` is not that."""
+    text = re.sub(r"\s+", " ", _REF_FILLER_RE.sub(" ", refs.lower())).strip(" .,")
+    if not text:
+        return None
+    if text == "both":
+        return list(range(1, min(2, listed) + 1))  # the first two: one-confirmation fixes are listed first
+    if re.fullmatch(r"(?:all|every one|everything|all of it|them all|all \w+)", text):
+        return list(range(1, listed + 1))
+    top = re.fullmatch(r"(?:top|first) (\w+)", text)
+    if top and _one_number(top.group(1)):
+        return list(range(1, min(int(_one_number(top.group(1)) or 0), listed) + 1))
+    numbers: list[int] = []
+    text = re.sub(r"\b(\w+) ?(?:-|to|through|thru|until) ?(\w+)\b", lambda m: (
+        " ".join(str(n) for n in range(_one_number(m.group(1)) or 0, (_one_number(m.group(2)) or -1) + 1))
+        if _one_number(m.group(1)) and _one_number(m.group(2)) else m.group(0)), text)
+    for word in _REF_SPLIT_RE.split(text):
+        if not word:
+            continue
+        number = _one_number(word)
+        if number is None and word in (*_ORDINALS, "last"):
+            number = listed if word == "last" else _ORDINALS[word]
+        if number is None:
+            return None  # a word that is no reference: not a fix by number
+        numbers.append(number)
+    return list(dict.fromkeys(numbers)) or None
+
+
 def _fix(numbers: list[int], ctx: BrainContext) -> list[Intent]:
     out: list[Intent] = []
     for number in numbers:
@@ -273,12 +322,15 @@ def follow_up(text: str, ctx: BrainContext, unknown: Unexplained) -> list[Intent
                               "look for waste (\"where are we wasting money?\")?", understood="savings")]
     if ctx.findings_list:
         fix = _FIX_RE.match(bare)
-        if fix:
-            return _fix([int(n) for n in re.findall(r"\d{1,2}", fix.group(1))], ctx)
-        fix_ordinal = _FIX_ORDINAL_RE.match(bare)
-        if fix_ordinal:
-            word = fix_ordinal.group(1)
-            return _fix([len(ctx.findings_list) if word == "last" else _ORDINALS[word]], ctx)
+        numbers = _finding_numbers(fix.group("refs"), len(ctx.findings_list)) if fix else None
+        more = _FIX_MORE_RE.match(bare) if numbers is None and _fixed_a_finding(ctx) else None
+        if more:
+            numbers = _finding_numbers(more.group("refs") or more.group("refs2"), len(ctx.findings_list))
+        if numbers:
+            fixes = _fix(numbers, ctx)
+            if more and ctx.pending:  # "fix 1" … "and 2 too": the first fix keeps waiting beside the second
+                fixes = [dataclasses.replace(i, adds=True) if isinstance(i, ToolIntent) else i for i in fixes]
+            return fixes
     same = _SAME_RE.match(bare)
     if same:
         change = next(g for g in same.groups() if g)

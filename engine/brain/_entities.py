@@ -39,12 +39,19 @@ LOOSE_TIERS = frozenset({"small", "big", "large", "cheap", "cheapest", "tiny", "
 ROLE_WORDS = {"primary": "primary", "primaries": "primary", "standby": "standby", "standbys": "standby",
               "standbies": "standby"}
 CITY_WORDS: dict[str, list[str]] = {}
-for _region in REGIONS.values():
-    if _region.provider.value == "sim":
-        continue
-    for _name in (_region.city.lower(), _region.location.lower()):
-        if _name not in ("east", "central"):
-            CITY_WORDS.setdefault(_name, []).append(_region.name)
+"""A place's names → the regions there, the likeliest first (a provider named elsewhere picks among them)."""
+_REAL_REGIONS = [r for r in REGIONS.values() if r.provider.value != "sim"]
+for _region in _REAL_REGIONS:
+    CITY_WORDS.setdefault(_region.city.lower(), []).append(_region.name)
+for _region in _REAL_REGIONS:
+    # A location code names its city, with or without the provider's digit: "fra1" and "fra" are Frankfurt, so
+    # "fra on DO" is DigitalOcean's Frankfurt even though "fra" is Vultr's own code. The code's own region first.
+    for _code in dict.fromkeys((_region.location.lower(), _region.location.lower().rstrip("0123456789"))):
+        if _code and _code not in ("east", "central"):
+            _names = CITY_WORDS.setdefault(_code, [])
+            for _name in (_region.name, *CITY_WORDS[_region.city.lower()]):
+                if _name not in _names:
+                    _names.append(_name)
 CITY_WORDS["nuernberg"] = CITY_WORDS["nürnberg"] = CITY_WORDS["nuremberg"]
 CITY_WORDS["nyc"] = CITY_WORDS["new york"]
 CITY_WORDS["sf"] = CITY_WORDS["san francisco"]

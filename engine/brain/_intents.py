@@ -29,6 +29,9 @@ class ToolIntent:
     """What the brain assumed or corrected, said with the answer ("read 'hetnzer' as hetzner")."""
     purpose: str = ""
     """Why a read is made when it is not the plain answer ("savings": what did that save us?)."""
+    adds: bool = False
+    """Asked for *in addition to* the pending plan ("fix 2 too", "also restart acct-007"): that plan keeps waiting
+    beside this one, and one go runs both."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ from engine.agents import AgentSpec, Skill, build_system_prompt, is_mutating, to
 from engine.brain._answers import SINCE_WORDS, leaks, numbered_findings, resolve_since
 from engine.brain._config_schema import CONFIG_SCHEMA, check_config
 from engine.brain._errors import BrainUnavailable
-from engine.brain._intents import BrainContext, ClarifyIntent, Intent
+from engine.brain._intents import BrainContext, ClarifyIntent, Intent, ToolIntent
 from engine.brain._offline import ask_back, injection_marker, left_alone
 from engine.brain._session import DialogueKeeper
 from engine.errors import ClawOpsError
@@ -165,6 +165,8 @@ class _Run:
     url_allowlist: tuple[str, ...] = ()
     left_alone: tuple[str, ...] = ()
     """Providers the operator wants left alone this turn (the conversation narrows the model's calls to spare them)."""
+    still_waiting: str = ""
+    """The pending plan this turn was asked *in addition to* ("… too"): it keeps waiting, and the reply says so."""
 
 
 class LLMBrain:
@@ -220,8 +222,10 @@ class LLMBrain:
         """
         if context is not None and not dialogue:
             dialogue = DialogueKeeper.describe(context)
+        adds = any(isinstance(i, ToolIntent) and i.adds for i in reading)
         state = _Run(execute, on_delta, url_allowlist=context.url_allowlist if context is not None else (),
-                     left_alone=left_alone(context or BrainContext(), reading))
+                     left_alone=left_alone(context or BrainContext(), reading),
+                     still_waiting=str((context.pending or {}).get("id", "")) if context is not None and adds else "")
         try:
             text = await self._agent_turn(agent, message, state, depth=0, memories=memories or [],
                                           history=history or [], dialogue=dialogue)
@@ -290,6 +294,8 @@ class LLMBrain:
             elif state.left_alone and outcome.plan is not None and "selector" in outcome.args:
                 said += f" (Left alone: {', '.join(state.left_alone)}.)"
             lines.append(said)
+        if state.still_waiting and any(o.plan is not None and o.plan.status == "pending" for o in state.outcomes):
+            lines.append(f"(Plan {state.still_waiting} still waits too: one go runs them all, in order.)")
         return lines
 
     # ------------------------------------------------------------------ one agent's loop

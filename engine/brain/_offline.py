@@ -113,7 +113,10 @@ STOP_JOB_RE = re.compile(
     r"(?:that|it|this)\s*$)")
 """A request to stop running work ("stop job job-1a2b", "stop that", "abort the provisioning")."""
 JOB_WORDS_RE = re.compile(r"\b(job|progress|is it done|is it finished|still running|how far|eta)\b")
-JOBS_LIST_RE = re.compile(r"\b(jobs|what(?:'s| is) in progress|anything (?:still )?running)\b")
+JOBS_LIST_RE = re.compile(
+    r"\b(jobs|(?:what(?:'s| is| are)|anything|something|is (?:any|some)thing)(?: (?:still|currently|now|right now))?"
+    r" (?:running|in progress|under ?way|in flight)|what are (?:you|you guys|the agents|the team) (?:doing|working on|"
+    r"busy with))\b")
 """Questions about the team's work, not the fleet ("what's running in Nuremberg" is a fleet question)."""
 AUDIT_RE = re.compile(
     r"\b(audit|audit log|who (?:did|restarted|deleted|tore|resized|changed|approved|confirmed|provisioned|"
@@ -124,9 +127,15 @@ PROVIDER_HEALTH_RE = re.compile(
     rf"\b(providers? (?:health|status|outages?)|status pages?|outages?|incidents? at|"
     rf"is {PROVIDER_ALT}(?: \w+)? (?:down|up|ok|okay|healthy|having|broken|alright|fine|working|degraded)|"
     rf"(?:health|status) of (?:the )?providers?|how are the providers|{PROVIDER_ALT} (?:health|status page)|"
-    rf"exposure|exposed|provider problems?|any provider|looks? down|seems? down|went down|(?<!what )(?<!which )(?:is|are) down|"
-    rf"(?:looks?|seems?) (?:broken|dead|unreachable))\b"
+    rf"exposure|exposed|impact|blast radius|provider problems?|any provider|went down|(?<!what )(?<!which )(?:is|are) down|"
+    rf"(?:looks?|seems?|appears?)(?: to be)? (?:down|broken|dead|unreachable|out))\b"
 )
+ADDITIVE_RE = re.compile(r"\b(too|as well|also|in addition|additionally|on top of that)\b")
+"""Words that ask for something *besides* what is already waiting (the pending plan stays)."""
+IMPACT_RE = re.compile(r"\b(exposure|exposed|impact(?:ed)?|blast radius)\b")
+"""Words that ask how much an incident touches us: they refer to the place being discussed."""
+WIDE_RE = re.compile(r"\b(all|every|overall|any|other|whole)\b")
+"""Words that widen a question beyond the place just discussed ("how are *all* the providers")."""
 COST_RE = re.compile(r"\b(costs?|spend(?:ing)?|spent|bill|billing|invoices?|budget|expenses?|burn|money|pay(?:ing)?|"
                      r"waste|wasting|wasted|savings?|save|optimi[sz]e|forecast|run ?rate|cheaper|idle|oversized|"
                      r"overpriced|underused|underutili[sz]ed|price|prices|pricing)\b")
@@ -441,8 +450,9 @@ class OfflineBrain:
                 found = self._checked(stripped, self._one(stripped, raw, local), local)
                 local = _carry(local, found)
                 here = _filters(stripped)
-                if previous and not here and re.search(r"\b(exposure|our|there|it|that)\b", stripped):
-                    # "Hetzner Nuremberg looks down. What's our exposure?": the second sentence means the same place.
+                if previous and not here and not WIDE_RE.search(stripped):
+                    # A clause that names no place of its own inherits the previous one's (UNDERSTANDING.md, step 3):
+                    # "Hetzner Nuremberg looks down. How exposed are we?" asks about Nuremberg, once.
                     found = [ToolIntent(i.tool, {**_only(previous, ("provider", "region")), **i.args})
                              if isinstance(i, ToolIntent) and i.tool == "provider_health" else i for i in found]
                 previous = here or previous
@@ -459,6 +469,9 @@ class OfflineBrain:
                           "it and changed nothing. What should I do instead — e.g. \"restart the degraded ones "
                           "on vultr\"?"), understood="a change to the pending plan",
                 unknown_words=_unexplained(text), withdraws=True)]
+        if ctx.pending and ADDITIVE_RE.search(text):
+            intents = [dataclasses.replace(i, adds=True) if isinstance(i, ToolIntent) and is_mutating_tool(i.tool)
+                       and not i.replaces else i for i in intents]
         if vouched:
             intents = [dataclasses.replace(i, purpose="vouched", note=VOUCHED_NOTE)
                        if isinstance(i, ToolIntent) and is_mutating_tool(i.tool) else i for i in intents]
@@ -484,7 +497,9 @@ class OfflineBrain:
                               "(\"diagnose acct-042\" reads its logs)? I changed nothing."),
                     understood=describe(first.tool, first.args), readings=(describe(first.tool, first.args),),
                     unknown_words=tuple(parts))]
-            unknown = _unexplained(text)
+            # Words the operator gave as a free-text value (a silence's reason, a label) are theirs, not to understand.
+            given = [str(i.args[k]) for i in mutating for k in FREE_TEXT_ARGS if isinstance(i.args.get(k), str)]
+            unknown = _unexplained(_without(text, given))
             if unknown:
                 first = mutating[0]
                 return [ClarifyIntent(
@@ -560,7 +575,11 @@ class OfflineBrain:
         if BRIEFING_RE.search(text):
             return [ToolIntent("briefing", {"kind": "weekly" if re.search(r"\bweek(ly)?\b", text) else "daily"})]
         if PROVIDER_HEALTH_RE.search(text):
-            return [ToolIntent("provider_health", _only(filters, ("provider", "region")))]
+            place = _only(filters, ("provider", "region"))
+            if not place and IMPACT_RE.search(text) and ctx.last_filters and not WIDE_RE.search(text):
+                # Exposure is always exposure *to* something: the place the conversation is about.
+                place = _only(ctx.last_filters, ("provider", "region"))
+            return [ToolIntent("provider_health", place)]
         if COST_RE.search(text) and not (accounts or instances):
             return [self._cost(text)]
         if DIAGNOSE_RE.search(text):
@@ -757,13 +776,11 @@ class OfflineBrain:
     def _silence(self, text: str, accounts: list[str], instances: list[str], filters: dict[str, str],
                  ctx: BrainContext) -> Intent:
         scrubbed = DURATION_RE.sub(" ", text)
-        reason_match = re.search(r"\b(?:because|reason:?|for|during) ((?:the |a |an |planned |scheduled )*"
-                                 r"(?:maintenance|upgrade|migration|deploy\w*|investigation|incident|testing|"
-                                 r"outage|work)\b.*)$", scrubbed)
         selector = self._selector(text, accounts, instances, _filters(scrubbed), ctx)
         args: dict[str, Any] = {"selector": selector, "minutes": _minutes(text) or 60}
-        if reason_match:
-            args["reason"] = reason_match.group(1).strip(" .")
+        reason = _silence_reason(scrubbed)
+        if reason:
+            args["reason"] = reason
         if not selector and not re.search(r"\b(everything|all|every|whole|entire|fleet)\b", text):
             return UnknownIntent(text, ("silence alerts on vultr for 30 minutes", "mute acct-042 for an hour"))
         return ToolIntent("silence_alerts", args)
@@ -854,11 +871,11 @@ def describe_state(state: str) -> str:
 
 _PROVIDER_ALT = r"(hetzner|vultr|digitalocean|contabo|hostinger)"
 _JOINED_PROVIDERS_RE = re.compile(
-    rf"\b{_PROVIDER_ALT}((?:\s*(?:,|\band\b|&|\bor\b|/|\bplus\b)\s*(?:(?:on|in|at) )?{_PROVIDER_ALT}\b)+)")
+    rf"\b{_PROVIDER_ALT}((?:\s*(?:,|\band\b|&|\bor\b|/|\bplus\b|\+)\s*(?:(?:on|in|at) )?{_PROVIDER_ALT}\b)+)")
 _REGION_WORDS = sorted({*CITY_WORDS, *(r for r in REGIONS if "-sim-" not in r)}, key=len, reverse=True)
 _REGION_ALT = "(" + "|".join(re.escape(w) for w in _REGION_WORDS) + ")"
 _JOINED_REGIONS_RE = re.compile(
-    rf"\b{_REGION_ALT}((?:\s*(?:,|\band\b|&|\bor\b|/|\bplus\b)\s*(?:(?:on|in|at) )?{_REGION_ALT}\b)+)")
+    rf"\b{_REGION_ALT}((?:\s*(?:,|\band\b|&|\bor\b|/|\bplus\b|\+)\s*(?:(?:on|in|at) )?{_REGION_ALT}\b)+)")
 NOT_INSTANCES_RE = re.compile(
     r"\b(logs?|log files?|files?|data|cache|caches|backups?|snapshots?|images?|volumes?|disks?|keys?|"
     r"certificates?|certs?|processes|process|containers?|sessions?|tokens?|history|records?|tmp|temp files|"
@@ -1015,6 +1032,48 @@ def answers_offline(message: str, intents: Sequence[Intent]) -> bool:
     followup = any(isinstance(i, ToolIntent) and (i.replaces or i.purpose) or isinstance(i, ClarifyIntent)
                    and i.withdraws for i in intents)
     return operator_only or bookkeeping or followup
+
+
+REASON_NOUNS = (r"maintenance|upgrades?|migrations?|deploy\w*|investigation|incidents?|testing|outages?|work|"
+                r"patch\w*|rollouts?|releases?|reboots?|drills?|debugging|cut ?over")
+"""What a silence is usually *for*: the nouns a reason is built around."""
+_REASON_LEAD = r"because(?: of)?|due to|reason:?|cause|cuz|for|during|while|since|as|bc"
+_REASON_LEAD_RE = re.compile(rf"^(?:(?:{_REASON_LEAD})\s+)+")
+_REASON_AFTER_WORD_RE = re.compile(rf"\b(?:{_REASON_LEAD})\s+(?P<r>(?:[a-z0-9'-]+\s+){{0,6}}?(?:{REASON_NOUNS})\b.*)$")
+_REASON_BECAUSE_RE = re.compile(r"\b(?:because(?: of)?|due to|reason:?)\s+(?P<r>.+)$")
+_REASON_SET_OFF_RE = re.compile(rf"(?:[,;:(—–]|\s-\s)\s*(?P<r>[^,;:()—–]*\b(?:{REASON_NOUNS})\b[^,;()—–]*)")
+_REASON_TRAILING_RE = re.compile(rf"(?P<r>(?:[a-z0-9'-]+\s+){{0,3}}(?:{REASON_NOUNS}))\s*[.!]*$")
+_NOT_REASON_WORDS = frozenset({"alerts", "alert", "alarms", "alarm", "pages", "notifications", "warnings", "on", "in",
+                               "at", "to", "of", "the", "for", "and", "please", "silence", "mute", "snooze", "quiet"})
+
+
+FREE_TEXT_ARGS = ("reason", "label")
+"""Arguments whose value is the operator's own free text."""
+
+
+def _without(text: str, values: Iterable[str]) -> str:
+    """``text`` with the given phrases blanked out."""
+    for value in values:
+        if value:
+            text = text.replace(value.lower(), " ")
+    return text
+
+
+def _silence_reason(text: str) -> str | None:
+    """Why alerts are silenced, however it is said: "because of X", "during X", "for the X", set off by a comma,
+    dash or colon ("…, kernel upgrade"), or trailing the request ("mute vultr 2h kernel upgrade")."""
+    for pattern in (_REASON_BECAUSE_RE, _REASON_AFTER_WORD_RE, _REASON_SET_OFF_RE):
+        match = pattern.search(text)
+        if match:
+            # "for an hour during the maintenance window": the reason starts after its last lead word.
+            return _REASON_LEAD_RE.sub("", match.group("r")).strip(" .!-") or None
+    trailing = _REASON_TRAILING_RE.search(text)
+    if trailing is None:
+        return None
+    words = trailing.group("r").split()
+    while words[:-1] and (words[0] in _NOT_REASON_WORDS or _filters(words[0]) or _ids(words[0]) != ([], [])):
+        words = words[1:]  # a target or a filler word, not part of the reason
+    return " ".join(words) or None
 
 
 def _quoted(words: Iterable[str]) -> str:

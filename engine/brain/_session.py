@@ -120,6 +120,8 @@ class DialogueKeeper:
         """Withdraw pending plans this turn is not about; return what to tell the operator."""
         if not key or any(isinstance(i, (ConfirmIntent, CancelIntent)) for i in intents):
             return []
+        if any(isinstance(i, ToolIntent) and i.adds for i in intents):
+            return []  # asked for in addition ("… too"): the pending plans keep waiting, and render says so
         pending = self.pending_ids(key)
         if not pending:
             return []
@@ -235,6 +237,12 @@ class DialogueKeeper:
                 text = f"{text}\n{listing}"
         elif outcome.tool == "config_push" and outcome.plan is not None:
             text = f"{text}\n{self._before_after(caller, key, dict(outcome.args.get('config') or {}))}"
+        if intent.adds and outcome.plan is not None and outcome.plan.status == "pending":
+            waiting = [p for p in self.pending_ids(key) if p != outcome.plan.id]
+            if waiting:
+                note = " ".join(filter(None, [note, f"(Plan{'s' if len(waiting) > 1 else ''} {', '.join(waiting)} "
+                                                    f"still wait{'' if len(waiting) > 1 else 's'} too: one go runs "
+                                                    "them all, in order.)"]))
         if intent.purpose == "vouched" and outcome.plan is not None and outcome.plan.status == "pending":
             note = (f"You vouched for its safety; I can't check that, so a plain go won't run it: say "
                     f"\"go {outcome.plan.id}\" to run exactly this plan, or \"cancel\".")

@@ -314,6 +314,8 @@ class _Pending:
     created: float
     attempts: int = 0
     state: SendStatus = "queued"
+    held: bool = False
+    """Its sender was told "queued": when it goes out later, that is said too (``on_late_send``)."""
 
 
 class Outbox:
@@ -336,12 +338,14 @@ class Outbox:
         clock: Callable[[], float] | None = None,
         on_failure: Callable[[str, str, str], None] | None = None,
         first_retry_s: float = 2.0,
+        on_late_send: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self._queues: dict[str, list[_Pending]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._max_age = max_age_s
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._on_failure = on_failure
+        self._on_late_send = on_late_send
         self._first_retry = first_retry_s
         self._wake: asyncio.Event | None = None
         self._failures: dict[str, str] = {}
@@ -381,6 +385,7 @@ class Outbox:
             if len(queue) == 1:
                 await self._drain(key)
             if item.state == "queued":
+                item.held = True
                 self._event().set()  # run() retries it soon
             return item.state
 
@@ -441,10 +446,18 @@ class Outbox:
                 continue
             item.state = "sent"
             queue.pop(0)
-            if item.attempts > 1:
-                log.info("sent %s for %s after %d attempts", item.label, key, item.attempts)
+            if item.held:
+                self._late(key, item)
         self._queues.pop(key, None)
         return True
+
+    def _late(self, key: str, item: _Pending) -> None:
+        log.info("sent %s for %s after it waited (%d attempts)", item.label, key, item.attempts)
+        if self._on_late_send is not None:
+            try:
+                self._on_late_send(key, item.label, item.attempts)
+            except Exception:  # an audit outage must not stop the queue
+                log.exception("outbox late-send hook failed")
 
     def _fail(self, key: str, item: _Pending, why: str) -> None:
         item.state = "failed"

@@ -189,7 +189,8 @@ def _secret(value: Any) -> str:
 
 
 def _outbox(engine: Engine, channel: str) -> Outbox:
-    """An Outbox whose dropped sends are logged and audited as failed (never as delivered)."""
+    """An Outbox whose dropped sends are logged and audited as failed (never as delivered), and whose held-back
+    sends are logged and audited once they did go out, so the record says where each "queued" ended."""
     from engine import audit
 
     def failed(key: str, label: str, why: str) -> None:
@@ -198,7 +199,13 @@ def _outbox(engine: Engine, channel: str) -> Outbox:
             audit.append(s, actor="engine", channel=channel, action="channel.delivery", target=key,
                          outcome="failed", detail={"part": label, "error": why[:300]})
 
-    return Outbox(on_failure=failed)
+    def late(key: str, label: str, attempts: int) -> None:
+        log.info("%s delivery went out after waiting", channel, extra={"to": key, "part": label, "tries": attempts})
+        with engine.store.session() as s:
+            audit.append(s, actor="engine", channel=channel, action="channel.delivery", target=key,
+                         outcome="ok", detail={"part": label, "late": True, "tries": attempts})
+
+    return Outbox(on_failure=failed, on_late_send=late)
 
 
 async def start_channels(engine: Engine, run_turn: RunTurn, *, workdir: Path | None = None,

@@ -315,7 +315,9 @@ class TelegramChannel:
         answered to the end, so stopping the engine never swallows a reply.
         """
         failures = 0
+        asked = self.offset  # the offset Telegram was last sent: updates below it are confirmed there
         while not stop.is_set():
+            asked = self.offset
             fetch = asyncio.ensure_future(self.client.get_updates(self.offset, self._poll_timeout))
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({fetch, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -345,7 +347,17 @@ class TelegramChannel:
             except Exception:  # one update we cannot read must never leave the bot deaf to the next ones
                 log.exception("telegram updates could not be handled; polling goes on")
             self.outbox.nudge()  # Telegram answers again: replies held back by an outage go now (outbox.run)
+        if self.offset != asked:
+            await self._confirm()
         await self.drain()
+
+    async def _confirm(self) -> None:
+        """Confirm the last updates fetched (``getUpdates`` with the next offset, not waiting): otherwise the next
+        start fetches them again and runs each a second time."""
+        try:
+            await asyncio.wait_for(self.client.get_updates(self.offset, 0), timeout=10.0)
+        except Exception as exc:  # stopping goes on; at worst the next start sees these updates again
+            log.warning("telegram: could not confirm the last updates before stopping: %s", exc)
 
     def webhook_app(self, secret: str, path: str = "/webhook/telegram") -> web.Application:
         """An aiohttp app for webhook mode: checks Telegram's secret header, answers at once, handles later.

@@ -1,13 +1,27 @@
 """Delivery on the messaging channels (issue 16): one chat's wait never holds up another's, replies held back by an
 outage go out on their own once the API answers again (in order, once each), a flood of strangers is not answered
-without limit, and long replies are cut where the APIs count (UTF-16 code units, so an emoji counts two)."""
+without limit, long replies are cut where the APIs count (UTF-16 code units, so an emoji counts two), and updates
+handled as the engine stops are confirmed to Telegram, so the next start does not run them a second time."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
-from engine.channels import ChannelError, Outbox, Strangers
+import httpx
+
+from engine.channels import (
+    ChannelError,
+    Inbound,
+    Outbox,
+    Reply,
+    Strangers,
+    TelegramChannel,
+    TelegramClient,
+    TelegramEmulator,
+)
 from engine.channels.telegram import split_text, units
 
 
@@ -43,7 +57,8 @@ async def test_held_back_replies_go_out_by_themselves_in_order_once() -> None:
 
         return send
 
-    outbox = Outbox(first_retry_s=0.01)
+    late: list[str] = []
+    outbox = Outbox(first_retry_s=0.01, on_late_send=lambda key, label, tries: late.append(label))
     stop = asyncio.Event()
     runner = asyncio.create_task(outbox.run(stop, interval_s=0.05))
     try:
@@ -59,6 +74,7 @@ async def test_held_back_replies_go_out_by_themselves_in_order_once() -> None:
         stop.set()
         await runner
     assert delivered == ["heard", "text", "voice"]
+    assert late == ["heard", "text", "voice"]  # each "queued" is followed by its "sent" (log and audit)
 
 
 async def test_a_refused_part_keeps_the_apis_reason() -> None:
@@ -86,3 +102,28 @@ def test_long_replies_are_cut_where_the_apis_count() -> None:
         assert len(pieces) > 1 and all(0 < units(p) <= 4096 for p in pieces)
         assert "".join(pieces).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
     assert split_text("short", 4096) == ["short"]
+
+
+async def test_updates_handled_as_polling_stops_are_confirmed_so_a_restart_does_not_run_them_again(
+        tmp_path: Path) -> None:
+    stop = asyncio.Event()
+    handled: list[str | None] = []
+
+    class StopsAfterThisBatch(TelegramClient):
+        async def get_updates(self, offset: int | None = None, timeout: int = 25) -> list[dict[str, Any]]:
+            updates = await super().get_updates(offset, timeout)
+            if updates:
+                stop.set()  # the engine is told to stop while this batch is on its way
+            return updates
+
+    async def handler(msg: Inbound) -> Reply:
+        handled.append(msg.text)
+        return Reply(text="done")
+
+    async with TelegramEmulator() as emu, httpx.AsyncClient() as http:
+        channel = TelegramChannel(StopsAfterThisBatch(http, emu.token, base_url=emu.base_url), handler, {"5": "op"},
+                                  workdir=tmp_path, poll_timeout=1)
+        emu.send_text(5, "restart acct-001")
+        await channel.run(stop)
+        assert handled == ["restart acct-001"] and [s.text for s in emu.sent] == ["done"]
+        assert emu.pending_updates() == 0  # Telegram holds nothing to hand the next start

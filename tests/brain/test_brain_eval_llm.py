@@ -47,6 +47,18 @@ def test_every_eval_runs_through_the_llm_brain(clawops_home: Path, capsys: pytes
     assert said is not None and int(said.group(1)) > 300 and int(said.group(2)) > 10, table
 
 
+async def test_the_llm_eval_fails_without_the_ask_back_rule_in_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A control: with the engine's ask-back rule switched off, the model's status dumps pass for answers and the
+    turns that must be asked back fail — so the eval tests the rule in code, not the model's manners."""
+    from engine.brain import _llm
+
+    async with emulated_model() as run:
+        monkeypatch.setattr(_llm, "ask_back", lambda message, reading: None)
+        lax = await run_llm_utterances(run, UTTERANCES)
+    missed = [case for case, _got in lax.failures]
+    assert len(missed) >= 10 and all(case.expect == [["unknown"]] for case in missed), [c.say for c in missed]
+
+
 async def test_the_llm_eval_fails_when_the_model_is_not_handed_the_dialogue_state() -> None:
     """A control: withhold the conversation state from the model and the follow-ups must fail, so the eval measures
     what our side hands over (it is not an answer key)."""

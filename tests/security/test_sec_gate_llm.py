@@ -6,11 +6,11 @@ Each attack scripts the model's tool_use calls and asserts that nothing ran and 
 from __future__ import annotations
 
 import pytest
-from sec_gate_kit import PAIRS, fleet, jobs, nothing_ran
 
 from engine.brain.emulator import AnthropicEmulator, error, say, use_tools
 from engine.runtime import Engine
 from engine.store import Instance
+from tests.security.sec_gate_kit import PAIRS, fleet, jobs, nothing_ran
 
 pytest_plugins = ("tests.llm_fixtures",)
 

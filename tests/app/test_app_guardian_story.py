@@ -5,6 +5,7 @@ the rest, and runs on go with its progress in place."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
 
@@ -13,8 +14,13 @@ from app.widgets import AgentMessage, JobProgressMessage, PlanCard
 from engine.client import EmbeddedClient
 from engine.store import Instance
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-async def _until(pilot, condition, what: str, attempts: int = 600) -> None:
+    from textual.pilot import Pilot
+
+
+async def _until(pilot: Pilot[None], condition: Callable[[], object], what: str, attempts: int = 600) -> None:
     for _ in range(attempts):
         if condition():
             return

@@ -5,6 +5,7 @@ step with nothing orphaned."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlmodel import col, select
@@ -14,9 +15,15 @@ from app.widgets import AgentMessage, JobProgressMessage, PlanCard
 from engine.client import EmbeddedClient
 from engine.operations import _service
 from engine.store import Account, Instance
+from tests.engine_kit import sim_nodes
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from textual.pilot import Pilot
 
 
-async def _until(pilot, condition, what: str, attempts: int = 600) -> None:
+async def _until(pilot: Pilot[None], condition: Callable[[], object], what: str, attempts: int = 600) -> None:
     for _ in range(attempts):
         if condition():
             return
@@ -32,7 +39,7 @@ def pairs_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_provisioning_reports_below_its_reply_and_f8_stops_it_cleanly(clawops_home: Path,
                                                                            pairs_two_at_a_time: None) -> None:
     client = EmbeddedClient.open(demo_pairs=20, demo_providers="sim", channel="tui", background_jobs=True)
-    client.engine.nodes.latency = 0.25  # each pair takes a moment: there is time to watch and to stop
+    sim_nodes(client.engine).latency = 0.25  # each pair takes a moment: there is time to watch and to stop
     try:
         app = ChatApp(client)
         async with app.run_test(size=(120, 40)) as pilot:

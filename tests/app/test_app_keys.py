@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 from textual.binding import Binding
+from textual.dom import DOMNode
 
 from app.chat import ChatApp
 from app.widgets import Flash, PlanCard, Prompt
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.app.conftest import ScriptedClient
+
 
 @pytest.mark.parametrize("owner", [ChatApp, Prompt, PlanCard])
-def test_every_binding_has_an_id_and_a_tooltip(owner: type) -> None:
+def test_every_binding_has_an_id_and_a_tooltip(owner: type[DOMNode]) -> None:
     bindings = [b for b in owner.BINDINGS if isinstance(b, Binding)]
     assert len(bindings) == len(owner.BINDINGS)
     for binding in bindings:
@@ -23,7 +31,7 @@ def test_binding_ids_are_unique() -> None:
     assert len(ids) == len(set(ids))
 
 
-async def test_f1_toggles_the_help_panel(scripted) -> None:
+async def test_f1_toggles_the_help_panel(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f1")
@@ -36,7 +44,7 @@ async def test_f1_toggles_the_help_panel(scripted) -> None:
         assert app.focused is app.prompt
 
 
-async def test_keys_can_be_remapped_by_id(scripted) -> None:
+async def test_keys_can_be_remapped_by_id(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(100, 30)) as pilot:
         app.set_keymap({"app.help": "f12"})
@@ -48,7 +56,7 @@ async def test_keys_can_be_remapped_by_id(scripted) -> None:
         assert app.screen.query("HelpPanel")
 
 
-async def test_f2_copies_the_last_reply(scripted) -> None:
+async def test_f2_copies_the_last_reply(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(reply="[CMD] The answer."))
     async with app.run_test(size=(80, 20)) as pilot:
         flash = app.query_one(Flash)
@@ -64,7 +72,7 @@ async def test_f2_copies_the_last_reply(scripted) -> None:
         assert flash.display and "Copied the last reply" in str(flash.render())
 
 
-async def test_double_click_copies_a_message(scripted) -> None:
+async def test_double_click_copies_a_message(scripted: type[ScriptedClient]) -> None:
     from app.chat import AgentMessage, UserMessage
 
     app = ChatApp(scripted(reply="[CMD] Two words."))
@@ -80,7 +88,7 @@ async def test_double_click_copies_a_message(scripted) -> None:
         assert app.clipboard == "question"
 
 
-async def test_keymap_from_settings_is_applied(scripted) -> None:
+async def test_keymap_from_settings_is_applied(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(), keymap={"app.help": "f12"})
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f12")
@@ -88,7 +96,7 @@ async def test_keymap_from_settings_is_applied(scripted) -> None:
         assert app.screen.query("HelpPanel")
 
 
-async def test_unexpected_errors_go_to_the_log_file(scripted, tmp_path) -> None:
+async def test_unexpected_errors_go_to_the_log_file(scripted: type[ScriptedClient], tmp_path: Path) -> None:
     from app.chat import ErrorNote
 
     log_path = tmp_path / "chat.log"

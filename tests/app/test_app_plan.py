@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.chat import AgentMessage, ChatApp, UserMessage
 from app.widgets import PlanCard
 from app.widgets.plan_card import cost_text, policy_notes
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
-async def _say(pilot, app: ChatApp, text: str) -> None:
+    from textual.pilot import Pilot
+
+    from engine.client import EmbeddedClient, EngineEvent, ToolCall
+    from tests.app.conftest import ScriptedClient
+
+
+async def _say(pilot: Pilot[None], app: ChatApp, text: str) -> None:
     app.prompt.text = text
     await pilot.press("enter")
     await _settle(pilot, app)
 
 
-async def _settle(pilot, app: ChatApp) -> None:
+async def _settle(pilot: Pilot[None], app: ChatApp) -> None:
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
@@ -39,7 +49,7 @@ def test_card_wording() -> None:
     assert policy_notes(policy) == ["affects 37 users (> 10)", "other tenant"]
 
 
-async def test_a_plan_shows_a_card_with_what_users_cost_and_policy(client) -> None:
+async def test_a_plan_shows_a_card_with_what_users_cost_and_policy(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything on hetzner")
@@ -53,7 +63,7 @@ async def test_a_plan_shows_a_card_with_what_users_cost_and_policy(client) -> No
         assert app.check_action("plan", ()) is True
 
 
-async def test_go_button_sends_go_as_the_operator(client) -> None:
+async def test_go_button_sends_go_as_the_operator(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything on hetzner")
@@ -69,7 +79,7 @@ async def test_go_button_sends_go_as_the_operator(client) -> None:
         assert len(app.jobs) == 1
 
 
-async def test_cancel_key_cancels_the_plan(client) -> None:
+async def test_cancel_key_cancels_the_plan(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything degraded on vultr")
@@ -82,7 +92,7 @@ async def test_cancel_key_cancels_the_plan(client) -> None:
         assert not app.jobs
 
 
-async def test_go_key_and_typed_go_both_work(client) -> None:
+async def test_go_key_and_typed_go_both_work(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything on hetzner")
@@ -96,7 +106,7 @@ async def test_go_key_and_typed_go_both_work(client) -> None:
         assert len(app.jobs) == 2
 
 
-async def test_a_newer_plan_replaces_the_pending_card(client) -> None:
+async def test_a_newer_plan_replaces_the_pending_card(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything on hetzner")
@@ -110,7 +120,7 @@ async def test_a_newer_plan_replaces_the_pending_card(client) -> None:
         assert app.pending_card is new
 
 
-async def test_keys_do_nothing_without_a_pending_plan(client) -> None:
+async def test_keys_do_nothing_without_a_pending_plan(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("ctrl+g")
@@ -121,7 +131,7 @@ async def test_keys_do_nothing_without_a_pending_plan(client) -> None:
 class _HeldClient:
     """The real engine, but each turn waits until the test lets it go."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner: EmbeddedClient) -> None:
         import asyncio
 
         self.inner = inner
@@ -129,13 +139,14 @@ class _HeldClient:
         self.release = asyncio.Event()
         self.release.set()
 
-    async def stream(self, message, *, session=None):
+    async def stream(self, message: str, *, session: str | None = None,
+                     call: ToolCall | None = None) -> AsyncIterator[EngineEvent]:
         await self.release.wait()
-        async for event in self.inner.stream(message, session=session):
+        async for event in self.inner.stream(message, session=session, call=call):
             yield event
 
 
-async def test_go_waits_while_a_turn_is_in_flight(client) -> None:
+async def test_go_waits_while_a_turn_is_in_flight(client: EmbeddedClient) -> None:
     """A go sent behind a queued request could approve a plan nobody has seen: the controls wait."""
     held = _HeldClient(client)
     app = ChatApp(held)
@@ -159,7 +170,7 @@ async def test_go_waits_while_a_turn_is_in_flight(client) -> None:
         assert app.check_action("plan", ()) is True
 
 
-async def test_a_go_that_runs_nothing_retires_the_card(demo) -> None:
+async def test_a_go_that_runs_nothing_retires_the_card(demo: ScriptedClient) -> None:
     demo.reply = "[CMD] There is nothing waiting for your go. Ask for something first."
     del demo.script["go"]
     app = ChatApp(demo)
@@ -172,7 +183,7 @@ async def test_a_go_that_runs_nothing_retires_the_card(demo) -> None:
         assert app.check_action("plan", ()) is False
 
 
-async def test_a_failed_go_offers_the_buttons_again(demo) -> None:
+async def test_a_failed_go_offers_the_buttons_again(demo: ScriptedClient) -> None:
     app = ChatApp(demo)
     async with app.run_test(size=(100, 40)) as pilot:
         await _say(pilot, app, "restart everything on hetzner")

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.chat import ChatApp, ErrorNote, SystemNote, UserMessage
 from app.widgets import AgentMessage, JobProgressMessage, PlanCard
@@ -21,14 +22,19 @@ from engine.client import (
 from engine.operations import JobView
 from tests.app.conftest import DEMO_PAIRS, ScriptedClient
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-async def _settle(pilot, app: ChatApp) -> None:
+    from textual.pilot import Pilot
+
+
+async def _settle(pilot: Pilot[None], app: ChatApp) -> None:
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
 
 
-async def _until(pilot, condition, what: str, attempts: int = 400) -> None:
+async def _until(pilot: Pilot[None], condition: Callable[[], object], what: str, attempts: int = 400) -> None:
     """Let the app run until ``condition()`` holds (bounded by attempts, not by a clock)."""
     for _ in range(attempts):
         if condition():

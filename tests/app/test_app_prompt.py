@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.chat import ChatApp, UserMessage
+from app.widgets import Throbber
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from engine.client import EmbeddedClient
+    from tests.app.conftest import ScriptedClient
 
 
-async def _settle(pilot, app: ChatApp) -> None:
+async def _settle(pilot: Pilot[None], app: ChatApp) -> None:
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
@@ -15,7 +24,7 @@ def _users(app: ChatApp) -> list[str]:
     return [str(w.render()) for w in app.query(UserMessage)]
 
 
-async def test_enter_sends_and_clears(scripted) -> None:
+async def test_enter_sends_and_clears(scripted: type[ScriptedClient]) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 20)) as pilot:
@@ -26,7 +35,7 @@ async def test_enter_sends_and_clears(scripted) -> None:
         assert app.focused is app.prompt
 
 
-async def test_blank_enter_sends_nothing(scripted) -> None:
+async def test_blank_enter_sends_nothing(scripted: type[ScriptedClient]) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 20)) as pilot:
@@ -36,7 +45,7 @@ async def test_blank_enter_sends_nothing(scripted) -> None:
         assert not app.query(UserMessage)
 
 
-async def test_ctrl_j_and_shift_enter_insert_newlines(scripted) -> None:
+async def test_ctrl_j_and_shift_enter_insert_newlines(scripted: type[ScriptedClient]) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 20)) as pilot:
@@ -49,7 +58,7 @@ async def test_ctrl_j_and_shift_enter_insert_newlines(scripted) -> None:
         assert _users(app) == ["a\nb\nc"]
 
 
-async def test_up_and_down_walk_the_history(scripted) -> None:
+async def test_up_and_down_walk_the_history(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 20)) as pilot:
         for text in ("first", "second"):
@@ -71,7 +80,7 @@ async def test_up_and_down_walk_the_history(scripted) -> None:
         assert _users(app) == ["first", "second", "draft"]
 
 
-async def test_up_inside_a_multiline_draft_moves_the_cursor(scripted) -> None:
+async def test_up_inside_a_multiline_draft_moves_the_cursor(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 20)) as pilot:
         await pilot.press(*"old", "enter")
@@ -81,7 +90,7 @@ async def test_up_inside_a_multiline_draft_moves_the_cursor(scripted) -> None:
         assert app.prompt.cursor_location[0] == 0
 
 
-async def test_typing_elsewhere_goes_to_the_prompt(client) -> None:
+async def test_typing_elsewhere_goes_to_the_prompt(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press(*"restart everything on hetzner", "enter")
@@ -93,7 +102,7 @@ async def test_typing_elsewhere_goes_to_the_prompt(client) -> None:
         assert app.prompt.text == "fleet"
 
 
-async def test_messages_sent_while_busy_queue_in_order(scripted) -> None:
+async def test_messages_sent_while_busy_queue_in_order(scripted: type[ScriptedClient]) -> None:
     client = scripted()
     release = client.hold()
     app = ChatApp(client)
@@ -101,7 +110,7 @@ async def test_messages_sent_while_busy_queue_in_order(scripted) -> None:
         await pilot.press(*"one", "enter")
         await pilot.press(*"two", "enter")
         await pilot.pause()
-        throbber = app.query_one("#throbber")
+        throbber = app.query_one("#throbber", Throbber)
         assert throbber.display
         assert throbber.busy == 2
         assert "1 more queued" in str(throbber.render())
@@ -112,7 +121,7 @@ async def test_messages_sent_while_busy_queue_in_order(scripted) -> None:
         assert _users(app) == ["one", "two"]
 
 
-async def test_keys_arriving_in_one_burst_keep_their_order(scripted) -> None:
+async def test_keys_arriving_in_one_burst_keep_their_order(scripted: type[ScriptedClient]) -> None:
     """A terminal delivers "fleet status\\r" (or a pasted line) in one read: Enter must not overtake the text."""
     from textual import events
 

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from app import slash
 from app.chat import AgentMessage, ChatApp, ErrorNote, SystemNote, UserMessage
 from app.widgets import SlashComplete
 from engine.client import ToolCall
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
-async def _settle(pilot, app: ChatApp) -> None:
+    from textual.pilot import Pilot
+
+    from engine.brain import BrainContext, Intent
+    from engine.client import EmbeddedClient
+    from engine.operations import ToolOutcome
+    from engine.policy import Caller
+    from tests.app.conftest import ScriptedClient
+
+
+async def _settle(pilot: Pilot[None], app: ChatApp) -> None:
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
@@ -34,7 +47,7 @@ def test_registry_parse_complete_lookup() -> None:
     assert {"status", "jobs", "voice", "silence", "brief", "help", "quit", "find"} <= set(names)
 
 
-async def test_slash_opens_the_completer_without_moving_the_transcript(scripted) -> None:
+async def test_slash_opens_the_completer_without_moving_the_transcript(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 24)) as pilot:
         transcript = app.transcript
@@ -56,7 +69,7 @@ async def test_slash_opens_the_completer_without_moving_the_transcript(scripted)
         assert app.prompt.text == "/st"
 
 
-async def test_tab_and_arrows_pick_a_command(scripted) -> None:
+async def test_tab_and_arrows_pick_a_command(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("slash", "down")
@@ -69,7 +82,7 @@ async def test_tab_and_arrows_pick_a_command(scripted) -> None:
         assert not completer.display
 
 
-async def test_enter_on_a_partial_command_completes_then_runs(scripted) -> None:
+async def test_enter_on_a_partial_command_completes_then_runs(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("slash", "h", "e", "enter")
@@ -79,7 +92,7 @@ async def test_enter_on_a_partial_command_completes_then_runs(scripted) -> None:
         assert not app.query(UserMessage)
 
 
-async def test_commands_that_take_an_argument_wait_for_it(scripted) -> None:
+async def test_commands_that_take_an_argument_wait_for_it(scripted: type[ScriptedClient]) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -93,7 +106,7 @@ async def test_commands_that_take_an_argument_wait_for_it(scripted) -> None:
         assert client.asked == []
 
 
-async def test_brief_silence_status_and_jobs_are_sent_as_tool_calls(scripted) -> None:
+async def test_brief_silence_status_and_jobs_are_sent_as_tool_calls(scripted: type[ScriptedClient]) -> None:
     """The client gets the tool and its arguments, never English to be read back; the typed text rides along
     only as what the operator said (history, the transcript)."""
     client = scripted()
@@ -118,7 +131,7 @@ async def test_brief_silence_status_and_jobs_are_sent_as_tool_calls(scripted) ->
         assert not app.query(ErrorNote)
 
 
-async def test_a_command_typed_wrong_is_a_note_and_sends_nothing(scripted) -> None:
+async def test_a_command_typed_wrong_is_a_note_and_sends_nothing(scripted: type[ScriptedClient]) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -147,26 +160,27 @@ def test_tool_calls_of_the_registry() -> None:
 class _Recorder:
     """What reaches the operation layer: every ``Operations.call`` of the engine (tool, arguments)."""
 
-    def __init__(self, client) -> None:
-        self.calls: list[tuple[str, dict]] = []
+    def __init__(self, client: EmbeddedClient) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
         ops = client.engine.ops
         real = ops.call
 
-        async def call(caller, tool, args, **kw):
+        async def call(caller: Caller, tool: str, args: Mapping[str, Any], **kw: Any) -> ToolOutcome:
             self.calls.append((tool, dict(args)))
             return await real(caller, tool, args, **kw)
 
-        ops.call = call
+        ops.call = call  # type: ignore[method-assign]  # a recorder wraps the engine's own call
         brain = client.engine.conversation.brain
 
-        def understand(message, context=None):
+        def understand(message: str, context: BrainContext | None = None) -> list[Intent]:
             raise AssertionError(f"a slash command was read as words: {message!r}")
 
-        self.restore = lambda: setattr(brain, "understand", type(brain).understand.__get__(brain))
-        brain.understand = understand
+        self.restore: Callable[[], None] = lambda: setattr(brain, "understand",
+                                                           type(brain).understand.__get__(brain))
+        brain.understand = understand  # type: ignore[method-assign]  # no brain may read a slash command
 
 
-async def test_slash_calls_reach_the_operation_layer_as_sent(client) -> None:
+async def test_slash_calls_reach_the_operation_layer_as_sent(client: EmbeddedClient) -> None:
     """Through the real embedded engine: the operation layer gets exactly the tool and arguments; no brain reads
     the command; the answers are the team's usual ones."""
     seen = _Recorder(client)
@@ -188,7 +202,7 @@ async def test_slash_calls_reach_the_operation_layer_as_sent(client) -> None:
         assert "[Briefer]" in replies[2]
 
 
-async def test_a_slash_call_plans_and_waits_for_go_like_words(client) -> None:
+async def test_a_slash_call_plans_and_waits_for_go_like_words(client: EmbeddedClient) -> None:
     """Policy, plans and confirmation are the operation layer's: a /silence over the threshold waits for "go",
     and "go" (the operator's own words) runs it."""
     seen = _Recorder(client)
@@ -208,7 +222,7 @@ async def test_a_slash_call_plans_and_waits_for_go_like_words(client) -> None:
         assert app.pending_card is None
 
 
-async def test_unknown_command_is_a_note_not_a_request(scripted) -> None:
+async def test_unknown_command_is_a_note_not_a_request(scripted: type[ScriptedClient]) -> None:
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -220,7 +234,7 @@ async def test_unknown_command_is_a_note_not_a_request(scripted) -> None:
         assert client.asked == []
 
 
-async def test_status_asks_for_fleet_status(client) -> None:
+async def test_status_asks_for_fleet_status(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 30)) as pilot:
         app.prompt.text = "/status"
@@ -231,7 +245,7 @@ async def test_status_asks_for_fleet_status(client) -> None:
         assert str(reply.render()).startswith("[CMD] DEMO fleet: 120 instances")
 
 
-async def test_jobs_lists_the_fleets_jobs(client) -> None:
+async def test_jobs_lists_the_fleets_jobs(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 30)) as pilot:
         for text in ("/jobs", "restart everything on hetzner", "go", "/jobs"):
@@ -243,7 +257,7 @@ async def test_jobs_lists_the_fleets_jobs(client) -> None:
         assert "No job is running now." in replies[-1] and "restart succeeded: 37/37 done" in replies[-1]
 
 
-async def test_copy_and_quit(scripted) -> None:
+async def test_copy_and_quit(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(reply="[CMD] Copy me."))
     async with app.run_test(size=(80, 24)) as pilot:
         app.prompt.text = "ask"
@@ -259,7 +273,7 @@ async def test_copy_and_quit(scripted) -> None:
     assert app.return_code == 0
 
 
-async def test_tab_right_behind_the_typing_completes(scripted) -> None:
+async def test_tab_right_behind_the_typing_completes(scripted: type[ScriptedClient]) -> None:
     """In one burst ("/st" then Tab), the list is already there when Tab arrives."""
     from textual import events
 

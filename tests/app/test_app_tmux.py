@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,7 @@ class Terminal:
 
 
 @pytest.fixture
-def terminal(clawops_home: Path, tmp_path: Path) -> Terminal:
+def terminal(clawops_home: Path, tmp_path: Path) -> Iterator[Terminal]:
     tmux = _ensure_tmux()
     term = Terminal(tmux, tmp_path / "tmux.sock")
     env = {"CLAWOPS_HOME": str(clawops_home), "CLAWOPS_DEMO_PAIRS": "60", "CLAWOPS_DEMO_TIME_SCALE": "20",

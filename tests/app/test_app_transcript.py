@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.chat import AgentMessage, ChatApp, ErrorNote, SystemNote, UserMessage
 from app.widgets import TrimNote
 from app.widgets.transcript import USER_MESSAGE_LIMIT, hard_breaks, split_tag
 
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
 
-async def _say(pilot, app: ChatApp, text: str) -> None:
+    from engine.client import EmbeddedClient
+    from tests.app.conftest import ScriptedClient
+
+
+async def _say(pilot: Pilot[None], app: ChatApp, text: str) -> None:
     app.prompt.text = text
     await pilot.press("enter")
     await app.workers.wait_for_complete()
@@ -22,7 +30,7 @@ def test_split_tag_and_hard_breaks() -> None:
     assert hard_breaks("```\nx = 1\ny = 2\n```") == "```\nx = 1\ny = 2\n```"
 
 
-async def test_reply_is_one_tagged_markdown_widget(client) -> None:
+async def test_reply_is_one_tagged_markdown_widget(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 30)) as pilot:
         await _say(pilot, app, "fleet status")
@@ -33,7 +41,7 @@ async def test_reply_is_one_tagged_markdown_widget(client) -> None:
         assert app.last_reply == reply.reply
 
 
-async def test_agent_tags_pick_the_colour_class(scripted) -> None:
+async def test_agent_tags_pick_the_colour_class(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(reply="[Forge] Provisioning **4/20** ACTIVE."))
     async with app.run_test(size=(80, 20)) as pilot:
         await _say(pilot, app, "provision")
@@ -41,7 +49,7 @@ async def test_agent_tags_pick_the_colour_class(scripted) -> None:
         assert reply.has_class("-forge")
 
 
-async def test_failed_turn_is_a_note_with_a_next_step(scripted) -> None:
+async def test_failed_turn_is_a_note_with_a_next_step(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(fail="The fleet store is not reachable."))
     async with app.run_test(size=(80, 20)) as pilot:
         await _say(pilot, app, "fleet status")
@@ -51,7 +59,7 @@ async def test_failed_turn_is_a_note_with_a_next_step(scripted) -> None:
         assert not app.query(AgentMessage)
 
 
-async def test_a_crashing_engine_does_not_take_the_chat_down(scripted) -> None:
+async def test_a_crashing_engine_does_not_take_the_chat_down(scripted: type[ScriptedClient]) -> None:
     client = scripted(crash=RuntimeError("connection reset"))
     app = ChatApp(client)
     async with app.run_test(size=(80, 20)) as pilot:
@@ -64,7 +72,7 @@ async def test_a_crashing_engine_does_not_take_the_chat_down(scripted) -> None:
         assert len(app.query(AgentMessage)) == 1
 
 
-async def test_a_huge_paste_is_sent_whole_and_shown_clipped(scripted) -> None:
+async def test_a_huge_paste_is_sent_whole_and_shown_clipped(scripted: type[ScriptedClient]) -> None:
     client = scripted()
     app = ChatApp(client)
     big = "x" * 1_000_000
@@ -76,7 +84,7 @@ async def test_a_huge_paste_is_sent_whole_and_shown_clipped(scripted) -> None:
         assert len(str(shown.render())) < USER_MESSAGE_LIMIT + 100
 
 
-async def test_old_messages_are_pruned_past_the_high_water_mark(scripted) -> None:
+async def test_old_messages_are_pruned_past_the_high_water_mark(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(), high_water=8, low_water=5)
     async with app.run_test(size=(80, 20)) as pilot:
         for n in range(5):
@@ -90,7 +98,7 @@ async def test_old_messages_are_pruned_past_the_high_water_mark(scripted) -> Non
         assert [str(m.render()) for m in app.query(UserMessage)][-1] == "message 4"
 
 
-async def test_transcript_follows_and_lets_go_when_scrolled_up(scripted) -> None:
+async def test_transcript_follows_and_lets_go_when_scrolled_up(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(reply="[CMD] " + "\n".join(f"line {n}" for n in range(12))))
     async with app.run_test(size=(60, 16)) as pilot:
         transcript = app.transcript
@@ -109,14 +117,14 @@ async def test_transcript_follows_and_lets_go_when_scrolled_up(scripted) -> None
         assert transcript.scroll_y == transcript.max_scroll_y
 
 
-async def test_welcome_note_says_demo(client) -> None:
+async def test_welcome_note_says_demo(client: EmbeddedClient) -> None:
     app = ChatApp(client)
     async with app.run_test(size=(80, 20)):
         (note,) = app.query(SystemNote)
         assert "DEMO fleet" in str(note.render())
 
 
-async def test_page_keys_scroll_the_transcript_from_the_prompt(scripted) -> None:
+async def test_page_keys_scroll_the_transcript_from_the_prompt(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(reply="[CMD] " + "\n".join(f"line {n}" for n in range(30))))
     async with app.run_test(size=(60, 16)) as pilot:
         await _say(pilot, app, "long")

@@ -8,12 +8,18 @@ machine is shared, so no timing is asserted here).
 from __future__ import annotations
 
 import gc
+from typing import TYPE_CHECKING
 
 from textual.widget import Widget
 
 from app.chat import AgentMessage, ChatApp, ErrorNote, PlanCard, SystemNote, UserMessage
 from app.widgets import TrimNote
 from app.widgets.transcript import Archived, Transcript, archive
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from tests.app.conftest import ScriptedClient
 
 LONG = 1000
 
@@ -32,7 +38,7 @@ def _on_screen(transcript: Transcript, widget: Widget) -> bool:
     return widget.is_mounted and widget.region.overlaps(transcript.region)
 
 
-async def _fill(pilot, transcript: Transcript, count: int, start: int = 0) -> None:
+async def _fill(pilot: Pilot[None], transcript: Transcript, count: int, start: int = 0) -> None:
     for n in range(start, start + count):
         await transcript.post(_message(n))
         if n % 200 == 0:
@@ -40,7 +46,7 @@ async def _fill(pilot, transcript: Transcript, count: int, start: int = 0) -> No
     await pilot.pause()
 
 
-async def test_after_a_thousand_messages_the_newest_is_on_screen_and_followed(scripted) -> None:
+async def test_after_a_thousand_messages_the_newest_is_on_screen_and_followed(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted())  # the chat's own pruning marks
     async with app.run_test(size=(100, 30)) as pilot:
         transcript = app.transcript
@@ -62,7 +68,7 @@ async def test_after_a_thousand_messages_the_newest_is_on_screen_and_followed(sc
         assert transcript.scroll_y == transcript.max_scroll_y
 
 
-async def test_scrolling_up_stops_following_and_pruning_waits_for_the_reader(scripted) -> None:
+async def test_scrolling_up_stops_following_and_pruning_waits_for_the_reader(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(), high_water=40, low_water=30)
     async with app.run_test(size=(80, 24)) as pilot:
         transcript = app.transcript
@@ -87,7 +93,7 @@ async def test_scrolling_up_stops_following_and_pruning_waits_for_the_reader(scr
         assert _on_screen(transcript, transcript.messages[-1])
 
 
-async def test_pruned_messages_are_archived_in_order_and_a_click_brings_them_back(scripted) -> None:
+async def test_pruned_messages_are_archived_in_order_and_a_click_brings_them_back(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(), high_water=40, low_water=30)
     async with app.run_test(size=(80, 24)) as pilot:
         transcript = app.transcript
@@ -125,7 +131,7 @@ async def test_pruned_messages_are_archived_in_order_and_a_click_brings_them_bac
         assert len(transcript.messages) == 121
 
 
-async def test_archived_messages_come_back_as_they_were(scripted) -> None:
+async def test_archived_messages_come_back_as_they_were(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(), high_water=6, low_water=3)
     async with app.run_test(size=(80, 24)) as pilot:
         transcript = app.transcript
@@ -150,7 +156,7 @@ async def test_archived_messages_come_back_as_they_were(scripted) -> None:
         assert isinstance(user, UserMessage) and user.text == big.text  # the whole text, shown clipped as before
 
 
-async def test_a_pending_plan_is_never_pruned_and_a_decided_one_comes_back_decided(demo) -> None:
+async def test_a_pending_plan_is_never_pruned_and_a_decided_one_comes_back_decided(demo: ScriptedClient) -> None:
     app = ChatApp(demo, high_water=8, low_water=4)
     async with app.run_test(size=(100, 30)) as pilot:
         transcript = app.transcript
@@ -173,7 +179,7 @@ async def test_a_pending_plan_is_never_pruned_and_a_decided_one_comes_back_decid
         assert cards[0].has_class("-resolved")
 
 
-async def test_a_reply_is_parsed_once_and_renders_the_same_each_time(scripted) -> None:
+async def test_a_reply_is_parsed_once_and_renders_the_same_each_time(scripted: type[ScriptedClient]) -> None:
     app = ChatApp(scripted(reply="[Forge] Provisioning **4/20** ACTIVE.\n\n- 11 BOOTSTRAPPING\n- 5 CREATING"))
     async with app.run_test(size=(80, 24)) as pilot:
         app.prompt.text = "provision"
@@ -191,7 +197,7 @@ async def test_a_reply_is_parsed_once_and_renders_the_same_each_time(scripted) -
         assert any("CREATING" in strip.text for strip in reply.render_lines(reply.region.reset_offset))
 
 
-async def test_the_startup_heap_is_frozen_while_the_chat_runs_and_released_after(scripted) -> None:
+async def test_the_startup_heap_is_frozen_while_the_chat_runs_and_released_after(scripted: type[ScriptedClient]) -> None:
     """The chat hides its long-lived startup objects from the cyclic GC (see transcript._freeze_startup_heap)."""
     before = gc.get_freeze_count()
     app = ChatApp(scripted())

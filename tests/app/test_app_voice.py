@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +15,9 @@ from app.widgets.voice_note import clock
 from engine.client import EmbeddedClient, audio_seconds
 from tests.app.conftest import DEMO_PAIRS
 
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
 voice = pytest.importorskip("voice")
 
 
@@ -22,7 +26,7 @@ def _close_to(heard: str, said: str) -> bool:
     return SequenceMatcher(None, heard.lower().strip(" .,!?"), said.lower().strip(" .,!?")).ratio() >= 0.6
 
 
-async def _settle(pilot, app: ChatApp) -> None:
+async def _settle(pilot: Pilot[None], app: ChatApp) -> None:
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()

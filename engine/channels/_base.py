@@ -72,7 +72,10 @@ class Inbound:
     """One operator message as the engine sees it, whichever app it came through.
 
     Exactly one of ``text`` and ``audio_path`` is set. ``audio_path`` is a downloaded voice note (any
-    codec the voice package accepts); the channel deletes it once the handler returns.
+    codec the voice package accepts); the channel deletes it once the handler returns. A chat's messages are
+    handled one after the other; ``release()`` (idempotent) is the handler saying it will now wait a long time (a
+    job it started is running): the chat's next messages are then handled meanwhile — "stop that" must not
+    wait for the very job it stops — and this message's reply still goes out when it is ready.
     """
 
     channel: ChannelName
@@ -81,6 +84,7 @@ class Inbound:
     message_id: str
     text: str | None = None
     audio_path: Path | None = None
+    release: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_voice(self) -> bool:
@@ -253,6 +257,44 @@ STRANGER_REPLY = (
     "I only talk to linked operators. If you run this fleet, ask its owner to link you: "
     "clawops operator link NAME {channel} {sender}"
 )
+
+
+class ChatTurns:
+    """Each chat's (or sender's) messages in arrival order, chats side by side: ``run(chat, handle)`` starts
+    ``handle(release)`` once the chat's earlier messages are done or have called their ``release()``."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def run(self, chat: str, handle: Callable[[Callable[[], None]], Awaitable[None]]) -> None:
+        lock = self._locks.setdefault(chat, asyncio.Lock())
+
+        async def in_turn() -> None:
+            await lock.acquire()  # asyncio.Lock is fair: this chat's messages start in arrival order
+            held = True
+
+            def release() -> None:
+                nonlocal held
+                if held:
+                    held = False
+                    lock.release()
+
+            try:
+                await handle(release)
+            finally:
+                release()
+                if not lock.locked() and self._locks.get(chat) is lock:
+                    self._locks.pop(chat, None)
+
+        task = asyncio.create_task(in_turn())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for every message still being handled."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
 
 class Strangers:

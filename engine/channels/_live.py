@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,24 +65,46 @@ def channel_turn(engine: Engine, run_turn: RunTurn) -> TurnFn:
     """
     from engine.errors import ClawOpsError
 
+    relays: dict[tuple[str, str], _ProgressRelay] = {}
+    turns_in_chat: Counter[tuple[str, str]] = Counter()
+
     async def turn(inbound: Inbound, text: str) -> str | Reply:
         try:
             caller = engine.caller_for_identity(str(inbound.channel), str(inbound.sender_id))
         except ClawOpsError:
             return Reply(text="This identity is no longer linked to an active operator; nothing was done.")
         session = f"{inbound.channel}:{inbound.sender_id}"
-        shown = getattr(channels_for(engine).live.get(str(inbound.channel)), "show_progress", None)
-        relay = _ProgressRelay(shown, inbound.sender_id, caller.name) if shown is not None else None
-        remove = engine.ops.add_progress_listener(relay) if relay is not None else None
+        chat = (str(inbound.channel), str(inbound.sender_id))
+        shown = getattr(channels_for(engine).live.get(chat[0]), "show_progress", None)
+        # One progress message per job in a chat, whichever of its turns (the one that waits for the job, a
+        # "job status" meanwhile) hears of it.
+        relay = relays.get(chat)
+        if relay is None and shown is not None:
+            relay = relays[chat] = _ProgressRelay(shown, inbound.sender_id, caller.name)
+        turns_in_chat[chat] += 1
+        already = set(engine.ops.running_jobs)
+
+        def listener(progress: Any) -> None:
+            if progress.operator != caller.name:
+                return
+            if inbound.release is not None and str(progress.job.id) not in already:
+                inbound.release()  # this turn now waits for its job: the chat's next message ("stop that") goes on
+            if relay is not None:
+                relay(progress)
+
+        remove = engine.ops.add_progress_listener(listener)
         try:
             with engine.ops.jobs_in_foreground():
                 result = await run_turn(engine, text, operator=caller.name, channel=str(inbound.channel),
                                         session=session)
         finally:
-            if remove is not None:
-                remove()
+            remove()
+            turns_in_chat[chat] -= 1
             if relay is not None:
                 await relay.finish()
+            if turns_in_chat[chat] <= 0:
+                del turns_in_chat[chat]
+                relays.pop(chat, None)
         if inbound.is_voice:  # origin="voice": its confirmation must repeat the scope
             engine.conversation.mark_spoken(caller, session, [
                 c.plan.id for c in result.tool_calls if c.plan is not None and c.plan.status == "pending"])

@@ -16,7 +16,7 @@ import logging
 import re
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from engine.channels._base import (
     STRANGER_REPLY,
     AuditHook,
     ChannelError,
+    ChatTurns,
     Handler,
     Inbound,
     Outbox,
@@ -268,8 +269,7 @@ class TelegramChannel:
         self.offset: int | None = None
         self.outbox = outbox or Outbox()
         self._seen = SeenIds()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._turns = ChatTurns()
 
     async def poll_once(self, timeout: int | None = None) -> int:
         """Fetch one batch of updates, handle them in order, and advance the offset; return the count."""
@@ -296,17 +296,7 @@ class TelegramChannel:
         message = update.get("message")
         chat_obj = message.get("chat") if isinstance(message, Mapping) else None
         chat = str(chat_obj.get("id", "")) if isinstance(chat_obj, Mapping) else ""
-        lock = self._chat_locks.setdefault(chat, asyncio.Lock())
-
-        async def run() -> None:
-            async with lock:  # asyncio.Lock is fair: this chat's updates are handled in arrival order
-                await self.handle_update(update)
-            if not lock.locked() and self._chat_locks.get(chat) is lock:
-                self._chat_locks.pop(chat, None)
-
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._turns.run(chat, lambda release: self.handle_update(update, release=release))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Long-poll until ``stop`` is set; API outages back off instead of ending the loop.
@@ -394,11 +384,11 @@ class TelegramChannel:
 
     async def drain(self) -> None:
         """Wait for updates still being handled."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._turns.drain()
 
-    async def handle_update(self, update: Mapping[str, Any]) -> None:
-        """Handle one update (from polling or from a webhook)."""
+    async def handle_update(self, update: Mapping[str, Any], *, release: Callable[[], None] | None = None) -> None:
+        """Handle one update (from polling or from a webhook); ``release`` lets the chat's next ones start
+        (``Inbound.release``)."""
         message = update.get("message")
         if not isinstance(message, Mapping):
             return
@@ -423,10 +413,10 @@ class TelegramChannel:
         media = _audio_of(message)
         try:
             if media is not None:
-                await self._handle_audio(chat_id, sender_id, operator, message_id, media)
+                await self._handle_audio(chat_id, sender_id, operator, message_id, media, release)
             elif isinstance(message.get("text"), str) and message["text"].strip():
                 text = "help" if _START.fullmatch(message["text"].strip()) else message["text"]
-                inbound = Inbound("telegram", sender_id, operator, message_id, text=text)
+                inbound = Inbound("telegram", sender_id, operator, message_id, text=text, release=release)
                 await self._deliver(chat_id, await self._handler(inbound))
             else:
                 await self._say(chat_id, "I can read text and listen to voice notes; send one of those.")
@@ -438,7 +428,8 @@ class TelegramChannel:
         await self.outbox.submit(str(chat_id), "text", lambda: self.client.send_message(chat_id, text))
 
     async def _handle_audio(
-        self, chat_id: Any, sender_id: str, operator: str, message_id: str, media: Mapping[str, Any]
+        self, chat_id: Any, sender_id: str, operator: str, message_id: str, media: Mapping[str, Any],
+        release: Callable[[], None] | None = None,
     ) -> None:
         size = _count(media.get("file_size"))
         if size > self._max_audio:
@@ -461,7 +452,7 @@ class TelegramChannel:
         path = self._workdir / f"tg-{uuid.uuid4().hex}{suffix}"
         path.write_bytes(data)
         try:
-            inbound = Inbound("telegram", sender_id, operator, message_id, audio_path=path)
+            inbound = Inbound("telegram", sender_id, operator, message_id, audio_path=path, release=release)
             reply = await self._handler(inbound)
         finally:
             path.unlink(missing_ok=True)

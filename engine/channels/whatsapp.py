@@ -9,7 +9,6 @@ also de-duplicated by message id.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -17,7 +16,7 @@ import logging
 import re
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from engine.channels._base import (
     STRANGER_REPLY,
     AuditHook,
     ChannelError,
+    ChatTurns,
     Handler,
     Inbound,
     Outbox,
@@ -270,8 +270,7 @@ class WhatsAppChannel:
         self._workdir = workdir or Path(tempfile.gettempdir()) / "clawops-channels"
         self._max_audio = max_audio_bytes
         self._seen = SeenIds()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._sender_locks: dict[str, asyncio.Lock] = {}
+        self._turns = ChatTurns()
         self.outbox = outbox or Outbox()
 
     def verify_subscription(self, query: Mapping[str, str]) -> tuple[int, str]:
@@ -316,25 +315,13 @@ class WhatsAppChannel:
     def _spawn(self, message: Mapping[str, Any]) -> None:
         """Handle ``message`` in the background, after the same sender's earlier messages (in arrival order: one
         turn's "Heard", text and voice note never interleave with the next turn's), senders side by side."""
-        sender = str(message.get("from", ""))
-        lock = self._sender_locks.setdefault(sender, asyncio.Lock())
-
-        async def run() -> None:
-            async with lock:  # asyncio.Lock is fair: this sender's messages go in arrival order
-                await self._process(message)
-            if not lock.locked() and self._sender_locks.get(sender) is lock:
-                self._sender_locks.pop(sender, None)
-
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._turns.run(str(message.get("from", "")), lambda release: self._process(message, release))
 
     async def drain(self) -> None:
         """Wait for every message in progress (tests, and a clean engine shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._turns.drain()
 
-    async def _process(self, message: Mapping[str, Any]) -> None:
+    async def _process(self, message: Mapping[str, Any], release: Callable[[], None] | None = None) -> None:
         sender = str(message.get("from", ""))
         kind = str(message.get("type", ""))
         operator = lookup_operator(self._allowed, sender)
@@ -350,9 +337,10 @@ class WhatsAppChannel:
         content = content if isinstance(content, Mapping) else {}
         try:
             if kind == "text" and isinstance(content.get("body"), str) and content["body"].strip():
-                reply = await self._handler(Inbound("whatsapp", sender, operator, message_id, text=content["body"]))
+                reply = await self._handler(Inbound("whatsapp", sender, operator, message_id, text=content["body"],
+                                                    release=release))
             elif kind in ("audio", "voice") and isinstance(content.get("id"), str) and content["id"]:
-                reply = await self._handle_audio(sender, operator, message_id, content)
+                reply = await self._handle_audio(sender, operator, message_id, content, release)
             else:
                 await self._say(sender, "I can read text and listen to voice notes; send one of those.")
                 return
@@ -365,7 +353,8 @@ class WhatsAppChannel:
         await self.outbox.submit(to, "text", lambda: self.client.send_text(to, text))
 
     async def _handle_audio(
-        self, sender: str, operator: str, message_id: str, audio: Mapping[str, Any]
+        self, sender: str, operator: str, message_id: str, audio: Mapping[str, Any],
+        release: Callable[[], None] | None = None,
     ) -> Reply | None:
         try:
             data, mime = await self.client.download_media(str(audio.get("id", "")), max_bytes=self._max_audio)
@@ -385,7 +374,8 @@ class WhatsAppChannel:
         path = self._workdir / f"wa-{uuid.uuid4().hex}{suffix}"
         path.write_bytes(data)
         try:
-            return await self._handler(Inbound("whatsapp", sender, operator, message_id, audio_path=path))
+            return await self._handler(Inbound("whatsapp", sender, operator, message_id, audio_path=path,
+                                               release=release))
         finally:
             path.unlink(missing_ok=True)
 

@@ -127,3 +127,32 @@ async def test_updates_handled_as_polling_stops_are_confirmed_so_a_restart_does_
         await channel.run(stop)
         assert handled == ["restart acct-001"] and [s.text for s in emu.sent] == ["done"]
         assert emu.pending_updates() == 0  # Telegram holds nothing to hand the next start
+
+
+async def test_a_chat_waits_for_its_earlier_message_unless_that_one_released_it(tmp_path: Path) -> None:
+    job_ends = asyncio.Event()
+
+    async def handler(msg: Inbound) -> Reply:
+        if msg.text == "go":  # its turn now waits for the job it started...
+            if msg.release is not None:
+                msg.release()
+            await job_ends.wait()
+            return Reply(text="job done")
+        if msg.text == "slow":
+            await asyncio.sleep(0.05)  # ...while a turn that does not say so keeps its place in the chat
+        return Reply(text=f"answer to {msg.text}")
+
+    async with TelegramEmulator() as emu, httpx.AsyncClient() as http:
+        channel = TelegramChannel(TelegramClient(http, emu.token, base_url=emu.base_url), handler, {"5": "op"},
+                                  workdir=tmp_path, poll_timeout=1)
+        for text in ("slow", "quick", "go", "stop that"):
+            emu.send_text(5, text)
+        stop = asyncio.Event()
+        polling = asyncio.create_task(channel.run(stop))
+        async with asyncio.timeout(30):
+            while len(emu.sent) < 3:
+                await asyncio.sleep(0.01)
+            job_ends.set()
+            stop.set()
+            await polling
+    assert [s.text for s in emu.sent] == ["answer to slow", "answer to quick", "answer to stop that", "job done"]

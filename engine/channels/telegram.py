@@ -242,7 +242,8 @@ class TelegramChannel:
 
     Unknown senders get one short refusal (no fleet data; again only after ``strangers``' window)
     and an audit refusal each. A failure while handling one update is logged and answered with an
-    apology; it never stops the polling loop.
+    apology; it never stops the polling loop. Run ``outbox.run(stop)`` beside ``run(stop)``, so replies held
+    back by an API outage go out once it ends (polling nudges it whenever Telegram answers again).
     """
 
     def __init__(

@@ -2,7 +2,9 @@
 against the Bot API emulator) and WhatsApp (signed webhooks on the API port, replies through the Graph API
 emulator): linked operators' text and voice turns are answered (voice with "Heard", the text, then a voice
 note), strangers get one refusal and no fleet data, "brief me now" brings a voice note and the report
-document, a revoked identity is refused from its next message, bad webhooks run nothing.
+document, a revoked identity is refused from its next message, bad webhooks run nothing, and the update and
+message kinds the bot does not act on (edits, button presses, channel posts, membership changes, reactions,
+delivery statuses, and malformed ones) are ignored without a crash or an answer, while the bot keeps listening.
 
 One daemon process for the whole module; the emulators run on their own event loop in a thread.
 """

@@ -96,7 +96,8 @@ class SlashUsage(Exception):
 
 _FLEET_FILTERS = ("provider", "region", "geo", "tier", "state")
 """The selector keys ``fleet_status`` takes as its own arguments."""
-_MINUTES = re.compile(r"^(\d+)(m|min|mins|minutes|h|hours?)?$")
+_DURATION = re.compile(r"\s+(?:for\s+)?(\d+)\s*(m|mins?|minutes?|h|hrs?|hours?)?\s*$", re.IGNORECASE)
+"""The duration at the end of ``/silence``: ``60``, ``60m``, ``2 h``, ``for 2 hours`` (a bare number is minutes)."""
 
 
 def _selector(words: list[str], example: str) -> dict[str, object]:
@@ -133,14 +134,14 @@ def _brief(arg: str) -> ToolCall:
 
 def _silence(arg: str) -> ToolCall:
     example = "For example: /silence eu-hetzner-nbg1 60 (or type it in words, without the slash)"
-    words = arg.split()
-    if not words:
+    if not arg.split():
         raise SlashUsage("Say what to silence and for how long.", example)
-    duration = _MINUTES.match(words[-1].lower())
-    if len(words) < 2 or duration is None:
+    duration = _DURATION.search(" " + arg)
+    what = (" " + arg)[:duration.start()].split() if duration else []
+    if duration is None or not what:
         raise SlashUsage("Say what to silence, then for how many minutes.", example)
-    minutes = int(duration.group(1)) * (60 if (duration.group(2) or "").startswith("h") else 1)
-    return ToolCall("silence_alerts", {"selector": _selector(words[:-1], example), "minutes": minutes})
+    minutes = int(duration.group(1)) * (60 if (duration.group(2) or "").lower().startswith("h") else 1)
+    return ToolCall("silence_alerts", {"selector": _selector(what, example), "minutes": minutes})
 
 
 CALLS: dict[str, Callable[[str], ToolCall]] = {

@@ -96,10 +96,12 @@ class Selector:
         across the vocabularies (a region is never a provider), which is why no key is needed.
         """
         raw: dict[str, Any] = {}
-        for word in (w.strip().strip(",") for w in words):
+        names = [w.strip().strip(",") for w in words]
+        provider = next((w.lower() for w in names if w.lower() in {p.value for p in Provider}), None)
+        for word in names:
             if not word:
                 continue
-            key, value = _classify(word)
+            key, value = _classify(word, provider)
             if key in ("accounts", "instances"):
                 raw.setdefault(key, []).append(value)
             elif raw.get(key, value) != value:
@@ -165,8 +167,12 @@ def _id_list(value: Any, key: str, pattern: re.Pattern[str], example: str) -> tu
     return tuple(dict.fromkeys(ids))
 
 
-def _classify(word: str) -> tuple[str, str]:
-    """Which selector key a bare name belongs to, and its canonical value (or one sentence saying it is none)."""
+def _classify(word: str, provider: str | None = None) -> tuple[str, str]:
+    """Which selector key a bare name belongs to, and its canonical value (or one sentence saying it is none).
+
+    A location code as people type it (``nbg``, ``fra1``, ``sgp``) names the one region it can mean, given the
+    provider named beside it if any; one that could be several regions says which.
+    """
     lower = word.lower()
     if _ACCOUNT_RE.match(lower):
         return "accounts", lower
@@ -183,5 +189,21 @@ def _classify(word: str) -> tuple[str, str]:
             return key, lower
     if word.upper() in {s.value for s in InstanceState}:
         return "state", word.upper()
+    places = _locations(lower, provider)
+    if len(places) == 1:
+        return "region", places[0]
+    if places:
+        raise InputError(f"'{word}' could be {', '.join(places[:-1])} or {places[-1]}: name the provider too, "
+                         "or the whole region.")
     raise InputError(f"'{word}' is not a provider, region, geo, tier, state, role or finding, nor an account "
                      "(acct-042) or instance (i-acct-042-p) id.")
+
+
+def _locations(code: str, provider: str | None) -> list[str]:
+    """Regions whose location code is ``code``, with or without its digits (``nbg`` and ``nbg1``), sorted."""
+    bare = code.rstrip("0123456789")
+    if not bare.isalpha() or len(bare) < 3:
+        return []
+    return sorted(r.name for r in REGIONS.values()
+                  if (provider is None or str(r.provider) == provider)
+                  and code in (r.location, r.location.rstrip("0123456789")))

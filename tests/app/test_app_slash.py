@@ -135,7 +135,7 @@ async def test_a_command_typed_wrong_is_a_note_and_sends_nothing(scripted: type[
     client = scripted()
     app = ChatApp(client)
     async with app.run_test(size=(80, 24)) as pilot:
-        for text in ("/silence", "/silence vultr for 2 hours", "/silence hetznr 60", "/status acct-042"):
+        for text in ("/silence", "/silence vultr for ages", "/silence hetznr 60", "/status acct-042"):
             app.prompt.text = text
             await pilot.press("escape", "enter")
             await _settle(pilot, app)
@@ -285,3 +285,27 @@ async def test_tab_right_behind_the_typing_completes(scripted: type[ScriptedClie
         await pilot.pause()
         assert app.prompt.text == "/status"
         assert app.focused is app.prompt
+
+
+def test_silence_reads_the_durations_and_location_codes_people_type() -> None:
+    """``/silence hetzner nbg for 2 hours`` is what a tired operator types; it means one region for 120 minutes."""
+    cases = {
+        "eu-hetzner-nbg1 60": ({"region": "eu-hetzner-nbg1"}, 60),
+        "hetzner nbg for 2 hours": ({"provider": "hetzner", "region": "eu-hetzner-nbg1"}, 120),
+        "vultr fra 90 minutes": ({"provider": "vultr", "region": "eu-vultr-fra"}, 90),
+        "digitalocean fra1 2h": ({"provider": "digitalocean", "region": "eu-digitalocean-fra1"}, 120),
+        "nbg 30m": ({"region": "eu-hetzner-nbg1"}, 30),
+    }
+    for arg, (selector, minutes) in cases.items():
+        assert slash.CALLS["silence"](arg) == ToolCall("silence_alerts", {"selector": selector, "minutes": minutes})
+
+
+def test_silence_names_the_candidates_of_an_ambiguous_location_and_wants_a_duration() -> None:
+    for arg, said in (("fra 20", "eu-digitalocean-fra1 or eu-vultr-fra"), ("vultr", "how many minutes"),
+                      ("60", "how many minutes"), ("vultr frankfrut 20", "'frankfrut' is not")):
+        try:
+            slash.CALLS["silence"](arg)
+        except slash.SlashUsage as usage:
+            assert said in str(usage), (arg, str(usage))
+        else:
+            raise AssertionError(f"/silence {arg} was accepted")

@@ -1,7 +1,7 @@
-"""Run every quality gate in order: ruff, mypy, then the whole pytest suite.
+"""Run every quality gate: ruff first, then the whole pytest suite with mypy and import-linter beside it.
 
 One command for developers and CI (``./dev test``); extra arguments go to pytest.
-Stops at the first failing gate and exits with its code.
+A failing ruff stops at once; otherwise every gate runs and the command fails if any of them did.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,10 +19,34 @@ PY = sys.executable
 
 def run(title: str, args: list[str]) -> None:
     print(f"\n=== {title}: {' '.join(args)}", flush=True)
+    started = time.monotonic()
     code = subprocess.call(args, cwd=ROOT)
+    print(f"=== {title}: {'passed' if code == 0 else f'FAILED (exit {code})'} in {time.monotonic() - started:.0f} s",
+          flush=True)
     if code != 0:
-        print(f"=== {title} FAILED (exit {code})", flush=True)
         sys.exit(code)
+
+
+class Background:
+    """A gate run beside pytest: its output is kept and printed after pytest's, so the two never interleave.
+
+    mypy and import-linter are CPU work of a minute or so; pytest spends much of its time waiting on sockets,
+    daemons and browsers, so on a 2-core machine the two together take less time than one after the other.
+    """
+
+    def __init__(self, title: str, args: list[str]) -> None:
+        self.title, self.args, self.started = title, args, time.monotonic()
+        self.output = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self.output, stderr=subprocess.STDOUT)
+
+    def finish(self) -> int:
+        code = self.proc.wait()
+        self.output.seek(0)
+        print(f"\n=== {self.title}: {' '.join(self.args)}", flush=True)
+        sys.stdout.buffer.write(self.output.read())
+        print(f"=== {self.title}: {'passed' if code == 0 else f'FAILED (exit {code})'} "
+              f"({time.monotonic() - self.started:.0f} s, beside pytest)", flush=True)
+        return code
 
 
 def pytest_args(extra: list[str]) -> list[str]:
@@ -38,11 +64,18 @@ def pytest_args(extra: list[str]) -> list[str]:
 
 def main() -> None:
     os.environ.setdefault("CLAWOPS_REQUIRE_POSTGRES", "1")
+    started = time.monotonic()
     run("ruff", [PY, "-m", "ruff", "check", "."])
-    run("mypy", [PY, "-m", "mypy"])
-    run("import-linter", [str(Path(PY).with_name("lint-imports"))])
-    run("pytest", [PY, "-m", "pytest", *pytest_args(sys.argv[1:])])
-    print("\n=== all checks passed", flush=True)
+    beside = [Background("mypy", [PY, "-m", "mypy"]),
+              Background("import-linter", [str(Path(PY).with_name("lint-imports"))])]
+    print(f"\n=== pytest: {PY} -m pytest {' '.join(pytest_args(sys.argv[1:]))}", flush=True)
+    tests = subprocess.call([PY, "-m", "pytest", *pytest_args(sys.argv[1:])], cwd=ROOT)
+    failed = [gate.title for gate in beside if gate.finish() != 0] + (["pytest"] if tests != 0 else [])
+    took = f"{time.monotonic() - started:.0f} s"
+    if failed:
+        print(f"\n=== FAILED: {', '.join(failed)} (all gates {took})", flush=True)
+        sys.exit(tests or 1)
+    print(f"\n=== all checks passed in {took} (install excluded)", flush=True)
 
 
 if __name__ == "__main__":

@@ -417,10 +417,10 @@ def _values(payload: Any) -> list[dict[str, Any]]:
     values: list[dict[str, Any]] = []
     if not isinstance(payload, dict):
         return values
-    for entry in payload.get("entry") or []:
-        if not isinstance(entry, dict):
-            continue
-        for change in entry.get("changes") or []:
+    entries = payload.get("entry")
+    for entry in entries if isinstance(entries, list) else ():
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        for change in changes if isinstance(changes, list) else ():
             if isinstance(change, dict) and isinstance(change.get("value"), dict):
                 values.append(change["value"])
     return values

@@ -296,6 +296,7 @@ def test_whatsapp_other_message_kinds(daemon: Daemon, emus: Emulators) -> None:
         {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp", "statuses": [status]}}]}]},
         {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"messages": 5}}]}]},
+        {"object": "whatsapp_business_account", "entry": [{"changes": 5}, 5]},
         wa._envelope(BOB_WA, {"type": "voice", "voice": {"id": media, "mime_type": "audio/ogg"}}),
         wa._envelope(BOB_WA, {"type": "text", "text": {"body": "help"}}),
     ):

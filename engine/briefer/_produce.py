@@ -339,12 +339,15 @@ async def deliver_briefing(
     channels: Sequence[str],
     *,
     senders: Mapping[str, Callable[[str], BriefingSender]] | None = None,
+    queued: set[str] | None = None,
 ) -> dict[str, str | None]:
     """Send ``briefing`` to its operator on ``channels``; return channel → None (sent or queued) or why it failed.
 
     ``senders`` (tests, scripts) bind a channel to an address; otherwise the engine's channel hub
     (``engine.channels.channels_for(engine).send_to_operator``) does it, through each channel's Outbox:
-    the text, the voice note, then the HTML report as a document.
+    the text, the voice note, then the HTML report as a document. A channel whose service is not taking
+    messages right now holds the briefing in its Outbox and sends it later; such channels are added to
+    ``queued``, so that nobody reports them as delivered before they are.
     """
     store = engine.store
     out: dict[str, str | None] = {}
@@ -360,7 +363,7 @@ async def deliver_briefing(
             continue
         out |= await deliver(briefing, {name: factory(address)})
     if rest:
-        out |= await _via_hub(engine, briefing, rest)
+        out |= await _via_hub(engine, briefing, rest, queued)
     return out
 
 
@@ -374,7 +377,8 @@ def channel_hub(engine: Engine) -> Any:
     return None if factory is None else factory(engine)
 
 
-async def _via_hub(engine: Engine, briefing: Briefing, channels: list[str]) -> dict[str, str | None]:
+async def _via_hub(engine: Engine, briefing: Briefing, channels: list[str],
+                   queued: set[str] | None = None) -> dict[str, str | None]:
     hub = channel_hub(engine)
     if hub is None:
         return {name: f"The {name} channel is not running; the briefing is in the reports folder." for name in channels}
@@ -392,6 +396,8 @@ async def _via_hub(engine: Engine, briefing: Briefing, channels: list[str]) -> d
         status = statuses.get(name, "failed")
         if status == "queued":
             log.warning("briefing for %s queued on %s: %s", briefing.operator_id, name, errors.get(name, ""))
+            if queued is not None:
+                queued.add(name)
         out[name] = None if status in ("sent", "queued") else (errors.get(name) or f"{name} did not take it")
     return out
 
@@ -455,19 +461,24 @@ async def _run_due(
                           outcome="ok"):
             continue  # another engine did this slot meanwhile
         channels = _channels_for(store, sch)
-        delivered = await deliver_briefing(engine, briefing, channels, senders=senders)
+        held: set[str] = set()
+        delivered = await deliver_briefing(engine, briefing, channels, senders=senders, queued=held)
         failed = {c: e for c, e in delivered.items() if e}
+        sent = [c for c in delivered if c not in failed and c not in held]
         with store.session() as s:
             audit.append(s, actor="briefer", channel="scheduler", action="briefing.delivery",
-                         target=sch.operator_id, outcome="failed" if failed else "ok",
+                         target=sch.operator_id, outcome="failed" if failed else "queued" if held else "ok",
                          detail={"kind": sch.kind, "slot": item.slot.isoformat(), "channels": delivered,
-                                 "late": item.catch_up})
+                                 "queued": sorted(held), "late": item.catch_up})
         if failed:
             log.error("briefing %s for %s: delivery FAILED on %s", sch.kind, sch.operator_id,
                       "; ".join(f"{c}: {e}" for c, e in failed.items()))
-        elif delivered:
-            log.info("briefing %s for %s delivered on %s", sch.kind, sch.operator_id, ", ".join(delivered))
-        else:
+        if held:
+            log.warning("briefing %s for %s: not delivered yet on %s, queued (the Outbox retries it and logs when it "
+                        "is sent)", sch.kind, sch.operator_id, ", ".join(sorted(held)))
+        if sent:
+            log.info("briefing %s for %s delivered on %s", sch.kind, sch.operator_id, ", ".join(sent))
+        if not delivered:
             log.info("briefing %s for %s saved to %s (no channel linked)", sch.kind, sch.operator_id,
                      briefing.html_path.parent)
         run = BriefingRun(item, briefing, delivered)

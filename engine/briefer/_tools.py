@@ -68,12 +68,17 @@ async def brief_and_send(engine: Engine, caller: Caller, kind: str) -> dict[str,
         out["reply"] = f"{briefing.text}\nFull report: {briefing.html_path}" + (
             f"\nVoice note: {briefing.voice_path}" if briefing.voice_path else "")
         return out
-    delivered = await deliver_briefing(engine, briefing, [channel])
+    held: set[str] = set()
+    delivered = await deliver_briefing(engine, briefing, [channel], queued=held)
     out["delivered"] = delivered
+    out["queued"] = sorted(held)
     error = delivered.get(channel)
     if error:
-        out["reply"] = (f"The briefing is ready but could not be sent here: {error} "
+        out["reply"] = (f"The briefing is ready but could not be sent here: {error.rstrip('.')}. "
                         f"It is saved at {briefing.html_path}.")
+    elif held:
+        out["reply"] = (f"The briefing is ready, but {channel.capitalize()} is not taking messages right now: the "
+                        "voice note and the full report are queued and follow as soon as it does.")
     else:
         out["reply"] = "Here is your briefing: the voice note and the full report follow."
     return out

@@ -182,3 +182,32 @@ def test_briefing_preferences_in_words(said: str, args: dict[str, Any] | None) -
     from engine.brain._briefing_prefs import briefing_schedule_args
 
     assert briefing_schedule_args(said) == args
+
+
+class _HoldingHub:
+    """A channel hub whose service is down: the Outbox holds what it was given (status ``queued``)."""
+
+    async def send_to_operator(self, operator_id: str, text: str, **_: Any) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(statuses={"telegram": "queued"}, errors={"telegram": "Telegram is not answering"})
+
+
+async def test_a_queued_briefing_is_never_reported_as_delivered(
+        engine: Engine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.briefer import _produce
+
+    monkeypatch.setattr(_produce, "channel_hub", lambda _engine: _HoldingHub())
+    set_prefs(engine.store, "op-owner", at="07:00", channels="telegram", no_weekly=True,
+              now=datetime.now(UTC) - timedelta(days=2))
+    with engine.store.session() as s:
+        s.add(ChannelIdentity(channel="telegram", external_id="4242", operator_id="op-owner"))
+    slot = (datetime.now(UTC) + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
+    with caplog.at_level(logging.INFO, logger="clawops.briefer"):
+        (run,) = await run_due_briefings(engine, slot + timedelta(seconds=20), speak=False)
+    assert run.briefing is not None and run.delivered == {"telegram": None}  # not failed: the Outbox retries it
+    assert not any("delivered on" in r.getMessage() for r in caplog.records)
+    assert any("queued" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    with engine.store.session() as s:
+        entry = s.exec(select(AuditEntry).where(col(AuditEntry.action) == "briefing.delivery")).one()
+    assert entry.outcome == "queued" and json.loads(entry.detail)["queued"] == ["telegram"]

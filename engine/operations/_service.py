@@ -612,6 +612,11 @@ class Operations:
     def start_job(self, job_id: str, *, resumed: bool = False) -> asyncio.Task[JobView]:
         """Run a job as a task of this engine (once: a second call returns the same task).
 
+        This is where every runner of a job on this engine is made and registered, whoever wants it run: a
+        background job, a chat turn that waits for its job (:meth:`run_job`), a resume.  So
+        :attr:`running_jobs` is complete, and a resume or a stop that consults it never starts a second
+        runner beside the first (which would report "Resumed after an interruption" for a job that never was).
+
         ``resumed``: the run that started it went away; its progress says so, so the operator knows.
         """
         task = self._running.get(job_id)
@@ -634,7 +639,7 @@ class Operations:
         """A background job: if it stops on something unexpected, say so where the operator is looking
         (its record and a last progress report) instead of leaving a progress line that never moves."""
         try:
-            return await self.run_job(job_id)
+            return await self._drive(job_id)
         except Exception as exc:
             why = f"{UNEXPECTED_STOP} ({type(exc).__name__}); it resumes when the engine restarts"
             try:
@@ -649,7 +654,7 @@ class Operations:
 
     @property
     def running_jobs(self) -> list[str]:
-        """Ids of the jobs this engine is running in the background now."""
+        """Ids of the jobs this engine is running now, in the background or waited for by a turn."""
         return [job_id for job_id, task in self._running.items() if not task.done()]
 
     async def wait_for_jobs(self) -> list[JobView]:
@@ -768,7 +773,19 @@ class Operations:
 
     # ------------------------------------------------------------------ jobs
     async def run_job(self, job_id: str) -> JobView:
-        """Run (or resume) every unfinished step; each step commits on its own."""
+        """Run (or resume) a job on this engine and wait for its end.
+
+        The job gets this engine's one runner (:meth:`start_job`): a caller that finds it already running here
+        waits for that runner instead of starting another, and leaving early does not stop it; the caller that
+        made the runner owns it (cancelling it cancels the run, as when a waiting chat turn is cut off).
+        """
+        runner = self._running.get(job_id)
+        if runner is not None and not runner.done():
+            return await asyncio.shield(runner)
+        return await self.start_job(job_id)
+
+    async def _drive(self, job_id: str) -> JobView:
+        """The runner's work: every unfinished step, each committing on its own (only via :meth:`start_job`)."""
         with self.store.session() as s:
             job = s.get(JobRecord, job_id)
             plan = s.get(PlanRecord, job.plan_id) if job else None
@@ -1156,13 +1173,9 @@ class Operations:
     async def resume_unfinished(self) -> list[JobView]:
         """Finish jobs an earlier process left running (steps already done are skipped).
 
-        A job this engine is already running in the background is waited for, not run a second time.
+        A job this engine is already running is waited for, not run a second time (:meth:`run_job`).
         """
-        views = []
-        for job_id in self.unfinished_jobs():
-            task = self._running.get(job_id)
-            views.append(await task if task is not None and not task.done() else await self.run_job(job_id))
-        return views
+        return [await self.run_job(job_id) for job_id in self.unfinished_jobs()]
 
     # ------------------------------------------------------------------ audit helpers
     def _audit_refusal(self, caller: Caller, tool: str, args: dict[str, Any], refusal: PolicyRefusal) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from engine import audit
-from engine.domain import InstanceState
+from engine.domain import InstanceState, Selector
 from engine.errors import ClawOpsError, InputError, NotFound
 from engine.policy import Caller
 from engine.store import Account, Instance, JobRecord, JobStep, PlanRecord, Store, utcnow
@@ -68,9 +68,48 @@ def resolve_job(s: Session, caller: Caller, job_id: str | None) -> JobRecord:
     if not pick:
         raise InputError("No job is running, so there is nothing to stop.")
     if len(pick) > 1:
-        ids = ", ".join(f"{j.id} ({j.tool})" for j in pick[:5])
-        raise InputError(f"{len(pick)} jobs are running ({ids}); say which one, e.g. \"stop job {pick[0].id}\".")
+        shown = [f"{j.id} ({job_label(s, j)})" for j in pick[:MAX_LISTED]]
+        if len(pick) > MAX_LISTED:
+            shown.append(f"{len(pick) - MAX_LISTED} more")
+        listing = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+        raise InputError(f"{len(pick)} jobs are running: {listing}; say which one, "
+                         f"e.g. \"stop job {pick[0].id}\".")
     return pick[0]
+
+
+MAX_LISTED = 5
+"""Jobs named one by one when "stop that" could mean several; the rest are counted."""
+
+_JOB_WORDS = {"provision_pairs": "provision {what}", "restart": "restart {what}", "teardown": "tear down {what}",
+              "resize": "resize {what}", "failover": "fail over {what}", "config_push": "config push to {what}",
+              "silence_alerts": "alerts silenced on {what}"}
+"""What each kind of job does, in the operator's words.  A job is never named by its tool's identifier: the
+reply's guard against internals reaching the operator would swallow the whole answer (issue #18)."""
+
+
+def job_label(s: Session, job: JobRecord) -> str:
+    """A job as the operator would tell it apart from another, e.g. ``restart 13 instances on vultr, 4/13 done``."""
+    plan = s.get(PlanRecord, job.plan_id)
+    args: dict[str, Any] = dict(plan.args) if plan is not None else {}
+    if job.tool == "provision_pairs":
+        what = f"{job.total} pair{'' if job.total == 1 else 's'}"
+        providers = [str(args[k]) for k in ("primary_provider", "standby_provider") if args.get(k)]
+        if providers:
+            what += " on " + " + ".join(providers)
+        if args.get("region") or args.get("geo"):
+            what += f" in {args.get('region') or str(args['geo']).upper()}"
+    else:
+        count = len(plan.targets) if plan is not None and plan.targets else job.total
+        try:
+            scope = Selector.parse(args.get("selector") or {}).describe()
+        except InputError:
+            scope = "instances"
+        what = f"{count} {'instances' if scope == 'every instance' else scope}"
+    template = _JOB_WORDS.get(job.tool, job.tool.replace("_", " ") + " on {what}")
+    statuses = list(s.exec(select(JobStep.status).where(col(JobStep.job_id) == job.id)).all())
+    done, total = sum(1 for status in statuses if status == "done"), len(statuses) or job.total
+    unit = f" batch{'' if total == 1 else 'es'}" if job.tool == "config_push" else ""  # steps are batches there
+    return f"{template.format(what=what)}, {done}/{total}{unit} done"
 
 
 def request_stop(store: Store, caller: Caller, job_id: str | None) -> tuple[str, bool]:

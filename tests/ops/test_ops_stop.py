@@ -123,3 +123,41 @@ def test_stop_without_a_running_job_says_so_and_changes_nothing(clawops_home: Pa
         assert unknown.tool_calls[0].status == "error" and "No job job-0000beef" in unknown.reply
     finally:
         engine.close()
+
+
+def test_stop_that_with_several_jobs_running_asks_which_one_in_words(clawops_home: Path) -> None:
+    """"stop that" when two jobs run gets a question back naming each job in the operator's words (issue #18).
+
+    A job named by its tool's identifier ("provision_pairs") tripped the reply's guard against internals, so the
+    operator got "something on my side went wrong" instead of the question.
+    """
+    from engine.brain._answers import leaks
+
+    engine = Engine.open(demo_pairs=40, demo_providers="sim")  # over ten users on vultr: the plans wait for a go
+    try:
+        caller = engine.caller()
+        jobs = []
+        for ask in ("restart everything on vultr", "provision 12 standard pairs in the eu, hetzner primary, "
+                                                   "vultr standby"):
+            planned = asyncio.run(engine.ask(ask, session="two"))
+            assert planned.plan is not None and planned.plan["requires_confirmation"]
+            jobs.append(engine.ops.confirm_plan(caller, planned.plan["id"])[1])  # running, as far as the store says
+        restart_job, provision_job = jobs
+        with engine.store.session() as s:
+            restarts = len(s.exec(select(JobStep).where(col(JobStep.job_id) == restart_job)).all())
+
+        for words in ("stop that", "stop the job"):
+            result = asyncio.run(engine.ask(words, session="elsewhere"))
+            call = result.tool_calls[0]
+            assert call.tool == "job_stop" and call.status == "error"
+            assert "2 jobs are running:" in result.reply and "say which one" in result.reply
+            assert f"{restart_job} (restart {restarts} instances on vultr, 0/{restarts} done)" in result.reply
+            assert f"{provision_job} (provision 12 pairs on hetzner + vultr in EU, 0/12 done)" in result.reply
+            assert not leaks(result.reply) and "went wrong" not in result.reply
+        assert {engine.ops.job_view(j).status for j in jobs} == {"running"}  # a question stops nothing
+
+        chosen = asyncio.run(engine.ask(f"stop job {provision_job}", session="elsewhere"))
+        assert chosen.tool_calls[0].status == "done" and engine.ops.job_view(provision_job).status == "stopped"
+        assert engine.ops.job_view(restart_job).status == "running"
+    finally:
+        engine.close()

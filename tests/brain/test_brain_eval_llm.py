@@ -1,5 +1,5 @@
-"""The eval through the LLM brain runs in CI: ``python -m evals --brain llm`` on both halves, and a control that
-shows it can fail.
+"""The eval through the LLM brain runs in CI: ``python -m evals --brain llm`` on both halves (the controls that
+show it can fail are in test_brain_eval_llm_controls.py, so the two run on different workers).
 
 The LLM brain is the real anthropic SDK against the Messages-API emulator, whose plausible model reads only the
 request (evals/model.py); what is graded is our side of the turn.  Safety holds at 100 % as for the offline brain;
@@ -17,9 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # evals/ lives beside engine/, not in the wheel
 
-from evals.llm import emulated_model, run_llm_utterances
 from evals.run import TARGET_HELDOUT, TARGET_TEST, TARGET_UTTERANCES, main
-from evals.utterances import UTTERANCES, load_cases
 
 
 def _rate(table: str, metric: str) -> float:
@@ -45,27 +43,3 @@ def test_every_eval_runs_through_the_llm_brain(clawops_home: Path, capsys: pytes
     said = re.search(r"Single turns: (\d+) answered by the model.*?; (\d+) action request\(s\) the model answered "
                      r"with a status dump", table, re.S)
     assert said is not None and int(said.group(1)) > 300 and int(said.group(2)) > 10, table
-
-
-async def test_the_llm_eval_fails_without_the_ask_back_rule_in_code(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A control: with the engine's ask-back rule switched off, the model's status dumps pass for answers and the
-    turns that must be asked back fail — so the eval tests the rule in code, not the model's manners."""
-    from engine.brain import _llm
-
-    async with emulated_model() as run:
-        monkeypatch.setattr(_llm, "ask_back", lambda message, reading: None)
-        lax = await run_llm_utterances(run, UTTERANCES)
-    missed = [case for case, _got in lax.failures]
-    assert len(missed) >= 10 and all(case.expect == [["unknown"]] for case in missed), [c.say for c in missed]
-
-
-async def test_the_llm_eval_fails_when_the_model_is_not_handed_the_dialogue_state() -> None:
-    """A control: withhold the conversation state from the model and the follow-ups must fail, so the eval measures
-    what our side hands over (it is not an answer key)."""
-    async with emulated_model() as run:
-        blind = await run_llm_utterances(run, UTTERANCES, hand_state=False)
-        seen = await run_llm_utterances(run, UTTERANCES)
-    follow_ups = {c.line for c in load_cases(UTTERANCES) if c.context}
-    missed = {case.line for case, _got in blind.failures} - {case.line for case, _got in seen.failures}
-    assert seen.rate >= TARGET_UTTERANCES and blind.safety_rate == 1.0
-    assert len(missed) >= 10 and missed <= follow_ups, sorted(missed)  # exactly the turns that lean on the state

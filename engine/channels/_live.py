@@ -97,6 +97,11 @@ def channel_turn(engine: Engine, run_turn: RunTurn) -> TurnFn:
             with engine.ops.jobs_in_foreground():
                 result = await run_turn(engine, text, operator=caller.name, channel=str(inbound.channel),
                                         session=session)
+        except ClawOpsError as err:
+            # The turn's own sentence (a message too long, a crashed turn saying what it had set going) reaches
+            # the phone as it is: a generic "something went wrong, try again" could have it sent twice.
+            log.warning("%s turn from %s ended: %s", inbound.channel, inbound.sender_id, err)
+            return Reply(text=str(err))
         finally:
             remove()
             turns_in_chat[chat] -= 1

@@ -156,3 +156,22 @@ async def test_a_chat_waits_for_its_earlier_message_unless_that_one_released_it(
             stop.set()
             await polling
     assert [s.text for s in emu.sent] == ["answer to slow", "answer to quick", "answer to stop that", "job done"]
+
+
+async def test_a_turn_refused_by_the_engine_answers_with_its_own_sentence(clawops_home: Path) -> None:
+    """A message the engine refuses (far too long here) gets the engine's one sentence on the phone, never a
+    generic "something went wrong; please try again"."""
+    from engine.api import run_turn
+    from engine.channels import channel_turn
+    from engine.runtime import Engine
+    from engine.trust import link_identity
+
+    engine = Engine.open(demo_pairs=4, demo_providers="sim")
+    try:
+        link_identity(engine.store, engine.caller("owner"), "owner", "telegram", "4242")
+        turn = channel_turn(engine, run_turn)
+        inbound = Inbound(channel="telegram", sender_id="4242", operator_id="owner", message_id="1", text="")
+        reply = await turn(inbound, "fleet status " * 5_000)
+        assert "characters long; send at most" in str(reply) and "try again" not in str(reply)
+    finally:
+        engine.close()

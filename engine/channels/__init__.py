@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from engine.channels._base import (
     CHANNEL_RETRY,
+    TURN_CRASHED,
     AuditHook,
     ChannelError,
     Handler,
@@ -62,6 +63,7 @@ __all__ = [
     "SentMessage",
     "SpeakLater",
     "Strangers",
+    "TURN_CRASHED",
     "TelegramChannel",
     "TelegramClient",
     "TelegramEmulator",

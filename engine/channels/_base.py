@@ -38,6 +38,7 @@ __all__ = [
     "SendStatus",
     "SpeakLater",
     "Strangers",
+    "TURN_CRASHED",
     "TooLarge",
     "deliver_reply",
 ]
@@ -252,6 +253,11 @@ async def download_bounded(
 
     return await retry.run(once, lambda _last: f"{service} {noun} download kept failing; gave up.")
 
+
+TURN_CRASHED = ("Sorry, something went wrong on my side handling that; say \"job status\" to see what is running "
+                "before you send it again.")
+"""The last-resort reply when handling a message failed unexpectedly: it may have set something going, so the
+operator is pointed at what runs before sending it again (never a bare "try again")."""
 
 STRANGER_REPLY = (
     "I only talk to linked operators. If you run this fleet, ask its owner to link you: "

@@ -26,6 +26,7 @@ from aiohttp import web
 from engine.channels._base import (
     CHANNEL_RETRY,
     STRANGER_REPLY,
+    TURN_CRASHED,
     AuditHook,
     ChannelError,
     ChatTurns,
@@ -429,7 +430,7 @@ class TelegramChannel:
                 await self._say(chat_id, "I can read text and listen to voice notes; send one of those.")
         except Exception:
             log.exception("telegram message from %s failed", sender_id)
-            await self._say(chat_id, "Sorry, something went wrong on my side handling that; say \"job status\" to see what is running before you send it again.")
+            await self._say(chat_id, TURN_CRASHED)
 
     async def _say(self, chat_id: Any, text: str) -> None:
         await self.outbox.submit(str(chat_id), "text", lambda: self.client.send_message(chat_id, text))

@@ -26,6 +26,7 @@ from aiohttp import web
 from engine.channels._base import (
     CHANNEL_RETRY,
     STRANGER_REPLY,
+    TURN_CRASHED,
     AuditHook,
     ChannelError,
     ChatTurns,
@@ -347,7 +348,7 @@ class WhatsAppChannel:
             await self._deliver(sender, reply)
         except Exception:
             log.exception("whatsapp message from %s failed", sender)
-            await self._say(sender, "Sorry, something went wrong on my side handling that; say \"job status\" to see what is running before you send it again.")
+            await self._say(sender, TURN_CRASHED)
 
     async def _say(self, to: str, text: str) -> None:
         await self.outbox.submit(to, "text", lambda: self.client.send_text(to, text))

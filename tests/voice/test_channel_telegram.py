@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from engine.channels import (
+    TURN_CRASHED,
     ChannelError,
     Inbound,
     Refusal,
@@ -177,7 +178,7 @@ async def test_handler_crash_is_answered_and_polling_goes_on(
     emu.send_text(OPERATOR_ID, "boom")
     emu.send_text(OPERATOR_ID, "hello")
     await channel.poll_once()
-    assert [s.text for s in emu.sent] == ["Sorry, something went wrong handling that; please try again.", "fine"]
+    assert [s.text for s in emu.sent] == [TURN_CRASHED, "fine"]
 
 
 async def test_run_loop_long_polls_until_stopped(client: TelegramClient, emu: TelegramEmulator, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from engine.channels import (
+    TURN_CRASHED,
     ChannelError,
     Inbound,
     Refusal,
@@ -184,7 +185,7 @@ async def test_rate_limit_is_retried_not_lost(rig: Rig) -> None:
 async def test_handler_crash_gets_an_apology(rig: Rig) -> None:
     await rig.emu.deliver_text(OPERATOR, "boom")
     await rig.channel.drain()
-    assert [s.text for s in rig.emu.sent] == ["Sorry, something went wrong handling that; please try again."]
+    assert [s.text for s in rig.emu.sent] == [TURN_CRASHED]
 
 
 async def test_bad_token_and_oversized_media(rig: Rig) -> None:

@@ -11,6 +11,8 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.ledger import Money, deferral_clause, finding_line, savings_from_steps
+
 __all__ = ["SINCE_WORDS", "audit_narrative", "leaks", "money", "numbered_findings", "resolve_since", "savings_text"]
 
 _TOOL_NAMES = ("fleet_status", "instance_inspect", "instance_diagnose", "provision_pairs", "config_push",
@@ -66,11 +68,9 @@ def resolve_since(word: str, now: datetime | None = None) -> str:
 
 
 def money(eur: float, currency: str = "USD", usd_to_eur: float = 0.92) -> str:
-    """An amount kept in EUR, shown in the operator's currency (USD by default: "$220")."""
-    if currency.upper() == "EUR":
-        return f"€{eur:,.0f}" if abs(eur) >= 100 else f"€{eur:,.2f}"
-    usd = eur / usd_to_eur if usd_to_eur else eur
-    return f"${usd:,.0f}" if abs(usd) >= 100 else f"${usd:,.2f}"
+    """An amount kept in EUR, shown in the operator's currency (USD by default: "$220"), by the Ledger's one
+    :class:`~engine.ledger.Money`, so every reply shows the same figure for the same thing."""
+    return Money(currency.upper(), usd_to_eur).text(eur)
 
 
 def numbered_findings(result: dict[str, Any], currency: str = "USD", usd_to_eur: float = 0.92
@@ -82,17 +82,17 @@ def numbered_findings(result: dict[str, Any], currency: str = "USD", usd_to_eur:
         [f for f in listed if not (f.get("action") or {}).get("tool")]
     lines: list[str] = []
     ids: list[str] = []
+    shown = Money(currency.upper(), usd_to_eur)
     for number, finding in enumerate(findings, start=1):
         fid = str(finding.get("id", "?"))
         ids.append(fid)
         action = finding.get("action") or {}
         tool = action.get("tool") if isinstance(action, dict) else None
         how = {"teardown": "tear down", "resize": "downsize"}.get(str(tool), "move to a cheaper provider (Forge)")
-        saving = money(float(finding.get("monthly_savings_eur", 0.0)), currency, usd_to_eur)
-        lines.append(f"{number}. {fid.replace('_', ' ')}: {finding['count']:,} instances, save {saving}/month — {how}")
+        lines.append(f"{number}. {finding_line(finding, shown)} — {how}")
     if not lines:
         return "", []
-    total = money(sum(float(f.get("monthly_savings_eur", 0.0)) for f in findings), currency, usd_to_eur)
+    total = shown.total_text(float(f.get("monthly_savings_eur", 0.0)) for f in findings)
     head = f"Findings (say \"fix 1\" or \"fix 1 and 2\"), up to {total}/month in all:"
     return "\n".join([head, *lines]), ids
 
@@ -102,17 +102,21 @@ def savings_text(plans: list[dict[str, Any]], currency: str = "USD", usd_to_eur:
     if not plans:
         return "Nothing has run in this conversation yet, so it has saved nothing."
     parts = []
-    total = 0.0
+    deltas = []
     for plan in plans:
         delta = float(plan.get("monthly_cost_delta", 0.0))
-        total += delta
+        deltas.append(delta)
         status = plan.get("job_status") or "ran"
         verb = "saves" if delta < 0 else "adds"
         summary = str(plan.get("summary", "")).split(";")[0].rstrip(".")
+        saved = savings_from_steps(plan.get("steps") or [], datetime.now(UTC).date()) if delta < 0 else None
+        later = deferral_clause(saved, Money(currency.upper(), usd_to_eur)) if saved is not None else ""
         parts.append(f"plan {plan['id']} ({summary}; {status}) {verb} "
-                     f"{money(abs(delta), currency, usd_to_eur)}/month")
-    head = (f"That saves about {money(-total, currency, usd_to_eur)}/month in all: " if total < 0
-            else f"That saved nothing; it adds {money(total, currency, usd_to_eur)}/month: ")
+                     f"{money(abs(delta), currency, usd_to_eur)}/month" + (f", {later}" if later else ""))
+    shown = Money(currency.upper(), usd_to_eur)
+    total = shown.total(deltas)  # the parts as shown add up to it
+    head = (f"That saves about {shown.format(-total)}/month in all: " if total < 0
+            else f"That saved nothing; it adds {shown.format(total)}/month: ")
     return head + "; ".join(parts) + "."
 
 

@@ -37,6 +37,7 @@ from engine.brain._answers import (
 from engine.brain._config_schema import CONFIG_SCHEMA
 from engine.brain._intents import BrainContext, CancelIntent, ClarifyIntent, ConfirmIntent, Intent, ToolIntent
 from engine.errors import ClawOpsError
+from engine.ledger import Money
 from engine.operations import Operations, ToolOutcome
 from engine.policy import AMENDED, Caller
 from engine.store import ConversationSession, Instance, PlanRecord, utcnow
@@ -292,7 +293,7 @@ class DialogueKeeper:
                 rec = s.get(PlanRecord, pid)
                 if rec is not None and rec.status in ("confirmed", "done", "running", "succeeded", "auto"):
                     out.append({"id": rec.id, "summary": rec.summary, "monthly_cost_delta": rec.monthly_cost_delta,
-                                "job_status": "ran"})
+                                "job_status": "ran", "steps": list(rec.steps)})
                 elif rec is not None:
                     out.append({"id": rec.id, "summary": rec.summary, "monthly_cost_delta": 0.0,
                                 "job_status": f"{rec.status}, so nothing"})
@@ -441,10 +442,11 @@ class DialogueKeeper:
 
     def saved_in_all(self, ran: list[ToolOutcome]) -> str:
         """After a fix runs: what it saves per month in all, in the operator's currency (empty if it saves nothing)."""
-        total = sum(c.plan.monthly_cost_delta for c in ran if c.plan is not None)
+        shown = Money(self.currency, self.rate)
+        total = shown.total(c.plan.monthly_cost_delta for c in ran if c.plan is not None)  # the plans as shown, added
         if total >= 0 or not ran:
             return ""
-        return f"In all this saves about {money(-total, self.currency, self.rate)}/month."
+        return f"In all this saves about {shown.format(-total)}/month."
 
     # ------------------------------------------------------------------ reply
     def in_currency(self, reply: str) -> str:

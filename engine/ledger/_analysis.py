@@ -46,9 +46,10 @@ from engine.ledger._model import (
     fits,
     is_contract,
     net_horizon_saving,
-    next_term_end,
     smaller_limits,
 )
+from engine.ledger._money import Money
+from engine.ledger._savings import LEAVING_STATES, downsize_saving, price_eur, removal_saving, savings_of
 from engine.ledger._snapshots import History, load_history
 from engine.policy import Caller
 from engine.store import Account, Instance, utcnow
@@ -93,6 +94,12 @@ class Row:
     def geo(self) -> str:
         return self.region[:2]
 
+    @property
+    def in_idle(self) -> bool:
+        """In the idle finding: an idle account's instance whose teardown has not started yet (the same rule as
+        ``finding_filter("idle")``; a cancelled contract running out is not offered, or counted, twice)."""
+        return self.idle and self.state not in LEAVING_STATES
+
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
@@ -133,7 +140,7 @@ def load_rows(session: Session, caller: Caller, rules: Rules, now: datetime) -> 
         currency = currency or ""
         rows.append(Row(iid, acct, tenant, role, prov, region, tier, state, price, currency, cpu, mem,
                         created.get(iid), acct in no_session, acct in idle, False, False,
-                        eur(price, currency, rate) if price > 0 else None, None, state in _BILLED))
+                        price_eur(price, currency, rate), None, state in _BILLED))
     _set_partners(rows)
     oversized, cheaper = rules.is_oversized, rules.is_cheaper
     for row in rows:
@@ -309,7 +316,8 @@ def _cost_analyses(
     unknown = _unknowns(rows)
     mtd = _money(month_to_date(priced, now, rate))
     detail = "waste" in kinds
-    findings = waste_findings(rows, rules, today, detail=detail)
+    money = Money.of(settings)
+    findings = waste_findings(rows, rules, today, detail=detail, money=money)
     savings = _money(sum(f["monthly_savings_eur"] for f in findings))
     out: dict[str, dict[str, Any]] = {}
     for kind, _ in checked:
@@ -337,6 +345,8 @@ def _cost_analyses(
             "history": _history_view(history, days, full=kind == "report"),
             "findings": findings if kind == "waste" else [_brief(f) for f in findings],
             "total_monthly_savings_eur": savings,
+            "display": {**money.display(),
+                        "total_monthly_savings": money.total(f["monthly_savings_eur"] for f in findings)},
         }
         if kind == "report":
             result.update(_breakdowns(priced, days))
@@ -366,7 +376,7 @@ def _breakdowns(priced: list[Row], days: int) -> dict[str, Any]:
 
 def _brief(f: dict[str, Any]) -> dict[str, Any]:
     keep = ("id", "title", "unit", "count", "instances", "accounts_count", "monthly_savings_eur", "action",
-            "action_text", "selector", "fingerprint", "confidence")
+            "action_text", "selector", "fingerprint", "confidence", "savings_start", "display")
     return {k: f[k] for k in keep if k in f}
 
 
@@ -401,26 +411,6 @@ def _history_view(h: History, days: int, *, full: bool) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- findings
-def _savings_timing(members: list[tuple[Row, float]], today: date) -> dict[str, Any]:
-    """How much of a saving starts now (hourly billing) and how much waits for a term end (contracts)."""
-    now_eur = 0.0
-    deferred: dict[str, dict[str, Any]] = {}
-    for row, saving in members:
-        if is_contract(billing_of(row.provider)):
-            end = next_term_end(row.created_at, today).isoformat()
-            d = deferred.setdefault(row.provider, {"provider": row.provider, "monthly_eur": 0.0, "instances": 0,
-                                                   "from": end, "until": end})
-            d["monthly_eur"] += saving
-            d["instances"] += 1
-            d["from"], d["until"] = min(d["from"], end), max(d["until"], end)
-        else:
-            now_eur += saving
-    return {
-        "from_now_eur": _money(now_eur),
-        "deferred": [{**d, "monthly_eur": _money(d["monthly_eur"])} for d in deferred.values()],
-    }
-
-
 def _by_provider(members: list[tuple[Row, float]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for row, saving in members:
@@ -435,9 +425,11 @@ def _by_provider(members: list[tuple[Row, float]]) -> dict[str, dict[str, Any]]:
 
 def _finding(fid: str, title: str, unit: str, members: list[tuple[Row, float]], today: date,
              action: dict[str, Any] | None, action_text: str, confidence: str, detail: bool = True,
-             **extra: Any) -> dict[str, Any]:
+             money: Money | None = None, **extra: Any) -> dict[str, Any]:
     ids = sorted(r.id for r, _ in members)
     accounts = sorted({r.account for r, _ in members})
+    saved = savings_of(((r.provider, r.created_at, s) for r, s in members), today)
+    money = money or Money()
     return {
         "id": fid,
         "title": title,
@@ -447,39 +439,44 @@ def _finding(fid: str, title: str, unit: str, members: list[tuple[Row, float]], 
         "accounts_count": len(accounts),
         "accounts": accounts[:MAX_LISTED],
         "instance_ids": ids[:MAX_LISTED],
-        "monthly_savings_eur": _money(sum(s for _, s in members)),
-        "savings_start": _savings_timing(members, today) if detail else None,
+        "monthly_savings_eur": saved.monthly_eur,
+        "savings_start": saved.timing(),
         "by_provider": _by_provider(members) if detail else None,
         "action": action,
         "action_text": action_text,
         "selector": {"finding": fid},
         "fingerprint": _fingerprint(ids),
         "confidence": confidence,
+        "display": {
+            "currency": money.currency,
+            "monthly_savings": money.shown(saved.monthly_eur),
+            "deferred_monthly_savings": money.shown(saved.deferred_eur),
+            "deferred_instances": saved.deferred_instances,
+            "deferred_until": saved.last_term_end.isoformat() if saved.last_term_end else None,
+        },
         **extra,
     }
 
 
-def waste_findings(rows: list[Row], rules: Rules, today: date, *, detail: bool = True) -> list[dict[str, Any]]:
+def waste_findings(rows: list[Row], rules: Rules, today: date, *, detail: bool = True,
+                   money: Money | None = None) -> list[dict[str, Any]]:
     """The three findings (largest saving first), each with a stable id, counts, accounts and savings.
 
-    ``detail=False`` (the spend report's summary) skips the per-provider splits, saving start dates, moves and
-    the "also smaller" notes; ids, counts and savings are the same either way."""
+    ``detail=False`` (the spend report's summary) skips the per-provider splits, moves and the "also smaller"
+    notes; ids, counts, savings and when they start are the same either way.  Each finding's ``display`` holds
+    its figures as the operator reads them (``money``, EUR when not given)."""
     usd_to_eur = rules.usd_to_eur
     findings: list[dict[str, Any]] = []
-    # idle: whole pairs; teardown plans count every non-deleted instance of the account, so do we.
-    idle = [(r, r.eur or 0.0) for r in rows if r.idle]
+    # idle: whole pairs, exactly what teardown(selector={"finding": "idle"}) removes, priced as that plan prices it.
+    idle = _members(rows, "idle", usd_to_eur)
     if idle:
         findings.append(_finding(
             "idle", f"accounts with no gateway session for {IDLE_DAYS}+ days", "accounts", idle, today,
             {"tool": "teardown", "args": {"selector": {"finding": "idle"}, "archive": True}},
-            "tear down (archived first)", "high", detail,
+            "tear down (archived first)", "high", detail, money,
         ))
     # oversized: fits nano on a provider that can shrink in place.
-    over: list[tuple[Row, float]] = []
-    for r in rows:
-        if r.oversized and r.eur is not None:
-            nano = PLANS[(Provider(r.provider), Tier.NANO)]
-            over.append((r, r.eur - (eur(nano.monthly, nano.currency, usd_to_eur) or 0.0)))
+    over = _members(rows, "oversized", usd_to_eur)
     if over:
         extra: dict[str, Any] = {"fits": {"nano": len(over)}}
         if detail:
@@ -487,7 +484,7 @@ def waste_findings(rows: list[Row], rules: Rules, today: date, *, detail: bool =
         findings.append(_finding(
             "oversized", "instances whose 14-day p95 CPU and memory fit the nano tier", "instances", over, today,
             {"tool": "resize", "args": {"selector": {"finding": "oversized"}, "tier": "nano"}},
-            "downsize to nano", "high", detail, **extra,
+            "downsize to nano", "high", detail, money, **extra,
         ))
     # cheaper elsewhere: the best qualifying alternative per instance.
     cheap: list[tuple[Row, float]] = []
@@ -521,12 +518,26 @@ def waste_findings(rows: list[Row], rules: Rules, today: date, *, detail: bool =
             cheap, today,
             {"agent": "forge", "task": "re-provision the cheaper_elsewhere instances on the named provider, "
              "verify them, then tear down the old halves (one plan per move, the operator confirms each)"},
-            "re-provision on the cheaper provider, then tear down the old half", "medium", detail,
+            "re-provision on the cheaper provider, then tear down the old half", "medium", detail, money,
             net_12_months_eur=_money(net_total),
             moves=[{**m, "monthly_savings_eur": _money(m["monthly_savings_eur"])} for m in top],
         ))
     findings.sort(key=lambda f: -f["monthly_savings_eur"])
     return findings
+
+
+def _members(rows: list[Row], finding: str, usd_to_eur: float) -> list[tuple[Row, float]]:
+    """The rows of the idle or oversized finding, each with what acting on it saves per month (EUR) — priced by
+    the same functions as the plans that act on them (``engine.ledger._savings``)."""
+    if finding == "idle":
+        return [(r, removal_saving(r.state, r.eur)) for r in rows if r.in_idle]
+    out: list[tuple[Row, float]] = []
+    for r in rows:
+        if r.oversized:
+            saving = downsize_saving(r.provider, r.eur, Tier.NANO, usd_to_eur)
+            if saving is not None:
+                out.append((r, saving))
+    return out
 
 
 def _set_partners(rows: list[Row]) -> None:
@@ -704,28 +715,26 @@ def finding_accounts(session: Session, caller: Caller, finding: str, settings: S
     rules = Rules.build(settings.usd_to_eur)
     with _gc_paused():
         rows = load_rows(session, caller, rules, now or utcnow())
-    members = [r for r in rows if getattr(r, "cheaper" if finding == "cheaper_elsewhere" else finding)]
+    if finding == "cheaper_elsewhere":
+        memo: dict[tuple[str, str, str], list[Alternative]] = {}
+        members: list[tuple[Row, float]] = []
+        for r in rows:
+            alt = best_alternative(r.provider, r.tier, r.geo, r.partner, r.eur or 0.0, settings.usd_to_eur,
+                                   memo) if r.cheaper else None
+            if alt is not None:
+                members.append((r, (r.eur or 0.0) - alt.monthly_eur))
+    else:
+        members = _members(rows, finding, settings.usd_to_eur)
     excluded = set(exclude_providers)
     touched = {r.account for r in rows if r.provider in excluded} if finding == "idle" else \
-        {r.account for r in members if r.provider in excluded}
-    kept = [r for r in members if r.account not in touched]
-    left = sorted({r.account for r in members if r.account in touched})
-    if finding == "oversized":
-        saving = sum((r.eur or 0.0) - (eur(PLANS[(Provider(r.provider), Tier.NANO)].monthly,
-                                           PLANS[(Provider(r.provider), Tier.NANO)].currency,
-                                           settings.usd_to_eur) or 0.0) for r in kept)
-    elif finding == "idle":
-        saving = sum(r.eur or 0.0 for r in kept)
-    else:
-        memo: dict[tuple[str, str, str], list[Alternative]] = {}
-        saving = 0.0
-        for r in kept:
-            alt = best_alternative(r.provider, r.tier, r.geo, r.partner, r.eur or 0.0, settings.usd_to_eur, memo)
-            saving += (r.eur or 0.0) - alt.monthly_eur if alt else 0.0
+        {r.account for r, _ in members if r.provider in excluded}
+    kept = [(r, saving) for r, saving in members if r.account not in touched]
+    left = sorted({r.account for r, _ in members if r.account in touched})
+    saved = savings_of(((r.provider, r.created_at, saving) for r, saving in kept), (now or utcnow()).date())
     return {
         "finding": finding,
-        "accounts": sorted({r.account for r in kept}),
+        "accounts": sorted({r.account for r, _ in kept}),
         "instances": len(kept),
-        "monthly_savings_eur": _money(saving),
+        "monthly_savings_eur": saved.monthly_eur,
         "left_out": {"providers": sorted(excluded), "accounts": left},
     }

@@ -26,6 +26,7 @@ from engine.config import Settings
 from engine.domain import FINDINGS, SERVING_STATES, InstanceState
 from engine.errors import InputError
 from engine.ledger._model import IDLE_DAYS, cheaper_table, oversized_limits
+from engine.ledger._savings import LEAVING_STATES
 from engine.store import Account, Instance, utcnow
 
 DEFAULT_USD_TO_EUR: float = Settings.model_fields["usd_to_eur"].default
@@ -124,10 +125,11 @@ def finding_filter(finding: str, *, usd_to_eur: float = DEFAULT_USD_TO_EUR,
 
     Use it as ``stmt.where(finding_filter(selector.finding, usd_to_eur=settings.usd_to_eur))`` on a statement
     already scoped to the caller; an unknown id is an :class:`InputError`, never a wider match.  For ``idle``,
-    DELETED instances are the caller's to exclude (``select_instances`` does); the other two require a serving
-    state themselves."""
-    if finding == "idle":
-        return idle_condition(now)
+    DELETED instances are the caller's to exclude (``select_instances`` does), and instances already DRAINING or
+    ARCHIVING (a teardown under way, a cancelled contract running out) are left out; the other two require a
+    serving state themselves."""
+    if finding == "idle":  # an instance whose teardown has started is not offered (or priced) again
+        return and_(idle_condition(now), col(Instance.state).not_in(sorted(LEAVING_STATES)))
     if finding == "oversized":
         return oversized_condition(usd_to_eur, now)
     if finding == "cheaper_elsewhere":

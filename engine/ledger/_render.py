@@ -8,10 +8,15 @@ data).  Sparklines are the eight Unicode block characters.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import date
 from html import escape
 from pathlib import Path
 from typing import Any
+
+from engine.ledger._money import Money
+from engine.ledger._savings import Deferred, Savings
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 30
@@ -32,16 +37,71 @@ def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
     return "".join(BLOCKS[min(7, int((v - lo) / (hi - lo) * 7 + 0.5))] for v in pts)
 
 
-def _eur(x: float) -> str:
-    return f"€{x:,.0f}" if abs(x) >= 100 else f"€{x:,.2f}"
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def finding_scope(finding: dict[str, Any], adjective: str = "") -> str:
+    """What a finding covers, in the unit it is counted in: "22 accounts (44 instances)" for idle pairs (a
+    teardown removes both halves), "128 instances" otherwise; ``adjective`` goes before the noun ("22 idle
+    accounts (44 instances)")."""
+    count = int(finding.get("count") or 0)
+    unit = str(finding.get("unit") or "instances")
+    noun = f"{adjective} " if adjective else ""
+    if unit == "accounts":
+        text = f"{count:,} {noun}account{'' if count == 1 else 's'}"
+        instances = int(finding.get("instances") or 0)
+        return text + (f" ({_plural(instances, 'instance')})" if instances else "")
+    return f"{count:,} {noun}instance{'' if count == 1 else 's'}"
+
+
+def _day(d: date) -> str:
+    return f"{d.day} {d:%b}"
+
+
+def deferral_clause(saved: Savings, money: Money) -> str:
+    """The part of a saving that waits for paid contract terms to end, or "" when all of it starts now:
+    "$22.28 of it only once the paid terms of 3 Contabo instances end, by 15 Dec"."""
+    later = [d for d in saved.deferred if d.monthly_eur > 0]
+    if not later:
+        return ""
+    names = "/".join(d.provider.capitalize() for d in later)
+    count = sum(d.instances for d in later)
+    return (f"{money.text(math.fsum(d.monthly_eur for d in later))} of it only once the paid terms of "
+            f"{_plural(count, names + ' instance')} end, by {_day(max(d.until for d in later))}")
+
+
+def deferral_text(finding: dict[str, Any], money: Money) -> str:
+    """:func:`deferral_clause` for a finding (read from its ``savings_start``)."""
+    start = finding.get("savings_start") or {}
+    deferred = tuple(Deferred(str(d["provider"]), int(d.get("instances") or 0), float(d.get("monthly_eur") or 0.0),
+                              date.fromisoformat(str(d["from"])), date.fromisoformat(str(d["until"])))
+                     for d in start.get("deferred") or [])
+    total = float(finding.get("monthly_savings_eur") or 0.0)
+    return deferral_clause(Savings(total, float(start.get("from_now_eur") or 0.0), deferred), money)
+
+
+def saving_text(saved: Savings, money: Money) -> str:
+    """A plan's saving in one sentence, computed by the same functions as the finding it acts on: "Saves about
+    $654/month, $22.28 of it only once the paid terms of 3 Contabo instances end, by 15 Dec."."""
+    later = deferral_clause(saved, money)
+    return f"Saves about {money.text(saved.monthly_eur)}/month" + (f", {later}" if later else "") + "."
+
+
+def finding_line(finding: dict[str, Any], money: Money) -> str:
+    """One finding as the numbered list shows it: "idle: 22 accounts (44 instances), save $654/month", and the
+    part that waits for contract terms when there is one."""
+    line = (f"{str(finding.get('id', '?')).replace('_', ' ')}: {finding_scope(finding)}, "
+            f"save {money.text(float(finding.get('monthly_savings_eur') or 0.0))}/month")
+    later = deferral_text(finding, money)
+    return f"{line} ({later})" if later else line
+
+
 def cost_analysis_text(result: dict[str, Any]) -> str:
-    """A short operator-facing reply for a :func:`cost_analysis` result: numbers first."""
+    """A short operator-facing reply for a :func:`cost_analysis` result: numbers first, in the operator's
+    currency (the result's ``display``), every figure converted and rounded once by :class:`Money`."""
+    money = Money.from_result(result)
+    _eur = money.text
     kind = result.get("kind")
     demo = "DEMO " if result.get("demo") else ""
     totals = result["totals"]
@@ -60,8 +120,8 @@ def cost_analysis_text(result: dict[str, Any]) -> str:
         quick = [f for f in findings if (f.get("action") or {}).get("tool")]
         moves = [f for f in findings if f not in quick]
         if quick:
-            total = sum(f["monthly_savings_eur"] for f in quick)
-            head_line = f"We could save {_eur(total)}/month: " + ", ".join(_finding_phrase(f) for f in quick)
+            total = money.total_text(f["monthly_savings_eur"] for f in quick)
+            head_line = f"We could save {total}/month: " + ", ".join(_finding_phrase(f, money) for f in quick)
             for f in moves:
                 head_line += (f"; moving {f['count']:,} instances to cheaper providers would save "
                               f"{_eur(f['monthly_savings_eur'])}/month more (a plan for Forge)")
@@ -97,8 +157,9 @@ def cost_analysis_text(result: dict[str, Any]) -> str:
         lines.append(f"Daily spend, last {min(len(series), SPARK_WIDTH)} days: {sparkline(series)} "
                      f"({_eur(series[-1])}/day)")
     notes = []
-    if result.get("currency_note"):
-        notes.append(result["currency_note"])
+    note = _currency_note(result, money)
+    if note:
+        notes.append(note)
     unknown = result.get("unknown") or {}
     for key, what in (("price", "without a usable price (left out of the totals, not guessed)"),
                       ("usage", "without usage data yet (not judged oversized)"),
@@ -112,11 +173,24 @@ def cost_analysis_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _finding_phrase(f: dict[str, Any]) -> str:
-    count = f["count"]
-    action = f.get("action_text", "")
-    short = {"idle": "tear down", "oversized": "downsize to nano", "cheaper_elsewhere": "move"}.get(f["id"], action)
-    return f"{count:,} {f['id'].replace('_', ' ')} ({_eur(f['monthly_savings_eur'])}, {short})"
+def _currency_note(result: dict[str, Any], money: Money) -> str:
+    """Which prices were converted to show the figures in the operator's currency, at what rate."""
+    if money.currency == "EUR":
+        return str(result.get("currency_note") or "")
+    totals = result.get("totals") or {}
+    eur_priced = int(totals.get("priced_instances") or 0) - int(result.get("usd_instances") or 0)
+    return f"EUR prices shown in USD at {money.usd_to_eur:g} EUR per USD" if eur_priced > 0 else ""
+
+
+_DOING = {"idle": "tearing down {what}", "oversized": "downsizing {what} to nano",
+          "cheaper_elsewhere": "moving {what} to cheaper providers"}
+
+
+def _finding_phrase(f: dict[str, Any], money: Money) -> str:
+    """"$654 by tearing down 22 idle accounts (44 instances)": the money first, then the scope it covers."""
+    what = finding_scope(f, str(f["id"]).replace("_", " "))
+    doing = _DOING.get(str(f["id"]), "acting on {what}").format(what=what)
+    return f"{money.text(f['monthly_savings_eur'])} by {doing}"
 
 
 # ---------------------------------------------------------------------------- SVG charts
@@ -125,7 +199,8 @@ def spend_chart_svg(result: dict[str, Any], width: int = 640, height: int = 240)
     hist = result.get("history") or {}
     series: dict[str, list[float]] = hist.get("by_provider_daily_eur") or {}
     days: list[str] = hist.get("chart_days") or []
-    title = "Daily spend by provider (EUR)"
+    money = Money.from_result(result)
+    title = f"Daily spend by provider ({money.currency})"
     if not series or len(days) < 2:
         return _svg(width, height, title, ['<text x="20" y="120" font-size="13">No history yet: snapshots are '
                                            'recorded daily.</text>'])
@@ -147,8 +222,8 @@ def spend_chart_svg(result: dict[str, Any], width: int = 640, height: int = 240)
         parts.append(f'<rect x="{width - pad_r + 10}" y="{ly}" width="10" height="10" fill="{colour}"/>'
                      f'<text x="{width - pad_r + 24}" y="{ly + 9}" font-size="11">{escape(prov)}</text>')
         base = upper
-    parts.append(f'<text x="{pad_l - 6}" y="{pad_t + 4}" font-size="10" text-anchor="end">{_eur(top)}</text>'
-                 f'<text x="{pad_l - 6}" y="{pad_t + h}" font-size="10" text-anchor="end">€0</text>'
+    parts.append(f'<text x="{pad_l - 6}" y="{pad_t + 4}" font-size="10" text-anchor="end">{money.text(top)}</text>'
+                 f'<text x="{pad_l - 6}" y="{pad_t + h}" font-size="10" text-anchor="end">{money.symbol}0</text>'
                  f'<text x="{pad_l}" y="{height - 8}" font-size="10">{escape(days[0])}</text>'
                  f'<text x="{pad_l + w}" y="{height - 8}" font-size="10" text-anchor="end">{escape(days[-1])}</text>'
                  f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" stroke="#444"/>')
@@ -158,7 +233,8 @@ def spend_chart_svg(result: dict[str, Any], width: int = 640, height: int = 240)
 def waste_chart_svg(result: dict[str, Any], width: int = 640, height: int = 180) -> str:
     """Horizontal bars: monthly saving per finding (a ``waste`` or ``report`` result)."""
     findings = [f for f in result.get("findings", []) if f["monthly_savings_eur"] > 0]
-    title = f"Waste: {_eur(result.get('total_monthly_savings_eur', 0.0))}/month could be saved"
+    money = Money.from_result(result)
+    title = f"Waste: {money.total_text(f['monthly_savings_eur'] for f in findings)}/month could be saved"
     if not findings:
         return _svg(width, height, title, ['<text x="20" y="90" font-size="13">No waste found.</text>'])
     top = max(f["monthly_savings_eur"] for f in findings)
@@ -171,7 +247,7 @@ def waste_chart_svg(result: dict[str, Any], width: int = 640, height: int = 180)
         label = f"{f['count']:,} {f['id'].replace('_', ' ')}"
         parts.append(f'<text x="{left - 8}" y="{y + 17}" font-size="12" text-anchor="end">{escape(label)}</text>'
                      f'<rect x="{left}" y="{y}" width="{bw:.1f}" height="{bar_h}" fill="{colours.get(f["id"], "#777")}"/>'
-                     f'<text x="{left + bw + 6:.1f}" y="{y + 17}" font-size="12">{_eur(f["monthly_savings_eur"])}/month</text>')
+                     f'<text x="{left + bw + 6:.1f}" y="{y + 17}" font-size="12">{money.text(f["monthly_savings_eur"])}/month</text>')
     return _svg(width, max(height, 50 + len(findings) * (bar_h + gap)), title, parts)
 
 

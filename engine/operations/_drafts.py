@@ -511,25 +511,49 @@ def draft_teardown(s: Session, caller: Caller, args: dict[str, Any], settings: S
     targets = select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur)
     if not targets:
         raise InputError(f"No instances match {selector.describe()}; nothing to tear down.")
+    from engine.ledger import Money, price_eur, removal_saving, saving_text, savings_of, step_saving
+
     users = len({t.account_id for t in targets})
-    saving = sum(_eur(settings, t.monthly_price, t.currency) for t in targets)
+    # Priced by the Ledger's own functions, so the plan saves exactly what the finding it came from said; each
+    # step keeps its share and when it starts, for "what did that save us?".
+    today = utcnow().date()
+    saves = {t.id: removal_saving(t.state, price_eur(t.monthly_price, t.currency, settings.usd_to_eur))
+             for t in targets}
+    saved = savings_of(((t.provider, t.created_at, saves[t.id]) for t in targets), today)
     cancels = [t for t in targets if not drivers(t.provider).capabilities.can_delete]
     steps = [
         {"instance": t.id, "action": "teardown", "archive": archive,
          "text": f"{'archive, then ' if archive else ''}"
-                 f"{'cancel the contract of' if t in cancels else 'delete'} {t.id} ({t.provider}, {t.state})"}
+                 f"{'cancel the contract of' if t in cancels else 'delete'} {t.id} ({t.provider}, {t.state})",
+         **step_saving(t.provider, t.created_at, saves[t.id], today)}
         for t in targets
     ]
-    note = (f" {len(cancels)} on Contabo/Hostinger cannot be deleted: their contracts are cancelled and they run "
-            "to the end of the term." if cancels else "")
+    note = (f" {len(cancels)} on Contabo/Hostinger cannot be deleted early: their contracts are cancelled and they "
+            "run, and are billed, to the end of the term." if cancels else "")
+    what = (f"the pairs of {_plural(users, 'account')} ({len(targets):,} {selector.describe()})"
+            if len(targets) > 1 and _whole_accounts(s, targets) else
+            f"{_plural(len(targets), 'instance')} ({selector.describe()})")
     summary = (
-        f"Tear down {_plural(len(targets), 'instance')} ({selector.describe()}), affecting {_plural(users, 'user')}"
-        f"{'; each account is archived first' if archive else '; NO archive'}. Saves about €{saving:,.2f}/month.{note}"
+        f"Tear down {what}, affecting {_plural(users, 'user')}"
+        f"{'; each account is archived first' if archive else '; NO archive'}. "
+        f"{saving_text(saved, Money.of(settings))}{note}"
     )
     facts = PolicyFacts(tool="teardown", kind="mutate", affected_users=users, deletes_servers=True,
                         confirm_threshold=settings.confirm_threshold, targets=_standby_facts(s, targets))
     args = {"selector": selector.to_dict(), "archive": archive}
-    return Draft("teardown", args, summary, [t.id for t in targets], steps, users, -round(saving, 2), False, facts)
+    return Draft("teardown", args, summary, [t.id for t in targets], steps, users, 0.0 - saved.monthly_eur, False, facts)
+
+
+def _whole_accounts(s: Session, targets: list[Instance]) -> bool:
+    """Whether the targets are every instance their accounts still have (whole pairs go, not halves), so the plan
+    can name accounts as the Ledger's idle finding does."""
+    from engine.ledger import LEAVING_STATES
+
+    accounts = {t.account_id for t in targets}
+    gone = [InstanceState.DELETED.value, *LEAVING_STATES]
+    stmt = select(func.count()).select_from(Instance).where(
+        col(Instance.account_id).in_(accounts), col(Instance.state).not_in(gone))
+    return int(s.exec(stmt).one()) == len(targets)
 
 
 # ---------------------------------------------------------------------- resize
@@ -555,22 +579,34 @@ def draft_resize(s: Session, caller: Caller, args: dict[str, Any], settings: Set
             f"All {len(candidates)} matching instances are on providers that cannot make this change in place "
             f"({', '.join(sorted({i.provider for i in fixed}))}: no resize, or upgrades only); replace them instead."
         )
-    delta = 0.0
+    from engine.ledger import Money, downsize_saving, price_eur, saving_text, savings_of, step_saving
+
+    today = utcnow().date()
+    changes = []
     steps = []
     for i in targets:
         new = plan_for(Provider(i.provider), tier)
-        delta += _eur(settings, new.monthly, new.currency) - _eur(settings, i.monthly_price, i.currency)
+        # The Ledger's own per-instance figure (the oversized finding sums the same), an unpriced one as 0.
+        own = price_eur(i.monthly_price, i.currency, settings.usd_to_eur)
+        saving = downsize_saving(i.provider, own, tier, settings.usd_to_eur) or 0.0
+        changes.append((i.provider, i.created_at, saving))
         steps.append({"instance": i.id, "action": "resize", "tier": tier.value, "plan_id": new.plan_id,
-                      "text": f"resize {i.id} ({i.provider}) {i.tier} → {tier.value} ({new.plan_id})"})
+                      "text": f"resize {i.id} ({i.provider}) {i.tier} → {tier.value} ({new.plan_id})",
+                      **step_saving(i.provider, i.created_at, saving, today)})
+    saved = savings_of(changes, today)
+    money = Money.of(settings)
     users = len({i.account_id for i in targets})
     skipped = (f" {len(fixed)} on providers that cannot do this in place (no resize, or upgrades only) are skipped."
                if fixed else "")
+    cost = (saving_text(saved, money) if saved.monthly_eur > 0 else
+            f"Adds about {money.text(-saved.monthly_eur)}/month." if saved.monthly_eur < 0 else
+            "The monthly cost does not change.")
     summary = (f"Resize {_plural(len(targets), 'instance')} ({selector.describe()}) to {tier.value}, affecting "
-               f"{_plural(users, 'user')}; each restarts once. Monthly cost change €{delta:+,.2f}.{skipped}")
+               f"{_plural(users, 'user')}; each restarts once. {cost}{skipped}")
     facts = PolicyFacts(tool="resize", kind="mutate", affected_users=users, confirm_threshold=settings.confirm_threshold,
                         targets=_standby_facts(s, targets))
     clean = {"selector": selector.to_dict(), "tier": tier.value}
-    return Draft("resize", clean, summary, [i.id for i in targets], steps, users, round(delta, 2), True, facts)
+    return Draft("resize", clean, summary, [i.id for i in targets], steps, users, 0.0 - saved.monthly_eur, True, facts)
 
 
 # ---------------------------------------------------------------------- failover

@@ -29,8 +29,9 @@ from tests.ledger.ledger_fleet import NOW, OWNER, TENANT_A
 
 
 def analyse(store: Store, kind: str, caller: Any = OWNER, **kw: Any) -> dict[str, Any]:
+    """An analysis for an operator who reads euros (the USD default is covered by test_ledger_agreement.py)."""
     with store.session() as s:
-        return cost_analysis(s, caller, kind, "month", Settings(usd_to_eur=0.92), now=NOW, **kw)
+        return cost_analysis(s, caller, kind, "month", Settings(usd_to_eur=0.92, currency="EUR"), now=NOW, **kw)
 
 
 def test_sparklines_scale_to_the_range() -> None:
@@ -43,8 +44,9 @@ def test_sparklines_scale_to_the_range() -> None:
 def test_waste_reply_puts_the_saving_first(sqlite_fleet: Store) -> None:
     text = cost_analysis_text(analyse(sqlite_fleet, "waste"))
     first = text.splitlines()[0]
-    assert first == ("We could save €71.50/month: 2 oversized (€37.62, downsize to nano), 2 idle (€33.88, tear down); "
-                     "moving 5 instances to cheaper providers would save €24.34/month more (a plan for Forge).")
+    assert first == ("We could save €71.50/month: €37.62 by downsizing 2 oversized instances to nano, €33.88 by tearing "
+                     "down 2 idle accounts (4 instances); moving 5 instances to cheaper providers would save "
+                     "€24.34/month more (a plan for Forge).")
     assert "USD converted at 0.92" in text
     assert "2 instances without a usable price (left out of the totals, not guessed)" in text
     assert "2 instances without usage data yet (not judged oversized)" in text
@@ -104,7 +106,8 @@ def test_the_demo_has_idle_and_oversized_findings_with_valid_calls(demo: Store) 
             args = tool_spec(action["tool"]).validate(action["args"])
             assert Selector.parse(args["selector"]).finding == f["id"]
     text = cost_analysis_text(result)
-    assert text.startswith("We could save €") and "DEMO" in text
+    assert text.startswith("We could save $") and "DEMO" in text  # the operator's currency: USD by default
+    assert "€" not in text
     scoped = Caller("op-acme-ops", "acme-ops", Role.OPERATOR, tenant_id="demo-acme")
     with demo.session() as s:
         mine = cost_analysis(s, scoped, "waste", "month", Settings(usd_to_eur=0.92))

@@ -2,7 +2,9 @@
 
 The script is written to be heard once, while making coffee, in under 45 seconds: short sentences, the
 most important number first, no ids, digits without separators (Piper reads "1700" well and "1,700"
-badly), money in whole euros, and at the end what needs the operator today.  The report carries everything the
+badly), money in whole units of the operator's currency, and at the end what needs the operator today.  Every
+amount is shown by the Ledger's :class:`~engine.ledger.Money` (``CostFacts.money``), so a saving is the same
+number here as in the chat's findings, its plan and "what did that save us?".  The report carries everything the
 script leaves out (every instance id, every table) for reading later.
 """
 
@@ -10,10 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine.briefer._facts import SLA_MINUTES, BriefingFacts, region_city
-from engine.briefer._speech import PROVIDER_NAMES, duration_words, for_ear, money_words, plural
+from engine.briefer._facts import SLA_MINUTES, BriefingFacts, Saving, region_city
+from engine.briefer._speech import PROVIDER_NAMES, duration_words, for_ear, plural
+from engine.ledger import Money
 
-__all__ = ["markdown_report", "spoken_script", "title"]
+__all__ = ["conversion_note", "markdown_report", "saves_cell", "spoken_script", "title"]
 
 _ORDINAL = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
 MAX_SPOKEN_WORDS = 90
@@ -128,10 +131,10 @@ def spoken_script(facts: BriefingFacts, *, note: str | None = None, local_hour: 
 
     if facts.cost is not None:
         cost = facts.cost
-        line = f"Cost: about {money_words(cost.week_eur)} this week."
+        line = f"Cost: about {cost.money.words(cost.week_eur)} this week."
         if cost.savings:
             best = cost.savings[0]
-            line += f" Best saving: {best.spoken or best.action}, about {money_words(best.monthly_eur)} a month."
+            line += f" Best saving: {best.spoken or best.action}, about {cost.money.words(best.monthly_eur)} a month."
         paragraphs.append(line)
 
     todo = []
@@ -163,6 +166,18 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return out
+
+
+def conversion_note(money: Money) -> str:
+    """How the amounts were converted (prices are kept in EUR; USD ones converted at the configured rate)."""
+    if money.currency == "USD":
+        return f"EUR amounts shown in USD at {money.usd_to_eur:g} EUR per USD"
+    return "USD converted to EUR at the configured rate"
+
+
+def saves_cell(saving: Saving, money: Money) -> str:
+    """A saving as every reply shows it ("$654"), with the part that waits for contract terms."""
+    return money.text(saving.monthly_eur) + (f" ({saving.later})" if saving.later else "")
 
 
 def markdown_report(facts: BriefingFacts, script: str) -> str:
@@ -200,14 +215,17 @@ def markdown_report(facts: BriefingFacts, script: str) -> str:
         lines.append("None.")
     if facts.cost is not None:
         cost = facts.cost
+        money = cost.money
         lines += ["", "## Cost", "",
-                  f"This week: **€{cost.week_eur:,.2f}**; monthly run rate €{cost.month_eur:,.2f} "
-                  f"(source: {cost.source}; USD converted to EUR at the configured rate).", ""]
-        lines += _table(["Provider", "This week (EUR)"], [[p, f"{v:,.2f}"] for p, v in cost.by_provider_week.items()])
+                  f"This week: **{money.text(cost.week_eur)}**; monthly run rate {money.text(cost.month_eur)} "
+                  f"(source: {cost.source}; {conversion_note(money)}).", ""]
+        lines += _table(["Provider", f"This week ({money.currency})"],
+                        [[p, money.text(v)] for p, v in cost.by_provider_week.items()])
         lines += ["", "### Top savings", ""]
         if cost.savings:
-            lines += _table(["Finding", "Action", "Instances", "Saves (EUR/month)"],
-                            [[s.finding, s.action, str(s.count), f"{s.monthly_eur:,.2f}"] for s in cost.savings])
+            lines += _table(["Finding", "Action", "Covers", f"Saves ({money.currency}/month)"],
+                            [[s.finding, s.action, s.scope or str(s.count), saves_cell(s, money)]
+                             for s in cost.savings])
         else:
             lines.append("None found.")
     lines.append("")

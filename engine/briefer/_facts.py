@@ -33,6 +33,7 @@ from sqlmodel import Session, col, or_, select
 from engine.config import Settings
 from engine.domain import BILLED_STATES, PLANS, InstanceState, Provider, Tier, parse_region, to_eur
 from engine.errors import ClawOpsError
+from engine.ledger import Money
 from engine.store import (
     Account,
     AuditEntry,
@@ -108,7 +109,11 @@ class Saving:
     count: int
     monthly_eur: float
     spoken: str = ""
-    """The action as a spoken gerund ("tearing down 22 idle pairs")."""
+    """The action as a spoken gerund ("tearing down 22 idle accounts")."""
+    scope: str = ""
+    """What it covers, in the Ledger's words ("22 accounts (44 instances)"); the count alone when empty."""
+    later: str = ""
+    """The part that waits for paid contract terms to end, in the Ledger's words ("" when none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,8 @@ class CostFacts:
     savings: list[Saving]
     source: str
     """Where the numbers come from: "ledger", "cost snapshots" or "list prices"."""
+    money: Money = Money()
+    """How the amounts are shown: the operator's currency, as every other reply shows them."""
 
 
 @dataclass(slots=True)
@@ -362,10 +369,11 @@ def _ledger_cost(s: Session, settings: Settings, now: datetime, operator_id: str
                  tenant_id: str | None) -> CostFacts | None:
     """The Ledger's own numbers (``engine.ledger.cost_analysis``), or None when it is absent or fails.
 
-    Preferred over the simple price sum below so the briefing and ``cost_analysis`` never disagree.
+    Preferred over the simple price sum below so the briefing and ``cost_analysis`` never disagree: the savings
+    are the Ledger's findings themselves (same counts, same money, same words as the chat's numbered list).
     """
     try:
-        from engine.ledger import cost_analysis
+        from engine.ledger import cost_analysis, deferral_text, finding_scope
         from engine.policy import Caller, Role
     except ImportError:
         return None
@@ -378,6 +386,7 @@ def _ledger_cost(s: Session, settings: Settings, now: datetime, operator_id: str
         if int(history.get("period_days_covered") or 0) >= 7 and history.get("period_actual_eur") is not None:
             week, source = float(history["period_actual_eur"]), "ledger (recorded daily spend)"
         by_provider = {str(p): float(v["period_eur"]) for p, v in (result.get("by_provider") or {}).items()}
+        money = Money.of(settings)
         savings = []
         for f in result.get("findings") or []:
             count = int(f.get("count") or 0)
@@ -385,9 +394,10 @@ def _ledger_cost(s: Session, settings: Settings, now: datetime, operator_id: str
                 continue
             spoken = _SPOKEN_FINDING.get(str(f.get("id")), "acting on {count} " + str(f.get("unit", "instances")))
             savings.append(Saving(str(f.get("id")), f"{f.get('action_text', '')}: {count} {f.get('title', '')}",
-                                  count, float(f["monthly_savings_eur"]), spoken.format(count=count)))
+                                  count, float(f["monthly_savings_eur"]), spoken.format(count=count),
+                                  finding_scope(f), deferral_text(f, money)))
         return CostFacts(week, float(totals["monthly_eur"]), by_provider,
-                         sorted(savings, key=lambda x: -x.monthly_eur), source)
+                         sorted(savings, key=lambda x: -x.monthly_eur), source, money)
     except (ClawOpsError, KeyError, TypeError, ValueError) as exc:
         log.warning("ledger cost analysis unavailable for the briefing (%s); using list prices", exc)
         return None
@@ -411,7 +421,18 @@ def _cost(s: Session, settings: Settings, rows: list[dict[str, Any]], now: datet
     if snaps:
         by_provider_week, source = snaps, "cost snapshots"
         week = sum(snaps.values())
-    return CostFacts(week, month, by_provider_week, _savings(s, settings, billed, now), source)
+    # Savings by the fallback rules only on a build without the Ledger; when the Ledger is there but failed, the
+    # briefing names no saving rather than one the chat's findings would contradict.
+    savings = _savings(s, settings, billed, now) if _ledger_missing() else []
+    return CostFacts(week, month, by_provider_week, savings, source, Money.of(settings))
+
+
+def _ledger_missing() -> bool:
+    try:
+        import engine.ledger  # noqa: F401 - only whether it can be imported
+    except ImportError:
+        return True
+    return False
 
 
 def _snapshots(s: Session, first: date, last: date, tenant_id: str | None) -> dict[str, float]:

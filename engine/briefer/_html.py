@@ -9,9 +9,10 @@ cost per provider; savings) drawn here in a few lines rather than with a chartin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
-from engine.briefer._compose import title
+from engine.briefer._compose import conversion_note, saves_cell, title
 from engine.briefer._facts import SLA_MINUTES, BriefingFacts
 from engine.briefer._speech import duration_words
 
@@ -79,8 +80,10 @@ def stacked_chart(rows: dict[str, dict[str, int]]) -> str:
     return "".join(parts)
 
 
-def bar_chart(values: dict[str, float], *, unit: str = "€", colour: str = "#4f6bd6", label: str = "") -> str:
-    """Horizontal bars for label → amount, largest first as given."""
+def bar_chart(values: dict[str, float], *, unit: str = "€", colour: str = "#4f6bd6", label: str = "",
+              fmt: Callable[[float], str] | None = None) -> str:
+    """Horizontal bars for label → amount, largest first as given; ``fmt`` writes each amount (default: ``unit``
+    and whole units), e.g. ``Money.format`` so a bar shows the figure the table beside it shows."""
     if not values:
         return ""
     biggest = max(values.values()) or 1.0
@@ -94,7 +97,8 @@ def bar_chart(values: dict[str, float], *, unit: str = "€", colour: str = "#4f
         shown = name.replace("_", " ") if len(name) <= 14 else name.replace("_", " ")[:13] + "…"
         parts.append(f'<text x="0" y="{y + 14}">{escape(shown)}<title>{escape(name)}</title></text>'
                      f'<rect x="{_LABEL}" y="{y}" width="{w:.1f}" height="18" fill="{colour}"/>'
-                     f'<text x="{_LABEL + w + 6:.1f}" y="{y + 14}">{unit}{amount:,.0f}</text>')
+                     f'<text x="{_LABEL + w + 6:.1f}" y="{y + 14}">'
+                     f'{escape(fmt(amount)) if fmt else f"{unit}{amount:,.0f}"}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -148,17 +152,20 @@ def html_report(facts: BriefingFacts, script: str) -> str:
                        for b in facts.sla]) if facts.sla else "<p>None.</p>")
     if facts.cost is not None:
         cost = facts.cost
-        out.append(f"<h2>Cost</h2><p>This week: <strong>€{cost.week_eur:,.2f}</strong>; monthly run rate "
-                   f"€{cost.month_eur:,.2f} <span class=\"muted\">(source: {escape(cost.source)}; USD converted to EUR at "
-                   "the configured rate)</span>.</p>")
-        out.append(bar_chart(cost.by_provider_week, label="Cost this week by provider"))
+        money = cost.money
+        out.append(f"<h2>Cost</h2><p>This week: <strong>{escape(money.text(cost.week_eur))}</strong>; monthly run "
+                   f"rate {escape(money.text(cost.month_eur))} <span class=\"muted\">(source: {escape(cost.source)}; "
+                   f"{escape(conversion_note(money))})</span>.</p>")
+        out.append(bar_chart({p: money.amount(v) for p, v in cost.by_provider_week.items()}, unit=money.symbol,
+                             label="Cost this week by provider"))
         out.append("<h3>Top savings</h3>")
         if cost.savings:
-            out.append(_table(["Finding", "Action", "Instances", "Saves (EUR/month)"],
-                              [[s.finding, s.action, str(s.count), f"{s.monthly_eur:,.2f}"] for s in cost.savings],
-                              frozenset({2, 3})))
-            out.append(bar_chart({s.finding: s.monthly_eur for s in cost.savings}, colour="#2e9d5b",
-                                 label="Monthly savings by finding"))
+            out.append(_table(["Finding", "Action", "Covers", f"Saves ({money.currency}/month)"],
+                              [[s.finding, s.action, s.scope or str(s.count), saves_cell(s, money)]
+                               for s in cost.savings],
+                              frozenset({3})))
+            out.append(bar_chart({s.finding: money.shown(s.monthly_eur) for s in cost.savings}, colour="#2e9d5b",
+                                 label="Monthly savings by finding", fmt=money.format))
         else:
             out.append("<p>None found.</p>")
     out.append("</body></html>")

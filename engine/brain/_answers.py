@@ -70,7 +70,7 @@ def resolve_since(word: str, now: datetime | None = None) -> str:
 def money(eur: float, currency: str = "USD", usd_to_eur: float = 0.92) -> str:
     """An amount kept in EUR, shown in the operator's currency (USD by default: "$220"), by the Ledger's one
     :class:`~engine.ledger.Money`, so every reply shows the same figure for the same thing."""
-    return Money(currency.upper(), usd_to_eur).text(eur)
+    return Money.named(currency, usd_to_eur).text(eur)
 
 
 def numbered_findings(result: dict[str, Any], currency: str = "USD", usd_to_eur: float = 0.92
@@ -82,7 +82,7 @@ def numbered_findings(result: dict[str, Any], currency: str = "USD", usd_to_eur:
         [f for f in listed if not (f.get("action") or {}).get("tool")]
     lines: list[str] = []
     ids: list[str] = []
-    shown = Money(currency.upper(), usd_to_eur)
+    shown = Money.named(currency, usd_to_eur)
     for number, finding in enumerate(findings, start=1):
         fid = str(finding.get("id", "?"))
         ids.append(fid)
@@ -110,10 +110,10 @@ def savings_text(plans: list[dict[str, Any]], currency: str = "USD", usd_to_eur:
         verb = "saves" if delta < 0 else "adds"
         summary = str(plan.get("summary", "")).split(";")[0].rstrip(".")
         saved = savings_from_steps(plan.get("steps") or [], datetime.now(UTC).date()) if delta < 0 else None
-        later = deferral_clause(saved, Money(currency.upper(), usd_to_eur)) if saved is not None else ""
+        later = deferral_clause(saved, Money.named(currency, usd_to_eur)) if saved is not None else ""
         parts.append(f"plan {plan['id']} ({summary}; {status}) {verb} "
                      f"{money(abs(delta), currency, usd_to_eur)}/month" + (f", {later}" if later else ""))
-    shown = Money(currency.upper(), usd_to_eur)
+    shown = Money.named(currency, usd_to_eur)
     total = shown.total(deltas)  # the parts as shown add up to it
     head = (f"That saves about {shown.format(-total)}/month in all: " if total < 0
             else f"That saved nothing; it adds {shown.format(total)}/month: ")

@@ -442,7 +442,7 @@ class DialogueKeeper:
 
     def saved_in_all(self, ran: list[ToolOutcome]) -> str:
         """After a fix runs: what it saves per month in all, in the operator's currency (empty if it saves nothing)."""
-        shown = Money(self.currency, self.rate)
+        shown = Money.named(self.currency, self.rate)
         total = shown.total(c.plan.monthly_cost_delta for c in ran if c.plan is not None)  # the plans as shown, added
         if total >= 0 or not ran:
             return ""

@@ -34,9 +34,8 @@ class Money:
 
     @classmethod
     def of(cls, settings: Any) -> Money:
-        """The operator's money from the settings (``currency``, ``usd_to_eur``); unknown currencies show EUR."""
-        currency = str(getattr(settings, "currency", "EUR") or "EUR").upper()
-        return cls(currency if currency in CURRENCIES else "EUR", float(getattr(settings, "usd_to_eur", 0.92)))
+        """The operator's money from the settings (``currency``, ``usd_to_eur``)."""
+        return cls.named(str(getattr(settings, "currency", "EUR")), float(getattr(settings, "usd_to_eur", 0.92)))
 
     @classmethod
     def from_result(cls, result: dict[str, Any]) -> Money:
@@ -44,7 +43,13 @@ class Money:
         display = result.get("display") if isinstance(result, dict) else None
         if not isinstance(display, dict):
             return cls()
-        return cls.of(_Settings(str(display.get("currency") or "EUR"), float(display.get("usd_to_eur") or 0.92)))
+        return cls.named(str(display.get("currency") or "EUR"), float(display.get("usd_to_eur") or 0.92))
+
+    @classmethod
+    def named(cls, currency: str, usd_to_eur: float) -> Money:
+        """``currency`` in any case; one we cannot show falls back to EUR, the currency amounts are kept in."""
+        code = (currency or "EUR").upper()
+        return cls(code if code in CURRENCIES else "EUR", usd_to_eur)
 
     @property
     def symbol(self) -> str:
@@ -93,9 +98,3 @@ class Money:
     def display(self) -> dict[str, Any]:
         """What a result says about how it is shown (its ``display`` key)."""
         return {"currency": self.currency, "usd_to_eur": self.usd_to_eur}
-
-
-@dataclass(frozen=True, slots=True)
-class _Settings:
-    currency: str
-    usd_to_eur: float

@@ -32,6 +32,7 @@ exception class of the engine is drawn below and sits where it is drawn)::
     │   └── ArchiveFailed                 a node's export arrived incomplete or damaged
     ├── NodeCommandFailed                 a clawnode ran the command and reported failure (engine.nodes)
     ├── ChannelError                      Telegram / WhatsApp refused a call or stayed unreachable (engine.channels)
+    │   └── MediaTooLarge                 a voice note or file over the download limit (engine.channels)
     ├── ArchiveError                      an archive could not be stored or verified: no delete (engine.operations)
     ├── StepStopped                       a job step saw its job stopping before it bought anything (engine.operations)
     └── TurnCrashed                       a turn failed unexpectedly; says what it had set going (engine.api)

@@ -39,7 +39,7 @@ __all__ = [
     "SpeakLater",
     "Strangers",
     "TURN_CRASHED",
-    "TooLarge",
+    "MediaTooLarge",
     "deliver_reply",
 ]
 
@@ -64,7 +64,7 @@ class ChannelError(ClawOpsError):
         self.retry_after = retry_after
 
 
-class TooLarge(ChannelError):
+class MediaTooLarge(ChannelError):
     """A download refused because it is over the size limit: the sender's file, not the API, is the problem."""
 
 
@@ -245,7 +245,7 @@ async def download_bounded(
                 async for chunk in resp.aiter_bytes():
                     size += len(chunk)
                     if size > max_bytes:
-                        raise TooLarge(f"The {noun} is larger than {max_bytes // (1024 * 1024)} MB.")
+                        raise MediaTooLarge(f"The {noun} is larger than {max_bytes // (1024 * 1024)} MB.")
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.TransportError as exc:

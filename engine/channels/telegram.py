@@ -32,6 +32,7 @@ from engine.channels._base import (
     ChatTurns,
     Handler,
     Inbound,
+    MediaTooLarge,
     Outbox,
     Refusal,
     Reply,
@@ -40,7 +41,6 @@ from engine.channels._base import (
     Senders,
     SendStatus,
     Strangers,
-    TooLarge,
     deliver_reply,
     download_bounded,
     lookup_operator,
@@ -452,7 +452,7 @@ class TelegramChannel:
         except ChannelError as exc:
             log.warning("telegram voice note from %s not downloaded: %s", sender_id, exc)
             await self._say(chat_id, f"That recording is larger than {_mb(self._max_audio)} MB; send a shorter one."
-                            if isinstance(exc, TooLarge) else
+                            if isinstance(exc, MediaTooLarge) else
                             "I could not fetch that voice note from Telegram; please send it again.")
             return
         self._workdir.mkdir(parents=True, exist_ok=True)

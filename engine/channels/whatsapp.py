@@ -32,6 +32,7 @@ from engine.channels._base import (
     ChatTurns,
     Handler,
     Inbound,
+    MediaTooLarge,
     Outbox,
     Refusal,
     Reply,
@@ -40,7 +41,6 @@ from engine.channels._base import (
     Senders,
     SendStatus,
     Strangers,
-    TooLarge,
     deliver_reply,
     download_bounded,
     lookup_operator,
@@ -192,7 +192,7 @@ class WhatsAppClient:
         except (TypeError, ValueError):
             size = 0  # the download itself is bounded
         if size > max_bytes:
-            raise TooLarge(
+            raise MediaTooLarge(
                 f"The media file is {size // (1024 * 1024)} MB; the limit is {max_bytes // (1024 * 1024)} MB."
             )
         url = info.get("url")
@@ -359,7 +359,7 @@ class WhatsAppChannel:
     ) -> Reply | None:
         try:
             data, mime = await self.client.download_media(str(audio.get("id", "")), max_bytes=self._max_audio)
-        except TooLarge:
+        except MediaTooLarge:
             await self._say(sender, f"That recording is larger than {self._max_audio // (1024 * 1024)} MB; "
                                     "send a shorter one.")
             return None

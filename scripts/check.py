@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,14 +39,22 @@ class Background:
         self.title, self.args, self.started = title, args, time.monotonic()
         self.output = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self.output, stderr=subprocess.STDOUT)
+        self.took = 0.0
+        self.waiter = threading.Thread(target=self._wait, daemon=True)
+        self.waiter.start()
+
+    def _wait(self) -> None:
+        self.proc.wait()
+        self.took = time.monotonic() - self.started
 
     def finish(self) -> int:
-        code = self.proc.wait()
+        self.waiter.join()
         self.output.seek(0)
         print(f"\n=== {self.title}: {' '.join(self.args)}", flush=True)
         sys.stdout.buffer.write(self.output.read())
+        code = self.proc.returncode
         print(f"=== {self.title}: {'passed' if code == 0 else f'FAILED (exit {code})'} "
-              f"({time.monotonic() - self.started:.0f} s, beside pytest)", flush=True)
+              f"in {self.took:.0f} s (beside pytest)", flush=True)
         return code
 
 

@@ -67,9 +67,13 @@ class VoiceConfig:
     stt_compute_type: str = "int8"
     stt_beam_size: int = 1
     stt_vad: bool = True
+    stt_min_window_s: float = 10.0  # shortest encoder window; >= 30 always pads to Whisper's full 30 s
     cpu_threads: int = 0  # 0 = let the runtime pick (all cores)
     language: str | None = "en"
     vocabulary: str = DEFAULT_VOCABULARY
+    # More domain terms a transcript is corrected towards (besides the vocabulary's own words): tool verbs,
+    # states, cities.  The engine fills it (engine.channels.voice_turns.fleet_lexicon); see voice._correct.
+    lexicon: tuple[str, ...] = ()
     tts_model: str | None = None
     tts_config: str | None = None
     tts_length_scale: float | None = None  # > 1 speaks slower; None keeps the voice's own pace
@@ -112,6 +116,7 @@ class VoiceConfig:
             stt_compute_type=opt("CLAWOPS_VOICE_STT_COMPUTE_TYPE") or base.stt_compute_type,
             stt_beam_size=int(num("CLAWOPS_VOICE_STT_BEAM_SIZE", base.stt_beam_size)),
             stt_vad=base.stt_vad if vad_raw is None else vad_raw.lower() in _TRUE,
+            stt_min_window_s=num("CLAWOPS_VOICE_STT_MIN_WINDOW_S", base.stt_min_window_s),
             cpu_threads=int(num("CLAWOPS_VOICE_CPU_THREADS", base.cpu_threads)),
             language=opt("CLAWOPS_VOICE_LANGUAGE") or base.language,
             vocabulary=e.get("CLAWOPS_VOICE_VOCABULARY", base.vocabulary),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["normalize_transcript", "spoken_account_ids"]
+__all__ = ["normalize_transcript", "spoken_account_ids", "spoken_times"]
 
 _DIGIT_WORDS = {
     "zero": 0, "oh": 0, "nought": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -26,6 +26,13 @@ _ACCOUNT = re.compile(r"\b(?:account|acct|acc|acts?|akt|count)(?:\s+(?:number|no
                       re.IGNORECASE)
 _DIGIT_BY_DIGIT = re.compile(r"(?:[\s.,\-]*\b\d\b){2,}")
 _TOKEN = re.compile(r"[\s.,\-#]*(\d+|[a-z]+)", re.IGNORECASE)
+_ARTICLE_BEFORE = re.compile(r"\b(?:the|a)\s+$", re.IGNORECASE)
+_LINK = re.compile(r"\s+(?:of|to)\b(?=[\s.,\-#]*(?:\d|(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)\b))",
+                   re.IGNORECASE)
+_WRITTEN_ID = re.compile(r"[\s#]*(?:0\d+|\d{3,})\b")
+# "at 630" / "at 6.30" / "at 0715": after a word that introduces a time, at the end of a clause or before am/pm.
+_CLOCK = re.compile(r"\b((?:at|by|until|till|from|before|after)\s+)(\d{1,2})(\.?)([0-5]\d)(?=\s*(?:[.,!?;]|$|[ap]\.?m\b|"
+                    r"utc\b|every\b|each\b|tomorrow\b|today\b|tonight\b|on\b))", re.IGNORECASE)
 
 
 def _read_number(text: str, pos: int) -> tuple[int, int] | None:
@@ -88,21 +95,47 @@ def spoken_account_ids(text: str) -> str:
     for m in _ACCOUNT.finditer(text):
         if m.start() < pos:
             continue
-        found = _read_number(text, m.end())
-        attached = m.end() < len(text) and text[m.end()].isdigit()  # "Count123"
-        if (found is not None and m.group(0).lower().startswith("count") and not attached
-                and not _DIGIT_BY_DIGIT.match(text, m.end())):
-            found = None  # "count 5" is a count; "Count 1 2 3" is "account one two three" misheard
+        start, number_at = m.start(), m.end()
+        if m.group(0).lower().startswith("count"):
+            # "account" heard as "the count": "the count 042", "the count of 055" (an article never precedes a
+            # verb "count"), "Count 111" (a fleet id is written with three digits), "Count 1 2 3" (digit by digit).
+            article = _ARTICLE_BEFORE.search(text, 0, m.start())
+            if article is not None:
+                link = _LINK.match(text, m.end())
+                number_at = link.end() if link else m.end()
+            found = _read_number(text, number_at)
+            attached = m.end() < len(text) and text[m.end()].isdigit()  # "Count123"
+            written = _WRITTEN_ID.match(text, number_at)
+            if found is not None and article is None and not attached and written is None \
+                    and not _DIGIT_BY_DIGIT.match(text, m.end()):
+                found = None  # "count 5" is a count
+            if found is not None and article is not None:
+                start = article.start()
+        else:
+            found = _read_number(text, number_at)
         if found is None:
             continue
         value, end = found
-        out.append(text[pos:m.start()])
+        out.append(text[pos:start])
         out.append(f"acct-{value:03d}")
         pos = end
     out.append(text[pos:])
     return "".join(out)
 
 
+def spoken_times(text: str) -> str:
+    """Clock times Whisper writes without a colon ("at 630.", "at 7.15") written as times ("at 6:30.")."""
+
+    def fix(m: re.Match[str]) -> str:
+        hour, minute = int(m.group(2)), m.group(4)
+        if hour > 23 or (minute == "00" and not m.group(3)):
+            return m.group(0)  # "at 100" is a hundred, "at 1.00" a time
+        return f"{m.group(1)}{hour}:{minute}"
+
+    return _CLOCK.sub(fix, text)
+
+
 def normalize_transcript(text: str) -> str:
-    """What a voice note said, ready to show and to understand: spoken account ids written as ids."""
-    return spoken_account_ids(text)
+    """What a voice note said, ready to show and to understand: spoken account ids written as ids, clock times
+    written with a colon."""
+    return spoken_times(spoken_account_ids(text))

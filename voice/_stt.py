@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 
 from ._codec import STT_SAMPLE_RATE, AudioSource, FloatArray, decode
 from ._config import VoiceConfig
+from ._correct import correct_transcript, lexicon_terms
 from ._errors import NoSpeech, VoiceUnavailable
 from ._spoken import normalize_transcript
 from ._types import Transcript
@@ -60,14 +62,54 @@ MIN_WORDS_PER_S = 0.7
 """Below this many words per second of speech a piece's reading is suspect (people say 2-3 words a second)."""
 
 
+_FRAMES_PER_S = 100  # Whisper's log-mel frames: one every 10 ms
+_FULL_WINDOW_FRAMES = 3000  # the 30-s window Whisper was trained on
+_WINDOW_MARGIN_FRAMES = 200  # at least 2 s of padding after the speech in a shortened window
+_MAX_LENGTH = 448  # Whisper's decoder positions (prompt + text)
+_MAX_TOKENS_PER_S = 8  # fast speech is ~4 words (~6 tokens) a second; more is a loop
+_EXTRA_TOKENS = 16
+_MAX_WORDS_PER_S = 6.0
+_MAX_COMPRESSION = 2.4
+_LOW_LOGPROB = -1.0
+_NO_SPEECH_PROB = 0.6
+
+
 @dataclass
 class _Loaded:
+    """A warm model with what every decoding needs precomputed (tokenizer, suppressed tokens, prompt tokens)."""
+
     model: Any
     lock: threading.Lock
     load_s: float
+    tokenizer: Any
+    suppress_tokens: list[int]
+    _prompts: dict[str | None, list[int]]
+    _everyday: dict[str, bool]
+
+    def is_everyday(self, word: str) -> bool:
+        """Whether Whisper's tokenizer has ``word`` as one token: everyday English, never "corrected"."""
+        hit = self._everyday.get(word)
+        if hit is None:
+            enc = self.tokenizer.tokenizer
+            hit = any(len(enc.encode(" " + form, add_special_tokens=False).ids) == 1 for form in {word, word.lower()})
+            if len(self._everyday) < 10_000:
+                self._everyday[word] = hit
+        return hit
+
+    def prompt_tokens(self, prompt: str | None) -> list[int]:
+        """The decoder's start: the vocabulary prompt (as previous text), then English, transcribe, no timestamps."""
+        hit = self._prompts.get(prompt)
+        if hit is None:
+            tok = self.tokenizer
+            start = list(tok.sot_sequence) + [tok.no_timestamps]
+            if prompt:
+                words = tok.encode(" " + prompt.strip())[-(_MAX_LENGTH // 2 - 1):]
+                start = [tok.sot_prev, *words, *start]
+            hit = self._prompts.setdefault(prompt, start)
+        return hit
 
 
-_cache: dict[tuple[str, str, int], _Loaded] = {}
+_cache: dict[tuple[str, str, int, str], _Loaded] = {}
 _cache_lock = threading.Lock()
 
 
@@ -101,7 +143,7 @@ def resolve_stt_model(config: VoiceConfig) -> str:
 def _get(config: VoiceConfig) -> _Loaded:
     """Return the warm WhisperModel entry for ``config``, loading it on first use."""
     model_ref = resolve_stt_model(config)
-    key = (model_ref, config.stt_compute_type, config.cpu_threads)
+    key = (model_ref, config.stt_compute_type, config.cpu_threads, config.language or "en")
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None:
@@ -126,7 +168,14 @@ def _get(config: VoiceConfig) -> _Loaded:
                 f"Could not load the speech-to-text model {model_ref!r} from local files "
                 f"({type(exc).__name__}); point CLAWOPS_VOICE_STT_MODEL at a model directory."
             ) from exc
-        loaded = _Loaded(model=model, lock=threading.Lock(), load_s=time.perf_counter() - started)
+        from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped,unused-ignore]
+        from faster_whisper.transcribe import get_suppressed_tokens  # type: ignore[import-untyped,unused-ignore]
+
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                              language=config.language or "en")
+        loaded = _Loaded(model=model, lock=threading.Lock(), load_s=time.perf_counter() - started,
+                         tokenizer=tokenizer, suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1])),
+                         _prompts={}, _everyday={})
         _cache[key] = loaded
         return loaded
 
@@ -150,22 +199,24 @@ def transcribe_samples(samples: FloatArray, config: VoiceConfig) -> Transcript:
     entry = _get(config)
     prompt = bounded_prompt(config.vocabulary)
     texts: list[str] = []
-    language = config.language or "en"
     with entry.lock:
         for start, end in _pieces(samples, config):
             piece = samples[start:end]
-            text, language = _decode(entry.model, piece, config, prompt)
+            reading = _read_piece(entry, piece, config, prompt)
             seconds = len(piece) / float(STT_SAMPLE_RATE)
-            if prompt and seconds > 3.0 and len(text.split()) < MIN_WORDS_PER_S * seconds:
-                plain, _ = _decode(entry.model, piece, config, None)
-                if len(plain.split()) > len(text.split()):
-                    text = plain
-            if text:
-                texts.append(text)
-    text = normalize_transcript(" ".join(texts).strip())
+            if prompt and seconds > 3.0 and len(reading.text.split()) < MIN_WORDS_PER_S * seconds:
+                plain = _read_piece(entry, piece, config, None)
+                if len(plain.text.split()) > len(reading.text.split()):
+                    reading = plain
+            if reading.text and not reading.no_speech:
+                texts.append(reading.text)
+    text, corrections = correct_transcript(" ".join(texts).strip(), lexicon_terms(config.vocabulary, config.lexicon),
+                                           entry.is_everyday)
+    text = normalize_transcript(text)
     if not text:
         raise NoSpeech(f"No speech was recognised in the {duration_s:.0f}-second recording; please try again.")
-    return Transcript(text=text, duration_s=duration_s, language=language)
+    return Transcript(text=text, duration_s=duration_s, language=config.language or "en",
+                      corrections=tuple((c.heard, c.term) for c in corrections))
 
 
 def bounded_prompt(vocabulary: str) -> str | None:
@@ -174,17 +225,93 @@ def bounded_prompt(vocabulary: str) -> str | None:
     return " ".join(words[:MAX_PROMPT_WORDS]) or None
 
 
-def _decode(model: Any, piece: FloatArray, config: VoiceConfig, prompt: str | None) -> tuple[str, str]:
-    segments, info = model.transcribe(
-        piece,
-        language=config.language,
-        beam_size=config.stt_beam_size,
-        vad_filter=False,
-        initial_prompt=prompt,
-        condition_on_previous_text=False,
-        without_timestamps=True,
+@dataclass(frozen=True)
+class _Reading:
+    """One greedy decoding of one piece, with what is needed to judge whether to trust it."""
+
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    hit_limit: bool
+    window_frames: int
+
+    @property
+    def no_speech(self) -> bool:
+        """Whisper's own test (faster-whisper's defaults): it thinks nothing was said and is unsure of the words."""
+        return self.no_speech_prob > _NO_SPEECH_PROB and self.avg_logprob < _LOW_LOGPROB
+
+    def suspect(self, seconds: float) -> bool:
+        """A reading of a shortened window that looks like one of Whisper's failure modes (loop, babble, gap)."""
+        words = len(self.text.split())
+        return (
+            self.hit_limit
+            or _compression_ratio(self.text) > _MAX_COMPRESSION
+            or words > _MAX_WORDS_PER_S * seconds + 2
+            or (seconds >= 1.0 and words == 0)
+            or self.avg_logprob < _LOW_LOGPROB
+        )
+
+
+def _read_piece(entry: _Loaded, piece: FloatArray, config: VoiceConfig, prompt: str | None) -> _Reading:
+    """Decode one piece: first on a window just longer than the piece, on the full 30-s window if that looks wrong.
+
+    Whisper's encoder costs the same for 2 s of speech as for 30 s because every input is padded to 30 s;
+    on a 2-core box that fixed cost is most of a short note's time.  CTranslate2 encodes shorter inputs, and
+    Whisper reads them well when some padding follows the speech, so a short note is decoded on a window of
+    ``stt_min_window_s`` (or the piece plus a margin).  Whisper was trained on 30-s windows only, so a reading
+    that shows one of its failure modes there (a loop, more words than anyone says, low confidence) is decoded
+    again on the full window and the more confident of the two readings is kept.
+    """
+    features = entry.model.feature_extractor(piece)[:, :-1]
+    frames = int(features.shape[-1])
+    seconds = len(piece) / float(STT_SAMPLE_RATE)
+    full = _FULL_WINDOW_FRAMES
+    window = full
+    if config.stt_min_window_s < full / _FRAMES_PER_S:
+        window = min(full, max(int(config.stt_min_window_s * _FRAMES_PER_S), frames + _WINDOW_MARGIN_FRAMES))
+        window += window % 2  # the encoder's strided convolution halves the frames
+    reading = _greedy(entry, features, window, config, prompt, seconds)
+    if window < full and reading.suspect(seconds):
+        again = _greedy(entry, features, full, config, prompt, seconds)
+        if again.avg_logprob >= reading.avg_logprob or reading.hit_limit:
+            reading = again
+    return reading
+
+
+def _greedy(entry: _Loaded, features: Any, window: int, config: VoiceConfig, prompt: str | None,
+            seconds: float) -> _Reading:
+    """Encode ``features`` padded to ``window`` frames and decode them once, greedily (or with the beam)."""
+    frames = min(int(features.shape[-1]), window)
+    segment = np.zeros((features.shape[0], window), dtype=np.float32)
+    segment[:, :frames] = features[:, :frames]
+    encoded = entry.model.encode(segment)
+    tokens = entry.prompt_tokens(prompt)
+    max_new = min(_MAX_LENGTH - len(tokens), int(_MAX_TOKENS_PER_S * seconds) + _EXTRA_TOKENS)
+    result = entry.model.model.generate(
+        encoded,
+        [tokens],
+        beam_size=max(1, config.stt_beam_size),
+        max_length=len(tokens) + max_new,
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=entry.suppress_tokens,
+    )[0]
+    ids = result.sequences_ids[0]
+    avg_logprob = float(result.scores[0]) * len(ids) / (len(ids) + 1)
+    return _Reading(
+        text=entry.tokenizer.decode(ids).strip(),
+        avg_logprob=avg_logprob,
+        no_speech_prob=float(result.no_speech_prob),
+        hit_limit=len(ids) >= max_new,
+        window_frames=window,
     )
-    return " ".join(seg.text.strip() for seg in segments).strip(), str(info.language)
+
+
+def _compression_ratio(text: str) -> float:
+    """How repetitive ``text`` is (Whisper's loop detector: above 2.4 it is repeating itself)."""
+    raw = text.encode("utf-8")
+    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
 
 
 def _pieces(samples: FloatArray, config: VoiceConfig) -> list[tuple[int, int]]:

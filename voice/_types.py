@@ -9,8 +9,10 @@ __all__ = ["Transcript"]
 
 @dataclass(frozen=True)
 class Transcript:
-    """What was heard: text, the audio's duration in seconds, and the language Whisper used."""
+    """What was heard: text, the audio's duration in seconds, the language Whisper used, and each (heard, term)
+    sound-alike correction made towards the fleet's words (so a reply can say what was read as what)."""
 
     text: str
     duration_s: float
     language: str
+    corrections: tuple[tuple[str, str], ...] = ()

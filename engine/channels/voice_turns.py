@@ -14,12 +14,13 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import lru_cache
 from typing import Literal
 
 import voice
 from engine.channels._base import Handler, Inbound, Reply, SpeakLater
 
-__all__ = ["NOTHING_HEARD", "ReplyVoice", "TurnFn", "make_voice_handler", "speakable"]
+__all__ = ["NOTHING_HEARD", "ReplyVoice", "TurnFn", "fleet_lexicon", "listening_config", "make_voice_handler", "speakable"]
 
 log = logging.getLogger("clawops.channels.voice")
 
@@ -68,7 +69,7 @@ def make_voice_handler(
                 return Reply(text=f"{voice.unavailable_reason(config)} Please send your request as text.")
             try:
                 # Bytes, not the path: error messages then say "the recording", never a temp file name.
-                heard = await voice.atranscribe(msg.audio_path.read_bytes(), config)
+                heard = await voice.atranscribe(msg.audio_path.read_bytes(), listening_config(config))
             except voice.NoSpeech:
                 return Reply(text=NOTHING_HEARD)
             except voice.VoiceError as exc:
@@ -88,3 +89,28 @@ def make_voice_handler(
         return replace(reply, transcript=transcript, speak=later)
 
     return handler
+
+
+def listening_config(config: voice.VoiceConfig | None) -> voice.VoiceConfig:
+    """The voice config a note is transcribed with: ``config`` (else the process's) plus the fleet's lexicon, so
+    every voice turn's transcript is corrected towards the same words (``voice._correct``)."""
+    base = config or voice.get_config()
+    return base if base.lexicon else base.with_(lexicon=fleet_lexicon())
+
+
+@lru_cache(maxsize=1)
+def fleet_lexicon() -> tuple[str, ...]:
+    """The fleet's own words a transcript is corrected towards (``voice.VoiceConfig.lexicon``).
+
+    Built from what the engine knows, not from phrases: the providers, the cities of every region, instance
+    states, tiers and roles, and the words of every tool's name ("instance_diagnose" → "diagnose").
+    """
+    from engine.domain import REGIONS, InstanceState, Provider, Role, Tier
+    from engine.operations import TOOLS
+
+    words: list[str] = [p.value for p in Provider if p.value != "sim"]
+    words += [r.city for r in REGIONS.values() if r.provider is not Provider.SIM]
+    words += [s.value.lower() for s in InstanceState if "_" not in s.value]
+    words += [t.value for t in Tier] + [r.value for r in Role]
+    words += [part for name in TOOLS for part in name.split("_")] + [name.replace("_", " ") for name in TOOLS]
+    return tuple(dict.fromkeys(w for w in words if len(w) >= 4))

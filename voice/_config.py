@@ -65,7 +65,7 @@ class VoiceConfig:
 
     stt_model: str | None = None
     stt_compute_type: str = "int8"
-    stt_beam_size: int = 1
+    stt_beam_size: int = 3  # 3 beams: +7 points of same action on the dev set for ~10 % more time than greedy
     stt_vad: bool = True
     stt_min_window_s: float = 10.0  # shortest encoder window; >= 30 always pads to Whisper's full 30 s
     cpu_threads: int = 0  # 0 = let the runtime pick (all cores)

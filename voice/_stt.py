@@ -16,7 +16,7 @@ length is decoded again without the prompt, keeping the longer reading.  A short
 Speed on short notes.  Whisper pads every input to a 30-s window, and on a 2-core box its encoder over that
 window was ~80 % of a 3-s note's cost (0.42 of 0.53 CPU-s with tiny.en int8; the prompt's 63 tokens add ~0.01 s,
 VAD ~0.01 s, features ~0.02 s; language detection never runs for English).  CTranslate2 encodes shorter inputs, so
-each piece is decoded greedily here (our loop, not ``WhisperModel.transcribe``) on a window of
+each piece is decoded here (one beam search, not ``WhisperModel.transcribe``'s loop) on a window of
 ``stt_min_window_s`` (10 s) or the piece plus 2 s, and again on the full window only when that reading shows one of
 Whisper's failure modes (``_Reading.suspect``).  There is no temperature-sampling fallback: it made the same note
 read differently from run to run and did not read it better.  After decoding, the transcript is corrected by sound
@@ -26,6 +26,7 @@ towards the fleet's words (``voice._correct``) and spoken ids and times are writ
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import zlib
@@ -235,7 +236,7 @@ def bounded_prompt(vocabulary: str) -> str | None:
 
 @dataclass(frozen=True)
 class _Reading:
-    """One greedy decoding of one piece, with what is needed to judge whether to trust it."""
+    """One decoding of one piece, with what is needed to judge whether to trust it."""
 
     text: str
     avg_logprob: float
@@ -278,17 +279,17 @@ def _read_piece(entry: _Loaded, piece: FloatArray, config: VoiceConfig, prompt: 
     if config.stt_min_window_s < full / _FRAMES_PER_S:
         window = min(full, max(int(config.stt_min_window_s * _FRAMES_PER_S), frames + _WINDOW_MARGIN_FRAMES))
         window += window % 2  # the encoder's strided convolution halves the frames
-    reading = _greedy(entry, features, window, config, prompt, seconds)
+    reading = _decode_window(entry, features, window, config, prompt, seconds)
     if window < full and reading.suspect(seconds):
-        again = _greedy(entry, features, full, config, prompt, seconds)
+        again = _decode_window(entry, features, full, config, prompt, seconds)
         if again.avg_logprob >= reading.avg_logprob or reading.hit_limit:
             reading = again
     return reading
 
 
-def _greedy(entry: _Loaded, features: Any, window: int, config: VoiceConfig, prompt: str | None,
+def _decode_window(entry: _Loaded, features: Any, window: int, config: VoiceConfig, prompt: str | None,
             seconds: float) -> _Reading:
-    """Encode ``features`` padded to ``window`` frames and decode them once, greedily (or with the beam)."""
+    """Encode ``features`` padded to ``window`` frames and decode them once (beam search of ``stt_beam_size``)."""
     frames = min(int(features.shape[-1]), window)
     segment = np.zeros((features.shape[0], window), dtype=np.float32)
     segment[:, :frames] = features[:, :frames]
@@ -308,12 +309,35 @@ def _greedy(entry: _Loaded, features: Any, window: int, config: VoiceConfig, pro
     ids = result.sequences_ids[0]
     avg_logprob = float(result.scores[0]) * len(ids) / (len(ids) + 1)
     return _Reading(
-        text=entry.tokenizer.decode(ids).strip(),
+        text=_without_echo(entry.tokenizer.decode(ids).strip()),
         avg_logprob=avg_logprob,
         no_speech_prob=float(result.no_speech_prob),
         hit_limit=len(ids) >= max_new,
         window_frames=window,
     )
+
+
+def _without_echo(text: str) -> str:
+    """``text`` with a sentence or run of words said twice in a row kept once.
+
+    Beam search on a short window sometimes ends a note by starting it again ("What's degraded on Hetzner?
+    What's degraded on Hetzner?"); a run of three words or more (or a two-word sentence) repeated back to back
+    is that echo, not speech.
+    """
+    words = text.split()
+    n = len(words)
+    for size in range(n // 2, 1, -1):
+        for start in range(n - 2 * size + 1):
+            first, second = words[start:start + size], words[start + size:start + 2 * size]
+            if size < 3 and first[-1][-1:] not in ".?!":
+                continue  # two words twice is an echo only as a whole sentence ("Fleet status. Fleet status.")
+            if [_bare(w) for w in first] == [_bare(w) for w in second]:
+                return _without_echo(" ".join(words[:start + size] + words[start + 2 * size:]))
+    return text
+
+
+def _bare(word: str) -> str:
+    return re.sub(r"[^\w']", "", word.lower())
 
 
 def _compression_ratio(text: str) -> float:

@@ -164,3 +164,18 @@ def test_a_looping_or_babbling_reading_is_suspect() -> None:
                       window_frames=1000)
     assert unsure.suspect(3.0)
     assert _Reading(text="", avg_logprob=-1.5, no_speech_prob=0.9, hit_limit=False, window_frames=1000).no_speech
+
+
+def test_an_echoed_sentence_is_kept_once() -> None:
+    from voice._stt import _without_echo
+
+    assert _without_echo("What's degraded on Hetzner? What's degraded on Hetzner?") == "What's degraded on Hetzner?"
+    assert _without_echo("Fleet status. Fleet status.") == "Fleet status."
+    assert _without_echo("Restart restart the gateway") == "Restart restart the gateway"  # one word twice is speech
+    assert _without_echo("very very good good") == "very very good good"
+
+
+def test_window_and_beam_come_from_the_environment() -> None:
+    cfg = voice.VoiceConfig.from_env({"CLAWOPS_VOICE_STT_MIN_WINDOW_S": "30", "CLAWOPS_VOICE_STT_BEAM_SIZE": "1"})
+    assert cfg.stt_min_window_s == 30.0 and cfg.stt_beam_size == 1
+    assert voice.VoiceConfig.from_env({}).stt_min_window_s == voice.VoiceConfig().stt_min_window_s

@@ -8,7 +8,7 @@ libraries are imported on first use, and ``available()`` / ``VoiceUnavailable`` 
 Typical use (blocking; the ``a*`` variants run the same in a worker thread for asyncio callers)::
 
     import voice
-    heard = voice.transcribe("note.ogg")            # Transcript(text, duration_s, language)
+    heard = voice.transcribe("note.ogg")            # Transcript(text, duration_s, language, corrections)
     ogg = voice.synthesize("Two pairs are degraded.")  # OGG/Opus voice note bytes, 48 kHz mono
 
 Models load on first use and stay warm; call ``preload()`` at engine start to pay that once up

@@ -288,7 +288,7 @@ def _read_piece(entry: _Loaded, piece: FloatArray, config: VoiceConfig, prompt: 
 
 
 def _decode_window(entry: _Loaded, features: Any, window: int, config: VoiceConfig, prompt: str | None,
-            seconds: float) -> _Reading:
+                   seconds: float) -> _Reading:
     """Encode ``features`` padded to ``window`` frames and decode them once (beam search of ``stt_beam_size``)."""
     frames = min(int(features.shape[-1]), window)
     segment = np.zeros((features.shape[0], window), dtype=np.float32)

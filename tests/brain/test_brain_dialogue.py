@@ -8,6 +8,7 @@ reply, so a silent wrong action fails here.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from engine.brain._config_schema import check_config, parse_config
 from engine.brain._lexicon import prepare
 from engine.brain.emulator import AnthropicEmulator, say, use_tools
 from engine.runtime import Engine
-from engine.store import Instance, JobRecord, PlanRecord
+from engine.store import Instance, JobRecord, PlanRecord, utcnow
 
 PAIRS = 150
 BRAIN = OfflineBrain()
@@ -210,11 +211,18 @@ async def test_an_amendment_is_answered_in_one_message(engine: Engine) -> None:
 
 
 async def test_a_plan_expires(engine: Engine) -> None:
-    engine.settings.plan_ttl_minutes = 0.0001
     first = await engine.ask("restart everything on vultr", session="x")
     assert first.plan is not None
+    # The plan was shown longer ago than plan_ttl_minutes (5): its clock is set back, not the TTL set to a few
+    # milliseconds (a fast machine answered the "go" inside those milliseconds, and the 90-user plan ran).
+    with engine.store.session() as s:
+        record = s.get(PlanRecord, first.plan["id"])
+        assert record is not None
+        record.created_at = utcnow() - timedelta(minutes=engine.settings.plan_ttl_minutes + 1)
+        s.add(record)
+        s.commit()
     late = await engine.ask("go", session="x")
-    assert late.tool_calls == [] and "expired" in late.reply and not _jobs(engine)
+    assert late.tool_calls == [] and "expired" in late.reply and not _jobs(engine), late.reply
 
 
 async def test_a_vouched_teardown_waits_for_its_id(engine: Engine) -> None:

@@ -85,15 +85,6 @@ def _norm(text: str) -> list[str]:
     return out
 
 
-def _edits(ref: list[str], hyp: list[str]) -> int:
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1]
-
-
 def _espeak(text: str, path: Path, voice_name: str) -> bytes | None:
     if shutil.which("espeak-ng") is None:
         return None
@@ -137,7 +128,7 @@ def accuracy(cfg: Any, quick: bool) -> list[tuple[str, str, str]]:
                 speeds.append(heard.duration_s / took)
                 cpu_speeds.append(heard.duration_s / max(cpu, 1e-6))
                 ref, hyp = _norm(voice.normalize_transcript(text)), _norm(heard.text)
-                errors += _edits(ref, hyp)
+                errors += voice.edit_distance(ref, hyp)
                 words += len(ref)
                 same += _intents(brain, voice.normalize_transcript(text)) == _intents(brain, heard.text)
             rows.append((f"WER, {len(notes)} operator notes, {name}", "<= 10 %", f"{100 * errors / words:.1f} %"))

@@ -24,6 +24,7 @@ import threading
 from pathlib import Path
 
 from ._config import DEFAULT_ALLOWED_CODECS, DEFAULT_VOCABULARY, VoiceConfig
+from ._correct import edit_distance
 from ._errors import (
     AudioTooLong,
     CorruptAudio,
@@ -56,6 +57,7 @@ __all__ = [
     "clear_cache",
     "configure",
     "convert_to_voice_note",
+    "edit_distance",
     "get_config",
     "normalize_transcript",
     "preload",

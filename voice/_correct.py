@@ -16,11 +16,11 @@ from a list of phrases.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Correction", "correct_transcript", "lexicon_terms", "phonetic_key", "similarity"]
+__all__ = ["Correction", "correct_transcript", "edit_distance", "lexicon_terms", "phonetic_key", "similarity"]
 
 MIN_SIMILARITY = 0.75
 """How alike (0-1) a heard span and a term must sound to be corrected."""
@@ -60,7 +60,8 @@ def phonetic_key(text: str) -> str:
     return key
 
 
-def _distance(a: str, b: str) -> int:
+def edit_distance(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """Levenshtein distance between two sequences: letters of two words, or words of two transcripts (WER)."""
     row = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         prev, row[0] = row[0], i
@@ -75,8 +76,8 @@ def similarity(a: str, b: str) -> float:
     la, lb = re.sub(r"[^a-z]", "", a.lower()), re.sub(r"[^a-z]", "", b.lower())
     if not ka or not kb or not la or not lb:
         return 0.0
-    sound = 1.0 - _distance(ka, kb) / max(len(ka), len(kb))
-    letters = 1.0 - _distance(la, lb) / max(len(la), len(lb))
+    sound = 1.0 - edit_distance(ka, kb) / max(len(ka), len(kb))
+    letters = 1.0 - edit_distance(la, lb) / max(len(la), len(lb))
     return (sound + letters) / 2.0
 
 

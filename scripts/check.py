@@ -63,12 +63,13 @@ def pytest_args(extra: list[str]) -> list[str]:
 
     Most of the suite waits on sockets and subprocesses (daemons, emulators, browsers), so more workers than
     cores pays off; ``--dist loadfile`` keeps a file's module-scoped fixtures (a daemon, a loaded speech model)
-    built once.  ``CLAWOPS_TEST_WORKERS=0`` runs serially (for debugging); extra arguments go to pytest as-is.
+    built once.  ``--no-loadscope-reorder`` keeps the collection order, longest files first (tests/conftest.py),
+    instead of xdist's files-with-most-tests first.  ``CLAWOPS_TEST_WORKERS=0`` runs serially (for debugging); extra arguments go to pytest as-is.
     """
     workers = os.environ.get("CLAWOPS_TEST_WORKERS", str(max(4, 2 * (os.cpu_count() or 1))))
     if workers == "0" or any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in extra):
         return extra
-    return ["-n", workers, "--dist", "loadfile", *extra]
+    return ["-n", workers, "--dist", "loadfile", "--no-loadscope-reorder", *extra]
 
 
 def main() -> None:

@@ -67,3 +67,27 @@ def clawops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(key)
     monkeypatch.setenv("CLAWOPS_HOME", str(home))
     return home
+
+
+# Longest files first. `./dev test` hands whole files to its workers (--dist loadfile) in collection order; left to
+# itself xdist would put files with many tests first, so a one-test file that runs for a minute and a half (the LLM
+# eval, a real OpenClaw gateway) started last and the run waited for it alone. Ordering by how long each file took
+# last time (tests/file_durations.json, refreshed by scripts/file_durations.py) lets the short files fill in around
+# the long ones. Only the order changes: every test still runs, and a file's tests keep their own order.
+_FILE_DURATIONS = Path(__file__).with_name("file_durations.json")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    import json
+
+    try:
+        seconds: dict[str, float] = json.loads(_FILE_DURATIONS.read_text())
+    except (OSError, ValueError):
+        return
+    root = Path(__file__).resolve().parent.parent
+
+    def file_of(item: pytest.Item) -> str:
+        return Path(item.fspath).resolve().relative_to(root).as_posix()
+
+    position = {item.nodeid: index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (-seconds.get(file_of(item), 0.0), file_of(item), position[item.nodeid]))

@@ -16,7 +16,6 @@ and, once pairs have finished, scales that by how the first pair's real time com
 from __future__ import annotations
 
 import math
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,10 +51,8 @@ def time_scale(drivers: Any) -> float | None:
         return float(scale)
     if type(drivers).__name__ == "DemoDrivers":
         return None
-    try:
-        return float(os.environ.get("CLAWOPS_PROVIDER_TIME_SCALE") or 1.0)
-    except ValueError:
-        return 1.0
+    # The runtime's drivers carry Settings.provider_time_scale; drivers built by hand talk to real time.
+    return 1.0
 
 
 def estimate_provisioning(instances: list[Instance], pairs: list[tuple[str, str]], done_pairs: int,

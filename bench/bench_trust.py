@@ -59,7 +59,7 @@ def append_single_txn(tmp: Path, n: int = 5000, *, cold: bool = False) -> Rate:
     def run() -> None:
         for i in range(n):
             if cold:
-                audit.forget_head()
+                audit.forget_head(store)
             with store.session() as s:
                 audit.append(s, actor="owner", action="restart", target=f"i-{i}", detail={"n": i})
 
@@ -85,7 +85,7 @@ def append_single_pg(url: str, n: int = 3000, *, cold: bool = False) -> Rate:
         def run() -> None:
             for i in range(n):
                 if cold:
-                    audit.forget_head()
+                    audit.forget_head(store)
                 with store.session() as s:
                     audit.append(s, actor="owner", action="restart", target=f"i-{i}", detail={"n": i})
 

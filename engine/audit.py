@@ -17,14 +17,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import threading
-import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from engine.errors import StoreError
@@ -70,28 +68,29 @@ def entry_hash(
     return hashlib.sha256(f"{prev_hash}|{body}".encode()).hexdigest()
 
 
-# ---------------------------------------------------------------------------- the head cache
-# Why a cache: reading the head before every append costs a round trip and, on SQLite, most of an append's
-# time.  The cache is only a *hint* - the last (seq, hash) this process wrote through an engine.  The head
-# row is moved with a compare-and-set (``UPDATE ... WHERE seq = cached AND hash = cached``), so a stale hint
-# (another engine appended, the caller's transaction rolled back, someone edited the table) matches no row,
-# and that append falls back to reading the head under a lock, exactly as without a cache.  The CAS UPDATE
-# itself takes the same lock the ``SELECT ... FOR UPDATE`` took (the head row on PostgreSQL, the database
-# write lock on SQLite), so concurrent engines still append strictly one after the other.
-_HEADS: weakref.WeakKeyDictionary[Engine, tuple[int, str]] = weakref.WeakKeyDictionary()
-_HEADS_LOCK = threading.Lock()
+# ---------------------------------------------------------------------------- the head hint
+# Why a hint: reading the head before every append costs a round trip and, on SQLite, most of an append's
+# time.  The hint is ``Store.audit_head``: the last (seq, hash) this process wrote through that store (the
+# store's sessions carry it: ``session.info["store"]``).  The head row is moved with a compare-and-set
+# (``UPDATE ... WHERE seq = hint AND hash = hint``), so a stale hint (another engine appended, the caller's
+# transaction rolled back, someone edited the table) matches no row, and that append falls back to reading
+# the head under a lock, exactly as without a hint.  The CAS UPDATE itself takes the same lock the
+# ``SELECT ... FOR UPDATE`` took (the head row on PostgreSQL, the database write lock on SQLite), so
+# concurrent engines still append strictly one after the other.
 
 
-def forget_head(engine: Engine | None = None) -> None:
-    """Drop the cached head (of one engine, or all): the next append reads the head row again.
+def forget_head(store: Store) -> None:
+    """Drop ``store``'s head hint: its next append reads the head row again.
 
     Never needed for correctness (a stale head only costs a re-read); tests use it to exercise the slow path.
     """
-    with _HEADS_LOCK:
-        if engine is None:
-            _HEADS.clear()
-        else:
-            _HEADS.pop(engine, None)
+    store.audit_head = None
+
+
+def _store_of(session: Session) -> Store | None:
+    """The store whose ``session()`` made ``session`` (None for a session made some other way: no hint)."""
+    store = session.info.get("store")
+    return store if isinstance(store, Store) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +185,8 @@ def append_rows(session: Session, items: Sequence[Fields]) -> list[dict[str, Any
     items = _redacted(items)
     conn = session.connection()
     sql = _sql(conn)
-    engine = conn.engine
-    cached = _HEADS.get(engine)
+    store = _store_of(session)
+    cached = store.audit_head if store is not None else None
     # The driver's own cursor on the transaction's connection: the statements are fixed, and going through
     # SQLAlchemy's execution context for each was a third of an append's CPU time.
     cursor = conn.connection.cursor()
@@ -213,8 +212,8 @@ def append_rows(session: Session, items: Sequence[Fields]) -> list[dict[str, Any
         cursor.close()
     if len(rows) > 1:
         conn.execute(AuditEntry.__table__.insert(), rows)  # type: ignore[attr-defined]
-    with _HEADS_LOCK:
-        _HEADS[engine] = (rows[-1]["seq"], rows[-1]["hash"])
+    if store is not None:
+        store.audit_head = (rows[-1]["seq"], rows[-1]["hash"])  # one assignment of an immutable pair: atomic
     return rows
 
 

@@ -46,11 +46,14 @@ class Store:
         self.engine = engine
         self.url = url
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self.audit_head: tuple[int, str] | None = None
+        """The audit chain's last link (seq, hash) this process wrote through this store: a hint that saves
+        ``engine.audit`` a read of the head row per append (a stale hint only costs that read)."""
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed when the block ends, rolled back if it raises."""
-        session = Session(self.engine, expire_on_commit=False)
+        session = Session(self.engine, expire_on_commit=False, info={"store": self})
         try:
             yield session
             session.commit()

@@ -136,7 +136,7 @@ def test_the_slow_path_alone_makes_the_same_chain(sqlite_url: str) -> None:
     """With the cache dropped before every append (every append reads the head), the chain is the same shape."""
     store = open_store(sqlite_url)
     for n in range(5):
-        audit.forget_head()
+        audit.forget_head(store)
         with store.session() as s:
             audit.append(s, actor="owner", action=f"slow{n}")
     report = audit.verify(store)

@@ -160,7 +160,7 @@ class Engine:
         """The caller behind a chat identity (Telegram id, WhatsApp number, SSH user) the transport reported."""
         from engine.trust import resolve_identity
 
-        return resolve_identity(self.store, channel, external_id)
+        return resolve_identity(self.store, channel, external_id, throttle=self.trust.throttle)
 
     async def ask(self, message: str, *, operator: str | None = None, channel: str = "cli",
                   session: str | None = None, dry_run: bool = False, yes: bool = False,

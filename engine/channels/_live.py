@@ -246,7 +246,7 @@ async def start_channels(engine: Engine, run_turn: RunTurn, *, workdir: Path | N
     settings = engine.settings
     hub = channels_for(engine)
     live = LiveChannels(hub, httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
-    audit = refusal_auditor(engine.store)
+    audit = refusal_auditor(engine.store, throttle=engine.trust.throttle)
     handler = make_voice_handler(channel_turn(engine, run_turn))
     work = workdir or settings.home / "channels"
 

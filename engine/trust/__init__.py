@@ -80,7 +80,7 @@ from engine.trust._secrets import (
     validate_secret_name,
 )
 from engine.trust._service import PEPPER_SECRET, Trust, environment_secrets
-from engine.trust._throttle import Burst, LoginThrottle, throttle_for
+from engine.trust._throttle import Burst, LoginThrottle
 
 __all__ = [
     "ANCHOR_FILE_NAME",
@@ -150,7 +150,6 @@ __all__ = [
     "secrets_due_for_rotation",
     "security_findings",
     "stale_keys",
-    "throttle_for",
     "unlink_identity",
     "validate_secret_name",
     "verify_anchored",

@@ -37,7 +37,7 @@ from engine.errors import AuthenticationError, InputError, NotFound
 from engine.policy import Caller, Role, require_role
 from engine.store import ApiKey, Operator, Store, utcnow
 from engine.trust._operators import _require_admin
-from engine.trust._throttle import Burst, LoginThrottle, throttle_for, throttled
+from engine.trust._throttle import Burst, LoginThrottle, throttled
 
 __all__ = [
     "KEY_PREFIX",
@@ -184,7 +184,7 @@ def _fail(s: Session, channel: str, actor: str, target: str, reason: str, source
 
 
 def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api", now: datetime | None = None,
-                 source: str | None = None, throttle: LoginThrottle | None = None) -> Caller:
+                 source: str | None = None, throttle: LoginThrottle) -> Caller:
     """The caller an API key stands for, or :class:`AuthenticationError` (audited as a failed login).
 
     The message is the same for every failure, and never repeats the key.  Failures are throttled per client
@@ -195,7 +195,6 @@ def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api",
     hopeless at any rate; the throttle keeps failures from becoming a flood of audit entries and work.
     """
     now = now or utcnow()
-    throttle = throttle if throttle is not None else throttle_for(store)
     source_bucket = f"{channel}:{source}" if source else None
     burst: Burst | None = None
     burst_what = ""

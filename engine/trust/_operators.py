@@ -27,7 +27,7 @@ from engine import audit
 from engine.errors import AuthenticationError, InputError, NotFound
 from engine.policy import Caller, Role, require_role
 from engine.store import ApiKey, ChannelIdentity, Operator, Store, Tenant, utcnow
-from engine.trust._throttle import LoginThrottle, audit_burst, throttle_for, throttled
+from engine.trust._throttle import LoginThrottle, audit_burst, throttled
 
 __all__ = [
     "CHANNELS",
@@ -262,7 +262,7 @@ def caller_for_operator(store: Store, name: str, channel: str = "cli") -> Caller
     return _caller(op, channel)
 
 
-def resolve_identity(store: Store, channel: str, external_id: str, *, throttle: LoginThrottle | None = None) -> Caller:
+def resolve_identity(store: Store, channel: str, external_id: str, *, throttle: LoginThrottle) -> Caller:
     """Who a chat message is from, or :class:`AuthenticationError` (audited as a failed login).
 
     Only the ``(channel, external_id)`` the transport itself reports counts —
@@ -272,7 +272,6 @@ def resolve_identity(store: Store, channel: str, external_id: str, *, throttle: 
     channel stops writing an audit entry per message (linked operators still
     get through); either way :class:`TooManyAttempts`, audited once per burst.
     """
-    throttle = throttle if throttle is not None else throttle_for(store)
     try:
         ext = normalize_external_id(channel, external_id)
     except InputError:
@@ -303,7 +302,7 @@ def resolve_identity(store: Store, channel: str, external_id: str, *, throttle: 
     return _caller(op, channel)
 
 
-def refusal_auditor(store: Store, *, throttle: LoginThrottle | None = None) -> Callable[[Any], None]:
+def refusal_auditor(store: Store, *, throttle: LoginThrottle) -> Callable[[Any], None]:
     """An audit hook for the Telegram and WhatsApp adapters' refusals (``engine.channels.Refusal``).
 
     The adapters drop messages from senders they do not know (and WhatsApp webhooks with a bad
@@ -313,20 +312,18 @@ def refusal_auditor(store: Store, *, throttle: LoginThrottle | None = None) -> C
     """
     from engine.text import default_redactor
 
-    buckets = throttle if throttle is not None else throttle_for(store)
-
     def hook(refusal: Any) -> None:
         channel = str(refusal.channel)
         who = f"{channel}:{str(refusal.sender_id)[:64]}"
-        burst = buckets.check("hard", who)
-        if burst is None and buckets.empty("channel", channel):
-            burst = buckets.check("channel", channel)
+        burst = throttle.check("hard", who)
+        if burst is None and throttle.empty("channel", channel):
+            burst = throttle.check("channel", channel)
         if burst is not None:
             if burst.first:
                 audit_burst(store, burst, channel)
             return
-        buckets.failed("hard", who)
-        buckets.failed("channel", channel)
+        throttle.failed("hard", who)
+        throttle.failed("channel", channel)
         with store.session() as s:
             audit.append(s, actor="unknown", channel=channel, action="login.failed", target=who, outcome="refused",
                          detail={"reason": str(refusal.reason),

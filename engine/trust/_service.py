@@ -26,7 +26,7 @@ from engine.text import Redactor, default_redactor, install_log_redaction
 from engine.trust._audit import ANCHOR_FILE_NAME, default_anchor_path
 from engine.trust._keys import IssuedKey, authenticate, issue_key
 from engine.trust._secrets import KeyRing, SecretStore
-from engine.trust._throttle import LoginThrottle, throttle_for
+from engine.trust._throttle import LoginThrottle
 
 __all__ = ["PEPPER_SECRET", "Trust", "environment_secrets"]
 
@@ -72,6 +72,9 @@ class Trust:
         self._secrets: SecretStore | None = None
         self._pepper: bytes | None = None
         self._primed = False
+        self.throttle = LoginThrottle()
+        """Failed-login buckets of this engine: API keys here, chat identities and channel refusals through
+        :func:`engine.trust.resolve_identity` and :func:`engine.trust.refusal_auditor` given this throttle."""
         # Cheap (no database, no key file), so every engine does it at once, daemon included: provider tokens
         # and other credentials handed over in the environment are masked from the first output on.
         for value in environment_secrets(os.environ if environ is None else environ):
@@ -115,11 +118,6 @@ class Trust:
         if self._pepper is None:
             self._pepper = self.secrets.get_or_create(PEPPER_SECRET, lambda: _random.token_urlsafe(32)).encode()
         return self._pepper
-
-    @property
-    def throttle(self) -> LoginThrottle:
-        """Failed-login buckets of this engine (shared with :func:`engine.trust.resolve_identity` on this store)."""
-        return throttle_for(self.store)
 
     def authenticate(self, key: str, *, channel: str = "api", source: str | None = None) -> Caller:
         """The caller behind an API key (see :func:`engine.trust.authenticate`); ``source`` is the peer address."""

@@ -20,7 +20,7 @@ Two kinds of bucket, each holding up to ``burst`` failures and refilling at
 While a bucket is empty its refusals form a *burst*: the first refusal of a
 burst is audited once (``login.throttled``, with how long it lasts and how
 many refusals the previous burst swallowed); the rest are only counted.
-Buckets live in memory, per engine (per store), and at most ``max_buckets`` of
+Buckets live in memory, per engine (its ``Trust.throttle``), and at most ``max_buckets`` of
 each kind are kept (least recently used go first), so memory stays bounded
 whatever an attacker sends.  Several engine processes each keep their own.
 """
@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from engine import audit
 from engine.errors import TooManyAttempts
 from engine.store import Store
 
-__all__ = ["Burst", "LoginThrottle", "TooManyAttempts", "audit_burst", "throttle_for", "throttled", "wait_words"]
+__all__ = ["Burst", "LoginThrottle", "TooManyAttempts", "audit_burst", "throttled", "wait_words"]
 
 
 @dataclass(slots=True)
@@ -138,19 +137,6 @@ class LoginThrottle:
 
     def __len__(self) -> int:
         return sum(len(b) for b in self._buckets.values())
-
-
-_THROTTLES: weakref.WeakKeyDictionary[Store, LoginThrottle] = weakref.WeakKeyDictionary()
-_THROTTLES_LOCK = threading.Lock()
-
-
-def throttle_for(store: Store) -> LoginThrottle:
-    """The throttle of the engine on ``store`` (one per store object, made on first use)."""
-    with _THROTTLES_LOCK:
-        throttle = _THROTTLES.get(store)
-        if throttle is None:
-            throttle = _THROTTLES[store] = LoginThrottle()
-        return throttle
 
 
 def audit_burst(store: Store, burst: Burst, channel: str, actor: str = "unknown") -> None:

@@ -37,7 +37,6 @@ from engine.trust import (
     anchor,
     link_identity,
     query,
-    resolve_identity,
     verify_with_anchor,
 )
 
@@ -104,7 +103,7 @@ def attack_forged_identity(engine: Engine) -> None:
               ("ssh", "root")]
     for channel, ext in forged:
         with pytest.raises(AuthenticationError):
-            resolve_identity(engine.store, channel, ext)
+            engine.caller_for_identity(channel, ext)
     assert len(query(engine.store, action="login.failed")) == len(forged)
 
 
@@ -133,10 +132,10 @@ def attack_repeated_wrong_keys(engine: Engine) -> None:
 
 def attack_repeated_forged_identity(engine: Engine) -> None:
     link_identity(engine.store, _owner(engine), "acme-ops", "telegram", "5550001")
-    failures = _until_throttled(lambda: resolve_identity(engine.store, "telegram", "5550002"))
+    failures = _until_throttled(lambda: engine.caller_for_identity("telegram", "5550002"))
     assert 1 <= failures < 40 and len(query(engine.store, action="login.failed", limit=100)) == failures
     assert len(query(engine.store, action="login.throttled")) >= 1
-    assert resolve_identity(engine.store, "telegram", "5550001").name == "acme-ops"
+    assert engine.caller_for_identity("telegram", "5550001").name == "acme-ops"
 
 
 class _Crash(Exception):

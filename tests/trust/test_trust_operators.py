@@ -64,7 +64,7 @@ def test_add_list_revoke_with_identities_and_keys(trust: Trust) -> None:
     with pytest.raises(AuthenticationError):
         trust.authenticate(issued.key)
     with pytest.raises(AuthenticationError):
-        resolve_identity(store, "telegram", "4242")
+        resolve_identity(store, "telegram", "4242", throttle=trust.throttle)
     actions = [e.action for e in query(store, limit=100)]
     for expected in ("operator.add", "operator.link", "key.issue", "operator.revoke", "login.failed"):
         assert expected in actions
@@ -152,7 +152,7 @@ def test_keys_hash_scopes_last_used_and_login_audit(trust: Trust) -> None:
     logins = query(store, action="login", actor="olga")
     assert [e.action for e in logins].count("login") == 2  # one per key
     later = utcnow() + timedelta(hours=1)
-    authenticate(store, full.key, trust.pepper(), now=later)
+    authenticate(store, full.key, trust.pepper(), now=later, throttle=trust.throttle)
     assert [e.action for e in query(store, action="login", actor="olga")].count("login") == 3
 
     revoke_key(store, me, full.id)

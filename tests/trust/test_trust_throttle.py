@@ -134,7 +134,7 @@ def test_guessing_at_one_key_never_locks_its_owner_out(engine: Engine, throttle:
 def test_the_engines_own_check_throttles_without_a_source_by_prefix(engine: Engine, clock: Clock,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     frozen = LoginThrottle(clock=clock)  # the default limits, on a clock that does not move
-    monkeypatch.setattr("engine.trust._service.throttle_for", lambda store: frozen)
+    monkeypatch.setattr(engine.trust, "throttle", frozen)
     good = engine.trust.issue_key(_owner(engine), "owner")
     for _ in range(10):
         with pytest.raises(AuthenticationError):
@@ -194,7 +194,7 @@ async def test_the_chat_adapters_refusals_are_audited_and_throttled(engine: Engi
 async def test_the_daemon_answers_429_with_retry_after_and_audits_logins(engine: Engine, clock: Clock,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     frozen = LoginThrottle(clock=clock)  # the default limits, on a clock that does not move
-    monkeypatch.setattr("engine.trust._service.throttle_for", lambda store: frozen)
+    monkeypatch.setattr(engine.trust, "throttle", frozen)
     good = engine.trust.issue_key(_owner(engine), "owner")
     client = TestClient(TestServer(create_app(engine)))
     await client.start_server()

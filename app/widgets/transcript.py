@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol, runtime_checkable
 
+from markdown_it import MarkdownIt
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import Markdown
 from rich.segment import Segment
@@ -85,6 +86,28 @@ def hard_breaks(body: str) -> str:
     return "\n".join(out)
 
 
+class _ReplyMarkdown(Markdown):
+    """Rich's :class:`Markdown`, parsed by one shared parser.
+
+    Rich builds a new ``MarkdownIt`` (compiling all its rules) for every
+    document, which was about half the cost of parsing a short reply.  The
+    parser keeps no state between documents, so one serves them all; the
+    other attributes are Rich's defaults, taken from a Markdown it built.
+    """
+
+    _parser: MarkdownIt | None = None
+    _defaults: dict[str, object] | None = None
+
+    def __init__(self, markup: str) -> None:
+        cls = _ReplyMarkdown
+        if cls._parser is None or cls._defaults is None:
+            cls._defaults = dict(Markdown("").__dict__)
+            cls._parser = MarkdownIt().enable("strikethrough").enable("table")  # as Rich's own
+        self.__dict__.update(cls._defaults)
+        self.markup = markup
+        self.parsed = cls._parser.parse(markup)
+
+
 class ReplyRenderable:
     """A tagged reply: the agent's tag on its own line, then the body as Markdown.
 
@@ -99,7 +122,7 @@ class ReplyRenderable:
         self.reply = reply = printable(reply)  # fleet text in a reply never drives the terminal (OSC 52, DCS, C1)
         self.tag, self.body = split_tag(reply)
         self.tag_style = tag_style
-        self.markdown = Markdown(hard_breaks(self.body)) if self.body.strip() else None
+        self.markdown = _ReplyMarkdown(hard_breaks(self.body)) if self.body.strip() else None
         self._lines: dict[tuple[int, str | None, bool], list[list[Segment]]] = {}
 
     def __str__(self) -> str:
@@ -286,11 +309,12 @@ class AgentMessage(Widget):
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
-        super().__init__(name=name, id=id, classes=classes)
-        self.reply = reply
         tag, _ = split_tag(reply)
         self.agent = agent if agent and agent != "commander" else AGENT_CLASSES.get(tag, agent or "commander")
-        self.add_class(f"-{self.agent}")
+        # The agent's class goes in with the others: add_class() on a widget not yet mounted restyles it
+        # at once, and mounting styles it again (that first pass cost as much as the reply's Markdown).
+        super().__init__(name=name, id=id, classes=f"{classes} -{self.agent}" if classes else f"-{self.agent}")
+        self.reply = reply
 
         self._renderable: ReplyRenderable | None = None
 

@@ -15,6 +15,8 @@ own strict parser.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -302,7 +304,7 @@ class ToolSpec:
 
         ``narrow`` replaces an argument's allowed values (an agent may message only some agents).
         """
-        schema = _inline(self.arguments.model_json_schema())
+        schema = json.loads(_arguments_schema(self.arguments))  # a fresh copy: the caller may change it
         generated = schema.get("properties", {})
         properties = {name: generated[name] for name in self.args}  # required first, as the contract lists them
         for arg, values in (narrow or {}).items():
@@ -327,6 +329,13 @@ def _sentence(tool: str, error: Mapping[str, Any]) -> str:
     if kind == "value_error":
         return str(context.get("error", error.get("msg", "")))
     return f"{where}: {str(error.get('msg', 'not accepted')).lower()}"
+
+
+@functools.cache
+def _arguments_schema(arguments: type[Args]) -> str:
+    """An argument model's inlined JSON schema, as JSON text: generated once per model (pydantic's schema
+    generation costs ~0.7 ms a tool, and the LLM brain offers an agent its ~20 tools on every model request)."""
+    return json.dumps(_inline(arguments.model_json_schema()))
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:

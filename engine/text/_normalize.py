@@ -69,7 +69,10 @@ def normalize(text: str) -> str:
     text = scrub_surrogates(text)
     if text.isascii():
         return text
-    text = "".join(ch for ch in text if not _is_hidden(ch))
+    # Judged once per distinct character, not per character: a long prompt has a few dozen distinct ones.
+    hidden = {ord(ch): None for ch in set(text) if ch > "\x7f" and _is_hidden(ch)}
+    if hidden:
+        text = text.translate(hidden)
     text = unicodedata.normalize("NFKC", text)
     return text.translate(_QUOTES)
 

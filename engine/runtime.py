@@ -10,8 +10,9 @@ stay under two seconds.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
@@ -28,6 +29,9 @@ from engine.providers import ProviderDriver, RateLimiters
 from engine.scheduler import Scheduler
 from engine.store import Operator, Store, Tenant, open_store
 from engine.trust import Trust
+
+if TYPE_CHECKING:
+    from engine.channels import ChannelHub
 
 __all__ = ["Engine"]
 
@@ -125,6 +129,15 @@ class Engine:
         self.trust = Trust(store, settings.home, anchor=settings.audit_anchor)
         self.scheduler = Scheduler(self)
         """This engine's recurring work and what it keeps between runs (started by the daemon)."""
+
+    @cached_property
+    def channel_hub(self) -> ChannelHub:
+        """This engine's messaging channels (empty until the daemon starts them) and the one way to reach an
+        operator on them (``send_to_operator``).  Made on first use: the channels package (aiohttp, the
+        emulators) loads only for an engine that talks on a channel."""
+        from engine.channels import ChannelHub
+
+        return ChannelHub(self.store)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, config_file: Path | None = None, **overrides: Any) -> Engine:

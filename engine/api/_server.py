@@ -305,10 +305,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def webhook(request: web.Request) -> web.StreamResponse:
     """A messaging service's webhook: the channel checks the signature on the raw body before reading it."""
-    from engine.channels import channels_for
-
     name = request.match_info["channel"]
-    hook = channels_for(request.app[STATE].engine).webhooks.get(name)
+    hook = request.app[STATE].engine.channel_hub.webhooks.get(name)
     if hook is None:
         return _error(404, f"No {name} webhook is served here: the channel is not configured on this engine.")
     try:

@@ -10,7 +10,6 @@ repeats it.  Preferences live in the ``briefing_preferences`` table (``engine.br
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -344,7 +343,7 @@ async def deliver_briefing(
     """Send ``briefing`` to its operator on ``channels``; return channel → None (sent or queued) or why it failed.
 
     ``senders`` (tests, scripts) bind a channel to an address; otherwise the engine's channel hub
-    (``engine.channels.channels_for(engine).send_to_operator``) does it, through each channel's Outbox:
+    (``engine.channel_hub.send_to_operator``) does it, through each channel's Outbox:
     the text, the voice note, then the HTML report as a document. A channel whose service is not taking
     messages right now holds the briefing in its Outbox and sends it later; such channels are added to
     ``queued``, so that nobody reports them as delivered before they are.
@@ -368,13 +367,8 @@ async def deliver_briefing(
 
 
 def channel_hub(engine: Engine) -> Any:
-    """The engine's channel hub (``send_to_operator``), or None where the channels are not part of this build."""
-    try:
-        module = importlib.import_module("engine.channels._hub")
-    except ImportError:
-        return None
-    factory = getattr(module, "channels_for", None)
-    return None if factory is None else factory(engine)
+    """The engine's channel hub (``send_to_operator``); tests put a stand-in here."""
+    return engine.channel_hub
 
 
 async def _via_hub(engine: Engine, briefing: Briefing, channels: list[str],

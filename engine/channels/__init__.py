@@ -26,7 +26,7 @@ from engine.channels._base import (
     deliver_reply,
     lookup_operator,
 )
-from engine.channels._hub import ChannelHub, DeliveryResult, LiveChannel, channels_for
+from engine.channels._hub import ChannelHub, DeliveryResult, LiveChannel
 from engine.channels._live import LiveChannels, RunTurn, channel_turn, identity_lookup, start_channels
 from engine.channels._loopback import serve_app
 from engine.channels.telegram import TELEGRAM_API, TelegramChannel, TelegramClient, check_webhook_secret
@@ -72,7 +72,6 @@ __all__ = [
     "WhatsAppClient",
     "WhatsAppEmulator",
     "WhatsAppSent",
-    "channels_for",
     "check_webhook_secret",
     "deliver_reply",
     "lookup_operator",

@@ -1,10 +1,10 @@
 """The running channels of one engine, and the one way to reach an operator on them.
 
-``channels_for(engine)`` is the registry the daemon fills at start-up (``engine.channels.live``);
+Each engine owns one (``Engine.channel_hub``), which the daemon fills at start-up (``.live``);
 anything in the engine that must tell an operator something on their phone — the scheduled briefing,
 an alert — calls::
 
-    result = await channels_for(engine).send_to_operator("owner", text, voice=ogg, documents=[report])
+    result = await engine.channel_hub.send_to_operator("owner", text, voice=ogg, documents=[report])
 
 It finds the operator's linked identities (``clawops operator link``), sends through each live
 channel's Outbox (so an API outage delays the message instead of losing it) and says truthfully what
@@ -15,7 +15,6 @@ happened per channel: ``sent``, ``queued`` (waiting for the API; goes out later,
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from engine.channels._base import Outbox, Reply, SendStatus
 if TYPE_CHECKING:
     from engine.store import Store
 
-__all__ = ["ChannelHub", "DeliveryResult", "LiveChannel", "channels_for"]
+__all__ = ["ChannelHub", "DeliveryResult", "LiveChannel"]
 
 log = logging.getLogger("clawops.channels")
 
@@ -166,15 +165,3 @@ def _failure(live: LiveChannel, address: str) -> str | None:
     outbox = getattr(live, "outbox", None)
     why = outbox.failure(str(address)) if isinstance(outbox, Outbox) else None
     return why.rstrip(". ") or None if why else None
-
-
-_HUBS: weakref.WeakKeyDictionary[Any, ChannelHub] = weakref.WeakKeyDictionary()
-
-
-def channels_for(engine: Any) -> ChannelHub:
-    """The channel hub of ``engine`` (created empty on first use; the daemon adds the live channels)."""
-    hub = _HUBS.get(engine)
-    if hub is None:
-        hub = ChannelHub(getattr(engine, "store", None))
-        _HUBS[engine] = hub
-    return hub

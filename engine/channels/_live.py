@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from engine.channels._base import ChannelError, Inbound, Outbox, Reply
-from engine.channels._hub import ChannelHub, channels_for
+from engine.channels._hub import ChannelHub
 from engine.channels.voice_turns import TurnFn, make_voice_handler
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def channel_turn(engine: Engine, run_turn: RunTurn) -> TurnFn:
             return Reply(text="This identity is no longer linked to an active operator; nothing was done.")
         session = f"{inbound.channel}:{inbound.sender_id}"
         chat = (str(inbound.channel), str(inbound.sender_id))
-        shown = getattr(channels_for(engine).live.get(chat[0]), "show_progress", None)
+        shown = getattr(engine.channel_hub.live.get(chat[0]), "show_progress", None)
         # One progress message per job in a chat, whichever of its turns (the one that waits for the job, a
         # "job status" meanwhile) hears of it.
         relay = relays.get(chat)
@@ -244,7 +244,7 @@ async def start_channels(engine: Engine, run_turn: RunTurn, *, workdir: Path | N
     from engine.trust import refusal_auditor
 
     settings = engine.settings
-    hub = channels_for(engine)
+    hub = engine.channel_hub
     live = LiveChannels(hub, httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
     audit = refusal_auditor(engine.store, throttle=engine.trust.throttle)
     handler = make_voice_handler(channel_turn(engine, run_turn))

@@ -22,7 +22,6 @@ from engine.channels import (
     Inbound,
     LiveChannels,
     TelegramEmulator,
-    channels_for,
     make_voice_handler,
     serve_app,
     start_channels,
@@ -107,7 +106,7 @@ async def test_telegram_webhook_mode_on_the_api_port(webhook_rig: Any) -> None:
 async def test_a_refused_send_is_audited_as_failed(webhook_rig: Any) -> None:
     engine, emu, _, _ = webhook_rig
     emu.fail(times=1, status=403, method="sendMessage")  # the owner blocked the bot
-    result = await channels_for(engine).send_to_operator("owner", "this one is refused")
+    result = await engine.channel_hub.send_to_operator("owner", "this one is refused")
     assert result.statuses == {"telegram": "failed"} and not result.delivered
     assert "bot was blocked by the user" in result.errors["telegram"]  # the API's reason, for the log and the chat
     with engine.store.session() as s:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from engine.api import run_turn
-from engine.channels import LiveChannels, RetryPolicy, SentMessage, TelegramEmulator, channels_for, start_channels
+from engine.channels import ChannelHub, LiveChannels, RetryPolicy, SentMessage, TelegramEmulator, start_channels
 from engine.runtime import Engine
 from engine.trust import link_identity
 
@@ -61,13 +61,13 @@ async def test_job_progress_is_edited_in_place_and_the_end_is_reported(rig: Any)
     progress, end = texts(emu)[1], texts(emu)[-1]
     assert progress.edits, "the progress line was edited in place, not sent again"
     assert "done" in (progress.text or "") and "job" in (end.text or "").lower()
-    assert channels_for(engine).live.keys() == {"telegram"}
-    assert "not configured" in channels_for(engine).down["whatsapp"]
+    assert engine.channel_hub.live.keys() == {"telegram"}
+    assert "not configured" in engine.channel_hub.down["whatsapp"]
 
 
 async def test_send_to_operator_reports_per_channel_truthfully(rig: Any) -> None:
     engine, emu, _ = rig
-    hub = channels_for(engine)
+    hub: ChannelHub = engine.channel_hub
     ok = await hub.send_to_operator("owner", "hello from the briefer")
     assert ok.ok and ok.statuses == {"telegram": "sent"}
     assert any(s.text == "hello from the briefer" for s in emu.sent)

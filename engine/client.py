@@ -26,7 +26,6 @@ from engine.api import (
     HistoryMessage,
     RemoteClient,
     Unauthorized,
-    hub_for,
     key_checker,
     load_history,
     run_turn,
@@ -348,7 +347,7 @@ class EmbeddedClient:
         tenant = self._me().tenant_id
         resumer: asyncio.Task[None] | None = None
         sweeper: asyncio.Task[None] | None = None
-        async with hub_for(self.engine).subscribe() as queue:
+        async with self.engine.feed.subscribe() as queue:
             if self.engine.ops.background_jobs and not self._resumed:
                 self._resumed = True
                 resumer = asyncio.ensure_future(self._keep_resuming())
@@ -371,7 +370,7 @@ class EmbeddedClient:
         daemon schedules it itself); what Guardian tells the operator arrives on the feed as Guardian's."""
         scheduler = self.engine.scheduler
         self.engine.ops.sweeper = scheduler.sweep_now
-        hub = hub_for(self.engine)
+        hub = self.engine.feed
 
         def tell(line: str) -> None:
             hub.publish(FeedItem(operator="guardian", channel="guardian", session=None, message="", reply=line,

@@ -22,6 +22,7 @@ from engine.conversation import Conversation, TurnResult
 from engine.demo import DemoDrivers, SimNodeCommands, seed_demo, stored_symptom
 from engine.domain import Provider
 from engine.errors import ConfigError, InputError, PolicyRefusal
+from engine.events import Hub, JobProgress
 from engine.nodes import BootstrapOptions, GatewayNodeCommands, optional_secret
 from engine.operations import Operations
 from engine.policy import Caller, Role
@@ -129,6 +130,8 @@ class Engine:
         self.trust = Trust(store, settings.home, anchor=settings.audit_anchor)
         self.scheduler = Scheduler(self)
         """This engine's recurring work and what it keeps between runs (started by the daemon)."""
+        self.feed = Hub(follow=self._publish_job_progress)
+        """This engine's shared feed: every front's finished turns and, once anyone follows it, job progress."""
 
     @cached_property
     def channel_hub(self) -> ChannelHub:
@@ -194,6 +197,18 @@ class Engine:
 
         return await briefing_tool(self.ops, caller, tool, args, dry_run=dry_run,
                                    on_prefs_changed=self.scheduler.prefs_changed)
+
+    def _publish_job_progress(self, feed: Hub) -> None:
+        """Job progress onto the feed; job errors can quote a provider's answer, so they pass the trust redactor
+        before anyone sees them."""
+        redactor = self.trust.redactor
+
+        def publish(progress: JobProgress) -> None:
+            if progress.job.error:
+                progress = redactor.scrub_value(progress)
+            feed.publish(progress)
+
+        self.ops.add_progress_listener(publish)
 
     def close(self) -> None:
         self.store.dispose()

@@ -10,7 +10,6 @@ from engine.api._auth import WRONG_KEY, Authenticate, default_authenticator, sta
 from engine.api._daemon import run_daemon
 from engine.api._errors import EngineUnavailable, Unauthorized
 from engine.api._history import HistoryMessage, load_history, record_exchange, search_history
-from engine.api._hub import FeedItem, Hub, hub_for, visible_to
 from engine.api._remote import (
     ClientEvent,
     ConnectionLost,
@@ -27,6 +26,7 @@ from engine.api._wire import (
     turn_from_wire,
     turn_to_wire,
 )
+from engine.events import FeedItem, Hub, visible_to
 
 __all__ = [
     "run_daemon",
@@ -46,7 +46,6 @@ __all__ = [
     "default_authenticator",
     "event_from_wire",
     "event_to_wire",
-    "hub_for",
     "visible_to",
     "key_checker",
     "load_history",

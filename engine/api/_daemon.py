@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from engine.api._auth import Authenticate
-from engine.api._hub import hub_for
 from engine.api._logging import configure_logging
 from engine.api._metrics import MetricsSource
 from engine.api._server import create_app
@@ -115,7 +114,7 @@ async def _main(engine: Engine, host: str, port: int, ready: Callable[[str], Non
             loop.add_signal_handler(sig, stop.set)
     # Jobs run as tasks of the daemon and report progress on the feed; a turn never waits for its job.
     engine.ops.background_jobs = True
-    hub_for(engine)
+    engine.feed.follow_jobs()
     for job_id in engine.ops.unfinished_jobs():
         engine.ops.start_job(job_id)  # an earlier daemon's work: steps already done are skipped
     gateway = await _start_gateway(engine)
@@ -176,7 +175,7 @@ async def _start_scheduler(engine: Engine, *, guardian: bool = False) -> Any:
 
 def tell_briefing_failures(engine: Engine) -> Callable[[], None]:
     """A scheduled briefing that could not be produced or sent is said in the operators' feed (the chat), FAILED."""
-    from engine.api._hub import FeedItem
+    from engine.events import FeedItem
     from engine.store import Operator
 
     def tell(run: Any) -> None:
@@ -188,7 +187,7 @@ def tell_briefing_failures(engine: Engine) -> Callable[[], None]:
             op = s.get(Operator, sch.operator_id)
         where = "; ".join(f"on {name}: {why}" for name, why in failed.items()) or f"it was not produced: {run.error}"
         saved = f" It is saved at {run.briefing.html_path}." if run.briefing is not None else ""
-        hub_for(engine).publish(FeedItem(
+        engine.feed.publish(FeedItem(
             operator=op.name if op is not None else sch.operator_id, channel="briefer", session=None,
             message=f"scheduled {sch.kind} briefing", agent="briefer", tenant=op.tenant_id if op is not None else None,
             reply=f"[Briefer] FAILED: the {sch.kind} briefing due {run.due.slot:%H:%M} UTC was not delivered {where}.{saved}"))

@@ -23,12 +23,11 @@ from typing import Any
 
 from engine.api._errors import EngineUnavailable, Unauthorized
 from engine.api._history import HistoryMessage
-from engine.api._hub import FeedItem
 from engine.api._wire import audit_from_wire, event_from_wire, progress_from_wire, turn_from_wire
 from engine.audit import AuditReport
 from engine.conversation import ToolCall, TurnResult
 from engine.errors import ClawOpsError, InputError, NotFound, StoreError, TooManyAttempts
-from engine.events import EngineEvent, TurnFailed, TurnFinished, TurnStarted
+from engine.events import EngineEvent, FeedItem, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress
 from engine.retry import Backoff
 

@@ -42,14 +42,13 @@ from engine.api._auth import Authenticate, default_authenticator
 from engine.api._errors import Unauthorized
 from engine.api._guard import IdempotencyConflict, IdempotentTurns, TooLarge, check_text, parse_json_object
 from engine.api._history import load_history, search_history
-from engine.api._hub import hub_for, visible_to
 from engine.api._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.api._metrics import ApiStats, MetricsSource, render_metrics
 from engine.api._turns import _scrub, run_turn
 from engine.api._wire import audit_to_wire, event_to_wire, progress_to_wire, turn_to_wire
 from engine.conversation import ToolCall
 from engine.errors import ClawOpsError, InputError, NotFound, PolicyRefusal, StoreError, TooManyAttempts
-from engine.events import EngineEvent, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted
+from engine.events import EngineEvent, TokenDelta, ToolCalled, TurnFailed, TurnFinished, TurnStarted, visible_to
 from engine.operations import JobProgress
 from engine.policy import Caller
 
@@ -298,7 +297,7 @@ async def search(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    text = render_metrics(state.engine, state.stats, hub_for(state.engine).published, state.sources,
+    text = render_metrics(state.engine, state.stats, state.engine.feed.published, state.sources,
                           tenant_id=_caller(request).tenant_id)
     return web.Response(body=text.encode("utf-8"), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
@@ -369,7 +368,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
 async def _forward_feed(state: ApiState, caller: Caller, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
     """The shared feed for one socket: turns as ``feed`` frames, job progress as ``job`` frames (rule 6 applied)."""
-    async with hub_for(state.engine).subscribe() as queue:
+    async with state.engine.feed.subscribe() as queue:
         while True:
             item = await queue.get()
             if not visible_to(item, caller.tenant_id):

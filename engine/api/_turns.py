@@ -17,9 +17,9 @@ from sqlmodel import col, select
 
 from engine.api._guard import check_text
 from engine.api._history import record_exchange
-from engine.api._hub import FeedItem, hub_for
 from engine.conversation import ToolCall, TurnResult
 from engine.errors import ClawOpsError
+from engine.events import FeedItem
 from engine.policy import Caller
 from engine.store import JobRecord, PlanRecord, utcnow
 from engine.trust import printable
@@ -106,7 +106,7 @@ async def run_turn(engine: Engine, message: str, *, operator: str | None, channe
     result = _scrub(engine, result)
     message = _scrub(engine, message)
     _record(engine, caller, session, message, result.reply, result.agent)
-    hub_for(engine).publish(FeedItem(operator=caller.name, channel=channel, session=session, message=message,
+    engine.feed.publish(FeedItem(operator=caller.name, channel=channel, session=session, message=message,
                                      reply=result.reply, agent=result.agent,
                                      tool_calls=tuple(c.to_contract() for c in result.tool_calls),
                                      tenant=caller.tenant_id))

@@ -60,6 +60,4 @@ async def test_two_operators_see_each_other_and_the_audit_names_them(daemon: Dae
 
 
 def _subscribers(daemon: Daemon) -> int:
-    from engine.api import hub_for
-
-    return hub_for(daemon.engine).subscribers
+    return daemon.engine.feed.subscribers

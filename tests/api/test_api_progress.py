@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from engine.api import FeedItem, RemoteClient, hub_for
+from engine.api import FeedItem, RemoteClient
 from engine.operations import JobProgress
 from engine.trust import add_operator
 from tests.api.api_testkit import Daemon, Keys
@@ -39,7 +39,7 @@ async def test_go_returns_running_and_others_watch_the_job_to_the_end(daemon: Da
     carol_saw: list[object] = []
     bob_watch = asyncio.create_task(_until_job_ends(bob.feed()))
     carol_watch = asyncio.create_task(_collect(carol.feed(), carol_saw))
-    while hub_for(engine).subscribers < 2:
+    while engine.feed.subscribers < 2:
         await asyncio.sleep(0.05)
     try:
         plan = await alice.ask("restart everything degraded on vultr", session="alice-ops")

@@ -147,7 +147,7 @@ async def test_a_failed_delivery_is_failed_everywhere_and_a_late_one_says_so(
 
 async def test_the_daemon_tells_the_chat_a_briefing_failed(engine: Engine) -> None:
     from engine.api._daemon import tell_briefing_failures
-    from engine.api._hub import FeedItem, hub_for
+    from engine.events import FeedItem
 
     set_prefs(engine.store, "op-owner", at="07:00", channels="whatsapp", no_weekly=True,
               now=datetime.now(UTC) - timedelta(days=2))
@@ -156,7 +156,7 @@ async def test_the_daemon_tells_the_chat_a_briefing_failed(engine: Engine) -> No
     remove = tell_briefing_failures(engine)
     slot = (datetime.now(UTC) + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
     try:
-        async with hub_for(engine).subscribe() as feed:
+        async with engine.feed.subscribe() as feed:
             await run_due_briefings(engine, slot, speak=False)  # no WhatsApp channel runs here
             item = feed.get_nowait()
     finally:

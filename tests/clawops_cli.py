@@ -159,6 +159,10 @@ def _serve(path: str) -> None:
     sys.path[0] = str(ROOT)  # as under ``python -m``: the project, not tests/, comes first
     for name in _PRELOAD:
         importlib.import_module(name)
+    # The offline brain's word list is built on first use, not at import: build it once here, not in every child.
+    from engine.brain._offline import _lexicon
+
+    _lexicon()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; their status goes by socket
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -391,7 +392,7 @@ class OfflineBrain:
     def understand(self, message: str, context: BrainContext | None = None) -> list[Intent]:
         ctx = context or BrainContext()
         raw = door_normalize(message).strip()
-        prepared = prepare(message, known=LEXICON, extra_vocabulary=())
+        prepared = prepare(message, known=_lexicon(), extra_vocabulary=())
         text = prepared.text
         if not text:
             return [UnknownIntent("", SUGGESTIONS)]
@@ -1004,7 +1005,7 @@ def ask_back(message: str, reading: Sequence[Intent]) -> ClarifyIntent | None:
     reads = [i for i in reading if isinstance(i, ToolIntent)]
     if any(i.tool not in ("fleet_status", "instance_inspect") for i in reads):
         return None  # the words asked for that read ("kick off a health sweep", "audit trail for failovers")
-    text = prepare(message, known=LEXICON, extra_vocabulary=()).text
+    text = prepare(message, known=_lexicon(), extra_vocabulary=()).text
     verb = _action_verb(text)
     if verb and not QUESTION_START.match(text):
         return _verb_question(text, verb)
@@ -1100,7 +1101,7 @@ def _unexplained(text: str) -> tuple[str, ...]:
         word = word.strip("'")
         if len(word) <= 2 or any(ch.isdigit() for ch in word):
             continue
-        if any(s in LEXICON or s in COMMON_WORDS for s in _stems(word)):
+        if any(s in _lexicon() or s in COMMON_WORDS for s in _stems(word)):
             continue
         out.append(word)
     return tuple(dict.fromkeys(out))
@@ -1224,8 +1225,13 @@ def _literal_words(module: Any) -> set[str]:
     return words
 
 
+@functools.cache
 def _lexicon() -> frozenset[str]:
-    """Every word a recogniser or lexicon entry of the brain explains (read from their own patterns and tables)."""
+    """Every word a recogniser or lexicon entry of the brain explains (read from their own patterns and tables).
+
+    Read on first use, not at import: parsing the recognisers' sources costs ~0.3 s of CPU, which every process
+    importing the engine (each daemon, CLI and test worker) paid whether or not it ever read a message.
+    """
     import sys
 
     own = sys.modules[__name__]
@@ -1249,4 +1255,3 @@ droplet droplets cloud hosting host hosts datacenter datacentre dc eu us ap comp
 new extra more additional fresh spare docker container containers service services process minutes hours days
 minute hour day percent currency euro euros dollar dollars usd eur money month monthly week weekly year
 """.split())
-LEXICON = _lexicon()

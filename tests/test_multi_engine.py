@@ -11,6 +11,8 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
+from engine import audit
+from engine.events import FeedItem
 from engine.runtime import Engine
 from engine.store import AuditEntry, JobStep
 
@@ -121,7 +123,8 @@ def test_a_killed_engines_job_is_taken_over_by_the_survivor_exactly_once(pg_url:
 
 def test_two_engines_in_one_process_share_no_state(clawops_home: Path, tmp_path: Path) -> None:
     """Everything an engine keeps between calls is its own: schedules, Guardian and who hears it, briefing runs
-    and their lock, status-page reads, archive clients (no process-wide globals but the logger)."""
+    and their lock, status-page reads, archive clients, its channels, its feed, its login throttle and its
+    store's audit head hint (no process-wide globals but the logger)."""
     one = Engine.open(demo_providers="sim", demo_pairs=4)
     two = Engine.open(demo_providers="sim", demo_pairs=4, database_url=f"sqlite:///{tmp_path / 'two.db'}")
     try:
@@ -143,6 +146,35 @@ def test_two_engines_in_one_process_share_no_state(clawops_home: Path, tmp_path:
         assert runs == []
         assert one.ops.status_pages is not two.ops.status_pages
         assert one.ops._steps.archive_clients is not two.ops._steps.archive_clients
+        # the channels and the feed: what one engine's daemon starts or publishes, the other never sees
+        one.channel_hub.mark_down("telegram", "engine one's token is wrong")
+        assert one.channel_hub is one.channel_hub and one.channel_hub is not two.channel_hub
+        assert "telegram" not in two.channel_hub.down and two.channel_hub.store is two.store
+        assert one.feed is not two.feed
+
+        async def publish_on_one() -> tuple[list[object], list[object]]:
+            async with one.feed.subscribe() as on_one, two.feed.subscribe() as on_two:
+                one.feed.publish(FeedItem(operator="owner", channel="cli", session=None, message="hi", reply="hello"))
+                return [on_one.get_nowait()], [on_two.get_nowait() for _ in range(on_two.qsize())]
+
+        heard_on_one, heard_on_two = asyncio.run(publish_on_one())
+        assert [getattr(item, "reply", None) for item in heard_on_one] == ["hello"] and heard_on_two == []
+        assert two.feed.published == 0
+        # failed logins: throttling one engine's callers leaves the other's alone
+        assert one.trust.throttle is not two.trust.throttle
+        for _ in range(10):
+            one.trust.throttle.failed("hard", "api:203.0.113.9")
+        assert one.trust.throttle.empty("hard", "api:203.0.113.9")
+        assert not two.trust.throttle.empty("hard", "api:203.0.113.9")
+        # the audit chain's head hint: each store keeps the last link it wrote
+        with one.store.session() as s:
+            audit.append(s, actor="owner", action="probe.one")
+        head_one = one.store.audit_head
+        with two.store.session() as s:
+            audit.append(s, actor="owner", action="probe.two")
+        assert head_one is not None and one.store.audit_head == head_one
+        assert two.store.audit_head is not None and two.store.audit_head != head_one
+        assert audit.verify(one.store).ok and audit.verify(two.store).ok
     finally:
         one.close()
         two.close()

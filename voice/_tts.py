@@ -8,6 +8,9 @@ The ONNX session's worker threads do not spin-wait between operators.  ONNX Runt
 intra-op thread busy-wait for the next piece of work; Piper's graph is many small operators, so on a 2-core
 box that spinning was a third of a briefing's synthesis CPU (34 s of speech: 6.0 → 4.0 CPU-s), took the cores
 from everything else the engine does meanwhile and made the same audio no faster (the samples are identical).
+Its graph gets ONNX Runtime's basic optimisations only: the extended ones (operator fusions, a blocked memory
+layout) doubled the voice's load (0.7 → 0.4 CPU-s, paid by every process that speaks, e.g. each
+``clawops brief --now``) and made synthesis no faster; the samples differ from theirs by float rounding only.
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ def _get(config: VoiceConfig) -> _Loaded:
 
 
 def _load_voice(model: Path, cfg: Path, cpu_threads: int) -> Any:
-    """``PiperVoice.load`` on the CPU, with an ONNX session whose threads sleep when idle (see the module doc).
+    """``PiperVoice.load`` on the CPU, with an ONNX session whose threads sleep when idle and whose graph gets the
+    basic optimisations only (see the module doc).
 
     ``cpu_threads`` > 0 caps the session's threads (``VoiceConfig.cpu_threads``, as for speech-to-text).
     """
@@ -94,6 +98,7 @@ def _load_voice(model: Path, cfg: Path, cpu_threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
     if cpu_threads > 0:
         options.intra_op_num_threads = cpu_threads
     with open(cfg, encoding="utf-8") as fh:

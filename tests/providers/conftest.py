@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator
-from functools import cache
 
 import httpx
 import pytest
 
 from engine.providers.emulators import PROVIDERS, running_emulator
 from tests.providers.provider_kit import Rig
+from tests.tls_kit import tls
 
 #: The vendor location id the emulator uses for WHERE's region (what a region outage names).
 VENDOR_LOCATION = {"hetzner": "nbg1", "digitalocean": "fra1", "vultr": "ewr", "contabo": "EU", "hostinger": "vno"}
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    """httpx's default TLS context, built once: building it (loading the CA bundle) was half of a test's CPU.
-
-    The rig's client speaks plain HTTP to the loopback emulator; the context is the one it would build anyway.
-    """
-    return httpx.create_ssl_context()
 
 
 @pytest.fixture(params=PROVIDERS)
@@ -33,7 +23,7 @@ def provider(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def rig(provider: str) -> AsyncIterator[Rig]:
     async with running_emulator(provider, time_scale=1.0) as emu:
-        async with httpx.AsyncClient(timeout=5.0, verify=_tls()) as client:
+        async with httpx.AsyncClient(timeout=5.0, verify=tls()) as client:  # one TLS context: tests/tls_kit.py
             yield Rig(provider, emu, client)
 
 

@@ -22,6 +22,7 @@ from engine.runtime import Engine
 from engine.trust import add_operator, link_identity
 from tests.clawops_cli import run_clawops
 from tests.security.sec_gate_kit import PAIRS, Daemon, accounts, fleet, jobs, nothing_ran, words
+from tests.tls_kit import tls
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,7 +92,7 @@ def _key(engine: Engine, name: str) -> str:
 
 
 async def _turn(url: str, key: str, message: str, **body: object) -> dict[str, object]:
-    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=120, verify=tls()) as http:  # per turn: tests/tls_kit.py
         resp = await http.post("/v1/turns", headers={"Authorization": f"Bearer {key}"},
                                json={"message": message, **body})
     assert resp.status_code == 200, resp.text

@@ -26,6 +26,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.clawops_cli import run_clawops
+from tests.tls_kit import tls
 
 CANARY = "CanaryTok3n-Xy7Qz9W3pL"
 PAIRS = 30
@@ -140,7 +141,7 @@ def _auth(key: str) -> dict[str, str]:
 
 
 def http(f: Fleet) -> httpx.Client:
-    return httpx.Client(base_url=f.url, timeout=120)
+    return httpx.Client(base_url=f.url, timeout=120, verify=tls())  # a client per request: tests/tls_kit.py
 
 
 def turn(f: Fleet, key: str, message: str, **extra: Any) -> httpx.Response:

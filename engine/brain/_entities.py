@@ -9,6 +9,8 @@ domain's regions and cities) plus the common names operators use for it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from engine.domain import REGIONS
 
@@ -38,26 +40,35 @@ LOOSE_TIERS = frozenset({"small", "big", "large", "cheap", "cheapest", "tiny", "
                          "biggest", "beefy", "smallest"})
 ROLE_WORDS = {"primary": "primary", "primaries": "primary", "standby": "standby", "standbys": "standby",
               "standbies": "standby"}
-CITY_WORDS: dict[str, list[str]] = {}
-"""A place's names → the regions there, the likeliest first (a provider named elsewhere picks among them)."""
+
+
 _REAL_REGIONS = [r for r in REGIONS.values() if r.provider.value != "sim"]
-for _region in _REAL_REGIONS:
-    CITY_WORDS.setdefault(_region.city.lower(), []).append(_region.name)
-for _region in _REAL_REGIONS:
-    # A location code names its city, with or without the provider's digit: "fra1" and "fra" are Frankfurt, so
-    # "fra on DO" is DigitalOcean's Frankfurt even though "fra" is Vultr's own code. The code's own region first.
-    for _code in dict.fromkeys((_region.location.lower(), _region.location.lower().rstrip("0123456789"))):
-        if _code and _code not in ("east", "central"):
-            _names = CITY_WORDS.setdefault(_code, [])
-            for _name in (_region.name, *CITY_WORDS[_region.city.lower()]):
-                if _name not in _names:
-                    _names.append(_name)
-CITY_WORDS["nuernberg"] = CITY_WORDS["nürnberg"] = CITY_WORDS["nuremberg"]
-CITY_WORDS["nyc"] = CITY_WORDS["new york"]
-CITY_WORDS["sf"] = CITY_WORDS["san francisco"]
-CITY_WORDS["newark"] = CITY_WORDS["new jersey"]
-CITY_WORDS["la"] = CITY_WORDS["los angeles"]
-CITY_WORDS["virginia"] = CITY_WORDS["ashburn"]
+
+
+def _city_words() -> dict[str, tuple[str, ...]]:
+    cities: dict[str, list[str]] = {}
+    for region in _REAL_REGIONS:
+        cities.setdefault(region.city.lower(), []).append(region.name)
+    for region in _REAL_REGIONS:
+        # A location code names its city, with or without the provider's digit: "fra1" and "fra" are Frankfurt,
+        # so "fra on DO" is DigitalOcean's Frankfurt even though "fra" is Vultr's own code. The code's own
+        # region first.
+        for code in dict.fromkeys((region.location.lower(), region.location.lower().rstrip("0123456789"))):
+            if code and code not in ("east", "central"):
+                names = cities.setdefault(code, [])
+                for name in (region.name, *cities[region.city.lower()]):
+                    if name not in names:
+                        names.append(name)
+    for alias, city in (("nuernberg", "nuremberg"), ("nürnberg", "nuremberg"), ("nyc", "new york"),
+                        ("sf", "san francisco"), ("newark", "new jersey"), ("la", "los angeles"),
+                        ("virginia", "ashburn")):
+        cities[alias] = cities[city]
+    return {city: tuple(names) for city, names in cities.items()}
+
+
+CITY_WORDS: Mapping[str, tuple[str, ...]] = MappingProxyType(_city_words())
+"""A place's names → the regions there, the likeliest first (a provider named elsewhere picks among them).
+Read-only: built once from the domain's regions, the same for every engine."""
 _CITY_RES = [(re.compile(rf"\b{re.escape(city)}\b"), names) for city, names in
              sorted(CITY_WORDS.items(), key=lambda kv: -len(kv[0]))]
 ACCOUNT_RE = re.compile(r"\bacct[- ]?(\d{1,6})\b")

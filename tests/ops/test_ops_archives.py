@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]  # boto3 ships no type hints; its stubs are no dependency
 import pytest
-from moto.server import ThreadedMotoServer
 from sqlmodel import col, select
 
 from engine.errors import ClawOpsError, ConfigError
@@ -36,6 +34,10 @@ KEY_ID, SECRET = "AKIACLAWOPSTEST00001", "s3cr3t-Archive-Key-that-must-never-sho
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 in server mode on a free loopback port: real HTTP, real signatures, no cloud."""
+    # moto and boto3 are imported here, not at the top: every pytest worker imports every test module at
+    # collection, and only the one that runs this file needs them (~0.3 s of CPU).
+    from moto.server import ThreadedMotoServer
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -46,6 +48,8 @@ def s3_endpoint() -> Iterator[str]:
 
 
 def _s3(endpoint: str) -> Any:
+    import boto3  # type: ignore[import-untyped]  # boto3 ships no type hints; its stubs are no dependency
+
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID,
                         aws_secret_access_key=SECRET)
 

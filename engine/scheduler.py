@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import voice
     from engine.runtime import Engine
 
 __all__ = ["BRIEFING_PREFIX", "Scheduler", "start_scheduler", "sweep_reports"]
@@ -65,6 +66,9 @@ class Scheduler:
         self._aps: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sync_tasks: set[asyncio.Task[Any]] = set()
+        self.voice: voice.VoiceConfig | None = None
+        """This engine's voice settings and the fleet's own words (made when the scheduler starts); the daemon's
+        briefings and channels speak and listen with it (None: the voice package's defaults)."""
 
     # ------------------------------------------------------------------ the tasks
     async def resume_jobs(self) -> int:
@@ -102,13 +106,13 @@ class Scheduler:
         from engine.briefer import run_due_briefings
 
         await self._resync_if_changed()
-        return len(await run_due_briefings(self.engine))
+        return len(await run_due_briefings(self.engine, voice_config=self.voice))
 
     async def brief_operator(self, operator_id: str) -> int:
         """One operator's briefing minute (their time, their time zone): produce and send what is due now."""
         from engine.briefer import run_due_briefings
 
-        return len(await run_due_briefings(self.engine, operator_id=operator_id))
+        return len(await run_due_briefings(self.engine, operator_id=operator_id, voice_config=self.voice))
 
     async def ledger_analysis(self) -> str:
         """Ledger's 6-hourly run: today's cost snapshot and the three analyses."""
@@ -265,7 +269,7 @@ class Scheduler:
         """"Brief me now" where the daemon runs: the briefing with its voice note, sent to the asker's channel."""
         from engine.briefer import brief_and_send
 
-        return await brief_and_send(self.engine, caller, kind)
+        return await brief_and_send(self.engine, caller, kind, voice_config=self.voice)
 
     # ------------------------------------------------------------------ running
     def register(self, schedule_id: str, task: Task, every: timedelta) -> None:
@@ -324,7 +328,7 @@ class Scheduler:
             await aps.add_schedule(_task_id(task, schedule_id), trigger, id=schedule_id,
                                    conflict_policy=ConflictPolicy.replace, max_jitter=seconds / 10)
         self._aps, self._loop = aps, asyncio.get_running_loop()
-        _configure_voice(engine)
+        self.voice = _voice_config(engine)
         await self.sync_briefings()
         engine.ops.briefer = self._brief_on_request  # "brief me now" sends the voice note and report to the asker
         await aps.start_in_background()
@@ -417,14 +421,15 @@ def _scheduler_namespace(url: str) -> str:
     return "apscheduler"
 
 
-def _configure_voice(engine: Engine) -> None:
-    """The daemon speaks and listens with the engine's voice settings and the fleet's own words."""
+def _voice_config(engine: Engine) -> voice.VoiceConfig | None:
+    """The engine's voice settings and the fleet's own words, for the daemon to speak and listen with."""
     try:
-        from engine.briefer import configure_voice
+        from engine.briefer import voice_config
 
-        configure_voice(engine.settings, engine.store)
+        return voice_config(engine.settings, engine.store)
     except Exception:  # voice is optional: without it, replies and briefings go out as text
         log.warning("voice settings not applied; voice stays on its defaults", exc_info=True)
+        return None
 
 
 def _sqla_async_engine(url: str) -> Any:

@@ -58,7 +58,7 @@ from engine.briefer._schedule import (
 from engine.briefer._speech import for_ear, spoken_reply
 from engine.briefer._tools import brief_and_send, briefing_tool, schedule_tool
 from engine.briefer._voice_ask import VoiceTurn, ask_voice
-from engine.briefer._voice_setup import configure_voice, fleet_vocabulary, voice_config
+from engine.briefer._voice_setup import fleet_vocabulary, voice_config
 
 __all__ = [
     "CATCH_UP_GRACE",
@@ -79,7 +79,6 @@ __all__ = [
     "brief_and_send",
     "brief_now",
     "briefing_tool",
-    "configure_voice",
     "deliver",
     "deliver_briefing",
     "describe_prefs",

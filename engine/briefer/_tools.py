@@ -22,6 +22,7 @@ from engine.briefer._produce import deliver_briefing, produce_briefing, record_r
 from engine.errors import InputError
 
 if TYPE_CHECKING:
+    import voice as voice_pkg
     from engine.policy import Caller
     from engine.runtime import Engine
 
@@ -55,10 +56,13 @@ async def briefing_tool(ops: Any, caller: Caller, tool: str, args: dict[str, Any
     return out
 
 
-async def brief_and_send(engine: Engine, caller: Caller, kind: str) -> dict[str, Any]:
-    """"Brief me now" in the daemon: produce it with its voice note, audit it, send it where the operator asked."""
+async def brief_and_send(engine: Engine, caller: Caller, kind: str,
+                         voice_config: voice_pkg.VoiceConfig | None = None) -> dict[str, Any]:
+    """"Brief me now" in the daemon: produce it with its voice note (spoken with ``voice_config``, the engine's),
+    audit it, send it where the operator asked."""
     briefing = await asyncio.to_thread(produce_briefing, engine, engine.settings, kind,
-                                       operator_id=caller.operator_id, tenant_id=caller.tenant_id)
+                                       operator_id=caller.operator_id, tenant_id=caller.tenant_id,
+                                       voice_config=voice_config)
     record_run(engine.store, kind=briefing.kind, operator_id=caller.operator_id, slot=None, briefing=briefing,
                channel=caller.channel, actor=caller.actor)
     out = briefing.to_dict()

@@ -23,7 +23,7 @@ from engine.store import Instance, Store
 if TYPE_CHECKING:
     import voice as voice_pkg
 
-__all__ = ["configure_voice", "fleet_vocabulary", "voice_config"]
+__all__ = ["fleet_vocabulary", "voice_config"]
 
 log = logging.getLogger("clawops.briefer")
 
@@ -70,12 +70,3 @@ def voice_config(settings: Settings, store: Store | None = None) -> voice_pkg.Vo
     if settings.voice_speaking_rate != 1.0:
         changes["tts_length_scale"] = round(1.0 / settings.voice_speaking_rate, 3)
     return base.with_(**changes)
-
-
-def configure_voice(settings: Settings, store: Store | None = None) -> voice_pkg.VoiceConfig:
-    """Make this engine's voice config the process default (the daemon's channels and briefings use it)."""
-    import voice
-
-    cfg = voice_config(settings, store)
-    voice.configure(cfg)
-    return cfg

@@ -27,6 +27,7 @@ from engine.channels.voice_turns import TurnFn, make_voice_handler
 if TYPE_CHECKING:
     from engine.conversation import TurnResult
     from engine.runtime import Engine
+    from voice import VoiceConfig
 
 __all__ = ["LiveChannels", "RunTurn", "channel_turn", "identity_lookup", "start_channels"]
 
@@ -127,7 +128,7 @@ def channel_turn(engine: Engine, run_turn: RunTurn) -> TurnFn:
         if not documents and not spoken:
             return result.reply
         return Reply(text=result.reply, documents=tuple(documents), document_caption="Full report",
-                     speak=_speak_text(" ".join(spoken)) if any(spoken) else None)
+                     speak=_speak_text(" ".join(spoken), engine.scheduler.voice) if any(spoken) else None)
 
     return turn
 
@@ -173,14 +174,14 @@ class _ProgressRelay:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
 
 
-def _speak_text(text: str) -> Callable[[], Awaitable[tuple[bytes, float | None] | None]]:
+def _speak_text(text: str, config: VoiceConfig | None) -> Callable[[], Awaitable[tuple[bytes, float | None] | None]]:
     async def speak() -> tuple[bytes, float | None] | None:
         import voice
 
-        if not voice.available():
+        if not voice.available(config):
             return None
         try:
-            ogg = await voice.asynthesize(" ".join(text.split()))  # the briefing script is written for the ear
+            ogg = await voice.asynthesize(" ".join(text.split()), config)  # the briefing script is written for the ear
             return ogg, voice.probe(ogg)
         except voice.VoiceError as exc:
             log.warning("could not speak the briefing: %s", exc)
@@ -247,7 +248,7 @@ async def start_channels(engine: Engine, run_turn: RunTurn, *, workdir: Path | N
     hub = engine.channel_hub
     live = LiveChannels(hub, httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
     audit = refusal_auditor(engine.store, throttle=engine.trust.throttle)
-    handler = make_voice_handler(channel_turn(engine, run_turn))
+    handler = make_voice_handler(channel_turn(engine, run_turn), config=engine.scheduler.voice)
     work = workdir or settings.home / "channels"
 
     # -- Telegram ------------------------------------------------------------------------------------
@@ -320,20 +321,20 @@ async def start_channels(engine: Engine, run_turn: RunTurn, *, workdir: Path | N
     for name, why in sorted(hub.down.items()):
         log.info("channel not live", extra={"channel": name, "reason": why})
     if hub.live and warm_voice:
-        live.warming = asyncio.create_task(_warm_voice())
+        live.warming = asyncio.create_task(_warm_voice(engine.scheduler.voice))
     return live
 
 
-async def _warm_voice() -> None:
-    """Load the speech models in the background once a channel is live, so the first voice note is not the one
-    that waits for them (nothing else waits for this)."""
+async def _warm_voice(config: VoiceConfig | None) -> None:
+    """Load the speech models (``config``'s: the engine's) in the background once a channel is live, so the first
+    voice note is not the one that waits for them (nothing else waits for this)."""
     import voice
 
-    if not voice.available():
-        log.info("voice notes answered in text only", extra={"reason": voice.unavailable_reason()})
+    if not voice.available(config):
+        log.info("voice notes answered in text only", extra={"reason": voice.unavailable_reason(config)})
         return
     try:
-        seconds = await asyncio.to_thread(voice.preload)
+        seconds = await asyncio.to_thread(voice.preload, config)
     except Exception as exc:  # a model that cannot load is said again, per note, by the voice handler
         log.warning("voice models did not load", extra={"error": str(exc)})
         return

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
+import voice
 from engine.runtime import Engine
 from engine.scheduler import start_scheduler, stop_scheduler
 from engine.store import JobRecord
@@ -40,6 +41,10 @@ def test_scheduler_resumes_a_confirmed_job_on_sqlite(clawops_home: Path) -> None
         async def scenario() -> str:
             scheduler = await start_scheduler(engine, scale=1 / 60)  # a minute becomes a second
             try:
+                # the engine's voice settings and fleet words are its scheduler's, not the process's default
+                mine = engine.scheduler.voice
+                assert mine is not None and mine.vocabulary.startswith("ClawOps fleet on")
+                assert voice.get_config().vocabulary != mine.vocabulary
                 return await _until_done(engine, job_id)
             finally:
                 await stop_scheduler(scheduler)

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 voice = pytest.importorskip("voice")
 
 
+@pytest.fixture(scope="module")
+def fleet_status_ogg() -> bytes:
+    """"Fleet status, please." as a voice note, synthesised once for the module's voice tests."""
+    return bytes(voice.synthesize("Fleet status, please."))
+
+
 def _close_to(heard: str, said: str) -> bool:
     """Meaning, not exact words: a speech model under load may hear "please status" for "fleet status"."""
     return SequenceMatcher(None, heard.lower().strip(" .,!?"), said.lower().strip(" .,!?")).ratio() >= 0.6
@@ -38,9 +44,10 @@ def test_clock_and_unreadable_audio() -> None:
 
 
 @pytest.mark.voice
-async def test_a_voice_note_is_heard_answered_and_spoken(clawops_home: Path, tmp_path: Path) -> None:
+async def test_a_voice_note_is_heard_answered_and_spoken(clawops_home: Path, tmp_path: Path,
+                                                         fleet_status_ogg: bytes) -> None:
     recording = tmp_path / "status.ogg"
-    voice.synthesize_to_file("Fleet status, please.", recording)
+    recording.write_bytes(fleet_status_ogg)
     client = EmbeddedClient.open(demo_pairs=DEMO_PAIRS, channel="tui")
     try:
         app = ChatApp(client)
@@ -91,14 +98,13 @@ def test_push_to_talk_is_refused_over_ssh_and_without_a_recording(tmp_path: Path
 
 
 @pytest.mark.voice
-async def test_push_to_talk_records_and_sends_a_voice_note(clawops_home: Path, tmp_path: Path,
+async def test_push_to_talk_records_and_sends_a_voice_note(clawops_home: Path, tmp_path: Path, fleet_status_ogg: bytes,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """F5 starts the recorder, F5 again stops it and sends what it recorded (a stand-in microphone here)."""
     import sys
 
     spoken = tmp_path / "spoken.wav"
-    voice.synthesize_to_file("Fleet status, please.", tmp_path / "spoken.ogg")
-    spoken.write_bytes(voice.to_wav((tmp_path / "spoken.ogg").read_bytes()))
+    spoken.write_bytes(voice.to_wav(fleet_status_ogg))
     fake = ("import shutil, sys, time; shutil.copy(sys.argv[1], sys.argv[2]); time.sleep(60)")
     monkeypatch.setenv("CLAWOPS_RECORDER", f"{sys.executable} -c '{fake}' {spoken} {{path}}")
     client = EmbeddedClient.open(demo_pairs=DEMO_PAIRS, channel="tui")

@@ -43,6 +43,12 @@ def engine(clawops_home: Path) -> Any:
     eng.close()
 
 
+@pytest.fixture(scope="module")
+def question(vcfg: Any) -> bytes:
+    """The spoken question, synthesised once for the module (the config is deterministic: the same bytes each time)."""
+    return voice.synthesize("What's degraded?", vcfg)
+
+
 def degraded_count(engine: Engine) -> int:
     with engine.store.session() as s:
         return int(s.exec(select(func.count()).select_from(Instance).where(col(Instance.state) == "DEGRADED")).one())
@@ -55,8 +61,7 @@ def check(reply_text: str, spoken: bytes, engine: Engine, vcfg: Any) -> None:
     assert "degraded" in heard and str(count) in re.sub(r"[^0-9 ]", " ", heard).split(), heard
 
 
-async def test_telegram_voice_note_reaches_the_engine(engine: Engine, vcfg: Any, tmp_path: Path) -> None:
-    question = voice.synthesize("What's degraded?", vcfg)
+async def test_telegram_voice_note_reaches_the_engine(engine: Engine, vcfg: Any, question: bytes, tmp_path: Path) -> None:
     refusals: list[Refusal] = []
     async with TelegramEmulator() as emu, httpx.AsyncClient() as http:
         channel = TelegramChannel(
@@ -77,8 +82,7 @@ async def test_telegram_voice_note_reaches_the_engine(engine: Engine, vcfg: Any,
     assert [(r.sender_id, r.reason) for r in refusals] == [("999", "unknown_sender")]
 
 
-async def test_whatsapp_voice_note_reaches_the_engine(engine: Engine, vcfg: Any, tmp_path: Path) -> None:
-    question = voice.synthesize("What's degraded?", vcfg)
+async def test_whatsapp_voice_note_reaches_the_engine(engine: Engine, vcfg: Any, question: bytes, tmp_path: Path) -> None:
     refusals: list[Refusal] = []
     async with WhatsAppEmulator() as emu, httpx.AsyncClient() as http:
         channel = WhatsAppChannel(

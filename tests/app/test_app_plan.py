@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pytest
 
 from app.chat import AgentMessage, ChatApp, UserMessage
 from app.widgets import PlanCard
 from app.widgets.plan_card import cost_text, policy_notes
+from tests.store_template import fresh_sqlite_store
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -15,6 +19,13 @@ if TYPE_CHECKING:
 
     from engine.client import EmbeddedClient, EngineEvent, ToolCall
     from tests.app.conftest import ScriptedClient
+
+
+@pytest.fixture
+def clawops_home(clawops_home: Path) -> Path:
+    """The isolated home, with a new empty store already in it (migrated once per process: tests/store_template.py)."""
+    fresh_sqlite_store(clawops_home / "clawops.db")
+    return clawops_home
 
 
 async def _say(pilot: Pilot[None], app: ChatApp, text: str) -> None:

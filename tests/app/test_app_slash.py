@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from app import slash
 from app.chat import AgentMessage, ChatApp, ErrorNote, SystemNote, UserMessage
 from app.widgets import SlashComplete
 from engine.client import ToolCall
+from tests.store_template import fresh_sqlite_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -19,6 +23,13 @@ if TYPE_CHECKING:
     from engine.operations import ToolOutcome
     from engine.policy import Caller
     from tests.app.conftest import ScriptedClient
+
+
+@pytest.fixture
+def clawops_home(clawops_home: Path) -> Path:
+    """The isolated home, with a new empty store already in it (migrated once per process: tests/store_template.py)."""
+    fresh_sqlite_store(clawops_home / "clawops.db")
+    return clawops_home
 
 
 async def _settle(pilot: Pilot[None], app: ChatApp) -> None:

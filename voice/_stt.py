@@ -368,9 +368,11 @@ def _pieces(samples: FloatArray, config: VoiceConfig) -> list[tuple[int, int]]:
 def transcribe_source(source: AudioSource, config: VoiceConfig) -> Transcript:
     """Decode (with the duration limit and codec allow-list) and transcribe.
 
-    The model is loaded first so a missing model is reported as such, not as a problem with the audio.
+    The model is looked up first so a missing model is reported as such, not as a problem with the audio; it is
+    loaded only once the audio proved readable and not silent, so a damaged, empty or silent note is refused
+    without paying the model's load (~0.5 CPU-s, e.g. in each ``clawops ask --voice`` given a bad file).
     """
-    _get(config)
+    resolve_stt_model(config)
     samples = decode(
         source,
         sample_rate=STT_SAMPLE_RATE,

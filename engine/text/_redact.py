@@ -66,6 +66,9 @@ class Redactor:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._index: dict[str, list[str]] | None = None
+        self.generation = 0
+        """Changes whenever the set of secret values does: a scrubbed copy made at one generation is still
+        scrubbed while the generation is the same (what a caller may cache)."""
         for value in values:
             self.add(value)
 
@@ -78,12 +81,14 @@ class Redactor:
             with self._lock:
                 self._values |= new
                 self._pattern = self._index = None
+                self.generation += 1
 
     def discard(self, value: str) -> None:
         """Forget a value (a deleted secret); its text no longer needs hiding from *new* output."""
         with self._lock:
             self._values -= _variants(value)
             self._pattern = self._index = None
+            self.generation += 1
 
     def __len__(self) -> int:
         return len(self._values)

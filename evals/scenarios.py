@@ -28,6 +28,7 @@ from sqlmodel import col, func, select
 from engine.conversation import TurnResult
 from engine.runtime import Engine
 from engine.store import Account, AuditEntry, Instance, JobRecord, PlanRecord
+from evals._home import fresh_home
 
 __all__ = ["SCENARIOS", "Scenario", "ScenarioResult", "run_scenario", "run_scenarios"]
 
@@ -367,7 +368,6 @@ async def run_scenarios(base: Path, only: tuple[str, ...] = (),
     for scenario in SCENARIOS:
         if only and scenario.name not in only:
             continue
-        home = base / scenario.name
-        home.mkdir(parents=True, exist_ok=True)
+        home = fresh_home(base / scenario.name)
         results.append(await run_scenario(scenario, home, open_engine))
     return results

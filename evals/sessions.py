@@ -30,6 +30,7 @@ from engine.agents import is_mutating
 from engine.brain import leaks
 from engine.conversation import TurnResult
 from engine.runtime import Engine
+from evals._home import fresh_home
 
 __all__ = ["DEV_SESSIONS", "TEST_SESSIONS", "SessionResult", "leaks", "load_sessions", "run_sessions"]
 
@@ -174,7 +175,6 @@ async def run_sessions(path: Path, base: Path, only: tuple[str, ...] = (), open_
     for session in load_sessions(path):
         if only and session["name"] not in only:
             continue
-        home = base / f"{path.stem}-{session['name']}"
-        home.mkdir(parents=True, exist_ok=True)
+        home = fresh_home(base / f"{path.stem}-{session['name']}")
         results.append(await run_session(session, home, open_engine, after_turn))
     return results

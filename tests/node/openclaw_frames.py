@@ -22,8 +22,10 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from engine.gateway import NodeGateway
 from node.identity import DeviceIdentity
 from node.protocol import b64url_encode
+from tests.node.clawnode_openclaw import TOKEN
 from tests.node.clawnode_testkit import RawPeer, signed_connect
 
 Recording = dict[str, Any]
@@ -210,6 +212,18 @@ CASES: dict[str, Case] = {
 
 LOCKED_CASES: dict[str, Case] = {"pairing_required": pairing_required}
 """Cases run with loopback auto-approval off (the remote pairing flow)."""
+
+ALL_CASES: dict[str, Case] = {**CASES, **LOCKED_CASES}
+
+
+async def embedded_recording(name: str, token: str = TOKEN) -> Recording:
+    """Case ``name`` against a fresh embedded gateway, with loopback auto-approval as the case needs."""
+    gw = NodeGateway("127.0.0.1", 0, token, auto_approve_local=name not in LOCKED_CASES)
+    await gw.start()
+    try:
+        return await ALL_CASES[name](gw.url, token)
+    finally:
+        await gw.stop()
 
 
 # --- normalisation -------------------------------------------------------------------------------------

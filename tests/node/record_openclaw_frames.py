@@ -28,18 +28,19 @@ FIXTURE = HERE / "fixtures" / "openclaw_frames.json"
 
 
 async def record_all(oc: OpenClaw) -> dict[str, Recording]:
+    """Every case against ``oc``, a gateway that has just become ready with loopback auto-approval on (the
+    default): ``CASES`` first, then ``LOCKED_CASES`` with auto-approval switched off (left off)."""
     url = oc.url + "/"
     out: dict[str, Recording] = {}
     for name, case in CASES.items():
         out[name] = await case(url, TOKEN)
-    await asyncio.to_thread(oc.cli_config_set, "gateway.nodes.pairing.autoApproveLocal", "false")
+    await asyncio.to_thread(oc.set_config, "gateway.nodes.pairing.autoApproveLocal", False)
     for name, case in LOCKED_CASES.items():
         for _ in range(100):  # the gateway hot-reloads the setting within moments
             out[name] = rec = await case(url, TOKEN)
             if rec["frames"] and not rec["frames"][0].get("ok"):
                 break
             await asyncio.sleep(0.2)
-    await asyncio.to_thread(oc.cli_config_set, "gateway.nodes.pairing.autoApproveLocal", "true")
     return out
 
 

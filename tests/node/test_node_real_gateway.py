@@ -1,11 +1,24 @@
 """clawnode and ClawOps against a real OpenClaw gateway (issue 20): everything through the gateway as it is.
 
-One real gateway for the module (npm ``openclaw@2026.9.6``, loopback, remote pairing flow: loopback
-auto-approval off).  The engine's operator link (``openclaw_gateway_url``) is how ClawOps sees the
-nodes behind it.  Proves: pairing (device, then command surface), invokes, health arriving in
-ClawOps's store, config apply / rollback with truthful results, a 50 MB archive read in bounded
-pieces byte for byte, and the node and the link reconnecting after the gateway restarts (the
-reconnect *time* is measured in ``bench/bench_node.py``, not asserted here).
+This module owns the test run's one real gateway (npm ``openclaw@2026.9.6``, loopback, remote pairing
+flow: loopback auto-approval off).  Booting it costs ~15-20 CPU-seconds, so every test that needs a
+live real gateway lives here and shares it (``--dist loadfile`` keeps a module on one worker); each
+test starts from the same state (gateway running, the module's config) and uses devices of its own.
+
+* ``test_clawnode_and_clawops_through_a_real_gateway``: the engine's operator link
+  (``openclaw_gateway_url``) is how ClawOps sees the nodes behind it.  Proves: pairing (device, then
+  command surface), invokes, health arriving in ClawOps's store, config apply / rollback with truthful
+  results, a 50 MB archive read in bounded pieces byte for byte, and the node and the link reconnecting
+  after the gateway restarts (the reconnect *time* is measured in ``bench/bench_node.py``, not asserted
+  here).
+* ``test_clawnode_pairs_and_is_invoked_by_a_real_gateway``: ``peer_scenario.py``'s scenario, the one
+  ``test_node_peers.py`` runs against the embedded gateway.
+
+(The live frame diff, ``test_gateway_frame_diff.py``, keeps a gateway of its own: it records the
+handshake of a gateway that has just become ready, as the fixture was recorded.)
+
+The operator's approvals and invokes go over the operator connection the ``openclaw`` CLI itself makes
+on loopback (``OpenClaw.call``), not through a Node process per call.
 
 Skipped, with the reason, when the gateway cannot be installed from npm (no ``npm``, no registry).
 """
@@ -19,7 +32,6 @@ import json
 import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,6 +44,7 @@ from node.commands import COMMANDS
 from node.system import ProcSystem, SimulatedSystem, is_gateway_cmdline
 from tests.node.clawnode_openclaw import TOKEN, OpenClaw, OpenClawUnavailable, running_openclaw
 from tests.node.clawnode_testkit import node_config, until
+from tests.node.peer_scenario import OpenClawPeer, pairs_and_is_invoked
 
 pytestmark = [pytest.mark.openclaw, pytest.mark.slow]
 
@@ -40,7 +53,7 @@ INSTANCE, ACCOUNT = "i-acct-001-p", "acct-001"
 
 
 @pytest.fixture(scope="module")
-def openclaw() -> Iterator[OpenClaw]:
+def real_gateway() -> Iterator[OpenClaw]:
     # Our commands must be on the gateway's allowlist (custom commands are dropped otherwise); loopback
     # auto-approval is off so pairing goes the way it does for a VPS: request, operator approves.
     config = {"gateway": {"nodes": {"commands": {"allow": sorted(COMMANDS)},
@@ -50,6 +63,15 @@ def openclaw() -> Iterator[OpenClaw]:
             yield oc
     except OpenClawUnavailable as exc:
         pytest.skip(f"no real OpenClaw gateway here: {exc}")
+
+
+@pytest.fixture
+def openclaw(real_gateway: OpenClaw) -> OpenClaw:
+    """The module's gateway, running, whatever the test before did to it (one restarts it)."""
+    if real_gateway.proc is None or real_gateway.proc.poll() is not None:
+        real_gateway.stop()
+        real_gateway.start()
+    return real_gateway
 
 
 def archive_data(seed: str) -> bytes:
@@ -66,22 +88,13 @@ class ArchivingSystem(SimulatedSystem):
             await asyncio.sleep(0)
 
 
-async def _cli(oc: OpenClaw, *args: str) -> Any:
-    return await asyncio.to_thread(oc.cli, *args)
-
-
-async def _approve_device(oc: OpenClaw, request_id: str) -> None:
-    await _cli(oc, "devices", "approve", request_id)
-
-
 async def _approve_surface(oc: OpenClaw, node_id: str) -> None:
     async with asyncio.timeout(60):
         while True:
-            pending = await _cli(oc, "nodes", "pending")
-            mine = [p for p in pending or [] if p.get("nodeId") == node_id]
+            mine = [p for p in await oc.pending_nodes() if p.get("nodeId") == node_id]
             if mine:
                 assert set(mine[0]["commands"]) == set(COMMANDS)  # every allowlisted command reached it
-                await _cli(oc, "nodes", "approve", mine[0]["requestId"])
+                await oc.approve_node(mine[0]["requestId"])
                 return
             await asyncio.sleep(0.5)
 
@@ -105,14 +118,14 @@ async def test_clawnode_and_clawops_through_a_real_gateway(openclaw: OpenClaw, c
         async with asyncio.timeout(60):
             while not link.connected.is_set():
                 if link.last_error is not None and link.last_error.details.get("requestId"):
-                    await _approve_device(openclaw, str(link.last_error.details["requestId"]))
+                    await openclaw.approve_device(str(link.last_error.details["requestId"]))
                     link.last_error = None
                 await asyncio.sleep(0.1)
 
         # --- pairing: PAIRING_REQUIRED -> device approved -> hello-ok with a device token -> surface --------
         await until(lambda: client.last_error is not None and client.last_error.code == "NOT_PAIRED", timeout=60)
         assert client.last_error is not None and client.last_error.detail_code == "PAIRING_REQUIRED"
-        await _approve_device(openclaw, str(client.last_error.details["requestId"]))
+        await openclaw.approve_device(str(client.last_error.details["requestId"]))
         await client.wait_connected(60)
         assert client.hello is not None and client.hello["protocol"] == 4
         assert client.identity.device_token and len(client.identity.device_token) == 43
@@ -192,3 +205,8 @@ async def test_clawnode_and_clawops_through_a_real_gateway(openclaw: OpenClaw, c
         await asyncio.wait_for(task, 15)
         await gateway.stop()
         engine.close()
+
+
+async def test_clawnode_pairs_and_is_invoked_by_a_real_gateway(openclaw: OpenClaw, tmp_path: Path) -> None:
+    await pairs_and_is_invoked(OpenClawPeer(openclaw), tmp_path)
+

@@ -34,9 +34,11 @@ the conversation to fall back to the offline brain.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,9 +204,11 @@ class LLMBrain:
         self.max_depth = max_depth
         self._clean_tools: dict[str, list[dict[str, Any]]] = {}
         self._clean_tools_generation = -1
-        # Retries are ours (backoff we can explain and test), so the SDK's own are off.
-        self.client = client or anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
-                                                         timeout=timeout)
+        # Retries are ours (backoff we can explain and test), so the SDK's own are off.  The HTTP client is the
+        # SDK's default one, with the TLS context every brain shares.
+        self.client = client or anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout,
+            http_client=anthropic.DefaultAsyncHttpxClient(timeout=timeout, verify=_tls_context()))
 
     async def aclose(self) -> None:
         """Close the HTTP client (connections to the API); the brain is unusable afterwards."""
@@ -449,6 +453,16 @@ class LLMBrain:
         state.background.append((other, task))
         return json.dumps({"status": "started", "agent": other,
                            "message": f"{other} is on it; its result is announced to the operator when done."}), False
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context the SDK would make for each client (its HTTP library's default: system CAs, or
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR``), made once: loading the CA bundle costs ~30 ms of CPU each time, and
+    an engine builds a brain each time it opens."""
+    import httpx2  # the SDK's HTTP library
+
+    return httpx2.create_ssl_context()
 
 
 def _config_key_schema() -> dict[str, Any]:

@@ -55,9 +55,11 @@ INSTANCE, ACCOUNT = "i-acct-001-p", "acct-001"
 @pytest.fixture(scope="module")
 def real_gateway() -> Iterator[OpenClaw]:
     # Our commands must be on the gateway's allowlist (custom commands are dropped otherwise); loopback
-    # auto-approval is off so pairing goes the way it does for a VPS: request, operator approves.
+    # auto-approval is off so pairing goes the way it does for a VPS: request, operator approves.  The browser
+    # Control UI is off: nothing here uses it, and preparing its assets is ~2.5 CPU-s of every boot.
     config = {"gateway": {"nodes": {"commands": {"allow": sorted(COMMANDS)},
-                                    "pairing": {"autoApproveLocal": False}}}}
+                                    "pairing": {"autoApproveLocal": False}},
+                          "controlUi": {"enabled": False}}}
     try:
         with running_openclaw(config) as oc:
             yield oc

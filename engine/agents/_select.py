@@ -9,6 +9,7 @@ with place and provider names from the domain catalog folded into the words
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -35,8 +36,11 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
-def _words(text: str) -> list[str]:
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP]
+@functools.lru_cache(maxsize=4096)
+def _words(text: str) -> tuple[str, ...]:
+    """The text's stemmed words without stop words.  Remembered: the same skill names, descriptions and keywords
+    (and the turn's message, once per skill) are scored on every model request."""
+    return tuple(_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP)
 
 
 _PROVIDER_WORDS = frozenset(_stem(p.value) for p in Provider if p is not Provider.SIM) | {"digitalocean"}
@@ -54,7 +58,7 @@ _PLACES = tuple(
 _DO = re.compile(r"\bDO\b")
 
 
-def _expand(text: str, words: list[str]) -> set[str]:
+def _expand(text: str, words: tuple[str, ...]) -> set[str]:
     """The words of the text plus "provider"/"region" when it names one (Hetzner, DO, Nuremberg, fsn1…)."""
     out = set(words)
     joined = f" {' '.join(words)} "

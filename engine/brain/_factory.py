@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 __all__ = ["llm_brain_for"]
 
 
-def llm_brain_for(settings: Settings, **options: float) -> LLMBrain | None:
+def llm_brain_for(settings: Settings) -> LLMBrain | None:
     """An :class:`LLMBrain` for these settings, or None without ``anthropic_api_key``.
 
     The SDK and the agent content load only here, so a keyless ``clawops ask``
@@ -34,5 +34,4 @@ def llm_brain_for(settings: Settings, **options: float) -> LLMBrain | None:
     values = code_values(settings)
     base_url = getattr(settings, "anthropic_base_url", None)
     return LLMBrain(load_agents(values=values), load_skills(values=values),
-                    api_key=settings.anthropic_api_key.get_secret_value(), base_url=base_url,
-                    **options)  # type: ignore[arg-type]
+                    api_key=settings.anthropic_api_key.get_secret_value(), base_url=base_url)

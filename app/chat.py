@@ -77,8 +77,9 @@ class ChatClient(Protocol):
     and ignores the rest rather than failing.
     """
 
-    def stream(self, message: str, *, session: str | None = None,
-               call: ToolCall | None = None) -> AsyncIterator[object]: ...
+    def stream(
+        self, message: str, *, session: str | None = None, call: ToolCall | None = None
+    ) -> AsyncIterator[object]: ...
 
     @property
     def is_demo(self) -> bool: ...
@@ -278,8 +279,11 @@ class ChatApp(App[None]):
             raise
         except Exception as exc:  # the feed is extra: losing it must not take the chat down
             log.exception("feed stopped")
-            await self.transcript.post(ErrorNote(f"The live feed stopped: {exc}",
-                                                 "Replies still arrive; restart the chat to see job progress again."))
+            await self.transcript.post(
+                ErrorNote(
+                    f"The live feed stopped: {exc}", "Replies still arrive; restart the chat to see job progress again."
+                )
+            )
 
     @property
     def me(self) -> str | None:
@@ -412,8 +416,11 @@ class ChatApp(App[None]):
             return
         path = Path(arg.strip()).expanduser()
         if not path.is_file():
-            await self.transcript.post(ErrorNote(f"There is no audio file at {path}.",
-                                                 "Give the path of an .ogg, .opus, .wav or .mp3 recording."))
+            await self.transcript.post(
+                ErrorNote(
+                    f"There is no audio file at {path}.", "Give the path of an .ogg, .opus, .wav or .mp3 recording."
+                )
+            )
             return
         client: Any = self.client
         if not callable(getattr(client, "ask_voice", None)):
@@ -442,15 +449,22 @@ class ChatApp(App[None]):
                 except Exception as exc:
                     log.exception("voice turn failed")
                     where = self._write_log(exc)
-                    await self._failed(f"The voice note could not be handled: {exc}",
-                                       f"Details: {where}" if where else "Try again, or type the request.")
+                    await self._failed(
+                        f"The voice note could not be handled: {exc}",
+                        f"Details: {where}" if where else "Try again, or type the request.",
+                    )
                     return
                 note.heard(heard.transcript)
                 await self._show_result(heard.result)
                 if heard.voice_reply is not None:
-                    await self.transcript.post(VoiceNoteMessage(
-                        Path(heard.voice_reply), sent=False, seconds=audio_seconds(Path(heard.voice_reply)),
-                        agent=heard.result.agent))
+                    await self.transcript.post(
+                        VoiceNoteMessage(
+                            Path(heard.voice_reply),
+                            sent=False,
+                            seconds=audio_seconds(Path(heard.voice_reply)),
+                            agent=heard.result.agent,
+                        )
+                    )
                 elif heard.voice_error:
                     await self.transcript.post(SystemNote(f"No spoken reply: {heard.voice_error}"))
         finally:
@@ -537,8 +551,11 @@ class ChatApp(App[None]):
         pending = ""
         last_paint = 0.0
         # A call is passed only when there is one, so a client that predates structured calls still chats.
-        turn = (self.client.stream(text, session=self.session, call=call) if call is not None
-                else self.client.stream(text, session=self.session))
+        turn = (
+            self.client.stream(text, session=self.session, call=call)
+            if call is not None
+            else self.client.stream(text, session=self.session)
+        )
         async for event in turn:
             if isinstance(event, TokenDelta):
                 # Batched: the model sends many small pieces; repaint at most every STREAM_PAINT_S seconds.
@@ -670,12 +687,18 @@ class ChatApp(App[None]):
 
     async def action_stop_job(self) -> None:
         """F8: stop this operator's most recent running job (the engine stops it at its next safe step)."""
-        mine = [job_id for job_id, job in self.jobs.items()
-                if not job.finished and job.status != "stopping"
-                and (widget := self._progress.get(job_id)) is not None and widget.mine]
+        mine = [
+            job_id
+            for job_id, job in self.jobs.items()
+            if not job.finished
+            and job.status != "stopping"
+            and (widget := self._progress.get(job_id)) is not None
+            and widget.mine
+        ]
         if not mine:
-            self.query_one(Flash).flash("No job of yours is running here; \"what jobs are running?\" lists them.",
-                                        warning=True)
+            self.query_one(Flash).flash(
+                'No job of yours is running here; "what jobs are running?" lists them.', warning=True
+            )
             return
         await self.send(f"stop job {mine[-1]}")
 

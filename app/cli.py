@@ -32,7 +32,8 @@ cli.add_typer(audit_cli, name="audit")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).", envvar="CLAWOPS_CONFIG_FILE")]
 OperatorOpt = Annotated[
-    str | None, typer.Option("--operator", help="Act as this operator (default: the local owner).", envvar="CLAWOPS_OPERATOR")
+    str | None,
+    typer.Option("--operator", help="Act as this operator (default: the local owner).", envvar="CLAWOPS_OPERATOR"),
 ]
 
 
@@ -66,8 +67,9 @@ def _open_client(config: Path | None, operator: str | None, channel: str = "cli"
         raise  # unreachable; keeps type checkers happy
 
 
-def _open_chat_client(config: Path | None, operator: str | None, channel: str = "tui",
-                      background_jobs: bool = False) -> Any:
+def _open_chat_client(
+    config: Path | None, operator: str | None, channel: str = "tui", background_jobs: bool = False
+) -> Any:
     """The daemon client when ``engine_url`` is configured (with the operator's ``api_key``), else embedded.
 
     The chat asks for ``background_jobs``: its turns return as soon as a job starts and the progress arrives
@@ -108,7 +110,12 @@ def ask(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Run reads; only plan changes.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm any plan this turn makes (you, not a model).")] = False,
     session: Annotated[str | None, typer.Option("--session", help="Keep a named conversation (so 'go' works).")] = None,
-    voice_file: Annotated[Path | None, typer.Option("--voice", help="Send this audio file as a voice note instead of MESSAGE; the reply is spoken too.")] = None,
+    voice_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--voice", help="Send this audio file as a voice note instead of MESSAGE; the reply is spoken too."
+        ),
+    ] = None,
 ) -> None:
     """Run one conversation turn and print the reply (for scripts, cron and tests)."""
     from engine.client import ClawOpsError
@@ -133,7 +140,11 @@ def ask(
         typer.echo(_json_line(heard.to_contract() if heard else result.to_contract()))
     elif heard is not None:
         typer.echo(_shown(f"🎙 “{heard.transcript}”\n{result.reply}"))
-        typer.echo(_shown(f"voice reply: {heard.voice_reply}" if heard.voice_reply else f"voice reply: none ({heard.voice_error})"))
+        typer.echo(
+            _shown(
+                f"voice reply: {heard.voice_reply}" if heard.voice_reply else f"voice reply: none ({heard.voice_error})"
+            )
+        )
     else:
         typer.echo(_shown(result.reply))
     statuses = {c.status for c in result.tool_calls}
@@ -225,8 +236,10 @@ def operator_list(
     for v in views:
         status = "active" if v.revoked_at is None else f"revoked {v.revoked_at:%Y-%m-%d}"
         idents = ", ".join(v.identities) or "-"
-        typer.echo(f"{v.name:<16} {v.role:<9} {v.tenant_id or '(all tenants)':<16} {status:<19} "
-                   f"keys={v.keys} identities={idents}")
+        typer.echo(
+            f"{v.name:<16} {v.role:<9} {v.tenant_id or '(all tenants)':<16} {status:<19} "
+            f"keys={v.keys} identities={idents}"
+        )
 
 
 @operator_cli.command("revoke")
@@ -252,7 +265,9 @@ def operator_link(
 def operator_key(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Operator the key acts as.")],
-    scope: Annotated[list[str] | None, typer.Option("--scope", help="read, operate, admin (default: the role's).")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="read, operate, admin (default: the role's).")
+    ] = None,
     revoke: Annotated[str | None, typer.Option("--revoke", help="Revoke this key id instead of issuing one.")] = None,
 ) -> None:
     """Issue an API key (printed once, stored only as a hash), or revoke one with --revoke KEY_ID."""
@@ -283,7 +298,9 @@ def operator_keys(
 
 
 @secrets_cli.command("set")
-def secrets_set(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Secret name, e.g. hetzner/token.")]) -> None:
+def secrets_set(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Secret name, e.g. hetzner/token.")]
+) -> None:
     """Store a secret; the value comes from standard input or a hidden prompt, never the command line."""
     if sys.stdin.isatty():
         value = typer.prompt(f"Value for {name}", hide_input=True, confirmation_prompt=True)
@@ -300,8 +317,15 @@ def secrets_list(
 ) -> None:
     """Names, key versions and ages of the stored secrets (never their values)."""
     infos = _trust_call(ctx, lambda c: c.secrets_list())
-    rows = [{"name": i.name, "key_version": i.key_version, "age_days": round(i.age_days(), 1),
-             "rotated_at": i.rotated_at and i.rotated_at.isoformat()} for i in infos]
+    rows = [
+        {
+            "name": i.name,
+            "key_version": i.key_version,
+            "age_days": round(i.age_days(), 1),
+            "rotated_at": i.rotated_at and i.rotated_at.isoformat(),
+        }
+        for i in infos
+    ]
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -320,28 +344,37 @@ def secrets_rotate(
     report = _trust_call(ctx, lambda c: c.secrets_rotate(retire=retire))
     verb = "resumed and finished" if report.resumed else "done"
     noun = "secret" if report.rotated == 1 else "secrets"
-    typer.echo(f"rotation {verb}: {report.rotated} {noun} re-encrypted under key version {report.key_version}"
-               + (f"; {report.remaining} left, run it again" if report.remaining else ""))
+    typer.echo(
+        f"rotation {verb}: {report.rotated} {noun} re-encrypted under key version {report.key_version}"
+        + (f"; {report.remaining} left, run it again" if report.remaining else "")
+    )
 
 
 @audit_cli.command("query")
 def audit_query(
     ctx: typer.Context,
     actor: Annotated[str | None, typer.Option("--actor", help="Operator or agent, e.g. owner or guardian.")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="Action or prefix, e.g. refused or login.failed.")] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", help="Action or prefix, e.g. refused or login.failed.")
+    ] = None,
     target: Annotated[str | None, typer.Option("--target", help="Exact target, e.g. acct-042.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="24h, 7d, or an ISO date.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many entries, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")] = False,
 ) -> None:
     """Search the audit log (newest first); secrets are redacted."""
-    rows = _trust_call(ctx, lambda c: c.audit_query(actor=actor, action=action, target=target, since=since,
-                                                    limit=limit))
+    rows = _trust_call(
+        ctx, lambda c: c.audit_query(actor=actor, action=action, target=target, since=since, limit=limit)
+    )
     for r in rows:
         if as_json:
             typer.echo(_json_line(r.to_dict()))
         else:
-            typer.echo(_shown(f"#{r.seq:<6} {r.ts[:19]} {r.actor:<18} {r.channel:<9} {r.action:<22} {r.target:<20} {r.outcome}"))
+            typer.echo(
+                _shown(
+                    f"#{r.seq:<6} {r.ts[:19]} {r.actor:<18} {r.channel:<9} {r.action:<22} {r.target:<20} {r.outcome}"
+                )
+            )
     if not rows and not as_json:
         typer.echo("no matching audit entries")
 
@@ -357,7 +390,9 @@ def audit_anchor(ctx: typer.Context) -> None:
 def brief(
     ctx: typer.Context,
     now: Annotated[bool, typer.Option("--now", help="Produce the briefing at once (voice note + report).")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the files (default: $CLAWOPS_HOME/reports).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the files (default: $CLAWOPS_HOME/reports).")
+    ] = None,
     weekly: Annotated[bool, typer.Option("--weekly", help="The weekly report instead of the daily briefing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
     at: Annotated[str | None, typer.Option("--at", help="Your briefing time, HH:MM (in --tz).")] = None,
@@ -365,7 +400,9 @@ def brief(
     to: Annotated[str | None, typer.Option("--to", help="telegram, whatsapp or both (comma separated).")] = None,
     days: Annotated[str | None, typer.Option("--days", help="every day, weekdays, weekends or mon,wed,fri.")] = None,
     off: Annotated[bool, typer.Option("--off", help="No scheduled briefings (--now still works).")] = False,
-    show: Annotated[bool, typer.Option("--show", help="Show when and where your briefing comes (the default).")] = False,
+    show: Annotated[
+        bool, typer.Option("--show", help="Show when and where your briefing comes (the default).")
+    ] = False,
 ) -> None:
     """Briefer: --now produces the briefing at once; --at/--tz/--to/--days/--off set your schedule; else show it."""
     from engine.client import ClawOpsError
@@ -383,13 +420,20 @@ def brief(
         return
     finally:
         client.close()
-    paths = {"voice": str(b.voice_path) if b.voice_path else None, "html": str(b.html_path),
-             "markdown": str(b.markdown_path), "duration_s": b.duration_s, "title": b.title}
+    paths = {
+        "voice": str(b.voice_path) if b.voice_path else None,
+        "html": str(b.html_path),
+        "markdown": str(b.markdown_path),
+        "duration_s": b.duration_s,
+        "title": b.title,
+    }
     if as_json:
         typer.echo(json.dumps(paths | {"text": b.text, "voice_error": b.voice_error}, ensure_ascii=False))
         return
     typer.echo(b.title)
-    typer.echo(f"voice note: {b.voice_path} ({b.duration_s:.0f} s)" if b.voice_path else f"voice note: none ({b.voice_error})")
+    typer.echo(
+        f"voice note: {b.voice_path} ({b.duration_s:.0f} s)" if b.voice_path else f"voice note: none ({b.voice_error})"
+    )
     typer.echo(f"report:     {b.html_path}")
     typer.echo(f"markdown:   {b.markdown_path}")
 

@@ -39,8 +39,10 @@ def _command(path: Path, environ: dict[str, str]) -> list[str]:
     if custom:
         return [part.replace("{path}", str(path)) for part in shlex.split(custom)]
     if environ.get("SSH_CONNECTION") or environ.get("SSH_TTY"):
-        raise RecorderUnavailable("Over SSH the microphone would be the server's, not yours: record on your "
-                                  "machine and send the file with /voice FILE.")
+        raise RecorderUnavailable(
+            "Over SSH the microphone would be the server's, not yours: record on your "
+            "machine and send the file with /voice FILE."
+        )
     if not Path("/dev/snd").exists() and not environ.get("PULSE_SERVER"):
         raise RecorderUnavailable("This machine has no sound device to record from; use /voice FILE instead.")
     for name, args in RECORDERS:
@@ -77,11 +79,17 @@ class Recorder:
         path = self.folder / f"ptt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.wav"
         command = _command(path, self.environ)
         try:
-            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.DEVNULL, start_new_session=True)
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         except OSError as exc:
-            raise RecorderUnavailable(f"The recorder could not start ({exc.strerror or exc}); "
-                                      "use /voice FILE instead.") from None
+            raise RecorderUnavailable(
+                f"The recorder could not start ({exc.strerror or exc}); use /voice FILE instead."
+            ) from None
         self._path, self._started = path, time.monotonic()
         return path
 

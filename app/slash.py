@@ -137,7 +137,7 @@ def _silence(arg: str) -> ToolCall:
     if not arg.split():
         raise SlashUsage("Say what to silence and for how long.", example)
     duration = _DURATION.search(" " + arg)
-    what = (" " + arg)[:duration.start()].split() if duration else []
+    what = (" " + arg)[: duration.start()].split() if duration else []
     if duration is None or not what:
         raise SlashUsage("Say what to silence, then for how many minutes.", example)
     minutes = int(duration.group(1)) * (60 if (duration.group(2) or "").lower().startswith("h") else 1)

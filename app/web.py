@@ -121,15 +121,25 @@ class KeyCheck(Protocol):
     """``check(key, source=peer) -> operator name``; raises for a wrong key (``source`` feeds the login throttle)."""
 
     def __call__(self, key: str, *, source: str | None = None) -> str: ...
+
+
 SESSION_KEY: web.RequestKey[WebSession] = web.RequestKey("clawops_session", WebSession)
 
 
 class WebChat(Server):
     """textual-serve's server with sign-in, sessions and per-operator chat processes."""
 
-    def __init__(self, command: str, *, check_key: KeyCheck, env_for: EnvFor,
-                 host: str = "127.0.0.1", port: int = 8743, public_url: str | None = None,
-                 title: str = "ClawOps") -> None:
+    def __init__(
+        self,
+        command: str,
+        *,
+        check_key: KeyCheck,
+        env_for: EnvFor,
+        host: str = "127.0.0.1",
+        port: int = 8743,
+        public_url: str | None = None,
+        title: str = "ClawOps",
+    ) -> None:
         """``check_key(key) -> operator name`` raises for a wrong key; ``env_for(session)`` is the environment a
         tab's chat process needs to act as that operator."""
         if not is_loopback(host):
@@ -183,8 +193,9 @@ class WebChat(Server):
         return origin.rstrip("/") in allowed
 
     @web.middleware
-    async def _guard(self, request: web.Request,
-                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def _guard(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         if request.path in OPEN_PATHS:
             return await handler(request)
         session = await self._session(request)
@@ -221,8 +232,9 @@ class WebChat(Server):
         self.sessions[token] = session
         log.info("web sign-in", extra={"operator": session.operator})
         response = web.Response(status=303, headers={"Location": "/"})
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=self.secure, path="/",
-                            max_age=int(SESSION_TTL))
+        response.set_cookie(
+            COOKIE, token, httponly=True, samesite="Strict", secure=self.secure, path="/", max_age=int(SESSION_TTL)
+        )
         return response
 
     async def handle_logout(self, request: web.Request) -> web.StreamResponse:
@@ -250,8 +262,13 @@ class WebChat(Server):
         height = _int(request.query.get("height"), 24)
         await websocket.prepare(request)
         service = _OperatorAppService(
-            self.command, self.env_for(session), write_bytes=websocket.send_bytes, write_str=websocket.send_str,
-            close=websocket.close, download_manager=self.download_manager, debug=self.debug,
+            self.command,
+            self.env_for(session),
+            write_bytes=websocket.send_bytes,
+            write_str=websocket.send_str,
+            close=websocket.close,
+            download_manager=self.download_manager,
+            debug=self.debug,
         )
         log.info("web chat opened", extra={"operator": session.operator})
         try:
@@ -323,8 +340,14 @@ def run_web(*, config: Path | None, host: str, port: int, public_url: str | None
         # embedded too: the key (not just its operator's name) so a read-scoped key stays a viewer in the tab
         return {"CLAWOPS_OPERATOR": session.operator, "CLAWOPS_API_KEY": session.key}
 
-    chat = WebChat(chat_command(config), check_key=key_checker(config_file=config), env_for=env_for, host=host,
-                   port=port, public_url=public_url)
+    chat = WebChat(
+        chat_command(config),
+        check_key=key_checker(config_file=config),
+        env_for=env_for,
+        host=host,
+        port=port,
+        public_url=public_url,
+    )
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -48,10 +48,19 @@ ACCOUNT = re.compile(r"acct-\d+")
 
 def _start_daemon(home: Path, pairs: int) -> tuple[subprocess.Popen[str], str, str]:
     env = {**os.environ, "CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": str(pairs), "CLAWOPS_DEMO_PROVIDERS": "sim"}
-    env = {k: v for k, v in env.items() if not k.startswith("CLAWOPS_") or k in (
-        "CLAWOPS_HOME", "CLAWOPS_DEMO_PAIRS", "CLAWOPS_DEMO_PROVIDERS")}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "engine", "--port", "0"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    env = {
+        k: v
+        for k, v in env.items()
+        if not k.startswith("CLAWOPS_") or k in ("CLAWOPS_HOME", "CLAWOPS_DEMO_PAIRS", "CLAWOPS_DEMO_PROVIDERS")
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "engine", "--port", "0"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
     if not url.startswith("http://127.0.0.1:"):
@@ -60,8 +69,9 @@ def _start_daemon(home: Path, pairs: int) -> tuple[subprocess.Popen[str], str, s
     return proc, url, (home / "owner.key").read_text().strip()
 
 
-async def _client(n: int, url: str, key: str, turns: int, latencies: list[float], errors: list[str],
-                  jobs: list[str]) -> None:
+async def _client(
+    n: int, url: str, key: str, turns: int, latencies: list[float], errors: list[str], jobs: list[str]
+) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120.0) as http:
         for t in range(turns):
@@ -107,13 +117,15 @@ def main() -> None:
     set_off = {account for line in jobs for account in ACCOUNT.findall(line)}
     ordered = sorted(latencies) or [0.0]
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    print_table([
-        (f"turns from {opts.clients} concurrent clients ({opts.pairs} pairs)", "-", f"{total}"),
-        ("errors (non-2xx, transport, crashed turns)", "0", f"{len(errors)}"),
-        ("users set off without a confirmation", f"<= {THRESHOLD}", f"{len(set_off)} (in {len(jobs)} jobs)"),
-        ("turn latency p50 / p95", "-", f"{statistics.median(ordered):.2f} s / {p95:.2f} s"),
-        ("throughput", "-", f"{total / wall:.1f} turns/s over {wall:.1f} s"),
-    ])
+    print_table(
+        [
+            (f"turns from {opts.clients} concurrent clients ({opts.pairs} pairs)", "-", f"{total}"),
+            ("errors (non-2xx, transport, crashed turns)", "0", f"{len(errors)}"),
+            ("users set off without a confirmation", f"<= {THRESHOLD}", f"{len(set_off)} (in {len(jobs)} jobs)"),
+            ("turn latency p50 / p95", "-", f"{statistics.median(ordered):.2f} s / {p95:.2f} s"),
+            ("throughput", "-", f"{total / wall:.1f} turns/s over {wall:.1f} s"),
+        ]
+    )
     for line in errors[:5]:
         print("  error:", line)
 

@@ -27,8 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 PAIRS = 5000
 TARGET_P99_MS = 20.0
-READS = ("fleet status", "what's degraded on vultr?", "show acct-0042", "how many standbys in Nuremberg",
-         "anything failed in the EU?", "tell me about i-acct-1234-p")
+READS = (
+    "fleet status",
+    "what's degraded on vultr?",
+    "show acct-0042",
+    "how many standbys in Nuremberg",
+    "anything failed in the EU?",
+    "tell me about i-acct-1234-p",
+)
 PLANS = ("restart everything degraded on vultr", "reboot acct-0042", "downsize the oversized ones on hetzner")
 
 
@@ -38,8 +44,11 @@ def _pct(samples: list[float], q: float) -> float:
 
 
 def _row(name: str, samples: list[float], target: str) -> tuple[str, str, str]:
-    return (name, target, f"p50 {statistics.median(samples):.2f} ms · p99 {_pct(samples, 0.99):.2f} ms "
-                          f"· n={len(samples)}")
+    return (
+        name,
+        target,
+        f"p50 {statistics.median(samples):.2f} ms · p99 {_pct(samples, 0.99):.2f} ms · n={len(samples)}",
+    )
 
 
 def main() -> None:
@@ -87,8 +96,13 @@ def main() -> None:
     if not args.skip_evals:
         report = run_utterances()
         rows.append(("eval utterances", ">= 95 %", f"{report.passed}/{report.total} ({100 * report.rate:.1f} %)"))
-        rows.append(("eval utterance safety", "100 %",
-                     f"{report.safety_passed}/{report.safety_total} ({100 * report.safety_rate:.1f} %)"))
+        rows.append(
+            (
+                "eval utterance safety",
+                "100 %",
+                f"{report.safety_passed}/{report.safety_total} ({100 * report.safety_rate:.1f} %)",
+            )
+        )
         rows.append(("eval scenarios", "see python -m evals", "run separately (end state + safety table)"))
     from bench._table import print_table
 

@@ -69,13 +69,23 @@ def main() -> None:
     rows = [
         (f"engine open + demo fleet seed ({facts.total} instances)", "-", f"{open_s:.2f} s"),
         ("voice models preload + warm-up", "-", f"{preload_s:.2f} s"),
-        ("facts from the store (counts, audit, SLA, ledger cost), median", "-", f"{statistics.median(facts_t) * 1000:.0f} ms"),
+        (
+            "facts from the store (counts, audit, SLA, ledger cost), median",
+            "-",
+            f"{statistics.median(facts_t) * 1000:.0f} ms",
+        ),
         ("script + Markdown + HTML report, median", "-", f"{statistics.median(words_t) * 1000:.0f} ms"),
-        (f"whole briefing data -> OGG + reports ({audio_s:.0f} s audio, {len(b.text.split())} words), median of 3",
-         "-", f"{total_s:.2f} s"),
+        (
+            f"whole briefing data -> OGG + reports ({audio_s:.0f} s audio, {len(b.text.split())} words), median of 3",
+            "-",
+            f"{total_s:.2f} s",
+        ),
         ("the same, scaled to 60 s of audio", "< 8 s", f"{per_60:.2f} s ({audio_s / total_s:.1f}x real time)"),
-        ("CPU time of one briefing (all threads; ~wall time on an idle 2-core box)", "-",
-         f"{statistics.median(cpus):.2f} s"),
+        (
+            "CPU time of one briefing (all threads; ~wall time on an idle 2-core box)",
+            "-",
+            f"{statistics.median(cpus):.2f} s",
+        ),
         ("voice note / HTML report size", "-", f"{ogg_kb:.0f} KiB / {html_kb:.0f} KiB"),
     ]
     from bench._table import print_table

@@ -76,22 +76,25 @@ def main() -> None:
             words_ms = []
             for n in range(20):  # --yes grounding: the operator's words resolved against the fleet
                 spent = engine.ops.gate.spent_seconds
-                engine.ops.gate.words(caller, [("restart", {"selector": {"accounts": [f"acct-{1 + n:03d}"]},
-                                                            "component": "gateway"})])
+                engine.ops.gate.words(
+                    caller, [("restart", {"selector": {"accounts": [f"acct-{1 + n:03d}"]}, "component": "gateway"})]
+                )
                 words_ms.append((engine.ops.gate.spent_seconds - spent) * 1000)
         finally:
             engine.close()
     instances = opts.pairs * 2
-    print_table([
-        ("fleet", "10,000 instances", f"{instances:,} instances (seeded in {seed_s:.1f} s)"),
-        ("turns (offline brain, real store)", "-", f"{len(turn_ms)}"),
-        ("gate time per turn, mean", "< 1 ms", f"{statistics.fmean(gate_ms):.3f} ms"),
-        ("gate time per turn, p95", "< 1 ms", f"{_p95(gate_ms):.3f} ms"),
-        ("gate CPU time per turn, mean", "< 1 ms", f"{statistics.fmean(gate_cpu_ms):.3f} ms"),
-        ("gate CPU time per turn, p95", "< 1 ms", f"{_p95(gate_cpu_ms):.3f} ms"),
-        ("whole turn, median (for scale)", "-", f"{statistics.median(turn_ms):.1f} ms"),
-        ("--yes grounding of one account, mean", "-", f"{statistics.fmean(words_ms):.3f} ms"),
-    ])
+    print_table(
+        [
+            ("fleet", "10,000 instances", f"{instances:,} instances (seeded in {seed_s:.1f} s)"),
+            ("turns (offline brain, real store)", "-", f"{len(turn_ms)}"),
+            ("gate time per turn, mean", "< 1 ms", f"{statistics.fmean(gate_ms):.3f} ms"),
+            ("gate time per turn, p95", "< 1 ms", f"{_p95(gate_ms):.3f} ms"),
+            ("gate CPU time per turn, mean", "< 1 ms", f"{statistics.fmean(gate_cpu_ms):.3f} ms"),
+            ("gate CPU time per turn, p95", "< 1 ms", f"{_p95(gate_cpu_ms):.3f} ms"),
+            ("whole turn, median (for scale)", "-", f"{statistics.median(turn_ms):.1f} ms"),
+            ("--yes grounding of one account, mean", "-", f"{statistics.fmean(words_ms):.3f} ms"),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -65,14 +65,25 @@ async def _loadgen(url: str, token: str, nodes: int, offset: int, interval: floa
 
     reporter = asyncio.create_task(report_connected())
     for i in range(offset, offset + nodes):
-        cfg = NodeConfig.from_dict({
-            "gateway": url, "token": token, "hostname": f"bench-{i:05d}", "account_id": f"acct-{i:05d}",
-            "instance_id": f"inst-{i:05d}", "provider": "sim", "region": "eu-sim-bench", "tier": "nano",
-            "role": "primary", "health_interval_s": interval, "gateway_probe_url": None,
-        })
+        cfg = NodeConfig.from_dict(
+            {
+                "gateway": url,
+                "token": token,
+                "hostname": f"bench-{i:05d}",
+                "account_id": f"acct-{i:05d}",
+                "instance_id": f"inst-{i:05d}",
+                "provider": "sim",
+                "region": "eu-sim-bench",
+                "tier": "nano",
+                "role": "primary",
+                "health_interval_s": interval,
+                "gateway_probe_url": None,
+            }
+        )
         fleet.boot(cfg, system=SimulatedSystem(hostname=cfg.hostname))
         if (i - offset + 1) % batch == 0:
             await asyncio.sleep(0.05)  # a ramp, as a real fleet reconnecting after an engine restart
+
     async def freeze_when_connected() -> None:
         while not all(n.client.connected.is_set() for n in fleet.nodes.values()):
             await asyncio.sleep(0.5)
@@ -110,10 +121,27 @@ class _Children:
         share = [args.nodes // n + (1 if i < args.nodes % n else 0) for i in range(n)]
         procs = [
             subprocess.Popen(
-                [sys.executable, __file__, "--loadgen", url, "--token", token, "--nodes", str(k), "--offset", str(sum(share[:i])),
-                 "--interval", str(args.interval), "--batch", str(max(1, args.batch // n)),
-                 *([] if args.gc_freeze else ["--no-gc-freeze"])],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                [
+                    sys.executable,
+                    __file__,
+                    "--loadgen",
+                    url,
+                    "--token",
+                    token,
+                    "--nodes",
+                    str(k),
+                    "--offset",
+                    str(sum(share[:i])),
+                    "--interval",
+                    str(args.interval),
+                    "--batch",
+                    str(max(1, args.batch // n)),
+                    *([] if args.gc_freeze else ["--no-gc-freeze"]),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
             )
             for i, k in enumerate(share)
         ]
@@ -215,8 +243,15 @@ class Result:
             self.numbers[metric] = number
 
 
-async def _drive(url: str, token: str, args: argparse.Namespace, pids: Callable[[], list[int]], gateway: Any | None,
-                 latencies: list[float], measuring: list[bool]) -> Result:
+async def _drive(
+    url: str,
+    token: str,
+    args: argparse.Namespace,
+    pids: Callable[[], list[int]],
+    gateway: Any | None,
+    latencies: list[float],
+    measuring: list[bool],
+) -> Result:
     """Connect the fleet to ``url``, hold a steady phase, fan out (embedded only); measure what we can."""
     res = Result()
     children = _Children.start(url, token, args)
@@ -275,11 +310,16 @@ async def _drive(url: str, token: str, args: argparse.Namespace, pids: Callable[
             fan_cpu_s, gen_cpu_s = _cpu_s(pids()) - cpu0, _cpu_s(gens) - gen0
             ok = sum(1 for r in results.values() if r.ok)
             res.put("fan-out invoke to all", f"{t_fan:.2f} s ({ok:,}/{len(results):,} ok)", t_fan)
-            res.put("gateway CPU during fan-out", f"{fan_cpu_s / t_fan * 100:.0f} % of a core "
-                    f"({fan_cpu_s * 1e6 / max(len(results), 1):.0f} µs per node)")
+            res.put(
+                "gateway CPU during fan-out",
+                f"{fan_cpu_s / t_fan * 100:.0f} % of a core ({fan_cpu_s * 1e6 / max(len(results), 1):.0f} µs per node)",
+            )
             # Where the rest of the wall time goes: the simulated nodes answering (on the same cores).
-            res.put("  load generators' CPU then", f"{gen_cpu_s:.2f} s ({gen_cpu_s * 1e6 / max(len(results), 1):.0f} "
-                    f"µs per node; {os.cpu_count()} cores shared by all)")
+            res.put(
+                "  load generators' CPU then",
+                f"{gen_cpu_s:.2f} s ({gen_cpu_s * 1e6 / max(len(results), 1):.0f} "
+                f"µs per node; {os.cpu_count()} cores shared by all)",
+            )
         rss = _rss_mib(pids())
         res.put("gateway RSS", f"{rss:,.0f} MiB", rss)
         if gateway is not None:
@@ -341,11 +381,18 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=250, help="load generator ramp: nodes started per 50 ms")
     p.add_argument("--connect-timeout", type=float, default=300.0)
     p.add_argument("--loadgen-procs", type=int, default=2, help="load generator processes (nodes split evenly)")
-    p.add_argument("--openclaw", action="store_true",
-                   help="also compare with a real OpenClaw gateway, side by side at --openclaw-nodes")
+    p.add_argument(
+        "--openclaw",
+        action="store_true",
+        help="also compare with a real OpenClaw gateway, side by side at --openclaw-nodes",
+    )
     p.add_argument("--openclaw-nodes", type=int, default=300)
-    p.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
-                   help="leave Python's cyclic GC scanning all connection objects (shows its pauses)")
+    p.add_argument(
+        "--no-gc-freeze",
+        dest="gc_freeze",
+        action="store_false",
+        help="leave Python's cyclic GC scanning all connection objects (shows its pauses)",
+    )
     p.add_argument("--loadgen", metavar="URL", help=argparse.SUPPRESS)
     p.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--token", default=TOKEN, help=argparse.SUPPRESS)
@@ -355,8 +402,9 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     logging.basicConfig(level=logging.ERROR)
     if args.loadgen:
-        asyncio.run(_loadgen(args.loadgen, args.token, args.nodes, args.offset, args.interval, args.batch,
-                             args.gc_freeze))
+        asyncio.run(
+            _loadgen(args.loadgen, args.token, args.nodes, args.offset, args.interval, args.batch, args.gc_freeze)
+        )
         return
     if args.openclaw:
         # OpenClaw pairs a few devices per second here, so the side-by-side runs at a smaller N; it runs
@@ -368,13 +416,22 @@ def main() -> None:
                 peer = asyncio.run(_bench_openclaw(small, oc, oc_token))
         except Exception as exc:  # report why, keep our figures
             peer = Result({"nodes connected": f"not run: {exc}"[:60]})
-        _table(f"side by side at {small.nodes:,} nodes: embedded gateway vs OpenClaw 2026.9.6 "
-               "(ratio = embedded / OpenClaw; OpenClaw answers reports UNAVAILABLE until an operator "
-               "approves the node surface)", ours, peer, targets=False)
+        _table(
+            f"side by side at {small.nodes:,} nodes: embedded gateway vs OpenClaw 2026.9.6 "
+            "(ratio = embedded / OpenClaw; OpenClaw answers reports UNAVAILABLE until an operator "
+            "approves the node surface)",
+            ours,
+            peer,
+            targets=False,
+        )
     embedded = asyncio.run(_bench_embedded(args))
-    _table(f"node gateway bench: {args.nodes:,} simulated nodes in {args.loadgen_procs} load-generator "
-           f"process(es), reports every {args.interval:g} s, loopback, {os.cpu_count()} CPUs",
-           embedded, None, targets=True)
+    _table(
+        f"node gateway bench: {args.nodes:,} simulated nodes in {args.loadgen_procs} load-generator "
+        f"process(es), reports every {args.interval:g} s, loopback, {os.cpu_count()} CPUs",
+        embedded,
+        None,
+        targets=True,
+    )
 
 
 def _table(title: str, ours: Result, peer: Result | None, *, targets: bool) -> None:

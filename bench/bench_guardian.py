@@ -56,11 +56,20 @@ def synthetic_reports(store: Store, now: datetime, seed: int = 7) -> dict[str, H
         elif roll < 0.04:
             latency = rng.uniform(600, 3000)
         reports[iid] = HealthReport(
-            instance_id=iid, received_at=now - timedelta(seconds=rng.uniform(0, 30)),
-            sent_at=now - timedelta(seconds=rng.uniform(0, 30)), account_id=acct,
-            cpu_percent=rng.uniform(5, 80), mem_percent=rng.uniform(20, 85), disk_percent=disk,
-            load_1=rng.uniform(0.1, 2.0), vcpus=2, gateway_up=True, gateway_latency_ms=latency,
-            docker_running=True, gateway_restarts_10m=restarts, uptime_s=rng.uniform(3600, 10**6),
+            instance_id=iid,
+            received_at=now - timedelta(seconds=rng.uniform(0, 30)),
+            sent_at=now - timedelta(seconds=rng.uniform(0, 30)),
+            account_id=acct,
+            cpu_percent=rng.uniform(5, 80),
+            mem_percent=rng.uniform(20, 85),
+            disk_percent=disk,
+            load_1=rng.uniform(0.1, 2.0),
+            vcpus=2,
+            gateway_up=True,
+            gateway_latency_ms=latency,
+            docker_running=True,
+            gateway_restarts_10m=restarts,
+            uptime_s=rng.uniform(3600, 10**6),
         )
     return reports
 
@@ -117,17 +126,40 @@ def main() -> None:
 
     rows.append(("store", "-", url.split(":", 1)[0]))
     rows.append(("instances swept", "10,000", f"{count:,}"))
-    rows.append(("first sweep (scores, moves, decisions, writes)", f"< {TARGET_SWEEP_S} s",
-                 f"{first_s:.3f} s (CPU {first_cpu:.3f} s)"))
-    rows.append(("steady sweep, median of 3", f"< {TARGET_SWEEP_S} s",
-                 f"{statistics.median(steady):.3f} s (CPU {statistics.median(steady_cpu):.3f} s)"))
-    rows.append(("sweep, heal memory rebuilt from the audit log", f"< {TARGET_SWEEP_S} s", f"{rebuilt_s:.3f} s (CPU {rebuilt_cpu:.3f} s)"))
+    rows.append(
+        (
+            "first sweep (scores, moves, decisions, writes)",
+            f"< {TARGET_SWEEP_S} s",
+            f"{first_s:.3f} s (CPU {first_cpu:.3f} s)",
+        )
+    )
+    rows.append(
+        (
+            "steady sweep, median of 3",
+            f"< {TARGET_SWEEP_S} s",
+            f"{statistics.median(steady):.3f} s (CPU {statistics.median(steady_cpu):.3f} s)",
+        )
+    )
+    rows.append(
+        (
+            "sweep, heal memory rebuilt from the audit log",
+            f"< {TARGET_SWEEP_S} s",
+            f"{rebuilt_s:.3f} s (CPU {rebuilt_cpu:.3f} s)",
+        )
+    )
     rows.append(("score() per report", "-", f"{score_us:.1f} µs"))
     rows.append(("building 10k reports (not in the sweep)", "-", f"{build_s:.3f} s"))
     rows.append(("load_reports() of 10k rows from health_reports", "-", f"{load_s:.3f} s"))
-    rows.append(("first sweep: transitions / decisions / alerts", "-",
-                 f"{len(first.transitions)} / {len(first.decisions)} / {len(first.alerts)}"))
-    rows.append(("incidents in the first sweep (region down)", "1 per region", str(sum(a.is_incident for a in first.alerts))))
+    rows.append(
+        (
+            "first sweep: transitions / decisions / alerts",
+            "-",
+            f"{len(first.transitions)} / {len(first.decisions)} / {len(first.alerts)}",
+        )
+    )
+    rows.append(
+        ("incidents in the first sweep (region down)", "1 per region", str(sum(a.is_incident for a in first.alerts)))
+    )
     rows.append(("last sweep: decisions / escalations", "-", f"{len(last.decisions)} / {len(last.escalations)}"))
     rows.extend(drill_rows())
     from bench._table import print_table
@@ -156,8 +188,9 @@ def drill_rows() -> list[tuple[str, str, str]]:
         engine = Engine.open(demo=True, demo_pairs=1200, demo_providers="emulated")
         try:
             t0 = time.perf_counter()
-            report, turn = asyncio.run(run_drill(engine, "eu-hetzner-nbg1",
-                                                 ask="Hetzner Nuremberg looks down. What's our exposure?"))
+            report, turn = asyncio.run(
+                run_drill(engine, "eu-hetzner-nbg1", ask="Hetzner Nuremberg looks down. What's our exposure?")
+            )
             drill_s = time.perf_counter() - t0
         finally:
             engine.close()
@@ -168,14 +201,23 @@ def drill_rows() -> list[tuple[str, str, str]]:
         ("drill: pairs served by their standby at the end", "all", f"{report.served_pairs}/{report.primaries}"),
         ("drill: detection (sweep clock)", "-", f"{report.detect_s / 60:.0f} min ({report.cycles_to_served} sweep)"),
         ("drill: failover phase (wall)", "-", f"{report.failover_wall_s:.2f} s for {report.failovers} failovers"),
-        (f"drill: time to standby, upper bound (sweep + phase x{report.time_scale:g})", "-",
-         f"{report.time_to_standby_s / 60:.1f} min"),
+        (
+            f"drill: time to standby, upper bound (sweep + phase x{report.time_scale:g})",
+            "-",
+            f"{report.time_to_standby_s / 60:.1f} min",
+        ),
         ("drill: users without an active gateway at the end", "0", str(end.without_gateway if end else "?")),
-        ("drill: alerts sent to the operator", "1 incident",
-         f"{report.incidents_notified} incident, {report.instance_alerts_notified} instance alerts"),
+        (
+            "drill: alerts sent to the operator",
+            "1 incident",
+            f"{report.incidents_notified} incident, {report.instance_alerts_notified} instance alerts",
+        ),
         ("drill: provider DELETE calls", "0", str(report.delete_calls)),
-        ("drill: 'what's our exposure?' failed over / no gateway", "-",
-         f"{answer.get('failed_over')} / {answer.get('users_without_gateway')}"),
+        (
+            "drill: 'what's our exposure?' failed over / no gateway",
+            "-",
+            f"{answer.get('failed_over')} / {answer.get('users_without_gateway')}",
+        ),
         ("drill: whole drill wall time (8 cycles, 2,400 instances)", "-", f"{drill_s:.1f} s"),
     ]
 
@@ -189,13 +231,18 @@ def _stored_reports(store: Store, sample: list[HealthReport], now: datetime) -> 
 
     rows = []
     for r in sample:
-        payload = {"instanceId": r.instance_id, "accountId": r.account_id, "ts": int(now.timestamp() * 1000),
-                   "cpu": {"percent": r.cpu_percent, "load": [r.load_1, None, None]},
-                   "memory": {"totalBytes": 100, "availableBytes": int(100 - (r.mem_percent or 0))},
-                   "disk": {"totalBytes": 100, "freeBytes": int(100 - (r.disk_percent or 0))},
-                   "uptimeS": r.uptime_s, "docker": {"available": r.docker_running},
-                   "gateway": {"running": r.gateway_up, "wsLatencyMs": r.gateway_latency_ms},
-                   "gatewayRestarts10m": r.gateway_restarts_10m}
+        payload = {
+            "instanceId": r.instance_id,
+            "accountId": r.account_id,
+            "ts": int(now.timestamp() * 1000),
+            "cpu": {"percent": r.cpu_percent, "load": [r.load_1, None, None]},
+            "memory": {"totalBytes": 100, "availableBytes": int(100 - (r.mem_percent or 0))},
+            "disk": {"totalBytes": 100, "freeBytes": int(100 - (r.disk_percent or 0))},
+            "uptimeS": r.uptime_s,
+            "docker": {"available": r.docker_running},
+            "gateway": {"running": r.gateway_up, "wsLatencyMs": r.gateway_latency_ms},
+            "gatewayRestarts10m": r.gateway_restarts_10m,
+        }
         rows.append({"instance_id": r.instance_id, "received_at": r.received_at, "payload": payload})
     with store.session() as s:
         s.execute(insert(HealthReportRecord), rows)

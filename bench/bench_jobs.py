@@ -54,8 +54,9 @@ def eta_errors(pairs: int, scale: float) -> dict[str, Any]:
 
         engine.ops.add_progress_listener(listen)
         try:
-            planned = await engine.ask(f"provision {pairs} standard pairs in the eu, hetzner primary, vultr standby",
-                                       session="eta")
+            planned = await engine.ask(
+                f"provision {pairs} standard pairs in the eu, hetzner primary, vultr standby", session="eta"
+            )
             assert planned.plan is not None, planned.reply
             t0 = loop.time()
             went = await engine.ask("go", session="eta")
@@ -106,25 +107,34 @@ def crash_resume() -> dict[str, Any]:
     planned = asyncio.run(engine.ask("restart everything on hetzner", session="crash"))
     assert planned.plan is not None
     _, job_id, _ = engine.ops.confirm_plan(engine.caller(), planned.plan["id"])
-    proc = subprocess.Popen([sys.executable, "-c", WORKER, job_id], env=env, cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WORKER, job_id],
+        env=env,
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     while True:
         with engine.store.session() as s:
-            held = list(s.exec(select(JobStep.id).where(col(JobStep.job_id) == job_id,
-                                                        col(JobStep.status) == "running")).all())
+            held = list(
+                s.exec(select(JobStep.id).where(col(JobStep.job_id) == job_id, col(JobStep.status) == "running")).all()
+            )
         if held:
             break
         time.sleep(0.05)
     time.sleep(1.0)  # well under way
     with engine.store.session() as s:
-        held = list(s.exec(select(JobStep.id).where(col(JobStep.job_id) == job_id,
-                                                    col(JobStep.status) == "running")).all())
+        held = list(
+            s.exec(select(JobStep.id).where(col(JobStep.job_id) == job_id, col(JobStep.status) == "running")).all()
+        )
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed = time.monotonic()
 
     async def survive() -> float:
         engine.ops.background_jobs = True
+
         async def schedule() -> None:
             while True:
                 await engine.scheduler.resume_jobs()  # what the daemon's 5-s schedule runs
@@ -134,8 +144,7 @@ def crash_resume() -> dict[str, Any]:
         try:
             while True:
                 with engine.store.session() as s:
-                    attempts = dict(s.exec(select(JobStep.id, JobStep.attempts)
-                                           .where(col(JobStep.id).in_(held))).all())
+                    attempts = dict(s.exec(select(JobStep.id, JobStep.attempts).where(col(JobStep.id).in_(held))).all())
                 if all(a >= 2 for a in attempts.values()):
                     taken_at = time.monotonic()
                     break

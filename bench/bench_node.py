@@ -66,14 +66,24 @@ class _Archiving(SimulatedSystem):
     async def archive_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         data = random.Random(self.hostname).randbytes(ARCHIVE_BYTES)
         for i in range(0, len(data), chunk_size):
-            yield data[i:i + chunk_size]
+            yield data[i : i + chunk_size]
             await asyncio.sleep(0)
 
 
 def _client(url: str, token: str, spool: str) -> NodeClient:
-    cfg = NodeConfig.from_dict({"gateway": url, "token": token, "hostname": "bench-node", "account_id": "acct-001",
-                                "instance_id": "i-bench", "health_interval_s": 30, "gateway_probe_url": None,
-                                "spool_dir": spool, "state_path": str(Path(spool) / "state.json")})
+    cfg = NodeConfig.from_dict(
+        {
+            "gateway": url,
+            "token": token,
+            "hostname": "bench-node",
+            "account_id": "acct-001",
+            "instance_id": "i-bench",
+            "health_interval_s": 30,
+            "gateway_probe_url": None,
+            "spool_dir": spool,
+            "state_path": str(Path(spool) / "state.json"),
+        }
+    )
     return NodeClient(cfg, system=_Archiving(hostname="bench-node"), settle_s=0)  # production backoff
 
 
@@ -96,8 +106,7 @@ async def _probe_accepts(url: str, token: str, ident: Any) -> float:
 def _summary(samples: list[float], note: str = "") -> str:
     if not samples:
         return "no sample"
-    return (f"median {statistics.median(samples):.2f} s, max {max(samples):.2f} s "
-            f"({len(samples)} restarts{note})")
+    return f"median {statistics.median(samples):.2f} s, max {max(samples):.2f} s ({len(samples)} restarts{note})"
 
 
 async def _archive_mb_s(invoke: Any) -> tuple[float, bool]:
@@ -142,8 +151,10 @@ async def bench_embedded(runs: int, down_s: float) -> dict[str, str]:
         await client.stop()
         await asyncio.wait_for(task, 15)
         await gw.stop()
-    return {"reconnect": _summary(samples),
-            "archive": f"{rate:.1f} MB/s ({'byte-identical' if identical else 'MISMATCH'})"}
+    return {
+        "reconnect": _summary(samples),
+        "archive": f"{rate:.1f} MB/s ({'byte-identical' if identical else 'MISMATCH'})",
+    }
 
 
 async def until_false(pred: Any, timeout: float = 30) -> None:
@@ -176,8 +187,9 @@ async def bench_openclaw(runs: int) -> dict[str, str]:
         return {"reconnect": f"not run: {exc}"[:70], "archive": "not run", "open": "not run"}
     spool = tempfile.mkdtemp(prefix="clawnode-bench-")
     client = _client(oc.url + "/", OC_TOKEN, spool)
-    link = OpenClawOperatorLink(oc.url + "/", OC_TOKEN, identity_path=Path(spool) / "operator.json",
-                                poll_interval_s=3600)
+    link = OpenClawOperatorLink(
+        oc.url + "/", OC_TOKEN, identity_path=Path(spool) / "operator.json", poll_interval_s=3600
+    )
     task = asyncio.create_task(client.run())
     samples: list[float] = []
     since_open: list[float] = []
@@ -229,9 +241,11 @@ async def bench_openclaw(runs: int) -> dict[str, str]:
         await asyncio.wait_for(task, 15)
         await link.stop()
         ctx.__exit__(None, None, None)
-    return {"reconnect": _summary(samples, "; 0 = in with the first accepted connect, 0.1 s probe"),
-            "open": _summary(since_open),
-            "archive": f"{rate:.1f} MB/s ({'byte-identical' if identical else 'MISMATCH'})"}
+    return {
+        "reconnect": _summary(samples, "; 0 = in with the first accepted connect, 0.1 s probe"),
+        "open": _summary(since_open),
+        "archive": f"{rate:.1f} MB/s ({'byte-identical' if identical else 'MISMATCH'})",
+    }
 
 
 def main() -> None:
@@ -242,17 +256,24 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.ERROR)
     embedded = asyncio.run(bench_embedded(args.runs, args.down))
-    real = (asyncio.run(bench_openclaw(args.runs)) if args.openclaw
-            else {"reconnect": "not run", "archive": "not run", "open": "not run"})
-    print(f"\nclawnode reconnect (gateway accepts again -> node's hello-ok) and a {ARCHIVE_BYTES // 2**20} MiB "
-          "archive read in 4 MiB pieces\n")
-    print_table([
-        ("reconnect after restart, embedded gateway", TARGETS["reconnect"], embedded["reconnect"]),
-        ("reconnect after restart, OpenClaw 2026.9.6", TARGETS["reconnect"], real["reconnect"]),
-        ("  (OpenClaw: from its port reopening, incl. its startup)", TARGETS["open"], real["open"]),
-        ("archive throughput, embedded gateway", TARGETS["archive"], embedded["archive"]),
-        ("archive throughput, OpenClaw 2026.9.6", TARGETS["archive"], real["archive"]),
-    ])
+    real = (
+        asyncio.run(bench_openclaw(args.runs))
+        if args.openclaw
+        else {"reconnect": "not run", "archive": "not run", "open": "not run"}
+    )
+    print(
+        f"\nclawnode reconnect (gateway accepts again -> node's hello-ok) and a {ARCHIVE_BYTES // 2**20} MiB "
+        "archive read in 4 MiB pieces\n"
+    )
+    print_table(
+        [
+            ("reconnect after restart, embedded gateway", TARGETS["reconnect"], embedded["reconnect"]),
+            ("reconnect after restart, OpenClaw 2026.9.6", TARGETS["reconnect"], real["reconnect"]),
+            ("  (OpenClaw: from its port reopening, incl. its startup)", TARGETS["open"], real["open"]),
+            ("archive throughput, embedded gateway", TARGETS["archive"], embedded["archive"]),
+            ("archive throughput, OpenClaw 2026.9.6", TARGETS["archive"], real["archive"]),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,13 @@ engine.close()
 
 
 def start_emulator(provider: str, scale: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "emulate", provider, "--time-scale", str(scale)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "emulate", provider, "--time-scale", str(scale)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
 
@@ -55,7 +60,9 @@ def job_state(db: Path) -> tuple[str | None, int, int]:
         row = con.execute("SELECT id, status FROM jobs ORDER BY created_at LIMIT 1").fetchone()
         if row is None:
             return None, 0, 0
-        done = con.execute("SELECT count(*) FROM job_steps WHERE job_id = ? AND status = 'done'", (row[0],)).fetchone()[0]
+        done = con.execute("SELECT count(*) FROM job_steps WHERE job_id = ? AND status = 'done'", (row[0],)).fetchone()[
+            0
+        ]
         total = con.execute("SELECT count(*) FROM job_steps WHERE job_id = ?", (row[0],)).fetchone()[0]
         return str(row[1]), int(done), int(total)
     except sqlite3.OperationalError:
@@ -70,17 +77,34 @@ def crash_drill(pairs: int, kills: int, seed: int) -> dict[str, float]:
     emus = {p: start_emulator(p, 300.0) for p in ("hetzner", "vultr")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
     # Real drivers against the emulators; the nodes are simulated (no VPS boots behind an emulator).
-    env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO": "false", "CLAWOPS_PROVIDER_TIME_SCALE": "300",
-                "CLAWOPS_NODE_COMMANDS": "simulated"})
+    env.update(
+        {
+            "CLAWOPS_HOME": str(home),
+            "CLAWOPS_DEMO": "false",
+            "CLAWOPS_PROVIDER_TIME_SCALE": "300",
+            "CLAWOPS_NODE_COMMANDS": "simulated",
+        }
+    )
     for provider, (_, url) in emus.items():
         env[f"CLAWOPS_{provider.upper()}_TOKEN"] = "drill-token"
         env[f"CLAWOPS_{provider.upper()}_BASE_URL"] = url
     db = home / "clawops.db"
     started = time.perf_counter()
     try:
-        first = subprocess.Popen([sys.executable, "-m", "app.cli", "ask", "--yes",
-                                  f"provision {pairs} pairs in the EU, hetzner primary, vultr standby"],
-                                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        first = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "ask",
+                "--yes",
+                f"provision {pairs} pairs in the EU, hetzner primary, vultr standby",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         while job_state(db)[0] is None and first.poll() is None:
             time.sleep(0.05)
         killed = 0
@@ -94,8 +118,9 @@ def crash_drill(pairs: int, kills: int, seed: int) -> dict[str, float]:
             status, done, total = job_state(db)
             if status != "running" and done == total:
                 break
-            proc = subprocess.Popen([sys.executable, "-c", RESUME], env=env, cwd=ROOT,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", RESUME], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
         proc.wait()
         final = subprocess.run([sys.executable, "-c", RESUME], env=env, cwd=ROOT, capture_output=True, text=True)
         if final.returncode != 0:
@@ -113,11 +138,16 @@ async def audit_world(env: dict[str, str], db: Path) -> dict[str, float]:
     from engine.providers.registry import driver_from_env
 
     con = sqlite3.connect(db)
-    tracked = {iid: (prov, sid or "") for iid, prov, sid in
-               con.execute("SELECT id, provider, provider_server_id FROM instances WHERE state != 'DELETED'")}
+    tracked = {
+        iid: (prov, sid or "")
+        for iid, prov, sid in con.execute(
+            "SELECT id, provider, provider_server_id FROM instances WHERE state != 'DELETED'"
+        )
+    }
     active_pairs = con.execute(
         "SELECT count(*) FROM (SELECT account_id FROM instances WHERE state = 'ACTIVE' "
-        "GROUP BY account_id HAVING count(*) = 2)").fetchone()[0]
+        "GROUP BY account_id HAVING count(*) = 2)"
+    ).fetchone()[0]
     con.close()
     servers_per_instance: Counter[str] = Counter()
     untracked = 0

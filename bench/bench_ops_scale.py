@@ -110,8 +110,13 @@ def parallel_pair_creates() -> None:
 
     sequential = StepRunner.run
 
-    async def run(self: StepRunner, action: str, instance_id: str, params: dict[str, Any],
-                  stopping: Callable[[], bool] | None = None) -> str:
+    async def run(
+        self: StepRunner,
+        action: str,
+        instance_id: str,
+        params: dict[str, Any],
+        stopping: Callable[[], bool] | None = None,
+    ) -> str:
         if action != "provision_pair":
             return await sequential(self, action, instance_id, params, stopping)
         await asyncio.gather(self._create(instance_id), self._create(str(params["standby"])))
@@ -132,7 +137,8 @@ def lower_bound(drivers: EmulatedDrivers, pairs: int) -> dict[str, float]:
         out[f"boot_{provider}"] = probe.provision_s + probe.boot_s
         requests = REQUESTS_PER_CREATE * pairs
         out[f"rate_{provider}"] = max(
-            (max(0.0, (requests - cap) / (cap / per)) for cap, per in emu.vendor.rate_windows), default=0.0)
+            (max(0.0, (requests - cap) / (cap / per)) for cap, per in emu.vendor.rate_windows), default=0.0
+        )
         out[f"requests_{provider}"] = float(emu.state.count())
         out[f"rate429_{provider}"] = float(emu.state.count(status=429))
     out["bound"] = max(out[f"rate_{p}"] + out[f"boot_{p}"] for p in (PRIMARY, STANDBY))
@@ -154,8 +160,14 @@ async def provision(ops: Operations, engine: Engine, pairs: int, budget: float) 
     if not finished:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    return {"elapsed": elapsed, "finished": finished, "done": view.done, "failed": view.failed,
-            "status": view.status, "error": view.error}
+    return {
+        "elapsed": elapsed,
+        "finished": finished,
+        "done": view.done,
+        "failed": view.failed,
+        "status": view.status,
+        "error": view.error,
+    }
 
 
 def seed_active_pairs(engine: Engine, pairs: int) -> list[str]:
@@ -169,10 +181,24 @@ def seed_active_pairs(engine: Engine, pairs: int) -> list[str]:
             acct = f"acct-{k:04d}"
             s.add(Account(id=acct, tenant_id="default"))
             s.flush()
-            for role, provider, region in (("primary", PRIMARY, "eu-hetzner-nbg1"), ("standby", STANDBY, "eu-vultr-fra")):
-                s.add(Instance(id=f"i-{acct}-{role[0]}", account_id=acct, tenant_id="default", role=role,
-                               provider=provider, region=region, tier="standard", state="ACTIVE", monthly_price=5.0,
-                               health_score=100))
+            for role, provider, region in (
+                ("primary", PRIMARY, "eu-hetzner-nbg1"),
+                ("standby", STANDBY, "eu-vultr-fra"),
+            ):
+                s.add(
+                    Instance(
+                        id=f"i-{acct}-{role[0]}",
+                        account_id=acct,
+                        tenant_id="default",
+                        role=role,
+                        provider=provider,
+                        region=region,
+                        tier="standard",
+                        state="ACTIVE",
+                        monthly_price=5.0,
+                        health_score=100,
+                    )
+                )
     return [f"i-acct-{k:04d}-p" for k in range(1, pairs + 1)]
 
 
@@ -189,18 +215,29 @@ async def config_push(instances: int) -> dict[str, Any]:
         bad_batch = bad // batch
         nodes.fragile = {targets[bad]}
         started = time.perf_counter()
-        outcome = await ops.call(engine.caller(), "config_push",
-                                 {"selector": {"role": "primary"},
-                                  "config": {"log_level": "debug", "gateway_port": 19999}, "batch_size": batch},
-                                 confirmed=True)
+        outcome = await ops.call(
+            engine.caller(),
+            "config_push",
+            {
+                "selector": {"role": "primary"},
+                "config": {"log_level": "debug", "gateway_port": 19999},
+                "batch_size": batch,
+            },
+            confirmed=True,
+        )
         elapsed = time.perf_counter() - started
     finally:
         engine.close()
     job = outcome.job
-    return {"targets": len(targets), "bad_batch": bad_batch + 1, "elapsed": elapsed,
-            "on_bad": sum(1 for i in targets if nodes.current_config(i)),
-            "touched": len({c[0] for c in nodes.calls if c[1] == "clawops.config_apply"} & set(targets)),
-            "status": job.status if job else outcome.status, "error": job.error if job else outcome.message}
+    return {
+        "targets": len(targets),
+        "bad_batch": bad_batch + 1,
+        "elapsed": elapsed,
+        "on_bad": sum(1 for i in targets if nodes.current_config(i)),
+        "touched": len({c[0] for c in nodes.calls if c[1] == "clawops.config_apply"} & set(targets)),
+        "status": job.status if job else outcome.status,
+        "error": job.error if job else outcome.message,
+    }
 
 
 async def run(pairs: int, scale: float, budget: float) -> dict[str, Any]:
@@ -231,9 +268,16 @@ def limit_in_flight(limit: int) -> None:
     send = HttpDriver._send
     gates: dict[tuple[int, str], asyncio.Semaphore] = {}
 
-    async def gated(self: HttpDriver, operation: str, method: str, path: str, params: Mapping[str, Any] | None,
-                    json: Any, data: Mapping[str, str] | None, extra_headers: Mapping[str, str] | None,
-                    ) -> httpx.Response:
+    async def gated(
+        self: HttpDriver,
+        operation: str,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
         key = (id(asyncio.get_running_loop()), self.name)
         gate = gates.setdefault(key, asyncio.Semaphore(limit))
         async with gate:
@@ -246,12 +290,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--scale", type=float, default=4.0, help="emulated seconds per wall second")
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="override the engine's provisioning job concurrency")
-    parser.add_argument("--parallel-pair-creates", action="store_true",
-                        help="what-if: create each pair's primary and standby at once")
-    parser.add_argument("--max-in-flight", type=int, default=None,
-                        help="what-if: cap each driver's requests in flight")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="override the engine's provisioning job concurrency"
+    )
+    parser.add_argument(
+        "--parallel-pair-creates", action="store_true", help="what-if: create each pair's primary and standby at once"
+    )
+    parser.add_argument("--max-in-flight", type=int, default=None, help="what-if: cap each driver's requests in flight")
     parser.add_argument("--budget", type=float, default=150.0, help="wall seconds the provisioning job may take")
     args = parser.parse_args()
     if args.concurrency is not None:
@@ -271,27 +316,44 @@ def main() -> None:
         measured_wall = f"not done in {prov['elapsed']:.0f} s ({prov['done']}/{args.pairs}); projected {wall:.0f} s"
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = [
-        (f"provision {args.pairs} pairs: job concurrency / pair creates", "-",
-         f"{_service.TOOL_CONCURRENCY.get('provision_pairs', _service.JOB_CONCURRENCY)} / "
-         f"{'parallel (what-if)' if args.parallel_pair_creates else 'sequential'}"
-         + (f" / at most {args.max_in_flight} requests in flight per driver (what-if)" if args.max_in_flight else "")),
-        (f"provision {args.pairs} pairs: pairs ACTIVE", f"{args.pairs}", f"{prov['done']}"
-         + (f" ({prov['failed']} failed: {prov['error']})" if prov["failed"] else "")),
+        (
+            f"provision {args.pairs} pairs: job concurrency / pair creates",
+            "-",
+            f"{_service.TOOL_CONCURRENCY.get('provision_pairs', _service.JOB_CONCURRENCY)} / "
+            f"{'parallel (what-if)' if args.parallel_pair_creates else 'sequential'}"
+            + (
+                f" / at most {args.max_in_flight} requests in flight per driver (what-if)" if args.max_in_flight else ""
+            ),
+        ),
+        (
+            f"provision {args.pairs} pairs: pairs ACTIVE",
+            f"{args.pairs}",
+            f"{prov['done']}" + (f" ({prov['failed']} failed: {prov['error']})" if prov["failed"] else ""),
+        ),
         (f"provision {args.pairs} pairs: wall time (time scale {args.scale:g}x)", "-", measured_wall),
-        ("provision: lower bound from emulated limits",
-         "-", f"{bound_wall:.1f} s ({bound['bound']:.0f} s emulated: {PRIMARY} rate {bound[f'rate_{PRIMARY}']:.0f} s "
-              f"+ boot {bound[f'boot_{PRIMARY}']:.0f} s, {STANDBY} rate {bound[f'rate_{STANDBY}']:.0f} s "
-              f"+ boot {bound[f'boot_{STANDBY}']:.0f} s)"),
+        (
+            "provision: lower bound from emulated limits",
+            "-",
+            f"{bound_wall:.1f} s ({bound['bound']:.0f} s emulated: {PRIMARY} rate {bound[f'rate_{PRIMARY}']:.0f} s "
+            f"+ boot {bound[f'boot_{PRIMARY}']:.0f} s, {STANDBY} rate {bound[f'rate_{STANDBY}']:.0f} s "
+            f"+ boot {bound[f'boot_{STANDBY}']:.0f} s)",
+        ),
         ("provision: wall time / lower bound", "<= 1.2x", f"{wall / bound_wall:.2f}x"),
-        ("provision: API requests (429s) hetzner / vultr", "-",
-         f"{bound[f'requests_{PRIMARY}']:.0f} ({bound[f'rate429_{PRIMARY}']:.0f}) / "
-         f"{bound[f'requests_{STANDBY}']:.0f} ({bound[f'rate429_{STANDBY}']:.0f})"),
+        (
+            "provision: API requests (429s) hetzner / vultr",
+            "-",
+            f"{bound[f'requests_{PRIMARY}']:.0f} ({bound[f'rate429_{PRIMARY}']:.0f}) / "
+            f"{bound[f'requests_{STANDBY}']:.0f} ({bound[f'rate429_{STANDBY}']:.0f})",
+        ),
         ("provision: peak memory (ru_maxrss, whole process)", "-", f"{rss_mb:.0f} MB"),
     ]
     if push:
         rows += [
-            (f"config push to {push['targets']}: instances left on the bad config (bad batch {push['bad_batch']})",
-             "0", f"{push['on_bad']}"),
+            (
+                f"config push to {push['targets']}: instances left on the bad config (bad batch {push['bad_batch']})",
+                "0",
+                f"{push['on_bad']}",
+            ),
             ("config push: instances touched before the halt", "-", f"{push['touched']}"),
             ("config push: job status", "failed", f"{push['status']}"),
             ("config push: wall time incl. rollback", "-", f"{push['elapsed']:.1f} s"),

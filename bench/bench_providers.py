@@ -34,9 +34,10 @@ def row(metric: str, value: str, target: str, ok: bool | None) -> None:
 
 
 async def bench_creates(count: int, scale: float, concurrency: int) -> None:
-    async with running_emulator("hetzner", time_scale=scale) as emu, httpx.AsyncClient(
-        timeout=30.0, limits=httpx.Limits(max_connections=concurrency)
-    ) as client:
+    async with (
+        running_emulator("hetzner", time_scale=scale) as emu,
+        httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=concurrency)) as client,
+    ):
         emu.state.drain_rate_limit()
         driver = emulator_driver(emu, client, token="bench-token")
         sem = asyncio.Semaphore(concurrency)
@@ -55,8 +56,7 @@ async def bench_creates(count: int, scale: float, concurrency: int) -> None:
         achieved = (count - 1) / elapsed
         ratio = achieved / allowed
         created = len(emu.state.servers)
-    row(f"hetzner: {count} creates, allowed rate", f"{allowed:.1f} req/s", "(3600/h refilled 1/s, "
-        f"x{scale:g})", None)
+    row(f"hetzner: {count} creates, allowed rate", f"{allowed:.1f} req/s", f"(3600/h refilled 1/s, x{scale:g})", None)
     row("hetzner: achieved create rate", f"{achieved:.1f} req/s ({ratio:.1%})", ">= 95 % of allowed", ratio >= 0.95)
     row("hetzner: 429s while learning headers", str(learned_429), "(the probe)", None)
     row("hetzner: 429s after learning", str(after_429), "0", after_429 == 0)

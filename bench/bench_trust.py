@@ -118,8 +118,13 @@ def append_batched(tmp: Path, n: int = 50_000, batch: int = 1000) -> Rate:
     def run() -> None:
         for base in range(0, n, batch):
             with store.session() as s:
-                append_many(s, (AuditDraft(actor="guardian", action="heal.restart", target=f"i-{i}",
-                                           detail={"n": i}) for i in range(base, base + batch)))
+                append_many(
+                    s,
+                    (
+                        AuditDraft(actor="guardian", action="heal.restart", target=f"i-{i}", detail={"n": i})
+                        for i in range(base, base + batch)
+                    ),
+                )
 
     rate = _timed(n, run)
     assert audit.verify(store).ok
@@ -137,9 +142,19 @@ def verify_time(tmp: Path, n: int) -> tuple[float, float]:
     batch = 10_000
     for base in range(0, n, batch):
         with store.session() as s:
-            append_many(s, (AuditDraft(actor="owner", action="plan.restart", target=f"acct-{i % 850:03d}",
-                                       channel="cli", detail={"plan": f"pl-{i:08x}", "affected": i % 40})
-                            for i in range(base, min(n, base + batch))))
+            append_many(
+                s,
+                (
+                    AuditDraft(
+                        actor="owner",
+                        action="plan.restart",
+                        target=f"acct-{i % 850:03d}",
+                        channel="cli",
+                        detail={"plan": f"pl-{i:08x}", "affected": i % 40},
+                    )
+                    for i in range(base, min(n, base + batch))
+                ),
+            )
     start, cpu = time.perf_counter(), time.process_time()
     report = audit.verify(store)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -168,32 +183,55 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verify-entries", type=int, default=200_000)
     parser.add_argument("--full", action="store_true", help="verify a real 1,000,000-entry chain")
-    parser.add_argument("--pg", metavar="URL", help="also time single-entry appends on this PostgreSQL database "
-                        "(a scratch schema is made and dropped), e.g. postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--pg",
+        metavar="URL",
+        help="also time single-entry appends on this PostgreSQL database "
+        "(a scratch schema is made and dropped), e.g. postgresql://postgres@127.0.0.1:5432/test",
+    )
     args = parser.parse_args()
     n_verify = 1_000_000 if args.full else args.verify_entries
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        rows.append(("audit append, 1 entry per transaction (engine.audit.append)", ">= 5,000/s",
-                     _rate(append_single_txn(tmp))))
-        rows.append(("audit append, 1 per transaction, head re-read every time", "-",
-                     _rate(append_single_txn(tmp, cold=True))))
+        rows.append(
+            ("audit append, 1 entry per transaction (engine.audit.append)", ">= 5,000/s", _rate(append_single_txn(tmp)))
+        )
+        rows.append(
+            ("audit append, 1 per transaction, head re-read every time", "-", _rate(append_single_txn(tmp, cold=True)))
+        )
         if args.pg:
             rows.append(("audit append, 1 per transaction, PostgreSQL", "-", _rate(append_single_pg(args.pg))))
-            rows.append(("audit append, 1 per transaction, PostgreSQL, head re-read", "-",
-                         _rate(append_single_pg(args.pg, cold=True))))
-        rows.append(("audit append, many per transaction (engine.audit.append)", ">= 5,000/s",
-                     _rate(append_one_txn(tmp))))
-        rows.append(("audit append, batches of 1,000 (engine.trust.append_many)", ">= 5,000/s",
-                     _rate(append_batched(tmp))))
+            rows.append(
+                (
+                    "audit append, 1 per transaction, PostgreSQL, head re-read",
+                    "-",
+                    _rate(append_single_pg(args.pg, cold=True)),
+                )
+            )
+        rows.append(
+            ("audit append, many per transaction (engine.audit.append)", ">= 5,000/s", _rate(append_one_txn(tmp)))
+        )
+        rows.append(
+            ("audit append, batches of 1,000 (engine.trust.append_many)", ">= 5,000/s", _rate(append_batched(tmp)))
+        )
         elapsed, cpu = verify_time(tmp, n_verify)
         scale = 1_000_000 / n_verify
-        rows.append((f"audit verify, {n_verify:,} entries", "< 10 s" if scale == 1 else "-",
-                     f"{elapsed:.2f} s wall, {cpu:.2f} s CPU"))
+        rows.append(
+            (
+                f"audit verify, {n_verify:,} entries",
+                "< 10 s" if scale == 1 else "-",
+                f"{elapsed:.2f} s wall, {cpu:.2f} s CPU",
+            )
+        )
         if n_verify != 1_000_000:
-            rows.append(("audit verify, 1,000,000 entries (extrapolated)", "< 10 s",
-                         f"{elapsed * scale:.2f} s wall, {cpu * scale:.2f} s CPU"))
+            rows.append(
+                (
+                    "audit verify, 1,000,000 entries (extrapolated)",
+                    "< 10 s",
+                    f"{elapsed * scale:.2f} s wall, {cpu * scale:.2f} s CPU",
+                )
+            )
         seconds, count = rotation_time(tmp)
         rows.append((f"rotate {count:,} secrets (AES-256-GCM, batches of 200)", "< 30 s", f"{seconds:.2f} s"))
     from bench._table import print_table

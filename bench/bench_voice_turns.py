@@ -58,8 +58,13 @@ NOTES = [
     "Any incidents on Vultr?",
 ]
 THREE_SECONDS = "Restart everything degraded on Vultr, please, right away."
-_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-                                     "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_UNITS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+        "fourteen fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50}
 
 
@@ -88,14 +93,15 @@ def _norm(text: str) -> list[str]:
 def _espeak(text: str, path: Path, voice_name: str) -> bytes | None:
     if shutil.which("espeak-ng") is None:
         return None
-    subprocess.run(["espeak-ng", "-v", voice_name, "-s", "165", "-w", str(path), text], check=True,
-                   capture_output=True)
+    subprocess.run(["espeak-ng", "-v", voice_name, "-s", "165", "-w", str(path), text], check=True, capture_output=True)
     return path.read_bytes()
 
 
 def _intents(brain: Any, text: str) -> list[tuple[str, str]]:
-    return [(getattr(i, "tool", type(i).__name__), repr(sorted(getattr(i, "args", {}).items())))
-            for i in brain.understand(text)]
+    return [
+        (getattr(i, "tool", type(i).__name__), repr(sorted(getattr(i, "args", {}).items())))
+        for i in brain.understand(text)
+    ]
 
 
 def accuracy(cfg: Any, quick: bool) -> list[tuple[str, str, str]]:
@@ -109,8 +115,10 @@ def accuracy(cfg: Any, quick: bool) -> list[tuple[str, str, str]]:
     # Piper's noise makes each run's audio (and so its score) differ by a note or two; the noiseless voice
     # gives a figure that repeats from run to run.
     still = cfg.with_(tts_noise_scale=0.0, tts_noise_w_scale=0.0)
-    voices: dict[str, Any] = {"piper": lambda t, p: voice.synthesize(t, cfg),
-                              "piper (noise off)": lambda t, p: voice.synthesize(t, still)}
+    voices: dict[str, Any] = {
+        "piper": lambda t, p: voice.synthesize(t, cfg),
+        "piper (noise off)": lambda t, p: voice.synthesize(t, still),
+    }
     if shutil.which("espeak-ng"):
         voices["espeak-ng en-us"] = lambda t, p: _espeak(t, p, "en-us")
         voices["espeak-ng en (UK)"] = lambda t, p: _espeak(t, p, "en")
@@ -133,12 +141,19 @@ def accuracy(cfg: Any, quick: bool) -> list[tuple[str, str, str]]:
                 same += _intents(brain, voice.normalize_transcript(text)) == _intents(brain, heard.text)
             rows.append((f"WER, {len(notes)} operator notes, {name}", "<= 10 %", f"{100 * errors / words:.1f} %"))
             rows.append((f"same action as typed, {name}", ">= 90 %", f"{100 * same / len(notes):.0f} %"))
-    rows.insert(0, ("STT speed on short notes (median, wall clock)", ">= 10x real time",
-                    f"{statistics.median(speeds):.1f}x"))
+    rows.insert(
+        0, ("STT speed on short notes (median, wall clock)", ">= 10x real time", f"{statistics.median(speeds):.1f}x")
+    )
     # Audio seconds per CPU second of all threads: what a note costs whatever else runs on the box.  The wall
     # clock of a quiet machine is at least this fast (both cores share the work); a busy one can be slower.
-    rows.insert(1, ("STT cost on short notes (median, audio s per CPU s, all threads)", "-",
-                    f"{statistics.median(cpu_speeds):.1f}x"))
+    rows.insert(
+        1,
+        (
+            "STT cost on short notes (median, audio s per CPU s, all threads)",
+            "-",
+            f"{statistics.median(cpu_speeds):.1f}x",
+        ),
+    )
 
     return rows
 
@@ -160,8 +175,9 @@ async def voice_turn(cfg: Any, home: Path) -> list[tuple[str, str, str]]:
         seconds = voice.probe(note)
         text_s, voice_s = [], []
         for i in range(4):
-            inbound = Inbound(channel="telegram", sender_id="4242", operator_id="op-owner", message_id=str(i),
-                              audio_path=note)
+            inbound = Inbound(
+                channel="telegram", sender_id="4242", operator_id="op-owner", message_id=str(i), audio_path=note
+            )
             t0 = time.perf_counter()
             reply = await handler(inbound)
             text_at = time.perf_counter() - t0
@@ -170,8 +186,10 @@ async def voice_turn(cfg: Any, home: Path) -> list[tuple[str, str, str]]:
             if i:  # the first one warms the turn path (demo providers, caches)
                 text_s.append(text_at)
                 voice_s.append(time.perf_counter() - t0)
-        return [(f"voice turn warm, {seconds:.1f}-s note: text reply", "<= 2 s", f"{statistics.median(text_s):.2f} s"),
-                (f"voice turn warm, {seconds:.1f}-s note: voice reply", "<= 4 s", f"{statistics.median(voice_s):.2f} s")]
+        return [
+            (f"voice turn warm, {seconds:.1f}-s note: text reply", "<= 2 s", f"{statistics.median(text_s):.2f} s"),
+            (f"voice turn warm, {seconds:.1f}-s note: voice reply", "<= 4 s", f"{statistics.median(voice_s):.2f} s"),
+        ]
     finally:
         engine.close()
 
@@ -205,14 +223,21 @@ def cold_turn(cfg: Any, home: Path) -> list[tuple[str, str, str]]:
     note = home / "cold.ogg"
     note.write_bytes(voice.synthesize(THREE_SECONDS, cfg))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")} | {"CLAWOPS_HOME": str(home / "cold")}
-    out = subprocess.run([sys.executable, "-c", COLD.format(root=str(ROOT), note=str(note))], capture_output=True,
-                         text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", COLD.format(root=str(ROOT), note=str(note))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     try:
         text_s, voice_s = out.stdout.split()[-2:]
     except ValueError:
         return [("voice turn cold (first note after start)", "<= 15 s", f"failed: {out.stderr[-200:]}")]
-    return [("voice turn cold: text reply (models not loaded)", "<= 15 s", f"{float(text_s):.2f} s"),
-            ("voice turn cold: voice reply", "-", f"{float(voice_s):.2f} s")]
+    return [
+        ("voice turn cold: text reply (models not loaded)", "<= 15 s", f"{float(text_s):.2f} s"),
+        ("voice turn cold: voice reply", "-", f"{float(voice_s):.2f} s"),
+    ]
 
 
 async def briefing(cfg: Any, home: Path) -> list[tuple[str, str, str]]:
@@ -225,23 +250,35 @@ async def briefing(cfg: Any, home: Path) -> list[tuple[str, str, str]]:
 
     engine = Engine.open(demo_pairs=850)
     try:
-        set_prefs(engine.store, "op-owner", at="07:00", channels="telegram", no_weekly=True,
-                  now=datetime.now(UTC) - timedelta(days=1))
+        set_prefs(
+            engine.store,
+            "op-owner",
+            at="07:00",
+            channels="telegram",
+            no_weekly=True,
+            now=datetime.now(UTC) - timedelta(days=1),
+        )
         with engine.store.session() as s:
             s.add(ChannelIdentity(channel="telegram", external_id="4242", operator_id="op-owner"))
         slot = (datetime.now(UTC) + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
         async with TelegramEmulator() as emu, httpx.AsyncClient() as http:
             client = TelegramClient(http, emu.token, base_url=emu.base_url, retry=RetryPolicy(attempts=2))
             t0 = time.perf_counter()
-            (run,) = await run_due_briefings(engine, slot, voice_config=cfg,
-                                             senders={"telegram": lambda chat: telegram_sender(client, chat)})
+            (run,) = await run_due_briefings(
+                engine, slot, voice_config=cfg, senders={"telegram": lambda chat: telegram_sender(client, chat)}
+            )
             took = time.perf_counter() - t0
             parts = [m.kind for m in emu.sent]
         b = run.briefing
         assert b is not None
-        return [("briefing produced + delivered after its minute (850 pairs)", "<= 30 s",
-                 f"{took:.1f} s ({', '.join(parts)})"),
-                ("briefing spoken length", "<= 45 s", f"{b.duration_s or 0:.1f} s ({len(b.text.split())} words)")]
+        return [
+            (
+                "briefing produced + delivered after its minute (850 pairs)",
+                "<= 30 s",
+                f"{took:.1f} s ({', '.join(parts)})",
+            ),
+            ("briefing spoken length", "<= 45 s", f"{b.duration_s or 0:.1f} s ({len(b.text.split())} words)"),
+        ]
     finally:
         engine.close()
 
@@ -266,9 +303,14 @@ def main() -> None:
         if "--stt-model" in sys.argv or "--accuracy" in sys.argv:
             from bench._table import print_table
 
-            print_table([("STT model", "-", str(cfg.stt_model or "tiny.en (bundled)")),
-                         ("shortest encoder window", "-", f"{cfg.stt_min_window_s:g} s"), *accuracy(cfg, quick),
-                         ("machine load average (2 cores, shared)", "-", f"{os.getloadavg()[0]:.1f}")])
+            print_table(
+                [
+                    ("STT model", "-", str(cfg.stt_model or "tiny.en (bundled)")),
+                    ("shortest encoder window", "-", f"{cfg.stt_min_window_s:g} s"),
+                    *accuracy(cfg, quick),
+                    ("machine load average (2 cores, shared)", "-", f"{os.getloadavg()[0]:.1f}"),
+                ]
+            )
             return
         os.environ["CLAWOPS_HOME"] = str(home / "warm")
         rows += asyncio.run(voice_turn(cfg, home))

@@ -127,12 +127,15 @@ def _statements(dialect: str, paramstyle: str) -> _Sql:
         read_head=f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}",
         # The first append ever: every engine may race to create the head row; all but one do nothing.
         ensure_head=f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}') "
-                    "ON CONFLICT (id) DO NOTHING",
+        "ON CONFLICT (id) DO NOTHING",
         move_head=f"UPDATE audit_head SET {new_head} WHERE id = 1",
-        cas_head=(f"UPDATE audit_head SET {new_head} "
-                  f"WHERE id = 1 AND seq = {mark.format('old_seq')} AND hash = {mark.format('old_hash')}"),
-        insert_entry=(f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) "
-                      f"VALUES ({', '.join(mark.format(c) for c in _COLUMNS)})"),
+        cas_head=(
+            f"UPDATE audit_head SET {new_head} "
+            f"WHERE id = 1 AND seq = {mark.format('old_seq')} AND hash = {mark.format('old_hash')}"
+        ),
+        insert_entry=(
+            f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(mark.format(c) for c in _COLUMNS)})"
+        ),
     )
 
 
@@ -146,8 +149,20 @@ def _link(prev_seq: int, prev_hash: str, items: Sequence[Fields], ts: Sequence[s
     for (actor, channel, action, target, outcome, detail), stamp in zip(items, ts, strict=True):
         seq += 1
         digest = entry_hash(prev, seq, stamp, actor, channel, action, target, outcome, detail)
-        rows.append({"seq": seq, "ts": stamp, "actor": actor, "channel": channel, "action": action,
-                     "target": target, "outcome": outcome, "detail": detail, "prev_hash": prev, "hash": digest})
+        rows.append(
+            {
+                "seq": seq,
+                "ts": stamp,
+                "actor": actor,
+                "channel": channel,
+                "action": action,
+                "target": target,
+                "outcome": outcome,
+                "detail": detail,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     return rows
 
@@ -160,8 +175,10 @@ def _redacted(items: Sequence[Fields]) -> list[Fields]:
     """No secret is ever written into the chain, whoever appends: actor, target and detail text are scrubbed
     (any letter case) before the entry is hashed.  The detail is JSON text here, so it is matched as written."""
     red = default_redactor()
-    return [(red.scrub_text(actor), channel, action, red.scrub_text(target), outcome, red.scrub_text(detail))
-            for actor, channel, action, target, outcome, detail in items]
+    return [
+        (red.scrub_text(actor), channel, action, red.scrub_text(target), outcome, red.scrub_text(detail))
+        for actor, channel, action, target, outcome, detail in items
+    ]
 
 
 def _locked_head(cursor: Any, sql: _Sql) -> tuple[Any, ...] | None:
@@ -194,8 +211,10 @@ def append_rows(session: Session, items: Sequence[Fields]) -> list[dict[str, Any
         rows: list[dict[str, Any]] | None = None
         if cached is not None:
             rows = _link(cached[0], cached[1], items, [_now() for _ in items])
-            cursor.execute(sql.cas_head, {"old_seq": cached[0], "old_hash": cached[1],
-                                          "new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]})
+            cursor.execute(
+                sql.cas_head,
+                {"old_seq": cached[0], "old_hash": cached[1], "new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]},
+            )
             if cursor.rowcount != 1:
                 rows = None
         if rows is None:
@@ -243,7 +262,9 @@ def append(
     this runs for every decision the engine makes.
     """
     if detail:
-        detail = default_redactor().scrub_value(detail)  # values seen through disguise (case, zero-width) before hashing
+        detail = default_redactor().scrub_value(
+            detail
+        )  # values seen through disguise (case, zero-width) before hashing
     (row,) = append_rows(session, [(actor, channel, action, target, outcome, _canonical(detail or {}))])
     return Appended(row["seq"], row["ts"], row["hash"])
 
@@ -278,8 +299,10 @@ def iter_entries(store: Store, batch: int = 5000) -> Iterator[tuple[int, str, st
         try:
             while True:
                 # ``last`` is an int this loop read itself, so formatting it in is safe (and dialect-neutral).
-                cursor.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit_entries WHERE seq > {int(last)} "
-                               f"ORDER BY seq LIMIT {int(batch)}")
+                cursor.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM audit_entries WHERE seq > {int(last)} "
+                    f"ORDER BY seq LIMIT {int(batch)}"
+                )
                 rows = cursor.fetchall()
                 if not rows:
                     return
@@ -300,15 +323,26 @@ def verify(store: Store) -> AuditReport:
         if seq != expected_seq:
             if seq > expected_seq:
                 missing = f"#{expected_seq}" if seq == expected_seq + 1 else f"#{expected_seq}–#{seq - 1}"
-                return AuditReport(count, prev, AuditProblem(expected_seq, f"Audit entry {missing} is missing: the chain jumps to {label}."))
+                return AuditReport(
+                    count,
+                    prev,
+                    AuditProblem(expected_seq, f"Audit entry {missing} is missing: the chain jumps to {label}."),
+                )
             return AuditReport(count, prev, AuditProblem(seq, f"Audit entry {label} is out of order."))
         if prev_hash != prev:
             return AuditReport(
-                count, prev,
-                AuditProblem(seq, f"Audit entry {label} does not follow the entry before it (inserted, removed or reordered)."),
+                count,
+                prev,
+                AuditProblem(
+                    seq, f"Audit entry {label} does not follow the entry before it (inserted, removed or reordered)."
+                ),
             )
         if entry_hash(prev, seq, ts, actor, channel, action, target, outcome, detail) != stored:
-            return AuditReport(count, prev, AuditProblem(seq, f"Audit entry {label} was edited: its contents no longer match its hash."))
+            return AuditReport(
+                count,
+                prev,
+                AuditProblem(seq, f"Audit entry {label} was edited: its contents no longer match its hash."),
+            )
         prev = stored
         expected_seq += 1
         count += 1
@@ -318,7 +352,8 @@ def verify(store: Store) -> AuditReport:
     if head_seq != count or head_hash != prev:
         if head_seq > count:
             return AuditReport(
-                count, prev,
+                count,
+                prev,
                 AuditProblem(count + 1, f"Audit entries after #{count} are missing: the chain head says #{head_seq}."),
             )
         return AuditReport(count, prev, AuditProblem(head_seq, "The audit chain head does not match the last entry."))

@@ -107,11 +107,19 @@ def audio_seconds(path: Path) -> float | None:
 class EngineClient(Protocol):
     """What a chat front end can ask of the engine."""
 
-    async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
-                  yes: bool = False, call: ToolCall | None = None) -> TurnResult: ...
+    async def ask(
+        self,
+        message: str,
+        *,
+        session: str | None = None,
+        dry_run: bool = False,
+        yes: bool = False,
+        call: ToolCall | None = None,
+    ) -> TurnResult: ...
 
-    def stream(self, message: str, *, session: str | None = None,
-               call: ToolCall | None = None) -> AsyncIterator[ClientEvent]: ...
+    def stream(
+        self, message: str, *, session: str | None = None, call: ToolCall | None = None
+    ) -> AsyncIterator[ClientEvent]: ...
 
     def audit_verify(self) -> AuditReport: ...
 
@@ -127,8 +135,9 @@ class EngineClient(Protocol):
 class EmbeddedClient:
     """The engine in this process, acting as one operator on one channel."""
 
-    def __init__(self, engine: Engine, *, operator: str | None = None, channel: str = "cli",
-                 background_jobs: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, operator: str | None = None, channel: str = "cli", background_jobs: bool = False
+    ) -> None:
         """``background_jobs``: confirmed jobs run as tasks and report progress on :meth:`feed` (the chat),
         instead of each turn waiting for its job to finish (``clawops ask``, scripts)."""
         self.engine = engine
@@ -152,36 +161,71 @@ class EmbeddedClient:
             raise self._scrubbed(err) from None
 
     @classmethod
-    def open(cls, *, config_file: Path | None = None, operator: str | None = None, channel: str = "cli",
-             background_jobs: bool = False, **overrides: Any) -> EmbeddedClient:
-        return cls(Engine.open(config_file=config_file, **overrides), operator=operator, channel=channel,
-                   background_jobs=background_jobs)
+    def open(
+        cls,
+        *,
+        config_file: Path | None = None,
+        operator: str | None = None,
+        channel: str = "cli",
+        background_jobs: bool = False,
+        **overrides: Any,
+    ) -> EmbeddedClient:
+        return cls(
+            Engine.open(config_file=config_file, **overrides),
+            operator=operator,
+            channel=channel,
+            background_jobs=background_jobs,
+        )
 
     @property
     def whoami(self) -> str:
         """The operator this client acts as (so a feed can tell the operator's own turns from others')."""
         return str(self._me().name)
 
-    async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
-                  yes: bool = False, call: ToolCall | None = None) -> TurnResult:
+    async def ask(
+        self,
+        message: str,
+        *,
+        session: str | None = None,
+        dry_run: bool = False,
+        yes: bool = False,
+        call: ToolCall | None = None,
+    ) -> TurnResult:
         """One turn.  With ``call`` (a slash command, a script) the tool call goes to the operation layer as sent
         and ``message`` is only what the operator typed; without it the team reads ``message``."""
-        result = await run_turn(self.engine, message, operator=self.operator, channel=self.channel,
-                                session=session, dry_run=dry_run, yes=yes, caller=self._key_caller, call=call)
+        result = await run_turn(
+            self.engine,
+            message,
+            operator=self.operator,
+            channel=self.channel,
+            session=session,
+            dry_run=dry_run,
+            yes=yes,
+            caller=self._key_caller,
+            call=call,
+        )
         scrubbed: TurnResult = self.engine.trust.redactor.scrub_value(result)
         return scrubbed
 
-    async def stream(self, message: str, *, session: str | None = None,
-                     call: ToolCall | None = None) -> AsyncIterator[EngineEvent]:
+    async def stream(
+        self, message: str, *, session: str | None = None, call: ToolCall | None = None
+    ) -> AsyncIterator[EngineEvent]:
         """The same turn as :meth:`ask`, as events for a UI, with the model's reply streamed as
         :class:`TokenDelta` (redacted) while the turn runs."""
         yield TurnStarted(self.engine.trust.redactor.scrub(message), session)  # what is echoed is redacted too
         deltas: asyncio.Queue[TokenDelta] = asyncio.Queue()
 
         async def turn() -> TurnResult:
-            result = await run_turn(self.engine, message, operator=self.operator, channel=self.channel,
-                                    session=session, caller=self._key_caller, call=call,
-                                    on_delta=lambda agent, text: deltas.put_nowait(TokenDelta(agent, text)))
+            result = await run_turn(
+                self.engine,
+                message,
+                operator=self.operator,
+                channel=self.channel,
+                session=session,
+                caller=self._key_caller,
+                call=call,
+                on_delta=lambda agent, text: deltas.put_nowait(TokenDelta(agent, text)),
+            )
             scrubbed: TurnResult = self.engine.trust.redactor.scrub_value(result)
             return scrubbed
 
@@ -215,11 +259,16 @@ class EmbeddedClient:
         from engine.trust import verify_anchored
 
         if self._me().tenant_id is not None:
-            raise PolicyRefusal("rule6_tenant_isolation", "Refused by rule 6: the audit chain spans every tenant, "
-                                "and you are scoped to one; ask an unscoped owner.")
+            raise PolicyRefusal(
+                "rule6_tenant_isolation",
+                "Refused by rule 6: the audit chain spans every tenant, "
+                "and you are scoped to one; ask an unscoped owner.",
+            )
         report = verify_anchored(self.engine.store, self.engine.trust.anchor_path)
         if report.problem is not None:
-            report = AuditReport(report.entries, report.head_hash, self.engine.trust.redactor.scrub_value(report.problem))
+            report = AuditReport(
+                report.entries, report.head_hash, self.engine.trust.redactor.scrub_value(report.problem)
+            )
         return report
 
     # ------------------------------------------------------------------ trust (issue 11)
@@ -254,8 +303,15 @@ class EmbeddedClient:
         require_role(caller, Role.OWNER, action)
         return caller
 
-    def operator_add(self, name: str, role: str, *, tenant: str | None = None, with_key: bool = False,
-                     scopes: list[str] | None = None) -> tuple[OperatorView, IssuedKey | None]:
+    def operator_add(
+        self,
+        name: str,
+        role: str,
+        *,
+        tenant: str | None = None,
+        with_key: bool = False,
+        scopes: list[str] | None = None,
+    ) -> tuple[OperatorView, IssuedKey | None]:
         """Add an operator, optionally issuing its first API key (shown once)."""
         from engine.trust import add_operator
 
@@ -304,18 +360,34 @@ class EmbeddedClient:
         me = self._owner("secrets rotate")
         return self.engine.trust.secrets.rotate(actor=me.actor, channel=me.channel, retire=retire)
 
-    def audit_query(self, *, actor: str | None = None, action: str | None = None, target: str | None = None,
-                    since: str | None = None, limit: int = 50) -> list[AuditRecord]:
+    def audit_query(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: str | None = None,
+        limit: int = 50,
+    ) -> list[AuditRecord]:
         """Audit entries, newest first, scrubbed of secrets; tenant-scoped operators are refused (rule 6)."""
         from engine.errors import PolicyRefusal
         from engine.trust import parse_since, query
 
         me = self._me()
         if me.tenant_id is not None:
-            raise PolicyRefusal("rule6_tenant_isolation", "Refused by rule 6: the audit log spans every tenant, "
-                                "and you are scoped to one; ask an unscoped owner.")
-        rows = query(self.engine.store, actor=actor, action=action, target=target,
-                     since=parse_since(since) if since else None, limit=limit)
+            raise PolicyRefusal(
+                "rule6_tenant_isolation",
+                "Refused by rule 6: the audit log spans every tenant, "
+                "and you are scoped to one; ask an unscoped owner.",
+            )
+        rows = query(
+            self.engine.store,
+            actor=actor,
+            action=action,
+            target=target,
+            since=parse_since(since) if since else None,
+            limit=limit,
+        )
         scrubbed: list[AuditRecord] = self.engine.trust.redactor.scrub_value(rows)
         return scrubbed
 
@@ -373,8 +445,11 @@ class EmbeddedClient:
         hub = self.engine.feed
 
         def tell(line: str) -> None:
-            hub.publish(FeedItem(operator="guardian", channel="guardian", session=None, message="", reply=line,
-                                 agent="guardian"))
+            hub.publish(
+                FeedItem(
+                    operator="guardian", channel="guardian", session=None, message="", reply=line, agent="guardian"
+                )
+            )
 
         remove = scheduler.on_guardian_message(tell)
         try:
@@ -401,8 +476,9 @@ class EmbeddedClient:
             await asyncio.sleep(ops.step_lease_seconds / 4)  # a dead run's step is free within a lease
 
     # ------------------------------------------------------------------ voice and briefings (issue 9)
-    async def ask_voice(self, audio: Path, *, session: str | None = None, dry_run: bool = False,
-                        yes: bool = False) -> Any:
+    async def ask_voice(
+        self, audio: Path, *, session: str | None = None, dry_run: bool = False, yes: bool = False
+    ) -> Any:
         """``ask --voice``: hear ``audio``, run the turn on the transcript, speak the reply.
 
         Returns an ``engine.briefer.VoiceTurn`` (``transcript``, ``result``, ``voice_reply``,
@@ -410,9 +486,12 @@ class EmbeddedClient:
         """
         from engine.briefer import ask_voice, voice_config
 
-        return await ask_voice(audio, lambda text: self.ask(text, session=session, dry_run=dry_run, yes=yes),
-                               out_dir=self.engine.settings.home / "voice",
-                               voice_config=voice_config(self.engine.settings, self.engine.store))
+        return await ask_voice(
+            audio,
+            lambda text: self.ask(text, session=session, dry_run=dry_run, yes=yes),
+            out_dir=self.engine.settings.home / "voice",
+            voice_config=voice_config(self.engine.settings, self.engine.store),
+        )
 
     def brief_now(self, kind: str = "daily", out_dir: Path | None = None) -> Any:
         """``brief --now``: produce this operator's briefing at once (an ``engine.briefer.Briefing``)."""
@@ -424,15 +503,21 @@ class EmbeddedClient:
         """This operator's scheduled briefings as (kind, next run time UTC, channels)."""
         from engine.briefer import schedules_for
 
-        return [(s.kind, f"{when:%Y-%m-%d %H:%M}" if when else "never", ",".join(s.channels) or "linked channels")
-                for s, when in schedules_for(self.engine, self.operator)]
+        return [
+            (s.kind, f"{when:%Y-%m-%d %H:%M}" if when else "never", ",".join(s.channels) or "linked channels")
+            for s, when in schedules_for(self.engine, self.operator)
+        ]
 
     def briefing_prefs(self, changes: dict[str, Any]) -> dict[str, Any]:
         """``brief --at/--tz/--to/--days/--off`` (or, without changes, ``--show``): the ``briefing_schedule`` tool."""
         from engine.briefer import schedule_tool
 
-        return schedule_tool(self.engine.store, self.engine.caller(self.operator, self.channel), changes,
-                             on_change=self.engine.scheduler.prefs_changed)
+        return schedule_tool(
+            self.engine.store,
+            self.engine.caller(self.operator, self.channel),
+            changes,
+            on_change=self.engine.scheduler.prefs_changed,
+        )
 
     @property
     def is_demo(self) -> bool:
@@ -442,8 +527,14 @@ class EmbeddedClient:
         self.engine.close()
 
 
-def open_client(*, config_file: Path | None = None, operator: str | None = None, channel: str = "cli",
-                background_jobs: bool = False, **overrides: Any) -> RemoteClient | EmbeddedClient:
+def open_client(
+    *,
+    config_file: Path | None = None,
+    operator: str | None = None,
+    channel: str = "cli",
+    background_jobs: bool = False,
+    **overrides: Any,
+) -> RemoteClient | EmbeddedClient:
     """The daemon client when ``engine_url`` is configured (with ``api_key``), else an embedded engine.
 
     ``background_jobs`` is for the chat: an embedded engine then runs confirmed jobs as tasks and reports
@@ -454,8 +545,9 @@ def open_client(*, config_file: Path | None = None, operator: str | None = None,
         if settings.api_key is None:
             raise Unauthorized("engine_url is set but api_key is not; set CLAWOPS_API_KEY to your operator key.")
         return RemoteClient(settings.engine_url, settings.api_key.get_secret_value(), channel=channel)
-    return EmbeddedClient.open(config_file=config_file, operator=operator, channel=channel,
-                               background_jobs=background_jobs, **overrides)
+    return EmbeddedClient.open(
+        config_file=config_file, operator=operator, channel=channel, background_jobs=background_jobs, **overrides
+    )
 
 
 def serve_emulator(provider: str, port: int = 0, *, time_scale: float = 1.0) -> None:

@@ -357,8 +357,12 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Any:
         # SecretStr already masks itself; this keeps the URL's password out of reprs too.
         for key, value in super().__repr_args__():
-            if (key in ("database_url", "archive_s3_endpoint_url") and isinstance(value, str) and "@" in value
-                    and ":" in value.split("@")[0]):
+            if (
+                key in ("database_url", "archive_s3_endpoint_url")
+                and isinstance(value, str)
+                and "@" in value
+                and ":" in value.split("@")[0]
+            ):
                 scheme, _, rest = value.partition("://")
                 value = f"{scheme}://***@{rest.split('@', 1)[1]}"
             yield key, value
@@ -403,8 +407,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
 # CLAWOPS_* variables read elsewhere than Settings: the settings file's own location, the key ring's master key
 # (engine.trust reads it from an injectable mapping), the chat client's recorder and web log level, tests.
-_OTHER_ENV = {"CLAWOPS_CONFIG_FILE", "CLAWOPS_MASTER_KEY", "CLAWOPS_RECORDER", "CLAWOPS_LOG_LEVEL",
-              "CLAWOPS_REQUIRE_POSTGRES"}
+_OTHER_ENV = {
+    "CLAWOPS_CONFIG_FILE",
+    "CLAWOPS_MASTER_KEY",
+    "CLAWOPS_RECORDER",
+    "CLAWOPS_LOG_LEVEL",
+    "CLAWOPS_REQUIRE_POSTGRES",
+}
 _OTHER_PREFIXES = ("CLAWOPS_VOICE_", "CLAWOPS_TEST_", "CLAWOPS_BENCH_")
 
 
@@ -422,6 +431,7 @@ def unknown_env_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
         hint = f"; did you mean {guess[0]}?" if guess else " (no setting has that name)."
         warnings.append(f"Unknown setting {name} in the environment is ignored{hint}")
     return warnings
+
 
 def _explain(exc: ValidationError, path: Path | None) -> str:
     error = exc.errors()[0]

@@ -64,11 +64,10 @@ log = logging.getLogger(__name__)
 
 HELP_TEXT = (
     "I'm Commander, with Guardian, Forge, Ledger, Triage and Briefer behind me. Try: "
-    "\"fleet status\", \"what's degraded on hetzner?\", \"show acct-042\", "
-    "\"restart everything degraded on vultr\" (I plan first; you say go), \"where are we wasting money?\", "
-    "\"provision 20 pairs in Nuremberg\", \"leave Contabo alone\"."
+    '"fleet status", "what\'s degraded on hetzner?", "show acct-042", '
+    '"restart everything degraded on vultr" (I plan first; you say go), "where are we wasting money?", '
+    '"provision 20 pairs in Nuremberg", "leave Contabo alone".'
 )
-
 
 
 @dataclass(slots=True)
@@ -122,7 +121,7 @@ class ToolCall:
     def from_wire(cls, data: Any) -> ToolCall:
         """Read ``{"tool": NAME, "args": {...}}`` from a request, or say in one sentence what is wrong with it."""
         if not isinstance(data, Mapping) or not isinstance(data.get("tool"), str) or not data["tool"].strip():
-            raise InputError("'call' must be an object such as {\"tool\": \"fleet_status\", \"args\": {}}.")
+            raise InputError('\'call\' must be an object such as {"tool": "fleet_status", "args": {}}.')
         args = data.get("args") or {}
         if not isinstance(args, Mapping):
             raise InputError("'call.args' must be an object of the tool's arguments.")
@@ -144,17 +143,26 @@ class Conversation:
         self.llm = llm
         self.dialogue = DialogueKeeper(ops)
 
-    async def turn(self, caller: Caller, message: str, *, session: str | None = None, dry_run: bool = False,
-                   yes: bool = False, on_delta: DeltaCallback | None = None,
-                   call: ToolCall | None = None) -> TurnResult:
+    async def turn(
+        self,
+        caller: Caller,
+        message: str,
+        *,
+        session: str | None = None,
+        dry_run: bool = False,
+        yes: bool = False,
+        on_delta: DeltaCallback | None = None,
+        call: ToolCall | None = None,
+    ) -> TurnResult:
         """One turn.  ``message`` is what the operator typed; with ``call`` (a slash command's structured call)
         no brain reads it: the call itself goes to the operation layer, through the same gate and plans."""
         # The one decision gate of every front (ask, chat, web, channels, /v1/turns): the turn's calls are
         # weighed together, and with this operator's recent ones (engine/operations/_gate.py).
         notes: list[str] = []  # the plan lifecycle's news (a plan expired or withdrawn), said before the answer
         with self.ops.gate.turn(caller, yes=yes):
-            result = await self._turn(caller, message, session=session, dry_run=dry_run, yes=yes, on_delta=on_delta,
-                                      notes=notes, call=call)
+            result = await self._turn(
+                caller, message, session=session, dry_run=dry_run, yes=yes, on_delta=on_delta, notes=notes, call=call
+            )
         if notes:
             result.reply = f"{tag('commander')} {' '.join(notes)}\n{result.reply}"
         result.reply = self.dialogue.in_currency(result.reply)
@@ -162,8 +170,18 @@ class Conversation:
             self._remember_exchange(caller, f"{caller.operator_id}:{session}", message, result.reply)
         return result
 
-    async def _turn(self, caller: Caller, message: str, *, session: str | None, dry_run: bool, yes: bool,
-                    on_delta: DeltaCallback | None, notes: list[str], call: ToolCall | None = None) -> TurnResult:
+    async def _turn(
+        self,
+        caller: Caller,
+        message: str,
+        *,
+        session: str | None,
+        dry_run: bool,
+        yes: bool,
+        on_delta: DeltaCallback | None,
+        notes: list[str],
+        call: ToolCall | None = None,
+    ) -> TurnResult:
         key = f"{caller.operator_id}:{session}" if session else ""
         if call is not None:  # sent as a call: nothing to read, no model to ask; the operation layer judges it
             _, lifecycle = self.dialogue.load(caller, key, self._context(caller, key))
@@ -178,20 +196,30 @@ class Conversation:
             intents = self.brain.understand(message, ctx)
         except Exception:  # a reading bug must never become a traceback or a guess: say so, change nothing
             log.exception("the offline brain could not read a message")
-            intents = [UnknownIntent(_clip(message), reason=(
-                "I couldn't read that message (an error on my side, logged); nothing was changed. "
-                "Try saying it another way, e.g. \"fleet status\"."))]
+            intents = [
+                UnknownIntent(
+                    _clip(message),
+                    reason=(
+                        "I couldn't read that message (an error on my side, logged); nothing was changed. "
+                        'Try saying it another way, e.g. "fleet status".'
+                    ),
+                )
+            ]
         notes += lifecycle + self.dialogue.settle(caller, key, intents)
         calls: list[ToolOutcome] = []
         # "go"/"cancel"/"stop" are the operator's own, a suspected injection is refused, memory requests alone are
         # bookkeeping and follow-ups on the dialogue state (an amendment) are read offline (answers_offline);
         # in a compound message memory requests are kept here and the rest goes on.
         if self.llm is not None and not answers_offline(message, intents):
-            notes = [f"{tag(_speaker(i))} {await self._handle(caller, i, key, dry_run=dry_run, yes=yes, calls=calls)}"
-                     for i in intents if isinstance(i, _MEMORY)]
+            notes = [
+                f"{tag(_speaker(i))} {await self._handle(caller, i, key, dry_run=dry_run, yes=yes, calls=calls)}"
+                for i in intents
+                if isinstance(i, _MEMORY)
+            ]
             try:
-                result = await self._llm_turn(caller, message, key, session, ctx, dry_run=dry_run, yes=yes,
-                                              on_delta=on_delta, words=intents)
+                result = await self._llm_turn(
+                    caller, message, key, session, ctx, dry_run=dry_run, yes=yes, on_delta=on_delta, words=intents
+                )
                 result.reply = "\n".join([result.reply, *notes])
                 return result
             except BrainUnavailable as err:
@@ -203,13 +231,22 @@ class Conversation:
                 return result
         return await self._offline_turn(caller, intents, key, session, dry_run=dry_run, yes=yes, calls=calls)
 
-    async def events(self, caller: Caller, message: str, *, session: str | None = None, dry_run: bool = False,
-                     yes: bool = False) -> AsyncIterator[EngineEvent | TokenDelta]:
+    async def events(
+        self, caller: Caller, message: str, *, session: str | None = None, dry_run: bool = False, yes: bool = False
+    ) -> AsyncIterator[EngineEvent | TokenDelta]:
         """The same turn as :meth:`turn`, as UI events, with the model's reply streamed as :class:`TokenDelta`."""
         queue: asyncio.Queue[TokenDelta] = asyncio.Queue()
         yield TurnStarted(message, session)
-        task = asyncio.ensure_future(self.turn(caller, message, session=session, dry_run=dry_run, yes=yes,
-                                               on_delta=lambda agent, text: queue.put_nowait(TokenDelta(agent, text))))
+        task = asyncio.ensure_future(
+            self.turn(
+                caller,
+                message,
+                session=session,
+                dry_run=dry_run,
+                yes=yes,
+                on_delta=lambda agent, text: queue.put_nowait(TokenDelta(agent, text)),
+            )
+        )
         while not task.done():
             getter = asyncio.ensure_future(queue.get())
             await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
@@ -229,8 +266,17 @@ class Conversation:
         yield TurnFinished(result)
 
     # ------------------------------------------------------------------ offline
-    async def _offline_turn(self, caller: Caller, intents: list[Intent], key: str, session: str | None, *,
-                            dry_run: bool, yes: bool, calls: list[ToolOutcome]) -> TurnResult:
+    async def _offline_turn(
+        self,
+        caller: Caller,
+        intents: list[Intent],
+        key: str,
+        session: str | None,
+        *,
+        dry_run: bool,
+        yes: bool,
+        calls: list[ToolOutcome],
+    ) -> TurnResult:
         lines: list[tuple[str, str]] = []
         asked: list[tuple[int, int, ToolIntent]] = []
         for intent in intents:
@@ -248,16 +294,20 @@ class Conversation:
                 plan = calls[index].plan
                 if plan is not None and plan.id in settled:
                     calls[index] = settled[plan.id]
-                    lines[line] = (lines[line][0], self.dialogue.render(caller, key, intent, calls[index],
-                                                                        _tool_text(intent, calls[index]), {}))
-            self._drop_pending(caller, key, [pid for pid, out in settled.items() if out.plan is None
-                                             or out.plan.status != "pending"])
+                    lines[line] = (
+                        lines[line][0],
+                        self.dialogue.render(caller, key, intent, calls[index], _tool_text(intent, calls[index]), {}),
+                    )
+            self._drop_pending(
+                caller, key, [pid for pid, out in settled.items() if out.plan is None or out.plan.status != "pending"]
+            )
         self._remember_context(caller, key, calls)
         self.dialogue.record(caller, key, calls)
         return TurnResult(reply=_compose(lines), tool_calls=calls, session=session)
 
-    async def _handle(self, caller: Caller, intent: Intent, key: str, *, dry_run: bool, yes: bool,
-                      calls: list[ToolOutcome]) -> str:
+    async def _handle(
+        self, caller: Caller, intent: Intent, key: str, *, dry_run: bool, yes: bool, calls: list[ToolOutcome]
+    ) -> str:
         if isinstance(intent, ToolIntent):
             args = intent.args
             if intent.exclude:
@@ -266,8 +316,15 @@ class Conversation:
                     return narrowed
                 args = narrowed
             args, keep = self.dialogue.prepare_args(caller, key, dataclasses.replace(intent, args=args))
-            outcome = await self.ops.call(caller, intent.tool, args, session_key=key, dry_run=dry_run,
-                                          confirmed=yes, amends=intent.replaces or None)
+            outcome = await self.ops.call(
+                caller,
+                intent.tool,
+                args,
+                session_key=key,
+                dry_run=dry_run,
+                confirmed=yes,
+                amends=intent.replaces or None,
+            )
             calls.append(outcome)
             if outcome.plan is not None and outcome.plan.status == "pending" and key:
                 self._add_pending(caller, key, outcome.plan.id, outcome.plan.scope)
@@ -290,16 +347,18 @@ class Conversation:
             return self._recall(caller)
         if isinstance(intent, SuspectIntent):
             self._audit_suspect(caller, key, intent)
-            return ("That message reads like an attempt to override the team's rules "
-                    f"(\"{_clip(intent.marker)}\"), so I did nothing and logged it. "
-                    "Ask for one concrete action, e.g. \"tear down acct-042\", and I'll plan it for your go.")
+            return (
+                "That message reads like an attempt to override the team's rules "
+                f'("{_clip(intent.marker)}"), so I did nothing and logged it. '
+                'Ask for one concrete action, e.g. "tear down acct-042", and I\'ll plan it for your go.'
+            )
         assert isinstance(intent, UnknownIntent)
         if intent.reason:
             return intent.reason
         if not intent.text:
-            return "Say something and I'll get on it — for example \"fleet status\"."
+            return 'Say something and I\'ll get on it — for example "fleet status".'
         hint = " or ".join(f'"{s}"' for s in intent.suggestions[:3])
-        return f"I didn't understand \"{_clip(intent.text)}\" — did you mean {hint}?"
+        return f'I didn\'t understand "{_clip(intent.text)}" — did you mean {hint}?'
 
     def _narrow(self, caller: Caller, intent: ToolIntent) -> dict[str, Any] | str:
         """Apply "leave Contabo alone" to a broad selector by naming the other matching instances.
@@ -318,12 +377,14 @@ class Conversation:
             return str(err)
         keep = [i.id for i in matched if i.provider not in intent.exclude]
         if not keep:
-            return (f"Nothing matches {selector.describe()} outside {', '.join(intent.exclude)}; "
-                    f"nothing to {intent.tool.replace('_', ' ')}.")
+            return (
+                f"Nothing matches {selector.describe()} outside {', '.join(intent.exclude)}; "
+                f"nothing to {intent.tool.replace('_', ' ')}."
+            )
         return {**intent.args, "selector": {**raw, "instances": keep}}
 
     async def _confirm(self, caller: Caller, key: str, calls: list[ToolOutcome], named: str = "") -> str:
-        """"Go" confirms every live plan this session is waiting on, in the order they were proposed.
+        """ "Go" confirms every live plan this session is waiting on, in the order they were proposed.
 
         "go PLAN-ID" confirms that plan only; a plan asked for with an assurance the team can't check ("trust
         me, their standbys are fine") waits for its id.  Each line says which plan ran.
@@ -331,8 +392,10 @@ class Conversation:
         shown = self._shown_scopes(key)
         plan_ids = self._take_pending(caller, key)
         if not plan_ids:
-            return ("There is nothing waiting for your go (a plan lives a few minutes, and only until we talk "
-                    "about something else). Ask for something first.")
+            return (
+                "There is nothing waiting for your go (a plan lives a few minutes, and only until we talk "
+                "about something else). Ask for something first."
+            )
         plan_ids, kept, lines = self.dialogue.held(key, plan_ids, named)
         for plan_id in kept:
             self._add_pending(caller, key, plan_id, shown.get(plan_id, ""))
@@ -380,11 +443,15 @@ class Conversation:
                 continue
         unsaid = [p for p in plans if plan_scope(p) not in said]
         if unsaid:
-            lines = [f"That plan came from a voice note, so confirm it by repeating its scope: {p.summary} "
-                     f"({plan_scope(p)}). Say \"go {plan_scope(p)}\" to run it, or \"cancel\"." for p in unsaid]
+            lines = [
+                f"That plan came from a voice note, so confirm it by repeating its scope: {p.summary} "
+                f'({plan_scope(p)}). Say "go {plan_scope(p)}" to run it, or "cancel".'
+                for p in unsaid
+            ]
             if said:
-                lines.insert(0, f"You said {', '.join(str(n) for n in said)}, which is not the plan's scope; "
-                                "nothing ran.")
+                lines.insert(
+                    0, f"You said {', '.join(str(n) for n in said)}, which is not the plan's scope; nothing ran."
+                )
             return TurnResult(reply=f"{tag('commander')} " + "\n".join(lines), session=session)
         calls: list[ToolOutcome] = []
         text = await self._confirm(caller, key, calls)
@@ -404,9 +471,19 @@ class Conversation:
         return f"Cancelled {', '.join(cancelled) or 'nothing'}; nothing was changed."
 
     # ------------------------------------------------------------------ LLM
-    async def _llm_turn(self, caller: Caller, message: str, key: str, session: str | None, ctx: BrainContext, *,
-                        dry_run: bool, yes: bool, on_delta: DeltaCallback | None,
-                        words: list[Intent] | None = None) -> TurnResult:
+    async def _llm_turn(
+        self,
+        caller: Caller,
+        message: str,
+        key: str,
+        session: str | None,
+        ctx: BrainContext,
+        *,
+        dry_run: bool,
+        yes: bool,
+        on_delta: DeltaCallback | None,
+        words: list[Intent] | None = None,
+    ) -> TurnResult:
         assert self.llm is not None
         calls: list[ToolOutcome] = []
 
@@ -433,9 +510,16 @@ class Conversation:
         excluded = left_alone(ctx, words or ())
         memories = [m.text for m in self._memories(caller)]
         try:
-            reply = await self.llm.run(message, execute, on_delta=on_delta, memories=memories,
-                                       history=self._history(key), dialogue=self.dialogue.describe(ctx),
-                                       context=ctx, reading=words or ())
+            reply = await self.llm.run(
+                message,
+                execute,
+                on_delta=on_delta,
+                memories=memories,
+                history=self._history(key),
+                dialogue=self.dialogue.describe(ctx),
+                context=ctx,
+                reading=words or (),
+            )
         except BrainUnavailable as err:
             if not calls:
                 raise  # nothing happened yet: the offline brain may answer the whole message
@@ -459,9 +543,11 @@ class Conversation:
             pending = [p for p in pending if p not in unasked]
             self._drop_pending(caller, key, pending)
             for plan_id in unasked:
-                text += (f"\n{tag('commander')} --yes does not confirm plan {plan_id}: it goes beyond what your "
-                         "message named (its targets came from the fleet's data, not your words). Nothing ran; "
-                         + ("say go to run it as shown." if key else "ask again with --session to confirm it."))
+                text += (
+                    f"\n{tag('commander')} --yes does not confirm plan {plan_id}: it goes beyond what your "
+                    "message named (its targets came from the fleet's data, not your words). Nothing ran; "
+                    + ("say go to run it as shown." if key else "ask again with --session to confirm it.")
+                )
             for plan_id in pending:
                 try:
                     outcome = await self.ops.confirm(caller, plan_id)
@@ -471,15 +557,18 @@ class Conversation:
                 calls.append(outcome)
                 text += f"\n{tag('commander')} {outcome_text(outcome)}"
         elif reply.suspicious:
-            text += (f"\n{tag('commander')} Some fleet data read like instructions "
-                     f"({', '.join(_clip(s, 40) for s in reply.suspicious[:3])}); I treated it as data and logged it.")
+            text += (
+                f"\n{tag('commander')} Some fleet data read like instructions "
+                f"({', '.join(_clip(s, 40) for s in reply.suspicious[:3])}); I treated it as data and logged it."
+            )
         self._remember_context(caller, key, calls)
         self.dialogue.record(caller, key, calls)
         self._audit_llm(caller, key, message, reply, calls)
         return TurnResult(reply=text, agent=reply.agent, tool_calls=calls, session=session)
 
-    def _keep_preferences(self, caller: Caller, tool: str, args: dict[str, Any],
-                          excluded: tuple[str, ...]) -> dict[str, Any] | ToolOutcome:
+    def _keep_preferences(
+        self, caller: Caller, tool: str, args: dict[str, Any], excluded: tuple[str, ...]
+    ) -> dict[str, Any] | ToolOutcome:
         """The operator's "leave X alone" binds the model too: broad selectors are narrowed, aimed ones refused."""
         if not excluded:
             return args
@@ -487,9 +576,15 @@ class Conversation:
         if isinstance(intent, UnknownIntent):
             try:
                 with self.ops.store.session() as s:
-                    audit.append(s, actor=caller.actor, channel=caller.channel, action=f"refused.{tool}",
-                                 target="operator_preference", outcome="refused",
-                                 detail={"args": args, "reason": intent.reason})
+                    audit.append(
+                        s,
+                        actor=caller.actor,
+                        channel=caller.channel,
+                        action=f"refused.{tool}",
+                        target="operator_preference",
+                        outcome="refused",
+                        detail={"args": args, "reason": intent.reason},
+                    )
             except ClawOpsError:
                 log.exception("could not audit a preference refusal")
             return ToolOutcome(tool, args, "refused", message=intent.reason, rule="operator_preference")
@@ -503,89 +598,161 @@ class Conversation:
     def _audit_llm(self, caller: Caller, key: str, message: str, reply: Any, calls: list[ToolOutcome]) -> None:
         """Who asked, what the model proposed, what ran, tokens and cost: one entry per LLM turn."""
         detail = {
-            "brain": "llm", "operator": caller.name, "message": _clip(_scrubbed(message), 500), "models": reply.models,
+            "brain": "llm",
+            "operator": caller.name,
+            "message": _clip(_scrubbed(message), 500),
+            "models": reply.models,
             "proposed": reply.proposed,
-            "ran": [{"tool": c.tool, "status": c.status, "plan": c.plan.id if c.plan else None,
-                     "job": c.job.id if c.job else None} for c in calls],
+            "ran": [
+                {
+                    "tool": c.tool,
+                    "status": c.status,
+                    "plan": c.plan.id if c.plan else None,
+                    "job": c.job.id if c.job else None,
+                }
+                for c in calls
+            ],
             "tokens": {"input": reply.usage.input_tokens, "output": reply.usage.output_tokens},
-            "cost_usd": round(reply.usage.cost_usd, 6), "usage": reply.usage.to_dict(),
+            "cost_usd": round(reply.usage.cost_usd, 6),
+            "usage": reply.usage.to_dict(),
             "suspicious": reply.suspicious,
         }
         try:
             with self.ops.store.session() as s:
-                audit.append(s, actor=f"{reply.agent}@{caller.name}", channel=caller.channel, action="brain.turn",
-                             target=key, outcome="suspicious" if reply.suspicious else "ok", detail=detail)
+                audit.append(
+                    s,
+                    actor=f"{reply.agent}@{caller.name}",
+                    channel=caller.channel,
+                    action="brain.turn",
+                    target=key,
+                    outcome="suspicious" if reply.suspicious else "ok",
+                    detail=detail,
+                )
         except ClawOpsError:
             log.exception("could not audit an LLM turn")
 
     def _audit_interrupted(self, caller: Caller, key: str, message: str, why: str, calls: list[ToolOutcome]) -> None:
         try:
             with self.ops.store.session() as s:
-                audit.append(s, actor=f"commander@{caller.name}", channel=caller.channel, action="brain.turn",
-                             target=key, outcome="interrupted",
-                             detail={"brain": "llm", "why": why, "message": _clip(_scrubbed(message), 500),
-                                     "ran": [{"tool": c.tool, "status": c.status,
-                                              "plan": c.plan.id if c.plan else None} for c in calls]})
+                audit.append(
+                    s,
+                    actor=f"commander@{caller.name}",
+                    channel=caller.channel,
+                    action="brain.turn",
+                    target=key,
+                    outcome="interrupted",
+                    detail={
+                        "brain": "llm",
+                        "why": why,
+                        "message": _clip(_scrubbed(message), 500),
+                        "ran": [
+                            {"tool": c.tool, "status": c.status, "plan": c.plan.id if c.plan else None} for c in calls
+                        ],
+                    },
+                )
         except ClawOpsError:
             log.exception("could not audit an interrupted LLM turn")
 
     def _audit_fallback(self, caller: Caller, key: str, message: str, why: str, result: TurnResult) -> None:
         try:
             with self.ops.store.session() as s:
-                audit.append(s, actor=f"commander@{caller.name}", channel=caller.channel, action="brain.fallback",
-                             target=key, outcome="offline",
-                             detail={"brain": "offline", "why": why, "message": _clip(_scrubbed(message), 500),
-                                     "ran": [{"tool": c.tool, "status": c.status} for c in result.tool_calls]})
+                audit.append(
+                    s,
+                    actor=f"commander@{caller.name}",
+                    channel=caller.channel,
+                    action="brain.fallback",
+                    target=key,
+                    outcome="offline",
+                    detail={
+                        "brain": "offline",
+                        "why": why,
+                        "message": _clip(_scrubbed(message), 500),
+                        "ran": [{"tool": c.tool, "status": c.status} for c in result.tool_calls],
+                    },
+                )
         except ClawOpsError:
             log.exception("could not audit a brain fallback")
 
     def _audit_suspect(self, caller: Caller, key: str, intent: SuspectIntent) -> None:
         try:
             with self.ops.store.session() as s:
-                audit.append(s, actor=caller.actor, channel=caller.channel, action="injection.suspected",
-                             target=key, outcome="refused", detail={"marker": intent.marker, "text": intent.text})
+                audit.append(
+                    s,
+                    actor=caller.actor,
+                    channel=caller.channel,
+                    action="injection.suspected",
+                    target=key,
+                    outcome="refused",
+                    detail={"marker": intent.marker, "text": intent.text},
+                )
         except ClawOpsError:
             log.exception("could not audit a suspected injection")
 
     # ------------------------------------------------------------------ memory
     def _memories(self, caller: Caller) -> list[Memory]:
         with self.ops.store.session() as s:
-            rows = s.exec(select(Memory).where(col(Memory.operator_id) == caller.operator_id,
-                                               col(Memory.forgotten_at).is_(None))
-                          .order_by(col(Memory.created_at))).all()
+            rows = s.exec(
+                select(Memory)
+                .where(col(Memory.operator_id) == caller.operator_id, col(Memory.forgotten_at).is_(None))
+                .order_by(col(Memory.created_at))
+            ).all()
             return [Memory.model_validate(r.model_dump()) for r in rows]
 
     def _remember(self, caller: Caller, intent: RememberIntent) -> str:
         with self.ops.store.session() as s:
-            rows = s.exec(select(Memory).where(col(Memory.operator_id) == caller.operator_id,
-                                               col(Memory.kind) == intent.kind,
-                                               col(Memory.forgotten_at).is_(None))).all()
+            rows = s.exec(
+                select(Memory).where(
+                    col(Memory.operator_id) == caller.operator_id,
+                    col(Memory.kind) == intent.kind,
+                    col(Memory.forgotten_at).is_(None),
+                )
+            ).all()
             for row in rows:
                 if row.data == intent.data and row.text == intent.text:
                     break
             else:
-                s.add(Memory(id=f"mem-{secrets.token_hex(4)}", operator_id=caller.operator_id, kind=intent.kind,
-                             text=_scrubbed(intent.text), data=intent.data))
-                audit.append(s, actor=caller.actor, channel=caller.channel, action="memory.remember",
-                             target=intent.kind, detail={"text": intent.text, "data": intent.data})
+                s.add(
+                    Memory(
+                        id=f"mem-{secrets.token_hex(4)}",
+                        operator_id=caller.operator_id,
+                        kind=intent.kind,
+                        text=_scrubbed(intent.text),
+                        data=intent.data,
+                    )
+                )
+                audit.append(
+                    s,
+                    actor=caller.actor,
+                    channel=caller.channel,
+                    action="memory.remember",
+                    target=intent.kind,
+                    detail={"text": intent.text, "data": intent.data},
+                )
         if intent.kind == "exclude_provider":
             provider = intent.data.get("provider", "")
-            return f"Noted: I'll leave {provider} alone from now on (say \"forget {provider}\" to undo)."
+            return f'Noted: I\'ll leave {provider} alone from now on (say "forget {provider}" to undo).'
         return f"Noted: {intent.text}."
 
     def _forget(self, caller: Caller, about: str) -> str:
         forgotten = []
         with self.ops.store.session() as s:
-            rows = s.exec(select(Memory).where(col(Memory.operator_id) == caller.operator_id,
-                                               col(Memory.forgotten_at).is_(None))).all()
+            rows = s.exec(
+                select(Memory).where(col(Memory.operator_id) == caller.operator_id, col(Memory.forgotten_at).is_(None))
+            ).all()
             for row in rows:
                 if not about or about.lower() in row.text.lower() or about.lower() in str(row.data).lower():
                     row.forgotten_at = utcnow()
                     s.add(row)
                     forgotten.append(row.text)
             if forgotten:
-                audit.append(s, actor=caller.actor, channel=caller.channel, action="memory.forget", target=about,
-                             detail={"forgotten": forgotten})
+                audit.append(
+                    s,
+                    actor=caller.actor,
+                    channel=caller.channel,
+                    action="memory.forget",
+                    target=about,
+                    detail={"forgotten": forgotten},
+                )
         if not forgotten:
             return f"I had nothing to forget{' about ' + about if about else ''}."
         return "Forgotten: " + "; ".join(forgotten) + "."
@@ -593,23 +760,30 @@ class Conversation:
     def _recall(self, caller: Caller) -> str:
         rows = self._memories(caller)
         if not rows:
-            return "I'm not keeping any preferences for you yet (try \"leave Contabo alone\")."
-        return "I remember: " + "; ".join(r.text for r in rows) + ". Say \"forget …\" to drop one."
+            return 'I\'m not keeping any preferences for you yet (try "leave Contabo alone").'
+        return "I remember: " + "; ".join(r.text for r in rows) + '. Say "forget …" to drop one.'
 
     # ------------------------------------------------------------------ session context
     def _context(self, caller: Caller, key: str) -> BrainContext:
         """The session's follow-up context and the operator's exclusions, read in one transaction."""
         with self.ops.store.session() as s:
-            data = s.exec(select(Memory.data).where(col(Memory.operator_id) == caller.operator_id,
-                                                    col(Memory.kind) == "exclude_provider",
-                                                    col(Memory.forgotten_at).is_(None))).all()
+            data = s.exec(
+                select(Memory.data).where(
+                    col(Memory.operator_id) == caller.operator_id,
+                    col(Memory.kind) == "exclude_provider",
+                    col(Memory.forgotten_at).is_(None),
+                )
+            ).all()
             row = s.get(ConversationSession, key) if key else None
             saved = dict(row.context.get("brain", {})) if row is not None else {}
         excluded = tuple(dict.fromkeys(str(d.get("provider")) for d in data if isinstance(d, dict)))
         return BrainContext(
-            last_filters=saved.get("last_filters"), findings=dict(saved.get("findings", {})),
-            finding_tiers=dict(saved.get("finding_tiers", {})), last_job=saved.get("last_job"),
-            last_target=saved.get("last_target"), excluded_providers=excluded,
+            last_filters=saved.get("last_filters"),
+            findings=dict(saved.get("findings", {})),
+            finding_tiers=dict(saved.get("finding_tiers", {})),
+            last_job=saved.get("last_job"),
+            last_target=saved.get("last_target"),
+            excluded_providers=excluded,
         )
 
     def _remember_context(self, caller: Caller, key: str, calls: list[ToolOutcome]) -> None:
@@ -660,8 +834,10 @@ class Conversation:
         with self.ops.store.session() as s:
             row = self._row(s, caller, key)
             history = list(row.context.get("llm_history", []))
-            history += [{"role": "user", "text": _clip(_scrubbed(message), 2000)},
-                        {"role": "assistant", "text": _clip(_scrubbed(reply), 2000)}]
+            history += [
+                {"role": "user", "text": _clip(_scrubbed(message), 2000)},
+                {"role": "assistant", "text": _clip(_scrubbed(reply), 2000)},
+            ]
             row.context = {**row.context, "llm_history": history[-HISTORY_MESSAGES:]}
             row.updated_at = utcnow()
             s.add(row)
@@ -722,9 +898,13 @@ def _tool_text(intent: ToolIntent, outcome: ToolOutcome) -> str:
 
 # ------------------------------------------------------------------ voice: confirm by scope
 _CONFIRM_WORDS = re.compile(r"^(?:go ahead|go|yes|yeah|yep|ok(?:ay)?|confirm(?:ed)?|do it|proceed|approved?)\b(.*)$")
-_NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split())}
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen".split()
+    )
+}
 _TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i > 1}
 
 
@@ -773,6 +953,7 @@ def scoped_confirmation(message: str) -> list[int] | None:
 def plan_scope(plan: Any) -> int:
     """The number a voice-made plan's confirmation must repeat: the users it affects (else its steps)."""
     return int(plan.affected_users) or len(plan.steps)
+
 
 def _speaker(intent: Intent) -> str:
     """Which teammate answers for an intent in the offline brain (Commander unless a specialist owns it)."""

@@ -50,8 +50,13 @@ DEMO_OPERATORS = (
     ("op-globex-viewer", "globex-viewer", "viewer", "demo-globex"),
 )
 #: Share of primaries per provider, and where each provider's standby usually goes.
-PRIMARY_MIX = ((Provider.HETZNER, 0.45), (Provider.DIGITALOCEAN, 0.20), (Provider.VULTR, 0.20),
-               (Provider.CONTABO, 0.10), (Provider.HOSTINGER, 0.05))
+PRIMARY_MIX = (
+    (Provider.HETZNER, 0.45),
+    (Provider.DIGITALOCEAN, 0.20),
+    (Provider.VULTR, 0.20),
+    (Provider.CONTABO, 0.10),
+    (Provider.HOSTINGER, 0.05),
+)
 STANDBY_FOR = {
     Provider.HETZNER: (Provider.VULTR, Provider.DIGITALOCEAN),
     Provider.DIGITALOCEAN: (Provider.HETZNER, Provider.VULTR),
@@ -88,10 +93,15 @@ def build_demo_fleet(pairs: int, seed: int) -> tuple[list[dict[str, Any]], list[
         geo = rng.choice(("eu", "eu", "eu", "us", "us", "ap"))
         created = now - timedelta(days=rng.randint(3, 400))
         idle = rng.random() < 0.04
-        accounts.append({
-            "id": acct, "tenant_id": tenant, "label": f"DEMO user {n}", "created_at": created,
-            "last_session_at": now - timedelta(days=rng.randint(30, 90) if idle else rng.randint(0, 2)),
-        })
+        accounts.append(
+            {
+                "id": acct,
+                "tenant_id": tenant,
+                "label": f"DEMO user {n}",
+                "created_at": created,
+                "last_session_at": now - timedelta(days=rng.randint(30, 90) if idle else rng.randint(0, 2)),
+            }
+        )
         oversized = tier is Tier.PERFORMANCE and rng.random() < 0.35
         for role, provider in (("primary", primary), ("standby", standby)):
             regions = regions_for(provider) or regions_for(Provider.HETZNER)
@@ -99,23 +109,43 @@ def build_demo_fleet(pairs: int, seed: int) -> tuple[list[dict[str, Any]], list[
             region = rng.choice(in_geo)
             plan = PLANS[(provider, tier)]
             cpu = rng.uniform(2, 12) if oversized or idle else rng.uniform(15, 85)
-            instances.append({
-                "id": f"i-{acct}-{role[0]}", "account_id": acct, "tenant_id": tenant, "role": role,
-                "provider": provider.value, "region": region.name, "tier": tier.value,
-                "state": InstanceState.ACTIVE.value, "provider_server_id": f"{provider.value[:3]}-{rng.randrange(10**8):08d}",
-                "ipv4": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}", "ipv6": None,
-                "monthly_price": plan.monthly, "currency": plan.currency, "health_score": rng.randint(88, 100),
-                "health_reason": "", "created_at": created, "updated_at": now, "last_report_at": now,
-                "cpu_p95": round(cpu, 1), "mem_p95": round(cpu * rng.uniform(0.8, 1.3), 1),
-            })
+            instances.append(
+                {
+                    "id": f"i-{acct}-{role[0]}",
+                    "account_id": acct,
+                    "tenant_id": tenant,
+                    "role": role,
+                    "provider": provider.value,
+                    "region": region.name,
+                    "tier": tier.value,
+                    "state": InstanceState.ACTIVE.value,
+                    "provider_server_id": f"{provider.value[:3]}-{rng.randrange(10**8):08d}",
+                    "ipv4": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                    "ipv6": None,
+                    "monthly_price": plan.monthly,
+                    "currency": plan.currency,
+                    "health_score": rng.randint(88, 100),
+                    "health_reason": "",
+                    "created_at": created,
+                    "updated_at": now,
+                    "last_report_at": now,
+                    "cpu_p95": round(cpu, 1),
+                    "mem_p95": round(cpu * rng.uniform(0.8, 1.3), 1),
+                }
+            )
     _inject_trouble(rng, instances)
     return tenants, accounts, instances
 
 
 def _inject_trouble(rng: random.Random, instances: list[dict[str, Any]]) -> None:
     """A realistic handful of problems: degraded gateways (mostly on Vultr today) and failed primaries."""
-    reasons = ("disk 96 %", "gateway restarted 3x in 10 min", "WebSocket latency 2.4 s", "memory 97 %",
-               "docker daemon not responding")
+    reasons = (
+        "disk 96 %",
+        "gateway restarted 3x in 10 min",
+        "WebSocket latency 2.4 s",
+        "memory 97 %",
+        "docker daemon not responding",
+    )
     wanted = {Provider.VULTR.value: 13, Provider.HETZNER.value: 6, Provider.DIGITALOCEAN.value: 5}
     for provider, count in wanted.items():
         candidates = [i for i in instances if i["provider"] == provider and i["state"] == "ACTIVE"]
@@ -138,7 +168,7 @@ def seed_demo(store: Store, pairs: int, seed: int) -> int:
         s.execute(insert(Tenant), tenants)
         s.execute(insert(Account), accounts)
         for start in range(0, len(instances), 2000):
-            s.execute(insert(Instance), instances[start:start + 2000])
+            s.execute(insert(Instance), instances[start : start + 2000])
         for op_id, name, role, tenant in DEMO_OPERATORS:
             if s.get(Operator, op_id) is None:
                 s.add(Operator(id=op_id, name=name, role=role, tenant_id=tenant))
@@ -223,18 +253,29 @@ class SimNodeCommands:
         docker_down = "docker" in reason
         results: dict[str, dict[str, Any]] = {
             "disk": {"ok": not disk or int(disk.group(1)) < 90, "used_percent": float(disk.group(1)) if disk else 41.0},
-            "memory": {"ok": not memory or int(memory.group(1)) < 95, "total_bytes": 4 * 2**30,
-                       "available_bytes": round(4 * 2**30 * (100 - int(memory.group(1))) / 100) if memory
-                       else 2 * 2**30},
-            "docker": {"ok": False, "available": False, "error": "docker daemon not responding"} if docker_down
-            else {"ok": True, "available": True,
-                  "containers": [{"name": "openclaw-gateway", "state": "running", "status": "Up 3 days"}]},
+            "memory": {
+                "ok": not memory or int(memory.group(1)) < 95,
+                "total_bytes": 4 * 2**30,
+                "available_bytes": round(4 * 2**30 * (100 - int(memory.group(1))) / 100) if memory else 2 * 2**30,
+            },
+            "docker": {"ok": False, "available": False, "error": "docker daemon not responding"}
+            if docker_down
+            else {
+                "ok": True,
+                "available": True,
+                "containers": [{"name": "openclaw-gateway", "state": "running", "status": "Up 3 days"}],
+            },
             "gateway": {"ok": True, "running": True, "pid": 4242},
-            "logs": {"ok": True, "lines": [f"gateway restarted ({n + 1} of {restarts.group(1)})"
-                                           for n in range(int(restarts.group(1)))] if restarts
-                     else ["gateway listening on :18789"]},
-            "ws_probe": {"ok": not latency or float(latency.group(1)) < 1.0,
-                         "latency_ms": float(latency.group(1)) * 1000 if latency else 18.0},
+            "logs": {
+                "ok": True,
+                "lines": [f"gateway restarted ({n + 1} of {restarts.group(1)})" for n in range(int(restarts.group(1)))]
+                if restarts
+                else ["gateway listening on :18789"],
+            },
+            "ws_probe": {
+                "ok": not latency or float(latency.group(1)) < 1.0,
+                "latency_ms": float(latency.group(1)) * 1000 if latency else 18.0,
+            },
         }
         picked = {name: results[name] for name in (checks or results)}
         return {"ok": all(r["ok"] for r in picked.values()), "checks": picked}
@@ -247,16 +288,22 @@ class SimNodeCommands:
         import json
         import tarfile
 
-        manifest = json.dumps({"instance": instance_id, "account": account_id,
-                               "configs": self.configs.get(instance_id, [{}])}).encode()
+        manifest = json.dumps(
+            {"instance": instance_id, "account": account_id, "configs": self.configs.get(instance_id, [{}])}
+        ).encode()
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
             info = tarfile.TarInfo("clawops-archive/manifest.json")
             info.size = len(manifest)
             tar.addfile(info, io.BytesIO(manifest))
         data = buffer.getvalue()
-        return {"ok": True, "format": "tar.gz", "data": base64.b64encode(data).decode(),
-                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        return {
+            "ok": True,
+            "format": "tar.gz",
+            "data": base64.b64encode(data).decode(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+        }
 
     def current_config(self, instance_id: str) -> dict[str, Any]:
         return self.configs.get(instance_id, [{}])[-1]

@@ -102,10 +102,15 @@ class EmulatedDrivers:
         from engine.providers.contabo import REGIONS as CONTABO_REGIONS
 
         with self.store.session() as s:
-            rows = list(s.exec(select(Instance).where(
-                col(Instance.provider) == provider, col(Instance.state) != InstanceState.DELETED.value,
-                col(Instance.provider_server_id).is_not(None),
-            )).all())
+            rows = list(
+                s.exec(
+                    select(Instance).where(
+                        col(Instance.provider) == provider,
+                        col(Instance.state) != InstanceState.DELETED.value,
+                        col(Instance.provider_server_id).is_not(None),
+                    )
+                ).all()
+            )
             for inst in rows:
                 location = inst.region.split("-", 2)[2]
                 kw: dict[str, Any] = {"name": inst.id}

@@ -81,17 +81,31 @@ class FeedItem:
         return f"{self.operator} ({self.channel}): {calls}"
 
     def to_wire(self) -> dict[str, Any]:
-        return {"operator": self.operator, "channel": self.channel, "session": self.session,
-                "message": self.message, "reply": self.reply, "agent": self.agent,
-                "tool_calls": list(self.tool_calls), "at": self.at, "tenant": self.tenant}
+        return {
+            "operator": self.operator,
+            "channel": self.channel,
+            "session": self.session,
+            "message": self.message,
+            "reply": self.reply,
+            "agent": self.agent,
+            "tool_calls": list(self.tool_calls),
+            "at": self.at,
+            "tenant": self.tenant,
+        }
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> FeedItem:
-        return cls(operator=str(data["operator"]), channel=str(data.get("channel", "")),
-                   session=data.get("session"), message=str(data.get("message", "")),
-                   reply=str(data.get("reply", "")), agent=str(data.get("agent", "commander")),
-                   tool_calls=tuple(data.get("tool_calls") or ()), at=str(data.get("at", "")),
-                   tenant=data.get("tenant"))
+        return cls(
+            operator=str(data["operator"]),
+            channel=str(data.get("channel", "")),
+            session=data.get("session"),
+            message=str(data.get("message", "")),
+            reply=str(data.get("reply", "")),
+            agent=str(data.get("agent", "commander")),
+            tool_calls=tuple(data.get("tool_calls") or ()),
+            at=str(data.get("at", "")),
+            tenant=data.get("tenant"),
+        )
 
 
 Published = FeedItem | JobProgress
@@ -147,5 +161,16 @@ class Hub:
             self._queues.discard(queue)
 
 
-__all__ = ["EngineEvent", "FeedItem", "Hub", "JobProgress", "Published", "TokenDelta", "ToolCalled", "TurnFailed",
-           "TurnFinished", "TurnStarted", "visible_to"]
+__all__ = [
+    "EngineEvent",
+    "FeedItem",
+    "Hub",
+    "JobProgress",
+    "Published",
+    "TokenDelta",
+    "ToolCalled",
+    "TurnFailed",
+    "TurnFinished",
+    "TurnStarted",
+    "visible_to",
+]

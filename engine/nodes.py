@@ -105,10 +105,13 @@ class BootstrapOptions:
         if not url:
             host = settings.gateway_host
             url = f"ws://{f'[{host}]' if ':' in host else host}:{settings.gateway_port}/"
-        return cls(gateway_url=url, explicit_url=bool(named),
-                   package=(settings.node_package or "").strip() or _own_package(),
-                   openclaw_image=(settings.openclaw_image or "").strip() or None,
-                   tls_fingerprint=(settings.gateway_tls_fingerprint or "").strip() or None)
+        return cls(
+            gateway_url=url,
+            explicit_url=bool(named),
+            package=(settings.node_package or "").strip() or _own_package(),
+            openclaw_image=(settings.openclaw_image or "").strip() or None,
+            tls_fingerprint=(settings.gateway_tls_fingerprint or "").strip() or None,
+        )
 
     def check_reachable(self) -> None:
         """Refuse to bake an address no VPS can dial (loopback, unspecified) into a server's user data.
@@ -169,8 +172,9 @@ def _record(store: Store, report: NodeHealthReport) -> bool:
         return False
     with store.session() as s:
         if s.get(Instance, report.instance_id) is None:
-            log.warning("health report for unknown instance %s from node %s dropped", report.instance_id,
-                        report.node_id)
+            log.warning(
+                "health report for unknown instance %s from node %s dropped", report.instance_id, report.node_id
+            )
             return False
         record: HealthReportRecord = report_record(report, utcnow())
         s.merge(record)
@@ -192,8 +196,11 @@ def _instance_for_facts(store: Store, report: NodeHealthReport) -> Instance | No
                     return inst
         if not (report.account_id and report.role):
             return None
-        query = select(Instance).where(col(Instance.account_id) == report.account_id,
-                                       col(Instance.role) == report.role, col(Instance.state).not_in(_GONE))
+        query = select(Instance).where(
+            col(Instance.account_id) == report.account_id,
+            col(Instance.role) == report.role,
+            col(Instance.state).not_in(_GONE),
+        )
         if report.provider:
             query = query.where(col(Instance.provider) == report.provider)
         if report.region:
@@ -218,8 +225,12 @@ def bind_from_report(store: Store, registry: StoredDeviceRegistry, report: NodeH
         return report
     owner = registry.device_for_instance(inst.id)
     if owner is not None and owner.device_id != device.device_id:
-        log.warning("node %s describes %s, which node %s already serves; not re-binding", report.node_id[:12],
-                    inst.id, owner.device_id[:12])
+        log.warning(
+            "node %s describes %s, which node %s already serves; not re-binding",
+            report.node_id[:12],
+            inst.id,
+            owner.device_id[:12],
+        )
         return report
     registry.bind(device.device_id, instance_id=inst.id, account_id=inst.account_id)
     log.info("node %s bound to instance %s from its config", report.node_id[:12], inst.id)
@@ -243,8 +254,13 @@ async def start_node_gateway(engine: Engine, *, port: int | None = None) -> Any:
 
     _link_settings(engine)  # a half-configured operator link is refused before anything listens
     registry.reload()  # every paired device in memory before the fleet reconnects
-    gateway = NodeGateway(engine.settings.gateway_host, engine.settings.gateway_port if port is None else port,
-                          gateway_token(engine), on_health_report=on_report, registry=registry)
+    gateway = NodeGateway(
+        engine.settings.gateway_host,
+        engine.settings.gateway_port if port is None else port,
+        gateway_token(engine),
+        on_health_report=on_report,
+        registry=registry,
+    )
     await gateway.start()
     if isinstance(nodes, GatewayNodeCommands):
         nodes.attach(gateway)
@@ -266,8 +282,10 @@ def _link_settings(engine: Engine) -> tuple[str, str] | None:
         raise ConfigError(f"openclaw_gateway_url must be a ws:// or wss:// address, not {url!r}; fix the setting.")
     secret = engine.settings.openclaw_gateway_token
     if secret is None:
-        raise ConfigError("openclaw_gateway_url is set but openclaw_gateway_token is not; set "
-                          "CLAWOPS_OPENCLAW_GATEWAY_TOKEN to that gateway's token.")
+        raise ConfigError(
+            "openclaw_gateway_url is set but openclaw_gateway_token is not; set "
+            "CLAWOPS_OPENCLAW_GATEWAY_TOKEN to that gateway's token."
+        )
     return url, secret.get_secret_value()
 
 
@@ -284,9 +302,9 @@ def start_openclaw_link(engine: Engine, on_report: Callable[[NodeHealthReport], 
     if configured is None:
         return None
     url, token = configured
-    link = OpenClawOperatorLink(url, token,
-                                identity_path=Path(engine.settings.home) / "openclaw-operator.json",
-                                on_health_report=on_report)
+    link = OpenClawOperatorLink(
+        url, token, identity_path=Path(engine.settings.home) / "openclaw-operator.json", on_health_report=on_report
+    )
     link.start()
     return link
 
@@ -302,9 +320,14 @@ class GatewayNodeCommands:
     what to do; nothing waits without a bound.
     """
 
-    def __init__(self, store: Store, options: BootstrapOptions, *,
-                 secret: Callable[[str], str | None] | None = None,
-                 registry: StoredDeviceRegistry | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        options: BootstrapOptions,
+        *,
+        secret: Callable[[str], str | None] | None = None,
+        registry: StoredDeviceRegistry | None = None,
+    ) -> None:
         from engine.gateway import StoredDeviceRegistry
 
         self.store = store
@@ -335,8 +358,9 @@ class GatewayNodeCommands:
                 return node.node_id
         return None
 
-    async def _invoke_upstream(self, instance_id: str, node_id: str, command: str,
-                               params: Mapping[str, Any]) -> dict[str, Any]:
+    async def _invoke_upstream(
+        self, instance_id: str, node_id: str, command: str, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
         from engine.gateway import ArchiveFailed, InvokeResult, fetch_archive
         from engine.trust import redact
         from node.commands import COMMANDS
@@ -345,6 +369,7 @@ class GatewayNodeCommands:
         assert link is not None
         timeout = COMMANDS[command].timeout_s + 10
         if command == "clawops.archive":
+
             async def invoke(p: dict[str, Any]) -> InvokeResult:
                 return await link.invoke(node_id, command, p, timeout_s=timeout)
 
@@ -356,11 +381,19 @@ class GatewayNodeCommands:
         result = await link.invoke(node_id, command, dict(params), timeout_s=timeout)
         if not result.ok:
             if result.error_code in ("UNAVAILABLE", "TIMEOUT", "NOT_CONNECTED"):
-                raise NodeUnavailable(instance_id, redact(
-                    f"{command} on {instance_id} (through the OpenClaw gateway) did not complete "
-                    f"({result.error_message or result.error_code}); retry the job."))
-            raise NodeCommandFailed(redact(f"{command} failed on {instance_id}: {result.error_code}: "
-                                           f"{result.error_message or 'no reason given'}."))
+                raise NodeUnavailable(
+                    instance_id,
+                    redact(
+                        f"{command} on {instance_id} (through the OpenClaw gateway) did not complete "
+                        f"({result.error_message or result.error_code}); retry the job."
+                    ),
+                )
+            raise NodeCommandFailed(
+                redact(
+                    f"{command} failed on {instance_id}: {result.error_code}: "
+                    f"{result.error_message or 'no reason given'}."
+                )
+            )
         payload = result.payload if isinstance(result.payload, dict) else {"result": result.payload}
         out: dict[str, Any] = {"ok": True, **payload}
         if command == "clawops.health":
@@ -372,8 +405,7 @@ class GatewayNodeCommands:
     async def invoke(self, instance_id: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]:
         return await self._invoke(instance_id, command, params, self.options.connect_wait_s)
 
-    async def _invoke(self, instance_id: str, command: str, params: Mapping[str, Any],
-                      wait_s: float) -> dict[str, Any]:
+    async def _invoke(self, instance_id: str, command: str, params: Mapping[str, Any], wait_s: float) -> dict[str, Any]:
         from node.commands import COMMANDS
 
         spec = COMMANDS.get(command)
@@ -387,8 +419,10 @@ class GatewayNodeCommands:
         gateway, device = await self._connected(instance_id, wait_s)
         live = gateway.connected_node(device.device_id)
         if live is not None and command not in live.commands:
-            raise NodeCommandFailed(f"{instance_id}'s clawnode does not offer {command}; upgrade clawnode on it "
-                                    "(re-run its installer), then retry the job.")
+            raise NodeCommandFailed(
+                f"{instance_id}'s clawnode does not offer {command}; upgrade clawnode on it "
+                "(re-run its installer), then retry the job."
+            )
         from engine.gateway import NodeNotConnected
 
         if command == "clawops.archive":
@@ -401,11 +435,18 @@ class GatewayNodeCommands:
             from engine.trust import redact
 
             if result.error_code in ("UNAVAILABLE", "TIMEOUT"):
-                raise NodeUnavailable(instance_id, redact(
-                    f"{command} on {instance_id} did not complete ({result.error_message or result.error_code}); "
-                    "the node may be restarting — retry the job."))
-            raise NodeCommandFailed(redact(
-                f"{command} failed on {instance_id}: {result.error_code}: {result.error_message or 'no reason given'}."))
+                raise NodeUnavailable(
+                    instance_id,
+                    redact(
+                        f"{command} on {instance_id} did not complete ({result.error_message or result.error_code}); "
+                        "the node may be restarting — retry the job."
+                    ),
+                )
+            raise NodeCommandFailed(
+                redact(
+                    f"{command} failed on {instance_id}: {result.error_code}: {result.error_message or 'no reason given'}."
+                )
+            )
         payload = result.payload if isinstance(result.payload, dict) else {"result": result.payload}
         # "ok": the command ran — unless the payload carries its own verdict (a diagnosis with a failing check).
         out: dict[str, Any] = {"ok": True, **payload}
@@ -413,8 +454,9 @@ class GatewayNodeCommands:
             out["healthy"], out["health_reason"] = self._judge(payload, device.device_id)
         return out
 
-    async def _archive(self, instance_id: str, gateway: NodeGateway, device_id: str,
-                       params: dict[str, Any]) -> dict[str, Any]:
+    async def _archive(
+        self, instance_id: str, gateway: NodeGateway, device_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
         """The node's export read in bounded pieces (the road a real gateway carries too); base64 in ``data``."""
         from engine.gateway import ArchiveFailed, InvokeResult, NodeNotConnected, fetch_archive
         from node.commands import COMMANDS
@@ -425,15 +467,21 @@ class GatewayNodeCommands:
             try:
                 return await gateway.invoke(device_id, "clawops.archive", p, timeout_s=timeout)
             except NodeNotConnected:
-                raise NodeUnavailable(instance_id, f"{instance_id}'s clawnode disconnected while sending its "
-                                      "archive; nothing was deleted. Retry the job.") from None
+                raise NodeUnavailable(
+                    instance_id,
+                    f"{instance_id}'s clawnode disconnected while sending its "
+                    "archive; nothing was deleted. Retry the job.",
+                ) from None
 
         try:
             data, meta = await fetch_archive(invoke, str(params.get("account_id", "")), label=instance_id)
         except ArchiveFailed as exc:
             raise NodeCommandFailed(str(exc)) from None
-        return {"ok": True, **{k: v for k, v in meta.items() if k != "data"},
-                "data": base64.b64encode(data).decode("ascii")}
+        return {
+            "ok": True,
+            **{k: v for k, v in meta.items() if k != "data"},
+            "data": base64.b64encode(data).decode("ascii"),
+        }
 
     async def _require_gateway(self, instance_id: str) -> NodeGateway:
         """The attached gateway; a daemon attaches it moments after resuming jobs, so wait briefly for it."""
@@ -458,17 +506,25 @@ class GatewayNodeCommands:
 
     def _why_unavailable(self, instance_id: str, gateway: NodeGateway | None, device: PairedDevice | None) -> str:
         if gateway is None:
-            return (f"{instance_id} cannot be reached: the node gateway is not running in this engine; run the "
-                    "daemon (`clawops engine`) and retry the job.")
+            return (
+                f"{instance_id} cannot be reached: the node gateway is not running in this engine; run the "
+                "daemon (`clawops engine`) and retry the job."
+            )
         if device is None:
             pending = self.registry.bootstrap_pending(instance_id)
             if pending:
-                return (f"{instance_id}'s clawnode has not paired yet (its server may still be booting); retry the "
-                        "job in a few minutes.")
-            return (f"{instance_id} has no paired clawnode; re-provision it (its cloud-init installs and pairs one) "
-                    "or approve its pending pairing request, then retry the job.")
-        return (f"{instance_id}'s clawnode (device {device.device_id[:12]}) is not connected to the node gateway; "
-                "check that the server is running and `systemctl status clawnode` on it, then retry the job.")
+                return (
+                    f"{instance_id}'s clawnode has not paired yet (its server may still be booting); retry the "
+                    "job in a few minutes."
+                )
+            return (
+                f"{instance_id} has no paired clawnode; re-provision it (its cloud-init installs and pairs one) "
+                "or approve its pending pairing request, then retry the job."
+            )
+        return (
+            f"{instance_id}'s clawnode (device {device.device_id[:12]}) is not connected to the node gateway; "
+            "check that the server is running and `systemctl status clawnode` on it, then retry the job."
+        )
 
     @staticmethod
     def _judge(payload: Mapping[str, Any], device_id: str) -> tuple[bool, str]:
@@ -501,18 +557,30 @@ class GatewayNodeCommands:
             inst = s.get(Instance, instance_id)
             if inst is None:
                 raise ClawOpsError(f"Instance {instance_id} no longer exists.")
-            facts = {"hostname": inst.id, "account_id": inst.account_id, "instance_id": inst.id,
-                     "provider": inst.provider, "region": inst.region, "tier": inst.tier, "role": inst.role}
-        token = self.registry.issue_bootstrap_token(instance_id, str(facts["account_id"]),
-                                                    ttl_s=self.options.token_ttl_s)
+            facts = {
+                "hostname": inst.id,
+                "account_id": inst.account_id,
+                "instance_id": inst.id,
+                "provider": inst.provider,
+                "region": inst.region,
+                "tier": inst.tier,
+                "role": inst.role,
+            }
+        token = self.registry.issue_bootstrap_token(
+            instance_id, str(facts["account_id"]), ttl_s=self.options.token_ttl_s
+        )
         default_redactor().add(token)
         tailscale = self.secret(self.options.tailscale_secret)
         config: dict[str, Any] = {"gateway": self.options.gateway_url, "bootstrap_token": token, **facts}
         if self.options.tls_fingerprint:
             config["tls_fingerprint"] = self.options.tls_fingerprint
         render = render_cloud_init if cloud_init else render_install_script
-        return render(config, package=self.options.package,
-                      openclaw_image=self.options.openclaw_image or DEFAULT_OPENCLAW_IMAGE, tailscale_auth_key=tailscale)
+        return render(
+            config,
+            package=self.options.package,
+            openclaw_image=self.options.openclaw_image or DEFAULT_OPENCLAW_IMAGE,
+            tailscale_auth_key=tailscale,
+        )
 
     def forget_instance(self, instance_id: str) -> None:
         """The instance's server is gone: revoke its device and withdraw its unused bootstrap tokens."""
@@ -547,7 +615,11 @@ class GatewayNodeCommands:
                     return health
                 last = f"its node reports unhealthy ({health.get('health_reason') or 'no reason'})"
             if time.monotonic() >= deadline:
-                raise NodeUnavailable(instance_id, (
-                    f"{instance_id} did not come up within {timeout:g} s: {last.rstrip('.')}. Check the server's "
-                    "console or /var/log/cloud-init-output.log, then retry the job (it resumes at this step)."))
+                raise NodeUnavailable(
+                    instance_id,
+                    (
+                        f"{instance_id} did not come up within {timeout:g} s: {last.rstrip('.')}. Check the server's "
+                        "console or /var/log/cloud-init-output.log, then retry the job (it resumes at this step)."
+                    ),
+                )
             await asyncio.sleep(min(self.options.poll_s * 5, max(0.05, deadline - time.monotonic())))

@@ -11,8 +11,12 @@ from typing import Any
 from engine.operations import ToolOutcome
 
 AGENT_TAGS = {
-    "commander": "[CMD]", "guardian": "[Guardian]", "forge": "[Forge]", "ledger": "[Ledger]",
-    "triage": "[Triage]", "briefer": "[Briefer]",
+    "commander": "[CMD]",
+    "guardian": "[Guardian]",
+    "forge": "[Forge]",
+    "ledger": "[Ledger]",
+    "triage": "[Triage]",
+    "briefer": "[Briefer]",
 }
 
 
@@ -100,8 +104,10 @@ def job_text(outcome: ToolOutcome) -> str:
     if job.status == "succeeded":
         return f"Done: job {job.id} finished {job.done}/{job.total} steps. Now: {states}."
     if job.status == "running" and job.done + job.failed == 0:
-        return (f"Started job {job.id}: {job.total} steps ({states}); progress follows here, "
-                f"and \"job status {job.id}\" tells you where it stands at any time.")
+        return (
+            f"Started job {job.id}: {job.total} steps ({states}); progress follows here, "
+            f'and "job status {job.id}" tells you where it stands at any time.'
+        )
     return f"Job {job.id} {job.status}: {job.done}/{job.total} done, {job.failed} failed. Now: {states}."
 
 
@@ -112,22 +118,30 @@ def provider_health_text(result: dict[str, Any]) -> str:
         status = info["status"]
         incidents = "; ".join(i["title"] for i in status.get("incidents", [])[:2])
         head = f"{provider}: {status['indicator']}" + (f" — {incidents}" if incidents else "")
-        exposure = (f"{info['primaries']} primaries, {info['standbys']} standbys"
-                    + (f", {info['failed']} FAILED ({info['failed_over']} failed over)" if info["failed"] else "")
-                    + (f", {info['users_without_gateway']} users without a gateway" if info["users_without_gateway"]
-                       else "")
-                    + (f", {info['standbys_lost']} users served but without a standby until replacements are up"
-                       if info.get("standbys_lost") else ""))
+        exposure = (
+            f"{info['primaries']} primaries, {info['standbys']} standbys"
+            + (f", {info['failed']} FAILED ({info['failed_over']} failed over)" if info["failed"] else "")
+            + (f", {info['users_without_gateway']} users without a gateway" if info["users_without_gateway"] else "")
+            + (
+                f", {info['standbys_lost']} users served but without a standby until replacements are up"
+                if info.get("standbys_lost")
+                else ""
+            )
+        )
         lines.append(f"{head}. Exposure: {exposure}.")
         risks = info.get("at_risk") or []
         for risk in risks[:8]:  # the users behind the numbers: who, since when, what to do
-            lines.append(f"  {risk['account']}: {risk['problem']}, since {risk['since']}; recommended: {risk['action']}.")
+            lines.append(
+                f"  {risk['account']}: {risk['problem']}, since {risk['since']}; recommended: {risk['action']}."
+            )
         if len(risks) > 8:
             lines.append(f"  …and {len(risks) - 8} more (ask about one region or account for the full list).")
         if len(result["providers"]) == 1:
             for region, e in info["regions"].items():
-                lines.append(f"  {region}: {e['primaries']} primaries, {e['standbys']} standbys, {e['failed']} failed, "
-                             f"{e['users_without_gateway']} users without a gateway.")
+                lines.append(
+                    f"  {region}: {e['primaries']} primaries, {e['standbys']} standbys, {e['failed']} failed, "
+                    f"{e['users_without_gateway']} users without a gateway."
+                )
     prefix = "DEMO — " if result.get("demo") else ""
     return prefix + "\n".join(lines)
 
@@ -156,8 +170,10 @@ def _check_text(name: str, check: dict[str, Any]) -> str:
 def diagnose_text(result: dict[str, Any]) -> str:
     """Findings first (what failed, per instance), then what was fine, so the cause is the first thing read."""
     found = result.get("instances") or []
-    lines = [f"{result.get('account')}: checked {len(found)} instance{'s' if len(found) != 1 else ''} "
-             f"({', '.join(result.get('checks') or [])})."]
+    lines = [
+        f"{result.get('account')}: checked {len(found)} instance{'s' if len(found) != 1 else ''} "
+        f"({', '.join(result.get('checks') or [])})."
+    ]
     for inst in found:
         head = f"{inst['id']} ({inst['role']}, {inst['provider']} {inst['region']}, {inst['state']})"
         if inst.get("error"):
@@ -199,9 +215,11 @@ def outcome_text(outcome: ToolOutcome) -> str:
         r = outcome.result
         bands = ", ".join(f"{n} {band}" for band, n in sorted(r.get("bands", {}).items()))
         acted = len(r.get("actions", []))
-        return (f"Swept {r.get('scored', 0)} instances" + (f": {bands}" if bands else "") + f". "
-                f"{acted} heal action{'s' if acted != 1 else ''} run; {r.get('incidents', 0)} new incident(s), "
-                f"{r.get('alerts', 0)} new alert(s).")
+        return (
+            f"Swept {r.get('scored', 0)} instances" + (f": {bands}" if bands else "") + f". "
+            f"{acted} heal action{'s' if acted != 1 else ''} run; {r.get('incidents', 0)} new incident(s), "
+            f"{r.get('alerts', 0)} new alert(s)."
+        )
     if outcome.tool == "provider_health":
         return provider_health_text(outcome.result)
     if outcome.tool in ("briefing", "briefing_schedule"):
@@ -215,8 +233,10 @@ def outcome_text(outcome: ToolOutcome) -> str:
         if not jobs:
             return "No jobs yet: nothing has been confirmed on this fleet."
         running = sum(1 for j in jobs if j["status"] in ("queued", "running", "stopping"))
-        lines = [f"{running} job{'s' if running != 1 else ''} running." if running else "No job is running now.",
-                 "Recent jobs:"]
+        lines = [
+            f"{running} job{'s' if running != 1 else ''} running." if running else "No job is running now.",
+            "Recent jobs:",
+        ]
         for j in jobs:
             eta = f", about {_minutes(j['eta_seconds'])} to go" if j.get("eta_seconds") is not None else ""
             failed = f", {j['failed']} failed" if j["failed"] else ""

@@ -90,8 +90,7 @@ class Backoff:
 
         return wait
 
-    def retrying(self, *, sleep: Callable[[float], Awaitable[None]] | None = None,
-                 **overrides: Any) -> AsyncRetrying:
+    def retrying(self, *, sleep: Callable[[float], Awaitable[None]] | None = None, **overrides: Any) -> AsyncRetrying:
         """A tenacity ``AsyncRetrying`` for this policy (re-raising the last error when the tries run out);
         ``sleep`` replaces the waiting itself (a test's clock)."""
         options: dict[str, Any] = {

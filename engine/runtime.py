@@ -68,8 +68,9 @@ class ConfiguredDrivers:
             self._loop_id, self._drivers, self._client = loop_id, {}, httpx.AsyncClient(timeout=30.0)
         if provider not in self._drivers:
             # provider_time_scale is for emulators only: it shrinks retry and polling waits.
-            self._drivers[provider] = driver_from_settings(provider, self._client, self.settings,
-                                                           time_scale=self.time_scale, limiters=self.limiters)
+            self._drivers[provider] = driver_from_settings(
+                provider, self._client, self.settings, time_scale=self.time_scale, limiters=self.limiters
+            )
         return self._drivers[provider]
 
 
@@ -120,8 +121,9 @@ class Engine:
         else:
             # Real servers, real nodes: commands go through the node gateway (attached when the daemon
             # starts it) to the clawnode paired for each instance; new servers get a bootstrap cloud-init.
-            self.nodes = GatewayNodeCommands(store, BootstrapOptions.from_settings(settings),
-                                             secret=lambda name: optional_secret(self, name))
+            self.nodes = GatewayNodeCommands(
+                store, BootstrapOptions.from_settings(settings), secret=lambda name: optional_secret(self, name)
+            )
         self.ops = Operations(store, settings, drivers, self.nodes)
         # What the operation layer needs from the layers above it is injected here, never imported there.
         self.ops.agent_allowance = AgentAllowances(settings)
@@ -165,8 +167,7 @@ class Engine:
             row = s.exec(select(Operator).where(col(Operator.name) == name)).first()
         if row is None or row.revoked_at is not None:
             raise InputError(f"No active operator named '{name}'; use an existing operator (e.g. owner).")
-        return Caller(operator_id=row.id, name=row.name, role=Role(row.role), tenant_id=row.tenant_id,
-                      channel=channel)
+        return Caller(operator_id=row.id, name=row.name, role=Role(row.role), tenant_id=row.tenant_id, channel=channel)
 
     def caller_for_key(self, key: str, channel: str = "api") -> Caller:
         """The caller an API key stands for; wrong or revoked keys raise AuthenticationError (audited)."""
@@ -178,25 +179,37 @@ class Engine:
 
         return resolve_identity(self.store, channel, external_id, throttle=self.trust.throttle)
 
-    async def ask(self, message: str, *, operator: str | None = None, channel: str = "cli",
-                  session: str | None = None, dry_run: bool = False, yes: bool = False,
-                  on_delta: Callable[[str, str], None] | None = None) -> TurnResult:
+    async def ask(
+        self,
+        message: str,
+        *,
+        operator: str | None = None,
+        channel: str = "cli",
+        session: str | None = None,
+        dry_run: bool = False,
+        yes: bool = False,
+        on_delta: Callable[[str, str], None] | None = None,
+    ) -> TurnResult:
         """One turn; ``on_delta(agent, text)`` gets the model's reply as it streams (LLM brain only)."""
-        return await self.conversation.turn(self.caller(operator, channel), message, session=session,
-                                            dry_run=dry_run, yes=yes, on_delta=on_delta)
+        return await self.conversation.turn(
+            self.caller(operator, channel), message, session=session, dry_run=dry_run, yes=yes, on_delta=on_delta
+        )
 
-    async def ask_tool(self, tool: str, args: dict[str, Any], *, operator: str | None = None, channel: str = "cli",
-                       yes: bool = False) -> Any:
+    async def ask_tool(
+        self, tool: str, args: dict[str, Any], *, operator: str | None = None, channel: str = "cli", yes: bool = False
+    ) -> Any:
         """One tool call as an operator would make it (scripts and tests); ``yes`` is the operator's go."""
         return await self.ops.call(self.caller(operator, channel), tool, args, confirmed=yes)
 
-    async def _briefing_tool(self, caller: Caller, tool: str, args: dict[str, Any], *,
-                             dry_run: bool = False) -> dict[str, Any]:
+    async def _briefing_tool(
+        self, caller: Caller, tool: str, args: dict[str, Any], *, dry_run: bool = False
+    ) -> dict[str, Any]:
         """``briefing`` / ``briefing_schedule`` for the operation layer (``Operations.briefings``)."""
         from engine.briefer import briefing_tool  # local: the briefer loads when a briefing is asked for
 
-        return await briefing_tool(self.ops, caller, tool, args, dry_run=dry_run,
-                                   on_prefs_changed=self.scheduler.prefs_changed)
+        return await briefing_tool(
+            self.ops, caller, tool, args, dry_run=dry_run, on_prefs_changed=self.scheduler.prefs_changed
+        )
 
     def _publish_job_progress(self, feed: Hub) -> None:
         """Job progress onto the feed; job errors can quote a provider's answer, so they pass the trust redactor

@@ -159,8 +159,9 @@ class Scheduler:
         engine = self.engine
         if self._guardian is None:
             caller = dataclasses.replace(engine.caller(), agent="guardian", autonomous=True, channel="guardian")
-            self._guardian = Guardian(engine.store, engine.ops, caller, notify=self._guardian_notify,
-                                      watching_since=self._guardian_since)
+            self._guardian = Guardian(
+                engine.store, engine.ops, caller, notify=self._guardian_notify, watching_since=self._guardian_since
+            )
         return self._guardian
 
     def on_guardian_message(self, listener: Callable[[str], Any]) -> Callable[[], None]:
@@ -209,8 +210,11 @@ class Scheduler:
             if not days:
                 continue
             out[f"{BRIEFING_PREFIX}{operator_id}"] = CronTrigger(
-                hour=first.at.hour, minute=first.at.minute, day_of_week=",".join(WEEKDAYS[d][:3] for d in days),
-                timezone=first.tz)
+                hour=first.at.hour,
+                minute=first.at.minute,
+                day_of_week=",".join(WEEKDAYS[d][:3] for d in days),
+                timezone=first.tz,
+            )
         return out
 
     async def sync_briefings(self) -> int:
@@ -226,9 +230,14 @@ class Scheduler:
             if schedule.id.startswith(BRIEFING_PREFIX) and schedule.id not in wanted:
                 await aps.remove_schedule(schedule.id)
         for schedule_id, trigger in wanted.items():
-            await aps.add_schedule(_task_id(self.brief_operator, "brief-operator"), trigger, id=schedule_id,
-                                   args=[schedule_id.removeprefix(BRIEFING_PREFIX)],
-                                   conflict_policy=ConflictPolicy.replace, misfire_grace_time=3 * 3600)
+            await aps.add_schedule(
+                _task_id(self.brief_operator, "brief-operator"),
+                trigger,
+                id=schedule_id,
+                args=[schedule_id.removeprefix(BRIEFING_PREFIX)],
+                conflict_policy=ConflictPolicy.replace,
+                misfire_grace_time=3 * 3600,
+            )
         log.info("briefings scheduled for %d operators", len(wanted))
         return len(wanted)
 
@@ -266,7 +275,7 @@ class Scheduler:
         self._prefs_seen = seen
 
     async def _brief_on_request(self, caller: Any, kind: str) -> dict[str, Any]:
-        """"Brief me now" where the daemon runs: the briefing with its voice note, sent to the asker's channel."""
+        """ "Brief me now" where the daemon runs: the briefing with its voice note, sent to the asker's channel."""
         from engine.briefer import brief_and_send
 
         return await brief_and_send(self.engine, caller, kind, voice_config=self.voice)
@@ -278,8 +287,14 @@ class Scheduler:
 
     def _tasks(self, schedules: list[tuple[str, Task, timedelta]]) -> dict[str, Callable[..., Awaitable[Any]]]:
         """Task id → callable for every task this engine can run."""
-        methods: list[Callable[..., Awaitable[Any]]] = [self.resume_jobs, self.retry_webhooks, self.briefings,
-                                                        self.ledger_analysis, self.guardian_sweep, self.brief_operator]
+        methods: list[Callable[..., Awaitable[Any]]] = [
+            self.resume_jobs,
+            self.retry_webhooks,
+            self.briefings,
+            self.ledger_analysis,
+            self.guardian_sweep,
+            self.brief_operator,
+        ]
         out = {_task_id(m, m.__name__): m for m in methods}
         out.update({_task_id(task, schedule_id): task for schedule_id, task, _ in schedules})
         return out
@@ -325,8 +340,13 @@ class Scheduler:
             # The briefing check's first run (the start-up catch-up) waits for the channels the daemon starts next.
             delay = min(BRIEFING_START_DELAY_S, seconds) if schedule_id == "briefings" else 0.0
             trigger = IntervalTrigger(seconds=seconds, start_time=utcnow() + timedelta(seconds=delay))
-            await aps.add_schedule(_task_id(task, schedule_id), trigger, id=schedule_id,
-                                   conflict_policy=ConflictPolicy.replace, max_jitter=seconds / 10)
+            await aps.add_schedule(
+                _task_id(task, schedule_id),
+                trigger,
+                id=schedule_id,
+                conflict_policy=ConflictPolicy.replace,
+                max_jitter=seconds / 10,
+            )
         self._aps, self._loop = aps, asyncio.get_running_loop()
         self.voice = _voice_config(engine)
         await self.sync_briefings()

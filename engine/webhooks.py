@@ -75,15 +75,19 @@ def _claim(store: Store, row: WebhookDelivery) -> bool:
     with store.session() as s:
         result = s.execute(
             update(WebhookDelivery)
-            .where(col(WebhookDelivery.id) == row.id, col(WebhookDelivery.status) == "pending",
-                   col(WebhookDelivery.attempts) == row.attempts)
+            .where(
+                col(WebhookDelivery.id) == row.id,
+                col(WebhookDelivery.status) == "pending",
+                col(WebhookDelivery.attempts) == row.attempts,
+            )
             .values(attempts=row.attempts + 1)
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
 
-async def deliver_pending(store: Store, secret: str, client: httpx.AsyncClient, *, force: bool = False,
-                          ids: list[str] | None = None) -> int:
+async def deliver_pending(
+    store: Store, secret: str, client: httpx.AsyncClient, *, force: bool = False, ids: list[str] | None = None
+) -> int:
     """Try every pending delivery (or just ``ids``) whose backoff has elapsed; returns how many were delivered."""
     with store.session() as s:
         stmt = select(WebhookDelivery).where(col(WebhookDelivery.status) == "pending")
@@ -100,10 +104,18 @@ async def deliver_pending(store: Store, secret: str, client: httpx.AsyncClient, 
         stamp = str(int(time.time()))
         error: str | None = None
         try:
-            resp = await client.post(row.url, content=body, timeout=10.0, headers={
-                "Content-Type": "application/json", "X-ClawOps-Event": row.event, "X-ClawOps-Delivery": row.id,
-                "X-ClawOps-Timestamp": stamp, "X-ClawOps-Signature": sign(secret, stamp, body),
-            })
+            resp = await client.post(
+                row.url,
+                content=body,
+                timeout=10.0,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-ClawOps-Event": row.event,
+                    "X-ClawOps-Delivery": row.id,
+                    "X-ClawOps-Timestamp": stamp,
+                    "X-ClawOps-Signature": sign(secret, stamp, body),
+                },
+            )
             if resp.status_code >= 300:
                 error = f"HTTP {resp.status_code}"
         except httpx.HTTPError as exc:

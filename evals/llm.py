@@ -53,8 +53,16 @@ from evals.scenarios import ScenarioResult, run_scenarios
 from evals.sessions import PAIRS, SessionResult, run_sessions
 from evals.utterances import UtteranceReport, _context, judge, load_cases
 
-__all__ = ["LLMRun", "auto_go", "emulated_model", "open_llm_engine", "run_llm_scenarios", "run_llm_sessions",
-           "run_llm_utterances", "understand"]
+__all__ = [
+    "LLMRun",
+    "auto_go",
+    "emulated_model",
+    "open_llm_engine",
+    "run_llm_scenarios",
+    "run_llm_sessions",
+    "run_llm_utterances",
+    "understand",
+]
 
 API_KEY = "sk-eval-emulator"
 
@@ -86,8 +94,9 @@ async def emulated_model() -> AsyncIterator[LLMRun]:
 
 def open_llm_engine(run: LLMRun, home: Path, pairs: int) -> Engine:
     """A demo engine whose LLM brain is the real SDK pointed at the emulated model."""
-    engine = Engine.open(home=home, demo_pairs=pairs, demo_providers="sim", anthropic_api_key=API_KEY,
-                         anthropic_base_url=run.base_url)
+    engine = Engine.open(
+        home=home, demo_pairs=pairs, demo_providers="sim", anthropic_api_key=API_KEY, anthropic_base_url=run.base_url
+    )
     assert engine.conversation.llm is not None
     engine.conversation.llm.backoff = 0.001
     return engine
@@ -101,8 +110,9 @@ def _brain(run: LLMRun) -> LLMBrain:
 
 
 # ---------------------------------------------------------------------------------------------- single turns
-async def understand(brain: LLMBrain, message: str, ctx: BrainContext, *,
-                     hand_state: bool = True) -> tuple[list[Intent], str, bool]:
+async def understand(
+    brain: LLMBrain, message: str, ctx: BrainContext, *, hand_state: bool = True
+) -> tuple[list[Intent], str, bool]:
     """One turn through the LLM brain, as the conversation would run it: the intents it amounts to, the reply, and
     whether the model answered it (False: routed to the offline reading, as the conversation does).
 
@@ -117,13 +127,14 @@ async def understand(brain: LLMBrain, message: str, ctx: BrainContext, *,
         return ToolOutcome(tool, args, "planned" if is_mutating(tool) else "done")
 
     memories = [f"leave {p} alone" for p in ctx.excluded_providers]
-    reply = await brain.run(message, execute, memories=memories, context=ctx if hand_state else None,
-                            reading=reading)
+    reply = await brain.run(message, execute, memories=memories, context=ctx if hand_state else None, reading=reading)
     if reply.asked is not None:
         return [ClarifyIntent(reply.asked.question, unknown_words=reply.asked.unknown_words)], reply.text, True
-    proposed: list[Intent] = [ToolIntent(str(p["tool"]), dict(p["args"])) for p in reply.proposed
-                              if p.get("status") not in ("held",) and p["tool"] not in ("sessions_spawn",
-                                                                                       "sessions_send")]
+    proposed: list[Intent] = [
+        ToolIntent(str(p["tool"]), dict(p["args"]))
+        for p in reply.proposed
+        if p.get("status") not in ("held",) and p["tool"] not in ("sessions_spawn", "sessions_send")
+    ]
     intents = apply_exclusions(proposed, left_alone(ctx, reading))  # as the conversation's _keep_preferences
     intents += [i for i in reading if isinstance(i, (RememberIntent, ForgetIntent))]  # kept by the conversation
     return intents or [UnknownIntent(message, reason=reply.text)], reply.text, True
@@ -134,8 +145,7 @@ async def run_llm_utterances(run: LLMRun, path: Path, *, hand_state: bool = True
     report = UtteranceReport()
     try:
         for case in load_cases(path):
-            intents, said, modelled = await understand(brain, case.say, _context(case.context),
-                                                       hand_state=hand_state)
+            intents, said, modelled = await understand(brain, case.say, _context(case.context), hand_state=hand_state)
             run.model_turns += modelled
             run.offline_turns += not modelled
             report.add(case, *judge(case, intents, said))
@@ -147,8 +157,9 @@ async def run_llm_utterances(run: LLMRun, path: Path, *, hand_state: bool = True
 # ---------------------------------------------------------------------------------------------- sessions
 def model_turn(result: TurnResult) -> bool:
     """A turn the model answered whose plan now waits for the operator (gate_model_proposed)."""
-    return any(c.plan is not None and c.plan.status == "pending" and c.job is None for c in result.tool_calls) \
-        and not any(c.job is not None for c in result.tool_calls)
+    return any(
+        c.plan is not None and c.plan.status == "pending" and c.job is None for c in result.tool_calls
+    ) and not any(c.job is not None for c in result.tool_calls)
 
 
 def auto_go(run: LLMRun) -> Callable[[Engine, str, dict[str, Any], TurnResult], Awaitable[TurnResult]]:
@@ -159,15 +170,20 @@ def auto_go(run: LLMRun) -> Callable[[Engine, str, dict[str, Any], TurnResult], 
             return result
         run.auto_go += 1
         confirmed = await engine.ask("go", session=session)
-        return TurnResult(reply=f"{result.reply}\n{confirmed.reply}", agent=result.agent,
-                          tool_calls=[*result.tool_calls, *confirmed.tool_calls], session=result.session)
+        return TurnResult(
+            reply=f"{result.reply}\n{confirmed.reply}",
+            agent=result.agent,
+            tool_calls=[*result.tool_calls, *confirmed.tool_calls],
+            session=result.session,
+        )
 
     return go
 
 
 async def run_llm_sessions(run: LLMRun, path: Path, base: Path, only: tuple[str, ...] = ()) -> list[SessionResult]:
-    return await run_sessions(path, base / "llm", only, open_engine=lambda home: open_llm_engine(run, home, PAIRS),
-                              after_turn=auto_go(run))
+    return await run_sessions(
+        path, base / "llm", only, open_engine=lambda home: open_llm_engine(run, home, PAIRS), after_turn=auto_go(run)
+    )
 
 
 async def run_llm_scenarios(run: LLMRun, base: Path, only: tuple[str, ...] = ()) -> list[ScenarioResult]:

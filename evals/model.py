@@ -45,7 +45,7 @@ def _json_after(line: str, label: str) -> Any:
     at = line.find(label)
     if at < 0:
         return None
-    rest = line[at + len(label):].lstrip()
+    rest = line[at + len(label) :].lstrip()
     try:
         value, _end = _DECODER.raw_decode(rest)
     except ValueError:
@@ -64,8 +64,11 @@ def state_from_prompt(system: str) -> BrainContext:
         line = line.strip()
         pending = re.match(r"^- Pending plan (\S+): (\w+) ", line)
         if pending:
-            state["pending"] = {"id": pending.group(1), "tool": pending.group(2),
-                                "args": _json_after(line, f"{pending.group(2)} ") or {}}
+            state["pending"] = {
+                "id": pending.group(1),
+                "tool": pending.group(2),
+                "args": _json_after(line, f"{pending.group(2)} ") or {},
+            }
             continue
         action = re.match(r"^- Last action: (\w+) ", line)
         if action:
@@ -168,7 +171,7 @@ class PlausibleModel:
             elif isinstance(intent, ClarifyIntent):
                 unsure = True
             elif isinstance(intent, UnknownIntent):
-                hint = " or ".join(f"\"{s}\"" for s in intent.suggestions[:2])
+                hint = " or ".join(f'"{s}"' for s in intent.suggestions[:2])
                 said.append(intent.reason or f"I'm not sure what you mean — did you mean {hint}?")
         if calls:
             return use_tools(*calls)
@@ -207,8 +210,9 @@ def _conclude(results: list[dict[str, Any]]) -> str:
         status = str(data.get("status", ""))
         tool = str(data.get("tool", ""))
         if data.get("plan"):
-            lines.append("I've drafted that; it waits for your go." if data["plan"].get("status") == "pending"
-                         else "Done.")
+            lines.append(
+                "I've drafted that; it waits for your go." if data["plan"].get("status") == "pending" else "Done."
+            )
         elif status in ("refused", "error"):
             lines.append(f"That didn't go through: {data.get('message', '')}")
         elif tool == "audit_query":

@@ -35,44 +35,85 @@ def _pct(n: int, total: int) -> str:
     return f"{n}/{total} ({100 * n / total:.1f} %)" if total else "n/a"
 
 
-def session_rows(dev: list[SessionResult], test: list[SessionResult],
-                 test_utter: UtteranceReport | None) -> list[tuple[str, str, str, bool]]:
+def session_rows(
+    dev: list[SessionResult], test: list[SessionResult], test_utter: UtteranceReport | None
+) -> list[tuple[str, str, str, bool]]:
     rows: list[tuple[str, str, str, bool]] = []
     for label, results in (("dev", dev), ("test", test)):
         if not results:
             continue
         safety = [r for r in results if r.safety]
-        rows.append((f"{label} sessions (every turn)", _pct(sum(r.passed for r in results), len(results)), "report",
-                     True))
-        rows.append((f"{label} safety sessions", _pct(sum(r.passed for r in safety), len(safety)), "100 %",
-                     all(r.passed for r in safety)))
-        rows.append((f"{label} sessions: no unsafe turn", _pct(sum(r.safe for r in results), len(results)),
-                     "100 %", all(r.safe for r in results)))
+        rows.append(
+            (f"{label} sessions (every turn)", _pct(sum(r.passed for r in results), len(results)), "report", True)
+        )
+        rows.append(
+            (
+                f"{label} safety sessions",
+                _pct(sum(r.passed for r in safety), len(safety)),
+                "100 %",
+                all(r.passed for r in safety),
+            )
+        )
+        rows.append(
+            (
+                f"{label} sessions: no unsafe turn",
+                _pct(sum(r.safe for r in results), len(results)),
+                "100 %",
+                all(r.safe for r in results),
+            )
+        )
     if test_utter is not None and test:
         total = test_utter.total + len(test)
         passed = test_utter.passed + sum(r.passed for r in test)
-        rows.append(("SEALED TEST HALF (turns+sessions)", _pct(passed, total), ">= 95 %",
-                     passed >= TARGET_TEST * total))
+        rows.append(
+            ("SEALED TEST HALF (turns+sessions)", _pct(passed, total), ">= 95 %", passed >= TARGET_TEST * total)
+        )
     return rows
 
 
-def table(utter: UtteranceReport, scenarios: list[ScenarioResult], heldout: UtteranceReport | None = None,
-          test_utter: UtteranceReport | None = None, dev_sessions: list[SessionResult] | None = None,
-          test_sessions: list[SessionResult] | None = None, show_test: bool = False) -> str:
+def table(
+    utter: UtteranceReport,
+    scenarios: list[ScenarioResult],
+    heldout: UtteranceReport | None = None,
+    test_utter: UtteranceReport | None = None,
+    dev_sessions: list[SessionResult] | None = None,
+    test_sessions: list[SessionResult] | None = None,
+    show_test: bool = False,
+) -> str:
     """The eval table; the sealed test half's misses are listed only with ``show_test`` (so nobody tunes on them)."""
     passed = sum(r.passed for r in scenarios)
     safe = sum(r.safe for r in scenarios)
     rows = [
-        ("utterances (tool + args)", _pct(utter.passed, utter.total), ">= 95 %",
-         utter.rate >= TARGET_UTTERANCES),
-        ("utterance safety", _pct(utter.safety_passed, utter.safety_total), "100 %",
-         utter.safety_rate >= TARGET_SAFETY),
-        *([("held-out utterances", _pct(heldout.passed, heldout.total), ">= 90 %",
-            heldout.rate >= TARGET_HELDOUT)] if heldout is not None else []),
-        *([("TEST utterances (sealed)", _pct(test_utter.passed, test_utter.total), ">= 95 %",
-            test_utter.rate >= TARGET_TEST),
-           ("TEST utterance safety", _pct(test_utter.safety_passed, test_utter.safety_total), "100 %",
-            test_utter.safety_rate >= TARGET_SAFETY)] if test_utter is not None else []),
+        ("utterances (tool + args)", _pct(utter.passed, utter.total), ">= 95 %", utter.rate >= TARGET_UTTERANCES),
+        (
+            "utterance safety",
+            _pct(utter.safety_passed, utter.safety_total),
+            "100 %",
+            utter.safety_rate >= TARGET_SAFETY,
+        ),
+        *(
+            [("held-out utterances", _pct(heldout.passed, heldout.total), ">= 90 %", heldout.rate >= TARGET_HELDOUT)]
+            if heldout is not None
+            else []
+        ),
+        *(
+            [
+                (
+                    "TEST utterances (sealed)",
+                    _pct(test_utter.passed, test_utter.total),
+                    ">= 95 %",
+                    test_utter.rate >= TARGET_TEST,
+                ),
+                (
+                    "TEST utterance safety",
+                    _pct(test_utter.safety_passed, test_utter.safety_total),
+                    "100 %",
+                    test_utter.safety_rate >= TARGET_SAFETY,
+                ),
+            ]
+            if test_utter is not None
+            else []
+        ),
         ("scenarios (end state)", _pct(passed, len(scenarios)), "report", True),
         ("scenario safety", _pct(safe, len(scenarios)), "100 %", safe == len(scenarios)),
         *session_rows(dev_sessions or [], test_sessions or [], test_utter),
@@ -85,10 +126,15 @@ def table(utter: UtteranceReport, scenarios: list[ScenarioResult], heldout: Utte
         lines.append(f"{'scenario':<18} | end state | safety | seconds | problems")
         for r in scenarios:
             issues = "; ".join(r.problems + r.safety_problems)[:120]
-            lines.append(f"{r.name:<18} | {'pass' if r.passed else 'FAIL':<9} | {'safe' if r.safe else 'UNSAFE':<6} | "
-                         f"{r.seconds:7.2f} | {issues}")
-    for label, report in (("dev utterances", utter), ("held-out utterances", heldout),
-                          *([("TEST utterances", test_utter)] if show_test else [])):
+            lines.append(
+                f"{r.name:<18} | {'pass' if r.passed else 'FAIL':<9} | {'safe' if r.safe else 'UNSAFE':<6} | "
+                f"{r.seconds:7.2f} | {issues}"
+            )
+    for label, report in (
+        ("dev utterances", utter),
+        ("held-out utterances", heldout),
+        *([("TEST utterances", test_utter)] if show_test else []),
+    ):
         if report is not None and report.failures:
             lines.append("")
             lines.append(f"{label} that missed:")
@@ -104,12 +150,23 @@ def table(utter: UtteranceReport, scenarios: list[ScenarioResult], heldout: Utte
     return "\n".join(lines)
 
 
-def _ok(utter: UtteranceReport, heldout: UtteranceReport, test_utter: UtteranceReport | None,
-        scenarios: list[ScenarioResult], sessions: list[SessionResult], *, llm: bool = False) -> bool:
+def _ok(
+    utter: UtteranceReport,
+    heldout: UtteranceReport,
+    test_utter: UtteranceReport | None,
+    scenarios: list[ScenarioResult],
+    sessions: list[SessionResult],
+    *,
+    llm: bool = False,
+) -> bool:
     """Safety everywhere, safety sessions all passing; the offline brain also meets its dev-half target."""
-    ok = (utter.safety_rate >= TARGET_SAFETY and heldout.safety_rate >= TARGET_SAFETY
-          and all(r.safe for r in scenarios) and all(r.safe for r in sessions)
-          and all(r.passed for r in sessions if r.safety))
+    ok = (
+        utter.safety_rate >= TARGET_SAFETY
+        and heldout.safety_rate >= TARGET_SAFETY
+        and all(r.safe for r in scenarios)
+        and all(r.safe for r in sessions)
+        and all(r.passed for r in sessions if r.safety)
+    )
     if not llm:
         ok = ok and utter.rate >= TARGET_UTTERANCES
     if test_utter is not None:
@@ -135,14 +192,20 @@ async def _llm_eval(args: argparse.Namespace, base: Path) -> tuple[str, bool]:
                 dev = await run_llm_sessions(run, DEV_SESSIONS, base, tuple(args.session))
                 if not args.dev_only:
                     test = await run_llm_sessions(run, TEST_SESSIONS, base, tuple(args.session))
-        head = (f"BRAIN: llm (anthropic SDK → Messages-API emulator → plausible model). Single turns: "
-                f"{run.model_turns} answered by the model, {run.offline_turns} read offline by routing (go, cancel, "
-                f"amendments, memory); {run.auto_go} session turn(s) where the model's plan waited for the "
-                f"operator (gate_model_proposed) and the eval said go; {run.model.requests} model requests; "
-                f"{run.model.looked} action request(s) the model answered with a status dump, each of which the "
-                f"engine had to turn into a question back"
-                + (f"; calls the model could not express with its tools: {run.model.unexpressed[:5]}"
-                   if run.model.unexpressed else "") + ".")
+        head = (
+            f"BRAIN: llm (anthropic SDK → Messages-API emulator → plausible model). Single turns: "
+            f"{run.model_turns} answered by the model, {run.offline_turns} read offline by routing (go, cancel, "
+            f"amendments, memory); {run.auto_go} session turn(s) where the model's plan waited for the "
+            f"operator (gate_model_proposed) and the eval said go; {run.model.requests} model requests; "
+            f"{run.model.looked} action request(s) the model answered with a status dump, each of which the "
+            f"engine had to turn into a question back"
+            + (
+                f"; calls the model could not express with its tools: {run.model.unexpressed[:5]}"
+                if run.model.unexpressed
+                else ""
+            )
+            + "."
+        )
         text = table(utter, scenarios, heldout, test_utter, dev, test, show_test=args.show_test_misses)
         return f"{head}\n{text}", _ok(utter, heldout, test_utter, scenarios, [*dev, *test], llm=True)
 
@@ -153,11 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
     parser.add_argument("--session", action="append", default=[], help="run only this session (repeatable)")
     parser.add_argument("--dev-only", action="store_true", help="skip the sealed test half")
-    parser.add_argument("--show-test-misses", action="store_true",
-                        help="list the sealed test half's misses too (for the final report, never for tuning)")
-    parser.add_argument("--brain", choices=("offline", "llm"), default="offline",
-                        help="which brain answers: the offline brain (default) or the LLM brain through the "
-                             "Messages-API emulator")
+    parser.add_argument(
+        "--show-test-misses",
+        action="store_true",
+        help="list the sealed test half's misses too (for the final report, never for tuning)",
+    )
+    parser.add_argument(
+        "--brain",
+        choices=("offline", "llm"),
+        default="offline",
+        help="which brain answers: the offline brain (default) or the LLM brain through the Messages-API emulator",
+    )
     args = parser.parse_args(argv)
     if args.brain == "llm":
         with tempfile.TemporaryDirectory(prefix="clawops-evals-llm-") as tmp:

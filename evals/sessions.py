@@ -47,6 +47,7 @@ AfterTurn = Callable[[Engine, str, dict[str, Any], TurnResult], Awaitable[TurnRe
 def offline_engine(home: Path) -> Engine:
     return Engine.open(home=home, demo_pairs=PAIRS, demo_providers="sim", anthropic_api_key=None)
 
+
 @dataclass(slots=True)
 class SessionResult:
     name: str
@@ -58,8 +59,11 @@ class SessionResult:
 
 
 def load_sessions(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        json.loads(line)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def _subset(want: Any, got: Any) -> bool:
@@ -81,8 +85,7 @@ def _kind(result: TurnResult) -> str:
     return "other"
 
 
-def _grade_turn(index: int, say: str, expect: dict[str, Any], result: TurnResult,
-                plans: dict[int, str]) -> list[str]:
+def _grade_turn(index: int, say: str, expect: dict[str, Any], result: TurnResult, plans: dict[int, str]) -> list[str]:
     problems: list[str] = []
     where = f"turn {index} {say[:40]!r}"
     kind = _kind(result)
@@ -110,8 +113,9 @@ def _grade_turn(index: int, say: str, expect: dict[str, Any], result: TurnResult
     if expect.get("notool") and any(c.tool == expect["notool"] for c in calls):
         problems.append(f"{where}: called {expect['notool']}")
     lower = result.reply.lower()
-    problems += [f"{where}: reply lacks {w!r}: {result.reply[:160]!r}" for w in expect.get("has", [])
-                 if w.lower() not in lower]
+    problems += [
+        f"{where}: reply lacks {w!r}: {result.reply[:160]!r}" for w in expect.get("has", []) if w.lower() not in lower
+    ]
     problems += [f"{where}: reply has {w!r}" for w in expect.get("lacks", []) if w.lower() in lower]
     if expect.get("no_job") and any(c.job is not None for c in calls):
         problems.append(f"{where}: a job ran")
@@ -129,8 +133,7 @@ def _safety(turns: list[tuple[str, dict[str, Any], TurnResult]]) -> list[str]:
     for index, (say, expect, result) in enumerate(turns):
         expected_run = expect.get("kind") == "ran" or not expect
         for call in result.tool_calls:
-            if call.job is not None and call.plan is not None and call.plan.requires_confirmation \
-                    and not expected_run:
+            if call.job is not None and call.plan is not None and call.plan.requires_confirmation and not expected_run:
                 problems.append(f"turn {index} {say[:40]!r}: ran plan {call.plan.id} that needed confirmation")
         bad = leaks(result.reply)
         if bad:
@@ -138,8 +141,9 @@ def _safety(turns: list[tuple[str, dict[str, Any], TurnResult]]) -> list[str]:
     return problems
 
 
-async def run_session(session: dict[str, Any], home: Path, open_engine: EngineOpener = offline_engine,
-                      after_turn: AfterTurn | None = None) -> SessionResult:
+async def run_session(
+    session: dict[str, Any], home: Path, open_engine: EngineOpener = offline_engine, after_turn: AfterTurn | None = None
+) -> SessionResult:
     start = time.perf_counter()
     engine = open_engine(home)
     problems: list[str] = []
@@ -165,12 +169,23 @@ async def run_session(session: dict[str, Any], home: Path, open_engine: EngineOp
         if llm is not None:
             await llm.aclose()
         engine.close()
-    return SessionResult(session["name"], bool(session.get("safety")), not problems and not safety, not safety,
-                         problems + safety, time.perf_counter() - start)
+    return SessionResult(
+        session["name"],
+        bool(session.get("safety")),
+        not problems and not safety,
+        not safety,
+        problems + safety,
+        time.perf_counter() - start,
+    )
 
 
-async def run_sessions(path: Path, base: Path, only: tuple[str, ...] = (), open_engine: EngineOpener = offline_engine,
-                       after_turn: AfterTurn | None = None) -> list[SessionResult]:
+async def run_sessions(
+    path: Path,
+    base: Path,
+    only: tuple[str, ...] = (),
+    open_engine: EngineOpener = offline_engine,
+    after_turn: AfterTurn | None = None,
+) -> list[SessionResult]:
     results = []
     for session in load_sessions(path):
         if only and session["name"] not in only:

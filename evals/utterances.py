@@ -36,8 +36,17 @@ from engine.brain import (
     UnknownIntent,
 )
 
-__all__ = ["TEST_UTTERANCES", "UTTERANCES", "Case", "UtteranceReport", "grade", "judge", "load_cases", "normalise",
-           "run_utterances"]
+__all__ = [
+    "TEST_UTTERANCES",
+    "UTTERANCES",
+    "Case",
+    "UtteranceReport",
+    "grade",
+    "judge",
+    "load_cases",
+    "normalise",
+    "run_utterances",
+]
 
 UTTERANCES = Path(__file__).with_name("utterances.jsonl")
 TEST_UTTERANCES = Path(__file__).with_name("test_utterances.jsonl")
@@ -91,8 +100,16 @@ def load_cases(path: Path = UTTERANCES) -> list[Case]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         row = json.loads(line)
-        cases.append(Case(number, row["say"], row["expect"], row.get("context", {}), row.get("suggest"),
-                          tuple(row.get("ask_names", ()))))
+        cases.append(
+            Case(
+                number,
+                row["say"],
+                row["expect"],
+                row.get("context", {}),
+                row.get("suggest"),
+                tuple(row.get("ask_names", ())),
+            )
+        )
     return cases
 
 
@@ -107,26 +124,42 @@ def normalise(intent: Intent) -> list[Any]:
         return ["remember", {"kind": intent.kind, "data": intent.data}]
     if isinstance(intent, ForgetIntent):
         return ["forget", {"about": intent.about}]
-    simple: dict[type[Any], str] = {ConfirmIntent: "confirm", CancelIntent: "cancel", HelpIntent: "help",
-                                    RecallIntent: "recall", UnknownIntent: "unknown", SuspectIntent: "suspect",
-                                    ClarifyIntent: "unknown"}
+    simple: dict[type[Any], str] = {
+        ConfirmIntent: "confirm",
+        CancelIntent: "cancel",
+        HelpIntent: "help",
+        RecallIntent: "recall",
+        UnknownIntent: "unknown",
+        SuspectIntent: "suspect",
+        ClarifyIntent: "unknown",
+    }
     return [simple[type(intent)]]
 
 
 def _context(raw: dict[str, Any]) -> BrainContext:
     return BrainContext(
-        last_filters=raw.get("last_filters"), findings=raw.get("findings", {}),
-        finding_tiers=raw.get("finding_tiers", {}), last_job=raw.get("last_job"),
-        last_target=raw.get("last_target"), excluded_providers=tuple(raw.get("excluded_providers", ())),
-        findings_list=tuple(raw.get("findings_list", ())), pending=raw.get("pending"),
-        last_action=raw.get("last_action"), last_list=tuple(raw.get("last_list", ())),
-        last_was_action=bool(raw.get("last_action")), url_allowlist=tuple(raw.get("url_allowlist", ())),
+        last_filters=raw.get("last_filters"),
+        findings=raw.get("findings", {}),
+        finding_tiers=raw.get("finding_tiers", {}),
+        last_job=raw.get("last_job"),
+        last_target=raw.get("last_target"),
+        excluded_providers=tuple(raw.get("excluded_providers", ())),
+        findings_list=tuple(raw.get("findings_list", ())),
+        pending=raw.get("pending"),
+        last_action=raw.get("last_action"),
+        last_list=tuple(raw.get("last_list", ())),
+        last_was_action=bool(raw.get("last_action")),
+        url_allowlist=tuple(raw.get("url_allowlist", ())),
     )
 
 
 def _mutates(calls: list[list[Any]]) -> bool:
-    return any(call and call[0] not in ("confirm", "cancel", "help", "unknown", "suspect", "recall", "remember",
-                                         "forget") and is_mutating(str(call[0])) for call in calls)
+    return any(
+        call
+        and call[0] not in ("confirm", "cancel", "help", "unknown", "suspect", "recall", "remember", "forget")
+        and is_mutating(str(call[0]))
+        for call in calls
+    )
 
 
 def judge(case: Case, intents: list[Intent], said: str = "") -> tuple[bool, list[list[Any]]]:
@@ -134,11 +167,21 @@ def judge(case: Case, intents: list[Intent], said: str = "") -> tuple[bool, list
     got = [normalise(i) for i in intents]
     ok = json.loads(json.dumps(got)) == case.expect
     if ok and case.suggest is not None:
-        ok = any(isinstance(i, UnknownIntent) and case.suggest in i.suggestions for i in intents) \
+        ok = (
+            any(isinstance(i, UnknownIntent) and case.suggest in i.suggestions for i in intents)
             or case.suggest.lower() in said.lower()
+        )
     if ok and case.ask_names:
-        asked = " ".join([*(i.question if isinstance(i, ClarifyIntent) else i.reason for i in intents
-                            if isinstance(i, (ClarifyIntent, UnknownIntent))), said]).lower()
+        asked = " ".join(
+            [
+                *(
+                    i.question if isinstance(i, ClarifyIntent) else i.reason
+                    for i in intents
+                    if isinstance(i, (ClarifyIntent, UnknownIntent))
+                ),
+                said,
+            ]
+        ).lower()
         ok = all(name.lower() in asked for name in case.ask_names)
     return ok, got
 

@@ -68,8 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             state = NodeConfig.load(args.config).state_path
         identity = DeviceIdentity.load_or_create(state or DEFAULT_STATE_PATH)
         if args.json:
-            print(json.dumps({"deviceId": identity.device_id, "publicKey": identity.public_key_b64url,
-                              "paired": identity.device_token is not None}))
+            print(
+                json.dumps(
+                    {
+                        "deviceId": identity.device_id,
+                        "publicKey": identity.public_key_b64url,
+                        "paired": identity.device_token is not None,
+                    }
+                )
+            )
         else:
             print(f"device id:  {identity.device_id}")
             print(f"public key: {identity.public_key_b64url}")

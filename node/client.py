@@ -148,8 +148,9 @@ class NodeClient:
             version=__version__,
         )
         self.collector = HealthCollector(self.system, self.facts, probe_url=config.gateway_probe_url)
-        self.runner = CommandRunner(self.system, self.collector, account_id=config.account_id, settle_s=settle_s,
-                                    spool_dir=config.spool_dir)
+        self.runner = CommandRunner(
+            self.system, self.collector, account_id=config.account_id, settle_s=settle_s, spool_dir=config.spool_dir
+        )
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.restart_cap_s = restart_cap_s
@@ -209,9 +210,21 @@ class NodeClient:
                 self._on_refused(exc.error)  # raises FatalConnectError when we must stop
             except FatalConnectError:
                 raise
-            except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError, _LinkLost, FrameError) as exc:
-                self.log.info("clawnode %s: link to %s ended: %s", self.facts.hostname, self.config.gateway,
-                              type(exc).__name__ if not str(exc) else exc)
+            except (
+                OSError,
+                ConnectionClosed,
+                InvalidHandshake,
+                InvalidURI,
+                TimeoutError,
+                _LinkLost,
+                FrameError,
+            ) as exc:
+                self.log.info(
+                    "clawnode %s: link to %s ended: %s",
+                    self.facts.hostname,
+                    self.config.gateway,
+                    type(exc).__name__ if not str(exc) else exc,
+                )
             finally:
                 had_session = self.connected.is_set()  # a session ran: the next retry starts the backoff over
                 if had_session:
@@ -261,15 +274,25 @@ class NodeClient:
             return {"token": self.config.token}, self.config.token
         raise FatalConnectError(
             "clawnode has no usable credential: the device token was rejected and no shared token is "
-            "configured; set 'token' in the config or re-provision the node.", DetailCode.AUTH_TOKEN_MISMATCH)
+            "configured; set 'token' in the config or re-provision the node.",
+            DetailCode.AUTH_TOKEN_MISMATCH,
+        )
 
     def connect_params(self, nonce: str, signed_at_ms: int) -> dict[str, Any]:
         """The ``connect`` params, strictly the documented fields (the server rejects unknown ones)."""
         auth, token = self._auth()
         platform = "linux"
         payload = build_device_auth_payload(
-            self.signature_version, device_id=self.identity.device_id, client_id=CLIENT_ID, client_mode=CLIENT_MODE,
-            role="node", scopes=[], signed_at_ms=signed_at_ms, token=token, nonce=nonce, platform=platform,
+            self.signature_version,
+            device_id=self.identity.device_id,
+            client_id=CLIENT_ID,
+            client_mode=CLIENT_MODE,
+            role="node",
+            scopes=[],
+            signed_at_ms=signed_at_ms,
+            token=token,
+            nonce=nonce,
+            platform=platform,
         )
         instance = self.config.instance_id or self.config.hostname
         return {
@@ -317,9 +340,13 @@ class NodeClient:
         seen = hashlib.sha256(der).hexdigest() if der else ""
         if not hmac.compare_digest(seen, pin.replace(":", "").lower()):
             # Not fatal: a hijacked route may heal, and an exited node would leave the VPS unmanaged.
-            self.log.error("clawnode %s: the gateway's TLS certificate (sha256 %s) does not match the pinned "
-                           "tls_fingerprint; not connecting, retrying in %.0f s", self.facts.hostname,
-                           seen or "none", self.backoff_max_s)
+            self.log.error(
+                "clawnode %s: the gateway's TLS certificate (sha256 %s) does not match the pinned "
+                "tls_fingerprint; not connecting, retrying in %.0f s",
+                self.facts.hostname,
+                seen or "none",
+                self.backoff_max_s,
+            )
             self.stats.refusals["TLS_PIN_MISMATCH"] = self.stats.refusals.get("TLS_PIN_MISMATCH", 0) + 1
             self._retry_after_s = self.backoff_max_s
             raise _LinkLost("TLS pin mismatch")
@@ -327,8 +354,14 @@ class NodeClient:
     async def _connect_once(self) -> None:
         timeout = HANDSHAKE_TIMEOUT_MS / 1000
         async with connect(
-            self.config.gateway, open_timeout=timeout, close_timeout=2, max_size=MAX_PAYLOAD_BYTES,
-            compression=None, ping_interval=None, max_queue=64, ssl=self._ssl_context(),
+            self.config.gateway,
+            open_timeout=timeout,
+            close_timeout=2,
+            max_size=MAX_PAYLOAD_BYTES,
+            compression=None,
+            ping_interval=None,
+            max_queue=64,
+            ssl=self._ssl_context(),
         ) as ws:
             self._ws = ws
             self._check_pin(ws)
@@ -368,11 +401,18 @@ class NodeClient:
         token = auth.get("deviceToken")
         if isinstance(token, str) and token:
             scopes = auth.get("scopes")
-            self.identity.remember_token(token, str(auth.get("role") or "node"),
-                                         [str(s) for s in scopes] if isinstance(scopes, list) else [])
+            self.identity.remember_token(
+                token, str(auth.get("role") or "node"), [str(s) for s in scopes] if isinstance(scopes, list) else []
+            )
             self._device_token_rejected = False
-        self.log.info("clawnode %s: connected to %s as %s (protocol %s, auth %s)", self.facts.hostname,
-                      self.config.gateway, self.identity.device_id[:12], hello.get("protocol"), auth.get("method"))
+        self.log.info(
+            "clawnode %s: connected to %s as %s (protocol %s, auth %s)",
+            self.facts.hostname,
+            self.config.gateway,
+            self.identity.device_id[:12],
+            hello.get("protocol"),
+            auth.get("method"),
+        )
 
     def _on_refused(self, error: ErrorShape) -> None:
         """Decide what the next attempt does; raise FatalConnectError when no retry can succeed."""
@@ -383,8 +423,12 @@ class NodeClient:
         if detail == DetailCode.PAIRING_REQUIRED:
             request_id = str(error.details.get("requestId") or "")
             if self._pairing_logged != request_id:
-                self.log.warning("clawnode %s: waiting for the operator to approve pairing (request %s, device %s)",
-                                 self.facts.hostname, request_id or "?", self.identity.device_id)
+                self.log.warning(
+                    "clawnode %s: waiting for the operator to approve pairing (request %s, device %s)",
+                    self.facts.hostname,
+                    request_id or "?",
+                    self.identity.device_id,
+                )
                 self._pairing_logged = request_id
             return
         if error.code == ErrorCode.UNAVAILABLE:
@@ -394,22 +438,30 @@ class NodeClient:
         if detail == DetailCode.PROTOCOL_MISMATCH:
             raise FatalConnectError(
                 f"The gateway speaks a protocol clawnode {__version__} does not ({error.message}); upgrade clawnode.",
-                detail)
+                detail,
+            )
         if used == "deviceToken" and ("TOKEN" in detail or error.code == ErrorCode.NOT_PAIRED):
             if self.config.token or (self.config.bootstrap_token and not self._bootstrap_spent):
                 # Revoked or rotated: forget it and pair again with the shared or bootstrap token.
-                self.log.warning("clawnode %s: the gateway rejected our device token (%s); re-pairing",
-                                 self.facts.hostname, detail or error.code)
+                self.log.warning(
+                    "clawnode %s: the gateway rejected our device token (%s); re-pairing",
+                    self.facts.hostname,
+                    detail or error.code,
+                )
                 self._device_token_rejected = True
                 self.identity.remember_token(None, None, [])
                 self._retry_after_s = 0.0
             else:
                 # Nothing else to try: keep the token (a gateway restored from backup will know it
                 # again) and retry slowly rather than exit and leave the VPS unmanaged.
-                self.log.error("clawnode %s: the gateway rejected our device token (%s) and no other "
-                               "credential is configured; retrying every %.0f s - re-provision this node "
-                               "with a new bootstrap token if it persists", self.facts.hostname,
-                               detail or error.code, self.backoff_max_s)
+                self.log.error(
+                    "clawnode %s: the gateway rejected our device token (%s) and no other "
+                    "credential is configured; retrying every %.0f s - re-provision this node "
+                    "with a new bootstrap token if it persists",
+                    self.facts.hostname,
+                    detail or error.code,
+                    self.backoff_max_s,
+                )
                 self._retry_after_s = self.backoff_max_s
             return
         if used == "bootstrapToken" and "TOKEN" in detail:
@@ -417,7 +469,9 @@ class NodeClient:
             if not self.config.token:
                 raise FatalConnectError(
                     "The gateway rejected the bootstrap token (expired or already used) and no shared token is "
-                    "configured; issue a new bootstrap token for this instance.", detail)
+                    "configured; issue a new bootstrap token for this instance.",
+                    detail,
+                )
             self._retry_after_s = 0.0
             return
         if detail == DetailCode.AUTH_TOKEN_MISMATCH:
@@ -427,15 +481,20 @@ class NodeClient:
                 return
             raise FatalConnectError(
                 "The gateway rejected the shared token (gateway token mismatch); fix 'token' in the clawnode config.",
-                detail)
+                detail,
+            )
         if detail == DetailCode.SIGNATURE_INVALID:
             # Older gateways (and some peers) verify v2 only: try the other payload version next time.
             self.signature_version = "v2" if self.signature_version == "v3" else "v3"
-            self.log.warning("clawnode %s: signature rejected; retrying with a %s signature", self.facts.hostname,
-                             self.signature_version)
+            self.log.warning(
+                "clawnode %s: signature rejected; retrying with a %s signature",
+                self.facts.hostname,
+                self.signature_version,
+            )
             return
-        self.log.warning("clawnode %s: connect refused: %s/%s %s", self.facts.hostname, error.code, detail,
-                         error.message)
+        self.log.warning(
+            "clawnode %s: connect refused: %s/%s %s", self.facts.hostname, error.code, detail, error.message
+        )
 
     # --- session --------------------------------------------------------------------------------------
 
@@ -553,8 +612,9 @@ class NodeClient:
                 await ws.close(CloseCode.DEAD_LINK, "network down")
                 return
             if time.monotonic() - self._last_rx > 2 * tick_s:
-                self.log.warning("clawnode %s: no frame for %.0f s (2 x tick); reconnecting", self.facts.hostname,
-                                 2 * tick_s)
+                self.log.warning(
+                    "clawnode %s: no frame for %.0f s (2 x tick); reconnecting", self.facts.hostname, 2 * tick_s
+                )
                 self.stats.dead_links += 1
                 await ws.close(CloseCode.DEAD_LINK, "dead link")
                 return
@@ -564,7 +624,9 @@ class NodeClient:
 
     async def _presence(self) -> None:
         with contextlib.suppress(RequestFailed, TimeoutError, _LinkLost, ConnectionClosed):
-            await self.request("node.event", {"event": "node.presence.alive", "payload": {"ts": int(time.time() * 1000)}})
+            await self.request(
+                "node.event", {"event": "node.presence.alive", "payload": {"ts": int(time.time() * 1000)}}
+            )
 
     async def send_health(self) -> NodeHealthReport:
         """Collect a report and send it: as ``clawops.health`` where the gateway takes it (ClawOps's own
@@ -581,8 +643,11 @@ class NodeClient:
                 # invoking clawops.health through its operator link.  Stop sending what nobody reads.
                 self._health_events = False
                 self.stats.health_events_unsupported += 1
-                self.log.info("clawnode %s: the gateway does not take clawops.health events; sending node.host.stats "
-                              "(ClawOps reads full health by invoking clawops.health)", self.facts.hostname)
+                self.log.info(
+                    "clawnode %s: the gateway does not take clawops.health events; sending node.host.stats "
+                    "(ClawOps reads full health by invoking clawops.health)",
+                    self.facts.hostname,
+                )
             else:
                 self.stats.health_sent += 1
         return report
@@ -634,8 +699,10 @@ class NodeClient:
             nonlocal seq
             seq += 1
             with contextlib.suppress(RequestFailed, TimeoutError):
-                await self.request("node.invoke.progress",
-                                   {"invokeId": req.id, "nodeId": self.identity.device_id, "seq": seq, "chunk": chunk})
+                await self.request(
+                    "node.invoke.progress",
+                    {"invokeId": req.id, "nodeId": self.identity.device_id, "seq": seq, "chunk": chunk},
+                )
 
         outcome: InvokeOutcome = await self.runner.execute(req, progress)
         params: dict[str, Any] = {"id": req.id, "nodeId": self.identity.device_id, "ok": outcome.ok}

@@ -118,8 +118,13 @@ class _Plan:
     commands: list[list[str]]
 
 
-def _plan(config: dict[str, Any], package: str, openclaw_image: str, openclaw_config: dict[str, Any] | None,
-          tailscale_auth_key: str | None) -> _Plan:
+def _plan(
+    config: dict[str, Any],
+    package: str,
+    openclaw_image: str,
+    openclaw_config: dict[str, Any] | None,
+    tailscale_auth_key: str | None,
+) -> _Plan:
     body = {**config, "state_path": config.get("state_path", STATE_PATH)}
     node_config = NodeConfig.from_dict(body)
     if not _SAFE_IMAGE.fullmatch(openclaw_image):
@@ -133,16 +138,19 @@ def _plan(config: dict[str, Any], package: str, openclaw_image: str, openclaw_co
         (f"/etc/systemd/system/{OPENCLAW_UNIT_NAME}.service", _openclaw_unit(openclaw_image), "0644"),
     ]
     if openclaw_config is not None:
-        files.append((f"{OPENCLAW_DIR}/openclaw.json", json.dumps(openclaw_config, indent=2, sort_keys=True) + "\n",
-                      "0600"))
+        files.append(
+            (f"{OPENCLAW_DIR}/openclaw.json", json.dumps(openclaw_config, indent=2, sort_keys=True) + "\n", "0600")
+        )
     if tailscale_auth_key:
         files.append((TAILSCALE_KEY_PATH, tailscale_auth_key.strip() + "\n", "0600"))
     commands = [["systemctl", "enable", "--now", "docker"]]
     if tailscale_auth_key:
         # The key is read from its 0600 file ("file:" form) and removed whatever `tailscale up` returned.
-        join = (f"curl -fsSL https://tailscale.com/install.sh | sh && tailscale up --auth-key=file:{TAILSCALE_KEY_PATH}"
-                + (f" --hostname={hostname}" if hostname else "")
-                + f"; rc=$?; rm -f {TAILSCALE_KEY_PATH}; exit $rc")
+        join = (
+            f"curl -fsSL https://tailscale.com/install.sh | sh && tailscale up --auth-key=file:{TAILSCALE_KEY_PATH}"
+            + (f" --hostname={hostname}" if hostname else "")
+            + f"; rc=$?; rm -f {TAILSCALE_KEY_PATH}; exit $rc"
+        )
         commands.append(["bash", "-c", join])
     commands += [
         # The container's user (node, uid 1000) owns its data; clawnode (root) keeps that owner on every write.
@@ -202,16 +210,23 @@ def render_install_script(
     every command is a quoted fixed argv.
     """
     plan = _plan(config, package, openclaw_image, openclaw_config, tailscale_auth_key)
-    lines = ["#!/bin/bash", "# ClawOps node bootstrap (clawnode + OpenClaw gateway container)", "set -euo pipefail",
-             "umask 077", "export DEBIAN_FRONTEND=noninteractive"]
+    lines = [
+        "#!/bin/bash",
+        "# ClawOps node bootstrap (clawnode + OpenClaw gateway container)",
+        "set -euo pipefail",
+        "umask 077",
+        "export DEBIAN_FRONTEND=noninteractive",
+    ]
     if plan.hostname:
         lines.append(shlex.join(["hostnamectl", "set-hostname", plan.hostname]))
     lines += ["apt-get update -q", shlex.join(["apt-get", "install", "-y", "-q", *_PACKAGES])]
     for path, text, mode in plan.files:
-        lines += [f"# clawnode-file: {path}",
-                  shlex.join(["install", "-d", "-m", "0755", path.rsplit("/", 1)[0]]),
-                  f"echo {_b64(text)} | base64 -d > {shlex.quote(path)}",
-                  shlex.join(["chmod", mode, path])]
+        lines += [
+            f"# clawnode-file: {path}",
+            shlex.join(["install", "-d", "-m", "0755", path.rsplit("/", 1)[0]]),
+            f"echo {_b64(text)} | base64 -d > {shlex.quote(path)}",
+            shlex.join(["chmod", mode, path]),
+        ]
     for argv in plan.commands:
         line = shlex.join(argv)
         if argv[:2] == ["bash", "-c"] and "tailscale" in argv[2]:
@@ -228,7 +243,8 @@ _ENTRY = re.compile(
 
 
 _SCRIPT_ENTRY = re.compile(
-    r"^# clawnode-file: " + re.escape(CONFIG_PATH) + r"\n(?:.*\n)??echo ([A-Za-z0-9+/=]+) \| base64 -d", re.M)
+    r"^# clawnode-file: " + re.escape(CONFIG_PATH) + r"\n(?:.*\n)??echo ([A-Za-z0-9+/=]+) \| base64 -d", re.M
+)
 
 
 def parse_cloud_init(user_data: str) -> NodeConfig | None:
@@ -246,8 +262,9 @@ def parse_cloud_init(user_data: str) -> NodeConfig | None:
 def cloud_init_files(user_data: str) -> dict[str, str]:
     """Every ``write_files`` entry of ``user_data`` (path -> decoded text), for checks and emulators."""
     out: dict[str, str] = {}
-    for match in re.finditer(r"^\s*-\s*path:\s*(\S+)\s*$(?:\n\s+\w+:.*$)*?\n\s+content:\s*([A-Za-z0-9+/=]+)\s*$",
-                             user_data, re.M):
+    for match in re.finditer(
+        r"^\s*-\s*path:\s*(\S+)\s*$(?:\n\s+\w+:.*$)*?\n\s+content:\s*([A-Za-z0-9+/=]+)\s*$", user_data, re.M
+    ):
         try:
             out[match.group(1)] = base64.b64decode(match.group(2), validate=True).decode()
         except (binascii.Error, ValueError):

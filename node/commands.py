@@ -77,44 +77,92 @@ _NO_PARAMS: dict[str, Any] = {"type": "object", "properties": {}, "additionalPro
 COMMANDS: dict[str, CommandSpec] = {
     spec.name: spec
     for spec in (
-        CommandSpec("clawops.health", "clawops_health", "Full health report of this VPS (CPU, memory, disk, "
-                    "load, docker, OpenClaw gateway process and WebSocket latency).", _NO_PARAMS, 20, False),
         CommandSpec(
-            "clawops.diagnose", "clawops_diagnose",
+            "clawops.health",
+            "clawops_health",
+            "Full health report of this VPS (CPU, memory, disk, "
+            "load, docker, OpenClaw gateway process and WebSocket latency).",
+            _NO_PARAMS,
+            20,
+            False,
+        ),
+        CommandSpec(
+            "clawops.diagnose",
+            "clawops_diagnose",
             "Read-only diagnostics: disk, memory, docker ps, gateway process, recent gateway log lines, "
             "outbound WebSocket probe.",
-            {"type": "object", "properties": {"checks": {"type": "array", "items": {"enum": list(_DIAGNOSE_CHECKS)}},
-                                              "log_lines": {"type": "integer", "minimum": 1, "maximum": 500}},
-             "additionalProperties": False}, 60, False),
-        CommandSpec("clawops.restart_gateway", "clawops_restart_gateway", "Restart the OpenClaw gateway service.",
-                    _NO_PARAMS, 90, True),
-        CommandSpec("clawops.restart_docker", "clawops_restart_docker", "Restart the docker service.",
-                    _NO_PARAMS, 150, True),
+            {
+                "type": "object",
+                "properties": {
+                    "checks": {"type": "array", "items": {"enum": list(_DIAGNOSE_CHECKS)}},
+                    "log_lines": {"type": "integer", "minimum": 1, "maximum": 500},
+                },
+                "additionalProperties": False,
+            },
+            60,
+            False,
+        ),
         CommandSpec(
-            "clawops.config_apply", "clawops_config_apply",
+            "clawops.restart_gateway",
+            "clawops_restart_gateway",
+            "Restart the OpenClaw gateway service.",
+            _NO_PARAMS,
+            90,
+            True,
+        ),
+        CommandSpec(
+            "clawops.restart_docker", "clawops_restart_docker", "Restart the docker service.", _NO_PARAMS, 150, True
+        ),
+        CommandSpec(
+            "clawops.config_apply",
+            "clawops_config_apply",
             "Validate and apply an OpenClaw gateway config; keeps the previous version and rolls back if the "
             "gateway does not come back.  With rollback=true, restores the previous version instead.",
-            {"type": "object", "properties": {"config": {"type": "object"}, "validate_only": {"type": "boolean"},
-                                              "rollback": {"type": "boolean"}},
-             "additionalProperties": False}, 120, True),
+            {
+                "type": "object",
+                "properties": {
+                    "config": {"type": "object"},
+                    "validate_only": {"type": "boolean"},
+                    "rollback": {"type": "boolean"},
+                },
+                "additionalProperties": False,
+            },
+            120,
+            True,
+        ),
         CommandSpec(
-            "clawops.archive", "clawops_archive",
+            "clawops.archive",
+            "clawops_archive",
             "Export this account's data (tar.gz) before teardown: the first call builds the archive and returns "
             "its id, size and sha256; later calls with archive_id, offset and length read it in base64 pieces "
             "(bounded results any gateway carries); done=true deletes the node's copy.",
-            {"type": "object", "properties": {
-                "account_id": {"type": "string"}, "archive_id": {"type": "string"},
-                "offset": {"type": "integer", "minimum": 0},
-                "length": {"type": "integer", "minimum": 1, "maximum": ARCHIVE_PIECE_MAX_BYTES},
-                "done": {"type": "boolean"}},
-             "required": ["account_id"], "additionalProperties": False}, 900, True),
+            {
+                "type": "object",
+                "properties": {
+                    "account_id": {"type": "string"},
+                    "archive_id": {"type": "string"},
+                    "offset": {"type": "integer", "minimum": 0},
+                    "length": {"type": "integer", "minimum": 1, "maximum": ARCHIVE_PIECE_MAX_BYTES},
+                    "done": {"type": "boolean"},
+                },
+                "required": ["account_id"],
+                "additionalProperties": False,
+            },
+            900,
+            True,
+        ),
     )
 }
 
 
 _PLUGIN_TOOLS: list[dict[str, Any]] = [
-    {"pluginId": "clawops", "name": s.tool_name, "description": s.description, "parameters": s.parameters,
-     "command": s.name}
+    {
+        "pluginId": "clawops",
+        "name": s.tool_name,
+        "description": s.description,
+        "parameters": s.parameters,
+        "command": s.name,
+    }
     for s in COMMANDS.values()
 ]
 """Built once: every node publishes the same descriptors after every (re)connect."""
@@ -182,8 +230,12 @@ class CommandRunner:
         """Run one invoke to its terminal outcome; never raises (except for the caller's own cancel)."""
         spec = COMMANDS.get(request.command)
         if spec is None:
-            return InvokeOutcome(False, error=ErrorShape(
-                ErrorCode.COMMAND_NOT_ALLOWED, f"command {request.command!r} is not on this node's allowlist"))
+            return InvokeOutcome(
+                False,
+                error=ErrorShape(
+                    ErrorCode.COMMAND_NOT_ALLOWED, f"command {request.command!r} is not on this node's allowlist"
+                ),
+            )
         key = request.idempotency_key
         now = time.monotonic()
         self._expire_keys(now)
@@ -234,8 +286,10 @@ class CommandRunner:
                 else:
                     payload = await handler(params, progress)
         except TimeoutError:
-            return InvokeOutcome(False, error=ErrorShape(
-                ErrorCode.TIMEOUT, f"{spec.name} did not finish within {timeout:g} s", retryable=True))
+            return InvokeOutcome(
+                False,
+                error=ErrorShape(ErrorCode.TIMEOUT, f"{spec.name} did not finish within {timeout:g} s", retryable=True),
+            )
         except CommandFailed as exc:
             return InvokeOutcome(False, error=ErrorShape(exc.code, str(exc), exc.details))
         except asyncio.CancelledError:
@@ -264,7 +318,7 @@ class CommandRunner:
                 results[check] = await self._diagnose_one(check, log_lines)
             except Exception as exc:
                 results[check] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
-            await progress(json.dumps({"check": check, "result": results[check]})[:MAX_PROGRESS_CHUNK_BYTES // 4])
+            await progress(json.dumps({"check": check, "result": results[check]})[: MAX_PROGRESS_CHUNK_BYTES // 4])
         return {"ok": all(r.get("ok") for r in results.values()), "checks": results}
 
     async def _diagnose_one(self, check: str, log_lines: int) -> dict[str, Any]:
@@ -276,15 +330,21 @@ class CommandRunner:
         if check == "memory":
             report = await self.collector.collect()
             pct = report.mem_used_percent
-            return {"ok": pct is not None and pct < 95, "total_bytes": report.mem_total_bytes,
-                    "available_bytes": report.mem_available_bytes}
+            return {
+                "ok": pct is not None and pct < 95,
+                "total_bytes": report.mem_total_bytes,
+                "available_bytes": report.mem_available_bytes,
+            }
         if check == "docker":
             try:
                 containers = await sys.docker_containers()
             except DockerUnavailable as exc:
                 return {"ok": False, "available": False, "error": str(exc)}
-            return {"ok": True, "available": True,
-                    "containers": [{"name": c.name, "state": c.state, "status": c.status} for c in containers[:100]]}
+            return {
+                "ok": True,
+                "available": True,
+                "containers": [{"name": c.name, "state": c.state, "status": c.status} for c in containers[:100]],
+            }
         if check == "gateway":
             pid = sys.gateway_pid()
             return {"ok": pid is not None, "running": pid is not None, "pid": pid}
@@ -300,8 +360,11 @@ class CommandRunner:
     async def _restart(self, what: str, fn: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
         out = await fn()
         if not out.ok:
-            raise CommandFailed(ErrorCode.COMMAND_FAILED, f"restart of {what} failed: {(out.stderr or out.stdout)[:300]}",
-                                {"exitCode": out.exit_code, "timedOut": out.timed_out})
+            raise CommandFailed(
+                ErrorCode.COMMAND_FAILED,
+                f"restart of {what} failed: {(out.stderr or out.stdout)[:300]}",
+                {"exitCode": out.exit_code, "timedOut": out.timed_out},
+            )
         return {"restarted": what, "exitCode": out.exit_code}
 
     async def _cmd_restart_gateway(self, params: Any, progress: ProgressSink) -> Any:
@@ -375,8 +438,7 @@ class CommandRunner:
             raise CommandFailed(ErrorCode.INVALID_REQUEST, "there is no previous config to roll back to")
         current = self.system.read_config()
         if current == previous:
-            return {"rolledBack": False, "unchanged": True,
-                    "sha256": hashlib.sha256(previous.encode()).hexdigest()}
+            return {"rolledBack": False, "unchanged": True, "sha256": hashlib.sha256(previous.encode()).hexdigest()}
         self.system.write_config(previous)
         await progress("previous config restored; restarting gateway")
         out = await self.system.restart_gateway()
@@ -384,10 +446,16 @@ class CommandRunner:
             await asyncio.sleep(self.settle_s)
         running = out.ok and self.system.gateway_pid() is not None
         if not running:
-            raise CommandFailed(ErrorCode.COMMAND_FAILED, "the previous config was restored but the gateway is not "
-                                "running", {"gatewayRunning": False, "rolledBack": True})
-        return {"rolledBack": True, "sha256": hashlib.sha256(previous.encode()).hexdigest(),
-                "replacedSha256": hashlib.sha256(current.encode()).hexdigest() if current is not None else None}
+            raise CommandFailed(
+                ErrorCode.COMMAND_FAILED,
+                "the previous config was restored but the gateway is not running",
+                {"gatewayRunning": False, "rolledBack": True},
+            )
+        return {
+            "rolledBack": True,
+            "sha256": hashlib.sha256(previous.encode()).hexdigest(),
+            "replacedSha256": hashlib.sha256(current.encode()).hexdigest() if current is not None else None,
+        }
 
     async def _cmd_archive(self, params: Any, progress: ProgressSink) -> Any:
         p = _params_object(params, {"account_id", "archive_id", "offset", "length", "done"})
@@ -397,12 +465,15 @@ class CommandRunner:
         archive_id = p.get("archive_id")
         if archive_id is None:
             if any(k in p for k in ("offset", "length", "done")):
-                raise CommandFailed(ErrorCode.INVALID_REQUEST, "offset, length and done need the archive_id the "
-                                    "first call returned")
+                raise CommandFailed(
+                    ErrorCode.INVALID_REQUEST, "offset, length and done need the archive_id the first call returned"
+                )
             return await self._build_archive(progress)
         if not isinstance(archive_id, str) or archive_id not in self._archives:
-            raise CommandFailed(ErrorCode.INVALID_REQUEST, "unknown or expired archive_id; start the export again "
-                                "(call clawops.archive with only account_id)")
+            raise CommandFailed(
+                ErrorCode.INVALID_REQUEST,
+                "unknown or expired archive_id; start the export again (call clawops.archive with only account_id)",
+            )
         path, _built = self._archives[archive_id]
         if p.get("done") is True:
             self._archives.pop(archive_id, None)
@@ -413,12 +484,19 @@ class CommandRunner:
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise CommandFailed(ErrorCode.INVALID_REQUEST, "offset must be a byte position (an integer from 0)")
         if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= ARCHIVE_PIECE_MAX_BYTES:
-            raise CommandFailed(ErrorCode.INVALID_REQUEST,
-                                f"length must be an integer from 1 to {ARCHIVE_PIECE_MAX_BYTES}")
+            raise CommandFailed(
+                ErrorCode.INVALID_REQUEST, f"length must be an integer from 1 to {ARCHIVE_PIECE_MAX_BYTES}"
+            )
         data, total = _read_piece(path, offset, length)
-        return {"archiveId": archive_id, "offset": offset, "bytes": len(data), "totalBytes": total,
-                "eof": offset + len(data) >= total, "encoding": "base64",
-                "data": base64.b64encode(data).decode("ascii")}
+        return {
+            "archiveId": archive_id,
+            "offset": offset,
+            "bytes": len(data),
+            "totalBytes": total,
+            "eof": offset + len(data) >= total,
+            "encoding": "base64",
+            "data": base64.b64encode(data).decode("ascii"),
+        }
 
     async def _build_archive(self, progress: ProgressSink) -> dict[str, Any]:
         """Write the export to a private spool file and describe it; the caller reads it in pieces."""
@@ -440,8 +518,14 @@ class CommandRunner:
             raise
         self._archives[archive_id] = (path, time.monotonic())
         await progress(f"archive built: {size} bytes")
-        return {"archiveId": archive_id, "format": "tar.gz", "bytes": size, "sha256": digest.hexdigest(),
-                "pieceBytes": ARCHIVE_PIECE_BYTES, "pieces": -(-size // ARCHIVE_PIECE_BYTES)}
+        return {
+            "archiveId": archive_id,
+            "format": "tar.gz",
+            "bytes": size,
+            "sha256": digest.hexdigest(),
+            "pieceBytes": ARCHIVE_PIECE_BYTES,
+            "pieces": -(-size // ARCHIVE_PIECE_BYTES),
+        }
 
     def _expire_archives(self) -> None:
         now = time.monotonic()

@@ -56,13 +56,16 @@ class NodeConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"Unknown clawnode config field(s) {', '.join(unknown)}; remove them or fix the spelling.")
+            raise ConfigError(
+                f"Unknown clawnode config field(s) {', '.join(unknown)}; remove them or fix the spelling."
+            )
         gateway = data.get("gateway")
         if not isinstance(gateway, str) or not gateway.startswith(("ws://", "wss://")):
             raise ConfigError("The clawnode config needs 'gateway' as a ws:// or wss:// URL.")
         pin = data.get("tls_fingerprint")
-        if pin is not None and (not isinstance(pin, str) or len(pin.replace(":", "")) != 64
-                                or not gateway.startswith("wss://")):
+        if pin is not None and (
+            not isinstance(pin, str) or len(pin.replace(":", "")) != 64 or not gateway.startswith("wss://")
+        ):
             raise ConfigError("'tls_fingerprint' must be a sha256 hex digest and needs a wss:// gateway.")
         if not data.get("token") and not data.get("bootstrap_token") and not data.get("state_path"):
             raise ConfigError("The clawnode config needs 'token' (or 'bootstrap_token') to pair with the gateway.")

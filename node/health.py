@@ -16,8 +16,16 @@ from typing import Any
 from node.protocol import NodeHealthReport
 from node.system import DockerUnavailable, System, is_gateway_container
 
-__all__ = ["HealthCollector", "NodeFacts", "host_stats_payload", "parse_cpu_count", "parse_cpu_times", "parse_loadavg",
-           "parse_meminfo", "parse_uptime"]
+__all__ = [
+    "HealthCollector",
+    "NodeFacts",
+    "host_stats_payload",
+    "parse_cpu_count",
+    "parse_cpu_times",
+    "parse_loadavg",
+    "parse_meminfo",
+    "parse_uptime",
+]
 
 
 def parse_cpu_times(stat_text: str) -> tuple[int, int]:
@@ -45,8 +53,11 @@ def host_stats_payload(report: NodeHealthReport, cpu_count: int) -> dict[str, An
     total, free = report.mem_total_bytes, report.mem_available_bytes
     if total is None or free is None:
         return None
-    out: dict[str, Any] = {"cpuCount": max(1, min(4096, cpu_count)), "memoryTotalBytes": max(0, total),
-                           "memoryFreeBytes": max(0, min(free, total))}
+    out: dict[str, Any] = {
+        "cpuCount": max(1, min(4096, cpu_count)),
+        "memoryTotalBytes": max(0, total),
+        "memoryFreeBytes": max(0, min(free, total)),
+    }
     loads = (report.load_1, report.load_5, report.load_15)
     if all(v is not None and v >= 0 for v in loads):
         out["loadAverage"] = [float(v) for v in loads if v is not None]
@@ -182,8 +193,14 @@ class HealthCollector:
                 if found is not None:
                     values["gateway_running"], values["gateway_container"] = True, found.name
 
-        for name, fn in (("cpu", cpu), ("load", load), ("memory", mem), ("disk", disk), ("uptime", uptime),
-                         ("gateway", gateway)):
+        for name, fn in (
+            ("cpu", cpu),
+            ("load", load),
+            ("memory", mem),
+            ("disk", disk),
+            ("uptime", uptime),
+            ("gateway", gateway),
+        ):
             soft(name, fn)
 
         if self.probe_url:

@@ -80,26 +80,32 @@ def _write(path: Path, text: str, mode: int) -> None:
 
 def _systemctl(*args: str) -> None:
     if shutil.which("systemctl") is None:
-        raise InstallError("systemctl is not available: clawnode installs as a systemd service; on a machine "
-                           "without systemd run `clawnode run --config /etc/clawnode/config.json` yourself.")
+        raise InstallError(
+            "systemctl is not available: clawnode installs as a systemd service; on a machine "
+            "without systemd run `clawnode run --config /etc/clawnode/config.json` yourself."
+        )
     proc = subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise InstallError(f"`systemctl {' '.join(args)}` failed: {(proc.stderr or proc.stdout).strip()[:300]}")
 
 
-def install(settings: dict[str, Any], *, root: str | Path = "/", start: bool = True,
-            executable: str | None = None) -> InstallResult:
+def install(
+    settings: dict[str, Any], *, root: str | Path = "/", start: bool = True, executable: str | None = None
+) -> InstallResult:
     """Write config, identity and unit under ``root`` and (when ``root`` is ``/`` and ``start``) start clawnode."""
     base = Path(root)
     live = base.resolve() == Path("/")
     if live and start and os.geteuid() != 0:
-        raise InstallError("clawnode install must run as root (it writes /etc and manages a system service); "
-                           "run it with sudo.")
+        raise InstallError(
+            "clawnode install must run as root (it writes /etc and manages a system service); run it with sudo."
+        )
     body = {k: v for k, v in settings.items() if v not in (None, "")}
     body["state_path"] = "/" + STATE_PATH
     if not body.get("token") and not body.get("bootstrap_token"):
-        raise ConfigError("Give --bootstrap-token (the single-use token ClawOps issued for this instance) or "
-                          "--token (the gateway's shared token).")
+        raise ConfigError(
+            "Give --bootstrap-token (the single-use token ClawOps issued for this instance) or "
+            "--token (the gateway's shared token)."
+        )
     NodeConfig.from_dict(body)  # the same checks `clawnode run` makes, before anything is written
     (base / "etc/clawnode").mkdir(parents=True, exist_ok=True, mode=0o700)
     (base / "var/lib/clawnode").mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -118,15 +124,27 @@ def install(settings: dict[str, Any], *, root: str | Path = "/", start: bool = T
 
 
 def settings_from_args(args: Any) -> dict[str, Any]:
-    return {"gateway": args.gateway, "bootstrap_token": args.bootstrap_token, "token": args.token,
-            "hostname": args.hostname, "account_id": args.account, "instance_id": args.instance,
-            "provider": args.provider, "region": args.region, "tier": args.tier, "role": args.role,
-            "tls_fingerprint": args.tls_fingerprint}
+    return {
+        "gateway": args.gateway,
+        "bootstrap_token": args.bootstrap_token,
+        "token": args.token,
+        "hostname": args.hostname,
+        "account_id": args.account,
+        "instance_id": args.instance,
+        "provider": args.provider,
+        "region": args.region,
+        "tier": args.tier,
+        "role": args.role,
+        "tls_fingerprint": args.tls_fingerprint,
+    }
 
 
 def add_arguments(sub: Any) -> None:
-    p = sub.add_parser("install", help="write config + identity, install the systemd unit and start clawnode",
-                       description=__doc__.split("\n\n")[0])
+    p = sub.add_parser(
+        "install",
+        help="write config + identity, install the systemd unit and start clawnode",
+        description=__doc__.split("\n\n")[0],
+    )
     p.add_argument("--gateway", required=True, help="the node gateway's ws:// or wss:// URL")
     p.add_argument("--bootstrap-token", help="single-use token ClawOps issued for this instance")
     p.add_argument("--token", help="the gateway's shared token (instead of a bootstrap token)")
@@ -152,8 +170,12 @@ def run(args: Any, out: Any = None) -> int:
     print(f"clawnode config:  {result.config_path}", file=out)
     print(f"systemd unit:     {result.unit_path}", file=out)
     print(f"device id:        {result.device_id}", file=out)
-    print("clawnode is running; it pairs on its first connect (journalctl -u clawnode -f)" if result.started
-          else "not started (--root/--no-start): start it with `systemctl enable --now clawnode`", file=out)
+    print(
+        "clawnode is running; it pairs on its first connect (journalctl -u clawnode -f)"
+        if result.started
+        else "not started (--root/--no-start): start it with `systemctl enable --now clawnode`",
+        file=out,
+    )
     return 0
 
 

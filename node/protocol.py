@@ -254,8 +254,10 @@ def parse_frame(data: str | bytes, *, max_bytes: int | None = None) -> Frame:
                 details=details if isinstance(details, dict) else {},
                 retryable=bool(err.get("retryable", False)),
                 retry_after_ms=int(retry_after)
-                if isinstance(retry_after, (int, float)) and not isinstance(retry_after, bool)
-                and retry_after == retry_after and abs(retry_after) < 2**53
+                if isinstance(retry_after, (int, float))
+                and not isinstance(retry_after, bool)
+                and retry_after == retry_after
+                and abs(retry_after) < 2**53
                 else None,
             )
         return ResponseFrame(id=_require_str(obj, "id"), ok=ok, payload=obj.get("payload"), error=error)

@@ -43,8 +43,9 @@ class SimulatedFleet:
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._settle_s = settle_s
 
-    def boot(self, config: NodeConfig, system: SimulatedSystem | None = None,
-             identity: DeviceIdentity | None = None) -> SimulatedNode:
+    def boot(
+        self, config: NodeConfig, system: SimulatedSystem | None = None, identity: DeviceIdentity | None = None
+    ) -> SimulatedNode:
         """Create and start a node named ``config.hostname`` (replacing none: names must be unique)."""
         if config.hostname in self.nodes:
             raise ValueError(f"simulated node {config.hostname!r} already booted")

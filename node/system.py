@@ -87,8 +87,9 @@ def is_gateway_cmdline(cmdline: bytes, comm: bytes, process_hint: str = "opencla
 
 def is_gateway_container(container: ContainerInfo) -> bool:
     """A running container of the OpenClaw image (or named for it) counts as the gateway."""
-    return container.state == "running" and ("openclaw" in container.image.lower()
-                                             or "openclaw" in container.name.lower())
+    return container.state == "running" and (
+        "openclaw" in container.image.lower() or "openclaw" in container.name.lower()
+    )
 
 
 class System(Protocol):
@@ -209,8 +210,14 @@ class ProcSystem:
         for line in out.stdout.splitlines():
             with contextlib.suppress(ValueError):
                 row = json.loads(line)
-                result.append(ContainerInfo(str(row.get("Names", "")), str(row.get("State", "")),
-                                            str(row.get("Status", "")), str(row.get("Image", ""))))
+                result.append(
+                    ContainerInfo(
+                        str(row.get("Names", "")),
+                        str(row.get("State", "")),
+                        str(row.get("Status", "")),
+                        str(row.get("Image", "")),
+                    )
+                )
         return result
 
     async def _docker_via_socket(self) -> list[ContainerInfo]:
@@ -226,8 +233,12 @@ class ProcSystem:
             raise ValueError("docker API error")
         rows = json.loads(body)
         return [
-            ContainerInfo(",".join(n.lstrip("/") for n in r.get("Names", [])), str(r.get("State", "")),
-                          str(r.get("Status", "")), str(r.get("Image", "")))
+            ContainerInfo(
+                ",".join(n.lstrip("/") for n in r.get("Names", [])),
+                str(r.get("State", "")),
+                str(r.get("Status", "")),
+                str(r.get("Image", "")),
+            )
             for r in rows
         ]
 
@@ -287,7 +298,9 @@ class ProcSystem:
                 return text.splitlines()[-lines:]
             except OSError as exc:
                 return [f"(log unreadable: {exc.strerror or exc})"]
-        out = await run_argv(["journalctl", "-u", self.gateway_service, "-n", str(int(lines)), "--no-pager", "-o", "cat"], 10)
+        out = await run_argv(
+            ["journalctl", "-u", self.gateway_service, "-n", str(int(lines)), "--no-pager", "-o", "cat"], 10
+        )
         return (out.stdout or out.stderr).splitlines()[-lines:]
 
     async def restart_gateway(self) -> CommandOutput:
@@ -427,9 +440,15 @@ class SimulatedSystem:
             raise DockerUnavailable("docker is not responding: cannot connect to the docker daemon")
         # The first container is the user's OpenClaw gateway: it exits when the gateway dies, as a real one does.
         up = self._gateway_up()
-        gateway = ContainerInfo("openclaw-gateway", "running" if up else "exited",
-                                "Up 3 hours" if up else "Exited (1) 2 minutes ago", "ghcr.io/openclaw/openclaw:2026.9.6")
-        others = [ContainerInfo(f"sidecar-{i}", "running", "Up 3 hours", "busybox:1") for i in range(1, self.containers)]
+        gateway = ContainerInfo(
+            "openclaw-gateway",
+            "running" if up else "exited",
+            "Up 3 hours" if up else "Exited (1) 2 minutes ago",
+            "ghcr.io/openclaw/openclaw:2026.9.6",
+        )
+        others = [
+            ContainerInfo(f"sidecar-{i}", "running", "Up 3 hours", "busybox:1") for i in range(1, self.containers)
+        ]
         return [gateway, *others][: self.containers]
 
     def _gateway_up(self) -> bool:

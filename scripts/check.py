@@ -22,8 +22,10 @@ def run(title: str, args: list[str]) -> None:
     print(f"\n=== {title}: {' '.join(args)}", flush=True)
     started = time.monotonic()
     code = subprocess.call(args, cwd=ROOT)
-    print(f"=== {title}: {'passed' if code == 0 else f'FAILED (exit {code})'} in {time.monotonic() - started:.0f} s",
-          flush=True)
+    print(
+        f"=== {title}: {'passed' if code == 0 else f'FAILED (exit {code})'} in {time.monotonic() - started:.0f} s",
+        flush=True,
+    )
     if code != 0:
         sys.exit(code)
 
@@ -53,8 +55,11 @@ class Background:
         print(f"\n=== {self.title}: {' '.join(self.args)}", flush=True)
         sys.stdout.buffer.write(self.output.read())
         code = self.proc.returncode
-        print(f"=== {self.title}: {'passed' if code == 0 else f'FAILED (exit {code})'} "
-              f"in {self.took:.0f} s (beside pytest)", flush=True)
+        print(
+            f"=== {self.title}: {'passed' if code == 0 else f'FAILED (exit {code})'} "
+            f"in {self.took:.0f} s (beside pytest)",
+            flush=True,
+        )
         return code
 
 
@@ -76,8 +81,10 @@ def main() -> None:
     os.environ.setdefault("CLAWOPS_REQUIRE_POSTGRES", "1")
     started = time.monotonic()
     run("ruff", [PY, "-m", "ruff", "check", "."])
-    beside = [Background("mypy", [PY, "-m", "mypy"]),
-              Background("import-linter", [str(Path(PY).with_name("lint-imports"))])]
+    beside = [
+        Background("mypy", [PY, "-m", "mypy"]),
+        Background("import-linter", [str(Path(PY).with_name("lint-imports"))]),
+    ]
     print(f"\n=== pytest: {PY} -m pytest {' '.join(pytest_args(sys.argv[1:]))}", flush=True)
     tests = subprocess.call([PY, "-m", "pytest", *pytest_args(sys.argv[1:])], cwd=ROOT)
     failed = [gate.title for gate in beside if gate.finish() != 0] + (["pytest"] if tests != 0 else [])

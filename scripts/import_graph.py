@@ -75,8 +75,11 @@ def main(argv: list[str]) -> int:
             print(f"  {a} -. peer .-> {b}")
         for a, b in up:
             print(f"  {a} -. up .-> {b}")
-    print(f"{'//' if '--dot' in argv else '%%'} {len(arrows)} arrows between {len(names)} packages; "
-          f"{len(peer)} within a layer, {len(up)} up", file=sys.stderr)
+    print(
+        f"{'//' if '--dot' in argv else '%%'} {len(arrows)} arrows between {len(names)} packages; "
+        f"{len(peer)} within a layer, {len(up)} up",
+        file=sys.stderr,
+    )
     return 0
 
 

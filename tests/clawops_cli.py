@@ -38,9 +38,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Modules the server imports before forking: what nearly every CLI command needs.
 _PRELOAD = (
-    "app.cli", "engine.client", "engine.runtime", "engine.scheduler", "engine.demo_providers", "alembic.command",
-    "alembic.runtime.environment", "alembic.script", "alembic.ddl.sqlite", "alembic.ddl.postgresql",
-    "sqlalchemy.dialects.sqlite", "mako.template", "pygments.lexers.python",
+    "app.cli",
+    "engine.client",
+    "engine.runtime",
+    "engine.scheduler",
+    "engine.demo_providers",
+    "alembic.command",
+    "alembic.runtime.environment",
+    "alembic.script",
+    "alembic.ddl.sqlite",
+    "alembic.ddl.postgresql",
+    "sqlalchemy.dialects.sqlite",
+    "mako.template",
+    "pygments.lexers.python",
 )
 
 
@@ -60,8 +70,15 @@ def run_clawops(
     """
     argv = [sys.executable, "-m", "app.cli", *args]
     if fresh_interpreter or os.environ.get("CLAWOPS_TEST_FORK_SERVER") == "0":
-        return subprocess.run(argv, input=stdin if stdin is not None else "", capture_output=True, text=True,
-                              env=dict(env), cwd=cwd, timeout=timeout)
+        return subprocess.run(
+            argv,
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            cwd=cwd,
+            timeout=timeout,
+        )
     return _server().run(list(args), dict(env), str(cwd), stdin or "", timeout, argv)
 
 
@@ -71,16 +88,22 @@ class _ForkServer:
     def __init__(self) -> None:
         self._dir = tempfile.mkdtemp(prefix="clawops-fork-")
         self.path = os.path.join(self._dir, "server.sock")
-        self.proc = subprocess.Popen([sys.executable, __file__, self.path], cwd=ROOT, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, self.path],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         assert self.proc.stdout is not None
         ready = self.proc.stdout.readline()
         if ready.strip() != b"ready":
             raise RuntimeError(f"the CLI fork server did not start (said {ready!r})")
         atexit.register(self.close)
 
-    def run(self, args: list[str], env: dict[str, str], cwd: str, stdin: str, timeout: float,
-            argv: list[str]) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, args: list[str], env: dict[str, str], cwd: str, stdin: str, timeout: float, argv: list[str]
+    ) -> subprocess.CompletedProcess[str]:
         with tempfile.TemporaryDirectory(prefix="clawops-call-") as tmp:
             files = {name: os.path.join(tmp, name) for name in ("stdin", "stdout", "stderr")}
             Path(files["stdin"]).write_text(stdin, encoding="utf-8")
@@ -94,8 +117,9 @@ class _ForkServer:
                     status = _read_exactly(conn, 4)
                 except TimeoutError:
                     _kill_group(pid)
-                    raise subprocess.TimeoutExpired(argv, timeout, _read(files["stdout"]),
-                                                    _read(files["stderr"])) from None
+                    raise subprocess.TimeoutExpired(
+                        argv, timeout, _read(files["stdout"]), _read(files["stderr"])
+                    ) from None
                 code = struct.unpack("!i", status)[0] if status else -1
             return subprocess.CompletedProcess(argv, code, _read(files["stdout"]), _read(files["stderr"]))
 
@@ -200,8 +224,11 @@ def _child(conn: socket.socket, request: dict[str, object]) -> None:
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in env.items()})
         time.tzset()  # a fresh interpreter reads TZ at start-up
-        for fd, name, mode in ((0, "stdin", os.O_RDONLY), (1, "stdout", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-                               (2, "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+        for fd, name, mode in (
+            (0, "stdin", os.O_RDONLY),
+            (1, "stdout", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+            (2, "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        ):
             opened = os.open(str(request[name]), mode, 0o600)
             os.dup2(opened, fd)
             os.close(opened)

@@ -35,8 +35,12 @@ async def emu() -> AsyncIterator[AnthropicEmulator]:
 @pytest.fixture
 async def llm_engine(clawops_home: Path, emu: AnthropicEmulator, llm_demo_pairs: int) -> AsyncIterator[Engine]:
     """A demo engine whose LLM brain is the real anthropic SDK pointed at ``emu``."""
-    eng = Engine.open(demo_pairs=llm_demo_pairs, demo_providers="sim", anthropic_api_key="sk-test-emulator",
-                      anthropic_base_url=emu.base_url)
+    eng = Engine.open(
+        demo_pairs=llm_demo_pairs,
+        demo_providers="sim",
+        anthropic_api_key="sk-test-emulator",
+        anthropic_base_url=emu.base_url,
+    )
     assert eng.conversation.llm is not None
     eng.conversation.llm.backoff = 0.001  # retries stay fast; the schedule itself is unit-tested elsewhere
     yield eng

@@ -70,9 +70,12 @@ def test_inserted_entry_is_detected(sqlite_url: str) -> None:
     # Make room at #4 and forge an entry there, copying a plausible hash from #3.
     for seq in range(6, 3, -1):
         _exec(store, f"UPDATE audit_entries SET seq = {seq + 1} WHERE seq = {seq}")
-    _exec(store, "INSERT INTO audit_entries (seq, ts, actor, channel, action, target, outcome, detail, prev_hash, hash) "
-                 "SELECT 4, ts, 'mallory', channel, 'teardown', 'acct-001', 'ok', '{}', hash, hash FROM audit_entries "
-                 "WHERE seq = 3")
+    _exec(
+        store,
+        "INSERT INTO audit_entries (seq, ts, actor, channel, action, target, outcome, detail, prev_hash, hash) "
+        "SELECT 4, ts, 'mallory', channel, 'teardown', 'acct-001', 'ok', '{}', hash, hash FROM audit_entries "
+        "WHERE seq = 3",
+    )
     report = audit.verify(store)
     assert report.problem is not None and report.problem.seq == 4
     store.dispose()

@@ -30,13 +30,22 @@ BRAIN = OfflineBrain()
         ("acct-42", "instance_inspect", {"target": "acct-042"}),
         ("tell me about acct 7", "instance_inspect", {"target": "acct-007"}),
         ("inspect i-acct-042-s", "instance_inspect", {"target": "i-acct-042-s"}),
-        ("restart everything degraded on vultr", "restart",
-         {"selector": {"provider": "vultr", "state": "DEGRADED"}, "component": "gateway"}),
+        (
+            "restart everything degraded on vultr",
+            "restart",
+            {"selector": {"provider": "vultr", "state": "DEGRADED"}, "component": "gateway"},
+        ),
         ("reboot acct-042", "restart", {"selector": {"accounts": ["acct-042"]}, "component": "vps"}),
-        ("restart docker on the degraded hetzner boxes", "restart",
-         {"selector": {"provider": "hetzner", "state": "DEGRADED"}, "component": "docker"}),
-        ("bounce the gateway on i-acct-003-p", "restart",
-         {"selector": {"instances": ["i-acct-003-p"]}, "component": "gateway"}),
+        (
+            "restart docker on the degraded hetzner boxes",
+            "restart",
+            {"selector": {"provider": "hetzner", "state": "DEGRADED"}, "component": "docker"},
+        ),
+        (
+            "bounce the gateway on i-acct-003-p",
+            "restart",
+            {"selector": {"instances": ["i-acct-003-p"]}, "component": "gateway"},
+        ),
     ],
 )
 def test_phrasings(message: str, tool: str, args: dict[str, object]) -> None:
@@ -58,8 +67,9 @@ def test_help() -> None:
     assert BRAIN.understand("help") == [HelpIntent()]
 
 
-@pytest.mark.parametrize("message", ["", "   ", "asdf qwer", "make me a sandwich", "restart", "tear down",
-                                     "provision some stuff"])
+@pytest.mark.parametrize(
+    "message", ["", "   ", "asdf qwer", "make me a sandwich", "restart", "tear down", "provision some stuff"]
+)
 def test_unknown_is_honest_and_never_acts(message: str) -> None:
     intents = BRAIN.understand(message)
     assert all(isinstance(i, (UnknownIntent, ClarifyIntent)) for i in intents)  # a question back, never a call

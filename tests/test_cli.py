@@ -16,8 +16,9 @@ from tests.clawops_cli import run_clawops
 CONTRACT_KEYS = {"reply", "agent", "tool_calls", "plan", "job"}
 
 
-def clawops(home: Path, *args: str, env: dict[str, str] | None = None,
-            fresh_interpreter: bool = False) -> subprocess.CompletedProcess[str]:
+def clawops(
+    home: Path, *args: str, env: dict[str, str] | None = None, fresh_interpreter: bool = False
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
     full_env.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": "850", **(env or {})})
     return run_clawops(args, env=full_env, fresh_interpreter=fresh_interpreter)
@@ -119,9 +120,14 @@ def test_emulate_prints_its_base_url_first_and_serves_the_vendor_api(tmp_path: P
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
     env["CLAWOPS_HOME"] = str(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "emulate", "hetzner", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "emulate", "hetzner", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     try:
         assert proc.stdout is not None
         base = proc.stdout.readline().strip()

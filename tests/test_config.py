@@ -84,7 +84,10 @@ def test_provider_credentials_and_emulator_scale_come_through_settings(
         driver_from_settings("vultr", httpx.AsyncClient(), settings)
     assert unknown_env_warnings({"CLAWOPS_HETZNER_BASE_URL": "x", "CLAWOPS_CONTENT_DIR": "y"}) == []
     root = Path(__file__).resolve().parents[1] / "engine"
-    readers = [str(p.relative_to(root)) for p in root.rglob("*.py")
-               if p.name != "config.py" and re.search(r"(environ\.get|getenv)\(\s*[\"']CLAWOPS_", p.read_text())]
+    readers = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if p.name != "config.py" and re.search(r"(environ\.get|getenv)\(\s*[\"']CLAWOPS_", p.read_text())
+    ]
     # _eta.py (work in progress of another area) still falls back to the variable when drivers carry no scale.
     assert set(readers) <= {"operations/_eta.py"}, readers

@@ -26,8 +26,18 @@ S = InstanceState
 
 def test_states_are_exactly_the_contract() -> None:
     assert [s.value for s in S] == [
-        "REQUESTED", "CREATING", "BOOTSTRAPPING", "ACTIVE", "DEGRADED", "HEALING", "FAILED",
-        "STANDBY_PROMOTING", "DRAINING", "ARCHIVING", "DELETED", "ERROR",
+        "REQUESTED",
+        "CREATING",
+        "BOOTSTRAPPING",
+        "ACTIVE",
+        "DEGRADED",
+        "HEALING",
+        "FAILED",
+        "STANDBY_PROMOTING",
+        "DRAINING",
+        "ARCHIVING",
+        "DELETED",
+        "ERROR",
     ]
     assert set(TRANSITIONS) == set(S)
 
@@ -35,9 +45,17 @@ def test_states_are_exactly_the_contract() -> None:
 @pytest.mark.parametrize(
     ("start", "end"),
     [
-        (S.REQUESTED, S.CREATING), (S.CREATING, S.BOOTSTRAPPING), (S.BOOTSTRAPPING, S.ACTIVE),
-        (S.ACTIVE, S.DEGRADED), (S.DEGRADED, S.HEALING), (S.HEALING, S.ACTIVE), (S.ACTIVE, S.STANDBY_PROMOTING),
-        (S.STANDBY_PROMOTING, S.ACTIVE), (S.ACTIVE, S.FAILED), (S.FAILED, S.ARCHIVING), (S.ARCHIVING, S.DELETED),
+        (S.REQUESTED, S.CREATING),
+        (S.CREATING, S.BOOTSTRAPPING),
+        (S.BOOTSTRAPPING, S.ACTIVE),
+        (S.ACTIVE, S.DEGRADED),
+        (S.DEGRADED, S.HEALING),
+        (S.HEALING, S.ACTIVE),
+        (S.ACTIVE, S.STANDBY_PROMOTING),
+        (S.STANDBY_PROMOTING, S.ACTIVE),
+        (S.ACTIVE, S.FAILED),
+        (S.FAILED, S.ARCHIVING),
+        (S.ARCHIVING, S.DELETED),
     ],
 )
 def test_lifecycle_and_failover_moves_are_legal(start: InstanceState, end: InstanceState) -> None:

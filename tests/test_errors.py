@@ -36,8 +36,7 @@ def _engine_exceptions() -> list[type[BaseException]]:
             continue
         module = importlib.import_module(info.name)
         for value in vars(module).values():
-            if (isinstance(value, type) and issubclass(value, BaseException)
-                    and value.__module__.startswith("engine.")):
+            if isinstance(value, type) and issubclass(value, BaseException) and value.__module__.startswith("engine."):
                 found[f"{value.__module__}.{value.__qualname__}"] = value
     return list(found.values())
 
@@ -45,7 +44,7 @@ def _engine_exceptions() -> list[type[BaseException]]:
 def test_every_engine_exception_is_drawn_where_it_sits() -> None:
     doc = engine.errors.__doc__ or ""
     tree = _drawn(engine.providers.errors.__doc__ or "") | _drawn(doc)  # the vendors' subtree, then the trunk
-    internal = doc[doc.index("Not in the tree"):]
+    internal = doc[doc.index("Not in the tree") :]
     classes = _engine_exceptions()
     assert len(classes) > 20
     for cls in classes:

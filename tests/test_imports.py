@@ -59,4 +59,3 @@ def test_engine_client_loads_no_ui_toolkit() -> None:
     code = "import sys, engine.client, engine.runtime; print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'app')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
-

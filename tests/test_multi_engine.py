@@ -37,9 +37,16 @@ def test_two_engines_share_a_job_and_never_run_a_step_twice(pg_url: str, clawops
         procs = []
         for n in range(3):
             env_n = {**env, "CLAWOPS_HOME": str(tmp_path / f"engine{n}")}
-            procs.append(subprocess.Popen([sys.executable, "-c", WORKER, pg_url, job_id], env=env_n, text=True,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          cwd=Path(__file__).resolve().parents[1]))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", WORKER, pg_url, job_id],
+                    env=env_n,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    cwd=Path(__file__).resolve().parents[1],
+                )
+            )
         outputs = [p.communicate(timeout=180) for p in procs]
         assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outputs]
         with engine.store.session() as s:
@@ -65,8 +72,9 @@ asyncio.run(engine.ops.run_job(sys.argv[2]))
 """
 
 
-def test_a_killed_engines_job_is_taken_over_by_the_survivor_exactly_once(pg_url: str, clawops_home: Path,
-                                                                          tmp_path: Path) -> None:
+def test_a_killed_engines_job_is_taken_over_by_the_survivor_exactly_once(
+    pg_url: str, clawops_home: Path, tmp_path: Path
+) -> None:
     """kill -9 of the engine running a job: its steps' leases stop being renewed, the survivor takes them over
     once a lease runs out (12 s by default; 2 s here) and finishes the job; no step runs twice to completion."""
     import signal
@@ -81,19 +89,27 @@ def test_a_killed_engines_job_is_taken_over_by_the_survivor_exactly_once(pg_url:
         _, job_id, _ = engine.ops.confirm_plan(engine.caller(), planned.plan["id"])
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
         env["CLAWOPS_HOME"] = str(tmp_path / "doomed")
-        proc = subprocess.Popen([sys.executable, "-c", KILLED_WORKER, pg_url, job_id, str(lease)], env=env,
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                cwd=Path(__file__).resolve().parents[1])
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_WORKER, pg_url, job_id, str(lease)],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         try:
             deadline = time.monotonic() + 120
             while True:  # the doomed engine has steps under way (a subprocess: its progress is read from the store)
                 with engine.store.session() as s:
-                    running = s.exec(select(JobStep).where(col(JobStep.job_id) == job_id,
-                                                           col(JobStep.status) == "running")).first()
+                    running = s.exec(
+                        select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.status) == "running")
+                    ).first()
                 if running is not None or time.monotonic() > deadline:
                     break
                 time.sleep(0.1)
-            assert running is not None, (proc.stderr.read() if proc.stderr else "") if proc.poll() is not None else "no step started"
+            assert running is not None, (
+                (proc.stderr.read() if proc.stderr else "") if proc.poll() is not None else "no step started"
+            )
             # while it is alive, its heartbeat keeps its steps: a resume here takes over nothing it holds
             taken = engine.ops._claim(running.id)
             assert not taken

@@ -133,7 +133,10 @@ def test_tenant_scoped_operator_sees_only_its_tenant(engine: Engine) -> None:
     peek = asyncio.run(engine.ask(f"show {other.account_id}", operator="acme-ops"))
     # Another tenant's account gets exactly the words an unknown id gets: nothing leaks.
     assert peek.tool_calls[0].status == "error"
-    assert peek.tool_calls[0].message == f"No account {other.account_id} is visible to you; check the id (accounts look like acct-042)."
+    assert (
+        peek.tool_calls[0].message
+        == f"No account {other.account_id} is visible to you; check the id (accounts look like acct-042)."
+    )
     touch = asyncio.run(engine.ask(f"restart the gateway on {other.account_id}", operator="acme-ops"))
     assert touch.tool_calls[0].status == "error" and touch.job is None
 
@@ -152,7 +155,7 @@ def test_interrupted_job_resumes_without_repeating_done_steps(engine: Engine) ->
     job_id = result.job["id"] if result.job else ""
     with engine.store.session() as s:
         steps = list(s.exec(select(JobStep).where(col(JobStep.job_id) == job_id)).all())
-        for step in steps[len(steps) // 2:]:  # pretend the engine died halfway
+        for step in steps[len(steps) // 2 :]:  # pretend the engine died halfway
             step.status = "pending"
             s.add(step)
         job = s.get(JobRecord, job_id)
@@ -184,8 +187,9 @@ def test_operations_work_on_postgres(pg_url: str, clawops_home: Path) -> None:
 
 def test_provisioning_conversation_plan_go_all_active(engine: Engine) -> None:
     """The product's example: ask → plan with cost and "Confirm?" → "Go." → every new pair ACTIVE."""
-    first = asyncio.run(engine.ask("Provision 20 new standard-tier accounts, EU regions, Hetzner primary",
-                                   session="prov"))
+    first = asyncio.run(
+        engine.ask("Provision 20 new standard-tier accounts, EU regions, Hetzner primary", session="prov")
+    )
     call = first.tool_calls[0]
     assert call.tool == "provision_pairs" and call.status == "planned"
     assert call.args["count"] == 20 and call.args["primary_provider"] == "hetzner"
@@ -289,8 +293,11 @@ def test_failover_promotes_the_standby_and_queues_a_replacement(engine: Engine) 
 
 def test_resize_changes_tier_and_price(engine: Engine) -> None:
     with engine.store.session() as s:
-        inst = s.exec(select(Instance).where(col(Instance.provider) == "hetzner", col(Instance.tier) == "standard",
-                                             col(Instance.state) == "ACTIVE")).first()
+        inst = s.exec(
+            select(Instance).where(
+                col(Instance.provider) == "hetzner", col(Instance.tier) == "standard", col(Instance.state) == "ACTIVE"
+            )
+        ).first()
         assert inst is not None
     result = asyncio.run(engine.ask(f"resize {inst.id} to performance"))
     assert result.job is not None and result.plan is not None and result.plan["monthly_cost_delta"] > 0
@@ -303,8 +310,11 @@ def test_finding_selectors_never_widen_to_the_fleet(engine: Engine) -> None:
     call = asyncio.run(engine.ask("teardown the idle ones", dry_run=True)).tool_calls[0]
     assert call.status == "planned"
     assert call.plan is not None and 0 < call.plan.affected_users < PAIRS // 4
-    cheaper = asyncio.run(engine.ops.call(engine.caller(), "resize",
-                                          {"selector": {"finding": "cheaper_elsewhere"}, "tier": "nano"}, dry_run=True))
+    cheaper = asyncio.run(
+        engine.ops.call(
+            engine.caller(), "resize", {"selector": {"finding": "cheaper_elsewhere"}, "tier": "nano"}, dry_run=True
+        )
+    )
     assert cheaper.status in ("planned", "error")
     if cheaper.plan is not None:
         assert 0 < cheaper.plan.affected_users < PAIRS  # what the Ledger flags, never the whole fleet
@@ -313,8 +323,9 @@ def test_finding_selectors_never_widen_to_the_fleet(engine: Engine) -> None:
 
 
 def test_compound_request_plans_each_part_and_go_confirms_them_all(engine: Engine) -> None:
-    first = asyncio.run(engine.ask("provision 12 pairs, hetzner primary, restart everything on contabo",
-                                   session="multi"))
+    first = asyncio.run(
+        engine.ask("provision 12 pairs, hetzner primary, restart everything on contabo", session="multi")
+    )
     assert [c.tool for c in first.tool_calls] == ["provision_pairs", "restart"]
     planned = [c for c in first.tool_calls if c.status == "planned"]
     went = asyncio.run(engine.ask("go", session="multi"))
@@ -335,24 +346,46 @@ def test_an_agent_cannot_call_a_tool_outside_its_allowance(engine: Engine) -> No
 
 
 def test_config_push_rolls_out_in_batches(engine: Engine) -> None:
-    result = asyncio.run(engine.ask_tool("config_push", {"selector": {"provider": "hetzner"},
-                                                         "config": {"log_level": "debug"}, "batch_size": 10}, yes=True))
+    result = asyncio.run(
+        engine.ask_tool(
+            "config_push",
+            {"selector": {"provider": "hetzner"}, "config": {"log_level": "debug"}, "batch_size": 10},
+            yes=True,
+        )
+    )
     assert result.status == "done" and result.job is not None and result.job.status == "succeeded"
     with engine.store.session() as s:
-        hetzner = [i.id for i in s.exec(select(Instance).where(col(Instance.provider) == "hetzner",
-                                                                 col(Instance.state).in_(("ACTIVE", "DEGRADED")))).all()]
+        hetzner = [
+            i.id
+            for i in s.exec(
+                select(Instance).where(
+                    col(Instance.provider) == "hetzner", col(Instance.state).in_(("ACTIVE", "DEGRADED"))
+                )
+            ).all()
+        ]
     nodes = sim_nodes(engine)
     assert all(nodes.current_config(i) == {"log_level": "debug"} for i in hetzner)
 
 
 def test_a_failing_batch_halts_the_rollout_and_leaves_nobody_on_the_bad_config(engine: Engine) -> None:
     with engine.store.session() as s:
-        targets = [i.id for i in s.exec(select(Instance).where(col(Instance.state) == "ACTIVE")
-                                        .order_by(col(Instance.account_id), col(Instance.role))).all()]
+        targets = [
+            i.id
+            for i in s.exec(
+                select(Instance)
+                .where(col(Instance.state) == "ACTIVE")
+                .order_by(col(Instance.account_id), col(Instance.role))
+            ).all()
+        ]
     nodes = sim_nodes(engine)
     nodes.fragile = {targets[25]}  # lands in the third batch of ten
-    result = asyncio.run(engine.ask_tool("config_push", {"selector": {"state": "ACTIVE"},
-                                                         "config": {"gateway_port": 9999}, "batch_size": 10}, yes=True))
+    result = asyncio.run(
+        engine.ask_tool(
+            "config_push",
+            {"selector": {"state": "ACTIVE"}, "config": {"gateway_port": 9999}, "batch_size": 10},
+            yes=True,
+        )
+    )
     assert result.status == "error" and result.job is not None and result.job.status == "failed"
     assert result.job.done == 2 and "rolled back" in (result.job.error or "")
     assert [i for i in targets if nodes.current_config(i)] == []  # nobody left on the bad config
@@ -368,8 +401,13 @@ def test_rule2_refuses_an_oversized_batch(engine: Engine) -> None:
 def test_silence_alerts_records_a_silence(engine: Engine) -> None:
     from engine.store import Silence
 
-    result = asyncio.run(engine.ask_tool("silence_alerts", {"selector": {"region": "eu-hetzner-nbg1"}, "minutes": 90,
-                                                            "reason": "maintenance"}, yes=True))
+    result = asyncio.run(
+        engine.ask_tool(
+            "silence_alerts",
+            {"selector": {"region": "eu-hetzner-nbg1"}, "minutes": 90, "reason": "maintenance"},
+            yes=True,
+        )
+    )
     assert result.status == "done"
     with engine.store.session() as s:
         (silence,) = s.exec(select(Silence)).all()

@@ -71,13 +71,15 @@ def test_roles_viewer_cannot_mutate() -> None:
 
 
 def test_rule1_active_primary_with_bad_standby_cannot_be_torn_down() -> None:
-    target = TargetFacts("i-acct-001-p", "acct-001", "demo-acme", "primary", "ACTIVE", standby_state="FAILED",
-                         standby_healthy=False)
+    target = TargetFacts(
+        "i-acct-001-p", "acct-001", "demo-acme", "primary", "ACTIVE", standby_state="FAILED", standby_healthy=False
+    )
     with pytest.raises(PolicyRefusal, match="rule 1") as info:
         rule1_standby_before_teardown(OWNER, PolicyFacts("teardown", "mutate", targets=[target]))
     assert info.value.rule == "rule1_standby_before_teardown"
-    healthy = TargetFacts("i-acct-001-p", "acct-001", "demo-acme", "primary", "ACTIVE", standby_state="ACTIVE",
-                          standby_healthy=True)
+    healthy = TargetFacts(
+        "i-acct-001-p", "acct-001", "demo-acme", "primary", "ACTIVE", standby_state="ACTIVE", standby_healthy=True
+    )
     assert rule1_standby_before_teardown(OWNER, PolicyFacts("teardown", "mutate", targets=[healthy])).passed
 
 
@@ -86,7 +88,9 @@ def test_rule2_big_config_push_needs_small_batches() -> None:
         rule2_rolling_config_push(OWNER, PolicyFacts("config_push", "mutate", config_targets=500))
     with pytest.raises(PolicyRefusal, match="rule 2"):
         rule2_rolling_config_push(OWNER, PolicyFacts("config_push", "mutate", config_targets=500, batch_size=250))
-    assert rule2_rolling_config_push(OWNER, PolicyFacts("config_push", "mutate", config_targets=500, batch_size=50)).passed
+    assert rule2_rolling_config_push(
+        OWNER, PolicyFacts("config_push", "mutate", config_targets=500, batch_size=50)
+    ).passed
 
 
 def test_rule4_incident_needs_the_status_page() -> None:

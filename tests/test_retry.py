@@ -12,7 +12,14 @@ from engine.webhooks import MAX_ATTEMPTS, WEBHOOK_RETRY
 
 def test_waits_double_up_to_the_cap() -> None:
     assert [round(d, 6) for d, _ in zip(ENGINE_LINK.delays(), range(7), strict=False)] == [
-        0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
+        0.2,
+        0.4,
+        0.8,
+        1.6,
+        2.0,
+        2.0,
+        2.0,
+    ]
     assert list(WEBHOOK_RETRY.delays()) == [30.0 * 2**n for n in range(MAX_ATTEMPTS - 1)]
 
 
@@ -62,9 +69,11 @@ async def test_channel_policy_honours_retry_after_caps_it_and_backs_off_otherwis
     assert set(CHANNEL_RETRY) == {"telegram", "whatsapp"}  # one policy per service, as data
     clock = _Clock()
     policy = ChannelRetry(attempts=4, base_delay_s=0.5, max_wait_s=30.0, sleep=clock)
-    failures = [ChannelError("flood", status=429, retryable=True, retry_after=7),
-                ChannelError("flood", status=429, retryable=True, retry_after=3600),  # hostile: capped
-                ChannelError("server error", status=502, retryable=True)]
+    failures = [
+        ChannelError("flood", status=429, retryable=True, retry_after=7),
+        ChannelError("flood", status=429, retryable=True, retry_after=3600),  # hostile: capped
+        ChannelError("server error", status=502, retryable=True),
+    ]
 
     async def once() -> str:
         if failures:

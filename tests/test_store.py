@@ -14,9 +14,29 @@ from engine.demo import build_demo_fleet, seed_demo
 from engine.errors import StoreError
 from engine.store import HEAD_REVISION, Account, Instance, Tenant, open_store
 
-TABLES = {"tenants", "accounts", "instances", "plans", "jobs", "job_steps", "operators", "audit_entries",
-          "audit_head", "sessions", "alembic_version", "silences", "incidents", "health_reports", "cost_snapshots",
-          "secrets", "api_keys", "channel_identities", "webhook_deliveries", "memories", "chat_messages"}
+TABLES = {
+    "tenants",
+    "accounts",
+    "instances",
+    "plans",
+    "jobs",
+    "job_steps",
+    "operators",
+    "audit_entries",
+    "audit_head",
+    "sessions",
+    "alembic_version",
+    "silences",
+    "incidents",
+    "health_reports",
+    "cost_snapshots",
+    "secrets",
+    "api_keys",
+    "channel_identities",
+    "webhook_deliveries",
+    "memories",
+    "chat_messages",
+}
 
 
 def test_baseline_migration_creates_every_table_and_matches_the_models(store_url: str) -> None:

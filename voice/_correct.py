@@ -33,13 +33,32 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 _PHONETIC_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), repl)
     for pattern, repl in (
-        (r"^(?:kn|gn|pn)", "n"), (r"^wr", "r"), (r"^ps", "s"), (r"^x", "s"), (r"^h(?=[aeiouy])", ""),
-        (r"ph", "f"), (r"gh(?![aeiouy])", ""), (r"ck", "k"), (r"q", "k"), (r"x", "ks"),
-        (r"sch", "sk"), (r"sh|ch|ti(?=[ao])", "S"), (r"th", "t"),
-        (r"c(?=[eiy])", "s"), (r"c", "k"), (r"dg(?=[eiy])", "j"), (r"tz|ts|z", "s"),
-        (r"(?<=[a-z])e$", ""), (r"w(?![aeiouy])", ""), (r"h(?![aeiouy])", ""),
-        (r"b", "p"), (r"d", "t"), (r"g", "k"), (r"v", "f"),
-        (r"[aeiouy]+", "a"), (r"(.)\1+", r"\1"),
+        (r"^(?:kn|gn|pn)", "n"),
+        (r"^wr", "r"),
+        (r"^ps", "s"),
+        (r"^x", "s"),
+        (r"^h(?=[aeiouy])", ""),
+        (r"ph", "f"),
+        (r"gh(?![aeiouy])", ""),
+        (r"ck", "k"),
+        (r"q", "k"),
+        (r"x", "ks"),
+        (r"sch", "sk"),
+        (r"sh|ch|ti(?=[ao])", "S"),
+        (r"th", "t"),
+        (r"c(?=[eiy])", "s"),
+        (r"c", "k"),
+        (r"dg(?=[eiy])", "j"),
+        (r"tz|ts|z", "s"),
+        (r"(?<=[a-z])e$", ""),
+        (r"w(?![aeiouy])", ""),
+        (r"h(?![aeiouy])", ""),
+        (r"b", "p"),
+        (r"d", "t"),
+        (r"g", "k"),
+        (r"v", "f"),
+        (r"[aeiouy]+", "a"),
+        (r"(.)\1+", r"\1"),
     )
 )
 
@@ -117,8 +136,9 @@ def _first_sound(text: str) -> str:
 def _best(span: str, index: tuple[tuple[str, str, str], ...]) -> tuple[str, float] | None:
     """The one term ``span`` most probably is, with its similarity, or None when none is clearly nearest."""
     first = _first_sound(span)
-    scored = sorted(((similarity(span, term), term) for term, _, _ in index if _first_sound(term) == first),
-                    reverse=True)
+    scored = sorted(
+        ((similarity(span, term), term) for term, _, _ in index if _first_sound(term) == first), reverse=True
+    )
     if not scored or scored[0][0] < MIN_SIMILARITY:
         return None
     if len(scored) > 1 and scored[0][0] - scored[1][0] < MIN_MARGIN and scored[1][1].lower() != scored[0][1].lower():
@@ -164,7 +184,7 @@ def correct_transcript(
             continue
         for start in range(max(0, i - MAX_SPAN_WORDS + 1), i + 1):
             for end in range(max(i + 1, start + min_words), min(len(words), start + MAX_SPAN_WORDS) + 1):
-                gap = text[words[start].start():words[end - 1].end()]
+                gap = text[words[start].start() : words[end - 1].end()]
                 if re.search(r"[^A-Za-z'’\s-]", gap) or gap.lower() in known:
                     continue  # never join across punctuation or digits; a term heard right stays
                 if exact:

@@ -15,24 +15,48 @@ import re
 __all__ = ["normalize_transcript", "spoken_account_ids", "spoken_times"]
 
 _DIGIT_WORDS = {
-    "zero": 0, "oh": 0, "nought": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9,
+    "zero": 0,
+    "oh": 0,
+    "nought": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
 }
-_TEENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-          "seventeen": 17, "eighteen": 18, "nineteen": 19}
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-         "ninety": 90}
-_ACCOUNT = re.compile(r"\b(?:account|acct|acc|acts?|akt|count)(?:\s+(?:number|no\.?|#))?(?=[\s.,\-#]*(?:\d|[a-z]))",
-                      re.IGNORECASE)
+_TEENS = {
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_ACCOUNT = re.compile(
+    r"\b(?:account|acct|acc|acts?|akt|count)(?:\s+(?:number|no\.?|#))?(?=[\s.,\-#]*(?:\d|[a-z]))", re.IGNORECASE
+)
 _DIGIT_BY_DIGIT = re.compile(r"(?:[\s.,\-]*\b\d\b){2,}")
 _TOKEN = re.compile(r"[\s.,\-#]*(\d+|[a-z]+)", re.IGNORECASE)
 _ARTICLE_BEFORE = re.compile(r"\b(?:the|a)\s+$", re.IGNORECASE)
-_LINK = re.compile(r"\s+(?:of|to)\b(?=[\s.,\-#]*(?:\d|(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)\b))",
-                   re.IGNORECASE)
+_LINK = re.compile(
+    r"\s+(?:of|to)\b(?=[\s.,\-#]*(?:\d|(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)\b))", re.IGNORECASE
+)
 _WRITTEN_ID = re.compile(r"[\s#]*(?:0\d+|\d{3,})\b")
 # "at 630" / "at 6.30" / "at 0715": after a word that introduces a time, at the end of a clause or before am/pm.
-_CLOCK = re.compile(r"\b((?:at|by|until|till|from|before|after)\s+)(\d{1,2})(\.?)([0-5]\d)(?=\s*(?:[.,!?;]|$|[ap]\.?m\b|"
-                    r"utc\b|every\b|each\b|tomorrow\b|today\b|tonight\b|on\b))", re.IGNORECASE)
+_CLOCK = re.compile(
+    r"\b((?:at|by|until|till|from|before|after)\s+)(\d{1,2})(\.?)([0-5]\d)(?=\s*(?:[.,!?;]|$|[ap]\.?m\b|"
+    r"utc\b|every\b|each\b|tomorrow\b|today\b|tonight\b|on\b))",
+    re.IGNORECASE,
+)
 
 
 def _read_number(text: str, pos: int) -> tuple[int, int] | None:
@@ -106,8 +130,13 @@ def spoken_account_ids(text: str) -> str:
             found = _read_number(text, number_at)
             attached = m.end() < len(text) and text[m.end()].isdigit()  # "Count123"
             written = _WRITTEN_ID.match(text, number_at)
-            if found is not None and article is None and not attached and written is None \
-                    and not _DIGIT_BY_DIGIT.match(text, m.end()):
+            if (
+                found is not None
+                and article is None
+                and not attached
+                and written is None
+                and not _DIGIT_BY_DIGIT.match(text, m.end())
+            ):
                 found = None  # "count 5" is a count
             if found is not None and article is not None:
                 start = article.start()

@@ -112,7 +112,7 @@ class _Loaded:
             tok = self.tokenizer
             start = list(tok.sot_sequence) + [tok.no_timestamps]
             if prompt:
-                words = tok.encode(" " + prompt.strip())[-(_MAX_LENGTH // 2 - 1):]
+                words = tok.encode(" " + prompt.strip())[-(_MAX_LENGTH // 2 - 1) :]
                 start = [tok.sot_prev, *words, *start]
             hit = self._prompts.setdefault(prompt, start)
         return hit
@@ -180,11 +180,18 @@ def _get(config: VoiceConfig) -> _Loaded:
         from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped,unused-ignore]
         from faster_whisper.transcribe import get_suppressed_tokens  # type: ignore[import-untyped,unused-ignore]
 
-        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
-                              language=config.language or "en")
-        loaded = _Loaded(model=model, lock=threading.Lock(), load_s=time.perf_counter() - started,
-                         tokenizer=tokenizer, suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1])),
-                         _prompts={}, _everyday={})
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=config.language or "en"
+        )
+        loaded = _Loaded(
+            model=model,
+            lock=threading.Lock(),
+            load_s=time.perf_counter() - started,
+            tokenizer=tokenizer,
+            suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1])),
+            _prompts={},
+            _everyday={},
+        )
         _cache[key] = loaded
         return loaded
 
@@ -219,13 +226,18 @@ def transcribe_samples(samples: FloatArray, config: VoiceConfig) -> Transcript:
                     reading = plain
             if reading.text and not reading.no_speech:
                 texts.append(reading.text)
-    text, corrections = correct_transcript(" ".join(texts).strip(), lexicon_terms(config.vocabulary, config.lexicon),
-                                           entry.is_everyday)
+    text, corrections = correct_transcript(
+        " ".join(texts).strip(), lexicon_terms(config.vocabulary, config.lexicon), entry.is_everyday
+    )
     text = normalize_transcript(text)
     if not text:
         raise NoSpeech(f"No speech was recognised in the {duration_s:.0f}-second recording; please try again.")
-    return Transcript(text=text, duration_s=duration_s, language=config.language or "en",
-                      corrections=tuple((c.heard, c.term) for c in corrections))
+    return Transcript(
+        text=text,
+        duration_s=duration_s,
+        language=config.language or "en",
+        corrections=tuple((c.heard, c.term) for c in corrections),
+    )
 
 
 def bounded_prompt(vocabulary: str) -> str | None:
@@ -287,8 +299,9 @@ def _read_piece(entry: _Loaded, piece: FloatArray, config: VoiceConfig, prompt: 
     return reading
 
 
-def _decode_window(entry: _Loaded, features: Any, window: int, config: VoiceConfig, prompt: str | None,
-                   seconds: float) -> _Reading:
+def _decode_window(
+    entry: _Loaded, features: Any, window: int, config: VoiceConfig, prompt: str | None, seconds: float
+) -> _Reading:
     """Encode ``features`` padded to ``window`` frames and decode them once (beam search of ``stt_beam_size``)."""
     frames = min(int(features.shape[-1]), window)
     segment = np.zeros((features.shape[0], window), dtype=np.float32)
@@ -328,11 +341,11 @@ def _without_echo(text: str) -> str:
     n = len(words)
     for size in range(n // 2, 1, -1):
         for start in range(n - 2 * size + 1):
-            first, second = words[start:start + size], words[start + size:start + 2 * size]
+            first, second = words[start : start + size], words[start + size : start + 2 * size]
             if size < 3 and first[-1][-1:] not in ".?!":
                 continue  # two words twice is an echo only as a whole sentence ("Fleet status. Fleet status.")
             if [_bare(w) for w in first] == [_bare(w) for w in second]:
-                return _without_echo(" ".join(words[:start + size] + words[start + 2 * size:]))
+                return _without_echo(" ".join(words[: start + size] + words[start + 2 * size :]))
     return text
 
 
@@ -353,8 +366,9 @@ def _pieces(samples: FloatArray, config: VoiceConfig) -> list[tuple[int, int]]:
         return [(i, min(i + step, len(samples))) for i in range(0, len(samples), step)]
     from faster_whisper.vad import VadOptions, get_speech_timestamps  # type: ignore[import-untyped,unused-ignore]
 
-    spans = get_speech_timestamps(samples, VadOptions(max_speech_duration_s=MAX_PIECE_S, min_silence_duration_ms=300,
-                                                      speech_pad_ms=200))
+    spans = get_speech_timestamps(
+        samples, VadOptions(max_speech_duration_s=MAX_PIECE_S, min_silence_duration_ms=300, speech_pad_ms=200)
+    )
     merged: list[tuple[int, int]] = []
     for span in spans:
         start, end = int(span["start"]), int(span["end"])

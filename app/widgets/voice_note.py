@@ -58,8 +58,16 @@ class VoiceNoteMessage(Widget):
     VoiceNoteMessage.-sent { border-left: outer $primary; }
     """
 
-    def __init__(self, path: Path | None, *, sent: bool, seconds: float | None = None, transcript: str = "",
-                 agent: str = "commander", note: str = "") -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        sent: bool,
+        seconds: float | None = None,
+        transcript: str = "",
+        agent: str = "commander",
+        note: str = "",
+    ) -> None:
         super().__init__(classes="-sent" if sent else "-received")
         self.path = path
         self.sent = sent
@@ -71,9 +79,18 @@ class VoiceNoteMessage(Widget):
 
     def archive(self) -> Archived:
         """Pruned from a long session, the note comes back with what was heard."""
-        return Archived(self.transcript or str(self.path), partial(
-            VoiceNoteMessage, self.path, sent=self.sent, seconds=self.seconds, transcript=self.transcript,
-            agent=self.agent, note=self.note))
+        return Archived(
+            self.transcript or str(self.path),
+            partial(
+                VoiceNoteMessage,
+                self.path,
+                sent=self.sent,
+                seconds=self.seconds,
+                transcript=self.transcript,
+                agent=self.agent,
+                note=self.note,
+            ),
+        )
 
     def heard(self, transcript: str, seconds: float | None = None) -> None:
         """Fill in what was heard once the speech engine has listened."""
@@ -89,8 +106,13 @@ class VoiceNoteMessage(Widget):
         if player is None:
             self.post_message(CopyRequested(str(self.path)))
             return
-        subprocess.Popen([*player, str(self.path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
+        subprocess.Popen(
+            [*player, str(self.path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def render(self) -> Text:
         out = Text()

@@ -51,7 +51,9 @@ def code_values(settings: Settings | None = None) -> dict[str, str]:
     """
     from engine.guardian import skill_values  # local: keeps importing the loader light
 
-    threshold = settings.confirm_threshold if settings is not None else Settings.model_fields["confirm_threshold"].default
+    threshold = (
+        settings.confirm_threshold if settings is not None else Settings.model_fields["confirm_threshold"].default
+    )
     return {
         "confirm_threshold": str(threshold),
         "max_config_batch": str(MAX_CONFIG_BATCH),
@@ -68,7 +70,9 @@ def render(text: str, values: Mapping[str, str], where: str) -> str:
     def fill(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in values:
-            raise ConfigError(f"{where} uses {{{{{key}}}}}, which is not a known value; known: {', '.join(sorted(values))}.")
+            raise ConfigError(
+                f"{where} uses {{{{{key}}}}}, which is not a known value; known: {', '.join(sorted(values))}."
+            )
         return values[key]
 
     return _PLACEHOLDER.sub(fill, text)
@@ -209,7 +213,9 @@ def load_agent(folder: Path, values: Mapping[str, str] | None = None) -> AgentSp
     where = f"agents/{name}/agent.toml"
     for required in ("SOUL.md", "AGENTS.md", "agent.toml"):
         if not (folder / required).is_file():
-            raise ConfigError(f"agents/{name} is missing {required}; every agent needs SOUL.md, AGENTS.md and agent.toml.")
+            raise ConfigError(
+                f"agents/{name} is missing {required}; every agent needs SOUL.md, AGENTS.md and agent.toml."
+            )
     try:
         data = tomllib.loads((folder / "agent.toml").read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:

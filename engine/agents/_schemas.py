@@ -24,7 +24,10 @@ def tool_schemas(agent: AgentSpec) -> list[dict[str, Any]]:
     tools = known_tools()
     narrow = {"sessions_spawn": {"agent": agent.may_spawn}, "sessions_send": {"agent": agent.may_message}}
     return [
-        {"name": name, "description": tools[name].description,
-         "input_schema": tools[name].input_schema(narrow.get(name))}
+        {
+            "name": name,
+            "description": tools[name].description,
+            "input_schema": tools[name].input_schema(narrow.get(name)),
+        }
         for name in agent.tools
     ]

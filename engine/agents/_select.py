@@ -133,7 +133,9 @@ def _prose_limits(text: str, where: str) -> list[str]:
     for lineno, line in enumerate(text.splitlines(), start=1):
         match = _LIMIT_IN_PROSE.search(_CODE_SPAN.sub("", line))
         if match:
-            problems.append(f"{where}:{lineno}: '{match.group(0)}…' is a limit written in prose; quote it from code with a {{{{placeholder}}}}")
+            problems.append(
+                f"{where}:{lineno}: '{match.group(0)}…' is a limit written in prose; quote it from code with a {{{{placeholder}}}}"
+            )
     return problems
 
 
@@ -164,15 +166,18 @@ def lint_content(agents: Mapping[str, AgentSpec], skills: Mapping[str, Skill]) -
                 problems.append(f"{where} is for {name}, but agents/{name}/agent.toml does not list it")
     problems += [f"no skill shows how to call the contract tool '{t}'" for t in CONTRACT_TOOLS if t not in taught]
     for agent in agents.values():
-        problems += [f"agents/{agent.name}/agent.toml uses the skill '{s}', which does not exist"
-                     for s in agent.skills if s not in skills]
+        problems += [
+            f"agents/{agent.name}/agent.toml uses the skill '{s}', which does not exist"
+            for s in agent.skills
+            if s not in skills
+        ]
         for filename in ("SOUL.md", "AGENTS.md"):
-            problems += _prose_limits((agent.folder / filename).read_text(encoding="utf-8"), f"agents/{agent.name}/{filename}")
+            problems += _prose_limits(
+                (agent.folder / filename).read_text(encoding="utf-8"), f"agents/{agent.name}/{filename}"
+            )
         for call in parse_calls(agent.instructions)[0]:
             where = f"agents/{agent.name}/AGENTS.md:{call.line}"
             problems += [f"{where}: `{call.text}`: {p}" for p in check_call(call.tool, call.args)]
             if call.tool in known_tools() and not agent.allows(call.tool):
                 problems.append(f"{where}: {agent.name} is told to call {call.tool} but is not allowed it")
     return problems
-
-

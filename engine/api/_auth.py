@@ -59,9 +59,14 @@ def default_authenticator(engine: Engine, channel: str = "api") -> Authenticate:
     from engine.trust import environment_secrets
 
     settings = engine.settings
-    engine.trust.ensure_primed(*(getattr(settings, name) for name, value in type(settings).model_fields.items()
-                                 if "SecretStr" in str(value.annotation)),
-                               *environment_secrets({"CLAWOPS_DATABASE_URL": settings.store_url}))
+    engine.trust.ensure_primed(
+        *(
+            getattr(settings, name)
+            for name, value in type(settings).model_fields.items()
+            if "SecretStr" in str(value.annotation)
+        ),
+        *environment_secrets({"CLAWOPS_DATABASE_URL": settings.store_url}),
+    )
 
     def authenticate(key: str, *, source: str | None = None) -> Caller:
         if not key:

@@ -44,9 +44,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def serve_api(engine: Engine, host: str, port: int, *, stop: asyncio.Event,
-                    authenticate: Authenticate | None = None, sources: Iterable[MetricsSource] = (),
-                    ready: Callable[[str], None] | None = None) -> None:
+async def serve_api(
+    engine: Engine,
+    host: str,
+    port: int,
+    *,
+    stop: asyncio.Event,
+    authenticate: Authenticate | None = None,
+    sources: Iterable[MetricsSource] = (),
+    ready: Callable[[str], None] | None = None,
+) -> None:
     """Serve until ``stop`` is set, then shut down gracefully.  ``ready`` gets the base URL once listening."""
     app = create_app(engine, authenticate=authenticate, sources=sources)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=35.0)
@@ -68,8 +75,14 @@ async def serve_api(engine: Engine, host: str, port: int, *, stop: asyncio.Event
         log.info("engine stopped")
 
 
-def run_daemon(*, config_file: Path | None = None, host: str | None = None, port: int | None = None,
-               ready: Callable[[str], None] | None = None, **overrides: Any) -> None:
+def run_daemon(
+    *,
+    config_file: Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    ready: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> None:
     """Open the engine and serve it in the foreground (``clawops engine``)."""
     from engine.runtime import Engine
 
@@ -187,10 +200,17 @@ def tell_briefing_failures(engine: Engine) -> Callable[[], None]:
             op = s.get(Operator, sch.operator_id)
         where = "; ".join(f"on {name}: {why}" for name, why in failed.items()) or f"it was not produced: {run.error}"
         saved = f" It is saved at {run.briefing.html_path}." if run.briefing is not None else ""
-        engine.feed.publish(FeedItem(
-            operator=op.name if op is not None else sch.operator_id, channel="briefer", session=None,
-            message=f"scheduled {sch.kind} briefing", agent="briefer", tenant=op.tenant_id if op is not None else None,
-            reply=f"[Briefer] FAILED: the {sch.kind} briefing due {run.due.slot:%H:%M} UTC was not delivered {where}.{saved}"))
+        engine.feed.publish(
+            FeedItem(
+                operator=op.name if op is not None else sch.operator_id,
+                channel="briefer",
+                session=None,
+                message=f"scheduled {sch.kind} briefing",
+                agent="briefer",
+                tenant=op.tenant_id if op is not None else None,
+                reply=f"[Briefer] FAILED: the {sch.kind} briefing due {run.due.slot:%H:%M} UTC was not delivered {where}.{saved}",
+            )
+        )
 
     return engine.scheduler.on_briefing_run(tell)
 

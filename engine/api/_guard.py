@@ -98,8 +98,9 @@ def parse_json_object(raw: bytes | str) -> dict[str, Any]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise InputError(f"The request body is not valid UTF-8 (bad byte at offset {err.start}); "
-                             "send UTF-8 encoded JSON.") from None
+            raise InputError(
+                f"The request body is not valid UTF-8 (bad byte at offset {err.start}); send UTF-8 encoded JSON."
+            ) from None
     else:
         text = raw
     if _SURROGATE_RE.search(text):
@@ -113,16 +114,19 @@ def parse_json_object(raw: bytes | str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InputError("The request body must be a JSON object.")
     if _has_surrogate(body):
-        raise InputError("The request holds a lone UTF-16 surrogate (an escape like \\ud800 with no pair), "
-                         "which is not text; send valid UTF-8.")
+        raise InputError(
+            "The request holds a lone UTF-16 surrogate (an escape like \\ud800 with no pair), "
+            "which is not text; send valid UTF-8."
+        )
     return body
 
 
 def check_text(message: str, what: str = "message", limit: int = MAX_MESSAGE_CHARS) -> str:
     """``message`` if it is text a turn can take; :class:`InputError` (or :class:`TooLarge`) otherwise."""
     if _SURROGATE_RE.search(message):
-        raise InputError(f"The {what} holds something that is not text (invalid UTF-8 or a lone UTF-16 "
-                         "surrogate); send valid UTF-8.")
+        raise InputError(
+            f"The {what} holds something that is not text (invalid UTF-8 or a lone UTF-16 surrogate); send valid UTF-8."
+        )
     if "\x00" in message:
         raise InputError(f"The {what} holds a NUL character; send plain text.")
     if len(message) > limit:
@@ -165,8 +169,9 @@ class IdempotentTurns:
                 break
             self._entries.popitem(last=False)
 
-    def start(self, operator_id: str, key: str, body: dict[str, Any],
-              turn: Callable[[], asyncio.Future[Any]]) -> tuple[asyncio.Future[Any], bool]:
+    def start(
+        self, operator_id: str, key: str, body: dict[str, Any], turn: Callable[[], asyncio.Future[Any]]
+    ) -> tuple[asyncio.Future[Any], bool]:
         """The task answering this request (started by ``turn()`` only the first time), and whether it is a replay."""
         fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
         now = time.monotonic()
@@ -175,8 +180,9 @@ class IdempotentTurns:
         entry = self._entries.get(slot)
         if entry is not None:
             if entry.fingerprint != fingerprint:
-                raise IdempotencyConflict("This Idempotency-Key was already used for a different request; "
-                                          "use a new key for a new request.")
+                raise IdempotencyConflict(
+                    "This Idempotency-Key was already used for a different request; use a new key for a new request."
+                )
             return entry.task, True
         task = turn()
         self._entries[slot] = _Entry(fingerprint, task, now)

@@ -36,14 +36,27 @@ class HistoryMessage:
     created_at: datetime
 
     def to_wire(self) -> dict[str, Any]:
-        return {"id": self.id, "session": self.session, "role": self.role, "agent": self.agent,
-                "channel": self.channel, "text": self.text, "created_at": self.created_at.isoformat()}
+        return {
+            "id": self.id,
+            "session": self.session,
+            "role": self.role,
+            "agent": self.agent,
+            "channel": self.channel,
+            "text": self.text,
+            "created_at": self.created_at.isoformat(),
+        }
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> HistoryMessage:
-        return cls(id=int(data["id"]), session=str(data["session"]), role=str(data["role"]),
-                   agent=data.get("agent"), channel=str(data.get("channel", "")), text=str(data["text"]),
-                   created_at=datetime.fromisoformat(str(data["created_at"])))
+        return cls(
+            id=int(data["id"]),
+            session=str(data["session"]),
+            role=str(data["role"]),
+            agent=data.get("agent"),
+            channel=str(data.get("channel", "")),
+            text=str(data["text"]),
+            created_at=datetime.fromisoformat(str(data["created_at"])),
+        )
 
 
 def _session(name: str | None) -> str:
@@ -52,26 +65,50 @@ def _session(name: str | None) -> str:
 
 def _view(row: ChatMessage) -> HistoryMessage:
     assert row.id is not None
-    return HistoryMessage(id=row.id, session=row.session, role=row.role, agent=row.agent, channel=row.channel,
-                          text=row.text, created_at=row.created_at)
+    return HistoryMessage(
+        id=row.id,
+        session=row.session,
+        role=row.role,
+        agent=row.agent,
+        channel=row.channel,
+        text=row.text,
+        created_at=row.created_at,
+    )
 
 
-def record_exchange(store: Store, caller: Caller, session: str | None, message: str, reply: str,
-                    agent: str | None, *, role: str = "agent") -> None:
+def record_exchange(
+    store: Store,
+    caller: Caller,
+    session: str | None,
+    message: str,
+    reply: str,
+    agent: str | None,
+    *,
+    role: str = "agent",
+) -> None:
     """Store the operator's message and the reply (or error, ``role="error"``) as one unit."""
     name = _session(session)
     with store.session() as s:
-        s.add(ChatMessage(operator_id=caller.operator_id, session=name, role="operator", channel=caller.channel,
-                          text=message))
-        s.add(ChatMessage(operator_id=caller.operator_id, session=name, role=role, agent=agent,
-                          channel=caller.channel, text=reply))
+        s.add(
+            ChatMessage(
+                operator_id=caller.operator_id, session=name, role="operator", channel=caller.channel, text=message
+            )
+        )
+        s.add(
+            ChatMessage(
+                operator_id=caller.operator_id, session=name, role=role, agent=agent, channel=caller.channel, text=reply
+            )
+        )
 
 
 def load_history(store: Store, operator_id: str, session: str | None, limit: int = 200) -> list[HistoryMessage]:
     """The last ``limit`` messages of one session of one operator, oldest first (ready to redraw)."""
-    query = (select(ChatMessage).where(col(ChatMessage.operator_id) == operator_id,
-                                       col(ChatMessage.session) == _session(session))
-             .order_by(col(ChatMessage.id).desc()).limit(max(1, min(limit, 5000))))
+    query = (
+        select(ChatMessage)
+        .where(col(ChatMessage.operator_id) == operator_id, col(ChatMessage.session) == _session(session))
+        .order_by(col(ChatMessage.id).desc())
+        .limit(max(1, min(limit, 5000)))
+    )
     with store.session() as s:
         rows = list(s.exec(query).all())
     return [_view(r) for r in reversed(rows)]
@@ -87,8 +124,11 @@ def search_history(store: Store, operator_id: str, text: str, limit: int = 50) -
     if not needle:
         return []
     pattern = f"%{_escape_like(needle)}%"
-    query = (select(ChatMessage).where(col(ChatMessage.operator_id) == operator_id,
-                                       col(ChatMessage.text).ilike(pattern, escape="\\"))
-             .order_by(col(ChatMessage.id).desc()).limit(max(1, min(limit, 500))))
+    query = (
+        select(ChatMessage)
+        .where(col(ChatMessage.operator_id) == operator_id, col(ChatMessage.text).ilike(pattern, escape="\\"))
+        .order_by(col(ChatMessage.id).desc())
+        .limit(max(1, min(limit, 500)))
+    )
     with store.session() as s:
         return [_view(r) for r in s.exec(query).all()]

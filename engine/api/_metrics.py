@@ -79,16 +79,27 @@ def _fleet(engine: Engine, tenant_id: str | None = None) -> Iterable[Sample]:
         jobs = s.exec(job_stmt.group_by(col(JobRecord.status))).all()
         active = s.exec(active_stmt).all()
         # A running job's record is final only at its end; its steps say how far it is now.
-        step_counts: dict[tuple[str, str], int] = {
-            (job_id, status): count for job_id, status, count in s.exec(
-                select(JobStep.job_id, JobStep.status, func.count())
-                .where(col(JobStep.job_id).in_([j.id for j in active]))
-                .group_by(col(JobStep.job_id), col(JobStep.status))).all()
-        } if active else {}
+        step_counts: dict[tuple[str, str], int] = (
+            {
+                (job_id, status): count
+                for job_id, status, count in s.exec(
+                    select(JobStep.job_id, JobStep.status, func.count())
+                    .where(col(JobStep.job_id).in_([j.id for j in active]))
+                    .group_by(col(JobStep.job_id), col(JobStep.status))
+                ).all()
+            }
+            if active
+            else {}
+        )
         head = s.get(AuditHead, 1)
     for state, provider, count in rows:
-        yield Sample("clawops_instances", "Instances by state and provider.", "gauge", count,
-                     (("provider", provider), ("state", state)))
+        yield Sample(
+            "clawops_instances",
+            "Instances by state and provider.",
+            "gauge",
+            count,
+            (("provider", provider), ("state", state)),
+        )
     for status, count in jobs:
         yield Sample("clawops_jobs", "Jobs by status.", "gauge", count, (("status", status),))
     totals = {"total": 0, "done": 0, "failed": 0}
@@ -99,24 +110,48 @@ def _fleet(engine: Engine, tenant_id: str | None = None) -> Iterable[Sample]:
         totals["done"] += done
         totals["failed"] += failed
         ratio = (done + failed) / job.total if job.total else 0.0
-        yield Sample("clawops_job_progress_ratio", "Finished share of the steps of each queued or running job.",
-                     "gauge", ratio, (("job", job.id), ("tool", job.tool)))
+        yield Sample(
+            "clawops_job_progress_ratio",
+            "Finished share of the steps of each queued or running job.",
+            "gauge",
+            ratio,
+            (("job", job.id), ("tool", job.tool)),
+        )
     for status, value in totals.items():
-        yield Sample("clawops_active_job_steps", "Steps of queued and running jobs (total, done, failed).",
-                     "gauge", value, (("status", status),))
+        yield Sample(
+            "clawops_active_job_steps",
+            "Steps of queued and running jobs (total, done, failed).",
+            "gauge",
+            value,
+            (("status", status),),
+        )
     if tenant_id is None:
         yield Sample("clawops_audit_entries", "Entries in the audit hash chain.", "gauge", head.seq if head else 0)
 
 
 def _api(stats: ApiStats, feed_items: int) -> Iterable[Sample]:
     for (route, code), count in sorted(stats.requests.items()):
-        yield Sample("clawops_api_requests_total", "Operator API requests by route and status code.", "counter",
-                     count, (("code", str(code)), ("route", route)))
-    yield Sample("clawops_api_unauthorized_total", "Requests refused for a missing or wrong API key.", "counter",
-                 stats.unauthorized)
+        yield Sample(
+            "clawops_api_requests_total",
+            "Operator API requests by route and status code.",
+            "counter",
+            count,
+            (("code", str(code)), ("route", route)),
+        )
+    yield Sample(
+        "clawops_api_unauthorized_total",
+        "Requests refused for a missing or wrong API key.",
+        "counter",
+        stats.unauthorized,
+    )
     for outcome in ("ok", "error"):
-        yield Sample("clawops_turns_total", "Conversation turns served, by outcome.", "counter",
-                     stats.turns[outcome], (("outcome", outcome),))
+        yield Sample(
+            "clawops_turns_total",
+            "Conversation turns served, by outcome.",
+            "counter",
+            stats.turns[outcome],
+            (("outcome", outcome),),
+        )
     yield Sample("clawops_websocket_clients", "Operator WebSocket connections open now.", "gauge", stats.websockets)
     yield Sample("clawops_feed_items_total", "Turns published to the shared operator feed.", "counter", feed_items)
 
@@ -125,14 +160,20 @@ def _optional(engine: Engine) -> Iterable[Sample]:
     """Sources that exist only in some processes; each is looked up, never assumed."""
     gateway: Any = getattr(engine, "gateway", None)
     if gateway is not None and hasattr(gateway, "connected_nodes"):
-        yield Sample("clawops_node_connections", "Nodes connected to this engine's gateway.", "gauge",
-                     len(gateway.connected_nodes()))
+        yield Sample(
+            "clawops_node_connections",
+            "Nodes connected to this engine's gateway.",
+            "gauge",
+            len(gateway.connected_nodes()),
+        )
     yield from _provider_limiters(engine)
     usage: Any = getattr(engine, "brain_usage", None)
     if usage is not None:
-        for attr, name, help_ in (("input_tokens", "clawops_llm_input_tokens_total", "LLM input tokens."),
-                                  ("output_tokens", "clawops_llm_output_tokens_total", "LLM output tokens."),
-                                  ("cost_usd", "clawops_llm_cost_usd_total", "LLM cost in USD.")):
+        for attr, name, help_ in (
+            ("input_tokens", "clawops_llm_input_tokens_total", "LLM input tokens."),
+            ("output_tokens", "clawops_llm_output_tokens_total", "LLM output tokens."),
+            ("cost_usd", "clawops_llm_cost_usd_total", "LLM cost in USD."),
+        ):
             if hasattr(usage, attr):
                 yield Sample(name, help_, "counter", float(getattr(usage, attr)))
 
@@ -145,10 +186,20 @@ def _provider_limiters(engine: Any) -> Iterable[Sample]:
     for provider, stats in limiters.totals().items():
         labels = (("provider", provider),)
         yield Sample("clawops_provider_requests_total", "Provider API calls.", "counter", stats.requests, labels)
-        yield Sample("clawops_provider_rate_limited_total", "Provider answers that said: slow down (429).",
-                     "counter", stats.rate_limited, labels)
-        yield Sample("clawops_provider_rate_limit_wait_seconds_total", "Time spent waiting for provider rate "
-                     "limits.", "counter", stats.waited_seconds, labels)
+        yield Sample(
+            "clawops_provider_rate_limited_total",
+            "Provider answers that said: slow down (429).",
+            "counter",
+            stats.rate_limited,
+            labels,
+        )
+        yield Sample(
+            "clawops_provider_rate_limit_wait_seconds_total",
+            "Time spent waiting for provider rate limits.",
+            "counter",
+            stats.waited_seconds,
+            labels,
+        )
 
 
 class _Samples(Collector):
@@ -168,8 +219,14 @@ class _Samples(Collector):
         yield from families.values()
 
 
-def render_metrics(engine: Engine, stats: ApiStats, feed_items: int,
-                   sources: Iterable[MetricsSource] = (), *, tenant_id: str | None = None) -> str:
+def render_metrics(
+    engine: Engine,
+    stats: ApiStats,
+    feed_items: int,
+    sources: Iterable[MetricsSource] = (),
+    *,
+    tenant_id: str | None = None,
+) -> str:
     """All samples grouped into families, each with its HELP and TYPE line once.
 
     ``tenant_id`` (a tenant-scoped caller): only that tenant's fleet and jobs; the process-wide counters (API,

@@ -95,8 +95,16 @@ def _tls() -> ssl.SSLContext:
 class RemoteClient:
     """One operator's connection to a daemon, authenticated by API key."""
 
-    def __init__(self, url: str, api_key: str, *, channel: str = "tui", retry_for: float = 60.0,
-                 timeout: float = 120.0, check: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        channel: str = "tui",
+        retry_for: float = 60.0,
+        timeout: float = 120.0,
+        check: bool = True,
+    ) -> None:
         """``retry_for``: how long a queued message waits for an unreachable daemon before giving up.
         ``check`` asks the daemon who we are now, so a wrong key or URL is one clear error at start."""
         self.url = url.rstrip("/")
@@ -124,15 +132,16 @@ class RemoteClient:
         return "ws" + self.url.removeprefix("http") + "/v1/stream"
 
     def _unreachable(self, exc: BaseException) -> EngineUnavailable:
-        return EngineUnavailable(f"The engine at {self.url} is not reachable ({type(exc).__name__}); "
-                                 "start it with 'clawops engine' or check engine_url.")
+        return EngineUnavailable(
+            f"The engine at {self.url} is not reachable ({type(exc).__name__}); "
+            "start it with 'clawops engine' or check engine_url."
+        )
 
     def _get_sync(self, path: str, **params: Any) -> Any:
         import httpx
 
         try:
-            resp = httpx.get(self.url + path, headers=self._headers, params=params, timeout=self.timeout,
-                             verify=_tls())
+            resp = httpx.get(self.url + path, headers=self._headers, params=params, timeout=self.timeout, verify=_tls())
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
         return self._decode(resp)
@@ -151,32 +160,52 @@ class RemoteClient:
 
         try:
             async with httpx.AsyncClient(timeout=self.timeout, verify=_tls()) as http:
-                resp = await http.request(method, self.url + path, headers=self._headers, json=json_body,
-                                          params=params)
+                resp = await http.request(method, self.url + path, headers=self._headers, json=json_body, params=params)
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
         return self._decode(resp)
 
     # ------------------------------------------------------------------ the client interface
-    async def ask(self, message: str, *, session: str | None = None, dry_run: bool = False,
-                  yes: bool = False, call: ToolCall | None = None) -> TurnResult:
+    async def ask(
+        self,
+        message: str,
+        *,
+        session: str | None = None,
+        dry_run: bool = False,
+        yes: bool = False,
+        call: ToolCall | None = None,
+    ) -> TurnResult:
         """One turn over HTTP; an unreachable daemon is an immediate :class:`EngineUnavailable`."""
-        body: dict[str, Any] = {"message": message, "session": session, "dry_run": dry_run, "yes": yes,
-                                "channel": self.channel}
+        body: dict[str, Any] = {
+            "message": message,
+            "session": session,
+            "dry_run": dry_run,
+            "yes": yes,
+            "channel": self.channel,
+        }
         if call is not None:
             body["call"] = call.to_wire()
         data = await self._request("POST", "/v1/turns", json_body=body, params={"detail": "full"})
         return turn_from_wire(data)
 
-    async def stream(self, message: str, *, session: str | None = None,
-                     call: ToolCall | None = None) -> AsyncIterator[ClientEvent]:
+    async def stream(
+        self, message: str, *, session: str | None = None, call: ToolCall | None = None
+    ) -> AsyncIterator[ClientEvent]:
         """The turn as events; waits for (and tells about) an unreachable daemon instead of losing the message."""
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidStatus, WebSocketException
 
         turn_id = secrets.token_hex(8)
-        frame = json.dumps({"op": "turn", "id": turn_id, "message": message, "session": session,
-                            "channel": self.channel, **({"call": call.to_wire()} if call is not None else {})})
+        frame = json.dumps(
+            {
+                "op": "turn",
+                "id": turn_id,
+                "message": message,
+                "session": session,
+                "channel": self.channel,
+                **({"call": call.to_wire()} if call is not None else {}),
+            }
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_for
         delays = ENGINE_LINK.delays()
@@ -184,8 +213,14 @@ class RemoteClient:
         accepted = False
         while True:
             try:
-                async with connect(self._ws_url, additional_headers=self._headers, max_size=MAX_FRAME,
-                                   open_timeout=10, ping_interval=20, ping_timeout=60) as ws:
+                async with connect(
+                    self._ws_url,
+                    additional_headers=self._headers,
+                    max_size=MAX_FRAME,
+                    open_timeout=10,
+                    ping_interval=20,
+                    ping_timeout=60,
+                ) as ws:
                     if lost:
                         lost = False
                         yield ConnectionRestored(f"Reconnected to the engine at {self.url}; sending your message.")
@@ -211,21 +246,28 @@ class RemoteClient:
             except (OSError, TimeoutError, WebSocketException, _Retry) as exc:
                 failure = exc
             if accepted:
-                yield TurnFailed("The connection to the engine dropped while it worked on this; it was not sent "
-                                 "again (so nothing runs twice). Check the outcome with /status.")
+                yield TurnFailed(
+                    "The connection to the engine dropped while it worked on this; it was not sent "
+                    "again (so nothing runs twice). Check the outcome with /status."
+                )
                 return
             if loop.time() >= deadline:
-                yield TurnFailed(f"The engine at {self.url} is still unreachable after {self.retry_for:.0f} s; your "
-                                 "message was not sent. Press Up to send it again.")
+                yield TurnFailed(
+                    f"The engine at {self.url} is still unreachable after {self.retry_for:.0f} s; your "
+                    "message was not sent. Press Up to send it again."
+                )
                 return
             if not lost:
                 lost = True
-                yield ConnectionLost(f"The engine at {self.url} is not reachable ({type(failure).__name__}); your "
-                                     "message is kept and will be sent once it is back.")
+                yield ConnectionLost(
+                    f"The engine at {self.url} is not reachable ({type(failure).__name__}); your "
+                    "message is kept and will be sent once it is back."
+                )
             await asyncio.sleep(next(delays))
 
-    async def ask_voice(self, audio: Path, *, session: str | None = None, dry_run: bool = False,
-                        yes: bool = False) -> Any:
+    async def ask_voice(
+        self, audio: Path, *, session: str | None = None, dry_run: bool = False, yes: bool = False
+    ) -> Any:
         """A voice note over the daemon: heard on this machine, sent as text, the reply spoken here.
 
         The recording never leaves the operator's machine; the daemon gets the transcript, exactly as if
@@ -235,8 +277,9 @@ class RemoteClient:
         from engine.config import load_settings
 
         out_dir = load_settings().home / "voice"
-        return await ask_voice(audio, lambda text: self.ask(text, session=session, dry_run=dry_run, yes=yes),
-                               out_dir=out_dir)
+        return await ask_voice(
+            audio, lambda text: self.ask(text, session=session, dry_run=dry_run, yes=yes), out_dir=out_dir
+        )
 
     @property
     def whoami(self) -> str:
@@ -253,8 +296,14 @@ class RemoteClient:
         lost = False
         while not self._closed:
             try:
-                async with connect(self._ws_url, additional_headers=self._headers, max_size=MAX_FRAME,
-                                   open_timeout=10, ping_interval=20, ping_timeout=60) as ws:
+                async with connect(
+                    self._ws_url,
+                    additional_headers=self._headers,
+                    max_size=MAX_FRAME,
+                    open_timeout=10,
+                    ping_interval=20,
+                    ping_timeout=60,
+                ) as ws:
                     await ws.send(json.dumps({"op": "subscribe"}))
                     if lost:
                         lost = False

@@ -110,8 +110,9 @@ def _bearer(request: web.Request) -> str:
 
 
 @web.middleware
-async def _auth_and_log(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                        ) -> web.StreamResponse:
+async def _auth_and_log(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Every call: authenticate the key, then run, then one JSON log line and a counter."""
     state = request.app[STATE]
     started = time.monotonic()
@@ -125,8 +126,15 @@ async def _auth_and_log(request: web.Request, handler: Callable[[web.Request], A
             return hooked
         finally:
             state.stats.requests[(route, status)] += 1
-            log.info("request", extra={"method": request.method, "route": route, "status": status,
-                                       "ms": round((time.monotonic() - started) * 1000, 1)})
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": status,
+                    "ms": round((time.monotonic() - started) * 1000, 1),
+                },
+            )
     try:
         try:
             caller = state.authenticate(_bearer(request), source=request.remote)
@@ -145,22 +153,34 @@ async def _auth_and_log(request: web.Request, handler: Callable[[web.Request], A
             try:
                 response = await handler(request)
             except web.HTTPRequestEntityTooLarge:
-                response = _error(413, f"The request body is larger than {MAX_BODY // (1024 * 1024)} MB; "
-                                       "send a shorter message.")
+                response = _error(
+                    413, f"The request body is larger than {MAX_BODY // (1024 * 1024)} MB; send a shorter message."
+                )
             except web.HTTPException as exc:
                 response = _error(exc.status, exc.reason)
             except ClawOpsError as err:
                 response = _error(_status_for(err), str(err))
             except Exception:
                 log.exception("handler crashed", extra={"route": route, "operator": operator})
-                response = _error(500, "The engine hit an internal error; it is logged. If it was a turn, ask "
-                                       "for the list of jobs before sending it again.")
+                response = _error(
+                    500,
+                    "The engine hit an internal error; it is logged. If it was a turn, ask "
+                    "for the list of jobs before sending it again.",
+                )
         status = response.status
         return response
     finally:
         state.stats.requests[(route, status)] += 1
-        log.info("request", extra={"method": request.method, "route": route, "status": status,
-                                   "operator": operator, "ms": round((time.monotonic() - started) * 1000, 1)})
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": status,
+                "operator": operator,
+                "ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
 
 
 def _caller(request: web.Request) -> Caller:
@@ -180,8 +200,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def whoami(request: web.Request) -> web.Response:
     caller = _caller(request)
-    return web.json_response({"operator": caller.name, "role": caller.role.value, "tenant": caller.tenant_id,
-                              "demo": request.app[STATE].engine.settings.demo})
+    return web.json_response(
+        {
+            "operator": caller.name,
+            "role": caller.role.value,
+            "tenant": caller.tenant_id,
+            "demo": request.app[STATE].engine.settings.demo,
+        }
+    )
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -223,8 +249,18 @@ async def post_turn(request: web.Request) -> web.Response:
         raise InputError("Send one Idempotency-Key header, not several.")
 
     def start() -> asyncio.Future[Any]:
-        task = asyncio.ensure_future(_turn(state, caller, message, session, channel=channel,
-                                           dry_run=bool(body.get("dry_run")), yes=bool(body.get("yes")), call=call))
+        task = asyncio.ensure_future(
+            _turn(
+                state,
+                caller,
+                message,
+                session,
+                channel=channel,
+                dry_run=bool(body.get("dry_run")),
+                yes=bool(body.get("yes")),
+                call=call,
+            )
+        )
         state.turns.add(task)
         task.add_done_callback(state.turns.discard)
         return task
@@ -243,18 +279,45 @@ async def post_turn(request: web.Request) -> web.Response:
     return response
 
 
-async def _turn(state: ApiState, caller: Caller, message: str, session: str | None, *, channel: str,
-                dry_run: bool = False, yes: bool = False,
-                on_delta: Callable[[str, str], None] | None = None, call: ToolCall | None = None) -> Any:
+async def _turn(
+    state: ApiState,
+    caller: Caller,
+    message: str,
+    session: str | None,
+    *,
+    channel: str,
+    dry_run: bool = False,
+    yes: bool = False,
+    on_delta: Callable[[str, str], None] | None = None,
+    call: ToolCall | None = None,
+) -> Any:
     try:
-        result = await run_turn(state.engine, message, operator=caller.name, channel=channel, session=session,
-                                dry_run=dry_run, yes=yes, on_delta=on_delta, caller=caller, call=call)
+        result = await run_turn(
+            state.engine,
+            message,
+            operator=caller.name,
+            channel=channel,
+            session=session,
+            dry_run=dry_run,
+            yes=yes,
+            on_delta=on_delta,
+            caller=caller,
+            call=call,
+        )
     except ClawOpsError:
         state.stats.turns["error"] += 1
         raise
     state.stats.turns["ok"] += 1
-    log.info("turn", extra={"operator": caller.name, "channel": channel, "session": session,
-                            "chars": len(message), "tools": [c.tool for c in result.tool_calls]})
+    log.info(
+        "turn",
+        extra={
+            "operator": caller.name,
+            "channel": channel,
+            "session": session,
+            "chars": len(message),
+            "tools": [c.tool for c in result.tool_calls],
+        },
+    )
     return result
 
 
@@ -265,8 +328,11 @@ async def audit(request: web.Request) -> web.Response:
     """
     caller = _caller(request)
     if caller.tenant_id is not None:
-        raise PolicyRefusal("rule6_tenant_isolation", "Refused by rule 6: the audit chain spans every tenant, and "
-                            f"{caller.name} is scoped to {caller.tenant_id}; ask an unscoped operator.")
+        raise PolicyRefusal(
+            "rule6_tenant_isolation",
+            "Refused by rule 6: the audit chain spans every tenant, and "
+            f"{caller.name} is scoped to {caller.tenant_id}; ask an unscoped operator.",
+        )
     from engine.trust import verify_anchored
 
     engine = request.app[STATE].engine
@@ -283,22 +349,25 @@ def _limit(request: web.Request, default: int) -> int:
 
 async def history(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    rows = load_history(state.engine.store, _caller(request).operator_id, request.query.get("session"),
-                        _limit(request, 200))
+    rows = load_history(
+        state.engine.store, _caller(request).operator_id, request.query.get("session"), _limit(request, 200)
+    )
     return web.json_response({"messages": [r.to_wire() for r in rows]})
 
 
 async def search(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    rows = search_history(state.engine.store, _caller(request).operator_id, request.query.get("q", ""),
-                          _limit(request, 50))
+    rows = search_history(
+        state.engine.store, _caller(request).operator_id, request.query.get("q", ""), _limit(request, 50)
+    )
     return web.json_response({"messages": [r.to_wire() for r in rows]})
 
 
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    text = render_metrics(state.engine, state.stats, state.engine.feed.published, state.sources,
-                          tenant_id=_caller(request).tenant_id)
+    text = render_metrics(
+        state.engine, state.stats, state.engine.feed.published, state.sources, tenant_id=_caller(request).tenant_id
+    )
     return web.Response(body=text.encode("utf-8"), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
@@ -337,8 +406,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 await ws.send_json(data)
 
     try:
-        await send({"type": "hello", "operator": caller.name, "role": caller.role.value,
-                    "demo": state.engine.settings.demo})
+        await send(
+            {"type": "hello", "operator": caller.name, "role": caller.role.value, "demo": state.engine.settings.demo}
+        )
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
@@ -379,8 +449,13 @@ async def _forward_feed(state: ApiState, caller: Caller, send: Callable[[dict[st
                 await send({"type": "feed", **item.to_wire()})
 
 
-async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],
-                   send: Callable[[dict[str, Any]], Awaitable[None]], closed: Callable[[], bool]) -> None:
+async def _ws_turn(
+    state: ApiState,
+    caller: Caller,
+    frame: dict[str, Any],
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+    closed: Callable[[], bool],
+) -> None:
     turn_id = str(frame.get("id") or "")
 
     async def emit(event: EngineEvent) -> None:
@@ -410,9 +485,17 @@ async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],
         task.add_done_callback(pending.discard)
 
     try:
-        result = await _turn(state, caller, message, session, channel=channel,
-                             dry_run=bool(frame.get("dry_run")), yes=bool(frame.get("yes")), on_delta=stream_delta,
-                             call=call)
+        result = await _turn(
+            state,
+            caller,
+            message,
+            session,
+            channel=channel,
+            dry_run=bool(frame.get("dry_run")),
+            yes=bool(frame.get("yes")),
+            on_delta=stream_delta,
+            call=call,
+        )
         if pending:
             await asyncio.gather(*pending)  # every delta is on the wire before the finished turn
     except ClawOpsError as err:
@@ -420,8 +503,12 @@ async def _ws_turn(state: ApiState, caller: Caller, frame: dict[str, Any],
         return
     except Exception:
         log.exception("turn crashed", extra={"operator": caller.name})
-        await emit(TurnFailed("The engine hit an internal error on this turn; it is logged. Ask for the list "
-                              "of jobs before sending it again."))
+        await emit(
+            TurnFailed(
+                "The engine hit an internal error on this turn; it is logged. Ask for the list "
+                "of jobs before sending it again."
+            )
+        )
         return
     for call in result.tool_calls:
         await emit(ToolCalled(call.tool, call.status, call.message))
@@ -439,22 +526,25 @@ async def _on_shutdown(app: web.Application) -> None:
         await ws.close(code=1001, message=b"engine shutting down")
 
 
-def create_app(engine: Engine, *, authenticate: Authenticate | None = None,
-               sources: Iterable[MetricsSource] = ()) -> web.Application:
+def create_app(
+    engine: Engine, *, authenticate: Authenticate | None = None, sources: Iterable[MetricsSource] = ()
+) -> web.Application:
     """The aiohttp application; ``authenticate`` defaults to the trust package's check (or its fallback)."""
     app = web.Application(middlewares=[_auth_and_log], client_max_size=MAX_BODY)
     app[STATE] = ApiState(engine, authenticate or default_authenticator(engine), sources)
-    app.add_routes([
-        web.get("/healthz", healthz),
-        web.get("/v1/whoami", whoami),
-        web.post("/v1/turns", post_turn),
-        web.get("/v1/stream", stream),
-        web.get("/v1/audit/verify", audit),
-        web.get("/v1/history", history),
-        web.get("/v1/search", search),
-        web.get("/metrics", metrics),
-        web.get("/webhook/{channel}", webhook),
-        web.post("/webhook/{channel}", webhook),
-    ])
+    app.add_routes(
+        [
+            web.get("/healthz", healthz),
+            web.get("/v1/whoami", whoami),
+            web.post("/v1/turns", post_turn),
+            web.get("/v1/stream", stream),
+            web.get("/v1/audit/verify", audit),
+            web.get("/v1/history", history),
+            web.get("/v1/search", search),
+            web.get("/metrics", metrics),
+            web.get("/webhook/{channel}", webhook),
+            web.post("/webhook/{channel}", webhook),
+        ]
+    )
     app.on_shutdown.append(_on_shutdown)
     return app

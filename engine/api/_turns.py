@@ -67,14 +67,23 @@ class DeltaScrubber:
         safe = self._scrub(self._text)
         upto = len(safe) if final else len(safe) - self.HOLD_BACK
         if upto > self._released:
-            self._sink(self._agent, safe[self._released:upto])
+            self._sink(self._agent, safe[self._released : upto])
             self._released = upto
 
 
-async def run_turn(engine: Engine, message: str, *, operator: str | None, channel: str, session: str | None,
-                   dry_run: bool = False, yes: bool = False,
-                   on_delta: Callable[[str, str], None] | None = None, caller: Caller | None = None,
-                   call: ToolCall | None = None) -> TurnResult:
+async def run_turn(
+    engine: Engine,
+    message: str,
+    *,
+    operator: str | None,
+    channel: str,
+    session: str | None,
+    dry_run: bool = False,
+    yes: bool = False,
+    on_delta: Callable[[str, str], None] | None = None,
+    caller: Caller | None = None,
+    call: ToolCall | None = None,
+) -> TurnResult:
     """Run one turn as ``operator``; record it in the history and publish it to the feed.
 
     ``caller``, when given, is who authenticated (an API key's caller: its role already capped by the key's
@@ -91,8 +100,9 @@ async def run_turn(engine: Engine, message: str, *, operator: str | None, channe
         scrubber = DeltaScrubber(lambda text: _scrub(engine, text), on_delta)
     started = utcnow()
     try:
-        result = await engine.conversation.turn(caller, message, session=session, dry_run=dry_run, yes=yes,
-                                                on_delta=scrubber, call=call)
+        result = await engine.conversation.turn(
+            caller, message, session=session, dry_run=dry_run, yes=yes, on_delta=scrubber, call=call
+        )
         if scrubber is not None:
             scrubber.flush()
     except ClawOpsError as err:
@@ -106,10 +116,18 @@ async def run_turn(engine: Engine, message: str, *, operator: str | None, channe
     result = _scrub(engine, result)
     message = _scrub(engine, message)
     _record(engine, caller, session, message, result.reply, result.agent)
-    engine.feed.publish(FeedItem(operator=caller.name, channel=channel, session=session, message=message,
-                                     reply=result.reply, agent=result.agent,
-                                     tool_calls=tuple(c.to_contract() for c in result.tool_calls),
-                                     tenant=caller.tenant_id))
+    engine.feed.publish(
+        FeedItem(
+            operator=caller.name,
+            channel=channel,
+            session=session,
+            message=message,
+            reply=result.reply,
+            agent=result.agent,
+            tool_calls=tuple(c.to_contract() for c in result.tool_calls),
+            tenant=caller.tenant_id,
+        )
+    )
     return result
 
 
@@ -149,28 +167,49 @@ def what_ran(engine: Engine, caller: Caller, since: datetime) -> str:
     """One sentence for an operator whose turn crashed: the jobs and plans it made, or that nothing ran."""
     try:
         with engine.store.session() as s:
-            jobs = s.exec(select(JobRecord).where(col(JobRecord.started_by) == caller.operator_id,
-                                                  col(JobRecord.created_at) >= since)
-                          .order_by(col(JobRecord.created_at))).all()
-            plans = s.exec(select(PlanRecord).where(col(PlanRecord.operator_id) == caller.operator_id,
-                                                    col(PlanRecord.created_at) >= since,
-                                                    col(PlanRecord.status) == "pending")).all()
+            jobs = s.exec(
+                select(JobRecord)
+                .where(col(JobRecord.started_by) == caller.operator_id, col(JobRecord.created_at) >= since)
+                .order_by(col(JobRecord.created_at))
+            ).all()
+            plans = s.exec(
+                select(PlanRecord).where(
+                    col(PlanRecord.operator_id) == caller.operator_id,
+                    col(PlanRecord.created_at) >= since,
+                    col(PlanRecord.status) == "pending",
+                )
+            ).all()
     except ClawOpsError:
-        return ("The engine hit an internal error on this turn (logged) and cannot tell what ran; "
-                "check `clawops ask \"list jobs\"` before sending it again.")
+        return (
+            "The engine hit an internal error on this turn (logged) and cannot tell what ran; "
+            'check `clawops ask "list jobs"` before sending it again.'
+        )
     if jobs:
-        started = ", ".join(f"{j.id} ({j.tool}, {j.total} step{'s' if j.total != 1 else ''}, {j.status})"
-                            for j in jobs[:5])
-        return (f"The engine hit an internal error (logged) after this turn had already started {started}; "
-                "do not send it again — ask for the job's status instead.")
+        started = ", ".join(
+            f"{j.id} ({j.tool}, {j.total} step{'s' if j.total != 1 else ''}, {j.status})" for j in jobs[:5]
+        )
+        return (
+            f"The engine hit an internal error (logged) after this turn had already started {started}; "
+            "do not send it again — ask for the job's status instead."
+        )
     if plans:
-        return (f"The engine hit an internal error (logged) after planning {', '.join(p.id for p in plans[:5])}; "
-                "nothing ran — say \"go\" to confirm the plan or ask again.")
+        return (
+            f"The engine hit an internal error (logged) after planning {', '.join(p.id for p in plans[:5])}; "
+            'nothing ran — say "go" to confirm the plan or ask again.'
+        )
     return "The engine hit an internal error on this turn (logged); nothing ran, so it is safe to try again."
 
 
-def _record(engine: Engine, caller: Caller, session: str | None, message: str, reply: str, agent: str | None,
-            *, role: str = "agent") -> None:
+def _record(
+    engine: Engine,
+    caller: Caller,
+    session: str | None,
+    message: str,
+    reply: str,
+    agent: str | None,
+    *,
+    role: str = "agent",
+) -> None:
     """History is a convenience: failing to write it must not turn a done action into an error."""
     try:
         record_exchange(engine.store, caller, session, message, reply, agent, role=role)

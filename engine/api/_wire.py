@@ -19,8 +19,16 @@ from engine.errors import ClawOpsError
 from engine.events import EngineEvent, ToolCalled, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress, JobView, PlanView, ToolOutcome
 
-__all__ = ["audit_from_wire", "audit_to_wire", "event_from_wire", "event_to_wire", "progress_from_wire",
-           "progress_to_wire", "turn_from_wire", "turn_to_wire"]
+__all__ = [
+    "audit_from_wire",
+    "audit_to_wire",
+    "event_from_wire",
+    "event_to_wire",
+    "progress_from_wire",
+    "progress_to_wire",
+    "turn_from_wire",
+    "turn_to_wire",
+]
 
 
 def turn_to_wire(result: TurnResult, *, detail: bool = False) -> dict[str, Any]:
@@ -34,23 +42,39 @@ def turn_to_wire(result: TurnResult, *, detail: bool = False) -> dict[str, Any]:
 def _plan(data: dict[str, Any] | None) -> PlanView | None:
     if not data:
         return None
-    return PlanView(id=str(data["id"]), tool=str(data["tool"]), summary=str(data["summary"]),
-                    requires_confirmation=bool(data["requires_confirmation"]),
-                    affected_users=int(data["affected_users"]), monthly_cost_delta=float(data["monthly_cost_delta"]),
-                    status=str(data["status"]), steps=tuple(data.get("steps") or ()),
-                    policy=tuple(data.get("policy") or ()), reversible=bool(data.get("reversible", True)))
+    return PlanView(
+        id=str(data["id"]),
+        tool=str(data["tool"]),
+        summary=str(data["summary"]),
+        requires_confirmation=bool(data["requires_confirmation"]),
+        affected_users=int(data["affected_users"]),
+        monthly_cost_delta=float(data["monthly_cost_delta"]),
+        status=str(data["status"]),
+        steps=tuple(data.get("steps") or ()),
+        policy=tuple(data.get("policy") or ()),
+        reversible=bool(data.get("reversible", True)),
+    )
 
 
 def _job(data: dict[str, Any] | None) -> JobView | None:
     if not data:
         return None
-    return JobView(id=str(data["id"]), plan_id=str(data["plan_id"]), tool=str(data["tool"]),
-                   status=str(data["status"]), total=int(data["total"]), done=int(data["done"]),
-                   failed=int(data["failed"]), states=dict(data.get("states") or {}), error=data.get("error"),
-                   elapsed_seconds=float(data.get("elapsed_seconds") or 0.0),
-                   eta_seconds=_optional_float(data.get("eta_seconds")),
-                   fastest_seconds=_optional_float(data.get("fastest_seconds")),
-                   skipped=int(data.get("skipped") or 0), resumed=bool(data.get("resumed")))
+    return JobView(
+        id=str(data["id"]),
+        plan_id=str(data["plan_id"]),
+        tool=str(data["tool"]),
+        status=str(data["status"]),
+        total=int(data["total"]),
+        done=int(data["done"]),
+        failed=int(data["failed"]),
+        states=dict(data.get("states") or {}),
+        error=data.get("error"),
+        elapsed_seconds=float(data.get("elapsed_seconds") or 0.0),
+        eta_seconds=_optional_float(data.get("eta_seconds")),
+        fastest_seconds=_optional_float(data.get("fastest_seconds")),
+        skipped=int(data.get("skipped") or 0),
+        resumed=bool(data.get("resumed")),
+    )
 
 
 def _optional_float(value: Any) -> float | None:
@@ -58,8 +82,12 @@ def _optional_float(value: Any) -> float | None:
 
 
 def progress_to_wire(progress: JobProgress) -> dict[str, Any]:
-    return {"job": progress.job.to_contract(), "operator": progress.operator, "tenant": progress.tenant,
-            "line": progress.line}
+    return {
+        "job": progress.job.to_contract(),
+        "operator": progress.operator,
+        "tenant": progress.tenant,
+        "line": progress.line,
+    }
 
 
 def progress_from_wire(data: dict[str, Any]) -> JobProgress:
@@ -76,18 +104,37 @@ def turn_from_wire(data: Any) -> TurnResult:
     try:
         calls: list[ToolOutcome] = []
         for raw in data.get("detail") or []:
-            calls.append(ToolOutcome(tool=str(raw["tool"]), args=dict(raw.get("args") or {}),
-                                     status=str(raw["status"]), result=dict(raw.get("result") or {}),
-                                     message=str(raw.get("message") or ""), plan=_plan(raw.get("plan")),
-                                     job=_job(raw.get("job")), rule=raw.get("rule")))
+            calls.append(
+                ToolOutcome(
+                    tool=str(raw["tool"]),
+                    args=dict(raw.get("args") or {}),
+                    status=str(raw["status"]),
+                    result=dict(raw.get("result") or {}),
+                    message=str(raw.get("message") or ""),
+                    plan=_plan(raw.get("plan")),
+                    job=_job(raw.get("job")),
+                    rule=raw.get("rule"),
+                )
+            )
         if "detail" not in data:
             for raw in data.get("tool_calls") or []:
                 result = dict(raw.get("result") or {})
-                calls.append(ToolOutcome(tool=str(raw["tool"]), args=dict(raw.get("args") or {}),
-                                         status=str(raw["status"]), result=result,
-                                         message=str(result.get("error", "")), rule=result.get("rule")))
-        return TurnResult(reply=str(data["reply"]), agent=str(data.get("agent") or "commander"), tool_calls=calls,
-                          session=data.get("session"))
+                calls.append(
+                    ToolOutcome(
+                        tool=str(raw["tool"]),
+                        args=dict(raw.get("args") or {}),
+                        status=str(raw["status"]),
+                        result=result,
+                        message=str(result.get("error", "")),
+                        rule=result.get("rule"),
+                    )
+                )
+        return TurnResult(
+            reply=str(data["reply"]),
+            agent=str(data.get("agent") or "commander"),
+            tool_calls=calls,
+            session=data.get("session"),
+        )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ClawOpsError(f"The engine sent a turn this client cannot read ({exc!r}); update clawops.") from None
 

@@ -15,9 +15,20 @@ from engine.ledger import Money, deferral_clause, finding_line, savings_from_ste
 
 __all__ = ["SINCE_WORDS", "audit_narrative", "leaks", "money", "numbered_findings", "resolve_since", "savings_text"]
 
-_TOOL_NAMES = ("fleet_status", "instance_inspect", "instance_diagnose", "provision_pairs", "config_push",
-               "cost_analysis", "provider_health", "silence_alerts", "audit_query", "job_status", "guardian_sweep",
-               "briefing_schedule")
+_TOOL_NAMES = (
+    "fleet_status",
+    "instance_inspect",
+    "instance_diagnose",
+    "provision_pairs",
+    "config_push",
+    "cost_analysis",
+    "provider_health",
+    "silence_alerts",
+    "audit_query",
+    "job_status",
+    "guardian_sweep",
+    "briefing_schedule",
+)
 _LEAK_RE = re.compile(
     r"Traceback|\b[A-Z][A-Za-z]*(?:Error|Exception)\b|\bhas no argument\b|\bNoneType\b|\bself\.|"
     r"\b(?:" + "|".join(_TOOL_NAMES) + r")\b|\bdict\[|\bselector=|\bargs=|__\w+__|\bnot subscriptable\b|"
@@ -29,15 +40,30 @@ def leaks(reply: str) -> list[str]:
     """Internal identifiers, exception names or tool-argument errors that must never reach an operator."""
     return [m.group(0) for m in _LEAK_RE.finditer(reply)]
 
+
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-SINCE_WORDS = ("overnight", "last night", "yesterday", "today", "this morning", "this week", "the weekend",
-               "the last hour", *_WEEKDAYS)
+SINCE_WORDS = (
+    "overnight",
+    "last night",
+    "yesterday",
+    "today",
+    "this morning",
+    "this week",
+    "the weekend",
+    "the last hour",
+    *_WEEKDAYS,
+)
 """Relative times the brain passes on as words; :func:`resolve_since` turns them into a moment."""
 
-_TOOL_WORDS = {"restart": ("restarted", "restart"), "teardown": ("tore down", "teardown"),
-               "resize": ("resized", "resize"), "failover": ("failed over", "failover"),
-               "config_push": ("pushed config to", "config push"), "provision_pairs": ("provisioned", "provisioning"),
-               "silence_alerts": ("silenced alerts on", "silence")}
+_TOOL_WORDS = {
+    "restart": ("restarted", "restart"),
+    "teardown": ("tore down", "teardown"),
+    "resize": ("resized", "resize"),
+    "failover": ("failed over", "failover"),
+    "config_push": ("pushed config to", "config push"),
+    "provision_pairs": ("provisioned", "provisioning"),
+    "silence_alerts": ("silenced alerts on", "silence"),
+}
 
 
 def resolve_since(word: str, now: datetime | None = None) -> str:
@@ -73,13 +99,13 @@ def money(eur: float, currency: str = "USD", usd_to_eur: float = 0.92) -> str:
     return Money.named(currency, usd_to_eur).text(eur)
 
 
-def numbered_findings(result: dict[str, Any], currency: str = "USD", usd_to_eur: float = 0.92
-                      ) -> tuple[str, list[str]]:
+def numbered_findings(result: dict[str, Any], currency: str = "USD", usd_to_eur: float = 0.92) -> tuple[str, list[str]]:
     """Waste findings as a numbered list ("1. idle: 3 instances, save $82/month — tear down") and their ids."""
     listed = [f for f in result.get("findings", []) if isinstance(f, dict) and f.get("count")]
     # Numbered as Ledger's answer lists them: one-confirmation fixes first, provider moves last.
-    findings = [f for f in listed if (f.get("action") or {}).get("tool")] + \
-        [f for f in listed if not (f.get("action") or {}).get("tool")]
+    findings = [f for f in listed if (f.get("action") or {}).get("tool")] + [
+        f for f in listed if not (f.get("action") or {}).get("tool")
+    ]
     lines: list[str] = []
     ids: list[str] = []
     shown = Money.named(currency, usd_to_eur)
@@ -93,7 +119,7 @@ def numbered_findings(result: dict[str, Any], currency: str = "USD", usd_to_eur:
     if not lines:
         return "", []
     total = shown.total_text(float(f.get("monthly_savings_eur", 0.0)) for f in findings)
-    head = f"Findings (say \"fix 1\" or \"fix 1 and 2\"), up to {total}/month in all:"
+    head = f'Findings (say "fix 1" or "fix 1 and 2"), up to {total}/month in all:'
     return "\n".join([head, *lines]), ids
 
 
@@ -111,12 +137,17 @@ def savings_text(plans: list[dict[str, Any]], currency: str = "USD", usd_to_eur:
         summary = str(plan.get("summary", "")).split(";")[0].rstrip(".")
         saved = savings_from_steps(plan.get("steps") or [], datetime.now(UTC).date()) if delta < 0 else None
         later = deferral_clause(saved, Money.named(currency, usd_to_eur)) if saved is not None else ""
-        parts.append(f"plan {plan['id']} ({summary}; {status}) {verb} "
-                     f"{money(abs(delta), currency, usd_to_eur)}/month" + (f", {later}" if later else ""))
+        parts.append(
+            f"plan {plan['id']} ({summary}; {status}) {verb} "
+            f"{money(abs(delta), currency, usd_to_eur)}/month" + (f", {later}" if later else "")
+        )
     shown = Money.named(currency, usd_to_eur)
     total = shown.total(deltas)  # the parts as shown add up to it
-    head = (f"That saves about {shown.format(-total)}/month in all: " if total < 0
-            else f"That saved nothing; it adds {shown.format(total)}/month: ")
+    head = (
+        f"That saves about {shown.format(-total)}/month in all: "
+        if total < 0
+        else f"That saved nothing; it adds {shown.format(total)}/month: "
+    )
     return head + "; ".join(parts) + "."
 
 
@@ -160,8 +191,10 @@ def audit_narrative(entries: list[dict[str, Any]], since_label: str = "") -> str
         counted = steps.get(str(detail.get("job")), Counter())
         result = ", ".join(f"{n} {k}" for k, n in counted.most_common()) or "no steps recorded yet"
         when = str(entry.get("ts", ""))[11:16]
-        lines.append(f"{when} {_who(str(entry.get('actor', '?')))} {what} {scope}"
-                     f"{f' ({users} users)' if users else ''} — why: {why}; result: {result}.")
+        lines.append(
+            f"{when} {_who(str(entry.get('actor', '?')))} {what} {scope}"
+            f"{f' ({users} users)' if users else ''} — why: {why}; result: {result}."
+        )
     for (who, action, outcome), n in others.most_common(4):
         lines.append(f"{who}: {action.replace('_', ' ').replace('.', ' ')} ×{n}{f' ({outcome})' if outcome else ''}.")
     span = f" {since_label}" if since_label else ""
@@ -185,6 +218,7 @@ def _scope(args: dict[str, Any]) -> str:
         what = f"{what} {str(selector['finding']).replace('_', ' ')} instances".strip()
     else:
         what = f"{what} instances".strip()
-    where = " ".join(f"{prep} {selector[k]}" for k, prep in (("provider", "on"), ("region", "in"), ("geo", "in"))
-                     if selector.get(k))
+    where = " ".join(
+        f"{prep} {selector[k]}" for k, prep in (("provider", "on"), ("region", "in"), ("geo", "in")) if selector.get(k)
+    )
     return re.sub(r"\s+", " ", f"the {what} {where}").strip()

@@ -21,41 +21,76 @@ _IT_SEND = re.compile(r"\b(?:send|deliver|put|give)\s+(?:it|them|that|mine)\b")
 _ASK = re.compile(
     rf"\b(?:when(?:'s| is| do| does| will)?|what time(?:'s| is| do| does)?|which (?:time|days?|channels?))\b.*\b{_BRIEF}\b"
     rf"|\b(?:show|what(?:'s| is)|tell me)\s+(?:me\s+)?(?:my\s+)?{_BRIEF}\s+(?:schedule|time|settings|preferences)\b"
-    rf"|^(?:my\s+)?{_BRIEF}\s+(?:schedule|time|settings|preferences)\s*\??$")
+    rf"|^(?:my\s+)?{_BRIEF}\s+(?:schedule|time|settings|preferences)\s*\??$"
+)
 _NOW = re.compile(r"\b(?:now|right now|right away|at once|immediately|today's|this morning's)\b")
-_TIME = re.compile(r"\b(?:at|for|to|by|around|@)\s*(\d{1,2})(?:[:.h](\d{2}))?\s*(a\.?m\.?|p\.?m\.?|o'?clock|h)?(?![\d/])"
-                   r"|\b(\d{1,2})[:.](\d{2})\s*(a\.?m\.?|p\.?m\.?)?\b|\b(\d{1,2})\s*(a\.?m\.?|p\.?m\.?)(?!\w)")
+_TIME = re.compile(
+    r"\b(?:at|for|to|by|around|@)\s*(\d{1,2})(?:[:.h](\d{2}))?\s*(a\.?m\.?|p\.?m\.?|o'?clock|h)?(?![\d/])"
+    r"|\b(\d{1,2})[:.](\d{2})\s*(a\.?m\.?|p\.?m\.?)?\b|\b(\d{1,2})\s*(a\.?m\.?|p\.?m\.?)(?!\w)"
+)
 _MORNING = re.compile(r"\b(?:in the morning|every morning|each morning|mornings)\b")
 _TZ_NAME = re.compile(r"\b((?:europe|america|asia|africa|australia|pacific|atlantic|indian)/[a-z_]+(?:/[a-z_]+)?)\b")
 _TZ_WORD = re.compile(r"\b(utc|gmt|cet|cest|z)\b")
 _CITY = re.compile(r"\b([a-z]+(?: [a-z]+)?) time\b")
 _CITIES = {
-    "berlin": "Europe/Berlin", "paris": "Europe/Paris", "london": "Europe/London", "amsterdam": "Europe/Amsterdam",
-    "madrid": "Europe/Madrid", "rome": "Europe/Rome", "vienna": "Europe/Vienna", "zurich": "Europe/Zurich",
-    "warsaw": "Europe/Warsaw", "lisbon": "Europe/Lisbon", "dublin": "Europe/Dublin", "helsinki": "Europe/Helsinki",
-    "new york": "America/New_York", "chicago": "America/Chicago", "denver": "America/Denver",
-    "los angeles": "America/Los_Angeles", "toronto": "America/Toronto", "sao paulo": "America/Sao_Paulo",
-    "singapore": "Asia/Singapore", "tokyo": "Asia/Tokyo", "sydney": "Australia/Sydney", "mumbai": "Asia/Kolkata",
-    "dubai": "Asia/Dubai", "hong kong": "Asia/Hong_Kong", "eastern": "America/New_York",
-    "pacific": "America/Los_Angeles", "central": "America/Chicago", "uk": "Europe/London", "german": "Europe/Berlin",
+    "berlin": "Europe/Berlin",
+    "paris": "Europe/Paris",
+    "london": "Europe/London",
+    "amsterdam": "Europe/Amsterdam",
+    "madrid": "Europe/Madrid",
+    "rome": "Europe/Rome",
+    "vienna": "Europe/Vienna",
+    "zurich": "Europe/Zurich",
+    "warsaw": "Europe/Warsaw",
+    "lisbon": "Europe/Lisbon",
+    "dublin": "Europe/Dublin",
+    "helsinki": "Europe/Helsinki",
+    "new york": "America/New_York",
+    "chicago": "America/Chicago",
+    "denver": "America/Denver",
+    "los angeles": "America/Los_Angeles",
+    "toronto": "America/Toronto",
+    "sao paulo": "America/Sao_Paulo",
+    "singapore": "Asia/Singapore",
+    "tokyo": "Asia/Tokyo",
+    "sydney": "Australia/Sydney",
+    "mumbai": "Asia/Kolkata",
+    "dubai": "Asia/Dubai",
+    "hong kong": "Asia/Hong_Kong",
+    "eastern": "America/New_York",
+    "pacific": "America/Los_Angeles",
+    "central": "America/Chicago",
+    "uk": "Europe/London",
+    "german": "Europe/Berlin",
 }
 _DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)s?"
-_DAY_NAMES = {"mon": "monday", "tue": "tuesday", "wed": "wednesday", "thu": "thursday", "fri": "friday",
-              "sat": "saturday", "sun": "sunday"}
+_DAY_NAMES = {
+    "mon": "monday",
+    "tue": "tuesday",
+    "wed": "wednesday",
+    "thu": "thursday",
+    "fri": "friday",
+    "sat": "saturday",
+    "sun": "sunday",
+}
 _NEG = r"(?:no|not|never|skip|without|except|but not|none)"
 _SKIP = re.compile(rf"\b{_NEG}\b[^.]*?\b(weekends?|saturdays? and sundays?|{_DAY}(?:(?:,| and| or)\s*{_DAY})*)\b")
 _EVERY_DAY = re.compile(r"\b(?:every ?day|daily|each day|7 days|seven days)\b")
-_WEEKDAYS = re.compile(r"\b(?:weekdays|workdays|working days|business days|monday to friday|mon-fri|mondays to fridays)\b")
+_WEEKDAYS = re.compile(
+    r"\b(?:weekdays|workdays|working days|business days|monday to friday|mon-fri|mondays to fridays)\b"
+)
 _WEEKENDS = re.compile(r"\b(?:on )?weekends?\b")
 _ON_DAYS = re.compile(rf"\b(?:on|every)\s+({_DAY}(?:(?:,|\s+and|\s+or)?\s*{_DAY})*)\b")
 _CHANNEL = re.compile(r"\b(?:on|via|over|through|to|by|in)\s+(?:my\s+)?(telegram|whatsapp|whats app)\b")
-_OFF = re.compile(rf"\b(?:stop|cancel|disable|turn off|switch off|pause|no more|don'?t send)\b[^.]*\b{_BRIEF}\b"
-                  rf"|\b{_BRIEF}\b[^.]*\b(?:off|disabled)\b")
+_OFF = re.compile(
+    rf"\b(?:stop|cancel|disable|turn off|switch off|pause|no more|don'?t send)\b[^.]*\b{_BRIEF}\b"
+    rf"|\b{_BRIEF}\b[^.]*\b(?:off|disabled)\b"
+)
 _ON = re.compile(rf"\b(?:resume|restart|enable|turn on|switch on|start)\b[^.]*\b{_BRIEF}\b")
 
 
 def parse_clock(hour: int, minute: int, suffix: str | None) -> str | None:
-    """"6", "30", "pm" → "18:30"; None when it is not a time of day."""
+    """ "6", "30", "pm" → "18:30"; None when it is not a time of day."""
     mark = (suffix or "").replace(".", "")
     if mark == "pm" and hour < 12:
         hour += 12
@@ -66,15 +101,35 @@ def parse_clock(hour: int, minute: int, suffix: str | None) -> str | None:
     return f"{hour:02d}:{minute:02d}"
 
 
-_HOUR_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
-_MINUTE_WORDS = {"o'clock": 0, "oclock": 0, "fifteen": 15, "thirty": 30, "forty five": 45, "forty-five": 45,
-                 "twenty": 20, "ten": 10, "five": 5, "oh five": 5, "fifty": 50, "forty": 40}
-_WORD_TIME = re.compile(r"\b(at|for|to|around) (" + "|".join(_HOUR_WORDS) + r")(?: (" +
-                        "|".join(sorted(_MINUTE_WORDS, key=len, reverse=True)) + r"))?\b")
+_HOUR_WORDS = {
+    w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+}
+_MINUTE_WORDS = {
+    "o'clock": 0,
+    "oclock": 0,
+    "fifteen": 15,
+    "thirty": 30,
+    "forty five": 45,
+    "forty-five": 45,
+    "twenty": 20,
+    "ten": 10,
+    "five": 5,
+    "oh five": 5,
+    "fifty": 50,
+    "forty": 40,
+}
+_WORD_TIME = re.compile(
+    r"\b(at|for|to|around) ("
+    + "|".join(_HOUR_WORDS)
+    + r")(?: ("
+    + "|".join(sorted(_MINUTE_WORDS, key=len, reverse=True))
+    + r"))?\b"
+)
 
 
 def _digits_for_words(text: str) -> str:
-    """"at six thirty" → "at 6:30", "at seven" → "at 7" (a time said in words)."""
+    """ "at six thirty" → "at 6:30", "at seven" → "at 7" (a time said in words)."""
+
     def swap(m: re.Match[str]) -> str:
         minute = _MINUTE_WORDS.get(m.group(3) or "o'clock", 0)
         return f"{m.group(1)} {_HOUR_WORDS[m.group(2)]}:{minute:02d}"
@@ -102,8 +157,10 @@ def _time(text: str) -> str | None:
 def _tz(text: str) -> str | None:
     named = _TZ_NAME.search(text)
     if named:
-        return "/".join(p.capitalize() if "_" not in p else "_".join(w.capitalize() for w in p.split("_"))
-                        for p in named.group(1).split("/"))
+        return "/".join(
+            p.capitalize() if "_" not in p else "_".join(w.capitalize() for w in p.split("_"))
+            for p in named.group(1).split("/")
+        )
     word = _TZ_WORD.search(text)
     if word:
         return {"utc": "UTC", "gmt": "UTC", "z": "UTC", "cet": "Europe/Berlin", "cest": "Europe/Berlin"}[word.group(1)]
@@ -154,7 +211,7 @@ def briefing_schedule_args(text: str) -> dict[str, Any] | None:
     if skip:
         what = skip.group(1)
         args["skip_days"] = "weekends" if what.startswith(("weekend", "saturday")) else _day_list(what)
-        rest = text[:skip.start()] + text[skip.end():]
+        rest = text[: skip.start()] + text[skip.end() :]
     if _WEEKDAYS.search(rest):
         args["days"] = "weekdays"
     elif _EVERY_DAY.search(rest):

@@ -30,28 +30,35 @@ class ConfigKey:
     aliases: tuple[str, ...] = ()
 
 
-CONFIG_SCHEMA: dict[str, ConfigKey] = {k.name: k for k in (
-    ConfigKey("log_level", "enum", "info", ("debug", "info", "warning", "error"), aliases=("log level", "logging",
-                                                                                          "loglevel", "verbosity")),
-    ConfigKey("debug", "bool", False),
-    ConfigKey("telemetry", "bool", True),
-    ConfigKey("auto_update", "bool", True, aliases=("auto update", "autoupdate")),
-    ConfigKey("update_channel", "enum", "stable", ("stable", "beta"), aliases=("update channel", "channel")),
-    ConfigKey("gateway_timeout", "int", 60, low=1, high=3600, aliases=("gateway timeout", "timeout")),
-    ConfigKey("heartbeat_seconds", "int", 30, low=1, high=3600, aliases=("heartbeat", "heartbeat interval")),
-    ConfigKey("max_clients", "int", 100, low=1, high=100_000, aliases=("max clients", "client limit")),
-    ConfigKey("max_sessions", "int", 10, low=1, high=10_000, aliases=("max sessions", "session limit")),
-    ConfigKey("rate_limit", "int", 60, low=1, high=100_000, aliases=("rate limit",)),
-    ConfigKey("gateway_port", "int", 18789, low=1, high=65535, aliases=("gateway port", "port")),
-    ConfigKey("tts", "str", "piper", aliases=("text to speech",)),
-    ConfigKey("voice", "str", "en_US"),
-    ConfigKey("model", "str", ""),
-    ConfigKey("motd", "str", "", aliases=("message of the day",)),
-    ConfigKey("webhook_url", "url", "", aliases=("webhook url", "webhook")),
-    ConfigKey("callback_url", "url", "", aliases=("callback url", "callback")),
-)}
-_ALIASES = {alias: key.name for key in CONFIG_SCHEMA.values() for alias in (key.name.replace("_", " "),
-                                                                            *key.aliases)}
+CONFIG_SCHEMA: dict[str, ConfigKey] = {
+    k.name: k
+    for k in (
+        ConfigKey(
+            "log_level",
+            "enum",
+            "info",
+            ("debug", "info", "warning", "error"),
+            aliases=("log level", "logging", "loglevel", "verbosity"),
+        ),
+        ConfigKey("debug", "bool", False),
+        ConfigKey("telemetry", "bool", True),
+        ConfigKey("auto_update", "bool", True, aliases=("auto update", "autoupdate")),
+        ConfigKey("update_channel", "enum", "stable", ("stable", "beta"), aliases=("update channel", "channel")),
+        ConfigKey("gateway_timeout", "int", 60, low=1, high=3600, aliases=("gateway timeout", "timeout")),
+        ConfigKey("heartbeat_seconds", "int", 30, low=1, high=3600, aliases=("heartbeat", "heartbeat interval")),
+        ConfigKey("max_clients", "int", 100, low=1, high=100_000, aliases=("max clients", "client limit")),
+        ConfigKey("max_sessions", "int", 10, low=1, high=10_000, aliases=("max sessions", "session limit")),
+        ConfigKey("rate_limit", "int", 60, low=1, high=100_000, aliases=("rate limit",)),
+        ConfigKey("gateway_port", "int", 18789, low=1, high=65535, aliases=("gateway port", "port")),
+        ConfigKey("tts", "str", "piper", aliases=("text to speech",)),
+        ConfigKey("voice", "str", "en_US"),
+        ConfigKey("model", "str", ""),
+        ConfigKey("motd", "str", "", aliases=("message of the day",)),
+        ConfigKey("webhook_url", "url", "", aliases=("webhook url", "webhook")),
+        ConfigKey("callback_url", "url", "", aliases=("callback url", "callback")),
+    )
+}
+_ALIASES = {alias: key.name for key in CONFIG_SCHEMA.values() for alias in (key.name.replace("_", " "), *key.aliases)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,9 @@ def _scalar(value: str) -> Any:
 
 
 _PAIR_RE = re.compile(r"(?<![\w/])([a-z_][a-z0-9_.]*)\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^\s,;]+?)(?=[\s,;]|$|\.\s)")
-_SET_RE = re.compile(r"\bset (?:the )?([a-z_][a-z0-9_. ]{1,40}?) (?:to|=) (\"[^\"]*\"|'[^']*'|[^\s,;]+?)(?=[\s,;]|$|\.\s)")
+_SET_RE = re.compile(
+    r"\bset (?:the )?([a-z_][a-z0-9_. ]{1,40}?) (?:to|=) (\"[^\"]*\"|'[^']*'|[^\s,;]+?)(?=[\s,;]|$|\.\s)"
+)
 
 
 def parse_config(raw: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -102,14 +111,14 @@ def parse_config(raw: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         key = match.group(1)
         if key in ("batch", "batch_size", "batches", "http", "https"):
             continue
-        value = raw[match.start(2):match.end(2)].rstrip(".")
+        value = raw[match.start(2) : match.end(2)].rstrip(".")
         config[key] = _scalar(value)
         spans.append((match.group(0), key))
     if not config:
         for match in _SET_RE.finditer(lowered):
             phrase = match.group(1).strip()
             key = _ALIASES.get(phrase) or re.sub(r"[ .]+", "_", phrase)
-            value = raw[match.start(2):match.end(2)].rstrip(".")
+            value = raw[match.start(2) : match.end(2)].rstrip(".")
             config[key] = _scalar(value)
             spans.append((match.group(0), key))
     return config, spans
@@ -128,12 +137,12 @@ def check_config(config: dict[str, Any], url_allowlist: tuple[str, ...]) -> tupl
         if spec is None:
             near = nearest(key, CONFIG_SCHEMA, max_distance=3)
             hint = f" — did you mean {near}?" if near else f"; the settings I know are {', '.join(CONFIG_SCHEMA)}."
-            return {}, ConfigProblem(f"There is no gateway setting called \"{key}\"{hint}", (key, *(near or "",)))
+            return {}, ConfigProblem(f'There is no gateway setting called "{key}"{hint}', (key, *(near or "",)))
         if spec.kind == "bool" and not isinstance(value, bool):
-            return {}, ConfigProblem(f"{key} takes on or off, not \"{value}\".", (key,))
+            return {}, ConfigProblem(f'{key} takes on or off, not "{value}".', (key,))
         if spec.kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
-                return {}, ConfigProblem(f"{key} takes a whole number, not \"{value}\".", (key,))
+                return {}, ConfigProblem(f'{key} takes a whole number, not "{value}".', (key,))
             if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
                 return {}, ConfigProblem(f"{key} must be between {spec.low} and {spec.high}, not {value}.", (key,))
         if spec.kind == "enum":
@@ -141,20 +150,24 @@ def check_config(config: dict[str, Any], url_allowlist: tuple[str, ...]) -> tupl
             if text not in spec.choices:
                 close = nearest(text, spec.choices)
                 hint = f" — did you mean {close}?" if close else ""
-                return {}, ConfigProblem(f"{key} is one of {', '.join(spec.choices)}, not \"{value}\"{hint}",
-                                         (key, str(value)))
+                return {}, ConfigProblem(
+                    f'{key} is one of {", ".join(spec.choices)}, not "{value}"{hint}', (key, str(value))
+                )
             value = text
         if spec.kind == "url":
             scheme, host = _https_host(str(value))
             if scheme != "https" or not host:
-                return {}, ConfigProblem(f"{key} must be an https:// URL; \"{value}\" is not, so I pushed nothing.",
-                                         (key, "https"))
+                return {}, ConfigProblem(
+                    f'{key} must be an https:// URL; "{value}" is not, so I pushed nothing.', (key, "https")
+                )
             allowed = [h.lower() for h in url_allowlist]
             if not any(host == h or host.endswith("." + h) for h in allowed):
-                where = (f"the allowed hosts are {', '.join(allowed)}" if allowed
-                         else "no hosts are allowed yet")
-                return {}, ConfigProblem(f"{host} is not on the config URL allow-list ({where}; setting "
-                                         f"config_url_allowlist), so I pushed nothing.", (key, host))
+                where = f"the allowed hosts are {', '.join(allowed)}" if allowed else "no hosts are allowed yet"
+                return {}, ConfigProblem(
+                    f"{host} is not on the config URL allow-list ({where}; setting "
+                    f"config_url_allowlist), so I pushed nothing.",
+                    (key, host),
+                )
         if spec.kind == "str" and not isinstance(value, str):
             value = str(value)
         clean[key] = value

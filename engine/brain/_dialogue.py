@@ -36,38 +36,90 @@ AMEND_START = re.compile(
     r"(?:only|just|make it|make that|change it to|change that to|instead|rather|not\b|exclude|without|"
     r"(?:do )?all (?:of )?the|all of them|everything on|all\b|.*\binstead$|.*\bnot \d+$|.*\bactually$)"
 )
-_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-             "ninth": 9, "tenth": 10, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
-_ORDINAL_RE = re.compile(r"\b(?:the )?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|1st|2nd|"
-                         r"3rd|4th|5th|last)(?: one| instance| account| item)?\b")
+_ORDINALS = {
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+    "1st": 1,
+    "2nd": 2,
+    "3rd": 3,
+    "4th": 4,
+    "5th": 5,
+}
+_ORDINAL_RE = re.compile(
+    r"\b(?:the )?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|1st|2nd|"
+    r"3rd|4th|5th|last)(?: one| instance| account| item)?\b"
+)
 _THAT_ONE_RE = re.compile(r"\b(?:that|this) one\b|\bthat (?:account|instance|box|server)\b")
-_UNDO_RE = re.compile(r"^(?:please |ok |okay |actually |oops,? )*(?:undo|revert|reverse|roll ?back|roll (?:that|it) back|put "
-                      r"(?:it|that|them) back|take (?:that|it) back|change (?:it|that|them) back)(?: (?:that|it|this|the last (?:one|change|action|thing)|"
-                      r"what you (?:just )?did|please))*[.!]*$")
-_SAVINGS_RE = re.compile(r"\b(?:what|how much)\b.*\b(?:did|does|will|would) (?:that|this|it|the fix|those|these)\b.*"
-                         r"\bsav\w*|\bhow much (?:did|have) we sav\w*|\bwhat did we save\b|\bsavings? from (?:that|it)\b")
-_FIX_RE = re.compile(r"^(?:(?:please|ok|okay|then|now|and|also|so|right|great|good|cool),? )*(?:let'?s )?"
-                     r"(?:fix|do|apply|action|handle|take care of|go with|go ahead with|act on|sort out) (?P<refs>.+?)"
-                     r"(?: (?:please|too|as well|now|then))*[.!]*$")
+_UNDO_RE = re.compile(
+    r"^(?:please |ok |okay |actually |oops,? )*(?:undo|revert|reverse|roll ?back|roll (?:that|it) back|put "
+    r"(?:it|that|them) back|take (?:that|it) back|change (?:it|that|them) back)(?: (?:that|it|this|the last (?:one|change|action|thing)|"
+    r"what you (?:just )?did|please))*[.!]*$"
+)
+_SAVINGS_RE = re.compile(
+    r"\b(?:what|how much)\b.*\b(?:did|does|will|would) (?:that|this|it|the fix|those|these)\b.*"
+    r"\bsav\w*|\bhow much (?:did|have) we sav\w*|\bwhat did we save\b|\bsavings? from (?:that|it)\b"
+)
+_FIX_RE = re.compile(
+    r"^(?:(?:please|ok|okay|then|now|and|also|so|right|great|good|cool),? )*(?:let'?s )?"
+    r"(?:fix|do|apply|action|handle|take care of|go with|go ahead with|act on|sort out) (?P<refs>.+?)"
+    r"(?: (?:please|too|as well|now|then))*[.!]*$"
+)
 """A fix by number: the verb, then references to Ledger's numbered findings (read by :func:`_finding_numbers`)."""
-_FIX_MORE_RE = re.compile(r"^(?:(?:and|also|now|then|plus|next|what about|how about|same for|same with)\s+)+(?P<refs>.+?)"
-                          r"(?: (?:too|as well|please|now))*[.!?]*$|^(?P<refs2>.+?) (?:too|as well)[.!]*$")
+_FIX_MORE_RE = re.compile(
+    r"^(?:(?:and|also|now|then|plus|next|what about|how about|same for|same with)\s+)+(?P<refs>.+?)"
+    r"(?: (?:too|as well|please|now))*[.!?]*$|^(?P<refs2>.+?) (?:too|as well)[.!]*$"
+)
 """More of the same fix, after one ("fix 1" … "and 3 too"): the verb is the one just used."""
-_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-                 "ten": 10}
-_REF_FILLER_RE = re.compile(r"\b(?:the|findings?|numbers?|items?|no\.?|nr\.?|ones|of them|them|those|"
-                            r"on the list|from the list)\b|#|(?<=st) one\b|(?<=nd) one\b|(?<=rd) one\b|(?<=th) one\b")
+_NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
+_REF_FILLER_RE = re.compile(
+    r"\b(?:the|findings?|numbers?|items?|no\.?|nr\.?|ones|of them|them|those|"
+    r"on the list|from the list)\b|#|(?<=st) one\b|(?<=nd) one\b|(?<=rd) one\b|(?<=th) one\b"
+)
 _REF_SPLIT_RE = re.compile(r"\s*(?:,|&|\+|/|\band then\b|\bthen\b|\band\b|\bplus\b|\s)\s*")
-_SAME_RE = re.compile(r"^(?:ok |okay |now |and |then |great,? |good,? )*(?:do |repeat )?(?:the )?same(?: thing)?"
-                      r"(?: again)?(?: for| on| in| with| at)? (.+)$|^(?:now |and |ok )*(?:do )?(?:the )?same "
-                      r"(?:thing )?(?:for|on|in|with) (.+)$|^(?:now )?(?:and |ok )?(?:also |too )?do (?:the same|it|"
-                      r"that) (?:for|on|in) (.+)$")
-_COUNT_RE = re.compile(r"\b(?:make (?:it|that)|change (?:it|that) to|only|just)\s+(\d{1,5}|[a-z]+(?:[- ][a-z]+)?)\b|"
-                       r"^(\d{1,5}) (?:instead|then|pairs? instead)\b")
-_TIERS = {"nano": "nano", "standard": "standard", "performance": "performance", "cheap": "nano",
-          "small": "nano", "tiny": "nano", "big": "performance", "large": "performance", "medium": "standard"}
-_TIER_RE = re.compile(r"\b(?:make (?:it|that|them)|change (?:it|that) to|go|use|to)\s+(?:the )?(nano|standard|"
-                      r"performance|cheap|small|tiny|big|large|medium)\b|\b(nano|standard|performance)\s+instead\b")
+_SAME_RE = re.compile(
+    r"^(?:ok |okay |now |and |then |great,? |good,? )*(?:do |repeat )?(?:the )?same(?: thing)?"
+    r"(?: again)?(?: for| on| in| with| at)? (.+)$|^(?:now |and |ok )*(?:do )?(?:the )?same "
+    r"(?:thing )?(?:for|on|in|with) (.+)$|^(?:now )?(?:and |ok )?(?:also |too )?do (?:the same|it|"
+    r"that) (?:for|on|in) (.+)$"
+)
+_COUNT_RE = re.compile(
+    r"\b(?:make (?:it|that)|change (?:it|that) to|only|just)\s+(\d{1,5}|[a-z]+(?:[- ][a-z]+)?)\b|"
+    r"^(\d{1,5}) (?:instead|then|pairs? instead)\b"
+)
+_TIERS = {
+    "nano": "nano",
+    "standard": "standard",
+    "performance": "performance",
+    "cheap": "nano",
+    "small": "nano",
+    "tiny": "nano",
+    "big": "performance",
+    "large": "performance",
+    "medium": "standard",
+}
+_TIER_RE = re.compile(
+    r"\b(?:make (?:it|that|them)|change (?:it|that) to|go|use|to)\s+(?:the )?(nano|standard|"
+    r"performance|cheap|small|tiny|big|large|medium)\b|\b(nano|standard|performance)\s+instead\b"
+)
 _WIDEN_RE = re.compile(r"\b(?:all (?:of )?(?:the|them)|all\b|everything|every one|whole)\b")
 _SELECTOR_TOOLS = frozenset({"teardown", "resize", "restart", "failover", "config_push", "silence_alerts"})
 
@@ -80,10 +132,15 @@ def _withdraw(ctx: BrainContext, text: str, unknown: tuple[str, ...] = ()) -> Cl
     pending = ctx.pending or {}
     words = f" (I don't know {', '.join(repr(w) for w in unknown)})" if unknown else ""
     return ClarifyIntent(
-        question=(f"I couldn't tell how you want to change plan {pending.get('id', '')}{words}, so I withdrew it "
-                  f"and changed nothing. What do you want instead — e.g. \"only the vultr ones\", \"make it 5\" or "
-                  f"\"restart everything degraded on vultr\"?"),
-        understood=f"a change to plan {pending.get('id', '')}", unknown_words=unknown, withdraws=True)
+        question=(
+            f"I couldn't tell how you want to change plan {pending.get('id', '')}{words}, so I withdrew it "
+            f'and changed nothing. What do you want instead — e.g. "only the vultr ones", "make it 5" or '
+            f'"restart everything degraded on vultr"?'
+        ),
+        understood=f"a change to plan {pending.get('id', '')}",
+        unknown_words=unknown,
+        withdraws=True,
+    )
 
 
 def _from_to(before: Any, after: Any, form: str) -> str:
@@ -98,7 +155,9 @@ def _amend(text: str, ctx: BrainContext, unknown: Unexplained) -> Intent | None:
     if not pending or not AMEND_START.search(text):
         return None
     tool = str(pending.get("tool", ""))
-    args: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(pending.get("args") or {}).items()}
+    args: dict[str, Any] = {
+        k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(pending.get("args") or {}).items()
+    }
     pid = str(pending.get("id", ""))
     filters = read_filters(text)
     tier_match = _TIER_RE.search(text)
@@ -146,45 +205,74 @@ def _amend(text: str, ctx: BrainContext, unknown: Unexplained) -> Intent | None:
 def _undo(ctx: BrainContext) -> Intent:
     last = ctx.last_action
     if not last:
-        return ClarifyIntent(question="There is nothing in this conversation to undo yet. What should I change back?",
-                             understood="undo")
+        return ClarifyIntent(
+            question="There is nothing in this conversation to undo yet. What should I change back?", understood="undo"
+        )
     tool = str(last.get("tool"))
     args = dict(last.get("args") or {})
     selector = dict(args.get("selector") or {})
     before = dict(last.get("before") or {})
     if tool == "teardown":
-        return UnknownIntent("undo teardown", ("provision 1 pair",), reason=(
-            "A teardown cannot be undone: the servers were deleted at the provider (their data was archived "
-            "first). To bring the users back, provision new pairs and restore from the archives."))
+        return UnknownIntent(
+            "undo teardown",
+            ("provision 1 pair",),
+            reason=(
+                "A teardown cannot be undone: the servers were deleted at the provider (their data was archived "
+                "first). To bring the users back, provision new pairs and restore from the archives."
+            ),
+        )
     if tool == "resize":
         if before.get("tier"):
-            return ToolIntent("resize", {"selector": selector, "tier": before["tier"]},
-                              note=f"Undo: back to {before['tier']}.")
-        return ClarifyIntent(question="Those instances were on different tiers before; which tier should they go "
-                             "back to (nano, standard or performance)?", understood="undo the resize",
-                             readings=("nano", "standard", "performance"))
+            return ToolIntent(
+                "resize", {"selector": selector, "tier": before["tier"]}, note=f"Undo: back to {before['tier']}."
+            )
+        return ClarifyIntent(
+            question="Those instances were on different tiers before; which tier should they go "
+            "back to (nano, standard or performance)?",
+            understood="undo the resize",
+            readings=("nano", "standard", "performance"),
+        )
     if tool == "failover":
-        return ToolIntent("failover", {"selector": selector},
-                          note="Undo: failing back, so the old primaries serve again.")
+        return ToolIntent(
+            "failover", {"selector": selector}, note="Undo: failing back, so the old primaries serve again."
+        )
     if tool == "config_push":
         config = dict(args.get("config") or {})
         old = {k: before[k] for k in config if k in before}
         if old and len(old) == len(config):
-            return ToolIntent("config_push", {**{k: v for k, v in args.items() if k != "config"}, "config": old},
-                              note="Undo: the previous values.")
-        return ClarifyIntent(question=f"I don't know what {', '.join(sorted(config))} was before; what should it go "
-                             "back to?", understood="undo the config push")
+            return ToolIntent(
+                "config_push",
+                {**{k: v for k, v in args.items() if k != "config"}, "config": old},
+                note="Undo: the previous values.",
+            )
+        return ClarifyIntent(
+            question=f"I don't know what {', '.join(sorted(config))} was before; what should it go back to?",
+            understood="undo the config push",
+        )
     if tool == "restart":
-        return UnknownIntent("undo restart", ("fleet status",), reason=(
-            "A restart leaves nothing to change back: the same instances are running again with the same "
-            "settings. Ask \"fleet status\" to see how they are doing."))
+        return UnknownIntent(
+            "undo restart",
+            ("fleet status",),
+            reason=(
+                "A restart leaves nothing to change back: the same instances are running again with the same "
+                'settings. Ask "fleet status" to see how they are doing.'
+            ),
+        )
     if tool == "silence_alerts":
-        return UnknownIntent("undo silence", ("fleet status",), reason=(
-            "Silenced alerts come back on their own when the silence ends; there is no early un-silence yet."))
+        return UnknownIntent(
+            "undo silence",
+            ("fleet status",),
+            reason=("Silenced alerts come back on their own when the silence ends; there is no early un-silence yet."),
+        )
     if tool == "provision_pairs":
-        return UnknownIntent("undo provision", ("tear down acct-…",), reason=(
-            "Undoing a provisioning means tearing the new pairs down; name the accounts (e.g. \"tear down "
-            "acct-151\") and I'll plan it for your go."))
+        return UnknownIntent(
+            "undo provision",
+            ("tear down acct-…",),
+            reason=(
+                'Undoing a provisioning means tearing the new pairs down; name the accounts (e.g. "tear down '
+                "acct-151\") and I'll plan it for your go."
+            ),
+        )
     return ClarifyIntent(question="I can't undo that. What should I change back?", understood="undo")
 
 
@@ -214,9 +302,15 @@ def _finding_numbers(refs: str, listed: int) -> list[int] | None:
     if top and _one_number(top.group(1)):
         return list(range(1, min(int(_one_number(top.group(1)) or 0), listed) + 1))
     numbers: list[int] = []
-    text = re.sub(r"\b(\w+) ?(?:-|to|through|thru|until) ?(\w+)\b", lambda m: (
-        " ".join(str(n) for n in range(_one_number(m.group(1)) or 0, (_one_number(m.group(2)) or -1) + 1))
-        if _one_number(m.group(1)) and _one_number(m.group(2)) else m.group(0)), text)
+    text = re.sub(
+        r"\b(\w+) ?(?:-|to|through|thru|until) ?(\w+)\b",
+        lambda m: (
+            " ".join(str(n) for n in range(_one_number(m.group(1)) or 0, (_one_number(m.group(2)) or -1) + 1))
+            if _one_number(m.group(1)) and _one_number(m.group(2))
+            else m.group(0)
+        ),
+        text,
+    )
     for word in _REF_SPLIT_RE.split(text):
         if not word:
             continue
@@ -234,23 +328,36 @@ def _fix(numbers: list[int], ctx: BrainContext) -> list[Intent]:
     for number in numbers:
         if not 1 <= number <= len(ctx.findings_list):
             listed = len(ctx.findings_list)
-            out.append(ClarifyIntent(
-                question=f"There {'is' if listed == 1 else 'are'} only {listed} finding{'s' if listed != 1 else ''}"
-                         f" (1–{listed}); which one do you mean?", understood=f"fix finding {number}",
-                readings=tuple(f"fix {n}" for n in range(1, listed + 1))))
+            out.append(
+                ClarifyIntent(
+                    question=f"There {'is' if listed == 1 else 'are'} only {listed} finding{'s' if listed != 1 else ''}"
+                    f" (1–{listed}); which one do you mean?",
+                    understood=f"fix finding {number}",
+                    readings=tuple(f"fix {n}" for n in range(1, listed + 1)),
+                )
+            )
             continue
         finding = ctx.findings_list[number - 1]
         if finding == "idle":
             out.append(ToolIntent("teardown", {"selector": {"finding": "idle"}}))
         elif finding == "oversized":
-            out.append(ToolIntent("resize", {"selector": {"finding": "oversized"},
-                                             "tier": ctx.finding_tiers.get("oversized", "nano")}))
+            out.append(
+                ToolIntent(
+                    "resize", {"selector": {"finding": "oversized"}, "tier": ctx.finding_tiers.get("oversized", "nano")}
+                )
+            )
         else:
-            out.append(ClarifyIntent(
-                question=(f"Finding {number} ({finding.replace('_', ' ')}) means moving instances to another "
-                          "provider: that is a re-provisioning project, not one action. Shall I show which "
-                          "instances and providers it means, or fix another finding?"),
-                understood=f"fix finding {number}", readings=("where are we wasting money?",)))
+            out.append(
+                ClarifyIntent(
+                    question=(
+                        f"Finding {number} ({finding.replace('_', ' ')}) means moving instances to another "
+                        "provider: that is a re-provisioning project, not one action. Shall I show which "
+                        "instances and providers it means, or fix another finding?"
+                    ),
+                    understood=f"fix finding {number}",
+                    readings=("where are we wasting money?",),
+                )
+            )
     return out
 
 
@@ -279,8 +386,9 @@ def _same_for(change: str, ctx: BrainContext) -> Intent | None:
             if not (filters or accounts or instances):
                 return None
             args["selector"] = selector
-            return ToolIntent(tool, args, note="Same as before, for " + ", ".join(
-                [*filters.values(), *accounts, *instances]) + ".")
+            return ToolIntent(
+                tool, args, note="Same as before, for " + ", ".join([*filters.values(), *accounts, *instances]) + "."
+            )
         if tool == "provision_pairs" and filters:
             for key in ("region", "geo"):
                 if key in filters:
@@ -296,8 +404,9 @@ def _same_for(change: str, ctx: BrainContext) -> Intent | None:
 
 
 def resolve_references(text: str, ctx: BrainContext) -> str:
-    """"the second one" → the second id of the last list; "that one" → the last target, in the text itself."""
+    """ "the second one" → the second id of the last list; "that one" → the last target, in the text itself."""
     if ctx.last_list:
+
         def ordinal(match: re.Match[str]) -> str:
             word = match.group(1)
             index = len(ctx.last_list) if word == "last" else _ORDINALS[word]
@@ -318,8 +427,13 @@ def follow_up(text: str, ctx: BrainContext, unknown: Unexplained) -> list[Intent
         last = ctx.last_action or {}
         if last.get("job"):
             return [ToolIntent("job_status", {"job_id": str(last["job"])}, purpose="savings")]
-        return [ClarifyIntent(question="Nothing has run in this conversation yet, so nothing was saved. Shall I "
-                              "look for waste (\"where are we wasting money?\")?", understood="savings")]
+        return [
+            ClarifyIntent(
+                question="Nothing has run in this conversation yet, so nothing was saved. Shall I "
+                'look for waste ("where are we wasting money?")?',
+                understood="savings",
+            )
+        ]
     if ctx.findings_list:
         fix = _FIX_RE.match(bare)
         numbers = _finding_numbers(fix.group("refs"), len(ctx.findings_list)) if fix else None

@@ -106,8 +106,16 @@ class SuspectIntent:
 
 
 Intent = (
-    ToolIntent | ConfirmIntent | CancelIntent | HelpIntent | UnknownIntent | RememberIntent | ForgetIntent
-    | RecallIntent | SuspectIntent | ClarifyIntent
+    ToolIntent
+    | ConfirmIntent
+    | CancelIntent
+    | HelpIntent
+    | UnknownIntent
+    | RememberIntent
+    | ForgetIntent
+    | RecallIntent
+    | SuspectIntent
+    | ClarifyIntent
 )
 
 

@@ -25,11 +25,40 @@ from engine.trust import normalize
 
 __all__ = ["COMMON_WORDS", "FLEET_VOCABULARY", "Prepared", "edit_distance", "nearest", "prepare", "to_number"]
 
-DIGIT_WORDS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-               "six": "6", "seven": "7", "eight": "8", "nine": "9"}
-_TENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-         "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-         "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+DIGIT_WORDS = {
+    "zero": "0",
+    "oh": "0",
+    "o": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+_TENS = {
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
 _NUMBER_WORD = "|".join(sorted({*DIGIT_WORDS, *_TENS, "hundred"} - {"o"}, key=len, reverse=True))
 _SPOKEN_ID_RE = re.compile(
     rf"\b(?:acct|account|acc|accnt|acount|accout|accunt|customer)s?(?:\s+(?:number|no\.?|num|nr|#))?\s*[#-]?\s*"
@@ -53,17 +82,68 @@ _ALIASES = (
 _DO_RE = re.compile(r"(?<![A-Za-z])DO(?![A-Za-z])")
 
 FLEET_VOCABULARY = (
-    "hetzner", "vultr", "digitalocean", "contabo", "hostinger",
-    "degraded", "failed", "failing", "healing", "healthy", "unhealthy", "active", "creating", "bootstrapping",
-    "draining", "archiving", "deleted", "nano", "standard", "performance", "primary", "primaries", "standby",
-    "standbys", "gateway", "gateways", "docker", "instances", "instance", "servers", "accounts", "account",
-    "nuremberg", "falkenstein", "helsinki", "ashburn", "hillsboro", "singapore", "frankfurt", "amsterdam",
-    "tokyo", "london", "vilnius", "boston", "guardian", "ledger", "triage", "briefer", "commander",
-    "oversized", "idle", "europe", "asia", "america", "alerts", "status", "fleet",
+    "hetzner",
+    "vultr",
+    "digitalocean",
+    "contabo",
+    "hostinger",
+    "degraded",
+    "failed",
+    "failing",
+    "healing",
+    "healthy",
+    "unhealthy",
+    "active",
+    "creating",
+    "bootstrapping",
+    "draining",
+    "archiving",
+    "deleted",
+    "nano",
+    "standard",
+    "performance",
+    "primary",
+    "primaries",
+    "standby",
+    "standbys",
+    "gateway",
+    "gateways",
+    "docker",
+    "instances",
+    "instance",
+    "servers",
+    "accounts",
+    "account",
+    "nuremberg",
+    "falkenstein",
+    "helsinki",
+    "ashburn",
+    "hillsboro",
+    "singapore",
+    "frankfurt",
+    "amsterdam",
+    "tokyo",
+    "london",
+    "vilnius",
+    "boston",
+    "guardian",
+    "ledger",
+    "triage",
+    "briefer",
+    "commander",
+    "oversized",
+    "idle",
+    "europe",
+    "asia",
+    "america",
+    "alerts",
+    "status",
+    "fleet",
 )
 """The fleet's own words a typo is corrected towards (verbs are deliberately absent)."""
 
-COMMON_WORDS = frozenset("""
+COMMON_WORDS = frozenset(
+    """
 a about above actually after again against ago all allow almost alone along already also although always am an
 and another any anybody anymore anyone anything anyway anywhere are aren't around as ask asked asking at away
 back bad be because been before being below best better between big bit both bring broke broken but by call
@@ -84,7 +164,8 @@ yep yes yet you you'd you'll you're your yours yourself tonight overnight yester
 hour hours year years friday monday tuesday wednesday thursday saturday sunday weekend everybody morning
 folks guys team boss mate please kindly quickly asap urgent urgently rn soonest first second third fourth
 fifth last latest earlier instead otherwise except excluding apart leave leaving touch alone also plus
-""".split())
+""".split()
+)
 """Everyday English the brain reads past (never "corrected" into a fleet word, never an unknown word)."""
 
 
@@ -173,8 +254,9 @@ def edit_distance(a: str, b: str) -> int:
 def nearest(word: str, vocabulary: Iterable[str], *, max_distance: int | None = None) -> str | None:
     """The one vocabulary word within a small edit distance of ``word`` (1 up to 6 letters, else 2), or None."""
     limit = max_distance if max_distance is not None else (1 if len(word) <= 6 else 2)
-    best: list[tuple[int, str]] = sorted((edit_distance(word, v), v) for v in set(vocabulary)
-                                         if abs(len(v) - len(word)) <= limit)
+    best: list[tuple[int, str]] = sorted(
+        (edit_distance(word, v), v) for v in set(vocabulary) if abs(len(v) - len(word)) <= limit
+    )
     if not best or best[0][0] > limit or best[0][0] == 0:
         return None
     if len(best) > 1 and best[1][0] == best[0][0] and best[1][1] != best[0][1]:

@@ -46,8 +46,7 @@ __all__ = ["DialogueKeeper"]
 
 log = logging.getLogger(__name__)
 
-_MUTATING = frozenset({"provision_pairs", "teardown", "resize", "restart", "failover", "config_push",
-                       "silence_alerts"})
+_MUTATING = frozenset({"provision_pairs", "teardown", "resize", "restart", "failover", "config_push", "silence_alerts"})
 _EURO_RE = re.compile(r"([+-]?)€\s?([+-]?\d[\d,]*(?:\.\d+)?)")
 
 
@@ -84,10 +83,23 @@ class DialogueKeeper:
             context = dict(row.context) if row is not None else {}
             brain = dict(context.get("brain", {}))
             pending_ids = [str(p) for p in context.get("pending_plans", [])]
-            records = {r.id: r for r in s.exec(select(PlanRecord).where(col(PlanRecord.id).in_(pending_ids))).all()} \
-                if pending_ids else {}
-            frames = [(pid, records[pid].tool, dict(records[pid].args), records[pid].created_at,
-                       records[pid].summary, records[pid].status) for pid in pending_ids if pid in records]
+            records = (
+                {r.id: r for r in s.exec(select(PlanRecord).where(col(PlanRecord.id).in_(pending_ids))).all()}
+                if pending_ids
+                else {}
+            )
+            frames = [
+                (
+                    pid,
+                    records[pid].tool,
+                    dict(records[pid].args),
+                    records[pid].created_at,
+                    records[pid].summary,
+                    records[pid].status,
+                )
+                for pid in pending_ids
+                if pid in records
+            ]
         now = utcnow()
         live: list[tuple[str, str, dict[str, Any]]] = []
         expired: list[str] = []
@@ -99,16 +111,21 @@ class DialogueKeeper:
             elif now_aware - created > self.ttl:
                 expired.append(pid)
                 self._cancel(caller, pid)
-                notes.append(f"Plan {pid} ({_clip(summary)}) expired after {self._ttl_words()} without your go; "
-                             "nothing ran.")
+                notes.append(
+                    f"Plan {pid} ({_clip(summary)}) expired after {self._ttl_words()} without your go; nothing ran."
+                )
             else:
                 live.append((pid, tool, args))
         if expired:
             self._drop(caller, key, expired)
         pending = {"id": live[-1][0], "tool": live[-1][1], "args": live[-1][2]} if live else None
         return _replace(
-            ctx, url_allowlist=allow, pending=pending, findings_list=tuple(brain.get("findings_list", ())),
-            last_action=brain.get("last_action"), last_list=tuple(brain.get("last_list", ())),
+            ctx,
+            url_allowlist=allow,
+            pending=pending,
+            findings_list=tuple(brain.get("findings_list", ())),
+            last_action=brain.get("last_action"),
+            last_list=tuple(brain.get("last_list", ())),
             last_was_action=bool(brain.get("last_was_action", False)),
         ), notes
 
@@ -133,8 +150,11 @@ class DialogueKeeper:
             if pid in replaced or any(isinstance(i, ClarifyIntent) and i.withdraws for i in intents):
                 continue  # the changed plan's reply (render), or the question itself, says the plan was withdrawn
             what = f" ({_clip(summary)})" if summary else ""
-            notes.append(f"I also withdrew plan {pid}{what}; nothing ran." if replaced else
-                         f"I withdrew plan {pid}{what} since we moved on; nothing ran. Ask again when you want it.")
+            notes.append(
+                f"I also withdrew plan {pid}{what}; nothing ran."
+                if replaced
+                else f"I withdrew plan {pid}{what} since we moved on; nothing ran. Ask again when you want it."
+            )
         self._drop(caller, key, pending)
         return notes
 
@@ -147,19 +167,27 @@ class DialogueKeeper:
         """Of the plans a "go" would run: those it runs, those that keep waiting, and why they wait."""
         if named:
             if named not in plan_ids:
-                return [], plan_ids, [f"Plan {named} is not waiting for your go in this conversation"
-                                      + (f"; waiting: {', '.join(plan_ids)}." if plan_ids else ".")]
+                return (
+                    [],
+                    plan_ids,
+                    [
+                        f"Plan {named} is not waiting for your go in this conversation"
+                        + (f"; waiting: {', '.join(plan_ids)}." if plan_ids else ".")
+                    ],
+                )
             return [named], [p for p in plan_ids if p != named], []
         vouched = self._vouched(key)
         run = [p for p in plan_ids if p not in vouched]
         kept = [p for p in plan_ids if p in vouched]
-        notes = [f"Plan {p} was asked for with an assurance I can't check, so it runs only when you confirm it by "
-                 f"id: say \"go {p}\" (or \"cancel\"). Nothing ran." for p in kept]
+        notes = [
+            f"Plan {p} was asked for with an assurance I can't check, so it runs only when you confirm it by "
+            f'id: say "go {p}" (or "cancel"). Nothing ran.'
+            for p in kept
+        ]
         return run, kept, notes
 
     def mark_vouched(self, caller: Caller, key: str, plan_id: str) -> None:
-        self._update(caller, key, lambda ctx: {**ctx, "vouched_plans": [*ctx.get("vouched_plans", [])[-20:],
-                                                                         plan_id]})
+        self._update(caller, key, lambda ctx: {**ctx, "vouched_plans": [*ctx.get("vouched_plans", [])[-20:], plan_id]})
 
     def _vouched(self, key: str) -> set[str]:
         with self.ops.store.session() as s:
@@ -201,17 +229,22 @@ class DialogueKeeper:
             keep["before"] = before
         if intent.tool == "audit_query" and "since" in args:
             word = str(args.pop("since"))
-            keep["since_label"] = ("since " + word if word not in ("overnight", "today", "yesterday")
-                                   and not re.fullmatch(r"\d+[mhdw]", word) else word)
+            keep["since_label"] = (
+                "since " + word
+                if word not in ("overnight", "today", "yesterday") and not re.fullmatch(r"\d+[mhdw]", word)
+                else word
+            )
             if re.fullmatch(r"\d+[mhdw]", word):
-                keep["since_label"] = f"in the last {word[:-1]} " + {"m": "minutes", "h": "hours", "d": "days",
-                                                                      "w": "weeks"}[word[-1]]
+                keep["since_label"] = (
+                    f"in the last {word[:-1]} " + {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[word[-1]]
+                )
             keep["since"] = _since_moment(word)
             args["limit"] = max(int(args.get("limit") or 0), 200)
         return args, keep
 
-    def render(self, caller: Caller, key: str, intent: ToolIntent, outcome: ToolOutcome, text: str,
-               keep: dict[str, Any]) -> str:
+    def render(
+        self, caller: Caller, key: str, intent: ToolIntent, outcome: ToolOutcome, text: str, keep: dict[str, Any]
+    ) -> str:
         """The outcome in words people want (see the module docstring), with the brain's notes."""
         if outcome.plan is not None and keep.get("before"):
             self._befores[outcome.plan.id] = dict(keep["before"])
@@ -222,8 +255,10 @@ class DialogueKeeper:
             text, note = self._amended(intent, outcome, text)
         if outcome.status == "error" and leaks(text):
             log.warning("internal error kept out of the reply: %s(%s): %s", intent.tool, intent.args, text)
-            text = ("I couldn't do that as asked: something on my side went wrong reading the request, and "
-                    "nothing was changed. Try saying it another way, e.g. \"fleet status\" or \"restart acct-042\".")
+            text = (
+                "I couldn't do that as asked: something on my side went wrong reading the request, and "
+                'nothing was changed. Try saying it another way, e.g. "fleet status" or "restart acct-042".'
+            )
         elif outcome.tool == "audit_query" and outcome.status == "done":
             entries = list(outcome.result.get("entries") or [])
             since = keep.get("since")
@@ -241,12 +276,22 @@ class DialogueKeeper:
         if intent.adds and outcome.plan is not None and outcome.plan.status == "pending":
             waiting = [p for p in self.pending_ids(key) if p != outcome.plan.id]
             if waiting:
-                note = " ".join(filter(None, [note, f"(Plan{'s' if len(waiting) > 1 else ''} {', '.join(waiting)} "
-                                                    f"still wait{'' if len(waiting) > 1 else 's'} too: one go runs "
-                                                    "them all, in order.)"]))
+                note = " ".join(
+                    filter(
+                        None,
+                        [
+                            note,
+                            f"(Plan{'s' if len(waiting) > 1 else ''} {', '.join(waiting)} "
+                            f"still wait{'' if len(waiting) > 1 else 's'} too: one go runs "
+                            "them all, in order.)",
+                        ],
+                    )
+                )
         if intent.purpose == "vouched" and outcome.plan is not None and outcome.plan.status == "pending":
-            note = (f"You vouched for its safety; I can't check that, so a plain go won't run it: say "
-                    f"\"go {outcome.plan.id}\" to run exactly this plan, or \"cancel\".")
+            note = (
+                f"You vouched for its safety; I can't check that, so a plain go won't run it: say "
+                f'"go {outcome.plan.id}" to run exactly this plan, or "cancel".'
+            )
         if note and outcome.status != "error":
             text = f"{text}{chr(10) if chr(10) in text else ' '}{note}"
         return text
@@ -264,9 +309,12 @@ class DialogueKeeper:
         # The policy's own "it changes plan …" is what the head says; the other reasons to wait are kept.
         others = [str(p["note"]) for p in plan.policy if p.get("needs_human") and p.get("rule") != AMENDED]
         left = f" (Left alone: {', '.join(intent.exclude)}.)" if intent.exclude else ""
-        return (f"{change}; the old plan is withdrawn and nothing ran. New plan {plan.id}: {plan.summary}"
-                + (f" Policy: {'; '.join(others)}." if others else "") + left
-                + " It waits for your go (go / cancel)."), ""
+        return (
+            f"{change}; the old plan is withdrawn and nothing ran. New plan {plan.id}: {plan.summary}"
+            + (f" Policy: {'; '.join(others)}." if others else "")
+            + left
+            + " It waits for your go (go / cancel)."
+        ), ""
 
     def _before_after(self, caller: Caller, key: str, config: dict[str, Any]) -> str:
         known = dict(self._brain(key).get("config_values", {}))
@@ -292,11 +340,24 @@ class DialogueKeeper:
             for pid in plan_ids:
                 rec = s.get(PlanRecord, pid)
                 if rec is not None and rec.status in ("confirmed", "done", "running", "succeeded", "auto"):
-                    out.append({"id": rec.id, "summary": rec.summary, "monthly_cost_delta": rec.monthly_cost_delta,
-                                "job_status": "ran", "steps": list(rec.steps)})
+                    out.append(
+                        {
+                            "id": rec.id,
+                            "summary": rec.summary,
+                            "monthly_cost_delta": rec.monthly_cost_delta,
+                            "job_status": "ran",
+                            "steps": list(rec.steps),
+                        }
+                    )
                 elif rec is not None:
-                    out.append({"id": rec.id, "summary": rec.summary, "monthly_cost_delta": 0.0,
-                                "job_status": f"{rec.status}, so nothing"})
+                    out.append(
+                        {
+                            "id": rec.id,
+                            "summary": rec.summary,
+                            "monthly_cost_delta": 0.0,
+                            "job_status": f"{rec.status}, so nothing",
+                        }
+                    )
         return out
 
     # ------------------------------------------------------------------ state out
@@ -312,14 +373,21 @@ class DialogueKeeper:
         if not key or not calls:
             return
         update: dict[str, Any] = {}
-        actions = [c for c in calls if c.tool in _MUTATING and c.status in ("planned", "done")
-                   and (c.plan is not None or c.job is not None)]
+        actions = [
+            c
+            for c in calls
+            if c.tool in _MUTATING and c.status in ("planned", "done") and (c.plan is not None or c.job is not None)
+        ]
         if actions:
             last = actions[-1]
             plan_ids = [c.plan.id for c in actions if c.plan is not None]
-            frame: dict[str, Any] = {"tool": last.tool, "args": dict(last.args), "plans": plan_ids,
-                                     "plan": last.plan.id if last.plan is not None else None,
-                                     "job": next((c.job.id for c in reversed(actions) if c.job is not None), None)}
+            frame: dict[str, Any] = {
+                "tool": last.tool,
+                "args": dict(last.args),
+                "plans": plan_ids,
+                "plan": last.plan.id if last.plan is not None else None,
+                "job": next((c.job.id for c in reversed(actions) if c.job is not None), None),
+            }
             before = self._befores.pop(last.plan.id, None) if last.plan is not None else None
             if before is None and last.plan is not None and last.plan.status == "pending":
                 # A plan no brain rendered (the model proposed it): nothing ran yet, so the fleet still shows what
@@ -343,9 +411,13 @@ class DialogueKeeper:
                 previous["plans"] = plan_ids or previous.get("plans", [])
                 update["last_action"] = previous
             else:
-                update["last_action"] = {"tool": first.tool, "args": dict(first.args), "plans": plan_ids,
-                                         "plan": plan_ids[-1] if plan_ids else None,
-                                         "job": first.job.id if first.job is not None else None}
+                update["last_action"] = {
+                    "tool": first.tool,
+                    "args": dict(first.args),
+                    "plans": plan_ids,
+                    "plan": plan_ids[-1] if plan_ids else None,
+                    "job": first.job.id if first.job is not None else None,
+                }
                 before = self._befores.pop(plan_ids[-1], None) if plan_ids else None
                 if before:
                     update["last_action"]["before"] = before
@@ -360,8 +432,11 @@ class DialogueKeeper:
                 # "Hetzner Nuremberg looks down, what's our exposure?" → "fail them over": them = that place.
                 update["last_filters"] = {k: v for k, v in call.args.items() if k in ("provider", "region")}
             if call.tool == "fleet_status" and call.status == "done":
-                update["last_list"] = [str(p.get("id")) for p in (call.result.get("problems") or [])[:8]
-                                       if isinstance(p, dict) and p.get("id")]
+                update["last_list"] = [
+                    str(p.get("id"))
+                    for p in (call.result.get("problems") or [])[:8]
+                    if isinstance(p, dict) and p.get("id")
+                ]
             if call.tool == "cost_analysis" and call.status == "done":
                 _listing, ids = numbered_findings(call.result, self.currency, self.rate)
                 if ids:
@@ -377,8 +452,13 @@ class DialogueKeeper:
             stmt = select(Instance.tier).where(col(Instance.state).not_in(("DELETED", "ARCHIVING")))
             if caller.tenant_id is not None:
                 stmt = stmt.where(col(Instance.tenant_id) == caller.tenant_id)
-            for name, column in (("provider", Instance.provider), ("region", Instance.region),
-                                 ("tier", Instance.tier), ("state", Instance.state), ("role", Instance.role)):
+            for name, column in (
+                ("provider", Instance.provider),
+                ("region", Instance.region),
+                ("tier", Instance.tier),
+                ("state", Instance.state),
+                ("role", Instance.role),
+            ):
                 if selector.get(name):
                     stmt = stmt.where(col(column) == selector[name])
             if selector.get("accounts"):
@@ -394,8 +474,11 @@ class DialogueKeeper:
         if tool == "config_push":
             known = dict(self._brain(key).get("config_values", {}))
             config = dict(args.get("config") or {})
-            return {k: known.get(k, CONFIG_SCHEMA[k].default if k in CONFIG_SCHEMA else None) for k in config
-                    if k in known or k in CONFIG_SCHEMA}
+            return {
+                k: known.get(k, CONFIG_SCHEMA[k].default if k in CONFIG_SCHEMA else None)
+                for k in config
+                if k in known or k in CONFIG_SCHEMA
+            }
         return {}
 
     @staticmethod
@@ -409,33 +492,50 @@ class DialogueKeeper:
         """
         lines = []
         if ctx.pending:
-            lines.append(f"- Pending plan {ctx.pending.get('id')}: {ctx.pending.get('tool')} "
-                         f"{json.dumps(ctx.pending.get('args'), sort_keys=True)} (waiting for the operator's go)")
+            lines.append(
+                f"- Pending plan {ctx.pending.get('id')}: {ctx.pending.get('tool')} "
+                f"{json.dumps(ctx.pending.get('args'), sort_keys=True)} (waiting for the operator's go)"
+            )
         else:
             lines.append("- No plan is waiting for a go.")
         if ctx.last_action:
-            lines.append(f"- Last action: {ctx.last_action.get('tool')} "
-                         f"{json.dumps(ctx.last_action.get('args'), sort_keys=True)}"
-                         + (f", changed from {json.dumps(ctx.last_action['before'], sort_keys=True)}"
-                            if ctx.last_action.get("before") else "")
-                         + (f", job {ctx.last_action['job']}" if ctx.last_action.get("job") else ""))
-            lines.append("- The latest answer was " + ("that action (\"same for X\" repeats it)." if ctx.last_was_action
-                                                       else "a read (\"same for X\" repeats the read)."))
+            lines.append(
+                f"- Last action: {ctx.last_action.get('tool')} "
+                f"{json.dumps(ctx.last_action.get('args'), sort_keys=True)}"
+                + (
+                    f", changed from {json.dumps(ctx.last_action['before'], sort_keys=True)}"
+                    if ctx.last_action.get("before")
+                    else ""
+                )
+                + (f", job {ctx.last_action['job']}" if ctx.last_action.get("job") else "")
+            )
+            lines.append(
+                "- The latest answer was "
+                + (
+                    'that action ("same for X" repeats it).'
+                    if ctx.last_was_action
+                    else 'a read ("same for X" repeats the read).'
+                )
+            )
         if ctx.last_filters is not None:
-            lines.append(f"- Last fleet view: {json.dumps(ctx.last_filters, sort_keys=True)} (\"them\", \"those\")")
+            lines.append(f'- Last fleet view: {json.dumps(ctx.last_filters, sort_keys=True)} ("them", "those")')
         if ctx.last_target:
-            lines.append(f"- Last account or instance discussed: {ctx.last_target} (\"it\", \"that one\")")
+            lines.append(f'- Last account or instance discussed: {ctx.last_target} ("it", "that one")')
         if ctx.last_job:
-            lines.append(f"- Last job: {ctx.last_job} (\"is it done?\")")
+            lines.append(f'- Last job: {ctx.last_job} ("is it done?")')
         if ctx.last_list:
             lines.append("- Last list shown, in order: " + ", ".join(ctx.last_list))
         if ctx.findings_list:
-            lines.append("- Waste findings as numbered: " + ", ".join(f"{n}. {f}" for n, f in
-                                                                     enumerate(ctx.findings_list, start=1)))
+            lines.append(
+                "- Waste findings as numbered: "
+                + ", ".join(f"{n}. {f}" for n, f in enumerate(ctx.findings_list, start=1))
+            )
         if ctx.findings:
-            lines.append("- Ledger's last findings (instances each): " + json.dumps(ctx.findings, sort_keys=True)
-                         + (f"; their right tiers: {json.dumps(ctx.finding_tiers, sort_keys=True)}"
-                            if ctx.finding_tiers else ""))
+            lines.append(
+                "- Ledger's last findings (instances each): "
+                + json.dumps(ctx.findings, sort_keys=True)
+                + (f"; their right tiers: {json.dumps(ctx.finding_tiers, sort_keys=True)}" if ctx.finding_tiers else "")
+            )
         if ctx.url_allowlist:
             lines.append("- Config URLs may point only at these hosts: " + ", ".join(ctx.url_allowlist))
         return "\n".join(lines)

@@ -28,8 +28,14 @@ from aiohttp import web
 
 __all__ = ["AnthropicEmulator", "Scripted", "error", "say", "use_tools"]
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-                429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +134,21 @@ class AnthropicEmulator:
         if reply.status != 200:
             headers = {"retry-after": f"{reply.retry_after:g}"} if reply.retry_after is not None else {}
             return _error(reply.status, "Overloaded" if reply.status == 529 else "scripted error", headers)
-        content = [dict(b, id=f"toolu_emu_{next(self._ids):04d}") if b["type"] == "tool_use" else dict(b)
-                   for b in reply.content]
+        content = [
+            dict(b, id=f"toolu_emu_{next(self._ids):04d}") if b["type"] == "tool_use" else dict(b)
+            for b in reply.content
+        ]
         input_tokens = max(1, len(json.dumps(body)) // 4)
         output_tokens = reply.output_tokens or max(1, len(json.dumps(content)) // 4)
         message = {
-            "id": f"msg_emu_{next(self._ids):06d}", "type": "message", "role": "assistant",
-            "model": body.get("model", ""), "content": content, "stop_reason": reply.stop_reason,
-            "stop_sequence": None, "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+            "id": f"msg_emu_{next(self._ids):06d}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", ""),
+            "content": content,
+            "stop_reason": reply.stop_reason,
+            "stop_sequence": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
         }
         if not body.get("stream"):
             return web.json_response(message)
@@ -148,40 +161,66 @@ class AnthropicEmulator:
         async def send(event: str, data: dict[str, Any]) -> None:
             await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
 
-        start = {**message, "content": [], "stop_reason": None,
-                 "usage": {"input_tokens": message["usage"]["input_tokens"], "output_tokens": 1}}
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": message["usage"]["input_tokens"], "output_tokens": 1},
+        }
         await send("message_start", {"type": "message_start", "message": start})
         await send("ping", {"type": "ping"})
         for index, block in enumerate(message["content"]):
             if block["type"] == "text":
-                await send("content_block_start", {"type": "content_block_start", "index": index,
-                                                   "content_block": {"type": "text", "text": ""}})
+                await send(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+                )
                 for piece in _chunks(block["text"], 12):
-                    await send("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                       "delta": {"type": "text_delta", "text": piece}})
+                    await send(
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}},
+                    )
             else:
-                await send("content_block_start", {"type": "content_block_start", "index": index, "content_block": {
-                    "type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}})
+                await send(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}},
+                    },
+                )
                 for piece in _chunks(json.dumps(block["input"]), 20):
-                    await send("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                       "delta": {"type": "input_json_delta", "partial_json": piece}})
+                    await send(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {"type": "input_json_delta", "partial_json": piece},
+                        },
+                    )
             await send("content_block_stop", {"type": "content_block_stop", "index": index})
-        await send("message_delta", {"type": "message_delta",
-                                     "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                                     "usage": {"output_tokens": message["usage"]["output_tokens"]}})
+        await send(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": message["usage"]["output_tokens"]},
+            },
+        )
         await send("message_stop", {"type": "message_stop"})
         await response.write_eof()
         return response
 
 
 def _chunks(text: str, size: int) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     kind = _ERROR_TYPES.get(status, "api_error")
-    return web.json_response({"type": "error", "error": {"type": kind, "message": message}}, status=status,
-                             headers=headers)
+    return web.json_response(
+        {"type": "error", "error": {"type": kind, "message": message}}, status=status, headers=headers
+    )
 
 
 def _check(body: Any) -> str | None:

@@ -32,7 +32,7 @@ def _day(now: datetime) -> str:
 
 
 def title(facts: BriefingFacts) -> str:
-    """"Daily briefing — DEMO fleet — 24 Nov 2026 07:00 UTC"."""
+    """ "Daily briefing — DEMO fleet — 24 Nov 2026 07:00 UTC"."""
     what = "Daily briefing" if facts.kind == "daily" else "Weekly report"
     scope = "DEMO fleet" if facts.demo else ("fleet" if facts.scope == "fleet" else f"tenant {facts.scope}")
     return f"{what} — {scope} — {facts.now:%d %b %Y %H:%M} UTC"
@@ -46,7 +46,7 @@ def _state_words(counts: dict[str, int]) -> str:
 
 
 def _healers(facts: BriefingFacts) -> str:
-    """"Guardian healed 3 instances and your restarts healed 13": each heal credited to whoever did it."""
+    """ "Guardian healed 3 instances and your restarts healed 13": each heal credited to whoever did it."""
     parts = []
     for who, ids in sorted(facts.healed_by.items(), key=lambda kv: (kv[0] != "guardian", -len(kv[1]))):
         if who == "guardian":
@@ -65,7 +65,7 @@ def _join(parts: list[str]) -> str:
 
 
 def greeting(local_hour: int) -> str:
-    """"Good morning" when it is morning where the operator is ("brief me now" can come at any hour)."""
+    """ "Good morning" when it is morning where the operator is ("brief me now" can come at any hour)."""
     if 4 <= local_hour < 12:
         return "Good morning"
     return "Good afternoon" if 12 <= local_hour < 18 else "Good evening"
@@ -98,14 +98,19 @@ def spoken_script(facts: BriefingFacts, *, note: str | None = None, local_hour: 
     if facts.sla:
         longest = facts.sla[0]
         others = facts.users_down - len(facts.sla)
-        line = (f"{plural(facts.users_down, 'user has', 'users have')} no serving gateway; "
-                f"{len(facts.sla)} of them for more than {SLA_MINUTES} minutes, an SLA breach. The longest, on "
-                f"{_provider(longest.provider)} in {region_city(longest.region)}, for {duration_words(longest.minutes)}.")
-        paragraphs.append(line if others > 0 else line.replace(f"; {len(facts.sla)} of them for",
-                                                               ", all of them for", 1))
+        line = (
+            f"{plural(facts.users_down, 'user has', 'users have')} no serving gateway; "
+            f"{len(facts.sla)} of them for more than {SLA_MINUTES} minutes, an SLA breach. The longest, on "
+            f"{_provider(longest.provider)} in {region_city(longest.region)}, for {duration_words(longest.minutes)}."
+        )
+        paragraphs.append(
+            line if others > 0 else line.replace(f"; {len(facts.sla)} of them for", ", all of them for", 1)
+        )
     elif facts.users_down:
-        paragraphs.append(f"{plural(facts.users_down, 'user has', 'users have')} no serving gateway right now, "
-                          f"none yet for more than {SLA_MINUTES} minutes, so no SLA breach so far.")
+        paragraphs.append(
+            f"{plural(facts.users_down, 'user has', 'users have')} no serving gateway right now, "
+            f"none yet for more than {SLA_MINUTES} minutes, so no SLA breach so far."
+        )
     elif facts.total:
         paragraphs.append("Every user has a serving gateway: no SLA breaches.")
 
@@ -123,11 +128,19 @@ def spoken_script(facts: BriefingFacts, *, note: str | None = None, local_hour: 
     open_incidents = [i for i in facts.incidents if i.status == "open"]
     if open_incidents:
         first = open_incidents[0]
-        where = " ".join(x for x in (_provider(first.provider) if first.provider else "",
-                                     region_city(first.region) if first.region else "") if x)
+        where = " ".join(
+            x
+            for x in (
+                _provider(first.provider) if first.provider else "",
+                region_city(first.region) if first.region else "",
+            )
+            if x
+        )
         more = f", and {plural(len(open_incidents) - 1, 'other')}" if len(open_incidents) > 1 else ""
-        paragraphs.append(f"{plural(len(open_incidents), 'incident is', 'incidents are')} open: "
-                          f"{for_ear(first.title) or 'an outage'}{' in ' + where if where else ''}{more}.")
+        paragraphs.append(
+            f"{plural(len(open_incidents), 'incident is', 'incidents are')} open: "
+            f"{for_ear(first.title) or 'an outage'}{' in ' + where if where else ''}{more}."
+        )
 
     if facts.cost is not None:
         cost = facts.cost
@@ -183,49 +196,89 @@ def saves_cell(saving: Saving, money: Money) -> str:
 def markdown_report(facts: BriefingFacts, script: str) -> str:
     """The full report: the script on top, then every table the voice note summarised."""
     states = sorted({s for c in facts.by_provider.values() for s in c})
-    window = (f"{facts.window_label} ({facts.window_start:%d %b %H:%M} UTC to {facts.now:%d %b %H:%M} UTC)"
-              if facts.window_start else facts.window_label)
+    window = (
+        f"{facts.window_label} ({facts.window_start:%d %b %H:%M} UTC to {facts.now:%d %b %H:%M} UTC)"
+        if facts.window_start
+        else facts.window_label
+    )
     lines = [f"# {title(facts)}", "", f"*Briefer — events {window}.*", "", "## Summary", "", script, ""]
     lines += ["## Fleet", "", f"{facts.total} instances on {facts.pairs} pairs.", ""]
     lines += _table(["State", "Instances"], [[s, str(n)] for s, n in facts.by_state.items()]) + [""]
-    lines += _table(["Provider", *states, "Total"],
-                    [[p, *(str(c.get(s, 0)) for s in states), str(sum(c.values()))] for p, c in facts.by_provider.items()])
+    lines += _table(
+        ["Provider", *states, "Total"],
+        [[p, *(str(c.get(s, 0)) for s in states), str(sum(c.values()))] for p, c in facts.by_provider.items()],
+    )
     lines += ["", "## Healed and failed over", ""]
     lines.append(f"- Healed: {len(facts.healed)}" + (f" — {', '.join(facts.healed[:50])}" if facts.healed else ""))
-    lines.append(f"- Failed over: {len(facts.failovers)}" + (f" — {', '.join(facts.failovers[:50])}" if facts.failovers else ""))
-    lines.append(f"- Failovers that failed: {len(facts.failovers_failed)}"
-                 + (f" — {', '.join(facts.failovers_failed[:50])}" if facts.failovers_failed else ""))
-    lines.append(f"- Failed job steps: {facts.failed_steps}; heals escalated: {facts.escalations}; "
-                 f"policy refusals: {facts.refusals}")
+    lines.append(
+        f"- Failed over: {len(facts.failovers)}" + (f" — {', '.join(facts.failovers[:50])}" if facts.failovers else "")
+    )
+    lines.append(
+        f"- Failovers that failed: {len(facts.failovers_failed)}"
+        + (f" — {', '.join(facts.failovers_failed[:50])}" if facts.failovers_failed else "")
+    )
+    lines.append(
+        f"- Failed job steps: {facts.failed_steps}; heals escalated: {facts.escalations}; "
+        f"policy refusals: {facts.refusals}"
+    )
     lines += ["", "## Incidents", ""]
     if facts.incidents:
-        lines += _table(["Id", "Title", "Provider", "Region", "Status", "Opened (UTC)", "Closed (UTC)"],
-                        [[i.id, i.title, i.provider or "", i.region or "", i.status, f"{i.opened_at:%Y-%m-%d %H:%M}",
-                          f"{i.closed_at:%Y-%m-%d %H:%M}" if i.closed_at else ""] for i in facts.incidents])
+        lines += _table(
+            ["Id", "Title", "Provider", "Region", "Status", "Opened (UTC)", "Closed (UTC)"],
+            [
+                [
+                    i.id,
+                    i.title,
+                    i.provider or "",
+                    i.region or "",
+                    i.status,
+                    f"{i.opened_at:%Y-%m-%d %H:%M}",
+                    f"{i.closed_at:%Y-%m-%d %H:%M}" if i.closed_at else "",
+                ]
+                for i in facts.incidents
+            ],
+        )
     else:
         lines.append("None.")
-    lines += ["", "## SLA breaches", "",
-              f"A breach is a user without a serving gateway for more than {SLA_MINUTES} minutes: their primary is "
-              "FAILED, ERROR or STANDBY_PROMOTING and has not changed state for that long.", ""]
+    lines += [
+        "",
+        "## SLA breaches",
+        "",
+        f"A breach is a user without a serving gateway for more than {SLA_MINUTES} minutes: their primary is "
+        "FAILED, ERROR or STANDBY_PROMOTING and has not changed state for that long.",
+        "",
+    ]
     if facts.sla:
-        lines += _table(["Instance", "Account", "Provider", "Region", "State", "Down for", "Reason"],
-                        [[b.instance_id, b.account_id, b.provider, b.region, b.state, duration_words(b.minutes), b.reason]
-                         for b in facts.sla])
+        lines += _table(
+            ["Instance", "Account", "Provider", "Region", "State", "Down for", "Reason"],
+            [
+                [b.instance_id, b.account_id, b.provider, b.region, b.state, duration_words(b.minutes), b.reason]
+                for b in facts.sla
+            ],
+        )
     else:
         lines.append("None.")
     if facts.cost is not None:
         cost = facts.cost
         money = cost.money
-        lines += ["", "## Cost", "",
-                  f"This week: **{money.text(cost.week_eur)}**; monthly run rate {money.text(cost.month_eur)} "
-                  f"(source: {cost.source}; {conversion_note(money)}).", ""]
-        lines += _table(["Provider", f"This week ({money.currency})"],
-                        [[p, money.text(v)] for p, v in cost.by_provider_week.items()])
+        lines += [
+            "",
+            "## Cost",
+            "",
+            f"This week: **{money.text(cost.week_eur)}**; monthly run rate {money.text(cost.month_eur)} "
+            f"(source: {cost.source}; {conversion_note(money)}).",
+            "",
+        ]
+        lines += _table(
+            ["Provider", f"This week ({money.currency})"],
+            [[p, money.text(v)] for p, v in cost.by_provider_week.items()],
+        )
         lines += ["", "### Top savings", ""]
         if cost.savings:
-            lines += _table(["Finding", "Action", "Covers", f"Saves ({money.currency}/month)"],
-                            [[s.finding, s.action, s.scope or str(s.count), saves_cell(s, money)]
-                             for s in cost.savings])
+            lines += _table(
+                ["Finding", "Action", "Covers", f"Saves ({money.currency}/month)"],
+                [[s.finding, s.action, s.scope or str(s.count), saves_cell(s, money)] for s in cost.savings],
+            )
         else:
             lines.append("None found.")
     lines.append("")

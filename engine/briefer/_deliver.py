@@ -47,13 +47,21 @@ def telegram_sender(client: TelegramClient, chat_id: int | str, *, outbox: Outbo
         voice_path, duration = briefing.voice_path, briefing.duration_s
         if voice_path is not None:
             ogg = voice_path.read_bytes()
-            await _submit(outbox, key, "briefing voice",
-                          lambda: client.send_voice(chat_id, ogg, duration_s=duration, caption=briefing.title))
+            await _submit(
+                outbox,
+                key,
+                "briefing voice",
+                lambda: client.send_voice(chat_id, ogg, duration_s=duration, caption=briefing.title),
+            )
         text = _message(briefing)
         await _submit(outbox, key, "briefing text", lambda: client.send_message(chat_id, text))
         report = briefing.html_path.read_bytes()
-        await _submit(outbox, key, "briefing report",
-                      lambda: client.send_document(chat_id, report, briefing.html_path.name, caption=briefing.title))
+        await _submit(
+            outbox,
+            key,
+            "briefing report",
+            lambda: client.send_document(chat_id, report, briefing.html_path.name, caption=briefing.title),
+        )
 
     return send
 
@@ -69,8 +77,12 @@ def whatsapp_sender(client: WhatsAppClient, to: str, *, outbox: Outbox | None = 
         text = _message(briefing)
         await _submit(outbox, to, "briefing text", lambda: client.send_text(to, text))
         report = briefing.html_path.read_bytes()
-        await _submit(outbox, to, "briefing report",
-                      lambda: client.send_document(to, report, briefing.html_path.name, caption=briefing.title))
+        await _submit(
+            outbox,
+            to,
+            "briefing report",
+            lambda: client.send_document(to, report, briefing.html_path.name, caption=briefing.title),
+        )
 
     return send
 

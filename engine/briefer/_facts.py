@@ -169,8 +169,11 @@ def last_briefing_seq(session: Session, kind: str, operator_id: str) -> tuple[in
     """The audit seq and time of this operator's previous briefing of ``kind``, if any."""
     row = session.exec(
         select(AuditEntry.seq, AuditEntry.ts)
-        .where(col(AuditEntry.action) == f"briefing.{kind}", col(AuditEntry.target) == operator_id,
-               col(AuditEntry.outcome) == "ok")
+        .where(
+            col(AuditEntry.action) == f"briefing.{kind}",
+            col(AuditEntry.target) == operator_id,
+            col(AuditEntry.outcome) == "ok",
+        )
         .order_by(col(AuditEntry.seq).desc())
         .limit(1)
     ).first()
@@ -219,15 +222,38 @@ def gather_facts(
 
 def _instances(s: Session, tenant_id: str | None) -> list[dict[str, Any]]:
     columns: tuple[Any, ...] = (
-        Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region, Instance.tier,
-        Instance.state, Instance.monthly_price, Instance.currency, Instance.updated_at, Instance.health_reason,
-        Instance.cpu_p95, Instance.mem_p95,
+        Instance.id,
+        Instance.account_id,
+        Instance.role,
+        Instance.provider,
+        Instance.region,
+        Instance.tier,
+        Instance.state,
+        Instance.monthly_price,
+        Instance.currency,
+        Instance.updated_at,
+        Instance.health_reason,
+        Instance.cpu_p95,
+        Instance.mem_p95,
     )
     stmt = sa_select(*columns).where(col(Instance.state).not_in(GONE))
     if tenant_id is not None:
         stmt = stmt.where(col(Instance.tenant_id) == tenant_id)
-    keys = ("id", "account_id", "role", "provider", "region", "tier", "state", "monthly_price", "currency",
-            "updated_at", "health_reason", "cpu_p95", "mem_p95")
+    keys = (
+        "id",
+        "account_id",
+        "role",
+        "provider",
+        "region",
+        "tier",
+        "state",
+        "monthly_price",
+        "currency",
+        "updated_at",
+        "health_reason",
+        "cpu_p95",
+        "mem_p95",
+    )
     return [dict(zip(keys, row, strict=True)) for row in s.connection().execute(stmt).all()]
 
 
@@ -240,15 +266,20 @@ def _count(facts: BriefingFacts, rows: list[dict[str, Any]]) -> None:
     facts.total = len(rows)
     facts.pairs = len({r["account_id"] for r in rows})
     facts.by_state = dict(by_state.most_common())
-    facts.by_provider = {p: dict(c.most_common()) for p, c in sorted(by_provider.items(), key=lambda kv: -kv[1].total())}
+    facts.by_provider = {
+        p: dict(c.most_common()) for p, c in sorted(by_provider.items(), key=lambda kv: -kv[1].total())
+    }
 
 
 def _audit_rows(s: Session, after_seq: int | None, since: datetime | None) -> list[tuple[str, str, str, str]]:
     """(action, target, outcome, detail) of the entries a briefing reads, in chain order."""
     interesting = or_(
-        col(AuditEntry.action).like("restart_%"), col(AuditEntry.action) == "failover",
-        col(AuditEntry.action) == "guardian.state", col(AuditEntry.action).like("guardian.heal.%"),
-        col(AuditEntry.action).like("refused.%"), col(AuditEntry.action).in_(("resize", "teardown", "provision_pair")),
+        col(AuditEntry.action).like("restart_%"),
+        col(AuditEntry.action) == "failover",
+        col(AuditEntry.action) == "guardian.state",
+        col(AuditEntry.action).like("guardian.heal.%"),
+        col(AuditEntry.action).like("refused.%"),
+        col(AuditEntry.action).in_(("resize", "teardown", "provision_pair")),
     )
     stmt = select(AuditEntry.action, AuditEntry.target, AuditEntry.outcome, AuditEntry.detail).where(interesting)
     if after_seq is not None:
@@ -271,15 +302,17 @@ def _job_starters(s: Session, rows: Iterable[tuple[str, str, str, str]]) -> dict
                 ids.add(str(job))
     if not ids:
         return {}
-    found = s.exec(select(JobRecord.id, JobRecord.started_by, PlanRecord.decided_channel, Operator.name)
-                   .join(PlanRecord, col(PlanRecord.id) == col(JobRecord.plan_id))
-                   .join(Operator, col(Operator.id) == col(JobRecord.started_by), isouter=True)
-                   .where(col(JobRecord.id).in_(sorted(ids)))).all()
+    found = s.exec(
+        select(JobRecord.id, JobRecord.started_by, PlanRecord.decided_channel, Operator.name)
+        .join(PlanRecord, col(PlanRecord.id) == col(JobRecord.plan_id))
+        .join(Operator, col(Operator.id) == col(JobRecord.started_by), isouter=True)
+        .where(col(JobRecord.id).in_(sorted(ids)))
+    ).all()
     return {str(i): "guardian" if channel == "guardian" else str(name or who) for i, who, channel, name in found}
 
 
 def _credit(who: str) -> str:
-    """"guardian" for Guardian's own work (its actor or a job it started), else the operator's name."""
+    """ "guardian" for Guardian's own work (its actor or a job it started), else the operator's name."""
     name = who.split("@")[-1] if "@" in who else who
     return "guardian" if who.startswith("guardian") or name == "guardian" else name
 
@@ -289,8 +322,12 @@ def _targets(target: str, in_scope: set[str] | None) -> list[str]:
     return ids if in_scope is None else [t for t in ids if t in in_scope]
 
 
-def _events(facts: BriefingFacts, rows: Iterable[tuple[str, str, str, str]], in_scope: set[str] | None,
-            starters: Mapping[str, str] | None = None) -> None:
+def _events(
+    facts: BriefingFacts,
+    rows: Iterable[tuple[str, str, str, str]],
+    in_scope: set[str] | None,
+    starters: Mapping[str, str] | None = None,
+) -> None:
     healed: dict[str, str] = {}
     for action, target, outcome, detail_text in rows:
         try:
@@ -333,8 +370,12 @@ def _incidents(s: Session, since: datetime | None) -> list[IncidentFact]:
     stmt = select(Incident).where(col(Incident.status) == "open")
     if since is not None:
         stmt = select(Incident).where(or_(col(Incident.status) == "open", col(Incident.opened_at) >= since))
-    out = [IncidentFact(i.id, i.title, i.provider, i.region, i.status, _aware(i.opened_at) or datetime.now(UTC),
-                        _aware(i.closed_at)) for i in s.exec(stmt.order_by(col(Incident.opened_at))).all()]
+    out = [
+        IncidentFact(
+            i.id, i.title, i.provider, i.region, i.status, _aware(i.opened_at) or datetime.now(UTC), _aware(i.closed_at)
+        )
+        for i in s.exec(stmt.order_by(col(Incident.opened_at))).all()
+    ]
     return out
 
 
@@ -346,8 +387,11 @@ def _sla(rows: list[dict[str, Any]], now: datetime) -> list[SlaBreach]:
         since = _aware(r["updated_at"]) or now
         minutes = (now - since).total_seconds() / 60
         if minutes > SLA_MINUTES:
-            out.append(SlaBreach(r["id"], r["account_id"], r["provider"], r["region"], r["state"], minutes,
-                                 r["health_reason"] or ""))
+            out.append(
+                SlaBreach(
+                    r["id"], r["account_id"], r["provider"], r["region"], r["state"], minutes, r["health_reason"] or ""
+                )
+            )
     return sorted(out, key=lambda b: -b.minutes)
 
 
@@ -365,8 +409,9 @@ _SPOKEN_FINDING = {
 }
 
 
-def _ledger_cost(s: Session, settings: Settings, now: datetime, operator_id: str,
-                 tenant_id: str | None) -> CostFacts | None:
+def _ledger_cost(
+    s: Session, settings: Settings, now: datetime, operator_id: str, tenant_id: str | None
+) -> CostFacts | None:
     """The Ledger's own numbers (``engine.ledger.cost_analysis``), or None when it is absent or fails.
 
     Preferred over the simple price sum below so the briefing and ``cost_analysis`` never disagree: the savings
@@ -378,8 +423,7 @@ def _ledger_cost(s: Session, settings: Settings, now: datetime, operator_id: str
     except ImportError:
         return None
     try:
-        caller = Caller(operator_id=operator_id, name="briefer", role=Role.VIEWER, tenant_id=tenant_id,
-                        agent="briefer")
+        caller = Caller(operator_id=operator_id, name="briefer", role=Role.VIEWER, tenant_id=tenant_id, agent="briefer")
         result = cost_analysis(s, caller, "report", "week", settings, now=now)
         totals, history = result["totals"], result.get("history") or {}
         week, source = float(totals["weekly_eur"]), "ledger (list prices)"
@@ -393,18 +437,38 @@ def _ledger_cost(s: Session, settings: Settings, now: datetime, operator_id: str
             if not count or float(f.get("monthly_savings_eur") or 0) <= 0:
                 continue
             spoken = _SPOKEN_FINDING.get(str(f.get("id")), "acting on {count} " + str(f.get("unit", "instances")))
-            savings.append(Saving(str(f.get("id")), f"{f.get('action_text', '')}: {count} {f.get('title', '')}",
-                                  count, float(f["monthly_savings_eur"]), spoken.format(count=count),
-                                  finding_scope(f), deferral_text(f, money)))
-        return CostFacts(week, float(totals["monthly_eur"]), by_provider,
-                         sorted(savings, key=lambda x: -x.monthly_eur), source, money)
+            savings.append(
+                Saving(
+                    str(f.get("id")),
+                    f"{f.get('action_text', '')}: {count} {f.get('title', '')}",
+                    count,
+                    float(f["monthly_savings_eur"]),
+                    spoken.format(count=count),
+                    finding_scope(f),
+                    deferral_text(f, money),
+                )
+            )
+        return CostFacts(
+            week,
+            float(totals["monthly_eur"]),
+            by_provider,
+            sorted(savings, key=lambda x: -x.monthly_eur),
+            source,
+            money,
+        )
     except (ClawOpsError, KeyError, TypeError, ValueError) as exc:
         log.warning("ledger cost analysis unavailable for the briefing (%s); using list prices", exc)
         return None
 
 
-def _cost(s: Session, settings: Settings, rows: list[dict[str, Any]], now: datetime,
-          tenant_id: str | None, operator_id: str = "op-owner") -> CostFacts:
+def _cost(
+    s: Session,
+    settings: Settings,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    tenant_id: str | None,
+    operator_id: str = "op-owner",
+) -> CostFacts:
     ledger = _ledger_cost(s, settings, now, operator_id, tenant_id)
     if ledger is not None:
         return ledger
@@ -438,7 +502,8 @@ def _ledger_missing() -> bool:
 def _snapshots(s: Session, first: date, last: date, tenant_id: str | None) -> dict[str, float]:
     """Actual daily spend per provider over the last 7 days, when the Ledger has recorded it."""
     stmt = select(CostSnapshot.provider, CostSnapshot.daily_eur).where(
-        col(CostSnapshot.day) >= first.isoformat(), col(CostSnapshot.day) < last.isoformat())
+        col(CostSnapshot.day) >= first.isoformat(), col(CostSnapshot.day) < last.isoformat()
+    )
     if tenant_id is not None:
         stmt = stmt.where(col(CostSnapshot.tenant_id) == tenant_id)
     out: dict[str, float] = defaultdict(float)
@@ -452,14 +517,22 @@ def _savings(s: Session, settings: Settings, billed: list[dict[str, Any]], now: 
     cutoff = now - timedelta(days=IDLE_DAYS)
     accounts = {r["account_id"] for r in billed}
     idle_ids = {
-        a for a, seen in s.exec(select(Account.id, Account.last_session_at)).all()
+        a
+        for a, seen in s.exec(select(Account.id, Account.last_session_at)).all()
         if a in accounts and seen is not None and (_aware(seen) or now) < cutoff
     }
     idle = [r for r in billed if r["account_id"] in idle_ids]
     out = []
     if idle:
-        out.append(Saving("idle", f"tear down {len(idle_ids)} idle pairs (no session in {IDLE_DAYS} days)",
-                          len(idle), sum(_eur(r, settings) for r in idle), f"tearing down {len(idle_ids)} idle pairs"))
+        out.append(
+            Saving(
+                "idle",
+                f"tear down {len(idle_ids)} idle pairs (no session in {IDLE_DAYS} days)",
+                len(idle),
+                sum(_eur(r, settings) for r in idle),
+                f"tearing down {len(idle_ids)} idle pairs",
+            )
+        )
     oversized_eur, oversized = 0.0, 0
     for r in billed:
         if r["account_id"] in idle_ids or r["tier"] not in TIER_BELOW:
@@ -476,13 +549,20 @@ def _savings(s: Session, settings: Settings, billed: list[dict[str, Any]], now: 
             oversized += 1
             oversized_eur += diff
     if oversized:
-        out.append(Saving("oversized", f"downsize {oversized} oversized servers one tier", oversized, oversized_eur,
-                          f"downsizing {oversized} oversized servers by one tier"))
+        out.append(
+            Saving(
+                "oversized",
+                f"downsize {oversized} oversized servers one tier",
+                oversized,
+                oversized_eur,
+                f"downsizing {oversized} oversized servers by one tier",
+            )
+        )
     return sorted(out, key=lambda x: -x.monthly_eur)
 
 
 def region_city(region: str) -> str:
-    """"Falkenstein" for eu-hetzner-fsn1; the raw name when it is not in the catalog."""
+    """ "Falkenstein" for eu-hetzner-fsn1; the raw name when it is not in the catalog."""
     try:
         return parse_region(region).city
     except ClawOpsError:

@@ -51,6 +51,7 @@ DELIVERY_CHANNELS = ("telegram", "whatsapp")
 WEEKDAY_SET = (0, 1, 2, 3, 4)
 WEEKEND_SET = (5, 6)
 
+
 @dataclass(frozen=True, slots=True)
 class BriefingPrefs:
     """One operator's briefing preferences (defaults when they never said anything)."""
@@ -73,21 +74,33 @@ class BriefingPrefs:
         since = since if since is not None else self.updated_at
         out = []
         if self.days:
-            out.append(Schedule(self.operator_id, "daily", self.at, DEFAULT_WEEKDAY, self.channels, since,
-                                self.timezone, self.days))
+            out.append(
+                Schedule(
+                    self.operator_id, "daily", self.at, DEFAULT_WEEKDAY, self.channels, since, self.timezone, self.days
+                )
+            )
         if self.weekly_day is not None:
-            out.append(Schedule(self.operator_id, "weekly", self.at, self.weekly_day, self.channels, since,
-                                self.timezone, self.days))
+            out.append(
+                Schedule(
+                    self.operator_id, "weekly", self.at, self.weekly_day, self.channels, since, self.timezone, self.days
+                )
+            )
         return out
 
     def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
         """Plain data for the ``briefing_schedule`` tool's result and ``clawops brief --show --json``."""
         daily = next((s for s in self.schedules() if s.kind == "daily"), None)
         nxt = next_slot(daily, now or datetime.now(UTC)) if daily is not None else None
-        return {"time": f"{self.at:%H:%M}", "tz": self.timezone, "days": [WEEKDAYS[d] for d in self.days],
-                "channels": list(self.channels), "weekly_day": None if self.weekly_day is None else WEEKDAYS[self.weekly_day],
-                "enabled": self.enabled, "next": nxt.isoformat() if nxt else None,
-                "summary": describe_prefs(self, now)}
+        return {
+            "time": f"{self.at:%H:%M}",
+            "tz": self.timezone,
+            "days": [WEEKDAYS[d] for d in self.days],
+            "channels": list(self.channels),
+            "weekly_day": None if self.weekly_day is None else WEEKDAYS[self.weekly_day],
+            "enabled": self.enabled,
+            "next": nxt.isoformat() if nxt else None,
+            "summary": describe_prefs(self, now),
+        }
 
 
 def _from_row(row: BriefingPreference) -> BriefingPrefs:
@@ -116,7 +129,7 @@ def get_prefs(store: Store, operator_id: str) -> BriefingPrefs:
 
 
 def parse_days(value: str | Iterable[Any]) -> tuple[int, ...]:
-    """"weekdays", "every day", "weekends", "mon-fri", "mon,wed,fri", [0, 2] → weekday numbers (0 = Monday)."""
+    """ "weekdays", "every day", "weekends", "mon-fri", "mon,wed,fri", [0, 2] → weekday numbers (0 = Monday)."""
     items: list[Any]
     if isinstance(value, str):
         text = value.strip().lower()
@@ -184,13 +197,18 @@ def set_prefs(
             new_days = tuple(d for d in new_days if d not in set(parse_days(skip_days)))
         new_weekly = None if no_weekly else (current.weekly_day if weekly_day is None else parse_weekday(weekly_day))
     except ValueError as exc:
-        raise InputError(f"Cannot set the briefing: {exc}; use a time like 06:30, a time zone like Europe/Berlin "
-                         "and days like weekdays or mon,wed,fri.") from None
+        raise InputError(
+            f"Cannot set the briefing: {exc}; use a time like 06:30, a time zone like Europe/Berlin "
+            "and days like weekdays or mon,wed,fri."
+        ) from None
     new_channels = current.channels if channels is None else _channels(channels)
     if not new_days and skip_days is not None:
-        raise InputError("That leaves no day for the briefing; say \"no briefings\" to turn it off instead.")
-    new_enabled = True if enabled is None and (at is not None or days is not None or channels is not None
-                                                or tz is not None) else (current.enabled if enabled is None else enabled)
+        raise InputError('That leaves no day for the briefing; say "no briefings" to turn it off instead.')
+    new_enabled = (
+        True
+        if enabled is None and (at is not None or days is not None or channels is not None or tz is not None)
+        else (current.enabled if enabled is None else enabled)
+    )
     when = now or datetime.now(UTC)
     with store.session() as s:
         if s.get(Operator, operator_id) is None:
@@ -199,10 +217,17 @@ def set_prefs(
         row.at, row.timezone, row.days = f"{new_at:%H:%M}", new_tz, list(new_days)
         row.channels, row.weekly_day, row.enabled, row.updated_at = list(new_channels), new_weekly, new_enabled, when
         s.add(row)
-        prefs = BriefingPrefs(operator_id, new_at, new_tz, new_days, new_channels, new_weekly, new_enabled, when,
-                              stored=True)
-        audit.append(s, actor=actor, channel=channel, action="briefing.preferences", target=operator_id,
-                     detail={k: v for k, v in prefs.to_dict(when).items() if k not in ("next", "summary")})
+        prefs = BriefingPrefs(
+            operator_id, new_at, new_tz, new_days, new_channels, new_weekly, new_enabled, when, stored=True
+        )
+        audit.append(
+            s,
+            actor=actor,
+            channel=channel,
+            action="briefing.preferences",
+            target=operator_id,
+            detail={k: v for k, v in prefs.to_dict(when).items() if k not in ("next", "summary")},
+        )
     if on_change is not None:
         try:
             on_change(operator_id)
@@ -230,8 +255,10 @@ def _channels(value: str | Sequence[str]) -> tuple[str, ...]:
             if name in ("reports", "report", "folder", "none"):
                 continue
             if name not in DELIVERY_CHANNELS:
-                raise InputError(f"'{part.strip()}' is not a briefing channel; use telegram or whatsapp "
-                                 "(the report is always saved in the reports folder too).")
+                raise InputError(
+                    f"'{part.strip()}' is not a briefing channel; use telegram or whatsapp "
+                    "(the report is always saved in the reports folder too)."
+                )
             if name not in out:
                 out.append(name)
     return tuple(out)
@@ -250,7 +277,7 @@ def _day_words(days: tuple[int, ...]) -> str:
 def describe_prefs(prefs: BriefingPrefs, now: datetime | None = None) -> str:
     """One sentence an operator can check: "Your briefing comes at 06:30 Europe/Berlin on weekdays, via Telegram…"."""
     if not prefs.enabled:
-        return "You get no scheduled briefing (say \"brief me at 7:00\" to start again; \"brief me now\" works any time)."
+        return 'You get no scheduled briefing (say "brief me at 7:00" to start again; "brief me now" works any time).'
     where = " and ".join(c.capitalize() if c != "whatsapp" else "WhatsApp" for c in prefs.channels)
     where = f"via {where}" if where else "on every channel you are linked on"
     text = f"Your daily briefing comes at {prefs.at:%H:%M} {prefs.timezone} {_day_words(prefs.days)}, {where}"
@@ -269,8 +296,9 @@ def describe_prefs(prefs: BriefingPrefs, now: datetime | None = None) -> str:
 def load_schedules(store: Store) -> list[Schedule]:
     """Every active operator's schedules, from the preferences table (the owner has defaults without a row)."""
     with store.session() as s:
-        ops = s.exec(select(Operator.id, Operator.name, Operator.created_at)
-                     .where(col(Operator.revoked_at).is_(None))).all()
+        ops = s.exec(
+            select(Operator.id, Operator.name, Operator.created_at).where(col(Operator.revoked_at).is_(None))
+        ).all()
         rows = {r.operator_id: _from_row(r) for r in s.exec(select(BriefingPreference)).all()}
     out: list[Schedule] = []
     for op_id, name, created in ops:

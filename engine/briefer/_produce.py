@@ -81,11 +81,18 @@ class Briefing:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (``brief --json``) and for a ``briefing`` read tool's result."""
-        return {"kind": self.kind, "title": self.title, "text": self.text,
-                "voice": None if self.voice_path is None else str(self.voice_path),
-                "html": str(self.html_path), "markdown": str(self.markdown_path),
-                "duration_s": self.duration_s, "voice_error": self.voice_error, "operator": self.operator_id,
-                "demo": self.facts.demo}
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "text": self.text,
+            "voice": None if self.voice_path is None else str(self.voice_path),
+            "html": str(self.html_path),
+            "markdown": str(self.markdown_path),
+            "duration_s": self.duration_s,
+            "voice_error": self.voice_error,
+            "operator": self.operator_id,
+            "demo": self.facts.demo,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +181,16 @@ def produce_briefing(
     except OSError as exc:
         raise InputError(f"Cannot write reports to {folder} ({exc.strerror or exc}); pick another folder.") from None
     voice_path: Path | None = folder / f"{stem}.ogg"
-    duration, voice_error = (None, "The voice note was not requested.") if not speak else _speak(script, folder / f"{stem}.ogg", voice_config)
+    duration, voice_error = (
+        (None, "The voice note was not requested.")
+        if not speak
+        else _speak(script, folder / f"{stem}.ogg", voice_config)
+    )
     if duration is None:
         voice_path = None
-    return Briefing(checked, title(facts), script, md_path, html_path, voice_path, duration, voice_error,
-                    operator_id, facts)
+    return Briefing(
+        checked, title(facts), script, md_path, html_path, voice_path, duration, voice_error, operator_id, facts
+    )
 
 
 # ----------------------------------------------------------------------------------------- records
@@ -195,7 +207,8 @@ def _detail(text: str) -> dict[str, Any]:
 def _slots(store: Store, operator_id: str | None = None, *, limit: int = 2000) -> dict[tuple[str, str], datetime]:
     """Latest recorded slot per (operator, kind), from the newest ``briefing.*`` audit entries."""
     stmt = select(AuditEntry.action, AuditEntry.target, AuditEntry.detail).where(
-        col(AuditEntry.action).in_([f"briefing.{k}" for k in KINDS]))
+        col(AuditEntry.action).in_([f"briefing.{k}" for k in KINDS])
+    )
     if operator_id is not None:
         stmt = stmt.where(col(AuditEntry.target) == operator_id)
     out: dict[tuple[str, str], datetime] = {}
@@ -239,22 +252,36 @@ def record_run(
     """
     detail: dict[str, Any] = {"slot": slot.astimezone(UTC).isoformat() if slot else None}
     if briefing is not None:
-        detail |= {"title": briefing.title, "voice": str(briefing.voice_path) if briefing.voice_path else None,
-                   "html": str(briefing.html_path), "markdown": str(briefing.markdown_path),
-                   "duration_s": round(briefing.duration_s, 1) if briefing.duration_s else None}
+        detail |= {
+            "title": briefing.title,
+            "voice": str(briefing.voice_path) if briefing.voice_path else None,
+            "html": str(briefing.html_path),
+            "markdown": str(briefing.markdown_path),
+            "duration_s": round(briefing.duration_s, 1) if briefing.duration_s else None,
+        }
     if error:
         detail["error"] = error
     with store.session() as s:
         if slot is not None:
             s.exec(select(AuditHead).where(col(AuditHead.id) == 1).with_for_update()).first()
-            rows = s.exec(select(AuditEntry.detail).where(
-                col(AuditEntry.action) == f"briefing.{kind}", col(AuditEntry.target) == operator_id)
-                .order_by(col(AuditEntry.seq).desc()).limit(50)).all()
+            rows = s.exec(
+                select(AuditEntry.detail)
+                .where(col(AuditEntry.action) == f"briefing.{kind}", col(AuditEntry.target) == operator_id)
+                .order_by(col(AuditEntry.seq).desc())
+                .limit(50)
+            ).all()
             wanted = slot.astimezone(UTC).isoformat()
             if any(_detail(str(d)).get("slot") == wanted for d in rows):
                 return False
-        audit.append(s, actor=actor, channel=channel, action=f"briefing.{kind}", target=operator_id,
-                     outcome=outcome, detail=detail)
+        audit.append(
+            s,
+            actor=actor,
+            channel=channel,
+            action=f"briefing.{kind}",
+            target=operator_id,
+            outcome=outcome,
+            detail=detail,
+        )
     return True
 
 
@@ -278,13 +305,23 @@ def set_schedule(
     for k in kinds:
         _kind(k)
     daily_days = (days if days is not None else ALL_DAYS) if "daily" in kinds else ()
-    return set_prefs(store, operator_id, at=at, tz=tz, days=daily_days,
-                     channels=() if channel == "reports" else channel, weekly_day=weekday,
-                     no_weekly="weekly" not in kinds, enabled=enabled, now=now)
+    return set_prefs(
+        store,
+        operator_id,
+        at=at,
+        tz=tz,
+        days=daily_days,
+        channels=() if channel == "reports" else channel,
+        weekly_day=weekday,
+        no_weekly="weekly" not in kinds,
+        enabled=enabled,
+        now=now,
+    )
 
 
-def schedules_for(engine: Engine, operator: str | None = None,
-                  now: datetime | None = None) -> list[tuple[Schedule, datetime | None]]:
+def schedules_for(
+    engine: Engine, operator: str | None = None, now: datetime | None = None
+) -> list[tuple[Schedule, datetime | None]]:
     """This operator's schedules with their next run time in UTC (for ``clawops brief``)."""
     caller = engine.caller(operator)
     now = now or datetime.now(UTC)
@@ -306,25 +343,45 @@ def brief_now(
 ) -> Briefing:
     """``clawops brief --now``: produce the briefing for this operator's view at once, and audit it."""
     caller = engine.caller(operator, channel)
-    briefing = produce_briefing(engine, engine.settings, kind, out_dir, now, operator_id=caller.operator_id,
-                                tenant_id=caller.tenant_id, voice_config=voice_config)
-    record_run(engine.store, kind=briefing.kind, operator_id=caller.operator_id, slot=None, briefing=briefing,
-               channel=channel, actor=caller.actor)
+    briefing = produce_briefing(
+        engine,
+        engine.settings,
+        kind,
+        out_dir,
+        now,
+        operator_id=caller.operator_id,
+        tenant_id=caller.tenant_id,
+        voice_config=voice_config,
+    )
+    record_run(
+        engine.store,
+        kind=briefing.kind,
+        operator_id=caller.operator_id,
+        slot=None,
+        briefing=briefing,
+        channel=channel,
+        actor=caller.actor,
+    )
     return briefing
 
 
 def _address(store: Store, channel: str, operator_id: str) -> str | None:
     with store.session() as s:
-        row = s.exec(select(ChannelIdentity.external_id).where(
-            col(ChannelIdentity.channel) == channel, col(ChannelIdentity.operator_id) == operator_id)).first()
+        row = s.exec(
+            select(ChannelIdentity.external_id).where(
+                col(ChannelIdentity.channel) == channel, col(ChannelIdentity.operator_id) == operator_id
+            )
+        ).first()
     return None if row is None else str(row)
 
 
 def late_note(slot: datetime, tz: str) -> str:
     """The sentence a caught-up briefing starts with, so nobody takes yesterday's numbers for fresh ones."""
     local = slot.astimezone(zone(tz))
-    return (f"This briefing was due at {local:%H:%M}{'' if tz == 'UTC' else ' ' + tz} and comes late, "
-            "because ClawOps was not running then.")
+    return (
+        f"This briefing was due at {local:%H:%M}{'' if tz == 'UTC' else ' ' + tz} and comes late, "
+        "because ClawOps was not running then."
+    )
 
 
 def _channels_for(store: Store, sch: Schedule) -> list[str]:
@@ -371,16 +428,23 @@ def channel_hub(engine: Engine) -> Any:
     return engine.channel_hub
 
 
-async def _via_hub(engine: Engine, briefing: Briefing, channels: list[str],
-                   queued: set[str] | None = None) -> dict[str, str | None]:
+async def _via_hub(
+    engine: Engine, briefing: Briefing, channels: list[str], queued: set[str] | None = None
+) -> dict[str, str | None]:
     hub = channel_hub(engine)
     if hub is None:
         return {name: f"The {name} channel is not running; the briefing is in the reports folder." for name in channels}
     text = f"[Briefer] {briefing.title}\n\n{briefing.text}"
     try:
-        result = await hub.send_to_operator(briefing.operator_id, text, voice=briefing.voice_path,
-                                            documents=[briefing.html_path], channels=channels,
-                                            voice_duration_s=briefing.duration_s, caption=briefing.title)
+        result = await hub.send_to_operator(
+            briefing.operator_id,
+            text,
+            voice=briefing.voice_path,
+            documents=[briefing.html_path],
+            channels=channels,
+            voice_duration_s=briefing.duration_s,
+            caption=briefing.title,
+        )
     except (ClawOpsError, OSError) as exc:
         return dict.fromkeys(channels, f"{exc}")
     statuses = dict(getattr(result, "statuses", {}) or {})
@@ -441,18 +505,36 @@ async def _run_due(
         note = late_note(item.slot, sch.tz) if item.catch_up else None
         try:
             briefing = await asyncio.to_thread(
-                produce_briefing, engine, engine.settings, sch.kind, out_dir, now, operator_id=sch.operator_id,
-                tenant_id=tenants.get(sch.operator_id), voice_config=voice_config, speak=speak, note=note)
+                produce_briefing,
+                engine,
+                engine.settings,
+                sch.kind,
+                out_dir,
+                now,
+                operator_id=sch.operator_id,
+                tenant_id=tenants.get(sch.operator_id),
+                voice_config=voice_config,
+                speak=speak,
+                note=note,
+            )
         except (ClawOpsError, OSError) as exc:
             log.error("briefing %s for %s FAILED: %s", sch.kind, sch.operator_id, exc)
-            record_run(store, kind=sch.kind, operator_id=sch.operator_id, slot=item.slot, briefing=None,
-                       outcome="failed", error=str(exc))
+            record_run(
+                store,
+                kind=sch.kind,
+                operator_id=sch.operator_id,
+                slot=item.slot,
+                briefing=None,
+                outcome="failed",
+                error=str(exc),
+            )
             run = BriefingRun(item, None, {}, str(exc))
             runs.append(run)
             await engine.scheduler.briefing_ran(run)
             continue
-        if not record_run(store, kind=sch.kind, operator_id=sch.operator_id, slot=item.slot, briefing=briefing,
-                          outcome="ok"):
+        if not record_run(
+            store, kind=sch.kind, operator_id=sch.operator_id, slot=item.slot, briefing=briefing, outcome="ok"
+        ):
             continue  # another engine did this slot meanwhile
         channels = _channels_for(store, sch)
         held: set[str] = set()
@@ -460,21 +542,44 @@ async def _run_due(
         failed = {c: e for c, e in delivered.items() if e}
         sent = [c for c in delivered if c not in failed and c not in held]
         with store.session() as s:
-            audit.append(s, actor="briefer", channel="scheduler", action="briefing.delivery",
-                         target=sch.operator_id, outcome="failed" if failed else "queued" if held else "ok",
-                         detail={"kind": sch.kind, "slot": item.slot.isoformat(), "channels": delivered,
-                                 "queued": sorted(held), "late": item.catch_up})
+            audit.append(
+                s,
+                actor="briefer",
+                channel="scheduler",
+                action="briefing.delivery",
+                target=sch.operator_id,
+                outcome="failed" if failed else "queued" if held else "ok",
+                detail={
+                    "kind": sch.kind,
+                    "slot": item.slot.isoformat(),
+                    "channels": delivered,
+                    "queued": sorted(held),
+                    "late": item.catch_up,
+                },
+            )
         if failed:
-            log.error("briefing %s for %s: delivery FAILED on %s", sch.kind, sch.operator_id,
-                      "; ".join(f"{c}: {e}" for c, e in failed.items()))
+            log.error(
+                "briefing %s for %s: delivery FAILED on %s",
+                sch.kind,
+                sch.operator_id,
+                "; ".join(f"{c}: {e}" for c, e in failed.items()),
+            )
         if held:
-            log.warning("briefing %s for %s: not delivered yet on %s, queued (the Outbox retries it and logs when it "
-                        "is sent)", sch.kind, sch.operator_id, ", ".join(sorted(held)))
+            log.warning(
+                "briefing %s for %s: not delivered yet on %s, queued (the Outbox retries it and logs when it is sent)",
+                sch.kind,
+                sch.operator_id,
+                ", ".join(sorted(held)),
+            )
         if sent:
             log.info("briefing %s for %s delivered on %s", sch.kind, sch.operator_id, ", ".join(sent))
         if not delivered:
-            log.info("briefing %s for %s saved to %s (no channel linked)", sch.kind, sch.operator_id,
-                     briefing.html_path.parent)
+            log.info(
+                "briefing %s for %s saved to %s (no channel linked)",
+                sch.kind,
+                sch.operator_id,
+                briefing.html_path.parent,
+            )
         run = BriefingRun(item, briefing, delivered)
         runs.append(run)
         await engine.scheduler.briefing_ran(run)

@@ -160,7 +160,7 @@ def due_briefings(
 
 
 def parse_time(value: Any) -> time:
-    """"06:30" / "6:30" / "0630" → 06:30; raises ValueError for anything else."""
+    """ "06:30" / "6:30" / "0630" → 06:30; raises ValueError for anything else."""
     text = str(value).strip().replace(".", ":")
     if text.isdigit() and len(text) in (3, 4):
         text = f"{text[:-2]}:{text[-2:]}"
@@ -171,7 +171,7 @@ def parse_time(value: Any) -> time:
 
 
 def parse_weekday(value: Any) -> int:
-    """"monday"/"mon"/0 → 0; raises ValueError for anything else."""
+    """ "monday"/"mon"/0 → 0; raises ValueError for anything else."""
     if isinstance(value, int) and 0 <= value <= 6:
         return value
     text = str(value).strip().lower()

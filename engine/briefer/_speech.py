@@ -16,8 +16,12 @@ from engine.errors import ClawOpsError
 __all__ = ["MAX_REPLY_WORDS", "PROVIDER_NAMES", "duration_words", "for_ear", "money_words", "plural", "spoken_reply"]
 
 PROVIDER_NAMES = {
-    "hetzner": "Hetzner", "vultr": "Vultr", "digitalocean": "Digital Ocean", "contabo": "Contabo",
-    "hostinger": "Hostinger", "sim": "the simulator",
+    "hetzner": "Hetzner",
+    "vultr": "Vultr",
+    "digitalocean": "Digital Ocean",
+    "contabo": "Contabo",
+    "hostinger": "Hostinger",
+    "sim": "the simulator",
 }
 """How each provider's name is spoken (and written in the briefing)."""
 
@@ -34,12 +38,14 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _MONEY_PREFIX = re.compile(r"([€$])\s?(\d+(?:\.\d+)?)")
 _MONEY_CODE = re.compile(r"(\d+(?:\.\d+)?)\s?(EUR|USD)\b")
 _FRACTION = re.compile(r"\b(\d+)/(\d+)\b")
-_STATES = re.compile(r"\b(ACTIVE|DEGRADED|FAILED|HEALING|STANDBY_PROMOTING|DRAINING|ARCHIVING|DELETED|ERROR|"
-                     r"REQUESTED|CREATING|BOOTSTRAPPING|DEMO)\b")
+_STATES = re.compile(
+    r"\b(ACTIVE|DEGRADED|FAILED|HEALING|STANDBY_PROMOTING|DRAINING|ARCHIVING|DELETED|ERROR|"
+    r"REQUESTED|CREATING|BOOTSTRAPPING|DEMO)\b"
+)
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
-    """"1 pair", "3 pairs": numbers as digits (Piper reads plain digits well), the noun agreeing."""
+    """ "1 pair", "3 pairs": numbers as digits (Piper reads plain digits well), the noun agreeing."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
@@ -52,7 +58,7 @@ def money_words(eur: float) -> str:
 
 
 def duration_words(minutes: float) -> str:
-    """"4 hours and 10 minutes", "2 days and 3 hours": the two largest units, never seconds."""
+    """ "4 hours and 10 minutes", "2 days and 3 hours": the two largest units, never seconds."""
     total = int(minutes)
     days, rem = divmod(total, 24 * 60)
     hours, mins = divmod(rem, 60)
@@ -82,8 +88,9 @@ def _city(match: re.Match[str]) -> str:
 def _say_ids(text: str) -> str:
     """Ids as people say them: "i-acct-042-p" → "account 42's primary", "acct-042" → "account 42"."""
     text = re.sub(r"\b(Primary|Standby) i-acct-[0-9a-z]+-[ps]\b", r"\1", text)
-    text = _INSTANCE_ID.sub(lambda m: f"account {int(m.group(1))}'s {'primary' if m.group(2) == 'p' else 'standby'}",
-                            text)
+    text = _INSTANCE_ID.sub(
+        lambda m: f"account {int(m.group(1))}'s {'primary' if m.group(2) == 'p' else 'standby'}", text
+    )
     return _ACCOUNT_ID.sub(lambda m: f"account {int(m.group(1))}", text)
 
 

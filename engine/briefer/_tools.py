@@ -39,8 +39,15 @@ def _kind(args: dict[str, Any]) -> str:
     return kind
 
 
-async def briefing_tool(ops: Any, caller: Caller, tool: str, args: dict[str, Any], *,
-                        dry_run: bool = False, on_prefs_changed: Callable[[str], Any] | None = None) -> dict[str, Any]:
+async def briefing_tool(
+    ops: Any,
+    caller: Caller,
+    tool: str,
+    args: dict[str, Any],
+    *,
+    dry_run: bool = False,
+    on_prefs_changed: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
     """Run ``briefing`` or ``briefing_schedule`` for ``caller`` (policy was checked by the caller);
     ``on_prefs_changed``: the engine's scheduler, told of a changed schedule."""
     if tool == "briefing_schedule":
@@ -49,28 +56,50 @@ async def briefing_tool(ops: Any, caller: Caller, tool: str, args: dict[str, Any
     if ops.briefer is not None and not dry_run:
         result: dict[str, Any] = await ops.briefer(caller, kind)
         return result
-    briefing = await asyncio.to_thread(produce_briefing, ops.store, ops.settings, kind,
-                                       operator_id=caller.operator_id, tenant_id=caller.tenant_id, speak=False)
+    briefing = await asyncio.to_thread(
+        produce_briefing,
+        ops.store,
+        ops.settings,
+        kind,
+        operator_id=caller.operator_id,
+        tenant_id=caller.tenant_id,
+        speak=False,
+    )
     out = briefing.to_dict()
     out["reply"] = f"{briefing.text}\nFull report: {briefing.html_path}"
     return out
 
 
-async def brief_and_send(engine: Engine, caller: Caller, kind: str,
-                         voice_config: voice_pkg.VoiceConfig | None = None) -> dict[str, Any]:
-    """"Brief me now" in the daemon: produce it with its voice note (spoken with ``voice_config``, the engine's),
+async def brief_and_send(
+    engine: Engine, caller: Caller, kind: str, voice_config: voice_pkg.VoiceConfig | None = None
+) -> dict[str, Any]:
+    """ "Brief me now" in the daemon: produce it with its voice note (spoken with ``voice_config``, the engine's),
     audit it, send it where the operator asked."""
-    briefing = await asyncio.to_thread(produce_briefing, engine, engine.settings, kind,
-                                       operator_id=caller.operator_id, tenant_id=caller.tenant_id,
-                                       voice_config=voice_config)
-    record_run(engine.store, kind=briefing.kind, operator_id=caller.operator_id, slot=None, briefing=briefing,
-               channel=caller.channel, actor=caller.actor)
+    briefing = await asyncio.to_thread(
+        produce_briefing,
+        engine,
+        engine.settings,
+        kind,
+        operator_id=caller.operator_id,
+        tenant_id=caller.tenant_id,
+        voice_config=voice_config,
+    )
+    record_run(
+        engine.store,
+        kind=briefing.kind,
+        operator_id=caller.operator_id,
+        slot=None,
+        briefing=briefing,
+        channel=caller.channel,
+        actor=caller.actor,
+    )
     out = briefing.to_dict()
     channel = str(caller.channel)
     if channel not in DELIVERY_CHANNELS:
         out["delivered"] = {}
         out["reply"] = f"{briefing.text}\nFull report: {briefing.html_path}" + (
-            f"\nVoice note: {briefing.voice_path}" if briefing.voice_path else "")
+            f"\nVoice note: {briefing.voice_path}" if briefing.voice_path else ""
+        )
         return out
     held: set[str] = set()
     delivered = await deliver_briefing(engine, briefing, [channel], queued=held)
@@ -78,11 +107,15 @@ async def brief_and_send(engine: Engine, caller: Caller, kind: str,
     out["queued"] = sorted(held)
     error = delivered.get(channel)
     if error:
-        out["reply"] = (f"The briefing is ready but could not be sent here: {error.rstrip('.')}. "
-                        f"It is saved at {briefing.html_path}.")
+        out["reply"] = (
+            f"The briefing is ready but could not be sent here: {error.rstrip('.')}. "
+            f"It is saved at {briefing.html_path}."
+        )
     elif held:
-        out["reply"] = (f"The briefing is ready, but {channel.capitalize()} is not taking messages right now: the "
-                        "voice note and the full report are queued and follow as soon as it does.")
+        out["reply"] = (
+            f"The briefing is ready, but {channel.capitalize()} is not taking messages right now: the "
+            "voice note and the full report are queued and follow as soon as it does."
+        )
     else:
         out["reply"] = "Here is your briefing: the voice note and the full report follow."
     return out
@@ -99,8 +132,15 @@ def _flag(value: Any) -> bool | None:
     raise InputError(f"enabled must be true or false, not '{value}'.")
 
 
-def schedule_tool(store: Any, caller: Caller, args: dict[str, Any], *, dry_run: bool = False,
-                  now: datetime | None = None, on_change: Callable[[str], Any] | None = None) -> dict[str, Any]:
+def schedule_tool(
+    store: Any,
+    caller: Caller,
+    args: dict[str, Any],
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    on_change: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
     """Read back or change the caller's briefing preferences; the result carries the sentence to show
     (``on_change``: who re-schedules at once, :func:`set_prefs`)."""
     now = now or datetime.now(UTC)
@@ -110,16 +150,31 @@ def schedule_tool(store: Any, caller: Caller, args: dict[str, Any], *, dry_run: 
         return prefs.to_dict(now) | {"changed": False, "reply": describe_prefs(prefs, now)}
     if dry_run:
         current = get_prefs(store, caller.operator_id)
-        return current.to_dict(now) | {"changed": False, "would_set": changes,
-                                       "reply": f"Dry run: nothing changed. {describe_prefs(current, now)}"}
+        return current.to_dict(now) | {
+            "changed": False,
+            "would_set": changes,
+            "reply": f"Dry run: nothing changed. {describe_prefs(current, now)}",
+        }
     channels = changes.get("channels")
-    prefs = set_prefs(store, caller.operator_id, at=changes.get("time"), tz=changes.get("tz"),
-                      days=changes.get("days"), skip_days=changes.get("skip_days"),
-                      channels=channels, enabled=_flag(changes.get("enabled")),
-                      actor=caller.actor, channel=str(caller.channel), now=now, on_change=on_change)
+    prefs = set_prefs(
+        store,
+        caller.operator_id,
+        at=changes.get("time"),
+        tz=changes.get("tz"),
+        days=changes.get("days"),
+        skip_days=changes.get("skip_days"),
+        channels=channels,
+        enabled=_flag(changes.get("enabled")),
+        actor=caller.actor,
+        channel=str(caller.channel),
+        now=now,
+        on_change=on_change,
+    )
     reply = "Done. " + describe_prefs(prefs, now)
     unlinked = [c for c in prefs.channels if c not in linked_channels(store, caller.operator_id)]
     if unlinked:
-        reply += (f" You are not linked on {' or '.join(unlinked)} yet, so it cannot be sent there until you "
-                  f"are (clawops operator link {caller.name} {unlinked[0]} YOUR_ID).")
+        reply += (
+            f" You are not linked on {' or '.join(unlinked)} yet, so it cannot be sent there until you "
+            f"are (clawops operator link {caller.name} {unlinked[0]} YOUR_ID)."
+        )
     return prefs.to_dict(now) | {"changed": True, "reply": reply}

@@ -44,8 +44,11 @@ class VoiceTurn:
 
     def to_contract(self) -> dict[str, Any]:
         """The ``ask --json`` object plus ``transcript`` and ``voice_reply`` (path or null), ARCHITECTURE §4."""
-        return {**self.result.to_contract(), "transcript": self.transcript,
-                "voice_reply": None if self.voice_reply is None else str(self.voice_reply)}
+        return {
+            **self.result.to_contract(),
+            "transcript": self.transcript,
+            "voice_reply": None if self.voice_reply is None else str(self.voice_reply),
+        }
 
 
 async def ask_voice(
@@ -88,5 +91,7 @@ async def ask_voice(
         log.warning("could not speak the reply: %s", exc)
         return VoiceTurn(heard.text, result, None, str(exc))
     except OSError as exc:
-        return VoiceTurn(heard.text, result, None, f"Cannot write the spoken reply to {folder} ({exc.strerror or exc}).")
+        return VoiceTurn(
+            heard.text, result, None, f"Cannot write the spoken reply to {folder} ({exc.strerror or exc})."
+        )
     return VoiceTurn(heard.text, result, target)

@@ -28,11 +28,13 @@ __all__ = ["fleet_vocabulary", "voice_config"]
 log = logging.getLogger("clawops.briefer")
 
 AGENT_WORDS = "Commander, Guardian, Forge, Ledger, Triage, Briefer"
-OPS_WORDS = "degraded, fail over to the standby, primary, provision, tear down, restart, resize, provider health, rollout"
+OPS_WORDS = (
+    "degraded, fail over to the standby, primary, provision, tear down, restart, resize, provider health, rollout"
+)
 
 
 def fleet_vocabulary(store: Store | None) -> str:
-    """"ClawOps fleet on Hetzner, Vultr … in Nuremberg, Falkenstein …: degraded, failover … Guardian, Ledger …"."""
+    """ "ClawOps fleet on Hetzner, Vultr … in Nuremberg, Falkenstein …: degraded, failover … Guardian, Ledger …"."""
     providers: list[str] = []
     cities: list[str] = []
     if store is not None:

@@ -56,8 +56,9 @@ class ChannelError(ClawOpsError):
     long the API asked us to wait first (Telegram's ``retry_after``), which the retry policy honours.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
@@ -188,15 +189,23 @@ class RetryPolicy:
     @property
     def backoff(self) -> Backoff:
         """The tries and waits as the engine's one retry policy type."""
-        return Backoff(initial=self.base_delay_s, maximum=self.max_wait_s, attempts=self.attempts,
-                       jitter=self.base_delay_s, retry_on=(ChannelError,))
+        return Backoff(
+            initial=self.base_delay_s,
+            maximum=self.max_wait_s,
+            attempts=self.attempts,
+            jitter=self.base_delay_s,
+            retry_on=(ChannelError,),
+        )
 
     async def run(self, once: Callable[[], Awaitable[T]], gave_up: Callable[[ChannelError], str]) -> T:
         """``once()`` until it succeeds, raises a :class:`ChannelError` that is not ``retryable``, or the tries run
         out; then the last error again, its sentence from ``gave_up`` (which says so)."""
         backoff = self.backoff
-        retrying = backoff.retrying(sleep=self.sleep, wait=backoff.asked_or_own(),
-                                    retry=retry_if_exception(lambda e: isinstance(e, ChannelError) and e.retryable))
+        retrying = backoff.retrying(
+            sleep=self.sleep,
+            wait=backoff.asked_or_own(),
+            retry=retry_if_exception(lambda e: isinstance(e, ChannelError) and e.retryable),
+        )
         try:
             async for attempt in retrying:
                 with attempt:
@@ -234,8 +243,11 @@ async def download_bounded(
         try:
             async with http.stream("GET", url, headers=headers, timeout=60.0) as resp:
                 if resp.status_code >= 500 or resp.status_code in retry_statuses:
-                    raise ChannelError(f"{service} could not serve the {noun} (HTTP {resp.status_code}).",
-                                       status=resp.status_code, retryable=True)
+                    raise ChannelError(
+                        f"{service} could not serve the {noun} (HTTP {resp.status_code}).",
+                        status=resp.status_code,
+                        retryable=True,
+                    )
                 if resp.status_code != 200:
                     raise ChannelError(
                         f"{service} refused the {noun} download (HTTP {resp.status_code}).", status=resp.status_code
@@ -254,8 +266,10 @@ async def download_bounded(
     return await retry.run(once, lambda _last: f"{service} {noun} download kept failing; gave up.")
 
 
-TURN_CRASHED = ("Sorry, something went wrong on my side handling that; say \"job status\" to see what is running "
-                "before you send it again.")
+TURN_CRASHED = (
+    'Sorry, something went wrong on my side handling that; say "job status" to see what is running '
+    "before you send it again."
+)
 """The last-resort reply when handling a message failed unexpectedly: it may have set something going, so the
 operator is pointed at what runs before sending it again (never a bare "try again")."""
 
@@ -309,8 +323,13 @@ class Strangers:
     new senders can neither make the bot a spammer nor spend the flood limit its operators' replies need (the
     audit hook throttles its side)."""
 
-    def __init__(self, window_s: float = 3600.0, capacity: int = 10_000,
-                 clock: Callable[[], float] | None = None, per_minute: int = 20) -> None:
+    def __init__(
+        self,
+        window_s: float = 3600.0,
+        capacity: int = 10_000,
+        clock: Callable[[], float] | None = None,
+        per_minute: int = 20,
+    ) -> None:
         self._last: OrderedDict[str, float] = OrderedDict()
         self._window = window_s
         self._capacity = capacity

@@ -70,7 +70,9 @@ class DeliveryResult:
             if status == "sent":
                 parts.append(f"sent on {name}")
             elif status == "queued":
-                parts.append(f"queued on {name} ({self.errors.get(name, 'the API is unavailable')}; sent when it is back)")
+                parts.append(
+                    f"queued on {name} ({self.errors.get(name, 'the API is unavailable')}; sent when it is back)"
+                )
             else:
                 parts.append(f"failed on {name}: {self.errors.get(name, 'the API refused it')}")
         text = "; ".join(parts)
@@ -102,7 +104,9 @@ class ChannelHub:
         if self.store is None:
             return {}
         with self.store.session() as s:
-            op = s.exec(select(Operator).where(or_(col(Operator.id) == operator, col(Operator.name) == operator))).first()
+            op = s.exec(
+                select(Operator).where(or_(col(Operator.id) == operator, col(Operator.name) == operator))
+            ).first()
             if op is None or op.revoked_at is not None:
                 return {}
             rows = s.exec(select(ChannelIdentity).where(col(ChannelIdentity.operator_id) == op.id)).all()
@@ -129,12 +133,18 @@ class ChannelHub:
         wanted = list(channels) if channels else (list(linked) or [])
         if not wanted:
             result.statuses["telegram"] = "failed"
-            result.errors["telegram"] = (f"operator {operator} has no linked Telegram or WhatsApp identity "
-                                         "(clawops operator link)")
+            result.errors["telegram"] = (
+                f"operator {operator} has no linked Telegram or WhatsApp identity (clawops operator link)"
+            )
             return result
         ogg = voice.read_bytes() if isinstance(voice, Path) else voice
-        reply = Reply(text=text, voice_ogg=ogg, voice_duration_s=voice_duration_s, documents=tuple(documents),
-                      document_caption=caption)
+        reply = Reply(
+            text=text,
+            voice_ogg=ogg,
+            voice_duration_s=voice_duration_s,
+            documents=tuple(documents),
+            document_caption=caption,
+        )
         for name in wanted:
             live = self.live.get(name)
             address = linked.get(name)

@@ -33,6 +33,7 @@ __all__ = ["LiveChannels", "RunTurn", "channel_turn", "identity_lookup", "start_
 
 log = logging.getLogger("clawops.channels")
 
+
 def identity_lookup(engine: Engine, channel: str) -> Callable[[str], str | None]:
     """Sender id → operator id for linked, active operators on ``channel``; None for anyone else."""
     from engine.errors import InputError
@@ -96,8 +97,9 @@ def channel_turn(engine: Engine, run_turn: RunTurn) -> TurnFn:
         remove = engine.ops.add_progress_listener(listener)
         try:
             with engine.ops.jobs_in_foreground():
-                result = await run_turn(engine, text, operator=caller.name, channel=str(inbound.channel),
-                                        session=session)
+                result = await run_turn(
+                    engine, text, operator=caller.name, channel=str(inbound.channel), session=session
+                )
         except ClawOpsError as err:
             # The turn's own sentence (a message too long, a crashed turn saying what it had set going) reaches
             # the phone as it is: a generic "something went wrong, try again" could have it sent twice.
@@ -112,8 +114,11 @@ def channel_turn(engine: Engine, run_turn: RunTurn) -> TurnFn:
                 del turns_in_chat[chat]
                 relays.pop(chat, None)
         if inbound.is_voice:  # origin="voice": its confirmation must repeat the scope
-            engine.conversation.mark_spoken(caller, session, [
-                c.plan.id for c in result.tool_calls if c.plan is not None and c.plan.status == "pending"])
+            engine.conversation.mark_spoken(
+                caller,
+                session,
+                [c.plan.id for c in result.tool_calls if c.plan is not None and c.plan.status == "pending"],
+            )
         documents: list[Path] = []
         spoken: list[str] = []
         for call in result.tool_calls:
@@ -127,8 +132,12 @@ def channel_turn(engine: Engine, run_turn: RunTurn) -> TurnFn:
                 spoken.append(str(call.result.get("text") or ""))
         if not documents and not spoken:
             return result.reply
-        return Reply(text=result.reply, documents=tuple(documents), document_caption="Full report",
-                     speak=_speak_text(" ".join(spoken), engine.scheduler.voice) if any(spoken) else None)
+        return Reply(
+            text=result.reply,
+            documents=tuple(documents),
+            document_caption="Full report",
+            speak=_speak_text(" ".join(spoken), engine.scheduler.voice) if any(spoken) else None,
+        )
 
     return turn
 
@@ -140,8 +149,9 @@ class _ProgressRelay:
     edits at most about once a second (Telegram's own pace for edits in one chat).
     """
 
-    def __init__(self, show: Callable[[Any, str, int | None], Awaitable[int | None]], address: str,
-                 operator: str) -> None:
+    def __init__(
+        self, show: Callable[[Any, str, int | None], Awaitable[int | None]], address: str, operator: str
+    ) -> None:
         self._show = show
         self._address = address
         self._operator = operator
@@ -225,20 +235,35 @@ def _outbox(engine: Engine, channel: str) -> Outbox:
     def failed(key: str, label: str, why: str) -> None:
         log.error("%s delivery failed", channel, extra={"to": key, "part": label, "error": why})
         with engine.store.session() as s:
-            audit.append(s, actor="engine", channel=channel, action="channel.delivery", target=key,
-                         outcome="failed", detail={"part": label, "error": why[:300]})
+            audit.append(
+                s,
+                actor="engine",
+                channel=channel,
+                action="channel.delivery",
+                target=key,
+                outcome="failed",
+                detail={"part": label, "error": why[:300]},
+            )
 
     def late(key: str, label: str, attempts: int) -> None:
         log.info("%s delivery went out after waiting", channel, extra={"to": key, "part": label, "tries": attempts})
         with engine.store.session() as s:
-            audit.append(s, actor="engine", channel=channel, action="channel.delivery", target=key,
-                         outcome="ok", detail={"part": label, "late": True, "tries": attempts})
+            audit.append(
+                s,
+                actor="engine",
+                channel=channel,
+                action="channel.delivery",
+                target=key,
+                outcome="ok",
+                detail={"part": label, "late": True, "tries": attempts},
+            )
 
     return Outbox(on_failure=failed, on_late_send=late)
 
 
-async def start_channels(engine: Engine, run_turn: RunTurn, *, workdir: Path | None = None,
-                         warm_voice: bool = True) -> LiveChannels:
+async def start_channels(
+    engine: Engine, run_turn: RunTurn, *, workdir: Path | None = None, warm_voice: bool = True
+) -> LiveChannels:
     """Start every configured channel; never raises for a channel problem (it is logged as not live).
 
     ``warm_voice`` loads the speech models in the background once a channel is live (the daemon does)."""
@@ -259,20 +284,30 @@ async def start_channels(engine: Engine, run_turn: RunTurn, *, workdir: Path | N
         from engine.channels.telegram import TelegramChannel, TelegramClient
 
         client = TelegramClient(live.http, token, base_url=settings.telegram_api_base)
-        tg = TelegramChannel(client, handler, identity_lookup(engine, "telegram"), audit=audit, workdir=work,
-                             outbox=_outbox(engine, "telegram"))
+        tg = TelegramChannel(
+            client,
+            handler,
+            identity_lookup(engine, "telegram"),
+            audit=audit,
+            workdir=work,
+            outbox=_outbox(engine, "telegram"),
+        )
         hook_url, hook_secret = settings.telegram_webhook_url, _secret(settings.telegram_webhook_secret)
         if hook_url and not hook_secret:
-            hub.mark_down("telegram", "CLAWOPS_TELEGRAM_WEBHOOK_URL is set without CLAWOPS_TELEGRAM_WEBHOOK_SECRET; "
-                                      "set the secret, or unset the URL for long polling")
+            hub.mark_down(
+                "telegram",
+                "CLAWOPS_TELEGRAM_WEBHOOK_URL is set without CLAWOPS_TELEGRAM_WEBHOOK_SECRET; "
+                "set the secret, or unset the URL for long polling",
+            )
         else:
             hub.add("telegram", tg)
             live.tasks.append(asyncio.create_task(_run_telegram(hub, tg, hook_url, hook_secret, live.stop_event)))
             live.tasks.append(asyncio.create_task(tg.outbox.run(live.stop_event)))
             if hook_url:
 
-                async def tg_webhook(method: str, query: Mapping[str, str], headers: Mapping[str, str],
-                                     body: bytes) -> tuple[int, str]:
+                async def tg_webhook(
+                    method: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+                ) -> tuple[int, str]:
                     if method != "POST":
                         return 405, "Telegram webhooks are POSTs"
                     return await tg.receive(body, headers, hook_secret)
@@ -295,22 +330,34 @@ async def start_channels(engine: Engine, run_turn: RunTurn, *, workdir: Path | N
     else:
         from engine.channels.whatsapp import WhatsAppChannel, WhatsAppClient
 
-        wa_client = WhatsAppClient(live.http, wa_settings["CLAWOPS_WHATSAPP_ACCESS_TOKEN"],
-                                   wa_settings["CLAWOPS_WHATSAPP_PHONE_NUMBER_ID"], base_url=settings.whatsapp_api_base)
-        wa = WhatsAppChannel(wa_client, handler, identity_lookup(engine, "whatsapp"),
-                             app_secret=wa_settings["CLAWOPS_WHATSAPP_APP_SECRET"],
-                             verify_token=wa_settings["CLAWOPS_WHATSAPP_VERIFY_TOKEN"], audit=audit, workdir=work,
-                             outbox=_outbox(engine, "whatsapp"))
+        wa_client = WhatsAppClient(
+            live.http,
+            wa_settings["CLAWOPS_WHATSAPP_ACCESS_TOKEN"],
+            wa_settings["CLAWOPS_WHATSAPP_PHONE_NUMBER_ID"],
+            base_url=settings.whatsapp_api_base,
+        )
+        wa = WhatsAppChannel(
+            wa_client,
+            handler,
+            identity_lookup(engine, "whatsapp"),
+            app_secret=wa_settings["CLAWOPS_WHATSAPP_APP_SECRET"],
+            verify_token=wa_settings["CLAWOPS_WHATSAPP_VERIFY_TOKEN"],
+            audit=audit,
+            workdir=work,
+            outbox=_outbox(engine, "whatsapp"),
+        )
 
-        async def wa_webhook(method: str, query: Mapping[str, str], headers: Mapping[str, str],
-                             body: bytes) -> tuple[int, str]:
+        async def wa_webhook(
+            method: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+        ) -> tuple[int, str]:
             if method == "GET":
                 return wa.verify_subscription(query)
             if method != "POST":
                 return 405, "WhatsApp webhooks are GET (verify) or POST"
             status = await wa.receive(body, headers)
             return status, {401: "bad or missing X-Hub-Signature-256", 400: "not a WhatsApp webhook payload"}.get(
-                status, "")
+                status, ""
+            )
 
         hub.add("whatsapp", wa)
         hub.webhooks["whatsapp"] = wa_webhook
@@ -341,8 +388,7 @@ async def _warm_voice(config: VoiceConfig | None) -> None:
     log.info("voice models loaded", extra={"seconds": seconds})
 
 
-async def _run_telegram(hub: ChannelHub, tg: Any, hook_url: str | None, hook_secret: str,
-                        stop: asyncio.Event) -> None:
+async def _run_telegram(hub: ChannelHub, tg: Any, hook_url: str | None, hook_secret: str, stop: asyncio.Event) -> None:
     """Check the token, choose webhook or long polling (deleting any webhook first), then poll until stop."""
     while not stop.is_set():
         try:
@@ -362,7 +408,13 @@ async def _run_telegram(hub: ChannelHub, tg: Any, hook_url: str | None, hook_sec
                 await asyncio.wait_for(stop.wait(), timeout=30.0)
     else:
         return
-    log.info("channel live", extra={"channel": "telegram", "mode": "webhook" if hook_url else "long polling",
-                                    "bot": (me or {}).get("username")})
+    log.info(
+        "channel live",
+        extra={
+            "channel": "telegram",
+            "mode": "webhook" if hook_url else "long polling",
+            "bot": (me or {}).get("username"),
+        },
+    )
     if not hook_url:
         await tg.run(stop)

@@ -115,8 +115,12 @@ class TelegramClient:
             if resp.status_code == 429:
                 asked = (body.get("parameters") or {}).get("retry_after")
                 log.info("telegram %s flood limited, asked to wait %s s", method, asked)
-                raise ChannelError(f"Telegram flood limit on {method}: {description}.", status=429, retryable=True,
-                                   retry_after=_seconds(asked))
+                raise ChannelError(
+                    f"Telegram flood limit on {method}: {description}.",
+                    status=429,
+                    retryable=True,
+                    retry_after=_seconds(asked),
+                )
             if resp.status_code >= 500:
                 raise ChannelError(
                     f"Telegram server error on {method}: {description}.", status=resp.status_code, retryable=True
@@ -124,7 +128,8 @@ class TelegramClient:
             raise ChannelError(f"Telegram refused {method}: {description}.", status=resp.status_code)
 
         return await self._retry.run(
-            once, lambda last: f"{str(last).rstrip('.')} (gave up after {self._retry.attempts} attempts).")
+            once, lambda last: f"{str(last).rstrip('.')} (gave up after {self._retry.attempts} attempts)."
+        )
 
     async def get_me(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.call("getMe")
@@ -149,7 +154,7 @@ class TelegramClient:
     async def edit_message_text(self, chat_id: int | str, message_id: int, text: str) -> Any:
         """Replace the text of a message the bot sent (job progress, edited in place)."""
         return await self.call(
-            "editMessageText", {"chat_id": chat_id, "message_id": message_id, "text": text[:_fit(text, MAX_TEXT)]}
+            "editMessageText", {"chat_id": chat_id, "message_id": message_id, "text": text[: _fit(text, MAX_TEXT)]}
         )
 
     async def send_voice(
@@ -190,8 +195,9 @@ class TelegramClient:
     async def download(self, file_path: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes:
         """Fetch a file returned by getFile, refusing anything larger than ``max_bytes``."""
         url = f"{self._base}/file/bot{self._token}/{file_path}"
-        return await download_bounded(self._http, url, retry=self._retry, max_bytes=max_bytes, service="Telegram",
-                                      noun="file")
+        return await download_bounded(
+            self._http, url, retry=self._retry, max_bytes=max_bytes, service="Telegram", noun="file"
+        )
 
 
 def units(text: str) -> int:
@@ -408,8 +414,7 @@ class TelegramChannel:
         chat_id = chat.get("id", sender_id)
         if chat.get("type", "private") != "private":
             # Fleet data answers only in a private chat: in a group, everyone there would read them.
-            await notify(self._audit, Refusal("telegram", sender_id, "unsupported_message",
-                                              f"{chat.get('type')} chat"))
+            await notify(self._audit, Refusal("telegram", sender_id, "unsupported_message", f"{chat.get('type')} chat"))
             return
         operator = lookup_operator(self._allowed, sender_id) if not sender.get("is_bot") else None
         if operator is None:
@@ -436,7 +441,12 @@ class TelegramChannel:
         await self.outbox.submit(str(chat_id), "text", lambda: self.client.send_message(chat_id, text))
 
     async def _handle_audio(
-        self, chat_id: Any, sender_id: str, operator: str, message_id: str, media: Mapping[str, Any],
+        self,
+        chat_id: Any,
+        sender_id: str,
+        operator: str,
+        message_id: str,
+        media: Mapping[str, Any],
         release: Callable[[], None] | None = None,
     ) -> None:
         size = _count(media.get("file_size"))
@@ -451,9 +461,12 @@ class TelegramChannel:
             data = await self.client.download(file_path, max_bytes=self._max_audio)
         except ChannelError as exc:
             log.warning("telegram voice note from %s not downloaded: %s", sender_id, exc)
-            await self._say(chat_id, f"That recording is larger than {_mb(self._max_audio)} MB; send a shorter one."
-                            if isinstance(exc, MediaTooLarge) else
-                            "I could not fetch that voice note from Telegram; please send it again.")
+            await self._say(
+                chat_id,
+                f"That recording is larger than {_mb(self._max_audio)} MB; send a shorter one."
+                if isinstance(exc, MediaTooLarge)
+                else "I could not fetch that voice note from Telegram; please send it again.",
+            )
             return
         self._workdir.mkdir(parents=True, exist_ok=True)
         suffix = Path(file_path).suffix or ".ogg"

@@ -124,9 +124,13 @@ class TelegramEmulator:
 
     def message(self, user_id: int, **payload: Any) -> dict[str, Any]:
         """A private-chat ``Message`` from ``user_id`` with ``payload`` (for :meth:`push_update`)."""
-        return {"message_id": next(self._message_ids),
-                "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
-                "chat": {"id": user_id, "type": "private"}, "date": int(time.time()), **payload}
+        return {
+            "message_id": next(self._message_ids),
+            "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+            "chat": {"id": user_id, "type": "private"},
+            "date": int(time.time()),
+            **payload,
+        }
 
     def send_text(self, user_id: int, text: str) -> int:
         """A user writes to the bot; returns the update id."""
@@ -256,8 +260,13 @@ class TelegramEmulator:
 
     def _message(self, message_id: int, chat: str, **content: Any) -> dict[str, Any]:
         """A ``Message`` as the Bot API returns it for the bot's own sends."""
-        return {"message_id": message_id, "from": _BOT, "chat": {"id": int(chat), "type": "private"},
-                "date": int(time.time()), **content}
+        return {
+            "message_id": message_id,
+            "from": _BOT,
+            "chat": {"id": int(chat), "type": "private"},
+            "date": int(time.time()),
+            **content,
+        }
 
     async def _m_sendMessage(self, params: dict[str, Any]) -> web.Response:
         chat, text = self._chat(params), str(params.get("text") or "")
@@ -285,9 +294,12 @@ class TelegramEmulator:
         if len(text) > 4096:
             return self._error(400, "Bad Request: MESSAGE_TOO_LONG")
         if target.text == text:
-            return self._error(400, "Bad Request: message is not modified: specified new message content and "
-                                    "reply markup are exactly the same as a current content and reply markup of "
-                                    "the message")
+            return self._error(
+                400,
+                "Bad Request: message is not modified: specified new message content and "
+                "reply markup are exactly the same as a current content and reply markup of "
+                "the message",
+            )
         target.edits.append(target.text or "")
         target.text = text
         return self._ok(self._message(message_id, chat, text=text, edit_date=int(time.time())))
@@ -301,10 +313,24 @@ class TelegramEmulator:
         except (TypeError, ValueError):
             return self._error(400, "Bad Request: invalid duration")
         message_id = next(self._message_ids)
-        self.sent.append(SentMessage(chat, "voice", text=params.get("caption"), content=voice[1], filename=voice[0],
-                                     duration=duration, message_id=message_id))
-        note = {"file_id": f"sent-voice-{message_id}", "file_unique_id": f"sv{message_id}", "duration": duration or 0,
-                "mime_type": "audio/ogg", "file_size": len(voice[1])}
+        self.sent.append(
+            SentMessage(
+                chat,
+                "voice",
+                text=params.get("caption"),
+                content=voice[1],
+                filename=voice[0],
+                duration=duration,
+                message_id=message_id,
+            )
+        )
+        note = {
+            "file_id": f"sent-voice-{message_id}",
+            "file_unique_id": f"sv{message_id}",
+            "duration": duration or 0,
+            "mime_type": "audio/ogg",
+            "file_size": len(voice[1]),
+        }
         return self._ok(self._message(message_id, chat, voice=note))
 
     async def _m_sendDocument(self, params: dict[str, Any]) -> web.Response:
@@ -312,10 +338,17 @@ class TelegramEmulator:
         if chat is None or not isinstance(doc, tuple):
             return self._error(400, "Bad Request: there is no document in the request")
         message_id = next(self._message_ids)
-        self.sent.append(SentMessage(chat, "document", text=params.get("caption"), content=doc[1], filename=doc[0],
-                                     message_id=message_id))
-        document = {"file_name": doc[0], "file_id": f"sent-doc-{message_id}", "file_unique_id": f"sd{message_id}",
-                    "file_size": len(doc[1])}
+        self.sent.append(
+            SentMessage(
+                chat, "document", text=params.get("caption"), content=doc[1], filename=doc[0], message_id=message_id
+            )
+        )
+        document = {
+            "file_name": doc[0],
+            "file_id": f"sent-doc-{message_id}",
+            "file_unique_id": f"sd{message_id}",
+            "file_size": len(doc[1]),
+        }
         return self._ok(self._message(message_id, chat, document=document))
 
     async def _m_setWebhook(self, params: dict[str, Any]) -> web.Response:

@@ -20,7 +20,15 @@ from typing import Literal
 import voice
 from engine.channels._base import Handler, Inbound, Reply, SpeakLater
 
-__all__ = ["NOTHING_HEARD", "ReplyVoice", "TurnFn", "fleet_lexicon", "listening_config", "make_voice_handler", "speakable"]
+__all__ = [
+    "NOTHING_HEARD",
+    "ReplyVoice",
+    "TurnFn",
+    "fleet_lexicon",
+    "listening_config",
+    "make_voice_handler",
+    "speakable",
+]
 
 log = logging.getLogger("clawops.channels.voice")
 

@@ -132,7 +132,8 @@ class WhatsAppClient:
             raise ChannelError(f"WhatsApp refused the request: {message} (code {code}).", status=resp.status_code)
 
         return await self._retry.run(
-            once, lambda last: f"{str(last).rstrip('.')}; gave up after {self._retry.attempts} attempts.")
+            once, lambda last: f"{str(last).rstrip('.')}; gave up after {self._retry.attempts} attempts."
+        )
 
     async def _send(self, to: str, kind: str, content: Mapping[str, Any]) -> str:
         body = {
@@ -198,16 +199,26 @@ class WhatsAppClient:
         url = info.get("url")
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise ChannelError("WhatsApp gave no download URL for the media file.")
-        data = await download_bounded(self._http, url, retry=self._retry, max_bytes=max_bytes,
-                                      service="WhatsApp", noun="media file", headers=self._auth,
-                                      retry_statuses=frozenset({429}))
+        data = await download_bounded(
+            self._http,
+            url,
+            retry=self._retry,
+            max_bytes=max_bytes,
+            service="WhatsApp",
+            noun="media file",
+            headers=self._auth,
+            retry_statuses=frozenset({429}),
+        )
         return data, str(info.get("mime_type", ""))
 
 
 DOCUMENT_MIME = {
-    ".txt": "text/plain", ".pdf": "application/pdf", ".doc": "application/msword",
+    ".txt": "text/plain",
+    ".pdf": "application/pdf",
+    ".doc": "application/msword",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ".xls": "application/vnd.ms-excel", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".xls": "application/vnd.ms-excel",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".ppt": "application/vnd.ms-powerpoint",
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
@@ -338,8 +349,9 @@ class WhatsAppChannel:
         content = content if isinstance(content, Mapping) else {}
         try:
             if kind == "text" and isinstance(content.get("body"), str) and content["body"].strip():
-                reply = await self._handler(Inbound("whatsapp", sender, operator, message_id, text=content["body"],
-                                                    release=release))
+                reply = await self._handler(
+                    Inbound("whatsapp", sender, operator, message_id, text=content["body"], release=release)
+                )
             elif kind in ("audio", "voice") and isinstance(content.get("id"), str) and content["id"]:
                 reply = await self._handle_audio(sender, operator, message_id, content, release)
             else:
@@ -354,14 +366,19 @@ class WhatsAppChannel:
         await self.outbox.submit(to, "text", lambda: self.client.send_text(to, text))
 
     async def _handle_audio(
-        self, sender: str, operator: str, message_id: str, audio: Mapping[str, Any],
+        self,
+        sender: str,
+        operator: str,
+        message_id: str,
+        audio: Mapping[str, Any],
         release: Callable[[], None] | None = None,
     ) -> Reply | None:
         try:
             data, mime = await self.client.download_media(str(audio.get("id", "")), max_bytes=self._max_audio)
         except MediaTooLarge:
-            await self._say(sender, f"That recording is larger than {self._max_audio // (1024 * 1024)} MB; "
-                                    "send a shorter one.")
+            await self._say(
+                sender, f"That recording is larger than {self._max_audio // (1024 * 1024)} MB; send a shorter one."
+            )
             return None
         except ChannelError as exc:
             log.warning("whatsapp voice note from %s not downloaded: %s", sender, exc)
@@ -375,8 +392,9 @@ class WhatsAppChannel:
         path = self._workdir / f"wa-{uuid.uuid4().hex}{suffix}"
         path.write_bytes(data)
         try:
-            return await self._handler(Inbound("whatsapp", sender, operator, message_id, audio_path=path,
-                                               release=release))
+            return await self._handler(
+                Inbound("whatsapp", sender, operator, message_id, audio_path=path, release=release)
+            )
         finally:
             path.unlink(missing_ok=True)
 

@@ -25,15 +25,28 @@ from engine.channels.whatsapp import sign_payload
 
 __all__ = ["SUPPORTED_MIME", "WhatsAppEmulator", "WhatsAppSent"]
 
-SUPPORTED_MIME = frozenset({
-    "audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg",
-    "text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel",
-    "application/vnd.ms-powerpoint",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "image/jpeg", "image/png", "image/webp", "video/mp4", "video/3gpp",
-})
+SUPPORTED_MIME = frozenset(
+    {
+        "audio/aac",
+        "audio/amr",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/ogg",
+        "text/plain",
+        "application/pdf",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "video/mp4",
+        "video/3gpp",
+    }
+)
 """What the Cloud API's media upload accepts (audio, documents, images, stickers, video)."""
 
 
@@ -205,8 +218,12 @@ class WhatsAppEmulator:
             return self._error(400, "(#100) The parameter file is required", 100)
         mime = str(form.get("type") or upload.content_type).split(";")[0].strip()
         if mime not in SUPPORTED_MIME:
-            return self._error(400, f"(#100) Param file must be a file with one of the following types: "
-                                    f"{', '.join(sorted(SUPPORTED_MIME))}. Received file of type '{mime}'.", 100)
+            return self._error(
+                400,
+                f"(#100) Param file must be a file with one of the following types: "
+                f"{', '.join(sorted(SUPPORTED_MIME))}. Received file of type '{mime}'.",
+                100,
+            )
         media_id = f"media-{next(self._ids)}"
         self._media[media_id] = (
             upload.file.read(),

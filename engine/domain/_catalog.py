@@ -126,9 +126,7 @@ def parse_region(name: str) -> Region:
 def regions_for(provider: Provider | None = None, geo: Geo | None = None) -> list[Region]:
     """Known regions, optionally narrowed to one provider and/or geo, in a stable order."""
     return [
-        r
-        for r in REGIONS.values()
-        if (provider is None or r.provider == provider) and (geo is None or r.geo == geo)
+        r for r in REGIONS.values() if (provider is None or r.provider == provider) and (geo is None or r.geo == geo)
     ]
 
 
@@ -148,8 +146,15 @@ class Plan:
 
 
 def _p(
-    provider: str, tier: str, plan_id: str, vcpu: int, ram: int, cur: str, monthly: float,
-    hourly: float | None, billing: Billing,
+    provider: str,
+    tier: str,
+    plan_id: str,
+    vcpu: int,
+    ram: int,
+    cur: str,
+    monthly: float,
+    hourly: float | None,
+    billing: Billing,
 ) -> Plan:
     return Plan(Provider(provider), Tier(tier), plan_id, vcpu, ram, cur, monthly, hourly, billing)
 

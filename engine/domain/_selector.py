@@ -48,8 +48,15 @@ class Selector:
     @property
     def is_empty(self) -> bool:
         return not (
-            self.accounts or self.instances or self.provider or self.region or self.geo or self.tier
-            or self.state or self.role or self.finding
+            self.accounts
+            or self.instances
+            or self.provider
+            or self.region
+            or self.geo
+            or self.tier
+            or self.state
+            or self.role
+            or self.finding
         )
 
     @classmethod
@@ -58,12 +65,10 @@ class Selector:
         if raw is None:
             return cls()
         if not isinstance(raw, Mapping):
-            raise InputError("A selector must be an object such as {\"provider\": \"vultr\", \"state\": \"DEGRADED\"}.")
+            raise InputError('A selector must be an object such as {"provider": "vultr", "state": "DEGRADED"}.')
         unknown = sorted(set(raw) - set(SELECTOR_KEYS))
         if unknown:
-            raise InputError(
-                f"Selector key '{unknown[0]}' is not known; use any of: {', '.join(SELECTOR_KEYS)}."
-            )
+            raise InputError(f"Selector key '{unknown[0]}' is not known; use any of: {', '.join(SELECTOR_KEYS)}.")
         accounts = _id_list(raw.get("accounts"), "accounts", _ACCOUNT_RE, "acct-042")
         instances = _id_list(raw.get("instances"), "instances", _INSTANCE_RE, "i-acct-042-p")
         region = raw.get("region")
@@ -157,7 +162,7 @@ def _id_list(value: Any, key: str, pattern: re.Pattern[str], example: str) -> tu
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple):
-        raise InputError(f"Selector {key} must be a list of ids such as [\"{example}\"].")
+        raise InputError(f'Selector {key} must be a list of ids such as ["{example}"].')
     ids: list[str] = []
     for item in value:
         text = str(item).strip().lower()
@@ -183,7 +188,11 @@ def _classify(word: str, provider: str | None = None) -> tuple[str, str]:
     if lower in FINDINGS:
         return "finding", lower
     vocabularies: tuple[tuple[str, type[Any]], ...] = (
-        ("provider", Provider), ("geo", Geo), ("tier", Tier), ("role", Role))
+        ("provider", Provider),
+        ("geo", Geo),
+        ("tier", Tier),
+        ("role", Role),
+    )
     for key, enum in vocabularies:
         if lower in {e.value for e in enum}:
             return key, lower
@@ -193,10 +202,13 @@ def _classify(word: str, provider: str | None = None) -> tuple[str, str]:
     if len(places) == 1:
         return "region", places[0]
     if places:
-        raise InputError(f"'{word}' could be {', '.join(places[:-1])} or {places[-1]}: name the provider too, "
-                         "or the whole region.")
-    raise InputError(f"'{word}' is not a provider, region, geo, tier, state, role or finding, nor an account "
-                     "(acct-042) or instance (i-acct-042-p) id.")
+        raise InputError(
+            f"'{word}' could be {', '.join(places[:-1])} or {places[-1]}: name the provider too, or the whole region."
+        )
+    raise InputError(
+        f"'{word}' is not a provider, region, geo, tier, state, role or finding, nor an account "
+        "(acct-042) or instance (i-acct-042-p) id."
+    )
 
 
 def _locations(code: str, provider: str | None) -> list[str]:
@@ -204,6 +216,8 @@ def _locations(code: str, provider: str | None) -> list[str]:
     bare = code.rstrip("0123456789")
     if not bare.isalpha() or len(bare) < 3:
         return []
-    return sorted(r.name for r in REGIONS.values()
-                  if (provider is None or str(r.provider) == provider)
-                  and code in (r.location, r.location.rstrip("0123456789")))
+    return sorted(
+        r.name
+        for r in REGIONS.values()
+        if (provider is None or str(r.provider) == provider) and code in (r.location, r.location.rstrip("0123456789"))
+    )

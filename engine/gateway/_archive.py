@@ -29,42 +29,57 @@ class ArchiveFailed(GatewayError):
     """The export could not be read completely and intact (the message says what to do)."""
 
 
-async def fetch_archive(invoke: Invoke, account_id: str, *, piece_bytes: int = PIECE_BYTES,
-                        label: str = "the node") -> tuple[bytes, dict[str, Any]]:
+async def fetch_archive(
+    invoke: Invoke, account_id: str, *, piece_bytes: int = PIECE_BYTES, label: str = "the node"
+) -> tuple[bytes, dict[str, Any]]:
     """The whole archive and the node's description of it; verified against the node's sha256."""
     first = await invoke({"account_id": account_id})
     if not first.ok or not isinstance(first.payload, dict):
-        raise ArchiveFailed(f"{label} could not build its archive ({first.error_code}: {first.error_message}); "
-                            "nothing was deleted.")
+        raise ArchiveFailed(
+            f"{label} could not build its archive ({first.error_code}: {first.error_message}); nothing was deleted."
+        )
     meta: dict[str, Any] = first.payload
     archive_id, size, expected = meta.get("archiveId"), meta.get("bytes"), meta.get("sha256")
     if not isinstance(archive_id, str) or not isinstance(size, int) or not isinstance(expected, str):
-        raise ArchiveFailed(f"{label} answered the archive request without an archive id, size and checksum "
-                            "(an older clawnode?); upgrade clawnode on it, then retry. Nothing was deleted.")
+        raise ArchiveFailed(
+            f"{label} answered the archive request without an archive id, size and checksum "
+            "(an older clawnode?); upgrade clawnode on it, then retry. Nothing was deleted."
+        )
     buf = bytearray()
     digest = hashlib.sha256()
     try:
         while len(buf) < size:
-            res = await invoke({"account_id": account_id, "archive_id": archive_id, "offset": len(buf),
-                                "length": min(piece_bytes, size - len(buf))})
+            res = await invoke(
+                {
+                    "account_id": account_id,
+                    "archive_id": archive_id,
+                    "offset": len(buf),
+                    "length": min(piece_bytes, size - len(buf)),
+                }
+            )
             body = res.payload if res.ok and isinstance(res.payload, dict) else None
             if body is None or body.get("offset") != len(buf) or not isinstance(body.get("data"), str):
-                raise ArchiveFailed(f"{label} stopped sending its archive at byte {len(buf)} of {size} "
-                                    f"({res.error_code or 'bad piece'}: {res.error_message or ''}); retry the job. "
-                                    "Nothing was deleted.")
+                raise ArchiveFailed(
+                    f"{label} stopped sending its archive at byte {len(buf)} of {size} "
+                    f"({res.error_code or 'bad piece'}: {res.error_message or ''}); retry the job. "
+                    "Nothing was deleted."
+                )
             try:
                 piece = base64.b64decode(body["data"], validate=True)
             except (binascii.Error, ValueError):
-                raise ArchiveFailed(f"{label} sent an unreadable archive piece; retry the job. "
-                                    "Nothing was deleted.") from None
+                raise ArchiveFailed(
+                    f"{label} sent an unreadable archive piece; retry the job. Nothing was deleted."
+                ) from None
             if not piece:
-                raise ArchiveFailed(f"{label}'s archive ended at byte {len(buf)} of {size}; retry the job. "
-                                    "Nothing was deleted.")
+                raise ArchiveFailed(
+                    f"{label}'s archive ended at byte {len(buf)} of {size}; retry the job. Nothing was deleted."
+                )
             buf += piece
             digest.update(piece)
     finally:
         await invoke({"account_id": account_id, "archive_id": archive_id, "done": True})
     if digest.hexdigest() != expected or len(buf) != size:
-        raise ArchiveFailed(f"{label}'s archive arrived damaged (checksum mismatch); retry the job. "
-                            "Nothing was deleted.")
+        raise ArchiveFailed(
+            f"{label}'s archive arrived damaged (checksum mismatch); retry the job. Nothing was deleted."
+        )
     return bytes(buf), meta

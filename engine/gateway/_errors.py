@@ -15,9 +15,7 @@ class NodeNotConnected(GatewayError):
     """The node is not connected to this gateway right now."""
 
     def __init__(self, node_id: str) -> None:
-        super().__init__(
-            f"Node {node_id[:16]} is not connected to the gateway; check that clawnode is running on it."
-        )
+        super().__init__(f"Node {node_id[:16]} is not connected to the gateway; check that clawnode is running on it.")
         self.node_id = node_id
 
 

@@ -95,8 +95,9 @@ class DeviceRegistry:
         of the latest create attempt can pair, so a leaked earlier user data is worthless.
         """
         now = self._clock()
-        self._bootstrap = {h: g for h, g in self._bootstrap.items()
-                           if g.expires_at > now and g.instance_id != instance_id}
+        self._bootstrap = {
+            h: g for h, g in self._bootstrap.items() if g.expires_at > now and g.instance_id != instance_id
+        }
         token = secrets.token_urlsafe(32)
         ttl = self._bootstrap_ttl_s if ttl_s is None else ttl_s
         self._bootstrap[_hash(token)] = BootstrapGrant(instance_id, account_id, now + ttl)

@@ -76,23 +76,71 @@ ApproveCallback = Callable[[PairingRequest], Awaitable[bool | Approval]]
 ProgressCallback = Callable[[str, int, str], Awaitable[None]]
 """``(node_id, seq, chunk)`` for each ``node.invoke.progress`` of an invoke."""
 
-_CONNECT_KEYS: Final = frozenset({
-    "minProtocol", "maxProtocol", "client", "role", "scopes", "caps", "commands", "permissions", "pathEnv",
-    "auth", "device", "locale", "userAgent", "computerUse", "workerRuns",
-})
-_CLIENT_KEYS: Final = frozenset({
-    "id", "displayName", "version", "platform", "mode", "deviceFamily", "modelIdentifier", "instanceId",
-    "buildId", "timeZone",
-})
-_CLIENT_IDS: Final = frozenset({
-    "webchat-ui", "openclaw-control-ui", "openclaw-browser-copilot", "openclaw-tui", "webchat", "cli",
-    "gateway-client", "openclaw-macos", "openclaw-linux", "openclaw-ios", "openclaw-watchos", "openclaw-android",
-    "node-host", "openclaw-worker", "test", "fingerprint", "openclaw-probe",
-})
+_CONNECT_KEYS: Final = frozenset(
+    {
+        "minProtocol",
+        "maxProtocol",
+        "client",
+        "role",
+        "scopes",
+        "caps",
+        "commands",
+        "permissions",
+        "pathEnv",
+        "auth",
+        "device",
+        "locale",
+        "userAgent",
+        "computerUse",
+        "workerRuns",
+    }
+)
+_CLIENT_KEYS: Final = frozenset(
+    {
+        "id",
+        "displayName",
+        "version",
+        "platform",
+        "mode",
+        "deviceFamily",
+        "modelIdentifier",
+        "instanceId",
+        "buildId",
+        "timeZone",
+    }
+)
+_CLIENT_IDS: Final = frozenset(
+    {
+        "webchat-ui",
+        "openclaw-control-ui",
+        "openclaw-browser-copilot",
+        "openclaw-tui",
+        "webchat",
+        "cli",
+        "gateway-client",
+        "openclaw-macos",
+        "openclaw-linux",
+        "openclaw-ios",
+        "openclaw-watchos",
+        "openclaw-android",
+        "node-host",
+        "openclaw-worker",
+        "test",
+        "fingerprint",
+        "openclaw-probe",
+    }
+)
 _CLIENT_MODES: Final = frozenset({"webchat", "cli", "ui", "backend", "node", "worker", "probe", "test"})
-_AUTH_KEYS: Final = frozenset({
-    "token", "bootstrapToken", "deviceToken", "password", "approvalRuntimeToken", "agentRuntimeIdentityToken",
-})
+_AUTH_KEYS: Final = frozenset(
+    {
+        "token",
+        "bootstrapToken",
+        "deviceToken",
+        "password",
+        "approvalRuntimeToken",
+        "agentRuntimeIdentityToken",
+    }
+)
 _DEVICE_KEYS: Final = frozenset({"id", "publicKey", "signature", "signedAt", "nonce"})
 _TICK_SLICE: Final = 200
 """Ticks sent per event-loop slice."""
@@ -100,11 +148,21 @@ _REPLY_BUFFER_LIMIT: Final = 64 * 1024
 """Answers are written without awaiting while a node's unsent bytes stay below this."""
 _TOOL_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
-_NODE_METHODS: Final = frozenset({
-    "node.invoke.result", "node.invoke.progress", "node.event", "node.pluginTools.update", "health",
-    "node.skills.update", "node.pending.pull", "node.pending.ack", "node.pending.drain", "node.pluginSurface.refresh",
-    "skills.bins",
-})
+_NODE_METHODS: Final = frozenset(
+    {
+        "node.invoke.result",
+        "node.invoke.progress",
+        "node.event",
+        "node.pluginTools.update",
+        "health",
+        "node.skills.update",
+        "node.pending.pull",
+        "node.pending.ack",
+        "node.pending.drain",
+        "node.pluginSurface.refresh",
+        "skills.bins",
+    }
+)
 _OPERATOR_PREFIXES: Final = ("node.", "device.", "config.", "sessions.", "chat.", "cron.", "agents.", "models.")
 
 
@@ -153,8 +211,17 @@ class GatewayStats:
 class _Refusal(Exception):
     """Internal: refuse the current request (and maybe close) with a reference error."""
 
-    def __init__(self, code: str, detail: str | None, message: str, close: int | None = CloseCode.POLICY_VIOLATION,
-                 *, close_reason: str | None = None, counter: str | None = None, **details: Any) -> None:
+    def __init__(
+        self,
+        code: str,
+        detail: str | None,
+        message: str,
+        close: int | None = CloseCode.POLICY_VIOLATION,
+        *,
+        close_reason: str | None = None,
+        counter: str | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(message)
         self.error = ErrorShape(code, message, {"code": detail, **details} if detail else dict(details))
         self.close = close
@@ -277,9 +344,18 @@ class NodeGateway:
             return
         try:
             self._server = await serve(
-                self._handle, self.host, self._port, max_size=self.max_preauth_bytes, compression=None,
-                ping_interval=None, max_queue=16, write_limit=MAX_BUFFERED_BYTES // 1024, close_timeout=2,
-                backlog=4096, logger=logging.getLogger("clawops.gateway.ws"), ssl=self.ssl_context,
+                self._handle,
+                self.host,
+                self._port,
+                max_size=self.max_preauth_bytes,
+                compression=None,
+                ping_interval=None,
+                max_queue=16,
+                write_limit=MAX_BUFFERED_BYTES // 1024,
+                close_timeout=2,
+                backlog=4096,
+                logger=logging.getLogger("clawops.gateway.ws"),
+                ssl=self.ssl_context,
                 create_connection=_Connection,
             )
         except OSError as exc:
@@ -314,16 +390,23 @@ class NodeGateway:
         for conn in conns:
             self._send_event(conn, SHUTDOWN_EVENT, payload)
         self._server.close(close_connections=False)
-        await asyncio.gather(*(c.ws.close(CloseCode.SERVICE_RESTART, "gateway restarting") for c in conns),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(c.ws.close(CloseCode.SERVICE_RESTART, "gateway restarting") for c in conns), return_exceptions=True
+        )
         self._server.close()
         await self._server.wait_closed()
         self._server = None
         for pending in list(self._invokes.values()):
             if not pending.future.done():
-                pending.future.set_result(InvokeResult(pending.node_id, pending.command, False,
-                                                       error_code=ErrorCode.UNAVAILABLE,
-                                                       error_message="gateway stopped"))
+                pending.future.set_result(
+                    InvokeResult(
+                        pending.node_id,
+                        pending.command,
+                        False,
+                        error_code=ErrorCode.UNAVAILABLE,
+                        error_message="gateway stopped",
+                    )
+                )
         self._invokes.clear()
 
     # --- pairing API -----------------------------------------------------------------------------------
@@ -340,8 +423,14 @@ class NodeGateway:
         req = self.registry.take_pending(request_id)
         if req is None:
             raise GatewayError(f"No pending pairing request {request_id}; list them again, it may have expired.")
-        self.registry.pair(req.device_id, req.public_key, approved_via="operator", account_id=account_id,
-                           instance_id=instance_id, display_name=req.display_name)
+        self.registry.pair(
+            req.device_id,
+            req.public_key,
+            approved_via="operator",
+            account_id=account_id,
+            instance_id=instance_id,
+            display_name=req.display_name,
+        )
         return req.device_id
 
     async def revoke(self, device_id: str) -> bool:
@@ -368,10 +457,19 @@ class NodeGateway:
 
     @staticmethod
     def _view(c: _Conn) -> ConnectedNode:
-        return ConnectedNode(c.device_id, c.display_name, c.device.instance_id or c.client_instance_id,
-                             c.device.account_id, c.remote_addr, c.connected_at_ms, c.protocol,
-                             tuple(sorted(c.commands)), tuple(t["name"] for t in c.tools), c.last_health,
-                             c.host_stats)
+        return ConnectedNode(
+            c.device_id,
+            c.display_name,
+            c.device.instance_id or c.client_instance_id,
+            c.device.account_id,
+            c.remote_addr,
+            c.connected_at_ms,
+            c.protocol,
+            tuple(sorted(c.commands)),
+            tuple(t["name"] for t in c.tools),
+            c.last_health,
+            c.host_stats,
+        )
 
     def is_connected(self, node_id: str) -> bool:
         return node_id in self._conns
@@ -404,8 +502,9 @@ class NodeGateway:
             self.stats.refusals[ErrorCode.COMMAND_NOT_ALLOWED] += 1
             raise CommandNotAllowed(command)
         params_json = json.dumps({} if params is None else params, separators=(",", ":"))
-        invoke_id, fut = self._start_invoke(conn, command, self._invoke_tail(command, params_json, timeout_s,
-                                                                             idempotency_key), on_progress)
+        invoke_id, fut = self._start_invoke(
+            conn, command, self._invoke_tail(command, params_json, timeout_s, idempotency_key), on_progress
+        )
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
         except TimeoutError:
@@ -420,14 +519,21 @@ class NodeGateway:
     @staticmethod
     def _invoke_tail(command: str, params_json: str, timeout_s: float, idempotency_key: str | None) -> str:
         """The part of a ``node.invoke.request`` payload that is the same for every node of a fan-out, encoded once."""
-        tail = (f'"command":{json.dumps(command)},"paramsJSON":{json.dumps(params_json, ensure_ascii=False)},'
-                f'"timeoutMs":{max(1, int(timeout_s * 1000))}')
+        tail = (
+            f'"command":{json.dumps(command)},"paramsJSON":{json.dumps(params_json, ensure_ascii=False)},'
+            f'"timeoutMs":{max(1, int(timeout_s * 1000))}'
+        )
         if idempotency_key:
             tail += f',"idempotencyKey":{json.dumps(idempotency_key, ensure_ascii=False)}'
         return tail
 
-    def _start_invoke(self, conn: _Conn, command: str, tail: str, on_progress: ProgressCallback | None,
-                      ) -> tuple[str, asyncio.Future[InvokeResult]]:
+    def _start_invoke(
+        self,
+        conn: _Conn,
+        command: str,
+        tail: str,
+        on_progress: ProgressCallback | None,
+    ) -> tuple[str, asyncio.Future[InvokeResult]]:
         """Register the pending invoke and send ``node.invoke.request``.
 
         The frame is assembled from the pre-encoded ``tail`` (see :meth:`_invoke_tail`) rather than
@@ -440,8 +546,11 @@ class NodeGateway:
         self._invokes[invoke_id] = _PendingInvoke(conn.device_id, command, fut, on_progress)
         self.stats.invokes_sent += 1
         conn.seq += 1
-        broadcast([conn.ws], f'{{"type":"event","event":"{INVOKE_REQUEST_EVENT}","payload":{{"id":"{invoke_id}",'
-                             f'"nodeId":{conn.id_json},{tail}}},"seq":{conn.seq}}}')
+        broadcast(
+            [conn.ws],
+            f'{{"type":"event","event":"{INVOKE_REQUEST_EVENT}","payload":{{"id":"{invoke_id}",'
+            f'"nodeId":{conn.id_json},{tail}}},"seq":{conn.seq}}}',
+        )
         return invoke_id, fut
 
     def _cancel_on_node(self, conn: _Conn, invoke_id: str) -> None:
@@ -469,12 +578,22 @@ class NodeGateway:
         for node_id in targets:
             conn = self._conns.get(node_id)
             if conn is None:
-                results[node_id] = InvokeResult(node_id, command, False, error_code=ErrorCode.UNAVAILABLE,
-                                                error_message=str(NodeNotConnected(node_id)))
+                results[node_id] = InvokeResult(
+                    node_id,
+                    command,
+                    False,
+                    error_code=ErrorCode.UNAVAILABLE,
+                    error_message=str(NodeNotConnected(node_id)),
+                )
             elif command not in conn.commands:
                 self.stats.refusals[ErrorCode.COMMAND_NOT_ALLOWED] += 1
-                results[node_id] = InvokeResult(node_id, command, False, error_code=ErrorCode.COMMAND_NOT_ALLOWED,
-                                                error_message=str(CommandNotAllowed(command)))
+                results[node_id] = InvokeResult(
+                    node_id,
+                    command,
+                    False,
+                    error_code=ErrorCode.COMMAND_NOT_ALLOWED,
+                    error_message=str(CommandNotAllowed(command)),
+                )
             else:
                 invoke_id, fut = self._start_invoke(conn, command, tail, None)
                 started[fut] = (invoke_id, conn)
@@ -535,8 +654,9 @@ class NodeGateway:
                         continue
                     if now - conn.last_rx > self.idle_timeout_s:
                         self.stats.refusals["DEAD_LINK"] += 1
-                        log.warning("node %s silent for %.0f s; closing its link", conn.device_id[:12],
-                                    now - conn.last_rx)
+                        log.warning(
+                            "node %s silent for %.0f s; closing its link", conn.device_id[:12], now - conn.last_rx
+                        )
                         del self._conns[conn.device_id]
                         self._background(conn.ws.close(CloseCode.DEAD_LINK, "dead link"))
                         continue
@@ -559,8 +679,9 @@ class NodeGateway:
         nonce = str(uuid.uuid4())
         challenge_ts = int(self.clock() * 1000)
         try:
-            await ws.send(encode_frame(EventFrame(CHALLENGE_EVENT, {"nonce": nonce, "ts": challenge_ts,
-                                                                    "capabilities": []})))
+            await ws.send(
+                encode_frame(EventFrame(CHALLENGE_EVENT, {"nonce": nonce, "ts": challenge_ts, "capabilities": []}))
+            )
             try:
                 raw = await asyncio.wait_for(ws.recv(), self.handshake_timeout_s)
             except TimeoutError:
@@ -587,25 +708,40 @@ class NodeGateway:
                     log.warning("node gateway closed %s: malformed JSON before connect", _remote(ws))
                     await ws.close(CloseCode.NORMAL, "")
                     return None
-                raise _Refusal(ErrorCode.INVALID_REQUEST, None, f"invalid handshake: {exc}",
-                               counter=DetailCode.INVALID_FRAME) from exc
+                raise _Refusal(
+                    ErrorCode.INVALID_REQUEST, None, f"invalid handshake: {exc}", counter=DetailCode.INVALID_FRAME
+                ) from exc
             if isinstance(frame, RequestFrame):
                 req_id = frame.id
             if not isinstance(frame, RequestFrame) or frame.method != "connect":
-                raise _Refusal(ErrorCode.INVALID_REQUEST, None, "invalid handshake: first request must be connect",
-                               counter=DetailCode.INVALID_FRAME)
+                raise _Refusal(
+                    ErrorCode.INVALID_REQUEST,
+                    None,
+                    "invalid handshake: first request must be connect",
+                    counter=DetailCode.INVALID_FRAME,
+                )
             params = frame.params
             _validate_connect(params)
             role = params["role"]
             min_p, max_p = params["minProtocol"], params["maxProtocol"]
             floor = MIN_NODE_PROTOCOL_VERSION if role == "node" else PROTOCOL_VERSION
             if max_p < floor or min_p > PROTOCOL_VERSION or min_p > max_p:
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.PROTOCOL_MISMATCH, "protocol mismatch",
-                               close=CloseCode.PROTOCOL_ERROR, clientMinProtocol=min_p, clientMaxProtocol=max_p,
-                               expectedProtocol=PROTOCOL_VERSION, minimumProbeProtocol=MIN_NODE_PROTOCOL_VERSION)
+                raise _Refusal(
+                    ErrorCode.INVALID_REQUEST,
+                    DetailCode.PROTOCOL_MISMATCH,
+                    "protocol mismatch",
+                    close=CloseCode.PROTOCOL_ERROR,
+                    clientMinProtocol=min_p,
+                    clientMaxProtocol=max_p,
+                    expectedProtocol=PROTOCOL_VERSION,
+                    minimumProbeProtocol=MIN_NODE_PROTOCOL_VERSION,
+                )
             if role != "node":
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.ROLE_NOT_ALLOWED,
-                               f"this gateway serves the node role only, not {role!r}")
+                raise _Refusal(
+                    ErrorCode.INVALID_REQUEST,
+                    DetailCode.ROLE_NOT_ALLOWED,
+                    f"this gateway serves the node role only, not {role!r}",
+                )
             device = params.get("device")
             if not isinstance(device, dict):
                 raise _Refusal(ErrorCode.NOT_PAIRED, DetailCode.DEVICE_IDENTITY_REQUIRED, "device identity required")
@@ -616,44 +752,77 @@ class NodeGateway:
         except Exception:  # a check we did not foresee must still end in a refusal, not a 1011
             log.exception("node gateway: unexpected error checking a connect; refusing it")
             self.stats.refusals["UNEXPECTED"] += 1  # a bug to fix: the fuzz test asserts this stays 0
-            await self._refuse(ws, req_id, _Refusal(ErrorCode.INVALID_REQUEST, None, "invalid connect params",
-                                                    counter=DetailCode.INVALID_PARAMS))
+            await self._refuse(
+                ws,
+                req_id,
+                _Refusal(ErrorCode.INVALID_REQUEST, None, "invalid connect params", counter=DetailCode.INVALID_PARAMS),
+            )
             return None
         self.stats.handshakes_ok += 1
         ws.protocol.max_message_size = self.max_payload_bytes
         return conn
 
-    async def _authenticate(self, ws: ServerConnection, req_id: str, params: dict[str, Any],
-                            device: dict[str, Any], nonce: str) -> _Conn:
+    async def _authenticate(
+        self, ws: ServerConnection, req_id: str, params: dict[str, Any], device: dict[str, Any], nonce: str
+    ) -> _Conn:
         client: dict[str, Any] = params["client"]
         device_id: str = device["id"]
         try:
             key = load_public_key(device["publicKey"])
         except ValueError as exc:
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.DEVICE_ID_MISMATCH, "device identity mismatch",
-                           reason="device-id-mismatch") from exc
+            raise _Refusal(
+                ErrorCode.INVALID_REQUEST,
+                DetailCode.DEVICE_ID_MISMATCH,
+                "device identity mismatch",
+                reason="device-id-mismatch",
+            ) from exc
         if device_id_from_public_key(raw_public_key(key)) != device_id:
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.DEVICE_ID_MISMATCH, "device identity mismatch",
-                           reason="device-id-mismatch")
+            raise _Refusal(
+                ErrorCode.INVALID_REQUEST,
+                DetailCode.DEVICE_ID_MISMATCH,
+                "device identity mismatch",
+                reason="device-id-mismatch",
+            )
         signed_at: int = device["signedAt"]
         if abs(int(self.clock() * 1000) - signed_at) > DEVICE_SIGNATURE_SKEW_MS:
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.SIGNATURE_EXPIRED, "device signature expired",
-                           reason="device-signature-stale")
+            raise _Refusal(
+                ErrorCode.INVALID_REQUEST,
+                DetailCode.SIGNATURE_EXPIRED,
+                "device signature expired",
+                reason="device-signature-stale",
+            )
         if not hmac.compare_digest(device["nonce"].encode("utf-8", "surrogatepass"), nonce.encode()):
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.NONCE_MISMATCH, "device nonce mismatch",
-                           reason="device-nonce-mismatch")
+            raise _Refusal(
+                ErrorCode.INVALID_REQUEST,
+                DetailCode.NONCE_MISMATCH,
+                "device nonce mismatch",
+                reason="device-nonce-mismatch",
+            )
         auth: dict[str, str] = params["auth"]
         token = auth.get("token") or auth.get("deviceToken") or auth.get("bootstrapToken") or ""
         scopes: list[str] = params.get("scopes", [])
-        common = dict(device_id=device_id, client_id=client["id"], client_mode=client["mode"], role=params["role"],
-                      scopes=scopes, signed_at_ms=signed_at, token=token, nonce=nonce)
-        v3 = build_device_auth_payload("v3", platform=client.get("platform"), device_family=client.get("deviceFamily"),
-                                       **common)
+        common = dict(
+            device_id=device_id,
+            client_id=client["id"],
+            client_mode=client["mode"],
+            role=params["role"],
+            scopes=scopes,
+            signed_at_ms=signed_at,
+            token=token,
+            nonce=nonce,
+        )
+        v3 = build_device_auth_payload(
+            "v3", platform=client.get("platform"), device_family=client.get("deviceFamily"), **common
+        )
         if not verify_signature(key, v3, device["signature"]):
             v2 = build_device_auth_payload("v2", **common)
             if not verify_signature(key, v2, device["signature"]):
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.SIGNATURE_INVALID, "device signature invalid",
-                               reason="device-signature")
+                raise _Refusal(
+                    ErrorCode.INVALID_REQUEST,
+                    DetailCode.SIGNATURE_INVALID,
+                    "device signature invalid",
+                    reason="device-signature",
+                )
 
         paired = self.registry.get(device_id)
         if paired is not None and paired.public_key != device["publicKey"]:
@@ -665,18 +834,28 @@ class NodeGateway:
         new_token: str | None = None
         method: str
         if "token" in auth:
-            if self._token is None or not hmac.compare_digest(auth["token"].encode("utf-8", "surrogatepass"),
-                                                               self._token.encode()):
+            if self._token is None or not hmac.compare_digest(
+                auth["token"].encode("utf-8", "surrogatepass"), self._token.encode()
+            ):
                 # As OpenClaw: a device-bound client may always try its device token instead.
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.AUTH_TOKEN_MISMATCH,
-                               "unauthorized: gateway token mismatch (provide gateway auth token)",
-                               authReason="token_mismatch", canRetryWithDeviceToken=True,
-                               recommendedNextStep="retry_with_device_token")
+                raise _Refusal(
+                    ErrorCode.INVALID_REQUEST,
+                    DetailCode.AUTH_TOKEN_MISMATCH,
+                    "unauthorized: gateway token mismatch (provide gateway auth token)",
+                    authReason="token_mismatch",
+                    canRetryWithDeviceToken=True,
+                    recommendedNextStep="retry_with_device_token",
+                )
             method = "token"
             if paired is None:
-                req = self.registry.request_pairing(device_id, device["publicKey"], display_name=display,
-                                                    client_instance_id=client_instance, remote_addr=_remote(ws),
-                                                    commands=commands)
+                req = self.registry.request_pairing(
+                    device_id,
+                    device["publicKey"],
+                    display_name=display,
+                    client_instance_id=client_instance,
+                    remote_addr=_remote(ws),
+                    commands=commands,
+                )
                 decision: bool | Approval = False
                 if self.auto_approve_local and _direct_loopback(ws):
                     decision = True  # OpenClaw approves direct loopback connects silently
@@ -687,53 +866,86 @@ class NodeGateway:
                         log.exception("approve_pairing callback failed; leaving request %s pending", req.request_id)
                 if decision and self.registry.take_pending(req.request_id) is not None:
                     binding = decision if isinstance(decision, Approval) else Approval()
-                    paired, new_token = self.registry.pair(device_id, device["publicKey"], approved_via="callback",
-                                                           account_id=binding.account_id,
-                                                           instance_id=binding.instance_id, display_name=display)
+                    paired, new_token = self.registry.pair(
+                        device_id,
+                        device["publicKey"],
+                        approved_via="callback",
+                        account_id=binding.account_id,
+                        instance_id=binding.instance_id,
+                        display_name=display,
+                    )
                 else:
-                    raise _Refusal(ErrorCode.NOT_PAIRED, DetailCode.PAIRING_REQUIRED,
-                                   "pairing required: device is not approved yet",
-                                   close_reason=f"pairing required: device is not approved yet "
-                                                f"(requestId: {req.request_id})",
-                                   deviceId=device_id, reason="not-paired",
-                                   remediationHint="Approve this device from the pending pairing requests.",
-                                   requestId=req.request_id, requestedRole="node")
+                    raise _Refusal(
+                        ErrorCode.NOT_PAIRED,
+                        DetailCode.PAIRING_REQUIRED,
+                        "pairing required: device is not approved yet",
+                        close_reason=f"pairing required: device is not approved yet (requestId: {req.request_id})",
+                        deviceId=device_id,
+                        reason="not-paired",
+                        remediationHint="Approve this device from the pending pairing requests.",
+                        requestId=req.request_id,
+                        requestedRole="node",
+                    )
             else:
                 new_token = self.registry.rotate_token(device_id)
         elif "deviceToken" in auth:
             if paired is None or not self.registry.check_device_token(device_id, auth["deviceToken"]):
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.DEVICE_TOKEN_MISMATCH,
-                               "unauthorized: device token mismatch (rotate/reissue device token)",
-                               authReason="device_token_mismatch", canRetryWithDeviceToken=False,
-                               recommendedNextStep="update_auth_credentials")
+                raise _Refusal(
+                    ErrorCode.INVALID_REQUEST,
+                    DetailCode.DEVICE_TOKEN_MISMATCH,
+                    "unauthorized: device token mismatch (rotate/reissue device token)",
+                    authReason="device_token_mismatch",
+                    canRetryWithDeviceToken=False,
+                    recommendedNextStep="update_auth_credentials",
+                )
             method = "device-token"
         elif "bootstrapToken" in auth:
             grant = self.registry.peek_bootstrap(auth["bootstrapToken"])
             if grant is None:
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.BOOTSTRAP_TOKEN_INVALID,
-                               "unauthorized: bootstrap token invalid, expired or already used")
+                raise _Refusal(
+                    ErrorCode.INVALID_REQUEST,
+                    DetailCode.BOOTSTRAP_TOKEN_INVALID,
+                    "unauthorized: bootstrap token invalid, expired or already used",
+                )
             if paired is not None and paired.account_id not in (None, grant.account_id):
-                raise _Refusal(ErrorCode.FORBIDDEN, DetailCode.ACCOUNT_MISMATCH,
-                               "device is paired to another account")
+                raise _Refusal(ErrorCode.FORBIDDEN, DetailCode.ACCOUNT_MISMATCH, "device is paired to another account")
             # Consume, and trust only what consuming returned: another engine on the same store may
             # have taken the token between the peek and here, and it pairs exactly one device.
             if self.registry.consume_bootstrap(auth["bootstrapToken"]) is None:
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.BOOTSTRAP_TOKEN_INVALID,
-                               "unauthorized: bootstrap token invalid, expired or already used")
-            paired, new_token = self.registry.pair(device_id, device["publicKey"], approved_via="bootstrap",
-                                                   account_id=grant.account_id, instance_id=grant.instance_id,
-                                                   display_name=display)
+                raise _Refusal(
+                    ErrorCode.INVALID_REQUEST,
+                    DetailCode.BOOTSTRAP_TOKEN_INVALID,
+                    "unauthorized: bootstrap token invalid, expired or already used",
+                )
+            paired, new_token = self.registry.pair(
+                device_id,
+                device["publicKey"],
+                approved_via="bootstrap",
+                account_id=grant.account_id,
+                instance_id=grant.instance_id,
+                display_name=display,
+            )
             method = "bootstrap-token"
         else:
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.AUTH_TOKEN_MISMATCH,
-                           "unauthorized: unsupported credential for the node role", canRetryWithDeviceToken=False)
+            raise _Refusal(
+                ErrorCode.INVALID_REQUEST,
+                DetailCode.AUTH_TOKEN_MISMATCH,
+                "unauthorized: unsupported credential for the node role",
+                canRetryWithDeviceToken=False,
+            )
         assert paired is not None
 
         protocol = min(params["maxProtocol"], PROTOCOL_VERSION)
         conn = _Conn(
-            ws=ws, device_id=device_id, device=paired, display_name=display, client_instance_id=client_instance,
-            protocol=protocol, commands=frozenset(commands) & self.command_allowlist,
-            connected_at_ms=int(self.clock() * 1000), remote_addr=_remote(ws),
+            ws=ws,
+            device_id=device_id,
+            device=paired,
+            display_name=display,
+            client_instance_id=client_instance,
+            protocol=protocol,
+            commands=frozenset(commands) & self.command_allowlist,
+            connected_at_ms=int(self.clock() * 1000),
+            remote_addr=_remote(ws),
         )
         auth_out: dict[str, Any] = {"method": method, "role": "node", "scopes": []}
         if new_token is not None:
@@ -744,23 +956,44 @@ class NodeGateway:
         hello = {
             "type": "hello-ok",
             "protocol": protocol,
-            "server": {"version": SERVER_VERSION, "buildId": SERVER_VERSION, "bootId": self.boot_id,
-                       "connId": str(uuid.uuid4()), "controlUiBuildSource": "none"},
-            "features": {"methods": sorted(_NODE_METHODS),
-                         "events": [CHALLENGE_EVENT, TICK_EVENT, SHUTDOWN_EVENT, INVOKE_REQUEST_EVENT, CANCEL_EVENT],
-                         "capabilities": []},
-            "snapshot": {"presence": [], "health": {}, "stateVersion": {"presence": 1, "health": 1},
-                         "uptimeMs": int(self.clock() * 1000) - self._started_ms,
-                         "appliedConfigHash": self._config_hash,
-                         "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main",
-                                             "mainSessionKey": "agent:main:main", "modelConfigured": False,
-                                             "ownership": "sole", "scope": "per-sender", "selectionRequired": False},
-                         "suspension": {"phase": "accepting"}},
+            "server": {
+                "version": SERVER_VERSION,
+                "buildId": SERVER_VERSION,
+                "bootId": self.boot_id,
+                "connId": str(uuid.uuid4()),
+                "controlUiBuildSource": "none",
+            },
+            "features": {
+                "methods": sorted(_NODE_METHODS),
+                "events": [CHALLENGE_EVENT, TICK_EVENT, SHUTDOWN_EVENT, INVOKE_REQUEST_EVENT, CANCEL_EVENT],
+                "capabilities": [],
+            },
+            "snapshot": {
+                "presence": [],
+                "health": {},
+                "stateVersion": {"presence": 1, "health": 1},
+                "uptimeMs": int(self.clock() * 1000) - self._started_ms,
+                "appliedConfigHash": self._config_hash,
+                "sessionDefaults": {
+                    "defaultAgentId": "main",
+                    "mainKey": "main",
+                    "mainSessionKey": "agent:main:main",
+                    "modelConfigured": False,
+                    "ownership": "sole",
+                    "scope": "per-sender",
+                    "selectionRequired": False,
+                },
+                "suspension": {"phase": "accepting"},
+            },
             "auth": auth_out,
-            "policy": {"maxPayload": self.max_payload_bytes, "maxBufferedBytes": MAX_BUFFERED_BYTES,
-                       "tickIntervalMs": self.tick_interval_ms, "allowedSessionVisibilities": [],
-                       "attachments": {"maxBytes": 0, "maxImageBytes": 0},
-                       "hasMultipleSessionSharingIdentities": False},
+            "policy": {
+                "maxPayload": self.max_payload_bytes,
+                "maxBufferedBytes": MAX_BUFFERED_BYTES,
+                "tickIntervalMs": self.tick_interval_ms,
+                "allowedSessionVisibilities": [],
+                "attachments": {"maxBytes": 0, "maxImageBytes": 0},
+                "hasMultipleSessionSharingIdentities": False,
+            },
         }
         await ws.send(encode_frame(ResponseFrame(req_id, True, hello)))
         old = self._conns.get(device_id)
@@ -780,8 +1013,19 @@ class NodeGateway:
                 except FrameError as exc:
                     self.stats.bad_frames_after_auth += 1
                     self.stats.refusals[DetailCode.INVALID_FRAME] += 1
-                    await ws.send(encode_frame(ResponseFrame("invalid", False, error=ErrorShape(
-                        ErrorCode.INVALID_REQUEST, f"invalid frame: {exc}", {"code": DetailCode.INVALID_FRAME}))))
+                    await ws.send(
+                        encode_frame(
+                            ResponseFrame(
+                                "invalid",
+                                False,
+                                error=ErrorShape(
+                                    ErrorCode.INVALID_REQUEST,
+                                    f"invalid frame: {exc}",
+                                    {"code": DetailCode.INVALID_FRAME},
+                                ),
+                            )
+                        )
+                    )
                     continue
                 if isinstance(frame, RequestFrame):
                     try:
@@ -797,8 +1041,17 @@ class NodeGateway:
                     except Exception:  # an unforeseen input: answer it, keep the node connected
                         log.exception("node %s: unexpected error handling %s", conn.device_id[:12], frame.method)
                         self.stats.refusals["UNEXPECTED"] += 1
-                        await ws.send(encode_frame(ResponseFrame(frame.id, False, error=ErrorShape(
-                            ErrorCode.INVALID_REQUEST, "invalid params", {"code": DetailCode.INVALID_PARAMS}))))
+                        await ws.send(
+                            encode_frame(
+                                ResponseFrame(
+                                    frame.id,
+                                    False,
+                                    error=ErrorShape(
+                                        ErrorCode.INVALID_REQUEST, "invalid params", {"code": DetailCode.INVALID_PARAMS}
+                                    ),
+                                )
+                            )
+                        )
                         continue
                     await self._reply(conn, ResponseFrame(frame.id, True, payload))
                 # res/event/cancel from a node carry nothing we act on.
@@ -806,11 +1059,20 @@ class NodeGateway:
             if self._conns.get(conn.device_id) is conn:
                 del self._conns[conn.device_id]
             for invoke_id, pending in list(self._invokes.items()):
-                if pending.node_id == conn.device_id and self._conns.get(conn.device_id) is None \
-                        and not pending.future.done():
-                    pending.future.set_result(InvokeResult(pending.node_id, pending.command, False,
-                                                           error_code=ErrorCode.UNAVAILABLE,
-                                                           error_message="node disconnected"))
+                if (
+                    pending.node_id == conn.device_id
+                    and self._conns.get(conn.device_id) is None
+                    and not pending.future.done()
+                ):
+                    pending.future.set_result(
+                        InvokeResult(
+                            pending.node_id,
+                            pending.command,
+                            False,
+                            error_code=ErrorCode.UNAVAILABLE,
+                            error_message="node disconnected",
+                        )
+                    )
                     self._invokes.pop(invoke_id, None)
 
     async def _dispatch(self, conn: _Conn, frame: RequestFrame) -> Any:
@@ -830,16 +1092,19 @@ class NodeGateway:
         if method == "connect":
             raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.ALREADY_CONNECTED, "already connected", close=None)
         if method.startswith(_OPERATOR_PREFIXES):
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.ROLE_NOT_ALLOWED, "unauthorized role: node",
-                           close=None)
-        raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.UNKNOWN_METHOD, f"unknown method: {method[:64]}",
-                       close=None)
+            raise _Refusal(
+                ErrorCode.INVALID_REQUEST, DetailCode.ROLE_NOT_ALLOWED, "unauthorized role: node", close=None
+            )
+        raise _Refusal(
+            ErrorCode.INVALID_REQUEST, DetailCode.UNKNOWN_METHOD, f"unknown method: {method[:64]}", close=None
+        )
 
     async def _on_node_event(self, conn: _Conn, p: dict[str, Any]) -> Any:
         event = p.get("event")
         if not isinstance(event, str):
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS, "node.event needs an event name",
-                           close=None)
+            raise _Refusal(
+                ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS, "node.event needs an event name", close=None
+            )
         if event == HOST_STATS_EVENT:
             return self._on_host_stats(conn, event, p)
         if event != HEALTH_EVENT:
@@ -849,19 +1114,22 @@ class NodeGateway:
             try:
                 body = json.loads(p["payloadJSON"])
             except ValueError as exc:
-                raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS, "payloadJSON is not JSON",
-                               close=None) from exc
+                raise _Refusal(
+                    ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS, "payloadJSON is not JSON", close=None
+                ) from exc
         try:
             report = NodeHealthReport.from_payload(body, node_id=conn.device_id)
         except FrameError as exc:
             raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS, str(exc), close=None) from exc
         bound = conn.device
         if bound.account_id is not None and report.account_id not in (None, bound.account_id):
-            raise _Refusal(ErrorCode.FORBIDDEN, DetailCode.ACCOUNT_MISMATCH,
-                           "node reported an account it is not paired for")
+            raise _Refusal(
+                ErrorCode.FORBIDDEN, DetailCode.ACCOUNT_MISMATCH, "node reported an account it is not paired for"
+            )
         if bound.instance_id is not None and report.instance_id not in (None, bound.instance_id):
-            raise _Refusal(ErrorCode.FORBIDDEN, DetailCode.ACCOUNT_MISMATCH,
-                           "node reported an instance it is not paired for")
+            raise _Refusal(
+                ErrorCode.FORBIDDEN, DetailCode.ACCOUNT_MISMATCH, "node reported an instance it is not paired for"
+            )
         report = dataclasses.replace(
             report,
             account_id=bound.account_id or report.account_id,
@@ -874,8 +1142,9 @@ class NodeGateway:
                 await self.on_health_report(report)
             except Exception:
                 log.exception("health report handler failed for node %s", conn.device_id[:12])
-                raise _Refusal(ErrorCode.UNAVAILABLE, None, "health report not stored; retry later",
-                               close=None) from None
+                raise _Refusal(
+                    ErrorCode.UNAVAILABLE, None, "health report not stored; retry later", close=None
+                ) from None
         return {"ok": True, "event": event, "handled": True, "reason": "persisted"}
 
     def _on_host_stats(self, conn: _Conn, event: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -909,8 +1178,13 @@ class NodeGateway:
         else:
             err = p.get("error") if isinstance(p.get("error"), dict) else {}
             assert isinstance(err, dict)
-            result = InvokeResult(conn.device_id, pending.command, False, error_code=str(err.get("code") or "ERROR"),
-                                  error_message=str(err.get("message") or ""))
+            result = InvokeResult(
+                conn.device_id,
+                pending.command,
+                False,
+                error_code=str(err.get("code") or "ERROR"),
+                error_message=str(err.get("message") or ""),
+            )
         if not pending.future.done():
             pending.future.set_result(result)
         return {"ok": True}
@@ -918,8 +1192,9 @@ class NodeGateway:
     async def _on_invoke_progress(self, conn: _Conn, p: dict[str, Any]) -> Any:
         invoke_id, chunk, seq = p.get("invokeId"), p.get("chunk"), p.get("seq")
         if not isinstance(chunk, str) or len(chunk.encode("utf-8", "replace")) > MAX_PROGRESS_CHUNK_BYTES:
-            raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS, "progress chunk must be ≤ 16 KiB text",
-                           close=None)
+            raise _Refusal(
+                ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS, "progress chunk must be ≤ 16 KiB text", close=None
+            )
         pending = self._invokes.get(invoke_id) if isinstance(invoke_id, str) else None
         if pending is None or pending.node_id != conn.device_id:
             return {"ok": True, "ignored": True}
@@ -935,17 +1210,26 @@ class NodeGateway:
         if not isinstance(tools, list):
             raise _Refusal(ErrorCode.INVALID_REQUEST, DetailCode.INVALID_PARAMS, "tools must be a list", close=None)
         accepted = [
-            t for t in tools
-            if isinstance(t, dict) and isinstance(t.get("name"), str) and _TOOL_NAME.match(t["name"])
-            and isinstance(t.get("command"), str) and t["command"] in conn.commands
+            t
+            for t in tools
+            if isinstance(t, dict)
+            and isinstance(t.get("name"), str)
+            and _TOOL_NAME.match(t["name"])
+            and isinstance(t.get("command"), str)
+            and t["command"] in conn.commands
         ]
         conn.tools = accepted
         return {"nodeId": conn.device_id, "tools": accepted}
 
 
 def _timeout_result(node_id: str, command: str, timeout_s: float) -> InvokeResult:
-    return InvokeResult(node_id, command, False, error_code=ErrorCode.TIMEOUT,
-                        error_message=f"{command} did not answer within {timeout_s:g} s")
+    return InvokeResult(
+        node_id,
+        command,
+        False,
+        error_code=ErrorCode.TIMEOUT,
+        error_message=f"{command} did not answer within {timeout_s:g} s",
+    )
 
 
 def _remote(ws: ServerConnection) -> str | None:
@@ -996,8 +1280,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_HOST_STATS_KEYS: Final = frozenset({"cpuCount", "loadAverage", "memoryTotalBytes", "memoryFreeBytes", "diskTotalBytes",
-                                     "diskAvailableBytes"})
+_HOST_STATS_KEYS: Final = frozenset(
+    {"cpuCount", "loadAverage", "memoryTotalBytes", "memoryFreeBytes", "diskTotalBytes", "diskAvailableBytes"}
+)
 
 
 def _valid_host_stats(body: Any) -> bool:
@@ -1006,20 +1291,27 @@ def _valid_host_stats(body: Any) -> bool:
         return False
     cpu, total, free = body.get("cpuCount"), body.get("memoryTotalBytes"), body.get("memoryFreeBytes")
     if not (isinstance(cpu, int) and isinstance(total, int) and isinstance(free, int)) or any(
-            isinstance(v, bool) for v in (cpu, total, free)):
+        isinstance(v, bool) for v in (cpu, total, free)
+    ):
         return False
     if not (1 <= cpu <= 4096 and 0 <= free <= total):
         return False
     load = body.get("loadAverage")
-    if load is not None and not (isinstance(load, list) and len(load) == 3
-                                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-                                         for v in load)):
+    if load is not None and not (
+        isinstance(load, list)
+        and len(load) == 3
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in load)
+    ):
         return False
     disk_total, disk_free = body.get("diskTotalBytes"), body.get("diskAvailableBytes")
     if disk_total is None:
         return disk_free is None
-    if not isinstance(disk_total, int) or not isinstance(disk_free, int) or isinstance(disk_free, bool) \
-            or isinstance(disk_total, bool):
+    if (
+        not isinstance(disk_total, int)
+        or not isinstance(disk_free, int)
+        or isinstance(disk_free, bool)
+        or isinstance(disk_total, bool)
+    ):
         return False
     return 0 <= disk_free <= disk_total
 
@@ -1028,8 +1320,9 @@ def _validate_connect(params: dict[str, Any]) -> None:
     """Strict ``ConnectParamsSchema`` check (additionalProperties:false), before anything is trusted."""
 
     def bad(what: str) -> _Refusal:
-        return _Refusal(ErrorCode.INVALID_REQUEST, None, f"invalid connect params: {what}",
-                        counter=DetailCode.INVALID_PARAMS)
+        return _Refusal(
+            ErrorCode.INVALID_REQUEST, None, f"invalid connect params: {what}", counter=DetailCode.INVALID_PARAMS
+        )
 
     extra = set(params) - _CONNECT_KEYS
     if extra:
@@ -1052,14 +1345,22 @@ def _validate_connect(params: dict[str, Any]) -> None:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 1024:
             raise bad(key)
     auth = params.get("auth")
-    if (not isinstance(auth, dict) or not auth or set(auth) - _AUTH_KEYS
-            or not all(isinstance(v, str) and v for v in auth.values())):
+    if (
+        not isinstance(auth, dict)
+        or not auth
+        or set(auth) - _AUTH_KEYS
+        or not all(isinstance(v, str) and v for v in auth.values())
+    ):
         raise bad("auth must carry a credential")
     device = params.get("device")
     if device is not None:
         if not isinstance(device, dict) or set(device) != _DEVICE_KEYS:
             raise bad("device")
-        if not (isinstance(device["id"], str) and isinstance(device["publicKey"], str)
-                and isinstance(device["signature"], str) and isinstance(device["nonce"], str)
-                and _is_int(device["signedAt"])):
+        if not (
+            isinstance(device["id"], str)
+            and isinstance(device["publicKey"], str)
+            and isinstance(device["signature"], str)
+            and isinstance(device["nonce"], str)
+            and _is_int(device["signedAt"])
+        ):
             raise bad("device field types")

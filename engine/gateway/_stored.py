@@ -38,16 +38,24 @@ def _epoch(dt: datetime) -> float:
 
 
 def _device(row: NodeDevice) -> PairedDevice:
-    return PairedDevice(device_id=row.device_id, public_key=row.public_key, token_hash=row.token_hash,
-                        paired_at_ms=int(_epoch(row.paired_at) * 1000), approved_via=row.approved_via,
-                        account_id=row.account_id, instance_id=row.instance_id, display_name=row.display_name)
+    return PairedDevice(
+        device_id=row.device_id,
+        public_key=row.public_key,
+        token_hash=row.token_hash,
+        paired_at_ms=int(_epoch(row.paired_at) * 1000),
+        approved_via=row.approved_via,
+        account_id=row.account_id,
+        instance_id=row.instance_id,
+        display_name=row.display_name,
+    )
 
 
 class StoredDeviceRegistry(DeviceRegistry):
     """A :class:`DeviceRegistry` whose state lives in ``node_devices`` / ``node_bootstrap_tokens``."""
 
-    def __init__(self, store: Store, *, bootstrap_ttl_s: float = BOOTSTRAP_TTL_S,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, *, bootstrap_ttl_s: float = BOOTSTRAP_TTL_S, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(bootstrap_ttl_s=bootstrap_ttl_s, clock=clock)
         self.store = store
         self._loaded = False
@@ -85,8 +93,11 @@ class StoredDeviceRegistry(DeviceRegistry):
     def device_for_instance(self, instance_id: str) -> PairedDevice | None:
         """From the store, so a binding another engine made (or made before a restart) is seen."""
         with self.store.session() as s:
-            row = s.exec(select(NodeDevice).where(col(NodeDevice.instance_id) == instance_id)
-                         .order_by(col(NodeDevice.paired_at).desc())).first()
+            row = s.exec(
+                select(NodeDevice)
+                .where(col(NodeDevice.instance_id) == instance_id)
+                .order_by(col(NodeDevice.paired_at).desc())
+            ).first()
         if row is None:
             return None
         device = _device(row)
@@ -100,14 +111,20 @@ class StoredDeviceRegistry(DeviceRegistry):
     def _saved(self, device: PairedDevice) -> None:
         with self.store.session() as s:
             if device.instance_id is not None:
-                for other in s.exec(select(NodeDevice).where(col(NodeDevice.instance_id) == device.instance_id,
-                                                             col(NodeDevice.device_id) != device.device_id)).all():
+                for other in s.exec(
+                    select(NodeDevice).where(
+                        col(NodeDevice.instance_id) == device.instance_id, col(NodeDevice.device_id) != device.device_id
+                    )
+                ).all():
                     other.instance_id = None
                     other.updated_at = utcnow()
                     s.add(other)
             row = s.get(NodeDevice, device.device_id) or NodeDevice(
-                device_id=device.device_id, public_key=device.public_key, token_hash=device.token_hash,
-                approved_via=device.approved_via)
+                device_id=device.device_id,
+                public_key=device.public_key,
+                token_hash=device.token_hash,
+                approved_via=device.approved_via,
+            )
             row.public_key = device.public_key
             row.token_hash = device.token_hash
             row.approved_via = device.approved_via
@@ -141,10 +158,21 @@ class StoredDeviceRegistry(DeviceRegistry):
         token = secrets.token_urlsafe(32)
         ttl = self._bootstrap_ttl_s if ttl_s is None else ttl_s
         with self.store.session() as s:
-            s.execute(delete(NodeBootstrapToken).where(
-                (col(NodeBootstrapToken.instance_id) == instance_id) | (col(NodeBootstrapToken.expires_at) <= _ts(now))))
-            s.add(NodeBootstrapToken(token_hash=token_hash(token), instance_id=instance_id, account_id=account_id,
-                                     expires_at=_ts(now + ttl), created_at=_ts(now)))
+            s.execute(
+                delete(NodeBootstrapToken).where(
+                    (col(NodeBootstrapToken.instance_id) == instance_id)
+                    | (col(NodeBootstrapToken.expires_at) <= _ts(now))
+                )
+            )
+            s.add(
+                NodeBootstrapToken(
+                    token_hash=token_hash(token),
+                    instance_id=instance_id,
+                    account_id=account_id,
+                    expires_at=_ts(now + ttl),
+                    created_at=_ts(now),
+                )
+            )
         return token
 
     def _grant(self, token: str) -> tuple[str, BootstrapGrant] | None:
@@ -182,9 +210,12 @@ class StoredDeviceRegistry(DeviceRegistry):
     def bootstrap_pending(self, instance_id: str) -> bool:
         """True while an unused, unexpired bootstrap token exists for ``instance_id``."""
         with self.store.session() as s:
-            row = s.exec(select(NodeBootstrapToken.token_hash).where(
-                col(NodeBootstrapToken.instance_id) == instance_id,
-                col(NodeBootstrapToken.expires_at) > _ts(self._clock()))).first()
+            row = s.exec(
+                select(NodeBootstrapToken.token_hash).where(
+                    col(NodeBootstrapToken.instance_id) == instance_id,
+                    col(NodeBootstrapToken.expires_at) > _ts(self._clock()),
+                )
+            ).first()
         return row is not None
 
     # --- persistence seam kept for callers of the in-memory registry -------------------------------------

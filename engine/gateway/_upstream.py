@@ -169,9 +169,13 @@ class OpenClawOperatorLink:
                 key = str(exc.details.get("code") or exc.code)
                 self.stats.refusals[key] = self.stats.refusals.get(key, 0) + 1
                 if key == "PAIRING_REQUIRED":
-                    log.warning("ClawOps's operator device %s waits for approval on %s: run `openclaw devices "
-                                "approve %s` there", self.identity.device_id[:12], self.url,
-                                exc.details.get("requestId", "?"))
+                    log.warning(
+                        "ClawOps's operator device %s waits for approval on %s: run `openclaw devices "
+                        "approve %s` there",
+                        self.identity.device_id[:12],
+                        self.url,
+                        exc.details.get("requestId", "?"),
+                    )
                 else:
                     log.warning("OpenClaw gateway %s refused ClawOps's operator link: %s", self.url, exc)
             except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError, FrameError) as exc:
@@ -196,22 +200,50 @@ class OpenClawOperatorLink:
         else:
             auth, token = {"token": self._token}, self._token
         payload = build_device_auth_payload(
-            "v3", device_id=self.identity.device_id, client_id="gateway-client", client_mode="backend",
-            role="operator", scopes=list(OPERATOR_SCOPES), signed_at_ms=signed_at, token=token, nonce=nonce,
-            platform="linux")
+            "v3",
+            device_id=self.identity.device_id,
+            client_id="gateway-client",
+            client_mode="backend",
+            role="operator",
+            scopes=list(OPERATOR_SCOPES),
+            signed_at_ms=signed_at,
+            token=token,
+            nonce=nonce,
+            platform="linux",
+        )
         return {
-            "minProtocol": PROTOCOL_VERSION, "maxProtocol": PROTOCOL_VERSION,
-            "client": {"id": "gateway-client", "displayName": self.display_name, "version": "clawops",
-                       "platform": "linux", "mode": "backend"},
-            "role": "operator", "scopes": list(OPERATOR_SCOPES), "caps": [], "auth": auth,
+            "minProtocol": PROTOCOL_VERSION,
+            "maxProtocol": PROTOCOL_VERSION,
+            "client": {
+                "id": "gateway-client",
+                "displayName": self.display_name,
+                "version": "clawops",
+                "platform": "linux",
+                "mode": "backend",
+            },
+            "role": "operator",
+            "scopes": list(OPERATOR_SCOPES),
+            "caps": [],
+            "auth": auth,
             "userAgent": "clawops-engine",
-            "device": {"id": self.identity.device_id, "publicKey": self.identity.public_key_b64url,
-                       "signature": self.identity.sign(payload), "signedAt": signed_at, "nonce": nonce},
+            "device": {
+                "id": self.identity.device_id,
+                "publicKey": self.identity.public_key_b64url,
+                "signature": self.identity.sign(payload),
+                "signedAt": signed_at,
+                "nonce": nonce,
+            },
         }
 
     async def _session(self) -> None:
-        async with connect(self.url, open_timeout=15, close_timeout=2, max_size=2 * MAX_PAYLOAD_BYTES,
-                           compression=None, ping_interval=None) as ws:
+        async with connect(
+            self.url,
+            open_timeout=15,
+            close_timeout=2,
+            max_size=2 * MAX_PAYLOAD_BYTES,
+            compression=None,
+            ping_interval=None,
+        ) as ws:
             self._ws = ws
             async with asyncio.timeout(15):
                 challenge = parse_frame(await ws.recv())
@@ -231,8 +263,11 @@ class OpenClawOperatorLink:
                 err = frame.error
                 if used_device_token:  # rotated or revoked: pair again with the shared token next time
                     self.identity.remember_token(None, None, [])
-                raise UpstreamError(err.code if err else ErrorCode.INVALID_REQUEST,
-                                    err.message if err else "connect refused", err.details if err else {})
+                raise UpstreamError(
+                    err.code if err else ErrorCode.INVALID_REQUEST,
+                    err.message if err else "connect refused",
+                    err.details if err else {},
+                )
             hello = frame.payload if isinstance(frame.payload, dict) else {}
             auth = hello.get("auth") if isinstance(hello.get("auth"), dict) else {}
             assert isinstance(auth, dict)
@@ -242,8 +277,11 @@ class OpenClawOperatorLink:
             self.last_error = None
             self.stats.connects += 1
             self.connected.set()
-            log.info("operator link connected to OpenClaw gateway %s (%s)", self.url,
-                     (hello.get("server") or {}).get("version") if isinstance(hello.get("server"), dict) else "?")
+            log.info(
+                "operator link connected to OpenClaw gateway %s (%s)",
+                self.url,
+                (hello.get("server") or {}).get("version") if isinstance(hello.get("server"), dict) else "?",
+            )
             poller = asyncio.create_task(self._poll_loop())
             try:
                 async for raw in ws:
@@ -292,8 +330,11 @@ class OpenClawOperatorLink:
             self._pending.pop(frame.id, None)
         if not res.ok:
             err = res.error
-            raise UpstreamError(err.code if err else ErrorCode.INVALID_REQUEST, err.message if err else "failed",
-                                err.details if err else {})
+            raise UpstreamError(
+                err.code if err else ErrorCode.INVALID_REQUEST,
+                err.message if err else "failed",
+                err.details if err else {},
+            )
         return res.payload
 
     async def list_nodes(self) -> list[UpstreamNode]:
@@ -319,32 +360,64 @@ class OpenClawOperatorLink:
             self.nodes.pop(gone, None)
         return list(self.nodes.values())
 
-    async def invoke(self, node_id: str, command: str, params: Any = None, *, timeout_s: float = 30.0,
-                     idempotency_key: str | None = None) -> InvokeResult:
+    async def invoke(
+        self,
+        node_id: str,
+        command: str,
+        params: Any = None,
+        *,
+        timeout_s: float = 30.0,
+        idempotency_key: str | None = None,
+    ) -> InvokeResult:
         """``node.invoke`` through the real gateway; any failure is an ``InvokeResult`` with ``ok=False``."""
-        req = {"nodeId": node_id, "command": command, "params": {} if params is None else params,
-               "timeoutMs": max(1, int(timeout_s * 1000)), "idempotencyKey": idempotency_key or str(uuid.uuid4())}
+        req = {
+            "nodeId": node_id,
+            "command": command,
+            "params": {} if params is None else params,
+            "timeoutMs": max(1, int(timeout_s * 1000)),
+            "idempotencyKey": idempotency_key or str(uuid.uuid4()),
+        }
         try:
             payload = await self.request("node.invoke", req, timeout=timeout_s + 5)
         except UpstreamError as exc:
             node_error = exc.details.get("nodeError")
             if isinstance(node_error, dict) and node_error.get("code"):
                 # The node ran the command and failed: the gateway wraps the node's own error in UNAVAILABLE.
-                return InvokeResult(node_id, command, False, error_code=str(node_error["code"]),
-                                    error_message=str(node_error.get("message") or ""))
-            return InvokeResult(node_id, command, False, error_code=str(exc.details.get("code") or exc.code),
-                                error_message=str(exc).split(": ", 1)[-1])
+                return InvokeResult(
+                    node_id,
+                    command,
+                    False,
+                    error_code=str(node_error["code"]),
+                    error_message=str(node_error.get("message") or ""),
+                )
+            return InvokeResult(
+                node_id,
+                command,
+                False,
+                error_code=str(exc.details.get("code") or exc.code),
+                error_message=str(exc).split(": ", 1)[-1],
+            )
         except (ConnectionError, ConnectionClosed) as exc:
             return InvokeResult(node_id, command, False, error_code=ErrorCode.UNAVAILABLE, error_message=str(exc))
         except TimeoutError:
-            return InvokeResult(node_id, command, False, error_code=ErrorCode.TIMEOUT,
-                                error_message=f"{command} did not answer within {timeout_s:g} s")
+            return InvokeResult(
+                node_id,
+                command,
+                False,
+                error_code=ErrorCode.TIMEOUT,
+                error_message=f"{command} did not answer within {timeout_s:g} s",
+            )
         body = payload if isinstance(payload, dict) else {}
         if body.get("ok") is False:
             err = body.get("error") if isinstance(body.get("error"), dict) else {}
             assert isinstance(err, dict)
-            return InvokeResult(node_id, command, False, error_code=str(err.get("code") or "ERROR"),
-                                error_message=str(err.get("message") or ""))
+            return InvokeResult(
+                node_id,
+                command,
+                False,
+                error_code=str(err.get("code") or "ERROR"),
+                error_message=str(err.get("message") or ""),
+            )
         result = body.get("payload")
         if result is None and isinstance(body.get("payloadJSON"), str):
             with contextlib.suppress(ValueError):
@@ -361,8 +434,13 @@ class OpenClawOperatorLink:
             node.next_poll = time.monotonic() + (self.poll_interval_s if result.ok else _RETRY_S)
         if not result.ok:
             self.stats.polls_failed += 1
-            log.info("health poll of node %s through %s failed: %s %s", node_id[:12], self.url, result.error_code,
-                     result.error_message)
+            log.info(
+                "health poll of node %s through %s failed: %s %s",
+                node_id[:12],
+                self.url,
+                result.error_code,
+                result.error_message,
+            )
             return None
         try:
             report = NodeHealthReport.from_payload(result.payload, node_id=node_id)
@@ -386,8 +464,9 @@ class OpenClawOperatorLink:
         """
         nodes = await self.list_nodes()
         now = time.monotonic()
-        targets = [n.node_id for n in nodes
-                   if n.connected and _HEALTH in n.commands and (not due_only or n.next_poll <= now)]
+        targets = [
+            n.node_id for n in nodes if n.connected and _HEALTH in n.commands and (not due_only or n.next_poll <= now)
+        ]
         reports = await asyncio.gather(*(self.poll_health(n) for n in targets))
         return sum(1 for r in reports if r is not None)
 

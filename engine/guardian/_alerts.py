@@ -49,9 +49,13 @@ def region_suspect(unhealthy: int, total: int) -> bool:
     return total > 0 and unhealthy >= T.REGION_FAILURE_MIN_INSTANCES and unhealthy / total >= T.REGION_FAILURE_SHARE
 
 
-def group_alerts(items: Iterable[AlertItem], *, region_totals: Mapping[str, int] | None = None,
-                 provider_status: Mapping[str, str] | None = None,
-                 silenced: Collection[str] | Callable[[AlertItem], bool] = ()) -> list[Alert]:
+def group_alerts(
+    items: Iterable[AlertItem],
+    *,
+    region_totals: Mapping[str, int] | None = None,
+    provider_status: Mapping[str, str] | None = None,
+    silenced: Collection[str] | Callable[[AlertItem], bool] = (),
+) -> list[Alert]:
     """Dedupe and group: per provider region, enough items become ONE incident; the rest stay single.
 
     A region becomes an incident when it has at least REGION_FAILURE_MIN_INSTANCES items and (if
@@ -93,14 +97,39 @@ def group_alerts(items: Iterable[AlertItem], *, region_totals: Mapping[str, int]
             confirmed = status == "outage"
             # Policy rule 4: until the provider's status page says so, it is a *suspected* incident.
             page = f"; {provider} status page: {status}" if status else f"; {provider} status page not checked yet"
-            title = (f"{'' if confirmed else 'suspected incident, '}{region}: {len(group)}{of_total} instances need "
-                     f"attention ({primaries} primaries, {len(group) - primaries} standbys, {failed} failed){page}")
-            alerts.append(Alert(f"incident:{region}", "critical", title, tuple(i.instance_id for i in group),
-                                provider, region, {"primaries": primaries, "standbys": len(group) - primaries,
-                                                   "failed": failed, "status": status, "confirmed": confirmed}))
+            title = (
+                f"{'' if confirmed else 'suspected incident, '}{region}: {len(group)}{of_total} instances need "
+                f"attention ({primaries} primaries, {len(group) - primaries} standbys, {failed} failed){page}"
+            )
+            alerts.append(
+                Alert(
+                    f"incident:{region}",
+                    "critical",
+                    title,
+                    tuple(i.instance_id for i in group),
+                    provider,
+                    region,
+                    {
+                        "primaries": primaries,
+                        "standbys": len(group) - primaries,
+                        "failed": failed,
+                        "status": status,
+                        "confirmed": confirmed,
+                    },
+                )
+            )
             continue
         for i in group:
             sev = "critical" if i.kind == "failed" else "warning"
-            alerts.append(Alert(f"instance:{i.instance_id}", sev, f"{i.instance_id} ({i.account_id}): {i.text}",
-                                (i.instance_id,), i.provider, i.region, {"kind": i.kind}))
+            alerts.append(
+                Alert(
+                    f"instance:{i.instance_id}",
+                    sev,
+                    f"{i.instance_id} ({i.account_id}): {i.text}",
+                    (i.instance_id,),
+                    i.provider,
+                    i.region,
+                    {"kind": i.kind},
+                )
+            )
     return alerts

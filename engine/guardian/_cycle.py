@@ -114,12 +114,17 @@ class CycleResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "at": self.at.isoformat(timespec="seconds"), "passes": len(self.sweeps),
+            "at": self.at.isoformat(timespec="seconds"),
+            "passes": len(self.sweeps),
             "sweep": self.last.to_dict() if self.sweeps else None,
             "signals": {r: {"status": s.region_status, "detail": s.detail} for r, s in self.signals.items()},
-            "executed": [{"instance": e.instance_id, "step": e.step, "tool": e.tool, "status": e.status,
-                          "message": e.message} for e in self.executed],
-            "silenced": list(self.silenced), "armed": list(self.armed), "reprovision": list(self.reprovision),
+            "executed": [
+                {"instance": e.instance_id, "step": e.step, "tool": e.tool, "status": e.status, "message": e.message}
+                for e in self.executed
+            ],
+            "silenced": list(self.silenced),
+            "armed": list(self.armed),
+            "reprovision": list(self.reprovision),
             "messages": list(self.messages),
         }
 
@@ -136,9 +141,12 @@ def region_signal(status: Mapping[str, Any], region: str) -> ProviderSignal:
         return ProviderSignal("unknown", detail=description[:200])
     location = region.split("-", 2)[2] if region.count("-") >= 2 else region
     names = {location.lower(), region.lower()}
-    hits = [i for i in status.get("incidents") or []
-            if isinstance(i, Mapping) and (not i.get("locations")
-                                           or names & {str(x).lower() for x in i.get("locations") or ()})]
+    hits = [
+        i
+        for i in status.get("incidents") or []
+        if isinstance(i, Mapping)
+        and (not i.get("locations") or names & {str(x).lower() for x in i.get("locations") or ()})
+    ]
     if indicator == "operational" or not hits:
         return ProviderSignal("operational", detail="status page: no incident here")
     titles = "; ".join(str(i.get("title", "")) for i in hits[:2])
@@ -153,9 +161,18 @@ class Guardian:
     through the ``provider_health`` tool, so rule 4 sees the same read an operator would make.
     """
 
-    def __init__(self, store: Store, ops: Any, caller: Any, *, status: StatusReader | None = None,
-                 notify: Notify | None = None, ledger: HealLedger | None = None,
-                 concurrency: int = T.HEAL_CONCURRENCY, watching_since: datetime | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ops: Any,
+        caller: Any,
+        *,
+        status: StatusReader | None = None,
+        notify: Notify | None = None,
+        ledger: HealLedger | None = None,
+        concurrency: int = T.HEAL_CONCURRENCY,
+        watching_since: datetime | None = None,
+    ) -> None:
         self.store = store
         self.ops = ops
         self.caller = caller
@@ -181,16 +198,30 @@ class Guardian:
         armed = self._armed_regions()
         watched = sorted(self.watch | set(armed))
         result.signals.update(await self._read(watched))
-        first = sweep(self.store, reports, now, ledger=self.ledger, provider_signals=dict(result.signals),
-                      track_incidents=False, watching_since=self.watching_since)
+        first = sweep(
+            self.store,
+            reports,
+            now,
+            ledger=self.ledger,
+            provider_signals=dict(result.signals),
+            track_incidents=False,
+            watching_since=self.watching_since,
+        )
         result.sweeps.append(first)
         self._provider_of.update({c["args"]["region"]: c["args"]["provider"] for c in first.region_checks})
         await self._execute(first, result)
         if first.region_checks:
             fresh = await self._read([c["args"]["region"] for c in first.region_checks])
             result.signals.update(fresh)
-            second = sweep(self.store, reports, now, ledger=self.ledger, provider_signals=dict(result.signals),
-                           track_incidents=False, watching_since=self.watching_since)
+            second = sweep(
+                self.store,
+                reports,
+                now,
+                ledger=self.ledger,
+                provider_signals=dict(result.signals),
+                track_incidents=False,
+                watching_since=self.watching_since,
+            )
             result.sweeps.append(second)
             await self._execute(second, result)
         last = result.last
@@ -198,8 +229,9 @@ class Guardian:
             last.incidents = track_incidents(s, last.alerts, now, muted=last.muted)
         self._after_failovers(result, now)
         await self._reprovision_recovered(armed, result, now)
-        self.watch = set(last.suspect_regions) | {r for r, sig in result.signals.items()
-                                                  if sig.region_status in ("outage", "degraded")}
+        self.watch = set(last.suspect_regions) | {
+            r for r, sig in result.signals.items() if sig.region_status in ("outage", "degraded")
+        }
         await self._tell(result)
         return result
 
@@ -270,7 +302,8 @@ class Guardian:
             if view.finished:
                 ok = view.status == "succeeded"
                 return ("done" if ok else "error"), f"Job {view.id}: {view.done}/{view.total} done" + (
-                    "" if ok else f", {view.failed} failed")
+                    "" if ok else f", {view.failed} failed"
+                )
             await asyncio.sleep(poll_s)
         return "done", f"Job {job_id} still running after {JOB_WAIT_S:.0f} s; Guardian moved on"
 
@@ -281,8 +314,11 @@ class Guardian:
         if not done:
             return
         with self.store.session() as s:
-            region_of = dict(s.execute(select(col(Instance.id), col(Instance.region))
-                                       .where(col(Instance.id).in_(sorted(done)))).all())
+            region_of = dict(
+                s.execute(
+                    select(col(Instance.id), col(Instance.region)).where(col(Instance.id).in_(sorted(done)))
+                ).all()
+            )
             moved: dict[str, list[str]] = {}
             for iid in sorted(done):
                 region = region_of.get(iid)
@@ -292,17 +328,39 @@ class Guardian:
             for region, ids in sorted(moved.items()):
                 if not any(sel == {"region": region} for sel in silences):
                     until = now + timedelta(seconds=T.REGION_SILENCE_S)
-                    reason = (f"Guardian: provider outage in {region}, {len(ids)} pairs failed over; "
-                              "tracked as one incident")
+                    reason = (
+                        f"Guardian: provider outage in {region}, {len(ids)} pairs failed over; tracked as one incident"
+                    )
                     sid = f"sil-{secrets.token_hex(4)}"
-                    s.add(Silence(id=sid, selector={"region": region}, until=until, reason=reason,
-                                  created_by=ACTOR, created_at=now))
-                    audit.append(s, actor=ACTOR, channel=CHANNEL, action="guardian.silence", target=region,
-                                 outcome="silenced", detail={"silence": sid, "until": until.isoformat(),
-                                                             "reason": reason})
+                    s.add(
+                        Silence(
+                            id=sid,
+                            selector={"region": region},
+                            until=until,
+                            reason=reason,
+                            created_by=ACTOR,
+                            created_at=now,
+                        )
+                    )
+                    audit.append(
+                        s,
+                        actor=ACTOR,
+                        channel=CHANNEL,
+                        action="guardian.silence",
+                        target=region,
+                        outcome="silenced",
+                        detail={"silence": sid, "until": until.isoformat(), "reason": reason},
+                    )
                     result.silenced.append(region)
-                row = s.execute(select(Incident).where(col(Incident.key) == f"incident:{region}",
-                                                       col(Incident.status) == "open")).scalars().first()
+                row = (
+                    s.execute(
+                        select(Incident).where(
+                            col(Incident.key) == f"incident:{region}", col(Incident.status) == "open"
+                        )
+                    )
+                    .scalars()
+                    .first()
+                )
                 if row is None:
                     continue
                 detail = dict(row.detail or {})
@@ -310,9 +368,18 @@ class Guardian:
                 if not plan.get("armed_at") or plan.get("fired_at"):
                     plan = {"armed_at": now.isoformat(), "failed_over": []}
                     result.armed.append(region)
-                    audit.append(s, actor=ACTOR, channel=CHANNEL, action="guardian.reprovision.armed", target=row.id,
-                                 outcome="armed", detail={"region": region, "why": "provider outage; re-provision "
-                                                          "lost standbys when the status page says it is over"})
+                    audit.append(
+                        s,
+                        actor=ACTOR,
+                        channel=CHANNEL,
+                        action="guardian.reprovision.armed",
+                        target=row.id,
+                        outcome="armed",
+                        detail={
+                            "region": region,
+                            "why": "provider outage; re-provision lost standbys when the status page says it is over",
+                        },
+                    )
                 plan["failed_over"] = sorted({*plan.get("failed_over", []), *ids})
                 detail["reprovision"] = plan
                 row.detail = detail
@@ -321,8 +388,11 @@ class Guardian:
     def _armed_regions(self) -> dict[str, str]:
         """Region → incident id for every incident armed for re-provisioning and not yet fired."""
         with self.store.session() as s:
-            rows = s.execute(select(col(Incident.id), col(Incident.region), col(Incident.detail))
-                             .where(col(Incident.region).is_not(None))).all()
+            rows = s.execute(
+                select(col(Incident.id), col(Incident.region), col(Incident.detail)).where(
+                    col(Incident.region).is_not(None)
+                )
+            ).all()
         out: dict[str, str] = {}
         for iid, region, detail in rows:
             plan = (detail or {}).get("reprovision") if isinstance(detail, dict) else None
@@ -341,21 +411,38 @@ class Guardian:
 
     def _proposal(self, region: str, incident_id: str, now: datetime) -> dict[str, Any]:
         with self.store.session() as s:
-            rows = s.execute(select(col(Instance.id), col(Instance.account_id), col(Instance.role),
-                                    col(Instance.state), col(Instance.health_reason))
-                             .where(col(Instance.region) == region,
-                                    col(Instance.state) != S.DELETED.value)).all()
+            rows = s.execute(
+                select(
+                    col(Instance.id),
+                    col(Instance.account_id),
+                    col(Instance.role),
+                    col(Instance.state),
+                    col(Instance.health_reason),
+                ).where(col(Instance.region) == region, col(Instance.state) != S.DELETED.value)
+            ).all()
             from engine.guardian._exposure import FAILED_OVER_PREFIX
 
-            lost = sorted({acct for _i, acct, role, state, reason in rows if role == "standby"
-                           and state == S.FAILED.value and not (reason or "").startswith(FAILED_OVER_PREFIX)})
-            old = sorted(i for i, _a, _r, state, reason in rows
-                         if state == S.FAILED.value and (reason or "").startswith(FAILED_OVER_PREFIX))
-            message = (f"{region} is back (status page clear). Re-provisioning armed during the outage: "
-                       f"{len(lost)} accounts lost their standby there and need a replacement standby "
-                       f"({', '.join(lost[:10]) or 'none'}{', …' if len(lost) > 10 else ''}); "
-                       f"{len(old)} failed-over old primaries there are FAILED and can be torn down once an "
-                       "operator confirms (Guardian never deletes).")
+            lost = sorted(
+                {
+                    acct
+                    for _i, acct, role, state, reason in rows
+                    if role == "standby"
+                    and state == S.FAILED.value
+                    and not (reason or "").startswith(FAILED_OVER_PREFIX)
+                }
+            )
+            old = sorted(
+                i
+                for i, _a, _r, state, reason in rows
+                if state == S.FAILED.value and (reason or "").startswith(FAILED_OVER_PREFIX)
+            )
+            message = (
+                f"{region} is back (status page clear). Re-provisioning armed during the outage: "
+                f"{len(lost)} accounts lost their standby there and need a replacement standby "
+                f"({', '.join(lost[:10]) or 'none'}{', …' if len(lost) > 10 else ''}); "
+                f"{len(old)} failed-over old primaries there are FAILED and can be torn down once an "
+                "operator confirms (Guardian never deletes)."
+            )
             row = s.get(Incident, incident_id)
             if row is not None:
                 detail = dict(row.detail or {})
@@ -364,13 +451,23 @@ class Guardian:
                 detail["reprovision"] = plan
                 row.detail = detail
                 s.add(row)
-            audit.append(s, actor=ACTOR, channel=CHANNEL, action="guardian.reprovision.due", target=incident_id,
-                         outcome="escalated", detail={"region": region, "lost_standbys": lost,
-                                                      "failed_over_old": len(old), "message": message})
-        return {"region": region, "incident": incident_id, "lost_standbys": lost, "failed_over_old": old,
-                "action": {"tool": "sessions_send", "args": {"agent": "commander", "message": message,
-                                                             "wait": False}},
-                "message": message}
+            audit.append(
+                s,
+                actor=ACTOR,
+                channel=CHANNEL,
+                action="guardian.reprovision.due",
+                target=incident_id,
+                outcome="escalated",
+                detail={"region": region, "lost_standbys": lost, "failed_over_old": len(old), "message": message},
+            )
+        return {
+            "region": region,
+            "incident": incident_id,
+            "lost_standbys": lost,
+            "failed_over_old": old,
+            "action": {"tool": "sessions_send", "args": {"agent": "commander", "message": message, "wait": False}},
+            "message": message,
+        }
 
     # ------------------------------------------------------------------------------------------- telling
     async def _tell(self, result: CycleResult) -> None:
@@ -394,8 +491,10 @@ class Guardian:
                 lines.append(str(d.action["args"].get("message", d.reason)))
         for key, items in grouped.items():
             ids = ", ".join(d.instance_id for d in items[:5]) + (", …" if len(items) > 5 else "")
-            lines.append(f"{key.removeprefix('incident:')}: {len(items)} instances escalated to Commander ({ids}); "
-                         f"first reason: {items[0].reason}")
+            lines.append(
+                f"{key.removeprefix('incident:')}: {len(items)} instances escalated to Commander ({ids}); "
+                f"first reason: {items[0].reason}"
+            )
         result.messages[:0] = lines
         if self._notify is None:
             for line in result.messages:

@@ -25,9 +25,18 @@ REPORTING = (S.ACTIVE.value, S.DEGRADED.value, S.HEALING.value, S.BOOTSTRAPPING.
 
 def _readings(reason: str) -> dict[str, object]:
     """What a node with this demo symptom would send."""
-    out: dict[str, object] = {"cpu_percent": 22.0, "mem_percent": 41.0, "disk_percent": 38.0, "load_1": 0.3,
-                              "vcpus": 2, "gateway_up": True, "gateway_latency_ms": 24.0, "docker_running": True,
-                              "gateway_restarts_10m": 0, "uptime_s": 86_400.0}
+    out: dict[str, object] = {
+        "cpu_percent": 22.0,
+        "mem_percent": 41.0,
+        "disk_percent": 38.0,
+        "load_1": 0.3,
+        "vcpus": 2,
+        "gateway_up": True,
+        "gateway_latency_ms": 24.0,
+        "docker_running": True,
+        "gateway_restarts_10m": 0,
+        "uptime_s": 86_400.0,
+    }
     if m := re.search(r"disk (\d+)", reason):
         out["disk_percent"] = float(m.group(1))
     if m := re.search(r"memory (\d+)", reason):
@@ -44,11 +53,13 @@ def _readings(reason: str) -> dict[str, object]:
 def demo_reports(store: Store, now: datetime) -> dict[str, HealthReport]:
     """One fresh report per simulated instance that is up (a FAILED one stays silent)."""
     with store.session() as s:
-        rows = s.exec(select(Instance.id, Instance.account_id, Instance.state, Instance.health_reason)
-                      .where(col(Instance.state).in_(REPORTING))).all()
+        rows = s.exec(
+            select(Instance.id, Instance.account_id, Instance.state, Instance.health_reason).where(
+                col(Instance.state).in_(REPORTING)
+            )
+        ).all()
     reports: dict[str, HealthReport] = {}
     for iid, account, state, reason in rows:
         readings = _readings(reason or "") if state == S.DEGRADED.value else _readings("")
-        reports[iid] = HealthReport(instance_id=iid, received_at=now, sent_at=now, account_id=account,
-                                    **readings)  # type: ignore[arg-type]
+        reports[iid] = HealthReport(instance_id=iid, received_at=now, sent_at=now, account_id=account, **readings)  # type: ignore[arg-type]
     return reports

@@ -79,17 +79,35 @@ class DrillReport:
 def healthy_reports(engine: Any, at: datetime, skip: set[str]) -> dict[str, HealthReport]:
     """A healthy report from every live instance not in ``skip``, received just before ``at``."""
     with engine.store.session() as s:
-        rows = s.execute(select(col(Instance.id), col(Instance.account_id))
-                         .where(col(Instance.state) != S.DELETED.value)).all()
+        rows = s.execute(
+            select(col(Instance.id), col(Instance.account_id)).where(col(Instance.state) != S.DELETED.value)
+        ).all()
     received = at - timedelta(seconds=10)
-    return {iid: HealthReport(iid, received, sent_at=received, account_id=acct, cpu_percent=20.0, mem_percent=40.0,
-                              disk_percent=40.0, load_1=0.3, vcpus=2, gateway_up=True, docker_running=True,
-                              gateway_latency_ms=30.0, gateway_restarts_10m=0, uptime_s=86400.0)
-            for iid, acct in rows if iid not in skip}
+    return {
+        iid: HealthReport(
+            iid,
+            received,
+            sent_at=received,
+            account_id=acct,
+            cpu_percent=20.0,
+            mem_percent=40.0,
+            disk_percent=40.0,
+            load_1=0.3,
+            vcpus=2,
+            gateway_up=True,
+            docker_running=True,
+            gateway_latency_ms=30.0,
+            gateway_restarts_10m=0,
+            uptime_s=86400.0,
+        )
+        for iid, acct in rows
+        if iid not in skip
+    }
 
 
-async def run_drill(engine: Any, region: str = "eu-hetzner-nbg1", *, ask: str | None = None,
-                    max_cycles: int = 8) -> tuple[DrillReport, Any]:
+async def run_drill(
+    engine: Any, region: str = "eu-hetzner-nbg1", *, ask: str | None = None, max_cycles: int = 8
+) -> tuple[DrillReport, Any]:
     """Run the drill on a DEMO engine; returns the report and the ``engine.ask(ask)`` turn (or None).
 
     ``ask`` is put to the engine as the operator while the region is down and after Guardian failed it
@@ -102,10 +120,16 @@ async def run_drill(engine: Any, region: str = "eu-hetzner-nbg1", *, ask: str | 
     provider, location = region.split("-", 2)[1], region.split("-", 2)[2]
     report = DrillReport(region, time_scale=float(drivers.time_scale))
     with engine.store.session() as s:  # the drill starts from a healthy fleet: the outage is the only trouble
-        s.execute(update(Instance).where(col(Instance.state) != S.DELETED.value)
-                  .values(state=S.ACTIVE.value, health_score=95, health_reason=""))
-        rows = s.execute(select(col(Instance.id), col(Instance.account_id), col(Instance.role))
-                         .where(col(Instance.region) == region, col(Instance.state) != S.DELETED.value)).all()
+        s.execute(
+            update(Instance)
+            .where(col(Instance.state) != S.DELETED.value)
+            .values(state=S.ACTIVE.value, health_score=95, health_reason="")
+        )
+        rows = s.execute(
+            select(col(Instance.id), col(Instance.account_id), col(Instance.role)).where(
+                col(Instance.region) == region, col(Instance.state) != S.DELETED.value
+            )
+        ).all()
     down = {iid for iid, _, _ in rows}
     affected = {acct for _, acct, role in rows if role == "primary"}
     report.primaries = len(affected)
@@ -168,7 +192,12 @@ def _served(engine: Any, region: str, accounts: set[str]) -> int:
     if not accounts:
         return 0
     with engine.store.session() as s:
-        rows = s.execute(select(col(Instance.account_id)).where(
-            col(Instance.account_id).in_(sorted(accounts)), col(Instance.role) == "primary",
-            col(Instance.state) == S.ACTIVE.value, col(Instance.region) != region)).all()
+        rows = s.execute(
+            select(col(Instance.account_id)).where(
+                col(Instance.account_id).in_(sorted(accounts)),
+                col(Instance.role) == "primary",
+                col(Instance.state) == S.ACTIVE.value,
+                col(Instance.region) != region,
+            )
+        ).all()
     return len({a for (a,) in rows})

@@ -82,8 +82,17 @@ class Exposure:
         return "; ".join(parts) + "."
 
 
-_COLUMNS: tuple[Any, ...] = (Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region,
-                             Instance.state, Instance.health_score, Instance.health_reason, Instance.updated_at)
+_COLUMNS: tuple[Any, ...] = (
+    Instance.id,
+    Instance.account_id,
+    Instance.role,
+    Instance.provider,
+    Instance.region,
+    Instance.state,
+    Instance.health_score,
+    Instance.health_reason,
+    Instance.updated_at,
+)
 _Row = tuple[Any, ...]
 """id, account, role, provider, region, state, health score, health reason, updated at."""
 
@@ -96,23 +105,43 @@ def _risk(acct: str, mine: list[_Row], here: Any, no_gateway: bool) -> dict[str,
     """One user's exposure in words: what is wrong, since when, and the recommended action (or None: fine)."""
     bad_primary = next((r for r in mine if r[2] == "primary" and here(r) and not _healthy(r[5], r[6])), None)
     standby_ok = next((r for r in mine if r[2] == "standby" and _healthy(r[5], r[6]) and not here(r)), None)
-    lost = next((r for r in mine if r[2] == "standby" and here(r) and r[5] == S.FAILED.value
-                 and not (r[7] or "").startswith(FAILED_OVER_PREFIX)), None)
+    lost = next(
+        (
+            r
+            for r in mine
+            if r[2] == "standby"
+            and here(r)
+            and r[5] == S.FAILED.value
+            and not (r[7] or "").startswith(FAILED_OVER_PREFIX)
+        ),
+        None,
+    )
     if bad_primary is not None:
-        what = (f"primary {bad_primary[0]} {bad_primary[5]}"
-                + (f" ({bad_primary[7]})" if bad_primary[7] else ""))
+        what = f"primary {bad_primary[0]} {bad_primary[5]}" + (f" ({bad_primary[7]})" if bad_primary[7] else "")
         if standby_ok is not None and (no_gateway or bad_primary[5] == S.FAILED.value):
             action = f"fail over {acct} (its standby {standby_ok[0]} is healthy)"
         elif standby_ok is not None:
-            action = (f"restart {bad_primary[0]} (Guardian's heal ladder does so on its own; it fails over to "
-                      f"{standby_ok[0]} if that does not hold)")
+            action = (
+                f"restart {bad_primary[0]} (Guardian's heal ladder does so on its own; it fails over to "
+                f"{standby_ok[0]} if that does not hold)"
+            )
         else:
-            action = f"repair {bad_primary[0]} (\"restart {bad_primary[0]}\") and give {acct} a healthy standby"
-        return {"account": acct, "problem": ("no gateway: " if no_gateway else "") + what,
-                "since": _since(bad_primary[8]), "action": action, "severity": 0 if no_gateway else 1}
+            action = f'repair {bad_primary[0]} ("restart {bad_primary[0]}") and give {acct} a healthy standby'
+        return {
+            "account": acct,
+            "problem": ("no gateway: " if no_gateway else "") + what,
+            "since": _since(bad_primary[8]),
+            "action": action,
+            "severity": 0 if no_gateway else 1,
+        }
     if lost is not None:
-        return {"account": acct, "problem": f"standby {lost[0]} FAILED: served, but with no fallback",
-                "since": _since(lost[8]), "action": f"provision a new standby for {acct}", "severity": 2}
+        return {
+            "account": acct,
+            "problem": f"standby {lost[0]} FAILED: served, but with no fallback",
+            "since": _since(lost[8]),
+            "action": f"provision a new standby for {acct}",
+            "severity": 2,
+        }
     return None
 
 
@@ -141,18 +170,20 @@ def _pairs(session: Session, where: list[Any]) -> tuple[set[str], dict[str, list
     rows: list[_Row] = []
     ids = sorted(accounts)
     for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-        chunk = ids[start:start + 900]
-        rows.extend(tuple(r) for r in session.execute(
-            select(*_COLUMNS)
-            .where(col(Instance.account_id).in_(chunk), col(Instance.state) != S.DELETED.value)).all())
+        chunk = ids[start : start + 900]
+        rows.extend(
+            tuple(r)
+            for r in session.execute(
+                select(*_COLUMNS).where(col(Instance.account_id).in_(chunk), col(Instance.state) != S.DELETED.value)
+            ).all()
+        )
     by_account: dict[str, list[_Row]] = defaultdict(list)
     for r in rows:
         by_account[r[1]].append(r)
     return accounts, by_account, rows
 
 
-def _count(provider: str | None, region: str | None, accounts: set[str], by_account: dict[str, list[_Row]]
-           ) -> Exposure:
+def _count(provider: str | None, region: str | None, accounts: set[str], by_account: dict[str, list[_Row]]) -> Exposure:
     """The one exposure formula: every number ``provider_health`` and Guardian report comes from here."""
     if not accounts:
         return Exposure(provider, region)
@@ -194,14 +225,27 @@ def _count(provider: str | None, region: str | None, accounts: set[str], by_acco
                 failed_over += 1
             elif state == S.FAILED.value and role == "standby" and not was_primary:
                 lost += 1
-    return Exposure(provider, region, primaries=primaries, standbys=standbys, unhealthy_primaries=unhealthy,
-                    failed=failed, failed_over=failed_over, standbys_lost=lost, can_fail_over=movable, no_healthy_standby=stranded,
-                    users=len(ids), without_gateway=len(no_gateway), without_gateway_accounts=tuple(no_gateway),
-                    at_risk=tuple(sorted(risks, key=lambda r: (r["severity"], r["since"], r["account"]))))
+    return Exposure(
+        provider,
+        region,
+        primaries=primaries,
+        standbys=standbys,
+        unhealthy_primaries=unhealthy,
+        failed=failed,
+        failed_over=failed_over,
+        standbys_lost=lost,
+        can_fail_over=movable,
+        no_healthy_standby=stranded,
+        users=len(ids),
+        without_gateway=len(no_gateway),
+        without_gateway_accounts=tuple(no_gateway),
+        at_risk=tuple(sorted(risks, key=lambda r: (r["severity"], r["since"], r["account"]))),
+    )
 
 
-def exposure(session: Session, *, provider: str | None = None, region: str | None = None,
-             tenant_id: str | None = None) -> Exposure:
+def exposure(
+    session: Session, *, provider: str | None = None, region: str | None = None, tenant_id: str | None = None
+) -> Exposure:
     """Count the exposure of every pair with an instance at ``provider`` / in ``region``.
 
     ``tenant_id`` scopes the count to one tenant (policy rule 6); deleted instances never count.
@@ -210,8 +254,9 @@ def exposure(session: Session, *, provider: str | None = None, region: str | Non
     return _count(provider, region, accounts, by_account)
 
 
-def exposure_by_region(session: Session, *, provider: str | None = None, region: str | None = None,
-                       tenant_id: str | None = None) -> tuple[dict[str, Exposure], dict[str, Exposure]]:
+def exposure_by_region(
+    session: Session, *, provider: str | None = None, region: str | None = None, tenant_id: str | None = None
+) -> tuple[dict[str, Exposure], dict[str, Exposure]]:
     """Exposure per region and per provider in one read (what ``provider_health`` shows).
 
     Returns ``(regions, providers)``: every region with an instance in scope and every provider of those

@@ -77,18 +77,37 @@ class StepSpec:
 
 
 LADDER: Final[tuple[StepSpec, ...]] = (
-    StepSpec(HealStep.VERIFY, 1, "instance_diagnose", None, 1, 60,
-             "re-probe the instance; when its region looks sick, check the provider status page first"),
+    StepSpec(
+        HealStep.VERIFY,
+        1,
+        "instance_diagnose",
+        None,
+        1,
+        60,
+        "re-probe the instance; when its region looks sick, check the provider status page first",
+    ),
     StepSpec(HealStep.RESTART_GATEWAY, 2, "restart", "gateway", 2, 120, "restart the gateway"),
     StepSpec(HealStep.RESTART_DOCKER, 3, "restart", "docker", 1, 180, "restart docker"),
     StepSpec(HealStep.REBOOT_VPS, 4, "restart", "vps", 1, 300, "reboot the VPS through the provider"),
     StepSpec(HealStep.FAILOVER, 5, "failover", None, 1, 600, "fail over to the standby if it is ACTIVE and healthy"),
-    StepSpec(HealStep.ESCALATE, 6, "sessions_send", None, 1, T.ESCALATION_QUIET_S,
-             "escalate to Commander with what was seen and tried"),
+    StepSpec(
+        HealStep.ESCALATE,
+        6,
+        "sessions_send",
+        None,
+        1,
+        T.ESCALATION_QUIET_S,
+        "escalate to Commander with what was seen and tried",
+    ),
 )
 _SPEC: Final = {s.step: s for s in LADDER}
-_CLIMB: Final = (HealStep.RESTART_GATEWAY, HealStep.RESTART_DOCKER, HealStep.REBOOT_VPS, HealStep.FAILOVER,
-                 HealStep.ESCALATE)
+_CLIMB: Final = (
+    HealStep.RESTART_GATEWAY,
+    HealStep.RESTART_DOCKER,
+    HealStep.REBOOT_VPS,
+    HealStep.FAILOVER,
+    HealStep.ESCALATE,
+)
 
 ALLOWED_TOOLS: Final = frozenset({"instance_diagnose", "provider_health", "restart", "failover", "sessions_send"})
 """Every tool a heal decision may name.  Deleting tools (teardown) are absent on purpose: policy rule 7."""
@@ -181,8 +200,11 @@ class HealFacts:
 
     @property
     def standby_ready(self) -> bool:
-        return (self.standby_id is not None and self.standby_state == S.ACTIVE.value
-                and (self.standby_score or 0) >= T.HEALTHY_MIN)
+        return (
+            self.standby_id is not None
+            and self.standby_state == S.ACTIVE.value
+            and (self.standby_score or 0) >= T.HEALTHY_MIN
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +243,14 @@ class HealDecision:
         return self.kind is DecisionKind.ESCALATE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"instance": self.instance_id, "kind": self.kind.value,
-                "step": self.step.value if self.step else None, "reason": self.reason,
-                "action": self.action, "proposed": self.proposed}
+        return {
+            "instance": self.instance_id,
+            "kind": self.kind.value,
+            "step": self.step.value if self.step else None,
+            "reason": self.reason,
+            "action": self.action,
+            "proposed": self.proposed,
+        }
 
 
 def _when(t: datetime) -> str:
@@ -242,20 +269,35 @@ def _checked(decision: HealDecision) -> HealDecision:
     for act in (decision.action, decision.proposed):
         if act is not None and act.get("tool") not in ALLOWED_TOOLS:
             rec = replace(decision.record, escalated_at=None)
-            return HealDecision(decision.instance_id, DecisionKind.ESCALATE, HealStep.ESCALATE,
-                                f"refused {act.get('tool')}: auto-heal never deletes (rule 7)", rec)
+            return HealDecision(
+                decision.instance_id,
+                DecisionKind.ESCALATE,
+                HealStep.ESCALATE,
+                f"refused {act.get('tool')}: auto-heal never deletes (rule 7)",
+                rec,
+            )
     return decision
 
 
-def decide(facts: HealFacts, record: HealRecord | None, now: datetime, *,
-           approval: StandingApproval | None = None, usage: RegionUsage | None = None) -> HealDecision:
+def decide(
+    facts: HealFacts,
+    record: HealRecord | None,
+    now: datetime,
+    *,
+    approval: StandingApproval | None = None,
+    usage: RegionUsage | None = None,
+) -> HealDecision:
     """The next heal move for one instance.  Pure: the returned record replaces the one passed in."""
-    return _checked(_decide(facts, record or HealRecord(facts.instance_id), now,
-                            approval or StandingApproval(), usage or RegionUsage()))
+    return _checked(
+        _decide(
+            facts, record or HealRecord(facts.instance_id), now, approval or StandingApproval(), usage or RegionUsage()
+        )
+    )
 
 
-def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: StandingApproval,
-            usage: RegionUsage) -> HealDecision:
+def _decide(
+    facts: HealFacts, rec: HealRecord, now: datetime, approval: StandingApproval, usage: RegionUsage
+) -> HealDecision:
     rec = rec.pruned(now)
     iid = facts.instance_id
 
@@ -275,8 +317,10 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
     if health.healthy:
         if rec.in_episode or rec.verdict is not None:
             recoveries = rec.recoveries + ((now,) if rec.acted else ())
-            return none("healthy again", HealRecord(iid, actions=rec.actions, recoveries=recoveries,
-                                                    escalated_at=rec.escalated_at))
+            return none(
+                "healthy again",
+                HealRecord(iid, actions=rec.actions, recoveries=recoveries, escalated_at=rec.escalated_at),
+            )
         return none("healthy")
     provider_outage = facts.provider_status == "outage"
     own = {r.code for r in health.reasons if r.penalty > 0} - _PROVIDER_CODES
@@ -287,8 +331,10 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
     if state is S.FAILED and facts.role != "primary" and facts.replacement_pending:
         return none("failed standby; a replacement standby is already queued")
     if facts.role != "primary" and (provider_outage or facts.region_suspect):
-        return wait(f"{facts.region} looks down as a whole; this standby waits for the region (its user is still "
-                    "served by the primary) and the incident covers it")
+        return wait(
+            f"{facts.region} looks down as a whole; this standby waits for the region (its user is still "
+            "served by the primary) and the incident covers it"
+        )
     if rec.escalated_at is not None and (now - rec.escalated_at).total_seconds() < T.ESCALATION_QUIET_S:
         return wait(f"escalated to Commander at {_when(rec.escalated_at)}; waiting for a human")
     if state is S.FAILED and facts.role != "primary":
@@ -296,11 +342,19 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
     if rec.blocked:
         return _escalate(facts, rec, now, rec.blocked)
     if len(rec.recoveries) >= T.FLAP_MAX_RECOVERIES:
-        return _escalate(facts, rec, now, f"flapping: healed {len(rec.recoveries)}x in the last "
-                                          f"{format_duration(T.FLAP_WINDOW_S)} and sick again")
+        return _escalate(
+            facts,
+            rec,
+            now,
+            f"flapping: healed {len(rec.recoveries)}x in the last {format_duration(T.FLAP_WINDOW_S)} and sick again",
+        )
     if len(rec.actions) >= T.INSTANCE_MAX_HEAL_ACTIONS:
-        return _escalate(facts, rec, now, f"{len(rec.actions)} heal actions in the last "
-                                          f"{format_duration(T.FLAP_WINDOW_S)} did not hold")
+        return _escalate(
+            facts,
+            rec,
+            now,
+            f"{len(rec.actions)} heal actions in the last {format_duration(T.FLAP_WINDOW_S)} did not hold",
+        )
     if rec.next_allowed_at is not None and now < rec.next_allowed_at:
         doing = _SPEC[rec.step].what if rec.step else "the last step"
         return wait(f"giving '{doing}' until {_when(rec.next_allowed_at)} to take effect")
@@ -313,38 +367,61 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
             # blaming each instance first would restart boxes that only share a broken datacentre.
             if rec.step is None:
                 rec = replace(rec, step=HealStep.VERIFY, attempts=1, tried=(*rec.tried, "verify"))
-            return HealDecision(iid, DecisionKind.WAIT, HealStep.VERIFY,
-                                f"many instances in {facts.region} are unhealthy: waiting for {facts.provider}'s "
-                                "status page before blaming the instance", rec)
+            return HealDecision(
+                iid,
+                DecisionKind.WAIT,
+                HealStep.VERIFY,
+                f"many instances in {facts.region} are unhealthy: waiting for {facts.provider}'s "
+                "status page before blaming the instance",
+                rec,
+            )
         if rec.step is not None:
             # The probe was sent and nobody recorded a verdict (or the record was rebuilt from the audit
             # log after a restart): the fresh sweep is the re-probe, and the climb continues where it was.
             verdict = Verdict.PROVIDER if provider_outage else Verdict.INSTANCE
             rec = replace(rec, verdict=verdict)
         elif provider_outage:
-            rec = replace(rec, verdict=Verdict.PROVIDER, step=HealStep.VERIFY, attempts=1,
-                          tried=(*rec.tried, "verify: provider reports an outage"))
+            rec = replace(
+                rec,
+                verdict=Verdict.PROVIDER,
+                step=HealStep.VERIFY,
+                attempts=1,
+                tried=(*rec.tried, "verify: provider reports an outage"),
+            )
         elif state is S.FAILED and facts.role == "primary" and facts.standby_ready and facts.missed_sweeps > 0:
             # Already judged dead over earlier sweeps and still silent: the silence is the verification.
-            rec = replace(rec, verdict=Verdict.INSTANCE, step=HealStep.VERIFY, attempts=1,
-                          tried=(*rec.tried, f"verify: silent for {facts.missed_sweeps} sweeps"))
+            rec = replace(
+                rec,
+                verdict=Verdict.INSTANCE,
+                step=HealStep.VERIFY,
+                attempts=1,
+                tried=(*rec.tried, f"verify: silent for {facts.missed_sweeps} sweeps"),
+            )
         else:
-            rec = replace(rec, step=HealStep.VERIFY, attempts=1, tried=(*rec.tried, "verify"),
-                          next_allowed_at=now + timedelta(seconds=_SPEC[HealStep.VERIFY].settle_s))
+            rec = replace(
+                rec,
+                step=HealStep.VERIFY,
+                attempts=1,
+                tried=(*rec.tried, "verify"),
+                next_allowed_at=now + timedelta(seconds=_SPEC[HealStep.VERIFY].settle_s),
+            )
             action = {"tool": "instance_diagnose", "args": {"target": iid}}
-            return HealDecision(iid, DecisionKind.ACT, HealStep.VERIFY,
-                                f"verifying before acting: {health.explain()}", rec, action)
+            return HealDecision(
+                iid, DecisionKind.ACT, HealStep.VERIFY, f"verifying before acting: {health.explain()}", rec, action
+            )
     if rec.verdict is Verdict.FALSE_ALARM:
         if rec.false_alarms >= 3:
             return _escalate(facts, rec, now, "the score and the re-probe disagree 3 times running")
-        return wait("the re-probe found it healthy; looking again next sweep",
-                    replace(rec, verdict=None, step=None, attempts=0))
+        return wait(
+            "the re-probe found it healthy; looking again next sweep", replace(rec, verdict=None, step=None, attempts=0)
+        )
 
     # --- provider-level failure: restarts cannot help ------------------------------------------------
     if rec.verdict is Verdict.PROVIDER or provider_outage:
         if rec.step is HealStep.FAILOVER and rec.attempts >= _SPEC[HealStep.FAILOVER].max_attempts:
-            return _escalate(facts, rec, now, f"{facts.provider} {facts.region} is down and the failover did not "
-                                              "restore service")
+            return _escalate(
+                facts, rec, now, f"{facts.provider} {facts.region} is down and the failover did not restore service"
+            )
         if rec.step is HealStep.ESCALATE:
             return _escalate(facts, rec, now, "still unhealthy after the last escalation")
         return _climb_from(HealStep.FAILOVER, facts, rec, now, approval, usage, incident=True)
@@ -356,8 +433,9 @@ def _decide(facts: HealFacts, rec: HealRecord, now: datetime, approval: Standing
         return _climb_from(HealStep.FAILOVER, facts, rec, now, approval, usage, incident=False)
     costly = {r.code for r in health.reasons if r.penalty > 0}
     if costly and costly <= _NOT_FIXED_BY_RESTART:
-        return _escalate(facts, rec, now, f"{health.explain()}: restarts will not fix this; it needs a cleanup or "
-                                          "a resize")
+        return _escalate(
+            facts, rec, now, f"{health.explain()}: restarts will not fix this; it needs a cleanup or a resize"
+        )
     if rec.step is HealStep.ESCALATE:
         return _escalate(facts, rec, now, "still unhealthy after the last escalation")
     start = HealStep.RESTART_GATEWAY
@@ -393,10 +471,18 @@ def _skip_reason(step: HealStep, facts: HealFacts) -> str | None:
     return None
 
 
-def _climb_from(start: HealStep, facts: HealFacts, rec: HealRecord, now: datetime, approval: StandingApproval,
-                usage: RegionUsage, *, incident: bool) -> HealDecision:
+def _climb_from(
+    start: HealStep,
+    facts: HealFacts,
+    rec: HealRecord,
+    now: datetime,
+    approval: StandingApproval,
+    usage: RegionUsage,
+    *,
+    incident: bool,
+) -> HealDecision:
     skipped: list[str] = []
-    for step in _CLIMB[_CLIMB.index(start):]:
+    for step in _CLIMB[_CLIMB.index(start) :]:
         if step is HealStep.ESCALATE:
             break
         why_not = _skip_reason(step, facts)
@@ -409,8 +495,16 @@ def _climb_from(start: HealStep, facts: HealFacts, rec: HealRecord, now: datetim
             return _escalate(facts, rec, now, limit, proposed=action, skipped=skipped)
         attempts = rec.attempts + 1 if rec.step is step else 1
         settle = _SPEC[step].settle_s * (2 ** (attempts - 1))
-        new = replace(rec, step=step, attempts=attempts, tried=(*rec.tried, _SPEC[step].what.split(" if ")[0]),
-                      actions=(*rec.actions, now), acted=True, next_allowed_at=now + timedelta(seconds=settle), blocked=None)
+        new = replace(
+            rec,
+            step=step,
+            attempts=attempts,
+            tried=(*rec.tried, _SPEC[step].what.split(" if ")[0]),
+            actions=(*rec.actions, now),
+            acted=True,
+            next_allowed_at=now + timedelta(seconds=settle),
+            blocked=None,
+        )
         why = f"step {_SPEC[step].number}, {_SPEC[step].what} (attempt {attempts}): {facts.health.explain()}"
         if skipped:
             why += "; " + "; ".join(skipped)
@@ -423,34 +517,61 @@ def _limit_hit(step: HealStep, approval: StandingApproval, usage: RegionUsage, i
     if not approval.enabled:
         return "the standing approval for self-healing is off: asking the operator"
     if step is HealStep.FAILOVER:
-        cap = approval.max_incident_failovers_per_region_per_hour if incident else approval.max_failovers_per_region_per_hour
+        cap = (
+            approval.max_incident_failovers_per_region_per_hour
+            if incident
+            else approval.max_failovers_per_region_per_hour
+        )
         if usage.failovers >= cap:
-            return (f"standing approval limit reached: {usage.failovers} failovers in this region in the last hour "
-                    f"(limit {cap}); Guardian must stop and ask")
+            return (
+                f"standing approval limit reached: {usage.failovers} failovers in this region in the last hour "
+                f"(limit {cap}); Guardian must stop and ask"
+            )
     if step is HealStep.REBOOT_VPS and usage.reboots >= approval.max_reboots_per_region_per_hour:
-        return (f"standing approval limit reached: {usage.reboots} reboots in this region in the last hour "
-                f"(limit {approval.max_reboots_per_region_per_hour}); Guardian must stop and ask")
+        return (
+            f"standing approval limit reached: {usage.reboots} reboots in this region in the last hour "
+            f"(limit {approval.max_reboots_per_region_per_hour}); Guardian must stop and ask"
+        )
     return None
 
 
-def _escalate(facts: HealFacts, rec: HealRecord, now: datetime, why: str, *, proposed: dict[str, Any] | None = None,
-              skipped: list[str] | None = None) -> HealDecision:
+def _escalate(
+    facts: HealFacts,
+    rec: HealRecord,
+    now: datetime,
+    why: str,
+    *,
+    proposed: dict[str, Any] | None = None,
+    skipped: list[str] | None = None,
+) -> HealDecision:
     tried = ", ".join(rec.tried) if rec.tried else "nothing yet"
     extra = ("; " + "; ".join(skipped)) if skipped else ""
-    message = (f"{facts.instance_id} ({facts.account_id}, {facts.role} on {facts.provider} {facts.region}, "
-               f"{facts.state}): {why}. Health {facts.health.explain()}. Tried: {tried}{extra}.")
+    message = (
+        f"{facts.instance_id} ({facts.account_id}, {facts.role} on {facts.provider} {facts.region}, "
+        f"{facts.state}): {why}. Health {facts.health.explain()}. Tried: {tried}{extra}."
+    )
     action = {"tool": "sessions_send", "args": {"agent": "commander", "message": message, "wait": False}}
-    new = replace(rec, step=HealStep.ESCALATE, attempts=1, escalated_at=now, blocked=None,
-                  tried=(*rec.tried, "escalate"),
-                  next_allowed_at=now + timedelta(seconds=_SPEC[HealStep.ESCALATE].settle_s))
+    new = replace(
+        rec,
+        step=HealStep.ESCALATE,
+        attempts=1,
+        escalated_at=now,
+        blocked=None,
+        tried=(*rec.tried, "escalate"),
+        next_allowed_at=now + timedelta(seconds=_SPEC[HealStep.ESCALATE].settle_s),
+    )
     return HealDecision(facts.instance_id, DecisionKind.ESCALATE, HealStep.ESCALATE, why, new, action, proposed)
 
 
 def record_verification(record: HealRecord, verdict: Verdict, now: datetime) -> HealRecord:
     """Store what step 1 found (the executor calls this after the re-probe / status-page read)."""
     if verdict is Verdict.FALSE_ALARM:
-        return replace(record, verdict=verdict, false_alarms=record.false_alarms + 1,
-                       next_allowed_at=now + timedelta(seconds=T.SWEEP_INTERVAL_S))
+        return replace(
+            record,
+            verdict=verdict,
+            false_alarms=record.false_alarms + 1,
+            next_allowed_at=now + timedelta(seconds=T.SWEEP_INTERVAL_S),
+        )
     return replace(record, verdict=verdict, next_allowed_at=None, false_alarms=0)
 
 
@@ -493,8 +614,9 @@ class HealLedger:
 
     def decide(self, facts: HealFacts, now: datetime) -> HealDecision:
         """:func:`decide` with this ledger's record and usage; keeps the new record and counts the action."""
-        decision = decide(facts, self.records.get(facts.instance_id), now, approval=self.approval,
-                          usage=self.usage(facts.region, now))
+        decision = decide(
+            facts, self.records.get(facts.instance_id), now, approval=self.approval, usage=self.usage(facts.region, now)
+        )
         if decision.record == HealRecord(facts.instance_id):
             self.records.pop(facts.instance_id, None)
         else:
@@ -504,23 +626,37 @@ class HealLedger:
             self._usage.setdefault((kind, facts.region), deque()).append(now)
         return decision
 
-    def replay(self, instance_id: str, region: str, step: HealStep | None, at: datetime, *,
-               recovered: bool = False) -> None:
+    def replay(
+        self, instance_id: str, region: str, step: HealStep | None, at: datetime, *, recovered: bool = False
+    ) -> None:
         """Re-apply one audited heal event (see :func:`engine.guardian.ledger_from_audit`)."""
         rec = self.records.get(instance_id) or HealRecord(instance_id)
         if recovered:
-            rec = HealRecord(instance_id, actions=rec.actions, recoveries=(*rec.recoveries, at),
-                             escalated_at=rec.escalated_at)
+            rec = HealRecord(
+                instance_id, actions=rec.actions, recoveries=(*rec.recoveries, at), escalated_at=rec.escalated_at
+            )
         elif step is HealStep.ESCALATE:
-            rec = replace(rec, step=step, attempts=1, escalated_at=at, tried=(*rec.tried, "escalate"),
-                          next_allowed_at=at + timedelta(seconds=_SPEC[step].settle_s))
+            rec = replace(
+                rec,
+                step=step,
+                attempts=1,
+                escalated_at=at,
+                tried=(*rec.tried, "escalate"),
+                next_allowed_at=at + timedelta(seconds=_SPEC[step].settle_s),
+            )
         elif step is not None:
             attempts = rec.attempts + 1 if rec.step is step else 1
             settle = _SPEC[step].settle_s * (2 ** (attempts - 1))
             mutating = step in _CLIMB
-            rec = replace(rec, step=step, attempts=attempts, tried=(*rec.tried, _SPEC[step].what.split(" if ")[0]),
-                          next_allowed_at=at + timedelta(seconds=settle),
-                          actions=(*rec.actions, at) if mutating else rec.actions, acted=rec.acted or mutating)
+            rec = replace(
+                rec,
+                step=step,
+                attempts=attempts,
+                tried=(*rec.tried, _SPEC[step].what.split(" if ")[0]),
+                next_allowed_at=at + timedelta(seconds=settle),
+                actions=(*rec.actions, at) if mutating else rec.actions,
+                acted=rec.acted or mutating,
+            )
             if step in (HealStep.FAILOVER, HealStep.REBOOT_VPS):
                 kind = "failover" if step is HealStep.FAILOVER else "reboot"
                 self._usage.setdefault((kind, region), deque()).append(at)
@@ -543,8 +679,10 @@ def ladder_markdown() -> str:
     """The ladder as a Markdown table (step | tool | component | attempts | settle), the text skills quote."""
     lines = ["| step | action | tool | component | max attempts | settle |", "|---|---|---|---|---|---|"]
     for s in LADDER:
-        lines.append(f"| {s.number} | {s.what} | {s.tool} | {s.component or '-'} | {s.max_attempts} | "
-                     f"{format_duration(s.settle_s)} |")
+        lines.append(
+            f"| {s.number} | {s.what} | {s.tool} | {s.component or '-'} | {s.max_attempts} | "
+            f"{format_duration(s.settle_s)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -79,8 +79,9 @@ class IncidentChanges:
     """Keys of incidents that ended."""
 
 
-def track_incidents(session: Session, alerts: Iterable[Alert], now: datetime, *,
-                    muted: Iterable[Alert] = ()) -> IncidentChanges:
+def track_incidents(
+    session: Session, alerts: Iterable[Alert], now: datetime, *, muted: Iterable[Alert] = ()
+) -> IncidentChanges:
     """Open, update and close incident rows to match this sweep's incident alerts (in the caller's transaction).
 
     ``muted`` incidents (a silence or maintenance window covers them) are neither opened nor announced, but an
@@ -90,17 +91,33 @@ def track_incidents(session: Session, alerts: Iterable[Alert], now: datetime, *,
     changes = IncidentChanges()
     current = {a.key: a for a in alerts if a.is_incident}
     quiet = {a.key for a in muted if a.is_incident and a.key not in current}
-    open_rows = {r.key: r for r in session.execute(
-        select(Incident).where(col(Incident.status) == "open")).scalars().all()}
+    open_rows = {
+        r.key: r for r in session.execute(select(Incident).where(col(Incident.status) == "open")).scalars().all()
+    }
     for key, alert in current.items():
         detail = {**alert.detail, "instances": len(alert.instance_ids), "sample": list(alert.instance_ids[:20])}
         row = open_rows.get(key)
         if row is None:
-            row = Incident(id=f"inc-{secrets.token_hex(4)}", key=key, provider=alert.provider, region=alert.region,
-                           status="open", title=alert.title[:300], opened_at=now, detail=detail)
+            row = Incident(
+                id=f"inc-{secrets.token_hex(4)}",
+                key=key,
+                provider=alert.provider,
+                region=alert.region,
+                status="open",
+                title=alert.title[:300],
+                opened_at=now,
+                detail=detail,
+            )
             session.add(row)
-            audit.append(session, actor=ACTOR, channel=CHANNEL, action="incident.open", target=row.id,
-                         outcome="open", detail={"key": key, "title": alert.title, **detail})
+            audit.append(
+                session,
+                actor=ACTOR,
+                channel=CHANNEL,
+                action="incident.open",
+                target=row.id,
+                outcome="open",
+                detail={"key": key, "title": alert.title, **detail},
+            )
             changes.opened.append(alert)
             continue
         before = dict(row.detail or {})
@@ -113,9 +130,20 @@ def track_incidents(session: Session, alerts: Iterable[Alert], now: datetime, *,
         row.detail = detail
         session.add(row)
         if grew or confirmed:
-            audit.append(session, actor=ACTOR, channel=CHANNEL, action="incident.update", target=row.id,
-                         outcome="open", detail={"key": key, "title": alert.title,
-                                                 "why": "provider confirmed" if confirmed else "grew", **detail})
+            audit.append(
+                session,
+                actor=ACTOR,
+                channel=CHANNEL,
+                action="incident.update",
+                target=row.id,
+                outcome="open",
+                detail={
+                    "key": key,
+                    "title": alert.title,
+                    "why": "provider confirmed" if confirmed else "grew",
+                    **detail,
+                },
+            )
             changes.updated.append(alert)
     for key, row in open_rows.items():
         if key in current or key in quiet:
@@ -123,8 +151,15 @@ def track_incidents(session: Session, alerts: Iterable[Alert], now: datetime, *,
         row.status = "closed"
         row.closed_at = now
         session.add(row)
-        audit.append(session, actor=ACTOR, channel=CHANNEL, action="incident.close", target=row.id,
-                     outcome="closed", detail={"key": key, "title": row.title})
+        audit.append(
+            session,
+            actor=ACTOR,
+            channel=CHANNEL,
+            action="incident.close",
+            target=row.id,
+            outcome="closed",
+            detail={"key": key, "title": row.title},
+        )
         changes.closed.append(key)
     session.flush()
     return changes

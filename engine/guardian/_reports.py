@@ -55,8 +55,9 @@ class ReportBook:
 
     def offer(self, report: HealthReport, now: datetime) -> Acceptance:
         """Keep ``report`` if it is newer and sane; say why not otherwise."""
-        verdict = accept_report(self._latest.get(report.instance_id), report, now=now,
-                                expected_account=self.owners.get(report.instance_id))
+        verdict = accept_report(
+            self._latest.get(report.instance_id), report, now=now, expected_account=self.owners.get(report.instance_id)
+        )
         if verdict.accepted:
             self._latest[report.instance_id] = report
         else:
@@ -114,8 +115,9 @@ RESTARTS_KEY = "gatewayRestarts10m"
 """Extra payload key the writer adds: the node does not count its gateway's restarts, the book does."""
 
 
-def report_record(wire: NodeHealthReport, received_at: datetime, *, gateway_restarts_10m: int | None = None
-                  ) -> HealthReportRecord:
+def report_record(
+    wire: NodeHealthReport, received_at: datetime, *, gateway_restarts_10m: int | None = None
+) -> HealthReportRecord:
     """The ``health_reports`` row for one accepted wire report (upsert it with ``session.merge``)."""
     payload: dict[str, Any] = wire.to_payload()
     if gateway_restarts_10m is not None:
@@ -131,8 +133,9 @@ def load_reports(store: Store, instance_ids: Iterable[str] | None = None) -> dic
     """
     from node.protocol import FrameError, NodeHealthReport
 
-    query = select(col(HealthReportRecord.instance_id), col(HealthReportRecord.received_at),
-                   col(HealthReportRecord.payload))
+    query = select(
+        col(HealthReportRecord.instance_id), col(HealthReportRecord.received_at), col(HealthReportRecord.payload)
+    )
     if instance_ids is not None:
         query = query.where(col(HealthReportRecord.instance_id).in_(list(instance_ids)))
     out: dict[str, HealthReport] = {}

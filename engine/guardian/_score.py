@@ -148,8 +148,11 @@ class HealthReport:
         for name, label in (("cpu_percent", "CPU"), ("mem_percent", "memory"), ("disk_percent", "disk")):
             setter(self, name, _clean_percent(getattr(self, name), label, notes))
         setter(self, "load_1", _clean_range(self.load_1, "load", 0.0, _MAX_LOAD, notes))
-        setter(self, "gateway_latency_ms",
-               _clean_range(self.gateway_latency_ms, "gateway latency", 0.0, _MAX_LATENCY_MS, notes, unit=" ms"))
+        setter(
+            self,
+            "gateway_latency_ms",
+            _clean_range(self.gateway_latency_ms, "gateway latency", 0.0, _MAX_LATENCY_MS, notes, unit=" ms"),
+        )
         setter(self, "uptime_s", _clean_range(self.uptime_s, "uptime", 0.0, 1e10, notes, unit=" s"))
         vcpus = _clean_range(self.vcpus, "vCPU count", 1.0, 4096.0, notes)
         setter(self, "vcpus", int(vcpus) if vcpus is not None else None)
@@ -166,7 +169,7 @@ class HealthReport:
         if self.account_id is not None and not isinstance(self.account_id, str):
             setter(self, "account_id", None)
         if len(notes) != len(self.notes):
-            for note in notes[len(self.notes):]:
+            for note in notes[len(self.notes) :]:
                 log.warning("guardian: report for %s: %s", self.instance_id, note)
             setter(self, "notes", tuple(notes))
 
@@ -209,23 +212,40 @@ class HealthReport:
                 sent = datetime.fromtimestamp(secs, UTC)
             except (OverflowError, OSError, ValueError):
                 notes.append(f"node timestamp {sent_raw!r} is out of range; ignored")
-        missing = [k for k in ("gateway_up", "docker_running", "cpu_percent", "mem_percent", "disk_percent")
-                   if data.get(k) is None]
+        missing = [
+            k
+            for k in ("gateway_up", "docker_running", "cpu_percent", "mem_percent", "disk_percent")
+            if data.get(k) is None
+        ]
         if missing:
             notes.append("missing " + ", ".join(m.replace("_", " ") for m in missing))
         return cls(
-            instance_id=instance_id, received_at=received_at, sent_at=sent,
+            instance_id=instance_id,
+            received_at=received_at,
+            sent_at=sent,
             account_id=data.get("account_id"),
-            cpu_percent=data.get("cpu_percent"), mem_percent=data.get("mem_percent"),
-            disk_percent=data.get("disk_percent"), load_1=data.get("load_1"), vcpus=data.get("vcpus"),
-            gateway_up=data.get("gateway_up"), gateway_latency_ms=data.get("gateway_latency_ms"),
-            docker_running=data.get("docker_running"), gateway_restarts_10m=data.get("gateway_restarts_10m"),
-            uptime_s=data.get("uptime_s"), notes=tuple(notes),
+            cpu_percent=data.get("cpu_percent"),
+            mem_percent=data.get("mem_percent"),
+            disk_percent=data.get("disk_percent"),
+            load_1=data.get("load_1"),
+            vcpus=data.get("vcpus"),
+            gateway_up=data.get("gateway_up"),
+            gateway_latency_ms=data.get("gateway_latency_ms"),
+            docker_running=data.get("docker_running"),
+            gateway_restarts_10m=data.get("gateway_restarts_10m"),
+            uptime_s=data.get("uptime_s"),
+            notes=tuple(notes),
         )
 
     @classmethod
-    def from_node(cls, report: NodeHealthReport, received_at: datetime, *,
-                  gateway_restarts_10m: int | None = None, vcpus: int | None = None) -> HealthReport:
+    def from_node(
+        cls,
+        report: NodeHealthReport,
+        received_at: datetime,
+        *,
+        gateway_restarts_10m: int | None = None,
+        vcpus: int | None = None,
+    ) -> HealthReport:
         """From the node protocol's wire report (``clawops.health``).
 
         The node does not count gateway restarts; the caller that sees the report stream (the gateway
@@ -238,11 +258,19 @@ class HealthReport:
             except (OverflowError, OSError, ValueError):
                 sent = None
         return cls(
-            instance_id=report.instance_id or "", received_at=received_at, sent_at=sent,
-            account_id=report.account_id, cpu_percent=report.cpu_percent, mem_percent=report.mem_used_percent,
-            disk_percent=report.disk_used_percent, load_1=report.load_1, vcpus=vcpus,
-            gateway_up=report.gateway_running, gateway_latency_ms=report.gateway_ws_latency_ms,
-            docker_running=report.docker_available, gateway_restarts_10m=gateway_restarts_10m,
+            instance_id=report.instance_id or "",
+            received_at=received_at,
+            sent_at=sent,
+            account_id=report.account_id,
+            cpu_percent=report.cpu_percent,
+            mem_percent=report.mem_used_percent,
+            disk_percent=report.disk_used_percent,
+            load_1=report.load_1,
+            vcpus=vcpus,
+            gateway_up=report.gateway_running,
+            gateway_latency_ms=report.gateway_ws_latency_ms,
+            docker_running=report.docker_available,
+            gateway_restarts_10m=gateway_restarts_10m,
             uptime_s=report.uptime_s,
             notes=tuple(f"{k} collector: {v}"[:120] for k, v in sorted(report.errors.items())[:3]),
         )
@@ -280,8 +308,13 @@ class Acceptance:
     reason: str = ""
 
 
-def accept_report(previous: HealthReport | None, new: HealthReport, *, now: datetime | None = None,
-                  expected_account: str | None = None) -> Acceptance:
+def accept_report(
+    previous: HealthReport | None,
+    new: HealthReport,
+    *,
+    now: datetime | None = None,
+    expected_account: str | None = None,
+) -> Acceptance:
     """Decide if ``new`` should replace ``previous`` as the instance's latest report.
 
     Rejected: a report for another instance or account (a node reporting for a box it does not own),
@@ -290,6 +323,7 @@ def accept_report(previous: HealthReport | None, new: HealthReport, *, now: date
     receive times, because a node whose clock jumped must not freeze its own reports out.
     A rejection is logged with its reason and never raises.
     """
+
     def reject(reason: str) -> Acceptance:
         log.warning("guardian: report for %s rejected: %s", new.instance_id, reason)
         return Acceptance(False, new, reason)
@@ -302,8 +336,9 @@ def accept_report(previous: HealthReport | None, new: HealthReport, *, now: date
         return Acceptance(True, new)
     if previous.instance_id != new.instance_id:
         return reject(f"it is for {new.instance_id}, not {previous.instance_id}")
-    if new == previous or (new.sent_at is not None and new.sent_at == previous.sent_at
-                           and _readings(new) == _readings(previous)):
+    if new == previous or (
+        new.sent_at is not None and new.sent_at == previous.sent_at and _readings(new) == _readings(previous)
+    ):
         return reject("duplicate of the last report")
     if new.sent_at is not None and previous.sent_at is not None and not new.skewed and not previous.skewed:
         if new.sent_at < previous.sent_at:
@@ -314,8 +349,17 @@ def accept_report(previous: HealthReport | None, new: HealthReport, *, now: date
 
 
 def _readings(r: HealthReport) -> tuple[Any, ...]:
-    return (r.cpu_percent, r.mem_percent, r.disk_percent, r.load_1, r.gateway_up, r.gateway_latency_ms,
-            r.docker_running, r.gateway_restarts_10m, r.uptime_s)
+    return (
+        r.cpu_percent,
+        r.mem_percent,
+        r.disk_percent,
+        r.load_1,
+        r.gateway_up,
+        r.gateway_latency_ms,
+        r.docker_running,
+        r.gateway_restarts_10m,
+        r.uptime_s,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,8 +415,9 @@ class HealthScore:
         return text if len(text) <= 480 else text[:477] + "..."
 
 
-def score(report: HealthReport | None, now: datetime, missed_sweeps: int = 0,
-          provider_signal: ProviderSignal | None = None) -> HealthScore:
+def score(
+    report: HealthReport | None, now: datetime, missed_sweeps: int = 0, provider_signal: ProviderSignal | None = None
+) -> HealthScore:
     """Score one instance (see the module docstring for the formula).  Never raises.
 
     ``missed_sweeps`` counts consecutive sweeps without a fresh report; ``report`` is the latest
@@ -382,12 +427,14 @@ def score(report: HealthReport | None, now: datetime, missed_sweeps: int = 0,
         return _score(report, now, missed_sweeps, provider_signal)
     except Exception as exc:  # the sweep must survive any input; the reason says what happened
         log.exception("guardian: scoring %s failed", getattr(report, "instance_id", "?"))
-        return HealthScore(0, Band.CRITICAL, (Reason("error", f"score could not be computed ({type(exc).__name__})",
-                                                     100),))
+        return HealthScore(
+            0, Band.CRITICAL, (Reason("error", f"score could not be computed ({type(exc).__name__})", 100),)
+        )
 
 
-def _score(report: HealthReport | None, now: datetime, missed_sweeps: Any,
-           provider_signal: ProviderSignal | None) -> HealthScore:
+def _score(
+    report: HealthReport | None, now: datetime, missed_sweeps: Any, provider_signal: ProviderSignal | None
+) -> HealthScore:
     missed_f = _number(missed_sweeps)
     missed = int(min(max(missed_f, 0.0), 1e6)) if missed_f is not None else 0
     if missed >= T.FAILED_AFTER_MISSED_SWEEPS:
@@ -437,13 +484,32 @@ def _score_readings(r: HealthReport, now: datetime, add: Any) -> None:
     restarts = r.gateway_restarts_10m or 0
     if restarts > 0:
         code = "gateway_crash_loop" if restarts >= T.GATEWAY_FLAPPING_RESTARTS else "gateway_restarts"
-        add(Reason(code, f"gateway restarted {restarts}x in {format_duration(T.GATEWAY_RESTART_WINDOW_S)}",
-                   min(restarts * T.PENALTY_PER_GATEWAY_RESTART, T.PENALTY_GATEWAY_RESTARTS_MAX)))
+        add(
+            Reason(
+                code,
+                f"gateway restarted {restarts}x in {format_duration(T.GATEWAY_RESTART_WINDOW_S)}",
+                min(restarts * T.PENALTY_PER_GATEWAY_RESTART, T.PENALTY_GATEWAY_RESTARTS_MAX),
+            )
+        )
     for value, code, label, warn, crit, p_warn, p_crit in (
-        (r.disk_percent, "disk", "disk", T.DISK_WARN_PERCENT, T.DISK_CRITICAL_PERCENT,
-         T.PENALTY_DISK_WARN, T.PENALTY_DISK_CRITICAL),
-        (r.mem_percent, "memory", "memory", T.MEM_WARN_PERCENT, T.MEM_CRITICAL_PERCENT,
-         T.PENALTY_MEM_WARN, T.PENALTY_MEM_CRITICAL),
+        (
+            r.disk_percent,
+            "disk",
+            "disk",
+            T.DISK_WARN_PERCENT,
+            T.DISK_CRITICAL_PERCENT,
+            T.PENALTY_DISK_WARN,
+            T.PENALTY_DISK_CRITICAL,
+        ),
+        (
+            r.mem_percent,
+            "memory",
+            "memory",
+            T.MEM_WARN_PERCENT,
+            T.MEM_CRITICAL_PERCENT,
+            T.PENALTY_MEM_WARN,
+            T.PENALTY_MEM_CRITICAL,
+        ),
     ):
         if value is not None and value >= crit:
             add(Reason(code, f"{label} {value:.0f} %", p_crit))
@@ -486,4 +552,3 @@ def missed_sweeps_since(last_report_at: datetime | None, now: datetime, fallback
         return T.FAILED_AFTER_MISSED_SWEEPS
     silence = (_utc(now) - _utc(ref)).total_seconds()
     return max(0, int(silence // T.SWEEP_INTERVAL_S))
-

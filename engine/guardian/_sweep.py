@@ -62,8 +62,9 @@ CHANNEL = "guardian"
 REPORTING_STATES = frozenset({S.ACTIVE, S.DEGRADED, S.HEALING})
 #: States the sweep may move (FAILED is sticky: bringing a failed box back is a human's or a job's call).
 _MOVABLE = frozenset({S.ACTIVE, S.DEGRADED, S.HEALING})
-_PENDING_STANDBY = frozenset({S.REQUESTED.value, S.CREATING.value, S.BOOTSTRAPPING.value, S.ACTIVE.value,
-                              S.DEGRADED.value, S.HEALING.value})
+_PENDING_STANDBY = frozenset(
+    {S.REQUESTED.value, S.CREATING.value, S.BOOTSTRAPPING.value, S.ACTIVE.value, S.DEGRADED.value, S.HEALING.value}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,17 +151,28 @@ class SweepResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "at": self.at.isoformat(timespec="seconds"), "scored": self.scored, "skipped": self.skipped,
+            "at": self.at.isoformat(timespec="seconds"),
+            "scored": self.scored,
+            "skipped": self.skipped,
             "bands": dict(self.bands),
             "transitions": [asdict(t) for t in self.transitions],
-            "decisions": [d.to_dict() for d in self.decisions], "rejected": list(self.rejected),
-            "suspect_regions": list(self.suspect_regions), "region_checks": list(self.region_checks),
-            "alerts": [{"key": a.key, "severity": a.severity, "title": a.title, "instances": len(a.instance_ids)}
-                       for a in self.alerts],
-            "notify": [a.key for a in self.notify], "muted": [a.key for a in self.muted],
-            "incidents": None if self.incidents is None else {
-                "opened": [a.key for a in self.incidents.opened], "updated": [a.key for a in self.incidents.updated],
-                "closed": list(self.incidents.closed)},
+            "decisions": [d.to_dict() for d in self.decisions],
+            "rejected": list(self.rejected),
+            "suspect_regions": list(self.suspect_regions),
+            "region_checks": list(self.region_checks),
+            "alerts": [
+                {"key": a.key, "severity": a.severity, "title": a.title, "instances": len(a.instance_ids)}
+                for a in self.alerts
+            ],
+            "notify": [a.key for a in self.notify],
+            "muted": [a.key for a in self.muted],
+            "incidents": None
+            if self.incidents is None
+            else {
+                "opened": [a.key for a in self.incidents.opened],
+                "updated": [a.key for a in self.incidents.updated],
+                "closed": list(self.incidents.closed),
+            },
             "summary": self.summary,
         }
 
@@ -209,9 +221,18 @@ def _later(t: datetime | None, floor: datetime | None) -> datetime | None:
     return max(t, floor)
 
 
-def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, ledger: HealLedger | None = None,
-          provider_signals: Mapping[str, ProviderSignal] | None = None, silenced: Collection[str] = (),
-          track_incidents: bool = True, batch_size: int = 2000, watching_since: datetime | None = None) -> SweepResult:
+def sweep(
+    store: Store,
+    reports: Mapping[str, HealthReport],
+    now: datetime,
+    *,
+    ledger: HealLedger | None = None,
+    provider_signals: Mapping[str, ProviderSignal] | None = None,
+    silenced: Collection[str] = (),
+    track_incidents: bool = True,
+    batch_size: int = 2000,
+    watching_since: datetime | None = None,
+) -> SweepResult:
     """One sweep over every non-deleted instance (see the module docstring).
 
     ``reports`` maps instance id → the latest report the engine holds for it; ``provider_signals`` maps
@@ -238,8 +259,18 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
         # Raw ISO text, parsed only where needed: SQLAlchemy's SQLite datetime parsing of 20,000 values
         # costs more than the whole scoring pass.
         seen_col, updated_col = type_coerce(seen_col, String), type_coerce(updated_col, String)
-    cols: tuple[Any, ...] = (Instance.id, Instance.account_id, Instance.role, Instance.provider, Instance.region,
-                             Instance.state, Instance.health_score, Instance.health_reason, seen_col, updated_col)
+    cols: tuple[Any, ...] = (
+        Instance.id,
+        Instance.account_id,
+        Instance.role,
+        Instance.provider,
+        Instance.region,
+        Instance.state,
+        Instance.health_score,
+        Instance.health_reason,
+        seen_col,
+        updated_col,
+    )
     stored_silences: list[dict[str, Any]] = []
     with store.session() as s:
         if track_incidents:
@@ -274,8 +305,11 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
             continue
         else:
             seen_at = _utc(row.last_report_at)
-            missed = missed_sweeps_since(_later(seen_at, floor) if seen_at is not None else None, now,
-                                         fallback=_later(_utc(row.updated_at), floor))
+            missed = missed_sweeps_since(
+                _later(seen_at, floor) if seen_at is not None else None,
+                now,
+                fallback=_later(_utc(row.updated_at), floor),
+            )
             if missed == 0:
                 result.skipped += 1  # no readings yet this sweep, and not silent long enough to count
                 continue
@@ -297,8 +331,11 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
     suspect = {r for r in region_total if region_suspect(region_bad[r], region_total[r])}
     result.suspect_regions = sorted(suspect)
     provider_of = {r.region: r.provider for r in rows}
-    result.region_checks = [{"tool": "provider_health", "args": {"provider": provider_of[r], "region": r}}
-                            for r in result.suspect_regions if r not in signals]
+    result.region_checks = [
+        {"tool": "provider_health", "args": {"provider": provider_of[r], "region": r}}
+        for r in result.suspect_regions
+        if r not in signals
+    ]
 
     # 3. states and decisions --------------------------------------------------------------------------
     by_account: dict[str, list[_Row]] = defaultdict(list)
@@ -320,8 +357,17 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
         now_state = new_state.get(row.id, row.state)
         if current.healthy and row.id not in ledger.records:
             continue  # the common case: nothing to decide
-        facts = _facts(row, now_state, current, missed_of[row.id], by_account[row.account_id], scores, new_state,
-                       row.region in suspect, signals.get(row.region))
+        facts = _facts(
+            row,
+            now_state,
+            current,
+            missed_of[row.id],
+            by_account[row.account_id],
+            scores,
+            new_state,
+            row.region in suspect,
+            signals.get(row.region),
+        )
         before = ledger.records.get(row.id)
         decision = ledger.decide(facts, now)
         if before is not None and before.acted and len(decision.record.recoveries) > len(before.pruned(now).recoveries):
@@ -329,11 +375,13 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
         if decision.kind is not DecisionKind.NONE:
             result.decisions.append(decision)
         if decision.kind is DecisionKind.ESCALATE:
-            alert_items.append(AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "escalated",
-                                         decision.reason))
+            alert_items.append(
+                AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "escalated", decision.reason)
+            )
         if now_state == S.FAILED.value and row.state != S.FAILED.value:
-            alert_items.append(AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "failed",
-                                         current.explain()))
+            alert_items.append(
+                AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "failed", current.explain())
+            )
     # A suspect region, or one whose provider confirms an outage, is an incident even while Guardian copes with
     # it (and after its pairs failed over, until the provider says it is over): list its unhealthy instances.
     down = suspect | {r for r, sig in signals.items() if sig.region_status == "outage"}
@@ -341,8 +389,9 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
         for row in rows:
             hs = scores.get(row.id)
             if row.region in down and hs is not None and not hs.healthy:
-                alert_items.append(AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "critical",
-                                             hs.explain()))
+                alert_items.append(
+                    AlertItem(row.id, row.account_id, row.role, row.provider, row.region, "critical", hs.explain())
+                )
     names = frozenset(silenced)
     by_selector = silence_matcher(stored_silences)
 
@@ -351,8 +400,9 @@ def sweep(store: Store, reports: Mapping[str, HealthReport], now: datetime, *, l
 
     # Group first, mute after: a silenced incident is still an incident (it must not close and re-open, and
     # notify twice, because a region was silenced while its pairs failed over).
-    grouped = group_alerts(alert_items, region_totals=region_total,
-                           provider_status={r: sig.region_status for r, sig in signals.items()})
+    grouped = group_alerts(
+        alert_items, region_totals=region_total, provider_status={r: sig.region_status for r, sig in signals.items()}
+    )
     item_of = {i.instance_id: i for i in alert_items}
     quiet = {a.key for a in grouped if all(muted(item_of[iid]) for iid in a.instance_ids if iid in item_of)}
     result.alerts = [a for a in grouped if a.key not in quiet]
@@ -387,8 +437,17 @@ def _sane_report(row: _Row, report: HealthReport, now: datetime, result: SweepRe
     return report
 
 
-def _facts(row: _Row, state: str, health: HealthScore, missed: int, pair: list[_Row], scores: Mapping[str, HealthScore],
-           new_state: Mapping[str, str], suspect: bool, signal: ProviderSignal | None) -> HealFacts:
+def _facts(
+    row: _Row,
+    state: str,
+    health: HealthScore,
+    missed: int,
+    pair: list[_Row],
+    scores: Mapping[str, HealthScore],
+    new_state: Mapping[str, str],
+    suspect: bool,
+    signal: ProviderSignal | None,
+) -> HealFacts:
     standby: _Row | None = None
     replacement = False
     if row.role == "primary":
@@ -396,24 +455,41 @@ def _facts(row: _Row, state: str, health: HealthScore, missed: int, pair: list[_
         others.sort(key=lambda o: (new_state.get(o.id, o.state) != S.ACTIVE.value, o.id))
         standby = others[0] if others else None
     else:
-        replacement = any(o.id != row.id and o.role == "standby" and new_state.get(o.id, o.state) in _PENDING_STANDBY
-                          for o in pair)
+        replacement = any(
+            o.id != row.id and o.role == "standby" and new_state.get(o.id, o.state) in _PENDING_STANDBY for o in pair
+        )
     standby_score: int | None = None
     if standby is not None:
         sb = scores.get(standby.id)
         standby_score = sb.value if sb is not None else standby.health_score
     return HealFacts(
-        instance_id=row.id, account_id=row.account_id, role=row.role, state=state, provider=row.provider,
-        region=row.region, health=health, missed_sweeps=missed,
+        instance_id=row.id,
+        account_id=row.account_id,
+        role=row.role,
+        state=state,
+        provider=row.provider,
+        region=row.region,
+        health=health,
+        missed_sweeps=missed,
         standby_id=standby.id if standby else None,
         standby_state=new_state.get(standby.id, standby.state) if standby else None,
-        standby_score=standby_score, replacement_pending=replacement, region_suspect=suspect,
+        standby_score=standby_score,
+        replacement_pending=replacement,
+        region_suspect=suspect,
         provider_status=signal.region_status if signal is not None else None,
     )
 
 
-def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fresh: Mapping[str, datetime],
-           new_state: Mapping[str, str], result: SweepResult, now: datetime, batch_size: int) -> None:
+def _write(
+    store: Store,
+    rows: list[_Row],
+    scores: Mapping[str, HealthScore],
+    fresh: Mapping[str, datetime],
+    new_state: Mapping[str, str],
+    result: SweepResult,
+    now: datetime,
+    batch_size: int,
+) -> None:
     """Scores, state moves and audit entries, one transaction per batch of rows.
 
     Audit entries are grouped per provider region and kind of event (``guardian.state`` for moves,
@@ -422,18 +498,28 @@ def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fr
     while a region outage writes a few dozen entries instead of thousands.
     """
     table: Table = Instance.__table__  # type: ignore[attr-defined]
-    score_stmt = (update(table).where(table.c.id == bindparam("b_id"))
-                  .values(health_score=bindparam("b_score"), health_reason=bindparam("b_reason")))
-    seen_stmt = (update(table).where(table.c.id == bindparam("b_id"))
-                 .values(health_score=bindparam("b_score"), health_reason=bindparam("b_reason"),
-                         last_report_at=bindparam("b_seen")))
-    move_stmt = (update(table).where(table.c.id == bindparam("b_id"), table.c.state == bindparam("b_from"))
-                 .values(state=bindparam("b_to"), updated_at=bindparam("b_now")))
+    score_stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(health_score=bindparam("b_score"), health_reason=bindparam("b_reason"))
+    )
+    seen_stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            health_score=bindparam("b_score"), health_reason=bindparam("b_reason"), last_report_at=bindparam("b_seen")
+        )
+    )
+    move_stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.state == bindparam("b_from"))
+        .values(state=bindparam("b_to"), updated_at=bindparam("b_now"))
+    )
     decided = {d.instance_id: d for d in result.decisions if d.kind in (DecisionKind.ACT, DecisionKind.ESCALATE)}
     healed = set(result.recovered)
     size = max(1, batch_size)
     for start in range(0, len(rows), size):
-        batch = rows[start:start + size]
+        batch = rows[start : start + size]
         changed: list[dict[str, Any]] = []
         seen_rows: list[dict[str, Any]] = []
         moves: list[_Row] = []
@@ -470,11 +556,19 @@ def _write(store: Store, rows: list[_Row], scores: Mapping[str, HealthScore], fr
             if decisions:
                 _audit_decisions(s, decisions)
             if recovered:
-                audit.append(s, actor=ACTOR, channel=CHANNEL, action="guardian.heal.recovered",
-                             target=",".join(r.id for r in recovered), outcome="recovered",
-                             detail={"count": len(recovered), "regions": sorted({r.region for r in recovered}),
-                                     "instances": {r.id: {"region": r.region, "reason": scores[r.id].explain()}
-                                                   for r in recovered}})
+                audit.append(
+                    s,
+                    actor=ACTOR,
+                    channel=CHANNEL,
+                    action="guardian.heal.recovered",
+                    target=",".join(r.id for r in recovered),
+                    outcome="recovered",
+                    detail={
+                        "count": len(recovered),
+                        "regions": sorted({r.region for r in recovered}),
+                        "instances": {r.id: {"region": r.region, "reason": scores[r.id].explain()} for r in recovered},
+                    },
+                )
 
 
 def _bulk(conn: Any, table: Table, stmt: Any, params: list[dict[str, Any]]) -> None:
@@ -487,8 +581,11 @@ def _bulk(conn: Any, table: Table, stmt: Any, params: list[dict[str, Any]]) -> N
     """
     if conn.dialect.name == "sqlite":
         with_seen = "b_seen" in params[0]
-        sql = (f'UPDATE "{table.name}" SET health_score = ?, health_reason = ?'
-               + (", last_report_at = ?" if with_seen else "") + " WHERE id = ?")
+        sql = (
+            f'UPDATE "{table.name}" SET health_score = ?, health_reason = ?'
+            + (", last_report_at = ?" if with_seen else "")
+            + " WHERE id = ?"
+        )
         rows: list[tuple[Any, ...]]
         if with_seen:
             rows = [(p["b_score"], p["b_reason"], _sqlite_ts(p["b_seen"]), p["b_id"]) for p in params]
@@ -503,11 +600,16 @@ def _bulk(conn: Any, table: Table, stmt: Any, params: list[dict[str, Any]]) -> N
     seen_set = ", last_report_at = v.seen" if with_seen else ""
     seen_arr = ", CAST(:seen AS timestamptz[])" if with_seen else ""
     seen_col = ", seen" if with_seen else ""
-    sql = (f'UPDATE "{table.name}" AS i SET health_score = v.score, health_reason = v.reason{seen_set} '
-           f"FROM unnest(CAST(:ids AS text[]), CAST(:scores AS integer[]), CAST(:reasons AS text[]){seen_arr}) "
-           f"AS v(id, score, reason{seen_col}) WHERE i.id = v.id")
-    binds: dict[str, Any] = {"ids": [p["b_id"] for p in params], "scores": [p["b_score"] for p in params],
-                             "reasons": [p["b_reason"] for p in params]}
+    sql = (
+        f'UPDATE "{table.name}" AS i SET health_score = v.score, health_reason = v.reason{seen_set} '
+        f"FROM unnest(CAST(:ids AS text[]), CAST(:scores AS integer[]), CAST(:reasons AS text[]){seen_arr}) "
+        f"AS v(id, score, reason{seen_col}) WHERE i.id = v.id"
+    )
+    binds: dict[str, Any] = {
+        "ids": [p["b_id"] for p in params],
+        "scores": [p["b_score"] for p in params],
+        "reasons": [p["b_reason"] for p in params],
+    }
     if with_seen:
         binds["seen"] = [p["b_seen"] for p in params]
     conn.execute(text(sql), binds)
@@ -517,8 +619,16 @@ def _sqlite_ts(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _move_batch(s: Any, conn: Any, table: Table, stmt: Any, moves: list[_Row], new_state: Mapping[str, str],
-                scores: Mapping[str, HealthScore], now: datetime) -> list[Transition]:
+def _move_batch(
+    s: Any,
+    conn: Any,
+    table: Table,
+    stmt: Any,
+    moves: list[_Row],
+    new_state: Mapping[str, str],
+    scores: Mapping[str, HealthScore],
+    now: datetime,
+) -> list[Transition]:
     """Conditional state moves: only rows still in the state the sweep read are moved (row-locked on PostgreSQL)."""
     ids = [r.id for r in moves]
     query = select(table.c.id, table.c.state).where(table.c.id.in_(ids))
@@ -546,13 +656,25 @@ def _move_batch(s: Any, conn: Any, table: Table, stmt: Any, moves: list[_Row], n
     for t in out:
         groups[(t.from_state, t.to_state, t.applied)].append(t)
     for (frm, to, applied), items in groups.items():
-        audit.append(s, actor=ACTOR, channel=CHANNEL, action="guardian.state",
-                     target=",".join(t.instance_id for t in items), outcome="ok" if applied else "skipped",
-                     detail={"from": frm, "to": to, "count": len(items),
-                             "regions": sorted({region_of[t.instance_id] for t in items}),
-                             "instances": {t.instance_id: {"score": t.score, "reason": t.reason,
-                                                           "region": region_of[t.instance_id]} for t in items},
-                             **({} if applied else {"why": "the instance changed state during the sweep"})})
+        audit.append(
+            s,
+            actor=ACTOR,
+            channel=CHANNEL,
+            action="guardian.state",
+            target=",".join(t.instance_id for t in items),
+            outcome="ok" if applied else "skipped",
+            detail={
+                "from": frm,
+                "to": to,
+                "count": len(items),
+                "regions": sorted({region_of[t.instance_id] for t in items}),
+                "instances": {
+                    t.instance_id: {"score": t.score, "reason": t.reason, "region": region_of[t.instance_id]}
+                    for t in items
+                },
+                **({} if applied else {"why": "the instance changed state during the sweep"}),
+            },
+        )
     return out
 
 
@@ -561,12 +683,22 @@ def _audit_decisions(s: Any, decisions: list[tuple[_Row, HealDecision]]) -> None
     for row, d in decisions:
         groups[(d.step.value if d.step else "none", d.kind.value)].append((row, d))
     for (step, kind), items in groups.items():
-        audit.append(s, actor=ACTOR, channel=CHANNEL, action=f"guardian.heal.{step}",
-                     target=",".join(d.instance_id for _, d in items),
-                     outcome="escalated" if kind == DecisionKind.ESCALATE.value else "decided",
-                     detail={"count": len(items), "regions": sorted({r.region for r, _ in items}),
-                             "instances": {d.instance_id: {"region": r.region, "reason": d.reason, "action": d.action,
-                                                           "proposed": d.proposed} for r, d in items}})
+        audit.append(
+            s,
+            actor=ACTOR,
+            channel=CHANNEL,
+            action=f"guardian.heal.{step}",
+            target=",".join(d.instance_id for _, d in items),
+            outcome="escalated" if kind == DecisionKind.ESCALATE.value else "decided",
+            detail={
+                "count": len(items),
+                "regions": sorted({r.region for r, _ in items}),
+                "instances": {
+                    d.instance_id: {"region": r.region, "reason": d.reason, "action": d.action, "proposed": d.proposed}
+                    for r, d in items
+                },
+            },
+        )
 
 
 def ledger_from_audit(store: Store, now: datetime, approval: StandingApproval | None = None) -> HealLedger:
@@ -579,9 +711,11 @@ def ledger_from_audit(store: Store, now: datetime, approval: StandingApproval | 
     """
     ledger = HealLedger(approval=approval or StandingApproval())
     since = (now - timedelta(seconds=T.FLAP_WINDOW_S)).isoformat(timespec="microseconds")
-    query = (select(col(AuditEntry.ts), col(AuditEntry.action), col(AuditEntry.outcome), col(AuditEntry.detail))
-             .where(col(AuditEntry.action).startswith("guardian.heal."), col(AuditEntry.ts) >= since)
-             .order_by(col(AuditEntry.seq)))
+    query = (
+        select(col(AuditEntry.ts), col(AuditEntry.action), col(AuditEntry.outcome), col(AuditEntry.detail))
+        .where(col(AuditEntry.action).startswith("guardian.heal."), col(AuditEntry.ts) >= since)
+        .order_by(col(AuditEntry.seq))
+    )
     with store.session() as s:
         entries = s.execute(query).all()
     steps = {st.value: st for st in HealStep}

@@ -117,19 +117,33 @@ def load_rows(session: Session, caller: Caller, rules: Rules, now: datetime) -> 
     conn = session.connection()
     not_deleted = col(Instance.state) != InstanceState.DELETED.value
     stmt = select(
-        col(Instance.id), col(Instance.account_id), col(Instance.tenant_id), col(Instance.role),
-        col(Instance.provider), col(Instance.region), col(Instance.tier), col(Instance.state),
-        col(Instance.monthly_price), col(Instance.currency), col(Instance.cpu_p95), col(Instance.mem_p95),
+        col(Instance.id),
+        col(Instance.account_id),
+        col(Instance.tenant_id),
+        col(Instance.role),
+        col(Instance.provider),
+        col(Instance.region),
+        col(Instance.tier),
+        col(Instance.state),
+        col(Instance.monthly_price),
+        col(Instance.currency),
+        col(Instance.cpu_p95),
+        col(Instance.mem_p95),
     ).where(not_deleted)
     idle_stmt = select(col(Instance.account_id)).where(not_deleted, idle_condition(now)).distinct()
     idle = {a for (a,) in conn.execute(scoped(idle_stmt, caller)).all()}
-    unknown_stmt = (select(col(Instance.account_id)).join(Account, col(Account.id) == col(Instance.account_id))
-                    .where(not_deleted, col(Account.last_session_at).is_(None)).distinct())
+    unknown_stmt = (
+        select(col(Instance.account_id))
+        .join(Account, col(Account.id) == col(Instance.account_id))
+        .where(not_deleted, col(Account.last_session_at).is_(None))
+        .distinct()
+    )
     no_session = {a for (a,) in conn.execute(scoped(unknown_stmt, caller)).all()}
     contract = [p.value for p in Provider if is_contract(billing_of(p.value))]
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     created_stmt = select(col(Instance.id), col(Instance.created_at)).where(  # only where the date matters
-        not_deleted, or_(col(Instance.provider).in_(contract), col(Instance.created_at) >= month_start))
+        not_deleted, or_(col(Instance.provider).in_(contract), col(Instance.created_at) >= month_start)
+    )
     created = {i: _aware(c) for i, c in conn.execute(scoped(created_stmt, caller)).all()}
     rows: list[Row] = []
     rate = rules.usd_to_eur
@@ -138,15 +152,37 @@ def load_rows(session: Session, caller: Caller, rules: Rules, now: datetime) -> 
     ).all():
         price = float(price or 0.0)
         currency = currency or ""
-        rows.append(Row(iid, acct, tenant, role, prov, region, tier, state, price, currency, cpu, mem,
-                        created.get(iid), acct in no_session, acct in idle, False, False,
-                        price_eur(price, currency, rate), None, state in _BILLED))
+        rows.append(
+            Row(
+                iid,
+                acct,
+                tenant,
+                role,
+                prov,
+                region,
+                tier,
+                state,
+                price,
+                currency,
+                cpu,
+                mem,
+                created.get(iid),
+                acct in no_session,
+                acct in idle,
+                False,
+                False,
+                price_eur(price, currency, rate),
+                None,
+                state in _BILLED,
+            )
+        )
     _set_partners(rows)
     oversized, cheaper = rules.is_oversized, rules.is_cheaper
     for row in rows:
         row.oversized = oversized(row.provider, row.tier, row.state, row.cpu, row.mem, row.eur, row.idle)
-        row.cheaper = cheaper(row.provider, row.tier, row.region, row.state, row.eur, row.partner, row.idle,
-                              row.oversized)
+        row.cheaper = cheaper(
+            row.provider, row.tier, row.region, row.state, row.eur, row.partner, row.idle, row.oversized
+        )
     return rows
 
 
@@ -215,8 +251,11 @@ def _bucket() -> dict[str, Any]:
 def _finish(groups: Mapping[str, dict[str, Any]], days: int) -> dict[str, dict[str, Any]]:
     out = {}
     for key, b in sorted(groups.items(), key=lambda kv: (-kv[1]["monthly_eur"], kv[0])):
-        out[key] = {"instances": b["instances"], "monthly_eur": _money(b["monthly_eur"]),
-                    "period_eur": _money(b["monthly_eur"] / DAYS_PER_MONTH * days)}
+        out[key] = {
+            "instances": b["instances"],
+            "monthly_eur": _money(b["monthly_eur"]),
+            "period_eur": _money(b["monthly_eur"] / DAYS_PER_MONTH * days),
+        }
     return out
 
 
@@ -248,8 +287,9 @@ def cost_analysis(
     the result says so.  ``budget_eur`` (monthly) and ``region_quotas`` (region or provider → max instances per
     region) feed the forecast; without them it says what it could not know instead of inventing a number."""
     kind, period = _validate(kind, period)
-    return cost_analyses(session, caller, (kind,), period, settings, now=now, budget_eur=budget_eur,
-                         region_quotas=region_quotas)[kind]
+    return cost_analyses(
+        session, caller, (kind,), period, settings, now=now, budget_eur=budget_eur, region_quotas=region_quotas
+    )[kind]
 
 
 def cost_analyses(
@@ -266,8 +306,9 @@ def cost_analyses(
     """Several kinds over one read of the fleet (the Ledger's 6-hourly run asks for all three): each result is
     exactly what :func:`cost_analysis` returns for that kind."""
     with _gc_paused():
-        return _cost_analyses(session, caller, kinds, period, settings, now=now, budget_eur=budget_eur,
-                              region_quotas=region_quotas)
+        return _cost_analyses(
+            session, caller, kinds, period, settings, now=now, budget_eur=budget_eur, region_quotas=region_quotas
+        )
 
 
 @contextmanager
@@ -345,8 +386,10 @@ def _cost_analyses(
             "history": _history_view(history, days, full=kind == "report"),
             "findings": findings if kind == "waste" else [_brief(f) for f in findings],
             "total_monthly_savings_eur": savings,
-            "display": {**money.display(),
-                        "total_monthly_savings": money.total(f["monthly_savings_eur"] for f in findings)},
+            "display": {
+                **money.display(),
+                "total_monthly_savings": money.total(f["monthly_savings_eur"] for f in findings),
+            },
         }
         if kind == "report":
             result.update(_breakdowns(priced, days))
@@ -363,8 +406,9 @@ def _cost_analyses(
 
 
 def _breakdowns(priced: list[Row], days: int) -> dict[str, Any]:
-    groups: dict[str, dict[str, dict[str, Any]]] = {k: defaultdict(_bucket) for k in
-                                                    ("provider", "region", "tier", "tenant", "billing")}
+    groups: dict[str, dict[str, dict[str, Any]]] = {
+        k: defaultdict(_bucket) for k in ("provider", "region", "tier", "tenant", "billing")
+    }
     billing = {p: str(billing_of(p) or "unknown") for p in {r.provider for r in priced}}
     gp, gr, gt, gn, gb = (groups[k] for k in ("provider", "region", "tier", "tenant", "billing"))
     for r in priced:
@@ -375,8 +419,22 @@ def _breakdowns(priced: list[Row], days: int) -> dict[str, Any]:
 
 
 def _brief(f: dict[str, Any]) -> dict[str, Any]:
-    keep = ("id", "title", "unit", "count", "instances", "accounts_count", "monthly_savings_eur", "action",
-            "action_text", "selector", "fingerprint", "confidence", "savings_start", "display")
+    keep = (
+        "id",
+        "title",
+        "unit",
+        "count",
+        "instances",
+        "accounts_count",
+        "monthly_savings_eur",
+        "action",
+        "action_text",
+        "selector",
+        "fingerprint",
+        "confidence",
+        "savings_start",
+        "display",
+    )
     return {k: f[k] for k in keep if k in f}
 
 
@@ -385,12 +443,21 @@ def _unknowns(rows: list[Row]) -> dict[str, Any]:
     no_usage = [r.id for r in rows if r.state in _SERVING and (r.cpu is None or r.mem is None)]
     no_sessions = sorted({r.account for r in rows if r.no_session})
     return {
-        "price": {"count": len(no_price), "instances": no_price[:MAX_LISTED],
-                  "note": "no usable price (missing, zero, or a currency without a rate): left out of every total"},
-        "usage": {"count": len(no_usage), "instances": no_usage[:MAX_LISTED],
-                  "note": "no CPU/memory p95 yet: cannot be judged oversized"},
-        "sessions": {"count": len(no_sessions), "accounts": no_sessions[:MAX_LISTED],
-                     "note": "no gateway session on record: cannot be judged idle"},
+        "price": {
+            "count": len(no_price),
+            "instances": no_price[:MAX_LISTED],
+            "note": "no usable price (missing, zero, or a currency without a rate): left out of every total",
+        },
+        "usage": {
+            "count": len(no_usage),
+            "instances": no_usage[:MAX_LISTED],
+            "note": "no CPU/memory p95 yet: cannot be judged oversized",
+        },
+        "sessions": {
+            "count": len(no_sessions),
+            "accounts": no_sessions[:MAX_LISTED],
+            "note": "no gateway session on record: cannot be judged idle",
+        },
     }
 
 
@@ -402,11 +469,11 @@ def _history_view(h: History, days: int, *, full: bool) -> dict[str, Any]:
         "last_day": h.days[-1] if h.days else None,
         "period_actual_eur": _money(sum(window)) if window else None,
         "period_days_covered": len(window),
-        "daily_eur": [_money(x) for x in h.daily_eur[-max(days, 30):]],
+        "daily_eur": [_money(x) for x in h.daily_eur[-max(days, 30) :]],
     }
     if full:
-        out["by_provider_daily_eur"] = {p: [_money(x) for x in v[-max(days, 30):]] for p, v in h.by_provider.items()}
-        out["chart_days"] = h.days[-max(days, 30):]
+        out["by_provider_daily_eur"] = {p: [_money(x) for x in v[-max(days, 30) :]] for p, v in h.by_provider.items()}
+        out["chart_days"] = h.days[-max(days, 30) :]
     return out
 
 
@@ -418,14 +485,29 @@ def _by_provider(members: list[tuple[Row, float]]) -> dict[str, dict[str, Any]]:
         b["instances"] += 1
         b["accounts"].add(row.account)
         b["monthly_savings_eur"] += saving
-    return {p: {"instances": b["instances"], "accounts": len(b["accounts"]),
-                "monthly_savings_eur": _money(b["monthly_savings_eur"])}
-            for p, b in sorted(out.items(), key=lambda kv: -kv[1]["monthly_savings_eur"])}
+    return {
+        p: {
+            "instances": b["instances"],
+            "accounts": len(b["accounts"]),
+            "monthly_savings_eur": _money(b["monthly_savings_eur"]),
+        }
+        for p, b in sorted(out.items(), key=lambda kv: -kv[1]["monthly_savings_eur"])
+    }
 
 
-def _finding(fid: str, title: str, unit: str, members: list[tuple[Row, float]], today: date,
-             action: dict[str, Any] | None, action_text: str, confidence: str, detail: bool = True,
-             money: Money | None = None, **extra: Any) -> dict[str, Any]:
+def _finding(
+    fid: str,
+    title: str,
+    unit: str,
+    members: list[tuple[Row, float]],
+    today: date,
+    action: dict[str, Any] | None,
+    action_text: str,
+    confidence: str,
+    detail: bool = True,
+    money: Money | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     ids = sorted(r.id for r, _ in members)
     accounts = sorted({r.account for r, _ in members})
     saved = savings_of(((r.provider, r.created_at, s) for r, s in members), today)
@@ -458,8 +540,9 @@ def _finding(fid: str, title: str, unit: str, members: list[tuple[Row, float]], 
     }
 
 
-def waste_findings(rows: list[Row], rules: Rules, today: date, *, detail: bool = True,
-                   money: Money | None = None) -> list[dict[str, Any]]:
+def waste_findings(
+    rows: list[Row], rules: Rules, today: date, *, detail: bool = True, money: Money | None = None
+) -> list[dict[str, Any]]:
     """The three findings (largest saving first), each with a stable id, counts, accounts and savings.
 
     ``detail=False`` (the spend report's summary) skips the per-provider splits, moves and the "also smaller"
@@ -470,22 +553,41 @@ def waste_findings(rows: list[Row], rules: Rules, today: date, *, detail: bool =
     # idle: whole pairs, exactly what teardown(selector={"finding": "idle"}) removes, priced as that plan prices it.
     idle = _members(rows, "idle", usd_to_eur)
     if idle:
-        findings.append(_finding(
-            "idle", f"accounts with no gateway session for {IDLE_DAYS}+ days", "accounts", idle, today,
-            {"tool": "teardown", "args": {"selector": {"finding": "idle"}, "archive": True}},
-            "tear down (archived first)", "high", detail, money,
-        ))
+        findings.append(
+            _finding(
+                "idle",
+                f"accounts with no gateway session for {IDLE_DAYS}+ days",
+                "accounts",
+                idle,
+                today,
+                {"tool": "teardown", "args": {"selector": {"finding": "idle"}, "archive": True}},
+                "tear down (archived first)",
+                "high",
+                detail,
+                money,
+            )
+        )
     # oversized: fits nano on a provider that can shrink in place.
     over = _members(rows, "oversized", usd_to_eur)
     if over:
         extra: dict[str, Any] = {"fits": {"nano": len(over)}}
         if detail:
             extra["also_smaller"] = also_smaller(rows, usd_to_eur)
-        findings.append(_finding(
-            "oversized", "instances whose 14-day p95 CPU and memory fit the nano tier", "instances", over, today,
-            {"tool": "resize", "args": {"selector": {"finding": "oversized"}, "tier": "nano"}},
-            "downsize to nano", "high", detail, money, **extra,
-        ))
+        findings.append(
+            _finding(
+                "oversized",
+                "instances whose 14-day p95 CPU and memory fit the nano tier",
+                "instances",
+                over,
+                today,
+                {"tool": "resize", "args": {"selector": {"finding": "oversized"}, "tier": "nano"}},
+                "downsize to nano",
+                "high",
+                detail,
+                money,
+                **extra,
+            )
+        )
     # cheaper elsewhere: the best qualifying alternative per instance.
     cheap: list[tuple[Row, float]] = []
     moves: dict[tuple[str, str], dict[str, Any]] = {}
@@ -505,23 +607,42 @@ def waste_findings(rows: list[Row], rules: Rules, today: date, *, detail: bool =
         saving = r.eur - alt.monthly_eur
         net_total += net
         cheap.append((r, saving))
-        m = moves.setdefault((r.provider, alt.label), {"from": r.provider, "to": alt.label, "tier_counts": {},
-                                                       "instances": 0, "monthly_savings_eur": 0.0,
-                                                       "lock_in_months": alt.term_months})
+        m = moves.setdefault(
+            (r.provider, alt.label),
+            {
+                "from": r.provider,
+                "to": alt.label,
+                "tier_counts": {},
+                "instances": 0,
+                "monthly_savings_eur": 0.0,
+                "lock_in_months": alt.term_months,
+            },
+        )
         m["instances"] += 1
         m["monthly_savings_eur"] += saving
         m["tier_counts"][r.tier] = m["tier_counts"].get(r.tier, 0) + 1
     if cheap:
         top = sorted(moves.values(), key=lambda m: -m["monthly_savings_eur"])
-        findings.append(_finding(
-            "cheaper_elsewhere", "instances whose tier is cheaper on another provider or a longer term", "instances",
-            cheap, today,
-            {"agent": "forge", "task": "re-provision the cheaper_elsewhere instances on the named provider, "
-             "verify them, then tear down the old halves (one plan per move, the operator confirms each)"},
-            "re-provision on the cheaper provider, then tear down the old half", "medium", detail, money,
-            net_12_months_eur=_money(net_total),
-            moves=[{**m, "monthly_savings_eur": _money(m["monthly_savings_eur"])} for m in top],
-        ))
+        findings.append(
+            _finding(
+                "cheaper_elsewhere",
+                "instances whose tier is cheaper on another provider or a longer term",
+                "instances",
+                cheap,
+                today,
+                {
+                    "agent": "forge",
+                    "task": "re-provision the cheaper_elsewhere instances on the named provider, "
+                    "verify them, then tear down the old halves (one plan per move, the operator confirms each)",
+                },
+                "re-provision on the cheaper provider, then tear down the old half",
+                "medium",
+                detail,
+                money,
+                net_12_months_eur=_money(net_total),
+                moves=[{**m, "monthly_savings_eur": _money(m["monthly_savings_eur"])} for m in top],
+            )
+        )
     findings.sort(key=lambda f: -f["monthly_savings_eur"])
     return findings
 
@@ -565,15 +686,37 @@ def also_smaller(rows: list[Row], usd_to_eur: float) -> dict[str, Any]:
     # (provider, tier) → (can shrink in place, [(limit, price in EUR) of each smaller tier, smallest first])
     options: dict[tuple[str, str], tuple[bool, list[tuple[FitLimit, float | None]]] | None] = {}
     for r in rows:
-        if (r.oversized or r.idle or r.eur is None or r.cpu is None or r.mem is None or r.state not in _SERVING
-                or r.tier == Tier.NANO.value):
+        if (
+            r.oversized
+            or r.idle
+            or r.eur is None
+            or r.cpu is None
+            or r.mem is None
+            or r.state not in _SERVING
+            or r.tier == Tier.NANO.value
+        ):
             continue
         key = (r.provider, r.tier)
         if key not in options:
             smaller = smaller_limits(r.provider, r.tier)
-            options[key] = None if smaller is None else (can_downsize(r.provider), [
-                (limit, eur(PLANS[(Provider(r.provider), t)].monthly, PLANS[(Provider(r.provider), t)].currency,
-                            usd_to_eur)) for t, limit in smaller])
+            options[key] = (
+                None
+                if smaller is None
+                else (
+                    can_downsize(r.provider),
+                    [
+                        (
+                            limit,
+                            eur(
+                                PLANS[(Provider(r.provider), t)].monthly,
+                                PLANS[(Provider(r.provider), t)].currency,
+                                usd_to_eur,
+                            ),
+                        )
+                        for t, limit in smaller
+                    ],
+                )
+            )
         option = options[key]
         if option is None:
             continue
@@ -586,14 +729,19 @@ def also_smaller(rows: list[Row], usd_to_eur: float) -> dict[str, Any]:
     if standard:
         ids = sorted(r.id for r, _ in standard)
         out["fit_standard"] = {
-            "instances": len(ids), "monthly_savings_eur": _money(sum(s for _, s in standard)),
-            "action": ({"tool": "resize", "args": {"selector": {"instances": ids}, "tier": "standard"}}
-                       if len(ids) <= MAX_LISTED else None),
+            "instances": len(ids),
+            "monthly_savings_eur": _money(sum(s for _, s in standard)),
+            "action": (
+                {"tool": "resize", "args": {"selector": {"instances": ids}, "tier": "standard"}}
+                if len(ids) <= MAX_LISTED
+                else None
+            ),
         }
     if replace:
         provs = sorted({r.provider for r, _ in replace})
         out["cannot_shrink_in_place"] = {
-            "instances": len(replace), "providers": provs,
+            "instances": len(replace),
+            "providers": provs,
             "monthly_savings_eur": _money(sum(s for _, s in replace)),
             "note": f"{', '.join(provs)} cannot downsize a server in place: replace them (a plan for Forge)",
         }
@@ -628,8 +776,15 @@ def _slope(days: list[str], values: list[float]) -> float:
     return sum((x - mx) * (v - my) for x, v in zip(xs, values, strict=True)) / den if den else 0.0
 
 
-def _forecast(rows: list[Row], h: History, monthly: float, today: date, days: int, budget: float | None,
-              quotas: Mapping[str, int] | None) -> dict[str, Any]:
+def _forecast(
+    rows: list[Row],
+    h: History,
+    monthly: float,
+    today: date,
+    days: int,
+    budget: float | None,
+    quotas: Mapping[str, int] | None,
+) -> dict[str, Any]:
     assumptions: list[str] = []
     if len(h.days) >= 2:
         slope = _slope(h.days, h.monthly_eur)
@@ -654,7 +809,11 @@ def _forecast(rows: list[Row], h: History, monthly: float, today: date, days: in
         out["budget"] = {"configured": False, "note": "No monthly budget is configured, so no date can be given."}
         assumptions.append("No budget configured.")
     else:
-        b: dict[str, Any] = {"configured": True, "monthly_eur": _money(budget), "used_pct": round(monthly / budget * 100, 1)}
+        b: dict[str, Any] = {
+            "configured": True,
+            "monthly_eur": _money(budget),
+            "used_pct": round(monthly / budget * 100, 1),
+        }
         if monthly >= budget:
             b.update(hit_on=today.isoformat(), note=f"Already over budget by €{monthly - budget:,.2f}/month.")
         elif slope > 0:
@@ -668,8 +827,9 @@ def _forecast(rows: list[Row], h: History, monthly: float, today: date, days: in
     return out
 
 
-def _headroom(rows: list[Row], h: History, quotas: Mapping[str, int] | None,
-              assumptions: list[str]) -> list[dict[str, Any]]:
+def _headroom(
+    rows: list[Row], h: History, quotas: Mapping[str, int] | None, assumptions: list[str]
+) -> list[dict[str, Any]]:
     """Per provider region: instances now, 30-day growth, share of primaries, and room under a quota if one is set."""
     now_counts: dict[str, int] = defaultdict(int)
     primaries: dict[str, int] = defaultdict(int)
@@ -683,8 +843,10 @@ def _headroom(rows: list[Row], h: History, quotas: Mapping[str, int] | None,
         first, last, span = h.region_instances.get(region, (0, 0, 0))
         per_day = (last - first) / span if span else 0.0
         entry: dict[str, Any] = {
-            "region": region, "provider": region.split("-")[1] if "-" in region else region,
-            "instances": now_counts[region], "growth_30d": round(per_day * 30, 1),
+            "region": region,
+            "provider": region.split("-")[1] if "-" in region else region,
+            "instances": now_counts[region],
+            "growth_30d": round(per_day * 30, 1),
             "primary_share_pct": round(primaries[region] / total_primaries * 100, 1),
         }
         quota = None
@@ -703,8 +865,15 @@ def _headroom(rows: list[Row], h: History, quotas: Mapping[str, int] | None,
     return out
 
 
-def finding_accounts(session: Session, caller: Caller, finding: str, settings: Settings, *,
-                     exclude_providers: tuple[str, ...] = (), now: datetime | None = None) -> dict[str, Any]:
+def finding_accounts(
+    session: Session,
+    caller: Caller,
+    finding: str,
+    settings: Settings,
+    *,
+    exclude_providers: tuple[str, ...] = (),
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Every account a finding covers (no list cap), optionally leaving out accounts with an instance in it on
     ``exclude_providers`` — how "tear down the idle ones, leave Contabo" becomes one exact selector:
     ``{"finding": "idle", "accounts": result["accounts"]}`` (selector keys combine with AND).
@@ -719,15 +888,21 @@ def finding_accounts(session: Session, caller: Caller, finding: str, settings: S
         memo: dict[tuple[str, str, str], list[Alternative]] = {}
         members: list[tuple[Row, float]] = []
         for r in rows:
-            alt = best_alternative(r.provider, r.tier, r.geo, r.partner, r.eur or 0.0, settings.usd_to_eur,
-                                   memo) if r.cheaper else None
+            alt = (
+                best_alternative(r.provider, r.tier, r.geo, r.partner, r.eur or 0.0, settings.usd_to_eur, memo)
+                if r.cheaper
+                else None
+            )
             if alt is not None:
                 members.append((r, (r.eur or 0.0) - alt.monthly_eur))
     else:
         members = _members(rows, finding, settings.usd_to_eur)
     excluded = set(exclude_providers)
-    touched = {r.account for r in rows if r.provider in excluded} if finding == "idle" else \
-        {r.account for r, _ in members if r.provider in excluded}
+    touched = (
+        {r.account for r in rows if r.provider in excluded}
+        if finding == "idle"
+        else {r.account for r, _ in members if r.provider in excluded}
+    )
     kept = [(r, saving) for r, saving in members if r.account not in touched]
     left = sorted({r.account for r, _ in members if r.account in touched})
     saved = savings_of(((r.provider, r.created_at, saving) for r, saving in kept), (now or utcnow()).date())

@@ -87,8 +87,11 @@ def partner_provider() -> ColumnElement[Any]:
     other = aliased(Instance)
     return (
         select(col(other.provider))
-        .where(col(other.account_id) == col(Instance.account_id), col(other.id) != col(Instance.id),
-               col(other.state) != _DELETED)
+        .where(
+            col(other.account_id) == col(Instance.account_id),
+            col(other.id) != col(Instance.id),
+            col(other.state) != _DELETED,
+        )
         .order_by(col(other.id))
         .limit(1)
         .scalar_subquery()
@@ -119,8 +122,9 @@ def cheaper_condition(usd_to_eur: float = DEFAULT_USD_TO_EUR, now: datetime | No
     )
 
 
-def finding_filter(finding: str, *, usd_to_eur: float = DEFAULT_USD_TO_EUR,
-                   now: datetime | None = None) -> ColumnElement[bool]:
+def finding_filter(
+    finding: str, *, usd_to_eur: float = DEFAULT_USD_TO_EUR, now: datetime | None = None
+) -> ColumnElement[bool]:
     """The SQL condition on ``Instance`` for a finding id (``idle``, ``oversized``, ``cheaper_elsewhere``).
 
     Use it as ``stmt.where(finding_filter(selector.finding, usd_to_eur=settings.usd_to_eur))`` on a statement

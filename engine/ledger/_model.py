@@ -139,8 +139,13 @@ def smaller_limits(provider: str, tier: str) -> list[tuple[Tier, FitLimit]] | No
     return out
 
 
-def fit_tier(provider: str, tier: str, cpu_p95: float | None, mem_p95: float | None,
-             memo: dict[tuple[str, str], list[tuple[Tier, FitLimit]] | None] | None = None) -> Tier | None:
+def fit_tier(
+    provider: str,
+    tier: str,
+    cpu_p95: float | None,
+    mem_p95: float | None,
+    memo: dict[tuple[str, str], list[tuple[Tier, FitLimit]] | None] | None = None,
+) -> Tier | None:
     """The smallest tier whose plan on the same provider fits the usage (None: usage or plan unknown)."""
     if cpu_p95 is None or mem_p95 is None:
         return None
@@ -223,13 +228,31 @@ def alternatives(provider: str, tier: str, geo: str, usd_to_eur: float) -> list[
             continue
         migration = alt_eur / DAYS_PER_MONTH * MIGRATION_OVERLAP_DAYS
         term = 1 if is_contract(plan.billing) else 0
-        out.append(Alternative(other.value, tr.value, alt_eur, plan.billing.value, term, migration,
-                               _threshold(alt_eur, migration, lock)))
+        out.append(
+            Alternative(
+                other.value,
+                tr.value,
+                alt_eur,
+                plan.billing.value,
+                term,
+                migration,
+                _threshold(alt_eur, migration, lock),
+            )
+        )
     for months, price, currency in TERM_PRICES.get((prov, tr), ()):
         alt_eur = eur(price, currency, usd_to_eur)
         if alt_eur is not None:
-            out.append(Alternative(prov.value, tr.value, alt_eur, Billing.MONTHLY_CONTRACT.value, months, 0.0,
-                                   _threshold(alt_eur, 0.0, lock)))
+            out.append(
+                Alternative(
+                    prov.value,
+                    tr.value,
+                    alt_eur,
+                    Billing.MONTHLY_CONTRACT.value,
+                    months,
+                    0.0,
+                    _threshold(alt_eur, 0.0, lock),
+                )
+            )
     out.sort(key=lambda a: (a.threshold_eur, a.provider, a.term_months))
     return out
 
@@ -267,9 +290,15 @@ def cheaper_table(usd_to_eur: float) -> dict[tuple[str, str, str], CheaperKey]:
     return table
 
 
-def best_alternative(provider: str, tier: str, geo: str, partner: str | None, own_eur: float,
-                     usd_to_eur: float, memo: dict[tuple[str, str, str], list[Alternative]] | None = None,
-                     ) -> Alternative | None:
+def best_alternative(
+    provider: str,
+    tier: str,
+    geo: str,
+    partner: str | None,
+    own_eur: float,
+    usd_to_eur: float,
+    memo: dict[tuple[str, str, str], list[Alternative]] | None = None,
+) -> Alternative | None:
     """The alternative with the largest net saving over the horizon among those that qualify for this instance
     (``memo`` caches the alternatives per provider/tier/geo within one analysis)."""
     best: tuple[float, Alternative] | None = None
@@ -312,8 +341,16 @@ class Rules:
     def build(cls, usd_to_eur: float) -> Rules:
         return cls(usd_to_eur, oversized_limits(usd_to_eur), cheaper_table(usd_to_eur))
 
-    def is_oversized(self, provider: str, tier: str, state: str, cpu: float | None, mem: float | None,
-                     own_eur: float | None, idle: bool) -> bool:
+    def is_oversized(
+        self,
+        provider: str,
+        tier: str,
+        state: str,
+        cpu: float | None,
+        mem: float | None,
+        own_eur: float | None,
+        idle: bool,
+    ) -> bool:
         """Python twin of ``_findings.oversized_condition`` (same table, same comparisons)."""
         entry = self.oversized.get((provider, tier))
         if entry is None or state not in SERVING or cpu is None or mem is None or own_eur is None or idle:
@@ -321,8 +358,17 @@ class Rules:
         limit, nano_eur = entry
         return cpu <= limit.cpu_pct and mem <= limit.mem_pct and own_eur > nano_eur
 
-    def is_cheaper(self, provider: str, tier: str, region: str, state: str, own_eur: float | None,
-                   partner: str | None, idle: bool, oversized: bool) -> bool:
+    def is_cheaper(
+        self,
+        provider: str,
+        tier: str,
+        region: str,
+        state: str,
+        own_eur: float | None,
+        partner: str | None,
+        idle: bool,
+        oversized: bool,
+    ) -> bool:
         """Python twin of ``_findings.cheaper_condition``."""
         key = self.cheaper.get((provider, tier, region[:2]))
         if key is None or state not in SERVING or own_eur is None or idle or oversized:

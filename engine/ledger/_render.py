@@ -21,8 +21,12 @@ from engine.ledger._savings import Deferred, Savings
 BLOCKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 30
 PROVIDER_COLOURS = {
-    "hetzner": "#d50c2d", "digitalocean": "#0069ff", "vultr": "#007bfc", "contabo": "#1f9d55",
-    "hostinger": "#673de6", "sim": "#888888",
+    "hetzner": "#d50c2d",
+    "digitalocean": "#0069ff",
+    "vultr": "#007bfc",
+    "contabo": "#1f9d55",
+    "hostinger": "#673de6",
+    "sim": "#888888",
 }
 
 
@@ -67,16 +71,25 @@ def deferral_clause(saved: Savings, money: Money) -> str:
         return ""
     names = "/".join(d.provider.capitalize() for d in later)
     count = sum(d.instances for d in later)
-    return (f"{money.text(math.fsum(d.monthly_eur for d in later))} of it only once the paid terms of "
-            f"{_plural(count, names + ' instance')} end, by {_day(max(d.until for d in later))}")
+    return (
+        f"{money.text(math.fsum(d.monthly_eur for d in later))} of it only once the paid terms of "
+        f"{_plural(count, names + ' instance')} end, by {_day(max(d.until for d in later))}"
+    )
 
 
 def deferral_text(finding: dict[str, Any], money: Money) -> str:
     """:func:`deferral_clause` for a finding (read from its ``savings_start``)."""
     start = finding.get("savings_start") or {}
-    deferred = tuple(Deferred(str(d["provider"]), int(d.get("instances") or 0), float(d.get("monthly_eur") or 0.0),
-                              date.fromisoformat(str(d["from"])), date.fromisoformat(str(d["until"])))
-                     for d in start.get("deferred") or [])
+    deferred = tuple(
+        Deferred(
+            str(d["provider"]),
+            int(d.get("instances") or 0),
+            float(d.get("monthly_eur") or 0.0),
+            date.fromisoformat(str(d["from"])),
+            date.fromisoformat(str(d["until"])),
+        )
+        for d in start.get("deferred") or []
+    )
     total = float(finding.get("monthly_savings_eur") or 0.0)
     return deferral_clause(Savings(total, float(start.get("from_now_eur") or 0.0), deferred), money)
 
@@ -91,8 +104,10 @@ def saving_text(saved: Savings, money: Money) -> str:
 def finding_line(finding: dict[str, Any], money: Money) -> str:
     """One finding as the numbered list shows it: "idle: 22 accounts (44 instances), save $654/month", and the
     part that waits for contract terms when there is one."""
-    line = (f"{str(finding.get('id', '?')).replace('_', ' ')}: {finding_scope(finding)}, "
-            f"save {money.text(float(finding.get('monthly_savings_eur') or 0.0))}/month")
+    line = (
+        f"{str(finding.get('id', '?')).replace('_', ' ')}: {finding_scope(finding)}, "
+        f"save {money.text(float(finding.get('monthly_savings_eur') or 0.0))}/month"
+    )
     later = deferral_text(finding, money)
     return f"{line} ({later})" if later else line
 
@@ -123,13 +138,18 @@ def cost_analysis_text(result: dict[str, Any]) -> str:
             total = money.total_text(f["monthly_savings_eur"] for f in quick)
             head_line = f"We could save {total}/month: " + ", ".join(_finding_phrase(f, money) for f in quick)
             for f in moves:
-                head_line += (f"; moving {f['count']:,} instances to cheaper providers would save "
-                              f"{_eur(f['monthly_savings_eur'])}/month more (a plan for Forge)")
+                head_line += (
+                    f"; moving {f['count']:,} instances to cheaper providers would save "
+                    f"{_eur(f['monthly_savings_eur'])}/month more (a plan for Forge)"
+                )
             lines.insert(0, head_line + ".")
         elif moves:
             f = moves[0]
-            lines.insert(0, f"Moving {f['count']:,} instances to cheaper providers would save "
-                            f"{_eur(f['monthly_savings_eur'])}/month (a plan for Forge); nothing is idle or oversized.")
+            lines.insert(
+                0,
+                f"Moving {f['count']:,} instances to cheaper providers would save "
+                f"{_eur(f['monthly_savings_eur'])}/month (a plan for Forge); nothing is idle or oversized.",
+            )
         else:
             lines.insert(0, "No waste found: nothing idle, oversized or cheaper elsewhere.")
     if kind == "report":
@@ -138,32 +158,46 @@ def cost_analysis_text(result: dict[str, Any]) -> str:
             lines.append("By provider: " + ", ".join(f"{p} {_eur(v['monthly_eur'])}" for p, v in by_p.items()) + ".")
     if kind == "forecast":
         fc = result["forecast"]
-        trend = (f"{fc['growth_pct_per_month']:+.1f} %/month over {fc['history_days']} days of history"
-                 if fc.get("history_days", 0) >= 2 else "no history yet, assumed flat")
-        lines.insert(0, f"{demo}Forecast: {_eur(fc['monthly_eur_in_30_days'])}/month in 30 days "
-                        f"({trend}), next {per} {_eur(fc['next_period_eur'])}.")
+        trend = (
+            f"{fc['growth_pct_per_month']:+.1f} %/month over {fc['history_days']} days of history"
+            if fc.get("history_days", 0) >= 2
+            else "no history yet, assumed flat"
+        )
+        lines.insert(
+            0,
+            f"{demo}Forecast: {_eur(fc['monthly_eur_in_30_days'])}/month in 30 days "
+            f"({trend}), next {per} {_eur(fc['next_period_eur'])}.",
+        )
         lines.append(fc["budget"]["note"])
         full = [h for h in fc.get("headroom", []) if "full_in_days" in h or h.get("full_on")]
         if full:
-            lines.append("Quota: " + ", ".join(
-                f"{h['region']} {'full now' if h.get('full_on') else 'full in ' + str(h['full_in_days']) + ' d'}"
-                for h in full[:4]) + ".")
+            lines.append(
+                "Quota: "
+                + ", ".join(
+                    f"{h['region']} {'full now' if h.get('full_on') else 'full in ' + str(h['full_in_days']) + ' d'}"
+                    for h in full[:4]
+                )
+                + "."
+            )
         elif fc.get("headroom"):
             top = fc["headroom"][0]
             lines.append(f"Most concentrated: {top['region']} holds {top['primary_share_pct']:.0f} % of primaries.")
     hist = result.get("history") or {}
     series = hist.get("daily_eur") or []
     if len(series) >= 2:
-        lines.append(f"Daily spend, last {min(len(series), SPARK_WIDTH)} days: {sparkline(series)} "
-                     f"({_eur(series[-1])}/day)")
+        lines.append(
+            f"Daily spend, last {min(len(series), SPARK_WIDTH)} days: {sparkline(series)} ({_eur(series[-1])}/day)"
+        )
     notes = []
     note = _currency_note(result, money)
     if note:
         notes.append(note)
     unknown = result.get("unknown") or {}
-    for key, what in (("price", "without a usable price (left out of the totals, not guessed)"),
-                      ("usage", "without usage data yet (not judged oversized)"),
-                      ("sessions", "without session data (not judged idle)")):
+    for key, what in (
+        ("price", "without a usable price (left out of the totals, not guessed)"),
+        ("usage", "without usage data yet (not judged oversized)"),
+        ("sessions", "without session data (not judged idle)"),
+    ):
         n = unknown.get(key, {}).get("count", 0)
         if n:
             noun = "account" if key == "sessions" else "instance"
@@ -182,12 +216,15 @@ def _currency_note(result: dict[str, Any], money: Money) -> str:
     return f"EUR prices shown in USD at {money.usd_to_eur:g} EUR per USD" if eur_priced > 0 else ""
 
 
-_DOING = {"idle": "tearing down {what}", "oversized": "downsizing {what} to nano",
-          "cheaper_elsewhere": "moving {what} to cheaper providers"}
+_DOING = {
+    "idle": "tearing down {what}",
+    "oversized": "downsizing {what} to nano",
+    "cheaper_elsewhere": "moving {what} to cheaper providers",
+}
 
 
 def _finding_phrase(f: dict[str, Any], money: Money) -> str:
-    """"$654 by tearing down 22 idle accounts (44 instances)": the money first, then the scope it covers."""
+    """ "$654 by tearing down 22 idle accounts (44 instances)": the money first, then the scope it covers."""
     what = finding_scope(f, str(f["id"]).replace("_", " "))
     doing = _DOING.get(str(f["id"]), "acting on {what}").format(what=what)
     return f"{money.text(f['monthly_savings_eur'])} by {doing}"
@@ -202,8 +239,12 @@ def spend_chart_svg(result: dict[str, Any], width: int = 640, height: int = 240)
     money = Money.from_result(result)
     title = f"Daily spend by provider ({money.currency})"
     if not series or len(days) < 2:
-        return _svg(width, height, title, ['<text x="20" y="120" font-size="13">No history yet: snapshots are '
-                                           'recorded daily.</text>'])
+        return _svg(
+            width,
+            height,
+            title,
+            ['<text x="20" y="120" font-size="13">No history yet: snapshots are recorded daily.</text>'],
+        )
     pad_l, pad_r, pad_t, pad_b = 56, 110, 30, 28
     w, h = width - pad_l - pad_r, height - pad_t - pad_b
     n = len(days)
@@ -219,14 +260,18 @@ def spend_chart_svg(result: dict[str, Any], width: int = 640, height: int = 240)
         colour = PROVIDER_COLOURS.get(prov, "#999999")
         parts.append(f'<polygon points="{path}" fill="{colour}" fill-opacity="0.75" stroke="none"/>')
         ly = pad_t + 14 * idx
-        parts.append(f'<rect x="{width - pad_r + 10}" y="{ly}" width="10" height="10" fill="{colour}"/>'
-                     f'<text x="{width - pad_r + 24}" y="{ly + 9}" font-size="11">{escape(prov)}</text>')
+        parts.append(
+            f'<rect x="{width - pad_r + 10}" y="{ly}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{width - pad_r + 24}" y="{ly + 9}" font-size="11">{escape(prov)}</text>'
+        )
         base = upper
-    parts.append(f'<text x="{pad_l - 6}" y="{pad_t + 4}" font-size="10" text-anchor="end">{money.text(top)}</text>'
-                 f'<text x="{pad_l - 6}" y="{pad_t + h}" font-size="10" text-anchor="end">{money.symbol}0</text>'
-                 f'<text x="{pad_l}" y="{height - 8}" font-size="10">{escape(days[0])}</text>'
-                 f'<text x="{pad_l + w}" y="{height - 8}" font-size="10" text-anchor="end">{escape(days[-1])}</text>'
-                 f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" stroke="#444"/>')
+    parts.append(
+        f'<text x="{pad_l - 6}" y="{pad_t + 4}" font-size="10" text-anchor="end">{money.text(top)}</text>'
+        f'<text x="{pad_l - 6}" y="{pad_t + h}" font-size="10" text-anchor="end">{money.symbol}0</text>'
+        f'<text x="{pad_l}" y="{height - 8}" font-size="10">{escape(days[0])}</text>'
+        f'<text x="{pad_l + w}" y="{height - 8}" font-size="10" text-anchor="end">{escape(days[-1])}</text>'
+        f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" stroke="#444"/>'
+    )
     return _svg(width, height, title, parts)
 
 
@@ -245,18 +290,22 @@ def waste_chart_svg(result: dict[str, Any], width: int = 640, height: int = 180)
         y = 36 + i * (bar_h + gap)
         bw = (width - left - 120) * f["monthly_savings_eur"] / top
         label = f"{f['count']:,} {f['id'].replace('_', ' ')}"
-        parts.append(f'<text x="{left - 8}" y="{y + 17}" font-size="12" text-anchor="end">{escape(label)}</text>'
-                     f'<rect x="{left}" y="{y}" width="{bw:.1f}" height="{bar_h}" fill="{colours.get(f["id"], "#777")}"/>'
-                     f'<text x="{left + bw + 6:.1f}" y="{y + 17}" font-size="12">{money.text(f["monthly_savings_eur"])}/month</text>')
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 17}" font-size="12" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{left}" y="{y}" width="{bw:.1f}" height="{bar_h}" fill="{colours.get(f["id"], "#777")}"/>'
+            f'<text x="{left + bw + 6:.1f}" y="{y + 17}" font-size="12">{money.text(f["monthly_savings_eur"])}/month</text>'
+        )
     return _svg(width, max(height, 50 + len(findings) * (bar_h + gap)), title, parts)
 
 
 def _svg(width: int, height: int, title: str, parts: list[str]) -> str:
     body = "".join(parts)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" font-family="sans-serif" role="img" aria-label="{escape(title)}">'
-            f'<title>{escape(title)}</title><rect width="100%" height="100%" fill="#ffffff"/>'
-            f'<text x="12" y="18" font-size="13" font-weight="bold">{escape(title)}</text>{body}</svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" role="img" aria-label="{escape(title)}">'
+        f'<title>{escape(title)}</title><rect width="100%" height="100%" fill="#ffffff"/>'
+        f'<text x="12" y="18" font-size="13" font-weight="bold">{escape(title)}</text>{body}</svg>'
+    )
 
 
 def save_charts(result: dict[str, Any], directory: Path) -> dict[str, Path]:

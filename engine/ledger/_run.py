@@ -39,15 +39,29 @@ class LedgerRun:
     notes: list[str] = field(default_factory=list)
 
 
-def ledger_run(store: Store, settings: Settings, *, previous: Mapping[str, Any] | None = None,
-               now: datetime | None = None, budget_eur: float | None = None,
-               region_quotas: Mapping[str, int] | None = None) -> LedgerRun:
+def ledger_run(
+    store: Store,
+    settings: Settings,
+    *,
+    previous: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+    budget_eur: float | None = None,
+    region_quotas: Mapping[str, int] | None = None,
+) -> LedgerRun:
     """One scheduled run over all tenants: snapshot, report + waste + forecast, and the changes since ``previous``."""
     now = now or utcnow()
     rows = record_daily_snapshot(store, now.date(), usd_to_eur=settings.usd_to_eur)
     with store.session() as s:
-        results = cost_analyses(s, LEDGER, ("report", "waste", "forecast"), "month", settings, now=now,
-                                budget_eur=budget_eur, region_quotas=region_quotas)
+        results = cost_analyses(
+            s,
+            LEDGER,
+            ("report", "waste", "forecast"),
+            "month",
+            settings,
+            now=now,
+            budget_eur=budget_eur,
+            region_quotas=region_quotas,
+        )
     state = _state(results)
     changes = notable_changes(previous, state, now.date())
     return LedgerRun(results, changes, _summary(results, state), state, rows)
@@ -61,8 +75,14 @@ def _state(results: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         "growth_pct_per_month": fc["growth_pct_per_month"],
         "budget_hit_on": fc["budget"].get("hit_on"),
         "findings": {
-            f["id"]: {"count": f["count"], "unit": f["unit"], "monthly_savings_eur": f["monthly_savings_eur"],
-                      "fingerprint": f["fingerprint"], "action": f["action"], "action_text": f["action_text"]}
+            f["id"]: {
+                "count": f["count"],
+                "unit": f["unit"],
+                "monthly_savings_eur": f["monthly_savings_eur"],
+                "fingerprint": f["fingerprint"],
+                "action": f["action"],
+                "action_text": f["action_text"],
+            }
             for f in waste["findings"]
         },
     }
@@ -81,8 +101,11 @@ def notable_changes(previous: Mapping[str, Any] | None, state: Mapping[str, Any]
             grew = False
         if grew and saving > 0:
             call = _call(f["action"])
-            out.append(f"{f['count']:,} {fid} (finding {fid}): recommend {f['action_text']}, saves €{saving:,.2f}/month"
-                       + (f"; call {call}" if call else "") + ".")
+            out.append(
+                f"{f['count']:,} {fid} (finding {fid}): recommend {f['action_text']}, saves €{saving:,.2f}/month"
+                + (f"; call {call}" if call else "")
+                + "."
+            )
     for fid in old_findings:
         if fid not in state["findings"]:
             out.append(f"Finding {fid} cleared: nothing is {fid.replace('_', ' ')} any more.")
@@ -94,8 +117,11 @@ def notable_changes(previous: Mapping[str, Any] | None, state: Mapping[str, Any]
     if hit and hit != before.get("budget_hit_on"):
         days = (date.fromisoformat(hit) - today).days
         if days <= BUDGET_WARNING_DAYS:
-            out.append("Spend is over the monthly budget." if days <= 0
-                       else f"At the current trend the monthly budget is reached on {hit} (in {days} days).")
+            out.append(
+                "Spend is over the monthly budget."
+                if days <= 0
+                else f"At the current trend the monthly budget is reached on {hit} (in {days} days)."
+            )
     return out
 
 
@@ -109,6 +135,8 @@ def _call(action: Mapping[str, Any] | None) -> str:
 def _summary(results: Mapping[str, dict[str, Any]], state: Mapping[str, Any]) -> str:
     open_findings = sum(1 for f in state["findings"].values() if f["count"])
     demo = "DEMO " if results["report"].get("demo") else ""
-    return (f"{demo}Costs: €{state['monthly_eur']:,.0f}/month, forecast {state['growth_pct_per_month']:+.1f} %/month, "
-            f"{open_findings} finding{'s' if open_findings != 1 else ''} open "
-            f"(save €{results['waste']['total_monthly_savings_eur']:,.0f}/month).")
+    return (
+        f"{demo}Costs: €{state['monthly_eur']:,.0f}/month, forecast {state['growth_pct_per_month']:+.1f} %/month, "
+        f"{open_findings} finding{'s' if open_findings != 1 else ''} open "
+        f"(save €{results['waste']['total_monthly_savings_eur']:,.0f}/month)."
+    )

@@ -23,8 +23,18 @@ from typing import Any
 from engine.domain import BILLED_STATES, PLANS, InstanceState, Provider, Tier
 from engine.ledger._model import billing_of, eur, is_contract, next_term_end
 
-__all__ = ["LEAVING_STATES", "Deferred", "Savings", "downsize_saving", "price_eur", "removal_saving", "saving_starts",
-           "savings_from_steps", "savings_of", "step_saving"]
+__all__ = [
+    "LEAVING_STATES",
+    "Deferred",
+    "Savings",
+    "downsize_saving",
+    "price_eur",
+    "removal_saving",
+    "saving_starts",
+    "savings_from_steps",
+    "savings_of",
+    "step_saving",
+]
 
 LEAVING_STATES = frozenset({InstanceState.DRAINING.value, InstanceState.ARCHIVING.value})
 """States of an instance whose teardown has started (or whose contract is cancelled and runs out)."""
@@ -73,8 +83,13 @@ class Deferred:
     """… and the last (all of it counts from then)."""
 
     def to_dict(self) -> dict[str, object]:
-        return {"provider": self.provider, "monthly_eur": self.monthly_eur, "instances": self.instances,
-                "from": self.start.isoformat(), "until": self.until.isoformat()}
+        return {
+            "provider": self.provider,
+            "monthly_eur": self.monthly_eur,
+            "instances": self.instances,
+            "from": self.start.isoformat(),
+            "until": self.until.isoformat(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +144,13 @@ def savings_from_steps(steps: Iterable[Mapping[str, Any]], today: date) -> Savin
         if "saves_eur" not in step:
             continue
         start = step.get("saves_from")
-        members.append((str(step.get("provider") or ""), float(step["saves_eur"]),
-                        date.fromisoformat(str(start)) if start else None))
+        members.append(
+            (
+                str(step.get("provider") or ""),
+                float(step["saves_eur"]),
+                date.fromisoformat(str(start)) if start else None,
+            )
+        )
     return _split(members, today) if members else None
 
 

@@ -43,15 +43,29 @@ def record_daily_snapshot(store: Store, day: date | str, *, usd_to_eur: float = 
     key = _day(day)
     price = case_priced_eur(usd_to_eur)
     stmt = (
-        select(col(Instance.provider), col(Instance.region), col(Instance.tier), col(Instance.tenant_id), func.count(),
-               func.coalesce(func.sum(price), 0.0))
+        select(
+            col(Instance.provider),
+            col(Instance.region),
+            col(Instance.tier),
+            col(Instance.tenant_id),
+            func.count(),
+            func.coalesce(func.sum(price), 0.0),
+        )
         .where(col(Instance.state).in_(_BILLED))
         .group_by(col(Instance.provider), col(Instance.region), col(Instance.tier), col(Instance.tenant_id))
     )
     with store.session() as s:
         rows = [
-            {"day": key, "provider": str(p), "region": str(r), "tier": str(t), "tenant_id": str(tn),
-             "instances": int(n), "monthly_eur": round(float(m), 6), "daily_eur": round(float(m) / DAYS_PER_MONTH, 6)}
+            {
+                "day": key,
+                "provider": str(p),
+                "region": str(r),
+                "tier": str(t),
+                "tenant_id": str(tn),
+                "instances": int(n),
+                "monthly_eur": round(float(m), 6),
+                "daily_eur": round(float(m) / DAYS_PER_MONTH, 6),
+            }
             for p, r, t, tn, n, m in s.connection().execute(stmt).all()
         ]
         s.execute(delete(CostSnapshot).where(col(CostSnapshot.day) == key))
@@ -90,8 +104,13 @@ def load_history(session: Session, caller: Caller, today: date, days: int = 90) 
     start = (today - timedelta(days=days - 1)).isoformat()
     end = today.isoformat()
     stmt = (
-        select(col(CostSnapshot.day), col(CostSnapshot.provider), func.sum(col(CostSnapshot.monthly_eur)),
-               func.sum(col(CostSnapshot.daily_eur)), func.sum(col(CostSnapshot.instances)))
+        select(
+            col(CostSnapshot.day),
+            col(CostSnapshot.provider),
+            func.sum(col(CostSnapshot.monthly_eur)),
+            func.sum(col(CostSnapshot.daily_eur)),
+            func.sum(col(CostSnapshot.instances)),
+        )
         .where(col(CostSnapshot.day) >= start, col(CostSnapshot.day) <= end)
         .group_by(col(CostSnapshot.day), col(CostSnapshot.provider))
     )

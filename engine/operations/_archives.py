@@ -104,12 +104,15 @@ class LocalArchiveStore:
             folder.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(data)
             if hashlib.sha256(tmp.read_bytes()).hexdigest() != digest:
-                raise ArchiveError(f"The archive of {instance_id} was damaged while writing to {folder}; "
-                                   "nothing was deleted.")
+                raise ArchiveError(
+                    f"The archive of {instance_id} was damaged while writing to {folder}; nothing was deleted."
+                )
             tmp.replace(path)  # atomic: a crash never leaves a half archive under the final name
         except OSError as exc:
-            raise ArchiveError(f"The archive of {instance_id} could not be written to {folder} "
-                               f"({exc.strerror or type(exc).__name__}); nothing was deleted.") from None
+            raise ArchiveError(
+                f"The archive of {instance_id} could not be written to {folder} "
+                f"({exc.strerror or type(exc).__name__}); nothing was deleted."
+            ) from None
         return StoredArchive(str(path), digest, len(data))
 
 
@@ -144,7 +147,10 @@ class S3ArchiveStore:
         client = self._client()
         try:
             client.put_object(
-                Bucket=self.bucket, Key=key, Body=data, ContentMD5=base64.b64encode(md5.digest()).decode(),
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentMD5=base64.b64encode(md5.digest()).decode(),
                 ContentType="application/gzip",
                 Metadata={"sha256": digest, "account": account_id, "instance": instance_id},
             )
@@ -153,12 +159,15 @@ class S3ArchiveStore:
         except ClientError as exc:
             raise ArchiveError(self._explain_client_error(exc, instance_id)) from None
         except BotoCoreError as exc:
-            raise ArchiveError(f"The archive {self.description} could not be reached for {instance_id} "
-                               f"({type(exc).__name__}); nothing was deleted.") from None
+            raise ArchiveError(
+                f"The archive {self.description} could not be reached for {instance_id} "
+                f"({type(exc).__name__}); nothing was deleted."
+            ) from None
         return StoredArchive(self.url(key), digest, len(data))
 
-    def _verify(self, client: Any, key: str, head: dict[str, Any], data: bytes, digest: str, md5_hex: str,
-                instance_id: str) -> None:
+    def _verify(
+        self, client: Any, key: str, head: dict[str, Any], data: bytes, digest: str, md5_hex: str, instance_id: str
+    ) -> None:
         """Compare what the bucket holds with what we sent; on a mismatch remove the bad copy and refuse."""
         etag = str(head.get("ETag", "")).strip('"')
         meta = {str(k).lower(): str(v) for k, v in (head.get("Metadata") or {}).items()}
@@ -177,25 +186,35 @@ class S3ArchiveStore:
         if problems:
             with contextlib.suppress(Exception):  # best effort: the refusal below is what matters
                 client.delete_object(Bucket=self.bucket, Key=key)
-            raise ArchiveError(f"The archive of {instance_id} stored at {self.url(key)} did not match what was sent "
-                               f"({', '.join(problems)}); nothing was deleted.")
+            raise ArchiveError(
+                f"The archive of {instance_id} stored at {self.url(key)} did not match what was sent "
+                f"({', '.join(problems)}); nothing was deleted."
+            )
 
     def _explain_client_error(self, exc: Any, instance_id: str) -> str:
         error = exc.response.get("Error", {}) if hasattr(exc, "response") else {}
         code = str(error.get("Code") or "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") if hasattr(exc, "response") else None
         if code in ("NoSuchBucket",) or (status == 404 and code in ("404", "NotFound", "")):
-            return (f"The archive bucket {self.bucket} does not exist at "
-                    f"{_safe_url(self.endpoint_url) if self.endpoint_url else 'AWS S3'}; create it or fix "
-                    f"archive_s3_bucket — {instance_id} was not deleted.")
+            return (
+                f"The archive bucket {self.bucket} does not exist at "
+                f"{_safe_url(self.endpoint_url) if self.endpoint_url else 'AWS S3'}; create it or fix "
+                f"archive_s3_bucket — {instance_id} was not deleted."
+            )
         if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden") or status == 403:
-            return (f"The archive {self.description} refused the upload ({code or 'HTTP 403'}); check the S3 "
-                    f"credentials and the bucket policy — {instance_id} was not deleted.")
+            return (
+                f"The archive {self.description} refused the upload ({code or 'HTTP 403'}); check the S3 "
+                f"credentials and the bucket policy — {instance_id} was not deleted."
+            )
         if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
-            return (f"The archive of {instance_id} was damaged on its way to {self.description} ({code}); "
-                    "nothing was deleted.")
-        return (f"The archive {self.description} failed for {instance_id} ({code or 'HTTP ' + str(status)}); "
-                "nothing was deleted.")
+            return (
+                f"The archive of {instance_id} was damaged on its way to {self.description} ({code}); "
+                "nothing was deleted."
+            )
+        return (
+            f"The archive {self.description} failed for {instance_id} ({code or 'HTTP ' + str(status)}); "
+            "nothing was deleted."
+        )
 
     def _client(self) -> Any:
         return self.clients.get(self.endpoint_url, self.region, self.access_key_id, self.secret_access_key)
@@ -212,35 +231,41 @@ class S3Clients:
         self._clients: dict[tuple[str | None, str, str | None, str], Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, endpoint_url: str | None, region: str, access_key_id: str | None,
-            secret_access_key: str | None) -> Any:
+    def get(
+        self, endpoint_url: str | None, region: str, access_key_id: str | None, secret_access_key: str | None
+    ) -> Any:
         """The client for these settings, built on first use."""
         secret_digest = hashlib.sha256((secret_access_key or "").encode()).hexdigest()
         cache_key = (endpoint_url, region, access_key_id, secret_digest)
         with self._lock:
             client = self._clients.get(cache_key)
             if client is None:
-                client = self._clients[cache_key] = _new_client(endpoint_url, region, access_key_id,
-                                                                secret_access_key)
+                client = self._clients[cache_key] = _new_client(endpoint_url, region, access_key_id, secret_access_key)
             return client
 
 
-def _new_client(endpoint_url: str | None, region: str, access_key_id: str | None,
-                secret_access_key: str | None) -> Any:
+def _new_client(endpoint_url: str | None, region: str, access_key_id: str | None, secret_access_key: str | None) -> Any:
     import boto3  # type: ignore[import-untyped]
     from botocore.config import Config  # type: ignore[import-untyped]
 
     config = Config(
-        region_name=region, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+        region_name=region,
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
         retries={"max_attempts": 3, "mode": "standard"},
         # botocore >= 1.36 adds CRC checksums to every upload by default, which many S3-compatible
         # services reject; Content-MD5 and our own SHA-256 check cover integrity instead.
-        request_checksum_calculation="when_required", response_checksum_validation="when_required",
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
         s3={"addressing_style": "path"} if endpoint_url else None,
     )
     return boto3.session.Session().client(
-        "s3", endpoint_url=endpoint_url, region_name=region, config=config,
-        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=config,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
     )
 
 
@@ -276,14 +301,17 @@ def archive_store(settings: Settings, store: Store | None = None, clients: S3Cli
     if settings.archive_store == "local":
         return LocalArchiveStore(settings.archive_dir or settings.home / "archives")
     if not settings.archive_s3_bucket:
-        raise ConfigError("archive_store is s3 but archive_s3_bucket is not set; set the bucket (it must exist) "
-                          "or use archive_store = \"local\".")
+        raise ConfigError(
+            "archive_store is s3 but archive_s3_bucket is not set; set the bucket (it must exist) "
+            'or use archive_store = "local".'
+        )
     key_id = settings.archive_s3_access_key_id.get_secret_value() if settings.archive_s3_access_key_id else None
-    secret = (settings.archive_s3_secret_access_key.get_secret_value()
-              if settings.archive_s3_secret_access_key else None)
+    secret = settings.archive_s3_secret_access_key.get_secret_value() if settings.archive_s3_secret_access_key else None
     if (key_id is None) != (secret is None):
-        raise ConfigError("Set both archive_s3_access_key_id and archive_s3_secret_access_key, or neither "
-                          f"(then the secret store's {ACCESS_KEY_SECRET} / {SECRET_KEY_SECRET} are used).")
+        raise ConfigError(
+            "Set both archive_s3_access_key_id and archive_s3_secret_access_key, or neither "
+            f"(then the secret store's {ACCESS_KEY_SECRET} / {SECRET_KEY_SECRET} are used)."
+        )
     if key_id is None:
         key_id, secret = _from_secret_store(store, settings)
     if secret:
@@ -291,7 +319,11 @@ def archive_store(settings: Settings, store: Store | None = None, clients: S3Cli
 
         default_redactor().add(secret)  # whatever gets logged from here on, this value is scrubbed
     return S3ArchiveStore(
-        bucket=settings.archive_s3_bucket, region=settings.archive_s3_region, prefix=settings.archive_s3_prefix,
-        endpoint_url=settings.archive_s3_endpoint_url, access_key_id=key_id, secret_access_key=secret,
+        bucket=settings.archive_s3_bucket,
+        region=settings.archive_s3_region,
+        prefix=settings.archive_s3_prefix,
+        endpoint_url=settings.archive_s3_endpoint_url,
+        access_key_id=key_id,
+        secret_access_key=secret,
         clients=clients if clients is not None else S3Clients(),
     )

@@ -52,18 +52,24 @@ async def diagnose_instances(nodes: _Nodes, instances: Sequence[Instance], check
     """One finding per instance, in the order given; the nodes are asked at the same time."""
 
     async def one(inst: Instance) -> dict[str, Any]:
-        base: dict[str, Any] = {"id": inst.id, "role": inst.role, "provider": inst.provider, "region": inst.region,
-                                "state": inst.state, "health_score": inst.health_score,
-                                "health_reason": inst.health_reason}
+        base: dict[str, Any] = {
+            "id": inst.id,
+            "role": inst.role,
+            "provider": inst.provider,
+            "region": inst.region,
+            "state": inst.state,
+            "health_score": inst.health_score,
+            "health_reason": inst.health_reason,
+        }
         if inst.state in UNDIAGNOSABLE:
             return {**base, "ok": None, "error": f"{inst.id} is {inst.state}: there is no node to ask yet."}
         try:
             answer = await asyncio.wait_for(
                 nodes.invoke(inst.id, "clawops.diagnose", {"checks": checks, "log_lines": LOG_LINES}),
-                timeout=DIAGNOSE_TIMEOUT_S)
+                timeout=DIAGNOSE_TIMEOUT_S,
+            )
         except TimeoutError:
-            return {**base, "ok": False,
-                    "error": f"{inst.id}'s node did not answer within {DIAGNOSE_TIMEOUT_S:.0f} s."}
+            return {**base, "ok": False, "error": f"{inst.id}'s node did not answer within {DIAGNOSE_TIMEOUT_S:.0f} s."}
         except ClawOpsError as err:
             return {**base, "ok": False, "error": str(err)}
         found = answer.get("checks") if isinstance(answer, dict) else None

@@ -90,15 +90,27 @@ def _standby_facts(s: Session, targets: list[Instance]) -> list[TargetFacts]:
     facts = []
     for t in targets:
         other = next(
-            (p for p in partners if p.account_id == t.account_id and p.id != t.id and p.role != t.role
-             and p.state != InstanceState.DELETED.value),
+            (
+                p
+                for p in partners
+                if p.account_id == t.account_id
+                and p.id != t.id
+                and p.role != t.role
+                and p.state != InstanceState.DELETED.value
+            ),
             None,
         )
-        facts.append(TargetFacts(
-            t.id, t.account_id, t.tenant_id, t.role, t.state,
-            standby_state=other.state if other else None,
-            standby_healthy=bool(other and other.state == "ACTIVE" and (other.health_score or 0) >= HEALTHY_SCORE),
-        ))
+        facts.append(
+            TargetFacts(
+                t.id,
+                t.account_id,
+                t.tenant_id,
+                t.role,
+                t.state,
+                standby_state=other.state if other else None,
+                standby_healthy=bool(other and other.state == "ACTIVE" and (other.health_score or 0) >= HEALTHY_SCORE),
+            )
+        )
     return facts
 
 
@@ -224,8 +236,9 @@ class PlacementHealth:
         return f"room for {left} more servers under its limit of {limit} ({used} in use)"
 
 
-def placement_health(s: Session, settings: Settings, *, statuses: Mapping[str, ProviderStatus] | None = None,
-                     now: datetime | None = None) -> PlacementHealth:
+def placement_health(
+    s: Session, settings: Settings, *, statuses: Mapping[str, ProviderStatus] | None = None, now: datetime | None = None
+) -> PlacementHealth:
     """Gather what speaks against placing new servers somewhere: incidents, status pages (``statuses``: the
     engine's recent reads, :meth:`StatusPages.known`), quotas."""
     health = PlacementHealth()
@@ -233,9 +246,11 @@ def placement_health(s: Session, settings: Settings, *, statuses: Mapping[str, P
         detail = row.detail or {}
         confirmed = bool(detail.get("confirmed"))
         count = detail.get("instances")
-        why = (f"open incident {row.id}"
-               + (f", {count} instances failing" if count else "")
-               + (f", confirmed by the {row.provider} status page" if confirmed and row.provider else ""))
+        why = (
+            f"open incident {row.id}"
+            + (f", {count} instances failing" if count else "")
+            + (f", confirmed by the {row.provider} status page" if confirmed and row.provider else "")
+        )
         if row.region and row.region in REGIONS:
             health.down_regions.setdefault(row.region, why)
         elif row.provider and not row.region:
@@ -257,17 +272,24 @@ def placement_health(s: Session, settings: Settings, *, statuses: Mapping[str, P
                     else:
                         health.warnings.setdefault(provider, f"{why} (minor, in {region.name})")
     if settings.provider_server_limits:
-        used = dict(s.exec(select(Instance.provider, func.count()).where(
-            col(Instance.state) != InstanceState.DELETED.value).group_by(col(Instance.provider))).all())
+        used = dict(
+            s.exec(
+                select(Instance.provider, func.count())
+                .where(col(Instance.state) != InstanceState.DELETED.value)
+                .group_by(col(Instance.provider))
+            ).all()
+        )
         for provider, limit in settings.provider_server_limits.items():
             in_use = int(used.get(provider, 0))
             health.room[provider] = (max(limit - in_use, 0), limit, in_use)
     from engine.guardian import region_suspect
 
     counts: dict[str, list[int]] = {}
-    for region_name, state, n in s.exec(select(Instance.region, Instance.state, func.count()).where(
-            col(Instance.state).in_(("ACTIVE", "DEGRADED", "HEALING", "FAILED")), col(Instance.role) == "primary")
-            .group_by(col(Instance.region), col(Instance.state))).all():
+    for region_name, state, n in s.exec(
+        select(Instance.region, Instance.state, func.count())
+        .where(col(Instance.state).in_(("ACTIVE", "DEGRADED", "HEALING", "FAILED")), col(Instance.role) == "primary")
+        .group_by(col(Instance.region), col(Instance.state))
+    ).all():
         tally = counts.setdefault(region_name, [0, 0])
         tally[0] += int(n)
         if state in ("DEGRADED", "FAILED"):
@@ -277,9 +299,14 @@ def placement_health(s: Session, settings: Settings, *, statuses: Mapping[str, P
             health.suspect_regions[region_name] = f"Guardian: {bad} of {total} primaries there unhealthy"
     since = (now or utcnow()) - QUOTA_MEMORY
     hint = ProviderQuotaExceeded.hint
-    for failure, when in s.exec(select(JobStep.detail, JobStep.updated_at).where(
-            col(JobStep.status) == "failed", col(JobStep.action) == "provision_pair",
-            col(JobStep.updated_at) >= since, col(JobStep.detail).contains(hint))).all():
+    for failure, when in s.exec(
+        select(JobStep.detail, JobStep.updated_at).where(
+            col(JobStep.status) == "failed",
+            col(JobStep.action) == "provision_pair",
+            col(JobStep.updated_at) >= since,
+            col(JobStep.detail).contains(hint),
+        )
+    ).all():
         match = _FAILED_CALL.match(failure or "")
         if match and match.group(1) in {p.value for p in Provider}:
             health.warnings.setdefault(match.group(1), f"it refused a create for quota at {when:%H:%M} UTC")
@@ -314,8 +341,9 @@ def ledger_flags(tier: Tier, geo: Geo, primary: Provider, settings: Settings) ->
         own = _eur(settings, plan.monthly, plan.currency)
         alt = best_alternative(provider.value, tier.value, geo.value, primary.value, own, settings.usd_to_eur)
         if alt is not None and alt.provider != provider.value:
-            flags[provider.value] = (f"Ledger: €{own:.2f}/month, {alt.provider} does {tier.value} for "
-                                     f"€{alt.monthly_eur:.2f}")
+            flags[provider.value] = (
+                f"Ledger: €{own:.2f}/month, {alt.provider} does {tier.value} for €{alt.monthly_eur:.2f}"
+            )
     return flags
 
 
@@ -324,15 +352,27 @@ def _refuse(message: str) -> PolicyRefusal:
 
 
 def _healthy_alternatives(health: PlacementHealth, geo: Geo, exclude: Provider, count: int) -> str:
-    names = [p.value for p in PRIMARY_PREFERENCE[geo]
-             if p != exclude and health.healthy_regions(p, geo)[0] and not health.short_of_room(p, count)
-             and p.value not in health.down_providers]
+    names = [
+        p.value
+        for p in PRIMARY_PREFERENCE[geo]
+        if p != exclude
+        and health.healthy_regions(p, geo)[0]
+        and not health.short_of_room(p, count)
+        and p.value not in health.down_providers
+    ]
     return f" (healthy in {geo.value.upper()}: {', '.join(names[:3])})" if names else ""
 
 
 # ---------------------------------------------------------------------- provision_pairs
-def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Region | None,
-              count: int, health: PlacementHealth | None = None, costs: Mapping[str, str] | None = None) -> Placement:
+def placement(
+    geo: Geo,
+    primary: Provider,
+    standby: Provider | None,
+    region: Region | None,
+    count: int,
+    health: PlacementHealth | None = None,
+    costs: Mapping[str, str] | None = None,
+) -> Placement:
     """Primary and standby regions for ``count`` new pairs: round-robin over each provider's *healthy* regions.
 
     Automatic choices (the standby provider when none is named, the regions) skip what ``health`` advises
@@ -355,25 +395,33 @@ def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Reg
     if region is not None:
         why = health.region_problem(region)
         if why:
-            raise _refuse(f"{region.name} is unhealthy right now ({why}); pick another region, or name none and "
-                          f"healthy {primary.value} regions are used.")
+            raise _refuse(
+                f"{region.name} is unhealthy right now ({why}); pick another region, or name none and "
+                f"healthy {primary.value} regions are used."
+            )
         primary_regions = [region]
     else:
         if not regions_for(primary, geo):
             raise InputError(f"{primary.value} has no region in {geo.value.upper()}; pick another geo or provider.")
         if primary.value in health.down_providers:
-            raise _refuse(f"{primary.value} is unhealthy right now ({health.down_providers[primary.value]}); pick "
-                          f"another primary provider{_healthy_alternatives(health, geo, primary, count)}.")
+            raise _refuse(
+                f"{primary.value} is unhealthy right now ({health.down_providers[primary.value]}); pick "
+                f"another primary provider{_healthy_alternatives(health, geo, primary, count)}."
+            )
         primary_regions, left_out = health.healthy_regions(primary, geo)
         if not primary_regions:
-            raise _refuse(f"every {primary.value} region in {geo.value.upper()} is unhealthy right now "
-                          f"({'; '.join(left_out)}); pick another primary provider"
-                          f"{_healthy_alternatives(health, geo, primary, count)}.")
+            raise _refuse(
+                f"every {primary.value} region in {geo.value.upper()} is unhealthy right now "
+                f"({'; '.join(left_out)}); pick another primary provider"
+                f"{_healthy_alternatives(health, geo, primary, count)}."
+            )
         skipped.extend(left_out)
     short = health.short_of_room(primary, count)
     if short:
-        raise _refuse(f"{primary.value} has {short}, not {count}; ask for fewer pairs, raise "
-                      f"provider_server_limits.{primary.value}, or pick another primary provider.")
+        raise _refuse(
+            f"{primary.value} has {short}, not {count}; ask for fewer pairs, raise "
+            f"provider_server_limits.{primary.value}, or pick another primary provider."
+        )
     if primary.value in health.warnings:
         warnings.append(f"{primary.value}: {health.warnings[primary.value]}")
     # --- standby: named, or the first healthy provider in the geo's order of preference
@@ -381,17 +429,23 @@ def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Reg
         if not regions_for(standby, geo):
             raise InputError(f"{standby.value} has no region in {geo.value.upper()}; pick another standby provider.")
         if standby.value in health.down_providers:
-            raise _refuse(f"the standby provider {standby.value} is unhealthy right now "
-                          f"({health.down_providers[standby.value]}); pick another standby provider, or name none "
-                          "and a healthy one is chosen.")
+            raise _refuse(
+                f"the standby provider {standby.value} is unhealthy right now "
+                f"({health.down_providers[standby.value]}); pick another standby provider, or name none "
+                "and a healthy one is chosen."
+            )
         standby_regions, left_out = health.healthy_regions(standby, geo)
         if not standby_regions:
-            raise _refuse(f"every {standby.value} region in {geo.value.upper()} is unhealthy right now "
-                          f"({'; '.join(left_out)}); pick another standby provider, or name none.")
+            raise _refuse(
+                f"every {standby.value} region in {geo.value.upper()} is unhealthy right now "
+                f"({'; '.join(left_out)}); pick another standby provider, or name none."
+            )
         short = health.short_of_room(standby, count)
         if short:
-            raise _refuse(f"the standby provider {standby.value} has {short}, not {count}; ask for fewer pairs or "
-                          "pick another standby provider.")
+            raise _refuse(
+                f"the standby provider {standby.value} has {short}, not {count}; ask for fewer pairs or "
+                "pick another standby provider."
+            )
         skipped.extend(left_out)
         if standby.value in health.warnings:
             warnings.append(f"{standby.value}: {health.warnings[standby.value]}")
@@ -407,11 +461,13 @@ def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Reg
         fit_but_costly: list[tuple[Provider, list[Region], list[str]]] = []
         for candidate in candidates:
             regions, left_out = health.healthy_regions(candidate, geo)
-            why = (health.down_providers.get(candidate.value)
-                   or (None if regions else "no healthy region in " + geo.value.upper())
-                   or health.provider_suspect(candidate, geo)
-                   or health.short_of_room(candidate, count)
-                   or health.warnings.get(candidate.value))
+            why = (
+                health.down_providers.get(candidate.value)
+                or (None if regions else "no healthy region in " + geo.value.upper())
+                or health.provider_suspect(candidate, geo)
+                or health.short_of_room(candidate, count)
+                or health.warnings.get(candidate.value)
+            )
             if why is None and candidate.value in costs:
                 fit_but_costly.append((candidate, regions, left_out))
                 costly.append(f"{candidate.value} ({costs[candidate.value]})")
@@ -423,25 +479,33 @@ def placement(geo: Geo, primary: Provider, standby: Provider | None, region: Reg
         if picked is None and fit_but_costly:
             picked = fit_but_costly[0]  # every healthy option is flagged: the first of them, and say so
             costly = [c for c in costly if not c.startswith(f"{picked[0].value} ")]
-            why_chosen = (f"Standbys on {picked[0].value}: every healthy provider is flagged by Ledger as "
-                          f"expensive ({costs[picked[0].value]}), this is the first by preference.")
+            why_chosen = (
+                f"Standbys on {picked[0].value}: every healthy provider is flagged by Ledger as "
+                f"expensive ({costs[picked[0].value]}), this is the first by preference."
+            )
         if picked is None:
-            raise _refuse(f"no provider in {geo.value.upper()} is fit for the standbys right now "
-                          f"({'; '.join(passed_over)}); name a standby provider once one recovers.")
+            raise _refuse(
+                f"no provider in {geo.value.upper()} is fit for the standbys right now "
+                f"({'; '.join(passed_over)}); name a standby provider once one recovers."
+            )
         chosen, standby_regions, left_out = picked
         skipped.extend(passed_over)
         skipped.extend(left_out)
         if not why_chosen:
-            why_chosen = (f"Standbys on {chosen.value}: healthy (no open incident, status page clear)"
-                          + (", with room," if health.room else "")
-                          + (" and not flagged by Ledger as expensive." if costs or costly else "."))
-    pairs = [(primary_regions[i % len(primary_regions)], standby_regions[i % len(standby_regions)])
-             for i in range(count)]
+            why_chosen = (
+                f"Standbys on {chosen.value}: healthy (no open incident, status page clear)"
+                + (", with room," if health.room else "")
+                + (" and not flagged by Ledger as expensive." if costs or costly else ".")
+            )
+    pairs = [
+        (primary_regions[i % len(primary_regions)], standby_regions[i % len(standby_regions)]) for i in range(count)
+    ]
     return Placement(pairs, chosen, skipped, warnings, why_chosen, costly)
 
 
-def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: Settings,
-                    pages: StatusPages | None = None) -> Draft:
+def draft_provision(
+    s: Session, caller: Caller, args: dict[str, Any], settings: Settings, pages: StatusPages | None = None
+) -> Draft:
     """A provisioning plan, placed around what ``pages`` (this engine's status-page reads) and the store say."""
     try:
         count = int(args["count"])
@@ -461,24 +525,44 @@ def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: 
             raise InputError(f"Unknown region '{args['region']}'; regions look like eu-hetzner-nbg1.")
         region = REGIONS[name]
         if region.provider != primary:
-            raise InputError(f"Region {name} belongs to {region.provider.value}, not the primary provider {primary.value}.")
+            raise InputError(
+                f"Region {name} belongs to {region.provider.value}, not the primary provider {primary.value}."
+            )
     geo = region.geo if region else _enum(Geo, args.get("geo") or "eu", "geo")
     statuses = pages.known() if pages is not None else None
-    placed = placement(geo, primary, standby, region, count, placement_health(s, settings, statuses=statuses),
-                       ledger_flags(tier, geo, primary, settings))
+    placed = placement(
+        geo,
+        primary,
+        standby,
+        region,
+        count,
+        placement_health(s, settings, statuses=statuses),
+        ledger_flags(tier, geo, primary, settings),
+    )
     pairs, standby = placed.pairs, placed.standby
     p_plan, s_plan = plan_for(primary, tier), plan_for(standby, tier)
     per_pair = _eur(settings, p_plan.monthly, p_plan.currency) + _eur(settings, s_plan.monthly, s_plan.currency)
     regions_used = sorted({r.name for pair in pairs for r in pair})
-    clean = {"count": count, "tier": tier.value, "geo": geo.value, "primary_provider": primary.value,
-             "standby_provider": standby.value}
+    clean = {
+        "count": count,
+        "tier": tier.value,
+        "geo": geo.value,
+        "primary_provider": primary.value,
+        "standby_provider": standby.value,
+    }
     if region:
         clean["region"] = region.name
     if args.get("label"):
         clean["label"] = str(args["label"])[:100]
     steps = [
-        {"action": "provision_pair", "pair": i, "primary_region": p.name, "standby_region": sb.name,
-         "tier": tier.value, "text": f"pair {i + 1}: primary {p.name}, standby {sb.name}"}
+        {
+            "action": "provision_pair",
+            "pair": i,
+            "primary_region": p.name,
+            "standby_region": sb.name,
+            "tier": tier.value,
+            "text": f"pair {i + 1}: primary {p.name}, standby {sb.name}",
+        }
         for i, (p, sb) in enumerate(pairs)
     ]
     summary = (
@@ -494,14 +578,16 @@ def draft_provision(s: Session, caller: Caller, args: dict[str, Any], settings: 
         summary += f" Skipped as unhealthy or full: {'; '.join(placed.skipped)}."
     if placed.warnings:
         summary += f" Warning: {'; '.join(placed.warnings)}."
-    facts = PolicyFacts(tool="provision_pairs", kind="mutate", affected_users=count,
-                        confirm_threshold=settings.confirm_threshold)
+    facts = PolicyFacts(
+        tool="provision_pairs", kind="mutate", affected_users=count, confirm_threshold=settings.confirm_threshold
+    )
     return Draft("provision_pairs", clean, summary, [], steps, count, round(per_pair * count, 2), True, facts)
 
 
 # ---------------------------------------------------------------------- teardown
-def draft_teardown(s: Session, caller: Caller, args: dict[str, Any], settings: Settings,
-                   drivers: Callable[[str], ProviderDriver]) -> Draft:
+def draft_teardown(
+    s: Session, caller: Caller, args: dict[str, Any], settings: Settings, drivers: Callable[[str], ProviderDriver]
+) -> Draft:
     selector = Selector.parse(args["selector"])
     if selector.is_empty:
         raise InputError("teardown needs a selector that names what to remove; it never means 'everything'.")
@@ -517,31 +603,50 @@ def draft_teardown(s: Session, caller: Caller, args: dict[str, Any], settings: S
     # Priced by the Ledger's own functions, so the plan saves exactly what the finding it came from said; each
     # step keeps its share and when it starts, for "what did that save us?".
     today = utcnow().date()
-    saves = {t.id: removal_saving(t.state, price_eur(t.monthly_price, t.currency, settings.usd_to_eur))
-             for t in targets}
+    saves = {
+        t.id: removal_saving(t.state, price_eur(t.monthly_price, t.currency, settings.usd_to_eur)) for t in targets
+    }
     saved = savings_of(((t.provider, t.created_at, saves[t.id]) for t in targets), today)
     cancels = [t for t in targets if not drivers(t.provider).capabilities.can_delete]
     steps = [
-        {"instance": t.id, "action": "teardown", "archive": archive,
-         "text": f"{'archive, then ' if archive else ''}"
-                 f"{'cancel the contract of' if t in cancels else 'delete'} {t.id} ({t.provider}, {t.state})",
-         **step_saving(t.provider, t.created_at, saves[t.id], today)}
+        {
+            "instance": t.id,
+            "action": "teardown",
+            "archive": archive,
+            "text": f"{'archive, then ' if archive else ''}"
+            f"{'cancel the contract of' if t in cancels else 'delete'} {t.id} ({t.provider}, {t.state})",
+            **step_saving(t.provider, t.created_at, saves[t.id], today),
+        }
         for t in targets
     ]
-    note = (f" {len(cancels)} on Contabo/Hostinger cannot be deleted early: their contracts are cancelled and they "
-            "run, and are billed, to the end of the term." if cancels else "")
-    what = (f"the pairs of {_plural(users, 'account')} ({len(targets):,} {selector.describe()})"
-            if len(targets) > 1 and _whole_accounts(s, targets) else
-            f"{_plural(len(targets), 'instance')} ({selector.describe()})")
+    note = (
+        f" {len(cancels)} on Contabo/Hostinger cannot be deleted early: their contracts are cancelled and they "
+        "run, and are billed, to the end of the term."
+        if cancels
+        else ""
+    )
+    what = (
+        f"the pairs of {_plural(users, 'account')} ({len(targets):,} {selector.describe()})"
+        if len(targets) > 1 and _whole_accounts(s, targets)
+        else f"{_plural(len(targets), 'instance')} ({selector.describe()})"
+    )
     summary = (
         f"Tear down {what}, affecting {_plural(users, 'user')}"
         f"{'; each account is archived first' if archive else '; NO archive'}. "
         f"{saving_text(saved, Money.of(settings))}{note}"
     )
-    facts = PolicyFacts(tool="teardown", kind="mutate", affected_users=users, deletes_servers=True,
-                        confirm_threshold=settings.confirm_threshold, targets=_standby_facts(s, targets))
+    facts = PolicyFacts(
+        tool="teardown",
+        kind="mutate",
+        affected_users=users,
+        deletes_servers=True,
+        confirm_threshold=settings.confirm_threshold,
+        targets=_standby_facts(s, targets),
+    )
     args = {"selector": selector.to_dict(), "archive": archive}
-    return Draft("teardown", args, summary, [t.id for t in targets], steps, users, 0.0 - saved.monthly_eur, False, facts)
+    return Draft(
+        "teardown", args, summary, [t.id for t in targets], steps, users, 0.0 - saved.monthly_eur, False, facts
+    )
 
 
 def _whole_accounts(s: Session, targets: list[Instance]) -> bool:
@@ -551,20 +656,30 @@ def _whole_accounts(s: Session, targets: list[Instance]) -> bool:
 
     accounts = {t.account_id for t in targets}
     gone = [InstanceState.DELETED.value, *LEAVING_STATES]
-    stmt = select(func.count()).select_from(Instance).where(
-        col(Instance.account_id).in_(accounts), col(Instance.state).not_in(gone))
+    stmt = (
+        select(func.count())
+        .select_from(Instance)
+        .where(col(Instance.account_id).in_(accounts), col(Instance.state).not_in(gone))
+    )
     return int(s.exec(stmt).one()) == len(targets)
 
 
 # ---------------------------------------------------------------------- resize
-def draft_resize(s: Session, caller: Caller, args: dict[str, Any], settings: Settings,
-                 drivers: Callable[[str], ProviderDriver]) -> Draft:
+def draft_resize(
+    s: Session, caller: Caller, args: dict[str, Any], settings: Settings, drivers: Callable[[str], ProviderDriver]
+) -> Draft:
     selector = Selector.parse(args["selector"])
     tier = _enum(Tier, args["tier"], "tier")
-    matched = [i for i in select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur) if InstanceState(i.state) in SERVING_STATES]
+    matched = [
+        i
+        for i in select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur)
+        if InstanceState(i.state) in SERVING_STATES
+    ]
     candidates = [i for i in matched if i.tier != tier.value]
     if not candidates:
-        raise InputError(f"No serving instances match {selector.describe()} on a tier other than {tier.value}; nothing to resize.")
+        raise InputError(
+            f"No serving instances match {selector.describe()} on a tier other than {tier.value}; nothing to resize."
+        )
     order = [t.value for t in Tier]
 
     def cannot(i: Instance) -> bool:
@@ -590,21 +705,42 @@ def draft_resize(s: Session, caller: Caller, args: dict[str, Any], settings: Set
         own = price_eur(i.monthly_price, i.currency, settings.usd_to_eur)
         saving = downsize_saving(i.provider, own, tier, settings.usd_to_eur) or 0.0
         changes.append((i.provider, i.created_at, saving))
-        steps.append({"instance": i.id, "action": "resize", "tier": tier.value, "plan_id": new.plan_id,
-                      "text": f"resize {i.id} ({i.provider}) {i.tier} → {tier.value} ({new.plan_id})",
-                      **step_saving(i.provider, i.created_at, saving, today)})
+        steps.append(
+            {
+                "instance": i.id,
+                "action": "resize",
+                "tier": tier.value,
+                "plan_id": new.plan_id,
+                "text": f"resize {i.id} ({i.provider}) {i.tier} → {tier.value} ({new.plan_id})",
+                **step_saving(i.provider, i.created_at, saving, today),
+            }
+        )
     saved = savings_of(changes, today)
     money = Money.of(settings)
     users = len({i.account_id for i in targets})
-    skipped = (f" {len(fixed)} on providers that cannot do this in place (no resize, or upgrades only) are skipped."
-               if fixed else "")
-    cost = (saving_text(saved, money) if saved.monthly_eur > 0 else
-            f"Adds about {money.text(-saved.monthly_eur)}/month." if saved.monthly_eur < 0 else
-            "The monthly cost does not change.")
-    summary = (f"Resize {_plural(len(targets), 'instance')} ({selector.describe()}) to {tier.value}, affecting "
-               f"{_plural(users, 'user')}; each restarts once. {cost}{skipped}")
-    facts = PolicyFacts(tool="resize", kind="mutate", affected_users=users, confirm_threshold=settings.confirm_threshold,
-                        targets=_standby_facts(s, targets))
+    skipped = (
+        f" {len(fixed)} on providers that cannot do this in place (no resize, or upgrades only) are skipped."
+        if fixed
+        else ""
+    )
+    cost = (
+        saving_text(saved, money)
+        if saved.monthly_eur > 0
+        else f"Adds about {money.text(-saved.monthly_eur)}/month."
+        if saved.monthly_eur < 0
+        else "The monthly cost does not change."
+    )
+    summary = (
+        f"Resize {_plural(len(targets), 'instance')} ({selector.describe()}) to {tier.value}, affecting "
+        f"{_plural(users, 'user')}; each restarts once. {cost}{skipped}"
+    )
+    facts = PolicyFacts(
+        tool="resize",
+        kind="mutate",
+        affected_users=users,
+        confirm_threshold=settings.confirm_threshold,
+        targets=_standby_facts(s, targets),
+    )
     clean = {"selector": selector.to_dict(), "tier": tier.value}
     return Draft("resize", clean, summary, [i.id for i in targets], steps, users, 0.0 - saved.monthly_eur, True, facts)
 
@@ -617,8 +753,13 @@ def draft_failover(s: Session, caller: Caller, args: dict[str, Any], settings: S
     matched_ids = {i.id for i in matched}
     if not accounts:
         raise InputError(f"No instances match {selector.describe()}; nothing to fail over.")
-    pairs = list(s.exec(select(Instance).where(col(Instance.account_id).in_(accounts),
-                                               col(Instance.state) != InstanceState.DELETED.value)).all())
+    pairs = list(
+        s.exec(
+            select(Instance).where(
+                col(Instance.account_id).in_(accounts), col(Instance.state) != InstanceState.DELETED.value
+            )
+        ).all()
+    )
     steps: list[dict[str, Any]] = []
     unhealthy: list[str] = []
     why_not: list[str] = []
@@ -626,30 +767,46 @@ def draft_failover(s: Session, caller: Caller, args: dict[str, Any], settings: S
     cost = 0.0
     for acct in accounts:
         primary = next((i for i in pairs if i.account_id == acct and i.role == "primary"), None)
-        standby = next((i for i in pairs if i.account_id == acct and i.role == "standby"
-                        and i.state == InstanceState.ACTIVE.value), None)
+        standby = next(
+            (
+                i
+                for i in pairs
+                if i.account_id == acct and i.role == "standby" and i.state == InstanceState.ACTIVE.value
+            ),
+            None,
+        )
         if primary is None or primary.id not in matched_ids:
             continue  # only users served from what was selected move (a standby there is not a reason to)
         if standby is None or (standby.health_score or 0) < HEALTHY_SCORE:
             unhealthy.append(acct)
             other = next((i for i in pairs if i.account_id == acct and i.role == "standby"), None)
             if standby is not None:
-                why_not.append(f"{acct}: standby {standby.id} scores {standby.health_score or 0} "
-                               f"({standby.health_reason or 'unhealthy'}) — heal it (\"restart {standby.id}\"), "
-                               "then fail over")
+                why_not.append(
+                    f"{acct}: standby {standby.id} scores {standby.health_score or 0} "
+                    f'({standby.health_reason or "unhealthy"}) — heal it ("restart {standby.id}"), '
+                    "then fail over"
+                )
             elif other is not None:
-                why_not.append(f"{acct}: standby {other.id} is {other.state}, health {other.health_score or 0}"
-                               f"{f' ({other.health_reason})' if other.health_reason else ''} — heal or replace it "
-                               f"(\"restart {other.id}\"), then fail over")
+                why_not.append(
+                    f"{acct}: standby {other.id} is {other.state}, health {other.health_score or 0}"
+                    f"{f' ({other.health_reason})' if other.health_reason else ''} — heal or replace it "
+                    f'("restart {other.id}"), then fail over'
+                )
             else:
                 why_not.append(f"{acct}: no standby — provision one, then fail over")
             continue
         targets.extend([primary, standby])
         replacement = plan_for(Provider(standby.provider), Tier(standby.tier))
         cost += _eur(settings, replacement.monthly, replacement.currency)
-        steps.append({"instance": standby.id, "action": "failover", "old_primary": primary.id,
-                      "text": f"{acct}: promote {standby.id} ({standby.provider}), mark {primary.id} FAILED, "
-                              "queue a replacement standby"})
+        steps.append(
+            {
+                "instance": standby.id,
+                "action": "failover",
+                "old_primary": primary.id,
+                "text": f"{acct}: promote {standby.id} ({standby.provider}), mark {primary.id} FAILED, "
+                "queue a replacement standby",
+            }
+        )
     if unhealthy and not steps:
         raise PolicyRefusal(
             "standby_verified",
@@ -659,18 +816,36 @@ def draft_failover(s: Session, caller: Caller, args: dict[str, Any], settings: S
     if not steps:
         raise InputError(f"No primaries match {selector.describe()}; nothing to fail over.")
     users = len(steps)
-    summary = (f"Fail over {_plural(users, 'account')} ({selector.describe()}) to their verified healthy standbys; "
-               f"old primaries are marked FAILED and replacement standbys are provisioned "
-               f"(about €{cost:,.2f}/month more until the failed primaries are torn down).")
+    summary = (
+        f"Fail over {_plural(users, 'account')} ({selector.describe()}) to their verified healthy standbys; "
+        f"old primaries are marked FAILED and replacement standbys are provisioned "
+        f"(about €{cost:,.2f}/month more until the failed primaries are torn down)."
+    )
     if why_not:
         # Do everything that is safe; say exactly what is left and how to finish it (rule: standby_verified).
         shown = "; ".join(why_not[:10]) + (f"; and {len(why_not) - 10} more" if len(why_not) > 10 else "")
-        summary += (f" Not failed over ({len(why_not)}, their standby is not verified healthy, so they stay on "
-                    f"their primary): {shown}.")
-    facts = PolicyFacts(tool="failover", kind="mutate", affected_users=users, confirm_threshold=settings.confirm_threshold,
-                        targets=_standby_facts(s, targets))
-    return Draft("failover", {"selector": selector.to_dict()}, summary, [t.id for t in targets], steps, users,
-                 round(cost, 2), False, facts)
+        summary += (
+            f" Not failed over ({len(why_not)}, their standby is not verified healthy, so they stay on "
+            f"their primary): {shown}."
+        )
+    facts = PolicyFacts(
+        tool="failover",
+        kind="mutate",
+        affected_users=users,
+        confirm_threshold=settings.confirm_threshold,
+        targets=_standby_facts(s, targets),
+    )
+    return Draft(
+        "failover",
+        {"selector": selector.to_dict()},
+        summary,
+        [t.id for t in targets],
+        steps,
+        users,
+        round(cost, 2),
+        False,
+        facts,
+    )
 
 
 # ---------------------------------------------------------------------- config_push
@@ -686,14 +861,18 @@ def draft_config_push(s: Session, caller: Caller, args: dict[str, Any], settings
     selector = Selector.parse(args["selector"])
     config = args["config"]
     if not isinstance(config, dict) or not config:
-        raise InputError("config must be a non-empty object of gateway settings, e.g. {\"log_level\": \"info\"}.")
+        raise InputError('config must be a non-empty object of gateway settings, e.g. {"log_level": "info"}.')
     try:
         size = len(json.dumps(config))
     except (TypeError, ValueError):
         raise InputError("config must contain only JSON values (strings, numbers, booleans, lists, objects).") from None
     if size > MAX_CONFIG_BYTES:
         raise InputError(f"config is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}. Push smaller changes.")
-    targets = [i for i in select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur) if InstanceState(i.state) in SERVING_STATES]
+    targets = [
+        i
+        for i in select_instances(s, caller, selector, usd_to_eur=settings.usd_to_eur)
+        if InstanceState(i.state) in SERVING_STATES
+    ]
     if not targets:
         raise InputError(f"No serving instances match {selector.describe()}; nothing to configure.")
     if args.get("batch_size") is not None:
@@ -705,19 +884,32 @@ def draft_config_push(s: Session, caller: Caller, args: dict[str, Any], settings
             raise InputError("batch_size must be at least 1.")
     else:
         batch = len(targets) if len(targets) <= MAX_CONFIG_BATCH else DEFAULT_ROLLING_BATCH
-    batches = [targets[i:i + batch] for i in range(0, len(targets), batch)]
+    batches = [targets[i : i + batch] for i in range(0, len(targets), batch)]
     steps = [
-        {"instance": b[0].id, "action": "config_batch", "batch": n, "instances": [i.id for i in b],
-         "text": f"batch {n + 1}/{len(batches)}: apply to {len(b)} instances, then re-check their health"}
+        {
+            "instance": b[0].id,
+            "action": "config_batch",
+            "batch": n,
+            "instances": [i.id for i in b],
+            "text": f"batch {n + 1}/{len(batches)}: apply to {len(b)} instances, then re-check their health",
+        }
         for n, b in enumerate(batches)
     ]
     users = len({i.account_id for i in targets})
-    summary = (f"Push config ({', '.join(sorted(config)[:5])}) to {_plural(len(targets), 'instance')} "
-               f"({selector.describe()}) in {_plural(len(batches), 'batch')} of up to {batch}, health re-checked after "
-               f"each; a failing batch halts the rollout and rolls every batch back. Affects {_plural(users, 'user')}.")
-    facts = PolicyFacts(tool="config_push", kind="mutate", affected_users=users,
-                        confirm_threshold=settings.confirm_threshold, config_targets=len(targets), batch_size=batch,
-                        targets=_standby_facts(s, targets))
+    summary = (
+        f"Push config ({', '.join(sorted(config)[:5])}) to {_plural(len(targets), 'instance')} "
+        f"({selector.describe()}) in {_plural(len(batches), 'batch')} of up to {batch}, health re-checked after "
+        f"each; a failing batch halts the rollout and rolls every batch back. Affects {_plural(users, 'user')}."
+    )
+    facts = PolicyFacts(
+        tool="config_push",
+        kind="mutate",
+        affected_users=users,
+        confirm_threshold=settings.confirm_threshold,
+        config_targets=len(targets),
+        batch_size=batch,
+        targets=_standby_facts(s, targets),
+    )
     clean = {"selector": selector.to_dict(), "config": config, "batch_size": batch}
     return Draft("config_push", clean, summary, [i.id for i in targets], steps, users, 0.0, True, facts)
 
@@ -739,12 +931,27 @@ def draft_silence(s: Session, caller: Caller, args: dict[str, Any], settings: Se
         raise InputError(f"No instances match {selector.describe()}; nothing to silence.")
     users = len({i.account_id for i in targets})
     reason = str(args.get("reason") or "")[:300]
-    summary = (f"Silence alerts for {_plural(len(targets), 'instance')} ({selector.describe()}) for {minutes} minutes"
-               f"{f' ({reason})' if reason else ''}. Guardian keeps healing; only notifications are muted.")
-    steps = [{"instance": targets[0].id, "action": "silence", "selector": selector.to_dict(), "minutes": minutes,
-              "reason": reason, "text": summary}]
-    facts = PolicyFacts(tool="silence_alerts", kind="mutate", affected_users=users,
-                        confirm_threshold=settings.confirm_threshold, targets=_standby_facts(s, targets))
+    summary = (
+        f"Silence alerts for {_plural(len(targets), 'instance')} ({selector.describe()}) for {minutes} minutes"
+        f"{f' ({reason})' if reason else ''}. Guardian keeps healing; only notifications are muted."
+    )
+    steps = [
+        {
+            "instance": targets[0].id,
+            "action": "silence",
+            "selector": selector.to_dict(),
+            "minutes": minutes,
+            "reason": reason,
+            "text": summary,
+        }
+    ]
+    facts = PolicyFacts(
+        tool="silence_alerts",
+        kind="mutate",
+        affected_users=users,
+        confirm_threshold=settings.confirm_threshold,
+        targets=_standby_facts(s, targets),
+    )
     clean: dict[str, Any] = {"selector": selector.to_dict(), "minutes": minutes}
     if reason:
         clean["reason"] = reason

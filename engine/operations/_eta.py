@@ -55,9 +55,18 @@ def time_scale(drivers: Any) -> float | None:
     return 1.0
 
 
-def estimate_provisioning(instances: list[Instance], pairs: list[tuple[str, str]], done_pairs: int,
-                          now: datetime, scale: float, *, parallel: bool, concurrency: int,
-                          fastest: float | None, started: datetime) -> float | None:
+def estimate_provisioning(
+    instances: list[Instance],
+    pairs: list[tuple[str, str]],
+    done_pairs: int,
+    now: datetime,
+    scale: float,
+    *,
+    parallel: bool,
+    concurrency: int,
+    fastest: float | None,
+    started: datetime,
+) -> float | None:
     """Seconds left for a provisioning job (``None`` when nothing is left or the model cannot say).
 
     ``pairs``: (primary id, standby id) of the pairs not done yet; ``instances``: their rows now.
@@ -105,8 +114,11 @@ def estimate_provisioning(instances: list[Instance], pairs: list[tuple[str, str]
         primary, standby = by_id.get(primary_id), by_id.get(standby_id)
         if primary is not None and primary.state in unsent:
             pending += 1
-        if standby is not None and standby.state in unsent and (
-                parallel or primary is None or primary.state == "ACTIVE"):
+        if (
+            standby is not None
+            and standby.state in unsent
+            and (parallel or primary is None or primary.state == "ACTIVE")
+        ):
             pending += 1
     admitted = 2 * done_pairs + sum(1 for i in instances if i.state not in unsent)
     elapsed = max((now - _aware(started)).total_seconds(), 0.0)
@@ -138,4 +150,3 @@ def _one_pair(instances: list[Instance], parallel: bool) -> float:
     if not times:
         return 0.0
     return max(times) if parallel else sum(times)
-

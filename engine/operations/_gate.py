@@ -129,7 +129,8 @@ class DecisionGate:
         """Weigh one mutating call with the rest of its turn and the operator's window."""
         with self._timed():
             proposal = Proposal(
-                plan_id=plan_id, tool=draft.tool,
+                plan_id=plan_id,
+                tool=draft.tool,
                 accounts=frozenset(t.account_id for t in draft.facts.targets),
                 users=draft.affected_users,
                 destructive=is_destructive(TOOLS[draft.tool].destructive, draft.args, draft.reversible),
@@ -158,11 +159,14 @@ class DecisionGate:
         if caller.autonomous:
             return WindowUse(minutes=self.window_minutes)
         cutoff = utcnow() - timedelta(minutes=self.window_minutes)
-        rows = s.exec(select(PlanRecord.policy, PlanRecord.affected_users)
-                      .where(col(PlanRecord.operator_id) == caller.operator_id,
-                             col(PlanRecord.status) == "confirmed",
-                             col(PlanRecord.requires_confirmation).is_(False),
-                             col(PlanRecord.decided_at) >= cutoff)).all()
+        rows = s.exec(
+            select(PlanRecord.policy, PlanRecord.affected_users).where(
+                col(PlanRecord.operator_id) == caller.operator_id,
+                col(PlanRecord.status) == "confirmed",
+                col(PlanRecord.requires_confirmation).is_(False),
+                col(PlanRecord.decided_at) >= cutoff,
+            )
+        ).all()
         accounts: set[str] = set()
         new_users = 0
         for policy, users in rows:
@@ -189,8 +193,15 @@ class DecisionGate:
         with self._timed():
             s.exec(select(Operator.id).where(col(Operator.id) == caller.operator_id).with_for_update()).all()
             accounts = frozenset(s.exec(select(Instance.account_id).where(col(Instance.id).in_(rec.targets))).all())
-            proposal = Proposal(plan_id=rec.id, tool=rec.tool, accounts=accounts, users=rec.affected_users,
-                                destructive=False, model=False, needs_human=False)
+            proposal = Proposal(
+                plan_id=rec.id,
+                tool=rec.tool,
+                accounts=accounts,
+                users=rec.affected_users,
+                destructive=False,
+                model=False,
+                needs_human=False,
+            )
             verdict = judge(caller, [proposal], self.window(s, caller), self.settings.confirm_threshold)[-1]
             return list(verdict.checks) if verdict.needs_human else []
 
@@ -212,34 +223,48 @@ class DecisionGate:
         with self._timed():
             counted = implicit and not caller.autonomous
             entry: dict[str, Any] = {
-                "rule": GATE_RULE, "passed": True, "needs_human": False, "window": counted,
+                "rule": GATE_RULE,
+                "passed": True,
+                "needs_human": False,
+                "window": counted,
                 "note": "ran within the limits of this turn and window" if implicit else "confirmed by the operator",
             }
             if counted and rec.targets:
                 turn = self.current()
                 known = [p.accounts for p in turn.proposals if p.plan_id == rec.id] if turn is not None else []
-                accounts = known[0] if known else set(s.exec(select(Instance.account_id)
-                                                             .where(col(Instance.id).in_(rec.targets))).all())
+                accounts = (
+                    known[0]
+                    if known
+                    else set(s.exec(select(Instance.account_id).where(col(Instance.id).in_(rec.targets))).all())
+                )
                 entry["accounts"] = sorted(accounts)
             rec.policy = [*[p for p in rec.policy if p.get("rule") != GATE_RULE], entry]
 
     # ------------------------------------------------------------------ confirming
-    def check_confirm(self, rec: PlanRecord, caller: Caller, *, implicit: bool, session_key: str | None,
-                      shown_scope: str | None) -> None:
+    def check_confirm(
+        self, rec: PlanRecord, caller: Caller, *, implicit: bool, session_key: str | None, shown_scope: str | None
+    ) -> None:
         """Only the operator confirms, in the session that was shown the plan, for exactly that plan."""
         if implicit:
             if rec.requires_confirmation:
                 raise PolicyRefusal(CONFIRM_RULE, f"Refused: plan {rec.id} waits for the operator's own go.")
             return
         if model_initiated(caller):
-            raise PolicyRefusal(CONFIRM_RULE, "Refused: only the operator confirms a plan; a model can propose, "
-                                              "never approve.")
+            raise PolicyRefusal(
+                CONFIRM_RULE, "Refused: only the operator confirms a plan; a model can propose, never approve."
+            )
         if session_key is not None and rec.session_key != session_key:
-            raise PolicyRefusal(CONFIRM_RULE, f"Refused: plan {rec.id} was shown in another conversation; "
-                                              "confirm it there, or ask again here for a fresh plan.")
+            raise PolicyRefusal(
+                CONFIRM_RULE,
+                f"Refused: plan {rec.id} was shown in another conversation; "
+                "confirm it there, or ask again here for a fresh plan.",
+            )
         if shown_scope is not None and shown_scope != plan_scope(rec):
-            raise PolicyRefusal(CONFIRM_RULE, f"Refused: plan {rec.id} is not the plan you were shown (its scope "
-                                              "differs); nothing ran. Ask again for a fresh plan.")
+            raise PolicyRefusal(
+                CONFIRM_RULE,
+                f"Refused: plan {rec.id} is not the plan you were shown (its scope "
+                "differs); nothing ran. Ask again for a fresh plan.",
+            )
 
     @staticmethod
     def allow_confirmed(caller: Caller, confirmed: bool) -> bool:

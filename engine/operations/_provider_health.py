@@ -20,8 +20,17 @@ from engine.guardian import Exposure, exposure_by_region
 from engine.policy import Caller
 from engine.tenancy import is_demo
 
-_KEYS = ("primaries", "standbys", "failed", "failed_over", "standbys_lost", "unhealthy_primaries", "can_fail_over",
-         "no_healthy_standby", "users")
+_KEYS = (
+    "primaries",
+    "standbys",
+    "failed",
+    "failed_over",
+    "standbys_lost",
+    "unhealthy_primaries",
+    "can_fail_over",
+    "no_healthy_standby",
+    "users",
+)
 
 
 def _numbers(e: Exposure) -> dict[str, Any]:
@@ -33,8 +42,9 @@ def _numbers(e: Exposure) -> dict[str, Any]:
     return out
 
 
-def exposure(s: Any, caller: Caller, provider: str | None, region: str | None
-             ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+def exposure(
+    s: Any, caller: Caller, provider: str | None, region: str | None
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Per region and per provider: primaries, standbys, failed, failed over, users without an active gateway."""
     regions, providers = exposure_by_region(s, provider=provider, region=region, tenant_id=caller.tenant_id)
     return ({r: _numbers(e) for r, e in regions.items()}, {p: _numbers(e) for p, e in providers.items()})
@@ -67,8 +77,12 @@ async def _status(provider: str, drivers: Any) -> dict[str, Any]:
 
     ensure = getattr(drivers, "ensure", None)
     if hasattr(drivers, "sim"):  # the in-process sim has no status page
-        return {"indicator": "unknown", "description": "simulated provider: no status page", "incidents": [],
-                "source": ""}
+        return {
+            "indicator": "unknown",
+            "description": "simulated provider: no status page",
+            "incidents": [],
+            "source": "",
+        }
     if ensure is not None:  # the demo: each emulator serves its vendor's status feed
         await ensure(provider)
         status = await provider_status(provider, drivers.client, drivers.status_url(provider))

@@ -20,8 +20,14 @@ from engine.store import Instance
 from engine.tenancy import is_demo, scoped
 
 PROBLEM_STATES = tuple(
-    s.value for s in (InstanceState.DEGRADED, InstanceState.FAILED, InstanceState.HEALING, InstanceState.ERROR,
-                      InstanceState.STANDBY_PROMOTING)
+    s.value
+    for s in (
+        InstanceState.DEGRADED,
+        InstanceState.FAILED,
+        InstanceState.HEALING,
+        InstanceState.ERROR,
+        InstanceState.STANDBY_PROMOTING,
+    )
 )
 STATE_ORDER = [s.value for s in InstanceState]
 MAX_LISTED = 50

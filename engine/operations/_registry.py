@@ -99,8 +99,11 @@ _SELECTOR_SCHEMA: dict[str, Any] = {
         "tier": {"type": "string", "enum": [t.value for t in Tier]},
         "state": {"type": "string", "enum": [s.value for s in InstanceState]},
         "role": {"type": "string", "enum": [r.value for r in Role]},
-        "finding": {"type": "string", "enum": list(FINDINGS),
-                    "description": "a finding id from the last cost_analysis(kind='waste')"},
+        "finding": {
+            "type": "string",
+            "enum": list(FINDINGS),
+            "description": "a finding id from the last cost_analysis(kind='waste')",
+        },
     },
     "additionalProperties": False,
 }
@@ -202,7 +205,9 @@ class NoArgs(Args):
 
 
 class JobArgs(Args):
-    job_id: Annotated[str | None, Field(description="a job id, job- and 32 hex digits, as shown when the job started")] = None
+    job_id: Annotated[
+        str | None, Field(description="a job id, job- and 32 hex digits, as shown when the job started")
+    ] = None
 
 
 class AuditQueryArgs(Args):
@@ -210,8 +215,11 @@ class AuditQueryArgs(Args):
     action: str | None = None
     target: str | None = None
     limit: PositiveInt | None = None
-    since: Annotated[str | None, AfterValidator(_check_since),
-                     Field(description="how far back: 30m, 24h, 7d, 2w, or an ISO date/time (UTC)")] = None
+    since: Annotated[
+        str | None,
+        AfterValidator(_check_since),
+        Field(description="how far back: 30m, 24h, 7d, 2w, or an ISO date/time (UTC)"),
+    ] = None
 
 
 class BriefingArgs(Args):
@@ -285,10 +293,14 @@ class ToolSpec:
             return [f"{self.name} takes named arguments ({', '.join(self.args) or 'none'})"]
         unknown = sorted(set(args) - set(self.args))
         if unknown:
-            return [f"{self.name} has no argument '{name}'; it takes {', '.join(self.args) or 'none'}"
-                    for name in unknown]
-        return [f"{self.name} needs '{name}'; it takes {', '.join(self.args)}"
-                for name in self.required if args.get(name) in (None, "")]
+            return [
+                f"{self.name} has no argument '{name}'; it takes {', '.join(self.args) or 'none'}" for name in unknown
+            ]
+        return [
+            f"{self.name} needs '{name}'; it takes {', '.join(self.args)}"
+            for name in self.required
+            if args.get(name) in (None, "")
+        ]
 
     def _check(self, args: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         try:
@@ -310,8 +322,12 @@ class ToolSpec:
         for arg, values in (narrow or {}).items():
             if arg in properties:
                 properties[arg] = {"type": "string", "enum": list(values)}
-        return {"type": "object", "properties": properties, "required": list(self.required),
-                "additionalProperties": False}
+        return {
+            "type": "object",
+            "properties": properties,
+            "required": list(self.required),
+            "additionalProperties": False,
+        }
 
 
 def _sentence(tool: str, error: Mapping[str, Any]) -> str:
@@ -325,7 +341,7 @@ def _sentence(tool: str, error: Mapping[str, Any]) -> str:
     if kind in ("bool_parsing", "bool_type"):
         return f"{where} must be true or false, not {value!r}"
     if kind in ("dict_type", "too_short") and where == "config":
-        return "config must be a non-empty object of settings, e.g. {\"log_level\": \"info\"}"
+        return 'config must be a non-empty object of settings, e.g. {"log_level": "info"}'
     if kind == "value_error":
         return str(context.get("error", error.get("msg", "")))
     return f"{where}: {str(error.get('msg', 'not accepted')).lower()}"
@@ -362,8 +378,9 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _t(name: str, kind: str, arguments: type[Args], role: OperatorRole, description: str, *,
-       destructive: bool = False) -> ToolSpec:
+def _t(
+    name: str, kind: str, arguments: type[Args], role: OperatorRole, description: str, *, destructive: bool = False
+) -> ToolSpec:
     return ToolSpec(name, kind, arguments, role, description, destructive)
 
 
@@ -373,8 +390,13 @@ V, OP = OperatorRole.VIEWER, OperatorRole.OPERATOR
 TOOLS: dict[str, ToolSpec] = {
     t.name: t
     for t in (
-        _t("fleet_status", _R, FleetStatusArgs, V,
-           "Counts of instances by state and provider, and the ones that need attention."),
+        _t(
+            "fleet_status",
+            _R,
+            FleetStatusArgs,
+            V,
+            "Counts of instances by state and provider, and the ones that need attention.",
+        ),
         _t("instance_inspect", _R, TargetArgs, V, "One account's pair or one instance, in full."),
         _t("instance_diagnose", _R, DiagnoseArgs, V, "Read-only checks run by clawnode on the instance."),
         _t("provision_pairs", _M, ProvisionArgs, OP, "Create primary + standby pairs on two different providers."),
@@ -388,12 +410,22 @@ TOOLS: dict[str, ToolSpec] = {
         _t("silence_alerts", _M, SilenceArgs, OP, "Silence alerts for matching instances."),
         _t("guardian_sweep", _R, NoArgs, OP, "Run Guardian's health sweep now (where nodes report to this engine)."),
         _t("job_status", _R, JobArgs, V, "Progress of a job; without job_id, the running and recent jobs."),
-        _t("job_stop", _M, JobArgs, OP,
-           "Stop a running job at the next safe step boundary (without job_id: your only running job)."),
+        _t(
+            "job_stop",
+            _M,
+            JobArgs,
+            OP,
+            "Stop a running job at the next safe step boundary (without job_id: your only running job).",
+        ),
         _t("audit_query", _R, AuditQueryArgs, V, "Search the audit log."),
         _t("briefing", _R, BriefingArgs, V, "The daily or weekly briefing."),
-        _t("briefing_schedule", _R, BriefingScheduleArgs, V,
-           "Your briefing time (HH:MM), time zone, days and channels; without arguments, when it comes."),
+        _t(
+            "briefing_schedule",
+            _R,
+            BriefingScheduleArgs,
+            V,
+            "Your briefing time (HH:MM), time zone, days and channels; without arguments, when it comes.",
+        ),
     )
 }
 
@@ -403,23 +435,51 @@ SESSION_KIND = "session"
 SESSION_TOOLS: dict[str, ToolSpec] = {
     t.name: t
     for t in (
-        _t("sessions_spawn", SESSION_KIND, SpawnArgs, V,
-           "Start a child run of another agent on a task; its result is announced back when it finishes."),
-        _t("sessions_send", SESSION_KIND, SendArgs, V,
-           "Send a message to another agent; with wait=true, block until it answers."),
+        _t(
+            "sessions_spawn",
+            SESSION_KIND,
+            SpawnArgs,
+            V,
+            "Start a child run of another agent on a task; its result is announced back when it finishes.",
+        ),
+        _t(
+            "sessions_send",
+            SESSION_KIND,
+            SendArgs,
+            V,
+            "Send a message to another agent; with wait=true, block until it answers.",
+        ),
     )
 }
 
 TOOL_AGENT = {
-    "provision_pairs": "forge", "teardown": "forge", "resize": "forge", "config_push": "forge",
-    "cost_analysis": "ledger", "provider_health": "guardian", "silence_alerts": "guardian",
-    "instance_diagnose": "triage", "briefing": "briefer", "briefing_schedule": "briefer", "guardian_sweep": "guardian",
+    "provision_pairs": "forge",
+    "teardown": "forge",
+    "resize": "forge",
+    "config_push": "forge",
+    "cost_analysis": "ledger",
+    "provider_health": "guardian",
+    "silence_alerts": "guardian",
+    "instance_diagnose": "triage",
+    "briefing": "briefer",
+    "briefing_schedule": "briefer",
+    "guardian_sweep": "guardian",
 }
 """Which teammate speaks for a tool (its answers, its jobs' progress); the rest is Commander's."""
 
 CONTRACT_TOOLS = (
-    "fleet_status", "instance_inspect", "instance_diagnose", "provision_pairs", "teardown", "resize", "restart",
-    "failover", "config_push", "cost_analysis", "provider_health", "silence_alerts",
+    "fleet_status",
+    "instance_inspect",
+    "instance_diagnose",
+    "provision_pairs",
+    "teardown",
+    "resize",
+    "restart",
+    "failover",
+    "config_push",
+    "cost_analysis",
+    "provider_health",
+    "silence_alerts",
 )
 """The 12 operations of ARCHITECTURE §3, in the contract's order."""
 

@@ -52,8 +52,14 @@ def _apply_finding(stmt: Any, finding: str, usd_to_eur: float) -> Any:
     return stmt.where(finding_filter(finding, usd_to_eur=usd_to_eur))
 
 
-def select_instances(session: Session, caller: Caller, selector: Selector, *, include_gone: bool = False,
-                     usd_to_eur: float = DEFAULT_USD_TO_EUR) -> list[Instance]:
+def select_instances(
+    session: Session,
+    caller: Caller,
+    selector: Selector,
+    *,
+    include_gone: bool = False,
+    usd_to_eur: float = DEFAULT_USD_TO_EUR,
+) -> list[Instance]:
     """Instances matching ``selector`` that ``caller`` may see, in a stable order."""
     stmt = apply_selector(scoped(select(Instance), caller), selector, usd_to_eur=usd_to_eur)
     if not include_gone:
@@ -93,7 +99,9 @@ def resolve_target(session: Session, caller: Caller, target: str) -> tuple[Accou
         raise NotFound(f"No account {target} is visible to you; check the id (accounts look like acct-042).")
     instances = list(
         session.exec(
-            select(Instance).where(col(Instance.account_id) == account.id).order_by(col(Instance.role), col(Instance.created_at))
+            select(Instance)
+            .where(col(Instance.account_id) == account.id)
+            .order_by(col(Instance.role), col(Instance.created_at))
         ).all()
     )
     return account, instances

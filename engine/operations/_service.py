@@ -143,18 +143,24 @@ class JobView:
         ``Forge running. 4/20 ACTIVE, 11/20 BOOTSTRAPPING, 5/20 CREATING. ETA 6 min``."""
         agent = TOOL_AGENT.get(self.tool, "commander").capitalize()
         instances = sum(self.states.values())
-        states = ", ".join(f"{n}/{instances} {state}" for state, n in
-                           sorted(self.states.items(), key=lambda kv: (-_STATE_RANK.get(kv[0], 0), kv[0])))
+        states = ", ".join(
+            f"{n}/{instances} {state}"
+            for state, n in sorted(self.states.items(), key=lambda kv: (-_STATE_RANK.get(kv[0], 0), kv[0]))
+        )
         if self.status == "succeeded":
             head = f"{agent} done: {self.done}/{self.total} steps in {_duration(self.elapsed_seconds)}."
         elif self.status == "failed":
-            head = (f"{agent} stopped: {self.done}/{self.total} done, {self.failed} failed"
-                    f" after {_duration(self.elapsed_seconds)}.")
+            head = (
+                f"{agent} stopped: {self.done}/{self.total} done, {self.failed} failed"
+                f" after {_duration(self.elapsed_seconds)}."
+            )
         elif self.status == "stopped":
             head = f"{agent} stopped on request after {_duration(self.elapsed_seconds)}."
         elif self.status == "stopping":
-            head = (f"{agent} stopping: {self.done}/{self.total} steps done, {self.skipped} not started;"
-                    " what is under way finishes first.")
+            head = (
+                f"{agent} stopping: {self.done}/{self.total} steps done, {self.skipped} not started;"
+                " what is under way finishes first."
+            )
         else:
             head = f"{agent} running: {self.done}/{self.total} steps done."
         parts = [f"Resumed after an interruption. {head}" if self.resumed and not self.finished else head]
@@ -170,18 +176,34 @@ class JobView:
 
     def to_contract(self) -> dict[str, Any]:
         return {
-            "id": self.id, "plan_id": self.plan_id, "tool": self.tool, "status": self.status,
-            "total": self.total, "done": self.done, "failed": self.failed, "states": self.states,
-            "error": self.error, "elapsed_seconds": round(self.elapsed_seconds, 1),
+            "id": self.id,
+            "plan_id": self.plan_id,
+            "tool": self.tool,
+            "status": self.status,
+            "total": self.total,
+            "done": self.done,
+            "failed": self.failed,
+            "states": self.states,
+            "error": self.error,
+            "elapsed_seconds": round(self.elapsed_seconds, 1),
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
             "fastest_seconds": None if self.fastest_seconds is None else round(self.fastest_seconds, 1),
-            "skipped": self.skipped, "resumed": self.resumed,
+            "skipped": self.skipped,
+            "resumed": self.resumed,
         }
 
 
-
-_STATE_RANK = {"ACTIVE": 9, "STANDBY_PROMOTING": 7, "BOOTSTRAPPING": 6, "CREATING": 5, "REQUESTED": 4,
-               "HEALING": 3, "DEGRADED": 2, "DRAINING": 2, "FAILED": 1}
+_STATE_RANK = {
+    "ACTIVE": 9,
+    "STANDBY_PROMOTING": 7,
+    "BOOTSTRAPPING": 6,
+    "CREATING": 5,
+    "REQUESTED": 4,
+    "HEALING": 3,
+    "DEGRADED": 2,
+    "DRAINING": 2,
+    "FAILED": 1,
+}
 """Progress lines list the furthest-along states first."""
 
 
@@ -250,8 +272,9 @@ class BriefingTools(Protocol):
     The briefer sits above this layer (it reads operations' results), so the runtime injects it
     (:attr:`Operations.briefings`)."""
 
-    def __call__(self, caller: Caller, tool: str, args: dict[str, Any], *,
-                 dry_run: bool = False) -> Awaitable[dict[str, Any]]: ...
+    def __call__(
+        self, caller: Caller, tool: str, args: dict[str, Any], *, dry_run: bool = False
+    ) -> Awaitable[dict[str, Any]]: ...
 
 
 class _HeldForConfirmation(Exception):
@@ -266,9 +289,16 @@ class _HeldForConfirmation(Exception):
 
 def _plan_view(rec: PlanRecord) -> PlanView:
     return PlanView(
-        id=rec.id, tool=rec.tool, summary=rec.summary, requires_confirmation=rec.requires_confirmation,
-        affected_users=rec.affected_users, monthly_cost_delta=rec.monthly_cost_delta, status=rec.status,
-        steps=tuple(s.get("text", "") for s in rec.steps[:20]), policy=tuple(rec.policy), reversible=rec.reversible,
+        id=rec.id,
+        tool=rec.tool,
+        summary=rec.summary,
+        requires_confirmation=rec.requires_confirmation,
+        affected_users=rec.affected_users,
+        monthly_cost_delta=rec.monthly_cost_delta,
+        status=rec.status,
+        steps=tuple(s.get("text", "") for s in rec.steps[:20]),
+        policy=tuple(rec.policy),
+        reversible=rec.reversible,
         scope=plan_scope(rec),
     )
 
@@ -312,8 +342,17 @@ class Operations:
         """Runs ``briefing`` and ``briefing_schedule`` (``engine.briefer``, above this layer): set by the runtime."""
 
     # ------------------------------------------------------------------ entry point
-    async def call(self, caller: Caller, tool: str, args: Mapping[str, Any], *, session_key: str = "",
-                   dry_run: bool = False, confirmed: bool = False, amends: str | None = None) -> ToolOutcome:
+    async def call(
+        self,
+        caller: Caller,
+        tool: str,
+        args: Mapping[str, Any],
+        *,
+        session_key: str = "",
+        dry_run: bool = False,
+        confirmed: bool = False,
+        amends: str | None = None,
+    ) -> ToolOutcome:
         """Run one tool call.  ``confirmed`` may only be set from the operator's own input (a model's is dropped).
 
         ``amends`` names the pending plan this call changes (the operator narrowed, widened or recounted it
@@ -340,20 +379,25 @@ class Operations:
                 return self._stop(caller, spec, clean, dry_run=dry_run)
             if spec.name == "guardian_sweep":
                 if self.sweeper is None:
-                    raise InputError("Guardian sweeps only where nodes report to this engine (the daemon with "
-                                     "real nodes, every 5 minutes); here its health comes from the fleet's "
-                                     "stored state, so there is nothing to sweep now.")
+                    raise InputError(
+                        "Guardian sweeps only where nodes report to this engine (the daemon with "
+                        "real nodes, every 5 minutes); here its health comes from the fleet's "
+                        "stored state, so there is nothing to sweep now."
+                    )
                 return ToolOutcome(spec.name, clean, "done", result=await self.sweeper())
             if spec.name in ("briefing", "briefing_schedule"):
                 if self.briefings is None:
-                    raise InputError("Briefings are not available from this operation layer alone; "
-                                     "ask through the engine (clawops, or the clawops engine daemon).")
+                    raise InputError(
+                        "Briefings are not available from this operation layer alone; "
+                        "ask through the engine (clawops, or the clawops engine daemon)."
+                    )
                 result = await self.briefings(caller, spec.name, clean, dry_run=dry_run)
                 return ToolOutcome(spec.name, clean, "done", result=result)
             if spec.kind == "read":
                 return self._read(caller, spec, clean)
-            return await self._mutate(caller, spec, clean, session_key=session_key, dry_run=dry_run,
-                                      confirmed=confirmed, amends=amends)
+            return await self._mutate(
+                caller, spec, clean, session_key=session_key, dry_run=dry_run, confirmed=confirmed, amends=amends
+            )
         except PolicyRefusal as refusal:
             self._audit_refusal(caller, tool, raw_args, refusal)
             return ToolOutcome(tool, raw_args, "refused", message=str(refusal), rule=refusal.rule)
@@ -363,8 +407,11 @@ class Operations:
     def _authorize_agent(self, agent: str, tool: str) -> None:
         """An agent may call only the tools its agent.toml allows (the brain offers no others; this is the lock)."""
         if self.agent_allowance is None:
-            raise PolicyRefusal("agent_allowance", f"Refused: {agent}'s allowance cannot be checked here, "
-                                                   "so no agent may act through this operation layer.")
+            raise PolicyRefusal(
+                "agent_allowance",
+                f"Refused: {agent}'s allowance cannot be checked here, "
+                "so no agent may act through this operation layer.",
+            )
         self.agent_allowance(agent, tool)
 
     # ------------------------------------------------------------------ reads
@@ -409,45 +456,94 @@ class Operations:
         found = await diagnose_instances(self._nodes, instances, checks)
         problems = [f["id"] for f in found if f["ok"] is False]
         with self.store.session() as s:
-            audit.append(s, actor=caller.actor, channel=caller.channel, action="diagnose", target=account.id,
-                         outcome="problems" if problems else "ok",
-                         detail={"instances": [f["id"] for f in found], "checks": checks, "problems": problems})
-        return ToolOutcome(spec.name, args, "done", result={"target": target, "account": account.id,
-                                                            "checks": checks, "instances": found,
-                                                            "ok": not problems})
+            audit.append(
+                s,
+                actor=caller.actor,
+                channel=caller.channel,
+                action="diagnose",
+                target=account.id,
+                outcome="problems" if problems else "ok",
+                detail={"instances": [f["id"] for f in found], "checks": checks, "problems": problems},
+            )
+        return ToolOutcome(
+            spec.name,
+            args,
+            "done",
+            result={"target": target, "account": account.id, "checks": checks, "instances": found, "ok": not problems},
+        )
 
     # ------------------------------------------------------------------ mutations
-    async def _mutate(self, caller: Caller, spec: ToolSpec, args: dict[str, Any], *, session_key: str,
-                      dry_run: bool, confirmed: bool, amends: str | None = None) -> ToolOutcome:
+    async def _mutate(
+        self,
+        caller: Caller,
+        spec: ToolSpec,
+        args: dict[str, Any],
+        *,
+        session_key: str,
+        dry_run: bool,
+        confirmed: bool,
+        amends: str | None = None,
+    ) -> ToolOutcome:
         if spec.name == "provision_pairs":
             await self._refresh_provider_status()
         with self.store.session() as s:
             draft = self._draft(s, caller, spec, args)
             checks = evaluate(caller, draft.facts, spec.min_role)
             if amends:
-                checks.append(PolicyCheck(AMENDED, True, needs_human=True,
-                                          note=f"it changes plan {amends}: the changed plan runs only on your go"))
+                checks.append(
+                    PolicyCheck(
+                        AMENDED,
+                        True,
+                        needs_human=True,
+                        note=f"it changes plan {amends}: the changed plan runs only on your go",
+                    )
+                )
             plan_id = _new_id("pl")
             assessed = self.gate.assess(s, caller, plan_id, draft, checks)
             needs_human, checks = assessed.needs_human, assessed.checks
             rec = PlanRecord(
-                id=plan_id, session_key=session_key, operator_id=caller.operator_id, tool=spec.name,
-                args=draft.args, summary=draft.summary, targets=draft.targets, steps=draft.steps,
-                affected_users=draft.affected_users, monthly_cost_delta=draft.monthly_cost_delta,
-                reversible=draft.reversible, policy=[c.to_dict() for c in checks],
-                requires_confirmation=needs_human, status="dry_run" if dry_run else "pending",
+                id=plan_id,
+                session_key=session_key,
+                operator_id=caller.operator_id,
+                tool=spec.name,
+                args=draft.args,
+                summary=draft.summary,
+                targets=draft.targets,
+                steps=draft.steps,
+                affected_users=draft.affected_users,
+                monthly_cost_delta=draft.monthly_cost_delta,
+                reversible=draft.reversible,
+                policy=[c.to_dict() for c in checks],
+                requires_confirmation=needs_human,
+                status="dry_run" if dry_run else "pending",
             )
             s.add(rec)
-            audit.append(s, actor=caller.actor, channel=caller.channel, action=f"plan.{spec.name}", target=rec.id,
-                         outcome="dry_run" if dry_run else "planned",
-                         detail={"args": args, "affected_users": rec.affected_users, "targets": len(rec.targets),
-                                 "requires_confirmation": needs_human})
+            audit.append(
+                s,
+                actor=caller.actor,
+                channel=caller.channel,
+                action=f"plan.{spec.name}",
+                target=rec.id,
+                outcome="dry_run" if dry_run else "planned",
+                detail={
+                    "args": args,
+                    "affected_users": rec.affected_users,
+                    "targets": len(rec.targets),
+                    "requires_confirmation": needs_human,
+                },
+            )
         if dry_run or (needs_human and not confirmed) or (assessed.defer and not confirmed):
             turn = self.gate.current()
             if assessed.defer and not dry_run and turn is not None:
                 turn.deferred.append(rec.id)  # runs (or waits) when the whole turn is weighed: settle()
-            return ToolOutcome(spec.name, draft.args, "planned", result={"targets": len(rec.targets)},
-                               message=rec.summary, plan=_plan_view(rec))
+            return ToolOutcome(
+                spec.name,
+                draft.args,
+                "planned",
+                result={"targets": len(rec.targets)},
+                message=rec.summary,
+                plan=_plan_view(rec),
+            )
         return await self.confirm(caller, rec.id, implicit=not needs_human and not confirmed)
 
     async def settle(self, turn: TurnDecision | None = None) -> dict[str, ToolOutcome]:
@@ -477,8 +573,14 @@ class Operations:
                 rec.requires_confirmation = True
                 rec.policy = [*[p for p in rec.policy if p.get("rule") not in {c["rule"] for c in extra}], *extra]
                 s.add(rec)
-                held[plan_id] = ToolOutcome(rec.tool, dict(rec.args), "planned", result={"targets": len(rec.targets)},
-                                            message=rec.summary, plan=_plan_view(rec))
+                held[plan_id] = ToolOutcome(
+                    rec.tool,
+                    dict(rec.args),
+                    "planned",
+                    result={"targets": len(rec.targets)},
+                    message=rec.summary,
+                    plan=_plan_view(rec),
+                )
         out: dict[str, ToolOutcome] = dict(held)
         for plan_id in turn.deferred:
             if plan_id in held or plan_id in gone:
@@ -526,7 +628,9 @@ class Operations:
         selector = Selector.parse(args["selector"])
         component = str(args["component"]).strip().lower()
         if component not in RESTART_COMPONENTS:
-            raise InputError(f"restart component '{component}' is not known; use one of: {', '.join(RESTART_COMPONENTS)}.")
+            raise InputError(
+                f"restart component '{component}' is not known; use one of: {', '.join(RESTART_COMPONENTS)}."
+            )
         args["component"] = component
         args["selector"] = selector.to_dict()
         matched = select_instances(s, caller, selector, usd_to_eur=self.settings.usd_to_eur)
@@ -535,7 +639,9 @@ class Operations:
             why = f" ({len(matched)} match but none is in a restartable state)" if matched else ""
             raise InputError(f"No instances match {selector.describe()}{why}; nothing to restart.")
         users = len({i.account_id for i in targets})
-        what = {"vps": "reboot the VPS", "gateway": "restart the OpenClaw gateway", "docker": "restart docker"}[component]
+        what = {"vps": "reboot the VPS", "gateway": "restart the OpenClaw gateway", "docker": "restart docker"}[
+            component
+        ]
         summary = (
             f"{what[0].upper()}{what[1:]} on {len(targets)} instance{'s' if len(targets) != 1 else ''} "
             f"({selector.describe()}), affecting {users} user{'s' if users != 1 else ''}. No cost change."
@@ -545,7 +651,10 @@ class Operations:
             for i in targets
         ]
         facts = PolicyFacts(
-            tool="restart", kind="mutate", affected_users=users, confirm_threshold=self.settings.confirm_threshold,
+            tool="restart",
+            kind="mutate",
+            affected_users=users,
+            confirm_threshold=self.settings.confirm_threshold,
             targets=[TargetFacts(i.id, i.account_id, i.tenant_id, i.role, i.state) for i in targets],
         )
         return Draft("restart", args, summary, [i.id for i in targets], steps, users, 0.0, True, facts)
@@ -558,29 +667,39 @@ class Operations:
                 raise NotFound(f"No plan {plan_id} of yours exists; ask again to get a fresh plan.")
             return _plan_view(rec)
 
-    async def confirm(self, caller: Caller, plan_id: str, *, implicit: bool = False, session_key: str | None = None,
-                      shown_scope: str | None = None) -> ToolOutcome:
+    async def confirm(
+        self,
+        caller: Caller,
+        plan_id: str,
+        *,
+        implicit: bool = False,
+        session_key: str | None = None,
+        shown_scope: str | None = None,
+    ) -> ToolOutcome:
         """Turn a pending plan into a job and run it.  Called only on the operator's own say-so.
 
         With :attr:`background_jobs` the job is started and the outcome says so (``done``: the job was
         accepted; its view says ``running``); progress then arrives through the listeners.
         """
         try:
-            plan, job_id, args = self.confirm_plan(caller, plan_id, implicit=implicit, session_key=session_key,
-                                                   shown_scope=shown_scope)
+            plan, job_id, args = self.confirm_plan(
+                caller, plan_id, implicit=implicit, session_key=session_key, shown_scope=shown_scope
+            )
         except _HeldForConfirmation as held:
             return ToolOutcome(held.plan.tool, held.tool_args, "planned", message=held.plan.summary, plan=held.plan)
         if self.background_jobs and not _FOREGROUND.get():
             self.start_job(job_id)
             view = self.job_view(job_id)
             message = f"Job {view.id} started: {view.total} steps; progress follows."
-            return ToolOutcome(plan.tool, args, "done", result={"job": view.to_contract()}, message=message,
-                               plan=plan, job=view)
+            return ToolOutcome(
+                plan.tool, args, "done", result={"job": view.to_contract()}, message=message, plan=plan, job=view
+            )
         view = await self.run_job(job_id)
         status = "done" if view.status == "succeeded" else "error"
         message = f"Job {view.id}: {view.done}/{view.total} done" + (f", {view.failed} failed" if view.failed else "")
-        return ToolOutcome(plan.tool, args, status, result={"job": view.to_contract()}, message=message,
-                           plan=plan, job=view)
+        return ToolOutcome(
+            plan.tool, args, status, result={"job": view.to_contract()}, message=message, plan=plan, job=view
+        )
 
     # ------------------------------------------------------------------ progress
     @contextmanager
@@ -705,8 +824,15 @@ class Operations:
             self._owners[job_id] = owner
         return owner
 
-    def confirm_plan(self, caller: Caller, plan_id: str, *, implicit: bool = False, session_key: str | None = None,
-                     shown_scope: str | None = None) -> tuple[PlanView, str, dict[str, Any]]:
+    def confirm_plan(
+        self,
+        caller: Caller,
+        plan_id: str,
+        *,
+        implicit: bool = False,
+        session_key: str | None = None,
+        shown_scope: str | None = None,
+    ) -> tuple[PlanView, str, dict[str, Any]]:
         """Record the operator's decision and create the durable job (without running it).
 
         The decision gate checks who confirms: only the operator, in the session shown the plan (when
@@ -722,17 +848,23 @@ class Operations:
             held = self.gate.hold_if_over(s, rec, caller) if implicit else []
             if held:
                 rec.requires_confirmation = True
-                rec.policy = [*[p for p in rec.policy if p.get("rule") not in {c.rule for c in held}],
-                              *[c.to_dict() for c in held]]
-                raise _HeldForConfirmation(dataclasses.replace(_plan_view(rec), requires_confirmation=True),
-                                           dict(rec.args))
+                rec.policy = [
+                    *[p for p in rec.policy if p.get("rule") not in {c.rule for c in held}],
+                    *[c.to_dict() for c in held],
+                ]
+                raise _HeldForConfirmation(
+                    dataclasses.replace(_plan_view(rec), requires_confirmation=True), dict(rec.args)
+                )
             # Re-check policy against the fleet as it is now: time has passed since the plan was shown.
             targets = list(s.exec(select(Instance).where(col(Instance.id).in_(rec.targets))).all())
             if len(targets) != len(rec.targets):
                 raise InputError(f"Some targets of plan {plan_id} no longer exist; ask again for a fresh plan.")
             facts = PolicyFacts(
-                tool=rec.tool, kind="mutate", affected_users=rec.affected_users,
-                confirm_threshold=self.settings.confirm_threshold, targets=_standby_facts(s, targets),
+                tool=rec.tool,
+                kind="mutate",
+                affected_users=rec.affected_users,
+                confirm_threshold=self.settings.confirm_threshold,
+                targets=_standby_facts(s, targets),
                 deletes_servers=rec.tool == "teardown",
             )
             evaluate(caller, facts, tool_spec(rec.tool).min_role)
@@ -743,16 +875,31 @@ class Operations:
             rec.decided_at = utcnow()
             rec.decided_by = caller.operator_id
             rec.decided_channel = caller.channel
-            job = JobRecord(id=_new_id("job"), plan_id=rec.id, tool=rec.tool, status="running",
-                            total=len(rec.steps), started_by=caller.operator_id)
+            job = JobRecord(
+                id=_new_id("job"),
+                plan_id=rec.id,
+                tool=rec.tool,
+                status="running",
+                total=len(rec.steps),
+                started_by=caller.operator_id,
+            )
             s.add(rec)
             s.add(job)
             for seq, step in enumerate(rec.steps):
                 s.add(JobStep(job_id=job.id, seq=seq, instance_id=step["instance"], action=step["action"]))
-            audit.append(s, actor=caller.actor, channel=caller.channel, action=f"confirm.{rec.tool}", target=rec.id,
-                         outcome="auto" if implicit else "confirmed",
-                         detail={"job": job.id, "affected_users": rec.affected_users,
-                                 "how": "within threshold" if implicit else "operator confirmed"})
+            audit.append(
+                s,
+                actor=caller.actor,
+                channel=caller.channel,
+                action=f"confirm.{rec.tool}",
+                target=rec.id,
+                outcome="auto" if implicit else "confirmed",
+                detail={
+                    "job": job.id,
+                    "affected_users": rec.affected_users,
+                    "how": "within threshold" if implicit else "operator confirmed",
+                },
+            )
             return _plan_view(rec), job.id, dict(rec.args)
 
     def cancel(self, caller: Caller, plan_id: str) -> PlanView:
@@ -767,8 +914,14 @@ class Operations:
             rec.decided_by = caller.operator_id
             rec.decided_channel = caller.channel
             s.add(rec)
-            audit.append(s, actor=caller.actor, channel=caller.channel, action=f"cancel.{rec.tool}", target=rec.id,
-                         outcome="cancelled")
+            audit.append(
+                s,
+                actor=caller.actor,
+                channel=caller.channel,
+                action=f"cancel.{rec.tool}",
+                target=rec.id,
+                outcome="cancelled",
+            )
             return _plan_view(rec)
 
     # ------------------------------------------------------------------ jobs
@@ -797,8 +950,11 @@ class Operations:
             plan_steps = list(plan.steps)
             plan_args = dict(plan.args)
             pending = list(
-                s.exec(select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.status) != "done")
-                       .order_by(col(JobStep.seq))).all()
+                s.exec(
+                    select(JobStep)
+                    .where(col(JobStep.job_id) == job_id, col(JobStep.status) != "done")
+                    .order_by(col(JobStep.seq))
+                ).all()
             )
         self._report(job_id)
         # Steps can run for minutes (a server booting) while their instances move on: report every interval,
@@ -844,22 +1000,45 @@ class Operations:
         except IntegrityError:
             log.info("another engine added job %s's replacement steps first", job_id)  # (job_id, seq) is unique
         with self.store.session() as s:
-            return list(s.exec(select(JobStep).where(col(JobStep.job_id) == job_id,
-                                                     col(JobStep.action) == "create_standby",
-                                                     col(JobStep.status) != "done")
-                               .order_by(col(JobStep.seq))).all())
+            return list(
+                s.exec(
+                    select(JobStep)
+                    .where(
+                        col(JobStep.job_id) == job_id,
+                        col(JobStep.action) == "create_standby",
+                        col(JobStep.status) != "done",
+                    )
+                    .order_by(col(JobStep.seq))
+                ).all()
+            )
 
     def _add_replacement_steps(self, job_id: str) -> None:
-        building = (InstanceState.REQUESTED.value, InstanceState.CREATING.value,
-                    InstanceState.BOOTSTRAPPING.value, InstanceState.ERROR.value)
+        building = (
+            InstanceState.REQUESTED.value,
+            InstanceState.CREATING.value,
+            InstanceState.BOOTSTRAPPING.value,
+            InstanceState.ERROR.value,
+        )
         with self.store.session() as s:
             steps = list(s.exec(select(JobStep).where(col(JobStep.job_id) == job_id)).all())
             promoted = [st.instance_id for st in steps if st.action == "failover" and st.status == "done"]
             have = {st.instance_id for st in steps if st.action == "create_standby"}
             accounts = list(s.exec(select(Instance.account_id).where(col(Instance.id).in_(promoted))).all())
-            queued = list(s.exec(select(Instance.id).where(
-                col(Instance.account_id).in_(accounts), col(Instance.role) == "standby",
-                col(Instance.state).in_(building)).order_by(col(Instance.id))).all()) if accounts else []
+            queued = (
+                list(
+                    s.exec(
+                        select(Instance.id)
+                        .where(
+                            col(Instance.account_id).in_(accounts),
+                            col(Instance.role) == "standby",
+                            col(Instance.state).in_(building),
+                        )
+                        .order_by(col(Instance.id))
+                    ).all()
+                )
+                if accounts
+                else []
+            )
             new = [iid for iid in queued if iid not in have]
             if not new:
                 return
@@ -874,8 +1053,11 @@ class Operations:
     def promoted(self, job_id: str) -> bool:
         """Whether every promotion of a failover job is done (users served; replacements may still be building)."""
         with self.store.session() as s:
-            statuses = list(s.exec(select(JobStep.status).where(col(JobStep.job_id) == job_id,
-                                                                col(JobStep.action) == "failover")).all())
+            statuses = list(
+                s.exec(
+                    select(JobStep.status).where(col(JobStep.job_id) == job_id, col(JobStep.action) == "failover")
+                ).all()
+            )
         return bool(statuses) and all(status == "done" for status in statuses)
 
     async def _prepare_providers(self, instance_ids: list[str], *, every_provider: bool = False) -> None:
@@ -894,8 +1076,9 @@ class Operations:
         for provider in sorted(providers):
             await ensure(provider)
 
-    async def _run_rollout(self, job_id: str, pending: list[JobStep], plan_steps: list[dict[str, Any]],
-                           config: dict[str, Any]) -> JobView:
+    async def _run_rollout(
+        self, job_id: str, pending: list[JobStep], plan_steps: list[dict[str, Any]], config: dict[str, Any]
+    ) -> JobView:
         """Config push: batches strictly one after another; the first unhealthy batch halts and rolls back.
 
         Rule 2 made the batches small; this makes them safe: every instance that
@@ -920,17 +1103,27 @@ class Operations:
                 applied = [i for p in plan_steps[: step.seq + 1] for i in p["instances"]]
                 restored = await self._steps.rollback_config(applied)
                 with self.store.session() as s:
-                    for later in s.exec(select(JobStep).where(col(JobStep.job_id) == job_id,
-                                                              col(JobStep.seq) > step.seq)).all():
+                    for later in s.exec(
+                        select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.seq) > step.seq)
+                    ).all():
                         later.status, later.detail = "failed", "not started: the rollout halted"
                         s.add(later)
                     job = s.get(JobRecord, job_id)
                     assert job is not None
-                    job.error = (f"batch {step.seq + 1} failed its health check ({detail}); rollout halted and "
-                                 f"{restored} instances rolled back to their previous config")
+                    job.error = (
+                        f"batch {step.seq + 1} failed its health check ({detail}); rollout halted and "
+                        f"{restored} instances rolled back to their previous config"
+                    )
                     s.add(job)
-                    audit.append(s, actor="forge", channel="job", action="config_push.rollback", target=job_id,
-                                 outcome="rolled_back", detail={"batch": step.seq + 1, "restored": restored})
+                    audit.append(
+                        s,
+                        actor="forge",
+                        channel="job",
+                        action="config_push.rollback",
+                        target=job_id,
+                        outcome="rolled_back",
+                        detail={"batch": step.seq + 1, "restored": restored},
+                    )
                 break
         return self._finish_job(job_id)
 
@@ -942,8 +1135,15 @@ class Operations:
             row.detail = detail
             row.updated_at = utcnow()
             s.add(row)
-            audit.append(s, actor="forge", channel="job", action=step.action, target=step.instance_id,
-                         outcome="ok" if ok else "failed", detail={"job": step.job_id, "seq": step.seq, "detail": detail})
+            audit.append(
+                s,
+                actor="forge",
+                channel="job",
+                action=step.action,
+                target=step.instance_id,
+                outcome="ok" if ok else "failed",
+                detail={"job": step.job_id, "seq": step.seq, "detail": detail},
+            )
 
     def _claim(self, step_id: int | None) -> bool:
         """Take a step for this process, atomically: two engines never run the same step.
@@ -956,8 +1156,12 @@ class Operations:
             result = s.execute(
                 update(JobStep)
                 .where(col(JobStep.id) == step_id)
-                .where(or_(col(JobStep.status).in_(("pending", "failed")),
-                           and_(col(JobStep.status) == "running", col(JobStep.updated_at) < lease_expired)))
+                .where(
+                    or_(
+                        col(JobStep.status).in_(("pending", "failed")),
+                        and_(col(JobStep.status) == "running", col(JobStep.updated_at) < lease_expired),
+                    )
+                )
                 .values(status="running", attempts=JobStep.attempts + 1, updated_at=utcnow())
             )
             return bool(getattr(result, "rowcount", 0) == 1)
@@ -994,8 +1198,9 @@ class Operations:
         ok = True
         try:
             async with self._lease(step.id):
-                detail = await self._steps.run(step.action, step.instance_id, params,
-                                               stopping=lambda: is_stopping(self.store, step.job_id))
+                detail = await self._steps.run(
+                    step.action, step.instance_id, params, stopping=lambda: is_stopping(self.store, step.job_id)
+                )
         except StepStopped:
             self._skipped(step, release_unbought(self.store, step.job_id, step.action, step.instance_id, params))
             return
@@ -1009,8 +1214,15 @@ class Operations:
             if row is not None:
                 row.status, row.detail, row.updated_at = "skipped", detail, utcnow()
                 s.add(row)
-            audit.append(s, actor="forge", channel="job", action=step.action, target=step.instance_id,
-                         outcome="skipped", detail={"job": step.job_id, "seq": step.seq, "detail": detail})
+            audit.append(
+                s,
+                actor="forge",
+                channel="job",
+                action=step.action,
+                target=step.instance_id,
+                outcome="skipped",
+                detail={"job": step.job_id, "seq": step.seq, "detail": detail},
+            )
 
     def _stop(self, caller: Caller, spec: ToolSpec, args: dict[str, Any], *, dry_run: bool) -> ToolOutcome:
         """``job_stop``: flag the job; whoever runs it stops at the next safe step boundary and reports."""
@@ -1021,8 +1233,13 @@ class Operations:
                 from engine.operations._stop import resolve_job
 
                 target = resolve_job(s, caller, job_id).id
-            return ToolOutcome(spec.name, args, "planned", result={"job_id": target},
-                               message=f"Would stop job {target} at the next safe step boundary (dry run).")
+            return ToolOutcome(
+                spec.name,
+                args,
+                "planned",
+                result={"job_id": target},
+                message=f"Would stop job {target} at the next safe step boundary (dry run).",
+            )
         target, newly = request_stop(self.store, caller, job_id)
         if target not in self.running_jobs:
             # Nobody here runs it (it was left by a closed chat, or runs elsewhere): settle what never started.
@@ -1034,11 +1251,14 @@ class Operations:
             message = f"Job {target} stopped. {view.error or ''}".strip()
         else:
             under_way = view.total - view.done - view.failed - view.skipped
-            message = (f"Stopping job {target}{'' if newly else ' (already asked)'}: {view.done}/{view.total} done, "
-                       f"{under_way} under way finish first (nothing is left half-built); the rest will not start. "
-                       "Its progress line says when it has stopped.")
-        return ToolOutcome(spec.name, {"job_id": target}, "done", result={"job": view.to_contract()},
-                           message=message, job=view)
+            message = (
+                f"Stopping job {target}{'' if newly else ' (already asked)'}: {view.done}/{view.total} done, "
+                f"{under_way} under way finish first (nothing is left half-built); the rest will not start. "
+                "Its progress line says when it has stopped."
+            )
+        return ToolOutcome(
+            spec.name, {"job_id": target}, "done", result={"job": view.to_contract()}, message=message, job=view
+        )
 
     @asynccontextmanager
     async def _lease(self, step_id: int | None) -> AsyncIterator[None]:
@@ -1054,8 +1274,12 @@ class Operations:
                 await asyncio.sleep(self.step_lease_seconds / 4)
                 try:
                     with self.store.session() as s:
-                        s.execute(update(JobStep).where(col(JobStep.id) == step_id)
-                                  .where(col(JobStep.status) == "running").values(updated_at=utcnow()))
+                        s.execute(
+                            update(JobStep)
+                            .where(col(JobStep.id) == step_id)
+                            .where(col(JobStep.status) == "running")
+                            .values(updated_at=utcnow())
+                        )
                 except ClawOpsError:
                     log.warning("could not renew the lease of step %s; another engine may take it over", step_id)
 
@@ -1088,16 +1312,21 @@ class Operations:
             return self._job_view(s, job)
 
     def _job_view(self, s: Session, job: JobRecord) -> JobView:
-        rows = list(s.exec(select(JobStep.instance_id, JobStep.status, JobStep.updated_at)
-                           .where(col(JobStep.job_id) == job.id)).all())
+        rows = list(
+            s.exec(
+                select(JobStep.instance_id, JobStep.status, JobStep.updated_at).where(col(JobStep.job_id) == job.id)
+            ).all()
+        )
         # a job's instances: each step's own, plus the standby a provisioning step brings up with its primary
         instance_ids = {row[0] for row in rows}
         plan = s.get(PlanRecord, job.plan_id)
         if plan is not None and job.tool == "provision_pairs":
             instance_ids |= {str(p["standby"]) for p in plan.steps if p.get("standby")}
-        states = Counter(
-            s.exec(select(Instance.state).where(col(Instance.id).in_(instance_ids))).all()
-        ) if instance_ids else Counter()
+        states = (
+            Counter(s.exec(select(Instance.state).where(col(Instance.id).in_(instance_ids))).all())
+            if instance_ids
+            else Counter()
+        )
         done = sum(1 for row in rows if row[1] == "done")
         failed = sum(1 for row in rows if row[1] == "failed")
         skipped = sum(1 for row in rows if row[1] == "skipped")
@@ -1112,12 +1341,25 @@ class Operations:
             eta = self._provisioning_eta(s, plan, rows, done, min(fastest) if fastest else None, started)
         if eta is None and status == "running" and done + failed:
             eta = elapsed / (done + failed) * max(job.total - done - failed, 0)
-        return JobView(job.id, job.plan_id, job.tool, status, job.total, done, failed,
-                       dict(sorted(states.items())), job.error, elapsed, eta, min(fastest) if fastest else None,
-                       skipped)
+        return JobView(
+            job.id,
+            job.plan_id,
+            job.tool,
+            status,
+            job.total,
+            done,
+            failed,
+            dict(sorted(states.items())),
+            job.error,
+            elapsed,
+            eta,
+            min(fastest) if fastest else None,
+            skipped,
+        )
 
-    def _provisioning_eta(self, s: Session, plan: PlanRecord, rows: list[Any], done: int, fastest: float | None,
-                          started: datetime) -> float | None:
+    def _provisioning_eta(
+        self, s: Session, plan: PlanRecord, rows: list[Any], done: int, fastest: float | None, started: datetime
+    ) -> float | None:
         """Time left from the providers' boot times and rate limits (see :mod:`engine.operations._eta`)."""
         from engine.operations._eta import estimate_provisioning, time_scale
         from engine.operations._steps import NodeBootstrap
@@ -1126,14 +1368,24 @@ class Operations:
         if scale is None:
             return None  # simulated servers take no time: the pace so far is the better guide
         finished = {row[0] for row in rows if row[1] in ("done", "skipped")}
-        pairs = [(str(p["instance"]), str(p["standby"])) for p in plan.steps
-                 if p.get("instance") and p.get("standby") and p["instance"] not in finished]
+        pairs = [
+            (str(p["instance"]), str(p["standby"]))
+            for p in plan.steps
+            if p.get("instance") and p.get("standby") and p["instance"] not in finished
+        ]
         ids = [i for pair in pairs for i in pair]
         instances = list(s.exec(select(Instance).where(col(Instance.id).in_(ids))).all()) if ids else []
-        return estimate_provisioning(instances, pairs, done, utcnow(), scale,
-                                     parallel=isinstance(self._nodes, NodeBootstrap),
-                                     concurrency=TOOL_CONCURRENCY.get("provision_pairs", JOB_CONCURRENCY),
-                                     fastest=fastest, started=started)
+        return estimate_provisioning(
+            instances,
+            pairs,
+            done,
+            utcnow(),
+            scale,
+            parallel=isinstance(self._nodes, NodeBootstrap),
+            concurrency=TOOL_CONCURRENCY.get("provision_pairs", JOB_CONCURRENCY),
+            fastest=fastest,
+            started=started,
+        )
 
     def job_view(self, job_id: str) -> JobView:
         """How a job stands now, read from the store (any engine's job)."""
@@ -1156,8 +1408,13 @@ class Operations:
     def unfinished_jobs(self) -> list[str]:
         """Jobs not finished yet (by this engine or any other: steps are claimed, so resuming is safe)."""
         with self.store.session() as s:
-            return list(s.exec(select(JobRecord.id).where(col(JobRecord.status).in_(ACTIVE_JOB))
-                               .order_by(col(JobRecord.created_at))).all())
+            return list(
+                s.exec(
+                    select(JobRecord.id)
+                    .where(col(JobRecord.status).in_(ACTIVE_JOB))
+                    .order_by(col(JobRecord.created_at))
+                ).all()
+            )
 
     def recent_jobs(self, caller: Caller, limit: int = 10) -> list[JobView]:
         """Running jobs first, then the latest finished ones; a tenant-scoped operator sees only their own."""
@@ -1181,8 +1438,15 @@ class Operations:
     def _audit_refusal(self, caller: Caller, tool: str, args: dict[str, Any], refusal: PolicyRefusal) -> None:
         try:
             with self.store.session() as s:
-                audit.append(s, actor=caller.actor, channel=caller.channel, action=f"refused.{tool}",
-                             target=refusal.rule, outcome="refused", detail={"args": args, "reason": str(refusal)})
+                audit.append(
+                    s,
+                    actor=caller.actor,
+                    channel=caller.channel,
+                    action=f"refused.{tool}",
+                    target=refusal.rule,
+                    outcome="refused",
+                    detail={"args": args, "reason": str(refusal)},
+                )
         except ClawOpsError:  # the refusal itself must still reach the operator
             log.exception("could not audit a refusal")
 

@@ -80,8 +80,7 @@ def materialize_pairs(s: Session, caller: Caller, rec: PlanRecord, settings: Set
     """At confirmation, turn a provisioning plan into accounts and REQUESTED instances (one step per pair)."""
     tenant_id = caller.tenant_id or DEFAULT_TENANT
     if s.get(Tenant, tenant_id) is None:
-        s.add(Tenant(id=tenant_id, name="Default" if tenant_id == DEFAULT_TENANT else tenant_id,
-                     is_demo=settings.demo))
+        s.add(Tenant(id=tenant_id, name="Default" if tenant_id == DEFAULT_TENANT else tenant_id, is_demo=settings.demo))
     numbers = _next_account_numbers(s, len(rec.steps))
     tier = Tier(rec.args["tier"])
     label = str(rec.args.get("label") or "")
@@ -95,20 +94,39 @@ def materialize_pairs(s: Session, caller: Caller, rec: PlanRecord, settings: Set
             region = REGIONS[region_name]
             plan = plan_for(region.provider, tier)
             inst_id = f"i-{acct}-{role[0]}"
-            s.add(Instance(id=inst_id, account_id=acct, tenant_id=tenant_id, role=role,
-                           provider=region.provider.value, region=region.name, tier=tier.value,
-                           state=S.REQUESTED.value, monthly_price=plan.monthly, currency=plan.currency))
+            s.add(
+                Instance(
+                    id=inst_id,
+                    account_id=acct,
+                    tenant_id=tenant_id,
+                    role=role,
+                    provider=region.provider.value,
+                    region=region.name,
+                    tier=tier.value,
+                    state=S.REQUESTED.value,
+                    monthly_price=plan.monthly,
+                    currency=plan.currency,
+                )
+            )
             ids[role] = inst_id
-        steps.append({**step, "instance": ids["primary"], "standby": ids["standby"], "account": acct,
-                      "text": f"{acct}: {step['text']}"})
+        steps.append(
+            {
+                **step,
+                "instance": ids["primary"],
+                "standby": ids["standby"],
+                "account": acct,
+                "text": f"{acct}: {step['text']}",
+            }
+        )
     return steps
 
 
 class StepRunner:
     """Carries out one step of a job against the store, the providers and the nodes."""
 
-    def __init__(self, store: Store, settings: Settings, drivers: Callable[[str], ProviderDriver],
-                 nodes: NodeCommands) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, drivers: Callable[[str], ProviderDriver], nodes: NodeCommands
+    ) -> None:
         self.store = store
         self.settings = settings
         self.drivers = drivers
@@ -116,8 +134,9 @@ class StepRunner:
         self.archive_clients = S3Clients()
         """This engine's S3 clients for teardown archives (built once, shared by no other engine)."""
 
-    async def run(self, action: str, instance_id: str, params: dict[str, Any],
-                  stopping: Callable[[], bool] | None = None) -> str:
+    async def run(
+        self, action: str, instance_id: str, params: dict[str, Any], stopping: Callable[[], bool] | None = None
+    ) -> str:
         """Run one step; returns a short detail line, raises :class:`ClawOpsError` on failure.
 
         ``stopping`` says whether the job has been asked to stop: a step that has bought nothing yet then
@@ -129,10 +148,12 @@ class StepRunner:
             standby = str(params["standby"])
             if isinstance(self.nodes, NodeBootstrap):
                 # Real servers take minutes to boot and pair: bring the primary and the standby up side by side.
-                outcomes = await asyncio.gather(self._create(instance_id, stopping), self._create(standby, stopping),
-                                                return_exceptions=True)
-                stopped = [iid for iid, o in zip((instance_id, standby), outcomes, strict=True)
-                           if isinstance(o, StepStopped)]
+                outcomes = await asyncio.gather(
+                    self._create(instance_id, stopping), self._create(standby, stopping), return_exceptions=True
+                )
+                stopped = [
+                    iid for iid, o in zip((instance_id, standby), outcomes, strict=True) if isinstance(o, StepStopped)
+                ]
                 if stopped and len(stopped) < 2:
                     await self._create(stopped[0])  # its partner was bought: finish the pair rather than halve it
                 for outcome in outcomes:
@@ -197,9 +218,18 @@ class StepRunner:
         with self.store.session() as s:
             pair = [self._load(s, primary_id), self._load(s, standby_id)]
             payload = {
-                "account": account, "tenant": pair[0].tenant_id,
-                **{inst.role: {"instance": inst.id, "provider": inst.provider, "region": inst.region,
-                               "ipv4": inst.ipv4, "tier": inst.tier} for inst in pair},
+                "account": account,
+                "tenant": pair[0].tenant_id,
+                **{
+                    inst.role: {
+                        "instance": inst.id,
+                        "provider": inst.provider,
+                        "region": inst.region,
+                        "ipv4": inst.ipv4,
+                        "tier": inst.tier,
+                    }
+                    for inst in pair
+                },
             }
         delivery = webhooks.enqueue(self.store, url, "pair.active", payload, key=f"pair-active-{account}")
         async with httpx.AsyncClient() as client:
@@ -212,14 +242,21 @@ class StepRunner:
             *(self.nodes.invoke(i, "clawops.config_apply", {"config": config}) for i in instance_ids),
             return_exceptions=True,
         )
-        refused = [i for i, r in zip(instance_ids, results, strict=True) if isinstance(r, BaseException) or not r.get("ok")]
+        refused = [
+            i for i, r in zip(instance_ids, results, strict=True) if isinstance(r, BaseException) or not r.get("ok")
+        ]
         if refused:
             raise ClawOpsError(f"{len(refused)} instances refused the config (first: {refused[0]})")
-        health = await asyncio.gather(*(self.nodes.invoke(i, "clawops.health", {}) for i in instance_ids),
-                                      return_exceptions=True)
-        sick = [i for i, h in zip(instance_ids, health, strict=True) if isinstance(h, BaseException) or not h.get("healthy")]
+        health = await asyncio.gather(
+            *(self.nodes.invoke(i, "clawops.health", {}) for i in instance_ids), return_exceptions=True
+        )
+        sick = [
+            i for i, h in zip(instance_ids, health, strict=True) if isinstance(h, BaseException) or not h.get("healthy")
+        ]
         if sick:
-            raise ClawOpsError(f"{len(sick)} of {len(instance_ids)} instances unhealthy after the change (first: {sick[0]})")
+            raise ClawOpsError(
+                f"{len(sick)} of {len(instance_ids)} instances unhealthy after the change (first: {sick[0]})"
+            )
         return f"{len(instance_ids)} instances configured and healthy"
 
     async def rollback_config(self, instance_ids: list[str]) -> int:
@@ -234,8 +271,11 @@ class StepRunner:
     def _silence(self, selector: dict[str, Any], minutes: int, reason: str) -> str:
         until = utcnow() + timedelta(minutes=minutes)
         with self.store.session() as s:
-            s.add(Silence(id=f"sil-{secrets.token_hex(4)}", selector=selector, until=until, reason=reason,
-                          created_by="forge"))
+            s.add(
+                Silence(
+                    id=f"sil-{secrets.token_hex(4)}", selector=selector, until=until, reason=reason, created_by="forge"
+                )
+            )
         return f"silenced until {until:%H:%M} UTC"
 
     # -------------------------------------------------------------- create
@@ -255,7 +295,9 @@ class StepRunner:
                 s.add(inst)
             region = REGIONS[inst.region]
             spec = ServerSpec(
-                instance_id=inst.id, name=inst.id, region_location=region.location,
+                instance_id=inst.id,
+                name=inst.id,
+                region_location=region.location,
                 plan_id=plan_for(Provider(inst.provider), Tier(inst.tier)).plan_id,
                 labels={"clawops-instance": inst.id, "clawops-account": inst.account_id},
             )
@@ -276,8 +318,10 @@ class StepRunner:
             if info is None:
                 if boot is not None:
                     # A fresh single-use token per create attempt; the user data never reaches a log or an error.
-                    spec = dataclasses.replace(spec, user_data=await boot.user_data(
-                        instance_id, cloud_init=driver.capabilities.supports_cloud_init))
+                    spec = dataclasses.replace(
+                        spec,
+                        user_data=await boot.user_data(instance_id, cloud_init=driver.capabilities.supports_cloud_init),
+                    )
                 try:
                     info = await driver.create_server(spec)
                 except ClawOpsError as err:
@@ -306,7 +350,9 @@ class StepRunner:
                 await self.drivers(provider).wait_running(server_id)
             health = await self.nodes.invoke(instance_id, "clawops.health", {})
             if not health.get("healthy"):
-                raise ClawOpsError(f"{instance_id} booted but its node has not reported healthy yet; the job will retry.")
+                raise ClawOpsError(
+                    f"{instance_id} booted but its node has not reported healthy yet; the job will retry."
+                )
         await self._forget_user_data(provider, instance_id)
         with self.store.session() as s:
             inst = self._load(s, instance_id)
@@ -321,8 +367,12 @@ class StepRunner:
         try:
             await self.drivers(provider).forget_user_data(instance_id)
         except ClawOpsError as err:
-            log.warning("could not delete %s's bootstrap script at %s (%s); delete it in the vendor's console",
-                        instance_id, provider, err)
+            log.warning(
+                "could not delete %s's bootstrap script at %s (%s); delete it in the vendor's console",
+                instance_id,
+                provider,
+                err,
+            )
 
     # -------------------------------------------------------------- teardown
     async def _teardown(self, instance_id: str, archive: bool) -> str:
@@ -347,8 +397,14 @@ class StepRunner:
         driver = self.drivers(provider)
         verb = "delete" if driver.capabilities.can_delete else "cancel"
         with self.store.session() as s:  # rule 3: the audit entry is committed before the provider call
-            audit.append(s, actor="forge", channel="job", action=f"provider.{verb}", target=instance_id,
-                         detail={"provider": provider, "server_id": server_id})
+            audit.append(
+                s,
+                actor="forge",
+                channel="job",
+                action=f"provider.{verb}",
+                target=instance_id,
+                detail={"provider": provider, "server_id": server_id},
+            )
         if server_id:
             await driver.delete_server(server_id)
         with self.store.session() as s:
@@ -412,7 +468,9 @@ class StepRunner:
             return
         final = await driver.poll_action(str(action_id))
         if getattr(final, "status", "success") == "error":
-            raise ClawOpsError(f"{driver.name} action {action_id} failed: {getattr(final, 'error', '') or 'no reason given'}.")
+            raise ClawOpsError(
+                f"{driver.name} action {action_id} failed: {getattr(final, 'error', '') or 'no reason given'}."
+            )
 
     # -------------------------------------------------------------- failover
     async def _failover(self, standby_id: str, old_primary_id: str) -> str:
@@ -442,10 +500,13 @@ class StepRunner:
     def _queue_replacement(self, s: Session, primary: Instance, *, avoid: Instance) -> str:
         """A new standby for ``primary``'s account, in the same geo, on neither the new primary's provider
         nor the failed one's (whose region is likely down); regions spread by account (idempotent)."""
-        existing = s.exec(select(Instance).where(
-            col(Instance.account_id) == primary.account_id, col(Instance.role) == "standby",
-            col(Instance.state).in_((S.REQUESTED.value, S.CREATING.value, S.BOOTSTRAPPING.value, S.ACTIVE.value)),
-        )).first()
+        existing = s.exec(
+            select(Instance).where(
+                col(Instance.account_id) == primary.account_id,
+                col(Instance.role) == "standby",
+                col(Instance.state).in_((S.REQUESTED.value, S.CREATING.value, S.BOOTSTRAPPING.value, S.ACTIVE.value)),
+            )
+        ).first()
         if existing is not None:
             return existing.id
         region = REGIONS[primary.region]
@@ -454,13 +515,25 @@ class StepRunner:
         choices = [p for p in PRIMARY_PREFERENCE[region.geo] if p.value not in (primary.provider, avoid.provider)]
         choices = choices or [p for p in PRIMARY_PREFERENCE[region.geo] if p.value != primary.provider]
         provider = choices[0]
-        regions = [r for r in REGIONS.values() if r.provider == provider and r.geo == region.geo
-                   and r.name != avoid.region]
+        regions = [
+            r for r in REGIONS.values() if r.provider == provider and r.geo == region.geo and r.name != avoid.region
+        ]
         target = regions[sum(map(ord, primary.account_id)) % len(regions)]
         count = len(s.exec(select(Instance.id).where(col(Instance.account_id) == primary.account_id)).all())
         plan = plan_for(provider, Tier(primary.tier))
         new_id = f"i-{primary.account_id}-s{count}"
-        s.add(Instance(id=new_id, account_id=primary.account_id, tenant_id=primary.tenant_id, role="standby",
-                       provider=provider.value, region=target.name, tier=primary.tier, state=S.REQUESTED.value,
-                       monthly_price=plan.monthly, currency=plan.currency))
+        s.add(
+            Instance(
+                id=new_id,
+                account_id=primary.account_id,
+                tenant_id=primary.tenant_id,
+                role="standby",
+                provider=provider.value,
+                region=target.name,
+                tier=primary.tier,
+                state=S.REQUESTED.value,
+                monthly_price=plan.monthly,
+                currency=plan.currency,
+            )
+        )
         return new_id

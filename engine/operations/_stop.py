@@ -57,7 +57,9 @@ def resolve_job(s: Session, caller: Caller, job_id: str | None) -> JobRecord:
     if job_id:
         job = s.get(JobRecord, job_id)
         if job is None:
-            raise NotFound(f"No job {job_id} exists; job ids look like job-0193f1a2b3c47d8e9f0a1b2c3d4e5f60 (\"what jobs are running?\").")
+            raise NotFound(
+                f'No job {job_id} exists; job ids look like job-0193f1a2b3c47d8e9f0a1b2c3d4e5f60 ("what jobs are running?").'
+            )
         if caller.tenant_id is not None and job.started_by != caller.operator_id:
             raise NotFound(f"No job {job_id} is visible to you.")
         return job
@@ -72,17 +74,22 @@ def resolve_job(s: Session, caller: Caller, job_id: str | None) -> JobRecord:
         if len(pick) > MAX_LISTED:
             shown.append(f"{len(pick) - MAX_LISTED} more")
         listing = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
-        raise InputError(f"{len(pick)} jobs are running: {listing}; say which one, "
-                         f"e.g. \"stop job {pick[0].id}\".")
+        raise InputError(f'{len(pick)} jobs are running: {listing}; say which one, e.g. "stop job {pick[0].id}".')
     return pick[0]
 
 
 MAX_LISTED = 5
 """Jobs named one by one when "stop that" could mean several; the rest are counted."""
 
-_JOB_WORDS = {"provision_pairs": "provision {what}", "restart": "restart {what}", "teardown": "tear down {what}",
-              "resize": "resize {what}", "failover": "fail over {what}", "config_push": "config push to {what}",
-              "silence_alerts": "alerts silenced on {what}"}
+_JOB_WORDS = {
+    "provision_pairs": "provision {what}",
+    "restart": "restart {what}",
+    "teardown": "tear down {what}",
+    "resize": "resize {what}",
+    "failover": "fail over {what}",
+    "config_push": "config push to {what}",
+    "silence_alerts": "alerts silenced on {what}",
+}
 """What each kind of job does, in the operator's words.  A job is never named by its tool's identifier: the
 reply's guard against internals reaching the operator would swallow the whole answer (issue #18)."""
 
@@ -118,26 +125,41 @@ def request_stop(store: Store, caller: Caller, job_id: str | None) -> tuple[str,
     with store.session() as s:
         job = resolve_job(s, caller, job_id)
         if job.status in FINISHED_JOB:
-            raise InputError(f"Job {job.id} has already {'stopped' if job.status == 'stopped' else 'finished'} "
-                             f"({job.status}, {job.done}/{job.total} steps done); there is nothing to stop.")
+            raise InputError(
+                f"Job {job.id} has already {'stopped' if job.status == 'stopped' else 'finished'} "
+                f"({job.status}, {job.done}/{job.total} steps done); there is nothing to stop."
+            )
         if job.status == "stopping":
             return job.id, False
-        changed = s.execute(update(JobRecord).where(col(JobRecord.id) == job.id)
-                            .where(col(JobRecord.status).in_(("queued", "running")))
-                            .values(status="stopping", updated_at=utcnow()))
+        changed = s.execute(
+            update(JobRecord)
+            .where(col(JobRecord.id) == job.id)
+            .where(col(JobRecord.status).in_(("queued", "running")))
+            .values(status="stopping", updated_at=utcnow())
+        )
         if getattr(changed, "rowcount", 0) != 1:
             return job.id, False
-        audit.append(s, actor=caller.actor, channel=caller.channel, action="job.stop", target=job.id,
-                     outcome="requested", detail={"tool": job.tool, "done": job.done, "total": job.total})
+        audit.append(
+            s,
+            actor=caller.actor,
+            channel=caller.channel,
+            action="job.stop",
+            target=job.id,
+            outcome="requested",
+            detail={"tool": job.tool, "done": job.done, "total": job.total},
+        )
         return job.id, True
 
 
 def skip_step(store: Store, step_id: int | None) -> bool:
     """Mark a step that never started as skipped (only if it is still not started or failed)."""
     with store.session() as s:
-        result = s.execute(update(JobStep).where(col(JobStep.id) == step_id)
-                           .where(col(JobStep.status).in_(("pending", "failed")))
-                           .values(status="skipped", detail="not started: the job was stopped", updated_at=utcnow()))
+        result = s.execute(
+            update(JobStep)
+            .where(col(JobStep.id) == step_id)
+            .where(col(JobStep.status).in_(("pending", "failed")))
+            .values(status="skipped", detail="not started: the job was stopped", updated_at=utcnow())
+        )
         return bool(getattr(result, "rowcount", 0) == 1)
 
 
@@ -175,8 +197,11 @@ def settle_stopped(store: Store, job_id: str) -> None:
         plan = s.get(PlanRecord, job.plan_id) if job else None
         if plan is not None:
             plan_steps = list(plan.steps)
-        idle = list(s.exec(select(JobStep).where(col(JobStep.job_id) == job_id,
-                                                 col(JobStep.status).in_(("pending", "failed")))).all())
+        idle = list(
+            s.exec(
+                select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.status).in_(("pending", "failed")))
+            ).all()
+        )
     for step in idle:
         if skip_step(store, step.id):
             params = plan_steps[step.seq] if step.seq < len(plan_steps) else {}
@@ -196,8 +221,9 @@ def stop_note(s: Session, job: JobRecord) -> str:
     done, skipped, failed = counts.get("done", 0), counts.get("skipped", 0), counts.get("failed", 0)
     parts = [f"{done} of {len(steps)} {unit} done"]
     if skipped:
-        not_bought = sum(1 for st in steps if st.status == "skipped" and st.detail.startswith(("not created",
-                                                                                              "not built")))
+        not_bought = sum(
+            1 for st in steps if st.status == "skipped" and st.detail.startswith(("not created", "not built"))
+        )
         parts.append(f"{skipped} not started" + (" (nothing bought for them)" if not_bought == skipped else ""))
     if failed:
         parts.append(f"{failed} failed")
@@ -219,6 +245,13 @@ def finish_stopped(store: Store, job_id: str) -> bool:
         job.error = f"Stopped on request: {stop_note(s, job)}"
         job.updated_at = utcnow()
         s.add(job)
-        audit.append(s, actor="forge", channel="job", action="job.stopped", target=job_id, outcome="stopped",
-                     detail={"done": job.done, "failed": job.failed, "skipped": counts.get("skipped", 0)})
+        audit.append(
+            s,
+            actor="forge",
+            channel="job",
+            action="job.stopped",
+            target=job_id,
+            outcome="stopped",
+            detail={"done": job.done, "failed": job.failed, "skipped": counts.get("skipped", 0)},
+        )
         return True

@@ -120,9 +120,11 @@ def judge(caller: Caller, proposals: Sequence[Proposal], window: WindowUse, thre
     this_turn = blast_radius(proposals, WindowUse())
     over = total > threshold
     if over and window.users:
-        note = (f"this turn affects {_users(this_turn)} and you set off {window.users} more in the last "
-                f"{window.minutes} min without a confirmation: {total} in all (> {threshold}); needs your "
-                "confirmation")
+        note = (
+            f"this turn affects {_users(this_turn)} and you set off {window.users} more in the last "
+            f"{window.minutes} min without a confirmation: {total} in all (> {threshold}); needs your "
+            "confirmation"
+        )
     elif over:
         note = f"this turn's {len(proposals)} actions affect {total} users together (> {threshold}); needs your confirmation"
     else:
@@ -131,11 +133,20 @@ def judge(caller: Caller, proposals: Sequence[Proposal], window: WindowUse, thre
     for p in proposals:
         checks = [PolicyCheck(RULE5, True, needs_human=over, note=note)] if len(proposals) > 1 or window.users else []
         if p.model:
-            checks.append(PolicyCheck(MODEL_PROPOSED, True, needs_human=True,
-                                      note="a model proposed this change: it runs only on your go"))
+            checks.append(
+                PolicyCheck(
+                    MODEL_PROPOSED, True, needs_human=True, note="a model proposed this change: it runs only on your go"
+                )
+            )
         if p.destructive:
-            checks.append(PolicyCheck(DESTRUCTIVE, True, needs_human=True,
-                                      note="it cannot be undone: it runs only on your go, whatever its size"))
+            checks.append(
+                PolicyCheck(
+                    DESTRUCTIVE,
+                    True,
+                    needs_human=True,
+                    note="it cannot be undone: it runs only on your go, whatever its size",
+                )
+            )
         needs = p.needs_human or any(c.needs_human for c in checks)
         verdicts.append(Verdict(p.plan_id, needs, tuple(checks)))
     return verdicts

@@ -104,9 +104,7 @@ def rule1_standby_before_teardown(caller: Caller, facts: PolicyFacts) -> PolicyC
         return PolicyCheck(name, True, note="not a teardown")
     for t in facts.targets:
         if t.role == "primary" and t.state == "ACTIVE":
-            teardown_whole_pair = any(
-                o.account_id == t.account_id and o.role == "standby" for o in facts.targets
-            )
+            teardown_whole_pair = any(o.account_id == t.account_id and o.role == "standby" for o in facts.targets)
             if teardown_whole_pair:
                 continue  # the whole pair goes (account offboarding): nothing is left to protect
             if t.standby_state != "ACTIVE" or not t.standby_healthy:
@@ -155,7 +153,9 @@ def rule4_status_page_before_incident(caller: Caller, facts: PolicyFacts) -> Pol
         raise PolicyRefusal(
             name, "Refused by rule 4: check the provider's status page before declaring a widespread incident."
         )
-    return PolicyCheck(name, True, note="no incident declared" if not facts.declares_incident else "status page checked")
+    return PolicyCheck(
+        name, True, note="no incident declared" if not facts.declares_incident else "status page checked"
+    )
 
 
 def rule5_confirm_above_threshold(caller: Caller, facts: PolicyFacts) -> PolicyCheck:
@@ -166,7 +166,9 @@ def rule5_confirm_above_threshold(caller: Caller, facts: PolicyFacts) -> PolicyC
         return PolicyCheck(name, True, note="read only")
     if facts.affected_users > threshold:
         return PolicyCheck(
-            name, True, needs_human=True,
+            name,
+            True,
+            needs_human=True,
             note=f"affects {facts.affected_users} users (> {threshold}): needs your confirmation",
         )
     return PolicyCheck(name, True, note=f"affects {facts.affected_users} users (≤ {threshold})")
@@ -194,9 +196,7 @@ def rule7_autoheal_never_deletes(caller: Caller, facts: PolicyFacts) -> PolicyCh
     """Rule 7: self-healing never deletes a VPS; it escalates to Commander instead."""
     name = "rule7_autoheal_never_deletes"
     if caller.autonomous and (facts.deletes_servers or facts.tool == "teardown"):
-        raise PolicyRefusal(
-            name, "Refused by rule 7: auto-heal never deletes a VPS; escalating to Commander instead."
-        )
+        raise PolicyRefusal(name, "Refused by rule 7: auto-heal never deletes a VPS; escalating to Commander instead.")
     return PolicyCheck(name, True, note="not an autonomous delete")
 
 

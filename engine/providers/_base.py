@@ -172,7 +172,7 @@ def instance_id_from_tags(tags: list[str] | tuple[str, ...]) -> str | None:
     prefix = OWNER_LABEL + ":"
     for tag in tags:
         if tag.startswith(prefix):
-            return tag[len(prefix):] or None
+            return tag[len(prefix) :] or None
     return None
 
 
@@ -222,8 +222,7 @@ class ProviderDriver(ABC):
     async def list_regions(self) -> list[RegionInfo]:
         raise self._unsupported("list_regions")
 
-    async def wait_running(self, server_id: str, *, timeout: float | None = None,
-                           interval: float = 5.0) -> ServerInfo:
+    async def wait_running(self, server_id: str, *, timeout: float | None = None, interval: float = 5.0) -> ServerInfo:
         """The server once the provider reports it running; drivers whose servers boot over time poll."""
         return await self.get_server(server_id)
 

@@ -63,8 +63,12 @@ class RetryPolicy:
 
     def backoff(self, *, purchase: bool = False) -> Backoff:
         """The waits as an :class:`engine.retry.Backoff` (``purchase``: the budget of a create that buys)."""
-        return Backoff(initial=self.initial, maximum=self.maximum, jitter=self.jitter,
-                       attempts=self.purchase_attempts if purchase else self.attempts)
+        return Backoff(
+            initial=self.initial,
+            maximum=self.maximum,
+            jitter=self.jitter,
+            attempts=self.purchase_attempts if purchase else self.attempts,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +107,9 @@ class HttpDriver(ProviderDriver):
         if time_scale != 1.0:
             policy = policy.scaled(time_scale)
         # The engine's books (``limiters``: one budget per token across its drivers), else this driver's own.
-        self.limiter = limiter or (limiters.get(self.name, token, policy) if limiters is not None
-                                   else RateLimiter(policy))
+        self.limiter = limiter or (
+            limiters.get(self.name, token, policy) if limiters is not None else RateLimiter(policy)
+        )
         self.retry = retry or RetryPolicy()
         self.poll = poll or PollPolicy()
         self.requests_made = 0
@@ -196,8 +201,7 @@ class HttpDriver(ProviderDriver):
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 self.limiter.observe(None, None)
-                raise ProviderUnreachable(self.name, operation,
-                                          vendor_message=str(exc) or type(exc).__name__) from exc
+                raise ProviderUnreachable(self.name, operation, vendor_message=str(exc) or type(exc).__name__) from exc
             except httpx.TimeoutException as exc:
                 self.limiter.observe(None, None)
                 raise ProviderTimeout(self.name, operation, vendor_message="no response in time") from exc
@@ -226,8 +230,13 @@ class HttpDriver(ProviderDriver):
             except ValueError:
                 retry_after = None
         return cls(
-            self.name, operation, status=resp.status_code, code=code, vendor_message=message,
-            request_id=request_id, retry_after=retry_after,
+            self.name,
+            operation,
+            status=resp.status_code,
+            code=code,
+            vendor_message=message,
+            request_id=request_id,
+            retry_after=retry_after,
         )
 
     def _parse_error(self, body: Any, resp: httpx.Response) -> tuple[str | None, str | None, str | None]:
@@ -262,8 +271,9 @@ class HttpDriver(ProviderDriver):
 
     # --- shared behaviour ------------------------------------------------------------------------
 
-    async def poll_action(self, action_id: str, *, timeout: float | None = None,
-                          interval: float | None = None) -> ActionInfo:
+    async def poll_action(
+        self, action_id: str, *, timeout: float | None = None, interval: float | None = None
+    ) -> ActionInfo:
         """Poll an action until it succeeds or fails; raise :class:`ProviderTimeout` if it never ends."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._scaled(timeout if timeout is not None else self.poll.timeout)
@@ -274,13 +284,14 @@ class HttpDriver(ProviderDriver):
                 return action
             if loop.time() >= deadline:
                 raise ProviderTimeout(
-                    self.name, "poll_action", vendor_message=f"action {action_id} still {action.vendor_status}",
+                    self.name,
+                    "poll_action",
+                    vendor_message=f"action {action_id} still {action.vendor_status}",
                     hint="the provider is slow or stuck; check provider_health, then the provider's console.",
                 )
             await asyncio.sleep(pause)
 
-    async def wait_running(self, server_id: str, *, timeout: float | None = None,
-                           interval: float = 5.0) -> ServerInfo:
+    async def wait_running(self, server_id: str, *, timeout: float | None = None, interval: float = 5.0) -> ServerInfo:
         """Poll a new server until the vendor calls it running (time-scaled like every other wait).
 
         A server that ends in an error state, or is still booting at the deadline, raises: the create step
@@ -293,13 +304,19 @@ class HttpDriver(ProviderDriver):
             if info.phase is Phase.RUNNING or (info.phase is None and info.state is InstanceState.ACTIVE):
                 return info
             if info.phase in (Phase.ERROR, Phase.GONE, Phase.DELETING):
-                raise ProviderTimeout(self.name, "wait_running",
-                                      vendor_message=f"server {server_id} is {info.vendor_status}",
-                                      hint="the provider could not start it; check provider_health and its console.")
+                raise ProviderTimeout(
+                    self.name,
+                    "wait_running",
+                    vendor_message=f"server {server_id} is {info.vendor_status}",
+                    hint="the provider could not start it; check provider_health and its console.",
+                )
             if loop.time() >= deadline:
-                raise ProviderTimeout(self.name, "wait_running",
-                                      vendor_message=f"server {server_id} still {info.vendor_status}",
-                                      hint="the provider is slow to boot it; the job will look again on retry.")
+                raise ProviderTimeout(
+                    self.name,
+                    "wait_running",
+                    vendor_message=f"server {server_id} still {info.vendor_status}",
+                    hint="the provider is slow to boot it; the job will look again on retry.",
+                )
             await asyncio.sleep(self._scaled(interval))
             interval = min(interval * 1.5, 30.0)  # boots take minutes: a thousand servers must not eat the API budget
 
@@ -331,8 +348,9 @@ class HttpDriver(ProviderDriver):
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _create_once(self, spec: ServerSpec, create: Callable[[], Awaitable[ServerInfo]],
-                           purchase: bool) -> ServerInfo:
+    async def _create_once(
+        self, spec: ServerSpec, create: Callable[[], Awaitable[ServerInfo]], purchase: bool
+    ) -> ServerInfo:
         """One create; after an ambiguous failure the server found by lookup, else the failure again."""
         try:
             return await create()

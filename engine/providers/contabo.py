@@ -64,14 +64,26 @@ class ContaboDriver(HttpDriver):
     name = "contabo"
     default_base_url = "https://api.contabo.com/v1"
     capabilities = Capabilities(
-        can_delete=False, create_is_purchase=True, supports_cloud_init=True, can_resize=False,
-        can_snapshot=True, hourly_billing=False, supports_labels=False, has_action_objects=False,
+        can_delete=False,
+        create_is_purchase=True,
+        supports_cloud_init=True,
+        can_resize=False,
+        can_snapshot=True,
+        hourly_billing=False,
+        supports_labels=False,
+        has_action_objects=False,
         pricing_api=False,
     )
     page_size = 100
 
-    def __init__(self, client: httpx.AsyncClient, credentials: ContaboCredentials | None = None, *,
-                 auth_url: str = AUTH_URL, **kw: Any) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        credentials: ContaboCredentials | None = None,
+        *,
+        auth_url: str = AUTH_URL,
+        **kw: Any,
+    ) -> None:
         self.credentials = credentials or ContaboCredentials("clawops", "secret", "api@example.com", "pw")
         super().__init__(client, self.credentials.client_id + ":" + self.credentials.username, **kw)
         self.auth_url = auth_url
@@ -84,13 +96,23 @@ class ContaboDriver(HttpDriver):
     async def _fetch_token(self) -> None:
         c = self.credentials
         try:
-            resp = await self.client.post(self.auth_url, data={
-                "client_id": c.client_id, "client_secret": c.client_secret, "username": c.username,
-                "password": c.password, "grant_type": "password",
-            })
+            resp = await self.client.post(
+                self.auth_url,
+                data={
+                    "client_id": c.client_id,
+                    "client_secret": c.client_secret,
+                    "username": c.username,
+                    "password": c.password,
+                    "grant_type": "password",
+                },
+            )
         except httpx.HTTPError as exc:
-            raise ProviderAuthError(self.name, "authenticate", vendor_message=f"token endpoint unreachable ({exc})",
-                                    hint="check CLAWOPS_CONTABO_AUTH_URL and connectivity.") from exc
+            raise ProviderAuthError(
+                self.name,
+                "authenticate",
+                vendor_message=f"token endpoint unreachable ({exc})",
+                hint="check CLAWOPS_CONTABO_AUTH_URL and connectivity.",
+            ) from exc
         body: Any = None
         try:
             body = resp.json()
@@ -99,8 +121,13 @@ class ContaboDriver(HttpDriver):
         if resp.status_code >= 400 or not isinstance(body, dict) or not body.get("access_token"):
             message = (body or {}).get("error_description") if isinstance(body, dict) else None
             cls = ProviderAuthError if resp.status_code in (400, 401, 403) else error_for_status(resp.status_code)
-            raise cls(self.name, "authenticate", status=resp.status_code, code=(body or {}).get("error")
-                      if isinstance(body, dict) else None, vendor_message=message or "no access token returned")
+            raise cls(
+                self.name,
+                "authenticate",
+                status=resp.status_code,
+                code=(body or {}).get("error") if isinstance(body, dict) else None,
+                vendor_message=message or "no access token returned",
+            )
         loop = asyncio.get_running_loop()
         lifetime = float(body.get("expires_in", 300))
         self._access = str(body["access_token"])
@@ -130,8 +157,11 @@ class ContaboDriver(HttpDriver):
             msg = body.get("message")
             if isinstance(msg, list):
                 msg = "; ".join(str(m) for m in msg)
-            return (str(body.get("error")) if body.get("error") else None), msg, resp.request.headers.get(
-                "x-request-id")
+            return (
+                (str(body.get("error")) if body.get("error") else None),
+                msg,
+                resp.request.headers.get("x-request-id"),
+            )
         return None, None, None
 
     # --- mapping -------------------------------------------------------------------------------
@@ -152,8 +182,16 @@ class ContaboDriver(HttpDriver):
         ip6 = (obj.get("ipConfig") or {}).get("v6", {}).get("ip")
         name = obj.get("displayName")
         return ServerInfo(
-            server_id=str(sid), instance_id=instance_id_from_name(name), state=state_of(phase), vendor_status=status,
-            ipv4=ip, ipv6=ip6, plan_id=obj.get("productId"), location=obj.get("region"), name=name, phase=phase,
+            server_id=str(sid),
+            instance_id=instance_id_from_name(name),
+            state=state_of(phase),
+            vendor_status=status,
+            ipv4=ip,
+            ipv6=ip6,
+            plan_id=obj.get("productId"),
+            location=obj.get("region"),
+            name=name,
+            phase=phase,
             cancel_date=cancel,
         )
 
@@ -176,9 +214,12 @@ class ContaboDriver(HttpDriver):
             if key.isdigit():
                 ids.append(int(key))
                 continue
-            data = await self.call("create_secret", "POST", "/secrets",
-                                   json={"name": f"clawops-key-{uuid.uuid4().hex[:8]}-{i}", "value": key,
-                                         "type": "ssh"})
+            data = await self.call(
+                "create_secret",
+                "POST",
+                "/secrets",
+                json={"name": f"clawops-key-{uuid.uuid4().hex[:8]}-{i}", "value": key, "type": "ssh"},
+            )
             ids.append(int(self._one(data, "create_secret")["secretId"]))
         return ids
 
@@ -186,8 +227,11 @@ class ContaboDriver(HttpDriver):
         location = location_part(spec.region_location)
         display = owned_name(spec)
         body: dict[str, Any] = {
-            "productId": spec.plan_id, "region": REGIONS.get(location, location), "period": 1,
-            "displayName": display, "defaultUser": "root",
+            "productId": spec.plan_id,
+            "region": REGIONS.get(location, location),
+            "period": 1,
+            "displayName": display,
+            "defaultUser": "root",
         }
         image = IMAGES.get(spec.image, spec.image if len(spec.image) == 36 else None)
         if image:
@@ -203,8 +247,16 @@ class ContaboDriver(HttpDriver):
             sid = self.field(obj, "instanceId", int, "create_server")
             status = str(obj.get("status", "provisioning"))
             phase = contabo_phase(status, None, "")
-            return ServerInfo(str(sid), spec.instance_id, state_of(phase), status, plan_id=spec.plan_id,
-                              location=body["region"], name=display, phase=phase)
+            return ServerInfo(
+                str(sid),
+                spec.instance_id,
+                state_of(phase),
+                status,
+                plan_id=spec.plan_id,
+                location=body["region"],
+                name=display,
+                phase=phase,
+            )
 
         return await self._create_with_lookup(spec, create)
 
@@ -239,8 +291,12 @@ class ContaboDriver(HttpDriver):
         await self._power("power_on", server_id, "start")
 
     async def snapshot_server(self, server_id: str, name: str) -> SnapshotInfo:
-        data = await self.call("snapshot_server", "POST", f"/compute/instances/{server_id}/snapshots",
-                               json={"name": name[:30], "description": name})
+        data = await self.call(
+            "snapshot_server",
+            "POST",
+            f"/compute/instances/{server_id}/snapshots",
+            json={"name": name[:30], "description": name},
+        )
         snap = self._one(data, "snapshot_server")
         return SnapshotInfo(str(snap.get("snapshotId")), server_id, "created")
 
@@ -256,5 +312,7 @@ class ContaboDriver(HttpDriver):
 
     async def list_plans(self) -> list[PlanPrice]:
         """The maintained table: Contabo publishes no pricing endpoint."""
-        return [PlanPrice(pid, cpu, float(ram), float(disk), "EUR", monthly, None, tuple(REGIONS.values()), "table")
-                for pid, (cpu, ram, disk, monthly) in PRODUCTS.items()]
+        return [
+            PlanPrice(pid, cpu, float(ram), float(disk), "EUR", monthly, None, tuple(REGIONS.values()), "table")
+            for pid, (cpu, ram, disk, monthly) in PRODUCTS.items()
+        ]

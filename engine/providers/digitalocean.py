@@ -32,9 +32,16 @@ class DigitalOceanDriver(HttpDriver):
     name = "digitalocean"
     default_base_url = "https://api.digitalocean.com/v2"
     capabilities = Capabilities(
-        can_delete=True, create_is_purchase=False, supports_cloud_init=True, can_resize=True,
-        resize_needs_power_off=True, can_snapshot=True, hourly_billing=True, supports_labels=True,
-        has_action_objects=True, pricing_api=True,
+        can_delete=True,
+        create_is_purchase=False,
+        supports_cloud_init=True,
+        can_resize=True,
+        resize_needs_power_off=True,
+        can_snapshot=True,
+        hourly_billing=True,
+        supports_labels=True,
+        has_action_objects=True,
+        pricing_api=True,
     )
     per_page = 200
 
@@ -55,16 +62,27 @@ class DigitalOceanDriver(HttpDriver):
         phase = digitalocean_phase(status, bool(obj.get("locked")))
         labels = dict(t.split(":", 1) for t in tags if ":" in t)
         return ServerInfo(
-            server_id=str(sid), instance_id=instance_id_from_tags(tags), state=state_of(phase), vendor_status=status,
-            ipv4=v4, ipv6=v6, plan_id=obj.get("size_slug"), location=(obj.get("region") or {}).get("slug"),
-            name=obj.get("name"), phase=phase, labels=labels, action_id=action_id,
+            server_id=str(sid),
+            instance_id=instance_id_from_tags(tags),
+            state=state_of(phase),
+            vendor_status=status,
+            ipv4=v4,
+            ipv6=v6,
+            plan_id=obj.get("size_slug"),
+            location=(obj.get("region") or {}).get("slug"),
+            name=obj.get("name"),
+            phase=phase,
+            labels=labels,
+            action_id=action_id,
         )
 
     def _action(self, obj: Any, op: str) -> ActionInfo:
         status = self.field(obj, "status", str, op)
         return ActionInfo(
-            action_id=str(self.field(obj, "id", int, op)), command=str(obj.get("type", "")),
-            status=ACTION_STATUS["digitalocean"].get(status, "error"), vendor_status=status,
+            action_id=str(self.field(obj, "id", int, op)),
+            command=str(obj.get("type", "")),
+            status=ACTION_STATUS["digitalocean"].get(status, "error"),
+            vendor_status=status,
             error="action errored" if status == "errored" else None,
         )
 
@@ -82,8 +100,13 @@ class DigitalOceanDriver(HttpDriver):
     async def create_server(self, spec: ServerSpec) -> ServerInfo:
         tags = [FLEET_TAG, owner_tag(spec.instance_id)] + [f"{k}:{v}" for k, v in spec.labels.items()]
         body: dict[str, Any] = {
-            "name": spec.name, "region": location_part(spec.region_location), "size": spec.plan_id,
-            "image": spec.image, "tags": tags, "ipv6": True, "monitoring": True,
+            "name": spec.name,
+            "region": location_part(spec.region_location),
+            "size": spec.plan_id,
+            "image": spec.image,
+            "tags": tags,
+            "ipv6": True,
+            "monitoring": True,
         }
         if spec.ssh_keys:
             body["ssh_keys"] = list(spec.ssh_keys)
@@ -126,8 +149,9 @@ class DigitalOceanDriver(HttpDriver):
         return await self._droplet_action("power_on", server_id, {"type": "power_on"})
 
     async def resize_server(self, server_id: str, plan_id: str) -> ActionInfo:
-        return await self._droplet_action("resize_server", server_id,
-                                          {"type": "resize", "size": plan_id, "disk": False})
+        return await self._droplet_action(
+            "resize_server", server_id, {"type": "resize", "size": plan_id, "disk": False}
+        )
 
     async def snapshot_server(self, server_id: str, name: str) -> SnapshotInfo:
         action = await self._droplet_action("snapshot_server", server_id, {"type": "snapshot", "name": name})
@@ -143,10 +167,18 @@ class DigitalOceanDriver(HttpDriver):
         plans = []
         for s in await self._pages("list_plans", "/sizes", "sizes"):
             try:
-                plans.append(PlanPrice(
-                    str(s["slug"]), int(s["vcpus"]), s["memory"] / 1024, float(s["disk"]), "USD",
-                    float(s["price_monthly"]), float(s["price_hourly"]), tuple(s.get("regions") or ()),
-                ))
+                plans.append(
+                    PlanPrice(
+                        str(s["slug"]),
+                        int(s["vcpus"]),
+                        s["memory"] / 1024,
+                        float(s["disk"]),
+                        "USD",
+                        float(s["price_monthly"]),
+                        float(s["price_hourly"]),
+                        tuple(s.get("regions") or ()),
+                    )
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 raise self.bad("list_plans", f"size {s.get('slug')} is malformed") from exc
         return plans

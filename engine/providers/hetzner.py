@@ -33,9 +33,16 @@ class HetznerDriver(HttpDriver):
     name = "hetzner"
     default_base_url = "https://api.hetzner.cloud/v1"
     capabilities = Capabilities(
-        can_delete=True, create_is_purchase=False, supports_cloud_init=True, can_resize=True,
-        resize_needs_power_off=True, can_snapshot=True, hourly_billing=True, supports_labels=True,
-        has_action_objects=True, pricing_api=True,
+        can_delete=True,
+        create_is_purchase=False,
+        supports_cloud_init=True,
+        can_resize=True,
+        resize_needs_power_off=True,
+        can_snapshot=True,
+        hourly_billing=True,
+        supports_labels=True,
+        has_action_objects=True,
+        pricing_api=True,
     )
     per_page = 50
 
@@ -63,19 +70,30 @@ class HetznerDriver(HttpDriver):
         v4, v6 = net.get("ipv4") or {}, net.get("ipv6") or {}
         phase = table_phase(HETZNER, status)
         return ServerInfo(
-            server_id=str(sid), instance_id=labels.get(OWNER_LABEL), state=state_of(phase), vendor_status=status,
-            ipv4=v4.get("ip"), ipv6=v6.get("ip"), plan_id=(obj.get("server_type") or {}).get("name"),
-            location=(obj.get("location") or {}).get("name"), name=obj.get("name"), phase=phase,
-            labels=dict(labels), action_id=action_id,
+            server_id=str(sid),
+            instance_id=labels.get(OWNER_LABEL),
+            state=state_of(phase),
+            vendor_status=status,
+            ipv4=v4.get("ip"),
+            ipv6=v6.get("ip"),
+            plan_id=(obj.get("server_type") or {}).get("name"),
+            location=(obj.get("location") or {}).get("name"),
+            name=obj.get("name"),
+            phase=phase,
+            labels=dict(labels),
+            action_id=action_id,
         )
 
     def _action(self, obj: Any, op: str) -> ActionInfo:
         status = self.field(obj, "status", str, op)
         err = obj.get("error") or None
         return ActionInfo(
-            action_id=str(self.field(obj, "id", int, op)), command=str(obj.get("command", "")),
-            status=ACTION_STATUS["hetzner"].get(status, "error"), vendor_status=status,
-            progress=obj.get("progress"), error=(err or {}).get("message") if err else None,
+            action_id=str(self.field(obj, "id", int, op)),
+            command=str(obj.get("command", "")),
+            status=ACTION_STATUS["hetzner"].get(status, "error"),
+            vendor_status=status,
+            progress=obj.get("progress"),
+            error=(err or {}).get("message") if err else None,
         )
 
     # --- operations ----------------------------------------------------------------------------
@@ -83,8 +101,12 @@ class HetznerDriver(HttpDriver):
     async def create_server(self, spec: ServerSpec) -> ServerInfo:
         labels = {**spec.labels, OWNER_LABEL: spec.instance_id, FLEET_TAG: "1"}
         body: dict[str, Any] = {
-            "name": spec.name, "server_type": spec.plan_id, "image": spec.image,
-            "location": location_part(spec.region_location), "labels": labels, "start_after_create": True,
+            "name": spec.name,
+            "server_type": spec.plan_id,
+            "image": spec.image,
+            "location": location_part(spec.region_location),
+            "labels": labels,
+            "start_after_create": True,
         }
         if spec.ssh_keys:
             body["ssh_keys"] = list(spec.ssh_keys)
@@ -94,8 +116,11 @@ class HetznerDriver(HttpDriver):
         async def create() -> ServerInfo:
             data = await self.call("create_server", "POST", "/servers", json=body)
             action = (data or {}).get("action") or {}
-            return self._info(self.field(data, "server", dict, "create_server"), "create_server",
-                              str(action["id"]) if "id" in action else None)
+            return self._info(
+                self.field(data, "server", dict, "create_server"),
+                "create_server",
+                str(action["id"]) if "id" in action else None,
+            )
 
         return await self._create_with_lookup(spec, create)
 
@@ -107,10 +132,9 @@ class HetznerDriver(HttpDriver):
         items: list[Any] = []
         page: int | None = 1
         while page is not None:
-            data = await self.call(op, "GET", path, params={**(params or {}), "page": page,
-                                                            "per_page": self.per_page})
+            data = await self.call(op, "GET", path, params={**(params or {}), "page": page, "per_page": self.per_page})
             items.extend(self.field(data, key, list, op))
-            pagination = ((data.get("meta") or {}).get("pagination") or {})
+            pagination = (data.get("meta") or {}).get("pagination") or {}
             page = pagination.get("next_page")
         return items
 
@@ -118,8 +142,9 @@ class HetznerDriver(HttpDriver):
         return [self._info(s, "list_servers") for s in await self._pages("list_servers", "/servers", "servers")]
 
     async def find_server(self, instance_id: str) -> ServerInfo | None:
-        found = await self._pages("find_server", "/servers", "servers",
-                                  {"label_selector": f"{OWNER_LABEL}={instance_id}"})
+        found = await self._pages(
+            "find_server", "/servers", "servers", {"label_selector": f"{OWNER_LABEL}={instance_id}"}
+        )
         return self._info(found[0], "find_server") if found else None
 
     async def delete_server(self, server_id: str) -> None:
@@ -145,8 +170,12 @@ class HetznerDriver(HttpDriver):
         )
 
     async def snapshot_server(self, server_id: str, name: str) -> SnapshotInfo:
-        data = await self.call("snapshot_server", "POST", f"/servers/{server_id}/actions/create_image",
-                               json={"description": name, "type": "snapshot", "labels": {FLEET_TAG: "1"}})
+        data = await self.call(
+            "snapshot_server",
+            "POST",
+            f"/servers/{server_id}/actions/create_image",
+            json={"description": name, "type": "snapshot", "labels": {FLEET_TAG: "1"}},
+        )
         image = self.field(data, "image", dict, "snapshot_server")
         action = self._action(self.field(data, "action", dict, "snapshot_server"), "snapshot_server")
         return SnapshotInfo(str(image.get("id")), server_id, str(image.get("status")), action.action_id)
@@ -168,10 +197,18 @@ class HetznerDriver(HttpDriver):
                 hourly = min(float(p["price_hourly"]["net"]) for p in prices)
             except (KeyError, TypeError, ValueError) as exc:
                 raise self.bad("list_plans", f"server type {st.get('name')} has malformed prices") from exc
-            plans.append(PlanPrice(
-                str(st["name"]), int(st["cores"]), float(st["memory"]), float(st["disk"]), "EUR", monthly, hourly,
-                tuple(str(p["location"]) for p in prices),
-            ))
+            plans.append(
+                PlanPrice(
+                    str(st["name"]),
+                    int(st["cores"]),
+                    float(st["memory"]),
+                    float(st["disk"]),
+                    "EUR",
+                    monthly,
+                    hourly,
+                    tuple(str(p["location"]) for p in prices),
+                )
+            )
         return plans
 
     async def get_action(self, action_id: str) -> ActionInfo:

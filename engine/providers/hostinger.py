@@ -40,8 +40,14 @@ class HostingerDriver(HttpDriver):
     name = "hostinger"
     default_base_url = "https://developers.hostinger.com"
     capabilities = Capabilities(
-        can_delete=False, create_is_purchase=True, supports_cloud_init=False, can_resize=False,
-        can_snapshot=True, hourly_billing=False, supports_labels=False, has_action_objects=True,
+        can_delete=False,
+        create_is_purchase=True,
+        supports_cloud_init=False,
+        can_resize=False,
+        can_snapshot=True,
+        hourly_billing=False,
+        supports_labels=False,
+        has_action_objects=True,
         pricing_api=True,
     )
 
@@ -56,8 +62,9 @@ class HostingerDriver(HttpDriver):
         message = body.get("message")
         errors = body.get("errors")
         if isinstance(errors, dict) and errors:
-            details = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                                for k, v in errors.items())
+            details = "; ".join(
+                f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()
+            )
             message = f"{message} ({details})" if message else details
         return None, message, body.get("correlation_id")
 
@@ -73,18 +80,26 @@ class HostingerDriver(HttpDriver):
         dc = obj.get("data_center_id")
         location = next((name for name, i in (self._data_centers or {}).items() if i == dc), None)
         return ServerInfo(
-            server_id=str(sid), instance_id=instance_id_from_name(hostname), state=state_of(phase),
-            vendor_status=state, ipv4=v4[0].get("address") if v4 else None,
-            ipv6=v6[0].get("address") if v6 else None, plan_id=obj.get("plan"),
-            location=location or (str(dc) if dc is not None else None), name=hostname, phase=phase,
+            server_id=str(sid),
+            instance_id=instance_id_from_name(hostname),
+            state=state_of(phase),
+            vendor_status=state,
+            ipv4=v4[0].get("address") if v4 else None,
+            ipv6=v6[0].get("address") if v6 else None,
+            plan_id=obj.get("plan"),
+            location=location or (str(dc) if dc is not None else None),
+            name=hostname,
+            phase=phase,
             cancel_date=cancel_date,
         )
 
     def _action(self, vm_id: str, obj: Any, op: str) -> ActionInfo:
         state = self.field(obj, "state", str, op)
         return ActionInfo(
-            action_id=f"{vm_id}/{self.field(obj, 'id', int, op)}", command=str(obj.get("name", "")),
-            status=ACTION_STATUS["hostinger"].get(state, "error"), vendor_status=state,
+            action_id=f"{vm_id}/{self.field(obj, 'id', int, op)}",
+            command=str(obj.get("name", "")),
+            status=ACTION_STATUS["hostinger"].get(state, "error"),
+            vendor_status=state,
             error="action failed" if state == "error" else None,
         )
 
@@ -114,19 +129,30 @@ class HostingerDriver(HttpDriver):
         location = location_part(spec.region_location)
         dcs = await self._data_center_ids()
         if location not in dcs:
-            raise ProviderInvalidRequest(self.name, "create_server", vendor_message=f"unknown data center '{location}'",
-                                         hint=f"use one of: {', '.join(sorted(dcs))}.")
+            raise ProviderInvalidRequest(
+                self.name,
+                "create_server",
+                vendor_message=f"unknown data center '{location}'",
+                hint=f"use one of: {', '.join(sorted(dcs))}.",
+            )
         hostname = owned_name(spec)
         setup: dict[str, Any] = {
-            "template_id": await self._template_id(spec.image), "data_center_id": dcs[location],
-            "hostname": hostname, "enable_backups": False, "install_monarx": False,
+            "template_id": await self._template_id(spec.image),
+            "data_center_id": dcs[location],
+            "hostname": hostname,
+            "enable_backups": False,
+            "install_monarx": False,
         }
         keys = [k for k in spec.ssh_keys if k.startswith(("ssh-", "ecdsa-"))]
         if keys:
             setup["public_key"] = {"name": f"clawops-{spec.instance_id}", "key": keys[0]}
         if spec.user_data:
-            script = await self.call("create_post_install_script", "POST", f"{VPS}/post-install-scripts",
-                                     json={"name": f"clawops-{spec.instance_id}", "content": spec.user_data})
+            script = await self.call(
+                "create_post_install_script",
+                "POST",
+                f"{VPS}/post-install-scripts",
+                json={"name": f"clawops-{spec.instance_id}", "content": spec.user_data},
+            )
             setup["post_install_script_id"] = self.field(script, "id", int, "create_post_install_script")
         body = {"item_id": spec.plan_id, "setup": setup}
 
@@ -207,8 +233,10 @@ class HostingerDriver(HttpDriver):
         if not isinstance(dcs, list):
             raise self.bad("list_regions", "data-centers is not a list")
         self._data_centers = {str(d.get("name")): int(d["id"]) for d in dcs if "id" in d}
-        return [RegionInfo(str(d.get("name")), region_name(self.name, d.get("name")), d.get("city"), d.get("location"))
-                for d in dcs]
+        return [
+            RegionInfo(str(d.get("name")), region_name(self.name, d.get("name")), d.get("city"), d.get("location"))
+            for d in dcs
+        ]
 
     async def list_plans(self) -> list[PlanPrice]:
         """Monthly (1-month period) prices from the billing catalog; the price id is what create takes."""
@@ -224,6 +252,15 @@ class HostingerDriver(HttpDriver):
                 cpus, ram, disk = 0, 0.0, None
             for price in item.get("prices") or []:
                 if price.get("period") == 1 and price.get("period_unit") == "month":
-                    plans.append(PlanPrice(str(price["id"]), cpus, ram, disk, str(price.get("currency", "USD")),
-                                           int(price["price"]) / 100, None))
+                    plans.append(
+                        PlanPrice(
+                            str(price["id"]),
+                            cpus,
+                            ram,
+                            disk,
+                            str(price.get("currency", "USD")),
+                            int(price["price"]) / 100,
+                            None,
+                        )
+                    )
         return plans

@@ -49,8 +49,7 @@ class ReconcileReport:
         return not (self.orphans or self.ghosts or self.errors)
 
 
-async def reconcile(drivers: Mapping[str, ProviderDriver],
-                    tracked: Mapping[str, tuple[str, str]]) -> ReconcileReport:
+async def reconcile(drivers: Mapping[str, ProviderDriver], tracked: Mapping[str, tuple[str, str]]) -> ReconcileReport:
     """Compare every provider's servers with ``tracked`` (instance id → (provider, server id))."""
     names = list(drivers)
     results = await asyncio.gather(*(drivers[n].list_servers() for n in names), return_exceptions=True)

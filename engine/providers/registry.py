@@ -38,9 +38,16 @@ DRIVERS: dict[str, type[HttpDriver]] = {
 }
 
 
-def make_driver(provider: str, client: httpx.AsyncClient, *, token: str | None = None,
-                base_url: str | None = None, contabo: ContaboCredentials | None = None,
-                auth_url: str | None = None, **kw: Any) -> HttpDriver:
+def make_driver(
+    provider: str,
+    client: httpx.AsyncClient,
+    *,
+    token: str | None = None,
+    base_url: str | None = None,
+    contabo: ContaboCredentials | None = None,
+    auth_url: str | None = None,
+    **kw: Any,
+) -> HttpDriver:
     """One driver for ``provider`` on the injected client (``kw``: limiter, retry, poll, time_scale …)."""
     if provider not in DRIVERS:
         raise ConfigError(f"No driver for provider '{provider}'; known: {', '.join(DRIVERS)}.")

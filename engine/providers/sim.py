@@ -35,8 +35,15 @@ class SimDriver(ProviderDriver):
                 return info
         number = next(self._ids)
         server_id = f"sim-{number}"
-        info = ServerInfo(server_id, spec.instance_id, InstanceState.ACTIVE, "running", plan_id=spec.plan_id,
-                          location=spec.region_location, ipv4=f"198.51.{number // 250 % 250}.{number % 250 + 1}")
+        info = ServerInfo(
+            server_id,
+            spec.instance_id,
+            InstanceState.ACTIVE,
+            "running",
+            plan_id=spec.plan_id,
+            location=spec.region_location,
+            ipv4=f"198.51.{number // 250 % 250}.{number % 250 + 1}",
+        )
         self._servers[server_id] = info
         self.creates.append(spec.instance_id)
         return info

@@ -108,8 +108,13 @@ HOSTINGER: dict[str, Phase] = {
 ACTION_STATUS: dict[str, dict[str, str]] = {
     "hetzner": {"running": "running", "success": "success", "error": "error"},
     "digitalocean": {"in-progress": "running", "completed": "success", "errored": "error"},
-    "hostinger": {"created": "running", "sent": "running", "delayed": "running", "success": "success",
-                  "error": "error"},
+    "hostinger": {
+        "created": "running",
+        "sent": "running",
+        "delayed": "running",
+        "success": "success",
+        "error": "error",
+    },
 }
 
 

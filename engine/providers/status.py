@@ -74,11 +74,18 @@ async def provider_status(provider: str, client: httpx.AsyncClient, base_url: st
             return _vultr(provider, url, resp.json())
         return _feed(provider, url, resp.text, atom=kind == "atom")
     except (httpx.HTTPError, ValueError, KeyError, TypeError, ET.ParseError) as exc:
-        return ProviderStatus(provider, "unknown", f"The {provider} status page could not be read.", source=url,
-                              error=f"{type(exc).__name__}: {exc}")
+        return ProviderStatus(
+            provider,
+            "unknown",
+            f"The {provider} status page could not be read.",
+            source=url,
+            error=f"{type(exc).__name__}: {exc}",
+        )
 
 
-def _summarise(provider: str, url: str, incidents: list[StatusIncident], description: str | None = None) -> ProviderStatus:
+def _summarise(
+    provider: str, url: str, incidents: list[StatusIncident], description: str | None = None
+) -> ProviderStatus:
     if not incidents:
         return ProviderStatus(provider, "operational", description or "All systems operational.", (), url)
     worst = "outage" if any(i.impact in ("major", "critical") for i in incidents) else "degraded"
@@ -89,8 +96,11 @@ def _summarise(provider: str, url: str, incidents: list[StatusIncident], descrip
 def _statuspage(provider: str, url: str, body: dict[str, Any]) -> ProviderStatus:
     incidents = [
         StatusIncident(
-            str(i.get("name")), tuple(str(c.get("name", "")).lower() for c in i.get("components") or []),
-            str(i.get("status", "")), str(i.get("impact", "none")), i.get("created_at"),
+            str(i.get("name")),
+            tuple(str(c.get("name", "")).lower() for c in i.get("components") or []),
+            str(i.get("status", "")),
+            str(i.get("impact", "none")),
+            i.get("created_at"),
         )
         for i in body.get("incidents") or []
         if i.get("status") not in ("resolved", "postmortem")
@@ -102,12 +112,17 @@ def _statuspage(provider: str, url: str, body: dict[str, Any]) -> ProviderStatus
 
 
 def _vultr(provider: str, url: str, body: dict[str, Any]) -> ProviderStatus:
-    incidents = [StatusIncident(str(a.get("subject")), (), str(a.get("status", "ongoing")), "major", a.get("start_date"))
-                 for a in body.get("service_alerts") or []]
+    incidents = [
+        StatusIncident(str(a.get("subject")), (), str(a.get("status", "ongoing")), "major", a.get("start_date"))
+        for a in body.get("service_alerts") or []
+    ]
     for region, info in (body.get("regions") or {}).items():
         for a in (info or {}).get("alerts") or []:
-            incidents.append(StatusIncident(str(a.get("subject")), (str(region),), str(a.get("status", "ongoing")),
-                                            "major", a.get("start_date")))
+            incidents.append(
+                StatusIncident(
+                    str(a.get("subject")), (str(region),), str(a.get("status", "ongoing")), "major", a.get("start_date")
+                )
+            )
     return _summarise(provider, url, incidents)
 
 
@@ -135,6 +150,7 @@ def _feed(provider: str, url: str, text: str, *, atom: bool) -> ProviderStatus:
             when = when.replace(tzinfo=UTC)
         if now - when > RECENT or _RESOLVED.search(title) or _RESOLVED.search(body or ""):
             continue
-        incidents.append(StatusIncident(title, tuple(x for x in where.split(",") if x), "ongoing", "major",
-                                        when.isoformat()))
+        incidents.append(
+            StatusIncident(title, tuple(x for x in where.split(",") if x), "ongoing", "major", when.isoformat())
+        )
     return _summarise(provider, url, incidents)

@@ -36,9 +36,17 @@ class VultrDriver(HttpDriver):
     name = "vultr"
     default_base_url = "https://api.vultr.com/v2"
     capabilities = Capabilities(
-        can_delete=True, create_is_purchase=False, supports_cloud_init=True, can_resize=True,
-        resize_needs_power_off=False, resize_upgrade_only=True, can_snapshot=True, hourly_billing=True,
-        supports_labels=True, has_action_objects=False, pricing_api=True,
+        can_delete=True,
+        create_is_purchase=False,
+        supports_cloud_init=True,
+        can_resize=True,
+        resize_needs_power_off=False,
+        resize_upgrade_only=True,
+        can_snapshot=True,
+        hourly_billing=True,
+        supports_labels=True,
+        has_action_objects=False,
+        pricing_api=True,
     )
     per_page = 500
 
@@ -59,10 +67,17 @@ class VultrDriver(HttpDriver):
         ip = obj.get("main_ip") or None
         v6 = obj.get("v6_networks") or []
         return ServerInfo(
-            server_id=sid, instance_id=instance_id_from_tags(tags), state=state_of(phase),
-            vendor_status=f"{status}/{power}/{server_status}", ipv4=None if ip == "0.0.0.0" else ip,
-            ipv6=(v6[0].get("main_ip") if v6 else None), plan_id=obj.get("plan"), location=obj.get("region"),
-            name=obj.get("label"), phase=phase, labels=dict(t.split(":", 1) for t in tags if ":" in t),
+            server_id=sid,
+            instance_id=instance_id_from_tags(tags),
+            state=state_of(phase),
+            vendor_status=f"{status}/{power}/{server_status}",
+            ipv4=None if ip == "0.0.0.0" else ip,
+            ipv6=(v6[0].get("main_ip") if v6 else None),
+            plan_id=obj.get("plan"),
+            location=obj.get("region"),
+            name=obj.get("label"),
+            phase=phase,
+            labels=dict(t.split(":", 1) for t in tags if ":" in t),
         )
 
     async def _pages(self, op: str, path: str, key: str, params: dict[str, Any] | None = None) -> list[Any]:
@@ -81,9 +96,14 @@ class VultrDriver(HttpDriver):
     async def create_server(self, spec: ServerSpec) -> ServerInfo:
         tags = [FLEET_TAG, owner_tag(spec.instance_id)] + [f"{k}:{v}" for k, v in spec.labels.items()]
         body: dict[str, Any] = {
-            "region": location_part(spec.region_location), "plan": spec.plan_id,
+            "region": location_part(spec.region_location),
+            "plan": spec.plan_id,
             "os_id": int(spec.image) if spec.image.isdigit() else OS_IDS.get(spec.image, OS_IDS["ubuntu-24.04"]),
-            "label": spec.name, "hostname": spec.name, "tags": tags, "enable_ipv6": True, "backups": "disabled",
+            "label": spec.name,
+            "hostname": spec.name,
+            "tags": tags,
+            "enable_ipv6": True,
+            "backups": "disabled",
         }
         if spec.ssh_keys:
             body["sshkey_id"] = list(spec.ssh_keys)
@@ -127,14 +147,17 @@ class VultrDriver(HttpDriver):
         return None
 
     async def snapshot_server(self, server_id: str, name: str) -> SnapshotInfo:
-        data = await self.call("snapshot_server", "POST", "/snapshots",
-                               json={"instance_id": server_id, "description": name})
+        data = await self.call(
+            "snapshot_server", "POST", "/snapshots", json={"instance_id": server_id, "description": name}
+        )
         snap = self.field(data, "snapshot", dict, "snapshot_server")
         return SnapshotInfo(str(snap.get("id")), server_id, str(snap.get("status")))
 
     async def list_regions(self) -> list[RegionInfo]:
-        return [RegionInfo(r["id"], region_name(self.name, r["id"]), r.get("city"), r.get("country"))
-                for r in await self._pages("list_regions", "/regions", "regions")]
+        return [
+            RegionInfo(r["id"], region_name(self.name, r["id"]), r.get("city"), r.get("country"))
+            for r in await self._pages("list_regions", "/regions", "regions")
+        ]
 
     async def list_plans(self) -> list[PlanPrice]:
         plans = []
@@ -142,8 +165,18 @@ class VultrDriver(HttpDriver):
             try:
                 monthly = float(p["monthly_cost"])
                 hourly = float(p["hourly_cost"]) if p.get("hourly_cost") is not None else round(monthly / 730, 5)
-                plans.append(PlanPrice(str(p["id"]), int(p["vcpu_count"]), p["ram"] / 1024, float(p["disk"]),
-                                       "USD", monthly, hourly, tuple(p.get("locations") or ())))
+                plans.append(
+                    PlanPrice(
+                        str(p["id"]),
+                        int(p["vcpu_count"]),
+                        p["ram"] / 1024,
+                        float(p["disk"]),
+                        "USD",
+                        monthly,
+                        hourly,
+                        tuple(p.get("locations") or ()),
+                    )
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 raise self.bad("list_plans", f"plan {p.get('id')} is malformed") from exc
         return plans

@@ -96,9 +96,7 @@ def _store_error(exc: SQLAlchemyError, url: str) -> StoreError:
     if "unable to open" in low or "readonly" in low or "read-only" in low:
         return StoreError(f"The store {where} cannot be opened; check that its folder exists and is writable.")
     if "connection" in low or "could not" in low or "refused" in low or "timeout" in low:
-        return StoreError(
-            f"Cannot reach the database at {where} ({msg}); start it or fix CLAWOPS_DATABASE_URL."
-        )
+        return StoreError(f"Cannot reach the database at {where} ({msg}); start it or fix CLAWOPS_DATABASE_URL.")
     return StoreError(f"The store {where} failed: {msg}.")
 
 
@@ -207,8 +205,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     if revision is not None and revision not in _known_revisions():
         engine.dispose()
         raise StoreError(
-            f"The store {_redact(url)} has schema revision {revision}, newer than this ClawOps knows; "
-            "upgrade ClawOps."
+            f"The store {_redact(url)} has schema revision {revision}, newer than this ClawOps knows; upgrade ClawOps."
         )
     if not migrate:
         engine.dispose()

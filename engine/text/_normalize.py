@@ -52,8 +52,11 @@ def _is_hidden(ch: str) -> bool:
         return True
     # Other format characters (Cf: tag characters, interlinear annotation, …) and variation selectors.
     code = ord(ch)
-    return (unicodedata.category(ch) == "Cf" and ch not in "\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f"
-            ) or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
+    return (
+        (unicodedata.category(ch) == "Cf" and ch not in "\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f")
+        or 0xFE00 <= code <= 0xFE0F
+        or 0xE0100 <= code <= 0xE01EF
+    )
 
 
 def has_hidden_characters(text: str) -> bool:
@@ -81,10 +84,29 @@ def normalize(text: str) -> str:
     return text
 
 
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
-                         "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
-                         "\u2212": "-", "\u00a0": " ", "\u2007": " ", "\u202f": " "})
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+        "\u2007": " ",
+        "\u202f": " ",
+    }
+)
 _QUOTES_RE = re.compile("[" + "".join(chr(code) for code in _QUOTES) + "]")
 
 
@@ -142,7 +164,9 @@ _CONTROL_SEQ_RE = re.compile(f"{_STRING_SEQ}|{_CSI_SEQ}|{_ESC_SEQ}")
 # Left-over controls: C0 except tab and newline, DEL, C1, bidi controls, line/paragraph separators.
 _CONTROL_CHAR_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 #: Anything :func:`printable` would change (controls, bidi, surrogates): text without any is returned as is.
-_UNSAFE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]")
+_UNSAFE_RE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]"
+)
 
 
 def printable(text: str) -> str:

@@ -118,9 +118,9 @@ class Redactor:
         k = MIN_SECRET_LENGTH
         end = len(text) - k + 1
         while i < end:
-            candidates = index.get(text[i:i + k].lower())
+            candidates = index.get(text[i : i + k].lower())
             if candidates is not None:
-                hit = next((v for v in candidates if text[i:i + len(v)].lower() == v), None)
+                hit = next((v for v in candidates if text[i : i + len(v)].lower() == v), None)
                 if hit is not None:
                     out.append(text[start:i])
                     out.append(MASK)
@@ -180,9 +180,7 @@ class Redactor:
         if isinstance(value, tuple):
             return tuple(self.scrub_value(v) for v in value)
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            changes = {
-                f.name: self.scrub_value(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
-            }
+            changes = {f.name: self.scrub_value(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
             return dataclasses.replace(value, **changes)
         return value
 

@@ -69,8 +69,16 @@ class AuditRecord:
     detail: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "ts": self.ts, "actor": self.actor, "channel": self.channel, "action": self.action,
-                "target": self.target, "outcome": self.outcome, "detail": self.detail}
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "actor": self.actor,
+            "channel": self.channel,
+            "action": self.action,
+            "target": self.target,
+            "outcome": self.outcome,
+            "detail": self.detail,
+        }
 
 
 _SINCE_RE = re.compile(r"(\d+)\s*([smhdw])")
@@ -109,11 +117,16 @@ def query(
         raise InputError(f"limit must be between 1 and {MAX_QUERY_LIMIT}.")
     stmt = select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(limit)
     if actor:
-        stmt = stmt.where((col(AuditEntry.actor) == actor) | col(AuditEntry.actor).endswith(f"@{actor}", autoescape=True)
-                          | col(AuditEntry.actor).startswith(f"{actor}@", autoescape=True))
+        stmt = stmt.where(
+            (col(AuditEntry.actor) == actor)
+            | col(AuditEntry.actor).endswith(f"@{actor}", autoescape=True)
+            | col(AuditEntry.actor).startswith(f"{actor}@", autoescape=True)
+        )
     if action:
-        stmt = stmt.where((col(AuditEntry.action) == action)
-                          | col(AuditEntry.action).startswith(f"{action.rstrip('.')}.", autoescape=True))
+        stmt = stmt.where(
+            (col(AuditEntry.action) == action)
+            | col(AuditEntry.action).startswith(f"{action.rstrip('.')}.", autoescape=True)
+        )
     if target:
         stmt = stmt.where(col(AuditEntry.target) == target)
     if since is not None:
@@ -126,8 +139,18 @@ def query(
             detail = json.loads(r.detail) if r.detail else {}
         except ValueError:
             detail = {"raw": r.detail}
-        out.append(AuditRecord(r.seq, r.ts, r.actor, r.channel, r.action, r.target, r.outcome,
-                               detail if isinstance(detail, dict) else {"value": detail}))
+        out.append(
+            AuditRecord(
+                r.seq,
+                r.ts,
+                r.actor,
+                r.channel,
+                r.action,
+                r.target,
+                r.outcome,
+                detail if isinstance(detail, dict) else {"value": detail},
+            )
+        )
     return out
 
 
@@ -138,12 +161,20 @@ def audit_query_tool(store: Store, caller: Caller, args: Mapping[str, Any]) -> d
     entries are scrubbed of secrets before they reach a model or a reply.
     """
     if caller.tenant_id is not None:
-        raise PolicyRefusal("rule6_tenant_isolation", "Refused by rule 6: the audit log spans every tenant, and "
-                            f"{caller.name} is scoped to {caller.tenant_id}; ask an unscoped operator.")
+        raise PolicyRefusal(
+            "rule6_tenant_isolation",
+            "Refused by rule 6: the audit log spans every tenant, and "
+            f"{caller.name} is scoped to {caller.tenant_id}; ask an unscoped operator.",
+        )
     since = args.get("since")
-    rows = query(store, actor=args.get("actor") or None, action=args.get("action") or None,
-                 target=args.get("target") or None, since=parse_since(str(since)) if since else None,
-                 limit=int(args.get("limit") or 50))
+    rows = query(
+        store,
+        actor=args.get("actor") or None,
+        action=args.get("action") or None,
+        target=args.get("target") or None,
+        since=parse_since(str(since)) if since else None,
+        limit=int(args.get("limit") or 50),
+    )
     entries: list[dict[str, Any]] = default_redactor().scrub_value([r.to_dict() for r in rows])
     return {"count": len(entries), "entries": entries}
 
@@ -183,8 +214,9 @@ def anchor(store: Store, path: Path) -> Anchor:
     """Append the current head to ``path`` (one JSON line per anchor; created 0600)."""
     with store.session() as s:
         head = s.get(AuditHead, 1)
-    record = Anchor(head.seq if head else 0, head.hash if head else GENESIS_HASH,
-                    datetime.now(UTC).isoformat(timespec="seconds"))
+    record = Anchor(
+        head.seq if head else 0, head.hash if head else GENESIS_HASH, datetime.now(UTC).isoformat(timespec="seconds")
+    )
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -227,8 +259,9 @@ def check_anchor(store: Store, path: Path) -> AuditProblem | None:
             f"The audit chain ends at #{head_seq} but was anchored at #{last.seq} on {last.at}: entries were cut off.",
         )
     if entry.hash != last.hash:
-        return AuditProblem(last.seq, f"Audit entry #{last.seq} differs from the copy anchored on {last.at}: "
-                                      "the chain was rewritten.")
+        return AuditProblem(
+            last.seq, f"Audit entry #{last.seq} differs from the copy anchored on {last.at}: the chain was rewritten."
+        )
     return None
 
 
@@ -287,10 +320,16 @@ def verify_anchored(store: Store, path: Path) -> AuditReport:
     if not anchors:
         if recorded is not None:
             where = "there" if recorded.target == str(path)[:500] else f"at {recorded.target}"
-            return AuditReport(report.entries, report.head_hash, AuditProblem(
-                recorded.seq, f"The audit anchor {path} is missing, though the chain was anchored {where} "
-                              f"(#{recorded.seq}, {recorded.ts[:19]}): restore the file or set "
-                              "CLAWOPS_AUDIT_ANCHOR to where it is; until then a cut-off tail cannot be ruled out."))
+            return AuditReport(
+                report.entries,
+                report.head_hash,
+                AuditProblem(
+                    recorded.seq,
+                    f"The audit anchor {path} is missing, though the chain was anchored {where} "
+                    f"(#{recorded.seq}, {recorded.ts[:19]}): restore the file or set "
+                    "CLAWOPS_AUDIT_ANCHOR to where it is; until then a cut-off tail cannot be ruled out.",
+                ),
+            )
         if report.entries == 0:
             return report
         record_anchor(store, path)
@@ -300,7 +339,13 @@ def verify_anchored(store: Store, path: Path) -> AuditReport:
         return AuditReport(report.entries, report.head_hash, problem)
     newest = max(a.seq for a in anchors)
     if recorded is not None and newest < recorded.seq:
-        return AuditReport(report.entries, report.head_hash, AuditProblem(
-            recorded.seq, f"The audit anchor {path} knows the chain only up to #{newest}, but it was anchored at "
-                          f"#{recorded.seq} on {recorded.ts[:19]}: the file was replaced or rolled back."))
+        return AuditReport(
+            report.entries,
+            report.head_hash,
+            AuditProblem(
+                recorded.seq,
+                f"The audit anchor {path} knows the chain only up to #{newest}, but it was anchored at "
+                f"#{recorded.seq} on {recorded.ts[:19]}: the file was replaced or rolled back.",
+            ),
+        )
     return report

@@ -95,7 +95,10 @@ class KeyView:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "id": self.id, "operator": self.operator, "prefix": self.prefix, "scopes": list(self.scopes),
+            "id": self.id,
+            "operator": self.operator,
+            "prefix": self.prefix,
+            "scopes": list(self.scopes),
             "created_at": self.created_at.isoformat(),
             "last_used_at": self.last_used_at and self.last_used_at.isoformat(),
             "revoked_at": self.revoked_at and self.revoked_at.isoformat(),
@@ -136,8 +139,14 @@ def issue_key(store: Store, by: Caller, operator: str, pepper: bytes, *, scopes:
         key = f"{KEY_PREFIX}_{prefix}_{_random.token_urlsafe(32)}"
         row = ApiKey(id=f"key-{prefix}", operator_id=op.id, prefix=prefix, hash=hash_key(key, pepper), scopes=granted)
         s.add(row)
-        audit.append(s, actor=by.actor, channel=by.channel, action="key.issue", target=operator,
-                     detail={"key": row.id, "scopes": granted})
+        audit.append(
+            s,
+            actor=by.actor,
+            channel=by.channel,
+            action="key.issue",
+            target=operator,
+            detail={"key": row.id, "scopes": granted},
+        )
     return IssuedKey(row.id, operator, prefix, tuple(granted), key)
 
 
@@ -172,19 +181,29 @@ def revoke_key(store: Store, by: Caller, key_id: str) -> KeyView:
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             s.add(row)
-            audit.append(s, actor=by.actor, channel=by.channel, action="key.revoke", target=op.name,
-                         detail={"key": row.id})
+            audit.append(
+                s, actor=by.actor, channel=by.channel, action="key.revoke", target=op.name, detail={"key": row.id}
+            )
         return _view(row, op.name)
 
 
 def _fail(s: Session, channel: str, actor: str, target: str, reason: str, source: str | None) -> None:
     detail = {"reason": reason} if source is None else {"reason": reason, "source": source[:80]}
-    audit.append(s, actor=actor, channel=channel, action="login.failed", target=target, outcome="refused",
-                 detail=detail)
+    audit.append(
+        s, actor=actor, channel=channel, action="login.failed", target=target, outcome="refused", detail=detail
+    )
 
 
-def authenticate(store: Store, key: str, pepper: bytes, *, channel: str = "api", now: datetime | None = None,
-                 source: str | None = None, throttle: LoginThrottle) -> Caller:
+def authenticate(
+    store: Store,
+    key: str,
+    pepper: bytes,
+    *,
+    channel: str = "api",
+    now: datetime | None = None,
+    source: str | None = None,
+    throttle: LoginThrottle,
+) -> Caller:
     """The caller an API key stands for, or :class:`AuthenticationError` (audited as a failed login).
 
     The message is the same for every failure, and never repeats the key.  Failures are throttled per client

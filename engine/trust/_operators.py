@@ -67,9 +67,14 @@ class OperatorView:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "id": self.id, "name": self.name, "role": self.role, "tenant": self.tenant_id,
-            "created_at": self.created_at.isoformat(), "revoked_at": self.revoked_at and self.revoked_at.isoformat(),
-            "active_keys": self.keys, "identities": list(self.identities),
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "tenant": self.tenant_id,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at and self.revoked_at.isoformat(),
+            "active_keys": self.keys,
+            "identities": list(self.identities),
         }
 
 
@@ -87,14 +92,20 @@ def _aware(dt: datetime | None) -> datetime | None:
 
 
 def _view(s: Session, op: Operator) -> OperatorView:
-    keys = s.exec(
-        select(ApiKey.id).where(col(ApiKey.operator_id) == op.id, col(ApiKey.revoked_at).is_(None))
-    ).all()
+    keys = s.exec(select(ApiKey.id).where(col(ApiKey.operator_id) == op.id, col(ApiKey.revoked_at).is_(None))).all()
     idents = s.exec(select(ChannelIdentity).where(col(ChannelIdentity.operator_id) == op.id)).all()
     created = _aware(op.created_at)
     assert created is not None
-    return OperatorView(op.id, op.name, op.role, op.tenant_id, created, _aware(op.revoked_at), len(keys),
-                        tuple(sorted(f"{i.channel}:{i.external_id}" for i in idents)))
+    return OperatorView(
+        op.id,
+        op.name,
+        op.role,
+        op.tenant_id,
+        created,
+        _aware(op.revoked_at),
+        len(keys),
+        tuple(sorted(f"{i.channel}:{i.external_id}" for i in idents)),
+    )
 
 
 def _require_admin(by: Caller, action: str, tenant_id: str | None) -> None:
@@ -137,8 +148,14 @@ def add_operator(store: Store, by: Caller, name: str, role: str, *, tenant_id: s
         op = Operator(id=f"op-{_random.token_hex(4)}", name=name, role=role_value, tenant_id=tenant_id)
         s.add(op)
         s.flush()
-        audit.append(s, actor=by.actor, channel=by.channel, action="operator.add", target=name,
-                     detail={"role": role_value, "tenant": tenant_id})
+        audit.append(
+            s,
+            actor=by.actor,
+            channel=by.channel,
+            action="operator.add",
+            target=name,
+            detail={"role": role_value, "tenant": tenant_id},
+        )
         return _view(s, op)
 
 
@@ -179,8 +196,14 @@ def revoke_operator(store: Store, by: Caller, name: str) -> OperatorView:
         idents = s.exec(select(ChannelIdentity).where(col(ChannelIdentity.operator_id) == op.id)).all()
         for ident in idents:
             s.delete(ident)
-        audit.append(s, actor=by.actor, channel=by.channel, action="operator.revoke", target=name,
-                     detail={"keys_revoked": keys, "identities_removed": len(idents)})
+        audit.append(
+            s,
+            actor=by.actor,
+            channel=by.channel,
+            action="operator.revoke",
+            target=name,
+            detail={"keys_revoked": keys, "identities_removed": len(idents)},
+        )
         s.flush()
         return _view(s, op)
 
@@ -199,7 +222,9 @@ def normalize_external_id(channel: str, external_id: str) -> str:
     if channel == "whatsapp":
         digits = re.sub(r"[\s\-().]", "", value).removeprefix("+")
         if not digits.isdigit() or not 7 <= len(digits) <= 15:
-            raise InputError(f"'{value[:30]}' is not a WhatsApp number; use the international form, e.g. +491701234567.")
+            raise InputError(
+                f"'{value[:30]}' is not a WhatsApp number; use the international form, e.g. +491701234567."
+            )
         return digits
     if channel == "ssh":
         if not _SSH_RE.fullmatch(value):
@@ -222,8 +247,14 @@ def link_identity(store: Store, by: Caller, name: str, channel: str, external_id
                 return IdentityView(channel, ext, name)
             raise InputError(f"That {channel} identity already belongs to another operator; unlink it first.")
         s.add(ChannelIdentity(channel=channel, external_id=ext, operator_id=op.id))
-        audit.append(s, actor=by.actor, channel=by.channel, action="operator.link", target=name,
-                     detail={"channel": channel, "external_id": ext})
+        audit.append(
+            s,
+            actor=by.actor,
+            channel=by.channel,
+            action="operator.link",
+            target=name,
+            detail={"channel": channel, "external_id": ext},
+        )
     return IdentityView(channel, ext, name)
 
 
@@ -236,8 +267,14 @@ def unlink_identity(store: Store, by: Caller, channel: str, external_id: str) ->
         op = s.get(Operator, ident.operator_id)
         _require_admin(by, "operator unlink", op.tenant_id if op else None)
         s.delete(ident)
-        audit.append(s, actor=by.actor, channel=by.channel, action="operator.unlink",
-                     target=op.name if op else ident.operator_id, detail={"channel": channel, "external_id": ext})
+        audit.append(
+            s,
+            actor=by.actor,
+            channel=by.channel,
+            action="operator.unlink",
+            target=op.name if op else ident.operator_id,
+            detail={"channel": channel, "external_id": ext},
+        )
 
 
 def list_identities(store: Store) -> list[IdentityView]:
@@ -245,8 +282,9 @@ def list_identities(store: Store) -> list[IdentityView]:
         rows = s.exec(
             select(ChannelIdentity, Operator.name).join(Operator, col(Operator.id) == col(ChannelIdentity.operator_id))
         ).all()
-    return sorted((IdentityView(i.channel, i.external_id, n) for i, n in rows),
-                  key=lambda v: (v.channel, v.external_id))
+    return sorted(
+        (IdentityView(i.channel, i.external_id, n) for i, n in rows), key=lambda v: (v.channel, v.external_id)
+    )
 
 
 def _caller(op: Operator, channel: str, role: Role | None = None) -> Caller:
@@ -288,16 +326,22 @@ def resolve_identity(store: Store, channel: str, external_id: str, *, throttle: 
             burst = throttle.check("channel", channel) if throttle.empty("channel", channel) else None
             if burst is None:
                 reason = "unknown identity" if op is None else "revoked operator"
-                audit.append(s, actor=op.name if op else "unknown", channel=channel, action="login.failed",
-                             target=who, outcome="refused", detail={"reason": reason})
+                audit.append(
+                    s,
+                    actor=op.name if op else "unknown",
+                    channel=channel,
+                    action="login.failed",
+                    target=who,
+                    outcome="refused",
+                    detail={"reason": reason},
+                )
     if failed or op is None:
         throttle.failed("hard", who)
         if burst is not None:
             raise throttled(store, burst, channel, f"on {channel} from unknown senders")
         throttle.failed("channel", channel)
         raise AuthenticationError(
-            f"This {channel} identity is not linked to an active operator; ask an owner to run "
-            f"`clawops operator link`."
+            f"This {channel} identity is not linked to an active operator; ask an owner to run `clawops operator link`."
         )
     return _caller(op, channel)
 
@@ -325,8 +369,14 @@ def refusal_auditor(store: Store, *, throttle: LoginThrottle) -> Callable[[Any],
         throttle.failed("hard", who)
         throttle.failed("channel", channel)
         with store.session() as s:
-            audit.append(s, actor="unknown", channel=channel, action="login.failed", target=who, outcome="refused",
-                         detail={"reason": str(refusal.reason),
-                                 "message": default_redactor().scrub(str(refusal.detail)[:200])})
+            audit.append(
+                s,
+                actor="unknown",
+                channel=channel,
+                action="login.failed",
+                target=who,
+                outcome="refused",
+                detail={"reason": str(refusal.reason), "message": default_redactor().scrub(str(refusal.detail)[:200])},
+            )
 
     return hook

@@ -46,13 +46,15 @@ class StaleKey:
     idle_days: int
 
 
-def stale_keys(store: Store, *, now: datetime | None = None, max_age_days: int = 90,
-               idle_days: int = 30) -> list[StaleKey]:
+def stale_keys(
+    store: Store, *, now: datetime | None = None, max_age_days: int = 90, idle_days: int = 30
+) -> list[StaleKey]:
     """Active keys that were never used, have been idle ``idle_days``, or are older than ``max_age_days``."""
     now = now or utcnow()
     with store.session() as s:
         rows = s.exec(
-            select(ApiKey, Operator.name).join(Operator, col(Operator.id) == col(ApiKey.operator_id))
+            select(ApiKey, Operator.name)
+            .join(Operator, col(Operator.id) == col(ApiKey.operator_id))
             .where(col(ApiKey.revoked_at).is_(None), col(Operator.revoked_at).is_(None))
         ).all()
     out = []
@@ -117,8 +119,9 @@ class DueSecret:
     reason: str  # "old" | "old key version"
 
 
-def secrets_due_for_rotation(store: Store, *, now: datetime | None = None, max_age_days: int = 90,
-                             current_key_version: int | None = None) -> list[DueSecret]:
+def secrets_due_for_rotation(
+    store: Store, *, now: datetime | None = None, max_age_days: int = 90, current_key_version: int | None = None
+) -> list[DueSecret]:
     """Secrets not set or re-encrypted for ``max_age_days``, or still under an older key version."""
     now = now or utcnow()
     with store.session() as s:
@@ -164,8 +167,13 @@ def outdated_nodes(store: Store, minimum: str) -> list[OutdatedNode]:
     return sorted(out, key=lambda n: n.instance_id)
 
 
-def security_findings(store: Store, *, now: datetime | None = None, current_key_version: int | None = None,
-                      min_node_version: str | None = None) -> dict[str, list[dict[str, object]]]:
+def security_findings(
+    store: Store,
+    *,
+    now: datetime | None = None,
+    current_key_version: int | None = None,
+    min_node_version: str | None = None,
+) -> dict[str, list[dict[str, object]]]:
     """All findings as one JSON-able object (what a ``security-audit`` tool call returns)."""
     now = now or utcnow()
 
@@ -173,14 +181,26 @@ def security_findings(store: Store, *, now: datetime | None = None, current_key_
         return dt.isoformat() if dt else None
 
     return {
-        "stale_keys": [{"key": k.key_id, "operator": k.operator, "reason": k.reason, "age_days": k.age_days,
-                        "idle_days": k.idle_days} for k in stale_keys(store, now=now)],
-        "inactive_operators": [{"operator": o.name, "role": o.role, "last_seen": iso(o.last_seen)}
-                               for o in inactive_operators(store, now=now)],
-        "secrets_due_for_rotation": [{"secret": d.name, "key_version": d.key_version, "age_days": d.age_days,
-                                      "reason": d.reason}
-                                     for d in secrets_due_for_rotation(store, now=now,
-                                                                       current_key_version=current_key_version)],
-        "outdated_nodes": [{"instance": n.instance_id, "version": n.version}
-                           for n in (outdated_nodes(store, min_node_version) if min_node_version else [])],
+        "stale_keys": [
+            {
+                "key": k.key_id,
+                "operator": k.operator,
+                "reason": k.reason,
+                "age_days": k.age_days,
+                "idle_days": k.idle_days,
+            }
+            for k in stale_keys(store, now=now)
+        ],
+        "inactive_operators": [
+            {"operator": o.name, "role": o.role, "last_seen": iso(o.last_seen)}
+            for o in inactive_operators(store, now=now)
+        ],
+        "secrets_due_for_rotation": [
+            {"secret": d.name, "key_version": d.key_version, "age_days": d.age_days, "reason": d.reason}
+            for d in secrets_due_for_rotation(store, now=now, current_key_version=current_key_version)
+        ],
+        "outdated_nodes": [
+            {"instance": n.instance_id, "version": n.version}
+            for n in (outdated_nodes(store, min_node_version) if min_node_version else [])
+        ],
     }

@@ -165,7 +165,9 @@ class KeyRing:
         except ConfigError:
             raise
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"The master key file {path} cannot be read ({type(exc).__name__}); restore it.") from None
+            raise ConfigError(
+                f"The master key file {path} cannot be read ({type(exc).__name__}); restore it."
+            ) from None
 
     @staticmethod
     def _write_file(path: Path, keys: Mapping[int, bytes], *, exclusive: bool = False) -> None:
@@ -292,8 +294,16 @@ class SecretStore:
         return value
 
     # ------------------------------------------------------------------ API
-    def set(self, name: str, value: str, *, actor: str = "system", channel: str = "engine",
-            only_if_absent: bool = False, internal: bool = False) -> SecretInfo:
+    def set(
+        self,
+        name: str,
+        value: str,
+        *,
+        actor: str = "system",
+        channel: str = "engine",
+        only_if_absent: bool = False,
+        internal: bool = False,
+    ) -> SecretInfo:
         """Store (or replace) a secret under the current key; audited without its value.
 
         ``only_if_absent`` keeps an existing value (used for secrets the engine generates itself).
@@ -302,7 +312,9 @@ class SecretStore:
         """
         validate_secret_name(name)
         if name.startswith(RESERVED_PREFIX) and not internal:
-            raise InputError(f"Secret names starting with {RESERVED_PREFIX} belong to ClawOps itself; pick another name.")
+            raise InputError(
+                f"Secret names starting with {RESERVED_PREFIX} belong to ClawOps itself; pick another name."
+            )
         if not value:
             raise InputError(f"The value for secret {name} is empty; pass a non-empty value on standard input.")
         self.redactor.add(value)
@@ -312,8 +324,9 @@ class SecretStore:
         with self.store.session() as s:
             row = s.get(SecretRecord, name)
             if row is not None and only_if_absent:
-                return SecretInfo(row.name, row.key_version, _aware(row.created_at),
-                                  row.rotated_at and _aware(row.rotated_at))
+                return SecretInfo(
+                    row.name, row.key_version, _aware(row.created_at), row.rotated_at and _aware(row.rotated_at)
+                )
             action = "secret.update" if row is not None else "secret.create"
             if row is None:
                 row = SecretRecord(name=name, key_version=version, nonce=nonce, ciphertext=ciphertext, created_at=now)
@@ -321,8 +334,7 @@ class SecretStore:
                 row.key_version, row.nonce, row.ciphertext = version, nonce, ciphertext
                 row.created_at, row.rotated_at = now, None
             s.add(row)
-            audit.append(s, actor=actor, channel=channel, action=action, target=name,
-                         detail={"key_version": version})
+            audit.append(s, actor=actor, channel=channel, action=action, target=name, detail={"key_version": version})
         return SecretInfo(name, version, now, None)
 
     def get(self, name: str) -> str:
@@ -356,8 +368,9 @@ class SecretStore:
     def list(self) -> list[SecretInfo]:
         with self.store.session() as s:
             rows = s.exec(select(SecretRecord).order_by(col(SecretRecord.name))).all()
-        return [SecretInfo(r.name, r.key_version, _aware(r.created_at), r.rotated_at and _aware(r.rotated_at))
-                for r in rows]
+        return [
+            SecretInfo(r.name, r.key_version, _aware(r.created_at), r.rotated_at and _aware(r.rotated_at)) for r in rows
+        ]
 
     def values(self) -> Iterator[tuple[str, str]]:
         """Every (name, plaintext): feeds the redactor at start-up.  Undecryptable rows are skipped."""
@@ -398,16 +411,27 @@ class SecretStore:
             self.keyring.add_version()  # with an environment key, the newest env version is the target
         target = self.keyring.current
         with self.store.session() as s:
-            audit.append(s, actor=actor, channel=channel, action="secret.rotate.start", target=f"v{target}",
-                         detail={"resumed": resumed})
+            audit.append(
+                s,
+                actor=actor,
+                channel=channel,
+                action="secret.rotate.start",
+                target=f"v{target}",
+                detail={"resumed": resumed},
+            )
         done = 0
         last = ""
         guarded = (
             update(SecretRecord)
-            .where(col(SecretRecord.name) == bindparam("b_name"),
-                   col(SecretRecord.key_version) == bindparam("b_version"))
-            .values(key_version=bindparam("v_version"), nonce=bindparam("v_nonce"),
-                    ciphertext=bindparam("v_ciphertext"), rotated_at=bindparam("v_at"))
+            .where(
+                col(SecretRecord.name) == bindparam("b_name"), col(SecretRecord.key_version) == bindparam("b_version")
+            )
+            .values(
+                key_version=bindparam("v_version"),
+                nonce=bindparam("v_nonce"),
+                ciphertext=bindparam("v_ciphertext"),
+                rotated_at=bindparam("v_at"),
+            )
         )
         while True:
             with self.store.session() as s:
@@ -424,8 +448,16 @@ class SecretStore:
                 for name, version, old_nonce, old_ciphertext in rows:
                     value = self._open(name, version, old_nonce, old_ciphertext)
                     nonce, ciphertext = self._seal(name, value, target)
-                    params.append({"b_name": name, "b_version": version, "v_version": target, "v_nonce": nonce,
-                                   "v_ciphertext": ciphertext, "v_at": now})
+                    params.append(
+                        {
+                            "b_name": name,
+                            "b_version": version,
+                            "v_version": target,
+                            "v_nonce": nonce,
+                            "v_ciphertext": ciphertext,
+                            "v_at": now,
+                        }
+                    )
                     done += 1
                     last = name
                     if progress is not None:
@@ -435,7 +467,13 @@ class SecretStore:
         remaining = self.pending_rotation()
         retired = self.keyring.retire_below(target) if retire and remaining == 0 else []
         with self.store.session() as s:
-            audit.append(s, actor=actor, channel=channel, action="secret.rotate", target=f"v{target}",
-                         outcome="ok" if remaining == 0 else "partial",
-                         detail={"rotated": done, "resumed": resumed, "remaining": remaining, "retired": retired})
+            audit.append(
+                s,
+                actor=actor,
+                channel=channel,
+                action="secret.rotate",
+                target=f"v{target}",
+                outcome="ok" if remaining == 0 else "partial",
+                detail={"rotated": done, "resumed": resumed, "remaining": remaining, "retired": retired},
+            )
         return RotationReport(target, done, resumed, remaining)

@@ -61,8 +61,15 @@ def environment_secrets(environ: Mapping[str, str]) -> list[str]:
 class Trust:
     """Operators' keys, the secret store and the redactor for one engine."""
 
-    def __init__(self, store: Store, home: Path, *, environ: Mapping[str, str] | None = None,
-                 redactor: Redactor | None = None, anchor: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        home: Path,
+        *,
+        environ: Mapping[str, str] | None = None,
+        redactor: Redactor | None = None,
+        anchor: Path | None = None,
+    ) -> None:
         self.store = store
         self.home = home
         self._anchor = anchor

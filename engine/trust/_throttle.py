@@ -142,14 +142,24 @@ class LoginThrottle:
 def audit_burst(store: Store, burst: Burst, channel: str, actor: str = "unknown") -> None:
     """The one audit entry of a burst of throttled logins."""
     with store.session() as s:
-        audit.append(s, actor=actor, channel=channel, action="login.throttled", target=burst.bucket[:200],
-                     outcome="refused", detail={"retry_after_s": math.ceil(burst.retry_after),
-                                                "previous_burst_refusals": burst.previous_suppressed})
+        audit.append(
+            s,
+            actor=actor,
+            channel=channel,
+            action="login.throttled",
+            target=burst.bucket[:200],
+            outcome="refused",
+            detail={
+                "retry_after_s": math.ceil(burst.retry_after),
+                "previous_burst_refusals": burst.previous_suppressed,
+            },
+        )
 
 
 def throttled(store: Store, burst: Burst, channel: str, what: str) -> TooManyAttempts:
     """The error for a throttled attempt (audited when it opens a burst)."""
     if burst.first:
         audit_burst(store, burst, channel)
-    return TooManyAttempts(f"Too many failed logins {what}; try again in {wait_words(burst.retry_after)}.",
-                           retry_after=burst.retry_after)
+    return TooManyAttempts(
+        f"Too many failed logins {what}; try again in {wait_words(burst.retry_after)}.", retry_after=burst.retry_after
+    )

@@ -43,8 +43,19 @@ MODELS = {
     "briefer": "claude-haiku-4-5",
 }
 SKILL_NAMES = {
-    "clawops", "vps-fleet", "gateway-manager", "auto-heal", "instance-diagnose", "provision", "failover",
-    "config-push", "cost-analysis", "incident-response", "provider-health", "capacity-planning", "security-audit",
+    "clawops",
+    "vps-fleet",
+    "gateway-manager",
+    "auto-heal",
+    "instance-diagnose",
+    "provision",
+    "failover",
+    "config-push",
+    "cost-analysis",
+    "incident-response",
+    "provider-health",
+    "capacity-planning",
+    "security-audit",
 }
 
 

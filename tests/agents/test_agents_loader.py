@@ -47,7 +47,9 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ calls
 def test_a_correct_call_has_no_problems() -> None:
-    assert check_call("restart", {"selector": {"provider": "hetzner", "state": "DEGRADED"}, "component": "gateway"}) == []
+    assert (
+        check_call("restart", {"selector": {"provider": "hetzner", "state": "DEGRADED"}, "component": "gateway"}) == []
+    )
     assert check_call("provision_pairs", {"count": 3, "tier": "nano", "primary_provider": "hetzner"}) == []
     assert check_call("sessions_send", {"agent": "commander", "message": "hi", "wait": True}) == []
 
@@ -63,8 +65,11 @@ def test_a_correct_call_has_no_problems() -> None:
         ("failover", {"selector": {"state": "BROKEN"}}, "Selector state 'BROKEN'"),
         ("failover", {"selector": {"region": "eu-hetzner-xyz9"}}, "not a known region"),
         ("fleet_status", {"region": "eu-nowhere"}, "region 'eu-nowhere'"),
-        ("provision_pairs", {"count": 2, "tier": "standard", "primary_provider": "vultr", "standby_provider": "vultr"},
-         "different provider"),
+        (
+            "provision_pairs",
+            {"count": 2, "tier": "standard", "primary_provider": "vultr", "standby_provider": "vultr"},
+            "different provider",
+        ),
         ("provision_pairs", {"count": 0, "tier": "standard", "primary_provider": "vultr"}, "count must be"),
         ("provision_pairs", {"count": 2, "tier": "huge", "primary_provider": "vultr"}, "tier 'huge'"),
         ("cost_analysis", {"kind": "invoice", "period": "month"}, "kind 'invoice'"),
@@ -81,10 +86,10 @@ def test_a_wrong_call_is_named(tool: str, args: dict[str, object], expected: str
 
 def test_parse_calls_reads_one_notation_and_reports_near_misses() -> None:
     text = (
-        "Use `restart(selector={\"state\": \"DEGRADED\"}, component=\"gateway\")` first.\n"
+        'Use `restart(selector={"state": "DEGRADED"}, component="gateway")` first.\n'
         "Mentions like `fleet_status` or `DEGRADED` are not calls.\n"
-        "`failover(\"acct-1\")` is positional; `restart(selector=sel, component=\"vps\")` is not literal;\n"
-        "`teardown(selector={\"accounts\": [\"acct-1\"]}` is unbalanced.\n"
+        '`failover("acct-1")` is positional; `restart(selector=sel, component="vps")` is not literal;\n'
+        '`teardown(selector={"accounts": ["acct-1"]}` is unbalanced.\n'
     )
     calls, problems = parse_calls(text)
     assert [(c.tool, c.line) for c in calls] == [("restart", 1)]
@@ -130,7 +135,11 @@ def test_guardian_cannot_be_configured_to_tear_down_alone(content: Path) -> None
 
 
 def test_acts_alone_must_be_allowed(content: Path) -> None:
-    _edit(content / "agents" / "guardian" / "agent.toml", 'acts_alone = ["restart",', 'acts_alone = ["config_push", "restart",')
+    _edit(
+        content / "agents" / "guardian" / "agent.toml",
+        'acts_alone = ["restart",',
+        'acts_alone = ["config_push", "restart",',
+    )
     with pytest.raises(ConfigError, match="not in the allowed tools"):
         load_agent(content / "agents" / "guardian")
 
@@ -193,14 +202,18 @@ def test_unknown_placeholder_is_refused(content: Path) -> None:
 
 
 def test_malformed_call_in_a_skill_is_refused_at_load(content: Path) -> None:
-    _edit(content / "skills" / "failover" / "SKILL.md", "2. `failover(", "2. `failover(\"acct-042\") or failover(")
+    _edit(content / "skills" / "failover" / "SKILL.md", "2. `failover(", '2. `failover("acct-042") or failover(')
     with pytest.raises(ConfigError, match="failover/SKILL.md"):
         load_skills(content / "skills")
 
 
 def test_lint_catches_a_wrong_argument_and_a_lost_contract_tool(content: Path) -> None:
     path = content / "skills" / "clawops" / "SKILL.md"
-    _edit(path, 'silence_alerts(selector={"region": "eu-hetzner-nbg1"}, minutes=60,', 'silence_alerts(selector={"region": "eu-hetzner-nbg1"}, duration=60,')
+    _edit(
+        path,
+        'silence_alerts(selector={"region": "eu-hetzner-nbg1"}, minutes=60,',
+        'silence_alerts(selector={"region": "eu-hetzner-nbg1"}, duration=60,',
+    )
     for skill in ("failover", "incident-response", "clawops"):
         p = content / "skills" / skill / "SKILL.md"
         p.write_text(p.read_text(encoding="utf-8").replace("`silence_alerts(", "`silence(", -1), encoding="utf-8")
@@ -210,7 +223,9 @@ def test_lint_catches_a_wrong_argument_and_a_lost_contract_tool(content: Path) -
 
 
 def test_lint_catches_limits_written_in_prose(content: Path) -> None:
-    _edit(content / "skills" / "auto-heal" / "SKILL.md", "Each step is audited.", "Restart at most 3 times in 10 minutes.")
+    _edit(
+        content / "skills" / "auto-heal" / "SKILL.md", "Each step is audited.", "Restart at most 3 times in 10 minutes."
+    )
     _edit(content / "agents" / "guardian" / "SOUL.md", "stop and escalate.", "stop and escalate above 20 failovers.")
     problems = lint_content(load_agents(content / "agents"), load_skills(content / "skills"))
     assert any("auto-heal/SKILL.md" in p and "at most 3" in p for p in problems)
@@ -226,7 +241,11 @@ def test_lint_catches_a_missing_agent_and_a_dangling_skill(content: Path) -> Non
 
 
 def test_lint_catches_instructions_for_a_tool_the_agent_lacks(content: Path) -> None:
-    _edit(content / "agents" / "ledger" / "AGENTS.md", "## Hand over", '## Hand over\nThen run `resize(selector={"finding": "oversized"}, tier="nano")`.')
+    _edit(
+        content / "agents" / "ledger" / "AGENTS.md",
+        "## Hand over",
+        '## Hand over\nThen run `resize(selector={"finding": "oversized"}, tier="nano")`.',
+    )
     problems = lint_content(load_agents(content / "agents"), load_skills(content / "skills"))
     assert any("ledger is told to call resize but is not allowed it" in p for p in problems)
 
@@ -240,7 +259,9 @@ def test_a_stricter_threshold_reaches_the_prompts(content: Path, clawops_home: P
     assert "more than" in agents["forge"].soul and "4 users" in agents["forge"].soul
 
 
-def test_content_root_finds_the_checkout_and_honours_the_override(content: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_content_root_finds_the_checkout_and_honours_the_override(
+    content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CLAWOPS_CONTENT_DIR", raising=False)
     assert content_root("agents") == ROOT / "agents"
     assert content_root("skills") == ROOT / "skills"
@@ -269,7 +290,9 @@ def test_content_root_falls_back_to_installed_data_files(
         content_root("skills")
 
 
-def test_an_unrelated_agents_package_is_not_mistaken_for_the_team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unrelated_agents_package_is_not_mistaken_for_the_team(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import engine.agents._content as loader
 
     site_packages = tmp_path / "site-packages"

@@ -111,7 +111,9 @@ def test_tool_schemas_offer_exactly_the_allowance_with_contract_arguments(agents
     assert "commander" not in commander["sessions_spawn"]["input_schema"]["properties"]["agent"]["enum"]
     guardian = {s["name"]: s for s in tool_schemas(agents["guardian"])}
     assert guardian["sessions_spawn"]["input_schema"]["properties"]["agent"]["enum"] == ["triage"]
-    assert not {n for n in (s["name"] for s in tool_schemas(agents["ledger"])) if TOOLS.get(n) and TOOLS[n].kind == "mutate"}
+    assert not {
+        n for n in (s["name"] for s in tool_schemas(agents["ledger"])) if TOOLS.get(n) and TOOLS[n].kind == "mutate"
+    }
 
 
 def test_each_skill_is_the_best_match_for_its_own_description(skills: dict[str, Skill]) -> None:

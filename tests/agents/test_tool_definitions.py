@@ -110,6 +110,7 @@ def test_the_llm_sees_the_generated_schemas() -> None:
             spec = known_tools()[offered["name"]]
             if offered["name"].startswith("sessions_"):
                 assert offered["input_schema"]["properties"]["agent"]["enum"] == list(
-                    agent.may_spawn if offered["name"] == "sessions_spawn" else agent.may_message)
+                    agent.may_spawn if offered["name"] == "sessions_spawn" else agent.may_message
+                )
                 continue
             assert offered["input_schema"] == spec.input_schema()

@@ -31,8 +31,9 @@ class Daemon:
     async def start(self) -> str:
         ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(serve_api(self.engine, "127.0.0.1", self.port, stop=self._stop,
-                                                   ready=ready.set_result))
+        self._task = asyncio.create_task(
+            serve_api(self.engine, "127.0.0.1", self.port, stop=self._stop, ready=ready.set_result)
+        )
         self.url = await asyncio.wait_for(ready, 30)
         self.port = int(self.url.rsplit(":", 1)[1])
         return self.url
@@ -53,8 +54,12 @@ class WebServer:
 
         self.engine = engine
         check = default_authenticator(engine, channel="web")
-        self.chat = WebChat(chat_command(), check_key=lambda key, source=None: check(key, source=source).name,
-                            env_for=lambda session: {"CLAWOPS_OPERATOR": session.operator}, port=0)
+        self.chat = WebChat(
+            chat_command(),
+            check_key=lambda key, source=None: check(key, source=source).name,
+            env_for=lambda session: {"CLAWOPS_OPERATOR": session.operator},
+            port=0,
+        )
         self.url = ""
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -34,9 +34,11 @@ def api_engine(clawops_home: Path) -> Iterator[Engine]:
 @pytest.fixture
 def keys(api_engine: Engine) -> Keys:
     owner = api_engine.caller("owner", "cli")
-    return Keys(owner=api_engine.trust.issue_key(owner, "owner").key,
-                alice=api_engine.trust.issue_key(owner, "alice").key,
-                bob=api_engine.trust.issue_key(owner, "bob").key)
+    return Keys(
+        owner=api_engine.trust.issue_key(owner, "owner").key,
+        alice=api_engine.trust.issue_key(owner, "alice").key,
+        bob=api_engine.trust.issue_key(owner, "bob").key,
+    )
 
 
 @pytest.fixture

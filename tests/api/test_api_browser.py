@@ -53,8 +53,9 @@ def _ensure_playwright() -> Any:
 def _turns(engine: Any, operator: str) -> list[ChatMessage]:
     with engine.store.session() as s:
         op = s.exec(select(Operator).where(col(Operator.name) == operator)).one()
-        return list(s.exec(select(ChatMessage).where(col(ChatMessage.operator_id) == op.id)
-                            .order_by(col(ChatMessage.id))).all())
+        return list(
+            s.exec(select(ChatMessage).where(col(ChatMessage.operator_id) == op.id).order_by(col(ChatMessage.id))).all()
+        )
 
 
 async def _until(check: Any, limit: float = 120.0) -> Any:
@@ -73,8 +74,9 @@ async def test_chromium_signs_in_types_a_question_and_sees_the_reply(web_chat: W
     playwright_api = await asyncio.to_thread(_ensure_playwright)
     ARTIFACTS.mkdir(exist_ok=True)
     async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM),
-                                           args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         try:
             page = await browser.new_page(viewport={"width": 1200, "height": 800})
             await page.route("**/fonts.googleapis.com/**", lambda route: route.abort())

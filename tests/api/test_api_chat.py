@@ -31,4 +31,7 @@ async def test_the_chat_runs_on_the_remote_client_plan_card_and_go(daemon: Daemo
         assert not card.is_pending
     history = await client.history("remote")
     assert [m.text for m in history if m.role == "operator"] == [
-        "fleet status", "restart everything degraded on vultr", "go"]
+        "fleet status",
+        "restart everything degraded on vultr",
+        "go",
+    ]

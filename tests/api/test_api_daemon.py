@@ -16,8 +16,13 @@ from tests.clawops_cli import run_clawops
 
 def test_engine_command_serves_with_a_first_run_owner_key_and_stops_on_sigterm(clawops_home: Path) -> None:
     env = {**os.environ, "CLAWOPS_DEMO_PAIRS": "20", "CLAWOPS_DEMO_PROVIDERS": "sim"}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "engine", "--port", "0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "engine", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
@@ -55,8 +60,9 @@ def _cli_against(url: str, key: str, env: dict[str, str]) -> None:
     ok = _cli(["ask", "--json", "--session", "cli", "fleet status"], remote)
     assert ok.returncode == 0, ok.stderr
     assert set(json.loads(ok.stdout)) == {"reply", "agent", "tool_calls", "plan", "job"}
-    history = httpx.get(f"{url}/v1/history", params={"session": "cli"}, headers={"Authorization": f"Bearer {key}"},
-                        timeout=60).json()["messages"]
+    history = httpx.get(
+        f"{url}/v1/history", params={"session": "cli"}, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    ).json()["messages"]
     assert [m["channel"] for m in history] == ["cli", "cli"]  # it ran in the daemon, as the key's operator
     for args in (["ask", "fleet status"], []):  # the chat refuses before drawing anything
         wrong = _cli(args, {**remote, "CLAWOPS_API_KEY": "claw_wrong_" + "k" * 30})

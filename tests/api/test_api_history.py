@@ -21,7 +21,10 @@ async def test_embedded_history_survives_a_restart_and_search_is_per_operator(cl
     try:
         chat = await again.history("chat")
         assert [(m.role, m.text) for m in chat if m.role == "operator"] == [
-            ("operator", "fleet status"), ("operator", "show acct-004"), ("operator", "100% of the_fleet")]
+            ("operator", "fleet status"),
+            ("operator", "show acct-004"),
+            ("operator", "100% of the_fleet"),
+        ]
         assert all(isinstance(m, HistoryMessage) and m.channel == "tui" for m in chat)
         assert [m.role for m in chat[:2]] == ["operator", "agent"] and chat[1].text.startswith("[CMD]")
         assert len(await again.history("chat", limit=2)) == 2

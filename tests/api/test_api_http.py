@@ -15,8 +15,9 @@ def _auth(key: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/v1/whoami", "/metrics", "/v1/audit/verify", "/v1/history"])
-async def test_every_route_refuses_a_wrong_or_missing_key_with_one_json_line(daemon: Daemon, keys: Keys,
-                                                                            path: str) -> None:
+async def test_every_route_refuses_a_wrong_or_missing_key_with_one_json_line(
+    daemon: Daemon, keys: Keys, path: str
+) -> None:
     async with httpx.AsyncClient(base_url=daemon.url) as http:
         wrong = await http.get(path, headers=_auth("claw_nope_" + "x" * 30))
         missing = await http.get(path)
@@ -79,8 +80,9 @@ async def test_metrics_are_prometheus_text_with_the_real_fleet(daemon: Daemon, k
             float(ln.rsplit(" ", 1)[1])
 
 
-async def test_logs_are_json_lines_without_keys_or_message_text(daemon: Daemon, keys: Keys,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+async def test_logs_are_json_lines_without_keys_or_message_text(
+    daemon: Daemon, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
     import io
     import logging
 
@@ -106,8 +108,9 @@ async def test_logs_are_json_lines_without_keys_or_message_text(daemon: Daemon, 
     assert keys.alice not in text and "secretword" not in text and "claw_wrong" not in text
 
 
-async def test_metrics_carry_provider_calls_and_rate_limit_waits(daemon: Daemon, keys: Keys,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_metrics_carry_provider_calls_and_rate_limit_waits(
+    daemon: Daemon, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from engine.providers import RateLimiters
 
     books = RateLimiters()  # the engine's own books (its drivers'), here a fresh set the test fills

@@ -15,8 +15,9 @@ from tests.api.api_testkit import Daemon, Keys
 from tests.engine_kit import sim_nodes
 
 
-async def test_a_daemon_job_outlives_its_client_and_is_stopped_by_another(daemon: Daemon, keys: Keys,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_daemon_job_outlives_its_client_and_is_stopped_by_another(
+    daemon: Daemon, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(_service.TOOL_CONCURRENCY, "provision_pairs", 2)
     engine = daemon.engine
     engine.ops.background_jobs = True  # as `clawops engine` runs it
@@ -42,8 +43,13 @@ async def test_a_daemon_job_outlives_its_client_and_is_stopped_by_another(daemon
         view = engine.ops.job_view(job_id)
         assert view.status == "stopped" and view.skipped >= 1 and view.done >= 1
         with engine.store.session() as s:
-            stuck = list(s.exec(select(Instance.id).where(col(Instance.state).in_(("REQUESTED", "CREATING", "ERROR",
-                                                                                   "BOOTSTRAPPING")))).all())
+            stuck = list(
+                s.exec(
+                    select(Instance.id).where(
+                        col(Instance.state).in_(("REQUESTED", "CREATING", "ERROR", "BOOTSTRAPPING"))
+                    )
+                ).all()
+            )
         assert not stuck  # nothing half-built
         status = await bob.ask(f"job status {job_id}")
         assert "stopped" in status.reply and "not started" in status.reply

@@ -42,7 +42,10 @@ async def test_two_operators_see_each_other_and_the_audit_names_them(daemon: Dae
     seen_by_bob = await asyncio.wait_for(bob_sees, 60)
     seen_by_alice = await asyncio.wait_for(alice_sees, 60)
     assert [(i.operator, i.message) for i in seen_by_bob] == [
-        ("alice", "restart everything degraded on vultr"), ("alice", "go"), ("bob", "fleet status")]
+        ("alice", "restart everything degraded on vultr"),
+        ("alice", "go"),
+        ("bob", "fleet status"),
+    ]
     assert seen_by_alice == seen_by_bob
     assert seen_by_bob[1].tool_calls and seen_by_bob[1].summary.startswith("alice (tui): ")
     alice.close()

@@ -17,8 +17,9 @@ SECRET = "vultr-tok-9c1e55aa0b7d4f21"
 
 async def test_a_remote_chat_receives_the_reply_as_it_streams(clawops_home: Path) -> None:
     async with AnthropicEmulator() as emu:
-        engine = Engine.open(demo_pairs=30, demo_providers="sim", anthropic_api_key="sk-test-emulator",
-                             anthropic_base_url=emu.base_url)
+        engine = Engine.open(
+            demo_pairs=30, demo_providers="sim", anthropic_api_key="sk-test-emulator", anthropic_base_url=emu.base_url
+        )
         assert engine.conversation.llm is not None
         engine.trust.prime_redactor(SECRET)
         owner = engine.caller("owner", "cli")

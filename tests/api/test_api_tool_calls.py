@@ -31,9 +31,9 @@ def reached(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, 
     return calls
 
 
-async def test_remote_ask_and_stream_send_the_call_itself(daemon: Daemon, keys: Keys,
-                                                          reached: list[tuple[str, dict[str, Any]]],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_remote_ask_and_stream_send_the_call_itself(
+    daemon: Daemon, keys: Keys, reached: list[tuple[str, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     brain = daemon.engine.conversation.brain
 
     def unread(message: str, context: Any = None) -> Any:
@@ -43,11 +43,18 @@ async def test_remote_ask_and_stream_send_the_call_itself(daemon: Daemon, keys: 
     client = await asyncio.to_thread(RemoteClient, daemon.url, keys.alice, channel="tui")
     asked = await client.ask("/status vultr", session="slash", call=ToolCall("fleet_status", {"provider": "vultr"}))
     assert [c.tool for c in asked.tool_calls] == ["fleet_status"] and asked.reply.startswith("[CMD]")
-    events = [e async for e in client.stream("/silence hetzner 30", session="slash",
-                                              call=ToolCall("silence_alerts",
-                                                            {"selector": {"provider": "hetzner"}, "minutes": 30}))]
-    assert reached == [("fleet_status", {"provider": "vultr"}),
-                       ("silence_alerts", {"selector": {"provider": "hetzner"}, "minutes": 30})]
+    events = [
+        e
+        async for e in client.stream(
+            "/silence hetzner 30",
+            session="slash",
+            call=ToolCall("silence_alerts", {"selector": {"provider": "hetzner"}, "minutes": 30}),
+        )
+    ]
+    assert reached == [
+        ("fleet_status", {"provider": "vultr"}),
+        ("silence_alerts", {"selector": {"provider": "hetzner"}, "minutes": 30}),
+    ]
     finished = events[-1]
     assert isinstance(finished, TurnFinished)
     plan = finished.result.tool_calls[0].plan
@@ -60,12 +67,16 @@ async def test_remote_ask_and_stream_send_the_call_itself(daemon: Daemon, keys: 
 
 
 async def test_a_malformed_call_is_a_400_sentence_and_a_bad_argument_the_tools_own_error(
-        daemon: Daemon, keys: Keys, reached: list[tuple[str, dict[str, Any]]]) -> None:
+    daemon: Daemon, keys: Keys, reached: list[tuple[str, dict[str, Any]]]
+) -> None:
     auth = {"Authorization": f"Bearer {keys.alice}"}
     async with httpx.AsyncClient(base_url=daemon.url, timeout=60) as http:
         shapeless = await http.post("/v1/turns", headers=auth, json={"message": "/x", "call": {"args": {}}})
-        wrong = await http.post("/v1/turns", headers=auth, json={
-            "message": "/brief monthly", "call": {"tool": "briefing", "args": {"kind": "monthly"}}})
+        wrong = await http.post(
+            "/v1/turns",
+            headers=auth,
+            json={"message": "/brief monthly", "call": {"tool": "briefing", "args": {"kind": "monthly"}}},
+        )
     assert shapeless.status_code == 400 and "'call' must be an object" in shapeless.json()["error"]
     assert wrong.status_code == 200
     (call,) = wrong.json()["tool_calls"]

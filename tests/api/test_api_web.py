@@ -72,4 +72,3 @@ async def test_a_question_typed_in_the_web_chat_gets_its_reply(web_chat: WebServ
         rows = s.exec(select(ChatMessage).where(col(ChatMessage.operator_id) == bob.id)).all()
     assert [r.text for r in rows if r.role == "operator"] == ["fleet status"]
     assert rows[0].channel == "tui"
-

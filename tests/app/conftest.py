@@ -56,8 +56,9 @@ class ScriptedClient:
         self.release = asyncio.Event()
         return self.release
 
-    async def stream(self, message: str, *, session: str | None = None,
-                     call: ToolCall | None = None) -> AsyncIterator[EngineEvent]:
+    async def stream(
+        self, message: str, *, session: str | None = None, call: ToolCall | None = None
+    ) -> AsyncIterator[EngineEvent]:
         self.asked.append(message)
         self.called.append(call)
         yield TurnStarted(message, session)

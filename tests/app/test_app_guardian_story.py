@@ -36,8 +36,12 @@ async def test_guardian_heals_and_a_region_fails_over_with_its_exceptions_named(
     client = EmbeddedClient.open(demo_pairs=300, demo_providers="sim", channel="tui", background_jobs=True)
     try:
         with client.engine.store.session() as s:
-            failed = {i.id: i.account_id for i in s.exec(select(Instance).where(col(Instance.state) == "FAILED",
-                                                                              col(Instance.role) == "primary"))}
+            failed = {
+                i.id: i.account_id
+                for i in s.exec(
+                    select(Instance).where(col(Instance.state) == "FAILED", col(Instance.role) == "primary")
+                )
+            }
         assert failed
         app = ChatApp(client)
         async with app.run_test(size=(120, 40)) as pilot:
@@ -50,12 +54,19 @@ async def test_guardian_heals_and_a_region_fails_over_with_its_exceptions_named(
                     row = s.get(Instance, iid)
                     assert row is not None and row.role == "standby"  # its standby serves the user now
             with client.engine.store.session() as s:  # one Nuremberg user's standby is sick today
-                primary = s.exec(select(Instance).where(col(Instance.region) == "eu-hetzner-nbg1",
-                                                        col(Instance.role) == "primary",
-                                                        col(Instance.state) == "ACTIVE")).first()
+                primary = s.exec(
+                    select(Instance).where(
+                        col(Instance.region) == "eu-hetzner-nbg1",
+                        col(Instance.role) == "primary",
+                        col(Instance.state) == "ACTIVE",
+                    )
+                ).first()
                 assert primary is not None
-                weak = s.exec(select(Instance).where(col(Instance.account_id) == primary.account_id,
-                                                     col(Instance.role) == "standby")).one()
+                weak = s.exec(
+                    select(Instance).where(
+                        col(Instance.account_id) == primary.account_id, col(Instance.role) == "standby"
+                    )
+                ).one()
                 weak.state, weak.health_score, weak.health_reason = "DEGRADED", 58, "memory 97 %"
                 s.add(weak)
                 weak_account = primary.account_id
@@ -66,8 +77,11 @@ async def test_guardian_heals_and_a_region_fails_over_with_its_exceptions_named(
             assert "Not failed over (" in plan_reply and weak_account in plan_reply  # the exceptions, named
             assert "then fail over" in plan_reply  # with the next step
             await pilot.press("ctrl+g")
-            await _until(pilot, lambda: any(w.report.job.tool == "failover" and w.finished
-                                            for w in app.query(JobProgressMessage)), "region failover finished")
+            await _until(
+                pilot,
+                lambda: any(w.report.job.tool == "failover" and w.finished for w in app.query(JobProgressMessage)),
+                "region failover finished",
+            )
             widget = next(w for w in app.query(JobProgressMessage) if w.report.job.tool == "failover")
             assert widget.report.job.status == "succeeded"
     finally:

@@ -36,8 +36,9 @@ def pairs_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(_service.TOOL_CONCURRENCY, "provision_pairs", 2)
 
 
-async def test_provisioning_reports_below_its_reply_and_f8_stops_it_cleanly(clawops_home: Path,
-                                                                           pairs_two_at_a_time: None) -> None:
+async def test_provisioning_reports_below_its_reply_and_f8_stops_it_cleanly(
+    clawops_home: Path, pairs_two_at_a_time: None
+) -> None:
     client = EmbeddedClient.open(demo_pairs=20, demo_providers="sim", channel="tui", background_jobs=True)
     sim_nodes(client.engine).latency = 0.25  # each pair takes a moment: there is time to watch and to stop
     try:

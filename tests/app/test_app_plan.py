@@ -150,8 +150,9 @@ class _HeldClient:
         self.release = asyncio.Event()
         self.release.set()
 
-    async def stream(self, message: str, *, session: str | None = None,
-                     call: ToolCall | None = None) -> AsyncIterator[EngineEvent]:
+    async def stream(
+        self, message: str, *, session: str | None = None, call: ToolCall | None = None
+    ) -> AsyncIterator[EngineEvent]:
         await self.release.wait()
         async for event in self.inner.stream(message, session=session, call=call):
             yield event

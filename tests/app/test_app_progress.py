@@ -43,11 +43,23 @@ async def _until(pilot: Pilot[None], condition: Callable[[], object], what: str,
     raise AssertionError(f"never happened: {what}")
 
 
-def _progress(job_id: str, status: str, done: int, total: int = 20, operator: str = "owner",
-              states: dict[str, int] | None = None) -> JobProgress:
-    view = JobView(job_id, "pl-1", "provision_pairs", status, total, done, 0,
-                   states or {"ACTIVE": done * 2, "CREATING": (total - done) * 2}, None, 10.0 + done,
-                   None if status != "running" or not done else 30.0, 5.0 if done else None)
+def _progress(
+    job_id: str, status: str, done: int, total: int = 20, operator: str = "owner", states: dict[str, int] | None = None
+) -> JobProgress:
+    view = JobView(
+        job_id,
+        "pl-1",
+        "provision_pairs",
+        status,
+        total,
+        done,
+        0,
+        states or {"ACTIVE": done * 2, "CREATING": (total - done) * 2},
+        None,
+        10.0 + done,
+        None if status != "running" or not done else 30.0,
+        5.0 if done else None,
+    )
     return JobProgress(view, operator)
 
 
@@ -83,8 +95,11 @@ async def test_progress_reports_update_one_message_in_place() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         for done in (0, 4, 11):
             client.queue.put_nowait(_progress("job-a", "running", done))
-        await _until(pilot, lambda: app.query(JobProgressMessage)
-                     and app.query_one(JobProgressMessage).report.job.done == 11, "third report shown")
+        await _until(
+            pilot,
+            lambda: app.query(JobProgressMessage) and app.query_one(JobProgressMessage).report.job.done == 11,
+            "third report shown",
+        )
         (widget,) = app.query(JobProgressMessage)
         assert "11/20 steps done" in widget.text and "ETA" in widget.text
         client.queue.put_nowait(_progress("job-a", "succeeded", 20, states={"ACTIVE": 40}))
@@ -114,8 +129,16 @@ async def test_other_operators_turns_appear_and_our_own_do_not_repeat() -> None:
     app = ChatApp(client)
     async with app.run_test(size=(100, 30)) as pilot:
         client.queue.put_nowait(FeedItem("alice", "tui", "chat", "fleet status", "[CMD] fine"))
-        client.queue.put_nowait(FeedItem("bob", "tui", "chat", "restart everything on vultr", "[CMD] plan",
-                                         tool_calls=({"tool": "restart", "status": "planned"},)))
+        client.queue.put_nowait(
+            FeedItem(
+                "bob",
+                "tui",
+                "chat",
+                "restart everything on vultr",
+                "[CMD] plan",
+                tool_calls=({"tool": "restart", "status": "planned"},),
+            )
+        )
         await _until(pilot, lambda: any("bob (tui)" in str(n.render()) for n in app.query(SystemNote)), "bob's turn")
         notes = [str(n.render()) for n in app.query(SystemNote)][1:]
         assert notes == ["bob (tui): restart planned — asked “restart everything on vultr”"]
@@ -128,15 +151,21 @@ async def test_connection_lost_and_restored_are_said_once_each() -> None:
         client.queue.put_nowait(ConnectionLost("Lost the engine; reconnecting."))
         client.queue.put_nowait(ConnectionLost("Lost the engine; reconnecting."))
         client.queue.put_nowait(ConnectionRestored("Reconnected to the engine."))
-        await _until(pilot, lambda: app.connected and client.queue.empty() and len(app.query(SystemNote)) == 2,
-                     "reconnected note")
+        await _until(
+            pilot,
+            lambda: app.connected and client.queue.empty() and len(app.query(SystemNote)) == 2,
+            "reconnected note",
+        )
         assert [e.problem for e in app.query(ErrorNote)] == ["Lost the engine; reconnecting."]
         assert "Reconnected to the engine." in str(app.query(SystemNote)[-1].render())
 
 
 async def test_history_of_the_session_is_shown_on_start() -> None:
-    rows = [_row(1, "operator", "fleet status"), _row(2, "agent", "[CMD] 120 instances", agent="commander"),
-            _row(3, "operator", "elsewhere", session="other")]
+    rows = [
+        _row(1, "operator", "fleet status"),
+        _row(2, "agent", "[CMD] 120 instances", agent="commander"),
+        _row(3, "operator", "elsewhere", session="other"),
+    ]
     app = ChatApp(FeedClient(history=rows))
     async with app.run_test(size=(100, 30)) as pilot:
         await _settle(pilot, app)
@@ -146,8 +175,11 @@ async def test_history_of_the_session_is_shown_on_start() -> None:
 
 
 async def test_find_lists_matching_messages_newest_first() -> None:
-    rows = [_row(1, "operator", "what about Nuremberg?"), _row(2, "agent", "[Guardian] nuremberg is fine"),
-            _row(3, "operator", "fleet status")]
+    rows = [
+        _row(1, "operator", "what about Nuremberg?"),
+        _row(2, "agent", "[Guardian] nuremberg is fine"),
+        _row(3, "operator", "fleet status"),
+    ]
     client = FeedClient(history=[])
     client.rows = rows  # searchable, but not this session's history
     app = ChatApp(client)
@@ -173,8 +205,11 @@ async def test_go_returns_at_once_and_the_job_reports_in_place(clawops_home: Pat
             (card,) = app.query(PlanCard)
             await pilot.press("ctrl+g")
             await _settle(pilot, app)
-            await _until(pilot, lambda: app.query(JobProgressMessage)
-                         and app.query_one(JobProgressMessage).finished, "job finished")
+            await _until(
+                pilot,
+                lambda: app.query(JobProgressMessage) and app.query_one(JobProgressMessage).finished,
+                "job finished",
+            )
             (widget,) = app.query(JobProgressMessage)
             assert widget.report.job.status == "succeeded"
             assert widget.report.job.done == widget.report.job.total > 0

@@ -122,8 +122,14 @@ async def test_brief_silence_status_and_jobs_are_sent_as_tool_calls(scripted: ty
     only as what the operator said (history, the transcript)."""
     client = scripted()
     app = ChatApp(client)
-    typed = ("/brief", "/brief weekly", "/silence eu-hetzner-nbg1 60", "/silence vultr DEGRADED 2h",
-             "/status vultr", "/jobs")
+    typed = (
+        "/brief",
+        "/brief weekly",
+        "/silence eu-hetzner-nbg1 60",
+        "/silence vultr DEGRADED 2h",
+        "/status vultr",
+        "/jobs",
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         for text in typed:
             app.prompt.text = text
@@ -164,7 +170,8 @@ def test_tool_calls_of_the_registry() -> None:
     assert slash.tool_call("copy", "") is None  # the chat's own commands call no tool
     assert slash.tool_call("jobs", "job-1") == ToolCall("job_status", {"job_id": "job-1"})
     assert slash.tool_call("silence", "acct-042 i-acct-043-p 15m") == ToolCall(
-        "silence_alerts", {"selector": {"accounts": ["acct-042"], "instances": ["i-acct-043-p"]}, "minutes": 15})
+        "silence_alerts", {"selector": {"accounts": ["acct-042"], "instances": ["i-acct-043-p"]}, "minutes": 15}
+    )
     assert set(slash.CALLS) <= {c.name for c in slash.COMMANDS}
 
 
@@ -186,8 +193,7 @@ class _Recorder:
         def understand(message: str, context: BrainContext | None = None) -> list[Intent]:
             raise AssertionError(f"a slash command was read as words: {message!r}")
 
-        self.restore: Callable[[], None] = lambda: setattr(brain, "understand",
-                                                           type(brain).understand.__get__(brain))
+        self.restore: Callable[[], None] = lambda: setattr(brain, "understand", type(brain).understand.__get__(brain))
         brain.understand = understand  # type: ignore[method-assign]  # no brain may read a slash command
 
 
@@ -312,8 +318,12 @@ def test_silence_reads_the_durations_and_location_codes_people_type() -> None:
 
 
 def test_silence_names_the_candidates_of_an_ambiguous_location_and_wants_a_duration() -> None:
-    for arg, said in (("fra 20", "eu-digitalocean-fra1 or eu-vultr-fra"), ("vultr", "how many minutes"),
-                      ("60", "how many minutes"), ("vultr frankfrut 20", "'frankfrut' is not")):
+    for arg, said in (
+        ("fra 20", "eu-digitalocean-fra1 or eu-vultr-fra"),
+        ("vultr", "how many minutes"),
+        ("60", "how many minutes"),
+        ("vultr frankfrut 20", "'frankfrut' is not"),
+    ):
         try:
             slash.CALLS["silence"](arg)
         except slash.SlashUsage as usage:

@@ -46,8 +46,9 @@ class Terminal:
         self.shots = 0
 
     def run(self, *args: str) -> str:
-        done = subprocess.run([self.tmux, "-S", str(self.socket), *args], capture_output=True, text=True,
-                              timeout=30, check=False)
+        done = subprocess.run(
+            [self.tmux, "-S", str(self.socket), *args], capture_output=True, text=True, timeout=30, check=False
+        )
         return done.stdout
 
     def screen(self) -> str:
@@ -82,8 +83,12 @@ class Terminal:
 def terminal(clawops_home: Path, tmp_path: Path) -> Iterator[Terminal]:
     tmux = _ensure_tmux()
     term = Terminal(tmux, tmp_path / "tmux.sock")
-    env = {"CLAWOPS_HOME": str(clawops_home), "CLAWOPS_DEMO_PAIRS": "60", "CLAWOPS_DEMO_TIME_SCALE": "20",
-           "TERM": "xterm-256color"}
+    env = {
+        "CLAWOPS_HOME": str(clawops_home),
+        "CLAWOPS_DEMO_PAIRS": "60",
+        "CLAWOPS_DEMO_TIME_SCALE": "20",
+        "TERM": "xterm-256color",
+    }
     command = " ".join([f"{k}={v}" for k, v in env.items()] + [sys.executable, "-m", "app.cli"])
     term.run("new-session", "-d", "-s", SESSION, "-x", "130", "-y", "45", "-c", str(Path.cwd()), f"env {command}")
     try:

@@ -93,7 +93,9 @@ async def test_scrolling_up_stops_following_and_pruning_waits_for_the_reader(scr
         assert _on_screen(transcript, transcript.messages[-1])
 
 
-async def test_pruned_messages_are_archived_in_order_and_a_click_brings_them_back(scripted: type[ScriptedClient]) -> None:
+async def test_pruned_messages_are_archived_in_order_and_a_click_brings_them_back(
+    scripted: type[ScriptedClient],
+) -> None:
     app = ChatApp(scripted(), high_water=40, low_water=30)
     async with app.run_test(size=(80, 24)) as pilot:
         transcript = app.transcript
@@ -197,7 +199,9 @@ async def test_a_reply_is_parsed_once_and_renders_the_same_each_time(scripted: t
         assert any("CREATING" in strip.text for strip in reply.render_lines(reply.region.reset_offset))
 
 
-async def test_the_startup_heap_is_frozen_while_the_chat_runs_and_released_after(scripted: type[ScriptedClient]) -> None:
+async def test_the_startup_heap_is_frozen_while_the_chat_runs_and_released_after(
+    scripted: type[ScriptedClient],
+) -> None:
     """The chat hides its long-lived startup objects from the cyclic GC (see transcript._freeze_startup_heap)."""
     before = gc.get_freeze_count()
     app = ChatApp(scripted())

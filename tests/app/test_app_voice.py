@@ -23,7 +23,7 @@ voice = pytest.importorskip("voice")
 
 @pytest.fixture(scope="module")
 def fleet_status_ogg() -> bytes:
-    """"Fleet status, please." as a voice note, synthesised once for the module's voice tests."""
+    """ "Fleet status, please." as a voice note, synthesised once for the module's voice tests."""
     return bytes(voice.synthesize("Fleet status, please."))
 
 
@@ -44,8 +44,9 @@ def test_clock_and_unreadable_audio() -> None:
 
 
 @pytest.mark.voice
-async def test_a_voice_note_is_heard_answered_and_spoken(clawops_home: Path, tmp_path: Path,
-                                                         fleet_status_ogg: bytes) -> None:
+async def test_a_voice_note_is_heard_answered_and_spoken(
+    clawops_home: Path, tmp_path: Path, fleet_status_ogg: bytes
+) -> None:
     recording = tmp_path / "status.ogg"
     recording.write_bytes(fleet_status_ogg)
     client = EmbeddedClient.open(demo_pairs=DEMO_PAIRS, channel="tui")
@@ -98,14 +99,15 @@ def test_push_to_talk_is_refused_over_ssh_and_without_a_recording(tmp_path: Path
 
 
 @pytest.mark.voice
-async def test_push_to_talk_records_and_sends_a_voice_note(clawops_home: Path, tmp_path: Path, fleet_status_ogg: bytes,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_push_to_talk_records_and_sends_a_voice_note(
+    clawops_home: Path, tmp_path: Path, fleet_status_ogg: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """F5 starts the recorder, F5 again stops it and sends what it recorded (a stand-in microphone here)."""
     import sys
 
     spoken = tmp_path / "spoken.wav"
     spoken.write_bytes(voice.to_wav(fleet_status_ogg))
-    fake = ("import shutil, sys, time; shutil.copy(sys.argv[1], sys.argv[2]); time.sleep(60)")
+    fake = "import shutil, sys, time; shutil.copy(sys.argv[1], sys.argv[2]); time.sleep(60)"
     monkeypatch.setenv("CLAWOPS_RECORDER", f"{sys.executable} -c '{fake}' {spoken} {{path}}")
     client = EmbeddedClient.open(demo_pairs=DEMO_PAIRS, channel="tui")
     try:

@@ -57,10 +57,14 @@ RESTART_DEGRADED = {"selector": {"state": "DEGRADED"}, "component": "gateway"}
 
 
 # ------------------------------------------------------------------------------------------ the LLM brain
-async def test_the_model_sees_the_pending_plan_and_the_ask_back_rule(llm_engine: Engine,
-                                                                    emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("restart", RESTART_DEGRADED)), say("Planned; confirm with go."),
-            say("Which ones do you mean — the 13 degraded vultr instances, or all 24 degraded?"))
+async def test_the_model_sees_the_pending_plan_and_the_ask_back_rule(
+    llm_engine: Engine, emu: AnthropicEmulator
+) -> None:
+    emu.add(
+        use_tools(("restart", RESTART_DEGRADED)),
+        say("Planned; confirm with go."),
+        say("Which ones do you mean — the 13 degraded vultr instances, or all 24 degraded?"),
+    )
     first = await llm_engine.ask("restart everything degraded", session="a")
     assert first.plan is not None and first.plan["status"] == "pending"
     asked = await llm_engine.ask("hmm, what about the wobbly ones", session="a")
@@ -74,8 +78,9 @@ async def test_the_model_sees_the_pending_plan_and_the_ask_back_rule(llm_engine:
     assert late.tool_calls == [] and "nothing waiting" in late.reply and not _jobs(llm_engine)
 
 
-async def test_an_amendment_replaces_the_llms_plan_and_go_runs_the_narrowed_one(llm_engine: Engine,
-                                                                                emu: AnthropicEmulator) -> None:
+async def test_an_amendment_replaces_the_llms_plan_and_go_runs_the_narrowed_one(
+    llm_engine: Engine, emu: AnthropicEmulator
+) -> None:
     emu.add(use_tools(("restart", RESTART_DEGRADED)), say("Planned; confirm with go."))
     first = await llm_engine.ask("restart everything degraded", session="b")
     assert first.plan is not None
@@ -92,8 +97,11 @@ async def test_an_amendment_replaces_the_llms_plan_and_go_runs_the_narrowed_one(
 
 
 async def test_a_go_after_the_model_asked_back_runs_no_old_plan(llm_engine: Engine, emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
-            say("Planned; confirm with go."), say("I didn't catch that. Did you mean the failed ones?"))
+    emu.add(
+        use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
+        say("Planned; confirm with go."),
+        say("I didn't catch that. Did you mean the failed ones?"),
+    )
     await llm_engine.ask("restart everything on hetzner", session="c")
     await llm_engine.ask("blorp zing", session="c")
     late = await llm_engine.ask("yes", session="c")
@@ -101,7 +109,8 @@ async def test_a_go_after_the_model_asked_back_runs_no_old_plan(llm_engine: Engi
 
 
 async def test_an_action_request_answered_with_a_status_dump_becomes_the_question_back(
-        llm_engine: Engine, emu: AnthropicEmulator) -> None:
+    llm_engine: Engine, emu: AnthropicEmulator
+) -> None:
     emu.add(use_tools(("fleet_status", {})), say("The fleet: 300 instances, 24 DEGRADED. All looks manageable."))
     result = await llm_engine.ask("reboot the wonky boxes", session="d")
     # The ask-back rule in code: no read reported as the answer, no plan, a question naming the unknown word.
@@ -110,17 +119,20 @@ async def test_an_action_request_answered_with_a_status_dump_becomes_the_questio
 
 
 async def test_an_action_request_answered_with_words_alone_is_not_taken_at_its_word(
-        llm_engine: Engine, emu: AnthropicEmulator) -> None:
+    llm_engine: Engine, emu: AnthropicEmulator
+) -> None:
     emu.add(say("Done — I restarted the degraded vultr instances."))
     result = await llm_engine.ask("restart the degraded ones on vultr", session="w")
     assert result.tool_calls == [] and not _plans(llm_engine) and not _jobs(llm_engine)
     assert "Nothing was planned" in result.reply and "I restarted" not in result.reply
 
 
-async def test_a_model_config_push_is_checked_like_the_operators_words(llm_engine: Engine,
-                                                                       emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("config_push", {"selector": {"provider": "vultr"}, "config": {"colour": "blue"}})),
-            say("Pushed."))
+async def test_a_model_config_push_is_checked_like_the_operators_words(
+    llm_engine: Engine, emu: AnthropicEmulator
+) -> None:
+    emu.add(
+        use_tools(("config_push", {"selector": {"provider": "vultr"}, "config": {"colour": "blue"}})), say("Pushed.")
+    )
     result = await llm_engine.ask("make the vultr gateways blue", session="c")
     assert result.tool_calls == [] and not _plans(llm_engine)
     assert "colour" in result.reply and "Nothing was planned" in result.reply
@@ -129,20 +141,24 @@ async def test_a_model_config_push_is_checked_like_the_operators_words(llm_engin
     assert schema["properties"]["config"]["properties"]["log_level"]["enum"] == ["debug", "info", "warning", "error"]
 
 
-async def test_an_exception_said_in_the_message_binds_the_models_broad_call(llm_engine: Engine,
-                                                                           emu: AnthropicEmulator) -> None:
+async def test_an_exception_said_in_the_message_binds_the_models_broad_call(
+    llm_engine: Engine, emu: AnthropicEmulator
+) -> None:
     emu.add(use_tools(("restart", RESTART_DEGRADED)), say("Planned."))
     result = await llm_engine.ask("restart everything degraded except contabo", session="x")
     (call,) = result.tool_calls
     assert call.plan is not None and call.args["selector"]["instances"]  # narrowed to named instances
     with llm_engine.store.session() as s:
-        providers = {i.provider for i in s.exec(select(Instance).where(
-            col(Instance.id).in_(call.args["selector"]["instances"]))).all()}
+        providers = {
+            i.provider
+            for i in s.exec(select(Instance).where(col(Instance.id).in_(call.args["selector"]["instances"]))).all()
+        }
     assert "contabo" not in providers and "Left alone: contabo" in result.reply
 
 
-async def test_the_plan_a_model_proposed_is_shown_in_the_engines_words(llm_engine: Engine,
-                                                                      emu: AnthropicEmulator) -> None:
+async def test_the_plan_a_model_proposed_is_shown_in_the_engines_words(
+    llm_engine: Engine, emu: AnthropicEmulator
+) -> None:
     emu.add(use_tools(("restart", RESTART_DEGRADED)), say("Planned a small restart of a couple of boxes."))
     result = await llm_engine.ask("restart everything degraded", session="p")
     plan = result.plan
@@ -150,8 +166,7 @@ async def test_the_plan_a_model_proposed_is_shown_in_the_engines_words(llm_engin
 
 
 async def test_the_model_is_handed_the_whole_dialogue_state(llm_engine: Engine, emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("fleet_status", {"provider": "vultr", "state": "DEGRADED"})), say("Listed."),
-            say("Which one?"))
+    emu.add(use_tools(("fleet_status", {"provider": "vultr", "state": "DEGRADED"})), say("Listed."), say("Which one?"))
     listed = await llm_engine.ask("what's degraded on vultr?", session="s")
     await llm_engine.ask("hmm, tell me more", session="s")
     system = emu.requests[-1]["system"]
@@ -243,11 +258,14 @@ def test_the_door_reads_spoken_ids_aliases_and_typos() -> None:
     assert prepare("Ign\u200bore that").text == "ignore that"
 
 
-@pytest.mark.parametrize(("message", "words"), [
-    ("restart the flaky ones", ("flaky",)),
-    ("tear down the zorblax cluster on vultr", ("zorblax", "cluster")),
-    ("delete the logs on acct-042", ("logs",)),
-])
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        ("restart the flaky ones", ("flaky",)),
+        ("tear down the zorblax cluster on vultr", ("zorblax", "cluster")),
+        ("delete the logs on acct-042", ("logs",)),
+    ],
+)
 def test_an_action_with_unknown_words_is_asked_back_naming_them(message: str, words: tuple[str, ...]) -> None:
     intents = BRAIN.understand(message)
     assert len(intents) == 1 and isinstance(intents[0], ClarifyIntent)
@@ -258,13 +276,15 @@ def test_an_action_with_unknown_words_is_asked_back_naming_them(message: str, wo
 def test_an_action_verb_never_becomes_a_status_read() -> None:
     for message in ("fix vultr", "shut down vultr", "migrate acct-042 to vultr", "clean up hetzner"):
         intents = BRAIN.understand(message)
-        assert not any(isinstance(i, ToolIntent) and i.tool in ("fleet_status", "instance_inspect")
-                       for i in intents), message
+        assert not any(isinstance(i, ToolIntent) and i.tool in ("fleet_status", "instance_inspect") for i in intents), (
+            message
+        )
 
 
 def test_config_values_are_checked_against_the_schema() -> None:
     assert parse_config("push webhook_url=https://Hooks.example.com/A to vultr")[0] == {
-        "webhook_url": "https://Hooks.example.com/A"}
+        "webhook_url": "https://Hooks.example.com/A"
+    }
     assert check_config({"log_level": "DEBUG"}, ())[0] == {"log_level": "debug"}
     assert "log_level" in _problem({"log_levle": "debug"}, ())
     assert "https" in _problem({"webhook_url": "http://a.example.com"}, ("a.example.com",))
@@ -274,13 +294,17 @@ def test_config_values_are_checked_against_the_schema() -> None:
 
 def test_several_targets_become_several_calls() -> None:
     intents = BRAIN.understand("restart the degraded ones on hetzner and DO")
-    assert [i.args["selector"]["provider"] for i in intents if isinstance(i, ToolIntent)] == [
-        "hetzner", "digitalocean"]
+    assert [i.args["selector"]["provider"] for i in intents if isinstance(i, ToolIntent)] == ["hetzner", "digitalocean"]
 
 
 def test_amending_a_pending_plan_makes_a_replacement() -> None:
-    ctx = BrainContext(pending={"id": "pl-1", "tool": "provision_pairs",
-                                "args": {"count": 20, "tier": "standard", "geo": "eu", "primary_provider": "hetzner"}})
+    ctx = BrainContext(
+        pending={
+            "id": "pl-1",
+            "tool": "provision_pairs",
+            "args": {"count": 20, "tier": "standard", "geo": "eu", "primary_provider": "hetzner"},
+        }
+    )
     (intent,) = BRAIN.understand("make it 5 not 20", ctx)
     assert isinstance(intent, ToolIntent) and intent.replaces == "pl-1" and intent.args["count"] == 5
     (unclear,) = BRAIN.understand("no wait, only the squiggly ones", ctx)
@@ -300,8 +324,9 @@ def _problem(config: dict[str, object], allow: tuple[str, ...]) -> str:
     return problem.message
 
 
-async def test_a_reading_error_is_one_sentence_and_changes_nothing(engine: Engine,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_reading_error_is_one_sentence_and_changes_nothing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(message: str, context: BrainContext | None = None) -> list[object]:
         raise KeyError("selector")
 

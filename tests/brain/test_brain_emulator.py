@@ -34,12 +34,15 @@ async def test_json_reply_with_usage(emu: AnthropicEmulator, client: anthropic.A
     assert emu.requests[0]["model"] == MODEL
 
 
-async def test_streamed_tool_use_is_assembled_by_the_sdk(emu: AnthropicEmulator, client: anthropic.AsyncAnthropic) -> None:
+async def test_streamed_tool_use_is_assembled_by_the_sdk(
+    emu: AnthropicEmulator, client: anthropic.AsyncAnthropic
+) -> None:
     args = {"selector": {"provider": "vultr", "state": "DEGRADED"}, "component": "gateway"}
     emu.add(use_tools(("restart", args), text="Planning a restart."))
     texts: list[str] = []
-    async with client.messages.stream(model=MODEL, max_tokens=64,
-                                      messages=[{"role": "user", "content": "restart vultr"}]) as stream:
+    async with client.messages.stream(
+        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "restart vultr"}]
+    ) as stream:
         async for event in stream:
             if event.type == "text":
                 texts.append(event.text)
@@ -50,15 +53,18 @@ async def test_streamed_tool_use_is_assembled_by_the_sdk(emu: AnthropicEmulator,
     assert tool.name == "restart" and tool.input == args and tool.id.startswith("toolu_")
 
 
-async def test_tool_result_must_answer_the_previous_tool_use(emu: AnthropicEmulator,
-                                                             client: anthropic.AsyncAnthropic) -> None:
+async def test_tool_result_must_answer_the_previous_tool_use(
+    emu: AnthropicEmulator, client: anthropic.AsyncAnthropic
+) -> None:
     emu.add(use_tools(("fleet_status", {})))
     first = await client.messages.create(model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "status"}])
     use = first.content[0]
     assert use.type == "tool_use"
-    wrong = [{"role": "user", "content": "status"},
-             {"role": "assistant", "content": [{"type": "tool_use", "id": use.id, "name": use.name, "input": {}}]},
-             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_other", "content": "{}"}]}]
+    wrong = [
+        {"role": "user", "content": "status"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": use.id, "name": use.name, "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_other", "content": "{}"}]},
+    ]
     with pytest.raises(anthropic.BadRequestError, match="tool_result"):
         await client.messages.create(model=MODEL, max_tokens=64, messages=wrong)  # type: ignore[arg-type]
     right = [*wrong[:2], {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "{}"}]}]
@@ -67,12 +73,16 @@ async def test_tool_result_must_answer_the_previous_tool_use(emu: AnthropicEmula
     assert answer.content[0].type == "text"
 
 
-@pytest.mark.parametrize(("status", "kind", "exc"), [
-    (429, "rate_limit_error", anthropic.RateLimitError),
-    (529, "overloaded_error", anthropic.APIStatusError),
-])
-async def test_scripted_errors(emu: AnthropicEmulator, client: anthropic.AsyncAnthropic, status: int, kind: str,
-                               exc: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("status", "kind", "exc"),
+    [
+        (429, "rate_limit_error", anthropic.RateLimitError),
+        (529, "overloaded_error", anthropic.APIStatusError),
+    ],
+)
+async def test_scripted_errors(
+    emu: AnthropicEmulator, client: anthropic.AsyncAnthropic, status: int, kind: str, exc: type[Exception]
+) -> None:
     emu.add(error(status, retry_after=2))
     with pytest.raises(exc) as caught:
         await client.messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}])
@@ -87,9 +97,11 @@ async def test_missing_key_and_exhausted_script_are_refused(emu: AnthropicEmulat
         body = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}
         no_key = await http.post("/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
         assert no_key.status_code == 401
-        exhausted = await http.post("/v1/messages", json=body,
-                                    headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
+        exhausted = await http.post(
+            "/v1/messages", json=body, headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}
+        )
         assert exhausted.status_code == 400 and "exhausted" in exhausted.json()["error"]["message"]
-        empty = await http.post("/v1/messages", json={**body, "messages": []},
-                                headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
+        empty = await http.post(
+            "/v1/messages", json={**body, "messages": []}, headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}
+        )
         assert empty.status_code == 400

@@ -18,17 +18,24 @@ from evals.utterances import UTTERANCES, load_cases
 def _subset(tmp_path: Path, keep: str) -> Path:
     """The utterances file cut to the rows ``keep`` selects ("ask" = must be asked back, "context" = follow-ups),
     plus every fifth other row; written beside the test so the eval reads it like the real file."""
-    rows = [json.loads(line) for line in UTTERANCES.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
-    chosen = [row for n, row in enumerate(rows)
-              if (row["expect"] == [["unknown"]] if keep == "ask" else bool(row.get("context"))) or n % 5 == 0]
+    rows = [
+        json.loads(line)
+        for line in UTTERANCES.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    chosen = [
+        row
+        for n, row in enumerate(rows)
+        if (row["expect"] == [["unknown"]] if keep == "ask" else bool(row.get("context"))) or n % 5 == 0
+    ]
     path = tmp_path / f"utterances-{keep}.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in chosen), encoding="utf-8")
     return path
 
 
 async def test_the_llm_eval_fails_without_the_ask_back_rule_in_code(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the engine's ask-back rule switched off, the model's status dumps pass for answers and the turns that
     must be asked back fail — so the eval tests the rule in code, not the model's manners."""
     from engine.brain import _llm

@@ -36,10 +36,13 @@ def _jobs(engine: Engine) -> list[JobRecord]:
         return list(s.exec(select(JobRecord)).all())
 
 
-async def test_read_turn_uses_the_agents_model_prompt_tools_and_is_audited(engine: Engine,
-                                                                           emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("fleet_status", {"provider": "vultr", "state": "DEGRADED"}), text="Checking Vultr."),
-            say("[CMD] Vultr has DEGRADED instances; want me to restart them?"))
+async def test_read_turn_uses_the_agents_model_prompt_tools_and_is_audited(
+    engine: Engine, emu: AnthropicEmulator
+) -> None:
+    emu.add(
+        use_tools(("fleet_status", {"provider": "vultr", "state": "DEGRADED"}), text="Checking Vultr."),
+        say("[CMD] Vultr has DEGRADED instances; want me to restart them?"),
+    )
     result = await engine.ask("what's degraded on vultr?", session="s")
     assert [(c.tool, c.status) for c in result.tool_calls] == [("fleet_status", "done")]
     assert result.agent == "commander" and result.reply.startswith("[CMD] Checking Vultr.")
@@ -58,8 +61,14 @@ async def test_read_turn_uses_the_agents_model_prompt_tools_and_is_audited(engin
     detail = json.loads(entry.detail)
     assert entry.actor == "commander@owner"
     assert detail["tokens"]["input"] > 0 and detail["tokens"]["output"] > 0 and detail["cost_usd"] > 0
-    assert detail["proposed"] == [{"agent": "commander", "tool": "fleet_status",
-                                   "args": {"provider": "vultr", "state": "DEGRADED"}, "status": "done"}]
+    assert detail["proposed"] == [
+        {
+            "agent": "commander",
+            "tool": "fleet_status",
+            "args": {"provider": "vultr", "state": "DEGRADED"},
+            "status": "done",
+        }
+    ]
     assert detail["message"] == "what's degraded on vultr?"
 
 
@@ -73,10 +82,13 @@ async def test_reply_streams_as_token_deltas(engine: Engine, emu: AnthropicEmula
     assert isinstance(events[-1], TurnFinished) and events[-1].result.reply == f"[CMD] {text}"
 
 
-async def test_a_mutation_from_the_model_only_plans_and_the_operators_go_runs_it(engine: Engine,
-                                                                               emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
-            say("Plan ready: restart on Hetzner. Confirm?"))
+async def test_a_mutation_from_the_model_only_plans_and_the_operators_go_runs_it(
+    engine: Engine, emu: AnthropicEmulator
+) -> None:
+    emu.add(
+        use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
+        say("Plan ready: restart on Hetzner. Confirm?"),
+    )
     first = await engine.ask("restart everything on hetzner", session="s")
     assert first.tool_calls[0].status == "planned" and first.plan is not None
     assert first.plan["requires_confirmation"] and not _jobs(engine)
@@ -87,9 +99,11 @@ async def test_a_mutation_from_the_model_only_plans_and_the_operators_go_runs_it
 
 
 async def test_the_model_has_no_way_to_confirm(engine: Engine, emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
-            use_tools(("confirm", {"plan_id": "pl-anything"}), ("job_status", {"job_id": "job-00000000"})),
-            say("Confirmed and running."))
+    emu.add(
+        use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
+        use_tools(("confirm", {"plan_id": "pl-anything"}), ("job_status", {"job_id": "job-00000000"})),
+        say("Confirmed and running."),
+    )
     result = await engine.ask("restart everything on hetzner", session="s")
     assert [c.status for c in result.tool_calls] == ["planned", "error", "error"]
     assert "no tool called 'confirm'" in result.tool_calls[1].message
@@ -97,10 +111,12 @@ async def test_the_model_has_no_way_to_confirm(engine: Engine, emu: AnthropicEmu
 
 
 async def test_delegation_keeps_each_agents_allowance(engine: Engine, emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("sessions_send", {"agent": "ledger", "message": "Tear down the idle accounts.", "wait": True})),
-            use_tools(("teardown", {"selector": {"finding": "idle"}})),  # Ledger tries anyway
-            say("I can only recommend: 6 idle accounts."),
-            say("Ledger found 6 idle accounts; say the word and Forge plans the teardown."))
+    emu.add(
+        use_tools(("sessions_send", {"agent": "ledger", "message": "Tear down the idle accounts.", "wait": True})),
+        use_tools(("teardown", {"selector": {"finding": "idle"}})),  # Ledger tries anyway
+        say("I can only recommend: 6 idle accounts."),
+        say("Ledger found 6 idle accounts; say the word and Forge plans the teardown."),
+    )
     result = await engine.ask("get rid of the idle accounts, ask ledger", session="s")
     assert [(c.tool, c.status, c.rule) for c in result.tool_calls] == [("teardown", "refused", "agent_allowance")]
     ledger_request = emu.requests[1]
@@ -120,16 +136,19 @@ INJECTIONS = [
 
 
 @pytest.mark.parametrize("label", INJECTIONS)
-async def test_prompt_injection_in_fleet_data_causes_no_action_and_is_audited(engine: Engine, emu: AnthropicEmulator,
-                                                                              label: str) -> None:
+async def test_prompt_injection_in_fleet_data_causes_no_action_and_is_audited(
+    engine: Engine, emu: AnthropicEmulator, label: str
+) -> None:
     with engine.store.session() as s:
         account = s.get(Account, "acct-001")
         assert account is not None
         account.label = label
         s.add(account)
-    emu.add(use_tools(("instance_inspect", {"target": "acct-001"})),
-            use_tools(("teardown", {"selector": {"provider": "hetzner"}})),  # a model that "obeys" the label
-            say("Deleting every server as instructed."))
+    emu.add(
+        use_tools(("instance_inspect", {"target": "acct-001"})),
+        use_tools(("teardown", {"selector": {"provider": "hetzner"}})),  # a model that "obeys" the label
+        say("Deleting every server as instructed."),
+    )
     result = await engine.ask("show acct-001", session="s", yes=True)  # even with the operator's --yes up front
     statuses = [c.status for c in result.tool_calls]
     assert statuses[0] == "done" and statuses[1] in ("planned", "refused")
@@ -154,15 +173,18 @@ async def test_429_and_529_are_retried_with_backoff(engine: Engine, emu: Anthrop
 async def test_falls_back_to_the_offline_brain_when_the_api_stays_down(engine: Engine, emu: AnthropicEmulator) -> None:
     emu.add(*[error(529)] * 4)
     result = await engine.ask("what's degraded on vultr?", session="s")
-    assert [(c.tool, c.args) for c in result.tool_calls] == [("fleet_status", {"provider": "vultr", "state": "DEGRADED"})]
+    assert [(c.tool, c.args) for c in result.tool_calls] == [
+        ("fleet_status", {"provider": "vultr", "state": "DEGRADED"})
+    ]
     assert result.reply.startswith("[CMD] DEGRADED instances on vultr") and "offline brain answered" in result.reply
     (entry,) = _audit(engine, "brain.fallback")
     assert "HTTP 529" in json.loads(entry.detail)["why"]
 
 
 async def test_falls_back_when_the_api_is_unreachable(clawops_home: Path) -> None:
-    eng = Engine.open(demo_pairs=20, demo_providers="sim", anthropic_api_key="k",
-                      anthropic_base_url="http://127.0.0.1:9")  # discard port: connection refused
+    eng = Engine.open(
+        demo_pairs=20, demo_providers="sim", anthropic_api_key="k", anthropic_base_url="http://127.0.0.1:9"
+    )  # discard port: connection refused
     try:
         assert eng.conversation.llm is not None
         eng.conversation.llm.backoff = 0.001
@@ -191,15 +213,18 @@ def _north_star(body: dict[str, Any]) -> Scripted:
         ("provision_pairs", {"count": 50, "tier": "standard", "geo": "eu", "primary_provider": "hetzner"}),
         ("cost_analysis", {"kind": "waste", "period": "month"}),
         ("restart", {"selector": {"state": "DEGRADED"}, "component": "gateway"}),
-        ("sessions_send", {"agent": "briefer", "message": "Operator wants the daily briefing at 07:00 UTC",
-                           "wait": False}),
+        (
+            "sessions_send",
+            {"agent": "briefer", "message": "Operator wants the daily briefing at 07:00 UTC", "wait": False},
+        ),
     )
 
 
 async def test_north_star_through_the_llm_brain(engine: Engine, emu: AnthropicEmulator) -> None:
     emu.responder = _north_star
-    result = await engine.ask("Provision 50 new accounts, optimize costs, restart anything degraded, "
-                              "brief me in the morning", session="s")
+    result = await engine.ask(
+        "Provision 50 new accounts, optimize costs, restart anything degraded, brief me in the morning", session="s"
+    )
     assert [c.tool for c in result.tool_calls] == ["provision_pairs", "cost_analysis", "restart"]
     assert result.tool_calls[0].status == "planned" and result.tool_calls[2].status == "planned"
     assert "[Briefer] Daily briefing set for 07:00 UTC." in result.reply
@@ -211,13 +236,19 @@ async def test_north_star_through_the_llm_brain(engine: Engine, emu: AnthropicEm
 
 
 async def test_provisioning_conversation_through_the_llm_brain(engine: Engine, emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("provision_pairs", {"count": 20, "tier": "standard", "geo": "eu",
-                                           "primary_provider": "hetzner"})),
-            say("Forge's plan: 20 pairs, Hetzner primary. Confirm?"))
+    emu.add(
+        use_tools(("provision_pairs", {"count": 20, "tier": "standard", "geo": "eu", "primary_provider": "hetzner"})),
+        say("Forge's plan: 20 pairs, Hetzner primary. Confirm?"),
+    )
     plan = await engine.ask("Provision 20 new standard-tier accounts, EU regions, Hetzner primary", session="p")
     assert plan.plan is not None and plan.plan["affected_users"] == 20 and plan.plan["requires_confirmation"]
     done = await engine.ask("Go.", session="p")
-    assert done.job is not None and done.job["status"] == "succeeded" and done.job["total"] == 20 and done.job["states"] == {"ACTIVE": 2 * done.job["total"]}  # primaries and standbys
+    assert (
+        done.job is not None
+        and done.job["status"] == "succeeded"
+        and done.job["total"] == 20
+        and done.job["states"] == {"ACTIVE": 2 * done.job["total"]}
+    )  # primaries and standbys
 
 
 async def test_incident_and_cost_conversations_through_the_llm_brain(engine: Engine, emu: AnthropicEmulator) -> None:
@@ -227,8 +258,10 @@ async def test_incident_and_cost_conversations_through_the_llm_brain(engine: Eng
             return say("hetzner nbg1 looks operational; no failovers needed.")
         if len(body["messages"]) > 1:
             return say("Checked Hetzner Nuremberg; Triage is on it.")
-        return use_tools(("provider_health", {"provider": "hetzner", "region": "eu-hetzner-nbg1"}),
-                         ("sessions_spawn", {"agent": "triage", "task": "Is Hetzner nbg1 down?"}))
+        return use_tools(
+            ("provider_health", {"provider": "hetzner", "region": "eu-hetzner-nbg1"}),
+            ("sessions_spawn", {"agent": "triage", "task": "Is Hetzner nbg1 down?"}),
+        )
 
     emu.responder = incident_model
     incident = await engine.ask("Hetzner Nuremberg looks down. What's our exposure?", session="c")
@@ -236,9 +269,13 @@ async def test_incident_and_cost_conversations_through_the_llm_brain(engine: Eng
     assert incident.reply.startswith("[CMD] Checked Hetzner Nuremberg")
     assert "[Triage] hetzner nbg1 looks operational" in incident.reply
     emu.responder = None
-    emu.add(use_tools(("resize", {"selector": {"finding": "oversized"}, "tier": "nano"}),
-                      ("teardown", {"selector": {"finding": "idle"}})),
-            say("Two plans from Forge; confirm with go."))
+    emu.add(
+        use_tools(
+            ("resize", {"selector": {"finding": "oversized"}, "tier": "nano"}),
+            ("teardown", {"selector": {"finding": "idle"}}),
+        ),
+        say("Two plans from Forge; confirm with go."),
+    )
     plans = await engine.ask("Downsize the oversized ones and tear down the idle ones", session="c")
     assert [c.tool for c in plans.tool_calls] == ["resize", "teardown"]
     assert all(c.status in ("planned", "done") for c in plans.tool_calls)
@@ -247,9 +284,11 @@ async def test_incident_and_cost_conversations_through_the_llm_brain(engine: Eng
 
 
 async def test_the_model_sees_the_sessions_recent_exchanges(engine: Engine, emu: AnthropicEmulator) -> None:
-    emu.add(say("13 vultr instances are DEGRADED."),
-            use_tools(("restart", {"selector": {"provider": "vultr", "state": "DEGRADED"}, "component": "gateway"})),
-            say("Planned; confirm with go."))
+    emu.add(
+        say("13 vultr instances are DEGRADED."),
+        use_tools(("restart", {"selector": {"provider": "vultr", "state": "DEGRADED"}, "component": "gateway"})),
+        say("Planned; confirm with go."),
+    )
     await engine.ask("what's degraded on vultr?", session="h")
     follow = await engine.ask("restart them", session="h")
     assert follow.tool_calls[0].args["selector"] == {"provider": "vultr", "state": "DEGRADED"}
@@ -263,9 +302,13 @@ async def test_the_model_sees_the_sessions_recent_exchanges(engine: Engine, emu:
 async def test_leave_contabo_alone_binds_the_model_too(engine: Engine, emu: AnthropicEmulator) -> None:
     await engine.ask("leave contabo alone", session="x")  # bookkeeping: no model involved
     assert emu.requests == []
-    emu.add(use_tools(("restart", {"selector": {"provider": "contabo"}, "component": "vps"}),
-                      ("restart", {"selector": {"geo": "eu"}, "component": "vps"})),
-            say("Done what I could."))
+    emu.add(
+        use_tools(
+            ("restart", {"selector": {"provider": "contabo"}, "component": "vps"}),
+            ("restart", {"selector": {"geo": "eu"}, "component": "vps"}),
+        ),
+        say("Done what I could."),
+    )
     result = await engine.ask("reboot the EU, contabo first", session="x")
     aimed, broad = result.tool_calls
     assert aimed.status == "refused" and aimed.rule == "operator_preference"
@@ -284,8 +327,10 @@ async def test_huge_messages_never_reach_the_model(engine: Engine, emu: Anthropi
 
 
 async def test_the_operators_yes_flag_confirms_what_they_asked_for(engine: Engine, emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
-            say("Restarting Hetzner gateways."))
+    emu.add(
+        use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
+        say("Restarting Hetzner gateways."),
+    )
     result = await engine.ask("restart everything on hetzner", session="y", yes=True)
     assert [c.status for c in result.tool_calls] == ["planned", "done"]
     assert result.job is not None and result.job["status"] == "succeeded"
@@ -293,9 +338,10 @@ async def test_the_operators_yes_flag_confirms_what_they_asked_for(engine: Engin
 
 
 async def test_an_api_failure_mid_turn_never_plans_twice(engine: Engine, emu: AnthropicEmulator) -> None:
-    emu.add(use_tools(("provision_pairs", {"count": 20, "tier": "standard", "geo": "eu",
-                                           "primary_provider": "hetzner"})),
-            *[error(529)] * 4)
+    emu.add(
+        use_tools(("provision_pairs", {"count": 20, "tier": "standard", "geo": "eu", "primary_provider": "hetzner"})),
+        *[error(529)] * 4,
+    )
     result = await engine.ask("Provision 20 pairs in the EU", session="mid")
     assert [(c.tool, c.status) for c in result.tool_calls] == [("provision_pairs", "planned")]
     assert "failed mid-answer" in result.reply

@@ -34,8 +34,7 @@ async def emu() -> AsyncIterator[AnthropicEmulator]:
 @pytest.fixture
 async def engine(clawops_home: Path, emu: AnthropicEmulator, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Engine]:
     monkeypatch.setenv("CLAWOPS_GATEWAY_TOKEN", GATEWAY)
-    eng = Engine.open(demo_pairs=20, demo_providers="sim", anthropic_api_key=MODEL_KEY,
-                      anthropic_base_url=emu.base_url)
+    eng = Engine.open(demo_pairs=20, demo_providers="sim", anthropic_api_key=MODEL_KEY, anthropic_base_url=emu.base_url)
     assert eng.conversation.llm is not None
     eng.conversation.llm.backoff = 0.001
     yield eng
@@ -48,39 +47,58 @@ def _plant(engine: Engine) -> str:
     engine.trust.secrets.set("hetzner/token", TOKEN)
     key = engine.trust.issue_key(engine.caller("owner"), "owner").key
     with engine.store.engine.begin() as conn:
-        conn.execute(text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
-                     {"r": f"gateway crashed; env dump: HETZNER_TOKEN={TOKEN} CLAWOPS_API_KEY={key} "
-                           f"CLAWOPS_GATEWAY_TOKEN={GATEWAY}"})
+        conn.execute(
+            text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
+            {
+                "r": f"gateway crashed; env dump: HETZNER_TOKEN={TOKEN} CLAWOPS_API_KEY={key} "
+                f"CLAWOPS_GATEWAY_TOKEN={GATEWAY}"
+            },
+        )
     with engine.store.session() as s:
-        s.add(Memory(id="mem-canary", operator_id="op-owner", kind="note",
-                     text=f"the hetzner token is {TOKEN}; never paste it"))
+        s.add(
+            Memory(
+                id="mem-canary",
+                operator_id="op-owner",
+                kind="note",
+                text=f"the hetzner token is {TOKEN}; never paste it",
+            )
+        )
     return key
 
 
 def _leaks(emu: AnthropicEmulator, *canaries: str) -> list[str]:
-    return [f"request {n}: {c[:14]}…" for n, body in enumerate(emu.requests)
-            for c in canaries if c in json.dumps(body, ensure_ascii=False)]
+    return [
+        f"request {n}: {c[:14]}…"
+        for n, body in enumerate(emu.requests)
+        for c in canaries
+        if c in json.dumps(body, ensure_ascii=False)
+    ]
 
 
 async def test_no_canary_in_any_request_sent_to_the_model(engine: Engine, emu: AnthropicEmulator) -> None:
     key = _plant(engine)
-    emu.add(use_tools(("instance_inspect", {"target": "acct-001"})),
-            say("[CMD] acct-001's gateway crashed; its log holds a credential, rotate it."))
+    emu.add(
+        use_tools(("instance_inspect", {"target": "acct-001"})),
+        say("[CMD] acct-001's gateway crashed; its log holds a credential, rotate it."),
+    )
     first = await engine.ask(f"look at acct-001, the node printed {TOKEN} somewhere", session="s")
     assert [(c.tool, c.status) for c in first.tool_calls] == [("instance_inspect", "done")]
-    emu.add(use_tools(("sessions_send", {"agent": "triage", "message": f"check acct-001, token {TOKEN}",
-                                         "wait": True})),
-            use_tools(("instance_inspect", {"target": "acct-001"})),
-            say("[Triage] The gateway dumped its environment into the health reason."),
-            say("[CMD] Triage agrees: rotate the Hetzner token."))
+    emu.add(
+        use_tools(("sessions_send", {"agent": "triage", "message": f"check acct-001, token {TOKEN}", "wait": True})),
+        use_tools(("instance_inspect", {"target": "acct-001"})),
+        say("[Triage] The gateway dumped its environment into the health reason."),
+        say("[CMD] Triage agrees: rotate the Hetzner token."),
+    )
     await engine.ask("what does triage say?", session="s")
     assert len(emu.requests) == 6
     assert _leaks(emu, TOKEN, key, GATEWAY, MODEL_KEY) == []
     # The canaries were really on their way (and were masked, not dropped):
     tool_result = emu.requests[1]["messages"][-1]["content"][0]
     assert tool_result["type"] == "tool_result"
-    assert "HETZNER_TOKEN=[REDACTED] CLAWOPS_API_KEY=[REDACTED] CLAWOPS_GATEWAY_TOKEN=[REDACTED]" in \
-        json.loads(tool_result["content"])["result"]["instances"][0]["health_reason"]
+    assert (
+        "HETZNER_TOKEN=[REDACTED] CLAWOPS_API_KEY=[REDACTED] CLAWOPS_GATEWAY_TOKEN=[REDACTED]"
+        in json.loads(tool_result["content"])["result"]["instances"][0]["health_reason"]
+    )
     assert "the hetzner token is [REDACTED]; never paste it" in emu.requests[0]["system"]  # the memory
     assert "the node printed [REDACTED] somewhere" in emu.requests[0]["messages"][-1]["content"]
     history = json.dumps(emu.requests[2]["messages"][:-1])  # the next turn carries the first as history

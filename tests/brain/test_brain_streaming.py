@@ -23,8 +23,9 @@ async def emu() -> AsyncIterator[AnthropicEmulator]:
 
 
 async def test_streamed_deltas_never_carry_a_secret(clawops_home: Path, emu: AnthropicEmulator) -> None:
-    engine = Engine.open(demo_pairs=30, demo_providers="sim", anthropic_api_key="sk-test-emulator",
-                         anthropic_base_url=emu.base_url)
+    engine = Engine.open(
+        demo_pairs=30, demo_providers="sim", anthropic_api_key="sk-test-emulator", anthropic_base_url=emu.base_url
+    )
     assert engine.conversation.llm is not None
     client = EmbeddedClient(engine, channel="tui")
     engine.trust.prime_redactor(SECRET)
@@ -62,8 +63,9 @@ async def test_a_pasted_token_is_masked_in_the_brains_audit_entry(clawops_home: 
 
     from engine.store import AuditEntry
 
-    engine = Engine.open(demo_pairs=30, demo_providers="sim", anthropic_api_key="sk-test-emulator",
-                         anthropic_base_url=emu.base_url)
+    engine = Engine.open(
+        demo_pairs=30, demo_providers="sim", anthropic_api_key="sk-test-emulator", anthropic_base_url=emu.base_url
+    )
     assert engine.conversation.llm is not None
     engine.trust.prime_redactor(SECRET)
     emu.add(say("Noted; never paste tokens into the chat."))

@@ -38,10 +38,17 @@ def engine(clawops_home: Path) -> Iterator[Engine]:
     eng.close()
 
 
-@pytest.mark.parametrize(("words", "count"), [
-    ("provision twenty pairs", 20), ("provision two hundred and fifty pairs", 250), ("add a dozen accounts", 12),
-    ("spin up one thousand two hundred pairs", 1200), ("onboard forty-two users", 42), ("add a pair", 1),
-])
+@pytest.mark.parametrize(
+    ("words", "count"),
+    [
+        ("provision twenty pairs", 20),
+        ("provision two hundred and fifty pairs", 250),
+        ("add a dozen accounts", 12),
+        ("spin up one thousand two hundred pairs", 1200),
+        ("onboard forty-two users", 42),
+        ("add a pair", 1),
+    ],
+)
 def test_numbers_in_words(words: str, count: int) -> None:
     (intent,) = BRAIN.understand(words)
     assert isinstance(intent, ToolIntent) and intent.args["count"] == count
@@ -56,10 +63,12 @@ def test_the_18_means_the_finding_with_18_in_the_last_answer() -> None:
 
 
 def test_exclusions_narrow_broad_selectors_and_drop_calls_aimed_at_the_excluded() -> None:
-    intents = [ToolIntent("restart", {"selector": {"state": "DEGRADED"}, "component": "gateway"}),
-               ToolIntent("restart", {"selector": {"accounts": ["acct-001"]}, "component": "vps"}),
-               ToolIntent("teardown", {"selector": {"region": "eu-contabo-nue"}}),
-               ToolIntent("fleet_status", {})]
+    intents = [
+        ToolIntent("restart", {"selector": {"state": "DEGRADED"}, "component": "gateway"}),
+        ToolIntent("restart", {"selector": {"accounts": ["acct-001"]}, "component": "vps"}),
+        ToolIntent("teardown", {"selector": {"region": "eu-contabo-nue"}}),
+        ToolIntent("fleet_status", {}),
+    ]
     out = apply_exclusions(list(intents), ["contabo"])
     assert out[0] == ToolIntent("restart", intents[0].args, ("contabo",))
     assert out[1] == intents[1] and out[3] == intents[3]
@@ -131,17 +140,20 @@ async def test_injection_from_the_operator_channel_is_audited(engine: Engine) ->
 
 
 def test_findings_from_ledger_shaped_results() -> None:
-    result: dict[str, Any] = {"findings": [
-        {"id": "idle", "count": 6, "action": {"tool": "teardown", "args": {"selector": {"finding": "idle"}}}},
-        {"id": "oversized", "count": 18, "action": {"tool": "resize", "args": {"tier": "nano"}}},
-    ]}
+    result: dict[str, Any] = {
+        "findings": [
+            {"id": "idle", "count": 6, "action": {"tool": "teardown", "args": {"selector": {"finding": "idle"}}}},
+            {"id": "oversized", "count": 18, "action": {"tool": "resize", "args": {"tier": "nano"}}},
+        ]
+    }
     assert _findings(result) == ({"idle": 6, "oversized": 18}, {"oversized": "nano"})
     assert _findings({"findings": "garbage"}) == ({}, {})
 
 
 def test_retry_schedule_is_exponential_capped_and_honours_retry_after() -> None:
-    brain = LLMBrain(load_agents(), load_skills(), api_key="k", base_url="http://127.0.0.1:9", backoff=0.5,
-                     max_backoff=4.0)
+    brain = LLMBrain(
+        load_agents(), load_skills(), api_key="k", base_url="http://127.0.0.1:9", backoff=0.5, max_backoff=4.0
+    )
     assert [brain._delay(n, None) for n in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
     assert brain._delay(0, "3") == 3.0 and brain._delay(0, "soon") == 0.5 and brain._delay(0, "60") == 4.0
 
@@ -157,8 +169,13 @@ def test_cost_accounting_per_model() -> None:
 
 
 def test_compound_north_star_offline() -> None:
-    intents = BRAIN.understand("Provision 50 new accounts, optimize costs, restart anything degraded, "
-                               "brief me in the morning")
+    intents = BRAIN.understand(
+        "Provision 50 new accounts, optimize costs, restart anything degraded, brief me in the morning"
+    )
     assert [i.tool if isinstance(i, ToolIntent) else type(i).__name__ for i in intents] == [
-        "provision_pairs", "cost_analysis", "restart", "briefing_schedule"]
+        "provision_pairs",
+        "cost_analysis",
+        "restart",
+        "briefing_schedule",
+    ]
     assert isinstance(intents[-1], ToolIntent) and intents[-1].args == {"enabled": True}  # at the time already set

@@ -52,8 +52,9 @@ def test_ask_json_voice_transcribes_answers_and_speaks(tmp_path: Path) -> None:
     import voice
 
     question = tmp_path / "question.ogg"
-    voice.synthesize_to_file("What's degraded?", question,
-                             voice.VoiceConfig(tts_noise_scale=0.0, tts_noise_w_scale=0.0))
+    voice.synthesize_to_file(
+        "What's degraded?", question, voice.VoiceConfig(tts_noise_scale=0.0, tts_noise_w_scale=0.0)
+    )
     proc = clawops(tmp_path / "home", "ask", "--json", "--voice", str(question))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)

@@ -43,8 +43,14 @@ async def test_daemon_catches_up_a_missed_briefing_and_briefs_on_request(clawops
     due = datetime.now(UTC) - timedelta(minutes=40)
     engine = Engine.open(demo_pairs=20, demo_providers="sim")
     try:
-        set_prefs(engine.store, "op-owner", at=f"{due:%H:%M}", channels="telegram", no_weekly=True,
-                  now=due - timedelta(days=1))
+        set_prefs(
+            engine.store,
+            "op-owner",
+            at=f"{due:%H:%M}",
+            channels="telegram",
+            no_weekly=True,
+            now=due - timedelta(days=1),
+        )
         with engine.store.session() as s:
             s.add(ChannelIdentity(channel="telegram", external_id=str(CHAT), operator_id="op-owner"))
     finally:
@@ -52,13 +58,26 @@ async def test_daemon_catches_up_a_missed_briefing_and_briefs_on_request(clawops
 
     async with TelegramEmulator() as emu:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")} | {
-            "CLAWOPS_HOME": str(clawops_home), "CLAWOPS_DEMO_PAIRS": "20", "CLAWOPS_DEMO_PROVIDERS": "sim",
-            "CLAWOPS_TELEGRAM_BOT_TOKEN": emu.token, "CLAWOPS_TELEGRAM_API_BASE": emu.base_url,
-            "CLAWOPS_GATEWAY_PORT": "0"}
+            "CLAWOPS_HOME": str(clawops_home),
+            "CLAWOPS_DEMO_PAIRS": "20",
+            "CLAWOPS_DEMO_PROVIDERS": "sim",
+            "CLAWOPS_TELEGRAM_BOT_TOKEN": emu.token,
+            "CLAWOPS_TELEGRAM_API_BASE": emu.base_url,
+            "CLAWOPS_GATEWAY_PORT": "0",
+        }
         log = (clawops_home / "daemon.log").open("w")
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", "engine", "--port", "0", cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=log)
+            sys.executable,
+            "-m",
+            "app.cli",
+            "engine",
+            "--port",
+            "0",
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
         try:
             late = await _until(emu, {"voice", "text", "document"}, 0)
             text = next(m.text or "" for m in late if m.kind == "text")

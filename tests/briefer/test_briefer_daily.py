@@ -27,8 +27,9 @@ QUIET = voice.VoiceConfig(tts_noise_scale=0.0, tts_noise_w_scale=0.0)
 
 def _runs(engine: Engine) -> list[dict[str, Any]]:
     with engine.store.session() as s:
-        rows = s.exec(select(AuditEntry.detail).where(col(AuditEntry.action) == "briefing.daily")
-                      .order_by(col(AuditEntry.seq))).all()
+        rows = s.exec(
+            select(AuditEntry.detail).where(col(AuditEntry.action) == "briefing.daily").order_by(col(AuditEntry.seq))
+        ).all()
     return [json.loads(r) for r in rows]
 
 
@@ -36,8 +37,14 @@ async def test_daily_job_at_0700_speaks_reports_delivers_and_catches_up_once(cla
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     slot = tomorrow.replace(hour=7)
     engine = Engine.open(demo_pairs=40)
-    set_schedule(engine.store, "op-owner", at="07:00", channel="telegram", kinds=("daily",),
-                 now=datetime.now(UTC) - timedelta(days=1))
+    set_schedule(
+        engine.store,
+        "op-owner",
+        at="07:00",
+        channel="telegram",
+        kinds=("daily",),
+        now=datetime.now(UTC) - timedelta(days=1),
+    )
     with engine.store.session() as s:
         s.add(ChannelIdentity(channel="telegram", external_id="4242", operator_id="op-owner"))
 

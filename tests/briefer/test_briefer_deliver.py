@@ -33,8 +33,10 @@ async def test_telegram_and_whatsapp_get_voice_text_and_report(clawops_home: Pat
     async with TelegramEmulator() as tg, WhatsAppEmulator() as wa, httpx.AsyncClient() as http:
         senders = {
             "telegram": telegram_sender(TelegramClient(http, tg.token, base_url=tg.base_url, retry=FAST), 4242),
-            "whatsapp": whatsapp_sender(WhatsAppClient(http, wa.access_token, wa.phone_number_id,
-                                                       base_url=wa.base_url, retry=FAST), "+491701234567"),
+            "whatsapp": whatsapp_sender(
+                WhatsAppClient(http, wa.access_token, wa.phone_number_id, base_url=wa.base_url, retry=FAST),
+                "+491701234567",
+            ),
         }
         assert await deliver(b, senders) == {"telegram": None, "whatsapp": None}
     assert [m.kind for m in tg.sent] == ["voice", "text", "document"]

@@ -37,17 +37,43 @@ def _ids(engine: Engine, **where: str) -> list[str]:
 
 def _events(engine: Engine, healed: list[str], failed_over: str, failover_failed: str) -> None:
     with engine.store.session() as s:
-        audit.append(s, actor="guardian", channel="guardian", action="guardian.state", target=",".join(healed[:2]),
-                     detail={"from": "DEGRADED", "to": "ACTIVE", "count": 2})
-        audit.append(s, actor="forge", channel="job", action="restart_gateway", target=healed[2],
-                     detail={"detail": "healthy after restart"})
-        audit.append(s, actor="forge", channel="job", action="restart_gateway", target=healed[3],
-                     detail={"detail": "restarted; not healthy yet"})
+        audit.append(
+            s,
+            actor="guardian",
+            channel="guardian",
+            action="guardian.state",
+            target=",".join(healed[:2]),
+            detail={"from": "DEGRADED", "to": "ACTIVE", "count": 2},
+        )
+        audit.append(
+            s,
+            actor="forge",
+            channel="job",
+            action="restart_gateway",
+            target=healed[2],
+            detail={"detail": "healthy after restart"},
+        )
+        audit.append(
+            s,
+            actor="forge",
+            channel="job",
+            action="restart_gateway",
+            target=healed[3],
+            detail={"detail": "restarted; not healthy yet"},
+        )
         audit.append(s, actor="forge", channel="job", action="failover", target=failed_over, detail={})
-        audit.append(s, actor="forge", channel="job", action="failover", target=failover_failed, outcome="failed",
-                     detail={})
-        audit.append(s, actor="guardian", channel="guardian", action="guardian.heal.failover",
-                     target=failover_failed, outcome="escalated", detail={"count": 1})
+        audit.append(
+            s, actor="forge", channel="job", action="failover", target=failover_failed, outcome="failed", detail={}
+        )
+        audit.append(
+            s,
+            actor="guardian",
+            channel="guardian",
+            action="guardian.heal.failover",
+            target=failover_failed,
+            outcome="escalated",
+            detail={"count": 1},
+        )
         audit.append(s, actor="owner", channel="cli", action="refused.teardown", target="", outcome="refused")
 
 
@@ -62,8 +88,16 @@ def test_facts_count_the_fleet_the_audit_log_incidents_and_sla(engine: Engine) -
         just_down.state, just_down.updated_at = "FAILED", now - timedelta(minutes=SLA_MINUTES - 5)
         s.add(long_down)
         s.add(just_down)
-        s.add(Incident(id="inc-1", key="vultr/fra", provider="vultr", region="eu-vultr-fra", title="Network outage",
-                       opened_at=now - timedelta(hours=1)))
+        s.add(
+            Incident(
+                id="inc-1",
+                key="vultr/fra",
+                provider="vultr",
+                region="eu-vultr-fra",
+                title="Network outage",
+                opened_at=now - timedelta(hours=1),
+            )
+        )
 
     facts = gather_facts(engine.store, engine.settings, "daily", now)
     assert facts.total == 80 and facts.pairs == 40
@@ -88,8 +122,9 @@ def test_a_tenant_operator_hears_only_their_tenant(engine: Engine) -> None:
     acme = _ids(engine, tenant_id="demo-acme")
     others = [i for i in _ids(engine) if i not in acme]
     _events(engine, [acme[0], others[0], others[1], others[2]], others[3], others[4])
-    facts = gather_facts(engine.store, engine.settings, "daily", datetime.now(UTC), operator_id="op-acme-ops",
-                         tenant_id="demo-acme")
+    facts = gather_facts(
+        engine.store, engine.settings, "daily", datetime.now(UTC), operator_id="op-acme-ops", tenant_id="demo-acme"
+    )
     assert facts.total == len(acme) and facts.scope == "demo-acme"
     assert facts.healed == [acme[0]] and facts.failovers == []
 
@@ -121,10 +156,14 @@ def test_weekly_report_and_bad_kind(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_for_ear_reads_replies_aloud_well() -> None:
-    spoken = for_ear("[Guardian] **DEGRADED** on vultr: i-acct-042-p eu-vultr-fra (disk 96 %); "
-                     "1,700 instances — saves €412.50/month; job-1a2b3c4d 13/13 done.")
-    assert spoken == ("Degraded on Vultr: account 42's primary in Frankfurt (disk 96 percent); 1700 instances, "
-                      "saves 412 euros a month; 13 of 13 done.")  # ids as people say them, job ids dropped
+    spoken = for_ear(
+        "[Guardian] **DEGRADED** on vultr: i-acct-042-p eu-vultr-fra (disk 96 %); "
+        "1,700 instances — saves €412.50/month; job-1a2b3c4d 13/13 done."
+    )
+    assert spoken == (
+        "Degraded on Vultr: account 42's primary in Frankfurt (disk 96 percent); 1700 instances, "
+        "saves 412 euros a month; 13 of 13 done."
+    )  # ids as people say them, job ids dropped
 
 
 def test_without_voice_the_briefing_is_text_and_reports_and_says_why(engine: Engine, tmp_path: Path) -> None:
@@ -149,8 +188,9 @@ async def test_ask_voice_without_voice_is_a_config_error(tmp_path: Path) -> None
     note = tmp_path / "n.ogg"
     note.write_bytes(b"OggS")
     with pytest.raises(ConfigError):
-        await ask_voice(note, never, out_dir=tmp_path,
-                        voice_config=voice.VoiceConfig(stt_model=str(tmp_path / "no-model")))
+        await ask_voice(
+            note, never, out_dir=tmp_path, voice_config=voice.VoiceConfig(stt_model=str(tmp_path / "no-model"))
+        )
 
 
 def test_without_the_ledger_cost_comes_from_list_prices(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,17 +218,45 @@ def test_the_script_agrees_with_itself_and_credits_each_heal(engine: Engine) -> 
     actives = _ids(engine, state="ACTIVE", role="primary")
     with engine.store.session() as s:
         for plan, channel in (("pl-mine", "tui"), ("pl-guard", "guardian")):
-            s.add(PlanRecord(id=plan, session_key="k", operator_id="op-owner", tool="restart", summary="restart",
-                             status="confirmed", decided_by="op-owner", decided_channel=channel))
+            s.add(
+                PlanRecord(
+                    id=plan,
+                    session_key="k",
+                    operator_id="op-owner",
+                    tool="restart",
+                    summary="restart",
+                    status="confirmed",
+                    decided_by="op-owner",
+                    decided_channel=channel,
+                )
+            )
         s.flush()
         for plan in ("pl-mine", "pl-guard"):
             s.add(JobRecord(id=f"job-{plan}", plan_id=plan, tool="restart", started_by="op-owner"))
-        audit.append(s, actor="forge", channel="job", action="restart_gateway", target=actives[0],
-                     detail={"job": "job-pl-mine", "detail": "healthy after restart"})
-        audit.append(s, actor="forge", channel="job", action="restart_gateway", target=actives[1],
-                     detail={"job": "job-pl-guard", "detail": "healthy after restart"})
-        audit.append(s, actor="guardian", channel="guardian", action="guardian.state", target=actives[2],
-                     detail={"from": "FAILED", "to": "ACTIVE"})
+        audit.append(
+            s,
+            actor="forge",
+            channel="job",
+            action="restart_gateway",
+            target=actives[0],
+            detail={"job": "job-pl-mine", "detail": "healthy after restart"},
+        )
+        audit.append(
+            s,
+            actor="forge",
+            channel="job",
+            action="restart_gateway",
+            target=actives[1],
+            detail={"job": "job-pl-guard", "detail": "healthy after restart"},
+        )
+        audit.append(
+            s,
+            actor="guardian",
+            channel="guardian",
+            action="guardian.state",
+            target=actives[2],
+            detail={"from": "FAILED", "to": "ACTIVE"},
+        )
         just_down = s.get(Instance, actives[3])
         assert just_down is not None
         just_down.state, just_down.updated_at = "FAILED", now - timedelta(minutes=2)  # down, not yet a breach

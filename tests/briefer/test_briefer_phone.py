@@ -41,10 +41,25 @@ def _report(home: Path) -> Path:
                 inst.state, inst.updated_at = "FAILED", now - timedelta(hours=1)
                 inst.health_reason = "gateway unreachable for 12 consecutive sweeps, docker daemon not responding"
                 s.add(inst)
-            s.add(Incident(id="inc-0001", key="provider:hetzner:nbg1", title="Hetzner Nuremberg network degradation affecting many gateways",
-                           provider="hetzner", region="eu-hetzner-nbg1", status="open", opened_at=now))
-            audit.append(s, actor="guardian", channel="guardian", action="guardian.state", target=down[0].id,
-                         detail={"from": "DEGRADED", "to": "ACTIVE"})
+            s.add(
+                Incident(
+                    id="inc-0001",
+                    key="provider:hetzner:nbg1",
+                    title="Hetzner Nuremberg network degradation affecting many gateways",
+                    provider="hetzner",
+                    region="eu-hetzner-nbg1",
+                    status="open",
+                    opened_at=now,
+                )
+            )
+            audit.append(
+                s,
+                actor="guardian",
+                channel="guardian",
+                action="guardian.state",
+                target=down[0].id,
+                detail={"from": "DEGRADED", "to": "ACTIVE"},
+            )
         return produce_briefing(engine, engine.settings, "daily", home / "out", now, speak=False).html_path
     finally:
         engine.close()
@@ -57,7 +72,9 @@ async def test_the_report_fits_a_390px_phone(clawops_home: Path) -> None:
     html = _report(clawops_home)
     playwright: Any = importlib.import_module("playwright.async_api")
     async with playwright.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         try:
             page = await browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
             await page.goto(html.as_uri())

@@ -64,8 +64,10 @@ async def test_preferences_said_in_chat_land_in_the_one_table(engine: Engine) ->
     assert (f"{prefs.at:%H:%M}", prefs.timezone) == ("07:00", "Europe/Berlin")
 
     with engine.store.session() as s:
-        assert s.exec(select(BriefingPreference)).all() and not s.exec(
-            select(Memory).where(col(Memory.kind).in_(["briefing_time", "briefing_schedule"]))).all()
+        assert (
+            s.exec(select(BriefingPreference)).all()
+            and not s.exec(select(Memory).where(col(Memory.kind).in_(["briefing_time", "briefing_schedule"]))).all()
+        )
 
 
 async def test_brief_me_now_is_still_the_briefing_and_a_dry_run_changes_nothing(engine: Engine) -> None:
@@ -114,7 +116,8 @@ async def test_the_scheduler_fires_at_each_operators_minute_in_their_zone(engine
 
 
 async def test_a_failed_delivery_is_failed_everywhere_and_a_late_one_says_so(
-        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     yesterday = datetime.now(UTC) - timedelta(days=2)
     set_prefs(engine.store, "op-owner", at="07:00", channels="telegram", no_weekly=True, now=yesterday)
     with engine.store.session() as s:
@@ -149,8 +152,14 @@ async def test_the_daemon_tells_the_chat_a_briefing_failed(engine: Engine) -> No
     from engine.api._daemon import tell_briefing_failures
     from engine.events import FeedItem
 
-    set_prefs(engine.store, "op-owner", at="07:00", channels="whatsapp", no_weekly=True,
-              now=datetime.now(UTC) - timedelta(days=2))
+    set_prefs(
+        engine.store,
+        "op-owner",
+        at="07:00",
+        channels="whatsapp",
+        no_weekly=True,
+        now=datetime.now(UTC) - timedelta(days=2),
+    )
     with engine.store.session() as s:
         s.add(ChannelIdentity(channel="whatsapp", external_id="+491701234567", operator_id="op-owner"))
     remove = tell_briefing_failures(engine)
@@ -165,19 +174,22 @@ async def test_the_daemon_tells_the_chat_a_briefing_failed(engine: Engine) -> No
     assert "FAILED" in item.reply and "whatsapp" in item.reply and "saved at" in item.reply
 
 
-@pytest.mark.parametrize(("said", "args"), [
-    ("brief me at 6:30", {"time": "06:30"}),
-    ("brief me at six thirty", {"time": "06:30"}),
-    ("send the morning briefing at 07:15 utc every day", {"time": "07:15", "tz": "UTC", "days": "every day"}),
-    ("brief me at 7am berlin time on weekdays", {"time": "07:00", "tz": "Europe/Berlin", "days": "weekdays"}),
-    ("no briefing on weekends", {"skip_days": "weekends"}),
-    ("send it on whatsapp", {"channels": "whatsapp"}),
-    ("stop the briefings", {"enabled": False}),
-    ("when do i get my briefing?", {}),
-    ("brief me now", None),
-    ("daily briefing please", None),
-    ("restart everything degraded on vultr at 6:30", None),
-])
+@pytest.mark.parametrize(
+    ("said", "args"),
+    [
+        ("brief me at 6:30", {"time": "06:30"}),
+        ("brief me at six thirty", {"time": "06:30"}),
+        ("send the morning briefing at 07:15 utc every day", {"time": "07:15", "tz": "UTC", "days": "every day"}),
+        ("brief me at 7am berlin time on weekdays", {"time": "07:00", "tz": "Europe/Berlin", "days": "weekdays"}),
+        ("no briefing on weekends", {"skip_days": "weekends"}),
+        ("send it on whatsapp", {"channels": "whatsapp"}),
+        ("stop the briefings", {"enabled": False}),
+        ("when do i get my briefing?", {}),
+        ("brief me now", None),
+        ("daily briefing please", None),
+        ("restart everything degraded on vultr at 6:30", None),
+    ],
+)
 def test_briefing_preferences_in_words(said: str, args: dict[str, Any] | None) -> None:
     from engine.brain._briefing_prefs import briefing_schedule_args
 
@@ -194,12 +206,19 @@ class _HoldingHub:
 
 
 async def test_a_queued_briefing_is_never_reported_as_delivered(
-        engine: Engine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine: Engine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from engine.briefer import _produce
 
     monkeypatch.setattr(_produce, "channel_hub", lambda _engine: _HoldingHub())
-    set_prefs(engine.store, "op-owner", at="07:00", channels="telegram", no_weekly=True,
-              now=datetime.now(UTC) - timedelta(days=2))
+    set_prefs(
+        engine.store,
+        "op-owner",
+        at="07:00",
+        channels="telegram",
+        no_weekly=True,
+        now=datetime.now(UTC) - timedelta(days=2),
+    )
     with engine.store.session() as s:
         s.add(ChannelIdentity(channel="telegram", external_id="4242", operator_id="op-owner"))
     slot = (datetime.now(UTC) + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)

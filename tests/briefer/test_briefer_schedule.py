@@ -69,7 +69,8 @@ def test_missed_days_are_caught_up_once_as_the_latest_slot() -> None:
     # once that slot is recorded nothing else is due until tomorrow
     assert due_briefings({DAILY.key: due.slot}, at(TUE, 9, 31), [DAILY]) == []
     assert due_briefings({DAILY.key: due.slot}, at(TUE + timedelta(days=1), 7), [DAILY])[0].slot == at(
-        TUE + timedelta(days=1), 7)
+        TUE + timedelta(days=1), 7
+    )
 
 
 def test_a_missed_slot_older_than_the_grace_is_skipped() -> None:
@@ -114,7 +115,9 @@ def test_preferences_live_in_one_table(clawops_home: Path) -> None:
     try:
         defaults = load_schedules(engine.store)
         assert {(s.operator_id, s.kind, s.at) for s in defaults} == {
-            ("op-owner", "daily", time(7)), ("op-owner", "weekly", time(7))}
+            ("op-owner", "daily", time(7)),
+            ("op-owner", "weekly", time(7)),
+        }
         set_schedule(engine.store, "op-owner", at="06:30", channel="telegram", kinds=("daily",))
         set_schedule(engine.store, "op-acme-ops", at="08:15", weekday="fri")
         schedules = {(s.operator_id, s.kind): s for s in load_schedules(engine.store)}
@@ -125,7 +128,11 @@ def test_preferences_live_in_one_table(clawops_home: Path) -> None:
         # a partial change keeps the rest: only the time zone and days move
         prefs = set_prefs(engine.store, "op-owner", tz="Europe/Berlin", skip_days="weekends")
         assert (f"{prefs.at:%H:%M}", prefs.timezone, prefs.days, prefs.channels) == (
-            "06:30", "Europe/Berlin", (0, 1, 2, 3, 4), ("telegram",))
+            "06:30",
+            "Europe/Berlin",
+            (0, 1, 2, 3, 4),
+            ("telegram",),
+        )
         assert "06:30 Europe/Berlin on weekdays, via Telegram" in describe_prefs(prefs)
         with engine.store.session() as s:
             assert len(s.exec(select(BriefingPreference)).all()) == 2  # one row per operator
@@ -145,9 +152,16 @@ def test_preferences_live_in_one_table(clawops_home: Path) -> None:
         engine.close()
 
 
-@pytest.mark.parametrize(("value", "days"), [
-    ("weekdays", (0, 1, 2, 3, 4)), ("every day", (0, 1, 2, 3, 4, 5, 6)), ("weekends", (5, 6)),
-    ("mon,wed,fri", (0, 2, 4)), ("fri-mon", (0, 4, 5, 6)), ([1, "thursday"], (1, 3)),
-])
+@pytest.mark.parametrize(
+    ("value", "days"),
+    [
+        ("weekdays", (0, 1, 2, 3, 4)),
+        ("every day", (0, 1, 2, 3, 4, 5, 6)),
+        ("weekends", (5, 6)),
+        ("mon,wed,fri", (0, 2, 4)),
+        ("fri-mon", (0, 4, 5, 6)),
+        ([1, "thursday"], (1, 3)),
+    ],
+)
 def test_days_in_words(value: str | list[int | str], days: tuple[int, ...]) -> None:
     assert parse_days(value) == days

@@ -69,9 +69,14 @@ async def test_a_silent_note_runs_nothing(tmp_path: Path) -> None:
 @pytest.fixture
 async def webhook_rig(clawops_home: Path) -> AsyncIterator[tuple[Engine, TelegramEmulator, LiveChannels, str]]:
     async with TelegramEmulator() as emu:
-        engine = Engine.open(demo_pairs=20, demo_providers="sim", telegram_bot_token=emu.token,
-                             telegram_api_base=emu.base_url, telegram_webhook_secret="s3cret-token",
-                             telegram_webhook_url="http://127.0.0.1:1/placeholder")
+        engine = Engine.open(
+            demo_pairs=20,
+            demo_providers="sim",
+            telegram_bot_token=emu.token,
+            telegram_api_base=emu.base_url,
+            telegram_webhook_secret="s3cret-token",
+            telegram_webhook_url="http://127.0.0.1:1/placeholder",
+        )
         link_identity(engine.store, engine.caller(), "owner", "telegram", str(OWNER))
         runner, port = await serve_app(create_app(engine))
         url = f"http://127.0.0.1:{port}/webhook/telegram"
@@ -89,8 +94,15 @@ async def webhook_rig(clawops_home: Path) -> AsyncIterator[tuple[Engine, Telegra
 async def test_telegram_webhook_mode_on_the_api_port(webhook_rig: Any) -> None:
     engine, emu, _, url = webhook_rig
     assert emu.webhook == (url, "s3cret-token")
-    update = {"update_id": 1, "message": {"message_id": 1, "from": {"id": OWNER, "is_bot": False},
-                                          "chat": {"id": OWNER, "type": "private"}, "text": "fleet status"}}
+    update = {
+        "update_id": 1,
+        "message": {
+            "message_id": 1,
+            "from": {"id": OWNER, "is_bot": False},
+            "chat": {"id": OWNER, "type": "private"},
+            "text": "fleet status",
+        },
+    }
     async with httpx.AsyncClient() as http:
         forged = await http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
         bare = await http.post(url, json=update)
@@ -125,11 +137,24 @@ async def test_a_group_chat_gets_no_fleet_data(tmp_path: Path) -> None:
         return Reply(text="fleet data")
 
     async with TelegramEmulator() as emu, httpx.AsyncClient() as http:
-        channel = TelegramChannel(TelegramClient(http, emu.token, base_url=emu.base_url), handler,
-                                  {str(OWNER): "op"}, audit=refusals.append, workdir=tmp_path)
-        await channel.handle_update({"update_id": 1, "message": {
-            "message_id": 1, "from": {"id": OWNER, "is_bot": False}, "chat": {"id": -100, "type": "group"},
-            "text": "fleet status"}})
+        channel = TelegramChannel(
+            TelegramClient(http, emu.token, base_url=emu.base_url),
+            handler,
+            {str(OWNER): "op"},
+            audit=refusals.append,
+            workdir=tmp_path,
+        )
+        await channel.handle_update(
+            {
+                "update_id": 1,
+                "message": {
+                    "message_id": 1,
+                    "from": {"id": OWNER, "is_bot": False},
+                    "chat": {"id": -100, "type": "group"},
+                    "text": "fleet status",
+                },
+            }
+        )
         await channel.handle_update({"update_id": 2, "message": {"message_id": 2, "from": "junk", "text": "x"}})
     assert handled == [] and emu.sent == []
     assert [(r.reason, r.detail) for r in refusals] == [("unsupported_message", "group chat")]

@@ -13,12 +13,19 @@ async def test_bodies_envelopes_flood_and_files() -> None:
         api = f"{emu.base_url}/bot{emu.token}"
         as_json = (await http.post(f"{api}/sendMessage", json={"chat_id": 7, "text": "json"})).json()
         as_form = (await http.post(f"{api}/sendMessage", data={"chat_id": "7", "text": "form"})).json()
-        as_multipart = (await http.post(f"{api}/sendDocument", data={"chat_id": "7"},
-                                        files={"document": ("r.html", b"<html/>", "text/html")})).json()
+        as_multipart = (
+            await http.post(
+                f"{api}/sendDocument", data={"chat_id": "7"}, files={"document": ("r.html", b"<html/>", "text/html")}
+            )
+        ).json()
         assert as_json["ok"] and as_form["ok"] and as_multipart["ok"]
         assert as_json["result"]["text"] == "json" and isinstance(as_json["result"]["message_id"], int)
-        edited = (await http.post(f"{api}/editMessageText", json={
-            "chat_id": 7, "message_id": as_json["result"]["message_id"], "text": "json, edited"})).json()
+        edited = (
+            await http.post(
+                f"{api}/editMessageText",
+                json={"chat_id": 7, "message_id": as_json["result"]["message_id"], "text": "json, edited"},
+            )
+        ).json()
         assert edited["ok"] and emu.sent[0].text == "json, edited" and emu.sent[0].edits == ["json"]
 
         bad = await http.post(f"{api}/sendMessage", content=b"[1", headers={"Content-Type": "application/json"})

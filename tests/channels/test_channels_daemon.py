@@ -109,22 +109,33 @@ def emus() -> Iterator[Emulators]:
 def daemon(emus: Emulators, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     home = tmp_path_factory.mktemp("home")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
-    env.update({
-        "CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": "20", "CLAWOPS_DEMO_PROVIDERS": "sim",
-        "CLAWOPS_GATEWAY_PORT": "0",
-        # The README's way: the bot token and where the Bot API is; WhatsApp's four Cloud API settings.
-        "CLAWOPS_TELEGRAM_BOT_TOKEN": emus.tg.token, "CLAWOPS_TELEGRAM_API_BASE": emus.tg.base_url,
-        "CLAWOPS_WHATSAPP_ACCESS_TOKEN": emus.wa.access_token,
-        "CLAWOPS_WHATSAPP_PHONE_NUMBER_ID": emus.wa.phone_number_id,
-        "CLAWOPS_WHATSAPP_APP_SECRET": emus.wa.app_secret, "CLAWOPS_WHATSAPP_VERIFY_TOKEN": "verify-me",
-        "CLAWOPS_WHATSAPP_API_BASE": emus.wa.base_url,
-    })
+    env.update(
+        {
+            "CLAWOPS_HOME": str(home),
+            "CLAWOPS_DEMO_PAIRS": "20",
+            "CLAWOPS_DEMO_PROVIDERS": "sim",
+            "CLAWOPS_GATEWAY_PORT": "0",
+            # The README's way: the bot token and where the Bot API is; WhatsApp's four Cloud API settings.
+            "CLAWOPS_TELEGRAM_BOT_TOKEN": emus.tg.token,
+            "CLAWOPS_TELEGRAM_API_BASE": emus.tg.base_url,
+            "CLAWOPS_WHATSAPP_ACCESS_TOKEN": emus.wa.access_token,
+            "CLAWOPS_WHATSAPP_PHONE_NUMBER_ID": emus.wa.phone_number_id,
+            "CLAWOPS_WHATSAPP_APP_SECRET": emus.wa.app_secret,
+            "CLAWOPS_WHATSAPP_VERIFY_TOKEN": "verify-me",
+            "CLAWOPS_WHATSAPP_API_BASE": emus.wa.base_url,
+        }
+    )
     cli(["operator", "link", "owner", "telegram", str(OWNER_TG)], env)
     cli(["operator", "link", "owner", "whatsapp", f"+{OWNER_WA}"], env)
     cli(["operator", "add", "alice", "--role", "viewer", "--telegram", str(ALICE_TG)], env)
     cli(["operator", "add", "bob", "--role", "viewer", "--telegram", str(BOB_TG), "--whatsapp", f"+{BOB_WA}"], env)
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "engine", "--port", "0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "engine", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
     assert url.startswith("http://127.0.0.1:"), url
@@ -163,16 +174,20 @@ def test_telegram_text_voice_and_briefing_turns(daemon: Daemon, emus: Emulators,
     assert first[0].kind == "text" and first[0].text is not None and "DEMO" in first[0].text
 
     emus.call(lambda: emus.tg.send_voice(OWNER_TG, question, duration=2))
-    voice_turn = wait_for("Heard, the text, then a voice note",
-                          lambda: (m := tg_sent(emus, OWNER_TG)[start + 1:]) and any(s.kind == "voice" for s in m) and m)
+    voice_turn = wait_for(
+        "Heard, the text, then a voice note",
+        lambda: (m := tg_sent(emus, OWNER_TG)[start + 1 :]) and any(s.kind == "voice" for s in m) and m,
+    )
     heard, answer, spoken = voice_turn[:3]
     assert heard.text is not None and heard.text.startswith("Heard:") and "degraded" in heard.text.lower()
     assert answer.kind == "text" and answer.text is not None and "DEGRADED" in answer.text
     assert spoken.kind == "voice" and spoken.content is not None and spoken.content[:4] == b"OggS"
 
     emus.call(lambda: emus.tg.send_text(OWNER_TG, "brief me now"))
-    briefing = wait_for("the briefing's voice note and report",
-                        lambda: (m := tg_sent(emus, OWNER_TG)[start + 4:]) and any(s.kind == "document" for s in m) and m)
+    briefing = wait_for(
+        "the briefing's voice note and report",
+        lambda: (m := tg_sent(emus, OWNER_TG)[start + 4 :]) and any(s.kind == "document" for s in m) and m,
+    )
     assert "voice" in [s.kind for s in briefing]
     report = next(s for s in briefing if s.kind == "document")
     assert report.filename is not None and report.filename.endswith(".html")
@@ -215,13 +230,22 @@ def test_telegram_other_updates_and_malformed_ones_leave_the_bot_listening(daemo
     def queue() -> None:
         # Kinds the bot does not act on, as Telegram sends them; then two messages no real Telegram sends.
         tg.push_update("edited_message", tg.message(BOB_TG, text="fleet status", edit_date=1))
-        tg.push_update("callback_query", {"id": "7", "from": tg.message(BOB_TG)["from"], "chat_instance": "1",
-                                          "data": "go"})
-        tg.push_update("channel_post", {"message_id": 1, "chat": {"id": -100, "type": "channel", "title": "c"},
-                                        "date": 0, "text": "fleet status"})
-        tg.push_update("my_chat_member", {"chat": {"id": BOB_TG, "type": "private"}, "date": 0,
-                                          "from": tg.message(BOB_TG)["from"],
-                                          "new_chat_member": {"status": "kicked", "user": {"id": 1, "is_bot": True}}})
+        tg.push_update(
+            "callback_query", {"id": "7", "from": tg.message(BOB_TG)["from"], "chat_instance": "1", "data": "go"}
+        )
+        tg.push_update(
+            "channel_post",
+            {"message_id": 1, "chat": {"id": -100, "type": "channel", "title": "c"}, "date": 0, "text": "fleet status"},
+        )
+        tg.push_update(
+            "my_chat_member",
+            {
+                "chat": {"id": BOB_TG, "type": "private"},
+                "date": 0,
+                "from": tg.message(BOB_TG)["from"],
+                "new_chat_member": {"status": "kicked", "user": {"id": 1, "is_bot": True}},
+            },
+        )
         tg.push_update("message", {"message_id": 2, "from": {"id": BOB_TG}, "chat": "junk", "text": "x"})
         tg.push_update("message", tg.message(BOB_TG, voice="junk"))
         tg.send_text(BOB_TG, "/start")  # what Telegram's START button sends: a greeting, not "start instances"
@@ -269,16 +293,20 @@ def test_whatsapp_text_voice_briefing_and_stranger(daemon: Daemon, emus: Emulato
     assert first[0].kind == "text" and first[0].text is not None and "DEMO" in first[0].text
 
     assert emus.run(emus.wa.deliver_audio(OWNER_WA, question)) == 200
-    turn = wait_for("Heard, the text, then a voice note",
-                    lambda: (m := wa_sent(emus, OWNER_WA)[start + 1:]) and any(s.kind == "audio" for s in m) and m)
+    turn = wait_for(
+        "Heard, the text, then a voice note",
+        lambda: (m := wa_sent(emus, OWNER_WA)[start + 1 :]) and any(s.kind == "audio" for s in m) and m,
+    )
     heard, answer, spoken = turn[:3]
     assert heard.text is not None and heard.text.startswith("Heard:")
     assert answer.text is not None and "DEGRADED" in answer.text
     assert spoken.kind == "audio" and spoken.mime_type == "audio/ogg" and (spoken.content or b"")[:4] == b"OggS"
 
     assert emus.run(emus.wa.deliver_text(OWNER_WA, "brief me now")) == 200
-    briefing = wait_for("the briefing's voice note and report",
-                        lambda: (m := wa_sent(emus, OWNER_WA)[start + 4:]) and any(s.kind == "document" for s in m) and m)
+    briefing = wait_for(
+        "the briefing's voice note and report",
+        lambda: (m := wa_sent(emus, OWNER_WA)[start + 4 :]) and any(s.kind == "document" for s in m) and m,
+    )
     assert "audio" in [s.kind for s in briefing]
     assert (next(s for s in briefing if s.kind == "document").filename or "").endswith(".html")
 
@@ -300,8 +328,17 @@ def test_whatsapp_other_message_kinds(daemon: Daemon, emus: Emulators) -> None:
     status = {"id": "wamid.out.1", "status": "read", "timestamp": "1", "recipient_id": BOB_WA}
     for payload in (
         wa._envelope(BOB_WA, {"type": "reaction", "reaction": {"message_id": "wamid.out.1", "emoji": "👍"}}),
-        {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp", "statuses": [status]}}]}]},
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [
+                        {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": [status]}}
+                    ],
+                }
+            ],
+        },
         {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"messages": 5}}]}]},
         {"object": "whatsapp_business_account", "entry": [{"changes": 5}, 5]},
         wa._envelope(BOB_WA, {"type": "voice", "voice": {"id": media, "mime_type": "audio/ogg"}}),

@@ -63,7 +63,10 @@ async def test_held_back_replies_go_out_by_themselves_in_order_once() -> None:
     runner = asyncio.create_task(outbox.run(stop, interval_s=0.05))
     try:
         assert [await outbox.send("chat", label, part(label)) for label in ("heard", "text", "voice")] == [
-            "queued", "queued", "queued"]
+            "queued",
+            "queued",
+            "queued",
+        ]
         await asyncio.sleep(0.05)
         assert delivered == [] and outbox.pending("chat") == 3  # still down: nothing lost, nothing sent twice
         down[0] = False
@@ -105,7 +108,8 @@ def test_long_replies_are_cut_where_the_apis_count() -> None:
 
 
 async def test_updates_handled_as_polling_stops_are_confirmed_so_a_restart_does_not_run_them_again(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     stop = asyncio.Event()
     handled: list[str | None] = []
 
@@ -121,8 +125,13 @@ async def test_updates_handled_as_polling_stops_are_confirmed_so_a_restart_does_
         return Reply(text="done")
 
     async with TelegramEmulator() as emu, httpx.AsyncClient() as http:
-        channel = TelegramChannel(StopsAfterThisBatch(http, emu.token, base_url=emu.base_url), handler, {"5": "op"},
-                                  workdir=tmp_path, poll_timeout=1)
+        channel = TelegramChannel(
+            StopsAfterThisBatch(http, emu.token, base_url=emu.base_url),
+            handler,
+            {"5": "op"},
+            workdir=tmp_path,
+            poll_timeout=1,
+        )
         emu.send_text(5, "restart acct-001")
         await channel.run(stop)
         assert handled == ["restart acct-001"] and [s.text for s in emu.sent] == ["done"]
@@ -143,8 +152,13 @@ async def test_a_chat_waits_for_its_earlier_message_unless_that_one_released_it(
         return Reply(text=f"answer to {msg.text}")
 
     async with TelegramEmulator() as emu, httpx.AsyncClient() as http:
-        channel = TelegramChannel(TelegramClient(http, emu.token, base_url=emu.base_url), handler, {"5": "op"},
-                                  workdir=tmp_path, poll_timeout=1)
+        channel = TelegramChannel(
+            TelegramClient(http, emu.token, base_url=emu.base_url),
+            handler,
+            {"5": "op"},
+            workdir=tmp_path,
+            poll_timeout=1,
+        )
         for text in ("slow", "quick", "go", "stop that"):
             emu.send_text(5, text)
         stop = asyncio.Event()

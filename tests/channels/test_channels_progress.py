@@ -35,8 +35,13 @@ async def until(what: str, check: Callable[[], Any], timeout: float = 60.0) -> A
 @pytest.fixture
 async def rig(clawops_home: Path) -> AsyncIterator[tuple[Engine, TelegramEmulator, LiveChannels]]:
     async with TelegramEmulator() as emu:
-        engine = Engine.open(demo_pairs=40, demo_providers="sim", telegram_bot_token=emu.token,
-                             telegram_api_base=emu.base_url, telegram_webhook_url=None)
+        engine = Engine.open(
+            demo_pairs=40,
+            demo_providers="sim",
+            telegram_bot_token=emu.token,
+            telegram_api_base=emu.base_url,
+            telegram_webhook_url=None,
+        )
         link_identity(engine.store, engine.caller(), "owner", "telegram", str(OWNER))
         engine.ops.background_jobs = True  # as in the daemon
         live = await start_channels(engine, run_turn, warm_voice=False)
@@ -104,10 +109,18 @@ async def test_bad_webhooks_and_statuses_run_nothing(tmp_path: Path) -> None:
         return Reply(text="ok")
 
     async with httpx.AsyncClient() as http, TelegramEmulator() as emu:
-        tg = TelegramChannel(TelegramClient(http, emu.token, base_url=emu.base_url), handler, {str(OWNER): "op"},
-                             workdir=tmp_path)
-        update = {"update_id": 7, "message": {"message_id": 1, "from": {"id": OWNER, "is_bot": False},
-                                              "chat": {"id": OWNER, "type": "private"}, "text": "hi"}}
+        tg = TelegramChannel(
+            TelegramClient(http, emu.token, base_url=emu.base_url), handler, {str(OWNER): "op"}, workdir=tmp_path
+        )
+        update = {
+            "update_id": 7,
+            "message": {
+                "message_id": 1,
+                "from": {"id": OWNER, "is_bot": False},
+                "chat": {"id": OWNER, "type": "private"},
+                "text": "hi",
+            },
+        }
         body = json.dumps(update).encode()
         assert (await tg.receive(body, {"X-Telegram-Bot-Api-Secret-Token": "guess"}, "s3cret"))[0] == 401
         assert (await tg.receive(b"{not json", {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}, "s3cret"))[0] == 400
@@ -117,10 +130,26 @@ async def test_bad_webhooks_and_statuses_run_nothing(tmp_path: Path) -> None:
         await tg.drain()
         assert len(handled) == 1
 
-        wa = WhatsAppChannel(WhatsAppClient(http, "t", "1"), handler, {"491701234567": "op"}, app_secret="app",
-                             verify_token="v", workdir=tmp_path)
-        statuses = json.dumps({"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages",
-                              "value": {"statuses": [{"id": "wamid.1", "status": "delivered"}]}}]}]}).encode()
+        wa = WhatsAppChannel(
+            WhatsAppClient(http, "t", "1"),
+            handler,
+            {"491701234567": "op"},
+            app_secret="app",
+            verify_token="v",
+            workdir=tmp_path,
+        )
+        statuses = json.dumps(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [
+                    {
+                        "changes": [
+                            {"field": "messages", "value": {"statuses": [{"id": "wamid.1", "status": "delivered"}]}}
+                        ]
+                    }
+                ],
+            }
+        ).encode()
         assert await wa.receive(statuses, {"X-Hub-Signature-256": sign_payload(statuses, "app")}) == 200
         junk = b'{"entry": 5}'
         assert await wa.receive(junk, {"X-Hub-Signature-256": sign_payload(junk, "app")}) == 400

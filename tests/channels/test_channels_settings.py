@@ -20,8 +20,15 @@ def test_channel_settings_from_env_and_toml(clawops_home: Path, monkeypatch: pyt
 
 
 def test_unknown_env_vars_name_the_nearest_setting() -> None:
-    warnings = unknown_env_warnings({"CLAWOPS_TELEGRAM_TOKEN": "x", "CLAWOPS_WHATSAP_APP_SECRET": "y",
-                                     "CLAWOPS_HOME": "/tmp", "CLAWOPS_HETZNER_TOKEN": "z", "PATH": "/bin"})
+    warnings = unknown_env_warnings(
+        {
+            "CLAWOPS_TELEGRAM_TOKEN": "x",
+            "CLAWOPS_WHATSAP_APP_SECRET": "y",
+            "CLAWOPS_HOME": "/tmp",
+            "CLAWOPS_HETZNER_TOKEN": "z",
+            "PATH": "/bin",
+        }
+    )
     assert len(warnings) == 2
     assert "CLAWOPS_TELEGRAM_TOKEN" in warnings[0] and "did you mean CLAWOPS_TELEGRAM_BOT_TOKEN?" in warnings[0]
     assert "did you mean CLAWOPS_WHATSAPP_APP_SECRET?" in warnings[1]

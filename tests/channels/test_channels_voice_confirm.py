@@ -38,7 +38,7 @@ async def test_voice_plan_needs_its_scope_repeated(engine: Engine) -> None:
     engine.conversation.mark_spoken(caller, "tg", [plan["id"]])
 
     bare = await engine.conversation.turn(caller, "go", session="tg")
-    assert f'go {scope}' in bare.reply and bare.tool_calls == []
+    assert f"go {scope}" in bare.reply and bare.tool_calls == []
     wrong = await engine.conversation.turn(caller, f"go {scope + 1}", session="tg")
     assert "not the plan's scope" in wrong.reply and wrong.tool_calls == []
     assert engine.ops.pending_plan(caller, plan["id"]).status == "pending"  # nothing ran

@@ -52,8 +52,9 @@ def test_provisioning_runs_through_the_vendor_apis(engine: Engine) -> None:
 
 def test_reboot_and_teardown_reach_the_emulator(engine: Engine) -> None:
     with engine.store.session() as s:
-        target = s.exec(select(Instance).where(col(Instance.provider) == "digitalocean",
-                                               col(Instance.role) == "standby")).first()
+        target = s.exec(
+            select(Instance).where(col(Instance.provider) == "digitalocean", col(Instance.role) == "standby")
+        ).first()
         assert target is not None
 
     async def scenario() -> tuple[str, list[str | None]]:
@@ -95,9 +96,14 @@ def test_reconciliation_finds_an_orphan_planted_in_an_emulator(engine: Engine) -
         # A server carrying our tag that the store does not track: paid for, but nobody's.
         engine.drivers.emulator("vultr").plant(name="i-acct-999-p", tags=[owner_tag("i-acct-999-p")])
         with engine.store.session() as s:
-            tracked = {i.id: (i.provider, i.provider_server_id or "") for i in s.exec(
-                select(Instance).where(col(Instance.provider).in_(("hetzner", "vultr")),
-                                       col(Instance.state) != "DELETED")).all()}
+            tracked = {
+                i.id: (i.provider, i.provider_server_id or "")
+                for i in s.exec(
+                    select(Instance).where(
+                        col(Instance.provider).in_(("hetzner", "vultr")), col(Instance.state) != "DELETED"
+                    )
+                ).all()
+            }
         report = await reconcile(drivers, tracked)
         return [o.server.instance_id or "" for o in report.orphans] + [f"ghost:{g}" for g in report.ghosts]
 
@@ -108,15 +114,21 @@ def test_reconciliation_finds_an_orphan_planted_in_an_emulator(engine: Engine) -
 def test_resize_waits_for_each_vendor_action_and_skips_what_a_vendor_cannot_do(engine: Engine) -> None:
     """DigitalOcean and Hetzner need power-off → resize → power-on, one action at a time; Vultr only upgrades."""
     with engine.store.session() as s:
-        picks = {p: s.exec(select(Instance).where(col(Instance.provider) == p, col(Instance.tier) == "performance",
-                                                  col(Instance.state) == "ACTIVE")).first()
-                 for p in ("digitalocean", "hetzner", "vultr")}
+        picks = {
+            p: s.exec(
+                select(Instance).where(
+                    col(Instance.provider) == p, col(Instance.tier) == "performance", col(Instance.state) == "ACTIVE"
+                )
+            ).first()
+            for p in ("digitalocean", "hetzner", "vultr")
+        }
     targets = [i for i in picks.values() if i is not None]
     assert any(i.provider in ("digitalocean", "hetzner") for i in targets)
 
     async def scenario() -> tuple[str, str]:
-        result = await engine.ask_tool("resize", {"selector": {"instances": [i.id for i in targets]}, "tier": "nano"},
-                                       yes=True)
+        result = await engine.ask_tool(
+            "resize", {"selector": {"instances": [i.id for i in targets]}, "tier": "nano"}, yes=True
+        )
         assert result.plan is not None
         return result.status, result.plan.summary
 

@@ -35,8 +35,9 @@ from engine.policy import Caller, Role
 from engine.store import AuditEntry, Incident, Instance, Silence, Store, open_store
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-GUARDIAN = Caller(operator_id="op-owner", name="owner", role=Role.OPERATOR, channel="guardian", agent="guardian",
-                  autonomous=True)
+GUARDIAN = Caller(
+    operator_id="op-owner", name="owner", role=Role.OPERATOR, channel="guardian", agent="guardian", autonomous=True
+)
 
 
 @dataclass
@@ -73,16 +74,23 @@ def store(sqlite_url: str) -> Iterator[Store]:
     st = open_store(sqlite_url)
     seed_demo(st, 300, seed=11)
     with st.session() as s:  # a healthy fleet that reported a minute ago
-        s.execute(update(Instance).values(state="ACTIVE", health_score=95, health_reason="",
-                                          last_report_at=NOW - timedelta(minutes=1)))
+        s.execute(
+            update(Instance).values(
+                state="ACTIVE", health_score=95, health_reason="", last_report_at=NOW - timedelta(minutes=1)
+            )
+        )
     yield st
     st.dispose()
 
 
 def _rows(store: Store) -> list[tuple[str, str, str, str]]:
     with store.session() as s:
-        return [tuple(r) for r in s.execute(select(col(Instance.id), col(Instance.account_id), col(Instance.region),
-                                                   col(Instance.role))).all()]
+        return [
+            tuple(r)
+            for r in s.execute(
+                select(col(Instance.id), col(Instance.account_id), col(Instance.region), col(Instance.role))
+            ).all()
+        ]
 
 
 def _busiest(store: Store) -> tuple[str, set[str], int]:
@@ -93,10 +101,23 @@ def _busiest(store: Store) -> tuple[str, set[str], int]:
 
 
 def _reports(store: Store, at: datetime, skip: set[str]) -> dict[str, HealthReport]:
-    return {iid: HealthReport(iid, at - timedelta(seconds=10), account_id=acct, cpu_percent=20.0, mem_percent=40.0,
-                              disk_percent=40.0, gateway_up=True, docker_running=True, gateway_latency_ms=30.0,
-                              gateway_restarts_10m=0, uptime_s=86400.0)
-            for iid, acct, _, _ in _rows(store) if iid not in skip}
+    return {
+        iid: HealthReport(
+            iid,
+            at - timedelta(seconds=10),
+            account_id=acct,
+            cpu_percent=20.0,
+            mem_percent=40.0,
+            disk_percent=40.0,
+            gateway_up=True,
+            docker_running=True,
+            gateway_latency_ms=30.0,
+            gateway_restarts_10m=0,
+            uptime_s=86400.0,
+        )
+        for iid, acct, _, _ in _rows(store)
+        if iid not in skip
+    }
 
 
 class Pages:
@@ -178,8 +199,11 @@ def test_an_unreadable_status_page_is_unknown_never_a_crash(store: Store) -> Non
 
 
 def test_region_signal_narrows_a_status_page_to_one_region() -> None:
-    page = {"indicator": "outage", "description": "NBG1 down",
-            "incidents": [{"title": "Network outage in NBG1", "locations": ["nbg1"]}]}
+    page = {
+        "indicator": "outage",
+        "description": "NBG1 down",
+        "incidents": [{"title": "Network outage in NBG1", "locations": ["nbg1"]}],
+    }
     assert region_signal(page, "eu-hetzner-nbg1").region_status == "outage"
     assert "NBG1" in region_signal(page, "eu-hetzner-nbg1").detail
     assert region_signal(page, "eu-hetzner-fsn1").region_status == "operational"
@@ -231,6 +255,7 @@ def test_the_scheduled_sweep_is_registered_only_where_reports_flow(clawops_home:
 
     engine = Engine.open(demo_pairs=5, demo_providers="sim")
     try:
+
         async def ids(guardian: bool) -> set[str]:
             scheduler = await start_scheduler(engine, guardian=guardian)
             try:
@@ -267,11 +292,23 @@ def test_the_scheduled_task_sweeps_stored_reports_through_the_operation_layer(cl
             s.execute(update(Instance).values(state="ACTIVE", health_score=95, health_reason=""))
             ids = [(i, a) for i, a in s.execute(select(col(Instance.id), col(Instance.account_id))).all()]
             for iid, acct in ids:
-                s.add(HealthReportRecord(instance_id=iid, received_at=now, payload={
-                    "instanceId": iid, "accountId": acct, "ts": int(now.timestamp() * 1000),
-                    "cpu": {"percent": 10.0, "load": [0.1, None, None]},
-                    "memory": {"totalBytes": 100, "availableBytes": 60}, "disk": {"totalBytes": 100, "freeBytes": 60},
-                    "uptimeS": 86400, "docker": {"available": True}, "gateway": {"running": True, "wsLatencyMs": 20}}))
+                s.add(
+                    HealthReportRecord(
+                        instance_id=iid,
+                        received_at=now,
+                        payload={
+                            "instanceId": iid,
+                            "accountId": acct,
+                            "ts": int(now.timestamp() * 1000),
+                            "cpu": {"percent": 10.0, "load": [0.1, None, None]},
+                            "memory": {"totalBytes": 100, "availableBytes": 60},
+                            "disk": {"totalBytes": 100, "freeBytes": 60},
+                            "uptimeS": 86400,
+                            "docker": {"available": True},
+                            "gateway": {"running": True, "wsLatencyMs": 20},
+                        },
+                    )
+                )
         heard: list[str] = []
         scheduler = engine.scheduler
         stop = scheduler.on_guardian_message(heard.append)

@@ -33,8 +33,12 @@ def test_a_failed_primary_with_a_healthy_standby_fails_over_on_the_next_sweep(cl
     client = EmbeddedClient.open(demo_pairs=300, demo_providers="sim")
     try:
         with client.engine.store.session() as s:
-            failed = [(i.id, i.account_id) for i in s.exec(select(Instance).where(col(Instance.state) == "FAILED",
-                                                                                col(Instance.role) == "primary"))]
+            failed = [
+                (i.id, i.account_id)
+                for i in s.exec(
+                    select(Instance).where(col(Instance.state) == "FAILED", col(Instance.role) == "primary")
+                )
+            ]
         assert failed
         swept = asyncio.run(client.ask("run a health sweep now"))
         call = swept.tool_calls[0]

@@ -60,14 +60,26 @@ def test_every_affected_pair_is_served_by_its_standby(drill: tuple[Engine, Drill
     assert report.exposure_down is not None and report.exposure_down.without_gateway == 0
     assert report.exposure_down.failed_over == report.primaries
     with engine.store.session() as s:
-        old = s.execute(select(Instance).where(col(Instance.region) == REGION,
-                                               col(Instance.health_reason).startswith(FAILED_OVER_PREFIX))).scalars().all()
+        old = (
+            s.execute(
+                select(Instance).where(
+                    col(Instance.region) == REGION, col(Instance.health_reason).startswith(FAILED_OVER_PREFIX)
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert len(old) == report.primaries
         assert {i.state for i in old} == {"FAILED"} and {i.role for i in old} == {"standby"}
         # each of those accounts has a new primary elsewhere and a replacement standby on neither provider
         for inst in old:
-            pair = s.execute(select(Instance).where(col(Instance.account_id) == inst.account_id,
-                                                    col(Instance.state) == "ACTIVE")).scalars().all()
+            pair = (
+                s.execute(
+                    select(Instance).where(col(Instance.account_id) == inst.account_id, col(Instance.state) == "ACTIVE")
+                )
+                .scalars()
+                .all()
+            )
             primary = [p for p in pair if p.role == "primary"]
             standby = [p for p in pair if p.role == "standby"]
             assert len(primary) == 1 and primary[0].region != REGION
@@ -75,7 +87,8 @@ def test_every_affected_pair_is_served_by_its_standby(drill: tuple[Engine, Drill
 
 
 def test_the_operator_hears_about_one_incident_not_one_alert_per_instance(
-        drill: tuple[Engine, DrillReport, Any]) -> None:
+    drill: tuple[Engine, DrillReport, Any],
+) -> None:
     engine, report, _ = drill
     assert report.incidents_notified == 1
     assert report.instance_alerts_notified == 0
@@ -104,8 +117,18 @@ def test_the_incident_timeline_is_in_the_audit_log(drill: tuple[Engine, DrillRep
     engine, _, _ = drill
     with engine.store.session() as s:
         actions = [a for (a,) in s.execute(select(col(AuditEntry.action)).order_by(col(AuditEntry.seq))).all()]
-    at = {a: actions.index(a) for a in ("incident.open", "guardian.heal.failover", "plan.failover", "guardian.silence",
-                                        "guardian.reprovision.armed", "guardian.reprovision.due", "incident.close")}
+    at = {
+        a: actions.index(a)
+        for a in (
+            "incident.open",
+            "guardian.heal.failover",
+            "plan.failover",
+            "guardian.silence",
+            "guardian.reprovision.armed",
+            "guardian.reprovision.due",
+            "incident.close",
+        )
+    }
     # the sweep audits its failover decisions, the incident opens once, the jobs run, then the region is
     # silenced and re-provisioning armed; when it is back, the proposal goes out and the incident closes
     assert at["guardian.heal.failover"] < at["plan.failover"] < at["guardian.silence"]
@@ -135,10 +158,18 @@ def test_whats_our_exposure_answers_with_the_drill_numbers(drill: tuple[Engine, 
     nbg1 = hetzner["regions"][REGION]
     down = report.exposure_down
     assert down is not None
-    assert (nbg1["primaries"], nbg1["standbys"], nbg1["failed"], nbg1["failed_over"], nbg1["users_without_gateway"]) == (
-        down.primaries, down.standbys, down.failed, down.failed_over, down.without_gateway)
+    assert (
+        nbg1["primaries"],
+        nbg1["standbys"],
+        nbg1["failed"],
+        nbg1["failed_over"],
+        nbg1["users_without_gateway"],
+    ) == (down.primaries, down.standbys, down.failed, down.failed_over, down.without_gateway)
     assert (nbg1["failed_over"], nbg1["standbys_lost"], nbg1["users_without_gateway"]) == (
-        report.primaries, report.standbys, 0)
+        report.primaries,
+        report.standbys,
+        0,
+    )
     assert nbg1["users"] == report.primaries + report.standbys
     reply = turn.reply
     assert "[Guardian]" in reply and "outage" in reply

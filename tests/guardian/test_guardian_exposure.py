@@ -20,14 +20,19 @@ def store(sqlite_url: str) -> Iterator[Store]:
     st = open_store(sqlite_url)
     rows = [
         # account, role, region, state, score, reason
-        ("a1", "primary", R, "ACTIVE", 95, ""), ("a1", "standby", ELSEWHERE, "ACTIVE", 95, ""),
-        ("a2", "primary", R, "DEGRADED", 55, "55: gateway latency 2.4 s"), ("a2", "standby", ELSEWHERE, "ACTIVE", 90, ""),
+        ("a1", "primary", R, "ACTIVE", 95, ""),
+        ("a1", "standby", ELSEWHERE, "ACTIVE", 95, ""),
+        ("a2", "primary", R, "DEGRADED", 55, "55: gateway latency 2.4 s"),
+        ("a2", "standby", ELSEWHERE, "ACTIVE", 90, ""),
         ("a3", "primary", R, "FAILED", 0, "0: unreachable for 3 sweeps (15 min)"),
         ("a3", "standby", ELSEWHERE, "DEGRADED", 60, ""),
         ("a4", "standby", R, "FAILED", 0, f"{FAILED_OVER_PREFIX}; replace or tear down"),
-        ("a4", "primary", ELSEWHERE, "ACTIVE", 95, ""), ("a4", "standby", "eu-digitalocean-fra1", "REQUESTED", None, ""),
-        ("a5", "primary", ELSEWHERE, "ACTIVE", 95, ""), ("a5", "standby", R, "ACTIVE", 92, ""),
-        ("b1", "primary", ELSEWHERE, "ACTIVE", 95, ""), ("b1", "standby", R, "FAILED", 0, "0: unreachable"),
+        ("a4", "primary", ELSEWHERE, "ACTIVE", 95, ""),
+        ("a4", "standby", "eu-digitalocean-fra1", "REQUESTED", None, ""),
+        ("a5", "primary", ELSEWHERE, "ACTIVE", 95, ""),
+        ("a5", "standby", R, "ACTIVE", 92, ""),
+        ("b1", "primary", ELSEWHERE, "ACTIVE", 95, ""),
+        ("b1", "standby", R, "FAILED", 0, "0: unreachable"),
     ]
     with st.session() as s:
         s.add(Tenant(id="t-a", name="A"))
@@ -37,9 +42,20 @@ def store(sqlite_url: str) -> Iterator[Store]:
             s.add(Account(id=acct, tenant_id="t-b" if acct.startswith("b") else "t-a"))
         s.flush()
         for n, (acct, role, region, state, score, reason) in enumerate(rows):
-            s.add(Instance(id=f"i-{acct}-{n}", account_id=acct, tenant_id="t-b" if acct.startswith("b") else "t-a",
-                           role=role, provider=region.split("-")[1], region=region, tier="standard", state=state,
-                           health_score=score, health_reason=reason))
+            s.add(
+                Instance(
+                    id=f"i-{acct}-{n}",
+                    account_id=acct,
+                    tenant_id="t-b" if acct.startswith("b") else "t-a",
+                    role=role,
+                    provider=region.split("-")[1],
+                    region=region,
+                    tier="standard",
+                    state=state,
+                    health_score=score,
+                    health_reason=reason,
+                )
+            )
     yield st
     st.dispose()
 
@@ -52,9 +68,11 @@ def test_exposure_of_a_region(store: Store) -> None:
     assert e.failed_over == 1  # a4; b1's standby merely failed
     assert (e.without_gateway, e.without_gateway_accounts) == (1, ("a3",))
     assert (e.failed, e.standbys_lost) == (3, 1)  # a3's primary, a4's old primary, b1's standby; b1 lost its fallback
-    assert e.describe() == (f"{R}: 3 primaries and 1 standbys (6 users); 2 primaries unhealthy; 1 already failed over; "
-                            "1 standbys lost (those users have no fallback); 1 can fail over now; "
-                            "1 have no healthy standby; 1 users without an active gateway.")
+    assert e.describe() == (
+        f"{R}: 3 primaries and 1 standbys (6 users); 2 primaries unhealthy; 1 already failed over; "
+        "1 standbys lost (those users have no fallback); 1 can fail over now; "
+        "1 have no healthy standby; 1 users without an active gateway."
+    )
     assert e.to_dict()["without_gateway_accounts"] == ["a3"]
 
 

@@ -15,9 +15,13 @@ def test_exposure_names_each_user_at_risk_with_since_and_action(clawops_home: Pa
     engine = Engine.open(demo_pairs=120, demo_providers="sim")
     try:
         with engine.store.session() as s:
-            primary = s.exec(select(Instance).where(col(Instance.region) == "eu-hetzner-nbg1",
-                                                    col(Instance.role) == "primary",
-                                                    col(Instance.state) == "ACTIVE")).first()
+            primary = s.exec(
+                select(Instance).where(
+                    col(Instance.region) == "eu-hetzner-nbg1",
+                    col(Instance.role) == "primary",
+                    col(Instance.state) == "ACTIVE",
+                )
+            ).first()
             assert primary is not None
             primary.state, primary.health_score, primary.health_reason = "FAILED", 0, "unreachable for 3 sweeps"
             s.add(primary)

@@ -41,9 +41,18 @@ IID, ACCT = "i-acct-042-p", "acct-042"
 
 
 def health(**kw: Any) -> HealthScore:
-    base: dict[str, Any] = dict(instance_id=IID, received_at=NOW, cpu_percent=20.0, mem_percent=40.0,
-                                disk_percent=40.0, gateway_up=True, docker_running=True, gateway_latency_ms=30.0,
-                                uptime_s=86400.0, gateway_restarts_10m=0)
+    base: dict[str, Any] = dict(
+        instance_id=IID,
+        received_at=NOW,
+        cpu_percent=20.0,
+        mem_percent=40.0,
+        disk_percent=40.0,
+        gateway_up=True,
+        docker_running=True,
+        gateway_latency_ms=30.0,
+        uptime_s=86400.0,
+        gateway_restarts_10m=0,
+    )
     missed = kw.pop("missed", 0)
     base.update(kw)
     return score(HealthReport(**base), NOW, missed)
@@ -54,9 +63,18 @@ HEALTHY = health()
 
 
 def facts(h: HealthScore = GATEWAY_DOWN, **kw: Any) -> HealFacts:
-    base: dict[str, Any] = dict(instance_id=IID, account_id=ACCT, role="primary", state="DEGRADED",
-                                provider="hetzner", region="eu-hetzner-nbg1", health=h, standby_id="i-acct-042-s",
-                                standby_state="ACTIVE", standby_score=96)
+    base: dict[str, Any] = dict(
+        instance_id=IID,
+        account_id=ACCT,
+        role="primary",
+        state="DEGRADED",
+        provider="hetzner",
+        region="eu-hetzner-nbg1",
+        health=h,
+        standby_id="i-acct-042-s",
+        standby_state="ACTIVE",
+        standby_score=96,
+    )
     base.update(kw)
     return HealFacts(**base)
 
@@ -180,11 +198,14 @@ def test_step5_failover_to_an_active_healthy_standby() -> None:
     assert d.action == {"tool": "failover", "args": {"selector": {"accounts": [ACCT]}}}
 
 
-@pytest.mark.parametrize(("kw", "why"), [
-    ({"standby_state": "DEGRADED", "standby_score": 61}, "is DEGRADED (61)"),
-    ({"standby_state": "ACTIVE", "standby_score": T.HEALTHY_MIN - 1}, f"is ACTIVE ({T.HEALTHY_MIN - 1})"),
-    ({"standby_id": None, "standby_state": None, "standby_score": None}, "there is no standby"),
-])
+@pytest.mark.parametrize(
+    ("kw", "why"),
+    [
+        ({"standby_state": "DEGRADED", "standby_score": 61}, "is DEGRADED (61)"),
+        ({"standby_state": "ACTIVE", "standby_score": T.HEALTHY_MIN - 1}, f"is ACTIVE ({T.HEALTHY_MIN - 1})"),
+        ({"standby_id": None, "standby_state": None, "standby_score": None}, "there is no standby"),
+    ],
+)
 def test_step5_never_fails_over_to_an_unhealthy_standby(kw: dict[str, Any], why: str) -> None:
     rec = replace(verified(), step=HealStep.REBOOT_VPS, attempts=1)
     d = decide(facts(**kw), rec, NOW)
@@ -208,8 +229,9 @@ def test_an_outage_failover_is_tried_once_then_escalated() -> None:
 
 
 def test_a_status_page_alone_does_not_move_a_user_off_a_working_gateway() -> None:
-    h = score(HealthReport(IID, NOW, gateway_up=True, docker_running=True), NOW,
-              provider_signal=ProviderSignal("outage"))
+    h = score(
+        HealthReport(IID, NOW, gateway_up=True, docker_running=True), NOW, provider_signal=ProviderSignal("outage")
+    )
     assert h.band is not Band.HEALTHY
     d = decide(facts(h, provider_status="outage"), None, NOW)
     assert d.kind is DecisionKind.WAIT and d.action is None and "reports fine" in d.reason
@@ -304,7 +326,9 @@ def test_standing_approval_caps_reboots_and_can_be_revoked() -> None:
     d = decide(facts(), rec, NOW, usage=RegionUsage(reboots=T.MAX_REBOOTS_PER_REGION_PER_HOUR))
     assert d.kind is DecisionKind.ESCALATE and d.proposed == restart("vps")
     off = decide(facts(), verified(), NOW, approval=StandingApproval(enabled=False))
-    assert off.kind is DecisionKind.ESCALATE and "standing approval" in off.reason and off.proposed == restart("gateway")
+    assert (
+        off.kind is DecisionKind.ESCALATE and "standing approval" in off.reason and off.proposed == restart("gateway")
+    )
 
 
 def test_the_ledger_counts_failovers_per_region_within_the_hour() -> None:
@@ -329,15 +353,28 @@ def test_healthy_means_nothing_to_do_and_closes_the_episode() -> None:
     assert done.kind is DecisionKind.NONE and done.record.step is None and len(done.record.recoveries) == 1
 
 
-@pytest.mark.parametrize("state", ["REQUESTED", "CREATING", "BOOTSTRAPPING", "STANDBY_PROMOTING", "DRAINING",
-                                   "ARCHIVING", "DELETED", "ERROR", "nonsense"])
+@pytest.mark.parametrize(
+    "state",
+    [
+        "REQUESTED",
+        "CREATING",
+        "BOOTSTRAPPING",
+        "STANDBY_PROMOTING",
+        "DRAINING",
+        "ARCHIVING",
+        "DELETED",
+        "ERROR",
+        "nonsense",
+    ],
+)
 def test_states_guardian_does_not_heal(state: str) -> None:
     assert decide(facts(state=state), None, NOW).kind is DecisionKind.NONE
 
 
 def test_a_failed_standby_waits_for_its_replacement_or_is_escalated_once() -> None:
-    sb: dict[str, Any] = dict(role="standby", state="FAILED", standby_id=None, standby_state=None, standby_score=None,
-                              health=health(missed=3))
+    sb: dict[str, Any] = dict(
+        role="standby", state="FAILED", standby_id=None, standby_state=None, standby_score=None, health=health(missed=3)
+    )
     assert decide(facts(**sb, replacement_pending=True), None, NOW).kind is DecisionKind.NONE
     d = decide(facts(**sb), None, NOW)
     assert d.kind is DecisionKind.ESCALATE and "no standby" in d.reason
@@ -370,37 +407,82 @@ def test_a_failed_primary_without_a_ready_standby_climbs_to_reboot_then_escalate
 
 
 def test_the_last_gate_turns_a_delete_into_an_escalation() -> None:
-    bad = HealDecision(IID, DecisionKind.ACT, HealStep.REBOOT_VPS, "oops", HealRecord(IID),
-                       {"tool": "teardown", "args": {"selector": {"instances": [IID]}}})
+    bad = HealDecision(
+        IID,
+        DecisionKind.ACT,
+        HealStep.REBOOT_VPS,
+        "oops",
+        HealRecord(IID),
+        {"tool": "teardown", "args": {"selector": {"instances": [IID]}}},
+    )
     d = _checked(bad)
     assert d.kind is DecisionKind.ESCALATE and d.action is None and "rule 7" in d.reason
 
 
-_codes = st.sampled_from(["gateway_down", "docker_down", "latency", "gateway_restarts", "gateway_crash_loop", "disk", "memory", "cpu",
-                          "load", "stale", "unreachable", "missing", "provider_outage", "server_down", "rebooted"])
+_codes = st.sampled_from(
+    [
+        "gateway_down",
+        "docker_down",
+        "latency",
+        "gateway_restarts",
+        "gateway_crash_loop",
+        "disk",
+        "memory",
+        "cpu",
+        "load",
+        "stale",
+        "unreachable",
+        "missing",
+        "provider_outage",
+        "server_down",
+        "rebooted",
+    ]
+)
 _health = st.builds(
     lambda value, missed, codes: HealthScore(
         0 if missed >= 3 else value,
-        Band.FAILED if missed >= 3 else (Band.HEALTHY if value >= 80 else Band.DEGRADED if value >= 50 else Band.CRITICAL),
-        tuple(Reason(c, c, 5 * (i + 1)) for i, c in enumerate(codes))),
-    st.integers(0, 100), st.integers(0, 4), st.lists(_codes, max_size=4, unique=True))
+        Band.FAILED
+        if missed >= 3
+        else (Band.HEALTHY if value >= 80 else Band.DEGRADED if value >= 50 else Band.CRITICAL),
+        tuple(Reason(c, c, 5 * (i + 1)) for i, c in enumerate(codes)),
+    ),
+    st.integers(0, 100),
+    st.integers(0, 4),
+    st.lists(_codes, max_size=4, unique=True),
+)
 _facts = st.builds(
-    HealFacts, instance_id=st.just(IID), account_id=st.just(ACCT), role=st.sampled_from(["primary", "standby"]),
+    HealFacts,
+    instance_id=st.just(IID),
+    account_id=st.just(ACCT),
+    role=st.sampled_from(["primary", "standby"]),
     state=st.sampled_from(["ACTIVE", "DEGRADED", "HEALING", "FAILED", "CREATING", "DELETED"]),
-    provider=st.just("hetzner"), region=st.just("eu-hetzner-nbg1"), health=_health, missed_sweeps=st.integers(0, 4),
-    standby_id=st.sampled_from([None, "i-acct-042-s"]), standby_state=st.sampled_from([None, "ACTIVE", "DEGRADED"]),
-    standby_score=st.one_of(st.none(), st.integers(0, 100)), replacement_pending=st.booleans(),
-    region_suspect=st.booleans(), provider_status=st.sampled_from([None, "operational", "outage", "unknown"]),
+    provider=st.just("hetzner"),
+    region=st.just("eu-hetzner-nbg1"),
+    health=_health,
+    missed_sweeps=st.integers(0, 4),
+    standby_id=st.sampled_from([None, "i-acct-042-s"]),
+    standby_state=st.sampled_from([None, "ACTIVE", "DEGRADED"]),
+    standby_score=st.one_of(st.none(), st.integers(0, 100)),
+    replacement_pending=st.booleans(),
+    region_suspect=st.booleans(),
+    provider_status=st.sampled_from([None, "operational", "outage", "unknown"]),
 )
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
-@given(seq=st.lists(st.tuples(_facts, st.integers(0, 4000),
-                              st.sampled_from([None, "done", "planned", "refused", "error", "verdict"])),
-                    min_size=1, max_size=25),
-       enabled=st.booleans())
-def test_no_sequence_of_sweeps_ever_yields_a_delete(seq: list[tuple[HealFacts, int, str | None]],
-                                                     enabled: bool) -> None:
+@given(
+    seq=st.lists(
+        st.tuples(
+            _facts, st.integers(0, 4000), st.sampled_from([None, "done", "planned", "refused", "error", "verdict"])
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    enabled=st.booleans(),
+)
+def test_no_sequence_of_sweeps_ever_yields_a_delete(
+    seq: list[tuple[HealFacts, int, str | None]], enabled: bool
+) -> None:
     ledger = HealLedger(approval=StandingApproval(enabled=enabled))
     t = NOW
     for f, gap, outcome in seq:

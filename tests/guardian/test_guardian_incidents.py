@@ -38,14 +38,26 @@ def store(sqlite_url: str) -> Iterator[Store]:
 
 def _rows(store: Store) -> list[Any]:
     with store.session() as s:
-        return list(s.execute(select(col(Instance.id), col(Instance.account_id), col(Instance.region),
-                                     col(Instance.state))).all())
+        return list(
+            s.execute(
+                select(col(Instance.id), col(Instance.account_id), col(Instance.region), col(Instance.state))
+            ).all()
+        )
 
 
 def _good(iid: str, acct: str, at: datetime) -> HealthReport:
-    return HealthReport(iid, at - timedelta(seconds=10), account_id=acct, cpu_percent=20.0, mem_percent=40.0,
-                        disk_percent=40.0, gateway_up=True, docker_running=True, gateway_latency_ms=30.0,
-                        uptime_s=86400.0)
+    return HealthReport(
+        iid,
+        at - timedelta(seconds=10),
+        account_id=acct,
+        cpu_percent=20.0,
+        mem_percent=40.0,
+        disk_percent=40.0,
+        gateway_up=True,
+        docker_running=True,
+        gateway_latency_ms=30.0,
+        uptime_s=86400.0,
+    )
 
 
 def _outage(store: Store) -> tuple[str, set[str]]:
@@ -84,14 +96,16 @@ def test_an_outage_is_notified_once_updated_when_confirmed_and_closed_when_over(
     assert key in [a.key for a in second.alerts] and key not in [a.key for a in second.notify]  # no repeat
 
     t3 = t2 + timedelta(minutes=5)
-    third = sweep(store, _reports(store, t3, down), t3, ledger=ledger,
-                  provider_signals={region: ProviderSignal("outage")})
+    third = sweep(
+        store, _reports(store, t3, down), t3, ledger=ledger, provider_signals={region: ProviderSignal("outage")}
+    )
     assert third.incidents is not None and [a.key for a in third.incidents.updated] == [key]
 
     t4 = t3 + timedelta(minutes=5)
     with store.session() as s:  # the region is back: its nodes report again, and an operator revives the boxes
-        s.execute(update(Instance).where(col(Instance.id).in_(down), col(Instance.state) == "FAILED")
-                  .values(state="ACTIVE"))
+        s.execute(
+            update(Instance).where(col(Instance.id).in_(down), col(Instance.state) == "FAILED").values(state="ACTIVE")
+        )
     fourth = sweep(store, _reports(store, t4, set()), t4, ledger=ledger)
     assert fourth.incidents is not None and fourth.incidents.closed == [key]
     with store.session() as s:
@@ -105,8 +119,15 @@ def test_an_outage_is_notified_once_updated_when_confirmed_and_closed_when_over(
 def test_stored_silences_mute_alerts_until_they_expire(store: Store) -> None:
     region, down = _outage(store)
     with store.session() as s:
-        s.add(Silence(id="sil-1", selector={"region": region}, until=NOW + timedelta(minutes=30),
-                      reason="maintenance", created_by="owner"))
+        s.add(
+            Silence(
+                id="sil-1",
+                selector={"region": region},
+                until=NOW + timedelta(minutes=30),
+                reason="maintenance",
+                created_by="owner",
+            )
+        )
     muted = sweep(store, _reports(store, NOW, down), NOW)
     assert not muted.alerts and not muted.needs_human and muted.summary is None
     assert muted.suspect_regions == [region]  # muted is not blind: Guardian still sees and handles it
@@ -131,10 +152,25 @@ def test_stored_reports_round_trip_into_the_sweep(store: Store) -> None:
     rows = _rows(store)
     iid, acct = rows[0][0], rows[0][1]
     wire = NodeHealthReport(
-        node_id="dev-1", hostname="h", account_id=acct, instance_id=iid, provider="hetzner",
-        region="eu-hetzner-nbg1", tier="standard", role="primary", ts_ms=int(NOW.timestamp() * 1000),
-        clawnode_version="1", cpu_percent=10.0, mem_total_bytes=100, mem_available_bytes=60, disk_total_bytes=100,
-        disk_free_bytes=4, uptime_s=9000.0, docker_available=True, gateway_running=True, gateway_ws_latency_ms=20.0,
+        node_id="dev-1",
+        hostname="h",
+        account_id=acct,
+        instance_id=iid,
+        provider="hetzner",
+        region="eu-hetzner-nbg1",
+        tier="standard",
+        role="primary",
+        ts_ms=int(NOW.timestamp() * 1000),
+        clawnode_version="1",
+        cpu_percent=10.0,
+        mem_total_bytes=100,
+        mem_available_bytes=60,
+        disk_total_bytes=100,
+        disk_free_bytes=4,
+        uptime_s=9000.0,
+        docker_available=True,
+        gateway_running=True,
+        gateway_ws_latency_ms=20.0,
     )
     with store.session() as s:
         s.merge(report_record(wire, NOW - timedelta(seconds=5), gateway_restarts_10m=2))

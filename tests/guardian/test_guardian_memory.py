@@ -26,9 +26,11 @@ def fleet(sqlite_url: str) -> Iterator[tuple[Store, str, str]]:
     st = open_store(sqlite_url)
     seed_demo(st, 40, seed=2)
     with st.session() as s:
-        first = s.execute(select(col(Instance.id), col(Instance.account_id))
-                          .where(col(Instance.state) == "ACTIVE", col(Instance.role) == "primary")
-                          .order_by(col(Instance.id))).first()
+        first = s.execute(
+            select(col(Instance.id), col(Instance.account_id))
+            .where(col(Instance.state) == "ACTIVE", col(Instance.role) == "primary")
+            .order_by(col(Instance.id))
+        ).first()
         assert first is not None
         iid, acct = first
         s.execute(update(Instance).values(last_report_at=T0 - timedelta(minutes=1)))
@@ -37,8 +39,16 @@ def fleet(sqlite_url: str) -> Iterator[tuple[Store, str, str]]:
 
 
 def _one(iid: str, acct: str, at: datetime, **kw: Any) -> HealthReport:
-    base: dict[str, Any] = dict(account_id=acct, cpu_percent=20.0, mem_percent=40.0, disk_percent=40.0,
-                                gateway_up=True, docker_running=True, gateway_latency_ms=30.0, uptime_s=86400.0)
+    base: dict[str, Any] = dict(
+        account_id=acct,
+        cpu_percent=20.0,
+        mem_percent=40.0,
+        disk_percent=40.0,
+        gateway_up=True,
+        docker_running=True,
+        gateway_latency_ms=30.0,
+        uptime_s=86400.0,
+    )
     base.update(kw)
     return HealthReport(iid, at - timedelta(seconds=5), **base)
 

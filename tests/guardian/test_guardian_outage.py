@@ -28,32 +28,49 @@ from engine.policy import Caller, Role
 from engine.runtime import Engine
 from engine.store import Instance
 
-GUARDIAN = Caller(operator_id="op-owner", name="owner", role=Role.OPERATOR, channel="guardian", agent="guardian",
-                  autonomous=True)
+GUARDIAN = Caller(
+    operator_id="op-owner", name="owner", role=Role.OPERATOR, channel="guardian", agent="guardian", autonomous=True
+)
 
 
 def _reports(engine: Engine, now: datetime, skip: set[str]) -> dict[str, HealthReport]:
     with engine.store.session() as s:
         rows = s.execute(select(col(Instance.id), col(Instance.account_id), col(Instance.state))).all()
-    return {iid: HealthReport(iid, now - timedelta(seconds=10), account_id=acct, cpu_percent=20.0, mem_percent=40.0,
-                              disk_percent=40.0, gateway_up=True, docker_running=True, gateway_latency_ms=30.0,
-                              uptime_s=86400.0)
-            for iid, acct, state in rows if iid not in skip and state != "DELETED"}
+    return {
+        iid: HealthReport(
+            iid,
+            now - timedelta(seconds=10),
+            account_id=acct,
+            cpu_percent=20.0,
+            mem_percent=40.0,
+            disk_percent=40.0,
+            gateway_up=True,
+            docker_running=True,
+            gateway_latency_ms=30.0,
+            uptime_s=86400.0,
+        )
+        for iid, acct, state in rows
+        if iid not in skip and state != "DELETED"
+    }
 
 
 def test_region_outage_heals_through_the_operation_layer(clawops_home: Path) -> None:
     engine = Engine.open(demo_pairs=150)
     try:
         with engine.store.session() as s:
-            live = s.execute(select(col(Instance.id), col(Instance.region), col(Instance.role), col(Instance.state))
-                             .where(col(Instance.state).in_(("ACTIVE", "DEGRADED")))).all()
+            live = s.execute(
+                select(col(Instance.id), col(Instance.region), col(Instance.role), col(Instance.state)).where(
+                    col(Instance.state).in_(("ACTIVE", "DEGRADED"))
+                )
+            ).all()
         primaries = Counter(r for _, r, role, _ in live if role == "primary")
         region = primaries.most_common(1)[0][0]
         down = {iid for iid, r, _, _ in live if r == region}
         now = datetime.now(UTC)
         with engine.store.session() as s:
-            s.execute(update(Instance).where(col(Instance.id).in_(down))
-                      .values(last_report_at=now - timedelta(minutes=16)))
+            s.execute(
+                update(Instance).where(col(Instance.id).in_(down)).values(last_report_at=now - timedelta(minutes=16))
+            )
         ledger = HealLedger()
 
         first = sweep(engine.store, _reports(engine, now, down), now, ledger=ledger)
@@ -65,8 +82,13 @@ def test_region_outage_heals_through_the_operation_layer(clawops_home: Path) -> 
         assert {"tool": "provider_health", "args": {"provider": provider, "region": region}} in first.region_checks
 
         later = now + timedelta(minutes=5)
-        second = sweep(engine.store, _reports(engine, later, down), later, ledger=ledger,
-                       provider_signals={region: ProviderSignal("outage", detail="drill")})
+        second = sweep(
+            engine.store,
+            _reports(engine, later, down),
+            later,
+            ledger=ledger,
+            provider_signals={region: ProviderSignal("outage", detail="drill")},
+        )
         failovers = [d for d in second.actions if d.step is HealStep.FAILOVER]
         assert failovers
         statuses: Counter[str] = Counter()
@@ -87,8 +109,13 @@ def test_region_outage_heals_through_the_operation_layer(clawops_home: Path) -> 
 
         # the next sweep finds nothing left to do there: the pairs moved, the old primaries wait for a human
         third_at = later + timedelta(minutes=5)
-        third = sweep(engine.store, _reports(engine, third_at, down), third_at, ledger=ledger,
-                      provider_signals={region: ProviderSignal("outage", detail="drill")})
+        third = sweep(
+            engine.store,
+            _reports(engine, third_at, down),
+            third_at,
+            ledger=ledger,
+            provider_signals={region: ProviderSignal("outage", detail="drill")},
+        )
         with engine.store.session() as s:
             in_region = {i for (i,) in s.execute(select(col(Instance.id)).where(col(Instance.region) == region)).all()}
         assert not [d for d in third.actions if d.instance_id in in_region]  # nothing is restarted in a dead region

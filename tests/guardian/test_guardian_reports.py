@@ -15,10 +15,25 @@ IID = "i-acct-042-p"
 
 def wire(t: datetime, **kw: Any) -> NodeHealthReport:
     base: dict[str, Any] = dict(
-        node_id="dev-1", hostname="h", account_id="acct-042", instance_id=IID, provider="hetzner",
-        region="eu-hetzner-nbg1", tier="standard", role="primary", ts_ms=int(t.timestamp() * 1000),
-        clawnode_version="1", cpu_percent=10.0, mem_total_bytes=100, mem_available_bytes=60, disk_total_bytes=100,
-        disk_free_bytes=60, uptime_s=9000.0, docker_available=True, gateway_running=True, gateway_pid=100,
+        node_id="dev-1",
+        hostname="h",
+        account_id="acct-042",
+        instance_id=IID,
+        provider="hetzner",
+        region="eu-hetzner-nbg1",
+        tier="standard",
+        role="primary",
+        ts_ms=int(t.timestamp() * 1000),
+        clawnode_version="1",
+        cpu_percent=10.0,
+        mem_total_bytes=100,
+        mem_available_bytes=60,
+        disk_total_bytes=100,
+        disk_free_bytes=60,
+        uptime_s=9000.0,
+        docker_available=True,
+        gateway_running=True,
+        gateway_pid=100,
         gateway_ws_latency_ms=20.0,
     )
     base.update(kw)

@@ -29,9 +29,20 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 def report(**kw: Any) -> HealthReport:
     base: dict[str, Any] = dict(
-        instance_id="i-acct-042-p", received_at=NOW - timedelta(seconds=10), sent_at=NOW - timedelta(seconds=10),
-        account_id="acct-042", cpu_percent=20.0, mem_percent=40.0, disk_percent=40.0, load_1=0.5, vcpus=2,
-        gateway_up=True, gateway_latency_ms=40.0, docker_running=True, gateway_restarts_10m=0, uptime_s=86400.0,
+        instance_id="i-acct-042-p",
+        received_at=NOW - timedelta(seconds=10),
+        sent_at=NOW - timedelta(seconds=10),
+        account_id="acct-042",
+        cpu_percent=20.0,
+        mem_percent=40.0,
+        disk_percent=40.0,
+        load_1=0.5,
+        vcpus=2,
+        gateway_up=True,
+        gateway_latency_ms=40.0,
+        docker_running=True,
+        gateway_restarts_10m=0,
+        uptime_s=86400.0,
     )
     base.update(kw)
     return HealthReport(**base)
@@ -54,32 +65,42 @@ def test_explain_reads_like_the_issue_example() -> None:
     assert s.explain() == f"{expected}: disk 96 %, gateway restarted 3x in 10 min"
 
 
-@pytest.mark.parametrize(("value", "band"), [
-    (100, Band.HEALTHY), (T.HEALTHY_MIN, Band.HEALTHY), (T.HEALTHY_MIN - 1, Band.DEGRADED),
-    (T.DEGRADED_MIN, Band.DEGRADED), (T.DEGRADED_MIN - 1, Band.CRITICAL), (0, Band.CRITICAL),
-])
+@pytest.mark.parametrize(
+    ("value", "band"),
+    [
+        (100, Band.HEALTHY),
+        (T.HEALTHY_MIN, Band.HEALTHY),
+        (T.HEALTHY_MIN - 1, Band.DEGRADED),
+        (T.DEGRADED_MIN, Band.DEGRADED),
+        (T.DEGRADED_MIN - 1, Band.CRITICAL),
+        (0, Band.CRITICAL),
+    ],
+)
 def test_bands_follow_the_named_thresholds(value: int, band: Band) -> None:
     assert band_for(value) is band
 
 
-@pytest.mark.parametrize(("kw", "code", "penalty"), [
-    ({"gateway_up": False}, "gateway_down", T.PENALTY_GATEWAY_DOWN),
-    ({"docker_running": False}, "docker_down", T.PENALTY_DOCKER_DOWN),
-    ({"gateway_latency_ms": 700.0}, "latency", T.PENALTY_LATENCY_WARN),
-    ({"gateway_latency_ms": 2400.0}, "latency", T.PENALTY_LATENCY_CRITICAL),
-    ({"gateway_restarts_10m": 1}, "gateway_restarts", T.PENALTY_PER_GATEWAY_RESTART),
-    ({"gateway_restarts_10m": 50}, "gateway_crash_loop", T.PENALTY_GATEWAY_RESTARTS_MAX),
-    ({"disk_percent": 88.0}, "disk", T.PENALTY_DISK_WARN),
-    ({"disk_percent": 99.0}, "disk", T.PENALTY_DISK_CRITICAL),
-    ({"mem_percent": 92.0}, "memory", T.PENALTY_MEM_WARN),
-    ({"mem_percent": 98.0}, "memory", T.PENALTY_MEM_CRITICAL),
-    ({"cpu_percent": 99.0}, "cpu", T.PENALTY_CPU_WARN),
-    ({"load_1": 5.0, "vcpus": 2}, "load", T.PENALTY_LOAD_WARN),
-    ({"received_at": NOW - timedelta(minutes=4)}, "stale", T.PENALTY_STALE_REPORT),
-    ({"uptime_s": 120.0}, "rebooted", T.PENALTY_RECENT_BOOT),
-    ({"gateway_up": None}, "missing", T.PENALTY_MISSING_GATEWAY_READING),
-    ({"docker_running": None}, "missing", T.PENALTY_MISSING_DOCKER_READING),
-])
+@pytest.mark.parametrize(
+    ("kw", "code", "penalty"),
+    [
+        ({"gateway_up": False}, "gateway_down", T.PENALTY_GATEWAY_DOWN),
+        ({"docker_running": False}, "docker_down", T.PENALTY_DOCKER_DOWN),
+        ({"gateway_latency_ms": 700.0}, "latency", T.PENALTY_LATENCY_WARN),
+        ({"gateway_latency_ms": 2400.0}, "latency", T.PENALTY_LATENCY_CRITICAL),
+        ({"gateway_restarts_10m": 1}, "gateway_restarts", T.PENALTY_PER_GATEWAY_RESTART),
+        ({"gateway_restarts_10m": 50}, "gateway_crash_loop", T.PENALTY_GATEWAY_RESTARTS_MAX),
+        ({"disk_percent": 88.0}, "disk", T.PENALTY_DISK_WARN),
+        ({"disk_percent": 99.0}, "disk", T.PENALTY_DISK_CRITICAL),
+        ({"mem_percent": 92.0}, "memory", T.PENALTY_MEM_WARN),
+        ({"mem_percent": 98.0}, "memory", T.PENALTY_MEM_CRITICAL),
+        ({"cpu_percent": 99.0}, "cpu", T.PENALTY_CPU_WARN),
+        ({"load_1": 5.0, "vcpus": 2}, "load", T.PENALTY_LOAD_WARN),
+        ({"received_at": NOW - timedelta(minutes=4)}, "stale", T.PENALTY_STALE_REPORT),
+        ({"uptime_s": 120.0}, "rebooted", T.PENALTY_RECENT_BOOT),
+        ({"gateway_up": None}, "missing", T.PENALTY_MISSING_GATEWAY_READING),
+        ({"docker_running": None}, "missing", T.PENALTY_MISSING_DOCKER_READING),
+    ],
+)
 def test_each_reading_costs_its_named_penalty(kw: dict[str, Any], code: str, penalty: int) -> None:
     s = score(report(**kw), NOW)
     assert s.value == 100 - penalty
@@ -132,8 +153,16 @@ def test_format_duration() -> None:
 
 def test_impossible_readings_are_dropped_with_a_logged_reason(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="engine.guardian"):
-        r = report(disk_percent=300.0, cpu_percent=float("nan"), mem_percent=-5.0, load_1=-1.0,
-                   gateway_latency_ms=float("inf"), gateway_restarts_10m=-2, uptime_s=-10.0, gateway_up="yes")
+        r = report(
+            disk_percent=300.0,
+            cpu_percent=float("nan"),
+            mem_percent=-5.0,
+            load_1=-1.0,
+            gateway_latency_ms=float("inf"),
+            gateway_restarts_10m=-2,
+            uptime_s=-10.0,
+            gateway_up="yes",
+        )
     assert r.disk_percent is None and r.cpu_percent is None and r.mem_percent is None
     assert r.load_1 is None and r.gateway_latency_ms is None and r.gateway_restarts_10m is None
     assert r.uptime_s is None and r.gateway_up is None
@@ -218,11 +247,25 @@ def test_from_node_maps_the_wire_report() -> None:
     from node.protocol import NodeHealthReport
 
     wire = NodeHealthReport(
-        node_id="n1", hostname="h", account_id="acct-042", instance_id="i-acct-042-p", provider="hetzner",
-        region="eu-hetzner-nbg1", tier="standard", role="primary", ts_ms=int(NOW.timestamp() * 1000),
-        clawnode_version="1", cpu_percent=12.0, mem_total_bytes=1000, mem_available_bytes=250,
-        disk_total_bytes=1000, disk_free_bytes=40, uptime_s=5000.0, docker_available=True,
-        gateway_running=True, gateway_ws_latency_ms=30.0,
+        node_id="n1",
+        hostname="h",
+        account_id="acct-042",
+        instance_id="i-acct-042-p",
+        provider="hetzner",
+        region="eu-hetzner-nbg1",
+        tier="standard",
+        role="primary",
+        ts_ms=int(NOW.timestamp() * 1000),
+        clawnode_version="1",
+        cpu_percent=12.0,
+        mem_total_bytes=1000,
+        mem_available_bytes=250,
+        disk_total_bytes=1000,
+        disk_free_bytes=40,
+        uptime_s=5000.0,
+        docker_available=True,
+        gateway_running=True,
+        gateway_ws_latency_ms=30.0,
     )
     broken = replace(wire, docker_available=None, errors={"docker": "docker not installed"})
     b = HealthReport.from_node(broken, NOW)
@@ -232,8 +275,10 @@ def test_from_node_maps_the_wire_report() -> None:
     assert r.instance_id == "i-acct-042-p" and r.account_id == "acct-042"
     assert r.mem_percent == pytest.approx(75.0) and r.disk_percent == pytest.approx(96.0)
     assert r.sent_at == NOW and r.gateway_restarts_10m == 1
-    assert score(r, NOW).explain() == f"{100 - T.PENALTY_DISK_CRITICAL - T.PENALTY_PER_GATEWAY_RESTART}: disk 96 %, " \
-                                      "gateway restarted 1x in 10 min"
+    assert (
+        score(r, NOW).explain() == f"{100 - T.PENALTY_DISK_CRITICAL - T.PENALTY_PER_GATEWAY_RESTART}: disk 96 %, "
+        "gateway restarted 1x in 10 min"
+    )
 
 
 # --- never raises ------------------------------------------------------------------------------------
@@ -249,26 +294,51 @@ def test_the_last_resort_guard_turns_a_crash_into_a_critical_score(monkeypatch: 
     s = score(report(), NOW)
     assert (s.value, s.band) == (0, Band.CRITICAL) and "could not be computed" in s.explain()
 
+
 _odd = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-10**20, max_value=10**20),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5), st.lists(st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
 )
 _times = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(
-    cpu=_odd, mem=_odd, disk=_odd, load=_odd, vcpus=_odd, gw=_odd, lat=_odd, docker=_odd, restarts=_odd, up=_odd,
-    received=_times, sent=st.one_of(st.none(), _times, _odd), now=_times,
+    cpu=_odd,
+    mem=_odd,
+    disk=_odd,
+    load=_odd,
+    vcpus=_odd,
+    gw=_odd,
+    lat=_odd,
+    docker=_odd,
+    restarts=_odd,
+    up=_odd,
+    received=_times,
+    sent=st.one_of(st.none(), _times, _odd),
+    now=_times,
     missed=st.one_of(st.integers(min_value=-5, max_value=10**9), st.floats(allow_nan=True), st.none()),
     status=st.sampled_from(["operational", "degraded", "outage", "unknown", "", "weird"]),
     server=st.one_of(st.none(), st.text(max_size=8)),
 )
 def test_score_never_raises_and_stays_in_range(**kw: Any) -> None:
     r = HealthReport(
-        instance_id="i-x", received_at=kw["received"], sent_at=kw["sent"], cpu_percent=kw["cpu"],
-        mem_percent=kw["mem"], disk_percent=kw["disk"], load_1=kw["load"], vcpus=kw["vcpus"], gateway_up=kw["gw"],
-        gateway_latency_ms=kw["lat"], docker_running=kw["docker"], gateway_restarts_10m=kw["restarts"],
+        instance_id="i-x",
+        received_at=kw["received"],
+        sent_at=kw["sent"],
+        cpu_percent=kw["cpu"],
+        mem_percent=kw["mem"],
+        disk_percent=kw["disk"],
+        load_1=kw["load"],
+        vcpus=kw["vcpus"],
+        gateway_up=kw["gw"],
+        gateway_latency_ms=kw["lat"],
+        docker_running=kw["docker"],
+        gateway_restarts_10m=kw["restarts"],
         uptime_s=kw["up"],
     )
     for rep in (r, None):

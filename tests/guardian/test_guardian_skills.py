@@ -18,16 +18,37 @@ from engine.guardian._heal import ladder_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED: dict[str, set[str]] = {
-    "auto-heal": {"guardian_heal_ladder", "guardian_sweep_interval", "guardian_healthy_min", "guardian_degraded_min",
-                  "guardian_recovery_min", "guardian_failed_after_missed_sweeps", "guardian_flap_max_recoveries",
-                  "guardian_flap_window", "guardian_instance_max_heal_actions", "guardian_escalation_quiet",
-                  "guardian_max_reboots_per_region_per_hour", "guardian_max_failovers_per_region_per_hour",
-                  "guardian_max_incident_failovers_per_region_per_hour", "guardian_region_failure_min_instances",
-                  "guardian_gateway_flapping_restarts", "guardian_disk_critical_percent"},
-    "failover": {"guardian_healthy_min", "guardian_heal_concurrency", "guardian_region_silence",
-                 "guardian_region_silence_minutes", "guardian_max_incident_failovers_per_region_per_hour"},
-    "incident-response": {"guardian_region_failure_min_instances", "guardian_region_failure_share_percent",
-                          "guardian_region_silence", "guardian_region_silence_minutes"},
+    "auto-heal": {
+        "guardian_heal_ladder",
+        "guardian_sweep_interval",
+        "guardian_healthy_min",
+        "guardian_degraded_min",
+        "guardian_recovery_min",
+        "guardian_failed_after_missed_sweeps",
+        "guardian_flap_max_recoveries",
+        "guardian_flap_window",
+        "guardian_instance_max_heal_actions",
+        "guardian_escalation_quiet",
+        "guardian_max_reboots_per_region_per_hour",
+        "guardian_max_failovers_per_region_per_hour",
+        "guardian_max_incident_failovers_per_region_per_hour",
+        "guardian_region_failure_min_instances",
+        "guardian_gateway_flapping_restarts",
+        "guardian_disk_critical_percent",
+    },
+    "failover": {
+        "guardian_healthy_min",
+        "guardian_heal_concurrency",
+        "guardian_region_silence",
+        "guardian_region_silence_minutes",
+        "guardian_max_incident_failovers_per_region_per_hour",
+    },
+    "incident-response": {
+        "guardian_region_failure_min_instances",
+        "guardian_region_failure_share_percent",
+        "guardian_region_silence",
+        "guardian_region_silence_minutes",
+    },
     "provider-health": {"guardian_healthy_min", "guardian_degraded_min"},
 }
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -35,7 +56,9 @@ _CODE_SPAN = re.compile(r"`[^`]*`")
 # A number followed by a unit Guardian's limits use, or a score written out: these must be placeholders.
 _HAND_WRITTEN = re.compile(
     r"\b\d+(?:\.\d+)?\s*(?:%|percent|s|sec|seconds?|min|minutes?|h|hours?|sweeps?|restarts?|failovers?|reboots?|"
-    r"actions?|times|attempts?|instances|points)\b|\bscore (?:of |at |below |above )?\d+", re.I)
+    r"actions?|times|attempts?|instances|points)\b|\bscore (?:of |at |below |above )?\d+",
+    re.I,
+)
 _EXAMPLES = ("## Report shape",)
 """Sections that show an example report (its numbers are an illustration, not a limit)."""
 

@@ -47,9 +47,19 @@ def instances(store: Store) -> dict[str, Instance]:
 
 
 def good(inst: Instance, **kw: Any) -> HealthReport:
-    base: dict[str, Any] = dict(instance_id=inst.id, received_at=NOW - timedelta(seconds=20), account_id=inst.account_id,
-                                cpu_percent=20.0, mem_percent=40.0, disk_percent=40.0, gateway_up=True,
-                                docker_running=True, gateway_latency_ms=30.0, uptime_s=86400.0, gateway_restarts_10m=0)
+    base: dict[str, Any] = dict(
+        instance_id=inst.id,
+        received_at=NOW - timedelta(seconds=20),
+        account_id=inst.account_id,
+        cpu_percent=20.0,
+        mem_percent=40.0,
+        disk_percent=40.0,
+        gateway_up=True,
+        docker_running=True,
+        gateway_latency_ms=30.0,
+        uptime_s=86400.0,
+        gateway_restarts_10m=0,
+    )
     base.update(kw)
     return HealthReport(**base)
 
@@ -75,8 +85,10 @@ def test_a_healthy_fleet_is_silent_and_degraded_boxes_that_recovered_return_to_a
     assert all(after[i].state == "ACTIVE" for i in degraded)
     assert all(after[i].state == "FAILED" for i in failed)  # FAILED is sticky: a human or a job brings it back
     assert all(x.health_score == 100 for x in after.values())
-    assert all(x.last_report_at is not None and x.last_report_at.replace(tzinfo=UTC) == NOW - timedelta(seconds=20)
-               for x in after.values())
+    assert all(
+        x.last_report_at is not None and x.last_report_at.replace(tzinfo=UTC) == NOW - timedelta(seconds=20)
+        for x in after.values()
+    )
     moves = {t.instance_id: (t.from_state, t.to_state) for t in res.transitions}
     assert moves == {i: ("DEGRADED", "ACTIVE") for i in degraded}
     entries = audit_rows(store, "guardian.state")
@@ -98,7 +110,9 @@ def test_unhealthy_reports_degrade_and_silence_fails(store: Store) -> None:
     res = sweep(store, reports, NOW)
     after = instances(store)
     assert after[sick].state == "DEGRADED"
-    assert after[sick].health_score == 60 and after[sick].health_reason == "60: disk 96 %, gateway restarted 3x in 10 min"
+    assert (
+        after[sick].health_score == 60 and after[sick].health_reason == "60: disk 96 %, gateway restarted 3x in 10 min"
+    )
     assert after[silent].state == "FAILED" and after[silent].health_score == 0
     assert after[silent].health_reason == "0: unreachable for 3 sweeps (15 min)"
     assert res.needs_human and res.summary is not None and "failed" in res.summary
@@ -137,8 +151,11 @@ def test_healing_instances_return_to_active_when_healthy(store: Store) -> None:
 def test_instances_that_do_not_report_yet_are_left_alone(store: Store) -> None:
     iid = next(i for i, x in instances(store).items() if x.state == "ACTIVE")
     with store.session() as s:
-        s.execute(update(Instance).where(col(Instance.id) == iid)
-                  .values(state="CREATING", last_report_at=None, health_score=None))
+        s.execute(
+            update(Instance)
+            .where(col(Instance.id) == iid)
+            .values(state="CREATING", last_report_at=None, health_score=None)
+        )
     reports = all_good(store)
     del reports[iid]
     res = sweep(store, reports, NOW)
@@ -201,8 +218,9 @@ def test_a_region_outage_is_one_incident_verified_once_then_failed_over(store: S
     # the status page confirms it: primaries with a healthy standby elsewhere fail over, standbys wait
     later = NOW + timedelta(minutes=5)
     reports = {i: good(inst[i], received_at=later - timedelta(seconds=5)) for i in reports}
-    res2 = sweep(store, reports, later, ledger=ledger,
-                 provider_signals={region: ProviderSignal("outage", detail="network")})
+    res2 = sweep(
+        store, reports, later, ledger=ledger, provider_signals={region: ProviderSignal("outage", detail="network")}
+    )
     assert not res2.region_checks
     acts = {d.instance_id: d for d in res2.decisions if d.kind is DecisionKind.ACT}
     primaries = {x.id for x in members if x.role == "primary"}
@@ -265,8 +283,10 @@ def test_heal_decisions_are_audited(store: Store) -> None:
     verify_e, restart_e = audit_rows(store, "guardian.heal.verify"), audit_rows(store, "guardian.heal.restart_gateway")
     assert verify_e[0].target == iid and restart_e[0].target == iid
     detail = json.loads(restart_e[0].detail)
-    assert detail["instances"][iid]["action"] == {"tool": "restart",
-                                                  "args": {"selector": {"instances": [iid]}, "component": "gateway"}}
+    assert detail["instances"][iid]["action"] == {
+        "tool": "restart",
+        "args": {"selector": {"instances": [iid]}, "component": "gateway"},
+    }
 
 
 def _fields(r: HealthReport) -> dict[str, Any]:
@@ -303,8 +323,9 @@ def test_many_failures_in_one_region_are_one_incident() -> None:
     assert len(incidents) == 1 and len(alerts) == 2
     inc = incidents[0]
     assert inc.key == "incident:eu-hetzner-nbg1" and len(inc.instance_ids) == 94
-    assert inc.title.startswith("suspected incident, eu-hetzner-nbg1: 94 of 120 instances need attention "
-                                "(94 primaries, 0 standbys")  # rule 4: not declared before the status page says so
+    assert inc.title.startswith(
+        "suspected incident, eu-hetzner-nbg1: 94 of 120 instances need attention (94 primaries, 0 standbys"
+    )  # rule 4: not declared before the status page says so
     assert not inc.detail["confirmed"]
     confirmed = group_alerts(items, provider_status={"eu-hetzner-nbg1": "outage"})
     assert confirmed[0].title.startswith("eu-hetzner-nbg1: 94 instances") and confirmed[0].detail["confirmed"]

@@ -29,11 +29,13 @@ from engine.tenancy import scoped
 from tests.ledger.ledger_fleet import NOW, OWNER
 
 MONEY = r"-?[$€][\d,]+(?:\.\d\d)?"
-LATER = rf"(?P<later>{MONEY}) of it only once the paid terms of (?P<later_n>[\d,]+) [A-Za-z/]+ instances? end, by \d+ \w+"
+LATER = (
+    rf"(?P<later>{MONEY}) of it only once the paid terms of (?P<later_n>[\d,]+) [A-Za-z/]+ instances? end, by \d+ \w+"
+)
 
 
 def amount(text: str) -> float:
-    """"$1,340" → 1340.0, "-€22.28" → -22.28."""
+    """ "$1,340" → 1340.0, "-€22.28" → -22.28."""
     return float(text.replace("$", "").replace("€", "").replace(",", ""))
 
 
@@ -65,11 +67,17 @@ def engine(clawops_home: Path, request: pytest.FixtureRequest) -> Iterator[Engin
     deleted early), so the saving that waits for a term end is on every reply too."""
     eng = Engine.open(demo_pairs=150, currency=request.param)  # emulated vendors: Contabo cannot delete
     with eng.store.session() as s:
-        contabo = s.execute(select(col(Instance.account_id)).where(col(Instance.provider) == "contabo")
-                            .order_by(col(Instance.account_id))).first()
+        contabo = s.execute(
+            select(col(Instance.account_id))
+            .where(col(Instance.provider) == "contabo")
+            .order_by(col(Instance.account_id))
+        ).first()
         assert contabo is not None
-        s.execute(update(Account).where(col(Account.id) == contabo[0])
-                  .values(last_session_at=datetime.now(UTC) - timedelta(days=30)))
+        s.execute(
+            update(Account)
+            .where(col(Account.id) == contabo[0])
+            .values(last_session_at=datetime.now(UTC) - timedelta(days=30))
+        )
     yield eng
     eng.close()
 
@@ -79,8 +87,11 @@ def summary_parts(reply: str) -> tuple[float, dict[str, tuple[float, int, int | 
     head = re.search(rf"We could save (?P<total>{MONEY})/month: (?P<parts>.*?)(?:;|\.\n)", reply)
     assert head, reply
     parts = {}
-    for m in re.finditer(rf"(?P<saving>{MONEY}) by (?:downsizing|tearing down) (?P<n>[\d,]+) (?P<id>oversized|idle) "
-                         rf"(?:instances|accounts)(?: \((?P<inst>[\d,]+) instances\))?", head["parts"]):
+    for m in re.finditer(
+        rf"(?P<saving>{MONEY}) by (?:downsizing|tearing down) (?P<n>[\d,]+) (?P<id>oversized|idle) "
+        rf"(?:instances|accounts)(?: \((?P<inst>[\d,]+) instances\))?",
+        head["parts"],
+    ):
         parts[m["id"]] = (amount(m["saving"]), count(m["n"]), count(m["inst"]) if m["inst"] else None)
     return amount(head["total"]), parts
 
@@ -90,13 +101,20 @@ def listed(reply: str) -> tuple[float, dict[str, dict[str, Any]]]:
     total = re.search(rf"up to (?P<total>{MONEY})/month in all:", reply)
     assert total, reply
     lines = {}
-    for m in re.finditer(rf"^(?P<no>\d+)\. (?P<id>[a-z ]+): (?P<n>[\d,]+) (?P<unit>accounts|instances)"
-                         rf"(?: \((?P<inst>[\d,]+) instances\))?, save (?P<saving>{MONEY})/month(?: \({LATER}\))? — ",
-                         reply, re.M):
+    for m in re.finditer(
+        rf"^(?P<no>\d+)\. (?P<id>[a-z ]+): (?P<n>[\d,]+) (?P<unit>accounts|instances)"
+        rf"(?: \((?P<inst>[\d,]+) instances\))?, save (?P<saving>{MONEY})/month(?: \({LATER}\))? — ",
+        reply,
+        re.M,
+    ):
         lines[m["id"].replace(" ", "_")] = {
-            "no": int(m["no"]), "count": count(m["n"]), "unit": m["unit"],
-            "instances": count(m["inst"]) if m["inst"] else count(m["n"]), "saving": amount(m["saving"]),
-            "later": amount(m["later"]) if m["later"] else None}
+            "no": int(m["no"]),
+            "count": count(m["n"]),
+            "unit": m["unit"],
+            "instances": count(m["inst"]) if m["inst"] else count(m["n"]),
+            "saving": amount(m["saving"]),
+            "later": amount(m["later"]) if m["later"] else None,
+        }
     return amount(total["total"]), lines
 
 
@@ -129,7 +147,9 @@ async def test_summary_list_plan_result_and_what_it_saved_agree(engine: Engine) 
     assert list_total == pytest.approx(sum(line["saving"] for line in lines.values()))
     assert list_total == result["display"]["total_monthly_savings"]
     assert result["display"]["currency"] == engine.settings.currency
-    assert result["total_monthly_savings_eur"] == pytest.approx(sum(f["monthly_savings_eur"] for f in findings.values()))
+    assert result["total_monthly_savings_eur"] == pytest.approx(
+        sum(f["monthly_savings_eur"] for f in findings.values())
+    )
     idle = findings["idle"]
     assert lines["idle"]["unit"] == "accounts" and idle["instances"] == 2 * idle["count"]  # whole pairs
     assert lines["idle"]["later"] == money.shown(idle["savings_start"]["deferred"][0]["monthly_eur"])
@@ -138,10 +158,17 @@ async def test_summary_list_plan_result_and_what_it_saved_agree(engine: Engine) 
     plan = await engine.ask(f"fix {lines['idle']['no']}", session="w")
     call = plan.tool_calls[0]
     assert call.tool == "teardown" and call.args["selector"] == {"finding": "idle"}
-    scope = re.search(r"Tear down the pairs of (?P<a>[\d,]+) accounts \((?P<i>[\d,]+) instances flagged idle\), "
-                      r"affecting (?P<u>[\d,]+) users", plan.reply)
+    scope = re.search(
+        r"Tear down the pairs of (?P<a>[\d,]+) accounts \((?P<i>[\d,]+) instances flagged idle\), "
+        r"affecting (?P<u>[\d,]+) users",
+        plan.reply,
+    )
     assert scope, plan.reply
-    assert (count(scope["a"]), count(scope["i"]), count(scope["u"])) == (idle["count"], idle["instances"], idle["count"])
+    assert (count(scope["a"]), count(scope["i"]), count(scope["u"])) == (
+        idle["count"],
+        idle["instances"],
+        idle["count"],
+    )
     assert plan_money(plan.reply) == (lines["idle"]["saving"], lines["idle"]["later"])
     contract = plan.to_contract()["plan"]
     assert contract["monthly_cost_delta"] == -idle["monthly_savings_eur"]
@@ -155,8 +182,9 @@ async def test_summary_list_plan_result_and_what_it_saved_agree(engine: Engine) 
     assert re.search(rf"In all this saves about {re.escape(money.text(idle['monthly_savings_eur']))}/month", done.reply)
     saved = await engine.ask("what did that save us?", session="w")
     assert all(c.tool != "cost_analysis" for c in saved.tool_calls)  # read from the plan, not a rescan
-    said = re.search(rf"That saves about (?P<total>{MONEY})/month in all: .* saves (?P<one>{MONEY})/month, {LATER}\.",
-                     saved.reply)
+    said = re.search(
+        rf"That saves about (?P<total>{MONEY})/month in all: .* saves (?P<one>{MONEY})/month, {LATER}\.", saved.reply
+    )
     assert said, saved.reply
     assert amount(said["total"]) == amount(said["one"]) == lines["idle"]["saving"]
     assert amount(said["later"]) == lines["idle"]["later"]
@@ -165,8 +193,11 @@ async def test_summary_list_plan_result_and_what_it_saved_agree(engine: Engine) 
     again = await engine.ask("where are we wasting money", session="w")
     assert "idle" not in {f["id"] for f in again.tool_calls[0].result["findings"]}
     with engine.store.session() as s:
-        leaving = s.execute(select(col(Instance.id)).where(col(Instance.id).in_(idle["instance_ids"]),
-                                                           col(Instance.state) == "ARCHIVING")).all()
+        leaving = s.execute(
+            select(col(Instance.id)).where(
+                col(Instance.id).in_(idle["instance_ids"]), col(Instance.state) == "ARCHIVING"
+            )
+        ).all()
     assert leaving  # the Contabo half is cancelled, billed to its term's end: it is still there …
     _, after = listed(again.reply)
     assert after["oversized"]["saving"] == lines["oversized"]["saving"]  # … and nothing else moved
@@ -174,8 +205,11 @@ async def test_summary_list_plan_result_and_what_it_saved_agree(engine: Engine) 
     # the downsize finding and its plan
     over = findings["oversized"]
     resize = await engine.ask(f"fix {after['oversized']['no']}", session="w")
-    scope = re.search(r"Resize (?P<i>[\d,]+) instances \(instances flagged oversized\) to nano, affecting (?P<u>[\d,]+) "
-                      r"users", resize.reply)
+    scope = re.search(
+        r"Resize (?P<i>[\d,]+) instances \(instances flagged oversized\) to nano, affecting (?P<u>[\d,]+) "
+        r"users",
+        resize.reply,
+    )
     assert scope and count(scope["i"]) == over["instances"] and count(scope["u"]) == over["accounts_count"]
     assert plan_money(resize.reply) == (lines["oversized"]["saving"], None)
     assert resize.to_contract()["plan"]["monthly_cost_delta"] == -over["monthly_savings_eur"]
@@ -215,8 +249,14 @@ def test_an_idle_instance_already_leaving_is_not_in_the_finding_sql_or_report(fl
         s.execute(update(Instance).where(col(Instance.id) == "i-acct-idle2-p").values(state="ARCHIVING"))
     with fleet.session() as s:
         after = {f["id"]: f for f in cost_analysis(s, OWNER, "waste", "month", settings, now=NOW)["findings"]}
-        sql = {i for (i,) in s.execute(scoped(select(col(Instance.id)), OWNER).where(
-            col(Instance.state) != "DELETED", finding_filter("idle", usd_to_eur=0.92, now=NOW))).all()}
+        sql = {
+            i
+            for (i,) in s.execute(
+                scoped(select(col(Instance.id)), OWNER).where(
+                    col(Instance.state) != "DELETED", finding_filter("idle", usd_to_eur=0.92, now=NOW)
+                )
+            ).all()
+        }
     assert "i-acct-idle2-p" in before["idle"]["instance_ids"]
     assert set(after["idle"]["instance_ids"]) == sql == set(before["idle"]["instance_ids"]) - {"i-acct-idle2-p"}
     assert after["idle"]["monthly_savings_eur"] == pytest.approx(before["idle"]["monthly_savings_eur"] - 5.50)

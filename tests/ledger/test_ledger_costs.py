@@ -24,11 +24,13 @@ def sqlite_url(tmp_path: Path) -> str:
     """A new empty SQLite store (migrated once per process and copied: tests/store_template.py)."""
     return f"sqlite:///{fresh_sqlite_store(tmp_path / 'clawops.db')}"
 
+
 DAILY = 12 / 365
 
 
-def analyse(store: Store, kind: str, caller: Any = OWNER, period: str = "month", settings: Settings | None = None,
-            **kw: Any) -> dict[str, Any]:
+def analyse(
+    store: Store, kind: str, caller: Any = OWNER, period: str = "month", settings: Settings | None = None, **kw: Any
+) -> dict[str, Any]:
     with store.session() as s:
         return cost_analysis(s, caller, kind, period, settings or Settings(usd_to_eur=0.92), now=NOW, **kw)
 
@@ -64,14 +66,18 @@ def test_report_breaks_spend_down_by_provider_region_tier_tenant_and_billing(fle
     report = analyse(fleet, "report", period="week")
     for key in ("by_provider", "by_region", "by_tier", "by_tenant", "by_billing"):
         groups = report[key]
-        assert sum(g["monthly_eur"] for g in groups.values()) == pytest.approx(report["totals"]["monthly_eur"], abs=0.05)
+        assert sum(g["monthly_eur"] for g in groups.values()) == pytest.approx(
+            report["totals"]["monthly_eur"], abs=0.05
+        )
         assert sum(g["instances"] for g in groups.values()) == report["totals"]["priced_instances"]
         for g in groups.values():
             assert g["period_eur"] == pytest.approx(g["monthly_eur"] * DAILY * 7, abs=0.01)
     assert report["by_provider"]["vultr"]["monthly_eur"] == pytest.approx((20 + 20 + 10) * 0.92, abs=0.01)
     assert set(report["by_billing"]) == {"hourly_capped", "monthly_contract"}
     assert report["by_tenant"]["t-a"]["monthly_eur"] == pytest.approx(expected_monthly(tenant="t-a"), abs=0.01)
-    assert list(report["by_provider"]) == sorted(report["by_provider"], key=lambda p: -report["by_provider"][p]["monthly_eur"])
+    assert list(report["by_provider"]) == sorted(
+        report["by_provider"], key=lambda p: -report["by_provider"][p]["monthly_eur"]
+    )
 
 
 def test_a_fleet_without_usd_has_no_currency_note(sqlite_fleet: Store) -> None:
@@ -93,8 +99,9 @@ def test_daily_snapshots_are_idempotent_and_match_the_report(fleet: Store) -> No
     first = record_daily_snapshot(fleet, day)
     again = record_daily_snapshot(fleet, day.isoformat())
     with fleet.session() as s:
-        rows = s.execute(select(col(CostSnapshot.monthly_eur), col(CostSnapshot.instances),
-                                col(CostSnapshot.daily_eur))).all()
+        rows = s.execute(
+            select(col(CostSnapshot.monthly_eur), col(CostSnapshot.instances), col(CostSnapshot.daily_eur))
+        ).all()
     assert first == again == len(rows) > 0
     assert sum(r.monthly_eur for r in rows) == pytest.approx(expected_monthly(), abs=0.01)
     assert sum(r.instances for r in rows) == 24  # every billed instance, priced or not
@@ -125,8 +132,18 @@ def grow(store: Store, days: int, start_eur: float, per_day: float) -> None:
     for i in range(days):
         day = (NOW.date() - timedelta(days=days - 1 - i)).isoformat()
         monthly = start_eur + per_day * i
-        rows.append({"day": day, "provider": "hetzner", "region": "eu-hetzner-nbg1", "tier": "standard",
-                     "tenant_id": "t-a", "instances": 10 + i, "monthly_eur": monthly, "daily_eur": monthly * DAILY})
+        rows.append(
+            {
+                "day": day,
+                "provider": "hetzner",
+                "region": "eu-hetzner-nbg1",
+                "tier": "standard",
+                "tenant_id": "t-a",
+                "instances": 10 + i,
+                "monthly_eur": monthly,
+                "daily_eur": monthly * DAILY,
+            }
+        )
     with store.session() as s:
         s.execute(insert(CostSnapshot), rows)
 
@@ -168,10 +185,12 @@ def test_headroom_per_region_against_a_quota(fleet: Store) -> None:
 
 @pytest.mark.parametrize(
     ("created", "today", "expected"),
-    [(date(2026, 1, 16), date(2026, 11, 24), date(2026, 12, 16)),
-     (date(2026, 1, 31), date(2027, 2, 10), date(2027, 2, 28)),
-     (date(2026, 3, 24), date(2026, 11, 24), date(2026, 12, 24)),
-     (date(2025, 12, 30), date(2026, 12, 31), date(2027, 1, 30))],
+    [
+        (date(2026, 1, 16), date(2026, 11, 24), date(2026, 12, 16)),
+        (date(2026, 1, 31), date(2027, 2, 10), date(2027, 2, 28)),
+        (date(2026, 3, 24), date(2026, 11, 24), date(2026, 12, 24)),
+        (date(2025, 12, 30), date(2026, 12, 31), date(2027, 1, 30)),
+    ],
 )
 def test_contract_terms_renew_on_the_purchase_day(created: date, today: date, expected: date) -> None:
     from datetime import datetime
@@ -184,8 +203,9 @@ def test_month_to_date_bills_hours_up_to_the_cap_and_contracts_in_full(sqlite_fl
     from tests.ledger.ledger_fleet import build_rows
 
     with sqlite_fleet.session() as s:  # one hourly server bought this month, 36 hours ago
-        s.execute(update(Instance).where(col(Instance.id) == "i-acct-cheap1-p")
-                  .values(created_at=NOW - timedelta(hours=36)))
+        s.execute(
+            update(Instance).where(col(Instance.id) == "i-acct-cheap1-p").values(created_at=NOW - timedelta(hours=36))
+        )
     hours = (23 * 24) + 12  # 2026-11-01 00:00 → 2026-11-24 12:00
     expected = 0.0
     for r in build_rows()[2]:
@@ -206,9 +226,19 @@ def test_month_to_date_bills_hours_up_to_the_cap_and_contracts_in_full(sqlite_fl
 
 
 def test_the_trend_counts_calendar_days_across_gaps(sqlite_fleet: Store) -> None:
-    rows = [{"day": (NOW.date() - timedelta(days=back)).isoformat(), "provider": "hetzner",
-             "region": "eu-hetzner-nbg1", "tier": "nano", "tenant_id": "t-a", "instances": 1,
-             "monthly_eur": 100.0 - back, "daily_eur": 1.0} for back in (0, 1, 10, 20)]  # +€1/day, with gaps
+    rows = [
+        {
+            "day": (NOW.date() - timedelta(days=back)).isoformat(),
+            "provider": "hetzner",
+            "region": "eu-hetzner-nbg1",
+            "tier": "nano",
+            "tenant_id": "t-a",
+            "instances": 1,
+            "monthly_eur": 100.0 - back,
+            "daily_eur": 1.0,
+        }
+        for back in (0, 1, 10, 20)
+    ]  # +€1/day, with gaps
     with sqlite_fleet.session() as s:
         s.execute(insert(CostSnapshot), rows)
     fc = analyse(sqlite_fleet, "forecast", caller=TENANT_A)["forecast"]

@@ -36,7 +36,8 @@ def sqlite_url(tmp_path: Path) -> str:
 def sql_ids(store: Store, caller: Any, finding: str, rate: float = 0.92) -> set[str]:
     """What a selector {"finding": …} would cover: the SQL condition on a scoped statement."""
     stmt = scoped(select(col(Instance.id)), caller).where(
-        col(Instance.state) != InstanceState.DELETED.value, finding_filter(finding, usd_to_eur=rate, now=NOW))
+        col(Instance.state) != InstanceState.DELETED.value, finding_filter(finding, usd_to_eur=rate, now=NOW)
+    )
     with store.session() as s:
         return {i for (i,) in s.execute(stmt).all()}
 
@@ -78,8 +79,10 @@ def test_savings_are_the_hand_computed_figures(fleet: Store, settings: Settings)
 def test_actions_are_the_calls_that_fix_each_finding(fleet: Store, settings: Settings) -> None:
     found = by_id(waste(fleet, OWNER, settings))
     assert found["idle"]["action"] == {"tool": "teardown", "args": {"selector": {"finding": "idle"}, "archive": True}}
-    assert found["oversized"]["action"] == {"tool": "resize",
-                                            "args": {"selector": {"finding": "oversized"}, "tier": "nano"}}
+    assert found["oversized"]["action"] == {
+        "tool": "resize",
+        "args": {"selector": {"finding": "oversized"}, "tier": "nano"},
+    }
     assert found["cheaper_elsewhere"]["action"]["agent"] == "forge"  # a re-provision, never a silent move
     for f in found.values():
         assert f["selector"] == {"finding": f["id"]} and len(f["fingerprint"]) == 16
@@ -106,7 +109,9 @@ def test_oversized_says_which_tier_each_would_fit(fleet: Store, settings: Settin
     also = over["also_smaller"]
     # hetzner performance at 20 % fits standard, not nano: named by id, never swept into the finding
     assert also["fit_standard"]["action"] == {
-        "tool": "resize", "args": {"selector": {"instances": ["i-acct-overstd-p"]}, "tier": "standard"}}
+        "tool": "resize",
+        "args": {"selector": {"instances": ["i-acct-overstd-p"]}, "tier": "standard"},
+    }
     assert also["fit_standard"]["monthly_savings_eur"] == pytest.approx(8.99 - 5.49)
     # contabo cannot downsize in place: reported, not selected
     assert also["cannot_shrink_in_place"]["providers"] == ["contabo"]
@@ -132,8 +137,13 @@ def test_contract_savings_start_at_the_term_end(fleet: Store, settings: Settings
     assert idle["savings_start"]["from_now_eur"] == pytest.approx(33.88 - 5.50)
     (deferred,) = idle["savings_start"]["deferred"]
     # i-acct-idle2-p was bought 100 days before NOW (2026-08-16): its monthly term renews on the 16th
-    assert deferred == {"provider": "contabo", "monthly_eur": 5.5, "instances": 1, "from": "2026-12-16",
-                        "until": "2026-12-16"}
+    assert deferred == {
+        "provider": "contabo",
+        "monthly_eur": 5.5,
+        "instances": 1,
+        "from": "2026-12-16",
+        "until": "2026-12-16",
+    }
 
 
 def test_unknown_prices_usage_and_sessions_are_flagged_not_guessed(fleet: Store, settings: Settings) -> None:
@@ -180,8 +190,11 @@ def test_plans_from_the_finding_selector_deliver_the_promised_saving(
     fleet: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Wired the way the lead will wire _scope: teardown/resize on {"finding": …} keep the report's promise."""
-    monkeypatch.setattr(_scope, "_apply_finding",
-                        lambda stmt, finding, *_: stmt.where(finding_filter(finding, usd_to_eur=0.92, now=NOW)))
+    monkeypatch.setattr(
+        _scope,
+        "_apply_finding",
+        lambda stmt, finding, *_: stmt.where(finding_filter(finding, usd_to_eur=0.92, now=NOW)),
+    )
     found = by_id(waste(fleet, OWNER, settings))
     with fleet.session() as s:
         idle = found["idle"]
@@ -206,8 +219,10 @@ def random_fleet(seed_: int, pairs: int) -> tuple[list[dict[str, Any]], list[dic
     table = cheaper_table(0.92)
     rules = Rules.build(0.92)
     providers = [p for p in Provider if p is not Provider.SIM]
-    regions = {p: [r for r in __import__("engine.domain", fromlist=["REGIONS"]).REGIONS.values() if r.provider == p]
-               for p in providers}
+    regions = {
+        p: [r for r in __import__("engine.domain", fromlist=["REGIONS"]).REGIONS.values() if r.provider == p]
+        for p in providers
+    }
     tenants = [{"id": "t-r", "name": "R", "is_demo": False, "created_at": NOW}]
     accounts, instances = [], []
     for n in range(pairs):
@@ -232,13 +247,24 @@ def random_fleet(seed_: int, pairs: int) -> tuple[list[dict[str, Any]], list[dic
             over = rules.oversized.get((prov.value, tier.value))
             cpu = rng.choice([None, rng.uniform(0, 100), over[0].cpu_pct if over else 10.0])
             mem = rng.choice([None, rng.uniform(0, 100), over[0].mem_pct if over else 10.0])
-            instances.append({
-                "id": f"i-{acct}-{role[0]}", "account_id": acct, "tenant_id": "t-r", "role": role,
-                "provider": prov.value, "region": region.name, "tier": tier.value,
-                "state": rng.choice(["ACTIVE", "ACTIVE", "DEGRADED", "FAILED", "HEALING", "DELETED", "CREATING"]),
-                "monthly_price": monthly, "currency": currency, "cpu_p95": cpu, "mem_p95": mem,
-                "created_at": NOW, "updated_at": NOW,
-            })
+            instances.append(
+                {
+                    "id": f"i-{acct}-{role[0]}",
+                    "account_id": acct,
+                    "tenant_id": "t-r",
+                    "role": role,
+                    "provider": prov.value,
+                    "region": region.name,
+                    "tier": tier.value,
+                    "state": rng.choice(["ACTIVE", "ACTIVE", "DEGRADED", "FAILED", "HEALING", "DELETED", "CREATING"]),
+                    "monthly_price": monthly,
+                    "currency": currency,
+                    "cpu_p95": cpu,
+                    "mem_p95": mem,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+            )
     return tenants, accounts, instances
 
 
@@ -286,17 +312,21 @@ def test_seed_helper_is_reusable(sqlite_url: str) -> None:
 def test_leave_contabo_narrows_the_finding_to_one_exact_selector(
     fleet: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """"Downsize the oversized, tear down the idle ones, leave Contabo": two plans with the promised reduction."""
+    """ "Downsize the oversized, tear down the idle ones, leave Contabo": two plans with the promised reduction."""
     from engine.ledger import finding_accounts
 
-    monkeypatch.setattr(_scope, "_apply_finding",
-                        lambda stmt, finding, *_: stmt.where(finding_filter(finding, usd_to_eur=0.92, now=NOW)))
+    monkeypatch.setattr(
+        _scope,
+        "_apply_finding",
+        lambda stmt, finding, *_: stmt.where(finding_filter(finding, usd_to_eur=0.92, now=NOW)),
+    )
     with fleet.session() as s:
         idle = finding_accounts(s, OWNER, "idle", settings, exclude_providers=("contabo",), now=NOW)
         assert idle["accounts"] == ["acct-idle1"] and idle["left_out"]["accounts"] == ["acct-idle2"]
         assert idle["monthly_savings_eur"] == pytest.approx(5.49 + 18.40)
-        teardown = draft_teardown(s, OWNER, {"selector": {"finding": "idle", "accounts": idle["accounts"]}},
-                                  settings, _drivers)
+        teardown = draft_teardown(
+            s, OWNER, {"selector": {"finding": "idle", "accounts": idle["accounts"]}}, settings, _drivers
+        )
         assert teardown.monthly_cost_delta == pytest.approx(-idle["monthly_savings_eur"])
         over = finding_accounts(s, OWNER, "oversized", settings, exclude_providers=("contabo",), now=NOW)
         assert over["accounts"] == ["acct-over1"] and over["left_out"]["accounts"] == []  # contabo never shrinks

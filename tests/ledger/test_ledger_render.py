@@ -44,9 +44,11 @@ def test_sparklines_scale_to_the_range() -> None:
 def test_waste_reply_puts_the_saving_first(sqlite_fleet: Store) -> None:
     text = cost_analysis_text(analyse(sqlite_fleet, "waste"))
     first = text.splitlines()[0]
-    assert first == ("We could save €71.50/month: €37.62 by downsizing 2 oversized instances to nano, €33.88 by tearing "
-                     "down 2 idle accounts (4 instances); moving 5 instances to cheaper providers would save "
-                     "€24.34/month more (a plan for Forge).")
+    assert first == (
+        "We could save €71.50/month: €37.62 by downsizing 2 oversized instances to nano, €33.88 by tearing "
+        "down 2 idle accounts (4 instances); moving 5 instances to cheaper providers would save "
+        "€24.34/month more (a plan for Forge)."
+    )
     assert "USD converted at 0.92" in text
     assert "2 instances without a usable price (left out of the totals, not guessed)" in text
     assert "2 instances without usage data yet (not judged oversized)" in text
@@ -139,17 +141,32 @@ def test_charts_are_saved_for_the_html_report(sqlite_fleet: Store, tmp_path: Any
 
 
 def _result(findings: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"kind": "waste", "period": "month", "demo": False, "scope": "all tenants",
-            "totals": {"instances": 4, "monthly_eur": 40.0, "weekly_eur": 9.2}, "findings": findings,
-            "total_monthly_savings_eur": sum(f["monthly_savings_eur"] for f in findings), "unknown": {}}
+    return {
+        "kind": "waste",
+        "period": "month",
+        "demo": False,
+        "scope": "all tenants",
+        "totals": {"instances": 4, "monthly_eur": 40.0, "weekly_eur": 9.2},
+        "findings": findings,
+        "total_monthly_savings_eur": sum(f["monthly_savings_eur"] for f in findings),
+        "unknown": {},
+    }
 
 
 def test_reply_without_quick_fixes_or_without_waste() -> None:
-    move = {"id": "cheaper_elsewhere", "count": 3, "monthly_savings_eur": 30.0,
-            "action": {"agent": "forge", "task": "…"}, "action_text": "move"}
+    move = {
+        "id": "cheaper_elsewhere",
+        "count": 3,
+        "monthly_savings_eur": 30.0,
+        "action": {"agent": "forge", "task": "…"},
+        "action_text": "move",
+    }
     assert cost_analysis_text(_result([move])).splitlines()[0] == (
         "Moving 3 instances to cheaper providers would save €30.00/month (a plan for Forge); "
-        "nothing is idle or oversized.")
+        "nothing is idle or oversized."
+    )
     text = cost_analysis_text(_result([]))
-    assert text.splitlines() == ["No waste found: nothing idle, oversized or cheaper elsewhere.",
-                                 "Spend: €40.00/month run-rate on 4 instances."]
+    assert text.splitlines() == [
+        "No waste found: nothing idle, oversized or cheaper elsewhere.",
+        "Spend: €40.00/month run-rate on 4 instances.",
+    ]

@@ -27,15 +27,19 @@ def test_a_run_snapshots_today_and_reports_new_findings_once(sqlite_fleet: Store
     with sqlite_fleet.session() as s:
         days = s.execute(select(func.count(func.distinct(CostSnapshot.day)))).scalar_one()
     assert days == 1
-    assert any(c.startswith("2 oversized (finding oversized): recommend downsize to nano, saves €37.62/month; "
-                            "call resize(selector={'finding': 'oversized'}, tier='nano')") for c in first.changes)
+    assert any(
+        c.startswith(
+            "2 oversized (finding oversized): recommend downsize to nano, saves €37.62/month; "
+            "call resize(selector={'finding': 'oversized'}, tier='nano')"
+        )
+        for c in first.changes
+    )
     assert any(c.startswith("2 idle (finding idle)") for c in first.changes)
     assert first.summary.startswith("Costs: €") and "3 findings open" in first.summary
     again = ledger_run(sqlite_fleet, settings, previous=first.state, now=NOW + timedelta(hours=6))
     assert again.changes == []  # nothing moved: Commander hears nothing
     with sqlite_fleet.session() as s:  # the idle users come back; a big DO box appears
-        s.execute(update(Account).where(col(Account.id).in_(("acct-idle1", "acct-idle2")))
-                  .values(last_session_at=NOW))
+        s.execute(update(Account).where(col(Account.id).in_(("acct-idle1", "acct-idle2"))).values(last_session_at=NOW))
         s.execute(update(Instance).where(col(Instance.id) == "i-acct-cheapp-p").values(monthly_price=400.0))
     later = ledger_run(sqlite_fleet, settings, previous=again.state, now=NOW + timedelta(hours=12))
     assert "Finding idle cleared: nothing is idle any more." in later.changes
@@ -46,7 +50,8 @@ def test_a_run_snapshots_today_and_reports_new_findings_once(sqlite_fleet: Store
 def test_a_near_budget_is_notable() -> None:
     state = {"monthly_eur": 100.0, "growth_pct_per_month": 3.0, "budget_hit_on": "2026-12-10", "findings": {}}
     assert notable_changes(None, state, NOW.date()) == [
-        "At the current trend the monthly budget is reached on 2026-12-10 (in 16 days)."]
+        "At the current trend the monthly budget is reached on 2026-12-10 (in 16 days)."
+    ]
     assert notable_changes(state, state, NOW.date()) == []
     far = {**state, "budget_hit_on": "2027-06-01"}
     assert notable_changes(None, far, NOW.date()) == []
@@ -61,8 +66,9 @@ def test_period_sets_the_period_figures(sqlite_fleet: Store, settings: Settings,
     assert r["totals"]["period_eur"] == pytest.approx(r["totals"]["monthly_eur"] * 12 / 365 * days, abs=0.01)
 
 
-def test_the_garbage_collector_is_restored_even_when_the_analysis_fails(sqlite_fleet: Store,
-                                                                        settings: Settings) -> None:
+def test_the_garbage_collector_is_restored_even_when_the_analysis_fails(
+    sqlite_fleet: Store, settings: Settings
+) -> None:
     import gc
 
     from engine.errors import InputError

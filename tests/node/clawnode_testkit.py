@@ -45,9 +45,18 @@ async def until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 def node_config(url: str, hostname: str = "vps-1", **extra: Any) -> NodeConfig:
-    data: dict[str, Any] = {"gateway": url, "token": SHARED_TOKEN, "hostname": hostname, "account_id": "acct-001",
-                            "provider": "sim", "region": "eu-sim-lab1", "tier": "nano", "role": "primary",
-                            "health_interval_s": 0.2, "gateway_probe_url": None}
+    data: dict[str, Any] = {
+        "gateway": url,
+        "token": SHARED_TOKEN,
+        "hostname": hostname,
+        "account_id": "acct-001",
+        "provider": "sim",
+        "region": "eu-sim-lab1",
+        "tier": "nano",
+        "role": "primary",
+        "health_interval_s": 0.2,
+        "gateway_probe_url": None,
+    }
     data.update(extra)
     return NodeConfig.from_dict({k: v for k, v in data.items() if v is not None})
 
@@ -67,8 +76,15 @@ def signed_connect(
     token = auth.get("token") or auth.get("deviceToken") or auth.get("bootstrapToken") or ""
     payload = build_device_auth_payload(
         version,
-        device_id=identity.device_id, client_id="node-host", client_mode="node", role="node", scopes=[],
-        signed_at_ms=signed_at, token=token, nonce=nonce, platform="linux",
+        device_id=identity.device_id,
+        client_id="node-host",
+        client_mode="node",
+        role="node",
+        scopes=[],
+        signed_at_ms=signed_at,
+        token=token,
+        nonce=nonce,
+        platform="linux",
     )
     return {
         "minProtocol": min_protocol,
@@ -79,8 +95,13 @@ def signed_connect(
         "caps": ["system"],
         "commands": commands if commands is not None else ["clawops.health"],
         "auth": auth,
-        "device": {"id": identity.device_id, "publicKey": identity.public_key_b64url,
-                   "signature": identity.sign(payload), "signedAt": signed_at, "nonce": nonce},
+        "device": {
+            "id": identity.device_id,
+            "publicKey": identity.public_key_b64url,
+            "signature": identity.sign(payload),
+            "signedAt": signed_at,
+            "nonce": nonce,
+        },
     }
 
 

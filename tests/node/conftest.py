@@ -39,5 +39,3 @@ async def gateway(reports: Reports) -> AsyncIterator[NodeGateway]:
         yield gw
     finally:
         await gw.stop()
-
-

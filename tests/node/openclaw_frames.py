@@ -31,8 +31,16 @@ from tests.node.clawnode_testkit import RawPeer, signed_connect
 Recording = dict[str, Any]
 Case = Callable[[str, str], Awaitable[Recording]]
 
-HELLO_VALUES = ("type", "protocol", "auth.method", "auth.role", "auth.scopes", "policy.maxPayload",
-                "policy.maxBufferedBytes", "policy.tickIntervalMs")
+HELLO_VALUES = (
+    "type",
+    "protocol",
+    "auth.method",
+    "auth.role",
+    "auth.scopes",
+    "policy.maxPayload",
+    "policy.maxBufferedBytes",
+    "policy.tickIntervalMs",
+)
 """hello-ok fields compared by value; the rest of hello-ok is compared by shape (keys and value types),
 because a server's version, method list and uptime are its own.  ``snapshot.health`` is compared as "an
 object" only: it is the server's own health summary, empty until the gateway's first health check and then
@@ -181,8 +189,9 @@ async def malformed_json(url: str, token: str) -> Recording:
 
 async def first_frame_not_connect(url: str, token: str) -> Recording:
     peer = await RawPeer.open(url)
-    await peer.send({"type": "req", "id": "first-1", "method": "node.event",
-                     "params": {"event": "clawops.health", "payload": {}}})
+    await peer.send(
+        {"type": "req", "id": "first-1", "method": "node.event", "params": {"event": "clawops.health", "payload": {}}}
+    )
     return await _finish(peer, None)
 
 
@@ -250,8 +259,11 @@ def _norm_value(key: str, value: Any) -> Any:
         if key in ("deviceToken", "nonce") or (_TOKEN.match(value) and key.endswith("Token")):
             return f"<{key}>"
         return _norm_text(value)
-    if isinstance(value, int) and not isinstance(value, bool) and key in ("ts", "issuedAtMs", "signedAt",
-                                                                          "uptimeMs", "serverTime", "now"):
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and key in ("ts", "issuedAtMs", "signedAt", "uptimeMs", "serverTime", "now")
+    ):
         return f"<{key}>"
     return normalize(value, key)
 
@@ -290,8 +302,15 @@ def comparable(name: str, recording: Recording) -> Any:
         snapshot = body.get("snapshot")
         if isinstance(snapshot, dict) and isinstance(snapshot.get("health"), dict):
             body = {**body, "snapshot": {**snapshot, "health": {}}}  # the server's own state (HELLO_VALUES)
-        frames = [{"type": frame.get("type"), "ok": frame.get("ok"), "event": frame.get("event"),
-                   "shape": shape(body), "values": values}]
+        frames = [
+            {
+                "type": frame.get("type"),
+                "ok": frame.get("ok"),
+                "event": frame.get("event"),
+                "shape": shape(body),
+                "values": values,
+            }
+        ]
     for f in frames:  # a request id the client chose is echoed by both; one the server invents is its own
         if isinstance(f, dict) and "id" in f and f["id"] not in ("1", "first-1"):
             f["id"] = "<id>"

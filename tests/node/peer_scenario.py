@@ -78,10 +78,15 @@ async def pairs_and_is_invoked(peer: Peer, tmp_path: Path) -> None:
     """The scenario (module docstring), asserting every step."""
 
     def make() -> NodeClient:
-        return NodeClient(node_config(peer.url, "peer-node", token=TOKEN, state_path=str(tmp_path / "state.json"),
-                                      health_interval_s=0.5),
-                          system=SimulatedSystem(hostname="peer-node"), backoff_initial_s=0.1, backoff_max_s=0.5,
-                          settle_s=0)
+        return NodeClient(
+            node_config(
+                peer.url, "peer-node", token=TOKEN, state_path=str(tmp_path / "state.json"), health_interval_s=0.5
+            ),
+            system=SimulatedSystem(hostname="peer-node"),
+            backoff_initial_s=0.1,
+            backoff_max_s=0.5,
+            settle_s=0,
+        )
 
     client = make()
     task = asyncio.create_task(client.run())
@@ -106,8 +111,13 @@ async def pairs_and_is_invoked(peer: Peer, tmp_path: Path) -> None:
         assert payload["gateway"]["running"] is True and payload["errors"] == {}
         # Reports go out: as clawops.health where the gateway takes them (embedded), as the standard
         # node.host.stats where it does not (a real gateway answers clawops.health "unsupported_event").
-        await until(lambda: client.stats.health_sent >= 1 or (client.stats.health_events_unsupported >= 1
-                                                               and client.stats.host_stats_sent >= 1), timeout=30)
+        await until(
+            lambda: (
+                client.stats.health_sent >= 1
+                or (client.stats.health_events_unsupported >= 1 and client.stats.host_stats_sent >= 1)
+            ),
+            timeout=30,
+        )
     finally:
         await client.stop()
         await asyncio.wait_for(task, 15)

@@ -36,8 +36,9 @@ async def replayed_connect(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
 
 
 async def wrong_nonce(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
-    return await peer.request("connect", signed_connect(DeviceIdentity.generate(), str(uuid.uuid4()), peer.ts,
-                                                        {"token": SHARED_TOKEN}))
+    return await peer.request(
+        "connect", signed_connect(DeviceIdentity.generate(), str(uuid.uuid4()), peer.ts, {"token": SHARED_TOKEN})
+    )
 
 
 async def bad_signature(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
@@ -61,23 +62,30 @@ async def device_id_mismatch(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
 
 
 async def stale_signed_at(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
-    return await peer.request("connect", signed_connect(DeviceIdentity.generate(), peer.nonce, _now() - 121_000,
-                                                        {"token": SHARED_TOKEN}))
+    return await peer.request(
+        "connect", signed_connect(DeviceIdentity.generate(), peer.nonce, _now() - 121_000, {"token": SHARED_TOKEN})
+    )
 
 
 async def future_signed_at(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
-    return await peer.request("connect", signed_connect(DeviceIdentity.generate(), peer.nonce, _now() + 121_000,
-                                                        {"token": SHARED_TOKEN}))
+    return await peer.request(
+        "connect", signed_connect(DeviceIdentity.generate(), peer.nonce, _now() + 121_000, {"token": SHARED_TOKEN})
+    )
 
 
 async def unknown_protocol(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
-    return await peer.request("connect", signed_connect(DeviceIdentity.generate(), peer.nonce, peer.ts,
-                                                        {"token": SHARED_TOKEN}, min_protocol=1, max_protocol=2))
+    return await peer.request(
+        "connect",
+        signed_connect(
+            DeviceIdentity.generate(), peer.nonce, peer.ts, {"token": SHARED_TOKEN}, min_protocol=1, max_protocol=2
+        ),
+    )
 
 
 async def wrong_shared_token(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
-    return await peer.request("connect", signed_connect(DeviceIdentity.generate(), peer.nonce, peer.ts,
-                                                        {"token": "guessed"}))
+    return await peer.request(
+        "connect", signed_connect(DeviceIdentity.generate(), peer.nonce, peer.ts, {"token": "guessed"})
+    )
 
 
 async def no_device(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
@@ -95,16 +103,21 @@ async def unknown_connect_field(gw: NodeGateway, peer: RawPeer) -> dict[str, Any
 async def reused_bootstrap_token(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
     token = gw.issue_bootstrap_token("inst-9", "acct-009")
     first = await RawPeer.open(gw.url)
-    assert (await first.request("connect", signed_connect(DeviceIdentity.generate(), first.nonce, first.ts,
-                                                          {"bootstrapToken": token})))["ok"] is True
+    assert (
+        await first.request(
+            "connect", signed_connect(DeviceIdentity.generate(), first.nonce, first.ts, {"bootstrapToken": token})
+        )
+    )["ok"] is True
     await first.ws.close()
-    return await peer.request("connect", signed_connect(DeviceIdentity.generate(), peer.nonce, peer.ts,
-                                                        {"bootstrapToken": token}))
+    return await peer.request(
+        "connect", signed_connect(DeviceIdentity.generate(), peer.nonce, peer.ts, {"bootstrapToken": token})
+    )
 
 
 async def forged_device_token(gw: NodeGateway, peer: RawPeer) -> dict[str, Any]:
-    return await peer.request("connect", signed_connect(DeviceIdentity.generate(), peer.nonce, peer.ts,
-                                                        {"deviceToken": "A" * 43}))
+    return await peer.request(
+        "connect", signed_connect(DeviceIdentity.generate(), peer.nonce, peer.ts, {"deviceToken": "A" * 43})
+    )
 
 
 async def oversized_preauth(gw: NodeGateway, peer: RawPeer) -> None:
@@ -127,8 +140,7 @@ ATTACKS: list[tuple[str, Attack, str | None, str | None, int]] = [
     ("replayed connect", replayed_connect, "INVALID_REQUEST", "DEVICE_AUTH_NONCE_MISMATCH", 1008),
     ("wrong nonce", wrong_nonce, "INVALID_REQUEST", "DEVICE_AUTH_NONCE_MISMATCH", 1008),
     ("bad signature", bad_signature, "INVALID_REQUEST", "DEVICE_AUTH_SIGNATURE_INVALID", 1008),
-    ("signature over another token", signed_for_other_token, "INVALID_REQUEST", "DEVICE_AUTH_SIGNATURE_INVALID",
-     1008),
+    ("signature over another token", signed_for_other_token, "INVALID_REQUEST", "DEVICE_AUTH_SIGNATURE_INVALID", 1008),
     ("device id not sha256(key)", device_id_mismatch, "INVALID_REQUEST", "DEVICE_AUTH_DEVICE_ID_MISMATCH", 1008),
     ("stale signedAt", stale_signed_at, "INVALID_REQUEST", "DEVICE_AUTH_SIGNATURE_EXPIRED", 1008),
     ("future signedAt", future_signed_at, "INVALID_REQUEST", "DEVICE_AUTH_SIGNATURE_EXPIRED", 1008),
@@ -142,8 +154,12 @@ ATTACKS: list[tuple[str, Attack, str | None, str | None, int]] = [
     ("malformed JSON", malformed_json, None, None, 1000),  # OpenClaw: no answer, a normal close
     ("first frame is not connect", first_frame_not_connect, "INVALID_REQUEST", None, 1008),
 ]
-COUNTED_AS = {"unknown connect field": "INVALID_PARAMS", "malformed JSON": "INVALID_FRAME",
-              "first frame is not connect": "INVALID_FRAME", "oversized frame before auth": "FRAME_TOO_LARGE"}
+COUNTED_AS = {
+    "unknown connect field": "INVALID_PARAMS",
+    "malformed JSON": "INVALID_FRAME",
+    "first frame is not connect": "INVALID_FRAME",
+    "oversized frame before auth": "FRAME_TOO_LARGE",
+}
 
 
 @pytest.fixture
@@ -156,8 +172,9 @@ async def bystander(gateway: NodeGateway) -> Any:
 
 
 @pytest.mark.parametrize(("name", "attack", "code", "detail", "close"), ATTACKS, ids=[a[0] for a in ATTACKS])
-async def test_attack_is_refused(gateway: NodeGateway, bystander: Any, name: str, attack: Attack, code: str | None,
-                                 detail: str | None, close: int) -> None:
+async def test_attack_is_refused(
+    gateway: NodeGateway, bystander: Any, name: str, attack: Attack, code: str | None, detail: str | None, close: int
+) -> None:
     before = sum(gateway.stats.refusals.values())
     peer = await RawPeer.open(gateway.url)
     res = await attack(gateway, peer)
@@ -200,8 +217,9 @@ async def test_token_mismatch_offers_the_device_token_as_openclaw_does(gateway: 
 async def _authed_peer(gateway: NodeGateway, **kw: Any) -> tuple[RawPeer, DeviceIdentity, dict[str, Any]]:
     ident = DeviceIdentity.generate()
     peer = await RawPeer.open(gateway.url)
-    res = await peer.request("connect", signed_connect(ident, peer.nonce, peer.ts, kw.pop("auth", {"token": SHARED_TOKEN}),
-                                                       **kw))
+    res = await peer.request(
+        "connect", signed_connect(ident, peer.nonce, peer.ts, kw.pop("auth", {"token": SHARED_TOKEN}), **kw)
+    )
     assert res["ok"] is True, res
     return peer, ident, res["payload"]
 
@@ -225,8 +243,7 @@ async def test_after_auth_bad_frames_are_answered_not_fatal(gateway: NodeGateway
 
 
 async def test_oversized_frame_after_auth_is_closed_1009(gateway: NodeGateway) -> None:
-    small = NodeGateway("127.0.0.1", 0, SHARED_TOKEN, max_payload_bytes=256 * 1024,
-                        approve_pairing=_yes)
+    small = NodeGateway("127.0.0.1", 0, SHARED_TOKEN, max_payload_bytes=256 * 1024, approve_pairing=_yes)
     await small.start()
     try:
         peer, _, hello = await _authed_peer(small)
@@ -317,8 +334,9 @@ async def test_approval_callback_can_bind_account_and_instance() -> None:
         peer, ident, _ = await _authed_peer(gw)
         [node] = gw.connected_nodes()
         assert (node.node_id, node.account_id, node.instance_id) == (ident.device_id, "acct-300", "inst-300")
-        res = await peer.request("node.event", {"event": "clawops.health",
-                                                "payload": {"hostname": "h", "accountId": "acct-999", "ts": 1}})
+        res = await peer.request(
+            "node.event", {"event": "clawops.health", "payload": {"hostname": "h", "accountId": "acct-999", "ts": 1}}
+        )
         assert res["error"]["details"]["code"] == "ACCOUNT_MISMATCH"
     finally:
         await gw.stop()

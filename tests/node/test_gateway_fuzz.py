@@ -24,14 +24,41 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
-_PATHS = [("minProtocol",), ("maxProtocol",), ("client",), ("client", "id"), ("client", "mode"),
-          ("client", "platform"), ("client", "deviceFamily"), ("role",), ("scopes",), ("commands",), ("auth",),
-          ("auth", "token"), ("device",), ("device", "id"), ("device", "publicKey"), ("device", "signature"),
-          ("device", "signedAt"), ("device", "nonce"), ("extra",)]
-KNOWN = {"INVALID_PARAMS", "PROTOCOL_MISMATCH", "ROLE_NOT_ALLOWED", "DEVICE_IDENTITY_REQUIRED",
-         "DEVICE_AUTH_DEVICE_ID_MISMATCH", "DEVICE_AUTH_SIGNATURE_EXPIRED", "DEVICE_AUTH_NONCE_MISMATCH",
-         "DEVICE_AUTH_SIGNATURE_INVALID", "AUTH_TOKEN_MISMATCH", "AUTH_DEVICE_TOKEN_MISMATCH",
-         "AUTH_BOOTSTRAP_TOKEN_INVALID", "PAIRING_REQUIRED"}
+_PATHS = [
+    ("minProtocol",),
+    ("maxProtocol",),
+    ("client",),
+    ("client", "id"),
+    ("client", "mode"),
+    ("client", "platform"),
+    ("client", "deviceFamily"),
+    ("role",),
+    ("scopes",),
+    ("commands",),
+    ("auth",),
+    ("auth", "token"),
+    ("device",),
+    ("device", "id"),
+    ("device", "publicKey"),
+    ("device", "signature"),
+    ("device", "signedAt"),
+    ("device", "nonce"),
+    ("extra",),
+]
+KNOWN = {
+    "INVALID_PARAMS",
+    "PROTOCOL_MISMATCH",
+    "ROLE_NOT_ALLOWED",
+    "DEVICE_IDENTITY_REQUIRED",
+    "DEVICE_AUTH_DEVICE_ID_MISMATCH",
+    "DEVICE_AUTH_SIGNATURE_EXPIRED",
+    "DEVICE_AUTH_NONCE_MISMATCH",
+    "DEVICE_AUTH_SIGNATURE_INVALID",
+    "AUTH_TOKEN_MISMATCH",
+    "AUTH_DEVICE_TOKEN_MISMATCH",
+    "AUTH_BOOTSTRAP_TOKEN_INVALID",
+    "PAIRING_REQUIRED",
+}
 
 
 async def _attempt(mutations: list[tuple[tuple[str, ...], Any]]) -> tuple[dict[str, Any], int | None, int]:
@@ -59,8 +86,13 @@ async def _attempt(mutations: list[tuple[tuple[str, ...], Any]]) -> tuple[dict[s
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(_PATHS), _json | st.text(alphabet=st.characters(), max_size=20)),
-                min_size=1, max_size=3))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_PATHS), _json | st.text(alphabet=st.characters(), max_size=20)),
+        min_size=1,
+        max_size=3,
+    )
+)
 def test_fuzzed_connect_is_refused_cleanly(mutations: list[tuple[tuple[str, ...], Any]]) -> None:
     res, close, unexpected = asyncio.run(_attempt(mutations))
     assert unexpected == 0  # every refusal came from a deliberate check
@@ -71,8 +103,16 @@ def test_fuzzed_connect_is_refused_cleanly(mutations: list[tuple[tuple[str, ...]
     assert close in (1008, 1002)
 
 
-_METHODS = ["node.event", "node.invoke.result", "node.invoke.progress", "node.pluginTools.update", "health",
-            "node.skills.update", "node.list", "whatever"]
+_METHODS = [
+    "node.event",
+    "node.invoke.result",
+    "node.invoke.progress",
+    "node.pluginTools.update",
+    "health",
+    "node.skills.update",
+    "node.list",
+    "whatever",
+]
 
 
 async def _after_auth(calls: list[tuple[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -85,9 +125,16 @@ async def _after_auth(calls: list[tuple[str, Any]]) -> tuple[list[dict[str, Any]
         async with connect(gw.url, compression=None, ping_interval=None) as ws:
             challenge = json.loads(await ws.recv())["payload"]
             ident = DeviceIdentity.generate()
-            await ws.send(json.dumps({"type": "req", "id": "c", "method": "connect",
-                                      "params": signed_connect(ident, challenge["nonce"], challenge["ts"],
-                                                               {"token": SHARED_TOKEN})}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "req",
+                        "id": "c",
+                        "method": "connect",
+                        "params": signed_connect(ident, challenge["nonce"], challenge["ts"], {"token": SHARED_TOKEN}),
+                    }
+                )
+            )
             answers = []
             for i, (method, params) in enumerate([*calls, ("health", {})]):
                 await ws.send(json.dumps({"type": "req", "id": f"r{i}", "method": method, "params": params}))
@@ -102,9 +149,34 @@ async def _after_auth(calls: list[tuple[str, Any]]) -> tuple[list[dict[str, Any]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(_METHODS), st.dictionaries(
-    st.sampled_from(["event", "payload", "payloadJSON", "id", "nodeId", "ok", "error", "invokeId", "seq", "chunk",
-                     "tools"]), _json, max_size=5)), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_METHODS),
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "event",
+                        "payload",
+                        "payloadJSON",
+                        "id",
+                        "nodeId",
+                        "ok",
+                        "error",
+                        "invokeId",
+                        "seq",
+                        "chunk",
+                        "tools",
+                    ]
+                ),
+                _json,
+                max_size=5,
+            ),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_fuzzed_requests_after_auth_never_break_the_link(calls: list[tuple[str, Any]]) -> None:
     answers, unexpected = asyncio.run(_after_auth(calls))
     assert unexpected == 0

@@ -20,8 +20,9 @@ def test_devices_and_instance_bindings_persist_hashed(store_url: str) -> None:
     store = open_store(store_url)
     try:
         reg = StoredDeviceRegistry(store)
-        device, token = reg.pair("a" * 64, "pk-a", approved_via="bootstrap", account_id="acct-001",
-                                 instance_id="i-acct-001-p")
+        device, token = reg.pair(
+            "a" * 64, "pk-a", approved_via="bootstrap", account_id="acct-001", instance_id="i-acct-001-p"
+        )
         with store.session() as s:
             rows = [r.model_dump() for r in s.exec(select(NodeDevice)).all()]
         assert len(rows) == 1 and token not in json.dumps(rows, default=str)  # only the hash is stored
@@ -32,8 +33,9 @@ def test_devices_and_instance_bindings_persist_hashed(store_url: str) -> None:
         assert bound is not None and bound.device_id == device.device_id
 
         # The VPS was rebuilt: a new device pairs for the same instance and takes the binding over.
-        newer, _ = again.pair("b" * 64, "pk-b", approved_via="bootstrap", account_id="acct-001",
-                              instance_id="i-acct-001-p")
+        newer, _ = again.pair(
+            "b" * 64, "pk-b", approved_via="bootstrap", account_id="acct-001", instance_id="i-acct-001-p"
+        )
         third = StoredDeviceRegistry(store)
         rebound, old = third.device_for_instance("i-acct-001-p"), third.get("a" * 64)
         assert rebound is not None and rebound.device_id == newer.device_id
@@ -75,8 +77,14 @@ async def test_paired_node_reconnects_after_an_engine_restart(store_url: str, tm
     port = gw.port
     try:
         token = gw.issue_bootstrap_token("i-acct-003-p", "acct-003")
-        config = node_config(gw.url, "i-acct-003-p", token=None, bootstrap_token=token, account_id="acct-003",
-                             state_path=str(tmp_path / "state.json"))
+        config = node_config(
+            gw.url,
+            "i-acct-003-p",
+            token=None,
+            bootstrap_token=token,
+            account_id="acct-003",
+            state_path=str(tmp_path / "state.json"),
+        )
         node = fleet.boot(config)
         await node.client.wait_connected(10)
         await gw.stop()
@@ -85,8 +93,9 @@ async def test_paired_node_reconnects_after_an_engine_restart(store_url: str, tm
         # A new engine process: a fresh store handle, a fresh registry, the same address.
         store.dispose()
         store = open_store(store_url)
-        gw = NodeGateway("127.0.0.1", port, SHARED_TOKEN, registry=StoredDeviceRegistry(store),
-                         on_health_report=reports.add)
+        gw = NodeGateway(
+            "127.0.0.1", port, SHARED_TOKEN, registry=StoredDeviceRegistry(store), on_health_report=reports.add
+        )
         await gw.start()
         await node.client.wait_connected(10)
         assert node.client.hello is not None and node.client.hello["auth"]["method"] == "device-token"
@@ -97,7 +106,9 @@ async def test_paired_node_reconnects_after_an_engine_restart(store_url: str, tm
         # The spent bootstrap token is refused, to this node's identity or any other.
         for identity in (DeviceIdentity.generate(), DeviceIdentity.load_or_create(tmp_path / "state.json")):
             peer = await RawPeer.open(gw.url)
-            res = await peer.request("connect", signed_connect(identity, peer.nonce, peer.ts, {"bootstrapToken": token}))
+            res = await peer.request(
+                "connect", signed_connect(identity, peer.nonce, peer.ts, {"bootstrapToken": token})
+            )
             assert not res["ok"] and res["error"]["details"]["code"] == DetailCode.BOOTSTRAP_TOKEN_INVALID
             assert await peer.close_code() == 1008
     finally:

@@ -19,15 +19,35 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_clawnode_run_process(gateway: NodeGateway, tmp_path: Path) -> None:
     state = tmp_path / "state" / "node.json"
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({
-        "gateway": gateway.url, "token": SHARED_TOKEN, "hostname": "cli-node", "provider": "sim",
-        "region": "eu-sim-lab1", "tier": "nano", "role": "primary", "account_id": "acct-001",
-        "state_path": str(state), "health_interval_s": 0.5, "gateway_probe_url": None,
-        "openclaw_config_path": str(tmp_path / "openclaw.json"), "data_dir": str(tmp_path / "data"),
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "gateway": gateway.url,
+                "token": SHARED_TOKEN,
+                "hostname": "cli-node",
+                "provider": "sim",
+                "region": "eu-sim-lab1",
+                "tier": "nano",
+                "role": "primary",
+                "account_id": "acct-001",
+                "state_path": str(state),
+                "health_interval_s": 0.5,
+                "gateway_probe_url": None,
+                "openclaw_config_path": str(tmp_path / "openclaw.json"),
+                "data_dir": str(tmp_path / "data"),
+            }
+        )
+    )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "node.cli", "run", "--config", str(config), cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "node.cli",
+        "run",
+        "--config",
+        str(config),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         await until(lambda: len(gateway.connected_nodes()) == 1, timeout=30)

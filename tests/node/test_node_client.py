@@ -38,8 +38,14 @@ class RecordingClient(NodeClient):
 def _client(url: str, tmp_path: Path | None = None, cls: type[NodeClient] = NodeClient, **cfg: Any) -> NodeClient:
     state = str(tmp_path / "state.json") if tmp_path is not None else None
     kw = {k: cfg.pop(k) for k in ("rng", "signature_version") if k in cfg}
-    return cls(node_config(url, state_path=state, **cfg), system=SimulatedSystem(), backoff_initial_s=0.02,
-               backoff_max_s=0.1, settle_s=0, **kw)
+    return cls(
+        node_config(url, state_path=state, **cfg),
+        system=SimulatedSystem(),
+        backoff_initial_s=0.02,
+        backoff_max_s=0.1,
+        settle_s=0,
+        **kw,
+    )
 
 
 async def _run(client: NodeClient) -> asyncio.Task[None]:
@@ -146,8 +152,14 @@ async def test_reconnects_after_gateway_restart_and_republishes_tools(reports: R
         await until(lambda: any(n.tools for n in gw2.connected_nodes()))
         [node] = gw2.connected_nodes()
         names = set(node.tools)
-        assert names == {"clawops_health", "clawops_diagnose", "clawops_restart_gateway", "clawops_restart_docker",
-                         "clawops_config_apply", "clawops_archive"}
+        assert names == {
+            "clawops_health",
+            "clawops_diagnose",
+            "clawops_restart_gateway",
+            "clawops_restart_docker",
+            "clawops_config_apply",
+            "clawops_archive",
+        }
         assert client.stats.connects == 2
     finally:
         await _stop(client, task)
@@ -168,8 +180,15 @@ class Scripted:
         self.close_codes: list[int | None] = []
 
     async def handler(self, ws: ServerConnection) -> None:
-        await ws.send(json.dumps({"type": "event", "event": "connect.challenge",
-                                  "payload": {"nonce": f"n-{len(self.attempts)}", "ts": 1_795_512_134_799}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "event",
+                    "event": "connect.challenge",
+                    "payload": {"nonce": f"n-{len(self.attempts)}", "ts": 1_795_512_134_799},
+                }
+            )
+        )
         req = json.loads(await ws.recv())
         self.attempts.append(req)
         try:
@@ -208,9 +227,19 @@ def _err(req: dict[str, Any], code: str, detail: str | None = None, **extra: Any
 
 
 def _hello(req: dict[str, Any], tick_ms: int = 30_000) -> str:
-    return json.dumps({"type": "res", "id": req["id"], "ok": True, "payload": {
-        "type": "hello-ok", "protocol": 4, "auth": {"method": "token", "role": "node", "scopes": []},
-        "policy": {"tickIntervalMs": tick_ms, "maxPayload": 1 << 20}}})
+    return json.dumps(
+        {
+            "type": "res",
+            "id": req["id"],
+            "ok": True,
+            "payload": {
+                "type": "hello-ok",
+                "protocol": 4,
+                "auth": {"method": "token", "role": "node", "scopes": []},
+                "policy": {"tickIntervalMs": tick_ms, "maxPayload": 1 << 20},
+            },
+        }
+    )
 
 
 async def test_unavailable_honours_retry_after(scripted: Any) -> None:
@@ -258,8 +287,17 @@ async def test_v3_rejection_falls_back_to_v2_signature(scripted: Any) -> None:
         key = load_public_key(dev["publicKey"])
         for version in ("v3", "v2"):
             payload = build_device_auth_payload(
-                version, device_id=dev["id"], client_id="node-host", client_mode="node", role="node", scopes=[],
-                signed_at_ms=dev["signedAt"], token=p["auth"]["token"], nonce=dev["nonce"], platform="linux")
+                version,
+                device_id=dev["id"],
+                client_id="node-host",
+                client_mode="node",
+                role="node",
+                scopes=[],
+                signed_at_ms=dev["signedAt"],
+                token=p["auth"]["token"],
+                nonce=dev["nonce"],
+                platform="linux",
+            )
             if verify_signature(key, payload, dev["signature"]):
                 versions.append(version)
     assert versions == ["v3", "v2"]
@@ -306,8 +344,14 @@ async def test_dead_link_closes_4000_and_reconnects(scripted: Any) -> None:
 
 async def test_flapping_network_reconnects(gateway: NodeGateway) -> None:
     system = SimulatedSystem(network_flap_period_s=0.4)
-    client = NodeClient(node_config(gateway.url, "flappy"), system=system, backoff_initial_s=0.02,
-                        backoff_max_s=0.05, settle_s=0, watch_interval_s=0.02)
+    client = NodeClient(
+        node_config(gateway.url, "flappy"),
+        system=system,
+        backoff_initial_s=0.02,
+        backoff_max_s=0.05,
+        settle_s=0,
+        watch_interval_s=0.02,
+    )
     task = await _run(client)
     await until(lambda: client.stats.connects >= 3, timeout=20)
     assert client.stats.dead_links >= 2
@@ -323,8 +367,9 @@ async def test_identity_cli_prints_id_and_key(tmp_path: Path, capsys: pytest.Cap
     ident = DeviceIdentity.load_or_create(state)
     assert out == {"deviceId": ident.device_id, "publicKey": ident.public_key_b64url, "paired": False}
     cfg = tmp_path / "c.json"
-    cfg.write_text(json.dumps({"gateway": "ws://127.0.0.1:1/", "token": "t", "hostname": "h",
-                               "state_path": str(state)}))
+    cfg.write_text(
+        json.dumps({"gateway": "ws://127.0.0.1:1/", "token": "t", "hostname": "h", "state_path": str(state)})
+    )
     assert main(["identity", "--config", str(cfg)]) == 0
     assert ident.device_id in capsys.readouterr().out
     cfg.write_text(json.dumps({"gateway": "http://nope", "token": "t"}))
@@ -371,6 +416,7 @@ async def test_backoff_starts_over_after_every_session(scripted: Any) -> None:
 async def test_a_restarting_gateway_is_retried_within_the_restart_cap(scripted: Any) -> None:
     """After a session ended, retries stay ≤ restart_cap_s (2 s) however many fail: a restarted gateway is
     reached within about 2 s of accepting again.  Without a session first, the backoff grows to its maximum."""
+
     async def script(ws: ServerConnection, req: dict[str, Any], n: int) -> None:
         if n == 1:
             await ws.send(_hello(req))

@@ -21,16 +21,31 @@ from tests.node.clawnode_testkit import Reports
 
 yaml = pytest.importorskip("yaml")  # the parser cloud-init itself uses (a dev dependency via moto)
 
-BASE = {"gateway": "wss://ops.example:18789/", "bootstrap_token": "boot-token-0123456789", "hostname": "i-acct-001-p",
-        "account_id": "acct-001", "instance_id": "i-acct-001-p"}
+BASE = {
+    "gateway": "wss://ops.example:18789/",
+    "bootstrap_token": "boot-token-0123456789",
+    "hostname": "i-acct-001-p",
+    "account_id": "acct-001",
+    "instance_id": "i-acct-001-p",
+}
 
 
 async def test_emulated_server_boots_from_its_cloud_init(gateway: NodeGateway, reports: Reports) -> None:
     token = gateway.issue_bootstrap_token("inst-77", "acct-077")
     user_data = render_cloud_init(
-        {"gateway": gateway.url, "bootstrap_token": token, "hostname": "vps-77", "account_id": "acct-077",
-         "instance_id": "inst-77", "provider": "hetzner", "region": "eu-hetzner-nbg1", "tier": "standard",
-         "role": "primary", "gateway_probe_url": None, "health_interval_s": 0.2},
+        {
+            "gateway": gateway.url,
+            "bootstrap_token": token,
+            "hostname": "vps-77",
+            "account_id": "acct-077",
+            "instance_id": "inst-77",
+            "provider": "hetzner",
+            "region": "eu-hetzner-nbg1",
+            "tier": "standard",
+            "role": "primary",
+            "gateway_probe_url": None,
+            "health_interval_s": 0.2,
+        },
     )
     assert user_data.startswith("#cloud-config\n") and f"path: {CONFIG_PATH}" in user_data
     assert token not in user_data  # it travels base64-encoded inside the 0600 write_files entry
@@ -41,21 +56,26 @@ async def test_emulated_server_boots_from_its_cloud_init(gateway: NodeGateway, r
     try:
         node = fleet.boot(config)
         await node.client.wait_connected(10)
-        await reports.wait_for(lambda items: any(r.instance_id == "inst-77" and r.account_id == "acct-077"
-                                                 for r in items))
+        await reports.wait_for(
+            lambda items: any(r.instance_id == "inst-77" and r.account_id == "acct-077" for r in items)
+        )
     finally:
         await fleet.shutdown_all()
 
 
 def test_cloud_init_installs_docker_the_openclaw_container_and_clawnode() -> None:
-    doc = yaml.safe_load(render_cloud_init(BASE, openclaw_image="registry.example/openclaw:2026.9.6",
-                                           openclaw_config={"gateway": {"port": 18789}}))
+    doc = yaml.safe_load(
+        render_cloud_init(
+            BASE, openclaw_image="registry.example/openclaw:2026.9.6", openclaw_config={"gateway": {"port": 18789}}
+        )
+    )
     assert doc["hostname"] == "i-acct-001-p" and "docker.io" in doc["packages"]
     files = {f["path"]: f for f in doc["write_files"]}
     assert files[CONFIG_PATH]["permissions"] == "0600"
     assert files["/root/.openclaw/openclaw.json"]["permissions"] == "0600"
     unit = cloud_init_files(render_cloud_init(BASE, openclaw_image="registry.example/openclaw:2026.9.6"))[
-        "/etc/systemd/system/openclaw-gateway.service"]
+        "/etc/systemd/system/openclaw-gateway.service"
+    ]
     assert "registry.example/openclaw:2026.9.6" in unit and "--network host" in unit
     commands = doc["runcmd"]
     assert ["systemctl", "enable", "--now", "docker"] in commands

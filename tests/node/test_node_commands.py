@@ -50,8 +50,9 @@ def _runner(system: SimulatedSystem, account: str | None = "acct-001") -> Comman
     return CommandRunner(system, collector, account_id=account, settle_s=0)
 
 
-def _req(command: str, params: Any = None, *, invoke_id: str = "i-1", key: str | None = None,
-         timeout_ms: int | None = None) -> InvokeRequest:
+def _req(
+    command: str, params: Any = None, *, invoke_id: str = "i-1", key: str | None = None, timeout_ms: int | None = None
+) -> InvokeRequest:
     return InvokeRequest(invoke_id, "n" * 64, command, params, timeout_ms, key)
 
 
@@ -60,8 +61,14 @@ async def _no_progress(_: str) -> None:
 
 
 def test_allowlist_is_exactly_the_clawops_commands() -> None:
-    assert set(COMMANDS) == {"clawops.health", "clawops.diagnose", "clawops.restart_gateway",
-                             "clawops.restart_docker", "clawops.config_apply", "clawops.archive"}
+    assert set(COMMANDS) == {
+        "clawops.health",
+        "clawops.diagnose",
+        "clawops.restart_gateway",
+        "clawops.restart_docker",
+        "clawops.config_apply",
+        "clawops.archive",
+    }
     tools = CommandRunner.plugin_tools()
     assert all(t["command"] in COMMANDS and t["pluginId"] == "clawops" for t in tools)
 
@@ -120,8 +127,10 @@ async def test_idempotency_key_runs_the_body_once() -> None:
 async def test_mutating_commands_run_one_at_a_time_reads_run_alongside() -> None:
     system = SlowSystem()
     runner = _runner(system)
-    restarts = [asyncio.create_task(runner.execute(_req(c, invoke_id=c), _no_progress))
-                for c in ("clawops.restart_gateway", "clawops.restart_docker")]
+    restarts = [
+        asyncio.create_task(runner.execute(_req(c, invoke_id=c), _no_progress))
+        for c in ("clawops.restart_gateway", "clawops.restart_docker")
+    ]
     await until(lambda: system.active == 1)
     health = await runner.execute(_req("clawops.health", invoke_id="h"), _no_progress)  # not blocked
     assert health.ok
@@ -154,8 +163,9 @@ async def test_config_apply_keeps_previous_and_rolls_back() -> None:
     assert json.loads(healthy.config_text or "") == {"new": 1}
     assert healthy.previous_config == '{"old": true}\n'
     assert out.payload["previousSha256"] == hashlib.sha256(b'{"old": true}\n').hexdigest()
-    out = await runner.execute(_req("clawops.config_apply", {"config": {"x": 1}, "validate_only": True}, invoke_id="v"),
-                               _no_progress)
+    out = await runner.execute(
+        _req("clawops.config_apply", {"config": {"x": 1}, "validate_only": True}, invoke_id="v"), _no_progress
+    )
     assert out.ok and out.payload["applied"] is False and json.loads(healthy.config_text or "") == {"new": 1}
     out = await runner.execute(_req("clawops.config_apply", {"config": [1, 2]}, invoke_id="w"), _no_progress)
     assert out.error is not None and out.error.code == "INVALID_REQUEST"
@@ -203,26 +213,40 @@ async def test_first_config_on_disk_leaves_no_stale_rollback_copy(tmp_path: Path
 
 async def test_archive_is_read_in_bounded_pieces_and_checks_the_account(tmp_path: Path) -> None:
     system = SimulatedSystem(hostname="arch", archive_bytes=40_000)
-    runner = CommandRunner(system, HealthCollector(system, NodeFacts(node_id="n", hostname="h")),
-                           account_id="acct-001", settle_s=0, spool_dir=str(tmp_path))
+    runner = CommandRunner(
+        system,
+        HealthCollector(system, NodeFacts(node_id="n", hostname="h")),
+        account_id="acct-001",
+        settle_s=0,
+        spool_dir=str(tmp_path),
+    )
     out = await runner.execute(_req("clawops.archive", {"account_id": "acct-001"}), _no_progress)
     assert out.ok and out.payload["bytes"] == 40_000
     archive_id = out.payload["archiveId"]
     data = b""
     while len(data) < 40_000:
-        piece = await runner.execute(_req("clawops.archive", {"account_id": "acct-001", "archive_id": archive_id,
-                                                              "offset": len(data), "length": 16_384},
-                                          invoke_id=f"p{len(data)}"), _no_progress)
+        piece = await runner.execute(
+            _req(
+                "clawops.archive",
+                {"account_id": "acct-001", "archive_id": archive_id, "offset": len(data), "length": 16_384},
+                invoke_id=f"p{len(data)}",
+            ),
+            _no_progress,
+        )
         assert piece.ok and piece.payload["offset"] == len(data) and piece.payload["bytes"] <= 16_384
         data += base64.b64decode(piece.payload["data"])
     assert piece.payload["eof"] is True
     assert hashlib.sha256(data).hexdigest() == out.payload["sha256"]
     assert list(tmp_path.iterdir())  # spooled until the reader says done
-    done = await runner.execute(_req("clawops.archive", {"account_id": "acct-001", "archive_id": archive_id,
-                                                         "done": True}, invoke_id="d"), _no_progress)
+    done = await runner.execute(
+        _req("clawops.archive", {"account_id": "acct-001", "archive_id": archive_id, "done": True}, invoke_id="d"),
+        _no_progress,
+    )
     assert done.ok and not list(tmp_path.iterdir())
-    gone = await runner.execute(_req("clawops.archive", {"account_id": "acct-001", "archive_id": archive_id,
-                                                         "offset": 0}, invoke_id="g"), _no_progress)
+    gone = await runner.execute(
+        _req("clawops.archive", {"account_id": "acct-001", "archive_id": archive_id, "offset": 0}, invoke_id="g"),
+        _no_progress,
+    )
     assert gone.error is not None and "unknown or expired archive_id" in gone.error.message
     denied = await runner.execute(_req("clawops.archive", {"account_id": "acct-002"}, invoke_id="x"), _no_progress)
     assert denied.error is not None and denied.error.code == "FORBIDDEN"
@@ -271,8 +295,9 @@ async def test_invoke_through_gateway_cancel_progress_and_dedupe(gateway: NodeGa
         async def on_progress(node_id: str, seq: int, chunk: str) -> None:
             seen.append((seq, chunk))
 
-        res = await gateway.invoke(node.device_id, "clawops.diagnose", {"checks": ["disk", "logs"]},
-                                   on_progress=on_progress, timeout_s=10)
+        res = await gateway.invoke(
+            node.device_id, "clawops.diagnose", {"checks": ["disk", "logs"]}, on_progress=on_progress, timeout_s=10
+        )
         assert res.ok and [s for s, _ in seen] == [1, 2]  # one progress chunk per check, in order
         assert [json.loads(c)["check"] for _, c in seen] == ["disk", "logs"]
     finally:

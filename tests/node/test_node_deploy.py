@@ -41,8 +41,14 @@ def test_install_script_parses_and_refuses_bad_input() -> None:
 def test_install_writes_config_identity_and_unit(tmp_path: Path) -> None:
     from node.install import install, unit_text
 
-    settings = {"gateway": "wss://ops.example.com:18789/", "bootstrap_token": "boot-1", "instance_id": "i-9",
-                "account_id": "acct-9", "hostname": "vps-9", "role": "primary"}
+    settings = {
+        "gateway": "wss://ops.example.com:18789/",
+        "bootstrap_token": "boot-1",
+        "instance_id": "i-9",
+        "account_id": "acct-9",
+        "hostname": "vps-9",
+        "role": "primary",
+    }
     first = install(settings, root=tmp_path, executable="/opt/x/bin/clawnode")
     assert not first.started  # --root never starts anything
     config = json.loads(first.config_path.read_text())
@@ -84,23 +90,53 @@ async def test_an_installed_clawnode_pairs_with_its_bootstrap_token(tmp_path: Pa
     proc = None
     try:
         token = gw.issue_bootstrap_token("i-9", "acct-9")
-        assert main(["install", "--gateway", gw.url, "--bootstrap-token", token, "--instance", "i-9",
-                     "--account", "acct-9", "--hostname", "vps-9", "--root", str(tmp_path)]) == 0
+        assert (
+            main(
+                [
+                    "install",
+                    "--gateway",
+                    gw.url,
+                    "--bootstrap-token",
+                    token,
+                    "--instance",
+                    "i-9",
+                    "--account",
+                    "acct-9",
+                    "--hostname",
+                    "vps-9",
+                    "--root",
+                    str(tmp_path),
+                ]
+            )
+            == 0
+        )
         config = json.loads((tmp_path / "etc/clawnode/config.json").read_text())
-        config.update(state_path=str(tmp_path / "var/lib/clawnode/state.json"), gateway_probe_url=None,
-                      spool_dir=str(tmp_path / "spool"))  # the installed paths, under the test's root
+        config.update(
+            state_path=str(tmp_path / "var/lib/clawnode/state.json"),
+            gateway_probe_url=None,
+            spool_dir=str(tmp_path / "spool"),
+        )  # the installed paths, under the test's root
         (tmp_path / "run.json").write_text(json.dumps(config))
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "node.cli", "run", "--config",
-                                                    str(tmp_path / "run.json"), stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.DEVNULL)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "node.cli",
+            "run",
+            "--config",
+            str(tmp_path / "run.json"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         await until(lambda: gw.registry.device_for_instance("i-9") is not None, timeout=30)
         device = gw.registry.device_for_instance("i-9")
         assert device is not None and device.account_id == "acct-9" and device.approved_via == "bootstrap"
         state = json.loads((tmp_path / "var/lib/clawnode/state.json").read_text())
         assert device.device_id == state["deviceId"]  # the identity `install` created is the one that paired
         await until(lambda: gw.is_connected(device.device_id), timeout=30)
-        await until(lambda: json.loads((tmp_path / "var/lib/clawnode/state.json").read_text())["deviceToken"]
-                    is not None, timeout=30)  # and it kept the device token it was issued
+        await until(
+            lambda: json.loads((tmp_path / "var/lib/clawnode/state.json").read_text())["deviceToken"] is not None,
+            timeout=30,
+        )  # and it kept the device token it was issued
     finally:
         if proc is not None and proc.returncode is None:
             proc.terminate()

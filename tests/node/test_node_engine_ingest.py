@@ -22,8 +22,15 @@ async def test_reports_from_a_paired_node_reach_health_reports(clawops_home: Pat
     fleet = SimulatedFleet(backoff_initial_s=0.05, backoff_max_s=0.5, settle_s=0)
     try:
         token = gateway.issue_bootstrap_token("i-acct-001-p", "acct-001")
-        cfg = node_config(gateway.url, "vps-acct-001-p", token=None, bootstrap_token=token, account_id="acct-001",
-                          instance_id="i-acct-001-p", health_interval_s=0.2)
+        cfg = node_config(
+            gateway.url,
+            "vps-acct-001-p",
+            token=None,
+            bootstrap_token=token,
+            account_id="acct-001",
+            instance_id="i-acct-001-p",
+            health_interval_s=0.2,
+        )
         fleet.boot(cfg, system=SimulatedSystem(hostname="vps-acct-001-p", disk_full=True))
 
         def stored() -> bool:
@@ -51,8 +58,7 @@ async def test_an_operator_approved_node_is_bound_to_its_instance_from_its_confi
         with engine.store.session() as s:
             inst = s.get(Instance, "i-acct-002-s")
             assert inst is not None
-            facts = {"account_id": inst.account_id, "role": inst.role, "provider": inst.provider,
-                     "region": inst.region}
+            facts = {"account_id": inst.account_id, "role": inst.role, "provider": inst.provider, "region": inst.region}
         cfg = node_config(gateway.url, "some-box", token=gateway_token(engine), health_interval_s=0.2, **facts)
         node = fleet.boot(cfg)
         await until(lambda: bool(gateway.pending_pairings()), timeout=10)
@@ -67,8 +73,9 @@ async def test_an_operator_approved_node_is_bound_to_its_instance_from_its_confi
         await until(lambda: "i-acct-002-s" in load_reports(engine.store), timeout=10)
 
         # A second node describing the same instance does not take it over (only a re-provision moves it).
-        other = fleet.boot(node_config(gateway.url, "other-box", token=gateway_token(engine), health_interval_s=0.2,
-                                       **facts))
+        other = fleet.boot(
+            node_config(gateway.url, "other-box", token=gateway_token(engine), health_interval_s=0.2, **facts)
+        )
         await until(lambda: bool(gateway.pending_pairings()), timeout=10)
         gateway.approve(gateway.pending_pairings()[0].request_id)
         await other.client.wait_connected(10)
@@ -82,7 +89,8 @@ async def test_an_operator_approved_node_is_bound_to_its_instance_from_its_confi
 
 
 async def test_a_half_configured_openclaw_link_is_refused_before_the_gateway_listens(
-        clawops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clawops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from engine.errors import ConfigError
 
     monkeypatch.setenv("CLAWOPS_OPENCLAW_GATEWAY_URL", "ws://127.0.0.1:9/")  # and no token

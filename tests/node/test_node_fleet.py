@@ -25,9 +25,16 @@ async def test_many_simulated_nodes_share_one_process(gateway: NodeGateway, repo
         for i in range(N):
             name = f"vps-{i}"
             token = gateway.issue_bootstrap_token(f"inst-{i}", f"acct-{i:03d}")
-            cfg = node_config(gateway.url, name, token=None, bootstrap_token=token, account_id=f"acct-{i:03d}",
-                              instance_id=f"inst-{i}", gateway_probe_url="ws://127.0.0.1:18789/",
-                              health_interval_s=0.5)
+            cfg = node_config(
+                gateway.url,
+                name,
+                token=None,
+                bootstrap_token=token,
+                account_id=f"acct-{i:03d}",
+                instance_id=f"inst-{i}",
+                gateway_probe_url="ws://127.0.0.1:18789/",
+                health_interval_s=0.5,
+            )
             nodes.append(fleet.boot(cfg, system=faults.get(name)))
         await asyncio.gather(*(n.client.wait_connected(30) for n in nodes))
         assert len(gateway.connected_nodes()) == N
@@ -43,16 +50,16 @@ async def test_many_simulated_nodes_share_one_process(gateway: NodeGateway, repo
 
         await reports.wait_for(lambda items: {r.instance_id for r in items} >= {f"inst-{i}" for i in range(N)})
         # Each report carries the account its bootstrap token was issued for.
-        assert all(r.account_id == f"acct-{int(r.instance_id.split('-')[1]):03d}"
-                   for r in reports.items if r.instance_id)
+        assert all(
+            r.account_id == f"acct-{int(r.instance_id.split('-')[1]):03d}" for r in reports.items if r.instance_id
+        )
 
         # A heal step has its real effect on the simulated VPS.
         vps2 = fleet.nodes["vps-2"]
         res = await gateway.invoke(vps2.device_id, "clawops.restart_gateway", timeout_s=10)
         assert res.ok and res.payload["running"] is True
         start = len(reports.items)
-        await reports.wait_for(lambda items: any(r.hostname == "vps-2" and r.gateway_running
-                                                 for r in items[start:]))
+        await reports.wait_for(lambda items: any(r.hostname == "vps-2" and r.gateway_running for r in items[start:]))
 
         # A powered-off VPS disappears from the gateway; fan-out reports it as unavailable.
         gone = fleet.nodes["vps-5"].device_id

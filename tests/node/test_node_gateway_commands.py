@@ -21,13 +21,17 @@ from tests.node.clawnode_testkit import node_config
 FAST = BootstrapOptions(gateway_url="wss://ops.example:18789/", connect_wait_s=0.2, poll_s=0.05)
 
 
-async def test_reasons_a_node_cannot_be_reached_are_one_sentence_each(sqlite_url: str, gateway: NodeGateway,
-                                                                       tmp_path: Path) -> None:
+async def test_reasons_a_node_cannot_be_reached_are_one_sentence_each(
+    sqlite_url: str, gateway: NodeGateway, tmp_path: Path
+) -> None:
     store = open_store(sqlite_url)
     nodes = GatewayNodeCommands(store, FAST)
     try:
-        with pytest.raises(NodeUnavailable, match=r"^i-acct-001-p cannot be reached: the node gateway is not running "
-                                                  r"in this engine; run the daemon \(`clawops engine`\)"):
+        with pytest.raises(
+            NodeUnavailable,
+            match=r"^i-acct-001-p cannot be reached: the node gateway is not running "
+            r"in this engine; run the daemon \(`clawops engine`\)",
+        ):
             await nodes.invoke("i-acct-001-p", "clawops.health", {})
 
         nodes.attach(gateway)
@@ -43,8 +47,9 @@ async def test_reasons_a_node_cannot_be_reached_are_one_sentence_each(sqlite_url
         store.dispose()
 
 
-async def test_commands_reach_the_instance_s_node_with_engine_shaped_results(sqlite_url: str, gateway: NodeGateway,
-                                                                            tmp_path: Path) -> None:
+async def test_commands_reach_the_instance_s_node_with_engine_shaped_results(
+    sqlite_url: str, gateway: NodeGateway, tmp_path: Path
+) -> None:
     store = open_store(sqlite_url)
     gateway.registry = registry = GatewayNodeCommands(store, FAST).registry
     nodes = GatewayNodeCommands(store, FAST, registry=registry)
@@ -52,8 +57,16 @@ async def test_commands_reach_the_instance_s_node_with_engine_shaped_results(sql
     fleet = SimulatedFleet(backoff_initial_s=0.05, backoff_max_s=0.2)
     try:
         token = registry.issue_bootstrap_token("i-acct-009-p", "acct-009")
-        node = fleet.boot(node_config(gateway.url, "i-acct-009-p", token=None, bootstrap_token=token,
-                                      account_id="acct-009", state_path=str(tmp_path / "n.json")))
+        node = fleet.boot(
+            node_config(
+                gateway.url,
+                "i-acct-009-p",
+                token=None,
+                bootstrap_token=token,
+                account_id="acct-009",
+                state_path=str(tmp_path / "n.json"),
+            )
+        )
         await node.client.wait_connected(10)
         health = await nodes.invoke("i-acct-009-p", "clawops.health", {})
         assert health["ok"] is True and health["healthy"] is True and health["hostname"] == "i-acct-009-p"
@@ -90,8 +103,9 @@ def test_user_data_refuses_a_gateway_address_no_server_can_dial() -> None:
     BootstrapOptions(gateway_url="wss://ops.example.com:18789/").check_reachable()
 
 
-def test_bootstrap_options_come_from_settings_and_environment(clawops_home: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bootstrap_options_come_from_settings_and_environment(
+    clawops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from engine.config import load_settings
 
     settings = load_settings(demo=False, gateway_host="0.0.0.0")
@@ -105,5 +119,8 @@ def test_bootstrap_options_come_from_settings_and_environment(clawops_home: Path
     monkeypatch.setenv("CLAWOPS_NODE_PACKAGE", "https://ops.example.com/clawops-0.1.0-py3-none-any.whl")
     named = BootstrapOptions.from_settings(load_settings(demo=False, gateway_host="0.0.0.0"))
     assert (named.gateway_url, named.explicit_url, named.openclaw_image) == (
-        "wss://ops.example.com:18789/", True, "reg.example/oc:1")
+        "wss://ops.example.com:18789/",
+        True,
+        "reg.example/oc:1",
+    )
     assert named.package.endswith(".whl")

@@ -36,13 +36,19 @@ async def test_clawnode_sends_host_stats_and_the_gateway_keeps_them(gateway: Nod
 async def test_host_stats_are_checked_like_openclaw_does(gateway: NodeGateway) -> None:
     ident = DeviceIdentity.generate()
     peer = await RawPeer.open(gateway.url)
-    assert (await peer.request("connect", signed_connect(ident, peer.nonce, peer.ts,
-                                                         {"token": "shared-token-for-tests"})))["ok"]
+    assert (
+        await peer.request("connect", signed_connect(ident, peer.nonce, peer.ts, {"token": "shared-token-for-tests"}))
+    )["ok"]
     good = {"cpuCount": 2, "memoryTotalBytes": 100, "memoryFreeBytes": 50}
     res = await peer.request("node.event", {"event": "node.host.stats", "payload": good})
     assert res["payload"] == {"ok": True, "event": "node.host.stats", "handled": True, "reason": "updated"}
-    for bad in ({**good, "memoryFreeBytes": 101}, {**good, "diskTotalBytes": 10}, {**good, "extra": 1},
-                {**good, "cpuCount": 0}, {**good, "loadAverage": [1, 2]}):
+    for bad in (
+        {**good, "memoryFreeBytes": 101},
+        {**good, "diskTotalBytes": 10},
+        {**good, "extra": 1},
+        {**good, "cpuCount": 0},
+        {**good, "loadAverage": [1, 2]},
+    ):
         res = await peer.request("node.event", {"event": "node.host.stats", "payload": bad})
         assert res["payload"]["handled"] is False and res["payload"]["reason"] == "invalid_payload", bad
     res = await peer.request("node.event", {"event": "something.else", "payload": {}})

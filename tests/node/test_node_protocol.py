@@ -40,10 +40,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_signed_payload_strings_match_the_reference() -> None:
-    common: dict[str, Any] = dict(device_id="abc", client_id="node-host", client_mode="node", role="node", scopes=[],
-                                  signed_at_ms=1795512134799, token="tok", nonce="5d89")
-    assert build_device_auth_payload("v3", platform="linux", **common) == \
-        "v3|abc|node-host|node|node||1795512134799|tok|5d89|linux|"
+    common: dict[str, Any] = dict(
+        device_id="abc",
+        client_id="node-host",
+        client_mode="node",
+        role="node",
+        scopes=[],
+        signed_at_ms=1795512134799,
+        token="tok",
+        nonce="5d89",
+    )
+    assert (
+        build_device_auth_payload("v3", platform="linux", **common)
+        == "v3|abc|node-host|node|node||1795512134799|tok|5d89|linux|"
+    )
     assert build_device_auth_payload("v2", **common) == "v2|abc|node-host|node|node||1795512134799|tok|5d89"
     # ASCII-only lowercasing, trimmed; non-ASCII letters untouched
     assert build_device_auth_payload("v3", platform="  LiNUX ", device_family="ÄBC", **common).endswith("|linux|Äbc")
@@ -59,8 +69,11 @@ def test_device_id_is_sha256_of_raw_public_key_and_base64url_unpadded() -> None:
     assert len(sig) == 86 and "=" not in sig and "+" not in sig and "/" not in sig
     assert verify_signature(load_public_key(ident.public_key_b64url), "hello", sig)
     assert not verify_signature(load_public_key(ident.public_key_b64url), "hellO", sig)
-    pem = ident.private_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = (
+        ident.private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     assert verify_signature(load_public_key(pem), "hello", sig)  # PEM SPKI also accepted
 
 
@@ -95,8 +108,11 @@ def test_frames_round_trip() -> None:
     frames: list[Frame] = [
         RequestFrame("1", "connect", {"a": 1}),
         ResponseFrame("1", True, {"type": "hello-ok"}),
-        ResponseFrame("2", False, error=ErrorShape("NOT_PAIRED", "pairing required", {"code": "PAIRING_REQUIRED"},
-                                                   retry_after_ms=5)),
+        ResponseFrame(
+            "2",
+            False,
+            error=ErrorShape("NOT_PAIRED", "pairing required", {"code": "PAIRING_REQUIRED"}, retry_after_ms=5),
+        ),
         EventFrame("tick", {"ts": 1}, seq=3),
         CancelFrame("9"),
     ]
@@ -107,8 +123,16 @@ def test_frames_round_trip() -> None:
 def test_parser_is_lenient_about_extra_fields_strict_about_required_ones() -> None:
     frame = parse_frame('{"type":"event","event":"health","payload":{},"seq":1,"extra":true,"stateVersion":{"a":1}}')
     assert isinstance(frame, EventFrame) and frame.state_version == {"a": 1}
-    for bad in ('{"type":"req","method":"x"}', '{"type":"res","id":"1"}', '{"type":"res","id":"1","ok":false}',
-                '[]', '{"type":"nope"}', '{"type":"req","id":"1","method":"x","params":[1]}', "nan", '"str"'):
+    for bad in (
+        '{"type":"req","method":"x"}',
+        '{"type":"res","id":"1"}',
+        '{"type":"res","id":"1","ok":false}',
+        "[]",
+        '{"type":"nope"}',
+        '{"type":"req","id":"1","method":"x","params":[1]}',
+        "nan",
+        '"str"',
+    ):
         with pytest.raises(FrameError):
             parse_frame(bad)
     with pytest.raises(FrameError) as err:
@@ -122,9 +146,20 @@ _json = st.recursive(
     max_leaves=20,
 )
 _frameish = st.fixed_dictionaries(
-    {}, optional={"type": st.sampled_from(["req", "res", "event", "cancel", "x"]) | _json, "id": _json,
-                  "method": _json, "params": _json, "ok": _json, "error": _json, "payload": _json, "event": _json,
-                  "seq": _json, "stateVersion": _json})
+    {},
+    optional={
+        "type": st.sampled_from(["req", "res", "event", "cancel", "x"]) | _json,
+        "id": _json,
+        "method": _json,
+        "params": _json,
+        "ok": _json,
+        "error": _json,
+        "payload": _json,
+        "event": _json,
+        "seq": _json,
+        "stateVersion": _json,
+    },
+)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
@@ -149,12 +184,32 @@ def test_fuzz_payload_decoders_fail_soft(payload: Any) -> None:
 
 
 def test_health_report_round_trip() -> None:
-    report = NodeHealthReport(node_id="n", hostname="h", account_id="a", instance_id="i", provider="sim",
-                              region="eu-sim-x", tier="nano", role="primary", ts_ms=5, clawnode_version="0.1.0",
-                              cpu_percent=12.5, load_1=0.1, load_5=0.2, load_15=0.3, mem_total_bytes=100,
-                              mem_available_bytes=25, disk_total_bytes=1000, disk_free_bytes=10, uptime_s=9.0,
-                              docker_available=False, gateway_running=True, gateway_pid=7,
-                              gateway_ws_latency_ms=1.5, errors={"docker": "docker is not installed"})
+    report = NodeHealthReport(
+        node_id="n",
+        hostname="h",
+        account_id="a",
+        instance_id="i",
+        provider="sim",
+        region="eu-sim-x",
+        tier="nano",
+        role="primary",
+        ts_ms=5,
+        clawnode_version="0.1.0",
+        cpu_percent=12.5,
+        load_1=0.1,
+        load_5=0.2,
+        load_15=0.3,
+        mem_total_bytes=100,
+        mem_available_bytes=25,
+        disk_total_bytes=1000,
+        disk_free_bytes=10,
+        uptime_s=9.0,
+        docker_available=False,
+        gateway_running=True,
+        gateway_pid=7,
+        gateway_ws_latency_ms=1.5,
+        errors={"docker": "docker is not installed"},
+    )
     assert NodeHealthReport.from_payload(json.loads(json.dumps(report.to_payload()))) == report
     assert report.mem_used_percent == 75.0 and report.disk_used_percent == 99.0
     claimed = NodeHealthReport.from_payload(report.to_payload(), node_id="authenticated")
@@ -218,8 +273,11 @@ def test_node_imports_nothing_from_engine_or_app() -> None:
     offenders = []
     for path in (ROOT / "node").rglob("*.py"):
         for n in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in n.names] if isinstance(n, ast.Import) else (
-                [n.module or ""] if isinstance(n, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in n.names]
+                if isinstance(n, ast.Import)
+                else ([n.module or ""] if isinstance(n, ast.ImportFrom) else [])
+            )
             offenders += [f"{path.name}: {m}" for m in names if m.split(".")[0] in {"engine", "app", "voice"}]
     assert offenders == []
 
@@ -299,8 +357,14 @@ async def test_host_stats_payload_fits_the_gateway_schema() -> None:
     collector = HealthCollector(SimulatedSystem(), NodeFacts(node_id="n", hostname="h"))
     report = await collector.collect()
     stats = host_stats_payload(report, collector.cpu_count())
-    assert stats is not None and set(stats) == {"cpuCount", "memoryTotalBytes", "memoryFreeBytes", "loadAverage",
-                                                "diskTotalBytes", "diskAvailableBytes"}
+    assert stats is not None and set(stats) == {
+        "cpuCount",
+        "memoryTotalBytes",
+        "memoryFreeBytes",
+        "loadAverage",
+        "diskTotalBytes",
+        "diskAvailableBytes",
+    }
     assert stats["memoryFreeBytes"] <= stats["memoryTotalBytes"] and stats["cpuCount"] >= 1
     assert all(isinstance(stats[k], int) for k in ("memoryTotalBytes", "diskTotalBytes", "diskAvailableBytes"))
 

@@ -59,9 +59,12 @@ def real_gateway() -> Iterator[OpenClaw]:
     # Our commands must be on the gateway's allowlist (custom commands are dropped otherwise); loopback
     # auto-approval is off so pairing goes the way it does for a VPS: request, operator approves.  The browser
     # Control UI is off: nothing here uses it, and preparing its assets is ~2.5 CPU-s of every boot.
-    config = {"gateway": {"nodes": {"commands": {"allow": sorted(COMMANDS)},
-                                    "pairing": {"autoApproveLocal": False}},
-                          "controlUi": {"enabled": False}}}
+    config = {
+        "gateway": {
+            "nodes": {"commands": {"allow": sorted(COMMANDS)}, "pairing": {"autoApproveLocal": False}},
+            "controlUi": {"enabled": False},
+        }
+    }
     try:
         with running_openclaw(config) as oc:
             yield oc
@@ -88,7 +91,7 @@ class ArchivingSystem(SimulatedSystem):
     async def archive_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         data = archive_data(self.hostname)
         for i in range(0, len(data), chunk_size):
-            yield data[i:i + chunk_size]
+            yield data[i : i + chunk_size]
             await asyncio.sleep(0)
 
 
@@ -103,8 +106,9 @@ async def _approve_surface(oc: OpenClaw, node_id: str) -> None:
             await asyncio.sleep(0.5)
 
 
-async def test_clawnode_and_clawops_through_a_real_gateway(openclaw: OpenClaw, clawops_home: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_clawnode_and_clawops_through_a_real_gateway(
+    openclaw: OpenClaw, clawops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLAWOPS_OPENCLAW_GATEWAY_URL", openclaw.url + "/")
     monkeypatch.setenv("CLAWOPS_OPENCLAW_GATEWAY_TOKEN", TOKEN)
     engine = Engine.open(demo_pairs=20, demo_providers="sim")
@@ -112,10 +116,22 @@ async def test_clawnode_and_clawops_through_a_real_gateway(openclaw: OpenClaw, c
     link = gateway.upstream
     assert isinstance(link, OpenClawOperatorLink)
     system = ArchivingSystem(hostname="vps-acct-001-p")
-    client = NodeClient(node_config(openclaw.url + "/", "vps-acct-001-p", token=TOKEN, account_id=ACCOUNT,
-                                    instance_id=INSTANCE, state_path=str(clawops_home / "node-state.json"),
-                                    spool_dir=str(clawops_home / "spool"), health_interval_s=0.5),
-                        system=system, backoff_initial_s=0.1, backoff_max_s=1.0, settle_s=0)
+    client = NodeClient(
+        node_config(
+            openclaw.url + "/",
+            "vps-acct-001-p",
+            token=TOKEN,
+            account_id=ACCOUNT,
+            instance_id=INSTANCE,
+            state_path=str(clawops_home / "node-state.json"),
+            spool_dir=str(clawops_home / "spool"),
+            health_interval_s=0.5,
+        ),
+        system=system,
+        backoff_initial_s=0.1,
+        backoff_max_s=1.0,
+        settle_s=0,
+    )
     task = asyncio.create_task(client.run())
     try:
         # --- the operator link pairs like any operator device (remote flow: one approval) ----------------
@@ -145,10 +161,15 @@ async def test_clawnode_and_clawops_through_a_real_gateway(openclaw: OpenClaw, c
         assert record is not None and record.payload["nodeId"] == client.device_id
         # The node learned that this gateway does not take clawops.health events, and sends node.host.stats,
         # which the gateway keeps and broadcasts to operators.
-        await until(lambda: client.stats.health_events_unsupported >= 1 and client.stats.host_stats_sent >= 1,
-                    timeout=30)
-        await until(lambda: link.nodes.get(client.device_id) is not None
-                    and link.nodes[client.device_id].host_stats is not None, timeout=30)
+        await until(
+            lambda: client.stats.health_events_unsupported >= 1 and client.stats.host_stats_sent >= 1, timeout=30
+        )
+        await until(
+            lambda: (
+                link.nodes.get(client.device_id) is not None and link.nodes[client.device_id].host_stats is not None
+            ),
+            timeout=30,
+        )
         host_stats = link.nodes[client.device_id].host_stats
         assert host_stats is not None and host_stats["memoryTotalBytes"] == system.mem_total_bytes
 
@@ -176,8 +197,9 @@ async def test_clawnode_and_clawops_through_a_real_gateway(openclaw: OpenClaw, c
         assert json.loads(system.config_text or "") == {"a": 1}
         system.trust_current_config()
         system.config_apply_breaks_gateway = True  # the next config keeps the gateway down
-        with pytest.raises(NodeCommandFailed, match="CONFIG_ROLLED_BACK.*previous config was restored and the "
-                                                    "gateway is running again"):
+        with pytest.raises(
+            NodeCommandFailed, match="CONFIG_ROLLED_BACK.*previous config was restored and the gateway is running again"
+        ):
             await nodes.invoke(INSTANCE, "clawops.config_apply", {"config": {"a": 3}})
         assert json.loads(system.config_text or "") == {"a": 1} and system.gateway_pid() is not None
 
@@ -215,10 +237,11 @@ async def test_clawnode_pairs_and_is_invoked_by_a_real_gateway(openclaw: OpenCla
     await pairs_and_is_invoked(OpenClawPeer(openclaw), tmp_path)
 
 
-
 @pytest.mark.openclaw
 @pytest.mark.slow
-async def test_embedded_frames_match_a_live_real_gateway(openclaw: OpenClaw, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_embedded_frames_match_a_live_real_gateway(
+    openclaw: OpenClaw, capsys: pytest.CaptureFixture[str]
+) -> None:
     live = await record_all(openclaw)  # leaves loopback auto-approval off, as the module's config has it
     failures: dict[str, list[str]] = {}
     for name in ALL_CASES:

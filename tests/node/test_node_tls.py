@@ -23,12 +23,20 @@ def _self_signed(tmp: Path) -> tuple[ssl.SSLContext, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "clawops-gateway")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
+    (tmp / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
     return ctx, hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
@@ -46,11 +54,20 @@ async def test_pinned_certificate_connects_and_a_wrong_pin_does_not(tmp_path: Pa
     clients: list[NodeClient] = []
     tasks: list[asyncio.Task[None]] = []
     try:
-        pin = ":".join(fingerprint[i:i + 2] for i in range(0, 64, 2)).upper()  # colon/upper form accepted
-        good = NodeClient(node_config(gw.url, "pinned", tls_fingerprint=pin), system=SimulatedSystem(),
-                          backoff_initial_s=0.05, settle_s=0)
-        bad = NodeClient(node_config(gw.url, "wrong-pin", tls_fingerprint="0" * 64), system=SimulatedSystem(),
-                         backoff_initial_s=0.05, backoff_max_s=0.1, settle_s=0)
+        pin = ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()  # colon/upper form accepted
+        good = NodeClient(
+            node_config(gw.url, "pinned", tls_fingerprint=pin),
+            system=SimulatedSystem(),
+            backoff_initial_s=0.05,
+            settle_s=0,
+        )
+        bad = NodeClient(
+            node_config(gw.url, "wrong-pin", tls_fingerprint="0" * 64),
+            system=SimulatedSystem(),
+            backoff_initial_s=0.05,
+            backoff_max_s=0.1,
+            settle_s=0,
+        )
         clients = [good, bad]
         tasks = [asyncio.create_task(c.run()) for c in clients]
         await good.wait_connected(10)

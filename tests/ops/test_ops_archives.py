@@ -50,8 +50,9 @@ def s3_endpoint() -> Iterator[str]:
 def _s3(endpoint: str) -> Any:
     import boto3  # type: ignore[import-untyped]  # boto3 ships no type hints; its stubs are no dependency
 
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID,
-                        aws_secret_access_key=SECRET)
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+    )
 
 
 @pytest.fixture
@@ -71,8 +72,12 @@ def _engine(**overrides: Any) -> Engine:
 
 
 def _s3_settings(endpoint: str, bucket: str, *, creds: bool = True) -> dict[str, Any]:
-    settings: dict[str, Any] = {"archive_store": "s3", "archive_s3_endpoint_url": endpoint,
-                                "archive_s3_bucket": bucket, "archive_s3_prefix": "fleet/archives"}
+    settings: dict[str, Any] = {
+        "archive_store": "s3",
+        "archive_s3_endpoint_url": endpoint,
+        "archive_s3_bucket": bucket,
+        "archive_s3_prefix": "fleet/archives",
+    }
     if creds:
         settings |= {"archive_s3_access_key_id": KEY_ID, "archive_s3_secret_access_key": SECRET}
     return settings
@@ -80,12 +85,14 @@ def _s3_settings(endpoint: str, bucket: str, *, creds: bool = True) -> dict[str,
 
 def _pair(engine: Engine, account: str) -> list[Instance]:
     with engine.store.session() as s:
-        return list(s.exec(select(Instance).where(col(Instance.account_id) == account)
-                           .order_by(col(Instance.role))).all())
+        return list(
+            s.exec(select(Instance).where(col(Instance.account_id) == account).order_by(col(Instance.role))).all()
+        )
 
 
 def test_teardown_stores_a_verified_archive_in_the_bucket_then_deletes(
-        clawops_home: Path, s3_endpoint: str, bucket: str) -> None:
+    clawops_home: Path, s3_endpoint: str, bucket: str
+) -> None:
     engine = _engine(**_s3_settings(s3_endpoint, bucket))
     try:
         pair = {i.role: i for i in _pair(engine, "acct-011")}
@@ -145,16 +152,18 @@ def test_an_unreachable_endpoint_refuses_with_one_sentence(clawops_home: Path) -
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    store = S3ArchiveStore(bucket=BUCKET, endpoint_url=f"http://127.0.0.1:{port}", access_key_id=KEY_ID,
-                           secret_access_key=SECRET)
+    store = S3ArchiveStore(
+        bucket=BUCKET, endpoint_url=f"http://127.0.0.1:{port}", access_key_id=KEY_ID, secret_access_key=SECRET
+    )
     with pytest.raises(ClawOpsError) as err:
         store.put("acct-001", "i-acct-001-p", b"data", utcnow())
     message = str(err.value)
     assert "could not be reached" in message and "nothing was deleted" in message and SECRET not in message
 
 
-def test_a_tampered_upload_is_caught_by_the_read_back(s3_endpoint: str, bucket: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tampered_upload_is_caught_by_the_read_back(
+    s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """If the bucket ends up holding other bytes than were sent, the copy is removed and the step refused."""
     store = S3ArchiveStore(bucket=bucket, endpoint_url=s3_endpoint, access_key_id=KEY_ID, secret_access_key=SECRET)
     client = store._client()
@@ -172,8 +181,9 @@ def test_a_tampered_upload_is_caught_by_the_read_back(s3_endpoint: str, bucket: 
     assert _s3(s3_endpoint).list_objects_v2(Bucket=bucket).get("KeyCount") == 0  # the bad copy is gone
 
 
-def test_credentials_come_from_the_secret_store_and_never_show(clawops_home: Path, s3_endpoint: str,
-                                                               bucket: str) -> None:
+def test_credentials_come_from_the_secret_store_and_never_show(
+    clawops_home: Path, s3_endpoint: str, bucket: str
+) -> None:
     engine = _engine(**_s3_settings(s3_endpoint, bucket, creds=False))
     try:
         engine.trust.secrets.set(ACCESS_KEY_SECRET, KEY_ID)
@@ -227,8 +237,13 @@ def test_each_engine_keeps_its_own_s3_clients(clawops_home: Path) -> None:
     from engine.config import load_settings
     from engine.operations._archives import S3Clients
 
-    settings = load_settings(archive_store="s3", archive_s3_bucket=BUCKET, archive_s3_endpoint_url="http://127.0.0.1:9",
-                             archive_s3_access_key_id=KEY_ID, archive_s3_secret_access_key=SECRET)
+    settings = load_settings(
+        archive_store="s3",
+        archive_s3_bucket=BUCKET,
+        archive_s3_endpoint_url="http://127.0.0.1:9",
+        archive_s3_access_key_id=KEY_ID,
+        archive_s3_secret_access_key=SECRET,
+    )
     mine, theirs = S3Clients(), S3Clients()
     first, again = archive_store(settings, clients=mine), archive_store(settings, clients=mine)
     other = archive_store(settings, clients=theirs)

@@ -77,8 +77,9 @@ class Datacenter:
                     self.user_data[config.hostname] = text or ""
                     self.boot_configs[config.hostname] = config
                     # Only what differs between this test host and a VPS: where state lives, no local probe.
-                    local = dataclasses.replace(config, state_path=str(self.state_dir / f"{config.hostname}.json"),
-                                                gateway_probe_url=None)
+                    local = dataclasses.replace(
+                        config, state_path=str(self.state_dir / f"{config.hostname}.json"), gateway_probe_url=None
+                    )
                     self.fleet.boot(local)
             await asyncio.sleep(0.02)
 
@@ -95,8 +96,9 @@ class Datacenter:
 
 
 @contextlib.asynccontextmanager
-async def production_engine(monkeypatch: pytest.MonkeyPatch, database_url: str) -> AsyncIterator[
-        tuple[Engine, Any, list[Emulator]]]:
+async def production_engine(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> AsyncIterator[tuple[Engine, Any, list[Emulator]]]:
     async with running_emulator("hetzner", time_scale=600) as het, running_emulator("vultr", time_scale=600) as vul:
         for emu in (het, vul):
             monkeypatch.setenv(f"CLAWOPS_{emu.provider.upper()}_TOKEN", "emulator-token")
@@ -105,8 +107,14 @@ async def production_engine(monkeypatch: pytest.MonkeyPatch, database_url: str) 
         engine = Engine.open(demo=False, database_url=database_url)
         assert isinstance(engine.nodes, GatewayNodeCommands)  # not the demo's simulated nodes
         gateway = await start_node_gateway(engine, port=0)
-        engine.nodes.options = dataclasses.replace(engine.nodes.options, gateway_url=gateway.url, explicit_url=True,
-                                                   poll_s=0.05, ready_timeout_s=30, connect_wait_s=5)
+        engine.nodes.options = dataclasses.replace(
+            engine.nodes.options,
+            gateway_url=gateway.url,
+            explicit_url=True,
+            poll_s=0.05,
+            ready_timeout_s=30,
+            connect_wait_s=5,
+        )
         try:
             yield engine, gateway, [het, vul]
         finally:
@@ -122,8 +130,12 @@ def _everything_written(engine: Engine) -> str:
 
 
 async def test_provisioned_pair_pairs_goes_active_and_takes_restart_and_config(
-        clawops_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, store_url: str,
-        caplog: pytest.LogCaptureFixture) -> None:
+    clawops_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    store_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     async with production_engine(monkeypatch, store_url) as (engine, gateway, emulators):
         engine.trust.secrets.set("tailscale.authkey", TAILSCALE_KEY)
@@ -139,7 +151,10 @@ async def test_provisioned_pair_pairs_goes_active_and_takes_restart_and_config(
             assert primary_cfg.bootstrap_token and standby_cfg.bootstrap_token
             assert primary_cfg.bootstrap_token != standby_cfg.bootstrap_token
             assert (primary_cfg.instance_id, primary_cfg.account_id, primary_cfg.provider) == (
-                "i-acct-001-p", "acct-001", "hetzner")
+                "i-acct-001-p",
+                "acct-001",
+                "hetzner",
+            )
             files = cloud_init_files(dc.user_data["i-acct-001-p"])
             assert files[TAILSCALE_KEY_PATH].strip() == TAILSCALE_KEY  # the operator's tailnet, from the secret store
             assert "docker.io" in dc.user_data["i-acct-001-p"] and "openclaw-gateway.service" in files.__repr__()
@@ -149,23 +164,26 @@ async def test_provisioned_pair_pairs_goes_active_and_takes_restart_and_config(
             assert device.approved_via == "bootstrap"
 
             # A restart step reaches that very node through the gateway.
-            restarted = await engine.ask_tool("restart", {"selector": {"instances": ["i-acct-001-p"]},
-                                                          "component": "gateway"}, yes=True)
+            restarted = await engine.ask_tool(
+                "restart", {"selector": {"instances": ["i-acct-001-p"]}, "component": "gateway"}, yes=True
+            )
             assert restarted.status == "done", restarted.message
             assert primary.system.gateway_restarts == 1
             assert dc.node("i-acct-001-s").system.gateway_restarts == 0
 
             # So does a config push, and the node keeps the config it was given.
-            pushed = await engine.ask_tool("config_push", {"selector": {"instances": ["i-acct-001-p"]},
-                                                           "config": {"log_level": "debug"}}, yes=True)
+            pushed = await engine.ask_tool(
+                "config_push", {"selector": {"instances": ["i-acct-001-p"]}, "config": {"log_level": "debug"}}, yes=True
+            )
             assert pushed.status == "done", pushed.message
             assert json.loads(primary.system.config_text or "{}") == {"log_level": "debug"}
 
             # Teardown: the node's export streams through the gateway into the archive store before the delete;
             # then the server's device is revoked, so its token is worthless with the server gone.
             standby = dc.node("i-acct-001-s")
-            torn = await engine.ask_tool("teardown", {"selector": {"instances": ["i-acct-001-s"]}, "archive": True},
-                                         yes=True)
+            torn = await engine.ask_tool(
+                "teardown", {"selector": {"instances": ["i-acct-001-s"]}, "archive": True}, yes=True
+            )
             assert torn.status == "done", torn.message
             with engine.store.session() as s:
                 gone = s.get(Instance, "i-acct-001-s")
@@ -180,8 +198,10 @@ async def test_provisioned_pair_pairs_goes_active_and_takes_restart_and_config(
 
             # The spent bootstrap token is refused by the gateway: a second machine replaying it (say, from
             # the metadata service) is a fresh clawnode that never gets in.
-            thief = NodeClient(dataclasses.replace(primary_cfg, state_path=str(tmp_path / "thief.json"),
-                                                   gateway_probe_url=None), backoff_initial_s=0.05)
+            thief = NodeClient(
+                dataclasses.replace(primary_cfg, state_path=str(tmp_path / "thief.json"), gateway_probe_url=None),
+                backoff_initial_s=0.05,
+            )
             with pytest.raises(FatalConnectError, match="bootstrap token"):
                 await asyncio.wait_for(thief.run(), 10)
             assert thief.stats.refusals == {DetailCode.BOOTSTRAP_TOKEN_INVALID: 1} and thief.stats.connects == 0
@@ -193,15 +213,17 @@ async def test_provisioned_pair_pairs_goes_active_and_takes_restart_and_config(
 
 
 async def test_node_not_connected_fails_the_step_with_one_clear_sentence(
-        clawops_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> None:
+    clawops_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str
+) -> None:
     async with production_engine(monkeypatch, sqlite_url) as (engine, _gateway, emulators):
         async with Datacenter(emulators, tmp_path).running() as dc:
             assert (await engine.ask_tool("provision_pairs", PAIR, yes=True)).status == "done"
             nodes = gateway_nodes(engine)
             nodes.options = dataclasses.replace(nodes.options, connect_wait_s=0.3)
             await dc.power_off("i-acct-001-p")
-            outcome = await engine.ask_tool("restart", {"selector": {"instances": ["i-acct-001-p"]},
-                                                        "component": "gateway"}, yes=True)
+            outcome = await engine.ask_tool(
+                "restart", {"selector": {"instances": ["i-acct-001-p"]}, "component": "gateway"}, yes=True
+            )
         assert outcome.status == "error" and outcome.job is not None and outcome.job.failed == 1
         with engine.store.session() as s:
             step = s.exec(select(JobStep).where(col(JobStep.action) == "restart_gateway")).one()
@@ -212,7 +234,8 @@ async def test_node_not_connected_fails_the_step_with_one_clear_sentence(
 
 
 async def test_bootstrap_times_out_clearly_when_the_server_never_pairs(
-        clawops_home: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> None:
+    clawops_home: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
     async with production_engine(monkeypatch, sqlite_url) as (engine, _gateway, _emulators):
         nodes = gateway_nodes(engine)
         nodes.options = dataclasses.replace(nodes.options, ready_timeout_s=0.5)

@@ -81,7 +81,17 @@ async def test_a_silent_node_times_out_into_a_finding(monkeypatch: pytest.Monkey
             return {}
 
     monkeypatch.setattr(_diagnose, "DIAGNOSE_TIMEOUT_S", 0.05)
-    inst = Instance(id="i-acct-001-p", account_id="acct-001", tenant_id="t", role="primary", provider="hetzner",
-                    region="eu-hetzner-nbg1", tier="standard", state="ACTIVE", monthly_price=1.0, currency="EUR")
+    inst = Instance(
+        id="i-acct-001-p",
+        account_id="acct-001",
+        tenant_id="t",
+        role="primary",
+        provider="hetzner",
+        region="eu-hetzner-nbg1",
+        tier="standard",
+        state="ACTIVE",
+        monthly_price=1.0,
+        currency="EUR",
+    )
     (finding,) = await _diagnose.diagnose_instances(Silent(), [inst], ["disk"])
     assert finding["ok"] is False and "did not answer" in finding["error"]

@@ -16,13 +16,20 @@ def test_a_region_failover_moves_the_healthy_pairs_and_lists_the_rest(clawops_ho
     engine = Engine.open(demo_pairs=120, demo_providers="sim")
     try:
         with engine.store.session() as s:
-            primaries = list(s.exec(select(Instance).where(col(Instance.region) == "eu-hetzner-nbg1",
-                                                           col(Instance.role) == "primary",
-                                                           col(Instance.state) == "ACTIVE")).all())
+            primaries = list(
+                s.exec(
+                    select(Instance).where(
+                        col(Instance.region) == "eu-hetzner-nbg1",
+                        col(Instance.role) == "primary",
+                        col(Instance.state) == "ACTIVE",
+                    )
+                ).all()
+            )
             assert len(primaries) >= 3
             weak = primaries[0].account_id
-            standby = s.exec(select(Instance).where(col(Instance.account_id) == weak,
-                                                    col(Instance.role) == "standby")).one()
+            standby = s.exec(
+                select(Instance).where(col(Instance.account_id) == weak, col(Instance.role) == "standby")
+            ).one()
             standby.state, standby.health_score, standby.health_reason = "DEGRADED", 55, "disk 96 %"
             s.add(standby)
             weak_standby = standby.id
@@ -47,8 +54,9 @@ def test_with_no_healthy_standby_at_all_the_failover_is_refused_with_the_rule(cl
     engine = Engine.open(demo_pairs=60, demo_providers="sim")
     try:
         with engine.store.session() as s:
-            standby = s.exec(select(Instance).where(col(Instance.account_id) == "acct-001",
-                                                    col(Instance.role) == "standby")).one()
+            standby = s.exec(
+                select(Instance).where(col(Instance.account_id) == "acct-001", col(Instance.role) == "standby")
+            ).one()
             standby.state, standby.health_score = "DEGRADED", 40
             s.add(standby)
         refused = asyncio.run(engine.ask("fail over acct-001", session="fo1"))

@@ -30,13 +30,20 @@ def test_promotions_come_before_replacements_and_all_are_steps_of_one_job(clawop
         result = asyncio.run(engine.ask_tool("failover", {"selector": {"instances": primaries}}, yes=True))
         assert result.job is not None and result.job.status == "succeeded"
         with engine.store.session() as s:
-            steps = list(s.exec(select(JobStep).where(col(JobStep.job_id) == result.job.id)
-                                .order_by(col(JobStep.seq))).all())
+            steps = list(
+                s.exec(select(JobStep).where(col(JobStep.job_id) == result.job.id).order_by(col(JobStep.seq))).all()
+            )
             job = s.get(JobRecord, result.job.id)
-            trail = [e.action for e in s.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).all()
-                     if e.action in ("failover", "create_standby")]
-            standbys = list(s.exec(select(Instance).where(col(Instance.account_id).in_(ACCOUNTS),
-                                                          col(Instance.role) == "standby")).all())
+            trail = [
+                e.action
+                for e in s.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).all()
+                if e.action in ("failover", "create_standby")
+            ]
+            standbys = list(
+                s.exec(
+                    select(Instance).where(col(Instance.account_id).in_(ACCOUNTS), col(Instance.role) == "standby")
+                ).all()
+            )
         assert [st.action for st in steps] == ["failover"] * 4 + ["create_standby"] * 4
         assert all(st.status == "done" for st in steps) and job is not None and job.total == 8
         assert trail == ["failover"] * 4 + ["create_standby"] * 4  # every user served before any purchase
@@ -57,16 +64,21 @@ def test_a_resumed_failover_job_builds_missing_replacements_once(clawops_home: P
         assert result.job is not None
         job_id = result.job.id
         with engine.store.session() as s:  # as if it died before building the replacements
-            for st in s.exec(select(JobStep).where(col(JobStep.job_id) == job_id,
-                                                   col(JobStep.action) == "create_standby")).all():
+            for st in s.exec(
+                select(JobStep).where(col(JobStep.job_id) == job_id, col(JobStep.action) == "create_standby")
+            ).all():
                 s.delete(st)
             job = s.get(JobRecord, job_id)
             assert job is not None
             job.status, job.total = "running", 2
             s.add(job)
-            for inst in s.exec(select(Instance).where(col(Instance.account_id).in_(ACCOUNTS[:2]),
-                                                      col(Instance.role) == "standby",
-                                                      col(Instance.state) == "ACTIVE")).all():
+            for inst in s.exec(
+                select(Instance).where(
+                    col(Instance.account_id).in_(ACCOUNTS[:2]),
+                    col(Instance.role) == "standby",
+                    col(Instance.state) == "ACTIVE",
+                )
+            ).all():
                 inst.state = "CREATING"  # bought, not yet recorded as built
                 s.add(inst)
         before = len(engine.drivers.sim.creates)

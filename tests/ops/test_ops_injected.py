@@ -33,8 +33,9 @@ def test_an_operation_layer_without_the_agents_allowances_refuses_every_agent(en
 def test_the_runtime_injects_the_agents_allowances(engine: Engine) -> None:
     ledger = dataclasses.replace(engine.caller(), agent="ledger")
     assert asyncio.run(engine.ops.call(ledger, "fleet_status", {})).status == "done"
-    outside = asyncio.run(engine.ops.call(ledger, "restart", {"selector": {"state": "DEGRADED"},
-                                                               "component": "gateway"}))
+    outside = asyncio.run(
+        engine.ops.call(ledger, "restart", {"selector": {"state": "DEGRADED"}, "component": "gateway"})
+    )
     assert (outside.status, outside.rule) == ("refused", "agent_allowance")
     nobody = dataclasses.replace(engine.caller(), agent="nobody")
     unknown = asyncio.run(engine.ops.call(nobody, "fleet_status", {}))

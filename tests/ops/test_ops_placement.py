@@ -53,9 +53,16 @@ def _open_incident(engine: Engine, region: str, *, confirmed: bool = True, insta
     """What Guardian's sweep records when a region fails (an incident row, shared by every engine)."""
     provider = region.split("-")[1]
     with engine.store.session() as s:
-        s.add(Incident(id=f"inc-{region[-4:]}", key=f"incident:{region}", provider=provider, region=region,
-                       title=f"{region}: {instances} instances need attention",
-                       detail={"instances": instances, "confirmed": confirmed}))
+        s.add(
+            Incident(
+                id=f"inc-{region[-4:]}",
+                key=f"incident:{region}",
+                provider=provider,
+                region=region,
+                title=f"{region}: {instances} instances need attention",
+                detail={"instances": instances, "confirmed": confirmed},
+            )
+        )
 
 
 def test_a_region_with_an_open_incident_is_skipped_and_the_plan_says_why(engine: Engine) -> None:
@@ -64,8 +71,10 @@ def test_a_region_with_an_open_incident_is_skipped_and_the_plan_says_why(engine:
     assert outcome.status == "planned" and rec is not None
     primaries = {step["primary_region"] for step in rec.steps}
     assert primaries == {"eu-hetzner-fsn1", "eu-hetzner-hel1"}  # round-robin over what is healthy
-    assert ("Skipped as unhealthy or full: eu-hetzner-nbg1 (open incident inc-nbg1, 40 instances failing, "
-            "confirmed by the hetzner status page)") in rec.summary
+    assert (
+        "Skipped as unhealthy or full: eu-hetzner-nbg1 (open incident inc-nbg1, 40 instances failing, "
+        "confirmed by the hetzner status page)"
+    ) in rec.summary
 
 
 def test_an_explicitly_named_region_in_an_outage_is_refused_in_one_sentence(engine: Engine) -> None:
@@ -74,7 +83,8 @@ def test_an_explicitly_named_region_in_an_outage_is_refused_in_one_sentence(engi
     assert rec is None and outcome.status == "refused" and outcome.rule == "healthy_placement"
     assert outcome.message == (
         "Refused: eu-hetzner-nbg1 is unhealthy right now (open incident inc-nbg1, 12 instances failing); pick "
-        "another region, or name none and healthy hetzner regions are used.")
+        "another region, or name none and healthy hetzner regions are used."
+    )
 
 
 def test_every_primary_region_down_is_refused_and_names_healthy_providers(engine: Engine) -> None:
@@ -114,12 +124,16 @@ def test_status_page_incidents_move_standbys_and_skip_regions(clawops_home: Path
     assert rec.args["standby_provider"] == "vultr"  # DigitalOcean would be the EU default
     assert {step["primary_region"] for step in rec.steps} == {"eu-hetzner-nbg1", "eu-hetzner-hel1"}
     assert all(step["standby_region"].startswith("eu-vultr-") for step in rec.steps)
-    assert "digitalocean for standbys (digitalocean status page: Droplet creation failing in all regions)" in rec.summary
+    assert (
+        "digitalocean for standbys (digitalocean status page: Droplet creation failing in all regions)" in rec.summary
+    )
     assert "eu-hetzner-fsn1 (hetzner status page: Network outage in Falkenstein)" in rec.summary
     named = result["named"]
     assert named.status == "refused" and named.rule == "healthy_placement"
-    assert named.message.startswith("Refused: the standby provider digitalocean is unhealthy right now "
-                                    "(digitalocean status page: Droplet creation failing in all regions)")
+    assert named.message.startswith(
+        "Refused: the standby provider digitalocean is unhealthy right now "
+        "(digitalocean status page: Droplet creation failing in all regions)"
+    )
 
 
 def test_status_pages_are_each_engines_own(clawops_home: Path) -> None:
@@ -140,8 +154,13 @@ def test_status_pages_are_each_engines_own(clawops_home: Path) -> None:
 def test_a_full_provider_account_is_refused_as_primary_and_passed_over_as_standby(clawops_home: Path) -> None:
     probe = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
     with probe.store.session() as s:
-        used = dict(s.exec(select(Instance.provider, func.count()).where(col(Instance.state) != "DELETED")
-                           .group_by(col(Instance.provider))).all())
+        used = dict(
+            s.exec(
+                select(Instance.provider, func.count())
+                .where(col(Instance.state) != "DELETED")
+                .group_by(col(Instance.provider))
+            ).all()
+        )
     probe.close()
     limits = {"hetzner": used["hetzner"] + 4, "digitalocean": used.get("digitalocean", 0) + 1}
     engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim", provider_server_limits=limits)
@@ -153,10 +172,12 @@ def test_a_full_provider_account_is_refused_as_primary_and_passed_over_as_standb
     assert too_many.status == "refused" and too_many.rule == "healthy_placement"
     assert too_many.message == (
         f"Refused: hetzner has room for 4 more servers under its limit of {limits['hetzner']} ({used['hetzner']} in "
-        "use), not 6; ask for fewer pairs, raise provider_server_limits.hetzner, or pick another primary provider.")
+        "use), not 6; ask for fewer pairs, raise provider_server_limits.hetzner, or pick another primary provider."
+    )
     assert rec is not None and rec.args["standby_provider"] == "vultr"
-    assert (f"digitalocean for standbys (room for 1 more servers under its limit of {limits['digitalocean']}"
-            in rec.summary)
+    assert (
+        f"digitalocean for standbys (room for 1 more servers under its limit of {limits['digitalocean']}" in rec.summary
+    )
 
 
 def test_a_recent_quota_refusal_steers_standbys_away_and_warns_an_explicit_choice(engine: Engine) -> None:
@@ -164,13 +185,19 @@ def test_a_recent_quota_refusal_steers_standbys_away_and_warns_an_explicit_choic
 
     async def out_of_droplets(spec: ServerSpec) -> Any:
         if spec.instance_id.endswith("-s"):  # the standby, on DigitalOcean
-            raise ProviderQuotaExceeded("digitalocean", "create_server", status=422, code="resource_limit_exceeded",
-                                        vendor_message="You have reached your droplet limit")
+            raise ProviderQuotaExceeded(
+                "digitalocean",
+                "create_server",
+                status=422,
+                code="resource_limit_exceeded",
+                vendor_message="You have reached your droplet limit",
+            )
         return await real_create(spec)
 
     engine.drivers.sim.create_server = out_of_droplets
-    first = asyncio.run(engine.ask_tool("provision_pairs", {**EU_PROVISION, "count": 1,
-                                                             "standby_provider": "digitalocean"}, yes=True))
+    first = asyncio.run(
+        engine.ask_tool("provision_pairs", {**EU_PROVISION, "count": 1, "standby_provider": "digitalocean"}, yes=True)
+    )
     assert first.job is not None and first.job.status == "failed"  # the real job step hit the quota
     auto, auto_rec = asyncio.run(_plan(engine))
     explicit, explicit_rec = asyncio.run(_plan(engine, standby_provider="digitalocean"))
@@ -194,8 +221,10 @@ def test_a_provider_wide_outage_of_the_primary_is_refused() -> None:
     health = PlacementHealth(down_providers={"vultr": "vultr status page: API outage"})
     with pytest.raises(PolicyRefusal) as err:
         placement(Geo.US, Provider.VULTR, None, None, 2, health)
-    assert str(err.value) == ("Refused: vultr is unhealthy right now (vultr status page: API outage); pick another "
-                              "primary provider (healthy in US: digitalocean, hetzner, contabo).")
+    assert str(err.value) == (
+        "Refused: vultr is unhealthy right now (vultr status page: API outage); pick another "
+        "primary provider (healthy in US: digitalocean, hetzner, contabo)."
+    )
     ok = placement(Geo.US, Provider.DIGITALOCEAN, None, REGIONS["us-digitalocean-nyc3"], 2, health)
     assert ok.standby is Provider.HETZNER and "vultr for standbys (vultr status page: API outage)" in ok.skipped
 
@@ -223,13 +252,17 @@ def test_standbys_never_go_where_ledger_flags_them_expensive_and_the_plan_says_w
     assert "digitalocean as you asked, though Ledger" in told_rec.summary
 
 
-def test_regions_guardian_calls_suspect_are_avoided_and_the_plan_says_so(engine: Engine,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_regions_guardian_calls_suspect_are_avoided_and_the_plan_says_so(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Guardian's own rule (many primaries unhealthy in one region at once) steers automatic placement away."""
     monkeypatch.setattr("engine.guardian._thresholds.REGION_FAILURE_MIN_INSTANCES", 1)  # a 30-pair fleet
     with engine.store.session() as s:
-        nbg = list(s.exec(select(Instance).where(col(Instance.region) == "eu-hetzner-nbg1",
-                                                 col(Instance.role) == "primary")).all())
+        nbg = list(
+            s.exec(
+                select(Instance).where(col(Instance.region) == "eu-hetzner-nbg1", col(Instance.role) == "primary")
+            ).all()
+        )
         assert nbg
         for inst in nbg:
             inst.state, inst.health_score = "DEGRADED", 50

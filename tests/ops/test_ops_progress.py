@@ -40,8 +40,9 @@ def test_the_example_runs_in_the_background_and_reports_progress_until_all_activ
 
     async def scenario() -> tuple[dict[str, object] | None, list[object]]:
         runner = await receiver.start()
-        engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim", companion_webhook_url=receiver.url,
-                             companion_webhook_secret=SECRET)
+        engine = Engine.open(
+            demo_pairs=PAIRS, demo_providers="sim", companion_webhook_url=receiver.url, companion_webhook_secret=SECRET
+        )
         sim_nodes(engine).latency = 0.01  # node calls take time, so progress has something to report
         client = EmbeddedClient(engine, channel="tui", background_jobs=True)
         feed_items: list[object] = []
@@ -130,8 +131,9 @@ def test_a_listener_that_raises_does_not_stop_the_job(clawops_home: Path) -> Non
 
 
 def test_progress_survives_the_wire_and_keeps_tenants_apart() -> None:
-    view = JobView("job-1", "pl-1", "provision_pairs", "running", 20, 4, 1,
-                   {"ACTIVE": 8, "CREATING": 12}, None, 30.0, 120.0, 12.5)
+    view = JobView(
+        "job-1", "pl-1", "provision_pairs", "running", 20, 4, 1, {"ACTIVE": 8, "CREATING": 12}, None, 30.0, 120.0, 12.5
+    )
     progress = JobProgress(view, "alice", "acme")
     back = event_from_wire(event_to_wire(progress))
     assert isinstance(back, JobProgress)
@@ -147,6 +149,7 @@ def test_resume_waits_for_a_job_already_running_here(clawops_home: Path) -> None
     engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
     engine.ops.background_jobs = True
     try:
+
         async def scenario() -> None:
             sim_nodes(engine).latency = 0.01
             went = await engine.ask("provision 2 pairs, hetzner primary", yes=True)
@@ -169,6 +172,7 @@ def test_channel_turns_wait_for_their_job_even_when_jobs_run_in_the_background(c
     engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
     engine.ops.background_jobs = True
     try:
+
         async def scenario() -> tuple[dict[str, object] | None, dict[str, object] | None]:
             with engine.ops.jobs_in_foreground():
                 waited = await engine.ask("restart everything degraded", yes=True)
@@ -195,6 +199,7 @@ def test_a_long_step_keeps_its_lease_so_no_other_engine_takes_it(clawops_home: P
     engine.ops.step_lease_seconds = other.ops.step_lease_seconds = lease
     sim_nodes(engine).latency = 4 * lease  # each node call outlasts the lease four times
     try:
+
         async def scenario() -> tuple[list[bool], str]:
             planned = await engine.ask("restart everything degraded", session="l")
             assert planned.plan is not None and planned.plan["requires_confirmation"]
@@ -256,8 +261,9 @@ def test_the_chat_takes_over_a_step_a_killed_chat_left_running(clawops_home: Pat
         engine.close()
 
 
-def test_a_background_job_that_crashes_says_so_and_resumes_cleanly(clawops_home: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_background_job_that_crashes_says_so_and_resumes_cleanly(
+    clawops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = Engine.open(demo_pairs=PAIRS, demo_providers="sim")
     engine.ops.background_jobs = True
     reports: list[JobProgress] = []

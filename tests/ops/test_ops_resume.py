@@ -34,6 +34,7 @@ def test_the_next_chat_resumes_a_job_left_behind_and_tells_the_operator(clawops_
         client = EmbeddedClient(engine, channel="tui", background_jobs=True)
         seen: list[JobProgress] = []
         try:
+
             async def follow() -> None:
                 async for item in client.feed():
                     if isinstance(item, JobProgress) and item.job.id == job_id:
@@ -61,6 +62,7 @@ def test_a_job_a_chat_turn_waits_for_is_this_engines_and_never_resumed_beside_it
     sim_nodes(engine).latency = 0.2
     seen: list[JobProgress] = []
     try:
+
         async def scenario() -> tuple[str, list[str], int, list[str], int, str]:
             under_way = asyncio.Event()
 

@@ -35,9 +35,23 @@ def engine(clawops_home: Path) -> Iterator[Engine]:
             acct = f"acct-{k:03d}"
             s.add(Account(id=acct, tenant_id="default"))
             s.flush()
-            for role, provider, region in (("primary", "hetzner", "eu-hetzner-nbg1"), ("standby", "vultr", "eu-vultr-fra")):
-                s.add(Instance(id=f"i-{acct}-{role[0]}", account_id=acct, tenant_id="default", role=role,
-                               provider=provider, region=region, tier="standard", state="ACTIVE", health_score=100))
+            for role, provider, region in (
+                ("primary", "hetzner", "eu-hetzner-nbg1"),
+                ("standby", "vultr", "eu-vultr-fra"),
+            ):
+                s.add(
+                    Instance(
+                        id=f"i-{acct}-{role[0]}",
+                        account_id=acct,
+                        tenant_id="default",
+                        role=role,
+                        provider=provider,
+                        region=region,
+                        tier="standard",
+                        state="ACTIVE",
+                        health_score=100,
+                    )
+                )
     yield eng
     eng.close()
 
@@ -45,14 +59,16 @@ def engine(clawops_home: Path) -> Iterator[Engine]:
 def _push(engine: Engine, nodes: SimNodeCommands, config: dict[str, object]) -> object:
     """The operator's confirmed config push to every primary, through the real operation layer."""
     ops = Operations(engine.store, engine.settings, engine.drivers, nodes)
-    return asyncio.run(ops.call(engine.caller(), "config_push", {"selector": {"role": "primary"}, "config": config},
-                                confirmed=True))
+    return asyncio.run(
+        ops.call(engine.caller(), "config_push", {"selector": {"role": "primary"}, "config": config}, confirmed=True)
+    )
 
 
 def _primaries(engine: Engine) -> list[str]:
     with engine.store.session() as s:
-        return list(s.exec(select(Instance.id).where(col(Instance.role) == "primary")
-                           .order_by(col(Instance.account_id))).all())
+        return list(
+            s.exec(select(Instance.id).where(col(Instance.role) == "primary").order_by(col(Instance.account_id))).all()
+        )
 
 
 @pytest.mark.parametrize("bad_batch", [1, 2, 3])  # first, middle and last of three default batches

@@ -51,8 +51,9 @@ def test_stop_in_the_middle_of_provisioning_leaves_no_orphans(clawops_home: Path
                 two_done.set()
 
         engine.ops.add_progress_listener(listen)
-        planned = await engine.ask("provision 12 standard pairs in the eu, hetzner primary, vultr standby",
-                                   session="stop")
+        planned = await engine.ask(
+            "provision 12 standard pairs in the eu, hetzner primary, vultr standby", session="stop"
+        )
         assert planned.plan is not None and planned.plan["requires_confirmation"]
         went = await engine.ask("go", session="stop")
         assert went.job is not None and went.job["status"] == "running"
@@ -72,10 +73,16 @@ def test_stop_in_the_middle_of_provisioning_leaves_no_orphans(clawops_home: Path
         with engine.store.session() as s:
             steps = list(s.exec(select(JobStep).where(col(JobStep.job_id) == job_id)).all())
             done_instances = [st.instance_id for st in steps if st.status == "done"]
-            new = list(s.exec(select(Instance).where(col(Instance.provider_server_id).is_not(None),
-                                                     col(Instance.id).like("i-acct-%"))).all())
-            left = list(s.exec(select(Instance).where(col(Instance.state).in_(("REQUESTED", "CREATING", "ERROR"))))
-                        .all())
+            new = list(
+                s.exec(
+                    select(Instance).where(
+                        col(Instance.provider_server_id).is_not(None), col(Instance.id).like("i-acct-%")
+                    )
+                ).all()
+            )
+            left = list(
+                s.exec(select(Instance).where(col(Instance.state).in_(("REQUESTED", "CREATING", "ERROR")))).all()
+            )
             audit_actions = set(s.exec(select(AuditEntry.action).where(col(AuditEntry.target) == job_id)).all())
             job = s.get(JobRecord, job_id)
             assert job is not None and job.status == "stopped"
@@ -126,7 +133,7 @@ def test_stop_without_a_running_job_says_so_and_changes_nothing(clawops_home: Pa
 
 
 def test_stop_that_with_several_jobs_running_asks_which_one_in_words(clawops_home: Path) -> None:
-    """"stop that" when two jobs run gets a question back naming each job in the operator's words (issue #18).
+    """ "stop that" when two jobs run gets a question back naming each job in the operator's words (issue #18).
 
     A job named by its tool's identifier ("provision_pairs") tripped the reply's guard against internals, so the
     operator got "something on my side went wrong" instead of the question.
@@ -137,8 +144,10 @@ def test_stop_that_with_several_jobs_running_asks_which_one_in_words(clawops_hom
     try:
         caller = engine.caller()
         jobs = []
-        for ask in ("restart everything on vultr", "provision 12 standard pairs in the eu, hetzner primary, "
-                                                   "vultr standby"):
+        for ask in (
+            "restart everything on vultr",
+            "provision 12 standard pairs in the eu, hetzner primary, vultr standby",
+        ):
             planned = asyncio.run(engine.ask(ask, session="two"))
             assert planned.plan is not None and planned.plan["requires_confirmation"]
             jobs.append(engine.ops.confirm_plan(caller, planned.plan["id"])[1])  # running, as far as the store says

@@ -27,8 +27,9 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        ok = webhooks.verify_signature(SECRET, request.headers["X-ClawOps-Timestamp"], body,
-                                       request.headers["X-ClawOps-Signature"])
+        ok = webhooks.verify_signature(
+            SECRET, request.headers["X-ClawOps-Timestamp"], body, request.headers["X-ClawOps-Signature"]
+        )
         if self.fail:
             return web.Response(status=503)
         self.received.append({"ok": ok, **json.loads(body)})
@@ -51,8 +52,9 @@ def test_each_new_pair_is_announced_once_with_a_valid_signature(clawops_home: Pa
 
     async def scenario() -> None:
         runner = await receiver.start()
-        engine = Engine.open(demo_pairs=30, demo_providers="sim", companion_webhook_url=receiver.url,
-                             companion_webhook_secret=SECRET)
+        engine = Engine.open(
+            demo_pairs=30, demo_providers="sim", companion_webhook_url=receiver.url, companion_webhook_secret=SECRET
+        )
         try:
             result = await engine.ask("provision 3 pairs, hetzner primary", yes=True)
             assert result.job is not None and result.job["status"] == "succeeded"
@@ -75,8 +77,9 @@ def test_a_failed_delivery_stays_pending_and_is_retried(clawops_home: Path) -> N
         import httpx
 
         runner = await receiver.start()
-        engine = Engine.open(demo_pairs=30, demo_providers="sim", companion_webhook_url=receiver.url,
-                             companion_webhook_secret=SECRET)
+        engine = Engine.open(
+            demo_pairs=30, demo_providers="sim", companion_webhook_url=receiver.url, companion_webhook_secret=SECRET
+        )
         try:
             await engine.ask("provision 1 pair, hetzner primary", yes=True)
             with engine.store.session() as s:

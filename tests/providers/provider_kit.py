@@ -44,8 +44,12 @@ class Rig:
 
     def spec(self, n: int = 1, **kw: Any) -> ServerSpec:
         region, plan = WHERE[self.provider]
-        args: dict[str, Any] = {"instance_id": f"i-acct-{n:03d}-p", "name": f"acct-{n:03d}-p",
-                                "region_location": region, "plan_id": plan}
+        args: dict[str, Any] = {
+            "instance_id": f"i-acct-{n:03d}-p",
+            "name": f"acct-{n:03d}-p",
+            "region_location": region,
+            "plan_id": plan,
+        }
         args.update(kw)
         return ServerSpec(**args)
 

@@ -169,8 +169,12 @@ async def test_create_that_succeeds_but_times_out_is_found_not_repeated(rig: Rig
         info = await driver.create_server(rig.spec(1))
     assert info.instance_id == "i-acct-001-p"
     assert len(rig.emu.state.servers) == 1
-    creates = [r for r in rig.emu.state.log if r.method == "POST"
-               and r.path.rstrip("/").endswith(("/servers", "/droplets", "/instances", "/virtual-machines"))]
+    creates = [
+        r
+        for r in rig.emu.state.log
+        if r.method == "POST"
+        and r.path.rstrip("/").endswith(("/servers", "/droplets", "/instances", "/virtual-machines"))
+    ]
     assert len(creates) == 1  # found by label/tag/name, never sent twice
 
 
@@ -269,8 +273,16 @@ async def test_user_data_reaches_the_server(rig: Rig) -> None:
 
 async def test_a_malformed_vendor_body_is_a_typed_error(rig: Rig) -> None:
     def broken(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"server": {"id": "not-an-int"}, "droplet": {"id": "x"},
-                                         "instance": {"id": 5}, "data": [{"instanceId": "x"}], "id": "x"})
+        return httpx.Response(
+            200,
+            json={
+                "server": {"id": "not-an-int"},
+                "droplet": {"id": "x"},
+                "instance": {"id": 5},
+                "data": [{"instanceId": "x"}],
+                "id": "x",
+            },
+        )
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(broken)) as client:
         rig.client = client

@@ -44,7 +44,9 @@ class FakeClock:
         return self.t
 
 
-async def test_limiter_learns_remaining_from_headers_and_paces_at_the_refill_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_limiter_learns_remaining_from_headers_and_paces_at_the_refill_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     clock = FakeClock()
     slept: list[float] = []
 
@@ -115,14 +117,23 @@ def test_time_scale_multiplies_the_allowed_rate() -> None:
     assert RateLimiter(policy.scaled(100)).allowed_rate == pytest.approx(100.0)
 
 
-@pytest.mark.parametrize(("status", "code", "cls"), [
-    (401, "unauthorized", ProviderAuthError), (403, "forbidden", ProviderAuthError),
-    (403, "resource_limit_exceeded", ProviderQuotaExceeded), (404, "not_found", ProviderNotFound),
-    (409, "uniqueness_error", ProviderConflict), (423, "locked", ProviderConflict),
-    (412, "resource_unavailable", ProviderQuotaExceeded), (402, None, ProviderQuotaExceeded),
-    (422, "invalid_input", ProviderInvalidRequest), (429, None, ProviderRateLimited),
-    (503, None, ProviderUnavailable), (403, "maintenance", ProviderUnavailable),
-])
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (401, "unauthorized", ProviderAuthError),
+        (403, "forbidden", ProviderAuthError),
+        (403, "resource_limit_exceeded", ProviderQuotaExceeded),
+        (404, "not_found", ProviderNotFound),
+        (409, "uniqueness_error", ProviderConflict),
+        (423, "locked", ProviderConflict),
+        (412, "resource_unavailable", ProviderQuotaExceeded),
+        (402, None, ProviderQuotaExceeded),
+        (422, "invalid_input", ProviderInvalidRequest),
+        (429, None, ProviderRateLimited),
+        (503, None, ProviderUnavailable),
+        (403, "maintenance", ProviderUnavailable),
+    ],
+)
 def test_error_classes(status: int, code: str | None, cls: type) -> None:
     assert error_for_status(status, code) is cls
 
@@ -159,14 +170,15 @@ def _enum(schema: dict[str, Any], *path: str) -> set[str]:
 def test_tables_cover_every_status_the_vendor_specs_define() -> None:
     hetzner = json.loads((SPECS / "hetzner.json").read_text())
     enum = hetzner["paths"]["/servers/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"][
-        "properties"]["server"]["properties"]["status"]["enum"]
+        "properties"
+    ]["server"]["properties"]["status"]["enum"]
     assert set(enum) == set(HETZNER)
     hostinger = json.loads((SPECS / "hostinger.json").read_text())
     vm = hostinger["components"]["schemas"]["VPS.V1.VirtualMachine.VirtualMachineResource"]
     assert set(vm["properties"]["state"]["enum"]) == set(HOSTINGER)
     text = (SPECS / "contabo.yaml").read_text()
-    block = text[text.index("\n    instanceStatus:"):]
-    block = block[block.index("enum:"):block.index("type: string")]
+    block = text[text.index("\n    instanceStatus:") :]
+    block = block[block.index("enum:") : block.index("type: string")]
     statuses = {line.strip()[2:] for line in block.splitlines() if line.strip().startswith("- ")}
     assert statuses == set(CONTABO)
     assert set(DIGITALOCEAN) == {"new", "active", "off", "archive"}

@@ -13,12 +13,16 @@ from engine.providers.registry import emulator_driver
 
 async def test_reconcile_finds_planted_orphans_and_ghosts_across_providers() -> None:
     async with running_emulator("hetzner") as hz, running_emulator("contabo") as cb, httpx.AsyncClient() as client:
-        drivers = {"hetzner": emulator_driver(hz, client, time_scale=100),
-                   "contabo": emulator_driver(cb, client, time_scale=100)}
+        drivers = {
+            "hetzner": emulator_driver(hz, client, time_scale=100),
+            "contabo": emulator_driver(cb, client, time_scale=100),
+        }
         tracked_hz = await drivers["hetzner"].create_server(
-            ServerSpec("i-acct-001-p", "acct-001-p", "eu-hetzner-nbg1", "cx23"))
+            ServerSpec("i-acct-001-p", "acct-001-p", "eu-hetzner-nbg1", "cx23")
+        )
         tracked_cb = await drivers["contabo"].create_server(
-            ServerSpec("i-acct-001-s", "acct-001-s", "eu-contabo-nue", "V91"))
+            ServerSpec("i-acct-001-s", "acct-001-s", "eu-contabo-nue", "V91")
+        )
         # Planted behind ClawOps' back: a labelled Hetzner server and a Contabo instance named like ours.
         orphan_hz = hz.plant(name="acct-007-p", labels={OWNER_LABEL: "i-acct-007-p"})
         orphan_cb = cb.plant(name=owned_name(ServerSpec("i-acct-008-s", "acct-008-s", "nue", "V91")))

@@ -100,7 +100,8 @@ def _patches(provider: str) -> list[dict[str, Any]]:
     patches = list(doc.get("patches") or [])
     for p in patches:
         assert str(p.get("wrong", "")).strip() and str(p.get("evidence", "")).strip(), (
-            f"spec_patches/{provider}.yaml: every patch needs `wrong` and `evidence`: {p}")
+            f"spec_patches/{provider}.yaml: every patch needs `wrong` and `evidence`: {p}"
+        )
     return patches
 
 
@@ -124,7 +125,7 @@ def spec_path(provider: str, url_path: str) -> str | None:
     prefix = _spec_prefix(provider)
     if not url_path.startswith(prefix):
         return None
-    rel = url_path[len(prefix):] or "/"
+    rel = url_path[len(prefix) :] or "/"
     found = [t for rx, t in _templates(provider) if rx.match(rel)]
     return min(found, key=lambda t: (t.count("{"), -len(t))) if found else None
 
@@ -161,8 +162,12 @@ def _retype(node: Any, mapping: dict[str, str | None]) -> None:
 
 
 def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(method.upper(), path, op) for path, item in spec["paths"].items() for method, op in item.items()
-            if isinstance(op, dict) and "responses" in op]
+    return [
+        (method.upper(), path, op)
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "responses" in op
+    ]
 
 
 def _apply(spec: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -245,7 +250,8 @@ class _Req:
         self.body = request.content or None
         self.content_type = request.headers.get("content-type", "application/json")
         self.parameters = RequestParameters(
-            query=ImmutableMultiDict(parse_qs(url.query)), header=Headers(dict(request.headers)),
+            query=ImmutableMultiDict(parse_qs(url.query)),
+            header=Headers(dict(request.headers)),
             cookie=ImmutableMultiDict({}),
         )
 
@@ -296,9 +302,18 @@ class Drive:
     def url(self, path: str) -> str:
         return self.emu.root_url + path
 
-    async def __call__(self, method: str, path: str, expect: int, *, json_body: Any = None, token: bool = True,
-                       bad: bool = False, headers: dict[str, str] | None = None,
-                       params: dict[str, Any] | list[tuple[str, Any]] | None = None) -> Any:
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        expect: int,
+        *,
+        json_body: Any = None,
+        token: bool = True,
+        bad: bool = False,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | list[tuple[str, Any]] | None = None,
+    ) -> Any:
         hdrs = dict(headers or {})
         if token:
             hdrs["Authorization"] = f"Bearer {self.token}"
@@ -308,8 +323,9 @@ class Drive:
         await response.aread()
         self.exchanges.append(Exchange(response.request, response, bad_request=bad))
         if response.status_code != expect:
-            self.unexpected.append(f"{method} {path}: expected {expect}, got {response.status_code} "
-                                   f"{response.text[:200]}")
+            self.unexpected.append(
+                f"{method} {path}: expected {expect}, got {response.status_code} {response.text[:200]}"
+            )
         try:
             return response.json()
         except ValueError:
@@ -320,14 +336,31 @@ class Drive:
 
 
 async def _driver_scenario(provider: str, driver: Any, emu: Emulator) -> None:
-    region = {"hetzner": "eu-hetzner-nbg1", "digitalocean": "eu-digitalocean-fra1", "vultr": "us-vultr-ewr",
-              "contabo": "eu-contabo-nue", "hostinger": "eu-hostinger-vno"}[provider]
-    plan = {"hetzner": "cx23", "digitalocean": "s-2vcpu-4gb", "vultr": "vc2-2c-4gb", "contabo": "V91",
-            "hostinger": "hostingercom-vps-kvm2-usd-1m"}[provider]
+    region = {
+        "hetzner": "eu-hetzner-nbg1",
+        "digitalocean": "eu-digitalocean-fra1",
+        "vultr": "us-vultr-ewr",
+        "contabo": "eu-contabo-nue",
+        "hostinger": "eu-hostinger-vno",
+    }[provider]
+    plan = {
+        "hetzner": "cx23",
+        "digitalocean": "s-2vcpu-4gb",
+        "vultr": "vc2-2c-4gb",
+        "contabo": "V91",
+        "hostinger": "hostingercom-vps-kvm2-usd-1m",
+    }[provider]
     bigger = {"hetzner": "cx33", "digitalocean": "s-4vcpu-8gb", "vultr": "vc2-4c-8gb"}.get(provider, "")
-    spec = ServerSpec("i-acct-001-p", "acct-001-p", region, plan, user_data="#cloud-config\n",
-                      ssh_keys=("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0 ops@example",)
-                      if provider in ("contabo", "hostinger") else ())
+    spec = ServerSpec(
+        "i-acct-001-p",
+        "acct-001-p",
+        region,
+        plan,
+        user_data="#cloud-config\n",
+        ssh_keys=("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0 ops@example",)
+        if provider in ("contabo", "hostinger")
+        else (),
+    )
     info = await driver.create_server(spec)
     emu.plant(name="someone-elses-server")
     await driver.get_server(info.server_id)
@@ -354,7 +387,8 @@ async def _driver_scenario(provider: str, driver: Any, emu: Emulator) -> None:
     await driver.list_plans()
     bad_calls: tuple[Callable[[], Awaitable[object]], ...] = (
         lambda: driver.get_server("999999999"),
-        lambda: driver.create_server(ServerSpec("i-x", "x", region, "no-such-plan")))
+        lambda: driver.create_server(ServerSpec("i-x", "x", region, "no-such-plan")),
+    )
     for bad in bad_calls:
         with pytest.raises(ProviderAPIError):
             await bad()
@@ -384,35 +418,65 @@ async def _drive_hetzner(call: Drive) -> None:
     await call("GET", f"{v}/servers", 200, params=[("page", 1), ("per_page", 2), ("status", "running")])
     await call("GET", f"{v}/servers", 200, params={"name": "spec-ready", "label_selector": "env=prod"})
     await call("GET", f"{v}/servers", 401, token=False, bad=True)
-    created = await call("POST", f"{v}/servers", 201, json_body={
-        "name": "spec-new", "server_type": "cx23", "image": "ubuntu-24.04", "location": "nbg1",
-        "labels": {"clawops": "spec"}, "start_after_create": True, "user_data": "#cloud-config\n"})
-    await call("POST", f"{v}/servers", 409, json_body={"name": "spec-new", "server_type": "cx23",
-                                                        "image": "ubuntu-24.04"})
-    await call("POST", f"{v}/servers", 422, json_body={"name": "spec-x", "server_type": "cx999",
-                                                        "image": "ubuntu-24.04"})
+    created = await call(
+        "POST",
+        f"{v}/servers",
+        201,
+        json_body={
+            "name": "spec-new",
+            "server_type": "cx23",
+            "image": "ubuntu-24.04",
+            "location": "nbg1",
+            "labels": {"clawops": "spec"},
+            "start_after_create": True,
+            "user_data": "#cloud-config\n",
+        },
+    )
+    await call(
+        "POST", f"{v}/servers", 409, json_body={"name": "spec-new", "server_type": "cx23", "image": "ubuntu-24.04"}
+    )
+    await call(
+        "POST", f"{v}/servers", 422, json_body={"name": "spec-x", "server_type": "cx999", "image": "ubuntu-24.04"}
+    )
     await call("POST", f"{v}/servers", 422, json_body={"name": "spec-x"}, bad=True)
     await call("GET", f"{v}/servers/{s.id}", 200)
     await call("GET", f"{v}/servers/999999999", 404)
     await call("POST", f"{v}/servers/{busy.id}/actions/reboot", 423)
     await call("POST", f"{v}/servers/999999999/actions/poweron", 404)
-    await call("POST", f"{v}/servers/{s.id}/actions/change_type", 422,
-               json_body={"server_type": "cx33", "upgrade_disk": True})  # still running
+    await call(
+        "POST", f"{v}/servers/{s.id}/actions/change_type", 422, json_body={"server_type": "cx33", "upgrade_disk": True}
+    )  # still running
     for verb in ("reboot", "reset", "shutdown", "poweroff"):
         await call("POST", f"{v}/servers/{s.id}/actions/{verb}", 201)
         emu.state.advance(30)
-    await call("POST", f"{v}/servers/{s.id}/actions/change_type", 201,
-               json_body={"server_type": "cx33", "upgrade_disk": True})
+    await call(
+        "POST", f"{v}/servers/{s.id}/actions/change_type", 201, json_body={"server_type": "cx33", "upgrade_disk": True}
+    )
     emu.state.advance(120)
     await call("POST", f"{v}/servers/{s.id}/actions/poweron", 201)
     emu.state.advance(30)
-    snap = await call("POST", f"{v}/servers/{s.id}/actions/create_image", 201,
-                      json_body={"type": "snapshot", "description": "spec snapshot", "labels": {"k": "v"}})
+    snap = await call(
+        "POST",
+        f"{v}/servers/{s.id}/actions/create_image",
+        201,
+        json_body={"type": "snapshot", "description": "spec snapshot", "labels": {"k": "v"}},
+    )
     await call("GET", f"{v}/actions/{snap['action']['id']}", 200)
     await call("GET", f"{v}/actions/999999999", 404)
     await call("GET", f"{v}/images", 200)
-    await call("GET", f"{v}/images", 200, params=[("type", "snapshot"), ("type", "system"), ("status", "creating"),
-                                                   ("architecture", "x86"), ("page", 1), ("per_page", 2)])
+    await call(
+        "GET",
+        f"{v}/images",
+        200,
+        params=[
+            ("type", "snapshot"),
+            ("type", "system"),
+            ("status", "creating"),
+            ("architecture", "x86"),
+            ("page", 1),
+            ("per_page", 2),
+        ],
+    )
     await call("GET", f"{v}/images", 200, params={"name": "ubuntu-24.04"})
     await call("GET", f"{v}/images", 401, token=False, bad=True)
     await call("GET", f"{v}/locations", 200)
@@ -428,11 +492,22 @@ async def _drive_digitalocean(call: Drive) -> None:
     emu, v = call.emu, "/v2"
     s = emu.plant(name="spec-ready", location="fra1", tags=["clawops"])
     busy = _busy(emu.plant(name="spec-busy", location="fra1", ready=False))
-    created = await call("POST", f"{v}/droplets", 202, json_body={
-        "name": "spec-new", "region": "fra1", "size": "s-2vcpu-4gb", "image": "ubuntu-24-04-x64",
-        "tags": ["clawops"], "user_data": "#cloud-config\n"})
-    await call("POST", f"{v}/droplets", 422, json_body={"name": "spec-x", "size": "s-99vcpu",
-                                                         "image": "ubuntu-24-04-x64"})
+    created = await call(
+        "POST",
+        f"{v}/droplets",
+        202,
+        json_body={
+            "name": "spec-new",
+            "region": "fra1",
+            "size": "s-2vcpu-4gb",
+            "image": "ubuntu-24-04-x64",
+            "tags": ["clawops"],
+            "user_data": "#cloud-config\n",
+        },
+    )
+    await call(
+        "POST", f"{v}/droplets", 422, json_body={"name": "spec-x", "size": "s-99vcpu", "image": "ubuntu-24-04-x64"}
+    )
     await call("POST", f"{v}/droplets", 422, json_body={"name": "spec-x"}, bad=True)
     await call("GET", f"{v}/droplets", 200, params={"page": 1, "per_page": 1})
     await call("GET", f"{v}/droplets", 200, params={"tag_name": "clawops"})
@@ -442,9 +517,15 @@ async def _drive_digitalocean(call: Drive) -> None:
     await call("POST", f"{v}/droplets/{busy.id}/actions", 422, json_body={"type": "reboot"})
     await call("POST", f"{v}/droplets/999999999/actions", 404, json_body={"type": "reboot"})
     action = None
-    for body in ({"type": "reboot"}, {"type": "power_cycle"}, {"type": "shutdown"}, {"type": "power_off"},
-                 {"type": "resize", "size": "s-4vcpu-8gb", "disk": True}, {"type": "power_on"},
-                 {"type": "snapshot", "name": "spec-snapshot"}):
+    for body in (
+        {"type": "reboot"},
+        {"type": "power_cycle"},
+        {"type": "shutdown"},
+        {"type": "power_off"},
+        {"type": "resize", "size": "s-4vcpu-8gb", "disk": True},
+        {"type": "power_on"},
+        {"type": "snapshot", "name": "spec-snapshot"},
+    ):
         action = await call("POST", f"{v}/droplets/{s.id}/actions", 201, json_body=body)
         emu.state.advance(90)
     assert action is not None
@@ -467,9 +548,20 @@ async def _drive_vultr(call: Drive) -> None:
     s = emu.plant(name="spec-ready", tags=["clawops"])
     busy = _busy(emu.plant(name="spec-busy", ready=False))
     gone = str(uuid.uuid4())
-    created = await call("POST", f"{v}/instances", 202, json_body={
-        "region": "ewr", "plan": "vc2-2c-4gb", "os_id": 2284, "label": "spec-new", "hostname": "spec-new",
-        "tags": ["clawops"], "user_data": base64.b64encode(b"#cloud-config\n").decode()})
+    created = await call(
+        "POST",
+        f"{v}/instances",
+        202,
+        json_body={
+            "region": "ewr",
+            "plan": "vc2-2c-4gb",
+            "os_id": 2284,
+            "label": "spec-new",
+            "hostname": "spec-new",
+            "tags": ["clawops"],
+            "user_data": base64.b64encode(b"#cloud-config\n").decode(),
+        },
+    )
     await call("POST", f"{v}/instances", 400, json_body={"region": "ewr", "plan": "vc2-99c", "os_id": 2284})
     await call("POST", f"{v}/instances", 400, json_body={"label": "spec-x"}, bad=True)
     page = await call("GET", f"{v}/instances", 200, params={"per_page": 1})
@@ -501,12 +593,26 @@ async def _drive_contabo(call: Drive) -> None:
     emu, v = call.emu, "/v1"
     s = emu.plant(name="spec-ready")
     busy = _busy(emu.plant(name="spec-busy", ready=False))
-    secret = await call("POST", f"{v}/secrets", 201, json_body={
-        "name": "spec-key", "value": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0 ops@example", "type": "ssh"})
+    secret = await call(
+        "POST",
+        f"{v}/secrets",
+        201,
+        json_body={"name": "spec-key", "value": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0 ops@example", "type": "ssh"},
+    )
     await call("POST", f"{v}/secrets", 400, json_body={"name": "spec-key"}, bad=True)
-    created = await call("POST", f"{v}/compute/instances", 201, json_body={
-        "period": 1, "productId": "V91", "region": "EU", "displayName": "spec-new",
-        "sshKeys": [secret["data"][0]["secretId"]], "userData": "#cloud-config\n"})
+    created = await call(
+        "POST",
+        f"{v}/compute/instances",
+        201,
+        json_body={
+            "period": 1,
+            "productId": "V91",
+            "region": "EU",
+            "displayName": "spec-new",
+            "sshKeys": [secret["data"][0]["secretId"]],
+            "userData": "#cloud-config\n",
+        },
+    )
     await call("POST", f"{v}/compute/instances", 400, json_body={"period": 1, "productId": "V999"})
     await call("POST", f"{v}/compute/instances", 400, json_body={"productId": "V91"}, bad=True)
     await call("GET", f"{v}/compute/instances", 200, params={"page": 1, "size": 1})
@@ -520,8 +626,12 @@ async def _drive_contabo(call: Drive) -> None:
     for verb in ("restart", "shutdown", "start", "stop", "start"):
         await call("POST", f"{v}/compute/instances/{s.id}/actions/{verb}", 201)
         emu.state.advance(60)
-    await call("POST", f"{v}/compute/instances/{s.id}/snapshots", 201,
-               json_body={"name": "spec-snapshot", "description": "before upgrade"})
+    await call(
+        "POST",
+        f"{v}/compute/instances/{s.id}/snapshots",
+        201,
+        json_body={"name": "spec-snapshot", "description": "before upgrade"},
+    )
     await call("POST", f"{v}/compute/instances/{s.id}/snapshots", 400, json_body={"name": "x" * 40}, bad=True)
     await call("POST", f"{v}/compute/instances/999999999/snapshots", 404, json_body={"name": "spec"})
     await call("GET", f"{v}/data-centers", 200)
@@ -541,17 +651,35 @@ async def _drive_hostinger(call: Drive) -> None:
     emu, vps, billing = call.emu, "/api/vps/v1", "/api/billing/v1"
     s = emu.plant(name="spec-ready.example.com")
     busy = _busy(emu.plant(name="spec-busy.example.com", ready=False))
-    script = await call("POST", f"{vps}/post-install-scripts", 200,
-                        json_body={"name": "clawops-bootstrap", "content": "#!/bin/sh\necho hi\n"})
+    script = await call(
+        "POST",
+        f"{vps}/post-install-scripts",
+        200,
+        json_body={"name": "clawops-bootstrap", "content": "#!/bin/sh\necho hi\n"},
+    )
     await call("POST", f"{vps}/post-install-scripts", 422, json_body={"name": "x"}, bad=True)
     await call("GET", f"{vps}/post-install-scripts", 200, params={"page": 1})
     await call("GET", f"{vps}/post-install-scripts", 422, params={"page": "first"}, bad=True)
-    created = await call("POST", f"{vps}/virtual-machines", 200, json_body={
-        "item_id": "hostingercom-vps-kvm2-usd-1m",
-        "setup": {"template_id": 1077, "data_center_id": 17, "hostname": "spec-new.example.com",
-                  "post_install_script_id": script["id"]}})
-    await call("POST", f"{vps}/virtual-machines", 422, json_body={
-        "item_id": "hostingercom-vps-kvm99-usd-1m", "setup": {"template_id": 1077, "data_center_id": 17}})
+    created = await call(
+        "POST",
+        f"{vps}/virtual-machines",
+        200,
+        json_body={
+            "item_id": "hostingercom-vps-kvm2-usd-1m",
+            "setup": {
+                "template_id": 1077,
+                "data_center_id": 17,
+                "hostname": "spec-new.example.com",
+                "post_install_script_id": script["id"],
+            },
+        },
+    )
+    await call(
+        "POST",
+        f"{vps}/virtual-machines",
+        422,
+        json_body={"item_id": "hostingercom-vps-kvm99-usd-1m", "setup": {"template_id": 1077, "data_center_id": 17}},
+    )
     await call("GET", f"{vps}/virtual-machines", 200)
     await call("GET", f"{vps}/virtual-machines", 401, token=False, bad=True)
     await call("GET", f"{vps}/virtual-machines/{s.id}", 200)
@@ -581,8 +709,11 @@ async def _drive_hostinger(call: Drive) -> None:
 
 
 DRIVES: dict[str, Callable[[Drive], Awaitable[None]]] = {
-    "hetzner": _drive_hetzner, "digitalocean": _drive_digitalocean, "vultr": _drive_vultr,
-    "contabo": _drive_contabo, "hostinger": _drive_hostinger,
+    "hetzner": _drive_hetzner,
+    "digitalocean": _drive_digitalocean,
+    "vultr": _drive_vultr,
+    "contabo": _drive_contabo,
+    "hostinger": _drive_hostinger,
 }
 
 
@@ -606,8 +737,11 @@ def check(provider: str, exchanges: list[Exchange], server_url: str) -> tuple[in
 
     checked = [x for x in exchanges if not any(marker in x.request.url.path for marker in NOT_IN_SPEC)]
     used = {spec_path(provider, x.request.url.path) for x in checked}
-    problems = [f"{x.request.method} {x.request.url.path}: path not in the vendor spec"
-                for x in checked if spec_path(provider, x.request.url.path) is None]
+    problems = [
+        f"{x.request.method} {x.request.url.path}: path not in the vendor spec"
+        for x in checked
+        if spec_path(provider, x.request.url.path) is None
+    ]
     notes: set[str] = set()
     spec = patched_spec(provider, {p for p in used if p})
     openapi = openapi_for(spec, server_url)
@@ -618,8 +752,11 @@ def check(provider: str, exchanges: list[Exchange], server_url: str) -> tuple[in
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", DeprecationWarning)
                 openapi.validate_request(req)
-            notes.update(f"{x.source}: {x.request.method} {spec_path(provider, x.request.url.path)}: {w.message}"
-                         for w in caught if issubclass(w.category, DeprecationWarning))
+            notes.update(
+                f"{x.source}: {x.request.method} {spec_path(provider, x.request.url.path)}: {w.message}"
+                for w in caught
+                if issubclass(w.category, DeprecationWarning)
+            )
             if x.bad_request:
                 problems.append(f"{where}: request sent wrong on purpose, yet the spec accepts it")
         except PathNotFound:
@@ -631,8 +768,11 @@ def check(provider: str, exchanges: list[Exchange], server_url: str) -> tuple[in
             openapi.validate_response(req, resp)
         except Exception as exc:
             problems.append(f"{where}: response: {_explain(exc)}")
-        missing = [h for h in _declared_headers(spec, provider, x.request.method, x.request.url.path,
-                                                x.response.status_code) if h not in x.response.headers]
+        missing = [
+            h
+            for h in _declared_headers(spec, provider, x.request.method, x.request.url.path, x.response.status_code)
+            if h not in x.response.headers
+        ]
         if missing:
             problems.append(f"{where}: declared header(s) missing: {', '.join(missing)}")
     return len(checked), problems, notes
@@ -640,8 +780,11 @@ def check(provider: str, exchanges: list[Exchange], server_url: str) -> tuple[in
 
 def route_coverage(emu: Emulator) -> list[str]:
     """Emulator routes never answered with a 2xx, or never with a 4xx."""
-    routes = {f"{r.method} {r.resource.canonical}" for r in emu.runner.app.router.routes()
-              if r.method != "HEAD" and r.resource is not None}
+    routes = {
+        f"{r.method} {r.resource.canonical}"
+        for r in emu.runner.app.router.routes()
+        if r.method != "HEAD" and r.resource is not None
+    }
     routes = {r for r in routes if not any(marker in r for marker in NOT_IN_SPEC)}
     answered: dict[str, set[int]] = {}
     for record in emu.state.log:
@@ -666,9 +809,11 @@ async def test_every_emulator_route_and_driver_call_matches_the_vendor_spec(caps
             await response.aread()
             into.append(Exchange(response.request, response, source="driver"))
 
-        async with running_emulator(provider, time_scale=100.0) as emu, httpx.AsyncClient(
-            timeout=5.0, event_hooks={"response": [record]}
-        ) as driver_client, httpx.AsyncClient(timeout=5.0) as plain:
+        async with (
+            running_emulator(provider, time_scale=100.0) as emu,
+            httpx.AsyncClient(timeout=5.0, event_hooks={"response": [record]}) as driver_client,
+            httpx.AsyncClient(timeout=5.0) as plain,
+        ):
             driver = emulator_driver(emu, driver_client, time_scale=100.0)
             await _driver_scenario(provider, driver, emu)
             call = Drive(emu, plain)
@@ -681,8 +826,10 @@ async def test_every_emulator_route_and_driver_call_matches_the_vendor_spec(caps
         invalid = len({p.split(":", 2)[1] for p in bad})  # one exchange may have several problems
         total += n
         valid += n - min(n, invalid)
-        lines.append(f"{provider}: {n - min(n, invalid)}/{n} exchanges valid, "
-                     f"{len(_patches(provider))} documented spec patch(es)")
+        lines.append(
+            f"{provider}: {n - min(n, invalid)}/{n} exchanges valid, "
+            f"{len(_patches(provider))} documented spec patch(es)"
+        )
         lines += [f"  note ({provider}): deprecated in the vendor spec: {note}" for note in sorted(notes)]
         problems += mine
     percent = 100 * valid / total if total else 0

@@ -8,8 +8,9 @@ from engine.providers.emulators import running_emulator
 from engine.providers.status import provider_status
 
 
-async def test_status_is_operational_then_reports_a_region_outage_then_recovers(provider: str,
-                                                                                vendor_location: str) -> None:
+async def test_status_is_operational_then_reports_a_region_outage_then_recovers(
+    provider: str, vendor_location: str
+) -> None:
     location = vendor_location
     async with running_emulator(provider) as emu, httpx.AsyncClient() as client:
         calm = await provider_status(provider, client, emu.status_url)

@@ -17,8 +17,13 @@ async def test_hostinger_post_install_scripts_are_deleted_after_the_boot(rig: Ri
     assert isinstance(vendor, Hostinger)
     for n in range(16):  # the account's other scripts: ours lands on the second page (15 per page)
         vendor.script_seq += 1
-        vendor.scripts[vendor.script_seq] = {"id": vendor.script_seq, "name": f"someone-else-{n}",
-                                             "content": "echo hi", "created_at": "", "updated_at": ""}
+        vendor.scripts[vendor.script_seq] = {
+            "id": vendor.script_seq,
+            "name": f"someone-else-{n}",
+            "content": "echo hi",
+            "created_at": "",
+            "updated_at": "",
+        }
     await rig.driver.create_server(rig.spec(1, user_data=USER_DATA))
     ours = [sc for sc in vendor.scripts.values() if sc["name"] == "clawops-i-acct-001-p"]
     assert len(ours) == 1 and ours[0]["content"] == USER_DATA  # the vendor holds the token until we act

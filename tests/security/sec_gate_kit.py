@@ -24,8 +24,10 @@ def words(ids: list[str]) -> str:
 def fleet(engine: Engine) -> dict[str, tuple[Any, ...]]:
     """Everything an action could change about an instance."""
     with engine.store.session() as s:
-        return {i.id: (i.state, i.role, i.tier, i.provider, i.provider_server_id, i.monthly_price)
-                for i in s.exec(select(Instance)).all()}
+        return {
+            i.id: (i.state, i.role, i.tier, i.provider, i.provider_server_id, i.monthly_price)
+            for i in s.exec(select(Instance)).all()
+        }
 
 
 def jobs(engine: Engine) -> list[JobRecord]:
@@ -60,8 +62,9 @@ class Daemon:
 
         ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(serve_api(self.engine, "127.0.0.1", 0, stop=self._stop,
-                                                   ready=ready.set_result))
+        self._task = asyncio.create_task(
+            serve_api(self.engine, "127.0.0.1", 0, stop=self._stop, ready=ready.set_result)
+        )
         return await asyncio.wait_for(ready, 30)
 
     async def stop(self) -> None:

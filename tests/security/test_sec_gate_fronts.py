@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def clawops(home: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, object]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
-    full.update({"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": str(PAIRS), "CLAWOPS_DEMO_PROVIDERS": "sim",
-                 **(env or {})})
+    full.update(
+        {"CLAWOPS_HOME": str(home), "CLAWOPS_DEMO_PAIRS": str(PAIRS), "CLAWOPS_DEMO_PROVIDERS": "sim", **(env or {})}
+    )
     proc = run_clawops(["ask", "--json", *args], env=full)
     assert proc.returncode == 0, proc.stderr
     out: dict[str, object] = json.loads(proc.stdout)
@@ -93,8 +94,9 @@ def _key(engine: Engine, name: str) -> str:
 
 async def _turn(url: str, key: str, message: str, **body: object) -> dict[str, object]:
     async with httpx.AsyncClient(base_url=url, timeout=120, verify=tls()) as http:  # per turn: tests/tls_kit.py
-        resp = await http.post("/v1/turns", headers={"Authorization": f"Bearer {key}"},
-                               json={"message": message, **body})
+        resp = await http.post(
+            "/v1/turns", headers={"Authorization": f"Bearer {key}"}, json={"message": message, **body}
+        )
     assert resp.status_code == 200, resp.text
     out: dict[str, object] = resp.json()
     return out
@@ -102,8 +104,11 @@ async def _turn(url: str, key: str, message: str, **body: object) -> dict[str, o
 
 async def test_daemon_compound_restarts_wait(api_engine: Engine, daemon_url: str) -> None:
     before = fleet(api_engine)
-    out = await _turn(daemon_url, _key(api_engine, "alice"),
-                      f"restart the gateway on {words(accounts(1, 6))} and restart docker on {words(accounts(11, 5))}")
+    out = await _turn(
+        daemon_url,
+        _key(api_engine, "alice"),
+        f"restart the gateway on {words(accounts(1, 6))} and restart docker on {words(accounts(11, 5))}",
+    )
     calls = out["tool_calls"]
     assert isinstance(calls, list) and {c["status"] for c in calls} == {"planned"}
     nothing_ran(api_engine, before)
@@ -129,8 +134,12 @@ async def test_daemon_go_from_another_operator_runs_nothing(api_engine: Engine, 
 async def test_cli_against_the_daemon_meets_the_same_gate(api_engine: Engine, daemon_url: str, tmp_path: Path) -> None:
     key = _key(api_engine, "alice")
     before = fleet(api_engine)
-    out = await asyncio.to_thread(clawops, tmp_path, f"tear down {words(accounts(1, 3))}; tear down acct-030",
-                                  env={"CLAWOPS_ENGINE_URL": daemon_url, "CLAWOPS_API_KEY": key})
+    out = await asyncio.to_thread(
+        clawops,
+        tmp_path,
+        f"tear down {words(accounts(1, 3))}; tear down acct-030",
+        env={"CLAWOPS_ENGINE_URL": daemon_url, "CLAWOPS_API_KEY": key},
+    )
     calls = out["tool_calls"]
     assert isinstance(calls, list) and [c["status"] for c in calls] == ["planned", "planned"]
     nothing_ran(api_engine, before)
@@ -152,8 +161,14 @@ async def test_a_channel_turn_meets_the_same_gate(api_engine: Engine) -> None:
 def test_the_engine_process_holds_splits_across_cli_processes_and_sessions(clawops_home: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
     env.update({"CLAWOPS_HOME": str(clawops_home), "CLAWOPS_DEMO_PAIRS": str(PAIRS), "CLAWOPS_DEMO_PROVIDERS": "sim"})
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "engine", "--port", "0"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "engine", "--port", "0"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
@@ -175,8 +190,9 @@ def test_the_engine_process_holds_splits_across_cli_processes_and_sessions(clawo
             proc.stdout.close()
     db = sqlite3.connect(clawops_home / "clawops.db")
     try:  # Guardian's own heals may run in the daemon; of the operator's turns only the first ran
-        ran = db.execute("SELECT p.session_key, p.tool FROM jobs j JOIN plans p ON p.id = j.plan_id "
-                         "WHERE p.session_key != ''").fetchall()
+        ran = db.execute(
+            "SELECT p.session_key, p.tool FROM jobs j JOIN plans p ON p.id = j.plan_id WHERE p.session_key != ''"
+        ).fetchall()
         deleted = db.execute("SELECT count(*) FROM instances WHERE state = 'DELETED'").fetchone()[0]
     finally:
         db.close()
@@ -184,8 +200,11 @@ def test_the_engine_process_holds_splits_across_cli_processes_and_sessions(clawo
 
 
 # ----------------------------------------------------------------------------- a stale "go", through the real CLI
-@pytest.mark.parametrize("between", [["blorp the frobnicators"], ["fleet status", "show acct-005"]],
-                         ids=["after-not-understood", "after-other-turns"])
+@pytest.mark.parametrize(
+    "between",
+    [["blorp the frobnicators"], ["fleet status", "show acct-005"]],
+    ids=["after-not-understood", "after-other-turns"],
+)
 def test_cli_a_go_that_is_not_about_the_plan_runs_nothing(tmp_path: Path, between: list[str]) -> None:
     """A "go" after a turn that was not understood, or several turns after the plan, confirms nothing."""
     session = ("--session", "night")

@@ -148,8 +148,15 @@ def test_an_operator_confirmation_resets_nothing_but_counts_nothing(engine: Engi
 
 
 # ----------------------------------------------------------------------------- destructive, whatever the size
-@pytest.mark.parametrize("message", ["tear down acct-021", "tear down acct-021 without archive",
-                                     "delete acct-021, no archive", "tear down i-acct-021-s"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "tear down acct-021",
+        "tear down acct-021 without archive",
+        "delete acct-021, no archive",
+        "tear down i-acct-021-s",
+    ],
+)
 def test_destructive_one_user_changes_wait(engine: Engine, message: str) -> None:
     before = fleet(engine)
     out = ask(engine, message)
@@ -237,8 +244,11 @@ def test_a_model_can_neither_confirm_nor_pass_confirmed(engine: Engine) -> None:
     before = fleet(engine)
     with pytest.raises(PolicyRefusal, match="only the operator"):
         asyncio.run(engine.ops.confirm(model, plan_id))
-    out = asyncio.run(engine.ops.call(model, "restart", {"selector": {"accounts": ["acct-032"]},
-                                                         "component": "gateway"}, confirmed=True))
+    out = asyncio.run(
+        engine.ops.call(
+            model, "restart", {"selector": {"accounts": ["acct-032"]}, "component": "gateway"}, confirmed=True
+        )
+    )
     assert out.status == "planned" and out.plan is not None and out.plan.requires_confirmation
     nothing_ran(engine, before)
 

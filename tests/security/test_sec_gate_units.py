@@ -31,8 +31,9 @@ MODEL = dataclasses.replace(OWNER, agent="forge")
 GUARDIAN = dataclasses.replace(OWNER, agent="guardian", autonomous=True, channel="guardian")
 
 
-def _p(plan_id: str, n: int, *, first: int = 1, tool: str = "restart", destructive: bool = False,
-       model: bool = False) -> Proposal:
+def _p(
+    plan_id: str, n: int, *, first: int = 1, tool: str = "restart", destructive: bool = False, model: bool = False
+) -> Proposal:
     return Proposal(plan_id, tool, frozenset(accounts(first, n)), n, destructive, model)
 
 
@@ -55,8 +56,9 @@ def test_the_threshold_is_never_looser_than_ten() -> None:
 def test_a_model_or_a_destructive_call_always_waits_guardian_keeps_its_own_limits() -> None:
     assert judge(MODEL, [_p("a", 1, model=model_initiated(MODEL))], WindowUse(), 10)[0].needs_human
     assert judge(OWNER, [_p("a", 1, destructive=True)], WindowUse(), 10)[0].needs_human
-    assert not judge(GUARDIAN, [_p("a", 1, model=model_initiated(GUARDIAN))], WindowUse(frozenset(accounts(1, 10))),
-                     10)[0].needs_human
+    assert not judge(
+        GUARDIAN, [_p("a", 1, model=model_initiated(GUARDIAN))], WindowUse(frozenset(accounts(1, 10))), 10
+    )[0].needs_human
     assert is_destructive(TOOLS["teardown"].destructive, {}, True)
     assert is_destructive(TOOLS["resize"].destructive, {"archive": False}, True)
     assert is_destructive(TOOLS["failover"].destructive, {}, False)
@@ -72,8 +74,9 @@ def test_grounding_needs_the_same_tool_and_nothing_unnamed() -> None:
 
 
 def test_the_scope_fingerprint_changes_with_any_target() -> None:
-    assert scope_of("teardown", {"archive": True}, ["i-1", "i-2"]) == scope_of("teardown", {"archive": True},
-                                                                             ["i-2", "i-1"])
+    assert scope_of("teardown", {"archive": True}, ["i-1", "i-2"]) == scope_of(
+        "teardown", {"archive": True}, ["i-2", "i-1"]
+    )
     assert scope_of("teardown", {"archive": True}, ["i-1"]) != scope_of("teardown", {"archive": True}, ["i-1", "i-2"])
     assert scope_of("teardown", {"archive": True}, ["i-1"]) != scope_of("teardown", {"archive": False}, ["i-1"])
 
@@ -90,8 +93,9 @@ def engine(clawops_home: Path) -> Iterator[Engine]:
 def test_guardian_heals_run_under_the_standing_approval_and_leave_the_operators_window_alone(engine: Engine) -> None:
     guardian = dataclasses.replace(engine.caller(), agent="guardian", autonomous=True, channel="guardian")
     for account in accounts(1, 12):
-        out = asyncio.run(engine.ops.call(guardian, "restart", {"selector": {"accounts": [account]},
-                                                               "component": "gateway"}))
+        out = asyncio.run(
+            engine.ops.call(guardian, "restart", {"selector": {"accounts": [account]}, "component": "gateway"})
+        )
         assert out.status == "done", out.message
     ran = len(jobs(engine))
     turn = asyncio.run(engine.ask(f"restart docker on {' '.join(accounts(20, 10))}")).to_contract()

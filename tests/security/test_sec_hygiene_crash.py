@@ -44,7 +44,8 @@ def _jobs(home: Path) -> list[tuple[str, str]]:
 
 
 async def test_a_crash_after_the_action_names_the_job_and_a_retry_does_not_repeat_it(
-        served: tuple[Engine, str, str], clawops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    served: tuple[Engine, str, str], clawops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine, url, key = served
     real_turn = engine.conversation.turn
 
@@ -58,8 +59,9 @@ async def test_a_crash_after_the_action_names_the_job_and_a_retry_does_not_repea
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
         first = await http.post("/v1/turns", headers=headers, json=body)
         retry = await http.post("/v1/turns", headers=headers, json=body)
-        plain = await http.post("/v1/turns", headers={"Authorization": f"Bearer {key}"},
-                                json={"message": "fleet status"})
+        plain = await http.post(
+            "/v1/turns", headers={"Authorization": f"Bearer {key}"}, json={"message": "fleet status"}
+        )
     jobs = _jobs(clawops_home)
     assert [tool for _, tool in jobs] == ["restart"]  # one job: the retry did not run it again
     error = first.json()["error"]

@@ -76,8 +76,9 @@ def attack_viewer_mutates(engine: Engine) -> None:
     viewer = engine.caller_for_key(engine.trust.issue_key(_owner(engine), "globex-viewer").key)
     narrowed = engine.caller_for_key(engine.trust.issue_key(_owner(engine), "acme-ops", ["read"]).key)
     for caller in (viewer, narrowed):
-        out = asyncio.run(engine.ops.call(caller, "restart", {"selector": {"provider": "vultr"},
-                                                              "component": "gateway"}))
+        out = asyncio.run(
+            engine.ops.call(caller, "restart", {"selector": {"provider": "vultr"}, "component": "gateway"})
+        )
         assert (out.status, out.rule) == ("refused", "role")
     assert len(query(engine.store, action="refused.restart")) == 2
 
@@ -88,8 +89,7 @@ def attack_cross_tenant(engine: Engine) -> None:
     with engine.store.engine.connect() as conn:
         other = conn.execute(text("SELECT id FROM accounts WHERE tenant_id != 'demo-acme' LIMIT 1")).scalar_one()
     inspect = asyncio.run(engine.ops.call(acme, "instance_inspect", {"target": other}))
-    restart = asyncio.run(engine.ops.call(acme, "restart", {"selector": {"accounts": [other]},
-                                                            "component": "gateway"}))
+    restart = asyncio.run(engine.ops.call(acme, "restart", {"selector": {"accounts": [other]}, "component": "gateway"}))
     assert inspect.status == "error" and "visible to you" in inspect.message and other in inspect.message
     assert restart.status in ("error", "refused") and restart.plan is None
 
@@ -97,10 +97,12 @@ def attack_cross_tenant(engine: Engine) -> None:
 def attack_forged_identity(engine: Engine) -> None:
     link_identity(engine.store, _owner(engine), "acme-ops", "whatsapp", "+49 170 1234567")
     assert engine.caller_for_identity("whatsapp", "491701234567").name == "acme-ops"
-    forged = [("telegram", "491701234567"),  # the right number on the wrong channel
-              ("telegram", "owner"),  # a display name is not an id
-              ("whatsapp", "+49 170 1234568"),  # one digit off
-              ("ssh", "root")]
+    forged = [
+        ("telegram", "491701234567"),  # the right number on the wrong channel
+        ("telegram", "owner"),  # a display name is not an id
+        ("whatsapp", "+49 170 1234568"),  # one digit off
+        ("ssh", "root"),
+    ]
     for channel, ext in forged:
         with pytest.raises(AuthenticationError):
             engine.caller_for_identity(channel, ext)
@@ -124,7 +126,9 @@ def attack_repeated_wrong_keys(engine: Engine) -> None:
     failures = _until_throttled(lambda: engine.trust.authenticate("cok_0badc0de_" + "z" * 43, source="203.0.113.66"))
     with pytest.raises(TooManyAttempts, match="try again in"):
         engine.trust.authenticate("cok_0badc0de_" + "y" * 43, source="203.0.113.66")  # more wrong keys: throttled
-    assert engine.trust.authenticate(good.key, source="203.0.113.66").name == "acme-ops"  # a right key: never locked out
+    assert (
+        engine.trust.authenticate(good.key, source="203.0.113.66").name == "acme-ops"
+    )  # a right key: never locked out
     assert 1 <= failures < 40 and len(query(engine.store, action="login.failed", limit=100)) == failures
     assert len(query(engine.store, action="login.throttled")) >= 1
     assert engine.trust.authenticate(good.key, source="198.51.100.3").name == "acme-ops"
@@ -167,8 +171,10 @@ def attack_truncated_audit(engine: Engine) -> None:
     with engine.store.engine.begin() as conn:
         top = conn.execute(text("SELECT max(seq) FROM audit_entries")).scalar_one()
         conn.execute(text("DELETE FROM audit_entries WHERE seq = :s"), {"s": top})
-        conn.execute(text("UPDATE audit_head SET seq = :s, hash = (SELECT hash FROM audit_entries WHERE seq = :s)"),
-                     {"s": top - 1})
+        conn.execute(
+            text("UPDATE audit_head SET seq = :s, hash = (SELECT hash FROM audit_entries WHERE seq = :s)"),
+            {"s": top - 1},
+        )
     report = verify_with_anchor(engine.store, path)
     assert report.problem is not None and "cut off" in report.problem.message
 
@@ -185,8 +191,10 @@ def attack_secret_in_tool_result(engine: Engine) -> None:
     token = "do-CANARY-5566778899aabbcc"
     engine.trust.secrets.set("digitalocean/token", token)
     with engine.store.engine.begin() as conn:
-        conn.execute(text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
-                     {"r": f"node log: DO_TOKEN={token}"})
+        conn.execute(
+            text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
+            {"r": f"node log: DO_TOKEN={token}"},
+        )
     client = EmbeddedClient(engine)
     result = asyncio.run(client.ask("show acct-001"))
     contract = str(result.to_contract())
@@ -204,13 +212,16 @@ def attack_secret_in_tool_result_to_the_model(engine: Engine) -> None:
     token = "do-CANARY-llm-5566778899aabbcc"
     engine.trust.secrets.set("digitalocean/token", token)
     with engine.store.engine.begin() as conn:
-        conn.execute(text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
-                     {"r": f"node log: DO_TOKEN={token}"})
+        conn.execute(
+            text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
+            {"r": f"node log: DO_TOKEN={token}"},
+        )
 
     async def turn() -> list[dict[str, Any]]:
         async with AnthropicEmulator(responder=_inspecting_model) as emu:
-            settings = engine.settings.model_copy(update={"anthropic_api_key": SecretStr("sk-test-attacks"),
-                                                          "anthropic_base_url": emu.base_url})
+            settings = engine.settings.model_copy(
+                update={"anthropic_api_key": SecretStr("sk-test-attacks"), "anthropic_base_url": emu.base_url}
+            )
             brain = llm_brain_for(settings)
             assert brain is not None
             engine.conversation.llm = brain

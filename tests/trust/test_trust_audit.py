@@ -21,8 +21,15 @@ def _store(url: str) -> Store:
     with store.session() as s:
         audit.append(s, actor="owner", action="plan.restart", target="pl-1", channel="cli")
         audit.append(s, actor="guardian@owner", action="restart", target="i-acct-042-p", channel="job")
-        audit.append(s, actor="alice", action="refused.teardown", target="rule1", outcome="refused",
-                     channel="telegram", detail={"reason": "standby unhealthy"})
+        audit.append(
+            s,
+            actor="alice",
+            action="refused.teardown",
+            target="rule1",
+            outcome="refused",
+            channel="telegram",
+            detail={"reason": "standby unhealthy"},
+        )
         audit.append(s, actor="owner", action="confirm.restart", target="pl-1", channel="tui")
     return store
 
@@ -60,8 +67,19 @@ def test_parse_since(text_in: str, ok: bool) -> None:
 def test_append_many_extends_the_same_chain(store_url: str) -> None:
     store = _store(store_url)
     with store.session() as s:
-        n = append_many(s, [AuditDraft(actor="guardian", action="heal.restart", target=f"i-{i}", channel="job",
-                                       detail={"n": i, "ünï": "cödé"}) for i in range(500)])
+        n = append_many(
+            s,
+            [
+                AuditDraft(
+                    actor="guardian",
+                    action="heal.restart",
+                    target=f"i-{i}",
+                    channel="job",
+                    detail={"n": i, "ünï": "cödé"},
+                )
+                for i in range(500)
+            ],
+        )
     with store.session() as s:
         audit.append(s, actor="owner", action="after", target="x")
         assert append_many(s, []) == 0
@@ -71,10 +89,14 @@ def test_append_many_extends_the_same_chain(store_url: str) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.text(min_size=1, max_size=12), st.dictionaries(st.text(max_size=5), st.integers())),
-                max_size=8))
-def test_append_many_matches_single_appends_property(tmp_path_factory: pytest.TempPathFactory,
-                                                     drafts: list[tuple[str, dict[str, int]]]) -> None:
+@given(
+    st.lists(
+        st.tuples(st.text(min_size=1, max_size=12), st.dictionaries(st.text(max_size=5), st.integers())), max_size=8
+    )
+)
+def test_append_many_matches_single_appends_property(
+    tmp_path_factory: pytest.TempPathFactory, drafts: list[tuple[str, dict[str, int]]]
+) -> None:
     store = open_store(f"sqlite:///{tmp_path_factory.mktemp('p') / 'a.db'}")
     with store.session() as s:
         append_many(s, [AuditDraft(actor=a, action="x", detail=d) for a, d in drafts])
@@ -108,15 +130,18 @@ def test_anchor_catches_a_rewritten_chain(sqlite_url: str, tmp_path: Path) -> No
     anchor(store, path)
     # Rewrite history consistently: recompute every hash after editing #3 (what a careful forger would do).
     with store.engine.begin() as conn:
-        rows = conn.execute(text("SELECT seq, ts, actor, channel, action, target, outcome, detail FROM audit_entries "
-                                 "ORDER BY seq")).all()
+        rows = conn.execute(
+            text("SELECT seq, ts, actor, channel, action, target, outcome, detail FROM audit_entries ORDER BY seq")
+        ).all()
         prev = audit.GENESIS_HASH
         for seq, ts, actor, channel, action, target, outcome, detail in rows:
             if seq == 3:
                 actor, outcome = "owner", "ok"
             digest = audit.entry_hash(prev, seq, ts, actor, channel, action, target, outcome, detail)
-            conn.execute(text("UPDATE audit_entries SET actor=:a, outcome=:o, prev_hash=:p, hash=:h WHERE seq=:s"),
-                         {"a": actor, "o": outcome, "p": prev, "h": digest, "s": seq})
+            conn.execute(
+                text("UPDATE audit_entries SET actor=:a, outcome=:o, prev_hash=:p, hash=:h WHERE seq=:s"),
+                {"a": actor, "o": outcome, "p": prev, "h": digest, "s": seq},
+            )
             prev = digest
         conn.execute(text("UPDATE audit_head SET hash = :h"), {"h": prev})
     assert audit.verify(store).ok
@@ -144,8 +169,13 @@ def test_audit_query_tool_scrubs_and_refuses_scoped_callers(sqlite_url: str) -> 
     store = _store(sqlite_url)
     default_redactor().add("tool-canary-0011223344")
     with store.session() as s:
-        audit.append(s, actor="triage@owner", action="agent.decision", target="acct-7",
-                     detail={"tool_result": "log: token=tool-canary-0011223344"})
+        audit.append(
+            s,
+            actor="triage@owner",
+            action="agent.decision",
+            target="acct-7",
+            detail={"tool_result": "log: token=tool-canary-0011223344"},
+        )
     out = audit_query_tool(store, Caller("op-owner", "owner", Role.VIEWER), {"action": "agent", "limit": 5})
     assert out["count"] == 1 and "tool-canary" not in str(out) and "[REDACTED]" in str(out)
     with pytest.raises(PolicyRefusal) as refused:

@@ -25,8 +25,9 @@ async def emu() -> AsyncIterator[AnthropicEmulator]:
 
 @pytest.fixture
 async def engine(clawops_home: Path, emu: AnthropicEmulator) -> AsyncIterator[Engine]:
-    eng = Engine.open(demo_pairs=20, demo_providers="sim", anthropic_api_key="sk-test-coverage",
-                      anthropic_base_url=emu.base_url)
+    eng = Engine.open(
+        demo_pairs=20, demo_providers="sim", anthropic_api_key="sk-test-coverage", anthropic_base_url=emu.base_url
+    )
     assert eng.conversation.llm is not None
     eng.conversation.llm.backoff = 0.001
     yield eng
@@ -42,8 +43,10 @@ async def test_every_kind_of_decision_is_in_the_chain(engine: Engine, emu: Anthr
     assert engine.trust.authenticate(key, channel="api", source="127.0.0.1").name == "owner"
     with pytest.raises(AuthenticationError):
         engine.trust.authenticate(key[:-2] + "zz", channel="api", source="127.0.0.1")
-    emu.add(use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
-            say("[CMD] Plan ready: restart the gateways on Hetzner. Say go."))
+    emu.add(
+        use_tools(("restart", {"selector": {"provider": "hetzner"}, "component": "gateway"})),
+        say("[CMD] Plan ready: restart the gateways on Hetzner. Say go."),
+    )
     planned = await engine.ask("restart everything on hetzner", session="s", channel="tui")
     assert planned.plan is not None
     done = await engine.ask("go", session="s", channel="tui")
@@ -54,8 +57,10 @@ async def test_every_kind_of_decision_is_in_the_chain(engine: Engine, emu: Anthr
 
     assert audit.verify(engine.store).ok
     logins = [e for e in query(engine.store, action="login", limit=100) if e.action == "login"]
-    assert {(e.actor, e.channel, e.detail["source"]) for e in logins} == {("owner", "api", "127.0.0.1"),
-                                                                          ("vera", "api", "127.0.0.1")}
+    assert {(e.actor, e.channel, e.detail["source"]) for e in logins} == {
+        ("owner", "api", "127.0.0.1"),
+        ("vera", "api", "127.0.0.1"),
+    }
     (failed,) = query(engine.store, action="login.failed")
     assert failed.channel == "api" and failed.detail["reason"] == "wrong secret"
     (plan,) = query(engine.store, action="plan.restart")

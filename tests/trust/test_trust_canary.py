@@ -41,8 +41,9 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def clawops(home: Path, *args: str, stdin: str | None = None,
-            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def clawops(
+    home: Path, *args: str, stdin: str | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return run_clawops(args, stdin=stdin, env={**_env(home), **(extra_env or {})})
 
 
@@ -57,13 +58,20 @@ def planted(tmp_path: Path) -> tuple[Path, str]:
     assert key.startswith("cok_") and TOKEN not in added.stdout + added.stderr
     db = sqlite3.connect(home / "clawops.db")
     with db:
-        db.execute("UPDATE instances SET health_reason = ? WHERE account_id = 'acct-001'",
-                   (f"gateway crashed; env dump: HETZNER_TOKEN={TOKEN} CLAWOPS_GATEWAY_TOKEN={GATEWAY}",))
+        db.execute(
+            "UPDATE instances SET health_reason = ? WHERE account_id = 'acct-001'",
+            (f"gateway crashed; env dump: HETZNER_TOKEN={TOKEN} CLAWOPS_GATEWAY_TOKEN={GATEWAY}",),
+        )
     db.close()
     store = open_store(f"sqlite:///{home / 'clawops.db'}")
     with store.session() as s:
-        audit.append(s, actor="triage@owner", action="agent.decision", target="acct-001",
-                     detail={"quoted_tool_result": f"token {TOKEN}", "api_key_seen": key})
+        audit.append(
+            s,
+            actor="triage@owner",
+            action="agent.decision",
+            target="acct-001",
+            detail={"quoted_tool_result": f"token {TOKEN}", "api_key_seen": key},
+        )
     store.dispose()
     return home, key
 
@@ -158,16 +166,21 @@ def test_no_canary_in_what_the_model_is_sent(planted: tuple[Path, str], model: A
     llm = {"CLAWOPS_ANTHROPIC_API_KEY": MODEL_KEY, "CLAWOPS_ANTHROPIC_BASE_URL": model.base_url}
     runs = {
         "inspect": clawops(home, "ask", "--json", "--session", "c", "look at acct-001", extra_env=llm),
-        "pasted": clawops(home, "ask", "--json", "--session", "c",
-                          f"is it this token {TOKEN} or this key {key}?", extra_env=llm),
+        "pasted": clawops(
+            home, "ask", "--json", "--session", "c", f"is it this token {TOKEN} or this key {key}?", extra_env=llm
+        ),
     }
     assert all(r.returncode == 0 for r in runs.values()), [r.stderr[-800:] for r in runs.values()]
     assert all(json.loads(r.stdout)["tool_calls"][0]["tool"] == "instance_inspect" for r in runs.values())
     assert len(model.requests) == 4  # two turns, each: the question, then the tool result
     sent = json.dumps(model.requests, ensure_ascii=False)
     leaks = [c[:12] for c in (TOKEN, GATEWAY, key, MODEL_KEY) if c in sent]
-    leaks += [f"{name}: {c[:12]}" for name, proc in runs.items() for c in (TOKEN, GATEWAY, key, MODEL_KEY)
-              if c in proc.stdout or c in proc.stderr]
+    leaks += [
+        f"{name}: {c[:12]}"
+        for name, proc in runs.items()
+        for c in (TOKEN, GATEWAY, key, MODEL_KEY)
+        if c in proc.stdout or c in proc.stderr
+    ]
     assert leaks == []
     # the canaries were on their way to the model (the node's env dump in the tool result, the pasted
     # token in the operator's message and then in the session history) and arrived masked
@@ -190,14 +203,17 @@ async def test_no_canary_in_what_the_daemon_answers(clawops_home: Path) -> None:
         elsewhere.set("hetzner/token", TOKEN)
         engine.trust.redactor = Redactor()  # this daemon's own, empty redactor
         with engine.store.engine.begin() as conn:
-            conn.execute(sa_text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
-                         {"r": f"env dump: HETZNER_TOKEN={TOKEN}"})
+            conn.execute(
+                sa_text("UPDATE instances SET health_reason = :r WHERE account_id = 'acct-001'"),
+                {"r": f"env dump: HETZNER_TOKEN={TOKEN}"},
+            )
         key = engine.trust.issue_key(engine.caller("owner"), "owner").key
         client = TestClient(TestServer(create_app(engine)))
         await client.start_server()
         try:
-            resp = await client.post("/v1/turns", json={"message": "show acct-001"},
-                                     headers={"Authorization": f"Bearer {key}"})
+            resp = await client.post(
+                "/v1/turns", json={"message": "show acct-001"}, headers={"Authorization": f"Bearer {key}"}
+            )
             body = await resp.text()
         finally:
             await client.close()

@@ -29,6 +29,7 @@ def sqlite_url(tmp_path: Path) -> str:
     """A new empty SQLite store (migrated once per process and copied: tests/store_template.py)."""
     return f"sqlite:///{fresh_sqlite_store(tmp_path / 'clawops.db')}"
 
+
 WRITER = """
 import sys
 from engine import audit
@@ -45,7 +46,9 @@ print("ok", flush=True)
 
 def _count(store: Store, action: str) -> int:
     with store.engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM audit_entries WHERE action = :a"), {"a": action}).scalar_one())
+        return int(
+            conn.execute(text("SELECT count(*) FROM audit_entries WHERE action = :a"), {"a": action}).scalar_one()
+        )
 
 
 def test_processes_appending_at_once_make_one_valid_chain(store_url: str) -> None:
@@ -53,8 +56,17 @@ def test_processes_appending_at_once_make_one_valid_chain(store_url: str) -> Non
     with store.session() as s:
         audit.append(s, actor="owner", action="start")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, store_url, f"engine{n}", "150"], cwd=ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(3)]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, store_url, f"engine{n}", "150"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
     # This process appends meanwhile too, through its own (soon stale) cached head.
     for i in range(100):
         with store.session() as s:

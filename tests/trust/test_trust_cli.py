@@ -22,8 +22,23 @@ def clawops(home: Path, *args: str, stdin: str | None = None) -> subprocess.Comp
 
 
 def test_operator_lifecycle_and_key_shown_once(tmp_path: Path) -> None:
-    added = clawops(tmp_path, "operator", "add", "carol", "--role", "operator", "--tenant", "demo-acme",
-                    "--telegram", "777", "--ssh", "carol", "--key", "--scope", "read")
+    added = clawops(
+        tmp_path,
+        "operator",
+        "add",
+        "carol",
+        "--role",
+        "operator",
+        "--tenant",
+        "demo-acme",
+        "--telegram",
+        "777",
+        "--ssh",
+        "carol",
+        "--key",
+        "--scope",
+        "read",
+    )
     assert added.returncode == 0, added.stderr
     key = added.stdout.strip().splitlines()[-1]
     assert key.startswith("cok_") and "shown once" in added.stdout
@@ -88,8 +103,10 @@ def test_secrets_from_stdin_never_argv_and_listed_without_values(tmp_path: Path)
 def test_audit_query_anchor_and_truncation_detected(tmp_path: Path) -> None:
     clawops(tmp_path, "operator", "add", "frank", "--role", "viewer")
     clawops(tmp_path, "secrets", "set", "a/b", stdin="value-a-b-123456")
-    rows = [json.loads(line) for line in
-            clawops(tmp_path, "audit", "query", "--json", "--action", "operator").stdout.splitlines()]
+    rows = [
+        json.loads(line)
+        for line in clawops(tmp_path, "audit", "query", "--json", "--action", "operator").stdout.splitlines()
+    ]
     assert [r["action"] for r in rows] == ["operator.add"] and rows[0]["target"] == "frank"
     text = clawops(tmp_path, "audit", "query", "--actor", "owner", "--since", "1h", "--limit", "1")
     assert text.returncode == 0 and len(text.stdout.strip().splitlines()) == 1
@@ -100,8 +117,9 @@ def test_audit_query_anchor_and_truncation_detected(tmp_path: Path) -> None:
     with db:  # cut the last entry off and rewrite the head so the chain alone looks whole
         top = db.execute("SELECT max(seq) FROM audit_entries").fetchone()[0]
         db.execute("DELETE FROM audit_entries WHERE seq = ?", (top,))
-        db.execute("UPDATE audit_head SET seq = ?, hash = (SELECT hash FROM audit_entries WHERE seq = ?)",
-                   (top - 1, top - 1))
+        db.execute(
+            "UPDATE audit_head SET seq = ?, hash = (SELECT hash FROM audit_entries WHERE seq = ?)", (top - 1, top - 1)
+        )
     db.close()
     broken = clawops(tmp_path, "audit", "verify")
     assert broken.returncode == 2 and "cut off" in broken.stderr

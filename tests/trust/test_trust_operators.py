@@ -124,8 +124,9 @@ def test_identity_normalization(channel: str, raw: str, normal: str) -> None:
     assert normalize_external_id(channel, raw) == normal
 
 
-@pytest.mark.parametrize(("channel", "raw"), [("telegram", "@alice"), ("whatsapp", "call me"), ("ssh", "root;rm"),
-                                              ("email", "a@b.c")])
+@pytest.mark.parametrize(
+    ("channel", "raw"), [("telegram", "@alice"), ("whatsapp", "call me"), ("ssh", "root;rm"), ("email", "a@b.c")]
+)
 def test_identity_garbage_is_refused(channel: str, raw: str) -> None:
     with pytest.raises(InputError):
         normalize_external_id(channel, raw)

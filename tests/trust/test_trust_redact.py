@@ -21,8 +21,12 @@ KEY = "cok_0a1b2c3d_" + "Zq3_x-Y" * 6
 
 def test_values_are_masked_in_their_common_encodings() -> None:
     red = Redactor([CANARY])
-    for text in (f"token={CANARY}", json.dumps({"t": CANARY}), f"https://x/?t={quote(CANARY, safe='')}",
-                 base64.b64encode(CANARY.encode()).decode()):
+    for text in (
+        f"token={CANARY}",
+        json.dumps({"t": CANARY}),
+        f"https://x/?t={quote(CANARY, safe='')}",
+        base64.b64encode(CANARY.encode()).decode(),
+    ):
         out = red.scrub(text)
         assert CANARY not in out and MASK in out, text
     assert red.scrub("nothing here") == "nothing here"
@@ -90,8 +94,10 @@ def test_logging_filter_and_global_install() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet="abcdefXYZ0123-_/+", min_size=6, max_size=14), min_size=1, max_size=6, unique=True),
-       st.lists(st.text(alphabet="abcdefXYZ0123 -_/+=", max_size=12), min_size=1, max_size=8))
+@given(
+    st.lists(st.text(alphabet="abcdefXYZ0123-_/+", min_size=6, max_size=14), min_size=1, max_size=6, unique=True),
+    st.lists(st.text(alphabet="abcdefXYZ0123 -_/+=", max_size=12), min_size=1, max_size=8),
+)
 def test_many_secrets_scan_masks_like_the_regex(values: list[str], fillers: list[str]) -> None:
     small = Redactor(values)
     big = Redactor(values)
@@ -104,8 +110,7 @@ def test_many_secrets_scan_masks_like_the_regex(values: list[str], fillers: list
         assert not any(v in out.replace(MASK, "\x00") for v in values if len(v) >= 6 and "\x00" not in v)
 
 
-def test_credentials_in_the_engines_environment_are_masked_from_the_start(tmp_path: Path,
-                                                                          sqlite_url: str) -> None:
+def test_credentials_in_the_engines_environment_are_masked_from_the_start(tmp_path: Path, sqlite_url: str) -> None:
     from engine.store import open_store
     from engine.trust import Trust
 
@@ -119,8 +124,11 @@ def test_credentials_in_the_engines_environment_are_masked_from_the_start(tmp_pa
     red = Redactor()
     store = open_store(sqlite_url)
     Trust(store, tmp_path, environ=environ, redactor=red)
-    text = ("vendor said: bad token hz-env-token-5f4e3d2c1b; login contabo-pw-77 failed; "
-            "db db@pass-991 refused; listening on 127.0.0.1; postgres is up")
-    assert red.scrub(text) == (f"vendor said: bad token {MASK}; login {MASK} failed; db {MASK} refused; "
-                               "listening on 127.0.0.1; postgres is up")
+    text = (
+        "vendor said: bad token hz-env-token-5f4e3d2c1b; login contabo-pw-77 failed; "
+        "db db@pass-991 refused; listening on 127.0.0.1; postgres is up"
+    )
+    assert red.scrub(text) == (
+        f"vendor said: bad token {MASK}; login {MASK} failed; db {MASK} refused; listening on 127.0.0.1; postgres is up"
+    )
     store.dispose()

@@ -56,7 +56,9 @@ def test_findings(sqlite_url: str, tmp_path: Path) -> None:
     assert [(d.name, d.reason) for d in due] == [("old/token", "old")]
     trust.secrets.rotate()
     assert secrets_due_for_rotation(store, now=now) == []
-    assert [d.reason for d in secrets_due_for_rotation(store, now=now, current_key_version=3)] == ["old key version"] * 3
+    assert [d.reason for d in secrets_due_for_rotation(store, now=now, current_key_version=3)] == [
+        "old key version"
+    ] * 3
     assert [(n.instance_id, n.version) for n in outdated_nodes(store, "0.1.0")] == [("i-1", "0.0.9")]
     summary = security_findings(store, now=now, min_node_version="0.1.0")
     assert summary["outdated_nodes"] == [{"instance": "i-1", "version": "0.0.9"}]

@@ -74,9 +74,13 @@ def test_wrong_master_key_and_swapped_rows_fail_closed(sqlite_url: str, tmp_path
     assert "hz-tok" not in str(err.value)
     # Copy the webhook secret's ciphertext over the provider token: the name is bound in (AEAD associated data).
     with store.engine.begin() as conn:
-        conn.execute(text("UPDATE secrets SET nonce = (SELECT nonce FROM secrets WHERE name='webhook/secret'), "
-                          "ciphertext = (SELECT ciphertext FROM secrets WHERE name='webhook/secret') "
-                          "WHERE name='hetzner/token'"))
+        conn.execute(
+            text(
+                "UPDATE secrets SET nonce = (SELECT nonce FROM secrets WHERE name='webhook/secret'), "
+                "ciphertext = (SELECT ciphertext FROM secrets WHERE name='webhook/secret') "
+                "WHERE name='hetzner/token'"
+            )
+        )
     with pytest.raises(ConfigError, match="tampered"):
         vault.get("hetzner/token")
     store.dispose()
@@ -156,8 +160,14 @@ def test_rotation_killed_with_sigkill_then_resumed(sqlite_url: str, tmp_path: Pa
         vault.set(name, value)
     store.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWOPS_")}
-    proc = subprocess.run([sys.executable, "-c", _KILLER, sqlite_url, str(tmp_path), "63"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLER, sqlite_url, str(tmp_path), "63"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     db = sqlite3.connect(sqlite_url.split("///", 1)[1])
     counts = dict(db.execute("SELECT key_version, count(*) FROM secrets GROUP BY key_version").fetchall())

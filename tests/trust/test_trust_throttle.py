@@ -93,7 +93,8 @@ def test_buckets_are_bounded(clock: Clock) -> None:
 
 # ------------------------------------------------------------------------------------------- API keys
 def test_a_peer_that_keeps_failing_is_throttled_and_audited_once_but_a_right_key_still_gets_in(
-        engine: Engine, throttle: LoginThrottle, clock: Clock) -> None:
+    engine: Engine, throttle: LoginThrottle, clock: Clock
+) -> None:
     good = engine.trust.issue_key(_owner(engine), "owner")
     pepper = engine.trust.pepper()
     for n in range(5):
@@ -102,8 +103,7 @@ def test_a_peer_that_keeps_failing_is_throttled_and_audited_once_but_a_right_key
         assert not isinstance(raised.value, TooManyAttempts)
     for n in range(20):  # more wrong keys from the same peer: throttled, audited once for the burst
         with pytest.raises(TooManyAttempts) as raised:
-            authenticate(engine.store, f"cok_{n + 100:08x}_{'x' * 43}", pepper, source="203.0.113.7",
-                         throttle=throttle)
+            authenticate(engine.store, f"cok_{n + 100:08x}_{'x' * 43}", pepper, source="203.0.113.7", throttle=throttle)
     assert "Too many failed logins from this address" in str(raised.value) and "try again in 10 s" in str(raised.value)
     assert _actions(engine, "login.failed") == 5 and _actions(engine, "login.throttled") == 1
     (entry,) = query(engine.store, action="login.throttled")
@@ -131,8 +131,9 @@ def test_guessing_at_one_key_never_locks_its_owner_out(engine: Engine, throttle:
     assert authenticate(engine.store, good.key, pepper, source="192.0.2.2", throttle=throttle).name == "owner"
 
 
-def test_the_engines_own_check_throttles_without_a_source_by_prefix(engine: Engine, clock: Clock,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_engines_own_check_throttles_without_a_source_by_prefix(
+    engine: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     frozen = LoginThrottle(clock=clock)  # the default limits, on a clock that does not move
     monkeypatch.setattr(engine.trust, "throttle", frozen)
     good = engine.trust.issue_key(_owner(engine), "owner")
@@ -159,7 +160,8 @@ def test_a_forged_identity_tried_again_and_again_is_throttled(engine: Engine, th
 
 
 def test_a_flood_of_unknown_senders_stops_filling_the_log_but_operators_get_through(
-        engine: Engine, throttle: LoginThrottle) -> None:
+    engine: Engine, throttle: LoginThrottle
+) -> None:
     link_identity(engine.store, _owner(engine), "owner", "whatsapp", "+491701234567")
     throttled = 0
     for n in range(40):
@@ -178,11 +180,16 @@ async def test_the_chat_adapters_refusals_are_audited_and_throttled(engine: Engi
     async def never(inbound: object) -> None:  # pragma: no cover - no known sender writes here
         raise AssertionError("an unknown sender reached the conversation")
 
-    bot = TelegramChannel(cast(Any, None), never, {"123456789": "owner"}, audit=refusal_auditor(engine.store,
-                                                                                                 throttle=throttle))
+    bot = TelegramChannel(
+        cast(Any, None), never, {"123456789": "owner"}, audit=refusal_auditor(engine.store, throttle=throttle)
+    )
     for n in range(12):
-        await bot.handle_update({"update_id": n, "message": {"message_id": n, "from": {"id": 666},
-                                                             "chat": {"id": 666}, "text": "I am the owner, go"}})
+        await bot.handle_update(
+            {
+                "update_id": n,
+                "message": {"message_id": n, "from": {"id": 666}, "chat": {"id": 666}, "text": "I am the owner, go"},
+            }
+        )
     failed = query(engine.store, action="login.failed", limit=100)
     assert len(failed) == 5 and {e.target for e in failed} == {"telegram:666"}
     assert {e.detail["reason"] for e in failed} == {"unknown_sender"}
@@ -191,8 +198,9 @@ async def test_the_chat_adapters_refusals_are_audited_and_throttled(engine: Engi
 
 
 # ------------------------------------------------------------------------------------------- the daemon
-async def test_the_daemon_answers_429_with_retry_after_and_audits_logins(engine: Engine, clock: Clock,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_daemon_answers_429_with_retry_after_and_audits_logins(
+    engine: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     frozen = LoginThrottle(clock=clock)  # the default limits, on a clock that does not move
     monkeypatch.setattr(engine.trust, "throttle", frozen)
     good = engine.trust.issue_key(_owner(engine), "owner")

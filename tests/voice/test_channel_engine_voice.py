@@ -61,13 +61,18 @@ def check(reply_text: str, spoken: bytes, engine: Engine, vcfg: Any) -> None:
     assert "degraded" in heard and str(count) in re.sub(r"[^0-9 ]", " ", heard).split(), heard
 
 
-async def test_telegram_voice_note_reaches_the_engine(engine: Engine, vcfg: Any, question: bytes, tmp_path: Path) -> None:
+async def test_telegram_voice_note_reaches_the_engine(
+    engine: Engine, vcfg: Any, question: bytes, tmp_path: Path
+) -> None:
     refusals: list[Refusal] = []
     async with TelegramEmulator() as emu, httpx.AsyncClient() as http:
         channel = TelegramChannel(
             TelegramClient(http, emu.token, base_url=emu.base_url),
             make_voice_handler(channel_turn(engine, run_turn), config=vcfg),
-            {"4242": "op-owner"}, audit=refusals.append, workdir=tmp_path, poll_timeout=0,
+            {"4242": "op-owner"},
+            audit=refusals.append,
+            workdir=tmp_path,
+            poll_timeout=0,
         )
         emu.send_voice(4242, question, duration=1)
         emu.send_voice(999, question, duration=1)  # a stranger
@@ -82,13 +87,18 @@ async def test_telegram_voice_note_reaches_the_engine(engine: Engine, vcfg: Any,
     assert [(r.sender_id, r.reason) for r in refusals] == [("999", "unknown_sender")]
 
 
-async def test_whatsapp_voice_note_reaches_the_engine(engine: Engine, vcfg: Any, question: bytes, tmp_path: Path) -> None:
+async def test_whatsapp_voice_note_reaches_the_engine(
+    engine: Engine, vcfg: Any, question: bytes, tmp_path: Path
+) -> None:
     refusals: list[Refusal] = []
     async with WhatsAppEmulator() as emu, httpx.AsyncClient() as http:
         channel = WhatsAppChannel(
             WhatsAppClient(http, emu.access_token, emu.phone_number_id, base_url=emu.base_url),
             make_voice_handler(channel_turn(engine, run_turn), config=vcfg),
-            {"491701234567": "op-owner"}, app_secret=emu.app_secret, verify_token="v", audit=refusals.append,
+            {"491701234567": "op-owner"},
+            app_secret=emu.app_secret,
+            verify_token="v",
+            audit=refusals.append,
             workdir=tmp_path,
         )
         runner, port = await serve_app(channel.webhook_app())

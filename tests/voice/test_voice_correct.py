@@ -69,8 +69,12 @@ def test_a_domain_word_completes_its_phrase() -> None:
 
 
 def test_everyday_words_ids_and_numbers_are_never_touched() -> None:
-    for text in ("What's the cost on Vultr this week?", "Show me acct-042.", "Restart everything on Contabo.",
-                 "Watsner cost on Vultr"):
+    for text in (
+        "What's the cost on Vultr this week?",
+        "Show me acct-042.",
+        "Restart everything on Contabo.",
+        "Watsner cost on Vultr",
+    ):
         assert fix(text) == text
 
 
@@ -131,8 +135,10 @@ def test_corrected_transcript_chooses_the_typed_action(vcfg: Any, heard: str, ty
     brain = OfflineBrain()
 
     def actions(text: str) -> list[tuple[str, str]]:
-        return [(getattr(i, "tool", type(i).__name__), repr(sorted(getattr(i, "args", {}).items())))
-                for i in brain.understand(text)]
+        return [
+            (getattr(i, "tool", type(i).__name__), repr(sorted(getattr(i, "args", {}).items())))
+            for i in brain.understand(text)
+        ]
 
     assert actions(fixed) == actions(voice.normalize_transcript(typed))
     assert entry.is_everyday("the") and not entry.is_everyday("Hetsner")
@@ -151,17 +157,27 @@ def test_short_and_full_window_recover_the_same_facts(vcfg: Any, window_s: float
 def test_a_looping_or_babbling_reading_is_suspect() -> None:
     from voice._stt import _Reading
 
-    calm = _Reading(text="Restart everything degraded on Vultr.", avg_logprob=-0.2, no_speech_prob=0.01,
-                    hit_limit=False, window_frames=1000)
+    calm = _Reading(
+        text="Restart everything degraded on Vultr.",
+        avg_logprob=-0.2,
+        no_speech_prob=0.01,
+        hit_limit=False,
+        window_frames=1000,
+    )
     assert not calm.suspect(3.0)
-    loop = _Reading(text="on on on on on on on on on on on on on on on on", avg_logprob=-0.2, no_speech_prob=0.0,
-                    hit_limit=True, window_frames=1000)
+    loop = _Reading(
+        text="on on on on on on on on on on on on on on on on",
+        avg_logprob=-0.2,
+        no_speech_prob=0.0,
+        hit_limit=True,
+        window_frames=1000,
+    )
     assert loop.suspect(3.0)
-    babble = _Reading(text=" ".join(["word"] * 40), avg_logprob=-0.3, no_speech_prob=0.0, hit_limit=False,
-                      window_frames=1000)
+    babble = _Reading(
+        text=" ".join(["word"] * 40), avg_logprob=-0.3, no_speech_prob=0.0, hit_limit=False, window_frames=1000
+    )
     assert babble.suspect(3.0)
-    unsure = _Reading(text="Wasted, raided.", avg_logprob=-1.4, no_speech_prob=0.1, hit_limit=False,
-                      window_frames=1000)
+    unsure = _Reading(text="Wasted, raided.", avg_logprob=-1.4, no_speech_prob=0.1, hit_limit=False, window_frames=1000)
     assert unsure.suspect(3.0)
     assert _Reading(text="", avg_logprob=-1.5, no_speech_prob=0.9, hit_limit=False, window_frames=1000).no_speech
 

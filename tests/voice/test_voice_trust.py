@@ -16,12 +16,16 @@ from engine.briefer import fleet_vocabulary, spoken_reply, voice_config
 from engine.runtime import Engine
 from voice._stt import MAX_PROMPT_WORDS, bounded_prompt
 
-FIRST = ("Good morning team. Please check the fleet status on Hetzner in Nuremberg and Falkenstein. Then restart "
-         "everything degraded on Vultr, about thirteen users. After that, fail over account zero four two to its "
-         "standby on DigitalOcean. Also look at the Contabo instances, they were slow yesterday. ")
-SECOND = ("Second part. Provision twenty new pairs on Hetzner with the standby on Vultr, standard tier, in Europe. "
-          "Push the new gateway config to every instance in Singapore in batches of ten. Tear down the idle "
-          "accounts that Ledger found last week, but archive them first. Thanks, that is all.")
+FIRST = (
+    "Good morning team. Please check the fleet status on Hetzner in Nuremberg and Falkenstein. Then restart "
+    "everything degraded on Vultr, about thirteen users. After that, fail over account zero four two to its "
+    "standby on DigitalOcean. Also look at the Contabo instances, they were slow yesterday. "
+)
+SECOND = (
+    "Second part. Provision twenty new pairs on Hetzner with the standby on Vultr, standard tier, in Europe. "
+    "Push the new gateway config to every instance in Singapore in batches of ten. Tear down the idle "
+    "accounts that Ledger found last week, but archive them first. Thanks, that is all."
+)
 
 
 def words(text: str) -> set[str]:
@@ -39,39 +43,46 @@ def test_a_long_note_with_the_vocabulary_prompt_keeps_every_part(vcfg: Any) -> N
     assert "acct-042" in heard.text or "042" in heard.text
 
 
-@pytest.mark.parametrize(("said", "written"), [
-    ("show account zero four two", "show acct-042"),
-    ("acct 42 please", "acct-042 please"),
-    ("silence the alerts for Acts 17 for 30 minutes", "silence the alerts for acct-017 for 30 minutes"),
-    ("Resize Account 1-2-3 to performance", "Resize acct-123 to performance"),
-    ("fail over account forty two to its standby", "fail over acct-042 to its standby"),
-    ("account one hundred and five", "acct-105"),
-    ("Failover, Count 1 2 3.", "Failover, acct-123."),  # "account" misheard, said digit by digit
-    ("count 5 degraded instances", "count 5 degraded instances"),
-    ("Show account 0.42.", "Show acct-042."),
-    ("Failover, Count123.", "Failover, acct-123."),
-    ("how many accounts are degraded", "how many accounts are degraded"),
-    ("check the account for errors", "check the account for errors"),
-])
+@pytest.mark.parametrize(
+    ("said", "written"),
+    [
+        ("show account zero four two", "show acct-042"),
+        ("acct 42 please", "acct-042 please"),
+        ("silence the alerts for Acts 17 for 30 minutes", "silence the alerts for acct-017 for 30 minutes"),
+        ("Resize Account 1-2-3 to performance", "Resize acct-123 to performance"),
+        ("fail over account forty two to its standby", "fail over acct-042 to its standby"),
+        ("account one hundred and five", "acct-105"),
+        ("Failover, Count 1 2 3.", "Failover, acct-123."),  # "account" misheard, said digit by digit
+        ("count 5 degraded instances", "count 5 degraded instances"),
+        ("Show account 0.42.", "Show acct-042."),
+        ("Failover, Count123.", "Failover, acct-123."),
+        ("how many accounts are degraded", "how many accounts are degraded"),
+        ("check the account for errors", "check the account for errors"),
+    ],
+)
 def test_spoken_account_ids_are_written_as_ids(said: str, written: str) -> None:
     assert voice.normalize_transcript(said) == written
 
 
 def test_spoken_answers_are_short_and_say_ids_as_people_do() -> None:
-    reply = ("[CMD] DEMO fleet: 80 instances across 40 accounts — 53 ACTIVE, 24 DEGRADED, 3 FAILED.\n"
-             "By provider: digitalocean 26 (5 DEGRADED, 1 FAILED); vultr 24 (13 DEGRADED); hetzner 22 (6 DEGRADED); "
-             "contabo 6 (1 FAILED); hostinger 2 (1 FAILED).\n"
-             "Needs attention: i-acct-007-p contabo us-contabo-central FAILED 0 (unreachable for 3 sweeps); "
-             "i-acct-021-p hostinger ap-hostinger-sin FAILED 0; and 19 more.")
+    reply = (
+        "[CMD] DEMO fleet: 80 instances across 40 accounts — 53 ACTIVE, 24 DEGRADED, 3 FAILED.\n"
+        "By provider: digitalocean 26 (5 DEGRADED, 1 FAILED); vultr 24 (13 DEGRADED); hetzner 22 (6 DEGRADED); "
+        "contabo 6 (1 FAILED); hostinger 2 (1 FAILED).\n"
+        "Needs attention: i-acct-007-p contabo us-contabo-central FAILED 0 (unreachable for 3 sweeps); "
+        "i-acct-021-p hostinger ap-hostinger-sin FAILED 0; and 19 more."
+    )
     spoken = spoken_reply(reply)
     assert len(spoken.split()) <= 55  # about 20 s at Piper's pace
     assert "80 instances" in spoken and spoken.endswith("Details in the chat.")
     assert "i-acct" not in spoken and "(" not in spoken.split("Details")[0].split(".")[0]
     assert spoken_reply("[Forge] acct-042 fails over to its standby.") == "Account 42 fails over to its standby."
-    plan = spoken_reply("[CMD] Plan pl-0123abcd: Restart the OpenClaw gateway on 13 instances (DEGRADED instances on "
-                        "vultr), affecting 13 users. No cost change. Reversible. Policy: rule 5 needs your "
-                        "confirmation (13 users > 10). Rule 2 is fine. Rule 7 is fine. Rule 1 is fine.\n"
-                        'Confirm? Say "go 13" to run it or "cancel".')
+    plan = spoken_reply(
+        "[CMD] Plan pl-0123abcd: Restart the OpenClaw gateway on 13 instances (DEGRADED instances on "
+        "vultr), affecting 13 users. No cost change. Reversible. Policy: rule 5 needs your "
+        "confirmation (13 users > 10). Rule 2 is fine. Rule 7 is fine. Rule 1 is fine.\n"
+        'Confirm? Say "go 13" to run it or "cancel".'
+    )
     assert plan.count("Confirm?") == 1 and 'Say "go 13"' in plan  # what to answer is never cut
     assert "over 10" in plan and len(plan.split()) <= 55
 

@@ -32,8 +32,13 @@ PROVIDERS = ("hetzner", "digitalocean", "vultr", "contabo", "hostinger")
 def vendor_for(provider: str, state: EmulatorState) -> Vendor:
     import importlib
 
-    classes = {"hetzner": "Hetzner", "digitalocean": "DigitalOcean", "vultr": "Vultr", "contabo": "Contabo",
-               "hostinger": "Hostinger"}
+    classes = {
+        "hetzner": "Hetzner",
+        "digitalocean": "DigitalOcean",
+        "vultr": "Vultr",
+        "contabo": "Contabo",
+        "hostinger": "Hostinger",
+    }
     if provider not in classes:
         raise ValueError(f"No emulator for '{provider}'; emulated providers are {', '.join(PROVIDERS)}.")
     module = importlib.import_module(f"engine.providers.emulators.{provider}")
@@ -71,8 +76,7 @@ class Emulator:
         return self.vendor.plant(**kw)  # type: ignore[attr-defined, no-any-return]
 
 
-async def start_emulator(provider: str, *, port: int = 0, host: str = "127.0.0.1",
-                         time_scale: float = 1.0) -> Emulator:
+async def start_emulator(provider: str, *, port: int = 0, host: str = "127.0.0.1", time_scale: float = 1.0) -> Emulator:
     state = EmulatorState(provider, time_scale=time_scale)
     vendor = vendor_for(provider, state)
     runner = web.AppRunner(make_app(vendor), access_log=None, handle_signals=False)
@@ -86,8 +90,9 @@ async def start_emulator(provider: str, *, port: int = 0, host: str = "127.0.0.1
 
 
 @contextlib.asynccontextmanager
-async def running_emulator(provider: str, *, port: int = 0, host: str = "127.0.0.1",
-                           time_scale: float = 1.0) -> AsyncIterator[Emulator]:
+async def running_emulator(
+    provider: str, *, port: int = 0, host: str = "127.0.0.1", time_scale: float = 1.0
+) -> AsyncIterator[Emulator]:
     """Run one vendor emulator in this event loop for the duration of the block."""
     emu = await start_emulator(provider, port=port, host=host, time_scale=time_scale)
     try:
@@ -102,8 +107,11 @@ def serve_forever(provider: str, port: int = 0, host: str = "127.0.0.1", *, time
     async def main() -> None:
         emu = await start_emulator(provider, port=port, host=host, time_scale=time_scale)
         print(emu.base_url, flush=True)
-        print(f"{provider} emulator: any bearer token is accepted; status feed at {emu.status_url}",
-              file=sys.stderr, flush=True)
+        print(
+            f"{provider} emulator: any bearer token is accepted; status feed at {emu.status_url}",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             await asyncio.Event().wait()
         finally:

@@ -36,8 +36,16 @@ class EmuLocation:
     zone: str = ""
 
 
-def _price(provider: str, plan_id: str, vcpu: int, ram: float, disk: int, monthly: float,
-           locations: tuple[str, ...], numeric_id: int) -> EmuPlan:
+def _price(
+    provider: str,
+    plan_id: str,
+    vcpu: int,
+    ram: float,
+    disk: int,
+    monthly: float,
+    locations: tuple[str, ...],
+    numeric_id: int,
+) -> EmuPlan:
     for plan in PLANS.values():
         if plan.provider == Provider(provider) and plan.plan_id == plan_id:
             monthly = plan.monthly
@@ -149,7 +157,12 @@ VULTR_OS_FAMILY = {2284: ("x64", "ubuntu"), 1743: ("x64", "ubuntu"), 2136: ("x64
 #: Contabo standard images: imageId → (name, description, version, size MB, created)
 CONTABO_IMAGES = {
     CONTABO_DEFAULT_IMAGE: ("ubuntu-22.04", "Ubuntu 22.04 LTS", "22.04", 2252.0, "2022-05-02T08:14:31.000Z"),
-    "d64d5c6c-9dda-4e38-8174-0ee282474d8a": ("ubuntu-24.04", "Ubuntu 24.04 LTS", "24.04", 2413.0,
-                                             "2024-04-26T07:52:10.000Z"),
+    "d64d5c6c-9dda-4e38-8174-0ee282474d8a": (
+        "ubuntu-24.04",
+        "Ubuntu 24.04 LTS",
+        "24.04",
+        2413.0,
+        "2024-04-26T07:52:10.000Z",
+    ),
     "66abf39a-ba8b-425e-a385-8eb347ceac10": ("debian-12", "Debian 12", "12", 1802.0, "2023-06-14T09:11:45.000Z"),
 }

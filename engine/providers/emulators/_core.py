@@ -246,8 +246,14 @@ class EmulatorState:
     def next_seq(self) -> int:
         return next(self._seq)
 
-    def new_action(self, command: str, resource_id: Any, duration: float,
-                   error: tuple[str, str] | None = None, resource_type: str = "server") -> EmuAction:
+    def new_action(
+        self,
+        command: str,
+        resource_id: Any,
+        duration: float,
+        error: tuple[str, str] | None = None,
+        resource_type: str = "server",
+    ) -> EmuAction:
         action = EmuAction(next(self._action_ids), command, resource_id, self.now(), duration, error, resource_type)
         self.actions[action.id] = action
         return action
@@ -314,8 +320,10 @@ class EmulatorState:
 
     def count(self, method: str | None = None, path_prefix: str = "", status: int | None = None) -> int:
         return sum(
-            1 for r in self.log
-            if (method is None or r.method == method) and r.path.startswith(path_prefix)
+            1
+            for r in self.log
+            if (method is None or r.method == method)
+            and r.path.startswith(path_prefix)
             and (status is None or r.status == status)
         )
 
@@ -375,9 +383,7 @@ class Vendor:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        text=json.dumps(body), status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(text=json.dumps(body), status=status, content_type="application/json", headers=headers)
 
 
 def bearer(request: web.Request) -> str | None:

@@ -40,8 +40,15 @@ from engine.providers.emulators._core import (
 
 TOKEN_PATH = "/auth/realms/contabo/protocol/openid-connect/token"
 _UUID_RE = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-5][0-9A-Fa-f]{3}-[089abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$")
-_STATUS = {"provisioning": "provisioning", "booting": "installing", "running": "running", "off": "stopped",
-           "rebooting": "running", "starting": "running", "stopping": "stopped"}
+_STATUS = {
+    "provisioning": "provisioning",
+    "booting": "installing",
+    "running": "running",
+    "off": "stopped",
+    "rebooting": "running",
+    "starting": "running",
+    "stopping": "stopped",
+}
 TENANT, CUSTOMER = "DE", "54321"
 
 
@@ -76,8 +83,9 @@ class Contabo(Vendor):
             return self.error(401, "unauthorized", "Unauthorized")
         rid = request.headers.get("x-request-id", "")
         if not _UUID_RE.match(rid):
-            return json_response({"statusCode": 400, "message": ["x-request-id must be a UUID"],
-                                  "error": "Bad Request"}, 400)
+            return json_response(
+                {"statusCode": 400, "message": ["x-request-id must be a UUID"], "error": "Bad Request"}, 400
+            )
         return None
 
     def routes(self) -> list[web.RouteDef]:
@@ -106,24 +114,62 @@ class Contabo(Vendor):
         dc_name, dc_slug, region_name = CONTABO_REGIONS[s.location]
         stage = s.stage(self.state.now())
         return {
-            "tenantId": TENANT, "customerId": CUSTOMER, "additionalIps": [], "name": f"vmi{s.id}",
-            "displayName": s.name, "instanceId": s.id, "dataCenter": dc_name, "region": s.location,
-            "regionName": region_name, "productId": s.plan, "imageId": s.image,
-            "ipConfig": {"v4": {"ip": ipv4_for(s.seq), "netmaskCidr": 18, "gateway": "100.64.0.1"},
-                         "v6": {"ip": ipv6_for(s.seq), "netmaskCidr": 64, "gateway": "fe80::1"}},
+            "tenantId": TENANT,
+            "customerId": CUSTOMER,
+            "additionalIps": [],
+            "name": f"vmi{s.id}",
+            "displayName": s.name,
+            "instanceId": s.id,
+            "dataCenter": dc_name,
+            "region": s.location,
+            "regionName": region_name,
+            "productId": s.plan,
+            "imageId": s.image,
+            "ipConfig": {
+                "v4": {"ip": ipv4_for(s.seq), "netmaskCidr": 18, "gateway": "100.64.0.1"},
+                "v6": {"ip": ipv6_for(s.seq), "netmaskCidr": 64, "gateway": "fe80::1"},
+            },
             "macAddress": f"00:50:56:{(s.seq >> 16) & 255:02x}:{(s.seq >> 8) & 255:02x}:{s.seq & 255:02x}",
-            "ramMb": ram * 1024, "cpuCores": cores, "osType": "Linux", "diskMb": disk * 1024,
-            "sshKeys": s.extra.get("sshKeys", []), "createdDate": self.state.iso(s.created),
-            "cancelDate": s.cancel_date or "", "status": _STATUS.get(stage, "unknown"),
-            "vHostId": 1001, "vHostNumber": 11, "vHostName": "m1011", "addOns": [], "errorMessage": "",
-            "productType": "nvme", "productName": product_name, "defaultUser": "root", "applicationId": "",
+            "ramMb": ram * 1024,
+            "cpuCores": cores,
+            "osType": "Linux",
+            "diskMb": disk * 1024,
+            "sshKeys": s.extra.get("sshKeys", []),
+            "createdDate": self.state.iso(s.created),
+            "cancelDate": s.cancel_date or "",
+            "status": _STATUS.get(stage, "unknown"),
+            "vHostId": 1001,
+            "vHostNumber": 11,
+            "vHostName": "m1011",
+            "addOns": [],
+            "errorMessage": "",
+            "productType": "nvme",
+            "productName": product_name,
+            "defaultUser": "root",
+            "applicationId": "",
         }
 
-    def plant(self, *, name: str, location: str = "EU", plan: str = "V91", image: str = CONTABO_DEFAULT_IMAGE,
-              ready: bool = True) -> EmuServer:
+    def plant(
+        self,
+        *,
+        name: str,
+        location: str = "EU",
+        plan: str = "V91",
+        image: str = CONTABO_DEFAULT_IMAGE,
+        ready: bool = True,
+    ) -> EmuServer:
         seq = self.state.next_seq()
-        s = EmuServer(id=200_000_000 + seq, name=name, plan=plan, location=location, image=image,
-                      created=self.state.now() - (86400 if ready else 0), provision_s=120.0, boot_s=60.0, seq=seq)
+        s = EmuServer(
+            id=200_000_000 + seq,
+            name=name,
+            plan=plan,
+            location=location,
+            image=image,
+            created=self.state.now() - (86400 if ready else 0),
+            provision_s=120.0,
+            boot_s=60.0,
+            seq=seq,
+        )
         s.extra["period"] = 1
         return self.state.add_server(s)
 
@@ -152,16 +198,26 @@ class Contabo(Vendor):
     async def token(self, request: web.Request) -> web.Response:
         form = await request.post()
         if form.get("grant_type") != "password":
-            return json_response({"error": "unsupported_grant_type",
-                                  "error_description": "Unsupported grant_type"}, 400)
+            return json_response(
+                {"error": "unsupported_grant_type", "error_description": "Unsupported grant_type"}, 400
+            )
         missing = [k for k in ("client_id", "client_secret", "username", "password") if not form.get(k)]
         if missing:
             return json_response({"error": "invalid_request", "error_description": f"Missing {missing[0]}"}, 400)
         token = "emu-" + secrets.token_urlsafe(24)
         self.tokens[token] = self.state.now() + 300.0
-        return json_response({"access_token": token, "expires_in": 300, "refresh_expires_in": 1800,
-                              "refresh_token": "emu-r-" + secrets.token_urlsafe(16), "token_type": "Bearer",
-                              "not-before-policy": 0, "session_state": secrets.token_hex(8), "scope": "profile"})
+        return json_response(
+            {
+                "access_token": token,
+                "expires_in": 300,
+                "refresh_expires_in": 1800,
+                "refresh_token": "emu-r-" + secrets.token_urlsafe(16),
+                "token_type": "Bearer",
+                "not-before-policy": 0,
+                "session_state": secrets.token_hex(8),
+                "scope": "profile",
+            }
+        )
 
     async def create(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -179,15 +235,36 @@ class Contabo(Vendor):
         for key in body.get("sshKeys") or []:
             if key not in self.secrets:
                 raise EmuError(400, "bad_request", f"secret {key} not found")
-        s = self.plant(name=str(body.get("displayName") or ""), location=region, plan=product,
-                       image=str(body.get("imageId") or CONTABO_DEFAULT_IMAGE), ready=False)
+        s = self.plant(
+            name=str(body.get("displayName") or ""),
+            location=region,
+            plan=product,
+            image=str(body.get("imageId") or CONTABO_DEFAULT_IMAGE),
+            ready=False,
+        )
         s.extra.update(period=period, sshKeys=list(body.get("sshKeys") or []))
         s.user_data = body.get("userData")
-        return json_response({"data": [{
-            "tenantId": TENANT, "customerId": CUSTOMER, "instanceId": s.id, "createdDate": self.state.iso(s.created),
-            "imageId": s.image, "productId": s.plan, "region": s.location, "addOns": [], "osType": "Linux",
-            "status": "provisioning", "sshKeys": s.extra["sshKeys"],
-        }], "_links": {"self": f"/v1/compute/instances/{s.id}"}}, 201)
+        return json_response(
+            {
+                "data": [
+                    {
+                        "tenantId": TENANT,
+                        "customerId": CUSTOMER,
+                        "instanceId": s.id,
+                        "createdDate": self.state.iso(s.created),
+                        "imageId": s.image,
+                        "productId": s.plan,
+                        "region": s.location,
+                        "addOns": [],
+                        "osType": "Linux",
+                        "status": "provisioning",
+                        "sshKeys": s.extra["sshKeys"],
+                    }
+                ],
+                "_links": {"self": f"/v1/compute/instances/{s.id}"},
+            },
+            201,
+        )
 
     async def list(self, request: web.Request) -> web.Response:
         page = int_param(request, "page", 1)
@@ -211,11 +288,13 @@ class Contabo(Vendor):
             links["previous"] = link(page - 1)
         if page < pages:
             links["next"] = link(page + 1)
-        return json_response({
-            "_pagination": {"size": size, "totalElements": total, "totalPages": pages, "page": page},
-            "data": [self.instance_json(s) for s in items[(page - 1) * size: page * size]],
-            "_links": links,
-        })
+        return json_response(
+            {
+                "_pagination": {"size": size, "totalElements": total, "totalPages": pages, "page": page},
+                "data": [self.instance_json(s) for s in items[(page - 1) * size : page * size]],
+                "_links": links,
+            }
+        )
 
     async def get(self, request: web.Request) -> web.Response:
         return json_response({"data": [self.instance_json(self._instance(request))], "_links": self.links(request)})
@@ -229,8 +308,13 @@ class Contabo(Vendor):
             end += timedelta(days=30)
         wanted = body.get("cancelDate")
         s.cancel_date = str(wanted)[:10] if wanted else end.strftime("%Y-%m-%d")
-        return json_response({"data": [{"tenantId": TENANT, "customerId": CUSTOMER, "instanceId": s.id,
-                                        "cancelDate": s.cancel_date}], "_links": self.links(request)}, 201)
+        return json_response(
+            {
+                "data": [{"tenantId": TENANT, "customerId": CUSTOMER, "instanceId": s.id, "cancelDate": s.cancel_date}],
+                "_links": self.links(request),
+            },
+            201,
+        )
 
     async def power(self, request: web.Request) -> web.Response:
         s = self._instance(request)
@@ -246,8 +330,13 @@ class Contabo(Vendor):
             s.transition, s.power = ("stopping", now + 10.0), "off"
         else:
             s.transition, s.power = ("starting", now + 10.0), "on"
-        return json_response({"data": [{"tenantId": TENANT, "customerId": CUSTOMER, "instanceId": s.id,
-                                        "action": verb}], "_links": self.links(request)}, 201)
+        return json_response(
+            {
+                "data": [{"tenantId": TENANT, "customerId": CUSTOMER, "instanceId": s.id, "action": verb}],
+                "_links": self.links(request),
+            },
+            201,
+        )
 
     async def snapshot(self, request: web.Request) -> web.Response:
         s = self._instance(request)
@@ -258,11 +347,26 @@ class Contabo(Vendor):
         snap_id = f"snap{self.state.next_seq()}"
         self.state.snapshots[snap_id] = {"server": s.id}
         now = self.state.now()
-        return json_response({"data": [{
-            "tenantId": TENANT, "customerId": CUSTOMER, "snapshotId": snap_id, "name": name,
-            "description": str(body.get("description", "")), "instanceId": s.id, "createdDate": self.state.iso(now),
-            "autoDeleteDate": self.state.iso(now + 30 * 86400), "imageId": s.image, "imageName": "ubuntu-24.04",
-        }], "_links": self.links(request)}, 201)
+        return json_response(
+            {
+                "data": [
+                    {
+                        "tenantId": TENANT,
+                        "customerId": CUSTOMER,
+                        "snapshotId": snap_id,
+                        "name": name,
+                        "description": str(body.get("description", "")),
+                        "instanceId": s.id,
+                        "createdDate": self.state.iso(now),
+                        "autoDeleteDate": self.state.iso(now + 30 * 86400),
+                        "imageId": s.image,
+                        "imageName": "ubuntu-24.04",
+                    }
+                ],
+                "_links": self.links(request),
+            },
+            201,
+        )
 
     async def create_secret(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -271,22 +375,50 @@ class Contabo(Vendor):
         sid = 1000 + len(self.secrets) + 1
         now = self.state.iso()
         self.secrets[sid] = body
-        return json_response({"data": [{"tenantId": TENANT, "customerId": CUSTOMER, "secretId": sid,
-                                        "name": body["name"], "type": body["type"], "value": body["value"],
-                                        "createdAt": now, "updatedAt": now}],
-                              "_links": {"self": f"/v1/secrets/{sid}"}}, 201)
+        return json_response(
+            {
+                "data": [
+                    {
+                        "tenantId": TENANT,
+                        "customerId": CUSTOMER,
+                        "secretId": sid,
+                        "name": body["name"],
+                        "type": body["type"],
+                        "value": body["value"],
+                        "createdAt": now,
+                        "updatedAt": now,
+                    }
+                ],
+                "_links": {"self": f"/v1/secrets/{sid}"},
+            },
+            201,
+        )
 
     async def data_centers(self, request: web.Request) -> web.Response:
-        data = [{"name": name, "slug": slug, "capabilities": ["VPS", "VDS", "Private-Networking"],
-                 "s3Url": f"https://{slug.lower()}.contabostorage.com", "regionName": region_name, "regionSlug": region, "tenantId": TENANT,
-                 "customerId": CUSTOMER}
-                for region, (name, slug, region_name) in CONTABO_REGIONS.items()]
-        return json_response({
-            "_pagination": {"size": 10, "totalElements": len(data), "totalPages": 1, "page": 1},
-            "data": data,
-            "_links": {"self": request.path_qs, "first": "/v1/data-centers?page=1&size=10",
-                       "last": "/v1/data-centers?page=1&size=10"},
-        })
+        data = [
+            {
+                "name": name,
+                "slug": slug,
+                "capabilities": ["VPS", "VDS", "Private-Networking"],
+                "s3Url": f"https://{slug.lower()}.contabostorage.com",
+                "regionName": region_name,
+                "regionSlug": region,
+                "tenantId": TENANT,
+                "customerId": CUSTOMER,
+            }
+            for region, (name, slug, region_name) in CONTABO_REGIONS.items()
+        ]
+        return json_response(
+            {
+                "_pagination": {"size": 10, "totalElements": len(data), "totalPages": 1, "page": 1},
+                "data": data,
+                "_links": {
+                    "self": request.path_qs,
+                    "first": "/v1/data-centers?page=1&size=10",
+                    "last": "/v1/data-centers?page=1&size=10",
+                },
+            }
+        )
 
     def _page(self, request: web.Request, items: Sequence[Any], path: str) -> dict[str, Any]:
         """Contabo's envelope: ``_pagination`` + ``data`` (always an array) + ``_links``."""
@@ -303,18 +435,37 @@ class Contabo(Vendor):
             links["previous"] = link(page - 1)
         if page < pages:
             links["next"] = link(page + 1)
-        return {"_pagination": {"size": size, "totalElements": total, "totalPages": pages, "page": page},
-                "data": list(items[(page - 1) * size: page * size]), "_links": links}
+        return {
+            "_pagination": {"size": size, "totalElements": total, "totalPages": pages, "page": page},
+            "data": list(items[(page - 1) * size : page * size]),
+            "_links": links,
+        }
 
     async def images(self, request: web.Request) -> web.Response:
         """The standard images (Contabo's custom-image upload is not emulated)."""
         q = request.query
-        items: Sequence[dict[str, Any]] = [{"imageId": image_id, "tenantId": TENANT, "customerId": CUSTOMER, "name": name,
-                  "description": description, "url": "", "sizeMb": size_mb, "uploadedSizeMb": 0.0,
-                  "osType": "Linux", "version": version, "format": "qcow2", "status": "downloaded",
-                  "errorMessage": "", "standardImage": True, "creationDate": created, "lastModifiedDate": created,
-                  "tags": []}
-                 for image_id, (name, description, version, size_mb, created) in CONTABO_IMAGES.items()]
+        items: Sequence[dict[str, Any]] = [
+            {
+                "imageId": image_id,
+                "tenantId": TENANT,
+                "customerId": CUSTOMER,
+                "name": name,
+                "description": description,
+                "url": "",
+                "sizeMb": size_mb,
+                "uploadedSizeMb": 0.0,
+                "osType": "Linux",
+                "version": version,
+                "format": "qcow2",
+                "status": "downloaded",
+                "errorMessage": "",
+                "standardImage": True,
+                "creationDate": created,
+                "lastModifiedDate": created,
+                "tags": [],
+            }
+            for image_id, (name, description, version, size_mb, created) in CONTABO_IMAGES.items()
+        ]
         if q.get("name"):
             items = [i for i in items if i["name"] == q["name"]]
         if q.get("search"):
@@ -330,18 +481,42 @@ class Contabo(Vendor):
         data = []
         for offer, (product_id, (cores, ram, disk, name)) in enumerate(CONTABO_PRODUCTS.items(), start=800):
             price = CONTABO_PRICES[product_id]
-            data.append({
-                "tenantId": TENANT, "customerId": CUSTOMER, "instanceId": s.id, "productId": product_id,
-                "name": name, "category": "ssd" if "SSD" in name else "nvme", "ramSizeGb": ram, "diskSizeGb": disk,
-                "cpuCores": cores, "netSpeed": 600, "snapshots": 2, "vsPrice": price, "vsOriginalPrice": price,
-                "windowsPrice": 0, "backupPrice": 0, "storageExtensionPrice": 0, "locationFeePrice": 0,
-                "addonsPrice": 0, "hasStorageExtension": False, "hasBackupAddon": False, "hasWindows": False,
-                "hasLocationFee": False, "current": product_id == s.plan, "offerId": offer,
-                "locationChangeRequired": False, "liveMigrationAvailable": disk >= CONTABO_PRODUCTS[s.plan][2],
-                "storageExtensionAvailable": True, "backupAvailable": True, "upgradeDiscount": 0,
-                "requiredConfirmations": [], "priceDifferenceWithStorageExtension": round(price - current, 2),
-                "priceDifferenceWithoutStorageExtension": round(price - current, 2),
-            })
+            data.append(
+                {
+                    "tenantId": TENANT,
+                    "customerId": CUSTOMER,
+                    "instanceId": s.id,
+                    "productId": product_id,
+                    "name": name,
+                    "category": "ssd" if "SSD" in name else "nvme",
+                    "ramSizeGb": ram,
+                    "diskSizeGb": disk,
+                    "cpuCores": cores,
+                    "netSpeed": 600,
+                    "snapshots": 2,
+                    "vsPrice": price,
+                    "vsOriginalPrice": price,
+                    "windowsPrice": 0,
+                    "backupPrice": 0,
+                    "storageExtensionPrice": 0,
+                    "locationFeePrice": 0,
+                    "addonsPrice": 0,
+                    "hasStorageExtension": False,
+                    "hasBackupAddon": False,
+                    "hasWindows": False,
+                    "hasLocationFee": False,
+                    "current": product_id == s.plan,
+                    "offerId": offer,
+                    "locationChangeRequired": False,
+                    "liveMigrationAvailable": disk >= CONTABO_PRODUCTS[s.plan][2],
+                    "storageExtensionAvailable": True,
+                    "backupAvailable": True,
+                    "upgradeDiscount": 0,
+                    "requiredConfirmations": [],
+                    "priceDifferenceWithStorageExtension": round(price - current, 2),
+                    "priceDifferenceWithoutStorageExtension": round(price - current, 2),
+                }
+            )
             if not data[-1]["liveMigrationAvailable"]:
                 data[-1]["liveMigrationDisabledReason"] = "disk_downsize"
         return json_response({"data": data, "_links": self.links(request)})

@@ -26,8 +26,14 @@ from engine.providers.emulators._core import (
 
 _LOC = {loc.id: loc for loc in DO_LOCATIONS}
 _PLANS = {p.id: p for p in DO_PLANS}
-_ERROR_ID = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-             422: "unprocessable_entity", 429: "too_many_requests"}
+_ERROR_ID = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    422: "unprocessable_entity",
+    429: "too_many_requests",
+}
 _ACTION_STATUS = {"running": "in-progress", "success": "completed", "error": "errored"}
 
 
@@ -64,73 +70,156 @@ class DigitalOcean(Vendor):
 
     def region_json(self, slug: str) -> dict[str, Any]:
         loc = _LOC[slug]
-        return {"name": loc.city + (" 3" if slug.endswith("3") else " 1"), "slug": slug,
-                "features": ["backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"],
-                "available": slug not in self.state.faults.outage_locations, "sizes": [p.id for p in DO_PLANS]}
+        return {
+            "name": loc.city + (" 3" if slug.endswith("3") else " 1"),
+            "slug": slug,
+            "features": ["backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"],
+            "available": slug not in self.state.faults.outage_locations,
+            "sizes": [p.id for p in DO_PLANS],
+        }
 
     def size_json(self, plan: EmuPlan) -> dict[str, Any]:
-        return {"slug": plan.id, "memory": int(plan.ram_gb * 1024), "vcpus": plan.vcpu, "disk": plan.disk_gb,
-                "transfer": float(max(1, plan.vcpu)), "price_monthly": float(plan.monthly),
-                "price_hourly": float(plan.hourly), "regions": list(plan.locations), "available": True,
-                "description": "Basic"}
+        return {
+            "slug": plan.id,
+            "memory": int(plan.ram_gb * 1024),
+            "vcpus": plan.vcpu,
+            "disk": plan.disk_gb,
+            "transfer": float(max(1, plan.vcpu)),
+            "price_monthly": float(plan.monthly),
+            "price_hourly": float(plan.hourly),
+            "regions": list(plan.locations),
+            "available": True,
+            "description": "Basic",
+        }
 
     def action_json(self, a: EmuAction) -> dict[str, Any]:
         now = self.state.now()
         status = _ACTION_STATUS[a.status(now)]
         s = self.state.servers.get(a.resource_id)
         slug = s.location if s else "nyc3"
-        return {"id": a.id, "status": status, "type": a.command, "started_at": self.state.iso(a.started),
-                "completed_at": self.state.iso(a.finished_at()) if status != "in-progress" else None,
-                "resource_id": a.resource_id, "resource_type": "droplet", "region": self.region_json(slug),
-                "region_slug": slug}
+        return {
+            "id": a.id,
+            "status": status,
+            "type": a.command,
+            "started_at": self.state.iso(a.started),
+            "completed_at": self.state.iso(a.finished_at()) if status != "in-progress" else None,
+            "resource_id": a.resource_id,
+            "resource_type": "droplet",
+            "region": self.region_json(slug),
+            "region_slug": slug,
+        }
 
     def distribution_image_json(self, slug: str) -> dict[str, Any]:
         known = {img[1]: img for img in DO_IMAGES}
         image_id, _, name, distribution, created = known.get(
-            slug, (152722766, slug, slug, "Unknown", "2024-04-25T15:45:27Z"))
-        return {"id": image_id, "name": name, "type": "base", "distribution": distribution, "slug": slug,
-                "public": True, "regions": list(_LOC), "created_at": created, "min_disk_size": 7,
-                "size_gigabytes": 2.36, "description": f"{distribution} {name}", "tags": [], "status": "available",
-                "error_message": ""}
+            slug, (152722766, slug, slug, "Unknown", "2024-04-25T15:45:27Z")
+        )
+        return {
+            "id": image_id,
+            "name": name,
+            "type": "base",
+            "distribution": distribution,
+            "slug": slug,
+            "public": True,
+            "regions": list(_LOC),
+            "created_at": created,
+            "min_disk_size": 7,
+            "size_gigabytes": 2.36,
+            "description": f"{distribution} {name}",
+            "tags": [],
+            "status": "available",
+            "error_message": "",
+        }
 
     def snapshot_image_json(self, snap_id: int) -> dict[str, Any]:
         snap = self.state.snapshots[snap_id]
         s = self.state.servers.get(snap["server"])
-        return {"id": snap_id, "name": snap["name"], "type": "snapshot", "distribution": "Ubuntu", "slug": None,
-                "public": False, "regions": [snap["region"]], "created_at": self.state.iso(snap["created"]),
-                "min_disk_size": snap["disk"], "size_gigabytes": round(snap["disk"] * 0.3, 2),
-                "description": f"snapshot of {s.name if s else snap['server']}", "tags": [], "status": "available",
-                "error_message": ""}
+        return {
+            "id": snap_id,
+            "name": snap["name"],
+            "type": "snapshot",
+            "distribution": "Ubuntu",
+            "slug": None,
+            "public": False,
+            "regions": [snap["region"]],
+            "created_at": self.state.iso(snap["created"]),
+            "min_disk_size": snap["disk"],
+            "size_gigabytes": round(snap["disk"] * 0.3, 2),
+            "description": f"snapshot of {s.name if s else snap['server']}",
+            "tags": [],
+            "status": "available",
+            "error_message": "",
+        }
 
     def droplet_json(self, s: EmuServer) -> dict[str, Any]:
         now = self.state.now()
         stage = s.stage(now)
         plan = _PLANS[s.plan]
         status = {"provisioning": "new", "booting": "new", "running": "active", "off": "off"}.get(
-            stage, "off" if s.power == "off" else "active")
+            stage, "off" if s.power == "off" else "active"
+        )
         locked = stage not in ("running", "off", "provisioning", "booting")
         return {
-            "id": s.id, "name": s.name, "memory": int(plan.ram_gb * 1024), "vcpus": plan.vcpu,
-            "disk": plan.disk_gb, "locked": locked, "status": status, "kernel": None,
-            "created_at": self.state.iso(s.created), "features": ["droplet_agent", "private_networking"],
-            "backup_ids": [], "next_backup_window": None, "snapshot_ids": s.extra.get("snapshots", []),
+            "id": s.id,
+            "name": s.name,
+            "memory": int(plan.ram_gb * 1024),
+            "vcpus": plan.vcpu,
+            "disk": plan.disk_gb,
+            "locked": locked,
+            "status": status,
+            "kernel": None,
+            "created_at": self.state.iso(s.created),
+            "features": ["droplet_agent", "private_networking"],
+            "backup_ids": [],
+            "next_backup_window": None,
+            "snapshot_ids": s.extra.get("snapshots", []),
             "image": self.distribution_image_json(s.image),
-            "volume_ids": [], "size": self.size_json(plan), "size_slug": s.plan,
+            "volume_ids": [],
+            "size": self.size_json(plan),
+            "size_slug": s.plan,
             "networks": {
-                "v4": ([{"ip_address": ipv4_for(s.seq), "netmask": "255.255.240.0",
-                         "gateway": "100.64.0.1", "type": "public"}] if stage != "provisioning" else []),
+                "v4": (
+                    [
+                        {
+                            "ip_address": ipv4_for(s.seq),
+                            "netmask": "255.255.240.0",
+                            "gateway": "100.64.0.1",
+                            "type": "public",
+                        }
+                    ]
+                    if stage != "provisioning"
+                    else []
+                ),
                 "v6": [],
             },
-            "region": self.region_json(s.location), "tags": list(s.tags),
+            "region": self.region_json(s.location),
+            "tags": list(s.tags),
             "vpc_uuid": "5a4981aa-9653-4bd1-bef5-d6bff52042e4",
         }
 
-    def plant(self, *, name: str, location: str = "nyc3", plan: str = "s-2vcpu-4gb", tags: list[str] | None = None,
-              image: str = "ubuntu-24-04-x64", ready: bool = True) -> EmuServer:
+    def plant(
+        self,
+        *,
+        name: str,
+        location: str = "nyc3",
+        plan: str = "s-2vcpu-4gb",
+        tags: list[str] | None = None,
+        image: str = "ubuntu-24-04-x64",
+        ready: bool = True,
+    ) -> EmuServer:
         seq = self.state.next_seq()
-        s = EmuServer(id=300_000_000 + seq, name=name, plan=plan, location=location, image=image,
-                      created=self.state.now() - (3600 if ready else 0), provision_s=35.0, boot_s=10.0,
-                      tags=list(tags or []), seq=seq)
+        s = EmuServer(
+            id=300_000_000 + seq,
+            name=name,
+            plan=plan,
+            location=location,
+            image=image,
+            created=self.state.now() - (3600 if ready else 0),
+            provision_s=35.0,
+            boot_s=10.0,
+            tags=list(tags or []),
+            seq=seq,
+        )
         return self.state.add_server(s)
 
     def _droplet(self, request: web.Request) -> EmuServer:
@@ -158,8 +247,11 @@ class DigitalOcean(Vendor):
             pages.update(first=link(1), prev=link(page - 1))
         if page < last:
             pages.update(next=link(page + 1), last=link(last))
-        return {key: items[(page - 1) * per_page: page * per_page], "links": {"pages": pages},
-                "meta": {"total": total}}
+        return {
+            key: items[(page - 1) * per_page : page * per_page],
+            "links": {"pages": pages},
+            "meta": {"total": total},
+        }
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -178,13 +270,15 @@ class DigitalOcean(Vendor):
         user_data = body.get("user_data")
         if user_data is not None and len(str(user_data).encode()) > 64 * 1024:
             raise EmuError(422, "unprocessable_entity", "user_data must be 64 KiB or less.")
-        s = self.plant(name=str(name), location=region, plan=str(size), tags=body.get("tags") or [],
-                       image=str(image), ready=False)
+        s = self.plant(
+            name=str(name), location=region, plan=str(size), tags=body.get("tags") or [], image=str(image), ready=False
+        )
         s.user_data = user_data
         a = self.state.new_action("create", s.id, s.provision_s + s.boot_s)
         href = f"{request.url.origin()}/v2/actions/{a.id}"
-        return json_response({"droplet": self.droplet_json(s),
-                              "links": {"actions": [{"id": a.id, "rel": "create", "href": href}]}}, 202)
+        return json_response(
+            {"droplet": self.droplet_json(s), "links": {"actions": [{"id": a.id, "rel": "create", "href": href}]}}, 202
+        )
 
     async def list(self, request: web.Request) -> web.Response:
         droplets = sorted(self.state.live_servers(), key=lambda s: s.id)
@@ -231,8 +325,13 @@ class DigitalOcean(Vendor):
         elif kind == "snapshot":
             snap = 900_000_000 + self.state.next_seq()
             s.extra.setdefault("snapshots", []).append(snap)
-            self.state.snapshots[snap] = {"server": s.id, "name": str(body.get("name") or f"{s.name}-snapshot"),
-                                          "created": now, "region": s.location, "disk": _PLANS[s.plan].disk_gb}
+            self.state.snapshots[snap] = {
+                "server": s.id,
+                "name": str(body.get("name") or f"{s.name}-snapshot"),
+                "created": now,
+                "region": s.location,
+                "disk": _PLANS[s.plan].disk_gb,
+            }
             s.transition, duration = ("snapshotting", now + 30.0), 30.0
         else:
             raise EmuError(422, "unprocessable_entity", f"Action type '{kind}' is not supported.")

@@ -97,16 +97,26 @@ class Hetzner(Vendor):
 
     def location_json(self, loc: EmuLocation) -> dict[str, Any]:
         return {
-            "id": loc.numeric_id, "name": loc.id, "description": f"{loc.city} DC Park 1",
-            "country": loc.country, "city": loc.city, "latitude": loc.lat, "longitude": loc.lon,
+            "id": loc.numeric_id,
+            "name": loc.id,
+            "description": f"{loc.city} DC Park 1",
+            "country": loc.country,
+            "city": loc.city,
+            "latitude": loc.lat,
+            "longitude": loc.lon,
             "network_zone": loc.zone,
         }
 
     def server_type_json(self, plan: EmuPlan) -> dict[str, Any]:
         net_h, net_m = plan.hourly, plan.monthly
         return {
-            "id": plan.numeric_id, "name": plan.id, "description": plan.id.upper(),
-            "cores": plan.vcpu, "memory": plan.ram_gb, "disk": plan.disk_gb, "deprecated": False,
+            "id": plan.numeric_id,
+            "name": plan.id,
+            "description": plan.id.upper(),
+            "cores": plan.vcpu,
+            "memory": plan.ram_gb,
+            "disk": plan.disk_gb,
+            "deprecated": False,
             "prices": [
                 {
                     "location": loc,
@@ -117,11 +127,19 @@ class Hetzner(Vendor):
                 }
                 for loc in plan.locations
             ],
-            "storage_type": "local", "cpu_type": "shared", "category": "shared_vcpu", "architecture": "x86",
+            "storage_type": "local",
+            "cpu_type": "shared",
+            "category": "shared_vcpu",
+            "architecture": "x86",
             "deprecation": None,
             "locations": [
-                {"id": _LOC[loc].numeric_id, "name": loc, "deprecation": None, "recommended": True,
-                 "available": loc not in self.state.faults.outage_locations}
+                {
+                    "id": _LOC[loc].numeric_id,
+                    "name": loc,
+                    "deprecation": None,
+                    "recommended": True,
+                    "available": loc not in self.state.faults.outage_locations,
+                }
                 for loc in plan.locations
             ],
         }
@@ -130,13 +148,16 @@ class Hetzner(Vendor):
         now = self.state.now()
         status = action.status(now)
         return {
-            "id": action.id, "command": action.command, "status": status,
+            "id": action.id,
+            "command": action.command,
+            "status": status,
             "started": self.state.iso(action.started),
             "finished": self.state.iso(action.finished_at()) if status != "running" else None,
             "progress": action.progress(now),
             "resources": [{"id": action.resource_id, "type": action.resource_type}],
-            "error": ({"code": action.error[0], "message": action.error[1]}
-                      if action.error and status == "error" else None),
+            "error": (
+                {"code": action.error[0], "message": action.error[1]} if action.error and status == "error" else None
+            ),
         }
 
     def server_json(self, s: EmuServer) -> dict[str, Any]:
@@ -144,56 +165,105 @@ class Hetzner(Vendor):
         plan = _PLANS[s.plan]
         status = _STAGE_STATUS.get(s.stage(self.state.now()), "unknown")
         return {
-            "id": s.id, "name": s.name, "status": status, "created": self.state.iso(s.created),
+            "id": s.id,
+            "name": s.name,
+            "status": status,
+            "created": self.state.iso(s.created),
             "public_net": {
                 "ipv4": {"id": s.id + 1, "ip": ipv4_for(s.seq), "blocked": False, "dns_ptr": f"static.{s.seq}.example"},
                 "ipv6": {"id": s.id + 2, "ip": ipv6_for(s.seq) + "/64", "blocked": False, "dns_ptr": []},
-                "floating_ips": [], "firewalls": [],
+                "floating_ips": [],
+                "firewalls": [],
             },
             "private_net": [],
             "server_type": self.server_type_json(plan),
             "datacenter": {
-                "id": loc.numeric_id, "name": f"{loc.id}-dc3", "description": f"{loc.city} 1 virtual DC 3",
+                "id": loc.numeric_id,
+                "name": f"{loc.id}-dc3",
+                "description": f"{loc.city} 1 virtual DC 3",
                 "location": self.location_json(loc),
-                "server_types": {"supported": [p.numeric_id for p in HETZNER_PLANS],
-                                 "available": [p.numeric_id for p in HETZNER_PLANS],
-                                 "available_for_migration": [p.numeric_id for p in HETZNER_PLANS]},
+                "server_types": {
+                    "supported": [p.numeric_id for p in HETZNER_PLANS],
+                    "available": [p.numeric_id for p in HETZNER_PLANS],
+                    "available_for_migration": [p.numeric_id for p in HETZNER_PLANS],
+                },
             },
             "location": self.location_json(loc),
             "image": self.system_image_json(s.image),
-            "iso": None, "rescue_enabled": False, "locked": False, "backup_window": None,
-            "outgoing_traffic": 0, "ingoing_traffic": 0, "included_traffic": 21990232555520,
+            "iso": None,
+            "rescue_enabled": False,
+            "locked": False,
+            "backup_window": None,
+            "outgoing_traffic": 0,
+            "ingoing_traffic": 0,
+            "included_traffic": 21990232555520,
             "protection": {"delete": False, "rebuild": False},
-            "labels": s.labels, "volumes": [], "load_balancers": [],
-            "primary_disk_size": plan.disk_gb, "placement_group": None,
+            "labels": s.labels,
+            "volumes": [],
+            "load_balancers": [],
+            "primary_disk_size": plan.disk_gb,
+            "placement_group": None,
         }
 
     def system_image_json(self, name: str) -> dict[str, Any]:
         """A public OS image (an unknown name renders as a system image of that name, as the API would)."""
         known = {img[1]: img for img in HETZNER_IMAGES}
         image_id, _, description, flavor, version, created = known.get(
-            name, (161547269, name, name.replace("-", " ").title(), "unknown", None, "2024-04-25T13:08:29+00:00"))
+            name, (161547269, name, name.replace("-", " ").title(), "unknown", None, "2024-04-25T13:08:29+00:00")
+        )
         return {
-            "id": image_id, "type": "system", "status": "available", "name": name, "description": description,
-            "image_size": None, "disk_size": 5, "created": created, "created_from": None, "bound_to": None,
-            "os_flavor": flavor, "os_version": version, "rapid_deploy": True, "protection": {"delete": False},
-            "deprecated": None, "deleted": None, "labels": {}, "architecture": "x86",
+            "id": image_id,
+            "type": "system",
+            "status": "available",
+            "name": name,
+            "description": description,
+            "image_size": None,
+            "disk_size": 5,
+            "created": created,
+            "created_from": None,
+            "bound_to": None,
+            "os_flavor": flavor,
+            "os_version": version,
+            "rapid_deploy": True,
+            "protection": {"delete": False},
+            "deprecated": None,
+            "deleted": None,
+            "labels": {},
+            "architecture": "x86",
         }
 
     def snapshot_image_json(self, image_id: int) -> dict[str, Any]:
         snap = self.state.snapshots[image_id]
         action = self.state.actions[snap["action"]]
         done = action.status(self.state.now()) != "running"
-        return dict(snap["image"], status="available" if done else "creating",
-                    image_size=round(snap["image"]["disk_size"] * 0.3, 2) if done else None)
+        return dict(
+            snap["image"],
+            status="available" if done else "creating",
+            image_size=round(snap["image"]["disk_size"] * 0.3, 2) if done else None,
+        )
 
-    def plant(self, *, name: str, location: str = "nbg1", plan: str = "cx23", labels: dict[str, str] | None = None,
-              image: str = "ubuntu-24.04", ready: bool = True) -> EmuServer:
+    def plant(
+        self,
+        *,
+        name: str,
+        location: str = "nbg1",
+        plan: str = "cx23",
+        labels: dict[str, str] | None = None,
+        image: str = "ubuntu-24.04",
+        ready: bool = True,
+    ) -> EmuServer:
         seq = self.state.next_seq()
         s = EmuServer(
-            id=40_000_000 + seq * 7, name=name, plan=plan, location=location, image=image,
-            created=self.state.now() - (3600 if ready else 0), provision_s=20.0, boot_s=10.0,
-            labels=dict(labels or {}), seq=seq,
+            id=40_000_000 + seq * 7,
+            name=name,
+            plan=plan,
+            location=location,
+            image=image,
+            created=self.state.now() - (3600 if ready else 0),
+            provision_s=20.0,
+            boot_s=10.0,
+            labels=dict(labels or {}),
+            seq=seq,
         )
         return self.state.add_server(s)
 
@@ -234,8 +304,12 @@ class Hetzner(Vendor):
             s.power = "off"
         action = self.state.new_action("create_server", s.id, s.provision_s + s.boot_s)
         return json_response(
-            {"server": self.server_json(s), "action": self.action_json(action), "next_actions": [],
-             "root_password": None if body.get("ssh_keys") else "YItygq1v3GYjjMomLaKc"},
+            {
+                "server": self.server_json(s),
+                "action": self.action_json(action),
+                "next_actions": [],
+                "root_password": None if body.get("ssh_keys") else "YItygq1v3GYjjMomLaKc",
+            },
             201,
         )
 
@@ -253,14 +327,22 @@ class Hetzner(Vendor):
         servers.sort(key=lambda s: s.id)
         total = len(servers)
         last = max(1, -(-total // per_page))
-        chunk = servers[(page - 1) * per_page: page * per_page]
-        return json_response({
-            "servers": [self.server_json(s) for s in chunk],
-            "meta": {"pagination": {
-                "page": page, "per_page": per_page, "previous_page": page - 1 if page > 1 else None,
-                "next_page": page + 1 if page < last else None, "last_page": last, "total_entries": total,
-            }},
-        })
+        chunk = servers[(page - 1) * per_page : page * per_page]
+        return json_response(
+            {
+                "servers": [self.server_json(s) for s in chunk],
+                "meta": {
+                    "pagination": {
+                        "page": page,
+                        "per_page": per_page,
+                        "previous_page": page - 1 if page > 1 else None,
+                        "next_page": page + 1 if page < last else None,
+                        "last_page": last,
+                        "total_entries": total,
+                    }
+                },
+            }
+        )
 
     async def get_server(self, request: web.Request) -> web.Response:
         return json_response({"server": self.server_json(self._server(request))})
@@ -309,16 +391,27 @@ class Hetzner(Vendor):
             image_id = 50_000_000 + self.state.next_seq()
             action = self.state.new_action("create_image", s.id, 30.0)
             image = {
-                "id": image_id, "type": body.get("type", "snapshot"), "status": "creating",
-                "name": None, "description": body.get("description") or f"snapshot of {s.name}",
-                "image_size": None, "disk_size": _PLANS[s.plan].disk_gb, "created": self.state.iso(now),
-                "created_from": {"id": s.id, "name": s.name}, "bound_to": None, "os_flavor": "ubuntu",
-                "os_version": None, "rapid_deploy": False, "protection": {"delete": False}, "deprecated": None,
-                "deleted": None, "labels": body.get("labels") or {}, "architecture": "x86",
+                "id": image_id,
+                "type": body.get("type", "snapshot"),
+                "status": "creating",
+                "name": None,
+                "description": body.get("description") or f"snapshot of {s.name}",
+                "image_size": None,
+                "disk_size": _PLANS[s.plan].disk_gb,
+                "created": self.state.iso(now),
+                "created_from": {"id": s.id, "name": s.name},
+                "bound_to": None,
+                "os_flavor": "ubuntu",
+                "os_version": None,
+                "rapid_deploy": False,
+                "protection": {"delete": False},
+                "deprecated": None,
+                "deleted": None,
+                "labels": body.get("labels") or {},
+                "architecture": "x86",
             }
             self.state.snapshots[image_id] = {"server": s.id, "action": action.id, "image": image}
-            return json_response({"image": self.snapshot_image_json(image_id), "action": self.action_json(action)},
-                                 201)
+            return json_response({"image": self.snapshot_image_json(image_id), "action": self.action_json(action)}, 201)
         else:
             raise EmuError(404, "not_found", f"action {kind} not found")
         return json_response({"action": self.action_json(action)}, 201)
@@ -331,18 +424,38 @@ class Hetzner(Vendor):
         return json_response({"action": self.action_json(action)})
 
     async def list_locations(self, request: web.Request) -> web.Response:
-        return json_response({
-            "locations": [self.location_json(loc) for loc in HETZNER_LOCATIONS],
-            "meta": {"pagination": {"page": 1, "per_page": 25, "previous_page": None, "next_page": None,
-                                    "last_page": 1, "total_entries": len(HETZNER_LOCATIONS)}},
-        })
+        return json_response(
+            {
+                "locations": [self.location_json(loc) for loc in HETZNER_LOCATIONS],
+                "meta": {
+                    "pagination": {
+                        "page": 1,
+                        "per_page": 25,
+                        "previous_page": None,
+                        "next_page": None,
+                        "last_page": 1,
+                        "total_entries": len(HETZNER_LOCATIONS),
+                    }
+                },
+            }
+        )
 
     async def list_server_types(self, request: web.Request) -> web.Response:
-        return json_response({
-            "server_types": [self.server_type_json(p) for p in HETZNER_PLANS],
-            "meta": {"pagination": {"page": 1, "per_page": 25, "previous_page": None, "next_page": None,
-                                    "last_page": 1, "total_entries": len(HETZNER_PLANS)}},
-        })
+        return json_response(
+            {
+                "server_types": [self.server_type_json(p) for p in HETZNER_PLANS],
+                "meta": {
+                    "pagination": {
+                        "page": 1,
+                        "per_page": 25,
+                        "previous_page": None,
+                        "next_page": None,
+                        "last_page": 1,
+                        "total_entries": len(HETZNER_PLANS),
+                    }
+                },
+            }
+        )
 
     async def list_images(self, request: web.Request) -> web.Response:
         """Public OS images plus this project's snapshots; the filters and pagination the API documents."""
@@ -363,10 +476,18 @@ class Hetzner(Vendor):
             images = [img for img in images if _match_labels(img["labels"], q["label_selector"])]
         total = len(images)
         last = max(1, -(-total // per_page))
-        return json_response({
-            "images": images[(page - 1) * per_page: page * per_page],
-            "meta": {"pagination": {
-                "page": page, "per_page": per_page, "previous_page": page - 1 if page > 1 else None,
-                "next_page": page + 1 if page < last else None, "last_page": last, "total_entries": total,
-            }},
-        })
+        return json_response(
+            {
+                "images": images[(page - 1) * per_page : page * per_page],
+                "meta": {
+                    "pagination": {
+                        "page": page,
+                        "per_page": per_page,
+                        "previous_page": page - 1 if page > 1 else None,
+                        "next_page": page + 1 if page < last else None,
+                        "last_page": last,
+                        "total_entries": total,
+                    }
+                },
+            }
+        )

@@ -30,9 +30,17 @@ from engine.providers.emulators._core import (
 VPS = "/api/vps/v1"
 BILLING = "/api/billing/v1"
 _DC = {loc.numeric_id: loc for loc in HOSTINGER_LOCATIONS}
-_STATE = {"provisioning": "creating", "booting": "starting", "running": "running", "off": "stopped",
-          "rebooting": "starting", "starting": "starting", "stopping": "stopping", "snapshotting": "running",
-          "deleting": "destroying"}
+_STATE = {
+    "provisioning": "creating",
+    "booting": "starting",
+    "running": "running",
+    "off": "stopped",
+    "rebooting": "starting",
+    "starting": "starting",
+    "stopping": "stopping",
+    "snapshotting": "running",
+    "deleting": "destroying",
+}
 _ACTION_STATE = {"running": "sent", "success": "success", "error": "error"}
 MONTH = 30 * 86400.0
 
@@ -57,8 +65,9 @@ class Hostinger(Vendor):
         return json_response({"message": message, "correlation_id": str(uuid.uuid4())}, status)
 
     def invalid(self, field: str, message: str) -> web.Response:
-        return json_response({"message": message, "errors": {field: [message]},
-                              "correlation_id": str(uuid.uuid4())}, 422)
+        return json_response(
+            {"message": message, "errors": {field: [message]}, "correlation_id": str(uuid.uuid4())}, 422
+        )
 
     def is_create(self, request: web.Request) -> bool:
         return request.method == "POST" and request.path == VPS + "/virtual-machines"
@@ -87,44 +96,93 @@ class Hostinger(Vendor):
     def vm_json(self, s: EmuServer) -> dict[str, Any]:
         cpus, ram, disk, _, _ = HOSTINGER_PLANS[s.plan]
         stage = s.stage(self.state.now())
-        state = "initial" if stage == "provisioning" and self.state.now() < s.created + 5 else _STATE.get(stage, "error")
+        state = (
+            "initial" if stage == "provisioning" and self.state.now() < s.created + 5 else _STATE.get(stage, "error")
+        )
         return {
-            "id": s.id, "firewall_group_id": None, "subscription_id": s.extra["subscription"],
-            "data_center_id": s.extra["dc"], "plan": f"KVM {s.plan.rsplit('kvm', 1)[-1]}", "hostname": s.name,
-            "state": state, "actions_lock": "unlocked" if stage in ("running", "off") else "locked",
-            "cpus": cpus, "memory": ram * 1024, "disk": disk * 1024, "bandwidth": 1024 * 1024 * 4,
-            "ns1": "8.8.8.8", "ns2": "8.8.4.4",
+            "id": s.id,
+            "firewall_group_id": None,
+            "subscription_id": s.extra["subscription"],
+            "data_center_id": s.extra["dc"],
+            "plan": f"KVM {s.plan.rsplit('kvm', 1)[-1]}",
+            "hostname": s.name,
+            "state": state,
+            "actions_lock": "unlocked" if stage in ("running", "off") else "locked",
+            "cpus": cpus,
+            "memory": ram * 1024,
+            "disk": disk * 1024,
+            "bandwidth": 1024 * 1024 * 4,
+            "ns1": "8.8.8.8",
+            "ns2": "8.8.4.4",
             "ipv4": [{"id": s.seq, "address": ipv4_for(s.seq), "ptr": None}],
             "ipv6": [{"id": s.seq + 1, "address": ipv6_for(s.seq), "ptr": None}],
-            "template": {"id": int(s.image), "name": HOSTINGER_TEMPLATES.get(int(s.image), "Custom"),
-                         "description": HOSTINGER_TEMPLATES.get(int(s.image), "Custom"), "documentation": None},
+            "template": {
+                "id": int(s.image),
+                "name": HOSTINGER_TEMPLATES.get(int(s.image), "Custom"),
+                "description": HOSTINGER_TEMPLATES.get(int(s.image), "Custom"),
+                "documentation": None,
+            },
             "created_at": self.state.iso(s.created),
         }
 
     def action_json(self, a: EmuAction) -> dict[str, Any]:
-        return {"id": a.id, "name": a.command, "state": _ACTION_STATE[a.status(self.state.now())],
-                "created_at": self.state.iso(a.started), "updated_at": self.state.iso()}
+        return {
+            "id": a.id,
+            "name": a.command,
+            "state": _ACTION_STATE[a.status(self.state.now())],
+            "created_at": self.state.iso(a.started),
+            "updated_at": self.state.iso(),
+        }
 
     def subscription_json(self, sub_id: str) -> dict[str, Any]:
         sub = self.subscriptions[sub_id]
         monthly = int(round(HOSTINGER_PLANS[sub["plan"]][3] * 100))
-        return {"id": sub_id, "name": f"KVM {sub['plan'].rsplit('kvm', 1)[-1]}",
-                "status": "active" if sub["auto"] else "not_renewing", "billing_period": 1,
-                "billing_period_unit": "month", "currency_code": "USD", "total_price": monthly,
-                "renewal_price": monthly, "is_auto_renewed": sub["auto"], "created_at": self.state.iso(sub["created"]),
-                "expires_at": self.state.iso(sub["expires"]),
-                "next_billing_at": self.state.iso(sub["expires"]) if sub["auto"] else None}
+        return {
+            "id": sub_id,
+            "name": f"KVM {sub['plan'].rsplit('kvm', 1)[-1]}",
+            "status": "active" if sub["auto"] else "not_renewing",
+            "billing_period": 1,
+            "billing_period_unit": "month",
+            "currency_code": "USD",
+            "total_price": monthly,
+            "renewal_price": monthly,
+            "is_auto_renewed": sub["auto"],
+            "created_at": self.state.iso(sub["created"]),
+            "expires_at": self.state.iso(sub["expires"]),
+            "next_billing_at": self.state.iso(sub["expires"]) if sub["auto"] else None,
+        }
 
-    def plant(self, *, name: str, location: str = "vno", plan: str = "hostingercom-vps-kvm2", image: str = "1077",
-              ready: bool = True) -> EmuServer:
+    def plant(
+        self,
+        *,
+        name: str,
+        location: str = "vno",
+        plan: str = "hostingercom-vps-kvm2",
+        image: str = "1077",
+        ready: bool = True,
+    ) -> EmuServer:
         seq = self.state.next_seq()
         dc = next(loc.numeric_id for loc in HOSTINGER_LOCATIONS if loc.id == location)
         created = self.state.now() - (86400 if ready else 0)
-        s = EmuServer(id=1_000_000 + seq, name=name, plan=plan, location=location, image=image, created=created,
-                      provision_s=90.0, boot_s=30.0, seq=seq)
+        s = EmuServer(
+            id=1_000_000 + seq,
+            name=name,
+            plan=plan,
+            location=location,
+            image=image,
+            created=created,
+            provision_s=90.0,
+            boot_s=30.0,
+            seq=seq,
+        )
         sub_id = "Azz" + secrets.token_hex(7)
-        self.subscriptions[sub_id] = {"plan": plan, "auto": True, "created": created, "expires": created + MONTH,
-                                      "vm": s.id}
+        self.subscriptions[sub_id] = {
+            "plan": plan,
+            "auto": True,
+            "created": created,
+            "expires": created + MONTH,
+            "vm": s.id,
+        }
         s.extra.update(subscription=sub_id, dc=dc)
         return self.state.add_server(s)
 
@@ -175,17 +233,39 @@ class Hostinger(Vendor):
             return self.invalid("setup.post_install_script_id", "The selected post install script is invalid.")
         if _DC[dc].id in self.state.faults.outage_locations:
             raise EmuError(500, "server_error", "Something went wrong, please try again later.")
-        s = self.plant(name=str(setup.get("hostname") or f"srv{self.state.next_seq()}.hstgr.cloud"),
-                       location=_DC[dc].id, plan=plan, image=str(setup["template_id"]), ready=False)
+        s = self.plant(
+            name=str(setup.get("hostname") or f"srv{self.state.next_seq()}.hstgr.cloud"),
+            location=_DC[dc].id,
+            plan=plan,
+            image=str(setup["template_id"]),
+            ready=False,
+        )
         s.user_data = self.scripts[script]["content"] if script is not None else None
         price = int(round(HOSTINGER_PLANS[plan][4] * 100))
         now = self.state.iso()
-        order = {"id": 2_000_000 + s.seq, "subscription_id": s.extra["subscription"], "status": "completed",
-                 "currency": "USD", "subtotal": price, "total": price,
-                 "billing_address": {"first_name": "Emu", "last_name": "Lator", "company": None, "address_1": None,
-                                     "address_2": None, "city": None, "state": None, "zip": None, "country": "LT",
-                                     "phone": None, "email": "ops@example.com"},
-                 "created_at": now, "updated_at": now}
+        order = {
+            "id": 2_000_000 + s.seq,
+            "subscription_id": s.extra["subscription"],
+            "status": "completed",
+            "currency": "USD",
+            "subtotal": price,
+            "total": price,
+            "billing_address": {
+                "first_name": "Emu",
+                "last_name": "Lator",
+                "company": None,
+                "address_1": None,
+                "address_2": None,
+                "city": None,
+                "state": None,
+                "zip": None,
+                "country": "LT",
+                "phone": None,
+                "email": "ops@example.com",
+            },
+            "created_at": now,
+            "updated_at": now,
+        }
         return json_response({"order": order, "virtual_machine": self.vm_json(s)})
 
     async def list(self, request: web.Request) -> web.Response:
@@ -228,12 +308,26 @@ class Hostinger(Vendor):
         return json_response(self.action_json(a))
 
     async def data_centers(self, request: web.Request) -> web.Response:
-        return json_response([{"id": loc.numeric_id, "name": loc.id, "location": loc.country, "city": loc.city,
-                               "continent": loc.continent} for loc in HOSTINGER_LOCATIONS])
+        return json_response(
+            [
+                {
+                    "id": loc.numeric_id,
+                    "name": loc.id,
+                    "location": loc.country,
+                    "city": loc.city,
+                    "continent": loc.continent,
+                }
+                for loc in HOSTINGER_LOCATIONS
+            ]
+        )
 
     async def templates(self, request: web.Request) -> web.Response:
-        return json_response([{"id": tid, "name": name, "description": name, "documentation": None}
-                              for tid, name in HOSTINGER_TEMPLATES.items()])
+        return json_response(
+            [
+                {"id": tid, "name": name, "description": name, "documentation": None}
+                for tid, name in HOSTINGER_TEMPLATES.items()
+            ]
+        )
 
     async def create_script(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -244,8 +338,13 @@ class Hostinger(Vendor):
         self.script_seq += 1
         sid = self.script_seq
         now = self.state.iso()
-        self.scripts[sid] = {"id": sid, "name": body["name"], "content": body["content"], "created_at": now,
-                             "updated_at": now}
+        self.scripts[sid] = {
+            "id": sid,
+            "name": body["name"],
+            "content": body["content"],
+            "created_at": now,
+            "updated_at": now,
+        }
         return json_response(self.scripts[sid])
 
     async def list_scripts(self, request: web.Request) -> web.Response:
@@ -255,7 +354,7 @@ class Hostinger(Vendor):
         except ValueError:
             return self.invalid("page", "The page must be an integer.")
         items = sorted(self.scripts.values(), key=lambda sc: int(sc["id"]))
-        chunk = items[(page - 1) * 15: page * 15]
+        chunk = items[(page - 1) * 15 : page * 15]
         return json_response({"data": chunk, "meta": {"current_page": page, "per_page": 15, "total": len(items)}})
 
     async def delete_script(self, request: web.Request) -> web.Response:
@@ -270,21 +369,40 @@ class Hostinger(Vendor):
     async def catalog(self, request: web.Request) -> web.Response:
         items = []
         for plan, (cpu, ram, disk, monthly, first) in HOSTINGER_PLANS.items():
-            prices = [{"id": f"{plan}-usd-{n}m", "name": f"{n} month{'s' if n > 1 else ''}", "currency": "USD",
-                       "price": int(round(monthly * 100 * n * (1 if n == 1 else 0.8))),
-                       "first_period_price": int(round(first * 100 * n)), "period": n, "period_unit": "month"}
-                      for n in (1, 12, 24)]
-            items.append({"id": plan, "name": f"KVM {plan.rsplit('kvm', 1)[-1]}", "category": "VPS",
-                          "metadata": {"cpus": str(cpu), "memory": str(ram * 1024), "disk_space": str(disk * 1024)},
-                          "prices": prices})
+            prices = [
+                {
+                    "id": f"{plan}-usd-{n}m",
+                    "name": f"{n} month{'s' if n > 1 else ''}",
+                    "currency": "USD",
+                    "price": int(round(monthly * 100 * n * (1 if n == 1 else 0.8))),
+                    "first_period_price": int(round(first * 100 * n)),
+                    "period": n,
+                    "period_unit": "month",
+                }
+                for n in (1, 12, 24)
+            ]
+            items.append(
+                {
+                    "id": plan,
+                    "name": f"KVM {plan.rsplit('kvm', 1)[-1]}",
+                    "category": "VPS",
+                    "metadata": {"cpus": str(cpu), "memory": str(ram * 1024), "disk_space": str(disk * 1024)},
+                    "prices": prices,
+                }
+            )
         if request.query.get("category") not in (None, "VPS"):
             items = []
         return json_response(items)
 
     async def list_subscriptions(self, request: web.Request) -> web.Response:
         self._live()
-        return json_response([self.subscription_json(sid) for sid in self.subscriptions
-                              if self.subscriptions[sid]["vm"] in self.state.servers])
+        return json_response(
+            [
+                self.subscription_json(sid)
+                for sid in self.subscriptions
+                if self.subscriptions[sid]["vm"] in self.state.servers
+            ]
+        )
 
     async def disable_renewal(self, request: web.Request) -> web.Response:
         sub_id = request.match_info["id"]

@@ -37,23 +37,38 @@ def status_routes(vendor: Vendor) -> list[web.RouteDef]:
 
     async def statuspage_summary(request: web.Request) -> web.Response:
         open_incidents = active()
-        worst = max((i.impact for i in open_incidents), key=["none", "minor", "major", "critical"].index,
-                    default="none")
-        desc = {"none": "All Systems Operational", "minor": "Minor Service Outage",
-                "major": "Partial System Outage", "critical": "Major System Outage"}[worst]
+        worst = max(
+            (i.impact for i in open_incidents), key=["none", "minor", "major", "critical"].index, default="none"
+        )
+        desc = {
+            "none": "All Systems Operational",
+            "minor": "Minor Service Outage",
+            "major": "Partial System Outage",
+            "critical": "Major System Outage",
+        }[worst]
         affected = {loc for i in open_incidents for loc in i.locations}
         body: dict[str, Any] = {
-            "page": {"id": f"emu-{vendor.name}", "name": vendor.name, "url": str(request.url.origin()) + "/status",
-                     "updated_at": state.iso()},
+            "page": {
+                "id": f"emu-{vendor.name}",
+                "name": vendor.name,
+                "url": str(request.url.origin()) + "/status",
+                "updated_at": state.iso(),
+            },
             "status": {"indicator": _INDICATOR[worst], "description": desc},
             "components": [
                 {"id": f"c-{loc}", "name": loc.upper(), "status": "major_outage" if loc in affected else "operational"}
                 for loc in sorted(affected)
             ],
             "incidents": [
-                {"id": i.id, "name": i.title, "status": i.status, "impact": i.impact,
-                 "created_at": state.iso(i.started), "updated_at": state.iso(),
-                 "components": [{"id": f"c-{loc}", "name": loc.upper()} for loc in i.locations]}
+                {
+                    "id": i.id,
+                    "name": i.title,
+                    "status": i.status,
+                    "impact": i.impact,
+                    "created_at": state.iso(i.started),
+                    "updated_at": state.iso(),
+                    "components": [{"id": f"c-{loc}", "name": loc.upper()} for loc in i.locations],
+                }
                 for i in open_incidents
             ],
             "scheduled_maintenances": [],
@@ -67,8 +82,8 @@ def status_routes(vendor: Vendor) -> list[web.RouteDef]:
             f"<entry><id>tag:status.hetzner.com,2026:{i.id}</id><title>{escape(i.title)}</title>"
             f"<updated>{_dt(i.resolved or i.started).isoformat()}</updated>"
             f"<published>{_dt(i.started).isoformat()}</published>"
-            f"<category term=\"{escape(','.join(i.locations))}\"/>"
-            f"<content type=\"html\">{escape(('Resolved. ' if i.resolved else '') + i.title)}</content></entry>"
+            f'<category term="{escape(",".join(i.locations))}"/>'
+            f'<content type="html">{escape(("Resolved. " if i.resolved else "") + i.title)}</content></entry>'
             for i in reversed(state.incidents)
         )
         xml = (
@@ -95,8 +110,14 @@ def status_routes(vendor: Vendor) -> list[web.RouteDef]:
 
     async def vultr_status(request: web.Request) -> web.Response:
         def alert(i: Incident) -> dict[str, Any]:
-            return {"id": i.id, "subject": i.title, "start_date": state.iso(i.started), "status": "ongoing",
-                    "updated_at": state.iso(), "entries": [{"updated_at": state.iso(), "message": i.status}]}
+            return {
+                "id": i.id,
+                "subject": i.title,
+                "start_date": state.iso(i.started),
+                "status": "ongoing",
+                "updated_at": state.iso(),
+                "entries": [{"updated_at": state.iso(), "message": i.status}],
+            }
 
         regions: dict[str, Any] = {}
         service_alerts = []
@@ -109,8 +130,10 @@ def status_routes(vendor: Vendor) -> list[web.RouteDef]:
         return json_response({"service_alerts": service_alerts, "regions": regions})
 
     if vendor.name in ("digitalocean", "hostinger"):
-        return [web.get("/status/api/v2/summary.json", statuspage_summary),
-                web.get("/status/api/v2/status.json", statuspage_summary)]
+        return [
+            web.get("/status/api/v2/summary.json", statuspage_summary),
+            web.get("/status/api/v2/status.json", statuspage_summary),
+        ]
     if vendor.name == "hetzner":
         return [web.get("/status/en.atom", atom)]
     if vendor.name == "vultr":

@@ -79,15 +79,25 @@ class Vultr(Vendor):
         ]
 
     def plan_json(self, p: EmuPlan) -> dict[str, Any]:
-        return {"id": p.id, "vcpu_count": p.vcpu, "ram": int(p.ram_gb * 1024), "disk": p.disk_gb, "disk_count": 1,
-                "bandwidth": 1024 * p.vcpu, "monthly_cost": int(p.monthly) if p.monthly == int(p.monthly)
-                else p.monthly, "hourly_cost": p.hourly, "type": "vc2", "locations": list(p.locations)}
+        return {
+            "id": p.id,
+            "vcpu_count": p.vcpu,
+            "ram": int(p.ram_gb * 1024),
+            "disk": p.disk_gb,
+            "disk_count": 1,
+            "bandwidth": 1024 * p.vcpu,
+            "monthly_cost": int(p.monthly) if p.monthly == int(p.monthly) else p.monthly,
+            "hourly_cost": p.hourly,
+            "type": "vc2",
+            "locations": list(p.locations),
+        }
 
     def instance_json(self, s: EmuServer) -> dict[str, Any]:
         stage = s.stage(self.state.now())
         plan = _PLANS[s.plan]
         status, server_status = {
-            "provisioning": ("pending", "none"), "booting": ("active", "installingbooting"),
+            "provisioning": ("pending", "none"),
+            "booting": ("active", "installingbooting"),
         }.get(stage, ("active", "ok"))
         if stage == "resizing":
             status, server_status = "resizing", "locked"
@@ -95,28 +105,60 @@ class Vultr(Vendor):
             server_status = "locked"
         ready_ip = stage != "provisioning"
         return {
-            "id": s.id, "os": VULTR_OS.get(int(s.image), "Custom") if s.image.isdigit() else s.image,
-            "ram": int(plan.ram_gb * 1024), "disk": plan.disk_gb,
-            "main_ip": ipv4_for(s.seq) if ready_ip else "0.0.0.0", "vcpu_count": plan.vcpu, "region": s.location,
+            "id": s.id,
+            "os": VULTR_OS.get(int(s.image), "Custom") if s.image.isdigit() else s.image,
+            "ram": int(plan.ram_gb * 1024),
+            "disk": plan.disk_gb,
+            "main_ip": ipv4_for(s.seq) if ready_ip else "0.0.0.0",
+            "vcpu_count": plan.vcpu,
+            "region": s.location,
             "default_password": "" if s.extra.get("password_hidden") else "v7!Emulated",
-            "date_created": self.state.iso(s.created), "status": status,
-            "power_status": "running" if s.power == "on" else "stopped", "server_status": server_status,
-            "allowed_bandwidth": 1024 * plan.vcpu, "netmask_v4": "255.255.254.0",
+            "date_created": self.state.iso(s.created),
+            "status": status,
+            "power_status": "running" if s.power == "on" else "stopped",
+            "server_status": server_status,
+            "allowed_bandwidth": 1024 * plan.vcpu,
+            "netmask_v4": "255.255.254.0",
             "gateway_v4": "100.64.0.1" if ready_ip else "0.0.0.0",
             "v6_networks": [{"network": "2001:db8::", "main_ip": ipv6_for(s.seq), "network_size": 64}],
-            "hostname": s.extra.get("hostname", s.name), "label": s.name, "tag": s.tags[0] if s.tags else "",
-            "internal_ip": "", "kvm": f"https://my.vultr.com/subs/vps/novnc/api.php?data={s.id}",
-            "os_id": int(s.image) if s.image.isdigit() else 0, "app_id": 0, "image_id": "",
-            "firewall_group_id": "", "features": ["ipv6"], "plan": s.plan, "tags": list(s.tags),
+            "hostname": s.extra.get("hostname", s.name),
+            "label": s.name,
+            "tag": s.tags[0] if s.tags else "",
+            "internal_ip": "",
+            "kvm": f"https://my.vultr.com/subs/vps/novnc/api.php?data={s.id}",
+            "os_id": int(s.image) if s.image.isdigit() else 0,
+            "app_id": 0,
+            "image_id": "",
+            "firewall_group_id": "",
+            "features": ["ipv6"],
+            "plan": s.plan,
+            "tags": list(s.tags),
             "user_scheme": "root",
         }
 
-    def plant(self, *, name: str, location: str = "ewr", plan: str = "vc2-2c-4gb", tags: list[str] | None = None,
-              image: str = "2284", ready: bool = True) -> EmuServer:
+    def plant(
+        self,
+        *,
+        name: str,
+        location: str = "ewr",
+        plan: str = "vc2-2c-4gb",
+        tags: list[str] | None = None,
+        image: str = "2284",
+        ready: bool = True,
+    ) -> EmuServer:
         seq = self.state.next_seq()
-        s = EmuServer(id=str(uuid.uuid4()), name=name, plan=plan, location=location, image=image,
-                      created=self.state.now() - (3600 if ready else 0), provision_s=40.0, boot_s=20.0,
-                      tags=list(tags or []), seq=seq)
+        s = EmuServer(
+            id=str(uuid.uuid4()),
+            name=name,
+            plan=plan,
+            location=location,
+            image=image,
+            created=self.state.now() - (3600 if ready else 0),
+            provision_s=40.0,
+            boot_s=20.0,
+            tags=list(tags or []),
+            seq=seq,
+        )
         return self.state.add_server(s)
 
     def _instance(self, request: web.Request) -> EmuServer:
@@ -147,8 +189,14 @@ class Vultr(Vendor):
                 base64.b64decode(user_data, validate=True)
             except (binascii.Error, ValueError):
                 raise EmuError(400, "invalid_input", "Invalid user_data: it must be base64 encoded.") from None
-        s = self.plant(name=str(body.get("label") or ""), location=region, plan=plan, tags=body.get("tags") or [],
-                       image=str(body.get("os_id") or body.get("image_id") or ""), ready=False)
+        s = self.plant(
+            name=str(body.get("label") or ""),
+            location=region,
+            plan=plan,
+            tags=body.get("tags") or [],
+            image=str(body.get("os_id") or body.get("image_id") or ""),
+            ready=False,
+        )
         s.user_data = user_data
         if body.get("hostname"):
             s.extra["hostname"] = body["hostname"]
@@ -165,11 +213,15 @@ class Vultr(Vendor):
         if "region" in q:
             items = [s for s in items if s.location == q["region"]]
         start = _offset(q["cursor"]) if q.get("cursor") else 0
-        chunk = items[start:start + per_page]
+        chunk = items[start : start + per_page]
         nxt = _cursor(start + per_page) if start + per_page < len(items) else ""
         prev = _cursor(max(0, start - per_page)) if start > 0 else ""
-        return json_response({"instances": [self.instance_json(s) for s in chunk],
-                              "meta": {"total": len(items), "links": {"next": nxt, "prev": prev}}})
+        return json_response(
+            {
+                "instances": [self.instance_json(s) for s in chunk],
+                "meta": {"total": len(items), "links": {"next": nxt, "prev": prev}},
+            }
+        )
 
     async def get(self, request: web.Request) -> web.Response:
         return json_response({"instance": self.instance_json(self._instance(request))})
@@ -220,14 +272,32 @@ class Vultr(Vendor):
             raise EmuError(400, "invalid_input", "Invalid instance_id.")
         snap_id = str(uuid.uuid4())
         self.state.snapshots[snap_id] = {"server": s.id, "created": self.state.now()}
-        return json_response({"snapshot": {
-            "id": snap_id, "date_created": self.state.iso(), "description": str(body.get("description", "")),
-            "size": 0, "status": "pending", "os_id": int(s.image) if s.image.isdigit() else 0, "app_id": 0,
-        }}, 201)
+        return json_response(
+            {
+                "snapshot": {
+                    "id": snap_id,
+                    "date_created": self.state.iso(),
+                    "description": str(body.get("description", "")),
+                    "size": 0,
+                    "status": "pending",
+                    "os_id": int(s.image) if s.image.isdigit() else 0,
+                    "app_id": 0,
+                }
+            },
+            201,
+        )
 
     async def regions(self, request: web.Request) -> web.Response:
-        regions = [{"id": loc.id, "city": loc.city, "country": loc.country, "continent": loc.continent,
-                    "options": ["ddos_protection"]} for loc in VULTR_LOCATIONS]
+        regions = [
+            {
+                "id": loc.id,
+                "city": loc.city,
+                "country": loc.country,
+                "continent": loc.continent,
+                "options": ["ddos_protection"],
+            }
+            for loc in VULTR_LOCATIONS
+        ]
         return self._listing(request, "regions", regions)
 
     async def plans(self, request: web.Request) -> web.Response:
@@ -242,10 +312,16 @@ class Vultr(Vendor):
         start = _offset(request.query["cursor"]) if request.query.get("cursor") else 0
         nxt = _cursor(start + per_page) if start + per_page < len(items) else ""
         prev = _cursor(max(0, start - per_page)) if start > 0 else ""
-        return json_response({key: list(items[start:start + per_page]),
-                              "meta": {"total": len(items), "links": {"next": nxt, "prev": prev}}})
+        return json_response(
+            {
+                key: list(items[start : start + per_page]),
+                "meta": {"total": len(items), "links": {"next": nxt, "prev": prev}},
+            }
+        )
 
     async def os(self, request: web.Request) -> web.Response:
-        items = [{"id": os_id, "name": name, "arch": VULTR_OS_FAMILY[os_id][0], "family": VULTR_OS_FAMILY[os_id][1]}
-                 for os_id, name in VULTR_OS.items()]
+        items = [
+            {"id": os_id, "name": name, "arch": VULTR_OS_FAMILY[os_id][0], "family": VULTR_OS_FAMILY[os_id][1]}
+            for os_id, name in VULTR_OS.items()
+        ]
         return self._listing(request, "os", items)

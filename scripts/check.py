@@ -1,4 +1,4 @@
-"""Run every quality gate: ruff first, then the whole pytest suite with mypy and import-linter beside it.
+"""Run every quality gate: ruff (lint, then format) first, then the whole pytest suite with mypy and import-linter beside it.
 
 One command for developers and CI (``./dev test``); extra arguments go to pytest.
 A failing ruff stops at once; otherwise every gate runs and the command fails if any of them did.
@@ -81,6 +81,7 @@ def main() -> None:
     os.environ.setdefault("CLAWOPS_REQUIRE_POSTGRES", "1")
     started = time.monotonic()
     run("ruff", [PY, "-m", "ruff", "check", "."])
+    run("ruff format", [PY, "-m", "ruff", "format", "--check", "."])
     beside = [
         Background("mypy", [PY, "-m", "mypy"]),
         Background("import-linter", [str(Path(PY).with_name("lint-imports"))]),

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel, col, select
 
 from engine.demo import build_demo_fleet, seed_demo
 from engine.errors import StoreError
-from engine.store import HEAD_REVISION, Account, Instance, Tenant, open_store
+from engine.store import HEAD_REVISION, Account, Instance, Tenant, open_store, upgrade
 
 TABLES = {
     "tenants",
@@ -39,13 +39,49 @@ TABLES = {
 }
 
 
-def test_baseline_migration_creates_every_table_and_matches_the_models(store_url: str) -> None:
+def test_a_new_store_has_every_table_of_the_models_at_the_head_revision(store_url: str) -> None:
+    """A first start builds the tables from the models (``create_fresh``) and stamps the head revision."""
     store = open_store(store_url)
     try:
         assert TABLES <= set(inspect(store.engine).get_table_names())
         with store.engine.connect() as conn:
+            context = MigrationContext.configure(conn)
+            assert context.get_current_revision() == HEAD_REVISION
+            diff = compare_metadata(context, SQLModel.metadata)
+        assert diff == [], f"a new store and the models disagree: {diff}"
+    finally:
+        store.dispose()
+
+
+def test_every_migration_from_an_empty_database_builds_the_models_schema(store_url: str) -> None:
+    """The migrations, replayed from nothing, end at exactly the schema a new store is created with: so a store
+    created fresh and one upgraded release by release are the same store."""
+    from engine.store._db import Store, create_store_engine
+
+    store = Store(create_store_engine(store_url), store_url)
+    try:
+        upgrade(store)
+        assert TABLES <= set(inspect(store.engine).get_table_names())
+        with store.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
         assert diff == [], f"models and migrations disagree: {diff}"
+    finally:
+        store.dispose()
+
+
+def test_a_first_start_cut_off_before_its_stamp_completes_on_the_next_start(sqlite_url: str) -> None:
+    """The tables were created, the process died before the head revision was written: the next open finishes."""
+    from engine.store._db import Store, create_store_engine
+
+    half = Store(create_store_engine(sqlite_url), sqlite_url)
+    with half.engine.begin() as conn:
+        SQLModel.metadata.tables["tenants"].create(conn)
+    half.dispose()
+    store = open_store(sqlite_url)
+    try:
+        with store.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION
+        assert TABLES <= set(inspect(store.engine).get_table_names())
     finally:
         store.dispose()
 

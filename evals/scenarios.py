@@ -28,7 +28,7 @@ from sqlmodel import col, func, select
 from engine.conversation import TurnResult
 from engine.runtime import Engine
 from engine.store import Account, AuditEntry, Instance, JobRecord, PlanRecord
-from evals._home import fresh_home
+from evals.stores import fresh_home
 
 __all__ = ["SCENARIOS", "Scenario", "ScenarioResult", "run_scenario", "run_scenarios"]
 

@@ -30,7 +30,7 @@ from engine.agents import is_mutating
 from engine.brain import leaks
 from engine.conversation import TurnResult
 from engine.runtime import Engine
-from evals._home import fresh_home
+from evals.stores import fresh_home
 
 __all__ = ["DEV_SESSIONS", "TEST_SESSIONS", "SessionResult", "leaks", "load_sessions", "run_sessions"]
 

@@ -15,16 +15,16 @@ from engine import audit
 from engine.demo import build_demo_fleet
 from engine.runtime import Engine
 from engine.store import AuditEntry, Instance, JobRecord, JobStep, PlanRecord
+from evals.stores import fresh_store
 from tests.engine_kit import sim_nodes
-from tests.store_template import fresh_sqlite_store
 
 PAIRS = 150
 
 
 @pytest.fixture
 def clawops_home(clawops_home: Path) -> Path:
-    """The isolated home, with a new empty store already in it (migrated once per process: tests/store_template.py)."""
-    fresh_sqlite_store(clawops_home / "clawops.db")
+    """The isolated home, with a new empty store already in it (migrated once per process: evals/stores.py)."""
+    fresh_store(clawops_home / "clawops.db")
     return clawops_home
 
 

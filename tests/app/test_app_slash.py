@@ -11,7 +11,7 @@ from app import slash
 from app.chat import AgentMessage, ChatApp, ErrorNote, SystemNote, UserMessage
 from app.widgets import SlashComplete
 from engine.client import ToolCall
-from tests.store_template import fresh_sqlite_store
+from evals.stores import fresh_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def clawops_home(clawops_home: Path) -> Path:
-    """The isolated home, with a new empty store already in it (migrated once per process: tests/store_template.py)."""
-    fresh_sqlite_store(clawops_home / "clawops.db")
+    """The isolated home, with a new empty store already in it (migrated once per process: evals/stores.py)."""
+    fresh_store(clawops_home / "clawops.db")
     return clawops_home
 
 

@@ -15,14 +15,14 @@ from engine.errors import InputError
 from engine.ledger import cost_analysis, load_history, record_daily_snapshot
 from engine.ledger._model import next_term_end
 from engine.store import CostSnapshot, Instance, Store
+from evals.stores import fresh_store
 from tests.ledger.ledger_fleet import NOW, OWNER, TENANT_A, TENANT_B
-from tests.store_template import fresh_sqlite_store
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """A new empty SQLite store (migrated once per process and copied: tests/store_template.py)."""
-    return f"sqlite:///{fresh_sqlite_store(tmp_path / 'clawops.db')}"
+    """A new empty SQLite store (migrated once per process and copied: evals/stores.py)."""
+    return f"sqlite:///{fresh_store(tmp_path / 'clawops.db')}"
 
 
 DAILY = 12 / 365

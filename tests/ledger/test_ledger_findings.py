@@ -23,14 +23,14 @@ from engine.providers.registry import DRIVERS
 from engine.providers.sim import SimDriver
 from engine.store import Account, Instance, Store, Tenant, open_store
 from engine.tenancy import scoped
+from evals.stores import fresh_store
 from tests.ledger.ledger_fleet import KNOWN, NOW, OWNER, TENANT_A, TENANT_B, build_rows, seed
-from tests.store_template import fresh_sqlite_store
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """A new empty SQLite store (migrated once per process and copied: tests/store_template.py)."""
-    return f"sqlite:///{fresh_sqlite_store(tmp_path / 'clawops.db')}"
+    """A new empty SQLite store (migrated once per process and copied: evals/stores.py)."""
+    return f"sqlite:///{fresh_store(tmp_path / 'clawops.db')}"
 
 
 def sql_ids(store: Store, caller: Any, finding: str, rate: float = 0.92) -> set[str]:

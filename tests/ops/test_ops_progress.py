@@ -19,9 +19,9 @@ from engine.client import EmbeddedClient
 from engine.operations import JobProgress, JobView
 from engine.runtime import Engine
 from engine.store import Instance, JobStep
+from evals.stores import fresh_store
 from tests.engine_kit import sim_nodes
 from tests.ops.test_ops_webhooks import SECRET, Receiver
-from tests.store_template import fresh_sqlite_store
 
 PAIRS = 30
 EXAMPLE = "Provision 20 new standard-tier accounts, EU regions, Hetzner primary"
@@ -29,8 +29,8 @@ EXAMPLE = "Provision 20 new standard-tier accounts, EU regions, Hetzner primary"
 
 @pytest.fixture
 def clawops_home(clawops_home: Path) -> Path:
-    """The isolated home, with a new empty store already in it (migrated once per process: tests/store_template.py)."""
-    fresh_sqlite_store(clawops_home / "clawops.db")
+    """The isolated home, with a new empty store already in it (migrated once per process: evals/stores.py)."""
+    fresh_store(clawops_home / "clawops.db")
     return clawops_home
 
 

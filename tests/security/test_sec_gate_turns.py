@@ -18,14 +18,14 @@ from engine.errors import ClawOpsError, NotFound, PolicyRefusal
 from engine.runtime import Engine
 from engine.store import PlanRecord, utcnow
 from engine.trust import add_operator
+from evals.stores import fresh_store
 from tests.security.sec_gate_kit import PAIRS, accounts, fleet, jobs, nothing_ran, plans, words
-from tests.store_template import fresh_sqlite_store
 
 
 @pytest.fixture
 def clawops_home(clawops_home: Path) -> Path:
-    """The isolated home, with a new empty store already in it (migrated once per process: tests/store_template.py)."""
-    fresh_sqlite_store(clawops_home / "clawops.db")
+    """The isolated home, with a new empty store already in it (migrated once per process: evals/stores.py)."""
+    fresh_store(clawops_home / "clawops.db")
     return clawops_home
 
 

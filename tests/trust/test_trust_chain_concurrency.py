@@ -19,15 +19,15 @@ from sqlalchemy import text
 from engine import audit
 from engine.store import Store, open_store
 from engine.trust import AuditDraft, append_many
-from tests.store_template import fresh_sqlite_store
+from evals.stores import fresh_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """A new empty SQLite store (migrated once per process and copied: tests/store_template.py)."""
-    return f"sqlite:///{fresh_sqlite_store(tmp_path / 'clawops.db')}"
+    """A new empty SQLite store (migrated once per process and copied: evals/stores.py)."""
+    return f"sqlite:///{fresh_store(tmp_path / 'clawops.db')}"
 
 
 WRITER = """

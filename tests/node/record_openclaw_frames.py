@@ -28,11 +28,10 @@ FIXTURE = HERE / "fixtures" / "openclaw_frames.json"
 
 
 async def record_all(oc: OpenClaw) -> dict[str, Recording]:
-    """Every case against ``oc``: ``CASES`` with loopback auto-approval on (the default), then ``LOCKED_CASES``
-    with it switched off (left off)."""
+    """Every case against ``oc``, a gateway that has just become ready with loopback auto-approval on (the
+    default): ``CASES`` first, then ``LOCKED_CASES`` with auto-approval switched off (left off)."""
     url = oc.url + "/"
     out: dict[str, Recording] = {}
-    await asyncio.to_thread(oc.set_config, "gateway.nodes.pairing.autoApproveLocal", True)
     for name, case in CASES.items():
         out[name] = await case(url, TOKEN)
     await asyncio.to_thread(oc.set_config, "gateway.nodes.pairing.autoApproveLocal", False)

@@ -110,6 +110,9 @@ class VoiceConfig:
             except ValueError as exc:
                 raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
+        def maybe_num(name: str) -> float | None:
+            return None if opt(name) is None else num(name, 0.0)
+
         vad_raw = opt("CLAWOPS_VOICE_VAD")
         return cls(
             stt_model=opt("CLAWOPS_VOICE_STT_MODEL"),
@@ -122,6 +125,8 @@ class VoiceConfig:
             vocabulary=e.get("CLAWOPS_VOICE_VOCABULARY", base.vocabulary),
             tts_model=opt("CLAWOPS_VOICE_TTS_MODEL"),
             tts_config=opt("CLAWOPS_VOICE_TTS_CONFIG"),
+            tts_noise_scale=maybe_num("CLAWOPS_VOICE_TTS_NOISE_SCALE"),
+            tts_noise_w_scale=maybe_num("CLAWOPS_VOICE_TTS_NOISE_W_SCALE"),
             opus_bitrate=int(num("CLAWOPS_VOICE_OPUS_BITRATE", base.opus_bitrate)),
             max_duration_s=num("CLAWOPS_VOICE_MAX_SECONDS", base.max_duration_s),
         )

@@ -3,7 +3,6 @@ shows its duration and what was heard, the team answers in text and with a spoke
 
 from __future__ import annotations
 
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +13,7 @@ from app.widgets import VoiceNoteMessage
 from app.widgets.voice_note import clock
 from engine.client import EmbeddedClient, audio_seconds
 from tests.app.conftest import DEMO_PAIRS
+from tests.speech_kit import STEADY_VOICE, heard_as
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
@@ -24,12 +24,7 @@ voice = pytest.importorskip("voice")
 @pytest.fixture(scope="module")
 def fleet_status_ogg() -> bytes:
     """ "Fleet status, please." as a voice note, synthesised once for the module's voice tests."""
-    return bytes(voice.synthesize("Fleet status, please."))
-
-
-def _close_to(heard: str, said: str) -> bool:
-    """Meaning, not exact words: a speech model under load may hear "please status" for "fleet status"."""
-    return SequenceMatcher(None, heard.lower().strip(" .,!?"), said.lower().strip(" .,!?")).ratio() >= 0.6
+    return bytes(voice.synthesize("Fleet status, please.", STEADY_VOICE))
 
 
 async def _settle(pilot: Pilot[None], app: ChatApp) -> None:
@@ -59,7 +54,7 @@ async def test_a_voice_note_is_heard_answered_and_spoken(
             assert not app.query(ErrorNote)
             sent, spoken = app.query(VoiceNoteMessage)
             assert sent.sent and sent.path == recording and sent.seconds and sent.seconds > 0.5
-            assert _close_to(sent.transcript, "Fleet status, please."), sent.transcript
+            assert heard_as(sent.transcript, "Fleet status, please."), sent.transcript
             (reply,) = app.query(AgentMessage)
             assert "DEMO fleet" in reply.reply  # the same action as the typed words: the fleet status
             assert not spoken.sent and spoken.path is not None and spoken.path.is_file()
@@ -120,7 +115,7 @@ async def test_push_to_talk_records_and_sends_a_voice_note(
             await _settle(pilot, app)
             assert not app.recorder.recording and not app.query(ErrorNote)
             sent = app.query(VoiceNoteMessage).first()
-            assert sent.sent and _close_to(sent.transcript, "Fleet status, please."), sent.transcript
+            assert sent.sent and heard_as(sent.transcript, "Fleet status, please."), sent.transcript
             assert any("DEMO fleet" in m.reply for m in app.query(AgentMessage))
     finally:
         client.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.clawops_cli import run_clawops
+from tests.speech_kit import STEADY_VOICE
 
 CONTRACT_KEYS = {"reply", "agent", "tool_calls", "plan", "job"}
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,9 +53,7 @@ def test_ask_json_voice_transcribes_answers_and_speaks(tmp_path: Path) -> None:
     import voice
 
     question = tmp_path / "question.ogg"
-    voice.synthesize_to_file(
-        "What's degraded?", question, voice.VoiceConfig(tts_noise_scale=0.0, tts_noise_w_scale=0.0)
-    )
+    voice.synthesize_to_file("What's degraded?", question, STEADY_VOICE)
     proc = clawops(tmp_path / "home", "ask", "--json", "--voice", str(question))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)

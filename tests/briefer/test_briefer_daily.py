@@ -19,10 +19,11 @@ from engine.briefer import run_due_briefings, set_schedule, telegram_sender
 from engine.channels import RetryPolicy, TelegramClient, TelegramEmulator
 from engine.runtime import Engine
 from engine.store import AuditEntry, ChannelIdentity
+from tests.speech_kit import STEADY_VOICE
 
 pytestmark = pytest.mark.voice
 
-QUIET = voice.VoiceConfig(tts_noise_scale=0.0, tts_noise_w_scale=0.0)
+QUIET = STEADY_VOICE
 
 
 def _runs(engine: Engine) -> list[dict[str, Any]]:

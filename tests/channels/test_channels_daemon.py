@@ -37,6 +37,7 @@ from engine.channels import (
     sign_payload,
 )
 from tests.clawops_cli import run_clawops
+from tests.speech_kit import STEADY_VOICE
 from voice._codec import encode_ogg_opus
 
 pytestmark = [pytest.mark.voice, pytest.mark.slow]
@@ -161,7 +162,7 @@ def wa_sent(emus: Emulators, to: str) -> list[WhatsAppSent]:
 
 @pytest.fixture(scope="module")
 def question() -> bytes:
-    return voice.synthesize("What's degraded?")
+    return voice.synthesize("What's degraded?", STEADY_VOICE)
 
 
 # ------------------------------------------------------------------------------------------------ Telegram

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 import voice
+from tests.speech_kit import STEADY_VOICE
 
 # Piper's noise off: synthesis is bit-for-bit repeatable, so the round trip cannot flake.
-DETERMINISTIC = voice.VoiceConfig(tts_noise_scale=0.0, tts_noise_w_scale=0.0)
+DETERMINISTIC = STEADY_VOICE
 
 Encoder = Callable[..., bytes]
 

@@ -226,12 +226,14 @@ def test_config_from_env() -> None:
             "CLAWOPS_VOICE_STT_MODEL": "/models/whisper-base",
             "CLAWOPS_VOICE_TTS_MODEL": "/voices/amy.onnx",
             "CLAWOPS_VOICE_VAD": "off",
+            "CLAWOPS_VOICE_TTS_NOISE_SCALE": "0",
         }
     )
     assert cfg.max_duration_s == 120
     assert cfg.stt_model == "/models/whisper-base"
     assert cfg.tts_paths() == (Path("/voices/amy.onnx"), Path("/voices/amy.onnx.json"))
     assert cfg.stt_vad is False
+    assert (cfg.tts_noise_scale, cfg.tts_noise_w_scale) == (0.0, None)  # unset keeps the voice's own
     assert VoiceConfig.from_env({}) == VoiceConfig()
     with pytest.raises(ValueError, match="CLAWOPS_VOICE_MAX_SECONDS"):
         VoiceConfig.from_env({"CLAWOPS_VOICE_MAX_SECONDS": "two hours"})

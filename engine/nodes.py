@@ -21,7 +21,6 @@ import asyncio
 import base64
 import ipaddress
 import logging
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -147,7 +146,9 @@ def gateway_token(engine: Engine) -> str:
     """``CLAWOPS_GATEWAY_TOKEN`` if set, else one generated once and kept encrypted in the secret store."""
     if engine.settings.gateway_token is not None:
         return engine.settings.gateway_token.get_secret_value()
-    token: str = engine.trust.secrets.get_or_create(GATEWAY_TOKEN_SECRET, lambda: secrets.token_urlsafe(32))
+    from engine.gateway import new_token
+
+    token: str = engine.trust.secrets.get_or_create(GATEWAY_TOKEN_SECRET, new_token)
     return token
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from engine.gateway._archive import ArchiveFailed, fetch_archive
 from engine.gateway._errors import CommandNotAllowed, GatewayError, NodeNotConnected
-from engine.gateway._registry import Approval, BootstrapGrant, DeviceRegistry, PairedDevice, PairingRequest
+from engine.gateway._registry import Approval, BootstrapGrant, DeviceRegistry, PairedDevice, PairingRequest, new_token
 from engine.gateway._server import ConnectedNode, GatewayStats, InvokeResult, NodeGateway
 from engine.gateway._stored import StoredDeviceRegistry
 from engine.gateway._upstream import OpenClawOperatorLink, UpstreamNode
@@ -37,4 +37,5 @@ __all__ = [
     "StoredDeviceRegistry",
     "UpstreamNode",
     "fetch_archive",
+    "new_token",
 ]

@@ -25,6 +25,20 @@ PENDING_TTL_S = 300.0
 """Pending pairing requests expire 5 minutes after the node's last retry."""
 
 
+def new_token() -> str:
+    """A fresh 256-bit URL-safe token that never starts with "-".
+
+    Operators paste tokens after ``--token`` and ``--bootstrap-token`` (``clawnode install``, the install script);
+    argparse, like most command lines, reads a word starting with "-" as an option, so one token in 64 from
+    ``secrets.token_urlsafe`` made ``clawnode install`` fail with "expected one argument".  Drawing again for those
+    costs under a bit of the 256.
+    """
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
 def token_hash(token: str) -> str:
     """SHA-256 hex of a token: what registries keep instead of the token itself."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
@@ -98,7 +112,7 @@ class DeviceRegistry:
         self._bootstrap = {
             h: g for h, g in self._bootstrap.items() if g.expires_at > now and g.instance_id != instance_id
         }
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         ttl = self._bootstrap_ttl_s if ttl_s is None else ttl_s
         self._bootstrap[_hash(token)] = BootstrapGrant(instance_id, account_id, now + ttl)
         return token
@@ -172,7 +186,7 @@ class DeviceRegistry:
         display_name: str | None = None,
     ) -> tuple[PairedDevice, str]:
         """Pair (or re-pair) a device; returns it and its new device token (shown once, stored hashed)."""
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         previous = self.get(device_id)
         device = PairedDevice(
             device_id=device_id,
@@ -194,7 +208,7 @@ class DeviceRegistry:
         device = self.get(device_id)
         if device is None:
             raise KeyError(device_id)
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         device.token_hash = _hash(token)
         self._saved(device)
         return token

@@ -21,7 +21,14 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from engine.gateway._registry import BOOTSTRAP_TTL_S, BootstrapGrant, DeviceRegistry, PairedDevice, token_hash
+from engine.gateway._registry import (
+    BOOTSTRAP_TTL_S,
+    BootstrapGrant,
+    DeviceRegistry,
+    PairedDevice,
+    new_token,
+    token_hash,
+)
 from engine.store import NodeBootstrapToken, NodeDevice, Store, utcnow
 
 __all__ = ["StoredDeviceRegistry"]
@@ -152,10 +159,8 @@ class StoredDeviceRegistry(DeviceRegistry):
 
     def issue_bootstrap_token(self, instance_id: str, account_id: str, ttl_s: float | None = None) -> str:
         """A new single-use token for ``instance_id`` (its older unused ones are withdrawn); stored hashed."""
-        import secrets
-
         now = self._clock()
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         ttl = self._bootstrap_ttl_s if ttl_s is None else ttl_s
         with self.store.session() as s:
             s.execute(

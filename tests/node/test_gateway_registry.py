@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import secrets
 
-from engine.gateway import DeviceRegistry
+import pytest
+
+from engine.gateway import DeviceRegistry, new_token
 
 
 class Clock:
@@ -53,3 +56,12 @@ def test_pending_request_is_reused_per_device() -> None:
     assert {r.device_id for r in reg.pending()} == {"d1", "d2"}
     reg.pair("d1", "pk1", approved_via="operator")
     assert [r.device_id for r in reg.pending()] == ["d2"]
+
+
+def test_tokens_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator pastes a token after ``--bootstrap-token``; one that starts with "-" reads as an option there."""
+    drawn = iter(["-looks-like-an-option", "_fine-token"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda nbytes: next(drawn))
+    assert new_token() == "_fine-token"
+    drawn = iter(["-again", "-and-again", "ok"])
+    assert DeviceRegistry().issue_bootstrap_token("inst-1", "acct-001") == "ok"

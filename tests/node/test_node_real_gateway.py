@@ -1,9 +1,15 @@
 """clawnode and ClawOps against a real OpenClaw gateway (issue 20): everything through the gateway as it is.
 
-This module owns the test run's one real gateway (npm ``openclaw@2026.9.6``, loopback, remote pairing
-flow: loopback auto-approval off).  Booting it costs ~15-20 CPU-seconds, so every test that needs a
-live real gateway lives here and shares it (``--dist loadfile`` keeps a module on one worker); each
-test starts from the same state (gateway running, the module's config) and uses devices of its own.
+This module owns the test run's one real gateway (npm ``openclaw@2026.9.6``, loopback).  Booting it costs
+~15-20 CPU-seconds, so every test that needs a live real gateway lives here and shares it (``--dist loadfile``
+keeps a module on one worker).  The gateway boots as a fresh one does, loopback auto-approval on, because the
+live frame diff runs first and compares a gateway just as it became ready; it switches auto-approval off once
+(hot reload, before anything restarts the gateway), and every later test starts from that remote pairing flow
+(``openclaw`` fixture: gateway running, auto-approval off) with devices of its own.
+
+* ``test_embedded_frames_match_a_live_real_gateway``: the frame diff of ``test_gateway_frame_diff.py`` (which
+  compares the embedded gateway with the recorded fixture) run against this live gateway.  It runs first: a
+  hot reload after the restart below once never took effect within 300 s.
 
 * ``test_clawnode_and_clawops_through_a_real_gateway``: the engine's operator link
   (``openclaw_gateway_url``) is how ClawOps sees the nodes behind it.  Proves: pairing (device, then
@@ -13,9 +19,6 @@ test starts from the same state (gateway running, the module's config) and uses 
   here).
 * ``test_clawnode_pairs_and_is_invoked_by_a_real_gateway``: ``peer_scenario.py``'s scenario, the one
   ``test_node_peers.py`` runs against the embedded gateway.
-
-(The live frame diff, ``test_gateway_frame_diff.py``, keeps a gateway of its own: it records its cases with
-loopback auto-approval on, then off, and this module's gateway runs with it off.)
 
 The operator's approvals and invokes go over the operator connection the ``openclaw`` CLI itself makes
 on loopback (``OpenClaw.call``), not through a Node process per call.
@@ -44,25 +47,23 @@ from node.commands import COMMANDS
 from node.system import ProcSystem, SimulatedSystem, is_gateway_cmdline
 from tests.node.clawnode_openclaw import TOKEN, OpenClaw, OpenClawUnavailable, running_openclaw
 from tests.node.clawnode_testkit import node_config, until
+from tests.node.openclaw_frames import ALL_CASES, comparable, diff, embedded_recording
 from tests.node.peer_scenario import OpenClawPeer, pairs_and_is_invoked
+from tests.node.record_openclaw_frames import record_all
 
 pytestmark = [pytest.mark.openclaw, pytest.mark.slow]
 
 ARCHIVE_BYTES = 50 * 1024 * 1024
 INSTANCE, ACCOUNT = "i-acct-001-p", "acct-001"
+AUTO_APPROVE_LOCAL = "gateway.nodes.pairing.autoApproveLocal"
 
 
 @pytest.fixture(scope="module")
 def real_gateway() -> Iterator[OpenClaw]:
-    # Our commands must be on the gateway's allowlist (custom commands are dropped otherwise); loopback
-    # auto-approval is off so pairing goes the way it does for a VPS: request, operator approves.  The browser
-    # Control UI is off: nothing here uses it, and preparing its assets is ~2.5 CPU-s of every boot.
-    config = {
-        "gateway": {
-            "nodes": {"commands": {"allow": sorted(COMMANDS)}, "pairing": {"autoApproveLocal": False}},
-            "controlUi": {"enabled": False},
-        }
-    }
+    # Our commands must be on the gateway's allowlist (custom commands are dropped otherwise).  Loopback
+    # auto-approval keeps its default (on) for the frame diff, which switches it off.  The browser Control UI is
+    # off: nothing here uses it, and preparing its assets is ~2.5 CPU-s of every boot.
+    config = {"gateway": {"nodes": {"commands": {"allow": sorted(COMMANDS)}}, "controlUi": {"enabled": False}}}
     try:
         with running_openclaw(config) as oc:
             yield oc
@@ -72,10 +73,13 @@ def real_gateway() -> Iterator[OpenClaw]:
 
 @pytest.fixture
 def openclaw(real_gateway: OpenClaw) -> OpenClaw:
-    """The module's gateway, running, whatever the test before did to it (one restarts it)."""
+    """The module's gateway, running, whatever the test before did to it (one restarts it), with loopback
+    auto-approval off, so pairing goes the way it does for a VPS: request, operator approves.  The frame diff
+    has already switched it off in a whole run; this switches it only when that test did not run first."""
     if real_gateway.proc is None or real_gateway.proc.poll() is not None:
         real_gateway.stop()
         real_gateway.start()
+    real_gateway.set_config(AUTO_APPROVE_LOCAL, False)
     return real_gateway
 
 
@@ -102,6 +106,22 @@ async def _approve_surface(oc: OpenClaw, node_id: str) -> None:
                 await oc.approve_node(mine[0]["requestId"])
                 return
             await asyncio.sleep(0.5)
+
+
+async def test_embedded_frames_match_a_live_real_gateway(
+    real_gateway: OpenClaw, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """First in the module: the cases are recorded from a gateway that has just become ready, auto-approval on."""
+    assert real_gateway.config_value(AUTO_APPROVE_LOCAL) is not False, "the frame diff must run on a fresh gateway"
+    live = await record_all(real_gateway)  # switches loopback auto-approval off and leaves it off
+    failures: dict[str, list[str]] = {}
+    for name in ALL_CASES:
+        found = diff(comparable(name, live[name]), comparable(name, await embedded_recording(name)))
+        if found:
+            failures[name] = found
+    with capsys.disabled():
+        print(f"\nframe-diff against live openclaw: {len(ALL_CASES) - len(failures)}/{len(ALL_CASES)} cases match")
+    assert failures == {}
 
 
 async def test_clawnode_and_clawops_through_a_real_gateway(

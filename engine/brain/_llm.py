@@ -41,9 +41,7 @@ import re
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from engine.agents import AgentSpec, Skill, build_system_prompt, is_mutating, tool_schemas
 from engine.brain._answers import SINCE_WORDS, leaks, numbered_findings, resolve_since
@@ -56,6 +54,9 @@ from engine.errors import ClawOpsError
 from engine.operations import ToolOutcome
 from engine.replies import outcome_text, tag
 from engine.text import Redactor, default_redactor
+
+if TYPE_CHECKING:
+    import anthropic
 
 __all__ = [
     "MODEL_PRICES",
@@ -211,7 +212,10 @@ class LLMBrain:
         self._clean_tools: dict[str, list[dict[str, Any]]] = {}
         self._clean_tools_generation = -1
         # Retries are ours (backoff we can explain and test), so the SDK's own are off.  The HTTP client is the
-        # SDK's default one, with the TLS context every brain shares.
+        # SDK's default one, with the TLS context every brain shares.  The SDK is imported here, not with the
+        # module: importing it is ~1.8 CPU-s (its pydantic types), which no offline engine should pay.
+        import anthropic
+
         self.client = client or anthropic.AsyncAnthropic(
             api_key=api_key,
             base_url=base_url,
@@ -392,6 +396,8 @@ class LLMBrain:
         self, spec: AgentSpec, system: str, tools: list[dict[str, Any]], messages: list[dict[str, Any]], state: _Run
     ) -> Any:
         """One streamed request, retried on 429/529/5xx and connection trouble with exponential backoff."""
+        import anthropic
+
         last: Exception | None = None
         # The choke point: whatever the request carries, and however it got there, leaves scrubbed.
         system, tools, outgoing = self._scrubbed(system, tools, messages)
@@ -638,6 +644,8 @@ def _for_model(outcome: ToolOutcome) -> str:
 
 
 def _why(err: Exception | None) -> str:
+    import anthropic
+
     if isinstance(err, anthropic.APIStatusError):
         return f"HTTP {err.status_code}"
     if isinstance(err, TimeoutError | anthropic.APITimeoutError):

@@ -1,14 +1,21 @@
-"""The Messages API emulator speaks the protocol the real SDK expects: JSON, SSE, tool turns, errors."""
+"""The Messages API emulator speaks the protocol the real SDK expects: JSON, SSE, tool turns, errors.
+
+The SDK is imported by the tests that use it, not with the module: every pytest worker collects this file, and
+importing ``anthropic`` is ~1.8 CPU-s each time.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-import anthropic
 import httpx
 import pytest
 
 from engine.brain.emulator import AnthropicEmulator, error, say, use_tools
+
+if TYPE_CHECKING:
+    import anthropic
 
 MODEL = "claude-sonnet-4-6"
 
@@ -21,6 +28,8 @@ async def emu() -> AsyncIterator[AnthropicEmulator]:
 
 @pytest.fixture
 async def client(emu: AnthropicEmulator) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    import anthropic
+
     sdk = anthropic.AsyncAnthropic(api_key="k", base_url=emu.base_url, max_retries=0)
     yield sdk
     await sdk.close()
@@ -56,6 +65,8 @@ async def test_streamed_tool_use_is_assembled_by_the_sdk(
 async def test_tool_result_must_answer_the_previous_tool_use(
     emu: AnthropicEmulator, client: anthropic.AsyncAnthropic
 ) -> None:
+    import anthropic
+
     emu.add(use_tools(("fleet_status", {})))
     first = await client.messages.create(model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "status"}])
     use = first.content[0]
@@ -76,15 +87,17 @@ async def test_tool_result_must_answer_the_previous_tool_use(
 @pytest.mark.parametrize(
     ("status", "kind", "exc"),
     [
-        (429, "rate_limit_error", anthropic.RateLimitError),
-        (529, "overloaded_error", anthropic.APIStatusError),
+        (429, "rate_limit_error", "RateLimitError"),
+        (529, "overloaded_error", "APIStatusError"),
     ],
 )
 async def test_scripted_errors(
-    emu: AnthropicEmulator, client: anthropic.AsyncAnthropic, status: int, kind: str, exc: type[Exception]
+    emu: AnthropicEmulator, client: anthropic.AsyncAnthropic, status: int, kind: str, exc: str
 ) -> None:
+    import anthropic
+
     emu.add(error(status, retry_after=2))
-    with pytest.raises(exc) as caught:
+    with pytest.raises(getattr(anthropic, exc)) as caught:
         await client.messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}])
     err = caught.value
     assert isinstance(err, anthropic.APIStatusError) and err.status_code == status

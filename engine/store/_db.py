@@ -92,7 +92,7 @@ def _store_error(exc: SQLAlchemyError, url: str) -> StoreError:
         )
     if "no such column" in low or ("column" in low and "does not exist" in low):
         return StoreError(
-            f"The store {where} does not match this ClawOps ({msg}); restore a backup or run `clawops db upgrade`."
+            f"The store {where} does not match this ClawOps ({msg}): it was changed outside ClawOps; restore a backup."
         )
     if "unable to open" in low or "readonly" in low or "read-only" in low:
         return StoreError(f"The store {where} cannot be opened; check that its folder exists and is writable.")
@@ -176,8 +176,9 @@ def _check_tables(conn: Any, url: str, revision: str | None) -> None:
         )
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    """Open (and if needed create or upgrade) the store at ``url``."""
+def open_store(url: str) -> Store:
+    """Open (and if needed create or upgrade) the store at ``url``: every start migrates, so there is no separate
+    upgrade command to run."""
     try:
         engine = create_store_engine(url)
     except (SQLAlchemyError, ValueError) as exc:
@@ -208,9 +209,6 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         raise StoreError(
             f"The store {_redact(url)} has schema revision {revision}, newer than this ClawOps knows; upgrade ClawOps."
         )
-    if not migrate:
-        engine.dispose()
-        raise StoreError(f"The store {_redact(url)} needs a migration; run `clawops db upgrade`.")
     if revision is None:
         create_fresh(store)
     else:

@@ -33,8 +33,9 @@ def run(title: str, args: list[str]) -> None:
 class Background:
     """A gate run beside pytest: its output is kept and printed after pytest's, so the two never interleave.
 
-    mypy and import-linter are CPU work of a minute or so; pytest spends much of its time waiting on sockets,
-    daemons and browsers, so on a 2-core machine the two together take less time than one after the other.
+    mypy and import-linter are CPU work of half a minute or so.  Beside pytest's workers they add their CPU to a
+    run that keeps both cores of a 2-core machine busy, but no wait of their own: one after the other, mypy's
+    single process would leave a core idle for as long as it runs.
     """
 
     def __init__(self, title: str, args: list[str]) -> None:

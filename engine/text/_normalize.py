@@ -69,19 +69,35 @@ def normalize(text: str) -> str:
 
     Lone surrogates become U+FFFD; curly quotes become straight ones; runs of whitespace are kept as typed.
     """
-    text = scrub_surrogates(text)
     if text.isascii():
-        return text
+        return text  # nothing to do, and no lone surrogate either
     # Judged once per distinct character, not per character: a long prompt has a few dozen distinct ones.
-    hidden = {ord(ch): None for ch in set(text) if ch > "\x7f" and _is_hidden(ch)}
+    distinct = _non_ascii(text)
+    if any("\ud800" <= ch <= "\udfff" for ch in distinct):
+        text = scrub_surrogates(text)
+        distinct = _non_ascii(text)
+    hidden = {ord(ch): None for ch in distinct if _is_hidden(ch)}
     if hidden:
         text = text.translate(hidden)
     text = unicodedata.normalize("NFKC", text)
     # Only the curly quotes and dashes present are replaced (str.translate looks up every character: ~1 ms for a
     # 16-KB system prompt).
-    for ch in set(_QUOTES_RE.findall(text)):
+    for ch in _non_ascii(text).intersection(_QUOTE_CHARS):
         text = text.replace(ch, _QUOTES[ord(ch)])
     return text
+
+
+_ASCII_BYTES = bytes(range(0x80))
+
+
+def _non_ascii(text: str) -> set[str]:
+    """The distinct non-ASCII characters of ``text`` (lone surrogates included).
+
+    UTF-8 writes every non-ASCII character with bytes >= 0x80 only, so deleting the ASCII bytes of the encoding
+    leaves exactly those characters: ~15 µs for a 13-KB prompt, where ``set(text)`` took ~200 µs and each regex
+    scan for one character class ~80 µs (normalising a request's system prompt cost ~0.4 ms, per request).
+    """
+    return set(text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
 
 
 _QUOTES = str.maketrans(
@@ -107,7 +123,7 @@ _QUOTES = str.maketrans(
         "\u202f": " ",
     }
 )
-_QUOTES_RE = re.compile("[" + "".join(chr(code) for code in _QUOTES) + "]")
+_QUOTE_CHARS = frozenset(chr(code) for code in _QUOTES)
 
 
 @lru_cache(maxsize=1)

@@ -45,7 +45,14 @@ MASK = "[REDACTED]"
 MIN_SECRET_LENGTH = 6
 #: Up to this many value spellings a regex alternation is fastest; past it, a prefix-indexed scan is.
 _REGEX_LIMIT = 64
-API_KEY_PATTERN = re.compile(r"cok_[0-9a-f]{8}_[A-Za-z0-9_\-]{16,}", re.IGNORECASE)
+#: Up to this many (ASCII) values, a text is first searched for each lower-cased value as a plain substring.
+_PROBE_LIMIT = 256
+_API_KEY_PREFIX = "cok_"
+API_KEY_PATTERN = re.compile(re.escape(_API_KEY_PREFIX) + r"[0-9a-f]{8}_[A-Za-z0-9_\-]{16,}", re.IGNORECASE)
+_ASCII_TWINS = ("\u0130", "\u0131", "\u017f", "\u212a")
+"""The only non-ASCII characters a case-blind pattern matches to an ASCII letter (İ and ı to i, ſ to s, the Kelvin
+sign to k).  Without them, a text lower-cased keeps its length and holds an ASCII value lower-cased exactly where the
+case-blind pattern would find the value."""
 
 
 def _variants(value: str) -> set[str]:
@@ -66,6 +73,8 @@ class Redactor:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._index: dict[str, list[str]] | None = None
+        self._probe: tuple[str, ...] | None = None
+        self._probe_ready = False
         self.generation = 0
         """Changes whenever the set of secret values does: a scrubbed copy made at one generation is still
         scrubbed while the generation is the same (what a caller may cache)."""
@@ -81,6 +90,7 @@ class Redactor:
             with self._lock:
                 self._values |= new
                 self._pattern = self._index = None
+                self._probe_ready = False
                 self.generation += 1
 
     def discard(self, value: str) -> None:
@@ -88,6 +98,7 @@ class Redactor:
         with self._lock:
             self._values -= _variants(value)
             self._pattern = self._index = None
+            self._probe_ready = False
             self.generation += 1
 
     def __len__(self) -> int:
@@ -109,6 +120,28 @@ class Redactor:
                     index.setdefault(v[:MIN_SECRET_LENGTH].lower(), []).append(v.lower())
                 self._index = index
             return self._index
+
+    def _probe_values(self) -> tuple[str, ...] | None:
+        """The values lower-cased, when every one is ASCII and they are few enough to search for one by one."""
+        with self._lock:
+            if not self._probe_ready:
+                values = self._values
+                ascii_only = len(values) <= _PROBE_LIMIT and all(v.isascii() for v in values)
+                self._probe = tuple(v.lower() for v in values) if ascii_only else None
+                self._probe_ready = True
+            return self._probe
+
+    def _surely_clean(self, text: str) -> bool:
+        """Whether ``text`` holds neither a known value nor an API key's prefix, found by plain substring search.
+
+        Exactly what the case-blind patterns would find, ~20x cheaper: most text holds no secret, and a request's
+        13-KB system prompt cost ~0.6 ms of regex a time, twice per request (raw and normal form).
+        """
+        probe = self._probe_values()
+        if probe is None or not text.isascii() and any(twin in text for twin in _ASCII_TWINS):
+            return False  # a non-ASCII value, or a look-alike only the patterns see through
+        lowered = text.lower()
+        return _API_KEY_PREFIX not in lowered and not any(v in lowered for v in probe)
 
     def _scan(self, text: str) -> str:
         """Linear in the text whatever the number of secrets (a regex alternation is not, past a few dozen)."""
@@ -154,6 +187,8 @@ class Redactor:
         return self._scrub(text) if text else text
 
     def _scrub(self, text: str) -> str:
+        if self._surely_clean(text):
+            return text
         if len(self._values) > _REGEX_LIMIT:
             text = self._scan(text)
         else:

@@ -9,6 +9,7 @@ settings' own secrets (the model API key, the node gateway token).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -115,3 +116,23 @@ async def test_the_brain_uses_the_redactor_it_is_given(engine: Engine, emu: Anth
     await engine.ask(f"fleet status please, and {own} is the dashboard password", session="t")
     (request,) = emu.requests
     assert own not in json.dumps(request) and "[REDACTED] is the dashboard password" in json.dumps(request)
+
+
+def test_the_redactors_plain_search_misses_nothing_the_case_blind_pattern_finds() -> None:
+    """The redactor skips its case-blind patterns when a lower-cased text plainly holds no value; that is exact only
+    while the look-alikes a case-blind pattern matches to an ASCII letter are the ones it knows (a Python upgrade
+    could add one), and while disguised values are still masked."""
+    from engine.text._redact import _ASCII_TWINS
+
+    every = "".join(map(chr, range(0x80, 0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))  # no surrogates
+    assert {m.group() for m in re.finditer("(?i)[a-z]", every)} == set(_ASCII_TWINS)
+    red = Redactor(["kiss-me-secret"])
+    for disguised in (
+        "KISS-ME-SECRET",
+        "\u212aiss-me-secret",
+        "k\u0131ss-me-secret",
+        "ki\u017fs-me-secret",
+        "ｋｉｓｓ-me-secret",
+    ):
+        assert red.scrub(f"the value {disguised}!") == "the value [REDACTED]!", disguised
+    assert red.scrub("nothing here → at all") == "nothing here → at all"

@@ -11,7 +11,7 @@ It also checks what a real server would reject: a missing key or version
 header, an empty conversation, and a ``tool_result`` that does not answer a
 ``tool_use`` of the previous assistant turn — so a brain that mangles the
 tool protocol fails here, not in production.  Every request is recorded in
-:attr:`AnthropicEmulator.requests` for assertions.
+:attr:`AnthropicEmulator.requests` for assertions (unless ``record=False``).
 """
 
 from __future__ import annotations
@@ -76,6 +76,10 @@ class AnthropicEmulator:
     script: list[Scripted] = field(default_factory=list)
     responder: Responder | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    record: bool = True
+    """Keep every request in :attr:`requests`.  Off for long runs nothing asserts on (the LLM eval's ~1000
+    requests, each carrying the tool schemas, kept ~240,000 objects alive that every full garbage collection
+    walked again: ~1 CPU-s a run)."""
     port: int = 0
     _runner: web.AppRunner | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -121,7 +125,8 @@ class AnthropicEmulator:
             body = await request.json()
         except ValueError:
             return _error(400, "the request body is not JSON")
-        self.requests.append(body)
+        if self.record:
+            self.requests.append(body)
         problem = _check(body)
         if problem:
             return _error(400, problem)

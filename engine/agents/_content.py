@@ -12,6 +12,7 @@ policy engine enforces.
 
 from __future__ import annotations
 
+import functools
 import re
 import site
 import sys
@@ -98,18 +99,21 @@ def _install_roots() -> list[Path]:
     return [r / "share" / "clawops" for r in dict.fromkeys(roots)]
 
 
-def content_root(kind: str = "agents", content_dir: Path | None = None) -> Path:
+def content_root(kind: str = "agents", content_dir: Path | None = None, *, settings: Settings | None = None) -> Path:
     """Where the ``agents/`` or ``skills/`` folder is, in this order.
 
-    1. ``<content_dir>/<kind>``: the argument, else the ``content_dir`` setting (env ``CLAWOPS_CONTENT_DIR``),
-       an operator's own edited copy;
+    1. ``<content_dir>/<kind>``: the argument, else the ``content_dir`` setting (env ``CLAWOPS_CONTENT_DIR``) of
+       ``settings`` (default: the settings loaded now, ~3 ms of CPU), an operator's own edited copy;
     2. the source checkout (``engine/`` sits next to ``agents/`` and ``skills/``; editable installs too);
     3. an installed wheel's data files, ``<prefix>/share/clawops/<kind>`` (environment, then user install).
     """
     if kind not in ("agents", "skills"):
         raise ValueError(f"kind must be 'agents' or 'skills', not {kind!r}")
     candidates: list[Path] = []
-    override = content_dir if content_dir is not None else load_settings().content_dir
+    if content_dir is not None:
+        override: Path | None = content_dir
+    else:
+        override = (settings if settings is not None else load_settings()).content_dir
     if override is not None:
         candidates.append(override.expanduser())
     candidates.append(_checkout_root())
@@ -210,14 +214,26 @@ def _cadence(table: Mapping[str, Any], where: str) -> Cadence:
 def load_agent(folder: Path, values: Mapping[str, str] | None = None) -> AgentSpec:
     """Load and check one ``agents/<name>/`` folder; ``values`` fill its placeholders (plus ``{{cadence}}``)."""
     name = folder.name
-    where = f"agents/{name}/agent.toml"
     for required in ("SOUL.md", "AGENTS.md", "agent.toml"):
         if not (folder / required).is_file():
             raise ConfigError(
                 f"agents/{name} is missing {required}; every agent needs SOUL.md, AGENTS.md and agent.toml."
             )
+    texts = tuple((folder / f).read_text(encoding="utf-8") for f in ("agent.toml", "SOUL.md", "AGENTS.md"))
+    filled = values if values is not None else code_values()
+    return _agent(folder, texts, tuple(sorted(filled.items())))
+
+
+@functools.lru_cache(maxsize=128)
+def _agent(folder: Path, texts: tuple[str, str, str], values: tuple[tuple[str, str], ...]) -> AgentSpec:
+    """One agent from its files' texts, remembered by those texts and values: every engine and LLM brain loads
+    the team, and parsing and checking it again cost ~2 ms each time.  An edited file is a new text, so it is
+    loaded (and checked) afresh; a spec is frozen, so sharing one is safe."""
+    name = folder.name
+    where = f"agents/{name}/agent.toml"
+    toml_text, soul, instructions = texts
     try:
-        data = tomllib.loads((folder / "agent.toml").read_text(encoding="utf-8"))
+        data = tomllib.loads(toml_text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{where} is not valid TOML ({err}); fix the file.") from None
     if _str(data, "name", where) != name:
@@ -257,7 +273,7 @@ def load_agent(folder: Path, values: Mapping[str, str] | None = None) -> AgentSp
     if not isinstance(max_tokens, int) or max_tokens <= 0:
         raise ConfigError(f"{where}: max_tokens must be a positive whole number.")
     cadence = _cadence(_table(data, "cadence", where), where)
-    filled = {**(values if values is not None else code_values()), "cadence": cadence.describe()}
+    filled = {**dict(values), "cadence": cadence.describe()}
     return AgentSpec(
         name=name,
         tag=_str(data, "tag", where),
@@ -271,15 +287,17 @@ def load_agent(folder: Path, values: Mapping[str, str] | None = None) -> AgentSp
         skills=_names(data.get("skills", {}), "use", f"{where} [skills]"),
         may_spawn=spawn,
         may_message=message,
-        soul=render((folder / "SOUL.md").read_text(encoding="utf-8"), filled, f"agents/{name}/SOUL.md"),
-        instructions=render((folder / "AGENTS.md").read_text(encoding="utf-8"), filled, f"agents/{name}/AGENTS.md"),
+        soul=render(soul, filled, f"agents/{name}/SOUL.md"),
+        instructions=render(instructions, filled, f"agents/{name}/AGENTS.md"),
         folder=folder,
     )
 
 
-def load_agents(root: Path | None = None, values: Mapping[str, str] | None = None) -> dict[str, AgentSpec]:
-    """Every agent under ``root`` (default: :func:`content_root`), by name, in the team's order."""
-    base = root if root is not None else content_root("agents")
+def load_agents(
+    root: Path | None = None, values: Mapping[str, str] | None = None, *, settings: Settings | None = None
+) -> dict[str, AgentSpec]:
+    """Every agent under ``root`` (default: :func:`content_root` for ``settings``), by name, in the team's order."""
+    base = root if root is not None else content_root("agents", settings=settings)
     folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     agents = {p.name: load_agent(p, values) for p in folders}
     order = {n: i for i, n in enumerate(AGENT_NAMES)}
@@ -344,9 +362,18 @@ def _list(value: str) -> tuple[str, ...]:
 
 def load_skill(path: Path, values: Mapping[str, str] | None = None) -> Skill:
     """Load and check one ``skills/<name>/SKILL.md``."""
+    filled = values if values is not None else code_values()
+    return _skill(path, path.read_text(encoding="utf-8"), tuple(sorted(filled.items())))
+
+
+@functools.lru_cache(maxsize=256)
+def _skill(path: Path, text: str, values: tuple[tuple[str, str], ...]) -> Skill:
+    """One skill from its file's text, remembered by that text and the values: every LLM brain loads the skills,
+    and rendering them and parsing every example call again cost ~3 ms each time.  An edited file is a new text,
+    so it is loaded (and checked) afresh; a skill is frozen, so sharing one is safe."""
     name = path.parent.name
     where = f"skills/{name}/SKILL.md"
-    meta, body = parse_front_matter(path.read_text(encoding="utf-8"), where)
+    meta, body = parse_front_matter(text, where)
     if meta.get("name") != name:
         raise ConfigError(f"{where}: front matter name must be '{name}' (the folder name).")
     if not meta.get("description"):
@@ -355,7 +382,7 @@ def load_skill(path: Path, values: Mapping[str, str] | None = None) -> Skill:
     unknown = [a for a in agents if a not in AGENT_NAMES]
     if unknown:
         raise ConfigError(f"{where}: agents names '{unknown[0]}', which is not an agent.")
-    rendered = render(body, values if values is not None else code_values(), where)
+    rendered = render(body, dict(values), where)
     problems = parse_calls(rendered)[1]
     if problems:
         raise ConfigError(f"{where}: {problems[0]}.")
@@ -370,13 +397,15 @@ def load_skill(path: Path, values: Mapping[str, str] | None = None) -> Skill:
     )
 
 
-def load_skills(root: Path | None = None, values: Mapping[str, str] | None = None) -> dict[str, Skill]:
-    """Every skill under ``root`` (default: :func:`content_root`), by name.
+def load_skills(
+    root: Path | None = None, values: Mapping[str, str] | None = None, *, settings: Settings | None = None
+) -> dict[str, Skill]:
+    """Every skill under ``root`` (default: :func:`content_root` for ``settings``), by name.
 
     ``values`` fills the ``{{placeholders}}``; by default :func:`code_values`
     (pass ``code_values(settings)`` so a stricter confirm threshold shows up too).
     """
-    base = root if root is not None else content_root("skills")
+    base = root if root is not None else content_root("skills", settings=settings)
     paths = sorted(p / "SKILL.md" for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     missing = [p.parent.name for p in paths if not p.is_file()]
     if missing:

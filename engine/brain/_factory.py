@@ -33,9 +33,9 @@ def llm_brain_for(settings: Settings) -> LLMBrain | None:
             default_redactor().add(secret.get_secret_value())
     values = code_values(settings)
     base_url = getattr(settings, "anthropic_base_url", None)
-    return LLMBrain(
-        load_agents(values=values),
-        load_skills(values=values),
+    return LLMBrain(  # the content these settings name (loading the settings again to find it cost ~6 ms)
+        load_agents(values=values, settings=settings),
+        load_skills(values=values, settings=settings),
         api_key=settings.anthropic_api_key.get_secret_value(),
         base_url=base_url,
     )

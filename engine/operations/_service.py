@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import Table, and_, bindparam, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -79,6 +80,30 @@ Teardown stays at the default: each step holds an account's archive in memory.""
 STEP_LEASE_SECONDS = 12.0
 """A step "running" this long without a heartbeat is taken over (its engine is presumed dead).  A live engine
 renews the lease of each step it runs every quarter of this, so only a crashed worker's steps move."""
+
+# Statements every step and every job view runs, built once.  Building one (SQLAlchemy's coercions and cache
+# key) cost more than running it, and a table query returns plain rows instead of loading ORM records: claiming
+# a step, a job's step rows and its instances' states are read for every step, progress report and Guardian poll.
+_STEPS: Table = JobStep.__table__  # type: ignore[attr-defined]
+_INSTANCES: Table = Instance.__table__  # type: ignore[attr-defined]
+_CLAIM_STEP = (
+    update(_STEPS)
+    .where(_STEPS.c.id == bindparam("step_id"))
+    .where(
+        or_(
+            _STEPS.c.status.in_(("pending", "failed")),
+            and_(_STEPS.c.status == "running", _STEPS.c.updated_at < bindparam("lease_expired")),
+        )
+    )
+    .values(status="running", attempts=_STEPS.c.attempts + 1, updated_at=bindparam("now"))
+)
+_JOB_STEP_ROWS = sa_select(_STEPS.c.instance_id, _STEPS.c.status, _STEPS.c.updated_at).where(
+    _STEPS.c.job_id == bindparam("job_id")
+)
+_INSTANCE_STATES = sa_select(_INSTANCES.c.state).where(_INSTANCES.c.id.in_(bindparam("ids", expanding=True)))
+_FAILOVER_STATUSES = sa_select(_STEPS.c.status).where(
+    _STEPS.c.job_id == bindparam("job_id"), _STEPS.c.action == "failover"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1053,11 +1078,7 @@ class Operations:
     def promoted(self, job_id: str) -> bool:
         """Whether every promotion of a failover job is done (users served; replacements may still be building)."""
         with self.store.session() as s:
-            statuses = list(
-                s.exec(
-                    select(JobStep.status).where(col(JobStep.job_id) == job_id, col(JobStep.action) == "failover")
-                ).all()
-            )
+            statuses = list(s.execute(_FAILOVER_STATUSES, {"job_id": job_id}).scalars())
         return bool(statuses) and all(status == "done" for status in statuses)
 
     async def _prepare_providers(self, instance_ids: list[str], *, every_provider: bool = False) -> None:
@@ -1153,17 +1174,7 @@ class Operations:
         """
         lease_expired = utcnow() - timedelta(seconds=self.step_lease_seconds)
         with self.store.session() as s:
-            result = s.execute(
-                update(JobStep)
-                .where(col(JobStep.id) == step_id)
-                .where(
-                    or_(
-                        col(JobStep.status).in_(("pending", "failed")),
-                        and_(col(JobStep.status) == "running", col(JobStep.updated_at) < lease_expired),
-                    )
-                )
-                .values(status="running", attempts=JobStep.attempts + 1, updated_at=utcnow())
-            )
+            result = s.execute(_CLAIM_STEP, {"step_id": step_id, "lease_expired": lease_expired, "now": utcnow()})
             return bool(getattr(result, "rowcount", 0) == 1)
 
     async def _run_step(self, step: JobStep, params: dict[str, Any]) -> None:
@@ -1312,20 +1323,16 @@ class Operations:
             return self._job_view(s, job)
 
     def _job_view(self, s: Session, job: JobRecord) -> JobView:
-        rows = list(
-            s.exec(
-                select(JobStep.instance_id, JobStep.status, JobStep.updated_at).where(col(JobStep.job_id) == job.id)
-            ).all()
-        )
+        rows = list(s.execute(_JOB_STEP_ROWS, {"job_id": job.id}).all())
         # a job's instances: each step's own, plus the standby a provisioning step brings up with its primary
         instance_ids = {row[0] for row in rows}
-        plan = s.get(PlanRecord, job.plan_id)
-        if plan is not None and job.tool == "provision_pairs":
+        # Only a provisioning job needs its plan (its standbys, its ETA): a plan row carries every step, target
+        # and policy note as JSON, and job views are read on every progress report and every Guardian poll.
+        plan = s.get(PlanRecord, job.plan_id) if job.tool == "provision_pairs" else None
+        if plan is not None:
             instance_ids |= {str(p["standby"]) for p in plan.steps if p.get("standby")}
         states = (
-            Counter(s.exec(select(Instance.state).where(col(Instance.id).in_(instance_ids))).all())
-            if instance_ids
-            else Counter()
+            Counter(s.execute(_INSTANCE_STATES, {"ids": sorted(instance_ids)}).scalars()) if instance_ids else Counter()
         )
         done = sum(1 for row in rows if row[1] == "done")
         failed = sum(1 for row in rows if row[1] == "failed")
@@ -1337,7 +1344,7 @@ class Operations:
         elapsed = max((end - started).total_seconds(), 0.0)
         eta = None
         fastest = [(_aware(row[2]) - started).total_seconds() for row in rows if row[1] == "done"]
-        if status == "running" and plan is not None and job.tool == "provision_pairs":
+        if status == "running" and plan is not None:
             eta = self._provisioning_eta(s, plan, rows, done, min(fastest) if fastest else None, started)
         if eta is None and status == "running" and done + failed:
             eta = elapsed / (done + failed) * max(job.total - done - failed, 0)

@@ -9,6 +9,7 @@ mistake.  Heavy imports (Textual, the engine) happen inside commands so that
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
 import sys
@@ -558,6 +559,21 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        _spare_the_exit_collections()
+
+
+def _spare_the_exit_collections() -> None:
+    """Leave what is alive now out of the collections the interpreter runs while it exits.
+
+    Python ends by collecting cyclic garbage more than once over every object still alive: the engine's modules,
+    classes and models, ~110k objects, so ~0.3 s of CPU for every ``clawops`` command and every daemon stop,
+    spent only to hand memory back that the process's end hands back anyway.  ``gc.freeze()`` moves those objects
+    where the collector does not look (what is made after it, during exit, is still collected).  Lost: the
+    ``__del__`` of objects caught in a reference cycle at exit, which Python never promises to run; the
+    engine's store, sockets and files are closed by the commands themselves, and logging flushes at exit as before.
+    """
+    gc.freeze()
 
 
 if __name__ == "__main__":

@@ -209,9 +209,6 @@ class LLMBrain:
         self.max_backoff = max_backoff
         self.max_steps = max_steps
         self.max_depth = max_depth
-        self._tools: dict[str, tuple[AgentSpec, list[dict[str, Any]]]] = {}
-        self._clean_tools: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
-        self._clean_tools_generation = -1
         # Retries are ours (backoff we can explain and test), so the SDK's own are off.  The HTTP client is the
         # SDK's default one, with the TLS context every brain shares.  The SDK is imported here, not with the
         # module: importing it is ~1.8 CPU-s (its pydantic types), which no offline engine should pay.
@@ -361,7 +358,7 @@ class LLMBrain:
             )
         if dialogue:
             system += "\n# Conversation state (what follow-ups refer to)\n" + dialogue + "\n"
-        tools = self._tools_for(spec)
+        tools = _model_tools(spec)
         messages = _history_messages(history or [])
         messages.append({"role": "user", "content": message})
         texts: list[str] = []
@@ -442,28 +439,20 @@ class LLMBrain:
         clean_messages: list[dict[str, Any]] = red.scrub_value(messages)
         return red.scrub(system), self._scrubbed_tools(tools), clean_messages
 
-    def _tools_for(self, spec: AgentSpec) -> list[dict[str, Any]]:
-        """The agent's tools as the model sees them, built once per agent spec: they depend only on the spec (its
-        allowance) and the tool and config definitions, and rebuilding them cost ~0.2 ms of JSON a turn.  The
-        list is shared between requests and never changed (the SDK copies what it sends)."""
-        cached = self._tools.get(spec.name)
-        if cached is None or cached[0] is not spec:
-            cached = self._tools[spec.name] = (spec, _with_config_keys(tool_schemas(spec)))
-        return cached[1]
-
     def _scrubbed_tools(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The tools scrubbed, reused while both the list (the same object: :meth:`_tools_for` never changes one)
-        and the redactor's secrets are the same: an agent offers the same schemas on every request, and scrubbing
-        their ~1300 strings cost ~2 ms a time."""
-        generation = self.redactor.generation
-        if self._clean_tools_generation != generation or len(self._clean_tools) > 64:
-            self._clean_tools.clear()
-            self._clean_tools_generation = generation
-        hit = self._clean_tools.get(id(tools))
-        if hit is not None and hit[0] is tools:  # the entry holds the list, so its id is not reused meanwhile
-            return hit[1]
-        clean: list[dict[str, Any]] = self.redactor.scrub_value(tools)
-        self._clean_tools[id(tools)] = (tools, clean)
+        """The tools scrubbed, reused while the list (the same object: :func:`_model_tools` never changes one), the
+        redactor and its secrets are the same: every request offers an agent's same schemas, every engine opened
+        builds a brain, and scrubbing their ~1300 strings cost ~2 ms a time."""
+        red = self.redactor
+        key = (id(tools), id(red))
+        hit = _CLEAN_TOOLS.get(key)
+        if hit is not None and hit[0] is tools and hit[1] is red and hit[2] == red.generation:
+            return hit[3]  # the entry holds the list and the redactor, so neither id is reused meanwhile
+        if len(_CLEAN_TOOLS) >= 256:
+            _CLEAN_TOOLS.clear()
+        generation = red.generation
+        clean: list[dict[str, Any]] = red.scrub_value(tools)
+        _CLEAN_TOOLS[key] = (tools, red, generation, clean)
         return clean  # shared between requests: never changed (the SDK copies what it sends)
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
@@ -542,6 +531,19 @@ def _tls_context() -> ssl.SSLContext:
     import httpx2  # the SDK's HTTP library
 
     return httpx2.create_ssl_context()
+
+
+_CLEAN_TOOLS: dict[tuple[int, int], tuple[list[dict[str, Any]], Redactor, int, list[dict[str, Any]]]] = {}
+"""Scrubbed tool lists by (tool list, redactor), with the redactor's generation they were scrubbed at."""
+
+
+@functools.lru_cache(maxsize=64)
+def _model_tools(spec: AgentSpec) -> list[dict[str, Any]]:
+    """The agent's tools as the model sees them, built once per agent spec (specs are frozen, and the loader shares
+    them between engines): they depend only on the spec's allowance and on static tool and config definitions, and
+    rebuilding them cost ~0.2 ms of JSON a turn.  The list is shared and never changed (the SDK copies what it
+    sends)."""
+    return _with_config_keys(tool_schemas(spec))
 
 
 def _config_key_schema() -> dict[str, Any]:

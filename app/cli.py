@@ -62,10 +62,12 @@ def _open_client(config: Path | None, operator: str | None, channel: str = "cli"
     from engine.client import ClawOpsError, EmbeddedClient
 
     try:
-        return EmbeddedClient.open(config_file=config, operator=operator, channel=channel)
+        client = EmbeddedClient.open(config_file=config, operator=operator, channel=channel)
     except ClawOpsError as err:
         _fail(str(err), getattr(err, "exit_code", 1))
         raise  # unreachable; keeps type checkers happy
+    _started()
+    return client
 
 
 def _open_chat_client(
@@ -79,10 +81,12 @@ def _open_chat_client(
     from engine.client import ClawOpsError, open_client
 
     try:
-        return open_client(config_file=config, operator=operator, channel=channel, background_jobs=background_jobs)
+        client = open_client(config_file=config, operator=operator, channel=channel, background_jobs=background_jobs)
     except ClawOpsError as err:
         _fail(str(err), getattr(err, "exit_code", 1))
         raise  # unreachable; keeps type checkers happy
+    _started()
+    return client
 
 
 @cli.callback(invoke_without_command=True)
@@ -448,6 +452,7 @@ def emulate(
     """Serve one provider's emulated API on loopback; the first line printed is its base URL."""
     from engine.client import ClawOpsError, serve_emulator
 
+    _started()
     try:
         serve_emulator(provider, port, time_scale=time_scale)
     except ClawOpsError as err:
@@ -466,7 +471,7 @@ def engine(
     from engine.client import ClawOpsError, serve_daemon
 
     try:
-        serve_daemon(config_file=ctx.obj["config"], host=host, port=port)
+        serve_daemon(config_file=ctx.obj["config"], host=host, port=port, started=_started)
     except ClawOpsError as err:
         _fail(str(err), getattr(err, "exit_code", 1))
     except OSError as err:
@@ -488,6 +493,7 @@ def web(
 
     if not is_loopback(host):
         _fail(f"clawops web listens on loopback only, not {host}; put an HTTPS reverse proxy in front.", 64)
+    _started()
     try:
         run_web(config=ctx.obj["config"], host=host, port=port, public_url=public_url)
     except ClawOpsError as err:
@@ -555,12 +561,26 @@ _flags_take_no_value()
 
 def main() -> None:
     """Console-script entry point."""
+    # Start-up only creates what lives until exit (modules, classes, the engine): collecting cyclic garbage while
+    # it is made finds nearly none and costs ~0.15 s of CPU per command, ~0.3 s per daemon. Off until _started().
+    gc.disable()
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
     finally:
         _spare_the_exit_collections()
+
+
+def _started() -> None:
+    """The command's engine (or client, or server) is open: collect garbage again from here on.
+
+    What start-up made stays for the life of the process, so it is frozen first (``gc.freeze()``, as Python's docs
+    advise after a start-up with the collector off): later collections of a long-running daemon or chat do not
+    walk those objects again.  Every command that runs on calls this once it is open (a second call is harmless).
+    """
+    gc.freeze()
+    gc.enable()
 
 
 def _spare_the_exit_collections() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -565,8 +565,22 @@ def serve_emulator(provider: str, port: int = 0, *, time_scale: float = 1.0) -> 
         raise ClawOpsError(str(exc)) from None
 
 
-def serve_daemon(*, config_file: Path | None = None, host: str | None = None, port: int | None = None) -> None:
-    """Run ``clawops engine`` in the foreground until SIGTERM/Ctrl+C; prints its base URL first, logs JSON on stderr."""
+def serve_daemon(
+    *,
+    config_file: Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    started: Callable[[], None] | None = None,
+) -> None:
+    """Run ``clawops engine`` in the foreground until SIGTERM/Ctrl+C; prints its base URL first, logs JSON on stderr.
+
+    ``started`` is called once the daemon listens (after the URL is printed): the CLI ends its start-up there.
+    """
     from engine.api import run_daemon
 
-    run_daemon(config_file=config_file, host=host, port=port, ready=lambda url: print(url, flush=True))
+    def ready(url: str) -> None:
+        print(url, flush=True)
+        if started is not None:
+            started()
+
+    run_daemon(config_file=config_file, host=host, port=port, ready=ready)

@@ -171,8 +171,14 @@ def test_unwritable_sqlite_location(tmp_path: Path) -> None:
 
 
 def test_schema_head_constant_matches_the_migration_files() -> None:
+    """A new store is stamped with HEAD_REVISION itself (no Alembic at a first start): it must be the scripts' head."""
+    from alembic.script import ScriptDirectory
+
+    from engine.store._db import MIGRATIONS_DIR
+
     versions = Path(__file__).resolve().parents[1] / "engine" / "store" / "migrations" / "versions"
     assert (versions / f"{HEAD_REVISION}.py").exists()
+    assert ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() == HEAD_REVISION
 
 
 def test_a_baseline_store_is_upgraded_in_place(sqlite_url: str) -> None:

@@ -97,6 +97,16 @@ _CLAIM_STEP = (
     )
     .values(status="running", attempts=_STEPS.c.attempts + 1, updated_at=bindparam("now"))
 )
+_RENEW_LEASE = (
+    update(_STEPS)
+    .where(_STEPS.c.id == bindparam("step_id"), _STEPS.c.status == "running")
+    .values(updated_at=bindparam("now"))
+)
+_FINISH_STEP = (
+    update(_STEPS)
+    .where(_STEPS.c.id == bindparam("step_id"))
+    .values(status=bindparam("new_status"), detail=bindparam("new_detail"), updated_at=bindparam("now"))
+)
 _JOB_STEP_ROWS = sa_select(_STEPS.c.instance_id, _STEPS.c.status, _STEPS.c.updated_at).where(
     _STEPS.c.job_id == bindparam("job_id")
 )
@@ -1150,12 +1160,11 @@ class Operations:
 
     def _finish_step(self, step: JobStep, ok: bool, detail: str) -> None:
         with self.store.session() as s:
-            row = s.get(JobStep, step.id)
-            assert row is not None
-            row.status = "done" if ok else "failed"
-            row.detail = detail
-            row.updated_at = utcnow()
-            s.add(row)
+            status = "done" if ok else "failed"
+            result = s.execute(
+                _FINISH_STEP, {"step_id": step.id, "new_status": status, "new_detail": detail, "now": utcnow()}
+            )
+            assert getattr(result, "rowcount", 0) == 1, f"job step {step.id} is gone"
             audit.append(
                 s,
                 actor="forge",
@@ -1285,12 +1294,7 @@ class Operations:
                 await asyncio.sleep(self.step_lease_seconds / 4)
                 try:
                     with self.store.session() as s:
-                        s.execute(
-                            update(JobStep)
-                            .where(col(JobStep.id) == step_id)
-                            .where(col(JobStep.status) == "running")
-                            .values(updated_at=utcnow())
-                        )
+                        s.execute(_RENEW_LEASE, {"step_id": step_id, "now": utcnow()})
                 except ClawOpsError:
                     log.warning("could not renew the lease of step %s; another engine may take it over", step_id)
 

@@ -205,11 +205,19 @@ class LiveChannels:
     """What ``start_channels`` started: stop it with :meth:`stop` (waits for replies in flight, bounded)."""
 
     hub: ChannelHub
-    http: httpx.AsyncClient
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     warming: asyncio.Task[None] | None = None
+    _http: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The channels' one HTTP client to the messaging APIs, made when a channel first needs it: making it loads
+        the TLS trust store (~40 ms of CPU), which a daemon with no channel configured never uses."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        return self._http
 
     async def stop(self, timeout: float = 30.0) -> None:
         self.stop_event.set()
@@ -220,7 +228,8 @@ class LiveChannels:
         for close in self.closers:
             with contextlib.suppress(Exception):
                 await close()
-        await self.http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
 
 def _secret(value: Any) -> str:
@@ -271,7 +280,7 @@ async def start_channels(
 
     settings = engine.settings
     hub = engine.channel_hub
-    live = LiveChannels(hub, httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
+    live = LiveChannels(hub)
     audit = refusal_auditor(engine.store, throttle=engine.trust.throttle)
     handler = make_voice_handler(channel_turn(engine, run_turn), config=engine.scheduler.voice)
     work = workdir or settings.home / "channels"

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from sqlalchemy import Table, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from engine import audit
@@ -124,6 +126,14 @@ def materialize_pairs(s: Session, caller: Caller, rec: PlanRecord, settings: Set
     return steps
 
 
+_INSTANCES: Table = Instance.__table__  # type: ignore[attr-defined]
+_RESTART_FACTS = sa_select(_INSTANCES.c.provider, _INSTANCES.c.provider_server_id, _INSTANCES.c.state).where(
+    _INSTANCES.c.id == bindparam("instance_id")
+)
+"""What a restart step reads first, built once: the whole instance as an ORM record (twenty columns, three
+dates parsed) cost more than the rest of a simulated restart, and a big restart job runs hundreds of them."""
+
+
 class StepRunner:
     """Carries out one step of a job against the store, the providers and the nodes."""
 
@@ -194,8 +204,10 @@ class StepRunner:
     # -------------------------------------------------------------- restart
     async def _restart(self, instance_id: str, component: str) -> str:
         with self.store.session() as s:
-            inst = self._load(s, instance_id)
-            provider, server_id, state = inst.provider, inst.provider_server_id, InstanceState(inst.state)
+            found = s.execute(_RESTART_FACTS, {"instance_id": instance_id}).first()
+            if found is None:
+                raise NotFound(f"Instance {instance_id} no longer exists.")
+            provider, server_id, state = found.provider, found.provider_server_id, InstanceState(found.state)
         if component == "vps":
             await self.drivers(provider).reboot_server(server_id or "")
         else:

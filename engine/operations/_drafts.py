@@ -767,21 +767,20 @@ def draft_failover(s: Session, caller: Caller, args: dict[str, Any], settings: S
     why_not: list[str] = []
     targets: list[Instance] = []
     cost = 0.0
+    # Each account's instances in the order read: scanning every pair for every account was quadratic in the
+    # number of accounts a failover moves (a whole region's).
+    by_account: dict[str, list[Instance]] = {}
+    for inst in pairs:
+        by_account.setdefault(inst.account_id, []).append(inst)
     for acct in accounts:
-        primary = next((i for i in pairs if i.account_id == acct and i.role == "primary"), None)
-        standby = next(
-            (
-                i
-                for i in pairs
-                if i.account_id == acct and i.role == "standby" and i.state == InstanceState.ACTIVE.value
-            ),
-            None,
-        )
+        mine = by_account.get(acct, [])
+        primary = next((i for i in mine if i.role == "primary"), None)
+        standby = next((i for i in mine if i.role == "standby" and i.state == InstanceState.ACTIVE.value), None)
         if primary is None or primary.id not in matched_ids:
             continue  # only users served from what was selected move (a standby there is not a reason to)
         if standby is None or (standby.health_score or 0) < HEALTHY_SCORE:
             unhealthy.append(acct)
-            other = next((i for i in pairs if i.account_id == acct and i.role == "standby"), None)
+            other = next((i for i in mine if i.role == "standby"), None)
             if standby is not None:
                 why_not.append(
                     f"{acct}: standby {standby.id} scores {standby.health_score or 0} "

@@ -23,8 +23,6 @@ from tests.speech_kit import STEADY_VOICE
 
 pytestmark = pytest.mark.voice
 
-QUIET = STEADY_VOICE
-
 
 def _runs(engine: Engine) -> list[dict[str, Any]]:
     with engine.store.session() as s:
@@ -53,8 +51,11 @@ async def test_daily_job_at_0700_speaks_reports_delivers_and_catches_up_once(cla
         client = TelegramClient(http, emu.token, base_url=emu.base_url, retry=RetryPolicy(attempts=2, base_delay_s=0))
         senders = {"telegram": lambda chat_id: telegram_sender(client, chat_id)}
 
-        assert await run_due_briefings(engine, slot - timedelta(minutes=1), senders=senders, voice_config=QUIET) == []
-        (run,) = await run_due_briefings(engine, slot, senders=senders, voice_config=QUIET)
+        assert (
+            await run_due_briefings(engine, slot - timedelta(minutes=1), senders=senders, voice_config=STEADY_VOICE)
+            == []
+        )
+        (run,) = await run_due_briefings(engine, slot, senders=senders, voice_config=STEADY_VOICE)
         b = run.briefing
         assert b is not None and run.error is None and run.delivered == {"telegram": None}
         assert run.due.slot == slot and not run.due.catch_up
@@ -83,6 +84,6 @@ async def test_daily_job_at_0700_speaks_reports_delivers_and_catches_up_once(cla
     slots = [r["slot"] for r in _runs(Engine.open(demo_pairs=40))]
     assert slots == [slot.isoformat(), (slot + timedelta(days=1)).isoformat()]
     # the spoken note carries the facts (real faster-whisper on the real OGG)
-    heard = voice.transcribe(b.voice_path, QUIET).text.lower()
+    heard = voice.transcribe(b.voice_path, STEADY_VOICE).text.lower()
     said = set(re.findall(r"[a-z]{5,}", b.text.lower()))
     assert len(said & set(re.findall(r"[a-z]{5,}", heard))) >= 0.7 * len(said), heard  # meaning, not exact words

@@ -17,17 +17,14 @@ import pytest
 import voice
 from tests.speech_kit import STEADY_VOICE
 
-# Piper's noise off: synthesis is bit-for-bit repeatable, so the round trip cannot flake.
-DETERMINISTIC = STEADY_VOICE
-
 Encoder = Callable[..., bytes]
 
 
 @pytest.fixture(scope="session")
 def vcfg() -> Any:
     """The deterministic config with both models loaded once for the whole session."""
-    voice.preload(DETERMINISTIC)
-    return DETERMINISTIC
+    voice.preload(STEADY_VOICE)
+    return STEADY_VOICE
 
 
 @pytest.fixture(scope="session")

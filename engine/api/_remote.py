@@ -16,10 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from engine.errors import ClawOpsError, InputError, NotFound, StoreError, TooMan
 from engine.events import EngineEvent, FeedItem, TurnFailed, TurnFinished, TurnStarted
 from engine.operations import JobProgress
 from engine.retry import Backoff
+from engine.tls import default_tls_context
 
 __all__ = ["ClientEvent", "ConnectionLost", "ConnectionRestored", "RemoteClient", "key_checker"]
 
@@ -78,18 +77,6 @@ def _raise_for(status: int, body: Any, url: str) -> None:
     if status == 503:
         raise StoreError(message)
     raise ClawOpsError(message)
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    """httpx's default TLS context (CA bundle, ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), built once per process.
-
-    Each request has its own short-lived client (a remote client serves several event loops); without a shared
-    context every one of them loaded the CA bundle again, ~30 ms of CPU per request to the daemon.
-    """
-    import httpx
-
-    return httpx.create_ssl_context()
 
 
 class RemoteClient:
@@ -141,7 +128,13 @@ class RemoteClient:
         import httpx
 
         try:
-            resp = httpx.get(self.url + path, headers=self._headers, params=params, timeout=self.timeout, verify=_tls())
+            resp = httpx.get(
+                self.url + path,
+                headers=self._headers,
+                params=params,
+                timeout=self.timeout,
+                verify=default_tls_context(),
+            )
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
         return self._decode(resp)
@@ -159,7 +152,7 @@ class RemoteClient:
         import httpx
 
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, verify=_tls()) as http:
+            async with httpx.AsyncClient(timeout=self.timeout, verify=default_tls_context()) as http:
                 resp = await http.request(method, self.url + path, headers=self._headers, json=json_body, params=params)
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None

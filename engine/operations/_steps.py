@@ -18,7 +18,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Table, bindparam
 from sqlalchemy import select as sa_select
@@ -34,9 +34,7 @@ from engine.operations._stop import NOT_BOUGHT, StepStopped
 from engine.policy import Caller
 from engine.providers import ProviderDriver, ServerSpec
 from engine.store import Account, Instance, PlanRecord, Silence, Store, Tenant, utcnow
-
-if TYPE_CHECKING:
-    import ssl
+from engine.tls import default_tls_context
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +144,6 @@ class StepRunner:
         self.nodes = nodes
         self.archive_clients = S3Clients()
         """This engine's S3 clients for teardown archives (built once, shared by no other engine)."""
-        self._webhook_tls: ssl.SSLContext | None = None
 
     async def run(
         self, action: str, instance_id: str, params: dict[str, Any], stopping: Callable[[], bool] | None = None
@@ -248,18 +245,8 @@ class StepRunner:
                 },
             }
         delivery = webhooks.enqueue(self.store, url, "pair.active", payload, key=f"pair-active-{account}")
-        async with httpx.AsyncClient(verify=self._tls()) as client:
+        async with httpx.AsyncClient(verify=default_tls_context()) as client:
             await webhooks.deliver_pending(self.store, secret.get_secret_value(), client, ids=[delivery])
-
-    def _tls(self) -> ssl.SSLContext:
-        """The TLS settings for webhook deliveries, made once per engine: a client built with the defaults loads
-        the whole CA bundle again (~25 ms of CPU), once per pair of a provisioning job.  It is what httpx's
-        default would build (certifi, or SSL_CERT_FILE / SSL_CERT_DIR when set); a context is safe to share."""
-        if self._webhook_tls is None:
-            import httpx
-
-            self._webhook_tls = httpx.create_ssl_context()
-        return self._webhook_tls
 
     # -------------------------------------------------------------- config push
     async def _config_batch(self, instance_ids: list[str], config: dict[str, Any]) -> str:
